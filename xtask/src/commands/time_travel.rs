@@ -222,7 +222,14 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         .transpose()?;
     let wrangler = project.wrangler(sh)?;
     let cmds = project.commands();
+    // When the tool saw the bookmark, if it did: how far back it goes.
+    let recorded = { args.bookmark.as_deref() }.and_then(|b| bookmark_recorded(project, env, b));
     let mut plan = RestorePlan::read(&wrangler, &cmds, env, args.bookmark.as_deref(), at)?;
+    if let Some((t, _)) = &recorded {
+        plan.undone =
+            Some(migrations_after(&wrangler, &cmds, env, *t).map_err(|e| format!("{e:#}")));
+    }
+    plan.recorded = recorded;
     // Told before the plan is confirmed, and in a dry run.
     let told = earlier_restore(project, env, &plan.current);
     match &told {
@@ -266,6 +273,65 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     plan.check_answers(&wrangler, &cmds)?;
     say_pending_again(sh, project, env, applied_before.as_deref());
     Ok(())
+}
+
+/// When bookmark `bookmark` of `env`'s database was last recorded here, and
+/// where: the Time Travel journal (the bookmark before a restore, or the
+/// one a restore left behind) or a backup's manifest
+/// (`time_travel_bookmark`), each read as untrusted (a line or manifest
+/// that does not read, or is dated ahead, is passed over). None when
+/// neither has it.
+fn bookmark_recorded(
+    project: &Project,
+    env: &Environment,
+    bookmark: &str,
+) -> Option<(DateTime<Utc>, String)> {
+    let same = |v: &serde_json::Value| v.as_str().is_some_and(|b| b.eq_ignore_ascii_case(bookmark));
+    let time = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let path = project.backup_dir.join(TIME_TRAVEL_JOURNAL);
+    let lines = read_journal(&path, env).unwrap_or_default();
+    let journaled = { lines.iter() }
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| crate::steps::lock::journal_line_is_of(e, env))
+        .filter_map(|e| match () {
+            _ if same(&e["bookmark_before"]) => time(&e["started_at"]),
+            _ if same(&e["previous_bookmark"]) => time(&e["at"]),
+            _ => None,
+        })
+        .map(|t| (t, "in the Time Travel journal".to_owned()));
+    let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
+    let manifests = { entries.iter() }
+        .filter(|e| env.records(&e.manifest))
+        .filter(|e| {
+            { e.manifest.time_travel_bookmark.as_deref() }
+                .is_some_and(|b| b.eq_ignore_ascii_case(bookmark))
+        })
+        .map(|e| {
+            (
+                e.manifest.created_at,
+                format!("by backup {}", e.manifest.file.name),
+            )
+        });
+    let now = Utc::now() + Duration::minutes(5);
+    journaled
+        .chain(manifests)
+        .filter(|(t, _)| *t <= now)
+        .max_by_key(|(t, _)| *t)
+}
+
+/// How long ago `then` was: in days from one day on, else hours, else
+/// minutes.
+fn ago(then: DateTime<Utc>) -> String {
+    let age = Utc::now().signed_duration_since(then);
+    match (age.num_days(), age.num_hours()) {
+        (days, _) if days >= 1 => count(days, "day"),
+        (_, hours) if hours >= 1 => count(hours, "hour"),
+        _ => count(age.num_minutes().max(0), "minute"),
+    }
 }
 
 /// What the Time Travel journal says of earlier restores of a database
@@ -451,6 +517,9 @@ struct RestorePlan<'a> {
     /// restore takes back (their schema and their `d1_migrations` rows),
     /// or why they could not be read.
     undone: Option<std::result::Result<Vec<String>, String>>,
+    /// For `--bookmark`: when the bookmark was last recorded here, and
+    /// where ([`bookmark_recorded`]).
+    recorded: Option<(DateTime<Utc>, String)>,
     /// The earlier restores of this database whose outcome is unknown
     /// (interrupted, or killed) with nothing done since, oldest first.
     earlier: Vec<Unsettled>,
@@ -488,6 +557,7 @@ impl<'a> RestorePlan<'a> {
             current,
             restore,
             undone,
+            recorded: None,
             earlier: Vec::new(),
         })
     }
@@ -511,7 +581,10 @@ impl<'a> RestorePlan<'a> {
         );
         match at {
             Some(t) => crate::say!("  back to      {} (bookmark {target})", wrangler_time(*t)),
-            None => crate::say!("  back to      bookmark {target}"),
+            None => {
+                crate::say!("  back to      bookmark {target}");
+                self.say_recorded();
+            }
         }
         crate::say!("  now at       bookmark {current}; restoring to it undoes this");
         crate::say!(
@@ -538,6 +611,30 @@ impl<'a> RestorePlan<'a> {
         );
         if target == current {
             crate::say!("  note         the database is already at this bookmark");
+        }
+    }
+
+    /// For `--bookmark`: when it was recorded here and how long ago, with a
+    /// warning when that is over a day (an undo pasted from scrollback
+    /// carries `--confirm`, and runs without a question); or that neither
+    /// the journal nor a manifest has it.
+    fn say_recorded(&self) {
+        let Some((t, source)) = &self.recorded else {
+            return crate::say!(
+                "  recorded     not in the journal nor any backup's manifest: how far back it \
+                 goes is not known here"
+            );
+        };
+        let at = t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let ago = ago(*t);
+        crate::say!("  recorded     at {at} ({ago} ago, {source})");
+        if Utc::now().signed_duration_since(*t) > Duration::days(1) {
+            crate::warn!(
+                "bookmark {} was recorded {ago} ago ({at}): restoring to it discards every write \
+                 made to {} since then. Check it is the one meant, not an old undo line",
+                self.target,
+                self.env.database_name
+            );
         }
     }
 

@@ -1321,7 +1321,7 @@ fn a_bookmark_restore_says_when_its_bookmark_was_recorded() {
     dry.assert_ok();
     assert!(
         dry.stdout
-            .contains(&format!("recorded at {at} (3 days ago")),
+            .contains(&format!("recorded     at {at} (3 days ago")),
         "the plan does not say when bookmark {old} was recorded:\n{}",
         dry.all()
     );
