@@ -129,6 +129,43 @@ fn with_backup_says_a_command_that_is_there_but_not_executable_is_not_executable
     assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
 }
 
+/// rvAF: a script whose `#!` interpreter is missing (`#!/usr/bin/pyhton3`,
+/// or `#!/usr/bin/env` and a name on no PATH) got a backup, kept a week,
+/// then "No such file or directory ... check the program name and PATH"
+/// and 127, though the script is there. Now it is refused before any
+/// backup, naming the script and its interpreter, 127 as a shell gives.
+#[test]
+fn with_backup_refuses_a_script_whose_interpreter_is_missing_before_its_backup() {
+    let sb = Sandbox::new();
+    for (script, interpreter) in [
+        ("direct.sh", "/nonexistent/pyhton3"),
+        ("env.sh", "/usr/bin/env no-such-interpreter-rvaf"),
+    ] {
+        let path = sb.path().join(script);
+        std::fs::write(&path, format!("#!{interpreter}\nprint('hi')\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let shown = format!("./{script}");
+        let shell = std::process::Command::new("sh")
+            .args(["-c", &shown])
+            .current_dir(sb.path())
+            .output()
+            .unwrap();
+        let run = sb.xtask(&["with-backup", "local", "--", &shown]);
+        assert_eq!(run.code, shell.status.code(), "{}", run.all());
+        let named = interpreter.rsplit([' ', '/']).next().unwrap();
+        assert!(
+            run.stderr.contains(script) && run.stderr.contains(named),
+            "the refusal does not name {script} and its interpreter {named}:\n{}",
+            run.all()
+        );
+        assert!(
+            sb.backup_files().is_empty(),
+            "a backup was taken for {script}, which cannot run: {:?}",
+            sb.backup_files()
+        );
+    }
+}
+
 /// A directory on PATH named like the command (a checkout's `bin/task/`
 /// before the `bin/` that holds `task`) is passed over, as a shell passes it
 /// over: the command runs, after its backup, and exits as the shell's run
