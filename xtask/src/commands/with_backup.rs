@@ -213,6 +213,15 @@ fn unstartable(program: &str, shown: &str) -> Option<std::process::ExitCode> {
             ));
             Some(std::process::ExitCode::from(127))
         }
+        Startable::NoInterpreter(interpreter) => {
+            crate::out::error(&format!(
+                "cannot start `{shown}`: {program} is there, but the interpreter its `#!` line \
+                 names, {interpreter:?}, is not an executable file (or, after env, a name on \
+                 PATH), and a shell says \"No such file or directory\"; install it or fix the \
+                 `#!` line. No backup was taken"
+            ));
+            Some(std::process::ExitCode::from(127))
+        }
         Startable::NotExecutable => {
             crate::out::error(&format!(
                 "cannot start `{shown}`: permission denied ({program} is there but not an \
@@ -243,19 +252,29 @@ enum Startable {
     Missing,
     /// There, but not an executable file.
     NotExecutable,
+    /// A script whose `#!` interpreter cannot be run (it, as its line
+    /// names it).
+    NoInterpreter(String),
 }
 
 /// Whether `program` names a file that can be run: a path, or a name
-/// found on PATH, as the shell would look it up.
+/// found on PATH, as the shell would look it up; a script, only if its
+/// `#!` interpreter can be run too ([`missing_interpreter`]).
 fn startable(program: &str) -> Startable {
-    use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &std::path::Path| match std::fs::metadata(p) {
-        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Startable::Yes,
-        Ok(_) => Startable::NotExecutable,
-        Err(_) => Startable::Missing,
-    };
+    match found(program) {
+        (Startable::Yes, Some(path)) => {
+            missing_interpreter(&path).map_or(Startable::Yes, Startable::NoInterpreter)
+        }
+        (other, _) => other,
+    }
+}
+
+/// Whether `program` names an executable file, a path or a name on PATH,
+/// and the file found.
+fn found(program: &str) -> (Startable, Option<PathBuf>) {
     if program.contains('/') {
-        return runnable(std::path::Path::new(program));
+        let path = PathBuf::from(program);
+        return (startable_file(&path), Some(path));
     }
     // The first runnable on PATH; else one that is there but not
     // executable; else none. As a shell does, a directory on PATH is
@@ -266,13 +285,57 @@ fn startable(program: &str) -> Startable {
         if candidate.is_dir() {
             continue;
         }
-        match runnable(&candidate) {
-            Startable::Yes => return Startable::Yes,
+        match startable_file(&candidate) {
+            Startable::Yes => return (Startable::Yes, Some(candidate)),
             Startable::NotExecutable => found = Startable::NotExecutable,
-            Startable::Missing => {}
+            _ => {}
         }
     }
-    found
+    (found, None)
+}
+
+/// The `#!` interpreter of the script at `path` when it cannot be run, as
+/// its line names it: a path that is no executable file (the kernel takes
+/// it as written, up to a space or tab: a `\r` left by CRLF is part of
+/// it), or for `#!/usr/bin/env NAME`, NAME found on no PATH. Only the
+/// first 256 bytes are read (the kernel reads no more); a file that does
+/// not start `#!`, or whose line does not end within them, is not judged.
+fn missing_interpreter(path: &std::path::Path) -> Option<String> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    { std::fs::File::open(path).ok()? }
+        .take(256)
+        .read_to_end(&mut head)
+        .ok()?;
+    let line = head.strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&b| b == b'\n')?];
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
+    let interpreter = words.next()?;
+    if !matches!(
+        startable_file(std::path::Path::new(interpreter)),
+        Startable::Yes
+    ) {
+        return Some(interpreter.to_owned());
+    }
+    if std::path::Path::new(interpreter).file_name() == Some(std::ffi::OsStr::new("env")) {
+        // env's options (`-S`, `-i`) and assignments come before the name.
+        let name = words.find(|w| !w.starts_with('-') && !w.contains('='))?;
+        if !matches!(found(name).0, Startable::Yes) {
+            return Some(format!("{interpreter} {name}"));
+        }
+    }
+    None
+}
+
+/// Whether the file at `p` is an executable file.
+fn startable_file(p: &std::path::Path) -> Startable {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Startable::Yes,
+        Ok(_) => Startable::NotExecutable,
+        Err(_) => Startable::Missing,
+    }
 }
 
 /// The code a shell would report for a finished command: its own, or 128
