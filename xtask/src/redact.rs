@@ -777,4 +777,54 @@ mod tests {
         let out = text("Authorization header was: devops-token-0123456789 (echoed)");
         assert_eq!(out, "Authorization header was: [REDACTED] (echoed)");
     }
+
+    /// rvAF: credentials a command line carries with a flag that says
+    /// nothing of a secret, or in a token's own shape, are redacted; the
+    /// same flags of other programs, and words like them, are not.
+    #[test]
+    fn command_line_credentials_go_by_flag_and_by_token_shape() {
+        let r = with_vars(&[]);
+        for (line, secret) in [
+            ("sshpass -p hunter2hunter2 ssh host", "hunter2hunter2"),
+            ("sshpass -phunter2hunter2 ssh host", "hunter2hunter2"),
+            ("redis-cli -a hunter2hunter2 ping", "hunter2hunter2"),
+            ("tool --auth admin:pwpwpwpw run", "pwpwpwpw"),
+            ("tool --auth=admin:pwpwpwpw run", "pwpwpwpw"),
+            ("openssl enc -pass pass:hunter2hunter2", "hunter2hunter2"),
+            (
+                "gh x ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "ghp_abcdefghij",
+            ),
+            (
+                "gh x gho_abcdefghijklmnopqrstuvwxyz0123456789",
+                "gho_abcdefghij",
+            ),
+            (
+                "x github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+                "github_pat_11ABC",
+            ),
+            (
+                "x 'sk-proj-abcdefghijklmnopqrstuvwxyz012345'",
+                "sk-proj-abcdef",
+            ),
+            ("x sk-abcdefghijklmnopqrstuvwxyz012345", "sk-abcdefghij"),
+            ("x sk_live_abcdefghijklmnopqrstuvwx", "sk_live_abcdef"),
+            ("x xoxb-1234567890-abcdefghijklmnop", "xoxb-1234567890"),
+            ("x xoxp-1234567890-abcdefghijklmnop", "xoxp-1234567890"),
+            ("x glpat-abcdefghijklmnopqrst", "glpat-abcdefghij"),
+        ] {
+            let out = r.line(line);
+            assert!(!out.contains(secret), "{line} -> {out}");
+            assert!(out.contains(super::REDACTED), "{line} -> {out}");
+        }
+        for line in [
+            "mkdir -p backups/old",
+            "ssh -p 2222 host",
+            "git commit -a -m fix",
+            "pip install sk-learn scikit-learn",
+            "the ghp_ prefix marks a GitHub token",
+        ] {
+            assert_eq!(r.line(line), line);
+        }
+    }
 }

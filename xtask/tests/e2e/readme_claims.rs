@@ -166,6 +166,65 @@ fn with_backup_refuses_a_script_whose_interpreter_is_missing_before_its_backup()
     }
 }
 
+/// rvAF: with-backup's command line is printed ("Running:", the failure)
+/// and stored in the backup's manifest as its reason, which `upload`
+/// copies to R2. Credentials on it went by shape only: `sshpass -p`,
+/// `--auth user:pw`, GitHub, OpenAI and Slack tokens, and the value of a
+/// `*_TOKEN` variable passed as an argument were all kept. None is now in
+/// the output nor in the manifest.
+#[test]
+fn with_backup_keeps_command_line_credentials_out_of_output_and_manifest() {
+    let sb = Sandbox::new();
+    let from_env = "zq8Lr2Vt9bWmK4";
+    let secrets = [
+        "hunter2hunter2",
+        "admin:pwpwpwpw",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+        "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+        "xoxb-1234567890-abcdefghijklmnop",
+        from_env,
+    ];
+    let mut command = vec![
+        "with-backup",
+        "local",
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+        "sshpass",
+    ];
+    command.extend(["-p", secrets[0], "--auth", secrets[1]]);
+    command.extend(&secrets[2..]);
+    let run = Run::from_output(
+        sb.xtask_command(&command)
+            .env("QBTIME_DEPLOY_TOKEN", from_env)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.all().contains("sshpass"), "{}", run.all());
+    let manifests: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".json"))
+        .map(|f| std::fs::read_to_string(sb.backups().join(f)).unwrap())
+        .collect();
+    assert!(
+        manifests.iter().any(|m| m.contains("sshpass")),
+        "no manifest records the command: {:?}",
+        sb.backup_files()
+    );
+    for secret in secrets {
+        assert!(
+            !run.all().contains(secret),
+            "{secret} is printed:\n{}",
+            run.all()
+        );
+        for m in &manifests {
+            assert!(!m.contains(secret), "{secret} is in the manifest:\n{m}");
+        }
+    }
+}
+
 /// A directory on PATH named like the command (a checkout's `bin/task/`
 /// before the `bin/` that holds `task`) is passed over, as a shell passes it
 /// over: the command runs, after its backup, and exits as the shell's run
