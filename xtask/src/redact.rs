@@ -15,7 +15,11 @@
 //! and query of any URL with a query string (signed URLs), and the value of
 //! any credential a name introduces ([`redact_assignments`]:
 //! `CLOUDFLARE_API_TOKEN=…`, `--password …`, `"api_token": "…"`,
-//! `X-Auth-Key: …`, `Cookie: …`, `-u user:password`). The account id is not
+//! `X-Auth-Key: …`, `Cookie: …`, `-u user:password`, `--auth …`), a
+//! program's password flag ([`PASSWORD_FLAGS`]: `sshpass -p …`), tokens by
+//! their issuer's prefix ([`TOKEN_PREFIXES`]: `ghp_…`, `xoxb-…`), and a
+//! whole word that is the value of a variable whose name says secret
+//! ([`secret_named_values`]). The account id is not
 //! a credential (it is in every dashboard URL) and is left visible; a value
 //! of `CLOUDFLARE_ACCOUNT_ID` or `CF_ACCOUNT_ID` that is not one (an API
 //! token pasted there) is redacted.
@@ -29,6 +33,9 @@ pub const REDACTED: &str = "[REDACTED]";
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Vec<String>,
+    /// Values redacted only where one is a whole word (an argument): those
+    /// of variables whose name says secret ([`secret_named_values`]).
+    words: Vec<String>,
 }
 
 /// Environment variables whose values are secrets wherever they appear.
@@ -76,7 +83,12 @@ impl Redactor {
     /// process and every value registered with [`hold`].
     pub fn from_process_env() -> Redactor {
         let held = HELD.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        Redactor::from_variables(|name| std::env::var(name).ok(), held)
+        let vars = { std::env::vars_os() }
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Redactor {
+            words: secret_named_values(vars),
+            ..Redactor::from_variables(|name| std::env::var(name).ok(), held)
+        }
     }
 
     /// A redactor that knows the values `var` gives [`SECRET_VARIABLES`],
@@ -106,7 +118,10 @@ impl Redactor {
     pub fn with_secrets(secrets: Vec<String>) -> Redactor {
         // Very short values would redact ordinary words; real tokens are long.
         let secrets = secrets.into_iter().filter(|s| s.len() >= 8).collect();
-        Redactor { secrets }
+        Redactor {
+            secrets,
+            words: Vec::new(),
+        }
     }
 
     /// Redacts one line: known secret values, bearer tokens, and the path and
@@ -120,7 +135,7 @@ impl Redactor {
         if let Some(redacted) = redact_assignments(&out) {
             out = Cow::Owned(redacted);
         }
-        if let Some(redacted) = redact_mysql_password(&out) {
+        if let Some(redacted) = redact_program_passwords(&out) {
             out = Cow::Owned(redacted);
         }
         out
@@ -134,6 +149,14 @@ impl Redactor {
             if out.contains(secret.as_str()) {
                 out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
             }
+        }
+        for word in &self.words {
+            if let Some(redacted) = redact_word(&out, word) {
+                out = Cow::Owned(redacted);
+            }
+        }
+        if let Some(redacted) = redact_token_shapes(&out) {
+            out = Cow::Owned(redacted);
         }
         if out.contains("://") {
             // find_url_start matches the scheme in any case.
@@ -149,21 +172,55 @@ impl Redactor {
     }
 }
 
-/// MySQL's and MariaDB's `-pPASSWORD` (the password glued to the flag), on
-/// a line that runs one of them.
-fn redact_mysql_password(text: &str) -> Option<String> {
+/// Programs whose short flag takes a password, though its name says
+/// nothing of one: the program, the flag, and whether the password may be
+/// glued to it (`-pPASSWORD`) or follow as the next word. MySQL's `-p`
+/// alone prompts, and a word after it is the database.
+const PASSWORD_FLAGS: &[(&str, &str, bool, bool)] = &[
+    ("mysql", " -p", true, false),
+    ("mariadb", " -p", true, false),
+    ("sshpass", " -p", true, true),
+    ("redis-cli", " -a", true, true),
+];
+
+/// The password after a program's short flag ([`PASSWORD_FLAGS`]), on a
+/// line that runs that program.
+fn redact_program_passwords(text: &str) -> Option<String> {
     let lower = text.to_ascii_lowercase();
-    if !(lower.contains("mysql") || lower.contains("mariadb")) {
-        return None;
+    let mut out: Option<String> = None;
+    for (program, flag, glued, apart) in PASSWORD_FLAGS {
+        if !lower.contains(program) {
+            continue;
+        }
+        let current = out.as_deref().unwrap_or(text);
+        if let Some(redacted) = redact_after_flag(current, flag, *glued, *apart) {
+            out = Some(redacted);
+        }
     }
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    let mut changed = false;
-    while let Some(found) = text[at..].find(" -p") {
-        let start = at + found + 3;
-        let end = text[start..]
+    out
+}
+
+/// The word after each `flag` in `text`, glued to it or (`apart`) the
+/// next word.
+fn redact_after_flag(text: &str, flag: &str, glued: bool, apart: bool) -> Option<String> {
+    let word_end = |from: usize| {
+        text[from..]
             .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"'))
-            .map_or(text.len(), |e| start + e);
+            .map_or(text.len(), |e| from + e)
+    };
+    let mut out = String::with_capacity(text.len());
+    let (mut at, mut changed) = (0, false);
+    while let Some(found) = text[at..].find(flag) {
+        let mut start = at + found + flag.len();
+        let glued_here = text[start..].starts_with(|c: char| !c.is_whitespace());
+        if !glued_here && apart && text[start..].starts_with(' ') {
+            start = skip_blanks(text.as_bytes(), start);
+        } else if !(glued_here && glued) {
+            out.push_str(&text[at..start]);
+            at = start;
+            continue;
+        }
+        let end = word_end(start);
         out.push_str(&text[at..start]);
         if end > start && &text[start..end] != REDACTED {
             out.push_str(REDACTED);
@@ -172,6 +229,104 @@ fn redact_mysql_password(text: &str) -> Option<String> {
             out.push_str(&text[start..end]);
         }
         at = end;
+    }
+    out.push_str(&text[at..]);
+    changed.then_some(out)
+}
+
+/// The values of variables whose name says secret (`TOKEN`, `SECRET`,
+/// `PASSWORD` or `KEY` in it, any case), 8 characters or more and not a
+/// path: one passed as an argument is redacted ([`redact_word`]).
+pub fn secret_named_values(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+    { vars.into_iter() }
+        .filter(|(name, _)| {
+            let name = name.to_ascii_uppercase();
+            ["TOKEN", "SECRET", "PASSWORD", "KEY"]
+                .iter()
+                .any(|w| name.contains(w))
+        })
+        .map(|(_, value)| value)
+        .filter(|v| {
+            v.len() >= 8
+                && !v.starts_with(['/', '.', '~'])
+                && !v.contains(['\n'])
+                && !v.contains("://")
+        })
+        .collect()
+}
+
+/// Whether `c` may stand next to a whole word of a command line.
+fn word_edge(c: Option<char>) -> bool {
+    c.is_none_or(|c| c.is_whitespace() || matches!(c, '\'' | '"' | '=' | '`'))
+}
+
+/// Every place `word` is a whole word in `text` (a blank, a quote, `=` or
+/// the line's end on each side).
+fn redact_word(text: &str, word: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let (mut at, mut changed) = (0, false);
+    while let Some(found) = text[at..].find(word) {
+        let (start, end) = (at + found, at + found + word.len());
+        let whole =
+            word_edge(text[..start].chars().next_back()) && word_edge(text[end..].chars().next());
+        out.push_str(&text[at..start]);
+        out.push_str(if whole { REDACTED } else { word });
+        changed |= whole;
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    changed.then_some(out)
+}
+
+/// Token prefixes of services that issue them (GitHub, OpenAI, Stripe,
+/// Slack, GitLab, npm, PyPI): a word that starts with one and runs on for
+/// 16 characters or more of a token's is one.
+const TOKEN_PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxs-",
+    "xoxe-",
+    "xapp-",
+    "glpat-",
+    "npm_",
+    "pypi-",
+];
+
+/// What follows a token prefix in every token of [`TOKEN_PREFIXES`]'
+/// shapes (the prefix kept).
+fn redact_token_shapes(text: &str) -> Option<String> {
+    let is_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    let mut out = String::with_capacity(text.len());
+    let (mut at, mut i, mut changed) = (0, 0, false);
+    while i < text.len() {
+        let starts_word = text[..i].chars().next_back().is_none_or(|c| !is_token(c));
+        let prefix = { TOKEN_PREFIXES.iter() }.find(|p| starts_word && text[i..].starts_with(*p));
+        let Some(prefix) = prefix else {
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        };
+        let start = i + prefix.len();
+        let end = text[start..]
+            .find(|c: char| !is_token(c))
+            .map_or(text.len(), |e| start + e);
+        if end - start >= 16 {
+            out.push_str(&text[at..start]);
+            out.push_str(REDACTED);
+            (at, changed) = (end, true);
+        }
+        i = end.max(i + 1);
     }
     out.push_str(&text[at..]);
     changed.then_some(out)
@@ -215,6 +370,19 @@ const SECRET_WORDS: &[&str] = &[
     "signature",
 ];
 
+/// Names whose value is a credential though they end in none of the
+/// words above: `--auth user:pw`, `-pass pass:pw` (OpenSSL), `--pw`.
+const SECRET_FLAGS: &[&str] = &[
+    "auth",
+    "pass",
+    "pw",
+    "basic_auth",
+    "http_auth",
+    "httpauth",
+    "proxy_auth",
+    "auth_user",
+];
+
 /// Headers whose whole value is a credential though their name says
 /// nothing of it (a cookie is a session).
 const SECRET_HEADERS: &[&str] = &["cookie", "set-cookie", "proxy-authorization", "apikey"];
@@ -226,7 +394,8 @@ fn names_a_secret(name: &str) -> bool {
         .trim_start_matches('-')
         .to_ascii_lowercase()
         .replace('-', "_");
-    SECRET_SUFFIXES.iter().any(|end| name.ends_with(end))
+    SECRET_FLAGS.contains(&name.as_str())
+        || SECRET_SUFFIXES.iter().any(|end| name.ends_with(end))
         || SECRET_WORDS.iter().any(|word| {
             name.strip_suffix(word)
                 .is_some_and(|before| before.is_empty() || before.ends_with('_'))
@@ -826,5 +995,33 @@ mod tests {
         ] {
             assert_eq!(r.line(line), line);
         }
+    }
+
+    /// A variable whose name says secret has its value redacted where it is
+    /// a whole word (an argument), not inside another word; a path, a URL
+    /// or a short value is not taken for one.
+    #[test]
+    fn a_secret_named_variables_value_is_redacted_as_a_whole_word() {
+        let vars = [
+            ("QBTIME_DEPLOY_TOKEN", "zq8Lr2Vt9bWmK4"),
+            ("my_service_password", "hunter2hunter2"),
+            ("AGE_KEY_FILE", "/home/me/key.txt"),
+            ("WRANGLER_TOKEN_URL", "http://127.0.0.1:8787/token"),
+            ("SHORT_KEY", "abc"),
+            ("HOME", "qbtimeprod"),
+        ];
+        let words =
+            super::secret_named_values(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(words, ["zq8Lr2Vt9bWmK4", "hunter2hunter2"]);
+        let r = super::Redactor {
+            words,
+            ..super::Redactor::default()
+        };
+        assert_eq!(
+            r.line("Running: deploy zq8Lr2Vt9bWmK4 --x='hunter2hunter2'"),
+            "Running: deploy [REDACTED] --x='[REDACTED]'"
+        );
+        let inside = "id-zq8Lr2Vt9bWmK4-suffix";
+        assert_eq!(r.line(inside), inside);
     }
 }
