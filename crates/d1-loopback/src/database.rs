@@ -419,6 +419,32 @@ mod tests {
         DbState::open(&dir.path().join("sub").join("db.sqlite")).unwrap()
     }
 
+    /// The snapshots are whole copies of the database: under a umask of
+    /// 022 they were 0644 in a 0755 directory, readable by every local
+    /// user. Every directory the loopback makes is 0700 and every file it
+    /// writes 0600, whatever the umask.
+    #[test]
+    fn snapshots_and_the_files_made_are_private_under_a_umask_of_022() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY: umask(2) only; 022 is the usual one, put back after.
+        let before = unsafe { libc::umask(0o022) };
+        let mut db = open(&dir);
+        db.query("CREATE TABLE t (x)", &[]).unwrap();
+        db.query("INSERT INTO t VALUES ('a row')", &[]).unwrap();
+        unsafe { libc::umask(before) };
+        let mut made = vec![dir.path().join("sub"), db.snapshot_dir.path().to_owned()];
+        for kept in &db.history {
+            made.push(kept.snapshot.clone().unwrap());
+        }
+        assert_eq!(made.len(), 5, "{made:?}");
+        made.push(dir.path().join("sub").join("db.sqlite"));
+        for path in made {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+        }
+    }
+
     #[test]
     fn bookmarks_move_on_writes_only() {
         let dir = tempfile::tempdir().unwrap();

@@ -955,3 +955,122 @@ fn a_killed_rehearsals_copy_of_prod_is_removed_by_backup_status_and_doctor() {
     running.kill().unwrap();
     running.wait().unwrap();
 }
+
+/// rvAG: the loopback a rehearsal serves kept a Time Travel snapshot (a
+/// whole copy of prod, decrypted when the backup was sealed) of every
+/// state in `/tmp/d1-loopback-snapshots-*/` (0755, files 0644 under a
+/// umask of 022), and its R2 objects in `/tmp/d1-loopback-*`: readable by
+/// every local user, and left for good by a `rehearse --serve` killed.
+/// Every file the loopback writes is this user's alone (0700, 0600,
+/// whatever the umask), inside the rehearsal's own directory.
+#[test]
+fn a_served_rehearsals_snapshots_of_prod_are_private_and_inside_its_directory() {
+    use std::io::{BufRead, Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let (sb, name) = sandbox_with_a_backup();
+    let tmp = sb.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let source = sb.backups().join(&name);
+    let mut cmd = sb.xtask_command(&["rehearse", "--serve", "--from", source.to_str().unwrap()]);
+    cmd.env("TMPDIR", &tmp)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: umask(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut seen, mut vars) = (String::new(), std::collections::BTreeMap::new());
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "it ended:\n{seen}"
+        );
+        seen.push_str(&line);
+        if let Some((k, v)) =
+            { line.trim().strip_prefix("export ") }.and_then(|l| l.split_once('='))
+        {
+            vars.insert(k.to_owned(), v.trim_matches('\'').to_owned());
+        }
+        if line.contains("Press Ctrl-C to stop") {
+            break;
+        }
+    }
+    // Rows added to prod, two states later: two more snapshots.
+    let base = &vars["CLOUDFLARE_API_BASE_URL"];
+    let (host, path) = base
+        .strip_prefix("http://")
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    for n in 0..2 {
+        let body = format!(
+            r#"{{"sql":"INSERT INTO encryption_keys (key_id, fingerprint, activated_at, retired_at) VALUES ('dek-x{n}', 'sha256:x{n}', '2026-02-01T00:00:00.000Z', '2026-03-01T00:00:00.000Z')"}}"#
+        );
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "POST /{path}/accounts/{}/d1/database/9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d/query \
+             HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: \
+             application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            vars["CLOUDFLARE_ACCOUNT_ID"],
+            vars["CLOUDFLARE_API_TOKEN"],
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.contains("\"success\":true"), "{answer}");
+    }
+    // SAFETY: kill(2) on the group our own child leads: nothing cleans up.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    child.wait().unwrap();
+
+    let outside: Vec<_> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "written outside the rehearsal's directory: {outside:?}"
+    );
+    let mut walk: Vec<_> = { sb.backup_files().into_iter() }
+        .filter(|f| f.starts_with(".rehearsal-"))
+        .map(|f| sb.backups().join(f))
+        .collect();
+    assert_eq!(walk.len(), 1, "{walk:?}");
+    let (mut snapshots, mut shared) = (0, Vec::new());
+    while let Some(p) = walk.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        if meta.permissions().mode() & 0o077 != 0 {
+            shared.push(format!(
+                "{:o} {}",
+                meta.permissions().mode() & 0o777,
+                p.display()
+            ));
+        }
+        if meta.is_dir() {
+            walk.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+        let file = p.file_name().unwrap().to_string_lossy().into_owned();
+        if file.len() == 15
+            && file.ends_with(".sqlite")
+            && file[..8].bytes().all(|b| b.is_ascii_digit())
+        {
+            snapshots += 1;
+        }
+    }
+    assert!(shared.is_empty(), "readable by others: {shared:#?}");
+    assert!(
+        snapshots >= 3,
+        "{snapshots} snapshots in the rehearsal's directory"
+    );
+}
