@@ -424,7 +424,7 @@ fn create_database(ctx: &Ctx<'_>) -> Reply {
             .path()
             .join(format!("d1-{uuid}.sqlite")),
     };
-    let db = match Database::open(&spec) {
+    let db = match Database::open(&spec, ctx.shared.spool_dir.path()) {
         Ok(db) => db,
         Err(e) => return Reply::cf_error(500, 7500, format!("{e:#}")),
     };

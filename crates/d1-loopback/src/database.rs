@@ -7,7 +7,8 @@
 //!
 //! Every state the database has been in since the server started has a
 //! bookmark and a kept snapshot: a page-for-page copy of the SQLite file,
-//! made with SQLite's backup API into a private temporary directory each
+//! made with SQLite's backup API into a private directory (0700, files
+//! 0600) in the server's own private directory each
 //! time the bookmark moves. Time Travel restore ([`DbState::restore`])
 //! copies a snapshot back over the database's own file, which keeps its
 //! path, and is itself a new state with a bookmark and snapshot of its own.
@@ -58,14 +59,15 @@ pub(crate) struct Database {
 }
 
 impl Database {
-    /// Opens (creating if needed) the SQLite file behind a database.
-    pub fn open(spec: &DatabaseSpec) -> anyhow::Result<Database> {
+    /// Opens (creating if needed, private) the SQLite file behind a
+    /// database; its snapshots are kept in a private directory in `work`.
+    pub fn open(spec: &DatabaseSpec, work: &Path) -> anyhow::Result<Database> {
         Ok(Database {
             uuid: spec.uuid.clone(),
             name: spec.name.clone(),
             created_at: util::iso8601(util::now_ms()),
             path: spec.path.clone(),
-            state: Arc::new(Mutex::new(DbState::open(&spec.path).with_context(
+            state: Arc::new(Mutex::new(DbState::open(&spec.path, work).with_context(
                 || {
                     format!(
                         "opening the SQLite file {} for D1 database {}",
@@ -156,17 +158,16 @@ pub(crate) struct DbState {
     /// Every state the database has been in since the server started,
     /// oldest first: its bookmark, when it began and its snapshot.
     history: Vec<KeptState>,
-    /// Where the snapshots are kept; it goes away with the state.
+    /// Where the snapshots are kept (0700, in the server's own private
+    /// directory); it goes away with the state.
     snapshot_dir: tempfile::TempDir,
     /// Exports started with a first `/export` call and not yet collected.
     pub pending_exports: Vec<PendingExport>,
 }
 
 impl DbState {
-    fn open(path: &Path) -> anyhow::Result<DbState> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
+    fn open(path: &Path, work: &Path) -> anyhow::Result<DbState> {
+        util::create_private_file(path)?;
         let conn = Connection::open(path)?;
         // D1 enforces foreign keys and limits the length of SQL text.
         conn.pragma_update(None, "foreign_keys", true)?;
@@ -177,9 +178,7 @@ impl DbState {
         // Tests may write to the same file; wait for them rather than fail.
         conn.busy_timeout(Duration::from_secs(10))?;
         let data_version = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        let snapshot_dir = tempfile::Builder::new()
-            .prefix("d1-loopback-snapshots-")
-            .tempdir()
+        let snapshot_dir = util::private_dir(Some(work), "snapshots-")
             .context("creating a temporary directory for Time Travel snapshots")?;
         let mut state = DbState {
             conn,
@@ -245,6 +244,7 @@ impl DbState {
             .path()
             .join(format!("{:08}.sqlite", self.version));
         let copy = || -> Result<(), String> {
+            util::create_private_file(&path).map_err(|e| e.to_string())?;
             let mut dest = Connection::open(&path).map_err(|e| e.to_string())?;
             // A snapshot only has to outlive the server, not a crash.
             dest.pragma_update(None, "journal_mode", "OFF")
@@ -416,7 +416,7 @@ mod tests {
     use super::*;
 
     fn open(dir: &tempfile::TempDir) -> DbState {
-        DbState::open(&dir.path().join("sub").join("db.sqlite")).unwrap()
+        DbState::open(&dir.path().join("sub").join("db.sqlite"), dir.path()).unwrap()
     }
 
     /// The snapshots are whole copies of the database: under a umask of
@@ -636,7 +636,7 @@ mod tests {
         seed.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
             .unwrap();
         drop(seed);
-        let mut db = DbState::open(&path).unwrap();
+        let mut db = DbState::open(&path, dir.path()).unwrap();
         let early = db.current_bookmark();
         db.query("INSERT INTO t VALUES (2)", &[]).unwrap();
         let late = db.current_bookmark();

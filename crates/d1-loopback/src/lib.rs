@@ -131,6 +131,12 @@ pub struct Config {
     pub api_token: String,
     /// The D1 databases to serve.
     pub databases: Vec<DatabaseSpec>,
+    /// Where the server makes its private directory (0700, removed when it
+    /// stops), which holds every file it writes but the databases' own:
+    /// Time Travel snapshots, spooled uploads and R2 objects. The system's
+    /// temporary directory if `None`; a rehearsal gives its own directory,
+    /// so that what a killed server leaves is removed with it.
+    pub work_dir: Option<PathBuf>,
 }
 
 /// One D1 database to serve.
@@ -141,7 +147,7 @@ pub struct DatabaseSpec {
     /// The database's name.
     pub name: String,
     /// The SQLite file that holds the database's data; it is created if
-    /// missing.
+    /// missing (mode 0600, its missing parents 0700).
     pub path: PathBuf,
 }
 
@@ -180,7 +186,9 @@ pub(crate) struct Shared {
     faults: Mutex<Faults>,
     /// The R2 buckets and their objects.
     r2: Mutex<r2::Store>,
-    /// Where spooled request bodies (import uploads, R2 objects) are kept.
+    /// The server's private directory (0700): spooled request bodies
+    /// (import uploads, R2 objects), the databases' snapshots, and the
+    /// files of databases created with `wrangler d1 create`.
     spool_dir: tempfile::TempDir,
     /// The bytes of files (R2 objects) read to be sent so far: what a
     /// client that stops reading early was sent, give or take the
@@ -250,6 +258,8 @@ impl Server {
     /// Opens the databases, binds `127.0.0.1` on an ephemeral port and
     /// serves on a background thread.
     pub fn start(config: Config) -> anyhow::Result<Server> {
+        let spool_dir = util::private_dir(config.work_dir.as_deref(), "d1-loopback-")
+            .context("creating the server's private directory")?;
         let mut databases: Vec<Arc<Database>> = Vec::with_capacity(config.databases.len());
         for spec in &config.databases {
             anyhow::ensure!(
@@ -257,7 +267,7 @@ impl Server {
                 "D1 database uuid {} is configured twice",
                 spec.uuid
             );
-            databases.push(Arc::new(Database::open(spec)?));
+            databases.push(Arc::new(Database::open(spec, spool_dir.path())?));
         }
         let http = tiny_http::Server::http("127.0.0.1:0")
             .map_err(|e| anyhow!("binding 127.0.0.1: {e}"))?;
@@ -265,10 +275,6 @@ impl Server {
             .server_addr()
             .to_ip()
             .context("the server is not listening on an IP address")?;
-        let spool_dir = tempfile::Builder::new()
-            .prefix("d1-loopback-")
-            .tempdir()
-            .context("creating a temporary directory for uploads")?;
         let shared = Arc::new(Shared {
             account_id: config.account_id,
             api_token: config.api_token,

@@ -72,6 +72,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             account_id: account_id.with_context(|| format!("--account is required\n{USAGE}"))?,
             api_token: api_token.with_context(|| format!("--token is required\n{USAGE}"))?,
             databases,
+            work_dir: None,
         },
         buckets,
         download_rate,

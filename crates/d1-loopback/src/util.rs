@@ -1,5 +1,6 @@
 //! Small helpers the server needs and that are not worth a dependency:
-//! UTC timestamps, random-looking tokens and URL percent-encoding.
+//! UTC timestamps, random-looking tokens, URL percent-encoding and the
+//! private directories and files the server keeps its data in.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -217,6 +218,47 @@ pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
             (percent_decode(name), percent_decode(value))
         })
         .collect()
+}
+
+/// A new directory in `parent` (the system's temporary directory if none)
+/// named `prefix` and random characters, this user's alone (0700, whatever
+/// the umask): the server's files are copies of databases. It is removed
+/// when the returned guard drops.
+pub(crate) fn private_dir(
+    parent: Option<&std::path::Path>,
+    prefix: &str,
+) -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut builder = tempfile::Builder::new();
+    builder
+        .prefix(prefix)
+        .permissions(std::fs::Permissions::from_mode(0o700));
+    match parent {
+        Some(parent) => builder.tempdir_in(parent),
+        None => builder.tempdir(),
+    }
+}
+
+/// Creates `path`, if missing, as an empty file of this user's alone
+/// (0600, whatever the umask), and its missing parents as directories
+/// of mode 0700; a file already there is left as it is.
+pub(crate) fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

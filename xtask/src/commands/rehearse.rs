@@ -287,8 +287,8 @@ fn start_server(
     let mut databases = Vec::new();
     for env in &remotes.all {
         let path = dir.join(format!("{}.sqlite", env.database_name));
-        rusqlite::Connection::open(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+        // A copy of prod: this user's alone, as the loopback's own files.
+        fsutil::create_private_file(&path)?;
         if env.name == remotes.prod.name {
             load_prod(project, remotes.prod, from, identity, &path)?;
         }
@@ -302,6 +302,9 @@ fn start_server(
         account_id: ACCOUNT.to_owned(),
         api_token: token.to_owned(),
         databases,
+        // Its Time Travel snapshots are copies of prod: kept in the
+        // rehearsal's directory, they go with it, a killed run's too.
+        work_dir: Some(dir.to_owned()),
     })
 }
 

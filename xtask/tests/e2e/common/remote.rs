@@ -82,6 +82,7 @@ impl Remote {
                     path: staging.clone(),
                 },
             ],
+            work_dir: None,
         })
         .unwrap();
         Remote {

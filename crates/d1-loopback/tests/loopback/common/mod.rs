@@ -78,6 +78,7 @@ impl Project {
             account_id: ACCOUNT.to_owned(),
             api_token: TOKEN.to_owned(),
             databases: databases.clone(),
+            work_dir: None,
         })
         .unwrap();
         Project {
