@@ -1150,3 +1150,55 @@ fn a_drill_whose_log_directory_is_a_link_out_of_the_checkout_is_not_run() {
         "the drill wrote where the link leads"
     );
 }
+
+/// rvAG: an app check passed on any 2xx whose body did not hold JSON
+/// `"ok": false` or `"valid": false`: an HTML page (Cloudflare Pages'
+/// fallback for a route the app lacks), `"ok": "false"` (a string), a
+/// reply over the 1 MiB kept whose `"valid": false` came after the cut,
+/// and a 204 with no body all passed the drill. A check passes only on
+/// complete JSON that says `true`; each of these fails the drill, logged
+/// FAIL, naming the check and why, never quoting the body.
+#[test]
+fn an_app_check_passes_only_on_a_complete_json_body_that_says_true() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let app = App::start();
+    let past_the_cut = format!(
+        r#"{{"ok":true,"pad":"{}","valid":false}}"#,
+        "p".repeat((1 << 20) + 10)
+    );
+    let replies: [(&str, u16, &str, &str); 4] = [
+        (
+            "an HTML page",
+            200,
+            "<!doctype html><html><body>qbtime-spa</body></html>",
+            "JSON",
+        ),
+        ("ok as a string", 200, r#"{"ok":"false"}"#, "true"),
+        ("a body cut at 1 MiB", 200, &past_the_cut, "1 MiB"),
+        ("a 204 with no body", 204, "", "JSON"),
+    ];
+    for (n, (what, status, body, reason)) in replies.into_iter().enumerate() {
+        app.answer("/api/v1/platform/verify-audit", status, body);
+        let run = drill_with_app(&remote, home.path(), &app, &["drill", "--yes"]);
+        assert!(!run.ok, "{what} passed the drill:\n{}", run.all());
+        let rows = log_rows(&remote.sb);
+        assert_eq!(rows.len(), n + 1, "{what}: {}", log_text(&remote.sb));
+        let c = cells(&remote.sb, &rows[n]);
+        assert_eq!(c["audit chain"], "FAIL", "{what}: {}", rows[n]);
+        assert_eq!(c["result"], "FAIL", "{what}: {}", rows[n]);
+        assert_eq!(c["sign-in"], "pass", "{what}: {}", rows[n]);
+        let line = { run.stderr.lines() }
+            .find(|l| l.contains("/api/v1/platform/verify-audit"))
+            .unwrap_or_else(|| panic!("{what}: no line names the check:\n{}", run.all()));
+        assert!(line.contains(reason), "{what}: {line}");
+        for quoted in ["qbtime-spa", "ppppp", "\"false\""] {
+            assert!(
+                !run.all().contains(quoted),
+                "{what}: the body is quoted:\n{}",
+                run.all()
+            );
+        }
+    }
+}
