@@ -1202,3 +1202,54 @@ fn an_app_check_passes_only_on_a_complete_json_body_that_says_true() {
         }
     }
 }
+
+/// rvAG: `QBTIME_APP_URL=http://…` was taken for any host, and the DevOps
+/// token sent to it in the clear, though the message says http:// is "for
+/// a local app". http:// is for a loopback host only (127.0.0.0/8, ::1,
+/// localhost); any other is refused before anything runs, a dry run's too,
+/// naming QBTIME_APP_URL and https://.
+#[test]
+fn a_drill_refuses_plain_http_to_a_host_not_on_this_machine() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let before = remote.server.requests().len();
+    let staging = counts(&remote.staging);
+    for args in [&["drill", "--dry-run"][..], &["drill", "--yes"]] {
+        let out = remote
+            .xtask_command(home.path(), args)
+            .env("QBTIME_APP_URL", "http://example.invalid")
+            .env("QBTIME_DEVOPS_TOKEN", TOKEN_SECRET)
+            .output()
+            .unwrap();
+        let run = Run::from_output(out);
+        assert!(!run.ok, "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("QBTIME_APP_URL"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("https://"), "{args:?}: {}", run.stderr);
+        assert!(!run.all().contains(TOKEN_SECRET), "{}", run.all());
+    }
+    assert_eq!(
+        remote.server.requests().len(),
+        before,
+        "{:?}",
+        remote.server.requests()
+    );
+    assert_eq!(counts(&remote.staging), staging);
+    assert!(log_rows(&remote.sb).is_empty(), "{}", log_text(&remote.sb));
+    // A local app over http:// is still called: localhost's name too.
+    let app = App::start();
+    let url = app.url().replace("127.0.0.1", "localhost");
+    let run = Run::from_output(
+        remote
+            .xtask_command(home.path(), &["drill", "--dry-run"])
+            .env("QBTIME_APP_URL", &url)
+            .env("QBTIME_DEVOPS_TOKEN", TOKEN_SECRET)
+            .output()
+            .unwrap(),
+    );
+    run.assert_ok();
+}
