@@ -8,7 +8,7 @@
 // The token is read from the environment, never from the command line, so it
 // does not show in process lists. Prints one JSON object on stdout:
 // {"status": 200, "body": "..."} (the body cut at 1 MiB, and read no
-// further), or
+// further; then also "truncated": true, and the xtask fails the check), or
 // {"error": "..."} when no response came (exit 0 either way: the xtask
 // decides what passes).
 const [method, url] = process.argv.slice(2);
@@ -25,18 +25,26 @@ try {
 	const limit = 1 << 20;
 	const chunks = [];
 	let kept = 0;
+	let truncated = false;
 	if (response.body) {
 		const reader = response.body.getReader();
-		while (kept < limit) {
+		for (;;) {
 			const { done, value } = await reader.read();
 			if (done) break;
-			chunks.push(value.subarray(0, limit - kept));
-			kept += Math.min(value.length, limit - kept);
+			// A byte past the MiB: the body is cut, and read no further.
+			if (kept + value.length > limit) {
+				chunks.push(value.subarray(0, limit - kept));
+				kept = limit;
+				truncated = true;
+				break;
+			}
+			chunks.push(value);
+			kept += value.length;
 		}
 		await reader.cancel().catch(() => {});
 	}
 	const body = new TextDecoder().decode(Buffer.concat(chunks));
-	process.stdout.write(JSON.stringify({ status: response.status, body }));
+	process.stdout.write(JSON.stringify({ status: response.status, body, ...(truncated && { truncated }) }));
 } catch (e) {
 	const cause = e?.cause?.code ?? e?.cause?.message;
 	process.stdout.write(JSON.stringify({ error: cause ? `${e.message} (${cause})` : String(e.message ?? e) }));

@@ -724,9 +724,10 @@ impl AppChecks {
         ]
     }
 
-    /// Passes on a 2xx whose JSON body, if any, does not say `"ok": false`
-    /// or `"valid": false`. Never echoes the token; quotes at most the
-    /// body's `error` or `message`.
+    /// Passes on a 2xx whose whole body is a JSON object that says
+    /// `"ok": true` or `"valid": true`, and neither as anything else (see
+    /// [`judge`]). Never echoes the token; quotes at most the body's
+    /// `error` or `message`.
     fn call(&self, project: &Project, method: &str, path: &str) -> Result<String, String> {
         if crate::edge::signals::received().is_some() {
             return Err(format!("{method} {path}: not run: interrupted"));
@@ -789,20 +790,39 @@ fn judge(method: &str, path: &str, reply: &serde_json::Value) -> Result<String, 
                     .collect::<String>()
             })
     };
-    let denied = json.as_ref().is_some_and(|j| {
-        j.get("ok") == Some(&serde_json::Value::Bool(false))
-            || j.get("valid") == Some(&serde_json::Value::Bool(false))
-    });
-    if (200..300).contains(&status) && !denied {
-        Ok(format!("{method} {path} answered {status}"))
+    let quoted = { said("error").or_else(|| said("message")) }
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    if !(200..300).contains(&status) {
+        return Err(format!("{method} {path} answered {status}{quoted}"));
+    }
+    let refused = if reply.get("truncated") == Some(&serde_json::Value::Bool(true)) {
+        Some("but its body was cut at the 1 MiB read: a check passes only on a whole reply")
     } else {
-        Err(format!(
-            "{method} {path} answered {status}{}",
-            said("error")
-                .or_else(|| said("message"))
-                .map(|m| format!(": {m}"))
-                .unwrap_or_default()
-        ))
+        json.as_ref().map_or(
+            Some("but its body is not JSON (an HTML page, or none at all): not the app's check"),
+            says_true,
+        )
+    };
+    match refused {
+        None => Ok(format!("{method} {path} answered {status}")),
+        Some(why) => Err(format!("{method} {path} answered {status} {why}{quoted}")),
+    }
+}
+
+/// Whether an app check's JSON body says it passed: `"ok"` or `"valid"`
+/// is `true` (the boolean), and neither is anything else (`false`, the
+/// string `"false"`, null); `None` if so, else why not. A body that says
+/// neither passes nothing: a page or a reply of something else that
+/// answers at the path is not the app's check.
+fn says_true(json: &serde_json::Value) -> Option<&'static str> {
+    let fields = ["ok", "valid"].map(|key| json.get(key));
+    if { fields.iter().flatten() }.any(|v| **v != serde_json::Value::Bool(true)) {
+        Some("but its body says \"ok\" or \"valid\" is not true")
+    } else if fields.iter().all(Option::is_none) {
+        Some("but its body says neither \"ok\": true nor \"valid\": true")
+    } else {
+        None
     }
 }
 
@@ -864,18 +884,36 @@ mod tests {
     }
 
     #[test]
-    fn an_app_check_passes_on_2xx_unless_the_body_says_otherwise() {
+    fn an_app_check_passes_on_2xx_only_when_its_whole_json_body_says_true() {
         let reply = |status: u64, body: &str| serde_json::json!({ "status": status, "body": body });
         assert!(judge("GET", "/a", &reply(200, r#"{"ok":true,"checked":12}"#)).is_ok());
-        assert!(judge("GET", "/a", &reply(204, "")).is_ok());
+        assert!(judge("GET", "/a", &reply(200, r#"{"valid":true}"#)).is_ok());
         let err = judge(
             "GET",
             "/a",
             &reply(200, r#"{"ok":false,"error":"chain broken at id 7"}"#),
         )
         .unwrap_err();
-        assert_eq!(err, "GET /a answered 200: chain broken at id 7");
-        assert!(judge("GET", "/a", &reply(200, r#"{"valid":false}"#)).is_err());
+        assert_eq!(
+            err,
+            "GET /a answered 200 but its body says \"ok\" or \"valid\" is not true: chain broken \
+             at id 7"
+        );
+        for body in [
+            r#"{"valid":false}"#,
+            r#"{"ok":"false"}"#,
+            r#"{"ok":true,"valid":false}"#,
+            r#"{"ok":null}"#,
+            r#"{"checked":12}"#,
+            "true",
+            "<!doctype html><html></html>",
+            "",
+        ] {
+            assert!(judge("GET", "/a", &reply(204, body)).is_err(), "{body}");
+        }
+        let mut cut = reply(200, r#"{"ok":true}"#);
+        cut["truncated"] = true.into();
+        assert!(judge("GET", "/a", &cut).unwrap_err().contains("1 MiB"));
         assert_eq!(
             judge("POST", "/r", &reply(401, r#"{"message":"bad token"}"#)).unwrap_err(),
             "POST /r answered 401: bad token"
