@@ -693,6 +693,7 @@ impl AppChecks {
                         "QBTIME_APP_URL must start with https:// (or http:// for a local app); got {base:?}"
                     );
                 }
+                refuse_plain_http_off_this_machine(&base)?;
                 Ok(Some(AppChecks {
                     base: base.trim_end_matches('/').to_owned(),
                     token,
@@ -761,6 +762,36 @@ impl AppChecks {
         }
         judge(method, path, &reply)
     }
+}
+
+/// Refuses an `http://` QBTIME_APP_URL whose host is not this machine's
+/// loopback (127.0.0.0/8, ::1, localhost): the DevOps token would cross
+/// the network in the clear. The host is read as Node's URL parser reads
+/// it where it matters: a `\` ends the authority as a `/` does (else
+/// `http://evil.example\@127.0.0.1/` would pass here and go to
+/// evil.example), and userinfo before the last `@` is dropped.
+fn refuse_plain_http_off_this_machine(base: &str) -> Result<()> {
+    let Some(rest) = base.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!(
+            "QBTIME_APP_URL is http:// to {host:?}, not this machine: the DevOps token would cross \
+             the network in the clear. Use https:// (http:// is for an app on this machine: \
+             127.0.0.1, ::1 or localhost). Nothing was done."
+        );
+    }
+    Ok(())
 }
 
 /// What one app call's reply means: `{"status", "body"}` or `{"error"}`.
@@ -881,6 +912,38 @@ mod tests {
             .matches('|')
             .count();
         assert_eq!(record.row().matches('|').count(), header_cells);
+    }
+
+    #[test]
+    fn plain_http_is_for_this_machines_loopback_only() {
+        for ok in [
+            "http://127.0.0.1:8787",
+            "http://127.3.2.1/x",
+            "http://[::1]:8787/",
+            "http://LOCALHOST:3000",
+            "http://user@localhost",
+            "https://example.com",
+        ] {
+            assert!(refuse_plain_http_off_this_machine(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://example.invalid",
+            "http://10.0.0.1:8787",
+            "http://127.0.0.1.example.com/",
+            "http://localhost.example.com",
+            "http://127.0.0.1@example.com/",
+            "http://example.com\\@127.0.0.1/",
+            "http://[::ffff:1.2.3.4]/",
+            "http://0x7f.1/",
+        ] {
+            let err = refuse_plain_http_off_this_machine(refused)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("QBTIME_APP_URL") && err.contains("https://"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
