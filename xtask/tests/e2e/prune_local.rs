@@ -725,3 +725,64 @@ fn a_manifest_the_next_run_cannot_delete_either_is_left_to_the_run_after() {
         "the manifest two runs could not delete",
     );
 }
+
+/// rvAH: a backup recorded with the environment's name and database name
+/// but another `database_id` (another checkout's database of that name
+/// sharing `--backup-dir`, or the one the environment had before it was
+/// re-created) is not this database's: prune leaves it alone and says so,
+/// naming the id and `--previous-database-id`, which prunes them (their
+/// newest kept) once said.
+#[test]
+fn backups_of_another_database_id_under_the_same_name_are_left_alone_and_named() {
+    const OTHER_ID: &str = "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a";
+    let sb = Sandbox::new();
+    let decoys = common::decoys::Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let names = backups_aged(&sb, &[(40, ""), (30, ""), (20, ""), (12, ""), (11, "")]);
+    let theirs = &names[..3];
+    for name in theirs {
+        let mut m = manifest_for(&sb, name);
+        m["database"]["uuid"] = OTHER_ID.into();
+        std::fs::write(
+            sb.backups().join(name.replace(".sql", ".manifest.json")),
+            serde_json::to_string_pretty(&m).unwrap(),
+        )
+        .unwrap();
+    }
+    let base = ["prune", "--env", "local", "--keep-daily", "1", "--yes"];
+    let run = sb.xtask(&base);
+    run.assert_ok();
+    for name in theirs {
+        assert!(
+            sb.backups().join(name).exists(),
+            "prune deleted {name}, a backup of database id {OTHER_ID}, not local's:\n{}",
+            run.all()
+        );
+    }
+    for gone in &names[3..5] {
+        assert!(!sb.backups().join(gone).exists(), "{gone}\n{}", run.all());
+    }
+    assert!(
+        run.all().contains("3 backups")
+            && run.all().contains(OTHER_ID)
+            && run
+                .all()
+                .contains(&format!("--previous-database-id {OTHER_ID}")),
+        "prune does not say it left the backups of {OTHER_ID} alone, nor how to prune them:\n{}",
+        run.all()
+    );
+    assert_eq!(decoys.hashes(), before, "a decoy changed:\n{}", run.all());
+
+    // Said to be the database local had before: pruned as a database of
+    // its own, its newest kept.
+    let mut said = base.to_vec();
+    said.extend(["--previous-database-id", OTHER_ID]);
+    let run = sb.xtask(&said);
+    run.assert_ok();
+    assert!(sb.backups().join(&theirs[2]).exists(), "{}", run.all());
+    for gone in &theirs[..2] {
+        assert!(!sb.backups().join(gone).exists(), "{gone}\n{}", run.all());
+    }
+    assert!(sb.backups().join(&names[5]).exists(), "{}", run.all());
+    assert_eq!(decoys.hashes(), before, "a decoy changed:\n{}", run.all());
+}
