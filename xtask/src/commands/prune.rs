@@ -24,7 +24,7 @@ use crate::edge::signals;
 use d1_core::manifest;
 use d1_core::retention::{self, Candidate, Policy, decide_all};
 use d1_core::span::{self, Span};
-use d1_core::wording::count;
+use d1_core::wording::{count, shell_word};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PruneArgs {
@@ -53,6 +53,11 @@ pub struct PruneArgs {
     /// on stdout (fields in the README).
     #[arg(long)]
     pub json: bool,
+    /// Also prune the backups recorded with this database id under an
+    /// environment's names: of the database it had before it was created
+    /// again under the same name (left alone otherwise), judged apart.
+    #[arg(long, value_name = "ID")]
+    pub previous_database_id: Option<String>,
 }
 
 pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
@@ -76,7 +81,8 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     let deletes = !args.dry_run && (args.yes || std::io::stdin().is_terminal());
     let lock =
         { deletes.then(|| crate::steps::lock::acquire_lock(project, "prune")) }.transpose()?;
-    let entries = backups(project, &envs, only, true)?;
+    let previous = args.previous_database_id.as_deref();
+    let entries = backups(project, &envs, (only, previous), true)?;
     let policies = policies(&envs, &rules, &entries, args);
     let Judged {
         doomed,
@@ -114,7 +120,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     // Judged again once confirmed: what takes no backup lock (a verify
     // recording its verdict, a file copied in or damaged by hand) may
     // have changed the plan while the question was open.
-    let now = backups(project, &envs, only, false)?;
+    let now = backups(project, &envs, (only, previous), false)?;
     let again = judge(&self::policies(&envs, &rules, &now, args), &now);
     if names(&again.doomed) != names(&doomed) {
         crate::stop!(
@@ -188,12 +194,14 @@ struct Judgeable {
 /// (the `only` ones if given), never another's: a backup directory shared
 /// by several projects or checkouts (`QBTIME_BACKUP_DIR` in a shell
 /// profile) holds backups this configuration has no rules for, and those
-/// are left alone, saying so when `say_left_alone`. Any file in the
+/// are left alone, saying so when `say_left_alone`; so are those recorded
+/// under a database's names with another id than it has
+/// ([`of_another_id`]), unless that id is `previous`. Any file in the
 /// backup directory that the inventory refuses stops the prune (exit 3).
 fn backups(
     project: &Project,
     envs: &Environments,
-    only: Option<&[&Environment]>,
+    (only, previous): (Option<&[&Environment]>, Option<&str>),
     say_left_alone: bool,
 ) -> Result<Vec<Judgeable>> {
     let (entries, refused) = inventory::scan_all(&project.backup_dir)?;
@@ -228,18 +236,124 @@ fn backups(
             project.backup_dir.display()
         );
     }
+    let ours = { ours.into_iter() }
+        .filter(|e| only.is_none_or(|dbs| dbs.iter().any(|d| d.records(&e.manifest))));
+    let (ours, others): (Vec<Entry>, Vec<Entry>) = ours.partition(|e| {
+        of_another_id(envs, &e.manifest)
+            .is_none_or(|(_, id)| previous.is_some_and(|p| p.eq_ignore_ascii_case(id)))
+    });
+    if say_left_alone {
+        say_other_ids(envs, &others, &project.backup_dir);
+    }
+    if let Some(id) = previous {
+        previous_does_something(envs, &ours, id)?;
+    }
     Ok(ours
         .into_iter()
-        .filter(|e| only.is_none_or(|dbs| dbs.iter().any(|d| d.records(&e.manifest))))
         .map(|entry| Judgeable {
-            database: envs.database_of(
-                &entry.manifest.environment,
-                &entry.manifest.database.name,
-                &entry.manifest.database.uuid,
-            ),
+            database: group_of(envs, &entry.manifest),
             entry,
         })
         .collect())
+}
+
+/// The configured database whose names `m` records
+/// ([`Environment::records`]) and the id it records, when that is another
+/// than the database's `database_id`: another checkout's or account's
+/// database of that name sharing the backup directory, or the one the
+/// environment had before it was created again under the same name. A
+/// manifest that records no id is the database's, as before.
+fn of_another_id<'a>(
+    envs: &'a Environments,
+    m: &'a manifest::Manifest,
+) -> Option<(&'a Environment, &'a str)> {
+    let id = m.database.uuid.as_str();
+    let env = envs.iter().find(|d| d.records(m))?;
+    let other =
+        !id.is_empty() && !env.database_id.is_empty() && !env.database_id.eq_ignore_ascii_case(id);
+    other.then_some((env, id))
+}
+
+/// The group a backup is judged in: its database's
+/// ([`Environments::database_of`]), or for one of the database it had
+/// before (`--previous-database-id`), a group of its own, so that its
+/// newest verified backup is kept as any database's is.
+fn group_of(envs: &Environments, m: &manifest::Manifest) -> String {
+    match of_another_id(envs, m) {
+        Some((env, id)) => format!("{} (previous database {})", env.name, shell_word(id)),
+        None => envs.database_of(&m.environment, &m.database.name, &m.database.uuid),
+    }
+}
+
+/// Says, per database and id, which backups recorded under a configured
+/// database's names with another id were left alone, and the way to prune
+/// them.
+fn say_other_ids(envs: &Environments, others: &[Entry], dir: &Path) {
+    let mut by_id: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    for e in others {
+        if let Some((env, id)) = of_another_id(envs, &e.manifest) {
+            by_id
+                .entry((env.name.clone(), id.to_owned()))
+                .or_default()
+                .push(&e.manifest.file.name);
+        }
+    }
+    for ((name, id), files) in by_id {
+        let Some(env) = envs.iter().find(|e| e.name == name) else {
+            continue;
+        };
+        crate::say!(
+            "left alone: {} of {name} ({}) recorded with database id {:?} ({}), not the id the \
+             configuration gives it ({}): another checkout's or account's database of that name \
+             sharing {}, or the one {name} had before it was created again under this name. If \
+             it is that one, prune them with `cargo xtask prune --env {} \
+             --previous-database-id {}`; otherwise with the configuration that defines them",
+            count(files.len(), "backup"),
+            env.database_name,
+            id,
+            named(&files),
+            env.database_id,
+            dir.display(),
+            shell_word(&name),
+            shell_word(&id)
+        );
+    }
+}
+
+/// Up to three file names, newest first, and how many more.
+fn named(files: &[&str]) -> String {
+    match files.len() {
+        0..=3 => files.join(", "),
+        n => format!("{}, and {} more", files[..3].join(", "), n - 3),
+    }
+}
+
+/// `--previous-database-id` refused (exit 2) where it would do nothing:
+/// an id this configuration gives a database, or one no backup to prune
+/// records.
+fn previous_does_something(envs: &Environments, ours: &[Entry], id: &str) -> Result<()> {
+    if let Some(env) = envs.iter().find(|e| e.database_id.eq_ignore_ascii_case(id)) {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--previous-database-id {} is the database_id the configuration gives {} ({}): \
+             its backups are pruned without it. Nothing was deleted.",
+            d1_core::names::shown(id),
+            env.name,
+            env.database_name
+        );
+    }
+    let recorded = ours
+        .iter()
+        .any(|e| e.manifest.database.uuid.eq_ignore_ascii_case(id));
+    if !recorded {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "--previous-database-id {} would do nothing here: no backup of these environments' \
+             databases records that id. Nothing was deleted.",
+            d1_core::names::shown(id)
+        );
+    }
+    Ok(())
 }
 
 /// Each database's policy: its environment's rules in the file, which the
