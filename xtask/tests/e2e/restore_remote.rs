@@ -289,6 +289,60 @@ fn a_staging_backup_is_refused_for_prod_before_anything_runs() {
     );
 }
 
+/// Prod's backup restored into staging, and staging backed up: the file
+/// of that staging backup.
+fn a_staging_backup(remote: &Remote, home: &std::path::Path) -> String {
+    remote.xtask(home, &["backup", "prod"]).assert_ok();
+    remote
+        .xtask(
+            home,
+            &["restore", "latest:prod", "--to", "staging", "--yes"],
+        )
+        .assert_ok();
+    remote.xtask(home, &["backup", "staging"]).assert_ok();
+    let m = |f: &String| manifest_for(&remote.sb, f)["environment"] == "staging";
+    let file = remote
+        .sb
+        .backup_files()
+        .into_iter()
+        .find(|f| f.ends_with(".sql") && m(f));
+    file.expect("staging's backup")
+}
+
+/// rvAH: `--no-manifest --source-env prod` on a file whose manifest beside
+/// it records staging states what the manifest contradicts: refused (exit
+/// 3) naming the manifest, both environments and the fix, the dry run too,
+/// before any request reaches D1.
+#[test]
+fn a_no_manifest_restore_into_prod_is_refused_when_the_manifest_beside_it_says_staging() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let staging = a_staging_backup(&remote, home.path());
+    let file = remote.sb.backups().join(&staging);
+    let before = counts(&remote.db);
+    let requests = remote.server.requests().len();
+    for dry_run in [true, false] {
+        let mut args = vec!["restore", file.to_str().unwrap(), "--to", "prod"];
+        args.extend(["--no-manifest", "--source-env", "prod", "--replace"]);
+        args.extend(["--confirm", "qbtime_db_prod"]);
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let run = remote.xtask(home.path(), &args);
+        assert_eq!(run.code, Some(3), "dry run {dry_run}:\n{}", run.all());
+        let manifest = staging.replace(".sql", ".manifest.json");
+        for needle in [manifest.as_str(), "staging", "prod", "drop --no-manifest"] {
+            assert!(
+                run.stderr.contains(needle),
+                "dry run {dry_run}: {needle:?} not in:\n{}",
+                run.all()
+            );
+        }
+        assert_eq!(remote.server.requests().len(), requests, "{}", run.all());
+        assert_eq!(counts(&remote.db), before, "{}", run.all());
+    }
+}
+
 #[test]
 fn migrate_prod_backs_up_first_then_applies_through_wrangler() {
     let remote = Remote::with_migrations("", 3);
