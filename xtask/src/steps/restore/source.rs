@@ -656,7 +656,11 @@ pub(super) fn source_without_manifest(
     args: &RestoreArgs,
 ) -> Result<Source> {
     let environment = match &args.source_env {
-        Some(name) => Some(envs.resolve(name)?.name.clone()),
+        Some(name) => {
+            let said = envs.resolve(name)?;
+            guard_said_is_the_manifest_beside(&file, said, envs)?;
+            Some(said.name.clone())
+        }
         None => None,
     };
     // The rows and the key are counted from the dump in the survey's
@@ -674,6 +678,62 @@ pub(super) fn source_without_manifest(
         pinned,
         wide_integers: BTreeMap::new(),
     })
+}
+
+/// `--no-manifest --source-env ENV` on a file with a manifest beside it:
+/// what it states must not contradict what the manifest records, read as
+/// any manifest is ([`ManifestFile::for_backup`], the one place that
+/// decides what in it to trust). One recording another environment or
+/// database (another id) is refused (exit 3); one that cannot be read or
+/// trusted says nothing, and is said to have been passed over.
+fn guard_said_is_the_manifest_beside(
+    file: &Path,
+    said: &Environment,
+    envs: &Environments,
+) -> Result<()> {
+    let path = manifest::manifest_path(file);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(());
+    }
+    let m = match Manifest::for_backup(file) {
+        Ok(m) => m,
+        Err(e) => {
+            crate::warn!(
+                "{} is beside the dump but could not be read as its manifest ({e:#}); going on \
+                 as --source-env {} states",
+                path.display(),
+                said.name
+            );
+            return Ok(());
+        }
+    };
+    let id = m.database.uuid.as_str();
+    let other_id = !id.is_empty()
+        && !said.database_id.is_empty()
+        && !said.database_id.eq_ignore_ascii_case(id);
+    if said.records(&m) && !other_id {
+        return Ok(());
+    }
+    let known = match envs.iter().find(|e| e.records(&m)) {
+        Some(e) if !other_id => format!(", which is {}", e.name),
+        _ => String::new(),
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to restore {} as a backup of {} ({}, id {}), as --source-env {} states: the \
+         manifest beside it, {}, records that it was taken from {} (database {}, id {:?}){known}. To \
+         restore it as its manifest records, drop --no-manifest; if that manifest is known to be \
+         wrong, move it aside and run this again. Nothing was done.",
+        file.display(),
+        said.name,
+        said.database_name,
+        said.database_id,
+        said.name,
+        path.display(),
+        d1_core::names::shown(&m.environment),
+        d1_core::names::shown(&m.database.name),
+        id
+    )
 }
 
 /// A sealed backup must decrypt and decompress to the SQL its manifest
