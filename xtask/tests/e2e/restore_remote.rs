@@ -269,24 +269,22 @@ fn a_staging_backup_is_refused_for_prod_before_anything_runs() {
         .xtask(home.path(), &["backup", "staging"])
         .assert_ok();
     let requests = remote.server.requests().len();
-    let run = remote.xtask(
-        home.path(),
-        &[
-            "restore",
-            "latest:staging",
-            "--to",
-            "prod",
-            "--replace",
-            "--confirm",
-            "qbtime_db_prod",
-        ],
-    );
-    run.assert_refused("only backups taken from production");
-    assert_eq!(
-        remote.server.requests().len(),
-        requests,
-        "no request reached D1"
-    );
+    // rvAH: the refusal names the way, the dry run's too.
+    for last in [&["--confirm", "qbtime_db_prod"][..], &["--dry-run"]] {
+        let mut args = vec!["restore", "latest:staging", "--to", "prod", "--replace"];
+        args.extend(last);
+        let run = remote.xtask(home.path(), &args);
+        assert_eq!(run.code, Some(3), "{last:?}:\n{}", run.all());
+        run.assert_refused("only backups taken from production");
+        for way in ["--to new:NAME", "--to staging"] {
+            run.assert_refused(way);
+        }
+        assert_eq!(
+            remote.server.requests().len(),
+            requests,
+            "no request reached D1"
+        );
+    }
 }
 
 /// Prod's backup restored into staging, and staging backed up: the file
