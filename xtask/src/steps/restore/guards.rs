@@ -4,6 +4,7 @@
 //! already held.
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Result;
@@ -557,8 +558,9 @@ pub(super) fn guard_source_environment(
         Some(env) => crate::stop!(
             crate::exit::Exit::Refused,
             "refusing to restore a backup of {env} into {} (production): only backups taken from \
-             production may go there. Nothing was done.",
-            target.database_name
+             production may go there. {} Nothing was done.",
+            target.database_name,
+            ways_elsewhere(source, envs)
         ),
         None if args.no_manifest => crate::stop!(
             crate::exit::Exit::Refused,
@@ -571,9 +573,40 @@ pub(super) fn guard_source_environment(
         None => {
             crate::stop!(
                 crate::exit::Exit::Refused,
-                "the backup's environment is unknown; refusing to restore it into production"
+                "the backup's environment is unknown; refusing to restore it into production \
+                 ({}): only backups taken from production may go there. {} Nothing was done.",
+                target.database_name,
+                ways_elsewhere(source, envs)
             )
         }
+    }
+}
+
+/// Where a backup production refuses can go instead: its own environment
+/// when that is a configured one that is not production (`--to staging`),
+/// else the environments that are not production, or a database of its
+/// own (`--to new:NAME`).
+fn ways_elsewhere(source: &Source, envs: &Environments) -> String {
+    let own = match &source.manifest {
+        Some(m) => envs.iter().find(|e| e.records(m)),
+        None => (source.environment.as_deref()).and_then(|name| envs.resolve(name).ok()),
+    };
+    let names: BTreeSet<&str> = match own.filter(|e| !e.is_production()) {
+        Some(e) => BTreeSet::from([e.name.as_str()]),
+        None => { envs.iter() }
+            .filter(|e| !e.is_production())
+            .map(|e| e.name.as_str())
+            .collect(),
+    };
+    let to: Vec<String> = { names.iter() }
+        .map(|n| format!("`--to {}`", d1_core::wording::shell_word(n)))
+        .collect();
+    match to.is_empty() {
+        true => "Restore it into a database of its own with `--to new:NAME`.".to_owned(),
+        false => format!(
+            "Restore it into {}, or into a database of its own with `--to new:NAME`.",
+            to.join(" or ")
+        ),
     }
 }
 
