@@ -29,6 +29,11 @@ pub struct DumpSummary {
     pub migrations: Vec<String>,
     /// The data-encryption key in force according to the dump, if it has one.
     pub encryption_key: Option<KeyFingerprint>,
+    /// The tables with an `INSERT` that holds U+FFFD: D1's export writes
+    /// each byte of text that is not UTF-8 so, and so only these can hold
+    /// text its export replaced (a genuine U+FFFD, or one in the table's
+    /// name, makes a table one too).
+    pub holding_fffd: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -91,6 +96,9 @@ impl Summarizer {
         let (summary, bookkeeping) = (&mut self.summary, &mut self.bookkeeping);
         summary.statements += 1;
         if let Some(table) = insert_target(sql) {
+            if sql.contains('\u{fffd}') && !summary.holding_fffd.contains(&table) {
+                summary.holding_fffd.insert(table.clone());
+            }
             if is_never_restored(&table) {
                 return;
             }
@@ -702,6 +710,24 @@ mod tests {
             })
         );
         assert_eq!(summary.statements, 10);
+    }
+
+    /// The tables whose rows hold U+FFFD (where D1's export wrote text
+    /// that is not UTF-8), not those whose schema or other text does.
+    #[test]
+    fn the_summary_names_the_tables_whose_rows_hold_u_fffd() {
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT DEFAULT '\u{fffd}');\n\
+            INSERT INTO \"notes\" VALUES(1,'caf\u{e9}');\n\
+            CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT);\n\
+            INSERT INTO \"names\" VALUES(1,'plain');\n\
+            INSERT INTO \"names\" VALUES(2,'a\u{fffd}b');\n\
+            INSERT INTO \"names\" VALUES(3,'\u{fffd}');\n\
+            CREATE TABLE \"t\u{fffd}\" (x);\n\
+            INSERT INTO \"t\u{fffd}\" VALUES(1);\n";
+        let summary = summarize(dump.as_bytes(), &BTreeMap::new(), None).unwrap();
+        let names: Vec<&str> = summary.holding_fffd.iter().map(String::as_str).collect();
+        assert_eq!(names, ["names", "t\u{fffd}"]);
     }
 
     #[test]

@@ -355,7 +355,7 @@ fn take(
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
     warn_renumbered(rowids_renumbered.as_ref());
 
-    let taken = Taken {
+    let mut taken = Taken {
         request: &request,
         started,
         bookmark,
@@ -363,13 +363,13 @@ fn take(
         sequences: source.sequences(args, (&catalog, &scope))?,
         rowids_renumbered,
         whole_reals: source.whole_reals(args, (&catalog, &scope)),
-        replaced_text: source.replaced_text(args, (&catalog, &scope)),
+        replaced_text: None,
     };
     let (file, manifest_path) = write_verified(
         sh,
         project,
         args,
-        &taken,
+        &mut taken,
         (&names, holding),
         (&source, &catalog),
     )?;
@@ -827,7 +827,7 @@ fn write_verified(
     sh: &Shell,
     project: &Project,
     args: &BackupArgs,
-    taken: &Taken<'_>,
+    taken: &mut Taken<'_>,
     (names, lock): (&BackupNames, &BackupLock),
     (source, catalog): (&Schema<'_>, &Catalog),
 ) -> Result<(PathBuf, PathBuf)> {
@@ -1250,19 +1250,23 @@ impl Schema<'_> {
     /// (`Manifest::replaced_text`), per table and column: D1 hands text to
     /// JavaScript, which decodes such bytes as U+FFFD, so its export
     /// writes another value; said in a warning naming the columns and
-    /// counts, never a value. Read-only, one pass over each table's
-    /// non-ASCII text (more queries past 400 tables or D1's statement
-    /// limit). As [`Self::whole_reals`]: never fails a backup, recorded
-    /// only when complete, empty where there are none.
+    /// counts, never a value. Looked for after the export, only in the
+    /// tables whose rows it wrote with U+FFFD (`holding_fffd`, from its
+    /// summary): any other holds none, and with none no query is run.
+    /// Read-only, one pass over each such table's non-ASCII text (more
+    /// queries past 400 tables or D1's statement limit). As
+    /// [`Self::whole_reals`]: never fails a backup, recorded only when
+    /// complete, empty where there are none.
     fn replaced_text(
         &self,
         args: &BackupArgs,
         (catalog, scope): (&Catalog, &ExportScope),
+        holding_fffd: &std::collections::BTreeSet<String>,
     ) -> Option<BTreeMap<String, BTreeMap<String, u64>>> {
         if args.schema_only || self.env.location != Location::Remote {
             return None;
         }
-        match self.count_replaced_text(catalog, scope) {
+        match self.count_replaced_text(catalog, scope, holding_fffd) {
             Ok((replaced, complete)) => {
                 if !replaced.is_empty() {
                     crate::warn!("{}", replaced_text_said(&replaced));
@@ -1280,18 +1284,25 @@ impl Schema<'_> {
         }
     }
 
-    /// [`Self::replaced_text`]'s queries, the values they found, and
-    /// whether every table was read. A query D1 fails is tried again table
-    /// by table: a table whose own read fails is left out, named in a
-    /// warning, and the others are counted.
+    /// [`Self::replaced_text`]'s queries, of the tables in
+    /// `holding_fffd` only, the values they found, and whether every table
+    /// was read. A query D1 fails is tried again table by table: a table
+    /// whose own read fails is left out, named in a warning, and the
+    /// others are counted.
     #[allow(clippy::type_complexity)]
     fn count_replaced_text(
         &self,
         catalog: &Catalog,
         scope: &ExportScope,
+        holding_fffd: &std::collections::BTreeSet<String>,
     ) -> Result<(BTreeMap<String, BTreeMap<String, u64>>, bool)> {
-        let columns =
+        let mut columns =
             d1_core::catalog::columns_exported(&catalog.schema_statements(), &scope.data_tables)?;
+        columns.retain(|(t, _)| holding_fffd.iter().any(|h| h.eq_ignore_ascii_case(t)));
+        say_where_text_not_utf8_is_looked_for(&columns);
+        if columns.is_empty() {
+            return Ok((BTreeMap::new(), true));
+        }
         let limit = d1_core::gate::D1_STATEMENT_LIMIT as usize - 1_000;
         let made = d1_core::catalog::non_ascii_text_queries(&columns, limit);
         if !made.left_out.is_empty() {
@@ -1743,7 +1754,7 @@ fn write<'a>(
     sh: &Shell,
     project: &Project,
     args: &BackupArgs,
-    taken: &Taken<'_>,
+    taken: &mut Taken<'_>,
     (names, lock): (&BackupNames, &BackupLock),
     source: &Schema<'_>,
     catalog: &Catalog,
@@ -1781,6 +1792,7 @@ fn write<'a>(
         (catalog, scope),
         key_rule.as_ref(),
     )?;
+    taken.replaced_text = source.replaced_text(args, (catalog, scope), &summary.holding_fffd);
     let file = claim_name(partial, names, lock)?;
     let (manifest, manifest_path) =
         record(sh, project, args, taken, &file, facts, &stored, summary)?;
@@ -1850,8 +1862,29 @@ struct Taken<'a> {
     /// A remote backup: the whole REALs its export writes as integers.
     whole_reals: Option<BTreeMap<String, u64>>,
     /// A remote backup: its text values that are not UTF-8, which its
-    /// export writes with U+FFFD, per table and column.
+    /// export writes with U+FFFD, per table and column; looked for once
+    /// the export has shown where (`write`).
     replaced_text: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+}
+
+/// Says, with `-v`, where text that is not UTF-8 is looked for: in the
+/// tables of `columns`, whose rows the export wrote with U+FFFD, or
+/// nowhere, none holding any.
+fn say_where_text_not_utf8_is_looked_for(columns: &[(String, Vec<String>)]) {
+    if columns.is_empty() {
+        crate::detail!(
+            "Text that is not UTF-8: none to look for (the export holds no U+FFFD, which D1's \
+             export writes for every such byte)."
+        );
+        return;
+    }
+    let tables: Vec<_> = { columns.iter() }
+        .map(|(t, _)| d1_core::names::shown(t))
+        .collect();
+    crate::detail!(
+        "Text that is not UTF-8: looked for in {}, whose rows the export wrote with U+FFFD.",
+        crate::out::listed(&tables, "table")
+    );
 }
 
 /// Writes the manifest of the backup now named `file` and says what was
