@@ -4,10 +4,14 @@
 #
 #   scripts/bench/non-utf8.sh [ROWS] [RUNS]
 #
-# Before its export, `cargo xtask backup <remote env>` reads the bytes (in
+# After its export, `cargo xtask backup <remote env>` reads the bytes (in
 # hex) of every text value that is not all ASCII (d1_core::catalog::
 # non_ascii_text_queries), through `wrangler d1 execute --remote`, to count
-# those that are not UTF-8. So its cost grows with the non-ASCII text.
+# those that are not UTF-8, but only in the tables whose rows the export
+# wrote with U+FFFD (D1's export writes every such byte so). Before
+# `cc125a6` it read every table's, before the export, and its cost grew
+# with the non-ASCII text; here the text is valid UTF-8, so it reads none
+# and its row shows `-` (no query).
 # This builds two databases of the same size from this repository's
 # migrations: `customers` and `notifications` with ROWS rows each (default
 # 100000; `audit_log` stays empty, as its chain would have to be valid),
