@@ -9,7 +9,7 @@
 # non_ascii_text_queries), through `wrangler d1 execute --remote`, to count
 # those that are not UTF-8, but only in the tables whose rows the export
 # wrote with U+FFFD (D1's export writes every such byte so). Before
-# `cc125a6` it read every table's, before the export, and its cost grew
+# that, it read every table's, before the export, and its cost grew
 # with the non-ASCII text; here the text is valid UTF-8, so it reads none
 # and its row shows `-` (no query).
 # This builds two databases of the same size from this repository's
