@@ -873,6 +873,25 @@ fn a_remote_backup_reads_only_tables_whose_export_holds_u_fffd_and_counts_right(
     );
 }
 
+/// A data-only remote backup (its dump without `CREATE TABLE`s) still
+/// finds the tables whose rows its export wrote with U+FFFD, and counts.
+#[test]
+fn a_remote_data_only_backup_of_text_not_utf8_still_counts_it() {
+    // A table of the migrations: a data-only backup loads into theirs.
+    let remote = Remote::new(
+        "INSERT INTO companies (name, qbt_company_id) VALUES (CAST(x'ff' AS TEXT), 'q1'), \
+         ('caf' || char(233), 'q2');",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod", "--data-only"]);
+    looked_and_found(
+        &remote,
+        &backup,
+        "companies.name (1 row)",
+        serde_json::json!({"companies": {"name": 1}}),
+    );
+}
+
 /// `backup` is GOOD, looked at every table for text that is not UTF-8,
 /// warned of `column` (`table.column (N rows)`), and recorded `recorded`.
 fn looked_and_found(remote: &Remote, backup: &Run, column: &str, recorded: serde_json::Value) {
