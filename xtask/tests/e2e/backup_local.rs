@@ -651,3 +651,52 @@ fn a_95_kb_view_is_backed_up_good_and_restored_with_the_view() {
         "the view whole, without its ';'"
     );
 }
+
+/// The local D1's file is deleted after a backup of the seed rows: `backup
+/// -q local` creates the schema from migrations/ on the database it backs
+/// up and saves a backup of no rows as GOOD, and printed nothing at all.
+/// It must say on stderr that it created the schema, and warn that the
+/// tables that had rows in the backup before it have none now.
+#[test]
+fn a_quiet_backup_of_a_deleted_local_d1_warns_that_its_rows_are_gone() {
+    let sb = seeded();
+    sb.xtask(&["-q", "backup", "local"]).assert_ok();
+    let before = only_backup(&sb);
+    let companies = sb.live_row_counts()["companies"];
+    for file in sb.local_d1_files() {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
+    let run = sb.xtask(&["-q", "backup", "local"]);
+    run.assert_ok();
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("migrations/"),
+        "backup -q local created the schema from migrations/ and did not say so:\n{}",
+        run.stderr
+    );
+    let warning: Vec<&str> = { run.stderr.lines() }
+        .filter(|l| l.contains("companies"))
+        .collect();
+    let warning = warning.join("\n");
+    assert!(
+        warning.contains(&before) && warning.contains(&format!("{companies} rows")),
+        "backup -q local of an emptied D1 does not warn that the {companies} rows of companies \
+         in {before} are gone:\n{}",
+        run.stderr
+    );
+}
+
+/// A second quiet backup, a row added since the first, says nothing.
+#[test]
+fn a_quiet_backup_with_the_same_rows_as_the_last_says_nothing() {
+    let sb = seeded();
+    sb.xtask(&["-q", "backup", "local"]).assert_ok();
+    sb.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Later', 'qbt-9', 'UTC');",
+    );
+    let run = sb.xtask(&["-q", "backup", "local"]);
+    run.assert_ok();
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+}

@@ -263,3 +263,81 @@ fn the_scheduled_job_with_v_first_does_not_fail_a_good_night() {
     );
     assert!(!run.stderr.contains("OF -v"), "{}", tail(&run, 4));
 }
+
+/// prod's customers are deleted between two nights:
+/// the second night's backup of the emptied tables verifies GOOD, and
+/// nothing but the nightly warnings reached the log, so cron mailed
+/// nothing new while retention would in time prune the last backups that
+/// still hold the rows. The night must end well (the backup is a faithful
+/// copy) and warn, even under -q, naming the tables, their counts and the
+/// backup before it.
+#[test]
+fn a_night_after_the_customers_are_deleted_warns_that_their_rows_are_gone() {
+    let remote = Remote::new("");
+    remote.server.add_bucket(BUCKET);
+    let home = tempfile::tempdir().unwrap();
+    let first = night(
+        &remote,
+        home.path(),
+        &["-q", "prod"],
+        Faults::default(),
+        None,
+    );
+    assert!(first.ok, "{}", first.all());
+    let before = only_backup(&remote.sb);
+    let customers = remote.live_counts()["customers"];
+    assert!(customers > 0);
+    let conn = rusqlite::Connection::open(&remote.db).unwrap();
+    conn.execute_batch("DELETE FROM customers;").unwrap();
+    drop(conn);
+    let second = night(
+        &remote,
+        home.path(),
+        &["-q", "prod"],
+        Faults::default(),
+        None,
+    );
+    assert!(second.ok, "{}", second.all());
+    assert!(second.stdout.is_empty(), "{}", second.stdout);
+    let warning: Vec<&str> = { second.stderr.lines() }
+        .filter(|l| l.contains("customers"))
+        .collect();
+    let warning = warning.join("\n");
+    assert!(
+        warning.contains(&before) && warning.contains(&format!("{customers} rows")),
+        "the night after prod's customers were deleted does not warn that their {customers} rows \
+         are gone since {before}:\n{}",
+        second.stderr
+    );
+}
+
+/// Two nights with nothing changed between them: no warning of rows gone.
+#[test]
+fn a_night_with_the_same_rows_as_the_last_warns_of_no_rows_gone() {
+    let remote = Remote::new("");
+    remote.server.add_bucket(BUCKET);
+    let home = tempfile::tempdir().unwrap();
+    let first = night(
+        &remote,
+        home.path(),
+        &["-q", "prod"],
+        Faults::default(),
+        None,
+    );
+    assert!(first.ok, "{}", first.all());
+    let second = night(
+        &remote,
+        home.path(),
+        &["-q", "prod"],
+        Faults::default(),
+        None,
+    );
+    assert!(second.ok, "{}", second.all());
+    assert_eq!(
+        first.stderr.lines().count(),
+        second.stderr.lines().count(),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains("rows"), "{}", second.stderr);
+}
