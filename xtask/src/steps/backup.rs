@@ -1016,7 +1016,13 @@ impl Schema<'_> {
     /// Creates the local D1's schema from the migrations (a fresh clone's
     /// first backup), then reads it and decides the scope again.
     fn bootstrap(&self, args: &BackupArgs) -> Result<(Catalog, ExportScope)> {
-        crate::say!("The local D1 has no tables yet: creating the schema from migrations/ first.");
+        // A warning, under -q too: the database being backed up is created
+        // here, and a backup of it holds no rows.
+        crate::warn!(
+            "the local D1 has no tables: creating its schema from migrations/ first, so this \
+             backup holds no rows (a fresh clone's first backup; if the local D1 had rows, its \
+             file under .wrangler/state was removed)"
+        );
         self.wrangler.run(&self.cmds.migrations_apply(self.env))?;
         let catalog = self.reader().catalog("read the schema (read-only)")?;
         let scope =
@@ -2405,6 +2411,7 @@ fn verify_new_backup(
     crate::edge::signals::changed_back_to(before);
     if report.good {
         say_same_data(project, env, &manifest);
+        warn_rows_fell(project, env, &manifest);
     }
     if !report.good && accept_broken_data && report.is_faithful() {
         crate::warn!(
@@ -2465,6 +2472,68 @@ fn say_same_data(project: &Project, env: &Environment, new: &Manifest) {
             m.file.name
         );
     }
+}
+
+/// Warns, on stderr even under `-q` (a cron job mails it), when a backup
+/// just verified holds far fewer rows than the previous good backup of its
+/// database taken alike (the same mode and tables): a table that had rows
+/// and has none or is gone, or all its rows down by more than half. Names
+/// tables and counts, never values. The backup stays good: it is a
+/// faithful copy of what the database holds now.
+fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
+    let Ok((entries, _)) = crate::edge::inventory::scan_all(&project.backup_dir) else {
+        return;
+    };
+    let previous = { entries.iter().map(|e| &e.manifest) }
+        .filter(|m| env.records(m))
+        .skip_while(|m| m.file.name != new.file.name)
+        .skip(1)
+        .find(|m| {
+            m.verification.as_ref().is_some_and(|v| v.is_good())
+                && m.mode == new.mode
+                && m.tables == new.tables
+        });
+    let Some(previous) = previous else { return };
+    if let Some(fell) = rows_fell_said(&previous.rows, &new.rows) {
+        crate::warn!(
+            "{} holds far fewer rows than {}, the good backup of {} before it: {fell}. If the \
+             rows were not removed on purpose, that backup still holds them (`cargo xtask \
+             restore {} --to {}`); prune's retention will remove it in time, so copy it aside \
+             first",
+            new.file.name,
+            previous.file.name,
+            env.database_name,
+            d1_core::wording::shell_word(&previous.file.name),
+            env.name
+        );
+    }
+}
+
+/// What fell between two backups' row counts, when a table that had rows
+/// has none (or is gone), or the rows in all are down by more than half.
+fn rows_fell_said(before: &BTreeMap<String, u64>, now: &BTreeMap<String, u64>) -> Option<String> {
+    let emptied: Vec<String> = { before.iter() }
+        .filter(|(_, n)| **n > 0)
+        .filter_map(|(t, n)| match now.get(t) {
+            None => Some(format!(
+                "{} had {n} rows and is gone",
+                d1_core::names::shown(t)
+            )),
+            Some(0) => Some(format!(
+                "{} had {n} rows and has none",
+                d1_core::names::shown(t)
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    let (was, is) = (before.values().sum::<u64>(), now.values().sum::<u64>());
+    let halved = is.saturating_mul(2) < was;
+    if emptied.is_empty() && !halved {
+        return None;
+    }
+    let mut said = emptied;
+    said.push(format!("{is} rows in all, down from {was} rows"));
+    Some(said.join("; "))
 }
 
 /// The names one backup may use, and how it is stored.
