@@ -1074,3 +1074,44 @@ fn a_served_rehearsals_snapshots_of_prod_are_private_and_inside_its_directory() 
         "{snapshots} snapshots in the rehearsal's directory"
     );
 }
+
+/// `rehearse` with no `--from` where prod has no backups at all starts
+/// from the migrations with no rows: it must say so on stderr (a warning,
+/// which `-q` keeps), not only in the plain report.
+#[test]
+fn a_rehearsal_without_any_backup_of_prod_warns_it_starts_from_empty() {
+    let sb = Sandbox::new();
+    let run = interrupt_once_printed(
+        sb.xtask_command(&["rehearse", "--serve"]),
+        "Press Ctrl-C to stop",
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.starts_with("warning: ") && l.contains("no backups of prod")),
+        "a rehearsal with no backup of prod does not warn that it starts from empty:\n{}",
+        run.all()
+    );
+}
+
+/// prod's only backup is marked bad: `-q rehearse` turned "no good backup"
+/// into "start from empty", silently, and exited 0. It must refuse, naming
+/// the bad backup and the ways out, and rehearse nothing.
+#[test]
+fn a_rehearsal_whose_prod_backups_are_all_bad_refuses_and_names_them() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let name = remote.backup_prod(home.path());
+    edit_manifest(&remote.sb, &name, |m| {
+        m["verification"]["outcome"] = "bad".into();
+        m["verification"]["failed"] = serde_json::json!(["rows: differ"]);
+    });
+    let run = remote.xtask(home.path(), &["-q", "rehearse"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains(&name) && run.stderr.contains("--from empty"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
