@@ -632,16 +632,56 @@ fn choose_source(project: &Project, args: &RehearseArgs, prod: &Environment) -> 
         // `latest[:ENV]`, a name that `list` prints, or a path, as every
         // command takes it.
         Some(word) => From::Backup(resolve(word)?),
-        // No verified backup of prod: the migrations (an unreadable
-        // directory is an error, not an empty prod).
-        None => {
-            inventory::scan(&project.backup_dir)?;
-            match resolve("latest") {
-                Ok(file) => From::Backup(file),
-                Err(_) => From::Empty,
-            }
-        }
+        None => newest_or_empty(project, prod, || resolve("latest"))?,
     })
+}
+
+/// prod's newest verified backup; the migrations only when prod has no
+/// backup at all, said as a warning (which `-q` keeps); refused when it
+/// has backups and none is verified good. An unreadable directory, or any
+/// other failure to find the newest, is an error, never an empty prod.
+fn newest_or_empty(
+    project: &Project,
+    prod: &Environment,
+    latest: impl FnOnce() -> Result<PathBuf>,
+) -> Result<From> {
+    let entries = inventory::scan(&project.backup_dir)?;
+    let prods: Vec<&Manifest> = { entries.iter().map(|e| &e.manifest) }
+        .filter(|m| prod.records(m))
+        .collect();
+    if prods.is_empty() {
+        crate::warn!(
+            "there are no backups of {} in {}: the rehearsal's {} starts from the migrations, \
+             with no rows (`--from FILE` names a backup to start from)",
+            prod.name,
+            project.backup_dir.display(),
+            prod.database_name
+        );
+        return Ok(From::Empty);
+    }
+    if prods
+        .iter()
+        .any(|m| m.verification.as_ref().is_some_and(|v| v.is_good()))
+    {
+        return latest().map(From::Backup);
+    }
+    let named: Vec<String> = { prods.iter().take(3) }
+        .map(|m| match &m.verification {
+            Some(v) => format!("{} ({})", m.file.name, d1_core::names::shown(&v.outcome)),
+            None => format!("{} (not verified)", m.file.name),
+        })
+        .collect();
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "none of the {} backups of {} is verified good (the newest: {}), so there is no \
+         `latest` to rehearse from, and a rehearsal does not start from empty in its place: take \
+         a new one (`cargo xtask backup {}`), verify one (`cargo xtask verify FILE`), name one \
+         as it is (`--from FILE`), or rehearse on the migrations alone (`--from empty`)",
+        prods.len(),
+        prod.name,
+        named.join(", "),
+        prod.name
+    )
 }
 
 /// Fills the rehearsal's prod database: a backup loaded under D1's rules,
