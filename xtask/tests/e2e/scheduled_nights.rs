@@ -156,7 +156,9 @@ fn a_night_whose_bucket_is_missing_says_to_create_it() {
 /// D1 answers "Currently processing a long-running export" (an export
 /// still running, or one a failed FTS5 export left behind): the job's own
 /// lines say only that wrangler failed, not that the database is busy
-/// with another export nor to run the job again later.
+/// with another export nor to run the job again later; and its last line
+/// said `cargo xtask upload latest:prod` copies the backup once R2
+/// answers, when no backup was taken.
 #[test]
 fn a_night_when_d1_is_busy_exporting_says_to_run_the_job_again_later() {
     let remote = Remote::new("");
@@ -178,6 +180,13 @@ fn a_night_when_d1_is_busy_exporting_says_to_run_the_job_again_later() {
         own.contains("later") || own.contains("again"),
         "the job's own lines do not say the database is busy exporting and to run it again:\n{}",
         run.stderr
+    );
+    // No backup was taken: `upload latest` would copy yesterday's. The
+    // last line names the step that failed and says to run the job again.
+    let last = tail(&run, 1);
+    assert!(
+        !last.contains("upload latest") && last.contains("run the job again"),
+        "{last}"
     );
 }
 
@@ -340,4 +349,34 @@ fn a_night_with_the_same_rows_as_the_last_warns_of_no_rows_gone() {
         second.stderr
     );
     assert!(!second.stderr.contains("rows"), "{}", second.stderr);
+}
+
+/// cron runs the job with PATH=/usr/bin:/bin, where rustup's cargo is
+/// not: the log said only `cargo: command not found`. It must name PATH
+/// and QBTIME_XTASK, the two ways to give the job its xtask.
+#[test]
+fn a_night_under_crons_path_without_cargo_names_path_and_qbtime_xtask() {
+    if ["/usr/bin/cargo", "/bin/cargo"]
+        .iter()
+        .any(|c| Path::new(c).exists())
+    {
+        return; // cron's PATH finds a cargo on this machine.
+    }
+    let sb = Sandbox::new();
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(sb.path().join("scripts/scheduled-backup.sh"))
+        .args(["-q", "prod"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("PATH") && run.stderr.contains("QBTIME_XTASK"),
+        "{}",
+        run.stderr
+    );
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
 }
