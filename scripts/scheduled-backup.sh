@@ -44,6 +44,16 @@ fail() {
     exit 1
 }
 
+# cron's PATH is /usr/bin:/bin, where rustup's cargo is not: look in
+# ~/.cargo/bin, else stop before anything runs, naming the two ways.
+if [[ -z "${QBTIME_XTASK:-}" ]] && ! command -v cargo >/dev/null 2>&1; then
+    if [[ -n "${HOME:-}" && -x "$HOME/.cargo/bin/cargo" ]]; then
+        PATH="$HOME/.cargo/bin:$PATH"
+    else
+        fail "cargo is not on PATH (${PATH}), nor in \$HOME/.cargo/bin: set PATH in the crontab line (PATH=\"\$HOME/.cargo/bin:/usr/local/bin:/usr/bin:/bin\", node too), or QBTIME_XTASK to a built xtask binary (README, The scheduled backup)"
+    fi
+fi
+
 xtask() {
     if [[ -n "${QBTIME_XTASK:-}" ]]; then
         "$QBTIME_XTASK" "$@"
@@ -58,8 +68,19 @@ xtask() {
     fi
 }
 
-xtask ${level[@]+"${level[@]}"} backup "$env_name" --reason "scheduled backup" --upload=auto ${1+"$@"} \
-    || fail "the backup, its verification or its upload failed (the error above says which; a backup whose upload failed is kept here: \`cargo xtask upload latest:${env_name}\` copies it once R2 answers)"
+# The backup's standard error is also kept, to name the step that failed:
+# only a failed upload leaves a verified backup for `upload latest` to copy.
+said="$(mktemp)"
+trap 'rm -f "$said"' EXIT
+if ! { xtask ${level[@]+"${level[@]}"} backup "$env_name" --reason "scheduled backup" --upload=auto ${1+"$@"} 2>&1 1>&3 3>&- | tee "$said" >&2; } 3>&1; then
+    if grep -q "is not marked offsite" "$said"; then
+        fail "the upload failed; tonight's backup verified good and is kept here, not offsite (the error above says why): \`cargo xtask upload latest:${env_name}\` copies it once R2 answers"
+    elif grep -q "failed verification\|verifying it could not run\|its verification did not finish" "$said"; then
+        fail "tonight's backup was written but is not verified good, and was not uploaded (the error above says which check failed): fix the cause and run the job again; do not upload that backup"
+    else
+        fail "the backup failed before a verified backup was written, and nothing was uploaded (the error above says why): fix the cause and run the job again"
+    fi
+fi
 # Retention from backups.toml; prune never deletes the newest verified backup.
 xtask ${level[@]+"${level[@]}"} prune --env "$env_name" --yes || fail "pruning old backups failed"
 xtask ${level[@]+"${level[@]}"} status --env "$env_name" \
