@@ -542,6 +542,62 @@ fn a_zstd_bomb_of_many_statements_under_the_bound_is_bad_to_verify_without_holdi
     assert!(run.all().contains("BAD"), "{}", run.all());
 }
 
+/// A `.sql.zst` of some 20 KB that unpacks to 256 MiB: a dump's head,
+/// then zstd frames of a mebibyte of blank lines each (rvAH: `diff -q`
+/// read such a file for 42 s; zstd's ratio lets 1 MB unpack to 32 GB).
+fn blank_line_bomb(path: &Path) {
+    use std::io::Write as _;
+    let frame = |bytes: &[u8]| zstd::encode_all(bytes, 3).unwrap();
+    let mut file = std::fs::File::create(path).unwrap();
+    file.write_all(&frame(GOOD_PREFIX.as_bytes())).unwrap();
+    let mebibyte = frame(&vec![b'\n'; 1 << 20]);
+    for _ in 0..256 {
+        file.write_all(&mebibyte).unwrap();
+    }
+}
+
+/// A compressed dump with no manifest has no recorded size to stop at: it
+/// is read no further than 1000 times its own size (at least 16 MiB), and
+/// refused past that, naming the file, the bound and the way out (unpack
+/// it and give the `.sql`), by `verify`, `restore` and `diff`; nothing
+/// runs against the database, and no file outside is touched.
+#[test]
+fn a_small_zstd_dump_with_no_manifest_is_refused_once_past_its_bound() {
+    let sb = seeded();
+    let decoys = Decoys::plant(sb.path());
+    let (before, target) = (decoys.hashes(), export(&sb));
+    let bomb = sb.path().join("blank.sql.zst");
+    blank_line_bomb(&bomb);
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 40_000);
+    let bomb = bomb.to_str().unwrap();
+    let small = dump_file(&sb, "small.sql", GOOD_PREFIX);
+    let restore = [
+        "restore",
+        bomb,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--replace",
+        "--yes",
+    ];
+    let runs: [&[&str]; 3] = [
+        &["verify", "--no-manifest", bomb],
+        &restore,
+        &["diff", "-q", &small, bomb],
+    ];
+    for args in runs {
+        let run = sb.xtask(args);
+        assert!(!run.ok, "{args:?}: {}", run.all());
+        let all = run.all();
+        assert!(all.contains(bomb), "{args:?}: the file unnamed: {all}");
+        assert!(all.contains("16 MiB"), "{args:?}: the bound unnamed: {all}");
+        assert!(all.contains("zstd -d"), "{args:?}: no way out: {all}");
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+    }
+    assert_eq!(export(&sb), target, "the target changed");
+    assert_eq!(decoys.hashes(), before, "a decoy outside changed");
+}
+
 #[test]
 fn a_line_over_the_bound_is_called_too_long_whatever_its_characters() {
     // `read_line_at_most` reads the line through `take(16 MiB + 1)`: when
