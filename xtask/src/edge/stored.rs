@@ -988,6 +988,9 @@ pub enum Source {
         /// The shared lock that keeps prune from deleting the file while
         /// this source lives ([`crate::edge::fsutil::hold_for_reading`]).
         _held: Option<Arc<File>>,
+        /// Whether its plaintext is read no further than [`Bounded`] lets
+        /// it: a file given, not the backup this run is writing.
+        bounded: bool,
     },
     /// Compressed plaintext held in memory (a backup just sealed).
     Memory(Arc<Vec<u8>>),
@@ -1003,6 +1006,7 @@ impl Source {
             identity: None,
             age: Age::new(Path::new(".")),
             _held: None,
+            bounded: false,
         }
     }
 
@@ -1014,6 +1018,7 @@ impl Source {
             identity: None,
             age: Age::new(Path::new(".")),
             _held: None,
+            bounded: false,
         }
     }
 
@@ -1047,6 +1052,7 @@ impl Source {
             identity,
             age: age.clone(),
             _held: crate::edge::fsutil::hold_for_reading(path)?.map(Arc::new),
+            bounded: true,
         })
     }
 
@@ -1105,7 +1111,7 @@ impl Source {
 
     /// The plaintext SQL, streamed, with a large buffer.
     pub fn open(&self) -> Result<Box<dyn BufRead + Send>> {
-        let (path, format, identity, age) = match self {
+        let (path, format, identity, age, bounded) = match self {
             Source::Memory(bytes) => {
                 let decoder = zstd::stream::read::Decoder::new(SharedBytes(bytes.clone(), 0))?;
                 return Ok(Box::new(BufReader::with_capacity(
@@ -1118,24 +1124,28 @@ impl Source {
                 format,
                 identity,
                 age,
+                bounded,
                 ..
-            } => (path, *format, identity, age),
+            } => (path, *format, identity, age, *bounded),
         };
         let file = crate::edge::fsutil::open_regular(path, "")?;
+        let most = match bounded && format != Format::Sql {
+            true => unpacked_bound(path, &file)?,
+            false => u64::MAX,
+        };
         Ok(match format {
             Format::Sql => Box::new(BufReader::with_capacity(BUFFER, Stopping(file))),
-            Format::Zstd => Box::new(BufReader::with_capacity(
-                BUFFER,
-                Stopping(zstd::stream::read::Decoder::new(file)?),
-            )),
+            Format::Zstd => {
+                let bounded = Bounded::new(zstd::stream::read::Decoder::new(file)?, path, most);
+                Box::new(BufReader::with_capacity(BUFFER, Stopping(bounded)))
+            }
             Format::ZstdAge => {
                 let identity = identity.as_ref().context("no identity for an age file")?;
                 age_stanzas(path)?;
                 let decrypted = Decrypting::spawn(age, identity, file)?;
-                Box::new(BufReader::with_capacity(
-                    BUFFER,
-                    Stopping(zstd::stream::read::Decoder::new(decrypted)?),
-                ))
+                let decoder = zstd::stream::read::Decoder::new(decrypted)?;
+                let bounded = Bounded::new(decoder, path, most);
+                Box::new(BufReader::with_capacity(BUFFER, Stopping(bounded)))
             }
         })
     }
@@ -1283,6 +1293,73 @@ impl<R: Read> Read for Stopping<R> {
             return Err(io::Error::other(crate::edge::signals::Interrupted(signal)));
         }
         self.0.read(buf)
+    }
+}
+
+/// How many times its own size a compressed dump is read to unpacked when
+/// no manifest beside it records its size: SQL compresses some 5 to 20
+/// times; zstd lets a file unpack to 32,000 times its size (8 KB of blank
+/// lines to 256 MB, which `diff` read for 42 s: rvAH).
+const UNPACKED_RATIO: u64 = 1000;
+
+/// The least a compressed dump is read to unpacked, however small it is.
+const UNPACKED_FLOOR: u64 = 16 << 20;
+
+/// A compressed file's plaintext, read no further than the size the
+/// manifest beside it records (and two buffers past, for the callers that
+/// read one past it to tell a file that decodes to more), or else
+/// [`UNPACKED_RATIO`] times the file's size, at least [`UNPACKED_FLOOR`]:
+/// an error past it naming the file, the bound and the way out.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+    bound: u64,
+    path: PathBuf,
+}
+
+/// The most [`Bounded`] reads of the compressed file at `path`.
+fn unpacked_bound(path: &Path, file: &File) -> io::Result<u64> {
+    use crate::edge::manifest_file::ManifestFile as _;
+    let size = file.metadata()?.len();
+    let recorded = d1_core::manifest::Manifest::parse(&d1_core::manifest::manifest_path(path))
+        .ok()
+        .and_then(|m| m.sealed)
+        .map(|sealed| sealed.plaintext_bytes.saturating_add(2 * BUFFER as u64));
+    let bound = size.saturating_mul(UNPACKED_RATIO).max(UNPACKED_FLOOR);
+    Ok(recorded.map_or(bound, |recorded| recorded.max(bound)))
+}
+
+impl<R> Bounded<R> {
+    fn new(inner: R, path: &Path, bound: u64) -> Bounded<R> {
+        Bounded {
+            inner,
+            left: bound,
+            bound,
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} unpacks to more than {} MiB, the most a compressed dump is read to \
+                     when no manifest records its size ({UNPACKED_RATIO} times the file's own \
+                     size, at least {} MiB): a file that small unpacking further is a bomb \
+                     more likely than a dump. If it is a dump, unpack it yourself (`zstd -d`, \
+                     after `age -d` for an encrypted one) and give the .sql it writes",
+                    self.path.display(),
+                    self.bound.div_ceil(1 << 20),
+                    UNPACKED_FLOOR >> 20
+                ),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
