@@ -1901,6 +1901,47 @@ mod tests {
         }
     }
 
+    /// A gzip member whose deflate stream is `n` empty blocks of fixed
+    /// Huffman codes (10 bits each, 4 in 5 bytes) and a last one: it
+    /// unpacks to nothing, its CRC-32 and size 0.
+    fn empty_fixed_blocks(n: usize) -> Vec<u8> {
+        let four = [0x02, 0x08, 0x20, 0x80, 0x00];
+        let deflate = [&four.repeat(n / 4)[..], &[0x03, 0x00]].concat();
+        let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+        [&header[..], &deflate, &[0; 8]].concat()
+    }
+
+    /// JS: an empty deflate block of fixed codes costs miniz_oxide some
+    /// 2 µs (it builds the fixed tables anew for each), and unpacks to
+    /// nothing, so none of it was counted: 190 MiB of them, gzipped again
+    /// into 290 KB, took a deploy some 300 s. Each block after a member's
+    /// first is counted against the budget ([`BLOCK_COST`]): such a file
+    /// is too much work to check, within a small budget too; a log
+    /// flushed a line at a time (two blocks a line) is read whole.
+    #[test]
+    fn a_gzip_stream_of_millions_of_empty_deflate_blocks_cannot_be_checked() {
+        use d1_core::dump::Held;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.bin");
+        std::fs::write(&path, empty_fixed_blocks(1 << 20)).unwrap();
+        let small = Limits {
+            layer: 8 << 20,
+            work: 16 << 20,
+        };
+        assert_eq!(held_within(&path, small), Some((Held::TooMuchWork, true)));
+        let inner = empty_fixed_blocks(152 << 20);
+        std::fs::write(&path, gz(&inner)).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 400_000);
+        assert_eq!(held_in(&path), Some((Held::TooMuchWork, true)));
+        let mut log = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for n in 0..100_000 {
+            writeln!(log, "12:00:{n:06} GET /api/time 200 1234").unwrap();
+            log.flush().unwrap();
+        }
+        std::fs::write(&path, log.finish().unwrap()).unwrap();
+        assert_eq!(held_in(&path), None);
+    }
+
     /// A checkout without `scripts/age.mjs` gets a message naming it, not
     /// Node's stack trace (atkN).
     #[test]
