@@ -8,6 +8,7 @@ pub mod child;
 pub mod confirm;
 pub mod fsutil;
 pub mod git;
+pub mod inflate;
 pub mod inventory;
 pub mod journals;
 pub mod local_d1;

@@ -1,0 +1,183 @@
+//! One gzip member unpacked as flate2's `GzDecoder` unpacks it (its
+//! header, its deflate stream, its CRC-32 and size checked), through
+//! miniz_oxide's decoder stopped at each deflate block's end, so that a
+//! caller can count the blocks: an empty block of fixed codes is 10 bits
+//! that unpack to nothing, yet cost the decoder some 2 µs (it builds the
+//! fixed tables anew for each one).
+
+use std::io::{self, BufRead, Read};
+
+use miniz_oxide::inflate::TINFLStatus;
+use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
+
+/// The decoder's window: deflate looks back at most 32 KiB.
+const WINDOW: usize = 32 * 1024;
+
+/// A gzip member read from `input`; `on_block` is called at the start of
+/// each deflate block after the first, and a read fails with its error.
+pub struct Member<R, F> {
+    input: R,
+    decoder: Box<DecompressorOxide>,
+    window: Box<[u8]>,
+    /// Where the decoder writes next in `window`.
+    at: usize,
+    /// What it wrote that is not yet handed on.
+    ready: std::ops::Range<usize>,
+    crc: crc32fast::Hasher,
+    size: u32,
+    header_read: bool,
+    /// Whether its deflate stream has ended; its trailer is read once
+    /// what it unpacked is handed on (a member cut short in its trailer
+    /// hands on all it holds first, as flate2's does).
+    deflated: bool,
+    ended: bool,
+    on_block: F,
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
+impl<R: BufRead, F: FnMut() -> io::Result<()>> Member<R, F> {
+    pub fn new(input: R, on_block: F) -> Self {
+        Member {
+            input,
+            decoder: Box::default(),
+            window: vec![0; WINDOW].into_boxed_slice(),
+            at: 0,
+            ready: 0..0,
+            crc: crc32fast::Hasher::new(),
+            size: 0,
+            header_read: false,
+            deflated: false,
+            ended: false,
+            on_block,
+        }
+    }
+
+    /// The input, from the byte after this member's trailer once it has
+    /// been read to its end.
+    pub fn into_inner(self) -> R {
+        self.input
+    }
+
+    /// Unpacks what the input holds now, up to the window's end or a
+    /// block's.
+    fn inflate(&mut self) -> io::Result<()> {
+        use inflate_flags::{TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY};
+        let input = self.input.fill_buf()?;
+        let more = match input.is_empty() {
+            true => 0,
+            false => TINFL_FLAG_HAS_MORE_INPUT,
+        };
+        let flags = TINFL_FLAG_STOP_ON_BLOCK_BOUNDARY | more;
+        let (status, used, written) =
+            decompress(&mut self.decoder, input, &mut self.window, self.at, flags);
+        self.input.consume(used);
+        let wrote = &self.window[self.at..self.at + written];
+        self.crc.update(wrote);
+        self.size = self.size.wrapping_add(written as u32);
+        self.ready = self.at..self.at + written;
+        self.at = (self.at + written) & (WINDOW - 1);
+        match status {
+            TINFLStatus::BlockBoundary => (self.on_block)(),
+            TINFLStatus::NeedsMoreInput | TINFLStatus::HasMoreOutput => Ok(()),
+            TINFLStatus::Done => {
+                self.deflated = true;
+                Ok(())
+            }
+            TINFLStatus::FailedCannotMakeProgress => Err(io::ErrorKind::UnexpectedEof.into()),
+            _ => Err(invalid("corrupt deflate stream")),
+        }
+    }
+
+    /// The member's CRC-32 and size, as its last 8 bytes record them.
+    fn trailer(&mut self) -> io::Result<()> {
+        self.ended = true;
+        let mut trailer = [0; 8];
+        self.input.read_exact(&mut trailer)?;
+        let crc = std::mem::take(&mut self.crc).finalize();
+        if trailer[..4] != crc.to_le_bytes() || trailer[4..] != self.size.to_le_bytes() {
+            return Err(invalid(
+                "corrupt gzip stream does not have a matching checksum",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a gzip member's header: its magic bytes, deflate, and skips the
+/// extra field, the name, the comment and the header's CRC it says follow.
+fn header(input: &mut impl BufRead) -> io::Result<()> {
+    let mut fixed = [0; 10];
+    input.read_exact(&mut fixed)?;
+    let flags = fixed[3];
+    if fixed[..3] != [0x1f, 0x8b, 8] || flags & 0xe0 != 0 {
+        return Err(invalid("invalid gzip header"));
+    }
+    if flags & 4 != 0 {
+        let mut len = [0; 2];
+        input.read_exact(&mut len)?;
+        skip(input, u16::from_le_bytes(len).into())?;
+    }
+    for flag in [8, 16] {
+        if flags & flag != 0 {
+            to_zero(input)?;
+        }
+    }
+    if flags & 2 != 0 {
+        skip(input, 2)?;
+    }
+    Ok(())
+}
+
+/// Reads `n` bytes of `input`, holding none.
+fn skip(input: &mut impl BufRead, n: u64) -> io::Result<()> {
+    match io::copy(&mut input.take(n), &mut io::sink())? == n {
+        true => Ok(()),
+        false => Err(io::ErrorKind::UnexpectedEof.into()),
+    }
+}
+
+/// Reads `input` past its next zero byte, holding none of it.
+fn to_zero(input: &mut impl BufRead) -> io::Result<()> {
+    loop {
+        let bytes = input.fill_buf()?;
+        if bytes.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let (used, found) = match bytes.iter().position(|b| *b == 0) {
+            Some(at) => (at + 1, true),
+            None => (bytes.len(), false),
+        };
+        input.consume(used);
+        if found {
+            return Ok(());
+        }
+    }
+}
+
+impl<R: BufRead, F: FnMut() -> io::Result<()>> Read for Member<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.header_read {
+            header(&mut self.input)?;
+            self.header_read = true;
+        }
+        while !buf.is_empty() {
+            if !self.ready.is_empty() {
+                let n = buf.len().min(self.ready.len());
+                buf[..n].copy_from_slice(&self.window[self.ready.start..self.ready.start + n]);
+                self.ready.start += n;
+                return Ok(n);
+            }
+            if self.ended {
+                break;
+            }
+            match self.deflated {
+                true => self.trailer()?,
+                false => self.inflate()?,
+            }
+        }
+        Ok(0)
+    }
+}
