@@ -1352,3 +1352,66 @@ fn a_bookmark_restore_says_when_its_bookmark_was_recorded() {
         fresh.all()
     );
 }
+
+/// rvAJ: a `--bookmark` plan took the newest date any record gave the
+/// bookmark. A backup's manifest dated minutes ago naming a bookmark the
+/// journal recorded days ago (a copied or forged manifest, a clock ahead)
+/// made the plan say "3 minutes ago", with no warning, and "none was
+/// applied since then" as fact. Now it takes the oldest date, and says
+/// the date is as recorded there, not verified.
+#[test]
+fn a_bookmark_restore_takes_the_oldest_date_recorded_not_a_newer_manifests() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let old = bookmark_now(&remote, home.path());
+    // A backup now, nothing written since `old`: its manifest names `old`,
+    // dated now.
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    add_company(&remote.db, "Newer Co");
+    let then = chrono::Utc::now() - chrono::Duration::days(20);
+    let line = serde_json::json!({
+        "at": then,
+        "started_at": then,
+        "environment": "prod",
+        "database": PROD,
+        "database_id": PROD_UUID,
+        "status": "done",
+        "restore_to": "00000001-00000000-00000000-49755e4b9618ee7937b2ba62733a1175",
+        "bookmark_before": "00000003-00000000-00000000-0123456789abcdef0123456789abcdef",
+        "previous_bookmark": old,
+    });
+    let journal = remote.sb.backups().join("time-travel.jsonl");
+    std::fs::write(&journal, format!("{line}\n")).unwrap();
+    std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let at = then.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+
+    let dry = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            &old,
+            "--dry-run",
+        ],
+    );
+    dry.assert_ok();
+    assert!(
+        dry.stdout
+            .contains(&format!("recorded     at {at} (20 days ago")),
+        "the plan takes the manifest's newer date for bookmark {old}:\n{}",
+        dry.all()
+    );
+    assert!(
+        dry.stdout.contains("not verified"),
+        "the plan does not say the date is only as recorded:\n{}",
+        dry.all()
+    );
+    assert!(
+        dry.stderr.contains("warning: bookmark") && dry.stderr.contains("20 days ago"),
+        "no warning that the bookmark is days old:\n{}",
+        dry.all()
+    );
+}
