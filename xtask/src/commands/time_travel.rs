@@ -275,12 +275,15 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// When bookmark `bookmark` of `env`'s database was last recorded here, and
-/// where: the Time Travel journal (the bookmark before a restore, or the
-/// one a restore left behind) or a backup's manifest
-/// (`time_travel_bookmark`), each read as untrusted (a line or manifest
-/// that does not read, or is dated ahead, is passed over). None when
-/// neither has it.
+/// The earliest date a record here gives bookmark `bookmark` of `env`'s
+/// database, and which record: the Time Travel journal (the bookmark
+/// before a restore, or the one a restore left behind) or a backup's
+/// manifest (`time_travel_bookmark`), each read as untrusted (a line or
+/// manifest that does not read, or is dated ahead, is passed over). The
+/// oldest, not the newest: a manifest dated minutes ago naming a bookmark
+/// weeks old (copied, forged, or written by a clock ahead) must not hide
+/// the age, and the older date errs toward the warning and toward naming
+/// more migrations. None when neither has it.
 fn bookmark_recorded(
     project: &Project,
     env: &Environment,
@@ -302,7 +305,7 @@ fn bookmark_recorded(
             _ if same(&e["previous_bookmark"]) => time(&e["at"]),
             _ => None,
         })
-        .map(|t| (t, "in the Time Travel journal".to_owned()));
+        .map(|t| (t, "the Time Travel journal's date".to_owned()));
     let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
     let manifests = { entries.iter() }
         .filter(|e| env.records(&e.manifest))
@@ -313,14 +316,14 @@ fn bookmark_recorded(
         .map(|e| {
             (
                 e.manifest.created_at,
-                format!("by backup {}", e.manifest.file.name),
+                format!("backup {}'s manifest's date", e.manifest.file.name),
             )
         });
     let now = Utc::now() + Duration::minutes(5);
     journaled
         .chain(manifests)
         .filter(|(t, _)| *t <= now)
-        .max_by_key(|(t, _)| *t)
+        .min_by_key(|(t, _)| *t)
 }
 
 /// How long ago `then` was: in days from one day on, else hours, else
@@ -600,7 +603,14 @@ impl<'a> RestorePlan<'a> {
                 d1_core::wording::listed(names, "migration"),
                 env.name
             ),
-            Some(Ok(_)) => crate::say!("  takes back   no migration (none was applied since then)"),
+            Some(Ok(_)) if at.is_some() => {
+                crate::say!("  takes back   no migration (none was applied since then)")
+            }
+            // A bookmark's date is only as its record wrote it.
+            Some(Ok(_)) => crate::say!(
+                "  takes back   no migration applied since the date recorded above (if that \
+                 date is right)"
+            ),
             Some(Err(why)) => crate::say!("  takes back   not known: {why}"),
             None => {}
         }
@@ -614,7 +624,8 @@ impl<'a> RestorePlan<'a> {
         }
     }
 
-    /// For `--bookmark`: when it was recorded here and how long ago, with a
+    /// For `--bookmark`: the earliest date recorded here for it (as written,
+    /// not verified) and how long ago, with a
     /// warning when that is over a day (an undo pasted from scrollback
     /// carries `--confirm`, and runs without a question); or that neither
     /// the journal nor a manifest has it.
@@ -627,10 +638,13 @@ impl<'a> RestorePlan<'a> {
         };
         let at = t.to_rfc3339_opts(SecondsFormat::Secs, true);
         let ago = ago(*t);
-        crate::say!("  recorded     at {at} ({ago} ago, {source})");
+        crate::say!(
+            "  recorded     at {at} ({ago} ago; the earliest date found, {source}, as written \
+             there, not verified)"
+        );
         if Utc::now().signed_duration_since(*t) > Duration::days(1) {
             crate::warn!(
-                "bookmark {} was recorded {ago} ago ({at}): restoring to it discards every write \
+                "bookmark {} was first recorded {ago} ago ({at}, as its record dates it): restoring to it discards every write \
                  made to {} since then. Check it is the one meant, not an old undo line",
                 self.target,
                 self.env.database_name
