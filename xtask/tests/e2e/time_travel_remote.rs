@@ -1415,3 +1415,59 @@ fn a_bookmark_restore_takes_the_oldest_date_recorded_not_a_newer_manifests() {
         dry.all()
     );
 }
+
+/// rvAJ: `status` told the restores whose outcome is unknown only when the
+/// journal's last line was one of them. Two restores killed, then a third
+/// refused by D1 (`failed`): status said only "failed", neither that the
+/// two before may have been made nor the bookmarks that undo them (a
+/// Time Travel restore's plan warns of them).
+#[test]
+fn status_tells_restores_killed_before_a_failed_one() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now();
+    let bookmark =
+        |n: u32| format!("0000000{n}-00000000-00000000-0123456789abcdef0123456789abcdef");
+    let line = |hours: i64, n: u32, status: &str| {
+        let at = (now - chrono::Duration::hours(hours))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        serde_json::json!({
+            "at": at,
+            "started_at": at,
+            "environment": "prod",
+            "database": PROD,
+            "database_id": PROD_UUID,
+            "status": status,
+            "restore_to": "00000001-00000000-00000000-49755e4b9618ee7937b2ba62733a1175",
+            "bookmark_before": bookmark(n),
+        })
+        .to_string()
+    };
+    let lines = [
+        line(3, 2, "started"),
+        line(2, 3, "started"),
+        line(1, 4, "started"),
+        line(1, 4, "failed"),
+    ];
+    let backups = remote.sb.backups();
+    std::fs::create_dir_all(&backups).unwrap();
+    let journal = backups.join("time-travel.jsonl");
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    for n in [2, 3] {
+        assert!(
+            status.stdout.contains(&bookmark(n)),
+            "status does not name bookmark {} of a restore killed before the failed one:\n{}",
+            bookmark(n),
+            status.all()
+        );
+    }
+    assert!(
+        !status.stdout.contains(&bookmark(4)),
+        "status offers the bookmark of the failed restore, which was not made:\n{}",
+        status.all()
+    );
+}
