@@ -283,10 +283,11 @@ pub struct TimeTravelRestore {
     /// the same database under another short name is still this one.
     #[serde(skip)]
     pub database_id: Option<String>,
-    /// For one `stopped` or `interrupted`: every restore of the database
-    /// since the last one done whose outcome is unknown, oldest first,
-    /// told when there are several (the last line's bookmark undoes only
-    /// the latest).
+    /// Every restore of the database since the last one done whose
+    /// outcome is unknown, oldest first (one still running left out): for
+    /// a `stopped` or `interrupted` one, told when there are several (the
+    /// last line's bookmark undoes only the latest); after any other, told
+    /// as restores before it that may have been made.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unsettled: Vec<crate::steps::unsettled::Unsettled>,
 }
@@ -307,7 +308,7 @@ impl TimeTravelRestore {
         let what = match self.status.as_str() {
             "stopped" => "started, and its run stopped before it finished",
             "interrupted" => "interrupted, or failed after D1 was asked: its outcome is unknown",
-            _ => return self.status.clone(),
+            _ => return format!("{}{}", self.status, self.unsettled_before(env)),
         };
         let undo = match &self.bookmark_before {
             _ if self.unsettled.len() > 1 => format!(
@@ -325,6 +326,27 @@ impl TimeTravelRestore {
             "{what}: the database may or may not be back (`cargo xtask time-travel info \
              {env}`){undo}"
         )
+    }
+
+    /// After a last line that settles nothing before it (`failed`, or a run
+    /// still going): the earlier restores whose outcome is unknown, each
+    /// with the bookmark from before it; empty when there are none.
+    fn unsettled_before(&self, env: &str) -> String {
+        let cmd = format!("`cargo xtask time-travel restore {env} --bookmark");
+        match self.unsettled.as_slice() {
+            [] => String::new(),
+            [one] => format!(
+                "; a restore before it, started at {}, stopped unfinished and D1 may have made \
+                 it: {cmd} {}` goes back to before it, and discards every write made since",
+                one.started_at, one.bookmark_before
+            ),
+            many => format!(
+                "; {} restores before it stopped unfinished and D1 may have made any of them: \
+                 {} ({cmd} BOOKMARK`)",
+                many.len(),
+                crate::steps::unsettled::ways_back(many)
+            ),
+        }
     }
 }
 
@@ -870,10 +892,19 @@ fn status_of(
         &logs.journal,
         now,
     );
-    if let Some(t) = status.last_time_travel_restore.as_mut()
-        && ["stopped", "interrupted"].contains(&t.status.as_str())
-    {
-        t.unsettled = crate::steps::unsettled::unsettled_restores(logs.journal_text.lines(), env);
+    // Whatever the last line says: restores killed before one that
+    // failed (or one still running) may have been made all the same.
+    if let Some(t) = status.last_time_travel_restore.as_mut() {
+        let mut unsettled =
+            crate::steps::unsettled::unsettled_restores(logs.journal_text.lines(), env);
+        // One still running is not told as one that stopped.
+        if t.status == "started"
+            && unsettled.last().map(|u| Some(&u.bookmark_before))
+                == Some(t.bookmark_before.as_ref())
+        {
+            unsettled.pop();
+        }
+        t.unsettled = unsettled;
     }
     let applied = status
         .newest_verified
