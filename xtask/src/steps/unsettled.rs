@@ -94,3 +94,35 @@ pub fn ways_back(attempts: &[Unsettled]) -> String {
     ));
     told
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// rvAJ: the first bookmark was said to discard "the writes made
+    /// between" the first and the last attempt; it discards every write
+    /// since the first, up to now. And the attempts are in the journal's
+    /// order, whose times a skewed clock may have written out of order.
+    #[test]
+    fn the_first_bookmark_is_said_to_discard_every_write_since_it() {
+        let attempt = |at: &str, n: u32| Unsettled {
+            started_at: at.to_owned(),
+            bookmark_before: format!(
+                "0000000{n}-00000000-00000000-0123456789abcdef0123456789abcdef"
+            ),
+        };
+        let told = ways_back(&[
+            attempt("2026-12-05T10:00:00Z", 2),
+            attempt("2026-12-05T09:00:00Z", 3),
+        ]);
+        assert!(!told.contains("made between"), "{told}");
+        assert!(
+            told.contains("every write made since 2026-12-05T10:00:00Z"),
+            "{told}"
+        );
+        assert!(
+            told.contains("in the order the journal recorded them"),
+            "{told}"
+        );
+    }
+}
