@@ -63,17 +63,21 @@ pub fn unsettled_restores<'a>(
         .collect()
 }
 
-/// The ways back from several unfinished restores (`attempts`, oldest
-/// first), each bookmark named with the time of the attempt it is from:
-/// the latest's undoes the latest, the first's goes back to before them
-/// all and discards the writes made between them, which only the later
-/// bookmarks hold. Empty for fewer than two (one is told on its own).
+/// The ways back from several unfinished restores (`attempts`, in the
+/// journal's order), each bookmark named with the time its attempt
+/// recorded: the latest's undoes the latest, the first's goes back to
+/// before them all and discards every write made since, those between
+/// the attempts included, which only the later bookmarks hold. The times
+/// are as each run's clock wrote them, so they are said to be in the
+/// order recorded, not sorted. Empty for fewer than two (one is told on
+/// its own).
 pub fn ways_back(attempts: &[Unsettled]) -> String {
     let [first, middle @ .., last] = attempts else {
         return String::new();
     };
     let mut told = format!(
-        "bookmark {} (from before the latest, started at {}) undoes the latest",
+        "in the order the journal recorded them, bookmark {} (from before the latest, started \
+         at {}) undoes the latest",
         last.bookmark_before, last.started_at
     );
     for m in middle.iter().rev() {
@@ -84,13 +88,12 @@ pub fn ways_back(attempts: &[Unsettled]) -> String {
     }
     told.push_str(&format!(
         "; bookmark {} (from before all {}, the first started at {}) goes back to before them \
-         all, and discards the writes made between {} and {}, which exist only in the later \
-         bookmarks",
+         all, and discards every write made since {} up to now, the writes between the \
+         restores included, which exist only in the later bookmarks",
         first.bookmark_before,
         attempts.len(),
         first.started_at,
         first.started_at,
-        last.started_at
     ));
     told
 }
