@@ -349,3 +349,50 @@ fn shell_code(status: std::process::ExitStatus) -> u8 {
     };
     u8::try_from(code).unwrap_or(1).max(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// Writes `text` as an executable script in `dir`, and judges it.
+    fn judged(dir: &std::path::Path, text: &str) -> Startable {
+        let path = dir.join("script");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        startable(&path.display().to_string())
+    }
+
+    /// rvAJ: env's options and assignments were judged as if they named
+    /// the interpreter (`-u PYTHONPATH`, `-C /srv`, `PATH=…` against the
+    /// xtask's own PATH), and a `#!` line ending at the end of the file
+    /// within 256 bytes was not judged.
+    #[test]
+    fn only_a_certainly_missing_interpreter_is_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        for not_refused in [
+            "#!/usr/bin/env -S -u PYTHONPATH sh\nexit 0\n",
+            "#!/usr/bin/env -C /srv sh\nexit 0\n",
+            "#!/usr/bin/env -S PATH=/nonexistent-kd:${PATH} no-such-tool-kd\n",
+            "#!/usr/bin/env no-such-tool-kd -u\n",
+            "#!/bin/sh",
+        ] {
+            assert!(
+                matches!(judged(dir.path(), not_refused), Startable::Yes),
+                "{not_refused:?}"
+            );
+        }
+        for (text, named) in [
+            ("#!/nonexistent-kd/python3", "/nonexistent-kd/python3"),
+            (
+                "#!/usr/bin/env no-such-tool-kd\n",
+                "/usr/bin/env no-such-tool-kd",
+            ),
+        ] {
+            assert!(
+                matches!(judged(dir.path(), text), Startable::NoInterpreter(i) if i == named),
+                "{text:?}"
+            );
+        }
+    }
+}

@@ -166,6 +166,39 @@ fn with_backup_refuses_a_script_whose_interpreter_is_missing_before_its_backup()
     }
 }
 
+/// rvAJ: a script whose `#!` interpreter is there but not executable was
+/// refused with 127 and "No such file or directory"; a shell says
+/// "Permission denied" and 126. Now it is said to be not executable, with
+/// the shell's code, and no backup is taken.
+#[test]
+fn with_backup_says_a_scripts_interpreter_is_not_executable_when_it_is_there() {
+    let sb = Sandbox::new();
+    let interpreter = sb.path().join("interp-kd");
+    std::fs::write(&interpreter, "").unwrap();
+    std::fs::set_permissions(&interpreter, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = sb.path().join("plain.sh");
+    std::fs::write(&path, format!("#!{}\nexit 0\n", interpreter.display())).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let shell = std::process::Command::new("sh")
+        .args(["-c", "./plain.sh"])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    let run = sb.xtask(&["with-backup", "local", "--", "./plain.sh"]);
+    assert_eq!(run.code, shell.status.code(), "{}", run.all());
+    assert!(
+        run.stderr.contains("interp-kd") && run.stderr.contains("not executable"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains("No such file"),
+        "the interpreter is there:\n{}",
+        run.all()
+    );
+    assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
+}
+
 /// rvAF: with-backup's command line is printed ("Running:", the failure)
 /// and stored in the backup's manifest as its reason, which `upload`
 /// copies to R2. Credentials on it went by shape only: `sshpass -p`,
