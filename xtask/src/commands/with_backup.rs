@@ -216,11 +216,20 @@ fn unstartable(program: &str, shown: &str) -> Option<std::process::ExitCode> {
         Startable::NoInterpreter(interpreter) => {
             crate::out::error(&format!(
                 "cannot start `{shown}`: {program} is there, but the interpreter its `#!` line \
-                 names, {interpreter:?}, is not an executable file (or, after env, a name on \
-                 PATH), and a shell says \"No such file or directory\"; install it or fix the \
-                 `#!` line. No backup was taken"
+                 names, {interpreter:?}, is not there (or, after env, a name on no PATH), and a \
+                 shell says \"No such file or directory\"; install it or fix the `#!` line. No \
+                 backup was taken"
             ));
             Some(std::process::ExitCode::from(127))
+        }
+        Startable::InterpreterNotExecutable(interpreter) => {
+            crate::out::error(&format!(
+                "cannot start `{shown}`: {program} is there, and so is the interpreter its `#!` \
+                 line names, {interpreter:?}, but it is not executable (not an executable file), \
+                 and a shell says \"Permission denied\"; make it executable or fix the `#!` \
+                 line. No backup was taken"
+            ));
+            Some(std::process::ExitCode::from(126))
         }
         Startable::NotExecutable => {
             crate::out::error(&format!(
@@ -252,9 +261,12 @@ enum Startable {
     Missing,
     /// There, but not an executable file.
     NotExecutable,
-    /// A script whose `#!` interpreter cannot be run (it, as its line
-    /// names it).
+    /// A script whose `#!` interpreter is missing (it, as its line names
+    /// it).
     NoInterpreter(String),
+    /// A script whose `#!` interpreter is there, but not an executable
+    /// file (it, as its line names it).
+    InterpreterNotExecutable(String),
 }
 
 /// Whether `program` names a file that can be run: a path, or a name
@@ -262,9 +274,7 @@ enum Startable {
 /// `#!` interpreter can be run too ([`missing_interpreter`]).
 fn startable(program: &str) -> Startable {
     match found(program) {
-        (Startable::Yes, Some(path)) => {
-            missing_interpreter(&path).map_or(Startable::Yes, Startable::NoInterpreter)
-        }
+        (Startable::Yes, Some(path)) => missing_interpreter(&path).unwrap_or(Startable::Yes),
         (other, _) => other,
     }
 }
@@ -294,38 +304,55 @@ fn found(program: &str) -> (Startable, Option<PathBuf>) {
     (found, None)
 }
 
-/// The `#!` interpreter of the script at `path` when it cannot be run, as
-/// its line names it: a path that is no executable file (the kernel takes
-/// it as written, up to a space or tab: a `\r` left by CRLF is part of
-/// it), or for `#!/usr/bin/env NAME`, NAME found on no PATH. Only the
-/// first 256 bytes are read (the kernel reads no more); a file that does
-/// not start `#!`, or whose line does not end within them, is not judged.
-fn missing_interpreter(path: &std::path::Path) -> Option<String> {
+/// The `#!` interpreter of the script at `path` when it certainly cannot
+/// be run, as its line names it ([`Startable::NoInterpreter`] when it is
+/// missing, [`Startable::InterpreterNotExecutable`] when it is there but
+/// cannot be run). Only the simple lines are judged: `#!/abs/path [arg]`
+/// (the kernel takes the path as written, up to a space or tab: a `\r`
+/// left by CRLF is part of it), and `#!/usr/bin/env NAME`, NAME alone,
+/// looked up on this PATH. Any other (env's options, assignments, a
+/// relative path) is left to run as it is: a wrong guess would refuse a
+/// script that runs. Only the first 256 bytes are read (the kernel reads
+/// no more); the line ends at a newline or at the end of a shorter file;
+/// one that does not end within them is not judged.
+fn missing_interpreter(path: &std::path::Path) -> Option<Startable> {
     use std::io::Read as _;
+    const READ: usize = 256;
     let mut head = Vec::new();
     { std::fs::File::open(path).ok()? }
-        .take(256)
+        .take(READ as u64)
         .read_to_end(&mut head)
         .ok()?;
     let line = head.strip_prefix(b"#!")?;
-    let line = &line[..line.iter().position(|&b| b == b'\n')?];
-    let line = String::from_utf8_lossy(line);
-    let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
-    let interpreter = words.next()?;
-    if !matches!(
-        startable_file(std::path::Path::new(interpreter)),
-        Startable::Yes
-    ) {
-        return Some(interpreter.to_owned());
+    let end = match line.iter().position(|&b| b == b'\n') {
+        Some(end) => end,
+        None if head.len() < READ => line.len(),
+        None => return None,
+    };
+    let line = String::from_utf8_lossy(&line[..end]);
+    let words: Vec<&str> = { line.split([' ', '\t']) }
+        .filter(|w| !w.is_empty())
+        .collect();
+    let (&interpreter, args) = words.split_first()?;
+    if !interpreter.starts_with('/') {
+        return None;
     }
-    if std::path::Path::new(interpreter).file_name() == Some(std::ffi::OsStr::new("env")) {
-        // env's options (`-S`, `-i`) and assignments come before the name.
-        let name = words.find(|w| !w.starts_with('-') && !w.contains('='))?;
-        if !matches!(found(name).0, Startable::Yes) {
-            return Some(format!("{interpreter} {name}"));
+    let told = |named: String, how: Startable| match how {
+        Startable::Yes => None,
+        Startable::NotExecutable => Some(Startable::InterpreterNotExecutable(named)),
+        _ => Some(Startable::NoInterpreter(named)),
+    };
+    match startable_file(std::path::Path::new(interpreter)) {
+        Startable::Yes => {}
+        how => return told(interpreter.to_owned(), how),
+    }
+    let is_env = std::path::Path::new(interpreter).file_name() == Some(std::ffi::OsStr::new("env"));
+    match args {
+        [name] if is_env && !name.starts_with('-') && !name.contains('=') => {
+            told(format!("{interpreter} {name}"), found(name).0)
         }
+        _ => None,
     }
-    None
 }
 
 /// Whether the file at `p` is an executable file.
