@@ -1007,4 +1007,28 @@ mod tests {
         .unwrap_err();
         assert!(!err.contains(token), "{err}");
     }
+
+    /// rvAJ: serde keeps the last of a repeated key, so
+    /// `{"ok":false,"ok":true}` passed; and so did `{"ok":true,"error":…}`.
+    #[test]
+    fn an_app_check_with_a_repeated_verdict_or_an_error_does_not_pass() {
+        let reply = |body: &str| serde_json::json!({ "status": 200, "body": body });
+        for body in [
+            r#"{"ok":false,"ok":true}"#,
+            r#"{"valid":false,"valid":true}"#,
+            r#"{"ok":true,"o\u006b":true}"#,
+            r#"{"ok":true,"error":"x","error":""}"#,
+            r#"{"ok":true,"error":"chain broken"}"#,
+            r#"{"valid":true,"error":{"id":7}}"#,
+        ] {
+            assert!(judge("GET", "/a", &reply(body)).is_err(), "{body}");
+        }
+        for body in [
+            r#"{"ok":true,"error":null}"#,
+            r#"{"ok":true,"error":""}"#,
+            r#"{"ok":true,"detail":{"ok":false}}"#,
+        ] {
+            assert!(judge("GET", "/a", &reply(body)).is_ok(), "{body}");
+        }
+    }
 }
