@@ -832,7 +832,7 @@ fn judge(method: &str, path: &str, reply: &serde_json::Value) -> Result<String, 
     } else {
         json.as_ref().map_or(
             Some("but its body is not JSON (an HTML page, or none at all): not the app's check"),
-            says_true,
+            |json| repeated_verdict(body).or_else(|| says_true(json)),
         )
     };
     match refused {
@@ -843,18 +843,70 @@ fn judge(method: &str, path: &str, reply: &serde_json::Value) -> Result<String, 
 
 /// Whether an app check's JSON body says it passed: `"ok"` or `"valid"`
 /// is `true` (the boolean), and neither is anything else (`false`, the
-/// string `"false"`, null); `None` if so, else why not. A body that says
-/// neither passes nothing: a page or a reply of something else that
-/// answers at the path is not the app's check.
+/// string `"false"`, null), and it holds no `"error"` but an empty one
+/// (null, `false`, `""`, `[]`, `{}`); `None` if so, else why not. A body
+/// that says neither passes nothing: a page or a reply of something else
+/// that answers at the path is not the app's check.
 fn says_true(json: &serde_json::Value) -> Option<&'static str> {
+    use serde_json::Value;
     let fields = ["ok", "valid"].map(|key| json.get(key));
-    if { fields.iter().flatten() }.any(|v| **v != serde_json::Value::Bool(true)) {
+    let error = json.get("error").is_some_and(|e| match e {
+        Value::Null | Value::Bool(false) => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => true,
+    });
+    if { fields.iter().flatten() }.any(|v| **v != Value::Bool(true)) {
         Some("but its body says \"ok\" or \"valid\" is not true")
     } else if fields.iter().all(Option::is_none) {
         Some("but its body says neither \"ok\": true nor \"valid\": true")
+    } else if error {
+        Some("but its body holds an \"error\" beside it")
     } else {
         None
     }
+}
+
+/// Why a JSON object `body` cannot be judged: it names `"ok"`, `"valid"`
+/// or `"error"` more than once at its top level (serde keeps the last, so
+/// `{"ok":false,"ok":true}` would read as true; which the app meant is
+/// not known). Keys are compared decoded (`"o\u006b"` is `"ok"`). `None`
+/// for any other body.
+fn repeated_verdict(body: &str) -> Option<&'static str> {
+    /// The keys of a JSON object's top level, in order, repeats kept.
+    struct TopKeys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for TopKeys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Keys;
+            impl<'de> serde::de::Visitor<'de> for Keys {
+                type Value = TopKeys;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<TopKeys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some(key) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        keys.push(key);
+                    }
+                    Ok(TopKeys(keys))
+                }
+            }
+            d.deserialize_map(Keys)
+        }
+    }
+    let TopKeys(keys) = serde_json::from_str(body).ok()?;
+    let repeated = ["ok", "valid", "error"]
+        .iter()
+        .any(|name| keys.iter().filter(|k| k == name).count() > 1);
+    repeated.then_some(
+        "but its body names \"ok\", \"valid\" or \"error\" more than once: which one the app \
+         meant is not known",
+    )
 }
 
 #[cfg(test)]
