@@ -242,23 +242,53 @@ pub fn content_check(
     Ok((check, read))
 }
 
+/// The rows a load could not insert because SQLite could not compute a
+/// VIRTUAL generated column for them, and the load's row sets with those
+/// rows counted ([`crate::digest::row_sets_with`]).
+#[derive(Debug, Default)]
+pub struct Unloaded<'a> {
+    pub rows: &'a [crate::uncomputed::UncomputedRow],
+    pub with_them: BTreeMap<String, String>,
+}
+
+impl Unloaded<'_> {
+    /// The rows of `table`, when with them its row set is `want`: the
+    /// table differs from the database by those rows alone.
+    fn alone_in(&self, table: &str, want: &str) -> Vec<&crate::uncomputed::UncomputedRow> {
+        match self.with_them.get(table).is_some_and(|d| d == want) {
+            true => { self.rows.iter() }
+                .filter(|r| r.column.table == table)
+                .collect(),
+            false => Vec::new(),
+        }
+    }
+}
+
 /// A local backup's row sets ([`crate::digest::row_sets`]), as its
 /// verification loaded them, against those of the local D1's own tables,
 /// read in the export's transaction (`source`): equal, the export wrote
 /// every row of them faithfully; otherwise it did not, however well the
-/// dump loads.
+/// dump loads. A table that differs only by the rows the load could not
+/// insert (`unloaded`) was written faithfully: those rows are the load's
+/// failure (the statements check), and no export would mend them.
 pub fn source_check(
     content: &BTreeMap<String, String>,
     source: &BTreeMap<String, String>,
     via_wrangler: bool,
+    unloaded: &Unloaded<'_>,
 ) -> Check {
     let short = |d: &str| d.get(..16).unwrap_or(d).to_owned();
+    let mut not_loaded = Vec::new();
     let mut differ: Vec<String> = { source.iter() }
         .filter_map(|(t, want)| match content.get(t) {
             None => Some(format!(
                 "{}: in the database, not in the backup",
                 crate::names::shown(t)
             )),
+            Some(got) if got != want && !unloaded.alone_in(t, want).is_empty() => {
+                not_loaded.extend(unloaded.alone_in(t, want));
+                None
+            }
             Some(got) if got != want => Some(format!(
                 "{}: the backup's rows differ from the database's (row set {} where the \
                  database has {})",
@@ -283,12 +313,13 @@ pub fn source_check(
         true => pass(
             "source",
             format!(
-                "{}, every row equal to the database's own, read {}",
+                "{}, every row equal to the database's own, read {}{}",
                 crate::wording::count(source.len(), "table"),
                 match via_wrangler {
                     true => "from its SQLite file after wrangler's export",
                     false => "in the export's transaction",
-                }
+                },
+                not_loaded_said(&not_loaded)
             ),
         ),
         false => fail(
@@ -311,6 +342,25 @@ pub fn source_check(
             },
         ),
     }
+}
+
+/// `, but for …`: the rows the load could not insert, each by its column
+/// and key, never a value; empty for none.
+fn not_loaded_said(rows: &[&crate::uncomputed::UncomputedRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        ", but for {} the load could not insert, which the backup holds as the database does: \
+         {} (see statements: no restore can load {}, into D1 either; the export is not at \
+         fault)",
+        crate::wording::count(rows.len(), "row"),
+        { rows.iter() }
+            .map(|r| format!("{} for {}", r.column.said(), r.row()))
+            .collect::<Vec<_>>()
+            .join("; "),
+        ["it", "them"][usize::from(rows.len() > 1)]
+    )
 }
 
 pub fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {
@@ -822,6 +872,57 @@ mod tests {
         );
     }
 
+    /// A table that differs from the database only by the rows the load
+    /// could not insert (a VIRTUAL column SQLite cannot compute) passes,
+    /// naming them, and blames no export; with another row missing too,
+    /// it fails as before.
+    #[test]
+    fn rows_the_load_could_not_insert_are_not_the_exports() {
+        let schema = "CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT, \
+                      g AS (json_extract(x,'$.a')) VIRTUAL);";
+        let live = db_of(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT); \
+             INSERT INTO t VALUES(1,'{}'),(2,'nope'),(3,'{}');",
+        );
+        let source = crate::digest::row_sets(&live, ["t"]).unwrap();
+        for (loaded, failing, passes) in [
+            (
+                "INSERT INTO t VALUES(1,'{}'),(3,'{}');",
+                "INSERT INTO t VALUES(2,'nope');",
+                true,
+            ),
+            (
+                "INSERT INTO t VALUES(1,'{}');",
+                "INSERT INTO t VALUES(2,'nope');",
+                false,
+            ),
+        ] {
+            let gate = crate::gate::Gate::memory().unwrap();
+            gate.db().execute_batch(schema).unwrap();
+            gate.db().execute_batch(loaded).unwrap();
+            let crate::gate::Outcome::Failed(e) = gate.run(failing) else {
+                panic!("{failing} ran")
+            };
+            let rows = vec![crate::uncomputed::in_row(&gate, failing, &e).unwrap()];
+            let added = BTreeMap::from([("t".to_owned(), rows[0].share.unwrap())]);
+            let unloaded = Unloaded {
+                rows: &rows,
+                with_them: crate::digest::row_sets_with(gate.db(), ["t"], &added).unwrap(),
+            };
+            let content = crate::digest::row_sets(gate.db(), ["t"]).unwrap();
+            let check = source_check(&content, &source, false, &unloaded);
+            let all = &check.detail;
+            assert_eq!(check.status == Status::Pass, passes, "{check:?}");
+            assert_eq!(all.contains("faithfully"), !passes, "{check:?}");
+            assert_eq!(
+                all.contains("t.g (malformed JSON) for the row of rowid 2"),
+                passes,
+                "{check:?}"
+            );
+            assert!(!all.contains("nope"), "{check:?}");
+        }
+    }
+
     /// A local backup is checked against the database it was read from:
     /// a table whose rows the export changed, or left out, fails it.
     #[test]
@@ -831,7 +932,7 @@ mod tests {
              CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
         );
         let source = crate::digest::row_sets(&live, ["t", "u"]).unwrap();
-        let check = source_check(&source, &source, false);
+        let check = source_check(&source, &source, false, &Unloaded::default());
         assert_eq!(check.status, Status::Pass, "{check:?}");
         assert!(
             check.detail.starts_with("2 tables, every row equal"),
@@ -843,7 +944,7 @@ mod tests {
              CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
         );
         let content = crate::digest::row_sets(&loaded, ["t", "u"]).unwrap();
-        let check = source_check(&content, &source, false);
+        let check = source_check(&content, &source, false, &Unloaded::default());
         assert_eq!(check.status, Status::Fail, "{check:?}");
         assert!(
             check
@@ -854,14 +955,14 @@ mod tests {
         assert!(!check.detail.contains("u:"), "{check:?}");
         // A table left out of the backup, and one the database lacks.
         let only_t = BTreeMap::from([("t".to_owned(), source["t"].clone())]);
-        let check = source_check(&only_t, &source, false);
+        let check = source_check(&only_t, &source, false, &Unloaded::default());
         assert!(
             check
                 .detail
                 .contains("u: in the database, not in the backup"),
             "{check:?}"
         );
-        let check = source_check(&source, &only_t, false);
+        let check = source_check(&source, &only_t, false, &Unloaded::default());
         assert!(
             check
                 .detail

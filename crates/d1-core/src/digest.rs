@@ -96,43 +96,112 @@ pub fn row_sets<'a>(
     db: &rusqlite::Connection,
     tables: impl IntoIterator<Item = &'a str>,
 ) -> Result<BTreeMap<String, String>> {
+    row_sets_with(db, tables, &BTreeMap::new())
+}
+
+/// The row sets of [`row_sets`], with the rows of `added`'s shares counted
+/// in their tables too, as if `db` held them: a load's, with the rows it
+/// could not insert.
+pub fn row_sets_with<'a>(
+    db: &rusqlite::Connection,
+    tables: impl IntoIterator<Item = &'a str>,
+    added: &BTreeMap<String, Share>,
+) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for table in tables {
-        if !crate::catalog::is_stored_table(db, table)? {
+        let Some((names, share)) = summed(db, table, None)? else {
             continue;
-        }
-        let mut info = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
-        let names: Vec<String> = info
-            .query_map([], |r| r.get(1))?
-            .collect::<rusqlite::Result<_>>()?;
-        if names.is_empty() {
-            continue;
-        }
-        let quoted: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
-        let sql = format!("SELECT {} FROM {}", quoted.join(", "), quote_ident(table));
-        let mut stmt = db
-            .prepare(&sql)
-            .with_context(|| format!("reading {} for its row set", crate::names::shown(table)))?;
-        let mut rows = stmt.query([])?;
-        let (mut sum, mut count, mut form) = (0u128, 0u64, Vec::new());
-        while let Some(row) = rows.next()? {
-            form.clear();
-            for i in 0..names.len() {
-                canonical(&mut form, row.get_ref(i)?);
-            }
-            sum = sum.wrapping_add(row_hash(&form));
-            count += 1;
-        }
+        };
+        let share = share.plus(added.get(table).copied().unwrap_or_default());
         let mut hasher = Sha256::new();
         for name in &names {
             hasher.update(name.as_bytes());
             hasher.update([0]);
         }
-        hasher.update(count.to_be_bytes());
-        hasher.update(sum.to_be_bytes());
+        hasher.update(share.rows.to_be_bytes());
+        hasher.update(share.sum.to_be_bytes());
         out.insert(table.to_owned(), crate::names::hex(&hasher.finalize()));
     }
     Ok(out)
+}
+
+/// Rows' part of their table's row set: how many, and their hashes added
+/// up. Only compared within one run of this binary, as row sets are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Share {
+    rows: u64,
+    sum: u128,
+}
+
+impl Share {
+    pub fn plus(self, other: Share) -> Share {
+        Share {
+            rows: self.rows.wrapping_add(other.rows),
+            sum: self.sum.wrapping_add(other.sum),
+        }
+    }
+
+    /// The rows of `self` that `before` did not hold, when `before` is
+    /// the same table's share with fewer rows.
+    pub fn less(self, before: Share) -> Share {
+        Share {
+            rows: self.rows.wrapping_sub(before.rows),
+            sum: self.sum.wrapping_sub(before.sum),
+        }
+    }
+}
+
+/// The share of `table`'s rows in its row set: all of them, or the row
+/// of `rowid` alone; `None` for a table that stores no rows.
+pub fn share(db: &rusqlite::Connection, table: &str, rowid: Option<i64>) -> Result<Option<Share>> {
+    Ok(summed(db, table, rowid)?.map(|(_, share)| share))
+}
+
+/// `table`'s columns as `PRAGMA table_info` names them (its generated
+/// columns left out) and the share of its rows, or of the row of `rowid`;
+/// `None` for a table that stores no rows.
+fn summed(
+    db: &rusqlite::Connection,
+    table: &str,
+    rowid: Option<i64>,
+) -> Result<Option<(Vec<String>, Share)>> {
+    if !crate::catalog::is_stored_table(db, table)? {
+        return Ok(None);
+    }
+    let mut info = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
+    let names: Vec<String> = info
+        .query_map([], |r| r.get(1))?
+        .collect::<rusqlite::Result<_>>()?;
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let quoted: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
+    let sql = format!(
+        "SELECT {} FROM {}{}",
+        quoted.join(", "),
+        quote_ident(table),
+        match rowid {
+            Some(_) => " WHERE rowid = ?1",
+            None => "",
+        }
+    );
+    let mut stmt = db
+        .prepare(&sql)
+        .with_context(|| format!("reading {} for its row set", crate::names::shown(table)))?;
+    let mut rows = match rowid {
+        Some(rowid) => stmt.query([rowid])?,
+        None => stmt.query([])?,
+    };
+    let (mut share, mut form) = (Share::default(), Vec::new());
+    while let Some(row) = rows.next()? {
+        form.clear();
+        for i in 0..names.len() {
+            canonical(&mut form, row.get_ref(i)?);
+        }
+        share.sum = share.sum.wrapping_add(row_hash(&form));
+        share.rows += 1;
+    }
+    Ok(Some((names, share)))
 }
 
 /// 128 bits of one row's canonical form: two SipHashes, told apart by a

@@ -9,6 +9,7 @@
 
 use rusqlite::Connection;
 
+use crate::digest::Share;
 use crate::gate::{Gate, Outcome};
 use crate::statement::quote_ident;
 use crate::value_limit::{Uncomputed, computing_failed};
@@ -28,13 +29,26 @@ pub enum RowKey {
 pub struct UncomputedRow {
     pub column: Uncomputed,
     pub key: RowKey,
+    /// The row's share of its table's row set, as it would be stored
+    /// without the column; `None` when it could not be read.
+    pub share: Option<Share>,
 }
 
 impl UncomputedRow {
     /// `vj.g (malformed JSON): a VIRTUAL generated column SQLite cannot
     /// compute for the row of rowid 7, …`, names escaped, never a value.
     pub fn said(&self) -> String {
-        let row = match &self.key {
+        format!(
+            "{}: a VIRTUAL generated column SQLite cannot compute for {}, so that row does \
+             not load, here or into D1; fix the column's expression or that row",
+            self.column.said(),
+            self.row()
+        )
+    }
+
+    /// `the row of rowid 7`, or of a WITHOUT ROWID table's key columns.
+    pub fn row(&self) -> String {
+        match &self.key {
             RowKey::Rowid(rowid) => format!("the row of rowid {rowid}"),
             RowKey::Columns(columns) => format!(
                 "the row of key ({}) this statement writes",
@@ -44,12 +58,7 @@ impl UncomputedRow {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        };
-        format!(
-            "{}: a VIRTUAL generated column SQLite cannot compute for {row}, so that row does \
-             not load, here or into D1; fix the column's expression or that row",
-            self.column.said()
-        )
+        }
     }
 }
 
@@ -71,8 +80,8 @@ pub fn in_row(gate: &Gate, sql: &str, e: &rusqlite::Error) -> Option<UncomputedR
     if columns.is_empty() {
         return None;
     }
-    let key = match tried(gate, &table, sql, &columns, None)? {
-        Ok(key) => key,
+    let (key, share) = match tried(gate, &table, sql, &columns, None)? {
+        Ok(loaded) => loaded,
         Err(_) => return None,
     };
     let found =
@@ -87,7 +96,7 @@ pub fn in_row(gate: &Gate, sql: &str, e: &rusqlite::Error) -> Option<UncomputedR
             },
         );
     gate.db().flush_prepared_statement_cache();
-    found.map(|column| UncomputedRow { column, key })
+    found.map(|column| UncomputedRow { column, key, share })
 }
 
 /// The VIRTUAL generated columns of `table`, in order.
@@ -100,8 +109,9 @@ fn virtual_columns(db: &Connection, table: &str) -> rusqlite::Result<Vec<String>
 /// Runs the INSERT `sql` through `gate` inside a savepoint, with every
 /// VIRTUAL column of `columns` but `kept` dropped from `table`, and the
 /// indexes made by `CREATE INDEX` on it; then rolls it all back. The row's
-/// key if it ran, SQLite's error if it failed; `None` when the columns
-/// could not be dropped (a view or another column names one) or the gate
+/// key and its share of the table's row set (read with no column `kept`)
+/// if it ran, SQLite's error if it failed; `None` when the columns could
+/// not be dropped (a view or another column names one) or the gate
 /// refused it.
 fn tried(
     gate: &Gate,
@@ -109,16 +119,26 @@ fn tried(
     sql: &str,
     columns: &[String],
     kept: Option<&String>,
-) -> Option<Result<RowKey, rusqlite::Error>> {
+) -> Option<Result<(RowKey, Option<Share>), rusqlite::Error>> {
     let db = gate.db();
     db.execute_batch("SAVEPOINT uncomputed_probe").ok()?;
-    let outcome = dropped(db, table, columns, kept)
-        .ok()
-        .and_then(|()| match gate.run(sql) {
-            Outcome::Ran => row_key(db, table).ok().map(Ok),
+    let outcome = dropped(db, table, columns, kept).ok().and_then(|()| {
+        // A WITHOUT ROWID table's row is told from the rows before it.
+        let before = match kept {
+            None if without_rowid(db, table).ok()? => {
+                crate::digest::share(db, table, None).ok().flatten()
+            }
+            _ => None,
+        };
+        match gate.run(sql) {
+            Outcome::Ran => row_key(db, table).ok().map(|key| {
+                let share = kept.is_none().then(|| inserted(db, table, &key, before));
+                Ok((key, share.flatten()))
+            }),
             Outcome::Failed(e) => Some(Err(e)),
             Outcome::Refused(_) => None,
-        });
+        }
+    });
     db.execute_batch("ROLLBACK TO uncomputed_probe; RELEASE uncomputed_probe")
         .ok()?;
     outcome
@@ -149,16 +169,30 @@ fn dropped(
     Ok(())
 }
 
-/// The key of the row just inserted into `table`: its rowid, or a
-/// WITHOUT ROWID table's primary key columns.
-fn row_key(db: &Connection, table: &str) -> rusqlite::Result<RowKey> {
-    let without_rowid: bool = db.query_row(
+/// The share of the row of `key` just inserted into `table` in its row
+/// set: read by its rowid, or a WITHOUT ROWID table's rows less those it
+/// held `before`.
+fn inserted(db: &Connection, table: &str, key: &RowKey, before: Option<Share>) -> Option<Share> {
+    match key {
+        RowKey::Rowid(rowid) => crate::digest::share(db, table, Some(*rowid)).ok()?,
+        RowKey::Columns(_) => Some(crate::digest::share(db, table, None).ok()??.less(before?)),
+    }
+}
+
+/// Whether `table` is a WITHOUT ROWID table.
+fn without_rowid(db: &Connection, table: &str) -> rusqlite::Result<bool> {
+    db.query_row(
         "SELECT count(*) > 0 FROM pragma_table_list WHERE schema = 'main' AND name = ?1 \
          AND wr = 1",
         [table],
         |row| row.get(0),
-    )?;
-    if !without_rowid {
+    )
+}
+
+/// The key of the row just inserted into `table`: its rowid, or a
+/// WITHOUT ROWID table's primary key columns.
+fn row_key(db: &Connection, table: &str) -> rusqlite::Result<RowKey> {
+    if !without_rowid(db, table)? {
         return Ok(RowKey::Rowid(db.last_insert_rowid()));
     }
     let columns = db
@@ -236,6 +270,34 @@ mod tests {
         assert_eq!(found.column.said(), "t.g (malformed JSON)");
         let found = failing(dump, "INSERT INTO \"t\" VALUES('secret',1,'{}');").unwrap();
         assert_eq!(found.column.said(), "t.h (integer overflow)");
+    }
+
+    /// The row's share of its table's row set is that of the same row
+    /// stored without the column: a rowid table's and a WITHOUT ROWID
+    /// table's, beside rows already there.
+    #[test]
+    fn the_row_is_counted_as_the_table_would_store_it() {
+        for (dump, plain, sql) in [
+            (
+                VJ,
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT);",
+                "INSERT INTO \"t\" VALUES(7,'not json');",
+            ),
+            (
+                "CREATE TABLE t(k TEXT PRIMARY KEY, x TEXT, g AS (json_extract(x,'$.a')) \
+                 VIRTUAL) WITHOUT ROWID;\nINSERT INTO t VALUES('a','{}');",
+                "CREATE TABLE t(k TEXT PRIMARY KEY, x TEXT) WITHOUT ROWID;",
+                "INSERT INTO t VALUES('b','nope');",
+            ),
+        ] {
+            let found = failing(dump, sql).expect(sql);
+            let db = Connection::open_in_memory().unwrap();
+            db.execute_batch(plain).unwrap();
+            db.execute_batch(sql).unwrap();
+            let want = crate::digest::share(&db, "t", None).unwrap();
+            assert_eq!(found.share, want, "{sql}");
+            assert!(want.is_some());
+        }
     }
 
     /// A failure that no VIRTUAL column makes is not put on one: a CHECK,

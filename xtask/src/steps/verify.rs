@@ -717,8 +717,14 @@ fn check_load(
                 SourceRows::Read(rows) => (rows, false),
                 SourceRows::File(file) => (crate::edge::local_d1::row_sets(&file, tables())?, true),
             };
+            let unloaded = unloaded(db, tables())?;
             run.phase("source");
-            Some(d1_core::checks::source_check(&load, &source, via_wrangler))
+            Some(d1_core::checks::source_check(
+                &load,
+                &source,
+                via_wrangler,
+                &unloaded,
+            ))
         }
         _ => None,
     };
@@ -726,6 +732,29 @@ fn check_load(
         .extend([integrity?, foreign_keys, rows, triggers, content, audit]);
     run.checks.extend(source);
     Ok((committed, digests))
+}
+
+/// The rows the load of `db` could not insert for a VIRTUAL generated
+/// column, and the row sets of `tables` with them counted; none read when
+/// there are none.
+fn unloaded<'a>(
+    db: &'a Scratch,
+    tables: impl IntoIterator<Item = &'a str>,
+) -> Result<d1_core::checks::Unloaded<'a>> {
+    let mut added = BTreeMap::<String, d1_core::digest::Share>::new();
+    for row in &db.unloaded {
+        if let Some(share) = row.share {
+            let sum = added.entry(row.column.table.clone()).or_default();
+            *sum = sum.plus(share);
+        }
+    }
+    Ok(d1_core::checks::Unloaded {
+        rows: &db.unloaded,
+        with_them: match added.is_empty() {
+            true => BTreeMap::new(),
+            false => d1_core::digest::row_sets_with(db.db.db(), tables, &added)?,
+        },
+    })
 }
 
 const NOT_A_DUMP: &str =
@@ -1230,6 +1259,7 @@ fn load(
         runner: gate::Runner::new(&db.db),
         statements: &mut db.statements,
         failures: &mut db.failures,
+        unloaded: &mut db.unloaded,
     };
     match repair::write_piped(load_reader, survey, &shape.options, &mut loading) {
         Err(e) if stops_verification(&e) => Err(e),
@@ -1389,6 +1419,8 @@ struct Scratch {
     statements: u64,
     /// The first few failures, as `statement N (what): error`.
     failures: Vec<String>,
+    /// Of those, the rows a VIRTUAL generated column failed.
+    unloaded: Vec<d1_core::uncomputed::UncomputedRow>,
 }
 
 impl Scratch {
@@ -1446,6 +1478,7 @@ impl Scratch {
             db,
             statements: 0,
             failures: Vec::new(),
+            unloaded: Vec::new(),
         })
     }
 }
@@ -1618,6 +1651,7 @@ impl Preloaded {
             runner: gate::Runner::new(&db.db),
             statements: &mut db.statements,
             failures: &mut db.failures,
+            unloaded: &mut db.unloaded,
         };
         let (mut stopped, mut low_disk) = (None, false);
         while let Some(batch) = next_batch(&arrivals) {
@@ -1706,6 +1740,7 @@ struct Loading<'s> {
     runner: gate::Runner<'s>,
     statements: &'s mut u64,
     failures: &'s mut Vec<String>,
+    unloaded: &'s mut Vec<d1_core::uncomputed::UncomputedRow>,
 }
 
 impl repair::Sink for Loading<'_> {
@@ -1729,8 +1764,14 @@ impl repair::Sink for Loading<'_> {
             // A VIRTUAL generated column it could not compute is named,
             // with the row, for the failures told.
             Outcome::Failed(e) if self.failures.len() < 5 => {
-                d1_core::uncomputed::in_row(self.runner.gate_for_a_try(), sql, &e)
-                    .map_or_else(|| gate::without_values(&e), |found| found.said())
+                match d1_core::uncomputed::in_row(self.runner.gate_for_a_try(), sql, &e) {
+                    Some(found) => {
+                        let said = found.said();
+                        self.unloaded.push(found);
+                        said
+                    }
+                    None => gate::without_values(&e),
+                }
             }
             Outcome::Failed(e) => gate::without_values(&e),
         };
