@@ -353,6 +353,38 @@ fn the_runbooks_clean_restore_works_from_a_data_only_backup() {
     assert_eq!(target.query("SELECT n FROM tricky_count")[0][0]["n"], 4);
 }
 
+/// `restore --clean` reads migrations/ for its plan (the schema the rows
+/// go into, the backup's recorded migrations against the files) and then
+/// had wrangler read it again: a migration written there as wrangler
+/// starts (here by a preload in the real wrangler's Node) was applied to
+/// the target, never shown nor checked. wrangler applies the files the
+/// plan read, from a private copy, to the project's own local D1: the
+/// restore is whole, the new file stays in migrations/ and its table is
+/// not made.
+#[test]
+fn a_clean_restore_applies_the_migrations_its_plan_read_not_one_added_as_wrangler_starts() {
+    let source = source_sandbox();
+    let file = backup(&source, &["--data-only"]);
+    let target = target_sandbox();
+    let surprise = target.path().join("migrations/0006_surprise.sql");
+    let text = "CREATE TABLE surprise (x);\n";
+    let f = file.to_str().unwrap();
+    let mut cmd = target.xtask_command(&["restore", f, "--to", "local", "--clean", "--yes"]);
+    let _hook = writing_as_migrations_apply_starts(&mut cmd, &surprise, text);
+    let run = Run::from_output(cmd.output().unwrap());
+    let written = std::fs::read_to_string(&surprise).ok();
+    assert_eq!(written.as_deref(), Some(text), "no preload:\n{}", run.all());
+    run.assert_ok();
+    let made = target.query("SELECT name FROM sqlite_master WHERE name = 'surprise'");
+    assert!(made[0].is_empty(), "{made:?}\n{}", run.all());
+    let applied = target.query("SELECT name FROM d1_migrations ORDER BY id");
+    assert_eq!(applied[0].len(), 5, "{applied:?}\n{}", run.all());
+    let (mut want, mut got) = (snapshot(&source), snapshot(&target));
+    want.remove("d1_migrations");
+    got.remove("d1_migrations");
+    assert_eq!(got, want);
+}
+
 /// atkBW: a whole data-only backup refused for `--replace` was told to
 /// pass `--partial`, and `--replace --partial` then drops every table and
 /// fails on the first row (`no such table`), after a safety backup: the
