@@ -397,6 +397,28 @@ pub struct MigrationPlan<'e> {
     pub side_writes: Result<d1_core::fk_actions::Found, String>,
 }
 
+/// Migration files by name, with the digests a read found them with.
+pub type FilesRead = (Vec<String>, BTreeMap<String, FileDigest>);
+
+/// The plan of a database with no migration applied (`restore
+/// --clean`'s target), from `dir`'s files and their digests as an earlier
+/// read found them (`files`), for [`stage`] to copy those bytes alone.
+pub fn plan_of_all<'e>(
+    env: &'e Environment,
+    dir: &Path,
+    (files, pending_digests): FilesRead,
+) -> MigrationPlan<'e> {
+    MigrationPlan {
+        env,
+        dir: dir.to_path_buf(),
+        pending: files.clone(),
+        files,
+        applied: Vec::new(),
+        pending_digests,
+        side_writes: Err("not read for a database with no migration applied".to_owned()),
+    }
+}
+
 /// Reads the target's applied migrations and refuses (exit 3) when one of
 /// them has changed in `migrations/` since it was applied.
 pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<MigrationPlan<'e>> {
@@ -852,7 +874,7 @@ impl Staged {
     /// `wrangler d1 migrations apply` of the copy, to `env`'s database:
     /// the one the project's configuration names, and for a local one the
     /// project's local D1.
-    fn apply(&self, project: &Project, env: &Environment) -> crate::edge::wrangler::Invocation {
+    pub fn apply(&self, project: &Project, env: &Environment) -> crate::edge::wrangler::Invocation {
         let state = project.config_dir.join(local_d1::STATE_DIR);
         self.cmds.migrations_apply_persisting(env, &state)
     }

@@ -83,6 +83,8 @@ pub(super) struct Loading<'a> {
     pub(super) local_file: Option<&'a Path>,
     /// The safety backup, which every error after it names.
     pub(super) safety: &'a Option<PathBuf>,
+    /// `--clean`'s migrations, as the plan read them.
+    pub(super) staged: Option<&'a crate::steps::migrations::Staged>,
 }
 
 impl Loading<'_> {
@@ -124,9 +126,9 @@ impl Loading<'_> {
         } else {
             Vec::new()
         };
-        if mode == Mode::Clean {
+        if let Some(staged) = self.staged.filter(|_| mode == Mode::Clean) {
             self.wrangler
-                .run(&self.cmds.migrations_apply(target))
+                .run(&staged.apply(underway.project, target))
                 .map_err(|e| {
                     e.context(format!(
                         "applying migrations to {} failed, so no rows were loaded{}",

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::config::environment::{Environment, Environments, Location};
@@ -41,6 +41,7 @@ use crate::edge::manifest_file::ManifestFile;
 use crate::edge::reader::DatabaseReader as TargetReader;
 use crate::edge::stored;
 use crate::edge::wrangler::{Commands, Wrangler};
+use crate::steps::migrations::FilesRead;
 use crate::steps::new_database::NewDatabase;
 use check::print_checklist;
 use d1_core::catalog::{Catalog, StuckTrigger, VirtualTable, restored_otherwise};
@@ -251,6 +252,7 @@ fn restore(
         }
         None => target,
     };
+    let staged = staged_migrations(&planned, target)?;
     // The target as it is now, under the lock: unchanged since the plan,
     // and the schema its safety backup is taken by.
     let reader = access.reader(target);
@@ -273,6 +275,7 @@ fn restore(
         mode: args.mode(),
         local_file: local_file.as_deref(),
         safety: &safety,
+        staged: staged.as_ref(),
     };
     make_local_private(project, target)?;
     let underway = record_loading(project, &lock, &loading, new.as_deref())?;
@@ -297,6 +300,35 @@ fn restore(
         print_json(false, planned.json, result);
     }
     Ok(Some(restored))
+}
+
+/// `--clean`'s migrations, their names and digests, read before the
+/// schema they make: a file changed since is refused
+/// ([`crate::steps::migrations::stage`]), never applied unseen.
+fn clean_migrations_read(mode: Mode, dir: &Path) -> Result<Option<FilesRead>> {
+    if mode != Mode::Clean {
+        return Ok(None);
+    }
+    let files = crate::steps::migrations::migration_files(dir)?;
+    let digests = crate::steps::migrations::digests(dir, &files);
+    Ok(Some((files, digests)))
+}
+
+/// `--clean`'s migrations staged for wrangler, before anything is changed ([`crate::steps::migrations::stage`]):
+/// the files the plan read, copied privately, as wrangler reads
+/// migrations/ again itself. Refuses (exit 3) when one changed since the
+/// plan, nothing restored.
+fn staged_migrations(
+    planned: &Planned,
+    target: &Environment,
+) -> Result<Option<crate::steps::migrations::Staged>> {
+    let Some(read) = planned.clean_migrations.clone() else {
+        return Ok(None);
+    };
+    let plan = crate::steps::migrations::plan_of_all(target, &planned.migrations_dir, read);
+    crate::steps::migrations::stage(&plan)
+        .map(Some)
+        .context("nothing was restored: restore again to see the new plan")
 }
 
 /// Refuses (exit 3) a `--confirm` naming another database, a dry run
@@ -553,6 +585,9 @@ struct Planned {
     /// The migrations directory the restored database is judged by (and,
     /// for `--clean`, made by): see [`source::migrations_dir_for`].
     migrations_dir: PathBuf,
+    /// `--clean`'s migrations, as the plan read them: their names and
+    /// digests, what wrangler is given a copy of.
+    clean_migrations: Option<FilesRead>,
     /// The triggers that cannot run once it is loaded.
     stuck: Vec<StuckTrigger>,
     /// FTS5 tables rebuilt otherwise than their triggers keep them.
@@ -651,6 +686,7 @@ fn plan(
     let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
+    let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
@@ -705,6 +741,7 @@ fn plan(
         json,
         pending_after,
         migrations_dir,
+        clean_migrations,
         stuck,
         fts_rebuilt,
         renumbered,
