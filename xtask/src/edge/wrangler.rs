@@ -1649,45 +1649,7 @@ impl PrivateDir {
                 unusable("not an absolute path")
             );
         }
-        // A directory only this user can enter keeps nobody out of it
-        // when others can rename it: in a parent they can write to without
-        // the sticky bit, another user can move it aside and put one of
-        // their own, holding what wrangler reads or writes, by its name.
-        // So can they TMPDIR itself, or a link on its way, in a directory
-        // above it: every directory the path goes through is checked, as
-        // written and as resolved.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let resolved = std::fs::canonicalize(&temp).ok();
-            let through = temp
-                .ancestors()
-                .chain(resolved.iter().flat_map(|r| r.ancestors()));
-            for dir in through {
-                let Ok(meta) = std::fs::metadata(dir) else {
-                    continue;
-                };
-                let mode = meta.permissions().mode();
-                if meta.is_dir() && mode & 0o022 != 0 && mode & 0o1000 == 0 {
-                    let itself = dir == temp || Some(dir) == resolved.as_deref();
-                    let inside = match itself {
-                        true => String::new(),
-                        false => format!(" is inside {:?}, which", dir.display().to_string()),
-                    };
-                    crate::stop!(
-                        crate::exit::Exit::CouldNotRun,
-                        "the temporary directory {:?}{named}{inside} is writable by others \
-                         without the sticky bit (mode {:o}): another user could swap this \
-                         tool's private directory there for one of theirs. Set TMPDIR to a \
-                         directory only you can write to, in directories only you (or root) \
-                         can write to, or add the sticky bit (`chmod +t`, as /tmp has). \
-                         Nothing was run",
-                        temp.display().to_string(),
-                        mode & 0o7777
-                    );
-                }
-            }
-        }
+        refuse_a_temp_dir_others_can_swap(&temp, named)?;
         crate::edge::fsutil::create_new_private_dir(&path).map_err(|e| match temp.is_dir() {
             true => e,
             false => crate::exit::Exit::CouldNotRun.error(e.context(unusable("not a directory"))),
@@ -1700,6 +1662,51 @@ impl PrivateDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Refuses (exit 2) the temporary directory `temp` (`named` says that
+/// TMPDIR names it) when another user could swap what is in it.
+fn refuse_a_temp_dir_others_can_swap(temp: &Path, named: &str) -> Result<()> {
+    // A directory only this user can enter keeps nobody out of it
+    // when others can rename it: in a parent they can write to without
+    // the sticky bit, another user can move it aside and put one of
+    // their own, holding what wrangler reads or writes, by its name.
+    // So can they TMPDIR itself, or a link on its way, in a directory
+    // above it: every directory the path goes through is checked, as
+    // written and as resolved.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let resolved = std::fs::canonicalize(temp).ok();
+        let through = temp
+            .ancestors()
+            .chain(resolved.iter().flat_map(|r| r.ancestors()));
+        for dir in through {
+            let Ok(meta) = std::fs::metadata(dir) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if meta.is_dir() && mode & 0o022 != 0 && mode & 0o1000 == 0 {
+                let itself = dir == temp || Some(dir) == resolved.as_deref();
+                let inside = match itself {
+                    true => String::new(),
+                    false => format!(" is inside {:?}, which", dir.display().to_string()),
+                };
+                crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "the temporary directory {:?}{named}{inside} is writable by others \
+                     without the sticky bit (mode {:o}): another user could swap this \
+                     tool's private directory there for one of theirs. Set TMPDIR to a \
+                     directory only you can write to, in directories only you (or root) \
+                     can write to, or add the sticky bit (`chmod +t`, as /tmp has). \
+                     Nothing was run",
+                    temp.display().to_string(),
+                    mode & 0o7777
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Drop for PrivateDir {
@@ -2314,6 +2321,48 @@ mod tests {
         drop(held);
         remove_stale_private_dirs(temp.path());
         assert!(!live.exists(), "once let go of, it is swept");
+    }
+
+    /// `sudo -E -u deploy cargo xtask migrate prod` with TMPDIR=/tmp/alice
+    /// (alice's, 0755): nobody else can write there, but alice owns it and
+    /// can rename what is in it, swapping the tool's private directory for
+    /// hers. A temporary directory, or one its path goes through, owned by
+    /// another user than this one or root is refused, naming TMPDIR. Only
+    /// root can make a directory another user owns: run as another user,
+    /// this checks (and says) only that one's own directory is accepted.
+    #[test]
+    fn a_tmpdir_another_user_owns_or_is_inside_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let base = tempfile::tempdir().unwrap();
+        let mine = base.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o755)).unwrap();
+        refuse_a_temp_dir_others_can_swap(&mine, " (TMPDIR names it)").unwrap();
+        // SAFETY: getuid(2) has no preconditions.
+        if unsafe { libc::getuid() } != 0 {
+            eprintln!("not root: a directory another user owns cannot be made; not checked");
+            return;
+        }
+        let theirs = base.path().join("alice");
+        let inner = theirs.join("tmp");
+        std::fs::create_dir_all(&inner).unwrap();
+        for dir in [&theirs, &inner] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        for temp in [&theirs, &inner] {
+            let err = refuse_a_temp_dir_others_can_swap(temp, " (TMPDIR names it)")
+                .expect_err("a directory another user owns was used");
+            let said = format!("{err:#}");
+            assert!(said.contains("TMPDIR"), "{said}");
+            assert!(said.contains("owned by"), "{said}");
+            assert!(said.contains(&theirs.display().to_string()), "{said}");
+            assert_eq!(
+                crate::exit::Exit::of(&err),
+                Some(crate::exit::Exit::CouldNotRun),
+                "{said}"
+            );
+        }
     }
 
     #[test]
