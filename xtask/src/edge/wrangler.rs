@@ -2365,6 +2365,42 @@ mod tests {
         }
     }
 
+    /// The run is SIGKILLed while wrangler (a child, still applying a
+    /// migration from the private directory) carries on: the next run's
+    /// sweep must leave the directory while that child lives, so the
+    /// child holds the directory's lock too; once it ends, it is swept.
+    #[test]
+    fn a_private_dir_a_live_child_holds_is_not_swept() {
+        let mut dir = PrivateDir::create("child-holds").unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        // The run is gone: its own hold on the directory with it.
+        drop(dir._held.take());
+        let path = dir.path().to_path_buf();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let temp = path.parent().unwrap();
+        let sweep = || {
+            remove_dirs_of_killed_runs(
+                temp,
+                |n| (n == name).then_some(1),
+                |_, _, _| Some(KILLED),
+                "run",
+            )
+        };
+        sweep();
+        let kept = path.is_dir();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            kept,
+            "the directory a live child (wrangler) reads was swept"
+        );
+        sweep();
+        assert!(!path.exists(), "once the child is gone, it is swept");
+    }
+
     #[test]
     fn a_private_dir_is_0700_and_its_name_gives_its_owner() {
         let dir = PrivateDir::create("wrangler-logs").unwrap();
