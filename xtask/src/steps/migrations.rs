@@ -1959,6 +1959,37 @@ mod tests {
         }
     }
 
+    /// A pending migration past what is read whole (64 MiB, a large data
+    /// load) is planned (its digest streamed): it is staged for wrangler
+    /// too, byte for byte, not refused as "could not be read again".
+    #[test]
+    fn a_migration_past_64_mib_is_staged_whole() {
+        let envs = crate::config::environment::Environments::parse(
+            r#"d1_databases = [{ binding = "DB", database_name = "db_local", database_id = "local-id" }]"#,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let name = "0001_load.sql".to_owned();
+        let line = b"INSERT INTO t VALUES (1);\n";
+        let lines = (crate::edge::fsutil::TEXT_LIMIT as usize + (1 << 20)) / line.len();
+        std::fs::write(dir.path().join(&name), line.repeat(lines)).unwrap();
+        let pending = vec![name.clone()];
+        let plan = MigrationPlan {
+            env: envs.resolve("local").unwrap(),
+            dir: dir.path().to_path_buf(),
+            files: pending.clone(),
+            applied: Vec::new(),
+            pending_digests: digests(dir.path(), &pending),
+            pending,
+            side_writes: Err("not looked at".into()),
+        };
+        let staged = stage(&plan).map_err(|e| format!("{e:#}")).unwrap();
+        let copy = staged._dir.path().join("migrations").join(&name);
+        let (sha256, size) = crate::edge::fsutil::sha256_file(&copy).unwrap();
+        assert_eq!(size, (lines * line.len()) as u64);
+        assert_eq!(sha256, plan.pending_digests[&name].sha256);
+    }
+
     /// The private configuration names the database as wrangler finds it
     /// in the project's: the local one keyed as its local D1 file is
     /// (`preview_database_id`, else `database_id`), a remote one in its
