@@ -1990,6 +1990,27 @@ mod tests {
         assert_eq!(sha256, plan.pending_digests[&name].sha256);
     }
 
+    /// wrangler turns each `\\` in `migrations_dir` into `/`: with a
+    /// TMPDIR holding one, it would look for the copy elsewhere and say
+    /// "No migrations present" after the backup was taken. Such a path is
+    /// refused before wrangler is given it, naming TMPDIR.
+    #[test]
+    fn a_private_directory_with_a_backslash_is_refused_naming_tmpdir() {
+        let envs = crate::config::environment::Environments::parse(
+            r#"d1_databases = [{ binding = "DB", database_name = "db_local", database_id = "local-id" }]"#,
+        )
+        .unwrap();
+        let env = envs.resolve("local").unwrap();
+        let err = staged_config(
+            env,
+            Path::new("/tmp/a\\b/qbtime-xtask-migrations-1/migrations"),
+        )
+        .expect_err("a path wrangler would change was given it");
+        let said = format!("{err:#}");
+        assert!(said.contains("TMPDIR"), "{said}");
+        assert!(said.contains("\\"), "{said}");
+    }
+
     /// The private configuration names the database as wrangler finds it
     /// in the project's: the local one keyed as its local D1 file is
     /// (`preview_database_id`, else `database_id`), a remote one in its
