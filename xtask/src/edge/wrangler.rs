@@ -1673,10 +1673,14 @@ fn refuse_a_temp_dir_others_can_swap(temp: &Path, named: &str) -> Result<()> {
     // their own, holding what wrangler reads or writes, by its name.
     // So can they TMPDIR itself, or a link on its way, in a directory
     // above it: every directory the path goes through is checked, as
-    // written and as resolved.
+    // written and as resolved. So can the owner of any of them, whatever
+    // its mode (a 0755 /tmp/alice under `sudo -E -u deploy`): each must
+    // be this user's or root's.
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        // SAFETY: geteuid(2) has no preconditions.
+        let me = unsafe { libc::geteuid() };
         let resolved = std::fs::canonicalize(temp).ok();
         let through = temp
             .ancestors()
@@ -1686,21 +1690,31 @@ fn refuse_a_temp_dir_others_can_swap(temp: &Path, named: &str) -> Result<()> {
                 continue;
             };
             let mode = meta.permissions().mode();
-            if meta.is_dir() && mode & 0o022 != 0 && mode & 0o1000 == 0 {
-                let itself = dir == temp || Some(dir) == resolved.as_deref();
-                let inside = match itself {
-                    true => String::new(),
-                    false => format!(" is inside {:?}, which", dir.display().to_string()),
-                };
+            let itself = dir == temp || Some(dir) == resolved.as_deref();
+            let inside = match itself {
+                true => String::new(),
+                false => format!(" is inside {:?}, which", dir.display().to_string()),
+            };
+            let temp = temp.display().to_string();
+            if meta.is_dir() && meta.uid() != me && meta.uid() != 0 {
                 crate::stop!(
                     crate::exit::Exit::CouldNotRun,
-                    "the temporary directory {:?}{named}{inside} is writable by others \
+                    "the temporary directory {temp:?}{named}{inside} is owned by another user \
+                     (uid {}): its owner could swap this tool's private directory there for \
+                     one of theirs. Set TMPDIR to a directory you own, in directories only you \
+                     or root own (not another user's). Nothing was run",
+                    meta.uid()
+                );
+            }
+            if meta.is_dir() && mode & 0o022 != 0 && mode & 0o1000 == 0 {
+                crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "the temporary directory {temp:?}{named}{inside} is writable by others \
                      without the sticky bit (mode {:o}): another user could swap this \
                      tool's private directory there for one of theirs. Set TMPDIR to a \
                      directory only you can write to, in directories only you (or root) \
                      can write to, or add the sticky bit (`chmod +t`, as /tmp has). \
                      Nothing was run",
-                    temp.display().to_string(),
                     mode & 0o7777
                 );
             }
