@@ -1607,8 +1607,30 @@ pub struct PrivateDir {
     /// A shared lock on the directory, held while it exists: a sweep
     /// ([`remove_dirs_of_killed_runs`]) leaves a directory someone holds,
     /// whatever its pid says (a run in another pid namespace has a pid
-    /// this one cannot see).
+    /// this one cannot see). Children inherit it ([`inherited_by_children`]).
     _held: Option<std::fs::File>,
+}
+
+/// Lets the children this run starts (wrangler, and what it starts) hold
+/// `lock` too: if the run is killed (SIGKILL) while wrangler carries on,
+/// still reading the migrations staged in the directory, the next run's
+/// sweep leaves the directory until they end. A file the tool opens is
+/// closed on exec otherwise; this one is only a directory's handle, of a
+/// directory they may read anyway.
+fn inherited_by_children(lock: &std::fs::File) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd as _;
+        let fd = lock.as_raw_fd();
+        // SAFETY: fcntl(2) on a descriptor `lock` owns, reading then
+        // setting its descriptor flags; no memory is passed.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            }
+        }
+    }
 }
 
 /// The prefix of every private temporary directory: `qbtime-xtask-<label>-<pid>-…`.
@@ -1656,6 +1678,7 @@ impl PrivateDir {
         })?;
         let held = std::fs::File::open(&path).ok();
         let held = held.filter(|dir| dir.try_lock_shared().is_ok());
+        held.as_ref().map(inherited_by_children);
         Ok(PrivateDir { path, _held: held })
     }
 
