@@ -1010,6 +1010,32 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
     Ok((hex(&hasher.finalize()), bytes))
 }
 
+/// Copies the regular file `from` into `to`, a new private file
+/// ([`create_private_file`]), streamed whatever its size, and returns the
+/// SHA-256 (lowercase hex) of the bytes copied: what `to` holds. `None`
+/// when `from` cannot be opened or read (gone, or no regular file); an
+/// error when `to` cannot be written.
+pub fn copy_to_private_file_hashing(from: &Path, to: &Path) -> Result<Option<String>> {
+    let Ok(mut file) = open_regular(from, "") else {
+        return Ok(None);
+    };
+    let mut out = create_private_file(to)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let Ok(n) = file.read(&mut buf) else {
+            return Ok(None);
+        };
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        std::io::Write::write_all(&mut out, &buf[..n])
+            .with_context(|| format!("cannot write {}", to.display()))?;
+    }
+    Ok(Some(hex(&hasher.finalize())))
+}
+
 /// The sha256 and size of `path`'s bytes with every CR LF made LF, read
 /// as [`sha256_file`] reads them.
 pub fn sha256_file_lf(path: &Path) -> Result<(String, u64)> {

@@ -780,13 +780,14 @@ fn gained(sh: &Shell, project: &Project, plan: &MigrationPlan<'_>) -> Vec<String
 /// Refuses (exit 3), before anything is applied, when the migrations
 /// directory no longer holds what the plan showed: a migration added, or a
 /// pending one edited or removed, after the plan was shown was never
-/// shown, analysed nor confirmed. Returns each pending migration's bytes
-/// as read here, whose sha256 is the one the plan read: what [`stage`]
-/// copies for wrangler.
-pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<Vec<(String, Vec<u8>)>> {
+/// shown, analysed nor confirmed. Copies each pending migration into the
+/// directory `copy` as it reads it (streamed, whatever its size), and
+/// compares the sha256 of what it copied with the one the plan read: the
+/// copy is what [`stage`] gives wrangler. Refuses (exit 2) when the copy
+/// cannot be written.
+pub fn unchanged_since_planned(plan: &MigrationPlan<'_>, copy: &Path) -> Result<()> {
     let files = migration_files(&plan.dir)?;
     let now = pending(&files, &plan.applied);
-    let mut read = Vec::new();
     let mut changed: Vec<String> = Vec::new();
     for name in &plan.pending {
         let shown = d1_core::names::shown(name);
@@ -794,16 +795,19 @@ pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<Vec<(String, 
             changed.push(format!("{shown} (removed)"));
             continue;
         }
-        let bytes = d1_core::names::is_plain_file_name(name)
-            .then(|| crate::edge::fsutil::read_regular(&plan.dir.join(name), "migration").ok())
-            .flatten();
-        match (bytes, plan.pending_digests.get(name)) {
-            (Some(bytes), Some(then)) if FileDigest::of(&bytes).sha256 == then.sha256 => {
-                read.push((name.clone(), bytes))
-            }
+        let copied = match d1_core::names::is_plain_file_name(name) {
+            true => crate::edge::fsutil::copy_to_private_file_hashing(
+                &plan.dir.join(name),
+                &copy.join(name),
+            )
+            .map_err(|e| Exit::CouldNotRun.error(e))?,
+            false => None,
+        };
+        match (copied, plan.pending_digests.get(name)) {
+            (Some(sha256), Some(then)) if sha256 == then.sha256 => {}
             (Some(_), _) => changed.push(format!("{shown} (edited)")),
-            // Gone between the listing and the read, turned into something
-            // else, or past what is read whole (64 MiB).
+            // Gone between the listing and the read, or turned into
+            // something else.
             (None, _) => changed.push(format!("{shown} (could not be read again)")),
         }
     }
@@ -811,7 +815,7 @@ pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<Vec<(String, 
         changed.push(format!("{} (new)", d1_core::names::shown(name)));
     }
     if changed.is_empty() {
-        return Ok(read);
+        return Ok(());
     }
     crate::stop!(
         Exit::Refused,
@@ -824,8 +828,8 @@ pub fn unchanged_since_planned(plan: &MigrationPlan<'_>) -> Result<Vec<(String, 
     )
 }
 
-/// The plan's pending migrations as wrangler applies them: copied, from
-/// the bytes [`unchanged_since_planned`] read and found to be the plan's,
+/// The plan's pending migrations as wrangler applies them: copied, as
+/// [`unchanged_since_planned`] read them and found them to be the plan's,
 /// into a private directory (0700, removed when this is dropped), with a
 /// private configuration naming that copy as the database's
 /// `migrations_dir`. wrangler reads migrations/ itself, each file again
@@ -842,31 +846,30 @@ pub struct Staged {
 /// [`Staged`]: refuses (exit 3) as [`unchanged_since_planned`] does, and
 /// (exit 2) when the copy cannot be made; nothing is applied then.
 pub fn stage(plan: &MigrationPlan<'_>) -> Result<Staged> {
-    let files = unchanged_since_planned(plan)?;
     let dir = crate::edge::wrangler::PrivateDir::create("migrations")?;
     let copy = dir.path().join("migrations");
-    let staged = (|| -> Result<Staged> {
-        crate::edge::fsutil::create_new_private_dir(&copy)?;
-        for (name, bytes) in &files {
-            let path = copy.join(name);
-            let mut file = crate::edge::fsutil::create_private_file(&path)?;
-            std::io::Write::write_all(&mut file, bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        let config = dir.path().join("wrangler.json");
-        std::fs::write(&config, staged_config(plan.env, &copy)?)
-            .with_context(|| format!("cannot write {}", config.display()))?;
-        Ok(Staged {
-            cmds: crate::edge::wrangler::Commands::new(&config),
-            _dir: dir,
-        })
-    })();
-    staged.map_err(|e| {
+    let could_not = |e: anyhow::Error| {
         Exit::CouldNotRun.error(e.context(format!(
             "cannot copy the pending migrations into a private directory for wrangler to apply \
              to {}; nothing was applied",
             plan.env.database_name
         )))
+    };
+    crate::edge::fsutil::create_new_private_dir(&copy).map_err(could_not)?;
+    unchanged_since_planned(plan, &copy).map_err(|e| match Exit::of(&e) {
+        Some(Exit::Refused) => e,
+        _ => could_not(e),
+    })?;
+    let config = dir.path().join("wrangler.json");
+    staged_config(plan.env, &copy)
+        .and_then(|json| {
+            std::fs::write(&config, json)
+                .with_context(|| format!("cannot write {}", config.display()))
+        })
+        .map_err(could_not)?;
+    Ok(Staged {
+        cmds: crate::edge::wrangler::Commands::new(&config),
+        _dir: dir,
     })
 }
 
