@@ -897,6 +897,15 @@ fn staged_config(env: &Environment, dir: &Path) -> Result<String> {
             dir.display()
         )
     })?;
+    // wrangler turns each `\` of `migrations_dir` into `/`, so would look
+    // for the copy elsewhere ("No migrations present") after the backup.
+    if dir.contains('\\') {
+        anyhow::bail!(
+            "the private directory {dir:?} holds a backslash (\\), which wrangler reads as `/` \
+             in its configuration's migrations_dir; set TMPDIR to a directory whose path holds \
+             none"
+        );
+    }
     let mut database = serde_json::json!({
         "binding": env.binding,
         "database_name": env.database_name,
