@@ -1024,4 +1024,38 @@ mod tests {
         let inside = "id-zq8Lr2Vt9bWmK4-suffix";
         assert_eq!(r.line(inside), inside);
     }
+
+    /// rvAJ: with-backup shows its command quoted for the shell, so a
+    /// password holding `$`, `!` or a blank stands in single quotes, apart
+    /// from its flag or glued to it inside them (`'-pPa$$w0rd!'`), and a
+    /// quote in it as `'\''`: each flag rule redacts it all the same.
+    #[test]
+    fn a_password_quoted_for_the_shell_is_redacted_after_every_flag() {
+        let r = super::Redactor::default();
+        for password in ["Pa$$w0rd!", "it's a w0rd", "w0rd#&*?"] {
+            for words in [
+                &["sshpass", "-p", password, "ssh", "host"][..],
+                &["sshpass", &format!("-p{password}"), "ssh", "host"],
+                &["redis-cli", "-a", password, "ping"],
+                &["redis-cli", &format!("-a{password}"), "ping"],
+                &["mysql", "-u", "root", &format!("-p{password}"), "db"],
+                &["tool", "--auth", &format!("admin:{password}"), "run"],
+                &["tool", &format!("--auth=admin:{password}"), "run"],
+                &["openssl", "enc", "-pass", &format!("pass:{password}")],
+                &["openssl", "enc", &format!("-pass=pass:{password}")],
+                &["tool", "--pass", password, "run"],
+                &["tool", &format!("--pass={password}"), "run"],
+                &["tool", "--pw", password, "run"],
+                &["tool", &format!("--pw={password}"), "run"],
+                &["curl", "--basic-auth", &format!("u:{password}"), "x"],
+                &["curl", &format!("--proxy-auth=u:{password}"), "x"],
+                &["curl", "-u", &format!("admin:{password}"), "x"],
+            ] {
+                let line = d1_core::wording::shell_words(words);
+                let out = r.line(&line);
+                assert!(!out.contains("w0rd"), "{line} -> {out}");
+                assert!(out.contains(super::REDACTED), "{line} -> {out}");
+            }
+        }
+    }
 }
