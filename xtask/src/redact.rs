@@ -177,10 +177,10 @@ impl Redactor {
 /// glued to it (`-pPASSWORD`) or follow as the next word. MySQL's `-p`
 /// alone prompts, and a word after it is the database.
 const PASSWORD_FLAGS: &[(&str, &str, bool, bool)] = &[
-    ("mysql", " -p", true, false),
-    ("mariadb", " -p", true, false),
-    ("sshpass", " -p", true, true),
-    ("redis-cli", " -a", true, true),
+    ("mysql", "-p", true, false),
+    ("mariadb", "-p", true, false),
+    ("sshpass", "-p", true, true),
+    ("redis-cli", "-a", true, true),
 ];
 
 /// The password after a program's short flag ([`PASSWORD_FLAGS`]), on a
@@ -201,26 +201,42 @@ fn redact_program_passwords(text: &str) -> Option<String> {
 }
 
 /// The word after each `flag` in `text`, glued to it or (`apart`) the
-/// next word.
+/// next word. The flag stands after a blank, or opens a quoted word (a
+/// shell quotes `'-pPa$$w0rd!'` whole); a quoted value is redacted up to
+/// its closing quote, a `'\''` in it included.
 fn redact_after_flag(text: &str, flag: &str, glued: bool, apart: bool) -> Option<String> {
-    let word_end = |from: usize| {
-        text[from..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"'))
-            .map_or(text.len(), |e| from + e)
-    };
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let (mut at, mut changed) = (0, false);
-    while let Some(found) = text[at..].find(flag) {
-        let mut start = at + found + flag.len();
-        let glued_here = text[start..].starts_with(|c: char| !c.is_whitespace());
-        if !glued_here && apart && text[start..].starts_with(' ') {
-            start = skip_blanks(text.as_bytes(), start);
-        } else if !(glued_here && glued) {
-            out.push_str(&text[at..start]);
-            at = start;
+    let (mut at, mut from, mut changed) = (0, 0, false);
+    while let Some(found) = text[from..].find(flag) {
+        let flag_at = from + found;
+        let mut start = flag_at + flag.len();
+        from = start;
+        let before = flag_at.checked_sub(1).map(|b| bytes[b]);
+        if !before.is_some_and(|b| b == b' ' || b == b'\t' || b == b'\'' || b == b'"') {
             continue;
         }
-        let end = word_end(start);
+        let glued_here = bytes.get(start).is_some_and(|b| !b.is_ascii_whitespace());
+        if !glued_here && apart && bytes.get(start) == Some(&b' ') {
+            start = skip_blanks(bytes, start);
+        } else if !(glued_here && glued) {
+            continue;
+        }
+        if start >= text.len() {
+            continue;
+        }
+        let (start, end) = match before.filter(|b| glued_here && matches!(b, b'\'' | b'"')) {
+            Some(quote) => (start, quoted_end(text, start, quote)),
+            None if matches!(bytes[start], b'\'' | b'"') => {
+                (start + 1, quoted_end(text, start + 1, bytes[start]))
+            }
+            None => {
+                let end = text[start..]
+                    .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"'))
+                    .map_or(text.len(), |e| start + e);
+                (start, end)
+            }
+        };
         out.push_str(&text[at..start]);
         if end > start && &text[start..end] != REDACTED {
             out.push_str(REDACTED);
@@ -228,7 +244,7 @@ fn redact_after_flag(text: &str, flag: &str, glued: bool, apart: bool) -> Option
         } else {
             out.push_str(&text[start..end]);
         }
-        at = end;
+        (at, from) = (end, end.max(from));
     }
     out.push_str(&text[at..]);
     changed.then_some(out)
