@@ -1074,4 +1074,48 @@ mod tests {
             }
         }
     }
+
+    /// rvAJ: a secret-named variable's value is redacted wherever no
+    /// letter, digit, `_` or `-` runs on from it (`deploy $T;notify`,
+    /// `-H X-Api-Token:$T`, `($T)`), and a URL held by one (a Slack
+    /// webhook) is redacted whole, in output and in what is recorded.
+    #[test]
+    fn a_secret_named_variables_value_is_redacted_next_to_any_punctuation() {
+        let hook = "https://hooks.slack.com/services/T0001/B0002/Xq9sLr2Vt9bWmK4zz";
+        let vars = [
+            ("QBTIME_DEPLOY_TOKEN", "zq8Lr2Vt9bWmK4"),
+            ("SLACK_WEBHOOK_SECRET", hook),
+        ];
+        let words =
+            super::secret_named_values(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let r = super::Redactor {
+            words,
+            ..super::Redactor::default()
+        };
+        for line in [
+            "bash -c 'deploy zq8Lr2Vt9bWmK4;notify'",
+            "curl -H X-Api-Token:zq8Lr2Vt9bWmK4 https://example.com/x",
+            "echo (zq8Lr2Vt9bWmK4), {zq8Lr2Vt9bWmK4} and zq8Lr2Vt9bWmK4.",
+            "notify https://hooks.slack.com/services/T0001/B0002/Xq9sLr2Vt9bWmK4zz done",
+            "notify 'https://hooks.slack.com/services/T0001/B0002/Xq9sLr2Vt9bWmK4zz'",
+        ] {
+            for out in [r.line(line), r.values(line)] {
+                assert!(!out.contains("zq8Lr2Vt9bWmK4"), "{line} -> {out}");
+                assert!(!out.contains("Xq9sLr2Vt9bWmK4zz"), "{line} -> {out}");
+                assert!(!out.contains("T0001"), "{line} -> {out}");
+                assert!(out.contains(super::REDACTED), "{line} -> {out}");
+            }
+        }
+        assert_eq!(
+            r.line(&format!("notify {hook};done")),
+            "notify [REDACTED];done"
+        );
+        for inside in [
+            "id-zq8Lr2Vt9bWmK4-suffix",
+            "Azq8Lr2Vt9bWmK4",
+            "zq8Lr2Vt9bWmK4_x",
+        ] {
+            assert_eq!(r.line(inside), inside);
+        }
+    }
 }
