@@ -17,9 +17,9 @@
 //! `CLOUDFLARE_API_TOKEN=…`, `--password …`, `"api_token": "…"`,
 //! `X-Auth-Key: …`, `Cookie: …`, `-u user:password`, `--auth …`), a
 //! program's password flag ([`PASSWORD_FLAGS`]: `sshpass -p …`), tokens by
-//! their issuer's prefix ([`TOKEN_PREFIXES`]: `ghp_…`, `xoxb-…`), and a
-//! whole word that is the value of a variable whose name says secret
-//! ([`secret_named_values`]). The account id is not
+//! their issuer's prefix ([`TOKEN_PREFIXES`]: `ghp_…`, `xoxb-…`), and the
+//! value of a variable whose name says secret where it stands apart from a
+//! longer word ([`secret_named_values`]). The account id is not
 //! a credential (it is in every dashboard URL) and is left visible; a value
 //! of `CLOUDFLARE_ACCOUNT_ID` or `CF_ACCOUNT_ID` that is not one (an API
 //! token pasted there) is redacted.
@@ -33,8 +33,8 @@ pub const REDACTED: &str = "[REDACTED]";
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     secrets: Vec<String>,
-    /// Values redacted only where one is a whole word (an argument): those
-    /// of variables whose name says secret ([`secret_named_values`]).
+    /// Values redacted only where one stands apart from a longer word:
+    /// those of variables whose name says secret ([`secret_named_values`]).
     words: Vec<String>,
 }
 
@@ -252,7 +252,8 @@ fn redact_after_flag(text: &str, flag: &str, glued: bool, apart: bool) -> Option
 
 /// The values of variables whose name says secret (`TOKEN`, `SECRET`,
 /// `PASSWORD` or `KEY` in it, any case), 8 characters or more and not a
-/// path: one passed as an argument is redacted ([`redact_word`]).
+/// path: one is redacted wherever it stands apart from a longer word
+/// ([`redact_word`]), a URL (a webhook's) whole.
 pub fn secret_named_values(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
     { vars.into_iter() }
         .filter(|(name, _)| {
@@ -262,29 +263,24 @@ pub fn secret_named_values(vars: impl IntoIterator<Item = (String, String)>) -> 
                 .any(|w| name.contains(w))
         })
         .map(|(_, value)| value)
-        .filter(|v| {
-            v.len() >= 8
-                && !v.starts_with(['/', '.', '~'])
-                && !v.contains(['\n'])
-                && !v.contains("://")
-        })
+        .filter(|v| v.len() >= 8 && !v.starts_with(['/', '.', '~']) && !v.contains('\n'))
         .collect()
 }
 
-/// Whether `c` may stand next to a whole word of a command line.
-fn word_edge(c: Option<char>) -> bool {
-    c.is_none_or(|c| c.is_whitespace() || matches!(c, '\'' | '"' | '=' | '`'))
-}
-
-/// Every place `word` is a whole word in `text` (a blank, a quote, `=` or
-/// the line's end on each side).
+/// Every place `word` stands in `text` with no letter, digit, `_` or `-`
+/// running on from it on either side: `deploy $T;notify`,
+/// `X-Api-Token:$T` and `($T)` hold it, `id-$T-suffix` does not.
 fn redact_word(text: &str, word: &str) -> Option<String> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+    let runs_on =
+        |a: Option<char>, b: Option<char>| a.is_some_and(is_word) && b.is_some_and(is_word);
+    let (first, last) = (word.chars().next(), word.chars().next_back());
     let mut out = String::with_capacity(text.len());
     let (mut at, mut changed) = (0, false);
     while let Some(found) = text[at..].find(word) {
         let (start, end) = (at + found, at + found + word.len());
-        let whole =
-            word_edge(text[..start].chars().next_back()) && word_edge(text[end..].chars().next());
+        let whole = !runs_on(text[..start].chars().next_back(), first)
+            && !runs_on(text[end..].chars().next(), last);
         out.push_str(&text[at..start]);
         out.push_str(if whole { REDACTED } else { word });
         changed |= whole;
@@ -1022,7 +1018,6 @@ mod tests {
             ("QBTIME_DEPLOY_TOKEN", "zq8Lr2Vt9bWmK4"),
             ("my_service_password", "hunter2hunter2"),
             ("AGE_KEY_FILE", "/home/me/key.txt"),
-            ("WRANGLER_TOKEN_URL", "http://127.0.0.1:8787/token"),
             ("SHORT_KEY", "abc"),
             ("HOME", "qbtimeprod"),
         ];
