@@ -86,7 +86,7 @@ impl Redactor {
         let vars = { std::env::vars_os() }
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
         Redactor {
-            words: secret_named_values(vars),
+            words: secret_named_values(vars, &[]),
             ..Redactor::from_variables(|name| std::env::var(name).ok(), held)
         }
     }
@@ -254,7 +254,10 @@ fn redact_after_flag(text: &str, flag: &str, glued: bool, apart: bool) -> Option
 /// `PASSWORD` or `KEY` in it, any case), 8 characters or more and not a
 /// path: one is redacted wherever it stands apart from a longer word
 /// ([`redact_word`]), a URL (a webhook's) whole.
-pub fn secret_named_values(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+pub fn secret_named_values(
+    vars: impl IntoIterator<Item = (String, String)>,
+    _known: &[String],
+) -> Vec<String> {
     { vars.into_iter() }
         .filter(|(name, _)| {
             let name = name.to_ascii_uppercase();
@@ -1021,8 +1024,10 @@ mod tests {
             ("SHORT_KEY", "abc"),
             ("HOME", "qbtimeprod"),
         ];
-        let words =
-            super::secret_named_values(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let words = super::secret_named_values(
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            &[],
+        );
         assert_eq!(words, ["zq8Lr2Vt9bWmK4", "hunter2hunter2"]);
         let r = super::Redactor {
             words,
@@ -1081,8 +1086,10 @@ mod tests {
             ("QBTIME_DEPLOY_TOKEN", "zq8Lr2Vt9bWmK4"),
             ("SLACK_WEBHOOK_SECRET", hook),
         ];
-        let words =
-            super::secret_named_values(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let words = super::secret_named_values(
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            &[],
+        );
         let r = super::Redactor {
             words,
             ..super::Redactor::default()
@@ -1112,5 +1119,55 @@ mod tests {
         ] {
             assert_eq!(r.line(inside), inside);
         }
+    }
+
+    /// rvAJ: a variable is secret-named by a whole segment of its name
+    /// (not `MONKEY`, `TOKENIZER`), and not when its last segment says it
+    /// names something else (`R2_KEY_PREFIX`, `*_TOKEN_URL`, `*_KEY_ID`);
+    /// under a name that says secret only by `KEY` (`CACHE_KEY`) a plain
+    /// word is no secret; a name the configuration gives (an environment,
+    /// a database) never is; npm's own variables are not its tokens.
+    #[test]
+    fn only_a_value_that_can_be_a_secret_is_redacted_by_its_variables_name() {
+        let vars = [
+            ("R2_KEY_PREFIX", "QbtimeProd2026"),
+            ("R2_KEY_PREFIX", "qbtime-prod"),
+            ("CACHE_KEY", "production"),
+            ("CACHE_KEY", "qbtime_prod"),
+            ("WRANGLER_TOKEN_URL", "http://127.0.0.1:8787/token"),
+            ("AWS_ACCESS_KEY_ID", "AKIAABCDEFGHIJKLMNOP"),
+            ("MONKEYS_SEEN", "Abc12345678"),
+            ("TOKENIZER_MODEL", "Gpt2Tokenizer"),
+            ("DEPLOY_KEY", "qbtime-prod-2"),
+            ("QBTIME_DEPLOY_TOKEN", "zq8Lr2Vt9bWmK4"),
+            ("SECRET_KEY_BASE", "f00dfeedc0ffee42"),
+            ("GITHUB_TOKEN_2", "aB3dE5fG7hJ9"),
+            ("STRIPE_KEY", "x9Y8z7W6v5U4"),
+            ("PGPASSWORD", "correcthorsebattery"),
+        ];
+        let words = super::secret_named_values(
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            &["prod".to_string(), "qbtime-prod-2".to_string()],
+        );
+        assert_eq!(
+            words,
+            [
+                "zq8Lr2Vt9bWmK4",
+                "f00dfeedc0ffee42",
+                "aB3dE5fG7hJ9",
+                "x9Y8z7W6v5U4",
+                "correcthorsebattery"
+            ]
+        );
+        let r = super::Redactor::default();
+        for line in [
+            "npm_lifecycle_script=cargo xtask backup prod",
+            "npm_config_user_agent=npm/10.8.2 node/v22.11.0",
+            "npm_package_json=/app/package.json",
+        ] {
+            assert_eq!(r.line(line), line);
+        }
+        let npm = "npm_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789";
+        assert_eq!(r.line(&format!("x {npm} y")), "x npm_[REDACTED] y");
     }
 }
