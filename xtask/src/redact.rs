@@ -85,8 +85,12 @@ impl Redactor {
         let held = HELD.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let vars = { std::env::vars_os() }
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        let known = KNOWN_NAMES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         Redactor {
-            words: secret_named_values(vars, &[]),
+            words: secret_named_values(vars, &known),
             ..Redactor::from_variables(|name| std::env::var(name).ok(), held)
         }
     }
@@ -250,24 +254,101 @@ fn redact_after_flag(text: &str, flag: &str, glued: bool, apart: bool) -> Option
     changed.then_some(out)
 }
 
-/// The values of variables whose name says secret (`TOKEN`, `SECRET`,
-/// `PASSWORD` or `KEY` in it, any case), 8 characters or more and not a
-/// path: one is redacted wherever it stands apart from a longer word
-/// ([`redact_word`]), a URL (a webhook's) whole.
+/// Segments of a variable's name (split at `_` and `-`) that say its
+/// value is a secret; `KEY` says so less surely ([`secret_name`]).
+const SECRET_SEGMENTS: &[&str] = &[
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PWD",
+    "PASSPHRASE",
+    "APIKEY",
+    "CREDENTIAL",
+    "CREDENTIALS",
+];
+
+/// Last segments of a variable's name that say it names something about a
+/// secret, not the secret: `R2_KEY_PREFIX`, `*_TOKEN_URL`, `*_KEY_ID`.
+const NOT_THE_SECRET: &[&str] = &[
+    "PREFIX",
+    "SUFFIX",
+    "ID",
+    "URL",
+    "URI",
+    "ENDPOINT",
+    "FILE",
+    "PATH",
+    "DIR",
+    "NAME",
+    "HOST",
+    "PORT",
+    "REGION",
+    "BUCKET",
+    "TYPE",
+    "ALG",
+    "ALGORITHM",
+    "TTL",
+    "EXPIRY",
+    "LENGTH",
+    "LEN",
+    "COUNT",
+    "VERSION",
+    "HEADER",
+    "FIELD",
+];
+
+/// Whether a variable's name says its value is a secret: by a whole
+/// segment (`DEPLOY_TOKEN`, `SECRET_KEY_BASE`; not `TOKENIZER`) or a
+/// credential's name ([`names_a_secret`]: `PGPASSWORD`), unless its last
+/// segment is one of [`NOT_THE_SECRET`]. `Some(false)`: by `KEY` alone
+/// (`CACHE_KEY`), often a plain word.
+fn secret_name(name: &str) -> Option<bool> {
+    let upper = name.to_ascii_uppercase();
+    let segments: Vec<&str> = upper.split(['_', '-']).collect();
+    if segments.last().is_some_and(|s| NOT_THE_SECRET.contains(s)) {
+        return None;
+    }
+    if names_a_secret(name) || segments.iter().any(|s| SECRET_SEGMENTS.contains(s)) {
+        return Some(true);
+    }
+    segments.contains(&"KEY").then_some(false)
+}
+
+/// The values of variables whose name says secret ([`secret_name`]), 8
+/// characters or more, not a path and none of the `known` names (an
+/// environment's, a database's): one is redacted wherever it stands apart
+/// from a longer word ([`redact_word`]), a URL (a webhook's) whole. Under
+/// a name that says so by `KEY` alone, a value of only lower-case letters,
+/// `-` and `_` (`CACHE_KEY=production`) is a word, not a key.
 pub fn secret_named_values(
     vars: impl IntoIterator<Item = (String, String)>,
-    _known: &[String],
+    known: &[String],
 ) -> Vec<String> {
+    let plain = |v: &str| {
+        v.chars()
+            .all(|c| c.is_ascii_lowercase() || matches!(c, '-' | '_'))
+    };
     { vars.into_iter() }
-        .filter(|(name, _)| {
-            let name = name.to_ascii_uppercase();
-            ["TOKEN", "SECRET", "PASSWORD", "KEY"]
-                .iter()
-                .any(|w| name.contains(w))
+        .filter_map(|(name, value)| {
+            let surely = secret_name(&name)?;
+            (surely || !plain(&value)).then_some(value)
         })
-        .map(|(_, value)| value)
         .filter(|v| v.len() >= 8 && !v.starts_with(['/', '.', '~']) && !v.contains('\n'))
+        .filter(|v| !known.contains(v))
         .collect()
+}
+
+/// Names the configuration gives (environments, databases): no variable
+/// holding one makes it a secret ([`secret_named_values`]).
+static KNOWN_NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Registers a name the configuration gives, so that it stays readable.
+pub fn known_name(name: &str) {
+    let mut known = KNOWN_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if !known.iter().any(|n| n == name) {
+        known.push(name.to_owned());
+    }
 }
 
 /// Every place `word` stands in `text` with no letter, digit, `_` or `-`
@@ -319,6 +400,16 @@ const TOKEN_PREFIXES: &[&str] = &[
     "pypi-",
 ];
 
+/// Whether `rest`, after `prefix`, is a token: 16 characters or more, and
+/// for npm exactly its 36 letters and digits (`npm_lifecycle_script` and
+/// npm's other variables are no token).
+fn is_issued_token(prefix: &str, rest: &str) -> bool {
+    match prefix {
+        "npm_" => rest.len() == 36 && rest.bytes().all(|b| b.is_ascii_alphanumeric()),
+        _ => rest.len() >= 16,
+    }
+}
+
 /// What follows a token prefix in every token of [`TOKEN_PREFIXES`]'
 /// shapes (the prefix kept).
 fn redact_token_shapes(text: &str) -> Option<String> {
@@ -336,7 +427,7 @@ fn redact_token_shapes(text: &str) -> Option<String> {
         let end = text[start..]
             .find(|c: char| !is_token(c))
             .map_or(text.len(), |e| start + e);
-        if end - start >= 16 {
+        if is_issued_token(prefix, &text[start..end]) {
             out.push_str(&text[at..start]);
             out.push_str(REDACTED);
             (at, changed) = (end, true);
@@ -735,6 +826,15 @@ fn redact_bearer(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    /// [`super::secret_named_values`] of `vars`, `known` the configured names.
+    fn named(vars: &[(&str, &str)], known: &[&str]) -> Vec<String> {
+        let known: Vec<String> = known.iter().map(|n| n.to_string()).collect();
+        super::secret_named_values(
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            &known,
+        )
+    }
+
     /// A redactor whose environment holds only `vars`.
     fn with_vars(vars: &[(&str, &str)]) -> super::Redactor {
         let vars: Vec<(String, String)> = { vars.iter() }
@@ -1024,10 +1124,7 @@ mod tests {
             ("SHORT_KEY", "abc"),
             ("HOME", "qbtimeprod"),
         ];
-        let words = super::secret_named_values(
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-            &[],
-        );
+        let words = named(&vars, &[]);
         assert_eq!(words, ["zq8Lr2Vt9bWmK4", "hunter2hunter2"]);
         let r = super::Redactor {
             words,
@@ -1086,10 +1183,7 @@ mod tests {
             ("QBTIME_DEPLOY_TOKEN", "zq8Lr2Vt9bWmK4"),
             ("SLACK_WEBHOOK_SECRET", hook),
         ];
-        let words = super::secret_named_values(
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-            &[],
-        );
+        let words = named(&vars, &[]);
         let r = super::Redactor {
             words,
             ..super::Redactor::default()
@@ -1145,10 +1239,7 @@ mod tests {
             ("STRIPE_KEY", "x9Y8z7W6v5U4"),
             ("PGPASSWORD", "correcthorsebattery"),
         ];
-        let words = super::secret_named_values(
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-            &["prod".to_string(), "qbtime-prod-2".to_string()],
-        );
+        let words = named(&vars, &["prod", "qbtime-prod-2"]);
         assert_eq!(
             words,
             [

@@ -197,6 +197,10 @@ impl Project {
             .to_path_buf();
         for env in envs.iter() {
             env.check_migrations_outside((&self.config_dir, &boundary), &self.backup_dir)?;
+            // A name the configuration gives is never taken for a secret a
+            // variable holds (`redact::secret_named_values`).
+            crate::redact::known_name(&env.name);
+            crate::redact::known_name(&env.database_name);
         }
         Ok(envs)
     }
