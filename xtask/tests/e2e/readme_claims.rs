@@ -199,6 +199,18 @@ fn with_backup_says_a_scripts_interpreter_is_not_executable_when_it_is_there() {
     assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
 }
 
+/// A with-backup of local whose command fails (exit 3) after the words
+/// that make it a line running `sshpass`; a test adds its credentials.
+const FAILING_SSHPASS: [&str; 7] = [
+    "with-backup",
+    "local",
+    "--",
+    "sh",
+    "-c",
+    "exit 3",
+    "sshpass",
+];
+
 /// rvAF: with-backup's command line is printed ("Running:", the failure)
 /// and stored in the backup's manifest as its reason, which `upload`
 /// copies to R2. Credentials on it went by shape only: `sshpass -p`,
@@ -218,15 +230,7 @@ fn with_backup_keeps_command_line_credentials_out_of_output_and_manifest() {
         "xoxb-1234567890-abcdefghijklmnop",
         from_env,
     ];
-    let mut command = vec![
-        "with-backup",
-        "local",
-        "--",
-        "sh",
-        "-c",
-        "exit 3",
-        "sshpass",
-    ];
+    let mut command = FAILING_SSHPASS.to_vec();
     command.extend(["-p", secrets[0], "--auth", secrets[1]]);
     command.extend(&secrets[2..]);
     let run = Run::from_output(
@@ -235,6 +239,12 @@ fn with_backup_keeps_command_line_credentials_out_of_output_and_manifest() {
             .output()
             .unwrap(),
     );
+    kept_out(&sb, &run, &secrets);
+}
+
+/// with-backup's command (`sh -c 'exit 3' sshpass …`) failed with its
+/// exit, is shown and recorded in a manifest, and no `secrets` is in either.
+fn kept_out(sb: &Sandbox, run: &Run, secrets: &[&str]) {
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(run.all().contains("sshpass"), "{}", run.all());
     let manifests: Vec<String> = { sb.backup_files().into_iter() }
@@ -256,6 +266,31 @@ fn with_backup_keeps_command_line_credentials_out_of_output_and_manifest() {
             assert!(!m.contains(secret), "{secret} is in the manifest:\n{m}");
         }
     }
+}
+
+/// rvAJ: with-backup shows its command quoted for the shell, so a
+/// password holding `$` or `!` stands in quotes (`-p 'Pa$$w0rd!'`,
+/// `'-pPa$$w0rd!'`); a secret-named variable's value sits next to
+/// punctuation (`deploy $T;notify`), and a webhook's URL is one. None is
+/// printed nor recorded in the manifest.
+#[test]
+fn with_backup_keeps_quoted_and_punctuated_credentials_out_of_output_and_manifest() {
+    let sb = Sandbox::new();
+    let (token, hook) = (
+        "zq8Lr2Vt9bWmK4",
+        "https://hooks.slack.com/services/T0001/B0002/Xq9sLr2Vt9bWmK4zz",
+    );
+    let deploy = format!("deploy {token};notify {hook}");
+    let mut command = FAILING_SSHPASS.to_vec();
+    command.extend(["-p", "Pa$$w0rd!", "-pPa$$w0rd2!", &deploy]);
+    let run = Run::from_output(
+        { sb.xtask_command(&command) }
+            .env("QBTIME_DEPLOY_TOKEN", token)
+            .env("SLACK_WEBHOOK_SECRET", hook)
+            .output()
+            .unwrap(),
+    );
+    kept_out(&sb, &run, &["w0rd", token, "T0001", "Xq9sLr2Vt9bWmK4zz"]);
 }
 
 /// A directory on PATH named like the command (a checkout's `bin/task/`
