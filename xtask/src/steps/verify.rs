@@ -2431,6 +2431,29 @@ mod tests {
         }
     }
 
+    /// A CREATE VIEW under D1's 100,000 bytes whose stored form (an UPDATE
+    /// of sqlite_schema holding its text) is over it: SQLite refuses it
+    /// `string or blob too big`, which is D1's statement limit, not a value
+    /// or a row over 2,000,000 bytes.
+    #[test]
+    fn a_create_stored_over_the_statement_limit_is_not_called_a_value() {
+        let mut view = String::from("CREATE VIEW big AS SELECT id FROM t WHERE id IN (0");
+        while view.len() < 99_950 {
+            view.push_str(",100000");
+        }
+        view.push_str(");");
+        let dump = format!("CREATE TABLE t(id INTEGER PRIMARY KEY);\n{view}\n");
+        let report = verify_text(&dump, None);
+        let text = report.render();
+        assert_eq!(status(&report, "d1-restorable"), Status::Fail, "{text}");
+        let detail = &{ report.checks.iter() }
+            .find(|c| c.name == "d1-restorable")
+            .unwrap()
+            .detail;
+        assert!(!detail.contains("2,000,000"), "{text}");
+        assert!(detail.contains("D1's limit"), "{text}");
+    }
+
     #[test]
     fn a_chain_table_of_another_shape_than_declared_fails_with_the_reason() {
         let dump = "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, at TEXT, hash TEXT);\n\
