@@ -51,6 +51,23 @@ pub fn over_which_limit(bytes: usize) -> String {
     }
 }
 
+/// A `CREATE` under D1's statement limit whose storing is over it: SQLite
+/// writes it into sqlite_schema with a second statement, its text quoted,
+/// which D1 holds to the same limit (`string or blob too big`).
+fn stored_over_said(number: u64, sql: &str, stored: usize) -> String {
+    let what = match statement::created_object(sql) {
+        Some((kind, name)) => format!("CREATE {} {name}", kind.to_ascii_uppercase()),
+        None => statement::first_keyword(sql),
+    };
+    format!(
+        "statement {number}: a {}-byte {what}, which SQLite stores in sqlite_schema with a \
+         {stored}-byte statement (its text, each ' doubled, and its name), {}; it cannot be \
+         split",
+        sql.len(),
+        d1s_limit_said()
+    )
+}
+
 /// D1's statement limit ([`crate::gate::D1_LONGEST_STATEMENT`]), as said.
 fn d1s_limit_said() -> String {
     "over D1's limit of 99,999 bytes a statement".to_owned()
@@ -711,6 +728,10 @@ impl<'a> Surveyor<'a> {
                 ),
                 false,
             );
+        } else if let Some(stored) = statement::stored_create_bytes(&sql)
+            .filter(|&stored| stored > crate::gate::D1_STATEMENT_LIMIT as usize)
+        {
+            self.finding(line, stored_over_said(number, &sql, stored), false);
         }
         self.note(kind, line, number, sql);
     }
@@ -3676,7 +3697,7 @@ mod d1_statement_limit {
             assert!(said.contains("statement 2"), "{said}");
             assert!(said.contains(&format!("a {}-byte", runs + 1)), "{said}");
             assert!(said.contains("CREATE VIEW"), "{said}");
-            assert!(said.contains("100,001-byte statement"), "{said}");
+            assert!(said.contains("100001-byte statement"), "{said}");
             assert!(said.contains("sqlite_schema"), "{said}");
             assert!(said.contains("D1's limit"), "{said}");
         }

@@ -678,6 +678,100 @@ pub fn rows_are_checked(table: &str) -> bool {
     !is_never_restored(table) && !table.eq_ignore_ascii_case("sqlite_sequence")
 }
 
+/// The length of the statement SQLite runs to store a `CREATE TABLE`,
+/// `VIEW`, `INDEX` or `TRIGGER` in sqlite_schema, which D1 holds to its
+/// statement limit too (`None`: not one, or a `CREATE TABLE ... AS`, whose
+/// stored text SQLite writes itself). From sqlite3.c's sqlite3NestedParse
+/// calls in sqlite3EndTable, sqlite3CreateIndex and sqlite3FinishTrigger:
+/// `CREATE <KIND> ` and the text from the name it creates, quoted with
+/// each `'` doubled, beside its name and its table's, quoted.
+pub fn stored_create_bytes(sql: &str) -> Option<usize> {
+    let rest = strip_keyword(skip_trivia(sql), "CREATE")?;
+    let (head, rest) = match strip_keyword(rest, "UNIQUE") {
+        Some(r) => ("CREATE UNIQUE INDEX ", strip_keyword(r, "INDEX")?),
+        None => [
+            ("CREATE TABLE ", "TABLE"),
+            ("CREATE INDEX ", "INDEX"),
+            ("CREATE TRIGGER ", "TRIGGER"),
+            ("CREATE VIEW ", "VIEW"),
+        ]
+        .into_iter()
+        .find_map(|(head, kind)| Some((head, strip_keyword(rest, kind)?)))?,
+    };
+    if head == "CREATE TABLE " && creates_from_select(sql) {
+        return None;
+    }
+    let rest = match strip_keyword(rest, "IF") {
+        Some(r) => strip_keyword(strip_keyword(r, "NOT")?, "EXISTS")?,
+        None => rest,
+    };
+    let (_, after_first) = read_identifier(rest)?;
+    let from_name = match after_first.trim_start().strip_prefix('.') {
+        Some(after_dot) => after_dot.trim_start(),
+        None => rest.trim_start(),
+    };
+    let (name, after) = read_identifier(from_name)?;
+    let text = from_name.trim_end();
+    let text = text.strip_suffix(';').unwrap_or(text);
+    // An index keeps what precedes its `;`; the others end at their last word.
+    let text = match head.ends_with("INDEX ") {
+        true => text,
+        false => text.trim_end(),
+    };
+    let quoted = |s: &str| s.len() + s.matches('\'').count() + 2;
+    let stored = quoted(head) - 2 + quoted(text);
+    let named = quoted(&name);
+    Some(match head {
+        "CREATE TABLE " | "CREATE VIEW " => {
+            let kind = head[7..].trim_end().to_ascii_lowercase();
+            "UPDATE 'main'.sqlite_master SET type='', name=, tbl_name=, rootpage=#2, sql= WHERE \
+             rowid=#1"
+                .len()
+                + kind.len()
+                + 2 * named
+                + stored
+        }
+        "CREATE TRIGGER " => {
+            let table = trigger_table(after).unwrap_or(name);
+            "INSERT INTO 'main'.sqlite_master VALUES('trigger',,,0,)".len()
+                + named
+                + quoted(&table)
+                + stored
+        }
+        _ => {
+            let (_, table, _) = qualified_name(strip_keyword(after, "ON")?)?;
+            "INSERT INTO 'main'.sqlite_master VALUES('index',,,#1,);".len()
+                + named
+                + quoted(&table)
+                + stored
+        }
+    })
+}
+
+/// The table a `CREATE TRIGGER` is on, read from what follows its name.
+fn trigger_table(after_name: &str) -> Option<String> {
+    let mut rest = after_name;
+    for word in ["BEFORE", "AFTER"] {
+        rest = strip_keyword(rest, word).unwrap_or(rest);
+    }
+    if let Some(r) = strip_keyword(rest, "INSTEAD").and_then(|r| strip_keyword(r, "OF")) {
+        rest = r;
+    }
+    rest = ["DELETE", "INSERT", "UPDATE"]
+        .into_iter()
+        .find_map(|word| strip_keyword(rest, word))?;
+    if let Some(mut columns) = strip_keyword(rest, "OF") {
+        loop {
+            let (_, after) = read_identifier(columns)?;
+            match after.trim_start().strip_prefix(',') {
+                Some(next) => columns = next,
+                None => break rest = after,
+            }
+        }
+    }
+    qualified_name(strip_keyword(rest, "ON")?).map(|(_, table, _)| table)
+}
+
 fn created_object_and_rest(sql: &str) -> Option<(&'static str, String, &str)> {
     let rest = strip_keyword(skip_trivia(sql), "CREATE")?;
     let rest = strip_keyword(rest, "TEMP")
