@@ -1973,6 +1973,42 @@ mod tests {
         );
     }
 
+    /// A non-INSERT over D1's statement limit also fails verify's own load
+    /// (`statement too long`), and a CREATE whose storing is over it
+    /// (`string or blob too big`): the statements check fails, but only for
+    /// what the d1-restorable check says, so the file is not called corrupt.
+    #[test]
+    fn a_non_insert_over_the_statement_limit_is_not_called_corruption() {
+        let view = |bytes: usize| {
+            let mut view = String::from("CREATE VIEW big AS SELECT id FROM t WHERE id IN (0");
+            while view.len() < bytes {
+                view.push_str(",100000");
+            }
+            view + ");"
+        };
+        for bytes in [99_950, 100_050] {
+            let report = verified_without_a_manifest(&view(bytes));
+            let text = report.render();
+            assert_eq!(status(&report, "statements"), Status::Fail, "{text}");
+            assert_eq!(status(&report, "d1-restorable"), Status::Fail, "{text}");
+            assert_eq!(
+                report.verdict(),
+                "BAD: it holds what D1 refuses and restore cannot repair (the d1-restorable check)",
+                "{text}"
+            );
+        }
+        // A failure of another kind beside it is still told as corruption.
+        let report = verified_without_a_manifest(&format!(
+            "INSERT INTO \"t\" VALUES('x');\n{}",
+            view(100_050)
+        ));
+        assert!(
+            report.verdict().starts_with("BAD: corrupt"),
+            "{}",
+            report.render()
+        );
+    }
+
     /// A survey made as a backup arrived stands in for verify's own only
     /// for the bytes the manifest describes and under verify's options;
     /// otherwise verify surveys the file itself. The stand-in here is a
