@@ -196,7 +196,7 @@ impl Report {
             |name: &str| { self.checks.iter() }.any(|c| c.name == name && c.status == Status::Fail);
         let unrepairable = failing("d1-restorable");
         let others_faithful = { self.checks.iter() }
-            .filter(|c| c.status == Status::Fail && c.name != "d1-restorable")
+            .filter(|c| c.status == Status::Fail && !told_by_restorable(c))
             .all(|c| matches!(c.name, "foreign keys" | "audit chain"));
         if unrepairable && others_faithful {
             return d1_refuses_said(self);
@@ -230,12 +230,25 @@ impl Report {
     }
 }
 
+/// Said of the statements check when each failure was D1's statement limit
+/// on a statement that is not an INSERT.
+const ONLY_STATEMENT_LIMIT: &str =
+    "each one a statement that is not an INSERT, over D1's statement limit (see d1-restorable)";
+
+/// A failing check the d1-restorable check tells: itself, or the
+/// statements check failing only for statements over D1's statement limit,
+/// which the survey refuses (no damage to the file).
+fn told_by_restorable(check: &Check) -> bool {
+    check.name == "d1-restorable"
+        || check.name == "statements" && check.detail.contains(ONLY_STATEMENT_LIMIT)
+}
+
 /// The verdict of a file that loads but holds what D1 refuses and restore
 /// cannot repair, and perhaps fails a data check too.
 fn d1_refuses_said(report: &Report) -> String {
     let matched = { report.checks.iter() }.any(|c| c.name == "file" && c.status == Status::Pass);
     let data: Vec<&str> = { report.checks.iter() }
-        .filter(|c| c.status == Status::Fail && c.name != "d1-restorable")
+        .filter(|c| c.status == Status::Fail && !told_by_restorable(c))
         .map(|c| c.name)
         .collect();
     let data = match data.is_empty() {
@@ -1260,6 +1273,7 @@ fn load(
         statements: &mut db.statements,
         failures: &mut db.failures,
         unloaded: &mut db.unloaded,
+        over_statement_limit: &mut db.over_statement_limit,
     };
     match repair::write_piped(load_reader, survey, &shape.options, &mut loading) {
         Err(e) if stops_verification(&e) => Err(e),
@@ -1315,9 +1329,13 @@ fn statements_check(
         (Ok(_), Some(first)) => fail(
             "statements",
             format!(
-                "{} of {} repaired statements failed under D1's rules; the first: {first}",
+                "{} of {} repaired statements failed under D1's rules{}; the first: {first}",
                 db.failures.len(),
-                db.statements
+                db.statements,
+                match db.failures.len() == db.over_statement_limit {
+                    true => format!(", {ONLY_STATEMENT_LIMIT}"),
+                    false => String::new(),
+                }
             ),
         ),
         (Ok(_), None) => pass(
@@ -1432,6 +1450,9 @@ struct Scratch {
     failures: Vec<String>,
     /// Of those, the rows a VIRTUAL generated column failed.
     unloaded: Vec<d1_core::uncomputed::UncomputedRow>,
+    /// How many failures were D1's statement limit on a statement that is
+    /// not an INSERT, which the d1-restorable check tells.
+    over_statement_limit: usize,
 }
 
 impl Scratch {
@@ -1490,6 +1511,7 @@ impl Scratch {
             statements: 0,
             failures: Vec::new(),
             unloaded: Vec::new(),
+            over_statement_limit: 0,
         })
     }
 }
@@ -1663,6 +1685,7 @@ impl Preloaded {
             statements: &mut db.statements,
             failures: &mut db.failures,
             unloaded: &mut db.unloaded,
+            over_statement_limit: &mut db.over_statement_limit,
         };
         let (mut stopped, mut low_disk) = (None, false);
         while let Some(batch) = next_batch(&arrivals) {
@@ -1752,6 +1775,7 @@ struct Loading<'s> {
     statements: &'s mut u64,
     failures: &'s mut Vec<String>,
     unloaded: &'s mut Vec<d1_core::uncomputed::UncomputedRow>,
+    over_statement_limit: &'s mut usize,
 }
 
 impl repair::Sink for Loading<'_> {
@@ -1763,7 +1787,14 @@ impl repair::Sink for Loading<'_> {
         }
         *self.statements += 1;
         crate::out::count_one();
-        let failure = match self.runner.run(sql) {
+        let outcome = self.runner.run(sql);
+        if let Outcome::Failed(e) = &outcome
+            && e.sqlite_error_code() == Some(rusqlite::ErrorCode::TooBig)
+            && statement::insert_target(sql).is_none()
+        {
+            *self.over_statement_limit += 1;
+        }
+        let failure = match outcome {
             Outcome::Ran => return Ok(()),
             Outcome::Refused(why) => format!("refused by the SQL gate: {why}"),
             Outcome::Failed(e) if environmental(&e) => {
