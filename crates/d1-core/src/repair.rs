@@ -3719,6 +3719,38 @@ mod d1_statement_limit {
         }
     }
 
+    /// For a remote target the repair closes a CREATE's `--` comment at
+    /// its end (` /* note */`, a few bytes longer): the survey measures the
+    /// statement as it is sent, so the longest view that passes without
+    /// closing is refused with it, before anything is sent.
+    #[test]
+    fn a_create_is_measured_as_sent_with_its_comment_closed() {
+        let commented = |bytes: usize| {
+            let sql = view_of(bytes - " --note\n".len());
+            format!("{} --note\n;", sql.strip_suffix(';').unwrap())
+        };
+        let unrepaired_with = |sql: &str, close_line_comments: bool| {
+            let dump = format!("CREATE TABLE t (id INTEGER PRIMARY KEY);\n{sql}\n");
+            let options = Options {
+                close_line_comments,
+                ..Options::default()
+            };
+            let survey = survey(dump.as_bytes(), &options).unwrap();
+            { survey.findings.iter() }.filter(|f| !f.repaired).count()
+        };
+        let longest = (99_850..99_950)
+            .take_while(|&bytes| unrepaired_with(&commented(bytes), false) == 0)
+            .last()
+            .unwrap();
+        assert!(longest < 99_949, "{longest}");
+        assert_eq!(unrepaired_with(&commented(longest), true), 1, "{longest}");
+        let fits_closed = (99_850..longest)
+            .take_while(|&bytes| unrepaired_with(&commented(bytes), true) == 0)
+            .last()
+            .unwrap();
+        assert!(longest - fits_closed <= 5, "{longest} {fits_closed}");
+    }
+
     /// An INSERT over the restore's own budget but under D1's limit is
     /// split, and what is said of it does not claim D1's limit.
     #[test]
