@@ -54,13 +54,13 @@ pub fn over_which_limit(bytes: usize) -> String {
 /// A `CREATE` under D1's statement limit whose storing is over it: SQLite
 /// writes it into sqlite_schema with a second statement, its text quoted,
 /// which D1 holds to the same limit (`string or blob too big`).
-fn stored_over_said(number: u64, sql: &str, stored: usize) -> String {
+fn stored_over_said(number: u64, sql: &str, as_sent: &str, stored: usize) -> String {
     let what = match statement::created_object(sql) {
         Some((kind, name)) => format!("CREATE {} {name}", kind.to_ascii_uppercase()),
         None => statement::first_keyword(sql),
     };
     format!(
-        "statement {number}: a {}-byte {what}, which SQLite stores in sqlite_schema with a \
+        "statement {number}: a {}-byte{as_sent} {what}, which SQLite stores in sqlite_schema with a \
          {stored}-byte statement (its text, each ' doubled, and its name), {}; it cannot be \
          split",
         sql.len(),
@@ -715,25 +715,36 @@ impl<'a> Surveyor<'a> {
         if crlf && sql.contains('\r') {
             self.note_quoted_crlf(&kind, &sql);
         }
-        let too_long = sql.len() > crate::gate::D1_LONGEST_STATEMENT;
-        if too_long && !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
-            self.finding(
-                line,
-                format!(
-                    "statement {number}: a {}-byte statement that is not an INSERT ({}), {}; it \
-                     cannot be split",
-                    sql.len(),
-                    statement::first_keyword(&sql),
-                    d1s_limit_said()
-                ),
-                false,
-            );
-        } else if let Some(stored) = statement::stored_create_bytes(&sql)
-            .filter(|&stored| stored > crate::gate::D1_STATEMENT_LIMIT as usize)
-        {
-            self.finding(line, stored_over_said(number, &sql, stored), false);
+        if !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
+            self.measure_as_sent(line, number, &sql);
         }
         self.note(kind, line, number, sql);
+    }
+
+    /// A statement that is not an INSERT, measured as the repair sends it
+    /// (a remote target's trailing `--` comment closed, a few bytes longer)
+    /// against D1's limit, and a CREATE by the statement that stores it.
+    fn measure_as_sent(&mut self, line: usize, number: u64, sql: &str) {
+        let sent = schema_statement(Cow::Borrowed(sql), self.options);
+        let as_sent = match sent.len() == sql.len() {
+            true => "",
+            false => " as sent, its `--` comment at the end closed",
+        };
+        if sent.len() > crate::gate::D1_LONGEST_STATEMENT {
+            let said = format!(
+                "statement {number}: a {}-byte statement{as_sent} that is not an INSERT ({}), \
+                 {}; it cannot be split",
+                sent.len(),
+                statement::first_keyword(sql),
+                d1s_limit_said()
+            );
+            self.finding(line, said, false);
+        } else if let Some(stored) = statement::stored_create_bytes(&sent)
+            .filter(|&stored| stored > crate::gate::D1_STATEMENT_LIMIT as usize)
+        {
+            let said = stored_over_said(number, &sent, as_sent, stored);
+            self.finding(line, said, false);
+        }
     }
 
     /// A statement ending in CRLF that holds a CR LF inside quotes, which a
