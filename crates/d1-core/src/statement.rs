@@ -991,6 +991,65 @@ pub fn quote_literal(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// `head` and `tail` around an `IN` list padded to `bytes` in all.
+    fn padded(head: &str, tail: &str, bytes: usize) -> String {
+        let mut sql = format!("{head}0");
+        while sql.len() + 8 + tail.len() < bytes {
+            sql.push_str(",100000");
+        }
+        let pad = bytes - sql.len() - tail.len();
+        if pad > 0 {
+            sql.push(',');
+            sql.push_str(&"1".repeat(pad - 1));
+        }
+        sql + tail
+    }
+
+    /// The longest of each kind the pinned wrangler's local D1 ran (one
+    /// byte more was refused `string or blob too big`) is stored with a
+    /// statement of exactly 100,000 bytes.
+    #[test]
+    fn a_create_is_stored_with_the_statement_sqlite3_c_writes() {
+        for (head, tail, longest) in [
+            (
+                "CREATE VIEW big AS SELECT id FROM t WHERE id IN (",
+                ");",
+                99_894,
+            ),
+            (
+                "CREATE VIEW abcdefgh AS SELECT id FROM t WHERE id IN (",
+                ");",
+                99_884,
+            ),
+            ("CREATE INDEX ix ON t(id) WHERE id IN (", ");", 99_937),
+            (
+                "CREATE TRIGGER tg AFTER INSERT ON t BEGIN SELECT ",
+                "; END;",
+                99_937,
+            ),
+        ] {
+            let sql = padded(head, tail, longest);
+            assert_eq!(sql.len(), longest);
+            assert_eq!(stored_create_bytes(&sql), Some(100_000), "{head}");
+        }
+        let quoted = padded(
+            "CREATE VIEW big AS SELECT 'it''s', id FROM t WHERE id IN (",
+            ");",
+            1000,
+        );
+        let plain = padded(
+            "CREATE VIEW big AS SELECT 'it-xs', id FROM t WHERE id IN (",
+            ");",
+            1000,
+        );
+        assert_eq!(
+            stored_create_bytes(&quoted),
+            stored_create_bytes(&plain).map(|b| b + 2)
+        );
+        assert_eq!(stored_create_bytes("CREATE TABLE t2 AS SELECT 1;"), None);
+        assert_eq!(stored_create_bytes("INSERT INTO t VALUES(1);"), None);
+    }
+
     #[test]
     fn a_tables_name_is_folded_however_spelt_and_nothing_else() {
         let is_table = |n: &str| n.eq_ignore_ascii_case("User");
