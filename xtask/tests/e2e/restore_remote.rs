@@ -341,6 +341,74 @@ fn a_no_manifest_restore_into_prod_is_refused_when_the_manifest_beside_it_says_s
     }
 }
 
+/// A copy of prod's backup in a directory of its own, `fix.sql`, with
+/// beside it `fix.manifest.json`: prod's manifest edited by `edit`. Such a
+/// manifest never passes validation (its file.name is not `fix.sql`).
+fn a_copy_with_a_manifest(
+    remote: &Remote,
+    home: &std::path::Path,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let prod = remote.backup_prod(home);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fix.sql");
+    std::fs::copy(remote.sb.backups().join(&prod), &file).unwrap();
+    let mut m = manifest_for(&remote.sb, &prod);
+    edit(&mut m);
+    let text = serde_json::to_string_pretty(&m).unwrap();
+    std::fs::write(dir.path().join("fix.manifest.json"), text).unwrap();
+    (dir, file)
+}
+
+/// `restore FILE --to prod --no-manifest --source-env prod --replace`,
+/// the dry run or not.
+fn no_manifest_into_prod(remote: &Remote, home: &std::path::Path, file: &str, dry: bool) -> Run {
+    let mut args = vec!["restore", file, "--to", "prod"];
+    args.extend(["--no-manifest", "--source-env", "prod", "--replace"]);
+    args.extend(["--confirm", "qbtime_db_prod"]);
+    if dry {
+        args.push("--dry-run");
+    }
+    remote.xtask(home, &args)
+}
+
+/// rvAI: a staging backup and its manifest copied to fix.sql and
+/// fix.manifest.json, restored with `--no-manifest --source-env prod`:
+/// that manifest fails validation (its file.name is not fix.sql), but it
+/// still records staging, which contradicts what the operator states:
+/// refused (exit 3), naming it, the dry run too, before any request
+/// reaches D1.
+#[test]
+fn a_no_manifest_restore_into_prod_is_refused_when_an_untrusted_manifest_beside_it_says_staging() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let (_dir, file) = a_copy_with_a_manifest(&remote, home.path(), |m| {
+        m["environment"] = "staging".into();
+        m["database"]["name"] = "qbtime_db_staging".into();
+        m["database"]["uuid"] = STAGING_UUID.into();
+    });
+    let before = counts(&remote.db);
+    let requests = remote.server.requests().len();
+    for dry_run in [true, false] {
+        let run = no_manifest_into_prod(&remote, home.path(), file.to_str().unwrap(), dry_run);
+        assert_eq!(run.code, Some(3), "dry run {dry_run}:\n{}", run.all());
+        for needle in [
+            "fix.manifest.json",
+            "staging",
+            "trusted",
+            "drop --no-manifest",
+        ] {
+            assert!(
+                run.stderr.contains(needle),
+                "dry run {dry_run}: {needle:?} not in:\n{}",
+                run.all()
+            );
+        }
+        assert_eq!(remote.server.requests().len(), requests, "{}", run.all());
+        assert_eq!(counts(&remote.db), before, "{}", run.all());
+    }
+}
+
 #[test]
 fn migrate_prod_backs_up_first_then_applies_through_wrangler() {
     let remote = Remote::with_migrations("", 3);
