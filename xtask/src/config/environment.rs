@@ -127,6 +127,13 @@ impl Environment {
                 || (!id.is_empty() && self.database_id.eq_ignore_ascii_case(id)))
     }
 
+    /// Whether `id`, the one a manifest records, is another database's
+    /// than this one's: both known, and not the same. A manifest that
+    /// records no id, or a database configured with none, says nothing.
+    pub fn another_id(&self, id: &str) -> bool {
+        !id.is_empty() && !self.database_id.is_empty() && !self.database_id.eq_ignore_ascii_case(id)
+    }
+
     /// Whether a backup of database `database` with id `id` is of this
     /// database under its old name: the same `database_id`, another
     /// `database_name` (the name changed in the configuration). The name

@@ -681,11 +681,15 @@ pub(super) fn source_without_manifest(
 }
 
 /// `--no-manifest --source-env ENV` on a file with a manifest beside it:
-/// what it states must not contradict what the manifest records, read as
-/// any manifest is ([`ManifestFile::for_backup`], the one place that
-/// decides what in it to trust). One recording another environment or
-/// database (another id) is refused (exit 3); one that cannot be read or
-/// trusted says nothing, and is said to have been passed over.
+/// what it states must not contradict what the manifest records. One
+/// recording another environment or database (another id) is refused
+/// (exit 3), trusted or not: a manifest that fails validation
+/// ([`ManifestFile::for_backup`], the one place that decides what in it to
+/// trust; a copy renamed with its backup, `fix.manifest.json`, always
+/// does) is no reason to believe it, but one contradicting what the
+/// operator states is a reason to stop. One that cannot be read says
+/// nothing, and one that agrees but cannot be trusted is said to have been
+/// passed over.
 fn guard_said_is_the_manifest_beside(
     file: &Path,
     said: &Environment,
@@ -695,34 +699,43 @@ fn guard_said_is_the_manifest_beside(
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(());
     }
-    let m = match Manifest::for_backup(file) {
+    let passed_over = |e: &anyhow::Error| {
+        crate::warn!(
+            "{} is beside the dump but could not be read as its manifest ({e:#}); going on \
+             as --source-env {} states",
+            path.display(),
+            said.name
+        );
+    };
+    let m = match Manifest::parse(&path) {
         Ok(m) => m,
         Err(e) => {
-            crate::warn!(
-                "{} is beside the dump but could not be read as its manifest ({e:#}); going on \
-                 as --source-env {} states",
-                path.display(),
-                said.name
-            );
+            passed_over(&e);
             return Ok(());
         }
     };
-    let id = m.database.uuid.as_str();
-    let other_id = !id.is_empty()
-        && !said.database_id.is_empty()
-        && !said.database_id.eq_ignore_ascii_case(id);
-    if said.records(&m) && !other_id {
+    let untrusted = Manifest::for_backup(file).err();
+    let Some(contradiction) = contradiction(said, envs, &m) else {
+        if let Some(e) = &untrusted {
+            passed_over(e);
+        }
         return Ok(());
-    }
-    let known = match envs.iter().find(|e| e.records(&m)) {
-        Some(e) if !other_id => format!(", which is {}", e.name),
-        _ => String::new(),
+    };
+    let (trust, way) = match &untrusted {
+        Some(e) => (
+            format!(", which cannot be trusted as its manifest ({e:#}) but still"),
+            "To restore the backup that manifest describes, give that file, beside it, and drop \
+             --no-manifest",
+        ),
+        None => (
+            String::new(),
+            "To restore it as its manifest records, drop --no-manifest",
+        ),
     };
     crate::stop!(
         crate::exit::Exit::Refused,
         "refusing to restore {} as a backup of {} ({}, id {}), as --source-env {} states: the \
-         manifest beside it, {}, records that it was taken from {} (database {}, id {:?}){known}. To \
-         restore it as its manifest records, drop --no-manifest; if that manifest is known to be \
+         manifest beside it, {}{trust}, {contradiction}. {way}; if that manifest is known to be \
          wrong, move it aside and run this again. Nothing was done.",
         file.display(),
         said.name,
@@ -730,10 +743,28 @@ fn guard_said_is_the_manifest_beside(
         said.database_id,
         said.name,
         path.display(),
+    )
+}
+
+/// What the manifest `m` records that contradicts `--source-env` naming
+/// `said`: another environment or database, or its database with another
+/// id ([`Environment::another_id`]); `None` when it agrees.
+fn contradiction(said: &Environment, envs: &Environments, m: &Manifest) -> Option<String> {
+    let id = m.database.uuid.as_str();
+    let other_id = said.another_id(id);
+    if said.records(m) && !other_id {
+        return None;
+    }
+    let known = match envs.iter().find(|e| e.records(m)) {
+        Some(e) if !other_id => format!(", which is {}", e.name),
+        _ => String::new(),
+    };
+    Some(format!(
+        "records that it was taken from {} (database {}, id {:?}){known}",
         d1_core::names::shown(&m.environment),
         d1_core::names::shown(&m.database.name),
         id
-    )
+    ))
 }
 
 /// A sealed backup must decrypt and decompress to the SQL its manifest
