@@ -409,6 +409,49 @@ fn a_no_manifest_restore_into_prod_is_refused_when_an_untrusted_manifest_beside_
     }
 }
 
+/// rvAI: a manifest beside the file that records prod's names with
+/// another id is refused saying that id and the configured one, quoted
+/// alike; one recording staging when prod is configured with no id says
+/// so without an empty `id )`.
+#[test]
+fn a_no_manifest_refusal_over_another_id_names_both_ids() {
+    const OTHER_ID: &str = "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a";
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let prod = remote.backup_prod(home.path());
+    edit_manifest(&remote.sb, &prod, |m| {
+        m["database"]["uuid"] = OTHER_ID.into()
+    });
+    let file = remote.sb.backups().join(&prod);
+    let run = no_manifest_into_prod(&remote, home.path(), file.to_str().unwrap(), true);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let said = format!(
+        "records database id {OTHER_ID}, not {PROD_UUID} (the id the configuration gives prod)"
+    );
+    assert!(
+        run.stderr.contains(&said),
+        "{said:?} not in:\n{}",
+        run.all()
+    );
+
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains(PROD_UUID));
+    let id = format!("database_id = \"{PROD_UUID}\"");
+    std::fs::write(&config, text.replace(&id, "database_id = \"\"")).unwrap();
+    edit_manifest(&remote.sb, &prod, |m| {
+        m["environment"] = "staging".into();
+        m["database"]["name"] = "qbtime_db_staging".into();
+        m["database"]["uuid"] = STAGING_UUID.into();
+    });
+    let requests = remote.server.requests().len();
+    let run = no_manifest_into_prod(&remote, home.path(), file.to_str().unwrap(), true);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(!run.stderr.contains("id )"), "{}", run.all());
+    assert!(run.stderr.contains("staging"), "{}", run.all());
+    assert_eq!(remote.server.requests().len(), requests, "{}", run.all());
+}
+
 #[test]
 fn migrate_prod_backs_up_first_then_applies_through_wrangler() {
     let remote = Remote::with_migrations("", 3);
