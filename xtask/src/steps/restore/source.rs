@@ -740,30 +740,38 @@ fn guard_said_is_the_manifest_beside(
         file.display(),
         said.name,
         said.database_name,
-        said.database_id,
+        d1_core::names::shown(&said.database_id),
         said.name,
         path.display(),
     )
 }
 
 /// What the manifest `m` records that contradicts `--source-env` naming
-/// `said`: another environment or database, or its database with another
-/// id ([`Environment::another_id`]); `None` when it agrees.
+/// `said`: its database with another id ([`Environment::another_id`]), or
+/// another environment or database; `None` when it agrees. Ids are
+/// quoted alike, as names are ([`d1_core::names::shown`]).
 fn contradiction(said: &Environment, envs: &Environments, m: &Manifest) -> Option<String> {
+    let shown = d1_core::names::shown;
     let id = m.database.uuid.as_str();
-    let other_id = said.another_id(id);
-    if said.records(m) && !other_id {
-        return None;
+    if said.records(m) {
+        return said.another_id(id).then(|| {
+            format!(
+                "records database id {}, not {} (the id the configuration gives {})",
+                shown(id),
+                shown(&said.database_id),
+                said.name
+            )
+        });
     }
     let known = match envs.iter().find(|e| e.records(m)) {
-        Some(e) if !other_id => format!(", which is {}", e.name),
+        Some(e) if !e.another_id(id) => format!(", which is {}", e.name),
         _ => String::new(),
     };
     Some(format!(
-        "records that it was taken from {} (database {}, id {:?}){known}",
-        d1_core::names::shown(&m.environment),
-        d1_core::names::shown(&m.database.name),
-        id
+        "records that it was taken from {} (database {}, id {}){known}",
+        shown(&m.environment),
+        shown(&m.database.name),
+        shown(id)
     ))
 }
 
