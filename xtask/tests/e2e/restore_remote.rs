@@ -452,6 +452,51 @@ fn a_no_manifest_refusal_over_another_id_names_both_ids() {
     assert_eq!(remote.server.requests().len(), requests, "{}", run.all());
 }
 
+/// rvAI: prod refuses a backup recorded under staging's names with another
+/// id (not staging's database) and names the ways: not `--to staging`,
+/// which refuses it too, nor a database of another binding, but those of
+/// prod's binding that are not production, and `--to new:NAME`.
+#[test]
+fn a_backup_of_another_database_under_staging_names_is_not_sent_to_staging() {
+    const OTHER_ID: &str = "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a";
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let prod = remote.backup_prod(home.path());
+    let at = chrono::Utc::now() - chrono::Duration::hours(1);
+    let theirs = copy_taken_at(&remote.sb, &prod, "staging", at, |m| {
+        m["environment"] = "staging".into();
+        m["database"]["name"] = "qbtime_db_staging".into();
+        m["database"]["uuid"] = OTHER_ID.into();
+    });
+    // The local environment has a second database, of another binding.
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let analytics = "\n[[d1_databases]]\nbinding = \"ANALYTICS\"\ndatabase_name = \
+                     \"qbtime_analytics_local\"\ndatabase_id = \
+                     \"11111111-2222-4333-8444-555555555555\"\nmigrations_dir = \"migrations\"\n";
+    let text = text.replacen("\n[env.", &format!("{analytics}\n[env."), 1);
+    std::fs::write(&config, text).unwrap();
+    let file = remote.sb.backups().join(&theirs);
+    let requests = remote.server.requests().len();
+    let args = [
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "prod",
+        "--replace",
+        "--dry-run",
+    ];
+    let run = remote.xtask(home.path(), &args);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    run.assert_refused("only backups taken from production");
+    run.assert_refused("--to new:NAME");
+    run.assert_refused("--to local");
+    for not in ["--to staging", "qbtime_analytics_local"] {
+        assert!(!run.stderr.contains(not), "{not:?} in:\n{}", run.all());
+    }
+    assert_eq!(remote.server.requests().len(), requests, "{}", run.all());
+}
+
 #[test]
 fn migrate_prod_backs_up_first_then_applies_through_wrangler() {
     let remote = Remote::with_migrations("", 3);
