@@ -269,9 +269,7 @@ fn of_another_id<'a>(
 ) -> Option<(&'a Environment, &'a str)> {
     let id = m.database.uuid.as_str();
     let env = envs.iter().find(|d| d.records(m))?;
-    let other =
-        !id.is_empty() && !env.database_id.is_empty() && !env.database_id.eq_ignore_ascii_case(id);
-    other.then_some((env, id))
+    env.another_id(id).then_some((env, id))
 }
 
 /// The group a backup is judged in: its database's

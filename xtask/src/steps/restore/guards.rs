@@ -560,7 +560,7 @@ pub(super) fn guard_source_environment(
             "refusing to restore a backup of {env} into {} (production): only backups taken from \
              production may go there. {} Nothing was done.",
             target.database_name,
-            ways_elsewhere(source, envs)
+            ways_elsewhere(source, target, envs)
         ),
         None if args.no_manifest => crate::stop!(
             crate::exit::Exit::Refused,
@@ -576,7 +576,7 @@ pub(super) fn guard_source_environment(
                 "the backup's environment is unknown; refusing to restore it into production \
                  ({}): only backups taken from production may go there. {} Nothing was done.",
                 target.database_name,
-                ways_elsewhere(source, envs)
+                ways_elsewhere(source, target, envs)
             )
         }
     }
@@ -584,17 +584,23 @@ pub(super) fn guard_source_environment(
 
 /// Where a backup production refuses can go instead: its own environment
 /// when that is a configured one that is not production (`--to staging`),
-/// else the environments that are not production, or a database of its
-/// own (`--to new:NAME`).
-fn ways_elsewhere(source: &Source, envs: &Environments) -> String {
+/// else the environments that are not production and have the target's
+/// binding (a backup goes into no database of another binding,
+/// [`guard_same_binding`]), or a database of its own (`--to new:NAME`).
+/// A database whose names the manifest records with another id
+/// ([`Environment::another_id`]) is not its own, and is not offered.
+fn ways_elsewhere(source: &Source, target: &Environment, envs: &Environments) -> String {
+    let of_another_id = |e: &Environment| {
+        (source.manifest.as_ref()).is_some_and(|m| e.records(m) && e.another_id(&m.database.uuid))
+    };
     let own = match &source.manifest {
         Some(m) => envs.iter().find(|e| e.records(m)),
         None => (source.environment.as_deref()).and_then(|name| envs.resolve(name).ok()),
     };
-    let names: BTreeSet<&str> = match own.filter(|e| !e.is_production()) {
+    let names: BTreeSet<&str> = match own.filter(|e| !e.is_production() && !of_another_id(e)) {
         Some(e) => BTreeSet::from([e.name.as_str()]),
         None => { envs.iter() }
-            .filter(|e| !e.is_production())
+            .filter(|e| !e.is_production() && e.binding == target.binding && !of_another_id(e))
             .map(|e| e.name.as_str())
             .collect(),
     };
