@@ -318,7 +318,9 @@ fn say_other_ids(envs: &Environments, others: &[Entry], dir: &Path) {
     }
 }
 
-/// Up to three file names, newest first, and how many more.
+/// Up to three file names, and how many more: `files` in the order given,
+/// newest first as the inventory lists backups ([`inventory::scan_all`]),
+/// which partitioning and grouping keep.
 fn named(files: &[&str]) -> String {
     match files.len() {
         0..=3 => files.join(", "),

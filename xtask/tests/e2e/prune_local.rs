@@ -786,3 +786,20 @@ fn backups_of_another_database_id_under_the_same_name_are_left_alone_and_named()
     assert!(sb.backups().join(&names[5]).exists(), "{}", run.all());
     assert_eq!(decoys.hashes(), before, "a decoy changed:\n{}", run.all());
 }
+
+/// rvAI: the backups of another database id left alone are named newest
+/// first (the order the inventory gives), three of them and how many more.
+#[test]
+fn backups_of_another_database_id_are_named_newest_first() {
+    const OTHER_ID: &str = "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a";
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(40, ""), (30, ""), (20, ""), (12, ""), (11, "")]);
+    for name in &names {
+        edit_manifest(&sb, name, |m| m["database"]["uuid"] = OTHER_ID.into());
+    }
+    let run = sb.xtask(&["prune", "--env", "local", "--keep-daily", "1", "--dry-run"]);
+    run.assert_ok();
+    // The original, just taken, is the newest.
+    let said = format!("{}, {}, {}, and 3 more", names[5], names[4], names[3]);
+    assert!(run.all().contains(&said), "{said:?} not in:\n{}", run.all());
+}
