@@ -1120,7 +1120,7 @@ mod tests {
         let vars = [
             ("QBTIME_DEPLOY_TOKEN", "zq8Lr2Vt9bWmK4"),
             ("my_service_password", "hunter2hunter2"),
-            ("AGE_KEY_FILE", "/home/me/key.txt"),
+            ("AGE_KEY_FILE", "./keys/age.txt"),
             ("SHORT_KEY", "abc"),
             ("HOME", "qbtimeprod"),
         ];
