@@ -3649,15 +3649,7 @@ mod d1_statement_limit {
     }
 
     fn unrepaired(bytes: usize) -> Vec<String> {
-        let dump = format!(
-            "CREATE TABLE t (id INTEGER PRIMARY KEY);\n{}\n",
-            view_of(bytes)
-        );
-        let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
-        { survey.findings.iter() }
-            .filter(|f| !f.repaired)
-            .map(|f| f.message.clone())
-            .collect()
+        unrepaired_sql(&view_of(bytes))
     }
 
     #[test]
