@@ -345,7 +345,7 @@ fn take(
         .transpose()?;
     let holding = held.or(lock.as_ref()).expect("the backup lock is held");
     let (catalog, mut scope) = match bootstrap {
-        true => source.bootstrap(args)?,
+        true => source.bootstrap(project, args)?,
         false => (catalog, scope),
     };
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
@@ -1015,14 +1015,19 @@ struct Schema<'a> {
 impl Schema<'_> {
     /// Creates the local D1's schema from the migrations (a fresh clone's
     /// first backup), then reads it and decides the scope again.
-    fn bootstrap(&self, args: &BackupArgs) -> Result<(Catalog, ExportScope)> {
-        // A warning, under -q too: the database being backed up is created
-        // here, and a backup of it holds no rows.
-        crate::warn!(
-            "the local D1 has no tables: creating its schema from migrations/ first, so this \
-             backup holds no rows (a fresh clone's first backup; if the local D1 had rows, its \
-             file under .wrangler/state was removed)"
-        );
+    fn bootstrap(&self, project: &Project, args: &BackupArgs) -> Result<(Catalog, ExportScope)> {
+        let said = "local D1 has no tables: creating its schema from migrations/ first, so this \
+                    backup holds no rows";
+        match backed_up_before(project, self.env) {
+            // A warning, under -q too: a database backed up before had its
+            // file removed, and the backup made now holds none of its rows.
+            true => crate::warn!(
+                "the {said} (this database was backed up before: if the local D1 had rows, its \
+                 file under .wrangler/state was removed)"
+            ),
+            // A fresh clone's first backup: routine, silent under -q.
+            false => crate::say!("The {said} (a fresh clone's first backup)."),
+        }
         self.wrangler.run(&self.cmds.migrations_apply(self.env))?;
         let catalog = self.reader().catalog("read the schema (read-only)")?;
         let scope =
@@ -2446,6 +2451,14 @@ fn verify_new_backup(
         );
     }
     Ok(())
+}
+
+/// Whether any backup of this environment's database is in the backup
+/// directory: a local D1 found empty after one was taken had its file
+/// removed, and one never backed up is a fresh clone's.
+fn backed_up_before(project: &Project, env: &Environment) -> bool {
+    crate::edge::inventory::scan_all(&project.backup_dir)
+        .is_ok_and(|(entries, _)| entries.iter().any(|e| env.records(&e.manifest)))
 }
 
 /// Says, in one line, when a backup just verified holds the same rows
