@@ -520,6 +520,13 @@ impl Gate {
         &self.db
     }
 
+    /// The connection to change, for a test that counts what SQLite does
+    /// (a progress handler in place of the gate's own).
+    #[cfg(test)]
+    pub(crate) fn db_mut(&mut self) -> &mut Connection {
+        &mut self.db
+    }
+
     /// Turns the connection to reading what is stored, for the tool's own
     /// checks of a loaded database: from here on no view runs and no
     /// trigger fires. A dump's view is its own SQL, never judged as a

@@ -322,4 +322,78 @@ mod tests {
             assert_eq!(failing(dump, sql), None, "{dump}");
         }
     }
+
+    /// A row of a table with an INTEGER PRIMARY KEY is named by its key's
+    /// column, not by its rowid, which is that key's value; a row of a
+    /// statement of several rows as one of them (the rowid read was the
+    /// statement's last row's), and counted as all the rows that statement
+    /// does not load; a rowid table's other row by the rowid it would have
+    /// had. Never a value.
+    #[test]
+    fn the_row_is_named_by_its_key_never_its_value_nor_another_rows() {
+        let found = failing(VJ, "INSERT INTO \"t\" VALUES(4242,'not json');").unwrap();
+        assert_eq!(found.row(), "the row of key (id) this statement writes");
+        assert!(!found.said().contains("4242"), "{}", found.said());
+        let several = "INSERT INTO t VALUES(5,'{}'),(6,'nope'),(4243,'{}');";
+        let found = failing(VJ, several).unwrap();
+        assert_eq!(found.row(), "a row this statement writes");
+        assert!(!found.said().contains("4243"), "{}", found.said());
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT);")
+            .unwrap();
+        db.execute_batch(several).unwrap();
+        assert_eq!(found.share, crate::digest::share(&db, "t", None).unwrap());
+        let dump = "CREATE TABLE t(n INTEGER, x TEXT, g AS (json_extract(x,'$.a')) VIRTUAL);\n\
+                    INSERT INTO t VALUES(1,'{}');";
+        let found = failing(dump, "INSERT INTO t VALUES(4244,'nope');").unwrap();
+        assert_eq!(found.row(), "the row of rowid 2");
+    }
+
+    /// The tries drop each VIRTUAL column a few times at most, not once
+    /// for each try: the virtual machine steps they take for a table of
+    /// 48 VIRTUAL columns, its last failing, are not 16 times those for
+    /// 12 (each `ALTER TABLE … DROP COLUMN` reads and writes the schema
+    /// again, and every column but the one kept was dropped for each try,
+    /// so a hostile dump of wide tables and failing rows was slow).
+    #[test]
+    fn the_tries_grow_with_the_columns_not_their_square() {
+        let steps = |columns: usize| {
+            let kept: String = (0..columns)
+                .map(|i| format!(", g{i} AS (length(x) + {i}) VIRTUAL"))
+                .collect();
+            let dump = format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT{kept}, \
+                 z AS (json_extract(x,'$.a')) VIRTUAL);"
+            );
+            let mut gate = Gate::memory().unwrap();
+            gate.db().execute_batch("BEGIN").unwrap();
+            assert!(matches!(gate.run(&dump), Outcome::Ran));
+            let sql = "INSERT INTO t VALUES(1,'nope');";
+            let Outcome::Failed(e) = gate.run(sql) else {
+                panic!("{sql} ran")
+            };
+            let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let count = std::sync::Arc::clone(&counted);
+            gate.db_mut()
+                .progress_handler(
+                    1,
+                    Some(move || {
+                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        false
+                    }),
+                )
+                .unwrap();
+            let found = in_row(&gate, sql, &e);
+            assert_eq!(
+                found.map(|f| f.column.said()).as_deref(),
+                Some("t.z (malformed JSON)")
+            );
+            counted.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let (few, many) = (steps(11), steps(47));
+        assert!(
+            many < few * 8,
+            "{few} steps with 12 columns, {many} with 48"
+        );
+    }
 }

@@ -2608,6 +2608,54 @@ mod tests {
         }
     }
 
+    /// A row whose VIRTUAL column SQLite cannot compute is loaded again
+    /// without its columns to name the column; that try may hit the
+    /// database's bound (here the memory an in-memory scratch database is
+    /// held to), and SQLite then rolls back the whole load's transaction,
+    /// not the try alone. The load stops there, saying it could not run:
+    /// it went on loading every later row outside any transaction, and
+    /// judged the backup on that.
+    #[test]
+    fn a_try_that_ends_the_loads_transaction_stops_the_load() {
+        let db = Gate::memory().unwrap();
+        db.db()
+            .execute_batch(
+                "BEGIN; CREATE TABLE vj(id INTEGER PRIMARY KEY, x TEXT, \
+                 g AS (json_extract(x,'$.a')) VIRTUAL);",
+            )
+            .unwrap();
+        let pages: i64 = db
+            .db()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        db.hold_in_memory_to(pages as u64 * 4096, "held to memory".to_owned())
+            .unwrap();
+        let (mut statements, mut failures, mut unloaded, mut over) = (0, vec![], vec![], 0);
+        let mut loading = Loading {
+            runner: gate::Runner::new(&db),
+            statements: &mut statements,
+            failures: &mut failures,
+            unloaded: &mut unloaded,
+            over_statement_limit: &mut over,
+        };
+        let failing = format!("INSERT INTO vj VALUES(1,'{}');", "n".repeat(9000));
+        let told = repair::Sink::statement(&mut loading, &failing);
+        let next = repair::Sink::statement(&mut loading, "INSERT INTO vj(x) VALUES('{}');");
+        let in_transaction = !db.db().is_autocommit();
+        assert!(
+            told.is_err() || next.is_err() || in_transaction,
+            "the load went on outside its transaction: {told:?}, {next:?}, {:?}",
+            loading.failures
+        );
+        if let Err(e) = told.as_ref().or(next.as_ref()) {
+            let said = format!("{e:#}");
+            assert!(
+                said.contains("transaction") && !said.contains("nnnn"),
+                "{said}"
+            );
+        }
+    }
+
     #[test]
     fn a_sqlite_file_is_not_a_backup() {
         let report = verify_text("SQLite format 3\0rest of a database file", None);
