@@ -903,7 +903,11 @@ mod tests {
             let crate::gate::Outcome::Failed(e) = gate.run(failing) else {
                 panic!("{failing} ran")
             };
-            let rows = vec![crate::uncomputed::in_row(&gate, failing, &e).unwrap()];
+            let rows = vec![
+                crate::uncomputed::in_row(&gate, failing, &e)
+                    .unwrap()
+                    .unwrap(),
+            ];
             let added = BTreeMap::from([("t".to_owned(), rows[0].share.unwrap())]);
             let unloaded = Unloaded {
                 rows: &rows,
@@ -915,7 +919,7 @@ mod tests {
             assert_eq!(check.status == Status::Pass, passes, "{check:?}");
             assert_eq!(all.contains("faithfully"), !passes, "{check:?}");
             assert_eq!(
-                all.contains("t.g (malformed JSON) for the row of rowid 2"),
+                all.contains("t.g (malformed JSON) for the row of key (id) this statement writes"),
                 passes,
                 "{check:?}"
             );

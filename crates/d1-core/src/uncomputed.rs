@@ -17,11 +17,15 @@ use crate::value_limit::{Uncomputed, computing_failed};
 /// The row an INSERT failed on, by its key, never a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowKey {
-    /// The rowid the row would have had.
+    /// The rowid the row would have had, in a table whose rowid is no
+    /// column's value (it has no INTEGER PRIMARY KEY).
     Rowid(i64),
-    /// A WITHOUT ROWID table's primary key columns: their values are the
-    /// row's own, so only the columns are named.
+    /// The primary key columns of a WITHOUT ROWID table, or a table's
+    /// INTEGER PRIMARY KEY (its rowid is that column's value): the values
+    /// are the row's own, so only the columns are named.
     Columns(Vec<String>),
+    /// One of the rows of a statement of several, which one not told.
+    OfStatement,
 }
 
 /// A VIRTUAL generated column SQLite could not compute for one row.
@@ -29,8 +33,9 @@ pub enum RowKey {
 pub struct UncomputedRow {
     pub column: Uncomputed,
     pub key: RowKey,
-    /// The row's share of its table's row set, as it would be stored
-    /// without the column; `None` when it could not be read.
+    /// The share of the table's row set of the rows the statement does not
+    /// load (its row, or all of a statement of several), as they would be
+    /// stored without the column; `None` when it could not be read.
     pub share: Option<Share>,
 }
 
@@ -39,14 +44,19 @@ impl UncomputedRow {
     /// compute for the row of rowid 7, …`, names escaped, never a value.
     pub fn said(&self) -> String {
         format!(
-            "{}: a VIRTUAL generated column SQLite cannot compute for {}, so that row does \
-             not load, here or into D1; fix the column's expression or that row",
+            "{}: a VIRTUAL generated column SQLite cannot compute for {}, so {}, here or into \
+             D1; fix the column's expression or that row",
             self.column.said(),
-            self.row()
+            self.row(),
+            match self.key {
+                RowKey::OfStatement => "none of this statement's rows loads",
+                _ => "that row does not load",
+            }
         )
     }
 
-    /// `the row of rowid 7`, or of a WITHOUT ROWID table's key columns.
+    /// `the row of rowid 7`, or of the key columns of a WITHOUT ROWID
+    /// table or an INTEGER PRIMARY KEY, or `a row this statement writes`.
     pub fn row(&self) -> String {
         match &self.key {
             RowKey::Rowid(rowid) => format!("the row of rowid {rowid}"),
@@ -58,6 +68,7 @@ impl UncomputedRow {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            RowKey::OfStatement => "a row this statement writes".to_owned(),
         }
     }
 }
@@ -67,139 +78,272 @@ impl UncomputedRow {
 /// compute for its row, and the row's key; `None` when `e` is no failure
 /// to compute a value, the table has no such column, or the row fails
 /// without them too. Each try runs the INSERT again through the gate
-/// inside a savepoint, with the table's other VIRTUAL columns (and its
-/// indexes, which may name them) dropped, and is rolled back: first
-/// without any (the row then loads, and its rowid is read), then keeping
-/// one column at a time. The database is left as it was.
-pub fn in_row(gate: &Gate, sql: &str, e: &rusqlite::Error) -> Option<UncomputedRow> {
-    if !computing_failed(e) {
-        return None;
-    }
-    let table = crate::statement::insert_target(sql)?;
-    let columns = virtual_columns(gate.db(), &table).ok()?;
-    if columns.is_empty() {
-        return None;
-    }
-    let (key, share) = match tried(gate, &table, sql, &columns, None)? {
-        Ok(loaded) => loaded,
-        Err(_) => return None,
-    };
-    let found =
-        columns.iter().find_map(
-            |kept| match tried(gate, &table, sql, &columns, Some(kept))? {
-                Err(e) if computing_failed(&e) => Some(Uncomputed {
-                    table: table.clone(),
-                    column: kept.clone(),
-                    why: crate::gate::without_values(&e),
-                }),
-                _ => None,
-            },
-        );
-    gate.db().flush_prepared_statement_cache();
-    found.map(|column| UncomputedRow { column, key, share })
-}
-
-/// The VIRTUAL generated columns of `table`, in order.
-fn virtual_columns(db: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    db.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 2 ORDER BY cid")?
-        .query_map([table], |row| row.get(0))?
-        .collect()
-}
-
-/// Runs the INSERT `sql` through `gate` inside a savepoint, with every
-/// VIRTUAL column of `columns` but `kept` dropped from `table`, and the
-/// indexes made by `CREATE INDEX` on it; then rolls it all back. The row's
-/// key and its share of the table's row set (read with no column `kept`)
-/// if it ran, SQLite's error if it failed; `None` when the columns could
-/// not be dropped (a view or another column names one) or the gate
-/// refused it.
-fn tried(
+/// inside a savepoint, with the table's indexes made by `CREATE INDEX`
+/// (which may name a column) and its last VIRTUAL columns dropped, and is
+/// rolled back; the database is left as it was.
+///
+/// A row that fails with the table's first `k` VIRTUAL columns fails with
+/// more, so the column is found by halving: the first whose computing
+/// fails, with those before it kept (a column may use them). The table is
+/// read once, and each column is dropped about twice at most, in about
+/// log2(columns) tries: each `ALTER TABLE … DROP COLUMN` writes and reads
+/// the schema again, and dropping all columns but one for each column's
+/// try made a wide table's failing row quadratic.
+///
+/// An error when the transaction the caller holds ended in a try (SQLite
+/// rolls a whole transaction back on some errors: a database at its bound
+/// or a full disk, memory run out, an interrupt), with what ended it:
+/// everything loaded before is gone, and a statement run now would run
+/// outside any transaction, so the caller stops.
+pub fn in_row(
     gate: &Gate,
-    table: &str,
     sql: &str,
-    columns: &[String],
-    kept: Option<&String>,
-) -> Option<Result<(RowKey, Option<Share>), rusqlite::Error>> {
+    e: &rusqlite::Error,
+) -> rusqlite::Result<Option<UncomputedRow>> {
+    if !computing_failed(e) {
+        return Ok(None);
+    }
+    let Some(name) = crate::statement::insert_target(sql) else {
+        return Ok(None);
+    };
     let db = gate.db();
-    db.execute_batch("SAVEPOINT uncomputed_probe").ok()?;
-    let outcome = dropped(db, table, columns, kept).ok().and_then(|()| {
-        // A WITHOUT ROWID table's row is told from the rows before it.
-        let before = match kept {
-            None if without_rowid(db, table).ok()? => {
-                crate::digest::share(db, table, None).ok().flatten()
+    let table = match Table::read(db, &name) {
+        Ok(table) if !table.columns.is_empty() => table,
+        _ => return Ok(None),
+    };
+    let probe = Probe {
+        gate,
+        sql,
+        table: &table,
+        held: !db.is_autocommit(),
+    };
+    if !probe.own("SAVEPOINT uncomputed_probe")? {
+        return Ok(None);
+    }
+    let found = probe.found();
+    let undone = db.execute_batch("ROLLBACK TO uncomputed_probe; RELEASE uncomputed_probe");
+    db.flush_prepared_statement_cache();
+    let found = found?;
+    undone?;
+    Ok(found)
+}
+
+/// What the tries need of the table, read once.
+struct Table {
+    name: String,
+    /// Its VIRTUAL generated columns, in order.
+    columns: Vec<String>,
+    /// Its indexes made by `CREATE INDEX`.
+    indexes: Vec<String>,
+    without_rowid: bool,
+    /// The columns that name a row: a WITHOUT ROWID table's primary key,
+    /// or an INTEGER PRIMARY KEY; `None` when the rowid does.
+    key: Option<Vec<String>>,
+}
+
+impl Table {
+    fn read(db: &Connection, name: &str) -> rusqlite::Result<Table> {
+        let names = |sql: &str| -> rusqlite::Result<Vec<String>> {
+            db.prepare(sql)?
+                .query_map([name], |row| row.get(0))?
+                .collect()
+        };
+        let without_rowid = db.query_row(
+            "SELECT count(*) > 0 FROM pragma_table_list WHERE schema = 'main' AND name = ?1 \
+             AND wr = 1",
+            [name],
+            |row| row.get(0),
+        )?;
+        let key: Vec<(String, String)> = db
+            .prepare("SELECT name, type FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?
+            .query_map([name], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let integer_key = matches!(&key[..], [(_, kind)] if kind.eq_ignore_ascii_case("INTEGER"));
+        Ok(Table {
+            name: name.to_owned(),
+            columns: names(
+                "SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 2 ORDER BY cid",
+            )?,
+            indexes: names("SELECT name FROM pragma_index_list(?1) WHERE origin = 'c'")?,
+            without_rowid,
+            key: (without_rowid || integer_key).then(|| key.into_iter().map(|(c, _)| c).collect()),
+        })
+    }
+}
+
+/// What one try of the INSERT gave.
+enum Tried {
+    /// It ran: how many rows it wrote, and, when asked for, its row's key
+    /// and the share of the rows it wrote.
+    Loaded(u64, Option<(RowKey, Option<Share>)>),
+    /// SQLite failed it.
+    Failed(rusqlite::Error),
+    /// The gate refused it, or the try could not be made.
+    Not,
+}
+
+/// The tries of one INSERT.
+struct Probe<'a> {
+    gate: &'a Gate,
+    sql: &'a str,
+    table: &'a Table,
+    /// The caller holds a transaction, which a try must not end.
+    held: bool,
+}
+
+impl Probe<'_> {
+    /// The column and the row, inside the savepoint `in_row` holds.
+    fn found(&self) -> rusqlite::Result<Option<UncomputedRow>> {
+        for index in &self.table.indexes {
+            if !self.own(&format!("DROP INDEX {}", quote_ident(index)))? {
+                return Ok(None);
             }
+        }
+        let columns = &self.table.columns;
+        // Without the indexes, with every column: the row may then load.
+        let mut why = match self.tried(None)? {
+            Tried::Failed(e) if computing_failed(&e) => e,
+            _ => return Ok(None),
+        };
+        // The row fails with the first `fails` columns (kept from here on
+        // at the last savepoint), and loads with the first `loads`, once
+        // tried (with how many rows it wrote).
+        let (mut loads, mut fails) = (None::<(usize, u64)>, columns.len());
+        if !self.own("SAVEPOINT uncomputed_kept")? {
+            return Ok(None);
+        }
+        while loads.is_none_or(|(k, _)| fails - k > 1) {
+            if loads.is_none() && fails == 0 {
+                return Ok(None);
+            }
+            let mid = (loads.map_or(0, |(k, _)| k) + fails) / 2;
+            if !self.drop_columns(mid..fails)? {
+                return Ok(None);
+            }
+            match self.tried(None)? {
+                Tried::Loaded(rows, _) => {
+                    loads = Some((mid, rows));
+                    if !self.own("ROLLBACK TO uncomputed_kept")? {
+                        return Ok(None);
+                    }
+                }
+                Tried::Failed(e) if computing_failed(&e) => {
+                    (fails, why) = (mid, e);
+                    if !self.own("SAVEPOINT uncomputed_kept")? {
+                        return Ok(None);
+                    }
+                }
+                _ => return Ok(None),
+            }
+        }
+        let Some((blamed, rows)) = loads else {
+            return Ok(None);
+        };
+        // The row read as the table stores it, the blamed column dropped.
+        if !self.drop_columns(blamed..fails)? {
+            return Ok(None);
+        }
+        let whole = rows != 1 || self.table.without_rowid;
+        let Tried::Loaded(_, Some((key, share))) = self.tried(Some(whole))? else {
+            return Ok(None);
+        };
+        Ok(Some(UncomputedRow {
+            column: Uncomputed {
+                table: self.table.name.clone(),
+                column: columns[blamed].clone(),
+                why: crate::gate::without_values(&why),
+            },
+            key,
+            share,
+        }))
+    }
+
+    /// Drops the VIRTUAL columns `which` (by their places), the last
+    /// first; `false` when one cannot be (a view or another column names
+    /// it).
+    fn drop_columns(&self, which: std::ops::Range<usize>) -> rusqlite::Result<bool> {
+        for column in self.table.columns[which].iter().rev() {
+            let drop = format!(
+                "ALTER TABLE {} DROP COLUMN {}",
+                quote_ident(&self.table.name),
+                quote_ident(column)
+            );
+            if !self.own(&drop)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs the INSERT through the gate inside a savepoint, rolled back;
+    /// with `read`, reads the row's key and the share of the rows it
+    /// wrote: by the rowid of its one row, or, when `read` says `whole`
+    /// (a WITHOUT ROWID table, a statement of several rows), as the
+    /// table's rows less those before it.
+    fn tried(&self, read: Option<bool>) -> rusqlite::Result<Tried> {
+        let db = self.gate.db();
+        if !self.own("SAVEPOINT uncomputed_try")? {
+            return Ok(Tried::Not);
+        }
+        let table = &self.table.name;
+        let before = match read {
+            Some(true) => crate::digest::share(db, table, None).ok().flatten(),
             _ => None,
         };
-        match gate.run(sql) {
-            Outcome::Ran => row_key(db, table).ok().map(|key| {
-                let share = kept.is_none().then(|| inserted(db, table, &key, before));
-                Ok((key, share.flatten()))
-            }),
-            Outcome::Failed(e) => Some(Err(e)),
-            Outcome::Refused(_) => None,
+        // The schema changed: the row is judged again against it.
+        db.flush_prepared_statement_cache();
+        let tried = match self.gate.run(self.sql) {
+            Outcome::Ran => {
+                let rows = db.changes();
+                let key = read.map(|_| match (&self.table.key, rows) {
+                    (Some(columns), 1) => RowKey::Columns(columns.clone()),
+                    (None, 1) => RowKey::Rowid(db.last_insert_rowid()),
+                    _ => RowKey::OfStatement,
+                });
+                let share = match read {
+                    None => None,
+                    Some(false) => crate::digest::share(db, table, Some(db.last_insert_rowid()))
+                        .ok()
+                        .flatten(),
+                    Some(true) => before.and_then(|before| {
+                        Some(crate::digest::share(db, table, None).ok()??.less(before))
+                    }),
+                };
+                Tried::Loaded(rows, key.map(|key| (key, share)))
+            }
+            Outcome::Failed(e) if self.ended() => return Err(e),
+            Outcome::Refused(why) if self.ended() => return Err(ended_by(&why.0)),
+            Outcome::Failed(e) => Tried::Failed(e),
+            Outcome::Refused(_) => Tried::Not,
+        };
+        if !self.own("ROLLBACK TO uncomputed_try; RELEASE uncomputed_try")? {
+            return Ok(Tried::Not);
         }
-    });
-    db.execute_batch("ROLLBACK TO uncomputed_probe; RELEASE uncomputed_probe")
-        .ok()?;
-    outcome
-}
-
-/// Drops from `table` its indexes made by `CREATE INDEX` and each of
-/// `columns` but `kept`.
-fn dropped(
-    db: &Connection,
-    table: &str,
-    columns: &[String],
-    kept: Option<&String>,
-) -> rusqlite::Result<()> {
-    let indexes: Vec<String> = db
-        .prepare("SELECT name FROM pragma_index_list(?1) WHERE origin = 'c'")?
-        .query_map([table], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for index in indexes {
-        db.execute_batch(&format!("DROP INDEX {}", quote_ident(&index)))?;
+        Ok(tried)
     }
-    for column in columns.iter().filter(|c| Some(*c) != kept) {
-        db.execute_batch(&format!(
-            "ALTER TABLE {} DROP COLUMN {}",
-            quote_ident(table),
-            quote_ident(column)
-        ))?;
-    }
-    Ok(())
-}
 
-/// The share of the row of `key` just inserted into `table` in its row
-/// set: read by its rowid, or a WITHOUT ROWID table's rows less those it
-/// held `before`.
-fn inserted(db: &Connection, table: &str, key: &RowKey, before: Option<Share>) -> Option<Share> {
-    match key {
-        RowKey::Rowid(rowid) => crate::digest::share(db, table, Some(*rowid)).ok()?,
-        RowKey::Columns(_) => Some(crate::digest::share(db, table, None).ok()??.less(before?)),
+    /// Runs one of the tool's own statements: `false` when it fails, an
+    /// error when it ended the caller's transaction.
+    fn own(&self, sql: &str) -> rusqlite::Result<bool> {
+        match self.gate.db().execute_batch(sql) {
+            Ok(()) => Ok(true),
+            Err(e) if self.ended() => Err(e),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Whether the transaction the caller holds has ended.
+    fn ended(&self) -> bool {
+        self.held && self.gate.db().is_autocommit()
     }
 }
 
-/// Whether `table` is a WITHOUT ROWID table.
-fn without_rowid(db: &Connection, table: &str) -> rusqlite::Result<bool> {
-    db.query_row(
-        "SELECT count(*) > 0 FROM pragma_table_list WHERE schema = 'main' AND name = ?1 \
-         AND wr = 1",
-        [table],
-        |row| row.get(0),
+/// The error a try the gate refused (`why`) ended the transaction with.
+fn ended_by(why: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT_ROLLBACK),
+        Some(format!("the gate stopped it: {why}")),
     )
-}
-
-/// The key of the row just inserted into `table`: its rowid, or a
-/// WITHOUT ROWID table's primary key columns.
-fn row_key(db: &Connection, table: &str) -> rusqlite::Result<RowKey> {
-    if !without_rowid(db, table)? {
-        return Ok(RowKey::Rowid(db.last_insert_rowid()));
-    }
-    let columns = db
-        .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")?
-        .query_map([table], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(RowKey::Columns(columns))
 }
 
 #[cfg(test)]
@@ -230,8 +374,9 @@ mod tests {
         let Outcome::Failed(e) = gate.run(sql) else {
             panic!("{sql} did not fail")
         };
-        let found = in_row(&gate, sql, &e);
+        let found = in_row(&gate, sql, &e).unwrap();
         assert_eq!(state(&gate), before, "{sql}");
+        assert!(!gate.db().is_autocommit(), "{sql}");
         found
     }
 
@@ -241,19 +386,19 @@ mod tests {
                       CREATE INDEX t_g ON t(g);\n\
                       INSERT INTO \"t\" VALUES(1,'{\"a\":1}');";
 
-    /// The column that fails is named with SQLite's reason and the rowid
-    /// the row would have had (given or not), the other columns not, and
-    /// the schema and rows are as they were.
+    /// The column that fails is named with SQLite's reason and the row by
+    /// its INTEGER PRIMARY KEY's column (given or not), the other columns
+    /// not, and the schema and rows are as they were.
     #[test]
-    fn the_column_that_fails_is_named_with_its_rowid_and_nothing_is_left_changed() {
-        for (sql, rowid) in [
-            ("INSERT INTO \"t\" VALUES(7,'not json');", 7),
-            ("INSERT INTO t(x) VALUES('not json');", 2),
+    fn the_column_that_fails_is_named_with_its_row_and_nothing_is_left_changed() {
+        for sql in [
+            "INSERT INTO \"t\" VALUES(7,'not json');",
+            "INSERT INTO t(x) VALUES('not json');",
         ] {
             let found = failing(VJ, sql).expect(sql);
-            assert_eq!(found.key, RowKey::Rowid(rowid), "{sql}");
+            assert_eq!(found.key, RowKey::Columns(vec!["id".into()]), "{sql}");
             assert_eq!(found.column.said(), "t.g (malformed JSON)", "{sql}");
-            assert!(found.said().contains("rowid"), "{}", found.said());
+            assert!(found.said().contains("key (id)"), "{}", found.said());
             assert!(!found.said().contains("not json"), "{}", found.said());
         }
     }
@@ -383,7 +528,7 @@ mod tests {
                     }),
                 )
                 .unwrap();
-            let found = in_row(&gate, sql, &e);
+            let found = in_row(&gate, sql, &e).unwrap();
             assert_eq!(
                 found.map(|f| f.column.said()).as_deref(),
                 Some("t.z (malformed JSON)")

@@ -1807,12 +1807,27 @@ impl repair::Sink for Loading<'_> {
             // with the row, for the failures told.
             Outcome::Failed(e) if self.failures.len() < 5 => {
                 match d1_core::uncomputed::in_row(self.runner.gate_for_a_try(), sql, &e) {
-                    Some(found) => {
+                    Ok(Some(found)) => {
                         let said = found.said();
                         self.unloaded.push(found);
                         said
                     }
-                    None => gate::without_values(&e),
+                    Ok(None) => gate::without_values(&e),
+                    // SQLite rolled the load's transaction back in a try:
+                    // nothing loaded is left, and a row loaded now would
+                    // be outside any transaction, so the load stops.
+                    Err(ended) => {
+                        crate::edge::signals::check()?;
+                        return Err(could_not_run(
+                            ended,
+                            &format!(
+                                "loading statement {} again to name the VIRTUAL generated \
+                                 column it could not compute (SQLite rolled the load's \
+                                 transaction back)",
+                                self.statements
+                            ),
+                        ));
+                    }
                 }
             }
             Outcome::Failed(e) => gate::without_values(&e),
@@ -2589,7 +2604,9 @@ mod tests {
         let text = report.render();
         assert_eq!(status(&report, "statements"), Status::Fail);
         assert!(
-            text.contains("(an INSERT into vj): vj.g (malformed JSON)") && text.contains("rowid 7"),
+            text.contains("(an INSERT into vj): vj.g (malformed JSON)")
+                && text.contains("the row of key (id)")
+                && !text.contains("rowid 7"),
             "{text}"
         );
         assert!(!text.contains("vj.h") && !text.contains("secret"), "{text}");

@@ -399,7 +399,7 @@ fn a_generated_value_over_two_megabytes_is_refused_first(kind: &str) {
 }
 
 /// A table `vj` whose VIRTUAL column `g` SQLite cannot compute for its
-/// second row (rowid 2): its `x` is not JSON. Added after the rows, as
+/// second row (id 2): its `x` is not JSON. Added after the rows, as
 /// SQLite allows.
 const VJ: &str = "CREATE TABLE vj(id INTEGER PRIMARY KEY, x TEXT);\n\
      INSERT INTO vj(x) VALUES ('{\"a\":1}'),('not json secret');\n\
@@ -431,10 +431,12 @@ fn a_virtual_column_that_cannot_be_computed_warns_and_the_backup_is_written() {
     );
     // Verify's verdict, as before the size check: D1 fails the INSERT
     // that computes the column, so the load lacks that row, named by the
-    // column and the row's rowid.
+    // column and the row's key column (its INTEGER PRIMARY KEY), never its
+    // value.
     assert!(all.contains("Result: BAD"), "{all}");
     assert!(
-        all.contains("(an INSERT into vj): vj.g (malformed JSON)") && all.contains("rowid 2"),
+        all.contains("(an INSERT into vj): vj.g (malformed JSON)")
+            && all.contains("the row of key (id)"),
         "{all}"
     );
     assert_eq!(run.code, Some(1), "{all}");
@@ -446,7 +448,7 @@ fn a_virtual_column_that_cannot_be_computed_warns_and_the_backup_is_written() {
 /// blamed the export for the missing row ("did not write the database's
 /// rows faithfully", "take the backup with --via-wrangler"; with
 /// --via-wrangler, "Back up without --via-wrangler"), which neither would
-/// mend. It tells that row as the load's, by column and rowid, never a
+/// mend. It tells that row as the load's, by column and key, never a
 /// value, and the backup stays BAD: no restore can load that row.
 #[test]
 fn a_row_whose_virtual_column_cannot_be_computed_is_not_blamed_on_the_export() {
@@ -465,7 +467,7 @@ fn a_row_whose_virtual_column_cannot_be_computed_is_not_blamed_on_the_export() {
         let source = { all.lines() }
             .find(|l| l.contains("] source"))
             .unwrap_or_else(|| panic!("{args:?}: no source check\n{all}"));
-        for said in ["vj.g", "rowid 2", "could not insert"] {
+        for said in ["vj.g", "the row of key (id)", "could not insert"] {
             assert!(source.contains(said), "{args:?}: {said:?}\n{all}");
         }
         assert!(!all.contains("not json secret"), "{args:?}: a value\n{all}");
