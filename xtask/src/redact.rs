@@ -1262,3 +1262,129 @@ mod tests {
         assert_eq!(r.line(&format!("x {npm} y")), "x npm_[REDACTED] y");
     }
 }
+
+#[cfg(test)]
+mod tails {
+    //! KH: a redacted value never leaves a piece of the secret behind,
+    //! whatever character the secret holds and however it is written
+    //! (quoted, escaped, percent-encoded, split by a line wrap).
+
+    use super::{REDACTED, Redactor};
+
+    /// Every line, redacted by `r`, holds neither `H3ADh3ad` nor
+    /// `T4ILt4il` (the head and the tail of each secret), and says so.
+    fn no_piece_left(r: &Redactor, lines: &[&str]) {
+        let mut leaks = Vec::new();
+        for line in lines {
+            let out = r.line(line);
+            if out.contains("H3ADh3ad") || out.contains("T4ILt4il") || !out.contains(REDACTED) {
+                leaks.push(format!("{line}  ->  {out}"));
+            }
+        }
+        assert!(leaks.is_empty(), "{leaks:#?}");
+    }
+
+    /// A value by a name (`--password`, `NAME=`, a JSON field, a header,
+    /// a program's password flag) runs on past `,` `;` `)` `}` `&` `` ` ``
+    /// and quotes: it ends only where the word it is in ends.
+    #[test]
+    fn a_value_by_name_is_redacted_whole_whatever_punctuation_it_holds() {
+        no_piece_left(
+            &Redactor::default(),
+            &[
+                "tool --password H3ADh3ad,T4ILt4il next",
+                "tool --password=H3ADh3ad;T4ILt4il next",
+                "tool --token H3ADh3ad)T4ILt4il",
+                "tool --secret H3ADh3ad}T4ILt4il",
+                "tool --api-token H3ADh3ad&T4ILt4il",
+                "tool --password H3ADh3ad`T4ILt4il",
+                "tool --password H3ADh3ad'T4ILt4il",
+                "tool --password H3ADh3ad\"T4ILt4il",
+                "tool --password=H3ADh3ad\"x T4ILt4il\" next",
+                "tool --password\tH3ADh3ad,T4ILt4il",
+                "env CLOUDFLARE_API_TOKEN=H3ADh3ad;T4ILt4il wrangler d1 list",
+                "env AWS_SECRET_ACCESS_KEY=H3ADh3ad,T4ILt4il aws s3 ls",
+                "DATA_ENCRYPTION_KEY=H3ADh3ad)T4ILt4il",
+                "curl -u admin:H3ADh3ad,T4ILt4il https://api.example.com",
+                "X-Auth-Key: H3ADh3ad,T4ILt4il",
+                "curl -H X-Auth-Key:H3ADh3ad,T4ILt4il https://api.example.com",
+                r#"{"token":"H3ADh3ad\"T4ILt4il","x":1}"#,
+                r#"{"password": "H3ADh3ad\\\"T4ILt4il"}"#,
+                "{'password': 'H3ADh3ad,T4ILt4il'}",
+                "sshpass -p H3ADh3ad'T4ILt4il ssh host",
+                "mysql -u root -pH3ADh3ad\"T4ILt4il db",
+                "redis-cli -a H3ADh3ad`T4ILt4il ping",
+            ],
+        );
+    }
+
+    /// An `Authorization` header's credential and a bearer token run on
+    /// past punctuation and an escaped quote too.
+    #[test]
+    fn an_authorization_credential_is_redacted_whole() {
+        no_piece_left(
+            &Redactor::default(),
+            &[
+                "Authorization: Basic H3ADh3ad,T4ILt4il",
+                "Authorization: Token H3ADh3ad)T4ILt4il",
+                "authorization=H3ADh3ad}T4ILt4il",
+                "curl -H 'Authorization: Basic H3ADh3ad,T4ILt4il' https://x",
+                r#"{"authorization":"Bearer H3ADh3ad\"T4ILt4il"}"#,
+                r#"{"authorization":"H3ADh3ad\"T4ILt4il"}"#,
+                r#"{"headers":{"Authorization":"Token H3ADh3ad\"T4ILt4il"}}"#,
+            ],
+        );
+    }
+
+    /// The password of a URL's userinfo holding a character a URL should
+    /// have percent-encoded (`/`, `?`, `#`) is redacted whole, with or
+    /// without a query string after it.
+    #[test]
+    fn a_urls_password_with_a_raw_delimiter_is_redacted_whole() {
+        no_piece_left(
+            &Redactor::default(),
+            &[
+                "cannot reach https://ops:H3ADh3ad/T4ILt4il@app.example.com/api",
+                "cannot reach https://ops:H3ADh3ad#T4ILt4il@app.example.com/api",
+                "cannot reach https://ops:H3ADh3ad?T4ILt4il@app.example.com/api",
+                "GET https://ops:H3ADh3ad/T4ILt4il@app.example.com/x?X-Amz-Signature=1",
+                "GET app.example.com/x?token=H3ADh3ad,T4ILt4il&page=2",
+            ],
+        );
+    }
+
+    /// A secret the tool knows is redacted however it is written: one that
+    /// holds another known secret whole, percent-encoded in a URL or a
+    /// form, escaped in a JSON string, or cut by a line wrap.
+    #[test]
+    fn a_known_secret_is_redacted_in_every_spelling_and_across_a_wrap() {
+        let r = Redactor::with_secrets(vec![
+            "H3ADh3ad".into(),
+            "H3ADh3ad-T4ILt4il".into(),
+            "H3ADh3ad+/\"T4ILt4il=".into(),
+            "H3ADh3ad0123456789T4ILt4il".into(),
+        ]);
+        no_piece_left(
+            &r,
+            &[
+                "key H3ADh3ad-T4ILt4il used",
+                "GET /x?k=H3ADh3ad%2B%2F%22T4ILt4il%3D",
+                "GET /x?k=H3ADh3ad%2b%2f%22T4ILt4il%3d",
+                r#"{"k":"H3ADh3ad+/\"T4ILt4il="}"#,
+            ],
+        );
+        let wrapped = "error: token H3ADh3ad01234\n  56789T4ILt4il was refused";
+        for out in [r.line(wrapped).into_owned(), {
+            let lines: Vec<String> = { wrapped.lines() }
+                .map(|l| r.line(l).into_owned())
+                .collect();
+            lines.join("\n")
+        }] {
+            assert!(
+                !out.contains("H3ADh3ad") && !out.contains("T4ILt4il") && !out.contains("01234"),
+                "{out}"
+            );
+            assert!(out.contains("was refused"), "{out}");
+        }
+    }
+}

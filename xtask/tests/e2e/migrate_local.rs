@@ -722,6 +722,37 @@ fn with_backup_never_shows_or_records_a_quoted_password_or_a_passphrase() {
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
 
+/// KH: a credential's value ran only to the first `,` `;` `)` `}` `&`
+/// or quote, so with-backup showed, and recorded as the backup's reason,
+/// the rest of a password or key that holds one: `--password=head,tail`
+/// and `env AWS_SECRET_ACCESS_KEY=head,tail` (a `,` needs no quoting, so
+/// the shell shows the word bare), `-u admin:head,tail`, and a quoted
+/// `-H 'Authorization: Basic head,tail'` all kept `,tail`.
+#[test]
+fn with_backup_never_shows_or_records_the_tail_of_a_credential_after_punctuation() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let tails = [
+        "aws-tail-01234",
+        "pw-tail-01234",
+        "user-tail-01234",
+        "auth-tail-01234",
+    ];
+    let heads = [
+        "AWS_SECRET_ACCESS_KEY=aws-head,",
+        "--password=pw-head,",
+        "admin:user-head,",
+        "Authorization: Basic auth-head,",
+    ];
+    let [aws, password, user, header]: [String; 4] =
+        std::array::from_fn(|i| format!("{}{}", heads[i], tails[i]));
+    let command = [
+        "env", &aws, "sh", "-c", "exit 0", "import", &password, "-u", &user, "-H", &header,
+    ];
+    let leaks = with_backup_leaks(&sb, &command, &tails);
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
+
 #[test]
 fn status_json_does_not_call_the_migrations_applied_after_a_time_travel_restore() {
     // A Time Travel restore after the newest verified backup (as
