@@ -23,6 +23,14 @@
 //! a credential (it is in every dashboard URL) and is left visible; a value
 //! of `CLOUDFLARE_ACCOUNT_ID` or `CF_ACCOUNT_ID` that is not one (an API
 //! token pasted there) is redacted.
+//!
+//! No redacted value leaves a piece of its secret: a value by name runs to
+//! the end of its word as a shell reads it ([`word_end`]), whatever
+//! punctuation it holds (`--password a,b`), an escaped quote does not end
+//! a quoted one, a URL's password runs to its last `@`, and a known value
+//! is also found percent-encoded, JSON-escaped and cut by a line wrap
+//! ([`spellings`], [`redact_pieces`]). Over-redacting a harmless tail is
+//! the price; leaking one is not.
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -90,7 +98,7 @@ impl Redactor {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         Redactor {
-            words: secret_named_values(vars, &known),
+            words: spellings(secret_named_values(vars, &known)),
             ..Redactor::from_variables(|name| std::env::var(name).ok(), held)
         }
     }
@@ -121,9 +129,8 @@ impl Redactor {
 
     pub fn with_secrets(secrets: Vec<String>) -> Redactor {
         // Very short values would redact ordinary words; real tokens are long.
-        let secrets = secrets.into_iter().filter(|s| s.len() >= 8).collect();
         Redactor {
-            secrets,
+            secrets: spellings(secrets.into_iter().filter(|s| s.len() >= 8)),
             words: Vec::new(),
         }
     }
@@ -149,6 +156,12 @@ impl Redactor {
     /// `Authorization` header, `name=value`): see [`values`].
     pub fn values<'a>(&self, line: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(line);
+        // Pieces first: a shorter secret inside one would cut it.
+        for secret in self.secrets.iter().chain(&self.words) {
+            if let Some(redacted) = redact_pieces(&out, secret) {
+                out = Cow::Owned(redacted);
+            }
+        }
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
                 out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
@@ -164,7 +177,9 @@ impl Redactor {
         }
         if out.contains("://") {
             // find_url_start matches the scheme in any case.
-            out = Cow::Owned(redact_userinfo(&redact_signed_urls(&out)));
+            // The userinfo first: a password holding a raw `/` or `?`
+            // would otherwise be cut where the signed URL's path starts.
+            out = Cow::Owned(redact_signed_urls(&redact_userinfo(&out)));
         }
         if let Some(redacted) = redact_bearer(&out) {
             out = Cow::Owned(redacted);
@@ -174,6 +189,103 @@ impl Redactor {
         }
         out
     }
+}
+
+/// Every secret as output may spell it (as it is, percent-encoded in a
+/// URL or a form with upper- or lower-case digits, escaped in a JSON
+/// string), longest first: a secret that holds a shorter one is replaced
+/// whole before the shorter one could cut it and leave its tail.
+fn spellings(secrets: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for secret in secrets {
+        let encoded = |upper: bool| -> String {
+            { secret.bytes() }
+                .map(
+                    |b| match (b.is_ascii_alphanumeric() || b"-._~".contains(&b), upper) {
+                        (true, _) => (b as char).to_string(),
+                        (false, true) => format!("%{b:02X}"),
+                        (false, false) => format!("%{b:02x}"),
+                    },
+                )
+                .collect()
+        };
+        let json = serde_json::to_string(&secret).unwrap_or_default();
+        let json = json
+            .get(1..json.len().saturating_sub(1))
+            .unwrap_or("")
+            .to_owned();
+        for form in [encoded(true), encoded(false), json, secret] {
+            if !all.contains(&form) {
+                all.push(form);
+            }
+        }
+    }
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    all
+}
+
+/// The pieces of `secret` a line wrap leaves: its head at the end of a
+/// line, its tail at the start of one (past the indent), 4 characters or
+/// more standing apart from a longer word, and a line that is a piece of
+/// its middle, 8 or more. Each line is told apart, so that wrangler's
+/// lines, redacted one by one, lose them as a whole text does.
+fn redact_pieces(text: &str, secret: &str) -> Option<String> {
+    const LEAST: usize = 4;
+    let runs_on = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    // The longest tail of `secret` a line starts with, and head it ends with.
+    let starts = |body: &str| {
+        (LEAST..secret.len()).rev().find(|&k| {
+            let from = secret.len() - k;
+            secret.is_char_boundary(from)
+                && body.starts_with(&secret[from..])
+                && !runs_on(body[k..].chars().next())
+        })
+    };
+    let ends = |body: &str| {
+        (LEAST..secret.len()).rev().find(|&k| {
+            secret.is_char_boundary(k)
+                && body.ends_with(&secret[..k])
+                && !runs_on(body[..body.len() - k].chars().next_back())
+        })
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        let trimmed = line.trim_end();
+        let body = trimmed.trim_start();
+        // Most lines hold no piece: a cheap look at their two ends first.
+        let edge = |piece: Option<&str>| piece.is_some_and(|p| secret.contains(p));
+        if !edge(body.get(..LEAST)) && !edge(body.get(body.len().saturating_sub(LEAST)..)) {
+            out.push_str(line);
+            continue;
+        }
+        let (start, end) = match body.len() >= 2 * LEAST && secret.contains(body) {
+            true => (body.len(), 0),
+            false => (starts(body).unwrap_or(0), ends(body).unwrap_or(0)),
+        };
+        if start == 0 && end == 0 {
+            out.push_str(line);
+            continue;
+        }
+        changed = true;
+        out.push_str(&trimmed[..trimmed.len() - body.len()]);
+        if start + end >= body.len() {
+            out.push_str(REDACTED);
+        } else {
+            if start > 0 {
+                out.push_str(REDACTED);
+            }
+            out.push_str(&body[start..body.len() - end]);
+            if end > 0 {
+                out.push_str(REDACTED);
+            }
+        }
+        out.push_str(&line[trimmed.len()..]);
+    }
+    changed.then_some(out)
 }
 
 /// Programs whose short flag takes a password, though its name says
@@ -230,16 +342,11 @@ fn redact_after_flag(text: &str, flag: &str, glued: bool, apart: bool) -> Option
             continue;
         }
         let (start, end) = match before.filter(|b| glued_here && matches!(b, b'\'' | b'"')) {
-            Some(quote) => (start, quoted_end(text, start, quote)),
+            Some(quote) => (start, quoted_value_end(text, start, quote)),
             None if matches!(bytes[start], b'\'' | b'"') => {
-                (start + 1, quoted_end(text, start + 1, bytes[start]))
+                (start + 1, quoted_value_end(text, start + 1, bytes[start]))
             }
-            None => {
-                let end = text[start..]
-                    .find(|c: char| c.is_whitespace() || matches!(c, '\'' | '"'))
-                    .map_or(text.len(), |e| start + e);
-                (start, end)
-            }
+            None => (start, word_end(text, start)),
         };
         out.push_str(&text[at..start]);
         if end > start && &text[start..end] != REDACTED {
@@ -439,21 +546,62 @@ fn redact_token_shapes(text: &str) -> Option<String> {
 }
 
 /// Where a value quoted with `quote` ends, from `from` (just inside the
-/// quote): at its closing quote, or the end of the line. A shell's
-/// `'\''` (a quote in a single-quoted word) does not end it.
+/// quote): at its closing quote, or the end of the line. A quote escaped
+/// by a backslash (`"a\"b"` in JSON) or a shell's `'\''` (a quote in a
+/// single-quoted word) does not end it.
 fn quoted_end(text: &str, from: usize, quote: u8) -> usize {
+    let bytes = text.as_bytes();
     let mut at = from;
-    loop {
-        let Some(e) = text[at..].find([quote as char, '\n']) else {
-            return text.len();
-        };
-        let close = at + e;
-        if quote == b'\'' && text[close..].starts_with("'\\''") {
-            at = close + 4;
-            continue;
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            b'\n' => return at,
+            b'\\' if bytes.get(at + 1).is_some_and(|&n| n != b'\n') => at += 2,
+            _ if b == quote && quote == b'\'' && text[at..].starts_with("'\\''") => at += 4,
+            _ if b == quote => return at,
+            _ => at += 1,
         }
-        return close;
     }
+    text.len()
+}
+
+/// Where a quoted value ends ([`quoted_end`]), or, when a word runs on
+/// from its closing quote (`"a b"c`, one word to a shell), where that
+/// word ends.
+fn quoted_value_end(text: &str, from: usize, quote: u8) -> usize {
+    let close = quoted_end(text, from, quote);
+    let runs_on =
+        text.as_bytes().get(close) == Some(&quote) && { text[close + 1..].chars().next() }
+            .is_some_and(|c| {
+                !c.is_whitespace()
+                    && !matches!(c, ',' | ';' | ':' | ')' | '}' | ']' | '>' | '|' | '&')
+            });
+    match runs_on {
+        true => word_end(text, close + 1),
+        false => close,
+    }
+}
+
+/// Where an unquoted value that starts at `from` ends: at the first blank
+/// outside quotes, as a shell reads a word. A secret may hold any other
+/// character (`a,b`, `a;b`, `a)b`, `a"b`); a quote in it runs to its
+/// close, or, never closed, to the end of the line; a backslash keeps the
+/// next character in it. Whatever of a harmless tail goes with it
+/// (`pw, then`) is the price of never leaving a piece of the secret.
+fn word_end(text: &str, from: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut at = from;
+    while let Some(&b) = bytes.get(at) {
+        match b {
+            _ if b.is_ascii_whitespace() => return at,
+            b'\'' | b'"' => match quoted_end(text, at + 1, b) {
+                close if bytes.get(close) == Some(&b) => at = close + 1,
+                close => return close,
+            },
+            b'\\' if bytes.get(at + 1).is_some_and(|n| !n.is_ascii_whitespace()) => at += 2,
+            _ => at += 1,
+        }
+    }
+    text.len()
 }
 
 /// Name endings that make a value a credential whatever comes before them
@@ -534,7 +682,7 @@ fn redact_assignments(text: &str) -> Option<String> {
             i += 1;
             continue;
         };
-        let (mut start, end) = value_span(text, secret.value, secret.opened);
+        let (mut start, end) = value_span(text, &secret);
         if secret.user {
             // The user stays; the password after its colon goes.
             match text[start..end].find(':') {
@@ -568,71 +716,104 @@ struct SecretAt {
     /// A quote opened before the name (`'PGPASSWORD=a b'`, as a shell
     /// quotes the whole word), which holds the value up to its close.
     opened: Option<u8>,
+    /// What ends an unquoted value besides a blank.
+    ends: Ends,
+}
+
+/// What ends an unquoted value: where its word ends ([`word_end`]), or
+/// what its syntax says cannot be in it.
+#[derive(Clone, Copy, PartialEq)]
+enum Ends {
+    Word,
+    /// A URL's query parameter (`?token=…&`): a `&`, a `#`, or what a URL
+    /// never holds raw (a quote, `<`, `>`, a backtick); a `&` in a value
+    /// is percent-encoded.
+    Query,
+    /// A JSON or Python field's bare value (a number, `true`): `,`, `}`, `]`.
+    Json,
 }
 
 /// The credential introduced at byte `i` of `text` (an `=`, a `:` or the
 /// blank after a flag), if the name before it says it is one.
 fn secret_at(text: &str, i: usize) -> Option<SecretAt> {
     let bytes = text.as_bytes();
-    let mut opened: Option<u8> = None;
-    let (secret, user) = match bytes[i] {
+    let mut ends = Ends::Word;
+    // The name's first byte, whether it says secret, and whether it is `-u`.
+    let (name_at, secret, user) = match bytes[i] {
         b'=' => {
-            // `NAME=value`, `NAME = value`.
+            // `NAME=value`, `NAME = value`, `?name=value&`.
             let mut end = i;
             while end > 0 && bytes[end - 1] == b' ' {
                 end -= 1;
             }
             let name = name_before(text, end);
-            let before = end - name.len();
-            opened = (before > 0)
-                .then(|| bytes[before - 1])
-                .filter(|q| matches!(q, b'\'' | b'"'));
-            (names_a_secret(name) || names_an_env_key(name), false)
+            let name_at = end - name.len();
+            if text[..name_at].ends_with(['?', '&']) {
+                ends = Ends::Query;
+            }
+            (
+                name_at,
+                names_a_secret(name) || names_an_env_key(name),
+                false,
+            )
         }
-        b':' if i > 0 && bytes[i - 1] == b'"' => {
-            // `"name": "value"` (JSON).
-            let name = text[..i - 1]
-                .rfind('"')
-                .map_or("", |open| &text[open + 1..i - 1]);
-            (names_a_secret(name), false)
+        quote @ (b'"' | b'\'') if bytes.get(i + 1) == Some(&b':') => {
+            // `"name": "value"` (JSON), `'name': 'value'` (Python); the
+            // value's own quotes hold it, not the name's.
+            let name = text[..i]
+                .rfind(quote as char)
+                .map_or("", |open| &text[open + 1..i]);
+            return names_a_secret(name).then(|| SecretAt {
+                value: skip_blanks(bytes, i + 2),
+                user: false,
+                opened: None,
+                ends: Ends::Json,
+            });
         }
-        b':' if bytes.get(i + 1) == Some(&b' ') => {
-            // A header: a name with `-` (`X-Auth-Key`), or one of the
-            // few that say nothing of a secret; not prose ("token: missing").
+        b':' => {
+            // A header, `: ` or `:` then its value: a name with `-`
+            // (`X-Auth-Key`), or one of the few that say nothing of a
+            // secret; not prose ("token: missing").
             let name = name_before(text, i);
             let lower = name.to_ascii_lowercase();
             let secret = (name.contains('-') && names_a_secret(name))
                 || SECRET_HEADERS.contains(&lower.as_str());
-            (secret, false)
+            (i - name.len(), secret, false)
         }
-        b' ' if i > 0 && bytes[i - 1] != b' ' => {
+        b' ' | b'\t' if i > 0 && !matches!(bytes[i - 1], b' ' | b'\t') => {
             // `--password value`, and curl's `-u user:password`.
             let name = name_before(text, i);
             let flag = name.starts_with('-');
             let user = flag && matches!(name, "-u" | "--user" | "--proxy-user");
-            (flag && (user || names_a_secret(name)), user)
+            (i - name.len(), flag && (user || names_a_secret(name)), user)
         }
-        _ => (false, false),
+        _ => return None,
     };
+    let before = name_at.checked_sub(1).map(|b| bytes[b]);
     secret.then(|| SecretAt {
         value: skip_blanks(bytes, i + 1),
         user,
-        opened,
+        opened: before.filter(|q| matches!(q, b'\'' | b'"')),
+        ends,
     })
 }
 
 /// The value that starts at `value`: quoted up to its closing quote on
 /// this line (the quotes kept, and a quote `opened` before its name holds
-/// it), or the next word.
-fn value_span(text: &str, value: usize, opened: Option<u8>) -> (usize, usize) {
-    match (opened, text.as_bytes()[value]) {
-        (Some(quote), _) => (value, quoted_end(text, value, quote)),
-        (None, quote @ (b'\'' | b'"')) => (value + 1, quoted_end(text, value + 1, quote)),
+/// it), or unquoted up to what [`Ends`] says ends it.
+fn value_span(text: &str, secret: &SecretAt) -> (usize, usize) {
+    let value = secret.value;
+    match (secret.opened, text.as_bytes()[value]) {
+        (Some(quote), _) => (value, quoted_value_end(text, value, quote)),
+        (None, quote @ (b'\'' | b'"')) => (value + 1, quoted_value_end(text, value + 1, quote)),
         _ => {
+            let stops: &[char] = match secret.ends {
+                Ends::Word => return (value, word_end(text, value)),
+                Ends::Query => &['&', '#', '"', '\'', '<', '>', '`'],
+                Ends::Json => &[',', '}', ']'],
+            };
             let end = text[value..]
-                .find(|c: char| {
-                    c.is_whitespace() || matches!(c, '&' | '"' | '\'' | ',' | '}' | ')' | ';' | '`')
-                })
+                .find(|c: char| c.is_whitespace() || stops.contains(&c))
                 .map_or(text.len(), |e| value + e);
             (value, end)
         }
@@ -641,7 +822,7 @@ fn value_span(text: &str, value: usize, opened: Option<u8>) -> (usize, usize) {
 
 /// The first byte from `at` on that is not a blank.
 fn skip_blanks(bytes: &[u8], mut at: usize) -> usize {
-    while bytes.get(at) == Some(&b' ') {
+    while matches!(bytes.get(at), Some(b' ' | b'\t')) {
         at += 1;
     }
     at
@@ -660,6 +841,11 @@ fn name_before(text: &str, end: usize) -> &str {
 }
 
 /// Replaces the user and password of every `scheme://user:password@host`.
+/// A password may hold a `/`, `?`, `#` or `@` its writer did not
+/// percent-encode: when the authority (up to the first of them) holds a
+/// `:` or an `@`, the userinfo runs to the URL's last `@`, so that no
+/// piece of it is taken for the host or the path (a port and a path's
+/// `@`, `http://h:8787/@scope`, are redacted with it: harmless).
 fn redact_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -668,11 +854,13 @@ fn redact_userinfo(text: &str) -> String {
         out.push_str(&rest[..authority_start]);
         let after = &rest[authority_start..];
         let end = after
-            .find(|c: char| {
-                matches!(c, '/' | '?' | '#' | '"' | '\'' | ')' | '>') || c.is_whitespace()
-            })
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
             .unwrap_or(after.len());
-        match after[..end].rfind('@') {
+        let authority = after[..end].find(['/', '?', '#']).unwrap_or(end);
+        let userinfo_end = { after[..authority].contains([':', '@']) }
+            .then(|| after[..end].rfind('@'))
+            .flatten();
+        match userinfo_end {
             Some(userinfo_end) => {
                 out.push_str(REDACTED);
                 out.push_str(&after[userinfo_end..end]);
@@ -706,19 +894,30 @@ fn redact_authorization(text: &str) -> Option<String> {
             at = separator;
             continue;
         }
+        // A quote that opens the value (`"authorization":"…"`) or the
+        // header (`-H 'Authorization: …'`) holds it to its close; else it
+        // is a word ([`word_end`]).
+        let opened = { text[value..separator].bytes().rev().find(|b| *b != b' ') }
+            .filter(|q| matches!(q, b'"' | b'\''))
+            .or_else(|| {
+                let name_at = at + found;
+                name_at.checked_sub(1).map(|b| text.as_bytes()[b])
+            })
+            .filter(|q| matches!(q, b'"' | b'\''));
         value = separator;
-        let word_end = |from: usize| {
-            text[from..]
-                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '}' | ')'))
-                .map_or(text.len(), |i| from + i)
+        let value_end = |from: usize| match opened {
+            Some(quote) => quoted_value_end(text, from, quote),
+            None => word_end(text, from),
         };
-        let mut end = word_end(value);
+        let mut end = value_end(value);
         // A scheme (`Basic`, `Token`, ...) stays; its credential goes.
-        let is_scheme = text[value..end].chars().all(|c| c.is_ascii_alphabetic())
-            && text[end..].starts_with(' ');
-        if is_scheme && end > value {
-            value = end + 1;
-            end = word_end(value);
+        let scheme_end = text[value..].find(' ').map_or(text.len(), |i| value + i);
+        let is_scheme = text[value..scheme_end]
+            .chars()
+            .all(|c| c.is_ascii_alphabetic());
+        if is_scheme && scheme_end > value && (opened.is_none() || scheme_end < end) {
+            value = skip_blanks(text.as_bytes(), scheme_end);
+            end = value_end(value);
         }
         out.push_str(&text[at..value]);
         if end > value && &text[value..end] != REDACTED {
@@ -811,9 +1010,16 @@ fn redact_bearer(text: &str) -> Option<String> {
     let mut at = 0;
     while let Some(found) = lower[at..].find("bearer ") {
         let token_start = at + found + "bearer ".len();
-        let token_end = text[token_start..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\''))
-            .map_or(text.len(), |i| token_start + i);
+        // A quote ends the token (none is in a token's alphabet), unless
+        // a backslash escapes it in a JSON string.
+        let mut token_end = token_start;
+        while let Some(c) = text[token_end..].chars().next() {
+            let escaped = text[..token_end].ends_with('\\');
+            if c.is_whitespace() || (matches!(c, '"' | '\'') && !escaped) {
+                break;
+            }
+            token_end += c.len_utf8();
+        }
         out.push_str(&text[at..token_start]);
         if token_end > token_start {
             out.push_str(REDACTED);
@@ -977,7 +1183,7 @@ mod tests {
         let r = Redactor::default();
         assert_eq!(
             r.line("echo: Authorization: Basic dXNlcjpwYXNz, rest"),
-            "echo: Authorization: Basic [REDACTED], rest"
+            "echo: Authorization: Basic [REDACTED] rest"
         );
         assert_eq!(
             r.line(r#"{"authorization":"tok_abc","x":1}"#),
