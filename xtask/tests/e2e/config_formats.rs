@@ -123,10 +123,11 @@ fn analytics_rows(sb: &Sandbox) -> u64 {
     local_rows(sb, "analytics_local", "events")
 }
 
-#[test]
-fn an_environment_with_two_databases_backs_up_each_and_every_other_command_names_one() {
+/// `config` (TWO, or TWO with more) with both local databases migrated,
+/// seeded (three analytics events) and backed up.
+fn two_databases(config: &str) -> Sandbox {
     let sb = Sandbox::new();
-    std::fs::write(sb.path().join("wrangler.toml"), TWO).unwrap();
+    std::fs::write(sb.path().join("wrangler.toml"), config).unwrap();
     // No staging here, and no app rules: the analytics database has none of
     // qbtime's tables.
     std::fs::write(sb.path().join("backups.toml"), "").unwrap();
@@ -150,6 +151,12 @@ fn an_environment_with_two_databases_backs_up_each_and_every_other_command_names
         "INSERT INTO events (kind) VALUES ('login'), ('export'), ('login');",
     ])
     .assert_ok();
+    sb
+}
+
+#[test]
+fn an_environment_with_two_databases_backs_up_each_and_every_other_command_names_one() {
+    let sb = two_databases(TWO);
     let main_rows = sb.live_row_counts();
 
     // `backup local` takes one backup of each database.
@@ -275,6 +282,62 @@ fn an_environment_with_two_databases_backs_up_each_and_every_other_command_names
         files_before,
         "no safety backup was taken"
     );
+}
+
+/// The targets a refusal of `restore ... --to <to>` advises, each as the
+/// words of a command line: each `--to ...` it quotes, else its
+/// `(--database NAME)` with the same `--to`.
+fn advised_targets(said: &str, to: &str) -> Vec<Vec<String>> {
+    let words = |line: &str| line.split_whitespace().map(str::to_owned).collect();
+    let quoted: Vec<Vec<String>> = { said.split('`').skip(1).step_by(2) }
+        .filter(|quoted| quoted.starts_with("--to ") && !quoted.contains("new:"))
+        .map(words)
+        .collect();
+    match said.split_once("(--database ") {
+        Some((_, rest)) if quoted.is_empty() => {
+            let name = rest.split(')').next().unwrap_or_default();
+            vec![words(&format!("--to {to} --database {name}"))]
+        }
+        _ => quoted,
+    }
+}
+
+/// KJ: TWO with a staging of DB alone. A backup of local's ANALYTICS aimed
+/// at staging is refused (another binding) with "restore it into the
+/// database with binding ANALYTICS (--database ANALYTICS)", in staging,
+/// which has none: that restore is refused too. The advice names an
+/// environment that has one, and that restore runs.
+#[test]
+fn the_database_a_refused_restore_advises_is_one_its_environment_has() {
+    let sb = two_databases(&format!(
+        "{TWO}\n[env.staging.vars]\nAPP_ENV = \"staging\"\n[[env.staging.d1_databases]]\n\
+         binding = \"DB\"\ndatabase_name = \"qbtime_db_staging\"\n\
+         database_id = \"5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c\"\n"
+    ));
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = { sb.backup_files().into_iter() }
+        .find(|f| f.starts_with("backup-local.analytics_local-") && f.ends_with(".sql"))
+        .unwrap();
+    let file = sb.backups().join(file);
+    let file = file.to_str().unwrap();
+    let run = sb.xtask(&["restore", file, "--to", "staging", "--yes", "--dry-run"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("binding ANALYTICS"), "{}", run.all());
+    let advised = advised_targets(&run.stderr, "staging");
+    assert!(!advised.is_empty(), "no `--to` advised: {}", run.all());
+    for to in advised {
+        let mut args = vec!["restore", file];
+        args.extend(to.iter().map(String::as_str));
+        args.extend(["--replace", "--yes"]);
+        let run = sb.xtask(&args);
+        assert!(
+            run.ok,
+            "advised `{}`, refused:\n{}",
+            to.join(" "),
+            run.all()
+        );
+    }
+    assert_eq!(analytics_rows(&sb), 3);
 }
 
 /// A second database for the top level, appended to qbtime's one-database

@@ -32,12 +32,19 @@ fn big_sandbox_with_a_backup() -> (Sandbox, std::path::PathBuf) {
 
 /// `args` started in a process group of its own, output discarded.
 fn spawn_in_group(sb: &Sandbox, args: &[&str]) -> Child {
-    sb.xtask_command(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap()
+    spawn_in_group_to(sb, args, Stdio::null)
+}
+
+/// `args` started in a process group of its own, its output kept.
+fn spawn_piped_in_group(sb: &Sandbox, args: &[&str]) -> Child {
+    spawn_in_group_to(sb, args, Stdio::piped)
+}
+
+/// `args` started in a process group of its own, its output to `output()`.
+fn spawn_in_group_to(sb: &Sandbox, args: &[&str], output: fn() -> Stdio) -> Child {
+    let mut cmd = sb.xtask_command(args);
+    cmd.stdout(output()).stderr(output()).process_group(0);
+    cmd.spawn().unwrap()
 }
 
 /// Waits until `done`; panics after two minutes, or if `child` ends first.
@@ -243,13 +250,7 @@ fn a_restore_while_migrate_applies_is_refused_with_the_lock_held() {
         "CREATE TABLE extra (id INTEGER PRIMARY KEY);\nINSERT INTO extra VALUES (42);\n",
     )
     .unwrap();
-    let mut migrate = sb
-        .xtask_command(&["migrate", "local", "--yes"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut migrate = spawn_piped_in_group(&sb, &["migrate", "local", "--yes"]);
     let pid = migrate.id();
     wait_until(&mut migrate, "wrangler applying the migration", || {
         group_runs(pid, "d1 migrations apply")
@@ -1747,4 +1748,38 @@ fn a_remote_migrate_applies_only_its_plan_when_a_migration_is_added_as_wrangler_
         "{}",
         run.all()
     );
+}
+
+/// KJ: Ctrl-C (SIGINT to the whole group, as a terminal sends it) while a
+/// local `restore --via-wrangler` has wrangler run the backup against the
+/// local D1. It said "nothing was handed to D1: wrangler was stopped
+/// before it had uploaded the backup for its import", the words of a
+/// remote import: a local one uploads nothing, and D1's import API is not
+/// what ran. It says what is true of the local D1 (wrangler runs the file
+/// against it as one batch, all or nothing), and the local D1 is as it was.
+#[test]
+fn an_interrupted_local_restore_via_wrangler_says_what_is_true_of_the_local_d1() {
+    let (sb, _) = big_sandbox_with_a_backup();
+    let before = sb.query("SELECT count(*) AS n FROM notifications");
+    let args = "restore latest:local --to local --replace --yes --via-wrangler";
+    let args: Vec<&str> = args.split(' ').collect();
+    let mut restore = spawn_piped_in_group(&sb, &args);
+    let group = restore.id();
+    // The load's wrangler, given the file it runs (not an earlier one
+    // that reads the target).
+    wait_until(&mut restore, "wrangler's load", || {
+        group_runs(group, "restore-local.sql")
+    });
+    // SAFETY: kill(2) on the group our own child leads.
+    unsafe { libc::kill(-(group as i32), libc::SIGINT) };
+    let run = Run::from_output(restore.wait_with_output().unwrap());
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    assert!(!run.stderr.contains("uploaded"), "{}", run.stderr);
+    assert!(!run.stderr.contains("handed to D1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the local D1") && run.stderr.contains("all or nothing"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sb.query("SELECT count(*) AS n FROM notifications"), before);
 }

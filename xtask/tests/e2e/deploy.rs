@@ -209,6 +209,35 @@ fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_dep
     }
 }
 
+/// KJ: a TMPDIR whose path holds a backslash (wrangler reads it as `/` in
+/// the configuration naming the private copy of the migrations) was
+/// refused only at the migrate step, after the deploy had taken,
+/// verified and uploaded its pre-migration backup. It is refused (exit 2,
+/// naming TMPDIR) before anything is written, the dry run included.
+#[test]
+fn a_tmpdir_the_migrate_step_refuses_is_refused_before_the_backup() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    let tmp = remote.sb.path().join("tmp\\dir");
+    std::fs::create_dir(&tmp).unwrap();
+    let before = remote.sb.backup_files();
+    for dry in [true, false] {
+        let mut args = PROD_FROM_MAIN.to_vec();
+        args.extend(dry.then_some("--dry-run"));
+        let mut cmd = remote.xtask_command(home.path(), &{ [&["deploy"][..], &args].concat() });
+        cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log")
+            .env("TMPDIR", &tmp);
+        let run = Run::from_output(cmd.output().unwrap());
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(run.stderr.contains("TMPDIR"), "{}", run.all());
+        assert!(!run.stdout.contains("Backup written"), "{}", run.all());
+        assert_eq!(remote.sb.backup_files(), before, "{}", run.all());
+        assert_eq!(counts(&remote.db)["d1_migrations"], 3);
+        assert!(!deployed(&remote));
+    }
+}
+
 #[test]
 fn nothing_to_migrate_takes_no_backup_and_goes_straight_to_the_deploy() {
     // No encryption and no bucket: a deploy with nothing to migrate needs neither.

@@ -1474,3 +1474,40 @@ fn a_non_sql_failure_after_migrations_applied_names_what_stays_applied() {
         run.all()
     );
 }
+
+/// KJ: a TMPDIR migrate refuses (one whose path holds a backslash, which
+/// wrangler reads as `/` in the configuration naming the private copy of
+/// the migrations; one others can write to without the sticky bit) was
+/// refused only after the pre-migration backup had been taken under the
+/// backup lock: the backup directory gained a backup of a migration that
+/// never ran. Every check of the environment a migrate refuses on runs
+/// before anything is written: refused (exit 2) naming TMPDIR, no backup
+/// directory, nothing applied; the dry run says it as the run would.
+#[test]
+fn a_tmpdir_migrate_refuses_is_refused_before_the_backup_lock_and_the_backup() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let sb = one_pending();
+    let backslash = sb.path().join("tmp\\dir");
+    std::fs::create_dir(&backslash).unwrap();
+    let shared = sb.path().join("shared-tmp");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for tmp in [&backslash, &shared] {
+        for args in [
+            &["migrate", "local", "--yes"][..],
+            &["migrate", "local", "--dry-run"],
+        ] {
+            let out = sb.xtask_command(args).env("TMPDIR", tmp).output().unwrap();
+            let run = Run::from_output(out);
+            assert_eq!(run.code, Some(2), "{args:?} {tmp:?}:\n{}", run.all());
+            assert!(run.stderr.contains("TMPDIR"), "{}", run.all());
+            assert!(
+                !sb.backups().exists(),
+                "written before the refusal: {}",
+                run.all()
+            );
+            assert_eq!(sb.query("SELECT name FROM d1_migrations")[0].len(), 3);
+        }
+    }
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+}
