@@ -24,7 +24,7 @@ use crate::edge::lock::BackupLock;
 use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs, TakenFor, UploadWhen};
 use crate::steps::doctor::{self, DoctorArgs};
-use crate::steps::migrations::MigrationPlan;
+use crate::steps::migrations::{MigrationPlan, Staged};
 use crate::steps::status::{self, StatusArgs};
 use d1_core::wording::count;
 
@@ -635,6 +635,9 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     // terminal, a deploy that will not be confirmed is refused here, before
     // the doctor, the lock and the plan.
     confirm::check_given(env, &args.confirm, args.dry_run, "migrate and deploy")?;
+    // As early, whatever is pending: a TMPDIR the migrate step refuses is
+    // refused before the lock and the backup.
+    crate::steps::migrations::check_stageable()?;
     let checked_out = crate::edge::git::current_branch(sh, &project.config_dir);
     let branch = match &args.branch {
         Some(branch) => branch.clone(),
@@ -675,7 +678,12 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     }
     confirm::require(deploy.env, &args.confirm, "migrate and deploy")?;
     let lock = lock.expect("a deploy that is not a dry run holds the backup lock");
-    let (backup_file, applied) = deploy.run_steps(&plan, &planned[2..], lock)?;
+    // Staged before the backup step: a copy refused (a migration changed
+    // since the plan) is refused before anything is written.
+    let staged = { (!plan.pending.is_empty()).then(|| crate::steps::migrations::stage(&plan)) }
+        .transpose()
+        .map_err(|e| failed(deploy.env, Step::Migrate, e, None))?;
+    let (backup_file, applied) = deploy.run_steps((&plan, staged.as_ref()), &planned[2..], lock)?;
     deploy.print_done(&applied, backup_file.as_deref());
     Ok(())
 }
@@ -799,7 +807,7 @@ impl Deploy<'_> {
     /// Pages deploy is done.
     fn run_steps(
         &self,
-        plan: &MigrationPlan<'_>,
+        plan: (&MigrationPlan<'_>, Option<&Staged>),
         steps: &[Step],
         lock: BackupLock,
     ) -> Result<(Option<PathBuf>, Vec<String>)> {
@@ -838,7 +846,7 @@ impl Deploy<'_> {
     fn run_step(
         &self,
         step: Step,
-        plan: &MigrationPlan<'_>,
+        (plan, staged): (&MigrationPlan<'_>, Option<&Staged>),
         (backup_file, applied): (&mut Option<PathBuf>, &mut Vec<String>),
         lock: Option<&BackupLock>,
     ) -> Result<()> {
@@ -857,15 +865,12 @@ impl Deploy<'_> {
                     .map(|file| *backup_file = file)
             }
             Step::Migrate => {
-                let (_, staged) = crate::steps::migrations::record_applying(
-                    held(),
-                    plan,
-                    backup_file.as_deref(),
-                )?;
+                let staged = staged.expect("a deploy with a migration to apply staged it");
+                crate::steps::migrations::record_applying(held(), plan, backup_file.as_deref())?;
                 *applied = crate::steps::migrations::apply(
                     self.sh,
                     self.project,
-                    (plan, &staged),
+                    (plan, staged),
                     "see below for the way back",
                 )?;
                 // Applied: a kill during the Pages deploy leaves no record

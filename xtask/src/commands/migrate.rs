@@ -26,7 +26,7 @@ use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs, TakenFor};
 use crate::steps::migrations::{
     MigrationPlan, Record, applied_migrations, apply, digests, edited_or_missing, edited_report,
-    plan, record_applying, record_for, told_if_from_bucket,
+    plan, record_applying, record_for, stage, told_if_from_bucket,
 };
 use d1_core::wording::count;
 
@@ -79,6 +79,18 @@ fn asked_with_nothing_pending(
     ))
 }
 
+/// Before anything else, whatever is pending: a command line the day's
+/// empty plan passes must not be one a pending migration refuses. Without
+/// a terminal, a run that will not be confirmed is refused here, before
+/// the lock and the plan, with or without a migration pending (as a
+/// deploy); so is a TMPDIR the staging of the migrations would refuse
+/// (exit 2), which was refused after the pre-migration backup.
+fn refuse_before_anything(env: &Environment, args: &MigrateArgs) -> Result<()> {
+    confirm::check_given(env, &args.confirm, args.dry_run, "apply migrations to")
+        .map_err(|e| asked_with_nothing_pending(e, env, &args.confirm))?;
+    crate::steps::migrations::check_stageable()
+}
+
 pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     if args.check {
         return check(sh, project, args.env.as_deref());
@@ -89,13 +101,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             .as_deref()
             .context("name the environment to migrate")?,
     )?;
-    // Before anything else, whatever is pending: a command line the day's
-    // empty plan passes must not be one a pending migration refuses.
-    // Without a terminal, a run that will not be confirmed is refused here,
-    // before the lock and the plan, with or without a migration pending (as
-    // a deploy).
-    confirm::check_given(env, &args.confirm, args.dry_run, "apply migrations to")
-        .map_err(|e| asked_with_nothing_pending(e, env, &args.confirm))?;
+    refuse_before_anything(env, args)?;
     // Before the lock: wrangler would apply them wherever a link on the
     // way to the local D1 leads.
     crate::edge::local_d1::refuse_linked_env(&project.config_dir, env)?;
@@ -148,8 +154,11 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     }
     confirm::require(env, &args.confirm, "apply migrations to")?;
     let lock = lock.expect("a migrate that is not a dry run holds the backup lock");
+    // Staged before the backup: a copy refused (a migration changed since
+    // the plan) is refused before anything is written.
+    let staged = stage(&plan)?;
     let backup_file = pre_migration_backup(sh, project, args, env, &plan.pending, &lock)?;
-    let (advice, staged) = record_applying(&lock, &plan, backup_file.as_deref())?;
+    let advice = record_applying(&lock, &plan, backup_file.as_deref())?;
     let applied = apply(sh, project, (&plan, &staged), &advice)?;
     drop(lock);
     if let Some(file) = &backup_file {

@@ -1651,30 +1651,12 @@ impl PrivateDir {
             std::process::id(),
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
-        let named = match std::env::var_os("TMPDIR") {
-            Some(_) => " (TMPDIR names it)",
-            None => "",
-        };
-        let unusable = |what: &str| {
-            format!(
-                "the temporary directory {:?} is {what}{named}: set TMPDIR to a directory \
-                 that exists, by its absolute path. Nothing was run",
-                temp.display().to_string(),
-            )
-        };
-        // An empty or relative TMPDIR would put private files in whatever
-        // directory the command runs in (the checkout).
-        if !temp.is_absolute() {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "{}",
-                unusable("not an absolute path")
-            );
-        }
-        refuse_a_temp_dir_others_can_swap(&temp, named)?;
+        refuse_an_unusable_temp_dir(&temp)?;
         crate::edge::fsutil::create_new_private_dir(&path).map_err(|e| match temp.is_dir() {
             true => e,
-            false => crate::exit::Exit::CouldNotRun.error(e.context(unusable("not a directory"))),
+            false => {
+                crate::exit::Exit::CouldNotRun.error(e.context(unusable(&temp, "not a directory")))
+            }
         })?;
         let held = std::fs::File::open(&path).ok();
         let held = held.filter(|dir| dir.try_lock_shared().is_ok());
@@ -1685,6 +1667,59 @@ impl PrivateDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Refuses (exit 2) the system's temporary directory as
+/// [`PrivateDir::create`] would: a command that will need one (migrate,
+/// deploy, restore) asks this first, before its lock, its backup or
+/// anything else is written, so a TMPDIR it would refuse halfway is refused
+/// with nothing done. Not a directory is said here too (create says it only
+/// once it fails to make one in it).
+pub fn check_temp_dir() -> Result<()> {
+    let temp = std::env::temp_dir();
+    refuse_an_unusable_temp_dir(&temp)?;
+    if !temp.is_dir() {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{}",
+            unusable(&temp, "not a directory")
+        );
+    }
+    Ok(())
+}
+
+/// " (TMPDIR names it)" when TMPDIR is set: the system's temporary
+/// directory is then the one it names.
+fn tmpdir_named() -> &'static str {
+    match std::env::var_os("TMPDIR") {
+        Some(_) => " (TMPDIR names it)",
+        None => "",
+    }
+}
+
+/// The refusal of the temporary directory `temp`, which is `what`.
+fn unusable(temp: &Path, what: &str) -> String {
+    format!(
+        "the temporary directory {:?} is {what}{}: set TMPDIR to a directory that exists, by \
+         its absolute path. Nothing was run",
+        temp.display().to_string(),
+        tmpdir_named()
+    )
+}
+
+/// Refuses (exit 2) a temporary directory `temp` that is not an absolute
+/// path, or that another user could swap what is in.
+fn refuse_an_unusable_temp_dir(temp: &Path) -> Result<()> {
+    // An empty or relative TMPDIR would put private files in whatever
+    // directory the command runs in (the checkout).
+    if !temp.is_absolute() {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{}",
+            unusable(temp, "not an absolute path")
+        );
+    }
+    refuse_a_temp_dir_others_can_swap(temp, tmpdir_named())
 }
 
 /// Refuses (exit 2) the temporary directory `temp` (`named` says that

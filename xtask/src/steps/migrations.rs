@@ -883,13 +883,24 @@ impl Staged {
     }
 }
 
-/// The private configuration [`Staged`] gives wrangler: `env`'s database
-/// alone, as wrangler finds it in the project's configuration (its
-/// binding, name and id, in its wrangler environment, with its account),
-/// its `migrations_dir` the private copy `dir`, by its absolute path.
-/// Written as JSON (a `wrangler.json`). A local D1 file is keyed by
-/// `preview_database_id ?? database_id ?? binding`, which is `local_id`.
-fn staged_config(env: &Environment, dir: &Path) -> Result<String> {
+/// Refuses (exit 2) a temporary directory [`stage`] would refuse (one
+/// [`crate::edge::wrangler::PrivateDir::create`] refuses, or whose path
+/// wrangler's configuration cannot name), before anything is written:
+/// migrate, deploy and `restore --clean` ask it first, whatever is
+/// pending, a dry run included, so that none takes its lock or its backup
+/// and only then refuses (as migrate did, the pre-migration backup taken,
+/// with TMPDIR holding a backslash).
+pub fn check_stageable() -> Result<()> {
+    crate::edge::wrangler::check_temp_dir()?;
+    named_in_a_configuration(&std::env::temp_dir())
+        .map(drop)
+        .map_err(|e| Exit::CouldNotRun.error(e.context("nothing was done")))
+}
+
+/// `dir` as wrangler's configuration can name it: UTF-8, and with no
+/// backslash, which wrangler turns into `/` in `migrations_dir`, so would
+/// look for the copy elsewhere ("No migrations present").
+fn named_in_a_configuration(dir: &Path) -> Result<&str> {
     let dir = dir.to_str().with_context(|| {
         format!(
             "the private directory {} is not UTF-8, which wrangler's configuration cannot name; \
@@ -897,15 +908,23 @@ fn staged_config(env: &Environment, dir: &Path) -> Result<String> {
             dir.display()
         )
     })?;
-    // wrangler turns each `\` of `migrations_dir` into `/`, so would look
-    // for the copy elsewhere ("No migrations present") after the backup.
     if dir.contains('\\') {
         anyhow::bail!(
-            "the private directory {dir:?} holds a backslash (\\), which wrangler reads as `/` \
-             in its configuration's migrations_dir; set TMPDIR to a directory whose path holds \
-             none"
+            "the directory {dir:?} holds a backslash (\\), which wrangler reads as `/` in its \
+             configuration's migrations_dir; set TMPDIR to a directory whose path holds none"
         );
     }
+    Ok(dir)
+}
+
+/// The private configuration [`Staged`] gives wrangler: `env`'s database
+/// alone, as wrangler finds it in the project's configuration (its
+/// binding, name and id, in its wrangler environment, with its account),
+/// its `migrations_dir` the private copy `dir`, by its absolute path.
+/// Written as JSON (a `wrangler.json`). A local D1 file is keyed by
+/// `preview_database_id ?? database_id ?? binding`, which is `local_id`.
+fn staged_config(env: &Environment, dir: &Path) -> Result<String> {
+    let dir = named_in_a_configuration(dir)?;
     let mut database = serde_json::json!({
         "binding": env.binding,
         "database_name": env.database_name,
@@ -1460,18 +1479,15 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
 /// Writes into the backup lock that `plan`'s migrations are being applied
 /// to its database, with the way back from `backup` (the pre-migration
 /// backup, if one was taken), so that if this run is killed the next run
-/// that takes the lock tells it. Returns that way back, and the plan's
-/// migrations copied for wrangler ([`stage`]). Refuses first (exit 3),
-/// recording nothing, when the migrations directory is no longer what the
-/// plan showed ([`unchanged_since_planned`]).
+/// that takes the lock tells it. Returns that way back. The plan's
+/// migrations are copied for wrangler ([`stage`]) before this and before
+/// the backup: a copy refused (exit 3, a migration changed since the plan)
+/// is refused with nothing written.
 pub fn record_applying(
     lock: &crate::edge::lock::BackupLock,
     plan: &MigrationPlan<'_>,
     backup: Option<&Path>,
-) -> Result<(String, Staged)> {
-    // Last, before anything is recorded as underway: what is applied is
-    // what was shown, from a copy nothing else writes.
-    let staged = stage(plan)?;
+) -> Result<String> {
     let env = plan.env;
     let advice = match backup {
         Some(file) => restore_advice(file, env, "the pre-migration backup", None),
@@ -1482,7 +1498,7 @@ pub fn record_applying(
         backup: backup.map(|f| d1_core::names::file_name(f).to_string()),
         backup_sha256: backup.and_then(crate::edge::lock::sha256_of),
     })?;
-    Ok((advice, staged))
+    Ok(advice)
 }
 
 /// The way back to what `env`'s database held when `which` backup (`the

@@ -675,22 +675,38 @@ pub(super) fn guard_same_binding(
         return Ok(());
     };
     if from.binding != target.binding {
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to restore a backup of {} ({}, binding {}) into {} ({}, binding {}): it is \
-             another database, with another schema. Restore it into the database with binding {} \
-             (--database {}). Nothing was done.",
-            from.name,
-            from.database_name,
-            from.binding,
-            target.name,
-            target.database_name,
-            target.binding,
-            from.binding,
-            from.binding,
-        );
+        return Err(another_binding(from, target, envs));
     }
     Ok(())
+}
+
+/// The refusal (exit 3) of a backup of `from`'s database into `target`,
+/// of another binding, with the restore that takes it: into the target's
+/// environment when it has a database of that binding, else into the
+/// backup's own, which has (`--database` in an environment without one is
+/// refused in turn).
+fn another_binding(from: &Environment, target: &Environment, envs: &Environments) -> anyhow::Error {
+    let has_it =
+        { envs.iter() }.any(|e| e.env_name == target.env_name && e.binding == from.binding);
+    let into = if has_it {
+        &target.env_name
+    } else {
+        &from.env_name
+    };
+    crate::exit::Exit::Refused.error(anyhow::anyhow!(
+        "refusing to restore a backup of {} ({}, binding {}) into {} ({}, binding {}): it is \
+         another database, with another schema. Restore it into a database with binding {}: \
+         `--to {} --database {}`. Nothing was done.",
+        from.name,
+        from.database_name,
+        from.binding,
+        target.name,
+        target.database_name,
+        target.binding,
+        from.binding,
+        d1_core::wording::shell_word(into),
+        d1_core::wording::shell_word(&from.binding),
+    ))
 }
 
 /// A backup going to production must say, in every field, that it was

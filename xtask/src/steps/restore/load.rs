@@ -180,8 +180,10 @@ impl Loading<'_> {
     }
 
     /// Stopped by a signal before wrangler handed D1 the import (its
-    /// upload had not completed): an interrupt tells that nothing was
-    /// handed and the target is as it was (for `--clean`, with the
+    /// upload had not completed), or, for the local D1, before wrangler
+    /// had run the file (one batch, all or nothing; nothing is uploaded):
+    /// an interrupt tells that nothing was handed, or committed, and the
+    /// target is as it was (for `--clean`, with the
     /// migrations applied), not what a handed import may leave, with what
     /// a restore into a database it created leaves in place (`left`).
     fn told_not_handed(&self, left: Option<&str>) {
@@ -195,11 +197,20 @@ impl Loading<'_> {
             ),
             _ => format!("{db} is as it was"),
         };
-        let told = format!(
-            "nothing was handed to D1: wrangler was stopped before it had uploaded the backup \
-             for its import, so {state}{}",
-            self.named_safety()
-        );
+        // A local target uploads nothing: wrangler runs the file against
+        // the local D1 as one batch, all or nothing, which a stopped
+        // wrangler never committed.
+        let how = match self.target.location {
+            crate::config::environment::Location::Local => {
+                "the local D1 committed nothing: wrangler was stopped before it had run the \
+                 backup against it, as one batch, all or nothing"
+            }
+            crate::config::environment::Location::Remote => {
+                "nothing was handed to D1: wrangler was stopped before it had uploaded the \
+                 backup for its import"
+            }
+        };
+        let told = format!("{how}, so {state}{}", self.named_safety());
         crate::edge::signals::changed(match left {
             Some(left) => format!("{told}; {left}"),
             None => told,

@@ -233,7 +233,7 @@ fn restore(
         None => envs.resolve(&args.to)?,
     };
     check_confirmation_given(target, args, new.is_some())?;
-    let lock = lock_before_the_plan(project, target, args.dry_run)?;
+    let lock = lock_before_the_plan(project, target, args)?;
     let Some(planned) = plan(sh, project, envs, args, target, new.as_deref())? else {
         return Ok(None);
     };
@@ -347,6 +347,23 @@ fn check_confirmation_given(target: &Environment, args: &RestoreArgs, new: bool)
     }
 }
 
+/// A restore through wrangler hands it files in a private temporary
+/// directory (a remote safety backup's export, the load, the export that
+/// checks it); `--clean` a configuration naming its migrations' copy
+/// there. A TMPDIR refused then is refused first (exit 2), before the
+/// lock, the plan and the safety backup. A local restore that neither
+/// wrangler runs nor `--clean` reads and writes the local D1's file
+/// itself, and is left to run.
+fn check_temp_dir(args: &RestoreArgs, target: &Environment) -> Result<()> {
+    let through_wrangler =
+        args.via_wrangler || target.is_new || target.location == Location::Remote;
+    match (args.clean, through_wrangler) {
+        (true, _) => crate::steps::migrations::check_stageable(),
+        (false, true) => crate::edge::wrangler::check_temp_dir(),
+        (false, false) => Ok(()),
+    }
+}
+
 /// The backup lock a restore holds from before its plan reads the target
 /// to the end of the load's check, as migrate and deploy hold theirs: no backup,
 /// migration or other restore runs between the plan printed and confirmed
@@ -355,15 +372,16 @@ fn check_confirmation_given(target: &Environment, args: &RestoreArgs, new: bool)
 /// no dry run does. A link on the way to a local target is refused first,
 /// before the lock (as migrate refuses it) and before anything reads the
 /// target through it (its safety backup would be of another checkout's
-/// rows).
+/// rows). So is a TMPDIR the restore would refuse ([`check_temp_dir`]).
 fn lock_before_the_plan(
     project: &Project,
     target: &Environment,
-    dry_run: bool,
+    args: &RestoreArgs,
 ) -> Result<Option<crate::edge::lock::BackupLock>> {
+    check_temp_dir(args, target)?;
     local_d1::refuse_linked_env(&project.config_dir, target)?;
     let task = format!("restore into {}", target.name);
-    { (!dry_run).then(|| crate::steps::lock::acquire_lock(project, &task)) }.transpose()
+    { (!args.dry_run).then(|| crate::steps::lock::acquire_lock(project, &task)) }.transpose()
 }
 
 /// The `PRAGMA optimize` the after-restore checklist gives to paste: for a
