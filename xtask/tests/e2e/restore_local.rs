@@ -2913,3 +2913,31 @@ fn shadow_tables_of_one_fts5_table_named_in_two_cases_are_one_no_fts5_key() {
         text.all()
     );
 }
+
+/// `restore --replace -q` at a terminal asks for the database name only
+/// after showing what the restore destroys: the plan's `drops` and
+/// `LOSES` lines, which -q hid, so the operator typed the name without
+/// seeing that a table and its rows would be lost.
+#[test]
+fn a_quiet_restore_at_a_terminal_shows_what_it_loses_before_it_asks() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); \
+         INSERT INTO notes (body) VALUES ('a'), ('b');",
+    );
+    let mut restore =
+        InATerminal::start(&sb, &["-q", "restore", &name, "--to", "local", "--replace"]);
+    let asked = restore.prints("Type the database name");
+    let shown = restore.seen();
+    restore.answer("not-the-name");
+    let (code, out) = restore.end();
+    assert!(asked, "it did not ask for the name:\n{out}");
+    let asked_at = shown.find("Type the database name").unwrap();
+    let before = &shown[..asked_at];
+    assert!(
+        before.contains("LOSES") && before.contains("table notes") && before.contains("drops"),
+        "-q asked for the name without showing what is lost:\n{shown}"
+    );
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(sb.query("SELECT count(*) AS n FROM notes")[0][0]["n"], 2);
+}
