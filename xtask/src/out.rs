@@ -392,6 +392,16 @@ pub fn say_args(args: fmt::Arguments<'_>) {
     }
 }
 
+/// Lines of a plan that the question after it is about (what a restore
+/// drops and loses), on stderr under `-q`, which hides the plan: a
+/// database name is never typed with what it destroys unseen. Without
+/// `-q`, or with `--dry-run`, the plan printed them already.
+pub fn before_asking(text: &str) {
+    if quiet() && !PLAN_ASKED.load(Ordering::Relaxed) {
+        write_line(true, text);
+    }
+}
+
 /// As `say!`, for a line whose commands are run otherwise than this one
 /// (a rehearsal's steps, and what it tells to run against its loopback,
 /// all with its own backup directory): printed as they run, without this

@@ -851,6 +851,7 @@ fn write_verified(
         &manifest_path,
         NewBackup {
             accept_broken_data: args.taken_for.accepts_broken_data(),
+            warns_rows_fell: args.taken_for != TakenFor::RestoreSafety,
             // Written by D1's export (wrangler's), not read from the SQLite file.
             d1_export: source.local_file.is_none(),
         },
@@ -1016,8 +1017,9 @@ impl Schema<'_> {
     /// Creates the local D1's schema from the migrations (a fresh clone's
     /// first backup), then reads it and decides the scope again.
     fn bootstrap(&self, project: &Project, args: &BackupArgs) -> Result<(Catalog, ExportScope)> {
+        // The summary after it counts d1_migrations' rows: said so here.
         let said = "local D1 has no tables: creating its schema from migrations/ first, so this \
-                    backup holds no rows";
+                    backup holds no rows but d1_migrations' records of the migrations applied";
         match backed_up_before(project, self.env) {
             // A warning, under -q too: a database backed up before had its
             // file removed, and the backup made now holds none of its rows.
@@ -2340,6 +2342,11 @@ fn migration_record(
 /// How a new backup was taken, as its verification needs to know.
 struct NewBackup {
     accept_broken_data: bool,
+    /// Whether a fall in rows since the backup before it is warned of:
+    /// not for a restore's safety backup, whose database the operator
+    /// is replacing on purpose, its plan confirmed
+    /// ([`warn_rows_fell`]).
+    warns_rows_fell: bool,
     /// Written by D1's export, which rounds integers beyond 2^53.
     d1_export: bool,
 }
@@ -2355,6 +2362,7 @@ fn verify_new_backup(
     manifest_path: &Path,
     NewBackup {
         accept_broken_data,
+        warns_rows_fell,
         d1_export,
     }: NewBackup,
 ) -> Result<()> {
@@ -2416,7 +2424,9 @@ fn verify_new_backup(
     crate::edge::signals::changed_back_to(before);
     if report.good {
         say_same_data(project, env, &manifest);
-        warn_rows_fell(project, env, &manifest);
+        if warns_rows_fell {
+            warn_rows_fell(project, env, &manifest);
+        }
     }
     if !report.good && accept_broken_data && report.is_faithful() {
         crate::warn!(
@@ -2491,8 +2501,13 @@ fn say_same_data(project: &Project, env: &Environment, new: &Manifest) {
 /// just verified holds far fewer rows than the previous good backup of its
 /// database taken alike (the same mode and tables): a table that had rows
 /// and has none or is gone, or all its rows down by more than half. Names
-/// tables and counts, never values. The backup stays good: it is a
-/// faithful copy of what the database holds now.
+/// tables and counts, never values, and counts as the backup's summary
+/// does (not `sqlite_sequence`). The backup stays good: it is a faithful
+/// copy of what the database holds now. The restore it names is one the
+/// tool accepts as written ([`restore_advised`]). A restore's safety
+/// backup does not warn (the caller's `warns_rows_fell`): restoring an
+/// older backup B, then the safety backup S taken of the rows B replaced,
+/// takes a safety backup of B's rows, fewer than S's on purpose.
 fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
     let Ok((entries, _)) = crate::edge::inventory::scan_all(&project.backup_dir) else {
         return;
@@ -2510,21 +2525,48 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
     if let Some(fell) = rows_fell_said(&previous.rows, &new.rows) {
         crate::warn!(
             "{} holds far fewer rows than {}, the good backup of {} before it: {fell}. If the \
-             rows were not removed on purpose, that backup still holds them (`cargo xtask \
-             restore {} --to {}`); prune's retention will remove it in time, so copy it aside \
-             first",
+             rows were not removed on purpose, that backup still holds them (`{}`; add \
+             --dry-run to see its plan first); prune's retention will remove it in time, so \
+             copy it aside first",
             new.file.name,
             previous.file.name,
             env.database_name,
-            d1_core::wording::shell_word(&previous.file.name),
-            env.name
+            restore_advised(env, previous),
         );
     }
 }
 
+/// The restore that brings a backup's rows back into `env`, as the tool
+/// accepts it: its database has tables, so a whole backup replaces them
+/// (`--replace`; one of chosen tables also `--partial`, a data-only one
+/// `--clean`), confirmed by the database's name, which every environment
+/// takes, production too, at a terminal or not.
+fn restore_advised(env: &Environment, backup: &Manifest) -> String {
+    let mode = match (backup.mode.as_str(), backup.tables.is_empty()) {
+        ("data-only", _) => "--clean",
+        (_, true) => "--replace",
+        (_, false) => "--replace --partial",
+    };
+    format!(
+        "cargo xtask restore {} --to {} {mode} --confirm {}",
+        d1_core::wording::shell_word(&backup.file.name),
+        env.name,
+        d1_core::wording::shell_word(&env.database_name)
+    )
+}
+
 /// What fell between two backups' row counts, when a table that had rows
 /// has none (or is gone), or the rows in all are down by more than half.
+/// Counted as the backup's summary counts: SQLite's own tables
+/// (`sqlite_sequence`) apart.
 fn rows_fell_said(before: &BTreeMap<String, u64>, now: &BTreeMap<String, u64>) -> Option<String> {
+    let counted = |rows: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        { rows.iter() }
+            .filter(|(t, _)| d1_core::statement::rows_are_checked(t))
+            .map(|(t, n)| (t.clone(), *n))
+            .collect()
+    };
+    let (before, now) = (&counted(before), &counted(now));
     let emptied: Vec<String> = { before.iter() }
         .filter(|(_, n)| **n > 0)
         .filter_map(|(t, n)| match now.get(t) {

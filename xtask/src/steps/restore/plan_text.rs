@@ -282,6 +282,29 @@ pub(super) fn print_plan(p: &PlanView<'_>) {
     plan_load(&mut out, p);
     plan_repairs(&mut out, p);
     crate::say!("{out}");
+    show_what_is_destroyed(&out, p);
+}
+
+/// Under `-q`, which hides the plan, its `drops` and `LOSES` lines on
+/// stderr when the database's name is then asked at the terminal: the
+/// name is typed knowing what is lost. A confirmation given on the
+/// command line (`--yes`, `--confirm`) asks nothing and shows nothing.
+fn show_what_is_destroyed(plan: &str, p: &PlanView<'_>) {
+    use std::io::IsTerminal as _;
+    let interactive = std::io::stdin().is_terminal();
+    let asked = crate::edge::confirm::decide(p.target, &p.args.confirm, interactive, "");
+    if p.args.dry_run || !matches!(asked, crate::edge::confirm::Decision::Ask(_)) {
+        return;
+    }
+    let destroyed: Vec<&str> = { plan.lines() }
+        .filter(|l| l.starts_with("  drops ") || l.starts_with("  LOSES "))
+        .collect();
+    if !destroyed.is_empty() {
+        crate::out::before_asking(&format!(
+            "Restore plan (-q shows only what it destroys):\n{}",
+            destroyed.join("\n")
+        ));
+    }
 }
 
 /// The plan's line on the backup's last verification, as its manifest
