@@ -659,18 +659,7 @@ fn a_clean_restore_of_an_export_from_before_a_seeding_migration_keeps_the_seeded
     let items = "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL);\n";
     let source = sandbox_with_migration(items);
     source.execute_sql("INSERT INTO items (name) VALUES ('a'), ('b');");
-    let dump = source.path().join("data-only.sql");
-    source
-        .wrangler(&[
-            "d1",
-            "export",
-            "qbtime_db_local",
-            "--local",
-            "--no-schema",
-            "--output",
-            dump.to_str().unwrap(),
-        ])
-        .assert_ok();
+    let dump = source.export_data_only("data-only.sql");
 
     let target = target_with_migration(items);
     std::fs::write(

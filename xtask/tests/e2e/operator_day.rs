@@ -990,17 +990,7 @@ fn a_data_only_backup_of_chosen_tables_is_good_when_a_migration_seeds_another_ta
 #[test]
 fn verify_of_a_healthy_no_schema_export_is_quiet_with_q() {
     let (sb, _) = sandbox_with_a_backup();
-    let dump = sb.path().join("data.sql");
-    sb.wrangler(&[
-        "d1",
-        "export",
-        "qbtime_db_local",
-        "--local",
-        "--no-schema",
-        "--output",
-        dump.to_str().unwrap(),
-    ])
-    .assert_ok();
+    let dump = sb.export_data_only("data.sql");
 
     let run = sb.xtask(&["verify", dump.to_str().unwrap(), "--no-manifest", "-q"]);
     assert_eq!(run.code, Some(0), "{}", run.all());

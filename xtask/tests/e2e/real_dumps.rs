@@ -11,18 +11,7 @@ fn the_runbooks_clean_restore_of_a_hand_made_data_only_export_works() {
     let source = Sandbox::new();
     source.apply_migrations();
     source.execute_sql(SEED_SQL);
-    let data = source.path().join("data.sql");
-    source
-        .wrangler(&[
-            "d1",
-            "export",
-            "qbtime_db_local",
-            "--local",
-            "--no-schema",
-            "--output",
-            data.to_str().unwrap(),
-        ])
-        .assert_ok();
+    let data = source.export_data_only("data.sql");
     let text = std::fs::read_to_string(&data).unwrap();
     assert!(!text.contains("CREATE TABLE"), "not a data-only export");
     assert!(text.contains("d1_migrations"), "{text}");

@@ -2941,3 +2941,63 @@ fn a_quiet_restore_at_a_terminal_shows_what_it_loses_before_it_asks() {
     assert_eq!(code, Some(3), "{out}");
     assert_eq!(sb.query("SELECT count(*) AS n FROM notes")[0][0]["n"], 2);
 }
+
+/// The runbook's hand-made data-only export (`wrangler d1 export --local
+/// --no-schema`, no manifest) into the local D1 it came from: each
+/// refusal names the way that works, and following them loads the rows.
+/// Without --clean (into-empty, or --replace, whose scratch load failed
+/// on "no such table: d1_migrations") it is told that a dump that creates
+/// no table takes --clean; --clean into a local D1 with tables names the
+/// command that empties it (after a backup), which used to be named by no
+/// command ("this one emptied first").
+#[test]
+fn a_hand_made_data_only_export_is_told_clean_and_each_advised_command_works() {
+    let (sb, _) = sandbox_with_a_backup();
+    let counts = sb.live_row_counts();
+    let data = sb.export_data_only("data.sql");
+    let data = data.to_str().unwrap();
+    for mode in [&[][..], &["--replace"][..]] {
+        let mut args = vec![
+            "restore",
+            data,
+            "--to",
+            "local",
+            "--no-manifest",
+            "--dry-run",
+        ];
+        args.extend_from_slice(mode);
+        let run = sb.xtask(&args);
+        assert_eq!(run.code, Some(3), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("data-only") && run.stderr.contains("--clean"),
+            "{args:?} is not told that a data-only dump takes --clean:\n{}",
+            run.stderr
+        );
+    }
+    let clean = [
+        &["restore", data][..],
+        &["--to", "local", "--no-manifest", "--clean"],
+        &["--yes"],
+    ]
+    .concat();
+    let refused = sb.xtask(&clean);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    let empties = { refused.stderr.split('`') }
+        .find(|s| s.starts_with("rm "))
+        .unwrap_or_else(|| panic!("no command empties the local D1:\n{}", refused.stderr));
+    assert!(
+        refused.stderr.contains("cargo xtask backup local"),
+        "{}",
+        refused.stderr
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let emptied = std::process::Command::new("sh")
+        .args(["-c", empties])
+        .current_dir(sb.path())
+        .output()
+        .unwrap();
+    assert!(emptied.status.success(), "`{empties}`: {emptied:?}");
+    let loaded = sb.xtask(&clean);
+    loaded.assert_ok();
+    assert_eq!(sb.live_row_counts(), counts, "{}", loaded.all());
+}

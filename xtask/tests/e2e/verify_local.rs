@@ -947,17 +947,7 @@ fn a_good_data_only_backup_of_chosen_tables_restores_into_a_new_database() {
 #[test]
 fn verify_does_not_call_bad_a_no_schema_export_that_the_clean_restore_takes() {
     let sb = seeded();
-    let dump = sb.path().join("data.sql");
-    sb.wrangler(&[
-        "d1",
-        "export",
-        "qbtime_db_local",
-        "--local",
-        "--no-schema",
-        "--output",
-        path_arg(&dump),
-    ])
-    .assert_ok();
+    let dump = sb.export_data_only("data.sql");
 
     let target = Sandbox::new();
     target

@@ -265,6 +265,18 @@ impl Sandbox {
         Run::from_output(out)
     }
 
+    /// The runbook's hand-made data-only export of the local D1 (`npx
+    /// wrangler d1 export qbtime_db_local --local --no-schema --output
+    /// FILE`), written to `name` in the sandbox; returns its path.
+    pub fn export_data_only(&self, name: &str) -> PathBuf {
+        let file = self.path().join(name);
+        let output = file.to_str().unwrap();
+        let args = ["d1", "export", "qbtime_db_local", "--local", "--no-schema"];
+        self.wrangler(&[&args[..], &["--output", output]].concat())
+            .assert_ok();
+        file
+    }
+
     /// Applies migrations/ to the local D1 with the real wrangler, or copies
     /// the state that the real wrangler left for the same configuration,
     /// migrations and prior steps in this test process (see `template`).
