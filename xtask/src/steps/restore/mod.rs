@@ -679,7 +679,13 @@ impl TargetAccess {
         let local_absent = target.location == Location::Local && !self.local_file.is_file();
         match local_absent && new.is_none() {
             true => Ok((Catalog::default(), Vec::new())),
-            false => read_target(args, (target, &self.reader(target)), &self.wrangler, new),
+            false => read_target(
+                args,
+                (target, &self.reader(target)),
+                &self.wrangler,
+                new,
+                &self.local_file,
+            ),
         }
     }
 }

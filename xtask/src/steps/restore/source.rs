@@ -310,12 +310,40 @@ pub(super) fn check_surveyed(
             }
         }
         None => {
+            refuse_a_data_only_dump_without_clean(source, mode, creates)?;
             if mode == Mode::Clean {
                 guard_dump_migrations(&source.file, &summary.migrations, migrations_dir)?;
             }
             source.rows = summary.rows;
             source.encryption_key = summary.encryption_key;
         }
+    }
+    Ok(())
+}
+
+/// A dump without a manifest that holds rows and creates no table: a
+/// data-only export (the runbook's hand-made `wrangler d1 export
+/// --no-schema`), known so without a manifest too, whose rows go into the
+/// schema the migrations make: `--clean` is its way, as for a data-only
+/// backup ([`super::guards::refuse_a_data_only_backup_without_clean`]).
+/// Any other mode would load them into tables that are not there (the
+/// trial load of `--replace` failed on "no such table: d1_migrations").
+fn refuse_a_data_only_dump_without_clean(
+    source: &Source,
+    mode: Mode,
+    creates: usize,
+) -> Result<()> {
+    if creates == 0 && mode != Mode::Clean {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} creates no table: it is a data-only dump (as `wrangler d1 export --no-schema` \
+             writes), whose rows go into the schema the migrations make, so restoring it --{} \
+             would load them into tables that are not there. Restore it with --clean, which \
+             applies the migrations to a database with no tables and loads the rows into them. \
+             Nothing was done.",
+            source.file.display(),
+            mode.name()
+        )
     }
     Ok(())
 }

@@ -2,10 +2,12 @@
 //! and objects, the state the mode needs, unchanged under the lock, and
 //! its data-encryption key against the backup's.
 
+use std::path::Path;
+
 use anyhow::Result;
 
 use super::{KEY_WARNING, Mode, RestoreArgs, Source};
-use crate::config::environment::Environment;
+use crate::config::environment::{Environment, Location};
 use crate::config::project::Project;
 use crate::edge::reader::DatabaseReader as TargetReader;
 use crate::edge::wrangler::Wrangler;
@@ -48,6 +50,7 @@ pub(super) fn read_target(
     (target, target_reader): (&Environment, &TargetReader<'_>),
     wrangler: &Wrangler,
     new: Option<&NewDatabase>,
+    local_file: &Path,
 ) -> Result<(Catalog, Vec<(String, String)>)> {
     let catalog = match new {
         // Nothing to read before the database exists; a name in use is refused.
@@ -77,7 +80,7 @@ pub(super) fn read_target(
             .and_then(|json| json.pointer("/0/results/0/n").and_then(|n| n.as_u64()))
             == Some(0);
     if !only_unused_migrations_table {
-        guard_target_state(args.mode(), &existing, target)?;
+        guard_target_state(args.mode(), &existing, (target, local_file))?;
     }
     Ok((catalog, existing))
 }
@@ -123,10 +126,13 @@ pub(super) fn existing_objects(catalog: &Catalog) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `local_file` is the local D1's SQLite file (of a local target): the
+/// refusal of `--clean` into a local D1 with tables names the commands
+/// that empty it, a backup first.
 pub(super) fn guard_target_state(
     mode: Mode,
     existing: &[(String, String)],
-    target: &Environment,
+    (target, local_file): (&Environment, &Path),
 ) -> Result<()> {
     if mode == Mode::Replace || existing.is_empty() {
         return Ok(());
@@ -142,15 +148,29 @@ pub(super) fn guard_target_state(
     };
     // --replace takes only a whole backup; --clean is for a data-only one.
     let fix = match mode {
-        Mode::Clean => {
-            "Restore it into a database with no tables: a new one, which `--to new:NAME --clean` \
-             creates and migrates, or this one emptied first; a whole backup can replace this \
-             one with --replace"
+        Mode::Clean if target.location == Location::Local => {
+            let file = local_file.display().to_string();
+            let files: Vec<String> = { ["", "-wal", "-shm"].iter() }
+                .map(|suffix| d1_core::wording::shell_word(&format!("{file}{suffix}")))
+                .collect();
+            format!(
+                "Restore it into a database with no tables: a new one, which `--to new:NAME \
+                 --clean` creates and migrates, or this local D1 emptied first: back it up \
+                 (`cargo xtask backup {}`), then remove its SQLite file (`rm -f -- {}`), and \
+                 run this restore again, which applies the migrations and loads the rows; a \
+                 whole backup can replace this one with --replace",
+                target.name,
+                files.join(" ")
+            )
         }
-        _ => {
-            "Use --replace to drop them and load the backup in one step (a safety backup is \
-             taken first)"
-        }
+        Mode::Clean => "Restore it into a database with no tables: a new one, which `--to \
+                        new:NAME --clean` creates and migrates, or this one emptied first; a \
+                        whole backup can replace this one with --replace"
+            .to_owned(),
+        _ => "Use --replace to drop them and load the backup in one step (a safety backup is \
+              taken first); a data-only backup or dump, which creates no table, takes --clean \
+              instead"
+            .to_owned(),
     };
     crate::stop!(
         crate::exit::Exit::Refused,
