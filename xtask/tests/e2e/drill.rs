@@ -56,15 +56,29 @@ fn cells(sb: &Sandbox, row: &str) -> BTreeMap<String, String> {
 
 /// The drill, with the app stand-in's address and token.
 fn drill_with_app(remote: &Remote, home: &std::path::Path, app: &App, args: &[&str]) -> Run {
+    drill_at(remote, home, &app.url(), TOKEN_SECRET, args)
+}
+
+/// The drill, with `url` as QBTIME_APP_URL and `token` as the DevOps token.
+fn drill_at(remote: &Remote, home: &std::path::Path, url: &str, token: &str, args: &[&str]) -> Run {
     let out = remote
         .xtask_command(home, args)
-        .env("QBTIME_APP_URL", app.url())
-        .env("QBTIME_DEVOPS_TOKEN", TOKEN_SECRET)
+        .env("QBTIME_APP_URL", url)
+        .env("QBTIME_DEVOPS_TOKEN", token)
         .env_remove("QBTIME_DRILL_SIGNIN_PATH")
         .env_remove("QBTIME_DRILL_REPORT_PATH")
         .output()
         .unwrap();
     Run::from_output(out)
+}
+
+/// A backup of prod taken through the loopback D1 API, and the app
+/// stand-in: the remote, wrangler's home, the app.
+fn prod_backed_up_and_an_app() -> (Remote, tempfile::TempDir, App) {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    (remote, home, App::start())
 }
 
 #[test]
@@ -1252,4 +1266,75 @@ fn a_drill_refuses_plain_http_to_a_host_not_on_this_machine() {
             .unwrap(),
     );
     run.assert_ok();
+}
+
+/// rvAO 2: a `QBTIME_APP_URL` holding a user and password
+/// (`http://ops:…@127.0.0.1:…`) was taken: the restore ran, the password
+/// stood on node's command line (`ps` shows it to every user), every app
+/// check failed (Node's fetch takes no URL with credentials) and a FAIL
+/// was logged; a dry run took it too. It is refused before anything runs,
+/// a dry run's too (exit 2), naming QBTIME_APP_URL and never the password.
+#[test]
+fn a_drill_refuses_an_app_url_holding_a_password_before_anything_runs() {
+    let (remote, home, app) = prod_backed_up_and_an_app();
+    let url = app.url().replace("http://", "http://ops:S3cretPw9x@");
+    let before = remote.server.requests().len();
+    let staging = counts(&remote.staging);
+    for args in [&["drill", "--dry-run"][..], &["drill", "--yes"]] {
+        let run = drill_at(&remote, home.path(), &url, TOKEN_SECRET, args);
+        let told = ["QBTIME_APP_URL", "password"].map(|t| run.stderr.contains(t));
+        assert_eq!(
+            (run.code, told),
+            (Some(2), [true; 2]),
+            "{args:?}: {}",
+            run.all()
+        );
+        assert!(!run.all().contains("S3cretPw9x"), "{}", run.all());
+    }
+    assert_eq!(remote.server.requests().len(), before);
+    assert_eq!(counts(&remote.staging), staging);
+    assert!(app.requests().is_empty(), "{:?}", app.requests());
+    assert!(log_rows(&remote.sb).is_empty(), "{}", log_text(&remote.sb));
+}
+
+/// rvAO 2, 3: the app's address was handed to node on its command line
+/// (which `ps` shows every user), and the DevOps token was redacted only
+/// as itself: an app that echoed it percent-encoded, upper-cased, or
+/// broken by a line break had it printed by the drill. Node is given the
+/// address by its environment, as the token, and each changed form of the
+/// token is redacted.
+#[test]
+fn a_drill_never_prints_the_token_an_app_echoes_changed_nor_puts_its_address_on_a_command_line() {
+    let (remote, home, app) = prod_backed_up_and_an_app();
+    let token = "dvtok_Abc123Def456/Ghi789+Jkl012";
+    let upper = token.to_uppercase();
+    for (path, echoed) in [
+        (
+            "/api/v1/platform/verify-audit",
+            "dvtok_Abc123Def456%2FGhi789%2BJkl012",
+        ),
+        ("/api/v1/auth/session", upper.as_str()),
+        (
+            "/api/v1/reports/smoke",
+            "dvtok_Abc123Def\\n456/Ghi789+Jkl012",
+        ),
+    ] {
+        app.answer(path, 401, &format!(r#"{{"error":"bad token {echoed}"}}"#));
+    }
+    let run = drill_at(&remote, home.path(), &app.url(), token, &["drill", "--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    assert_eq!(app.requests().len(), 3, "{:?}", app.requests());
+    let printed = format!("{}{}", run.all(), log_text(&remote.sb)).to_lowercase();
+    for part in ["abc123def", "ghi789", "jkl012"] {
+        assert!(!printed.contains(part), "{part}:\n{}", run.all());
+    }
+    assert_eq!(
+        printed.matches("bad token [redacted]").count(),
+        3,
+        "{}",
+        run.all()
+    );
+    for request in app.requests() {
+        assert!(!request.address_on_a_command_line, "{request:?}");
+    }
 }

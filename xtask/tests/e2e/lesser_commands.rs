@@ -329,6 +329,50 @@ fn the_pre_commit_hook_reads_a_long_line_of_pem_markers_through() {
         .assert_ok();
 }
 
+/// rvAO 1: the pre-commit hook searched the whole index for an age
+/// identity, so a repository whose sources already hold a test's fixture
+/// identity (this one's do) had every commit refused, a harmless one too,
+/// with advice to `git rm --cached` those files and make a new key; the
+/// only way on was `--no-verify`, which skips the backup checks too. The
+/// hook judges what the commit adds: a file changed or renamed beside a
+/// committed identity is committed; an identity on an added line, in a
+/// new file or a changed one, and a backup are still refused.
+#[test]
+fn the_pre_commit_hook_judges_what_a_commit_adds_not_the_keys_already_committed() {
+    let sb = Sandbox::new();
+    // Built from halves, so that no identity stands in this file.
+    let key = ["AGE-SECRET-KEY-1", &"GFPYYSJZ".repeat(7), "GFPQ4EGAEX"].concat();
+    let fixture = format!("const KEY: &str = \"{key}\";\n");
+    // Committed before the hook was installed, as this repository's are.
+    sb.try_commit("src/fixture.rs", fixture.as_bytes())
+        .assert_ok();
+    sb.xtask(&["hooks", "install"]).assert_ok();
+    sb.try_commit("notes.txt", b"release notes\n").assert_ok();
+    let changed = format!("{fixture}// a line beside the fixture\n");
+    sb.try_commit("src/fixture.rs", changed.as_bytes())
+        .assert_ok();
+    sb.git(&["mv", "src/fixture.rs", "src/keys.rs"]).assert_ok();
+    sb.git(&["commit", "-q", "-m", "rename"]).assert_ok();
+    let refused = |path: &str, content: &[u8], why: &str| {
+        let run = sb.try_commit(path, content);
+        assert!(
+            !run.ok && run.stderr.contains(&format!("{path}: ")) && run.stderr.contains(why),
+            "{path} was not refused with {why:?}:\n{}",
+            run.all()
+        );
+        assert!(!run.stderr.contains("git rm --cached"), "{}", run.all());
+        assert!(!run.all().contains("GFPYYSJZ"), "{}", run.all());
+    };
+    refused("ops/backup-prod.sql", b"-- nothing\n", "name is a backup's");
+    refused(
+        "keys/new.txt",
+        format!("{key}\n").as_bytes(),
+        "age identity",
+    );
+    let added = format!("{changed}const B: &str = \"{}\";\n", key.to_lowercase());
+    refused("src/keys.rs", added.as_bytes(), "age identity");
+}
+
 /// IE 2: the pre-commit hook was bypassed three ways: a staged name that
 /// is a glob (`notes[1].sql`) was read as the committed file it matched
 /// (`notes1.sql`), so the dump was never checked; a symbolic link replaced

@@ -18,6 +18,10 @@ pub struct AppRequest {
     /// The path, with any query string.
     pub path: String,
     pub authorization: Option<String>,
+    /// Whether, while the request was served, any process's command line
+    /// (what `ps` shows every user) held the app's address: a URL, which
+    /// may hold a secret, handed to a program on its command line.
+    pub address_on_a_command_line: bool,
 }
 
 #[derive(Default)]
@@ -130,12 +134,14 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     reader.read_exact(&mut body)?;
 
     let bare = path.split('?').next().unwrap_or_default().to_owned();
+    let address_on_a_command_line = on_a_command_line(&stream.local_addr()?.to_string());
     let (status, body) = {
         let mut state = state.lock().unwrap();
         state.requests.push(AppRequest {
             method,
             path,
             authorization,
+            address_on_a_command_line,
         });
         state
             .answers
@@ -156,4 +162,16 @@ fn serve(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         body.len()
     )?;
     stream.flush()
+}
+
+/// Whether any process's command line (Linux's /proc/<pid>/cmdline) holds
+/// `needle`.
+fn on_a_command_line(needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|line| String::from_utf8_lossy(&line).contains(needle))
+    })
 }
