@@ -141,6 +141,34 @@ fn make_executable(hook: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    /// No file git tracks here holds what the pre-commit hook takes for an
+    /// age identity (its `identity` and `plugin` patterns): a test's is
+    /// built from halves (`concat!("AGE-SECRET-KEY-1", "…")`), so that the
+    /// hook, which warns of a tracked one on every commit and refuses a
+    /// line that adds one, is quiet on this repository's own commits.
+    #[test]
+    fn no_tracked_file_holds_an_identity_whole() {
+        let hook = include_str!("../../../scripts/git-hooks/pre-commit");
+        let pattern = |name: &str| {
+            let start = format!("\n{name}='");
+            let (_, rest) = hook.split_once(&start).expect("the hook's pattern");
+            rest.split_once("'\n").expect("its end").0.to_owned()
+        };
+        let either = format!("{}|{}", pattern("identity"), pattern("plugin"));
+        let top = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let found = std::process::Command::new("git")
+            .args(["grep", "-l", "-i", "-E", &either])
+            .current_dir(top)
+            .output()
+            .unwrap();
+        let files = String::from_utf8_lossy(&found.stdout);
+        let said = String::from_utf8_lossy(&found.stderr);
+        assert!(
+            found.status.code() == Some(1) && files.is_empty(),
+            "{files}{said}"
+        );
+    }
+
     /// The pre-commit hook's program that tells a PEM private key (`awk`,
     /// in the shell script) says what `deploy`'s rule says
     /// ([`d1_core::dump::private_key_at`]) of every text here: keys of
