@@ -335,8 +335,9 @@ fn the_pre_commit_hook_reads_a_long_line_of_pem_markers_through() {
 /// with advice to `git rm --cached` those files and make a new key; the
 /// only way on was `--no-verify`, which skips the backup checks too. The
 /// hook judges what the commit adds: a file changed or renamed beside a
-/// committed identity is committed; an identity on an added line, in a
-/// new file or a changed one, and a backup are still refused.
+/// committed identity is committed (the tracked one warned of); an
+/// identity on an added line, in a new file or a changed one, and a backup
+/// are still refused, with `git restore --staged` as the way back.
 #[test]
 fn the_pre_commit_hook_judges_what_a_commit_adds_not_the_keys_already_committed() {
     let sb = Sandbox::new();
@@ -360,7 +361,7 @@ fn the_pre_commit_hook_judges_what_a_commit_adds_not_the_keys_already_committed(
             "{path} was not refused with {why:?}:\n{}",
             run.all()
         );
-        assert!(!run.stderr.contains("git rm --cached"), "{}", run.all());
+        assert!(run.stderr.contains("git restore --staged"), "{}", run.all());
         assert!(!run.all().contains("GFPYYSJZ"), "{}", run.all());
     };
     refused("ops/backup-prod.sql", b"-- nothing\n", "name is a backup's");
