@@ -3,15 +3,16 @@
 // own fetch (Node is already required by wrangler, and this keeps a TLS
 // stack out of the xtask's build):
 //
-//   QBTIME_DEVOPS_TOKEN=... node scripts/app-check.mjs METHOD URL
+//   QBTIME_APP_CHECK_URL=... QBTIME_DEVOPS_TOKEN=... node scripts/app-check.mjs METHOD
 //
-// The token is read from the environment, never from the command line, so it
-// does not show in process lists. Prints one JSON object on stdout:
+// The URL and the token are read from the environment, never from the
+// command line, so neither shows in process lists. Prints one JSON object on stdout:
 // {"status": 200, "body": "..."} (the body cut at 1 MiB, and read no
 // further; then also "truncated": true, and the xtask fails the check), or
 // {"error": "..."} when no response came (exit 0 either way: the xtask
 // decides what passes).
-const [method, url] = process.argv.slice(2);
+const [method] = process.argv.slice(2);
+const url = process.env.QBTIME_APP_CHECK_URL ?? "";
 const token = process.env.QBTIME_DEVOPS_TOKEN ?? "";
 try {
 	const response = await fetch(url, {

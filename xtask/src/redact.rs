@@ -166,6 +166,11 @@ impl Redactor {
             if out.contains(secret.as_str()) {
                 out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
             }
+            // Changed as an app may echo it: percent-encoded, in another
+            // case, or broken by a line break.
+            if let Some(redacted) = redact_loosely(&out, secret) {
+                out = Cow::Owned(redacted);
+            }
         }
         for word in &self.words {
             if let Some(redacted) = redact_word(&out, word) {
@@ -286,6 +291,58 @@ fn redact_pieces(text: &str, secret: &str) -> Option<String> {
         out.push_str(&line[trimmed.len()..]);
     }
     changed.then_some(out)
+}
+
+/// Each byte of `text` as a loose match reads it: its ASCII letters in
+/// lower case, a `%XX` escape as the byte it stands for, and blanks and
+/// line breaks skipped; with the span of `text` it was read from.
+fn read_loosely(text: &str) -> Vec<(u8, usize, usize)> {
+    let bytes = text.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut read = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = { bytes.get(i + 1..i + 3) }
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?));
+        let (byte, width) = escaped.map_or((bytes[i], 1), |b| (b, 3));
+        if !byte.is_ascii_whitespace() {
+            read.push((byte.to_ascii_lowercase(), i, i + width));
+        }
+        i += width;
+    }
+    read
+}
+
+/// `text` with every occurrence of `secret` that only a loose reading
+/// ([`read_loosely`]) finds redacted: an app that echoes the token it was
+/// sent percent-encoded (`%2F` for `/`), in another case, or broken by a
+/// line break. `None` if there is none.
+fn redact_loosely(text: &str, secret: &str) -> Option<String> {
+    let want: Vec<u8> = { secret.bytes() }
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
+    if want.is_empty() {
+        return None;
+    }
+    let read = read_loosely(text);
+    let mut out = String::with_capacity(text.len());
+    let (mut at, mut k) = (0, 0);
+    while k + want.len() <= read.len() {
+        let here = &read[k..k + want.len()];
+        let (start, end) = (here[0].1, here[want.len() - 1].2);
+        let matches = here.iter().map(|r| r.0).eq(want.iter().copied());
+        if !(matches && start >= at && text.is_char_boundary(start) && text.is_char_boundary(end)) {
+            k += 1;
+            continue;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(REDACTED);
+        at = end;
+        k += want.len();
+    }
+    (at > 0).then(|| out + &text[at..])
 }
 
 /// Programs whose short flag takes a password, though its name says
@@ -1258,6 +1315,29 @@ mod tests {
             "mode=full keyed=yes tokens=2 x == y",
         ] {
             assert_eq!(r.line(line), line);
+        }
+    }
+
+    /// rvAO 3: a held value an app echoes changed (percent-encoded, in
+    /// another case, broken by a line break or blanks) is redacted whole;
+    /// the text around it is kept.
+    #[test]
+    fn held_values_are_redacted_percent_encoded_in_any_case_or_split() {
+        let r = Redactor::with_secrets(vec!["dvtok_Abc123Def456/Ghi789+Jkl012".to_owned()]);
+        for echoed in [
+            "dvtok_Abc123Def456%2FGhi789%2BJkl012",
+            "dvtok_Abc123Def456%2fGhi789%2bJkl012",
+            "DVTOK_ABC123DEF456/GHI789+JKL012",
+            "dvtok_Abc123Def\n456/Ghi789+Jkl012",
+            "dvtok_Abc123\r\n  Def456/Ghi789 +Jkl012",
+            "%64%76tok_ABC123def456%2FGhi789+Jkl012",
+        ] {
+            let line = format!("bad token {echoed}, again");
+            assert_eq!(r.values(&line), "bad token [REDACTED], again", "{echoed}");
+        }
+        // Part of it, or another value, is left alone.
+        for line in ["dvtok_Abc123Def456", "dvtok_Abc123Def456/Ghi789+Jkl013"] {
+            assert_eq!(r.values(line), line);
         }
     }
 

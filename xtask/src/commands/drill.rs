@@ -688,6 +688,7 @@ impl AppChecks {
                         d1_core::app::check_endpoint(&path).context(name)?;
                     }
                 }
+                refuse_credentials_in_url(&base)?;
                 if !(base.starts_with("https://") || base.starts_with("http://")) {
                     bail!(
                         "QBTIME_APP_URL must start with https:// (or http:// for a local app); got {base:?}"
@@ -762,6 +763,28 @@ impl AppChecks {
         }
         judge(method, path, &reply)
     }
+}
+
+/// Refuses a QBTIME_APP_URL that holds a user name or password
+/// (`http://ops:…@127.0.0.1:8787`), never quoting it: Node's fetch takes
+/// no URL with credentials, so every app check would fail after the
+/// restore, and a FAIL be logged, while the password stood in the drill's
+/// output; the drill signs in with QBTIME_DEVOPS_TOKEN. The authority is
+/// read as Node's URL parser reads it: after any `/` and `\` that follow
+/// the scheme, up to the next `/`, `\`, `?` or `#`.
+fn refuse_credentials_in_url(base: &str) -> Result<()> {
+    let rest = base.split_once(':').map_or(base, |(_, rest)| rest);
+    let rest = rest.trim_start_matches(['/', '\\']);
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        bail!(
+            "QBTIME_APP_URL holds a user name or password (`user:password@` before the host): the \
+             app checks cannot send it, and the drill signs in with QBTIME_DEVOPS_TOKEN alone. Set \
+             QBTIME_APP_URL to the app's address without it (https://host or https://host:port). \
+             Nothing was done."
+        );
+    }
+    Ok(())
 }
 
 /// Refuses an `http://` QBTIME_APP_URL whose host is not this machine's

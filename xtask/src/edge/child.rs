@@ -45,8 +45,9 @@ pub fn pages_deploy_command(command: &OsStr, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One of the drill's app checks: `node script METHOD URL`, with the
-/// DevOps token in `QBTIME_DEVOPS_TOKEN` and no stdin; its output.
+/// One of the drill's app checks: `node script METHOD`, with the URL in
+/// `QBTIME_APP_CHECK_URL`, the DevOps token in `QBTIME_DEVOPS_TOKEN` and
+/// no stdin; its output.
 pub fn app_check(
     node: &Path,
     script: &Path,
@@ -57,7 +58,10 @@ pub fn app_check(
     let mut check = Command::new(node);
     check
         .arg(script)
-        .args([method, url])
+        .arg(method)
+        // By the environment, as the token: a command line is shown to
+        // every user (`ps`), and the URL may hold a secret (a query's).
+        .env("QBTIME_APP_CHECK_URL", url)
         .env("QBTIME_DEVOPS_TOKEN", token)
         .stdin(Stdio::null());
     // Under `nohup`, as wrangler: Node.js would die of the job's SIGHUP.
