@@ -1021,6 +1021,42 @@ mod tests {
             .unwrap()
     }
 
+    /// `sqlite3 .dump` of a table holding 'Zé', '日本' and one value stored
+    /// as text that is not UTF-8 (`CAST(X'61FF62' AS TEXT)`): UTF-8 with
+    /// one bad byte. Converting it from Windows-1252, as the message said,
+    /// made every other non-ASCII value mojibake (`ZÃ©`), and the restore
+    /// then succeeded (rvAN). Only a line with no UTF-8 before its bad byte
+    /// is guessed to be Latin-1.
+    #[test]
+    fn utf8_text_with_a_bad_byte_is_not_called_latin_1() {
+        let message = |text: &[u8]| {
+            let err = Statements::new(text)
+                .collect::<Result<Vec<_>>>()
+                .unwrap_err();
+            format!("{err:#}")
+        };
+        let dump = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+                    INSERT INTO t VALUES(1,'Z\u{e9}');\n\
+                    INSERT INTO t VALUES(2,'\u{65e5}\u{672c}');\n";
+        let mut bytes = dump.as_bytes().to_vec();
+        bytes.extend_from_slice(b"INSERT INTO t VALUES(3,'a\xffb');\n");
+        let earlier = message(&bytes);
+        // The same line with UTF-8 before its bad byte, and nothing before it.
+        let same_line = message(&b"SELECT 1;\nINSERT INTO t VALUES('\xc3\xa9','a\xffb');\n"[..]);
+        for said in [earlier, same_line] {
+            assert!(
+                said.contains("it is UTF-8 text with bytes that are not UTF-8"),
+                "{said}"
+            );
+            assert!(said.contains("cargo xtask backup local"), "{said}");
+            assert!(!said.contains("iconv"), "{said}");
+            assert!(!said.contains("a\u{fffd}b"), "a value is quoted: {said}");
+        }
+        // No UTF-8 read: a Latin-1 file, as before.
+        let latin = message(&b"INSERT INTO t VALUES(1,'caf\xe9');\n"[..]);
+        assert!(latin.contains("iconv -f WINDOWS-1252"), "{latin}");
+    }
+
     #[test]
     fn semicolons_inside_strings_comments_and_triggers_do_not_split() {
         let dump = "PRAGMA defer_foreign_keys=TRUE;\n\

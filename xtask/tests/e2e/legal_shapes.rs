@@ -168,6 +168,89 @@ fn a_table_taken_for_a_shadow_table_that_is_its_fts5_tables_content_is_said_to_m
     );
 }
 
+/// External-content FTS5 tables whose `content=` table the database does
+/// not have: renamed away (`ALTER TABLE posts RENAME TO articles` leaves
+/// `content='posts'` as it was), never made, or a view since dropped. The
+/// dump is faithful, but the restore's own `'rebuild'` of each index failed
+/// (`no such table: main.posts`), so every backup was "corrupt or does not
+/// match its manifest" (rvAN). The backup is GOOD and warns of each, naming
+/// it; the restore recreates them and says so too.
+#[test]
+fn fts5_tables_whose_content_table_is_gone_back_up_good_with_a_warning_and_restore() {
+    let sb = sandbox_with_migration(
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT);\n\
+         CREATE VIRTUAL TABLE posts_fts USING fts5(title, content='posts', content_rowid='id');\n\
+         CREATE VIRTUAL TABLE ghost_fts USING fts5(body, content='no_such_table');\n\
+         CREATE VIEW shown AS SELECT id, title FROM posts;\n\
+         CREATE VIRTUAL TABLE shown_fts USING fts5(title, content='shown', content_rowid='id');\n\
+         DROP VIEW shown;\n",
+    );
+    sb.execute_sql_with_wrangler(
+        "INSERT INTO posts VALUES (1, 'hello world');\n\
+         INSERT INTO posts_fts (rowid, title) VALUES (1, 'hello world');\n\
+         ALTER TABLE posts RENAME TO articles;\n",
+    );
+
+    let backup = sb.xtask(&["-q", "backup", "local"]);
+    assert_eq!(backup.code, Some(0), "{}", backup.all());
+    assert!(!backup.all().contains("corrupt"), "{}", backup.all());
+    for (fts, content) in [
+        ("posts_fts", "posts"),
+        ("ghost_fts", "no_such_table"),
+        ("shown_fts", "shown"),
+    ] {
+        assert_warned(
+            &backup,
+            &format!(
+                "warning: {fts} names a content table, {content}, that the database does not have"
+            ),
+        );
+    }
+
+    let restore = restore_replacing(&sb, "latest:local");
+    restore.assert_ok();
+    assert_warned(&restore, "warning: posts_fts was not restored whole");
+    let rows = sb.query("SELECT title FROM articles WHERE id = 1");
+    assert_eq!(rows[0][0]["title"], "hello world");
+}
+
+/// `--table posts_fts` without `--table posts`: the backup holds the FTS5
+/// table but not the content table its `'rebuild'` reads, so it was BAD.
+/// It is GOOD, and says which table to add.
+#[test]
+fn a_table_backup_of_an_fts5_table_without_its_content_table_is_good_and_says_so() {
+    let sb = sandbox_with_migration(
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT);\n\
+         CREATE VIRTUAL TABLE posts_fts USING fts5(title, content='posts', content_rowid='id');\n",
+    );
+    sb.execute_sql_with_wrangler(
+        "INSERT INTO posts VALUES (1, 'hello world');\n\
+         INSERT INTO posts_fts (rowid, title) VALUES (1, 'hello world');\n",
+    );
+    let backup = sb.xtask(&[
+        "-q",
+        "backup",
+        "local",
+        "--table",
+        "posts_fts",
+        "--table",
+        "customers",
+        "--table",
+        "companies",
+    ]);
+    assert_eq!(backup.code, Some(0), "{}", backup.all());
+    assert_warned(
+        &backup,
+        "warning: posts_fts names a content table, posts, that this backup leaves out",
+    );
+}
+
+/// Fails, showing all `run` printed, unless its stderr holds `said`.
+#[track_caller]
+fn assert_warned(run: &Run, said: &str) {
+    assert!(run.stderr.contains(said), "no `{said}`:\n{}", run.all());
+}
+
 #[test]
 fn a_fresh_backup_of_a_database_with_fts5_equals_the_live_database() {
     // diff loads the backup with its manifest (FTS5 tables recreated) and
