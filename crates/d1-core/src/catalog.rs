@@ -1055,6 +1055,23 @@ pub fn fts5_table_shadowed_by(name: &str, sql: &str) -> Option<String> {
     (shaped && !fts5.is_empty()).then(|| fts5.to_owned())
 }
 
+/// Whether SQLite takes `name` for a shadow table of an FTS5 table among
+/// `virtual_tables` by its name alone (`<fts5 table>_content`, whatever
+/// that table's `content=`): no export carries such a table.
+pub fn named_as_fts5_shadow_table(name: &str, virtual_tables: &[VirtualTable]) -> bool {
+    let name = name.to_ascii_lowercase();
+    { virtual_tables.iter() }.any(|v| fts5_shadow_suffix(&name, v).is_some())
+}
+
+/// The suffix of a shadow table's name (one of [`FTS5_SHADOW_TABLES`])
+/// that `name`, in lower case, has after the FTS5 table `v`'s name and `_`.
+fn fts5_shadow_suffix<'n>(name: &'n str, v: &VirtualTable) -> Option<&'n str> {
+    let rest = name.strip_prefix(&v.name.to_ascii_lowercase())?;
+    let suffix = rest.strip_prefix('_')?;
+    (v.module.eq_ignore_ascii_case("fts5") && FTS5_SHADOW_TABLES.contains(&suffix))
+        .then_some(suffix)
+}
+
 /// The FTS5 table among `virtual_tables` whose shadow table `name` is
 /// (SQLite matches the names in any case): a table D1 allows no write to.
 pub fn fts5_shadow_table_of<'v>(
@@ -1062,15 +1079,9 @@ pub fn fts5_shadow_table_of<'v>(
     virtual_tables: &'v [VirtualTable],
 ) -> Option<&'v VirtualTable> {
     let name = name.to_ascii_lowercase();
-    virtual_tables.iter().find(|v| {
-        v.module.eq_ignore_ascii_case("fts5")
-            && name
-                .strip_prefix(&v.name.to_ascii_lowercase())
-                .and_then(|rest| rest.strip_prefix('_'))
-                .is_some_and(|suffix| {
-                    FTS5_SHADOW_TABLES.contains(&suffix) && v.makes_shadow_table(suffix)
-                })
-    })
+    virtual_tables
+        .iter()
+        .find(|v| fts5_shadow_suffix(&name, v).is_some_and(|suffix| v.makes_shadow_table(suffix)))
 }
 
 /// [`StuckTrigger`]s of the schema `schema` makes (its `CREATE` statements,
@@ -1881,6 +1892,27 @@ impl ExportScope {
             data_tables,
             virtual_tables: chosen_virtual,
         })
+    }
+
+    /// The external-content FTS5 tables of this scope whose index a restore
+    /// of its backup cannot rebuild, each with the content table it names
+    /// and whether the database has that table (or view) at all: renamed
+    /// away (`ALTER TABLE … RENAME` leaves `content=` as it was) or never
+    /// made, or else left out by the `--table` list. The backup holds the
+    /// FTS5 table, and a restore recreates it with its index empty
+    /// ([`crate::repair::Survey::rebuilds`]).
+    pub fn unrebuildable(&self, catalog: &Catalog) -> Vec<(String, String, bool)> {
+        { self.virtual_tables.iter() }
+            .filter_map(|vt| {
+                let VirtualContent::External { table } = &vt.content else {
+                    return None;
+                };
+                let found = catalog.find_table(table);
+                let held = found
+                    .is_some_and(|o| self.chosen.is_empty() || self.data_tables.contains(&o.name));
+                (!held).then(|| (vt.name.clone(), table.clone(), found.is_some()))
+            })
+            .collect()
     }
 
     /// The schema objects, as (kind, name), that an export with this scope

@@ -382,6 +382,46 @@ impl Survey {
             .any(|(t, _)| t.eq_ignore_ascii_case(name))
     }
 
+    /// Whether the restore runs the `'rebuild'` of `vt`, an external-content
+    /// FTS5 table: only when the table or view its `content=` names is one
+    /// the dump creates (or, with [`Options::data_into_existing_schema`],
+    /// one the schema the rows go into may have). A content table renamed
+    /// away (`ALTER TABLE … RENAME` leaves `content=` as it was), never
+    /// made, or left out by `--table` is in no dump, and its `'rebuild'`
+    /// would fail the whole restore (`no such table`) of a faithful dump
+    /// (rvAN); the table is recreated as the database has it, its index
+    /// empty. A content table SQLite takes for an FTS5 shadow table by its
+    /// name is in no export either, but its rows are lost with it: its
+    /// `'rebuild'` is kept, and fails, so that such a backup is BAD, as
+    /// the backup's warning says.
+    pub fn rebuilds(&self, vt: &VirtualTable, options: &Options) -> bool {
+        let VirtualContent::External { table } = &vt.content else {
+            return false;
+        };
+        let view = |sql: &String| {
+            matches!(statement::created_object(sql),
+                Some(("view", name)) if name.eq_ignore_ascii_case(table))
+        };
+        options.data_into_existing_schema
+            || crate::catalog::named_as_fts5_shadow_table(table, &options.virtual_tables)
+            || self.creates_table(table)
+            || self.late_schema.iter().any(view)
+    }
+
+    /// The external-content FTS5 tables of `options` whose index the
+    /// restore cannot rebuild ([`Survey::rebuilds`]), each with the content
+    /// table it names.
+    pub fn not_rebuilt<'o>(&self, options: &'o Options) -> Vec<(&'o str, &'o str)> {
+        { options.virtual_tables.iter() }
+            .filter_map(|vt| match &vt.content {
+                VirtualContent::External { table } if !self.rebuilds(vt, options) => {
+                    Some((vt.name.as_str(), table.as_str()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether the dump is rows only: it creates no table and holds rows
     /// (a `wrangler d1 export --no-schema`).
     pub fn is_data_only(&self) -> bool {
@@ -1044,9 +1084,10 @@ impl<'a> Surveyor<'a> {
                 names: std::mem::take(&mut self.moved_triggers),
             });
         }
-        survey
-            .repairs
-            .extend(options.virtual_tables.iter().map(recreated_virtual_table));
+        let recreated: Vec<Repair> = { options.virtual_tables.iter() }
+            .map(|vt| recreated_virtual_table(vt, survey.rebuilds(vt, options)))
+            .collect();
+        survey.repairs.extend(recreated);
         if options.close_line_comments {
             let schema = { survey.tables.iter().map(|(_, sql)| sql) }.chain(&survey.late_schema);
             let closed: Vec<Repair> = schema.filter_map(|sql| closed_line_comment(sql)).collect();
@@ -1084,9 +1125,15 @@ fn schema_statement<'s>(sql: Cow<'s, str>, options: &Options) -> Cow<'s, str> {
     }
 }
 
-/// How a recorded virtual table is recreated, for the plan.
-fn recreated_virtual_table(vt: &VirtualTable) -> Repair {
+/// How a recorded virtual table is recreated, for the plan; `rebuilds`:
+/// [`Survey::rebuilds`].
+fn recreated_virtual_table(vt: &VirtualTable, rebuilds: bool) -> Repair {
     let how = match &vt.content {
+        VirtualContent::External { table } if !rebuilds => format!(
+            "its content table {table} is not in the dump, so its index is not rebuilt: it \
+             stays empty, and reading its rows fails (no such table) until {table} exists and \
+             it is rebuilt"
+        ),
         VirtualContent::Internal { table } => format!(
             "its rows (kept from {table}) are loaded into a staging table and inserted \
              through it, since D1 refuses writes to shadow tables"
@@ -1554,7 +1601,7 @@ fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -
                 ))?;
                 sink.statement(&format!("DROP TABLE {};", quote_ident(&staging)))?;
             }
-            (VirtualContent::External { .. }, _) => {
+            (VirtualContent::External { .. }, _) if survey.rebuilds(vt, options) => {
                 sink.statement(&format!("INSERT INTO {name}({name}) VALUES('rebuild');"))?;
             }
             _ => {}

@@ -39,6 +39,10 @@ pub struct Statements<'a> {
     ended_crlf: Option<bool>,
     /// The statement the text ended inside, once that is told.
     cut_off: Option<String>,
+    /// Whether a line read so far holds a character beyond ASCII: UTF-8
+    /// text, so a byte that is not UTF-8 later is a bad value in it, not
+    /// a file in another encoding.
+    read_utf8: bool,
     done: bool,
 }
 
@@ -53,6 +57,7 @@ impl<'a> Statements<'a> {
             crlf_before: false,
             ended_crlf: None,
             cut_off: None,
+            read_utf8: false,
             done: false,
         }
     }
@@ -138,7 +143,12 @@ impl Statements<'_> {
     fn read_line(&mut self, sql: &str, start: usize) -> ControlFlow<Option<Result<Statement>>> {
         self.buf.clear();
         self.pos = 0;
-        match read_line_at_most(&mut *self.reader, &mut self.buf, MAX_STATEMENT) {
+        let read = read_line_at_most(
+            &mut *self.reader,
+            &mut self.buf,
+            (MAX_STATEMENT, self.read_utf8),
+        );
+        match read {
             Ok(0) => {
                 self.done = true;
                 if sql.trim().is_empty() || only_comments(sql) {
@@ -157,6 +167,8 @@ impl Statements<'_> {
             }
         }
         self.line += 1;
+        // Once seen, never looked for again: most dumps are ASCII.
+        self.read_utf8 = self.read_utf8 || !self.buf.is_ascii();
         if self.line == 1
             && let Some(wide) = wide_text(self.buf.as_bytes())
         {
@@ -268,10 +280,12 @@ pub const MAX_STATEMENT: u64 = 16 << 20;
 /// `max` bytes after reading at most one byte more of it, and then one that
 /// is not UTF-8. The length is judged first, on the bytes: a line cut
 /// inside a character at the bound is too long, not badly encoded.
+/// `utf8_before`: whether an earlier line held UTF-8 beyond ASCII, which
+/// decides what a line that is not UTF-8 is said to be ([`not_utf8`]).
 fn read_line_at_most(
     reader: &mut dyn BufRead,
     buf: &mut String,
-    max: u64,
+    (max, utf8_before): (u64, bool),
 ) -> std::io::Result<usize> {
     use std::io::Read as _;
     let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidData, message);
@@ -291,13 +305,33 @@ fn read_line_at_most(
         if let Some(wide) = wide_text(e.as_bytes()) {
             return invalid(wide);
         }
-        invalid(
-            "it is not UTF-8 text, as every D1 dump is (a file saved as Latin-1 or \
-             Windows-1252?); convert it, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW.sql`"
-                .to_owned(),
-        )
+        invalid(not_utf8(e.as_bytes(), utf8_before).to_owned())
     })?;
     Ok(n)
+}
+
+/// What a `line` that is not UTF-8 is, and its fix. A file that holds
+/// UTF-8 beyond ASCII (on an earlier line, when `utf8_before`, or on this
+/// one) is UTF-8 with a few bad bytes: a value stored as text that is not
+/// UTF-8, which `sqlite3 .dump` writes as it is. Converting such a file
+/// from Windows-1252 would turn every other non-ASCII character into two
+/// or three (`é` into `Ã©`), and the restore would then succeed, so it is
+/// advised only for a file with no UTF-8 in it at all (rvAN).
+fn not_utf8(line: &[u8], utf8_before: bool) -> &'static str {
+    let utf8 = utf8_before || line.utf8_chunks().any(|c| !c.valid().is_ascii());
+    match utf8 {
+        true => {
+            "it is UTF-8 text with bytes that are not UTF-8 in it (a value stored as text \
+             that is not UTF-8, which `sqlite3 .dump` writes as it is); converting the file from \
+             another encoding would change every other non-ASCII character in it. Take the \
+             backup with `cargo xtask backup local` instead, which keeps such values exactly, \
+             or fix the values (store them as valid UTF-8, or as BLOBs) and dump again"
+        }
+        false => {
+            "it is not UTF-8 text, as every D1 dump is (a file saved as Latin-1 or \
+             Windows-1252?); convert it, e.g. `iconv -f WINDOWS-1252 -t UTF-8 FILE > NEW.sql`"
+        }
+    }
 }
 
 /// What is wrong with a dump's first line when it is UTF-16 or UTF-32

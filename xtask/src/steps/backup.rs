@@ -772,7 +772,36 @@ pub(crate) fn fts_settings_read(
 /// no export holds whole, and tables taken for shadow tables.
 fn warn_left_out(catalog: &Catalog, scope: &ExportScope) {
     warn_lost_virtual_tables(scope);
+    warn_unrebuildable(catalog, scope);
     warn_tables_taken_for_shadow_tables(catalog);
+}
+
+/// Warns of each external-content FTS5 table whose `content=` table the
+/// database does not have, or the `--table` list leaves out
+/// ([`ExportScope::unrebuildable`]): the backup is good, but a restore
+/// cannot rebuild its index. Said at every verbosity.
+fn warn_unrebuildable(catalog: &Catalog, scope: &ExportScope) {
+    for (fts, content, exists) in scope.unrebuildable(catalog) {
+        let (fts, content) = (d1_core::names::shown(&fts), d1_core::names::shown(&content));
+        let (missing, fix) = match exists {
+            false => (
+                "that the database does not have (renamed or dropped?)",
+                format!(
+                    "create {content} again (or recreate {fts} naming its content table), then \
+                     rebuild it"
+                ),
+            ),
+            true => (
+                "that this backup leaves out",
+                format!("add `--table {content}` to back it up with its index"),
+            ),
+        };
+        crate::warn!(
+            "{fts} names a content table, {content}, {missing}: its index cannot be rebuilt, so \
+             a restore recreates {fts} with its index empty, and reading its rows fails (no such \
+             table) until {content} exists and it is rebuilt; {fix} (README, FTS5)"
+        );
+    }
 }
 
 /// Warns of each virtual table in `scope` a restore of this backup will

@@ -579,6 +579,16 @@ fn warn_after_restore(planned: &Planned, target: &Environment) {
     for why in planned.fts_rebuilt.iter().chain(&planned.renumbered) {
         crate::warn!("{why}");
     }
+    for (fts, content) in planned.survey.not_rebuilt(&planned.options) {
+        crate::warn!(
+            "{fts} was not restored whole: it names a content table, {content}, that the backup \
+             does not have, so its index was not rebuilt; reading its rows fails (no such table) \
+             until {content} exists and `INSERT INTO {fts}({fts}) VALUES('rebuild')` is run \
+             (README, FTS5)",
+            fts = d1_core::names::shown(fts),
+            content = d1_core::names::shown(content),
+        );
+    }
     for vt in &source.virtual_tables {
         if let Some(why) = vt.lost_by_a_backup() {
             crate::warn!(
