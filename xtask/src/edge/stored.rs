@@ -1654,6 +1654,73 @@ impl Drop for Decrypting {
 mod tests {
     use super::*;
 
+    /// `x.sql.zst` in `dir`: 20 MiB of blank lines, a few KB packed, with
+    /// a manifest beside it recording `plaintext_bytes` when given.
+    fn blank_dump_recorded_as(dir: &Path, plaintext_bytes: Option<u64>) -> PathBuf {
+        let path = dir.join("x.sql.zst");
+        let packed = zstd::stream::encode_all(&vec![b'\n'; 20 << 20][..], 19).unwrap();
+        std::fs::write(&path, packed).unwrap();
+        if let Some(bytes) = plaintext_bytes {
+            let sha = "a".repeat(64);
+            let text = format!(
+                r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"2026-11-24T12:00:00Z",
+                "environment":"prod","database":{{"name":"qbtime_db_prod","uuid":"u","wrangler_env":"production","location":"remote"}},
+                "mode":"full","tables":[],"file":{{"name":"x.sql.zst","bytes":1,"sha256":"{sha}"}},
+                "sealed":{{"format":"zstd","plaintext_bytes":{bytes},"plaintext_sha256":"{sha}"}},
+                "rows":{{}},"statements":0,"migrations":[],"encryption_key":null,"wrangler_version":null,
+                "git_commit":null,"time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#
+            );
+            std::fs::write(d1_core::manifest::manifest_path(&path), text).unwrap();
+        }
+        path
+    }
+
+    /// What reading the whole plaintext of `path` fails with.
+    fn unpack_error(path: &Path) -> String {
+        let source = Source::for_file(path, None, &Age::new(Path::new("."))).unwrap();
+        let mut read = source.open().unwrap();
+        let err = io::copy(&mut read, &mut io::sink()).expect_err("read past its bound");
+        err.to_string()
+    }
+
+    /// rvAP: a compressed dump with a manifest beside it is read no
+    /// further than the size the manifest records (and two buffers), as
+    /// the README says, and the error says that bound is the manifest's;
+    /// with no manifest, the bound is 1000 times the file (at least 16
+    /// MiB) and the error says no manifest records its size. The bound
+    /// was the larger of the two, and the error always said "no manifest".
+    #[test]
+    fn a_manifest_bounds_what_its_dump_unpacks_to_and_the_error_says_whose_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = blank_dump_recorded_as(dir.path(), None);
+        let said = unpack_error(&bare);
+        assert!(said.contains("no manifest records its size"), "{said}");
+        assert!(said.contains("16 MiB"), "{said}");
+        std::fs::remove_file(&bare).unwrap();
+        let recorded = blank_dump_recorded_as(dir.path(), Some(1 << 20));
+        let file = File::open(&recorded).unwrap();
+        assert_eq!(
+            unpacked_bound(&recorded, &file).unwrap(),
+            (1 << 20) + 2 * BUFFER as u64
+        );
+        let said = unpack_error(&recorded);
+        assert!(!said.contains("no manifest records"), "{said}");
+        assert!(said.contains("manifest"), "{said}");
+        assert!(said.contains("3 MiB"), "{said}");
+    }
+
+    /// A manifest is as hostile as any file in backups/: one recording a
+    /// petabyte for a small file lets it unpack no further than a ceiling
+    /// no D1 dump reaches, never without end.
+    #[test]
+    fn a_manifest_recording_a_huge_size_raises_the_bound_to_a_ceiling_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = blank_dump_recorded_as(dir.path(), Some(1 << 50));
+        let file = File::open(&path).unwrap();
+        let bound = unpacked_bound(&path, &file).unwrap();
+        assert!(bound <= 64 << 30, "{bound}");
+    }
+
     /// A compressed dump whose first block hardly compresses (a table of
     /// random text) is still told by its first bytes unpacked: the bound
     /// on what is read holds its whole first block.

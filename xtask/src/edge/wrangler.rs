@@ -2437,6 +2437,50 @@ mod tests {
         }
     }
 
+    /// rvAP: TMPDIR=/tmp/lnk, another user's symbolic link to this user's
+    /// own 0700 directory. Each directory the path goes through was looked
+    /// at where links lead (`metadata`), so the link's own owner never
+    /// was: its owner can point it elsewhere at any time (in the sticky
+    /// /tmp, a link is its owner's to replace), and the private
+    /// directory's paths are built from the path as written. A link on the
+    /// way owned by another user than this one or root is refused, naming
+    /// TMPDIR and the uid; this user's own link is used. Only root can
+    /// make a link another user owns.
+    #[test]
+    fn a_tmpdir_through_a_link_another_user_owns_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let base = tempfile::tempdir().unwrap();
+        let mine = base.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = base.path().join("lnk");
+        std::os::unix::fs::symlink(&mine, &link).unwrap();
+        refuse_a_temp_dir_others_can_swap(&link, " (TMPDIR names it)").unwrap();
+        // SAFETY: getuid(2) has no preconditions.
+        if unsafe { libc::getuid() } != 0 {
+            eprintln!("not root: a link another user owns cannot be made; not checked");
+            return;
+        }
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        for temp in [link.clone(), link.join("sub")] {
+            std::fs::create_dir_all(&temp).unwrap();
+            let err = refuse_a_temp_dir_others_can_swap(&temp, " (TMPDIR names it)")
+                .expect_err("a link another user owns was gone through");
+            let said = format!("{err:#}");
+            assert!(said.contains("TMPDIR"), "{said}");
+            assert!(
+                said.contains("link owned by another user (uid 65534)"),
+                "{said}"
+            );
+            assert!(said.contains(&link.display().to_string()), "{said}");
+            assert_eq!(
+                crate::exit::Exit::of(&err),
+                Some(crate::exit::Exit::CouldNotRun),
+                "{said}"
+            );
+        }
+    }
+
     /// The run is SIGKILLed while wrangler (a child, still applying a
     /// migration from the private directory) carries on: the next run's
     /// sweep must leave the directory while that child lives, so the

@@ -188,6 +188,48 @@ fn ctrl_c_while_verify_reads_a_dump_without_a_manifest_is_no_verdict() {
     assert_eq!(decoys.hashes(), before);
 }
 
+/// rvAP: a TMPDIR the tool refuses "before anything runs" (here one
+/// others can write to without the sticky bit) was written to first:
+/// every run sweeps the private directories earlier runs that were killed
+/// left there, and the sweep ran before the check. Checked first, a
+/// refused TMPDIR is left as it is: the directory a killed run left there
+/// is still there after the refusal, and swept once TMPDIR is fine.
+#[test]
+fn a_refused_tmpdir_is_not_swept_before_it_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (sb, _) = sandbox_with_a_backup();
+    let shared = sb.path().join("shared-tmp");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    let left = shared.join(format!("qbtime-xtask-diff-{pid}-0-1"));
+    std::fs::create_dir(&left).unwrap();
+    let diff = ["diff", "latest:local", "live:local"];
+    let out = sb
+        .xtask_command(&diff)
+        .env("TMPDIR", &shared)
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("TMPDIR"), "{}", run.all());
+    assert!(
+        left.is_dir(),
+        "the refused TMPDIR was swept:\n{}",
+        run.all()
+    );
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = sb
+        .xtask_command(&diff)
+        .env("TMPDIR", &shared)
+        .output()
+        .unwrap();
+    Run::from_output(out).assert_ok();
+    assert!(!left.exists(), "a TMPDIR that is fine was not swept");
+}
+
 /// The operator's TMPDIR is a directory every user can write to without
 /// the sticky bit (`chmod 777`, a shared scratch directory). The tool puts
 /// what it hands wrangler by name in a 0700 directory of its own there

@@ -997,41 +997,11 @@ fn ctrl_c_during_a_clean_restores_migrations_says_no_row_was_loaded() {
     let before = decoys.hashes();
     let file = data_only_prod_backup(&remote, home.path());
     let config = config_text(&remote);
-    remote.server.set_faults(d1_loopback::Faults {
-        response_delay_ms: Some(1500),
-        ..Default::default()
+    let (mut child, from) = slow_clean_restore_new(&remote, home.path(), &file, |cmd| {
+        cmd.process_group(0);
     });
-    let mut child = remote
-        .xtask_command(
-            home.path(),
-            &[
-                "restore",
-                &file,
-                "--to",
-                "new:qbtime_db_fresh",
-                "--clean",
-                "--yes",
-            ],
-        )
-        .process_group(0)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let from = remote.server.requests().len();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     // The new database's first query: `migrations apply`.
-    while !remote.server.requests()[from..]
-        .iter()
-        .any(|r| r.ends_with("/query"))
-    {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ended before the apply"
-        );
-        assert!(std::time::Instant::now() < deadline, "no migrations apply");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_for_request(&remote, &mut child, from, |r| r.ends_with("/query"));
     std::thread::sleep(std::time::Duration::from_millis(300));
     let group = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: the process group of our own child, not yet reaped.
@@ -1591,4 +1561,90 @@ fn a_restore_into_a_new_database_closes_trailing_line_comments() {
         sql["shifts_live"].ends_with("/* live rows only */"),
         "{sql:?}"
     );
+}
+
+/// `restore FILE --to new:qbtime_db_fresh --clean --yes` started (with
+/// `more` done to its command) against a loopback that answers every
+/// request 1.5 s late, and how many requests the server had had then.
+fn slow_clean_restore_new(
+    remote: &Remote,
+    home: &std::path::Path,
+    file: &str,
+    more: impl FnOnce(&mut std::process::Command),
+) -> (std::process::Child, usize) {
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(1500),
+        ..Default::default()
+    });
+    let args = [
+        "restore",
+        file,
+        "--to",
+        "new:qbtime_db_fresh",
+        "--clean",
+        "--yes",
+    ];
+    let mut cmd = remote.xtask_command(home, &args);
+    more(&mut cmd);
+    let from = remote.server.requests().len();
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, from)
+}
+
+/// Waits, two minutes at most, for a request past the first `from` that
+/// `matches`, while `child` runs.
+fn wait_for_request(
+    remote: &Remote,
+    child: &mut std::process::Child,
+    from: usize,
+    matches: impl Fn(&str) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !remote.server.requests()[from..].iter().any(|r| matches(r)) {
+        assert!(child.try_wait().unwrap().is_none(), "ended before it");
+        assert!(std::time::Instant::now() < deadline, "no such request");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// rvAP: a migration edited after the plan of `restore --to new:NAME
+/// --clean` (while `d1 create` is answered) was refused, "nothing was
+/// restored", but the new database had been created first and was left,
+/// empty, in the account. Cause: steps/restore/mod.rs `restore` staged the
+/// migrations only after `NewDatabase::create`. Staged first, the files
+/// the plan read are what wrangler applies, and an edit made past that is
+/// no refusal; a refusal never leaves a database it created.
+#[test]
+fn a_migration_edited_as_the_new_database_is_created_leaves_no_empty_database() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+    let migrations = remote.sb.path().join("migrations");
+    let mut first: Vec<_> = std::fs::read_dir(&migrations)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    first.sort();
+    let first = first.remove(0);
+    let (mut child, from) = slow_clean_restore_new(&remote, home.path(), &file, |_| {});
+    wait_for_request(&remote, &mut child, from, |r| {
+        r.starts_with("POST ") && r.ends_with("/d1/database")
+    });
+    let mut text = std::fs::read_to_string(&first).unwrap();
+    text.push_str("\n-- edited after the plan\n");
+    std::fs::write(&first, text).unwrap();
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    let left = remote.server.database_path("qbtime_db_fresh").is_some();
+    assert!(
+        run.ok || !left,
+        "refused, and the database it created was left:\n{}",
+        run.all()
+    );
+    run.assert_ok();
 }

@@ -380,3 +380,39 @@ fn a_night_under_crons_path_without_cargo_names_path_and_qbtime_xtask() {
     );
     assert!(sb.backup_files().is_empty(), "{:?}", sb.backup_files());
 }
+
+/// rvAP: under a bucket lock, the night's upload stores a copy cut short
+/// (wrangler said "Upload complete"): no upload of that backup can replace
+/// it until the lock's retention ends, and the tool says to take a new
+/// backup. Its error also says the backup "is not marked offsite", so the
+/// job's last line said `cargo xtask upload latest:prod` copies it "once
+/// R2 answers", which no wait makes true. Cause: scripts/scheduled-backup.sh
+/// tells the offsite case before the lock's.
+#[test]
+fn a_night_whose_upload_a_bucket_lock_keeps_out_says_to_take_a_new_backup() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod_under_a_bucket_lock(home.path());
+    let run = night(
+        &remote,
+        home.path(),
+        &["-q", "prod"],
+        Faults {
+            r2_put_truncate_to: Some(100),
+            ..Faults::default()
+        },
+        None,
+    );
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("the bucket's lock rule"),
+        "the premise: the lock is told\n{}",
+        run.all()
+    );
+    let last = tail(&run, 1);
+    assert!(
+        !last.contains("once R2 answers") && !last.contains("upload latest"),
+        "the job's last line says a re-run of the upload copies it:\n{last}"
+    );
+    assert!(last.contains("cargo xtask backup prod"), "{last}");
+}
