@@ -73,7 +73,12 @@ xtask() {
 said="$(mktemp)"
 trap 'rm -f "$said"' EXIT
 if ! { xtask ${level[@]+"${level[@]}"} backup "$env_name" --reason "scheduled backup" --upload=auto ${1+"$@"} 2>&1 1>&3 3>&- | tee "$said" >&2; } 3>&1; then
-    if grep -q "is not marked offsite" "$said"; then
+    # A bucket lock that keeps what the upload left under its key is told
+    # first: its error says "is not marked offsite" too, but no re-run of
+    # that upload can replace the object until the rule's retention ends.
+    if grep -q "the bucket's lock rule" "$said"; then
+        fail "the upload failed and a bucket lock rule keeps what it left in R2 (the error above says which); tonight's backup verified good and is kept here, not offsite, and no upload of it can replace that object until the rule's retention ends: take a new backup, which goes under a key of its own (\`cargo xtask backup ${env_name}\`, or run this job again), and upload that"
+    elif grep -q "is not marked offsite" "$said"; then
         fail "the upload failed; tonight's backup verified good and is kept here, not offsite (the error above says why): \`cargo xtask upload latest:${env_name}\` copies it once R2 answers"
     elif grep -q "failed verification\|verifying it could not run\|its verification did not finish" "$said"; then
         fail "tonight's backup was written but is not verified good, and was not uploaded (the error above says which check failed): fix the cause and run the job again; do not upload that backup"

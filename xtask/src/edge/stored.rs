@@ -1148,14 +1148,18 @@ impl Source {
             } => (path, *format, identity, age, *bounded),
         };
         let file = crate::edge::fsutil::open_regular(path, "")?;
-        let most = match bounded && format != Format::Sql {
-            true => unpacked_bound(path, &file)?,
-            false => u64::MAX,
+        let (most, recorded) = match bounded && format != Format::Sql {
+            true => unpacked_bound_of(file.metadata()?.len(), recorded_plaintext(path)),
+            false => (u64::MAX, false),
         };
         Ok(match format {
             Format::Sql => Box::new(BufReader::with_capacity(BUFFER, Stopping(file))),
             Format::Zstd => {
-                let bounded = Bounded::new(zstd::stream::read::Decoder::new(file)?, path, most);
+                let bounded = Bounded::new(
+                    zstd::stream::read::Decoder::new(file)?,
+                    path,
+                    (most, recorded),
+                );
                 Box::new(BufReader::with_capacity(BUFFER, Stopping(bounded)))
             }
             Format::ZstdAge => {
@@ -1163,7 +1167,7 @@ impl Source {
                 age_stanzas(path)?;
                 let decrypted = Decrypting::spawn(age, identity, file)?;
                 let decoder = zstd::stream::read::Decoder::new(decrypted)?;
-                let bounded = Bounded::new(decoder, path, most);
+                let bounded = Bounded::new(decoder, path, (most, recorded));
                 Box::new(BufReader::with_capacity(BUFFER, Stopping(bounded)))
             }
         })
@@ -1324,38 +1328,102 @@ const UNPACKED_RATIO: u64 = 1000;
 /// The least a compressed dump is read to unpacked, however small it is.
 const UNPACKED_FLOOR: u64 = 16 << 20;
 
-/// A compressed file's plaintext, read no further than the size the
+/// The most a manifest raises the bound on what its compressed dump is
+/// read to unpacked, whatever size it records: a manifest is as hostile as
+/// any file in backups/, and one recording a petabyte for a bomb of a few
+/// kilobytes would read it without end. D1 holds a database to 10 GB; its
+/// dump, as SQL text, runs past that (a BLOB's hex is twice its bytes, and
+/// each row repeats its `INSERT INTO`), so the ceiling is well above it.
+const UNPACKED_CEILING: u64 = 64 << 30;
+
+/// A compressed file's plaintext, read no further than [`UNPACKED_RATIO`]
+/// times the file's size, at least [`UNPACKED_FLOOR`], or the size the
 /// manifest beside it records (and two buffers past, for the callers that
-/// read one past it to tell a file that decodes to more), or else
-/// [`UNPACKED_RATIO`] times the file's size, at least [`UNPACKED_FLOOR`]:
-/// an error past it naming the file, the bound and the way out.
+/// read one past it to tell a file that decodes to more) when that is
+/// more, to [`UNPACKED_CEILING`] at most: an error past it naming the file,
+/// the bound, whose it is and the way out.
+///
+/// A manifest raises the bound, never lowers it: the tool writes the true
+/// size there, so a dump that compresses past the ratio (rare, but a table
+/// of blank BLOBs does) is still read whole from its own backup, while a
+/// stale manifest beside a file given with `--no-manifest` never refuses
+/// what the ratio reads (the sha256 and size checks tell a file that is not
+/// the manifest's). A hostile manifest raises it no further than the
+/// ceiling.
 struct Bounded<R> {
     inner: R,
     left: u64,
     bound: u64,
+    /// Whether the bound is the size a manifest records.
+    recorded: bool,
     path: PathBuf,
 }
 
-/// The most [`Bounded`] reads of the compressed file at `path`.
-fn unpacked_bound(path: &Path, file: &File) -> io::Result<u64> {
+/// The size the manifest beside the compressed file at `path` records its
+/// plaintext to be, if one does.
+fn recorded_plaintext(path: &Path) -> Option<u64> {
     use crate::edge::manifest_file::ManifestFile as _;
-    let size = file.metadata()?.len();
-    let recorded = d1_core::manifest::Manifest::parse(&d1_core::manifest::manifest_path(path))
+    d1_core::manifest::Manifest::parse(&d1_core::manifest::manifest_path(path))
         .ok()
         .and_then(|m| m.sealed)
-        .map(|sealed| sealed.plaintext_bytes.saturating_add(2 * BUFFER as u64));
-    let bound = size.saturating_mul(UNPACKED_RATIO).max(UNPACKED_FLOOR);
-    Ok(recorded.map_or(bound, |recorded| recorded.max(bound)))
+        .map(|sealed| sealed.plaintext_bytes)
+}
+
+/// The most [`Bounded`] reads of a compressed file of `size` bytes whose
+/// manifest records its plaintext to be `recorded` bytes, and whether that
+/// record set it.
+fn unpacked_bound_of(size: u64, recorded: Option<u64>) -> (u64, bool) {
+    let ratio = size.saturating_mul(UNPACKED_RATIO).max(UNPACKED_FLOOR);
+    let recorded = recorded.map(|r| r.saturating_add(2 * BUFFER as u64).min(UNPACKED_CEILING));
+    match recorded {
+        Some(recorded) if recorded > ratio => (recorded, true),
+        _ => (ratio, false),
+    }
+}
+
+/// The most [`Bounded`] reads of the compressed file at `path`.
+#[cfg(test)]
+fn unpacked_bound(path: &Path, file: &File) -> io::Result<u64> {
+    let size = file.metadata()?.len();
+    Ok(unpacked_bound_of(size, recorded_plaintext(path)).0)
 }
 
 impl<R> Bounded<R> {
-    fn new(inner: R, path: &Path, bound: u64) -> Bounded<R> {
+    /// `inner`, read to `bound` at most; `recorded` when a manifest's size
+    /// set it.
+    fn new(inner: R, path: &Path, (bound, recorded): (u64, bool)) -> Bounded<R> {
         Bounded {
             inner,
             left: bound,
             bound,
+            recorded,
             path: path.to_path_buf(),
         }
+    }
+
+    /// Why it was read no further, and the way out.
+    fn past(&self) -> String {
+        let whose = match self.recorded {
+            true => format!(
+                "the size the manifest beside it records (and two buffers), more than \
+                 {UNPACKED_RATIO} times the file's own size (a manifest raises the bound to at \
+                 most {} GiB): it is not the file that manifest describes, or the manifest \
+                 was edited",
+                UNPACKED_CEILING >> 30
+            ),
+            false => format!(
+                "the most a compressed dump is read to when no manifest records its size (or \
+                 a smaller one): {UNPACKED_RATIO} times the file's own size, at least {} MiB; \
+                 a file that small unpacking further is a bomb more likely than a dump",
+                UNPACKED_FLOOR >> 20
+            ),
+        };
+        format!(
+            "{} unpacks to more than {} MiB, {whose}. If it is a dump, unpack it yourself \
+             (`zstd -d`, after `age -d` for an encrypted one) and give the .sql it writes",
+            self.path.display(),
+            self.bound.div_ceil(1 << 20),
+        )
     }
 }
 
@@ -1363,19 +1431,7 @@ impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{} unpacks to more than {} MiB, the most a compressed dump is read to \
-                     when no manifest records its size ({UNPACKED_RATIO} times the file's own \
-                     size, at least {} MiB): a file that small unpacking further is a bomb \
-                     more likely than a dump. If it is a dump, unpack it yourself (`zstd -d`, \
-                     after `age -d` for an encrypted one) and give the .sql it writes",
-                    self.path.display(),
-                    self.bound.div_ceil(1 << 20),
-                    UNPACKED_FLOOR >> 20
-                ),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, self.past()));
         }
         self.left -= n as u64;
         Ok(n)
@@ -1683,12 +1739,12 @@ mod tests {
         err.to_string()
     }
 
-    /// rvAP: a compressed dump with a manifest beside it is read no
-    /// further than the size the manifest records (and two buffers), as
-    /// the README says, and the error says that bound is the manifest's;
-    /// with no manifest, the bound is 1000 times the file (at least 16
-    /// MiB) and the error says no manifest records its size. The bound
-    /// was the larger of the two, and the error always said "no manifest".
+    /// rvAP: with no manifest, a compressed dump is read to 1000 times its
+    /// size (at least 16 MiB) and the error says no manifest records its
+    /// size; a manifest recording more raises the bound to its size (and
+    /// two buffers), and the error says the bound is the manifest's (it
+    /// always said "no manifest"); one recording less lowers nothing (a
+    /// stale manifest beside a file given with --no-manifest).
     #[test]
     fn a_manifest_bounds_what_its_dump_unpacks_to_and_the_error_says_whose_bound() {
         let dir = tempfile::tempdir().unwrap();
@@ -1697,16 +1753,26 @@ mod tests {
         assert!(said.contains("no manifest records its size"), "{said}");
         assert!(said.contains("16 MiB"), "{said}");
         std::fs::remove_file(&bare).unwrap();
-        let recorded = blank_dump_recorded_as(dir.path(), Some(1 << 20));
+        // A manifest recording less lowers nothing: the ratio's bound.
+        let smaller = blank_dump_recorded_as(dir.path(), Some(1 << 20));
+        let file = File::open(&smaller).unwrap();
+        assert_eq!(unpacked_bound(&smaller, &file).unwrap(), UNPACKED_FLOOR);
+        assert!(unpack_error(&smaller).contains("no manifest records its size (or a smaller"));
+        std::fs::remove_file(&smaller).unwrap();
+        // One recording more raises it to its size, and says so.
+        let recorded = blank_dump_recorded_as(dir.path(), Some(17 << 20));
         let file = File::open(&recorded).unwrap();
         assert_eq!(
             unpacked_bound(&recorded, &file).unwrap(),
-            (1 << 20) + 2 * BUFFER as u64
+            (17 << 20) + 2 * BUFFER as u64
         );
         let said = unpack_error(&recorded);
         assert!(!said.contains("no manifest records"), "{said}");
-        assert!(said.contains("manifest"), "{said}");
-        assert!(said.contains("3 MiB"), "{said}");
+        assert!(
+            said.contains("the size the manifest beside it records"),
+            "{said}"
+        );
+        assert!(said.contains("19 MiB"), "{said}");
     }
 
     /// A manifest is as hostile as any file in backups/: one recording a

@@ -1643,7 +1643,6 @@ impl PrivateDir {
     pub fn create(label: &str) -> Result<PrivateDir> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        sweep_stale_private_dirs();
         let temp = std::env::temp_dir();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = temp.join(format!(
@@ -1652,6 +1651,7 @@ impl PrivateDir {
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ));
         refuse_an_unusable_temp_dir(&temp)?;
+        sweep_stale_private_dirs();
         crate::edge::fsutil::create_new_private_dir(&path).map_err(|e| match temp.is_dir() {
             true => e,
             false => {
@@ -1725,15 +1725,33 @@ fn refuse_an_unusable_temp_dir(temp: &Path) -> Result<()> {
 /// Refuses (exit 2) the temporary directory `temp` (`named` says that
 /// TMPDIR names it) when another user could swap what is in it.
 fn refuse_a_temp_dir_others_can_swap(temp: &Path, named: &str) -> Result<()> {
-    // A directory only this user can enter keeps nobody out of it
-    // when others can rename it: in a parent they can write to without
-    // the sticky bit, another user can move it aside and put one of
-    // their own, holding what wrangler reads or writes, by its name.
-    // So can they TMPDIR itself, or a link on its way, in a directory
-    // above it: every directory the path goes through is checked, as
-    // written and as resolved. So can the owner of any of them, whatever
-    // its mode (a 0755 /tmp/alice under `sudo -E -u deploy`): each must
-    // be this user's or root's.
+    refuse_a_temp_dir_others_can_swap_by(temp, named, |dir| std::fs::symlink_metadata(dir))
+}
+
+/// [`refuse_a_temp_dir_others_can_swap`], with each directory on the way
+/// looked at (not followed, if a link) by `look`.
+///
+/// A directory only this user can enter keeps nobody out of it
+/// when others can rename it: in a parent they can write to without
+/// the sticky bit, another user can move it aside and put one of
+/// their own, holding what wrangler reads or writes, by its name.
+/// So can they TMPDIR itself, or a link on its way, in a directory
+/// above it: every directory the path goes through is checked, as
+/// written and as resolved. So can the owner of any of them, whatever
+/// its mode (a 0755 /tmp/alice under `sudo -E -u deploy`): each must
+/// be this user's or root's. So can the owner of a link on the way as
+/// written (TMPDIR=/tmp/lnk, another user's link to this user's own
+/// 0700 directory: in the sticky /tmp a link is its owner's to
+/// replace), and the private directory's paths are built from the path
+/// as written: each is looked at itself, never where it leads
+/// (`symlink_metadata`), and a link must be this user's or root's too
+/// (rvAP). One that cannot be looked at (a parent this user cannot
+/// search) is refused, never passed over: who could swap it is unknown.
+fn refuse_a_temp_dir_others_can_swap_by(
+    temp: &Path,
+    named: &str,
+    look: impl Fn(&Path) -> std::io::Result<std::fs::Metadata>,
+) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -1744,16 +1762,37 @@ fn refuse_a_temp_dir_others_can_swap(temp: &Path, named: &str) -> Result<()> {
             .ancestors()
             .chain(resolved.iter().flat_map(|r| r.ancestors()));
         for dir in through {
-            let Ok(meta) = std::fs::metadata(dir) else {
-                continue;
-            };
-            let mode = meta.permissions().mode();
             let itself = dir == temp || Some(dir) == resolved.as_deref();
             let inside = match itself {
                 true => String::new(),
                 false => format!(" is inside {:?}, which", dir.display().to_string()),
             };
             let temp = temp.display().to_string();
+            let meta = match look(dir) {
+                Ok(meta) => meta,
+                // A TMPDIR that does not exist is told by the caller.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+                Err(e) => crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "the temporary directory {temp:?}{named}{inside} cannot be looked at ({e}): \
+                     whether another user could swap this tool's private directory there \
+                     cannot be told. Set TMPDIR to a directory you own, in directories you \
+                     can enter. Nothing was run"
+                ),
+            };
+            let mode = meta.permissions().mode();
+            if meta.file_type().is_symlink() && meta.uid() != me && meta.uid() != 0 {
+                crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "the temporary directory {temp:?}{named}{inside} is a symbolic link owned by \
+                     another user (uid {}): its owner could point it at a directory of theirs \
+                     at any time, and swap this tool's private directory for one of theirs. \
+                     Set TMPDIR to where it leads (`realpath`), or to a directory you own, in \
+                     directories only you or root own. Nothing was run",
+                    meta.uid()
+                );
+            }
             if meta.is_dir() && meta.uid() != me && meta.uid() != 0 {
                 crate::stop!(
                     crate::exit::Exit::CouldNotRun,
@@ -1791,7 +1830,14 @@ impl Drop for PrivateDir {
 /// signed URLs) that earlier runs killed with SIGKILL left behind.
 pub fn sweep_stale_private_dirs() {
     static SWEPT: std::sync::Once = std::sync::Once::new();
-    SWEPT.call_once(|| remove_stale_private_dirs(&std::env::temp_dir()));
+    // A TMPDIR the run refuses "before anything runs" is left as it is:
+    // checked first, swept only when it passes (rvAP).
+    SWEPT.call_once(|| {
+        let temp = std::env::temp_dir();
+        if temp.is_absolute() && refuse_a_temp_dir_others_can_swap(&temp, "").is_ok() {
+            remove_stale_private_dirs(&temp);
+        }
+    });
 }
 
 /// Removes the private directories in `temp` that are ours, real
@@ -2479,6 +2525,36 @@ mod tests {
                 "{said}"
             );
         }
+    }
+
+    /// A directory on TMPDIR's way that cannot be looked at (a parent this
+    /// user cannot search: EACCES, as on a default Linux for another
+    /// user's 0700 home) was passed over, and the rest of the path judged
+    /// without it. It is refused, naming TMPDIR and the directory; one that
+    /// does not exist is left to the caller, which says TMPDIR names no
+    /// directory.
+    #[test]
+    fn a_tmpdir_whose_way_cannot_be_looked_at_is_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let temp = base.path().join("tmp");
+        std::fs::create_dir(&temp).unwrap();
+        let denied = |dir: &Path| match dir == base.path() {
+            true => Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+            false => std::fs::symlink_metadata(dir),
+        };
+        let err = refuse_a_temp_dir_others_can_swap_by(&temp, " (TMPDIR names it)", denied)
+            .expect_err("a directory that could not be looked at was passed over");
+        let said = format!("{err:#}");
+        assert!(said.contains("TMPDIR"), "{said}");
+        assert!(said.contains("cannot be looked at"), "{said}");
+        assert!(said.contains(&base.path().display().to_string()), "{said}");
+        assert_eq!(
+            crate::exit::Exit::of(&err),
+            Some(crate::exit::Exit::CouldNotRun),
+            "{said}"
+        );
+        let missing = base.path().join("missing");
+        refuse_a_temp_dir_others_can_swap(&missing, " (TMPDIR names it)").unwrap();
     }
 
     /// The run is SIGKILLed while wrangler (a child, still applying a

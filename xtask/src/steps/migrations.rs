@@ -840,7 +840,7 @@ pub fn unchanged_since_planned(plan: &MigrationPlan<'_>, copy: &Path) -> Result<
 pub struct Staged {
     /// Commands against the private configuration.
     cmds: crate::edge::wrangler::Commands,
-    _dir: crate::edge::wrangler::PrivateDir,
+    dir: crate::edge::wrangler::PrivateDir,
 }
 
 /// [`Staged`]: refuses (exit 3) as [`unchanged_since_planned`] does, and
@@ -860,20 +860,32 @@ pub fn stage(plan: &MigrationPlan<'_>) -> Result<Staged> {
         Some(Exit::Refused) => e,
         _ => could_not(e),
     })?;
-    let config = dir.path().join("wrangler.json");
-    staged_config(plan.env, &copy)
-        .and_then(|json| {
-            std::fs::write(&config, json)
-                .with_context(|| format!("cannot write {}", config.display()))
-        })
-        .map_err(could_not)?;
+    let config = write_staged_config(plan.env, dir.path()).map_err(could_not)?;
     Ok(Staged {
         cmds: crate::edge::wrangler::Commands::new(&config),
-        _dir: dir,
+        dir,
     })
 }
 
+/// Writes [`staged_config`] for `env` and the copy in `dir`, the
+/// [`Staged`] directory, and returns its path.
+fn write_staged_config(env: &Environment, dir: &Path) -> Result<PathBuf> {
+    let config = dir.join("wrangler.json");
+    let json = staged_config(env, &dir.join("migrations"))?;
+    std::fs::write(&config, json).with_context(|| format!("cannot write {}", config.display()))?;
+    Ok(config)
+}
+
 impl Staged {
+    /// The private configuration written again for `env`: the database
+    /// the migrations were staged for before it existed (`restore --to
+    /// new:NAME --clean` stages them before `d1 create`, so that a file
+    /// changed since the plan is refused with no database made), now
+    /// created, with its id.
+    pub fn for_database(&self, env: &Environment) -> Result<()> {
+        write_staged_config(env, self.dir.path()).map(drop)
+    }
+
     /// `wrangler d1 migrations apply` of the copy, to `env`'s database:
     /// the one the project's configuration names, and for a local one the
     /// project's local D1.
@@ -2012,7 +2024,7 @@ mod tests {
             side_writes: Err("not looked at".into()),
         };
         let staged = stage(&plan).map_err(|e| format!("{e:#}")).unwrap();
-        let copy = staged._dir.path().join("migrations").join(&name);
+        let copy = staged.dir.path().join("migrations").join(&name);
         let (sha256, size) = crate::edge::fsutil::sha256_file(&copy).unwrap();
         assert_eq!(size, (lines * line.len()) as u64);
         assert_eq!(sha256, plan.pending_digests[&name].sha256);

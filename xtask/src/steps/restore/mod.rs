@@ -244,15 +244,11 @@ fn restore(
         &format!("restore {} into", file_name(&source.file)),
     )?;
     let lock = lock.expect("a restore that is not a dry run holds the backup lock");
-    let created;
-    let target = match new.as_deref_mut() {
-        Some(n) => {
-            created = n.create(&access.wrangler, &planned.migrations_dir)?;
-            &created
-        }
-        None => target,
-    };
     let staged = staged_migrations(&planned, target)?;
+    let created = { new.as_deref_mut() }
+        .map(|n| create_new(n, &planned, staged.as_ref()))
+        .transpose()?;
+    let target = created.as_ref().unwrap_or(target);
     // The target as it is now, under the lock: unchanged since the plan,
     // and the schema its safety backup is taken by.
     let reader = access.reader(target);
@@ -300,6 +296,24 @@ fn restore(
         print_json(false, planned.json, result);
     }
     Ok(Some(restored))
+}
+
+/// The new database `n`, created once its migrations are `staged` (a file
+/// changed since the plan is refused with nothing made, never after `d1
+/// create`, which would leave an empty database behind: rvAP), and their
+/// private configuration then naming it, by its id.
+fn create_new(
+    n: &mut NewDatabase,
+    planned: &Planned,
+    staged: Option<&crate::steps::migrations::Staged>,
+) -> Result<Environment> {
+    let created = n.create(&planned.access.wrangler, &planned.migrations_dir)?;
+    if let Some(staged) = staged {
+        staged
+            .for_database(&created)
+            .map_err(crate::exit::could_not_run)?;
+    }
+    Ok(created)
 }
 
 /// `--clean`'s migrations, their names and digests, read before the
