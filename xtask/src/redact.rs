@@ -1665,6 +1665,48 @@ mod tails {
         );
     }
 
+    /// rvAO: with-backup shows its command quoted for the shell
+    /// ([`d1_core::wording::shell_words`]), a `'` as `'\''`: a known secret
+    /// and a secret-named variable's value holding one are found in that
+    /// spelling too, alone or inside a longer word, under any name or none.
+    #[test]
+    fn a_secret_holding_a_quote_is_redacted_as_the_shell_quotes_it() {
+        use d1_core::wording::shell_words;
+        let token = "H3ADh3ad'T4ILt4il";
+        let password = "H3ADh3ad it's T4ILt4il";
+        let known = Redactor::with_secrets(vec![token.into()]);
+        let vars = [("MY_DB_PASSWORD".to_owned(), password.to_owned())];
+        let named = Redactor {
+            words: super::spellings(super::secret_named_values(vars, &[])),
+            ..Redactor::default()
+        };
+        for (r, secret) in [(&known, token), (&named, password)] {
+            no_piece_left(
+                r,
+                &[
+                    &shell_words(&["echo", secret, "next"]),
+                    &shell_words(&["curl", "-H", &format!("X-Thing: {secret}"), "x"]),
+                ],
+            );
+        }
+    }
+
+    /// A JSON field's value that starts on the line after its name (a
+    /// `--data` document as a shell quotes it, its line break kept).
+    #[test]
+    fn a_fields_value_on_the_line_after_its_name_is_redacted() {
+        let data = "{\"password\":\n  \"H3ADh3adT4ILt4il\"}";
+        let python = "{'api_token':\n 'H3ADh3adT4ILt4il'}";
+        no_piece_left(
+            &Redactor::default(),
+            &[
+                &d1_core::wording::shell_words(&["curl", "--data", data, "x"]),
+                python,
+                "X-Auth-Key:\n  H3ADh3adT4ILt4il",
+            ],
+        );
+    }
+
     /// A secret the tool knows is redacted however it is written: one that
     /// holds another known secret whole, percent-encoded in a URL or a
     /// form, escaped in a JSON string, or cut by a line wrap.

@@ -471,9 +471,24 @@ fn with_backup_never_shows_or_records_a_secret_from_its_command() {
 /// every file in backups/ (the manifest that `list --json` prints and an
 /// upload copies in clear).
 fn with_backup_leaks(sb: &Sandbox, command: &[&str], secrets: &[&str]) -> Vec<String> {
+    with_backup_leaks_under(sb, &[], command, secrets)
+}
+
+/// As [`with_backup_leaks`], with the variables `vars` set for the xtask.
+fn with_backup_leaks_under(
+    sb: &Sandbox,
+    vars: &[(&str, &str)],
+    command: &[&str],
+    secrets: &[&str],
+) -> Vec<String> {
     let mut args = vec!["with-backup", "local", "--"];
     args.extend_from_slice(command);
-    let run = sb.xtask(&args);
+    let run = Run::from_output(
+        sb.xtask_command(&args)
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap(),
+    );
     run.assert_ok();
     let listed = sb.xtask(&["list", "--json"]);
     let mut leaks = Vec::new();
@@ -750,6 +765,36 @@ fn with_backup_never_shows_or_records_the_tail_of_a_credential_after_punctuation
         "env", &aws, "sh", "-c", "exit 0", "import", &password, "-u", &user, "-H", &header,
     ];
     let leaks = with_backup_leaks(&sb, &command, &tails);
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}
+
+/// rvAO: with-backup shows its command quoted for the shell, a `'` in a
+/// word as `'\''`: a known secret holding one (`CLOUDFLARE_API_TOKEN`
+/// passed on as `"X-Thing: $CLOUDFLARE_API_TOKEN"`) and a secret-named
+/// variable's value with a blank and a `'` (`"$MY_DB_PASSWORD"`) were
+/// shown and recorded in that spelling, unmatched; and a JSON field's value
+/// on the line after its name (`--data $'{"password":\n  "…"}'`) was
+/// shown on the terminal, which redacts line by line.
+#[test]
+fn with_backup_never_shows_or_records_a_secret_quoted_for_the_shell_or_after_a_line_break() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let (token, password) = ("Zk9'Qm2Lp8Wx", "hunter2 it's secret");
+    let (header, json) = (
+        format!("X-Thing: {token}"),
+        "{\"password\":\n  \"Jq4Vn8Rt2Ys\"}",
+    );
+    let leaks = with_backup_leaks_under(
+        &sb,
+        &[
+            ("CLOUDFLARE_API_TOKEN", token),
+            ("MY_DB_PASSWORD", password),
+        ],
+        &[
+            "sh", "-c", "exit 0", "import", token, "-H", &header, password, "--data", json,
+        ],
+        &["Qm2Lp8Wx", "hunter2", "Jq4Vn8Rt2Ys"],
+    );
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
 
