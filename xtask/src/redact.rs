@@ -28,8 +28,10 @@
 //! the end of its word as a shell reads it ([`word_end`]), whatever
 //! punctuation it holds (`--password a,b`), an escaped quote does not end
 //! a quoted one, a URL's password runs to its last `@`, and a known value
-//! is also found percent-encoded, JSON-escaped and cut by a line wrap
-//! ([`spellings`], [`redact_pieces`]). Over-redacting a harmless tail is
+//! is also found percent-encoded, JSON-escaped, quoted for a shell (a
+//! `'` as `'\''`) and cut by a line wrap ([`spellings`],
+//! [`redact_pieces`]); a field's value may start on the line after its
+//! name ([`skip_to_value`]). Over-redacting a harmless tail is
 //! the price; leaking one is not.
 
 use std::borrow::Cow;
@@ -218,7 +220,7 @@ impl Redactor {
 
 /// Every secret as output may spell it (as it is, percent-encoded in a
 /// URL or a form with upper- or lower-case digits, escaped in a JSON
-/// string), longest first: a secret that holds a shorter one is replaced
+/// string, quoted for a shell), longest first: a secret that holds a shorter one is replaced
 /// whole before the shorter one could cut it and leave its tail.
 fn spellings(secrets: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut all: Vec<String> = Vec::new();
@@ -239,7 +241,10 @@ fn spellings(secrets: impl IntoIterator<Item = String>) -> Vec<String> {
             .get(1..json.len().saturating_sub(1))
             .unwrap_or("")
             .to_owned();
-        for form in [encoded(true), encoded(false), json, secret] {
+        // As a shell quotes it (`d1_core::wording::shell_word`, how the
+        // tool prints a command): a `'` in a quoted word is `'\''`.
+        let quoted = secret.replace('\'', r"'\''");
+        for form in [encoded(true), encoded(false), json, quoted, secret] {
             if !all.contains(&form) {
                 all.push(form);
             }
@@ -841,7 +846,7 @@ fn secret_at(text: &str, i: usize) -> Option<SecretAt> {
                 .rfind(quote as char)
                 .map_or("", |open| &text[open + 1..i]);
             return names_a_secret(name).then(|| SecretAt {
-                value: skip_blanks(bytes, i + 2),
+                value: skip_to_value(bytes, i + 2),
                 user: false,
                 opened: None,
                 ends: Ends::Json,
@@ -867,8 +872,12 @@ fn secret_at(text: &str, i: usize) -> Option<SecretAt> {
         _ => return None,
     };
     let before = name_at.checked_sub(1).map(|b| bytes[b]);
+    let value = match bytes[i] {
+        b':' => skip_to_value(bytes, i + 1),
+        _ => skip_blanks(bytes, i + 1),
+    };
     secret.then(|| SecretAt {
-        value: skip_blanks(bytes, i + 1),
+        value,
         user,
         opened: before.filter(|q| matches!(q, b'\'' | b'"')),
         ends,
@@ -903,6 +912,18 @@ fn skip_blanks(bytes: &[u8], mut at: usize) -> usize {
         at += 1;
     }
     at
+}
+
+/// Where the value of a field or a header (`"password":`, `X-Auth-Key:`)
+/// starts: past the blanks, and past a line break when nothing follows
+/// the name on its line (`{"password":\n  "…"}`, a document wrapped).
+fn skip_to_value(bytes: &[u8], at: usize) -> usize {
+    let at = skip_blanks(bytes, at);
+    match &bytes[at.min(bytes.len())..] {
+        [b'\n', ..] => skip_blanks(bytes, at + 1),
+        [b'\r', b'\n', ..] => skip_blanks(bytes, at + 2),
+        _ => at,
+    }
 }
 
 /// The name (letters, digits, `_` and `-`) that ends at `end`.

@@ -32,7 +32,10 @@ pub fn with_backup(
     // (`backup ENV`'s rule), unless `--database` or a qualified name picks
     // one, which is then told.
     let targets = envs.databases(&args.env)?;
-    let shown = shell_words(&args.command);
+    // Redacted whole, once: a quoted word may hold a line break (`--data
+    // $'{"password":\n "…"}'`), which the output, redacted line by line,
+    // would cut between a secret's name and its value.
+    let shown = crate::redact::text(&shell_words(&args.command));
     let (program, rest) = args.command.split_first().context("no command given")?;
     if let Some(code) = unstartable(program, &shown) {
         return Ok(code);
