@@ -803,3 +803,40 @@ fn backups_of_another_database_id_are_named_newest_first() {
     let said = format!("{}, {}, {}, and 3 more", names[5], names[4], names[3]);
     assert!(run.all().contains(&said), "{said:?} not in:\n{}", run.all());
 }
+
+/// rvAL: backups of local's database recorded with the id the
+/// configuration gives staging (another checkout's local database, its
+/// id copied from staging) are left alone with a command to prune them:
+/// that command, run as advised, prunes them (their newest kept).
+#[test]
+fn the_command_advised_for_backups_of_another_environments_id_prunes_them() {
+    const STAGING_ID: &str = "5a1e7c2b-3f4d-4e8a-9b6c-0d1e2f3a4b5c";
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(40, ""), (30, ""), (20, "")]);
+    let theirs = &names[..3];
+    for name in theirs {
+        edit_manifest(&sb, name, |m| m["database"]["uuid"] = STAGING_ID.into());
+    }
+    let run = sb.xtask(&["prune", "--env", "local", "--keep-daily", "1", "--yes"]);
+    run.assert_ok();
+    let advised = run
+        .all()
+        .split('`')
+        .find(|s| s.starts_with("cargo xtask prune") && s.contains(STAGING_ID))
+        .unwrap_or_else(|| panic!("no command advised:\n{}", run.all()))
+        .to_owned();
+    let mut args: Vec<&str> = advised["cargo xtask ".len()..].split(' ').collect();
+    args.extend(["--keep-daily", "1", "--yes"]);
+    let run = sb.xtask(&args);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "`{advised}` does not work:\n{}",
+        run.all()
+    );
+    assert!(sb.backups().join(&theirs[2]).exists(), "{}", run.all());
+    for gone in &theirs[..2] {
+        assert!(!sb.backups().join(gone).exists(), "{gone}\n{}", run.all());
+    }
+    assert!(sb.backups().join(&names[3]).exists(), "{}", run.all());
+}

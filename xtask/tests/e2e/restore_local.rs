@@ -3001,3 +3001,36 @@ fn a_hand_made_data_only_export_is_told_clean_and_each_advised_command_works() {
     loaded.assert_ok();
     assert_eq!(sb.live_row_counts(), counts, "{}", loaded.all());
 }
+
+/// rvAL: a newer backup recorded with local's names but another database
+/// id (another checkout's local database sharing the backup directory) is
+/// not `latest:local`: the restore picks this database's own newest,
+/// saying it passed over the other one and how to pick it by its file;
+/// `status --env local` reports our own backup, not the other one as
+/// "of the database it had before", and mentions it.
+#[test]
+fn latest_and_status_pass_over_a_newer_backup_of_another_database_id() {
+    const OTHER_ID: &str = "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a";
+    let sb = source_sandbox();
+    let ours = backup(&sb, &[]);
+    let ours = ours.file_name().unwrap().to_str().unwrap().to_owned();
+    let ours = redate(&sb, &ours, chrono::Utc::now() - chrono::Duration::hours(2));
+    let at = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let theirs = copy_taken_at(&sb, &ours, "local", at, |m| {
+        m["database"]["uuid"] = OTHER_ID.into()
+    });
+    let run = plan_of_latest(&sb);
+    let source = format!("source       {}", sb.backups().join(&ours).display());
+    let said = run.stderr.contains(OTHER_ID) && run.stderr.contains("1 newer backup");
+    assert!(
+        run.code == Some(0) && run.stdout.contains(&source) && said,
+        "latest:local is not our own {ours}, or {theirs} is passed over without a word:\n{}",
+        run.all()
+    );
+    let status = sb.xtask(&["status", "--env", "local"]).all();
+    assert!(
+        status.contains(&ours) && !status.contains("(of the database it had before)"),
+        "status does not report our own {ours}:\n{status}"
+    );
+    assert!(status.contains(OTHER_ID), "{status}");
+}

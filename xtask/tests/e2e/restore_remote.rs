@@ -461,13 +461,7 @@ fn a_backup_of_another_database_under_staging_names_is_not_sent_to_staging() {
     const OTHER_ID: &str = "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a";
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let prod = remote.backup_prod(home.path());
-    let at = chrono::Utc::now() - chrono::Duration::hours(1);
-    let theirs = copy_taken_at(&remote.sb, &prod, "staging", at, |m| {
-        m["environment"] = "staging".into();
-        m["database"]["name"] = "qbtime_db_staging".into();
-        m["database"]["uuid"] = OTHER_ID.into();
-    });
+    let theirs = prod_copied_as_staging(&remote, home.path(), OTHER_ID);
     // The local environment has a second database, of another binding.
     let config = remote.sb.path().join("wrangler.toml");
     let text = std::fs::read_to_string(&config).unwrap();
@@ -2213,4 +2207,85 @@ fn a_lost_init_answer_for_a_file_d1_has_is_told_as_handed() {
         run.stderr.contains("despite wrangler's error"),
         "D1 ran the import its init began: {all}"
     );
+}
+
+/// A loopback, its home, a backup of prod's rows recorded as staging's
+/// (its manifest trusted, taken an hour ago) and a directory of its own
+/// for a link or copy of it.
+fn prods_rows_as_staging() -> (Remote, tempfile::TempDir, String, tempfile::TempDir) {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let staging = prod_copied_as_staging(&remote, home.path(), STAGING_UUID);
+    (remote, home, staging, tempfile::tempdir().unwrap())
+}
+
+/// A backup of prod's rows recorded under staging's names with database
+/// id `id`, taken an hour ago: its file name.
+fn prod_copied_as_staging(remote: &Remote, home: &std::path::Path, id: &str) -> String {
+    let prod = remote.backup_prod(home);
+    let at = chrono::Utc::now() - chrono::Duration::hours(1);
+    copy_taken_at(&remote.sb, &prod, "staging", at, |m| {
+        m["environment"] = "staging".into();
+        m["database"]["name"] = "qbtime_db_staging".into();
+        m["database"]["uuid"] = id.into();
+    })
+}
+
+/// rvAL: a link to staging's backup (`latest.sql`, in a directory of its
+/// own) restored with `--no-manifest --source-env prod` is judged by the
+/// manifest beside the file it leads to: refused (exit 3), the dry run
+/// too, before any request reaches D1. Without `--no-manifest` the
+/// refusal names the file the link leads to and its manifest, not only
+/// the missing `latest.manifest.json`.
+#[test]
+fn a_no_manifest_restore_of_a_link_is_judged_by_the_manifest_beside_its_target() {
+    let (remote, home, staging, dir) = prods_rows_as_staging();
+    let link = dir.path().join("latest.sql");
+    std::os::unix::fs::symlink(remote.sb.backups().join(&staging), &link).unwrap();
+    let manifest = staging.replace(".sql", ".manifest.json");
+    refused_before_d1(&remote, home.path(), &link, &manifest);
+    let mut args = vec!["restore", link.to_str().unwrap(), "--to", "prod"];
+    args.extend(["--replace", "--confirm", "qbtime_db_prod", "--dry-run"]);
+    let run = remote.xtask(home.path(), &args);
+    let named = [&staging, &manifest]
+        .iter()
+        .all(|n| run.stderr.contains(*n));
+    let why = "the refusal does not name the file the link leads to, nor its manifest";
+    assert!(run.code == Some(2) && named, "{why}:\n{}", run.all());
+}
+
+/// rvAL: a manifest beside the file that is a link (to staging's
+/// manifest) cannot be read as its manifest: with `--no-manifest
+/// --source-env prod` that is refused (exit 3), not warned of and gone
+/// on with, before any request reaches D1.
+#[test]
+fn a_no_manifest_restore_is_refused_when_the_manifest_beside_it_is_a_link() {
+    let (remote, home, staging, dir) = prods_rows_as_staging();
+    let file = dir.path().join("fix.sql");
+    std::fs::copy(remote.sb.backups().join(&staging), &file).unwrap();
+    let manifest = staging.replace(".sql", ".manifest.json");
+    std::os::unix::fs::symlink(
+        remote.sb.backups().join(&manifest),
+        dir.path().join("fix.manifest.json"),
+    )
+    .unwrap();
+    refused_before_d1(&remote, home.path(), &file, "fix.manifest.json");
+}
+
+/// [`no_manifest_into_prod`] of `file`, the dry run and the restore:
+/// each refused (exit 3) saying `said`, before any request reaches D1.
+fn refused_before_d1(remote: &Remote, home: &std::path::Path, file: &std::path::Path, said: &str) {
+    let before = counts(&remote.db);
+    let requests = remote.server.requests().len();
+    for dry_run in [true, false] {
+        let run = no_manifest_into_prod(remote, home, file.to_str().unwrap(), dry_run);
+        let refused = run.code == Some(3) && run.stderr.contains(said);
+        assert!(
+            refused,
+            "dry run {dry_run}: not refused saying {said:?}:\n{}",
+            run.all()
+        );
+        assert_eq!(remote.server.requests().len(), requests, "{}", run.all());
+        assert_eq!(counts(&remote.db), before, "{}", run.all());
+    }
 }
