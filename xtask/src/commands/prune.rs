@@ -329,10 +329,18 @@ fn named(files: &[&str]) -> String {
 }
 
 /// `--previous-database-id` refused (exit 2) where it would do nothing:
-/// an id this configuration gives a database, or one no backup to prune
-/// records.
+/// an id this configuration gives a database whose backups are the only
+/// ones recording it, or one no backup to prune records. The id another
+/// environment has (staging's) recorded under local's names (another
+/// checkout's local database, its id copied from staging) is another id
+/// to local: those backups are left alone and pruned with it, as the
+/// left-alone message advises.
 fn previous_does_something(envs: &Environments, ours: &[Entry], id: &str) -> Result<()> {
-    if let Some(env) = envs.iter().find(|e| e.database_id.eq_ignore_ascii_case(id)) {
+    let of_another = { ours.iter() }.any(|e| {
+        of_another_id(envs, &e.manifest).is_some_and(|(_, other)| other.eq_ignore_ascii_case(id))
+    });
+    let configured = { envs.iter() }.find(|e| e.database_id.eq_ignore_ascii_case(id));
+    if let Some(env) = configured.filter(|_| !of_another) {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
             "--previous-database-id {} is the database_id the configuration gives {} ({}): \

@@ -134,6 +134,16 @@ impl Environment {
         !id.is_empty() && !self.database_id.is_empty() && !self.database_id.eq_ignore_ascii_case(id)
     }
 
+    /// Whether a backup is this database's own: recorded under its names
+    /// ([`Environment::records`]) and not with another id
+    /// ([`Environment::another_id`]), as prune counts them. A backup of
+    /// the same names with another id is another checkout's database
+    /// sharing the backup directory, or the one this environment had
+    /// before it was created again: never its own.
+    pub fn owns(&self, m: &d1_core::manifest::Manifest) -> bool {
+        self.records(m) && !self.another_id(&m.database.uuid)
+    }
+
     /// Whether a backup of database `database` with id `id` is of this
     /// database under its old name: the same `database_id`, another
     /// `database_name` (the name changed in the configuration). The name

@@ -288,7 +288,18 @@ impl Project {
                 }
                 Err(e) => return Err(Exit::CouldNotRun.error(e)),
             };
-            let found = self.latest_recorded_as(&env.name, latest, |m| env.records(m));
+            let entries =
+                inventory::scan(&self.backup_dir).map_err(|e| Exit::CouldNotRun.error(e))?;
+            let counted = inventory::counted_for(&env, &entries);
+            let found = self.latest_recorded_as(&env.name, latest, counted);
+            if let Ok(chosen) = &found {
+                inventory::say_other_ids_passed_over(
+                    &env,
+                    &entries,
+                    chosen,
+                    &format!("latest:{word}"),
+                );
+            }
             // None found, but backups of this database under its old name:
             // say so, and the way forward, not only "take one".
             return found.map_err(|e| {

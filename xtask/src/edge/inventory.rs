@@ -273,6 +273,69 @@ pub fn newest_first<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Vec<us
     d1_core::order::newest_first(&dated)
 }
 
+/// Which of `entries` the newest backup of `env` is chosen from, the one
+/// rule of `latest:ENV`, `status` and the way back a killed restore names:
+/// its own backups ([`Environment::owns`]) when it has a whole one;
+/// only when it has none, every backup recorded under its names, so that a
+/// database created again under the same name still finds (and the
+/// restore guards judge) the backups of the one it replaced.
+pub fn counted_for<'a>(
+    env: &'a crate::config::environment::Environment,
+    entries: &[Entry],
+) -> impl Fn(&Manifest) -> bool + 'a {
+    let own = { entries.iter() }.any(|e| e.is_whole() && env.owns(&e.manifest));
+    move |m| env.records(m) && (!own || env.owns(m))
+}
+
+/// Says (a warning) how many whole backups recorded under `env`'s names
+/// with another database id, newer than `chosen`, [`counted_for`] passed
+/// over in choosing `what` (`latest:prod`), and the way to pick one: by its
+/// file. None is ever passed over quietly.
+pub fn say_other_ids_passed_over(
+    env: &crate::config::environment::Environment,
+    entries: &[Entry],
+    chosen: &Path,
+    what: &str,
+) {
+    let Some(chosen) = entries.iter().find(|e| e.file == chosen) else {
+        return;
+    };
+    let newer: Vec<&Entry> = { entries.iter() }
+        .filter(|e| e.is_whole() && env.records(&e.manifest) && !env.owns(&e.manifest))
+        .filter(|e| e.manifest.created_at > chosen.manifest.created_at)
+        .collect();
+    let Some(newest) = newer.first() else {
+        return;
+    };
+    let ids: BTreeSet<&str> = newer
+        .iter()
+        .map(|e| e.manifest.database.uuid.as_str())
+        .collect();
+    let ids: Vec<String> = ids
+        .into_iter()
+        .map(|id| d1_core::names::shown(id).into_owned())
+        .collect();
+    crate::warn!(
+        "{what} is {}, of {}'s database (id {}): {} newer {} recorded under its names with \
+         another database id ({}) {} passed over: another checkout's database sharing the \
+         backup directory, or the one {} had before it was created again. To use one, give \
+         its file (as `cargo xtask list` prints it), such as {}",
+        chosen.manifest.file.name,
+        env.name,
+        d1_core::names::shown(&env.database_id),
+        newer.len(),
+        if newer.len() == 1 {
+            "backup"
+        } else {
+            "backups"
+        },
+        ids.join(", "),
+        if newer.len() == 1 { "is" } else { "are" },
+        env.name,
+        d1_core::wording::shell_word(&newest.manifest.file.name)
+    );
+}
+
 /// The newest whole backup of `env` that passed verification.
 #[cfg(test)]
 pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {

@@ -564,8 +564,9 @@ fn newest_way_back_among<'a>(
             None => d1_core::names::file_name(&e.file) == name,
         })
     });
+    let counted = crate::edge::inventory::counted_for(env, entries);
     let whole: Vec<&crate::edge::inventory::Entry> = { entries.iter() }
-        .filter(|e| e.is_whole() && env.records(&e.manifest))
+        .filter(|e| e.is_whole() && counted(&e.manifest))
         .filter(|e| !loaded.is_some_and(|l| e.is_of_rows(&l.file, l.manifest.content.as_ref())))
         .collect();
     crate::edge::inventory::newest_verified(&whole, chrono::Utc::now()).0

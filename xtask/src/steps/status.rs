@@ -879,8 +879,9 @@ fn status_of(
     logs: &Logs,
     now: DateTime<Utc>,
 ) -> EnvStatus {
+    let counted = crate::edge::inventory::counted_for(env, entries);
     let mine: Vec<Entry> = { entries.iter() }
-        .filter(|e| env.records(&e.manifest))
+        .filter(|e| counted(&e.manifest))
         .cloned()
         .collect();
     let mut status = environment_status(
@@ -910,6 +911,7 @@ fn status_of(
         .newest_verified
         .as_ref()
         .and_then(|n| n.applied_migrations.as_deref());
+    say_other_ids_passed_over(env, entries, &mine, &status);
     // The newest verified backup, of a database this environment's
     // name had before (the id in the configuration changed since).
     let of_previous_database = { status.newest_verified.as_ref() }
@@ -946,6 +948,22 @@ fn status_of(
         offsite_behind: offsite_behind(env, settings, &mine, now),
         retired_keys: retired_keys(entries, env, &settings.encryption.recipients),
         ..status_with_drill(env, status, entries, &mine, &logs.drills, now)
+    }
+}
+
+/// Names the newer backups under `env`'s names with another id that its
+/// newest verified backup passed over (`latest:ENV`'s rule and words).
+fn say_other_ids_passed_over(
+    env: &crate::config::environment::Environment,
+    entries: &[Entry],
+    mine: &[Entry],
+    status: &EnvStatus,
+) {
+    if let Some(e) = { status.newest_verified.as_ref() }
+        .and_then(|n| mine.iter().find(|e| e.manifest.file.name == n.file))
+    {
+        let what = format!("{}'s newest verified backup", env.name);
+        crate::edge::inventory::say_other_ids_passed_over(env, entries, &e.file, &what);
     }
 }
 

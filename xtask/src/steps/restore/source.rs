@@ -641,6 +641,7 @@ pub(super) fn resolve_source(
     // Whatever is there (a FIFO, a link) is read, or refused, as a
     // manifest: it is not a missing one.
     if std::fs::symlink_metadata(&manifest_path).is_err() {
+        refuse_link_to_a_backup(&file)?;
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
             "{} has no manifest beside it ({}); if it is an export made by hand or a sqlite3 .dump, \
@@ -673,6 +674,38 @@ pub(super) fn resolve_source(
         manifest: Some(manifest),
         pinned: None,
     })
+}
+
+/// A file given by a link, with no manifest beside the link but one
+/// beside the file it leads to: refused (exit 2) naming that file and its
+/// manifest, the way to restore it checked. A manifest names the one file
+/// it describes, so the link is never read as that backup, and
+/// `--no-manifest` (which the missing manifest would otherwise suggest)
+/// would skip every check the manifest makes.
+fn refuse_link_to_a_backup(file: &Path) -> Result<()> {
+    let Some(target) = link_target(file) else {
+        return Ok(());
+    };
+    let beside = manifest::manifest_path(&target);
+    if std::fs::symlink_metadata(&beside).is_err() {
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "{} is a link to {}, whose manifest is beside it ({}): restore that file by its own \
+         path (or its name, as `cargo xtask list` prints it), so that its manifest is checked. \
+         Nothing was done.",
+        file.display(),
+        target.display(),
+        beside.display()
+    );
+}
+
+/// The file `file` leads to, when it is a symbolic link (each link on the
+/// way followed).
+fn link_target(file: &Path) -> Option<PathBuf> {
+    let linked = std::fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink());
+    linked.then(|| std::fs::canonicalize(file).ok()).flatten()
 }
 
 /// A backup restored with `--no-manifest`: its environment is the one
@@ -715,10 +748,30 @@ pub(super) fn source_without_manifest(
 /// ([`ManifestFile::for_backup`], the one place that decides what in it to
 /// trust; a copy renamed with its backup, `fix.manifest.json`, always
 /// does) is no reason to believe it, but one contradicting what the
-/// operator states is a reason to stop. One that cannot be read says
-/// nothing, and one that agrees but cannot be trusted is said to have been
-/// passed over.
+/// operator states is a reason to stop. One that agrees but cannot be
+/// trusted is said to have been passed over.
+///
+/// A file given by a link (`latest.sql` leading to a backup) is judged by
+/// the manifest beside the file it leads to as well: where the link is
+/// says nothing of whose rows it holds. And something beside it that
+/// cannot be read as a manifest at all (a link, a FIFO, broken JSON) is
+/// refused too (exit 3), never gone on past with a warning: what it
+/// records cannot be held against `--source-env`, so nothing says the rows
+/// are that environment's. Moving it aside is the way.
 fn guard_said_is_the_manifest_beside(
+    file: &Path,
+    said: &Environment,
+    envs: &Environments,
+) -> Result<()> {
+    let target = link_target(file);
+    for backup in std::iter::once(file).chain(target.as_deref()) {
+        guard_said_is_the_manifest_of(backup, said, envs)?;
+    }
+    Ok(())
+}
+
+/// [`guard_said_is_the_manifest_beside`] of the manifest beside `file`.
+fn guard_said_is_the_manifest_of(
     file: &Path,
     said: &Environment,
     envs: &Environments,
@@ -727,25 +780,29 @@ fn guard_said_is_the_manifest_beside(
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(());
     }
-    let passed_over = |e: &anyhow::Error| {
-        crate::warn!(
-            "{} is beside the dump but could not be read as its manifest ({e:#}); going on \
-             as --source-env {} states",
-            path.display(),
-            said.name
-        );
-    };
     let m = match Manifest::parse(&path) {
         Ok(m) => m,
-        Err(e) => {
-            passed_over(&e);
-            return Ok(());
-        }
+        Err(e) => crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to restore {} as a backup of {}, as --source-env {} states: {} is beside \
+             it but cannot be read as its manifest ({e:#}), so what it records cannot be held \
+             against what you state. Move it aside (or put the manifest it should be in its \
+             place) and run this again. Nothing was done.",
+            file.display(),
+            said.name,
+            said.name,
+            path.display()
+        ),
     };
     let untrusted = Manifest::for_backup(file).err();
     let Some(contradiction) = contradiction(said, envs, &m) else {
         if let Some(e) = &untrusted {
-            passed_over(e);
+            crate::warn!(
+                "{} is beside the dump but could not be trusted as its manifest ({e:#}); going \
+                 on as --source-env {} states, which it agrees with",
+                path.display(),
+                said.name
+            );
         }
         return Ok(());
     };
