@@ -181,3 +181,58 @@ impl<R: BufRead, F: FnMut() -> io::Result<()>> Read for Member<R, F> {
         Ok(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gzip member of `body` whose header, after its 10 fixed bytes,
+    /// holds a name (FNAME) of `name` and a header CRC (FHCRC) of
+    /// `header_crc` applied to the header's true CRC.
+    fn member(name: &[u8], header_crc: impl Fn(u16) -> u16, body: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0x1f, 0x8b, 8, 8 | 2, 0, 0, 0, 0, 0, 255];
+        bytes.extend_from_slice(name);
+        bytes.push(0);
+        let crc = header_crc(crc32fast::hash(&bytes) as u16);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes.extend(miniz_oxide::deflate::compress_to_vec(body, 6));
+        bytes.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes
+    }
+
+    fn unpack(bytes: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        Member::new(bytes, || Ok(())).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_header_whose_crc_does_not_match_is_refused_as_flate2_refuses_it() {
+        let good = member(b"id.txt", |crc| crc, b"hello");
+        assert_eq!(unpack(&good).unwrap(), b"hello");
+        let bad = member(b"id.txt", |crc| crc ^ 1, b"hello");
+        let error = unpack(&bad).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        assert!(error.to_string().contains("checksum"), "{error}");
+        let mut flate2 = flate2::bufread::GzDecoder::new(&bad[..]);
+        assert!(flate2.read_to_end(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_name_or_comment_over_65535_bytes_is_refused_as_flate2_refuses_it() {
+        let longest = member(&vec![b'n'; 65535], |crc| crc, b"hello");
+        assert_eq!(unpack(&longest).unwrap(), b"hello");
+        let over = member(&vec![b'n'; 65536], |crc| crc, b"hello");
+        let error = unpack(&over).unwrap_err();
+        assert!(error.to_string().contains("too long"), "{error}");
+        let mut flate2 = flate2::bufread::GzDecoder::new(&over[..]);
+        assert!(flate2.read_to_end(&mut Vec::new()).is_err());
+        let mut comment = member(&[], |crc| crc, b"hello");
+        comment[3] = 16;
+        comment.drain(10..13);
+        comment.splice(10..10, vec![b'c'; 65536].into_iter().chain([0]));
+        let error = unpack(&comment).unwrap_err();
+        assert!(error.to_string().contains("too long"), "{error}");
+    }
+}

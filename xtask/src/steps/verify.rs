@@ -2673,6 +2673,29 @@ mod tests {
         }
     }
 
+    /// An index key over SQLite's length limit (D1's 2,000,000 bytes)
+    /// fails its `CREATE INDEX` with SQLite's "string or blob too big", as
+    /// a statement over D1's limit does; verify told this short statement
+    /// as one over D1's statement limit, stored "with a statement over
+    /// 99,999 bytes". It is told by SQLite's reason, and the statement
+    /// limit is named only for a statement over it.
+    #[test]
+    fn a_short_statement_that_is_too_big_is_not_told_over_the_statement_limit() {
+        let b = "ab".repeat(600_000);
+        let dump = format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, b TEXT);\n\
+             INSERT INTO \"t\" VALUES(1,'{b}');\n\
+             CREATE INDEX i ON t(b||b);\n"
+        );
+        let report = verify_text(&dump, None);
+        let text = report.render();
+        assert_eq!(status(&report, "statements"), Status::Fail, "{text}");
+        assert!(text.contains("string or blob too big"), "{text}");
+        for wrong in ["statement limit", "99,999", "abab"] {
+            assert!(!text.contains(wrong), "{wrong:?}\n{text}");
+        }
+    }
+
     #[test]
     fn a_sqlite_file_is_not_a_backup() {
         let report = verify_text("SQLite format 3\0rest of a database file", None);
