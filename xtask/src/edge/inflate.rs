@@ -1,5 +1,6 @@
 //! One gzip member unpacked as flate2's `GzDecoder` unpacks it (its
-//! header, its deflate stream, its CRC-32 and size checked), through
+//! header with its CRC and its fields' bound, its deflate stream, its
+//! CRC-32 and size checked), through
 //! miniz_oxide's decoder stopped at each deflate block's end, so that a
 //! caller can count the blocks: an empty block of fixed codes is 10 bits
 //! that unpack to nothing, yet cost the decoder some 2 µs (it builds the
@@ -106,8 +107,14 @@ impl<R: BufRead, F: FnMut() -> io::Result<()>> Member<R, F> {
     }
 }
 
-/// Reads a gzip member's header: its magic bytes, deflate, and skips the
-/// extra field, the name, the comment and the header's CRC it says follow.
+/// flate2's bound on a header's name and comment, each.
+const LONGEST_FIELD: usize = 65535;
+
+/// Reads a gzip member's header as flate2 does: its magic bytes, deflate,
+/// the extra field, the name and the comment it says follow, each of
+/// those two refused past 65535 bytes, and the header's CRC (the low 16
+/// bits of the CRC-32 of every header byte before it), refused when it
+/// does not match.
 fn header(input: &mut impl BufRead) -> io::Result<()> {
     let mut fixed = [0; 10];
     input.read_exact(&mut fixed)?;
@@ -115,32 +122,40 @@ fn header(input: &mut impl BufRead) -> io::Result<()> {
     if fixed[..3] != [0x1f, 0x8b, 8] || flags & 0xe0 != 0 {
         return Err(invalid("invalid gzip header"));
     }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&fixed);
     if flags & 4 != 0 {
         let mut len = [0; 2];
         input.read_exact(&mut len)?;
-        skip(input, u16::from_le_bytes(len).into())?;
+        crc.update(&len);
+        let mut extra = Vec::new();
+        let n = u64::from(u16::from_le_bytes(len));
+        if input.take(n).read_to_end(&mut extra)? as u64 != n {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        crc.update(&extra);
     }
     for flag in [8, 16] {
         if flags & flag != 0 {
-            to_zero(input)?;
+            to_zero(input, &mut crc)?;
         }
     }
     if flags & 2 != 0 {
-        skip(input, 2)?;
+        let mut stored = [0; 2];
+        input.read_exact(&mut stored)?;
+        if u16::from_le_bytes(stored) != crc.finalize() as u16 {
+            return Err(invalid(
+                "corrupt gzip stream does not have a matching checksum",
+            ));
+        }
     }
     Ok(())
 }
 
-/// Reads `n` bytes of `input`, holding none.
-fn skip(input: &mut impl BufRead, n: u64) -> io::Result<()> {
-    match io::copy(&mut input.take(n), &mut io::sink())? == n {
-        true => Ok(()),
-        false => Err(io::ErrorKind::UnexpectedEof.into()),
-    }
-}
-
-/// Reads `input` past its next zero byte, holding none of it.
-fn to_zero(input: &mut impl BufRead) -> io::Result<()> {
+/// Reads `input` past its next zero byte into `crc`, refused past
+/// [`LONGEST_FIELD`] bytes before it.
+fn to_zero(input: &mut impl BufRead, crc: &mut crc32fast::Hasher) -> io::Result<()> {
+    let mut read = 0;
     loop {
         let bytes = input.fill_buf()?;
         if bytes.is_empty() {
@@ -150,6 +165,11 @@ fn to_zero(input: &mut impl BufRead) -> io::Result<()> {
             Some(at) => (at + 1, true),
             None => (bytes.len(), false),
         };
+        if read + used - usize::from(found) > LONGEST_FIELD {
+            return Err(invalid("gzip header field too long"));
+        }
+        read += used;
+        crc.update(&bytes[..used]);
         input.consume(used);
         if found {
             return Ok(());
