@@ -1762,4 +1762,46 @@ mod tails {
             assert!(out.contains("was refused"), "{out}");
         }
     }
+
+    /// rvAQ: a URL's password holding `>`, `<`, a backtick or a quote (the
+    /// shell's `'\''`, JSON's `\"`) was cut there, and the `@` looked for
+    /// only before the cut: the password was shown whole, or in pieces.
+    #[test]
+    fn a_url_password_holding_a_quote_or_an_angle_bracket_is_redacted() {
+        let r = Redactor::with_secrets(Vec::new());
+        let lines = [
+            "psql 'postgres://admin:H3ADh3ad>T4ILt4il@db/app'",
+            "psql postgres://admin:H3ADh3ad<T4ILt4il@db/app",
+            "psql 'postgres://admin:H3ADh3ad'\\''T4ILt4il@db/app'",
+            "psql postgres://admin:H3ADh3ad`T4ILt4il@db/app",
+            r#"{"url":"postgres://admin:H3ADh3ad\"T4ILt4il@db/app"}"#,
+        ];
+        no_piece_left(&r, &lines);
+        for line in lines {
+            assert!(r.line(line).contains("@db/app"), "{}", r.line(line));
+        }
+        // A URL of a host and port beside an address is not a password.
+        let line = r#"{"url":"http://127.0.0.1:8787/a","who":"x@y"}"#;
+        assert_eq!(r.line(line), line);
+    }
+
+    /// rvAQ: the pieces a line wrap leaves are looked for of the secrets the
+    /// tool holds, never of the values of variables named like secrets,
+    /// whose head or tail may be an ordinary word: `DB_PASSWORD=prod1234`
+    /// made every line ending in `prod` end in [REDACTED].
+    #[test]
+    fn a_secret_named_values_pieces_never_take_ordinary_words() {
+        let r = Redactor {
+            secrets: Vec::new(),
+            words: super::spellings(["prod1234".to_owned(), "changeme-in-production".to_owned()]),
+        };
+        for line in [
+            "restore latest:prod --to prod",
+            "production is the database",
+            "  prod",
+        ] {
+            assert_eq!(r.line(line), line);
+        }
+        assert!(!r.line("DB_PASSWORD=prod1234 x").contains("prod1234"));
+    }
 }

@@ -674,6 +674,37 @@ pub(crate) mod tests {
         }
     }
 
+    /// rvAQ: prod created again (a new id in the configuration), whose only
+    /// backup of the new id failed verification: `latest:prod` still counts
+    /// the old id's verified backups (the restore guards judge them), as
+    /// it did before the rule of an environment's own backups; once a
+    /// backup of the new id is verified, the old id's are passed over.
+    #[test]
+    fn an_environment_with_no_verified_backup_of_its_own_id_counts_the_old_ids() {
+        let prod =
+            crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
+                .unwrap()
+                .resolve("prod")
+                .unwrap()
+                .clone();
+        let of = |minutes: i64, id: &str, outcome: &str| {
+            let mut e = entry("prod", "full", minutes, Some(outcome));
+            e.manifest.database.name = prod.database_name.clone();
+            e.manifest.database.uuid = id.to_owned();
+            e
+        };
+        let old_id = "11111111-1111-4111-8111-111111111111";
+        let entries = vec![of(10, &prod.database_id, "bad"), of(0, old_id, "good")];
+        let counted = counted_for(&prod, &entries);
+        assert!(
+            counted(&entries[1].manifest),
+            "the old id's verified backup"
+        );
+        let entries = vec![of(20, &prod.database_id, "good"), of(0, old_id, "good")];
+        let counted = counted_for(&prod, &entries);
+        assert!(!counted(&entries[1].manifest), "passed over for its own");
+    }
+
     #[test]
     fn latest_is_the_newest_whole_backup_that_passed_verification() {
         let dir = tempfile::tempdir().unwrap();

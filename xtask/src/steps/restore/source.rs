@@ -207,7 +207,7 @@ pub(super) fn survey_dump(
     let mut creates = 0usize;
     let mut note_trigger = |sql: &str| {
         let created = statement::created_object(sql);
-        creates += usize::from(created.is_some());
+        creates += usize::from(creates_an_object(sql));
         if created.is_some() {
             schema.push(sql.to_owned());
         }
@@ -319,6 +319,12 @@ pub(super) fn check_surveyed(
         }
     }
     Ok(())
+}
+
+/// Whether `sql` creates an object of the schema: a dump with none is a
+/// data-only dump.
+fn creates_an_object(sql: &str) -> bool {
+    statement::created_object(sql).is_some()
 }
 
 /// A dump without a manifest that holds rows and creates no table: a
@@ -933,4 +939,22 @@ pub(super) fn backup_file(
         (!target.is_new).then_some(target.name.as_str()),
         crate::edge::inventory::Latest::Good,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// rvAQ: a dump whose only CREATE is an FTS5 table's (`CREATE VIRTUAL
+    /// TABLE … USING fts5`) was taken for a data-only dump and told
+    /// `--clean`.
+    #[test]
+    fn a_virtual_tables_create_is_an_object_of_the_schema() {
+        for sql in [
+            "CREATE VIRTUAL TABLE docs USING fts5(body)",
+            "create virtual table if not exists \"d o\" using fts5(body)",
+            "/* c */ CREATE TABLE t(a)",
+        ] {
+            assert!(super::creates_an_object(sql), "{sql}");
+        }
+        assert!(!super::creates_an_object("INSERT INTO t VALUES(1)"));
+    }
 }
