@@ -184,11 +184,6 @@ impl Redactor {
                 out = Cow::Owned(redacted);
             }
         }
-        for secret in &self.words {
-            if let Some(redacted) = redact_pieces(&out, secret) {
-                out = Cow::Owned(redacted);
-            }
-        }
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
                 out = Cow::Owned(out.replace(secret.as_str(), REDACTED));
@@ -955,17 +950,30 @@ fn redact_userinfo(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
             .unwrap_or(after.len());
         let authority = after[..end].find(['/', '?', '#']).unwrap_or(end);
+        // A password may hold the `>`, `<`, backtick or quote the URL was
+        // cut at (the shell's `'\''`, JSON's `\"`): its `@` is then looked
+        // for to the end of the word, so long as no path (`/ ? #`) or
+        // unescaped `"` comes first, which would make it another word's.
+        let word = after.find(char::is_whitespace).unwrap_or(after.len());
+        let escaped = end > 0 && after.as_bytes()[end - 1] == b'\\';
+        let past_the_cut = { after[..word].rfind('@') }.filter(|&at| {
+            let from = end.min(at) - usize::from(escaped && at >= end);
+            let between = after[from..at].replace("\\\"", "");
+            at >= end && !between.contains(['/', '?', '#', '"'])
+        });
         let userinfo_end = { after[..authority].contains([':', '@']) }
-            .then(|| after[..end].rfind('@'))
+            .then(|| past_the_cut.or_else(|| after[..end].rfind('@')))
             .flatten();
         match userinfo_end {
             Some(userinfo_end) => {
                 out.push_str(REDACTED);
-                out.push_str(&after[userinfo_end..end]);
+                rest = &after[userinfo_end..];
             }
-            None => out.push_str(&after[..end]),
+            None => {
+                out.push_str(&after[..end]);
+                rest = &after[end..];
+            }
         }
-        rest = &after[end..];
     }
     out.push_str(rest);
     out

@@ -275,7 +275,8 @@ pub fn newest_first<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Vec<us
 
 /// Which of `entries` the newest backup of `env` is chosen from, the one
 /// rule of `latest:ENV`, `status` and the way back a killed restore names:
-/// its own backups ([`Environment::owns`]) when it has a whole one;
+/// its own backups ([`Environment::owns`]) when it has a whole one
+/// verified good;
 /// only when it has none, every backup recorded under its names, so that a
 /// database created again under the same name still finds (and the
 /// restore guards judge) the backups of the one it replaced.
@@ -283,7 +284,11 @@ pub fn counted_for<'a>(
     env: &'a crate::config::environment::Environment,
     entries: &[Entry],
 ) -> impl Fn(&Manifest) -> bool + 'a {
-    let own = { entries.iter() }.any(|e| e.is_whole() && env.owns(&e.manifest));
+    // A whole backup of its own that failed verification (a database
+    // created again, whose first backup is BAD) leaves the old id's
+    // verified backups counted, for `latest:` and the way back to find.
+    let own =
+        { entries.iter() }.any(|e| e.is_whole() && e.is_verified_good() && env.owns(&e.manifest));
     move |m| env.records(m) && (!own || env.owns(m))
 }
 

@@ -324,7 +324,11 @@ pub(super) fn check_surveyed(
 /// Whether `sql` creates an object of the schema: a dump with none is a
 /// data-only dump.
 fn creates_an_object(sql: &str) -> bool {
-    statement::created_object(sql).is_some()
+    let virtual_table = { statement::strip_keyword(statement::skip_trivia(sql), "CREATE") }
+        .and_then(|rest| statement::strip_keyword(rest, "VIRTUAL"))
+        .and_then(|rest| statement::strip_keyword(rest, "TABLE"))
+        .is_some();
+    virtual_table || statement::created_object(sql).is_some()
 }
 
 /// A dump without a manifest that holds rows and creates no table: a
