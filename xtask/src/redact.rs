@@ -1819,4 +1819,19 @@ mod tails {
         }
         assert!(!r.line("DB_PASSWORD=prod1234 x").contains("prod1234"));
     }
+
+    /// The suite: a rehearsal's token is `rehearsal-token-<hex>`, and its
+    /// backup's reason, `rehearsal`, a head of it standing alone, was
+    /// recorded as [REDACTED], so the rehearsal found no first backup.
+    /// A piece of letters alone, shorter than 12, is a word, not a piece.
+    #[test]
+    fn a_word_that_is_a_secrets_readable_head_is_not_a_piece_of_it() {
+        let r = Redactor::with_secrets(vec!["rehearsal-token-0123abcd4567ef89".to_owned()]);
+        for line in ["rehearsal", "reason: rehearsal", "token here"] {
+            assert_eq!(r.line(line), line);
+        }
+        let wrapped = "error: rehearsal-token-0123\n  abcd4567ef89 refused";
+        let out = r.line(wrapped);
+        assert!(!out.contains("0123") && !out.contains("ef89"), "{out}");
+    }
 }
