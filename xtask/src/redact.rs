@@ -257,12 +257,18 @@ fn spellings(secrets: impl IntoIterator<Item = String>) -> Vec<String> {
 fn redact_pieces(text: &str, secret: &str) -> Option<String> {
     const LEAST: usize = 4;
     let runs_on = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    // A piece of letters alone, shorter than 12, is a word a token may
+    // begin with (`rehearsal` of `rehearsal-token-…`), not told apart
+    // from text; a piece holding anything else is.
+    let telling =
+        |piece: &str| piece.len() >= 12 || !piece.bytes().all(|b| b.is_ascii_alphabetic());
     // The longest tail of `secret` a line starts with, and head it ends with.
     let starts = |body: &str| {
         (LEAST..secret.len()).rev().find(|&k| {
             let from = secret.len() - k;
             secret.is_char_boundary(from)
                 && body.starts_with(&secret[from..])
+                && telling(&secret[from..])
                 && !runs_on(body[k..].chars().next())
         })
     };
@@ -270,6 +276,7 @@ fn redact_pieces(text: &str, secret: &str) -> Option<String> {
         (LEAST..secret.len()).rev().find(|&k| {
             secret.is_char_boundary(k)
                 && body.ends_with(&secret[..k])
+                && telling(&secret[..k])
                 && !runs_on(body[..body.len() - k].chars().next_back())
         })
     };
@@ -287,7 +294,7 @@ fn redact_pieces(text: &str, secret: &str) -> Option<String> {
             out.push_str(line);
             continue;
         }
-        let (start, end) = match body.len() >= 2 * LEAST && secret.contains(body) {
+        let (start, end) = match body.len() >= 2 * LEAST && telling(body) && secret.contains(body) {
             true => (body.len(), 0),
             false => (starts(body).unwrap_or(0), ends(body).unwrap_or(0)),
         };
