@@ -651,6 +651,15 @@ pub(crate) mod tests {
     const ONE_BYTE_SHA256: &str =
         "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
 
+    /// The environment `name` of this repository's own `wrangler.toml`.
+    pub(crate) fn repo_environment(name: &str) -> crate::config::environment::Environment {
+        crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
+            .unwrap()
+            .resolve(name)
+            .unwrap()
+            .clone()
+    }
+
     pub(crate) fn entry(env: &str, mode: &str, minutes: i64, outcome: Option<&str>) -> Entry {
         let created_at = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z")
             .unwrap()
@@ -686,12 +695,7 @@ pub(crate) mod tests {
     /// backup of the new id is verified, the old id's are passed over.
     #[test]
     fn an_environment_with_no_verified_backup_of_its_own_id_counts_the_old_ids() {
-        let prod =
-            crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
-                .unwrap()
-                .resolve("prod")
-                .unwrap()
-                .clone();
+        let prod = repo_environment("prod");
         let of = |minutes: i64, id: &str, outcome: &str| {
             let mut e = entry("prod", "full", minutes, Some(outcome));
             e.manifest.database.name = prod.database_name.clone();

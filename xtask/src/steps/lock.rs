@@ -832,13 +832,8 @@ mod tests {
     /// nothing of before.
     #[test]
     fn the_way_back_from_a_killed_restore_is_not_the_backup_it_loaded() {
-        use crate::edge::inventory::tests::entry;
-        let prod =
-            crate::config::environment::Environments::parse(include_str!("../../../wrangler.toml"))
-                .unwrap()
-                .resolve("prod")
-                .unwrap()
-                .clone();
+        use crate::edge::inventory::tests::{entry, repo_environment};
+        let prod = repo_environment("prod");
         let dir = tempfile::tempdir().unwrap();
         let mut entries = vec![
             entry("prod", "full", 20, Some("good")),
