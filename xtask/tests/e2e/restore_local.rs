@@ -3034,3 +3034,76 @@ fn latest_and_status_pass_over_a_newer_backup_of_another_database_id() {
     );
     assert!(status.contains(OTHER_ID), "{status}");
 }
+
+/// A row another process writes to the local D1 while the restore takes
+/// its safety backup is in neither that backup nor the restored database
+/// unless the restore sees it: it must refuse (the row stays) or run
+/// after it, never overwrite it silently. The target is made big enough
+/// that the safety backup takes a while; the row is written once the
+/// backup's export has begun (its `.partial` file is in backups/).
+#[test]
+fn a_write_during_the_safety_backup_is_never_lost_by_the_restore() {
+    use std::time::{Duration, Instant};
+    let source = source_sandbox();
+    let file = backup(&source, &[]);
+    let target = target_sandbox();
+    target.apply_migrations();
+    target.execute_sql(
+        "CREATE TABLE bulk (x TEXT);\n\
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)\n\
+         INSERT INTO bulk SELECT printf('%.90d', i) FROM n;",
+    );
+    let mut restore = target
+        .xtask_command(&[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let exporting =
+        |name: &String| name.starts_with(".backup-local-") && name.ends_with(".partial");
+    while !target.backup_files().iter().any(exporting) {
+        assert!(
+            restore.try_wait().unwrap().is_none(),
+            "the restore ended before its safety backup"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no safety backup after two minutes"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let db = rusqlite::Connection::open(target.local_d1_file()).unwrap();
+    db.busy_timeout(Duration::from_secs(120)).unwrap();
+    db.execute(
+        "INSERT INTO companies (name) VALUES ('written during the restore')",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    assert!(
+        restore.try_wait().unwrap().is_none(),
+        "the write came after the restore ended: the test missed its window"
+    );
+    let run = Run::from_output(restore.wait_with_output().unwrap());
+    let kept = target
+        .query("SELECT count(*) AS n FROM companies WHERE name = 'written during the restore'");
+    let safety = only_backup(&target);
+    let backed_up = std::fs::read_to_string(target.backups().join(&safety)).unwrap();
+    assert!(
+        kept[0][0]["n"] == 1 || backed_up.contains("written during the restore"),
+        "the write is in neither the database nor the safety backup: {}",
+        run.all()
+    );
+    if !run.ok {
+        run.assert_refused("another process wrote to the local D1 database");
+        assert!(run.stderr.contains("Nothing was changed"), "{}", run.stderr);
+    }
+}
