@@ -420,6 +420,64 @@ impl<W: std::io::Write> std::io::Write for StopOnSignal<W> {
     }
 }
 
+/// Commits to a local D1 file by any other connection from the moment the
+/// watch starts: SQLite's `PRAGMA data_version`, read on a connection of
+/// the watch's own, changes when another connection commits. A restore
+/// starts one before its safety backup and asks once its own load holds
+/// the write lock (`BEGIN IMMEDIATE`, after which no other writer can
+/// commit): a row written between the two (a `wrangler d1 execute` in
+/// another terminal) is in neither the safety backup nor the restore, and
+/// the load would replace it without a word. The process check
+/// ([`ensure_unheld`]) cannot see a writer that came and went.
+pub struct Watch {
+    db: rusqlite::Connection,
+    file: PathBuf,
+    seen: std::cell::Cell<i64>,
+}
+
+impl Watch {
+    pub fn start(file: &Path) -> Result<Watch> {
+        let db = open_read_only(file)?;
+        let watch = Watch {
+            db,
+            file: file.to_path_buf(),
+            seen: std::cell::Cell::new(0),
+        };
+        watch.seen.set(watch.version()?);
+        Ok(watch)
+    }
+
+    fn version(&self) -> Result<i64> {
+        self.db
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .with_context(|| format!("cannot read the local D1 database {}", self.file.display()))
+    }
+
+    /// Refuses (exit 3) when another connection has committed since the
+    /// watch started, or since [`Watch::rebase`]; `during`: what this run
+    /// was doing meanwhile.
+    pub fn unwritten(&self, during: &str) -> Result<()> {
+        if self.version()? != self.seen.get() {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "another process wrote to the local D1 database {} {during} (a `wrangler d1 \
+                 execute`, `wrangler dev`, or another tool): the restore would replace that \
+                 write with no backup holding it, so it loaded nothing. Nothing was changed. \
+                 Stop what writes to it and run the restore again.",
+                self.file.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes this run's own commits (`--clean`'s migrations, applied by
+    /// wrangler) as seen.
+    pub fn rebase(&self) -> Result<()> {
+        self.seen.set(self.version()?);
+        Ok(())
+    }
+}
+
 /// Loads statements into the local database file in one transaction under
 /// D1's rules (foreign keys enforced, deferred to commit). Nothing changes
 /// unless every statement succeeds and the commit's foreign-key check passes.
@@ -704,6 +762,34 @@ mod tests {
             database_file(Path::new("/p"), "x")
                 .starts_with("/p/.wrangler/state/v3/d1/miniflare-D1DatabaseObject")
         );
+    }
+
+    #[test]
+    fn a_watch_sees_another_connections_commit_and_not_a_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db.sqlite");
+        let other = rusqlite::Connection::open(&file).unwrap();
+        other
+            .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x);")
+            .unwrap();
+        let watch = Watch::start(&file).unwrap();
+        other
+            .query_row("SELECT count(*) FROM t", [], |_| Ok(()))
+            .unwrap();
+        watch.unwritten("meanwhile").unwrap();
+        other.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let refused = watch.unwritten("while it was watched").unwrap_err();
+        assert_eq!(
+            crate::exit::Exit::of(&refused),
+            Some(crate::exit::Exit::Refused)
+        );
+        assert!(
+            format!("{refused}").contains("wrote to the local D1 database"),
+            "{refused}"
+        );
+        // This run's own writes are taken as seen.
+        watch.rebase().unwrap();
+        watch.unwritten("after").unwrap();
     }
 
     #[test]

@@ -28,11 +28,20 @@ use d1_core::repair::{self, Sink};
 use d1_core::statement::quote_ident;
 
 /// The local D1 file a fast local restore loads, checked: no other
-/// process holds it, and it exists unless `--clean`'s migrations make it.
-pub(super) fn ready_local_file(file: PathBuf, mode: Mode) -> Result<PathBuf> {
+/// process holds it, and it exists unless `--clean`'s migrations make it;
+/// and the watch on it ([`Loading::watch`]), from here to the load's lock,
+/// when it exists: a write by another process in between would be in
+/// neither the safety backup nor the restore.
+pub(super) fn ready_local_file(
+    file: PathBuf,
+    mode: Mode,
+) -> Result<(Option<PathBuf>, Option<local_d1::Watch>)> {
     if file.is_file() {
         local_d1::ensure_unheld(&file)?;
-    } else if mode != Mode::Clean {
+        let watch = local_d1::Watch::start(&file)?;
+        return Ok((Some(file), Some(watch)));
+    }
+    if mode != Mode::Clean {
         // A clean restore's `migrations apply` creates it.
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
@@ -40,7 +49,7 @@ pub(super) fn ready_local_file(file: PathBuf, mode: Mode) -> Result<PathBuf> {
             file.display()
         );
     }
-    Ok(file)
+    Ok((Some(file), None))
 }
 
 /// The safety backup of the target, under the restore's lock; the restore
@@ -81,6 +90,9 @@ pub(super) struct Loading<'a> {
     pub(super) mode: Mode,
     /// The local D1 file, for a fast local restore.
     pub(super) local_file: Option<&'a Path>,
+    /// Other processes' commits to that file since before the safety
+    /// backup, refused once the load holds the file.
+    pub(super) watch: Option<&'a local_d1::Watch>,
     /// The safety backup, which every error after it names.
     pub(super) safety: &'a Option<PathBuf>,
     /// `--clean`'s migrations, as the plan read them.
@@ -95,6 +107,15 @@ impl Loading<'_> {
         match self.safety {
             Some(file) => format!("; the safety backup taken before it is {}", file.display()),
             None => String::new(),
+        }
+    }
+
+    /// What this run did while [`Loading::watch`] watched: what another
+    /// process's write then went past.
+    fn meanwhile(&self) -> String {
+        match self.safety {
+            Some(_) => "while the restore took its safety backup".to_string(),
+            None => "after the restore's plan read it".to_string(),
         }
     }
 
@@ -127,6 +148,9 @@ impl Loading<'_> {
             Vec::new()
         };
         if let Some(staged) = self.staged.filter(|_| mode == Mode::Clean) {
+            if let Some(watch) = self.watch {
+                watch.unwritten(&self.meanwhile())?;
+            }
             self.wrangler
                 .run(&staged.apply(underway.project, target))
                 .map_err(|e| {
@@ -136,6 +160,9 @@ impl Loading<'_> {
                         self.named_safety()
                     ))
                 })?;
+        }
+        if let Some(watch) = self.watch.filter(|_| mode == Mode::Clean) {
+            watch.rebase()?;
         }
         let (lock, project) = (underway.lock, underway.project);
         let left = underway.left.clone();
@@ -147,7 +174,10 @@ impl Loading<'_> {
             )
         });
         let loaded = match self.local_file {
-            Some(file) => load_local(file, source, survey, options, &drops),
+            Some(file) => {
+                let watch = self.watch.map(|w| (w, self.meanwhile()));
+                load_local(file, watch, source, (survey, options), &drops)
+            }
             None => load_with_wrangler(
                 self.wrangler,
                 self.cmds,
@@ -472,14 +502,19 @@ fn import_may_have_started(e: &anyhow::Error) -> bool {
 }
 
 /// The fast local path: straight into the local D1's SQLite file.
+/// The write lock taken, `watch` (see [`Loading::watch`]) is asked whether
+/// another process wrote since it started, and what this run did meanwhile.
 pub(super) fn load_local(
     file: &Path,
+    watch: Option<(&local_d1::Watch, String)>,
     source: &Source,
-    survey: &repair::Survey,
-    options: &repair::Options,
+    (survey, options): (&repair::Survey, &repair::Options),
     drops: &[String],
 ) -> Result<()> {
     let mut loader = local_d1::Loader::open(file)?;
+    if let Some((watch, meanwhile)) = watch {
+        watch.unwritten(&meanwhile)?;
+    }
     for sql in drops {
         loader.tool_statement(sql)?;
     }

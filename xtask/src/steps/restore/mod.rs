@@ -255,9 +255,9 @@ fn restore(
     let now = (new.is_none())
         .then(|| guard_unchanged(&reader, inspected, target))
         .transpose()?;
-    let local_file = match access.fast_local {
-        true => Some(ready_local_file(access.local_file.clone(), args.mode())?),
-        false => None,
+    let (local_file, watch) = match access.fast_local {
+        true => ready_local_file(access.local_file.clone(), args.mode())?,
+        false => (None, None),
     };
     let safety = match (planned.safety_backup, now) {
         (true, Some(schema)) => take_safety_backup(sh, project, source, (&lock, schema, target))?,
@@ -270,6 +270,7 @@ fn restore(
         source,
         mode: args.mode(),
         local_file: local_file.as_deref(),
+        watch: watch.as_ref(),
         safety: &safety,
         staged: staged.as_ref(),
     };
