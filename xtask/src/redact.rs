@@ -1770,15 +1770,22 @@ mod tails {
                 r#"{"k":"H3ADh3ad+/\"T4ILt4il="}"#,
             ],
         );
-        let wrapped = "error: token H3ADh3ad01234\n  56789T4ILt4il was refused";
-        for out in [r.line(wrapped).into_owned(), {
-            let lines: Vec<String> = { wrapped.lines() }
-                .map(|l| r.line(l).into_owned())
-                .collect();
-            lines.join("\n")
-        }] {
+        wrap_is_redacted(
+            &r,
+            "error: token H3ADh3ad01234\n  56789T4ILt4il was refused",
+        );
+    }
+
+    /// `wrapped`, a secret `H3ADh3ad01234…T4ILt4il` cut by a line wrap
+    /// (in any case), redacted whole and line by line, shows no piece of
+    /// it, and the text after it stays.
+    fn wrap_is_redacted(r: &Redactor, wrapped: &str) {
+        for out in [r.line(wrapped).into_owned(), line_by_line(r, wrapped)] {
+            let lower = out.to_ascii_lowercase();
             assert!(
-                !out.contains("H3ADh3ad") && !out.contains("T4ILt4il") && !out.contains("01234"),
+                !lower.contains("h3adh3ad")
+                    && !lower.contains("t4ilt4il")
+                    && !out.contains("01234"),
                 "{out}"
             );
             assert!(out.contains("was refused"), "{out}");
@@ -1840,5 +1847,129 @@ mod tails {
         let wrapped = "error: rehearsal-token-0123\n  abcd4567ef89 refused";
         let out = r.line(wrapped);
         assert!(!out.contains("0123") && !out.contains("ef89"), "{out}");
+    }
+
+    /// Each line of `text` redacted by `r` on its own, as wrangler's are.
+    fn line_by_line(r: &Redactor, text: &str) -> String {
+        let lines: Vec<String> = text.lines().map(|l| r.line(l).into_owned()).collect();
+        lines.join("\n")
+    }
+
+    /// KR 1: a known secret an app echoes in another case and cut by a
+    /// line wrap: the pieces were matched in the secret's own case, and
+    /// a line-by-line redaction never saw the whole.
+    #[test]
+    fn a_recased_secret_cut_by_a_wrap_is_redacted_line_by_line() {
+        let r = Redactor::with_secrets(vec!["H3ADh3ad0123456789T4ILt4il".into()]);
+        wrap_is_redacted(
+            &r,
+            "error: token h3adh3ad01234\n  56789t4ilt4il was refused",
+        );
+        wrap_is_redacted(
+            &r,
+            "error: token H3ADH3AD01234\n  56789T4ILT4IL was refused",
+        );
+    }
+
+    /// KR 2: a token read from a CRLF `.env` ends in `\r`, which nothing
+    /// prints: the value without it is what is looked for (its tail at
+    /// the start of a wrapped line, its JSON spelling).
+    #[test]
+    fn a_variables_value_with_a_trailing_cr_is_redacted_as_printed() {
+        let r = Redactor::from_variables(
+            |name| {
+                (name == "CLOUDFLARE_API_TOKEN").then(|| "H3ADh3ad0123\"456789T4ILt4il\r".into())
+            },
+            Vec::new(),
+        );
+        let wrapped = "error: token H3ADh3ad0123\"4\n  56789T4ILt4il was refused";
+        let out = line_by_line(&r, wrapped);
+        assert!(
+            !out.contains("H3ADh3ad") && !out.contains("T4ILt4il"),
+            "{out}"
+        );
+        no_piece_left(&r, &[r#"{"echo":"H3ADh3ad0123\"456789T4ILt4il"}"#]);
+    }
+
+    /// KR 3: a YAML (or log) field `db_password: value`, a name that says
+    /// secret, then `: `: redacted as `db_password=value` and JSON's
+    /// `"db_password": "value"` are; prose (`token: missing`) stays.
+    #[test]
+    fn a_yaml_style_secret_named_field_loses_its_value() {
+        no_piece_left(
+            &Redactor::default(),
+            &[
+                "db_password: H3ADh3ad,T4ILt4il",
+                "  api_token: H3ADh3adT4ILt4il",
+                "DB_PASSWORD: 'H3ADh3ad T4ILt4il'",
+                "- client_secret: H3ADh3adT4ILt4il",
+                "aws_secret_access_key:  H3ADh3adT4ILt4il",
+            ],
+        );
+        let prose = "token: missing; password: not set";
+        assert_eq!(Redactor::default().line(prose), prose);
+    }
+
+    /// KR 4: a known secret holding both quotes, JSON-escaped and then
+    /// quoted for the shell (a `--data` document in with-backup's
+    /// command), or quoted for the shell and then JSON-escaped (that
+    /// command in a JSON document).
+    #[test]
+    fn a_secret_json_escaped_and_shell_quoted_at_once_is_redacted() {
+        use d1_core::wording::shell_words;
+        let token = "H3ADh3ad\"x'T4ILt4il";
+        let r = Redactor::with_secrets(vec![token.into()]);
+        let json = |s: &str| serde_json::to_string(s).unwrap();
+        let data = format!("{{\"t\":{}}}", json(token));
+        let command = shell_words(&["echo", token, "next"]);
+        no_piece_left(
+            &r,
+            &[
+                &shell_words(&["curl", "--data", &data, "x"]),
+                &format!("{{\"reason\":{}}}", json(&command)),
+            ],
+        );
+    }
+
+    /// KR 5: an `Authorization` credential of letters alone followed by a
+    /// blank was taken for a scheme, and the word after it redacted
+    /// instead; a known scheme stays readable.
+    #[test]
+    fn an_unknown_word_in_authorization_is_not_taken_for_a_scheme() {
+        let r = Redactor::default();
+        let shown: Vec<String> = [
+            "Authorization: SecretLettersOnly rest",
+            "curl -H 'Authorization: SecretLettersOnly rest' x",
+            r#"{"authorization":"SecretLettersOnly rest"}"#,
+        ]
+        .iter()
+        .map(|line| r.line(line).into_owned())
+        .filter(|out| out.contains("SecretLettersOnly"))
+        .collect();
+        assert!(shown.is_empty(), "{shown:#?}");
+        for (line, want) in [
+            (
+                "Authorization: Bearer abc rest",
+                "Authorization: Bearer [REDACTED] rest",
+            ),
+            (
+                "authorization: basic abc rest",
+                "authorization: basic [REDACTED] rest",
+            ),
+            (
+                "Authorization: Digest abc rest",
+                "Authorization: Digest [REDACTED] rest",
+            ),
+            (
+                "Authorization: Token abc rest",
+                "Authorization: Token [REDACTED] rest",
+            ),
+            (
+                "Authorization: AWS4-HMAC-SHA256 abc, x",
+                "Authorization: AWS4-HMAC-SHA256 [REDACTED] x",
+            ),
+        ] {
+            assert_eq!(r.line(line), want);
+        }
     }
 }
