@@ -15,7 +15,8 @@
 //! and query of any URL with a query string (signed URLs), and the value of
 //! any credential a name introduces ([`redact_assignments`]:
 //! `CLOUDFLARE_API_TOKEN=…`, `--password …`, `"api_token": "…"`,
-//! `X-Auth-Key: …`, `Cookie: …`, `-u user:password`, `--auth …`), a
+//! `X-Auth-Key: …`, `db_password: …`, `Cookie: …`, `-u user:password`,
+//! `--auth …`), a
 //! program's password flag ([`PASSWORD_FLAGS`]: `sshpass -p …`), tokens by
 //! their issuer's prefix ([`TOKEN_PREFIXES`]: `ghp_…`, `xoxb-…`), and the
 //! value of a variable whose name says secret where it stands apart from a
@@ -108,13 +109,24 @@ impl Redactor {
     /// A redactor that knows the values `var` gives [`SECRET_VARIABLES`],
     /// a value of `CLOUDFLARE_ACCOUNT_ID` or `CF_ACCOUNT_ID` that is not an
     /// account id, and the `held` values.
+    ///
+    /// A value ending in a line break (a token read from a CRLF `.env`
+    /// ends in `\r`) is known without it, as it is printed, so that its
+    /// tail after a wrap and its JSON spelling are found (KR); and as it
+    /// is, should it be printed so.
     pub fn from_variables(
         var: impl Fn(&str) -> Option<String>,
         held: impl IntoIterator<Item = String>,
     ) -> Redactor {
+        let var = |name: &str| var(name).map(|v| (v.trim_end_matches(['\r', '\n']).to_owned(), v));
+        let with_raw = |(printed, raw): (String, String)| {
+            let differs = printed != raw;
+            std::iter::once(printed).chain(differs.then_some(raw))
+        };
         let mut secrets: Vec<String> = SECRET_VARIABLES
             .iter()
             .filter_map(|name| var(name))
+            .flat_map(with_raw)
             .collect();
         // An account id is no secret, but what is not one (an API token
         // pasted as CLOUDFLARE_ACCOUNT_ID) may be: wrangler sends it, and
@@ -123,7 +135,8 @@ impl Redactor {
             ["CLOUDFLARE_ACCOUNT_ID", "CF_ACCOUNT_ID"]
                 .iter()
                 .filter_map(|name| var(name))
-                .filter(|v| !crate::config::environment::is_account_id(v)),
+                .filter(|(v, _)| !crate::config::environment::is_account_id(v))
+                .flat_map(with_raw),
         );
         secrets.extend(held);
         Redactor::with_secrets(secrets)
@@ -231,15 +244,24 @@ fn spellings(secrets: impl IntoIterator<Item = String>) -> Vec<String> {
                 )
                 .collect()
         };
-        let json = serde_json::to_string(&secret).unwrap_or_default();
-        let json = json
-            .get(1..json.len().saturating_sub(1))
-            .unwrap_or("")
-            .to_owned();
         // As a shell quotes it (`d1_core::wording::shell_word`, how the
-        // tool prints a command): a `'` in a quoted word is `'\''`.
-        let quoted = secret.replace('\'', r"'\''");
-        for form in [encoded(true), encoded(false), json, quoted, secret] {
+        // tool prints a command): a `'` in a quoted word is `'\''`. And
+        // both at once (KR): a JSON document quoted for the shell (a
+        // `--data` argument in with-backup's command), or a quoted command
+        // escaped in a JSON string (a reason in `list --json`).
+        let quote = |s: &str| s.replace('\'', r"'\''");
+        let escape = |s: &str| {
+            let json = serde_json::to_string(s).unwrap_or_default();
+            { json.get(1..json.len().saturating_sub(1)) }
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (quoted, json) = (quote(&secret), escape(&secret));
+        let both = [quote(&json), escape(&quoted)];
+        for form in [encoded(true), encoded(false), json, quoted, secret]
+            .into_iter()
+            .chain(both)
+        {
             if !all.contains(&form) {
                 all.push(form);
             }
@@ -253,9 +275,13 @@ fn spellings(secrets: impl IntoIterator<Item = String>) -> Vec<String> {
 /// line, its tail at the start of one (past the indent), 4 characters or
 /// more standing apart from a longer word, and a line that is a piece of
 /// its middle, 8 or more. Each line is told apart, so that wrangler's
-/// lines, redacted one by one, lose them as a whole text does.
+/// lines, redacted one by one, lose them as a whole text does; in any
+/// case, as [`redact_loosely`] finds the whole (KR: an app that echoes a
+/// token upper-cased and wrapped showed both pieces line by line).
+/// ASCII lower-casing keeps every byte where it was.
 fn redact_pieces(text: &str, secret: &str) -> Option<String> {
     const LEAST: usize = 4;
+    let secret = &secret.to_ascii_lowercase();
     let runs_on = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     // A piece of letters alone, shorter than 12, is a word a token may
     // begin with (`rehearsal` of `rehearsal-token-…`), not told apart
@@ -287,13 +313,16 @@ fn redact_pieces(text: &str, secret: &str) -> Option<String> {
             out.push('\n');
         }
         let trimmed = line.trim_end();
-        let body = trimmed.trim_start();
+        let shown = trimmed.trim_start();
         // Most lines hold no piece: a cheap look at their two ends first.
-        let edge = |piece: Option<&str>| piece.is_some_and(|p| secret.contains(p));
-        if !edge(body.get(..LEAST)) && !edge(body.get(body.len().saturating_sub(LEAST)..)) {
+        let edge = |piece: Option<&str>| {
+            piece.is_some_and(|p| secret.contains(p.to_ascii_lowercase().as_str()))
+        };
+        if !edge(shown.get(..LEAST)) && !edge(shown.get(shown.len().saturating_sub(LEAST)..)) {
             out.push_str(line);
             continue;
         }
+        let body = &shown.to_ascii_lowercase();
         let (start, end) = match body.len() >= 2 * LEAST && telling(body) && secret.contains(body) {
             true => (body.len(), 0),
             false => (starts(body).unwrap_or(0), ends(body).unwrap_or(0)),
@@ -310,7 +339,7 @@ fn redact_pieces(text: &str, secret: &str) -> Option<String> {
             if start > 0 {
                 out.push_str(REDACTED);
             }
-            out.push_str(&body[start..body.len() - end]);
+            out.push_str(&shown[start..shown.len() - end]);
             if end > 0 {
                 out.push_str(REDACTED);
             }
@@ -523,7 +552,9 @@ pub fn secret_named_values(
     { vars.into_iter() }
         .filter_map(|(name, value)| {
             let surely = secret_name(&name)?;
-            (surely || !plain(&value)).then_some(value)
+            // Without a trailing `\r` (a CRLF `.env`), as it is printed.
+            let value = value.trim_end_matches(['\r', '\n']);
+            (surely || !plain(value)).then(|| value.to_owned())
         })
         .filter(|v| v.len() >= 8 && !v.starts_with(['/', '.', '~']) && !v.contains('\n'))
         .filter(|v| !known.contains(v))
@@ -857,10 +888,11 @@ fn secret_at(text: &str, i: usize) -> Option<SecretAt> {
         b':' => {
             // A header, `: ` or `:` then its value: a name with `-`
             // (`X-Auth-Key`), or one of the few that say nothing of a
-            // secret; not prose ("token: missing").
+            // secret; a YAML or log field, a name with `_` (`db_password:
+            // x`, KR); not prose ("token: missing").
             let name = name_before(text, i);
             let lower = name.to_ascii_lowercase();
-            let secret = (name.contains('-') && names_a_secret(name))
+            let secret = (name.contains(['-', '_']) && names_a_secret(name))
                 || SECRET_HEADERS.contains(&lower.as_str());
             (i - name.len(), secret, false)
         }
@@ -986,6 +1018,34 @@ fn redact_userinfo(text: &str) -> String {
     out
 }
 
+/// The schemes of an `Authorization` header ([`redact_authorization`]):
+/// IANA's registry, and those services use (`Token`, `AWS4-HMAC-SHA256`,
+/// `SSWS`, `Bot`). Compared in any case.
+const AUTH_SCHEMES: &[&str] = &[
+    "Basic",
+    "Bearer",
+    "Concealed",
+    "Digest",
+    "DPoP",
+    "GNAP",
+    "HOBA",
+    "Mutual",
+    "Negotiate",
+    "NTLM",
+    "OAuth",
+    "PrivateToken",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+    "vapid",
+    "Token",
+    "AWS4-HMAC-SHA256",
+    "SSWS",
+    "Bot",
+    "JWT",
+    "ApiKey",
+    "Key",
+];
+
 /// Replaces the credential in every `Authorization: <scheme> <credential>`
 /// (also `"authorization":"…"` and `authorization=…`), whatever the scheme.
 fn redact_authorization(text: &str) -> Option<String> {
@@ -1023,14 +1083,26 @@ fn redact_authorization(text: &str) -> Option<String> {
             None => word_end(text, from),
         };
         let mut end = value_end(value);
-        // A scheme (`Basic`, `Token`, ...) stays; its credential goes.
-        let scheme_end = text[value..].find(' ').map_or(text.len(), |i| value + i);
-        let is_scheme = text[value..scheme_end]
-            .chars()
-            .all(|c| c.is_ascii_alphabetic());
-        if is_scheme && scheme_end > value && (opened.is_none() || scheme_end < end) {
-            value = skip_blanks(text.as_bytes(), scheme_end);
-            end = value_end(value);
+        // A word a blank ends, or the line: a scheme, if it is one of
+        // [`AUTH_SCHEMES`], which stays while its credential goes; else
+        // the credential itself, and the word after it goes with it, in
+        // case it was a scheme after all (KR: `Authorization: abcdefghij
+        // rest` was taken for a scheme, and the credential shown). The
+        // word is read only as far as a scheme's characters run, never to
+        // the line's end, so a line of many fields is read once (KR: the
+        // blank after each was looked for to the end of the line).
+        let scheme_end = { text[value..].find(|c: char| !c.is_ascii_alphanumeric() && c != '-') }
+            .map_or(text.len(), |i| value + i);
+        let word = &text[value..scheme_end];
+        let then = skip_blanks(text.as_bytes(), scheme_end);
+        let ends_word = scheme_end == text.len() || then > scheme_end;
+        if ends_word && !word.is_empty() && (opened.is_none() || scheme_end < end) {
+            let known = AUTH_SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(word));
+            match (known, then < text.len()) {
+                (true, _) => (value, end) = (then, value_end(then)),
+                (false, true) => end = end.max(value_end(then)),
+                (false, false) => {}
+            }
         }
         out.push_str(&text[at..value]);
         if end > value && &text[value..end] != REDACTED {
@@ -1889,6 +1961,12 @@ mod tails {
             "{out}"
         );
         no_piece_left(&r, &[r#"{"echo":"H3ADh3ad0123\"456789T4ILt4il"}"#]);
+        let vars = [("DEPLOY_TOKEN".to_owned(), "H3ADh3adT4ILt4il\r".to_owned())];
+        let named = Redactor {
+            words: super::spellings(super::secret_named_values(vars, &[])),
+            ..Redactor::default()
+        };
+        no_piece_left(&named, &["deploy H3ADh3adT4ILt4il;notify"]);
     }
 
     /// KR 3: a YAML (or log) field `db_password: value`, a name that says
