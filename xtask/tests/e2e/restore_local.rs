@@ -3002,6 +3002,25 @@ fn a_hand_made_data_only_export_is_told_clean_and_each_advised_command_works() {
     assert_eq!(sb.live_row_counts(), counts, "{}", loaded.all());
 }
 
+/// The database id of another checkout's local database.
+const OTHER_ID: &str = "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a";
+
+/// A backup of `sb`'s local database, dated two hours ago: its file.
+fn ours_two_hours_ago(sb: &Sandbox) -> String {
+    let ours = backup(sb, &[]);
+    let ours = ours.file_name().unwrap().to_str().unwrap().to_owned();
+    redate(sb, &ours, chrono::Utc::now() - chrono::Duration::hours(2))
+}
+
+/// A copy of `ours` recorded with [`OTHER_ID`], dated 30 minutes ago: its
+/// file.
+fn of_other_id_since(sb: &Sandbox, ours: &str) -> String {
+    let at = chrono::Utc::now() - chrono::Duration::minutes(30);
+    copy_taken_at(sb, ours, "local", at, |m| {
+        m["database"]["uuid"] = OTHER_ID.into()
+    })
+}
+
 /// rvAL: a newer backup recorded with local's names but another database
 /// id (another checkout's local database sharing the backup directory) is
 /// not `latest:local`: the restore picks this database's own newest,
@@ -3010,15 +3029,9 @@ fn a_hand_made_data_only_export_is_told_clean_and_each_advised_command_works() {
 /// "of the database it had before", and mentions it.
 #[test]
 fn latest_and_status_pass_over_a_newer_backup_of_another_database_id() {
-    const OTHER_ID: &str = "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a";
     let sb = source_sandbox();
-    let ours = backup(&sb, &[]);
-    let ours = ours.file_name().unwrap().to_str().unwrap().to_owned();
-    let ours = redate(&sb, &ours, chrono::Utc::now() - chrono::Duration::hours(2));
-    let at = chrono::Utc::now() - chrono::Duration::minutes(30);
-    let theirs = copy_taken_at(&sb, &ours, "local", at, |m| {
-        m["database"]["uuid"] = OTHER_ID.into()
-    });
+    let ours = ours_two_hours_ago(&sb);
+    let theirs = of_other_id_since(&sb, &ours);
     let run = plan_of_latest(&sb);
     let source = format!("source       {}", sb.backups().join(&ours).display());
     let said = run.stderr.contains(OTHER_ID) && run.stderr.contains("1 newer backup");
@@ -3106,4 +3119,32 @@ fn a_write_during_the_safety_backup_is_never_lost_by_the_restore() {
         run.assert_refused("another process wrote to the local D1 database");
         assert!(run.stderr.contains("Nothing was changed"), "{}", run.stderr);
     }
+}
+
+/// KU: `status --json` carries the newer backups of another database id
+/// that the environment's newest verified backup passed over, by file and
+/// id, as `other_ids_passed_over` (an empty list when there are none); it
+/// was said on stderr only, and a scheduled job reading the document never
+/// heard of them. stderr says it as before.
+#[test]
+fn status_json_lists_the_newer_backups_of_another_database_id_it_passed_over() {
+    let sb = source_sandbox();
+    let ours = ours_two_hours_ago(&sb);
+    let json = |sb: &Sandbox| {
+        let run = sb.xtask(&["status", "--env", "local", "--json"]);
+        let doc: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", run.all()));
+        (doc["environments"][0]["other_ids_passed_over"].clone(), run)
+    };
+    let (none, run) = json(&sb);
+    assert_eq!(none, serde_json::json!([]), "{}", run.all());
+    let theirs = of_other_id_since(&sb, &ours);
+    let (listed, run) = json(&sb);
+    assert_eq!(
+        listed,
+        serde_json::json!([{ "file": theirs, "database_id": OTHER_ID }]),
+        "status --json does not list {theirs}, passed over:\n{}",
+        run.all()
+    );
+    assert!(run.stderr.contains(OTHER_ID), "{}", run.all());
 }
