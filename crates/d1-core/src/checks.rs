@@ -248,9 +248,10 @@ pub fn content_check(
 #[derive(Debug, Default)]
 pub struct Unloaded<'a> {
     pub rows: &'a [crate::uncomputed::UncomputedRow],
-    /// The INSERTs that failed computing a value which the load did not
-    /// search for such a column (past its bound on searches): a table may
-    /// differ by their rows, so no difference is then the export's fault.
+    /// The INSERTs into a table with a VIRTUAL generated column, failed
+    /// with SQLite's plain error or "too big", that the load did not search
+    /// for such a column (past its bound on searches): a table may differ
+    /// by their rows, so no difference is then the export's fault.
     pub unsearched: usize,
     pub with_them: BTreeMap<String, String>,
 }
@@ -350,7 +351,10 @@ pub fn source_check(
 }
 
 /// The source check failed for `differ` when `unsearched` INSERTs that
-/// failed computing a value were not searched: no fault is told.
+/// failed into a table with a VIRTUAL generated column were not searched
+/// for one SQLite could not compute: no fault is told. Whether they failed
+/// computing a value is not known (SQLite's plain error has many causes),
+/// so they are said not searched, no more.
 fn not_told(
     differ: &[String],
     not_loaded: &[&crate::uncomputed::UncomputedRow],
@@ -359,13 +363,15 @@ fn not_told(
     fail(
         "source",
         format!(
-            "{}{}; and {} more failed computing a value than the load searched for the VIRTUAL \
-             generated column it could not compute, so the count is incomplete and whether the \
-             export wrote these tables faithfully is not told (see statements: fix those rows \
-             or the column's expression, and back up again)",
+            "{}{}; and {} that failed into a table with a VIRTUAL generated column {} not \
+             searched for one SQLite could not compute (the load searches a bounded number), \
+             so the count of rows the load could not insert may be incomplete and whether the \
+             export wrote these tables faithfully is not told (see statements: fix the rows that \
+             fail, and back up again)",
             differ.join("; "),
             not_loaded_said(not_loaded),
-            crate::wording::count(unsearched, "INSERT")
+            crate::wording::count(unsearched, "INSERT"),
+            ["was", "were"][usize::from(unsearched > 1)]
         ),
     )
 }

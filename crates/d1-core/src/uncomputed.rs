@@ -73,6 +73,24 @@ impl UncomputedRow {
     }
 }
 
+/// Whether [`in_row`] would search `sql`'s failure `e` on `db`: an INSERT
+/// that SQLite failed with its plain error or "too big" (as a VIRTUAL
+/// generated column it cannot compute fails a row) into a table that has
+/// such a column. Any other is no row of an uncomputable column, and the
+/// load's bound on searches ([`in_row`] tries the row some log2(columns)
+/// times) counts only these.
+pub fn searchable(db: &Connection, sql: &str, e: &rusqlite::Error) -> bool {
+    computing_failed(e)
+        && crate::statement::insert_target(sql).is_some_and(|name| {
+            db.query_row(
+                "SELECT count(*) > 0 FROM pragma_table_xinfo(?1) WHERE hidden = 2",
+                [&name],
+                |row| row.get(0),
+            )
+            .unwrap_or(false)
+        })
+}
+
 /// For an INSERT `sql` (a statement from a file) that failed on `gate`
 /// with `e`: the VIRTUAL generated column of its table SQLite could not
 /// compute for its row, and the row's key; `None` when `e` is no failure

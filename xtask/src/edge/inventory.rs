@@ -292,6 +292,23 @@ pub fn counted_for<'a>(
     move |m| env.records(m) && (!own || env.owns(m))
 }
 
+/// The whole backups recorded under `env`'s names with another database
+/// id, newer than `chosen`, that [`counted_for`] passed over in choosing
+/// it, in `entries`' order; none when `chosen` is not among them.
+pub fn other_ids_passed_over<'e>(
+    env: &crate::config::environment::Environment,
+    entries: &'e [Entry],
+    chosen: &Path,
+) -> Vec<&'e Entry> {
+    let Some(chosen) = entries.iter().find(|e| e.file == chosen) else {
+        return Vec::new();
+    };
+    { entries.iter() }
+        .filter(|e| e.is_whole() && env.records(&e.manifest) && !env.owns(&e.manifest))
+        .filter(|e| e.manifest.created_at > chosen.manifest.created_at)
+        .collect()
+}
+
 /// Says (a warning) how many whole backups recorded under `env`'s names
 /// with another database id, newer than `chosen`, [`counted_for`] passed
 /// over in choosing `what` (`latest:prod`), and the way to pick one: by its
@@ -302,14 +319,9 @@ pub fn say_other_ids_passed_over(
     chosen: &Path,
     what: &str,
 ) {
-    let Some(chosen) = entries.iter().find(|e| e.file == chosen) else {
-        return;
-    };
-    let newer: Vec<&Entry> = { entries.iter() }
-        .filter(|e| e.is_whole() && env.records(&e.manifest) && !env.owns(&e.manifest))
-        .filter(|e| e.manifest.created_at > chosen.manifest.created_at)
-        .collect();
-    let Some(newest) = newer.first() else {
+    let newer = other_ids_passed_over(env, entries, chosen);
+    let (Some(chosen), Some(newest)) = (entries.iter().find(|e| e.file == chosen), newer.first())
+    else {
         return;
     };
     let ids: BTreeSet<&str> = newer

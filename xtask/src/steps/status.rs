@@ -65,6 +65,13 @@ pub struct EnvStatus {
     /// database configured now is in it, so the environment fails.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub of_previous_database: Option<String>,
+    /// The whole backups recorded under the environment's names with
+    /// another database id, newer than its newest verified backup, that
+    /// it passed over (`latest:ENV`'s rule): another checkout's database
+    /// sharing the backup directory, or the one it had before it was
+    /// created again. Always given, empty when there are none; a warning
+    /// on stderr too.
+    pub other_ids_passed_over: Vec<OtherId>,
     pub last_drill: Option<Drill>,
     pub last_time_travel_restore: Option<TimeTravelRestore>,
     /// For an environment with an offsite bucket: the lock `offsite lock`
@@ -171,6 +178,13 @@ fn drill_due(
             d.date
         )
     })
+}
+
+/// A backup of another database id recorded under an environment's names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OtherId {
+    pub file: String,
+    pub database_id: String,
 }
 
 /// An environment's newest verified full backup.
@@ -478,6 +492,7 @@ pub fn environment_status(
         newest_unverified,
         dated_ahead,
         of_previous_database: None,
+        other_ids_passed_over: Vec::new(),
         restore_warnings: Vec::new(),
         offsite_behind: None,
         retired_keys: None,
@@ -911,7 +926,7 @@ fn status_of(
         .newest_verified
         .as_ref()
         .and_then(|n| n.applied_migrations.as_deref());
-    say_other_ids_passed_over(env, entries, &mine, &status);
+    let other_ids_passed_over = say_other_ids_passed_over(env, entries, &mine, &status);
     // The newest verified backup, of a database this environment's
     // name had before (the id in the configuration changed since).
     let of_previous_database = { status.newest_verified.as_ref() }
@@ -920,6 +935,7 @@ fn status_of(
         .filter(|id| !id.is_empty() && !id.eq_ignore_ascii_case(&env.database_id));
     EnvStatus {
         of_previous_database,
+        other_ids_passed_over,
         offsite_lock: settings.offsite.as_ref().map(|o| {
             lock_line(
                 &o.bucket,
@@ -952,19 +968,27 @@ fn status_of(
 }
 
 /// Names the newer backups under `env`'s names with another id that its
-/// newest verified backup passed over (`latest:ENV`'s rule and words).
+/// newest verified backup passed over (`latest:ENV`'s rule and words), and
+/// gives them for `--json`.
 fn say_other_ids_passed_over(
     env: &crate::config::environment::Environment,
     entries: &[Entry],
     mine: &[Entry],
     status: &EnvStatus,
-) {
-    if let Some(e) = { status.newest_verified.as_ref() }
+) -> Vec<OtherId> {
+    let Some(e) = { status.newest_verified.as_ref() }
         .and_then(|n| mine.iter().find(|e| e.manifest.file.name == n.file))
-    {
-        let what = format!("{}'s newest verified backup", env.name);
-        crate::edge::inventory::say_other_ids_passed_over(env, entries, &e.file, &what);
-    }
+    else {
+        return Vec::new();
+    };
+    let what = format!("{}'s newest verified backup", env.name);
+    crate::edge::inventory::say_other_ids_passed_over(env, entries, &e.file, &what);
+    { crate::edge::inventory::other_ids_passed_over(env, entries, &e.file).into_iter() }
+        .map(|other| OtherId {
+            file: other.manifest.file.name.clone(),
+            database_id: other.manifest.database.uuid.clone(),
+        })
+        .collect()
 }
 
 /// `status` with the last drill of this database, and whether one is due.

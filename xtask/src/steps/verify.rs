@@ -1275,6 +1275,7 @@ fn load(
         statements: &mut db.statements,
         failures: &mut db.failures,
         unloaded: &mut db.unloaded,
+        searched: &mut db.searched,
         unsearched: &mut db.unsearched,
         over_statement_limit: &mut db.over_statement_limit,
     };
@@ -1459,8 +1460,12 @@ struct Scratch {
     failures: Vec<String>,
     /// Of those, the rows a VIRTUAL generated column failed.
     unloaded: Vec<d1_core::uncomputed::UncomputedRow>,
-    /// The INSERTs failed computing a value after the first
-    /// [`SEARCHED_FAILURES`] failures, not searched for such a column.
+    /// How many failed INSERTs were searched for such a column
+    /// ([`d1_core::uncomputed::searchable`]), at most
+    /// [`SEARCHED_FAILURES`].
+    searched: usize,
+    /// The INSERTs that could have been searched so, past that bound, and
+    /// were not.
     unsearched: usize,
     /// How many failures were D1's statement limit on a statement that is
     /// not an INSERT, which the d1-restorable check tells.
@@ -1523,6 +1528,7 @@ impl Scratch {
             statements: 0,
             failures: Vec::new(),
             unloaded: Vec::new(),
+            searched: 0,
             unsearched: 0,
             over_statement_limit: 0,
         })
@@ -1698,6 +1704,7 @@ impl Preloaded {
             statements: &mut db.statements,
             failures: &mut db.failures,
             unloaded: &mut db.unloaded,
+            searched: &mut db.searched,
             unsearched: &mut db.unsearched,
             over_statement_limit: &mut db.over_statement_limit,
         };
@@ -1789,6 +1796,7 @@ struct Loading<'s> {
     statements: &'s mut u64,
     failures: &'s mut Vec<String>,
     unloaded: &'s mut Vec<d1_core::uncomputed::UncomputedRow>,
+    searched: &'s mut usize,
     unsearched: &'s mut usize,
     over_statement_limit: &'s mut usize,
 }
@@ -1805,12 +1813,16 @@ fn over_statement_limit(e: &rusqlite::Error, sql: &str) -> bool {
             || statement::stored_create_bytes(sql).is_some_and(|b| b > gate::D1_LONGEST_STATEMENT))
 }
 
-/// How many failed statements the load searches for the VIRTUAL generated
+/// How many failed INSERTs the load searches for the VIRTUAL generated
 /// column it could not compute (each search some log2(columns) tries,
 /// each dropping columns and writing the schema again): a dump of
-/// thousands of such rows is not searched thousands of times. Later ones
-/// are counted as not searched, and the source check then tells no fault
-/// of the export's, nor clears it.
+/// thousands of such rows is not searched thousands of times. Only the
+/// searches count ([`d1_core::uncomputed::searchable`]: an INSERT failed
+/// with SQLite's plain error or "too big" into a table with such a
+/// column), not failures of other causes (a UNIQUE key, a missing table),
+/// which used the bound up before. Later ones are counted as not
+/// searched, and the source check then tells no fault of the export's,
+/// nor clears it.
 const SEARCHED_FAILURES: usize = 100;
 
 impl repair::Sink for Loading<'_> {
@@ -1837,10 +1849,20 @@ impl repair::Sink for Loading<'_> {
                     &format!("loading statement {}", self.statements),
                 ));
             }
+            Outcome::Failed(e)
+                if !d1_core::uncomputed::searchable(self.runner.gate_for_a_try().db(), sql, &e) =>
+            {
+                gate::without_values(&e)
+            }
+            Outcome::Failed(e) if *self.searched >= SEARCHED_FAILURES => {
+                *self.unsearched += 1;
+                gate::without_values(&e)
+            }
             // A VIRTUAL generated column it could not compute is named,
-            // with the row, for the failures told, and its row counted
+            // with the row, for the first searches, and its row counted
             // for the source check.
-            Outcome::Failed(e) if self.failures.len() < SEARCHED_FAILURES => {
+            Outcome::Failed(e) => {
+                *self.searched += 1;
                 match d1_core::uncomputed::in_row(self.runner.gate_for_a_try(), sql, &e) {
                     Ok(Some(found)) => {
                         let said = found.said();
@@ -1864,15 +1886,6 @@ impl repair::Sink for Loading<'_> {
                         ));
                     }
                 }
-            }
-            Outcome::Failed(e) => {
-                use rusqlite::ErrorCode::{TooBig, Unknown};
-                if matches!(e.sqlite_error_code(), Some(Unknown | TooBig))
-                    && statement::insert_target(sql).is_some()
-                {
-                    *self.unsearched += 1;
-                }
-                gate::without_values(&e)
             }
         };
         if self.failures.len() < 5 {
@@ -2720,12 +2733,13 @@ mod tests {
     /// `f` given a load into `db`.
     fn loading_into<T>(db: &Gate, f: impl FnOnce(&mut Loading<'_>) -> T) -> T {
         let (mut statements, mut failures, mut unloaded, mut over) = (0, vec![], vec![], 0);
-        let mut unsearched = 0;
+        let (mut searched, mut unsearched) = (0, 0);
         f(&mut Loading {
             runner: gate::Runner::new(db),
             statements: &mut statements,
             failures: &mut failures,
             unloaded: &mut unloaded,
+            searched: &mut searched,
             unsearched: &mut unsearched,
             over_statement_limit: &mut over,
         })
