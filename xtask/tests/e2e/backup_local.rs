@@ -807,3 +807,63 @@ fn a_fresh_clones_first_backup_says_its_only_rows_are_the_migrations_records() {
         run.stdout
     );
 }
+
+/// KT: `backup local --table posts_fts`, posts_fts an external-content
+/// FTS5 table (`content='posts'`), is refused before anything is
+/// exported, naming the table and both ways out: its rows live in
+/// `posts`, so `--table posts --table posts_fts` (or a whole backup)
+/// holds them. It used to list no table at all for the export, which
+/// then took the whole database, and wrangler refused it ("cannot export
+/// databases with Virtual Tables"). The way out it names is taken. A
+/// table that does not exist is refused naming the tables there are, and
+/// a table named twice is backed up once.
+#[test]
+fn a_chosen_external_content_fts5_table_alone_is_refused_naming_its_content_table() {
+    let sb = Sandbox::new();
+    sb.execute_sql(
+        "CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT);
+         CREATE VIRTUAL TABLE posts_fts USING fts5(title, content='posts', content_rowid='id');
+         INSERT INTO posts VALUES (1, 'hello'), (2, 'world');
+         INSERT INTO posts_fts (posts_fts) VALUES ('rebuild');",
+    );
+    let run = sb.xtask(&["backup", "local", "--table", "posts_fts"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        !run.all().contains("Virtual Tables"),
+        "refused before wrangler runs:\n{}",
+        run.all()
+    );
+    for said in ["posts_fts", "--table posts --table posts_fts", "whole"] {
+        assert!(run.stderr.contains(said), "no {said:?}:\n{}", run.all());
+    }
+    assert!(
+        sb.backup_files().iter().all(|f| f.starts_with('.')),
+        "nothing is left in backups/: {:?}",
+        sb.backup_files()
+    );
+
+    let missing = sb.xtask(&["backup", "local", "--table", "nope"]);
+    assert_eq!(missing.code, Some(2), "{}", missing.all());
+    assert!(
+        missing.stderr.contains("--table nope: no such table") && missing.stderr.contains("posts"),
+        "{}",
+        missing.all()
+    );
+
+    let chosen = ["posts", "posts_fts", "posts"].map(|t| format!("--table={t}"));
+    let mut args = vec!["backup", "local"];
+    args.extend(chosen.iter().map(String::as_str));
+    sb.xtask(&args).assert_ok();
+    let name = only_backup(&sb);
+    let (m, text) = (
+        manifest_for(&sb, &name),
+        std::fs::read_to_string(sb.backups().join(&name)).unwrap(),
+    );
+    assert_eq!(
+        m["tables"],
+        serde_json::json!(["posts", "posts_fts"]),
+        "{m}"
+    );
+    assert_eq!(m["rows"]["posts"], 2, "{m}");
+    assert_eq!(text.matches("CREATE TABLE posts").count(), 1, "{text}");
+}
