@@ -1875,6 +1875,7 @@ impl ExportScope {
             push_unique(&mut tables, &object.name);
             push_unique(&mut data_tables, &object.name);
         }
+        refuse_no_rows_chosen(&data_tables, &chosen_virtual)?;
         // wrangler keeps an index or trigger only when its own name is listed:
         // list those of the chosen tables so the backup of a table is whole.
         let holding: BTreeSet<String> = data_tables.iter().cloned().collect();
@@ -1938,6 +1939,45 @@ impl ExportScope {
     pub fn works_around_virtual_tables(&self) -> bool {
         !self.virtual_tables.is_empty()
     }
+}
+
+/// Refuses a `--table` list of virtual tables alone that hold no rows of
+/// their own: an external-content FTS5 table (its rows live in its content
+/// table), a contentless one (`content=''`) or an `fts5vocab` table. Such
+/// a list names no table for the export, and an export that names none
+/// takes the whole database, which wrangler refuses outright when it has
+/// a virtual table ("cannot export databases with Virtual Tables"): the
+/// backup would fail after it began, or hold what was not asked for. A
+/// module this tool does not know is refused apart, by the backup
+/// (`refuse_unknown_virtual_tables`).
+fn refuse_no_rows_chosen(data_tables: &[String], chosen_virtual: &[VirtualTable]) -> Result<()> {
+    if !data_tables.is_empty() || chosen_virtual.is_empty() {
+        return Ok(());
+    }
+    if chosen_virtual
+        .iter()
+        .any(|v| v.content == VirtualContent::Unknown)
+    {
+        return Ok(());
+    }
+    let vt = &chosen_virtual[0];
+    let name = crate::names::shown(&vt.name);
+    if let VirtualContent::External { table } = &vt.content {
+        let content = crate::names::shown(table);
+        bail!(
+            "--table {name}: {name} is an external-content FTS5 table: its rows live in its \
+             content table {content}, which this list leaves out, so the list names nothing to \
+             export: nothing was written. Back it up with its content table (`--table {content} \
+             --table {name}`, which a restore rebuilds the index from), or take a whole backup \
+             (no --table)"
+        );
+    }
+    bail!(
+        "--table {name}: {name} is a virtual table that holds no rows of its own (a contentless \
+         FTS5 table or an fts5vocab table), so the list names nothing to export: nothing was \
+         written. Name a table with rows beside it (`--table TABLE --table {name}`), or take a \
+         whole backup (no --table)"
+    )
 }
 
 fn push_unique(list: &mut Vec<String>, name: &str) {
@@ -2892,6 +2932,22 @@ mod tests {
         let scope = ExportScope::plan(&c, &["post".into()]).unwrap();
         assert_eq!(scope.chosen, ["Post"]);
         assert_eq!(scope.data_tables, ["Post"]);
+    }
+
+    /// KT: an external-content FTS5 table alone names no table to export
+    /// (an empty list is a whole export): refused, naming its content
+    /// table; with its content table it is taken.
+    #[test]
+    fn an_external_content_fts5_table_alone_is_refused_naming_its_content_table() {
+        let err = format!(
+            "{}",
+            ExportScope::plan(&catalog(), &["ext_fts".into()]).unwrap_err()
+        );
+        assert!(err.contains("--table notes --table ext_fts"), "{err}");
+        assert!(err.contains("whole backup"), "{err}");
+        let scope = ExportScope::plan(&catalog(), &["notes".into(), "ext_fts".into()]).unwrap();
+        assert_eq!(scope.data_tables, ["notes"]);
+        assert_eq!(scope.virtual_tables.len(), 1);
     }
 
     #[test]
