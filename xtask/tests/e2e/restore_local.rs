@@ -3148,3 +3148,49 @@ fn status_json_lists_the_newer_backups_of_another_database_id_it_passed_over() {
     );
     assert!(run.stderr.contains(OTHER_ID), "{}", run.all());
 }
+
+/// KT: a manifest-less `wrangler d1 export --table t` of an AUTOINCREMENT
+/// table holds no `sqlite_sequence` rows (wrangler writes them only when
+/// they are named), so the restore sets t's counter from its highest id:
+/// 2 here, where the source had given 3 before deleting it. It used to say
+/// nothing; it warns, naming the table, that an id deleted above the
+/// highest restored may be given again, and how to set the counter. A
+/// whole export, which carries the counters, restores 3 and does not warn.
+#[test]
+fn a_manifest_less_table_export_of_an_autoincrement_table_warns_its_counter_is_not_carried() {
+    let source = Sandbox::new();
+    source.execute_sql(
+        "CREATE TABLE tickets (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);
+         INSERT INTO tickets (v) VALUES ('a'), ('b'), ('c');
+         DELETE FROM tickets WHERE id = 3;",
+    );
+    for (file, table) in [("chosen.sql", Some("tickets")), ("whole.sql", None)] {
+        let mut args = vec![
+            "d1",
+            "export",
+            "qbtime_db_local",
+            "--local",
+            "--output",
+            file,
+        ];
+        args.extend(table.iter().flat_map(|t| ["--table", t]));
+        let export = source.wrangler(&args);
+        assert!(export.ok, "{}", export.all());
+        let target = Sandbox::new();
+        let run = restore_without_manifest(&target, &source.path().join(file));
+        run.assert_ok();
+        let seq = target.query("SELECT seq FROM sqlite_sequence WHERE name = 'tickets'");
+        let warned = run.stderr.contains("warning: tickets uses AUTOINCREMENT");
+        match table {
+            Some(_) => {
+                assert_eq!(seq[0][0]["seq"], 2, "the counter is the top id");
+                assert!(warned, "no warning:\n{}", run.all());
+                assert!(run.stderr.contains("sqlite_sequence"), "{}", run.all());
+            }
+            None => {
+                assert_eq!(seq[0][0]["seq"], 3, "the counter is carried");
+                assert!(!warned, "{}", run.all());
+            }
+        }
+    }
+}
