@@ -382,6 +382,23 @@ impl Survey {
             .any(|(t, _)| t.eq_ignore_ascii_case(name))
     }
 
+    /// The AUTOINCREMENT tables the dump creates when it holds no
+    /// `sqlite_sequence` statement at all: `wrangler d1 export --table T`
+    /// writes those rows only when `sqlite_sequence` is named too, so each
+    /// such table's counter is set, as SQLite sets it, from the highest id
+    /// loaded, and an id deleted above it before the export may be given
+    /// again. A whole export writes `DELETE FROM sqlite_sequence;` and the
+    /// counters, which the restore keeps.
+    pub fn autoincrement_tables_without_counters(&self) -> Vec<&str> {
+        if self.deletes_sequence || self.sequence_statements > 0 {
+            return Vec::new();
+        }
+        { self.tables.iter() }
+            .filter(|(_, sql)| sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
+            .map(|(t, _)| t.as_str())
+            .collect()
+    }
+
     /// Whether the restore runs the `'rebuild'` of `vt`, an external-content
     /// FTS5 table: only when the table or view its `content=` names is one
     /// the dump creates (or, with [`Options::data_into_existing_schema`],

@@ -732,6 +732,7 @@ fn plan(
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
     let uncounted = uncounted_sequences(&source, &schema);
+    warn_counters_not_carried(&source, &survey);
     let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
@@ -826,6 +827,38 @@ fn uncounted_sequences(source: &Source, schema: &[String]) -> bool {
         && schema
             .iter()
             .any(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
+}
+
+/// Warns, before anything is changed, when a dump with no manifest creates
+/// AUTOINCREMENT tables and holds no `sqlite_sequence` rows for them (a
+/// `wrangler d1 export --table T`, or this tool's backup of chosen tables
+/// without its manifest, which records their counters apart): each counter
+/// is set from the highest id restored, so an id the source deleted above
+/// it may be given again to a new row. Names the tables, never a value,
+/// and the fix.
+fn warn_counters_not_carried(source: &Source, survey: &d1_core::repair::Survey) {
+    if source.manifest.is_some() {
+        return;
+    }
+    let tables: Vec<String> = { survey.autoincrement_tables_without_counters().into_iter() }
+        .map(|t| d1_core::names::shown(t).into_owned())
+        .collect();
+    if tables.is_empty() {
+        return;
+    }
+    let (uses, its) = match tables.len() {
+        1 => ("uses", "its counter is"),
+        _ => ("use", "their counters are"),
+    };
+    crate::warn!(
+        "{} {uses} AUTOINCREMENT, and this dump holds no sqlite_sequence rows (`wrangler d1 \
+         export --table` leaves them out, and no manifest records them): {its} set from the \
+         highest id restored, so an id deleted above it before the export may be given again \
+         to a new row. A backup of chosen tables by this tool records the counters in its \
+         manifest; or set a counter after the restore (`UPDATE sqlite_sequence SET seq = N \
+         WHERE name = 'TABLE'`)",
+        d1_core::wording::listed(&tables, "tables")
+    );
 }
 
 /// Whether the target has no `d1_migrations` table after the restore:
