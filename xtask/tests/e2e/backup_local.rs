@@ -867,3 +867,36 @@ fn a_chosen_external_content_fts5_table_alone_is_refused_naming_its_content_tabl
     assert_eq!(m["rows"]["posts"], 2, "{m}");
     assert_eq!(text.matches("CREATE TABLE posts").count(), 1, "{text}");
 }
+
+/// KT: a table whose name holds a line break is shown as every message
+/// shows such a name (`d1_core::names::shown`: `t\u{a}nl`), in the line
+/// that says where the backup wrote values exactly that wrangler would
+/// change, and in the warning that its rows fell. The first used Rust's
+/// own escaping (`t\nnl`), the only place a table's name was shown so.
+#[test]
+fn a_table_name_with_a_line_break_is_shown_alike_in_every_backup_message() {
+    let sb = Sandbox::new();
+    sb.execute_sql(
+        "CREATE TABLE \"t\nnl\" (id INTEGER PRIMARY KEY, big INTEGER);
+         INSERT INTO \"t\nnl\" VALUES (1, 9007199254740993), (2, 3);",
+    );
+    let first = sb.xtask(&["backup", "local"]);
+    first.assert_ok();
+    assert!(
+        first.stdout.contains("1 value in t\\u{a}nl"),
+        "{}",
+        first.all()
+    );
+    sb.execute_sql("DELETE FROM \"t\nnl\";");
+    let second = sb.xtask(&["-q", "backup", "local"]);
+    second.assert_ok();
+    assert!(
+        second.stderr.contains("t\\u{a}nl had 2 rows and has none"),
+        "{}",
+        second.all()
+    );
+    for run in [&first, &second] {
+        assert!(!run.all().contains("t\\nnl"), "{}", run.all());
+        assert!(!run.all().contains("t\nnl"), "{}", run.all());
+    }
+}
