@@ -2313,7 +2313,7 @@ fn say_rewritten(lossless: &d1_dump::Lossless) {
             format!(
                 "{} in {}",
                 d1_core::wording::count(*n as usize, "value"),
-                table.escape_debug()
+                d1_core::names::shown(table)
             )
         })
         .collect();

@@ -159,11 +159,13 @@ pub fn foreign_triggers(
     Ok(d1_core::catalog::foreign_triggers(triggers, &made))
 }
 
-/// Trigger names as a message lists them: escaped, and cut after
-/// [`d1_core::wording::NAMES_SHOWN`] with how many more.
+/// Trigger names as a message lists them: escaped as every name read from
+/// a database is ([`d1_core::names::shown`]: `t\u{a}nl`, not Rust's
+/// `t\nnl`), and cut after [`d1_core::wording::NAMES_SHOWN`] with how many
+/// more.
 pub fn trigger_names<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
     let names: Vec<String> = { names.into_iter() }
-        .map(|n| n.escape_debug().to_string())
+        .map(|n| d1_core::names::shown(n).into_owned())
         .collect();
     d1_core::wording::listed(&names, "trigger")
 }
