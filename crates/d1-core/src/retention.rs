@@ -482,6 +482,52 @@ mod tests {
         assert_eq!(kept(&p, &cs, "2026-11-24T12:00:00Z"), [false, false, true]);
     }
 
+    /// A backup whose successor holds far fewer rows (backup's "holds far
+    /// fewer rows" warning: a table emptied, or the rows halved) is the
+    /// last copy of the rows that fell. keep_daily 1 kept only the day's
+    /// newest, the backup after the fall, and deleted the one before it.
+    #[test]
+    fn the_last_backup_before_the_rows_fell_is_kept() {
+        let with_rows = |when: &str, file: &str, users: u64| {
+            let text = format!(
+                r#"{{"format_version":1,"tool":{{"name":"t","version":"0"}},"created_at":"{when}",
+                "environment":"prod","database":{{"name":"db","uuid":"u","wrangler_env":"production","location":"remote"}},
+                "mode":"full","tables":[],"file":{{"name":"{file}","bytes":1,"sha256":"x"}},
+                "rows":{{"users":{users},"sqlite_sequence":1}},"statements":0,"migrations":[],
+                "encryption_key":null,"wrangler_version":null,"git_commit":null,
+                "time_travel_bookmark":null,"virtual_tables":null,"reason":null}}"#
+            );
+            let manifest: Manifest = serde_json::from_str(&text).unwrap();
+            Candidate {
+                good: true,
+                ..Candidate::of(&manifest)
+            }
+        };
+        let cs = [
+            with_rows("2026-11-22T11:00:00Z", "a.sql", 1000),
+            with_rows("2026-11-24T09:00:00Z", "b.sql", 1000),
+            with_rows("2026-11-24T10:00:00Z", "c.sql", 0),
+            with_rows("2026-11-24T11:00:00Z", "d.sql", 0),
+        ];
+        let p = policy(Some("0d"), Some(1), None, None);
+        let now = "2026-11-24T12:00:00Z";
+        assert_eq!(kept(&p, &cs, now), [false, true, false, true]);
+        let why: Vec<String> = decide(&p, &cs, at(now))[1]
+            .iter()
+            .map(Reason::to_string)
+            .collect();
+        assert!(
+            why.len() == 1 && why[0].contains("c.sql"),
+            "the plan names the backup after the fall: {why:?}"
+        );
+        // Rows that fell by less than half keep nothing more.
+        let cs = [
+            with_rows("2026-11-24T09:00:00Z", "b.sql", 1000),
+            with_rows("2026-11-24T10:00:00Z", "c.sql", 600),
+        ];
+        assert_eq!(kept(&p, &cs, now), [false, true]);
+    }
+
     /// atkAV: a backup dated after now (a clock that ran fast, since set
     /// right) is kept, and is not the newest: the backup taken after the
     /// clock was set right is, and its day's.

@@ -674,3 +674,55 @@ fn a_via_wrangler_backup_of_named_tables_that_changes_values_is_bad_naming_the_t
         exact.all()
     );
 }
+
+/// The advised command of `out`, the text between "`cargo xtask " and
+/// the next "`" after `start`.
+fn advised<'a>(out: &'a str, start: &str) -> Vec<&'a str> {
+    let from = out
+        .find(&format!("`cargo xtask {start}"))
+        .unwrap_or_else(|| panic!("no `cargo xtask {start}…` advised:\n{out}"));
+    let rest = &out[from + "`cargo xtask ".len()..];
+    rest[..rest.find('`').unwrap()].split_whitespace().collect()
+}
+
+/// A project whose local environment is named `dev` (its top level's
+/// `vars.APP_ENV`) was advised `restore latest:local --to local` for a
+/// damaged local file and `drill --to local --from local` when prod's
+/// backup cannot be taken here: both fail there, naming no environment
+/// it has. The advice names `dev`, and each advised command runs.
+#[test]
+fn advice_for_the_local_database_names_the_local_environment_in_use() {
+    let sb = Sandbox::new();
+    local_named_dev(sb.path());
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "dev"]).assert_ok();
+
+    // No backup of prod, and no credentials to take one.
+    let drill = sb.xtask(&["drill"]);
+    assert_ne!(drill.code, Some(0), "{}", drill.all());
+    let mut args = advised(&drill.stderr, "drill");
+    assert!(!args.contains(&"local"), "{args:?}");
+    args.push("--yes");
+    sb.xtask(&args).assert_ok();
+
+    let file = sb.path().join(
+        ".wrangler/state/v3/d1/miniflare-D1DatabaseObject/\
+         faaf2b0445ab934c3aac48ddf0cdfade8f9bac050be98993748742cdd2cb05fb.sqlite",
+    );
+    assert!(file.is_file(), "the local database is elsewhere");
+    for suffix in ["-wal", "-shm"] {
+        let mut side = file.clone().into_os_string();
+        side.push(suffix);
+        let _ = std::fs::remove_file(side);
+    }
+    std::fs::write(&file, b"this is not a SQLite database").unwrap();
+    let run = sb.xtask(&["backup", "dev"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let args = advised(&run.stderr, "restore");
+    assert!(!args.contains(&"latest:local"), "{args:?}");
+    // Moved aside, as the advice says: the advised restore brings it back.
+    std::fs::rename(&file, sb.path().join("damaged.sqlite")).unwrap();
+    sb.xtask(&args).assert_ok();
+    sb.xtask(&["backup", "dev"]).assert_ok();
+}

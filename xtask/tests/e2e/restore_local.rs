@@ -1810,14 +1810,7 @@ fn another_projects_backup_in_a_shared_directory_is_refused_as_a_database_this_c
 #[test]
 fn another_projects_backup_of_an_environment_this_configuration_lacks_is_refused_not_loaded() {
     let other = another_project();
-    for (file, from, to) in [
-        ("wrangler.toml", "APP_ENV = \"local\"", "APP_ENV = \"dev\""),
-        ("backups.toml", "[local.retention]", "[dev.retention]"),
-    ] {
-        let path = other.path().join(file);
-        let text = std::fs::read_to_string(&path).unwrap().replace(from, to);
-        std::fs::write(&path, text).unwrap();
-    }
+    local_named_dev(other.path());
     other.xtask(&["backup", "dev"]).assert_ok();
     let theirs = only_backup(&other);
     let shared = other.backups();

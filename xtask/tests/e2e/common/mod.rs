@@ -1246,3 +1246,16 @@ pub fn writing_as_migrations_apply_starts(
         .env("JT_HOOK_TEXT", text);
     hook
 }
+
+/// Names the local environment of the project in `dir` `dev` (its top
+/// level's `vars.APP_ENV`, and backups.toml's section with it).
+pub fn local_named_dev(dir: &Path) {
+    for (file, from, to) in [
+        ("wrangler.toml", "APP_ENV = \"local\"", "APP_ENV = \"dev\""),
+        ("backups.toml", "[local.retention]", "[dev.retention]"),
+    ] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap().replace(from, to);
+        std::fs::write(&path, text).unwrap();
+    }
+}
