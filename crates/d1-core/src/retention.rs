@@ -124,6 +124,9 @@ pub struct Candidate {
     pub file: String,
     pub sha256: String,
     pub taken_after: Vec<TakenAfter>,
+    /// Its row counts, per table, as its manifest records them: what
+    /// tells a fall in rows from the backup before it ([`rows_fell_said`]).
+    pub rows: BTreeMap<String, u64>,
 }
 
 impl Candidate {
@@ -136,6 +139,7 @@ impl Candidate {
             file: manifest.file.name.clone(),
             sha256: manifest.file.sha256.clone(),
             taken_after: manifest.taken_after.clone(),
+            rows: manifest.rows.clone(),
         }
     }
 
@@ -179,6 +183,10 @@ pub enum Reason {
     Monthly(String),
     Protected(String),
     NothingVerified,
+    /// The newest verified backup before the newest fall in rows (the
+    /// backup named, its successor, holds far fewer): the last copy of the
+    /// rows that fell.
+    BeforeFall(String),
     /// Dated after the clock that decides: it cannot be placed among the
     /// others, so it is kept, and the others are judged without it.
     Ahead,
@@ -201,6 +209,11 @@ impl fmt::Display for Reason {
             Reason::NothingVerified => {
                 f.write_str("the environment has no verified backup, so nothing is deleted")
             }
+            Reason::BeforeFall(after) => write!(
+                f,
+                "the last verified backup before the rows fell: {after}, after it, holds far \
+                 fewer rows"
+            ),
             Reason::Ahead => f.write_str(
                 "dated after this machine's clock (the clock that took it ran fast, or this \
                  one is behind): kept, and the others judged without it",
@@ -249,6 +262,7 @@ pub fn decide(
             return keep;
         }
     }
+    keep_before_fall(candidates, &order, &mut keep);
     keep_recent(policy, candidates, now, &mut keep);
     // Each calendar bucket keeps its newest whole backup, a verified one if
     // it has one, for the last N buckets that have any.
@@ -265,6 +279,64 @@ pub fn decide(
 fn newest_first(candidates: &[Candidate]) -> Vec<usize> {
     let dated: Vec<Dated<'_>> = candidates.iter().map(Candidate::dated).collect();
     order::newest_first(&dated)
+}
+
+/// Keeps the verified whole backup before the newest fall in rows: when a
+/// backup holds far fewer rows than the verified whole one before it
+/// (backup's warning, [`rows_fell_said`]), that one is the last copy of
+/// the rows that fell, which a calendar rule (the day's newest) or an age
+/// would delete. Only the newest fall's: a fall on purpose (a cleanup)
+/// keeps its backup until the next fall, not for ever.
+fn keep_before_fall(candidates: &[Candidate], order: &[usize], keep: &mut [BTreeSet<Reason>]) {
+    let verified: Vec<usize> = { order.iter().copied() }
+        .filter(|&i| candidates[i].whole && candidates[i].good)
+        .collect();
+    let fall = verified.windows(2).find(|pair| {
+        let (after, before) = (&candidates[pair[0]], &candidates[pair[1]]);
+        rows_fell_said(&before.rows, &after.rows).is_some()
+    });
+    if let Some(pair) = fall {
+        keep[pair[1]].insert(Reason::BeforeFall(candidates[pair[0]].file.clone()));
+    }
+}
+
+/// What fell between two backups' row counts, when a table that had rows
+/// has none (or is gone), or the rows in all are down by more than half.
+/// Counted as the backup's summary counts: SQLite's own tables
+/// (`sqlite_sequence`) apart.
+pub fn rows_fell_said(
+    before: &BTreeMap<String, u64>,
+    now: &BTreeMap<String, u64>,
+) -> Option<String> {
+    let counted = |rows: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        { rows.iter() }
+            .filter(|(t, _)| crate::statement::rows_are_checked(t))
+            .map(|(t, n)| (t.clone(), *n))
+            .collect()
+    };
+    let (before, now) = (&counted(before), &counted(now));
+    let emptied: Vec<String> = { before.iter() }
+        .filter(|(_, n)| **n > 0)
+        .filter_map(|(t, n)| match now.get(t) {
+            None => Some(format!(
+                "{} had {n} rows and is gone",
+                crate::names::shown(t)
+            )),
+            Some(0) => Some(format!(
+                "{} had {n} rows and has none",
+                crate::names::shown(t)
+            )),
+            Some(_) => None,
+        })
+        .collect();
+    let (was, is) = (before.values().sum::<u64>(), now.values().sum::<u64>());
+    let halved = is.saturating_mul(2) < was;
+    if emptied.is_empty() && !halved {
+        return None;
+    }
+    let mut said = emptied;
+    said.push(format!("{is} rows in all, down from {was} rows"));
+    Some(said.join("; "))
 }
 
 /// The rules by age: `keep_within`, and the window of protected backups.

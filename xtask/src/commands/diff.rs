@@ -213,7 +213,7 @@ fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> 
             let mut known: BTreeSet<String> = tables.into_keys().collect();
             if let Some(file) = file {
                 let answer = crate::edge::local_d1::query_json(
-                    &file,
+                    (&file, &env.name),
                     "SELECT name FROM sqlite_master WHERE type = 'table'",
                 )
                 .ok()?;

@@ -206,18 +206,33 @@ struct Drill<'a> {
 /// `e`, a drill's backup not found, with the drill that can run on a
 /// machine with no Cloudflare credentials (`doctor`'s rule) named, when the
 /// newest backup of a remote environment was asked for: the backup the
-/// error advises cannot be taken there.
-fn with_local_drill_named(e: anyhow::Error, from: &Environment, newest: bool) -> anyhow::Error {
+/// error advises cannot be taken there. The local environment is named as
+/// the configuration names it (`local`, or the top level's `APP_ENV`);
+/// with none, no local drill is advised.
+fn with_local_drill_named(
+    e: anyhow::Error,
+    (from, envs): (&Environment, &Environments),
+    newest: bool,
+) -> anyhow::Error {
     let remote = from.location == crate::config::environment::Location::Remote;
     if !(newest && remote) || crate::steps::doctor::has_credentials() {
         return e;
     }
+    let local = { envs.iter() }
+        .find(|e| e.location == crate::config::environment::Location::Local)
+        .map(|local| {
+            format!(
+                "; `cargo xtask drill --to {0} --from {0}` rehearses a backup of the local \
+                 database here",
+                local.name
+            )
+        });
     e.context(format!(
         "no backup of {} to rehearse, and no Cloudflare credentials were found on this machine \
          to take one (set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID, or run `npx wrangler \
-         login`); `cargo xtask drill --to local --from local` rehearses a backup of the local \
-         database here",
-        from.name
+         login`){}",
+        from.name,
+        local.unwrap_or_default()
     ))
 }
 
@@ -244,7 +259,7 @@ impl<'a> Drill<'a> {
                 Some(&from.name),
                 inventory::Latest::Good,
             )
-            .map_err(|e| with_local_drill_named(e, from, args.backup.is_none()))?;
+            .map_err(|e| with_local_drill_named(e, (from, envs), args.backup.is_none()))?;
         let manifest_path = manifest::manifest_path(&file);
         let manifest = Manifest::for_backup(&file).with_context(|| {
             format!(

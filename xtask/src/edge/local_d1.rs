@@ -155,9 +155,14 @@ pub fn ensure_unheld_where_told(file: &Path) -> Result<()> {
     }
 }
 
+/// A local D1 database file, and the name of the local environment whose
+/// database it is (the top level's `vars.APP_ENV`, `local` without one):
+/// the name the advice for a damaged file gives.
+pub type LocalFile<'a> = (&'a Path, &'a str);
+
 /// Opens the local database file read-only, refusing a file that is not a
 /// SQLite database before anything reads it.
-fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
+fn open_read_only((file, env): LocalFile<'_>) -> Result<rusqlite::Connection> {
     let mut header = Vec::with_capacity(16);
     crate::edge::fsutil::open_regular(file, "the local D1 database")
         .and_then(|f| {
@@ -173,7 +178,7 @@ fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
             crate::exit::Exit::CouldNotRun,
             "the local D1 database {} is not a SQLite database: the local state is damaged. \
              Move the file aside (wrangler then starts an empty one) and restore a backup into \
-             it with `cargo xtask restore latest:local --to local`. Nothing was read.",
+             it with `cargo xtask restore latest:{env} --to {env}`. Nothing was read.",
             file.display()
         );
     }
@@ -197,12 +202,12 @@ fn open_read_only(file: &Path) -> Result<rusqlite::Connection> {
 /// sees (the native export's tally). A VIRTUAL generated column SQLite
 /// cannot compute for some row is left unmeasured and named, not an error.
 pub fn over_the_value_limit(
-    file: &Path,
+    (file, env): LocalFile<'_>,
     tables: &[String],
     generated_only: bool,
 ) -> Result<d1_core::value_limit::Found> {
     use d1_core::value_limit::{over_the_limit, with_generated};
-    let read = open_read_only(file).and_then(|db| {
+    let read = open_read_only((file, env)).and_then(|db| {
         let tables = match generated_only {
             true => with_generated(&db, tables)?,
             false => tables.to_vec(),
@@ -215,8 +220,8 @@ pub fn over_the_value_limit(
 /// Runs read-only statements against the local database file and answers
 /// in the shape `wrangler d1 execute --json` does: one `{"results": [...]}`
 /// per statement.
-pub fn query_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
-    answer_json(file, sql).map_err(|e| said_of_the_machine(file, e))
+pub fn query_json((file, env): LocalFile<'_>, sql: &str) -> Result<serde_json::Value> {
+    answer_json((file, env), sql).map_err(|e| said_of_the_machine(file, e))
 }
 
 /// A read of the local D1 file that failed because of the machine rather
@@ -251,7 +256,7 @@ fn said_of_the_machine(file: &Path, e: anyhow::Error) -> anyhow::Error {
     }
 }
 
-fn answer_json(file: &Path, sql: &str) -> Result<serde_json::Value> {
+fn answer_json(file: LocalFile<'_>, sql: &str) -> Result<serde_json::Value> {
     use rusqlite::fallible_iterator::FallibleIterator;
     use rusqlite::types::ValueRef;
     let db = open_read_only(file)?;
@@ -328,22 +333,23 @@ impl d1_dump::Watch for Tallies {
 /// verification needs them; `diff`'s live side does not, and they are a
 /// second read of every row).
 pub fn export(
-    file: &Path,
+    (file, env): LocalFile<'_>,
     (mode, row_sets): (crate::edge::wrangler::ExportMode, bool),
     tables: &[String],
     out: impl std::io::Write,
 ) -> Result<Exported> {
-    export_within(file, (mode, row_sets), tables, out).map_err(|e| said_of_the_machine(file, e))
+    export_within((file, env), (mode, row_sets), tables, out)
+        .map_err(|e| said_of_the_machine(file, e))
 }
 
 fn export_within(
-    file: &Path,
+    (file, env): LocalFile<'_>,
     (mode, row_sets): (crate::edge::wrangler::ExportMode, bool),
     tables: &[String],
     out: impl std::io::Write,
 ) -> Result<Exported> {
     use crate::edge::wrangler::ExportMode;
-    let db = open_read_only(file)?;
+    let db = open_read_only((file, env))?;
     // One read transaction for the dump and the digests: both see the
     // same state of a database another process may be writing to.
     let txn = db.unchecked_transaction()?;
@@ -394,10 +400,10 @@ fn export_within(
 /// The row sets ([`d1_core::digest::row_sets`]) of `tables` in the local
 /// D1 database `file`, read in one transaction.
 pub fn row_sets<'a>(
-    file: &Path,
+    (file, env): LocalFile<'_>,
     tables: impl IntoIterator<Item = &'a str>,
 ) -> Result<std::collections::BTreeMap<String, String>> {
-    let db = open_read_only(file)?;
+    let db = open_read_only((file, env))?;
     let txn = db.unchecked_transaction()?;
     d1_core::digest::row_sets(&txn, tables)
         .with_context(|| format!("reading the local D1 database {}", file.display()))

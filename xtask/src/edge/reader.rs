@@ -13,7 +13,8 @@ pub enum DatabaseReader<'a> {
         &'a crate::edge::wrangler::Commands,
         &'a crate::config::environment::Environment,
     ),
-    File(std::path::PathBuf),
+    /// The file, and the local environment whose database it is.
+    File(std::path::PathBuf, &'a str),
 }
 
 impl DatabaseReader<'_> {
@@ -23,9 +24,8 @@ impl DatabaseReader<'_> {
             DatabaseReader::Wrangler(wrangler, cmds, env) => {
                 wrangler.run_json(&cmds.query_json(env, purpose, sql))
             }
-            DatabaseReader::File(file) => {
-                crate::edge::local_d1::query_json(file, sql).with_context(|| purpose.to_owned())
-            }
+            DatabaseReader::File(file, env) => crate::edge::local_d1::query_json((file, env), sql)
+                .with_context(|| purpose.to_owned()),
         }
     }
 

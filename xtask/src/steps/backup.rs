@@ -215,7 +215,7 @@ pub fn export_now(
     use crate::edge::reader::DatabaseReader;
     let local_file = local_file.filter(|f| f.is_file());
     let reader = match local_file {
-        Some(file) => DatabaseReader::File(file.to_path_buf()),
+        Some(file) => DatabaseReader::File(file.to_path_buf(), &env.name),
         None => DatabaseReader::Wrangler(wrangler, cmds, env),
     };
     let catalog = reader.catalog("read the schema (read-only)")?;
@@ -232,8 +232,12 @@ pub fn export_now(
     match local_file {
         Some(file) => {
             let out = fsutil::create_private_file(output)?;
-            let exported =
-                crate::edge::local_d1::export(file, (ExportMode::Full, false), &scope.tables, out)?;
+            let exported = crate::edge::local_d1::export(
+                (file, &env.name),
+                (ExportMode::Full, false),
+                &scope.tables,
+                out,
+            )?;
             say_rewritten(&exported.counts.lossless);
         }
         None => wrangler.run_watching(
@@ -402,10 +406,10 @@ fn via_wrangler_source(
 ) -> Option<crate::steps::verify::SourceRows> {
     (env.location == Location::Local && args.via_wrangler && args.mode() == ExportMode::Full).then(
         || {
-            crate::steps::verify::SourceRows::File(crate::edge::local_d1::database_file(
-                &project.config_dir,
-                &env.local_id,
-            ))
+            crate::steps::verify::SourceRows::File(
+                crate::edge::local_d1::database_file(&project.config_dir, &env.local_id),
+                env.name.clone(),
+            )
         },
     )
 }
@@ -538,10 +542,12 @@ fn refuse_commented_objects(
 /// typed confirmation (the database's name, which every environment takes).
 fn commented_object_way_out(env: &Environment, kind: &str) -> String {
     if env.location == Location::Local {
-        return "back up without --via-wrangler (`cargo xtask backup local`), whose export \
-                writes it so that it loads, or recreate it without the comment at its end (in a \
-                migration), then back up again"
-            .to_owned();
+        return format!(
+            "back up without --via-wrangler (`cargo xtask backup {}`), whose export writes it so \
+             that it loads, or recreate it without the comment at its end (in a migration), then \
+             back up again",
+            env.name
+        );
     }
     let (name, db) = (&env.name, &env.database_name);
     format!(
@@ -575,8 +581,11 @@ fn refuse_values_over_the_limit(
     // The native export tallies what it writes: all but a generated
     // column's values (STORED, or VIRTUAL), which the dump does not carry.
     let generated_only = native && !args.dry_run;
-    let found =
-        crate::edge::local_d1::over_the_value_limit(&file, &scope.data_tables, generated_only)?;
+    let found = crate::edge::local_d1::over_the_value_limit(
+        (&file, &env.name),
+        &scope.data_tables,
+        generated_only,
+    )?;
     warn_uncomputed(&found.uncomputed);
     match found.oversized.is_empty() {
         true => Ok(()),
@@ -1430,7 +1439,9 @@ impl Schema<'_> {
     /// clone's first backup has none until wrangler makes it.
     fn reader(&self) -> DatabaseReader<'_> {
         match self.local_file {
-            Some(file) if file.is_file() => DatabaseReader::File(file.to_path_buf()),
+            Some(file) if file.is_file() => {
+                DatabaseReader::File(file.to_path_buf(), &self.env.name)
+            }
             _ => DatabaseReader::Wrangler(self.wrangler, self.cmds, self.env),
         }
     }
@@ -2252,7 +2263,7 @@ fn export_local_file(
         format!("exporting {} from its SQLite file", env.database_name),
         partial.path().to_path_buf(),
     );
-    let exported = crate::edge::local_d1::export(file, (mode, true), tables, out)
+    let exported = crate::edge::local_d1::export((file, &env.name), (mode, true), tables, out)
         .map_err(|e| no_room_said(e, partial.path()))?;
     drop(activity);
     if !exported.oversized.is_empty() {
@@ -2551,12 +2562,12 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
                 && m.tables == new.tables
         });
     let Some(previous) = previous else { return };
-    if let Some(fell) = rows_fell_said(&previous.rows, &new.rows) {
+    if let Some(fell) = d1_core::retention::rows_fell_said(&previous.rows, &new.rows) {
         crate::warn!(
             "{} holds far fewer rows than {}, the good backup of {} before it: {fell}. If the \
              rows were not removed on purpose, that backup still holds them (`{}`; add \
-             --dry-run to see its plan first); prune's retention will remove it in time, so \
-             copy it aside first",
+             --dry-run to see its plan first); prune keeps a whole backup so taken, as the last \
+             before the rows fell, only until rows fall again, so copy it aside to keep it",
             new.file.name,
             previous.file.name,
             env.database_name,
@@ -2582,42 +2593,6 @@ fn restore_advised(env: &Environment, backup: &Manifest) -> String {
         env.name,
         d1_core::wording::shell_word(&env.database_name)
     )
-}
-
-/// What fell between two backups' row counts, when a table that had rows
-/// has none (or is gone), or the rows in all are down by more than half.
-/// Counted as the backup's summary counts: SQLite's own tables
-/// (`sqlite_sequence`) apart.
-fn rows_fell_said(before: &BTreeMap<String, u64>, now: &BTreeMap<String, u64>) -> Option<String> {
-    let counted = |rows: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
-        { rows.iter() }
-            .filter(|(t, _)| d1_core::statement::rows_are_checked(t))
-            .map(|(t, n)| (t.clone(), *n))
-            .collect()
-    };
-    let (before, now) = (&counted(before), &counted(now));
-    let emptied: Vec<String> = { before.iter() }
-        .filter(|(_, n)| **n > 0)
-        .filter_map(|(t, n)| match now.get(t) {
-            None => Some(format!(
-                "{} had {n} rows and is gone",
-                d1_core::names::shown(t)
-            )),
-            Some(0) => Some(format!(
-                "{} had {n} rows and has none",
-                d1_core::names::shown(t)
-            )),
-            Some(_) => None,
-        })
-        .collect();
-    let (was, is) = (before.values().sum::<u64>(), now.values().sum::<u64>());
-    let halved = is.saturating_mul(2) < was;
-    if emptied.is_empty() && !halved {
-        return None;
-    }
-    let mut said = emptied;
-    said.push(format!("{is} rows in all, down from {was} rows"));
-    Some(said.join("; "))
 }
 
 /// The names one backup may use, and how it is stored.

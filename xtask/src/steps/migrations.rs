@@ -289,7 +289,7 @@ pub fn rows_lost(
     let wrangler;
     let cmds = project.commands();
     let reader = match local_d1::existing_file(&project.config_dir, env) {
-        Some(file) => DatabaseReader::File(file),
+        Some(file) => DatabaseReader::File(file, &env.name),
         None => {
             wrangler = project.wrangler(sh)?;
             DatabaseReader::Wrangler(&wrangler, &cmds, env)
@@ -351,7 +351,7 @@ pub fn applied_migrations(sh: &Shell, project: &Project, env: &Environment) -> R
     );
     let json = match local_d1::existing_file(&project.config_dir, env) {
         Some(file) => {
-            let reader = DatabaseReader::File(file);
+            let reader = DatabaseReader::File(file, &env.name);
             let has_table = reader.query(
                 PURPOSE,
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'd1_migrations'",
@@ -595,7 +595,7 @@ fn side_writes(
     let wrangler;
     let cmds = project.commands();
     let reader = match local_d1::existing_file(&project.config_dir, env) {
-        Some(file) => DatabaseReader::File(file),
+        Some(file) => DatabaseReader::File(file, &env.name),
         None if env.location == crate::config::environment::Location::Local => {
             return Ok(Default::default());
         }

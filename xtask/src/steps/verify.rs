@@ -324,7 +324,7 @@ pub enum SourceRows {
     /// after the export, for the tables the load holds. wrangler's export
     /// writes numbers as JavaScript does, which changes whole REALs, and
     /// text that is not UTF-8.
-    File(PathBuf),
+    File(PathBuf, String),
 }
 
 /// [`verify`], starting from what was made of the backup's bytes as they
@@ -729,7 +729,10 @@ fn check_load(
             let load = d1_core::digest::row_sets(db.db.db(), tables())?;
             let (source, via_wrangler) = match source {
                 SourceRows::Read(rows) => (rows, false),
-                SourceRows::File(file) => (crate::edge::local_d1::row_sets(&file, tables())?, true),
+                SourceRows::File(file, env) => (
+                    crate::edge::local_d1::row_sets((&file, &env), tables())?,
+                    true,
+                ),
             };
             let unloaded = unloaded(db, tables())?;
             run.phase("source");
@@ -2187,7 +2190,9 @@ mod tests {
                 db.execute_batch(&sql).unwrap();
             }
         }
-        let json = crate::edge::local_d1::query_json(&file, d1_core::catalog::CATALOG_SQL).unwrap();
+        let json =
+            crate::edge::local_d1::query_json((&file, "local"), d1_core::catalog::CATALOG_SQL)
+                .unwrap();
         d1_core::catalog::Catalog::from_wrangler_json(&json)
             .unwrap()
             .exported_tables()

@@ -719,8 +719,10 @@ fn advice_for_the_local_database_names_the_local_environment_in_use() {
     std::fs::write(&file, b"this is not a SQLite database").unwrap();
     let run = sb.xtask(&["backup", "dev"]);
     assert_eq!(run.code, Some(2), "{}", run.all());
-    let args = advised(&run.stderr, "restore");
+    let mut args = advised(&run.stderr, "restore");
     assert!(!args.contains(&"latest:local"), "{args:?}");
+    // Without a terminal, as the drill above: confirmed on the command line.
+    args.push("--yes");
     // Moved aside, as the advice says: the advised restore brings it back.
     std::fs::rename(&file, sb.path().join("damaged.sqlite")).unwrap();
     sb.xtask(&args).assert_ok();

@@ -1305,6 +1305,18 @@ fn a_retention_count_too_large_for_a_date_is_refused_naming_backups_toml_not_a_p
 /// there and that the next upload replaces it.
 #[test]
 fn an_upload_interrupted_after_its_put_says_what_the_bucket_keeps() {
+    each_upload_stopped_after_its_put(interrupt_once_printed, |_, run, args| {
+        assert_eq!(run.code, Some(130), "{args:?}\n{}", run.all());
+    });
+}
+
+/// `upload` and `backup --upload` of prod, each stopped by `stop` once its
+/// backup's PUT is read back: what each leaves and says
+/// ([`assert_left_unlisted`]), and then `check`.
+fn each_upload_stopped_after_its_put(
+    stop: fn(std::process::Command, &str) -> Run,
+    check: impl Fn(&Remote, &Run, &[&str]),
+) -> (Remote, tempfile::TempDir) {
     let (remote, home) = remote();
     remote.backup_prod(home.path());
     for args in [
@@ -1312,31 +1324,78 @@ fn an_upload_interrupted_after_its_put_says_what_the_bucket_keeps() {
         vec!["backup", "prod", "--upload"],
     ] {
         let before = remote.server.r2_keys(BUCKET);
-        let run =
-            interrupt_once_printed(remote.xtask_command(home.path(), &args), "checked: r2://");
-        assert_eq!(run.code, Some(130), "{args:?}\n{}", run.all());
-        let keys = remote.server.r2_keys(BUCKET);
-        let data: Vec<&String> = keys
-            .iter()
-            .filter(|k| k.ends_with(".sql") && !before.contains(k))
-            .collect();
-        assert_eq!(data.len(), 1, "{before:?} then {keys:?}");
-        assert!(
-            !keys.iter().any(|k| k.starts_with("index/")),
-            "the index was written: {keys:?}"
-        );
-        assert!(
-            !run.stderr.contains("the next run starts clean"),
-            "{args:?}: the bucket keeps {keys:?}, yet:\n{}",
-            run.stderr
-        );
-        let key = data[0];
-        assert!(
-            run.stderr.contains(key.as_str()) && run.stderr.contains("replaces it"),
-            "{args:?}: the message does not name r2://{BUCKET}/{key} and what replaces it:\n{}",
-            run.stderr
-        );
+        let run = stop(remote.xtask_command(home.path(), &args), "checked: r2://");
+        check(&remote, &run, &args);
+        assert_left_unlisted(&remote, &before, &run, &args);
     }
+    (remote, home)
+}
+
+/// What an upload interrupted after its PUT leaves, and says: one new
+/// object, no index, and a message naming the object and what replaces
+/// it, never that the next run starts clean.
+#[track_caller]
+fn assert_left_unlisted(remote: &Remote, before: &[String], run: &Run, args: &[&str]) {
+    let keys = remote.server.r2_keys(BUCKET);
+    let data: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.ends_with(".sql") && !before.contains(k))
+        .collect();
+    assert_eq!(data.len(), 1, "{before:?} then {keys:?}");
+    assert!(
+        !keys.iter().any(|k| k.starts_with("index/")),
+        "the index was written: {keys:?}"
+    );
+    assert!(
+        !run.stderr.contains("the next run starts clean"),
+        "{args:?}: the bucket keeps {keys:?}, yet:\n{}",
+        run.stderr
+    );
+    let key = data[0];
+    assert!(
+        run.stderr.contains(key.as_str()) && run.stderr.contains("replaces it"),
+        "{args:?}: the message does not name r2://{BUCKET}/{key} and what replaces it:\n{}",
+        run.stderr
+    );
+}
+
+/// The terminal of an upload closes (SIGHUP to its job) after its
+/// backup's PUT reached the bucket: it stops as for SIGTERM (exit 129),
+/// leaves no staged file in `backups/`, releases its lock, records no
+/// offsite copy (the index and the manifest do not list it), and says
+/// what the bucket keeps.
+#[test]
+fn an_upload_whose_terminal_closes_after_its_put_stops_as_for_sigterm() {
+    let (remote, home) =
+        each_upload_stopped_after_its_put(hang_up_once_printed, |remote, run, args| {
+            assert_eq!(run.code, Some(129), "{args:?}\n{}", run.all());
+            assert!(
+                run.stderr.contains("interrupted by SIGHUP"),
+                "{}",
+                run.stderr
+            );
+            let files = remote.sb.backup_files();
+            assert!(
+                files.iter().all(|f| f == ".lock"
+                    || (f.starts_with("backup-prod-")
+                        && (f.ends_with(".sql") || f.ends_with(".manifest.json")))),
+                "{args:?}: a staged file is left: {files:?}"
+            );
+            for f in files.iter().filter(|f| f.ends_with(".manifest.json")) {
+                let text = std::fs::read_to_string(remote.sb.backups().join(f)).unwrap();
+                let manifest: Value = serde_json::from_str(&text).unwrap();
+                assert!(manifest["offsite"].is_null(), "{f} records a copy: {text}");
+            }
+            let lock = std::fs::read(remote.sb.backups().join(".lock")).unwrap_or_default();
+            assert!(
+                lock.is_empty(),
+                "{args:?}: the lock was not released cleanly"
+            );
+        });
+    // The next upload goes through, replacing the object left.
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
 }
 
 /// prod's bucket renamed in backups.toml (`qbtime-d1-backups` ->

@@ -360,7 +360,7 @@ pub(super) fn check_rows(
         return compare_counts(&expected, |_, table| Ok(exported[table]));
     }
     let reader = match local_file {
-        Some(file) => TargetReader::File(file.to_path_buf()),
+        Some(file) => TargetReader::File(file.to_path_buf(), &target.name),
         None => TargetReader::Wrangler(wrangler, cmds, target),
     };
     let tables: Vec<&str> = expected.iter().map(|(t, _)| t.as_str()).collect();
@@ -474,7 +474,7 @@ mod tests {
         )
         .unwrap();
         drop(db);
-        let reader = TargetReader::File(file.clone());
+        let reader = TargetReader::File(file.clone(), "local");
         let mut vt =
             VirtualTable::from_sql("docs", "CREATE VIRTUAL TABLE docs USING fts5(body)").unwrap();
         vt.settings = vec![

@@ -371,7 +371,7 @@ impl Loading<'_> {
         let file = { self.local_file.map(Path::to_path_buf) }
             .or_else(|| local_d1::existing_file(&project.config_dir, self.target));
         let reader = match file {
-            Some(file) => TargetReader::File(file),
+            Some(file) => TargetReader::File(file, &self.target.name),
             None => TargetReader::Wrangler(self.wrangler, self.cmds, self.target),
         };
         match check_fts_settings(&reader, &self.source.virtual_tables) {

@@ -687,7 +687,7 @@ impl TargetAccess {
     /// through wrangler, the same way each time.
     fn reader<'a>(&'a self, target: &'a Environment) -> TargetReader<'a> {
         match self.read_from_file {
-            true => TargetReader::File(self.local_file.clone()),
+            true => TargetReader::File(self.local_file.clone(), &target.name),
             false => TargetReader::Wrangler(&self.wrangler, &self.cmds, target),
         }
     }

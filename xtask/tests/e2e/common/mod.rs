@@ -786,7 +786,25 @@ pub const JSONC: &str = r#"// qbtime, configured in JSONC.
 /// SIGINT and waits: what an operator's Ctrl-C at that point does. The
 /// lines read before it come first in the returned stdout. A command still
 /// running a minute after that one SIGINT fails the test (and is killed).
-pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
+pub fn interrupt_once_printed(cmd: Command, needle: &str) -> Run {
+    signal_once_printed(cmd, needle, |pid| {
+        // SAFETY: kill(2) on our own child, which has not been waited for.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    })
+}
+
+/// As [`interrupt_once_printed`], for a terminal that goes away once
+/// `needle` is printed: the xtask runs as a shell's job (a process group
+/// of its own), and SIGHUP goes to the whole group, wrangler included.
+pub fn hang_up_once_printed(mut cmd: Command, needle: &str) -> Run {
+    as_a_job_ignoring(&mut cmd, &[]);
+    signal_once_printed(cmd, needle, |pid| {
+        // SAFETY: kill(2) on the group our own child leads.
+        unsafe { libc::kill(-pid, libc::SIGHUP) };
+    })
+}
+
+fn signal_once_printed(mut cmd: Command, needle: &str, send: impl FnOnce(libc::pid_t)) -> Run {
     use std::io::{BufRead, Read};
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
@@ -810,17 +828,14 @@ pub fn interrupt_once_printed(mut cmd: Command, needle: &str) -> Run {
             break;
         }
     }
-    // SAFETY: kill(2) on our own child, which has not been waited for.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
-    }
+    send(child.id() as libc::pid_t);
     let rest = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = stdout.read_to_string(&mut rest);
         rest
     });
     let Some(status) = ended_within(&mut child, std::time::Duration::from_secs(60)) else {
-        panic!("still running a minute after one SIGINT:\n{seen}");
+        panic!("still running a minute after one signal:\n{seen}");
     };
     seen.push_str(&rest.join().unwrap());
     Run::from_output(std::process::Output {
