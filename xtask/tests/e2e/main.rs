@@ -10,6 +10,7 @@
 
 mod common;
 
+mod advice_as_printed;
 mod backup_local;
 mod backup_remote;
 mod clocks_and_times;

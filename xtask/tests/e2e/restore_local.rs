@@ -1236,16 +1236,8 @@ fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
 #[test]
 fn a_replace_plan_names_the_tables_the_backup_does_not_have() {
     let (sb, name) = sandbox_with_a_backup();
-    // A migration applied after the backup was taken.
-    let later = "0005_made_later.sql";
-    let sql = "CREATE TABLE made_later (id INTEGER PRIMARY KEY);";
-    std::fs::write(sb.path().join("migrations").join(later), sql).unwrap();
-    sb.execute_sql(&format!(
-        "{sql} INSERT INTO made_later VALUES (1); \
-         INSERT INTO d1_migrations (name) VALUES ('{later}');"
-    ));
-    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--dry-run"]);
-    run.assert_ok();
+    let later = migration_applied_after(&sb, "INSERT INTO made_later VALUES (1);");
+    let run = replace_plan(&sb, &name);
     let loses = run
         .stdout
         .lines()

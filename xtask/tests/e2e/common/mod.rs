@@ -645,6 +645,27 @@ pub fn failed_migration(seed: &str, sql: &str, args: &[&str]) -> Run {
     run
 }
 
+/// A migration applied to the sandbox's local D1 after its backup was
+/// taken, as `migrate` records one: `0005_made_later.sql`, which makes the
+/// table `made_later`, then runs `rows` (SQL). Returns its name.
+pub fn migration_applied_after(sb: &Sandbox, rows: &str) -> &'static str {
+    let later = "0005_made_later.sql";
+    let sql = "CREATE TABLE made_later (id INTEGER PRIMARY KEY);";
+    std::fs::write(sb.path().join("migrations").join(later), sql).unwrap();
+    sb.execute_sql(&format!(
+        "{sql} {rows} INSERT INTO d1_migrations (name) VALUES ('{later}');"
+    ));
+    later
+}
+
+/// The plan of a `restore BACKUP --to local --replace`, a dry run that passes.
+#[track_caller]
+pub fn replace_plan(sb: &Sandbox, backup: &str) -> Run {
+    let run = sb.xtask(&["restore", backup, "--to", "local", "--replace", "--dry-run"]);
+    run.assert_ok();
+    run
+}
+
 /// The one backup (not manifest, not hidden) in the sandbox's backups/.
 #[track_caller]
 pub fn only_backup(sb: &Sandbox) -> String {
