@@ -129,6 +129,39 @@ impl SideWrite {
 pub struct Found {
     pub side_writes: Vec<SideWrite>,
     pub unknown: Vec<String>,
+    /// The first of `unknown`, when it is known to fail in D1 too
+    /// ([`fails_in_d1`]): every statement before it prepared (and, if it
+    /// changes the schema, ran), on a copy that holds every object of the
+    /// target's schema, and it names a table or column that is not there.
+    pub fails: Option<String>,
+}
+
+/// Whether a statement that did not prepare for SQLite's reason `why`
+/// fails in D1 as well, when all before it prepared and ran on a full copy
+/// of the schema: a name that is not there is not there in D1 either. Any
+/// other reason (a function or module SQLite here lacks, a syntax another
+/// SQLite version takes) is only a guess about D1.
+fn fails_in_d1(why: &str) -> bool {
+    why.starts_with("no such table") || why.starts_with("no such column")
+}
+
+/// Whether the copy holds every table, index, view and trigger `schema`
+/// creates: one SQLite would not make here (a virtual table of a module it
+/// lacks) leaves what names it unknown, not missing.
+fn holds_all(copy: &rusqlite::Connection, schema: &[String]) -> Result<bool> {
+    let mut named =
+        copy.prepare("SELECT 1 FROM main.sqlite_schema WHERE lower(name) = lower(?1)")?;
+    for sql in schema {
+        let name = crate::statement::created_object(sql)
+            .map(|(_, name)| name)
+            .or_else(|| crate::statement::created_virtual_table(sql));
+        if let Some(name) = name
+            && !named.exists([&name])?
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The [`SideWrite`]s of `pending` (name, text), prepared in order on an
@@ -141,6 +174,7 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
         .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type = 'table'")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let complete = holds_all(&db, schema)?;
     let (writes, deadline) = watch(&mut db)?;
     db.execute_batch("PRAGMA foreign_keys = ON")?;
     let mut found = Found::default();
@@ -160,9 +194,11 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
                 Ok(stmt) => stmt,
                 Err(e) => {
                     let why = crate::gate::without_values(&e);
-                    found
-                        .unknown
-                        .push(unknown(format!("does not prepare here ({why})")));
+                    let said = unknown(format!("does not prepare here ({why})"));
+                    if found.unknown.is_empty() && complete && fails_in_d1(&why) {
+                        found.fails = Some(said.clone());
+                    }
+                    found.unknown.push(said);
                     continue;
                 }
             };
@@ -563,6 +599,41 @@ mod tests {
         );
         assert_eq!(found.side_writes.len(), 1, "{found:?}");
         assert_eq!(found.side_writes[0].migration, "0003_b.sql");
+        assert_eq!(
+            found.fails.as_ref(),
+            found.unknown.first(),
+            "a name not there"
+        );
+    }
+
+    /// Only a statement that names what is not there, after every one
+    /// before it prepared and ran, is known to fail in D1 too: after one
+    /// that did not run here (a module SQLite here lacks), what it would
+    /// have made is unknown, not missing.
+    #[test]
+    fn a_failure_is_known_only_when_nothing_before_it_was_unknown() {
+        let known = vec![(
+            "0002_a.sql".to_owned(),
+            "CREATE TABLE t (id INTEGER PRIMARY KEY);\nDELETE FROM t WHERE nope = 1;".to_owned(),
+        )];
+        let found = side_writes(&schema(), &known).unwrap();
+        assert_eq!(
+            found.fails.as_deref(),
+            Some("0002_a.sql: its statement 2 does not prepare here (no such column)")
+        );
+        let guessed = vec![(
+            "0002_a.sql".to_owned(),
+            "CREATE VIRTUAL TABLE v USING no_such_module(x);\nDELETE FROM v;".to_owned(),
+        )];
+        let found = side_writes(&schema(), &guessed).unwrap();
+        assert_eq!(found.unknown.len(), 2, "{found:?}");
+        assert_eq!(found.fails, None);
+        // A target whose own virtual table is not made here: what names
+        // it may be there in D1.
+        let mut target = schema();
+        target.push("CREATE VIRTUAL TABLE w USING no_such_module(x)".to_owned());
+        let pending = vec![("0002_a.sql".to_owned(), "DELETE FROM w;".to_owned())];
+        assert_eq!(side_writes(&target, &pending).unwrap().fails, None);
     }
 
     #[test]

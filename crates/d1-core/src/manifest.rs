@@ -322,6 +322,39 @@ pub fn check_format_version(what: &str, found: u32, reads: u32) -> Result<()> {
     Ok(())
 }
 
+/// How many migration names a message lists before "and N more".
+const MIGRATIONS_NAMED: usize = 5;
+
+/// `names` of migrations as a message lists them: those shaped as a
+/// migration's file name (`0004_audit_log.sql`: letters, digits, `_ . -`,
+/// ending `.sql`), the first few and how many more; any other is counted,
+/// never quoted (a dump's `d1_migrations` rows are rows, and a manifest
+/// may be anyone's).
+pub fn migrations_named(names: &[String]) -> String {
+    let shaped = |n: &&String| {
+        n.len() <= 120
+            && n.ends_with(".sql")
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    };
+    let (named, other): (Vec<&String>, Vec<&String>) = names.iter().partition(shaped);
+    let mut said: Vec<String> = { named.iter() }
+        .take(MIGRATIONS_NAMED)
+        .map(|n| n.to_string())
+        .collect();
+    let more = named.len().saturating_sub(MIGRATIONS_NAMED);
+    if more > 0 {
+        said.push(format!("and {more} more"));
+    }
+    if !other.is_empty() {
+        said.push(format!(
+            "{} not shaped as a migration file name",
+            crate::wording::count(other.len(), "name")
+        ));
+    }
+    said.join(", ")
+}
+
 impl Manifest {
     /// What must hold before anything the manifest says is used, for a
     /// manifest stored under the file name `stored_as`:
@@ -752,10 +785,29 @@ impl Manifest {
             ));
         }
         if self.migrations != summary.migrations {
+            let only = |a: &[String], b: &[String]| -> Vec<String> {
+                a.iter().filter(|n| !b.contains(n)).cloned().collect()
+            };
+            let mut which = Vec::new();
+            for (names, said) in [
+                (
+                    only(&self.migrations, &summary.migrations),
+                    "the manifest only",
+                ),
+                (only(&summary.migrations, &self.migrations), "the dump only"),
+            ] {
+                if !names.is_empty() {
+                    which.push(format!("{said}: {}", migrations_named(&names)));
+                }
+            }
             found.push(format!(
-                "it lists {} where the dump's d1_migrations rows name {}, or not the same ones",
+                "it lists {} where the dump's d1_migrations rows name {}, or not the same ones{}",
                 crate::wording::count(self.migrations.len(), "applied migration"),
-                summary.migrations.len()
+                summary.migrations.len(),
+                match which.is_empty() {
+                    true => " (the same names in another order, or one twice)".to_owned(),
+                    false => format!(" ({})", which.join("; ")),
+                }
             ));
         }
         // A data-only dump has no CREATE TABLE of its own for the key's
@@ -1000,6 +1052,23 @@ fn check_fts_settings(vt: &crate::catalog::VirtualTable) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The migrations a manifest and its dump differ on are named, the
+    /// first five and how many more; a name not shaped as a migration's
+    /// file (a row's value) is counted, never quoted.
+    #[test]
+    fn migrations_are_named_by_their_file_names_only() {
+        let names: Vec<String> = (1..=7).map(|i| format!("000{i}_m.sql")).collect();
+        assert_eq!(
+            migrations_named(&names),
+            "0001_m.sql, 0002_m.sql, 0003_m.sql, 0004_m.sql, 0005_m.sql, and 2 more"
+        );
+        let said = migrations_named(&["0004_a.sql".to_owned(), "secret value".to_owned()]);
+        assert_eq!(
+            said,
+            "0004_a.sql, 1 name not shaped as a migration file name"
+        );
+    }
+
     #[test]
     fn manifest_sits_beside_the_backup_whatever_its_suffixes() {
         assert_eq!(
@@ -1155,13 +1224,19 @@ mod tests {
         let mut edited = m.clone();
         edited.encryption_key = Some(KeyFingerprint::new("k-new", "sha256:other"));
         edited.migrations.push("0002_more.sql".to_owned());
+        edited.migrations.push("a secret row".to_owned());
         *edited.rows.get_mut("t").unwrap() = 2;
         let found = edited.contradictions(&summary, true);
         assert_eq!(found.len(), 3, "{found:?}");
         let text = found.join("; ");
-        for value in ["k-old", "k-new", "secretish", "0002_more"] {
+        for value in ["k-old", "k-new", "secretish", "secret row"] {
             assert!(!text.contains(value), "{text}");
         }
+        // A migration is named by its file name (KS): which one differs.
+        assert!(
+            text.contains("the manifest only: 0002_more.sql, 1 name not shaped"),
+            "{text}"
+        );
         // A data-only dump that does not show the key says nothing of it.
         let mut data_only = m.clone();
         data_only.mode = "data-only".to_owned();

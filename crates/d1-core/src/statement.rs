@@ -792,6 +792,23 @@ fn created_object_and_rest(sql: &str) -> Option<(&'static str, String, &str)> {
     Some((kind, name, after))
 }
 
+/// The name a `CREATE VIRTUAL TABLE` statement gives its table (`None`:
+/// not such a statement), which [`created_object`] leaves out.
+pub fn created_virtual_table(sql: &str) -> Option<String> {
+    let rest = ["CREATE", "VIRTUAL", "TABLE"]
+        .into_iter()
+        .try_fold(skip_trivia(sql), strip_keyword)?;
+    let rest = match strip_keyword(rest, "IF") {
+        Some(r) => strip_keyword(strip_keyword(r, "NOT")?, "EXISTS")?,
+        None => rest,
+    };
+    let (name, after) = read_identifier(rest)?;
+    match after.trim_start().strip_prefix('.') {
+        Some(after_dot) => read_identifier(after_dot).map(|(t, _)| t),
+        None => Some(name),
+    }
+}
+
 pub fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
     let text = text.trim_start();
     let head = text.get(..keyword.len())?;
@@ -1489,5 +1506,10 @@ mod tests {
             Some(("view", "v".to_owned()))
         );
         assert_eq!(created_object("CREATE VIRTUAL TABLE f USING fts5(x)"), None);
+        assert_eq!(
+            created_virtual_table("CREATE VIRTUAL TABLE IF NOT EXISTS main.\"f g\" USING fts5(x)"),
+            Some("f g".to_owned())
+        );
+        assert_eq!(created_virtual_table("CREATE TABLE f (x)"), None);
     }
 }

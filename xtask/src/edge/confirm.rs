@@ -70,6 +70,20 @@ pub fn decide(env: &Environment, args: &ConfirmArgs, interactive: bool, what: &s
     }
 }
 
+/// The flag that confirms a destructive step on `env` with no terminal to
+/// ask, as advice prints it after a command: `--confirm <database>` for
+/// production ([`decide`] refuses `--yes` there), `--yes` elsewhere. An
+/// advised command is run as printed, in a script as often as not.
+pub fn unasked_flag(env: &Environment) -> String {
+    match env.production_reason() {
+        Some(_) => format!(
+            "--confirm {}",
+            d1_core::wording::shell_word(&env.database_name)
+        ),
+        None => "--yes".to_owned(),
+    }
+}
+
 /// Refuses (exit 3) a `--confirm` that names another database than
 /// `env`'s, before anything else, a dry run included: the dry run, run to
 /// check a command line, must not pass one the real run refuses.

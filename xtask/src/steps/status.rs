@@ -745,7 +745,22 @@ impl EnvStatus {
 }
 
 /// The offsite lock line: what `offsite lock` last set and read back.
-fn lock_line(bucket: &str, env: &str, lock: Option<&(String, i64, String)>) -> String {
+/// The `offsite lock --dry-run` it advises reads the bucket's rules, which
+/// needs Cloudflare credentials: without any here (`credentials`), the
+/// line names them first.
+fn lock_line(
+    bucket: &str,
+    env: &str,
+    lock: Option<&(String, i64, String)>,
+    credentials: bool,
+) -> String {
+    let first = match credentials {
+        true => "",
+        false => {
+            "no Cloudflare credentials were found here: set CLOUDFLARE_API_TOKEN and \
+             CLOUDFLARE_ACCOUNT_ID (or run `npx wrangler login`), then "
+        }
+    };
     match lock {
         Some((rule, days, at)) => format!(
             "locked: {} after upload (rule {rule} in r2://{bucket}, set and read back {at}; \
@@ -753,7 +768,7 @@ fn lock_line(bucket: &str, env: &str, lock: Option<&(String, i64, String)>) -> S
             d1_core::wording::count(*days, "day")
         ),
         None => format!(
-            "not locked: no offsite lock recorded here for r2://{bucket} (`cargo xtask \
+            "not locked: no offsite lock recorded here for r2://{bucket} ({first}`cargo xtask \
              offsite lock --env {env} --dry-run` shows the rule it sets; `cargo xtask doctor` \
              reads the bucket)"
         ),
@@ -941,6 +956,7 @@ fn status_of(
                 &o.bucket,
                 &env.name,
                 logs.locks.get(&(env.name.clone(), o.bucket.clone())),
+                crate::steps::doctor::has_credentials(),
             )
         }),
         pending_migrations: applied
@@ -1528,12 +1544,12 @@ not json
         );
         let mut s = prod_without_backups();
         assert!(!s.render().contains("offsite lock"), "no bucket, no line");
-        s.offsite_lock = Some(lock_line("b-1", "prod", Some(&lock)));
+        s.offsite_lock = Some(lock_line("b-1", "prod", Some(&lock), true));
         assert!(
             s.render()
                 .contains("offsite lock              locked: 372 days after upload")
         );
-        s.offsite_lock = Some(lock_line("b-1", "prod", None));
+        s.offsite_lock = Some(lock_line("b-1", "prod", None, true));
         assert!(s.render().contains("offsite lock              not locked"));
     }
 
@@ -1543,8 +1559,9 @@ not json
     fn the_commands_the_offsite_lock_line_gives_parse() {
         let lock = ("rule".to_owned(), 30, "2026-11-30T00:00:00Z".to_owned());
         for line in [
-            lock_line("b-1", "prod", None),
-            lock_line("b-1", "prod", Some(&lock)),
+            lock_line("b-1", "prod", None, true),
+            lock_line("b-1", "prod", None, false),
+            lock_line("b-1", "prod", Some(&lock), true),
         ] {
             let parsed = crate::pasted_commands_parse(&line).unwrap_or_else(|e| panic!("{e}"));
             assert!(parsed > 0, "{line}");

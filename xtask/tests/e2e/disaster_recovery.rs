@@ -670,7 +670,7 @@ fn undoing_a_bad_migration_by_its_pre_migration_backup_does_not_advise_applying_
     assert!(said.len() >= 2, "the plan and the end name {bad}:\n{all}");
     for line in said {
         assert!(
-            !line.contains("(`cargo xtask migrate local` applies it)"),
+            !line.contains("(`cargo xtask migrate local --yes` applies it)"),
             "advises re-applying the migration being undone: {line}"
         );
         assert!(

@@ -1248,7 +1248,7 @@ fn a_replace_plan_names_the_tables_the_backup_does_not_have() {
         assert!(!loses.contains(kept), "{loses}");
     }
     let pending = format!(
-        "1 migration pending, which the backup predates: {later} (`cargo xtask migrate local` \
+        "1 migration pending, which the backup predates: {later} (`cargo xtask migrate local --yes` \
          applies it)"
     );
     assert!(

@@ -480,8 +480,8 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
             let _ = writeln!(
                 out,
                 "  LOSES        {} and every row in {it}: the backup does not have {it} ({why}); \
-                 afterwards the database has the backup's schema, and `cargo xtask migrate` \
-                 lists what is pending again",
+                 afterwards the database has the backup's schema, and `cargo xtask migrate {} \
+                 --dry-run` lists what is pending again",
                 crate::out::listed(
                     &lost
                         .iter()
@@ -489,6 +489,7 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
                         .collect::<Vec<_>>(),
                     "table"
                 ),
+                p.target.name,
             );
         }
     }
@@ -744,7 +745,11 @@ pub(super) fn pending_again(pending: &PendingAfter, target: &Environment) -> Opt
         true => format!(
             "`cargo xtask migrate ENV` applies {them} once an environment's binding names it"
         ),
-        false => format!("`cargo xtask migrate {}` applies {them}", target.name),
+        false => format!(
+            "`cargo xtask migrate {} {}` applies {them}",
+            target.name,
+            crate::edge::confirm::unasked_flag(target)
+        ),
     };
     Some(format!(
         "{} pending, which the backup predates: {} ({how})",

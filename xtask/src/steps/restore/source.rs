@@ -662,10 +662,17 @@ pub(super) fn resolve_source(
     }
     let manifest = Manifest::for_backup(&file)?;
     if let Err(differs) = fsutil::check_recorded(&file, &manifest.file)? {
+        // The next step, as commands that run as printed: verify says
+        // what else differs (and records it BAD, so `latest` passes it
+        // over), list names the backups to restore instead.
         crate::stop!(
             crate::exit::Exit::Refused,
-            "{} does not match its manifest: {differs}. Refusing to restore it.",
-            file.display()
+            "{} does not match its manifest: {differs}. Refusing to restore it. `cargo xtask \
+             verify {}` shows what differs; `cargo xtask list` lists the other backups, one of \
+             which to restore instead (`latest:{}` is the newest verified one of the target).",
+            file.display(),
+            d1_core::wording::shell_word(&file.display().to_string()),
+            target.name
         );
     }
     if let Some(sealed) = &manifest.sealed {
