@@ -715,6 +715,91 @@ fn a_restore_never_installs_a_trigger_that_no_migration_makes() {
     );
 }
 
+/// A trigger of the app's accounts that makes every new account an admin,
+/// which no migration creates.
+const PLANTED_TRIGGER: &str = "CREATE TRIGGER accounts_audit AFTER INSERT ON accounts BEGIN \
+                               UPDATE accounts SET role='admin' WHERE id=NEW.id; END;\n";
+
+/// The manifest can only vouch for more, never less: a backup planted
+/// with a trigger of its own, copied without its manifest (or with the
+/// manifest deleted), used to be told to pass `--no-manifest`, which
+/// turned the trigger refusal into a warning and installed the trigger.
+/// It is refused without a manifest as with one (exit 3), naming the
+/// trigger and the opt-in that installs it on purpose, `--allow-trigger`.
+#[test]
+fn a_restore_without_a_manifest_refuses_a_trigger_no_migration_makes_too() {
+    let (sb, name) = sandbox_with_a_backup();
+    let mut dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    dump.push_str(PLANTED_TRIGGER);
+    let outer = tempfile::tempdir().unwrap();
+    let planted = outer.path().join("PLANTED.sql");
+    std::fs::write(&planted, &dump).unwrap();
+    let planted = planted.to_str().unwrap();
+    let before = db_state(&sb);
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", planted, "--to", "local", "--replace", "--yes"];
+        args.extend_from_slice(extra);
+        sb.xtask(&args)
+    };
+    let run = restore(&[]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("--no-manifest"), "{}", run.all());
+
+    let run = restore(&["--no-manifest"]);
+    assert_eq!(
+        run.code,
+        Some(3),
+        "a dump without a manifest installed a trigger no migration makes:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("accounts_audit")
+            && run.stderr.contains("--allow-trigger accounts_audit"),
+        "the refusal does not name the trigger and the opt-in:\n{}",
+        run.all()
+    );
+    assert_eq!(db_state(&sb), before, "{}", run.all());
+
+    // Named on purpose, it is installed, and said so.
+    let run = restore(&["--no-manifest", "--allow-trigger", "accounts_audit"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("accounts_audit"), "{}", run.all());
+    let triggers = sb.query("SELECT name FROM sqlite_master WHERE name = 'accounts_audit'");
+    assert_eq!(triggers[0].len(), 1, "{}", run.all());
+}
+
+/// A safety backup holds what the target held, a trigger no migration
+/// makes too (one made by hand, or by an older version of this tool): the
+/// way back the restore prints must restore it when run as printed, not
+/// be refused for that trigger (it used to be, exit 3: its undo advice led
+/// nowhere).
+#[test]
+fn a_safety_backups_printed_way_back_restores_a_trigger_the_target_held() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql(PLANTED_TRIGGER);
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    run.assert_ok();
+    let gone = sb.query("SELECT name FROM sqlite_master WHERE name = 'accounts_audit'");
+    assert!(gone[0].is_empty(), "{}", run.all());
+    let command = run
+        .stdout
+        .lines()
+        .find_map(|l| l.split_once("to go back, restore it: cargo xtask "))
+        .unwrap_or_else(|| panic!("no way back printed:\n{}", run.all()))
+        .1
+        .to_owned();
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let back = sb.xtask(&words);
+    assert_eq!(
+        back.code,
+        Some(0),
+        "the printed way back `{command}` did not restore the safety backup:\n{}",
+        back.all()
+    );
+    let back_again = sb.query("SELECT name FROM sqlite_master WHERE name = 'accounts_audit'");
+    assert_eq!(back_again[0].len(), 1, "{}", back.all());
+}
+
 /// prune judges the backups, prints its plan and asks; a backup taken (or
 /// changed) while it waits for the answer changes what the policy deletes,
 /// so prune judges again under its lock and deletes nothing when the plan

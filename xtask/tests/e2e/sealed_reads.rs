@@ -258,3 +258,86 @@ fn a_restore_of_a_backup_resealed_to_a_stranger_is_refused_for_the_recorded_key(
     );
     assert_eq!(sb.live_row_counts(), before, "the local D1 changed");
 }
+
+/// Cuts `cut` bytes off the end of backup `name` and rewrites its
+/// manifest's file size and digest to agree: a damaged file whose
+/// manifest was written after the damage (or by someone else).
+fn cut_with_an_agreeing_manifest(sb: &Sandbox, name: &str, cut: usize) {
+    let path = sb.backups().join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - cut);
+    std::fs::write(&path, &bytes).unwrap();
+    edit_manifest(sb, name, |m| {
+        m["file"]["bytes"] = bytes.len().into();
+        m["file"]["sha256"] = sha256_hex(&bytes).into();
+    });
+}
+
+/// What a reader of a stored backup that does not decode to its end must
+/// say: the file, that it is damaged (exit 3, as the README's BAD), and
+/// the next step; never the library's bare words alone.
+fn assert_told_damaged(run: &Run, name: &str) {
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains(name)
+            && run.stderr.contains("damaged")
+            && run.stderr.contains("cargo xtask verify")
+            && run.stderr.contains("cargo xtask list"),
+        "the error does not name the file, call it damaged and give the next step:\n{}",
+        run.all()
+    );
+}
+
+/// rvAT: a `.sql.zst.age` cut short by 100 bytes (a partial copy), its
+/// manifest agreeing, failed restore and diff with age's bare `age:
+/// invalid tag` (exit 1 and 2), naming no file.
+#[test]
+fn a_cut_encrypted_backup_is_named_damaged_by_restore_and_diff() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let plain = only_backup(&sb);
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    let (_, name) = sealed_local_backup(&sb, &key);
+    cut_with_an_agreeing_manifest(&sb, &name, 100);
+    let before = sb.query("SELECT count(*) AS n FROM accounts");
+    let key = key.to_str().unwrap();
+    let restore = sb.xtask(&[
+        "restore",
+        &name,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--identity",
+        key,
+    ]);
+    assert_told_damaged(&restore, &name);
+    assert_eq!(sb.query("SELECT count(*) AS n FROM accounts"), before);
+    let diff = sb.xtask(&["diff", &plain, &name, "--identity", key]);
+    assert_told_damaged(&diff, &name);
+}
+
+/// The same for a `.sql.zst` cut short by 40 bytes: zstd's bare
+/// `incomplete frame`.
+#[test]
+fn a_cut_compressed_backup_is_named_damaged_by_restore_and_diff() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let plain = only_backup(&sb);
+    sb.xtask(&["backup", "local", "--compress"]).assert_ok();
+    let name = sb
+        .backup_files()
+        .into_iter()
+        .find(|n| n.ends_with(".sql.zst"))
+        .expect("a compressed backup");
+    cut_with_an_agreeing_manifest(&sb, &name, 40);
+    let restore = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    assert_told_damaged(&restore, &name);
+    let diff = sb.xtask(&["diff", &plain, &name]);
+    assert_told_damaged(&diff, &name);
+}
