@@ -42,12 +42,21 @@ impl Exit {
         })
     }
 
-    /// The kind an error was marked with, anywhere in its chain of context.
+    /// `message` as an I/O error marked as this kind of stop: what a
+    /// reader (a `Read` of a stored backup) fails with when the stop is the
+    /// file's, however the caller passes it on with `?`.
+    pub fn io_error(self, message: String) -> std::io::Error {
+        std::io::Error::other(Coded {
+            exit: self,
+            error: anyhow::Error::msg(message),
+        })
+    }
+
+    /// The kind an error was marked with, anywhere in its chain of context
+    /// (an I/O error made by [`Exit::io_error`] too, whose chain does not
+    /// show what it holds).
     pub fn of(error: &anyhow::Error) -> Option<Exit> {
-        error
-            .chain()
-            .find_map(|e| e.downcast_ref::<Coded>())
-            .map(|c| c.exit)
+        error.chain().find_map(coded).map(|c| c.exit)
     }
 }
 
@@ -60,6 +69,15 @@ where
     error.chain().find_map(|e| {
         e.downcast_ref::<T>()
             .or_else(|| e.downcast_ref::<Coded>().and_then(|c| find(&c.error)))
+    })
+}
+
+/// The [`Coded`] `e` is, or the one an I/O error `e` holds.
+fn coded<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Coded> {
+    e.downcast_ref::<Coded>().or_else(|| {
+        e.downcast_ref::<std::io::Error>()?
+            .get_ref()?
+            .downcast_ref::<Coded>()
     })
 }
 

@@ -1155,8 +1155,9 @@ impl Source {
         Ok(match format {
             Format::Sql => Box::new(BufReader::with_capacity(BUFFER, Stopping(file))),
             Format::Zstd => {
+                let decoder = zstd::stream::read::Decoder::new(file)?;
                 let bounded = Bounded::new(
-                    zstd::stream::read::Decoder::new(file)?,
+                    Damaged::told(decoder, path, None, bounded),
                     path,
                     (most, recorded),
                 );
@@ -1167,6 +1168,7 @@ impl Source {
                 age_stanzas(path)?;
                 let decrypted = Decrypting::spawn(age, identity, file)?;
                 let decoder = zstd::stream::read::Decoder::new(decrypted)?;
+                let decoder = Damaged::told(decoder, path, Some(identity), bounded);
                 let bounded = Bounded::new(decoder, path, (most, recorded));
                 Box::new(BufReader::with_capacity(BUFFER, Stopping(bounded)))
             }
@@ -1435,6 +1437,68 @@ impl<R: Read> Read for Bounded<R> {
         }
         self.left -= n as u64;
         Ok(n)
+    }
+}
+
+/// A compressed or encrypted backup's plaintext whose decoding failing
+/// (age's `invalid tag`, zstd's `incomplete frame`: a file damaged or cut
+/// short, which a manifest rewritten after it may agree with) is told as
+/// the file's fault: named, BAD, refused (exit 3, as the README says a cut
+/// file is), with the next step, for every reader of a stored file
+/// (restore, diff), where it was the library's bare words, exit 1 or 2
+/// (rvAT). An identity that opens none of its recipients is not damage
+/// ([`Source::unopened`] tells it), and an interrupt is the interrupt.
+/// Past its [`Bounded`] bound is told there, outside this.
+struct Damaged<R> {
+    inner: R,
+    path: PathBuf,
+    identity: Option<PathBuf>,
+}
+
+impl<R: Read> Damaged<R> {
+    /// `inner` told as [`Damaged`] when `given` (a file given, not the
+    /// backup this run is writing), else as it is.
+    fn told(inner: R, path: &Path, identity: Option<&PathBuf>, given: bool) -> Box<dyn Read + Send>
+    where
+        R: Send + 'static,
+    {
+        match given {
+            true => Box::new(Damaged {
+                inner,
+                path: path.to_path_buf(),
+                identity: identity.cloned(),
+            }),
+            false => Box::new(inner),
+        }
+    }
+
+    fn damaged(&self, e: io::Error) -> io::Error {
+        let said = e.to_string();
+        let interrupted =
+            e.kind() == io::ErrorKind::Interrupted || crate::edge::signals::received().is_some();
+        if interrupted || no_identity_matched(&anyhow::anyhow!("{said}")) {
+            return e;
+        }
+        let path = d1_core::wording::shell_word(&self.path.display().to_string());
+        let identity = { self.identity.as_ref() }
+            .map(|id| {
+                let id = d1_core::wording::shell_word(&id.display().to_string());
+                format!(" --identity {id}")
+            })
+            .unwrap_or_default();
+        crate::exit::Exit::Refused.io_error(format!(
+            "{} is damaged: it does not decode to its end ({said}), so it is BAD whatever its \
+             manifest records, and is refused. Check it with `cargo xtask verify {path}{identity}`, \
+             and pick another backup: `cargo xtask list`, or its offsite copy with `cargo xtask \
+             offsite fetch`",
+            self.path.display()
+        ))
+    }
+}
+
+impl<R: Read> Read for Damaged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| self.damaged(e))
     }
 }
 

@@ -159,6 +159,14 @@ pub fn foreign_triggers(
     Ok(d1_core::catalog::foreign_triggers(triggers, &made))
 }
 
+/// ` --allow-trigger NAME` for each of `names`, quoted for the shell: the
+/// triggers a restore installs though no migration creates them.
+pub fn allow_trigger_flags(names: &[String]) -> String {
+    { names.iter() }
+        .map(|n| format!(" --allow-trigger {}", d1_core::wording::shell_word(n)))
+        .collect()
+}
+
 /// Trigger names as a message lists them: escaped as every name read from
 /// a database is ([`d1_core::names::shown`]: `t\u{a}nl`, not Rust's
 /// `t\nnl`), and cut after [`d1_core::wording::NAMES_SHOWN`] with how many
@@ -1523,6 +1531,18 @@ pub fn restore_advice(
     which: &str,
     identity: Option<&Path>,
 ) -> String {
+    restore_advice_allowing(file, env, (which, identity), &[])
+}
+
+/// [`restore_advice`], with `--allow-trigger` for each of `triggers`: the
+/// triggers the backup holds that no migration creates, which the restore
+/// refuses unless named (a safety backup of a target that held them).
+pub fn restore_advice_allowing(
+    file: &Path,
+    env: &Environment,
+    (which, identity): (&str, Option<&Path>),
+    triggers: &[String],
+) -> String {
     let confirm = if env.is_production() {
         format!(" --confirm {}", env.database_name)
     } else {
@@ -1545,9 +1565,10 @@ pub fn restore_advice(
         ),
     };
     crate::out::to_paste(format!(
-        "to go back, restore {which}: cargo xtask restore {} --to {} --replace{confirm}{identity}{keyfile}",
+        "to go back, restore {which}: cargo xtask restore {} --to {} --replace{confirm}{identity}{}{keyfile}",
         d1_core::wording::shell_word(&file.display().to_string()),
-        env.name
+        env.name,
+        allow_trigger_flags(triggers)
     ))
 }
 

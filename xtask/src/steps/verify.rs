@@ -861,8 +861,9 @@ fn trigger_check(
         (false, None) => warn(
             NAME,
             format!(
-                "it creates triggers that no migration in {} creates: {names}; check them \
-                 before restoring it",
+                "it creates triggers that no migration in {} creates: {names}. restore refuses \
+                 it as it stands, without a manifest as with one; if a trigger is meant, it \
+                 belongs in a migration, or, read, is named with restore's --allow-trigger NAME",
                 ctx.migrations_dir.display()
             ),
         ),

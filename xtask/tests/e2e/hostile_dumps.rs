@@ -277,6 +277,8 @@ fn workerds_own_tables_are_never_written_and_real_dumps_that_tripped_restore_loa
         "--to",
         "local",
         "--no-manifest",
+        "--allow-trigger",
+        "parent_touch",
         "--replace",
         "--yes",
     ])

@@ -249,16 +249,21 @@ pub(super) fn guard_clean_new_migrations_known(
 /// this restore and its checks, so a planted one (every new account made
 /// an admin) would outlive them. The reference is the migrations the
 /// backup records as applied, run in memory from the target's
-/// `migrations_dir`. A dump without a manifest is not this tool's backup,
-/// so its own triggers are named in a warning instead. A clean restore
-/// loads no DDL from the dump and is not concerned.
+/// `migrations_dir`; a dump without a manifest is judged against every
+/// migration there, and refused the same: a manifest can only vouch for
+/// more, never less, and deleting a planted backup's manifest (or copying
+/// the dump without it) must not turn the refusal into a warning (rvAT).
+/// A trigger meant is installed by name with `--allow-trigger NAME`, which
+/// the way back from a safety backup carries for the triggers the target
+/// held ([`foreign_triggers_held`]). A clean restore loads no DDL from the
+/// dump and is not concerned.
 pub(super) fn guard_triggers(
     source: &Source,
     (target, dir): (&Environment, &Path),
-    mode: Mode,
+    args: &RestoreArgs,
     triggers: &BTreeMap<String, String>,
 ) -> Result<()> {
-    if triggers.is_empty() || mode == Mode::Clean {
+    if triggers.is_empty() || args.mode() == Mode::Clean {
         return Ok(());
     }
     let applied = source
@@ -279,27 +284,39 @@ pub(super) fn guard_triggers(
             return Ok(());
         }
     };
-    if foreign.is_empty() {
-        return Ok(());
-    }
-    let names = crate::steps::migrations::trigger_names(&foreign);
-    if source.manifest.is_none() {
+    let (allowed, refused): (Vec<String>, Vec<String>) = foreign
+        .into_iter()
+        .partition(|t| args.allow_trigger.contains(t));
+    if !allowed.is_empty() {
         crate::warn!(
-            "{} creates triggers that no migration in {} creates: {names}. They will run on \
-             later writes to {}; check them before going on.",
+            "{} creates triggers that no migration creates, installed as --allow-trigger \
+             names them: {}. They will run on later writes to {}.",
             source.file.display(),
-            dir.display(),
+            crate::steps::migrations::trigger_names(&allowed),
             target.database_name
         );
+    }
+    if refused.is_empty() {
         return Ok(());
     }
+    let names = crate::steps::migrations::trigger_names(&refused);
+    let which = match &source.manifest {
+        Some(_) => {
+            "the migrations it records as applied do not create (or create otherwise)".to_owned()
+        }
+        None => format!(
+            "no migration in {} creates (it has no manifest, which could only have vouched \
+             for more)",
+            dir.display()
+        ),
+    };
     crate::stop!(
         crate::exit::Exit::Refused,
-        "{} creates triggers that the migrations it records as applied do not create (or \
-         create otherwise): {names}. A trigger runs on every later write it matches, after this \
-         restore's checks, so this backup is refused; if the trigger is meant, it belongs in a \
-         migration. Nothing was done.",
-        source.file.display()
+        "{} creates triggers that {which}: {names}. A trigger runs on every later write it \
+         matches, after this restore's checks, so this backup is refused; if the trigger is \
+         meant, it belongs in a migration, or, having read it, restore with{}. Nothing was done.",
+        source.file.display(),
+        crate::steps::migrations::allow_trigger_flags(&refused)
     )
 }
 

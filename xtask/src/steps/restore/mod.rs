@@ -102,6 +102,10 @@ pub struct RestoreArgs {
     /// Restore even though the backup's data-encryption key differs from the target's.
     #[arg(long)]
     pub accept_key_change: bool,
+    /// Install this trigger though no migration creates it (repeat for
+    /// each): one the backup's dump creates that restore refuses otherwise.
+    #[arg(long = "allow-trigger", value_name = "NAME", conflicts_with = "clean")]
+    pub allow_trigger: Vec<String>,
     /// Restore a backup of chosen tables, or of the schema only, knowing the
     /// target keeps nothing else (with --replace) or gets nothing else.
     #[arg(long)]
@@ -189,6 +193,9 @@ struct Source {
 pub struct Restored {
     /// The backup taken of the target first, if one was.
     pub safety_backup: Option<PathBuf>,
+    /// The triggers the target held that no migration creates, which the
+    /// safety backup holds too: its way back allows them by name.
+    pub safety_triggers: Vec<String>,
     /// Per table: rows in the backup, rows found on the target afterwards.
     pub counts: Vec<TableCount>,
     pub key_check: KeyCheck,
@@ -259,10 +266,7 @@ fn restore(
         true => ready_local_file(access.local_file.clone(), args.mode())?,
         false => (None, None),
     };
-    let safety = match (planned.safety_backup, now) {
-        (true, Some(schema)) => take_safety_backup(sh, project, source, (&lock, schema, target))?,
-        _ => None,
-    };
+    let (safety, safety_triggers) = safety_backup(sh, project, &planned, (&lock, now, target))?;
     let loading = Loading {
         wrangler: &access.wrangler,
         cmds: &access.cmds,
@@ -282,6 +286,7 @@ fn restore(
 
     let restored = Restored {
         safety_backup: safety,
+        safety_triggers,
         counts,
         key_check: inspected.key_check.clone(),
     };
@@ -739,7 +744,7 @@ fn plan(
     let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
-    guard_triggers(&source, (target, &migrations_dir), mode, &triggers)?;
+    guard_triggers(&source, (target, &migrations_dir), args, &triggers)?;
     let none_after = no_migrations_table_after(&existing, mode);
     let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
     let inspected = Inspected {
@@ -796,6 +801,52 @@ fn plan(
         fts_rebuilt,
         renumbered,
     }))
+}
+
+/// The safety backup of the target, when the plan takes one (`now`, the
+/// target's schema read under the lock, is what it is taken by), and the
+/// triggers its way back allows ([`foreign_triggers_held`]).
+fn safety_backup(
+    sh: &Shell,
+    project: &Project,
+    planned: &Planned,
+    (lock, now, target): (
+        &crate::edge::lock::BackupLock,
+        Option<Catalog>,
+        &Environment,
+    ),
+) -> Result<(Option<PathBuf>, Vec<String>)> {
+    let (true, Some(schema)) = (planned.safety_backup, now) else {
+        return Ok((None, Vec::new()));
+    };
+    let held = triggers_of(&schema);
+    let file = take_safety_backup(sh, project, &planned.source, (lock, schema, target))?;
+    let allowed = { file.as_deref() }
+        .map(|file| foreign_triggers_held(file, &planned.migrations_dir, &held))
+        .unwrap_or_default();
+    Ok((file, allowed))
+}
+
+/// The triggers of `schema` (by name, their `CREATE TRIGGER` text).
+fn triggers_of(schema: &Catalog) -> BTreeMap<String, String> {
+    { schema.objects.iter() }
+        .filter(|o| o.kind == "trigger")
+        .filter_map(|o| Some((o.name.clone(), o.sql.clone()?)))
+        .collect()
+}
+
+/// Those of the target's triggers `held` (as its schema was read for its
+/// safety backup `file`) that no migration the safety backup records as
+/// applied creates, as [`guard_triggers`] judges them: the triggers a
+/// restore of that backup refuses unless `--allow-trigger` names them. A
+/// safety backup holds what the target held, so its way back names them
+/// (rvAT: a trigger made by hand, or installed by an earlier version of
+/// this tool, made the printed way back a refusal). None when they cannot
+/// be judged: the guard then only warns.
+fn foreign_triggers_held(file: &Path, dir: &Path, held: &BTreeMap<String, String>) -> Vec<String> {
+    let manifest = Manifest::for_backup(file).ok();
+    let applied = manifest.as_ref().and_then(|m| m.applied_migrations());
+    crate::steps::migrations::foreign_triggers(applied, dir, held).unwrap_or_default()
 }
 
 /// Whether the restore takes a safety backup of the target first: of a
@@ -995,7 +1046,12 @@ fn report(
                 .is_ok_and(|keys| keys.iter().any(|k| recipients.contains(k)))
         };
         let identity = { args.identity.path() }.filter(|id| recipients.is_empty() || opens(id));
-        let mut advice = crate::steps::migrations::restore_advice(file, target, "it", identity);
+        let mut advice = crate::steps::migrations::restore_advice_allowing(
+            file,
+            target,
+            ("it", identity),
+            &restored.safety_triggers,
+        );
         if let (Some(_), None, false) = (args.identity.path(), identity, recipients.is_empty()) {
             let _ = write!(
                 advice,
