@@ -442,8 +442,8 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn start(file: &Path) -> Result<Watch> {
-        let db = open_read_only(file)?;
+    pub fn start((file, env): LocalFile<'_>) -> Result<Watch> {
+        let db = open_read_only((file, env))?;
         let watch = Watch {
             db,
             file: file.to_path_buf(),
@@ -778,7 +778,7 @@ mod tests {
         other
             .execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(x);")
             .unwrap();
-        let watch = Watch::start(&file).unwrap();
+        let watch = Watch::start((&file, "local")).unwrap();
         other
             .query_row("SELECT count(*) FROM t", [], |_| Ok(()))
             .unwrap();

@@ -33,12 +33,12 @@ use d1_core::statement::quote_ident;
 /// when it exists: a write by another process in between would be in
 /// neither the safety backup nor the restore.
 pub(super) fn ready_local_file(
-    file: PathBuf,
+    (file, env): (PathBuf, &str),
     mode: Mode,
 ) -> Result<(Option<PathBuf>, Option<local_d1::Watch>)> {
     if file.is_file() {
         local_d1::ensure_unheld(&file)?;
-        let watch = local_d1::Watch::start(&file)?;
+        let watch = local_d1::Watch::start((&file, env))?;
         return Ok((Some(file), Some(watch)));
     }
     if mode != Mode::Clean {

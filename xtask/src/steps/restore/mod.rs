@@ -263,7 +263,7 @@ fn restore(
         .then(|| guard_unchanged(&reader, inspected, target))
         .transpose()?;
     let (local_file, watch) = match access.fast_local {
-        true => ready_local_file(access.local_file.clone(), args.mode())?,
+        true => ready_local_file((access.local_file.clone(), &target.name), args.mode())?,
         false => (None, None),
     };
     let (safety, safety_triggers) = safety_backup(sh, project, &planned, (&lock, now, target))?;
