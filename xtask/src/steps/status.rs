@@ -937,10 +937,14 @@ fn status_of(
         }
         t.unsettled = unsettled;
     }
-    let applied = status
-        .newest_verified
-        .as_ref()
-        .and_then(|n| n.applied_migrations.as_deref());
+    let applied = { status.newest_verified.as_ref() }
+        .and_then(|n| n.applied_migrations.as_deref())
+        .filter(|_| status.migrations_unknown.is_none());
+    let files = applied.and_then(|_| {
+        migration_files(&project.config_dir.join(&env.migrations_dir))
+            .map_err(|e| crate::detail!("no migrations line: {e:#}"))
+            .ok()
+    });
     let other_ids_passed_over = say_other_ids_passed_over(env, entries, &mine, &status);
     // The newest verified backup, of a database this environment's
     // name had before (the id in the configuration changed since).
@@ -959,22 +963,9 @@ fn status_of(
                 crate::steps::doctor::has_credentials(),
             )
         }),
-        pending_migrations: applied
-            .filter(|_| status.migrations_unknown.is_none())
-            .and_then(|applied| {
-                let files = migration_files(&project.config_dir.join(&env.migrations_dir));
-                files
-                    .map_err(|e| crate::detail!("no migrations line: {e:#}"))
-                    .ok()
-                    .map(|files| pending(&files, applied))
-            }),
-        lacking_migrations: applied
-            .filter(|_| status.migrations_unknown.is_none())
-            .and_then(|applied| {
-                let files = migration_files(&project.config_dir.join(&env.migrations_dir));
-                let files = files.ok()?;
-                Some(pending(applied, &files))
-            })
+        pending_migrations: applied.zip(files.as_deref()).map(|(a, f)| pending(f, a)),
+        lacking_migrations: { applied.zip(files.as_deref()) }
+            .map(|(a, f)| pending(a, f))
             .unwrap_or_default(),
         restore_warnings: restore_warnings(project, entries, env, settings, &status),
         offsite_behind: offsite_behind(env, settings, &mine, now),
