@@ -1038,3 +1038,46 @@ fn a_remote_backup_whose_read_of_one_tables_text_fails_still_counts_the_others()
     let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
     assert_eq!(m.get("replaced_text"), None, "{m:#}");
 }
+
+/// rvAR: a `CLOUDFLARE_API_TOKEN` holding a character no HTTP header may
+/// carry (a no-break space, U+00A0, from a paste) made wrangler fail with
+/// "fetch failed", whose advice is to check the internet or a VPN, while
+/// `doctor` said `[ok] auth CLOUDFLARE_API_TOKEN is set`. Both refuse it,
+/// naming the variable and the stray character, never the value, and no
+/// request is sent.
+#[test]
+fn a_token_with_a_stray_character_from_a_paste_is_refused_before_wrangler_runs() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let token = format!("{TOKEN}\u{a0}");
+    let run = |args: &[&str]| {
+        let mut cmd = remote.xtask_command(home.path(), args);
+        Run::from_output(cmd.env("CLOUDFLARE_API_TOKEN", &token).output().unwrap())
+    };
+    let doctor = run(&["doctor"]);
+    let auth = doctor.stdout_line_with("auth").to_owned();
+    assert!(
+        !doctor.ok && auth.contains("[FAIL]") && auth.contains("CLOUDFLARE_API_TOKEN"),
+        "{}",
+        doctor.all()
+    );
+    let backup = run(&["backup", "prod"]);
+    assert_eq!(backup.code, Some(2), "{}", backup.all());
+    assert!(
+        backup.stderr.contains("CLOUDFLARE_API_TOKEN") && backup.stderr.contains("paste"),
+        "{}",
+        backup.all()
+    );
+    for r in [&doctor, &backup] {
+        assert!(
+            !r.all().contains(TOKEN),
+            "the token was printed:\n{}",
+            r.all()
+        );
+    }
+    assert!(
+        remote.server.requests().is_empty(),
+        "a request was sent: {:?}",
+        remote.server.requests()
+    );
+}

@@ -1341,3 +1341,32 @@ fn a_drill_never_prints_the_token_an_app_echoes_changed_nor_puts_its_address_on_
         assert!(!request.address_on_a_command_line, "{request:?}");
     }
 }
+
+/// rvAR: a drill with the app's checks printed the restore's checklist
+/// with "[ ] audit chain", "[ ] sign-in" and "[ ] reports" unchecked, then
+/// "[pass] app audit chain …" for the same checks a few lines later. The
+/// checklist reflects the checks the drill runs: none of the three is left
+/// unchecked when the drill checks it.
+#[test]
+fn a_drills_checklist_leaves_unchecked_none_of_the_checks_it_runs() {
+    let (remote, home, app) = prod_backed_up_and_an_app();
+    let run = drill_with_app(&remote, home.path(), &app, &["drill", "--yes"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("[pass] app audit chain"),
+        "{}",
+        run.all()
+    );
+    let unchecked: Vec<&str> = { run.stdout.lines() }
+        .filter(|l| {
+            ["[ ] audit chain", "[ ] sign-in", "[ ] reports"]
+                .iter()
+                .any(|c| l.contains(c))
+        })
+        .collect();
+    assert!(
+        unchecked.is_empty(),
+        "the drill's checklist leaves unchecked what it checks: {unchecked:?}\n{}",
+        run.all()
+    );
+}

@@ -1115,3 +1115,84 @@ fn a_rehearsal_whose_prod_backups_are_all_bad_refuses_and_names_them() {
     );
     assert!(run.stdout.is_empty(), "{}", run.stdout);
 }
+
+/// rvAR: a kept rehearsal's restore-to-prod step prints its way back,
+/// `to go back, restore it: cargo xtask restore <the rehearsal's
+/// directory>/backups/backup-prod-….sql --to prod --replace --confirm
+/// qbtime_db_prod`. Pasted into the operator's shell, where the
+/// credentials point at the real prod, it replaced the real prod's rows
+/// with the rehearsal's copy of the loopback's (the plan called it a full
+/// backup of qbtime_db_prod). A backup a rehearsal took is refused for any
+/// target outside that rehearsal: each restore command it prints, pasted,
+/// and a copy of its backup moved out of its directory (a manifest's
+/// mark, not only a path, tells it).
+#[test]
+fn a_rehearsals_backups_are_refused_outside_it_whatever_command_it_printed() {
+    // The real prod (here a loopback the rehearsal does not know of).
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let before = remote.live_counts();
+    let rehearsal = remote.sb.xtask(&["rehearse", "--from", "empty", "--keep"]);
+    rehearsal.assert_ok();
+    let all = rehearsal.all();
+    let pasted: Vec<&str> = all
+        .lines()
+        .filter(|l| !l.starts_with("== rehearse:"))
+        .filter_map(|l| l.split("cargo xtask restore ").nth(1))
+        .collect();
+    assert!(
+        !pasted.is_empty(),
+        "the rehearsal printed no restore command:\n{all}"
+    );
+    let mut copied = None;
+    for command in pasted {
+        let words: Vec<String> = command
+            .split_whitespace()
+            .map(|w| w.trim_matches(['\'', '`', '"']).to_owned())
+            .collect();
+        let mut args = vec!["restore"];
+        args.extend(words.iter().map(String::as_str));
+        let run = remote.xtask(home.path(), &args);
+        assert_eq!(
+            run.code,
+            Some(3),
+            "a rehearsal's printed command was not refused in the real shell: cargo xtask \
+             restore {command}\n{}",
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("rehearsal") && run.stderr.contains("loopback"),
+            "the refusal does not say the backup is a rehearsal's copy of the loopback's:\n{}",
+            run.all()
+        );
+        copied.get_or_insert(std::path::PathBuf::from(&words[0]));
+    }
+    assert_eq!(remote.live_counts(), before, "the real prod was changed");
+    // A copy moved out of the rehearsal's directory, beside the real
+    // backups, with its manifest.
+    let file = copied.unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    let manifest = name.replace(".sql", ".manifest.json");
+    std::fs::copy(&file, remote.sb.backups().join(&name)).unwrap();
+    std::fs::copy(
+        file.with_file_name(&manifest),
+        remote.sb.backups().join(&manifest),
+    )
+    .unwrap();
+    for to in [
+        &["--to", "prod", "--replace", "--confirm", "qbtime_db_prod"][..],
+        &["--to", "staging", "--replace", "--yes"][..],
+    ] {
+        let mut args = vec!["restore", name.as_str()];
+        args.extend(to);
+        let run = remote.xtask(home.path(), &args);
+        assert_eq!(
+            run.code,
+            Some(3),
+            "a rehearsal's backup moved beside the real ones was not refused ({to:?}):\n{}",
+            run.all()
+        );
+        assert!(run.stderr.contains("rehearsal"), "{}", run.all());
+    }
+    assert_eq!(remote.live_counts(), before, "the real prod was changed");
+}

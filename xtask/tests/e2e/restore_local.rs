@@ -3193,3 +3193,52 @@ fn a_manifest_less_table_export_of_an_autoincrement_table_warns_its_counter_is_n
         }
     }
 }
+
+/// rvAR: `restore -q` printed nothing of its safety backup: the way back
+/// ("to go back, restore it: cargo xtask restore … --replace") was said at
+/// the normal level, which -q silences, so a scripted restore's log kept
+/// no way back. It is the command's result, as `time-travel restore -q`'s
+/// undo is: printed under -q too.
+#[test]
+fn a_quiet_restore_still_prints_its_way_back() {
+    let (sb, name) = sandbox_with_a_backup();
+    let run = sb.xtask(&[
+        "-q",
+        "restore",
+        &name,
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    run.assert_ok();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("to go back, restore it: cargo xtask restore "))
+        .unwrap_or_else(|| panic!("-q hid the way back:\n{}", run.all()));
+    assert!(
+        line.contains("--to local --replace --yes"),
+        "{line}\n{}",
+        run.all()
+    );
+}
+
+/// rvAR: after restoring a backup whose key table is empty, the checklist
+/// said the key's "fingerprint is in the restored encryption_keys table",
+/// which holds no row; the plan had said the target records no key yet.
+#[test]
+fn the_checklist_says_no_key_is_recorded_when_the_restored_key_table_is_empty() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    run.assert_ok();
+    let line = run.stdout_line_with("encryption key:");
+    assert!(
+        !line.contains("its fingerprint is in the restored") && line.contains("records no key"),
+        "{line}\n{}",
+        run.all()
+    );
+}

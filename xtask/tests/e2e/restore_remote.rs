@@ -2289,3 +2289,41 @@ fn refused_before_d1(remote: &Remote, home: &std::path::Path, file: &std::path::
         assert_eq!(counts(&remote.db), before, "{}", run.all());
     }
 }
+
+/// rvAR: `restore latest:prod --to staging`, when prod's newest backup is
+/// the safety backup a restore into prod took, warned "restoring it puts
+/// back what the target held before that restore": the target is staging,
+/// but what it held was prod's. The warning names the database whose
+/// safety backup it is.
+#[test]
+fn a_safety_backup_restored_elsewhere_names_the_database_it_was_taken_of() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let file = file.to_str().unwrap();
+    let to_prod = ["--to", "prod", "--replace", "--confirm", "qbtime_db_prod"];
+    let mut args = vec!["restore", file];
+    args.extend(to_prod);
+    remote.xtask(home.path(), &args).assert_ok();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            "latest:prod",
+            "--to",
+            "staging",
+            "--replace",
+            "--yes",
+            "--dry-run",
+        ],
+    );
+    run.assert_ok();
+    let warning = { run.stderr.lines() }
+        .find(|l| l.contains("the safety backup taken at"))
+        .unwrap_or_else(|| panic!("no warning of the safety backup:\n{}", run.all()));
+    assert!(
+        warning.contains("what qbtime_db_prod held before that restore")
+            && !warning.contains("the target held"),
+        "{warning}"
+    );
+}
