@@ -59,6 +59,11 @@ pub struct Manifest {
     pub virtual_tables: Option<VirtualTableWorkaround>,
     /// Why the backup was taken, when a caller said (e.g. a migration).
     pub reason: Option<String>,
+    /// The rehearsal (its directory's name, `.rehearsal-<stamp>-<pid>`)
+    /// whose loopback this backup was taken of: a copy of the loopback's
+    /// database, never the real one's, restored only within that rehearsal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<String>,
     /// The last `cargo xtask verify` of this file. A backup that failed it is
     /// kept, but never chosen as `latest`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -290,7 +290,8 @@ impl<'a> Drill<'a> {
         {
             return Err(e);
         }
-        let restore_args = restore_args(&file, target, args);
+        let mut restore_args = restore_args(&file, target, args);
+        restore_args.app_checked_next = app.is_some();
         Ok(Drill {
             target,
             from,
@@ -416,6 +417,7 @@ fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreA
         identity: args.identity.clone(),
         dry_run: args.dry_run,
         confirm: args.confirm.clone(),
+        app_checked_next: false,
     }
 }
 

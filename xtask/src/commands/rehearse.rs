@@ -100,7 +100,7 @@ impl Outcome {
 }
 
 /// The variables that point this tool's commands at the loopback API.
-type Vars = [(&'static str, String); 5];
+type Vars = [(&'static str, String); 6];
 
 /// A Global API Key, which wrangler prefers to `CLOUDFLARE_API_TOKEN` (the
 /// deprecated names too): left in a step's environment, it would be sent to
@@ -334,6 +334,12 @@ fn loopback_vars(project: &Project, server: &Server, dir: &Path, token: &str) ->
         (
             "QBTIME_WRANGLER_CONFIG",
             project.config.display().to_string(),
+        ),
+        // The rehearsal each backup taken against the loopback records
+        // (its manifest's `rehearsal`): `restore` takes it back only here.
+        (
+            crate::steps::rehearsals::REHEARSAL_VAR,
+            d1_core::names::file_name(dir),
         ),
     ]
 }

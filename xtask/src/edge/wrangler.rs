@@ -714,6 +714,7 @@ impl Wrangler {
     ) -> Result<String> {
         let started = std::time::Instant::now();
         crate::edge::signals::check()?;
+        refuse_an_unsendable_token(invocation)?;
         let log_dir = PrivateDir::create("wrangler-logs")?;
         let mut child = self
             .command(invocation, log_dir.path())
@@ -1151,6 +1152,52 @@ pub fn env_auth() -> Option<EnvAuth> {
 /// The variable an API token would be taken from, were no Global API Key set.
 pub fn env_token() -> Option<&'static str> {
     env_var(TOKEN_VARS).and_then(|v| v.used())
+}
+
+/// The token variable wrangler sends (no Global API Key set) when its
+/// value holds a character no API token has: one beyond ASCII (a
+/// no-break space, U+00A0, from a paste), a control character, or a space
+/// or tab before or inside it. wrangler sends it as it is, and its
+/// requests fail, as "fetch failed" for a character beyond ASCII (whose
+/// advice is to check the internet or a VPN). Spaces or tabs after it are
+/// not refused: fetch trims them from the header it sends (checked with
+/// the Node.js wrangler runs on).
+fn env_token_refused_from(get: Getter<'_>) -> Option<&'static str> {
+    let Some(EnvAuth::Token(name)) = env_auth_from(get) else {
+        return None;
+    };
+    let value = get(name)?;
+    let token = value.to_str().map(|v| v.trim_end_matches([' ', '\t']));
+    (!token.is_some_and(|t| t.bytes().all(|b| b.is_ascii_graphic()))).then_some(name)
+}
+
+/// [`env_token_refused_from`] of this process's environment, said: the
+/// variable and the fix, never the value.
+pub fn env_token_refused() -> Option<(String, String)> {
+    let name = env_token_refused_from(&|name| std::env::var_os(name))?;
+    Some((
+        format!(
+            "{name} holds a character no API token has (value not shown): a stray one, likely \
+             from a paste (a no-break space, or a space before the token), with which \
+             wrangler's every request fails (as \"fetch failed\", which is no network fault)"
+        ),
+        format!("set {name} again to the token alone, typed or pasted as plain text"),
+    ))
+}
+
+/// Refuses (exit 2) a wrangler run that sends the token, before it starts,
+/// when the token cannot be sent ([`env_token_refused`]).
+fn refuse_an_unsendable_token(invocation: &Invocation) -> Result<()> {
+    let sends = { invocation.args.first() }.is_some_and(|a| a == "d1" || a == "r2")
+        && !invocation.args.iter().any(|a| a == "--local");
+    match env_token_refused().filter(|_| sends) {
+        Some((said, fix)) => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "cannot {}: {said}. {fix}; `cargo xtask doctor` checks it.",
+            invocation.purpose
+        ),
+        None => Ok(()),
+    }
 }
 
 /// The account wrangler takes from the environment: the variable it reads
@@ -2022,6 +2069,43 @@ mod tests {
         ] {
             assert_eq!(account(&[("CLOUDFLARE_ACCOUNT_ID", id)]), None, "{id:?}");
         }
+    }
+
+    /// A token with a character no API token has is told by the variable
+    /// wrangler sends it from; spaces after it, which fetch trims, are not.
+    #[test]
+    fn a_token_with_a_stray_character_is_told_by_its_variable() {
+        let refused = |set: &[(&str, &str)]| super::env_token_refused_from(&env_of(set));
+        for token in ["tok\u{a0}", "\u{a0}tok", " tok", "to k", "tok\n", "toké"] {
+            assert_eq!(
+                refused(&[("CLOUDFLARE_API_TOKEN", token)]),
+                Some("CLOUDFLARE_API_TOKEN"),
+                "{token:?}"
+            );
+        }
+        assert_eq!(
+            refused(&[("CF_API_TOKEN", "tok\u{a0}")]),
+            Some("CF_API_TOKEN")
+        );
+        for token in [
+            "Xq7vR2mK9pL4tW8zN3bC6dF1gH5jY0sA_k-9QwEr",
+            "tok ",
+            "tok\t",
+            "",
+        ] {
+            assert_eq!(
+                refused(&[("CLOUDFLARE_API_TOKEN", token)]),
+                None,
+                "{token:?}"
+            );
+        }
+        // Not the one wrangler sends: a Global API Key comes first.
+        let key = [
+            ("CLOUDFLARE_API_TOKEN", "tok\u{a0}"),
+            ("CLOUDFLARE_API_KEY", "k"),
+            ("CLOUDFLARE_EMAIL", "e@example.com"),
+        ];
+        assert_eq!(refused(&key), None);
     }
 
     /// The variable holding an id wrangler refuses, and only then.

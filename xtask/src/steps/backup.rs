@@ -2073,6 +2073,7 @@ fn new_manifest(
         // and no secret: `list --json` prints it, and an upload copies it
         // in clear beside an encrypted backup.
         reason: args.reason.as_deref().map(recorded_reason),
+        rehearsal: crate::steps::rehearsals::current(),
         verification: None,
         offsite: None,
         content: None,

@@ -121,7 +121,8 @@ pub fn report(sh: &Shell, project: &Project) -> Report {
     checks.extend(identity_checks(project));
     checks.extend(backup_dir_checks(sh, project));
     checks.push(hooks_check(sh, project));
-    if !account_refused {
+    // A token wrangler cannot send reads no lock either: said in its check.
+    if !account_refused && crate::edge::wrangler::env_token_refused().is_none() {
         checks.extend(lock_checks(sh, project));
     }
     let ok = checks.iter().all(|c| c.status != Status::Fail);
@@ -205,10 +206,15 @@ fn auth_check() -> Check {
             );
             check("auth", Status::Ok, detail, None)
         }
-        Some(EnvAuth::Token(token)) => {
-            let detail = format!("{token} is set (value not shown), which wrangler uses{said}");
-            check("auth", Status::Ok, detail, None)
-        }
+        Some(EnvAuth::Token(token)) => match crate::edge::wrangler::env_token_refused() {
+            Some((refused, fix)) => {
+                check("auth", Status::Fail, format!("{refused}{said}"), Some(&fix))
+            }
+            None => {
+                let detail = format!("{token} is set (value not shown), which wrangler uses{said}");
+                check("auth", Status::Ok, detail, None)
+            }
+        },
         None => login_check(&said, &notes),
     }
 }

@@ -9,6 +9,71 @@ use std::path::{Path, PathBuf};
 /// In a rehearsal's directory that is removed when it ends (no `--keep`).
 pub const UNKEPT: &str = ".removed-when-done";
 
+/// Set by a rehearsal on each of its steps (and among `--serve`'s
+/// exports) to its directory's name: the rehearsal a command runs in.
+pub const REHEARSAL_VAR: &str = "QBTIME_REHEARSAL";
+
+/// Whether `name` is a rehearsal directory's: `.rehearsal-` and then
+/// letters, digits and `-` alone (printed, so nothing else is taken).
+fn is_rehearsal_name(name: &str) -> bool {
+    name.strip_prefix(".rehearsal-").is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
+}
+
+/// The rehearsal this command runs in ([`REHEARSAL_VAR`]), if any.
+pub fn current() -> Option<String> {
+    { std::env::var(REHEARSAL_VAR).ok() }.filter(|name| is_rehearsal_name(name))
+}
+
+/// The rehearsal a backup was taken in: the one its manifest records
+/// (a copy moved out of that rehearsal's directory keeps it), else the
+/// rehearsal directory on its path (a backup of a version that recorded
+/// none). A manifest's value that is no rehearsal's name is still one
+/// (a hostile one must not pass for the real prod's): shown as
+/// `unnamed`.
+pub fn of_backup(file: &Path, recorded: Option<&str>) -> Option<String> {
+    if let Some(name) = recorded {
+        return Some(match is_rehearsal_name(name) {
+            true => name.to_owned(),
+            false => "unnamed".to_owned(),
+        });
+    }
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    [file, absolute.as_path()]
+        .into_iter()
+        .flat_map(Path::components)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .find(|c| is_rehearsal_name(c))
+}
+
+/// Refuses (exit 3) to restore `file`, taken in a rehearsal, anywhere but
+/// in that same rehearsal: its rows are a copy of the loopback's, and a
+/// rehearsal's printed way back (`to go back, restore it: cargo xtask
+/// restore <its directory>/backups/backup-prod-….sql --to prod …`), pasted
+/// into a shell whose credentials reach Cloudflare, would put them into
+/// the real prod.
+pub fn refuse_outside_its_rehearsal(
+    file: &Path,
+    recorded: Option<&str>,
+    target: &str,
+) -> anyhow::Result<()> {
+    let Some(taken_in) = of_backup(file, recorded) else {
+        return Ok(());
+    };
+    if current().as_deref() == Some(taken_in.as_str()) {
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to restore {} into {target}: it was taken inside a rehearsal ({taken_in}), \
+         and a rehearsal's backups are copies of its loopback's databases, not of any real \
+         one; it is restored only within that rehearsal (with its exports set). Restore a \
+         real backup instead (`cargo xtask list`). Nothing was done.",
+        d1_core::names::file_name(file)
+    )
+}
+
 /// Removes the directories of rehearsals that were killed (SIGKILL, the
 /// OOM killer, a crash or a restart of the machine) before they removed
 /// them: each holds a copy of the backup it started from, prod's rows
@@ -116,5 +181,29 @@ pub fn tell_left(backup_dir: &Path) {
             dir.display(),
             d1_core::wording::shell_word(&dir.display().to_string())
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backup is a rehearsal's by its manifest's mark, wherever the file
+    /// now is, or else by a rehearsal directory on its path; a mark that
+    /// is no rehearsal's name still makes it one.
+    #[test]
+    fn a_rehearsals_backup_is_told_by_its_mark_or_its_directory() {
+        let moved = Path::new("backups/backup-prod-20261205-2330.sql");
+        let inside = Path::new("backups/.rehearsal-20261205-233142-966/backups/b.sql");
+        let name = ".rehearsal-20261205-233142-966";
+        assert_eq!(of_backup(moved, None), None);
+        assert_eq!(of_backup(moved, Some(name)).as_deref(), Some(name));
+        assert_eq!(of_backup(inside, None).as_deref(), Some(name));
+        assert_eq!(
+            of_backup(moved, Some("prod\n; rm -rf ~")).as_deref(),
+            Some("unnamed")
+        );
+        assert!(!is_rehearsal_name(".rehearsal-"));
+        assert!(!is_rehearsal_name(".rehearsal-1 2"));
     }
 }

@@ -391,12 +391,13 @@ pub(super) fn compare_counts(
 
 /// The runbook's after-restore checklist: the checks of what the app
 /// declares in `backups.toml` (its key, its audit chain, its endpoints),
-/// and the row counts.
+/// and the row counts. `app_checked_next`: a drill checks the app's
+/// endpoints once this restore is done, and prints each check's outcome.
 pub(super) fn print_checklist(
     app: &d1_core::app::AppRules,
     key: &KeyCheck,
     counts: &[TableCount],
-    has_manifest: bool,
+    (has_manifest, app_checked_next): (bool, bool),
 ) {
     crate::say!("After-restore checklist (the runbook's; [x] = checked automatically):");
     match key {
@@ -410,6 +411,20 @@ pub(super) fn print_checklist(
         ),
         _ => match &app.encryption_key {
             None => {}
+            // An empty key table records no key: nothing to read a
+            // fingerprint from, as the plan said ("records no key yet").
+            Some(rule)
+                if counts
+                    .iter()
+                    .any(|(t, _, got)| *t == rule.table && *got == 0) =>
+            {
+                crate::say!(
+                    "  [ ] encryption key: the restored {} table is empty, so this environment \
+                     records no key yet; once the app records one, confirm it is the \
+                     DATA_ENCRYPTION_KEY in force",
+                    d1_core::names::shown(&rule.table)
+                )
+            }
             // A backup of chosen tables may not hold the key's table.
             Some(rule) if counts.iter().any(|(table, _, _)| *table == rule.table) => crate::say!(
                 "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in \
@@ -438,7 +453,9 @@ pub(super) fn print_checklist(
             d1_core::wording::count(total, "row")
         );
     }
-    if let Some(drill) = &app.drill {
+    if app_checked_next {
+        crate::say!("  the app's audit chain, sign-in and report: the drill checks them next");
+    } else if let Some(drill) = &app.drill {
         if app.audit_chain.is_some() {
             crate::say!("  [ ] audit chain: GET {} as a DevOps account", drill.audit);
         }

@@ -526,10 +526,13 @@ pub(super) fn warn_if_latest_is_a_safety_backup(source: &str, manifest: &Manifes
     if source.starts_with("latest") && reason.starts_with("safety backup") {
         crate::warn!(
             "{source} is {}, the safety backup taken at {} ({}): restoring it puts back what \
-             the target held before that restore. To restore another backup, name its file.",
+             {} held before that restore. To restore another backup, name its file.",
             manifest.file.name,
             manifest.created_at.format("%Y-%m-%d %H:%M UTC"),
-            reason.escape_debug()
+            reason.escape_debug(),
+            // The database it was taken of, which need not be this
+            // restore's target (`latest:prod --to staging`).
+            d1_core::names::shown(&manifest.database.name)
         );
     }
 }

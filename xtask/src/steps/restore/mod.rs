@@ -124,6 +124,11 @@ pub struct RestoreArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+    /// Set by a drill that checks the app (its audit chain, sign-in and
+    /// report) once the restore is done: the checklist says so instead of
+    /// leaving those three unchecked.
+    #[arg(skip)]
+    pub app_checked_next: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1060,17 +1065,24 @@ fn report(
                 recipients.join(", "),
             );
         }
-        crate::say!(
+        // The only way back: the command's result, printed under -q too
+        // (as `time-travel restore`'s undo is), so a scripted restore's log
+        // keeps it; with --json, whose document names the file, on stderr.
+        let way_back = format!(
             "The safety backup taken before the restore is {}; {advice}",
             file.display(),
         );
+        match args.json {
+            true => crate::say!("{way_back}"),
+            false => crate::data!("{way_back}"),
+        }
         warn_if_already_held(project, source, target, file, identity);
     }
     print_checklist(
         &project.settings()?.app,
         &restored.key_check,
         &restored.counts,
-        source.manifest.is_some(),
+        (source.manifest.is_some(), args.app_checked_next),
     );
     match content {
         Some(Ok(tables)) => {

@@ -172,6 +172,11 @@ pub(super) fn check_source(
         let known = source_environment(envs, &source).is_some();
         guard_clean_new_migrations_known(&source, target, known)?;
     }
+    crate::steps::rehearsals::refuse_outside_its_rehearsal(
+        &source.file,
+        { source.manifest.as_ref() }.and_then(|m| m.rehearsal.as_deref()),
+        &target.database_name,
+    )?;
     guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
     guard_same_binding(&source, target, envs)?;
     guard_backup_scope(&source, target, mode, args.partial, new)?;
