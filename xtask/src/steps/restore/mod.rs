@@ -1021,6 +1021,55 @@ fn content_seen(source: &Source, through_export: bool) -> (String, String) {
     )
 }
 
+/// The way back from a restore: its safety backup, and the command that
+/// restores it.
+fn say_way_back(
+    project: &Project,
+    args: &RestoreArgs,
+    (source, target): (&Source, &Environment),
+    restored: &Restored,
+    file: &Path,
+) {
+    // The safety backup is sealed to the target's recipients today,
+    // which the identity that opened the source (a retired key's
+    // backup) may not be the key of: then the way back names the
+    // recipients whose identity it needs, not that one.
+    let recipients = Manifest::for_backup(file)
+        .map(|m| m.sealed_to().to_vec())
+        .unwrap_or_default();
+    let opens = |id: &Path| {
+        { project.age().recipients_of(id) }
+            .is_ok_and(|keys| keys.iter().any(|k| recipients.contains(k)))
+    };
+    let identity = { args.identity.path() }.filter(|id| recipients.is_empty() || opens(id));
+    let mut advice = crate::steps::migrations::restore_advice_allowing(
+        file,
+        target,
+        ("it", identity),
+        &restored.safety_triggers,
+    );
+    if let (Some(_), None, false) = (args.identity.path(), identity, recipients.is_empty()) {
+        let _ = write!(
+            advice,
+            "; it is sealed to {} today, and the identity this restore was given is not \
+             the key of any of them",
+            recipients.join(", "),
+        );
+    }
+    // The only way back: the command's result, printed under -q too
+    // (as `time-travel restore`'s undo is), so a scripted restore's log
+    // keeps it; with --json, whose document names the file, on stderr.
+    let way_back = format!(
+        "The safety backup taken before the restore is {}; {advice}",
+        file.display(),
+    );
+    match args.json {
+        true => crate::say!("{way_back}"),
+        false => crate::data!("{way_back}"),
+    }
+    warn_if_already_held(project, source, target, file, identity);
+}
+
 /// What the restore did, and the checklist of what was checked.
 #[allow(clippy::too_many_arguments)]
 fn report(
@@ -1039,44 +1088,7 @@ fn report(
         target.name
     );
     if let Some(file) = &restored.safety_backup {
-        // The safety backup is sealed to the target's recipients today,
-        // which the identity that opened the source (a retired key's
-        // backup) may not be the key of: then the way back names the
-        // recipients whose identity it needs, not that one.
-        let recipients = Manifest::for_backup(file)
-            .map(|m| m.sealed_to().to_vec())
-            .unwrap_or_default();
-        let opens = |id: &Path| {
-            { project.age().recipients_of(id) }
-                .is_ok_and(|keys| keys.iter().any(|k| recipients.contains(k)))
-        };
-        let identity = { args.identity.path() }.filter(|id| recipients.is_empty() || opens(id));
-        let mut advice = crate::steps::migrations::restore_advice_allowing(
-            file,
-            target,
-            ("it", identity),
-            &restored.safety_triggers,
-        );
-        if let (Some(_), None, false) = (args.identity.path(), identity, recipients.is_empty()) {
-            let _ = write!(
-                advice,
-                "; it is sealed to {} today, and the identity this restore was given is not \
-                 the key of any of them",
-                recipients.join(", "),
-            );
-        }
-        // The only way back: the command's result, printed under -q too
-        // (as `time-travel restore`'s undo is), so a scripted restore's log
-        // keeps it; with --json, whose document names the file, on stderr.
-        let way_back = format!(
-            "The safety backup taken before the restore is {}; {advice}",
-            file.display(),
-        );
-        match args.json {
-            true => crate::say!("{way_back}"),
-            false => crate::data!("{way_back}"),
-        }
-        warn_if_already_held(project, source, target, file, identity);
+        say_way_back(project, args, (source, target), restored, file);
     }
     print_checklist(
         &project.settings()?.app,
