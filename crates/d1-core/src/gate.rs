@@ -2072,6 +2072,20 @@ mod tests {
         );
     }
 
+    /// rvAT: an index (or trigger) named `_cf_*` was refused as touching
+    /// "a table D1 and workerd reserve"; what they reserve is the name.
+    #[test]
+    fn a_reserved_index_name_is_called_a_name_not_a_table() {
+        let g = gate();
+        ran(&g, "CREATE TABLE t(id INTEGER PRIMARY KEY, v);");
+        let message = refused(&g, "CREATE INDEX _cf_i ON t(v);");
+        assert!(
+            message.contains("_cf_i, a name D1 and workerd reserve"),
+            "{message}"
+        );
+        assert!(!message.contains("a table"), "{message}");
+    }
+
     #[test]
     fn what_runs_inside_a_statement_is_judged_too() {
         let g = gate();
@@ -2600,7 +2614,7 @@ mod tests {
                 ran,
                 "failed: UNIQUE constraint failed: c.x",
                 ran,
-                "refused: it touches _cf_METADATA, a table D1 and workerd reserve for themselves",
+                "refused: it touches _cf_METADATA, a name D1 and workerd reserve for themselves",
                 "failed: no such table: _cf_METADATA",
                 "failed: no such table: absent",
                 ran,

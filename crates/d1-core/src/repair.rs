@@ -2337,6 +2337,22 @@ mod tests {
         (survey, out, splits)
     }
 
+    /// rvAT: a sqlite3 shell dot-command ending in `;` was refused as "a
+    /// statement that does not start with a keyword"; it is named as a
+    /// dot-command D1 cannot run, to be removed.
+    #[test]
+    fn a_sqlite3_dot_command_is_refused_as_one_to_remove() {
+        for sql in [".import /etc/passwd accounts;", "\n.shell touch x;"] {
+            match classify(sql) {
+                Kind::Rejected(why) => {
+                    assert!(why.contains("sqlite3 shell dot-command"), "{why}");
+                    assert!(why.contains("remove"), "{why}");
+                }
+                _ => panic!("{sql} is not refused"),
+            }
+        }
+    }
+
     /// A dump of several pipe batches: tables created late, an oversized
     /// row, an index and a trigger.
     fn dump_for_the_pipe() -> String {

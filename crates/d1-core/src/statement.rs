@@ -1227,6 +1227,11 @@ mod tests {
         }
         // A real statement still names its object.
         assert_eq!(describe("DROP TABLE bookings;"), "DROP TABLE bookings");
+        // rvAT: a sqlite3 shell dot-command given its `;` is named as one.
+        assert_eq!(
+            describe(".shell touch x;"),
+            "a sqlite3 shell dot-command (.shell)"
+        );
         assert_eq!(
             describe("ALTER TABLE bookings ADD COLUMN x;"),
             "ALTER TABLE bookings"

@@ -1151,6 +1151,24 @@ mod tests {
             .to_string()
     }
 
+    /// rvAT: a dump ending in sqlite3 shell dot-commands (`.import`,
+    /// `.shell`, after the last `;`, on its line or the next) was told it
+    /// "may be truncated" and to add `;` at its end, which only brought
+    /// another refusal. They are named for what they are: lines for the
+    /// sqlite3 shell, which D1 cannot run, to be removed.
+    #[test]
+    fn a_dump_ending_in_sqlite3_dot_commands_is_told_to_remove_them_not_to_add_a_semicolon() {
+        for dump in [
+            "CREATE TABLE t(x);\nEND;.import /etc/passwd accounts\n.shell touch x\n",
+            "CREATE TABLE t(x);\n\n.shell touch x",
+        ] {
+            let err = unterminated(dump);
+            assert!(err.contains("sqlite3 shell dot-command"), "{err}");
+            assert!(err.contains("remove"), "{err}");
+            assert!(!err.contains("add `;`"), "{err}");
+        }
+    }
+
     /// D1's export of an index (then of a view) whose text ends in a `--`
     /// comment: its `;` is in the comment, and the dump never ends. The
     /// error names the comment's line, not a truncation; a `;` at a line's

@@ -2474,3 +2474,133 @@ fn a_fetch_of_a_mistyped_name_suggests_the_near_offsite_copies() {
     );
     assert!(!remote.sb.backups().join(&name).exists());
 }
+
+/// The row `offsite list --env prod` prints for `name`.
+fn offsite_list_row(remote: &Remote, home: &std::path::Path, name: &str) -> String {
+    let run = remote.xtask(home, &["offsite", "list", "--env", "prod"]);
+    run.assert_ok();
+    run.stdout
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("{name} is not listed:\n{}", run.all()))
+        .to_owned()
+}
+
+/// rvAT: `offsite list`'s `here` column said `yes` of any file of the
+/// copy's name in backups/, though another file of that name (another
+/// machine's backup, a file edited since) is not the offsite copy, and
+/// fetching it is refused ("exists and differs"). `yes` only of a copy
+/// here that matches the offsite one; else `differs`.
+#[test]
+fn offsite_list_says_here_only_of_a_local_file_that_matches_the_offsite_copy() {
+    let (remote, home) = remote();
+    let name = remote.backup_and_upload_prod(home.path());
+    let row = offsite_list_row(&remote, home.path(), &name);
+    assert!(
+        row.contains(" yes "),
+        "the copy here is not told here: {row}"
+    );
+    std::fs::write(
+        remote.sb.backups().join(&name),
+        "-- another file of the same name\n",
+    )
+    .unwrap();
+    let row = offsite_list_row(&remote, home.path(), &name);
+    assert!(
+        !row.contains(" yes ") && row.contains(" differs "),
+        "another file of the copy's name is told to be the copy here: {row}"
+    );
+}
+
+/// rvAT: an offsite copy dated after this machine's clock was listed 0s
+/// old by `offsite list`, where the local `list` says `ahead`.
+#[test]
+fn offsite_list_says_ahead_of_a_copy_dated_after_the_clock_as_list_does() {
+    let (remote, home) = remote();
+    remote.backup_and_upload_prod(home.path());
+    let key = "index/prod.json";
+    let mut index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+    // The entry of a copy taken by a clock three days fast, as an upload
+    // from that machine writes it.
+    let ahead = chrono::Utc::now() + chrono::Duration::days(3);
+    let name = format!("backup-prod-{}.sql", ahead.format("%Y%m%d-%H%M"));
+    let dir = format!("prod/{}/", ahead.format("%Y/%m"));
+    let entry = &mut index["backups"][0];
+    entry["created_at"] = Value::from(ahead.to_rfc3339());
+    entry["file"] = Value::from(name.clone());
+    entry["key"] = Value::from(format!("{dir}{name}"));
+    entry["manifest_key"] = Value::from(format!("{dir}{}", name.replace(".sql", ".manifest.json")));
+    remote
+        .server
+        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+        .unwrap();
+    let row = offsite_list_row(&remote, home.path(), &name);
+    assert!(
+        row.contains(" ahead ") && !row.contains(" 0s "),
+        "a copy dated after the clock: {row}"
+    );
+}
+
+/// rvAT: `offsite fetch NAME` where backups/NAME is a symbolic link (to
+/// an identical file outside backups/) said it "was here, identical" and
+/// fetched the manifest beside the link, a backup `list` then refuses
+/// ("not a regular file (a symbolic link) ... move both aside"); a
+/// dangling link got the whole download and then a raw "File exists (os
+/// error 17)". Both are refused up front, naming the link and the fix, and
+/// nothing is written beside it or through it.
+#[test]
+fn offsite_fetch_refuses_a_symbolic_link_at_the_name_up_front() {
+    let (remote, home) = remote();
+    let name = remote.backup_and_upload_prod(home.path());
+    let backups = remote.sb.backups();
+    let file = backups.join(&name);
+    let manifest = backups.join(name.replace(".sql", ".manifest.json"));
+    let outside = tempfile::tempdir().unwrap();
+    let elsewhere = outside.path().join(&name);
+    std::fs::rename(&file, &elsewhere).unwrap();
+    std::fs::remove_file(&manifest).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+    let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    run.assert_refused("a symbolic link");
+    assert!(run.stderr.contains("move it aside"), "{}", run.all());
+    assert!(!manifest.exists(), "a manifest was fetched beside the link");
+
+    let dangling = outside.path().join("gone.sql");
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&dangling, &file).unwrap();
+    let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    run.assert_refused("a symbolic link");
+    assert!(!run.all().contains("os error"), "{}", run.all());
+    assert!(
+        !run.all().contains("Fetching"),
+        "downloaded first:\n{}",
+        run.all()
+    );
+    assert!(!dangling.exists() && !manifest.exists(), "{}", run.all());
+}
+
+/// rvAT: a copy whose manifest is in the bucket but whose file is gone was
+/// refused "is gone (expired by the lifecycle rule?)" with no way on; the
+/// other refusals of a fetch name `offsite list`, which shows the copies
+/// there are to fetch.
+#[test]
+fn a_fetch_of_a_copy_gone_from_the_bucket_names_where_the_other_copies_are_listed() {
+    let (remote, home) = remote();
+    let name = uploaded_and_gone_here(&remote, home.path());
+    let key = remote
+        .server
+        .r2_keys(BUCKET)
+        .into_iter()
+        .find(|k| k.ends_with(&name))
+        .expect("the backup was uploaded");
+    wrangler_delete(&remote, home.path(), &key).assert_ok();
+    let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    run.assert_refused("is gone");
+    assert!(
+        run.stderr
+            .contains("`cargo xtask offsite list --env prod` names the other copies to fetch"),
+        "{}",
+        run.all()
+    );
+}

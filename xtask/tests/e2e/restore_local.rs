@@ -999,6 +999,41 @@ fn a_compressed_backup_verifies_and_restores_identically() {
     assert_eq!(snapshot(&target), snapshot(&source));
 }
 
+/// rvAT: `verify` of a compressed (not encrypted) `.sql.zst` cut short
+/// said it "cannot be decoded to its end with a key of the recipients its
+/// manifest records: ... or sealed to others", though it is sealed to
+/// no one. It is told damaged or cut short, and nothing of recipients.
+#[test]
+fn a_cut_compressed_backup_is_told_cut_short_not_sealed_to_others() {
+    let source = source_sandbox();
+    source.xtask(&["backup", "local", "--compress"]).assert_ok();
+    let file = new_backup_with_suffix(&source, ".sql.zst");
+    let stored = std::fs::read(&file).unwrap();
+    let cut = &stored[..stored.len() / 2];
+    std::fs::write(&file, cut).unwrap();
+    // Its manifest records the cut file, as one written by a backup cut
+    // short before it was compressed to its end would.
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut m = manifest_for(&source, &name);
+    m["file"]["sha256"] = sha256_hex(cut).into();
+    m["file"]["bytes"] = (cut.len() as u64).into();
+    std::fs::write(
+        source
+            .backups()
+            .join(name.replace(".sql.zst", ".manifest.json")),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    let run = source.xtask(&["verify", file.to_str().unwrap()]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.all().contains("cut short"), "{}", run.all());
+    assert!(
+        !run.all().contains("recipients") && !run.all().contains("sealed to others"),
+        "a compressed backup told of recipients:\n{}",
+        run.all()
+    );
+}
+
 /// Every name that appears in `dir` while `work` runs, polled every
 /// millisecond: a plaintext temporary file lives for the whole export or
 /// verification, far longer than that.
