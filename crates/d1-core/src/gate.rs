@@ -1298,9 +1298,7 @@ fn judge_running(ctx: &AuthContext<'_>) -> Result<(), String> {
         | AuthAction::Delete { table_name }
             if is_reserved(table_name) =>
         {
-            Err(format!(
-                "it touches {table_name}, a table D1 and workerd reserve for themselves"
-            ))
+            not_reserved(table_name)
         }
         AuthAction::Function { function_name } => {
             let lower = function_name.to_ascii_lowercase();
@@ -1382,11 +1380,12 @@ fn judge_for_everyone(action: AuthAction<'_>) -> Option<Result<(), String>> {
     }
 }
 
-/// `Err` when `name` is a table D1 and workerd reserve.
+/// `Err` when `name` (of a table, index, view or trigger) is one D1 and
+/// workerd reserve (`_cf_*`).
 fn not_reserved(name: &str) -> Result<(), String> {
     if is_reserved(name) {
         Err(format!(
-            "it touches {name}, a table D1 and workerd reserve for themselves"
+            "it touches {name}, a name D1 and workerd reserve for themselves"
         ))
     } else {
         Ok(())

@@ -555,6 +555,9 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
             }
         }
         "CREATE" => classify_create(s, word_len),
+        "" if d1_sql::statements::dot_command(s).is_some() => {
+            Kind::Rejected(statement::DOT_COMMAND.into())
+        }
         other if !statement::starts_a_statement(other) => {
             Kind::Rejected(statement::NOT_A_STATEMENT.into())
         }

@@ -400,6 +400,11 @@ pub fn starts_a_statement(word: &str) -> bool {
     d1_sql::statements::starts_a_statement(word)
 }
 
+/// Why a sqlite3 shell dot-command ([`d1_sql::statements::dot_command`])
+/// that ends in `;` is refused.
+pub const DOT_COMMAND: &str = "a sqlite3 shell dot-command, a line for the sqlite3 shell, not \
+                               SQL, which D1 cannot run: remove it from the file";
+
 /// What names a statement that does not start with an SQL keyword
 /// ([`starts_a_statement`]), in place of its words.
 pub const NOT_A_STATEMENT: &str = "a statement that does not start with a keyword";
@@ -408,6 +413,9 @@ pub const NOT_A_STATEMENT: &str = "a statement that does not start with a keywor
 /// customer data: `an INSERT into customers`, or its first three words
 /// when it starts with an SQL keyword ([`NOT_A_STATEMENT`] otherwise).
 pub fn describe(sql: &str) -> String {
+    if let Some(command) = d1_sql::statements::dot_command(skip_trivia(sql)) {
+        return format!("a sqlite3 shell dot-command ({command})");
+    }
     let described = insert_target(sql)
         .map(|t| format!("an INSERT into {t}"))
         .unwrap_or_else(|| {

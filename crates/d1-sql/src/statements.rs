@@ -191,7 +191,15 @@ impl Statements<'_> {
 
     /// The dump ended inside the statement `sql`, from line `start`.
     fn unterminated(&mut self, sql: &str, start: usize) -> anyhow::Error {
-        // Statements pasted from the D1 console often end without their
+        // Lines for the sqlite3 shell (`.import`, `.shell`) after the last
+        // statement: no `;` makes them SQL.
+        if let Some((line, command)) = self.dot_command_first(sql, start) {
+            return anyhow::anyhow!(
+                "the dump ends in a sqlite3 shell dot-command ({command}) on line {line}: a line \
+                 for the sqlite3 shell, not SQL, which D1 cannot run (nor any line starting with \
+                 `.`); remove it and the lines like it after it, then run this again"
+            );
+        }
         // `;`: say so, and how to go on, but load nothing, since a file cut
         // short looks alike.
         let commented = self.semicolon_in_a_line_comment(sql, start);
@@ -227,6 +235,22 @@ impl Statements<'_> {
             "the dump ends inside an unterminated statement starting on line {start}; the file \
              is probably truncated"
         )
+    }
+
+    /// The sqlite3 shell dot-command `sql` (from line `start`) starts with,
+    /// and its line: at the start of its first line that is not blank, or
+    /// after a whole statement that line ends (`END;.import …`), never
+    /// after a `;` inside a string.
+    fn dot_command_first(&mut self, sql: &str, start: usize) -> Option<(usize, String)> {
+        let trimmed = sql.trim_start();
+        let line = start + sql[..sql.len() - trimmed.len()].matches('\n').count();
+        let first = trimmed.lines().next()?;
+        let rest = match first.rfind(';') {
+            Some(i) if is_complete_in(&mut self.c_text, &first[..=i], "") => &first[i + 1..],
+            Some(_) => return None,
+            None => first,
+        };
+        dot_command(rest).map(|command| (line, command.to_owned()))
     }
 
     /// The line of `sql` (which starts on line `start`) whose `;`, the
@@ -505,6 +529,23 @@ fn could_follow_a_statement(rest: &str) -> bool {
     }
     let len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
     starts_a_statement(&rest[..len])
+}
+
+/// The sqlite3 shell's dot-command `sql` starts with (`.import`,
+/// `.shell`), if it starts with one: a line for the shell itself, which
+/// neither SQLite nor D1 runs. Only its word, of at most 20 letters, is
+/// given: what follows it may name files or hold anything.
+pub fn dot_command(sql: &str) -> Option<&str> {
+    let s = sql.trim_start();
+    let rest = s.strip_prefix('.')?;
+    if !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let len = { rest.bytes() }
+        .position(|b| !b.is_ascii_alphanumeric() && b != b'_')
+        .unwrap_or(rest.len())
+        .min(20);
+    Some(&s[..1 + len])
 }
 
 /// Whether `word` is one SQLite starts a statement with (any case).

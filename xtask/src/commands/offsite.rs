@@ -242,14 +242,18 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
         .backups
         .iter()
         .map(|e| {
-            let here = target.backup_dir.join(&e.file).is_file();
             [
                 e.file.clone(),
-                d1_core::wording::age((now - e.created_at).num_seconds().max(0)),
+                // Dated after now, as the local `list` says it.
+                if e.created_at > now {
+                    "ahead".to_owned()
+                } else {
+                    d1_core::wording::age((now - e.created_at).num_seconds())
+                },
                 d1_core::wording::size(e.bytes),
                 e.format.clone(),
                 e.verified.clone(),
-                if here { "yes" } else { "no" }.to_owned(),
+                here(&target.backup_dir, e).to_owned(),
                 e.key.clone(),
             ]
         })
@@ -258,6 +262,32 @@ fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
     let right = [false, true, true, false, false, false, false];
     for line in d1_core::wording::table(header, &cells, right) {
         crate::data!("{line}");
+    }
+}
+
+/// `offsite list`'s `here` of the copy `e`: `yes` only of a regular file
+/// of its name and size in `dir` that is the copy (its manifest beside it
+/// records the copy's sha256, or, without one that does, its bytes hash
+/// to it); `not a file` of a symbolic link or anything else `list` does
+/// not count (and `fetch` refuses); `differs` of another file of its name,
+/// which `fetch` refuses to replace; `no` when nothing has its name.
+fn here(dir: &Path, e: &IndexEntry) -> &'static str {
+    let file = dir.join(&e.file);
+    let Ok(meta) = std::fs::symlink_metadata(&file) else {
+        return "no";
+    };
+    if fsutil::not_regular(&meta).is_some() {
+        return "not a file";
+    }
+    let recorded = || {
+        Manifest::read(&manifest::manifest_path(&file))
+            .is_ok_and(|m| m.file.name == e.file && m.file.sha256 == e.sha256)
+    };
+    let hashed = || fsutil::sha256_file(&file).is_ok_and(|(sha256, _)| sha256 == e.sha256);
+    if meta.len() == e.bytes && (recorded() || hashed()) {
+        "yes"
+    } else {
+        "differs"
     }
 }
 
@@ -540,6 +570,24 @@ enum Here {
 
 /// What of `entry` is here; an error when something else is in its place.
 fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result<Here> {
+    // A symbolic link (a dangling one too) at either name is what `list`
+    // refuses to count: neither read through, written through, nor
+    // written beside, before anything is downloaded.
+    for path in [dest, dest_manifest] {
+        let kind = std::fs::symlink_metadata(path)
+            .ok()
+            .and_then(|meta| fsutil::not_regular(&meta));
+        if let Some(kind) = kind {
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "{} is not a regular file ({kind}); a backup and its manifest are files of \
+                 their own in the backup directory, and fetch never writes through or beside \
+                 anything else: move it aside (or put the file it leads to in its place), then \
+                 fetch again. Nothing was fetched.",
+                path.display()
+            );
+        }
+    }
     if !dest.exists() && dest_manifest.exists() {
         let name = file_name(dest_manifest);
         let recorded = Manifest::read_as(dest_manifest, &name).ok().filter(|m| {
@@ -712,9 +760,11 @@ fn download_checked(
     }
     let data = downloaded?.with_context(|| {
         format!(
-            "r2://{}/{} is gone (expired by the lifecycle rule?); nothing was fetched",
+            "r2://{}/{} is gone (expired by the lifecycle rule?); nothing was fetched. `cargo \
+             xtask offsite list --env {}` names the other copies to fetch",
             target.bucket(),
-            entry.key
+            entry.key,
+            target.env.name
         )
     })?;
     let (sha256, bytes) = fsutil::sha256_file(data.path())?;

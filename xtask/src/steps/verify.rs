@@ -956,6 +956,19 @@ fn file_check(file: &Path, manifest: Option<&Manifest>) -> Result<Check> {
     })
 }
 
+/// Why a compressed or encrypted backup does not decode to its end: an
+/// encrypted one may be sealed to others than the recipients its manifest
+/// records; a compressed one has no recipients, only bytes damaged or
+/// cut short.
+pub(crate) fn undecodable(sealed: &d1_core::manifest::Sealed) -> &'static str {
+    if sealed.format == d1_core::sealed::Format::ZstdAge.label() {
+        "cannot be decrypted and decompressed to its end with a key of the recipients its \
+         manifest records: it was written damaged, cut short, or sealed to others"
+    } else {
+        "cannot be decompressed to its end: it was written damaged or cut short"
+    }
+}
+
 /// A compressed or encrypted backup's SQL against the manifest's digest.
 fn plaintext_check(
     file: &Path,
@@ -989,11 +1002,7 @@ fn plaintext_check(
         Err(_) => {
             return Ok(fail(
                 "plaintext",
-                format!(
-                    "{} cannot be decoded to its end with a key of the recipients its manifest \
-                     records: it was written damaged, cut short, or sealed to others",
-                    sealed.format
-                ),
+                format!("{} {}", sealed.format, undecodable(sealed)),
             ));
         }
     };

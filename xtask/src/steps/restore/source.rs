@@ -894,10 +894,9 @@ pub(super) fn check_sealed_plaintext(
         Err(e) if data.is_unopened(&sealed.recipients) => return Err(e),
         Err(_) => crate::stop!(
             crate::exit::Exit::Refused,
-            "{} cannot be decrypted and decompressed to its end with a key of the recipients \
-             its manifest records: it was written damaged, cut short, or sealed to others; \
-             refusing to restore it.",
-            file.display()
+            "{} {}; refusing to restore it.",
+            file.display(),
+            crate::steps::verify::undecodable(sealed)
         ),
     };
     if bytes > sealed.plaintext_bytes {
