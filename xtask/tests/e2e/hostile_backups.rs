@@ -768,6 +768,52 @@ fn a_restore_without_a_manifest_refuses_a_trigger_no_migration_makes_too() {
     assert_eq!(triggers[0].len(), 1, "{}", run.all());
 }
 
+/// `--allow-trigger NAME` installs a trigger no migration creates; a
+/// backup's trigger under a name a migration gives another trigger (its
+/// body changed) is not that: the name would vouch for what it is not. It
+/// is refused, flag or not, and said to be another body under a
+/// migration's name, not that "no migration creates" it.
+#[test]
+fn allow_trigger_never_installs_another_body_under_a_migrations_trigger_name() {
+    let (sb, name) = sandbox_with_a_backup();
+    std::fs::write(
+        sb.path().join("migrations/0009_touch.sql"),
+        "CREATE TRIGGER accounts_touch AFTER INSERT ON accounts BEGIN SELECT 1; END;\n",
+    )
+    .unwrap();
+    let mut dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    dump.push_str(
+        "CREATE TRIGGER accounts_touch AFTER INSERT ON accounts BEGIN \
+         UPDATE accounts SET role='admin' WHERE id=NEW.id; END;\n",
+    );
+    let outer = tempfile::tempdir().unwrap();
+    let planted = outer.path().join("PLANTED.sql");
+    std::fs::write(&planted, &dump).unwrap();
+    let before = db_state(&sb);
+    for extra in [&[][..], &["--allow-trigger", "accounts_touch"][..]] {
+        let mut args = vec![
+            "restore",
+            planted.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+            "--no-manifest",
+        ];
+        args.extend_from_slice(extra);
+        let run = sb.xtask(&args);
+        assert_eq!(run.code, Some(3), "{extra:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("accounts_touch")
+                && run.stderr.contains("a migration gives another trigger"),
+            "{extra:?}: the refusal does not say the name is a migration's:\n{}",
+            run.all()
+        );
+        assert!(!run.stderr.contains("no migration in"), "{}", run.all());
+        assert_eq!(db_state(&sb), before, "{}", run.all());
+    }
+}
+
 /// A safety backup holds what the target held, a trigger no migration
 /// makes too (one made by hand, or by an older version of this tool): the
 /// way back the restore prints must restore it when run as printed, not
