@@ -159,6 +159,25 @@ pub fn foreign_triggers(
     Ok(d1_core::catalog::foreign_triggers(triggers, &made))
 }
 
+/// The triggers of `triggers` under a name that a migration in `dir` (any
+/// of them) gives a trigger of another text: that migration's trigger
+/// changed, which `--allow-trigger` never installs.
+pub fn triggers_changed_from_migrations(
+    dir: &Path,
+    triggers: &BTreeMap<String, String>,
+) -> Result<Vec<String>> {
+    let files = match dir.exists() {
+        true => migration_files(dir)?,
+        false => Vec::new(),
+    };
+    let (_, made) = schema_created_by(&read_migrations(dir, &files)?)?;
+    let named: BTreeMap<String, String> = { triggers.iter() }
+        .filter(|(name, _)| made.contains_key(*name))
+        .map(|(n, sql)| (n.clone(), sql.clone()))
+        .collect();
+    Ok(d1_core::catalog::foreign_triggers(&named, &made))
+}
+
 /// ` --allow-trigger NAME` for each of `names`, quoted for the shell: the
 /// triggers a restore installs though no migration creates them.
 pub fn allow_trigger_flags(names: &[String]) -> String {

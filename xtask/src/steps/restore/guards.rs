@@ -284,6 +284,7 @@ pub(super) fn guard_triggers(
             return Ok(());
         }
     };
+    refuse_another_body_under_a_migrations_name(source, dir, triggers, &foreign)?;
     let (allowed, refused): (Vec<String>, Vec<String>) = foreign
         .into_iter()
         .partition(|t| args.allow_trigger.contains(t));
@@ -317,6 +318,39 @@ pub(super) fn guard_triggers(
          meant, it belongs in a migration, or, having read it, restore with{}. Nothing was done.",
         source.file.display(),
         crate::steps::migrations::allow_trigger_flags(&refused)
+    )
+}
+
+/// Refuses (exit 3) a backup's trigger under the name a migration in `dir`
+/// gives another trigger: that migration's trigger with its body changed.
+/// `--allow-trigger` names a trigger no migration makes; the name of one a
+/// migration makes would vouch for what it is not, so no flag installs it.
+fn refuse_another_body_under_a_migrations_name(
+    source: &Source,
+    dir: &Path,
+    triggers: &BTreeMap<String, String>,
+    foreign: &[String],
+) -> Result<()> {
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let changed = crate::steps::migrations::triggers_changed_from_migrations(dir, triggers);
+    let altered: Vec<&String> = { changed.unwrap_or_default().into_iter() }
+        .filter_map(|t| foreign.iter().find(|f| **f == t))
+        .collect();
+    if altered.is_empty() {
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} creates triggers under the name a migration gives another trigger, with another \
+         body: {}. A trigger runs on every later write it matches, so this backup is refused, \
+         and --allow-trigger does not install these: a trigger of a migration's name must be \
+         that migration's. Compare it with the migrations in {} (`cargo xtask verify FILE` \
+         names the backup's triggers). Nothing was done.",
+        source.file.display(),
+        crate::steps::migrations::trigger_names(altered),
+        dir.display()
     )
 }
 
