@@ -790,7 +790,9 @@ impl Manifest {
             ));
         }
         if self.migrations != summary.migrations {
+            // By set: a hostile manifest and dump may list 100,000 names.
             let only = |a: &[String], b: &[String]| -> Vec<String> {
+                let b: std::collections::BTreeSet<&String> = b.iter().collect();
                 a.iter().filter(|n| !b.contains(n)).cloned().collect()
             };
             let mut which = Vec::new();

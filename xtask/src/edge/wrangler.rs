@@ -1157,17 +1157,20 @@ pub fn env_token() -> Option<&'static str> {
 /// The token variable wrangler sends (no Global API Key set) when its
 /// value holds a character no API token has: one beyond ASCII (a
 /// no-break space, U+00A0, from a paste), a control character, or a space
-/// or tab before or inside it. wrangler sends it as it is, and its
-/// requests fail, as "fetch failed" for a character beyond ASCII (whose
-/// advice is to check the internet or a VPN). Spaces or tabs after it are
-/// not refused: fetch trims them from the header it sends (checked with
-/// the Node.js wrangler runs on).
+/// or tab before or inside it (wrangler sends `Bearer <token>`, so one
+/// before it is inside the header's value). wrangler sends it as it is,
+/// and its requests fail, as "fetch failed" for a character beyond ASCII
+/// (whose advice is to check the internet or a VPN). Spaces, tabs, CR and
+/// LF after it are not refused: fetch trims them from the header it sends
+/// (`new Headers({a: ' x\r\n'}).get('a')` is `x` in the Node.js wrangler
+/// runs on), so a token read from a CRLF `.env`, or a CI secret stored
+/// with its newline, works as it did.
 fn env_token_refused_from(get: Getter<'_>) -> Option<&'static str> {
     let Some(EnvAuth::Token(name)) = env_auth_from(get) else {
         return None;
     };
     let value = get(name)?;
-    let token = value.to_str().map(|v| v.trim_end_matches([' ', '\t']));
+    let token = { value.to_str() }.map(|v| v.trim_end_matches([' ', '\t', '\r', '\n']));
     (!token.is_some_and(|t| t.bytes().all(|b| b.is_ascii_graphic()))).then_some(name)
 }
 
@@ -2072,11 +2075,20 @@ mod tests {
     }
 
     /// A token with a character no API token has is told by the variable
-    /// wrangler sends it from; spaces after it, which fetch trims, are not.
+    /// wrangler sends it from; blanks and a line end after it, which fetch
+    /// trims, are not.
     #[test]
     fn a_token_with_a_stray_character_is_told_by_its_variable() {
         let refused = |set: &[(&str, &str)]| super::env_token_refused_from(&env_of(set));
-        for token in ["tok\u{a0}", "\u{a0}tok", " tok", "to k", "tok\n", "toké"] {
+        for token in [
+            "tok\u{a0}",
+            "\u{a0}tok",
+            " tok",
+            "to k",
+            "to\nk",
+            "\ntok",
+            "toké",
+        ] {
             assert_eq!(
                 refused(&[("CLOUDFLARE_API_TOKEN", token)]),
                 Some("CLOUDFLARE_API_TOKEN"),
@@ -2091,6 +2103,10 @@ mod tests {
             "Xq7vR2mK9pL4tW8zN3bC6dF1gH5jY0sA_k-9QwEr",
             "tok ",
             "tok\t",
+            // A CRLF `.env`, or a CI secret stored with its newline.
+            "tok\r",
+            "tok\r\n",
+            "tok\n",
             "",
         ] {
             assert_eq!(
