@@ -2085,6 +2085,13 @@ fn uploaded_and_gone_here(remote: &Remote, home: &std::path::Path) -> String {
     name
 }
 
+/// The bucket's key of the uploaded backup `name`.
+fn uploaded_key(remote: &Remote, name: &str) -> String {
+    { remote.server.r2_keys(BUCKET).into_iter() }
+        .find(|k| k.ends_with(name))
+        .expect("the backup was uploaded")
+}
+
 /// A copy damaged in the bucket is refused whole, and the refusal says
 /// where the other copies are listed, the way on for an operator whose
 /// local backups are gone.
@@ -2093,12 +2100,7 @@ fn a_damaged_offsite_copy_is_refused_naming_where_the_other_copies_are_listed() 
     let (remote, home) = remote();
     let name = uploaded_and_gone_here(&remote, home.path());
     let sb = &remote.sb;
-    let key = remote
-        .server
-        .r2_keys(BUCKET)
-        .into_iter()
-        .find(|k| k.ends_with(&name))
-        .expect("the backup was uploaded");
+    let key = uploaded_key(&remote, &name);
     remote
         .server
         .r2_put_object(BUCKET, &key, b"PRAGMA defer_foreign_keys=TRUE;\n")
@@ -2156,12 +2158,7 @@ fn a_huge_offsite_index_is_not_downloaded_past_what_an_index_may_hold() {
 fn a_fetched_copy_larger_than_its_manifest_is_not_downloaded_whole() {
     let (remote, home) = remote();
     let name = uploaded_and_gone_here(&remote, home.path());
-    let key = remote
-        .server
-        .r2_keys(BUCKET)
-        .into_iter()
-        .find(|k| k.ends_with(&name))
-        .expect("the backup was uploaded");
+    let key = uploaded_key(&remote, &name);
     remote
         .server
         .r2_put_object(BUCKET, &key, &vec![b'-'; HUGE])
@@ -2588,12 +2585,7 @@ fn offsite_fetch_refuses_a_symbolic_link_at_the_name_up_front() {
 fn a_fetch_of_a_copy_gone_from_the_bucket_names_where_the_other_copies_are_listed() {
     let (remote, home) = remote();
     let name = uploaded_and_gone_here(&remote, home.path());
-    let key = remote
-        .server
-        .r2_keys(BUCKET)
-        .into_iter()
-        .find(|k| k.ends_with(&name))
-        .expect("the backup was uploaded");
+    let key = uploaded_key(&remote, &name);
     wrangler_delete(&remote, home.path(), &key).assert_ok();
     let run = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
     run.assert_refused("is gone");
