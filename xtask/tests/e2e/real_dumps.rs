@@ -323,7 +323,20 @@ fn a_trigger_written_before_the_rows_it_counts_is_not_moved_past_them_silently()
         INSERT INTO t VALUES(1,'a');\n\
         INSERT INTO t VALUES(2,'b');\n";
     let sb = Sandbox::new();
-    let run = restore_foreign_dump(&sb, "seed.sql", dump);
+    // No migration creates `tc`: refused unless named (`--allow-trigger`).
+    let refused = restore_foreign_dump(&sb, "seed.sql", dump);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    let file = sb.path().join("seed.sql");
+    let run = sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--no-manifest",
+        "--yes",
+        "--allow-trigger",
+        "tc",
+    ]);
     run.assert_ok();
     let n = sb.query("SELECT n FROM c")[0][0]["n"].clone();
     assert!(
