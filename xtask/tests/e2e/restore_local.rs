@@ -472,7 +472,7 @@ fn a_schema_only_backup_is_told_what_clean_and_an_empty_database_would_get() {
         let run = restore(clean);
         run.assert_refused("it holds no rows, and --clean loads only rows");
         assert!(
-            run.stderr.contains("`cargo xtask migrate local`"),
+            run.stderr.contains("`cargo xtask migrate local --yes`"),
             "{}",
             run.stderr
         );
