@@ -559,7 +559,9 @@ fn a_remote_migration_that_fails_at_its_second_statement_leaves_nothing_and_says
     let home = tempfile::tempdir().unwrap();
     std::fs::write(
         remote.sb.path().join("migrations/0005_half.sql"),
-        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\nINSERT INTO no_such_table VALUES (1);\n",
+        // A key taken twice fails only as it runs: a name the schema lacks
+        // (`no such table`) the plan knows, and migrate now refuses first.
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\nINSERT INTO extra VALUES (1), (1);\n",
     )
     .unwrap();
     let before = counts(&remote.db)["d1_migrations"];
