@@ -179,16 +179,16 @@ fn the_content_digest_catches_one_changed_value_that_row_counts_miss() {
 /// Writes `dump` into the sandbox and restores it into its empty local D1
 /// with `--no-manifest --yes`, as an operator restores a file from elsewhere.
 fn restore_foreign_dump(sb: &Sandbox, name: &str, dump: &str) -> Run {
+    std::fs::write(sb.path().join(name), dump).unwrap();
+    restore_written_dump(sb, name, &[])
+}
+
+/// `restore NAME --to local --no-manifest --yes` and `extra`, of a dump
+/// written in the sandbox as `name`.
+fn restore_written_dump(sb: &Sandbox, name: &str, extra: &[&str]) -> Run {
     let file = sb.path().join(name);
-    std::fs::write(&file, dump).unwrap();
-    sb.xtask(&[
-        "restore",
-        file.to_str().unwrap(),
-        "--to",
-        "local",
-        "--no-manifest",
-        "--yes",
-    ])
+    let args = ["restore", file.to_str().unwrap(), "--to", "local"];
+    sb.xtask(&[&args[..], &["--no-manifest", "--yes"], extra].concat())
 }
 
 /// A notes field of 600 lines, dumped by `sqlite3` 3.50 or later (which
@@ -326,17 +326,7 @@ fn a_trigger_written_before_the_rows_it_counts_is_not_moved_past_them_silently()
     // No migration creates `tc`: refused unless named (`--allow-trigger`).
     let refused = restore_foreign_dump(&sb, "seed.sql", dump);
     assert_eq!(refused.code, Some(3), "{}", refused.all());
-    let file = sb.path().join("seed.sql");
-    let run = sb.xtask(&[
-        "restore",
-        file.to_str().unwrap(),
-        "--to",
-        "local",
-        "--no-manifest",
-        "--yes",
-        "--allow-trigger",
-        "tc",
-    ]);
+    let run = restore_written_dump(&sb, "seed.sql", &["--allow-trigger", "tc"]);
     run.assert_ok();
     let n = sb.query("SELECT n FROM c")[0][0]["n"].clone();
     assert!(
