@@ -121,6 +121,12 @@ pub struct Faults {
     /// Every answer is held back this many milliseconds before it is sent:
     /// a slow API (one request at a time, as the server serves them).
     pub response_delay_ms: Option<u64>,
+    /// With `response_delay_ms`, the answers held back are only those from
+    /// the first request (since these faults were set) whose `METHOD URL`
+    /// contains this on, that one included; those before it are answered
+    /// at once. A test that stops a client at a known request is then
+    /// slow only from there, not through every request before it.
+    pub response_delay_from: Option<String>,
     /// Every signed-URL download is sent at this many bytes a second, as
     /// over a network rather than over 127.0.0.1 (the benchmark's remote
     /// row at a download rate).

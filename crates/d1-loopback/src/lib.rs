@@ -109,7 +109,7 @@ mod util;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
@@ -184,6 +184,9 @@ pub(crate) struct Shared {
     signed: Mutex<SignedObjects>,
     log: Mutex<RequestLog>,
     faults: Mutex<Faults>,
+    /// Whether `Faults::response_delay_from`'s request has come since the
+    /// faults were set: answers are held back from it on.
+    delay_started: AtomicBool,
     /// The R2 buckets and their objects.
     r2: Mutex<r2::Store>,
     /// The server's private directory (0700): spooled request bodies
@@ -283,6 +286,7 @@ impl Server {
             signed: Mutex::default(),
             log: Mutex::default(),
             faults: Mutex::default(),
+            delay_started: AtomicBool::new(false),
             r2: Mutex::default(),
             spool_dir,
             file_bytes_sent: Arc::default(),
@@ -340,6 +344,7 @@ impl Server {
             .faults
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = faults;
+        self.shared.delay_started.store(false, Ordering::SeqCst);
     }
 
     /// The faults in force now.
@@ -472,11 +477,18 @@ fn serve(shared: &Shared, http: &tiny_http::Server) {
         let method = incoming.method().as_str().to_owned();
         let url = incoming.url().to_owned();
         let line = format!("{method} {url}");
+        let from = shared.faults().response_delay_from;
+        if from.is_some_and(|from| line.contains(&from)) {
+            shared.delay_started.store(true, Ordering::SeqCst);
+        }
         shared.log().requests.push(line.clone());
 
         let read = read_request(shared, &mut incoming, &method, &url);
         let reply = answer(shared, read, line);
-        if let Some(ms) = shared.faults().response_delay_ms {
+        let faults = shared.faults();
+        if let Some(ms) = faults.response_delay_ms
+            && (faults.response_delay_from.is_none() || shared.delay_started.load(Ordering::SeqCst))
+        {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
         respond(incoming, reply, &shared.file_bytes_sent);

@@ -836,8 +836,11 @@ fn an_upload_killed_after_its_object_landed_can_be_run_again_under_a_bucket_lock
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let name = remote.backup_prod_under_a_bucket_lock(home.path());
+    // Answered 2 s late from the first request naming the backup (its PUT
+    // or a look for it before), so that the kill lands after the read-back.
     remote.server.set_faults(d1_loopback::Faults {
         response_delay_ms: Some(2000),
+        response_delay_from: Some(name.clone()),
         ..Default::default()
     });
     let mut upload = remote
@@ -902,7 +905,8 @@ fn slow_time_travel_restore(
 }
 
 /// The command of a Time Travel restore of prod to `bookmark`, with every
-/// loopback answer from now on delayed by 3 s.
+/// loopback answer from its request to restore on delayed by 3 s (those
+/// before it, which no test stops at, are answered at once).
 fn slow_time_travel_restore_command(
     remote: &Remote,
     home: &std::path::Path,
@@ -910,6 +914,7 @@ fn slow_time_travel_restore_command(
 ) -> std::process::Command {
     remote.server.set_faults(d1_loopback::Faults {
         response_delay_ms: Some(3000),
+        response_delay_from: Some("/time_travel/restore".into()),
         ..Default::default()
     });
     remote.xtask_command(
@@ -1344,6 +1349,7 @@ fn an_offsite_lock_whose_journal_line_cannot_be_written_says_the_rule_is_set() {
         .unwrap();
     remote.server.set_faults(d1_loopback::Faults {
         response_delay_ms: Some(3000),
+        response_delay_from: Some("/lock".into()),
         ..Default::default()
     });
     let mut lock = remote

@@ -486,7 +486,7 @@ fn a_restore_done_while_a_sigterm_came_is_not_journaled_as_failed() {
     let old = bookmark_now(&remote, home.path());
     add_company(&remote.db, "Newer Co");
     // A slow API: the restore is done at once, its answer comes 3 s later.
-    let child = slow_restore_to(&remote, home.path(), &old);
+    let child = slow_restore_to(&remote, home.path(), &old, "/time_travel/restore");
     let started = std::time::Instant::now();
     while !time_travel_requests(&remote)
         .iter()
@@ -603,6 +603,7 @@ fn status_after_a_killed_time_travel_restore_does_not_call_it_started() {
     add_company(&remote.db, "Newer Co");
     remote.server.set_faults(d1_loopback::Faults {
         response_delay_ms: Some(3000),
+        response_delay_from: Some("/time_travel/restore".into()),
         ..Default::default()
     });
     let mut child = remote
@@ -811,10 +812,18 @@ fn restore_prod_at_bookmark(remote: &Remote, home: &Path, env: &str, bookmark: &
 }
 
 /// `time-travel restore prod --bookmark BOOKMARK`, confirmed, started
-/// against an API that answers each request 3 s late, its output piped.
-fn slow_restore_to(remote: &Remote, home: &Path, bookmark: &str) -> std::process::Child {
+/// against an API that answers each request 3 s late from the first whose
+/// `METHOD URL` contains `from` on (the test stops it there), its output
+/// piped.
+fn slow_restore_to(
+    remote: &Remote,
+    home: &Path,
+    bookmark: &str,
+    from: &str,
+) -> std::process::Child {
     remote.server.set_faults(d1_loopback::Faults {
         response_delay_ms: Some(3000),
+        response_delay_from: Some(from.into()),
         ..Default::default()
     });
     remote
@@ -857,7 +866,7 @@ fn an_interrupt_while_reading_the_applied_migrations_stops_before_the_restore_st
     add_company(&remote.db, "Newer Co");
     let before = remote.server.requests().len();
     // A slow API: the interrupt comes while the read waits for its answer.
-    let child = slow_restore_to(&remote, home.path(), &old);
+    let child = slow_restore_to(&remote, home.path(), &old, "/query");
     let started = std::time::Instant::now();
     // With a bookmark, the plan sends no query: the first is the read of
     // the applied migrations, under the lock.

@@ -676,3 +676,34 @@ fn a_response_delay_holds_every_answer_back_without_changing_it() {
     assert_eq!(again.text(), prompt[0].text());
     assert_eq!(project.server.unhandled().len(), 2, "the /zones requests");
 }
+
+#[test]
+fn a_response_delay_from_a_request_holds_back_only_that_answer_and_those_after_it() {
+    use std::time::{Duration, Instant};
+
+    let project = project();
+    // Long enough that an answer sent at once comes well before it, on
+    // a loaded machine too.
+    let delay = Duration::from_secs(2);
+    let took = |rest: &str| {
+        let sent = Instant::now();
+        let answer = http("GET", &db_url(&project, rest), Some(TOKEN), b"");
+        assert_eq!(answer.status, 200, "{rest}: {}", answer.text());
+        sent.elapsed()
+    };
+    let from_the_bookmark = d1_loopback::Faults {
+        response_delay_ms: Some(delay.as_millis() as u64),
+        response_delay_from: Some("/time_travel/bookmark".into()),
+        ..Default::default()
+    };
+    project.server.set_faults(from_the_bookmark.clone());
+    assert!(took("") < delay, "an answer before the named request");
+    assert!(took("/time_travel/bookmark") >= delay);
+    assert!(took("") >= delay, "an answer after the named request");
+    // The faults set again start over: at once until it comes again.
+    project.server.set_faults(from_the_bookmark);
+    assert!(
+        took("") < delay,
+        "an answer before the named request, again"
+    );
+}
