@@ -179,3 +179,192 @@ fn a_restore_refused_for_a_file_unlike_its_manifest_advises_what_runs() {
         }
     }
 }
+
+/// A trigger made by hand on the app's accounts, which no migration
+/// creates: a restore installs it only where `--allow-trigger hand_made`
+/// names it.
+const HAND_MADE: &str = "CREATE TRIGGER hand_made AFTER INSERT ON accounts BEGIN SELECT 1; END;";
+
+/// The accounts' emails, and whether the hand-made trigger is there: what
+/// a way back must bring back.
+fn accounts_and_trigger(sb: &Sandbox) -> (Vec<String>, bool) {
+    let emails = sb.query("SELECT email FROM accounts ORDER BY email")[0]
+        .iter()
+        .map(|r| r["email"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let trigger = sb.query("SELECT name FROM sqlite_master WHERE name = 'hand_made'");
+    (emails, !trigger[0].is_empty())
+}
+
+/// The `cargo xtask restore …` command a way back prints after `restore
+/// …:`, as its words, `cargo xtask` left off: to the end of the sentence
+/// (a `;`, `:` or `.` after a word, or the line's end).
+fn printed_restore(text: &str) -> Vec<String> {
+    let line = text
+        .lines()
+        .find(|l| l.contains("cargo xtask restore "))
+        .unwrap_or_else(|| panic!("no way back printed:\n{text}"));
+    let after = line.split_once("cargo xtask restore ").unwrap().1;
+    let mut words = vec!["restore".to_owned()];
+    for word in after.split_whitespace() {
+        let bare = word.trim_end_matches([';', ':', '.', ',', ')']);
+        words.push(bare.trim_matches('\'').to_owned());
+        if bare.len() < word.len() {
+            break;
+        }
+    }
+    words
+}
+
+/// Takes a backup of local; returns its file name.
+fn new_backup(sb: &Sandbox) -> String {
+    let before = sb.backup_files();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    { sb.backup_files().into_iter() }
+        .find(|n| n.ends_with(".sql") && !before.contains(n))
+        .unwrap()
+}
+
+/// Runs the way back `text` prints as printed, and asserts it is accepted
+/// and brings back `before`: the accounts and the hand-made trigger.
+fn assert_way_back_restores(sb: &Sandbox, text: &str, before: &(Vec<String>, bool)) {
+    let words = printed_restore(text);
+    let ran = run_each(sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the way back as printed, {words:?}, was not accepted:\n{}",
+        ran.all()
+    );
+    assert_eq!(
+        &accounts_and_trigger(sb),
+        before,
+        "{words:?}:\n{}",
+        ran.all()
+    );
+}
+
+/// The next run's way back after a restore killed mid-load (the lock's
+/// record of the load, its safety backup named) restores that safety
+/// backup, which holds a trigger the target held that no migration
+/// creates: run as printed, it is accepted (it was refused, exit 3, for
+/// want of `--allow-trigger hand_made`) and brings back the rows and the
+/// trigger.
+#[test]
+fn the_way_back_after_a_killed_restore_restores_a_hand_made_trigger_as_printed() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql(HAND_MADE);
+    let before = accounts_and_trigger(&sb);
+    assert!(before.1);
+    // The safety backup the killed restore took of local.
+    let safety = new_backup(&sb);
+    // What the killed load left: another row, the trigger gone.
+    sb.execute_sql(
+        "DROP TRIGGER hand_made; INSERT INTO accounts (email, display_name, password_hash, role) \
+         VALUES ('loaded@example.com', 'L', 'h', 'member');",
+    );
+    let lock = serde_json::json!({
+        "pid": 999_999,
+        "started_at": (chrono::Utc::now() - chrono::Duration::hours(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "command": "restore into local",
+        "doing": {
+            "kind": "loading",
+            "env": "local",
+            "backup": "backup-staging-20261201-0300.sql",
+            "safety": safety,
+        },
+    });
+    std::fs::write(sb.backups().join(".lock"), lock.to_string()).unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("gone without releasing it"),
+        "{}",
+        run.all()
+    );
+    assert_way_back_restores(&sb, &run.stderr, &before);
+}
+
+/// migrate's way back when a migration fails as it runs (a key taken
+/// twice) restores the pre-migration backup, which holds a trigger the
+/// database held that no migration creates: run as printed, it is
+/// accepted and brings back the rows and the trigger.
+#[test]
+fn migrates_way_back_restores_a_hand_made_trigger_as_printed() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql(HAND_MADE);
+    let before = accounts_and_trigger(&sb);
+    std::fs::write(
+        sb.path().join("migrations/0005_twice.sql"),
+        "DELETE FROM accounts WHERE email = 'ops@example.com';\n\
+         INSERT INTO encryption_keys (key_id, fingerprint, activated_at) \
+         VALUES ('dek-2026-01', 'sha256:x', '2026-01-01T00:00:00.000Z');\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert_way_back_restores(&sb, &run.all(), &before);
+}
+
+/// A restore of rows an earlier restore of them put there warns that this
+/// run's safety backup brings back nothing older, and names the safety
+/// backup that earlier restore took, with its way back: run as printed, it
+/// is accepted though that backup holds a trigger the target held that no
+/// migration creates, and brings back the rows and the trigger.
+#[test]
+fn the_already_held_warnings_way_back_restores_a_hand_made_trigger_as_printed() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql(HAND_MADE);
+    sb.execute_sql(
+        "INSERT INTO accounts (email, display_name, password_hash, role) \
+         VALUES ('later@example.com', 'L', 'h', 'member');",
+    );
+    let before = accounts_and_trigger(&sb);
+    let restore = || sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    restore().assert_ok();
+    let again = restore();
+    again.assert_ok();
+    assert!(
+        again.stderr.contains("already held every row"),
+        "{}",
+        again.all()
+    );
+    let warning = { again.stderr.lines() }
+        .find(|l| l.contains("already held every row"))
+        .unwrap();
+    assert_way_back_restores(&sb, warning, &before);
+}
+
+/// `--allow-trigger NAME` where the backup creates no trigger NAME (a
+/// typo) is refused (exit 2) before anything is done, a dry run too,
+/// naming the triggers it does create that no migration creates.
+#[test]
+fn allow_trigger_naming_a_trigger_the_backup_lacks_is_refused() {
+    let (sb, _) = sandbox_with_a_backup();
+    let without = only_backup(&sb);
+    sb.execute_sql(HAND_MADE);
+    let with = new_backup(&sb);
+    for (backup, said) in [(&with, "hand_made"), (&without, "none")] {
+        for dry in [true, false] {
+            let mut args = vec!["restore", backup, "--to", "local", "--replace", "--yes"];
+            args.extend(["--allow-trigger", "hand_mad"]);
+            if dry {
+                args.push("--dry-run");
+            }
+            let before = (accounts_and_trigger(&sb), sb.backup_files());
+            let run = sb.xtask(&args);
+            assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+            assert!(
+                run.stderr
+                    .contains("the backup creates no trigger hand_mad")
+                    && run.stderr.contains(&format!(
+                        "the triggers it creates that no migration creates: {said}"
+                    )),
+                "{args:?}:\n{}",
+                run.all()
+            );
+            assert_eq!((accounts_and_trigger(&sb), sb.backup_files()), before);
+        }
+    }
+}
