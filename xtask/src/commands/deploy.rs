@@ -866,7 +866,12 @@ impl Deploy<'_> {
             }
             Step::Migrate => {
                 let staged = staged.expect("a deploy with a migration to apply staged it");
-                crate::steps::migrations::record_applying(held(), plan, backup_file.as_deref())?;
+                crate::steps::migrations::record_applying(
+                    self.project,
+                    held(),
+                    plan,
+                    backup_file.as_deref(),
+                )?;
                 *applied = crate::steps::migrations::apply(
                     self.sh,
                     self.project,

@@ -159,7 +159,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     // the plan) is refused before anything is written.
     let staged = stage(&plan)?;
     let backup_file = pre_migration_backup(sh, project, args, env, &plan.pending, &lock)?;
-    let advice = record_applying(&lock, &plan, backup_file.as_deref())?;
+    let advice = record_applying(project, &lock, &plan, backup_file.as_deref())?;
     let applied = apply(sh, project, (&plan, &staged), &advice)?;
     drop(lock);
     if let Some(file) = &backup_file {

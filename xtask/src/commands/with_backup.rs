@@ -92,7 +92,7 @@ pub fn with_backup(
     };
     if !status.success() {
         let back: String = { backups.iter() }
-            .map(|(f, env)| way_back(f, env))
+            .map(|(f, env)| way_back(project, f, env))
             .collect();
         crate::out::error(&format!("`{shown}` failed ({status}); {before_it}{back}"));
         return Ok(std::process::ExitCode::from(shell_code(status)));
@@ -246,13 +246,17 @@ fn unstartable(program: &str, shown: &str) -> Option<std::process::ExitCode> {
 }
 
 /// What to do after the command failed partway: see what it changed, and
-/// put the database back as it was before it, after a look at the plan.
-fn way_back(file: &Path, env: &Environment) -> String {
+/// put the database back as it was before it, after a look at the plan,
+/// with the `--allow-trigger` names the backup needs
+/// ([`crate::steps::migrations::way_back_triggers`]).
+fn way_back(project: &Project, file: &Path, env: &Environment) -> String {
+    let triggers = crate::steps::migrations::way_back_triggers(project, file, env, (None, None));
+    let allow = crate::steps::migrations::allow_trigger_flags(&triggers);
     let file = d1_core::wording::shell_word(&file.display().to_string());
     format!(
         ". If it changed {} partway, `cargo xtask diff {file} live:{}` shows what it changed, \
-         and `cargo xtask restore {file} --to {} --replace --dry-run` plans putting it back as it \
-         was before it",
+         and `cargo xtask restore {file} --to {} --replace{allow} --dry-run` plans putting it \
+         back as it was before it",
         env.database_name, env.name, env.name
     )
 }

@@ -2572,7 +2572,7 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
             new.file.name,
             previous.file.name,
             env.database_name,
-            restore_advised(env, previous),
+            restore_advised(project, env, previous),
         );
     }
 }
@@ -2582,14 +2582,25 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
 /// (`--replace`; one of chosen tables also `--partial`, a data-only one
 /// `--clean`), confirmed by the database's name, which every environment
 /// takes, production too, at a terminal or not.
-fn restore_advised(env: &Environment, backup: &Manifest) -> String {
+fn restore_advised(project: &Project, env: &Environment, backup: &Manifest) -> String {
     let mode = match (backup.mode.as_str(), backup.tables.is_empty()) {
         ("data-only", _) => "--clean",
         (_, true) => "--replace",
         (_, false) => "--replace --partial",
     };
+    // --clean loads no trigger; the others need the names the backup's
+    // triggers that no migration creates are installed by.
+    let allow = match mode {
+        "--clean" => String::new(),
+        _ => {
+            let file = project.backup_dir.join(&backup.file.name);
+            let held = (None, None);
+            let triggers = crate::steps::migrations::way_back_triggers(project, &file, env, held);
+            crate::steps::migrations::allow_trigger_flags(&triggers)
+        }
+    };
     format!(
-        "cargo xtask restore {} --to {} {mode} --confirm {}",
+        "cargo xtask restore {} --to {} {mode}{allow} --confirm {}",
         d1_core::wording::shell_word(&backup.file.name),
         env.name,
         d1_core::wording::shell_word(&env.database_name)

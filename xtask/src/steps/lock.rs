@@ -519,7 +519,7 @@ fn way_back(
                 && sha256.is_none_or(|sha| m.file.sha256 == sha)
         });
     match ours {
-        true => crate::steps::migrations::restore_advice(&path, env, which, None),
+        true => crate::steps::migrations::restore_advice(project, &path, env, which, None),
         false => format!(
             "{which}, which it recorded, is not a backup in {} now; {}",
             project.backup_dir.display(),
@@ -542,7 +542,7 @@ fn newest_way_back(
             "the newest verified backup of {} here is {}; {}",
             env.name,
             d1_core::names::file_name(&e.file),
-            crate::steps::migrations::restore_advice(&e.file, env, "that", None)
+            crate::steps::migrations::restore_advice(project, &e.file, env, "that", None)
         ),
         None => format!("no verified backup of {} is here to go back to", env.name),
     }

@@ -1525,13 +1525,14 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
 /// the backup: a copy refused (exit 3, a migration changed since the plan)
 /// is refused with nothing written.
 pub fn record_applying(
+    project: &Project,
     lock: &crate::edge::lock::BackupLock,
     plan: &MigrationPlan<'_>,
     backup: Option<&Path>,
 ) -> Result<String> {
     let env = plan.env;
     let advice = match backup {
-        Some(file) => restore_advice(file, env, "the pre-migration backup", None),
+        Some(file) => restore_advice(project, file, env, "the pre-migration backup", None),
         None => "no backup was taken (--no-backup)".to_owned(),
     };
     lock.record(crate::edge::lock::Doing::Migrating {
@@ -1543,14 +1544,71 @@ pub fn record_applying(
 }
 
 /// The way back to what `env`'s database held when `which` backup (`the
-/// pre-migration backup`) was taken: the command that restores it.
+/// pre-migration backup`) was taken: the command that restores it, with
+/// the `--allow-trigger` names that backup needs ([`way_back_triggers`],
+/// read from its dump).
 pub fn restore_advice(
+    project: &Project,
     file: &Path,
     env: &Environment,
     which: &str,
     identity: Option<&Path>,
 ) -> String {
-    restore_advice_allowing(file, env, (which, identity), &[])
+    let triggers = way_back_triggers(project, file, env, (None, identity));
+    restore_advice_allowing(file, env, (which, identity), &triggers)
+}
+
+/// The names a restore of the backup `file` into `env` must be given with
+/// `--allow-trigger`: its triggers that no migration it records as applied
+/// creates (of `env`'s migrations_dir), as restore's guard judges them. Every printed way back takes its names from here (rvAT, LA: one
+/// without them was refused as printed, exit 3, for a trigger made by
+/// hand). `held`: the triggers as read from the database just before the
+/// backup was taken of it (a restore's safety backup: the target's, read
+/// under the lock, whatever key the backup is sealed to); else they are
+/// read from the backup's dump, opened with `identity` if it is sealed.
+/// The way back names only a whole backup of that database, which holds
+/// what it held. Empty when they cannot be read (a sealed backup and no
+/// identity) or judged: a restore of it then names them in its refusal.
+pub fn way_back_triggers(
+    project: &Project,
+    file: &Path,
+    env: &Environment,
+    (held, identity): (Option<&BTreeMap<String, String>>, Option<&Path>),
+) -> Vec<String> {
+    let read;
+    let triggers = match held {
+        Some(held) => held,
+        None => {
+            read = triggers_in_dump(project, file, identity).unwrap_or_default();
+            &read
+        }
+    };
+    if triggers.is_empty() {
+        return Vec::new();
+    }
+    use crate::edge::manifest_file::ManifestFile as _;
+    let manifest = d1_core::manifest::Manifest::for_backup(file).ok();
+    let applied = manifest.as_ref().and_then(|m| m.applied_migrations());
+    let dir = project.config_dir.join(&env.migrations_dir);
+    foreign_triggers(applied, &dir, triggers).unwrap_or_default()
+}
+
+/// The triggers the dump of the backup `file` creates (by name, their
+/// `CREATE TRIGGER` text), read a statement at a time.
+fn triggers_in_dump(
+    project: &Project,
+    file: &Path,
+    identity: Option<&Path>,
+) -> Result<BTreeMap<String, String>> {
+    let source = crate::edge::stored::Source::for_file(file, identity, &project.age())?;
+    let mut triggers = BTreeMap::new();
+    for statement in d1_core::statement::Statements::new(source.open()?) {
+        let sql = statement?.sql;
+        if let Some(("trigger", name)) = d1_core::statement::created_object(&sql) {
+            triggers.insert(name, sql);
+        }
+    }
+    Ok(triggers)
 }
 
 /// [`restore_advice`], with `--allow-trigger` for each of `triggers`: the

@@ -49,8 +49,9 @@ pub(super) fn warn_if_already_held(
     let landed = "an earlier restore of them landed (run to its end, or interrupted and finished \
                   by D1)";
     let nothing_older = "so this run's safety backup brings back nothing older";
-    let advice =
-        |file: &Path| crate::steps::migrations::restore_advice(file, target, "it", identity);
+    let advice = |file: &Path| {
+        crate::steps::migrations::restore_advice(project, file, target, "it", identity)
+    };
     let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
     let taken = source.manifest.as_ref().map(|m| m.created_at);
     // A remote target's safety backup is D1's export, as the backup's
@@ -255,7 +256,7 @@ pub(super) fn guard_clean_new_migrations_known(
 /// the dump without it) must not turn the refusal into a warning (rvAT).
 /// A trigger meant is installed by name with `--allow-trigger NAME`, which
 /// the way back from a safety backup carries for the triggers the target
-/// held ([`foreign_triggers_held`]). A clean restore loads no DDL from the
+/// held ([`crate::steps::migrations::way_back_triggers`]). A clean restore loads no DDL from the
 /// dump and is not concerned.
 pub(super) fn guard_triggers(
     source: &Source,
@@ -263,14 +264,22 @@ pub(super) fn guard_triggers(
     args: &RestoreArgs,
     triggers: &BTreeMap<String, String>,
 ) -> Result<()> {
-    if triggers.is_empty() || args.mode() == Mode::Clean {
+    if args.mode() == Mode::Clean {
         return Ok(());
     }
     let applied = source
         .manifest
         .as_ref()
         .and_then(|m| m.applied_migrations());
-    let foreign = match crate::steps::migrations::foreign_triggers(applied, dir, triggers) {
+    let foreign = match triggers.is_empty() {
+        true => Ok(Vec::new()),
+        false => crate::steps::migrations::foreign_triggers(applied, dir, triggers),
+    };
+    refuse_an_allowed_trigger_not_created(args, triggers, foreign.as_deref().ok())?;
+    if triggers.is_empty() {
+        return Ok(());
+    }
+    let foreign = match foreign {
         Ok(foreign) => foreign,
         Err(e) => {
             // The migrations are this repository's own: one this tool
@@ -318,6 +327,41 @@ pub(super) fn guard_triggers(
          meant, it belongs in a migration, or, having read it, restore with{}. Nothing was done.",
         source.file.display(),
         crate::steps::migrations::allow_trigger_flags(&refused)
+    )
+}
+
+/// Refuses (exit 2) `--allow-trigger NAME` where the backup creates no
+/// trigger NAME (`triggers`, its dump's): a typo would be silent, and the
+/// trigger meant refused after all, or worse, meant for another backup.
+/// Names the triggers it does create that no migration creates
+/// (`foreign`; `None` when they could not be judged), which are the names
+/// it takes. In the plan, before the safety backup, a dry run's too.
+fn refuse_an_allowed_trigger_not_created(
+    args: &RestoreArgs,
+    triggers: &BTreeMap<String, String>,
+    foreign: Option<&[String]>,
+) -> Result<()> {
+    let absent: Vec<String> = { args.allow_trigger.iter() }
+        .filter(|name| !triggers.contains_key(*name))
+        .map(|name| d1_core::names::shown(name).into_owned())
+        .collect();
+    if absent.is_empty() {
+        return Ok(());
+    }
+    let foreign = match foreign {
+        Some([]) => "none".to_owned(),
+        Some(names) => crate::steps::migrations::trigger_names(names),
+        None => format!(
+            "not judged (its migrations did not run here); it creates {}",
+            crate::steps::migrations::trigger_names(triggers.keys())
+        ),
+    };
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "--allow-trigger names a trigger this backup does not create: the backup creates no \
+         trigger {}; the triggers it creates that no migration creates: {foreign}. Name only \
+         those (a typo here would leave the one meant refused). Nothing was done.",
+        absent.join(", trigger ")
     )
 }
 

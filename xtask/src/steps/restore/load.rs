@@ -95,6 +95,9 @@ pub(super) struct Loading<'a> {
     pub(super) watch: Option<&'a local_d1::Watch>,
     /// The safety backup, which every error after it names.
     pub(super) safety: &'a Option<PathBuf>,
+    /// The `--allow-trigger` names the safety backup's way back needs
+    /// ([`crate::steps::migrations::way_back_triggers`]).
+    pub(super) safety_triggers: &'a [String],
     /// `--clean`'s migrations, as the plan read them.
     pub(super) staged: Option<&'a crate::steps::migrations::Staged>,
 }
@@ -321,10 +324,13 @@ impl Loading<'_> {
         );
         let undo = match self.safety {
             Some(safety) => format!(
-                "; `cargo xtask restore {} --to {} --replace --confirm {db}` puts back the \
-                 safety backup taken before it",
-                file(safety),
-                target.name
+                "; {}",
+                crate::steps::migrations::restore_advice_allowing(
+                    safety,
+                    target,
+                    ("the safety backup taken before it", None),
+                    self.safety_triggers,
+                )
             ),
             None => String::new(),
         };

@@ -281,6 +281,7 @@ fn restore(
         local_file: local_file.as_deref(),
         watch: watch.as_ref(),
         safety: &safety,
+        safety_triggers: &safety_triggers,
         staged: staged.as_ref(),
     };
     make_local_private(project, target)?;
@@ -810,7 +811,9 @@ fn plan(
 
 /// The safety backup of the target, when the plan takes one (`now`, the
 /// target's schema read under the lock, is what it is taken by), and the
-/// triggers its way back allows ([`foreign_triggers_held`]).
+/// triggers its way back allows
+/// ([`crate::steps::migrations::way_back_triggers`], of the target's
+/// triggers as read just before: a safety backup holds what it held).
 fn safety_backup(
     sh: &Shell,
     project: &Project,
@@ -827,7 +830,10 @@ fn safety_backup(
     let held = triggers_of(&schema);
     let file = take_safety_backup(sh, project, &planned.source, (lock, schema, target))?;
     let allowed = { file.as_deref() }
-        .map(|file| foreign_triggers_held(file, &planned.migrations_dir, &held))
+        .map(|file| {
+            let held = (Some(&held), None);
+            crate::steps::migrations::way_back_triggers(project, file, target, held)
+        })
         .unwrap_or_default();
     Ok((file, allowed))
 }
@@ -838,20 +844,6 @@ fn triggers_of(schema: &Catalog) -> BTreeMap<String, String> {
         .filter(|o| o.kind == "trigger")
         .filter_map(|o| Some((o.name.clone(), o.sql.clone()?)))
         .collect()
-}
-
-/// Those of the target's triggers `held` (as its schema was read for its
-/// safety backup `file`) that no migration the safety backup records as
-/// applied creates, as [`guard_triggers`] judges them: the triggers a
-/// restore of that backup refuses unless `--allow-trigger` names them. A
-/// safety backup holds what the target held, so its way back names them
-/// (rvAT: a trigger made by hand, or installed by an earlier version of
-/// this tool, made the printed way back a refusal). None when they cannot
-/// be judged: the guard then only warns.
-fn foreign_triggers_held(file: &Path, dir: &Path, held: &BTreeMap<String, String>) -> Vec<String> {
-    let manifest = Manifest::for_backup(file).ok();
-    let applied = manifest.as_ref().and_then(|m| m.applied_migrations());
-    crate::steps::migrations::foreign_triggers(applied, dir, held).unwrap_or_default()
 }
 
 /// Whether the restore takes a safety backup of the target first: of a
