@@ -2283,6 +2283,40 @@ mod tests {
         assert!(err.contains("age"), "{err}");
     }
 
+    /// LB: an I/O error reading a stored backup (here EISDIR, a read of a
+    /// directory: EIO from a failing disk is told the same way) was called
+    /// "damaged", BAD and refused, as if the file were at fault. It names
+    /// the I/O error and the file, whether zstd or age reads it.
+    #[cfg(unix)]
+    #[test]
+    fn an_io_error_reading_a_backup_is_not_called_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (identity, _) = age().keygen().unwrap();
+        let key = dir.path().join("key.txt");
+        std::fs::write(&key, &identity).unwrap();
+        let path = dir.path().join("b.sql.zst.age");
+        let read = |reader: Box<dyn Read + Send>| {
+            let mut reader = reader;
+            io::copy(&mut reader, &mut io::sink())
+                .expect_err("a directory is no backup")
+                .to_string()
+        };
+        let zstd = zstd::stream::read::Decoder::new(File::open(dir.path()).unwrap()).unwrap();
+        let decrypted = Decrypting::spawn(&age(), &key, File::open(dir.path()).unwrap()).unwrap();
+        let aged = zstd::stream::read::Decoder::new(decrypted).unwrap();
+        for said in [
+            read(Damaged::told(zstd, &path, None, true)),
+            read(Damaged::told(aged, &path, Some(&key), true)),
+        ] {
+            assert!(!said.contains("damaged"), "{said}");
+            assert!(said.contains(&path.display().to_string()), "{said}");
+            assert!(
+                said.contains("EISDIR") || said.contains("directory"),
+                "{said}"
+            );
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_fifo_export_is_sealed_and_a_failed_one_is_reported_without_hanging() {

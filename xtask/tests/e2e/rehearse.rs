@@ -1196,3 +1196,112 @@ fn a_rehearsals_backups_are_refused_outside_it_whatever_command_it_printed() {
     }
     assert_eq!(remote.live_counts(), before, "the real prod was changed");
 }
+
+/// LB: a rehearsal's backup copied out of its directory without its
+/// manifest (`cp …/.rehearsal-…/backups/backup-prod-….sql /tmp/`) and
+/// restored with `--no-manifest --source-env prod` into the real prod was
+/// not refused: the mark was only in the manifest, and the path rule
+/// needs the `.rehearsal-…` directory. The dump itself carries the mark
+/// now. And a copy beside the real backups, manifest and all, was
+/// `latest:prod`, which restore then refused: `latest` passes over it,
+/// naming it, and restores the newest real backup.
+#[test]
+fn a_rehearsals_backup_is_refused_without_its_manifest_and_passed_over_by_latest() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let real = remote.backup_prod(home.path());
+    let before = remote.live_counts();
+    let rehearsal = remote.sb.xtask(&["rehearse", "--from", "empty", "--keep"]);
+    rehearsal.assert_ok();
+    let kept = std::fs::read_dir(remote.sb.backups())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(".rehearsal-"))
+        .expect("the kept rehearsal's directory")
+        .path()
+        .join("backups");
+    let plain = |n: &str| {
+        n.len() == "backup-prod-20261205-2331.sql".len()
+            && n.starts_with("backup-prod-")
+            && n.ends_with(".sql")
+    };
+    let mut names: Vec<String> = std::fs::read_dir(&kept)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| plain(n))
+        .collect();
+    names.sort();
+    let name = names
+        .first()
+        .expect("a backup of prod in the rehearsal")
+        .clone();
+    let file = kept.join(&name);
+    // Copied out alone, and restored without a manifest.
+    let out = tempfile::tempdir().unwrap();
+    let alone = out.path().join(&name);
+    std::fs::copy(&file, &alone).unwrap();
+    for to in [
+        &["--to", "prod", "--replace", "--confirm", "qbtime_db_prod"][..],
+        &["--to", "staging", "--replace", "--yes"][..],
+    ] {
+        let mut args = vec!["restore", alone.to_str().unwrap()];
+        args.extend(["--no-manifest", "--source-env", "prod"]);
+        args.extend(to);
+        let run = remote.xtask(home.path(), &args);
+        assert_eq!(
+            run.code,
+            Some(3),
+            "a rehearsal's backup without its manifest was not refused ({to:?}):\n{}",
+            run.all()
+        );
+        assert!(
+            run.stderr.contains("rehearsal") && run.stderr.contains("loopback"),
+            "{}",
+            run.all()
+        );
+    }
+    assert_eq!(remote.live_counts(), before, "the real prod was changed");
+    // Copied beside the real backups with its manifest, under a name of
+    // its own: `latest:prod` passes over it, saying so.
+    let copy = name.replace(".sql", "-9.sql");
+    std::fs::copy(&file, remote.sb.backups().join(&copy)).unwrap();
+    let manifest = name.replace(".sql", ".manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kept.join(&manifest)).unwrap()).unwrap();
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+    m["file"]["name"] = copy.clone().into();
+    std::fs::write(
+        remote
+            .sb
+            .backups()
+            .join(copy.replace(".sql", ".manifest.json")),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            "latest:prod",
+            "--to",
+            "staging",
+            "--replace",
+            "--yes",
+        ],
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "latest:prod chose the rehearsal's backup:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains(&copy) && l.contains("rehearsal") && l.contains(&real)),
+        "latest:prod did not say, in one line, that it passed over the rehearsal's backup for \
+         the real one:\n{}",
+        run.all()
+    );
+}

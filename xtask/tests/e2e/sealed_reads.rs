@@ -341,3 +341,84 @@ fn a_cut_compressed_backup_is_named_damaged_by_restore_and_diff() {
     let diff = sb.xtask(&["diff", &plain, &name]);
     assert_told_damaged(&diff, &name);
 }
+
+/// LB: `verify` of a `.sql.zst` cut short and without its manifest
+/// (`--no-manifest`) said it was damaged and advised `cargo xtask verify
+/// FILE`: the command the operator was running. Its advice leads on: the
+/// backups `list` shows, the offsite copy, an older backup.
+#[test]
+fn verify_of_a_cut_compressed_dump_without_a_manifest_advises_something_else_than_verify() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local", "--compress"]).assert_ok();
+    let name = sb
+        .backup_files()
+        .into_iter()
+        .find(|n| n.ends_with(".sql.zst"))
+        .expect("a compressed backup");
+    let path = sb.backups().join(&name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 40);
+    let out = tempfile::tempdir().unwrap();
+    let cut = out.path().join(&name);
+    std::fs::write(&cut, &bytes).unwrap();
+    let run = sb.xtask(&["verify", cut.to_str().unwrap(), "--no-manifest"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.all().contains("damaged") || run.all().contains("BAD"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("cargo xtask verify"),
+        "verify advised running verify:\n{}",
+        run.all()
+    );
+    assert!(run.all().contains("cargo xtask list"), "{}", run.all());
+}
+
+/// LB: age killed while it decrypts (the out-of-memory killer's SIGKILL,
+/// a crash) was told as the file's fault: "damaged", and verify recorded
+/// the good backup BAD. Only a failure that is the file's may be called
+/// so: the verify fails saying age was killed, and records nothing.
+#[test]
+fn age_killed_while_verify_decrypts_is_not_called_damaged() {
+    let (sb, name, home) = sandbox_with_a_big_encrypted_backup();
+    let key = home.path().join("key.txt");
+    let mut cmd = sb.xtask_command(&["verify", &name, "--identity", key_arg(&key)]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let age = loop {
+        if let Some(age) = children_of(pid).into_iter().find(|c| runs_age(*c)) {
+            break age;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "age was never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    // SAFETY: kill(2) of the age process our own child started.
+    unsafe {
+        libc::kill(age as libc::pid_t, libc::SIGKILL);
+    }
+    let run = Run::from_output(child.wait_with_output().unwrap());
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(
+        !run.all().contains("damaged") && !run.all().contains("BAD"),
+        "age killed was told as the file's fault:\n{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("killed"), "{}", run.all());
+    assert_eq!(
+        outcome(&sb, &name),
+        "good",
+        "verify recorded the good backup bad when age was killed:\n{}",
+        run.all()
+    );
+}
