@@ -11,7 +11,12 @@
 //   node scripts/age.mjs keygen                           (identity file on stdout)
 //   node scripts/age.mjs recipient -i identity.txt        (its recipient)
 //
-// Errors go to standard error as one line, with exit code 1.
+// Errors go to standard error as one line, with exit code 1; a decryption
+// that fails on what the file holds (a bad header or tag, a stream cut
+// short: typage's and its cipher's own errors) exits 65 instead, so that
+// only then is the file called damaged. A system error (reading the input,
+// writing the plaintext: EIO, ENOMEM, EPIPE) and anything else is not the
+// file's fault.
 
 import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { Readable, Writable } from "node:stream";
@@ -25,9 +30,25 @@ import {
 // No identity file is near this size; a larger one is not read.
 const IDENTITY_LIMIT = 1 << 20;
 
-function fail(message) {
+// sysexits' EX_DATAERR: the input was wrong.
+const FILE_AT_FAULT = 65;
+
+function fail(message, code = 1) {
   process.stderr.write(`age: ${message}\n`);
-  process.exit(1);
+  process.exit(code);
+}
+
+// Whether `e`, from decrypting, is the file's fault: a plain Error of the
+// library (never a system error, which has a `code`, nor a TypeError or
+// RangeError, a fault of the program or of memory), other than finding no
+// identity that opens it.
+function fileAtFault(e) {
+  return (
+    command === "decrypt" &&
+    e?.constructor === Error &&
+    e.code === undefined &&
+    !String(e.message).includes("no identity matched")
+  );
 }
 
 function values(args, flag) {
@@ -112,5 +133,7 @@ try {
       fail(`unknown command ${JSON.stringify(command ?? "")}; use encrypt, decrypt, keygen or recipient`);
   }
 } catch (e) {
+  if (fileAtFault(e)) fail(e.message, FILE_AT_FAULT);
+  if (typeof e?.code === "string") fail(`cannot read the input or write the output: ${e.message}`);
   fail(e?.message ?? String(e));
 }

@@ -47,6 +47,8 @@ pub struct VerifyArgs {
 }
 
 pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
+    // A damaged file's advice leads on from verify, the command this is.
+    stored::advise_as_verify();
     let activity = crate::out::Activity::counting("verifying", None);
     let result = run_inner(project, args);
     drop(activity);

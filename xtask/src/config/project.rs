@@ -326,11 +326,34 @@ impl Project {
         is_of: impl Fn(&d1_core::manifest::Manifest) -> bool,
     ) -> Result<PathBuf> {
         let entries = inventory::scan(&self.backup_dir).map_err(|e| Exit::CouldNotRun.error(e))?;
+        // A backup taken inside another rehearsal (copied in, manifest and
+        // all) is a copy of its loopback's databases, which restore
+        // refuses: never the newest of a real database.
+        let (entries, rehearsals): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| {
+            crate::steps::rehearsals::of_another(&e.file, e.manifest.rehearsal.as_deref()).is_none()
+        });
         let found = match latest {
-            inventory::Latest::Good => inventory::latest_good_of(&entries, env, is_of),
-            inventory::Latest::Any => inventory::latest_any_of(&entries, env, is_of),
+            inventory::Latest::Good => inventory::latest_good_of(&entries, env, &is_of),
+            inventory::Latest::Any => inventory::latest_any_of(&entries, env, &is_of),
         };
-        found.map_err(|e| Exit::CouldNotRun.error(e))
+        let chosen = found.map_err(|e| Exit::CouldNotRun.error(e))?;
+        let at = { entries.iter() }.find(|e| e.file == chosen);
+        let newer = { rehearsals.iter() }.filter(|e| {
+            is_of(&e.manifest)
+                && e.is_whole()
+                && at.is_some_and(|c| e.manifest.created_at > c.manifest.created_at)
+        });
+        for e in newer {
+            crate::warn!(
+                "latest:{env} is {}: the newer {} was taken inside a rehearsal ({}), a copy of \
+                 its loopback's databases that restore refuses outside it, and is passed over",
+                d1_core::names::file_name(&chosen),
+                e.manifest.file.name,
+                crate::steps::rehearsals::of_backup(&e.file, e.manifest.rehearsal.as_deref())
+                    .unwrap_or_default()
+            );
+        }
+        Ok(chosen)
     }
 
     pub fn wrangler_version(&self) -> Option<String> {

@@ -30,8 +30,9 @@ pub type Surveyed = (repair::Options, repair::Survey);
 /// thread: when it falls behind, the download waits instead of the memory
 /// growing.
 const IN_FLIGHT: usize = 64;
-/// Bytes kept from the start, to tell a D1 export from anything else.
-const HEAD: usize = 64;
+/// Bytes kept from the start, to tell a D1 export from anything else
+/// (after a rehearsal's mark line, when there is one).
+const HEAD: usize = 512;
 
 /// The backup's file (or its sealer), its hash, and the counting thread,
 /// fed together.

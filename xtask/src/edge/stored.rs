@@ -1193,9 +1193,14 @@ impl Source {
 
     /// The first bytes of the plaintext (to tell SQL from anything else).
     pub fn head(&self) -> Result<Vec<u8>> {
-        let mut head = Vec::with_capacity(64);
+        self.head_up_to(64)
+    }
+
+    /// The first `most` bytes of the plaintext, or all of a shorter one.
+    pub fn head_up_to(&self, most: u64) -> Result<Vec<u8>> {
+        let mut head = Vec::with_capacity(most as usize);
         self.open()?
-            .take(64)
+            .take(most)
             .read_to_end(&mut head)
             .map_err(|e| self.unopened(e.into()))?;
         Ok(head)
@@ -1440,6 +1445,16 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
+/// Whether this run is `cargo xtask verify` ([`advise_as_verify`]).
+static VERIFYING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says this run is `cargo xtask verify`: a damaged file's advice
+/// ([`Damaged`]) then leads to another backup, not to `verify FILE`, the
+/// command already running.
+pub fn advise_as_verify() {
+    VERIFYING.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// A compressed or encrypted backup's plaintext whose decoding failing
 /// (age's `invalid tag`, zstd's `incomplete frame`: a file damaged or cut
 /// short, which a manifest rewritten after it may agree with) is told as
@@ -1479,6 +1494,18 @@ impl<R: Read> Damaged<R> {
         if interrupted || no_identity_matched(&anyhow::anyhow!("{said}")) {
             return e;
         }
+        // An I/O error reading the file, or age killed or failing for a
+        // reason of its own: said as it is, with the file, never damage.
+        if e.raw_os_error().is_some() || e.get_ref().is_some_and(|r| r.is::<NotTheFile>()) {
+            return io::Error::new(
+                e.kind(),
+                NotTheFile(format!(
+                    "cannot read {}: {said}. That is no fault of the file's, and says nothing \
+                     of it: nothing was judged; run the command again once that is fixed",
+                    self.path.display()
+                )),
+            );
+        }
         let path = d1_core::wording::shell_word(&self.path.display().to_string());
         let identity = { self.identity.as_ref() }
             .map(|id| {
@@ -1486,11 +1513,19 @@ impl<R: Read> Damaged<R> {
                 format!(" --identity {id}")
             })
             .unwrap_or_default();
+        // Run by verify, the check it would advise is the one running.
+        let check = match VERIFYING.load(std::sync::atomic::Ordering::Relaxed) {
+            true => String::new(),
+            false => format!("Check it with `cargo xtask verify {path}{identity}`, and "),
+        };
+        let pick = match check.is_empty() {
+            true => "Pick",
+            false => "pick",
+        };
         crate::exit::Exit::Refused.io_error(format!(
             "{} is damaged: it does not decode to its end ({said}), so it is BAD whatever its \
-             manifest records, and is refused. Check it with `cargo xtask verify {path}{identity}`, \
-             and pick another backup: `cargo xtask list`, or its offsite copy with `cargo xtask \
-             offsite fetch`",
+             manifest records, and is refused. {check}{pick} another backup: an older one \
+             `cargo xtask list` shows, or its offsite copy with `cargo xtask offsite fetch`",
             self.path.display()
         ))
     }
@@ -1751,14 +1786,76 @@ impl Read for Decrypting {
             let status = self.child.wait()?;
             self.done = true;
             if !status.success() {
-                let message = self.stderr.text();
-                return Err(io::Error::other(format!(
-                    "decrypting with age failed: {message}"
-                )));
+                return Err(decrypt_failed(status, &self.stderr.text()));
             }
         }
         Ok(n)
     }
+}
+
+/// How much of a dump's head holds a rehearsal's mark line, whole
+/// (`steps::rehearsals::dump_mark`).
+pub const MARKED_HEAD: u64 = 512;
+
+/// The exit code `scripts/age.mjs` gives a decryption that failed on what
+/// the file holds (sysexits' EX_DATAERR).
+const FILE_AT_FAULT: i32 = 65;
+
+/// A decryption that failed (`status`, age's `message`): the file's fault
+/// only when age says so ([`FILE_AT_FAULT`]; "no identity matched" is the
+/// identity's, told by [`Source::unopened`]); age killed by a signal (the
+/// out-of-memory killer, a crash) or failing otherwise (an I/O error
+/// reading the file) is [`NotTheFile`], which is never called damaged.
+fn decrypt_failed(status: std::process::ExitStatus, message: &str) -> io::Error {
+    use std::os::unix::process::ExitStatusExt as _;
+    let said = format!("decrypting with age failed: {message}");
+    if status.code() == Some(FILE_AT_FAULT) || message.contains("no identity matched") {
+        return io::Error::new(io::ErrorKind::InvalidData, said);
+    }
+    io::Error::other(NotTheFile(match status.signal() {
+        Some(signal) => format!(
+            "age (node scripts/age.mjs), decrypting it, was killed by signal {signal}{} before \
+             its end: out of memory (the kernel's out-of-memory killer), a crash, or another \
+             process{}",
+            match signal {
+                9 => " (SIGKILL)",
+                6 => " (SIGABRT)",
+                11 => " (SIGSEGV)",
+                _ => "",
+            },
+            match message.trim() {
+                "" => String::new(),
+                m => format!(" ({m})"),
+            }
+        ),
+        None => said,
+    }))
+}
+
+/// Why reading a stored backup failed, when it is not the file's fault: an
+/// I/O error reading it, or age killed or failing for a reason of its own.
+/// [`Damaged`] names the file and this, never calling it damaged.
+#[derive(Debug)]
+pub struct NotTheFile(String);
+
+impl std::fmt::Display for NotTheFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotTheFile {}
+
+/// Whether `e`, from reading a stored backup, is no fault of the file's:
+/// [`NotTheFile`], or an I/O error of the system reading it (EIO, EISDIR;
+/// one with an OS error code, which zstd's and age's decoding errors never
+/// have).
+pub fn not_the_files(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<NotTheFile>().is_some()
+            || c.downcast_ref::<io::Error>()
+                .is_some_and(|io| io.get_ref().is_some_and(|r| r.is::<NotTheFile>()))
+    })
 }
 
 impl Drop for Decrypting {
@@ -2283,10 +2380,11 @@ mod tests {
         assert!(err.contains("age"), "{err}");
     }
 
-    /// LB: an I/O error reading a stored backup (here EISDIR, a read of a
-    /// directory: EIO from a failing disk is told the same way) was called
-    /// "damaged", BAD and refused, as if the file were at fault. It names
-    /// the I/O error and the file, whether zstd or age reads it.
+    /// LB: an I/O error reading a stored backup (here EBADF, a read of a
+    /// file open only for writing: EIO from a failing disk is told the
+    /// same way) was called "damaged", BAD and refused, as if the file
+    /// were at fault. It names the I/O error and the file, whether zstd
+    /// or age reads it.
     #[cfg(unix)]
     #[test]
     fn an_io_error_reading_a_backup_is_not_called_damaged() {
@@ -2295,14 +2393,16 @@ mod tests {
         let key = dir.path().join("key.txt");
         std::fs::write(&key, &identity).unwrap();
         let path = dir.path().join("b.sql.zst.age");
+        std::fs::write(&path, b"age-encryption.org/v1\n").unwrap();
+        let unreadable = || File::options().append(true).open(&path).unwrap();
         let read = |reader: Box<dyn Read + Send>| {
             let mut reader = reader;
             io::copy(&mut reader, &mut io::sink())
-                .expect_err("a directory is no backup")
+                .expect_err("a file open only for writing cannot be read")
                 .to_string()
         };
-        let zstd = zstd::stream::read::Decoder::new(File::open(dir.path()).unwrap()).unwrap();
-        let decrypted = Decrypting::spawn(&age(), &key, File::open(dir.path()).unwrap()).unwrap();
+        let zstd = zstd::stream::read::Decoder::new(unreadable()).unwrap();
+        let decrypted = Decrypting::spawn(&age(), &key, unreadable()).unwrap();
         let aged = zstd::stream::read::Decoder::new(decrypted).unwrap();
         for said in [
             read(Damaged::told(zstd, &path, None, true)),
@@ -2311,7 +2411,7 @@ mod tests {
             assert!(!said.contains("damaged"), "{said}");
             assert!(said.contains(&path.display().to_string()), "{said}");
             assert!(
-                said.contains("EISDIR") || said.contains("directory"),
+                said.contains("EBADF") || said.contains("Bad file descriptor"),
                 "{said}"
             );
         }

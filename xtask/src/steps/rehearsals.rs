@@ -47,6 +47,62 @@ pub fn of_backup(file: &Path, recorded: Option<&str>) -> Option<String> {
         .find(|c| is_rehearsal_name(c))
 }
 
+/// How the first line of a dump taken inside a rehearsal starts: a SQL
+/// comment (which every reader of a dump, this tool's and D1's, passes
+/// over) naming the rehearsal, then why. The manifest's mark stays with
+/// the manifest; this one travels with the dump, compressed and encrypted
+/// inside it, so a copy of the file alone (`cp …/.rehearsal-…/backups/
+/// backup-prod-….sql /tmp/`, restored with `--no-manifest`) is still
+/// known for a rehearsal's.
+const DUMP_MARK: &str = "-- qbtime-xtask: taken inside the rehearsal ";
+
+/// The line a backup taken inside the rehearsal this command runs in
+/// starts its dump with ([`DUMP_MARK`]), if it runs in one.
+pub fn dump_mark() -> Option<String> {
+    current().map(|name| {
+        format!(
+            "{DUMP_MARK}{name}: a copy of its loopback's databases, never of a real one, \
+             restored only within that rehearsal\n"
+        )
+    })
+}
+
+/// The rehearsal the first line of a dump (`head`, its first bytes) names,
+/// if it is marked as one's ([`dump_mark`]); a mark naming no rehearsal's
+/// directory still marks it (`unnamed`).
+pub fn marked_in(head: &[u8]) -> Option<String> {
+    let rest = head.strip_prefix(DUMP_MARK.as_bytes())?;
+    let name: Vec<u8> = { rest.iter() }
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-' || **b == b'.')
+        .copied()
+        .collect();
+    let name = String::from_utf8_lossy(&name).into_owned();
+    Some(match is_rehearsal_name(&name) {
+        true => name,
+        false => "unnamed".to_owned(),
+    })
+}
+
+/// `head` past its rehearsal's mark line, if it has one: the export as
+/// wrangler wrote it.
+pub fn past_mark(head: &[u8]) -> &[u8] {
+    match head.starts_with(DUMP_MARK.as_bytes()) {
+        true => head
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(&[][..], |n| &head[n + 1..]),
+        false => head,
+    }
+}
+
+/// The rehearsal `file` was taken in ([`of_backup`]), when it is another
+/// than the one this command runs in: a backup this command must not take
+/// for a real one.
+pub fn of_another(file: &Path, recorded: Option<&str>) -> Option<String> {
+    let taken_in = of_backup(file, recorded)?;
+    (current().as_deref() != Some(taken_in.as_str())).then_some(taken_in)
+}
+
 /// Refuses (exit 3) to restore `file`, taken in a rehearsal, anywhere but
 /// in that same rehearsal: its rows are a copy of the loopback's, and a
 /// rehearsal's printed way back (`to go back, restore it: cargo xtask
@@ -58,12 +114,9 @@ pub fn refuse_outside_its_rehearsal(
     recorded: Option<&str>,
     target: &str,
 ) -> anyhow::Result<()> {
-    let Some(taken_in) = of_backup(file, recorded) else {
+    let Some(taken_in) = of_another(file, recorded) else {
         return Ok(());
     };
-    if current().as_deref() == Some(taken_in.as_str()) {
-        return Ok(());
-    }
     crate::stop!(
         crate::exit::Exit::Refused,
         "refusing to restore {} into {target}: it was taken inside a rehearsal ({taken_in}), \

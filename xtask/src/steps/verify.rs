@@ -992,7 +992,11 @@ fn plaintext_check(
         .with_context(cannot_read)?;
     let (sha256, bytes) = match read {
         Ok(digest) => digest,
-        Err(e) if source.is_unopened(&sealed.recipients) => {
+        // No identity that opens it, or a failure that is no fault of the
+        // file's (an I/O error, age killed): nothing to judge it by.
+        Err(e)
+            if source.is_unopened(&sealed.recipients) || crate::edge::stored::not_the_files(&e) =>
+        {
             return Err(e.context(cannot_read()));
         }
         // Its bytes are the manifest's, or the file check fails it; the
