@@ -259,4 +259,24 @@ mod tests {
         assert!(!is_rehearsal_name(".rehearsal-"));
         assert!(!is_rehearsal_name(".rehearsal-1 2"));
     }
+
+    /// A dump's first line marks it a rehearsal's by name; one naming no
+    /// rehearsal's directory (a hostile file's) is still one, `unnamed`;
+    /// past the mark is the export as wrangler wrote it, and a dump with
+    /// no mark is read as it is.
+    #[test]
+    fn a_dumps_mark_names_its_rehearsal_and_is_passed_over() {
+        let export = "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE t(x);\n";
+        let mark = format!("{DUMP_MARK}.rehearsal-20261205-233142-966: a copy\n");
+        let marked = format!("{mark}{export}");
+        assert_eq!(
+            marked_in(marked.as_bytes()).as_deref(),
+            Some(".rehearsal-20261205-233142-966")
+        );
+        assert_eq!(past_mark(marked.as_bytes()), export.as_bytes());
+        let forged = format!("{DUMP_MARK}prod; rm -rf ~\n{export}");
+        assert_eq!(marked_in(forged.as_bytes()).as_deref(), Some("unnamed"));
+        assert_eq!(marked_in(export.as_bytes()), None);
+        assert_eq!(past_mark(export.as_bytes()), export.as_bytes());
+    }
 }
