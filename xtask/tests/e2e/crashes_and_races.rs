@@ -375,7 +375,7 @@ fn a_second_restore_while_the_first_asks_is_refused_and_the_first_runs_its_plan(
 
 /// A sandbox with a backup taken now and a copy of it dated 40 days ago,
 /// which [`crate::output::KEEP_ONE_LOCAL`] deletes; returns the copy's name.
-fn sandbox_with_an_old_backup() -> (Sandbox, String) {
+pub(crate) fn sandbox_with_an_old_backup() -> (Sandbox, String) {
     let (sb, newest) = sandbox_with_a_backup();
     let old = copy_taken_at(
         &sb,
@@ -1648,6 +1648,16 @@ fn group_lives(group: u32) -> bool {
     group_runs(group, "")
 }
 
+/// A local D1 with the seed rows, and a migration pending, 0005_slow.sql,
+/// whose apply takes long enough (seconds) to land a signal in.
+fn sandbox_with_a_slow_migration() -> Sandbox {
+    sandbox_with_a_pending_migration(
+        "0005_slow.sql",
+        "CREATE TABLE slow AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+         WHERE i < 40000000) SELECT count(*) AS c FROM n;\n",
+    )
+}
+
 /// rvAA: `migrate local` killed with SIGKILL, the xtask alone (the OOM
 /// killer, `kill -9 PID`), while its wrangler applies a slow migration.
 /// wrangler and its workerd must not run on, unwatched, to commit the
@@ -1661,15 +1671,7 @@ fn group_lives(group: u32) -> bool {
 /// run applies the migration, once, or finds it applied.
 #[test]
 fn a_local_migrate_killed_alone_leaves_no_wrangler_applying_behind() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    std::fs::write(
-        sb.path().join("migrations/0005_slow.sql"),
-        "CREATE TABLE slow AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
-         WHERE i < 40000000) SELECT count(*) AS c FROM n;\n",
-    )
-    .unwrap();
+    let sb = sandbox_with_a_slow_migration();
     let mut migrate = spawn_in_group(&sb, &["migrate", "local", "--yes"]);
     let pid = migrate.id();
     wait_until(&mut migrate, "workerd applying the migration", || {
@@ -1790,4 +1792,34 @@ fn an_interrupted_local_restore_via_wrangler_says_what_is_true_of_the_local_d1()
         run.stderr
     );
     assert_eq!(sb.query("SELECT count(*) AS n FROM notifications"), before);
+}
+
+/// LC 1: `migrate local` killed (`kill -9`, a machine that dies) while its
+/// wrangler applies a migration, its pre-migration backup taken. The next
+/// run that takes the lock told it, but `status`, what a careful operator
+/// runs first after a crash, said nothing: it now says that the migrate
+/// stopped unfinished, that migrations may be half applied, and the
+/// pre-migration backup's restore, in the words the next run uses.
+#[test]
+fn status_after_a_local_migrate_killed_mid_apply_says_it_stopped_unfinished_and_the_way_back() {
+    let sb = sandbox_with_a_slow_migration();
+    let lock = sb.backups().join(".lock");
+    let mut migrate = spawn_in_group(&sb, &["migrate", "local", "--yes"]);
+    wait_until(&mut migrate, "the lock recording the migration", || {
+        std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("\"migrating\""))
+    });
+    kill_group(&mut migrate);
+    let backup = only_backup_but(&sb, "none");
+
+    let status = sb.xtask(&["status"]);
+    let said = status.all();
+    assert!(said.contains("`migrate local`"), "{said}");
+    assert!(
+        said.contains("stopped unfinished")
+            && said
+                .contains("applying migrations to qbtime_db_local, some of which may be applied")
+            && said.contains(&backup),
+        "status does not say that the killed migrate stopped unfinished, what it leaves, nor \
+         the pre-migration backup {backup} that goes back:\n{said}"
+    );
 }

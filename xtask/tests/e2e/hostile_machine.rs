@@ -449,3 +449,94 @@ fn an_encrypted_local_backup_that_meets_a_full_disk_names_the_disk() {
         run.stderr
     );
 }
+
+/// LC 2: TMPDIR naming a directory this user cannot write (`TMPDIR=/sys`,
+/// which not even root can): each command that makes temporary files
+/// failed with `Permission denied (os error 13)` on a private directory
+/// under it, never saying that TMPDIR chose it nor what to do. Each now
+/// names the directory, TMPDIR, and the fix (unset TMPDIR, or point it at
+/// a directory this user can write), with nothing kept.
+#[test]
+fn a_tmpdir_this_user_cannot_write_is_named_with_its_fix() {
+    let (sb, backup) = sandbox_with_a_backup();
+    let backup = sb.backups().join(backup);
+    let backup = backup.to_str().unwrap();
+    let before = sb.backup_files();
+    for args in [
+        &["backup", "local", "--via-wrangler"][..],
+        &["verify", backup],
+        &["migrate", "local", "--yes"],
+        &["restore", backup, "--to", "local", "--replace", "--yes"],
+    ] {
+        let mut cmd = sb.xtask_command(args);
+        cmd.env("TMPDIR", "/sys");
+        let run = Run::from_output(cmd.output().unwrap());
+        assert!(!run.ok, "{args:?}:\n{}", run.all());
+        for told in ["\"/sys\"", "TMPDIR", "unset TMPDIR"] {
+            assert!(
+                run.stderr.contains(told),
+                "{args:?} does not name {told}:\n{}",
+                run.stderr
+            );
+        }
+        assert_eq!(sb.backup_files(), before, "{args:?} kept a file");
+    }
+}
+
+/// `dir` made unwritable while this lives, even to root: mode 555 and,
+/// for root (whom modes do not stop), the immutable flag (`chattr +i`,
+/// as an operator or a hardening script may set it); writable again
+/// when dropped.
+struct Unwritable(PathBuf);
+
+impl Unwritable {
+    fn new(dir: &Path) -> Unwritable {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let set = Command::new("chattr").arg("+i").arg(dir).status();
+            assert!(set.is_ok_and(|s| s.success()), "chattr +i {dir:?}");
+        }
+        Unwritable(dir.to_owned())
+    }
+}
+
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+    }
+}
+
+/// LC 3: a backup directory this user cannot write into (`chmod 555`, or
+/// immutable, `chattr +i`), its lock file there from an earlier run: a
+/// backup, a restore's safety backup and a prune failed with a bare
+/// `Permission denied (os error 13)` (or `Operation not permitted`) on a
+/// file in it. Each now names the backup directory and the fix (make it
+/// writable, or choose another with --backup-dir), and leaves it as it was.
+#[test]
+fn a_backup_directory_this_user_cannot_write_into_is_named_with_its_fix() {
+    let (sb, old) = crate::crashes_and_races::sandbox_with_an_old_backup();
+    let dir = sb.backups();
+    let backup = dir.join(&old);
+    let before = sb.backup_files();
+    let prune = [crate::output::KEEP_ONE_LOCAL, &["--yes"]].concat();
+    let _unwritable = Unwritable::new(&dir);
+    let backup = backup.to_str().unwrap();
+    let restore = ["restore", backup, "--to", "local", "--replace", "--yes"];
+    for args in [&["backup", "local"][..], &restore, &prune] {
+        let run = sb.xtask(args);
+        assert!(!run.ok, "{args:?}:\n{}", run.all());
+        let dir = dir.display().to_string();
+        for told in [dir.as_str(), "chmod u+w", "chattr -i", "--backup-dir"] {
+            assert!(
+                run.stderr.contains(told),
+                "{args:?} does not name {told}:\n{}",
+                run.stderr
+            );
+        }
+        assert_eq!(sb.backup_files(), before, "{args:?} changed the backups");
+    }
+}

@@ -11,15 +11,10 @@ use common::*;
 /// A sandbox with the migrations applied, the seed rows, and one more
 /// migration, `0099_extra.sql`, pending.
 fn a_pending_migration() -> Sandbox {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    std::fs::write(
-        sb.path().join("migrations/0099_extra.sql"),
+    sandbox_with_a_pending_migration(
+        "0099_extra.sql",
         "CREATE TABLE extra (id INTEGER PRIMARY KEY);\n",
     )
-    .unwrap();
-    sb
 }
 
 fn has_table(sb: &Sandbox, name: &str) -> bool {

@@ -678,6 +678,16 @@ pub fn only_backup(sb: &Sandbox) -> String {
     backups[0].clone()
 }
 
+/// A sandbox with the migrations applied, the seed rows, and one more
+/// migration pending: `name` in migrations/, holding `sql`.
+pub fn sandbox_with_a_pending_migration(name: &str, sql: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    sb
+}
+
 /// A sandbox with the migrations applied, the seed rows, and one verified
 /// local backup; returns the sandbox and the backup's file name.
 pub fn sandbox_with_a_backup() -> (Sandbox, String) {
