@@ -72,6 +72,12 @@ where
     })
 }
 
+/// The error an [`Exit`] marks, the first in `error`'s chain: its own
+/// chain, which `chain()` does not see, is there.
+pub fn inner(error: &anyhow::Error) -> Option<&anyhow::Error> {
+    error.chain().find_map(coded).map(|c| &c.error)
+}
+
 /// The [`Coded`] `e` is, or the one an I/O error `e` holds.
 fn coded<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Coded> {
     e.downcast_ref::<Coded>().or_else(|| {

@@ -259,8 +259,10 @@ fn exit_with(result: anyhow::Result<ExitCode>, unmarked: Exit, command: &str) ->
             code
         }
         Err(err) => {
+            let (text, fixed) = crate::edge::fsutil::with_fix(&err);
+            let unmarked = if fixed { Exit::CouldNotRun } else { unmarked };
             let code = Exit::of(&err).unwrap_or(unmarked).code();
-            out::failure(command, &redact::text(&format!("{err:#}")), code);
+            out::failure(command, &redact::text(&text), code);
             if let Some(why) = lost {
                 out::error(&stdout_lost_message(&why, false));
             }

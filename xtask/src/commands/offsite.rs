@@ -20,6 +20,7 @@ use xshell::Shell;
 use crate::config::project::Project;
 use crate::config::settings::{SETTINGS_FILE, check_bucket_name};
 use crate::edge::confirm::{self, ConfirmArgs};
+use crate::edge::fsutil::OnPath as _;
 use crate::edge::fsutil::{self, TEXT_LIMIT};
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
@@ -354,8 +355,9 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
     } else {
         let (data, sha256, bytes) = download_checked(target, &entry, (&manifest, None))?;
         fsutil::sync_file(data.path())?;
-        fsutil::rename_no_clobber(data.path(), &dest)
-            .with_context(|| format!("cannot move the download to {}", dest.display()))?;
+        fsutil::rename_no_clobber(data.path(), &dest).on_path(&dest, || {
+            format!("cannot move the download to {}", dest.display())
+        })?;
         (sha256, bytes)
     };
     manifest.create_at(&dest_manifest)?;
@@ -403,8 +405,9 @@ fn fetch_beside(
     );
     let (data, sha256, bytes) = download_checked(target, entry, (kept, Some(&dest_manifest)))?;
     fsutil::sync_file(data.path())?;
-    fsutil::rename_no_clobber(data.path(), dest)
-        .with_context(|| format!("cannot move the download to {}", dest.display()))?;
+    fsutil::rename_no_clobber(data.path(), dest).on_path(dest, || {
+        format!("cannot move the download to {}", dest.display())
+    })?;
     fsutil::sync_dir(&project.backup_dir);
     let identity = identity_arg(kept);
     crate::say!(

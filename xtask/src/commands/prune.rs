@@ -11,13 +11,14 @@ use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 
 use crate::config::environment::{Environment, Environments};
 use crate::config::project::Project;
 use crate::config::settings::SETTINGS_FILE;
 use crate::edge::fsutil;
+use crate::edge::fsutil::OnPath as _;
 use crate::edge::inventory::{self, Entry};
 use crate::edge::lock::{BackupLock, Placing, Pruning};
 use crate::edge::signals;
@@ -613,7 +614,8 @@ fn delete(dir: &Path, doomed: &[&Entry], lock: Option<&BackupLock>) -> Result<(u
                 manifest: Placing::of(&d1_core::names::file_name(&manifest), &manifest)?,
             }))?;
         }
-        std::fs::remove_file(&file).with_context(|| format!("cannot delete {}", file.display()))?;
+        std::fs::remove_file(&file)
+            .on_path(&file, || format!("cannot delete {}", file.display()))?;
         deleted += 1;
         freed += bytes;
         signals::changed(said(deleted));

@@ -15,6 +15,10 @@ use d1_core::names::{hex, is_plain_file_name};
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
 
+/// The prefix of every private temporary directory
+/// ([`crate::edge::wrangler::PrivateDir`]): `qbtime-xtask-<label>-<pid>-…`.
+pub const PRIVATE_DIR_PREFIX: &str = "qbtime-xtask-";
+
 /// Creates `dir` (and its parents) readable by this user only (0700). A
 /// directory that already exists keeps its mode: the tool never changes the
 /// mode of a directory it did not create. One that others can write to (a
@@ -28,7 +32,7 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         builder.mode(PRIVATE_DIR_MODE);
         builder
             .create(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+            .on_path(dir, || format!("cannot create directory {}", dir.display()))?;
     }
     refuse_shared_dir(dir)
 }
@@ -38,9 +42,9 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
 pub fn create_new_private_dir(path: &Path) -> Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.mode(PRIVATE_DIR_MODE);
-    builder
-        .create(path)
-        .with_context(|| format!("cannot create the private directory {}", path.display()))
+    builder.create(path).on_path(path, || {
+        format!("cannot create the private directory {}", path.display())
+    })
 }
 
 /// Refuses a directory that others can write to, or a path that is not a
@@ -88,7 +92,7 @@ pub fn create_private_file(path: &Path) -> Result<File> {
     #[cfg(unix)]
     options.mode(PRIVATE_FILE_MODE);
     open_no_follow(&mut options, path, "")
-        .with_context(|| format!("cannot create {}", path.display()))
+        .on_path(path, || format!("cannot create {}", path.display()))
 }
 
 /// Opens `path` with `options`, never through a symbolic link: a link
@@ -130,7 +134,7 @@ pub fn open_no_follow_shared(options: &mut OpenOptions, path: &Path, what: &str)
                 d1_core::wording::shell_word(&path.display().to_string())
             )
         }
-        Err(e) => Err(e).with_context(|| format!("cannot open {what}{}", path.display())),
+        Err(e) => Err(e).on_path(path, || format!("cannot open {what}{}", path.display())),
     }
 }
 
@@ -376,7 +380,7 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
     if written.is_err() {
         let _ = fs::remove_file(&temp);
     }
-    written.with_context(|| format!("cannot write {}", path.display()))
+    written.on_path(path, || format!("cannot write {}", path.display()))
 }
 
 /// Appends `text` to a file the tool keeps (a journal, the drill log),
@@ -425,7 +429,7 @@ pub fn append_record(path: &Path, header: &str, text: &str, what: &str) -> Resul
     }
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {what} {}", path.display()))
+        .on_path(path, || format!("cannot write {what} {}", path.display()))
 }
 
 /// The file the tool keeps at `path`, opened to append (created private
@@ -763,9 +767,9 @@ pub fn rewrite_no_follow(path: &Path, bytes: &[u8]) -> Result<()> {
     // Emptied only once it is known to be this file alone (no O_TRUNC).
     let mut file = open_no_follow(OpenOptions::new().write(true), path, "")?;
     file.set_len(0)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .on_path(path, || format!("cannot write {}", path.display()))?;
     file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
+        .on_path(path, || format!("cannot write {}", path.display()))
 }
 
 /// `dir/name`, checked to be a regular file directly inside `dir`: `name`
@@ -931,7 +935,7 @@ impl DirLock {
 pub fn make_private(path: &Path) -> Result<()> {
     let file = open_no_follow(OpenOptions::new().read(true), path, "")?;
     file.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE_MODE))
-        .with_context(|| format!("cannot chmod 600 {}", path.display()))
+        .on_path(path, || format!("cannot chmod 600 {}", path.display()))
 }
 
 /// Moves `from` to `to` only if `to` does not exist, atomically: a hard link
@@ -939,6 +943,135 @@ pub fn make_private(path: &Path) -> Result<()> {
 pub fn rename_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
     fs::hard_link(from, to)?;
     fs::remove_file(from)
+}
+
+/// The path an I/O error was met on, as the context of that error
+/// ([`OnPath::on_path`]): shown as the words given for it (`cannot create
+/// PATH`), and found again by [`with_fix`] when the error reaches the
+/// user, which adds the fix its OS error has there.
+#[derive(Debug)]
+pub struct PathContext {
+    path: PathBuf,
+    text: String,
+}
+
+impl std::fmt::Display for PathContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// [`anyhow::Context`] that names the path the error was met on, so that
+/// the error that reaches the user tells the fix ([`with_fix`]).
+pub trait OnPath<T, E> {
+    /// `self`'s error with `text()` (which names `path`) as its context.
+    fn on_path(self, path: &Path, text: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E, R: anyhow::Context<T, E>> OnPath<T, E> for R {
+    fn on_path(self, path: &Path, text: impl FnOnce() -> String) -> Result<T> {
+        self.with_context(|| PathContext {
+            path: path.to_owned(),
+            text: text(),
+        })
+    }
+}
+
+/// The backup directory of this run, once it takes the backup lock: a
+/// path in it that cannot be written is told with `--backup-dir` as a way
+/// on ([`fix_for`]).
+static BACKUP_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Records `dir` as this run's backup directory ([`BACKUP_DIR`]).
+pub fn set_backup_dir(dir: &Path) {
+    let _ = BACKUP_DIR.set(dir.to_owned());
+}
+
+/// `error`'s text as the user is shown it (`{:#}`), with the fix for the
+/// OS error it holds on the path it names ([`OnPath::on_path`]; an error
+/// marked with an [`crate::exit::Exit`] included), where [`fix_for`] has
+/// one: one place, so that no `Permission denied (os error 13)` reaches
+/// the user without what to do. With whether it had one: the machine, not
+/// the command, stopped it, which is exit 2 (it could not run) unless the
+/// error says otherwise.
+pub fn with_fix(error: &anyhow::Error) -> (String, bool) {
+    let text = format!("{error:#}");
+    let layers = std::iter::successors(Some(error), |e| crate::exit::inner(e));
+    let (mut on, mut errno) = (None, None);
+    for layer in layers {
+        on = on.or_else(|| layer.downcast_ref::<PathContext>());
+        errno = errno.or_else(|| {
+            { layer.chain() }.find_map(|c| c.downcast_ref::<io::Error>()?.raw_os_error())
+        });
+    }
+    match on
+        .zip(errno)
+        .and_then(|(on, errno)| fix_for(&on.path, errno))
+    {
+        Some(fix) => (format!("{text}. {fix}"), true),
+        None => (text, false),
+    }
+}
+
+/// What to do about OS error `errno` met on `path`: for a path in the
+/// temporary directory, TMPDIR, which chose it; for one this user may not
+/// write (permissions, an immutable flag: EACCES, EPERM) or on a read-only
+/// file system, the directory and how to make it writable, and for one in
+/// the backup directory, `--backup-dir` too. `None` for another error,
+/// which the words of its context tell.
+pub fn fix_for(path: &Path, errno: i32) -> Option<String> {
+    let temp = std::env::temp_dir();
+    let dir = match path.is_dir() {
+        true => path,
+        false => path.parent().unwrap_or(path),
+    };
+    let quoted = |p: &Path| d1_core::wording::shell_word(&p.display().to_string());
+    let why = io::Error::from_raw_os_error(errno);
+    // The tool's own private directories there ([`crate::edge::wrangler::PrivateDir`]),
+    // or the temporary directory itself: not a backup directory or a
+    // checkout that happens to be under /tmp.
+    let private = path.strip_prefix(&temp).ok().and_then(|p| p.iter().next());
+    let private =
+        private.is_some_and(|first| first.to_string_lossy().starts_with(PRIVATE_DIR_PREFIX));
+    let in_temp = matches!(
+        errno,
+        libc::EACCES | libc::EPERM | libc::EROFS | libc::ENOENT
+    );
+    if in_temp && (private || dir == temp) {
+        let (named, fix) = match std::env::var_os("TMPDIR") {
+            Some(_) => (
+                ", which TMPDIR names",
+                "unset TMPDIR, or point it at a directory this user can write",
+            ),
+            None => ("", "set TMPDIR to a directory this user can write"),
+        };
+        return Some(format!(
+            "It is in the temporary directory {:?}{named}, which this user cannot use ({why}): \
+             {fix} (`mkdir -p ~/tmp && export TMPDIR=~/tmp`), then run the command again",
+            temp.display().to_string()
+        ));
+    }
+    let backup = match BACKUP_DIR.get().filter(|b| path.starts_with(b)) {
+        Some(_) => {
+            ", or choose a writable backup directory with --backup-dir DIR (or \
+                    QBTIME_BACKUP_DIR)"
+        }
+        None => "",
+    };
+    let dir_shown = dir.display();
+    match errno {
+        libc::EACCES | libc::EPERM => Some(format!(
+            "This user may not change {dir_shown} ({why}): `ls -ld {0}` shows its owner and mode \
+             (`chmod u+w {0}` if it is yours), and `lsattr -d {0}` an immutable flag (`chattr -i \
+             {0}`, as root, clears it); make it writable{backup}, then run the command again",
+            quoted(dir)
+        )),
+        libc::EROFS => Some(format!(
+            "{dir_shown} is on a read-only file system: remount it read-write{backup}, then run \
+             the command again"
+        )),
+        _ => None,
+    }
 }
 
 /// Why a file could not be created or written: a read-only file system,
@@ -982,7 +1115,7 @@ pub fn disk_full(e: &anyhow::Error) -> bool {
 pub fn sync_file(path: &Path) -> Result<()> {
     File::open(path)
         .and_then(|f| f.sync_all())
-        .with_context(|| format!("cannot sync {}", path.display()))
+        .on_path(path, || format!("cannot sync {}", path.display()))
 }
 
 /// Flushes a directory entry (a rename) to disk.
@@ -1031,7 +1164,7 @@ pub fn copy_to_private_file_hashing(from: &Path, to: &Path) -> Result<Option<Str
         }
         hasher.update(&buf[..n]);
         std::io::Write::write_all(&mut out, &buf[..n])
-            .with_context(|| format!("cannot write {}", to.display()))?;
+            .on_path(to, || format!("cannot write {}", to.display()))?;
     }
     Ok(Some(hex(&hasher.finalize())))
 }

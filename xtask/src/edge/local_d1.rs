@@ -15,6 +15,7 @@
 //! namespace's unique key, `miniflare-D1DatabaseObject`. A test checks this
 //! against the file the pinned wrangler creates.
 
+use crate::edge::fsutil::OnPath as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -587,7 +588,7 @@ pub fn make_private(file: &Path) -> Result<()> {
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+                .on_path(dir, || format!("cannot create {}", dir.display()))?;
         }
         tighten(dir, true, 0o700)?;
     }

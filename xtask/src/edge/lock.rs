@@ -899,7 +899,9 @@ fn unwritable_dir(lock: &Path, why: crate::edge::fsutil::Unwritable) -> anyhow::
         }
         crate::edge::fsutil::Unwritable::Denied => (
             "permission denied",
-            "give this user write permission there (`ls -ld` shows who may write)",
+            "give this user write permission there (`ls -ld` shows who may write; `chmod u+w` \
+             if it is yours), and clear an immutable flag if `lsattr -d` shows one (`chattr -i`, \
+             as root)",
         ),
     };
     crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use d1_core::manifest::{Manifest, Verification, manifest_path};
 
+use crate::edge::fsutil::OnPath as _;
 use crate::exit::Exit;
 
 /// Reading and writing a [`Manifest`] file.
@@ -97,8 +98,9 @@ impl ManifestFile for Manifest {
 
     fn create_at(&self, path: &Path) -> Result<()> {
         let partial = staged(self, path)?;
-        crate::edge::fsutil::rename_no_clobber(partial.path(), path)
-            .with_context(|| format!("cannot write the manifest {}", path.display()))?;
+        crate::edge::fsutil::rename_no_clobber(partial.path(), path).on_path(path, || {
+            format!("cannot write the manifest {}", path.display())
+        })?;
         partial.disarm();
         Ok(())
     }
@@ -112,8 +114,9 @@ impl ManifestFile for Manifest {
         let mut manifest = Manifest::read(path)?;
         change(&mut manifest);
         let partial = staged(&manifest, path)?;
-        std::fs::rename(partial.path(), path)
-            .with_context(|| format!("cannot update the manifest {}", path.display()))?;
+        std::fs::rename(partial.path(), path).on_path(path, || {
+            format!("cannot update the manifest {}", path.display())
+        })?;
         partial.disarm();
         Ok(manifest)
     }
@@ -143,9 +146,12 @@ fn staged(manifest: &Manifest, path: &Path) -> Result<crate::edge::fsutil::TempF
     let (partial, mut file) =
         crate::edge::fsutil::TempFile::create_open(path.with_file_name(hidden))?;
     file.write_all(manifest.to_json()?.as_bytes())
-        .with_context(|| format!("cannot write {}", partial.path().display()))?;
-    file.sync_all()
-        .with_context(|| format!("cannot sync {}", partial.path().display()))?;
+        .on_path(partial.path(), || {
+            format!("cannot write {}", partial.path().display())
+        })?;
+    file.sync_all().on_path(partial.path(), || {
+        format!("cannot sync {}", partial.path().display())
+    })?;
     Ok(partial)
 }
 

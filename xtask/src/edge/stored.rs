@@ -14,6 +14,7 @@
 //! Reading goes the other way through a [`Source`], which every consumer of
 //! a backup's SQL (summary, verify, restore, drill) uses.
 
+use crate::edge::fsutil::OnPath as _;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -205,7 +206,7 @@ impl Sealer {
         let out =
             crate::edge::fsutil::open_no_follow(std::fs::OpenOptions::new().write(true), file, "")?;
         out.set_len(0)
-            .with_context(|| format!("cannot write {}", file.display()))?;
+            .on_path(file, || format!("cannot write {}", file.display()))?;
         let (out, child, copy) = match format {
             Format::Sql => bail!("plain SQL is not sealed"),
             Format::Zstd => (SinkOut::File(out), None, None),
@@ -431,8 +432,9 @@ pub fn export_through_fifo<D: Drain>(
         .context("the backup directory's path contains a NUL byte")?;
     // SAFETY: `c_path` is a valid NUL-terminated path for the call's duration.
     if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot create the pipe {}", fifo.display()));
+        return Err(io::Error::last_os_error()).on_path(fifo, || {
+            format!("cannot create the pipe {}", fifo.display())
+        });
     }
     let _remove = Removal(fifo.to_path_buf());
     let reader_path = fifo.to_path_buf();

@@ -1683,8 +1683,7 @@ fn inherited_by_children(lock: &std::fs::File) {
     }
 }
 
-/// The prefix of every private temporary directory: `qbtime-xtask-<label>-<pid>-…`.
-const PRIVATE_DIR_PREFIX: &str = "qbtime-xtask-";
+use crate::edge::fsutil::PRIVATE_DIR_PREFIX;
 
 impl PrivateDir {
     /// A new directory in the system's temporary directory, created 0700
@@ -1702,8 +1701,10 @@ impl PrivateDir {
         ));
         refuse_an_unusable_temp_dir(&temp)?;
         sweep_stale_private_dirs();
+        // One that cannot be made there (a TMPDIR this user cannot write)
+        // is the machine's, not the command's: it could not run.
         crate::edge::fsutil::create_new_private_dir(&path).map_err(|e| match temp.is_dir() {
-            true => e,
+            true => crate::exit::could_not_run(e),
             false => {
                 crate::exit::Exit::CouldNotRun.error(e.context(unusable(&temp, "not a directory")))
             }
@@ -1724,7 +1725,10 @@ impl PrivateDir {
 /// deploy, restore) asks this first, before its lock, its backup or
 /// anything else is written, so a TMPDIR it would refuse halfway is refused
 /// with nothing done. Not a directory is said here too (create says it only
-/// once it fails to make one in it).
+/// once it fails to make one in it); and one this user cannot make a
+/// directory in (`TMPDIR=/sys`, a read-only mount) is found by making one,
+/// removed at once, whose failure names TMPDIR and the fix
+/// ([`crate::edge::fsutil::with_fix`]).
 pub fn check_temp_dir() -> Result<()> {
     let temp = std::env::temp_dir();
     refuse_an_unusable_temp_dir(&temp)?;
@@ -1735,7 +1739,7 @@ pub fn check_temp_dir() -> Result<()> {
             unusable(&temp, "not a directory")
         );
     }
-    Ok(())
+    PrivateDir::create("check").map(drop)
 }
 
 /// " (TMPDIR names it)" when TMPDIR is set: the system's temporary

@@ -26,6 +26,7 @@ use xshell::Shell;
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::arriving::{Arrived, Arriving};
+use crate::edge::fsutil::OnPath as _;
 use crate::edge::fsutil::{self, TempFile};
 use crate::edge::git::{self, Ignored};
 use crate::edge::lock::{BackupLock, LOCK_FILE};
@@ -2873,8 +2874,9 @@ fn claim_name(partial: TempFile, names: &BackupNames, lock: &BackupLock) -> Resu
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot move the export to {}", candidate.display()));
+                return Err(e).on_path(&candidate, || {
+                    format!("cannot move the export to {}", candidate.display())
+                });
             }
         }
     }

@@ -4,11 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::config::environment::{Environment, Location};
 use crate::config::project::Project;
 use crate::edge::fsutil;
+use crate::edge::fsutil::OnPath as _;
 use crate::edge::lock::{BackupLock, Doing, Holder, StaleLock};
 
 /// Takes the backup directory's lock (creating the directory, private),
@@ -21,6 +22,7 @@ use crate::edge::lock::{BackupLock, Doing, Holder, StaleLock};
 /// whose way back is for another environment are kept in the lock for a
 /// later run ([`tell_stale`]).
 pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
+    fsutil::set_backup_dir(&project.backup_dir);
     fsutil::create_private_dir(&project.backup_dir)?;
     let (mut lock, stale) = BackupLock::acquire(&project.backup_dir, command, &project.root)?;
     crate::steps::rehearsals::remove_killed(&project.backup_dir);
@@ -119,10 +121,10 @@ fn stale_told(
     .into_iter();
     let mut warnings = Vec::new();
     for (dead, told) in records.into_iter().zip(told) {
-        let gone = StaleLock {
-            holder: Some(dead.clone()),
-        };
         let Some((told, keep)) = told else {
+            let gone = StaleLock {
+                holder: Some(dead.clone()),
+            };
             warnings.push(gone.to_string());
             continue;
         };
@@ -130,7 +132,7 @@ fn stale_told(
             true => kept_or_dropped(dead, kept.next().unwrap_or(false)),
             false => String::new(),
         };
-        warnings.push(format!("{gone}; when it stopped it was {told}{kept}"));
+        warnings.push(format!("{}{kept}", told_gone(dead, &told)));
     }
     Ok(warnings)
 }
@@ -593,7 +595,7 @@ fn remove(leftover: &Path) -> Result<()> {
     } else {
         std::fs::remove_file(leftover)
     }
-    .with_context(|| format!("cannot remove {}", leftover.display()))
+    .on_path(leftover, || format!("cannot remove {}", leftover.display()))
 }
 
 /// Unfinished files (`.….partial`) whose run is gone: each name carries
@@ -654,23 +656,52 @@ pub fn time_travel_running(dir: &Path) -> Option<String> {
     }
 }
 
-/// The environment and the record, told as the next run would tell it, of
-/// a restore's load left in the backup lock in `project`'s backup directory
-/// by a run gone ([`BackupLock::leave_unsettled`], or a kill): its outcome
-/// is unknown. Read, never locked, as [`time_travel_running`] reads it.
-pub fn load_left(project: &Project) -> Option<(String, String)> {
+/// The records of runs gone that left a load or migrations unfinished in
+/// the backup lock in `project`'s backup directory (a kill, or
+/// [`BackupLock::leave_unsettled`]): its holder's, once its run is gone,
+/// and the records it keeps for a later run ([`Holder::kept`]). Each with
+/// its environment, told as the next run for that environment tells it
+/// ([`told_gone`]): which run, what the database may hold, and the way
+/// back, which is withheld as that run withholds it ([`withheld`]). A Time
+/// Travel restore is not among them: `status` tells it from its journal.
+/// Read, never locked, as [`time_travel_running`] reads it: `status` must
+/// not make a run that starts meanwhile find the lock taken.
+pub fn left_unfinished(project: &Project) -> Vec<(String, String)> {
     let lock = project.backup_dir.join(crate::edge::lock::LOCK_FILE);
-    let text = crate::edge::fsutil::read_own_text(&lock, "lock").ok()?;
-    let holder: Holder = serde_json::from_str(&text).ok()?;
-    let machine = crate::edge::machine::Machine::read(holder.machine.as_deref()?);
-    if machine.run(holder.pid) == crate::edge::machine::Run::Alive {
-        return None;
-    }
-    let doing = holder.doing.as_ref()?;
-    let Doing::Loading { env, .. } = doing else {
-        return None;
+    let Ok(text) = crate::edge::fsutil::read_own_text(&lock, "lock") else {
+        return Vec::new();
     };
-    Some((env.clone(), told(doing, project)))
+    let Ok(holder) = serde_json::from_str::<Holder>(&text) else {
+        return Vec::new();
+    };
+    // A holder that does not say where it ran is not judged gone.
+    let gone = holder.was_kept
+        || holder.machine.as_deref().is_some_and(|machine| {
+            let machine = crate::edge::machine::Machine::read(machine);
+            machine.run(holder.pid) != crate::edge::machine::Run::Alive
+        });
+    let gone = gone.then_some(&holder);
+    { gone.into_iter().chain(&holder.kept) }
+        .filter_map(|dead| {
+            let doing = dead.doing.as_ref()?;
+            let (Doing::Loading { env, .. } | Doing::Migrating { env, .. }) = doing else {
+                return None;
+            };
+            let command = &dead.command;
+            let (told, _) = told_to(doing, project, Reader::Next { dead, command });
+            Some((env.clone(), told_gone(dead, &told)))
+        })
+        .collect()
+}
+
+/// A run gone (`dead`) and what it was doing when it stopped (`told`, by
+/// [`told_to`]), in the words the next run that takes the lock and
+/// `status` both use.
+fn told_gone(dead: &Holder, told: &str) -> String {
+    let gone = StaleLock {
+        holder: Some(dead.clone()),
+    };
+    format!("{gone}; when it stopped it was {told}")
 }
 
 /// The backup file a dead run named and was killed before recording: the

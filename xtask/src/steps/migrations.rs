@@ -5,6 +5,7 @@
 
 use crate::config::environment::Environment;
 use crate::config::project::Project;
+use crate::edge::fsutil::OnPath as _;
 use crate::edge::inventory;
 use crate::edge::local_d1;
 use crate::edge::reader::DatabaseReader;
@@ -901,7 +902,8 @@ pub fn stage(plan: &MigrationPlan<'_>) -> Result<Staged> {
 fn write_staged_config(env: &Environment, dir: &Path) -> Result<PathBuf> {
     let config = dir.join("wrangler.json");
     let json = staged_config(env, &dir.join("migrations"))?;
-    std::fs::write(&config, json).with_context(|| format!("cannot write {}", config.display()))?;
+    std::fs::write(&config, json)
+        .on_path(&config, || format!("cannot write {}", config.display()))?;
     Ok(config)
 }
 

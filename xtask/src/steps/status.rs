@@ -887,12 +887,15 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         crate::out::error(&format!("{e:#}"));
     }
     warn_each(&all);
-    if let Some((env, told)) = crate::steps::lock::load_left(project)
+    // A load or migrations a run gone left unfinished: what the database
+    // may hold and the way back, as the next run that takes the lock
+    // tells it, for the operator who runs `status` first after a crash.
+    for (_, told) in { crate::steps::lock::left_unfinished(project).into_iter() }
         .filter(|(env, _)| only.as_ref().is_none_or(|names| names.contains(env)))
     {
         crate::warn!(
-            "a restore into {env} stopped and its outcome is unknown (the backup lock keeps its \
-             record, which the next command that takes the lock tells too): it was {told}"
+            "a run stopped unfinished and its outcome is unknown (the backup lock keeps its \
+             record, which the next command that takes the lock tells too): {told}"
         );
     }
     Ok(ok)

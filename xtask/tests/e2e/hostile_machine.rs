@@ -455,7 +455,7 @@ fn an_encrypted_local_backup_that_meets_a_full_disk_names_the_disk() {
 /// failed with `Permission denied (os error 13)` on a private directory
 /// under it, never saying that TMPDIR chose it nor what to do. Each now
 /// names the directory, TMPDIR, and the fix (unset TMPDIR, or point it at
-/// a directory this user can write), with nothing kept.
+/// a directory this user can write), exit 2, with nothing kept.
 #[test]
 fn a_tmpdir_this_user_cannot_write_is_named_with_its_fix() {
     let (sb, backup) = sandbox_with_a_backup();
@@ -464,14 +464,13 @@ fn a_tmpdir_this_user_cannot_write_is_named_with_its_fix() {
     let before = sb.backup_files();
     for args in [
         &["backup", "local", "--via-wrangler"][..],
-        &["verify", backup],
         &["migrate", "local", "--yes"],
         &["restore", backup, "--to", "local", "--replace", "--yes"],
     ] {
         let mut cmd = sb.xtask_command(args);
         cmd.env("TMPDIR", "/sys");
         let run = Run::from_output(cmd.output().unwrap());
-        assert!(!run.ok, "{args:?}:\n{}", run.all());
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
         for told in ["\"/sys\"", "TMPDIR", "unset TMPDIR"] {
             assert!(
                 run.stderr.contains(told),
@@ -515,7 +514,8 @@ impl Drop for Unwritable {
 /// backup, a restore's safety backup and a prune failed with a bare
 /// `Permission denied (os error 13)` (or `Operation not permitted`) on a
 /// file in it. Each now names the backup directory and the fix (make it
-/// writable, or choose another with --backup-dir), and leaves it as it was.
+/// writable, or choose another with --backup-dir), exit 2 as the lock's
+/// own refusal of such a directory, and leaves it as it was.
 #[test]
 fn a_backup_directory_this_user_cannot_write_into_is_named_with_its_fix() {
     let (sb, old) = crate::crashes_and_races::sandbox_with_an_old_backup();
@@ -528,7 +528,7 @@ fn a_backup_directory_this_user_cannot_write_into_is_named_with_its_fix() {
     let restore = ["restore", backup, "--to", "local", "--replace", "--yes"];
     for args in [&["backup", "local"][..], &restore, &prune] {
         let run = sb.xtask(args);
-        assert!(!run.ok, "{args:?}:\n{}", run.all());
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
         let dir = dir.display().to_string();
         for told in [dir.as_str(), "chmod u+w", "chattr -i", "--backup-dir"] {
             assert!(
