@@ -368,3 +368,31 @@ fn allow_trigger_naming_a_trigger_the_backup_lacks_is_refused() {
         }
     }
 }
+
+/// LE: `drill` with no backup of prod and no Cloudflare credentials says
+/// so in one message (not "take one with `cargo xtask backup prod`",
+/// which cannot run here), and the local drill it advises runs as
+/// printed, with no terminal.
+#[test]
+fn the_local_drill_advised_without_credentials_runs_as_printed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&["drill"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.contains("no Cloudflare credentials"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains("`cargo xtask backup prod`"),
+        "{}",
+        run.all()
+    );
+    let advice = advised(&run.stderr, "drill");
+    assert_eq!(advice.len(), 1, "{}", run.all());
+    let runs = run_each(&sb, &advice);
+    runs[0].assert_ok();
+}

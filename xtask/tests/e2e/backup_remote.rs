@@ -1081,3 +1081,54 @@ fn a_token_with_a_stray_character_from_a_paste_is_refused_before_wrangler_runs()
         remote.server.requests()
     );
 }
+
+/// LE: a remote database with no tables (a wrong database_id, or an
+/// emptied database) is backed up, and said to have none: by the backup
+/// (a warning, under -q too), by `status` next to the newest backup, and
+/// by the plan of a restore of it over a database that has tables.
+#[test]
+fn a_backup_of_a_remote_database_with_no_tables_says_it_holds_none() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["-q", "backup", "staging"]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("qbtime_db_staging (staging) has no tables: this backup holds none"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("database_id"), "{}", run.all());
+    // A database with tables says nothing of it.
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    run.assert_ok();
+    assert!(!run.all().contains("no tables"), "{}", run.all());
+
+    let status = remote.xtask(home.path(), &["status"]);
+    let line = status.stdout_line_with("backup-staging-");
+    assert!(line.contains("it holds no tables"), "{}", status.all());
+    let line = status.stdout_line_with("backup-prod-");
+    assert!(!line.contains("no tables"), "{}", status.all());
+    let json = remote.xtask(home.path(), &["status", "--json"]);
+    assert!(
+        json.stdout.contains("\"holds_no_tables\": true"),
+        "{}",
+        json.all()
+    );
+
+    let staging = { sql_backups(&remote.sb).into_iter() }
+        .find(|n| n.starts_with("backup-staging-"))
+        .unwrap();
+    let path = remote.sb.backups().join(staging);
+    let args = ["restore", path.to_str().unwrap(), "--to", "prod"];
+    let plan = remote.xtask(
+        home.path(),
+        &[&args[..], &["--replace", "--dry-run"]].concat(),
+    );
+    let loses = plan.stdout_line_with("  LOSES ");
+    assert!(
+        loses.contains("the backup holds no tables"),
+        "{}",
+        plan.all()
+    );
+}

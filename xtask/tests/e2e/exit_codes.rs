@@ -287,3 +287,28 @@ fn a_run_refused_at_the_backup_lock_says_what_it_changed() {
     );
     drop(lock);
 }
+
+/// LE: `-q` and `-v` together are refused (2) wherever each is written:
+/// clap checks a conflict between global flags only on one level, so `-q
+/// list -v` ran quiet and exited 0.
+#[test]
+fn quiet_and_verbose_together_are_refused_on_any_level() {
+    let sb = Sandbox::new();
+    for args in [
+        &["-q", "-v", "list"][..],
+        &["-q", "list", "-v"],
+        &["-v", "list", "-q"],
+        &["-v", "backup", "local", "-q"],
+        &["list", "-q", "--verbose"],
+        &["--quiet", "status", "--verbose"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("cannot be used with"),
+            "{args:?}: {}",
+            run.all()
+        );
+    }
+    assert!(!sb.backups().exists(), "nothing ran");
+}

@@ -654,3 +654,31 @@ fn the_same_rows_line_names_the_backup_before_it_in_the_order_latest_uses() {
     assert_eq!(said.len(), 1, "{all}");
     assert!(said[0].contains(&first), "{all}");
 }
+
+/// LE: `migrate --check`'s record dates from the oldest of the backups
+/// that made it, by the backups' order, not by their names' text: backups
+/// of one minute are `…-HHMM.sql`, `…-HHMM-2.sql`, …, and `-2.sql` sorts
+/// before `.sql` as text. It names the pending migration, as `status`
+/// points to it for.
+#[test]
+fn migrate_check_names_the_oldest_backup_of_its_record_by_time() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let oldest = only_backup(&sb);
+    let fifth = sb.path().join("migrations/0005_notes.sql");
+    std::fs::write(&fifth, "CREATE TABLE notes (id INTEGER PRIMARY KEY);\n").unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let check = sb.xtask(&["migrate", "local", "--check"]);
+    check.assert_ok();
+    assert!(
+        check.stdout.contains(&format!("the oldest {oldest}")),
+        "{oldest}: {}",
+        check.all()
+    );
+    let sixth = sb.path().join("migrations/0006_tags.sql");
+    std::fs::write(&sixth, "CREATE TABLE tags (id INTEGER PRIMARY KEY);\n").unwrap();
+    let check = sb.xtask(&["migrate", "local", "--check"]);
+    assert!(check.all().contains("0006_tags.sql"), "{}", check.all());
+}
