@@ -129,6 +129,15 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return refused_by_clap(&e),
     };
+    // clap checks `conflicts_with` between global flags only when both
+    // are written on one level: `-q list -v` would run quiet.
+    if cli.output.quiet && cli.output.verbose {
+        let e = Cli::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "the argument '--quiet' cannot be used with '--verbose'",
+        );
+        return refused_by_clap(&e);
+    }
     let command = command_words(&matches);
     out::init(cli.output.level(), cli.task.prints_json());
     let typed = typed_globals(&matches);

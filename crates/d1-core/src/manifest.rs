@@ -758,6 +758,14 @@ impl Manifest {
         (checked.len(), checked.iter().sum())
     }
 
+    /// A backup of every table of a database that had none (a remote
+    /// database emptied, or a wrong `database_id`): "0 tables, 0 rows",
+    /// GOOD, and no copy of any data. A schema-only backup counts no rows,
+    /// and one of chosen tables is not of the whole database: neither is.
+    pub fn holds_no_tables(&self) -> bool {
+        self.mode != "schema-only" && self.tables.is_empty() && self.checked_rows().0 == 0
+    }
+
     /// Where the manifest says of the dump's content what the dump itself
     /// (`summary`, counted from the SQL the manifest's sha256 binds) does
     /// not: rows per table, the migrations its `d1_migrations` rows name,

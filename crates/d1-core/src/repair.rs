@@ -376,6 +376,11 @@ impl Survey {
     /// Whether the dump creates the table `name` (a real table, not a
     /// virtual one), under any case: SQLite's names are case-insensitive
     /// (ASCII only).
+    /// The dump creates no table at all (a backup of an empty database).
+    pub fn creates_no_table(&self) -> bool {
+        self.tables.is_empty()
+    }
+
     pub fn creates_table(&self, name: &str) -> bool {
         self.tables
             .iter()

@@ -222,12 +222,15 @@ fn with_local_drill_named(
         .find(|e| e.location == crate::config::environment::Location::Local)
         .map(|local| {
             format!(
-                "; `cargo xtask drill --to {0} --from {0}` rehearses a backup of the local \
+                "; `cargo xtask drill --to {0} --from {0} --yes` rehearses a backup of the local \
                  database here",
                 local.name
             )
         });
-    e.context(format!(
+    // One message, in place of `e`'s: its advice (`cargo xtask backup
+    // prod`) cannot run here. Its exit code is kept.
+    let exit = crate::exit::Exit::of(&e).unwrap_or(crate::exit::Exit::CouldNotRun);
+    exit.error(anyhow::anyhow!(
         "no backup of {} to rehearse, and no Cloudflare credentials were found on this machine \
          to take one (set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID, or run `npx wrangler \
          login`){}",

@@ -26,7 +26,7 @@ use crate::exit::Exit;
 use crate::steps::backup::{self, BackupArgs, TakenFor};
 use crate::steps::migrations::{
     MigrationPlan, Record, applied_migrations, apply, digests, edited_or_missing, edited_report,
-    plan, record_applying, record_for, stage, told_if_from_bucket,
+    migration_files, plan, record_applying, record_for, stage, told_if_from_bucket,
 };
 use d1_core::wording::count;
 
@@ -359,6 +359,7 @@ fn check_env(
         (Some(r), None) => r.source.clone(),
         (None, _) => format!("{}'s d1_migrations (names only)", env.database_name),
     };
+    say_pending(env, &dir, &applied, target.is_some())?;
     if edited.is_empty() {
         crate::say!(
             "{}: {} applied, unchanged in {} (compared with {source}){}",
@@ -385,6 +386,30 @@ fn check_env(
         crate::say!("{}: FAILED: {report}", env.name);
         Ok(Some(report))
     }
+}
+
+/// `migrate --check`'s line naming the migrations in `dir` that are not
+/// `applied` (what `status` points to it for), as of the target's
+/// d1_migrations when it answered (`from_target`), else as of the newest
+/// verified backup's record. Nothing when none is pending.
+fn say_pending(env: &Environment, dir: &Path, applied: &[String], from_target: bool) -> Result<()> {
+    let pending: Vec<String> = { migration_files(dir)?.into_iter() }
+        .filter(|name| !applied.contains(name))
+        .collect();
+    if !pending.is_empty() {
+        crate::say!(
+            "{}: {} pending{}: {}",
+            env.name,
+            count(pending.len(), "migration"),
+            if from_target {
+                ""
+            } else {
+                " as of its newest verified backup"
+            },
+            pending.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The names in the target's d1_migrations, or `None` (said) when it does

@@ -354,7 +354,7 @@ fn take(
         false => (catalog, scope),
     };
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
-    warn_left_out(&catalog, &scope);
+    warn_no_tables_or_left_out(env, args, (&catalog, &scope));
     let bookmark = early.finish_or(&source)?;
     source.read_fts_settings(&mut scope);
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
@@ -1021,6 +1021,36 @@ impl<'e> Request<'e> {
             upload,
         })
     }
+}
+
+/// The tables left out ([`warn_left_out`]); and a database with no tables
+/// is backed up ("0 tables, 0 rows", GOOD), and warned of, under -q too: for a remote database, a wrong `database_id`
+/// or an emptied database is what a careful operator needs to hear. A
+/// local D1 with none was given its schema first ([`Schema::bootstrap`]),
+/// which said so. A restore's safety backup of an empty target is routine.
+fn warn_no_tables_or_left_out(
+    env: &Environment,
+    args: &BackupArgs,
+    (catalog, scope): (&Catalog, &ExportScope),
+) {
+    warn_left_out(catalog, scope);
+    if catalog.user_tables().next().is_some() || args.taken_for == TakenFor::RestoreSafety {
+        return;
+    }
+    let check = match env.location {
+        Location::Remote => format!(
+            "check {}'s database_id in the wrangler configuration ({}): another database's, or \
+             one emptied since its last backup",
+            env.name, env.database_id
+        ),
+        Location::Local => "its file under .wrangler/state was removed or replaced".to_owned(),
+    };
+    crate::warn!(
+        "{} ({}) has no tables: this backup holds none, and is no copy of the environment's \
+         data. If it should have tables, {check}",
+        env.database_name,
+        env.name,
+    );
 }
 
 /// `--dry-run` before `npm ci` has run: the plan, without the table list

@@ -1497,7 +1497,13 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
         }
     }
     let sources: BTreeSet<&String> = sha256.values().map(|(_, file)| file).collect();
-    let (Some(first), Some(oldest)) = (sources.iter().next(), sources.iter().min()) else {
+    // The oldest by the backups' order (`entries` is oldest first), never by
+    // their names' text: `…-0245-2.sql` sorts before `…-0245.sql`, and
+    // `-10` before `-2`.
+    let oldest = { entries.iter() }
+        .map(|e| &e.manifest.file.name)
+        .find(|name| sources.contains(name));
+    let (Some(first), Some(oldest)) = (sources.iter().next(), oldest) else {
         return None;
     };
     // The newest verified backup carries the record (each backup carries

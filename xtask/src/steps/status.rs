@@ -216,6 +216,10 @@ pub struct Newest {
     /// the hour alone would equal it.
     #[serde(skip)]
     pub age_shown: String,
+    /// It holds no tables (`Manifest::holds_no_tables`): fresh, and no
+    /// copy of the environment's data; said beside it, and warned.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub holds_no_tables: bool,
 }
 
 /// The age of a backup taken at `then`, as compared with `max_age`: to the
@@ -526,6 +530,7 @@ fn newest_shown(newest: &Entry, max_age: Option<&Span>, now: DateTime<Utc>) -> N
             .collect(),
         sealed_to: e.manifest.sealed_to().to_vec(),
         age_shown: age_shown(age_seconds, e.manifest.created_at, max_age),
+        holds_no_tables: e.manifest.holds_no_tables(),
     }
 }
 
@@ -612,6 +617,9 @@ impl EnvStatus {
     fn render_block(&self) -> String {
         let backup = match &self.newest_verified {
             None => "none".to_owned(),
+            Some(n) if n.holds_no_tables => {
+                format!("{}, {} old, and it holds no tables", n.file, n.age_shown)
+            }
             Some(n) => format!("{}, {} old", n.file, n.age_shown),
         };
         let freshness = match (&self.max_age, self.stale) {
@@ -1103,6 +1111,18 @@ fn warn_each(all: &[EnvStatus]) {
                 them = d1_core::wording::them(s.dated_ahead.len()),
             );
         }
+        if let Some(n) = s.newest_verified.as_ref().filter(|n| n.holds_no_tables) {
+            crate::warn!(
+                "{}'s newest verified backup, {}, holds no tables: {} had none when it was \
+                 taken, so it is no copy of the environment's data. If it should have tables, \
+                 check the database_id of {} in wrangler.toml (another database's, or one \
+                 emptied since)",
+                s.environment,
+                n.file,
+                s.database,
+                s.environment
+            );
+        }
         if let Some(file) = &s.newest_unverified {
             crate::warn!(
                 "{}'s newest backup, {file}, was never verified (its verification did not \
@@ -1493,6 +1513,7 @@ not json
             taken_before: Vec::new(),
             sealed_to: Vec::new(),
             age_shown: "0s".to_owned(),
+            holds_no_tables: false,
         });
         s.pending_migrations = Some(Vec::new());
         let restore = |at: &str| TimeTravelRestore {

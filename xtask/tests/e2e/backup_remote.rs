@@ -1120,7 +1120,9 @@ fn a_backup_of_a_remote_database_with_no_tables_says_it_holds_none() {
         .find(|n| n.starts_with("backup-staging-"))
         .unwrap();
     let path = remote.sb.backups().join(staging);
-    let args = ["restore", path.to_str().unwrap(), "--to", "prod"];
+    // Over local D1 with the app's tables (prod takes only prod's backups).
+    remote.sb.apply_migrations();
+    let args = ["restore", path.to_str().unwrap(), "--to", "local"];
     let plan = remote.xtask(
         home.path(),
         &[&args[..], &["--replace", "--dry-run"]].concat(),

@@ -701,9 +701,9 @@ fn advice_for_the_local_database_names_the_local_environment_in_use() {
     // No backup of prod, and no credentials to take one.
     let drill = sb.xtask(&["drill"]);
     assert_ne!(drill.code, Some(0), "{}", drill.all());
-    let mut args = advised(&drill.stderr, "drill");
+    let args = advised(&drill.stderr, "drill");
     assert!(!args.contains(&"local"), "{args:?}");
-    args.push("--yes");
+    // As printed (LE): it confirms with `--yes`, as it runs no terminal.
     sb.xtask(&args).assert_ok();
 
     let file = sb.path().join(
@@ -721,7 +721,7 @@ fn advice_for_the_local_database_names_the_local_environment_in_use() {
     assert_eq!(run.code, Some(2), "{}", run.all());
     let mut args = advised(&run.stderr, "restore");
     assert!(!args.contains(&"latest:local"), "{args:?}");
-    // Without a terminal, as the drill above: confirmed on the command line.
+    // Without a terminal: confirmed on the command line.
     args.push("--yes");
     // Moved aside, as the advice says: the advised restore brings it back.
     std::fs::rename(&file, sb.path().join("damaged.sqlite")).unwrap();

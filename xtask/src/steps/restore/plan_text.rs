@@ -470,7 +470,14 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
         let lost = lost_tables(p.existing, p.survey, p.source);
         if !lost.is_empty() {
             let it = d1_core::wording::them(lost.len());
-            let why = match p.source.manifest.as_ref().filter(|m| !m.tables.is_empty()) {
+            let chosen = p.source.manifest.as_ref().filter(|m| !m.tables.is_empty());
+            let why = match chosen {
+                // Every row of the target is gone, said in so many words.
+                None if p.survey.creates_no_table() => {
+                    "the backup holds no tables: it is of an empty database, and the target is \
+                     left with none"
+                        .to_owned()
+                }
                 Some(m) => format!(
                     "it holds chosen tables only ({})",
                     d1_core::names::shown(&m.tables.join(", "))
