@@ -370,3 +370,61 @@ fn a_typed_word_in_a_json_document_is_escaped_and_reads_back_as_typed() {
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(doc["plan"]["tables"][0], TYPED, "{}", run.stdout);
 }
+
+/// The objects a restore's target holds are named in its plan (`drops`),
+/// in its refusals and in its report: names another process or person gave
+/// them, printed escaped as `diff` prints them. A table, a view and an
+/// index named with a line break forged plan lines (`drops … table x⏎forged…`)
+/// while the plan printed them as they were.
+#[test]
+fn a_restore_names_the_targets_objects_escaped_in_its_plan_and_its_run() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&sb);
+    sb.execute_sql(&format!(
+        "CREATE TABLE {t} (id INTEGER PRIMARY KEY);\n\
+         CREATE VIEW {v} AS SELECT 1 AS one;\n\
+         CREATE INDEX {i} ON accounts(id);\n",
+        t = quoted_ident(HOSTILE),
+        v = quoted_ident(&format!("v{HOSTILE}")),
+        i = quoted_ident(&format!("i{HOSTILE}")),
+    ));
+    let path = sb.backups().join(&backup);
+    let plan = sb.xtask(&[
+        "-v",
+        "restore",
+        path.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    assert_nothing_forged(&plan);
+    assert!(
+        plan.all().contains("forged: Result: SAME") || plan.all().contains("\\u{a}forged"),
+        "the plan names the target's objects:\n{}",
+        plan.all()
+    );
+    let run = restore_replacing(&sb, path.to_str().unwrap());
+    run.assert_ok();
+    assert_nothing_forged(&run);
+}
+
+/// A `.rehearsal-*` directory under backups/ is named by `status` (one a
+/// rehearsal left, or one it removes): a name with a line break printed a
+/// forged `note:` line of its own.
+#[test]
+fn status_names_a_rehearsals_directory_escaped() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let dir = sb.backups().join(".rehearsal-FAKE\nforged: note 99999");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join(".removed-when-done"), "").unwrap();
+    let run = sb.xtask(&["status"]);
+    assert_nothing_forged(&run);
+    let run = sb.xtask(&["list"]);
+    assert_nothing_forged(&run);
+}
