@@ -860,11 +860,12 @@ impl Drop for Activity {
 }
 
 /// A list of names as a plan or a warning prints it: the first ten and how
-/// many more; `-v` names them all.
+/// many more; `-v` names them all. Each is shown escaped
+/// (`d1_core::names::shown`): the names are a database's or a dump's.
 pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
     match verbose() {
         true => { names.iter() }
-            .map(AsRef::as_ref)
+            .map(|n| d1_core::names::shown(n.as_ref()))
             .collect::<Vec<_>>()
             .join(", "),
         false => d1_core::wording::listed(names, noun),

@@ -940,22 +940,29 @@ fn value_span(text: &str, secret: &SecretAt) -> (usize, usize) {
     }
 }
 
-/// The first byte from `at` on that is not a blank.
+/// The first byte from `at` on that is not a blank: a space, a tab, or a
+/// tab as a printed command's `$'…'` writes it (`\x09`).
 fn skip_blanks(bytes: &[u8], mut at: usize) -> usize {
-    while matches!(bytes.get(at), Some(b' ' | b'\t')) {
-        at += 1;
+    loop {
+        match &bytes[at.min(bytes.len())..] {
+            [b' ' | b'\t', ..] => at += 1,
+            [b'\\', b'x', b'0', b'9', ..] => at += 4,
+            _ => return at,
+        }
     }
-    at
 }
 
 /// Where the value of a field or a header (`"password":`, `X-Auth-Key:`)
 /// starts: past the blanks, and past a line break when nothing follows
-/// the name on its line (`{"password":\n  "…"}`, a document wrapped).
+/// the name on its line (`{"password":\n  "…"}`, a document wrapped),
+/// or a line break as a printed command's `$'…'` writes it (`\x0a`).
 fn skip_to_value(bytes: &[u8], at: usize) -> usize {
     let at = skip_blanks(bytes, at);
     match &bytes[at.min(bytes.len())..] {
         [b'\n', ..] => skip_blanks(bytes, at + 1),
         [b'\r', b'\n', ..] => skip_blanks(bytes, at + 2),
+        [b'\\', b'x', b'0', b'a', ..] => skip_blanks(bytes, at + 4),
+        [b'\\', b'x', b'0', b'd', b'\\', b'x', b'0', b'a', ..] => skip_blanks(bytes, at + 8),
         _ => at,
     }
 }

@@ -40,11 +40,13 @@ pub fn first_of(items: &[String], n: usize) -> String {
 pub const NAMES_SHOWN: usize = 10;
 
 /// `names` joined with commas, the first [`NAMES_SHOWN`] of them and then
-/// how many more: `a, b, c and 147 more`.
+/// how many more: `a, b, c and 147 more`. Each is shown escaped
+/// ([`crate::names::shown`]): a list's names are a database's or a dump's,
+/// and a name with a line break would print a line of its own.
 pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
-    let shown: Vec<&str> = { names.iter() }
+    let shown: Vec<std::borrow::Cow<'_, str>> = { names.iter() }
         .take(NAMES_SHOWN)
-        .map(AsRef::as_ref)
+        .map(|n| crate::names::shown(n.as_ref()))
         .collect();
     match names.len().saturating_sub(NAMES_SHOWN) {
         0 => shown.join(", "),
@@ -66,7 +68,8 @@ pub fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
 }
 
 /// One word as a POSIX shell reads it back: as it is when it holds only
-/// plain characters, else in single quotes. Every command printed to paste
+/// plain characters, else in single quotes, or in bash's `$'…'` when it
+/// holds a character that does not print as itself ([`ansi_c_quoted`]). Every command printed to paste
 /// is quoted here (wrangler's invocations, and the tool's own advice).
 pub fn shell_word(word: &str) -> String {
     let plain = !word.is_empty()
@@ -75,9 +78,36 @@ pub fn shell_word(word: &str) -> String {
             .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
     if plain {
         word.to_owned()
-    } else {
+    } else if crate::names::is_printable(word) {
         format!("'{}'", word.replace('\'', r"'\''"))
+    } else {
+        ansi_c_quoted(word)
     }
+}
+
+/// A word holding a character that does not print as itself (a line
+/// break, an escape code) in the `$'…'` quoting of bash and zsh, each such
+/// character written as its escape: the printed command stays on one line,
+/// no escape code reaches the terminal, and pasted it gives the shell the
+/// word's exact characters. In single quotes the terminal would be sent the
+/// characters themselves; the output strips escape codes, so the pasted
+/// word would differ from the name it must match (`--allow-trigger`).
+fn ansi_c_quoted(word: &str) -> String {
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if crate::names::unprintable(c) => match u32::from(c) {
+                n if n < 0x80 => out.push_str(&format!("\\x{n:02x}")),
+                n if n <= 0xffff => out.push_str(&format!("\\u{n:04x}")),
+                n => out.push_str(&format!("\\U{n:08x}")),
+            },
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// `3m`, `5h`, `12d`.
@@ -177,6 +207,34 @@ pub fn table<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A word with a line break, an escape code, a quote or a backslash,
+    /// printed for a command to paste, reads back in bash as the word
+    /// itself, and prints on one line with no control character.
+    #[test]
+    fn a_word_that_does_not_print_as_itself_pastes_back_into_bash_exactly() {
+        for word in [
+            "t$(touch pwn)'\n\u{1b}[31m",
+            "a\\b\r'c\u{202e}d",
+            "tab\there\u{7f}\u{e0020}",
+            "plain words",
+        ] {
+            let quoted = shell_word(word);
+            assert!(!quoted.contains(char::is_control), "{quoted:?}");
+            let out = std::process::Command::new("bash")
+                .args(["-c", &format!("printf %s {quoted}")])
+                .env("LC_ALL", "C.UTF-8")
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), word, "{quoted}");
+        }
+    }
+
+    /// A list of names shows each escaped, as a name is shown alone.
+    #[test]
+    fn a_listed_name_with_a_line_break_is_shown_escaped() {
+        assert_eq!(listed(&["a", "b\nforged"], "table"), "a, b\\u{a}forged");
+    }
 
     #[test]
     fn a_long_list_of_names_is_cut_with_how_many_more() {

@@ -231,7 +231,7 @@ pub fn tell_left(backup_dir: &Path) {
         crate::note!(
             "{} holds a copy of prod from a rehearsal ({why}): once it is no longer needed, \
              remove it with `rm -rf -- {}`",
-            dir.display(),
+            d1_core::names::shown(&dir.display().to_string()),
             d1_core::wording::shell_word(&dir.display().to_string())
         );
     }
