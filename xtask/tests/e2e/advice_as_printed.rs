@@ -396,3 +396,54 @@ fn the_local_drill_advised_without_credentials_runs_as_printed() {
     let runs = run_each(&sb, &advice);
     runs[0].assert_ok();
 }
+
+/// LD: status's migrations line advised `cargo xtask migrate local` for a
+/// migration pending as of the newest backup, which, as printed and with
+/// no terminal, is refused for want of a confirmation. It carries the flag
+/// that confirms it, and applies the migration.
+#[test]
+fn the_migrate_status_advises_for_a_pending_migration_runs_as_printed() {
+    let (sb, _) = sandbox_with_a_backup();
+    let later = sb.path().join("migrations/0005_later.sql");
+    std::fs::write(&later, "CREATE TABLE later (id INTEGER PRIMARY KEY);").unwrap();
+    let run = sb.xtask(&["status", "--env", "local"]);
+    let line = run.stdout_line_with("pending as of that backup");
+    let advice = advised(line, "migrate");
+    assert_eq!(advice.len(), 1, "{line}");
+    run_each(&sb, &advice)[0].assert_ok();
+    assert!(
+        sb.query("SELECT name FROM d1_migrations")[0]
+            .iter()
+            .any(|r| r["name"] == "0005_later.sql")
+    );
+}
+
+/// LD: status's advice, with no Cloudflare credentials here, to check the
+/// local database alone named `local` in a project whose local
+/// environment is `dev`: as printed it fails, naming no environment the
+/// project has. It names `dev`, and runs.
+#[test]
+fn status_without_credentials_advises_the_local_environment_by_its_name() {
+    let sb = Sandbox::new();
+    local_named_dev(sb.path());
+    sb.apply_migrations();
+    sb.xtask(&["backup", "dev"]).assert_ok();
+    let run = Run::from_output(
+        sb.xtask_command(&["status"])
+            .env("HOME", sb.path())
+            .env("XDG_CONFIG_HOME", sb.path().join(".config"))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        run.stderr.contains("no Cloudflare credentials were found"),
+        "{}",
+        run.all()
+    );
+    let advice = advised(&run.stderr, "status --env");
+    assert!(!advice.is_empty(), "{}", run.all());
+    for words in &advice {
+        assert_eq!(words, &["status", "--env", "dev"], "{}", run.all());
+    }
+    run_each(&sb, &advice[..1])[0].assert_ok();
+}

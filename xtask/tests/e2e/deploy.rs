@@ -209,6 +209,15 @@ fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_dep
     }
 }
 
+/// A deploy refused before its backup (`run`): no backup written beside
+/// the files `before`, and nothing deployed.
+#[track_caller]
+fn nothing_written(remote: &Remote, before: &[String], run: &Run) {
+    assert!(!run.stdout.contains("Backup written"), "{}", run.all());
+    assert_eq!(remote.sb.backup_files(), before, "{}", run.all());
+    assert!(!deployed(remote));
+}
+
 /// KJ: a TMPDIR whose path holds a backslash (wrangler reads it as `/` in
 /// the configuration naming the private copy of the migrations) was
 /// refused only at the migrate step, after the deploy had taken,
@@ -231,10 +240,8 @@ fn a_tmpdir_the_migrate_step_refuses_is_refused_before_the_backup() {
         let run = Run::from_output(cmd.output().unwrap());
         assert_eq!(run.code, Some(2), "{}", run.all());
         assert!(run.stderr.contains("TMPDIR"), "{}", run.all());
-        assert!(!run.stdout.contains("Backup written"), "{}", run.all());
-        assert_eq!(remote.sb.backup_files(), before, "{}", run.all());
         assert_eq!(counts(&remote.db)["d1_migrations"], 3);
-        assert!(!deployed(&remote));
+        nothing_written(&remote, &before, &run);
     }
 }
 
@@ -2150,4 +2157,39 @@ fn a_deploy_refuses_a_migration_added_after_its_plan_was_shown() {
     assert!(!deployed(&remote), "{out}");
     assert_eq!(counts(&remote.db)["d1_migrations"], 3, "{out}");
     assert!(!counts(&remote.db).contains_key("surprise"), "{out}");
+}
+
+/// LD: `migrate` refuses, before its backup, a pending migration whose
+/// statement names a table not there, every statement before it having
+/// run on a full copy of the schema; the deploy took, verified and
+/// uploaded its pre-migration backup and then failed at its migrate step.
+/// It refuses it the same way (exit 3, the migration, the statement and
+/// `migrate`'s words), the dry run included, before any backup, and
+/// deploys nothing.
+#[test]
+fn a_migration_the_plan_knows_d1_refuses_is_refused_before_the_deploys_backup() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    let shape = remote.sb.path().join("migrations/0005_shape.sql");
+    let sql = "CREATE TABLE shapes (id INTEGER PRIMARY KEY);\nINSERT INTO nowhere VALUES (1);\n";
+    std::fs::write(shape, sql).unwrap();
+    let before = remote.sb.backup_files();
+    for dry in [true, false] {
+        let mut args = PROD_FROM_MAIN.to_vec();
+        args.extend(dry.then_some("--dry-run"));
+        let run = deploy(&remote, home.path(), &args);
+        assert_eq!(run.code, Some(3), "{}", run.all());
+        for said in [
+            "refusing to migrate qbtime_db_prod",
+            "0005_shape.sql",
+            "statement 2",
+            "no such table: nowhere",
+            "no backup was taken",
+        ] {
+            assert!(run.stderr.contains(said), "{said:?}:\n{}", run.all());
+        }
+        assert_eq!(requests_to(&remote, "/export"), 0, "no export was started");
+        nothing_written(&remote, &before, &run);
+    }
 }
