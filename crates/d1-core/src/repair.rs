@@ -1248,6 +1248,27 @@ fn forward_references(tables: &[(String, String)]) -> Vec<(String, String)> {
 /// Receives repaired statements, one at a time, each ending in `;`.
 pub trait Sink {
     fn statement(&mut self, sql: &str) -> Result<()>;
+
+    /// Where the statements from here on come from: the line of the dump
+    /// the statement starts on, or `None` for what the repair writes or
+    /// moves (the schema, ahead of the rows; statements of its own). The
+    /// repaired dump's order is not the dump's, and the operator has only
+    /// the dump: a failure names a statement as [`named_statement`] does.
+    fn at_line(&mut self, _line: Option<usize>) {}
+}
+
+/// How a failure names a repaired statement `sql`: by the line of the
+/// dump it starts on (`line`, from [`Sink::at_line`]), else as one the
+/// repair wrote or moved; with what it is ([`crate::statement::describe`]),
+/// never its values, which are customer data.
+pub fn named_statement(line: Option<usize>, sql: &str) -> String {
+    let what = crate::statement::describe(sql);
+    match line {
+        Some(line) => format!("the statement at line {line} of the dump ({what})"),
+        None => format!(
+            "the repaired dump's {what} (the repair wrote it, or moved it ahead of the rows)"
+        ),
+    }
 }
 
 impl Sink for Vec<String> {
@@ -1273,6 +1294,8 @@ pub struct Preflight {
     /// go into, which is then the target's whole schema (`--clean` needs a
     /// target with no tables, and `migrations apply` makes these).
     whole_schema: Option<Vec<String>>,
+    /// [`Sink::at_line`]'s last.
+    line: Option<usize>,
 }
 
 impl Preflight {
@@ -1300,6 +1323,7 @@ impl Preflight {
             judged_row: None,
             whole_schema: { options.data_into_existing_schema }
                 .then(|| options.known_tables.keys().cloned().collect()),
+            line: None,
         })
     }
 }
@@ -1313,6 +1337,10 @@ impl Preflight {
 }
 
 impl Sink for Preflight {
+    fn at_line(&mut self, line: Option<usize>) {
+        self.line = line;
+    }
+
     fn statement(&mut self, sql: &str) -> anyhow::Result<()> {
         self.statements += 1;
         if let Some(row) = self.gate.row(sql) {
@@ -1334,17 +1362,14 @@ impl Sink for Preflight {
             _ => self.gate.judge(sql),
         };
         match outcome {
-            crate::gate::Outcome::Refused(why) => anyhow::bail!(
-                "repaired statement {} ({}) is refused: {why}",
-                self.statements,
-                crate::statement::describe(sql)
-            ),
+            crate::gate::Outcome::Refused(why) => {
+                anyhow::bail!("{} is refused: {why}", named_statement(self.line, sql))
+            }
             crate::gate::Outcome::Failed(e) if self.has_no_place(sql, &e) => anyhow::bail!(
-                "repaired statement {} ({}) has no place in the schema the migrations make: \
-                 {e}. The rows were taken from a database whose schema is not its migrations' \
-                 (a table or a column made outside them)",
-                self.statements,
-                crate::statement::describe(sql)
+                "{} has no place in the schema the migrations make: {e}. The rows were taken \
+                 from a database whose schema is not its migrations' (a table or a column made \
+                 outside them)",
+                named_statement(self.line, sql)
             ),
             // A statement SQLite cannot prepare here (its table exists only
             // in the target) is judged again when it runs.
@@ -1398,8 +1423,10 @@ pub fn write(
     };
     for statement in Statements::new(reader) {
         let Statement { line, sql, .. } = statement?;
+        sink.at_line(Some(line));
         rows.write(line, &sql, sink)?;
     }
+    sink.at_line(None);
     write_late_schema(survey, options, sink)?;
     Ok(rows.splits)
 }
@@ -1421,13 +1448,19 @@ pub fn write_piped(
             let mut pipe = PipeSink {
                 end,
                 packed: statement::Packed::default(),
+                line: 0,
             };
             let written = write(reader, survey, options, &mut pipe);
             // What was written before a failure still goes, in order.
             let sent = pipe.end.send_packed(pipe.packed);
             written.and_then(|splits| sent.map(|()| splits))
         },
-        |packed: statement::Packed| packed.each(|_, sql, _| sink.statement(sql)),
+        |packed: statement::Packed| {
+            packed.each(|line, sql, _| {
+                sink.at_line((line > 0).then_some(line));
+                sink.statement(sql)
+            })
+        },
     )
 }
 
@@ -1435,11 +1468,18 @@ pub fn write_piped(
 struct PipeSink<'a, 'f> {
     end: &'a mut statement::PipeEnd<'f, statement::Packed>,
     packed: statement::Packed,
+    /// [`Sink::at_line`]'s last, sent with each statement (0: none; a
+    /// dump's lines count from 1).
+    line: usize,
 }
 
 impl Sink for PipeSink<'_, '_> {
+    fn at_line(&mut self, line: Option<usize>) {
+        self.line = line.unwrap_or(0);
+    }
+
     fn statement(&mut self, sql: &str) -> Result<()> {
-        self.packed.push(sql, 0, false);
+        self.packed.push(sql, self.line, false);
         if self.packed.is_full() {
             self.end.send_packed(std::mem::take(&mut self.packed))?;
         }
@@ -1539,7 +1579,10 @@ impl RowWriter<'_> {
             return Ok(());
         }
         if table == "sqlite_sequence" && !self.sequence_reset {
+            // The repair's own, not the row's.
+            sink.at_line(None);
             sink.statement("DELETE FROM sqlite_sequence;")?;
+            sink.at_line(Some(line));
             self.sequence_reset = true;
         }
         let sql = normalise(sql, survey.endings());

@@ -665,6 +665,11 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let lock = (!args.dry_run).then(|| deploy.lock()).transpose()?;
     let plan = deploy.pending_migrations()?;
     deploy.refuse_siblings_pending(&envs)?;
+    // As migrate refuses it, with its words, before the backup: the
+    // deploy would take, verify and upload one, then fail at its migrate
+    // step, and again each time it is retried.
+    crate::steps::migrations::refuse_what_cannot_apply(&plan, true)
+        .map_err(|e| failed(deploy.env, Step::Pending, e, None))?;
     if !plan.pending.is_empty() {
         // The backup's settings, checked before the plan, a dry run
         // included: a deploy bound to fail at its backup never looks ready.
@@ -758,12 +763,12 @@ impl Deploy<'_> {
                     Step::Pending,
                     Exit::Refused.error(anyhow::anyhow!(
                         "{} also has {} pending ({}): the app this deploy publishes would run \
-                         against it unmigrated. Migrate it first (`cargo xtask migrate {}`), then \
-                         deploy again. Nothing was run",
+                         against it unmigrated. Migrate it first (`{}`), then deploy again. \
+                         Nothing was run",
                         other.name,
                         count(pending.len(), "migration"),
                         d1_core::wording::first_of(&pending, 5),
-                        other.name
+                        confirm::migrate_command(other, "")
                     )),
                     None,
                 ));

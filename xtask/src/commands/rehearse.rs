@@ -378,14 +378,14 @@ fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
     }
     crate::data!("  unset {}", GLOBAL_KEY_VARS.join(" "));
     crate::out::say_as_run(&format!(
-        "  cargo xtask backup {p}\n  cargo xtask migrate {p} --confirm {db}\n  \
+        "  cargo xtask backup {p}\n  {migrate}\n  \
          cargo xtask restore latest:{p} --to {s} --replace --yes\n  \
          cargo xtask time-travel info {p}\n\
          Press Ctrl-C to stop. {} stays; remove it when done.",
         dir.display(),
         p = remotes.prod.name,
         s = remotes.staging.name,
-        db = remotes.prod.database_name,
+        migrate = crate::edge::confirm::migrate_command(remotes.prod, ""),
     ));
     while crate::edge::signals::received().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(100));

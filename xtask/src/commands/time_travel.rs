@@ -479,8 +479,8 @@ fn say_pending_again(
         .collect();
     if taken_back.is_empty() {
         return crate::warn!(
-            "{} has {} pending after the restore ({}): {}. Apply {} with `cargo xtask migrate \
-             {}`, or undo this restore with the command above",
+            "{} has {} pending after the restore ({}): {}. Apply {} with `{}`, or undo this \
+             restore with the command above",
             env.database_name,
             count(names.len(), "migration"),
             match applied_before {
@@ -489,7 +489,7 @@ fn say_pending_again(
             },
             d1_core::wording::listed(&names, "migration"),
             d1_core::wording::them(names.len()),
-            env.name
+            crate::edge::confirm::migrate_command(env, "")
         );
     }
     let it = d1_core::wording::them(taken_back.len());
@@ -598,10 +598,10 @@ impl<'a> RestorePlan<'a> {
             Some(Ok(names)) if !names.is_empty() => crate::say!(
                 "  takes back   {} applied since then: {} (their schema and their \
                  d1_migrations rows go back; the app deployed for them meets the old schema, \
-                 and `cargo xtask migrate {}` applies them again)",
+                 and `{}` applies them again)",
                 count(names.len(), "migration"),
                 d1_core::wording::listed(names, "migration"),
-                env.name
+                crate::edge::confirm::migrate_command(env, "")
             ),
             Some(Ok(_)) if at.is_some() => {
                 crate::say!("  takes back   no migration (none was applied since then)")

@@ -84,6 +84,23 @@ pub fn unasked_flag(env: &Environment) -> String {
     }
 }
 
+/// The `cargo xtask migrate` that applies `env`'s pending migrations, as
+/// every advice to migrate prints it: `more` (other flags, if any), then
+/// [`unasked_flag`]. Without it the command, pasted into a script or run
+/// where there is no terminal, is refused: migrate asks its confirmation
+/// before it reads what is pending, and refuses one it cannot ask.
+pub fn migrate_command(env: &Environment, more: &str) -> String {
+    let more = match more {
+        "" => String::new(),
+        more => format!(" {more}"),
+    };
+    format!(
+        "cargo xtask migrate {}{more} {}",
+        d1_core::wording::shell_word(&env.name),
+        unasked_flag(env)
+    )
+}
+
 /// Refuses (exit 3) a `--confirm` that names another database than
 /// `env`'s, before anything else, a dry run included: the dry run, run to
 /// check a command line, must not pass one the real run refuses.
@@ -162,6 +179,27 @@ mod tests {
             confirm: confirm.map(str::to_owned),
             yes,
         }
+    }
+
+    /// Each migrate advised is one that [`decide`] confirms with no
+    /// terminal to ask: `--confirm <database>` for production, `--yes`
+    /// elsewhere.
+    #[test]
+    fn the_migrate_advised_is_one_confirmed_without_a_terminal() {
+        for (name, flag) in [
+            ("prod", "--confirm qbtime_db_prod"),
+            ("staging", "--yes"),
+            ("local", "--yes"),
+        ] {
+            assert_eq!(
+                migrate_command(&env(name), ""),
+                format!("cargo xtask migrate {name} {flag}")
+            );
+        }
+        assert_eq!(
+            migrate_command(&env("prod"), "--no-backup --reason x"),
+            "cargo xtask migrate prod --no-backup --reason x --confirm qbtime_db_prod"
+        );
     }
 
     #[test]

@@ -710,6 +710,7 @@ impl Loader {
             statements: &mut self.statements,
             repaired: &mut self.repaired,
             scratch: self.scratch,
+            line: None,
         };
         d1_core::repair::write_piped(reader, survey, options, &mut loading)
     }
@@ -721,9 +722,15 @@ struct Loading<'l> {
     statements: &'l mut u64,
     repaired: &'l mut u64,
     scratch: bool,
+    /// [`d1_core::repair::Sink::at_line`]'s last: where a failure is named.
+    line: Option<usize>,
 }
 
 impl d1_core::repair::Sink for Loading<'_> {
+    fn at_line(&mut self, line: Option<usize>) {
+        self.line = line;
+    }
+
     fn statement(&mut self, sql: &str) -> Result<()> {
         // An interrupt rolls the whole load back.
         crate::edge::signals::check()?;
@@ -746,9 +753,8 @@ impl d1_core::repair::Sink for Loading<'_> {
                 .map(|told| format!(": {told}"))
                 .unwrap_or_default();
             format!(
-                "repaired statement {} ({}) failed{left}{cause}",
-                self.repaired,
-                d1_core::statement::describe(sql)
+                "{} failed{left}{cause}",
+                d1_core::repair::named_statement(self.line, sql)
             )
         })
     }

@@ -1011,8 +1011,7 @@ fn nested(env: &str) -> String {
         "this run was started by the command `with-backup {env}` runs, and with-backup holds \
          the backup lock until that command ends, so a command that takes the lock (backup, \
          restore, migrate, prune, deploy, offsite fetch) cannot run inside it: run it before \
-         or after with-backup (`cargo xtask migrate {env}` takes its own pre-migration \
-         backup)"
+         or after with-backup (migrate takes its own pre-migration backup)"
     )
 }
 

@@ -693,7 +693,6 @@ fn oversized_way_out(
     args: &BackupArgs,
     first: &d1_core::value_limit::Oversized,
 ) -> String {
-    let name = &env.name;
     let then = match args.taken_for {
         TakenFor::Itself => {
             return ", or back up the other tables by name with `--table=NAME`, once for each; \
@@ -701,8 +700,11 @@ fn oversized_way_out(
                 .to_owned();
         }
         TakenFor::Migration => format!(
-            "then migrate again; or apply the migrations without a backup: `cargo xtask migrate \
-             {name} --no-backup --reason \"the backup is refused for a value over 2 MB\"`"
+            "then migrate again; or apply the migrations without a backup: `{}`",
+            crate::edge::confirm::migrate_command(
+                env,
+                "--no-backup --reason \"the backup is refused for a value over 2 MB\""
+            )
         ),
         TakenFor::RestoreSafety => format!(
             "then restore again: the safety backup of {} cannot be taken while it holds one, \

@@ -636,6 +636,41 @@ fn side_writes(
     d1_core::fk_actions::side_writes(&schema, &pending)
 }
 
+/// Refuses (exit 3), a dry run too and before the pre-migration backup
+/// (`migrate`'s and `deploy`'s alike),
+/// pending migrations the plan knows D1 refuses: a statement that names a
+/// table or column not there, every statement before it having prepared
+/// and run on a full copy of the target's schema
+/// ([`d1_core::fk_actions::Found::fails`]). Retried, each run would take
+/// the same backup again and fail the same way. A statement that only
+/// may fail (one before it did not run here) is no refusal: the plan
+/// says why its backup is taken all the same.
+pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Result<()> {
+    let Ok(found) = &plan.side_writes else {
+        return Ok(());
+    };
+    if let Some(fails) = &found.fails {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to migrate {}: {fails}, on its schema with every statement before it \
+             applied, so D1 refuses it too (wrangler would fail after the pre-migration backup). \
+             It is not applied yet: fix that statement in {}, then `cargo xtask migrate {} \
+             --dry-run` shows the plan again. Nothing was done; no backup was taken.",
+            plan.env.database_name,
+            plan.dir.display(),
+            plan.env.name
+        );
+    }
+    if backs_up && !found.unknown.is_empty() {
+        crate::say!(
+            "  backup       taken all the same: what does not prepare or run here may run in D1 \
+             (it follows a statement this copy could not run, or uses what SQLite here lacks), \
+             so the plan cannot know it fails"
+        );
+    }
+    Ok(())
+}
+
 impl MigrationPlan<'_> {
     /// The plan, and a warning (even with -q) of the rows its migrations
     /// change through foreign key actions.

@@ -84,6 +84,11 @@ pub struct EnvStatus {
     /// or a restore of an older backup, they are pending again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_migrations: Option<Vec<String>>,
+    /// The command the migrations line advises to apply them
+    /// ([`crate::edge::confirm::migrate_command`]): run as printed, it
+    /// needs the flag that confirms it with no terminal to ask.
+    #[serde(skip)]
+    pub migrate_command: String,
     /// The migrations its newest verified backup's database had applied
     /// that the environment's `migrations_dir` here does not hold (a
     /// checkout of another branch than the one that applied them).
@@ -505,6 +510,7 @@ pub fn environment_status(
         last_time_travel_restore,
         offsite_lock: None,
         pending_migrations: None,
+        migrate_command: String::new(),
         lacking_migrations: Vec::new(),
     }
 }
@@ -741,11 +747,11 @@ impl EnvStatus {
                 )
             }
             Some(names) => format!(
-                "  migrations                {} pending as of that backup: {} (`cargo xtask \
-                 migrate {}` applies {})\n",
+                "  migrations                {} pending as of that backup: {} (`{}` applies \
+                 {})\n",
                 names.len(),
                 d1_core::wording::listed(names, "migration"),
-                self.environment,
+                self.migrate_command,
                 d1_core::wording::them(names.len())
             ),
         }
@@ -885,10 +891,13 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .filter(|env| env.location == crate::config::environment::Location::Remote)
         .map(|env| env.name.as_str())
         .collect();
+    let local = { envs.iter() }
+        .find(|env| env.location == crate::config::environment::Location::Local)
+        .map(|env| env.name.as_str());
     let needs_credentials =
         |name: &str| match remote.contains(&name) && !crate::steps::doctor::has_credentials() {
-            true => NO_CREDENTIALS,
-            false => "",
+            true => no_credentials(local),
+            false => String::new(),
         };
     say_failures(&stale, &bad, &needs_credentials);
     if let Some(e) = &shared {
@@ -975,6 +984,7 @@ fn status_of(
             )
         }),
         pending_migrations: applied.zip(files.as_deref()).map(|(a, f)| pending(f, a)),
+        migrate_command: crate::edge::confirm::migrate_command(env, ""),
         lacking_migrations: { applied.zip(files.as_deref()) }
             .map(|(a, f)| pending(a, f))
             .unwrap_or_default(),
@@ -1314,12 +1324,26 @@ fn retired_only(
 /// Why `status` fails, per environment: stale, or its newest backup bad.
 /// What a remote environment's advice to back it up adds when wrangler has
 /// no credentials here (`doctor`'s rule).
-const NO_CREDENTIALS: &str = " (no Cloudflare credentials were found on this machine, so that \
-    backup cannot run here: set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID, or run `npx \
-    wrangler login`; `cargo xtask doctor` checks. `cargo xtask status --env local` checks the \
-    local database alone)";
+/// `local`: the local environment's name in this configuration, when it
+/// has one (wrangler.toml may call it `dev`), for the status that checks
+/// it alone.
+fn no_credentials(local: Option<&str>) -> String {
+    let alone = local
+        .map(|name| {
+            format!(
+                ". `cargo xtask status --env {}` checks the local database alone",
+                d1_core::wording::shell_word(name)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        " (no Cloudflare credentials were found on this machine, so that backup cannot run \
+         here: set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID, or run `npx wrangler login`; \
+         `cargo xtask doctor` checks{alone})"
+    )
+}
 
-fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus], needs: &dyn Fn(&str) -> &'static str) {
+fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus], needs: &dyn Fn(&str) -> String) {
     for s in stale {
         let max = s.max_age.as_deref().unwrap_or("?");
         if let (Some(id), Some(n)) = (&s.of_previous_database, &s.newest_verified) {
@@ -1494,9 +1518,10 @@ not json
                 .contains("\n  migrations                all applied as of that backup\n")
         );
         s.pending_migrations = Some(vec!["0005_a.sql".to_owned(), "0006_b.sql".to_owned()]);
+        s.migrate_command = "cargo xtask migrate prod --confirm db".to_owned();
         assert!(s.render().contains(
             "\n  migrations                2 pending as of that backup: 0005_a.sql, 0006_b.sql \
-             (`cargo xtask migrate prod` applies them)\n"
+             (`cargo xtask migrate prod --confirm db` applies them)\n"
         ));
     }
 

@@ -1295,6 +1295,7 @@ fn load(
         searched: &mut db.searched,
         unsearched: &mut db.unsearched,
         over_statement_limit: &mut db.over_statement_limit,
+        line: None,
     };
     match repair::write_piped(load_reader, survey, &shape.options, &mut loading) {
         Err(e) if stops_verification(&e) => Err(e),
@@ -1724,6 +1725,7 @@ impl Preloaded {
             searched: &mut db.searched,
             unsearched: &mut db.unsearched,
             over_statement_limit: &mut db.over_statement_limit,
+            line: None,
         };
         let (mut stopped, mut low_disk) = (None, false);
         while let Some(batch) = next_batch(&arrivals) {
@@ -1816,6 +1818,8 @@ struct Loading<'s> {
     searched: &'s mut usize,
     unsearched: &'s mut usize,
     over_statement_limit: &'s mut usize,
+    /// [`repair::Sink::at_line`]'s last: where a failure is named.
+    line: Option<usize>,
 }
 
 /// Whether SQLite failed `sql` with `e` for D1's statement limit: "too
@@ -1843,6 +1847,10 @@ fn over_statement_limit(e: &rusqlite::Error, sql: &str) -> bool {
 const SEARCHED_FAILURES: usize = 100;
 
 impl repair::Sink for Loading<'_> {
+    fn at_line(&mut self, line: Option<usize>) {
+        self.line = line;
+    }
+
     fn statement(&mut self, sql: &str) -> Result<()> {
         crate::edge::signals::check()?;
         // The transaction already defers foreign keys.
@@ -1911,9 +1919,8 @@ impl repair::Sink for Loading<'_> {
                 .map(|told| format!("{told}: "))
                 .unwrap_or_default();
             self.failures.push(format!(
-                "repaired statement {} ({}): {cause}{failure}",
-                self.statements,
-                statement::describe(sql),
+                "{}: {cause}{failure}",
+                repair::named_statement(self.line, sql),
             ));
         } else {
             self.failures.push(String::new());
@@ -2761,6 +2768,7 @@ mod tests {
             searched: &mut searched,
             unsearched: &mut unsearched,
             over_statement_limit: &mut over,
+            line: None,
         })
     }
 

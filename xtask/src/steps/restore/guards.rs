@@ -411,12 +411,11 @@ pub(super) fn refuse_a_schema_only_backup_with_clean(
         crate::stop!(
             crate::exit::Exit::Refused,
             "{} is a schema-only backup: it holds no rows, and --clean loads only rows into the \
-             schema the migrations make, so it would load nothing. To make the schema, `cargo \
-             xtask migrate {} {}` applies the migrations; to restore the backup's own schema, \
-             restore it --replace --partial. Nothing was done.",
+             schema the migrations make, so it would load nothing. To make the schema, `{}` \
+             applies the migrations; to restore the backup's own schema, restore it --replace \
+             --partial. Nothing was done.",
             source.file.display(),
-            target.name,
-            crate::edge::confirm::unasked_flag(target)
+            crate::edge::confirm::migrate_command(target, "")
         )
     }
     Ok(())

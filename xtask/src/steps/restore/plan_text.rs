@@ -753,9 +753,8 @@ pub(super) fn pending_again(pending: &PendingAfter, target: &Environment) -> Opt
             "`cargo xtask migrate ENV` applies {them} once an environment's binding names it"
         ),
         false => format!(
-            "`cargo xtask migrate {} {}` applies {them}",
-            target.name,
-            crate::edge::confirm::unasked_flag(target)
+            "`{}` applies {them}",
+            crate::edge::confirm::migrate_command(target, "")
         ),
     };
     Some(format!(
