@@ -3553,16 +3553,19 @@ mod tests {
         p.statement("INSERT INTO \"a\" VALUES(1,2);").unwrap();
         p.statement("INSERT INTO \"a\" VALUES(3,4);").unwrap();
         let refused = |e: anyhow::Error| e.to_string();
+        // Named by the line of the dump it starts on, as the write tells it.
+        p.at_line(Some(6));
         let e = refused(p.statement("INSERT INTO \"b\" VALUES(1,2);").unwrap_err());
         assert!(
-            e.contains("statement 6") && e.contains("sqlite_version"),
+            e.contains("line 6 of the dump") && e.contains("sqlite_version"),
             "{e}"
         );
         // A trigger created between rows is judged with the rows after it.
         p.statement(&trigger("a")).unwrap();
+        p.at_line(Some(8));
         let e = refused(p.statement("INSERT INTO \"a\" VALUES(5,6);").unwrap_err());
         assert!(
-            e.contains("statement 8") && e.contains("sqlite_version"),
+            e.contains("line 8 of the dump") && e.contains("sqlite_version"),
             "{e}"
         );
     }
