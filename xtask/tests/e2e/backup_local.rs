@@ -900,3 +900,76 @@ fn a_table_name_with_a_line_break_is_shown_alike_in_every_backup_message() {
         assert!(!run.all().contains("t\nnl"), "{}", run.all());
     }
 }
+
+/// A table gone while the rows in all went up: worth the warning (the
+/// gone table's rows are only in the backup before), in true words. What
+/// happened: "holds far fewer rows … big had 1 rows and is gone; 5 rows in
+/// all, down from 4 rows", a fall that was a rise.
+#[test]
+fn a_table_gone_while_rows_went_up_is_warned_as_up_not_down() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("CREATE TABLE big (x INTEGER); INSERT INTO big VALUES (1);");
+    sb.xtask(&["-q", "backup", "local"]).assert_ok();
+    sb.execute_sql(
+        "DROP TABLE big; CREATE TABLE small (x INTEGER); \
+         INSERT INTO small VALUES (1), (2), (3), (4), (5);",
+    );
+    let run = sb.xtask(&["-q", "backup", "local"]);
+    run.assert_ok();
+    let warning = { run.stderr.split("warning: ") }
+        .find(|w| w.contains("big had 1 rows and is gone"))
+        .unwrap_or_else(|| panic!("no warning of the table gone:\n{}", run.stderr));
+    assert!(warning.contains("up from"), "{warning}");
+    assert!(
+        !warning.contains("down from") && !warning.contains("far fewer rows"),
+        "{warning}"
+    );
+}
+
+/// A local D1 that holds only a view: no table to back up, but not the
+/// fresh clone's empty database the first backup sets up from migrations/.
+/// What happened: `backup local` ran `migrations apply` into it (ten
+/// tables and triggers beside the user's view), a backup changing the
+/// database it backs up, and warned that its file "was removed", which it
+/// was not. It should back it up as it is and leave it unchanged; and a
+/// restore into it should say what it holds ("1 view and no tables"), not
+/// "tables: " and an empty list.
+#[test]
+fn a_local_d1_of_only_a_view_is_backed_up_as_it_is_never_migrated() {
+    let sb = Sandbox::new();
+    sb.execute_sql_with_wrangler("CREATE VIEW v_const AS SELECT 1 AS one;");
+    let schema = |sb: &Sandbox| {
+        sb.query("SELECT type, name FROM sqlite_master WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY name")
+    };
+    let before = schema(&sb);
+    let run = sb.xtask(&["backup", "local"]);
+    assert!(!run.all().contains("was removed"), "{}", run.all());
+    assert_eq!(
+        schema(&sb),
+        before,
+        "backup changed the database:\n{}",
+        run.all()
+    );
+
+    let dump = sb.path().join("t.sql");
+    std::fs::write(
+        &dump,
+        "CREATE TABLE t (x INTEGER);\nINSERT INTO t VALUES (1);\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&[
+        "restore",
+        dump.to_str().unwrap(),
+        "--to",
+        "local",
+        "--no-manifest",
+        "--yes",
+    ]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("1 view and no tables") && !run.stderr.contains("tables: )"),
+        "{}",
+        run.stderr
+    );
+}

@@ -335,3 +335,60 @@ fn a_trigger_written_before_the_rows_it_counts_is_not_moved_past_them_silently()
         run.all()
     );
 }
+
+/// A table of 101 columns (a key and 100 more): SQLite makes it, D1 does
+/// not (`too many columns on w101`, D1 allows 100 columns in a table).
+fn w101_dump() -> String {
+    let columns: Vec<String> = (0..100).map(|i| format!("c{i} INTEGER")).collect();
+    let values = vec!["1"; 101].join(",");
+    format!(
+        "CREATE TABLE w101 (id INTEGER PRIMARY KEY, {});\nINSERT INTO w101 VALUES({values});\n",
+        columns.join(", ")
+    )
+}
+
+/// A dump with a table over D1's 100 columns, which the pinned wrangler
+/// refuses to create. What happened: `verify --no-manifest` said GOOD
+/// ("nothing D1 would refuse"), and `restore --to local --replace` exited
+/// 0 having written the table into local D1's file, after which every
+/// wrangler query failed with `malformed database schema (w101) - too many
+/// columns on w101`. It should be BAD naming the table and D1's limit, and
+/// restore should refuse it before touching local D1, which stays usable.
+#[test]
+fn a_table_over_d1s_100_columns_is_bad_and_never_restored() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let file = sb.path().join("w101dump.sql");
+    std::fs::write(&file, w101_dump()).unwrap();
+
+    let run = sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout.contains("w101") && run.stdout.contains("100 columns"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("Result: GOOD"), "{}", run.all());
+
+    let run = restore_written_dump(&sb, "w101dump.sql", &["--replace"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.all().contains("w101"), "{}", run.all());
+    // Local D1 is untouched and still answers wrangler.
+    let tables =
+        sb.query_with_wrangler("SELECT count(*) AS n FROM sqlite_master WHERE name = 'w101'");
+    assert_eq!(tables[0][0]["n"], 0, "{tables:?}");
+}
+
+/// A local D1 that holds a table over D1's 100 columns (written into its
+/// file by hand, or by an older restore): the backup of it can never be
+/// restored into D1, so `backup local` must not call it GOOD.
+#[test]
+fn a_backup_of_a_table_over_d1s_100_columns_is_not_good() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(&w101_dump());
+    let run = sb.xtask(&["backup", "local"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert!(!run.all().contains("GOOD"), "{}", run.all());
+    assert!(run.all().contains("w101"), "{}", run.all());
+}

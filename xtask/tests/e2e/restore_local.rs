@@ -3286,3 +3286,40 @@ fn the_checklist_says_no_key_is_recorded_when_the_restored_key_table_is_empty() 
         run.all()
     );
 }
+
+/// `--partial` with a whole backup: the flag would be ignored, and the
+/// restore replace the whole database. What happened: `restore latest:local
+/// --to local --replace --partial --yes` planned `mode replace` and
+/// replaced every table. It should be refused (exit 2, nothing run),
+/// naming the backup and that it is whole; `latest` resolves to the newest
+/// backup, whole or not, so a whole newest backup is refused the same way.
+#[test]
+fn partial_with_a_whole_backup_is_refused_not_ignored() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql("DELETE FROM notifications;");
+    let before = snapshot(&sb);
+    for source in [name.as_str(), "latest:local"] {
+        let file = sb.backups().join(&name);
+        let source = if source == name {
+            file.to_str().unwrap()
+        } else {
+            source
+        };
+        let run = sb.xtask(&[
+            "restore",
+            source,
+            "--to",
+            "local",
+            "--replace",
+            "--partial",
+            "--yes",
+        ]);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr.contains(&name) && run.stderr.contains("whole"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(snapshot(&sb), before, "the database changed");
+    }
+}
