@@ -50,6 +50,43 @@ pub const D1_LONGEST_STATEMENT: usize = D1_STATEMENT_LIMIT as usize - 1;
 /// D1 refuses a string, BLOB or row larger than 2 MB.
 pub const D1_VALUE_LIMIT: i32 = 2_000_000;
 
+/// D1's other limits on what a statement may say, each measured with the
+/// pinned wrangler's local D1 (workerd sets them with `sqlite3_limit`;
+/// SQLite's defaults are far higher, so a plain load passes what D1
+/// refuses): a table of 101 columns is `too many columns on t`, an
+/// expression 101 deep `Expression tree is too large (maximum depth
+/// 100)`, a compound SELECT of 6 terms `too many terms in compound
+/// SELECT`, a LIKE pattern of 51 bytes `LIKE or GLOB pattern too complex`;
+/// triggers fire at most 10 deep. Each is set while a statement from a
+/// file is prepared ([`Gate::set_untrusted`]): D1 refuses it as written,
+/// and the tool's own queries of a loaded database (a content digest over
+/// a table's 100 columns and its rowid) are not D1's to judge. The run-time
+/// ones hold for the whole connection. D1's limit of 100 bound parameters
+/// binds nothing a dump holds: a dump's values are literals, and a row
+/// bound here binds one value per column, at most 100.
+pub const D1_PREPARE_LIMITS: &[(Limit, i32)] = &[
+    (Limit::SQLITE_LIMIT_COLUMN, D1_COLUMN_LIMIT),
+    (Limit::SQLITE_LIMIT_EXPR_DEPTH, 100),
+    (Limit::SQLITE_LIMIT_COMPOUND_SELECT, 5),
+];
+
+/// D1's run-time limits, set on every gated connection (see
+/// [`D1_PREPARE_LIMITS`]).
+const D1_RUN_LIMITS: &[(Limit, i32)] = &[
+    (Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 50),
+    (Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 10),
+];
+
+/// D1 refuses a table of more than 100 columns.
+pub const D1_COLUMN_LIMIT: i32 = 100;
+
+/// What is said after SQLite's `too many columns on t`, which names the
+/// table but not the limit.
+pub const OVER_D1_COLUMN_LIMIT: &str = "D1 allows at most 100 columns in a table (local \
+     SQLite allows 2,000; D1 refuses the CREATE, and a local D1 file holding such a table \
+     answers no query at all): split the table into tables of at most 100 columns, joined \
+     by its key";
+
 /// What is said of a value or a row over [`D1_VALUE_LIMIT`] (local D1
 /// holds one; D1 does not), after what holds it: why no restore can load
 /// it, and the fix.
@@ -293,6 +330,9 @@ impl Gate {
         db.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, D1_STATEMENT_LIMIT)?;
         db.set_limit(Limit::SQLITE_LIMIT_LENGTH, D1_VALUE_LIMIT)?;
         db.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+        for &(limit, value) in D1_RUN_LIMITS {
+            db.set_limit(limit, value)?;
+        }
         // One prepared row statement per table and column list.
         db.set_prepared_statement_cache_capacity(ROW_STATEMENTS);
         let state = Arc::new(Mutex::new(State::default()));
@@ -819,6 +859,11 @@ impl Gate {
     }
 
     fn set_untrusted(&self, on: bool) {
+        // SQLite checks these limits as it parses: D1's hold exactly while
+        // a statement from a file is prepared, SQLite's otherwise.
+        for &(limit, value) in D1_PREPARE_LIMITS {
+            let _ = self.db.set_limit(limit, if on { value } else { i32::MAX });
+        }
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         *state = state.next(on, None);
     }
@@ -1029,6 +1074,9 @@ pub fn without_values(e: &rusqlite::Error) -> String {
     } else if let Some(at) = text.find("hex literal too big") {
         // It quotes the literal.
         format!("{}hex literal too big", &text[..at])
+    } else if text.contains("too many columns on ") {
+        // It names the table, not D1's limit.
+        format!("{text}: {OVER_D1_COLUMN_LIMIT}")
     } else {
         without_quoted(&text)
     };

@@ -300,10 +300,20 @@ fn keep_before_fall(candidates: &[Candidate], order: &[usize], keep: &mut [BTree
     }
 }
 
+/// The rows in all of a backup's row counts, as its summary counts them:
+/// SQLite's own tables (`sqlite_sequence`) apart.
+pub fn rows_in_all(rows: &BTreeMap<String, u64>) -> u64 {
+    { rows.iter() }
+        .filter(|(t, _)| crate::statement::rows_are_checked(t))
+        .map(|(_, n)| n)
+        .sum()
+}
+
 /// What fell between two backups' row counts, when a table that had rows
-/// has none (or is gone), or the rows in all are down by more than half.
-/// Counted as the backup's summary counts: SQLite's own tables
-/// (`sqlite_sequence`) apart.
+/// has none (or is gone), or the rows in all are down by more than half;
+/// the rows in all said as they went, down or up (a table gone while
+/// others grew). Counted as the backup's summary counts: SQLite's own
+/// tables (`sqlite_sequence`) apart.
 pub fn rows_fell_said(
     before: &BTreeMap<String, u64>,
     now: &BTreeMap<String, u64>,
@@ -329,13 +339,19 @@ pub fn rows_fell_said(
             Some(_) => None,
         })
         .collect();
-    let (was, is) = (before.values().sum::<u64>(), now.values().sum::<u64>());
+    let (was, is) = (rows_in_all(before), rows_in_all(now));
     let halved = is.saturating_mul(2) < was;
     if emptied.is_empty() && !halved {
         return None;
     }
     let mut said = emptied;
-    said.push(format!("{is} rows in all, down from {was} rows"));
+    // A table gone while others grew: the total went up, and says so.
+    let went = match is.cmp(&was) {
+        std::cmp::Ordering::Less => "down from",
+        std::cmp::Ordering::Greater => "up from",
+        std::cmp::Ordering::Equal => "the same as",
+    };
+    said.push(format!("{is} rows in all, {went} {was} rows"));
     Some(said.join("; "))
 }
 

@@ -1095,8 +1095,8 @@ impl Schema<'_> {
             // A warning, under -q too: a database backed up before had its
             // file removed, and the backup made now holds none of its rows.
             true => crate::warn!(
-                "the {said} (this database was backed up before: if the local D1 had rows, its \
-                 file under .wrangler/state was removed)"
+                "the {said} (this database was backed up before: if the local D1 had rows, they \
+                 are gone, its file under .wrangler/state removed or emptied)"
             ),
             // A fresh clone's first backup: routine, silent under -q.
             false => crate::say!("The {said} (a fresh clone's first backup)."),
@@ -1502,9 +1502,17 @@ impl Schema<'_> {
             Some(catalog) => catalog,
             None => schema_read.catalog("read the schema (read-only)")?,
         };
+        // Only a database with nothing of the user's in it (a fresh clone's,
+        // or one whose file was removed) is set up from migrations/: one of
+        // views or triggers alone is backed up as it is, never written to.
         let bootstrap = args.bootstrap_local
             && env.location == Location::Local
-            && catalog.user_tables().next().is_none();
+            && catalog.user_tables().next().is_none()
+            && !catalog.objects.iter().any(|o| {
+                matches!(o.kind.as_str(), "view" | "trigger" | "index")
+                    && !o.name.starts_with("sqlite_")
+                    && !o.name.starts_with("_cf_")
+            });
         let scope =
             ExportScope::plan(&catalog, &args.tables).map_err(crate::exit::could_not_run)?;
         scope
@@ -2605,8 +2613,17 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
         });
     let Some(previous) = previous else { return };
     if let Some(fell) = d1_core::retention::rows_fell_said(&previous.rows, &new.rows) {
+        // "Far fewer" only of a total that fell by half; a table emptied or
+        // gone while the total held or grew lost rows all the same.
+        let rows_in_all = d1_core::retention::rows_in_all;
+        let (was, is) = (rows_in_all(&previous.rows), rows_in_all(&new.rows));
+        let fewer = if is.saturating_mul(2) < was {
+            "holds far fewer rows than"
+        } else {
+            "lost a table's rows that are in"
+        };
         crate::warn!(
-            "{} holds far fewer rows than {}, the good backup of {} before it: {fell}. If the \
+            "{} {fewer} {}, the good backup of {} before it: {fell}. If the \
              rows were not removed on purpose, that backup still holds them (`{}`; add \
              --dry-run to see its plan first); prune keeps a whole backup so taken, as the last \
              before the rows fell, only until rows fall again, so copy it aside to keep it",

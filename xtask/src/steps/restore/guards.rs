@@ -478,6 +478,22 @@ pub(super) fn guard_backup_scope(
         _ => false,
     };
     refuse_a_schema_only_backup_with_clean(source, m, target, mode)?;
+    if fits && partial {
+        // `--partial` says "only some tables": a whole backup would replace
+        // them all whatever it said, a flag accepted and then ignored.
+        // `latest` is the newest backup, whole or not: a whole one is
+        // refused here too, never passed over for an older partial one.
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{} is a whole {} backup (of every table), not a partial one: --partial is for a \
+             backup of chosen tables or of the schema only, and this restore would replace \
+             every table whatever it said. Drop --partial to restore it whole, or name a \
+             partial backup's file (`cargo xtask list` shows each backup's tables). Nothing \
+             was done.",
+            source.file.display(),
+            m.mode,
+        )
+    }
     if fits || partial {
         return Ok(());
     }

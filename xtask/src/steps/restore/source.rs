@@ -560,6 +560,12 @@ pub(super) fn trial_load(
             loader.load(source.open_for_load()?, survey, options)?;
             loader.commit()
         });
+    // A refusal of the dump, before the target is touched: exit 3, as any
+    // guard's (a table over D1's 100 columns, a key given twice).
+    let tried = tried.map_err(|e| match crate::exit::Exit::of(&e) {
+        Some(_) => e,
+        None => crate::exit::Exit::Refused.error(e),
+    });
     tried.with_context(|| {
         format!(
             "{} cannot be loaded: it has no manifest, so it was first loaded into a scratch \

@@ -172,12 +172,28 @@ pub(super) fn guard_target_state(
               instead"
             .to_owned(),
     };
+    // A database of views or triggers alone holds no table to list: what
+    // it holds is counted by kind ("1 view and no tables").
+    let others: Vec<String> = ["view", "trigger"]
+        .iter()
+        .map(|kind| (kind, existing.iter().filter(|(k, _)| k == kind).count()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(kind, n)| d1_core::wording::count(n, kind))
+        .collect();
+    let holds = match (names.is_empty(), others.is_empty()) {
+        (true, _) => format!("it holds {} and no tables", others.join(", ")),
+        (false, true) => format!("tables: {}", d1_core::wording::listed(&names, "table")),
+        (false, false) => format!(
+            "tables: {}; and {}",
+            d1_core::wording::listed(&names, "table"),
+            others.join(", ")
+        ),
+    };
     crate::stop!(
         crate::exit::Exit::Refused,
-        "{} is not empty (tables: {}); {how} needs a database with no tables. {fix}. Nothing was \
+        "{} is not empty ({holds}); {how} needs a database with no tables. {fix}. Nothing was \
          done.",
         target.database_name,
-        d1_core::wording::listed(&names, "table")
     )
 }
 
