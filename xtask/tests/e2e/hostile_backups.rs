@@ -717,6 +717,53 @@ fn a_restore_never_installs_a_trigger_that_no_migration_makes() {
 
 /// A trigger of the app's accounts that makes every new account an admin,
 /// which no migration creates.
+/// `dump` written outside the sandbox, as a backup copied from elsewhere
+/// (no manifest beside it), in a directory kept while the test runs.
+fn planted_dump(dump: &str) -> (tempfile::TempDir, String) {
+    let outer = tempfile::tempdir().unwrap();
+    let planted = outer.path().join("PLANTED.sql");
+    std::fs::write(&planted, dump).unwrap();
+    (outer, planted.to_str().unwrap().to_owned())
+}
+
+/// `restore FILE --to local --replace --yes --no-manifest` and `extra`.
+fn restore_planted(sb: &Sandbox, planted: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["restore", planted, "--to", "local", "--replace", "--yes"];
+    args.push("--no-manifest");
+    args.extend_from_slice(extra);
+    sb.xtask(&args)
+}
+
+/// The dump of `backup` without the statement that creates `trigger`
+/// (its `CREATE TRIGGER`, through its `END;`), and with `instead` there.
+fn dump_with_trigger_replaced(sb: &Sandbox, backup: &str, trigger: &str, instead: &str) -> String {
+    let dump = std::fs::read_to_string(sb.backups().join(backup)).unwrap();
+    let start = dump
+        .find(&format!("CREATE TRIGGER {trigger} "))
+        .unwrap_or_else(|| panic!("the backup has no trigger {trigger}"));
+    let end = start + dump[start..].find("END;").unwrap() + "END;".len();
+    format!("{}{instead}{}", &dump[..start], &dump[end..])
+}
+
+/// Restores `planted` without and with `--allow-trigger allowed`: each
+/// is refused (exit 3, nothing changed) as another body under the name of
+/// the migration's trigger `trigger`, never as one no migration creates.
+fn assert_refused_as_another_body(sb: &Sandbox, planted: &str, trigger: &str, allowed: &str) {
+    let before = db_state(sb);
+    for extra in [&[][..], &["--allow-trigger", allowed][..]] {
+        let run = restore_planted(sb, planted, extra);
+        assert_eq!(run.code, Some(3), "{extra:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains(trigger)
+                && run.stderr.contains("a migration gives another trigger"),
+            "{extra:?}: the refusal does not name the migration's trigger {trigger}:\n{}",
+            run.all()
+        );
+        assert!(!run.stderr.contains("no migration in"), "{}", run.all());
+        assert_eq!(db_state(sb), before, "{extra:?}: {}", run.all());
+    }
+}
+
 const PLANTED_TRIGGER: &str = "CREATE TRIGGER accounts_audit AFTER INSERT ON accounts BEGIN \
                                UPDATE accounts SET role='admin' WHERE id=NEW.id; END;\n";
 
@@ -786,32 +833,134 @@ fn allow_trigger_never_installs_another_body_under_a_migrations_trigger_name() {
         "CREATE TRIGGER accounts_touch AFTER INSERT ON accounts BEGIN \
          UPDATE accounts SET role='admin' WHERE id=NEW.id; END;\n",
     );
-    let outer = tempfile::tempdir().unwrap();
-    let planted = outer.path().join("PLANTED.sql");
-    std::fs::write(&planted, &dump).unwrap();
+    let (_outer, planted) = planted_dump(&dump);
+    assert_refused_as_another_body(&sb, &planted, "accounts_touch", "accounts_touch");
+}
+
+/// A migration that does not run here (a typo in a column's name), or
+/// that cannot be read (a FIFO), leaves which triggers the migrations make
+/// unknown. The guard used to warn and go on, installing the backup's
+/// planted trigger (exit 0): it now fails closed, refusing a dump that
+/// holds a trigger (exit 3, nothing run), naming the migration and the
+/// fix, with `--allow-trigger NAME` the explicit way past. A dump with no
+/// trigger of its own beyond the migrations' is judged as before.
+#[test]
+fn a_trigger_is_refused_when_a_migration_cannot_be_run_to_check_it() {
+    let (sb, name) = sandbox_with_a_backup();
+    let decoys = Decoys::plant(sb.path());
+    let hashes = decoys.hashes();
+    let mut dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    dump.push_str(PLANTED_TRIGGER);
+    let (_outer, planted) = planted_dump(&dump);
     let before = db_state(&sb);
-    for extra in [&[][..], &["--allow-trigger", "accounts_touch"][..]] {
-        let mut args = vec![
-            "restore",
-            planted.to_str().unwrap(),
-            "--to",
-            "local",
-            "--replace",
-            "--yes",
-            "--no-manifest",
-        ];
-        args.extend_from_slice(extra);
-        let run = sb.xtask(&args);
-        assert_eq!(run.code, Some(3), "{extra:?}:\n{}", run.all());
-        assert!(
-            run.stderr.contains("accounts_touch")
-                && run.stderr.contains("a migration gives another trigger"),
-            "{extra:?}: the refusal does not say the name is a migration's:\n{}",
+    let typo = sb.path().join("migrations/0005_free_plan.sql");
+    std::fs::write(
+        &typo,
+        "UPDATE accounts SET plan='free' WHERE plan_typo IS NULL;\n",
+    )
+    .unwrap();
+    let fifo = sb.path().join("migrations/0005_x.sql");
+    for broken in ["0005_free_plan.sql", "0005_x.sql"] {
+        if broken == "0005_x.sql" {
+            std::fs::remove_file(&typo).unwrap();
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        }
+        let run = restore_planted(&sb, &planted, &[]);
+        assert_eq!(
+            run.code,
+            Some(3),
+            "{broken}: a trigger was not refused though the migrations are unknown:\n{}",
             run.all()
         );
-        assert!(!run.stderr.contains("no migration in"), "{}", run.all());
-        assert_eq!(db_state(&sb), before, "{}", run.all());
+        assert!(
+            run.stderr.contains(broken)
+                && run.stderr.contains("accounts_audit")
+                && run.stderr.contains("--allow-trigger accounts_audit"),
+            "{broken}: the refusal does not name the migration, the trigger and the way past:\n{}",
+            run.all()
+        );
+        assert_eq!(db_state(&sb), before, "{broken}: {}", run.all());
+        assert_eq!(decoys.hashes(), hashes);
     }
+    // Named on purpose, it is installed.
+    let run = restore_planted(&sb, &planted, &["--allow-trigger", "accounts_audit"]);
+    run.assert_ok();
+    let installed = sb.query("SELECT name FROM sqlite_master WHERE name = 'accounts_audit'");
+    assert_eq!(installed[0].len(), 1, "{}", run.all());
+}
+
+/// SQLite's names ignore ASCII case: `AUDIT_LOG_NO_DELETE` is the
+/// migration's `audit_log_no_delete`. A backup that holds it with another
+/// body (one that lets rows be deleted) in place of the migration's, with
+/// `--allow-trigger AUDIT_LOG_NO_DELETE`, used to replace the append-only
+/// guard (exit 0). It is refused as another body under a migration's
+/// trigger name, flag or not, naming the migration's trigger it shadows.
+#[test]
+fn a_case_variant_of_a_migrations_trigger_is_refused_as_that_trigger_changed() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = dump_with_trigger_replaced(
+        &sb,
+        &name,
+        "audit_log_no_delete",
+        "CREATE TRIGGER AUDIT_LOG_NO_DELETE BEFORE DELETE ON audit_log BEGIN SELECT 1; END;",
+    );
+    let (_outer, planted) = planted_dump(&dump);
+    assert_refused_as_another_body(&sb, &planted, "audit_log_no_delete", "AUDIT_LOG_NO_DELETE");
+}
+
+/// A backup without a trigger its migrations create (the audit log's
+/// append-only guard cut out of the dump) used to restore silently (exit
+/// 0, its rows deletable after), and verify called it GOOD. verify now
+/// warns, naming the trigger and the migration that creates it; restore
+/// refuses it (exit 3, nothing run) unless `--allow-missing-trigger NAME`
+/// says it is meant.
+#[test]
+fn a_backup_without_a_migrations_trigger_is_named_by_verify_and_refused_by_restore() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = dump_with_trigger_replaced(&sb, &name, "audit_log_no_delete", "");
+    let (_outer, planted) = planted_dump(&dump);
+    let before = db_state(&sb);
+
+    let verify = sb.xtask(&["verify", &planted, "--no-manifest"]);
+    assert!(
+        verify.stderr.contains("audit_log_no_delete")
+            && verify.stderr.contains("0004_audit_log.sql"),
+        "verify does not name the missing trigger and its migration:\n{}",
+        verify.all()
+    );
+    assert!(
+        !verify.all().contains("each as its migrations create it"),
+        "{}",
+        verify.all()
+    );
+
+    let run = restore_planted(&sb, &planted, &[]);
+    assert_eq!(
+        run.code,
+        Some(3),
+        "a backup without the migrations' trigger was restored:\n{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("audit_log_no_delete")
+            && run.stderr.contains("0004_audit_log.sql")
+            && run
+                .stderr
+                .contains("--allow-missing-trigger audit_log_no_delete"),
+        "the refusal does not name the trigger, its migration and the way past:\n{}",
+        run.all()
+    );
+    assert_eq!(db_state(&sb), before, "{}", run.all());
+
+    let run = restore_planted(
+        &sb,
+        &planted,
+        &["--allow-missing-trigger", "audit_log_no_delete"],
+    );
+    run.assert_ok();
+    let gone = sb.query("SELECT name FROM sqlite_master WHERE name = 'audit_log_no_delete'");
+    assert!(gone[0].is_empty(), "{}", run.all());
 }
 
 /// A safety backup holds what the target held, a trigger no migration
