@@ -272,7 +272,9 @@ pub fn is_stored_table(db: &rusqlite::Connection, name: &str) -> rusqlite::Resul
 /// `;` or surrounding blanks, and with their lines ending alike: a
 /// migration saved with CRLF (an editor, git's `autocrlf`) makes a trigger
 /// whose text has CRLF, which a dump converted to CRLF or back keeps or
-/// loses with every other line.
+/// loses with every other line. A trigger is the migrations' under any
+/// case of its name, as SQLite finds names, and its text must then be
+/// theirs (which spells the name as they do).
 pub fn foreign_triggers(
     dump: &BTreeMap<String, String>,
     migrations: &BTreeMap<String, String>,
@@ -284,7 +286,11 @@ pub fn foreign_triggers(
             .replace("\r\n", "\n")
     };
     dump.iter()
-        .filter(|(name, sql)| migrations.get(*name).map(|m| bare(m)) != Some(bare(sql)))
+        .filter(|(name, sql)| {
+            // Names as SQLite finds them: ASCII case ignored.
+            let made = { migrations.iter() }.find(|(m, _)| m.eq_ignore_ascii_case(name));
+            made.map(|(_, m)| bare(m)) != Some(bare(sql))
+        })
         .map(|(name, _)| name.clone())
         .collect()
 }

@@ -415,6 +415,7 @@ fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreA
         previous_database_id: None,
         accept_key_change: args.accept_key_change,
         allow_trigger: Vec::new(),
+        allow_missing_trigger: Vec::new(),
         partial: false,
         via_wrangler: false,
         identity: args.identity.clone(),

@@ -128,14 +128,92 @@ fn parse_int(name: &str) -> Option<f64> {
         .then_some(if negative { -value } else { value })
 }
 
+/// A trigger the migrations make: its `CREATE TRIGGER` text as SQLite
+/// stores it, the table it is on, and the migration that made it so (the
+/// last to create it, or to create it again otherwise).
+pub struct MadeTrigger {
+    pub sql: String,
+    pub table: String,
+    pub migration: String,
+}
+
+/// The triggers that the migrations `applied` make, by name, run in order
+/// from `dir` in memory as [`schema_created_by`] runs them: `None` for
+/// `applied` runs every migration there (a dump without a manifest, or a
+/// backup that records none). An applied migration missing from `dir`
+/// makes none. `Err` when a migration cannot be read or does not run here
+/// (the error names it): then nothing is known, which restore's trigger
+/// guard takes as a refusal of any trigger not named, never as none.
+pub fn triggers_made(
+    applied: Option<&[String]>,
+    dir: &Path,
+) -> Result<BTreeMap<String, MadeTrigger>> {
+    // No directory is no migrations; one that cannot be read as `migrate`
+    // reads it (a pipe there is refused) leaves them unknown, not none.
+    let present = match dir.exists() {
+        true => migration_files(dir)?,
+        false => Vec::new(),
+    };
+    let names: Vec<String> = { applied.unwrap_or(&present).iter() }
+        .filter(|name| present.contains(name))
+        .cloned()
+        .collect();
+    let gate = d1_core::gate::Gate::memory()?;
+    let mut made: BTreeMap<String, MadeTrigger> = BTreeMap::new();
+    for (name, sql) in read_migrations(dir, &names)? {
+        run_as_d1_does(gate.db(), &sql)
+            .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
+        let now = triggers_with_tables(gate.db())?;
+        made.retain(|n, _| now.contains_key(n));
+        for (n, (sql, table)) in now {
+            if made.get(&n).is_none_or(|m| m.sql != sql) {
+                let migration = name.clone();
+                made.insert(
+                    n,
+                    MadeTrigger {
+                        sql,
+                        table,
+                        migration,
+                    },
+                );
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// Each trigger of `db`: its text and the table it is on, by name.
+fn triggers_with_tables(db: &rusqlite::Connection) -> Result<BTreeMap<String, (String, String)>> {
+    let mut stmt = db.prepare(
+        "SELECT name, sql, tbl_name FROM sqlite_master WHERE type = 'trigger' AND sql NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The texts of `made`, by name, as [`d1_core::catalog::foreign_triggers`]
+/// compares them.
+pub fn texts(made: &BTreeMap<String, MadeTrigger>) -> BTreeMap<String, String> {
+    { made.iter() }
+        .map(|(n, m)| (n.clone(), m.sql.clone()))
+        .collect()
+}
+
+/// The name among `names` that is `name` as SQLite finds names (ASCII case
+/// ignored): `AUDIT_LOG_NO_DELETE` is the trigger `audit_log_no_delete`.
+pub fn same_name<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+    name: &str,
+) -> Option<&'a String> {
+    { names.into_iter() }.find(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// The triggers of `triggers` (by name, its `CREATE TRIGGER` text) that the
-/// migrations `applied` do not create, or create otherwise, run in order
-/// from `dir`: `None` for `applied` runs every migration there (a dump
-/// without a manifest, or a backup that records none). An applied
-/// migration missing from `dir` makes none, so its triggers are foreign
-/// too. Restore refuses a backup with such a trigger and verify fails it
-/// (see `catalog::foreign_triggers`). `Err` when the migrations do not run
-/// here (the error names the one that failed): then nothing is known.
+/// migrations `applied` do not create, or create otherwise
+/// ([`triggers_made`], [`d1_core::catalog::foreign_triggers`]). Restore
+/// refuses a backup with such a trigger and verify warns of it. `Err` when
+/// the migrations do not run here (the error names the one that failed):
+/// then nothing is known.
 pub fn foreign_triggers(
     applied: Option<&[String]>,
     dir: &Path,
@@ -144,46 +222,72 @@ pub fn foreign_triggers(
     if triggers.is_empty() {
         return Ok(Vec::new());
     }
-    // No directory is no migrations; one that cannot be read as `migrate`
-    // reads it (a pipe there is refused) leaves them unknown, not none.
-    let present = match dir.exists() {
-        true => migration_files(dir)?,
-        false => Vec::new(),
-    };
-    let names: Vec<String> = applied
-        .unwrap_or(&present)
-        .iter()
-        .filter(|name| present.contains(name))
-        .cloned()
-        .collect();
-    let (_, made) = schema_created_by(&read_migrations(dir, &names)?)?;
+    let made = texts(&triggers_made(applied, dir)?);
     Ok(d1_core::catalog::foreign_triggers(triggers, &made))
 }
 
 /// The triggers of `triggers` under a name that a migration in `dir` (any
-/// of them) gives a trigger of another text: that migration's trigger
-/// changed, which `--allow-trigger` never installs.
+/// of them) gives a trigger of another text, each with that migration's
+/// trigger's name: that migration's trigger changed, which
+/// `--allow-trigger` never installs. Names match as SQLite matches them,
+/// ASCII case ignored, so `AUDIT_LOG_NO_DELETE` shadows
+/// `audit_log_no_delete`.
 pub fn triggers_changed_from_migrations(
     dir: &Path,
     triggers: &BTreeMap<String, String>,
-) -> Result<Vec<String>> {
-    let files = match dir.exists() {
-        true => migration_files(dir)?,
-        false => Vec::new(),
-    };
-    let (_, made) = schema_created_by(&read_migrations(dir, &files)?)?;
+) -> Result<Vec<(String, String)>> {
+    let made = texts(&triggers_made(None, dir)?);
     let named: BTreeMap<String, String> = { triggers.iter() }
-        .filter(|(name, _)| made.contains_key(*name))
+        .filter(|(name, _)| same_name(made.keys(), name).is_some())
         .map(|(n, sql)| (n.clone(), sql.clone()))
         .collect();
-    Ok(d1_core::catalog::foreign_triggers(&named, &made))
+    Ok(
+        { d1_core::catalog::foreign_triggers(&named, &made).into_iter() }
+            .filter_map(|n| Some((n.clone(), same_name(made.keys(), &n)?.clone())))
+            .collect(),
+    )
+}
+
+/// The triggers of `made` (the migrations') on a table among `tables` (a
+/// dump's) that `triggers` (the dump's) lacks under any case of its name:
+/// restored, the database would be without them.
+pub fn missing_triggers<'a>(
+    made: &'a BTreeMap<String, MadeTrigger>,
+    triggers: &BTreeMap<String, String>,
+    tables: &[String],
+) -> Vec<(&'a String, &'a MadeTrigger)> {
+    { made.iter() }
+        .filter(|(_, m)| same_name(tables, &m.table).is_some())
+        .filter(|(n, _)| same_name(triggers.keys(), n).is_none())
+        .collect()
+}
+
+/// The triggers of [`missing_triggers`] as a message lists them: each with
+/// the table it is on and the migration that creates it.
+pub fn missing_said(missing: &[(&String, &MadeTrigger)]) -> String {
+    let shown: Vec<String> = { missing.iter() }
+        .map(|(n, m)| {
+            format!(
+                "{} on {} ({})",
+                d1_core::names::shown(n),
+                d1_core::names::shown(&m.table),
+                d1_core::names::shown(&m.migration)
+            )
+        })
+        .collect();
+    d1_core::wording::listed(&shown, "trigger")
 }
 
 /// ` --allow-trigger NAME` for each of `names`, quoted for the shell: the
 /// triggers a restore installs though no migration creates them.
 pub fn allow_trigger_flags(names: &[String]) -> String {
-    { names.iter() }
-        .map(|n| format!(" --allow-trigger {}", d1_core::wording::shell_word(n)))
+    flags("--allow-trigger", names)
+}
+
+/// ` FLAG NAME` for each of `names`, quoted for the shell.
+pub fn flags<'a>(flag: &str, names: impl IntoIterator<Item = &'a String>) -> String {
+    { names.into_iter() }
+        .map(|n| format!(" {flag} {}", d1_core::wording::shell_word(n)))
         .collect()
 }
 
@@ -1611,7 +1715,8 @@ pub fn restore_advice(
 /// read from the backup's dump, opened with `identity` if it is sealed.
 /// The way back names only a whole backup of that database, which holds
 /// what it held. Empty when they cannot be read (a sealed backup and no
-/// identity) or judged: a restore of it then names them in its refusal.
+/// identity): a restore of it then names them in its refusal. All of them
+/// when they cannot be judged (LF: the guard then fails closed).
 pub fn way_back_triggers(
     project: &Project,
     file: &Path,
@@ -1633,7 +1738,9 @@ pub fn way_back_triggers(
     let manifest = d1_core::manifest::Manifest::for_backup(file).ok();
     let applied = manifest.as_ref().and_then(|m| m.applied_migrations());
     let dir = project.config_dir.join(&env.migrations_dir);
-    foreign_triggers(applied, &dir, triggers).unwrap_or_default()
+    // When they cannot be judged (a migration does not run here), restore's
+    // guard refuses every trigger not named: the way back names them all.
+    foreign_triggers(applied, &dir, triggers).unwrap_or_else(|_| triggers.keys().cloned().collect())
 }
 
 /// The triggers the dump of the backup `file` creates (by name, their

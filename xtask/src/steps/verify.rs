@@ -793,6 +793,8 @@ fn creates_anything(db: &rusqlite::Connection) -> Result<bool> {
 /// not a bad backup: the database it was taken from has that trigger, and
 /// every backup of it would otherwise be bad (no `latest`, no `migrate`).
 /// A dump without a manifest is held to every migration in the directory.
+/// A backup that lacks a trigger of those migrations on a table it holds
+/// is a warning too, naming the trigger and its migration.
 fn trigger_check(
     db: &rusqlite::Connection,
     manifest: Option<&Manifest>,
@@ -801,16 +803,20 @@ fn trigger_check(
     const NAME: &str = "triggers";
     let triggers = d1_core::catalog::created_in(db, "trigger");
     let applied = manifest.and_then(Manifest::applied_migrations);
+    let made = match crate::steps::migrations::triggers_made(applied, ctx.migrations_dir) {
+        Ok(made) => made,
+        // Not knowing what the migrations make is not a fault of the
+        // backup's: said, and skipped (restore refuses its triggers then).
+        Err(e) => {
+            return skipped(NAME, format!("the migrations' triggers are unknown: {e:#}"));
+        }
+    };
     let foreign =
-        match crate::steps::migrations::foreign_triggers(applied, ctx.migrations_dir, &triggers) {
-            Ok(foreign) => foreign,
-            // Not knowing what the migrations make is not a fault of the
-            // backup's: said, and skipped.
-            Err(e) => {
-                return skipped(NAME, format!("the migrations' triggers are unknown: {e:#}"));
-            }
-        };
+        d1_core::catalog::foreign_triggers(&triggers, &crate::steps::migrations::texts(&made));
     let names = crate::steps::migrations::trigger_names(&foreign);
+    if let Some(check) = missing_trigger_check(db, &made, &triggers, &foreign) {
+        return check;
+    }
     // A trigger that names a table the backup does not hold (one of a
     // backup of chosen tables that writes to a table not chosen): restored,
     // the app's next write to its table fails.
@@ -868,6 +874,40 @@ fn trigger_check(
             ),
         ),
     }
+}
+
+/// A trigger of the migrations (`made`) on a table the backup holds that
+/// it lacks: restored, the database would be without it (restore refuses
+/// it unless --allow-missing-trigger names it). A warning naming each, and
+/// the `foreign` triggers too; `None` when none is missing.
+fn missing_trigger_check(
+    db: &rusqlite::Connection,
+    made: &BTreeMap<String, crate::steps::migrations::MadeTrigger>,
+    triggers: &BTreeMap<String, String>,
+    foreign: &[String],
+) -> Option<Check> {
+    let tables: Vec<String> = d1_core::catalog::created_in(db, "table")
+        .into_keys()
+        .collect();
+    let missing = crate::steps::migrations::missing_triggers(made, triggers, &tables);
+    if missing.is_empty() {
+        return None;
+    }
+    Some(warn(
+        "triggers",
+        format!(
+            "it lacks triggers its migrations create: {}. restore refuses this backup as it \
+             stands, unless restore's --allow-missing-trigger NAME names each{}",
+            crate::steps::migrations::missing_said(&missing),
+            match foreign.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "; it also creates triggers they do not: {}",
+                    crate::steps::migrations::trigger_names(foreign)
+                ),
+            }
+        ),
+    ))
 }
 
 /// The private file the scratch database is loaded into, unless the

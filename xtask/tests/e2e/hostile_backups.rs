@@ -883,8 +883,18 @@ fn a_trigger_is_refused_when_a_migration_cannot_be_run_to_check_it() {
         assert_eq!(db_state(&sb), before, "{broken}: {}", run.all());
         assert_eq!(decoys.hashes(), hashes);
     }
-    // Named on purpose, it is installed.
-    let run = restore_planted(&sb, &planted, &["--allow-trigger", "accounts_audit"]);
+    // Named on purpose, each trigger is installed: the migrations' own too,
+    // since nothing could check them.
+    let mut named = Vec::new();
+    for trigger in [
+        "accounts_audit",
+        "audit_log_no_delete",
+        "audit_log_no_update",
+    ] {
+        named.extend(["--allow-trigger", trigger]);
+    }
+    named.extend(["--allow-trigger", "report_configs_touch"]);
+    let run = restore_planted(&sb, &planted, &named);
     run.assert_ok();
     let installed = sb.query("SELECT name FROM sqlite_master WHERE name = 'accounts_audit'");
     assert_eq!(installed[0].len(), 1, "{}", run.all());

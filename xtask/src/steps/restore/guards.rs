@@ -256,13 +256,19 @@ pub(super) fn guard_clean_new_migrations_known(
 /// the dump without it) must not turn the refusal into a warning (rvAT).
 /// A trigger meant is installed by name with `--allow-trigger NAME`, which
 /// the way back from a safety backup carries for the triggers the target
-/// held ([`crate::steps::migrations::way_back_triggers`]). A clean restore loads no DDL from the
-/// dump and is not concerned.
+/// held ([`crate::steps::migrations::way_back_triggers`]). Names match as
+/// SQLite matches them, ASCII case ignored. A backup that lacks a trigger
+/// those migrations create ([`refuse_missing_triggers`]) is refused too.
+/// When the migrations cannot be run (one does not run here, or cannot be
+/// read), the guard fails closed ([`refuse_triggers_unchecked`]). A clean
+/// restore loads no DDL from the dump and is not concerned: its migrations
+/// make their triggers.
 pub(super) fn guard_triggers(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
     triggers: &BTreeMap<String, String>,
+    schema: &[String],
 ) -> Result<()> {
     if args.mode() == Mode::Clean {
         return Ok(());
@@ -271,32 +277,22 @@ pub(super) fn guard_triggers(
         .manifest
         .as_ref()
         .and_then(|m| m.applied_migrations());
-    let foreign = match triggers.is_empty() {
-        true => Ok(Vec::new()),
-        false => crate::steps::migrations::foreign_triggers(applied, dir, triggers),
+    let made = crate::steps::migrations::triggers_made(applied, dir);
+    let foreign = { made.as_ref().ok() }.map(|made| {
+        d1_core::catalog::foreign_triggers(triggers, &crate::steps::migrations::texts(made))
+    });
+    refuse_an_allowed_trigger_not_created(args, triggers, foreign.as_deref())?;
+    let made = match made {
+        Ok(made) => made,
+        Err(e) => return refuse_triggers_unchecked(source, (target, dir), args, triggers, &e),
     };
-    refuse_an_allowed_trigger_not_created(args, triggers, foreign.as_deref().ok())?;
-    if triggers.is_empty() {
-        return Ok(());
-    }
-    let foreign = match foreign {
-        Ok(foreign) => foreign,
-        Err(e) => {
-            // The migrations are this repository's own: one this tool
-            // cannot run in SQLite is its limit, not the backup's fault.
-            crate::warn!(
-                "the triggers {} creates were not checked against its migrations ({e:#}); check \
-                 them before going on: {}",
-                source.file.display(),
-                crate::steps::migrations::trigger_names(triggers.keys())
-            );
-            return Ok(());
-        }
-    };
+    refuse_missing_triggers(source, (target, args), &made, (triggers, schema))?;
+    let made = crate::steps::migrations::texts(&made);
+    let foreign = d1_core::catalog::foreign_triggers(triggers, &made);
     refuse_another_body_under_a_migrations_name(source, dir, triggers, &foreign)?;
     let (allowed, refused): (Vec<String>, Vec<String>) = foreign
         .into_iter()
-        .partition(|t| args.allow_trigger.contains(t));
+        .partition(|t| allows(&args.allow_trigger, t));
     if !allowed.is_empty() {
         crate::warn!(
             "{} creates triggers that no migration creates, installed as --allow-trigger \
@@ -342,7 +338,7 @@ fn refuse_an_allowed_trigger_not_created(
     foreign: Option<&[String]>,
 ) -> Result<()> {
     let absent: Vec<String> = { args.allow_trigger.iter() }
-        .filter(|name| !triggers.contains_key(*name))
+        .filter(|name| !triggers.keys().any(|t| t.eq_ignore_ascii_case(name)))
         .map(|name| d1_core::names::shown(name).into_owned())
         .collect();
     if absent.is_empty() {
@@ -365,10 +361,120 @@ fn refuse_an_allowed_trigger_not_created(
     )
 }
 
+/// Whether a `--allow-trigger` (or `--allow-missing-trigger`) of `named`
+/// names `trigger`, as SQLite matches names (ASCII case ignored).
+fn allows(named: &[String], trigger: &str) -> bool {
+    crate::steps::migrations::same_name(named, trigger).is_some()
+}
+
+/// Which triggers the migrations make is unknown (`e`: one of them does
+/// not run here, or cannot be read). The guard used to warn and go on,
+/// installing whatever trigger the dump held; it fails closed: a dump
+/// with a trigger that `--allow-trigger` does not name is refused (exit
+/// 3), naming the migration (in `e`) and the fixes. A dump with no trigger
+/// is not concerned, but whether it lacks one of the migrations' is
+/// unknown too, and said.
+fn refuse_triggers_unchecked(
+    source: &Source,
+    (target, dir): (&Environment, &Path),
+    args: &RestoreArgs,
+    triggers: &BTreeMap<String, String>,
+    e: &anyhow::Error,
+) -> Result<()> {
+    let unnamed: Vec<String> = { triggers.keys() }
+        .filter(|t| !allows(&args.allow_trigger, t))
+        .cloned()
+        .collect();
+    if triggers.is_empty() {
+        crate::warn!(
+            "whether {} lacks a trigger its migrations create was not checked: which triggers \
+             they create is unknown ({e:#}).",
+            source.file.display()
+        );
+        return Ok(());
+    }
+    if unnamed.is_empty() {
+        crate::warn!(
+            "{} creates triggers installed as --allow-trigger names them, unchecked against its \
+             migrations ({e:#}): {}. They will run on later writes to {}.",
+            source.file.display(),
+            crate::steps::migrations::trigger_names(triggers.keys()),
+            target.database_name
+        );
+        return Ok(());
+    }
+    // The reason may end as a refusal of its own does; this one says it.
+    let why = format!("{e:#}");
+    let why = why
+        .trim_end_matches(" Nothing was done.")
+        .trim_end_matches('.');
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} creates triggers, and which triggers its migrations create is unknown: {why}. A \
+         trigger runs on every later write it matches, so one that cannot be checked is \
+         refused: fix that migration, or move it out of {} until it runs, and restore again; \
+         or, having read the backup's triggers, restore with{}. Nothing was done.",
+        source.file.display(),
+        dir.display(),
+        crate::steps::migrations::allow_trigger_flags(&unnamed)
+    )
+}
+
+/// Refuses (exit 3) a backup that lacks a trigger its migrations create
+/// (`made`, as [`guard_triggers`] takes them) on a table its dump
+/// creates (in `schema`): restored, the database would be without it, and
+/// a trigger is a guard the app relies on (the audit log's append-only
+/// triggers). A backup of chosen tables is judged on those tables only: a
+/// table it does not hold goes with its triggers, which `--partial` says
+/// is meant. `--allow-missing-trigger NAME` restores it without the
+/// trigger on purpose; `--clean` makes the migrations' triggers.
+fn refuse_missing_triggers(
+    source: &Source,
+    (target, args): (&Environment, &RestoreArgs),
+    made: &BTreeMap<String, crate::steps::migrations::MadeTrigger>,
+    (triggers, schema): (&BTreeMap<String, String>, &[String]),
+) -> Result<()> {
+    let tables: Vec<String> = { schema.iter() }
+        .filter_map(|sql| match d1_core::statement::created_object(sql) {
+            Some(("table", name)) => Some(name),
+            _ => None,
+        })
+        .collect();
+    let missing = crate::steps::migrations::missing_triggers(made, triggers, &tables);
+    let (allowed, refused): (Vec<_>, Vec<_>) =
+        { missing.into_iter() }.partition(|(n, _)| allows(&args.allow_missing_trigger, n));
+    if !allowed.is_empty() {
+        crate::warn!(
+            "{} lacks triggers its migrations create, restored without them as \
+             --allow-missing-trigger names them: {}. {} will be without them until they are \
+             made again.",
+            source.file.display(),
+            crate::steps::migrations::missing_said(&allowed),
+            target.database_name
+        );
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} lacks triggers its migrations create: {}. Restored, {} would be without them, and a \
+         trigger is a guard the app relies on, so this backup is refused. If it is meant to be \
+         without them, restore with{}. Nothing was done.",
+        source.file.display(),
+        crate::steps::migrations::missing_said(&refused),
+        target.database_name,
+        crate::steps::migrations::flags("--allow-missing-trigger", refused.iter().map(|(n, _)| *n))
+    )
+}
+
 /// Refuses (exit 3) a backup's trigger under the name a migration in `dir`
-/// gives another trigger: that migration's trigger with its body changed.
-/// `--allow-trigger` names a trigger no migration makes; the name of one a
-/// migration makes would vouch for what it is not, so no flag installs it.
+/// gives another trigger (ASCII case ignored, as SQLite names): that
+/// migration's trigger with its body changed. `--allow-trigger` names a
+/// trigger no migration makes; the name of one a migration makes would
+/// vouch for what it is not, so no flag installs it. When every migration
+/// in `dir` cannot be run (one not applied fails), those the backup
+/// records as applied have judged the triggers already.
 fn refuse_another_body_under_a_migrations_name(
     source: &Source,
     dir: &Path,
@@ -379,8 +485,12 @@ fn refuse_another_body_under_a_migrations_name(
         return Ok(());
     }
     let changed = crate::steps::migrations::triggers_changed_from_migrations(dir, triggers);
-    let altered: Vec<&String> = { changed.unwrap_or_default().into_iter() }
-        .filter_map(|t| foreign.iter().find(|f| **f == t))
+    let altered: Vec<String> = { changed.unwrap_or_default().into_iter() }
+        .filter(|(t, _)| foreign.contains(t))
+        .map(|(t, theirs)| match t == theirs {
+            true => t,
+            false => format!("{t} (the migration's {theirs})"),
+        })
         .collect();
     if altered.is_empty() {
         return Ok(());
@@ -393,7 +503,7 @@ fn refuse_another_body_under_a_migrations_name(
          that migration's. Compare it with the migrations in {} (`cargo xtask verify FILE` \
          names the backup's triggers). Nothing was done.",
         source.file.display(),
-        crate::steps::migrations::trigger_names(altered),
+        crate::steps::migrations::trigger_names(&altered),
         dir.display()
     )
 }

@@ -106,6 +106,15 @@ pub struct RestoreArgs {
     /// each): one the backup's dump creates that restore refuses otherwise.
     #[arg(long = "allow-trigger", value_name = "NAME", conflicts_with = "clean")]
     pub allow_trigger: Vec<String>,
+    /// Restore though the backup lacks this trigger, which its migrations
+    /// create (repeat for each): restore refuses it otherwise, since the
+    /// app relies on the migrations' triggers.
+    #[arg(
+        long = "allow-missing-trigger",
+        value_name = "NAME",
+        conflicts_with = "clean"
+    )]
+    pub allow_missing_trigger: Vec<String>,
     /// Restore a backup of chosen tables, or of the schema only, knowing the
     /// target keeps nothing else (with --replace) or gets nothing else.
     #[arg(long)]
@@ -750,7 +759,7 @@ fn plan(
     let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
-    guard_triggers(&source, (target, &migrations_dir), args, &triggers)?;
+    guard_triggers(&source, (target, &migrations_dir), args, &triggers, &schema)?;
     let none_after = no_migrations_table_after(&existing, mode);
     let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
     let inspected = Inspected {
