@@ -570,3 +570,30 @@ fn status_never_offers_another_databases_bookmark_as_prods_way_back() {
         );
     }
 }
+
+/// LG: `list` redacted a manifest's whole `reason`, however long: 5.8 s
+/// for 4 MB, 23 s for 20 MB, Ctrl-C ignored meanwhile. A manifest is a
+/// small file this tool writes: one over its limit (2 MiB) is refused as
+/// not one of the tool's, naming it and the fix, before anything reads
+/// it, by `list` and every other command (they read it in one place).
+#[test]
+fn a_manifest_over_the_size_limit_is_refused_before_it_is_read() {
+    let (sb, name) = sandbox_with_a_backup();
+    edit_manifest(&sb, &name, |m| {
+        m["reason"] = "a long reason ".repeat(600_000).into();
+    });
+    let manifest = name.replace(".sql", ".manifest.json");
+    let run = run_or_kill(&sb, &["list", "--json"], Duration::from_secs(120))
+        .expect("list ran past two minutes on an 8 MB manifest");
+    run.assert_ok();
+    assert!(!run.stdout.contains(&name), "{}", run.stdout);
+    assert!(
+        run.stderr.contains(&manifest)
+            && run.stderr.contains("larger than 2 MiB")
+            && run.stderr.contains("move it aside"),
+        "{}",
+        run.all()
+    );
+    sb.xtask(&["verify", &name])
+        .assert_refused("larger than 2 MiB");
+}

@@ -840,3 +840,84 @@ fn the_command_advised_for_backups_of_another_environments_id_prunes_them() {
     }
     assert!(sb.backups().join(&names[3]).exists(), "{}", run.all());
 }
+
+/// LG: a rehearsal's backup copied into backups/ beside the real ones
+/// (its manifest carries the rehearsal's mark) was counted as a real one:
+/// `list` showed no mark, `status` called it local's newest verified
+/// backup, and `prune --keep-within 0d --keep-daily 0` kept it as that
+/// and deleted the real backups. Restore refuses it outside its
+/// rehearsal: list marks it, status passes over it (naming it), and prune
+/// keeps the newest real backup, leaves the copy alone and names it.
+#[test]
+fn a_rehearsals_backup_among_the_real_ones_is_marked_and_counted_as_none() {
+    let sb = Sandbox::new();
+    let decoys = common::decoys::Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    // Three real backups (3, 2 and 1 days old) and the one just taken,
+    // which becomes the rehearsal's copy.
+    let names = backups_aged(&sb, &[(3, ""), (2, ""), (1, "")]);
+    let copy = names.last().unwrap().clone();
+    let newest_real = names[2].clone();
+    edit_manifest(&sb, &copy, |m| {
+        m["rehearsal"] = ".rehearsal-20261205-233142-966".into();
+    });
+
+    let list = sb.xtask(&["list", "--env", "local", "--json"]);
+    list.assert_ok();
+    let rows: Value = serde_json::from_str(&list.stdout).unwrap();
+    let row = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["file"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        row(&copy)["rehearsal"],
+        ".rehearsal-20261205-233142-966",
+        "{}",
+        list.stdout
+    );
+    assert_eq!(row(&newest_real)["rehearsal"], Value::Null);
+    let table = sb.xtask(&["list", "--env", "local"]);
+    let marked = table.stdout.lines().find(|l| l.contains(&copy)).unwrap();
+    assert!(marked.contains("rehearsal"), "{}", table.stdout);
+
+    let status = sb.xtask(&["status", "--env", "local"]);
+    let line = { status.stdout.lines() }
+        .find(|l| l.contains("newest verified backup"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&newest_real) && !line.contains(&copy),
+        "status took the rehearsal's copy for local's newest verified backup:\n{}",
+        status.all()
+    );
+    assert!(status.stderr.contains(&copy), "{}", status.all());
+
+    let prune = sb.xtask(&[
+        "prune",
+        "--env",
+        "local",
+        "--keep-within",
+        "0d",
+        "--keep-daily",
+        "0",
+        "--yes",
+    ]);
+    prune.assert_ok();
+    let after = present(&sb);
+    assert!(
+        after.contains(&newest_real) && after.contains(&copy),
+        "prune kept the rehearsal's copy as the newest verified backup and deleted the real \
+         ones: {after:?}\n{}",
+        prune.all()
+    );
+    assert!(!after.contains(&names[0]), "{after:?}");
+    let said = prune.all();
+    let left = { said.lines() }
+        .filter(|l| l.contains("rehearsal") && l.contains(&copy))
+        .count();
+    assert_eq!(left, 1, "{said}");
+    assert_eq!(decoys.hashes(), before);
+}
