@@ -40,6 +40,11 @@ pub struct Row {
     /// What it is the undo point of (`pre-migration`, `safety`, `before
     /// task`), which prune keeps at least a week; shown after the mode.
     pub undo_point: Option<&'static str>,
+    /// The rehearsal it was taken in (a copy of its loopback's databases
+    /// copied among the real backups), which restore refuses outside that
+    /// rehearsal and `status` and `prune` do not count: marked
+    /// `rehearsal` after the mode.
+    pub rehearsal: Option<String>,
     /// The age recipients (public keys) an encrypted backup is sealed to:
     /// whose identity opens it (a departed member's key still does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -78,6 +83,7 @@ pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>)
                 // manifest not written here can hold a credential.
                 reason: m.reason.as_deref().map(crate::redact::text),
                 undo_point,
+                rehearsal: crate::steps::rehearsals::of_entry(e),
                 sealed_to: m.sealed_to().to_vec(),
             }
         })
@@ -122,9 +128,10 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
                 r.file.clone(),
                 r.environment.clone(),
                 r.database.clone(),
-                match r.undo_point {
-                    Some(kind) => format!("{}, {kind}", r.mode),
-                    None => r.mode.clone(),
+                match (r.undo_point, &r.rehearsal) {
+                    (_, Some(_)) => format!("{}, rehearsal", r.mode),
+                    (Some(kind), None) => format!("{}, {kind}", r.mode),
+                    (None, None) => r.mode.clone(),
                 },
                 // Dated after now: `latest` passes it over.
                 match r.age_seconds {

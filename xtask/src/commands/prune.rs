@@ -214,6 +214,24 @@ fn backups(
             refused.join("; ")
         );
     }
+    // A rehearsal's backup copied among the real ones is a copy of its
+    // loopback's databases, which restore refuses outside it: never what
+    // keeps a database's newest verified backup, nor deleted unasked.
+    let (entries, rehearsals): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| crate::steps::rehearsals::of_entry(e).is_none());
+    if say_left_alone && !rehearsals.is_empty() {
+        let files: Vec<&str> = { rehearsals.iter() }
+            .map(|e| e.manifest.file.name.as_str())
+            .collect();
+        crate::say!(
+            "left alone: {} taken inside a rehearsal ({}), copies of its loopback's databases \
+             that restore refuses outside it: no backup of any environment, counted toward \
+             nothing kept. Delete each and its manifest by hand once it is no longer needed",
+            count(rehearsals.len(), "backup"),
+            named(&files)
+        );
+    }
     let (ours, theirs): (Vec<Entry>, Vec<Entry>) = entries
         .into_iter()
         .partition(|e| envs.iter().any(|d| d.records(&e.manifest)));

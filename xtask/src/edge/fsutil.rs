@@ -156,7 +156,22 @@ pub fn read_text(path: &Path, what: &str) -> Result<String> {
 /// followed, and what it leads to is held to the same rules. `what` says
 /// what the file is, in errors.
 pub fn read_regular(path: &Path, what: &str) -> Result<Vec<u8>> {
-    read_bounded(open_regular(path, &format!("the {what}"))?, path, what)
+    read_regular_up_to(path, what, TEXT_LIMIT)
+}
+
+/// [`read_text`] of a file of at most `limit` bytes: a file of a kind the
+/// tool writes far smaller than [`TEXT_LIMIT`] (a manifest).
+pub fn read_text_up_to(path: &Path, what: &str, limit: u64) -> Result<String> {
+    utf8(read_regular_up_to(path, what, limit)?, path, what)
+}
+
+fn read_regular_up_to(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
+    read_bounded(
+        open_regular(path, &format!("the {what}"))?,
+        path,
+        what,
+        limit,
+    )
 }
 
 /// Reads a text file the tool keeps (a journal, the drill log, the lock),
@@ -166,7 +181,7 @@ pub fn read_regular(path: &Path, what: &str) -> Result<Vec<u8>> {
 /// not followed. Otherwise as [`read_text`].
 pub fn read_own_text(path: &Path, what: &str) -> Result<String> {
     let file = open_no_follow_shared(OpenOptions::new().read(true), path, &format!("the {what}"))?;
-    utf8(read_bounded(file, path, what)?, path, what)
+    utf8(read_bounded(file, path, what, TEXT_LIMIT)?, path, what)
 }
 
 /// The lines of a file the tool keeps ([`read_own_lines`]): those that
@@ -209,7 +224,7 @@ impl OwnLines {
 /// it.
 pub fn read_own_lines(path: &Path, what: &str) -> Result<OwnLines> {
     let file = open_no_follow_shared(OpenOptions::new().read(true), path, &format!("the {what}"))?;
-    let bytes = read_bounded(file, path, what)?;
+    let bytes = read_bounded(file, path, what, TEXT_LIMIT)?;
     let mut own = OwnLines {
         lines: Vec::new(),
         skipped: Vec::new(),
@@ -239,18 +254,18 @@ fn utf8(bytes: Vec<u8>, path: &Path, what: &str) -> Result<String> {
 }
 
 /// At most [`TEXT_LIMIT`] bytes of `file`, or an error naming `path`.
-fn read_bounded(file: File, path: &Path, what: &str) -> Result<Vec<u8>> {
+fn read_bounded(file: File, path: &Path, what: &str, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    file.take(TEXT_LIMIT + 1)
+    file.take(limit + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read the {what} {}", path.display()))?;
-    if bytes.len() as u64 > TEXT_LIMIT {
+    if bytes.len() as u64 > limit {
         bail!(
-            "the {what} {} is larger than {} MiB, which no {what} this tool reads is; move it \
-             aside",
+            "the {what} {} is larger than {} MiB, which no {what} this tool writes or reads is: \
+             it is not one of this tool's; move it aside",
             path.display(),
-            TEXT_LIMIT >> 20
+            limit >> 20
         );
     }
     Ok(bytes)

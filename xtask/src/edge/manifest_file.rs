@@ -37,6 +37,16 @@ pub trait ManifestFile: Sized {
     fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()>;
 }
 
+/// The most a manifest may hold: 2 MiB, refused above as no manifest this
+/// tool writes ([`ManifestFile::parse`], the one place manifests are
+/// read). The largest it writes are the per-migration and per-table
+/// records: a name and a sha256 (about 150 bytes) for each of 5,000
+/// migrations is 0.75 MiB, and six per-table records (rows, content
+/// digests, exact, wide and whole values, text) of 1,000 tables with
+/// 64-character names under 1 MiB. A bigger file is someone else's, and
+/// `list` redacting a 20 MB `reason` took 23 seconds.
+pub const MANIFEST_LIMIT: u64 = 2 << 20;
+
 impl ManifestFile for Manifest {
     fn read(path: &Path) -> Result<Manifest> {
         Manifest::read_as(path, &d1_core::names::file_name(path))
@@ -88,7 +98,7 @@ impl ManifestFile for Manifest {
                 path.display()
             );
         }
-        let text = crate::edge::fsutil::read_text(path, "manifest")?;
+        let text = crate::edge::fsutil::read_text_up_to(path, "manifest", MANIFEST_LIMIT)?;
         // Opened and saved again on Windows (PowerShell's `Set-Content
         // -Encoding UTF8`): a byte order mark, and nothing else, changed.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);

@@ -97,10 +97,19 @@ pub fn past_mark(head: &[u8]) -> &[u8] {
 
 /// The rehearsal `file` was taken in ([`of_backup`]), when it is another
 /// than the one this command runs in: a backup this command must not take
-/// for a real one.
+/// for a real one (restore refuses it, [`refuse_outside_its_rehearsal`]),
+/// nor count as one (`list` marks it, `status` and `prune` pass over it).
 pub fn of_another(file: &Path, recorded: Option<&str>) -> Option<String> {
     let taken_in = of_backup(file, recorded)?;
     (current().as_deref() != Some(taken_in.as_str())).then_some(taken_in)
+}
+
+/// The rehearsal the backup `e` was taken in, when restore would refuse
+/// it here as a rehearsal's ([`of_another`]): a copy of its loopback's
+/// databases, no backup of the environment it names, wherever it was
+/// copied.
+pub fn of_entry(e: &crate::edge::inventory::Entry) -> Option<String> {
+    of_another(&e.file, e.manifest.rehearsal.as_deref())
 }
 
 /// Refuses (exit 3) to restore `file`, taken in a rehearsal, anywhere but

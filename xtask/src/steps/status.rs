@@ -864,7 +864,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     // A killed rehearsal's copy of prod goes; one still there is named.
     crate::steps::rehearsals::remove_killed(&project.backup_dir);
     crate::steps::rehearsals::tell_left(&project.backup_dir);
-    let entries = inventory::scan(&project.backup_dir)?;
+    let entries = without_rehearsals(inventory::scan(&project.backup_dir)?);
     let logs = Logs::read(project);
     let now = Utc::now();
     let all: Vec<EnvStatus> = envs
@@ -916,6 +916,27 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         );
     }
     Ok(ok)
+}
+
+/// `entries` but the backups taken inside a rehearsal (copied among the
+/// real ones, manifest and all), each named once: restore refuses them
+/// outside their rehearsal, so none is an environment's newest verified
+/// backup, nor any backup of it.
+fn without_rehearsals(entries: Vec<Entry>) -> Vec<Entry> {
+    let (real, rehearsals): (Vec<Entry>, Vec<Entry>) = entries
+        .into_iter()
+        .partition(|e| crate::steps::rehearsals::of_entry(e).is_none());
+    for e in &rehearsals {
+        crate::warn!(
+            "{} was taken inside a rehearsal ({}), a copy of its loopback's databases that \
+             restore refuses outside it: status counts it as no backup of {}. Delete it and \
+             its manifest once it is no longer needed",
+            e.file.display(),
+            crate::steps::rehearsals::of_entry(e).unwrap_or_default(),
+            d1_core::names::shown(&e.manifest.environment)
+        );
+    }
+    real
 }
 
 /// One environment's state: `environment_status` of its backups, with
