@@ -447,3 +447,31 @@ fn status_without_credentials_advises_the_local_environment_by_its_name() {
     }
     run_each(&sb, &advice[..1])[0].assert_ok();
 }
+
+/// A restore into a target that had lost one of its migrations' triggers
+/// (dropped by hand) prints a way back to its safety backup, which lacks
+/// the trigger too: restore refuses such a backup unless
+/// `--allow-missing-trigger` names the trigger, so the way back carries it
+/// and, run as printed, is accepted and puts the target back as it was
+/// (it was printed without, and refused, exit 3).
+#[test]
+fn the_way_back_from_a_target_that_lost_a_migrations_trigger_runs_as_printed() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql("DROP TRIGGER audit_log_no_delete;");
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    run.assert_ok();
+    let words = printed_restore(&run.all());
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the way back as printed, {words:?}, was not accepted:\n{}",
+        ran.all()
+    );
+    let trigger = sb.query("SELECT name FROM sqlite_master WHERE name = 'audit_log_no_delete'");
+    assert!(
+        trigger[0].is_empty(),
+        "the way back did not put back the target as it was:\n{}",
+        ran.all()
+    );
+}
