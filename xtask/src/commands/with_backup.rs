@@ -250,8 +250,8 @@ fn unstartable(program: &str, shown: &str) -> Option<std::process::ExitCode> {
 /// with the `--allow-trigger` names the backup needs
 /// ([`crate::steps::migrations::way_back_triggers`]).
 fn way_back(project: &Project, file: &Path, env: &Environment) -> String {
-    let triggers = crate::steps::migrations::way_back_triggers(project, file, env, (None, None));
-    let allow = crate::steps::migrations::allow_trigger_flags(&triggers);
+    let allow =
+        crate::steps::migrations::way_back_triggers(project, file, env, (None, None)).flags();
     let file = d1_core::wording::shell_word(&file.display().to_string());
     format!(
         ". If it changed {} partway, `cargo xtask diff {file} live:{}` shows what it changed, \

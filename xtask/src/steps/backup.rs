@@ -2653,8 +2653,7 @@ fn restore_advised(project: &Project, env: &Environment, backup: &Manifest) -> S
         _ => {
             let file = project.backup_dir.join(&backup.file.name);
             let held = (None, None);
-            let triggers = crate::steps::migrations::way_back_triggers(project, &file, env, held);
-            crate::steps::migrations::allow_trigger_flags(&triggers)
+            crate::steps::migrations::way_back_triggers(project, &file, env, held).flags()
         }
     };
     format!(

@@ -208,24 +208,6 @@ pub fn same_name<'a>(
     { names.into_iter() }.find(|n| n.eq_ignore_ascii_case(name))
 }
 
-/// The triggers of `triggers` (by name, its `CREATE TRIGGER` text) that the
-/// migrations `applied` do not create, or create otherwise
-/// ([`triggers_made`], [`d1_core::catalog::foreign_triggers`]). Restore
-/// refuses a backup with such a trigger and verify warns of it. `Err` when
-/// the migrations do not run here (the error names the one that failed):
-/// then nothing is known.
-pub fn foreign_triggers(
-    applied: Option<&[String]>,
-    dir: &Path,
-    triggers: &BTreeMap<String, String>,
-) -> Result<Vec<String>> {
-    if triggers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let made = texts(&triggers_made(applied, dir)?);
-    Ok(d1_core::catalog::foreign_triggers(triggers, &made))
-}
-
 /// The triggers of `triggers` under a name that a migration in `dir` (any
 /// of them) gives a trigger of another text, each with that migration's
 /// trigger's name: that migration's trigger changed, which
@@ -1705,70 +1687,104 @@ pub fn restore_advice(
     restore_advice_allowing(file, env, (which, identity), &triggers)
 }
 
-/// The names a restore of the backup `file` into `env` must be given with
-/// `--allow-trigger`: its triggers that no migration it records as applied
-/// creates (of `env`'s migrations_dir), as restore's guard judges them. Every printed way back takes its names from here (rvAT, LA: one
-/// without them was refused as printed, exit 3, for a trigger made by
-/// hand). `held`: the triggers as read from the database just before the
+/// The trigger names a restore of a backup needs, as restore's guard
+/// judges them ([`way_back_triggers`]): a printed way back carries them.
+#[derive(Debug, Clone, Default)]
+pub struct WayBack {
+    /// Its triggers that no migration it records creates:
+    /// `--allow-trigger NAME`.
+    pub foreign: Vec<String>,
+    /// Its migrations' triggers it lacks on its tables (a target whose
+    /// trigger was dropped by hand): `--allow-missing-trigger NAME`.
+    pub missing: Vec<String>,
+}
+
+impl WayBack {
+    /// The flags, each name quoted for the shell: ` --allow-trigger a
+    /// --allow-missing-trigger b`.
+    pub fn flags(&self) -> String {
+        flags("--allow-trigger", &self.foreign) + &flags("--allow-missing-trigger", &self.missing)
+    }
+}
+
+/// A schema as [`way_back_triggers`] judges it: its triggers (by name,
+/// their `CREATE TRIGGER` text) and its tables' names.
+pub type Held = (BTreeMap<String, String>, Vec<String>);
+
+/// The names a restore of the backup `file` into `env` must be given
+/// ([`WayBack`]): its triggers that no migration it records as applied
+/// creates (of `env`'s migrations_dir), and those migrations' triggers it
+/// lacks on its tables, as restore's guard judges them. Every printed way
+/// back takes its names from here (rvAT, LA: one without them was refused
+/// as printed, exit 3, for a trigger made by hand, or one dropped by
+/// hand). `held`: the schema as read from the database just before the
 /// backup was taken of it (a restore's safety backup: the target's, read
-/// under the lock, whatever key the backup is sealed to); else they are
-/// read from the backup's dump, opened with `identity` if it is sealed.
-/// The way back names only a whole backup of that database, which holds
-/// what it held. Empty when they cannot be read (a sealed backup and no
-/// identity): a restore of it then names them in its refusal. All of them
-/// when they cannot be judged (LF: the guard then fails closed).
+/// under the lock, whatever key the backup is sealed to); else it is read
+/// from the backup's dump, opened with `identity` if it is sealed. The way
+/// back names only a whole backup of that database, which holds what it
+/// held. Empty when the dump cannot be read (a sealed backup and no
+/// identity): a restore of it then names them in its refusal. When the
+/// migrations cannot be run here, every trigger is named (LF: the guard
+/// then fails closed) and none is known missing.
 pub fn way_back_triggers(
     project: &Project,
     file: &Path,
     env: &Environment,
-    (held, identity): (Option<&BTreeMap<String, String>>, Option<&Path>),
-) -> Vec<String> {
+    (held, identity): (Option<&Held>, Option<&Path>),
+) -> WayBack {
     let read;
-    let triggers = match held {
+    let (triggers, tables) = match held {
         Some(held) => held,
         None => {
-            read = triggers_in_dump(project, file, identity).unwrap_or_default();
+            read = schema_in_dump(project, file, identity).unwrap_or_default();
             &read
         }
     };
-    if triggers.is_empty() {
-        return Vec::new();
-    }
     use crate::edge::manifest_file::ManifestFile as _;
     let manifest = d1_core::manifest::Manifest::for_backup(file).ok();
     let applied = manifest.as_ref().and_then(|m| m.applied_migrations());
     let dir = project.config_dir.join(&env.migrations_dir);
-    // When they cannot be judged (a migration does not run here), restore's
-    // guard refuses every trigger not named: the way back names them all.
-    foreign_triggers(applied, &dir, triggers).unwrap_or_else(|_| triggers.keys().cloned().collect())
+    match triggers_made(applied, &dir) {
+        Ok(made) => WayBack {
+            foreign: d1_core::catalog::foreign_triggers(triggers, &texts(&made)),
+            missing: { missing_triggers(&made, triggers, tables).into_iter() }
+                .map(|(name, _)| name.clone())
+                .collect(),
+        },
+        Err(_) => WayBack {
+            foreign: triggers.keys().cloned().collect(),
+            missing: Vec::new(),
+        },
+    }
 }
 
 /// The triggers the dump of the backup `file` creates (by name, their
-/// `CREATE TRIGGER` text), read a statement at a time.
-fn triggers_in_dump(
-    project: &Project,
-    file: &Path,
-    identity: Option<&Path>,
-) -> Result<BTreeMap<String, String>> {
+/// `CREATE TRIGGER` text) and its tables, read a statement at a time.
+fn schema_in_dump(project: &Project, file: &Path, identity: Option<&Path>) -> Result<Held> {
     let source = crate::edge::stored::Source::for_file(file, identity, &project.age())?;
-    let mut triggers = BTreeMap::new();
+    let (mut triggers, mut tables) = (BTreeMap::new(), Vec::new());
     for statement in d1_core::statement::Statements::new(source.open()?) {
         let sql = statement?.sql;
-        if let Some(("trigger", name)) = d1_core::statement::created_object(&sql) {
-            triggers.insert(name, sql);
+        match d1_core::statement::created_object(&sql) {
+            Some(("trigger", name)) => {
+                triggers.insert(name, sql);
+            }
+            Some(("table", name)) => tables.push(name),
+            _ => {}
         }
     }
-    Ok(triggers)
+    Ok((triggers, tables))
 }
 
-/// [`restore_advice`], with `--allow-trigger` for each of `triggers`: the
-/// triggers the backup holds that no migration creates, which the restore
-/// refuses unless named (a safety backup of a target that held them).
+/// [`restore_advice`], with the flags `triggers` names ([`WayBack`]): the
+/// triggers the backup holds that no migration creates, and the
+/// migrations' it lacks, which the restore refuses unless named (a safety
+/// backup of a target that held them, or had lost them).
 pub fn restore_advice_allowing(
     file: &Path,
     env: &Environment,
     (which, identity): (&str, Option<&Path>),
-    triggers: &[String],
+    triggers: &WayBack,
 ) -> String {
     let confirm = if env.is_production() {
         format!(" --confirm {}", env.database_name)
@@ -1795,7 +1811,7 @@ pub fn restore_advice_allowing(
         "to go back, restore {which}: cargo xtask restore {} --to {} --replace{confirm}{identity}{}{keyfile}",
         d1_core::wording::shell_word(&file.display().to_string()),
         env.name,
-        allow_trigger_flags(triggers)
+        triggers.flags()
     ))
 }
 

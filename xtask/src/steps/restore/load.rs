@@ -97,7 +97,7 @@ pub(super) struct Loading<'a> {
     pub(super) safety: &'a Option<PathBuf>,
     /// The `--allow-trigger` names the safety backup's way back needs
     /// ([`crate::steps::migrations::way_back_triggers`]).
-    pub(super) safety_triggers: &'a [String],
+    pub(super) safety_triggers: &'a crate::steps::migrations::WayBack,
     /// `--clean`'s migrations, as the plan read them.
     pub(super) staged: Option<&'a crate::steps::migrations::Staged>,
 }

@@ -208,8 +208,9 @@ pub struct Restored {
     /// The backup taken of the target first, if one was.
     pub safety_backup: Option<PathBuf>,
     /// The triggers the target held that no migration creates, which the
-    /// safety backup holds too: its way back allows them by name.
-    pub safety_triggers: Vec<String>,
+    /// safety backup holds too, and its migrations' it had lost: its way
+    /// back names them.
+    pub safety_triggers: crate::steps::migrations::WayBack,
     /// Per table: rows in the backup, rows found on the target afterwards.
     pub counts: Vec<TableCount>,
     pub key_check: KeyCheck,
@@ -832,11 +833,11 @@ fn safety_backup(
         Option<Catalog>,
         &Environment,
     ),
-) -> Result<(Option<PathBuf>, Vec<String>)> {
+) -> Result<(Option<PathBuf>, crate::steps::migrations::WayBack)> {
     let (true, Some(schema)) = (planned.safety_backup, now) else {
-        return Ok((None, Vec::new()));
+        return Ok((None, Default::default()));
     };
-    let held = triggers_of(&schema);
+    let held = (triggers_of(&schema), tables_of(&schema));
     let file = take_safety_backup(sh, project, &planned.source, (lock, schema, target))?;
     let allowed = { file.as_deref() }
         .map(|file| {
@@ -852,6 +853,14 @@ fn triggers_of(schema: &Catalog) -> BTreeMap<String, String> {
     { schema.objects.iter() }
         .filter(|o| o.kind == "trigger")
         .filter_map(|o| Some((o.name.clone(), o.sql.clone()?)))
+        .collect()
+}
+
+/// The names of the tables of `schema`.
+fn tables_of(schema: &Catalog) -> Vec<String> {
+    { schema.objects.iter() }
+        .filter(|o| o.kind == "table")
+        .map(|o| o.name.clone())
         .collect()
 }
 
