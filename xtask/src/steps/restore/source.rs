@@ -560,21 +560,50 @@ pub(super) fn trial_load(
             loader.load(source.open_for_load()?, survey, options)?;
             loader.commit()
         });
+    let Err(e) = tried else {
+        return Ok(());
+    };
+    // The machine's fault (the file could not be read, age was killed, the
+    // scratch database could not be written) says nothing of the dump: its
+    // error as it is, never "refused" (rvAY).
+    if machine_fault(&e) {
+        return Err(e.context(format!(
+            "{} could not be loaded into a scratch database (it has no manifest, so it is \
+             loaded there first); nothing ran against the target and no safety backup was taken",
+            source.file.display()
+        )));
+    }
     // A refusal of the dump, before the target is touched: exit 3, as any
     // guard's (a table over D1's 100 columns, a key given twice).
-    let tried = tried.map_err(|e| match crate::exit::Exit::of(&e) {
+    let e = match crate::exit::Exit::of(&e) {
         Some(_) => e,
         None => crate::exit::Exit::Refused.error(e),
-    });
-    tried.with_context(|| {
-        format!(
-            "{} cannot be loaded: it has no manifest, so it was first loaded into a scratch \
-             database, which refused it; nothing ran against the target and no safety backup \
-             was taken",
-            source.file.display()
-        )
-    })?;
-    Ok(())
+    };
+    Err(e.context(format!(
+        "{} cannot be loaded: it has no manifest, so it was first loaded into a scratch \
+         database, which refused it; nothing ran against the target and no safety backup was \
+         taken",
+        source.file.display()
+    )))
+}
+
+/// Whether `e` is the machine's fault, not the dump's: an OS error reading
+/// or writing a file, a stored backup that could not be read
+/// ([`crate::edge::stored::NotTheFile`]: age killed, an I/O error), or
+/// SQLite failing for the machine ([`d1_core::checks::environmental`]: a
+/// full disk, memory).
+fn machine_fault(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<crate::edge::stored::NotTheFile>()
+            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                io.raw_os_error().is_some()
+                    || io
+                        .get_ref()
+                        .is_some_and(|r| r.is::<crate::edge::stored::NotTheFile>())
+            })
+            || c.downcast_ref::<rusqlite::Error>()
+                .is_some_and(d1_core::checks::environmental)
+    })
 }
 
 /// Refuses, before anything runs, a trial load whose scratch database (of
@@ -970,6 +999,30 @@ pub(super) fn backup_file(
 
 #[cfg(test)]
 mod tests {
+    /// A trial load that failed for the machine (an OS error, age killed,
+    /// a full disk) is told so, not as the dump refused; a statement SQLite
+    /// refuses is the dump's.
+    #[test]
+    fn a_trial_load_failing_for_the_machine_is_no_refusal_of_the_dump() {
+        let os = anyhow::Error::from(std::io::Error::from_raw_os_error(5)).context("reading");
+        assert!(super::machine_fault(&os));
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert!(super::machine_fault(&anyhow::Error::from(full)));
+        let key = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            Some("UNIQUE constraint failed".into()),
+        );
+        assert!(!super::machine_fault(
+            &anyhow::Error::from(key).context("line 3")
+        ));
+        assert!(!super::machine_fault(&anyhow::anyhow!(
+            "too many columns on w101"
+        )));
+    }
+
     /// rvAQ: a dump whose only CREATE is an FTS5 table's (`CREATE VIRTUAL
     /// TABLE … USING fts5`) was taken for a data-only dump and told
     /// `--clean`.
