@@ -1074,6 +1074,15 @@ pub fn fix_for(path: &Path, errno: i32) -> Option<String> {
         None => "",
     };
     let dir_shown = dir.display();
+    if let Some(owner) = owned_by_another(path).filter(|_| errno == libc::EACCES) {
+        return Some(format!(
+            "{} belongs to another user (uid {owner}; a run with sudo leaves files so), and this \
+             user may not open it ({why}): `ls -l {q}` shows its owner and mode; give it back \
+             with `sudo chown \"$(id -u):$(id -g)\" {q}`, then run the command again",
+            path.display(),
+            q = quoted(path)
+        ));
+    }
     match errno {
         libc::EACCES | libc::EPERM => Some(format!(
             "This user may not change {dir_shown} ({why}): `ls -ld {0}` shows its owner and mode \
@@ -1087,6 +1096,19 @@ pub fn fix_for(path: &Path, errno: i32) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// The owner of `path`, a file (not a directory) that is there, when it
+/// is not this process's user: a file another user left (`sudo cargo
+/// xtask …`), whose fix is its owner, not its directory's mode.
+fn owned_by_another(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_file())?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    (meta.uid() != me).then_some(meta.uid())
 }
 
 /// Why a file could not be created or written: a read-only file system,
@@ -1318,6 +1340,27 @@ pub fn random_key(what: &str) -> anyhow::Result<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// rvAY: a file another user left (a run with sudo), which this user
+    /// may not open, is told with its owner and `chown`, not with its
+    /// directory's `chmod u+w`, which fixes nothing. Needs root to give a
+    /// file away; elsewhere the case cannot be made and nothing is judged.
+    #[test]
+    fn a_file_another_user_owns_is_told_with_its_owner_and_chown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".lock");
+        std::fs::write(&file, "").unwrap();
+        if std::os::unix::fs::chown(&file, Some(54_321), Some(54_321)).is_err() {
+            eprintln!("not root: a file cannot be given to another user here");
+            return;
+        }
+        let fix = fix_for(&file, libc::EACCES).unwrap();
+        assert!(fix.contains("uid 54321") && fix.contains("chown"), "{fix}");
+        assert!(!fix.contains("chmod u+w"), "{fix}");
+        // The directory's own refusal is still the directory's.
+        let fix = fix_for(&dir.path().join("new.sql"), libc::EACCES).unwrap();
+        assert!(fix.contains("chmod u+w"), "{fix}");
+    }
 
     /// As wrangler looks for a configuration it is given no `--config`
     /// for: each name all the way up before the next.
