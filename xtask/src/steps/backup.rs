@@ -1045,7 +1045,10 @@ fn warn_no_tables_or_left_out(
              one emptied since its last backup",
             env.name, env.database_id
         ),
-        Location::Local => "its file under .wrangler/state was removed or replaced".to_owned(),
+        Location::Local => "check that .wrangler/state holds this checkout's local D1 (a \
+                             `rm -rf .wrangler`, or state copied from another checkout, leaves \
+                             one without them)"
+            .to_owned(),
     };
     crate::warn!(
         "{} ({}) has no tables: this backup holds none, and is no copy of the environment's \
