@@ -973,3 +973,33 @@ fn a_local_d1_of_only_a_view_is_backed_up_as_it_is_never_migrated() {
         run.stderr
     );
 }
+
+/// A `d1_migrations` table that is not wrangler's (another app's, or one a
+/// tool of its own made), or wrangler's with a row of no name, is data
+/// like any other table: `backup local` takes it, and the backup restores.
+/// The backup failed with "no such column: name in SELECT name FROM
+/// d1_migrations", blaming the export, and its advised `--via-wrangler`
+/// failed the same way; a NULL name failed with "Invalid column type Null".
+#[test]
+fn a_d1_migrations_table_not_of_wranglers_shape_is_backed_up_as_data() {
+    for sql in [
+        "CREATE TABLE d1_migrations (version INTEGER PRIMARY KEY, applied TEXT);\n\
+         INSERT INTO d1_migrations VALUES (1, '2026-01-01');\n\
+         CREATE TABLE t (x INTEGER);\nINSERT INTO t VALUES (1);\n",
+        "CREATE TABLE d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, \
+         applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);\n\
+         INSERT INTO d1_migrations (id, name) VALUES (1, NULL);\n\
+         CREATE TABLE t (x INTEGER);\nINSERT INTO t VALUES (1);\n",
+    ] {
+        let sb = Sandbox::new();
+        sb.execute_sql_with_wrangler(sql);
+        let run = sb.xtask(&["backup", "local"]);
+        run.assert_ok();
+        assert!(run.stdout.contains("Result: GOOD"), "{}", run.all());
+        let backup = only_backup(&sb);
+        sb.execute_sql("DELETE FROM t;");
+        let restored = sb.xtask(&["restore", &backup, "--to", "local", "--replace", "--yes"]);
+        restored.assert_ok();
+        assert_eq!(sb.live_row_counts()["t"], 1, "{}", restored.all());
+    }
+}
