@@ -195,10 +195,19 @@ pub fn migrations_and_key(
     key: Option<&KeyRecord>,
 ) -> Result<(Vec<String>, Option<KeyFingerprint>)> {
     let mut migrations = Vec::new();
-    if table_exists(db, MIGRATIONS_TABLE)? {
-        let mut stmt = db.prepare("SELECT name FROM d1_migrations ORDER BY id")?;
-        migrations = stmt
-            .query_map([], |row| row.get::<_, String>(0))?
+    // A `d1_migrations` of another shape than wrangler's (no `name` or `id`
+    // column: another tool's) records no migration, as a key table of
+    // another shape records no key; it is data like any other table. A row
+    // whose name is not text (NULL) names no migration (rvAW).
+    if table_exists(db, MIGRATIONS_TABLE)?
+        && let Ok(mut stmt) = db.prepare("SELECT name FROM d1_migrations ORDER BY id")
+    {
+        migrations = { stmt.query_map([], |row| row.get::<_, rusqlite::types::Value>(0))? }
+            .filter_map(|name| match name {
+                Ok(rusqlite::types::Value::Text(name)) => Some(Ok(name)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
             .collect::<rusqlite::Result<_>>()?;
     }
     let mut encryption_key = None;
