@@ -1003,3 +1003,21 @@ fn a_d1_migrations_table_not_of_wranglers_shape_is_backed_up_as_data() {
         assert_eq!(sb.live_row_counts()["t"], 1, "{}", restored.all());
     }
 }
+
+/// A backup of a database unchanged since the last says it is the same
+/// file, byte for byte, as the backup before it: its schema is the same
+/// too, so "(the schema is not compared)", a caveat that made an operator
+/// wonder, is not said of it.
+#[test]
+fn a_backup_byte_for_byte_the_last_says_so_without_the_schema_caveat() {
+    let sb = seeded();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("the same file, byte for byte,")
+            && !run.stdout.contains("the schema is not compared"),
+        "{}",
+        run.all()
+    );
+}
