@@ -399,7 +399,7 @@ impl Commands {
             list.args.extend(["--env".into(), wrangler_env.into()]);
         }
         list.purpose = format!(
-            "check that {}'s database_id is {} (read-only)",
+            "check that {}'s database_id names the database {} (read-only)",
             env.name, env.database_name
         );
         list

@@ -2568,7 +2568,8 @@ fn backed_up_before(project: &Project, env: &Environment) -> bool {
 /// (its content digests, table by table) as the newest backup of its
 /// database before it: a `with-backup` or `migrate` run again with nothing
 /// changed. The manifest records no digest of the schema, so an index, a
-/// trigger or a view added since is not seen, and the line says so.
+/// trigger or a view added since is not seen, and the line says so, unless
+/// the two files are the same bytes (the same sha256), which it says.
 /// Nothing is deleted; prune's rules judge both as any others.
 fn say_same_data(project: &Project, env: &Environment, new: &Manifest) {
     let Some(content) = &new.content else { return };
@@ -2582,11 +2583,20 @@ fn say_same_data(project: &Project, env: &Environment, new: &Manifest) {
         .filter(|m| env.records(m))
         .skip_while(|m| m.file.name != new.file.name)
         .nth(1);
-    if let Some(m) = newest.filter(|m| m.mode == new.mode && m.content.as_ref() == Some(content)) {
-        crate::say!(
+    let Some(m) = newest.filter(|m| m.mode == new.mode && m.content.as_ref() == Some(content))
+    else {
+        return;
+    };
+    // The same bytes are the same schema too: no caveat to make of them.
+    match m.file.sha256 == new.file.sha256 {
+        true => crate::say!(
+            "It is the same file, byte for byte, as {}, the backup before it.",
+            m.file.name
+        ),
+        false => crate::say!(
             "It holds the same rows as {}, the backup before it (the schema is not compared).",
             m.file.name
-        );
+        ),
     }
 }
 
