@@ -329,12 +329,7 @@ fn a_cut_compressed_backup_is_named_damaged_by_restore_and_diff() {
     sb.execute_sql(SEED_SQL);
     sb.xtask(&["backup", "local"]).assert_ok();
     let plain = only_backup(&sb);
-    sb.xtask(&["backup", "local", "--compress"]).assert_ok();
-    let name = sb
-        .backup_files()
-        .into_iter()
-        .find(|n| n.ends_with(".sql.zst"))
-        .expect("a compressed backup");
+    let name = compressed_backup(&sb);
     cut_with_an_agreeing_manifest(&sb, &name, 40);
     let restore = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
     assert_told_damaged(&restore, &name);
@@ -351,12 +346,7 @@ fn verify_of_a_cut_compressed_dump_without_a_manifest_advises_something_else_tha
     let sb = Sandbox::new();
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
-    sb.xtask(&["backup", "local", "--compress"]).assert_ok();
-    let name = sb
-        .backup_files()
-        .into_iter()
-        .find(|n| n.ends_with(".sql.zst"))
-        .expect("a compressed backup");
+    let name = compressed_backup(&sb);
     let path = sb.backups().join(&name);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.truncate(bytes.len() - 40);
@@ -421,4 +411,12 @@ fn age_killed_while_verify_decrypts_is_not_called_damaged() {
         "verify recorded the good backup bad when age was killed:\n{}",
         run.all()
     );
+}
+
+/// Takes a compressed backup of local; returns its file name.
+fn compressed_backup(sb: &Sandbox) -> String {
+    sb.xtask(&["backup", "local", "--compress"]).assert_ok();
+    { sb.backup_files().into_iter() }
+        .find(|n| n.ends_with(".sql.zst"))
+        .expect("a compressed backup")
 }
