@@ -259,14 +259,21 @@ fn migrations_unknown(
     restore: Option<&TimeTravelRestore>,
 ) -> Option<String> {
     let (newest, restore) = (newest?, restore?);
-    DateTime::parse_from_rfc3339(&restore.at)
-        .is_ok_and(|at| at >= newest.created_at)
-        .then(|| {
-            format!(
-                "a Time Travel restore came after that backup ({})",
-                restore.at
-            )
-        })
+    let at = DateTime::parse_from_rfc3339(&restore.at).ok()?;
+    (at >= newest.created_at).then(|| {
+        format!(
+            "a Time Travel restore came after that backup ({})",
+            minute_of(at)
+        )
+    })
+}
+
+/// A time as every other status line gives one (`2026-12-06 02:52 UTC`),
+/// not as the journal records it (`2026-12-06T02:52:34.144184592Z`).
+fn minute_of(at: DateTime<chrono::FixedOffset>) -> String {
+    at.with_timezone(&Utc)
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string()
 }
 
 /// The migrations a pre-migration backup's reason names (`pre-migration:
@@ -1414,6 +1421,14 @@ fn say_failures(stale: &[&EnvStatus], bad: &[&EnvStatus], needs: &dyn Fn(&str) -
 mod tests {
     use super::*;
 
+    /// rvAX: the Time Travel restore a backup's migrations are unknown
+    /// after is dated as the other lines date times, to the minute in UTC.
+    #[test]
+    fn a_time_travel_restore_is_dated_to_the_minute_in_utc() {
+        let at = DateTime::parse_from_rfc3339("2026-12-06T03:52:34.144184592+01:00").unwrap();
+        assert_eq!(minute_of(at), "2026-12-06 02:52 UTC");
+    }
+
     #[test]
     fn an_age_in_the_first_hour_past_max_age_has_its_minutes() {
         let max = d1_core::span::parse("26h").unwrap();
@@ -1582,7 +1597,7 @@ not json
         assert!(
             shown.contains(
                 "\n  migrations                unknown: a Time Travel restore came after that \
-                 backup (2026-11-01T09:05:00Z) (`cargo xtask migrate prod --check` reads the \
+                 backup (2026-11-01 09:05 UTC) (`cargo xtask migrate prod --check` reads the \
                  database)\n"
             ),
             "{shown}"
