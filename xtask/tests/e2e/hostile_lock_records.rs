@@ -794,7 +794,9 @@ fn a_run_nested_in_with_backup_is_told_the_environment_with_backup_is_for() {
     assert_eq!(run.code, Some(4), "{}", run.all());
     assert!(
         run.stderr.contains("`with-backup local` runs")
-            && run.stderr.contains("`cargo xtask migrate local`")
+            && run
+                .stderr
+                .contains("migrate takes its own pre-migration backup")
             && !run.stderr.contains("ENV"),
         "{}",
         run.all()
