@@ -223,7 +223,7 @@ fn status_fails_on_a_stale_environment_and_passes_on_a_fresh_one() {
         run_text_has(
             &sb,
             "migrations                1 pending as of that backup: 0005_later.sql \
-             (`cargo xtask migrate local` applies it)"
+             (`cargo xtask migrate local --yes` applies it)"
         ),
         "status does not name the pending migration"
     );

@@ -77,7 +77,9 @@ fn a_routine_backup_is_short_and_verbose_shows_wranglers_own_lines() {
 
 #[test]
 fn no_ansi_escape_reaches_a_pipe_even_when_wrangler_fails_in_colour() {
-    let sb = sandbox_after_first_backup();
+    // An empty target: a replace without a manifest loads a scratch copy
+    // first, which would refuse the dump before wrangler runs.
+    let sb = Sandbox::new();
     let dump = sb.path().join("bad.sql");
     std::fs::write(
         &dump,
@@ -95,7 +97,6 @@ fn no_ansi_escape_reaches_a_pipe_even_when_wrangler_fails_in_colour() {
                 "--source-env",
                 "local",
                 "--via-wrangler",
-                "--replace",
                 "--yes",
             ])
             // wrangler colours its errors; FORCE_COLOR makes it colour all.
