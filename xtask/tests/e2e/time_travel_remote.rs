@@ -87,7 +87,7 @@ fn a_migration_pending_before_a_time_travel_restore_too_is_told_as_pending() {
     assert!(
         run.stderr.contains(&format!(
             "warning: {PROD} has 1 migration pending after the restore (not applied before it \
-             either): {waiting}. Apply it with `cargo xtask migrate prod`"
+             either): {waiting}. Apply it with `cargo xtask migrate prod --confirm {PROD}`"
         )),
         "{}",
         run.all()
