@@ -1498,7 +1498,7 @@ impl<R: Read> Damaged<R> {
         }
         // An I/O error reading the file, or age killed or failing for a
         // reason of its own: said as it is, with the file, never damage.
-        if e.raw_os_error().is_some() || e.get_ref().is_some_and(|r| r.is::<NotTheFile>()) {
+        if not_the_files_fault(&e) {
             return io::Error::new(
                 e.kind(),
                 NotTheFile(format!(
@@ -1832,6 +1832,13 @@ fn decrypt_failed(status: std::process::ExitStatus, message: &str) -> io::Error 
         ),
         None => said,
     }))
+}
+
+/// Whether `e`, met reading a stored backup, is no fault of the file's:
+/// an OS error, or [`NotTheFile`] (age killed or failing for a reason of
+/// its own).
+pub fn not_the_files_fault(e: &io::Error) -> bool {
+    e.raw_os_error().is_some() || e.get_ref().is_some_and(|r| r.is::<NotTheFile>())
 }
 
 /// Why reading a stored backup failed, when it is not the file's fault: an

@@ -595,12 +595,8 @@ pub(super) fn trial_load(
 fn machine_fault(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.is::<crate::edge::stored::NotTheFile>()
-            || c.downcast_ref::<std::io::Error>().is_some_and(|io| {
-                io.raw_os_error().is_some()
-                    || io
-                        .get_ref()
-                        .is_some_and(|r| r.is::<crate::edge::stored::NotTheFile>())
-            })
+            || { c.downcast_ref::<std::io::Error>() }
+                .is_some_and(crate::edge::stored::not_the_files_fault)
             || c.downcast_ref::<rusqlite::Error>()
                 .is_some_and(d1_core::checks::environmental)
     })
