@@ -475,3 +475,58 @@ fn the_way_back_from_a_target_that_lost_a_migrations_trigger_runs_as_printed() {
         ran.all()
     );
 }
+
+/// LM 1: a backup of a database that had lost one of its migrations'
+/// triggers (its dump lacks `audit_log_no_delete`) is one restore refuses
+/// unless `--allow-missing-trigger` names the trigger. A drill of it, which
+/// restores through the same guards, failed naming the trigger and
+/// advising restore's flag, which drill did not take: there was no way to
+/// rehearse that restore on purpose. The drill takes the flag, with
+/// restore's meaning; its failure prints the drill that rehearses the
+/// restore without the trigger, which, run as printed, passes and says the
+/// trigger was missing.
+#[test]
+fn a_drill_of_a_backup_that_lost_a_migrations_trigger_advises_a_drill_that_runs_as_printed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql("DROP TRIGGER audit_log_no_delete;");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&["drill", "--to", "local", "--from", "local", "--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(run.stderr.contains("audit_log_no_delete"), "{}", run.all());
+    let advice = advised(&run.stderr, "drill ");
+    assert_eq!(
+        advice.len(),
+        1,
+        "the failure does not print the drill to run:\n{}",
+        run.all()
+    );
+    assert!(
+        advice[0]
+            .windows(2)
+            .any(|w| w == ["--allow-missing-trigger", "audit_log_no_delete"]),
+        "{:?}\n{}",
+        advice[0],
+        run.all()
+    );
+    let ran = run_each(&sb, &advice).remove(0);
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the drill as printed, {:?}, did not pass:\n{}",
+        advice[0],
+        ran.all()
+    );
+    let said = { ran.stderr.lines() }
+        .find(|l| l.contains("the restore drill passed") && l.contains("audit_log_no_delete"));
+    assert!(
+        said.is_some_and(|l| l.contains("--allow-missing-trigger")),
+        "the drill does not say it rehearsed a restore without the trigger:\n{}",
+        ran.all()
+    );
+    let log = std::fs::read_to_string(sb.path().join("docs/restore-drills.md")).unwrap();
+    let rows: Vec<&str> = log.lines().filter(|l| l.starts_with("| 2")).collect();
+    assert_eq!(rows.len(), 2, "{log}");
+    assert!(rows[1].contains("| PASS |"), "{log}");
+}
