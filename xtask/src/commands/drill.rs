@@ -69,6 +69,15 @@ pub struct DrillArgs {
     /// Go on although the target's data-encryption key differs from the backup's.
     #[arg(long)]
     pub accept_key_change: bool,
+    /// As restore's: install this trigger though no migration creates it
+    /// (repeat for each); the drill's restore refuses it otherwise.
+    #[arg(long = "allow-trigger", value_name = "NAME")]
+    pub allow_trigger: Vec<String>,
+    /// As restore's: rehearse the restore of a backup that lacks this
+    /// trigger, which its migrations create (repeat for each); the drill's
+    /// restore refuses it otherwise, and a drill that passed with it says so.
+    #[arg(long = "allow-missing-trigger", value_name = "NAME")]
+    pub allow_missing_trigger: Vec<String>,
     #[command(flatten)]
     pub identity: stored::IdentityArg,
     /// Print the plan and stop.
@@ -355,6 +364,39 @@ impl<'a> Drill<'a> {
         );
     }
 
+    /// The drill that rehearses this one's restore with `flags` too (the
+    /// trigger flags its restore was refused without, [`restore::TriggersRefused`]),
+    /// of this backup by its path, with the flags this drill was given:
+    /// restore's advice (`restore with --allow-missing-trigger NAME`) is
+    /// no command a drill runs.
+    fn advice_with(&self, flags: &str) -> String {
+        let args = &self.restore_args;
+        let mut words = format!(
+            "cargo xtask drill --to {} --from {} --backup {}",
+            self.target.name,
+            self.from.name,
+            d1_core::wording::shell_word(&self.file.display().to_string())
+        );
+        words += &crate::steps::migrations::flags("--allow-trigger", &args.allow_trigger);
+        words += &crate::steps::migrations::flags(
+            "--allow-missing-trigger",
+            &args.allow_missing_trigger,
+        );
+        words += flags;
+        if args.accept_key_change {
+            words += " --accept-key-change";
+        }
+        if let Some(id) = args.identity.path() {
+            words += &format!(
+                " --identity {}",
+                d1_core::wording::shell_word(&id.display().to_string())
+            );
+        }
+        format!(
+            "If this backup is meant to be restored as it is, rehearse that restore: `{words} --yes`"
+        )
+    }
+
     /// Asked before anything runs, so that a drill nobody confirmed is
     /// neither run nor logged; the restore then takes it as given.
     fn confirm(&mut self, args: &DrillArgs) -> Result<()> {
@@ -414,8 +456,8 @@ fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreA
         source_env: None,
         previous_database_id: None,
         accept_key_change: args.accept_key_change,
-        allow_trigger: Vec::new(),
-        allow_missing_trigger: Vec::new(),
+        allow_trigger: args.allow_trigger.clone(),
+        allow_missing_trigger: args.allow_missing_trigger.clone(),
         partial: false,
         via_wrangler: false,
         identity: args.identity.clone(),
@@ -432,6 +474,12 @@ struct Rehearsal {
     failures: Vec<String>,
     /// Why the key check did not run, when it did not.
     key_skipped: Option<String>,
+    /// The drill to run when its restore was refused for the backup's
+    /// triggers, which restore's flags let through on purpose.
+    advice: Option<String>,
+    /// The migrations' triggers the backup lacked, which the restore went
+    /// without as `--allow-missing-trigger` named them.
+    without_triggers: Vec<String>,
 }
 
 impl Rehearsal {
@@ -451,6 +499,8 @@ impl Rehearsal {
             record,
             failures: Vec::new(),
             key_skipped: None,
+            advice: None,
+            without_triggers: Vec::new(),
         }
     }
 
@@ -528,6 +578,7 @@ impl Rehearsal {
             Ok(Some(r)) => {
                 // The restore has said where its safety backup is.
                 self.record.checks[1] = Outcome::Pass;
+                self.without_triggers = r.without_triggers.clone();
                 let wrong: Vec<String> = r
                     .counts
                     .iter()
@@ -567,18 +618,23 @@ impl Rehearsal {
                 };
             }
             Ok(None) => unreachable!("not a dry run"),
-            Err(e) => {
-                // A refusal (a guard) or a failure: either way the rehearsal
-                // failed, and a refusal for the key is the key check's.
-                let said = format!("{e:#}");
-                if crate::exit::find::<restore::KeyRefusal>(&e).is_some() {
-                    self.record.checks[3] = Outcome::Fail;
-                }
-                self.failures.push(format!("restore: {said}"));
-                self.record.checks[1] = Outcome::Fail;
-            }
+            Err(e) => self.restore_failed(drill, &e),
         }
         Ok(())
+    }
+
+    /// The restore refused (a guard) or failed: either way the rehearsal
+    /// failed; a refusal for the key is the key check's, and one for the
+    /// backup's triggers gets the drill that rehearses it on purpose.
+    fn restore_failed(&mut self, drill: &Drill, e: &anyhow::Error) {
+        if crate::exit::find::<restore::KeyRefusal>(e).is_some() {
+            self.record.checks[3] = Outcome::Fail;
+        }
+        if let Some(refused) = crate::exit::find::<restore::TriggersRefused>(e) {
+            self.advice = Some(drill.advice_with(&refused.flags));
+        }
+        self.failures.push(format!("restore: {e:#}"));
+        self.record.checks[1] = Outcome::Fail;
     }
 
     /// Checks 5 to 7: the app's audit chain, sign-in and report.
@@ -620,8 +676,21 @@ impl Rehearsal {
         );
         if !self.failures.is_empty() {
             bail!(
-                "the restore drill FAILED:\n  {}",
-                self.failures.join("\n  ")
+                "the restore drill FAILED:\n  {}{}",
+                self.failures.join("\n  "),
+                { self.advice.iter() }
+                    .map(|a| format!("\n{a}"))
+                    .collect::<String>()
+            );
+        }
+        if !self.without_triggers.is_empty() {
+            // A pass of a restore let through on purpose: every run of it
+            // says so, as the restore's own warning does.
+            crate::warn!(
+                "the restore drill passed as a restore without triggers its migrations create, \
+                 as --allow-missing-trigger names them: {}; restored, the database is without \
+                 them until they are made again",
+                crate::steps::migrations::trigger_names(&self.without_triggers)
             );
         }
         let skipped: Vec<&str> = CHECK_NAMES

@@ -850,12 +850,9 @@ fn the_command_advised_for_backups_of_another_environments_id_prunes_them() {
 /// keeps the newest real backup, leaves the copy alone and names it.
 #[test]
 fn a_rehearsals_backup_among_the_real_ones_is_marked_and_counted_as_none() {
-    let sb = Sandbox::new();
-    let decoys = common::decoys::Decoys::plant(sb.path());
-    let before = decoys.hashes();
     // Three real backups (3, 2 and 1 days old) and the one just taken,
     // which becomes the rehearsal's copy.
-    let names = backups_aged(&sb, &[(3, ""), (2, ""), (1, "")]);
+    let (sb, decoys, before, names) = aged_beside_decoys(&[(3, ""), (2, ""), (1, "")]);
     let copy = names.last().unwrap().clone();
     let newest_real = names[2].clone();
     edit_manifest(&sb, &copy, |m| {
@@ -920,4 +917,120 @@ fn a_rehearsals_backup_among_the_real_ones_is_marked_and_counted_as_none() {
         .count();
     assert_eq!(left, 1, "{said}");
     assert_eq!(decoys.hashes(), before);
+}
+
+/// A sandbox with the decoys planted (and their hashes) and
+/// [`backups_aged`]'s backups.
+fn aged_beside_decoys(
+    days_ago: &[(i64, &str)],
+) -> (
+    Sandbox,
+    common::decoys::Decoys,
+    std::collections::BTreeMap<std::path::PathBuf, String>,
+    Vec<String>,
+) {
+    let sb = Sandbox::new();
+    let decoys = common::decoys::Decoys::plant(sb.path());
+    let hashes = decoys.hashes();
+    let names = backups_aged(&sb, days_ago);
+    (sb, decoys, hashes, names)
+}
+
+/// LM 2: a manifest in backups/ is data from someone else. One that names
+/// another backup's file (the newest, which the policy keeps), a path up
+/// and out of backups/ (`../decoys/victim.sql`), an absolute path outside
+/// the sandbox, or a name with a `/`, or whose own backup is a symbolic
+/// link to a file outside backups/ or a hard link of another backup, and
+/// that would be deleted by its date (50 days old) if trusted: prune, a
+/// dry run and a real one, refuses the directory (exit 3) naming that
+/// manifest and deletes nothing, every decoy and every other backup
+/// unchanged. Once it is moved away, prune deletes exactly the backups
+/// its plan lists, with their manifests, inside backups/.
+#[test]
+fn a_hostile_manifest_never_makes_prune_delete_beyond_its_plan_or_outside_backups() {
+    let (sb, decoys, hashes, names) = aged_beside_decoys(&[(40, ""), (30, ""), (20, "")]);
+    let newest = names.last().unwrap().clone();
+    let template = manifest_for(&sb, &newest);
+    let created = chrono::Utc::now() - chrono::Duration::days(50);
+    let stem = format!("backup-local-{}", created.format("%Y%m%d-%H%M"));
+    let hostile_manifest = sb.backups().join(format!("{stem}.manifest.json"));
+    let own = sb.backups().join(format!("{stem}.sql"));
+    let outside = decoys.outside("victim.sql").display().to_string();
+    let cases: Vec<(&str, String)> = vec![
+        ("another backup's file", newest.clone()),
+        ("a path out of backups/", "../decoys/victim.sql".to_owned()),
+        ("an absolute path outside", outside.clone()),
+        ("a name with a slash", format!("sub/{stem}.sql")),
+        ("its own name, a symbolic link out", format!("{stem}.sql")),
+        (
+            "its own name, a hard link of another",
+            format!("{stem}.sql"),
+        ),
+    ];
+    std::fs::create_dir_all(sb.backups().join("sub")).unwrap();
+    std::fs::copy(
+        sb.backups().join(&newest),
+        sb.backups().join(format!("sub/{stem}.sql")),
+    )
+    .unwrap();
+    let base = ["prune", "--env", "local", "--keep-daily", "1"];
+    for (case, file_name) in &cases {
+        let mut m = template.clone();
+        m["created_at"] = created.to_rfc3339().into();
+        m["file"]["name"] = file_name.as_str().into();
+        std::fs::write(&hostile_manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+        match *case {
+            "its own name, a symbolic link out" => {
+                std::os::unix::fs::symlink(&outside, &own).unwrap()
+            }
+            "its own name, a hard link of another" => {
+                std::fs::hard_link(sb.backups().join(&newest), &own).unwrap()
+            }
+            _ => {}
+        }
+        let before = sb.backups_held();
+        for extra in ["--dry-run", "--yes"] {
+            let mut args = base.to_vec();
+            args.push(extra);
+            let run = sb.xtask(&args);
+            assert_eq!(run.code, Some(3), "{case}, {extra}:\n{}", run.all());
+            assert!(
+                run.stderr.contains(&format!("{stem}.")),
+                "{case}, {extra}: the refusal does not name the manifest:\n{}",
+                run.all()
+            );
+            assert_eq!(sb.backups_held(), before, "{case}, {extra}:\n{}", run.all());
+            assert_eq!(decoys.hashes(), hashes, "{case}, {extra}:\n{}", run.all());
+        }
+        let _ = std::fs::remove_file(&own);
+    }
+    std::fs::remove_file(&hostile_manifest).unwrap();
+
+    let mut dry = base.to_vec();
+    dry.push("--dry-run");
+    let plan = sb.xtask(&dry);
+    plan.assert_ok();
+    let listed: BTreeSet<String> = { plan.stdout.lines() }
+        .filter_map(|l| l.trim_start().strip_prefix("delete  "))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        listed,
+        names[..3].iter().cloned().collect::<BTreeSet<_>>(),
+        "{}",
+        plan.all()
+    );
+    let before = sb.backups_held();
+    let mut yes = base.to_vec();
+    yes.push("--yes");
+    let run = sb.xtask(&yes);
+    run.assert_ok();
+    let mut expected = before.clone();
+    for gone in &listed {
+        expected.remove(gone);
+        expected.remove(&gone.replace(".sql", ".manifest.json"));
+    }
+    assert_eq!(sb.backups_held(), expected, "{}", run.all());
+    assert!(sb.backups().join(format!("sub/{stem}.sql")).exists());
+    assert_eq!(decoys.hashes(), hashes, "{}", run.all());
 }

@@ -262,16 +262,17 @@ pub(super) fn guard_clean_new_migrations_known(
 /// When the migrations cannot be run (one does not run here, or cannot be
 /// read), the guard fails closed ([`refuse_triggers_unchecked`]). A clean
 /// restore loads no DDL from the dump and is not concerned: its migrations
-/// make their triggers.
+/// make their triggers. Returns the migrations' triggers the backup lacks
+/// that `--allow-missing-trigger` named: restored without them.
 pub(super) fn guard_triggers(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
     triggers: &BTreeMap<String, String>,
     schema: &[String],
-) -> Result<()> {
+) -> Result<Vec<String>> {
     if args.mode() == Mode::Clean {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let applied = source
         .manifest
@@ -284,9 +285,12 @@ pub(super) fn guard_triggers(
     refuse_an_allowed_trigger_not_created(args, triggers, foreign.as_deref())?;
     let made = match made {
         Ok(made) => made,
-        Err(e) => return refuse_triggers_unchecked(source, (target, dir), args, triggers, &e),
+        Err(e) => {
+            return refuse_triggers_unchecked(source, (target, dir), args, triggers, &e)
+                .map(|()| Vec::new());
+        }
     };
-    refuse_missing_triggers(source, (target, args), &made, (triggers, schema))?;
+    let missing = refuse_missing_triggers(source, (target, args), &made, (triggers, schema))?;
     let made = crate::steps::migrations::texts(&made);
     let foreign = d1_core::catalog::foreign_triggers(triggers, &made);
     refuse_another_body_under_a_migrations_name(source, dir, triggers, &foreign)?;
@@ -303,7 +307,7 @@ pub(super) fn guard_triggers(
         );
     }
     if refused.is_empty() {
-        return Ok(());
+        return Ok(missing);
     }
     let names = crate::steps::migrations::trigger_names(&refused);
     let which = match &source.manifest {
@@ -316,15 +320,46 @@ pub(super) fn guard_triggers(
             dir.display()
         ),
     };
-    crate::stop!(
-        crate::exit::Exit::Refused,
-        "{} creates triggers that {which}: {names}. A trigger runs on every later write it \
-         matches, after this restore's checks, so this backup is refused; if the trigger is \
-         meant, it belongs in a migration, or, having read it, restore with{}. Nothing was done.",
-        source.file.display(),
-        crate::steps::migrations::allow_trigger_flags(&refused)
-    )
+    let flags = crate::steps::migrations::allow_trigger_flags(&refused);
+    Err(TriggersRefused::error(
+        format!(
+            "{} creates triggers that {which}: {names}. A trigger runs on every later write it \
+             matches, after this restore's checks, so this backup is refused; if the trigger is \
+             meant, it belongs in a migration, or, having read it, restore with{flags}. Nothing \
+             was done.",
+            source.file.display(),
+        ),
+        flags,
+    ))
 }
+
+/// A restore refused for the backup's triggers (one it creates that no
+/// migration creates, or one of its migrations' it lacks), and the flags
+/// that restore it as it is on purpose (` --allow-trigger NAME` or
+/// ` --allow-missing-trigger NAME`, each name quoted). A type of its own, so that a drill,
+/// whose restore takes the same flags, can print the drill that rehearses
+/// that restore ([`crate::exit::find`]): restore's own advice, `restore
+/// with …`, is no command a drill runs.
+#[derive(Debug)]
+pub struct TriggersRefused {
+    said: String,
+    pub flags: String,
+}
+
+impl TriggersRefused {
+    /// The refusal (exit 3) saying `said`, which `flags` would pass.
+    fn error(said: String, flags: String) -> anyhow::Error {
+        crate::exit::Exit::Refused.error(TriggersRefused { said, flags })
+    }
+}
+
+impl std::fmt::Display for TriggersRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said)
+    }
+}
+
+impl std::error::Error for TriggersRefused {}
 
 /// Refuses (exit 2) `--allow-trigger NAME` where the backup creates no
 /// trigger NAME (`triggers`, its dump's): a typo would be silent, and the
@@ -427,13 +462,14 @@ fn refuse_triggers_unchecked(
 /// triggers). A backup of chosen tables is judged on those tables only: a
 /// table it does not hold goes with its triggers, which `--partial` says
 /// is meant. `--allow-missing-trigger NAME` restores it without the
-/// trigger on purpose; `--clean` makes the migrations' triggers.
+/// trigger on purpose; `--clean` makes the migrations' triggers. Returns
+/// the triggers so restored without.
 fn refuse_missing_triggers(
     source: &Source,
     (target, args): (&Environment, &RestoreArgs),
     made: &BTreeMap<String, crate::steps::migrations::MadeTrigger>,
     (triggers, schema): (&BTreeMap<String, String>, &[String]),
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let tables: Vec<String> = { schema.iter() }
         .filter_map(|sql| match d1_core::statement::created_object(sql) {
             Some(("table", name)) => Some(name),
@@ -454,18 +490,21 @@ fn refuse_missing_triggers(
         );
     }
     if refused.is_empty() {
-        return Ok(());
+        return Ok(allowed.into_iter().map(|(n, _)| n.clone()).collect());
     }
-    crate::stop!(
-        crate::exit::Exit::Refused,
-        "{} lacks triggers its migrations create: {}. Restored, {} would be without them, and a \
-         trigger is a guard the app relies on, so this backup is refused. If it is meant to be \
-         without them, restore with{}. Nothing was done.",
-        source.file.display(),
-        crate::steps::migrations::missing_said(&refused),
-        target.database_name,
-        crate::steps::migrations::flags("--allow-missing-trigger", refused.iter().map(|(n, _)| *n))
-    )
+    let flags =
+        crate::steps::migrations::flags("--allow-missing-trigger", refused.iter().map(|(n, _)| *n));
+    Err(TriggersRefused::error(
+        format!(
+            "{} lacks triggers its migrations create: {}. Restored, {} would be without them, and \
+             a trigger is a guard the app relies on, so this backup is refused. If it is meant to \
+             be without them, restore with{flags}. Nothing was done.",
+            source.file.display(),
+            crate::steps::migrations::missing_said(&refused),
+            target.database_name,
+        ),
+        flags,
+    ))
 }
 
 /// Refuses (exit 3) a backup's trigger under the name a migration in `dir`

@@ -59,6 +59,7 @@ use source::{check_source, preflight, survey_dump, trial_load};
 use target::{Inspected, check_keys, guard_unchanged, read_target};
 
 pub use check::TableCount;
+pub use guards::TriggersRefused;
 pub(crate) use plan_text::warn_if_failed_verification;
 pub use target::{KeyCheck, KeyRefusal};
 
@@ -213,6 +214,9 @@ pub struct Restored {
     pub safety_triggers: crate::steps::migrations::WayBack,
     /// Per table: rows in the backup, rows found on the target afterwards.
     pub counts: Vec<TableCount>,
+    /// The migrations' triggers the backup lacked, restored without them
+    /// as `--allow-missing-trigger` named them: a drill says so.
+    pub without_triggers: Vec<String>,
     pub key_check: KeyCheck,
 }
 
@@ -305,6 +309,7 @@ fn restore(
         safety_triggers,
         counts,
         key_check: inspected.key_check.clone(),
+        without_triggers: planned.without_triggers.clone(),
     };
     let optimize = optimize_command(project, target, new.as_deref());
     let new = new.is_some();
@@ -659,6 +664,9 @@ struct Planned {
     /// Tables whose rows come back renumbered, while triggers keep their
     /// rowids elsewhere (as the backup's manifest records).
     renumbered: Vec<String>,
+    /// The migrations' triggers the backup lacks, restored without them as
+    /// `--allow-missing-trigger` names them.
+    without_triggers: Vec<String>,
 }
 
 /// How a restore reaches its target: through wrangler, or (a fast local
@@ -760,7 +768,7 @@ fn plan(
     let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
-    guard_triggers(&source, (target, &migrations_dir), args, &triggers, &schema)?;
+    let without = guard_triggers(&source, (target, &migrations_dir), args, &triggers, &schema)?;
     let none_after = no_migrations_table_after(&existing, mode);
     let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
     let inspected = Inspected {
@@ -799,8 +807,7 @@ fn plan(
     let renumbered = print_plan_notes(&view);
     let json = plan_json(&view);
     if args.dry_run {
-        end_dry_run(args, json);
-        return Ok(None);
+        return Ok(end_dry_run(args, json));
     }
     Ok(Some(Planned {
         source,
@@ -816,6 +823,7 @@ fn plan(
         stuck,
         fts_rebuilt,
         renumbered,
+        without_triggers: without,
     }))
 }
 
@@ -875,12 +883,14 @@ fn takes_safety_backup(
     new.is_none() && (target.location == Location::Remote || !existing.is_empty())
 }
 
-/// A dry run stops after its plan: nothing was changed.
-fn end_dry_run(args: &RestoreArgs, json: serde_json::Value) {
+/// A dry run stops after its plan: nothing was changed, and nothing is
+/// left to carry out.
+fn end_dry_run(args: &RestoreArgs, json: serde_json::Value) -> Option<Planned> {
     crate::say!("Dry run: nothing was changed.");
     if args.json {
         print_json(true, json, serde_json::Value::Null);
     }
+    None
 }
 
 /// A backup of chosen tables, some AUTOINCREMENT, whose manifest has no
