@@ -505,6 +505,8 @@ pub(crate) fn pasted_commands_parse(message: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::error::{ContextKind, ContextValue};
+    use std::collections::BTreeSet;
 
     /// Every argument of every command, with the path of commands to it.
     fn every_arg(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
@@ -557,6 +559,148 @@ mod tests {
             global.contains("--backup-dir") && global.contains("--config"),
             "{help}"
         );
+    }
+
+    /// The long options a command's `--help` lists (`--backup-dir`,
+    /// `--quiet`): read from its text, as the operator reads it.
+    fn options_listed(command: &clap::Command) -> BTreeSet<String> {
+        let help = command.clone().render_help().to_string();
+        { help.lines().map(str::trim_start) }
+            .filter(|line| line.starts_with('-'))
+            .filter_map(|line| line.split("  ").next())
+            .flat_map(|flags| flags.split([',', ' ']))
+            .filter(|word| word.starts_with("--"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The words that `cargo xtask PATH…` needs to be taken (the command
+    /// line up to them, and the arguments that end it), as an operator
+    /// would type them: each argument clap says is required, a choice as
+    /// its first possible value, any other as `latest:local`, which every
+    /// backup argument takes.
+    fn needed(path: &[&str], leaf: &clap::Command) -> (Vec<String>, Vec<String>) {
+        let mut words = vec!["cargo xtask".to_owned()];
+        words.extend(path.iter().map(|w| w.to_string()));
+        let mut last = Vec::new();
+        for _ in 0..3 {
+            let Err(e) = Cli::command().try_get_matches_from(words.iter().chain(&last)) else {
+                break;
+            };
+            let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg) else {
+                break;
+            };
+            for shown in missing.clone() {
+                let long = shown.split(' ').next().unwrap_or_default().to_owned();
+                let arg = leaf.get_arguments().find(|a| {
+                    a.get_long().is_some_and(|l| format!("--{l}") == long)
+                        || a.get_value_names()
+                            .is_some_and(|v| shown.starts_with(&format!("<{}>", v[0])))
+                });
+                let choices = arg.map(clap::Arg::get_possible_values).unwrap_or_default();
+                let value = { choices.first() }
+                    .map_or("latest:local".to_owned(), |v| v.get_name().to_owned());
+                match shown.starts_with("--") {
+                    true => words.extend([long, value]),
+                    false if arg.is_some_and(clap::Arg::is_last_set) => {
+                        last.extend(["--".to_owned(), value])
+                    }
+                    false => last.push(value),
+                }
+            }
+        }
+        (words, last)
+    }
+
+    /// Whether `cargo xtask PATH… EXTRA…`, with what it needs, is taken:
+    /// clap parses it, and no global option in it is refused as doing
+    /// nothing there.
+    fn takes((words, last): &(Vec<String>, Vec<String>), extra: &[&str]) -> Result<(), String> {
+        let words: Vec<&str> = { words.iter().map(String::as_str) }
+            .chain(extra.iter().copied())
+            .chain(last.iter().map(String::as_str))
+            .collect();
+        let matches = Cli::command()
+            .try_get_matches_from(&words)
+            .map_err(|e| format!("{words:?}: {}", e.kind()))?;
+        let cli = Cli::from_arg_matches(&matches).map_err(|e| format!("{words:?}: {e}"))?;
+        refuse_flags_that_do_nothing(&cli, &matches).map_err(|e| format!("{words:?}: {e:#}"))
+    }
+
+    /// The global options `command` (at `path`) takes, each given with
+    /// it; a command of commands (`hooks`) takes those one of its own
+    /// takes. Where its help lists other options than those, it is said in
+    /// `wrong`.
+    fn check_help(
+        command: &clap::Command,
+        path: &[&str],
+        globals: &[(String, bool)],
+        wrong: &mut Vec<String>,
+    ) -> BTreeSet<String> {
+        let subs: Vec<_> = { command.get_subcommands() }
+            .filter(|sub| sub.get_name() != "help")
+            .collect();
+        let mut taken = BTreeSet::new();
+        if subs.is_empty() {
+            let needed = needed(path, command);
+            if let Err(e) = takes(&needed, &[]) {
+                wrong.push(format!("not taken even without a global option: {e}"));
+            }
+            for (long, with_value) in globals {
+                let extra: &[&str] = match with_value {
+                    true => &[long, "x"],
+                    false => &[long],
+                };
+                if takes(&needed, extra).is_ok() {
+                    taken.insert(long.clone());
+                }
+            }
+        }
+        for sub in subs {
+            let sub_path: Vec<&str> = path.iter().copied().chain([sub.get_name()]).collect();
+            taken.extend(check_help(sub, &sub_path, globals, wrong));
+        }
+        let listed: BTreeSet<String> = { options_listed(command).into_iter() }
+            .filter(|long| globals.iter().any(|(g, _)| g == long))
+            .collect();
+        if listed != taken {
+            wrong.push(format!(
+                "`cargo xtask {} --help` lists {listed:?}; it takes {taken:?}",
+                path.join(" ")
+            ));
+        }
+        taken
+    }
+
+    /// rvAX: `keygen --help` and `completions --help` listed
+    /// `--backup-dir` and `--database`, which both refuse. Each command's
+    /// help, at every depth, lists exactly the global options it takes:
+    /// each listed one, given with the command, is parsed and not refused
+    /// as doing nothing there; each it refuses is not listed. The walk
+    /// goes over every command of the definition, so a new one is checked
+    /// too.
+    #[test]
+    fn each_commands_help_lists_exactly_the_global_options_it_takes() {
+        let mut command = Cli::command();
+        command.build();
+        let globals: Vec<(String, bool)> = { command.get_arguments() }
+            .filter(|a| a.is_global_set())
+            .filter_map(|a| {
+                Some((
+                    format!("--{}", a.get_long()?),
+                    a.get_action().takes_values(),
+                ))
+            })
+            .collect();
+        assert_eq!(globals.len(), 5, "{globals:?}");
+        let mut wrong = Vec::new();
+        let mut commands = 0;
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            commands += 1;
+            check_help(sub, &[sub.get_name()], &globals, &mut wrong);
+        }
+        assert!(commands > 15, "the walk found {commands} commands");
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
     /// Each `cargo xtask keygen …` the messages give to paste parses:

@@ -556,3 +556,28 @@ fn commands_that_touch_no_backup_refuse_a_typed_backup_dir() {
     run.assert_ok();
     assert!(std::path::Path::new(key).is_file());
 }
+
+/// rvAX: `completions` prints its script before any configuration is
+/// read, so `--config` given to it did nothing, and was taken silently, as
+/// `--backup-dir` and `--database` no longer are. Typed, it is refused
+/// (exit 2) and no script is printed; `QBTIME_WRANGLER_CONFIG`, a setting
+/// for every command, is passed over.
+#[test]
+fn completions_refuse_a_typed_config() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["completions", "bash", "--config", "wrangler.toml"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("--config") && run.stderr.contains("would do nothing"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "a script was printed:\n{}",
+        run.all()
+    );
+    let run = sb.xtask(&["completions", "bash"]);
+    run.assert_ok();
+    assert!(run.stdout.contains("xtask"), "{}", run.all());
+}

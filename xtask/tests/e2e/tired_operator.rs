@@ -685,3 +685,38 @@ fn migrate_check_names_the_oldest_backup_of_its_record_by_time() {
     let check = sb.xtask(&["migrate", "local", "--check"]);
     assert!(check.all().contains("0006_tags.sql"), "{}", check.all());
 }
+
+/// rvAX: with `QBTIME_BACKUP_DIR` set, `restore` without its arguments
+/// printed `Usage: cargo xtask restore --to <ENV|new:NAME> --backup-dir
+/// <DIR> <SOURCE>`, as if `--backup-dir` had to be typed; so did
+/// `--config` with `QBTIME_WRANGLER_CONFIG` and `--identity` with
+/// `QBTIME_AGE_IDENTITY`. A usage line shows what is to be typed: the
+/// options their variables give are left out, and one typed is still
+/// shown, as typed.
+#[test]
+fn a_usage_line_shows_no_option_its_variable_gives() {
+    let sb = Sandbox::new();
+    let usage = |args: &[&str]| {
+        let mut cmd = sb.xtask_command(args);
+        cmd.env("QBTIME_BACKUP_DIR", sb.backups())
+            .env("QBTIME_AGE_IDENTITY", sb.path().join("key.txt"));
+        let run = Run::from_output(cmd.output().unwrap());
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        let line = run.stderr.lines().find(|l| l.starts_with("Usage: "));
+        line.unwrap_or_else(|| panic!("{args:?}: {}", run.all()))
+            .to_owned()
+    };
+    for args in [&["restore"][..], &["verify"], &["keygen"], &["diff", "x"]] {
+        let line = usage(args);
+        for flag in ["--backup-dir", "--config", "--identity"] {
+            assert!(!line.contains(flag), "{args:?}: {line}");
+        }
+        assert!(
+            line.starts_with(&format!("Usage: cargo xtask {}", args[0])),
+            "{line}"
+        );
+    }
+    let line = usage(&["restore", "--backup-dir", "backups"]);
+    assert!(line.contains("--backup-dir <DIR>"), "{line}");
+    assert!(!line.contains("--config"), "{line}");
+}
