@@ -121,9 +121,9 @@ const FLAG_VARIABLES: [&str; 3] = [
 
 fn main() -> ExitCode {
     prepare_process();
-    let matches = match Cli::command().try_get_matches() {
+    let matches = match command_line().try_get_matches() {
         Ok(matches) => matches,
-        Err(e) => return refused_by_clap(&e),
+        Err(e) => return refused_by_clap(&usage_as_typed(e)),
     };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -132,7 +132,7 @@ fn main() -> ExitCode {
     // clap checks `conflicts_with` between global flags only when both
     // are written on one level: `-q list -v` would run quiet.
     if cli.output.quiet && cli.output.verbose {
-        let e = Cli::command().error(
+        let e = command_line().error(
             clap::error::ErrorKind::ArgumentConflict,
             "the argument '--quiet' cannot be used with '--verbose'",
         );
@@ -199,6 +199,66 @@ fn prepare_process() {
     }
 }
 
+/// The command line as the tool takes it: [`Cli`], with each command's
+/// help leaving out the global options it refuses ([`DO_NOTHING_HERE`]),
+/// so that it lists exactly those it takes
+/// (`tests::each_commands_help_lists_exactly_the_global_options_it_takes`).
+fn command_line() -> clap::Command {
+    command_line_named("cargo xtask")
+}
+
+/// [`command_line`] with the name its usage lines and completions give
+/// it: set before it is built, which names each command after it.
+fn command_line_named(name: &'static str) -> clap::Command {
+    let mut cli = Cli::command().bin_name(name);
+    // Built first: clap copies the global options into each command then.
+    cli.build();
+    cli.mut_subcommands(|sub| {
+        let ids: Vec<&str> = refused_by(sub.get_name()).collect();
+        hidden(sub, &ids)
+    })
+}
+
+/// `command` and the commands under it (`hooks install`), with the
+/// options `ids` left out of their help. Changed in place (`mut_args`), as
+/// clap finds a built command's options by their place.
+fn hidden(command: clap::Command, ids: &[&str]) -> clap::Command {
+    command
+        .mut_args(|a| match ids.contains(&a.get_id().as_str()) {
+            true => a.hide(true),
+            false => a,
+        })
+        .mut_subcommands(|sub| hidden(sub, ids))
+}
+
+/// `command` as if no variable gave an option (`QBTIME_BACKUP_DIR` for
+/// `--backup-dir`, …).
+fn without_variables(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|a| a.env(None))
+        .mut_subcommands(without_variables)
+}
+
+/// clap's refusal, its usage line showing what is to be typed. clap puts
+/// in it each option that was given, those a variable gives too, as if
+/// they had to be typed: `QBTIME_BACKUP_DIR` set, `restore` without its
+/// arguments showed `--backup-dir <DIR>` in it. The usage line of the same
+/// words parsed as if no variable were set is shown instead; an option
+/// typed is still in it.
+fn usage_as_typed(mut e: clap::Error) -> clap::Error {
+    use clap::error::ContextKind::Usage;
+    if e.get(Usage).is_none() {
+        return e;
+    }
+    if let Err(bare) = without_variables(command_line()).try_get_matches()
+        && bare.kind() == e.kind()
+        && let Some(usage) = bare.get(Usage)
+    {
+        e.insert(Usage, usage.clone());
+    }
+    e
+}
+
 /// How clap's refusal (or its help) is printed: as clap prints it, but a
 /// typed word it echoes (`unexpected argument 'WORD'`) shown escaped
 /// ([`out::typed_shown`]), never with its control characters raw.
@@ -211,7 +271,8 @@ fn refused_by_clap(e: &clap::Error) -> ExitCode {
 /// did not take it whole.
 fn print_completions(shell: clap_complete::Shell, command: &str) -> ExitCode {
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "xtask", &mut script);
+    let mut definition = command_line_named("xtask");
+    clap_complete::generate(shell, &mut definition, "xtask", &mut script);
     out::raw(&script);
     if let Some(why) = out::stdout_lost() {
         let code = Exit::Failure.code();
@@ -318,7 +379,7 @@ fn typed_globals(matches: &clap::ArgMatches) -> Vec<&'static str> {
 
 /// The tool's command names and their aliases (`backup`, `time-travel`).
 fn command_names() -> Vec<String> {
-    Cli::command()
+    command_line()
         .get_subcommands()
         .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
         .map(str::to_owned)
@@ -357,28 +418,93 @@ impl Task {
     }
 }
 
-/// Global flags given to a command they would do nothing for are refused
-/// (exit 2) before it runs.
-fn refuse_flags_that_do_nothing(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
-    database_flag_used(cli)?;
-    backup_dir_flag_used(cli, matches)
+/// The global options a command refuses whatever else it is given, as
+/// they would do nothing there, and why. Its help does not list them
+/// ([`command_line`]). Each is refused typed on the command line; one
+/// that only its variable gives (`QBTIME_BACKUP_DIR`,
+/// `QBTIME_WRANGLER_CONFIG`), a setting for every command, is passed over
+/// (`--database` has none).
+const DO_NOTHING_HERE: [(&str, &str, &str); 8] = [
+    (
+        "doctor",
+        "database",
+        "doctor checks every environment's databases",
+    ),
+    (
+        "keygen",
+        "database",
+        "keygen makes a key, for no one database",
+    ),
+    (
+        "keygen",
+        "backup_dir",
+        "`cargo xtask keygen` reads and writes no backup",
+    ),
+    (
+        "hooks",
+        "database",
+        "the git hooks are the checkout's, not a database's",
+    ),
+    (
+        "hooks",
+        "backup_dir",
+        "`cargo xtask hooks` reads and writes no backup",
+    ),
+    (
+        "completions",
+        "database",
+        "completions print a script, for no database",
+    ),
+    (
+        "completions",
+        "backup_dir",
+        "`cargo xtask completions` reads and writes no backup",
+    ),
+    (
+        "completions",
+        "config",
+        "completions print a script, reading no configuration",
+    ),
+];
+
+/// The ids of the global options `command` refuses ([`DO_NOTHING_HERE`]).
+fn refused_by(command: &str) -> impl Iterator<Item = &'static str> {
+    { DO_NOTHING_HERE.iter() }
+        .filter(move |(c, ..)| *c == command)
+        .map(|(_, id, _)| *id)
 }
 
-/// `--database` picks one database of an environment: a command that acts
-/// on none (doctor checks them all; keygen, hooks and completions touch no
-/// database), or verify and diff given only files, whose manifests say
-/// whose they are, would take it and do nothing with it. Refused, as every
-/// flag that would do nothing is (`silent_flags::*`).
-fn database_flag_used(cli: &Cli) -> anyhow::Result<()> {
+/// Global flags given to a command they would do nothing for are refused
+/// (exit 2) before it runs, as every flag that would do nothing is
+/// (`silent_flags::*`).
+fn refuse_flags_that_do_nothing(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let command = matches.subcommand_name().unwrap_or_default();
+    for (_, id, why) in DO_NOTHING_HERE.iter().filter(|(c, ..)| *c == command) {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+            let value = { matches.get_raw(id).into_iter().flatten() }
+                .next()
+                .unwrap_or_default()
+                .to_string_lossy();
+            crate::stop!(
+                Exit::CouldNotRun,
+                "--{} {} would do nothing here: {why}. Leave it out. Nothing was run.",
+                id.replace('_', "-"),
+                value.escape_debug()
+            );
+        }
+    }
+    database_picks_none_of_these_files(cli)
+}
+
+/// `--database` picks one database of an environment: verify and diff
+/// given only files, whose manifests say whose they are, would take it and
+/// do nothing with it. Refused; with `latest:ENV` (or `live:ENV`) it picks.
+fn database_picks_none_of_these_files(cli: &Cli) -> anyhow::Result<()> {
     let Some(database) = &cli.project.database else {
         return Ok(());
     };
     use config::project::names_an_environment as names_env;
     let why = match &cli.task {
-        Task::Doctor(_) => "doctor checks every environment's databases",
-        Task::Keygen(_) => "keygen makes a key, for no one database",
-        Task::Hooks(_) => "the git hooks are the checkout's, not a database's",
-        Task::Completions { .. } => "completions print a script, for no database",
         Task::Verify(a) if !names_env(&a.backup) => {
             "verify reads whose backup a file is from its manifest; --database picks one only \
              with latest:ENV"
@@ -394,26 +520,6 @@ fn database_flag_used(cli: &Cli) -> anyhow::Result<()> {
         "--database {} would do nothing here: {why}. Leave it out. Nothing was run.",
         database.escape_debug()
     );
-}
-
-/// `--backup-dir` typed for a command that reads and writes no backup
-/// (keygen, hooks, completions) would do nothing: refused. From
-/// `QBTIME_BACKUP_DIR`, a setting for every command, it is passed over.
-fn backup_dir_flag_used(cli: &Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
-    let command = match &cli.task {
-        Task::Keygen(_) => "keygen",
-        Task::Hooks(_) => "hooks",
-        Task::Completions { .. } => "completions",
-        _ => return Ok(()),
-    };
-    if matches.value_source("backup_dir") == Some(clap::parser::ValueSource::CommandLine) {
-        crate::stop!(
-            Exit::CouldNotRun,
-            "--backup-dir would do nothing here: `cargo xtask {command}` reads and writes no \
-             backup. Leave it out. Nothing was run."
-        );
-    }
-    Ok(())
 }
 
 /// The databases `list` shows the backups of: those the environment named
@@ -520,7 +626,7 @@ mod tests {
 
     #[test]
     fn every_flag_and_argument_has_a_help_line() {
-        let mut command = Cli::command();
+        let mut command = command_line();
         command.build();
         let mut args = Vec::new();
         every_arg(&command, "cargo xtask", &mut args);
@@ -542,7 +648,7 @@ mod tests {
 
     #[test]
     fn usage_says_cargo_xtask_and_global_options_stand_apart() {
-        let mut command = Cli::command();
+        let mut command = command_line();
         command.build();
         let help = command
             .find_subcommand_mut("prune")
@@ -584,7 +690,7 @@ mod tests {
         words.extend(path.iter().map(|w| w.to_string()));
         let mut last = Vec::new();
         for _ in 0..3 {
-            let Err(e) = Cli::command().try_get_matches_from(words.iter().chain(&last)) else {
+            let Err(e) = command_line().try_get_matches_from(words.iter().chain(&last)) else {
                 break;
             };
             let Some(ContextValue::Strings(missing)) = e.get(ContextKind::InvalidArg) else {
@@ -620,7 +726,7 @@ mod tests {
             .chain(extra.iter().copied())
             .chain(last.iter().map(String::as_str))
             .collect();
-        let matches = Cli::command()
+        let matches = command_line()
             .try_get_matches_from(&words)
             .map_err(|e| format!("{words:?}: {}", e.kind()))?;
         let cli = Cli::from_arg_matches(&matches).map_err(|e| format!("{words:?}: {e}"))?;
@@ -681,7 +787,7 @@ mod tests {
     /// too.
     #[test]
     fn each_commands_help_lists_exactly_the_global_options_it_takes() {
-        let mut command = Cli::command();
+        let mut command = command_line();
         command.build();
         let globals: Vec<(String, bool)> = { command.get_arguments() }
             .filter(|a| a.is_global_set())

@@ -536,7 +536,8 @@ fn commands_that_touch_no_backup_refuse_a_typed_backup_dir() {
     let run = sb.xtask(&["keygen", "--out", key, "--backup-dir", "elsewhere"]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(
-        run.stderr.contains("--backup-dir would do nothing"),
+        run.stderr
+            .contains("--backup-dir elsewhere would do nothing"),
         "{}",
         run.all()
     );
