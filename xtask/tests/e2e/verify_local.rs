@@ -1355,3 +1355,51 @@ fn a_missing_identity_file_with_a_long_dashed_name_is_not_called_a_key() {
         run.all()
     );
 }
+
+/// LJ (rvAY 5): a backup of chosen tables can need two warnings of its
+/// triggers at once: orders lacks its migration's `orders_no_delete`
+/// (dropped by hand), and its `orders_log` writes to order_log, a table
+/// not chosen (stuck: restored, the app's next order fails). verify
+/// stopped at the first and never named the stuck trigger; it names both,
+/// with what to do of each, when the backup is taken and when it is
+/// verified again.
+#[test]
+fn a_backup_of_chosen_tables_is_warned_of_a_missing_and_a_stuck_trigger_both() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_orders.sql"),
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER);\n\
+         CREATE TABLE order_log (id INTEGER PRIMARY KEY, order_id INTEGER, total INTEGER);\n\
+         CREATE TRIGGER orders_log AFTER INSERT ON orders \
+         BEGIN INSERT INTO order_log (order_id, total) VALUES (NEW.id, NEW.total); END;\n\
+         CREATE TRIGGER orders_no_delete BEFORE DELETE ON orders \
+         BEGIN SELECT RAISE(ABORT, 'orders are kept'); END;\n",
+    )
+    .unwrap();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO orders (id, total) VALUES (1, 10);");
+    sb.execute_sql("DROP TRIGGER orders_no_delete;");
+    let backup = sb.xtask(&["-v", "backup", "local", "--table", "orders"]);
+    backup.assert_ok();
+    let name = only_backup(&sb);
+    let verify = sb.xtask(&["verify", &name, "--no-record"]);
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    assert!(dump.contains("orders_log"), "{dump}");
+    for run in [&backup, &verify] {
+        let line = { run.stderr.lines() }
+            .find(|l| l.contains(": triggers: "))
+            .unwrap_or_else(|| panic!("no triggers warning:\n{}", run.all()));
+        assert!(
+            line.contains("orders_no_delete") && line.contains("--allow-missing-trigger"),
+            "the missing trigger is not named:\n{}",
+            run.all()
+        );
+        assert!(
+            line.contains("orders_log")
+                && line.contains("cannot run")
+                && line.contains("take the tables those triggers write to with --table too"),
+            "the stuck trigger is not named:\n{}",
+            run.all()
+        );
+    }
+}
