@@ -814,8 +814,31 @@ fn trigger_check(
     let foreign =
         d1_core::catalog::foreign_triggers(&triggers, &crate::steps::migrations::texts(&made));
     let names = crate::steps::migrations::trigger_names(&foreign);
-    if let Some(check) = missing_trigger_check(db, &made, &triggers, &foreign) {
-        return check;
+    // Every warning that applies is said, one after another (LJ: a backup
+    // of chosen tables that lacked a migration's trigger was not told of
+    // its stuck trigger too).
+    let mut said: Vec<String> = Vec::new();
+    match (
+        missing_triggers_said(db, &made, &triggers, &foreign),
+        manifest,
+    ) {
+        (Some(missing), _) => said.push(missing),
+        (None, _) if foreign.is_empty() => {}
+        (None, Some(_)) => said.push(format!(
+            "it creates triggers that {} do not create (or create otherwise): {names}. \
+             restore refuses this backup as it stands; if a trigger is meant, it belongs in a \
+             migration",
+            match applied {
+                Some(_) => "the migrations it records as applied".to_owned(),
+                None => format!("the migrations in {}", ctx.migrations_dir.display()),
+            }
+        )),
+        (None, None) => said.push(format!(
+            "it creates triggers that no migration in {} creates: {names}. restore refuses \
+             it as it stands, without a manifest as with one; if a trigger is meant, it \
+             belongs in a migration, or, read, is named with restore's --allow-trigger NAME",
+            ctx.migrations_dir.display()
+        )),
     }
     // A trigger that names a table the backup does not hold (one of a
     // backup of chosen tables that writes to a table not chosen): restored,
@@ -823,26 +846,23 @@ fn trigger_check(
     let stuck = d1_core::catalog::schema_sql(db)
         .and_then(|schema| d1_core::catalog::stuck_triggers(&schema))
         .unwrap_or_default();
-    if foreign.is_empty() && !stuck.is_empty() {
+    if !stuck.is_empty() {
         let partial = manifest.is_some_and(|m| !m.tables.is_empty());
-        return warn(
-            NAME,
-            format!(
-                "{}; a restore of this backup says so in its plan{}",
-                stuck
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                match partial {
-                    true => ": take the tables those triggers write to with --table too",
-                    false => "",
-                }
-            ),
-        );
+        said.push(format!(
+            "{}; a restore of this backup says so in its plan{}",
+            stuck
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            match partial {
+                true => ": take the tables those triggers write to with --table too",
+                false => "",
+            }
+        ));
     }
-    match (foreign.is_empty(), manifest) {
-        (true, _) => pass(
+    match said.is_empty() {
+        true => pass(
             NAME,
             match triggers.len() {
                 0 => "none".to_owned(),
@@ -852,27 +872,7 @@ fn trigger_check(
                 ),
             },
         ),
-        (false, Some(_)) => warn(
-            NAME,
-            format!(
-                "it creates triggers that {} do not create (or create otherwise): {names}. \
-                 restore refuses this backup as it stands; if a trigger is meant, it belongs in a \
-                 migration",
-                match applied {
-                    Some(_) => "the migrations it records as applied".to_owned(),
-                    None => format!("the migrations in {}", ctx.migrations_dir.display()),
-                }
-            ),
-        ),
-        (false, None) => warn(
-            NAME,
-            format!(
-                "it creates triggers that no migration in {} creates: {names}. restore refuses \
-                 it as it stands, without a manifest as with one; if a trigger is meant, it \
-                 belongs in a migration, or, read, is named with restore's --allow-trigger NAME",
-                ctx.migrations_dir.display()
-            ),
-        ),
+        false => warn(NAME, said.join(". Also, ")),
     }
 }
 
@@ -880,12 +880,12 @@ fn trigger_check(
 /// it lacks: restored, the database would be without it (restore refuses
 /// it unless --allow-missing-trigger names it). A warning naming each, and
 /// the `foreign` triggers too; `None` when none is missing.
-fn missing_trigger_check(
+fn missing_triggers_said(
     db: &rusqlite::Connection,
     made: &BTreeMap<String, crate::steps::migrations::MadeTrigger>,
     triggers: &BTreeMap<String, String>,
     foreign: &[String],
-) -> Option<Check> {
+) -> Option<String> {
     let tables: Vec<String> = d1_core::catalog::created_in(db, "table")
         .into_keys()
         .collect();
@@ -893,20 +893,17 @@ fn missing_trigger_check(
     if missing.is_empty() {
         return None;
     }
-    Some(warn(
-        "triggers",
-        format!(
-            "it lacks triggers its migrations create: {}. restore refuses this backup as it \
-             stands, unless restore's --allow-missing-trigger NAME names each{}",
-            crate::steps::migrations::missing_said(&missing),
-            match foreign.is_empty() {
-                true => String::new(),
-                false => format!(
-                    "; it also creates triggers they do not: {}",
-                    crate::steps::migrations::trigger_names(foreign)
-                ),
-            }
-        ),
+    Some(format!(
+        "it lacks triggers its migrations create: {}. restore refuses this backup as it \
+         stands, unless restore's --allow-missing-trigger NAME names each{}",
+        crate::steps::migrations::missing_said(&missing),
+        match foreign.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; it also creates triggers they do not: {}",
+                crate::steps::migrations::trigger_names(foreign)
+            ),
+        }
     ))
 }
 
