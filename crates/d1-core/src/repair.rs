@@ -373,6 +373,22 @@ pub struct Survey {
 }
 
 impl Survey {
+    /// The triggers the dump creates (by name, their `CREATE TRIGGER`
+    /// text) and its tables' names, in dump order, as read: what a way
+    /// back to a backup judges its triggers by, so that a backup just
+    /// verified is not read again for them. (A data-only survey, which
+    /// skips the schema, holds none.)
+    pub fn schema(&self) -> (BTreeMap<String, String>, Vec<String>) {
+        let triggers = { self.late_schema.iter() }
+            .filter_map(|sql| match statement::created_object(sql) {
+                Some(("trigger", name)) => Some((name, sql.clone())),
+                _ => None,
+            })
+            .collect();
+        let tables = { self.tables.iter() }.map(|(name, _)| name.clone());
+        (triggers, tables.collect())
+    }
+
     /// Whether the dump creates the table `name` (a real table, not a
     /// virtual one), under any case: SQLite's names are case-insensitive
     /// (ASCII only).

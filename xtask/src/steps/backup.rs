@@ -2500,6 +2500,9 @@ fn verify_new_backup(
         ))
     })?;
     report.print(true);
+    if let Some(schema) = &report.schema {
+        crate::steps::migrations::remember_schema(file, schema);
+    }
     if d1_export && !report.wide_integers.is_empty() {
         crate::warn!("{}", wide_integers_said(&report.wide_integers));
         let wide = report.wide_integers.clone();

@@ -1736,7 +1736,13 @@ pub fn way_back_triggers(
     let (triggers, tables) = match held {
         Some(held) => held,
         None => {
-            read = schema_in_dump(project, file, identity).unwrap_or_default();
+            read = remembered_schema(file)
+                .or_else(|| {
+                    let held = schema_in_dump(project, file, identity).ok()?;
+                    remember_schema(file, &held);
+                    Some(held)
+                })
+                .unwrap_or_default();
             &read
         }
     };
@@ -1756,6 +1762,36 @@ pub fn way_back_triggers(
             missing: Vec::new(),
         },
     }
+}
+
+/// The schemas ([`Held`]) of the dumps this run has read whole, by path:
+/// the backup it just took, as its verification's survey read it
+/// ([`crate::steps::verify::Report::schema`]), or a stored backup a way
+/// back named. A way back to one of them takes its triggers from here:
+/// reading a dump again, decompressed, decrypted and parsed, would take as
+/// long as its verification did, for a backup of many gigabytes minutes
+/// more (LJ: migrate's way back read the pre-migration backup it had just
+/// verified a second time). Each is a backup this run wrote or read under
+/// the backup lock.
+static READ: std::sync::Mutex<Vec<(PathBuf, Held)>> = std::sync::Mutex::new(Vec::new());
+
+/// Remembers that the dump `file` creates `held` ([`READ`]).
+pub fn remember_schema(file: &Path, held: &Held) {
+    let mut read = READ
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    read.retain(|(f, _)| f != file);
+    read.push((file.to_path_buf(), held.clone()));
+}
+
+/// The schema of `file` as this run read it already ([`READ`]).
+fn remembered_schema(file: &Path) -> Option<Held> {
+    let read = READ
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    { read.iter() }
+        .find(|(f, _)| f == file)
+        .map(|(_, held)| held.clone())
 }
 
 /// The triggers the dump of the backup `file` creates (by name, their

@@ -57,6 +57,10 @@ pub struct Report {
     /// Per table, its integers beyond ±2^53, as loaded: an export of D1's
     /// may have rounded them ([`d1_core::digest::JS_EXACT`]).
     pub wide_integers: BTreeMap<String, u64>,
+    /// The triggers and tables the dump creates, as its survey read them
+    /// ([`d1_core::repair::Survey::schema`]); `None` when it was not read
+    /// whole, or read as data only.
+    pub schema: Option<crate::steps::migrations::Held>,
 }
 
 impl Report {
@@ -461,6 +465,7 @@ fn verify_at(
     let report = Report {
         content: digests.tables,
         wide_integers: digests.wide_integers,
+        schema: (!shape.options.data_into_existing_schema).then(|| survey.schema()),
         ..run.finish()
     };
     Ok((report, (keep.is_some() && committed).then_some(db.db)))
@@ -975,6 +980,7 @@ impl Progress {
             phases: self.phases,
             content: BTreeMap::new(),
             wide_integers: BTreeMap::new(),
+            schema: None,
         }
     }
 }

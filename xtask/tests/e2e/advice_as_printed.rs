@@ -225,6 +225,19 @@ fn new_backup(sb: &Sandbox) -> String {
         .unwrap()
 }
 
+/// Runs `migrate local --yes` of a migration that fails as it runs (a key
+/// taken twice), after its pre-migration backup.
+fn migrate_failing_partway(sb: &Sandbox) -> Run {
+    std::fs::write(
+        sb.path().join("migrations/0005_twice.sql"),
+        "DELETE FROM accounts WHERE email = 'ops@example.com';\n\
+         INSERT INTO encryption_keys (key_id, fingerprint, activated_at) \
+         VALUES ('dek-2026-01', 'sha256:x', '2026-01-01T00:00:00.000Z');\n",
+    )
+    .unwrap();
+    sb.xtask(&["migrate", "local", "--yes"])
+}
+
 /// Runs the way back `text` prints as printed, and asserts it is accepted
 /// and brings back `before`: the accounts and the hand-made trigger.
 fn assert_way_back_restores(sb: &Sandbox, text: &str, before: &(Vec<String>, bool)) {
@@ -295,14 +308,7 @@ fn migrates_way_back_restores_a_hand_made_trigger_as_printed() {
     let (sb, _) = sandbox_with_a_backup();
     sb.execute_sql(HAND_MADE);
     let before = accounts_and_trigger(&sb);
-    std::fs::write(
-        sb.path().join("migrations/0005_twice.sql"),
-        "DELETE FROM accounts WHERE email = 'ops@example.com';\n\
-         INSERT INTO encryption_keys (key_id, fingerprint, activated_at) \
-         VALUES ('dek-2026-01', 'sha256:x', '2026-01-01T00:00:00.000Z');\n",
-    )
-    .unwrap();
-    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    let run = migrate_failing_partway(&sb);
     assert_ne!(run.code, Some(0), "{}", run.all());
     assert_way_back_restores(&sb, &run.all(), &before);
 }
@@ -529,4 +535,91 @@ fn a_drill_of_a_backup_that_lost_a_migrations_trigger_advises_a_drill_that_runs_
     let rows: Vec<&str> = log.lines().filter(|l| l.starts_with("| 2")).collect();
     assert_eq!(rows.len(), 2, "{log}");
     assert!(rows[1].contains("| PASS |"), "{log}");
+}
+
+/// Makes local hold a trigger no migration creates (`hand_made`) and lack
+/// one its migrations create (`audit_log_no_delete`, dropped by hand):
+/// a restore of a backup of it needs `--allow-trigger hand_made
+/// --allow-missing-trigger audit_log_no_delete`. Returns what a way back
+/// must bring back.
+fn hand_made_and_dropped(sb: &Sandbox) -> (Vec<String>, bool) {
+    sb.execute_sql(HAND_MADE);
+    sb.execute_sql("DROP TRIGGER audit_log_no_delete;");
+    accounts_and_trigger(sb)
+}
+
+/// Whether the words of a way back carry both names
+/// [`hand_made_and_dropped`] makes a restore need.
+#[track_caller]
+fn assert_names_both(words: &[String], text: &str) {
+    let joined = words.join(" ");
+    assert!(
+        joined.contains("--allow-trigger hand_made")
+            && joined.contains("--allow-missing-trigger audit_log_no_delete"),
+        "{joined}:\n{text}"
+    );
+}
+
+/// LJ: with-backup's way back after its command failed names the
+/// backup it just took and verified, with the trigger names a restore of
+/// it needs (taken from that verification, not by reading the dump a
+/// second time): its dry run, as printed, is accepted, and run for real it
+/// brings back the rows and both triggers as they were.
+#[test]
+fn with_backups_way_back_carries_the_trigger_names_and_restores_as_printed() {
+    let (sb, _) = sandbox_with_a_backup();
+    let before = hand_made_and_dropped(&sb);
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 1"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let advice = advised(&run.stderr, "restore");
+    assert_eq!(advice.len(), 1, "{}", run.all());
+    assert_names_both(&advice[0], &run.all());
+    run_each(&sb, &advice)[0].assert_ok();
+    // What the failed command left: another row, the hand-made trigger gone.
+    sb.execute_sql(
+        "DROP TRIGGER hand_made; INSERT INTO accounts (email, display_name, password_hash, role) \
+         VALUES ('partway@example.com', 'P', 'h', 'member');",
+    );
+    let mut words: Vec<String> = { advice[0].iter() }
+        .filter(|w| *w != "--dry-run")
+        .cloned()
+        .collect();
+    words.push("--yes".to_owned());
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    ran.assert_ok();
+    assert_eq!(accounts_and_trigger(&sb), before, "{}", ran.all());
+    let dropped = sb.query("SELECT name FROM sqlite_master WHERE name = 'audit_log_no_delete'");
+    assert!(dropped[0].is_empty(), "{}", ran.all());
+}
+
+/// LJ: migrate's way back names the pre-migration backup it just took
+/// and verified, with the trigger names a restore of it needs (taken from
+/// that verification, not by reading the dump a second time): run as
+/// printed, it is accepted and brings back the rows and both triggers.
+#[test]
+fn migrates_way_back_carries_both_trigger_names_and_restores_as_printed() {
+    let (sb, _) = sandbox_with_a_backup();
+    let before = hand_made_and_dropped(&sb);
+    let run = migrate_failing_partway(&sb);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    assert_names_both(&printed_restore(&run.all()), &run.all());
+    assert_way_back_restores(&sb, &run.all(), &before);
+}
+
+/// LJ: the rows-fell warning's restore names the earlier backup with the
+/// trigger names a restore of it needs, read from that backup once: run
+/// as printed, it is accepted and brings back the rows and both triggers.
+#[test]
+fn the_rows_fell_warnings_restore_carries_both_trigger_names_and_restores_as_printed() {
+    let (sb, _) = sandbox_with_a_backup();
+    let before = hand_made_and_dropped(&sb);
+    new_backup(&sb);
+    let warning = rows_fell_warning(&sb);
+    let warning = warning.as_str();
+    let advice = advised(warning, "restore");
+    assert_eq!(advice.len(), 1, "{warning}");
+    assert_names_both(&advice[0], warning);
+    let ran = run_each(&sb, &advice).remove(0);
+    ran.assert_ok();
+    assert_eq!(accounts_and_trigger(&sb), before, "{}", ran.all());
 }

@@ -719,16 +719,7 @@ fn the_rows_fell_warning_counts_as_the_summary_and_advises_a_restore_that_works(
         .sum();
     assert!(rows.contains_key("sqlite_sequence"), "{rows:?}");
     let counts = sb.live_row_counts();
-    for file in sb.local_d1_files() {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-        }
-    }
-    let run = sb.xtask(&["-q", "backup", "local"]);
-    run.assert_ok();
-    let warning = { run.stderr.split("warning: ") }
-        .find(|w| w.contains("far fewer rows"))
-        .unwrap_or_else(|| panic!("no rows-fell warning:\n{}", run.stderr));
+    let warning = rows_fell_warning(&sb);
     assert!(
         warning.contains(&format!("down from {summary} rows")),
         "the warning does not count as the summary ({summary} rows):\n{warning}"

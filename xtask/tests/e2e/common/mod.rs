@@ -1305,3 +1305,21 @@ pub fn local_named_dev(dir: &Path) {
         std::fs::write(&path, text).unwrap();
     }
 }
+
+/// Empties local's D1 (its SQLite files removed, every row gone) and backs
+/// it up, `-q`: returns the warning that its rows fell, from `warning: `
+/// to the end of stderr.
+#[track_caller]
+pub fn rows_fell_warning(sb: &Sandbox) -> String {
+    for file in sb.local_d1_files() {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
+    let run = sb.xtask(&["-q", "backup", "local"]);
+    run.assert_ok();
+    let warning = { run.stderr.split("warning: ") }
+        .find(|w| w.contains("far fewer rows"))
+        .unwrap_or_else(|| panic!("no rows-fell warning:\n{}", run.stderr));
+    warning.to_owned()
+}
