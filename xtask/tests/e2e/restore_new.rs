@@ -389,19 +389,21 @@ fn a_jsonc_project_gets_its_binding_in_jsonc_and_its_configuration_untouched() {
 }
 
 /// Runs `restore FILE --to new:NAME --yes` with the API answering each
-/// request 1.5 s late, sends `signal` to the xtask alone once the loopback
-/// has received a request for which `when` holds, and returns what it
-/// printed.
+/// request 1.5 s late from the first whose `METHOD URL` contains
+/// `slow_from` on (those before it at once), sends `signal` to the xtask
+/// alone once the loopback has received a request for which `when` holds,
+/// and returns what it printed.
 fn restore_new_signalled(
     remote: &Remote,
     home: &std::path::Path,
     file: &str,
     name: &str,
-    when: impl Fn(&str) -> bool,
+    (slow_from, when): (&str, impl Fn(&str) -> bool),
     signal: libc::c_int,
 ) -> Run {
     remote.server.set_faults(d1_loopback::Faults {
         response_delay_ms: Some(1500),
+        response_delay_from: Some(slow_from.into()),
         ..Default::default()
     });
     let to = format!("new:{name}");
@@ -447,7 +449,9 @@ fn an_interrupt_as_the_new_database_is_created_says_it_was_left_and_how_to_delet
         home.path(),
         &file,
         "qbtime_db_restored",
-        |r| r.starts_with("POST ") && r.ends_with("/d1/database"),
+        (&create_request(), |r: &str| {
+            r.starts_with("POST ") && r.ends_with("/d1/database")
+        }),
         libc::SIGINT,
     );
     assert_eq!(run.code, Some(130), "{}", run.all());
@@ -491,7 +495,7 @@ fn an_interrupted_load_into_a_new_database_names_it_and_how_to_delete_it() {
         home.path(),
         &file,
         "qbtime_db_restored",
-        |r| r.contains("/import"),
+        ("/import", |r: &str| r.contains("/import")),
         libc::SIGTERM,
     );
     assert_eq!(run.code, Some(143), "{}", run.all());
@@ -997,7 +1001,7 @@ fn ctrl_c_during_a_clean_restores_migrations_says_no_row_was_loaded() {
     let before = decoys.hashes();
     let file = data_only_prod_backup(&remote, home.path());
     let config = config_text(&remote);
-    let (mut child, from) = slow_clean_restore_new(&remote, home.path(), &file, |cmd| {
+    let (mut child, from) = slow_clean_restore_new(&remote, home.path(), &file, "/query", |cmd| {
         cmd.process_group(0);
     });
     // The new database's first query: `migrations apply`.
@@ -1565,15 +1569,19 @@ fn a_restore_into_a_new_database_closes_trailing_line_comments() {
 
 /// `restore FILE --to new:qbtime_db_fresh --clean --yes` started (with
 /// `more` done to its command) against a loopback that answers every
-/// request 1.5 s late, and how many requests the server had had then.
+/// request 1.5 s late from the first whose `METHOD URL` contains
+/// `slow_from` on (those before it at once), and how many requests the
+/// server had had then.
 fn slow_clean_restore_new(
     remote: &Remote,
     home: &std::path::Path,
     file: &str,
+    slow_from: &str,
     more: impl FnOnce(&mut std::process::Command),
 ) -> (std::process::Child, usize) {
     remote.server.set_faults(d1_loopback::Faults {
         response_delay_ms: Some(1500),
+        response_delay_from: Some(slow_from.into()),
         ..Default::default()
     });
     let args = [
@@ -1593,6 +1601,12 @@ fn slow_clean_restore_new(
         .spawn()
         .unwrap();
     (child, from)
+}
+
+/// The request line of `wrangler d1 create` (`POST` of the account's
+/// databases), as the loopback logs it.
+fn create_request() -> String {
+    format!("POST /client/v4/accounts/{ACCOUNT}/d1/database")
 }
 
 /// Waits, two minutes at most, for a request past the first `from` that
@@ -1631,7 +1645,8 @@ fn a_migration_edited_as_the_new_database_is_created_leaves_no_empty_database() 
         .collect();
     first.sort();
     let first = first.remove(0);
-    let (mut child, from) = slow_clean_restore_new(&remote, home.path(), &file, |_| {});
+    let create = create_request();
+    let (mut child, from) = slow_clean_restore_new(&remote, home.path(), &file, &create, |_| {});
     wait_for_request(&remote, &mut child, from, |r| {
         r.starts_with("POST ") && r.ends_with("/d1/database")
     });
