@@ -109,6 +109,42 @@ fn rehearsal_from_an_operators_shell() -> &'static Run {
     })
 }
 
+/// One `rehearse --from empty --keep` (a whole cycle, about 45 wrangler
+/// starts), run once per test process in a sandbox of its own for the
+/// tests that take what a kept rehearsal leaves to the operator's shell:
+/// its directory, copied into `sb`'s backups/ (its files with their
+/// permission bits, as [`common::template`] keeps them), and what it
+/// printed, with the paths it named made `sb`'s. `sb`'s backups/ must hold
+/// no rehearsal yet.
+fn kept_rehearsal_from_empty(sb: &Sandbox) -> Run {
+    const STEP: &str = "rehearse --from empty --keep, in a fresh sandbox";
+    static RUN: OnceLock<(Run, String)> = OnceLock::new();
+    let (run, root) = RUN.get_or_init(|| {
+        let first = Sandbox::new();
+        let run = first.xtask(&["rehearse", "--from", "empty", "--keep"]);
+        // Kept as it is: what `first` left in its backups/.
+        common::template::made_once(STEP, &first.backups(), || {});
+        (run, first.path().display().to_string())
+    });
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("backups");
+    common::template::made_once(STEP, &copy, || unreachable!("kept above"));
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    for entry in std::fs::read_dir(&copy).unwrap() {
+        let entry = entry.unwrap();
+        let to = sb.backups().join(entry.file_name());
+        assert!(!to.exists(), "{} is there already", to.display());
+        std::fs::rename(entry.path(), to).unwrap();
+    }
+    let here = sb.path().display().to_string();
+    Run {
+        ok: run.ok,
+        code: run.code,
+        stdout: run.stdout.replace(root.as_str(), &here),
+        stderr: run.stderr.replace(root.as_str(), &here),
+    }
+}
+
 #[test]
 fn a_rehearsal_runs_the_remote_cycle_offline_over_a_copy_of_a_backup() {
     let shared = rehearsal_of_a_backup();
@@ -1132,7 +1168,7 @@ fn a_rehearsals_backups_are_refused_outside_it_whatever_command_it_printed() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let before = remote.live_counts();
-    let rehearsal = remote.sb.xtask(&["rehearse", "--from", "empty", "--keep"]);
+    let rehearsal = kept_rehearsal_from_empty(&remote.sb);
     rehearsal.assert_ok();
     let all = rehearsal.all();
     let pasted: Vec<&str> = all
@@ -1211,7 +1247,7 @@ fn a_rehearsals_backup_is_refused_without_its_manifest_and_passed_over_by_latest
     let home = tempfile::tempdir().unwrap();
     let real = remote.backup_prod(home.path());
     let before = remote.live_counts();
-    let rehearsal = remote.sb.xtask(&["rehearse", "--from", "empty", "--keep"]);
+    let rehearsal = kept_rehearsal_from_empty(&remote.sb);
     rehearsal.assert_ok();
     let kept = std::fs::read_dir(remote.sb.backups())
         .unwrap()
@@ -1237,6 +1273,17 @@ fn a_rehearsals_backup_is_refused_without_its_manifest_and_passed_over_by_latest
         .expect("a backup of prod in the rehearsal")
         .clone();
     let file = kept.join(&name);
+    // The real backup was taken before the rehearsal (the kept rehearsal
+    // is shared, made when the first test asked for it): dated an hour
+    // before the rehearsal's backup, as when this test took both itself.
+    let taken: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(kept.join(name.replace(".sql", ".manifest.json"))).unwrap(),
+    )
+    .unwrap();
+    let taken = chrono::DateTime::parse_from_rfc3339(taken["created_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let real = redate(&remote.sb, &real, taken - chrono::Duration::hours(1));
     // Copied out alone, and restored without a manifest.
     let out = tempfile::tempdir().unwrap();
     let alone = out.path().join(&name);
