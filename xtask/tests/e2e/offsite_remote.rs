@@ -411,9 +411,7 @@ fn lock_rules_of(remote: &Remote) -> Vec<Value> {
 #[test]
 fn a_lock_keeps_offsite_copies_from_deletion_and_needs_its_confirmation() {
     let (remote, home) = remote();
-    remote
-        .xtask(home.path(), &["backup", "prod", "--upload"])
-        .assert_ok();
+    remote.backup_and_upload_prod(home.path());
     let month = chrono::Utc::now().format("%Y/%m").to_string();
     let key = remote
         .server
@@ -648,9 +646,7 @@ fn offsite_fetch_never_writes_or_chmods_through_a_link_swapped_in_for_its_downlo
     use std::os::unix::fs::PermissionsExt as _;
     use std::sync::atomic::{AtomicBool, Ordering};
     let (remote, home) = remote();
-    remote
-        .xtask(home.path(), &["backup", "prod", "--upload"])
-        .assert_ok();
+    remote.backup_and_upload_prod(home.path());
     let sb = &remote.sb;
     for name in sb.backup_files() {
         std::fs::remove_file(sb.backups().join(name)).unwrap();
