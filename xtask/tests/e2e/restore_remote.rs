@@ -290,7 +290,7 @@ fn a_staging_backup_is_refused_for_prod_before_anything_runs() {
 /// Prod's backup restored into staging, and staging backed up: the file
 /// of that staging backup.
 fn a_staging_backup(remote: &Remote, home: &std::path::Path) -> String {
-    remote.xtask(home, &["backup", "prod"]).assert_ok();
+    remote.backup_prod(home);
     remote
         .xtask(
             home,
