@@ -357,8 +357,7 @@ fn an_edited_applied_migration_is_refused_by_migrate_restore_clean_the_check_and
         run.stdout
     );
 
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
-    let first = only_backup(sb);
+    let first = remote.backup_prod(home.path());
     let check = remote.xtask(home.path(), &["migrate", "prod", "--check"]);
     check.assert_ok();
     assert!(
