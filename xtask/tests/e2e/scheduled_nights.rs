@@ -36,6 +36,29 @@ fn night(remote: &Remote, home: &Path, args: &[&str], faults: Faults, token: Opt
     run
 }
 
+/// A good first night (`-q prod`) on a fresh remote with the bucket, for a
+/// test of the night after it: two tests start so, and the first test
+/// process's real night is kept and copied into the other's remote
+/// ([`Remote::made_once`]: its backups/ and the bucket's objects), with the
+/// same log.
+fn first_good_night(remote: &Remote, home: &Path) -> Run {
+    remote.server.add_bucket(BUCKET);
+    let step = ["scripts/scheduled-backup.sh", "-q", "prod"];
+    let kept = remote.made_once(&step, |dir| {
+        let run = night(remote, home, &["-q", "prod"], Faults::default(), None);
+        let said = (run.ok, run.code, &run.stdout, &run.stderr);
+        std::fs::write(dir.join("run.json"), serde_json::to_vec(&said).unwrap()).unwrap();
+    });
+    let said = std::fs::read(kept.path().join("run.json")).unwrap();
+    let (ok, code, stdout, stderr) = serde_json::from_slice(&said).unwrap();
+    Run {
+        ok,
+        code,
+        stdout,
+        stderr,
+    }
+}
+
 /// The lines of the log that are the job's own, not wrangler's words that
 /// it quotes (indented).
 fn own_lines(run: &Run) -> Vec<String> {
@@ -283,15 +306,8 @@ fn the_scheduled_job_with_v_first_does_not_fail_a_good_night() {
 #[test]
 fn a_night_after_the_customers_are_deleted_warns_that_their_rows_are_gone() {
     let remote = Remote::new("");
-    remote.server.add_bucket(BUCKET);
     let home = tempfile::tempdir().unwrap();
-    let first = night(
-        &remote,
-        home.path(),
-        &["-q", "prod"],
-        Faults::default(),
-        None,
-    );
+    let first = first_good_night(&remote, home.path());
     assert!(first.ok, "{}", first.all());
     let before = only_backup(&remote.sb);
     let customers = remote.live_counts()["customers"];
@@ -324,15 +340,8 @@ fn a_night_after_the_customers_are_deleted_warns_that_their_rows_are_gone() {
 #[test]
 fn a_night_with_the_same_rows_as_the_last_warns_of_no_rows_gone() {
     let remote = Remote::new("");
-    remote.server.add_bucket(BUCKET);
     let home = tempfile::tempdir().unwrap();
-    let first = night(
-        &remote,
-        home.path(),
-        &["-q", "prod"],
-        Faults::default(),
-        None,
-    );
+    let first = first_good_night(&remote, home.path());
     assert!(first.ok, "{}", first.all());
     let second = night(
         &remote,

@@ -162,34 +162,42 @@ impl Remote {
 
     /// [`Remote::backup_prod`], then `upload NAME --env prod`: prod's
     /// newest backup, offsite, for a test to start from (not the upload
-    /// under test). Returns its name. As for `backup_prod`, on a fresh
-    /// remote the first test process's real runs are kept (backups/, and
-    /// every object in the loopback's buckets), and a later remote made
-    /// alike gets copies instead: its backups/ as they were left, and the
-    /// same objects put in its buckets (as an upload without headers puts
-    /// them, a little later). Otherwise the real commands run.
+    /// under test). Returns its name. Kept and copied as
+    /// [`Remote::made_once`] keeps what it runs.
     pub fn backup_and_upload_prod(&self, home: &Path) -> String {
-        let real = || {
+        let step = ["backup", "prod", "then upload NAME --env prod"];
+        self.made_once(&step, |_| {
             let name = self.backup_prod(home);
             self.xtask(home, &["upload", &name, "--env", "prod"])
                 .assert_ok();
-        };
-        let step = ["backup", "prod", "then upload NAME --env prod"];
-        let Some(key) = self.fresh_key(&step) else {
-            real();
-            return only_backup(&self.sb);
-        };
+        });
+        only_backup(&self.sb)
+    }
+
+    /// Runs `real` (the real commands of `step`) on this remote and returns
+    /// a directory holding what `real` wrote into the one it is given. As
+    /// for `backup_prod`, on a fresh remote the first test process's run is
+    /// kept (backups/, every object in the loopback's buckets, and that
+    /// directory), and a later remote made alike gets copies instead: its
+    /// backups/ as they were left, the same objects put in its buckets (as
+    /// an upload without headers puts them, a little later), and the same
+    /// directory. Otherwise `real` runs.
+    pub fn made_once(&self, step: &[&str], real: impl FnOnce(&Path)) -> tempfile::TempDir {
         let kept = tempfile::tempdir().unwrap();
+        let Some(key) = self.fresh_key(step) else {
+            real(kept.path());
+            return kept;
+        };
         let mut here = false;
         template::made_once(&key, kept.path(), || {
             here = true;
-            real();
+            real(kept.path());
             self.keep_backups_and_objects(kept.path());
         });
         if !here {
             self.copy_backups_and_objects(kept.path());
         }
-        only_backup(&self.sb)
+        kept
     }
 
     /// Writes backups/ (and its permission bits) and every R2 object under
