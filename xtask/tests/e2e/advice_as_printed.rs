@@ -623,3 +623,90 @@ fn the_rows_fell_warnings_restore_carries_both_trigger_names_and_restores_as_pri
     ran.assert_ok();
     assert_eq!(accounts_and_trigger(&sb), before, "{}", ran.all());
 }
+
+/// Two data-only backups (`flags`) of the local D1, the companies' rows
+/// deleted between them: the second's rows-fell warning, and the
+/// companies as they were.
+fn data_only_rows_fell(flags: &[&str]) -> (Sandbox, String, Vec<Vec<serde_json::Value>>) {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme'), ('Bob''s'), ('Cyd');");
+    let companies = sb.query("SELECT * FROM companies ORDER BY id");
+    let backup = [&["-q", "backup", "local", "--data-only"][..], flags].concat();
+    sb.xtask(&backup).assert_ok();
+    sb.execute_sql("DELETE FROM companies;");
+    let run = sb.xtask(&backup);
+    run.assert_ok();
+    let warning = { run.stderr.split("warning: ") }
+        .find(|w| w.contains("companies had 3 rows and has none"))
+        .unwrap_or_else(|| panic!("no rows-fell warning:\n{}", run.all()))
+        .to_owned();
+    (sb, warning, companies)
+}
+
+/// rvAY 6: the rows-fell warning of a whole data-only backup of the local
+/// D1 advises a way back that runs as printed, each command in its order,
+/// and brings the rows back. It advised `restore … --clean` alone, which a
+/// local D1 with tables refuses (exit 3): a data-only backup creates no
+/// table and restores only into a database with none.
+#[test]
+fn the_rows_fell_warning_of_a_data_only_backup_advises_a_way_back_that_runs_as_printed() {
+    let (sb, warning, companies) = data_only_rows_fell(&[]);
+    let printed: Vec<&str> = { warning.split('`').skip(1).step_by(2) }
+        .filter(|c| c.starts_with("cargo xtask ") || c.starts_with("rm "))
+        .collect();
+    assert!(!printed.is_empty(), "no command printed:\n{warning}");
+    for command in &printed {
+        let ran = match command.strip_prefix("cargo xtask ") {
+            Some(_) => run_each(&sb, &advised(&format!("`{command}`"), "")).remove(0),
+            None => Run::from_output(
+                std::process::Command::new("sh")
+                    .args(["-c", command])
+                    .current_dir(sb.path())
+                    .output()
+                    .unwrap(),
+            ),
+        };
+        assert_eq!(
+            ran.code,
+            Some(0),
+            "`{command}`, as printed in\n{warning}\nfailed:\n{}",
+            ran.all()
+        );
+    }
+    assert_eq!(
+        sb.query("SELECT * FROM companies ORDER BY id"),
+        companies,
+        "the advice did not bring the rows back:\n{warning}"
+    );
+}
+
+/// rvAY 6: the rows-fell warning of a data-only backup of chosen tables
+/// (`--table companies`) advises no restore into the local D1 that
+/// restore refuses: a data-only backup restores only into a database with
+/// no tables, and one of chosen tables also takes --partial. It advised
+/// `restore … --to local --clean`, refused (exit 3, "Pass --partial"),
+/// and with --partial refused again (the local D1 is not empty). What it
+/// advises instead is a new database's restore, --clean --partial.
+#[test]
+fn the_rows_fell_warning_of_a_data_only_backup_of_chosen_tables_advises_no_refused_restore() {
+    let (sb, warning, _) = data_only_rows_fell(&["--table", "companies"]);
+    for words in advised(&warning, "restore") {
+        if words.iter().any(|w| w.starts_with("new:")) {
+            for flag in ["--clean", "--partial"] {
+                assert!(words.iter().any(|w| w == flag), "no {flag}: {words:?}");
+            }
+            continue;
+        }
+        let mut dry = words.clone();
+        dry.push("--dry-run".to_owned());
+        let ran = run_each(&sb, &[dry]).remove(0);
+        assert_eq!(
+            ran.code,
+            Some(0),
+            "{words:?}, as printed in\n{warning}\nis refused:\n{}",
+            ran.all()
+        );
+    }
+    assert!(warning.contains("new:"), "no way named:\n{warning}");
+}
