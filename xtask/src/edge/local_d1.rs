@@ -39,6 +39,23 @@ pub fn database_file(config_dir: &Path, database_id: &str) -> PathBuf {
         .join(format!("{}.sqlite", object_id(database_id)))
 }
 
+/// The two commands that empty a local D1 for a restore that needs a
+/// database with no tables (`--clean`), in their order: a backup of what
+/// it holds, then the removal of its SQLite file (`file`) and its `-wal`
+/// and `-shm`, quoted for the shell. A restore's refusal of `--clean`
+/// into a local D1 with tables and backup's rows-fell warning of a
+/// data-only backup both print them.
+pub fn emptying_commands(env_name: &str, file: &Path) -> [String; 2] {
+    let file = file.display().to_string();
+    let files: Vec<String> = { ["", "-wal", "-shm"].iter() }
+        .map(|suffix| d1_core::wording::shell_word(&format!("{file}{suffix}")))
+        .collect();
+    [
+        format!("cargo xtask backup {env_name}"),
+        format!("rm -f -- {}", files.join(" ")),
+    ]
+}
+
 /// The SQLite file of `env`'s database when `env` is a local D1 and the
 /// file exists (wrangler creates it on first use): what the tool reads
 /// itself instead of starting wrangler.

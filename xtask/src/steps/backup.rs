@@ -2640,8 +2640,8 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
         };
         crate::warn!(
             "{} {fewer} {}, the good backup of {} before it: {fell}. If the \
-             rows were not removed on purpose, that backup still holds them (`{}`; add \
-             --dry-run to see its plan first); prune keeps a whole backup so taken, as the last \
+             rows were not removed on purpose, that backup still holds them ({}; add \
+             --dry-run to its restore to see its plan first); prune keeps a whole backup so taken, as the last \
              before the rows fell, only until rows fall again, so copy it aside to keep it",
             new.file.name,
             previous.file.name,
@@ -2652,29 +2652,56 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
 }
 
 /// The restore that brings a backup's rows back into `env`, as the tool
-/// accepts it: its database has tables, so a whole backup replaces them
-/// (`--replace`; one of chosen tables also `--partial`, a data-only one
-/// `--clean`), confirmed by the database's name, which every environment
-/// takes, production too, at a terminal or not.
+/// accepts it, between backticks: its database has tables, so a full
+/// backup replaces them (`--replace`; one of chosen tables also
+/// `--partial`), confirmed by the database's name, which every
+/// environment takes, production too, at a terminal or not. A data-only
+/// backup creates no table, and restores (`--clean`) only into a database
+/// with none: a local D1 emptied first, for a whole one, by the commands
+/// a refused `--clean` names ([`local_d1::emptying_commands`]); a new
+/// database otherwise, since emptying the database for a backup of chosen
+/// tables would lose the others, and a remote one has no command that
+/// empties it. `--clean` alone used to be advised, which restore refuses
+/// for a database with tables (exit 3), and for chosen tables without
+/// `--partial`.
+///
+/// [`local_d1::emptying_commands`]: crate::edge::local_d1::emptying_commands
 fn restore_advised(project: &Project, env: &Environment, backup: &Manifest) -> String {
-    let mode = match (backup.mode.as_str(), backup.tables.is_empty()) {
-        ("data-only", _) => "--clean",
-        (_, true) => "--replace",
-        (_, false) => "--replace --partial",
-    };
-    // --clean loads no trigger; the others need the names the backup's
-    // triggers that no migration creates are installed by.
-    let allow = match mode {
-        "--clean" => String::new(),
-        _ => {
-            let file = project.backup_dir.join(&backup.file.name);
-            let held = (None, None);
-            crate::steps::migrations::way_back_triggers(project, &file, env, held).flags()
+    let file = d1_core::wording::shell_word(&backup.file.name);
+    let whole = backup.tables.is_empty();
+    if backup.mode == "data-only" {
+        if whole && env.location == Location::Local {
+            let local = crate::edge::local_d1::database_file(&project.config_dir, &env.local_id);
+            let [back_up, remove] = crate::edge::local_d1::emptying_commands(&env.name, &local);
+            return format!(
+                "a data-only backup restores only into a database with no tables: back up {} \
+                 (`{back_up}`), remove its SQLite file (`{remove}`), then `cargo xtask restore \
+                 {file} --to {} --clean --confirm {}`",
+                env.name,
+                env.name,
+                d1_core::wording::shell_word(&env.database_name)
+            );
         }
+        let partial = if whole { "" } else { " --partial" };
+        return format!(
+            "a data-only backup restores only into a database with no tables, such as a new \
+             one beside {}: `cargo xtask restore {file} --to new:NAME --clean{partial} --yes`, \
+             NAME a name of your choosing",
+            env.database_name
+        );
+    }
+    let mode = if whole {
+        "--replace"
+    } else {
+        "--replace --partial"
     };
+    // The backup's triggers that no migration creates are installed by
+    // the names they take.
+    let path = project.backup_dir.join(&backup.file.name);
+    let held = (None, None);
+    let allow = crate::steps::migrations::way_back_triggers(project, &path, env, held).flags();
     format!(
-        "cargo xtask restore {} --to {} {mode}{allow} --confirm {}",
-        d1_core::wording::shell_word(&backup.file.name),
+        "`cargo xtask restore {file} --to {} {mode}{allow} --confirm {}`",
         env.name,
         d1_core::wording::shell_word(&env.database_name)
     )

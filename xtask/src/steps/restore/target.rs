@@ -149,18 +149,14 @@ pub(super) fn guard_target_state(
     // --replace takes only a whole backup; --clean is for a data-only one.
     let fix = match mode {
         Mode::Clean if target.location == Location::Local => {
-            let file = local_file.display().to_string();
-            let files: Vec<String> = { ["", "-wal", "-shm"].iter() }
-                .map(|suffix| d1_core::wording::shell_word(&format!("{file}{suffix}")))
-                .collect();
+            let [backup, remove] =
+                crate::edge::local_d1::emptying_commands(&target.name, local_file);
             format!(
                 "Restore it into a database with no tables: a new one, which `--to new:NAME \
                  --clean` creates and migrates, or this local D1 emptied first: back it up \
-                 (`cargo xtask backup {}`), then remove its SQLite file (`rm -f -- {}`), and \
-                 run this restore again, which applies the migrations and loads the rows; a \
-                 whole backup can replace this one with --replace",
-                target.name,
-                files.join(" ")
+                 (`{backup}`), then remove its SQLite file (`{remove}`), and run this restore \
+                 again, which applies the migrations and loads the rows; a whole backup can \
+                 replace this one with --replace"
             )
         }
         Mode::Clean => "Restore it into a database with no tables: a new one, which `--to \
