@@ -597,3 +597,30 @@ fn a_manifest_over_the_size_limit_is_refused_before_it_is_read() {
     sb.xtask(&["verify", &name])
         .assert_refused("larger than 2 MiB");
 }
+
+/// LG: a manifest's `reason` over 4 KiB (a manifest under the 2 MiB cap
+/// held a 2 MB one, which `list` took seconds over and printed across the
+/// screen) is refused as any other malformed field is, naming the field,
+/// and never printed; `backup --reason` refuses one as long up front, and
+/// nothing is written.
+#[test]
+fn a_reason_over_4_kib_is_refused_in_a_manifest_and_by_backup_up_front() {
+    let (sb, name) = sandbox_with_a_backup();
+    let long = "why ".repeat(1100);
+    edit_manifest(&sb, &name, |m| m["reason"] = long.as_str().into());
+    let run = sb.xtask(&["list", "--env", "local"]);
+    run.assert_ok();
+    for said in ["its reason", "4096"] {
+        assert!(run.stderr.contains(said), "no {said:?}:\n{}", run.all());
+    }
+    assert!(!run.all().contains(&long), "the reason was printed");
+    let before = sb.backup_files();
+    let refused = sb.xtask(&["backup", "local", "--reason", &long]);
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
+    assert!(
+        refused.stderr.contains("--reason") && refused.stderr.contains("4096"),
+        "{}",
+        refused.all()
+    );
+    assert_eq!(sb.backup_files(), before, "a backup was written");
+}

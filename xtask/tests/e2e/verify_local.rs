@@ -1403,3 +1403,35 @@ fn a_backup_of_chosen_tables_is_warned_of_a_missing_and_a_stuck_trigger_both() {
         );
     }
 }
+
+/// LB: when every backup of local is a rehearsal's (its manifest marks
+/// it), `verify latest:local` and `restore latest --to local` say there is
+/// no full backup and name the one passed over and why, as `latest` does
+/// when it passes one over beside a real backup. They said only "no full
+/// backup of local", with a backup in backups/.
+#[test]
+fn latest_with_only_a_rehearsals_backup_names_it_as_passed_over() {
+    let (sb, name) = sandbox_with_a_backup();
+    edit_manifest(&sb, &name, |m| {
+        m["rehearsal"] = ".rehearsal-20261205-233142-966".into();
+    });
+    for args in [
+        &["verify", "latest:local"][..],
+        &["restore", "latest", "--to", "local", "--replace", "--yes"],
+    ] {
+        let run = sb.xtask(args);
+        assert!(!run.ok, "{args:?}:\n{}", run.all());
+        for said in [
+            "no full backup of local",
+            name.as_str(),
+            ".rehearsal-20261205-233142-966",
+            "passed over",
+        ] {
+            assert!(
+                run.stderr.contains(said),
+                "{args:?}: no {said:?}:\n{}",
+                run.all()
+            );
+        }
+    }
+}
