@@ -18,6 +18,28 @@ use crate::dump::{DumpSummary, KeyFingerprint};
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 
+/// The longest `reason` a manifest may hold, in bytes. A reason is a line
+/// of free text that `list`, `status` and a restore's plan print; a
+/// manifest just under its 2 MiB cap could otherwise hold a ~2 MB one,
+/// which `list` took seconds over and printed across the screen.
+/// `backup --reason` refuses a longer one, and a reason the tool composes
+/// (`before: <the command>`, `pre-migration: <migrations> (<why>)`) is cut
+/// to it ([`clip_reason`]).
+pub const MAX_REASON: usize = 4096;
+
+/// `reason` cut to [`MAX_REASON`] bytes on a character's boundary, ending
+/// in `…` when cut.
+pub fn clip_reason(reason: &str) -> String {
+    if reason.len() <= MAX_REASON {
+        return reason.to_owned();
+    }
+    let mut end = MAX_REASON - '…'.len_utf8();
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end])
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format_version: u32,
@@ -447,6 +469,15 @@ impl Manifest {
     fn check_names(&self, stored_as: &str) -> Result<()> {
         let name = &self.file.name;
         let printed = std::iter::once(("file.name", name.as_str())).chain(self.printed_fields());
+        if let Some(reason) = self.reason.as_deref().filter(|r| r.len() > MAX_REASON) {
+            bail!(
+                "its reason is {} bytes long, over the {MAX_REASON} a reason may hold: this tool \
+                 writes none longer, and printed it would fill the screen. Shorten the \
+                 manifest's reason, or move the backup and its manifest out of the backup \
+                 directory",
+                reason.len()
+            );
+        }
         for (field, value) in printed {
             // A reason is free text, the rest are names.
             let printable = match field {
@@ -1521,6 +1552,24 @@ mod tests {
         m.reason = Some("vor der Migration: Kunden übertragen, 顧客".to_owned());
         m.validate("backup-prod-20261124-1200.manifest.json")
             .unwrap();
+    }
+
+    /// LG: a reason of [`MAX_REASON`] bytes is read, one byte more is
+    /// refused naming the field; [`clip_reason`] cuts one on a
+    /// character's boundary, within the cap.
+    #[test]
+    fn a_reason_over_the_cap_is_refused_and_clipped_within_it() {
+        let mut m = sample("backup-prod-20261124-1200.sql");
+        m.reason = Some("x".repeat(MAX_REASON));
+        m.validate("backup-prod-20261124-1200.manifest.json")
+            .unwrap();
+        m.reason = Some("x".repeat(MAX_REASON + 1));
+        let err = { m.validate("backup-prod-20261124-1200.manifest.json") }
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("its reason is 4097 bytes"), "{err}");
+        let clipped = clip_reason(&"é".repeat(MAX_REASON));
+        assert!(clipped.len() <= MAX_REASON && clipped.ends_with('…'));
     }
 
     #[test]

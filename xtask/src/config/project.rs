@@ -336,7 +336,29 @@ impl Project {
             inventory::Latest::Good => inventory::latest_good_of(&entries, env, &is_of),
             inventory::Latest::Any => inventory::latest_any_of(&entries, env, &is_of),
         };
-        let chosen = found.map_err(|e| Exit::CouldNotRun.error(e))?;
+        // None found: the rehearsals' backups passed over are named, as
+        // they are beside a real one (below), never left unsaid.
+        let chosen = found.map_err(|e| {
+            let passed: Vec<String> = { rehearsals.iter() }
+                .filter(|e| is_of(&e.manifest) && e.is_whole())
+                .map(|e| {
+                    let taken_in = crate::steps::rehearsals::of_backup(
+                        &e.file,
+                        e.manifest.rehearsal.as_deref(),
+                    )
+                    .unwrap_or_default();
+                    format!("{} ({taken_in})", e.manifest.file.name)
+                })
+                .collect();
+            match passed.is_empty() {
+                true => Exit::CouldNotRun.error(e),
+                false => Exit::CouldNotRun.error(anyhow::anyhow!(
+                    "{e}; passed over, taken inside a rehearsal, a copy of its loopback's \
+                     databases that restore refuses outside it: {}",
+                    passed.join(", ")
+                )),
+            }
+        })?;
         let at = { entries.iter() }.find(|e| e.file == chosen);
         let newer = { rehearsals.iter() }.filter(|e| {
             is_of(&e.manifest)

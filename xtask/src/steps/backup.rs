@@ -178,6 +178,14 @@ pub enum UploadWhen {
 /// A `--reason`: some words, not only spaces (with `migrate --no-backup`
 /// the reason is all that stands for the backup not taken).
 pub fn parse_reason(text: &str) -> Result<String, String> {
+    let most = d1_core::manifest::MAX_REASON;
+    if text.len() > most {
+        return Err(format!(
+            "a reason may hold at most {most} bytes, and this one holds {}: say why in fewer \
+             words",
+            text.len()
+        ));
+    }
     match text.trim().is_empty() {
         true => Err("a reason needs some words: say why".to_owned()),
         false => Ok(text.to_owned()),
@@ -185,9 +193,12 @@ pub fn parse_reason(text: &str) -> Result<String, String> {
 }
 
 /// A reason as the manifest records it and the plan prints it: on one line
-/// (no line break or escape code of text from elsewhere), with no secret.
+/// (no line break or escape code of text from elsewhere), with no secret,
+/// and within the bytes a manifest's reason may hold: one the tool
+/// composes of a long command or many migrations is cut, marked `…`.
 pub fn recorded_reason(reason: &str) -> String {
-    crate::redact::text(&d1_core::names::on_one_line(reason))
+    let one_line = crate::redact::text(&d1_core::names::on_one_line(reason));
+    d1_core::manifest::clip_reason(&one_line)
 }
 
 pub fn mode_name(mode: ExportMode) -> &'static str {
