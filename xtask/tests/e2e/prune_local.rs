@@ -365,7 +365,8 @@ fn prune_never_deletes_another_projects_backups_in_a_shared_backup_directory() {
 /// A year of backups gives a dry run of a thousand lines, one per backup,
 /// with no total but "N would be deleted": it ends with what each
 /// environment keeps and deletes, and under `-q` that line is all it
-/// prints (as restic's forget lists each snapshot, then the counts).
+/// prints (as restic's forget lists each snapshot, then the counts); a
+/// real run under `-q` prints that line too.
 #[test]
 fn a_dry_run_ends_with_what_each_environment_keeps_and_deletes() {
     let sb = Sandbox::new();
@@ -394,6 +395,12 @@ fn a_dry_run_ends_with_what_each_environment_keeps_and_deletes() {
     let quiet = sb.xtask(&["-q", "prune", "--dry-run"]);
     quiet.assert_ok();
     assert_eq!(quiet.stdout, format!("{counts}\n"), "{}", quiet.all());
+    // A real run under -q (a cron job's) records what it deleted: the
+    // same line, not nothing (LP).
+    let quiet = sb.xtask(&["-q", "prune", "--yes"]);
+    quiet.assert_ok();
+    assert_eq!(quiet.stdout, format!("{counts}\n"), "{}", quiet.all());
+    assert_eq!(present(&sb).len(), kept, "{}", quiet.all());
 }
 
 /// A backup file another process holds a shared lock on (a reader: a

@@ -2329,3 +2329,115 @@ fn a_safety_backup_restored_elsewhere_names_the_database_it_was_taken_of() {
         "{warning}"
     );
 }
+
+/// A tired operator's migration day (LP): 0005 (an ALTER) applies, 0006
+/// fails at its UNIQUE INDEX over duplicates. `--json`'s failure document
+/// names what was applied, the pre-migration backup and the way back; the
+/// error puts that way back on a line of its own, nothing after it; the
+/// restore it gives advises a migrate that carries its `--confirm`; and
+/// `status`, whose newest verified backup is then that restore's safety
+/// backup (a picture of what the restore undid), no longer names 0006 as
+/// the one migration pending, but says the restore came after it.
+#[test]
+fn a_failed_migrations_way_back_is_pasteable_and_status_after_it_does_not_guess() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let dir = remote.sb.path().join("migrations");
+    std::fs::write(
+        dir.join("0005_nickname.sql"),
+        "ALTER TABLE accounts ADD COLUMN nickname TEXT;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("0006_tags.sql"),
+        "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT);\n\
+         INSERT INTO tags (name) VALUES ('a'), ('a');\n\
+         CREATE UNIQUE INDEX tags_name ON tags (name);\n",
+    )
+    .unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &["migrate", "prod", "--confirm", "qbtime_db_prod", "--json"],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let backup = remote.sb.backups().join(only_backup(&remote.sb));
+    let way_back = format!(
+        "cargo xtask restore {} --to prod --replace --confirm qbtime_db_prod",
+        backup.display()
+    );
+    // The failure document: what a script needs to go on.
+    let doc: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("{}", run.all()));
+    assert_eq!(doc["exit_code"], 1, "{doc}");
+    assert!(doc["error"].as_str().is_some(), "{doc}");
+    assert_eq!(
+        doc["result"]["applied"],
+        serde_json::json!(["0005_nickname.sql"]),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["result"]["pre_migration_backup"],
+        backup.display().to_string(),
+        "{doc}"
+    );
+    assert_eq!(doc["result"]["way_back"], way_back, "{doc}");
+    assert_eq!(
+        doc["plan"]["pending"],
+        serde_json::json!(["0005_nickname.sql", "0006_tags.sql"])
+    );
+    // The way back is a line of its own: copied to its end, it pastes.
+    assert!(
+        run.stderr.lines().any(|l| l.trim() == way_back),
+        "no line holding the way back alone:\n{}",
+        run.stderr
+    );
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            &backup.display().to_string(),
+            "--to",
+            "prod",
+            "--replace",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    run.assert_ok();
+    for line in run
+        .all()
+        .lines()
+        .filter(|l| l.contains("cargo xtask migrate prod"))
+    {
+        for advice in line
+            .split('`')
+            .filter(|c| c.starts_with("cargo xtask migrate prod"))
+        {
+            assert!(
+                advice.contains("--confirm qbtime_db_prod")
+                    || advice.contains("--dry-run")
+                    || advice.contains("--check"),
+                "a migrate advice without its confirmation: {advice:?} in\n{}",
+                run.all()
+            );
+        }
+    }
+
+    let run = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    let line = run.stdout_line_with("migrations");
+    assert!(
+        line.contains("unknown: a restore came after that backup")
+            && line.contains("cargo xtask migrate prod --check")
+            && !line.contains("pending"),
+        "{}",
+        run.all()
+    );
+    let dry = remote.xtask(home.path(), &["migrate", "prod", "--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains("0005_nickname.sql") && dry.stdout.contains("0006_tags.sql"),
+        "{}",
+        dry.all()
+    );
+}
