@@ -244,6 +244,33 @@ pub fn to_paste(text: String) -> String {
     }
 }
 
+/// `text`, advice ending in a command to paste (`… backup: cargo xtask
+/// restore …`), with that command on a line of its own, and that line
+/// ended: in an error, what the error goes on with (`: wrangler failed …`)
+/// starts the next line ([`crate::edge::fsutil::with_fix`]), so the line
+/// copied to its end pastes as it is (LP). Text with no such command is
+/// returned as it is.
+pub fn command_apart(text: &str) -> String {
+    match text.split_once(": cargo xtask ") {
+        Some((intro, command)) => format!("{intro}:\n  cargo xtask {command}\n"),
+        None => text.to_owned(),
+    }
+}
+
+/// The fields a command's failure document carries besides `command`,
+/// `error` and `exit_code` ([`failure`]): what it did before it failed,
+/// which a script needs to go on (`migrate`'s `plan` and `result`).
+static FAILURE_FIELDS: std::sync::Mutex<Option<serde_json::Map<String, serde_json::Value>>> =
+    std::sync::Mutex::new(None);
+
+/// Sets the fields of `document` (an object) that a failure document
+/// under `--json` carries with its error ([`FAILURE_FIELDS`]).
+pub fn on_failure(document: serde_json::Value) {
+    if let (serde_json::Value::Object(fields), Ok(mut set)) = (document, FAILURE_FIELDS.lock()) {
+        *set = Some(fields);
+    }
+}
+
 pub fn level() -> Level {
     match LEVEL.load(Ordering::Relaxed) {
         0 => Level::Quiet,
@@ -589,11 +616,13 @@ pub fn failure(command: &str, text: &str, exit_code: u8) {
 }
 
 fn failure_document(command: &str, text: &str, exit_code: u8) -> serde_json::Value {
-    serde_json::json!({
-        "command": command,
-        "error": strip_ansi(&typed_shown(text)),
-        "exit_code": exit_code,
-    })
+    let mut document = { FAILURE_FIELDS.lock().ok() }
+        .and_then(|mut f| f.take())
+        .unwrap_or_default();
+    document.insert("command".into(), command.into());
+    document.insert("error".into(), strip_ansi(&typed_shown(text)).into());
+    document.insert("exit_code".into(), exit_code.into());
+    serde_json::Value::Object(document)
 }
 
 /// A line for the operator (results, plans); stdout, or stderr when the

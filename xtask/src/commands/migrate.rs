@@ -124,14 +124,14 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     }
     let plan = plan(sh, project, env)?;
     plan.print(project);
-    let report = |applied: Option<(&[String], Option<&Path>)>| {
+    let report = |applied: Option<Ran<'_>>| {
         if args.json {
             crate::out::json(&plan.json(args, &cmds.migrations_apply(env), applied));
         }
     };
     if plan.pending.is_empty() {
         // A dry run's `result` is null, as every command's is.
-        report((!args.dry_run).then_some((&[][..], None)));
+        report((!args.dry_run).then_some((Some(&[][..]), None, None)));
         return Ok(());
     }
     crate::steps::migrations::refuse_what_cannot_apply(&plan, !args.no_backup)?;
@@ -159,16 +159,43 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     // the plan) is refused before anything is written.
     let staged = stage(&plan)?;
     let backup_file = pre_migration_backup(sh, project, args, env, &plan.pending, &lock)?;
-    let advice = record_applying(project, &lock, &plan, backup_file.as_deref())?;
-    let applied = apply(sh, project, (&plan, &staged), &advice)?;
+    let applying = record_applying(project, &lock, &plan, backup_file.as_deref())?;
+    let ran = (backup_file.as_deref(), applying.way_back.as_deref());
+    let applied = apply(sh, project, (&plan, &staged), &applying.advice)
+        .inspect_err(|e| failure_document(&plan, (args, &cmds), e, ran))?;
     drop(lock);
     if let Some(file) = &backup_file {
         crate::say!("The pre-migration backup is {}", file.display());
-        say_rows_lost(sh, project, env, file, &advice);
+        say_rows_lost(sh, project, env, file, &applying.advice);
     }
-    report(Some((&applied, backup_file.as_deref())));
+    report(Some((Some(&applied), ran.0, ran.1)));
     Ok(())
 }
+
+/// Under `--json`, the failure document of an apply that failed (`e`) says
+/// what this run did, as the success document would: what was applied
+/// before it failed (`null`: d1_migrations could not be read again), the
+/// pre-migration backup, and the command that restores it; it used to
+/// say only the error (LP).
+fn failure_document(
+    plan: &MigrationPlan<'_>,
+    (args, cmds): (&MigrateArgs, &crate::edge::wrangler::Commands),
+    e: &anyhow::Error,
+    (backup, way_back): (Option<&Path>, Option<&str>),
+) {
+    if !args.json {
+        return;
+    }
+    let apply = &cmds.migrations_apply(plan.env);
+    let failed = e.downcast_ref::<crate::steps::migrations::FailedApply>();
+    let applied = failed.and_then(|f| f.applied.as_deref());
+    crate::out::on_failure(plan.json(args, apply, Some((applied, backup, way_back))));
+}
+
+/// What a run that was no dry run did, for `--json`'s `result`: the
+/// migrations it applied (`None`: not known, d1_migrations unread after a
+/// failure), its pre-migration backup, and the command that restores it.
+type Ran<'a> = (Option<&'a [String]>, Option<&'a Path>, Option<&'a str>);
 
 /// The backup migrate takes first, under its lock, as its way back; none
 /// with `--no-backup`, which is warned of.
@@ -434,7 +461,7 @@ impl MigrationPlan<'_> {
         &self,
         args: &MigrateArgs,
         apply: &crate::edge::wrangler::Invocation,
-        applied: Option<(&[String], Option<&Path>)>,
+        applied: Option<Ran<'_>>,
     ) -> serde_json::Value {
         serde_json::json!({
             "command": "migrate",
@@ -468,9 +495,10 @@ impl MigrationPlan<'_> {
                     vec![serde_json::json!({"purpose": apply.purpose, "command": apply.to_string()})]
                 },
             },
-            "result": applied.map(|(names, backup)| serde_json::json!({
+            "result": applied.map(|(names, backup, way_back)| serde_json::json!({
                 "applied": names,
                 "pre_migration_backup": backup,
+                "way_back": way_back,
             })),
         })
     }

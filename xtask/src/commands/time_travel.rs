@@ -497,14 +497,14 @@ fn say_pending_again(
     crate::warn!(
         "{} has {} pending after the restore: {}. The restore took back {} ({}), applied \
          after the time it went back to: if {they} broke the database, fix or remove {it} in \
-         the migrations directory first, as `cargo xtask migrate {}` would apply {it} again as \
-         {they} {are}; or undo this restore with the command above",
+         the migrations directory first, as `{}` would apply {it} again as {they} {are}; or \
+         undo this restore with the command above",
         env.database_name,
         count(names.len(), "migration"),
         d1_core::wording::listed(&names, "migration"),
         count(taken_back.len(), "migration"),
         taken_back.join(", "),
-        env.name,
+        crate::edge::confirm::migrate_command(env, ""),
     )
 }
 
@@ -843,7 +843,7 @@ impl<'a> RestorePlan<'a> {
         let why = format!(
             "{how}: its outcome is unknown. D1 applies a restore whole or not at all, and may \
              have made this one{}. `cargo xtask time-travel info {}` shows where the database \
-             is; restoring to bookmark {current} undoes it:\n  {undo}",
+             is; restoring to bookmark {current} undoes it:\n  {undo}\n",
             now.as_deref().unwrap_or_default(),
             env.name
         );

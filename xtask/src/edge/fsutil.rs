@@ -1010,7 +1010,11 @@ pub fn set_backup_dir(dir: &Path) {
 /// the command, stopped it, which is exit 2 (it could not run) unless the
 /// error says otherwise.
 pub fn with_fix(error: &anyhow::Error) -> (String, bool) {
-    let text = format!("{error:#}");
+    // A context that ends with a command on a line of its own
+    // ([`crate::out::command_apart`]) ends that line: the cause after it
+    // starts the next, not `: cause` glued to the command.
+    let text = format!("{error:#}").replace("\n: ", "\n");
+    let text = text.trim_end().to_owned();
     let layers = std::iter::successors(Some(error), |e| crate::exit::inner(e));
     let (mut on, mut errno) = (None, None);
     for layer in layers {

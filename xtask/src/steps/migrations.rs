@@ -879,8 +879,15 @@ pub fn apply(
         let may_land = env.location == crate::config::environment::Location::Remote
             && !in_sql
             && !crate::edge::wrangler::failed_refused_by_api(&e);
-        let said = failed_said(sh, project, (plan, failure), advice, may_land);
-        return Err(e.context(said));
+        let now = applied_migrations(sh, project, env);
+        let said = failed_said(&now, (plan, failure), advice, may_land);
+        let applied = { now.ok() }.map(|now| {
+            { plan.pending.iter() }
+                .filter(|p| now.contains(p))
+                .cloned()
+                .collect()
+        });
+        return Err(e.context(FailedApply { said, applied }));
     }
     let gained = gained(sh, project, plan);
     crate::say!(
@@ -1130,20 +1137,23 @@ fn staged_config(env: &Environment, dir: &Path) -> Result<String> {
 /// told to fix that, not the migration. `named` is the file wrangler said
 /// failed ([`crate::edge::wrangler::failed_migration`]).
 fn failed_said(
-    sh: &Shell,
-    project: &Project,
+    applied: &Result<Vec<String>>,
     (plan, (in_sql, named)): (&MigrationPlan<'_>, (bool, Option<&str>)),
     advice: &str,
     may_land: bool,
 ) -> String {
     let db = &plan.env.database_name;
-    let applied = applied_migrations(sh, project, plan.env);
+    // The way back ends the message, its command on a line of its own:
+    // what the error goes on with (wrangler's) starts the next (LP).
+    let advice = &crate::out::command_apart(advice);
     let partly = { applied.as_ref().ok() }
         .and_then(|now| partly_applied_said(plan, now, (in_sql, named), advice));
     if let Some(said) = partly {
         return said;
     }
-    let none = applied.is_ok_and(|a| !plan.pending.iter().any(|p| a.contains(p)));
+    let none = applied
+        .as_ref()
+        .is_ok_and(|a| !plan.pending.iter().any(|p| a.contains(p)));
     let way_back = advice.strip_prefix("to go back, ").unwrap_or(advice);
     match plan.pending.first() {
         Some(first) if none && in_sql => format!(
@@ -1658,18 +1668,56 @@ pub fn record_applying(
     lock: &crate::edge::lock::BackupLock,
     plan: &MigrationPlan<'_>,
     backup: Option<&Path>,
-) -> Result<String> {
+) -> Result<Applying> {
     let env = plan.env;
-    let advice = match backup {
-        Some(file) => restore_advice(project, file, env, "the pre-migration backup", None),
-        None => "no backup was taken (--no-backup)".to_owned(),
+    let applying = match backup {
+        Some(file) => {
+            let triggers = way_back_triggers(project, file, env, (None, None));
+            Applying {
+                advice: restore_advice_allowing(
+                    file,
+                    env,
+                    ("the pre-migration backup", None),
+                    &triggers,
+                ),
+                way_back: Some(restore_command(file, env, None, &triggers)),
+            }
+        }
+        None => Applying {
+            advice: "no backup was taken (--no-backup)".to_owned(),
+            way_back: None,
+        },
     };
     lock.record(crate::edge::lock::Doing::Migrating {
         env: env.name.clone(),
         backup: backup.map(|f| d1_core::names::file_name(f).to_string()),
         backup_sha256: backup.and_then(crate::edge::lock::sha256_of),
     })?;
-    Ok(advice)
+    Ok(applying)
+}
+
+/// The way back from a migration, once [`record_applying`] wrote it: the
+/// advice every failure and interruption ends with, and the command alone
+/// (`None` with `--no-backup`), which `migrate --json` gives a script.
+pub struct Applying {
+    pub advice: String,
+    pub way_back: Option<String>,
+}
+
+/// A failed [`apply`]'s error, as said ([`failed_said`]), with the
+/// migrations this run applied before it failed, read again from
+/// d1_migrations (`None` when that read failed): `migrate --json`'s
+/// failure document gives them (LP).
+#[derive(Debug)]
+pub struct FailedApply {
+    pub said: String,
+    pub applied: Option<Vec<String>>,
+}
+
+impl std::fmt::Display for FailedApply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.said)
+    }
 }
 
 /// The way back to what `env`'s database held when `which` backup (`the
@@ -1822,6 +1870,24 @@ pub fn restore_advice_allowing(
     (which, identity): (&str, Option<&Path>),
     triggers: &WayBack,
 ) -> String {
+    let keyfile = match (file.extension().is_some_and(|e| e == "age"), identity) {
+        (true, None) => " (KEYFILE: the identity file of one of its recipients)",
+        _ => "",
+    };
+    format!(
+        "to go back, restore {which}: {}{keyfile}",
+        restore_command(file, env, identity, triggers)
+    )
+}
+
+/// The command alone that [`restore_advice_allowing`] gives: a `--json`
+/// document carries it for a script (`migrate`'s `result.way_back`).
+pub fn restore_command(
+    file: &Path,
+    env: &Environment,
+    identity: Option<&Path>,
+    triggers: &WayBack,
+) -> String {
     let confirm = if env.is_production() {
         format!(" --confirm {}", env.database_name)
     } else {
@@ -1829,22 +1895,16 @@ pub fn restore_advice_allowing(
     };
     // An encrypted backup opens only with an identity: the one this run
     // used (a path, no secret), or else the file the operator must name.
-    let (identity, keyfile) = match (file.extension().is_some_and(|e| e == "age"), identity) {
-        (false, _) => (String::new(), ""),
-        (true, Some(id)) => (
-            format!(
-                " --identity {}",
-                d1_core::wording::shell_word(&id.display().to_string())
-            ),
-            "",
+    let identity = match (file.extension().is_some_and(|e| e == "age"), identity) {
+        (false, _) => String::new(),
+        (true, Some(id)) => format!(
+            " --identity {}",
+            d1_core::wording::shell_word(&id.display().to_string())
         ),
-        (true, None) => (
-            " --identity KEYFILE".to_owned(),
-            " (KEYFILE: the identity file of one of its recipients)",
-        ),
+        (true, None) => " --identity KEYFILE".to_owned(),
     };
     crate::out::to_paste(format!(
-        "to go back, restore {which}: cargo xtask restore {} --to {} --replace{confirm}{identity}{}{keyfile}",
+        "cargo xtask restore {} --to {} --replace{confirm}{identity}{}",
         d1_core::wording::shell_word(&file.display().to_string()),
         env.name,
         triggers.flags()

@@ -225,6 +225,12 @@ pub struct Newest {
     /// copy of the environment's data; said beside it, and warned.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub holds_no_tables: bool,
+    /// For a restore's safety backup, the backup that restore loaded
+    /// (from its reason): the restore came after this backup, which is a
+    /// picture of what it undid, so its migrations say nothing of the
+    /// database now (LP).
+    #[serde(skip)]
+    pub taken_before_restoring: Option<String>,
 }
 
 /// The age of a backup taken at `then`, as compared with `max_age`: to the
@@ -253,19 +259,30 @@ fn age_shown(seconds: i64, then: DateTime<Utc>, max_age: Option<&Span>) -> Strin
 
 /// Why the newest verified backup's migrations say nothing of the database
 /// now: a Time Travel restore at or after the backup was taken may have
-/// taken the database anywhere.
+/// taken the database anywhere; and a restore's safety backup is the
+/// state that restore undid, whatever the backup it loaded had applied
+/// (after a failed migration, its way back: the safety backup has the
+/// first migrations applied, the database none of them; LP). Remote or
+/// local alike: every restore into an existing database takes one.
 fn migrations_unknown(
     newest: Option<&Newest>,
     restore: Option<&TimeTravelRestore>,
 ) -> Option<String> {
-    let (newest, restore) = (newest?, restore?);
-    let at = DateTime::parse_from_rfc3339(&restore.at).ok()?;
-    (at >= newest.created_at).then(|| {
-        format!(
+    let newest = newest?;
+    let at = restore.and_then(|r| DateTime::parse_from_rfc3339(&r.at).ok());
+    match at {
+        Some(at) if at >= newest.created_at => Some(format!(
             "a Time Travel restore came after that backup ({})",
             minute_of(at)
-        )
-    })
+        )),
+        _ => newest.taken_before_restoring.as_ref().map(|loaded| {
+            format!(
+                "a restore came after that backup (it is the safety backup taken before \
+                 restoring {}, and a picture of what that restore undid)",
+                d1_core::names::shown(loaded)
+            )
+        }),
+    }
 }
 
 /// A time as every other status line gives one (`2026-12-06 02:52 UTC`),
@@ -544,6 +561,9 @@ fn newest_shown(newest: &Entry, max_age: Option<&Span>, now: DateTime<Utc>) -> N
         sealed_to: e.manifest.sealed_to().to_vec(),
         age_shown: age_shown(age_seconds, e.manifest.created_at, max_age),
         holds_no_tables: e.manifest.holds_no_tables(),
+        taken_before_restoring: { e.manifest.reason.as_deref() }
+            .and_then(|r| r.strip_prefix(crate::steps::restore::SAFETY_REASON))
+            .map(crate::redact::text),
     }
 }
 
@@ -1561,11 +1581,9 @@ not json
         ));
     }
 
-    #[test]
-    fn after_a_time_travel_restore_the_backups_migrations_are_not_todays() {
-        let taken = DateTime::parse_from_rfc3339("2026-11-01T09:00:00Z").unwrap();
-        let mut s = prod_without_backups();
-        s.newest_verified = Some(Newest {
+    /// A newest verified backup of prod taken at `taken`, just now.
+    fn newest_taken(taken: DateTime<chrono::FixedOffset>) -> Newest {
+        Newest {
             file: "backup-prod-20261101-0900.sql".to_owned(),
             created_at: taken.with_timezone(&Utc),
             age_seconds: 0,
@@ -1575,7 +1593,15 @@ not json
             sealed_to: Vec::new(),
             age_shown: "0s".to_owned(),
             holds_no_tables: false,
-        });
+            taken_before_restoring: None,
+        }
+    }
+
+    #[test]
+    fn after_a_time_travel_restore_the_backups_migrations_are_not_todays() {
+        let taken = DateTime::parse_from_rfc3339("2026-11-01T09:00:00Z").unwrap();
+        let mut s = prod_without_backups();
+        s.newest_verified = Some(newest_taken(taken));
         s.pending_migrations = Some(Vec::new());
         let restore = |at: &str| TimeTravelRestore {
             at: at.to_owned(),
@@ -1607,6 +1633,33 @@ not json
         let shown = s.render();
         assert!(
             shown.contains("last Time Travel restore  2026-12-01 13:11 UTC (done)\n"),
+            "{shown}"
+        );
+    }
+
+    /// LP: a restore's safety backup, the newest verified backup of local
+    /// (a local restore takes one as a remote one does), is a picture of
+    /// what that restore undid: its migrations are not the database's.
+    #[test]
+    fn after_a_restore_its_safety_backups_migrations_are_not_todays() {
+        let taken = DateTime::parse_from_rfc3339("2026-11-01T09:00:00Z").unwrap();
+        let mut s = prod_without_backups();
+        s.environment = "local".to_owned();
+        let newest = Newest {
+            file: "backup-local-20261101-0900.sql".to_owned(),
+            taken_before_restoring: Some("backup-local-20261101-0800.sql".to_owned()),
+            ..newest_taken(taken)
+        };
+        s.migrations_unknown = migrations_unknown(Some(&newest), None);
+        s.newest_verified = Some(newest);
+        let shown = s.render();
+        assert!(
+            shown.contains(
+                "\n  migrations                unknown: a restore came after that backup (it is \
+                 the safety backup taken before restoring backup-local-20261101-0800.sql, and a \
+                 picture of what that restore undid) (`cargo xtask migrate local --check` reads \
+                 the database)\n"
+            ),
             "{shown}"
         );
     }

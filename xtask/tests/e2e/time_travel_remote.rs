@@ -187,7 +187,7 @@ fn a_restore_to_a_bookmark_drops_later_writes_is_journaled_and_can_be_undone() {
             "warning: {PROD} has 1 migration pending after the restore: {later}. The restore \
              took back 1 migration ({later}), applied after the time it went back to: if it \
              broke the database, fix or remove it in the migrations directory first, as `cargo \
-             xtask migrate prod` would apply it again as it is"
+             xtask migrate prod --confirm {PROD}` would apply it again as it is"
         )),
         "{}",
         run.all()

@@ -19,7 +19,7 @@ use d1_core::names::file_name;
 
 /// How a restore's safety backup states its reason; the rest is the
 /// backup's file name.
-pub(super) const SAFETY_REASON: &str = "safety backup before restoring ";
+pub(crate) const SAFETY_REASON: &str = "safety backup before restoring ";
 
 /// A safety backup with the very rows of the backup restored: the target
 /// already held them. Most often it is a backup just taken of it, and one

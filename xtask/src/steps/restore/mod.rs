@@ -59,6 +59,7 @@ use source::{check_source, preflight, survey_dump, trial_load};
 use target::{Inspected, check_keys, guard_unchanged, read_target};
 
 pub use check::TableCount;
+pub(crate) use guards::SAFETY_REASON;
 pub use guards::TriggersRefused;
 pub(crate) use plan_text::warn_if_failed_verification;
 pub use target::{KeyCheck, KeyRefusal};

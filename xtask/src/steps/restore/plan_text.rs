@@ -712,13 +712,19 @@ pub(super) fn pending_again(pending: &PendingAfter, target: &Environment) -> Opt
         return None;
     }
     let them = d1_core::wording::them(names.len());
-    let env = if target.is_new { "ENV" } else { &target.name };
+    // Every migrate advice carries its confirmation, as printed by
+    // [`crate::edge::confirm::migrate_command`]: pasted with no terminal
+    // to ask, one without it is refused (LP).
+    let migrate = match target.is_new {
+        true => "cargo xtask migrate ENV".to_owned(),
+        false => crate::edge::confirm::migrate_command(target, ""),
+    };
     if pending.record_dropped {
         return Some(format!(
             "no migration recorded as applied: the target has no d1_migrations afterwards \
              (--replace drops it, or it never had one), and this backup of chosen tables does not \
-             carry it, so all {} ({}) read as pending. `cargo \
-             xtask migrate {env}` would apply {them} onto the restored tables, and fail; restore \
+             carry it, so all {} ({}) read as pending. `{migrate}` \
+             would apply {them} onto the restored tables, and fail; restore \
              a full backup to get the rest of the database back",
             names.len(),
             names.join(", ")
@@ -727,8 +733,8 @@ pub(super) fn pending_again(pending: &PendingAfter, target: &Environment) -> Opt
     if pending.none_recorded {
         return Some(format!(
             "no migration recorded as applied: a schema-only backup carries no d1_migrations \
-             rows, so all {} ({}) read as pending although the schema was restored. `cargo \
-             xtask migrate {env}` would apply {them} again onto tables that exist, and fail; \
+             rows, so all {} ({}) read as pending although the schema was restored. \
+             `{migrate}` would apply {them} again onto tables that exist, and fail; \
              restore a full backup, or record in d1_migrations the ones the schema has",
             names.len(),
             names.join(", ")
@@ -741,8 +747,8 @@ pub(super) fn pending_again(pending: &PendingAfter, target: &Environment) -> Opt
         return Some(format!(
             "{} pending, which the backup predates: {}. This backup was taken by `migrate` just \
              before applying {it} ({}): if {they} broke the database, fix or remove {it} in the \
-             migrations directory first, as `cargo xtask migrate {env}` would apply {it} again \
-             as {they} {are}",
+             migrations directory first, as `{migrate}` would apply {it} again as {they} \
+             {are}",
             d1_core::wording::count(names.len(), "migration"),
             names.join(", "),
             undone.join(", "),
