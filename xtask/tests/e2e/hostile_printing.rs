@@ -417,19 +417,96 @@ fn a_restore_names_the_targets_objects_escaped_in_its_plan_and_its_run() {
     assert_nothing_forged(&run);
 }
 
+/// A sandbox with a backup, and a directory `name` under backups/ as a
+/// rehearsal leaves one that is removed when it ends.
+fn with_a_rehearsals_directory(name: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let dir = sb.backups().join(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join(".removed-when-done"), "").unwrap();
+    sb
+}
+
 /// A `.rehearsal-*` directory under backups/ is named by `status` (one a
 /// rehearsal left, or one it removes): a name with a line break printed a
 /// forged `note:` line of its own.
 #[test]
 fn status_names_a_rehearsals_directory_escaped() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let dir = sb.backups().join(".rehearsal-FAKE\nforged: note 99999");
-    std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join(".removed-when-done"), "").unwrap();
+    let sb = with_a_rehearsals_directory(".rehearsal-FAKE\nforged: note 99999");
     let run = sb.xtask(&["status"]);
     assert_nothing_forged(&run);
     let run = sb.xtask(&["list"]);
     assert_nothing_forged(&run);
+}
+
+/// LO: a killed rehearsal's directory whose name ends in a pid (so that
+/// `status` removes it) and holds a line break: the note saying it was
+/// removed printed a forged line of its own.
+#[test]
+fn status_names_a_killed_rehearsals_directory_it_removes_escaped() {
+    let sb = with_a_rehearsals_directory(".rehearsal-X\nforged: prod backup deleted-999999");
+    let run = sb.xtask(&["status"]);
+    assert!(run.all().contains("removed"), "{}", run.all());
+    assert_nothing_forged(&run);
+}
+
+/// LO: a manifest whose own name holds a line break is refused (its
+/// file.name must print as itself), and the warning that refuses it
+/// printed that name with the line break: `list`, `status` and `prune`
+/// each printed a forged line.
+#[test]
+fn a_manifest_named_with_a_line_break_is_refused_by_an_escaped_name() {
+    let (sb, name) = sandbox_with_a_backup();
+    let stem = "backup-local-20261206-0601\nforged: x";
+    let mut m = manifest_for(&sb, &name);
+    m["file"]["name"] = format!("{stem}.sql").into();
+    std::fs::copy(
+        sb.backups().join(&name),
+        sb.backups().join(format!("{stem}.sql")),
+    )
+    .unwrap();
+    std::fs::write(
+        sb.backups().join(format!("{stem}.manifest.json")),
+        serde_json::to_string_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    for args in [
+        &["list"][..],
+        &["status"],
+        &["prune", "--env", "local", "--dry-run"],
+    ] {
+        let run = sb.xtask(args);
+        assert!(run.all().contains("is ignored"), "{args:?}:\n{}", run.all());
+        // A warning's lines after its first are indented: the name's line
+        // break shows as a line that starts with the rest of the name.
+        assert!(
+            !run.all().contains("0601\n"),
+            "{args:?} printed the manifest's name with its line break:\n{}",
+            run.all()
+        );
+        assert_nothing_forged(&run);
+    }
+}
+
+/// LO: a restore plan's `LOSES` line named a table of the target the
+/// backup lacks in full, 10,000 characters of it: a name in a plan line is
+/// cut, as `list -v` cuts a reason.
+#[test]
+fn a_restore_plan_cuts_a_long_table_name_it_loses() {
+    let (sb, backup) = sandbox_with_a_backup();
+    let long = "t".repeat(10_000);
+    sb.execute_sql(&format!("CREATE TABLE {long} (id INTEGER PRIMARY KEY);\n"));
+    let plan = replace_plan(&sb, &backup);
+    let all = plan.all();
+    let line = { all.lines() }
+        .find(|l| l.contains("LOSES"))
+        .unwrap_or_else(|| panic!("no LOSES line:\n{}", plan.all()))
+        .to_owned();
+    assert!(
+        line.len() < 1_000,
+        "the LOSES line is {} characters long",
+        line.len()
+    );
 }

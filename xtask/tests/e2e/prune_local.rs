@@ -848,6 +848,30 @@ fn the_command_advised_for_backups_of_another_environments_id_prunes_them() {
     assert!(sb.backups().join(&names[3]).exists(), "{}", run.all());
 }
 
+/// A prune of local that keeps the newest verified backup alone.
+fn keep_the_newest_alone(sb: &Sandbox) -> Run {
+    let args: Vec<&str> = "prune --env local --keep-within 0d --keep-daily 0 --yes"
+        .split(' ')
+        .collect();
+    sb.xtask(&args)
+}
+
+/// `status --env local`, which must call `real` local's newest verified
+/// backup, not the rehearsal's `copy`.
+#[track_caller]
+fn status_newest_is(sb: &Sandbox, real: &str, copy: &str) -> Run {
+    let status = sb.xtask(&["status", "--env", "local"]);
+    let line = { status.stdout.lines() }
+        .find(|l| l.contains("newest verified backup"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(real) && !line.contains(copy),
+        "status took the rehearsal's copy for local's newest verified backup:\n{}",
+        status.all()
+    );
+    status
+}
+
 /// LG: a rehearsal's backup copied into backups/ beside the real ones
 /// (its manifest carries the rehearsal's mark) was counted as a real one:
 /// `list` showed no mark, `status` called it local's newest verified
@@ -888,27 +912,10 @@ fn a_rehearsals_backup_among_the_real_ones_is_marked_and_counted_as_none() {
     let marked = table.stdout.lines().find(|l| l.contains(&copy)).unwrap();
     assert!(marked.contains("rehearsal"), "{}", table.stdout);
 
-    let status = sb.xtask(&["status", "--env", "local"]);
-    let line = { status.stdout.lines() }
-        .find(|l| l.contains("newest verified backup"))
-        .unwrap_or_default();
-    assert!(
-        line.contains(&newest_real) && !line.contains(&copy),
-        "status took the rehearsal's copy for local's newest verified backup:\n{}",
-        status.all()
-    );
+    let status = status_newest_is(&sb, &newest_real, &copy);
     assert!(status.stderr.contains(&copy), "{}", status.all());
 
-    let prune = sb.xtask(&[
-        "prune",
-        "--env",
-        "local",
-        "--keep-within",
-        "0d",
-        "--keep-daily",
-        "0",
-        "--yes",
-    ]);
+    let prune = keep_the_newest_alone(&sb);
     prune.assert_ok();
     let after = present(&sb);
     assert!(
@@ -1040,4 +1047,61 @@ fn a_hostile_manifest_never_makes_prune_delete_beyond_its_plan_or_outside_backup
     assert_eq!(sb.backups_held(), expected, "{}", run.all());
     assert!(sb.backups().join(format!("sub/{stem}.sql")).exists());
     assert_eq!(decoys.hashes(), hashes, "{}", run.all());
+}
+
+/// LO: a backup whose dump starts with a rehearsal's mark line (a copy of
+/// the dump, its manifest written anew without the rehearsal's mark) was
+/// counted as a real one by all but restore: `list` showed it unmarked,
+/// `status` called it local's newest verified backup, `restore latest`
+/// chose it and was then refused (exit 3), and `prune --keep-within 0d
+/// --keep-daily 0` kept it as the newest verified backup and deleted the
+/// real one. Either mark makes it a rehearsal's, for every command.
+#[test]
+fn a_backup_whose_dump_alone_is_marked_a_rehearsals_is_counted_as_none() {
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(3, ""), (1, "")]);
+    let copy = names.last().unwrap().clone();
+    let newest_real = names[1].clone();
+    let real_bytes = std::fs::read(sb.backups().join(&newest_real)).unwrap();
+    let path = sb.backups().join(&copy);
+    let mut dump = b"-- qbtime-xtask: taken inside the rehearsal .rehearsal-20261206-1: a copy of \
+        its loopback's databases, never of a real one, restored only within that rehearsal\n"
+        .to_vec();
+    dump.extend(std::fs::read(&path).unwrap());
+    std::fs::write(&path, &dump).unwrap();
+    edit_manifest(&sb, &copy, |m| {
+        m["file"]["bytes"] = dump.len().into();
+        m["file"]["sha256"] = sha256_hex(&dump).into();
+        assert!(m.get("rehearsal").is_none_or(Value::is_null), "{m:#}");
+    });
+
+    let list = sb.xtask(&["list", "--env", "local", "--json"]);
+    list.assert_ok();
+    let rows: Value = serde_json::from_str(&list.stdout).unwrap();
+    let row = { rows.as_array().unwrap().iter() }
+        .find(|r| r["file"] == copy.as_str())
+        .unwrap();
+    assert_eq!(row["rehearsal"], ".rehearsal-20261206-1", "{}", list.stdout);
+
+    status_newest_is(&sb, &newest_real, &copy);
+
+    let latest = plan_of_latest(&sb);
+    assert_eq!(latest.code, Some(0), "{}", latest.all());
+    assert!(latest.all().contains(&newest_real), "{}", latest.all());
+
+    let prune = keep_the_newest_alone(&sb);
+    prune.assert_ok();
+    let after = present(&sb);
+    assert!(
+        after.contains(&copy) && !after.contains(&names[0]),
+        "{after:?}\n{}",
+        prune.all()
+    );
+    assert_eq!(
+        std::fs::read(sb.backups().join(&newest_real)).ok(),
+        Some(real_bytes),
+        "prune kept the rehearsal's copy as the newest verified backup and deleted the real \
+         one:\n{}",
+        prune.all()
+    );
 }

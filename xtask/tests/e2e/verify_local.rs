@@ -1435,3 +1435,42 @@ fn latest_with_only_a_rehearsals_backup_names_it_as_passed_over() {
         }
     }
 }
+
+/// LO: `verify --no-manifest` of a dump whose append-only trigger has
+/// another body than its migration gives it said that the trigger "is
+/// named with restore's --allow-trigger NAME", which restore refuses for a
+/// trigger its migrations create otherwise, with or without the flag. It
+/// now says what it says with a manifest: restore refuses the backup as it
+/// stands, and a trigger meant belongs in a migration.
+#[test]
+fn verify_without_a_manifest_advises_no_flag_for_a_trigger_its_migrations_make_otherwise() {
+    let (sb, file) = sandbox_with_backup();
+    edit_dump(&file, "rows cannot be deleted", "rows may never be deleted");
+    let run = sb.xtask(&["verify", path_arg(&file), "--no-manifest"]);
+    let all = run.all();
+    assert!(all.contains("audit_log_no_delete"), "{all}");
+    let advice = all.contains("restore refuses") && !all.contains("--allow-trigger");
+    assert!(
+        advice,
+        "verify advises a flag restore refuses for this trigger:\n{all}"
+    );
+}
+
+/// LO: `verify NAME` where NAME in the backup directory is a symbolic link
+/// said it is "not a regular file (a directory, a pipe or a device)": it
+/// names it a symbolic link, and the fix (the file's own path).
+#[test]
+fn verify_names_a_symbolic_link_in_the_backup_directory_as_one() {
+    let (sb, file) = sandbox_with_backup();
+    // A link to a directory: no regular file at its end.
+    let link = sb.backups().join("backup-local-20261206-0101.sql");
+    std::os::unix::fs::symlink(sb.path().join("migrations"), &link).unwrap();
+    let run = sb.xtask(&["verify", "backup-local-20261206-0101.sql"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.stderr.contains("symbolic link") && !run.stderr.contains("a pipe or a device"),
+        "verify does not name the link a link:\n{}",
+        run.all()
+    );
+    assert!(file.exists());
+}
