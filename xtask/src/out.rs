@@ -894,7 +894,7 @@ impl Drop for Activity {
 pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
     match verbose() {
         true => { names.iter() }
-            .map(|n| d1_core::names::shown(n.as_ref()))
+            .map(|n| d1_core::names::shown_cut(n.as_ref()))
             .collect::<Vec<_>>()
             .join(", "),
         false => d1_core::wording::listed(names, noun),

@@ -189,6 +189,32 @@ pub fn hex(bytes: &[u8]) -> String {
     String::from_utf8(out).expect("hex digits are ASCII")
 }
 
+/// A path, [`shown`]: how a path read from a directory (a name anyone
+/// who may write there chose: `backups/x<line break>error: …`) is
+/// printed, so that it cannot print a line of its own.
+pub fn shown_path(path: &Path) -> String {
+    shown(&path.display().to_string()).into_owned()
+}
+
+/// `text`, cut after `most` characters with `…` (a name of 10,000
+/// characters on a plan's line); as it is when no longer.
+pub fn cut(text: &str, most: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(most) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((at, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..at])),
+    }
+}
+
+/// The most characters of a name a list or a plan's line shows ([`cut`]):
+/// a line's length.
+pub const NAME_CHARS: usize = 120;
+
+/// A name read from a file, [`shown`] and [`cut`] at [`NAME_CHARS`]: how
+/// a list of names, or a plan's line, names each.
+pub fn shown_cut(text: &str) -> String {
+    cut(&shown(text), NAME_CHARS).into_owned()
+}
+
 /// The last component of a path, as text.
 pub fn file_name(path: &Path) -> String {
     path.file_name()
@@ -210,6 +236,22 @@ mod tests {
         assert!(!may_name_database("pr\u{43e}d", "db"));
         assert!(!may_name_database("prod.", "db"));
         assert!(!may_name_database("prod.db.db", "db"));
+    }
+
+    /// A name in a list or a plan's line is escaped and cut at a line's
+    /// length, by characters; a path read from a directory is escaped.
+    #[test]
+    fn a_long_name_is_cut_and_a_path_escaped() {
+        let long = "é".repeat(NAME_CHARS + 5);
+        let cut_name = shown_cut(&long);
+        assert_eq!(cut_name.chars().count(), NAME_CHARS + 1);
+        assert!(cut_name.ends_with('…'));
+        assert_eq!(shown_cut("accounts"), "accounts");
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(
+            shown_path(Path::new("backups/x\nerror: forged.manifest.json")),
+            "backups/x\\u{a}error: forged.manifest.json"
+        );
     }
 
     #[test]

@@ -44,9 +44,9 @@ pub const NAMES_SHOWN: usize = 10;
 /// ([`crate::names::shown`]): a list's names are a database's or a dump's,
 /// and a name with a line break would print a line of its own.
 pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
-    let shown: Vec<std::borrow::Cow<'_, str>> = { names.iter() }
+    let shown: Vec<String> = { names.iter() }
         .take(NAMES_SHOWN)
-        .map(|n| crate::names::shown(n.as_ref()))
+        .map(|n| crate::names::shown_cut(n.as_ref()))
         .collect();
     match names.len().saturating_sub(NAMES_SHOWN) {
         0 => shown.join(", "),

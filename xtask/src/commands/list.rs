@@ -170,10 +170,7 @@ fn print_reasons(rows: &[Row]) {
         .filter_map(|r| {
             let reason = r.reason.as_deref().filter(|r| !r.trim().is_empty())?;
             let shown = crate::steps::backup::recorded_reason(reason);
-            let mut cut: String = shown.chars().take(LONGEST).collect();
-            if shown.chars().nth(LONGEST).is_some() {
-                cut.push('…');
-            }
+            let cut = d1_core::names::cut(&shown, LONGEST).into_owned();
             Some([r.file.clone(), cut])
         })
         .collect();

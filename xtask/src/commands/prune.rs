@@ -675,7 +675,7 @@ fn manifest_left(
     anyhow::anyhow!(
         "cannot delete {} ({e}) after deleting its backup {}: that manifest is left, recording a \
          backup no longer there; {then}",
-        manifest.display(),
+        d1_core::names::shown_path(manifest),
         d1_core::names::file_name(file)
     )
 }

@@ -329,9 +329,11 @@ impl Project {
         // A backup taken inside another rehearsal (copied in, manifest and
         // all) is a copy of its loopback's databases, which restore
         // refuses: never the newest of a real database.
-        let (entries, rehearsals): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| {
-            crate::steps::rehearsals::of_another(&e.file, e.manifest.rehearsal.as_deref()).is_none()
-        });
+        // By either mark: the manifest's, or the dump's first line.
+        let (entries, rehearsals): (Vec<_>, Vec<_>) = { entries.into_iter() }
+            .map(|e| (crate::steps::rehearsals::of_entry(&e), e))
+            .partition(|(taken_in, _)| taken_in.is_none());
+        let entries: Vec<_> = entries.into_iter().map(|(_, e)| e).collect();
         let found = match latest {
             inventory::Latest::Good => inventory::latest_good_of(&entries, env, &is_of),
             inventory::Latest::Any => inventory::latest_any_of(&entries, env, &is_of),
@@ -340,13 +342,9 @@ impl Project {
         // they are beside a real one (below), never left unsaid.
         let chosen = found.map_err(|e| {
             let passed: Vec<String> = { rehearsals.iter() }
-                .filter(|e| is_of(&e.manifest) && e.is_whole())
-                .map(|e| {
-                    let taken_in = crate::steps::rehearsals::of_backup(
-                        &e.file,
-                        e.manifest.rehearsal.as_deref(),
-                    )
-                    .unwrap_or_default();
+                .filter(|(_, e)| is_of(&e.manifest) && e.is_whole())
+                .map(|(taken_in, e)| {
+                    let taken_in = taken_in.as_deref().unwrap_or_default();
                     format!("{} ({taken_in})", e.manifest.file.name)
                 })
                 .collect();
@@ -360,19 +358,18 @@ impl Project {
             }
         })?;
         let at = { entries.iter() }.find(|e| e.file == chosen);
-        let newer = { rehearsals.iter() }.filter(|e| {
+        let newer = { rehearsals.iter() }.filter(|(_, e)| {
             is_of(&e.manifest)
                 && e.is_whole()
                 && at.is_some_and(|c| e.manifest.created_at > c.manifest.created_at)
         });
-        for e in newer {
+        for (taken_in, e) in newer {
             crate::warn!(
                 "latest:{env} is {}: the newer {} was taken inside a rehearsal ({}), a copy of \
                  its loopback's databases that restore refuses outside it, and is passed over",
                 d1_core::names::file_name(&chosen),
                 e.manifest.file.name,
-                crate::steps::rehearsals::of_backup(&e.file, e.manifest.rehearsal.as_deref())
-                    .unwrap_or_default()
+                taken_in.as_deref().unwrap_or_default()
             );
         }
         Ok(chosen)

@@ -136,7 +136,7 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
             crate::exit::Exit::CouldNotRun,
             "cannot read the backup directory {}: {e}. Its backups are private to the user who \
              took them: run this as that user, or pass --backup-dir",
-            dir.display()
+            d1_core::names::shown_path(dir)
         ),
     };
     for entry in entries.into_iter().flatten().flatten() {
@@ -157,8 +157,8 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
             }),
             Ok(meta) => refused.push(format!(
                 "{} names {}, which is not a regular file ({}); it is ignored: move both aside",
-                path.display(),
-                file.display(),
+                d1_core::names::shown_path(&path),
+                d1_core::names::shown_path(&file),
                 crate::edge::fsutil::not_regular(&meta).unwrap_or("not a file")
             )),
             Err(_) => {} // A manifest whose file is gone is ignored, as always.
@@ -189,13 +189,13 @@ fn trusted_manifest(
             crate::exit::Exit::CouldNotRun,
             "cannot read {}: permission denied. The backups in {} are private to the user \
              who took them: run this as that user, or pass --backup-dir",
-            path.display(),
-            dir.display()
+            d1_core::names::shown_path(path),
+            d1_core::names::shown_path(dir)
         ),
         Err(e) => {
             refused.push(format!(
                 "{} cannot be read as a manifest and is ignored: {}",
-                path.display(),
+                d1_core::names::shown_path(path),
                 moved_aside(&e)
             ));
             return Ok(None);
@@ -211,16 +211,16 @@ fn trusted_manifest(
              version reads format {}), so this version cannot tell which backup in {} is the \
              newest or may be deleted. Update this checkout (`git pull`) and run the command \
              again, or pass --backup-dir. Nothing was done.",
-            path.display(),
+            d1_core::names::shown_path(path),
             m.format_version,
             manifest::FORMAT_VERSION,
-            dir.display()
+            d1_core::names::shown_path(dir)
         );
     }
     if let Err(e) = m.validate(name) {
         refused.push(format!(
             "{} cannot be trusted and is ignored: {}",
-            path.display(),
+            d1_core::names::shown_path(path),
             moved_aside(&e)
         ));
         return Ok(None);
@@ -248,8 +248,8 @@ fn refuse_shared_files(found: &mut Vec<Entry>, refused: &mut Vec<String>) {
                     refused.push(format!(
                         "{} and {} are one file (two manifests describe it); both are ignored: \
                          move one backup and its manifest aside",
-                        found[i].file.display(),
-                        found[j].file.display()
+                        d1_core::names::shown_path(&found[i].file),
+                        d1_core::names::shown_path(&found[j].file)
                     ));
                 }
             }
@@ -523,6 +523,15 @@ pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
         bail!("{word:?} is not a backup name; `cargo xtask list` prints the names");
     }
     let path = backup_dir.join(word);
+    let link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+    if link && !path.is_file() {
+        bail!(
+            "{word} in the backup directory {} is a symbolic link that leads to no regular \
+             file: a backup there is the file itself. Give the backup's own path instead, or a \
+             name that `cargo xtask list` prints (remove the link if it is none of yours)",
+            backup_dir.display()
+        );
+    }
     if path.exists() && !path.is_file() {
         bail!(
             "{word} in the backup directory {} is not a regular file (a directory, a pipe or a \

@@ -1799,6 +1799,26 @@ impl Read for Decrypting {
 /// (`steps::rehearsals::dump_mark`).
 pub const MARKED_HEAD: u64 = 512;
 
+/// The first [`MARKED_HEAD`] bytes of the plaintext of the backup at
+/// `path`, read without an identity: those of a plain or zstd-compressed
+/// one, `None` for one sealed with age (its plaintext needs the
+/// identity) or one that cannot be read as its name says. No lock is
+/// taken: a listing reads the head of every backup there.
+pub fn unsealed_head(path: &Path) -> Option<Vec<u8>> {
+    let format = Format::of(path);
+    let source = Source::File {
+        path: path.to_path_buf(),
+        format,
+        identity: None,
+        age: Age::new(Path::new(".")),
+        _held: None,
+        bounded: false,
+    };
+    (format != Format::ZstdAge)
+        .then(|| source.head_up_to(MARKED_HEAD).ok())
+        .flatten()
+}
+
 /// The exit code `scripts/age.mjs` gives a decryption that failed on what
 /// the file holds (sysexits' EX_DATAERR).
 const FILE_AT_FAULT: i32 = 65;

@@ -1944,7 +1944,7 @@ pub fn remove_dirs_of_killed_runs(
         if std::fs::remove_dir_all(&path).is_ok() {
             crate::note!(
                 "removed {}, left by an earlier {whose} (pid {pid}) {how}",
-                path.display()
+                d1_core::names::shown_path(&path)
             );
         }
     }

@@ -32,7 +32,7 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
     for leftover in leftover_partials(&project.backup_dir)? {
         crate::warn!(
             "removing its unfinished file {}: the run that left it is gone",
-            leftover.display()
+            d1_core::names::shown_path(&leftover)
         );
         remove(&leftover)?;
     }
@@ -41,14 +41,14 @@ pub fn acquire_lock(project: &Project, command: &str) -> Result<BackupLock> {
         crate::warn!(
             "removing {}: the run that wrote it was killed before its manifest (it was never \
              recorded nor verified)",
-            orphan.display()
+            d1_core::names::shown_path(&orphan)
         );
         remove(&orphan)?;
     }
     let pruned = dead.map(|h| std::iter::once(h).chain(&h.kept));
     for record in pruned.into_iter().flatten() {
         if let Some((half, told)) = half_pruned(&project.backup_dir, record) {
-            crate::warn!("removing {}: {told}", half.display());
+            crate::warn!("removing {}: {told}", d1_core::names::shown_path(&half));
             finish_pruning(&half, record, &mut lock)?;
         }
     }

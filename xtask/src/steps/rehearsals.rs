@@ -104,12 +104,37 @@ pub fn of_another(file: &Path, recorded: Option<&str>) -> Option<String> {
     (current().as_deref() != Some(taken_in.as_str())).then_some(taken_in)
 }
 
+/// The rehearsal `file` was taken in, when another than this command's
+/// ([`of_another`]), by either mark: its manifest's (`recorded`), or else
+/// its dump's first line ([`marked_in`]), read by `head` (the plaintext's
+/// first bytes, `None` when they cannot be read) only when the manifest
+/// records none. The one test of "a rehearsal's backup", for `latest`,
+/// `list`, `status`, `prune` and `restore`: a dump copied out of a
+/// rehearsal beside a manifest written anew without its mark is a
+/// rehearsal's for each of them, not for restore alone.
+pub fn of_another_by_either_mark(
+    file: &Path,
+    recorded: Option<&str>,
+    head: impl FnOnce() -> Option<Vec<u8>>,
+) -> Option<String> {
+    let marked = match recorded {
+        Some(_) => None,
+        None => head().and_then(|head| marked_in(&head)),
+    };
+    of_another(file, recorded.or(marked.as_deref()))
+}
+
 /// The rehearsal the backup `e` was taken in, when restore would refuse
-/// it here as a rehearsal's ([`of_another`]): a copy of its loopback's
-/// databases, no backup of the environment it names, wherever it was
-/// copied.
+/// it here as a rehearsal's ([`of_another_by_either_mark`]): a copy of its
+/// loopback's databases, no backup of the environment it names, wherever
+/// it was copied. The dump's mark is read where no identity is needed
+/// (plain or zstd, [`crate::edge::stored::unsealed_head`]); of a backup
+/// sealed with age only the manifest's mark and its path count here, and
+/// restore, which opens it, reads its dump's.
 pub fn of_entry(e: &crate::edge::inventory::Entry) -> Option<String> {
-    of_another(&e.file, e.manifest.rehearsal.as_deref())
+    of_another_by_either_mark(&e.file, e.manifest.rehearsal.as_deref(), || {
+        crate::edge::stored::unsealed_head(&e.file)
+    })
 }
 
 /// Refuses (exit 3) to restore `file`, taken in a rehearsal, anywhere but
@@ -121,9 +146,10 @@ pub fn of_entry(e: &crate::edge::inventory::Entry) -> Option<String> {
 pub fn refuse_outside_its_rehearsal(
     file: &Path,
     recorded: Option<&str>,
+    head: impl FnOnce() -> Option<Vec<u8>>,
     target: &str,
 ) -> anyhow::Result<()> {
-    let Some(taken_in) = of_another(file, recorded) else {
+    let Some(taken_in) = of_another_by_either_mark(file, recorded, head) else {
         return Ok(());
     };
     crate::stop!(
@@ -202,7 +228,7 @@ fn ended(path: &Path, pid: u32) -> Option<&'static str> {
                 "left {}: a rehearsal on another machine sharing this backup directory, or in \
                  another container on this one, made it{}{unsure}, and may still run there; \
                  once none does, remove it with `rm -rf -- {}`",
-                path.display(),
+                d1_core::names::shown_path(path),
                 { machine.host() }
                     .map(|h| format!(" (its mark names host {h})"))
                     .unwrap_or_default(),
@@ -240,7 +266,7 @@ pub fn tell_left(backup_dir: &Path) {
         crate::note!(
             "{} holds a copy of prod from a rehearsal ({why}): once it is no longer needed, \
              remove it with `rm -rf -- {}`",
-            d1_core::names::shown(&dir.display().to_string()),
+            d1_core::names::shown_path(&dir),
             d1_core::wording::shell_word(&dir.display().to_string())
         );
     }
@@ -287,5 +313,27 @@ mod tests {
         assert_eq!(marked_in(forged.as_bytes()).as_deref(), Some("unnamed"));
         assert_eq!(marked_in(export.as_bytes()), None);
         assert_eq!(past_mark(export.as_bytes()), export.as_bytes());
+    }
+
+    /// A backup is a rehearsal's by its manifest's mark, or, when that
+    /// records none, by its dump's first line: the dump is read only then.
+    #[test]
+    fn either_mark_makes_a_backup_a_rehearsals() {
+        let file = Path::new("backups/backup-prod-20261205-2330.sql");
+        let name = ".rehearsal-20261205-233142-966";
+        let marked = format!("{DUMP_MARK}{name}: a copy\nPRAGMA defer_foreign_keys=TRUE;\n");
+        let head = || Some(marked.clone().into_bytes());
+        assert_eq!(
+            of_another_by_either_mark(file, None, head).as_deref(),
+            Some(name)
+        );
+        let unread = || -> Option<Vec<u8>> { panic!("the dump was read") };
+        assert_eq!(
+            of_another_by_either_mark(file, Some(name), unread).as_deref(),
+            Some(name)
+        );
+        let plain = || Some(b"PRAGMA defer_foreign_keys=TRUE;\n".to_vec());
+        assert_eq!(of_another_by_either_mark(file, None, plain), None);
+        assert_eq!(of_another_by_either_mark(file, None, || None), None);
     }
 }

@@ -958,7 +958,7 @@ fn without_rehearsals(entries: Vec<Entry>) -> Vec<Entry> {
             "{} was taken inside a rehearsal ({}), a copy of its loopback's databases that \
              restore refuses outside it: status counts it as no backup of {}. Delete it and \
              its manifest once it is no longer needed",
-            e.file.display(),
+            d1_core::names::shown_path(&e.file),
             crate::steps::rehearsals::of_entry(e).unwrap_or_default(),
             d1_core::names::shown(&e.manifest.environment)
         );

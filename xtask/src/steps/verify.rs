@@ -823,27 +823,10 @@ fn trigger_check(
     // of chosen tables that lacked a migration's trigger was not told of
     // its stuck trigger too).
     let mut said: Vec<String> = Vec::new();
-    match (
-        missing_triggers_said(db, &made, &triggers, &foreign),
-        manifest,
-    ) {
-        (Some(missing), _) => said.push(missing),
-        (None, _) if foreign.is_empty() => {}
-        (None, Some(_)) => said.push(format!(
-            "it creates triggers that {} do not create (or create otherwise): {names}. \
-             restore refuses this backup as it stands; if a trigger is meant, it belongs in a \
-             migration",
-            match applied {
-                Some(_) => "the migrations it records as applied".to_owned(),
-                None => format!("the migrations in {}", ctx.migrations_dir.display()),
-            }
-        )),
-        (None, None) => said.push(format!(
-            "it creates triggers that no migration in {} creates: {names}. restore refuses \
-             it as it stands, without a manifest as with one; if a trigger is meant, it \
-             belongs in a migration, or, read, is named with restore's --allow-trigger NAME",
-            ctx.migrations_dir.display()
-        )),
+    match missing_triggers_said(db, &made, &triggers, &foreign) {
+        Some(missing) => said.push(missing),
+        None if foreign.is_empty() => {}
+        None => said.push(foreign_said(&names, manifest, ctx)),
     }
     // A trigger that names a table the backup does not hold (one of a
     // backup of chosen tables that writes to a table not chosen): restored,
@@ -879,6 +862,25 @@ fn trigger_check(
         ),
         false => warn(NAME, said.join(". Also, ")),
     }
+}
+
+/// The warning of triggers that the backup's migrations do not create, as
+/// they do not: without a manifest as with one, restore refuses a trigger
+/// its migrations create otherwise whatever flag is given, so no flag is
+/// advised.
+fn foreign_said(names: &str, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> String {
+    format!(
+        "it creates triggers that {} do not create (or create otherwise): {names}. restore \
+         refuses this backup as it stands{}; if a trigger is meant, it belongs in a migration",
+        match manifest.and_then(Manifest::applied_migrations) {
+            Some(_) => "the migrations it records as applied".to_owned(),
+            None => format!("the migrations in {}", ctx.migrations_dir.display()),
+        },
+        match manifest {
+            Some(_) => "",
+            None => ", without a manifest as with one",
+        }
+    )
 }
 
 /// A trigger of the migrations (`made`) on a table the backup holds that

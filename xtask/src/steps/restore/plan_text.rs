@@ -480,7 +480,10 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
                 }
                 Some(m) => format!(
                     "it holds chosen tables only ({})",
-                    d1_core::names::shown(&m.tables.join(", "))
+                    { m.tables.iter() }
+                        .map(|t| d1_core::names::shown_cut(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 None => format!("taken before the migration that made {it}?"),
             };
@@ -492,7 +495,7 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
                 crate::out::listed(
                     &lost
                         .iter()
-                        .map(|t| format!("table {}", d1_core::names::shown(t)))
+                        .map(|t| format!("table {}", d1_core::names::shown_cut(t)))
                         .collect::<Vec<_>>(),
                     "table"
                 ),

@@ -174,13 +174,10 @@ pub(super) fn check_source(
     }
     // Taken inside a rehearsal, by its manifest's mark or by the dump's
     // own first line (a copy of the file alone, `--no-manifest`).
-    let marked = { source.data.head_up_to(stored::MARKED_HEAD).ok() }
-        .and_then(|head| crate::steps::rehearsals::marked_in(&head));
     crate::steps::rehearsals::refuse_outside_its_rehearsal(
         &source.file,
-        { source.manifest.as_ref() }
-            .and_then(|m| m.rehearsal.as_deref())
-            .or(marked.as_deref()),
+        { source.manifest.as_ref() }.and_then(|m| m.rehearsal.as_deref()),
+        || source.data.head_up_to(stored::MARKED_HEAD).ok(),
         &target.database_name,
     )?;
     guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
