@@ -370,6 +370,9 @@ pub struct Survey {
     pub oversized: Vec<(usize, String, usize)>,
     /// Rows per table, after repair (staging tables under their own names).
     pub rows: BTreeMap<String, u64>,
+    /// The tables a row of which holds an integer literal beyond SQLite's
+    /// 64 bits (TODO).
+    pub rounded_integers: std::collections::BTreeSet<String>,
 }
 
 impl Survey {
@@ -3597,6 +3600,96 @@ mod tests {
                 .any(|m| m.starts_with("1 statement about sqlite_sequence,")),
             "{said:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod lq_tests {
+    use super::*;
+
+    /// A clean restore of a data-only dump whose rows go into a table the
+    /// migrations do not make (renamed outside them) says so, of the dump
+    /// as it is (never that the repair wrote the INSERT), and names the
+    /// ways out: the whole backup with --replace, or the change as a
+    /// migration.
+    #[test]
+    fn rows_into_a_table_the_migrations_do_not_make_are_refused_naming_the_way_out() {
+        let options = Options {
+            data_into_existing_schema: true,
+            known_tables: [(
+                "companies".to_owned(),
+                "CREATE TABLE companies(id INTEGER PRIMARY KEY, name TEXT)".to_owned(),
+            )]
+            .into(),
+            ..Options::default()
+        };
+        for line in [None, Some(7)] {
+            let mut p = Preflight::new(&options).unwrap();
+            p.at_line(line);
+            let e = p
+                .statement("INSERT INTO \"firms\" VALUES(1,'a');")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("firms") && e.contains("the migrations do not create"),
+                "{e}"
+            );
+            assert!(e.contains("--replace") && e.contains("migration"), "{e}");
+            assert!(
+                !e.contains("the repair wrote it") && !e.contains("'a'"),
+                "{e}"
+            );
+            let mut p = Preflight::new(&options).unwrap();
+            p.at_line(line);
+            let e = p
+                .statement("INSERT INTO \"companies\" (\"id\",\"city\") VALUES(1,'a');")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("companies") && e.contains("city") && e.contains("--replace"),
+                "{e}"
+            );
+            assert!(!e.contains("the repair wrote it"), "{e}");
+        }
+    }
+
+    /// A schema-only dump restores no row, so no AUTOINCREMENT counter is
+    /// set from one: nothing to warn of.
+    #[test]
+    fn a_schema_only_dump_has_no_counters_to_carry() {
+        let schema = "CREATE TABLE parent (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);\n\
+                      CREATE TABLE child (id INTEGER PRIMARY KEY AUTOINCREMENT, p INT);\n";
+        let s = survey(schema.as_bytes(), &Options::default()).unwrap();
+        assert!(
+            s.autoincrement_tables_without_counters().is_empty(),
+            "{:?}",
+            s.autoincrement_tables_without_counters()
+        );
+        let with_rows = format!("{schema}INSERT INTO \"parent\" VALUES(3,'a');\n");
+        let s = survey(with_rows.as_bytes(), &Options::default()).unwrap();
+        assert_eq!(
+            s.autoincrement_tables_without_counters(),
+            ["parent", "child"]
+        );
+    }
+
+    /// The tables whose rows hold an integer literal beyond 64 bits (what
+    /// wrangler writes for ±2^63), each once, data-only dumps too.
+    #[test]
+    fn the_tables_holding_an_integer_beyond_64_bits_are_named() {
+        let dump = "CREATE TABLE a (x INTEGER);\nCREATE TABLE b (x INTEGER);\n\
+                    INSERT INTO \"a\" VALUES(9223372036854776000);\n\
+                    INSERT INTO \"a\" VALUES(-9223372036854776000);\n\
+                    INSERT INTO \"b\" VALUES(9223372036854775807);\n";
+        let s = survey(dump.as_bytes(), &Options::default()).unwrap();
+        assert_eq!(s.rounded_integers.iter().collect::<Vec<_>>(), ["a"]);
+        let options = Options {
+            data_into_existing_schema: true,
+            ..Options::default()
+        };
+        let data = "INSERT INTO \"b\" VALUES(18446744073709552000);\n";
+        let s = survey(data.as_bytes(), &options).unwrap();
+        assert_eq!(s.rounded_integers.iter().collect::<Vec<_>>(), ["b"]);
     }
 }
 

@@ -275,6 +275,12 @@ fn number(text: &str) -> Option<(Value<'_>, &str)> {
     Some((value, &text[i..]))
 }
 
+/// Whether a statement holds an integer literal beyond SQLite's 64 bits
+/// (TODO).
+pub fn integer_beyond_64_bits(_sql: &str) -> bool {
+    false
+}
+
 /// The digits of a number's mantissa from its first non-zero digit to its
 /// last non-zero one.
 fn significant_digits(number: &str) -> usize {
@@ -573,5 +579,37 @@ mod tests {
             None
         );
         assert!(parse("INSERT INTO \"t\" VALUES(28493.262485583194);").is_some());
+    }
+
+    /// An integer literal outside SQLite's 64 bits, which SQLite reads as
+    /// a REAL: what wrangler's export writes for ±2^63 (JavaScript's
+    /// `9223372036854776000`). Never a number in a string, a name, a
+    /// comment, a fraction or an exponent.
+    #[test]
+    fn an_integer_beyond_64_bits_is_told_from_every_other_number() {
+        for rounded in [
+            "INSERT INTO \"t\" VALUES(1,9223372036854776000);",
+            "INSERT INTO \"t\" VALUES(-9223372036854776000,'a');",
+            "INSERT INTO \"t\" (\"a\") VALUES(18446744073709552000);",
+            "INSERT INTO t VALUES(9223372036854775808)",
+            "INSERT INTO t VALUES(00000009223372036854775808)",
+        ] {
+            assert!(integer_beyond_64_bits(rounded), "{rounded}");
+        }
+        for fits in [
+            "INSERT INTO \"t\" VALUES(9223372036854775807,-9223372036854775808);",
+            "INSERT INTO \"t\" VALUES(9007199254740992);",
+            "INSERT INTO \"t\" VALUES('9223372036854776000');",
+            "INSERT INTO \"t9223372036854776000\" VALUES(1);",
+            "INSERT INTO x9223372036854776000 VALUES(1);",
+            "INSERT INTO \"t\" VALUES(9223372036854776000.0,1.9223372036854776000);",
+            "INSERT INTO \"t\" VALUES(1e9223372036854776000,1e+9223372036854776000);",
+            "INSERT INTO \"t\" VALUES(0x7fffffffffffffffff,X'92233720368547760009');",
+            "INSERT INTO \"t\" VALUES(1); -- 9223372036854776000",
+            "INSERT INTO \"t\" VALUES(/* 9223372036854776000 */ 1);",
+            "INSERT INTO [t 9223372036854776000] VALUES(`9223372036854776000`);",
+        ] {
+            assert!(!integer_beyond_64_bits(fits), "{fits}");
+        }
     }
 }

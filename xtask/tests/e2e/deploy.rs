@@ -105,12 +105,25 @@ fn the_workflow_deploys_prod_from_main_confirmed_by_name_in_an_environment_one_a
         );
     }
 
-    // Install first, then the one command that is the whole deploy.
+    // Install first, then the site's build (a marked step the app fills
+    // in, which does nothing without a build script), then the one command
+    // that is the whole deploy.
     let prod_runs = runs(prod);
-    assert_eq!(prod_runs.len(), 2, "{prod_runs:?}");
+    assert_eq!(prod_runs.len(), 3, "{prod_runs:?}");
     assert!(prod_runs[0].starts_with("npm ci"), "{prod_runs:?}");
+    for job in [prod, staging] {
+        let build = &job["steps"].as_vec().unwrap()[4];
+        assert!(
+            build["name"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("build the site")
+                && build["run"].as_str() == Some("npm run build --if-present"),
+            "{build:?}"
+        );
+    }
     assert_eq!(
-        prod_runs[1],
+        prod_runs[2],
         "cargo xtask deploy prod --branch \"$BRANCH\" --confirm qbtime_db_prod"
     );
     assert!(
@@ -119,8 +132,8 @@ fn the_workflow_deploys_prod_from_main_confirmed_by_name_in_an_environment_one_a
     );
     let staging_runs = runs(staging);
     assert!(
-        staging_runs[1].starts_with("cargo xtask deploy staging ")
-            && staging_runs[1].contains("--yes"),
+        staging_runs[2].starts_with("cargo xtask deploy staging ")
+            && staging_runs[2].contains("--yes"),
         "{staging_runs:?}"
     );
 
@@ -141,7 +154,7 @@ fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_dep
 
     // The workflow's own line, as a dry run: the order it will follow.
     let wf = workflow();
-    let line = runs(&wf["jobs"]["prod"])[1].clone();
+    let line = runs(&wf["jobs"]["prod"])[2].clone();
     let args: Vec<String> = line
         .trim_start_matches("cargo xtask deploy ")
         .replace("\"$BRANCH\"", "main")
@@ -169,7 +182,7 @@ fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_dep
     in_order(
         &run.stdout,
         &[
-            "doctor: everything a backup needs is in place",
+            "doctor: no problem found",
             "Backup written:",
             "reads back as",
             "Applied 1 migration to qbtime_db_prod.",
@@ -805,6 +818,13 @@ fn a_dry_run_of_a_deploy_that_cannot_take_its_encrypted_backup_is_refused_naming
     );
     assert!(
         !run.stdout.contains("Dry run: nothing was changed."),
+        "{}",
+        run.stdout
+    );
+    // Its doctor step claims no readiness the next step denies.
+    assert!(
+        run.stdout.contains("doctor: no problem found")
+            && !run.stdout.contains("everything a backup needs is in place"),
         "{}",
         run.stdout
     );

@@ -1269,3 +1269,38 @@ fn a_wrangler_export_whose_object_ends_in_a_line_comment_is_refused_naming_it() 
         );
     }
 }
+
+/// A raw `wrangler d1 export` writes ±2^63 (and every integer beyond 2^53)
+/// through JavaScript: `9223372036854776000`, outside SQLite's 64 bits, so
+/// it loads back as a REAL. `verify` and `restore` of such a dump, without
+/// a manifest, warn once, naming the table and never the value.
+#[test]
+fn a_raw_export_holding_an_integer_beyond_64_bits_is_said_to_have_rounded_it() {
+    let sb = Sandbox::new();
+    let dump = dump_file(
+        &sb,
+        "rounded.sql",
+        "PRAGMA defer_foreign_keys=TRUE;\n\
+         CREATE TABLE ledger(id INTEGER PRIMARY KEY, n INTEGER);\n\
+         INSERT INTO \"ledger\" VALUES(1,9223372036854776000);\n\
+         INSERT INTO \"ledger\" VALUES(2,-9223372036854776000);\n",
+    );
+    for run in [
+        sb.xtask(&["verify", &dump, "--no-manifest"]),
+        sb.xtask(&[
+            "restore",
+            &dump,
+            "--to",
+            "local",
+            "--no-manifest",
+            "--dry-run",
+        ]),
+    ] {
+        let said: Vec<&str> = { run.stderr.lines() }
+            .filter(|l| l.contains("beyond 2^53"))
+            .collect();
+        assert_eq!(said.len(), 1, "{}{}", run.stdout, run.stderr);
+        assert!(said[0].contains("ledger"), "{}", said[0]);
+        assert!(!run.all().contains("9223372036854776000"), "{}", run.all());
+    }
+}
