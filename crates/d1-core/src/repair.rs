@@ -371,7 +371,8 @@ pub struct Survey {
     /// Rows per table, after repair (staging tables under their own names).
     pub rows: BTreeMap<String, u64>,
     /// The tables a row of which holds an integer literal beyond SQLite's
-    /// 64 bits (TODO).
+    /// 64 bits ([`d1_sql::literal::integer_beyond_64_bits`]): wrangler's
+    /// export rounded an integer there, and it loads as a REAL.
     pub rounded_integers: std::collections::BTreeSet<String>,
 }
 
@@ -413,8 +414,32 @@ impl Survey {
     /// loaded, and an id deleted above it before the export may be given
     /// again. A whole export writes `DELETE FROM sqlite_sequence;` and the
     /// counters, which the restore keeps.
+    /// What [`Survey::rounded_integers`] means, once, naming the tables
+    /// and never a value; `None` when no row holds such an integer.
+    pub fn rounded_integers_said(&self) -> Option<String> {
+        let tables: Vec<String> = { self.rounded_integers.iter() }
+            .map(|t| crate::names::shown(t).into_owned())
+            .collect();
+        let (holds, it) = match tables.len() {
+            0 => return None,
+            1 => ("holds", "it"),
+            _ => ("hold", "each"),
+        };
+        Some(format!(
+            "{} {holds} an integer outside the 64 bits SQLite keeps, which no database writes: \
+             wrangler's export writes every number through JavaScript, which rounded integers \
+             beyond 2^53 (±2^63 among them), and {it} loads back as a REAL, not the value the \
+             database held. A backup by this tool (`cargo xtask backup`) or, of a remote \
+             database, Time Travel keeps such values",
+            crate::wording::listed(&tables, "tables")
+        ))
+    }
+
+    /// A dump that holds no row at all (a schema-only export) sets no
+    /// counter from one: none is named.
     pub fn autoincrement_tables_without_counters(&self) -> Vec<&str> {
-        if self.deletes_sequence || self.sequence_statements > 0 {
+        let no_rows = self.rows.values().all(|n| *n == 0);
+        if no_rows || self.deletes_sequence || self.sequence_statements > 0 {
             return Vec::new();
         }
         { self.tables.iter() }
@@ -959,6 +984,12 @@ impl<'a> Surveyor<'a> {
                     }
                 }
             }
+            if d1_sql::literal::integer_beyond_64_bits(sql)
+                && !self.survey.rounded_integers.contains(&table)
+                && self.hold(table.len())
+            {
+                self.survey.rounded_integers.insert(table.clone());
+            }
             let target = self.staged.get(&table).cloned().unwrap_or(table);
             if sql.len() > STATEMENT_BUDGET {
                 let (said, repaired) = oversized_insert_said(sql, &target);
@@ -1384,12 +1415,9 @@ impl Sink for Preflight {
             crate::gate::Outcome::Refused(why) => {
                 anyhow::bail!("{} is refused: {why}", named_statement(self.line, sql))
             }
-            crate::gate::Outcome::Failed(e) if self.has_no_place(sql, &e) => anyhow::bail!(
-                "{} has no place in the schema the migrations make: {e}. The rows were taken \
-                 from a database whose schema is not its migrations' (a table or a column made \
-                 outside them)",
-                named_statement(self.line, sql)
-            ),
+            crate::gate::Outcome::Failed(e) if self.has_no_place(sql, &e) => {
+                anyhow::bail!("{}", self.no_place_said(sql, &e))
+            }
             // A statement SQLite cannot prepare here (its table exists only
             // in the target) is judged again when it runs.
             crate::gate::Outcome::Ran | crate::gate::Outcome::Failed(_) => Ok(()),
@@ -1398,6 +1426,37 @@ impl Sink for Preflight {
 }
 
 impl Preflight {
+    /// A row [`Preflight::has_no_place`] found, said of the dump as it is
+    /// (the row is the dump's own: the repair writes none into a table the
+    /// dump does not name), with the ways out: the whole backup, whose
+    /// schema comes with it, or the change made a migration.
+    fn no_place_said(&self, sql: &str, e: &rusqlite::Error) -> String {
+        let table = self.gate.row(sql).map(|r| r.table().into_owned());
+        let table = crate::names::shown(table.as_deref().unwrap_or_default()).into_owned();
+        let message = e.to_string();
+        let at = self
+            .line
+            .map(|l| format!(" (line {l})"))
+            .unwrap_or_default();
+        let what = match message.split_once("has no column named ") {
+            Some((_, column)) => format!(
+                "inserts{at} into column {} of table {table}, which the migrations' {table} does \
+                 not have",
+                crate::names::shown(column.trim())
+            ),
+            None => {
+                format!("inserts rows{at} into table {table}, which the migrations do not create")
+            }
+        };
+        format!(
+            "this data-only dump {what}: its rows were taken from a database whose schema is not \
+             its migrations' (a table or column made or renamed outside them), and a clean \
+             restore loads rows into the schema the migrations make. Restore a whole backup of \
+             that database (schema and rows) with --replace instead, or make that change a \
+             migration (then apply it and restore again)"
+        )
+    }
+
     /// Whether `sql`, a row that failed here with `e`, goes into a table or
     /// a column that the whole schema it is loaded into does not have: it
     /// would fail in the target too, after everything before the load ran.

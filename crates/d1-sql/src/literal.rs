@@ -275,9 +275,54 @@ fn number(text: &str) -> Option<(Value<'_>, &str)> {
     Some((value, &text[i..]))
 }
 
-/// Whether a statement holds an integer literal beyond SQLite's 64 bits
-/// (TODO).
-pub fn integer_beyond_64_bits(_sql: &str) -> bool {
+/// Whether a statement holds an integer literal (digits alone, `-` in
+/// front or not) outside SQLite's 64 bits, which SQLite reads as a REAL.
+/// No database writes one: in a dump it is wrangler's export writing an
+/// integer through JavaScript (±2^63 as `9223372036854776000`), so it is
+/// a rounding. Strings, quoted names, words, comments, fractions,
+/// exponents and hex are skipped, so that only a number SQLite would read
+/// as one counts.
+pub fn integer_beyond_64_bits(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let skip_to = |close: &[u8]| {
+            let from = i + 1;
+            { bytes[from..].windows(close.len()) }
+                .position(|w| w == close)
+                .map_or(bytes.len(), |at| from + at + close.len())
+        };
+        i = match rest[0] {
+            q @ (b'\'' | b'"' | b'`') => skip_to(&[q]),
+            b'[' => skip_to(b"]"),
+            b'-' if rest.get(1) == Some(&b'-') => skip_to(b"\n"),
+            b'/' if rest.get(1) == Some(&b'*') => skip_to(b"*/"),
+            b'0'..=b'9' => {
+                let end = i + rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                let before = i.checked_sub(1).map(|at| bytes[at]);
+                let exponent = matches!(before, Some(b'+' | b'-'))
+                    && i >= 2
+                    && matches!(bytes[i - 2], b'e' | b'E');
+                let whole = before != Some(b'.')
+                    && !exponent
+                    && !bytes.get(end).is_some_and(|&b| word(b) || b == b'.');
+                let digits = sql[i..end].trim_start_matches('0');
+                let limit = match before {
+                    Some(b'-') => "9223372036854775808",
+                    _ => "9223372036854775807",
+                };
+                let beyond = digits.len() > 19 || (digits.len() == 19 && digits > limit);
+                if whole && beyond {
+                    return true;
+                }
+                end.max(i + 1)
+            }
+            b if word(b) => i + rest.iter().take_while(|&&b| word(b)).count(),
+            _ => i + 1,
+        };
+    }
     false
 }
 

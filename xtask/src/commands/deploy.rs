@@ -697,7 +697,10 @@ impl Deploy<'_> {
     /// Step 1: `doctor`; a problem stops the deploy before anything runs.
     fn doctor(&self) -> Result<()> {
         crate::say!("== deploy {}: doctor", self.env.name);
-        if !doctor::run(self.sh, self.project, &DoctorArgs { json: false })? {
+        let said = "doctor: no problem found; what this deploy's backup needs beyond it \
+                    (encryption recipients and an offsite bucket, when a migration is pending) \
+                    is checked next";
+        if !doctor::run_saying(self.sh, self.project, &DoctorArgs { json: false }, said)? {
             return Err(failed(
                 self.env,
                 Step::Doctor,

@@ -61,6 +61,24 @@ fn check(
 
 /// Runs the checks and prints the report; returns whether every check passed.
 pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
+    run_saying(
+        sh,
+        project,
+        args,
+        "doctor: everything a backup needs is in place",
+    )
+}
+
+/// [`run`], ending a report with no failure in `all_good`: `deploy`'s
+/// first step says less than "everything is in place", since what its
+/// backup needs beyond the doctor's checks (encryption recipients, an
+/// offsite bucket, when a migration is pending) is checked after it.
+pub fn run_saying(
+    sh: &Shell,
+    project: &Project,
+    args: &DoctorArgs,
+    all_good: &str,
+) -> Result<bool> {
     // A killed rehearsal's copy of prod goes, as with every sweeping run.
     crate::steps::rehearsals::remove_killed(&project.backup_dir);
     let report = report(sh, project);
@@ -89,7 +107,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
             crate::data!(
                 "{}",
                 if report.ok {
-                    "doctor: everything a backup needs is in place"
+                    all_good
                 } else {
                     "doctor: something a backup needs is wrong (see FAIL above)"
                 }

@@ -417,6 +417,7 @@ fn verify_at(
     };
     run.phase("survey");
     run.findings.clone_from(&survey.findings);
+    run.checks.extend(rounded_check(&survey));
     let restorable = restorable_check(&run.findings);
 
     let one_pass = on_arrival && keep.is_none() && shape.loads_in_one_pass();
@@ -469,6 +470,14 @@ fn verify_at(
         ..run.finish()
     };
     Ok((report, (keep.is_some() && committed).then_some(db.db)))
+}
+
+/// A warning when a row holds an integer beyond 64 bits, which only
+/// wrangler's export rounding it writes
+/// ([`d1_core::repair::Survey::rounded_integers`]): any dump, with or
+/// without a manifest.
+fn rounded_check(survey: &d1_core::repair::Survey) -> Option<Check> {
+    { survey.rounded_integers_said() }.map(|said| warn("rounded integers", said))
 }
 
 /// The share of the memory available when a scratch database in memory

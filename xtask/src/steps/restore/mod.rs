@@ -762,7 +762,7 @@ fn plan(
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
     let uncounted = uncounted_sequences(&source, &schema);
-    warn_counters_not_carried(&source, &survey);
+    warn_of_the_dump(&source, &survey);
     let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
@@ -904,6 +904,19 @@ fn uncounted_sequences(source: &Source, schema: &[String]) -> bool {
         && schema
             .iter()
             .any(|sql| sql.to_ascii_uppercase().contains("AUTOINCREMENT"))
+}
+
+/// The dump's warnings, before anything is changed: AUTOINCREMENT counters
+/// it does not carry, and integers wrangler's export rounded past 64 bits
+/// (once, any dump; a backup whose manifest records its wide integers
+/// says `ROUNDED?` in the plan instead).
+fn warn_of_the_dump(source: &Source, survey: &d1_core::repair::Survey) {
+    warn_counters_not_carried(source, survey);
+    if source.wide_integers.is_empty()
+        && let Some(said) = survey.rounded_integers_said()
+    {
+        crate::warn!("{said}");
+    }
 }
 
 /// Warns, before anything is changed, when a dump with no manifest creates
