@@ -18,13 +18,16 @@ use crate::dump::{DumpSummary, KeyFingerprint};
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_SUFFIX: &str = ".manifest.json";
 
-/// The longest `reason` a manifest may hold, in bytes. A reason is a line
-/// of free text that `list`, `status` and a restore's plan print; a
-/// manifest just under its 2 MiB cap could otherwise hold a ~2 MB one,
-/// which `list` took seconds over and printed across the screen.
-/// `backup --reason` refuses a longer one, and a reason the tool composes
-/// (`before: <the command>`, `pre-migration: <migrations> (<why>)`) is cut
-/// to it ([`clip_reason`]).
+/// The longest `reason` printed, in bytes, and the longest `--reason`
+/// taken. A reason is a line of free text that `list`, `status` and a
+/// restore's plan print; a manifest just under its 2 MiB cap could hold a
+/// ~2 MB one, which `list` took seconds over and printed across the
+/// screen: one longer is printed cut ([`clip_reason`]). A manifest is not
+/// refused for it (older versions wrote reasons as long, of a long
+/// `with-backup` command: refused, each command passed the backup over and
+/// prune refused the directory), and a reason the tool composes is
+/// recorded whole (`status` reads the migrations back from a
+/// `pre-migration: <migrations> (<why>)`).
 pub const MAX_REASON: usize = 4096;
 
 /// `reason` cut to [`MAX_REASON`] bytes on a character's boundary, ending
@@ -469,15 +472,6 @@ impl Manifest {
     fn check_names(&self, stored_as: &str) -> Result<()> {
         let name = &self.file.name;
         let printed = std::iter::once(("file.name", name.as_str())).chain(self.printed_fields());
-        if let Some(reason) = self.reason.as_deref().filter(|r| r.len() > MAX_REASON) {
-            bail!(
-                "its reason is {} bytes long, over the {MAX_REASON} a reason may hold: this tool \
-                 writes none longer, and printed it would fill the screen. Shorten the \
-                 manifest's reason, or move the backup and its manifest out of the backup \
-                 directory",
-                reason.len()
-            );
-        }
         for (field, value) in printed {
             // A reason is free text, the rest are names.
             let printable = match field {

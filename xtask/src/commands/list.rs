@@ -80,8 +80,10 @@ pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>)
                     None => "no".to_owned(),
                 },
                 // Redacted as `list -v` prints it, names and all: a
-                // manifest not written here can hold a credential.
-                reason: m.reason.as_deref().map(crate::redact::text),
+                // manifest not written here can hold a credential. Cut
+                // to 4 KiB: it may hold megabytes.
+                reason: { m.reason.as_deref() }
+                    .map(|r| d1_core::manifest::clip_reason(&crate::redact::text(r))),
                 undo_point,
                 rehearsal: crate::steps::rehearsals::of_entry(e),
                 sealed_to: m.sealed_to().to_vec(),

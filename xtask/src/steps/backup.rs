@@ -176,14 +176,16 @@ pub enum UploadWhen {
 }
 
 /// A `--reason`: some words, not only spaces (with `migrate --no-backup`
-/// the reason is all that stands for the backup not taken).
+/// the reason is all that stands for the backup not taken), and at most
+/// [`d1_core::manifest::MAX_REASON`] bytes as recorded
+/// ([`recorded_reason`]), so that it is printed whole.
 pub fn parse_reason(text: &str) -> Result<String, String> {
     let most = d1_core::manifest::MAX_REASON;
-    if text.len() > most {
+    let recorded = recorded_reason(text).len();
+    if recorded > most {
         return Err(format!(
-            "a reason may hold at most {most} bytes, and this one holds {}: say why in fewer \
-             words",
-            text.len()
+            "a reason may hold at most {most} bytes, and this one holds {recorded}: say why \
+             in fewer words"
         ));
     }
     match text.trim().is_empty() {
@@ -193,12 +195,12 @@ pub fn parse_reason(text: &str) -> Result<String, String> {
 }
 
 /// A reason as the manifest records it and the plan prints it: on one line
-/// (no line break or escape code of text from elsewhere), with no secret,
-/// and within the bytes a manifest's reason may hold: one the tool
-/// composes of a long command or many migrations is cut, marked `…`.
+/// (no line break or escape code of text from elsewhere), with no secret.
+/// One the tool composes of a long command or many migrations is recorded
+/// whole (`status` reads the migrations back); where a reason is printed
+/// it is cut ([`d1_core::manifest::clip_reason`]).
 pub fn recorded_reason(reason: &str) -> String {
-    let one_line = crate::redact::text(&d1_core::names::on_one_line(reason));
-    d1_core::manifest::clip_reason(&one_line)
+    crate::redact::text(&d1_core::names::on_one_line(reason))
 }
 
 pub fn mode_name(mode: ExportMode) -> &'static str {

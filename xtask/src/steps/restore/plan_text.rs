@@ -373,7 +373,8 @@ pub(super) fn plan_source(out: &mut String, p: &PlanView<'_>) {
             // `latest` after the damage may be the damaged state, taken by
             // hand with a reason that says so.
             if let Some(reason) = m.reason.as_deref().filter(|r| !r.trim().is_empty()) {
-                let _ = writeln!(out, "  reason       {}", d1_core::names::shown(reason));
+                let reason = d1_core::manifest::clip_reason(reason);
+                let _ = writeln!(out, "  reason       {}", d1_core::names::shown(&reason));
             }
             if p.target.is_production()
                 && !m.database.uuid.eq_ignore_ascii_case(&p.target.database_id)
