@@ -1661,3 +1661,210 @@ fn a_backup_name_planted_in_a_manifest_is_quoted_in_the_commands_status_prints()
         );
     }
 }
+
+/// The triggers the app's migrations create, which a forged backup cuts.
+const MIGRATIONS_TRIGGERS: [&str; 3] = [
+    "audit_log_no_delete",
+    "audit_log_no_update",
+    "report_configs_touch",
+];
+
+/// The dump of `backup` without the migrations' triggers.
+fn dump_without_the_migrations_triggers(sb: &Sandbox, backup: &str) -> String {
+    let path = sb.backups().join(backup);
+    for trigger in MIGRATIONS_TRIGGERS {
+        let dump = dump_with_trigger_replaced(sb, backup, trigger, "");
+        std::fs::write(&path, dump).unwrap();
+    }
+    std::fs::read_to_string(&path).unwrap()
+}
+
+/// `backup` (in backups/) rewritten as `dump`, its manifest matching it
+/// (size and SHA-256: it passes as a verified backup) and changed by
+/// `edit`: a forged backup, as a reviewer made one.
+fn forge_backup(sb: &Sandbox, backup: &str, dump: &str, edit: impl FnOnce(&mut Value)) {
+    std::fs::write(sb.backups().join(backup), dump).unwrap();
+    edit_manifest(sb, backup, |m| {
+        m["file"]["bytes"] = dump.len().into();
+        m["file"]["sha256"] = sha256_hex(dump.as_bytes()).into();
+        edit(m);
+    });
+}
+
+/// The names of the local D1's triggers.
+fn triggers_of(sb: &Sandbox) -> Vec<String> {
+    let rows = sb.query("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
+    { rows[0].iter() }
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `restore latest:local --to local --replace --yes` and `extra`.
+fn restore_latest(sb: &Sandbox, extra: &[&str]) -> Run {
+    let mut args: Vec<&str> = "restore latest:local --to local --replace --yes"
+        .split(' ')
+        .collect();
+    args.extend_from_slice(extra);
+    sb.xtask(&args)
+}
+
+/// That `run` (a restore of a backup without the migrations' triggers)
+/// left them in the local D1, and was refused (exit 3), naming each with
+/// `--allow-missing-trigger`. `what`: the case, for the messages.
+#[track_caller]
+fn assert_refused_for_the_missing_triggers(sb: &Sandbox, run: &Run, what: &str) {
+    assert_eq!(
+        triggers_of(sb),
+        MIGRATIONS_TRIGGERS,
+        "{what}: the migrations' triggers are gone:\n{}",
+        run.all()
+    );
+    assert_eq!(run.code, Some(3), "{what}: {}", run.all());
+    for trigger in MIGRATIONS_TRIGGERS {
+        assert!(
+            run.stderr
+                .contains(&format!("--allow-missing-trigger {trigger}")),
+            "{what}: the refusal does not name {trigger} and the way past:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// A backup whose records say no migration is applied (its manifest's
+/// `"migrations": []`, its dump's `d1_migrations` rows gone or all
+/// NULL-named, as the manifest must agree with them), and
+/// whose dump lacks the migrations' three triggers, holds every table
+/// those migrations create. It used to restore (exit 0) without the
+/// triggers and without a word, where the same dump without a manifest
+/// was refused: a forged record was weaker than none. A migration whose
+/// tables the dump holds counts as applied whatever the records say, so
+/// its triggers are required (exit 3, nothing run, naming each), and the
+/// records are named inconsistent with the dump (`migrate` would apply
+/// those migrations again and fail). verify names the missing triggers.
+#[test]
+fn a_backup_that_records_no_migration_still_needs_its_tables_triggers() {
+    let (sb, name) = sandbox_with_a_backup();
+    let cut = dump_without_the_migrations_triggers(&sb, &name);
+    let record = "INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") VALUES(";
+    let no_rows: String = { cut.lines() }
+        .filter(|l| !l.starts_with(record))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let null_named: String = { cut.lines() }
+        .map(|l| match l.strip_prefix(record) {
+            Some(row) => {
+                let (id, rest) = row.split_once(',').unwrap();
+                let (_, at) = rest.split_once(".sql',").unwrap();
+                format!("{record}{id},NULL,{at}\n")
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let before = db_state(&sb);
+    for (what, dump, rows) in [("has no rows", &no_rows, 0), ("names none", &null_named, 4)] {
+        forge_backup(&sb, &name, dump, |m| {
+            m["migrations"] = serde_json::json!([]);
+            m["migration_sha256"] = serde_json::json!({});
+            m["rows"]["d1_migrations"] = rows.into();
+        });
+        let run = restore_latest(&sb, &[]);
+        assert_refused_for_the_missing_triggers(&sb, &run, what);
+        let inconsistent = ["0004_audit_log.sql", "not applied", "already exists"];
+        assert!(
+            inconsistent.iter().all(|n| run.stderr.contains(n)),
+            "{what}: the refusal does not name the records inconsistent with the dump:\n{}",
+            run.all()
+        );
+        assert_eq!(db_state(&sb), before, "{what}: {}", run.all());
+
+        let verify = sb.xtask(&["verify", &name]);
+        assert!(
+            MIGRATIONS_TRIGGERS
+                .iter()
+                .all(|t| verify.stderr.contains(t))
+                && verify.stderr.contains("not applied"),
+            "{what}: verify does not name the missing triggers and the records:\n{}",
+            verify.all()
+        );
+    }
+}
+
+/// A migration that does not run here (`UPDATE nosuchtable`), recorded as
+/// applied in the backup's manifest and its dump's `d1_migrations`, left
+/// which triggers the migrations make unknown; a dump with no trigger was
+/// then restored with a warning (exit 0), the three triggers of the
+/// migrations that ran before it gone. Those triggers are required (exit
+/// 3, nothing run), the refusal naming the broken migration, the triggers
+/// and both ways past: fix or move the migration, or
+/// `--allow-missing-trigger NAME`.
+#[test]
+fn a_broken_migration_does_not_excuse_the_triggers_of_those_before_it() {
+    let (sb, name) = sandbox_with_a_backup();
+    let broken = add_broken_migration(&sb);
+    let mut dump = dump_without_the_migrations_triggers(&sb, &name);
+    let last = "INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") VALUES(4,";
+    let at = dump.find(last).expect("the dump records 0004");
+    let at = at + dump[at..].find('\n').unwrap() + 1;
+    dump.insert_str(
+        at,
+        &format!(
+            "INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") \
+             VALUES(5,'{broken}','2026-12-06 06:39:46');\n"
+        ),
+    );
+    forge_backup(&sb, &name, &dump, |m| {
+        m["migrations"].as_array_mut().unwrap().push(broken.into());
+        m["rows"]["d1_migrations"] = 5.into();
+    });
+    let before = db_state(&sb);
+    let run = restore_latest(&sb, &[]);
+    assert_refused_for_the_missing_triggers(&sb, &run, "a later migration does not run");
+    assert!(
+        run.stderr.contains(broken) && run.stderr.contains("fix that migration"),
+        "the refusal does not name the broken migration and its fix:\n{}",
+        run.all()
+    );
+    assert_eq!(db_state(&sb), before, "{}", run.all());
+}
+
+/// An applied migration edited after the backup (a trigger appended to
+/// 0004_audit_log.sql, and to the dump): verify called the backup GOOD and
+/// restore installed the trigger (exit 0), judging the dump against the
+/// edited file, where `migrate` refuses for exactly that (the manifest's
+/// `migration_sha256` no longer matches). restore refuses it (exit 3,
+/// nothing run) and verify says so, naming the migration and the fix.
+#[test]
+fn a_migration_edited_after_the_backup_is_no_reference_for_its_triggers() {
+    let (sb, name) = sandbox_with_a_backup();
+    let evil = "\nCREATE TRIGGER evil AFTER INSERT ON accounts BEGIN \
+                UPDATE accounts SET role='admin' WHERE id=NEW.id; END;\n";
+    let migration = sb.path().join("migrations/0004_audit_log.sql");
+    let mut text = std::fs::read_to_string(&migration).unwrap();
+    text.push_str(evil);
+    std::fs::write(&migration, text).unwrap();
+    let mut dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    dump.push_str(evil.trim_start());
+    forge_backup(&sb, &name, &dump, |_| {});
+    let before = db_state(&sb);
+
+    let verify = sb.xtask(&["verify", &name]);
+    assert!(
+        verify.stderr.contains("0004_audit_log.sql")
+            && verify.stderr.contains("already applied changed"),
+        "verify does not say the migration changed since it was applied:\n{}",
+        verify.all()
+    );
+
+    let run = restore_latest(&sb, &[]);
+    assert!(
+        run.code == Some(3)
+            && run.stderr.contains("0004_audit_log.sql")
+            && run.stderr.contains("already applied changed")
+            && run.stderr.contains("put it back as it was"),
+        "the backup was judged against an edited migration, or the refusal does not name it \
+         and the fix:\n{}",
+        run.all()
+    );
+    assert_eq!(db_state(&sb), before, "{}", run.all());
+    assert!(!triggers_of(&sb).contains(&"evil".to_owned()));
+}

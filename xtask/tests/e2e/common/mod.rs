@@ -658,6 +658,16 @@ pub fn migration_applied_after(sb: &Sandbox, rows: &str) -> &'static str {
     later
 }
 
+/// A migration that does not run (it updates a table no migration
+/// makes), added to the sandbox's migrations/ as `0005_broken.sql`;
+/// returns its name.
+pub fn add_broken_migration(sb: &Sandbox) -> &'static str {
+    let broken = "0005_broken.sql";
+    let sql = "UPDATE nosuchtable SET x = 1;\n";
+    std::fs::write(sb.path().join("migrations").join(broken), sql).unwrap();
+    broken
+}
+
 /// The plan of a `restore BACKUP --to local --replace`, a dry run that passes.
 #[track_caller]
 pub fn replace_plan(sb: &Sandbox, backup: &str) -> Run {
