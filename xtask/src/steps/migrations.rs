@@ -148,22 +148,51 @@ pub fn triggers_made(
     applied: Option<&[String]>,
     dir: &Path,
 ) -> Result<BTreeMap<String, MadeTrigger>> {
-    // No directory is no migrations; one that cannot be read as `migrate`
-    // reads it (a pipe there is refused) leaves them unknown, not none.
-    let present = match dir.exists() {
-        true => migration_files(dir)?,
-        false => Vec::new(),
-    };
+    let present = migrations_present(dir)?;
     let names: Vec<String> = { applied.unwrap_or(&present).iter() }
         .filter(|name| present.contains(name))
         .cloned()
         .collect();
-    let gate = d1_core::gate::Gate::memory()?;
+    let (made, unrun) = run_for_triggers(dir, &names);
+    match unrun {
+        Some(e) => Err(e),
+        None => Ok(made),
+    }
+}
+
+/// The migrations in `dir`, as [`migration_files`] finds them; none when
+/// there is no directory. One that cannot be read as `migrate` reads it
+/// (a pipe there is refused) leaves them unknown, not none.
+fn migrations_present(dir: &Path) -> Result<Vec<String>> {
+    match dir.exists() {
+        true => migration_files(dir),
+        false => Ok(Vec::new()),
+    }
+}
+
+/// The migrations `names` of `dir` run in order in memory, read one at a
+/// time: the triggers they make ([`triggers_made`]), and the error of the
+/// first that cannot be read or does not run here (naming it), with the
+/// triggers of those before it, which ran.
+fn run_for_triggers(
+    dir: &Path,
+    names: &[String],
+) -> (BTreeMap<String, MadeTrigger>, Option<anyhow::Error>) {
     let mut made: BTreeMap<String, MadeTrigger> = BTreeMap::new();
-    for (name, sql) in read_migrations(dir, &names)? {
-        run_as_d1_does(gate.db(), &sql)
-            .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
-        let now = triggers_with_tables(gate.db())?;
+    let gate = match d1_core::gate::Gate::memory() {
+        Ok(gate) => gate,
+        Err(e) => return (made, Some(e.into())),
+    };
+    for name in names {
+        let ran = read_migrations(dir, std::slice::from_ref(name)).and_then(|read| {
+            run_as_d1_does(gate.db(), &read[0].1)
+                .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
+            triggers_with_tables(gate.db())
+        });
+        let now = match ran {
+            Ok(now) => now,
+            Err(e) => return (made, Some(e)),
+        };
         made.retain(|n, _| now.contains_key(n));
         for (n, (sql, table)) in now {
             if made.get(&n).is_none_or(|m| m.sql != sql) {
@@ -179,7 +208,167 @@ pub fn triggers_made(
             }
         }
     }
-    Ok(made)
+    (made, None)
+}
+
+/// What restore's trigger guard and verify hold a backup's triggers to
+/// ([`triggers_required`]).
+pub struct Required {
+    /// The triggers of the migrations counted as applied that ran here.
+    pub made: BTreeMap<String, MadeTrigger>,
+    /// Why the rest is unknown: the first migration counted as applied
+    /// that cannot be read or does not run here (the error names it), or
+    /// the directory that cannot be read. `made` holds the triggers of
+    /// those before it, which are required all the same (LN: a broken
+    /// migration used to excuse them all).
+    pub unrun: Option<anyhow::Error>,
+    /// The migrations the backup's records leave out although its dump
+    /// holds a table or a trigger that they (or a later migration)
+    /// create: counted as applied, whatever the records say.
+    pub unrecorded: Vec<String>,
+}
+
+impl Required {
+    /// Why the triggers of `made` are required although the backup's
+    /// records leave their migrations out, or a migration that does not
+    /// run here came after them: each reason a sentence's clause, for a
+    /// refusal or a warning that lists the triggers.
+    pub fn why(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        if !self.unrecorded.is_empty() {
+            why.push(format!(
+                "they are required all the same: {}",
+                unrecorded_said(&self.unrecorded)
+            ));
+        }
+        if let Some(e) = &self.unrun {
+            why.push(format!(
+                "they are those of the migrations that ran before one that cannot be run here \
+                 ({}): the triggers of that one and of those after it are unknown, not none",
+                unrun_said(e)
+            ));
+        }
+        why
+    }
+}
+
+/// Why a migration could not be run (`e`), as a refusal quotes it: without
+/// the end that a refusal of its own (a pipe in `migrations/`) gives it.
+pub fn unrun_said(e: &anyhow::Error) -> String {
+    let why = format!("{e:#}");
+    { why.trim_end_matches(" Nothing was done.") }
+        .trim_end_matches('.')
+        .to_owned()
+}
+
+/// The triggers a backup must hold: those of the migrations it records as
+/// applied (`applied`; `None`, every migration in `dir`, as
+/// [`triggers_made`] runs them), and of every migration up to the last
+/// whose tables or triggers its dump holds (`held`, names), whatever its
+/// records say. Records are the backup's word (its manifest's list, its
+/// dump's `d1_migrations` rows): a forged `"migrations": []` with the
+/// triggers cut from the dump used to be restored without them, where the
+/// same dump without a manifest was refused (LN). Migrations run in
+/// order, so a dump that holds what one creates has had those before it
+/// too. The migrations the records leave out so are
+/// [`Required::unrecorded`]: a record inconsistent with its dump, after
+/// which `migrate` would apply them again and fail.
+pub fn triggers_required(applied: Option<&[String]>, dir: &Path, held: &[String]) -> Required {
+    let present = match migrations_present(dir) {
+        Ok(present) => present,
+        Err(e) => {
+            return Required {
+                made: BTreeMap::new(),
+                unrun: Some(e),
+                unrecorded: Vec::new(),
+            };
+        }
+    };
+    let unrecorded: Vec<String> = match applied {
+        Some(applied) => { present[..held_through(dir, &present, held)].iter() }
+            .filter(|name| !applied.contains(name))
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let names: Vec<String> = { present.iter() }
+        .filter(|name| applied.is_none_or(|a| a.contains(name)) || unrecorded.contains(name))
+        .cloned()
+        .collect();
+    let (made, unrun) = run_for_triggers(dir, &names);
+    Required {
+        made,
+        unrun,
+        unrecorded,
+    }
+}
+
+/// How many of the migrations `present` (in order) a dump holding the
+/// tables and triggers `held` (names) has had: through the last that
+/// creates one of them (ASCII case ignored, as SQLite names), run in
+/// memory in order up to the first that cannot be read or run here (past
+/// which nothing is known, and nothing is counted).
+fn held_through(dir: &Path, present: &[String], held: &[String]) -> usize {
+    let Ok(gate) = d1_core::gate::Gate::memory() else {
+        return 0;
+    };
+    let names = |db: &rusqlite::Connection| -> BTreeSet<String> {
+        ["table", "trigger"]
+            .into_iter()
+            .flat_map(|kind| d1_core::catalog::created_in(db, kind).into_keys())
+            .map(|n| n.to_ascii_lowercase())
+            .collect()
+    };
+    let held: BTreeSet<String> = held.iter().map(|n| n.to_ascii_lowercase()).collect();
+    let mut through = 0;
+    for (at, name) in present.iter().enumerate() {
+        let before = names(gate.db());
+        let ran = read_migrations(dir, std::slice::from_ref(name))
+            .is_ok_and(|read| run_as_d1_does(gate.db(), &read[0].1).is_ok());
+        if !ran {
+            break;
+        }
+        if names(gate.db())
+            .difference(&before)
+            .any(|n| held.contains(n))
+        {
+            through = at + 1;
+        }
+    }
+    through
+}
+
+/// The names [`triggers_required`] takes as what a dump holds: its
+/// tables' and its triggers'.
+pub fn held_names<'a>(
+    tables: impl IntoIterator<Item = &'a String>,
+    triggers: &'a BTreeMap<String, String>,
+) -> Vec<String> {
+    { tables.into_iter().chain(triggers.keys()) }
+        .cloned()
+        .collect()
+}
+
+/// The migrations of [`Required::unrecorded`] as a message names them:
+/// the backup's records say they are not applied, but its dump holds what
+/// they create, so `migrate` would apply them again after a restore, and
+/// fail.
+pub fn unrecorded_said(unrecorded: &[String]) -> String {
+    let n = unrecorded.len();
+    let (_, are) = d1_core::wording::they_are(n);
+    let them = d1_core::wording::them(n);
+    let shown: Vec<String> = { unrecorded.iter() }
+        .map(|name| d1_core::names::shown(name).into_owned())
+        .collect();
+    format!(
+        "its records (its manifest's migrations, its dump's d1_migrations rows) say {} {are} not \
+         applied, but its dump holds tables or triggers made by {them} or by a later migration: \
+         the records are inconsistent with the dump, and after a restore `migrate` would apply \
+         {them} again and fail (table … already exists). Counted as applied here, so {} \
+         triggers are required",
+        shown.join(", "),
+        if n == 1 { "its" } else { "their" }
+    )
 }
 
 /// Each trigger of `db`: its text and the table it is on, by name.
@@ -1417,6 +1606,17 @@ pub fn edited_migrations(
     edited
 }
 
+/// The migrations the backup of manifest `m` records as applied whose
+/// file in `dir` has other contents than its record (`migration_sha256`)
+/// says, or is gone: [`edited_migrations`], as `migrate` compares them.
+/// None for a manifest written before that record.
+pub fn edited_since(m: &d1_core::manifest::Manifest, dir: &Path) -> Vec<EditedMigration> {
+    let Some(record) = &m.migration_sha256 else {
+        return Vec::new();
+    };
+    edited_migrations(record, &m.migrations, &digests(dir, &m.migrations))
+}
+
 /// The record a new backup writes for its `applied` migrations: the
 /// `previous` backup's sha256 where it has one (an edit made since is not
 /// recorded as what was applied), else the file's sha256 now.
@@ -1771,9 +1971,10 @@ pub type Held = (BTreeMap<String, String>, Vec<String>);
 /// from the backup's dump, opened with `identity` if it is sealed. The way
 /// back names only a whole backup of that database, which holds what it
 /// held. Empty when the dump cannot be read (a sealed backup and no
-/// identity): a restore of it then names them in its refusal. When the
-/// migrations cannot be run here, every trigger is named (LF: the guard
-/// then fails closed) and none is known missing.
+/// identity): a restore of it then names them in its refusal. When a
+/// migration cannot be run here, every trigger is named (LF: the guard
+/// then fails closed), and those of the migrations before it that the
+/// backup lacks (LN: the guard requires them).
 pub fn way_back_triggers(
     project: &Project,
     file: &Path,
@@ -1798,16 +1999,18 @@ pub fn way_back_triggers(
     let manifest = d1_core::manifest::Manifest::for_backup(file).ok();
     let applied = manifest.as_ref().and_then(|m| m.applied_migrations());
     let dir = project.config_dir.join(&env.migrations_dir);
-    match triggers_made(applied, &dir) {
-        Ok(made) => WayBack {
-            foreign: d1_core::catalog::foreign_triggers(triggers, &texts(&made)),
-            missing: { missing_triggers(&made, triggers, tables).into_iter() }
-                .map(|(name, _)| name.clone())
-                .collect(),
+    let required = triggers_required(applied, &dir, &held_names(tables, triggers));
+    let missing = { missing_triggers(&required.made, triggers, tables).into_iter() }
+        .map(|(name, _)| name.clone())
+        .collect();
+    match required.unrun {
+        None => WayBack {
+            foreign: d1_core::catalog::foreign_triggers(triggers, &texts(&required.made)),
+            missing,
         },
-        Err(_) => WayBack {
+        Some(_) => WayBack {
             foreign: triggers.keys().cloned().collect(),
-            missing: Vec::new(),
+            missing,
         },
     }
 }
@@ -2159,6 +2362,52 @@ mod tests {
             assert!(format!("{err:#}").contains("0002_b.sql"), "{err:#}");
             assert!(!path.exists(), "{sql} wrote {}", path.display());
         }
+    }
+
+    /// The migrations whose tables or triggers a dump holds count as
+    /// applied whatever its records say, with every one before them; a
+    /// migration that does not run leaves the triggers of those before it
+    /// known (LN).
+    #[test]
+    fn triggers_required_go_by_what_the_dump_holds_and_survive_a_broken_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, sql) in [
+            (
+                "0001_a.sql",
+                "CREATE TABLE a (x); CREATE TRIGGER ta AFTER INSERT ON a BEGIN SELECT 1; END;",
+            ),
+            (
+                "0002_b.sql",
+                "CREATE TABLE b (x); CREATE TRIGGER tb AFTER INSERT ON b BEGIN SELECT 1; END;",
+            ),
+            ("0003_broken.sql", "UPDATE nosuchtable SET x = 1;"),
+        ] {
+            std::fs::write(dir.path().join(name), sql).unwrap();
+        }
+        let names = |made: &BTreeMap<String, MadeTrigger>| -> Vec<String> {
+            made.keys().cloned().collect()
+        };
+        let held =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|n| (*n).to_owned()).collect() };
+        // Records of none, a dump holding `B` (case ignored): 0001 and 0002.
+        let required = triggers_required(Some(&[]), dir.path(), &held(&["B"]));
+        assert_eq!(required.unrecorded, ["0001_a.sql", "0002_b.sql"]);
+        assert_eq!(names(&required.made), ["ta", "tb"]);
+        assert!(required.unrun.is_none());
+        // A dump holding only `a`'s trigger: 0001 alone.
+        let required = triggers_required(Some(&[]), dir.path(), &held(&["ta"]));
+        assert_eq!(required.unrecorded, ["0001_a.sql"]);
+        // Records that name them all, the broken one too: the triggers of
+        // those before it, and the broken one named.
+        let all = held(&["0001_a.sql", "0002_b.sql", "0003_broken.sql"]);
+        let required = triggers_required(Some(&all), dir.path(), &held(&["a", "b"]));
+        assert!(required.unrecorded.is_empty());
+        assert_eq!(names(&required.made), ["ta", "tb"]);
+        let unrun = format!("{:#}", required.unrun.unwrap());
+        assert!(unrun.contains("0003_broken.sql"), "{unrun}");
+        // A dump of nothing the migrations make, recording none: none.
+        let required = triggers_required(Some(&[]), dir.path(), &held(&["other"]));
+        assert!(required.unrecorded.is_empty() && required.made.is_empty());
     }
 
     /// wrangler's choice of files and its order: numbers read as numbers,

@@ -816,48 +816,46 @@ fn trigger_check(
 ) -> Check {
     const NAME: &str = "triggers";
     let triggers = d1_core::catalog::created_in(db, "trigger");
+    if let Some(check) = edited_migration_check(manifest, ctx) {
+        return check;
+    }
     let applied = manifest.and_then(Manifest::applied_migrations);
-    let made = match crate::steps::migrations::triggers_made(applied, ctx.migrations_dir) {
-        Ok(made) => made,
-        // Not knowing what the migrations make is not a fault of the
-        // backup's: said, and skipped (restore refuses its triggers then).
-        Err(e) => {
-            return skipped(NAME, format!("the migrations' triggers are unknown: {e:#}"));
+    let tables: Vec<String> = d1_core::catalog::created_in(db, "table")
+        .into_keys()
+        .collect();
+    let held = crate::steps::migrations::held_names(&tables, &triggers);
+    let required = crate::steps::migrations::triggers_required(applied, ctx.migrations_dir, &held);
+    let made = &required.made;
+    let foreign = match &required.unrun {
+        None => {
+            d1_core::catalog::foreign_triggers(&triggers, &crate::steps::migrations::texts(made))
         }
+        Some(_) => Vec::new(),
     };
-    let foreign =
-        d1_core::catalog::foreign_triggers(&triggers, &crate::steps::migrations::texts(&made));
     let names = crate::steps::migrations::trigger_names(&foreign);
     // Every warning that applies is said, one after another (LJ: a backup
     // of chosen tables that lacked a migration's trigger was not told of
     // its stuck trigger too).
     let mut said: Vec<String> = Vec::new();
-    match missing_triggers_said(db, &made, &triggers, &foreign) {
-        Some(missing) => said.push(missing),
-        None if foreign.is_empty() => {}
-        None => said.push(foreign_said(&names, manifest, ctx)),
-    }
-    // A trigger that names a table the backup does not hold (one of a
-    // backup of chosen tables that writes to a table not chosen): restored,
-    // the app's next write to its table fails.
-    let stuck = d1_core::catalog::schema_sql(db)
-        .and_then(|schema| d1_core::catalog::stuck_triggers(&schema))
-        .unwrap_or_default();
-    if !stuck.is_empty() {
-        let partial = manifest.is_some_and(|m| !m.tables.is_empty());
-        said.push(format!(
-            "{}; a restore of this backup says so in its plan{}",
-            stuck
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-            match partial {
-                true => ": take the tables those triggers write to with --table too",
-                false => "",
+    let missing = missing_triggers_said(&required, (&triggers, &tables), &foreign);
+    match (missing, &required.unrun) {
+        (Some(missing), _) => said.push(missing),
+        // Not knowing what the migrations make is not a fault of the
+        // backup's: said, and skipped (restore refuses its triggers then).
+        (None, Some(e)) => {
+            return skipped(NAME, format!("the migrations' triggers are unknown: {e:#}"));
+        }
+        (None, None) => {
+            if !required.unrecorded.is_empty() {
+                let unrecorded = crate::steps::migrations::unrecorded_said(&required.unrecorded);
+                said.push(format!("{unrecorded}; restore says so"));
             }
-        ));
+            if !foreign.is_empty() {
+                said.push(foreign_said(&names, manifest, ctx));
+            }
+        }
     }
+    said.extend(stuck_said(db, manifest));
     match said.is_empty() {
         true => pass(
             NAME,
@@ -871,6 +869,33 @@ fn trigger_check(
         ),
         false => warn(NAME, said.join(". Also, ")),
     }
+}
+
+/// A trigger that names a table the backup does not hold (one of a backup
+/// of chosen tables that writes to a table not chosen): restored, the
+/// app's next write to its table fails. The warning naming the statement
+/// that would fail, and for chosen tables the fix; `None` when there is
+/// none.
+fn stuck_said(db: &rusqlite::Connection, manifest: Option<&Manifest>) -> Option<String> {
+    let stuck = d1_core::catalog::schema_sql(db)
+        .and_then(|schema| d1_core::catalog::stuck_triggers(&schema))
+        .unwrap_or_default();
+    if stuck.is_empty() {
+        return None;
+    }
+    let partial = manifest.is_some_and(|m| !m.tables.is_empty());
+    Some(format!(
+        "{}; a restore of this backup says so in its plan{}",
+        stuck
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        match partial {
+            true => ": take the tables those triggers write to with --table too",
+            false => "",
+        }
+    ))
 }
 
 /// The warning of triggers that the backup's migrations do not create, as
@@ -892,34 +917,62 @@ fn foreign_said(names: &str, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -
     )
 }
 
-/// A trigger of the migrations (`made`) on a table the backup holds that
-/// it lacks: restored, the database would be without it (restore refuses
-/// it unless --allow-missing-trigger names it). A warning naming each, and
-/// the `foreign` triggers too; `None` when none is missing.
+/// A trigger of the migrations ([`crate::steps::migrations::triggers_required`])
+/// on a table the backup holds (`tables`) that it lacks: restored, the
+/// database would be without it (restore refuses it unless
+/// --allow-missing-trigger names it). A warning naming each, the `foreign`
+/// triggers too, and why they are required when the records leave their
+/// migrations out or a later migration does not run here; `None` when
+/// none is missing.
 fn missing_triggers_said(
-    db: &rusqlite::Connection,
-    made: &BTreeMap<String, crate::steps::migrations::MadeTrigger>,
-    triggers: &BTreeMap<String, String>,
+    required: &crate::steps::migrations::Required,
+    (triggers, tables): (&BTreeMap<String, String>, &[String]),
     foreign: &[String],
 ) -> Option<String> {
-    let tables: Vec<String> = d1_core::catalog::created_in(db, "table")
-        .into_keys()
-        .collect();
-    let missing = crate::steps::migrations::missing_triggers(made, triggers, &tables);
+    let missing = crate::steps::migrations::missing_triggers(&required.made, triggers, tables);
     if missing.is_empty() {
         return None;
     }
+    let mut also = String::new();
+    if !foreign.is_empty() {
+        also += &format!(
+            "; it also creates triggers they do not: {}",
+            crate::steps::migrations::trigger_names(foreign)
+        );
+    }
+    for why in required.why() {
+        also += &format!("; {why}");
+    }
     Some(format!(
-        "it lacks triggers its migrations create: {}. restore refuses this backup as it \
-         stands, unless restore's --allow-missing-trigger NAME names each{}",
+        "it lacks triggers its migrations create: {}. restore refuses this backup as it stands, \
+         unless restore's --allow-missing-trigger NAME names each{also}",
         crate::steps::migrations::missing_said(&missing),
-        match foreign.is_empty() {
-            true => String::new(),
-            false => format!(
-                "; it also creates triggers they do not: {}",
-                crate::steps::migrations::trigger_names(foreign)
-            ),
-        }
+    ))
+}
+
+/// A migration the manifest records as applied whose file in the
+/// migrations directory has other contents now
+/// ([`crate::steps::migrations::edited_migrations`], as `migrate` and
+/// restore refuse it): the triggers cannot be judged against what was
+/// applied. A warning naming it and the fix; the backup itself is not at
+/// fault.
+fn edited_migration_check(manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> Option<Check> {
+    let m = manifest?;
+    let mut edited = crate::steps::migrations::edited_since(m, ctx.migrations_dir);
+    edited.retain(|e| e.now.is_some());
+    if edited.is_empty() {
+        return None;
+    }
+    Some(warn(
+        "triggers",
+        format!(
+            "not judged, and restore refuses this backup until then: {}",
+            crate::steps::migrations::edited_report(
+                &edited,
+                ctx.migrations_dir,
+                (&m.file.name, &m.file.name)
+            )
+        ),
     ))
 }
 

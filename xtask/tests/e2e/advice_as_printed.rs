@@ -466,8 +466,14 @@ fn the_way_back_from_a_target_that_lost_a_migrations_trigger_runs_as_printed() {
     sb.execute_sql("DROP TRIGGER audit_log_no_delete;");
     let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
     run.assert_ok();
-    let words = printed_restore(&run.all());
-    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    runs_back_without_audit_log_no_delete(&sb, &printed_restore(&run.all()));
+}
+
+/// Runs the way back `words` as printed: it is accepted, and puts back
+/// the target as it was, without `audit_log_no_delete`.
+#[track_caller]
+fn runs_back_without_audit_log_no_delete(sb: &Sandbox, words: &[String]) {
+    let ran = run_each(sb, &[words.to_vec()]).remove(0);
     assert_eq!(
         ran.code,
         Some(0),
@@ -709,4 +715,31 @@ fn the_rows_fell_warning_of_a_data_only_backup_of_chosen_tables_advises_no_refus
         );
     }
     assert!(warning.contains("new:"), "no way named:\n{warning}");
+}
+
+/// A target whose records name a migration that does not run here
+/// (`0005_broken.sql`, recorded as applied) and that has lost one of the
+/// triggers of the migrations before it: its safety backup lacks the
+/// trigger, and restore's guard requires it (the broken migration no
+/// longer excuses the triggers of those that ran), so the printed way
+/// back carries `--allow-missing-trigger` for it (it was printed with none
+/// when a migration could not be run) and, run as printed, is accepted.
+#[test]
+fn the_way_back_past_a_broken_migration_carries_the_missing_trigger() {
+    let (sb, name) = sandbox_with_a_backup();
+    let broken = add_broken_migration(&sb);
+    sb.execute_sql(&format!(
+        "INSERT INTO d1_migrations (name) VALUES ('{broken}'); DROP TRIGGER audit_log_no_delete;"
+    ));
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    run.assert_ok();
+    let words = printed_restore(&run.all());
+    assert!(
+        words
+            .join(" ")
+            .contains("--allow-missing-trigger audit_log_no_delete"),
+        "the way back, {words:?}, does not name the trigger its backup lacks:\n{}",
+        run.all()
+    );
+    runs_back_without_audit_log_no_delete(&sb, &words);
 }

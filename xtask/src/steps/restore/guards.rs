@@ -260,10 +260,18 @@ pub(super) fn guard_clean_new_migrations_known(
 /// SQLite matches them, ASCII case ignored. A backup that lacks a trigger
 /// those migrations create ([`refuse_missing_triggers`]) is refused too.
 /// When the migrations cannot be run (one does not run here, or cannot be
-/// read), the guard fails closed ([`refuse_triggers_unchecked`]). A clean
-/// restore loads no DDL from the dump and is not concerned: its migrations
-/// make their triggers. Returns the migrations' triggers the backup lacks
-/// that `--allow-missing-trigger` named: restored without them.
+/// read), the guard fails closed ([`refuse_triggers_unchecked`]), and the
+/// triggers of those before it, which ran, are required all the same. The
+/// migrations applied are not the backup's records alone: those whose
+/// tables or triggers its dump holds count too, whatever its records say
+/// ([`crate::steps::migrations::triggers_required`]), so a forged
+/// `"migrations": []` is no weaker than no manifest (LN); records that
+/// leave them out are named inconsistent with the dump. A migration
+/// edited since it was applied was refused before this guard
+/// ([`guard_applied_migrations_unchanged`]). A clean restore loads no DDL
+/// from the dump and is not concerned: its migrations make their triggers.
+/// Returns the migrations' triggers the backup lacks that
+/// `--allow-missing-trigger` named: restored without them.
 pub(super) fn guard_triggers(
     source: &Source,
     (target, dir): (&Environment, &Path),
@@ -278,20 +286,28 @@ pub(super) fn guard_triggers(
         .manifest
         .as_ref()
         .and_then(|m| m.applied_migrations());
-    let made = crate::steps::migrations::triggers_made(applied, dir);
-    let foreign = { made.as_ref().ok() }.map(|made| {
+    let tables = tables_in(schema);
+    let held = crate::steps::migrations::held_names(&tables, triggers);
+    let required = crate::steps::migrations::triggers_required(applied, dir, &held);
+    let made = &required.made;
+    let foreign = { required.unrun.is_none() }.then(|| {
         d1_core::catalog::foreign_triggers(triggers, &crate::steps::migrations::texts(made))
     });
     refuse_an_allowed_trigger_not_created(args, triggers, foreign.as_deref())?;
-    let made = match made {
-        Ok(made) => made,
-        Err(e) => {
-            return refuse_triggers_unchecked(source, (target, dir), args, triggers, &e)
-                .map(|()| Vec::new());
-        }
-    };
-    let missing = refuse_missing_triggers(source, (target, args), &made, (triggers, schema))?;
-    let made = crate::steps::migrations::texts(&made);
+    let missing =
+        refuse_missing_triggers(source, (target, args, dir), &required, (triggers, &tables))?;
+    if let Some(e) = &required.unrun {
+        return refuse_triggers_unchecked(source, (target, dir), args, triggers, e)
+            .map(|()| missing);
+    }
+    if !required.unrecorded.is_empty() {
+        crate::warn!(
+            "{}: {}.",
+            source.file.display(),
+            crate::steps::migrations::unrecorded_said(&required.unrecorded)
+        );
+    }
+    let made = crate::steps::migrations::texts(made);
     let foreign = d1_core::catalog::foreign_triggers(triggers, &made);
     refuse_another_body_under_a_migrations_name(source, dir, triggers, &foreign)?;
     let (allowed, refused): (Vec<String>, Vec<String>) = foreign
@@ -422,8 +438,9 @@ fn refuse_triggers_unchecked(
         .collect();
     if triggers.is_empty() {
         crate::warn!(
-            "whether {} lacks a trigger its migrations create was not checked: which triggers \
-             they create is unknown ({e:#}).",
+            "whether {} lacks a trigger that a migration from the one that cannot be run here on \
+             creates was not checked: which triggers those create is unknown ({e:#}); those of \
+             the migrations before it were.",
             source.file.display()
         );
         return Ok(());
@@ -438,11 +455,7 @@ fn refuse_triggers_unchecked(
         );
         return Ok(());
     }
-    // The reason may end as a refusal of its own does; this one says it.
-    let why = format!("{e:#}");
-    let why = why
-        .trim_end_matches(" Nothing was done.")
-        .trim_end_matches('.');
+    let why = crate::steps::migrations::unrun_said(e);
     crate::stop!(
         crate::exit::Exit::Refused,
         "{} creates triggers, and which triggers its migrations create is unknown: {why}. A \
@@ -456,8 +469,8 @@ fn refuse_triggers_unchecked(
 }
 
 /// Refuses (exit 3) a backup that lacks a trigger its migrations create
-/// (`made`, as [`guard_triggers`] takes them) on a table its dump
-/// creates (in `schema`): restored, the database would be without it, and
+/// (`required.made`, as [`guard_triggers`] takes them) on a table its dump
+/// creates (`tables`): restored, the database would be without it, and
 /// a trigger is a guard the app relies on (the audit log's append-only
 /// triggers). A backup of chosen tables is judged on those tables only: a
 /// table it does not hold goes with its triggers, which `--partial` says
@@ -466,17 +479,11 @@ fn refuse_triggers_unchecked(
 /// the triggers so restored without.
 fn refuse_missing_triggers(
     source: &Source,
-    (target, args): (&Environment, &RestoreArgs),
-    made: &BTreeMap<String, crate::steps::migrations::MadeTrigger>,
-    (triggers, schema): (&BTreeMap<String, String>, &[String]),
+    (target, args, dir): (&Environment, &RestoreArgs, &Path),
+    required: &crate::steps::migrations::Required,
+    (triggers, tables): (&BTreeMap<String, String>, &[String]),
 ) -> Result<Vec<String>> {
-    let tables: Vec<String> = { schema.iter() }
-        .filter_map(|sql| match d1_core::statement::created_object(sql) {
-            Some(("table", name)) => Some(name),
-            _ => None,
-        })
-        .collect();
-    let missing = crate::steps::migrations::missing_triggers(made, triggers, &tables);
+    let missing = crate::steps::migrations::missing_triggers(&required.made, triggers, tables);
     let (allowed, refused): (Vec<_>, Vec<_>) =
         { missing.into_iter() }.partition(|(n, _)| allows(&args.allow_missing_trigger, n));
     if !allowed.is_empty() {
@@ -492,19 +499,41 @@ fn refuse_missing_triggers(
     if refused.is_empty() {
         return Ok(allowed.into_iter().map(|(n, _)| n.clone()).collect());
     }
+    // Why these are required though the backup's records, or a migration
+    // that does not run, would have left them out; and that one's fix.
+    let mut why: String = { required.why().into_iter() }
+        .map(|w| format!(" {}{}.", w[..1].to_uppercase(), &w[1..]))
+        .collect();
+    if required.unrun.is_some() {
+        why += &format!(
+            " To have the rest judged, fix that migration, or move it out of {} until it runs, \
+             and restore again.",
+            dir.display()
+        );
+    }
     let flags =
         crate::steps::migrations::flags("--allow-missing-trigger", refused.iter().map(|(n, _)| *n));
     Err(TriggersRefused::error(
         format!(
             "{} lacks triggers its migrations create: {}. Restored, {} would be without them, and \
-             a trigger is a guard the app relies on, so this backup is refused. If it is meant to \
-             be without them, restore with{flags}. Nothing was done.",
+             a trigger is a guard the app relies on, so this backup is refused.{why} If it is \
+             meant to be without them, restore with{flags}. Nothing was done.",
             source.file.display(),
             crate::steps::migrations::missing_said(&refused),
             target.database_name,
         ),
         flags,
     ))
+}
+
+/// The names of the tables the dump's `schema` creates.
+fn tables_in(schema: &[String]) -> Vec<String> {
+    { schema.iter() }
+        .filter_map(|sql| match d1_core::statement::created_object(sql) {
+            Some(("table", name)) => Some(name),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Refuses (exit 3) a backup's trigger under the name a migration in `dir`
@@ -721,42 +750,51 @@ pub(super) fn guard_dump_migrations(file: &Path, recorded: &[String], dir: &Path
     Ok(())
 }
 
-/// `--clean` rebuilds the schema from `migrations/`; refuse (exit 3) when a
-/// migration the backup had applied now has other contents there (its
-/// manifest's `migration_sha256`), which would build another schema than
-/// the one the rows came from.
-pub(super) fn guard_applied_migrations_unchanged(source: &Source, dir: &Path) -> Result<()> {
+/// Refuses (exit 3) a backup whose manifest records a migration as applied
+/// with other contents than its file in `dir` has now (its
+/// `migration_sha256`), or, for `--clean`, whose file is gone (another
+/// branch's: the triggers it made are then foreign to the migrations
+/// here, which the trigger guard refuses), as `migrate` refuses one
+/// ([`crate::steps::migrations::edited_migrations`]). `--clean` would
+/// rebuild another schema than the one the rows came from; every other
+/// mode judges the backup's triggers against the migrations it records as
+/// applied, and an edited one is not what was applied (LN: a trigger
+/// appended to an applied migration and to the dump was installed, and
+/// `--replace` was said to be unaffected). Before anything runs, a dry
+/// run's plan too.
+pub(super) fn guard_applied_migrations_unchanged(
+    source: &Source,
+    dir: &Path,
+    mode: Mode,
+) -> Result<()> {
     let Some(m) = &source.manifest else {
         return Ok(());
     };
-    let Some(record) = &m.migration_sha256 else {
-        return Ok(());
-    };
-    let edited = crate::steps::migrations::edited_migrations(
-        record,
-        &m.migrations,
-        &crate::steps::migrations::digests(dir, &m.migrations),
-    );
-    if !edited.is_empty() {
-        // A data-only backup creates no table, so `--replace` refuses it:
-        // the way that keeps a backup's own schema is then a full backup.
-        let other_way = if m.tables.is_empty() && m.mode == "data-only" {
-            "Or restore a full backup of that time with --replace, which keeps its own schema \
-             (`cargo xtask list` shows each backup's mode): this data-only backup creates no \
-             table."
-        } else {
-            "Or restore it with --replace, which keeps the backup's own schema."
-        };
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to restore {} --clean: {} {other_way} Nothing was done.",
-            source.file.display(),
-            // Each edited one is in the backup's record: none is told as in a
-            // database's d1_migrations alone.
-            crate::steps::migrations::edited_report(&edited, dir, (&m.file.name, &m.file.name))
-        );
+    let mut edited = crate::steps::migrations::edited_since(m, dir);
+    if mode != Mode::Clean {
+        edited.retain(|e| e.now.is_some());
     }
-    Ok(())
+    if edited.is_empty() {
+        return Ok(());
+    }
+    let (how, why) = match mode {
+        Mode::Clean => (" --clean", ""),
+        _ => (
+            "",
+            " A restore judges the backup's triggers against the migrations it records as \
+             applied, as they were applied: an edited one is no such reference.",
+        ),
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to restore {}{how}: {}{why} Every restore of a backup that records it as \
+         applied (--clean, --replace, a full backup of that time) is refused until its file is \
+         as it was applied. Nothing was done.",
+        source.file.display(),
+        // Each edited one is in the backup's record: none is told as in a
+        // database's d1_migrations alone.
+        crate::steps::migrations::edited_report(&edited, dir, (&m.file.name, &m.file.name))
+    )
 }
 
 /// Finds the source file and its facts, and checks it against its manifest.

@@ -186,8 +186,8 @@ pub(super) fn check_source(
     let dir = migrations_dir_for(project, envs, &source, target, new);
     if mode == Mode::Clean {
         guard_same_migrations(&source, &dir)?;
-        guard_applied_migrations_unchanged(&source, &dir)?;
     }
+    guard_applied_migrations_unchanged(&source, &dir, mode)?;
     Ok((source, dir))
 }
 
