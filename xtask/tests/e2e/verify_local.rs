@@ -1454,6 +1454,21 @@ fn verify_without_a_manifest_advises_no_flag_for_a_trigger_its_migrations_make_o
         advice,
         "verify advises a flag restore refuses for this trigger:\n{all}"
     );
+    // rvBC 3: a trigger no migration names is one restore installs with
+    // `--allow-trigger NAME`: said so, by name, without a manifest as with
+    // one, beside the refusal of the other.
+    edit_dump(
+        &file,
+        "CREATE TRIGGER audit_log_no_update",
+        "CREATE TRIGGER hand_made AFTER INSERT ON accounts BEGIN SELECT 1; END;\n\
+         CREATE TRIGGER audit_log_no_update",
+    );
+    let run = sb.xtask(&["verify", path_arg(&file), "--no-manifest"]);
+    let all = run.all();
+    assert!(
+        all.contains("--allow-trigger hand_made") && !all.contains("--allow-trigger audit_log"),
+        "verify does not name the flag restore takes for a trigger no migration names:\n{all}"
+    );
 }
 
 /// LO: `verify NAME` where NAME in the backup directory is a symbolic link
