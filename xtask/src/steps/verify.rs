@@ -832,7 +832,6 @@ fn trigger_check(
         }
         Some(_) => Vec::new(),
     };
-    let names = crate::steps::migrations::trigger_names(&foreign);
     // Every warning that applies is said, one after another (LJ: a backup
     // of chosen tables that lacked a migration's trigger was not told of
     // its stuck trigger too).
@@ -851,7 +850,7 @@ fn trigger_check(
                 said.push(format!("{unrecorded}; restore says so"));
             }
             if !foreign.is_empty() {
-                said.push(foreign_said(&names, manifest, ctx));
+                said.push(foreign_said(&foreign, &triggers, manifest, ctx));
             }
         }
     }
@@ -899,20 +898,37 @@ fn stuck_said(db: &rusqlite::Connection, manifest: Option<&Manifest>) -> Option<
 }
 
 /// The warning of triggers that the backup's migrations do not create, as
-/// they do not: without a manifest as with one, restore refuses a trigger
-/// its migrations create otherwise whatever flag is given, so no flag is
-/// advised.
-fn foreign_said(names: &str, manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> String {
+/// they do not. Restore refuses a trigger under a name a migration gives
+/// another trigger whatever flag is given, so none is advised for it; one
+/// no migration names it installs with `--allow-trigger NAME`, named so
+/// (rvBC 3), without a manifest as with one.
+fn foreign_said(
+    foreign: &[String],
+    triggers: &BTreeMap<String, String>,
+    manifest: Option<&Manifest>,
+    ctx: &Workspace<'_>,
+) -> String {
+    let migrations = crate::steps::migrations::triggers_changed_from_migrations;
+    let shadowing = migrations(ctx.migrations_dir, triggers).unwrap_or_default();
+    let own: Vec<&String> = { foreign.iter() }
+        .filter(|t| !shadowing.iter().any(|(s, _)| s == *t))
+        .collect();
+    let flags = crate::steps::migrations::flags("--allow-trigger", own.iter().copied());
     format!(
-        "it creates triggers that {} do not create (or create otherwise): {names}. restore \
-         refuses this backup as it stands{}; if a trigger is meant, it belongs in a migration",
+        "it creates triggers that {} do not create (or create otherwise): {}. restore \
+         refuses this backup as it stands{}; if a trigger is meant, it belongs in a migration{}",
         match manifest.and_then(Manifest::applied_migrations) {
             Some(_) => "the migrations it records as applied".to_owned(),
             None => format!("the migrations in {}", ctx.migrations_dir.display()),
         },
+        crate::steps::migrations::trigger_names(foreign),
         match manifest {
             Some(_) => "",
             None => ", without a manifest as with one",
+        },
+        match own.is_empty() {
+            true => String::new(),
+            false => format!(", or is restored as it is with restore's{flags}"),
         }
     )
 }
