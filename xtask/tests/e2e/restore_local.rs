@@ -3323,3 +3323,36 @@ fn partial_with_a_whole_backup_is_refused_not_ignored() {
         assert_eq!(snapshot(&sb), before, "the database changed");
     }
 }
+
+/// LK found: a data-only backup of chosen tables restored `--replace
+/// --partial` passed the scope checks (`--partial` let it by), took a
+/// safety backup, dropped the tables and failed loading rows into tables
+/// it does not create ("no such table"). A data-only backup, whole or of
+/// chosen tables, goes only where `--clean` puts it: refused before
+/// anything runs (exit 3, no safety backup), naming `--clean`.
+#[test]
+fn a_data_only_backup_of_chosen_tables_is_refused_with_replace_partial_before_anything_runs() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let file = backup_named(&sb, &["--data-only", "--table", "companies"]);
+    let before = sb.backup_files();
+    let tables = sb.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+    let run = sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--partial",
+        "--yes",
+    ]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("data-only") && run.stderr.contains("--clean --partial"),
+        "the refusal does not name the way that works:\n{}",
+        run.all()
+    );
+    assert_eq!(sb.backup_files(), before, "a safety backup was taken");
+    let after = sb.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+    assert_eq!(after, tables, "the target's tables changed");
+}
