@@ -599,8 +599,8 @@ pub(super) fn refuse_a_schema_only_backup_with_clean(
     Ok(())
 }
 
-/// A whole data-only backup in a mode that cannot use it: each refusal
-/// names the way that can.
+/// A data-only backup (whole, or of chosen tables) in a mode that cannot
+/// use it: each refusal names the way that can.
 pub(super) fn refuse_a_data_only_backup_without_clean(
     source: &Source,
     m: &Manifest,
@@ -610,23 +610,27 @@ pub(super) fn refuse_a_data_only_backup_without_clean(
 ) -> Result<()> {
     // Its rows go into tables it does not create: `--replace` drops them
     // all, and an empty target has none, so `--partial` cannot help.
-    if m.tables.is_empty() && m.mode == "data-only" && new {
+    let clean = match m.tables.is_empty() {
+        true => "--clean",
+        false => "--clean --partial",
+    };
+    if m.mode == "data-only" && new {
         crate::stop!(
             crate::exit::Exit::Refused,
             "{} is a data-only backup: it creates no table, and without --clean a new database \
              gets the backup's own schema. Take the runbook's clean path, `--to new:{name} \
-             --clean`, which creates the database, applies the migrations of the database the \
+             {clean}`, which creates the database, applies the migrations of the database the \
              backup was taken from and loads the rows into them; or restore a full backup to \
              new:{name} (`cargo xtask list` shows each backup's mode). Nothing was done.",
             source.file.display(),
             name = target.database_name
         )
     }
-    if m.tables.is_empty() && m.mode == "data-only" {
+    if m.mode == "data-only" {
         crate::stop!(
             crate::exit::Exit::Refused,
             "{} is a data-only backup: it creates no table, so restoring it --{} would load its \
-             rows into tables the target does not have then. Restore it with --clean, which \
+             rows into tables the target does not have then. Restore it with {clean}, which \
              applies the migrations to a database with no tables and loads the rows into \
              them. Nothing was done.",
             source.file.display(),
@@ -672,10 +676,15 @@ pub(super) fn guard_backup_scope(
             m.mode,
         )
     }
+    // A data-only backup creates no table, whole or of chosen tables:
+    // `--partial` does not let it by (LK: `--replace --partial` took a
+    // safety backup, dropped the tables and failed loading rows into them).
+    if m.mode == "data-only" && mode != Mode::Clean {
+        refuse_a_data_only_backup_without_clean(source, m, target, mode, new)?;
+    }
     if fits || partial {
         return Ok(());
     }
-    refuse_a_data_only_backup_without_clean(source, m, target, mode, new)?;
     let what = if whole {
         format!("a {} backup", m.mode)
     } else {
