@@ -91,9 +91,9 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         said,
         counts,
     } = judge(&policies, &entries);
-    // Quiet, the counts alone (a year of backups is a thousand lines), a
-    // dry run's and a real run's, which a cron job's log keeps (LP).
-    let counts_only = crate::out::level() == crate::out::Level::Quiet;
+    // A quiet dry run prints the counts alone (a year of backups is a
+    // thousand lines); a quiet real run nothing (the scheduled job's).
+    let counts_only = args.dry_run && crate::out::level() == crate::out::Level::Quiet;
     print_judged(&said, &counts, counts_only, args.json);
     let report = |deleted: usize, bytes_freed: u64| {
         if args.json {
