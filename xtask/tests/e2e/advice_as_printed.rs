@@ -743,3 +743,123 @@ fn the_way_back_past_a_broken_migration_carries_the_missing_trigger() {
     );
     runs_back_without_audit_log_no_delete(&sb, &words);
 }
+
+/// The local D1's triggers, by name.
+fn trigger_names_of(sb: &Sandbox) -> Vec<String> {
+    let rows = sb.query("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name");
+    { rows[0].iter() }
+        .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// `backup`'s dump edited as a reviewer would: the statement that creates
+/// the migrations' `audit_log_no_delete` cut out, and [`HAND_MADE`] (no
+/// migration's) put in its place; its manifest made to match the file
+/// (size and SHA-256). A restore of it needs `--allow-missing-trigger
+/// audit_log_no_delete` and `--allow-trigger hand_made`, two independent
+/// flags known from the same dump.
+fn cut_one_trigger_and_add_another(sb: &Sandbox, backup: &str) {
+    let path = sb.backups().join(backup);
+    let dump = std::fs::read_to_string(&path).unwrap();
+    let start = dump
+        .find("CREATE TRIGGER audit_log_no_delete ")
+        .expect("the backup creates audit_log_no_delete");
+    let end = start + dump[start..].find("END;").unwrap() + "END;".len();
+    let dump = format!("{}{HAND_MADE}{}", &dump[..start], &dump[end..]);
+    std::fs::write(&path, &dump).unwrap();
+    edit_manifest(sb, backup, |m| {
+        m["file"]["bytes"] = dump.len().into();
+        m["file"]["sha256"] = sha256_hex(dump.as_bytes()).into();
+    });
+}
+
+/// That `run` was refused (exit `code`) in one round for both of the
+/// triggers [`cut_one_trigger_and_add_another`] makes a restore need, naming each,
+/// with nothing run (the local D1's triggers and backups/ as `before`);
+/// returns the one command it prints that holds `command` (`restore`,
+/// `drill `), which carries both flags.
+#[track_caller]
+fn refused_once_for_both(
+    sb: &Sandbox,
+    run: &Run,
+    before: &(Vec<String>, Vec<String>),
+    (command, code): (&str, i32),
+) -> Vec<String> {
+    assert_eq!(run.code, Some(code), "{}", run.all());
+    // The error itself, not a warning before it (verify's, in a drill).
+    let error = run.stderr.split_once("error:").map_or("", |(_, e)| e);
+    for name in ["audit_log_no_delete", "hand_made"] {
+        assert!(
+            error.contains(name),
+            "the refusal does not name {name}: a second round would:\n{}",
+            run.all()
+        );
+    }
+    assert_eq!(
+        &(trigger_names_of(sb), sb.backup_files()),
+        before,
+        "{}",
+        run.all()
+    );
+    let advice = advised(&run.stderr, command);
+    assert_eq!(
+        advice.len(),
+        1,
+        "not one {command:?} command printed:\n{}",
+        run.all()
+    );
+    assert_names_both(&advice[0], &run.all());
+    advice.into_iter().next().unwrap()
+}
+
+/// Takes a backup of the sandbox's local D1 cut and added to as
+/// [`cut_one_trigger_and_add_another`] makes it, runs `args` (the words of
+/// a restore or a drill of it) refused for its triggers (exit `code`: the
+/// [`refused_once_for_both`] checks), then the one command the refusal
+/// prints, as printed: it succeeds, and the local D1 holds the backup's
+/// triggers, the hand-made one and not the one cut.
+fn refused_once_then_runs_as_printed(args: &str, (command, code): (&str, i32)) {
+    let (sb, name) = sandbox_with_a_backup();
+    cut_one_trigger_and_add_another(&sb, &name);
+    let before = (trigger_names_of(&sb), sb.backup_files());
+    let run = sb.xtask(&args.split(' ').collect::<Vec<_>>());
+    let words = refused_once_for_both(&sb, &run, &before, (command, code));
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the command as printed, {words:?}, did not succeed:\n{}",
+        ran.all()
+    );
+    let triggers = trigger_names_of(&sb);
+    assert!(
+        triggers.contains(&"hand_made".to_owned())
+            && !triggers.contains(&"audit_log_no_delete".to_owned()),
+        "{triggers:?}:\n{}",
+        ran.all()
+    );
+}
+
+/// LS: a backup that lacks one of its migrations' triggers and creates
+/// one no migration does was refused for the missing one alone, advising
+/// `--allow-missing-trigger`; restored with it, it was refused again for
+/// the other (`--allow-trigger`): two rounds. One refusal (exit 3, nothing
+/// run) names both and prints one restore carrying both flags, which, run
+/// as printed, restores the backup: the hand-made trigger in, the cut one
+/// out.
+#[test]
+fn a_restore_refused_for_a_missing_and_a_foreign_trigger_prints_one_restore_that_runs() {
+    let restore = "restore latest:local --to local --replace --yes";
+    refused_once_then_runs_as_printed(restore, ("restore", 3));
+}
+
+/// LS: drill's failure for such a backup printed a drill carrying
+/// `--allow-missing-trigger` alone, which failed again for the trigger no
+/// migration makes. It prints one drill carrying both flags, which, run as
+/// printed, passes, leaving the drill's target with the backup's
+/// triggers.
+#[test]
+fn a_drill_refused_for_a_missing_and_a_foreign_trigger_prints_one_drill_that_passes() {
+    let drill = "drill --to local --from local --yes";
+    refused_once_then_runs_as_printed(drill, ("drill ", 1));
+}
