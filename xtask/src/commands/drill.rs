@@ -630,10 +630,15 @@ impl Rehearsal {
         if crate::exit::find::<restore::KeyRefusal>(e).is_some() {
             self.record.checks[3] = Outcome::Fail;
         }
-        if let Some(refused) = crate::exit::find::<restore::TriggersRefused>(e) {
-            self.advice = Some(drill.advice_with(&refused.flags));
+        // Restore's refusal without the restore it prints: the drill
+        // prints its own (`advice_with`), the same flags.
+        match crate::exit::find::<restore::TriggersRefused>(e) {
+            Some(refused) => {
+                self.advice = Some(drill.advice_with(&refused.flags));
+                self.failures.push(format!("restore: {}", refused.said));
+            }
+            None => self.failures.push(format!("restore: {e:#}")),
         }
-        self.failures.push(format!("restore: {e:#}"));
         self.record.checks[1] = Outcome::Fail;
     }
 

@@ -258,9 +258,11 @@ pub(super) fn guard_clean_new_migrations_known(
 /// the way back from a safety backup carries for the triggers the target
 /// held ([`crate::steps::migrations::way_back_triggers`]). Names match as
 /// SQLite matches them, ASCII case ignored. A backup that lacks a trigger
-/// those migrations create ([`refuse_missing_triggers`]) is refused too.
-/// When the migrations cannot be run (one does not run here, or cannot be
-/// read), the guard fails closed ([`refuse_triggers_unchecked`]), and the
+/// those migrations create ([`missing_triggers_judged`]) is refused too,
+/// in the same refusal ([`TriggersRefused`]: every trigger named, and one
+/// restore carrying every flag, LS). When the migrations cannot be run
+/// (one does not run here, or cannot be read), the guard fails closed
+/// ([`triggers_unchecked`]), and the
 /// triggers of those before it, which ran, are required all the same. The
 /// migrations applied are not the backup's records alone: those whose
 /// tables or triggers its dump holds count too, whatever its records say
@@ -294,22 +296,45 @@ pub(super) fn guard_triggers(
         d1_core::catalog::foreign_triggers(triggers, &crate::steps::migrations::texts(made))
     });
     refuse_an_allowed_trigger_not_created(args, triggers, foreign.as_deref())?;
-    let missing =
-        refuse_missing_triggers(source, (target, args, dir), &required, (triggers, &tables))?;
-    if let Some(e) = &required.unrun {
-        return refuse_triggers_unchecked(source, (target, dir), args, triggers, e)
-            .map(|()| missing);
+    // No flag installs these: refused before the refusals a flag answers,
+    // whose flags would only lead a second round to this one.
+    if let Some(foreign) = &foreign {
+        refuse_another_body_under_a_migrations_name(source, dir, triggers, foreign)?;
     }
-    if !required.unrecorded.is_empty() {
-        crate::warn!(
-            "{}: {}.",
-            source.file.display(),
-            crate::steps::migrations::unrecorded_said(&required.unrecorded)
-        );
+    let (missing, lacking) =
+        missing_triggers_judged(source, (target, args, dir), &required, (triggers, &tables));
+    let unmade = match &required.unrun {
+        Some(e) => triggers_unchecked(source, (target, dir), args, triggers, e),
+        None => {
+            if !required.unrecorded.is_empty() {
+                crate::warn!(
+                    "{}: {}.",
+                    source.file.display(),
+                    crate::steps::migrations::unrecorded_said(&required.unrecorded)
+                );
+            }
+            foreign_triggers_judged(source, (target, args, dir), foreign.unwrap_or_default())
+        }
+    };
+    // LS: both are known from the same dump, and independent: one refusal
+    // names both, with one restore carrying every flag, where the first
+    // alone (`--allow-missing-trigger`) was refused again for the second.
+    let refused: Vec<(String, String)> = [lacking, unmade].into_iter().flatten().collect();
+    if refused.is_empty() {
+        return Ok(missing);
     }
-    let made = crate::steps::migrations::texts(made);
-    let foreign = d1_core::catalog::foreign_triggers(triggers, &made);
-    refuse_another_body_under_a_migrations_name(source, dir, triggers, &foreign)?;
+    Err(TriggersRefused::error(source, args, &refused))
+}
+
+/// The triggers `foreign` the backup creates that no migration it records
+/// as applied creates (or, without a manifest, none in `dir`): those
+/// `--allow-trigger` names are installed, with a warning; the rest are
+/// refused, their part of the refusal and their flags returned.
+fn foreign_triggers_judged(
+    source: &Source,
+    (target, args, dir): (&Environment, &RestoreArgs, &Path),
+    foreign: Vec<String>,
+) -> Option<(String, String)> {
     let (allowed, refused): (Vec<String>, Vec<String>) = foreign
         .into_iter()
         .partition(|t| allows(&args.allow_trigger, t));
@@ -323,7 +348,7 @@ pub(super) fn guard_triggers(
         );
     }
     if refused.is_empty() {
-        return Ok(missing);
+        return None;
     }
     let names = crate::steps::migrations::trigger_names(&refused);
     let which = match &source.manifest {
@@ -337,12 +362,11 @@ pub(super) fn guard_triggers(
         ),
     };
     let flags = crate::steps::migrations::allow_trigger_flags(&refused);
-    Err(TriggersRefused::error(
+    Some((
         format!(
             "{} creates triggers that {which}: {names}. A trigger runs on every later write it \
              matches, after this restore's checks, so this backup is refused; if the trigger is \
-             meant, it belongs in a migration, or, having read it, restore with{flags}. Nothing \
-             was done.",
+             meant, it belongs in a migration, or, having read it, restore with{flags}.",
             source.file.display(),
         ),
         flags,
@@ -356,23 +380,84 @@ pub(super) fn guard_triggers(
 /// whose restore takes the same flags, can print the drill that rehearses
 /// that restore ([`crate::exit::find`]): restore's own advice, `restore
 /// with …`, is no command a drill runs.
+/// Every part of it is said at once, each with its flags, and `flags`
+/// carries them all (LS: a backup both lacking a migration's trigger and
+/// creating a foreign one was refused for the first, and again, once
+/// restored with its flag, for the second).
 #[derive(Debug)]
 pub struct TriggersRefused {
-    said: String,
+    /// Why, each part's flags named, ending "Nothing was done.".
+    pub said: String,
     pub flags: String,
+    /// The restore refused, again with every flag: the command to paste.
+    command: String,
 }
 
 impl TriggersRefused {
-    /// The refusal (exit 3) saying `said`, which `flags` would pass.
-    fn error(said: String, flags: String) -> anyhow::Error {
-        crate::exit::Exit::Refused.error(TriggersRefused { said, flags })
+    /// The refusal (exit 3) of `source` for each of `refused`: what it
+    /// says, and the flags that would pass it.
+    fn error(source: &Source, args: &RestoreArgs, refused: &[(String, String)]) -> anyhow::Error {
+        let said: Vec<&str> = refused.iter().map(|(s, _)| s.as_str()).collect();
+        let flags: String = refused.iter().map(|(_, f)| f.as_str()).collect();
+        crate::exit::Exit::Refused.error(TriggersRefused {
+            said: format!("{} Nothing was done.", said.join(" ")),
+            command: restore_again(source, args, &flags),
+            flags,
+        })
     }
 }
 
 impl std::fmt::Display for TriggersRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.said)
+        let said = self.said.trim_end_matches(" Nothing was done.");
+        write!(
+            f,
+            "{said} To restore it as it is, every flag at once: `{}`. Nothing was done.",
+            self.command
+        )
     }
+}
+
+/// The restore `args` asked for, of `source`'s file (what `latest` was),
+/// with `flags` added: every option it was given, as given (a path, a
+/// database's name, no secret), so that it runs as printed.
+fn restore_again(source: &Source, args: &RestoreArgs, flags: &str) -> String {
+    let word = d1_core::wording::shell_word;
+    let mut words = format!(
+        "cargo xtask restore {} --to {}",
+        word(&source.file.display().to_string()),
+        word(&args.to)
+    );
+    let switches = [
+        (args.into_empty, "--into-empty"),
+        (args.replace, "--replace"),
+        (args.partial, "--partial"),
+        (args.no_manifest, "--no-manifest"),
+        (args.accept_key_change, "--accept-key-change"),
+        (args.via_wrangler, "--via-wrangler"),
+        (args.json, "--json"),
+        (args.dry_run, "--dry-run"),
+        (args.confirm.yes, "--yes"),
+    ];
+    for (_, switch) in switches.iter().filter(|(on, _)| *on) {
+        words += &format!(" {switch}");
+    }
+    let identity = args.identity.path().map(|p| p.display().to_string());
+    let options = [
+        ("--source-env", args.source_env.as_ref()),
+        ("--previous-database-id", args.previous_database_id.as_ref()),
+        ("--location", args.location.as_ref()),
+        ("--account-of", args.account_of.as_ref()),
+        ("--confirm", args.confirm.confirm.as_ref()),
+        ("--identity", identity.as_ref()),
+    ];
+    for (option, value) in options.iter().filter_map(|(o, v)| Some((o, (*v)?))) {
+        words += &format!(" {option} {}", word(value));
+    }
+    words += &crate::steps::migrations::flags("--allow-trigger", &args.allow_trigger);
+    words +=
+        &crate::steps::migrations::flags("--allow-missing-trigger", &args.allow_missing_trigger);
+    words + flags
 }
 
 impl std::error::Error for TriggersRefused {}
@@ -422,16 +507,17 @@ fn allows(named: &[String], trigger: &str) -> bool {
 /// not run here, or cannot be read). The guard used to warn and go on,
 /// installing whatever trigger the dump held; it fails closed: a dump
 /// with a trigger that `--allow-trigger` does not name is refused (exit
-/// 3), naming the migration (in `e`) and the fixes. A dump with no trigger
-/// is not concerned, but whether it lacks one of the migrations' is
-/// unknown too, and said.
-fn refuse_triggers_unchecked(
+/// 3), naming the migration (in `e`) and the fixes: this part of the
+/// refusal, and its flags, returned. A dump with no trigger is not
+/// concerned, but whether it lacks one of the migrations' is unknown too,
+/// and said.
+fn triggers_unchecked(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
     triggers: &BTreeMap<String, String>,
     e: &anyhow::Error,
-) -> Result<()> {
+) -> Option<(String, String)> {
     let unnamed: Vec<String> = { triggers.keys() }
         .filter(|t| !allows(&args.allow_trigger, t))
         .cloned()
@@ -443,7 +529,7 @@ fn refuse_triggers_unchecked(
              the migrations before it were.",
             source.file.display()
         );
-        return Ok(());
+        return None;
     }
     if unnamed.is_empty() {
         crate::warn!(
@@ -453,36 +539,39 @@ fn refuse_triggers_unchecked(
             crate::steps::migrations::trigger_names(triggers.keys()),
             target.database_name
         );
-        return Ok(());
+        return None;
     }
     let why = crate::steps::migrations::unrun_said(e);
-    crate::stop!(
-        crate::exit::Exit::Refused,
-        "{} creates triggers, and which triggers its migrations create is unknown: {why}. A \
-         trigger runs on every later write it matches, so one that cannot be checked is \
-         refused: fix that migration, or move it out of {} until it runs, and restore again; \
-         or, having read the backup's triggers, restore with{}. Nothing was done.",
-        source.file.display(),
-        dir.display(),
-        crate::steps::migrations::allow_trigger_flags(&unnamed)
-    )
+    let flags = crate::steps::migrations::allow_trigger_flags(&unnamed);
+    Some((
+        format!(
+            "{} creates triggers, and which triggers its migrations create is unknown: {why}. A \
+             trigger runs on every later write it matches, so one that cannot be checked is \
+             refused: fix that migration, or move it out of {} until it runs, and restore \
+             again; or, having read the backup's triggers, restore with{flags}.",
+            source.file.display(),
+            dir.display(),
+        ),
+        flags,
+    ))
 }
 
-/// Refuses (exit 3) a backup that lacks a trigger its migrations create
-/// (`required.made`, as [`guard_triggers`] takes them) on a table its dump
+/// Judges, for a refusal (exit 3), a backup that lacks a trigger its
+/// migrations create (`required.made`, as [`guard_triggers`] takes them) on a table its dump
 /// creates (`tables`): restored, the database would be without it, and
 /// a trigger is a guard the app relies on (the audit log's append-only
 /// triggers). A backup of chosen tables is judged on those tables only: a
 /// table it does not hold goes with its triggers, which `--partial` says
 /// is meant. `--allow-missing-trigger NAME` restores it without the
 /// trigger on purpose; `--clean` makes the migrations' triggers. Returns
-/// the triggers so restored without.
-fn refuse_missing_triggers(
+/// the triggers so restored without, and the part of the refusal for the
+/// rest, with its flags.
+fn missing_triggers_judged(
     source: &Source,
     (target, args, dir): (&Environment, &RestoreArgs, &Path),
     required: &crate::steps::migrations::Required,
     (triggers, tables): (&BTreeMap<String, String>, &[String]),
-) -> Result<Vec<String>> {
+) -> (Vec<String>, Option<(String, String)>) {
     let missing = crate::steps::migrations::missing_triggers(&required.made, triggers, tables);
     let (allowed, refused): (Vec<_>, Vec<_>) =
         { missing.into_iter() }.partition(|(n, _)| allows(&args.allow_missing_trigger, n));
@@ -496,8 +585,9 @@ fn refuse_missing_triggers(
             target.database_name
         );
     }
+    let allowed = allowed.into_iter().map(|(n, _)| n.clone()).collect();
     if refused.is_empty() {
-        return Ok(allowed.into_iter().map(|(n, _)| n.clone()).collect());
+        return (allowed, None);
     }
     // Why these are required though the backup's records, or a migration
     // that does not run, would have left them out; and that one's fix.
@@ -513,17 +603,15 @@ fn refuse_missing_triggers(
     }
     let flags =
         crate::steps::migrations::flags("--allow-missing-trigger", refused.iter().map(|(n, _)| *n));
-    Err(TriggersRefused::error(
-        format!(
-            "{} lacks triggers its migrations create: {}. Restored, {} would be without them, and \
-             a trigger is a guard the app relies on, so this backup is refused.{why} If it is \
-             meant to be without them, restore with{flags}. Nothing was done.",
-            source.file.display(),
-            crate::steps::migrations::missing_said(&refused),
-            target.database_name,
-        ),
-        flags,
-    ))
+    let said = format!(
+        "{} lacks triggers its migrations create: {}. Restored, {} would be without them, and a \
+         trigger is a guard the app relies on, so this backup is refused.{why} If it is meant to \
+         be without them, restore with{flags}.",
+        source.file.display(),
+        crate::steps::migrations::missing_said(&refused),
+        target.database_name,
+    );
+    (allowed, Some((said, flags)))
 }
 
 /// The names of the tables the dump's `schema` creates.
