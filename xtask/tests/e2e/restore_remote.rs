@@ -2441,3 +2441,107 @@ fn a_failed_migrations_way_back_is_pasteable_and_status_after_it_does_not_guess(
         dry.all()
     );
 }
+
+/// The names in `backups/`, sorted.
+fn backup_dir_names(remote: &Remote) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(remote.sb.backups())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A restore into prod reads the target's schema while `wrangler d1 list`
+/// checks prod's database_id beside it (README, "Reads that run side by
+/// side"). Cloudflare refusing the token for that schema read (the check
+/// beside it goes through) is reported as when the two ran in turn: exit
+/// 1, the schema read named with the refused token, no plan, no safety
+/// backup, nothing imported, prod and `backups/` as they were. With an id
+/// that is no database of the account, the check's refusal is the one
+/// told (exit 3), not the failed read beside it.
+#[test]
+fn a_failed_read_beside_the_id_check_is_reported_as_alone_and_nothing_is_written() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let path = file.to_str().unwrap();
+    let (before, kept) = (dump_of(&remote.db), backup_dir_names(&remote));
+    remote.server.set_faults(d1_loopback::Faults {
+        query_api_error_with: Some((
+            "sqlite_master".to_owned(),
+            403,
+            10000,
+            "Authentication error".to_owned(),
+        )),
+        ..Default::default()
+    });
+    let restore = [
+        "restore",
+        path,
+        "--to",
+        "prod",
+        "--replace",
+        "--confirm",
+        "qbtime_db_prod",
+        "--yes",
+    ];
+    let run = remote.xtask(home.path(), &restore);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(
+        error_line(&run),
+        format!(
+            "error: wrangler failed (exit status: 1) while trying to read the target's schema \
+             (read-only): Cloudflare refused the API token: check CLOUDFLARE_API_TOKEN (not \
+             expired or revoked, with the D1 and R2 permissions the README lists) and \
+             CLOUDFLARE_ACCOUNT_ID; `cargo xtask doctor` checks them: A request to the \
+             Cloudflare API (/accounts/{ACCOUNT}/d1/database/{PROD_UUID}/query) failed.; \
+             Authentication error [code: 10000]"
+        ),
+        "{}",
+        run.all()
+    );
+    assert!(
+        remote
+            .server
+            .requests()
+            .iter()
+            .any(|r| r.ends_with("/d1/database") || r.contains("/d1/database?")),
+        "the id was not checked:\n{:#?}",
+        remote.server.requests()
+    );
+    assert!(!run.stderr.contains("Restore plan"), "{}", run.all());
+    assert_eq!(import_requests(&remote), 0);
+    assert_eq!(dump_of(&remote.db), before);
+    assert_eq!(backup_dir_names(&remote), kept);
+
+    // An id that is no database: the check's refusal, not the read's error.
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let other = "00000000-1111-4222-8333-444444444444";
+    std::fs::write(&config, text.replace(PROD_UUID, other)).unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "time-travel",
+            "restore",
+            "prod",
+            "--bookmark",
+            "00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        error_line(&run).starts_with(&format!(
+            "error: refusing to restore it with Time Travel: the configuration gives \
+             qbtime_db_prod (prod) the database_id {other}, which is no D1 database of its \
+             Cloudflare account."
+        )),
+        "{}",
+        run.all()
+    );
+    assert_eq!(dump_of(&remote.db), before);
+    assert_eq!(backup_dir_names(&remote), kept);
+}
