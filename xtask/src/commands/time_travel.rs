@@ -537,8 +537,13 @@ impl<'a> RestorePlan<'a> {
         bookmark: Option<&str>,
         at: Option<DateTime<Utc>>,
     ) -> Result<Self> {
-        crate::steps::identity::check(wrangler, cmds, env, "restore it with Time Travel")?;
-        let current = backup::time_travel_bookmark(wrangler, &cmds.time_travel_info(env))?;
+        let current = crate::steps::identity::check_beside(
+            wrangler,
+            cmds,
+            env,
+            "restore it with Time Travel",
+            || backup::time_travel_bookmark(wrangler, &cmds.time_travel_info(env)),
+        )?;
         let target = match (bookmark, at) {
             (Some(b), _) => b.to_owned(),
             (None, Some(t)) => backup::time_travel_bookmark(

@@ -1285,6 +1285,56 @@ pub fn credentials_in_environment() -> bool {
     env_auth().is_some()
 }
 
+/// A read-only wrangler call run on a thread of its own, beside the work
+/// the command does meanwhile: each wrangler start costs one to five
+/// seconds, and two reads that need nothing of each other need not wait
+/// for each other. The only way this tool runs two wranglers at once, and
+/// only when [`credentials_in_environment`] (with a `wrangler login`
+/// [`Beside::start`] gives `None`, and the caller reads in turn). The call
+/// shows no spinner of its own ([`Wrangler::in_background`]); its output
+/// is kept apart, in its own pipes, and its error is its own, as if it had
+/// run alone, for the caller to report where it reported it before.
+/// Dropped unread (the command stopped first), it still waits for its
+/// wrangler to finish, so that no process outlives the command.
+pub struct Beside<T>(Option<(std::thread::JoinHandle<Result<T>>, String)>);
+
+impl<T: Send + 'static> Beside<T> {
+    /// Starts `read` of `invocation` (read-only: nothing that writes to a
+    /// database ever runs beside anything) when two wranglers may run at
+    /// once; `None` otherwise.
+    pub fn start(
+        wrangler: &Wrangler,
+        invocation: Invocation,
+        read: fn(&Wrangler, &Invocation) -> Result<T>,
+    ) -> Option<Beside<T>> {
+        credentials_in_environment().then(|| {
+            let purpose = invocation.purpose.clone();
+            let wrangler = wrangler.clone().in_background();
+            let thread = std::thread::spawn(move || read(&wrangler, &invocation));
+            Beside(Some((thread, purpose)))
+        })
+    }
+
+    /// What the call gave, once it has finished (a spinner says so while
+    /// the command waits for it).
+    pub fn finish(mut self) -> Result<T> {
+        let (thread, purpose) = self.0.take().expect("a read beside is finished once");
+        let _activity = (!thread.is_finished())
+            .then(|| crate::out::Activity::start(format!("wrangler: {purpose}")));
+        thread
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the thread that was to {purpose} panicked")))
+    }
+}
+
+impl<T> Drop for Beside<T> {
+    fn drop(&mut self) {
+        if let Some((thread, _)) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Whether `e` is wrangler exiting non-zero with an error line whose
 /// message starts with `needle`: `✘ [ERROR] The specified key does not
 /// exist.` Only the start counts: wrangler quotes configuration values in

@@ -1138,15 +1138,9 @@ impl Schema<'_> {
         }
     }
 
-    /// The Time Travel bookmark of a remote database, read with a wrangler
-    /// of its own.
-    fn bookmark_reader(&self) -> Option<(Wrangler, Invocation)> {
-        (self.env.location == Location::Remote).then(|| {
-            (
-                self.wrangler.clone().in_background(),
-                self.cmds.time_travel_info(self.env),
-            )
-        })
+    /// The call that reads a remote database's Time Travel bookmark.
+    fn bookmark_reader(&self) -> Option<Invocation> {
+        (self.env.location == Location::Remote).then(|| self.cmds.time_travel_info(self.env))
     }
 
     /// Each FTS5 table's settings (a rank function, secure-delete, ...),
@@ -1582,11 +1576,9 @@ impl Schema<'_> {
     }
 }
 
-/// A remote database's bookmark, read on a thread of its own while the
-/// schema is read. Dropped unread (the backup stopped before its export),
-/// it still waits for its wrangler to finish, so that no process outlives
-/// the command.
-struct EarlyBookmark(Option<std::thread::JoinHandle<Result<String>>>);
+/// A remote database's bookmark, read beside the schema
+/// ([`crate::edge::wrangler::Beside`]); without one, it is read in turn.
+struct EarlyBookmark(Option<crate::edge::wrangler::Beside<String>>);
 
 impl EarlyBookmark {
     /// Starts reading the bookmark of a remote database, if `wanted`, while
@@ -1594,41 +1586,17 @@ impl EarlyBookmark {
     /// the other. Not with a `wrangler login`, which two wranglers at once
     /// can break.
     fn start(source: &Schema<'_>, wanted: bool) -> EarlyBookmark {
-        let now = wanted && crate::edge::wrangler::credentials_in_environment();
-        let reader = source.bookmark_reader().filter(|_| now);
-        EarlyBookmark(reader.map(|(wrangler, info)| {
-            std::thread::spawn(move || time_travel_bookmark(&wrangler, &info))
+        let reader = source.bookmark_reader().filter(|_| wanted);
+        EarlyBookmark(reader.and_then(|info| {
+            crate::edge::wrangler::Beside::start(source.wrangler, info, time_travel_bookmark)
         }))
     }
 
     /// The bookmark read early, or else read now (`None` for local D1).
-    fn finish_or(mut self, source: &Schema<'_>) -> Result<Option<String>> {
-        match self.0.take() {
-            Some(thread) => EarlyBookmark::wait(thread)
-                .unwrap_or_else(|_| {
-                    Err(anyhow::anyhow!("the thread reading the bookmark panicked"))
-                })
-                .map(Some),
+    fn finish_or(self, source: &Schema<'_>) -> Result<Option<String>> {
+        match self.0 {
+            Some(beside) => beside.finish().map(Some),
             None => source.bookmark(),
-        }
-    }
-}
-
-impl EarlyBookmark {
-    /// Joins the thread, saying so while it still runs.
-    fn wait(
-        thread: std::thread::JoinHandle<Result<String>>,
-    ) -> std::thread::Result<Result<String>> {
-        let _activity = (!thread.is_finished())
-            .then(|| crate::out::Activity::start("wrangler: record the Time Travel bookmark"));
-        thread.join()
-    }
-}
-
-impl Drop for EarlyBookmark {
-    fn drop(&mut self) {
-        if let Some(thread) = self.0.take() {
-            let _ = EarlyBookmark::wait(thread);
         }
     }
 }

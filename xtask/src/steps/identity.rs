@@ -14,7 +14,7 @@
 use anyhow::Result;
 
 use crate::config::environment::{Environment, Location};
-use crate::edge::wrangler::{Commands, Wrangler};
+use crate::edge::wrangler::{Beside, Commands, Wrangler};
 use crate::exit::Exit;
 use d1_core::names::shown;
 
@@ -24,10 +24,48 @@ use d1_core::names::shown;
 /// the configuration gives no id (wrangler then finds it by name), or for
 /// one `restore --to new:` is creating.
 pub fn check(wrangler: &Wrangler, cmds: &Commands, env: &Environment, doing: &str) -> Result<()> {
-    if env.location != Location::Remote || env.is_new || env.database_id.is_empty() {
+    if !checked(env) {
         return Ok(());
     }
-    let listed = wrangler.run_json(&cmds.d1_list_of(env))?;
+    judge(wrangler.run_json(&cmds.d1_list_of(env))?, env, doing)
+}
+
+/// [`check`], with `read`, the read-only step that comes next, run while
+/// `wrangler d1 list` runs beside it ([`Beside`]; in turn with a `wrangler
+/// login`): neither needs the other, and the check still ends before
+/// anything is made of what `read` read. Its failures, and a refusal, are
+/// reported first, as when the check ran alone; what `read` gave, or its
+/// error, only once the check passed. `read` must write nothing: with
+/// another database's id it reads that database, and what it read is
+/// thrown away.
+pub fn check_beside<T>(
+    wrangler: &Wrangler,
+    cmds: &Commands,
+    env: &Environment,
+    doing: &str,
+    read: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let list = cmds.d1_list_of(env);
+    match checked(env).then(|| Beside::start(wrangler, list, Wrangler::run_json)) {
+        Some(Some(listed)) => {
+            let read = read();
+            judge(listed.finish()?, env, doing)?;
+            read
+        }
+        _ => {
+            check(wrangler, cmds, env, doing)?;
+            read()
+        }
+    }
+}
+
+/// Whether `env` has an id to check.
+fn checked(env: &Environment) -> bool {
+    env.location == Location::Remote && !env.is_new && !env.database_id.is_empty()
+}
+
+/// [`check`]'s verdict on `wrangler d1 list --json`'s answer.
+fn judge(listed: serde_json::Value, env: &Environment, doing: &str) -> Result<()> {
     match mismatch(&listed, env) {
         None => Ok(()),
         Some(what) => crate::stop!(

@@ -59,10 +59,17 @@ pub(super) fn read_target(
             Catalog::default()
         }
         None => {
-            if let TargetReader::Wrangler(_, cmds, _) = target_reader {
-                crate::steps::identity::check(wrangler, cmds, target, "restore into it")?;
+            let read = || read_catalog(target_reader);
+            match target_reader {
+                TargetReader::Wrangler(_, cmds, _) => crate::steps::identity::check_beside(
+                    wrangler,
+                    cmds,
+                    target,
+                    "restore into it",
+                    read,
+                )?,
+                _ => read()?,
             }
-            read_catalog(target_reader)?
         }
     };
     let existing = existing_objects(&catalog);
