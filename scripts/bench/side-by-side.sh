@@ -33,7 +33,7 @@ uuid=$(sed -n '/env.production.d1_databases/,/^$/s/^database_id = "\(.*\)"/\1/p'
 # A project, and prod with the first APPLIED migrations (and the seed rows
 # once all are), served by a loopback of its own.
 serve() { # APPLIED
-    [ -n "$server" ] && kill "$server" && wait "$server" 2>/dev/null
+    if [ -n "$server" ]; then kill "$server"; wait "$server" 2>/dev/null || true; fi
     rm -rf "$work/p" "$work/home" "$work/prod.sqlite" && mkdir -p "$work/p" "$work/home"
     cp -r "$root/wrangler.toml" "$root/backups.toml" "$root/.gitignore" "$root/migrations" "$work/p/"
     git -C "$work/p" init -q
@@ -58,7 +58,7 @@ name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);"
 run() { # WHO NAME BIN ARGS...: appends the seconds to $work/r/WHO-NAME
     local who="$1" name="$2" bin="$3" start end; shift 3
     local trace=()
-    [ -n "${STRACE:-}" ] && trace=(strace -f -tt -q -e trace=execve -e signal=none -o "$work/$who-$name.strace")
+    [ -n "${STRACE:-}" ] && trace=(strace -f -tt -q -s 200 -e trace=execve -e signal=none -o "$work/$who-$name.strace")
     start=$(date +%s.%N)
     "${trace[@]}" "$bin" --config wrangler.toml "$@" >"$work/$who-$name.log" 2>&1 \
         || { echo "$who $name failed:"; tail -5 "$work/$who-$name.log"; exit 1; }
@@ -70,7 +70,7 @@ calls() { # STRACE START: each wrangler (its node), from and to, in seconds
     awk -v t0="$2" '
         function s(t, a) { split(t, a, ":"); return a[1] * 3600 + a[2] * 60 + a[3] }
         /execve\(.*--no-warnings", "[^"]*wrangler/ { o[++n] = $1; b[$1] = s($2); c = $0
-            sub(/.*wrangler-dist\/cli.js", /, "", c); w[$1] = substr(c, 1, 90) }
+            sub(/.*cli\.js", /, "", c); w[$1] = substr(c, 1, 90) }
         /\+\+\+ exited/ && ($1 in b) { e[$1] = s($2) }
         END { for (i = 1; i <= n; i++) printf "%7.2f %7.2f  %s\n", b[o[i]] - b[o[1]], e[o[i]] - b[o[1]], w[o[i]] }' "$1"
 }
