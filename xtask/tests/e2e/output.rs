@@ -772,3 +772,44 @@ fn list_verbose_says_why_each_backup_was_taken() {
         "the reason is not shown as the plan shows it:\n{line}"
     );
 }
+
+/// A checkout whose wrangler is not installed yet (a fresh clone): the
+/// xtask runs `npm ci` itself, and npm's own lines ("added 45 packages in
+/// 32s", "up to date in 2s") go to stderr with the tool's notes, never to
+/// stdout, where `--json` prints its one document and `-q` prints nothing.
+/// The package list here is empty, so npm needs no network and wrangler
+/// stays missing: the command then stops, and says so in its document.
+#[test]
+fn npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("package.json"),
+        r#"{"name":"fresh","version":"1.0.0","private":true}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        sb.path().join("package-lock.json"),
+        r#"{"name":"fresh","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"fresh","version":"1.0.0"}}}"#,
+    )
+    .unwrap();
+    let json = sb.xtask_in_checkout(&["backup", "local", "--json"]);
+    assert!(
+        json.stderr.contains("running `npm ci`"),
+        "the xtask did not install wrangler itself:\n{}",
+        json.all()
+    );
+    let doc: Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", json.stdout));
+    assert_eq!(doc["command"], "backup", "{doc}");
+    assert!(
+        json.stderr.contains("up to date"),
+        "npm's summary is not on stderr:\n{}",
+        json.stderr
+    );
+    let quiet = sb.xtask_in_checkout(&["-q", "backup", "local"]);
+    assert!(
+        quiet.stdout.is_empty(),
+        "-q printed on stdout:\n{}",
+        quiet.stdout
+    );
+}
