@@ -287,6 +287,18 @@ fn quiet() -> bool {
     level() == Level::Quiet
 }
 
+/// Where a child's own chatter goes (npm's "added 45 packages in 32s",
+/// which it prints on stdout at every log level): never stdout, which is
+/// the command's (one `--json` document, nothing under `-q`); stderr beside
+/// the tool's notes, and nowhere under `-q`, where only errors and warnings
+/// print. The child's stderr, where its errors go, is left to it.
+pub fn for_a_childs_chatter() -> std::process::Stdio {
+    match quiet() {
+        true => std::process::Stdio::null(),
+        false => std::io::stderr().into(),
+    }
+}
+
 /// Whether stdout is reserved for a JSON document (`--json`).
 pub fn json_mode() -> bool {
     JSON.load(Ordering::Relaxed)

@@ -241,6 +241,15 @@ impl Project {
     pub fn wrangler(&self, sh: &Shell) -> Result<Wrangler> {
         if !self.wrangler_installed() {
             install_wrangler(sh, &self.tool_root)?;
+            if !self.wrangler_installed() {
+                crate::stop!(
+                    crate::exit::Exit::CouldNotRun,
+                    "`npm ci` in {} did not install wrangler: its package.json and \
+                     package-lock.json must pin wrangler (as this repository's do); restore \
+                     them from git, then run this again",
+                    self.tool_root.display()
+                );
+            }
         }
         let timeout = crate::edge::wrangler::timeout_from(
             std::env::var(crate::edge::wrangler::TIMEOUT_VAR)

@@ -33,10 +33,22 @@ pub fn npm_ci(sh: &Shell, npm: &Path, root: &Path) -> Result<()> {
     // about twenty lines that read like a failure. wrangler never runs on
     // that Node: it runs on the Node 22 that this `npm ci` installs
     // ([`node_at`]).
-    cmd!(sh, "{npm} ci --no-audit --no-fund --loglevel=error")
-        .quiet()
-        .run()
-        .context("`npm ci` failed; fix the error above, then run this again")?;
+    //
+    // npm prints its summary ("added 45 packages in 32s") on stdout
+    // whatever the log level; stdout is the command's own (one `--json`
+    // document, nothing under `-q`), so npm's goes to stderr, beside the
+    // note that says npm is running ([`crate::out::for_a_childs_chatter`]).
+    let status = std::process::Command::new(npm)
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(sh.current_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(crate::out::for_a_childs_chatter())
+        .status()
+        .with_context(|| format!("cannot start {}", npm.display()))?;
+    anyhow::ensure!(
+        status.success(),
+        "`npm ci` failed ({status}); fix the error above, then run this again"
+    );
     Ok(())
 }
 

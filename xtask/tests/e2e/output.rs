@@ -775,10 +775,11 @@ fn list_verbose_says_why_each_backup_was_taken() {
 
 /// A checkout whose wrangler is not installed yet (a fresh clone): the
 /// xtask runs `npm ci` itself, and npm's own lines ("added 45 packages in
-/// 32s", "up to date in 2s") go to stderr with the tool's notes, never to
-/// stdout, where `--json` prints its one document and `-q` prints nothing.
+/// 32s", "up to date in 2s") go to stderr with the tool's notes (nowhere
+/// under `-q`), never to stdout, where `--json` prints its one document.
 /// The package list here is empty, so npm needs no network and wrangler
-/// stays missing: the command then stops, and says so in its document.
+/// stays missing: the command then stops (exit 2), saying that npm did not
+/// install wrangler and what to restore, in its document.
 #[test]
 fn npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler() {
     let sb = Sandbox::new();
@@ -801,6 +802,11 @@ fn npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler() {
     let doc: Value = serde_json::from_str(&json.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", json.stdout));
     assert_eq!(doc["command"], "backup", "{doc}");
+    assert_eq!(json.code, Some(2), "{}", json.all());
+    assert!(
+        { doc["error"].as_str().unwrap() }.contains("did not install wrangler"),
+        "{doc}"
+    );
     assert!(
         json.stderr.contains("up to date"),
         "npm's summary is not on stderr:\n{}",
@@ -811,5 +817,10 @@ fn npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler() {
         quiet.stdout.is_empty(),
         "-q printed on stdout:\n{}",
         quiet.stdout
+    );
+    assert!(
+        !quiet.stderr.contains("up to date"),
+        "-q printed npm's summary:\n{}",
+        quiet.stderr
     );
 }
