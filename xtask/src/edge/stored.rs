@@ -1998,6 +1998,31 @@ mod tests {
         assert_eq!(held_in(&path), Some((d1_core::dump::Held::Dump, true)));
     }
 
+    /// A file that is no identity (a README passed to `--identity` on a
+    /// bad day) is refused at once, and its lines are not taken for
+    /// secrets: holding each of a large file's lines made every later
+    /// redaction scan them all, so a 700 KB README ran for many minutes
+    /// before the refusal. A file far larger than any key file is refused
+    /// by its size, unread.
+    #[test]
+    fn a_file_that_is_no_identity_is_refused_without_its_lines_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let readme = dir.path().join("README.md");
+        let line = "Restore the newest offsite copy into a brand-new database";
+        std::fs::write(&readme, format!("# Runbook\n{line}\n")).unwrap();
+        let e = identity_file_mode(&readme).unwrap_err().to_string();
+        assert!(e.contains("is not an age identity"), "{e}");
+        assert_eq!(
+            crate::redact::text(line),
+            line,
+            "a line of a file that is no identity was held as a secret"
+        );
+        let large = dir.path().join("runbook.pdf");
+        std::fs::write(&large, vec![b'x'; (1 << 20) + 1]).unwrap();
+        let e = identity_file_mode(&large).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+    }
+
     /// An identity is told wherever it is in a file, past the head and
     /// across every boundary a reader could read the file in (a key cut in
     /// two by one is still told), whatever follows it (its checksum tells
