@@ -38,6 +38,11 @@ const BUFFER: usize = 1 << 20;
 /// encrypted backups.
 pub const IDENTITY_VAR: &str = "QBTIME_AGE_IDENTITY";
 
+/// The largest age identity file read: a key file is under 200 bytes (one
+/// `AGE-SECRET-KEY-1…` line and two comments), so a file of more than 1 MiB
+/// passed as one (a runbook, a PDF) is refused by its size, unread.
+const IDENTITY_LIMIT: u64 = 1 << 20;
+
 /// `--identity FILE`, as every command that reads backups takes it.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct IdentityArg {
@@ -1656,11 +1661,7 @@ pub fn identity_file_mode(path: &Path) -> Result<Option<u32>> {
     {
         bail!("the {what} {} is {kind}, not a file", path.display());
     }
-    let text = crate::edge::fsutil::read_text(path, what)?;
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .for_each(crate::redact::hold);
+    let text = crate::edge::fsutil::read_text_up_to(path, what, IDENTITY_LIMIT)?;
     let keys: Vec<&str> = {
         text.lines()
             .map(|l| l.trim().trim_start_matches('\u{feff}'))
@@ -1687,6 +1688,11 @@ pub fn identity_file_mode(path: &Path) -> Result<Option<u32>> {
             }
         );
     }
+    // Held only now that every line is a key: a file that is no identity
+    // (a README passed by mistake) is refused above with none of its lines
+    // quoted, and holding each of thousands of its lines made every later
+    // redaction scan them all.
+    keys.iter().copied().for_each(crate::redact::hold);
     #[cfg(unix)]
     let mode = {
         use std::os::unix::fs::PermissionsExt;
@@ -2018,7 +2024,7 @@ mod tests {
             "a line of a file that is no identity was held as a secret"
         );
         let large = dir.path().join("runbook.pdf");
-        std::fs::write(&large, vec![b'x'; (1 << 20) + 1]).unwrap();
+        std::fs::write(&large, vec![b'x'; (IDENTITY_LIMIT + 1) as usize]).unwrap();
         let e = identity_file_mode(&large).unwrap_err().to_string();
         assert!(e.contains("larger than"), "{e}");
     }
