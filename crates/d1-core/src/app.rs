@@ -153,9 +153,13 @@ pub fn missing_columns<'a>(declared: &[&'a str], actual: &[String]) -> Vec<&'a s
 }
 
 /// A table's columns, read by SQLite; empty when there is no such table
-/// (a view or a virtual table is none: [`crate::catalog::object_kind`]).
-pub fn table_columns(db: &rusqlite::Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    if !crate::catalog::is_stored_table(db, table)? {
+/// (a view or a virtual table is none: [`crate::catalog::Kinds`]).
+pub fn table_columns(
+    db: &rusqlite::Connection,
+    kinds: &crate::catalog::Kinds,
+    table: &str,
+) -> rusqlite::Result<Vec<String>> {
+    if !kinds.stores_rows(table) {
         return Ok(Vec::new());
     }
     let mut stmt = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;

@@ -529,6 +529,7 @@ pub fn row_check(
     };
     let mut wrong = Vec::new();
     let (mut tables, mut total) = (0, 0);
+    let kinds = crate::catalog::Kinds::read(db)?;
     for (table, want) in &m.rows {
         if (data_only && table == statement::MIGRATIONS_TABLE)
             || !statement::rows_are_checked(table)
@@ -536,7 +537,7 @@ pub fn row_check(
             continue;
         }
         // A view's count would run the view: it is no table here.
-        let stored = crate::catalog::is_stored_table(db, table)?;
+        let stored = kinds.stores_rows(table);
         let got: i64 = match stored {
             true => db
                 .query_row(
@@ -809,8 +810,9 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
 /// a view, absent, or lacking a column the rule names.
 fn unwalkable_chain(db: &rusqlite::Connection, rule: &AuditChain) -> Result<Option<Check>> {
     let table = &rule.table;
-    let actual = app::table_columns(db, table)?;
-    if let Some(kind) = crate::catalog::object_kind(db, table)?
+    let kinds = crate::catalog::Kinds::read(db)?;
+    let actual = app::table_columns(db, &kinds, table)?;
+    if let Some(kind) = kinds.of(table)
         && actual.is_empty()
     {
         return Ok(Some(fail(

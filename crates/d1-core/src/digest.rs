@@ -11,9 +11,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
+use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 use sha2::{Digest, Sha256};
 
+use crate::catalog::Kinds;
 use crate::statement::quote_ident;
 
 /// The largest integer a JavaScript number holds exactly, 2^53. D1's own
@@ -71,8 +73,9 @@ pub fn read<'a>(
     tables: impl IntoIterator<Item = &'a str>,
 ) -> Result<Digests> {
     let mut out = Digests::default();
+    let kinds = crate::catalog::Kinds::read(db)?;
     for table in tables {
-        if let Some((digest, wide)) = digest_and_wide(db, table)? {
+        if let Some((digest, wide)) = digest_and_wide(db, &kinds, table)? {
             out.tables.insert(table.to_owned(), digest);
             if wide > 0 {
                 out.wide_integers.insert(table.to_owned(), wide);
@@ -108,8 +111,9 @@ pub fn row_sets_with<'a>(
     added: &BTreeMap<String, Share>,
 ) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
+    let kinds = crate::catalog::Kinds::read(db)?;
     for table in tables {
-        let Some((names, share)) = summed(db, table, None)? else {
+        let Some((names, share)) = summed(db, &kinds, table, None)? else {
             continue;
         };
         let share = share.plus(added.get(table).copied().unwrap_or_default());
@@ -152,9 +156,14 @@ impl Share {
 }
 
 /// The share of `table`'s rows in its row set: all of them, or the row
-/// of `rowid` alone; `None` for a table that stores no rows.
-pub fn share(db: &rusqlite::Connection, table: &str, rowid: Option<i64>) -> Result<Option<Share>> {
-    Ok(summed(db, table, rowid)?.map(|(_, share)| share))
+/// of `rowid` alone; `None` for a table that stores no rows (`kinds`, `db`'s).
+pub fn share(
+    db: &rusqlite::Connection,
+    kinds: &Kinds,
+    table: &str,
+    rowid: Option<i64>,
+) -> Result<Option<Share>> {
+    Ok(summed(db, kinds, table, rowid)?.map(|(_, share)| share))
 }
 
 /// `table`'s columns as `PRAGMA table_info` names them (its generated
@@ -162,10 +171,11 @@ pub fn share(db: &rusqlite::Connection, table: &str, rowid: Option<i64>) -> Resu
 /// `None` for a table that stores no rows.
 fn summed(
     db: &rusqlite::Connection,
+    kinds: &Kinds,
     table: &str,
     rowid: Option<i64>,
 ) -> Result<Option<(Vec<String>, Share)>> {
-    if !crate::catalog::is_stored_table(db, table)? {
+    if !kinds.stores_rows(table) {
         return Ok(None);
     }
     let mut info = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;
@@ -242,15 +252,16 @@ fn short(digest: &str) -> &str {
 }
 
 /// One table's digest, or `None` when `db` has no such table (a view or a
-/// virtual table is none: see [`crate::catalog::object_kind`]).
+/// virtual table is none: see [`crate::catalog::Kinds`]).
 pub fn table_digest(db: &rusqlite::Connection, table: &str) -> Result<Option<String>> {
-    Ok(digest_and_wide(db, table)?.map(|(digest, _)| digest))
+    let kinds = crate::catalog::Kinds::read(db)?;
+    Ok(digest_and_wide(db, &kinds, table)?.map(|(digest, _)| digest))
 }
 
 /// [`table_digest`], and how many of the table's integers are
 /// ±[`JS_EXACT`] or beyond.
-fn digest_and_wide(db: &rusqlite::Connection, table: &str) -> Result<Option<(String, u64)>> {
-    if !crate::catalog::is_stored_table(db, table)? {
+fn digest_and_wide(db: &Connection, kinds: &Kinds, table: &str) -> Result<Option<(String, u64)>> {
+    if !kinds.stores_rows(table) {
         return Ok(None);
     }
     let mut info = db.prepare(&format!("PRAGMA table_info({})", quote_ident(table)))?;

@@ -195,11 +195,12 @@ pub fn migrations_and_key(
     key: Option<&KeyRecord>,
 ) -> Result<(Vec<String>, Option<KeyFingerprint>)> {
     let mut migrations = Vec::new();
+    let kinds = crate::catalog::Kinds::read(db)?;
     // A `d1_migrations` of another shape than wrangler's (no `name` or `id`
     // column: another tool's) records no migration, as a key table of
     // another shape records no key; it is data like any other table. A row
     // whose name is not text (NULL) names no migration (rvAW).
-    if table_exists(db, MIGRATIONS_TABLE)?
+    if kinds.stores_rows(MIGRATIONS_TABLE)
         && let Ok(mut stmt) = db.prepare("SELECT name FROM d1_migrations ORDER BY id")
     {
         migrations = { stmt.query_map([], |row| row.get::<_, rusqlite::types::Value>(0))? }
@@ -212,7 +213,7 @@ pub fn migrations_and_key(
     }
     let mut encryption_key = None;
     if let Some(key) = key
-        && table_exists(db, &key.table)?
+        && kinds.stores_rows(&key.table)
     {
         // A table of another shape than declared records no key.
         encryption_key = db
@@ -225,10 +226,6 @@ pub fn migrations_and_key(
             .ok();
     }
     Ok((migrations, encryption_key))
-}
-
-fn table_exists(db: &rusqlite::Connection, table: &str) -> Result<bool> {
-    Ok(crate::catalog::is_stored_table(db, table)?)
 }
 
 /// `d1_migrations` as wrangler creates it.

@@ -573,7 +573,7 @@ impl Gate {
     /// statement (it runs only when read), so a check that read one by its
     /// name (`audit_log`, a table a manifest counts) would run whatever the
     /// dump wrote, with none of a load's bounds; it now fails to prepare,
-    /// and the checks read only tables ([`crate::catalog::is_stored_table`]).
+    /// and the checks read only tables ([`crate::catalog::Kinds`]).
     pub fn only_stored(&self) -> rusqlite::Result<()> {
         only_stored(&self.db)
     }

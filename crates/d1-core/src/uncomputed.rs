@@ -133,6 +133,8 @@ pub fn in_row(
         gate,
         sql,
         table: &table,
+        // Read once for every try; a share that cannot be read is none.
+        kinds: crate::catalog::Kinds::read(db).unwrap_or_default(),
         held: !db.is_autocommit(),
     };
     if !probe.own("SAVEPOINT uncomputed_probe")? {
@@ -205,6 +207,9 @@ struct Probe<'a> {
     gate: &'a Gate,
     sql: &'a str,
     table: &'a Table,
+    /// The kinds of the schema's objects, for the shares of the rows
+    /// (a try drops columns, never a table).
+    kinds: crate::catalog::Kinds,
     /// The caller holds a transaction, which a try must not end.
     held: bool,
 }
@@ -305,7 +310,9 @@ impl Probe<'_> {
         }
         let table = &self.table.name;
         let before = match read {
-            Some(true) => crate::digest::share(db, table, None).ok().flatten(),
+            Some(true) => crate::digest::share(db, &self.kinds, table, None)
+                .ok()
+                .flatten(),
             _ => None,
         };
         // The schema changed: the row is judged again against it.
@@ -320,11 +327,17 @@ impl Probe<'_> {
                 });
                 let share = match read {
                     None => None,
-                    Some(false) => crate::digest::share(db, table, Some(db.last_insert_rowid()))
-                        .ok()
-                        .flatten(),
+                    Some(false) => {
+                        crate::digest::share(db, &self.kinds, table, Some(db.last_insert_rowid()))
+                            .ok()
+                            .flatten()
+                    }
                     Some(true) => before.and_then(|before| {
-                        Some(crate::digest::share(db, table, None).ok()??.less(before))
+                        Some(
+                            crate::digest::share(db, &self.kinds, table, None)
+                                .ok()??
+                                .less(before),
+                        )
                     }),
                 };
                 Tried::Loaded(rows, key.map(|key| (key, share)))
@@ -457,7 +470,9 @@ mod tests {
             let db = Connection::open_in_memory().unwrap();
             db.execute_batch(plain).unwrap();
             db.execute_batch(sql).unwrap();
-            let want = crate::digest::share(&db, "t", None).unwrap();
+            let want =
+                crate::digest::share(&db, &crate::catalog::Kinds::read(&db).unwrap(), "t", None)
+                    .unwrap();
             assert_eq!(found.share, want, "{sql}");
             assert!(want.is_some());
         }
@@ -505,7 +520,11 @@ mod tests {
         db.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT);")
             .unwrap();
         db.execute_batch(several).unwrap();
-        assert_eq!(found.share, crate::digest::share(&db, "t", None).unwrap());
+        assert_eq!(
+            found.share,
+            crate::digest::share(&db, &crate::catalog::Kinds::read(&db).unwrap(), "t", None)
+                .unwrap()
+        );
         let dump = "CREATE TABLE t(n INTEGER, x TEXT, g AS (json_extract(x,'$.a')) VIRTUAL);\n\
                     INSERT INTO t VALUES(1,'{}');";
         let found = failing(dump, "INSERT INTO t VALUES(4244,'nope');").unwrap();

@@ -8,7 +8,6 @@
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use crate::catalog::is_stored_table;
 use crate::gate::D1_VALUE_LIMIT;
 use crate::statement::quote_ident;
 
@@ -166,8 +165,9 @@ pub struct Found {
 pub fn over_the_limit(db: &Connection, tables: &[String]) -> rusqlite::Result<Found> {
     let encoding: String = db.query_row("PRAGMA encoding", [], |row| row.get(0))?;
     let mut found = Found::default();
+    let kinds = crate::catalog::Kinds::read(db)?;
     for table in tables {
-        if !is_stored_table(db, table)? {
+        if !kinds.stores_rows(table) {
             continue;
         }
         let mut columns = measured_columns(db, table)?;
