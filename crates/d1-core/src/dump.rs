@@ -1078,8 +1078,10 @@ mod tests {
         }
     }
 
-    /// A file of prefixes over and over, or of one word, is read in
-    /// linear time, and holds no key.
+    /// A file of prefixes over and over, or of one word, holds no key. Its
+    /// 8 MiB are read in linear time: a reading quadratic in them would not
+    /// end within the suite's run, and no clock is asserted here (a loaded
+    /// machine made a 2 s limit fail; speed belongs in the benchmark).
     #[test]
     fn a_file_of_key_prefixes_is_no_key_and_read_at_once() {
         for prefix in [
@@ -1090,9 +1092,7 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----",
         ] {
             let text = prefix.repeat((8 << 20) / prefix.len());
-            let at = std::time::Instant::now();
             assert_eq!(secret_in(text.as_bytes(), text.len()), None, "{prefix}");
-            assert!(at.elapsed() < std::time::Duration::from_secs(2), "{prefix}");
         }
     }
 
