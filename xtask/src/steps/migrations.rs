@@ -2118,6 +2118,27 @@ pub fn restore_command(
 mod tests {
     use super::*;
 
+    /// LR 4: a refusal's missing triggers, `NAME on TABLE (MIGRATION)`, each
+    /// name the migration that creates them whole, however long the
+    /// trigger's and table's names (a dump's) are: each item was cut
+    /// whole at 120 characters, and lost it. Those names are cut, each.
+    #[test]
+    fn a_missing_triggers_item_keeps_its_migration_however_long_its_names() {
+        let (name, table) = ("t".repeat(300), "a".repeat(300));
+        let made = MadeTrigger {
+            sql: String::new(),
+            table: table.clone(),
+            migration: "0007_audit_log_guards.sql".to_owned(),
+        };
+        let said = missing_said(&[(&name, &made)]);
+        assert!(said.ends_with(" (0007_audit_log_guards.sql)"), "{said}");
+        assert!(said.contains(&format!("{}… on ", &name[..120])), "{said}");
+        assert!(
+            said.contains(&format!(" on {}… (", &table[..120])),
+            "{said}"
+        );
+    }
+
     /// A migration deleted on purpose (a squash) has a way forward too, and
     /// the command it gives pastes into a shell as it reads.
     #[test]

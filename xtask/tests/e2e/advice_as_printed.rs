@@ -196,24 +196,34 @@ fn accounts_and_trigger(sb: &Sandbox) -> (Vec<String>, bool) {
     (emails, !trigger[0].is_empty())
 }
 
-/// The `cargo xtask restore …` command a way back prints after `restore
-/// …:`, as its words, `cargo xtask` left off: to the end of the sentence
-/// (a `;`, `:` or `.` after a word, or the line's end).
-fn printed_restore(text: &str) -> Vec<String> {
+/// The line of `text` holding the `cargo xtask restore …` a way back
+/// prints: it must be a line of its own, the command alone on it (LR: a
+/// warning's, a note's or a sealed backup's way back put it mid-sentence,
+/// or followed by `(KEYFILE: …)`, which pasted whole is a syntax error).
+#[track_caller]
+fn printed_restore(text: &str) -> String {
     let line = text
         .lines()
         .find(|l| l.contains("cargo xtask restore "))
         .unwrap_or_else(|| panic!("no way back printed:\n{text}"));
-    let after = line.split_once("cargo xtask restore ").unwrap().1;
-    let mut words = vec!["restore".to_owned()];
-    for word in after.split_whitespace() {
-        let bare = word.trim_end_matches([';', ':', '.', ',', ')']);
-        words.push(bare.trim_matches('\'').to_owned());
-        if bare.len() < word.len() {
-            break;
-        }
-    }
-    words
+    assert!(
+        line.trim_start().starts_with("cargo xtask restore ") && !line.contains('`'),
+        "the way back is not a line of its own, the command alone on it:\n{line}\nin:\n{text}"
+    );
+    line.to_owned()
+}
+
+/// `line` pasted whole into a POSIX shell in the sandbox, as an operator
+/// does, with `cargo xtask` this build's xtask.
+fn pasted(sb: &Sandbox, line: &str) -> Run {
+    let script = format!("cargo() {{ shift; \"$XTASK\" \"$@\"; }}\n{line}");
+    wrangler_bin();
+    Run::from_output(
+        sb.sandboxed(std::process::Command::new("sh"), &["-c", &script])
+            .env("XTASK", env!("CARGO_BIN_EXE_xtask"))
+            .output()
+            .unwrap(),
+    )
 }
 
 /// Takes a backup of local; returns its file name.
@@ -225,36 +235,54 @@ fn new_backup(sb: &Sandbox) -> String {
         .unwrap()
 }
 
-/// Runs `migrate local --yes` of a migration that fails as it runs (a key
-/// taken twice), after its pre-migration backup.
-fn migrate_failing_partway(sb: &Sandbox) -> Run {
+/// Runs `migrate local --yes` (and `more`) of a migration that fails as it
+/// runs (a key taken twice), after its pre-migration backup.
+fn migrate_failing_partway(sb: &Sandbox, more: &[&str]) -> Run {
     std::fs::write(
-        sb.path().join("migrations/0005_twice.sql"),
+        sb.path().join("migrations/0006_twice.sql"),
         "DELETE FROM accounts WHERE email = 'ops@example.com';\n\
          INSERT INTO encryption_keys (key_id, fingerprint, activated_at) \
          VALUES ('dek-2026-01', 'sha256:x', '2026-01-01T00:00:00.000Z');\n",
     )
     .unwrap();
-    sb.xtask(&["migrate", "local", "--yes"])
+    sb.xtask(&[&["migrate", "local", "--yes"][..], more].concat())
 }
 
 /// Runs the way back `text` prints as printed, and asserts it is accepted
 /// and brings back `before`: the accounts and the hand-made trigger.
 fn assert_way_back_restores(sb: &Sandbox, text: &str, before: &(Vec<String>, bool)) {
-    let words = printed_restore(text);
-    let ran = run_each(sb, std::slice::from_ref(&words)).remove(0);
+    let line = printed_restore(text);
+    let ran = pasted(sb, &line);
     assert_eq!(
         ran.code,
         Some(0),
-        "the way back as printed, {words:?}, was not accepted:\n{}",
+        "the way back as printed, {line}, was not accepted:\n{}",
         ran.all()
     );
-    assert_eq!(
-        &accounts_and_trigger(sb),
-        before,
-        "{words:?}:\n{}",
-        ran.all()
-    );
+    assert_eq!(&accounts_and_trigger(sb), before, "{line}:\n{}", ran.all());
+}
+
+/// A backup lock left by a run of `command` gone an hour ago, killed as
+/// it was `doing` (its record): the next run tells it, with its way back.
+fn plant_dead_lock(sb: &Sandbox, command: &str, doing: serde_json::Value) {
+    let lock = serde_json::json!({
+        "pid": 999_999,
+        "started_at": (chrono::Utc::now() - chrono::Duration::hours(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "command": command,
+        "doing": doing,
+    });
+    std::fs::write(sb.backups().join(".lock"), lock.to_string()).unwrap();
+}
+
+/// The next run (`backup local`) after [`plant_dead_lock`]: it tells the
+/// run gone.
+fn next_run(sb: &Sandbox) -> Run {
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    let told = run.stderr.contains("gone without releasing it");
+    assert!(told, "{}", run.all());
+    run
 }
 
 /// The next run's way back after a restore killed mid-load (the lock's
@@ -276,26 +304,17 @@ fn the_way_back_after_a_killed_restore_restores_a_hand_made_trigger_as_printed()
         "DROP TRIGGER hand_made; INSERT INTO accounts (email, display_name, password_hash, role) \
          VALUES ('loaded@example.com', 'L', 'h', 'member');",
     );
-    let lock = serde_json::json!({
-        "pid": 999_999,
-        "started_at": (chrono::Utc::now() - chrono::Duration::hours(1))
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "command": "restore into local",
-        "doing": {
+    plant_dead_lock(
+        &sb,
+        "restore into local",
+        serde_json::json!({
             "kind": "loading",
             "env": "local",
             "backup": "backup-staging-20261201-0300.sql",
             "safety": safety,
-        },
-    });
-    std::fs::write(sb.backups().join(".lock"), lock.to_string()).unwrap();
-    let run = sb.xtask(&["backup", "local"]);
-    run.assert_ok();
-    assert!(
-        run.stderr.contains("gone without releasing it"),
-        "{}",
-        run.all()
+        }),
     );
+    let run = next_run(&sb);
     assert_way_back_restores(&sb, &run.stderr, &before);
 }
 
@@ -308,7 +327,7 @@ fn migrates_way_back_restores_a_hand_made_trigger_as_printed() {
     let (sb, _) = sandbox_with_a_backup();
     sb.execute_sql(HAND_MADE);
     let before = accounts_and_trigger(&sb);
-    let run = migrate_failing_partway(&sb);
+    let run = migrate_failing_partway(&sb, &[]);
     assert_ne!(run.code, Some(0), "{}", run.all());
     assert_way_back_restores(&sb, &run.all(), &before);
 }
@@ -336,10 +355,9 @@ fn the_already_held_warnings_way_back_restores_a_hand_made_trigger_as_printed() 
         "{}",
         again.all()
     );
-    let warning = { again.stderr.lines() }
-        .find(|l| l.contains("already held every row"))
-        .unwrap();
-    assert_way_back_restores(&sb, warning, &before);
+    // The warning, from its first line: its way back is a line of its own.
+    let at = again.stderr.find("already held every row").unwrap();
+    assert_way_back_restores(&sb, &again.stderr[at..], &before);
 }
 
 /// `--allow-trigger NAME` where the backup creates no trigger NAME (a
@@ -472,12 +490,12 @@ fn the_way_back_from_a_target_that_lost_a_migrations_trigger_runs_as_printed() {
 /// Runs the way back `words` as printed: it is accepted, and puts back
 /// the target as it was, without `audit_log_no_delete`.
 #[track_caller]
-fn runs_back_without_audit_log_no_delete(sb: &Sandbox, words: &[String]) {
-    let ran = run_each(sb, &[words.to_vec()]).remove(0);
+fn runs_back_without_audit_log_no_delete(sb: &Sandbox, line: &str) {
+    let ran = pasted(sb, line);
     assert_eq!(
         ran.code,
         Some(0),
-        "the way back as printed, {words:?}, was not accepted:\n{}",
+        "the way back as printed, {line}, was not accepted:\n{}",
         ran.all()
     );
     let trigger = sb.query("SELECT name FROM sqlite_master WHERE name = 'audit_log_no_delete'");
@@ -554,11 +572,10 @@ fn hand_made_and_dropped(sb: &Sandbox) -> (Vec<String>, bool) {
     accounts_and_trigger(sb)
 }
 
-/// Whether the words of a way back carry both names
+/// Whether a way back (its words joined) carries both names
 /// [`hand_made_and_dropped`] makes a restore need.
 #[track_caller]
-fn assert_names_both(words: &[String], text: &str) {
-    let joined = words.join(" ");
+fn assert_names_both(joined: &str, text: &str) {
     assert!(
         joined.contains("--allow-trigger hand_made")
             && joined.contains("--allow-missing-trigger audit_log_no_delete"),
@@ -579,7 +596,7 @@ fn with_backups_way_back_carries_the_trigger_names_and_restores_as_printed() {
     assert_eq!(run.code, Some(1), "{}", run.all());
     let advice = advised(&run.stderr, "restore");
     assert_eq!(advice.len(), 1, "{}", run.all());
-    assert_names_both(&advice[0], &run.all());
+    assert_names_both(&advice[0].join(" "), &run.all());
     run_each(&sb, &advice)[0].assert_ok();
     // What the failed command left: another row, the hand-made trigger gone.
     sb.execute_sql(
@@ -606,7 +623,7 @@ fn with_backups_way_back_carries_the_trigger_names_and_restores_as_printed() {
 fn migrates_way_back_carries_both_trigger_names_and_restores_as_printed() {
     let (sb, _) = sandbox_with_a_backup();
     let before = hand_made_and_dropped(&sb);
-    let run = migrate_failing_partway(&sb);
+    let run = migrate_failing_partway(&sb, &[]);
     assert_ne!(run.code, Some(0), "{}", run.all());
     assert_names_both(&printed_restore(&run.all()), &run.all());
     assert_way_back_restores(&sb, &run.all(), &before);
@@ -624,7 +641,7 @@ fn the_rows_fell_warnings_restore_carries_both_trigger_names_and_restores_as_pri
     let warning = warning.as_str();
     let advice = advised(warning, "restore");
     assert_eq!(advice.len(), 1, "{warning}");
-    assert_names_both(&advice[0], warning);
+    assert_names_both(&advice[0].join(" "), warning);
     let ran = run_each(&sb, &advice).remove(0);
     ran.assert_ok();
     assert_eq!(accounts_and_trigger(&sb), before, "{}", ran.all());
@@ -733,15 +750,86 @@ fn the_way_back_past_a_broken_migration_carries_the_missing_trigger() {
     ));
     let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
     run.assert_ok();
-    let words = printed_restore(&run.all());
+    let line = printed_restore(&run.all());
     assert!(
-        words
-            .join(" ")
-            .contains("--allow-missing-trigger audit_log_no_delete"),
-        "the way back, {words:?}, does not name the trigger its backup lacks:\n{}",
+        line.contains("--allow-missing-trigger audit_log_no_delete"),
+        "the way back, {line}, does not name the trigger its backup lacks:\n{}",
         run.all()
     );
-    runs_back_without_audit_log_no_delete(&sb, &words);
+    runs_back_without_audit_log_no_delete(&sb, &line);
+}
+
+/// `migrate --json`'s `result` (in `doc`, its success or failure
+/// document) holds a way back to a sealed backup with `--identity
+/// KEYFILE`, a placeholder no script can run as it is: it names it, and
+/// what fills it, in `way_back_placeholders`.
+#[track_caller]
+fn assert_keyfile_named(doc: &serde_json::Value) {
+    let result = &doc["result"];
+    let way_back = result["way_back"].as_str().unwrap_or_default();
+    assert!(way_back.contains("--identity KEYFILE"), "{doc:#}");
+    let told = result["way_back_placeholders"]["KEYFILE"].as_str();
+    assert!(
+        told.is_some_and(|t| t.contains("identity file")),
+        "the document does not say KEYFILE must be filled, and with what:\n{doc:#}"
+    );
+}
+
+/// LR: a way back to a sealed (age-encrypted) backup this run was given no
+/// identity for says `--identity KEYFILE`. It printed `(KEYFILE: the
+/// identity file …)` after the command on its line, which pasted whole is
+/// a syntax error at `(`: the command is a line of its own, KEYFILE told
+/// on another, and the line, KEYFILE filled in, runs as printed: migrate's
+/// when a migration fails, and the next run's after a migrate killed
+/// (whose way back was mid-sentence, as every warning's of a run gone).
+/// `migrate --json`'s success and failure documents say KEYFILE must be
+/// filled, and with what.
+#[test]
+fn a_sealed_backups_ways_back_are_lines_of_their_own_that_run_with_keyfile_filled() {
+    let (sb, _) = sandbox_with_a_backup();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("ops.agekey");
+    sealed_local_backup(&sb, &key);
+    let fill = |line: &str| line.replace("KEYFILE", key.to_str().unwrap());
+    let later = sb.path().join("migrations/0005_later.sql");
+    std::fs::write(&later, "CREATE TABLE later (id INTEGER PRIMARY KEY);").unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes", "--json"]);
+    run.assert_ok();
+    assert_keyfile_named(&serde_json::from_str(&run.stdout).unwrap());
+    let before = accounts_and_trigger(&sb);
+    let run = migrate_failing_partway(&sb, &["--json"]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_keyfile_named(&doc);
+    let line = printed_restore(&run.stderr);
+    assert!(line.contains("--identity KEYFILE"), "{}", run.all());
+    assert!(
+        run.stderr
+            .lines()
+            .any(|l| l.contains("KEYFILE") && l != line),
+        "KEYFILE is not told on a line of its own:\n{}",
+        run.all()
+    );
+    assert_way_back_restores(&sb, &fill(&run.stderr), &before);
+    // A migrate killed as it applied: the next run's way back.
+    let backup = doc["result"]["pre_migration_backup"].as_str().unwrap();
+    let backup = std::path::Path::new(backup).file_name().unwrap();
+    plant_dead_lock(
+        &sb,
+        "migrate local",
+        serde_json::json!({ "kind": "migrating", "env": "local", "backup": backup.to_str() }),
+    );
+    sb.execute_sql(
+        "INSERT INTO accounts (email, display_name, password_hash, role) \
+         VALUES ('partway@example.com', 'P', 'h', 'member');",
+    );
+    let run = next_run(&sb);
+    assert!(
+        printed_restore(&run.stderr).contains("--identity KEYFILE"),
+        "{}",
+        run.all()
+    );
+    assert_way_back_restores(&sb, &fill(&run.stderr), &before);
 }
 
 /// The local D1's triggers, by name.
