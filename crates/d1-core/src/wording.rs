@@ -48,7 +48,21 @@ pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
         .take(NAMES_SHOWN)
         .map(|n| crate::names::shown_cut(n.as_ref()))
         .collect();
-    match names.len().saturating_sub(NAMES_SHOWN) {
+    joined(&shown, names.len(), noun)
+}
+
+/// [`listed`] of items each already shown and cut by its caller, where
+/// an item is more than one name: `NAME on TABLE (MIGRATION)` cuts each
+/// name read from a dump, and keeps the migration that is what to fix,
+/// which a cut of the whole item at [`crate::names::NAME_CHARS`] lost.
+pub fn listed_as_shown(items: &[String], noun: &str) -> String {
+    joined(&items[..items.len().min(NAMES_SHOWN)], items.len(), noun)
+}
+
+/// `shown`, the first of `all` items, joined with commas, and how many
+/// more `noun`s there are.
+fn joined(shown: &[String], all: usize, noun: &str) -> String {
+    match all.saturating_sub(shown.len()) {
         0 => shown.join(", "),
         more => format!(
             "{} and {}",

@@ -499,6 +499,9 @@ impl MigrationPlan<'_> {
                 "applied": names,
                 "pre_migration_backup": backup,
                 "way_back": way_back,
+                // What a script fills in before it runs `way_back` (LR).
+                "way_back_placeholders": backup
+                    .map(|f| crate::steps::migrations::way_back_placeholders(f, None)),
             })),
         })
     }

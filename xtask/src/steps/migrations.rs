@@ -436,17 +436,19 @@ pub fn missing_triggers<'a>(
 /// The triggers of [`missing_triggers`] as a message lists them: each with
 /// the table it is on and the migration that creates it.
 pub fn missing_said(missing: &[(&String, &MadeTrigger)]) -> String {
+    // Each name read from a dump is cut, not the item: cut whole at 120
+    // characters, it lost the migration's name, what to fix (LR).
     let shown: Vec<String> = { missing.iter() }
         .map(|(n, m)| {
             format!(
                 "{} on {} ({})",
-                d1_core::names::shown(n),
-                d1_core::names::shown(&m.table),
+                d1_core::names::shown_cut(n),
+                d1_core::names::shown_cut(&m.table),
                 d1_core::names::shown(&m.migration)
             )
         })
         .collect();
-    d1_core::wording::listed(&shown, "trigger")
+    d1_core::wording::listed_as_shown(&shown, "trigger")
 }
 
 /// ` --allow-trigger NAME` for each of `names`, quoted for the shell: the
@@ -2066,21 +2068,48 @@ fn schema_in_dump(project: &Project, file: &Path, identity: Option<&Path>) -> Re
 /// [`restore_advice`], with the flags `triggers` names ([`WayBack`]): the
 /// triggers the backup holds that no migration creates, and the
 /// migrations' it lacks, which the restore refuses unless named (a safety
-/// backup of a target that held them, or had lost them).
+/// backup of a target that held them, or had lost them). Its command is a
+/// line of its own, and that line ended ([`crate::out::command_apart`]):
+/// whatever the message goes on with starts the next. What a placeholder
+/// in it stands for (KEYFILE) is told before, never on the command's line,
+/// which pasted whole must run (LR: `… --identity KEYFILE (KEYFILE: …)`
+/// was a syntax error at `(`).
 pub fn restore_advice_allowing(
     file: &Path,
     env: &Environment,
     (which, identity): (&str, Option<&Path>),
     triggers: &WayBack,
 ) -> String {
-    let keyfile = match (file.extension().is_some_and(|e| e == "age"), identity) {
-        (true, None) => " (KEYFILE: the identity file of one of its recipients)",
-        _ => "",
+    let keyfile = match needs_keyfile(file, identity) {
+        true => format!(" (KEYFILE below: {KEYFILE_IS})"),
+        false => String::new(),
     };
-    format!(
-        "to go back, restore {which}: {}{keyfile}",
+    crate::out::command_apart(&format!(
+        "to go back, restore {which}{keyfile}: {}",
         restore_command(file, env, identity, triggers)
-    )
+    ))
+}
+
+/// What KEYFILE, the placeholder of a way back to a sealed backup this run
+/// was given no identity for, stands for.
+const KEYFILE_IS: &str = "the age identity file of one of the recipients it is sealed to";
+
+/// Whether the way back to `file` names its identity by a placeholder,
+/// KEYFILE: an encrypted backup opens only with one, and this run was not
+/// given one that opens it (`identity`).
+fn needs_keyfile(file: &Path, identity: Option<&Path>) -> bool {
+    file.extension().is_some_and(|e| e == "age") && identity.is_none()
+}
+
+/// The placeholders [`restore_command`] leaves in the way back to `file`,
+/// each with what fills it (`{}` when it runs as it is): `migrate --json`
+/// gives them with its `way_back`, which a script cannot run before it
+/// fills them (LR).
+pub fn way_back_placeholders(file: &Path, identity: Option<&Path>) -> serde_json::Value {
+    match needs_keyfile(file, identity) {
+        true => serde_json::json!({ "KEYFILE": KEYFILE_IS }),
+        false => serde_json::json!({}),
+    }
 }
 
 /// The command alone that [`restore_advice_allowing`] gives: a `--json`

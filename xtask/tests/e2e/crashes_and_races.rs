@@ -616,8 +616,8 @@ fn remote_restore_stopped_mid_import_is_explained(stop: impl FnOnce(&mut Child))
     );
     assert!(
         said.contains(&format!(
-            "restore the safety backup taken before it: cargo xtask restore {} --to staging \
-             --replace --yes",
+            "restore the safety backup taken before it:\n  cargo xtask restore {} --to staging \
+             --replace --yes\n",
             remote.sb.backups().join(&safety[0]).display()
         )),
         "{said}"
@@ -1634,8 +1634,8 @@ fn told_loaded_and_unchecked(sb: &Sandbox, backup: &std::path::Path) {
     );
     assert!(
         said.contains(&format!(
-            "restore the safety backup taken before it: cargo xtask restore {} --to local \
-             --replace --yes",
+            "restore the safety backup taken before it:\n  cargo xtask restore {} --to local \
+             --replace --yes\n",
             safety.display()
         )),
         "{said}"

@@ -989,7 +989,7 @@ fn a_safety_backups_printed_way_back_restores_a_trigger_the_target_held() {
     let command = run
         .stdout
         .lines()
-        .find_map(|l| l.split_once("to go back, restore it: cargo xtask "))
+        .find_map(|l| l.split_once("  cargo xtask ").filter(|(a, _)| a.is_empty()))
         .unwrap_or_else(|| panic!("no way back printed:\n{}", run.all()))
         .1
         .to_owned();

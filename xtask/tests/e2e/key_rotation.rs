@@ -433,15 +433,20 @@ fn the_way_back_after_restoring_a_retired_keys_backup_names_an_identity_that_ope
         old_key,
     ]);
     run.assert_ok();
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.contains("to go back, restore it: "))
+    // The way back, its command on the line after it (LR).
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = { lines.iter() }
+        .position(|l| l.contains("to go back, restore it"))
         .unwrap_or_else(|| panic!("no way back printed:\n{}", run.all()));
-    let command = line
-        .split("to go back, restore it: cargo xtask ")
-        .nth(1)
-        .unwrap();
+    let line = lines[at];
+    let command = { lines.get(at + 1) }
+        .and_then(|l| l.strip_prefix("  cargo xtask "))
+        .unwrap_or_else(|| {
+            panic!(
+                "the way back's command is no line of its own:\n{}",
+                run.all()
+            )
+        });
     assert!(
         !command.contains(old_key),
         "the way back names the retired identity, which does not open the safety backup \

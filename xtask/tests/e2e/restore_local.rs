@@ -3259,7 +3259,11 @@ fn a_quiet_restore_still_prints_its_way_back() {
     let line = run
         .stdout
         .lines()
-        .find(|l| l.contains("to go back, restore it: cargo xtask restore "))
+        .find(|l| l.starts_with("  cargo xtask restore "))
+        .filter(|_| {
+            run.stdout
+                .contains("to go back, restore it:\n  cargo xtask restore ")
+        })
         .unwrap_or_else(|| panic!("-q hid the way back:\n{}", run.all()));
     assert!(
         line.contains("--to local --replace --yes"),

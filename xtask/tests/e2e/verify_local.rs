@@ -1236,7 +1236,7 @@ fn the_command_that_undoes_a_restore_opens_its_encrypted_safety_backup() {
     let undo = run
         .stdout
         .lines()
-        .find_map(|l| l.split_once("to go back, restore it: cargo xtask "))
+        .find_map(|l| l.split_once("  cargo xtask ").filter(|(a, _)| a.is_empty()))
         .map(|(_, command)| command.to_owned())
         .unwrap_or_else(|| panic!("no command to undo the restore:\n{}", run.all()));
     assert!(undo.contains(".sql.zst.age"), "{undo}");

@@ -338,8 +338,8 @@ impl Loading<'_> {
             "the restore {how} once D1 may have been handed the import (wrangler says its \
              upload completed even when the upload's connection failed), and its outcome is \
              unknown ({why}): D1 applies an import whole or not at all, so {db} holds either \
-             all of the backup or what it held before. {check}{undo}. The backup lock keeps \
-             this for `cargo xtask status` and the next run{}",
+             all of the backup or what it held before. {check}. The backup lock keeps this for \
+             `cargo xtask status` and the next run{}{undo}",
             self.named_safety()
         )
     }

@@ -27,7 +27,6 @@ mod source;
 mod target;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -1076,25 +1075,26 @@ fn say_way_back(
             .is_ok_and(|keys| keys.iter().any(|k| recipients.contains(k)))
     };
     let identity = { args.identity.path() }.filter(|id| recipients.is_empty() || opens(id));
-    let mut advice = crate::steps::migrations::restore_advice_allowing(
+    // Said before the way back, whose command ends the line (LR).
+    let sealed = match (args.identity.path(), identity, recipients.is_empty()) {
+        (Some(_), None, false) => format!(
+            "; it is sealed to {} today, and the identity this restore was given is not the \
+             key of any of them",
+            recipients.join(", "),
+        ),
+        _ => String::new(),
+    };
+    let advice = crate::steps::migrations::restore_advice_allowing(
         file,
         target,
         ("it", identity),
         &restored.safety_triggers,
     );
-    if let (Some(_), None, false) = (args.identity.path(), identity, recipients.is_empty()) {
-        let _ = write!(
-            advice,
-            "; it is sealed to {} today, and the identity this restore was given is not \
-             the key of any of them",
-            recipients.join(", "),
-        );
-    }
     // The only way back: the command's result, printed under -q too
     // (as `time-travel restore`'s undo is), so a scripted restore's log
     // keeps it; with --json, whose document names the file, on stderr.
     let way_back = format!(
-        "The safety backup taken before the restore is {}; {advice}",
+        "The safety backup taken before the restore is {}{sealed}; {advice}",
         file.display(),
     );
     match args.json {
