@@ -218,12 +218,8 @@ fn a_stale_locks_way_back_gone_names_the_newest_backup_of_that_environment_here(
     lock(&doing);
     let run = sb.xtask(&["backup", "local"]);
     run.assert_ok();
-    let told = run
-        .stderr
-        .lines()
-        .find(|l| l.contains("gone without releasing it"))
-        .unwrap_or_else(|| panic!("the stale lock is not reported:\n{}", run.all()))
-        .to_owned();
+    let told = warning_with_way_back(&run.stderr, |l| l.contains("gone without releasing it"))
+        .unwrap_or_else(|| panic!("the stale lock is not reported:\n{}", run.all()));
     let stem = kept.split(".sql").next().unwrap();
     assert!(
         told.contains("not a backup in")
@@ -378,11 +374,23 @@ fn tells_a_stale_lock(line: &str) -> bool {
 
 /// The line that tells the stale lock (or the record it kept).
 fn stale_lock_told(run: &Run) -> String {
-    run.stderr
-        .lines()
-        .find(|l| tells_a_stale_lock(l))
+    warning_with_way_back(&run.stderr, tells_a_stale_lock)
         .unwrap_or_else(|| panic!("the stale lock is not reported:\n{}", run.all()))
-        .to_owned()
+}
+
+/// The warning of `stderr` whose first line `first` holds for, with the
+/// lines it goes on with (indented): its way back's command is a line of
+/// its own (LR).
+fn warning_with_way_back(stderr: &str, first: impl Fn(&str) -> bool) -> Option<String> {
+    let mut lines = stderr.lines().skip_while(|l| !first(l));
+    let head = lines.next()?;
+    let rest = lines.take_while(|l| l.starts_with("  "));
+    Some(
+        std::iter::once(head)
+            .chain(rest)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 /// GB: the lock records the safety backup by its file name only. The
@@ -624,10 +632,9 @@ fn a_record_kept_by_a_run_killed_in_turn_is_told_to_the_next_run_for_its_environ
         "{}",
         next.all()
     );
-    let told = next
-        .stderr
-        .lines()
-        .find(|l| l.contains("a record kept from a run of `restore into prod` (pid 999999"));
+    let told = warning_with_way_back(&next.stderr, |l| {
+        l.contains("a record kept from a run of `restore into prod` (pid 999999")
+    });
     assert!(
         told.is_some_and(|t| t.contains(&prod) && t.contains("--to prod")),
         "the record kept is not told:\n{}",
