@@ -896,7 +896,7 @@ fn refused_once_for_both(
         "not one {command:?} command printed:\n{}",
         run.all()
     );
-    assert_names_both(&advice[0], &run.all());
+    assert_names_both(&advice[0].join(" "), &run.all());
     advice.into_iter().next().unwrap()
 }
 
