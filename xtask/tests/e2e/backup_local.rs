@@ -663,11 +663,7 @@ fn a_quiet_backup_of_a_deleted_local_d1_warns_that_its_rows_are_gone() {
     sb.xtask(&["-q", "backup", "local"]).assert_ok();
     let before = only_backup(&sb);
     let companies = sb.live_row_counts()["companies"];
-    for file in sb.local_d1_files() {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-        }
-    }
+    sb.empty_local_d1();
     let run = sb.xtask(&["-q", "backup", "local"]);
     run.assert_ok();
     assert!(run.stdout.is_empty(), "{}", run.stdout);

@@ -657,3 +657,51 @@ fn a_reason_over_4_kib_is_printed_cut_and_refused_by_backup_up_front() {
     );
     assert_eq!(sb.backup_files(), before, "a backup was written");
 }
+
+/// LV: the restore journal (`backups/restores.jsonl`) is a file anyone
+/// who can write the backup directory may have written. A forged or
+/// broken line never makes `status` give the newest backup's migrations
+/// for a database a restore may have changed since: a line cut short, a
+/// line dated before the backup written after one dated after it, each
+/// leaves the migrations `unknown`; and a backup name holding an escape
+/// code is never printed raw.
+#[test]
+fn a_forged_or_broken_restore_journal_never_makes_status_give_the_backups_migrations() {
+    let (sb, backup) = sandbox_with_a_backup();
+    let journal = sb.backups().join("restores.jsonl");
+    let now = chrono::Utc::now().to_rfc3339();
+    let line = |at: &str, backup: &str| {
+        serde_json::json!({
+            "at": at, "started_at": at, "environment": "local",
+            "database": "qbtime_db_local", "backup": backup, "status": "done",
+        })
+        .to_string()
+    };
+    let cases = [
+        ("an escape in its name", line(&now, "evil\u{1b}[31m.sql")),
+        (
+            "a line cut short",
+            format!("{{\"at\": \"{now}\", \"environment\": \"lo"),
+        ),
+        (
+            "a line dated long ago after one dated now",
+            format!(
+                "{}\n{}",
+                line(&now, &backup),
+                line("2001-01-01T00:00:00Z", &backup)
+            ),
+        ),
+    ];
+    for (what, text) in cases {
+        std::fs::write(&journal, format!("{text}\n")).unwrap();
+        let run = sb.xtask(&["status", "--env", "local"]);
+        run.assert_ok();
+        let migrations = run.stdout_line_with("migrations ");
+        assert!(
+            migrations.contains("unknown") && !run.stdout.contains("all applied"),
+            "{what}: {}",
+            run.all()
+        );
+        assert!(!run.all().contains('\u{1b}'), "{what}: {}", run.all());
+    }
+}

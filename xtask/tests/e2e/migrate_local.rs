@@ -592,12 +592,11 @@ fn with_backup_never_shows_or_records_a_credential_given_as_its_own_argument() {
 #[test]
 fn status_after_a_migration_does_not_ask_for_it_again() {
     let (sb, _) = sandbox_with_a_backup();
-    std::fs::write(
-        sb.path().join("migrations/0005_note.sql"),
+    migrate_local_with(
+        &sb,
+        "0005_note.sql",
         "ALTER TABLE customers ADD COLUMN note TEXT;\n",
-    )
-    .unwrap();
-    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    );
     let again = sb.xtask(&["migrate", "local", "--dry-run"]);
     again.assert_ok();
     assert!(again.stdout.contains("Nothing to do"), "{}", again.all());

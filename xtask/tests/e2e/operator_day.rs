@@ -771,12 +771,11 @@ fn a_migration_that_renames_a_table_is_not_warned_of_as_taking_its_rows() {
 #[test]
 fn status_json_after_a_migration_does_not_give_it_as_plainly_pending() {
     let (sb, _) = sandbox_with_a_backup();
-    std::fs::write(
-        sb.path().join("migrations/0005_note.sql"),
+    migrate_local_with(
+        &sb,
+        "0005_note.sql",
         "ALTER TABLE customers ADD COLUMN note TEXT;\n",
-    )
-    .unwrap();
-    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    );
     let text = sb.xtask(&["status", "--env", "local"]);
     text.assert_ok();
     assert!(

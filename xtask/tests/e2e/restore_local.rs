@@ -3360,3 +3360,70 @@ fn a_data_only_backup_of_chosen_tables_is_refused_with_replace_partial_before_an
     let after = sb.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
     assert_eq!(after, tables, "the target's tables changed");
 }
+
+/// LV: a restore into an empty local D1 takes no safety backup, so the
+/// newest verified backup stays the one taken before it, of a database
+/// that is gone. `status` gave that backup's migrations ("all applied as
+/// of that backup") for a database the restore took back before 0005. It
+/// says what the last restore did (when, and from which backup) and that
+/// the migrations are unknown, with `migrate local --check` to tell; and
+/// `--json` the same: `last_restore`, `migrations_unknown`, and no
+/// `pending_migrations`.
+#[test]
+fn status_after_a_restore_into_an_emptied_local_d1_does_not_give_the_backup_before_it() {
+    let (sb, older) = sandbox_with_a_backup();
+    migrate_local_with(&sb, "0005_later.sql", "CREATE TABLE later (x TEXT);\n");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let premise = sb.xtask(&["status", "--env", "local"]);
+    let migrations = premise.stdout_line_with("migrations ");
+    assert!(
+        migrations.ends_with("all applied as of that backup"),
+        "{migrations}"
+    );
+    // The README's way to empty a local D1: remove its SQLite files.
+    sb.empty_local_d1();
+    sb.xtask(&["restore", &older, "--to", "local", "--yes"])
+        .assert_ok();
+    let applied = sb.query("SELECT count(*) AS n FROM d1_migrations");
+    assert_eq!(
+        applied[0][0]["n"], 4,
+        "the premise: 0005 is not applied now"
+    );
+
+    let text = sb.xtask(&["status", "--env", "local"]);
+    text.assert_ok();
+    assert!(
+        !text.stdout.contains("all applied as of that backup"),
+        "status calls every migration applied after a restore took the database back before \
+         0005:\n{}",
+        text.all()
+    );
+    let line = text.stdout_line_with("migrations ");
+    assert!(
+        line.contains("unknown") && line.contains("migrate local --check"),
+        "{}",
+        text.all()
+    );
+    let last = text.stdout_line_with("last restore ");
+    assert!(last.contains(&older), "{}", text.all());
+
+    let run = sb.xtask(&["status", "--env", "local", "--json"]);
+    run.assert_ok();
+    let doc: Value = serde_json::from_str(&run.stdout).unwrap();
+    let local = &doc["environments"][0];
+    assert!(local.get("pending_migrations").is_none(), "{doc:#}");
+    assert!(local["migrations_unknown"].is_string(), "{doc:#}");
+    assert_eq!(local["last_restore"]["backup"], older.as_str(), "{doc:#}");
+    assert_eq!(local["last_restore"]["status"], "done", "{doc:#}");
+
+    // A backup taken after the restore knows the migrations again.
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let after = sb.xtask(&["status", "--env", "local"]);
+    assert!(
+        after
+            .stdout
+            .contains("1 pending as of that backup: 0005_later.sql"),
+        "{}",
+        after.all()
+    );
+}

@@ -1663,3 +1663,32 @@ fn a_migration_edited_as_the_new_database_is_created_leaves_no_empty_database() 
     );
     run.assert_ok();
 }
+
+/// LV: a restore into a database it creates takes no safety backup, and
+/// left no record `status` reads: once prod is moved onto the restored
+/// database, its status said nothing of the restore that made it. It
+/// names that restore (when, from which backup, done), found by the new
+/// database's id, in the text and in `--json`'s `last_restore`.
+#[test]
+fn status_names_the_restore_that_made_the_database_prod_was_moved_to() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let name = remote.backup_prod(home.path());
+    let file = remote.sb.backups().join(&name);
+    let file = file.to_str().unwrap();
+    restore_new(&remote, home.path(), file, "qbtime_db_restored", &["--yes"]).assert_ok();
+    move_prod_to(&remote, home.path(), "qbtime_db_restored");
+
+    let text = remote.xtask(home.path(), &["status", "--env", "prod", "-v"]);
+    let line = text.stdout_line_with("last restore ");
+    assert!(
+        line.contains(&name) && line.contains("done"),
+        "{}",
+        text.all()
+    );
+    let status = remote.xtask(home.path(), &["status", "--env", "prod", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let prod = &json["environments"][0];
+    assert_eq!(prod["last_restore"]["backup"], name.as_str(), "{json:#}");
+    assert_eq!(prod["last_restore"]["status"], "done", "{json:#}");
+}

@@ -371,6 +371,16 @@ impl Sandbox {
             .collect()
     }
 
+    /// Empties the local D1 as the README's `--clean` procedure does: its
+    /// SQLite files removed, with their `-wal` and `-shm`.
+    pub fn empty_local_d1(&self) {
+        for file in self.local_d1_files() {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+    }
+
     /// The local D1's SQLite file; panics unless there is exactly one.
     pub fn local_d1_file(&self) -> PathBuf {
         match self.local_d1_files().as_slice() {
@@ -707,6 +717,13 @@ pub fn sandbox_with_a_backup() -> (Sandbox, String) {
     sb.xtask(&["backup", "local"]).assert_ok();
     let name = only_backup(&sb);
     (sb, name)
+}
+
+/// Adds migration `name` (holding `sql`) and applies it with `migrate
+/// local --yes`, which takes its pre-migration backup first.
+pub fn migrate_local_with(sb: &Sandbox, name: &str, sql: &str) {
+    std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -1321,11 +1338,7 @@ pub fn local_named_dev(dir: &Path) {
 /// to the end of stderr.
 #[track_caller]
 pub fn rows_fell_warning(sb: &Sandbox) -> String {
-    for file in sb.local_d1_files() {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-        }
-    }
+    sb.empty_local_d1();
     let run = sb.xtask(&["-q", "backup", "local"]);
     run.assert_ok();
     let warning = { run.stderr.split("warning: ") }
