@@ -10,6 +10,7 @@ pub mod new_database;
 pub mod offsite;
 pub mod rehearsals;
 pub mod restore;
+pub mod restores;
 pub mod status;
 pub mod unsettled;
 pub mod verify;

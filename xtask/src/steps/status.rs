@@ -74,6 +74,10 @@ pub struct EnvStatus {
     pub other_ids_passed_over: Vec<OtherId>,
     pub last_drill: Option<Drill>,
     pub last_time_travel_restore: Option<TimeTravelRestore>,
+    /// The last restore of a backup into this database, from the restore
+    /// journal (`backups/restores.jsonl`): when it started, the backup,
+    /// its mode and how it ended; `null` when none is recorded.
+    pub last_restore: Option<crate::steps::restores::Restore>,
     /// For an environment with an offsite bucket: the lock `offsite lock`
     /// last set and read back, or `"not locked"` when none is recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,8 +99,9 @@ pub struct EnvStatus {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub lacking_migrations: Vec<String>,
     /// Why what the newest verified backup says of the migrations says
-    /// nothing of the database now (a Time Travel restore came after it);
-    /// `pending_migrations` is then left out.
+    /// nothing of the database now (a Time Travel restore or a restore
+    /// came after it, or a line of the restore journal that does not read
+    /// was written since); `pending_migrations` is then left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub migrations_unknown: Option<String>,
     /// Why a restore of the newest verified backup would fail or be
@@ -285,6 +290,29 @@ fn migrations_unknown(
     }
 }
 
+/// Why the newest verified backup's migrations say nothing of the
+/// database now, by the restore journal: a restore of this database
+/// started at or after that backup was taken (into an empty database it
+/// takes no safety backup, so only the journal tells it), or a line of the
+/// journal that does not read, which may be one, was written since.
+fn restore_unknown(
+    newest: Option<&Newest>,
+    last: Option<&crate::steps::restores::Restore>,
+    unread: Option<&(DateTime<Utc>, String)>,
+) -> Option<String> {
+    let newest = newest?;
+    if let Some(r) = last.filter(|r| r.started >= newest.created_at) {
+        return Some(format!("a restore came after that backup ({})", r.told()));
+    }
+    { unread.filter(|(at, _)| *at >= newest.created_at) }.map(|(_, line)| {
+        format!(
+            "{line} does not read as a restore, and was written after that backup, so a \
+             restore may have come after it (fix or delete that line once the migrations \
+             are checked)"
+        )
+    })
+}
+
 /// A time as every other status line gives one (`2026-12-06 02:52 UTC`),
 /// not as the journal records it (`2026-12-06T02:52:34.144184592Z`).
 fn minute_of(at: DateTime<chrono::FixedOffset>) -> String {
@@ -447,14 +475,7 @@ pub fn last_time_travel(journal: &str) -> Journal {
         {
             let bookmark_before =
                 field("bookmark_before").filter(|b| d1_core::names::is_bookmark(b));
-            let database = field("database")
-                .filter(|d| d1_core::names::is_printable(d))
-                .unwrap_or_default();
-            let database_id = field("database_id").filter(|d| d1_core::names::is_printable(d));
-            let id = database_id
-                .as_deref()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
+            let (database, database_id, id) = crate::steps::restores::database_of(&entry);
             last.insert(
                 (env, database, id),
                 TimeTravelRestore {
@@ -532,6 +553,7 @@ pub fn environment_status(
         drill_due: None,
         last_drill: drills.get(env).cloned(),
         last_time_travel_restore,
+        last_restore: None,
         offsite_lock: None,
         pending_migrations: None,
         migrate_command: String::new(),
@@ -567,13 +589,39 @@ fn newest_shown(newest: &Entry, max_age: Option<&Span>, now: DateTime<Utc>) -> N
     }
 }
 
-/// The last Time Travel restore in `journal` of `env`'s database (its
-/// `database_name` and `database_id`).
-fn last_restore_of(
-    journal: &Journal,
+/// A journal's line of a restore of a database: when, and the database
+/// id it records, if any.
+trait OfDatabase {
+    fn date(&self) -> Option<DateTime<chrono::FixedOffset>>;
+    fn database_id(&self) -> Option<&str>;
+}
+
+impl OfDatabase for TimeTravelRestore {
+    fn date(&self) -> Option<DateTime<chrono::FixedOffset>> {
+        DateTime::parse_from_rfc3339(&self.at).ok()
+    }
+    fn database_id(&self) -> Option<&str> {
+        self.database_id.as_deref()
+    }
+}
+
+impl OfDatabase for crate::steps::restores::Restore {
+    fn date(&self) -> Option<DateTime<chrono::FixedOffset>> {
+        Some(self.started.fixed_offset())
+    }
+    fn database_id(&self) -> Option<&str> {
+        self.database_id.as_deref()
+    }
+}
+
+/// The last restore in `journal` (Time Travel's, or the restore
+/// journal's) of `env`'s database (its `database_name` and
+/// `database_id`).
+fn last_restore_of<T: OfDatabase + Clone>(
+    journal: &BTreeMap<(String, String, String), T>,
     env: &str,
     (database, database_id): (&str, &str),
-) -> Option<TimeTravelRestore> {
+) -> Option<T> {
     // Of this database, under whichever name its environment had then
     // (`prod`, or `prod.<db>` once it had several, or another short name
     // with the same `database_id`), as `Environment::recorded_as` reads a
@@ -582,8 +630,9 @@ fn last_restore_of(
     // configuration's is of another database of that name (made again
     // since): its bookmark is no way back for this one.
     use crate::config::environment::short_name;
-    let same_id = |t: &TimeTravelRestore| {
-        { t.database_id.as_deref() }.map(|id| id.eq_ignore_ascii_case(database_id))
+    let same_id = |t: &T| {
+        t.database_id()
+            .map(|id| id.eq_ignore_ascii_case(database_id))
     };
     { journal.iter() }
         .filter(|((e, db, _), t)| match db.is_empty() {
@@ -598,7 +647,7 @@ fn last_restore_of(
             }
         })
         .map(|(_, t)| t)
-        .max_by_key(|t| DateTime::parse_from_rfc3339(&t.at).ok())
+        .max_by_key(|t| t.date())
         .cloned()
 }
 
@@ -615,6 +664,7 @@ impl EnvStatus {
             && self.of_previous_database.is_none()
             && self.last_drill.is_none()
             && self.last_time_travel_restore.is_none()
+            && self.last_restore.is_none()
             && self.offsite_lock.is_none()
             && self.retired_keys.is_none()
             && self.pending_migrations.is_none()
@@ -696,9 +746,13 @@ impl EnvStatus {
             Some(told) => format!("  retired keys              {told}\n"),
             None => String::new(),
         };
+        let restore = match &self.last_restore {
+            Some(r) => format!("  last restore              {}\n", r.told()),
+            None => String::new(),
+        };
         format!(
             "{} ({})\n  newest verified backup    {backup} {freshness}\n{bad}{migrations}  offsite                   \
-             {offsite}\n{lock}{retired}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n",
+             {offsite}\n{lock}{retired}  last drill                {drill}\n  last Time Travel restore  {time_travel}\n{restore}",
             self.environment, self.database
         )
     }
@@ -825,6 +879,7 @@ struct Logs {
     /// whose outcome is unknown.
     journal_text: String,
     locks: BTreeMap<(String, String), (String, i64, String)>,
+    restores: crate::steps::restores::Journal,
 }
 
 impl Logs {
@@ -855,6 +910,7 @@ impl Logs {
             journal,
             journal_text,
             locks,
+            restores: crate::steps::restores::read(&project.backup_dir),
         }
     }
 }
@@ -1005,6 +1061,7 @@ fn status_of(
         }
         t.unsettled = unsettled;
     }
+    with_last_restore(&mut status, env, &logs.restores);
     let applied = { status.newest_verified.as_ref() }
         .and_then(|n| n.applied_migrations.as_deref())
         .filter(|_| status.migrations_unknown.is_none());
@@ -1040,6 +1097,25 @@ fn status_of(
         offsite_behind: offsite_behind(env, settings, &mine, now),
         retired_keys: retired_keys(entries, env, &settings.encryption.recipients),
         ..status_with_drill(env, status, entries, &mine, &logs.drills, now)
+    }
+}
+
+/// `status` with the last restore of `env`'s database in the restore
+/// journal, and the migrations unknown when it (or a line that does not
+/// read) came after the newest verified backup.
+fn with_last_restore(
+    status: &mut EnvStatus,
+    env: &crate::config::environment::Environment,
+    journal: &crate::steps::restores::Journal,
+) {
+    let database = (env.database_name.as_str(), env.database_id.as_str());
+    status.last_restore = last_restore_of(&journal.last, &env.name, database);
+    if status.migrations_unknown.is_none() {
+        status.migrations_unknown = restore_unknown(
+            status.newest_verified.as_ref(),
+            status.last_restore.as_ref(),
+            journal.unread.as_ref(),
+        );
     }
 }
 
@@ -1662,6 +1738,43 @@ not json
             ),
             "{shown}"
         );
+    }
+
+    /// LV: a restore into an empty database takes no safety backup; the
+    /// restore journal tells it, and a line of it that does not read,
+    /// written after the backup, leaves the migrations unknown too.
+    #[test]
+    fn after_a_journaled_restore_the_backups_migrations_are_not_todays() {
+        let taken = DateTime::parse_from_rfc3339("2026-11-01T09:00:00Z").unwrap();
+        let newest = newest_taken(taken);
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+        let restore = |t: &str| crate::steps::restores::Restore {
+            at: t.to_owned(),
+            backup: "backup-local-20261031-0900.sql".to_owned(),
+            mode: "into-empty".to_owned(),
+            status: "done".to_owned(),
+            started: at(t),
+            database_id: None,
+        };
+        let after = restore("2026-11-01T09:30:00Z");
+        assert_eq!(
+            restore_unknown(Some(&newest), Some(&after), None).as_deref(),
+            Some(
+                "a restore came after that backup (2026-11-01 09:30 UTC, \
+                 backup-local-20261031-0900.sql (into-empty): done)"
+            )
+        );
+        let before = restore("2026-11-01T08:59:59Z");
+        assert_eq!(restore_unknown(Some(&newest), Some(&before), None), None);
+        let unread = |t: &str| (at(t), "line 3 of backups/restores.jsonl".to_owned());
+        let since = unread("2026-11-01T10:00:00Z");
+        let said = restore_unknown(Some(&newest), Some(&before), Some(&since)).unwrap();
+        assert!(
+            said.starts_with("line 3 of backups/restores.jsonl does not read"),
+            "{said}"
+        );
+        let earlier = unread("2026-11-01T08:00:00Z");
+        assert_eq!(restore_unknown(Some(&newest), None, Some(&earlier)), None);
     }
 
     #[test]

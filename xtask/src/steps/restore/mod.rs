@@ -270,6 +270,7 @@ fn restore(
         &format!("restore {} into", file_name(&source.file)),
     )?;
     let lock = lock.expect("a restore that is not a dry run holds the backup lock");
+    crate::steps::restores::check_room(&project.backup_dir)?;
     let staged = staged_migrations(&planned, target)?;
     let created = { new.as_deref_mut() }
         .map(|n| create_new(n, &planned, staged.as_ref()))
@@ -299,9 +300,8 @@ fn restore(
         staged: staged.as_ref(),
     };
     make_local_private(project, target)?;
-    let underway = record_loading(project, &lock, &loading, new.as_deref())?;
-    loading.load(&planned.survey, &planned.options, inspected, underway)?;
-    let (counts, content) = check_under_lock(project, lock, &loading)?;
+    let underway = (lock, new.as_deref());
+    let (counts, content) = load_journaled(project, underway, &loading, &planned)?;
     crate::edge::signals::changed(loading.restored("it was checked"));
 
     let restored = Restored {
@@ -464,6 +464,58 @@ fn recorded(
         safety_sha256: safety.and_then(crate::edge::lock::sha256_of),
         migrations_first,
         checking,
+    }
+}
+
+/// The load and its check, under the lock, journaled as they start and
+/// end ([`journal_line`]): `started` before anything is loaded (a journal
+/// that cannot take it stops the restore there), then `done` or `failed`.
+fn load_journaled(
+    project: &Project,
+    (lock, new): (crate::edge::lock::BackupLock, Option<&NewDatabase>),
+    loading: &Loading<'_>,
+    planned: &Planned,
+) -> Result<(Vec<TableCount>, check::Content)> {
+    let journal = journal_line(project, loading.target, &loading.source.file, loading.mode);
+    journal("started")?;
+    let underway = record_loading(project, &lock, loading, new)?;
+    let (survey, options) = (&planned.survey, &planned.options);
+    let checked = { loading.load(survey, options, &planned.inspected, underway) }
+        .and_then(|()| check_under_lock(project, lock, loading))
+        .inspect_err(|_| {
+            let _ = journal("failed");
+        })?;
+    // Its start is recorded, which is what `status` needs: an end that
+    // cannot be is warned of, and leaves it `started` there.
+    if let Err(e) = journal("done") {
+        crate::warn!(
+            "{}: {e:#}",
+            loading.restored("it was checked, but the restore journal could not record that")
+        );
+    }
+    Ok(checked)
+}
+
+/// Appends the restore of `source` into `target` to the restore journal
+/// as its status changes, each line dated by its start (now): what tells
+/// `status` that the environment's backups predate its database, as no
+/// safety backup does for an empty target.
+fn journal_line<'a>(
+    project: &'a Project,
+    target: &'a Environment,
+    source: &Path,
+    mode: Mode,
+) -> impl Fn(&str) -> Result<()> + 'a {
+    let started = chrono::Utc::now();
+    let backup = file_name(source).to_string();
+    move |status| {
+        crate::steps::restores::record(
+            &project.backup_dir,
+            target,
+            (&backup, mode.name()),
+            started,
+            status,
+        )
     }
 }
 

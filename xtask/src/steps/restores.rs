@@ -1,0 +1,257 @@
+//! The restore journal (`backups/restores.jsonl`): a line for each
+//! restore that changes an environment, written by `restore` (and so by
+//! `drill`) as its load starts and as it ends, and read back by `status`.
+//!
+//! A restore into an empty database (an emptied local D1, `--clean`, `--to
+//! new:NAME`) takes no safety backup, so nothing among the backups says it
+//! happened: the newest verified backup stays the one taken before, of a
+//! database the restore replaced, and its migrations say nothing of the
+//! database now. The journal says it, beside the Time Travel journal.
+//!
+//! Like every file in the backup directory it may be forged or broken, so
+//! its reader only ever errs toward "unknown": a line that does not read
+//! may be a restore of any environment, made when the journal was last
+//! written; and a restore counts by its own date, the latest of its
+//! environment's lines, never by its place in the file (a line dated long
+//! ago, appended after a real one, hides nothing).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::environment::Environment;
+
+/// The restore journal, in the backup directory.
+pub const RESTORE_JOURNAL: &str = "restores.jsonl";
+
+/// What a line records of a restore's state: its load is starting, it
+/// ended checked, or it failed.
+const STATUSES: [&str; 3] = ["started", "done", "failed"];
+
+/// The longest backup name a line of the journal is shown with: a forged
+/// one of a megabyte is cut.
+const LONGEST_SHOWN: usize = 200;
+
+/// Appends a line for a restore of `backup` into `target` in `mode`,
+/// started at `started`, now `status` (`started`, `done` or `failed`).
+pub fn record(
+    backup_dir: &Path,
+    target: &Environment,
+    (backup, mode): (&str, &str),
+    started: DateTime<Utc>,
+    status: &str,
+) -> Result<()> {
+    let entry = serde_json::json!({
+        "at": Utc::now(),
+        "started_at": started,
+        "environment": target.name,
+        "database": target.database_name,
+        "database_id": target.database_id,
+        "backup": backup,
+        "mode": mode,
+        "status": status,
+    });
+    crate::edge::fsutil::append_json_line(
+        &backup_dir.join(RESTORE_JOURNAL),
+        &entry,
+        "the restore journal",
+    )
+}
+
+/// Refuses a restore its journal has no room to record (a full disk, a
+/// journal at its size limit, one held by another writer): the record is
+/// what tells `status` that the backups predate the database.
+pub fn check_room(backup_dir: &Path) -> Result<()> {
+    crate::edge::fsutil::check_room(&backup_dir.join(RESTORE_JOURNAL), "the restore journal")
+}
+
+/// The last restore of a database, as `status` gives it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Restore {
+    /// When it started (its load, after any safety backup), as recorded.
+    pub at: String,
+    /// The backup it loaded, escaped and redacted for printing.
+    pub backup: String,
+    /// `into-empty`, `replace` or `clean`; empty when not recorded.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub mode: String,
+    /// `done`, `failed`, or `started` (its run is going, or stopped
+    /// before it ended).
+    pub status: String,
+    #[serde(skip)]
+    pub started: DateTime<Utc>,
+    #[serde(skip)]
+    pub database_id: Option<String>,
+}
+
+/// What the journal says: the last restore of each (environment,
+/// database, database id), and, when a line of it does not read (or the
+/// journal itself does not), when it was last written and which line.
+#[derive(Debug, Clone, Default)]
+pub struct Journal {
+    pub last: BTreeMap<(String, String, String), Restore>,
+    pub unread: Option<(DateTime<Utc>, String)>,
+}
+
+/// Reads the journal in `backup_dir` (none when it is absent).
+pub fn read(backup_dir: &Path) -> Journal {
+    let path = backup_dir.join(RESTORE_JOURNAL);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Journal::default();
+    };
+    let written = meta.modified().map(DateTime::<Utc>::from).ok();
+    // Undatable: as if written now, which every backup predates.
+    let written = written
+        .filter(|w| *w <= Utc::now())
+        .unwrap_or_else(Utc::now);
+    let shown = d1_core::names::shown_path(&path);
+    match crate::edge::fsutil::read_own_lines(&path, "restore journal") {
+        Ok(own) => {
+            let mut journal = parse(&own.lines);
+            let first = own.skipped.first().map(|n| format!("line {n}"));
+            if let Some(line) = first.or(journal.unread.take().map(|(_, line)| line)) {
+                journal.unread = Some((written, format!("{line} of {shown}")));
+            }
+            journal
+        }
+        Err(e) => {
+            crate::warn!("{e:#}");
+            Journal {
+                last: BTreeMap::new(),
+                unread: Some((written, shown)),
+            }
+        }
+    }
+}
+
+/// The journal's lines read: the last restore of each database by its own
+/// date (a later line of the same date, its end, before its start), and
+/// the first line that does not read, as `line N` (dated by [`read`]).
+pub fn parse(lines: &[String]) -> Journal {
+    let mut journal = Journal::default();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((key, restore)) = line_read(line) else {
+            journal
+                .unread
+                .get_or_insert((Utc::now(), format!("line {}", i + 1)));
+            continue;
+        };
+        match journal.last.get(&key) {
+            Some(old) if old.started > restore.started => {}
+            _ => {
+                journal.last.insert(key, restore);
+            }
+        }
+    }
+    journal
+}
+
+/// The database a journal's line records: its name and id when printable
+/// (each empty or absent otherwise), and the id in lower case, its key.
+pub fn database_of(entry: &serde_json::Value) -> (String, Option<String>, String) {
+    let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let printable = |d: &String| d1_core::names::is_printable(d);
+    let database = field("database").filter(printable).unwrap_or_default();
+    let database_id = field("database_id").filter(printable);
+    let id = database_id
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    (database, database_id, id)
+}
+
+/// One line, when it reads as this tool writes it.
+fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
+    let entry = serde_json::from_str::<serde_json::Value>(line).ok()?;
+    let field = |name: &str| entry.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let env = field("environment").filter(|e| d1_core::names::is_printable(e))?;
+    let at = field("started_at").or_else(|| field("at"))?;
+    let started = DateTime::parse_from_rfc3339(&at).ok()?.with_timezone(&Utc);
+    let status = field("status").filter(|s| STATUSES.contains(&s.as_str()))?;
+    let (database, database_id, id) = database_of(&entry);
+    let backup = field("backup").unwrap_or_default();
+    let backup = d1_core::names::cut(&d1_core::names::shown(&backup), LONGEST_SHOWN).into_owned();
+    let mode = field("mode")
+        .filter(|m| ["into-empty", "replace", "clean"].contains(&m.as_str()))
+        .unwrap_or_default();
+    let restore = Restore {
+        at,
+        backup: crate::redact::text(&backup),
+        mode,
+        status,
+        started,
+        database_id,
+    };
+    Some(((env, database, id), restore))
+}
+
+impl Restore {
+    /// Its line in the report: when, from which backup, how it ended.
+    pub fn told(&self) -> String {
+        let at = self.started.format("%Y-%m-%d %H:%M UTC");
+        let mode = match self.mode.as_str() {
+            "" => String::new(),
+            mode => format!(" ({mode})"),
+        };
+        let status = match self.status.as_str() {
+            "started" => {
+                "started, and no end is recorded: it is running, or its run stopped \
+                          before it ended"
+            }
+            other => other,
+        };
+        format!("{at}, {}{mode}: {status}", self.backup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(at: &str, backup: &str, status: &str) -> String {
+        serde_json::json!({
+            "at": at, "started_at": at, "environment": "prod", "database": "db",
+            "database_id": "ID", "backup": backup, "mode": "clean", "status": status,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn the_last_restore_is_the_latest_by_date_and_its_end_after_its_start() {
+        let lines = [
+            line("2026-12-01T10:00:00Z", "a.sql", "started"),
+            line("2026-12-01T10:00:00Z", "a.sql", "done"),
+            // Dated long ago, appended later: hides nothing.
+            line("2001-01-01T00:00:00Z", "old.sql", "done"),
+        ];
+        let journal = parse(&lines.map(String::from));
+        let last = &journal.last[&("prod".into(), "db".into(), "id".into())];
+        assert_eq!(
+            (last.backup.as_str(), last.status.as_str()),
+            ("a.sql", "done")
+        );
+        assert_eq!(last.told(), "2026-12-01 10:00 UTC, a.sql (clean): done");
+        assert!(journal.unread.is_none());
+    }
+
+    #[test]
+    fn a_line_that_does_not_read_is_named_and_a_name_is_escaped() {
+        let lines = [
+            "{\"at\": \"2026-12-01T10:00:00Z\", \"environ".to_owned(),
+            line("2026-12-01T10:00:00Z", "a\u{1b}[31m.sql", "done"),
+            line("yesterday", "b.sql", "done"),
+            line("2026-12-01T10:00:00Z", "c.sql", "restored"),
+        ];
+        let journal = parse(&lines);
+        assert_eq!(journal.unread.map(|(_, l)| l).as_deref(), Some("line 1"));
+        let last = &journal.last[&("prod".into(), "db".into(), "id".into())];
+        assert!(!last.backup.contains('\u{1b}'), "{}", last.backup);
+        assert_eq!(journal.last.len(), 1);
+    }
+}
