@@ -1386,6 +1386,40 @@ mod tests {
         assert!(why.contains("treated as production"), "{why}");
     }
 
+    /// `local` means the local D1 and nothing else: a remote section whose
+    /// short name (`vars.APP_ENV`) or wrangler environment name is `local`,
+    /// in any case, is refused, naming the section and the fix. The top
+    /// level may be named otherwise (`devtop`); `local` then names nothing.
+    #[test]
+    fn the_name_local_is_refused_for_a_remote_environment() {
+        let renamed = CONFIG.replace("APP_ENV = \"local\"", "APP_ENV = \"devtop\"");
+        assert_ne!(renamed, CONFIG);
+        let envs = Environments::parse(&renamed).unwrap();
+        assert_eq!(envs.resolve("devtop").unwrap().location, Location::Local);
+        assert!(envs.resolve("local").is_err());
+        for (edit, section) in [
+            (
+                renamed.replace("APP_ENV = \"staging\"", "APP_ENV = \"local\""),
+                "[env.preview]",
+            ),
+            (
+                renamed.replace("APP_ENV = \"staging\"", "APP_ENV = \"Local\""),
+                "[env.preview]",
+            ),
+            (renamed.replace("env.preview", "env.local"), "[env.local]"),
+            (renamed.replace("env.preview", "env.LOCAL"), "[env.LOCAL]"),
+            (CONFIG.replace("env.preview", "env.local"), "[env.local]"),
+        ] {
+            let err = format!("{:#}", Environments::parse(&edit).unwrap_err());
+            assert!(
+                err.contains(section)
+                    && err.contains("`local` is the top level's name")
+                    && err.contains("Rename"),
+                "{section}: {err}"
+            );
+        }
+    }
+
     #[test]
     fn ambiguous_or_empty_configs_are_refused() {
         let twice = r#"

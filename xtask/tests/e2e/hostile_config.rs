@@ -276,6 +276,60 @@ fn an_environment_with_an_unknown_name_is_treated_as_production() {
     assert_eq!(before, dump_of(&remote.db));
 }
 
+/// The name `local` is the top level's, the local D1, alone: with the top
+/// level renamed (`devtop`) and `[env.preview]` given `APP_ENV = "local"`,
+/// `restore … --to local --replace --yes` once replaced the remote
+/// staging database, printed "(local)" and named its safety backup
+/// `backup-local-…`. The configuration is refused before anything runs,
+/// naming the section and the fix, and the remote database is unchanged.
+#[test]
+fn a_remote_environment_named_local_is_refused_before_anything_runs() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let file = sb.backups().join(only_backup(sb));
+    edit_config(sb, |t| {
+        t.replace("APP_ENV = \"local\"", "APP_ENV = \"devtop\"")
+            .replace("APP_ENV = \"staging\"", "APP_ENV = \"local\"")
+    });
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        text.replace("[staging.retention]", "[devtop.retention]"),
+    )
+    .unwrap();
+    let before = (dump_of(&remote.staging), sb.backup_files());
+    let requests = remote.server.requests().len();
+
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "local",
+            "--replace",
+            "--yes",
+        ],
+    );
+    run.assert_refused("[env.preview]");
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`local` is the top level's name"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        remote.server.requests().len(),
+        requests,
+        "nothing reached D1"
+    );
+    assert_eq!(before, (dump_of(&remote.staging), sb.backup_files()));
+}
+
 /// A second checkout: package.json, the shared node_modules, wrangler.toml,
 /// migrations and scripts, as a clone has them.
 fn second_checkout() -> Sandbox {
