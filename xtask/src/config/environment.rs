@@ -227,9 +227,10 @@ impl Environment {
 }
 
 /// Wrangler environment or short names that are known not to be
-/// production; see [`Environment::production_reason`].
+/// production; see [`Environment::production_reason`]. `local` is not one:
+/// the top level is not production by its [`Location`], and no remote
+/// environment may be named `local` ([`refuse_local_name`]).
 pub const NON_PRODUCTION_NAMES: &[&str] = &[
-    "local",
     "dev",
     "development",
     "staging",
@@ -954,6 +955,7 @@ fn section_environments(
     check_name("a wrangler environment's name", env_name)?;
     let name = section.app_env().unwrap_or(env_name).to_owned();
     check_name(&format!("vars.APP_ENV of [env.{env_name}]"), &name)?;
+    refuse_local_name(env_name, &name)?;
     if let Some(account) = &section.account_id {
         check_account(&format!("the account_id of [env.{env_name}]"), account)?;
     }
@@ -972,6 +974,31 @@ fn section_environments(
         });
     }
     Ok(list)
+}
+
+/// `local`, in any case, is the top level's name, the local D1's, alone:
+/// operators read it as "not a remote database", and a remote section
+/// answering to it (its short name or its wrangler environment name) would
+/// take `--to local --replace --yes` onto a remote database, print
+/// "(local)" and name the safety backup `backup-local-…`. The top level
+/// may be named otherwise (`vars.APP_ENV = "dev"`); `local` then names
+/// nothing. Whether a step is remote is decided by [`Location`], never by
+/// a name.
+fn refuse_local_name(env_name: &str, short: &str) -> Result<()> {
+    if env_name.eq_ignore_ascii_case("local") || short.eq_ignore_ascii_case("local") {
+        bail!(
+            "[env.{env_name}] is a remote environment named `{}`, but `local` is the top \
+             level's name (the local D1 under .wrangler/state), and never a remote database's. \
+             Rename it in the configuration (vars.APP_ENV of [env.{env_name}], or the section \
+             itself), and its section in backups.toml with it. Nothing was run.",
+            if short.eq_ignore_ascii_case("local") {
+                short
+            } else {
+                env_name
+            }
+        );
+    }
+    Ok(())
 }
 
 /// No two environments answer to the same name.
