@@ -1830,6 +1830,19 @@ fn a_broken_migration_does_not_excuse_the_triggers_of_those_before_it() {
     assert_eq!(db_state(&sb), before, "{}", run.all());
 }
 
+/// That `verify backup` warns of 0004_audit_log.sql as an applied
+/// migration changed since (`what`: the case, for the message).
+#[track_caller]
+fn assert_verify_names_the_edit(sb: &Sandbox, backup: &str, what: &str) {
+    let verify = sb.xtask(&["verify", backup]);
+    assert!(
+        verify.stderr.contains("0004_audit_log.sql")
+            && verify.stderr.contains("already applied changed"),
+        "{what}: verify does not say the migration changed since it was applied:\n{}",
+        verify.all()
+    );
+}
+
 /// An applied migration edited after the backup (a trigger appended to
 /// 0004_audit_log.sql, and to the dump): verify called the backup GOOD and
 /// restore installed the trigger (exit 0), judging the dump against the
@@ -1850,13 +1863,7 @@ fn a_migration_edited_after_the_backup_is_no_reference_for_its_triggers() {
     forge_backup(&sb, &name, &dump, |_| {});
     let before = db_state(&sb);
 
-    let verify = sb.xtask(&["verify", &name]);
-    assert!(
-        verify.stderr.contains("0004_audit_log.sql")
-            && verify.stderr.contains("already applied changed"),
-        "verify does not say the migration changed since it was applied:\n{}",
-        verify.all()
-    );
+    assert_verify_names_the_edit(&sb, &name, "");
 
     let run = restore_latest(&sb, &[]);
     assert!(
@@ -1870,4 +1877,118 @@ fn a_migration_edited_after_the_backup_is_no_reference_for_its_triggers() {
     );
     assert_eq!(db_state(&sb), before, "{}", run.all());
     assert!(!triggers_of(&sb).contains(&"evil".to_owned()));
+}
+
+/// A trigger appended to an applied migration and to a backup's dump:
+/// every new account would become an admin.
+const ESCALATE: &str = "CREATE TRIGGER accounts_escalate AFTER INSERT ON accounts BEGIN \
+                        UPDATE accounts SET role='admin' WHERE id=NEW.id; END;\n";
+
+/// `0004_audit_log.sql` (applied, and recorded by `backup`'s manifest)
+/// with [`ESCALATE`] appended; returns the dump of `backup` with it
+/// appended too.
+fn edit_applied_migration(sb: &Sandbox, backup: &str) -> String {
+    let migration = sb.path().join("migrations/0004_audit_log.sql");
+    let mut text = std::fs::read_to_string(&migration).unwrap();
+    text.push('\n');
+    text.push_str(ESCALATE);
+    std::fs::write(&migration, &text).unwrap();
+    let mut dump = std::fs::read_to_string(sb.backups().join(backup)).unwrap();
+    dump.push_str(ESCALATE);
+    dump
+}
+
+/// That `run` was refused (exit 3) naming the edited migration and the
+/// fix, and left the local D1 as `before`, without `accounts_escalate`.
+#[track_caller]
+fn assert_refused_as_edited(sb: &Sandbox, run: &Run, before: &BTreeMap<String, Vec<String>>) {
+    assert!(
+        !triggers_of(sb).contains(&"accounts_escalate".to_owned()),
+        "the trigger appended to an applied migration was installed:\n{}",
+        run.all()
+    );
+    assert!(
+        run.code == Some(3)
+            && run.stderr.contains("0004_audit_log.sql")
+            && run.stderr.contains("already applied changed")
+            && run.stderr.contains("put it back as it was"),
+        "not refused as an applied migration edited, naming it and the fix:\n{}",
+        run.all()
+    );
+    assert_eq!(&db_state(sb), before, "{}", run.all());
+}
+
+/// The reviewer's attack: 0004_audit_log.sql (applied) and a copy of a
+/// real backup each get a trigger appended, and the copy's manifest loses
+/// its `migration_sha256` or records 0004 as the edited file. The check
+/// of an applied migration edited since went by that manifest alone:
+/// restore installed the trigger (exit 0, "changed no row"), and drill
+/// logged PASS. The record this machine keeps (its verified backups of
+/// local, as `migrate --check` reads it) is compared too: restore, its
+/// dry run and drill are refused (exit 3, nothing run, no drill logged),
+/// naming the migration and the fix, and verify warns.
+#[test]
+fn a_forged_manifest_cannot_hide_an_applied_migration_edited_since() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = edit_applied_migration(&sb, &name);
+    let edited = sha256_hex(
+        std::fs::read(sb.path().join("migrations/0004_audit_log.sql"))
+            .unwrap()
+            .as_slice(),
+    );
+    let before = db_state(&sb);
+    let log = std::fs::read(sb.path().join("docs/restore-drills.md")).ok();
+    type Forge = fn(&mut Value, &str);
+    let forgeries: [(&str, Forge); 2] = [
+        ("without migration_sha256", |m, _| {
+            m.as_object_mut().unwrap().remove("migration_sha256");
+        }),
+        ("recording the edited file", |m, sha| {
+            m["migration_sha256"]["0004_audit_log.sql"] = sha.into();
+        }),
+    ];
+    for (minutes, (what, forge)) in [(5, &forgeries[0]), (6, &forgeries[1])] {
+        let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+        let copy = copy_taken_at(&sb, &name, "local", at, |m| forge(m, &edited));
+        forge_backup(&sb, &copy, &dump, |_| {});
+        assert_verify_names_the_edit(&sb, &copy, what);
+
+        let drill = sb.xtask(&[
+            "drill", "--to", "local", "--from", "local", "--backup", &copy, "--yes",
+        ]);
+        eprintln!("{what}: drill");
+        assert_refused_as_edited(&sb, &drill, &before);
+        let logged = std::fs::read(sb.path().join("docs/restore-drills.md")).ok();
+        assert!(
+            logged == log,
+            "{what}: the drill was logged:\n{}",
+            drill.all()
+        );
+        for extra in [&["--dry-run"][..], &["--yes"][..]] {
+            let mut args = vec!["restore", &copy, "--to", "local", "--replace"];
+            args.extend_from_slice(extra);
+            let run = sb.xtask(&args);
+            eprintln!("{what} {extra:?}");
+            assert_refused_as_edited(&sb, &run, &before);
+        }
+    }
+}
+
+/// The same edit, and the genuine backup's dump with the trigger appended,
+/// restored without a manifest (`--no-manifest --source-env local`, or
+/// with no environment said): no manifest meant no check at all, and the
+/// trigger was installed. This machine's record still applies (exit 3,
+/// nothing run).
+#[test]
+fn a_dump_without_a_manifest_is_held_to_this_machines_record_of_applied_migrations() {
+    let (sb, name) = sandbox_with_a_backup();
+    let before = db_state(&sb);
+    let (_outer, planted) = planted_dump(&edit_applied_migration(&sb, &name));
+    for extra in [&["--source-env", "local"][..], &[][..]] {
+        for dry in [&["--dry-run"][..], &[][..]] {
+            let run = restore_planted(&sb, &planted, &[extra, dry].concat());
+            eprintln!("{extra:?} {dry:?}");
+            assert_refused_as_edited(&sb, &run, &before);
+        }
+    }
 }
