@@ -478,6 +478,7 @@ fn load_side(
         migrations_dir: &migrations_dir,
         app,
         scratch_dir: private.path(),
+        applied: &[],
     };
     let activity = crate::out::Activity::start(format!("loading {name}"));
     let loaded = crate::steps::verify::verify_keeping(

@@ -176,6 +176,7 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
         let lock = project.backup_dir.join(crate::edge::lock::LOCK_FILE);
         crate::steps::backup::refuse_unless_ignored(sh, project, &[lock], "drill")?;
     }
+    drill.refuse_edited_migrations(project)?;
     drill.print_plan(project);
     if args.dry_run {
         crate::say!("The restore's own plan follows.");
@@ -249,6 +250,27 @@ fn with_local_drill_named(
 }
 
 impl<'a> Drill<'a> {
+    /// Refuses (exit 3) before anything is logged a drill of a backup
+    /// whose applied migrations have been edited here since, by its
+    /// manifest's record or this machine's, as its restore would refuse it
+    /// ([`restore::guard_applied_migrations_unchanged`]): the checkout is
+    /// at fault, not the backup, and a drill logged FAIL would blame it (a
+    /// forged manifest used to get a PASS logged, LW).
+    fn refuse_edited_migrations(&self, project: &Project) -> Result<()> {
+        let dir = project.config_dir.join(&self.target.migrations_dir);
+        let machine = crate::steps::migrations::machine_records(
+            project,
+            &crate::edge::inventory::scan(&project.backup_dir)?,
+            &[self.target, self.from],
+            (&self.file, &dir),
+        );
+        restore::guard_applied_migrations_unchanged(
+            (&self.file, Some(&self.manifest)),
+            (&dir, &machine),
+            self.restore_args.mode(),
+        )
+    }
+
     fn prepare(project: &Project, envs: &'a Environments, args: &DrillArgs) -> Result<Self> {
         let target = envs.resolve(&args.to)?;
         let from = match args.from.as_deref() {
@@ -509,6 +531,12 @@ impl Rehearsal {
     fn verify(&mut self, project: &Project, drill: &Drill) -> Result<bool> {
         let t = Instant::now();
         let migrations_dir = project.config_dir.join(&drill.from.migrations_dir);
+        let applied = crate::steps::migrations::machine_records(
+            project,
+            &crate::edge::inventory::scan(&project.backup_dir)?,
+            &[drill.from],
+            (&drill.file, &migrations_dir),
+        );
         let report = crate::steps::verify::verify_shown(
             format!("verifying {}", file_name(&drill.file)),
             &drill.file,
@@ -518,6 +546,7 @@ impl Rehearsal {
                 migrations_dir: &migrations_dir,
                 app: &project.settings()?.app,
                 scratch_dir: &project.backup_dir,
+                applied: &applied,
             },
         );
         self.record

@@ -93,6 +93,23 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
     }
 }
 
+/// This machine's records of applied migrations an applied migration
+/// edited since is told by too, as restore refuses it: every
+/// environment's whose migrations are `dir`, the backup `file` itself left
+/// out ([`crate::steps::migrations::machine_records`]).
+fn machine_records(
+    project: &Project,
+    envs: &crate::config::environment::Environments,
+    (file, dir): (&std::path::Path, &std::path::Path),
+) -> Result<Vec<crate::steps::migrations::Record>> {
+    Ok(crate::steps::migrations::machine_records(
+        project,
+        &inventory::scan(&project.backup_dir)?,
+        &envs.iter().collect::<Vec<_>>(),
+        (file, dir),
+    ))
+}
+
 fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     let file = project.resolve_backup(&args.backup, None, inventory::Latest::Any)?;
     let manifest_path = manifest::manifest_path(&file);
@@ -120,10 +137,12 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
             .map_or("migrations", |env| env.migrations_dir.as_str()),
     );
     let settings = project.settings()?;
+    let applied = machine_records(project, &envs, (&file, &migrations_dir))?;
     let ctx = Workspace {
         migrations_dir: &migrations_dir,
         app: &settings.app,
         scratch_dir: &project.backup_dir,
+        applied: &applied,
     };
     let source = Source::for_file(&file, args.identity.path(), &project.age())?;
     let report = verify(&file, &source, manifest.as_ref(), &ctx)?;

@@ -2447,6 +2447,7 @@ fn verify_new_backup(
         migrations_dir: &migrations_dir,
         app: &settings.app,
         scratch_dir: &project.backup_dir,
+        applied: &[],
     };
     // A backup loaded as it arrived has its statements counted already:
     // its verification shows a plain spinner rather than 0 of them.

@@ -1619,6 +1619,83 @@ pub fn edited_since(m: &d1_core::manifest::Manifest, dir: &Path) -> Vec<EditedMi
     edited_migrations(record, &m.migrations, &digests(dir, &m.migrations))
 }
 
+/// The applied migrations whose file in `dir` is not what was applied, as
+/// a backup is judged before its triggers are (restore in every mode, its
+/// dry run, drill, verify), each list with the record it was found by: the
+/// backup's own manifest's ([`edited_since`], none without a manifest),
+/// and `machine`'s, this machine's record of what was applied
+/// ([`machine_records`], what `migrate --check` reads) with only the
+/// migrations whose file is here (another branch lacks some; no edit).
+/// The machine's record is compared for every migration it has, whatever
+/// the backup records: a manifest is the backup's word, and one that
+/// leaves out its `migration_sha256`, or records an edited file's sha256,
+/// used to pass the edit (LW), as a dump without a manifest passed with
+/// no check at all; with no manifest, every migration in `dir` is the
+/// trigger guard's reference. One found by both is told once, by the
+/// manifest.
+pub fn edited_for_backup(
+    manifest: Option<&d1_core::manifest::Manifest>,
+    machine: &[Record],
+    dir: &Path,
+) -> Vec<(Vec<EditedMigration>, String)> {
+    let mut found = Vec::new();
+    if let Some(m) = manifest {
+        found.push((edited_since(m, dir), m.file.name.clone()));
+    }
+    for record in machine {
+        let applied: Vec<String> = record.sha256.keys().cloned().collect();
+        let mut edited = edited_migrations(&record.sha256, &applied, &digests(dir, &applied));
+        edited.retain(|e| e.now.is_some());
+        edited.retain(|e| {
+            !found
+                .iter()
+                .any(|(f, _)| f.iter().any(|n| n.name == e.name))
+        });
+        found.push((edited, record.source.clone()));
+    }
+    found.retain(|(edited, _)| !edited.is_empty());
+    found
+}
+
+/// [`edited_for_backup`]'s findings told as `migrate` tells them, each with
+/// its record.
+pub fn edited_for_backup_report(found: &[(Vec<EditedMigration>, String)], dir: &Path) -> String {
+    { found.iter() }
+        .map(|(edited, source)| edited_report(edited, dir, (source, source)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// This machine's records of what was applied ([`record_in`], as `migrate
+/// --check` reads them: the oldest verified backup's sha256 of each
+/// migration) of each of `envs` whose migrations are `dir`'s, among the
+/// backups `scanned`, leaving out the backup `file` being judged: its own
+/// manifest is never its record. None on a machine with no verified whole
+/// backup of them (a fresh clone restoring a colleague's backup): the
+/// backup's own manifest is then all there is to compare with. The
+/// bucket's record is not read: `migrate` only warns of what it shows
+/// ([`told_if_from_bucket`]), and a restore from a file reads no bucket.
+pub fn machine_records(
+    project: &Project,
+    scanned: &[inventory::Entry],
+    envs: &[&Environment],
+    (file, dir): (&Path, &Path),
+) -> Vec<Record> {
+    let itself = |entry: &inventory::Entry| {
+        entry.file == file
+            || std::fs::canonicalize(&entry.file)
+                .is_ok_and(|a| std::fs::canonicalize(file).is_ok_and(|b| a == b))
+    };
+    let others: Vec<inventory::Entry> =
+        { scanned.iter() }.filter(|e| !itself(e)).cloned().collect();
+    let mut seen = BTreeSet::new();
+    { envs.iter() }
+        .filter(|env| project.config_dir.join(&env.migrations_dir) == dir)
+        .filter(|env| seen.insert(env.name.clone()))
+        .filter_map(|env| record_in(&others, env))
+        .collect()
+}
+
 /// The record a new backup writes for its `applied` migrations: the
 /// `previous` backup's sha256 where it has one (an edit made since is not
 /// recorded as what was applied), else the file's sha256 now.

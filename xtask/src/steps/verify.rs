@@ -277,6 +277,11 @@ pub struct Workspace<'a> {
     pub app: &'a AppRules,
     /// A private directory for the scratch database.
     pub scratch_dir: &'a Path,
+    /// This machine's records of what was applied that the backup's
+    /// migrations are compared with besides its manifest's
+    /// ([`crate::steps::migrations::machine_records`]); none where the
+    /// caller verifies what it just wrote.
+    pub applied: &'a [crate::steps::migrations::Record],
 }
 
 /// Verifies one backup, stored at `file` and read through `source`. `Err`
@@ -967,27 +972,26 @@ fn missing_triggers_said(
 }
 
 /// A migration the manifest records as applied whose file in the
-/// migrations directory has other contents now
-/// ([`crate::steps::migrations::edited_migrations`], as `migrate` and
-/// restore refuse it): the triggers cannot be judged against what was
-/// applied. A warning naming it and the fix; the backup itself is not at
-/// fault.
+/// migrations directory has other contents now, or one this machine's
+/// record has so ([`crate::steps::migrations::edited_for_backup`], as
+/// restore refuses it; with a manifest or without): the triggers cannot be
+/// judged against what was applied. A warning naming it and the fix; the
+/// backup itself is not at fault.
 fn edited_migration_check(manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> Option<Check> {
-    let m = manifest?;
-    let mut edited = crate::steps::migrations::edited_since(m, ctx.migrations_dir);
-    edited.retain(|e| e.now.is_some());
-    if edited.is_empty() {
+    let mut found =
+        crate::steps::migrations::edited_for_backup(manifest, ctx.applied, ctx.migrations_dir);
+    for (edited, _) in &mut found {
+        edited.retain(|e| e.now.is_some());
+    }
+    found.retain(|(edited, _)| !edited.is_empty());
+    if found.is_empty() {
         return None;
     }
     Some(warn(
         "triggers",
         format!(
             "not judged, and restore refuses this backup until then: {}",
-            crate::steps::migrations::edited_report(
-                &edited,
-                ctx.migrations_dir,
-                (&m.file.name, &m.file.name)
-            )
+            crate::steps::migrations::edited_for_backup_report(&found, ctx.migrations_dir)
         ),
     ))
 }
@@ -2068,6 +2072,7 @@ mod tests {
             migrations_dir: &migrations,
             app: &app,
             scratch_dir: dir,
+            applied: &[],
         })
     }
 
@@ -2291,6 +2296,7 @@ mod tests {
             migrations_dir: &migrations,
             app: &app,
             scratch_dir: dir.path(),
+            applied: &[],
         };
         let run = |m: &Manifest, options: repair::Options| {
             let source = Source::plain(&file);
@@ -2417,6 +2423,7 @@ mod tests {
                 migrations_dir: &migrations,
                 app: &app,
                 scratch_dir: dir.path(),
+                applied: &[],
             };
             let options = repair::Options::default();
             let (preload, forward) = Preload::start(dir.path(), schema_of(&dump), true).unwrap();
@@ -2635,6 +2642,7 @@ mod tests {
             migrations_dir: &migrations,
             app: &app,
             scratch_dir: dir.path(),
+            applied: &[],
         };
         let made = verify(&file, &Source::plain(&file), None, &ctx).unwrap();
         assert_eq!(status(&made, "triggers"), Status::Pass, "{}", made.render());

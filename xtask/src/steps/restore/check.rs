@@ -116,6 +116,7 @@ fn export_verified(
         migrations_dir: &migrations_dir,
         app: &settings.app,
         scratch_dir: &project.backup_dir,
+        applied: &[],
     };
     let export = stored::Source::for_file(temp.path(), None, &project.age())?;
     let label = format!("verifying the export of {}", target.database_name);

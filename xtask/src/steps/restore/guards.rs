@@ -857,21 +857,27 @@ pub(super) fn guard_dump_migrations(file: &Path, recorded: &[String], dir: &Path
 /// mode judges the backup's triggers against the migrations it records as
 /// applied, and an edited one is not what was applied (LN: a trigger
 /// appended to an applied migration and to the dump was installed, and
-/// `--replace` was said to be unaffected). Before anything runs, a dry
-/// run's plan too.
-pub(super) fn guard_applied_migrations_unchanged(
-    source: &Source,
-    dir: &Path,
+/// `--replace` was said to be unaffected). The manifest is the backup's
+/// word: this machine's record of what was applied (`machine`,
+/// [`crate::steps::migrations::machine_records`]) is compared too, with a
+/// manifest or without, so that one that leaves out a sha256 or records
+/// the edited file's, or none at all, passes no edit the record knows
+/// (LW: [`crate::steps::migrations::edited_for_backup`] decides, as for
+/// verify). Before anything runs, a dry run's plan too, and before a
+/// drill logs anything (the checkout is at fault, not the backup).
+pub(crate) fn guard_applied_migrations_unchanged(
+    (file, manifest): (&Path, Option<&Manifest>),
+    (dir, machine): (&Path, &[crate::steps::migrations::Record]),
     mode: Mode,
 ) -> Result<()> {
-    let Some(m) = &source.manifest else {
-        return Ok(());
-    };
-    let mut edited = crate::steps::migrations::edited_since(m, dir);
+    let mut found = crate::steps::migrations::edited_for_backup(manifest, machine, dir);
     if mode != Mode::Clean {
-        edited.retain(|e| e.now.is_some());
+        for (edited, _) in &mut found {
+            edited.retain(|e| e.now.is_some());
+        }
+        found.retain(|(edited, _)| !edited.is_empty());
     }
-    if edited.is_empty() {
+    if found.is_empty() {
         return Ok(());
     }
     let (how, why) = match mode {
@@ -887,10 +893,8 @@ pub(super) fn guard_applied_migrations_unchanged(
         "refusing to restore {}{how}: {}{why} Every restore of a backup that records it as \
          applied (--clean, --replace, a full backup of that time) is refused until its file is \
          as it was applied. Nothing was done.",
-        source.file.display(),
-        // Each edited one is in the backup's record: none is told as in a
-        // database's d1_migrations alone.
-        crate::steps::migrations::edited_report(&edited, dir, (&m.file.name, &m.file.name))
+        file.display(),
+        crate::steps::migrations::edited_for_backup_report(&found, dir)
     )
 }
 

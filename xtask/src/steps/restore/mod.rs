@@ -60,6 +60,7 @@ use target::{Inspected, check_keys, guard_unchanged, read_target};
 pub use check::TableCount;
 pub(crate) use guards::SAFETY_REASON;
 pub use guards::TriggersRefused;
+pub(crate) use guards::guard_applied_migrations_unchanged;
 pub(crate) use plan_text::warn_if_failed_verification;
 pub use target::{KeyCheck, KeyRefusal};
 
@@ -149,7 +150,7 @@ pub enum Mode {
 }
 
 impl RestoreArgs {
-    fn mode(&self) -> Mode {
+    pub(crate) fn mode(&self) -> Mode {
         if self.replace {
             Mode::Replace
         } else if self.clean {

@@ -187,8 +187,36 @@ pub(super) fn check_source(
     if mode == Mode::Clean {
         guard_same_migrations(&source, &dir)?;
     }
-    guard_applied_migrations_unchanged(&source, &dir, mode)?;
+    let records = applied_records(project, envs, (&source, target), &dir)?;
+    guard_applied_migrations_unchanged(
+        (&source.file, source.manifest.as_ref()),
+        (&dir, &records),
+        mode,
+    )?;
     Ok((source, dir))
+}
+
+/// This machine's records of what was applied that the backup is held to
+/// besides its own manifest's
+/// ([`crate::steps::migrations::machine_records`]): the target's and the
+/// backup's environment's (by its manifest, or `--source-env` without
+/// one), where their migrations are `dir`'s.
+fn applied_records(
+    project: &Project,
+    envs: &Environments,
+    (source, target): (&Source, &Environment),
+    dir: &Path,
+) -> Result<Vec<crate::steps::migrations::Record>> {
+    let scanned = crate::edge::inventory::scan(&project.backup_dir)?;
+    let of: Vec<&Environment> = std::iter::once(target)
+        .chain(source_environment(envs, source))
+        .collect();
+    Ok(crate::steps::migrations::machine_records(
+        project,
+        &scanned,
+        &of,
+        (&source.file, dir),
+    ))
 }
 
 /// The repair the dump needs, surveyed in one pass over the dump; without
