@@ -1992,3 +1992,83 @@ fn a_dump_without_a_manifest_is_held_to_this_machines_record_of_applied_migratio
         }
     }
 }
+
+/// A table's CHECK, DEFAULT, UNIQUE and FOREIGN KEY act on every later
+/// write, as a trigger does: a dump whose `accounts.role` defaults to
+/// `'admin'` without its CHECK used to restore without a word (exit 0,
+/// verify GOOD, `migrate --check` "unchanged"), and every account made
+/// after it was an admin. restore refuses it (exit 3, a dry run too,
+/// nothing run), naming the table and `--allow-schema-change accounts` in
+/// the one command to run; verify warns the same; that command, run as
+/// printed, restores it.
+#[test]
+fn a_table_defined_otherwise_than_by_its_migrations_is_refused_until_allowed() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let start = dump
+        .find("CREATE TABLE accounts")
+        .expect("no accounts table");
+    let end = start + dump[start..].find(";\n").unwrap();
+    let table = &dump[start..end];
+    let changed = table
+        .replacen("DEFAULT 'member'", "DEFAULT 'admin'", 1)
+        .replacen("CHECK (role IN ('member', 'admin', 'devops'))", "", 1);
+    assert!(
+        !changed.contains("'member'"),
+        "the dump's accounts is not as expected:\n{table}"
+    );
+    let (_outer, planted) = planted_dump(&format!("{}{changed}{}", &dump[..start], &dump[end..]));
+    let before = db_state(&sb);
+
+    let verify = sb.xtask(&["verify", &planted, "--no-manifest"]);
+    assert!(
+        verify.stderr.contains("accounts")
+            && verify.stderr.contains("--allow-schema-change accounts"),
+        "verify does not name the changed table and the flag:\n{}",
+        verify.all()
+    );
+
+    let dry = sb.xtask(&[
+        "restore",
+        &planted,
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+        "--no-manifest",
+    ]);
+    assert_eq!(
+        dry.code,
+        Some(3),
+        "a dry run was not refused:\n{}",
+        dry.all()
+    );
+
+    let run = restore_planted(&sb, &planted, &[]);
+    assert_eq!(
+        run.code,
+        Some(3),
+        "a backup whose accounts is not the migrations' was restored:\n{}",
+        run.all()
+    );
+    assert_eq!(db_state(&sb), before, "{}", run.all());
+    let command = run
+        .stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cargo xtask "))
+        .filter(|c| c.contains("--allow-schema-change accounts"))
+        .unwrap_or_else(|| panic!("no command with the flag printed:\n{}", run.all()))
+        .to_owned();
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let allowed = sb.xtask(&words);
+    allowed.assert_ok();
+    let role = sb.query("SELECT sql FROM sqlite_master WHERE name = 'accounts'");
+    assert!(
+        role[0][0]["sql"]
+            .as_str()
+            .unwrap()
+            .contains("DEFAULT 'admin'"),
+        "{}",
+        allowed.all()
+    );
+}
