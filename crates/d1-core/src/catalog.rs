@@ -311,6 +311,87 @@ pub fn foreign_triggers(
         .collect()
 }
 
+/// A table or an index as `sqlite_schema` holds it: its kind, the table it
+/// is on (a table's own name) and its `CREATE` text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defined {
+    pub kind: String,
+    pub table: String,
+    pub sql: String,
+}
+
+/// The tables and indexes of `db` that have a text (an index SQLite makes
+/// for a UNIQUE or PRIMARY KEY has none), by name.
+pub fn defined_in(db: &rusqlite::Connection) -> BTreeMap<String, Defined> {
+    let Ok(mut stmt) = db.prepare(
+        "SELECT name, type, tbl_name, sql FROM sqlite_master \
+         WHERE type IN ('table', 'index') AND sql NOT NULL",
+    ) else {
+        return BTreeMap::new();
+    };
+    let rows = stmt.query_map([], |r| {
+        let (kind, table, sql) = (r.get(1)?, r.get(2)?, r.get(3)?);
+        Ok((r.get(0)?, Defined { kind, table, sql }))
+    });
+    rows.map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
+/// How a dump's tables and indexes differ from those the migrations make
+/// ([`schema_changes`]): names as the dump (`changed`) or the migrations
+/// (`missing`) spell them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SchemaChanges {
+    /// The dump's tables and indexes that a migration makes with another
+    /// text (another CHECK, DEFAULT, UNIQUE, FOREIGN KEY, column).
+    pub changed: Vec<String>,
+    /// The migrations' indexes on a table the dump holds that the dump
+    /// lacks (a UNIQUE index dropped).
+    pub missing: Vec<String>,
+}
+
+impl SchemaChanges {
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.missing.is_empty()
+    }
+}
+
+/// The dump's tables and indexes (`dump`: by name, its `CREATE` text)
+/// against those the migrations leave in `sqlite_schema` when run
+/// (`made`), as [`foreign_triggers`] compares triggers, and for the same
+/// reason: a table's CHECK, DEFAULT, UNIQUE and FOREIGN KEY act on every
+/// later write, long after a restore's checks. `made` is what running the
+/// migrations leaves, not their files' text: an `ALTER TABLE` rewrites
+/// the table's stored text, which is what a dump holds. Texts are compared
+/// from the name on ([`crate::statement::after_created_name`]), so that
+/// `IF NOT EXISTS` or the name's quoting is no difference. A table or
+/// index no migration makes (made by hand, or by another branch's
+/// migration) is not judged.
+pub fn schema_changes(
+    dump: &BTreeMap<String, String>,
+    made: &BTreeMap<String, Defined>,
+) -> SchemaChanges {
+    let bare = |sql: &str| {
+        let sql = sql.trim().trim_end_matches(';').trim_end();
+        let after = crate::statement::after_created_name(sql).unwrap_or(sql);
+        // What comes before the name says UNIQUE or not, and it only.
+        let before = sql[..sql.len() - after.len()].to_ascii_uppercase();
+        let unique = before.split_whitespace().any(|w| w == "UNIQUE");
+        (unique, after.trim().replace("\r\n", "\n"))
+    };
+    let find = |name: &str| { made.iter() }.find(|(m, _)| m.eq_ignore_ascii_case(name));
+    let changed = { dump.iter() }
+        .filter(|(name, sql)| find(name).is_some_and(|(_, m)| bare(&m.sql) != bare(sql)))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let holds = |name: &str| dump.keys().any(|d| d.eq_ignore_ascii_case(name));
+    let missing = { made.iter() }
+        .filter(|(name, m)| m.kind == "index" && holds(&m.table) && !holds(name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    SchemaChanges { changed, missing }
+}
+
 /// Triggers that cannot run in the database whose schema `db` holds: a
 /// trigger of a backup of chosen tables that writes to a table the backup
 /// does not hold (a log, an FTS5 index), so that the app's next INSERT,
@@ -3271,5 +3352,46 @@ mod object_kind_tests {
                 "{what}: SQLite asked {few} times for 10 tables, {many} for 100"
             );
         }
+    }
+
+    /// The dump's texts are compared as SQLite stores them: a final `;`,
+    /// CRLF, `IF NOT EXISTS` or a quoted name is no difference; the
+    /// migrations' index dropped, or made not UNIQUE, is one.
+    #[test]
+    fn schema_changes_see_a_dropped_unique_index_not_a_texts_spelling() {
+        let defined = |kind: &str, table: &str, sql: &str| Defined {
+            kind: kind.to_owned(),
+            table: table.to_owned(),
+            sql: sql.to_owned(),
+        };
+        let made = BTreeMap::from([
+            (
+                "t".to_owned(),
+                defined("table", "t", "CREATE TABLE t (a, b)"),
+            ),
+            (
+                "t_a".to_owned(),
+                defined("index", "t", "CREATE UNIQUE INDEX t_a ON t (a)"),
+            ),
+        ]);
+        let dump = |texts: &[(&str, &str)]| -> BTreeMap<String, String> {
+            { texts.iter() }
+                .map(|(n, sql)| ((*n).to_owned(), (*sql).to_owned()))
+                .collect()
+        };
+        let same = dump(&[
+            ("T", "CREATE TABLE IF NOT EXISTS \"T\" (a, b);\r\n"),
+            ("t_a", "CREATE UNIQUE INDEX t_a ON t (a);"),
+        ]);
+        assert!(schema_changes(&same, &made).is_empty());
+        let dropped = dump(&[("t", "CREATE TABLE t (a, b)")]);
+        assert_eq!(schema_changes(&dropped, &made).missing, ["t_a"]);
+        let plain = dump(&[
+            ("t", "CREATE TABLE t (a, b)"),
+            ("t_a", "CREATE INDEX t_a ON t (a)"),
+        ]);
+        assert_eq!(schema_changes(&plain, &made).changed, ["t_a"]);
+        // A backup of other tables is not told of t's index.
+        assert!(schema_changes(&dump(&[("u", "CREATE TABLE u (x)")]), &made).is_empty());
     }
 }

@@ -480,6 +480,7 @@ fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreA
         accept_key_change: args.accept_key_change,
         allow_trigger: args.allow_trigger.clone(),
         allow_missing_trigger: args.allow_missing_trigger.clone(),
+        allow_schema_change: Vec::new(),
         partial: false,
         via_wrangler: false,
         identity: args.identity.clone(),

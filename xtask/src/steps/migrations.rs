@@ -153,7 +153,7 @@ pub fn triggers_made(
         .filter(|name| present.contains(name))
         .cloned()
         .collect();
-    let (made, unrun) = run_for_triggers(dir, &names);
+    let (made, unrun, _) = run_for_triggers(dir, &names);
     match unrun {
         Some(e) => Err(e),
         None => Ok(made),
@@ -173,15 +173,21 @@ fn migrations_present(dir: &Path) -> Result<Vec<String>> {
 /// The migrations `names` of `dir` run in order in memory, read one at a
 /// time: the triggers they make ([`triggers_made`]), and the error of the
 /// first that cannot be read or does not run here (naming it), with the
-/// triggers of those before it, which ran.
+/// triggers of those before it, which ran; and the tables and indexes they
+/// leave in `sqlite_schema` (of those that ran), as restore's schema guard
+/// compares a dump's with them ([`Required::schema`]).
 fn run_for_triggers(
     dir: &Path,
     names: &[String],
-) -> (BTreeMap<String, MadeTrigger>, Option<anyhow::Error>) {
+) -> (
+    BTreeMap<String, MadeTrigger>,
+    Option<anyhow::Error>,
+    BTreeMap<String, d1_core::catalog::Defined>,
+) {
     let mut made: BTreeMap<String, MadeTrigger> = BTreeMap::new();
     let gate = match d1_core::gate::Gate::memory() {
         Ok(gate) => gate,
-        Err(e) => return (made, Some(e.into())),
+        Err(e) => return (made, Some(e.into()), BTreeMap::new()),
     };
     for name in names {
         let ran = read_migrations(dir, std::slice::from_ref(name)).and_then(|read| {
@@ -191,7 +197,7 @@ fn run_for_triggers(
         });
         let now = match ran {
             Ok(now) => now,
-            Err(e) => return (made, Some(e)),
+            Err(e) => return (made, Some(e), d1_core::catalog::defined_in(gate.db())),
         };
         made.retain(|n, _| now.contains_key(n));
         for (n, (sql, table)) in now {
@@ -208,7 +214,7 @@ fn run_for_triggers(
             }
         }
     }
-    (made, None)
+    (made, None, d1_core::catalog::defined_in(gate.db()))
 }
 
 /// What restore's trigger guard and verify hold a backup's triggers to
@@ -226,6 +232,11 @@ pub struct Required {
     /// holds a table or a trigger that they (or a later migration)
     /// create: counted as applied, whatever the records say.
     pub unrecorded: Vec<String>,
+    /// The tables and indexes that the migrations of `made` leave in
+    /// `sqlite_schema` when run, by name: what a dump's must be
+    /// ([`d1_core::catalog::schema_changes`]). Of those that ran, when one
+    /// did not (`unrun`).
+    pub schema: BTreeMap<String, d1_core::catalog::Defined>,
 }
 
 impl Required {
@@ -281,6 +292,7 @@ pub fn triggers_required(applied: Option<&[String]>, dir: &Path, held: &[String]
                 made: BTreeMap::new(),
                 unrun: Some(e),
                 unrecorded: Vec::new(),
+                schema: BTreeMap::new(),
             };
         }
     };
@@ -295,11 +307,12 @@ pub fn triggers_required(applied: Option<&[String]>, dir: &Path, held: &[String]
         .filter(|name| applied.is_none_or(|a| a.contains(name)) || unrecorded.contains(name))
         .cloned()
         .collect();
-    let (made, unrun) = run_for_triggers(dir, &names);
+    let (made, unrun, schema) = run_for_triggers(dir, &names);
     Required {
         made,
         unrun,
         unrecorded,
+        schema,
     }
 }
 
@@ -378,6 +391,54 @@ fn triggers_with_tables(db: &rusqlite::Connection) -> Result<BTreeMap<String, (S
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// How a backup's tables and indexes differ from its migrations'
+/// (`changes`, against `made`, [`Required::schema`]), as restore refuses
+/// them and verify warns of them, in the same words: each object by kind
+/// and escaped name, never a value, and the flags that restore it as it is.
+pub fn schema_changes_said(
+    changes: &d1_core::catalog::SchemaChanges,
+    made: &BTreeMap<String, d1_core::catalog::Defined>,
+) -> String {
+    let named = |names: &[String]| -> String {
+        let shown: Vec<String> = { names.iter() }
+            .map(|n| {
+                let kind = same_name(made.keys(), n).map_or("table", |m| made[m].kind.as_str());
+                format!("{kind} {}", d1_core::names::shown(n))
+            })
+            .collect();
+        shown.join(", ")
+    };
+    let mut what = Vec::new();
+    if !changes.changed.is_empty() {
+        what.push(format!(
+            "defines {} otherwise than its migrations do (another CHECK, DEFAULT, UNIQUE, \
+             FOREIGN KEY, collation or column)",
+            named(&changes.changed)
+        ));
+    }
+    if !changes.missing.is_empty() {
+        what.push(format!(
+            "lacks {}, which its migrations make on a table it holds",
+            named(&changes.missing)
+        ));
+    }
+    format!(
+        "{}. A table's constraints and indexes act on every later write, after a restore's \
+         checks, so restore refuses this backup as it stands; if the change is meant, it \
+         belongs in a migration, or, having read the dump's definitions, restore it with{}",
+        what.join(", and "),
+        schema_change_flags(changes)
+    )
+}
+
+/// ` --allow-schema-change NAME` for each table and index of `changes`.
+pub fn schema_change_flags(changes: &d1_core::catalog::SchemaChanges) -> String {
+    flags(
+        "--allow-schema-change",
+        changes.changed.iter().chain(&changes.missing),
+    )
 }
 
 /// The texts of `made`, by name, as [`d1_core::catalog::foreign_triggers`]
@@ -2535,6 +2596,61 @@ mod tests {
         // A dump of nothing the migrations make, recording none: none.
         let required = triggers_required(Some(&[]), dir.path(), &held(&["other"]));
         assert!(required.unrecorded.is_empty() && required.made.is_empty());
+    }
+
+    /// Restore's schema guard compares a dump's tables and indexes with
+    /// what the migrations leave when run, not with their files: a table
+    /// that `ALTER TABLE … ADD COLUMN` and `RENAME COLUMN` rewrote (and
+    /// its index, renamed with it) is the migrations' own as a dump of it
+    /// holds it, while a DEFAULT changed, a CHECK dropped or a UNIQUE
+    /// index missing is caught.
+    #[test]
+    fn the_schema_guard_compares_what_the_migrations_leave_not_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, sql) in [
+            (
+                "0001_accounts.sql",
+                "CREATE TABLE accounts (\n  id INTEGER PRIMARY KEY,\n  email TEXT NOT NULL,\n  \
+                 role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('member', 'admin'))\n);\n\
+                 CREATE UNIQUE INDEX accounts_email ON accounts (email);",
+            ),
+            ("0002_mfa.sql", "ALTER TABLE accounts ADD COLUMN mfa BLOB;"),
+            (
+                "0003_login.sql",
+                "ALTER TABLE accounts RENAME COLUMN email TO login;",
+            ),
+        ] {
+            std::fs::write(dir.path().join(name), sql).unwrap();
+        }
+        let table = "CREATE TABLE accounts (\n  id INTEGER PRIMARY KEY,\n  login TEXT NOT NULL,\n  \
+                     role TEXT NOT NULL DEFAULT 'member' CHECK (role IN ('member', 'admin'))\n\
+                     , mfa BLOB);";
+        let index = "CREATE UNIQUE INDEX accounts_email ON accounts (login);";
+        let dump = |texts: &[&str]| -> BTreeMap<String, String> {
+            { texts.iter() }
+                .map(|sql| {
+                    let (_, name) = d1_core::statement::created_object(sql).unwrap();
+                    (name, (*sql).to_owned())
+                })
+                .collect()
+        };
+        let required = triggers_required(None, dir.path(), &["accounts".to_owned()]);
+        let changes =
+            |texts: &[&str]| d1_core::catalog::schema_changes(&dump(texts), &required.schema);
+        assert!(changes(&[table, index]).is_empty(), "{:?}", required.schema);
+        let admin = table
+            .replace("DEFAULT 'member'", "DEFAULT 'admin'")
+            .replace(" CHECK (role IN ('member', 'admin'))", "");
+        assert_eq!(changes(&[&admin, index]).changed, ["accounts"]);
+        let dropped = changes(&[table]);
+        assert_eq!(
+            (dropped.changed.len(), dropped.missing),
+            (0, vec!["accounts_email".to_owned()])
+        );
+        let not_unique = index.replace("UNIQUE ", "");
+        assert_eq!(changes(&[table, &not_unique]).changed, ["accounts_email"]);
+        // A table no migration makes is not judged.
+        assert!(changes(&[table, index, "CREATE TABLE notes (x)"]).is_empty());
     }
 
     /// wrangler's choice of files and its order: numbers read as numbers,

@@ -813,7 +813,10 @@ fn creates_anything(db: &rusqlite::Connection) -> Result<bool> {
 /// every backup of it would otherwise be bad (no `latest`, no `migrate`).
 /// A dump without a manifest is held to every migration in the directory.
 /// A backup that lacks a trigger of those migrations on a table it holds
-/// is a warning too, naming the trigger and its migration.
+/// is a warning too, naming the trigger and its migration. So is a table or
+/// index it defines otherwise than those migrations make it, or one of
+/// their indexes it lacks, in restore's words, which refuses it
+/// ([`crate::steps::migrations::schema_changes_said`]).
 fn trigger_check(
     db: &rusqlite::Connection,
     manifest: Option<&Manifest>,
@@ -857,6 +860,16 @@ fn trigger_check(
             if !foreign.is_empty() {
                 said.push(foreign_said(&foreign, &triggers, manifest, ctx));
             }
+        }
+    }
+    if required.unrun.is_none() {
+        let defined = { d1_core::catalog::defined_in(db).into_iter() }
+            .map(|(name, d)| (name, d.sql))
+            .collect();
+        let changes = d1_core::catalog::schema_changes(&defined, &required.schema);
+        if !changes.is_empty() {
+            let said_so = crate::steps::migrations::schema_changes_said(&changes, &required.schema);
+            said.push(format!("the backup {said_so}"));
         }
     }
     said.extend(stuck_said(db, manifest));

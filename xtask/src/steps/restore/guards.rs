@@ -373,6 +373,115 @@ fn foreign_triggers_judged(
     ))
 }
 
+/// The backup's triggers ([`guard_triggers`]), then its tables and indexes
+/// ([`guard_schema`]), judged against its migrations: what the dump
+/// defines that acts on later writes. Returns what [`guard_triggers`] does.
+pub(super) fn guard_definitions(
+    source: &Source,
+    (target, dir): (&Environment, &Path),
+    args: &RestoreArgs,
+    triggers: &BTreeMap<String, String>,
+    schema: &[String],
+) -> Result<Vec<String>> {
+    let without = guard_triggers(source, (target, dir), args, triggers, schema)?;
+    guard_schema(source, (target, dir), args, triggers, schema)?;
+    Ok(without)
+}
+
+/// Refuses (exit 3, before anything runs, a dry run's plan too) a backup
+/// whose dump defines a table or an index otherwise than the migrations
+/// applied as of it make them, or lacks an index they make on a table it
+/// holds ([`d1_core::catalog::schema_changes`]): a table's CHECK, DEFAULT,
+/// UNIQUE and FOREIGN KEY act on every later write, as a trigger does
+/// ([`guard_triggers`]), so a dump whose `accounts.role` defaults to
+/// `'admin'` would make every later account an admin. The migrations
+/// applied, and the run in memory of them, are the trigger guard's
+/// ([`crate::steps::migrations::triggers_required`]), whose tables and
+/// indexes are compared: an `ALTER TABLE` rewrites a table's stored text.
+/// A table or index no migration makes is not judged (made by hand, or
+/// another branch's), nor are any when a migration does not run here (the
+/// trigger guard says so). `--allow-schema-change NAME` restores it as the
+/// dump has it, with a warning. A clean restore loads no DDL from the dump.
+fn guard_schema(
+    source: &Source,
+    (target, dir): (&Environment, &Path),
+    args: &RestoreArgs,
+    triggers: &BTreeMap<String, String>,
+    schema: &[String],
+) -> Result<()> {
+    if args.mode() == Mode::Clean {
+        return Ok(());
+    }
+    let applied = { source.manifest.as_ref() }.and_then(|m| m.applied_migrations());
+    let held = crate::steps::migrations::held_names(&tables_in(schema), triggers);
+    let required = crate::steps::migrations::triggers_required(applied, dir, &held);
+    if required.unrun.is_some() {
+        return Ok(());
+    }
+    let defined: BTreeMap<String, String> = { schema.iter() }
+        .filter_map(|sql| match d1_core::statement::created_object(sql) {
+            Some(("table" | "index", name)) => Some((name, sql.clone())),
+            _ => None,
+        })
+        .collect();
+    let changes = d1_core::catalog::schema_changes(&defined, &required.schema);
+    let (allowed, refused): (Vec<String>, Vec<String>) = { changes.changed.iter() }
+        .chain(&changes.missing)
+        .cloned()
+        .partition(|n| allows(&args.allow_schema_change, n));
+    if !allowed.is_empty() {
+        let shown: Vec<String> = { allowed.iter() }
+            .map(|n| d1_core::names::shown(n).into_owned())
+            .collect();
+        crate::warn!(
+            "{} defines tables or indexes otherwise than its migrations do, restored as it \
+             has them as --allow-schema-change names them: {}. Their constraints act on later \
+             writes to {}.",
+            source.file.display(),
+            shown.join(", "),
+            target.database_name
+        );
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let keep = |names: &[String]| -> Vec<String> {
+        { names.iter() }
+            .filter(|n| refused.contains(n))
+            .cloned()
+            .collect()
+    };
+    let changes = d1_core::catalog::SchemaChanges {
+        changed: keep(&changes.changed),
+        missing: keep(&changes.missing),
+    };
+    let said = crate::steps::migrations::schema_changes_said(&changes, &required.schema);
+    let flags = crate::steps::migrations::schema_change_flags(&changes);
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} {said}. Nothing was done. {}",
+        source.file.display(),
+        crate::out::command_apart(&this_restore_with(&flags))
+    )
+}
+
+/// The restore as it was typed, with `flags` added: the one command to run
+/// to pass the refusal that names them. Said in words under another
+/// command (a drill, whose restore this is).
+fn this_restore_with(flags: &str) -> String {
+    let typed: Vec<String> = { std::env::args_os().skip(1) }
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let restore = typed.iter().any(|w| w == "restore") && !typed.iter().any(|w| w == "drill");
+    match restore {
+        true => format!(
+            "To restore it as it is: cargo xtask {}{flags}",
+            d1_core::wording::shell_words(&typed)
+        ),
+        false => format!("To restore it as it is, restore it with{flags}."),
+    }
+}
+
 /// A restore refused for the backup's triggers (one it creates that no
 /// migration creates, or one of its migrations' it lacks), and the flags
 /// that restore it as it is on purpose (` --allow-trigger NAME` or

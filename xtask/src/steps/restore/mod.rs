@@ -48,7 +48,7 @@ use d1_core::dump::KeyFingerprint;
 use d1_core::manifest::Manifest;
 use d1_core::names::file_name;
 use d1_core::repair;
-use guards::{guard_triggers, warn_if_already_held};
+use guards::{guard_definitions, warn_if_already_held};
 use load::{Loading, ready_local_file, take_safety_backup};
 use plan_text::{
     PendingAfter, PlanView, pending_after, pending_again, plain_shadow_tables, plan_json,
@@ -117,6 +117,16 @@ pub struct RestoreArgs {
         conflicts_with = "clean"
     )]
     pub allow_missing_trigger: Vec<String>,
+    /// Restore this table or index as the backup defines it, though its
+    /// migrations define it otherwise or the backup lacks it (repeat for
+    /// each): restore refuses it otherwise, since a table's constraints act
+    /// on every later write.
+    #[arg(
+        long = "allow-schema-change",
+        value_name = "NAME",
+        conflicts_with = "clean"
+    )]
+    pub allow_schema_change: Vec<String>,
     /// Restore a backup of chosen tables, or of the schema only, knowing the
     /// target keeps nothing else (with --replace) or gets nothing else.
     #[arg(long)]
@@ -821,7 +831,7 @@ fn plan(
     let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
-    let without = guard_triggers(&source, (target, &migrations_dir), args, &triggers, &schema)?;
+    let without = guard_definitions(&source, (target, &migrations_dir), args, &triggers, &schema)?;
     let none_after = no_migrations_table_after(&existing, mode);
     let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
     let inspected = Inspected {
