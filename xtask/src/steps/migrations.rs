@@ -2306,6 +2306,38 @@ mod tests {
         );
     }
 
+    /// A fresh clone without `migrations/` (moved aside, not checked out)
+    /// is told as a missing file, exit 2, naming the directory and the
+    /// fix, not `cannot read …: No such file or directory`, exit 1 (LZ).
+    #[test]
+    fn a_missing_migrations_directory_is_named_with_its_fix_and_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("migrations");
+        let e = migration_files(&gone).unwrap_err();
+        assert_eq!(Exit::of(&e), Some(Exit::CouldNotRun), "{e:#}");
+        let said = format!("{e:#}");
+        assert!(said.contains(&gone.display().to_string()), "{said}");
+        assert!(
+            said.contains("migrations_dir") && said.contains("does not exist"),
+            "{said}"
+        );
+        assert!(said.contains("git checkout"), "{said}");
+    }
+
+    /// Without the directory, what the migrations make is unknown, not
+    /// none: restore refuses a backup's triggers saying why, and verify
+    /// cannot call them its migrations' (LZ: verify said GOOD where
+    /// restore refused).
+    #[test]
+    fn a_missing_migrations_directory_leaves_the_triggers_unknown_not_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("migrations");
+        let required = triggers_required(None, &gone, &[]);
+        let unrun = required.unrun.expect("unknown, not none");
+        assert!(format!("{unrun:#}").contains("does not exist"), "{unrun:#}");
+        assert!(triggers_made(None, &gone).is_err());
+    }
+
     /// A migration deleted on purpose (a squash) has a way forward too, and
     /// the command it gives pastes into a shell as it reads.
     #[test]

@@ -2661,6 +2661,35 @@ mod tests {
         assert_eq!(status(&made, "triggers"), Status::Pass, "{}", made.render());
     }
 
+    /// Verify cannot hold a backup to migrations it cannot read: without
+    /// the directory it stops, exit 2, naming it, where it used to say
+    /// GOOD of a backup whose triggers restore refuses (LZ).
+    #[test]
+    fn a_missing_migrations_directory_stops_verify_not_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("migrations");
+        let file = dir.path().join("by-hand.sql");
+        std::fs::write(
+            &file,
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+             CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END;\n",
+        )
+        .unwrap();
+        let app = crate::config::settings::Settings::parse("").unwrap().app;
+        let ctx = Workspace {
+            migrations_dir: &migrations,
+            app: &app,
+            scratch_dir: dir.path(),
+        };
+        let e = verify(&file, &Source::plain(&file), None, &ctx).unwrap_err();
+        assert_eq!(
+            crate::exit::Exit::of(&e),
+            Some(crate::exit::Exit::CouldNotRun),
+            "{e:#}"
+        );
+        assert!(format!("{e:#}").contains("migrations_dir"), "{e:#}");
+    }
+
     fn status(report: &Report, name: &str) -> Status {
         report
             .checks
