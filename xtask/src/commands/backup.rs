@@ -16,11 +16,14 @@ use crate::steps::backup::{BackupArgs, run};
 /// taken stay.
 pub fn run_each(sh: &Shell, project: &Project, args: &BackupArgs) -> Result<Vec<PathBuf>> {
     let envs = project.environments()?;
-    let names: Vec<String> = envs
-        .databases(&args.env)?
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
+    let databases = envs.databases(&args.env)?;
+    // Every backup is verified against the migrations: without their
+    // directory it is refused before it is taken, named, not taken and
+    // then called GOOD of triggers restore refuses (LZ).
+    for env in &databases {
+        crate::steps::migrations::require_dir(&project.config_dir.join(&env.migrations_dir))?;
+    }
+    let names: Vec<String> = databases.iter().map(|e| e.name.clone()).collect();
     if names.len() > 1 && args.json {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,

@@ -34,7 +34,12 @@ pub fn pending(files: &[String], applied: &[String]) -> Vec<String> {
 /// `.#0005_x.sql` lock, a link), in [`wrangler_order`]. A backup put there
 /// by mistake (named `backup-…`) would be applied as a migration, rows and
 /// all: it is refused, naming it, before anything runs.
+///
+/// A directory that is not there (a fresh clone without it, moved aside)
+/// is a missing file, exit 2, named with the fix, the same for every
+/// command that reads it ([`require_dir`]).
 pub fn migration_files(dir: &Path) -> Result<Vec<String>> {
+    require_dir(dir)?;
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let entry = entry?;
@@ -160,14 +165,31 @@ pub fn triggers_made(
     }
 }
 
-/// The migrations in `dir`, as [`migration_files`] finds them; none when
-/// there is no directory. One that cannot be read as `migrate` reads it
-/// (a pipe there is refused) leaves them unknown, not none.
-fn migrations_present(dir: &Path) -> Result<Vec<String>> {
-    match dir.exists() {
-        true => migration_files(dir),
-        false => Ok(Vec::new()),
+/// The one message for a migrations directory that is not there: it used
+/// to be `cannot read …: No such file or directory`, exit 1, naming no
+/// fix (LZ). Exit 2, a missing file, as the README's table says.
+pub fn require_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        crate::stop!(
+            Exit::CouldNotRun,
+            "the migrations directory {} (migrations_dir in wrangler.toml, `migrations` by \
+             default) does not exist: restore it (`git checkout -- {}`) or point migrations_dir \
+             at the directory that holds the migrations, then run the command again. Nothing \
+             was done.",
+            d1_core::names::shown(&dir.display().to_string()),
+            d1_core::names::shown(&dir.display().to_string())
+        );
     }
+    Ok(())
+}
+
+/// The migrations in `dir`, as [`migration_files`] finds them. A directory
+/// that is not there, or cannot be read as `migrate` reads it (a pipe there
+/// is refused), leaves them unknown, not none: a backup's triggers were
+/// once held to no migrations at all, verify said GOOD and restore refused
+/// them (LZ).
+fn migrations_present(dir: &Path) -> Result<Vec<String>> {
+    migration_files(dir)
 }
 
 /// The migrations `names` of `dir` run in order in memory, read one at a

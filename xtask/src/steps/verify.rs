@@ -522,13 +522,18 @@ const MEMORY_FIX: &str = "A sealed backup is verified in memory, so that its SQL
 /// where `keep` says (else in memory when its SQL never touches the disk),
 /// unless it was preloaded as it arrived: that load, held to the same
 /// room as it grew, is done, and itself takes the memory or the space a
-/// look now would find short.
+/// look now would find short. A migrations directory that is not there is
+/// refused first, preloaded or not.
 fn refuse_unloadable(
     file: &Path,
     source: &Source,
     manifest: Option<&Manifest>,
     (ctx, keep, arrival): (&Workspace<'_>, Option<&Kept<'_>>, &OnArrival),
 ) -> Result<()> {
+    // A backup is held to the migrations: without their directory nothing
+    // can say its triggers are theirs, and GOOD was once said of a backup
+    // restore then refused (LZ). Exit 2, a missing file, named.
+    crate::steps::migrations::require_dir(ctx.migrations_dir)?;
     if arrival.preloaded.is_some() {
         return Ok(());
     }
@@ -2076,6 +2081,7 @@ mod tests {
     /// `f` given a workspace in `dir`, with the repository's app rules.
     fn in_workspace<T>(dir: &Path, f: impl FnOnce(&Workspace<'_>) -> T) -> T {
         let migrations = dir.join("migrations");
+        std::fs::create_dir_all(&migrations).unwrap();
         let text = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backups.toml"),
         )
@@ -2305,6 +2311,7 @@ mod tests {
         };
         let app = crate::config::settings::Settings::parse("").unwrap().app;
         let migrations = dir.path().join("migrations");
+        std::fs::create_dir_all(&migrations).unwrap();
         let ctx = Workspace {
             migrations_dir: &migrations,
             app: &app,
@@ -2432,6 +2439,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("backup-prod-20261124-1200.sql");
             let migrations = dir.path().join("migrations");
+            std::fs::create_dir_all(&migrations).unwrap();
             let ctx = Workspace {
                 migrations_dir: &migrations,
                 app: &app,
