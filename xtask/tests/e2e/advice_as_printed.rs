@@ -615,6 +615,28 @@ fn with_backups_way_back_carries_the_trigger_names_and_restores_as_printed() {
     assert!(dropped[0].is_empty(), "{}", ran.all());
 }
 
+/// MA: with-backup's way back after a SIGINT is the one a failure
+/// prints: the interrupt does not stop the in-memory run of the
+/// migrations that tells which triggers a restore needs, so it adds no
+/// `--allow-*` flag the backup does not need (it named every trigger), and
+/// its dry run, as printed, is accepted.
+#[test]
+fn with_backups_way_back_after_an_interrupt_adds_no_allow_flag_and_runs_as_printed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let run = with_backup_interrupted_in_its_command(&sb);
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let advice = advised(&run.stderr, "restore");
+    assert_eq!(advice.len(), 1, "{}", run.all());
+    assert!(
+        !advice[0].iter().any(|w| w.starts_with("--allow")),
+        "{:?}\n{}",
+        advice[0],
+        run.all()
+    );
+    run_each(&sb, &advice)[0].assert_ok();
+}
+
 /// LJ: migrate's way back names the pre-migration backup it just took
 /// and verified, with the trigger names a restore of it needs (taken from
 /// that verification, not by reading the dump a second time): run as
