@@ -258,6 +258,8 @@ struct State {
     interrupted: Option<String>,
     /// How long a statement may run, when not STATEMENT_SECONDS (tests).
     budget_seconds: Option<u64>,
+    /// An interrupt does not stop its statements ([`Gate::memory_to_finish`]).
+    finishes: bool,
     /// While an FTS5 command runs: the most memory the process may hold.
     memory_ceiling: Option<crate::room::MemoryCeiling>,
     /// The first action denied in the statement being prepared.
@@ -305,6 +307,7 @@ impl State {
             untrusted,
             running,
             budget_seconds: self.budget_seconds,
+            finishes: self.finishes,
             memory_ceiling: self.memory_ceiling,
             droppable_triggers: std::mem::take(&mut self.droppable_triggers),
             emptiable: std::mem::take(&mut self.emptiable),
@@ -361,7 +364,7 @@ impl Gate {
             100,
             Some(move || {
                 let mut state = watched.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(signal) = crate::interrupt::received() {
+                if let Some(signal) = crate::interrupt::received().filter(|_| !state.finishes) {
                     state.interrupted = Some(format!("interrupted by signal {signal}"));
                     return true;
                 }
@@ -552,6 +555,23 @@ impl Gate {
     /// A gated database in memory.
     pub fn memory() -> rusqlite::Result<Gate> {
         Gate::new(Connection::open_in_memory()?)
+    }
+
+    /// A gated database in memory whose statements an interrupt does not
+    /// stop (each is still bounded by STATEMENT_SECONDS): the project's
+    /// migrations run in one to learn which triggers they create, for the
+    /// way back an interrupted command prints on its way out. Stopped
+    /// there, every migration read as one that cannot run here, and the
+    /// way back named every trigger as a bypass (MA: `with-backup`
+    /// interrupted printed `--allow-trigger` for each of its backup's
+    /// triggers, which a failed one did not).
+    pub fn memory_to_finish() -> rusqlite::Result<Gate> {
+        let gate = Gate::memory()?;
+        gate.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .finishes = true;
+        Ok(gate)
     }
 
     /// The connection, for this tool's own statements (its pragmas, its

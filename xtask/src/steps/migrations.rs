@@ -207,7 +207,7 @@ fn run_for_triggers(
     BTreeMap<String, d1_core::catalog::Defined>,
 ) {
     let mut made: BTreeMap<String, MadeTrigger> = BTreeMap::new();
-    let gate = match d1_core::gate::Gate::memory() {
+    let gate = match d1_core::gate::Gate::memory_to_finish() {
         Ok(gate) => gate,
         Err(e) => return (made, Some(e.into()), BTreeMap::new()),
     };
@@ -344,7 +344,7 @@ pub fn triggers_required(applied: Option<&[String]>, dir: &Path, held: &[String]
 /// memory in order up to the first that cannot be read or run here (past
 /// which nothing is known, and nothing is counted).
 fn held_through(dir: &Path, present: &[String], held: &[String]) -> usize {
-    let Ok(gate) = d1_core::gate::Gate::memory() else {
+    let Ok(gate) = d1_core::gate::Gate::memory_to_finish() else {
         return 0;
     };
     let names = |db: &rusqlite::Connection| -> BTreeSet<String> {
@@ -595,7 +595,7 @@ pub fn schema_created_by(
 /// `migrations` (name, text) run in order in memory, as
 /// [`schema_created_by`] says, each as D1 runs it ([`run_as_d1_does`]).
 fn run_in_memory(migrations: &[(String, String)]) -> Result<d1_core::gate::Gate> {
-    let gate = d1_core::gate::Gate::memory()?;
+    let gate = d1_core::gate::Gate::memory_to_finish()?;
     for (name, sql) in migrations {
         run_as_d1_does(gate.db(), sql)
             .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
