@@ -2688,6 +2688,7 @@ mod tests {
             migrations_dir: &migrations,
             app: &app,
             scratch_dir: dir.path(),
+            applied: &[],
         };
         let e = verify(&file, &Source::plain(&file), None, &ctx).unwrap_err();
         assert_eq!(
