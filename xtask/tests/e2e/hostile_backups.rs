@@ -2072,3 +2072,65 @@ fn a_table_defined_otherwise_than_by_its_migrations_is_refused_until_allowed() {
         allowed.all()
     );
 }
+
+/// A dump that creates one name twice, the first its own and the second
+/// the migrations' text under `IF NOT EXISTS`: SQLite keeps the first and
+/// passes over the second, so a guard that read the second judged an
+/// object that is never made. No database's schema holds two objects of
+/// one name, so no export does: restore refuses such a dump (exit 3, a dry
+/// run too, nothing run), naming the object, for a table (its DEFAULT
+/// `'admin'`, its CHECK gone) and for a trigger (the audit log's guard
+/// made to do nothing) alike.
+#[test]
+fn a_dump_that_creates_one_name_twice_is_refused_before_its_first_is_judged_by_its_second() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let object = |head: &str| {
+        let start = dump.find(head).unwrap_or_else(|| panic!("no {head}"));
+        (start, start + dump[start..].find(";\n").unwrap() + 2)
+    };
+    let (start, end) = object("CREATE TABLE accounts");
+    let table = &dump[start..end];
+    let evil_table = table
+        .replacen("DEFAULT 'member'", "DEFAULT 'admin'", 1)
+        .replacen("CHECK (role IN ('member', 'admin', 'devops'))", "", 1);
+    let twice_table = format!(
+        "{}{evil_table}{}{}",
+        &dump[..start],
+        table.replacen("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1),
+        &dump[end..]
+    );
+    let (start, end) = object("CREATE TRIGGER audit_log_no_update");
+    let trigger = &dump[start..end];
+    let evil_trigger = "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log \
+                        BEGIN SELECT 1; END;\n";
+    let twice_trigger = format!(
+        "{}{evil_trigger}{}{}",
+        &dump[..start],
+        trigger.replacen("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1),
+        &dump[end..]
+    );
+    let before = db_state(&sb);
+    for (planted, what) in [
+        (twice_table, "accounts"),
+        (twice_trigger, "audit_log_no_update"),
+    ] {
+        let (_outer, planted) = planted_dump(&planted);
+        for extra in [&["--dry-run"][..], &[]] {
+            let run = restore_planted(&sb, &planted, extra);
+            assert_eq!(
+                run.code,
+                Some(3),
+                "{what} {extra:?}: a dump creating it twice was not refused:\n{}",
+                run.all()
+            );
+            let error = run.stderr.split_once("error:").map_or("", |(_, e)| e);
+            assert!(
+                error.contains(what) && error.contains("twice"),
+                "{what}: the refusal does not name it created twice:\n{}",
+                run.all()
+            );
+            assert_eq!(db_state(&sb), before, "{what} {extra:?}:\n{}", run.all());
+        }
+    }
+}
