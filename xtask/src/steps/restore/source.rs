@@ -241,9 +241,11 @@ pub(super) fn survey_dump(
     let mut triggers = BTreeMap::new();
     let mut schema = Vec::new();
     let mut creates = 0usize;
+    let mut named = NamedOnce::default();
     let mut note_trigger = |sql: &str| {
         let created = statement::created_object(sql);
         creates += usize::from(creates_an_object(sql));
+        named.note(sql);
         if created.is_some() {
             schema.push(sql.to_owned());
         }
@@ -283,6 +285,7 @@ pub(super) fn survey_dump(
         Ok((survey, summary.finish(&options.known_tables)?))
     })
     .with_context(|| format!("reading {}", source.file.display()))?;
+    named.refuse_twice(&source.file)?;
     check_surveyed(
         source,
         mode,
@@ -359,6 +362,52 @@ pub(super) fn check_surveyed(
 
 /// Whether `sql` creates an object of the schema: a dump with none is a
 /// data-only dump.
+/// The names a dump's `CREATE` statements give, to find one given twice.
+/// A database's schema holds one table, view or index of a name (they share
+/// one namespace, a virtual table too) and one trigger, as SQLite matches
+/// names (ASCII case aside), so no export creates one twice. A dump that
+/// does, its own object first and the migrations' text after it under `IF
+/// NOT EXISTS`, has SQLite keep the first and pass over the second, while
+/// the guards, reading the dump's statements by name, judged the second:
+/// a table without its CHECK, or a trigger that does nothing, went in
+/// unjudged. Such a dump is refused before anything is judged or run.
+#[derive(Default)]
+struct NamedOnce {
+    seen: std::collections::HashSet<(bool, String)>,
+    twice: Vec<(&'static str, String)>,
+}
+
+impl NamedOnce {
+    fn note(&mut self, sql: &str) {
+        let created = { statement::created_object(sql) }
+            .or_else(|| statement::created_virtual_table(sql).map(|t| ("virtual table", t)));
+        if let Some((kind, name)) = created {
+            let key = (kind == "trigger", name.to_ascii_lowercase());
+            if !self.seen.insert(key) && self.twice.len() < 20 {
+                self.twice.push((kind, name));
+            }
+        }
+    }
+
+    fn refuse_twice(&self, file: &Path) -> Result<()> {
+        if self.twice.is_empty() {
+            return Ok(());
+        }
+        let said: Vec<String> = { self.twice.iter() }
+            .map(|(kind, name)| format!("{kind} {}", d1_core::names::shown(name)))
+            .collect();
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} creates a name twice ({}): a database's schema holds one object of a name, so no \
+             export of one does this; SQLite would keep the first and pass over the second, \
+             which is the one the checks would judge. Restore a backup the tool or wrangler \
+             wrote. Nothing was done.",
+            file.display(),
+            said.join(", ")
+        );
+    }
+}
+
 fn creates_an_object(sql: &str) -> bool {
     let virtual_table = { statement::strip_keyword(statement::skip_trivia(sql), "CREATE") }
         .and_then(|rest| statement::strip_keyword(rest, "VIRTUAL"))
