@@ -973,3 +973,92 @@ fn a_drill_refused_for_a_missing_and_a_foreign_trigger_prints_one_drill_that_pas
     let drill = "drill --to local --from local --yes";
     refused_once_then_runs_as_printed(drill, ("drill ", 1));
 }
+
+/// LX2: a database that lost one of its migrations' indexes (dropped by
+/// hand) has backups restore refuses unless `--allow-schema-change` names
+/// the index. A drill of one failed advising restore's flag, which drill
+/// did not take; a restore with the flag printed a way back to its safety
+/// backup (which lacks the index too) without it, refused as printed; and
+/// the flag naming nothing the backup changes (a typo) was ignored. The
+/// drill takes the flag and its failure prints the drill that passes as
+/// printed; the way back carries it and is accepted as printed; a typo is
+/// refused (exit 2) with nothing run.
+#[test]
+fn a_backup_without_a_migrations_index_is_drilled_and_restored_as_printed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql("DROP INDEX company_members_by_account;");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let flag = ["--allow-schema-change", "company_members_by_account"];
+
+    let before = sb.backups_held();
+    let typo = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--allow-schema-change",
+        "company_members_by_acount",
+    ]);
+    assert_eq!(
+        typo.code,
+        Some(2),
+        "a typo'd name was not refused:\n{}",
+        typo.all()
+    );
+    assert!(
+        typo.stderr.contains("company_members_by_acount")
+            && typo.stderr.contains("company_members_by_account"),
+        "the refusal names neither the typo nor the name to give:\n{}",
+        typo.all()
+    );
+    assert_eq!(sb.backups_held(), before, "{}", typo.all());
+
+    let run = sb.xtask(&["drill", "--to", "local", "--from", "local", "--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    let advice = advised(&run.stderr, "drill ");
+    assert_eq!(
+        advice.len(),
+        1,
+        "the failure does not print the drill to run:\n{}",
+        run.all()
+    );
+    assert!(
+        advice[0].windows(2).any(|w| w == flag),
+        "{:?}\n{}",
+        advice[0],
+        run.all()
+    );
+    let ran = run_each(&sb, &advice).remove(0);
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the drill as printed, {:?}, did not pass:\n{}",
+        advice[0],
+        ran.all()
+    );
+
+    let run = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        flag[0],
+        flag[1],
+    ]);
+    run.assert_ok();
+    let line = printed_restore(&run.all());
+    assert!(line.contains(&flag.join(" ")), "{line}\n{}", run.all());
+    let ran = pasted(&sb, &format!("{} --dry-run", line.trim()));
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the way back as printed, {line}, was not accepted:\n{}",
+        ran.all()
+    );
+}
