@@ -342,6 +342,15 @@ impl fmt::Display for Finding {
     }
 }
 
+/// A dump's schema as [`Survey::schema`] gives it: its triggers (by name,
+/// their `CREATE TRIGGER` text), its tables' names, and its tables and
+/// indexes (by name, their text).
+pub type SchemaHeld = (
+    BTreeMap<String, String>,
+    Vec<String>,
+    BTreeMap<String, String>,
+);
+
 /// What [`survey`] learned: the repairs, and the schema to emit first.
 #[derive(Debug, Clone, Default)]
 pub struct Survey {
@@ -382,15 +391,23 @@ impl Survey {
     /// back to a backup judges its triggers by, so that a backup just
     /// verified is not read again for them. (A data-only survey, which
     /// skips the schema, holds none.)
-    pub fn schema(&self) -> (BTreeMap<String, String>, Vec<String>) {
-        let triggers = { self.late_schema.iter() }
-            .filter_map(|sql| match statement::created_object(sql) {
-                Some(("trigger", name)) => Some((name, sql.clone())),
-                _ => None,
-            })
-            .collect();
+    ///
+    /// And its tables and indexes (by name, their text), which restore's
+    /// schema guard compares with the migrations': a way back to a backup
+    /// carries `--allow-schema-change` for those it changes (LX2).
+    pub fn schema(&self) -> SchemaHeld {
+        let of = |kinds: &[&str]| -> BTreeMap<String, String> {
+            { self.late_schema.iter() }
+                .filter_map(|sql| match statement::created_object(sql) {
+                    Some((kind, name)) if kinds.contains(&kind) => Some((name, sql.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
         let tables = { self.tables.iter() }.map(|(name, _)| name.clone());
-        (triggers, tables.collect())
+        let mut defined = of(&["index"]);
+        defined.extend(self.tables.iter().cloned());
+        (of(&["trigger"]), tables.collect(), defined)
     }
 
     /// Whether the dump creates the table `name` (a real table, not a

@@ -78,6 +78,11 @@ pub struct DrillArgs {
     /// restore refuses it otherwise, and a drill that passed with it says so.
     #[arg(long = "allow-missing-trigger", value_name = "NAME")]
     pub allow_missing_trigger: Vec<String>,
+    /// As restore's: rehearse the restore of a backup that defines this
+    /// table or index otherwise than its migrations do, or lacks it (repeat
+    /// for each); the drill's restore refuses it otherwise.
+    #[arg(long = "allow-schema-change", value_name = "NAME")]
+    pub allow_schema_change: Vec<String>,
     #[command(flatten)]
     pub identity: stored::IdentityArg,
     /// Print the plan and stop.
@@ -387,7 +392,8 @@ impl<'a> Drill<'a> {
     }
 
     /// The drill that rehearses this one's restore with `flags` too (the
-    /// trigger flags its restore was refused without, [`restore::TriggersRefused`]),
+    /// trigger and `--allow-schema-change` flags its restore was refused
+    /// without, [`restore::TriggersRefused`]),
     /// of this backup by its path, with the flags this drill was given:
     /// restore's advice (`restore with --allow-missing-trigger NAME`) is
     /// no command a drill runs.
@@ -404,6 +410,8 @@ impl<'a> Drill<'a> {
             "--allow-missing-trigger",
             &args.allow_missing_trigger,
         );
+        words +=
+            &crate::steps::migrations::flags("--allow-schema-change", &args.allow_schema_change);
         words += flags;
         if args.accept_key_change {
             words += " --accept-key-change";
@@ -480,7 +488,7 @@ fn restore_args(file: &Path, target: &Environment, args: &DrillArgs) -> RestoreA
         accept_key_change: args.accept_key_change,
         allow_trigger: args.allow_trigger.clone(),
         allow_missing_trigger: args.allow_missing_trigger.clone(),
-        allow_schema_change: Vec::new(),
+        allow_schema_change: args.allow_schema_change.clone(),
         partial: false,
         via_wrangler: false,
         identity: args.identity.clone(),

@@ -2107,19 +2107,26 @@ pub struct WayBack {
     /// Its migrations' triggers it lacks on its tables (a target whose
     /// trigger was dropped by hand): `--allow-missing-trigger NAME`.
     pub missing: Vec<String>,
+    /// Its tables and indexes defined otherwise than its migrations make
+    /// them, or theirs it lacks (an index dropped by hand), as restore's
+    /// schema guard judges them: `--allow-schema-change NAME` (LX2).
+    pub changed: Vec<String>,
 }
 
 impl WayBack {
     /// The flags, each name quoted for the shell: ` --allow-trigger a
     /// --allow-missing-trigger b`.
     pub fn flags(&self) -> String {
-        flags("--allow-trigger", &self.foreign) + &flags("--allow-missing-trigger", &self.missing)
+        flags("--allow-trigger", &self.foreign)
+            + &flags("--allow-missing-trigger", &self.missing)
+            + &flags("--allow-schema-change", &self.changed)
     }
 }
 
 /// A schema as [`way_back_triggers`] judges it: its triggers (by name,
-/// their `CREATE TRIGGER` text) and its tables' names.
-pub type Held = (BTreeMap<String, String>, Vec<String>);
+/// their `CREATE TRIGGER` text), its tables' names, and its tables and
+/// indexes (by name, their text).
+pub type Held = d1_core::repair::SchemaHeld;
 
 /// The names a restore of the backup `file` into `env` must be given
 /// ([`WayBack`]): its triggers that no migration it records as applied
@@ -2144,7 +2151,7 @@ pub fn way_back_triggers(
     (held, identity): (Option<&Held>, Option<&Path>),
 ) -> WayBack {
     let read;
-    let (triggers, tables) = match held {
+    let (triggers, tables, defined) = match held {
         Some(held) => held,
         None => {
             read = remembered_schema(file)
@@ -2166,13 +2173,21 @@ pub fn way_back_triggers(
         .map(|(name, _)| name.clone())
         .collect();
     match required.unrun {
-        None => WayBack {
-            foreign: d1_core::catalog::foreign_triggers(triggers, &texts(&required.made)),
-            missing,
-        },
+        None => {
+            let changes = d1_core::catalog::schema_changes(defined, &required.schema);
+            WayBack {
+                foreign: d1_core::catalog::foreign_triggers(triggers, &texts(&required.made)),
+                missing,
+                changed: { changes.changed.into_iter() }
+                    .chain(changes.missing)
+                    .collect(),
+            }
+        }
+        // Restore's schema guard judges nothing then.
         Some(_) => WayBack {
             foreign: triggers.keys().cloned().collect(),
             missing,
+            changed: Vec::new(),
         },
     }
 }
@@ -2211,18 +2226,24 @@ fn remembered_schema(file: &Path) -> Option<Held> {
 /// `CREATE TRIGGER` text) and its tables, read a statement at a time.
 fn schema_in_dump(project: &Project, file: &Path, identity: Option<&Path>) -> Result<Held> {
     let source = crate::edge::stored::Source::for_file(file, identity, &project.age())?;
-    let (mut triggers, mut tables) = (BTreeMap::new(), Vec::new());
+    let (mut triggers, mut tables, mut defined) = (BTreeMap::new(), Vec::new(), BTreeMap::new());
     for statement in d1_core::statement::Statements::new(source.open()?) {
         let sql = statement?.sql;
         match d1_core::statement::created_object(&sql) {
             Some(("trigger", name)) => {
                 triggers.insert(name, sql);
             }
-            Some(("table", name)) => tables.push(name),
+            Some(("table", name)) => {
+                tables.push(name.clone());
+                defined.insert(name, sql);
+            }
+            Some(("index", name)) => {
+                defined.insert(name, sql);
+            }
             _ => {}
         }
     }
-    Ok((triggers, tables))
+    Ok((triggers, tables, defined))
 }
 
 /// [`restore_advice`], with the flags `triggers` names ([`WayBack`]): the

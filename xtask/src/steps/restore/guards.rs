@@ -273,16 +273,17 @@ pub(super) fn guard_clean_new_migrations_known(
 /// ([`guard_applied_migrations_unchanged`]). A clean restore loads no DDL
 /// from the dump and is not concerned: its migrations make their triggers.
 /// Returns the migrations' triggers the backup lacks that
-/// `--allow-missing-trigger` named: restored without them.
-pub(super) fn guard_triggers(
+/// `--allow-missing-trigger` named (restored without them), and the parts
+/// of the refusal with their flags ([`guard_definitions`] says them).
+fn guard_triggers(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
     triggers: &BTreeMap<String, String>,
     schema: &[String],
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Vec<Refused>)> {
     if args.mode() == Mode::Clean {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let applied = source
         .manifest
@@ -319,11 +320,8 @@ pub(super) fn guard_triggers(
     // LS: both are known from the same dump, and independent: one refusal
     // names both, with one restore carrying every flag, where the first
     // alone (`--allow-missing-trigger`) was refused again for the second.
-    let refused: Vec<(String, String)> = [lacking, unmade].into_iter().flatten().collect();
-    if refused.is_empty() {
-        return Ok(missing);
-    }
-    Err(TriggersRefused::error(source, args, &refused))
+    let refused: Vec<Refused> = [lacking, unmade].into_iter().flatten().collect();
+    Ok((missing, refused))
 }
 
 /// The triggers `foreign` the backup creates that no migration it records
@@ -373,9 +371,17 @@ fn foreign_triggers_judged(
     ))
 }
 
+/// A part of a refusal a flag answers: what it says, and its flags.
+type Refused = (String, String);
+
 /// The backup's triggers ([`guard_triggers`]), then its tables and indexes
 /// ([`guard_schema`]), judged against its migrations: what the dump
-/// defines that acts on later writes. Returns what [`guard_triggers`] does.
+/// defines that acts on later writes. Every part a flag answers is said in
+/// one refusal ([`TriggersRefused`]), with one restore (a drill: one
+/// drill) carrying every flag, `--allow-schema-change` too, where the
+/// trigger refusal used to come alone and the schema's in a second round
+/// (LX2). Returns the migrations' triggers the backup lacks that
+/// `--allow-missing-trigger` named: restored without them.
 pub(super) fn guard_definitions(
     source: &Source,
     (target, dir): (&Environment, &Path),
@@ -383,9 +389,12 @@ pub(super) fn guard_definitions(
     triggers: &BTreeMap<String, String>,
     schema: &[String],
 ) -> Result<Vec<String>> {
-    let without = guard_triggers(source, (target, dir), args, triggers, schema)?;
-    guard_schema(source, (target, dir), args, triggers, schema)?;
-    Ok(without)
+    let (without, mut refused) = guard_triggers(source, (target, dir), args, triggers, schema)?;
+    refused.extend(guard_schema(source, (target, dir), args, triggers, schema)?);
+    match refused.is_empty() {
+        true => Ok(without),
+        false => Err(TriggersRefused::error(source, args, &refused)),
+    }
 }
 
 /// Refuses (exit 3, before anything runs, a dry run's plan too) a backup
@@ -401,22 +410,25 @@ pub(super) fn guard_definitions(
 /// A table or index no migration makes is not judged (made by hand, or
 /// another branch's), nor are any when a migration does not run here (the
 /// trigger guard says so). `--allow-schema-change NAME` restores it as the
-/// dump has it, with a warning. A clean restore loads no DDL from the dump.
+/// dump has it, with a warning; one naming nothing the backup changes is
+/// refused, exit 2, as `--allow-trigger`'s typo is
+/// ([`refuse_names_not_taken`]). A clean restore loads no DDL from the
+/// dump. Returns this part of the refusal and its flags.
 fn guard_schema(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
     triggers: &BTreeMap<String, String>,
     schema: &[String],
-) -> Result<()> {
+) -> Result<Option<Refused>> {
     if args.mode() == Mode::Clean {
-        return Ok(());
+        return Ok(None);
     }
     let applied = { source.manifest.as_ref() }.and_then(|m| m.applied_migrations());
     let held = crate::steps::migrations::held_names(&tables_in(schema), triggers);
     let required = crate::steps::migrations::triggers_required(applied, dir, &held);
     if required.unrun.is_some() {
-        return Ok(());
+        return Ok(None);
     }
     let defined: BTreeMap<String, String> = { schema.iter() }
         .filter_map(|sql| match d1_core::statement::created_object(sql) {
@@ -425,6 +437,27 @@ fn guard_schema(
         })
         .collect();
     let changes = d1_core::catalog::schema_changes(&defined, &required.schema);
+    let changed: Vec<String> = { changes.changed.iter() }
+        .chain(&changes.missing)
+        .cloned()
+        .collect();
+    refuse_names_not_taken(
+        (
+            "--allow-schema-change",
+            "a table or index this backup does not change",
+            "the backup changes no table or index",
+        ),
+        &args.allow_schema_change,
+        |name| allows(&changed, name),
+        &format!(
+            "the tables and indexes it defines otherwise than its migrations make them, or \
+             lacks: {}",
+            match changed.is_empty() {
+                true => "none".to_owned(),
+                false => d1_core::wording::listed(&changed, "name"),
+            }
+        ),
+    )?;
     let (allowed, refused): (Vec<String>, Vec<String>) = { changes.changed.iter() }
         .chain(&changes.missing)
         .cloned()
@@ -443,7 +476,7 @@ fn guard_schema(
         );
     }
     if refused.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let keep = |names: &[String]| -> Vec<String> {
         { names.iter() }
@@ -457,29 +490,7 @@ fn guard_schema(
     };
     let said = crate::steps::migrations::schema_changes_said(&changes, &required.schema);
     let flags = crate::steps::migrations::schema_change_flags(&changes);
-    crate::stop!(
-        crate::exit::Exit::Refused,
-        "{} {said}. Nothing was done. {}",
-        source.file.display(),
-        crate::out::command_apart(&this_restore_with(&flags))
-    )
-}
-
-/// The restore as it was typed, with `flags` added: the one command to run
-/// to pass the refusal that names them. Said in words under another
-/// command (a drill, whose restore this is).
-fn this_restore_with(flags: &str) -> String {
-    let typed: Vec<String> = { std::env::args_os().skip(1) }
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let restore = typed.iter().any(|w| w == "restore") && !typed.iter().any(|w| w == "drill");
-    match restore {
-        true => format!(
-            "To restore it as it is: cargo xtask {}{flags}",
-            d1_core::wording::shell_words(&typed)
-        ),
-        false => format!("To restore it as it is, restore it with{flags}."),
-    }
+    Ok(Some((format!("{} {said}.", source.file.display()), flags)))
 }
 
 /// A restore refused for the backup's triggers (one it creates that no
@@ -566,6 +577,7 @@ fn restore_again(source: &Source, args: &RestoreArgs, flags: &str) -> String {
     words += &crate::steps::migrations::flags("--allow-trigger", &args.allow_trigger);
     words +=
         &crate::steps::migrations::flags("--allow-missing-trigger", &args.allow_missing_trigger);
+    words += &crate::steps::migrations::flags("--allow-schema-change", &args.allow_schema_change);
     words + flags
 }
 
@@ -582,13 +594,6 @@ fn refuse_an_allowed_trigger_not_created(
     triggers: &BTreeMap<String, String>,
     foreign: Option<&[String]>,
 ) -> Result<()> {
-    let absent: Vec<String> = { args.allow_trigger.iter() }
-        .filter(|name| !triggers.keys().any(|t| t.eq_ignore_ascii_case(name)))
-        .map(|name| d1_core::names::shown(name).into_owned())
-        .collect();
-    if absent.is_empty() {
-        return Ok(());
-    }
     let foreign = match foreign {
         Some([]) => "none".to_owned(),
         Some(names) => crate::steps::migrations::trigger_names(names),
@@ -597,12 +602,42 @@ fn refuse_an_allowed_trigger_not_created(
             crate::steps::migrations::trigger_names(triggers.keys())
         ),
     };
+    refuse_names_not_taken(
+        (
+            "--allow-trigger",
+            "a trigger this backup does not create",
+            "the backup creates no trigger",
+        ),
+        &args.allow_trigger,
+        |name| triggers.keys().any(|t| t.eq_ignore_ascii_case(name)),
+        &format!("the triggers it creates that no migration creates: {foreign}"),
+    )
+}
+
+/// Refuses (exit 2) an `option NAME` (`named`) that names none of what
+/// the backup has for it to name (`taken`: false), naming each such NAME
+/// and what it does have (`takes`): a typo would be silent, and the thing
+/// meant refused after all. `--allow-trigger`'s and
+/// `--allow-schema-change`'s (LX2: a typo of it was ignored). `lacks`
+/// leads the names (`the backup creates no trigger`).
+fn refuse_names_not_taken(
+    (option, what, lacks): (&str, &str, &str),
+    named: &[String],
+    taken: impl Fn(&str) -> bool,
+    takes: &str,
+) -> Result<()> {
+    let absent: Vec<String> = { named.iter() }
+        .filter(|name| !taken(name))
+        .map(|name| d1_core::names::shown(name).into_owned())
+        .collect();
+    if absent.is_empty() {
+        return Ok(());
+    }
     crate::stop!(
         crate::exit::Exit::CouldNotRun,
-        "--allow-trigger names a trigger this backup does not create: the backup creates no \
-         trigger {}; the triggers it creates that no migration creates: {foreign}. Name only \
-         those (a typo here would leave the one meant refused). Nothing was done.",
-        absent.join(", trigger ")
+        "{option} names {what}: {lacks} {}; {takes}. Name only those (a typo here would leave \
+         the one meant refused). Nothing was done.",
+        absent.join(", ")
     )
 }
 

@@ -908,7 +908,11 @@ fn safety_backup(
     let (true, Some(schema)) = (planned.safety_backup, now) else {
         return Ok((None, Default::default()));
     };
-    let held = (triggers_of(&schema), tables_of(&schema));
+    let held = (
+        triggers_of(&schema),
+        tables_of(&schema),
+        defined_of(&schema),
+    );
     let file = take_safety_backup(sh, project, &planned.source, (lock, schema, target))?;
     let allowed = { file.as_deref() }
         .map(|file| {
@@ -923,6 +927,16 @@ fn safety_backup(
 fn triggers_of(schema: &Catalog) -> BTreeMap<String, String> {
     { schema.objects.iter() }
         .filter(|o| o.kind == "trigger")
+        .filter_map(|o| Some((o.name.clone(), o.sql.clone()?)))
+        .collect()
+}
+
+/// The tables and indexes of `schema` (by name, their text), as restore's
+/// schema guard judges a dump's: a way back carries
+/// `--allow-schema-change` for those its migrations make otherwise.
+fn defined_of(schema: &Catalog) -> BTreeMap<String, String> {
+    { schema.objects.iter() }
+        .filter(|o| o.kind == "table" || o.kind == "index")
         .filter_map(|o| Some((o.name.clone(), o.sql.clone()?)))
         .collect()
 }
