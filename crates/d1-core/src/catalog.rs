@@ -325,7 +325,7 @@ pub struct Defined {
 pub fn defined_in(db: &rusqlite::Connection) -> BTreeMap<String, Defined> {
     let Ok(mut stmt) = db.prepare(
         "SELECT name, type, tbl_name, sql FROM sqlite_master \
-         WHERE type IN ('table', 'index') AND sql NOT NULL",
+         WHERE type IN ('table', 'index', 'view') AND sql NOT NULL",
     ) else {
         return BTreeMap::new();
     };

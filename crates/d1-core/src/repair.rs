@@ -343,8 +343,8 @@ impl fmt::Display for Finding {
 }
 
 /// A dump's schema as [`Survey::schema`] gives it: its triggers (by name,
-/// their `CREATE TRIGGER` text), its tables' names, and its tables and
-/// indexes (by name, their text).
+/// their `CREATE TRIGGER` text), its tables' names, and its tables, views
+/// and indexes (by name, their text).
 pub type SchemaHeld = (
     BTreeMap<String, String>,
     Vec<String>,
@@ -405,7 +405,7 @@ impl Survey {
                 .collect()
         };
         let tables = { self.tables.iter() }.map(|(name, _)| name.clone());
-        let mut defined = of(&["index"]);
+        let mut defined = of(&["index", "view"]);
         defined.extend(self.tables.iter().cloned());
         (of(&["trigger"]), tables.collect(), defined)
     }

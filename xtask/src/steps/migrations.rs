@@ -2237,10 +2237,15 @@ fn schema_in_dump(project: &Project, file: &Path, identity: Option<&Path>) -> Re
                 tables.push(name.clone());
                 defined.insert(name, sql);
             }
-            Some(("index", name)) => {
+            Some(("index" | "view", name)) => {
                 defined.insert(name, sql);
             }
-            _ => {}
+            Some(_) => {}
+            None => {
+                if let Some(name) = d1_core::statement::created_virtual_table(&sql) {
+                    defined.insert(name, sql);
+                }
+            }
         }
     }
     Ok((triggers, tables, defined))

@@ -427,15 +427,17 @@ fn guard_schema(
     let applied = { source.manifest.as_ref() }.and_then(|m| m.applied_migrations());
     let held = crate::steps::migrations::held_names(&tables_in(schema), triggers);
     let required = crate::steps::migrations::triggers_required(applied, dir, &held);
-    if required.unrun.is_some() {
+    if let Some(e) = &required.unrun {
+        // The trigger guard refuses only a dump with triggers for this; one
+        // without heard nothing of its tables.
+        crate::warn!(
+            "the tables, views and indexes of {} were not compared with the migrations': {}",
+            source.file.display(),
+            format!("{e:#}").lines().next().unwrap_or_default()
+        );
         return Ok(None);
     }
-    let defined: BTreeMap<String, String> = { schema.iter() }
-        .filter_map(|sql| match d1_core::statement::created_object(sql) {
-            Some(("table" | "index", name)) => Some((name, sql.clone())),
-            _ => None,
-        })
-        .collect();
+    let defined = defined_by_dump(schema);
     let changes = d1_core::catalog::schema_changes(&defined, &required.schema);
     let changed: Vec<String> = { changes.changed.iter() }
         .chain(&changes.missing)
@@ -756,6 +758,21 @@ fn missing_triggers_judged(
         target.database_name,
     );
     (allowed, Some((said, flags)))
+}
+
+/// The tables (virtual ones too), views and indexes the dump's `schema`
+/// creates, by name, with their `CREATE` text: what [`guard_schema`]
+/// compares with the migrations'. A view or a virtual table under a
+/// migration's table's name is that table defined otherwise (an FTS5
+/// `accounts` holds no CHECK, no key, no default).
+fn defined_by_dump(schema: &[String]) -> BTreeMap<String, String> {
+    { schema.iter() }
+        .filter_map(|sql| match d1_core::statement::created_object(sql) {
+            Some(("table" | "index" | "view", name)) => Some((name, sql.clone())),
+            Some(_) => None,
+            None => d1_core::statement::created_virtual_table(sql).map(|n| (n, sql.clone())),
+        })
+        .collect()
 }
 
 /// The names of the tables the dump's `schema` creates.
@@ -1410,6 +1427,25 @@ pub(super) fn backed_up_before(
 
 #[cfg(test)]
 mod tests {
+    /// LX's guard compared only a dump's tables and indexes: a view under a
+    /// migration's name, or a virtual table in place of a migration's
+    /// table, was never judged. Both are now in what it compares.
+    #[test]
+    fn the_schema_guard_compares_views_and_virtual_tables_too() {
+        let schema = [
+            "CREATE TABLE t (a CHECK (a > 0))".to_owned(),
+            "CREATE VIEW admins AS SELECT a FROM t".to_owned(),
+            "CREATE VIRTUAL TABLE accounts USING fts5(email)".to_owned(),
+            "CREATE INDEX t_a ON t (a)".to_owned(),
+            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END".to_owned(),
+        ];
+        let defined = defined_by_dump(&schema);
+        assert_eq!(
+            defined.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["accounts", "admins", "t", "t_a"]
+        );
+    }
+
     use super::*;
     use crate::edge::inventory::Entry;
     use crate::edge::inventory::tests::entry;

@@ -246,7 +246,7 @@ pub(super) fn survey_dump(
         let created = statement::created_object(sql);
         creates += usize::from(creates_an_object(sql));
         named.note(sql);
-        if created.is_some() {
+        if created.is_some() || statement::created_virtual_table(sql).is_some() {
             schema.push(sql.to_owned());
         }
         if let Some(("trigger", name)) = created {
