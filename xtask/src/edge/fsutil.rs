@@ -676,8 +676,19 @@ fn check_new_room(path: &Path, what: &str) -> Result<()> {
         })
         .find(|d| fs::metadata(d).is_ok())
         .unwrap_or(Path::new("/"));
-    let name = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
-        .with_context(|| format!("cannot read {}", dir.display()))?;
+    if let Some(e) = may_not_create_in(dir) {
+        return Err(not_writable(anyhow::Error::new(e), path, what, dir));
+    }
+    refuse_full(path, dir, what)
+}
+
+/// Why this user may not create files in `dir` (its mode, an immutable
+/// flag even for root, a read-only file system), or `None` when it may.
+pub fn may_not_create_in(dir: &Path) -> Option<io::Error> {
+    let name = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()));
+    let Ok(name) = name else {
+        return Some(io::Error::from(io::ErrorKind::InvalidInput));
+    };
     // SAFETY: `name` is a NUL-terminated path; faccessat only reads it.
     let may = unsafe {
         libc::faccessat(
@@ -687,11 +698,7 @@ fn check_new_room(path: &Path, what: &str) -> Result<()> {
             libc::AT_EACCESS,
         )
     };
-    if may != 0 {
-        let e = anyhow::Error::new(io::Error::last_os_error());
-        return Err(not_writable(e, path, what, dir));
-    }
-    refuse_full(path, dir, what)
+    (may != 0).then(io::Error::last_os_error)
 }
 
 /// The refusal of `what` at `path` when opening it (or, for one not there,

@@ -64,8 +64,25 @@ pub fn record(
 /// Refuses a restore its journal has no room to record (a full disk, a
 /// journal at its size limit, one held by another writer): the record is
 /// what tells `status` that the backups predate the database.
+///
+/// A backup directory this user may not write into (mode 555, `chattr +i`)
+/// is bad input, exit 2, told as every other command that writes there
+/// tells it (the directory, `chmod u+w`, `chattr -i`, `--backup-dir`):
+/// this check comes before the safety backup, which used to say it.
 pub fn check_room(backup_dir: &Path) -> Result<()> {
-    crate::edge::fsutil::check_room(&backup_dir.join(RESTORE_JOURNAL), "the restore journal")
+    let journal = backup_dir.join(RESTORE_JOURNAL);
+    crate::edge::fsutil::check_room(&journal, "the restore journal").map_err(|e| {
+        let errno =
+            crate::edge::fsutil::may_not_create_in(backup_dir).and_then(|e| e.raw_os_error());
+        match errno.and_then(|n| crate::edge::fsutil::fix_for(backup_dir, n)) {
+            Some(fix) => crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+                "the restore journal {} cannot take a record, so the restore would go \
+                 unrecorded; nothing was done. {fix}",
+                journal.display()
+            )),
+            None => e,
+        }
+    })
 }
 
 /// The last restore of a database, as `status` gives it.

@@ -1262,10 +1262,17 @@ fn a_wrangler_export_whose_object_ends_in_a_line_comment_is_refused_naming_it() 
     assert_eq!(now, empty_before, "the empty target changed");
     assert_eq!(export(&sb), target, "the target changed");
     for sb in [&empty, &sb] {
+        // No backup is taken; the restore journal records each attempt,
+        // none of them done (status then calls the migrations unknown).
         assert!(
-            sb.backup_files().iter().all(|f| f == ".lock"),
+            { sb.backup_files().into_iter() }.all(|f| f == ".lock" || f == "restores.jsonl"),
             "{:?}",
             sb.backup_files()
+        );
+        let journal = std::fs::read_to_string(sb.backups().join("restores.jsonl"));
+        assert!(
+            !journal.unwrap_or_default().contains("\"done\""),
+            "a refused restore was recorded as done"
         );
     }
 }
