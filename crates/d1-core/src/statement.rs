@@ -800,6 +800,12 @@ fn created_object_and_rest(sql: &str) -> Option<(&'static str, String, &str)> {
     Some((kind, name, after))
 }
 
+/// What a `CREATE` statement makes, virtual tables included (as `virtual
+/// table`): [`created_object`], or [`created_virtual_table`].
+pub fn created_any(sql: &str) -> Option<(&'static str, String)> {
+    created_object(sql).or_else(|| created_virtual_table(sql).map(|t| ("virtual table", t)))
+}
+
 /// The name a `CREATE VIRTUAL TABLE` statement gives its table (`None`:
 /// not such a statement), which [`created_object`] leaves out.
 pub fn created_virtual_table(sql: &str) -> Option<String> {

@@ -2229,7 +2229,7 @@ fn schema_in_dump(project: &Project, file: &Path, identity: Option<&Path>) -> Re
     let (mut triggers, mut tables, mut defined) = (BTreeMap::new(), Vec::new(), BTreeMap::new());
     for statement in d1_core::statement::Statements::new(source.open()?) {
         let sql = statement?.sql;
-        match d1_core::statement::created_object(&sql) {
+        match d1_core::statement::created_any(&sql) {
             Some(("trigger", name)) => {
                 triggers.insert(name, sql);
             }
@@ -2237,15 +2237,10 @@ fn schema_in_dump(project: &Project, file: &Path, identity: Option<&Path>) -> Re
                 tables.push(name.clone());
                 defined.insert(name, sql);
             }
-            Some(("index" | "view", name)) => {
+            Some(("index" | "view" | "virtual table", name)) => {
                 defined.insert(name, sql);
             }
-            Some(_) => {}
-            None => {
-                if let Some(name) = d1_core::statement::created_virtual_table(&sql) {
-                    defined.insert(name, sql);
-                }
-            }
+            _ => {}
         }
     }
     Ok((triggers, tables, defined))

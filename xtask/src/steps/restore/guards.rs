@@ -767,10 +767,9 @@ fn missing_triggers_judged(
 /// `accounts` holds no CHECK, no key, no default).
 fn defined_by_dump(schema: &[String]) -> BTreeMap<String, String> {
     { schema.iter() }
-        .filter_map(|sql| match d1_core::statement::created_object(sql) {
-            Some(("table" | "index" | "view", name)) => Some((name, sql.clone())),
-            Some(_) => None,
-            None => d1_core::statement::created_virtual_table(sql).map(|n| (n, sql.clone())),
+        .filter_map(|sql| match d1_core::statement::created_any(sql) {
+            Some(("table" | "index" | "view" | "virtual table", name)) => Some((name, sql.clone())),
+            _ => None,
         })
         .collect()
 }

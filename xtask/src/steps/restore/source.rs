@@ -246,7 +246,7 @@ pub(super) fn survey_dump(
         let created = statement::created_object(sql);
         creates += usize::from(creates_an_object(sql));
         named.note(sql);
-        if created.is_some() || statement::created_virtual_table(sql).is_some() {
+        if statement::created_any(sql).is_some() {
             schema.push(sql.to_owned());
         }
         if let Some(("trigger", name)) = created {
@@ -379,9 +379,7 @@ struct NamedOnce {
 
 impl NamedOnce {
     fn note(&mut self, sql: &str) {
-        let created = { statement::created_object(sql) }
-            .or_else(|| statement::created_virtual_table(sql).map(|t| ("virtual table", t)));
-        if let Some((kind, name)) = created {
+        if let Some((kind, name)) = statement::created_any(sql) {
             let key = (kind == "trigger", name.to_ascii_lowercase());
             if !self.seen.insert(key) && self.twice.len() < 20 {
                 self.twice.push((kind, name));
