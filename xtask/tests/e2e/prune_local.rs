@@ -1106,3 +1106,42 @@ fn a_backup_whose_dump_alone_is_marked_a_rehearsals_is_counted_as_none() {
         prune.all()
     );
 }
+
+/// A reviewer's finding (a tired operator): a dump deleted by hand (`rm
+/// backups/X.sql`) left its manifest, and a dump copied in left without
+/// one, and `list`, `status` and `prune` passed both over without a word.
+/// Each now names them, with the fix (the manifest: "dump missing",
+/// delete it or fetch the file back; the dump: no manifest, so nothing
+/// counts it), and prune, dry run or not, deletes neither.
+#[test]
+fn a_manifest_whose_dump_was_deleted_and_a_dump_without_a_manifest_are_named_not_passed_over() {
+    let sb = Sandbox::new();
+    let names = backups_aged(&sb, &[(3, "")]);
+    let gone = &names[0];
+    std::fs::remove_file(sb.backups().join(gone)).unwrap();
+    let manifest = gone.replace(".sql", ".manifest.json");
+    let stray = "backup-local-20200101-0000.sql";
+    std::fs::copy(sb.backups().join(&names[1]), sb.backups().join(stray)).unwrap();
+    for args in [
+        &["list"][..],
+        &["status", "--env", "local"],
+        &["prune", "--env", "local", "--dry-run"],
+        &["prune", "--env", "local", "--yes"],
+    ] {
+        let run = sb.xtask(args);
+        run.assert_ok();
+        let said = run.all();
+        let line = { said.lines() }.find(|l| l.contains(&manifest));
+        let line = line.unwrap_or_else(|| panic!("{args:?} never names {manifest}:\n{said}"));
+        assert!(line.contains("dump missing"), "{args:?}: {line}");
+        assert!(line.contains("delete the manifest"), "{args:?}: {line}");
+        let line = { said.lines() }.find(|l| l.contains(stray));
+        let line = line.unwrap_or_else(|| panic!("{args:?} never names {stray}:\n{said}"));
+        assert!(line.contains("no manifest"), "{args:?}: {line}");
+        if args[0] == "prune" {
+            assert!(said.contains("prune leaves"), "{args:?}:\n{said}");
+        }
+    }
+    assert!(sb.backups().join(&manifest).is_file(), "prune deleted it");
+    assert!(sb.backups().join(stray).is_file(), "prune deleted a dump");
+}

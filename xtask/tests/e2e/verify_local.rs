@@ -1489,3 +1489,18 @@ fn verify_names_a_symbolic_link_in_the_backup_directory_as_one() {
     );
     assert!(file.exists());
 }
+
+/// A reviewer's finding (a tired operator): `verify NAME` of a backup whose
+/// dump was deleted by hand said only "no such file", not that its
+/// manifest remains (which `list` did not show either).
+#[test]
+fn verify_of_a_backup_whose_dump_was_deleted_says_its_manifest_remains() {
+    let (sb, file) = sandbox_with_backup();
+    std::fs::remove_file(&file).unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let manifest = name.replace(".sql", ".manifest.json");
+    let run = sb.xtask(&["verify", name]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    run.assert_refused(&format!("its manifest {manifest} remains"));
+    run.assert_refused("dump missing");
+}
