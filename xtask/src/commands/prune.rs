@@ -195,7 +195,8 @@ struct Judgeable {
 /// (the `only` ones if given), never another's: a backup directory shared
 /// by several projects or checkouts (`QBTIME_BACKUP_DIR` in a shell
 /// profile) holds backups this configuration has no rules for, and those
-/// are left alone, saying so when `say_left_alone`; so are those recorded
+/// are left alone, saying so when `say_left_alone` (as it says half a
+/// backup, [`inventory::tell_loose_ends`]); so are those recorded
 /// under a database's names with another id than it has
 /// ([`of_another_id`]), unless that id is `previous`. Any file in the
 /// backup directory that the inventory refuses stops the prune (exit 3).
@@ -220,6 +221,10 @@ fn backups(
     let (entries, rehearsals): (Vec<Entry>, Vec<Entry>) = entries
         .into_iter()
         .partition(|e| crate::steps::rehearsals::of_entry(e).is_none());
+    // Half a backup is judged by no policy: named, with its fix, and left.
+    if say_left_alone {
+        inventory::tell_loose_ends(&project.backup_dir);
+    }
     if say_left_alone && !rehearsals.is_empty() {
         let files: Vec<&str> = { rehearsals.iter() }
             .map(|e| e.manifest.file.name.as_str())

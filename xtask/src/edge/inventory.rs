@@ -169,6 +169,82 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
     Ok((found, refused))
 }
 
+/// Says (a warning each) what in `dir` is half a backup, which no command
+/// lists, restores or prunes: a manifest whose dump is gone (deleted or
+/// moved by hand: "dump missing") and a file named as a backup is with no
+/// manifest beside it. `list`, `status` and `prune` tell them, with the
+/// fix; prune deletes neither (the manifest may be all that records an
+/// offsite copy to fetch the dump back from, and a dump is data). A
+/// manifest that cannot be trusted is told by [`scan`] instead.
+pub fn tell_loose_ends(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if name.starts_with('.') || !regular {
+            continue;
+        }
+        if name.ends_with(manifest::MANIFEST_SUFFIX) {
+            let trusted = Manifest::parse(&path)
+                .ok()
+                .filter(|m| m.validate(&name).is_ok());
+            if let Some(m) = trusted.filter(|m| is_gone(&dir.join(&m.file.name))) {
+                crate::warn!("{}", dump_missing(&path, &m));
+            }
+            continue;
+        }
+        let backup = manifest::backup_name(&name);
+        if let Some(backup) = backup.filter(|_| is_gone(&manifest::manifest_path(&path))) {
+            crate::warn!(
+                "{} is named as a backup but has no manifest beside it ({}): no command lists, \
+                 restores or prunes it, and prune leaves it. If its manifest was deleted and \
+                 the backup was uploaded, `cargo xtask offsite fetch {} --env {}` puts it back \
+                 beside it; otherwise check it with `cargo xtask verify {} --no-manifest`, and \
+                 move it out of the backup directory or delete it",
+                d1_core::names::shown_path(&path),
+                d1_core::names::file_name(&manifest::manifest_path(&path)),
+                d1_core::wording::shell_word(&name),
+                d1_core::wording::shell_word(backup.env.split('.').next().unwrap_or(backup.env)),
+                d1_core::wording::shell_word(&d1_core::names::shown_path(&path)),
+            );
+        }
+    }
+}
+
+/// Nothing at `path`, not even a dangling link.
+fn is_gone(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+}
+
+/// What is said of the manifest at `path` (`m`) whose dump is gone, by
+/// `list`, `status`, `prune` and a `verify` of the dump's name: where the
+/// dump may come back from, and that the manifest is otherwise to delete.
+pub fn dump_missing(path: &Path, m: &Manifest) -> String {
+    let back = match &m.offsite {
+        Some(_) => format!(
+            "bring the dump back from its offsite copy with `cargo xtask offsite fetch {} --env \
+             {}`, or, if it is not wanted, delete the manifest: rm {}",
+            d1_core::wording::shell_word(&m.file.name),
+            d1_core::wording::shell_word(&m.environment),
+            d1_core::wording::shell_word(&d1_core::names::shown_path(path))
+        ),
+        None => format!(
+            "it records no offsite copy: put the dump back if it was moved, or else delete the \
+             manifest: rm {}",
+            d1_core::wording::shell_word(&d1_core::names::shown_path(path))
+        ),
+    };
+    format!(
+        "{} records the backup {}, whose file is gone (dump missing): no command lists, \
+         restores or prunes it, and prune leaves the manifest; {back}",
+        d1_core::names::shown_path(path),
+        d1_core::names::shown(&m.file.name),
+    )
+}
+
 /// The manifest at `path`, if it can be trusted; if not, why it is refused
 /// goes to `refused`. One that this user may not read, or that a newer
 /// version wrote, stops the command.
@@ -540,6 +616,19 @@ pub fn locate(backup_dir: &Path, word: &str) -> Result<PathBuf> {
         );
     }
     if !path.is_file() {
+        let manifest = manifest::manifest_path(&path);
+        let kept = Manifest::parse(&manifest)
+            .ok()
+            .filter(|m| m.file.name == word);
+        if let Some(m) = kept {
+            bail!(
+                "no such file: {word} in the backup directory {}, but its manifest {} remains: \
+                 {}",
+                backup_dir.display(),
+                d1_core::names::file_name(&manifest),
+                dump_missing(&manifest, &m)
+            );
+        }
         let guess = did_you_mean(&nearest_backups(backup_dir, word));
         bail!(
             "no such file: {word} in the backup directory {}{guess}; `cargo xtask list` prints \
