@@ -720,3 +720,32 @@ fn a_usage_line_shows_no_option_its_variable_gives() {
     assert!(line.contains("--backup-dir <DIR>"), "{line}");
     assert!(!line.contains("--config"), "{line}");
 }
+
+/// A reviewer's finding (a tired operator): an option a command does not
+/// take, typed where it has a positional argument still to fill (`cargo
+/// xtask with-backup local --replace`, `verify --replace`, `restore
+/// latest --to local --yes-please`), had clap's tip "to pass '--replace' as a
+/// value, use '-- --replace'", which fails as printed (no command named
+/// `--replace`, no backup file of that name). The tip now names the
+/// command's help, and that help runs.
+#[test]
+fn a_misplaced_option_is_never_told_to_pass_it_after_dash_dash() {
+    let sb = Sandbox::new();
+    for args in [
+        &["with-backup", "local", "--replace"][..],
+        &["verify", "--replace"],
+        &["restore", "latest", "--to", "local", "--yes-please"],
+        &["offsite", "fetch", "--env", "local", "--replace"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(!run.stderr.contains("-- --"), "{args:?}: {}", run.stderr);
+        let tip = { run.stderr.lines() }.find(|l| l.contains("tip:"));
+        let tip = tip.unwrap_or_else(|| panic!("{args:?}: no tip: {}", run.stderr));
+        let printed = tip.split('`').nth(1).unwrap_or_else(|| panic!("{tip}"));
+        let words: Vec<&str> = printed.split_whitespace().collect();
+        assert_eq!(&words[..2], ["cargo", "xtask"], "{tip}");
+        assert_eq!(words.last(), Some(&"--help"), "{tip}");
+        sb.xtask(&words[2..]).assert_ok();
+    }
+}
