@@ -123,7 +123,7 @@ fn main() -> ExitCode {
     prepare_process();
     let matches = match command_line().try_get_matches() {
         Ok(matches) => matches,
-        Err(e) => return refused_by_clap(&usage_as_typed(e)),
+        Err(e) => return refused_by_clap(&with_tips_that_run(usage_as_typed(e))),
     };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -256,6 +256,37 @@ fn usage_as_typed(mut e: clap::Error) -> clap::Error {
     {
         e.insert(Usage, usage.clone());
     }
+    e
+}
+
+/// clap's refusal of an option a command does not take, typed where a
+/// positional argument is still to fill (`with-backup local --replace`,
+/// `verify --replace`): its tip "to pass '--replace' as a value, use '--
+/// --replace'" fails as printed (no command named `--replace`, no backup
+/// file of that name), so it is replaced by the command's help, which
+/// lists what it takes
+/// (`tired_operator::a_misplaced_option_is_never_told_to_pass_it_after_dash_dash`).
+fn with_tips_that_run(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::StyledStrs(tips)) = e.get(ContextKind::Suggested) else {
+        return e;
+    };
+    let after_dashes = |tip: &clap::builder::StyledStr| tip.to_string().contains("use '-- ");
+    if !tips.iter().any(after_dashes) {
+        return e;
+    }
+    let usage = e.get(ContextKind::Usage).map(ToString::to_string);
+    let usage = usage.unwrap_or_default();
+    let words = { usage.split_whitespace() }
+        .skip_while(|w| *w != "cargo")
+        .take_while(|w| {
+            w.chars().all(|c| c.is_ascii_lowercase() || c == '-') && !w.starts_with('-')
+        });
+    let command = words.collect::<Vec<_>>().join(" ");
+    let mut kept: Vec<clap::builder::StyledStr> =
+        tips.iter().filter(|t| !after_dashes(t)).cloned().collect();
+    kept.push(format!("`{command} --help` lists the options it takes, and where").into());
+    e.insert(ContextKind::Suggested, ContextValue::StyledStrs(kept));
     e
 }
 

@@ -724,7 +724,7 @@ fn a_usage_line_shows_no_option_its_variable_gives() {
 /// A reviewer's finding (a tired operator): an option a command does not
 /// take, typed where it has a positional argument still to fill (`cargo
 /// xtask with-backup local --replace`, `verify --replace`, `restore
-/// latest --to local --yes-please`), had clap's tip "to pass '--replace' as a
+/// latest --to local --zzz`), had clap's tip "to pass '--replace' as a
 /// value, use '-- --replace'", which fails as printed (no command named
 /// `--replace`, no backup file of that name). The tip now names the
 /// command's help, and that help runs.
@@ -734,7 +734,7 @@ fn a_misplaced_option_is_never_told_to_pass_it_after_dash_dash() {
     for args in [
         &["with-backup", "local", "--replace"][..],
         &["verify", "--replace"],
-        &["restore", "latest", "--to", "local", "--yes-please"],
+        &["restore", "latest", "--to", "local", "--zzz"],
         &["offsite", "fetch", "--env", "local", "--replace"],
     ] {
         let run = sb.xtask(args);
