@@ -291,3 +291,46 @@ fn a_tmpdir_others_can_write_to_without_the_sticky_bit_is_refused() {
     Run::from_output(out).assert_ok();
     assert_eq!(decoys.hashes(), before);
 }
+
+/// rvBI 5: a TMPDIR that is a symbolic link (macOS's `/tmp`, a link to a
+/// bigger disk) made a restore of a dump without a manifest refuse it, "first loaded into a
+/// scratch database, which refused it", blaming "the local D1 state"
+/// and advising `rm` of the operator's TMPDIR link: the scratch
+/// database's path was walked up for links as the local D1's is, to `/`.
+/// The scratch lives in a 0700 directory of the tool's own; where TMPDIR
+/// leads is the operator's choice, as verify and backup already take it.
+#[test]
+fn a_tmpdir_that_is_a_symbolic_link_is_used_for_a_restores_trial_load() {
+    let (sb, name) = sandbox_with_a_backup();
+    let decoys = Decoys::plant(sb.path());
+    let before = decoys.hashes();
+    let real = sb.path().join("real-tmp");
+    std::fs::create_dir(&real).unwrap();
+    let link = sb.path().join("tmp-link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    // A dump without a manifest (a view more than the local D1 holds):
+    // a safety backup is taken, so the dump is loaded on trial first.
+    let dump = sb.path().join("hand.sql");
+    let mut sql = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    sql.push_str("CREATE VIEW v AS SELECT * FROM accounts;\n");
+    std::fs::write(&dump, sql).unwrap();
+    let args = [
+        "restore",
+        dump.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--no-manifest",
+        "--yes",
+    ];
+    let out = sb
+        .xtask_command(&args)
+        .env("TMPDIR", &link)
+        .output()
+        .unwrap();
+    let run = Run::from_output(out);
+    run.assert_ok();
+    assert!(!run.all().contains("symbolic link"), "{}", run.all());
+    assert!(link.exists(), "the operator's TMPDIR link was removed");
+    assert_eq!(decoys.hashes(), before);
+}
