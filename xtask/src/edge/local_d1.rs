@@ -621,6 +621,24 @@ impl Loader {
     pub fn open(file: &Path) -> Result<Loader> {
         // Before a row goes in.
         make_private(file)?;
+        Loader::open_made_private(file, false)
+    }
+
+    /// [`Loader::open`] for a scratch database of this tool's own, whose
+    /// failures are worded as the scratch's, not the local database's. It
+    /// lives in a 0700 directory the tool made ([`PrivateDir`]), so it is
+    /// private already; the way to it goes through TMPDIR, which may be a
+    /// symbolic link of the operator's choosing (macOS's `/tmp`, a bigger
+    /// disk) and is not the local D1 state that [`make_private`] refuses
+    /// links in (rvBI 5: the trial load blamed "the local D1 state" and
+    /// advised removing the operator's TMPDIR link).
+    ///
+    /// [`PrivateDir`]: crate::edge::wrangler::PrivateDir
+    pub fn open_scratch(file: &Path) -> Result<Loader> {
+        Loader::open_made_private(file, true)
+    }
+
+    fn open_made_private(file: &Path, scratch: bool) -> Result<Loader> {
         let db = rusqlite::Connection::open_with_flags(
             file,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -637,16 +655,8 @@ impl Loader {
             file: file.to_path_buf(),
             statements: 0,
             repaired: 0,
-            scratch: false,
+            scratch,
         })
-    }
-
-    /// [`Loader::open`] for a scratch database of this tool's own, whose
-    /// failures are worded as the scratch's, not the local database's.
-    pub fn open_scratch(file: &Path) -> Result<Loader> {
-        let mut loader = Loader::open(file)?;
-        loader.scratch = true;
-        Ok(loader)
     }
 
     /// Runs a statement this tool built (a `--replace` drop), outside the
