@@ -1555,3 +1555,89 @@ fn a_tmpdir_migrate_refuses_is_refused_before_the_backup_lock_and_the_backup() {
     }
     sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
 }
+
+/// A sandbox whose migration `0005_notes.sql` was applied by `migrate`
+/// (holding `APPLIED_NOTES`), then edited before any backup after it.
+fn notes_edited_after_migrate() -> (Sandbox, std::path::PathBuf) {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let path = sb.path().join("migrations/0005_notes.sql");
+    std::fs::write(&path, APPLIED_NOTES).unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    std::fs::write(
+        &path,
+        format!("{APPLIED_NOTES}CREATE INDEX idx_companies_name ON companies (name);\n"),
+    )
+    .unwrap();
+    (sb, path)
+}
+
+const APPLIED_NOTES: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n";
+
+/// MG 1: a migration edited after `migrate` applied it, before the next
+/// backup, was recorded by that backup as the version applied (the file's
+/// sha256 at backup time): `migrate --check` then passed the edit, and
+/// failed once the file was put back as applied, and restores of that
+/// backup were refused. The backup records what migrate applied, and
+/// warns; the check, verify and restore agree.
+#[test]
+fn a_migration_edited_after_migrate_applied_it_is_recorded_as_applied_by_the_next_backup() {
+    let (sb, path) = notes_edited_after_migrate();
+    let before = sql_backups(&sb);
+    let run = sb.xtask(&["backup", "local", "-q"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("0005_notes.sql") && run.stderr.contains("as they were applied"),
+        "{}",
+        run.all()
+    );
+    let newest = { sql_backups(&sb).into_iter() }
+        .find(|f| !before.contains(f))
+        .unwrap();
+    assert_eq!(
+        manifest_for(&sb, &newest)["migration_sha256"]["0005_notes.sql"],
+        sha256_hex(APPLIED_NOTES.as_bytes()).as_str()
+    );
+    let check = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(check.code, Some(1), "{}", check.all());
+    assert!(check.stdout.contains("0005_notes.sql"), "{}", check.all());
+
+    // Put back as applied: every command agrees it is unchanged.
+    std::fs::write(&path, APPLIED_NOTES).unwrap();
+    sb.xtask(&["migrate", "local", "--check"]).assert_ok();
+    let file = sb.backups().join(&newest);
+    sb.xtask(&["verify", file.to_str().unwrap()]).assert_ok();
+    sb.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"])
+        .assert_ok();
+}
+
+/// MG 2: the edited-migration refusal named only `git log -p`, which
+/// prints nothing for a file never committed; and the check's count of
+/// migrations without a record read "1 … were".
+#[test]
+fn the_edited_migration_advice_works_for_a_file_git_never_had() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local", "-q"]).assert_ok();
+    let path = sb.path().join("migrations/0005_notes.sql");
+    std::fs::write(&path, APPLIED_NOTES).unwrap();
+    sb.apply_migrations();
+    let check = sb.xtask(&["migrate", "local", "--check"]);
+    check.assert_ok();
+    assert!(
+        check
+            .stdout
+            .contains("1 without a recorded sha256 was checked by name only"),
+        "{}",
+        check.all()
+    );
+    sb.xtask(&["backup", "local", "-q"]).assert_ok();
+    std::fs::write(&path, format!("{APPLIED_NOTES}-- edited\n")).unwrap();
+    let check = sb.xtask(&["migrate", "local", "--check"]);
+    assert_eq!(check.code, Some(1), "{}", check.all());
+    assert!(
+        check.stdout.contains("git status --") && check.stdout.contains("sha256sum"),
+        "{}",
+        check.all()
+    );
+}
