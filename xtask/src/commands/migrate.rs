@@ -360,7 +360,10 @@ fn check_env(
             count(applied.len(), "migration"),
             dir.display(),
             if unrecorded > 0 {
-                format!("; {unrecorded} without a recorded sha256 were checked by name only")
+                format!(
+                    "; {unrecorded} without a recorded sha256 {} checked by name only",
+                    if unrecorded == 1 { "was" } else { "were" }
+                )
             } else {
                 String::new()
             }

@@ -7,3 +7,9 @@ pub const DRILL_LOG: &str = "docs/restore-drills.md";
 
 /// The journal of Time Travel restores, in the backup directory.
 pub const TIME_TRAVEL_JOURNAL: &str = "time-travel.jsonl";
+
+/// The journal of the migrations `migrate` (and every command that applies
+/// them) gave wrangler, in the backup directory: one line per run, with the
+/// sha256 of each migration as it was staged, which is the text applied
+/// (`steps::migrations::journal_staged`).
+pub const MIGRATIONS_JOURNAL: &str = "migrations-applied.jsonl";

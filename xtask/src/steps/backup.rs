@@ -2369,46 +2369,67 @@ fn say_rewritten(lossless: &d1_dump::Lossless) {
     );
 }
 
-/// The sha256 of each applied migration as `migrations/` holds it now,
-/// except where the environment's previous verified backup on this machine
-/// recorded one: that is what was applied, so an edit made since is warned
-/// about, not recorded as the original. A record read from the bucket is
+/// The sha256 of each applied migration as it was applied: the
+/// environment's previous verified backup on this machine's record where
+/// it has one, else the migrations journal's ([`journaled`], what
+/// `migrate` staged for wrangler), else (a migration applied by hand, or
+/// before the journal) as `migrations/` holds it now. An edit made since
+/// is warned about, never recorded as the original: one made between a
+/// migrate and the next backup was (MG). A record read from the bucket is
 /// compared with (a difference is warned about), never carried.
+///
+/// [`journaled`]: crate::steps::migrations::journaled
 fn migration_record(
     sh: &Shell,
     project: &Project,
     env: &Environment,
     applied: &[String],
 ) -> Result<BTreeMap<String, String>> {
+    use crate::steps::migrations::{edited_migrations, edited_report};
     let dir = project.config_dir.join(&env.migrations_dir);
     let current = crate::steps::migrations::digests(&dir, applied);
     let previous = crate::steps::migrations::record_for(sh, project, env)?;
+    let warn = |edited: &[_], source: &str| {
+        if !edited.is_empty() {
+            crate::warn!(
+                "this backup records the migrations as they were applied, not as {} holds them \
+                 now: {}",
+                dir.display(),
+                edited_report(edited, &dir, (source, &env.database_name))
+            );
+        }
+    };
     if let Some(previous) = &previous {
-        let edited =
-            crate::steps::migrations::edited_migrations(&previous.sha256, applied, &current);
+        let edited = edited_migrations(&previous.sha256, applied, &current);
         if previous.from_bucket {
             // Told, and not carried (below); a file gone is not recorded.
             crate::steps::migrations::told_if_from_bucket(edited, Some(previous), &dir, env);
-        } else if !edited.is_empty() {
-            crate::warn!(
-                "this backup records the migrations as they were applied, not as {} \
-                 holds them now: {}",
-                dir.display(),
-                crate::steps::migrations::edited_report(
-                    &edited,
-                    &dir,
-                    (&previous.source, &env.database_name)
-                )
-            );
+        } else {
+            warn(&edited, &previous.source);
         }
     }
     // A record read from the bucket is anyone's with its token to write:
     // carried forward, a planted one would outlive the planted objects.
+    let mut record = { previous.as_ref() }
+        .filter(|p| !p.from_bucket)
+        .map(|p| p.sha256.clone())
+        .unwrap_or_default();
+    let journal: BTreeMap<String, String> = { crate::steps::migrations::journaled(project, env) }
+        .into_iter()
+        .filter(|(name, _)| !record.contains_key(name))
+        .collect();
+    let source = format!(
+        "{}, what migrate applied",
+        project
+            .backup_dir
+            .join(crate::edge::journals::MIGRATIONS_JOURNAL)
+            .display()
+    );
+    warn(&edited_migrations(&journal, applied, &current), &source);
+    record.extend(journal);
     Ok(crate::steps::migrations::carried_record(
         applied,
-        { previous.as_ref() }
-            .filter(|p| !p.from_bucket)
-            .map(|p| &p.sha256),
+        Some(&record),
         &current,
     ))
 }

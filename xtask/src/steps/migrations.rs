@@ -7,6 +7,7 @@ use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::edge::fsutil::OnPath as _;
 use crate::edge::inventory;
+use crate::edge::journals::MIGRATIONS_JOURNAL;
 use crate::edge::local_d1;
 use crate::edge::reader::DatabaseReader;
 use crate::exit::Exit;
@@ -909,8 +910,7 @@ pub fn bucket_edit_warning(
          {} on this machine records them, and that object is anyone's to write who holds the \
          bucket's object token, so this is not a refusal, and its record is not carried into a \
          new backup. If an applied migration was edited, add a new migration instead: put {} \
-         back as {} (`git log -p -- {}` shows the edit) and make the change in a new migration \
-         file. If none was, that object was not written by this tool's backups: find who wrote \
+         back as {} and make the change in a new migration file. {} If none was, that object was not written by this tool's backups: find who wrote \
          it (a leaked token?); a verified backup of {} on this machine (`cargo xtask backup {}`) \
          is the record from then on.",
         count(changed.len(), "migration"),
@@ -929,7 +929,7 @@ pub fn bucket_edit_warning(
         } else {
             "they were"
         },
-        changed_paths(changed, dir),
+        where_the_edit_shows(&changed_paths(changed, dir)),
         env.name,
         env.name,
     )
@@ -1144,6 +1144,7 @@ pub fn apply(
         "migrations may be partly applied to {}; {advice}",
         env.database_name
     ));
+    journal_staged(project, plan)?;
     if let Err(e) = wrangler.run(&staged.apply(project, env)) {
         let in_sql = crate::edge::wrangler::failed_in_sql(&e);
         let named = crate::edge::wrangler::failed_migration(&e);
@@ -1170,6 +1171,94 @@ pub fn apply(
         env.database_name
     );
     Ok(gained)
+}
+
+/// Appends to the migrations journal ([`MIGRATIONS_JOURNAL`], in the
+/// backup directory) the sha256 of each of `plan`'s pending migrations as
+/// staged for wrangler, before wrangler runs: the staged copy is what it
+/// applies ([`unchanged_since_planned`] found it to be the plan's), so a
+/// migration the database lists afterwards was applied as this. The next
+/// backup records that ([`journaled`]), never the file as it is by then:
+/// an edit made between the migrate and that backup was recorded as the
+/// text applied, so `migrate --check` passed it, and failed the file put
+/// back (MG). Written before applying, a run killed while wrangler applies
+/// leaves its record; one that applied nothing leaves a line naming
+/// migrations the database does not list, which no one reads. Nothing is
+/// applied when it cannot be written (exit 2).
+fn journal_staged(project: &Project, plan: &MigrationPlan<'_>) -> Result<()> {
+    let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
+    let staged: serde_json::Map<String, serde_json::Value> = { plan.pending.iter() }
+        .filter_map(|n| {
+            let digest = plan.pending_digests.get(n)?;
+            Some((n.clone(), serde_json::Value::from(digest.sha256.clone())))
+        })
+        .collect();
+    let entry = serde_json::json!({
+        "env": plan.env.name,
+        "database": plan.env.database_name,
+        "staged_at": chrono::Utc::now().to_rfc3339(),
+        "migrations": staged,
+    });
+    crate::edge::fsutil::append_json_line(&path, &entry, "migrations journal").map_err(|e| {
+        Exit::CouldNotRun.error(e.context(format!(
+            "cannot record in {} the migrations about to be applied to {}, so none was \
+             applied: free space there or fix its permissions, and migrate again",
+            path.display(),
+            plan.env.database_name
+        )))
+    })
+}
+
+/// The sha256 of each migration as it was last staged for `env`'s
+/// database ([`journal_staged`]): the text applied, for a migration the
+/// database lists. The journal is in the backup directory, as trusted as
+/// the manifests beside it, and read as hostile as they are: a line that
+/// is not one of this tool's (not JSON, another environment's or
+/// database's, a name that is no plain file name, a value that is no
+/// sha256) is passed over. One that cannot be read at all (a link, too
+/// large) is warned of, naming it and the fix, and nothing is taken from
+/// it: the record is then the file's sha256 at the backup, as it was
+/// before the journal.
+pub fn journaled(project: &Project, env: &Environment) -> BTreeMap<String, String> {
+    let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return BTreeMap::new();
+    }
+    let lines = match crate::edge::fsutil::read_own_lines(&path, "migrations journal") {
+        Ok(own) => own.lines,
+        Err(e) => {
+            crate::warn!(
+                "cannot read the migrations journal ({e:#}); a migration applied since the last \
+                 backup is recorded as {} holds it now. Move {} aside if it is not this tool's.",
+                env.migrations_dir,
+                path.display()
+            );
+            return BTreeMap::new();
+        }
+    };
+    let mut staged = BTreeMap::new();
+    for line in &lines {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let of = |key: &str, is: &str| entry.get(key).and_then(|v| v.as_str()) == Some(is);
+        if !of("env", &env.name) || !of("database", &env.database_name) {
+            continue;
+        }
+        for (name, sha) in entry
+            .get("migrations")
+            .and_then(|m| m.as_object())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(sha) = sha.as_str().filter(|s| d1_core::names::is_sha256_hex(s))
+                && d1_core::names::is_plain_file_name(name)
+            {
+                staged.insert(name.clone(), sha.to_owned());
+            }
+        }
+    }
+    staged
 }
 
 /// What `plan`'s database's d1_migrations gained by its apply: read again,
@@ -1833,18 +1922,30 @@ pub fn edited_report(
         "{} already applied changed in {} since it was applied ({}; recorded in {source}). D1 \
          records migrations by name only, so the change would never reach the database, and a \
          clean restore would build another schema. Add a new migration, don't edit an applied \
-         one: put {} back as it was (`git log -p -- {}` shows the edit) and make the change in \
-         a new migration file.",
+         one: put {} back as applied and make the change in a new migration file. {}",
         count(changed.len(), "migration"),
         dir.display(),
         changed_lines(&changed),
         d1_core::wording::them(changed.len()),
-        changed_paths(&changed, dir)
+        where_the_edit_shows(&changed_paths(&changed, dir))
     );
     match missing {
         Some(missing) => format!("{report} {missing}"),
         None => report,
     }
+}
+
+/// How to see an edit to the applied migrations at `paths` (quoted for
+/// the shell): `git log -p` prints nothing for a file never committed, so
+/// what works then is said too (MG 2).
+fn where_the_edit_shows(paths: &str) -> String {
+    format!(
+        "`git log -p -- {paths}` shows an edit committed, `git diff -- {paths}` one not yet \
+         committed, and `git status -- {paths}` whether git has the file at all: for one it \
+         never had, the text applied is kept nowhere (the backups and the migrations journal \
+         record its sha256 only), and it is back when `sha256sum {paths}` prints the sha256 it \
+         was applied as (its first digits are named above)."
+    )
 }
 
 /// `0001_a.sql (applied as sha256 …, now …); …`.

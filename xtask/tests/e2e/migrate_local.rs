@@ -1607,8 +1607,15 @@ fn a_migration_edited_after_migrate_applied_it_is_recorded_as_applied_by_the_nex
     sb.xtask(&["migrate", "local", "--check"]).assert_ok();
     let file = sb.backups().join(&newest);
     sb.xtask(&["verify", file.to_str().unwrap()]).assert_ok();
-    sb.xtask(&["restore", file.to_str().unwrap(), "--to", "local", "--yes"])
-        .assert_ok();
+    sb.xtask(&[
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ])
+    .assert_ok();
 }
 
 /// MG 2: the edited-migration refusal named only `git log -p`, which
