@@ -1922,7 +1922,7 @@ pub fn edited_report(
         "{} already applied changed in {} since it was applied ({}; recorded in {source}). D1 \
          records migrations by name only, so the change would never reach the database, and a \
          clean restore would build another schema. Add a new migration, don't edit an applied \
-         one: put {} back as applied and make the change in a new migration file. {}",
+         one: put {} back as it was and make the change in a new migration file. {}",
         count(changed.len(), "migration"),
         dir.display(),
         changed_lines(&changed),
