@@ -1062,3 +1062,50 @@ fn a_backup_without_a_migrations_index_is_drilled_and_restored_as_printed() {
         ran.all()
     );
 }
+
+/// ME: a database that lost one of its migrations' indexes (dropped by
+/// hand) has backups restore refuses unless `--allow-schema-change` names
+/// the index. The way back migrate prints when a migration fails, and the
+/// one with-backup prints when its command fails, each to the backup just
+/// taken, must carry the flag and be accepted as printed (its dry run):
+/// only restore's safety backup's way back was tested carrying it.
+#[test]
+fn migrates_and_with_backups_way_back_carry_allow_schema_change_and_run_as_printed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql("DROP INDEX company_members_by_account;");
+    let flag = "--allow-schema-change company_members_by_account";
+
+    let run = migrate_failing_partway(&sb, &[]);
+    assert_ne!(run.code, Some(0), "{}", run.all());
+    let line = printed_restore(&run.all());
+    assert!(line.contains(flag), "{line}\n{}", run.all());
+    let ran = pasted(&sb, &format!("{} --dry-run", line.trim()));
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "migrate's way back as printed, {line}, was not accepted:\n{}",
+        ran.all()
+    );
+    std::fs::remove_file(sb.path().join("migrations/0006_twice.sql")).unwrap();
+
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", "exit 1"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let advice = advised(&run.stderr, "restore");
+    assert_eq!(advice.len(), 1, "{}", run.all());
+    assert!(
+        advice[0].join(" ").contains(flag),
+        "{:?}\n{}",
+        advice[0],
+        run.all()
+    );
+    let ran = run_each(&sb, &advice).remove(0);
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "with-backup's way back as printed, {:?}, was not accepted:\n{}",
+        advice[0],
+        ran.all()
+    );
+}

@@ -3427,3 +3427,115 @@ fn status_after_a_restore_into_an_emptied_local_d1_does_not_give_the_backup_befo
         after.all()
     );
 }
+
+/// ME: a restore that failed having written nothing (its load, all or
+/// nothing, refused the dump into an empty local D1) is journaled
+/// `started` then `failed`, and `status` called the environment's
+/// migrations unknown after it ("a restore came after that backup"), as
+/// after one that loaded. It changed nothing: the migrations line stays
+/// the backup's, and the last restore line says it failed and changed
+/// nothing. A `started` line with no end while no run holds the backup
+/// lock is told as an interrupted restore (one that may have loaded: the
+/// migrations are unknown then), in the text and in `--json`.
+#[test]
+fn status_after_a_restore_that_changed_nothing_still_gives_the_backups_migrations() {
+    let (sb, _) = sandbox_with_a_backup();
+    // Emptied by hand (status cannot know it): a restore into it loads
+    // straight into the file, all or nothing.
+    sb.empty_local_d1();
+    sb.execute_sql("SELECT 1");
+    let premise = sb.xtask(&["status", "--env", "local"]);
+    let migrations = premise.stdout_line_with("migrations ");
+    assert!(
+        migrations.ends_with("all applied as of that backup"),
+        "{migrations}"
+    );
+    let dump = sb.path().join("export.sql");
+    std::fs::write(
+        &dump,
+        "CREATE TABLE shifts (id INTEGER PRIMARY KEY, deleted_at TEXT);\n\
+         CREATE INDEX shifts_live ON shifts (id) WHERE deleted_at IS NULL -- live rows only;\n\
+         CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT);\n",
+    )
+    .unwrap();
+    let dump = dump.to_str().unwrap();
+    let run = sb.xtask(&["restore", dump, "--to", "local", "--no-manifest", "--yes"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let tables = sb.query("SELECT count(*) AS n FROM sqlite_master");
+    assert_eq!(tables[0][0]["n"], 0, "the premise: nothing was written");
+
+    let text = sb.xtask(&["status", "--env", "local"]);
+    assert_eq!(
+        text.stdout_line_with("migrations "),
+        migrations,
+        "a restore that changed nothing made the migrations unknown:\n{}",
+        text.all()
+    );
+    let last = text.stdout_line_with("last restore ");
+    assert!(
+        last.contains("export.sql") && last.contains("failed") && last.contains("changed nothing"),
+        "{}",
+        text.all()
+    );
+    let json = sb.xtask(&["status", "--env", "local", "--json"]);
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    let local = &doc["environments"][0];
+    assert!(local.get("migrations_unknown").is_none(), "{doc:#}");
+    assert_eq!(local["last_restore"]["status"], "failed", "{doc:#}");
+    assert_eq!(local["last_restore"]["changed_nothing"], true, "{doc:#}");
+
+    // A start with no end, dated after that failure, while no run holds
+    // the backup lock: a restore interrupted, which may have loaded.
+    let journal = sb.backups().join("restores.jsonl");
+    let lines = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut started = lines[0].clone();
+    assert_eq!(started["status"], "started", "{lines:?}");
+    started["started_at"] = lines[1]["at"].clone();
+    started["at"] = lines[1]["at"].clone();
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    text.push_str(&format!("{started}\n"));
+    std::fs::write(&journal, text).unwrap();
+    let text = sb.xtask(&["status", "--env", "local"]);
+    let last = text.stdout_line_with("last restore ");
+    assert!(
+        last.contains("interrupted") && !last.contains("it is running"),
+        "{}",
+        text.all()
+    );
+    let line = text.stdout_line_with("migrations ");
+    assert!(line.contains("unknown"), "{}", text.all());
+    let json = sb.xtask(&["status", "--env", "local", "--json"]);
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    let local = &doc["environments"][0];
+    assert_eq!(local["last_restore"]["status"], "interrupted", "{doc:#}");
+    assert!(local["migrations_unknown"].is_string(), "{doc:#}");
+}
+
+/// ME: the success line named the environment alone ("Restored … into
+/// qbtime_db_local (local)."), and the safety backup's the database alone:
+/// neither said where the restore went. Each says it as the plan's target
+/// line does: `(local D1)`.
+#[test]
+fn a_restore_says_it_went_into_the_local_d1() {
+    let (sb, name) = sandbox_with_a_backup();
+    let run = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    run.assert_ok();
+    let restored = run.stdout_line_with("Restored ");
+    assert!(
+        restored.ends_with(&format!(
+            "Restored {name} into qbtime_db_local (local, local D1)."
+        )),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout
+            .contains("Taking a safety backup of qbtime_db_local (local D1) first."),
+        "{}",
+        run.all()
+    );
+}

@@ -107,9 +107,16 @@ fn a_prod_backup_restores_into_staging_through_the_import_api() {
         import_requests(&remote) > 0,
         "the load went through D1's import API"
     );
+    // ME: each says where it went, as the plan's target line does.
     assert!(
         run.stdout
-            .contains("Taking a safety backup of qbtime_db_staging"),
+            .contains("Taking a safety backup of qbtime_db_staging (remote D1) first."),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(" into qbtime_db_staging (staging, remote D1)."),
         "{}",
         run.stdout
     );
