@@ -642,18 +642,30 @@ fn owner(name: &str) -> Option<u32> {
 /// Read, never locked: `status` must not make a run that starts meanwhile
 /// find the lock taken.
 pub fn time_travel_running(dir: &Path) -> Option<String> {
-    let text =
-        crate::edge::fsutil::read_own_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock").ok()?;
-    let holder: crate::edge::lock::Holder = serde_json::from_str(&text).ok()?;
-    let machine = crate::edge::machine::Machine::read(holder.machine.as_deref()?);
-    match holder.doing {
-        Some(crate::edge::lock::Doing::TimeTravel { env, .. })
-            if machine.run(holder.pid) == crate::edge::machine::Run::Alive =>
-        {
-            Some(env)
-        }
+    match live_holder(dir)?.doing {
+        Some(crate::edge::lock::Doing::TimeTravel { env, .. }) => Some(env),
         _ => None,
     }
+}
+
+/// The environment a live run is restoring a backup into now, by the
+/// backup lock in `dir`, judged as [`time_travel_running`] judges its
+/// holder: its command (`restore into ENV`, which a drill's restore takes
+/// too), which it holds from before the restore journal's `started` to
+/// after its end.
+pub fn restore_running(dir: &Path) -> Option<String> {
+    let holder = live_holder(dir)?;
+    { holder.command.strip_prefix("restore into ") }.map(str::to_owned)
+}
+
+/// The backup lock's holder in `dir`, when it is a live run on this
+/// machine ([`time_travel_running`]); read, never locked.
+fn live_holder(dir: &Path) -> Option<Holder> {
+    let text =
+        crate::edge::fsutil::read_own_text(&dir.join(crate::edge::lock::LOCK_FILE), "lock").ok()?;
+    let holder: Holder = serde_json::from_str(&text).ok()?;
+    let machine = crate::edge::machine::Machine::read(holder.machine.as_deref()?);
+    (machine.run(holder.pid) == crate::edge::machine::Run::Alive).then_some(holder)
 }
 
 /// The records of runs gone that left a load or migrations unfinished in

@@ -36,15 +36,19 @@ const STATUSES: [&str; 3] = ["started", "done", "failed"];
 const LONGEST_SHOWN: usize = 200;
 
 /// Appends a line for a restore of `backup` into `target` in `mode`,
-/// started at `started`, now `status` (`started`, `done` or `failed`).
+/// started at `started`, now `status` (`started`, `done` or `failed`);
+/// `changed_nothing` for a `failed` known to have written nothing to the
+/// target (its load all or nothing and not committed, or failed before
+/// it began), which `status` does not count as a restore that came after
+/// the target's backups.
 pub fn record(
     backup_dir: &Path,
     target: &Environment,
     (backup, mode): (&str, &str),
     started: DateTime<Utc>,
-    status: &str,
+    (status, changed_nothing): (&str, bool),
 ) -> Result<()> {
-    let entry = serde_json::json!({
+    let mut entry = serde_json::json!({
         "at": Utc::now(),
         "started_at": started,
         "environment": target.name,
@@ -54,6 +58,9 @@ pub fn record(
         "mode": mode,
         "status": status,
     });
+    if changed_nothing {
+        entry["changed_nothing"] = true.into();
+    }
     crate::edge::fsutil::append_json_line(
         &backup_dir.join(RESTORE_JOURNAL),
         &entry,
@@ -95,9 +102,15 @@ pub struct Restore {
     /// `into-empty`, `replace` or `clean`; empty when not recorded.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub mode: String,
-    /// `done`, `failed`, or `started` (its run is going, or stopped
-    /// before it ended).
+    /// `done`, `failed`, `started` (a live run restoring into its
+    /// environment holds the backup lock now) or `interrupted` (a start
+    /// with no end, and no such run: it stopped before it ended, and may
+    /// have loaded), as [`Restore::judged`] tells the last two.
     pub status: String,
+    /// For one `failed`: it wrote nothing to its target, as its run knew
+    /// (a load all or nothing that was not committed, or none begun).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub changed_nothing: bool,
     #[serde(skip)]
     pub started: DateTime<Utc>,
     #[serde(skip)]
@@ -105,11 +118,14 @@ pub struct Restore {
 }
 
 /// What the journal says: the last restore of each (environment,
-/// database, database id), and, when a line of it does not read (or the
-/// journal itself does not), when it was last written and which line.
+/// database, database id), the last one of each that may have changed
+/// its target ([`Restore::may_have_changed`]), and, when a line of it
+/// does not read (or the journal itself does not), when it was last
+/// written and which line.
 #[derive(Debug, Clone, Default)]
 pub struct Journal {
     pub last: BTreeMap<(String, String, String), Restore>,
+    pub last_changing: BTreeMap<(String, String, String), Restore>,
     pub unread: Option<(DateTime<Utc>, String)>,
 }
 
@@ -137,18 +153,25 @@ pub fn read(backup_dir: &Path) -> Journal {
         Err(e) => {
             crate::warn!("{e:#}");
             Journal {
-                last: BTreeMap::new(),
                 unread: Some((written, shown)),
+                ..Journal::default()
             }
         }
     }
 }
 
 /// The journal's lines read: the last restore of each database by its own
-/// date (a later line of the same date, its end, before its start), and
-/// the first line that does not read, as `line N` (dated by [`read`]).
+/// date, and the last that may have changed it, and the first line that
+/// does not read, as `line N` (dated by [`read`]).
+///
+/// The lines of one restore share its date: its end (a later line)
+/// stands before its start, except that an end saying it changed nothing
+/// never stands before one that says otherwise (`done`, or a `failed`
+/// that may have written): two ends of one restore are one forged, and
+/// the journal errs toward a restore that counts.
 pub fn parse(lines: &[String]) -> Journal {
     let mut journal = Journal::default();
+    let mut restores: BTreeMap<_, BTreeMap<DateTime<Utc>, Restore>> = BTreeMap::new();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -159,11 +182,25 @@ pub fn parse(lines: &[String]) -> Journal {
                 .get_or_insert((Utc::now(), format!("line {}", i + 1)));
             continue;
         };
-        match journal.last.get(&key) {
-            Some(old) if old.started > restore.started => {}
+        let of_database = restores.entry(key).or_default();
+        let kept = |old: &Restore| match old.status.as_str() {
+            "started" => false,
+            _ => restore.status == "started" || old.may_have_changed(),
+        };
+        match of_database.get(&restore.started) {
+            Some(old) if kept(old) => {}
             _ => {
-                journal.last.insert(key, restore);
+                of_database.insert(restore.started, restore);
             }
+        }
+    }
+    for (key, of_database) in restores {
+        let changing = { of_database.values().rev() }.find(|r| r.may_have_changed());
+        if let Some(changing) = changing {
+            journal.last_changing.insert(key.clone(), changing.clone());
+        }
+        if let Some((_, last)) = of_database.into_iter().next_back() {
+            journal.last.insert(key, last);
         }
     }
     journal
@@ -197,11 +234,14 @@ fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
     let mode = field("mode")
         .filter(|m| ["into-empty", "replace", "clean"].contains(&m.as_str()))
         .unwrap_or_default();
+    let changed_nothing =
+        status == "failed" && entry.get("changed_nothing").and_then(|v| v.as_bool()) == Some(true);
     let restore = Restore {
         at,
         backup: crate::redact::text(&backup),
         mode,
         status,
+        changed_nothing,
         started,
         database_id,
     };
@@ -209,6 +249,23 @@ fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
 }
 
 impl Restore {
+    /// Whether it may have changed its target: every restore but one
+    /// `failed` that wrote nothing, a start with no end included.
+    pub fn may_have_changed(&self) -> bool {
+        !(self.status == "failed" && self.changed_nothing)
+    }
+
+    /// A `started` restore of `env` is `interrupted` unless a live run
+    /// restoring into `env` holds the backup lock now (`running`, by
+    /// [`crate::steps::lock::restore_running`]): its run stopped before
+    /// it recorded an end.
+    pub fn judged(mut self, env: &str, running: Option<&str>) -> Self {
+        if self.status == "started" && running != Some(env) {
+            self.status = "interrupted".to_owned();
+        }
+        self
+    }
+
     /// Its line in the report: when, from which backup, how it ended.
     pub fn told(&self) -> String {
         let at = self.started.format("%Y-%m-%d %H:%M UTC");
@@ -218,9 +275,14 @@ impl Restore {
         };
         let status = match self.status.as_str() {
             "started" => {
-                "started, and no end is recorded: it is running, or its run stopped \
-                          before it ended"
+                "started, and no end is recorded yet: a run doing it holds the backup \
+                          lock now"
             }
+            "interrupted" => {
+                "interrupted: it started, no end is recorded, and no run doing it holds the \
+                 backup lock, so its run stopped before it ended (it may have loaded)"
+            }
+            "failed" if self.changed_nothing => "failed, and changed nothing",
             other => other,
         };
         format!("{at}, {}{mode}: {status}", self.backup)
@@ -255,6 +317,48 @@ mod tests {
         );
         assert_eq!(last.told(), "2026-12-01 10:00 UTC, a.sql (clean): done");
         assert!(journal.unread.is_none());
+    }
+
+    /// ME: a `failed` that wrote nothing is the last restore, told so,
+    /// and not the last that may have changed the database: that is the
+    /// one before it. A forged end saying "changed nothing" after a `done`
+    /// of the same restore hides nothing; a start with no end counts, told
+    /// `interrupted` unless a run restoring into its environment holds the
+    /// backup lock now.
+    #[test]
+    fn a_failure_that_changed_nothing_is_told_and_does_not_count() {
+        let unchanged = |at: &str| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&line(at, "b.sql", "failed")).unwrap();
+            v["changed_nothing"] = true.into();
+            v.to_string()
+        };
+        let key = ("prod".to_owned(), "db".to_owned(), "id".to_owned());
+        let lines = [
+            line("2026-12-01T10:00:00Z", "a.sql", "started"),
+            line("2026-12-01T10:00:00Z", "a.sql", "done"),
+            unchanged("2026-12-01T10:00:00Z"),
+            line("2026-12-02T10:00:00Z", "b.sql", "started"),
+            unchanged("2026-12-02T10:00:00Z"),
+        ];
+        let journal = parse(&lines.map(String::from));
+        let last = &journal.last[&key];
+        assert_eq!(
+            last.told(),
+            "2026-12-02 10:00 UTC, b.sql (clean): failed, and changed nothing"
+        );
+        let changing = &journal.last_changing[&key];
+        assert_eq!(changing.told(), "2026-12-01 10:00 UTC, a.sql (clean): done");
+
+        let started = [line("2026-12-03T10:00:00Z", "c.sql", "started")];
+        let journal = parse(&started.map(String::from));
+        let last = journal.last_changing[&key].clone();
+        assert_eq!(last.clone().judged("prod", Some("prod")).status, "started");
+        assert_eq!(
+            last.clone().judged("prod", Some("staging")).status,
+            "interrupted"
+        );
+        assert!(last.judged("prod", None).told().contains("interrupted"));
     }
 
     #[test]

@@ -291,10 +291,12 @@ fn migrations_unknown(
 }
 
 /// Why the newest verified backup's migrations say nothing of the
-/// database now, by the restore journal: a restore of this database
-/// started at or after that backup was taken (into an empty database it
-/// takes no safety backup, so only the journal tells it), or a line of the
-/// journal that does not read, which may be one, was written since.
+/// database now, by the restore journal: a restore of this database that
+/// may have changed it (`last`, the last such: not one that failed having
+/// written nothing) started at or after that backup was taken (into an
+/// empty database it takes no safety backup, so only the journal tells
+/// it), or a line of the journal that does not read, which may be one,
+/// was written since.
 fn restore_unknown(
     newest: Option<&Newest>,
     last: Option<&crate::steps::restores::Restore>,
@@ -880,6 +882,9 @@ struct Logs {
     journal_text: String,
     locks: BTreeMap<(String, String), (String, i64, String)>,
     restores: crate::steps::restores::Journal,
+    /// The environment a live run is restoring a backup into now, if any
+    /// ([`crate::steps::lock::restore_running`]).
+    restoring: Option<String>,
 }
 
 impl Logs {
@@ -911,6 +916,7 @@ impl Logs {
             journal_text,
             locks,
             restores: crate::steps::restores::read(&project.backup_dir),
+            restoring: crate::steps::lock::restore_running(&project.backup_dir),
         }
     }
 }
@@ -1062,7 +1068,11 @@ fn status_of(
         }
         t.unsettled = unsettled;
     }
-    with_last_restore(&mut status, env, &logs.restores);
+    with_last_restore(
+        &mut status,
+        env,
+        (&logs.restores, logs.restoring.as_deref()),
+    );
     let applied = { status.newest_verified.as_ref() }
         .and_then(|n| n.applied_migrations.as_deref())
         .filter(|_| status.migrations_unknown.is_none());
@@ -1102,19 +1112,23 @@ fn status_of(
 }
 
 /// `status` with the last restore of `env`'s database in the restore
-/// journal, and the migrations unknown when it (or a line that does not
-/// read) came after the newest verified backup.
+/// journal (a start with no end judged against the run restoring now,
+/// `running`), and the migrations unknown when the last that may have
+/// changed it (or a line that does not read) came after the newest
+/// verified backup.
 fn with_last_restore(
     status: &mut EnvStatus,
     env: &crate::config::environment::Environment,
-    journal: &crate::steps::restores::Journal,
+    (journal, running): (&crate::steps::restores::Journal, Option<&str>),
 ) {
     let database = (env.database_name.as_str(), env.database_id.as_str());
-    status.last_restore = last_restore_of(&journal.last, &env.name, database);
+    let judged = |r: crate::steps::restores::Restore| r.judged(&env.name, running);
+    status.last_restore = last_restore_of(&journal.last, &env.name, database).map(judged);
+    let changing = last_restore_of(&journal.last_changing, &env.name, database).map(judged);
     if status.migrations_unknown.is_none() {
         status.migrations_unknown = restore_unknown(
             status.newest_verified.as_ref(),
-            status.last_restore.as_ref(),
+            changing.as_ref(),
             journal.unread.as_ref(),
         );
     }
@@ -1754,6 +1768,7 @@ not json
             backup: "backup-local-20261031-0900.sql".to_owned(),
             mode: "into-empty".to_owned(),
             status: "done".to_owned(),
+            changed_nothing: false,
             started: at(t),
             database_id: None,
         };

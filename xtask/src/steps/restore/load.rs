@@ -60,7 +60,11 @@ pub(super) fn take_safety_backup(
     source: &Source,
     (lock, schema, target): (&BackupLock, Catalog, &Environment),
 ) -> Result<Option<PathBuf>> {
-    crate::say!("Taking a safety backup of {} first.", target.database_name);
+    crate::say!(
+        "Taking a safety backup of {} ({} D1) first.",
+        target.database_name,
+        target.location
+    );
     // Ctrl-C during the safety backup: the restore has not begun.
     crate::edge::signals::changed(format!(
         "nothing was restored: {} is as it was",
@@ -79,6 +83,23 @@ pub(super) fn take_safety_backup(
             target.database_name
         ))
     })
+}
+
+/// The error of a load that failed having written nothing to its target:
+/// one all or nothing that was not committed (the local D1's file, or
+/// wrangler stopped before it handed D1 the import), or an import D1
+/// reported failed and an export then showed unchanged; never `--clean`'s,
+/// whose migrations ran first. The restore journal records that it
+/// changed nothing ([`super::load_journaled`]), so `status` does not call
+/// the target's migrations unknown after it. Shown as the message it
+/// holds.
+#[derive(Debug)]
+pub(super) struct NothingWritten(pub(super) String);
+
+impl std::fmt::Display for NothingWritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The load and its checks, once the plan is confirmed and the lock held.
@@ -199,15 +220,17 @@ impl Loading<'_> {
             if self.local_file.is_none() {
                 self.told_not_handed(left.as_deref());
             }
-            let state = if mode == Mode::Clean {
-                "the migrations were applied but no rows were loaded: the target has the schema only"
-            } else {
-                "the load is all-or-nothing, so the target is as it was"
-            };
-            return Err(e.context(format!(
-                "the restore failed; {state}{}",
+            if mode == Mode::Clean {
+                return Err(e.context(format!(
+                    "the restore failed; the migrations were applied but no rows were loaded: \
+                     the target has the schema only{}",
+                    self.named_safety()
+                )));
+            }
+            return Err(e.context(NothingWritten(format!(
+                "the restore failed; the load is all-or-nothing, so the target is as it was{}",
                 self.named_safety()
-            )));
+            ))));
         }
         Ok(())
     }
@@ -294,13 +317,20 @@ impl Loading<'_> {
                      run: `cargo xtask backup` it to check it whole)",
                 )
             }
-            check::AfterFailure::Unchanged => format!(
-                "the restore failed; the load is all-or-nothing, and D1 reported the import \
-                 failed and did not apply it: an export of {} taken now holds what it held \
-                 before (the safety backup's content, or no row), so it is unchanged{}",
-                self.target.database_name,
-                self.named_safety()
-            ),
+            check::AfterFailure::Unchanged => {
+                let why = format!(
+                    "the restore failed; the load is all-or-nothing, and D1 reported the import \
+                     failed and did not apply it: an export of {} taken now holds what it held \
+                     before (the safety backup's content, or no row), so it is unchanged{}",
+                    self.target.database_name,
+                    self.named_safety()
+                );
+                // `--clean`'s migrations ran before the import.
+                if self.mode != Mode::Clean {
+                    return e.context(NothingWritten(why));
+                }
+                why
+            }
             check::AfterFailure::Unknown(why) => {
                 lock.leave_unsettled();
                 self.outcome_unknown("failed", &why)

@@ -488,17 +488,20 @@ fn load_journaled(
     planned: &Planned,
 ) -> Result<(Vec<TableCount>, check::Content)> {
     let journal = journal_line(project, loading.target, &loading.source.file, loading.mode);
-    journal("started")?;
-    let underway = record_loading(project, &lock, loading, new)?;
+    journal("started", false)?;
+    // Nothing is loaded before the lock records the load.
+    let underway = record_loading(project, &lock, loading, new).inspect_err(|_| {
+        let _ = journal("failed", true);
+    })?;
     let (survey, options) = (&planned.survey, &planned.options);
     let checked = { loading.load(survey, options, &planned.inspected, underway) }
         .and_then(|()| check_under_lock(project, lock, loading))
-        .inspect_err(|_| {
-            let _ = journal("failed");
+        .inspect_err(|e| {
+            let _ = journal("failed", e.downcast_ref::<load::NothingWritten>().is_some());
         })?;
     // Its start is recorded, which is what `status` needs: an end that
     // cannot be is warned of, and leaves it `started` there.
-    if let Err(e) = journal("done") {
+    if let Err(e) = journal("done", false) {
         crate::warn!(
             "{}: {e:#}",
             loading.restored("it was checked, but the restore journal could not record that")
@@ -510,22 +513,24 @@ fn load_journaled(
 /// Appends the restore of `source` into `target` to the restore journal
 /// as its status changes, each line dated by its start (now): what tells
 /// `status` that the environment's backups predate its database, as no
-/// safety backup does for an empty target.
+/// safety backup does for an empty target. A `failed` known to have
+/// written nothing ([`load::NothingWritten`], or before the load began)
+/// says so, and `status` does not count it.
 fn journal_line<'a>(
     project: &'a Project,
     target: &'a Environment,
     source: &Path,
     mode: Mode,
-) -> impl Fn(&str) -> Result<()> + 'a {
+) -> impl Fn(&str, bool) -> Result<()> + 'a {
     let started = chrono::Utc::now();
     let backup = file_name(source).to_string();
-    move |status| {
+    move |status, changed_nothing| {
         crate::steps::restores::record(
             &project.backup_dir,
             target,
             (&backup, mode.name()),
             started,
-            status,
+            (status, changed_nothing),
         )
     }
 }
@@ -1192,11 +1197,14 @@ fn report(
     new: bool,
     (restored, content, optimize): (&Restored, &Option<Result<usize, Vec<String>>>, &str),
 ) -> Result<()> {
+    // Where it went, as the plan's target line says it: `local` is only
+    // ever the local D1, yet `(local)` alone read as a name.
     crate::say!(
-        "Restored {} into {} ({}).",
+        "Restored {} into {} ({}, {} D1).",
         file_name(&source.file),
         target.database_name,
-        target.name
+        target.name,
+        target.location
     );
     if let Some(file) = &restored.safety_backup {
         say_way_back(project, args, (source, target), restored, file);
