@@ -1008,3 +1008,118 @@ fn a_backup_byte_for_byte_the_last_says_so_without_the_schema_caveat() {
         run.all()
     );
 }
+
+/// MB: a backup taken while `migrations_dir` is missing (a broken checkout
+/// in an emergency, when a backup is needed most) is taken: warned of once
+/// on stderr with the fix, its verification GOOD of its data only and
+/// saying its migrations were not checked, recorded so in its manifest.
+/// with-backup's backup takes the same path. `status` calls the migrations
+/// unknown; `migrate` and `restore`, which judge with the migrations, still
+/// refuse without them; and once the directory is back the backup
+/// restores, its migrations' triggers its own (none taken as foreign or
+/// missing). It used to be refused, exit 2, nothing taken (LZ).
+#[test]
+fn a_backup_without_its_migrations_directory_is_taken_its_migrations_unchecked() {
+    let sb = seeded();
+    let (dir, aside) = (sb.path().join("migrations"), sb.path().join("moved"));
+    std::fs::rename(&dir, &aside).unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    run.assert_ok();
+    assert_eq!(
+        run.stderr.matches("git checkout -- ").count(),
+        1,
+        "warned once, with the fix:\n{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("migrations_dir"), "{}", run.all());
+    let result = run.stdout_line_with("Result:");
+    assert!(
+        result.contains("GOOD") && result.contains("migrations were not checked"),
+        "{result}"
+    );
+    let backup = only_backup(&sb);
+    let m = manifest_for(&sb, &backup);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+    assert_eq!(m["verification"]["migrations_unchecked"], true, "{m:#}");
+    assert!(
+        m["migrations"].as_array().is_some_and(|a| a.len() == 4),
+        "the applied migrations are read from the rows, never none: {m:#}"
+    );
+
+    let run = sb.xtask(&["with-backup", "local", "--", "true"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("migrations_dir"), "{}", run.all());
+
+    let status = sb.xtask(&["status", "--env", "local"]);
+    let line = status.stdout_line_with("migrations ");
+    assert!(
+        line.contains("unknown") && line.contains("not checked"),
+        "{line}\n{}",
+        status.all()
+    );
+
+    let migrate = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert_eq!(migrate.code, Some(2), "{}", migrate.all());
+    let restore = sb.xtask(&[
+        "restore",
+        &backup,
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    assert_eq!(restore.code, Some(2), "{}", restore.all());
+    assert!(
+        restore.stderr.contains("migrations_dir"),
+        "{}",
+        restore.all()
+    );
+
+    std::fs::rename(&aside, &dir).unwrap();
+    let before = sb.live_row_counts();
+    restore_replacing(&sb, &backup).assert_ok();
+    assert_eq!(sb.live_row_counts(), before);
+}
+
+/// MB: a fresh clone's `backup local --dry-run` starts no wrangler to read
+/// the schema of a local D1 that does not exist yet: it used to, which
+/// created `.wrangler/state` in a run that then said "nothing was changed".
+/// Its plan still says the schema is created from the migrations first.
+#[test]
+fn a_fresh_clones_backup_dry_run_reads_no_schema_and_creates_no_state() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["backup", "local", "--dry-run"]);
+    run.assert_ok();
+    assert!(
+        !sb.path().join(".wrangler").exists(),
+        "a dry run created .wrangler:\n{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("already run"), "{}", run.all());
+    assert!(run.stdout.contains("migrations apply"), "{}", run.all());
+}
+
+/// MB: a fresh clone (no local D1 yet) whose migrations directory is
+/// missing has nothing to back up and nothing to create its schema from:
+/// told so, exit 2, with both fixes, and no `.wrangler/state` is made.
+#[test]
+fn a_fresh_clone_without_its_migrations_is_told_there_is_nothing_to_back_up() {
+    let sb = Sandbox::new();
+    std::fs::rename(sb.path().join("migrations"), sb.path().join("moved")).unwrap();
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    for said in [
+        "no database yet",
+        "nothing to back up",
+        "git checkout -- ",
+        "migrate local",
+    ] {
+        assert!(run.stderr.contains(said), "no {said:?}:\n{}", run.all());
+    }
+    assert!(!sb.path().join(".wrangler").exists(), "{}", run.all());
+    assert!(
+        !sb.backup_files().iter().any(|n| n.ends_with(".sql")),
+        "{:?}",
+        sb.backup_files()
+    );
+}
