@@ -203,6 +203,13 @@ pub struct Verification {
     pub failed: Vec<String>,
     pub seconds: f64,
     pub tool_version: String,
+    /// The backup was verified without its migrations directory (a
+    /// backup taken on a checkout that lacked it, in an emergency): its
+    /// data was checked, its triggers and schema were not held to its
+    /// migrations. `status` calls the migrations unknown; a later verify
+    /// with the directory there records a verification without it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub migrations_unchecked: bool,
 }
 
 impl Verification {

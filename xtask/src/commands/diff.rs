@@ -479,6 +479,7 @@ fn load_side(
         app,
         scratch_dir: private.path(),
         applied: &[],
+        migrations_optional: false,
     };
     let activity = crate::out::Activity::start(format!("loading {name}"));
     let loaded = crate::steps::verify::verify_keeping(

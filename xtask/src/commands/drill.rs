@@ -556,6 +556,7 @@ impl Rehearsal {
                 app: &project.settings()?.app,
                 scratch_dir: &project.backup_dir,
                 applied: &applied,
+                migrations_optional: false,
             },
         );
         self.record

@@ -143,6 +143,7 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
         app: &settings.app,
         scratch_dir: &project.backup_dir,
         applied: &applied,
+        migrations_optional: false,
     };
     let source = Source::for_file(&file, args.identity.path(), &project.age())?;
     let report = verify(&file, &source, manifest.as_ref(), &ctx)?;

@@ -790,6 +790,7 @@ pub(crate) mod tests {
             failed: Vec::new(),
             seconds: 0.0,
             tool_version: "0".to_owned(),
+            migrations_unchecked: false,
         });
         Entry {
             file: PathBuf::from(format!("b/backup-{env}-{minutes}.sql")),

@@ -210,6 +210,7 @@ mod tests {
             failed: Vec::new(),
             seconds: 1.0,
             tool_version: "0".into(),
+            migrations_unchecked: false,
         }
     }
 

@@ -401,6 +401,54 @@ fn take(
     Ok(Some(file))
 }
 
+/// A backup is taken without its migrations directory (a broken checkout
+/// in an emergency is when it is needed most): warned of once, with the
+/// fix. Its verification checks the data and says the migrations were not
+/// checked, and its manifest records so, for `status` to call them
+/// unknown. It used to be refused, nothing taken (LZ). `migrate` and
+/// `restore`, which judge with the migrations, refuse before their backup.
+///
+/// A fresh clone without it, whose local D1 has no file yet, has nothing
+/// to back up and nothing to create its schema from: refused, exit 2,
+/// with both fixes, before wrangler makes `.wrangler/state`.
+fn warn_migrations_unchecked(
+    project: &Project,
+    env: &Environment,
+    args: &BackupArgs,
+) -> Result<()> {
+    let dir = project.config_dir.join(&env.migrations_dir);
+    if !dir.exists() && local_d1_absent(project, env, args) {
+        crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "the local D1 of {} has no database yet (a fresh clone's), so there is nothing to \
+             back up, and {}: then `cargo xtask migrate {}` creates it. Nothing was done.",
+            env.name,
+            crate::steps::migrations::missing_dir_said(&dir),
+            env.name
+        );
+    }
+    if !dir.exists() {
+        crate::warn!(
+            "{}. The backup is taken all the same and its data verified, but its triggers and \
+             schema are not checked against the migrations, and its manifest says so (`status` \
+             calls its migrations unknown until `cargo xtask verify` checks it with the \
+             directory back).",
+            crate::steps::migrations::missing_dir_said(&dir)
+        );
+    }
+    Ok(())
+}
+
+/// Whether this is a fresh clone's first backup of local D1, whose SQLite
+/// file does not exist yet: its schema is known empty, without starting
+/// wrangler to read it (which took a second and made `.wrangler/state` in
+/// a dry run that changed nothing; MB).
+fn local_d1_absent(project: &Project, env: &Environment, args: &BackupArgs) -> bool {
+    args.bootstrap_local
+        && env.location == Location::Local
+        && !crate::edge::local_d1::database_file(&project.config_dir, &env.local_id).is_file()
+}
+
 /// The SQLite file local D1 is exported from, unless `--via-wrangler`;
 /// `None` for a remote database.
 fn local_sqlite_file(project: &Project, env: &Environment, args: &BackupArgs) -> Option<PathBuf> {
@@ -1029,6 +1077,7 @@ impl<'e> Request<'e> {
                 env.name
             ),
         };
+        warn_migrations_unchecked(project, env, args)?;
         Ok(Request {
             env,
             recipients,
@@ -1505,24 +1554,16 @@ impl Schema<'_> {
         let catalog_query = self
             .cmds
             .query_json(env, "read the schema (read-only)", CATALOG_SQL);
+        let absent = known.is_none() && local_d1_absent(project, env, args);
         let schema_read = self.reader();
         let read_through_wrangler =
-            known.is_none() && matches!(schema_read, DatabaseReader::Wrangler(..));
-        let catalog = match known {
-            Some(catalog) => catalog,
-            None => schema_read.catalog("read the schema (read-only)")?,
+            !absent && known.is_none() && matches!(schema_read, DatabaseReader::Wrangler(..));
+        let catalog = match (known, absent) {
+            (Some(catalog), _) => catalog,
+            (None, true) => Catalog::default(),
+            (None, false) => schema_read.catalog("read the schema (read-only)")?,
         };
-        // Only a database with nothing of the user's in it (a fresh clone's,
-        // or one whose file was removed) is set up from migrations/: one of
-        // views or triggers alone is backed up as it is, never written to.
-        let bootstrap = args.bootstrap_local
-            && env.location == Location::Local
-            && catalog.user_tables().next().is_none()
-            && !catalog.objects.iter().any(|o| {
-                matches!(o.kind.as_str(), "view" | "trigger" | "index")
-                    && !o.name.starts_with("sqlite_")
-                    && !o.name.starts_with("_cf_")
-            });
+        let bootstrap = bootstraps(project, env, args, &catalog);
         let scope =
             ExportScope::plan(&catalog, &args.tables).map_err(crate::exit::could_not_run)?;
         scope
@@ -1574,6 +1615,23 @@ impl Schema<'_> {
         }
         Ok((catalog, scope, plan, bootstrap))
     }
+}
+
+/// Whether `backup` first gives the local D1 its schema from migrations/:
+/// only a database with nothing of the user's in it (a fresh clone's, or
+/// one whose file was removed); one of views or triggers alone is backed
+/// up as it is, never written to. Not without the migrations directory:
+/// an empty database is then backed up as it is (MB).
+fn bootstraps(project: &Project, env: &Environment, args: &BackupArgs, catalog: &Catalog) -> bool {
+    args.bootstrap_local
+        && env.location == Location::Local
+        && project.config_dir.join(&env.migrations_dir).exists()
+        && catalog.user_tables().next().is_none()
+        && !catalog.objects.iter().any(|o| {
+            matches!(o.kind.as_str(), "view" | "trigger" | "index")
+                && !o.name.starts_with("sqlite_")
+                && !o.name.starts_with("_cf_")
+        })
 }
 
 /// A remote database's bookmark, read beside the schema
@@ -2387,6 +2445,16 @@ fn migration_record(
 ) -> Result<BTreeMap<String, String>> {
     use crate::steps::migrations::{edited_migrations, edited_report};
     let dir = project.config_dir.join(&env.migrations_dir);
+    if !dir.exists() {
+        // Nothing to compare with (the backup warned of it once): this
+        // machine's record of what was applied, where it has one (MB).
+        let previous = crate::steps::migrations::record_on_this_machine(project, env)?;
+        return Ok(crate::steps::migrations::carried_record(
+            applied,
+            previous.as_ref().map(|p| &p.sha256),
+            &BTreeMap::new(),
+        ));
+    }
     let current = crate::steps::migrations::digests(&dir, applied);
     let previous = crate::steps::migrations::record_for(sh, project, env)?;
     let warn = |edited: &[_], source: &str| {
@@ -2469,6 +2537,7 @@ fn verify_new_backup(
         app: &settings.app,
         scratch_dir: &project.backup_dir,
         applied: &[],
+        migrations_optional: true,
     };
     // A backup loaded as it arrived has its statements counted already:
     // its verification shows a plain spinner rather than 0 of them.

@@ -173,15 +173,24 @@ pub fn require_dir(dir: &Path) -> Result<()> {
     if !dir.exists() {
         crate::stop!(
             Exit::CouldNotRun,
-            "the migrations directory {} (migrations_dir in wrangler.toml, `migrations` by \
-             default) does not exist: restore it (`git checkout -- {}`) or point migrations_dir \
-             at the directory that holds the migrations, then run the command again. Nothing \
-             was done.",
-            d1_core::names::shown(&dir.display().to_string()),
-            d1_core::names::shown(&dir.display().to_string())
+            "{}, then run the command again. Nothing was done.",
+            missing_dir_said(dir)
         );
     }
     Ok(())
+}
+
+/// A migrations directory that is not there, named with its fix: the one
+/// wording of [`require_dir`]'s refusal and of the warning a backup taken
+/// without it gives (MB).
+pub fn missing_dir_said(dir: &Path) -> String {
+    let dir = dir.display().to_string();
+    let shown = d1_core::names::shown(&dir);
+    format!(
+        "the migrations directory {shown} (migrations_dir in wrangler.toml, `migrations` by \
+         default) does not exist: restore it (`git checkout -- {shown}`) or point \
+         migrations_dir at the directory that holds the migrations"
+    )
 }
 
 /// The migrations in `dir`, as [`migration_files`] finds them. A directory

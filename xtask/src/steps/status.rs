@@ -236,6 +236,11 @@ pub struct Newest {
     /// database now (LP).
     #[serde(skip)]
     pub taken_before_restoring: Option<String>,
+    /// It was verified without its migrations directory (taken on a
+    /// checkout that lacked it): its migrations were not checked, so
+    /// `status` calls them unknown, never "all applied" (MB).
+    #[serde(skip)]
+    pub migrations_unchecked: bool,
 }
 
 /// The age of a backup taken at `then`, as compared with `max_age`: to the
@@ -269,6 +274,8 @@ fn age_shown(seconds: i64, then: DateTime<Utc>, max_age: Option<&Span>) -> Strin
 /// (after a failed migration, its way back: the safety backup has the
 /// first migrations applied, the database none of them; LP). Remote or
 /// local alike: every restore into an existing database takes one.
+/// And a backup verified without its migrations directory, whose
+/// migrations were not checked (MB).
 fn migrations_unknown(
     newest: Option<&Newest>,
     restore: Option<&TimeTravelRestore>,
@@ -280,13 +287,20 @@ fn migrations_unknown(
             "a Time Travel restore came after that backup ({})",
             minute_of(at)
         )),
-        _ => newest.taken_before_restoring.as_ref().map(|loaded| {
-            format!(
+        _ => match &newest.taken_before_restoring {
+            Some(loaded) => Some(format!(
                 "a restore came after that backup (it is the safety backup taken before \
                  restoring {}, and a picture of what that restore undid)",
                 d1_core::names::shown(loaded)
-            )
-        }),
+            )),
+            None => newest.migrations_unchecked.then(|| {
+                format!(
+                    "that backup's migrations were not checked (it was verified without the \
+                     migrations directory; with it back, `cargo xtask verify {}` checks them)",
+                    d1_core::wording::shell_word(&newest.file)
+                )
+            }),
+        },
     }
 }
 
@@ -588,6 +602,8 @@ fn newest_shown(newest: &Entry, max_age: Option<&Span>, now: DateTime<Utc>) -> N
         taken_before_restoring: { e.manifest.reason.as_deref() }
             .and_then(|r| r.strip_prefix(crate::steps::restore::SAFETY_REASON))
             .map(crate::redact::text),
+        migrations_unchecked: { e.manifest.verification.as_ref() }
+            .is_some_and(|v| v.migrations_unchecked),
     }
 }
 
@@ -1363,9 +1379,17 @@ fn restore_warnings(
             env.name
         ));
     }
+    let dir = project.config_dir.join(&env.migrations_dir);
+    if !dir.exists() {
+        // Not every migration lacking, told at length: one directory (MB).
+        warnings.push(format!(
+            "{}: `restore` and `migrate` refuse until then",
+            crate::steps::migrations::missing_dir_said(&dir)
+        ));
+        return warnings;
+    }
     if let Some(record) = crate::steps::migrations::record_in(entries, env) {
         use crate::steps::migrations::{digests, edited_migrations, edited_report, missing_report};
-        let dir = project.config_dir.join(&env.migrations_dir);
         let applied: Vec<String> = record.sha256.keys().cloned().collect();
         let (edited, missing): (Vec<_>, Vec<_>) =
             edited_migrations(&record.sha256, &applied, &digests(&dir, &applied))
@@ -1685,6 +1709,7 @@ not json
             age_shown: "0s".to_owned(),
             holds_no_tables: false,
             taken_before_restoring: None,
+            migrations_unchecked: false,
         }
     }
 

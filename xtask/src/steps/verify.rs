@@ -61,6 +61,12 @@ pub struct Report {
     /// ([`d1_core::repair::Survey::schema`]); `None` when it was not read
     /// whole, or read as data only.
     pub schema: Option<crate::steps::migrations::Held>,
+    /// The migrations directory, when it was not there and this
+    /// verification went on without it ([`Workspace::migrations_optional`]):
+    /// the data was checked, the triggers and schema not held to the
+    /// migrations. The verdict says so, never a bare GOOD (MB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrations_unchecked: Option<PathBuf>,
 }
 
 impl Report {
@@ -88,6 +94,7 @@ impl Report {
             failed: self.failed(),
             seconds: (self.seconds * 100.0).round() / 100.0,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            migrations_unchecked: self.migrations_unchecked.is_some(),
         }
     }
 
@@ -105,7 +112,7 @@ impl Report {
             .map(|c| c.name)
             .collect();
         format!(
-            "Verified {}: {} passed{}{}\nResult: GOOD ({:.1} s)\n",
+            "Verified {}: {} passed{}{}\nResult: {} ({:.1} s)\n",
             self.file.display(),
             d1_core::wording::count(count(Status::Pass), "check"),
             match skipped.len() {
@@ -116,6 +123,7 @@ impl Report {
                 0 => String::new(),
                 n => format!(", {}", d1_core::wording::count(n, "warning")),
             },
+            self.verdict(),
             self.seconds
         )
     }
@@ -193,6 +201,12 @@ impl Report {
     /// cannot repair, in a file that loads) is no damage either: it is said
     /// as such, never called corrupt.
     pub fn verdict(&self) -> String {
+        if let (true, Some(dir)) = (self.good, &self.migrations_unchecked) {
+            return format!(
+                "GOOD for its data; its migrations were not checked ({} does not exist)",
+                d1_core::names::shown(&dir.display().to_string())
+            );
+        }
         if self.good {
             return "GOOD".to_owned();
         }
@@ -282,6 +296,21 @@ pub struct Workspace<'a> {
     /// ([`crate::steps::migrations::machine_records`]); none where the
     /// caller verifies what it just wrote.
     pub applied: &'a [crate::steps::migrations::Record],
+    /// Whether a `migrations_dir` that is not there leaves the migrations
+    /// unchecked, said so in the verdict and recorded, rather than stopping
+    /// the verification: only for a backup just taken, which an operator
+    /// on a broken checkout needs most (MB). Every other verification
+    /// stops, exit 2 (LZ).
+    pub migrations_optional: bool,
+}
+
+impl Workspace<'_> {
+    /// The migrations directory, when this verification goes on without
+    /// it ([`Workspace::migrations_optional`]) and it is not there.
+    fn migrations_unchecked(&self) -> Option<PathBuf> {
+        (self.migrations_optional && !self.migrations_dir.exists())
+            .then(|| self.migrations_dir.to_path_buf())
+    }
 }
 
 /// Verifies one backup, stored at `file` and read through `source`. `Err`
@@ -405,7 +434,7 @@ fn verify_at(
     arrival: OnArrival,
 ) -> Result<(Report, Option<Gate>)> {
     refuse_unloadable(file, source, manifest, (ctx, keep.as_ref(), &arrival))?;
-    let mut run = Progress::new(file);
+    let mut run = Progress::new(file, ctx.migrations_unchecked());
     if !check_file(&mut run, file, source, manifest)? {
         return Ok((run.finish(), None));
     }
@@ -532,8 +561,11 @@ fn refuse_unloadable(
 ) -> Result<()> {
     // A backup is held to the migrations: without their directory nothing
     // can say its triggers are theirs, and GOOD was once said of a backup
-    // restore then refused (LZ). Exit 2, a missing file, named.
-    crate::steps::migrations::require_dir(ctx.migrations_dir)?;
+    // restore then refused (LZ). Exit 2, a missing file, named; a backup
+    // just taken goes on without them, saying so (MB).
+    if ctx.migrations_unchecked().is_none() {
+        crate::steps::migrations::require_dir(ctx.migrations_dir)?;
+    }
     if arrival.preloaded.is_some() {
         return Ok(());
     }
@@ -828,6 +860,14 @@ fn trigger_check(
     ctx: &Workspace<'_>,
 ) -> Check {
     const NAME: &str = "triggers";
+    if ctx.migrations_unchecked().is_some() {
+        return skipped(
+            NAME,
+            "not checked: without the migrations directory, the triggers and schema were not \
+             compared with the migrations"
+                .to_owned(),
+        );
+    }
     let triggers = d1_core::catalog::created_in(db, "trigger");
     if let Some(check) = edited_migration_check(manifest, ctx) {
         return check;
@@ -1052,10 +1092,12 @@ struct Progress {
     checks: Vec<Check>,
     findings: Vec<Finding>,
     phases: Vec<(&'static str, f64)>,
+    /// [`Report::migrations_unchecked`].
+    migrations_unchecked: Option<PathBuf>,
 }
 
 impl Progress {
-    fn new(file: &Path) -> Progress {
+    fn new(file: &Path, migrations_unchecked: Option<PathBuf>) -> Progress {
         Progress {
             file: file.to_path_buf(),
             started: Instant::now(),
@@ -1063,6 +1105,7 @@ impl Progress {
             checks: Vec::new(),
             findings: Vec::new(),
             phases: Vec::new(),
+            migrations_unchecked,
         }
     }
 
@@ -1083,6 +1126,7 @@ impl Progress {
             content: BTreeMap::new(),
             wide_integers: BTreeMap::new(),
             schema: None,
+            migrations_unchecked: self.migrations_unchecked,
         }
     }
 }
@@ -2092,6 +2136,7 @@ mod tests {
             app: &app,
             scratch_dir: dir,
             applied: &[],
+            migrations_optional: false,
         })
     }
 
@@ -2317,6 +2362,7 @@ mod tests {
             app: &app,
             scratch_dir: dir.path(),
             applied: &[],
+            migrations_optional: false,
         };
         let run = |m: &Manifest, options: repair::Options| {
             let source = Source::plain(&file);
@@ -2445,6 +2491,7 @@ mod tests {
                 app: &app,
                 scratch_dir: dir.path(),
                 applied: &[],
+                migrations_optional: false,
             };
             let options = repair::Options::default();
             let (preload, forward) = Preload::start(dir.path(), schema_of(&dump), true).unwrap();
@@ -2664,6 +2711,7 @@ mod tests {
             app: &app,
             scratch_dir: dir.path(),
             applied: &[],
+            migrations_optional: false,
         };
         let made = verify(&file, &Source::plain(&file), None, &ctx).unwrap();
         assert_eq!(status(&made, "triggers"), Status::Pass, "{}", made.render());
@@ -2689,6 +2737,7 @@ mod tests {
             app: &app,
             scratch_dir: dir.path(),
             applied: &[],
+            migrations_optional: false,
         };
         let e = verify(&file, &Source::plain(&file), None, &ctx).unwrap_err();
         assert_eq!(

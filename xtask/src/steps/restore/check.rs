@@ -117,6 +117,7 @@ fn export_verified(
         app: &settings.app,
         scratch_dir: &project.backup_dir,
         applied: &[],
+        migrations_optional: false,
     };
     let export = stored::Source::for_file(temp.path(), None, &project.age())?;
     let label = format!("verifying the export of {}", target.database_name);

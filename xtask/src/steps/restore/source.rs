@@ -184,6 +184,10 @@ pub(super) fn check_source(
     guard_same_binding(&source, target, envs)?;
     guard_backup_scope(&source, target, mode, args.partial, new)?;
     let dir = migrations_dir_for(project, envs, &source, target, new);
+    // Every guard judges with the migrations: without their directory the
+    // restore stops here, named with its fix, exit 2, not at the trigger
+    // guard advising --allow-trigger for every trigger (MB).
+    crate::steps::migrations::require_dir(&dir)?;
     if mode == Mode::Clean {
         guard_same_migrations(&source, &dir)?;
     }
