@@ -1993,6 +1993,125 @@ fn a_dump_without_a_manifest_is_held_to_this_machines_record_of_applied_migratio
     }
 }
 
+/// rvMD 1: an applied migration edited since staging's backups recorded
+/// it, which local's own backup records as it is now (local applied the
+/// edited file). A restore of that backup into local holds it to local's
+/// record and its own manifest only (exit 0), while verify compared it
+/// with every environment's record that shares `migrations/` and warned
+/// "restore refuses this backup", its triggers not judged. verify
+/// predicts the restore into the backup's own environment (its triggers
+/// judged, no such warning) and names the environment whose restore
+/// refuses it, staging, with the edit and the record.
+#[test]
+fn verify_and_restore_agree_on_an_edit_only_another_environments_record_shows() {
+    let (sb, name) = sandbox_with_a_backup();
+    let migration = sb.path().join("migrations/0004_audit_log.sql");
+    let mut text = std::fs::read_to_string(&migration).unwrap();
+    text.push_str("\n-- a comment written after staging applied this migration\n");
+    std::fs::write(&migration, &text).unwrap();
+    let at = chrono::Utc::now() - chrono::Duration::minutes(10);
+    copy_taken_at(&sb, &name, "staging", at, |m| {
+        m["environment"] = "staging".into();
+        m["database"]["name"] = "qbtime_db_staging".into();
+        m["database"]["uuid"] = STAGING_UUID.into();
+    });
+    edit_manifest(&sb, &name, |m| {
+        m["migration_sha256"]["0004_audit_log.sql"] = sha256_hex(text.as_bytes()).into();
+    });
+
+    let verify = sb.xtask(&["verify", &name, "--json", "--no-record"]);
+    let report: Value = serde_json::from_str(&verify.stdout)
+        .unwrap_or_else(|e| panic!("verify --json printed no JSON ({e}):\n{}", verify.all()));
+    let triggers = { report["checks"].as_array().unwrap().iter() }
+        .find(|c| c["name"] == "triggers")
+        .unwrap_or_else(|| panic!("no triggers check:\n{}", verify.all()));
+    let judged = verify.code == Some(0) && triggers["status"] == "pass";
+    assert!(
+        judged,
+        "the triggers not judged as for local:\n{}",
+        verify.all()
+    );
+    for told in [
+        "into staging",
+        "0004_audit_log.sql",
+        "already applied changed",
+    ] {
+        let said = verify.stderr.contains(told);
+        assert!(
+            said,
+            "no restore into staging refused ({told}):\n{}",
+            verify.all()
+        );
+    }
+    let restore = sb.xtask(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+    restore.assert_ok();
+}
+
+/// A migration not applied yet that runs for many minutes in memory, and
+/// creates a table: the guards run every migration in memory to learn
+/// what a dump's tables and triggers had applied.
+const SLOW_MIGRATION: &str = "CREATE TABLE slow_marker (x INTEGER);\n\
+     INSERT INTO slow_marker WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+     WHERE x < 4000000000) SELECT x FROM c WHERE x = 0;\n";
+
+/// The CPU seconds process `pid` has spent itself (its children's not
+/// counted), as /proc/PID/stat has them; 0 once it is gone.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = { stat.rsplit_once(')').map_or("", |(_, rest)| rest) }
+        .split_whitespace()
+        .collect();
+    // utime and stime, fields 14 and 15, in clock ticks of 1/100 s.
+    let ticks = |i: usize| fields.get(i).and_then(|t| t.parse::<f64>().ok());
+    (ticks(11).unwrap_or(0.0) + ticks(12).unwrap_or(0.0)) / 100.0
+}
+
+/// rvMD 3: Ctrl-C while verify or restore runs the migrations in memory
+/// for its guards. That run finished through an interrupt (so that an
+/// interrupted command's way back names the right triggers, MA), for
+/// every guard, not only the way back: the command went on for as long
+/// as the migrations took. It stops at once (exit 130), and the restore
+/// touches nothing.
+#[test]
+fn an_interrupt_stops_the_guards_in_memory_run_of_the_migrations() {
+    let (sb, name) = sandbox_with_a_backup();
+    std::fs::write(sb.path().join("migrations/0099_slow.sql"), SLOW_MIGRATION).unwrap();
+    let before = db_state(&sb);
+    let restore = ["restore", &name, "--to", "local", "--replace", "--yes"];
+    for args in [&["verify", &name, "--no-record"][..], &restore[..]] {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut child = sb
+            .xtask_command(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let said = || std::fs::read_to_string(log.path()).unwrap_or_default();
+        // Busy for seconds of its own CPU: in the slow migration, since
+        // loading the small backup takes a fraction of that.
+        let started = std::time::Instant::now();
+        while cpu_seconds(child.id()) < 3.0 {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "{args:?} ended ({status}) before the slow migration:\n{}",
+                    said()
+                );
+            }
+            assert!(started.elapsed().as_secs() < 300, "{args:?}:\n{}", said());
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // SAFETY: kill(2) on our own child, which has not been waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        let Some(status) = ended_within(&mut child, std::time::Duration::from_secs(20)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still ran 20 s after Ctrl-C:\n{}", said());
+        };
+        assert_eq!(status.code(), Some(130), "{args:?}:\n{}", said());
+        assert_eq!(db_state(&sb), before, "{args:?}:\n{}", said());
+    }
+}
+
 /// A table's CHECK, DEFAULT, UNIQUE and FOREIGN KEY act on every later
 /// write, as a trigger does: a dump whose `accounts.role` defaults to
 /// `'admin'` without its CHECK used to restore without a word (exit 0,
