@@ -540,10 +540,10 @@ impl Rehearsal {
     fn verify(&mut self, project: &Project, drill: &Drill) -> Result<bool> {
         let t = Instant::now();
         let migrations_dir = project.config_dir.join(&drill.from.migrations_dir);
-        let applied = crate::steps::migrations::machine_records(
+        let applied = crate::steps::migrations::records_judging(
             project,
             &crate::edge::inventory::scan(&project.backup_dir)?,
-            &[drill.from],
+            (Some(drill.from), drill.from),
             (&drill.file, &migrations_dir),
         );
         let report = crate::steps::verify::verify_shown(

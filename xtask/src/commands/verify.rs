@@ -16,13 +16,16 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
+use crate::config::environment::Environment;
 use crate::config::project::Project;
 use crate::edge::fsutil;
 use crate::edge::inventory;
 use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::{self, Source};
+use crate::steps::migrations::Record;
 use crate::steps::verify::{Report, Workspace, verify};
 use d1_core::manifest::{self, Manifest};
+use std::path::Path;
 
 /// The backup is corrupt or does not match its manifest.
 pub const EXIT_BAD: u8 = 1;
@@ -93,21 +96,81 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
     }
 }
 
-/// This machine's records of applied migrations an applied migration
-/// edited since is told by too, as restore refuses it: every
-/// environment's whose migrations are `dir`, the backup `file` itself left
-/// out ([`crate::steps::migrations::machine_records`]).
+/// This machine's records of applied migrations that the backup `file` is
+/// held to as a restore of it into its own environment (`own`, the one
+/// its manifest records) holds it
+/// ([`crate::steps::migrations::records_judging`]): verify predicts that
+/// restore, and each restore into another environment whose migrations
+/// are `dir` that its records refuse is told in a warning of its own
+/// ([`warn_of_other_targets`]). Without an environment of its own (no
+/// manifest), a dump restored into any of them may be said to be of
+/// another (`--source-env`), and is held to every one's record.
 fn machine_records(
     project: &Project,
+    (scanned, targets): (&[inventory::Entry], &[&Environment]),
+    own: Option<&Environment>,
+    (file, dir): (&Path, &Path),
+) -> Vec<crate::steps::migrations::Record> {
+    match own {
+        Some(own) => crate::steps::migrations::records_judging(
+            project,
+            scanned,
+            (Some(own), own),
+            (file, dir),
+        ),
+        None => crate::steps::migrations::machine_records(project, scanned, targets, (file, dir)),
+    }
+}
+
+/// A warning for each environment whose migrations are `dir` (`targets`)
+/// that a restore of the backup `file` into would refuse, by its record
+/// of applied migrations, where verify's own line (`judged`, the records
+/// of a restore into the backup's own environment) shows no edit: a
+/// restore of a prod backup into staging is held to staging's record too
+/// (rvMD 1).
+fn warn_of_other_targets(
+    project: &Project,
+    (scanned, targets): (&[inventory::Entry], &[&Environment]),
+    (manifest, own, judged): (Option<&Manifest>, Option<&Environment>, &[Record]),
+    (file, dir): (&Path, &Path),
+) {
+    use crate::steps::migrations::{edited_and_here, edited_for_backup_report, records_judging};
+    if !edited_and_here(manifest, judged, dir).is_empty() {
+        return;
+    }
+    for target in targets {
+        let records = records_judging(project, scanned, (own, target), (file, dir));
+        let found = edited_and_here(manifest, &records, dir);
+        if !found.is_empty() {
+            crate::warn!(
+                "a restore of {} into {} is refused until then (restore holds a backup to the \
+                 target's record of applied migrations too): {}",
+                d1_core::names::file_name(file),
+                target.name,
+                edited_for_backup_report(&found, dir)
+            );
+        }
+    }
+}
+
+/// The records verify holds the backup `file` to ([`machine_records`]),
+/// each other restore target's refusal warned of
+/// ([`warn_of_other_targets`]).
+fn judging_records(
+    project: &Project,
     envs: &crate::config::environment::Environments,
-    (file, dir): (&std::path::Path, &std::path::Path),
-) -> Result<Vec<crate::steps::migrations::Record>> {
-    Ok(crate::steps::migrations::machine_records(
-        project,
-        &inventory::scan(&project.backup_dir)?,
-        &envs.iter().collect::<Vec<_>>(),
-        (file, dir),
-    ))
+    manifest: Option<&Manifest>,
+    (file, dir): (&Path, &Path),
+) -> Result<Vec<Record>> {
+    let scanned = inventory::scan(&project.backup_dir)?;
+    let targets: Vec<&Environment> = { envs.iter() }
+        .filter(|env| project.config_dir.join(&env.migrations_dir) == dir)
+        .collect();
+    let own = manifest.and_then(|m| envs.iter().find(|env| env.records(m)));
+    let on = (scanned.as_slice(), targets.as_slice());
+    let applied = machine_records(project, on, own, (file, dir));
+    warn_of_other_targets(project, on, (manifest, own, &applied), (file, dir));
+    Ok(applied)
 }
 
 fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
@@ -137,7 +200,7 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
             .map_or("migrations", |env| env.migrations_dir.as_str()),
     );
     let settings = project.settings()?;
-    let applied = machine_records(project, &envs, (&file, &migrations_dir))?;
+    let applied = judging_records(project, &envs, manifest.as_ref(), (&file, &migrations_dir))?;
     let ctx = Workspace {
         migrations_dir: &migrations_dir,
         app: &settings.app,

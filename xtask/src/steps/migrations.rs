@@ -137,6 +137,7 @@ fn parse_int(name: &str) -> Option<f64> {
 /// A trigger the migrations make: its `CREATE TRIGGER` text as SQLite
 /// stores it, the table it is on, and the migration that made it so (the
 /// last to create it, or to create it again otherwise).
+#[derive(Clone)]
 pub struct MadeTrigger {
     pub sql: String,
     pub table: String,
@@ -159,7 +160,7 @@ pub fn triggers_made(
         .filter(|name| present.contains(name))
         .cloned()
         .collect();
-    let (made, unrun, _) = run_for_triggers(dir, &names);
+    let (made, unrun, _) = run_for_triggers(dir, &names, OnInterrupt::Stop);
     match unrun {
         Some(e) => Err(e),
         None => Ok(made),
@@ -211,17 +212,55 @@ fn migrations_present(dir: &Path) -> Result<Vec<String>> {
 fn run_for_triggers(
     dir: &Path,
     names: &[String],
+    on: OnInterrupt,
 ) -> (
     BTreeMap<String, MadeTrigger>,
     Option<anyhow::Error>,
     BTreeMap<String, d1_core::catalog::Defined>,
 ) {
-    let mut made: BTreeMap<String, MadeTrigger> = BTreeMap::new();
-    let gate = match d1_core::gate::Gate::memory_to_finish() {
+    let (mut steps, unrun, _) = run_watching(dir, names, on, &BTreeSet::new());
+    let last = steps.pop().unwrap_or_default();
+    (last.made, unrun, last.schema)
+}
+
+/// What an in-memory run of the migrations has made at one point: the
+/// triggers (each with the migration that made it as it stands) and the
+/// tables and indexes in `sqlite_schema`.
+#[derive(Default)]
+struct Made {
+    made: BTreeMap<String, MadeTrigger>,
+    schema: BTreeMap<String, d1_core::catalog::Defined>,
+}
+
+/// The migrations `names` of `dir` run in order in memory, read one at a
+/// time ([`run_for_triggers`]): what they made before any ran and after
+/// each that ran, the error of the first that cannot be read or does not
+/// run here (naming it), and through how many of them a dump holding the
+/// tables and triggers `held` (names in lower case) has had: through the
+/// last that creates one of them (ASCII case ignored, as SQLite names),
+/// none past the first that failed (past which nothing is known, and
+/// nothing is counted).
+fn run_watching(
+    dir: &Path,
+    names: &[String],
+    on: OnInterrupt,
+    held: &BTreeSet<String>,
+) -> (Vec<Made>, Option<anyhow::Error>, usize) {
+    let mut steps = vec![Made::default()];
+    let gate = match on.gate() {
         Ok(gate) => gate,
-        Err(e) => return (made, Some(e.into()), BTreeMap::new()),
+        Err(e) => return (steps, Some(or_interrupted(e.into())), 0),
     };
-    for name in names {
+    let created = |db: &rusqlite::Connection| -> BTreeSet<String> {
+        ["table", "trigger"]
+            .into_iter()
+            .flat_map(|kind| d1_core::catalog::created_in(db, kind).into_keys())
+            .map(|n| n.to_ascii_lowercase())
+            .collect()
+    };
+    let mut through = 0;
+    for (at, name) in names.iter().enumerate() {
+        let before = created(gate.db());
         let ran = read_migrations(dir, std::slice::from_ref(name)).and_then(|read| {
             run_as_d1_does(gate.db(), &read[0].1)
                 .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
@@ -229,8 +268,9 @@ fn run_for_triggers(
         });
         let now = match ran {
             Ok(now) => now,
-            Err(e) => return (made, Some(e), d1_core::catalog::defined_in(gate.db())),
+            Err(e) => return (steps, Some(or_interrupted(e)), through),
         };
+        let mut made = steps.last().map(|s| s.made.clone()).unwrap_or_default();
         made.retain(|n, _| now.contains_key(n));
         for (n, (sql, table)) in now {
             if made.get(&n).is_none_or(|m| m.sql != sql) {
@@ -245,8 +285,51 @@ fn run_for_triggers(
                 );
             }
         }
+        if created(gate.db())
+            .difference(&before)
+            .any(|n| held.contains(n))
+        {
+            through = at + 1;
+        }
+        let schema = d1_core::catalog::defined_in(gate.db());
+        steps.push(Made { made, schema });
     }
-    (made, None, d1_core::catalog::defined_in(gate.db()))
+    (steps, None, through)
+}
+
+/// How an in-memory run of the migrations meets an interrupt (Ctrl-C,
+/// SIGTERM, SIGHUP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInterrupt {
+    /// It stops the run, and the command exits as interrupted: a guard's
+    /// run, a verification's, a plan's. After Ctrl-C a user expects the
+    /// command to stop at once, not once the migrations have run (rvMD 3).
+    Stop,
+    /// The run finishes all the same (each statement still held to its
+    /// limit): the way back an interrupted command prints on its way out,
+    /// which, stopped there, named every trigger as a bypass (MA,
+    /// [`d1_core::gate::Gate::memory_to_finish`]).
+    Finish,
+}
+
+impl OnInterrupt {
+    /// The gated database in memory the migrations run in.
+    fn gate(self) -> rusqlite::Result<d1_core::gate::Gate> {
+        match self {
+            OnInterrupt::Stop => d1_core::gate::Gate::memory(),
+            OnInterrupt::Finish => d1_core::gate::Gate::memory_to_finish(),
+        }
+    }
+}
+
+/// `e`, or, once a signal has come, the interrupt that stopped the run:
+/// a migration stopped by Ctrl-C is no migration that cannot run here,
+/// which a guard would refuse as such.
+fn or_interrupted(e: anyhow::Error) -> anyhow::Error {
+    match d1_core::interrupt::received() {
+        Some(signal) => d1_core::interrupt::Interrupted(signal).into(),
+        None => e,
+    }
 }
 
 /// What restore's trigger guard and verify hold a backup's triggers to
@@ -317,6 +400,17 @@ pub fn unrun_said(e: &anyhow::Error) -> String {
 /// [`Required::unrecorded`]: a record inconsistent with its dump, after
 /// which `migrate` would apply them again and fail.
 pub fn triggers_required(applied: Option<&[String]>, dir: &Path, held: &[String]) -> Required {
+    triggers_required_as(applied, dir, held, OnInterrupt::Stop)
+}
+
+/// [`triggers_required`], its run in memory meeting an interrupt as `on`
+/// says: [`OnInterrupt::Finish`] for a way back.
+pub fn triggers_required_as(
+    applied: Option<&[String]>,
+    dir: &Path,
+    held: &[String],
+    on: OnInterrupt,
+) -> Required {
     let present = match migrations_present(dir) {
         Ok(present) => present,
         Err(e) => {
@@ -328,59 +422,44 @@ pub fn triggers_required(applied: Option<&[String]>, dir: &Path, held: &[String]
             };
         }
     };
-    let unrecorded: Vec<String> = match applied {
-        Some(applied) => { present[..held_through(dir, &present, held)].iter() }
-            .filter(|name| !applied.contains(name))
-            .cloned()
-            .collect(),
-        None => Vec::new(),
+    let (names, unrecorded, ran) = match applied {
+        None => (present, Vec::new(), None),
+        Some(applied) => {
+            // Every migration here runs once, in order, to learn which the
+            // dump has had; the run of those counted as applied is the
+            // start of that one when they are its first (a backup of every
+            // migration up to some point), and only otherwise a run of its
+            // own (rvMD 2: they ran twice, and again for the schema guard).
+            let held: BTreeSet<String> = held.iter().map(|n| n.to_ascii_lowercase()).collect();
+            let (mut steps, failed, through) = run_watching(dir, &present, on, &held);
+            let unrecorded: Vec<String> = { present[..through].iter() }
+                .filter(|name| !applied.contains(name))
+                .cloned()
+                .collect();
+            let names: Vec<String> = { present.iter() }
+                .filter(|name| applied.contains(name) || unrecorded.contains(name))
+                .cloned()
+                .collect();
+            let ran = (present[..names.len()] == names[..]).then(|| {
+                let done = steps.len() - 1;
+                match names.len() <= done {
+                    true => (steps.swap_remove(names.len()), None),
+                    false => (steps.swap_remove(done), failed),
+                }
+            });
+            (names, unrecorded, ran)
+        }
     };
-    let names: Vec<String> = { present.iter() }
-        .filter(|name| applied.is_none_or(|a| a.contains(name)) || unrecorded.contains(name))
-        .cloned()
-        .collect();
-    let (made, unrun, schema) = run_for_triggers(dir, &names);
+    let (made, unrun, schema) = match ran {
+        Some((made, unrun)) => (made.made, unrun, made.schema),
+        None => run_for_triggers(dir, &names, on),
+    };
     Required {
         made,
         unrun,
         unrecorded,
         schema,
     }
-}
-
-/// How many of the migrations `present` (in order) a dump holding the
-/// tables and triggers `held` (names) has had: through the last that
-/// creates one of them (ASCII case ignored, as SQLite names), run in
-/// memory in order up to the first that cannot be read or run here (past
-/// which nothing is known, and nothing is counted).
-fn held_through(dir: &Path, present: &[String], held: &[String]) -> usize {
-    let Ok(gate) = d1_core::gate::Gate::memory_to_finish() else {
-        return 0;
-    };
-    let names = |db: &rusqlite::Connection| -> BTreeSet<String> {
-        ["table", "trigger"]
-            .into_iter()
-            .flat_map(|kind| d1_core::catalog::created_in(db, kind).into_keys())
-            .map(|n| n.to_ascii_lowercase())
-            .collect()
-    };
-    let held: BTreeSet<String> = held.iter().map(|n| n.to_ascii_lowercase()).collect();
-    let mut through = 0;
-    for (at, name) in present.iter().enumerate() {
-        let before = names(gate.db());
-        let ran = read_migrations(dir, std::slice::from_ref(name))
-            .is_ok_and(|read| run_as_d1_does(gate.db(), &read[0].1).is_ok());
-        if !ran {
-            break;
-        }
-        if names(gate.db())
-            .difference(&before)
-            .any(|n| held.contains(n))
-        {
-            through = at + 1;
-        }
-    }
-    through
 }
 
 /// The names [`triggers_required`] takes as what a dump holds: its
@@ -605,10 +684,11 @@ pub fn schema_created_by(
 /// `migrations` (name, text) run in order in memory, as
 /// [`schema_created_by`] says, each as D1 runs it ([`run_as_d1_does`]).
 fn run_in_memory(migrations: &[(String, String)]) -> Result<d1_core::gate::Gate> {
-    let gate = d1_core::gate::Gate::memory_to_finish()?;
+    let gate = OnInterrupt::Stop.gate()?;
     for (name, sql) in migrations {
         run_as_d1_does(gate.db(), sql)
-            .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
+            .with_context(|| format!("the migration {name} does not run in SQLite here"))
+            .map_err(or_interrupted)?;
     }
     Ok(gate)
 }
@@ -1838,6 +1918,41 @@ pub fn edited_for_backup(
     found
 }
 
+/// [`edited_for_backup`]'s findings whose file is here (one gone is
+/// another branch's, no edit; only `restore --clean` refuses it): what
+/// every restore but `--clean` refuses, and verify warns of.
+pub fn edited_and_here(
+    manifest: Option<&d1_core::manifest::Manifest>,
+    machine: &[Record],
+    dir: &Path,
+) -> Vec<(Vec<EditedMigration>, String)> {
+    let mut found = edited_for_backup(manifest, machine, dir);
+    for (edited, _) in &mut found {
+        edited.retain(|e| e.now.is_some());
+    }
+    found.retain(|(edited, _)| !edited.is_empty());
+    found
+}
+
+/// The records of what was applied that a backup of the environment
+/// `source` (by its manifest, or `--source-env` without one; `None`
+/// when neither says) is held to, besides its own manifest, when it is
+/// restored into `target`: the target's and the source's
+/// ([`machine_records`]), never another environment's. The one rule a
+/// restore refuses by and verify predicts a restore by (rvMD 1: verify
+/// held a backup to the record of every environment whose migrations are
+/// `dir`, and warned "restore refuses" of a restore into prod that went
+/// on, because staging's record showed an edit).
+pub fn records_judging(
+    project: &Project,
+    scanned: &[inventory::Entry],
+    (source, target): (Option<&Environment>, &Environment),
+    (file, dir): (&Path, &Path),
+) -> Vec<Record> {
+    let of: Vec<&Environment> = std::iter::once(target).chain(source).collect();
+    machine_records(project, scanned, &of, (file, dir))
+}
+
 /// [`edited_for_backup`]'s findings told as `migrate` tells them, each with
 /// its record.
 pub fn edited_for_backup_report(found: &[(Vec<EditedMigration>, String)], dir: &Path) -> String {
@@ -2278,7 +2393,9 @@ pub fn way_back_triggers(
     let manifest = d1_core::manifest::Manifest::for_backup(file).ok();
     let applied = manifest.as_ref().and_then(|m| m.applied_migrations());
     let dir = project.config_dir.join(&env.migrations_dir);
-    let required = triggers_required(applied, &dir, &held_names(tables, triggers));
+    // Printed on an interrupted command's way out too: it finishes (MA).
+    let held = held_names(tables, triggers);
+    let required = triggers_required_as(applied, &dir, &held, OnInterrupt::Finish);
     let missing = { missing_triggers(&required.made, triggers, tables).into_iter() }
         .map(|(name, _)| name.clone())
         .collect();

@@ -292,8 +292,9 @@ pub struct Workspace<'a> {
     /// A private directory for the scratch database.
     pub scratch_dir: &'a Path,
     /// This machine's records of what was applied that the backup's
-    /// migrations are compared with besides its manifest's
-    /// ([`crate::steps::migrations::machine_records`]); none where the
+    /// migrations are compared with besides its manifest's: those a
+    /// restore of it into its own environment is held to
+    /// ([`crate::steps::migrations::records_judging`]); none where the
     /// caller verifies what it just wrote.
     pub applied: &'a [crate::steps::migrations::Record],
     /// Whether a `migrations_dir` that is not there leaves the migrations
@@ -766,6 +767,9 @@ fn check_load(
         ctx.app.encryption_key.as_ref(),
     )?;
     let triggers = trigger_check(db.db.db(), manifest, ctx);
+    // Its run of the migrations in memory stops at an interrupt, which is
+    // then no migration that cannot run here (rvMD 3).
+    d1_core::interrupt::check()?;
     run.phase("rows");
     // With the foreign keys sound the load can commit, and the long checks
     // run side by side: the integrity check on this connection, the audit
@@ -1036,12 +1040,8 @@ fn missing_triggers_said(
 /// judged against what was applied. A warning naming it and the fix; the
 /// backup itself is not at fault.
 fn edited_migration_check(manifest: Option<&Manifest>, ctx: &Workspace<'_>) -> Option<Check> {
-    let mut found =
-        crate::steps::migrations::edited_for_backup(manifest, ctx.applied, ctx.migrations_dir);
-    for (edited, _) in &mut found {
-        edited.retain(|e| e.now.is_some());
-    }
-    found.retain(|(edited, _)| !edited.is_empty());
+    let found =
+        crate::steps::migrations::edited_and_here(manifest, ctx.applied, ctx.migrations_dir);
     if found.is_empty() {
         return None;
     }

@@ -279,19 +279,9 @@ fn guard_triggers(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
-    triggers: &BTreeMap<String, String>,
-    schema: &[String],
+    (required, triggers, schema): Judged<'_>,
 ) -> Result<(Vec<String>, Vec<Refused>)> {
-    if args.mode() == Mode::Clean {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let applied = source
-        .manifest
-        .as_ref()
-        .and_then(|m| m.applied_migrations());
     let tables = tables_in(schema);
-    let held = crate::steps::migrations::held_names(&tables, triggers);
-    let required = crate::steps::migrations::triggers_required(applied, dir, &held);
     let made = &required.made;
     let foreign = { required.unrun.is_none() }.then(|| {
         d1_core::catalog::foreign_triggers(triggers, &crate::steps::migrations::texts(made))
@@ -303,7 +293,7 @@ fn guard_triggers(
         refuse_another_body_under_a_migrations_name(source, dir, triggers, foreign)?;
     }
     let (missing, lacking) =
-        missing_triggers_judged(source, (target, args, dir), &required, (triggers, &tables));
+        missing_triggers_judged(source, (target, args, dir), required, (triggers, &tables));
     let unmade = match &required.unrun {
         Some(e) => triggers_unchecked(source, (target, dir), args, triggers, e),
         None => {
@@ -374,6 +364,16 @@ fn foreign_triggers_judged(
 /// A part of a refusal a flag answers: what it says, and its flags.
 type Refused = (String, String);
 
+/// What the trigger and schema guards judge: the migrations' run in
+/// memory ([`crate::steps::migrations::triggers_required`], once for
+/// both), and the dump's triggers (by name, their text) and schema
+/// statements.
+type Judged<'a> = (
+    &'a crate::steps::migrations::Required,
+    &'a BTreeMap<String, String>,
+    &'a [String],
+);
+
 /// The backup's triggers ([`guard_triggers`]), then its tables and indexes
 /// ([`guard_schema`]), judged against its migrations: what the dump
 /// defines that acts on later writes. Every part a flag answers is said in
@@ -389,8 +389,19 @@ pub(super) fn guard_definitions(
     triggers: &BTreeMap<String, String>,
     schema: &[String],
 ) -> Result<Vec<String>> {
-    let (without, mut refused) = guard_triggers(source, (target, dir), args, triggers, schema)?;
-    refused.extend(guard_schema(source, (target, dir), args, triggers, schema)?);
+    if args.mode() == Mode::Clean {
+        return Ok(Vec::new());
+    }
+    // One run of the migrations in memory for both guards (rvMD 2: each
+    // ran them again).
+    let applied = { source.manifest.as_ref() }.and_then(|m| m.applied_migrations());
+    let tables = tables_in(schema);
+    let held = crate::steps::migrations::held_names(&tables, triggers);
+    let required = crate::steps::migrations::triggers_required(applied, dir, &held);
+    d1_core::interrupt::check()?;
+    let judged = (&required, triggers, schema);
+    let (without, mut refused) = guard_triggers(source, (target, dir), args, judged)?;
+    refused.extend(guard_schema(source, target, args, judged)?);
     match refused.is_empty() {
         true => Ok(without),
         false => Err(TriggersRefused::error(source, args, &refused)),
@@ -416,17 +427,10 @@ pub(super) fn guard_definitions(
 /// dump. Returns this part of the refusal and its flags.
 fn guard_schema(
     source: &Source,
-    (target, dir): (&Environment, &Path),
+    target: &Environment,
     args: &RestoreArgs,
-    triggers: &BTreeMap<String, String>,
-    schema: &[String],
+    (required, _, schema): Judged<'_>,
 ) -> Result<Option<Refused>> {
-    if args.mode() == Mode::Clean {
-        return Ok(None);
-    }
-    let applied = { source.manifest.as_ref() }.and_then(|m| m.applied_migrations());
-    let held = crate::steps::migrations::held_names(&tables_in(schema), triggers);
-    let required = crate::steps::migrations::triggers_required(applied, dir, &held);
     if let Some(e) = &required.unrun {
         // The trigger guard refuses only a dump with triggers for this; one
         // without heard nothing of its tables.
@@ -1030,13 +1034,10 @@ pub(crate) fn guard_applied_migrations_unchanged(
     (dir, machine): (&Path, &[crate::steps::migrations::Record]),
     mode: Mode,
 ) -> Result<()> {
-    let mut found = crate::steps::migrations::edited_for_backup(manifest, machine, dir);
-    if mode != Mode::Clean {
-        for (edited, _) in &mut found {
-            edited.retain(|e| e.now.is_some());
-        }
-        found.retain(|(edited, _)| !edited.is_empty());
-    }
+    let found = match mode {
+        Mode::Clean => crate::steps::migrations::edited_for_backup(manifest, machine, dir),
+        _ => crate::steps::migrations::edited_and_here(manifest, machine, dir),
+    };
     if found.is_empty() {
         return Ok(());
     }

@@ -202,7 +202,7 @@ pub(super) fn check_source(
 
 /// This machine's records of what was applied that the backup is held to
 /// besides its own manifest's
-/// ([`crate::steps::migrations::machine_records`]): the target's and the
+/// ([`crate::steps::migrations::records_judging`]): the target's and the
 /// backup's environment's (by its manifest, or `--source-env` without
 /// one), where their migrations are `dir`'s.
 fn applied_records(
@@ -211,14 +211,10 @@ fn applied_records(
     (source, target): (&Source, &Environment),
     dir: &Path,
 ) -> Result<Vec<crate::steps::migrations::Record>> {
-    let scanned = crate::edge::inventory::scan(&project.backup_dir)?;
-    let of: Vec<&Environment> = std::iter::once(target)
-        .chain(source_environment(envs, source))
-        .collect();
-    Ok(crate::steps::migrations::machine_records(
+    Ok(crate::steps::migrations::records_judging(
         project,
-        &scanned,
-        &of,
+        &crate::edge::inventory::scan(&project.backup_dir)?,
+        (source_environment(envs, source), target),
         (&source.file, dir),
     ))
 }
