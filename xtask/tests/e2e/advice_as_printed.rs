@@ -1109,3 +1109,86 @@ fn migrates_and_with_backups_way_back_carry_allow_schema_change_and_run_as_print
         ran.all()
     );
 }
+
+/// MF: the next run after a migrate killed prints the way back to its
+/// sealed pre-migration backup, whose triggers it cannot read (it was
+/// given no identity, and did not take that backup): no flag is made up
+/// from what was not read, and the way back says so, and that the restore
+/// names any trigger it needs allowed. Pasted with KEYFILE filled, the
+/// restore does: refused (exit 3) for the hand-made trigger, naming
+/// `--allow-trigger hand_made`.
+#[test]
+fn a_sealed_way_back_whose_triggers_were_not_read_says_the_restore_names_them() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql(HAND_MADE);
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("ops.agekey");
+    let (_, name) = sealed_local_backup(&sb, &key);
+    plant_dead_lock(
+        &sb,
+        "migrate local",
+        serde_json::json!({ "kind": "migrating", "env": "local", "backup": name }),
+    );
+    let run = next_run(&sb);
+    let line = printed_restore(&run.stderr);
+    assert!(
+        line.contains("--identity KEYFILE") && !line.contains("--allow"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("its triggers could not be read here")
+            && run
+                .stderr
+                .contains("the restore names any trigger to allow"),
+        "the way back does not say its triggers are unknown, and who names them:\n{}",
+        run.all()
+    );
+    let ran = pasted(&sb, &line.replace("KEYFILE", key.to_str().unwrap()));
+    assert_eq!(ran.code, Some(3), "{}", ran.all());
+    assert!(
+        ran.stderr.contains("--allow-trigger hand_made"),
+        "{}",
+        ran.all()
+    );
+}
+
+/// The target's data-encryption key changed since the backups were
+/// taken: `dek-other` in force, `dek-2026-01` retired.
+const ANOTHER_KEY_IN_FORCE: &str = "UPDATE encryption_keys SET retired_at = '2026-11-01T00:00:00.000Z' WHERE retired_at IS NULL;\n\
+     INSERT INTO encryption_keys (key_id, fingerprint) VALUES ('dek-other', 'sha256:9999');";
+
+/// MF: a backup taken under another data-encryption key than the target
+/// has in force, and needing trigger flags, was refused for the key
+/// alone; restored with `--accept-key-change`, it was refused again for
+/// its triggers: two rounds. One refusal (exit 3, nothing run) names the
+/// key change and both triggers, and prints one restore carrying
+/// `--accept-key-change` and both trigger flags, which, run as printed,
+/// restores the backup.
+#[test]
+fn a_restore_refused_for_a_key_change_and_triggers_prints_one_restore_that_runs() {
+    let (sb, name) = sandbox_with_a_backup();
+    cut_one_trigger_and_add_another(&sb, &name);
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let before = (trigger_names_of(&sb), sb.backup_files());
+    let restore = "restore latest:local --to local --replace --yes";
+    let run = sb.xtask(&restore.split(' ').collect::<Vec<_>>());
+    let words = refused_once_for_both(&sb, &run, &before, ("restore", 3));
+    assert!(
+        run.stderr.contains("dek-other") && words.iter().any(|w| w == "--accept-key-change"),
+        "the one refusal does not name the key change and its flag:\n{}",
+        run.all()
+    );
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the command as printed, {words:?}, did not succeed:\n{}",
+        ran.all()
+    );
+    assert!(
+        trigger_names_of(&sb).contains(&"hand_made".to_owned()),
+        "{}",
+        ran.all()
+    );
+}

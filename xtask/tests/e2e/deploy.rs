@@ -293,11 +293,17 @@ fn nothing_to_migrate_takes_no_backup_and_goes_straight_to_the_deploy() {
     assert!(!deployed(&remote));
 }
 
+/// A failed migration stops the deploy, restores nothing, and prints the
+/// way back: fetch the backup onto any machine, then restore it. Its
+/// restore ended `--identity <age identity file>`, which a shell reads as
+/// input from a file `age` (MF): it names the identity KEYFILE, told on
+/// the line before, as every way back does, and the two lines, pasted on
+/// a machine without the backup, KEYFILE filled, run.
 #[test]
 fn a_failing_migration_stops_the_deploy_and_prints_the_way_back_without_restoring() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    encrypted_offsite(&remote, home.path());
+    let key = encrypted_offsite(&remote, home.path());
     std::fs::write(
         remote.sb.path().join("migrations/0005_broken.sql"),
         "ALTER TABLE no_such_table ADD COLUMN x TEXT;",
@@ -318,12 +324,21 @@ fn a_failing_migration_stops_the_deploy_and_prints_the_way_back_without_restorin
         "{}",
         run.stderr
     );
+    let fetch = format!("cargo xtask offsite fetch {name} --env prod");
+    let restore = format!(
+        "cargo xtask restore {name} --to prod --replace --confirm qbtime_db_prod --identity KEYFILE"
+    );
+    let lines: Vec<&str> = run.stderr.lines().map(str::trim).collect();
+    let at = lines.iter().position(|l| *l == fetch);
     assert!(
-        run.stderr.contains(&format!(
-            "cargo xtask offsite fetch {name} --env prod\n  cargo xtask restore {name} --to prod \
-             --replace --confirm qbtime_db_prod --identity <age identity file>"
-        )),
-        "{}",
+        at.is_some_and(|at| lines.get(at + 1) == Some(&restore.as_str())),
+        "the way back is not the fetch then the restore, each a line of its own:\n{}",
+        run.stderr
+    );
+    assert!(
+        { lines.iter() }
+            .any(|l| l.contains("KEYFILE") && l.contains("identity file") && *l != restore),
+        "KEYFILE is not told on a line of its own:\n{}",
         run.stderr
     );
     assert!(
@@ -341,6 +356,31 @@ fn a_failing_migration_stops_the_deploy_and_prints_the_way_back_without_restorin
             .iter()
             .any(|k| k.ends_with(&name)),
         "the way back is offsite"
+    );
+    // On a fresh machine: the two lines pasted as printed, KEYFILE filled,
+    // fetch the backup and restore it.
+    for file in remote.sb.backup_files() {
+        std::fs::remove_file(remote.sb.backups().join(file)).unwrap();
+    }
+    let script = format!(
+        "cargo() {{ shift; \"$XTASK\" \"$@\"; }}\n{fetch}\n{}",
+        restore.replace("KEYFILE", key.to_str().unwrap())
+    );
+    wrangler_bin();
+    let mut sh = remote
+        .sb
+        .sandboxed(std::process::Command::new("sh"), &["-c", &script]);
+    remote.with_api(&mut sh, home.path());
+    let ran = Run::from_output(
+        sh.env("XTASK", env!("CARGO_BIN_EXE_xtask"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the way back as printed:\n{script}\n{}",
+        ran.all()
     );
 }
 

@@ -582,3 +582,111 @@ fn completions_refuse_a_typed_config() {
     run.assert_ok();
     assert!(run.stdout.contains("xtask"), "{}", run.all());
 }
+
+/// The long options the completion script `script` (fish's) offers after
+/// `command` (`hooks install`: `hooks` then `install`), and `-q`'s
+/// `quiet`, as fish is told them: a `complete` line each.
+fn offered_by_fish(script: &str, command: &[&str]) -> Vec<String> {
+    let using = format!("__fish_xtask_using_subcommand {}", command[0]);
+    let ours = |condition: &str| match command {
+        [_] => condition == using || condition.starts_with(&format!("{using}; and not ")),
+        [_, sub] => condition == format!("{using}; and __fish_seen_subcommand_from {sub}"),
+        _ => unreachable!(),
+    };
+    { script.lines() }
+        .filter(|l| {
+            { l.split_once(" -n \"") }
+                .is_some_and(|(_, c)| ours(c.split('"').next().unwrap_or_default()))
+        })
+        .filter_map(|l| l.split_once(" -l ")?.1.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The options bash is told to offer after `command` (its case, such as
+/// `xtask__subcmd__keygen)`).
+fn offered_by_bash(script: &str, command: &[&str]) -> Vec<String> {
+    let case = format!("xtask__subcmd__{})", command.join("__subcmd__"));
+    let at = script
+        .find(&case)
+        .unwrap_or_else(|| panic!("no {case} in the bash script"));
+    let opts = script[at..]
+        .lines()
+        .find(|l| l.trim_start().starts_with("opts=\""))
+        .unwrap();
+    { opts.split('"').nth(1).unwrap().split_whitespace() }
+        .filter_map(|o| o.strip_prefix("--"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// MF: the shell completions offered `--backup-dir` and `--database` after
+/// `keygen`, `hooks` and `completions` (and `--config` after
+/// `completions`, `--database` after `doctor`), each of which the command
+/// refuses (exit 2) as doing nothing there; their help had stopped listing
+/// them (rvAX). A completion offers no option the command refuses, and
+/// still every global one it takes, in fish's script and bash's.
+#[test]
+fn completions_offer_no_option_the_command_refuses_and_each_it_takes() {
+    let sb = Sandbox::new();
+    let scripts = ["fish", "bash"].map(|shell| {
+        let run = sb.xtask(&["completions", shell]);
+        run.assert_ok();
+        run.stdout
+    });
+    let cases: [(&[&str], &[&str], &[&str]); 6] = [
+        (
+            &["keygen"],
+            &["database", "backup-dir"],
+            &["config", "quiet", "out"],
+        ),
+        (
+            &["hooks"],
+            &["database", "backup-dir"],
+            &["config", "quiet"],
+        ),
+        (
+            &["hooks", "install"],
+            &["database", "backup-dir"],
+            &["config", "quiet"],
+        ),
+        (
+            &["completions"],
+            &["database", "backup-dir", "config"],
+            &["quiet", "verbose"],
+        ),
+        (
+            &["doctor"],
+            &["database"],
+            &["config", "backup-dir", "quiet"],
+        ),
+        (
+            &["backup"],
+            &[],
+            &["database", "backup-dir", "config", "quiet"],
+        ),
+    ];
+    for (shell, script) in ["fish", "bash"].iter().zip(&scripts) {
+        for (command, refused, taken) in cases {
+            let offered = match *shell {
+                "fish" => offered_by_fish(script, command),
+                _ => offered_by_bash(script, command),
+            };
+            for long in refused {
+                assert!(
+                    !offered.iter().any(|o| o == long),
+                    "{shell} offers --{long} after {command:?}, which refuses it: {offered:?}"
+                );
+            }
+            for long in taken {
+                assert!(
+                    offered.iter().any(|o| o == long),
+                    "{shell} does not offer --{long} after {command:?}: {offered:?}"
+                );
+            }
+        }
+    }
+    // Each offered one is taken: refused ones are refused, exit 2.
+    let run = sb.xtask(&["keygen", "--out", "k.txt", "--database", "DB"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+}
