@@ -302,7 +302,7 @@ fn refused_by_clap(e: &clap::Error) -> ExitCode {
 /// did not take it whole.
 fn print_completions(shell: clap_complete::Shell, command: &str) -> ExitCode {
     let mut script = Vec::new();
-    let mut definition = command_line_named("xtask");
+    let mut definition = completions_definition();
     clap_complete::generate(shell, &mut definition, "xtask", &mut script);
     out::raw(&script);
     if let Some(why) = out::stdout_lost() {
@@ -311,6 +311,40 @@ fn print_completions(shell: clap_complete::Shell, command: &str) -> ExitCode {
         return ExitCode::from(code);
     }
     ExitCode::SUCCESS
+}
+
+/// The command line the completion scripts are made from: [`Cli`], with
+/// each global option some command refuses ([`DO_NOTHING_HERE`]) given to
+/// each command that takes it, not to all. clap_complete offers a hidden
+/// option all the same, so that `keygen --<Tab>` offered `--backup-dir`
+/// and `--database`, which keygen refuses (MF): a completion offers no
+/// option the command refuses, and every one it takes
+/// (`silent_flags::completions_offer_no_option_the_command_refuses_and_each_it_takes`).
+fn completions_definition() -> clap::Command {
+    let refused: std::collections::BTreeSet<&str> =
+        DO_NOTHING_HERE.iter().map(|(_, id, _)| *id).collect();
+    let cli = Cli::command().bin_name("xtask");
+    let globals: Vec<clap::Arg> = { cli.get_arguments() }
+        .filter(|a| refused.contains(a.get_id().as_str()))
+        .map(|a| a.clone().global(false))
+        .collect();
+    cli.mut_args(|a| match refused.contains(a.get_id().as_str()) {
+        true => a.global(false),
+        false => a,
+    })
+    .mut_subcommands(|sub| {
+        let ids: Vec<&str> = refused_by(sub.get_name()).collect();
+        with_globals(sub, &globals, &ids)
+    })
+}
+
+/// `command` and the commands under it, each given the options of
+/// `globals` but those of `refused` ([`completions_definition`]).
+fn with_globals(command: clap::Command, globals: &[clap::Arg], refused: &[&str]) -> clap::Command {
+    { globals.iter() }
+        .filter(|a| !refused.contains(&a.get_id().as_str()))
+        .fold(command, |command, a| command.arg(a.clone()))
+        .mut_subcommands(|sub| with_globals(sub, globals, refused))
 }
 
 /// The exit of a command stopped by `signal`, saying what stays changed

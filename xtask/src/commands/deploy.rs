@@ -84,18 +84,23 @@ pub fn steps(migrations_pending: bool) -> Vec<Step> {
 }
 
 /// The way back from a backup this run took: fetch it from R2 onto any
-/// machine (the runner's disk is thrown away), then restore it.
-pub fn restore_commands(file: &Path, env: &Environment) -> String {
-    let name = d1_core::names::file_name(file);
-    let confirm = if env.is_production() {
-        format!("--confirm {}", env.database_name)
-    } else {
-        "--yes".to_owned()
-    };
+/// machine (the runner's disk is thrown away), then restore it, as
+/// migrate's way back restores it
+/// ([`crate::steps::migrations::restore_advice_allowing`]): the flags its
+/// triggers need, and its identity named KEYFILE, told before the
+/// commands, each a line of its own. It ended `--identity <age identity
+/// file>`, which a shell reads as input from a file `age` (MF).
+pub fn restore_commands(project: &Project, file: &Path, env: &Environment) -> String {
+    use crate::steps::migrations as m;
+    let name = PathBuf::from(d1_core::names::file_name(file));
+    let triggers = m::way_back_triggers(project, file, env, (None, None));
     format!(
-        "cargo xtask offsite fetch {name} --env {env_name}\n  \
-         cargo xtask restore {name} --to {env_name} --replace {confirm} --identity <age identity file>",
-        env_name = env.name
+        "fetch it onto any machine, then restore it{}:\n  \
+         cargo xtask offsite fetch {} --env {}\n  {}",
+        m::keyfile_told(&name, None),
+        d1_core::wording::shell_word(&name.display().to_string()),
+        env.name,
+        m::restore_command(&name, env, None, &triggers)
     )
 }
 
@@ -825,7 +830,7 @@ impl Deploy<'_> {
         for &step in steps {
             let advice = backup_file
                 .as_deref()
-                .map(|f| restore_commands(f, self.env));
+                .map(|f| restore_commands(self.project, f, self.env));
             let done = (&mut backup_file, &mut applied);
             if let Err(e) = self.run_step(step, plan, done, lock.as_ref()) {
                 return Err(failed(self.env, step, e, advice.as_deref()));
@@ -955,7 +960,7 @@ fn pages_deploy(sh: &Shell, project: &Project, branch: &str) -> Result<()> {
 fn failed(env: &Environment, step: Step, e: anyhow::Error, advice: Option<&str>) -> anyhow::Error {
     let way_back = match advice {
         Some(commands) => format!(
-            "Nothing was restored. To go back to the backup this deploy took before migrating:\n  \
+            "Nothing was restored. To go back to the backup this deploy took before migrating, \
              {commands}"
         ),
         None => format!(

@@ -666,12 +666,13 @@ impl Rehearsal {
     /// failed; a refusal for the key is the key check's, and one for the
     /// backup's triggers gets the drill that rehearses it on purpose.
     fn restore_failed(&mut self, drill: &Drill, e: &anyhow::Error) {
-        if crate::exit::find::<restore::KeyRefusal>(e).is_some() {
+        let refused = crate::exit::find::<restore::TriggersRefused>(e);
+        if crate::exit::find::<restore::KeyRefusal>(e).is_some() || refused.is_some_and(|r| r.key) {
             self.record.checks[3] = Outcome::Fail;
         }
         // Restore's refusal without the restore it prints: the drill
         // prints its own (`advice_with`), the same flags.
-        match crate::exit::find::<restore::TriggersRefused>(e) {
+        match refused {
             Some(refused) => {
                 self.advice = Some(drill.advice_with(&refused.flags));
                 self.failures.push(format!("restore: {}", refused.said));

@@ -154,7 +154,8 @@ pub fn check_bookmark(text: &str) -> Result<()> {
             crate::exit::Exit::CouldNotRun,
             "--bookmark {text:?} is not a D1 bookmark (four groups of hex digits, like \
              00000085-0000024c-00004c6d-8e61117bf38d7adb71b934ebbf891683); get one with \
-             `cargo xtask time-travel info <env> [--at TIME]`"
+             `cargo xtask time-travel info ENV`, ENV the environment (with `--at TIME` for \
+             another moment than now)"
         );
     }
     Ok(())

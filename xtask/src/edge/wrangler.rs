@@ -763,12 +763,12 @@ impl Wrangler {
             };
             return Err(anyhow::Error::new(Failed {
                 message: format!(
-                    "wrangler did not finish within {} s while trying to {}, and was stopped. \
-                     {kept}. If the database is large and this is expected, raise the limit \
-                     with {TIMEOUT_VAR}=<seconds>; otherwise check Cloudflare's status and run \
-                     this again.",
-                    self.timeout.as_secs(),
-                    invocation.purpose
+                    "wrangler did not finish within {secs} s while trying to {}, and was \
+                     stopped. {kept}. If the database is large and this is expected, raise the \
+                     limit, SECONDS more than {secs}: {TIMEOUT_VAR}=SECONDS; otherwise check \
+                     Cloudflare's status and run this again.",
+                    invocation.purpose,
+                    secs = self.timeout.as_secs(),
                 ),
                 said,
                 stdout: None,

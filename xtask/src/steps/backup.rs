@@ -2901,8 +2901,8 @@ pub fn refuse_unless_ignored(
         crate::stop!(
             crate::exit::Exit::Refused,
             "refusing to {doing}: git already tracks backup files:\n  {}\n\
-             Remove them from the index with `git rm --cached <file>` (and purge them from history \
-             if they were pushed), then run this again. Nothing was written.",
+             Remove them from the index, FILE each of them: `git rm --cached FILE` (and purge \
+             them from history if they were pushed), then run this again. Nothing was written.",
             tracked.join("\n  ")
         );
     }

@@ -692,7 +692,7 @@ fn tracked_check(sh: &Shell, dir: &Path) -> Check {
             "tracked",
             Status::Fail,
             format!("git tracks backup files: {}", files.join(", ")),
-            Some("`git rm --cached <file>` each of them, and purge history if pushed"),
+            Some("FILE each of them: `git rm --cached FILE`, and purge history if pushed"),
         ),
         Err(e) => check("tracked", Status::Fail, format!("{e:#}"), None),
     }

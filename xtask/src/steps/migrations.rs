@@ -2336,6 +2336,11 @@ pub struct WayBack {
     /// them, or theirs it lacks (an index dropped by hand), as restore's
     /// schema guard judges them: `--allow-schema-change NAME` (LX2).
     pub changed: Vec<String>,
+    /// Its schema could not be read here (a sealed backup this run holds
+    /// no identity for, and did not read itself): no flag is known, and
+    /// none is made up from what was not read (MF); the way back says
+    /// that the restore names any trigger to allow.
+    pub unread: bool,
 }
 
 impl WayBack {
@@ -2364,8 +2369,9 @@ pub type Held = d1_core::repair::SchemaHeld;
 /// under the lock, whatever key the backup is sealed to); else it is read
 /// from the backup's dump, opened with `identity` if it is sealed. The way
 /// back names only a whole backup of that database, which holds what it
-/// held. Empty when the dump cannot be read (a sealed backup and no
-/// identity): a restore of it then names them in its refusal. When a
+/// held. Empty, and [`WayBack::unread`], when the dump cannot be read (a
+/// sealed backup and no identity): a restore of it then names them in its
+/// refusal. When a
 /// migration cannot be run here, every trigger is named (LF: the guard
 /// then fails closed), and those of the migrations before it that the
 /// backup lacks (LN: the guard requires them).
@@ -2379,13 +2385,18 @@ pub fn way_back_triggers(
     let (triggers, tables, defined) = match held {
         Some(held) => held,
         None => {
-            read = remembered_schema(file)
-                .or_else(|| {
-                    let held = schema_in_dump(project, file, identity).ok()?;
-                    remember_schema(file, &held);
-                    Some(held)
-                })
-                .unwrap_or_default();
+            let held = remembered_schema(file).or_else(|| {
+                let held = schema_in_dump(project, file, identity).ok()?;
+                remember_schema(file, &held);
+                Some(held)
+            });
+            let Some(held) = held else {
+                return WayBack {
+                    unread: true,
+                    ..WayBack::default()
+                };
+            };
+            read = held;
             &read
         }
     };
@@ -2408,6 +2419,7 @@ pub fn way_back_triggers(
                 changed: { changes.changed.into_iter() }
                     .chain(changes.missing)
                     .collect(),
+                unread: false,
             }
         }
         // Restore's schema guard judges nothing then.
@@ -2415,6 +2427,7 @@ pub fn way_back_triggers(
             foreign: triggers.keys().cloned().collect(),
             missing,
             changed: Vec::new(),
+            unread: false,
         },
     }
 }
@@ -2481,21 +2494,36 @@ fn schema_in_dump(project: &Project, file: &Path, identity: Option<&Path>) -> Re
 /// whatever the message goes on with starts the next. What a placeholder
 /// in it stands for (KEYFILE) is told before, never on the command's line,
 /// which pasted whole must run (LR: `… --identity KEYFILE (KEYFILE: …)`
-/// was a syntax error at `(`).
+/// was a syntax error at `(`). Triggers not read ([`WayBack::unread`])
+/// are said to be named by the restore, not guessed.
 pub fn restore_advice_allowing(
     file: &Path,
     env: &Environment,
     (which, identity): (&str, Option<&Path>),
     triggers: &WayBack,
 ) -> String {
-    let keyfile = match needs_keyfile(file, identity) {
-        true => format!(" (KEYFILE below: {KEYFILE_IS})"),
-        false => String::new(),
+    let unread = match triggers.unread {
+        true => {
+            " (its triggers could not be read here: the restore names any trigger to allow, \
+                  with its flag)"
+        }
+        false => "",
     };
     crate::out::command_apart(&format!(
-        "to go back, restore {which}{keyfile}: {}",
+        "to go back, restore {which}{unread}{}: {}",
+        keyfile_told(file, identity),
         restore_command(file, env, identity, triggers)
     ))
+}
+
+/// ` (KEYFILE below: …)`, what the placeholder of a way back to `file`
+/// stands for, told before the command ([`restore_advice_allowing`]);
+/// empty when it has none.
+pub fn keyfile_told(file: &Path, identity: Option<&Path>) -> String {
+    match needs_keyfile(file, identity) {
+        true => format!(" (KEYFILE below: {KEYFILE_IS})"),
+        false => String::new(),
+    }
 }
 
 /// What KEYFILE, the placeholder of a way back to a sealed backup this run

@@ -1466,11 +1466,11 @@ fn warn_set_aside(index: &Index, env: &str) {
         false => format!("uploads of {env} do not write this index; it is left as it is"),
     };
     let fix = format!(
-        "{kept}, and remove no object. If it is a real copy, its object is at \
-         r2://<bucket>/<env>/YYYY/MM/<file>: re-upload the local backup if this machine still \
-         has it (`cargo xtask upload <file>`), else get the object and its manifest with \
-         `wrangler r2 object get <bucket>/<key> --file backups/<file> --remote` and run \
-         `cargo xtask verify <file>`"
+        "{kept}, and remove no object. If it is a real copy (FILE below: its backup's file \
+         name; BUCKET: the bucket; KEY: its object's key, {env}/YYYY/MM/FILE), its object is \
+         at r2://BUCKET/KEY: re-upload the local backup if this machine still has it (`cargo \
+         xtask upload FILE`), else get the object and its manifest with `wrangler r2 object \
+         get BUCKET/KEY --file backups/FILE --remote` and run `cargo xtask verify FILE`"
     );
     for aside in index.set_aside.iter().take(10) {
         crate::warn!(

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{Mode, RestoreArgs, Source};
+use super::{KeyCheck, KeyRefusal, Mode, RestoreArgs, Source};
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::manifest_file::ManifestFile;
@@ -380,17 +380,25 @@ type Judged<'a> = (
 /// one refusal ([`TriggersRefused`]), with one restore (a drill: one
 /// drill) carrying every flag, `--allow-schema-change` too, where the
 /// trigger refusal used to come alone and the schema's in a second round
-/// (LX2). Returns the migrations' triggers the backup lacks that
+/// (LX2). A refusal for the backup's data-encryption key (`key`,
+/// [`super::KeyRefusal`]) is said in it too, and its flag carried, where
+/// it used to come alone, and the triggers' in a second round (MF); the
+/// key's result (`key_check`) is returned as it is when nothing else is
+/// refused. Returns the migrations' triggers the backup lacks that
 /// `--allow-missing-trigger` named: restored without them.
 pub(super) fn guard_definitions(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
-    triggers: &BTreeMap<String, String>,
-    schema: &[String],
-) -> Result<Vec<String>> {
+    (triggers, schema, key_check): (&BTreeMap<String, String>, &[String], Result<KeyCheck>),
+) -> Result<(KeyCheck, Vec<String>)> {
+    // The key's refusal waits for the guards, to be said with theirs.
+    let key_check = match key_check {
+        Err(e) if crate::exit::find::<KeyRefusal>(&e).is_none() => return Err(e),
+        checked => checked,
+    };
     if args.mode() == Mode::Clean {
-        return Ok(Vec::new());
+        return Ok((key_check?, Vec::new()));
     }
     // One run of the migrations in memory for both guards (rvMD 2: each
     // ran them again).
@@ -402,10 +410,21 @@ pub(super) fn guard_definitions(
     let judged = (&required, triggers, schema);
     let (without, mut refused) = guard_triggers(source, (target, dir), args, judged)?;
     refused.extend(guard_schema(source, target, args, judged)?);
-    match refused.is_empty() {
-        true => Ok(without),
-        false => Err(TriggersRefused::error(source, args, &refused)),
+    let key = { key_check.as_ref().err() }.and_then(crate::exit::find::<KeyRefusal>);
+    if refused.is_empty() {
+        return Ok((key_check?, without));
     }
+    if let Some(key) = key {
+        let said = key.to_string();
+        let said = said.trim_end_matches(" Nothing was done.").to_owned();
+        refused.insert(0, (said, " --accept-key-change".to_owned()));
+    }
+    Err(TriggersRefused::error(
+        source,
+        args,
+        &refused,
+        key.is_some(),
+    ))
 }
 
 /// Refuses (exit 3, before anything runs, a dry run's plan too) a backup
@@ -515,6 +534,9 @@ pub struct TriggersRefused {
     /// Why, each part's flags named, ending "Nothing was done.".
     pub said: String,
     pub flags: String,
+    /// One of its parts is the key's ([`super::KeyRefusal`]): a drill's
+    /// key check failed.
+    pub key: bool,
     /// The restore refused, again with every flag: the command to paste.
     command: String,
 }
@@ -522,13 +544,19 @@ pub struct TriggersRefused {
 impl TriggersRefused {
     /// The refusal (exit 3) of `source` for each of `refused`: what it
     /// says, and the flags that would pass it.
-    fn error(source: &Source, args: &RestoreArgs, refused: &[(String, String)]) -> anyhow::Error {
+    fn error(
+        source: &Source,
+        args: &RestoreArgs,
+        refused: &[(String, String)],
+        key: bool,
+    ) -> anyhow::Error {
         let said: Vec<&str> = refused.iter().map(|(s, _)| s.as_str()).collect();
         let flags: String = refused.iter().map(|(_, f)| f.as_str()).collect();
         crate::exit::Exit::Refused.error(TriggersRefused {
             said: format!("{} Nothing was done.", said.join(" ")),
             command: restore_again(source, args, &flags),
             flags,
+            key,
         })
     }
 }

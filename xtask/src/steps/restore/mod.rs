@@ -828,15 +828,15 @@ fn plan(
     let (catalog, existing) = access.read(args, target, new)?;
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
-    let uncounted = uncounted_sequences(&source, &schema);
     warn_of_the_dump(&source, &survey);
-    let key_check = check_keys(project, args, &source, &access.reader(target), &catalog)?;
+    let key_check = check_keys(project, args, &source, &access.reader(target), &catalog);
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
     let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
-    let without = guard_definitions(&source, (target, &migrations_dir), args, &triggers, &schema)?;
+    let dump = (&triggers, &schema[..], key_check);
+    let (key_check, without) = guard_definitions(&source, (target, &migrations_dir), args, dump)?;
     let none_after = no_migrations_table_after(&existing, mode);
     let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
     let inspected = Inspected {
@@ -866,7 +866,7 @@ fn plan(
         migrations_dir: &migrations_dir,
         pending_after: &pending_after,
         stuck: &stuck,
-        uncounted,
+        uncounted: uncounted_sequences(&source, &schema),
         args,
         fts_rebuilt: &fts_rebuilt,
         no_fts5: &no_fts5,
