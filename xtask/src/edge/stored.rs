@@ -2029,6 +2029,34 @@ mod tests {
         assert!(e.contains("larger than"), "{e}");
     }
 
+    /// An identity file of thousands of keys under the size cap (14,000
+    /// fake `AGE-SECRET-KEY-1…` lines in 1 MB) held each as a secret that
+    /// every later line of output was searched for: `verify` ran for
+    /// minutes and heeded SIGTERM only after 75 s. A real identity file
+    /// holds one key or a few: more than 64 is refused at once, saying how
+    /// many and what to pass instead; 64 are read.
+    #[test]
+    fn an_identity_file_of_more_keys_than_any_real_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("AGE-SECRET-KEY-1{i:0>58}\n"))
+                .collect()
+        };
+        let many = dir.path().join("keys.txt");
+        std::fs::write(&many, keys(65)).unwrap();
+        let e = identity_file_mode(&many)
+            .expect_err("an identity file of 65 keys was read")
+            .to_string();
+        assert!(
+            e.contains("holds 65 keys") && e.contains("more than the 64"),
+            "{e}"
+        );
+        let few = dir.path().join("rotated.txt");
+        std::fs::write(&few, format!("# created: 2026-01-01\n{}", keys(64))).unwrap();
+        identity_file_mode(&few).unwrap();
+    }
+
     /// An identity is told wherever it is in a file, past the head and
     /// across every boundary a reader could read the file in (a key cut in
     /// two by one is still told), whatever follows it (its checksum tells

@@ -2112,6 +2112,105 @@ fn an_interrupt_stops_the_guards_in_memory_run_of_the_migrations() {
     }
 }
 
+/// A copy of `backup` planted in backups/ as one taken at `at` (named
+/// `backup-local-<at>-<n>.sql`, so beside a real backup of that minute),
+/// its manifest changed by `edit`: a pair dated after every real backup.
+fn plant_copy_at(
+    sb: &Sandbox,
+    backup: &str,
+    (at, n): (chrono::DateTime<chrono::Utc>, u32),
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    let name = format!("backup-local-{}-{n}.sql", at.format("%Y%m%d-%H%M"));
+    copy_as(sb, backup, (&name, at), edit)
+}
+
+/// The reviewer's attack on this machine's record: 0004_audit_log.sql
+/// (applied) and a copy of a real dump get a trigger appended, and a copy
+/// of the real backup is planted dated after it, its manifest leaving 0004
+/// out of `migrations` and `migration_sha256`. The record took each
+/// migration from the oldest backup "since it was last seen unapplied", so
+/// that newest manifest erased 0004's record: the dump restored without a
+/// manifest installed the trigger (exit 0, a dry run too) and `migrate
+/// local --check` said "unchanged"; a second planted manifest recording
+/// 0004 as the edited file made the edit the record, carried into the next
+/// real backup. A later manifest never erases or replaces what an older
+/// one recorded of an applied migration: both are refused (exit 3, nothing
+/// run, no trigger), `migrate --check` names the edit, and a backup taken
+/// then carries the sha256 first recorded.
+#[test]
+fn a_newer_planted_manifest_cannot_erase_or_replace_the_record_of_an_applied_migration() {
+    let (sb, taken) = sandbox_with_a_backup();
+    // The real backup ten minutes back: the planted pairs are of a later
+    // minute (within one, backups are ordered by their sequence).
+    let now = chrono::Utc::now();
+    let name = copy_taken_at(
+        &sb,
+        &taken,
+        "local",
+        now - chrono::Duration::minutes(10),
+        |_| {},
+    );
+    for gone in [taken.clone(), taken.replace(".sql", ".manifest.json")] {
+        std::fs::remove_file(sb.backups().join(gone)).unwrap();
+    }
+    let applied = manifest_for(&sb, &name)["migration_sha256"]["0004_audit_log.sql"].clone();
+    let before = db_state(&sb);
+    let (_outer, planted) = planted_dump(&edit_applied_migration(&sb, &name));
+    let edited = sha256_hex(
+        std::fs::read(sb.path().join("migrations/0004_audit_log.sql"))
+            .unwrap()
+            .as_slice(),
+    );
+    plant_copy_at(&sb, &name, (now - chrono::Duration::seconds(1), 7), |m| {
+        m["migrations"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n != "0004_audit_log.sql");
+        m["migration_sha256"]
+            .as_object_mut()
+            .unwrap()
+            .remove("0004_audit_log.sql");
+    });
+    let second = |sb: &Sandbox| {
+        plant_copy_at(sb, &name, (now, 8), |m| {
+            m["migration_sha256"]["0004_audit_log.sql"] = edited.clone().into();
+        });
+    };
+    for (what, plant) in [("one planted", None), ("two planted", Some(second))] {
+        if let Some(plant) = plant {
+            plant(&sb);
+        }
+        for dry in [&["--dry-run"][..], &[][..]] {
+            let run = restore_planted(&sb, &planted, dry);
+            eprintln!("{what} {dry:?}");
+            assert_refused_as_edited(&sb, &run, &before);
+        }
+        let check = sb.xtask(&["migrate", "local", "--check"]);
+        assert!(
+            check.code != Some(0)
+                && check.stderr.contains("0004_audit_log.sql")
+                && check.stderr.contains("already applied changed"),
+            "{what}: migrate --check does not name the edited migration:\n{}",
+            check.all()
+        );
+    }
+    let _ = sb.xtask(&["backup", "local"]);
+    for file in std::fs::read_dir(sb.backups()).unwrap() {
+        let file = file.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = file.strip_suffix(".manifest.json") else {
+            continue;
+        };
+        let m = manifest_for(&sb, &format!("{stem}.sql"));
+        if !stem.ends_with("-7") && !stem.ends_with("-8") {
+            assert_eq!(
+                m["migration_sha256"]["0004_audit_log.sql"], applied,
+                "{stem} carries a forged record of 0004"
+            );
+        }
+    }
+}
+
 /// A table's CHECK, DEFAULT, UNIQUE and FOREIGN KEY act on every later
 /// write, as a trigger does: a dump whose `accounts.role` defaults to
 /// `'admin'` without its CHECK used to restore without a word (exit 0,

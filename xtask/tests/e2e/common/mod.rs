@@ -548,13 +548,24 @@ pub fn copy_taken_at(
     edit: impl FnOnce(&mut Value),
 ) -> String {
     let name = format!("backup-{env}-{}.sql", at.format("%Y%m%d-%H%M"));
-    std::fs::copy(sb.backups().join(backup), sb.backups().join(&name)).unwrap();
+    copy_as(sb, backup, (&name, at), edit)
+}
+
+/// Copies `backup` and its manifest to the backup `name` taken at `at`;
+/// `edit` changes its manifest further. Returns `name`.
+pub fn copy_as(
+    sb: &Sandbox,
+    backup: &str,
+    (name, at): (&str, chrono::DateTime<chrono::Utc>),
+    edit: impl FnOnce(&mut Value),
+) -> String {
+    std::fs::copy(sb.backups().join(backup), sb.backups().join(name)).unwrap();
     let mut m = manifest_for(sb, backup);
     m["created_at"] = at.to_rfc3339().into();
-    m["file"]["name"] = name.clone().into();
+    m["file"]["name"] = name.into();
     edit(&mut m);
     write_manifest(sb, &m);
-    name
+    name.to_owned()
 }
 
 /// Moves `backup` and its manifest to a backup taken at `at` (another
