@@ -36,6 +36,7 @@
 //! the price; leaking one is not.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 pub const REDACTED: &str = "[REDACTED]";
@@ -60,16 +61,17 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "R2_SECRET_ACCESS_KEY",
 ];
 
-/// Secret values this process has read, other than from variables.
-static HELD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Secret values this process has read, other than from variables: a set,
+/// so that holding each of N values costs no scan of those held before.
+static HELD: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Registers a secret value the tool holds, so that no later output shows it.
 pub fn hold(secret: &str) {
     let secret = secret.trim();
     if secret.len() >= 8 {
         let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
-        if !held.iter().any(|s| s == secret) {
-            held.push(secret.to_owned());
+        if !held.contains(secret) {
+            held.insert(secret.to_owned());
         }
     }
 }
@@ -176,24 +178,28 @@ impl Redactor {
         // then the pieces a wrap left on lines redacted one by one. A
         // secret inside a longer one waits for that one's pieces, which it
         // would otherwise cut, leaving their tail.
-        let inside_another = |secret: &str| {
-            let lower = secret.to_ascii_lowercase();
-            { self.secrets.iter() }.any(|other| {
-                other.len() > secret.len() && other.to_ascii_lowercase().contains(&lower)
+        // Each secret's case folded once, and whether it is inside another
+        // judged once a line, not twice for each secret.
+        let lower: Vec<String> = self
+            .secrets
+            .iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        let inside: Vec<bool> = { lower.iter() }
+            .map(|secret| {
+                { lower.iter() }.any(|other| other.len() > secret.len() && other.contains(secret))
             })
-        };
-        for secret in self.secrets.iter().filter(|s| !inside_another(s)) {
+            .collect();
+        for (secret, _) in self.secrets.iter().zip(&inside).filter(|(_, i)| !**i) {
             if let Some(redacted) = redact_loosely(&out, secret) {
                 out = Cow::Owned(redacted);
             }
         }
-        for secret in &self.secrets {
+        for (secret, inside) in self.secrets.iter().zip(&inside) {
             if let Some(redacted) = redact_pieces(&out, secret) {
                 out = Cow::Owned(redacted);
             }
-            if inside_another(secret)
-                && let Some(redacted) = redact_loosely(&out, secret)
-            {
+            if *inside && let Some(redacted) = redact_loosely(&out, secret) {
                 out = Cow::Owned(redacted);
             }
         }

@@ -43,6 +43,12 @@ pub const IDENTITY_VAR: &str = "QBTIME_AGE_IDENTITY";
 /// passed as one (a runbook, a PDF) is refused by its size, unread.
 const IDENTITY_LIMIT: u64 = 1 << 20;
 
+/// The most keys an identity file may hold. A real one holds one, or a few
+/// kept since a rotation; each key held is a secret every later line of
+/// output is searched for, so a file of 14,000 keys under
+/// [`IDENTITY_LIMIT`] made `verify` run for minutes, deaf to SIGTERM.
+const IDENTITY_KEYS: usize = 64;
+
 /// `--identity FILE`, as every command that reads backups takes it.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct IdentityArg {
@@ -1686,6 +1692,16 @@ pub fn identity_file_mode(path: &Path) -> Result<Option<u32>> {
             } else {
                 "a line in it that is no comment is not an AGE-SECRET-KEY-… key"
             }
+        );
+    }
+    if keys.len() > IDENTITY_KEYS {
+        bail!(
+            "the {what} {} holds {} keys, more than the {IDENTITY_KEYS} this tool reads: an age \
+             identity file holds one key, or a few kept since a key rotation. Pass a file \
+             holding only the keys that open your backups (their manifests name the recipients \
+             they were sealed to)",
+            path.display(),
+            keys.len()
         );
     }
     // Held only now that every line is a key: a file that is no identity

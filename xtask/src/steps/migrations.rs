@@ -2184,12 +2184,25 @@ pub fn record_on_this_machine(project: &Project, env: &Environment) -> Result<Op
 
 /// The record of the verified backups of `env` among those `scanned` (the
 /// directory read once, by a command that reads it for more than this):
-/// for each migration, the sha256 the oldest one recorded since it was
-/// last seen unapplied (what was applied is what was first recorded). A
-/// newer manifest that leaves a migration out, or records it otherwise,
-/// cannot whitewash an edit: the older record stands. A migration rolled
-/// back (a restore to before it, then the file fixed and applied again)
-/// starts a new record at the first backup that sees it applied again.
+/// for each migration, the sha256 the oldest one recorded (what was
+/// applied is what was first recorded). A newer manifest that leaves a
+/// migration out, or records it otherwise, cannot whitewash an edit: the
+/// older record stands, whatever any later manifest says.
+///
+/// A migration once seen unapplied again used to start a new record at the
+/// next backup that saw it applied, so that one rolled back (a restore to
+/// before it), fixed and applied again was judged by its new file. But a
+/// manifest that leaves it out is all that told a rollback, and anyone who
+/// can write to `backups/` can plant one dated after every real backup:
+/// one that leaves an edited migration out erased its record (restore,
+/// drill and `migrate --check` then compared nothing), and a second that
+/// records the edited file became the record, carried into every later
+/// backup. So a migration's name, once applied and recorded, keeps its
+/// first sha256: a fix of one rolled back goes in a new migration file
+/// (every database that applied the first, another developer's, staging,
+/// would never get an edit made under the same name either). A migration
+/// whose file is deleted keeps its record too: it is compared only while a
+/// database has it applied and its file is here.
 pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Record> {
     let now = chrono::Utc::now();
     let mut entries: Vec<_> = { scanned.iter() }
@@ -2206,8 +2219,6 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
     let mut sha256: BTreeMap<String, (String, String)> = BTreeMap::new();
     for e in &entries {
         let m = &e.manifest;
-        let listed: BTreeSet<&String> = m.migrations.iter().collect();
-        sha256.retain(|name, _| listed.contains(name));
         for (name, sha) in m.migration_sha256.iter().flatten() {
             sha256
                 .entry(name.clone())

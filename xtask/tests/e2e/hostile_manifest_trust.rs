@@ -46,24 +46,27 @@ fn a_key_id_with_a_line_break_in_the_database_leaves_backups_usable() {
 
 /// Rolling a migration back and fixing it, the way the deploy's recovery
 /// leads to: 0005 is applied, a verified backup records it, the
-/// pre-migration backup is restored (0005 is no longer applied), 0005 is
-/// fixed and applied again. The record compared with is now "the oldest
-/// verified backup's, per migration", so the first 0005's sha256 is kept
-/// for ever: the next `migrate` is refused (exit 3) naming an edit of a
-/// migration the database has applied as it is now, every later backup
-/// carries the old sha256 forward, and the advice ("put it back as it
-/// was") would make the repository describe a schema the database does
-/// not have. Before, the newest verified record (the pre-migration backup
-/// of the re-apply, which has no 0005) let it through.
+/// pre-migration backup is restored (0005 is no longer applied). The
+/// record of 0005 stays what the oldest backup recording it says (a newer
+/// manifest that leaves it out, all that told the rollback, is what a
+/// planted one does too), so the fix is a new migration: 0005's file
+/// deleted (no database has it applied now), the fix as 0006, applied, and
+/// every later `migrate` and `migrate --check` go on. Before, the record
+/// started anew at a manifest without 0005, which a planted one dated
+/// after every real backup used to erase the record of an edit.
 #[test]
-fn a_migration_rolled_back_fixed_and_applied_again_does_not_block_migrate_for_ever() {
+fn a_migration_rolled_back_is_fixed_in_a_new_migration_and_migrate_goes_on() {
     let sb = Sandbox::new();
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
     sb.xtask(&["backup", "local"]).assert_ok();
     let before = only_backup(&sb);
-    let migration = sb.path().join("migrations/0005_extra.sql");
-    std::fs::write(&migration, "CREATE TABLE extra (a TEXT);\n").unwrap();
+    let migrations = sb.path().join("migrations");
+    std::fs::write(
+        migrations.join("0005_extra.sql"),
+        "CREATE TABLE extra (a TEXT);\n",
+    )
+    .unwrap();
     sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
     sb.xtask(&["backup", "local"]).assert_ok();
     let before_path = sb.backups().join(&before);
@@ -76,18 +79,24 @@ fn a_migration_rolled_back_fixed_and_applied_again_does_not_block_migrate_for_ev
         "--yes",
     ])
     .assert_ok();
-    // 0005 is not applied any more: fixing it is not editing an applied one.
-    std::fs::write(&migration, "CREATE TABLE extra (a TEXT, b TEXT);\n").unwrap();
+    // 0005 is applied nowhere now: its fix is a new migration.
+    std::fs::remove_file(migrations.join("0005_extra.sql")).unwrap();
+    std::fs::write(
+        migrations.join("0006_extra.sql"),
+        "CREATE TABLE extra (a TEXT, b TEXT);\n",
+    )
+    .unwrap();
     sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
     std::fs::write(
-        sb.path().join("migrations/0006_more.sql"),
+        migrations.join("0007_more.sql"),
         "CREATE TABLE more (a TEXT);\n",
     )
     .unwrap();
     let run = sb.xtask(&["migrate", "local", "--yes"]);
     assert!(
         run.ok,
-        "0005 as applied now is the file in migrations/; migrate should not be refused:\n{}",
+        "the fix went in a new migration; migrate should not be refused:\n{}",
         run.all()
     );
+    sb.xtask(&["migrate", "local", "--check"]).assert_ok();
 }
