@@ -2352,6 +2352,24 @@ mod tests {
         }
     }
 
+    /// A constraint's failure, as the pinned wrangler prints it with
+    /// SQLite's extended code after the primary one (a CHECK of a
+    /// `d1_migrations` restored from a hostile dump, met by `migrations
+    /// apply`), is an SQL error: it was told as "not an SQL error from D1:
+    /// a network failure, a token…". A state code so extended is not.
+    #[test]
+    fn a_constraint_failure_with_its_extended_code_is_an_sql_error() {
+        for said in [
+            "✘ [ERROR] CHECK constraint failed: name < '0005': SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_CHECK)",
+            "✘ [ERROR] UNIQUE constraint failed: d1_migrations.name: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)",
+            "  NOT NULL constraint failed: t.x: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_NOTNULL) [code: 7500]",
+        ] {
+            assert!(failed_in_sql(&failed(&[said], None)), "{said}");
+        }
+        let busy = "✘ [ERROR] database is locked: SQLITE_BUSY (extended: SQLITE_BUSY_SNAPSHOT)";
+        assert!(!failed_in_sql(&failed(&[busy], None)), "{busy}");
+    }
+
     /// D1's SQL errors, as the pinned wrangler prints them locally and
     /// from the API, are told from a failure that is not the SQL's.
     #[test]

@@ -2351,3 +2351,159 @@ fn a_dump_that_creates_one_name_twice_is_refused_before_its_first_is_judged_by_i
         }
     }
 }
+
+/// The command between backticks in `run`'s refusal that carries `flag`,
+/// as words to run (without `cargo xtask`).
+#[track_caller]
+fn printed_command_with(run: &Run, flag: &str) -> Vec<String> {
+    let command = { run.stderr.split('`').skip(1).step_by(2) }
+        .find_map(|c| c.strip_prefix("cargo xtask "))
+        .filter(|c| c.contains(flag))
+        .unwrap_or_else(|| panic!("no command with {flag} printed:\n{}", run.all()));
+    command.split_whitespace().map(str::to_owned).collect()
+}
+
+/// `dump` with `from` replaced by `to` once, which it must hold.
+#[track_caller]
+fn edited(dump: &str, from: &str, to: &str) -> String {
+    assert!(dump.contains(from), "the dump has no {from:?}");
+    dump.replacen(from, to, 1)
+}
+
+/// wrangler's own table, `d1_migrations`, is no migration's, and the
+/// schema guard never looked at it: a dump whose `d1_migrations` has
+/// `CHECK (name < '0005')` restored (exit 0, no warning, verify GOOD),
+/// and every later migration failed, told as "not an SQL error from D1: a
+/// network failure, a token…". restore refuses it (exit 3, a dry run
+/// too, nothing run) as a table defined otherwise, naming it and
+/// `--allow-schema-change d1_migrations`; verify warns. Restored so on
+/// purpose, the next migration's failure is told as the SQL error it is.
+#[test]
+fn a_d1_migrations_table_not_as_wrangler_makes_it_is_refused_and_its_failure_told_as_sql() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let evil = edited(
+        &dump,
+        "\t\tname       TEXT UNIQUE,",
+        "\t\tname       TEXT UNIQUE CHECK (name < '0005'),",
+    );
+    let (_outer, planted) = planted_dump(&evil);
+    let before = db_state(&sb);
+    let verify = sb.xtask(&["verify", &planted, "--no-manifest"]);
+    assert!(
+        verify
+            .stderr
+            .contains("--allow-schema-change d1_migrations"),
+        "verify does not name d1_migrations and the flag:\n{}",
+        verify.all()
+    );
+    for extra in [&["--dry-run"][..], &[]] {
+        let run = restore_planted(&sb, &planted, extra);
+        assert_eq!(run.code, Some(3), "{extra:?}:\n{}", run.all());
+        assert!(run.stderr.contains("d1_migrations"), "{}", run.all());
+        assert_eq!(db_state(&sb), before, "{extra:?}:\n{}", run.all());
+    }
+    let run = restore_planted(&sb, &planted, &[]);
+    let words = printed_command_with(&run, "--allow-schema-change d1_migrations");
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    sb.xtask(&words).assert_ok();
+    std::fs::write(
+        sb.path().join("migrations/0005_more.sql"),
+        "CREATE TABLE more (x);",
+    )
+    .unwrap();
+    let migrate = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_ne!(migrate.code, Some(0), "{}", migrate.all());
+    assert!(
+        !migrate.stderr.contains("not an SQL error"),
+        "a CHECK constraint's failure is told as no SQL error:\n{}",
+        migrate.all()
+    );
+}
+
+/// An index no migration makes on a table one makes was not judged: a
+/// UNIQUE index (here partial, on an expression) restored without a word
+/// (exit 0, verify GOOD), and a second member account could no longer be
+/// made. It constrains every later write as a table's UNIQUE does: refused
+/// (exit 3, a dry run too, nothing made), naming it and
+/// `--allow-schema-change accounts_one_member`, which restores it. A plain
+/// index only slows writes: restored, with a warning naming it.
+#[test]
+fn a_unique_index_no_migration_makes_is_refused_until_allowed_and_a_plain_one_warned_of() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let unique = "CREATE UNIQUE INDEX accounts_one_member ON accounts ((role='member')) \
+                  WHERE role='member';\n";
+    let (_outer, planted) = planted_dump(&format!("{dump}{unique}"));
+    let before = db_state(&sb);
+    let verify = sb.xtask(&["verify", &planted, "--no-manifest"]);
+    assert!(
+        verify
+            .stderr
+            .contains("--allow-schema-change accounts_one_member"),
+        "verify does not name the index and the flag:\n{}",
+        verify.all()
+    );
+    for extra in [&["--dry-run"][..], &[]] {
+        let run = restore_planted(&sb, &planted, extra);
+        assert_eq!(run.code, Some(3), "{extra:?}:\n{}", run.all());
+        assert!(run.stderr.contains("accounts_one_member"), "{}", run.all());
+        assert_eq!(db_state(&sb), before, "{extra:?}:\n{}", run.all());
+    }
+    let run = restore_planted(&sb, &planted, &[]);
+    let words = printed_command_with(&run, "--allow-schema-change accounts_one_member");
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    sb.xtask(&words).assert_ok();
+    let index = "SELECT name FROM sqlite_master WHERE name = 'accounts_one_member'";
+    assert_eq!(sb.query(index)[0].len(), 1);
+
+    let plain = "CREATE INDEX accounts_by_display_name ON accounts (display_name);\n";
+    let (_outer, planted) = planted_dump(&format!("{dump}{plain}"));
+    let run = restore_planted(&sb, &planted, &[]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("accounts_by_display_name"),
+        "a plain index no migration makes is not warned of:\n{}",
+        run.all()
+    );
+}
+
+/// A pending migration that does not run in SQLite (`UPDATE nosuchtable`)
+/// switched the schema guard off for a dump that never applied it: a dump
+/// whose `accounts` defaults to `'admin'` without its CHECK was refused
+/// for its triggers only, and the printed "every flag at once" command
+/// restored it (exit 0, a warning). The dump's own `d1_migrations` rows
+/// say which migrations it had: those run, the pending one does not, and
+/// accounts is refused with `--allow-schema-change accounts`. When the
+/// broken migration is one the dump records as applied, nothing can be
+/// compared: refused too (fail closed), naming the migration, and the
+/// printed command names accounts with the flag that admits it.
+#[test]
+fn a_migration_that_does_not_run_switches_no_schema_guard_off() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let evil = edited(&dump, "DEFAULT 'member'", "DEFAULT 'admin'");
+    let evil = edited(&evil, "CHECK (role IN ('member', 'admin', 'devops'))", "");
+    std::fs::write(
+        sb.path().join("migrations/0005_broken.sql"),
+        "UPDATE nosuchtable SET x = 1;",
+    )
+    .unwrap();
+    let before = db_state(&sb);
+    let recorded = "INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") VALUES(4,";
+    let at = evil.find(recorded).expect("no 4th d1_migrations row");
+    let end = at + evil[at..].find('\n').unwrap() + 1;
+    let fifth = "INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") \
+                 VALUES(5,'0005_broken.sql','2026-11-30 00:00:00');\n";
+    let applied = format!("{}{fifth}{}", &evil[..end], &evil[end..]);
+    for (dump, what) in [(evil, "pending"), (applied, "applied")] {
+        let (_outer, planted) = planted_dump(&dump);
+        let run = restore_planted(&sb, &planted, &[]);
+        assert_eq!(run.code, Some(3), "{what}:\n{}", run.all());
+        assert_eq!(db_state(&sb), before, "{what}:\n{}", run.all());
+        printed_command_with(&run, "--allow-schema-change accounts");
+        if what == "applied" {
+            assert!(run.stderr.contains("0005_broken.sql"), "{}", run.all());
+        }
+    }
+}
