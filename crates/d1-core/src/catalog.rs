@@ -400,6 +400,63 @@ pub fn schema_changes(
     SchemaChanges { changed, missing }
 }
 
+/// The indexes a dump creates (`dump`: by name, its `CREATE` text) that no
+/// migration makes (none of `made` under any case of its name) on a table
+/// a migration makes (`made`'s tables, `d1_migrations` among them), as
+/// (UNIQUE ones, plain ones). [`schema_changes`] judges only what a
+/// migration makes, so `CREATE UNIQUE INDEX accounts_one_member ON
+/// accounts ((role='member')) WHERE role='member'` restored without a
+/// word, and a second member account could no longer be made: a UNIQUE
+/// index (partial, on an expression, or not) constrains every later write
+/// as a table's UNIQUE does. A plain one only slows writes. An index
+/// whose table cannot be read from its text is taken as on one of the
+/// migrations' (fail closed).
+pub fn unmade_indexes(
+    dump: &BTreeMap<String, String>,
+    made: &BTreeMap<String, Defined>,
+) -> (Vec<String>, Vec<String>) {
+    let made_table = |name: &str| {
+        { made.iter() }.any(|(m, d)| d.kind == "table" && m.eq_ignore_ascii_case(name))
+    };
+    let on_made_table = |sql: &str| {
+        let table = crate::statement::after_created_name(sql)
+            .map(crate::statement::skip_trivia)
+            .and_then(|rest| crate::statement::strip_keyword(rest, "ON"))
+            .map(crate::statement::skip_trivia)
+            .and_then(crate::statement::qualified_name);
+        table.is_none_or(|(_, table, _)| made_table(&table))
+    };
+    let (mut unique, mut plain) = (Vec::new(), Vec::new());
+    for (name, sql) in dump {
+        let is_index = matches!(crate::statement::created_object(sql), Some(("index", _)));
+        let made_so = made.keys().any(|m| m.eq_ignore_ascii_case(name));
+        if !is_index || made_so || !on_made_table(sql) {
+            continue;
+        }
+        // What comes before the name says UNIQUE or not; a comment there
+        // naming it is taken as saying so (fail closed).
+        let after = crate::statement::after_created_name(sql).unwrap_or_default();
+        let before = &sql[..sql.len() - after.len()];
+        match before.to_ascii_uppercase().contains("UNIQUE") {
+            true => unique.push(name.clone()),
+            false => plain.push(name.clone()),
+        }
+    }
+    (unique, plain)
+}
+
+/// [`schema_changes`], with the UNIQUE indexes of [`unmade_indexes`] among
+/// `changed`: what restore refuses, verify warns of and a way back
+/// carries `--allow-schema-change` for.
+pub fn schema_changes_constraining(
+    dump: &BTreeMap<String, String>,
+    made: &BTreeMap<String, Defined>,
+) -> SchemaChanges {
+    let mut changes = schema_changes(dump, made);
+    changes.changed.extend(unmade_indexes(dump, made).0);
+    changes
+}
+
 /// Triggers that cannot run in the database whose schema `db` holds: a
 /// trigger of a backup of chosen tables that writes to a table the backup
 /// does not hold (a log, an FTS5 index), so that the app's next INSERT,

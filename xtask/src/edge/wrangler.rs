@@ -1394,15 +1394,26 @@ fn ends_in_sqlite_code(line: &str) -> bool {
 
 /// The `CODE` of a `line` that ends in `: SQLITE_<CODE>`, or in that and
 /// ` [code: N]`: SQLite's result code, as D1's errors end, whoever's fault.
+/// A constraint's failure ends in its extended code too, `:
+/// SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_CHECK)`, which is passed
+/// over: it was told as no SQL error ("a network failure, a token…").
 fn sqlite_code_at_end(line: &str) -> Option<&str> {
     let line = line.trim_end();
     let line = match line.rsplit_once(" [code: ") {
         Some((before, code)) if code.strip_suffix(']').is_some_and(is_digits) => before,
         _ => line,
     };
+    let line = match line.rsplit_once(" (extended: SQLITE_") {
+        Some((before, code)) if code.strip_suffix(')').is_some_and(is_code) => before,
+        _ => line,
+    };
     let (_, code) = line.rsplit_once(": SQLITE_")?;
-    let shaped = !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
-    shaped.then_some(code)
+    is_code(code).then_some(code)
+}
+
+/// Whether `code` is shaped as SQLite's result codes are after `SQLITE_`.
+fn is_code(code: &str) -> bool {
+    !code.is_empty() && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
 }
 
 /// SQLite's result codes (their extended forms too: `BUSY_SNAPSHOT`,

@@ -251,6 +251,9 @@ fn run_watching(
         Ok(gate) => gate,
         Err(e) => return (steps, Some(or_interrupted(e.into())), 0),
     };
+    if let Err(e) = gate.db().execute_batch(WRANGLERS_MIGRATIONS_TABLE) {
+        return (steps, Some(e.into()), 0);
+    }
     let created = |db: &rusqlite::Connection| -> BTreeSet<String> {
         ["table", "trigger"]
             .into_iter()
@@ -331,6 +334,19 @@ fn or_interrupted(e: anyhow::Error) -> anyhow::Error {
         None => e,
     }
 }
+
+/// The `d1_migrations` table as the pinned wrangler makes it before it
+/// applies a migration (cli.js, `getCreateMigrationsTableQuery`, to the
+/// blank), made first in the in-memory run of [`run_for_triggers`], so
+/// that [`Required::schema`] holds it and a dump's is compared with it as
+/// a migration's table is: no migration makes it, and the schema guard
+/// never looked at it, so a dump whose `d1_migrations` had `CHECK (name <
+/// '0005')` restored without a word, and every later migration failed.
+pub const WRANGLERS_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS \"d1_migrations\"(
+\t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,
+\t\tname       TEXT UNIQUE,
+\t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+);";
 
 /// What restore's trigger guard and verify hold a backup's triggers to
 /// ([`triggers_required`]).
@@ -522,11 +538,25 @@ pub fn schema_changes_said(
         shown.join(", ")
     };
     let mut what = Vec::new();
-    if !changes.changed.is_empty() {
+    // A name no migration makes is a UNIQUE index of
+    // [`d1_core::catalog::unmade_indexes`].
+    let (otherwise, unmade): (Vec<String>, Vec<String>) = { changes.changed.iter() }
+        .cloned()
+        .partition(|n| same_name(made.keys(), n).is_some());
+    if !otherwise.is_empty() {
         what.push(format!(
             "defines {} otherwise than its migrations do (another CHECK, DEFAULT, UNIQUE, \
-             FOREIGN KEY, collation or column)",
-            named(&changes.changed)
+             FOREIGN KEY, collation or column; d1_migrations as wrangler makes it)",
+            named(&otherwise)
+        ));
+    }
+    if !unmade.is_empty() {
+        let shown: Vec<String> = { unmade.iter() }
+            .map(|n| format!("index {}", d1_core::names::shown(n)))
+            .collect();
+        what.push(format!(
+            "makes UNIQUE {}, which no migration makes, on a table its migrations make",
+            shown.join(", ")
         ));
     }
     if !changes.missing.is_empty() {
@@ -542,6 +572,28 @@ pub fn schema_changes_said(
         what.join(", and "),
         schema_change_flags(changes)
     )
+}
+
+/// What a dump defines (`defined`: by name, its `CREATE` text) that cannot
+/// be compared with its migrations when one of them does not run here:
+/// each table, view and index defined otherwise than those that ran make
+/// it (`ran`), or that they do not make, and each index of theirs it
+/// lacks. Restore refuses them unless `--allow-schema-change` names them
+/// (it used to compare nothing then, and restore them with a warning).
+pub fn uncompared(
+    defined: &BTreeMap<String, String>,
+    ran: &BTreeMap<String, d1_core::catalog::Defined>,
+) -> Vec<String> {
+    let changes = d1_core::catalog::schema_changes_constraining(defined, ran);
+    let unmade = { defined.keys() }.filter(|n| same_name(ran.keys(), n).is_none());
+    let mut uncompared: Vec<String> = { changes.changed.iter() }
+        .chain(&changes.missing)
+        .chain(unmade)
+        .cloned()
+        .collect();
+    uncompared.sort();
+    uncompared.dedup();
+    uncompared
 }
 
 /// ` --allow-schema-change NAME` for each table and index of `changes`.
@@ -2423,7 +2475,7 @@ pub fn way_back_triggers(
         .collect();
     match required.unrun {
         None => {
-            let changes = d1_core::catalog::schema_changes(defined, &required.schema);
+            let changes = d1_core::catalog::schema_changes_constraining(defined, &required.schema);
             WayBack {
                 foreign: d1_core::catalog::foreign_triggers(triggers, &texts(&required.made)),
                 missing,
@@ -2433,11 +2485,11 @@ pub fn way_back_triggers(
                 unread: false,
             }
         }
-        // Restore's schema guard judges nothing then.
+        // Restore's schema guard refuses what it cannot compare then.
         Some(_) => WayBack {
             foreign: triggers.keys().cloned().collect(),
             missing,
-            changed: Vec::new(),
+            changed: uncompared(defined, &required.schema),
             unread: false,
         },
     }

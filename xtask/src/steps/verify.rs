@@ -915,7 +915,7 @@ fn trigger_check(
         let defined = { d1_core::catalog::defined_in(db).into_iter() }
             .map(|(name, d)| (name, d.sql))
             .collect();
-        let changes = d1_core::catalog::schema_changes(&defined, &required.schema);
+        let changes = d1_core::catalog::schema_changes_constraining(&defined, &required.schema);
         if !changes.is_empty() {
             let said_so = crate::steps::migrations::schema_changes_said(&changes, &required.schema);
             said.push(format!("the backup {said_so}"));

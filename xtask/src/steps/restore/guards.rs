@@ -402,16 +402,17 @@ pub(super) fn guard_definitions(
     }
     // One run of the migrations in memory for both guards (rvMD 2: each
     // ran them again).
-    let applied = { source.manifest.as_ref() }.and_then(|m| m.applied_migrations());
+    let applied = source.applied();
     let tables = tables_in(schema);
     let held = crate::steps::migrations::held_names(&tables, triggers);
     let required = crate::steps::migrations::triggers_required(applied, dir, &held);
     d1_core::interrupt::check()?;
     let judged = (&required, triggers, schema);
     let (without, mut refused) = guard_triggers(source, (target, dir), args, judged)?;
-    refused.extend(guard_schema(source, target, args, judged)?);
+    refused.extend(guard_schema(source, (target, dir), args, judged)?);
     let key = { key_check.as_ref().err() }.and_then(crate::exit::find::<KeyRefusal>);
     if refused.is_empty() {
+        warn_of_plain_indexes_unmade(source, target, judged);
         return Ok((key_check?, without));
     }
     if let Some(key) = key {
@@ -446,22 +447,15 @@ pub(super) fn guard_definitions(
 /// dump. Returns this part of the refusal and its flags.
 fn guard_schema(
     source: &Source,
-    target: &Environment,
+    (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
     (required, _, schema): Judged<'_>,
 ) -> Result<Option<Refused>> {
     if let Some(e) = &required.unrun {
-        // The trigger guard refuses only a dump with triggers for this; one
-        // without heard nothing of its tables.
-        crate::warn!(
-            "the tables, views and indexes of {} were not compared with the migrations': {}",
-            source.file.display(),
-            format!("{e:#}").lines().next().unwrap_or_default()
-        );
-        return Ok(None);
+        return schema_unchecked(source, (target, dir), args, schema, (&required.schema, e));
     }
     let defined = defined_by_dump(schema);
-    let changes = d1_core::catalog::schema_changes(&defined, &required.schema);
+    let changes = d1_core::catalog::schema_changes_constraining(&defined, &required.schema);
     let changed: Vec<String> = { changes.changed.iter() }
         .chain(&changes.missing)
         .cloned()
@@ -516,6 +510,102 @@ fn guard_schema(
     let said = crate::steps::migrations::schema_changes_said(&changes, &required.schema);
     let flags = crate::steps::migrations::schema_change_flags(&changes);
     Ok(Some((format!("{} {said}.", source.file.display()), flags)))
+}
+
+/// The tables, views and indexes of a backup whose migrations cannot all
+/// be run here (`e`: one it records as applied does not run in SQLite, or
+/// cannot be read): what the dump defines cannot be compared with what
+/// they make. The guard used to warn and go on, and the refusal of its
+/// triggers printed a command, "every flag at once", that restored a
+/// changed table with no word of it. It fails closed, as the trigger guard
+/// does ([`triggers_unchecked`]): each table, view and index the dump
+/// defines otherwise than the migrations before that one make it (`ran`),
+/// or that they do not make, or that they make and the dump lacks, is
+/// refused unless `--allow-schema-change` names it, naming the migration
+/// and the fixes; this part of the refusal, and its flags, returned.
+fn schema_unchecked(
+    source: &Source,
+    (target, dir): (&Environment, &Path),
+    args: &RestoreArgs,
+    schema: &[String],
+    (ran, e): (&BTreeMap<String, d1_core::catalog::Defined>, &anyhow::Error),
+) -> Result<Option<Refused>> {
+    let uncompared = crate::steps::migrations::uncompared(&defined_by_dump(schema), ran);
+    refuse_names_not_taken(
+        (
+            "--allow-schema-change",
+            "a table or index this backup does not change",
+            "the backup changes no table or index",
+        ),
+        &args.allow_schema_change,
+        |name| allows(&uncompared, name),
+        &format!(
+            "the tables, views and indexes it defines that cannot be compared with its \
+             migrations': {}",
+            match uncompared.is_empty() {
+                true => "none".to_owned(),
+                false => d1_core::wording::listed(&uncompared, "name"),
+            }
+        ),
+    )?;
+    let (allowed, refused): (Vec<String>, Vec<String>) =
+        { uncompared.into_iter() }.partition(|n| allows(&args.allow_schema_change, n));
+    if !allowed.is_empty() {
+        crate::warn!(
+            "{} defines tables, views or indexes restored as it has them as \
+             --allow-schema-change names them, not compared with its migrations ({e:#}): {}. \
+             Their constraints act on later writes to {}.",
+            source.file.display(),
+            d1_core::wording::listed(&allowed, "name"),
+            target.database_name
+        );
+    }
+    if refused.is_empty() {
+        return Ok(None);
+    }
+    let why = crate::steps::migrations::unrun_said(e);
+    let flags = crate::steps::migrations::flags("--allow-schema-change", &refused);
+    Ok(Some((
+        format!(
+            "{} defines tables, views or indexes that cannot be compared with its migrations', \
+             which ran only up to one that cannot be run here: {why}. They are {}. A table's \
+             constraints and indexes act on every later write, so what cannot be compared is \
+             refused: fix that migration, or move it out of {} until it runs, and restore \
+             again; or, having read the dump's definitions, restore with{flags}.",
+            source.file.display(),
+            d1_core::wording::listed(&refused, "name"),
+            dir.display(),
+        ),
+        flags,
+    )))
+}
+
+/// The indexes the dump makes that no migration makes, on a table one
+/// makes, that are not UNIQUE ([`d1_core::catalog::unmade_indexes`]):
+/// restored, with a warning naming them. Such an index constrains no
+/// write (a UNIQUE one is refused, [`guard_schema`]); it only slows the
+/// writes to its table, and takes room, until it is dropped. Not judged
+/// when the migrations cannot all be run (the refusal names every index
+/// then).
+fn warn_of_plain_indexes_unmade(
+    source: &Source,
+    target: &Environment,
+    (required, _, schema): Judged<'_>,
+) {
+    if required.unrun.is_some() {
+        return;
+    }
+    let (_, plain) = d1_core::catalog::unmade_indexes(&defined_by_dump(schema), &required.schema);
+    if !plain.is_empty() {
+        crate::warn!(
+            "{} makes indexes that no migration makes on tables its migrations make, restored \
+             as it has them: {}. Not UNIQUE, they constrain no write, but each slows the writes \
+             to its table in {} until it is dropped (or made by a migration).",
+            source.file.display(),
+            d1_core::wording::listed(&plain, "index"),
+            target.database_name
+        );
+    }
 }
 
 /// A restore refused for the backup's triggers (one it creates that no

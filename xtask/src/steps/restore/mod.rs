@@ -212,6 +212,10 @@ struct Source {
     /// version wrote before it kept one, those the survey read in the dump
     /// (in the survey's pass: none until then).
     wide_integers: BTreeMap<String, u64>,
+    /// Without a manifest: the migrations the dump's own `d1_migrations`
+    /// rows record as applied (in the survey's pass: none until then),
+    /// which its triggers and schema are held to ([`Source::applied`]).
+    recorded: Vec<String>,
 }
 
 /// What a finished restore did, for the drill's log.

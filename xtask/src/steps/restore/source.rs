@@ -355,6 +355,7 @@ pub(super) fn check_surveyed(
             }
             source.rows = summary.rows;
             source.encryption_key = summary.encryption_key;
+            source.recorded = summary.migrations;
         }
     }
     Ok(())
@@ -697,6 +698,20 @@ fn refuse_no_room_for_trial(repaired: u64) -> Result<()> {
 }
 
 impl Source {
+    /// The migrations the backup records as applied, which its triggers
+    /// and schema are held to: its manifest's, or without one its dump's
+    /// own `d1_migrations` rows; `None` (a dump with none, or a manifest
+    /// that records none): every migration in `migrations/`. Without a
+    /// manifest it used to be every one, and a pending migration that does
+    /// not run in SQLite switched the schema guard off for a dump that
+    /// never applied it.
+    pub(super) fn applied(&self) -> Option<&[String]> {
+        match &self.manifest {
+            Some(m) => m.applied_migrations(),
+            None => (!self.recorded.is_empty()).then_some(self.recorded.as_slice()),
+        }
+    }
+
     /// The SQL for loading, hashed as it is read and refused at its end
     /// unless it is the SQL the manifest records or, without a manifest,
     /// the SQL the restore first read and surveyed: a file changed between
@@ -804,6 +819,7 @@ pub(super) fn resolve_source(
         wide_integers: manifest.wide_integers.clone().unwrap_or_default(),
         manifest: Some(manifest),
         pinned: None,
+        recorded: Vec::new(),
     })
 }
 
@@ -869,6 +885,7 @@ pub(super) fn source_without_manifest(
         virtual_tables: Vec::new(),
         pinned,
         wide_integers: BTreeMap::new(),
+        recorded: Vec::new(),
     })
 }
 
