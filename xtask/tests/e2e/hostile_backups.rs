@@ -843,7 +843,10 @@ fn allow_trigger_never_installs_another_body_under_a_migrations_trigger_name() {
 /// planted trigger (exit 0): it now fails closed, refusing a dump that
 /// holds a trigger (exit 3, nothing run), naming the migration and the
 /// fix, with `--allow-trigger NAME` the explicit way past. A dump with no
-/// trigger of its own beyond the migrations' is judged as before.
+/// trigger of its own beyond the migrations' is judged as before. The
+/// broken migration is one the dump records as applied (its
+/// `d1_migrations` row): one it does not, pending, is not run at all
+/// (`a_migration_that_does_not_run_switches_no_schema_guard_off`).
 #[test]
 fn a_trigger_is_refused_when_a_migration_cannot_be_run_to_check_it() {
     let (sb, name) = sandbox_with_a_backup();
@@ -851,7 +854,19 @@ fn a_trigger_is_refused_when_a_migration_cannot_be_run_to_check_it() {
     let hashes = decoys.hashes();
     let mut dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
     dump.push_str(PLANTED_TRIGGER);
-    let (_outer, planted) = planted_dump(&dump);
+    let recorded = |migration: &str| {
+        let row = "INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") VALUES(4,";
+        let at = dump.find(row).expect("no 4th d1_migrations row");
+        let end = at + dump[at..].find('\n').unwrap() + 1;
+        format!(
+            "{}INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") \
+             VALUES(5,'{migration}','2026-11-30 00:00:00');\n{}",
+            &dump[..end],
+            &dump[end..]
+        )
+    };
+    let mut planted_files = Vec::new();
+    let mut planted = String::new();
     let before = db_state(&sb);
     let typo = sb.path().join("migrations/0005_free_plan.sql");
     std::fs::write(
@@ -866,6 +881,9 @@ fn a_trigger_is_refused_when_a_migration_cannot_be_run_to_check_it() {
             let made = std::process::Command::new("mkfifo").arg(&fifo).status();
             assert!(made.is_ok_and(|s| s.success()), "mkfifo");
         }
+        let (outer, file) = planted_dump(&recorded(broken));
+        planted_files.push(outer);
+        planted = file;
         let run = restore_planted(&sb, &planted, &[]);
         assert_eq!(
             run.code,
@@ -894,7 +912,14 @@ fn a_trigger_is_refused_when_a_migration_cannot_be_run_to_check_it() {
         named.extend(["--allow-trigger", trigger]);
     }
     named.extend(["--allow-trigger", "report_configs_touch"]);
+    // The tables cannot be compared either (the directory cannot be read):
+    // refused too, each named with its flag in the one command to run.
     let run = restore_planted(&sb, &planted, &named);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(run.stderr.contains("cannot be compared"), "{}", run.all());
+    let words = printed_command_with(&run, "--allow-schema-change accounts");
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let run = sb.xtask(&words);
     run.assert_ok();
     let installed = sb.query("SELECT name FROM sqlite_master WHERE name = 'accounts_audit'");
     assert_eq!(installed[0].len(), 1, "{}", run.all());
