@@ -994,3 +994,46 @@ fn a_planted_wrangler_record_naming_another_process_holds_nothing_and_advises_no
     assert!(!run.all().contains("kill"), "{}", run.all());
     run.assert_ok();
 }
+
+/// rvBK 7: a backup is renamed into place before its manifest is written,
+/// and `list` and `status` take no lock: run at that moment they called
+/// the backup being written "named as a backup but has no manifest beside
+/// it … delete it". The file a live run's lock says it is placing is
+/// passed over; the same file with no run placing it is told.
+#[test]
+fn a_backup_being_placed_by_a_live_run_is_not_told_as_without_its_manifest() {
+    use std::os::unix::fs::MetadataExt as _;
+    let (sb, name) = sandbox_with_a_backup();
+    let placed = "backup-local-20261206-1500-9.sql";
+    let file = sb.backups().join(placed);
+    std::fs::copy(sb.backups().join(&name), &file).unwrap();
+    let meta = std::fs::metadata(&file).unwrap();
+    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let record = serde_json::json!({
+        "pid": std::process::id(),
+        "started_at": started,
+        "command": "backup local",
+        "machine": machine_here(None),
+        "placing": {"name": placed, "device": meta.dev(), "inode": meta.ino(), "size": meta.len()},
+    });
+    std::fs::write(sb.backups().join(".lock"), record.to_string()).unwrap();
+    let lock = std::fs::File::open(sb.backups().join(".lock")).unwrap();
+    lock.try_lock().unwrap();
+    for command in ["list", "status"] {
+        let run = sb.xtask(&[command]);
+        assert!(
+            !run.stderr.contains("has no manifest beside it"),
+            "`{command}` told the backup being placed as without its manifest:\n{}",
+            run.all()
+        );
+    }
+    drop(lock);
+    std::fs::remove_file(sb.backups().join(".lock")).unwrap();
+    let run = sb.xtask(&["list"]);
+    assert!(
+        run.stderr.contains("has no manifest beside it"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains(placed), "{}", run.all());
+}
