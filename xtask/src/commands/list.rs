@@ -97,7 +97,7 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
     let rows = rows(&scan(backup_dir)?, envs, now);
     // Half a backup (a manifest whose dump is gone, a dump without its
     // manifest) is no row: it is named apart, with its fix.
-    crate::edge::inventory::tell_loose_ends(backup_dir);
+    crate::steps::lock::tell_loose_ends(backup_dir);
     if json {
         crate::out::json(&serde_json::to_value(&rows)?);
         return Ok(());

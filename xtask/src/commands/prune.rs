@@ -223,7 +223,7 @@ fn backups(
         .partition(|e| crate::steps::rehearsals::of_entry(e).is_none());
     // Half a backup is judged by no policy: named, with its fix, and left.
     if say_left_alone {
-        inventory::tell_loose_ends(&project.backup_dir);
+        crate::steps::lock::tell_loose_ends(&project.backup_dir);
     }
     if say_left_alone && !rehearsals.is_empty() {
         let files: Vec<&str> = { rehearsals.iter() }

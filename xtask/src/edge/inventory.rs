@@ -175,8 +175,10 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
 /// manifest beside it. `list`, `status` and `prune` tell them, with the
 /// fix; prune deletes neither (the manifest may be all that records an
 /// offsite copy to fetch the dump back from, and a dump is data). A
-/// manifest that cannot be trusted is told by [`scan`] instead.
-pub fn tell_loose_ends(dir: &Path) {
+/// manifest that cannot be trusted is told by [`scan`] instead. The file
+/// a live run is `placing` (renamed into place, its manifest written
+/// next; `crate::steps::lock::being_placed`) is passed over.
+pub fn tell_loose_ends(dir: &Path, placing: Option<&str>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -194,6 +196,10 @@ pub fn tell_loose_ends(dir: &Path) {
             if let Some(m) = trusted.filter(|m| is_gone(&dir.join(&m.file.name))) {
                 crate::warn!("{}", dump_missing(&path, &m));
             }
+            continue;
+        }
+        if placing == Some(name.as_str()) {
+            // A live run's backup, its manifest written next.
             continue;
         }
         let backup = manifest::backup_name(&name);

@@ -658,6 +658,22 @@ pub fn restore_running(dir: &Path) -> Option<String> {
     { holder.command.strip_prefix("restore into ") }.map(str::to_owned)
 }
 
+/// The backup file a live run holding the backup lock in `dir` is placing
+/// now: renamed into place, its manifest not yet written. `list`,
+/// `status` and `prune` take no lock, and told it as a backup without its
+/// manifest, to delete (rvBK 7). A planted lock can only quiet that one
+/// warning for a file it names.
+pub fn being_placed(dir: &Path) -> Option<String> {
+    live_holder(dir)?.placing.map(|p| p.name)
+}
+
+/// [`crate::edge::inventory::tell_loose_ends`] of `dir`, passing over the
+/// backup a live run is placing ([`being_placed`]): what `list`, `status`
+/// and `prune` each say of half backups.
+pub fn tell_loose_ends(dir: &Path) {
+    crate::edge::inventory::tell_loose_ends(dir, being_placed(dir).as_deref());
+}
+
 /// The backup lock's holder in `dir`, when it is a live run on this
 /// machine ([`time_travel_running`]); read, never locked.
 fn live_holder(dir: &Path) -> Option<Holder> {

@@ -970,7 +970,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     crate::steps::rehearsals::remove_killed(&project.backup_dir);
     crate::steps::rehearsals::tell_left(&project.backup_dir);
     let entries = without_rehearsals(inventory::scan(&project.backup_dir)?);
-    inventory::tell_loose_ends(&project.backup_dir);
+    crate::steps::lock::tell_loose_ends(&project.backup_dir);
     let logs = Logs::read(project);
     let now = Utc::now();
     let all: Vec<EnvStatus> = envs
