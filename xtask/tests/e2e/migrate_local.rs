@@ -610,6 +610,43 @@ fn status_after_a_migration_does_not_ask_for_it_again() {
     );
 }
 
+/// MH: after `migrate local` applied 0005 (its pre-migration backup the
+/// newest), a new 0006 made `status` say "2 pending as of that backup:
+/// 0005_note.sql, 0006_more.sql (`cargo xtask migrate local --yes`
+/// applies them)": the hedge for the migration `migrate` applied just
+/// after that backup was dropped as soon as one pending name was not one
+/// it was taken before, and 0005, applied, was given as pending.
+#[test]
+fn status_tells_a_new_migration_from_one_migrate_applied_after_its_backup() {
+    let (sb, _) = sandbox_with_a_backup();
+    migrate_local_with(
+        &sb,
+        "0005_note.sql",
+        "ALTER TABLE customers ADD COLUMN note TEXT;\n",
+    );
+    std::fs::write(
+        sb.path().join("migrations/0006_more.sql"),
+        "ALTER TABLE customers ADD COLUMN more TEXT;\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["status", "--env", "local"]);
+    run.assert_ok();
+    assert!(!run.stdout.contains("2 pending"), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("1 pending: 0006_more.sql (`cargo xtask migrate local --yes` applies it)"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains(
+            "0005_note.sql, pending as of that backup, which `migrate` took before applying it"
+        ),
+        "{}",
+        run.all()
+    );
+}
+
 /// atkR: the redactor's name rule misses common ways a bulk task is handed
 /// a credential, each shown in `Running: …` and recorded in clear as the
 /// backup's reason (which `list --json` prints and an upload copies):
