@@ -647,6 +647,43 @@ fn status_tells_a_new_migration_from_one_migrate_applied_after_its_backup() {
     );
 }
 
+/// MH: a SIGINT while `migrate local` applied a migration ended with
+/// "migrations may be partly applied to qbtime_db_local; to go back,
+/// restore the pre-migration backup", where nothing was applied (each
+/// file applies as one batch, and the local one was stopped before it
+/// committed). After the interrupt d1_migrations is read again, as after
+/// a failure: the message says what is applied and what not, and points
+/// at `migrate local --check` before the restore.
+#[test]
+fn an_interrupted_migrate_says_what_it_applied_not_that_it_may_be_partly_applied() {
+    let (sb, _) = sandbox_with_a_backup();
+    std::fs::write(
+        sb.path().join("migrations/0005_slow.sql"),
+        "CREATE TABLE slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 \
+         FROM c WHERE x < 200000000) SELECT count(*) AS n FROM c;\n",
+    )
+    .unwrap();
+    let run = interrupt_once_on_stderr(
+        sb.xtask_command(&["migrate", "local", "--yes"]),
+        "wrangler: apply migrations",
+    );
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    assert!(!run.stderr.contains("partly applied"), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("none of 0005_slow.sql was applied to qbtime_db_local"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr.contains("`cargo xtask migrate local --check`"),
+        "{}",
+        run.all()
+    );
+    let plan = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert!(plan.stdout.contains("0005_slow.sql"), "{}", plan.all());
+}
+
 /// atkR: the redactor's name rule misses common ways a bulk task is handed
 /// a credential, each shown in `Running: …` and recorded in clear as the
 /// backup's reason (which `list --json` prints and an upload copies):

@@ -873,24 +873,47 @@ pub fn hang_up_once_printed(mut cmd: Command, needle: &str) -> Run {
     })
 }
 
-fn signal_once_printed(mut cmd: Command, needle: &str, send: impl FnOnce(libc::pid_t)) -> Run {
+fn signal_once_printed(cmd: Command, needle: &str, send: impl FnOnce(libc::pid_t)) -> Run {
+    signal_once_shown(cmd, (needle, false), send)
+}
+
+/// As [`interrupt_once_printed`], once `needle` is on stderr (an activity
+/// line, which names the step running).
+pub fn interrupt_once_on_stderr(cmd: Command, needle: &str) -> Run {
+    signal_once_shown(cmd, (needle, true), |pid| {
+        // SAFETY: kill(2) on our own child, which has not been waited for.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    })
+}
+
+/// Runs `cmd` and calls `send` with its pid once `needle` is on its
+/// stdout, or its stderr when `on_stderr`.
+fn signal_once_shown(
+    mut cmd: Command,
+    (needle, on_stderr): (&str, bool),
+    send: impl FnOnce(libc::pid_t),
+) -> Run {
     use std::io::{BufRead, Read};
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
+    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (watched, mut other): (Box<dyn Read + Send>, Box<dyn Read + Send>) = match on_stderr {
+        true => (Box::new(err), Box::new(out)),
+        false => (Box::new(out), Box::new(err)),
+    };
+    let other = std::thread::spawn(move || {
         let mut text = Vec::new();
-        let _ = stderr.read_to_end(&mut text);
+        let _ = other.read_to_end(&mut text);
         text
     });
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut watched = std::io::BufReader::new(watched);
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        let n = stdout.read_line(&mut line).unwrap();
+        let n = watched.read_line(&mut line).unwrap();
         assert!(n > 0, "it ended before printing {needle:?}:\n{seen}");
         seen.push_str(&line);
         if line.contains(needle) {
@@ -900,17 +923,22 @@ fn signal_once_printed(mut cmd: Command, needle: &str, send: impl FnOnce(libc::p
     send(child.id() as libc::pid_t);
     let rest = std::thread::spawn(move || {
         let mut rest = String::new();
-        let _ = stdout.read_to_string(&mut rest);
+        let _ = watched.read_to_string(&mut rest);
         rest
     });
-    let Some(status) = ended_within(&mut child, std::time::Duration::from_secs(60)) else {
-        panic!("still running a minute after one signal:\n{seen}");
+    let Some(status) = ended_within(&mut child, std::time::Duration::from_secs(120)) else {
+        panic!("still running two minutes after one signal:\n{seen}");
     };
     seen.push_str(&rest.join().unwrap());
+    let (seen, other) = (seen.into_bytes(), other.join().unwrap());
+    let (stdout, stderr) = match on_stderr {
+        true => (other, seen),
+        false => (seen, other),
+    };
     Run::from_output(std::process::Output {
         status,
-        stdout: seen.into_bytes(),
-        stderr: stderr.join().unwrap(),
+        stdout,
+        stderr,
     })
 }
 
