@@ -67,3 +67,13 @@ pub fn check() -> anyhow::Result<()> {
 pub fn exit_code(signal: i32) -> u8 {
     u8::try_from(128 + signal).unwrap_or(1)
 }
+
+/// Takes back the signal [`record`] kept, if any: [`received`] then says
+/// none came, and the next signal is taken as the first. For a read after
+/// an interrupt, which [`record`] puts back once it ends.
+pub fn take() -> Option<i32> {
+    match RECEIVED.swap(0, Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}

@@ -88,6 +88,20 @@ pub fn wait_passing_signals(
     }
 }
 
+/// Runs `read`, a read-only look at what a command stopped by a signal
+/// left (the migrations an interrupted `migrate` applied), as if no signal
+/// had come, then puts the signal back. A second signal while it runs
+/// stops it as the first stops any command (the wrangler it runs is
+/// stopped, and it fails with [`Interrupted`]); a third exits at once.
+pub fn despite_interrupt<T>(read: impl FnOnce() -> T) -> T {
+    let first = d1_core::interrupt::take();
+    let result = read();
+    if let Some(signal) = first {
+        d1_core::interrupt::record(signal);
+    }
+    result
+}
+
 /// A second signal received while a [`GuardingChild`] lived.
 pub fn received_again() -> Option<i32> {
     let signal = AGAIN.load(SeqCst);

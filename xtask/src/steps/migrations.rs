@@ -1287,6 +1287,14 @@ pub fn apply(
     ));
     journal_staged(project, plan)?;
     if let Err(e) = wrangler.run(&staged.apply(project, env)) {
+        if e.chain()
+            .any(|c| c.is::<crate::edge::signals::Interrupted>())
+        {
+            let now =
+                crate::edge::signals::despite_interrupt(|| applied_migrations(sh, project, env));
+            crate::edge::signals::changed(interrupted_said(&now, plan, advice));
+            return Err(e);
+        }
         let in_sql = crate::edge::wrangler::failed_in_sql(&e);
         let named = crate::edge::wrangler::failed_migration(&e);
         let failure = (in_sql, named.as_deref());
@@ -1628,6 +1636,53 @@ fn staged_config(env: &Environment, dir: &Path) -> Result<String> {
         ),
     };
     Ok(serde_json::Value::Object(config).to_string())
+}
+
+/// What an apply stopped by a signal left, `now` being d1_migrations read
+/// again after it ([`crate::edge::signals::despite_interrupt`]): which of
+/// the plan's pending migrations are applied and which not (D1 applies
+/// each file as one batch, whole or not at all), or that it is unknown
+/// when that read failed (a second signal stopped it); `migrate --check`
+/// first, and the pre-migration backup's restore only as the way back.
+/// It said "migrations may be partly applied" and gave the restore alone,
+/// where one was applied whole, or none.
+fn interrupted_said(now: &Result<Vec<String>>, plan: &MigrationPlan<'_>, advice: &str) -> String {
+    let (db, env) = (&plan.env.database_name, &plan.env.env_name);
+    let check = format!("`cargo xtask migrate {env} --check` reads it again");
+    // A remote request wrangler had sent may be carried out all the same.
+    let may_land = match plan.env.location {
+        crate::config::environment::Location::Remote => {
+            " as D1 shows it now; D1 may still carry out what wrangler had sent it, so look again"
+        }
+        _ => "",
+    };
+    let listed = |names: &[String]| d1_core::wording::listed(names, "migration");
+    match now {
+        Err(_) => format!(
+            "whether the migrations were applied to {db} is unknown (d1_migrations could not be \
+             read after the interrupt): {check} before anything else; should you need the way \
+             back, {}",
+            advice.strip_prefix("to go back, ").unwrap_or(advice)
+        ),
+        Ok(now) => {
+            let (applied, not): (Vec<String>, Vec<String>) =
+                { plan.pending.iter().cloned() }.partition(|p| now.contains(p));
+            let state = match (applied.is_empty(), not.is_empty()) {
+                (true, _) => format!("none of {} was applied to {db}", listed(&not)),
+                (false, true) => format!("{} applied to {db}, whole", listed(&applied)),
+                (false, false) => format!(
+                    "{} applied to {db}, whole; {} not",
+                    listed(&applied),
+                    listed(&not)
+                ),
+            };
+            format!(
+                "{state}{may_land} (D1 applies each migration file as one batch): {check}; \
+                 should you need the way back, {}",
+                advice.strip_prefix("to go back, ").unwrap_or(advice)
+            )
+        }
+    }
 }
 
 /// What a failed `migrations apply` did, and `advice`. D1 applies each

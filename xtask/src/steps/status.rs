@@ -822,37 +822,53 @@ impl EnvStatus {
                 None => String::new(),
             },
             Some([]) => "  migrations                all applied as of that backup\n".to_owned(),
-            // The backup `migrate` took before applying them: they were
-            // applied just after it, unless that failed.
-            Some(names)
-                if self
-                    .newest_verified
-                    .as_ref()
-                    .is_some_and(|n| names.iter().all(|name| n.taken_before.contains(name))) =>
-            {
-                format!(
-                    "  migrations                {} pending as of that backup, which `migrate` took \
-                     before applying {}: {} (`cargo xtask migrate {} --check` says whether {} \
-                     applied now)\n",
-                    names.len(),
-                    d1_core::wording::them(names.len()),
-                    d1_core::wording::listed(names, "migration"),
-                    self.environment,
-                    if names.len() == 1 {
-                        "it is"
-                    } else {
-                        "they are"
-                    }
-                )
+            Some(names) => {
+                // The backup `migrate` took before applying some of them:
+                // those were applied just after it, unless that failed, and
+                // are not told as pending; the others are.
+                let taken = |name: &&String| {
+                    { self.newest_verified.as_ref() }.is_some_and(|n| n.taken_before.contains(name))
+                };
+                let (taken, known): (Vec<&String>, Vec<&String>) =
+                    names.iter().partition(|name| taken(name));
+                let taken: Vec<String> = taken.into_iter().cloned().collect();
+                let known: Vec<String> = known.into_iter().cloned().collect();
+                let them = d1_core::wording::them;
+                let check = |n: usize| {
+                    format!(
+                        "(`cargo xtask migrate {} --check` says whether {} applied now)",
+                        self.environment,
+                        if n == 1 { "it is" } else { "they are" }
+                    )
+                };
+                let applies =
+                    |n: usize| format!("(`{}` applies {})", self.migrate_command, them(n));
+                let (listed_known, listed_taken) = (
+                    d1_core::wording::listed(&known, "migration"),
+                    d1_core::wording::listed(&taken, "migration"),
+                );
+                match (known.len(), taken.len()) {
+                    (0, n) => format!(
+                        "  migrations                {n} pending as of that backup, which `migrate` \
+                         took before applying {}: {listed_taken} {}\n",
+                        them(n),
+                        check(n)
+                    ),
+                    (k, 0) => format!(
+                        "  migrations                {k} pending as of that backup: {listed_known} \
+                         {}\n",
+                        applies(k)
+                    ),
+                    (k, n) => format!(
+                        "  migrations                {k} pending: {listed_known} {}; \
+                         {listed_taken}, pending as of that backup, which `migrate` took before \
+                         applying {} {}\n",
+                        applies(k),
+                        them(n),
+                        check(n)
+                    ),
+                }
             }
-            Some(names) => format!(
-                "  migrations                {} pending as of that backup: {} (`{}` applies \
-                 {})\n",
-                names.len(),
-                d1_core::wording::listed(names, "migration"),
-                self.migrate_command,
-                d1_core::wording::them(names.len())
-            ),
         }
     }
 }
