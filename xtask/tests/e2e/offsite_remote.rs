@@ -2592,3 +2592,72 @@ fn a_fetch_of_a_copy_gone_from_the_bucket_names_where_the_other_copies_are_liste
         run.all()
     );
 }
+
+/// `timeout 60 cargo xtask offsite fetch …` while the download hangs:
+/// timeout(1) sends SIGTERM to the xtask, then to its whole process group
+/// (wrangler included), the same signal twice within microseconds. That
+/// is one stop, not an operator's second Ctrl-C: the fetch stops as for
+/// SIGTERM (exit 143), says so, removes its partial downloads and releases
+/// its lock. It exited at once (the second signal), saying nothing, and
+/// left both partial downloads and the dead run's lock record.
+#[test]
+fn a_fetch_stopped_by_timeout_removes_its_partial_downloads_and_says_so() {
+    let (remote, home) = remote();
+    let name = uploaded_and_gone_here(&remote, home.path());
+    // A slow bucket: each answer is held back 4 s.
+    remote.server.set_faults(Faults {
+        response_delay_ms: Some(4_000),
+        ..Faults::default()
+    });
+    let mut cmd = remote.xtask_command(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    as_a_job_ignoring(&mut cmd, &[]);
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // A download's directory is made before wrangler starts.
+    let downloading = |f: &String| f.ends_with(".download.partial");
+    while !remote.sb.backup_files().iter().any(downloading) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never started: {:?}",
+            remote.sb.backup_files(),
+        );
+        assert!(child.try_wait().unwrap().is_none(), "it ended");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) on our own child, then on the group it leads, as
+    // timeout(1) does.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+        libc::kill(-pid, libc::SIGTERM);
+    }
+    let status = ended_within(&mut child, std::time::Duration::from_secs(60))
+        .expect("still running a minute after timeout's signal");
+    let run = Run::from_output(std::process::Output {
+        status,
+        stdout: std::io::read_to_string(child.stdout.take().unwrap())
+            .unwrap()
+            .into_bytes(),
+        stderr: std::io::read_to_string(child.stderr.take().unwrap())
+            .unwrap()
+            .into_bytes(),
+    });
+    assert_eq!(run.code, Some(143), "{}", run.all());
+    assert!(
+        run.stderr.contains("interrupted by SIGTERM"),
+        "{}",
+        run.all()
+    );
+    let files = remote.sb.backup_files();
+    assert!(
+        !files.iter().any(|f| f.contains("partial")),
+        "partial downloads left: {files:?}"
+    );
+    let lock = std::fs::read(remote.sb.backups().join(".lock")).unwrap_or_default();
+    assert!(lock.is_empty(), "the lock was not released: {files:?}");
+}
