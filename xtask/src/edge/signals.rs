@@ -13,7 +13,8 @@
 //! command then fails with [`Interrupted`], so the usual `Drop` guards
 //! remove the unfinished file and the export pipe and release the lock on
 //! the way out, and `main` exits with 128 + the signal. A second signal
-//! exits at once.
+//! exits at once, but for the same one again within 300 ms: `timeout(1)`
+//! sends its SIGTERM to the command and then to its process group.
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicBool, AtomicI32};
@@ -21,7 +22,17 @@ use std::sync::atomic::{AtomicBool, AtomicI32};
 pub use d1_core::interrupt::{Interrupted, check, exit_code, received};
 
 extern "C" fn record(signal: libc::c_int) {
-    if d1_core::interrupt::record(signal).is_some() {
+    let now = monotonic_ms();
+    if received() == Some(signal) && now.saturating_sub(FIRST_AT.load(SeqCst)) < ECHO_MS {
+        // The same signal again at once: `timeout(1)` sends its signal to
+        // the command, then to the command's process group, microseconds
+        // apart. One stop, not an operator's second Ctrl-C, which takes
+        // longer than this.
+        return;
+    }
+    if d1_core::interrupt::record(signal).is_none() {
+        FIRST_AT.store(now, SeqCst);
+    } else {
         if GUARDING.load(SeqCst) {
             // A command of ours is running: it must not be left running
             // unwatched. The waiting loop stops it, and reports.
@@ -31,6 +42,23 @@ extern "C" fn record(signal: libc::c_int) {
         // SAFETY: _exit(2) is async-signal-safe.
         unsafe { libc::_exit(128 + signal) };
     }
+}
+
+/// How soon after the first signal the same one again counts as the same
+/// stop ([`record`]).
+const ECHO_MS: i64 = 300;
+
+/// When the first signal came, in [`monotonic_ms`].
+static FIRST_AT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Milliseconds on the monotonic clock; clock_gettime(2) may be called in
+/// a signal handler.
+fn monotonic_ms() -> i64 {
+    // SAFETY: a zeroed timespec is valid for clock_gettime to fill.
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid, owned timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec * 1000 + now.tv_nsec / 1_000_000
 }
 
 /// Set while `with-backup` waits for its command: a second signal is then

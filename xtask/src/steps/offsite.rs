@@ -921,7 +921,12 @@ impl Download {
     fn create(dir: PathBuf) -> Result<Download> {
         fsutil::create_new_private_dir(&dir)?;
         let file = dir.join("object");
-        Ok(Download { dir, file })
+        let download = Download { dir, file };
+        // Private from its creation: wrangler writes into this file, which
+        // keeps its mode, rather than making one of the umask's mode that
+        // an interrupt could leave before it is made private.
+        fsutil::create_private_file(&download.file)?;
+        Ok(download)
     }
 
     pub fn path(&self) -> &Path {
@@ -1022,7 +1027,8 @@ impl Target<'_> {
             self.backup_dir
                 .join(format!(".{label}.{}.download.partial", std::process::id())),
         )?;
-        // wrangler writes its own file mode; make it private before use.
+        // Private already (`Download::create`); made so again in case
+        // wrangler replaced the file rather than writing into it.
         if self.get_within(key, download.path(), most)? {
             fsutil::make_private(download.path())?;
             Ok(Some(download))
