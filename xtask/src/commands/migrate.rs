@@ -424,8 +424,8 @@ fn target_names(sh: &Shell, project: &Project, env: &Environment) -> Option<Vec<
     }
 }
 
-/// The applied migrations to check: the target's names, else the backup
-/// record's. With neither there is nothing to compare with: a `named`
+/// The applied migrations to check: the target's names, else those of the
+/// newest verified backup's database (the record's `applied`). With neither there is nothing to compare with: a `named`
 /// environment stops (exit 2), any other is skipped (`None`) with the reason.
 fn applied_names(
     project: &Project,
@@ -436,7 +436,10 @@ fn applied_names(
 ) -> Result<Option<Vec<String>>> {
     Ok(Some(match (target, record) {
         (Some(names), _) => names.clone(),
-        (None, Some(r)) => r.sha256.keys().cloned().collect(),
+        // The newest verified backup's database: a migration the record
+        // keeps but that no longer lists (rolled back, its fix a new
+        // migration) is applied nowhere it knows of.
+        (None, Some(r)) => r.applied.clone(),
         (None, None) => {
             let why = format!(
                 "{}: no verified backup in {} records its migrations' contents, and no \

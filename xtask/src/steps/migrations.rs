@@ -952,12 +952,15 @@ pub fn plan_of_all<'e>(
 }
 
 /// Reads the target's applied migrations and refuses (exit 3) when one of
-/// them has changed in `migrations/` since it was applied.
+/// them has changed in `migrations/` since it was applied, or when a
+/// pending one is not what this machine's record says it was applied as
+/// ([`refuse_pending_recorded_otherwise`]).
 pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<MigrationPlan<'e>> {
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = migration_files(&dir)?;
     let applied = applied_migrations(sh, project, env)?;
-    if let Some(report) = edited_since_applied(sh, project, env, &dir, &applied)? {
+    let record = record_for(sh, project, env)?;
+    if let Some(report) = edited_against(record.as_ref(), env, &dir, &applied) {
         crate::stop!(
             Exit::Refused,
             "refusing to migrate {}: {report} Nothing was done.",
@@ -966,6 +969,7 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
     }
     let pending = pending(&files, &applied);
     let pending_digests = digests(&dir, &pending);
+    refuse_pending_recorded_otherwise(env, (&dir, &files), &pending_digests, record.as_ref())?;
     let side_writes = side_writes(sh, project, env, &dir, &pending).map_err(|e| format!("{e:#}"));
     Ok(MigrationPlan {
         env,
@@ -990,16 +994,106 @@ pub fn edited_since_applied(
     dir: &Path,
     applied: &[String],
 ) -> Result<Option<String>> {
-    let current = digests(dir, applied);
     let record = record_for(sh, project, env)?;
-    let source = match &record {
+    Ok(edited_against(record.as_ref(), env, dir, applied))
+}
+
+/// [`edited_since_applied`]'s report, against `record` read already.
+fn edited_against(
+    record: Option<&Record>,
+    env: &Environment,
+    dir: &Path,
+    applied: &[String],
+) -> Option<String> {
+    let current = digests(dir, applied);
+    let source = match record {
         Some(r) => format!("{} and {}'s d1_migrations", r.source, env.database_name),
         None => format!("{}'s d1_migrations", env.database_name),
     };
-    let edited = edited_or_missing(applied, &current, record.as_ref());
-    let (edited, _) = told_if_from_bucket(edited, record.as_ref(), dir, env);
+    let edited = edited_or_missing(applied, &current, record);
+    let (edited, _) = told_if_from_bucket(edited, record, dir, env);
     let database = env.database_name.as_str();
-    Ok((!edited.is_empty()).then(|| edited_report(&edited, dir, (&source, database))))
+    (!edited.is_empty()).then(|| edited_report(&edited, dir, (&source, database)))
+}
+
+/// Refuses (exit 3), a dry run too and before the pre-migration backup
+/// (`migrate`'s and `deploy`'s, which plan with [`plan`]), a pending
+/// migration whose file is not what `record`, this machine's record of
+/// what was applied, says it was applied as: one applied, recorded by a
+/// backup, rolled back by a restore to before it, then edited. Applied
+/// again under its own name, it used to go through without a word (only
+/// applied migrations were compared), and the next backup recorded the
+/// first text (the record of a name is the oldest backup's, which a
+/// planted manifest cannot replace: [`record_in`]), so every later
+/// `migrate` was refused "put it back as it was", a text the database no
+/// longer had. Every database that applied the first text (another
+/// developer's, staging) would never get the edit either: the fix goes in
+/// a new migration file, named here. A record read from the bucket is
+/// anyone's to write who holds its token: warned of, as
+/// [`told_if_from_bucket`] does, not refused.
+fn refuse_pending_recorded_otherwise(
+    env: &Environment,
+    (dir, files): (&Path, &[String]),
+    pending_digests: &BTreeMap<String, FileDigest>,
+    record: Option<&Record>,
+) -> Result<()> {
+    let Some(record) = record else {
+        return Ok(());
+    };
+    let pending: Vec<String> = pending_digests.keys().cloned().collect();
+    let edited = edited_migrations(&record.sha256, &pending, pending_digests);
+    if edited.is_empty() {
+        return Ok(());
+    }
+    let n = edited.len();
+    let them = d1_core::wording::them(n);
+    let new_files: Vec<String> = { edited.iter().enumerate() }
+        .map(|(i, e)| next_migration_name(files, &e.name, i))
+        .collect();
+    let said = format!(
+        "{} pending in {} {} recorded as applied with another text (rolled back since? a \
+         restore of a backup taken before {them} leaves {them} pending): {}; recorded in {}. \
+         D1 records migrations by name only, so a database that applied the first text \
+         (another developer's, staging) would never get this one, and this machine's record \
+         keeps the first, so every later `migrate` would refuse it. Never edit a migration \
+         under the same name once applied: make the fix a new migration file ({}), and leave \
+         {them} as {} first applied (or delete {them} if no database still has {them} \
+         applied). {}",
+        count(n, "migration"),
+        dir.display(),
+        if n == 1 { "was" } else { "were" },
+        changed_lines(&edited),
+        record.source,
+        new_files.join(", "),
+        if n == 1 { "it was" } else { "they were" },
+        where_the_edit_shows(&changed_paths(&edited, dir)),
+    );
+    if record.from_bucket {
+        warn_once(&format!(
+            "{said} That record was read from the bucket, anyone's to write who holds its \
+             object token: this is not a refusal."
+        ));
+        return Ok(());
+    }
+    crate::stop!(
+        Exit::Refused,
+        "refusing to migrate {}: {said} Nothing was done; no backup was taken.",
+        env.database_name
+    );
+}
+
+/// The name of the new migration file to make a fix of `edited` in: the
+/// number after the highest of `files` (plus `later`, for the fixes
+/// before it), as wide as `edited`'s, and the rest of its name
+/// (`0005_extra.sql` with 0005 the last: `0006_extra.sql`).
+fn next_migration_name(files: &[String], edited: &str, later: usize) -> String {
+    let highest = { files.iter() }
+        .filter_map(|f| parse_int(f))
+        .fold(0.0, f64::max);
+    let digits = edited.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = edited.split_once('_').map_or(edited, |(_, rest)| rest);
+    let number = highest.max(0.0) as u64 + 1 + later as u64;
+    format!("{number:0width$}_{rest}", width = digits.max(1))
 }
 
 /// Of `edited` ([`edited_or_missing`]), those to refuse, and how many
@@ -2244,6 +2338,14 @@ fn short(sha: &str) -> &str {
 pub struct Record {
     pub sha256: BTreeMap<String, String>,
     pub source: String,
+    /// The migrations the newest verified backup's database had applied
+    /// (its manifest's list): the database `status` and `migrate --check`
+    /// without a target compare the record for. The record keeps a
+    /// migration rolled back since ([`record_in`]), which no database may
+    /// have applied any more (its file deleted, its fix a new migration):
+    /// taken as applied, it was told as lacking, and `migrate --check`
+    /// FAILED on it.
+    pub applied: Vec<String>,
     /// Read from the environment's bucket (this machine holds no verified
     /// backup of it): anyone holding the bucket's object token can write
     /// it, so an edit it shows is warned about, not refused
@@ -2268,6 +2370,7 @@ pub fn record_for(sh: &Shell, project: &Project, env: &Environment) -> Result<Op
             Ok(Some((manifest, source))) => manifest.migration_sha256.map(|sha256| Record {
                 sha256,
                 source,
+                applied: manifest.migrations,
                 from_bucket: true,
             }),
             Ok(None) => None,
@@ -2345,6 +2448,7 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
     // The newest verified backup carries the record (each backup carries
     // its predecessor's); where it was first made is said beside it.
     let newest = entries.last().map(|e| &e.manifest.file.name)?;
+    let applied = { entries.last() }.map_or_else(Vec::new, |e| e.manifest.migrations.clone());
     let source = match sources.len() {
         1 if *first == newest => first.to_string(),
         1 => format!("{newest}, whose record of them dates from {first}"),
@@ -2357,6 +2461,7 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
     Some(Record {
         sha256: sha256.into_iter().map(|(k, (v, _))| (k, v)).collect(),
         source,
+        applied,
         from_bucket: false,
     })
 }
@@ -3165,6 +3270,23 @@ mod tests {
         assert_eq!(wrangler_order(&huge, "x_1.sql"), Less);
         assert_eq!(wrangler_order(&huge, "5_a.sql"), Greater);
         assert_eq!(wrangler_order(&format!("-{huge}"), "5_a.sql"), Greater);
+    }
+
+    /// The new migration file a rolled-back migration's fix is told to go
+    /// in: numbered after the last file, as wide as its own number.
+    #[test]
+    fn the_fix_of_a_rolled_back_migration_is_named_after_the_last_file() {
+        let files = ["0001_a.sql", "0005_extra.sql", "0006_more.sql"].map(String::from);
+        assert_eq!(
+            next_migration_name(&files, "0005_extra.sql", 0),
+            "0007_extra.sql"
+        );
+        assert_eq!(
+            next_migration_name(&files, "0006_more.sql", 1),
+            "0008_more.sql"
+        );
+        let files = ["1_a.sql", "9_b.sql"].map(String::from);
+        assert_eq!(next_migration_name(&files, "1_a.sql", 0), "10_a.sql");
     }
 
     /// A backup dropped into migrations/ is refused, naming it, before it

@@ -1406,7 +1406,10 @@ fn restore_warnings(
     }
     if let Some(record) = crate::steps::migrations::record_in(entries, env) {
         use crate::steps::migrations::{digests, edited_migrations, edited_report, missing_report};
-        let applied: Vec<String> = record.sha256.keys().cloned().collect();
+        // Compared only for what its database had applied: the record
+        // keeps a migration rolled back since, whose file may be deleted
+        // (its fix a new migration), and said it lacking (MI2).
+        let applied = newest.applied_migrations.clone().unwrap_or_default();
         let (edited, missing): (Vec<_>, Vec<_>) =
             edited_migrations(&record.sha256, &applied, &digests(&dir, &applied))
                 .into_iter()
