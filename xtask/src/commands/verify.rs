@@ -78,9 +78,17 @@ pub fn run(project: &Project, args: &VerifyArgs) -> ExitCode {
                 ExitCode::from(EXIT_BAD)
             }
         }
-        // Stopped by a signal: `main` says so, once, with what stays
-        // changed (this said it too, so SIGTERM was told twice).
-        Err(_) if crate::edge::signals::received().is_some() => ExitCode::from(EXIT_COULD_NOT_RUN),
+        // Stopped by a signal: `main` says which, once, with what stays
+        // changed (this said it too, so SIGTERM was told twice); this
+        // says only that there is no verdict.
+        Err(_) if crate::edge::signals::received().is_some() => {
+            crate::out::failure(
+                "verify",
+                "the verification could not run: it was stopped before its verdict",
+                EXIT_COULD_NOT_RUN,
+            );
+            ExitCode::from(EXIT_COULD_NOT_RUN)
+        }
         Err(e) => {
             // A guard's refusal keeps its own code (a backup directory
             // others can write to is 3, as for every command).
