@@ -193,8 +193,13 @@ fn no_backup_needs_a_reason_and_prints_it() {
         "{}",
         run.all()
     );
-    // Only the backup lock, held while the migration ran.
-    assert_eq!(sb.backup_files(), [".lock"], "no backup was taken");
+    // Only the backup lock, held while the migration ran, and migrate's
+    // journal of what it applied.
+    assert_eq!(
+        sb.backup_files(),
+        [".lock", "migrations-applied.jsonl"],
+        "no backup was taken"
+    );
     assert_eq!(
         sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"],
         4
