@@ -2806,6 +2806,35 @@ pub fn restore_command(
 mod tests {
     use super::*;
 
+    /// MG2 3: a backup taken without `migrations/` (its verification says
+    /// its migrations were not checked) records `{}` while listing every
+    /// applied migration. Never the record, nor the backup named as the
+    /// one compared with: the next verified backup that checked them is.
+    #[test]
+    fn a_backup_whose_migrations_were_not_checked_is_never_the_record() {
+        use crate::edge::inventory::tests::{entry, repo_environment};
+        let local = repo_environment("local");
+        let of = |minutes: i64, unchecked: bool| {
+            let mut e = entry("local", "full", minutes, Some("good"));
+            e.manifest.database.name = local.database_name.clone();
+            e.manifest.migrations = vec!["0001_a.sql".to_owned()];
+            e.manifest.migration_sha256 = Some(match unchecked {
+                true => BTreeMap::new(),
+                false => [("0001_a.sql".to_owned(), "ab".repeat(32))].into(),
+            });
+            if let Some(v) = e.manifest.verification.as_mut() {
+                v.migrations_unchecked = unchecked;
+            }
+            e
+        };
+        // Newest first, as the directory is scanned.
+        let entries = vec![of(20, true), of(10, false)];
+        let record = record_in(&entries, &local).expect("the checked backup's record");
+        assert_eq!(record.source, entries[1].manifest.file.name);
+        assert_eq!(record.sha256["0001_a.sql"], "ab".repeat(32));
+        assert!(record_in(&entries[..1], &local).is_none());
+    }
+
     /// LR 4: a refusal's missing triggers, `NAME on TABLE (MIGRATION)`, each
     /// name the migration that creates them whole, however long the
     /// trigger's and table's names (a dump's) are: each item was cut

@@ -1653,6 +1653,30 @@ fn notes_edited_after_migrate() -> (Sandbox, std::path::PathBuf) {
 
 const APPLIED_NOTES: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n";
 
+/// Takes a backup of local, which records `migration` as applied holding
+/// `text`, and warns that it was edited since when `warned`: the new
+/// backup's name.
+#[track_caller]
+fn backup_recording(sb: &Sandbox, (migration, text): (&str, &str), warned: bool) -> String {
+    let before = sql_backups(sb);
+    let run = sb.xtask(&["backup", "local", "-q"]);
+    run.assert_ok();
+    assert_eq!(
+        run.stderr.contains(migration) && run.stderr.contains("as they were applied"),
+        warned,
+        "{}",
+        run.all()
+    );
+    let newest = { sql_backups(sb).into_iter() }
+        .find(|f| !before.contains(f))
+        .unwrap();
+    assert_eq!(
+        manifest_for(sb, &newest)["migration_sha256"][migration],
+        sha256_hex(text.as_bytes()).as_str()
+    );
+    newest
+}
+
 /// MG 1: a migration edited after `migrate` applied it, before the next
 /// backup, was recorded by that backup as the version applied (the file's
 /// sha256 at backup time): `migrate --check` then passed the edit, and
@@ -1662,21 +1686,7 @@ const APPLIED_NOTES: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TE
 #[test]
 fn a_migration_edited_after_migrate_applied_it_is_recorded_as_applied_by_the_next_backup() {
     let (sb, path) = notes_edited_after_migrate();
-    let before = sql_backups(&sb);
-    let run = sb.xtask(&["backup", "local", "-q"]);
-    run.assert_ok();
-    assert!(
-        run.stderr.contains("0005_notes.sql") && run.stderr.contains("as they were applied"),
-        "{}",
-        run.all()
-    );
-    let newest = { sql_backups(&sb).into_iter() }
-        .find(|f| !before.contains(f))
-        .unwrap();
-    assert_eq!(
-        manifest_for(&sb, &newest)["migration_sha256"]["0005_notes.sql"],
-        sha256_hex(APPLIED_NOTES.as_bytes()).as_str()
-    );
+    let newest = backup_recording(&sb, ("0005_notes.sql", APPLIED_NOTES), true);
     let check = sb.xtask(&["migrate", "local", "--check"]);
     assert_eq!(check.code, Some(1), "{}", check.all());
     assert!(check.stdout.contains("0005_notes.sql"), "{}", check.all());
@@ -1726,4 +1736,59 @@ fn the_edited_migration_advice_works_for_a_file_git_never_had() {
         "{}",
         check.all()
     );
+}
+
+/// MG2 1: `migrate` journals the staged sha256 of each pending migration
+/// before wrangler runs. One that then failed (a UNIQUE index the real
+/// rows break; the plan's in-memory check passes it) left its line as the
+/// record: fixed and applied otherwise (by hand here), the next backup
+/// warned and recorded the text that never ran, and `migrate --check`
+/// failed for good. The run's end says what it applied; a backup takes
+/// the journal's sha256 of a migration only when that run applied it.
+#[test]
+fn a_migration_that_failed_under_migrate_and_was_applied_otherwise_is_recorded_as_applied() {
+    let unique = "CREATE UNIQUE INDEX u ON companies (name);\n";
+    let sb = sandbox_with_a_pending_migration("0005_u.sql", unique);
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Dup'), ('Dup');");
+    let path = sb.path().join("migrations/0005_u.sql");
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "the index fails on the rows:\n{}",
+        run.all()
+    );
+    let plain = "CREATE INDEX u ON companies (name);\n";
+    std::fs::write(&path, plain).unwrap();
+    sb.wrangler(&["d1", "migrations", "apply", "qbtime_db_local", "--local"])
+        .assert_ok();
+    backup_recording(&sb, ("0005_u.sql", plain), false);
+    sb.xtask(&["migrate", "local", "--check"]).assert_ok();
+}
+
+/// MG2 2: `restore --clean` applies the migrations as `migrate` does, and
+/// journals them as it does: one applied by the restore and edited before
+/// the next backup is recorded as the restore applied it, and warned of.
+/// It was recorded as edited (the restore journaled nothing), though the
+/// README said it journaled.
+#[test]
+fn a_migration_a_clean_restore_applied_is_recorded_as_applied_by_the_next_backup() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&[
+        "backup",
+        "local",
+        "--data-only",
+        "--table",
+        "companies",
+        "-q",
+    ])
+    .assert_ok();
+    let backup = only_backup(&sb);
+    let path = sb.path().join("migrations/0005_notes.sql");
+    std::fs::write(&path, APPLIED_NOTES).unwrap();
+    sb.empty_local_d1();
+    restore_clean_partial(&sb, &sb.backups().join(&backup)).assert_ok();
+    std::fs::write(&path, format!("{APPLIED_NOTES}-- edited\n")).unwrap();
+    backup_recording(&sb, ("0005_notes.sql", APPLIED_NOTES), true);
 }

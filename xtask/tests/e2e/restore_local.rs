@@ -1799,16 +1799,7 @@ fn a_data_only_backup_of_tables_others_reference_with_an_action_restores_clean_a
         ],
     );
     let target = Sandbox::new();
-    let run = target.xtask(&[
-        "restore",
-        file.to_str().unwrap(),
-        "--to",
-        "local",
-        "--clean",
-        "--partial",
-        "--yes",
-    ]);
-    run.assert_ok();
+    restore_clean_partial(&target, &file).assert_ok();
     for table in ["accounts", "encryption_keys"] {
         let sql = format!("SELECT * FROM {table} ORDER BY 1");
         assert_eq!(target.query(&sql), source.query(&sql), "{table}");

@@ -709,6 +709,12 @@ pub fn only_backup(sb: &Sandbox) -> String {
     backups[0].clone()
 }
 
+/// A run of `restore FILE --to local --clean --partial --yes` in `sb`.
+pub fn restore_clean_partial(sb: &Sandbox, file: &Path) -> Run {
+    let args = ["--to", "local", "--clean", "--partial", "--yes"];
+    sb.xtask(&[&["restore", file.to_str().unwrap()][..], &args].concat())
+}
+
 /// A sandbox with the migrations applied, the seed rows, and one more
 /// migration pending: `name` in migrations/, holding `sql`.
 pub fn sandbox_with_a_pending_migration(name: &str, sql: &str) -> Sandbox {
