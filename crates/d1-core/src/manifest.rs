@@ -885,6 +885,18 @@ impl Manifest {
             .is_some_and(Verification::is_good)
     }
 
+    /// Whether its record of applied migrations (`migration_sha256`) may be
+    /// the record an edit is judged by: verified good, with the
+    /// migrations checked. A backup taken without `migrations/` records
+    /// `{}` while listing every applied migration; taken as the record
+    /// (the bucket's newest, on a fresh machine), `migrate --check` would
+    /// check names only.
+    pub fn is_migration_record(&self) -> bool {
+        self.verification
+            .as_ref()
+            .is_some_and(|v| v.is_good() && !v.migrations_unchecked)
+    }
+
     /// Whether the file is age ciphertext.
     pub fn is_age_sealed(&self) -> bool {
         self.sealed

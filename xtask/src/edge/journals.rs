@@ -9,7 +9,8 @@ pub const DRILL_LOG: &str = "docs/restore-drills.md";
 pub const TIME_TRAVEL_JOURNAL: &str = "time-travel.jsonl";
 
 /// The journal of the migrations `migrate` (and every command that applies
-/// them) gave wrangler, in the backup directory: one line per run, with the
-/// sha256 of each migration as it was staged, which is the text applied
-/// (`steps::migrations::journal_staged`).
+/// them) gave wrangler, in the backup directory: a line per run before
+/// wrangler runs, with the sha256 of each migration as it was staged
+/// (`steps::migrations::Staged::journal`), and one once it knows which it
+/// applied (`steps::migrations::journal_end`).
 pub const MIGRATIONS_JOURNAL: &str = "migrations-applied.jsonl";

@@ -2427,6 +2427,35 @@ fn say_rewritten(lossless: &d1_dump::Lossless) {
     );
 }
 
+/// Warns of the applied migrations `journaled` takes from a run of
+/// `migrate` (or `deploy`, `restore --clean`) that wrote no end: killed
+/// while wrangler applied them, it never said which it applied, so each
+/// is recorded as that run staged it, which is wrong for one that failed
+/// then and was fixed and applied otherwise since (MG2).
+fn warn_unended(
+    journaled: &BTreeMap<String, crate::steps::migrations::Journaled>,
+    env: &Environment,
+) {
+    let unended: Vec<String> = { journaled.iter() }
+        .filter_map(|(name, j)| {
+            let at = j.unended.as_ref()?;
+            Some(format!("{} (staged {at})", d1_core::names::shown(name)))
+        })
+        .collect();
+    if !unended.is_empty() {
+        crate::warn!(
+            "this backup records {} as a run that applied migrations to {} staged {}, but that \
+             run never recorded which it applied (it was killed while wrangler applied them?): \
+             if one failed then and was fixed and applied otherwise since, its record is the \
+             text that failed, and `cargo xtask migrate {} --check` will call it edited",
+            unended.join(", "),
+            env.database_name,
+            d1_core::wording::them(unended.len()),
+            env.name
+        );
+    }
+}
+
 /// The sha256 of each applied migration as it was applied: the
 /// environment's previous verified backup on this machine's record where
 /// it has one, else the migrations journal's ([`journaled`], what
@@ -2482,9 +2511,13 @@ fn migration_record(
         .filter(|p| !p.from_bucket)
         .map(|p| p.sha256.clone())
         .unwrap_or_default();
-    let journal: BTreeMap<String, String> = { crate::steps::migrations::journaled(project, env) }
+    let journaled: BTreeMap<_, _> = { crate::steps::migrations::journaled(project, env) }
         .into_iter()
-        .filter(|(name, _)| !record.contains_key(name))
+        .filter(|(name, _)| !record.contains_key(name) && applied.contains(name))
+        .collect();
+    warn_unended(&journaled, env);
+    let journal: BTreeMap<String, String> = { journaled.into_iter() }
+        .map(|(name, j)| (name, j.sha256))
         .collect();
     let source = format!(
         "{}, what migrate applied",

@@ -1379,7 +1379,7 @@ pub fn apply(
         "migrations may be partly applied to {}; {advice}",
         env.database_name
     ));
-    journal_staged(project, plan)?;
+    let run = staged.journal(project, env)?;
     if let Err(e) = wrangler.run(&staged.apply(project, env)) {
         if e.chain()
             .any(|c| c.is::<crate::edge::signals::Interrupted>())
@@ -1399,15 +1399,19 @@ pub fn apply(
             && !crate::edge::wrangler::failed_refused_by_api(&e);
         let now = applied_migrations(sh, project, env);
         let said = failed_said(&now, (plan, failure), advice, may_land);
-        let applied = { now.ok() }.map(|now| {
+        let applied: Option<Vec<String>> = { now.ok() }.map(|now| {
             { plan.pending.iter() }
                 .filter(|p| now.contains(p))
                 .cloned()
                 .collect()
         });
+        if let Some(applied) = &applied {
+            journal_end(project, env, &run, applied);
+        }
         return Err(e.context(FailedApply { said, applied }));
     }
     let gained = gained(sh, project, plan);
+    journal_end(project, env, &run, &gained);
     crate::say!(
         "Applied {} to {}.",
         count(gained.len(), "migration"),
@@ -1416,53 +1420,59 @@ pub fn apply(
     Ok(gained)
 }
 
-/// Appends to the migrations journal ([`MIGRATIONS_JOURNAL`], in the
-/// backup directory) the sha256 of each of `plan`'s pending migrations as
-/// staged for wrangler, before wrangler runs: the staged copy is what it
-/// applies ([`unchanged_since_planned`] found it to be the plan's), so a
-/// migration the database lists afterwards was applied as this. The next
-/// backup records that ([`journaled`]), never the file as it is by then:
-/// an edit made between the migrate and that backup was recorded as the
-/// text applied, so `migrate --check` passed it, and failed the file put
-/// back (MG). Written before applying, a run killed while wrangler applies
-/// leaves its record; one that applied nothing leaves a line naming
-/// migrations the database does not list, which no one reads. Nothing is
-/// applied when it cannot be written (exit 2).
-fn journal_staged(project: &Project, plan: &MigrationPlan<'_>) -> Result<()> {
+/// Appends to the migrations journal the end of the run `run`
+/// ([`Staged::journal`]): which of its staged migrations `env`'s database
+/// lists now, as `d1_migrations` read again (or wrangler) told. A backup
+/// takes that run's sha256 for those alone ([`journaled`]): one that
+/// failed (a UNIQUE index the rows break), fixed and applied otherwise
+/// since, was recorded as the text that never ran, and `migrate --check`
+/// failed for good (MG2). A line that cannot be written is warned of:
+/// the run is then one with no end, whose every migration is taken as
+/// applied, and warned of by the next backup.
+pub fn journal_end(project: &Project, env: &Environment, run: &str, applied: &[String]) {
     let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
-    let staged: serde_json::Map<String, serde_json::Value> = { plan.pending.iter() }
-        .filter_map(|n| {
-            let digest = plan.pending_digests.get(n)?;
-            Some((n.clone(), serde_json::Value::from(digest.sha256.clone())))
-        })
-        .collect();
     let entry = serde_json::json!({
-        "env": plan.env.name,
-        "database": plan.env.database_name,
-        "staged_at": chrono::Utc::now().to_rfc3339(),
-        "migrations": staged,
+        "env": env.name,
+        "database": env.database_name,
+        "run": run,
+        "ended_at": chrono::Utc::now().to_rfc3339(),
+        "applied": applied,
     });
-    crate::edge::fsutil::append_json_line(&path, &entry, "migrations journal").map_err(|e| {
-        Exit::CouldNotRun.error(e.context(format!(
-            "cannot record in {} the migrations about to be applied to {}, so none was \
-             applied: free space there or fix its permissions, and migrate again",
+    if let Err(e) = crate::edge::fsutil::append_json_line(&path, &entry, "migrations journal") {
+        crate::warn!(
+            "cannot record in {} which migrations were applied to {} ({e:#}); the next backup \
+             takes every one this run staged as applied: check it with `cargo xtask migrate {} \
+             --check` after that backup",
             path.display(),
-            plan.env.database_name
-        )))
-    })
+            env.database_name,
+            env.name
+        );
+    }
+}
+
+/// A migration's sha256 as [`journaled`] read it: `unended` names the
+/// time of a run that wrote no end (killed while wrangler applied), whose
+/// migrations are taken as applied, not known to be.
+pub struct Journaled {
+    pub sha256: String,
+    pub unended: Option<String>,
 }
 
 /// The sha256 of each migration as it was last staged for `env`'s
-/// database ([`journal_staged`]): the text applied, for a migration the
-/// database lists. The journal is in the backup directory, as trusted as
-/// the manifests beside it, and read as hostile as they are: a line that
-/// is not one of this tool's (not JSON, another environment's or
-/// database's, a name that is no plain file name, a value that is no
-/// sha256) is passed over. One that cannot be read at all (a link, too
-/// large) is warned of, naming it and the fix, and nothing is taken from
-/// it: the record is then the file's sha256 at the backup, as it was
-/// before the journal.
-pub fn journaled(project: &Project, env: &Environment) -> BTreeMap<String, String> {
+/// database by a run that applied it ([`Staged::journal`], whose end,
+/// [`journal_end`], names it): the text applied. A run's staged sha256 of
+/// a migration its end does not name (one that failed) is never taken: a
+/// migration fixed and applied otherwise since is recorded as its file is
+/// (MG2). A run with no end (killed while wrangler applied, or written by
+/// the version before ends) is taken whole, [`Journaled::unended`]. The
+/// journal is in the backup directory, as trusted as the manifests beside
+/// it, and read as hostile as they are: a line that is not one of this
+/// tool's (not JSON, another environment's or database's, a name that is
+/// no plain file name, a value that is no sha256) is passed over. One that
+/// cannot be read at all (a link, too large) is warned of, naming it and
+/// the fix, and nothing is taken from it: the record is then the file's
+/// sha256 at the backup, as it was before the journal.
+pub fn journaled(project: &Project, env: &Environment) -> BTreeMap<String, Journaled> {
     let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
     if std::fs::symlink_metadata(&path).is_err() {
         return BTreeMap::new();
@@ -1479,15 +1489,31 @@ pub fn journaled(project: &Project, env: &Environment) -> BTreeMap<String, Strin
             return BTreeMap::new();
         }
     };
-    let mut staged = BTreeMap::new();
-    for line in &lines {
-        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+    let entries: Vec<serde_json::Value> = { lines.iter() }
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| {
+            let of = |key: &str, is: &str| entry.get(key).and_then(|v| v.as_str()) == Some(is);
+            of("env", &env.name) && of("database", &env.database_name)
+        })
+        .collect();
+    let text = |entry: &serde_json::Value, key: &str| {
+        entry.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+    };
+    // Each run's end: the migrations it applied.
+    let mut ends: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in &entries {
+        let (Some(run), Some(applied)) = (
+            text(entry, "run"),
+            entry.get("applied").and_then(|a| a.as_array()),
+        ) else {
             continue;
         };
-        let of = |key: &str, is: &str| entry.get(key).and_then(|v| v.as_str()) == Some(is);
-        if !of("env", &env.name) || !of("database", &env.database_name) {
-            continue;
-        }
+        let names = applied.iter().filter_map(|n| n.as_str()).map(str::to_owned);
+        ends.entry(run).or_default().extend(names);
+    }
+    let mut staged = BTreeMap::new();
+    for entry in &entries {
+        let end = text(entry, "run").and_then(|run| ends.get(&run));
         for (name, sha) in entry
             .get("migrations")
             .and_then(|m| m.as_object())
@@ -1496,8 +1522,16 @@ pub fn journaled(project: &Project, env: &Environment) -> BTreeMap<String, Strin
         {
             if let Some(sha) = sha.as_str().filter(|s| d1_core::names::is_sha256_hex(s))
                 && d1_core::names::is_plain_file_name(name)
+                && end.is_none_or(|applied| applied.contains(name))
             {
-                staged.insert(name.clone(), sha.to_owned());
+                // Said in a warning: a date, never the line's text.
+                let unended = end.is_none().then(|| {
+                    { text(entry, "staged_at") }
+                        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+                        .map_or_else(|| "at a time not recorded".to_owned(), |at| at.to_rfc3339())
+                });
+                let sha256 = sha.to_owned();
+                staged.insert(name.clone(), Journaled { sha256, unended });
             }
         }
     }
@@ -1605,6 +1639,9 @@ pub struct Staged {
     /// Commands against the private configuration.
     cmds: crate::edge::wrangler::Commands,
     dir: crate::edge::wrangler::PrivateDir,
+    /// The sha256 of each migration copied, in the order wrangler applies
+    /// them: what [`Staged::journal`] records.
+    sha256: Vec<(String, String)>,
 }
 
 /// [`Staged`]: refuses (exit 3) as [`unchanged_since_planned`] does, and
@@ -1625,9 +1662,13 @@ pub fn stage(plan: &MigrationPlan<'_>) -> Result<Staged> {
         _ => could_not(e),
     })?;
     let config = write_staged_config(plan.env, dir.path()).map_err(could_not)?;
+    let sha256 = { plan.pending.iter() }
+        .filter_map(|n| Some((n.clone(), plan.pending_digests.get(n)?.sha256.clone())))
+        .collect();
     Ok(Staged {
         cmds: crate::edge::wrangler::Commands::new(&config),
         dir,
+        sha256,
     })
 }
 
@@ -1649,6 +1690,76 @@ impl Staged {
     /// created, with its id.
     pub fn for_database(&self, env: &Environment) -> Result<()> {
         write_staged_config(env, self.dir.path()).map(drop)
+    }
+
+    /// Appends to the migrations journal ([`MIGRATIONS_JOURNAL`], in the
+    /// backup directory) the sha256 of each migration staged, before
+    /// wrangler applies them to `env`'s database: the copy is what it
+    /// applies ([`unchanged_since_planned`] found it to be the plan's).
+    /// Returns the run's id, which [`journal_end`] names once the run
+    /// knows which it applied; the next backup records that text for
+    /// those ([`journaled`]), never the file as it is by then: an edit made
+    /// between the migrate and that backup was recorded as the text
+    /// applied, so `migrate --check` passed it, and failed the file put
+    /// back (MG). Written before applying, a run killed while wrangler
+    /// applies leaves this line with no end, taken as applied, and warned
+    /// of. Nothing is applied when it cannot be written (exit 2).
+    pub fn journal(&self, project: &Project, env: &Environment) -> Result<String> {
+        let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
+        let now = chrono::Utc::now().to_rfc3339();
+        let run = format!("{now}-{}", std::process::id());
+        let staged: serde_json::Map<String, serde_json::Value> = { self.sha256.iter() }
+            .map(|(n, sha)| (n.clone(), serde_json::Value::from(sha.clone())))
+            .collect();
+        let entry = serde_json::json!({
+            "env": env.name,
+            "database": env.database_name,
+            "run": run,
+            "staged_at": now,
+            "migrations": staged,
+        });
+        crate::edge::fsutil::append_json_line(&path, &entry, "migrations journal").map_err(
+            |e| {
+                Exit::CouldNotRun.error(e.context(format!(
+                    "cannot record in {} the migrations about to be applied to {}, so none was \
+                 applied: free space there or fix its permissions, and run this again",
+                    path.display(),
+                    env.database_name
+                )))
+            },
+        )?;
+        Ok(run)
+    }
+
+    /// [`Staged::apply`] by `wrangler` to `env`'s database with no
+    /// migration applied (`restore --clean`'s), journaled as `migrate`'s
+    /// ([`Staged::journal`], [`journal_end`]). A failure's end names the
+    /// migrations staged before the one wrangler said failed
+    /// ([`crate::edge::wrangler::failed_migration`]), each applied in its
+    /// own batch before it stopped there; none is written when it named
+    /// none (which it applied is unknown).
+    pub fn apply_journaled(
+        &self,
+        project: &Project,
+        env: &Environment,
+        wrangler: &crate::edge::wrangler::Wrangler,
+    ) -> Result<()> {
+        let run = self.journal(project, env)?;
+        let applied = wrangler.run(&self.apply(project, env));
+        let upto = match &applied {
+            Ok(()) => Some(self.sha256.len()),
+            Err(e) => {
+                let failed = crate::edge::wrangler::failed_migration(e);
+                { self.sha256.iter() }.position(|(n, _)| Some(n) == failed.as_ref())
+            }
+        };
+        if let Some(upto) = upto {
+            let names: Vec<String> = { self.sha256[..upto].iter() }
+                .map(|(n, _)| n.clone())
+                .collect();
+            journal_end(project, env, &run, &names);
+        }
+        applied
     }
 
     /// `wrangler d1 migrations apply` of the copy, to `env`'s database:
@@ -2421,6 +2532,8 @@ pub fn record_in(scanned: &[inventory::Entry], env: &Environment) -> Option<Reco
         // record would let an edit through (and be carried forward).
         .filter(|e| env.records(&e.manifest))
         .filter(|e| e.is_verified_good() && e.is_whole())
+        // One taken without migrations/ records `{}`: no record (MG2).
+        .filter(|e| e.manifest.is_migration_record())
         // One dated after now is no newer record than those taken since
         // (a clock that ran fast, or a planted 2099 manifest).
         .filter(|e| e.manifest.created_at <= now)

@@ -818,6 +818,16 @@ impl Index {
             .any(|e| e.file != entry.file && after.backups.iter().all(|a| a.file != e.file))
     }
 
+    /// The whole copies verified good, dated up to now, newest first:
+    /// `latest` is the first.
+    pub fn verified_newest_first(&self) -> Vec<&IndexEntry> {
+        let now = Utc::now();
+        { newest_first(&self.backups).into_iter() }
+            .map(|i| &self.backups[i])
+            .filter(|e| e.whole && e.verified == "good" && e.created_at <= now)
+            .collect()
+    }
+
     /// A file by name, or `latest`: the newest whole copy verified good.
     pub fn find(&self, which: &str) -> Result<&IndexEntry> {
         if which == "latest" {
@@ -2171,9 +2181,13 @@ fn index_entry(
 }
 
 /// The manifest of the environment's newest offsite copy that passed
-/// verification, read from its bucket and validated as any manifest is, with
-/// where it came from (`r2://bucket/key`). `None` when the environment has
-/// no bucket, or nothing verified was uploaded.
+/// verification with its migrations checked, read from its bucket and
+/// validated as any manifest is, with where it came from
+/// (`r2://bucket/key`). `None` when the environment has no bucket, or
+/// nothing verified was uploaded. A copy taken without `migrations/`
+/// records `{}` while listing every applied migration: the newest, it was
+/// the record on every fresh machine, and `migrate --check` there checked
+/// names only; it is passed over for the next (MG2).
 pub fn newest_manifest(
     sh: &Shell,
     project: &Project,
@@ -2186,7 +2200,35 @@ pub fn newest_manifest(
     let Some(entry) = target.find_entry("latest")?.and_then(Result::ok) else {
         return Ok(None);
     };
-    let Some(manifest) = target.entry_manifest(&entry)? else {
+    let Some(manifest) = entry_manifest_of(&target, &entry)? else {
+        return Ok(None);
+    };
+    let source = |entry: &IndexEntry| format!("r2://{}/{}", target.bucket(), entry.manifest_key);
+    if manifest.is_migration_record() {
+        return Ok(Some((manifest, source(&entry))));
+    }
+    let index = target.read_indexes()?;
+    let older = { index.iter() }
+        .flat_map(|i| i.verified_newest_first())
+        .skip_while(|e| e.file != entry.file)
+        .skip(1);
+    for entry in older {
+        if let Some(manifest) = entry_manifest_of(&target, entry)?
+            && manifest.is_migration_record()
+        {
+            return Ok(Some((manifest, source(entry))));
+        }
+    }
+    Ok(None)
+}
+
+/// The manifest of the copy `entry`, one of `target`'s environment's:
+/// `None` when it is the other database's (the newest copy listed under
+/// the environment's other name), an error when it describes another
+/// file or environment.
+fn entry_manifest_of(target: &Target<'_>, entry: &IndexEntry) -> Result<Option<Manifest>> {
+    let env = target.env;
+    let Some(manifest) = target.entry_manifest(entry)? else {
         return Ok(None);
     };
     let ours = env.records(&manifest);
@@ -2206,10 +2248,7 @@ pub fn newest_manifest(
             env.name
         );
     }
-    Ok(Some((
-        manifest,
-        format!("r2://{}/{}", target.bucket(), entry.manifest_key),
-    )))
+    Ok(Some(manifest))
 }
 
 #[cfg(test)]

@@ -175,15 +175,15 @@ impl Loading<'_> {
             if let Some(watch) = self.watch {
                 watch.unwritten(&self.meanwhile())?;
             }
-            self.wrangler
-                .run(&staged.apply(underway.project, target))
-                .map_err(|e| {
-                    e.context(format!(
-                        "applying migrations to {} failed, so no rows were loaded{}",
-                        target.database_name,
-                        self.named_safety()
-                    ))
-                })?;
+            // Journaled as `migrate` journals them: the next backup records
+            // what was applied, not the files as they are by then.
+            { staged.apply_journaled(underway.project, target, self.wrangler) }.map_err(|e| {
+                e.context(format!(
+                    "applying migrations to {} failed, so no rows were loaded{}",
+                    target.database_name,
+                    self.named_safety()
+                ))
+            })?;
         }
         if let Some(watch) = self.watch.filter(|_| mode == Mode::Clean) {
             watch.rebase()?;
