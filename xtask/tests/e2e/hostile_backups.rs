@@ -2446,6 +2446,43 @@ fn a_d1_migrations_table_not_as_wrangler_makes_it_is_refused_and_its_failure_tol
     );
 }
 
+/// `d1_migrations` is made by whichever wrangler or tool came first, each
+/// laying its text out its own way; the rehearsal's prod had it indented
+/// with spaces where wrangler has tabs, and every remote rehearsal failed
+/// at its restore to staging (CI, stop 62), refused as "defined
+/// otherwise". The same columns and constraints on one line restore with
+/// no word of d1_migrations, and verify says none either.
+#[test]
+fn a_d1_migrations_table_laid_out_otherwise_is_the_same_table() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let start = dump.find("CREATE TABLE IF NOT EXISTS").unwrap_or_else(|| {
+        dump.find("CREATE TABLE d1_migrations")
+            .or_else(|| dump.find("CREATE TABLE \"d1_migrations\""))
+            .expect("the dump makes d1_migrations")
+    });
+    let end = start + dump[start..].find(");").unwrap() + 2;
+    assert!(
+        dump[start..end].contains("d1_migrations"),
+        "{}",
+        &dump[start..end]
+    );
+    let flat = "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT \
+                UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);";
+    let other = format!("{}{flat}{}", &dump[..start], &dump[end..]);
+    let (_outer, planted) = planted_dump(&other);
+    let told = |out: &str| out.contains("otherwise") || out.contains("--allow-schema-change");
+    let verify = sb.xtask(&["verify", &planted, "--no-manifest"]);
+    assert!(
+        !told(&verify.all()),
+        "verify tells of d1_migrations laid out otherwise:\n{}",
+        verify.all()
+    );
+    let run = restore_planted(&sb, &planted, &[]);
+    run.assert_ok();
+    assert!(!told(&run.all()), "{}", run.all());
+}
+
 /// An index no migration makes on a table one makes was not judged: a
 /// UNIQUE index (here partial, on an expression) restored without a word
 /// (exit 0, verify GOOD), and a second member account could no longer be
