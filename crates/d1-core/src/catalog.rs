@@ -364,7 +364,10 @@ impl SchemaChanges {
 /// migrations leaves, not their files' text: an `ALTER TABLE` rewrites
 /// the table's stored text, which is what a dump holds. Texts are compared
 /// from the name on ([`crate::statement::after_created_name`]), so that
-/// `IF NOT EXISTS` or the name's quoting is no difference. A table or
+/// `IF NOT EXISTS` or the name's quoting is no difference, and without
+/// their layout ([`crate::statement::without_layout`]): `d1_migrations` is
+/// made by whichever wrangler (or tool) came first, indented its own way,
+/// and a rehearsal's prod made it with spaces where wrangler has tabs. A table or
 /// index no migration makes (made by hand, or by another branch's
 /// migration) is not judged.
 pub fn schema_changes(
@@ -377,7 +380,8 @@ pub fn schema_changes(
         // What comes before the name says UNIQUE or not, and it only.
         let before = sql[..sql.len() - after.len()].to_ascii_uppercase();
         let unique = before.split_whitespace().any(|w| w == "UNIQUE");
-        (unique, after.trim().replace("\r\n", "\n"))
+        let after = after.replace("\r\n", "\n");
+        (unique, crate::statement::without_layout(&after))
     };
     // By name, ASCII case ignored as SQLite matches names: looked up, not
     // scanned for each (rvMD 2: tables × objects).
@@ -3461,6 +3465,39 @@ mod object_kind_tests {
         assert_eq!(schema_changes(&plain, &made).changed, ["t_a"]);
         // A backup of other tables is not told of t's index.
         assert!(schema_changes(&dump(&[("u", "CREATE TABLE u (x)")]), &made).is_empty());
+    }
+
+    /// `d1_migrations` as wrangler makes it (tabs) and as a rehearsal's
+    /// prod or another tool made it (spaces, on one line) is one table;
+    /// a CHECK added to it, in any layout, is a change.
+    #[test]
+    fn schema_changes_see_no_change_in_layout_and_every_change_in_tokens() {
+        let wranglers = "CREATE TABLE IF NOT EXISTS \"d1_migrations\"(\n\t\tid         INTEGER \
+                         PRIMARY KEY AUTOINCREMENT,\n\t\tname       TEXT UNIQUE,\n\t\t\
+                         applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);";
+        let made = BTreeMap::from([(
+            "d1_migrations".to_owned(),
+            Defined {
+                kind: "table".to_owned(),
+                table: "d1_migrations".to_owned(),
+                sql: wranglers.to_owned(),
+            },
+        )]);
+        let spaced = "CREATE TABLE d1_migrations(\n                    id         INTEGER \
+                      PRIMARY KEY AUTOINCREMENT,\n                    name       TEXT UNIQUE,\n\
+                      applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n                )";
+        let one_line = "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name \
+                        TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)";
+        for same in [spaced, one_line] {
+            let found = schema_changes(&dump(&[("d1_migrations", same)]), &made);
+            assert!(found.is_empty(), "{same}: {found:?}");
+        }
+        let checked = one_line.replace(
+            "name TEXT UNIQUE,",
+            "name TEXT UNIQUE CHECK (name < '0005'),",
+        );
+        let found = schema_changes(&dump(&[("d1_migrations", &checked)]), &made);
+        assert_eq!(found.changed, ["d1_migrations"], "{checked}");
     }
 
     /// Names match as SQLite matches them, ASCII case ignored, on both

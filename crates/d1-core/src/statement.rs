@@ -1008,6 +1008,46 @@ fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }
 
+/// `sql` with its layout taken out: outside its strings and quoted
+/// names, each run of whitespace and comments is one space, and none
+/// beside `(`, `)`, `,` or `;`, where no space can join or part two
+/// tokens. Two texts with the same result are the same tokens in the same
+/// order, so a definition laid out by another hand (a `d1_migrations` made
+/// by another version of wrangler, or another tool, indented otherwise)
+/// compares as the same definition; a quoted text keeps every byte.
+pub fn without_layout(sql: &str) -> String {
+    let b = sql.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let (mut i, mut gap) = (0, false);
+    let tight = |c: u8| matches!(c, b'(' | b')' | b',' | b';');
+    while i < b.len() {
+        let c = b[i];
+        let trivia_end = match c {
+            _ if c.is_ascii_whitespace() => Some(i + 1),
+            b'-' if b.get(i + 1) == Some(&b'-') => Some(past(b, i + 2, b"\n")),
+            b'/' if b.get(i + 1) == Some(&b'*') => Some(past(b, i + 2, b"*/")),
+            _ => None,
+        };
+        if let Some(end) = trivia_end {
+            (gap, i) = (true, end);
+            continue;
+        }
+        if gap && out.last().is_some_and(|&l| !tight(l)) && !tight(c) {
+            out.push(b' ');
+        }
+        gap = false;
+        let end = match c {
+            b'\'' | b'"' | b'`' => past_quoted(b, i),
+            b'[' => past(b, i + 1, b"]"),
+            _ => i + 1,
+        };
+        out.extend_from_slice(&b[i..end]);
+        i = end;
+    }
+    // Cut only at token bounds, so the bytes are whole characters.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 /// An SQL identifier, double-quoted with inner quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -1039,6 +1079,40 @@ mod tests {
     /// The longest of each kind the pinned wrangler's local D1 ran (one
     /// byte more was refused `string or blob too big`) is stored with a
     /// statement of exactly 100,000 bytes.
+    /// Layout is whitespace and comments outside quotes; the tokens and
+    /// every quoted byte stay, and so does a space that parts two words.
+    #[test]
+    fn a_definitions_layout_is_taken_out_and_nothing_else() {
+        let wranglers = "\"d1_migrations\"(\n\t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\t\t\
+                         name       TEXT UNIQUE,\n\t\tapplied_at TIMESTAMP DEFAULT \
+                         CURRENT_TIMESTAMP NOT NULL\n)";
+        let flat = "d1_migrations( id INTEGER PRIMARY KEY AUTOINCREMENT , name TEXT UNIQUE, \
+                    /* when */ applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL -- end\n)";
+        let after = |s: &'static str| without_layout(s.split_once('(').unwrap().1);
+        assert_eq!(after(wranglers), after(flat));
+        assert_eq!(
+            without_layout("t (a TEXT DEFAULT 'x  y', b TEXT)"),
+            "t(a TEXT DEFAULT 'x  y',b TEXT)"
+        );
+        for (one, other) in [
+            ("t (a TEXT DEFAULT 'x  y')", "t (a TEXT DEFAULT 'x y')"),
+            ("t (\"a  b\" TEXT)", "t (\"a b\" TEXT)"),
+            ("t (a TEXT, [b  c] INT)", "t (a TEXT, [b c] INT)"),
+            (
+                "t (a INTEGER CHECK (a - -1 > 0))",
+                "t (a INTEGER CHECK (a --1 > 0)\n)",
+            ),
+            ("t (a INT, b INT)", "t (aINT, b INT)"),
+            ("t (a TEXT UNIQUE)", "t (a TEXT /* UNIQUE */)"),
+        ] {
+            assert_ne!(
+                without_layout(one),
+                without_layout(other),
+                "{one} | {other}"
+            );
+        }
+    }
+
     #[test]
     fn a_create_is_stored_with_the_statement_sqlite3_c_writes() {
         for (head, tail, longest) in [

@@ -703,13 +703,7 @@ fn load_prod(
         From::Empty => {
             let gate = d1_core::gate::Gate::new(rusqlite::Connection::open(db)?)?;
             let conn = gate.db();
-            conn.execute_batch(
-                "CREATE TABLE d1_migrations(
-                    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-                    name       TEXT UNIQUE,
-                    applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
-                );",
-            )?;
+            conn.execute_batch(crate::steps::migrations::WRANGLERS_MIGRATIONS_TABLE)?;
             let dir = project.config_dir.join(&prod.migrations_dir);
             for name in crate::steps::migrations::migration_files(&dir)? {
                 let sql = crate::edge::fsutil::read_text(&dir.join(&name), "migration")?;
