@@ -2483,6 +2483,46 @@ fn a_d1_migrations_table_laid_out_otherwise_is_the_same_table() {
     assert!(!told(&run.all()), "{}", run.all());
 }
 
+/// Two ways a dump restored a constraint the migrations do not make, with
+/// no flag (rvBL): a comment before `CREATE` naming UNIQUE was taken as the
+/// keyword, so the migrations' UNIQUE index came back plain (two keys in
+/// force); a table no migration makes whose FOREIGN KEY refers to
+/// `accounts` restored silently, and its account could not be deleted
+/// again. Each is refused (exit 3, a dry run too, the local D1 unchanged),
+/// named with its `--allow-schema-change`, and verify warns of it.
+#[test]
+fn a_comment_saying_unique_or_a_hand_made_foreign_key_is_refused_as_a_schema_change() {
+    let (sb, name) = sandbox_with_a_backup();
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let plain = edited(
+        &dump,
+        "CREATE UNIQUE INDEX encryption_keys_one_in_force",
+        "/* UNIQUE */ CREATE INDEX encryption_keys_one_in_force",
+    );
+    let holds = edited(
+        &dump,
+        "DELETE FROM sqlite_sequence;",
+        "CREATE TABLE account_holds (account_id INTEGER NOT NULL REFERENCES accounts (id));\n\
+         DELETE FROM sqlite_sequence;",
+    );
+    for (evil, named) in [
+        (plain, "encryption_keys_one_in_force"),
+        (holds, "account_holds"),
+    ] {
+        let (_outer, planted) = planted_dump(&evil);
+        let before = db_state(&sb);
+        let verify = sb.xtask(&["verify", &planted, "--no-manifest"]);
+        let flag = format!("--allow-schema-change {named}");
+        assert!(verify.stderr.contains(&flag), "verify:\n{}", verify.all());
+        for extra in [&["--dry-run"][..], &[]] {
+            let run = restore_planted(&sb, &planted, extra);
+            assert_eq!(run.code, Some(3), "{named} {extra:?}:\n{}", run.all());
+            assert!(run.stderr.contains(&flag), "{}", run.all());
+            assert_eq!(db_state(&sb), before, "{named} {extra:?}:\n{}", run.all());
+        }
+    }
+}
+
 /// An index no migration makes on a table one makes was not judged: a
 /// UNIQUE index (here partial, on an expression) restored without a word
 /// (exit 0, verify GOOD), and a second member account could no longer be
