@@ -284,23 +284,20 @@ impl Kinds {
 /// the migrations do not create, or create with other text. A trigger
 /// runs on later writes to the database, long after the restore's checks,
 /// so a backup's triggers must be the migrations' own. Texts are compared
-/// as SQLite stores them, which is how D1 exports them, without a final
-/// `;` or surrounding blanks, and with their lines ending alike: a
+/// by their tokens ([`crate::statement::without_layout`]), without a final
+/// `;`, blanks, comments or line endings outside their strings: a
 /// migration saved with CRLF (an editor, git's `autocrlf`) makes a trigger
 /// whose text has CRLF, which a dump converted to CRLF or back keeps or
-/// loses with every other line. A trigger is the migrations' under any
+/// loses with every other line; a string's own CRLF is its value. A trigger is the migrations' under any
 /// case of its name, as SQLite finds names, and its text must then be
 /// theirs (which spells the name as they do).
 pub fn foreign_triggers(
     dump: &BTreeMap<String, String>,
     migrations: &BTreeMap<String, String>,
 ) -> Vec<String> {
-    let bare = |sql: &str| {
-        sql.trim()
-            .trim_end_matches(';')
-            .trim_end()
-            .replace("\r\n", "\n")
-    };
+    // Compared by their tokens, as tables are ([`schema_changes`]): a CRLF
+    // inside a string is the string's.
+    let bare = |sql: &str| crate::statement::without_layout(sql.trim().trim_end_matches(';'));
     dump.iter()
         .filter(|(name, sql)| {
             // Names as SQLite finds them: ASCII case ignored.
@@ -377,11 +374,14 @@ pub fn schema_changes(
     let bare = |sql: &str| {
         let sql = sql.trim().trim_end_matches(';').trim_end();
         let after = crate::statement::after_created_name(sql).unwrap_or(sql);
-        // What comes before the name says UNIQUE or not, and it only.
-        let before = sql[..sql.len() - after.len()].to_ascii_uppercase();
-        let unique = before.split_whitespace().any(|w| w == "UNIQUE");
-        let after = after.replace("\r\n", "\n");
-        (unique, crate::statement::without_layout(&after))
+        // What comes before the name says UNIQUE or not, and it only: its
+        // words, not a comment's (`/* UNIQUE */ CREATE INDEX` made the
+        // migrations' UNIQUE index a plain one unseen).
+        let before = crate::statement::without_layout(&sql[..sql.len() - after.len()]);
+        let unique = { before.split_whitespace() }.any(|w| w.eq_ignore_ascii_case("UNIQUE"));
+        // A CRLF outside quotes is layout; inside a string it is the
+        // string's (a CHECK on `'\r\n'` is not one on `'\n'`).
+        (unique, crate::statement::without_layout(after))
     };
     // By name, ASCII case ignored as SQLite matches names: looked up, not
     // scanned for each (rvMD 2: tables × objects).
@@ -449,15 +449,44 @@ pub fn unmade_indexes(
     (unique, plain)
 }
 
-/// [`schema_changes`], with the UNIQUE indexes of [`unmade_indexes`] among
-/// `changed`: what restore refuses, verify warns of and a way back
-/// carries `--allow-schema-change` for.
+/// The tables a dump creates that no migration makes (none of `made`
+/// under any case of its name) whose FOREIGN KEY refers to a table a
+/// migration makes: `CREATE TABLE account_holds (account_id REFERENCES
+/// accounts (id))` restored without a word, and no account it held could
+/// be deleted again. It constrains later writes to the migrations' table
+/// as a UNIQUE index on it does ([`unmade_indexes`]). A `REFERENCES` whose
+/// table cannot be read is taken as one of the migrations' (fail closed).
+pub fn unmade_referencing_tables(
+    dump: &BTreeMap<String, String>,
+    made: &BTreeMap<String, Defined>,
+) -> Vec<String> {
+    let made_table = |name: &str| {
+        { made.iter() }.any(|(m, d)| d.kind == "table" && m.eq_ignore_ascii_case(name))
+    };
+    { dump.iter() }
+        .filter(|(name, sql)| {
+            matches!(crate::statement::created_object(sql), Some(("table", _)))
+                && !made.keys().any(|m| m.eq_ignore_ascii_case(name))
+                && crate::statement::referenced_tables(sql)
+                    .is_none_or(|tables| tables.iter().any(|t| made_table(t)))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+/// [`schema_changes`], with the UNIQUE indexes of [`unmade_indexes`] and
+/// the tables of [`unmade_referencing_tables`] among `changed`: what
+/// restore refuses, verify warns of and a way back carries
+/// `--allow-schema-change` for.
 pub fn schema_changes_constraining(
     dump: &BTreeMap<String, String>,
     made: &BTreeMap<String, Defined>,
 ) -> SchemaChanges {
     let mut changes = schema_changes(dump, made);
     changes.changed.extend(unmade_indexes(dump, made).0);
+    changes
+        .changed
+        .extend(unmade_referencing_tables(dump, made));
     changes
 }
 
@@ -3498,6 +3527,56 @@ mod object_kind_tests {
         );
         let found = schema_changes(&dump(&[("d1_migrations", &checked)]), &made);
         assert_eq!(found.changed, ["d1_migrations"], "{checked}");
+    }
+
+    /// Before the name, only words count (a comment naming UNIQUE is no
+    /// UNIQUE); a CRLF in a string is the string's, in a table's CHECK as
+    /// in a trigger's body, while one between tokens is layout (rvBL).
+    #[test]
+    fn schema_changes_read_unique_and_line_ends_as_sqlite_does() {
+        let made = made_table_and_index("t", "CREATE TABLE t (a CHECK (a <> '\n'))", "t_a");
+        let commented = dump(&[("t_a", "/* UNIQUE */ CREATE INDEX t_a ON t (a)")]);
+        assert_eq!(schema_changes(&commented, &made).changed, ["t_a"]);
+        let crlf_between = dump(&[("t", "CREATE TABLE t (a\r\nCHECK (a <> '\n'))")]);
+        assert!(schema_changes(&crlf_between, &made).changed.is_empty());
+        let crlf_inside = dump(&[("t", "CREATE TABLE t (a CHECK (a <> '\r\n'))")]);
+        assert_eq!(schema_changes(&crlf_inside, &made).changed, ["t"]);
+        let trigger = "CREATE TRIGGER g AFTER INSERT ON t BEGIN SELECT '\n'; END";
+        let migrations = dump(&[("g", trigger)]);
+        let laid_out = trigger.replace(" BEGIN ", "\r\nBEGIN\r\n  ");
+        assert!(foreign_triggers(&dump(&[("g", &laid_out)]), &migrations).is_empty());
+        let inside = trigger.replace("'\n'", "'\r\n'");
+        assert_eq!(
+            foreign_triggers(&dump(&[("g", &inside)]), &migrations),
+            ["g"]
+        );
+    }
+
+    /// A table no migration makes is judged only by what it does to theirs:
+    /// a FOREIGN KEY to one of their tables (any case, any quoting) or one
+    /// whose table cannot be read is a change; one to its own kind is not.
+    #[test]
+    fn an_unmade_table_referring_to_a_migrations_table_constrains_it() {
+        let made = made_table_and_index("accounts", "CREATE TABLE accounts (id)", "accounts_a");
+        let tables = dump(&[
+            (
+                "holds",
+                "CREATE TABLE holds (a REFERENCES \"ACCOUNTS\" (id))",
+            ),
+            (
+                "notes",
+                "CREATE TABLE notes (a REFERENCES scratch (id), b TEXT)",
+            ),
+            ("odd", "CREATE TABLE odd (a REFERENCES (id))"),
+            (
+                "scratch",
+                "CREATE TABLE scratch (id, note TEXT DEFAULT 'REFERENCES accounts')",
+            ),
+            ("accounts", "CREATE TABLE accounts (id)"),
+        ]);
+        assert_eq!(unmade_referencing_tables(&tables, &made), ["holds", "odd"]);
+        let changes = schema_changes_constraining(&tables, &made);
+        assert_eq!(changes.changed, ["holds", "odd"]);
     }
 
     /// Names match as SQLite matches them, ASCII case ignored, on both

@@ -1048,6 +1048,34 @@ pub fn without_layout(sql: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// The tables a `CREATE TABLE`'s FOREIGN KEYs refer to (`REFERENCES
+/// name`, read as SQLite's tokenizer reads words: not in a string, a
+/// quoted name or a comment), unquoted; `None` when one `REFERENCES` is
+/// followed by no name this can read, which a caller takes as the worst.
+pub fn referenced_tables(sql: &str) -> Option<Vec<String>> {
+    let text = without_layout(sql);
+    let b = text.as_bytes();
+    let (mut tables, mut i) = (Vec::new(), 0);
+    while i < b.len() {
+        match b[i] {
+            b'\'' | b'"' | b'`' => i = past_quoted(b, i),
+            b'[' => i = past(b, i + 1, b"]"),
+            c if is_word_byte(c) => {
+                let end = { b[i..].iter() }
+                    .position(|&c| !is_word_byte(c))
+                    .map_or(b.len(), |k| i + k);
+                if text[i..end].eq_ignore_ascii_case("REFERENCES") {
+                    let (_, table, _) = qualified_name(&text[end..])?;
+                    tables.push(table);
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    Some(tables)
+}
+
 /// An SQL identifier, double-quoted with inner quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -1111,6 +1139,29 @@ mod tests {
                 "{one} | {other}"
             );
         }
+    }
+
+    /// A FOREIGN KEY's table is read however it is quoted, in a column's
+    /// constraint or the table's; the word in a string, a quoted name or
+    /// a comment is not one, and one with no readable name is `None`.
+    #[test]
+    fn the_tables_a_foreign_key_refers_to_are_read_as_sqlite_reads_them() {
+        let read = |sql: &str| referenced_tables(sql);
+        assert_eq!(
+            read(
+                "CREATE TABLE h (a INTEGER REFERENCES \"Accounts\" (id), b, \
+                  FOREIGN KEY (b) references/* x */main.[companies](id))"
+            ),
+            Some(vec!["Accounts".to_owned(), "companies".to_owned()])
+        );
+        assert_eq!(
+            read(
+                "CREATE TABLE h (a TEXT DEFAULT 'REFERENCES accounts', \"references\" INT) \
+                  -- REFERENCES accounts"
+            ),
+            Some(vec![])
+        );
+        assert_eq!(read("CREATE TABLE h (a REFERENCES (id))"), None);
     }
 
     #[test]

@@ -552,10 +552,11 @@ pub fn schema_changes_said(
     }
     if !unmade.is_empty() {
         let shown: Vec<String> = { unmade.iter() }
-            .map(|n| format!("index {}", d1_core::names::shown(n)))
+            .map(|n| d1_core::names::shown(n).into_owned())
             .collect();
         what.push(format!(
-            "makes UNIQUE {}, which no migration makes, on a table its migrations make",
+            "makes {}, which no migration makes, constraining writes to a table its migrations \
+             make (a UNIQUE index on it, or a table whose FOREIGN KEY refers to it)",
             shown.join(", ")
         ));
     }
