@@ -361,6 +361,61 @@ mod tests {
         assert!(last.judged("prod", None).told().contains("interrupted"));
     }
 
+    /// MO: a restore stopped by SIGINT or SIGTERM was journaled
+    /// `failed`, as if it had run to an error. Its end says `interrupted`,
+    /// and `status` tells it so, with what it may have changed: a local
+    /// load stopped before its commit (one transaction) changed nothing; a
+    /// remote one stopped once D1 may have been handed the import may have
+    /// loaded. An older `failed` line reads as before.
+    #[test]
+    fn a_restore_stopped_by_a_signal_is_told_interrupted_with_what_it_may_have_changed() {
+        let ended = |at: &str, location: &str, nothing: bool| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&line(at, "a.sql", "interrupted")).unwrap();
+            v["location"] = location.into();
+            if nothing {
+                v["changed_nothing"] = true.into();
+            }
+            v.to_string()
+        };
+        let key = ("prod".to_owned(), "db".to_owned(), "id".to_owned());
+        let lines = [
+            line("2026-12-01T10:00:00Z", "a.sql", "started"),
+            ended("2026-12-01T10:00:00Z", "local", true),
+        ];
+        let journal = parse(&lines.map(String::from));
+        let last = journal.last[&key].clone().judged("prod", None);
+        assert_eq!(last.status, "interrupted");
+        let told = last.told();
+        assert!(
+            told.contains("interrupted by a signal") && told.contains("changed nothing"),
+            "{told}"
+        );
+        assert!(!journal.last_changing.contains_key(&key));
+
+        let lines = [
+            line("2026-12-01T10:00:00Z", "a.sql", "started"),
+            ended("2026-12-01T10:00:00Z", "remote", false),
+        ];
+        let journal = parse(&lines.map(String::from));
+        let told = journal.last_changing[&key].told();
+        assert!(
+            told.contains("interrupted by a signal")
+                && told.contains("D1 may have begun the import")
+                && !told.contains("changed nothing"),
+            "{told}"
+        );
+
+        let mut old: serde_json::Value =
+            serde_json::from_str(&line("2026-12-01T10:00:00Z", "a.sql", "failed")).unwrap();
+        old["changed_nothing"] = true.into();
+        let journal = parse(&[old.to_string()]);
+        assert_eq!(
+            journal.last[&key].told(),
+            "2026-12-01 10:00 UTC, a.sql (clean): failed, and changed nothing"
+        );
+    }
+
     #[test]
     fn a_line_that_does_not_read_is_named_and_a_name_is_escaped() {
         let lines = [

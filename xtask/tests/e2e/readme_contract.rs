@@ -194,6 +194,38 @@ fn a_malformed_wrangler_timeout_is_bad_input_exit_2() {
     }
 }
 
+/// MO: README "Environments": a wrangler run past its limit "is stopped,
+/// with every process it started, and the command fails saying so". It
+/// said "did not finish within 1 s … and was stopped", which reads as
+/// stopped by Cloudflare, and, for the local D1, told to check
+/// Cloudflare's status. It says this tool stopped it at its limit, and
+/// the variable that gives it longer.
+#[test]
+fn a_wrangler_run_past_its_time_limit_is_told_as_stopped_by_this_tool_with_the_variable() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    // One second: less than wrangler takes to start.
+    let run = Run::from_output(
+        sb.xtask_command(&["backup", "local", "--via-wrangler"])
+            .env("QBTIME_WRANGLER_TIMEOUT", "1")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    for said in [
+        "did not finish within 1 s",
+        "this tool stopped it at its limit",
+        "QBTIME_WRANGLER_TIMEOUT=SECONDS",
+    ] {
+        assert!(
+            run.stderr.contains(said),
+            "{said:?} not said:\n{}",
+            run.all()
+        );
+    }
+    assert!(!run.stderr.contains("Cloudflare's status"), "{}", run.all());
+}
+
 /// README "Exit codes": 2 is "could not run: … bad input …, a missing file
 /// or manifest"; `verify` of an encrypted backup without `--identity` (nor
 /// `QBTIME_AGE_IDENTITY`) exits 2, "the verification could not run: … is

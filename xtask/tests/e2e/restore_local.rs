@@ -1275,6 +1275,19 @@ fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
     assert!(safety_text.contains("keep me"));
     let lock = std::fs::read(target.backups().join(".lock")).unwrap_or_default();
     assert!(lock.is_empty(), "the lock was not released cleanly");
+    // MO: its journal line ends `interrupted`, not `failed`, and `status`
+    // tells it so: the load, one transaction, was never committed, so it
+    // changed nothing.
+    let journal = std::fs::read_to_string(target.backups().join("restores.jsonl")).unwrap();
+    let end: Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(end["status"], "interrupted", "{journal}");
+    let status = target.xtask(&["status", "--env", "local"]);
+    let last = status.stdout_line_with("last restore ");
+    assert!(
+        last.contains("interrupted by a signal") && last.contains("changed nothing"),
+        "{}",
+        status.all()
+    );
 }
 
 /// Restoring a backup taken before a table existed (before the migration

@@ -2103,6 +2103,14 @@ fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
         "status does not tell the unsettled restore:\n{}",
         status.all()
     );
+    // MO: journaled `interrupted`, not `failed`, with what it may have
+    // changed.
+    let last = status.stdout_line_with("last restore ");
+    assert!(
+        last.contains("interrupted by a signal") && last.contains("D1 may have begun the import"),
+        "{}",
+        status.all()
+    );
 }
 
 /// Ctrl-C while wrangler uploads the import (the loopback holds the
@@ -2146,6 +2154,13 @@ fn an_interrupt_during_a_remote_restores_upload_says_the_target_is_as_it_was() {
     assert!(
         !status.all().contains("outcome is unknown"),
         "status tells a restore stopped before the hand-over as unsettled:\n{}",
+        status.all()
+    );
+    // MO: journaled `interrupted`, having changed nothing.
+    let last = status.stdout_line_with("last restore ");
+    assert!(
+        last.contains("interrupted by a signal") && last.contains("changed nothing"),
+        "{}",
         status.all()
     );
     restore_into_prod(&remote, home.path(), &file).assert_ok();

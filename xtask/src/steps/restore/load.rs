@@ -884,8 +884,36 @@ mod tests {
             .collect();
         let failed = crate::edge::wrangler::failed_having_printed(&error_first);
         assert!(!import_may_have_started(&failed));
+        // Stopped before it said it checked for the file: what it did is
+        // not known here, so the import may have begun (MO).
         let before = crate::edge::wrangler::failed_having_printed(&start[..3]);
+        assert!(import_may_have_started(&before));
+    }
+
+    /// MO: a wrangler whose output lacks "Checking if file needs
+    /// uploading" (a later wrangler that words it otherwise, or one stopped
+    /// before it printed anything) was taken for one that never began the
+    /// import, and its failed restore journaled as having changed nothing,
+    /// so `status` trusted the backup's migrations for a database D1 may
+    /// have imported into. Only a failure this tool knows came before
+    /// wrangler ran changes nothing.
+    #[test]
+    fn a_wrangler_failure_without_its_checking_line_may_have_started_the_import() {
+        let reworded = [
+            "🌀 Executing on remote database qbtime_db_prod (9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d):",
+            "├ Looking for an earlier upload of this file",
+            "🌀 Import handed over. Processing.",
+            "✘ [ERROR] fetch failed",
+        ];
+        for said in [&reworded[..], &[], &reworded[..1]] {
+            let failed = crate::edge::wrangler::failed_having_printed(said);
+            assert!(import_may_have_started(&failed), "{said:?}");
+        }
+        // Before wrangler ran: the file for it could not be written.
+        let before = anyhow::anyhow!("no space left on device");
         assert!(!import_may_have_started(&before));
+        let stopped = anyhow::Error::new(crate::edge::signals::Interrupted(2));
+        assert!(!import_may_have_started(&stopped));
     }
 
     #[test]
