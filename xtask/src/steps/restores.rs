@@ -28,19 +28,22 @@ use crate::config::environment::Environment;
 pub const RESTORE_JOURNAL: &str = "restores.jsonl";
 
 /// What a line records of a restore's state: its load is starting, it
-/// ended checked, or it failed.
-const STATUSES: [&str; 3] = ["started", "done", "failed"];
+/// ended checked, it failed, or a signal (SIGINT, SIGTERM, SIGHUP) stopped
+/// it.
+const STATUSES: [&str; 4] = ["started", "done", "failed", "interrupted"];
 
 /// The longest backup name a line of the journal is shown with: a forged
 /// one of a megabyte is cut.
 const LONGEST_SHOWN: usize = 200;
 
 /// Appends a line for a restore of `backup` into `target` in `mode`,
-/// started at `started`, now `status` (`started`, `done` or `failed`);
-/// `changed_nothing` for a `failed` known to have written nothing to the
-/// target (its load all or nothing and not committed, or failed before
-/// it began), which `status` does not count as a restore that came after
-/// the target's backups.
+/// started at `started`, now `status` (`started`, `done`, `failed` or
+/// `interrupted`), with where `target` is (`local` or `remote`: what a
+/// stopped load may have changed depends on it); `changed_nothing` for a
+/// `failed` or `interrupted` known to have written nothing to the target
+/// (its load all or nothing and not committed, or stopped before it
+/// began), which `status` does not count as a restore that came after the
+/// target's backups.
 pub fn record(
     backup_dir: &Path,
     target: &Environment,
@@ -56,6 +59,7 @@ pub fn record(
         "database_id": target.database_id,
         "backup": backup,
         "mode": mode,
+        "location": target.location.to_string(),
         "status": status,
     });
     if changed_nothing {
@@ -103,14 +107,23 @@ pub struct Restore {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub mode: String,
     /// `done`, `failed`, `started` (a live run restoring into its
-    /// environment holds the backup lock now) or `interrupted` (a start
-    /// with no end, and no such run: it stopped before it ended, and may
-    /// have loaded), as [`Restore::judged`] tells the last two.
+    /// environment holds the backup lock now) or `interrupted` (stopped by
+    /// a signal, as its line says; or a start with no end, and no such
+    /// run: it stopped before it ended, and may have loaded), as
+    /// [`Restore::judged`] tells the last two.
     pub status: String,
-    /// For one `failed`: it wrote nothing to its target, as its run knew
-    /// (a load all or nothing that was not committed, or none begun).
+    /// For one `failed` or `interrupted`: it wrote nothing to its target,
+    /// as its run knew (a load all or nothing that was not committed, or
+    /// none begun).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub changed_nothing: bool,
+    /// Its line ended it `interrupted`: its run was stopped by a signal
+    /// and said what it had changed, unlike a start with no end.
+    #[serde(skip)]
+    pub signalled: bool,
+    /// `local` or `remote`, as its line records it (empty in older lines).
+    #[serde(skip)]
+    pub location: String,
     #[serde(skip)]
     pub started: DateTime<Utc>,
     #[serde(skip)]
@@ -234,14 +247,19 @@ fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
     let mode = field("mode")
         .filter(|m| ["into-empty", "replace", "clean"].contains(&m.as_str()))
         .unwrap_or_default();
-    let changed_nothing =
-        status == "failed" && entry.get("changed_nothing").and_then(|v| v.as_bool()) == Some(true);
+    let changed_nothing = ["failed", "interrupted"].contains(&status.as_str())
+        && entry.get("changed_nothing").and_then(|v| v.as_bool()) == Some(true);
+    let location = field("location")
+        .filter(|l| ["local", "remote"].contains(&l.as_str()))
+        .unwrap_or_default();
     let restore = Restore {
         at,
         backup: crate::redact::text(&backup),
         mode,
+        signalled: status == "interrupted",
         status,
         changed_nothing,
+        location,
         started,
         database_id,
     };
@@ -250,9 +268,10 @@ fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
 
 impl Restore {
     /// Whether it may have changed its target: every restore but one
-    /// `failed` that wrote nothing, a start with no end included.
+    /// `failed` or `interrupted` that wrote nothing, a start with no end
+    /// included.
     pub fn may_have_changed(&self) -> bool {
-        !(self.status == "failed" && self.changed_nothing)
+        !(matches!(self.status.as_str(), "failed" | "interrupted") && self.changed_nothing)
     }
 
     /// A `started` restore of `env` is `interrupted` unless a live run
@@ -278,6 +297,7 @@ impl Restore {
                 "started, and no end is recorded yet: a run doing it holds the backup \
                           lock now"
             }
+            "interrupted" if self.signalled => self.signalled_told(),
             "interrupted" => {
                 "interrupted: it started, no end is recorded, and no run doing it holds the \
                  backup lock, so its run stopped before it ended (it may have loaded)"
@@ -286,6 +306,33 @@ impl Restore {
             other => other,
         };
         format!("{at}, {}{mode}: {status}", self.backup)
+    }
+
+    /// What a restore stopped by a signal may have changed, by where its
+    /// target is: a local load is one transaction, which a stopped run did
+    /// not commit; D1 goes on with an import it was handed.
+    fn signalled_told(&self) -> &'static str {
+        match (self.changed_nothing, self.location.as_str()) {
+            (true, "local") => {
+                "interrupted by a signal before its load was committed: the load is one \
+                 transaction, so it changed nothing"
+            }
+            (true, "remote") => {
+                "interrupted by a signal before D1 was handed the import, so it changed nothing"
+            }
+            (true, _) => {
+                "interrupted by a signal before anything was loaded, so it changed nothing"
+            }
+            (false, "remote") => {
+                "interrupted by a signal once it may have changed the database (D1 may have \
+                 begun the import, which it ends on its own, or --clean's migrations were \
+                 applied): it may have loaded"
+            }
+            (false, _) => {
+                "interrupted by a signal once it may have changed the database (--clean's \
+                 migrations were applied, or its load was committed): it may have loaded"
+            }
+        }
     }
 }
 

@@ -1813,6 +1813,8 @@ not json
             mode: "into-empty".to_owned(),
             status: "done".to_owned(),
             changed_nothing: false,
+            signalled: false,
+            location: "local".to_owned(),
             started: at(t),
             database_id: None,
         };

@@ -495,13 +495,16 @@ fn load_journaled(
     journal("started", false)?;
     // Nothing is loaded before the lock records the load.
     let underway = record_loading(project, &lock, loading, new).inspect_err(|_| {
-        let _ = journal("failed", true);
+        let _ = journal(ended_how(), true);
     })?;
     let (survey, options) = (&planned.survey, &planned.options);
     let checked = { loading.load(survey, options, &planned.inspected, underway) }
         .and_then(|()| check_under_lock(project, lock, loading))
         .inspect_err(|e| {
-            let _ = journal("failed", e.downcast_ref::<load::NothingWritten>().is_some());
+            let _ = journal(
+                ended_how(),
+                e.downcast_ref::<load::NothingWritten>().is_some(),
+            );
         })?;
     // Its start is recorded, which is what `status` needs: an end that
     // cannot be is warned of, and leaves it `started` there.
@@ -512,6 +515,16 @@ fn load_journaled(
         );
     }
     Ok(checked)
+}
+
+/// How a restore that did not end checked is journaled: `interrupted`
+/// when a signal stopped it (what `status` tells apart from an error),
+/// else `failed`.
+fn ended_how() -> &'static str {
+    match crate::edge::signals::received() {
+        Some(_) => "interrupted",
+        None => "failed",
+    }
 }
 
 /// Appends the restore of `source` into `target` to the restore journal
