@@ -67,6 +67,11 @@ impl Invocation {
             && has("--file")
     }
 
+    /// Whether this runs against the local D1 (`--local`).
+    pub fn is_local(&self) -> bool {
+        self.args.iter().any(|a| a == "--local")
+    }
+
     /// As `Display`, less `--config` and its path: for a command run with
     /// a private configuration that is gone when the run ends, which a
     /// pasted command could not find.
@@ -756,23 +761,7 @@ impl Wrangler {
             return Err(stopped(invocation, signal, said));
         }
         if fired {
-            // An import wrangler handed D1 goes on without it.
-            let kept = match invocation.is_remote_import() {
-                true => "D1 goes on with an import once it was handed the file",
-                false => "Nothing was kept from it",
-            };
-            return Err(anyhow::Error::new(Failed {
-                message: format!(
-                    "wrangler did not finish within {secs} s while trying to {}, and was \
-                     stopped. {kept}. If the database is large and this is expected, raise the \
-                     limit, SECONDS more than {secs}: {TIMEOUT_VAR}=SECONDS; otherwise check \
-                     Cloudflare's status and run this again.",
-                    invocation.purpose,
-                    secs = self.timeout.as_secs(),
-                ),
-                said,
-                stdout: None,
-            }));
+            return Err(self.past_its_limit(invocation, said));
         }
         if !status.success() {
             return Err(self.failure(invocation, status, said, &captured, sink, live));
@@ -781,6 +770,36 @@ impl Wrangler {
         // bookmark reads come before its export).
         crate::detail!("  {}", took(invocation, started));
         Ok(captured)
+    }
+
+    /// The error of a wrangler run this tool stopped at its limit on one
+    /// run (`self.timeout`, [`TIMEOUT_VAR`]): said as this tool's own
+    /// limit, with the variable that gives it longer.
+    fn past_its_limit(&self, invocation: &Invocation, said: Vec<String>) -> anyhow::Error {
+        // An import wrangler handed D1 goes on without it.
+        let kept = match invocation.is_remote_import() {
+            true => "D1 goes on with an import once it was handed the file",
+            false => "Nothing was kept from it",
+        };
+        // Said as this tool's own limit, not Cloudflare's: a local D1
+        // has no Cloudflare status to check.
+        let otherwise = match invocation.is_local() {
+            true => "otherwise see what else holds the machine or the local D1",
+            false => "otherwise check Cloudflare's status",
+        };
+        anyhow::Error::new(Failed {
+            message: format!(
+                "wrangler did not finish within {secs} s while trying to {}, so this tool \
+                 stopped it at its limit on one wrangler run ({TIMEOUT_VAR}, {secs} s). \
+                 {kept}. If the database is large and this is expected, give it longer, \
+                 SECONDS more than {secs}: {TIMEOUT_VAR}=SECONDS; {otherwise} and run this \
+                 again.",
+                invocation.purpose,
+                secs = self.timeout.as_secs(),
+            ),
+            said,
+            stdout: None,
+        })
     }
 
     /// The error of a wrangler run that failed (`status`): what it was
@@ -1022,6 +1041,13 @@ pub(crate) fn failed_having_printed(said: &[&str]) -> anyhow::Error {
         said: said.iter().map(|l| (*l).to_owned()).collect(),
         stdout: None,
     })
+}
+
+/// Whether `e` is the failure of a wrangler run that started (it exited
+/// non-zero, was stopped at its time limit, or by a signal while it ran an
+/// import), not one that came before wrangler ran.
+pub fn is_failure_of_a_run(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Failed>())
 }
 
 /// The lines the wrangler run that failed with `e` printed, in order,

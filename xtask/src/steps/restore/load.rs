@@ -500,15 +500,24 @@ impl Loading<'_> {
 /// `ingest` is sent), or one of its upload failures (`✘ [ERROR] File could
 /// not be uploaded…`) followed. Only wrangler's own lines count: D1's
 /// messages, polled once the import is handed, are printed `🌀 <message>`,
-/// with neither the spinner's prefix nor the error's. A failure before
-/// `init` (a refused token) leaves the target as it was.
+/// with neither the spinner's prefix nor the error's.
+///
+/// Without that line it fails closed: wrangler may word it otherwise one
+/// day, or be stopped before its output was read, and a restore that
+/// changed the target must never be journaled as one that changed
+/// nothing. Only a failure this tool knows came before wrangler ran (the
+/// file for it not written, a signal before its start, no credentials for
+/// it) leaves the target as it was.
 fn import_may_have_started(e: &anyhow::Error) -> bool {
+    if !crate::edge::wrangler::is_failure_of_a_run(e) {
+        return false;
+    }
     let said = crate::edge::wrangler::said_by_failed(e);
     let Some(checking) = said
         .iter()
         .position(|l| l.contains("Checking if file needs uploading"))
     else {
-        return false;
+        return true;
     };
     let mut upload_begun = false;
     let mut upload_completed = false;
