@@ -998,6 +998,74 @@ fn a_backup_without_a_migrations_trigger_is_named_by_verify_and_refused_by_resto
     assert!(gone[0].is_empty(), "{}", run.all());
 }
 
+/// A migration written after the backups below were taken: it drops the
+/// audit log's append-only guard, which 0004 made. A dump taken before
+/// it applied records 0001 to 0004 in its `d1_migrations` rows.
+const DROPPING_THE_GUARD: (&str, &str) = (
+    "migrations/0005_audit_log_deletable.sql",
+    "DROP TRIGGER audit_log_no_delete;\n",
+);
+
+/// MP: restore holds a dump without a manifest to the migrations its own
+/// `d1_migrations` rows record (MJ); verify held it to every migration in
+/// the directory. A dump of the schema before a later migration dropped
+/// a trigger (0005), holding that trigger as 0004 made it, was warned of
+/// by verify as creating a trigger no migration creates, while restore
+/// accepts it: verify warns of nothing, and restore restores it.
+#[test]
+fn verify_does_not_warn_of_an_older_schema_restore_accepts_without_a_manifest() {
+    let (sb, name) = sandbox_with_a_backup();
+    std::fs::write(sb.path().join(DROPPING_THE_GUARD.0), DROPPING_THE_GUARD.1).unwrap();
+    let dump = std::fs::read_to_string(sb.backups().join(&name)).unwrap();
+    let (_outer, planted) = planted_dump(&dump);
+
+    let verify = sb.xtask(&["verify", &planted, "--no-manifest"]);
+    assert_eq!(verify.code, Some(0), "{}", verify.all());
+    assert!(
+        !verify.stderr.contains("audit_log_no_delete") && !verify.all().contains("restore refuses"),
+        "verify warns of a dump restore accepts:\n{}",
+        verify.all()
+    );
+
+    let run = restore_planted(&sb, &planted, &[]);
+    run.assert_ok();
+    let guard = sb.query("SELECT name FROM sqlite_master WHERE name = 'audit_log_no_delete'");
+    assert_eq!(guard[0].len(), 1, "{}", run.all());
+}
+
+/// MP: the other way: the same older dump without the trigger its
+/// migrations (0001 to 0004, by its own rows) make is refused by
+/// restore, naming it, and verify called it good, holding it to every
+/// migration, the last of which drops that trigger. verify warns, naming
+/// the trigger and its migration.
+#[test]
+fn verify_warns_of_an_older_schema_restore_refuses_without_a_manifest() {
+    let (sb, name) = sandbox_with_a_backup();
+    std::fs::write(sb.path().join(DROPPING_THE_GUARD.0), DROPPING_THE_GUARD.1).unwrap();
+    let dump = dump_with_trigger_replaced(&sb, &name, "audit_log_no_delete", "");
+    let (_outer, planted) = planted_dump(&dump);
+    let before = db_state(&sb);
+
+    let run = restore_planted(&sb, &planted, &[]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr
+            .contains("--allow-missing-trigger audit_log_no_delete"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(db_state(&sb), before, "{}", run.all());
+
+    let verify = sb.xtask(&["verify", &planted, "--no-manifest"]);
+    assert!(
+        verify.stderr.contains("audit_log_no_delete")
+            && verify.stderr.contains("0004_audit_log.sql")
+            && verify.stderr.contains("restore refuses"),
+        "verify does not warn of a dump restore refuses:\n{}",
+        verify.all()
+    );
+}
+
 /// A safety backup holds what the target held, a trigger no migration
 /// makes too (one made by hand, or by an older version of this tool): the
 /// way back the restore prints must restore it when run as printed, not
