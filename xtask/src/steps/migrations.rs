@@ -403,6 +403,23 @@ pub fn unrun_said(e: &anyhow::Error) -> String {
         .to_owned()
 }
 
+/// The migrations a backup records as applied, which its triggers and
+/// schema are held to ([`triggers_required`]): its manifest's, or without
+/// one the names in its dump's own `d1_migrations` rows (`rows`); `None`
+/// (a dump with none, or a manifest that records none): every migration
+/// in the directory. The one rule restore refuses by and verify warns by
+/// (MP: verify held a dump without a manifest to every migration, and
+/// warned of an older schema restore accepted, and passed one it refused).
+pub fn applied_recorded<'a>(
+    manifest: Option<&'a d1_core::manifest::Manifest>,
+    rows: &'a [String],
+) -> Option<&'a [String]> {
+    match manifest {
+        Some(m) => m.applied_migrations(),
+        None => (!rows.is_empty()).then_some(rows),
+    }
+}
+
 /// The triggers a backup must hold: those of the migrations it records as
 /// applied (`applied`; `None`, every migration in `dir`, as
 /// [`triggers_made`] runs them), and of every migration up to the last

@@ -847,12 +847,25 @@ fn creates_anything(db: &rusqlite::Connection) -> Result<bool> {
     )
 }
 
+/// Without a manifest, the names in the loaded dump's own `d1_migrations`
+/// rows (`db`), which restore holds it to as verify does (MP: verify held
+/// it to every migration here, which restore did not); none with one, or
+/// when they cannot be read (every migration then, the stricter).
+fn recorded_rows(db: &rusqlite::Connection, manifest: Option<&Manifest>) -> Vec<String> {
+    match manifest {
+        Some(_) => Vec::new(),
+        None => d1_core::dump::migrations_and_key(db, None).map_or_else(|_| Vec::new(), |(m, _)| m),
+    }
+}
+
 /// Whether the backup's triggers are those its recorded migrations create,
 /// as they create them: restore refuses any other (a trigger runs on every
 /// later write it matches, after any check). One that is not is a warning,
 /// not a bad backup: the database it was taken from has that trigger, and
 /// every backup of it would otherwise be bad (no `latest`, no `migrate`).
-/// A dump without a manifest is held to every migration in the directory.
+/// A dump without a manifest is held to those its own `d1_migrations` rows
+/// record, every migration in the directory when it has none, as restore
+/// holds it ([`crate::steps::migrations::applied_recorded`]).
 /// A backup that lacks a trigger of those migrations on a table it holds
 /// is a warning too, naming the trigger and its migration. So is a table or
 /// index it defines otherwise than those migrations make it, or one of
@@ -876,7 +889,8 @@ fn trigger_check(
     if let Some(check) = edited_migration_check(manifest, ctx) {
         return check;
     }
-    let applied = manifest.and_then(Manifest::applied_migrations);
+    let rows = recorded_rows(db, manifest);
+    let applied = crate::steps::migrations::applied_recorded(manifest, &rows);
     let tables: Vec<String> = d1_core::catalog::created_in(db, "table")
         .into_keys()
         .collect();
@@ -907,7 +921,7 @@ fn trigger_check(
                 said.push(format!("{unrecorded}; restore says so"));
             }
             if !foreign.is_empty() {
-                said.push(foreign_said(&foreign, &triggers, manifest, ctx));
+                said.push(foreign_said(&foreign, &triggers, (manifest, applied), ctx));
             }
         }
     }
@@ -968,11 +982,12 @@ fn stuck_said(db: &rusqlite::Connection, manifest: Option<&Manifest>) -> Option<
 /// they do not. Restore refuses a trigger under a name a migration gives
 /// another trigger whatever flag is given, so none is advised for it; one
 /// no migration names it installs with `--allow-trigger NAME`, named so
-/// (rvBC 3), without a manifest as with one.
+/// (rvBC 3), without a manifest as with one. `applied`: the migrations
+/// the backup records as applied (`None`: every one, [`trigger_check`]).
 fn foreign_said(
     foreign: &[String],
     triggers: &BTreeMap<String, String>,
-    manifest: Option<&Manifest>,
+    (manifest, applied): (Option<&Manifest>, Option<&[String]>),
     ctx: &Workspace<'_>,
 ) -> String {
     let migrations = crate::steps::migrations::triggers_changed_from_migrations;
@@ -984,7 +999,7 @@ fn foreign_said(
     format!(
         "it creates triggers that {} do not create (or create otherwise): {}. restore \
          refuses this backup as it stands{}; if a trigger is meant, it belongs in a migration{}",
-        match manifest.and_then(Manifest::applied_migrations) {
+        match applied {
             Some(_) => "the migrations it records as applied".to_owned(),
             None => format!("the migrations in {}", ctx.migrations_dir.display()),
         },

@@ -699,17 +699,12 @@ fn refuse_no_room_for_trial(repaired: u64) -> Result<()> {
 
 impl Source {
     /// The migrations the backup records as applied, which its triggers
-    /// and schema are held to: its manifest's, or without one its dump's
-    /// own `d1_migrations` rows; `None` (a dump with none, or a manifest
-    /// that records none): every migration in `migrations/`. Without a
-    /// manifest it used to be every one, and a pending migration that does
-    /// not run in SQLite switched the schema guard off for a dump that
-    /// never applied it.
+    /// and schema are held to ([`crate::steps::migrations::applied_recorded`],
+    /// as verify holds them). Without a manifest it used to be every one,
+    /// and a pending migration that does not run in SQLite switched the
+    /// schema guard off for a dump that never applied it.
     pub(super) fn applied(&self) -> Option<&[String]> {
-        match &self.manifest {
-            Some(m) => m.applied_migrations(),
-            None => (!self.recorded.is_empty()).then_some(self.recorded.as_slice()),
-        }
+        crate::steps::migrations::applied_recorded(self.manifest.as_ref(), &self.recorded)
     }
 
     /// The SQL for loading, hashed as it is read and refused at its end
