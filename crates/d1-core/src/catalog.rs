@@ -3603,4 +3603,49 @@ mod object_kind_tests {
         let other = dump(&[("TÄB", "CREATE TABLE TÄB (a)")]);
         assert!(schema_changes(&other, &made).is_empty());
     }
+
+    /// The indexes a dump makes that no migration makes, on a table one
+    /// makes, as (UNIQUE, plain): UNIQUE told by the words before the
+    /// name, a partial or expression index too; one on a table no
+    /// migration makes is not judged (made by hand, or another branch's);
+    /// one whose table cannot be read from its text is taken as on a
+    /// migration's table (fail closed); names match ignoring ASCII case
+    /// only, an index of the migrations' under another case is theirs.
+    #[test]
+    fn unmade_indexes_are_the_dumps_own_on_the_migrations_tables_unique_apart() {
+        let made = made_table_and_index("Tab", "CREATE TABLE Tab (a, b)", "tab_a");
+        let found = unmade_indexes(
+            &dump(&[
+                ("Tab", "CREATE TABLE Tab (a, b)"),
+                ("TAB_A", "CREATE UNIQUE INDEX TAB_A ON Tab (a)"),
+                ("one_b", "CREATE UNIQUE INDEX one_b ON TAB (b) WHERE b > 0"),
+                ("by_b", "CREATE INDEX by_b ON \"tab\" (b)"),
+                (
+                    "by_a_b",
+                    "CREATE INDEX IF NOT EXISTS by_a_b ON main.tAB (a, b)",
+                ),
+                ("lower_b", "create unique index lower_b on tab (lower(b))"),
+                ("hand", "CREATE TABLE hand (x)"),
+                ("hand_x", "CREATE UNIQUE INDEX hand_x ON hand (x)"),
+                ("täb_x", "CREATE UNIQUE INDEX täb_x ON TÄB (x)"),
+                ("unread", "CREATE INDEX unread ON (a)"),
+                ("unread_u", "CREATE UNIQUE INDEX unread_u ON"),
+            ]),
+            &made,
+        );
+        assert_eq!(
+            found,
+            (
+                vec![
+                    "lower_b".to_owned(),
+                    "one_b".to_owned(),
+                    "unread_u".to_owned()
+                ],
+                vec!["by_a_b".to_owned(), "by_b".to_owned(), "unread".to_owned()],
+            )
+        );
+        // Nothing made by the migrations: no table of theirs to judge on.
+        let none = unmade_indexes(&dump(&[("x_a", "CREATE INDEX x_a ON x (a)")]), &made);
+        assert_eq!(none, (Vec::new(), Vec::new()));
+    }
 }
