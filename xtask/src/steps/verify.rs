@@ -766,7 +766,7 @@ fn check_load(
         shape.data_only,
         ctx.app.encryption_key.as_ref(),
     )?;
-    let triggers = trigger_check(db.db.db(), manifest, ctx);
+    let triggers = trigger_check(db.db.db(), (manifest, shape.data_only), ctx);
     // Its run of the migrations in memory stops at an interrupt, which is
     // then no migration that cannot run here (rvMD 3).
     d1_core::interrupt::check()?;
@@ -850,10 +850,17 @@ fn creates_anything(db: &rusqlite::Connection) -> Result<bool> {
 /// Without a manifest, the names in the loaded dump's own `d1_migrations`
 /// rows (`db`), which restore holds it to as verify does (MP: verify held
 /// it to every migration here, which restore did not); none with one, or
-/// when they cannot be read (every migration then, the stricter).
-fn recorded_rows(db: &rusqlite::Connection, manifest: Option<&Manifest>) -> Vec<String> {
+/// when they cannot be read (every migration then, the stricter). None for
+/// a data-only export (`data_only`), loaded on today's migrations as its
+/// one road back, `restore --clean`, loads it: its rows would leave out
+/// migrations whose tables its load holds, a contradiction of no backup's.
+fn recorded_rows(
+    db: &rusqlite::Connection,
+    (manifest, data_only): (Option<&Manifest>, bool),
+) -> Vec<String> {
     match manifest {
         Some(_) => Vec::new(),
+        None if data_only => Vec::new(),
         None => d1_core::dump::migrations_and_key(db, None).map_or_else(|_| Vec::new(), |(m, _)| m),
     }
 }
@@ -873,7 +880,7 @@ fn recorded_rows(db: &rusqlite::Connection, manifest: Option<&Manifest>) -> Vec<
 /// ([`crate::steps::migrations::schema_changes_said`]).
 fn trigger_check(
     db: &rusqlite::Connection,
-    manifest: Option<&Manifest>,
+    (manifest, data_only): (Option<&Manifest>, bool),
     ctx: &Workspace<'_>,
 ) -> Check {
     const NAME: &str = "triggers";
@@ -889,7 +896,7 @@ fn trigger_check(
     if let Some(check) = edited_migration_check(manifest, ctx) {
         return check;
     }
-    let rows = recorded_rows(db, manifest);
+    let rows = recorded_rows(db, (manifest, data_only));
     let applied = crate::steps::migrations::applied_recorded(manifest, &rows);
     let tables: Vec<String> = d1_core::catalog::created_in(db, "table")
         .into_keys()
