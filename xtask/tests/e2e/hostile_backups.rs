@@ -805,6 +805,14 @@ fn a_restore_without_a_manifest_refuses_a_trigger_no_migration_makes_too() {
         "the refusal does not name the trigger and the opt-in:\n{}",
         run.all()
     );
+    // It is held to the migrations its own d1_migrations rows record,
+    // and says so, not "no migration in migrations/ creates" (MP).
+    assert!(
+        run.stderr
+            .contains("that its own d1_migrations rows record as applied"),
+        "the refusal does not say what the dump is held to:\n{}",
+        run.all()
+    );
     assert_eq!(db_state(&sb), before, "{}", run.all());
 
     // Named on purpose, it is installed, and said so.
