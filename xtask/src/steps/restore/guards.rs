@@ -339,11 +339,18 @@ fn foreign_triggers_judged(
         return None;
     }
     let names = crate::steps::migrations::trigger_names(&refused);
-    let which = match &source.manifest {
-        Some(_) => {
+    let which = match (&source.manifest, source.applied()) {
+        (Some(_), _) => {
             "the migrations it records as applied do not create (or create otherwise)".to_owned()
         }
-        None => format!(
+        // Held to the migrations its own d1_migrations rows name, not to
+        // every file (MP): say so, not "no migration in DIR".
+        (None, Some(_)) => format!(
+            "the migrations in {} that its own d1_migrations rows record as applied do not \
+             create (or create otherwise; it has no manifest)",
+            dir.display()
+        ),
+        (None, None) => format!(
             "no migration in {} creates (it has no manifest, which could only have vouched \
              for more)",
             dir.display()
