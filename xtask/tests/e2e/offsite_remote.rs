@@ -1875,11 +1875,52 @@ fn copies_under_the_old_prefix_that_the_backups_here_record_survive_a_newer_entr
     fetch.assert_ok();
 }
 
-/// The commands `offsite fetch` prints for an encrypted copy are whole: an
-/// operator who pastes them (FILE and ENV filled in) needs the identity for
-/// both, so `--identity FILE` is inside each command, not after it.
+/// The `cargo xtask …` commands between backticks in `text`, as the words
+/// an operator pastes: `cargo xtask` left off, the shell's quotes taken
+/// off the words that carry them.
+fn pasted_commands(text: &str) -> Vec<Vec<String>> {
+    { text.split('`').skip(1).step_by(2) }
+        .filter_map(|c| c.strip_prefix("cargo xtask "))
+        .map(|c| {
+            { c.split_whitespace() }
+                .map(|w| w.trim_matches('\'').to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// `words` (a printed command) run in the remote sandbox, each `KEYFILE`
+/// filled with `key`, and QBTIME_AGE_IDENTITY set to `key` when
+/// `identity_set`.
+fn run_filled(
+    remote: &Remote,
+    home: &std::path::Path,
+    words: &[String],
+    key: &std::path::Path,
+    identity_set: bool,
+) -> Run {
+    let key = key.to_str().unwrap();
+    let filled: Vec<&str> = { words.iter() }
+        .map(|w| if w == "KEYFILE" { key } else { w.as_str() })
+        .collect();
+    let mut command = remote.xtask_command(home, &filled);
+    if identity_set {
+        command.env("QBTIME_AGE_IDENTITY", key);
+    }
+    Run::from_output(command.output().unwrap())
+}
+
+/// MN: the commands `offsite fetch` prints for an encrypted copy ran only
+/// once edited: `restore … --to ENV --identity FILE`, placeholders a paste
+/// took as an environment `ENV` and a file `FILE`. They name the fetched
+/// file and its environment (prod, as its manifest records), and the
+/// identity as KEYFILE, told before them as every printed way back tells
+/// it; with QBTIME_AGE_IDENTITY set, no `--identity` at all, since the
+/// commands read it from there (its path is never printed). Pasted
+/// (KEYFILE filled), the verify passes and the restore, a dry run of
+/// `--replace`, shows its plan.
 #[test]
-fn a_fetched_encrypted_copy_is_told_with_commands_that_carry_the_identity() {
+fn a_fetched_encrypted_copy_is_told_with_commands_that_run_as_printed() {
     let (remote, home) = remote();
     let key = home.path().join("key.txt");
     let recipient =
@@ -1891,36 +1932,155 @@ fn a_fetched_encrypted_copy_is_told_with_commands_that_carry_the_identity() {
         )
         .assert_ok();
     let sb = &remote.sb;
-    std::fs::remove_dir_all(sb.backups()).unwrap();
-    let fetched = remote.xtask(
-        home.path(),
-        &["offsite", "fetch", "latest", "--env", "prod"],
-    );
-    fetched.assert_ok();
-    let commands: Vec<&str> = fetched
-        .stdout
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| c.starts_with("cargo xtask "))
-        .collect();
-    assert_eq!(commands.len(), 2, "{}", fetched.stdout);
-    for command in &commands {
+    for identity_set in [false, true] {
+        std::fs::remove_dir_all(sb.backups()).unwrap();
+        let mut fetch = remote.xtask_command(
+            home.path(),
+            &["offsite", "fetch", "latest", "--env", "prod"],
+        );
+        if identity_set {
+            fetch.env("QBTIME_AGE_IDENTITY", &key);
+        }
+        let fetched = Run::from_output(fetch.output().unwrap());
+        fetched.assert_ok();
+        let told = &fetched.stdout;
+        assert!(!told.contains(key.to_str().unwrap()), "{told}");
+        let commands = pasted_commands(told);
+        assert_eq!(commands.len(), 2, "{told}");
+        let (verify, restore) = (&commands[0], &commands[1]);
+        assert_eq!(verify[0], "verify", "{told}");
+        assert_eq!(restore[0], "restore", "{told}");
         assert!(
-            command.contains("--identity FILE"),
-            "`{command}` lacks the identity:\n{}",
-            fetched.stdout
+            std::path::Path::new(&verify[1]).is_file() && restore[1] == verify[1],
+            "the commands do not name the fetched file:\n{told}"
+        );
+        assert!(
+            restore.windows(2).any(|w| w[0] == "--to" && w[1] == "prod"),
+            "the restore does not name prod:\n{told}"
+        );
+        for words in &commands {
+            assert!(
+                !words
+                    .iter()
+                    .any(|w| w == "ENV" || w == "FILE" || w.starts_with('<')),
+                "a placeholder other than KEYFILE in {words:?}:\n{told}"
+            );
+            let keyfile = words
+                .windows(2)
+                .any(|w| w[0] == "--identity" && w[1] == "KEYFILE");
+            match identity_set {
+                true => assert!(!words.contains(&"--identity".to_owned()), "{told}"),
+                false => assert!(keyfile, "{words:?} lacks --identity KEYFILE:\n{told}"),
+            }
+        }
+        if !identity_set {
+            let explained = told
+                .find("KEYFILE below")
+                .unwrap_or_else(|| panic!("{told}"));
+            assert!(explained < told.find("`cargo xtask").unwrap(), "{told}");
+        }
+        run_filled(&remote, home.path(), verify, &key, identity_set).assert_ok();
+        let plan = run_filled(&remote, home.path(), restore, &key, identity_set);
+        plan.assert_ok();
+        let said = plan.all();
+        assert!(said.contains("Dry run: nothing was changed"), "{said}");
+    }
+}
+
+/// MN: a compressed backup damaged here (cut short, its manifest made to
+/// agree) is refused by restore, whose advice ended "or its offsite copy
+/// with `cargo xtask offsite fetch`": a usage error as pasted (no backup,
+/// no --env). Each offsite command it prints is accepted as printed, and
+/// the fetch, run as printed once the file and its manifest are moved
+/// aside as the advice says, brings back the whole copy, which verifies.
+#[test]
+fn the_offsite_fetch_a_damaged_backup_advises_runs_as_printed() {
+    let (remote, home) = remote();
+    let sb = &remote.sb;
+    { remote.xtask(home.path(), &["backup", "prod", "--compress", "--upload"]) }.assert_ok();
+    let name = { sb.backup_files().into_iter() }
+        .find(|n| n.ends_with(".sql.zst"))
+        .expect("a compressed backup");
+    let path = sb.backups().join(&name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 40);
+    std::fs::write(&path, &bytes).unwrap();
+    edit_manifest(sb, &name, |m| {
+        m["file"]["bytes"] = bytes.len().into();
+        m["file"]["sha256"] = sha256_hex(&bytes).into();
+    });
+    let restore = ["restore", &name, "--to", "local", "--replace", "--yes"];
+    let refused = remote.xtask(home.path(), &restore);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    let offsite: Vec<Vec<String>> = { pasted_commands(&refused.stderr).into_iter() }
+        .filter(|words| words[0] == "offsite")
+        .collect();
+    assert!(
+        offsite.iter().any(|words| words[1] == "fetch"),
+        "no offsite fetch advised:\n{}",
+        refused.all()
+    );
+    for words in &offsite {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let run = remote.xtask(home.path(), &words);
+        assert!(
+            run.code != Some(2) && !run.stderr.contains("Usage:"),
+            "{words:?} as printed is refused:\n{}",
+            run.all()
         );
     }
-    // The verify command, pasted with FILE filled in, runs and passes.
-    let verify: Vec<String> = commands[0]
-        .trim_start_matches("cargo xtask ")
-        .replace("FILE", key.to_str().unwrap())
-        .split(' ')
-        .map(str::to_owned)
-        .collect();
-    let args: Vec<&str> = verify.iter().map(String::as_str).collect();
-    remote.xtask(home.path(), &args).assert_ok();
+    let aside = tempfile::tempdir().unwrap();
+    let manifest = name.split(".sql").next().unwrap().to_owned() + ".manifest.json";
+    for moved in [&name, &manifest] {
+        std::fs::rename(sb.backups().join(moved), aside.path().join(moved)).unwrap();
+    }
+    let fetch = { offsite.iter() }
+        .find(|words| words[1] == "fetch")
+        .unwrap();
+    let fetch: Vec<&str> = fetch.iter().map(String::as_str).collect();
+    remote.xtask(home.path(), &fetch).assert_ok();
+    remote.xtask(home.path(), &["verify", &name]).assert_ok();
+}
+
+/// Edits, in the bucket, the manifest of prod's newest offsite copy.
+fn edit_bucket_manifest(remote: &Remote, edit: impl FnOnce(&mut Value)) {
+    let index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
+            .unwrap();
+    let manifest_key = index["backups"][0]["manifest_key"].as_str().unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, manifest_key).unwrap()).unwrap();
+    edit(&mut manifest);
+    remote
+        .server
+        .r2_put_object(
+            BUCKET,
+            manifest_key,
+            &serde_json::to_vec(&manifest).unwrap(),
+        )
+        .unwrap();
+}
+
+/// MN: a fetch refused because the bucket's manifest records another
+/// database's backup (its sha256 and size right) named no next step. It
+/// names where this database's other copies are listed, and that command
+/// runs as printed.
+#[test]
+fn a_fetch_of_another_databases_backup_names_a_next_step_that_runs() {
+    let (remote, home) = remote();
+    let name = uploaded_and_gone_here(&remote, home.path());
+    edit_bucket_manifest(&remote, |m| {
+        m["database"]["name"] = Value::from("qbtime_db_staging");
+    });
+
+    let fetch = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    fetch.assert_refused("qbtime_db_staging");
+    assert!(!remote.sb.backups().join(&name).exists(), "{}", fetch.all());
+    let next = pasted_commands(&fetch.stderr);
+    assert_eq!(next.len(), 1, "no next step named:\n{}", fetch.all());
+    let words: Vec<&str> = next[0].iter().map(String::as_str).collect();
+    assert_eq!(words[..2], ["offsite", "list"], "{}", fetch.all());
+    remote.xtask(home.path(), &words).assert_ok();
 }
 
 /// After `vars.APP_ENV` prod -> live, `prod/` may hold a newer copy of
@@ -2020,21 +2180,9 @@ fn a_fetch_refused_for_a_damaged_offsite_manifest_prints_a_verify_that_works_whe
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::copy(remote.sb.backups().join(&name), dir.join(&name)).unwrap();
     // The bucket's manifest records another sha256.
-    let index: Value =
-        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
-            .unwrap();
-    let manifest_key = index["backups"][0]["manifest_key"].as_str().unwrap();
-    let mut manifest: Value =
-        serde_json::from_slice(&remote.server.r2_object(BUCKET, manifest_key).unwrap()).unwrap();
-    manifest["file"]["sha256"] = Value::from("0".repeat(64));
-    remote
-        .server
-        .r2_put_object(
-            BUCKET,
-            manifest_key,
-            &serde_json::to_vec(&manifest).unwrap(),
-        )
-        .unwrap();
+    edit_bucket_manifest(&remote, |m| {
+        m["file"]["sha256"] = Value::from("0".repeat(64));
+    });
 
     let fetch = remote.xtask(
         home.path(),
