@@ -362,6 +362,19 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
     };
     manifest.create_at(&dest_manifest)?;
     fsutil::sync_dir(&project.backup_dir);
+    say_manifest_fetched_beside(here, &dest, &dest_manifest);
+    print_fetched(
+        (project, target),
+        &dest,
+        (bytes, &sha256),
+        &manifest,
+        claimed.is_some(),
+    )
+}
+
+/// Says, when the file was `here` already, that only its manifest was
+/// fetched, beside it.
+fn say_manifest_fetched_beside(here: bool, dest: &Path, dest_manifest: &Path) {
     if here {
         crate::say!(
             "{} was here, identical to the offsite copy, without its manifest: fetched {}.",
@@ -369,8 +382,6 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
             dest_manifest.display()
         );
     }
-    print_fetched(&dest, bytes, &sha256, &manifest, claimed.is_some());
-    Ok(())
 }
 
 /// Fetches the file of a backup whose manifest is here without it
@@ -409,10 +420,10 @@ fn fetch_beside(
         format!("cannot move the download to {}", dest.display())
     })?;
     fsutil::sync_dir(&project.backup_dir);
-    let identity = identity_arg(kept);
+    let (told, identity) = identity_arg(kept);
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}), the file its manifest here records; the \
-         manifest is kept as it was.\nCheck it with `cargo xtask verify {}{identity}`.",
+         manifest is kept as it was.\nCheck it{told} with `cargo xtask verify {}{identity}`.",
         dest.display(),
         d1_core::wording::shell_word(&dest.display().to_string())
     );
@@ -664,7 +675,7 @@ fn fetched_manifest(
     )?;
     if manifest.file.name != entry.file || !env.records(&manifest) {
         bail!(
-            "r2://{}/{} describes {} of {} (database {}), not {} of {} ({}); nothing was fetched",
+            "r2://{}/{} describes {} of {} (database {}), not {} of {} ({}); {}",
             target.bucket(),
             entry.manifest_key,
             manifest.file.name,
@@ -672,7 +683,8 @@ fn fetched_manifest(
             manifest.database.name,
             entry.file,
             env.name,
-            env.database_name
+            env.database_name,
+            nothing_fetched(env)
         );
     }
     Ok(manifest)
@@ -787,25 +799,54 @@ fn download_checked(
 }
 
 /// What a pasted `verify` or `restore` of the backup needs beside its
-/// file: an encrypted copy needs the identity, inside each command, so
-/// that a pasted command is whole.
-fn identity_arg(manifest: &Manifest) -> &'static str {
-    if manifest.is_age_sealed() {
-        " --identity FILE"
-    } else {
-        ""
+/// file: an encrypted copy opens only with an identity. None when
+/// QBTIME_AGE_IDENTITY names one, which every command that reads a backup
+/// reads (its path is never printed); else `--identity KEYFILE` inside
+/// each command, so that a pasted command is whole, with what KEYFILE is
+/// told before the command, never on its line, as every printed way back
+/// tells it ([`crate::steps::migrations::keyfile_told`]). It was `--identity
+/// FILE`, told nowhere. Returns (what is told, the flag).
+fn identity_arg(manifest: &Manifest) -> (String, &'static str) {
+    let in_force =
+        std::env::var_os(crate::edge::stored::IDENTITY_VAR).is_some_and(|v| !v.is_empty());
+    match manifest.is_age_sealed() && !in_force {
+        true => (
+            format!(" (KEYFILE below: {})", crate::steps::migrations::KEYFILE_IS),
+            " --identity KEYFILE",
+        ),
+        false => (String::new(), ""),
     }
 }
 
-fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, claimed: bool) {
+/// The environment a fetched backup is told to be restored into: the one
+/// its manifest names, when this configuration defines it as the database
+/// the manifest records; else the one it was fetched for, whose database
+/// it is ([`fetched_manifest`] checks it), under a short name it did not
+/// have then (`--from-env`). It was `ENV`, which a paste took as a name.
+fn restored_into(project: &Project, target: &Target<'_>, manifest: &Manifest) -> Result<String> {
+    let envs = project.environments()?;
+    let named = { envs.iter() }.find(|e| e.name == manifest.environment && e.records(manifest));
+    Ok(named.map_or(&target.env.name, |e| &e.name).clone())
+}
+
+fn print_fetched(
+    (project, target): (&Project, &Target<'_>),
+    dest: &Path,
+    (bytes, sha256): (u64, &str),
+    manifest: &Manifest,
+    claimed: bool,
+) -> Result<()> {
     let pasted = d1_core::wording::shell_word(&dest.display().to_string());
-    let identity = identity_arg(manifest);
+    let (told, identity) = identity_arg(manifest);
+    let env = d1_core::wording::shell_word(&restored_into(project, target, manifest)?);
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          It is unverified here{}: it is not `latest` until it passes verification on this \
          machine.\n\
-         Check it with `cargo xtask verify {pasted}{identity}`; restore it with `cargo xtask \
-         restore {pasted} --to ENV{identity}` (ENV being where it goes).",
+         Check it{told} with `cargo xtask verify {pasted}{identity}`; see what restoring it into \
+         {env} would do with `cargo xtask restore {pasted} --to {env} --replace \
+         --dry-run{identity}` (its plan, nothing changed), and run that without `--dry-run` to \
+         restore it.",
         dest.display(),
         if claimed {
             " (the verification its manifest in the bucket records is not taken on trust)"
@@ -813,6 +854,7 @@ fn print_fetched(dest: &Path, bytes: u64, sha256: &str, manifest: &Manifest, cla
             ""
         },
     );
+    Ok(())
 }
 
 /// Prints the wrangler steps; unless a dry run, asks for the confirmation

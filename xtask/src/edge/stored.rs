@@ -1538,10 +1538,31 @@ impl<R: Read> Damaged<R> {
         crate::exit::Exit::Refused.io_error(format!(
             "{} is damaged: it does not decode to its end ({said}), so it is BAD whatever its \
              manifest records, and is refused. {check}{pick} another backup: an older one \
-             `cargo xtask list` shows, or its offsite copy with `cargo xtask offsite fetch`",
-            self.path.display()
+             `cargo xtask list` shows, or {}",
+            self.path.display(),
+            offsite_copy(&self.path)
         ))
     }
+}
+
+/// Where a damaged backup at `path` may be had whole from the bucket: its
+/// offsite copy, fetched (once it and its manifest are moved aside, or
+/// fetch refuses the file of its name here) with the fetch that names it
+/// and its environment, as its name says; or another copy, which `offsite
+/// list` names. It was `cargo xtask offsite fetch`, which clap refuses
+/// without a backup and `--env`. A file whose name is no backup's says
+/// no environment, and no command is given for it.
+fn offsite_copy(path: &Path) -> String {
+    let name = d1_core::names::file_name(path);
+    let Some(backup) = d1_core::manifest::backup_name(&name) else {
+        return "an offsite copy, which `offsite list --env` of its environment names".to_owned();
+    };
+    let env = d1_core::wording::shell_word(backup.env.split('.').next().unwrap_or(backup.env));
+    format!(
+        "its offsite copy: move it and its manifest aside, then `cargo xtask offsite fetch {} \
+         --env {env}` (`cargo xtask offsite list --env {env}` names the other copies)",
+        d1_core::wording::shell_word(&name)
+    )
 }
 
 impl<R: Read> Read for Damaged<R> {

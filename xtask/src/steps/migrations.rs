@@ -2882,7 +2882,7 @@ pub fn keyfile_told(file: &Path, identity: Option<&Path>) -> String {
 
 /// What KEYFILE, the placeholder of a way back to a sealed backup this run
 /// was given no identity for, stands for.
-const KEYFILE_IS: &str = "the age identity file of one of the recipients it is sealed to";
+pub const KEYFILE_IS: &str = "the age identity file of one of the recipients it is sealed to";
 
 /// Whether the way back to `file` names its identity by a placeholder,
 /// KEYFILE: an encrypted backup opens only with one, and this run was not
