@@ -773,16 +773,10 @@ fn list_verbose_says_why_each_backup_was_taken() {
     );
 }
 
-/// A checkout whose wrangler is not installed yet (a fresh clone): the
-/// xtask runs `npm ci` itself, and npm's own lines ("added 45 packages in
-/// 32s", "up to date in 2s") go to stderr with the tool's notes (nowhere
-/// under `-q`), never to stdout, where `--json` prints its one document.
-/// The package list here is empty, so npm needs no network and wrangler
-/// stays missing: the command then stops (exit 2), saying that npm did not
-/// install wrangler and what to restore, in its document.
-#[test]
-fn npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler() {
-    let sb = Sandbox::new();
+/// Makes the sandbox a checkout whose wrangler is not installed (a fresh
+/// clone) and whose package list is empty: its `npm ci` needs no network
+/// and installs nothing, so wrangler stays missing.
+fn pin_no_packages(sb: &Sandbox) {
     std::fs::write(
         sb.path().join("package.json"),
         r#"{"name":"fresh","version":"1.0.0","private":true}"#,
@@ -793,6 +787,19 @@ fn npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler() {
         r#"{"name":"fresh","version":"1.0.0","lockfileVersion":3,"requires":true,"packages":{"":{"name":"fresh","version":"1.0.0"}}}"#,
     )
     .unwrap();
+}
+
+/// A checkout whose wrangler is not installed yet (a fresh clone): the
+/// xtask runs `npm ci` itself, and npm's own lines ("added 45 packages in
+/// 32s", "up to date in 2s") go to stderr with the tool's notes (nowhere
+/// under `-q`), never to stdout, where `--json` prints its one document.
+/// The package list here is empty, so npm needs no network and wrangler
+/// stays missing: the command then stops (exit 2), saying that npm did not
+/// install wrangler and what to restore, in its document.
+#[test]
+fn npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler() {
+    let sb = Sandbox::new();
+    pin_no_packages(&sb);
     let json = sb.xtask_in_checkout(&["backup", "local", "--json"]);
     assert!(
         json.stderr.contains("running `npm ci`"),
@@ -823,4 +830,34 @@ fn npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler() {
         "-q printed npm's summary:\n{}",
         quiet.stderr
     );
+}
+
+/// MQ: a dry run on a checkout whose wrangler is not installed yet (a
+/// fresh clone) that needs wrangler runs `npm ci` first, which changes
+/// node_modules, in a run that ends "nothing was changed": under `-q` it
+/// did so without a word. It says it first, in one line, under `-q` too,
+/// as its plan is printed. (The package list is empty, as in
+/// `npms_own_lines_never_reach_stdout_when_the_xtask_installs_wrangler`:
+/// npm needs no network, and wrangler stays missing, exit 2.)
+#[test]
+fn a_dry_run_that_installs_wrangler_first_says_so_before_it() {
+    let sb = sandbox_after_first_backup();
+    let backup = sb.backups().join(first_backup(&sb));
+    pin_no_packages(&sb);
+    let restore = ["restore", backup.to_str().unwrap(), "--to", "local"];
+    for quiet in [&["-q"][..], &[]] {
+        let args = [quiet, &restore, &["--replace", "--dry-run"]].concat();
+        let run = sb.xtask_in_checkout(&args);
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        let said = { run.stderr.lines() }
+            .position(|l| {
+                l.contains("installing the pinned wrangler (`npm ci`) into ")
+                    && l.contains("node_modules first")
+                    && l.ends_with("nothing else is changed")
+            })
+            .unwrap_or_else(|| panic!("{args:?}: the install is not said:\n{}", run.all()));
+        if let Some(npm) = run.stderr.lines().position(|l| l.contains("up to date")) {
+            assert!(said < npm, "said after npm ran:\n{}", run.all());
+        }
+    }
 }

@@ -690,3 +690,47 @@ fn completions_offer_no_option_the_command_refuses_and_each_it_takes() {
     let run = sb.xtask(&["keygen", "--out", "k.txt", "--database", "DB"]);
     assert_eq!(run.code, Some(2), "{}", run.all());
 }
+
+/// MQ: `--json` written before the command's name (`cargo xtask --json
+/// list`) was refused, "unexpected argument '--json'", while `-q` and `-v`
+/// there were taken: it is taken as after the name, the same document.
+/// A command that prints no JSON document refuses it there as after its
+/// name, its usage line naming it, and runs nothing (no key written).
+#[test]
+fn json_before_the_commands_name_is_taken_as_after_it() {
+    let sb = Sandbox::new();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    for command in [
+        &["list"][..],
+        &["-q", "list"],
+        &["status", "--env", "local"],
+    ] {
+        let after = sb.xtask(&[command, &["--json"]].concat());
+        let before = sb.xtask(&[&["--json"], command].concat());
+        assert_eq!(before.code, after.code, "{command:?}:\n{}", before.all());
+        let doc = |run: &Run| -> serde_json::Value {
+            serde_json::from_str(&run.stdout)
+                .unwrap_or_else(|e| panic!("{command:?}: not one document ({e}):\n{}", run.all()))
+        };
+        let (before, after) = (doc(&before), doc(&after));
+        assert_eq!(
+            before.as_object().map(|o| o.keys().collect::<Vec<_>>()),
+            after.as_object().map(|o| o.keys().collect())
+        );
+        if command[..] != ["status", "--env", "local"] {
+            assert_eq!(before, after, "{command:?}");
+        }
+    }
+    let after = sb.xtask(&["keygen", "--out", "k.txt", "--json"]);
+    let before = sb.xtask(&["--json", "keygen", "--out", "k.txt"]);
+    for run in [&after, &before] {
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        assert!(
+            run.stderr.contains("'--json'") && run.stderr.contains("cargo xtask keygen"),
+            "the refusal names neither --json nor keygen:\n{}",
+            run.all()
+        );
+    }
+    assert_eq!(before.stderr, after.stderr);
+    assert!(!sb.path().join("k.txt").exists(), "a key was written");
+}
