@@ -121,7 +121,7 @@ const FLAG_VARIABLES: [&str; 3] = [
 
 fn main() -> ExitCode {
     prepare_process();
-    let matches = match command_line().try_get_matches() {
+    let matches = match command_line().try_get_matches_from(typed_words()) {
         Ok(matches) => matches,
         Err(e) => return refused_by_clap(&with_tips_that_run(usage_as_typed(e))),
     };
@@ -219,6 +219,69 @@ fn command_line_named(name: &'static str) -> clap::Command {
     })
 }
 
+/// The words typed, each `--json` written before the command's name
+/// moved after it: `cargo xtask --json list` is `list --json`, as `-q`
+/// and `-v` are taken on either side of it. A command without `--json`
+/// then refuses it as it does after its name, its usage line naming it
+/// (`silent_flags::json_before_the_commands_name_is_taken_as_after_it`).
+fn typed_words() -> Vec<std::ffi::OsString> {
+    json_after_the_command(&command_line(), std::env::args_os().collect())
+}
+
+/// `words` with each `--json` before the name of the command it runs (at
+/// any depth: `offsite list`) moved to just after that name; as typed
+/// when there is none, or a word before it that `definition` does not
+/// know (clap then says which).
+fn json_after_the_command(
+    definition: &clap::Command,
+    words: Vec<std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let (mut level, mut at, mut json) = (definition, 1, Vec::new());
+    let name = loop {
+        let Some(word) = words.get(at).and_then(|w| w.to_str()) else {
+            return words;
+        };
+        let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+        let value_follows = match word.strip_prefix("--") {
+            Some("json") => {
+                json.push(at);
+                false
+            }
+            Some("") => return words,
+            Some(long) if !long.contains('=') => {
+                { level.get_arguments() }.any(|a| a.get_long() == Some(long) && takes_value(a))
+            }
+            Some(_) => false,
+            // In `-qv`, `-dNAME`, the first letter that takes a value
+            // takes the rest, or the next word when it is the last.
+            None if word.len() > 1 && word.starts_with('-') => { word[1..].char_indices() }
+                .find(|(_, c)| {
+                    { level.get_arguments() }.any(|a| a.get_short() == Some(*c) && takes_value(a))
+                })
+                .is_some_and(|(i, c)| 1 + i + c.len_utf8() == word.len()),
+            None => match level.find_subcommand(word) {
+                Some(sub) if sub.has_subcommands() => {
+                    level = sub;
+                    false
+                }
+                Some(_) => break at,
+                None => return words,
+            },
+        };
+        at += if value_follows { 2 } else { 1 };
+    };
+    if json.is_empty() {
+        return words;
+    }
+    let mut moved: Vec<_> = { words.into_iter().enumerate() }
+        .filter(|(i, _)| !json.contains(i))
+        .map(|(_, w)| w)
+        .collect();
+    let after = name - json.len() + 1;
+    moved.splice(after..after, json.iter().map(|_| "--json".into()));
+    moved
+}
+
 /// `command` and the commands under it (`hooks install`), with the
 /// options `ids` left out of their help. Changed in place (`mut_args`), as
 /// clap finds a built command's options by their place.
@@ -250,7 +313,7 @@ fn usage_as_typed(mut e: clap::Error) -> clap::Error {
     if e.get(Usage).is_none() {
         return e;
     }
-    if let Err(bare) = without_variables(command_line()).try_get_matches()
+    if let Err(bare) = without_variables(command_line()).try_get_matches_from(typed_words())
         && bare.kind() == e.kind()
         && let Some(usage) = bare.get(Usage)
     {

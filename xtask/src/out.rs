@@ -99,6 +99,11 @@ pub fn set_plan_asked(asked: bool) {
     PLAN_ASKED.store(asked, Ordering::Relaxed);
 }
 
+/// Whether a plan was asked for (`--dry-run`).
+pub fn plan_asked() -> bool {
+    PLAN_ASKED.load(Ordering::Relaxed)
+}
+
 /// The words typed on this command line, and the values of the variables
 /// that stand for a flag, that hold a character [`d1_core::names::shown`]
 /// escapes: a message that echoes one (`no such file: WORD`, `unknown
@@ -449,6 +454,14 @@ pub fn before_asking(text: &str) {
 pub fn say_as_run(text: &str) {
     if !quiet() || PLAN_ASKED.load(Ordering::Relaxed) {
         write_redacted(json_mode(), text, crate::redact::text, false);
+    }
+}
+
+/// A `note:` on stderr, under `-q` too when a plan was asked for: what a
+/// dry run does all the same, said with the plan.
+pub fn plan_note(text: &str) {
+    if !quiet() || plan_asked() {
+        write_line(true, &format!("note: {text}"));
     }
 }
 

@@ -565,10 +565,19 @@ fn install_wrangler(sh: &Shell, root: &Path) -> Result<()> {
         "wrangler is not installed and npm is not on PATH; install Node.js 20.3 or newer \
          (it brings npm), then run this again",
     )?;
-    crate::note!(
-        "wrangler is not installed: running `npm ci` in {} (one time, about a minute)",
-        root.display()
-    );
+    match crate::out::plan_asked() {
+        // A dry run ends "nothing was changed": what it changes all the
+        // same is said first, under -q too, as its plan is printed.
+        true => crate::out::plan_note(&format!(
+            "wrangler is not installed: installing the pinned wrangler (`npm ci`) into {} \
+             first (one time, about a minute); nothing else is changed",
+            root.join("node_modules").display()
+        )),
+        false => crate::note!(
+            "wrangler is not installed: running `npm ci` in {} (one time, about a minute)",
+            root.display()
+        ),
+    }
     crate::edge::node::npm_ci(sh, &npm, root)
 }
 

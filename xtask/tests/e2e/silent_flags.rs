@@ -721,9 +721,10 @@ fn json_before_the_commands_name_is_taken_as_after_it() {
             assert_eq!(before, after, "{command:?}");
         }
     }
-    let after = sb.xtask(&["keygen", "--out", "k.txt", "--json"]);
+    let after = sb.xtask(&["keygen", "--json", "--out", "k.txt"]);
     let before = sb.xtask(&["--json", "keygen", "--out", "k.txt"]);
-    for run in [&after, &before] {
+    let at_the_end = sb.xtask(&["keygen", "--out", "k.txt", "--json"]);
+    for run in [&after, &before, &at_the_end] {
         assert_eq!(run.code, Some(2), "{}", run.all());
         assert!(
             run.stderr.contains("'--json'") && run.stderr.contains("cargo xtask keygen"),
