@@ -774,6 +774,41 @@ mod tests {
         );
     }
 
+    /// `--json` before the command's name is found past the values of
+    /// options (a `--config` file named `list`), in letters run together
+    /// (`-qv`) and under a command's commands (`offsite list`).
+    #[test]
+    fn json_is_moved_past_option_values_to_just_after_the_commands_name() {
+        let moved = |typed: &str| {
+            let words = typed.split_whitespace().map(Into::into).collect();
+            let words = json_after_the_command(&command_line(), words);
+            { words.iter().map(|w| w.to_string_lossy()) }
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for (typed, taken) in [
+            ("x --json list", "x list --json"),
+            (
+                "x --config list --json -qv status local",
+                "x --config list -qv status --json local",
+            ),
+            (
+                "x --database=d --json offsite -q list",
+                "x --database=d offsite -q list --json",
+            ),
+            (
+                "x --json --json keygen --out k",
+                "x keygen --json --json --out k",
+            ),
+            // No command, or one clap does not know: left for clap to refuse.
+            ("x --json", "x --json"),
+            ("x --json -- list", "x --json -- list"),
+            ("x --json bogus", "x --json bogus"),
+        ] {
+            assert_eq!(moved(typed), taken, "{typed}");
+        }
+    }
+
     #[test]
     fn usage_says_cargo_xtask_and_global_options_stand_apart() {
         let mut command = command_line();
