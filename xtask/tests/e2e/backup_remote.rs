@@ -548,6 +548,48 @@ fn a_remote_backup_holding_i64_min_still_counts_its_whole_reals() {
     );
 }
 
+/// ML: a remote backup interrupted while it counted whole REALs warned
+/// "whole REALs not counted: interrupted by SIGINT; the backup goes on",
+/// then stopped. The count's failure was the interrupt: it is said once,
+/// as the interrupt, with nothing of whole REALs and never that the
+/// backup goes on; no backup is left. The loopback's answers are held
+/// back 10 s from the Time Travel bookmark's on, so that the count is
+/// still waiting when its progress line ("… wrangler: count whole REALs
+/// …", 5 s in) is printed.
+#[test]
+fn a_remote_backup_interrupted_while_counting_whole_reals_says_only_that_it_was_interrupted() {
+    let remote = Remote::new(
+        "CREATE TABLE readings (id INTEGER PRIMARY KEY, v);\n\
+         INSERT INTO readings VALUES (1, 3.0);",
+    );
+    let home = tempfile::tempdir().unwrap();
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(10_000),
+        response_delay_from: Some("/time_travel/bookmark".into()),
+        ..d1_loopback::Faults::default()
+    });
+    let run = interrupt_once_on_stderr(
+        remote.xtask_command(home.path(), &["backup", "prod"]),
+        "wrangler: count whole REALs",
+    );
+    remote.server.set_faults(d1_loopback::Faults::default());
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    assert!(
+        run.stderr.contains("interrupted by SIGINT"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains("not counted") && !run.stderr.contains("the backup goes on"),
+        "an interrupted backup said it goes on:\n{}",
+        run.all()
+    );
+    let left: Vec<String> = { remote.sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".sql"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}\n{}", run.all());
+}
+
 /// The control: a remote backup whose REALs come back as they are (3.5 in
 /// an untyped column, 3.0 in a REAL column, '3.0' text) says nothing of
 /// whole REALs, and records that it counted none (`whole_reals: {}`), which

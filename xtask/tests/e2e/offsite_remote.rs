@@ -1306,6 +1306,66 @@ fn an_upload_interrupted_after_its_put_says_what_the_bucket_keeps() {
     });
 }
 
+/// ML: `backup prod --upload` interrupted once its backup was written and
+/// verified GOOD, before its upload had put anything (the bucket's answers
+/// held back from the first), said only "the next run starts clean": the
+/// backup is kept, not uploaded, and nothing said so. It says so, naming
+/// the backup and the upload that copies it, which pasted goes through.
+/// Before that, `status` (last night's copy within max_age) warns that
+/// the newest verified backup, taken to be uploaded, has no offsite copy,
+/// with the same command.
+#[test]
+fn a_backup_interrupted_before_its_upload_says_it_is_kept_and_how_to_upload_it() {
+    let (remote, home) = remote();
+    remote.backup_and_upload_prod(home.path());
+    remote.server.set_faults(Faults {
+        response_delay_ms: Some(10_000),
+        response_delay_from: Some("/r2/buckets/".into()),
+        ..Faults::default()
+    });
+    let run = interrupt_once_printed(
+        remote.xtask_command(home.path(), &["backup", "prod", "--upload"]),
+        "Upload plan",
+    );
+    remote.server.set_faults(Faults::default());
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let kept: Vec<String> = { remote.sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".sql") && manifest_for(&remote.sb, f)["offsite"].is_null())
+        .collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "{:?}\n{}",
+        remote.sb.backup_files(),
+        run.all()
+    );
+    let name = &kept[0];
+    let upload = format!("`cargo xtask upload {name} --env prod`");
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(!last.contains("the next run starts clean"), "{}", run.all());
+    assert!(
+        last.contains(name.as_str())
+            && last.contains("verified GOOD")
+            && last.contains("not uploaded")
+            && last.contains(&upload),
+        "the interrupt does not say the backup is kept, verified and not uploaded, with {upload}:\n{}",
+        run.all()
+    );
+    let status = remote.xtask(home.path(), &["status"]);
+    assert!(
+        status
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("warning:") && l.contains(name.as_str()) && l.contains(&upload)),
+        "status does not warn that {name} was not uploaded:\n{}",
+        status.all()
+    );
+    remote
+        .xtask(home.path(), &["upload", name.as_str(), "--env", "prod"])
+        .assert_ok();
+    assert!(manifest_for(&remote.sb, name)["offsite"].is_object());
+}
+
 /// `upload` and `backup --upload` of prod, each stopped by `stop` once its
 /// backup's PUT is read back: what each leaves and says
 /// ([`assert_left_unlisted`]), and then `check`.
