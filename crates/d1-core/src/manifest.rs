@@ -155,6 +155,13 @@ pub struct Manifest {
     /// version reads past it, as serde does any field it does not know.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taken_after: Vec<TakenAfter>,
+    /// The backup was taken to be copied offsite (`backup --upload`):
+    /// while it has no [`Manifest::offsite`] copy, its upload did not
+    /// finish (interrupted, or R2 failed), which `status` warns of even
+    /// when an earlier copy is recent. A backup taken without it and not
+    /// uploaded is no fault then. Written only when set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upload_asked: bool,
 }
 
 /// A backup another was taken after, by its file's name and the sha256

@@ -369,7 +369,7 @@ fn take(
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
     warn_no_tables_or_left_out(env, args, (&catalog, &scope));
     let bookmark = early.finish_or(&source)?;
-    source.read_fts_settings(&mut scope);
+    source.read_fts_settings(&mut scope)?;
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
     warn_renumbered(rowids_renumbered.as_ref());
 
@@ -380,7 +380,7 @@ fn take(
         scope: &scope,
         sequences: source.sequences(args, (&catalog, &scope))?,
         rowids_renumbered,
-        whole_reals: source.whole_reals(args, (&catalog, &scope)),
+        whole_reals: source.whole_reals(args, (&catalog, &scope))?,
         replaced_text: None,
     };
     let (file, manifest_path) = write_verified(
@@ -391,14 +391,47 @@ fn take(
         (&names, holding),
         (&source, &catalog),
     )?;
-    if request.upload.is_some() {
-        crate::steps::offsite::upload(sh, project, env, &file, holding)?;
+    if let Some(bucket) = &request.upload {
+        upload_kept((sh, project), env, (&file, bucket), holding)?;
     }
     drop(lock);
     if args.json {
         print_json_written(env, args, (&names, &plan), (&file, &manifest_path))?;
     }
     Ok(Some(file))
+}
+
+/// `backup --upload`'s upload of `file`, written and verified, to
+/// `bucket`. From its start an interrupt leaves the backup kept, but not
+/// offsite: main says so, and how to copy it ([`kept_not_uploaded`]).
+fn upload_kept(
+    (sh, project): (&Shell, &Project),
+    env: &Environment,
+    (file, bucket): (&Path, &str),
+    holding: &BackupLock,
+) -> Result<()> {
+    let before = crate::edge::signals::what_changed();
+    crate::edge::signals::changed(kept_not_uploaded(env, file, bucket)?);
+    crate::steps::offsite::upload(sh, project, env, file, holding)?;
+    crate::edge::signals::changed_back_to(before);
+    Ok(())
+}
+
+/// What stays after `backup --upload` is stopped once its backup is
+/// written and verified: the backup, kept here with no offsite copy
+/// recorded, and the upload that copies it, as it can be pasted.
+fn kept_not_uploaded(env: &Environment, file: &Path, bucket: &str) -> Result<String> {
+    let verdict = match Manifest::for_backup(file)?.is_verified_good() {
+        true => "verified GOOD",
+        false => "not verified GOOD",
+    };
+    Ok(format!(
+        "{} was written and {verdict}, and is kept, but not uploaded to r2://{bucket}: copy it \
+         with `cargo xtask upload {} --env {}`",
+        file.display(),
+        d1_core::wording::shell_word(&file_name(file)),
+        env.name
+    ))
 }
 
 /// A backup is taken without its migrations directory (a broken checkout
@@ -778,6 +811,17 @@ fn oversized_way_out(
         " in local D1 first (`{}`, for each), {then}",
         shrink_command(&env.database_name, first)
     )
+}
+
+/// `result` of a read that never fails a backup (its error is warned of,
+/// and the backup goes on), unless it failed because a signal came: the
+/// backup does not go on then, and the interrupt alone is said (by main),
+/// not a warning that would say it does.
+fn unless_interrupted<T>(result: Result<T>) -> Result<Result<T>> {
+    match result {
+        Err(e) if crate::edge::signals::received().is_some() => Err(e),
+        result => Ok(result),
+    }
 }
 
 /// Warns of each table whose rowids a restore of this backup renumbers
@@ -1199,21 +1243,21 @@ impl Schema<'_> {
     /// when there is one. Never fails the backup: a read refused (D1 may
     /// refuse one of a shadow table) or a setting no restore could set is
     /// left out with a warning naming the table and the key.
-    fn read_fts_settings(&self, scope: &mut ExportScope) {
+    fn read_fts_settings(&self, scope: &mut ExportScope) -> Result<()> {
         let tables: Vec<usize> = { scope.virtual_tables.iter().enumerate() }
             .filter(|(_, vt)| vt.keeps_settings())
             .map(|(i, _)| i)
             .collect();
         if tables.is_empty() {
-            return;
+            return Ok(());
         }
         let sql: Vec<String> = { tables.iter() }
             .map(|i| d1_core::catalog::FtsSetting::query(&scope.virtual_tables[*i].name))
             .collect();
-        let json = self.reader().query(
+        let json = unless_interrupted(self.reader().query(
             "read the FTS5 tables' settings (read-only)",
             &sql.join("; "),
-        );
+        ))?;
         let names: Vec<&str> = { tables.iter() }
             .map(|i| scope.virtual_tables[*i].name.as_str())
             .collect();
@@ -1224,6 +1268,7 @@ impl Schema<'_> {
         for (i, settings) in tables.into_iter().zip(settings) {
             scope.virtual_tables[i].settings = settings;
         }
+        Ok(())
     }
 
     /// A backup of chosen tables with rows: the `sqlite_sequence` counters
@@ -1320,16 +1365,18 @@ impl Schema<'_> {
     /// column. Recorded when counted, empty where there are none, so that
     /// a reader tells "none" from "not counted". The count never fails a
     /// backup: any error is a warning, and nothing is recorded; nor is a
-    /// count that left a table out, though what it found is warned of.
+    /// count that left a table out, though what it found is warned of. An
+    /// interrupt is no such error: it stops the backup
+    /// ([`unless_interrupted`]).
     fn whole_reals(
         &self,
         args: &BackupArgs,
         (catalog, scope): (&Catalog, &ExportScope),
-    ) -> Option<BTreeMap<String, u64>> {
+    ) -> Result<Option<BTreeMap<String, u64>>> {
         if args.schema_only || self.env.location != Location::Remote {
-            return None;
+            return Ok(None);
         }
-        let (whole, complete) = match self.count_whole_reals(catalog, scope) {
+        let (whole, complete) = match unless_interrupted(self.count_whole_reals(catalog, scope))? {
             Ok(counted) => counted,
             Err(e) => {
                 crate::warn!(
@@ -1337,14 +1384,14 @@ impl Schema<'_> {
                      cannot say whether its export wrote any as integers (README, Whole REALs \
                      in a remote backup)"
                 );
-                return None;
+                return Ok(None);
             }
         };
         if !whole.is_empty() {
             crate::warn!("{}", whole_reals_said(&whole));
         }
         // A count that left a table out is not a count of the backup's.
-        complete.then_some(whole)
+        Ok(complete.then_some(whole))
     }
 
     /// [`Self::whole_reals`]'s queries, their counts over zero, and
@@ -1405,26 +1452,28 @@ impl Schema<'_> {
         args: &BackupArgs,
         (catalog, scope): (&Catalog, &ExportScope),
         holding_fffd: &std::collections::BTreeSet<String>,
-    ) -> Option<BTreeMap<String, BTreeMap<String, u64>>> {
+    ) -> Result<Option<BTreeMap<String, BTreeMap<String, u64>>>> {
         if args.schema_only || self.env.location != Location::Remote {
-            return None;
+            return Ok(None);
         }
-        match self.count_replaced_text(catalog, scope, holding_fffd) {
-            Ok((replaced, complete)) => {
-                if !replaced.is_empty() {
-                    crate::warn!("{}", replaced_text_said(&replaced));
+        Ok(
+            match unless_interrupted(self.count_replaced_text(catalog, scope, holding_fffd))? {
+                Ok((replaced, complete)) => {
+                    if !replaced.is_empty() {
+                        crate::warn!("{}", replaced_text_said(&replaced));
+                    }
+                    complete.then_some(replaced)
                 }
-                complete.then_some(replaced)
-            }
-            Err(e) => {
-                crate::warn!(
-                    "text that is not UTF-8 not looked for: {e:#}; the backup goes on, and \
+                Err(e) => {
+                    crate::warn!(
+                        "text that is not UTF-8 not looked for: {e:#}; the backup goes on, and \
                      cannot say whether its export replaced any with U+FFFD (README, Text that \
                      is not UTF-8 in a remote backup)"
-                );
-                None
-            }
-        }
+                    );
+                    None
+                }
+            },
+        )
     }
 
     /// [`Self::replaced_text`]'s queries, of the tables in
@@ -1461,7 +1510,9 @@ impl Schema<'_> {
         let mut replaced = BTreeMap::new();
         let mut failed = Vec::new();
         for (sql, tables) in made.queries.iter().zip(&made.tables) {
-            let Err(e) = self.read_non_ascii_text(&columns, sql, &mut replaced) else {
+            let Err(e) =
+                unless_interrupted(self.read_non_ascii_text(&columns, sql, &mut replaced))?
+            else {
                 continue;
             };
             if let [table] = &tables[..] {
@@ -1477,7 +1528,9 @@ impl Schema<'_> {
                     .collect::<Vec<_>>();
                 let one = d1_core::catalog::non_ascii_text_queries(&own, limit);
                 let sql = one.queries.first().context("no query for a table")?;
-                if let Err(e) = self.read_non_ascii_text(&columns, sql, &mut replaced) {
+                if let Err(e) =
+                    unless_interrupted(self.read_non_ascii_text(&columns, sql, &mut replaced))?
+                {
                     failed.push((table.clone(), e));
                 }
             }
@@ -1933,7 +1986,7 @@ fn write<'a>(
         (catalog, scope),
         key_rule.as_ref(),
     )?;
-    taken.replaced_text = source.replaced_text(args, (catalog, scope), &summary.holding_fffd);
+    taken.replaced_text = source.replaced_text(args, (catalog, scope), &summary.holding_fffd)?;
     let file = claim_name(partial, names, lock)?;
     let (manifest, manifest_path) =
         record(sh, project, args, taken, &file, facts, &stored, summary)?;
@@ -2068,6 +2121,7 @@ fn record(
         whole_reals: taken.whole_reals.clone(),
         replaced_text: taken.replaced_text.clone(),
         taken_after: taken_after_ahead(project, env)?,
+        upload_asked: request.upload.is_some(),
         ..new_manifest(env, args, taken.scope, summary)
     };
     let manifest_path = recorded_or_removed(file, || write_manifest(file, &manifest))?;
@@ -2178,6 +2232,7 @@ fn new_manifest(
         whole_reals: None,
         replaced_text: None,
         taken_after: Vec::new(),
+        upload_asked: false,
     }
 }
 

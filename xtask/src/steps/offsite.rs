@@ -1934,12 +1934,18 @@ pub fn upload_with(target: &Target<'_>, file: &Path, _lock: &BackupLock) -> Resu
         env.name
     );
     let left = |what: &str| {
-        crate::edge::signals::changed(format!(
+        let left = format!(
             "r2://{}/{key} {what}, with no index entry: `offsite list` does not show it, and \
              the next {again} replaces it (a bucket lock keeps it, and the upload goes on, \
              when it is whole)",
             target.bucket()
-        ))
+        );
+        // What the command said stays before (`backup --upload`: the
+        // backup is kept, not uploaded) still does.
+        crate::edge::signals::changed(match &before {
+            Some(before) => format!("{before}; {left}"),
+            None => left,
+        })
     };
     left("may hold part or all of this backup's copy (the upload stopped during its PUT)");
     target

@@ -1319,8 +1319,9 @@ fn warn_each(all: &[EnvStatus]) {
 /// Whether `env`'s offsite copies have fallen behind: its bucket is set,
 /// its newest verified whole backup has no offsite copy, and no backup has
 /// one, or the newest that has one is older than `max_age` (a nightly
-/// upload that failed). A backup taken by hand meanwhile, not uploaded, is
-/// no fault while last night's copy is within `max_age`.
+/// upload that failed), or it was taken with `--upload` (an upload
+/// interrupted or failed). A backup taken by hand meanwhile without it,
+/// not uploaded, is no fault while last night's copy is within `max_age`.
 fn offsite_behind(
     env: &crate::config::environment::Environment,
     settings: &crate::config::settings::EnvSettings,
@@ -1354,6 +1355,14 @@ fn offsite_behind(
              its newest verified backup, {}, has none: {upload}",
             d1_core::wording::age((now - at).num_seconds()),
             newest.manifest.file.name
+        )),
+        // Taken to be uploaded, and never was: its upload was interrupted
+        // or failed, which a recent copy of an older backup does not
+        // make up for.
+        _ if newest.manifest.upload_asked => Some(format!(
+            "its newest verified backup, {}, was taken with --upload but has no offsite copy \
+             in r2://{} (its upload did not finish): {upload}",
+            newest.manifest.file.name, offsite.bucket
         )),
         _ => None,
     }
