@@ -2567,3 +2567,135 @@ fn a_failed_read_beside_the_id_check_is_reported_as_alone_and_nothing_is_written
     assert_eq!(dump_of(&remote.db), before);
     assert_eq!(backup_dir_names(&remote), kept);
 }
+
+/// MM: a manifest in backups/ recorded under prod's name but naming
+/// staging's database (name and id: misfiled, or hostile) is not prod's.
+/// `list` showed it as a plain prod backup, and `latest:prod` and
+/// `status` passed over it without a word. `list` (and `--json`) marks
+/// it; `latest:prod` and `status` say once which file they passed over,
+/// why (staging's database) and what to do; restoring it by path into
+/// prod is refused, nothing restored, naming `--to staging`, which the
+/// CLI accepts as printed. One naming a database no environment has is
+/// said to be no environment's.
+#[test]
+fn a_prod_backup_naming_stagings_database_is_marked_told_and_refused_with_the_way_to_staging() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let sb = &remote.sb;
+    let ours = redate(
+        sb,
+        &remote.backup_prod(home.path()),
+        chrono::Utc::now() - chrono::Duration::hours(2),
+    );
+    let copy = |minutes: i64, name: &'static str, id: &'static str| {
+        let at = chrono::Utc::now() - chrono::Duration::minutes(minutes);
+        copy_taken_at(sb, &ours, "prod", at, |m| {
+            m["database"]["name"] = name.into();
+            m["database"]["uuid"] = id.into();
+        })
+    };
+    let stagings = copy(30, "qbtime_db_staging", STAGING_UUID);
+    let nobodys = copy(20, "qbtime_db_gone", "7e1f0c3a-2b4d-4c5e-8f6a-9b0c1d2e3f4a");
+    let told_once = |run: &Run| {
+        for (file, whose) in [
+            (&stagings, "which is staging's"),
+            (&nobodys, "no environment's"),
+        ] {
+            let lines: Vec<&str> = { run.stderr.lines() }
+                .filter(|l| l.contains(file.as_str()))
+                .collect();
+            assert!(
+                lines.len() == 1 && lines[0].starts_with("warning:") && lines[0].contains(whose),
+                "{file} is not told once as {whose}:\n{}",
+                run.all()
+            );
+        }
+        assert!(run.stderr.contains("`--to staging`"), "{}", run.all());
+    };
+    // list marks both, the table and --json.
+    let list = remote.xtask(home.path(), &["list"]);
+    list.assert_ok();
+    for file in [&stagings, &nobodys] {
+        let row = { list.stdout.lines() }.find(|l| l.starts_with(file.as_str()));
+        assert!(
+            row.is_some_and(|r| r.contains("prod (not prod's)")),
+            "{file} is listed as a plain prod backup:\n{}",
+            list.all()
+        );
+    }
+    told_once(&list);
+    let list = remote.xtask(home.path(), &["list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let misfiled = |file: &str| {
+        let row = rows.as_array().unwrap().iter().find(|r| r["file"] == file);
+        row.unwrap()["misfiled"].clone()
+    };
+    assert_eq!(misfiled(&ours), serde_json::Value::Null, "{}", list.stdout);
+    assert_eq!(
+        misfiled(&stagings)["database_of"],
+        "staging",
+        "{}",
+        list.stdout
+    );
+    assert_eq!(misfiled(&nobodys)["database_of"], serde_json::Value::Null);
+    assert_eq!(misfiled(&nobodys)["database"], "qbtime_db_gone");
+    // latest:prod picks our own, and says it passed over both.
+    let latest = remote.xtask(
+        home.path(),
+        &["restore", "latest:prod", "--to", "staging", "--dry-run"],
+    );
+    latest.assert_ok();
+    let source = format!("source       {}", sb.backups().join(&ours).display());
+    assert!(latest.stdout.contains(&source), "{}", latest.all());
+    told_once(&latest);
+    // status, and status --json.
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    told_once(&status);
+    let status = remote.xtask(home.path(), &["status", "--env", "prod", "--json"]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&status.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", status.all()));
+    let listed: Vec<&str> = { doc["environments"][0]["other_databases_passed_over"].as_array() }
+        .map(|a| a.iter().filter_map(|o| o["file"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        listed,
+        [nobodys.as_str(), stagings.as_str()],
+        "{}",
+        status.all()
+    );
+    // Restored by path into prod: refused, nothing restored, and the way
+    // it names is accepted as printed.
+    let prod_before = dump_of(&remote.db);
+    let requests = remote.server.requests().len();
+    let file = sb.backups().join(&stagings);
+    let run = remote.xtask(
+        home.path(),
+        &[
+            "restore",
+            file.to_str().unwrap(),
+            "--to",
+            "prod",
+            "--confirm",
+            "qbtime_db_prod",
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert_eq!(dump_of(&remote.db), prod_before, "prod was changed");
+    assert_eq!(remote.server.requests().len(), requests, "{}", run.all());
+    let printed = { run.stderr.split('`') }
+        .find(|c| c.starts_with("cargo xtask restore ") && c.ends_with("--to staging"))
+        .unwrap_or_else(|| panic!("no `--to staging` command in:\n{}", run.all()));
+    let words: Vec<&str> = { printed.split_whitespace().skip(2) }
+        .map(|w| w.trim_matches('\''))
+        .collect();
+    let mut args = words;
+    args.push("--dry-run");
+    let dry = remote.xtask(home.path(), &args);
+    dry.assert_ok();
+    assert!(
+        dry.stdout
+            .contains(&format!("source       {}", file.display())),
+        "{}",
+        dry.all()
+    );
+}
