@@ -688,6 +688,7 @@ fn run(cli: Cli, typed: &[&str]) -> anyhow::Result<ExitCode> {
         Task::Diff(args) => diff::run(&sh, &project, args),
         Task::List(args) => list::run(
             &project.backup_dir,
+            project.environments().ok().as_ref(),
             resolve_env(&project, args.env.as_deref())?.as_deref(),
             args.json,
         )

@@ -7,8 +7,8 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::environment::Environment;
-use crate::edge::inventory::{Entry, scan};
+use crate::config::environment::{Environment, Environments};
+use crate::edge::inventory::{Entry, Misfiled, scan};
 use d1_core::wording::{age, size};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -49,14 +49,30 @@ pub struct Row {
     /// whose identity opens it (a departed member's key still does).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sealed_to: Vec<String>,
+    /// Recorded under an environment's name, but of a database that
+    /// environment does not have (another environment's, or none):
+    /// `latest` and `status` pass it over. `null` for every other backup;
+    /// marked `(not ENV's)` after the environment in the table.
+    pub misfiled: Option<Misfiled>,
 }
 
-/// `envs`: only the backups of these databases
-/// (`Environment::recorded_as`).
-pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>) -> Vec<Row> {
+/// Whether `list` shows `e`: `envs`, when given, are the only databases
+/// whose backups it shows (`Environment::recorded_as`).
+fn shown(e: &Entry, envs: Option<&[Environment]>) -> bool {
+    envs.is_none_or(|envs| { envs.iter() }.any(|env| env.records(&e.manifest)))
+}
+
+/// `envs`: only the backups of these databases; `misfiled`: the backups
+/// recorded under an environment that is not their database's.
+pub fn rows(
+    entries: &[Entry],
+    envs: Option<&[Environment]>,
+    misfiled: &[Misfiled],
+    now: DateTime<Utc>,
+) -> Vec<Row> {
     entries
         .iter()
-        .filter(|e| envs.is_none_or(|envs| { envs.iter() }.any(|env| env.records(&e.manifest))))
+        .filter(|e| shown(e, envs))
         .map(|e| {
             let m = &e.manifest;
             let mode = if m.tables.is_empty() {
@@ -87,14 +103,30 @@ pub fn rows(entries: &[Entry], envs: Option<&[Environment]>, now: DateTime<Utc>)
                 undo_point,
                 rehearsal: crate::steps::rehearsals::of_entry(e),
                 sealed_to: m.sealed_to().to_vec(),
+                misfiled: misfiled.iter().find(|f| f.file == m.file.name).cloned(),
             }
         })
         .collect()
 }
 
-pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Result<()> {
+/// `all`: the configuration's environments, when it reads, which tell a
+/// backup recorded under an environment that is not its database's.
+pub fn run(
+    backup_dir: &Path,
+    all: Option<&Environments>,
+    envs: Option<&[Environment]>,
+    json: bool,
+) -> Result<()> {
     let now = Utc::now();
-    let rows = rows(&scan(backup_dir)?, envs, now);
+    let entries = scan(backup_dir)?;
+    let listed: Vec<Entry> = { entries.iter() }
+        .filter(|e| shown(e, envs))
+        .cloned()
+        .collect();
+    let misfiled = all.map_or_else(Vec::new, |all| {
+        crate::edge::inventory::say_misfiled(all, None, &listed)
+    });
+    let rows = rows(&listed, envs, &misfiled, now);
     // Half a backup (a manifest whose dump is gone, a dump without its
     // manifest) is no row: it is named apart, with its fix.
     crate::steps::lock::tell_loose_ends(backup_dir);
@@ -126,12 +158,29 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
         }
         return Ok(());
     }
+    print_table(&rows);
+    if crate::out::verbose() {
+        print_reasons(&rows);
+    }
+    Ok(())
+}
+
+/// `list`'s table: one line a backup, each column as wide as its widest
+/// entry; a misfiled backup's environment marked `(not ENV's)`.
+fn print_table(rows: &[Row]) {
     let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             [
                 r.file.clone(),
-                r.environment.clone(),
+                match &r.misfiled {
+                    Some(_) => format!(
+                        "{} (not {}'s)",
+                        r.environment,
+                        crate::config::environment::short_name(&r.environment)
+                    ),
+                    None => r.environment.clone(),
+                },
                 r.database.clone(),
                 match (r.undo_point, &r.rehearsal) {
                     (_, Some(_)) => format!("{}, rehearsal", r.mode),
@@ -156,10 +205,6 @@ pub fn run(backup_dir: &Path, envs: Option<&[Environment]>, json: bool) -> Resul
     for line in d1_core::wording::table(header, &cells, right) {
         crate::data!("{line}");
     }
-    if crate::out::verbose() {
-        print_reasons(&rows);
-    }
-    Ok(())
 }
 
 /// `list -v`: why each backup was taken, as its manifest says (a safety
@@ -203,7 +248,7 @@ mod tests {
         ];
         sort_newest_first(&mut entries);
         let now = entries[0].manifest.created_at + chrono::Duration::hours(2);
-        let all = rows(&entries, None, now);
+        let all = rows(&entries, None, &[], now);
         let names: Vec<&str> = all.iter().map(|r| r.file.as_str()).collect();
         assert_eq!(
             names,
@@ -222,7 +267,7 @@ mod tests {
         // The test entries' database is "d".
         let mut prod_env = envs.resolve("prod").unwrap().clone();
         prod_env.database_name = "d".to_owned();
-        let prod = rows(&entries, Some(&[prod_env]), now);
+        let prod = rows(&entries, Some(&[prod_env]), &[], now);
         assert_eq!(prod.len(), 2);
         assert!(prod.iter().all(|r| r.environment == "prod"));
     }

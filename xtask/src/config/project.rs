@@ -299,6 +299,7 @@ impl Project {
             };
             let entries =
                 inventory::scan(&self.backup_dir).map_err(|e| Exit::CouldNotRun.error(e))?;
+            inventory::say_misfiled(&envs, Some(&env), &entries);
             let counted = inventory::counted_for(&env, &entries);
             let found = self.latest_recorded_as(&env.name, latest, counted);
             if let Ok(chosen) = &found {

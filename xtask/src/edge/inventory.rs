@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
+use crate::config::environment::{Environment, Environments};
 use crate::edge::manifest_file::ManifestFile;
 use d1_core::manifest::{self, Manifest};
 
@@ -435,6 +436,113 @@ pub fn say_other_ids_passed_over(
     );
 }
 
+/// A backup recorded under an environment's name whose manifest names a
+/// database that environment does not have: another environment's, or one
+/// no environment has (a manifest misfiled, relabelled by hand, or
+/// hostile). No database of that environment counts it
+/// ([`Environment::records`]), so `latest:ENV` and `status` pass it over:
+/// `list` marks it and every command that passes it over says so.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Misfiled {
+    pub file: String,
+    /// The database its manifest names, and that database's id.
+    pub database: String,
+    pub database_id: String,
+    /// The environment whose database that is in wrangler.toml; `None`
+    /// (null) when it is no environment's.
+    pub database_of: Option<String>,
+}
+
+/// [`Misfiled`] when `m` is recorded under a configured environment's
+/// name and names a database no database of that environment is. One of
+/// a database the configuration renamed (the same id) is not: its backups
+/// are told apart, with their own way forward
+/// ([`Environment::renamed_from`]).
+pub fn misfiled(envs: &Environments, m: &Manifest) -> Option<Misfiled> {
+    let db = &m.database;
+    let short = crate::config::environment::short_name(&m.environment);
+    let mut under = envs.iter().filter(|e| e.env_name == short).peekable();
+    under.peek()?;
+    let not_its = |e: &Environment| !e.records(m) && e.renamed_from(&db.name, &db.uuid).is_none();
+    if !under.all(not_its) {
+        return None;
+    }
+    Some(Misfiled {
+        file: m.file.name.clone(),
+        database: db.name.clone(),
+        database_id: db.uuid.clone(),
+        database_of: envs.iter().find(|e| e.records(m)).map(|e| e.name.clone()),
+    })
+}
+
+/// The [`misfiled`] backups among `entries` recorded under `env`'s
+/// environment name, newest first, each said once in a run (a warning):
+/// which file, why it is not `env`'s, and what to do with it. `list`,
+/// `latest:ENV` and `status` all say it in these words.
+pub fn say_misfiled(
+    envs: &Environments,
+    env: Option<&Environment>,
+    entries: &[Entry],
+) -> Vec<Misfiled> {
+    static TOLD: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
+    let found: Vec<(&Entry, Misfiled)> = { entries.iter() }
+        .filter_map(|e| Some((e, misfiled(envs, &e.manifest)?)))
+        .filter(|(e, _)| {
+            env.is_none_or(|env| {
+                crate::config::environment::short_name(&e.manifest.environment) == env.env_name
+            })
+        })
+        .collect();
+    let mut told = TOLD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (e, m) in &found {
+        if told.insert(e.file.clone()) {
+            crate::warn!("{}", misfiled_words(&e.manifest, m));
+        }
+    }
+    found.into_iter().map(|(_, m)| m).collect()
+}
+
+/// Why the misfiled backup `m` (of manifest `manifest`) is not the
+/// backup of the environment it is recorded under, and what to do.
+fn misfiled_words(manifest: &Manifest, m: &Misfiled) -> String {
+    let recorded = crate::config::environment::short_name(&manifest.environment);
+    let file = d1_core::wording::shell_word(&m.file);
+    let (whose, way) = match &m.database_of {
+        Some(owner) => (
+            format!("which is {owner}'s in wrangler.toml, not {recorded}'s"),
+            format!(
+                "If it is {owner}'s backup, restore it there by its file: `cargo xtask restore \
+                 {file} --to {}`; otherwise move it and its manifest out of the backup \
+                 directory, or delete them.",
+                d1_core::wording::shell_word(owner)
+            ),
+        ),
+        // Not deleted on our word: it may be the database this
+        // environment had before its binding was moved to a restored one.
+        None => (
+            format!(
+                "which is no environment's in wrangler.toml (the database {recorded} had before \
+                 its binding was moved, another project's, or a manifest misfiled)"
+            ),
+            format!(
+                "To use it, restore it into a database of its own: `cargo xtask restore {file} \
+                 --to new:NAME`; if it is not one to keep, move it and its manifest out of the \
+                 backup directory."
+            ),
+        ),
+    };
+    format!(
+        "{} is recorded as a backup of {recorded}, but its manifest names database {} (id {}), \
+         {whose}: it is not {recorded}'s backup, and `latest:{recorded}` and `status` pass it \
+         over. {way}",
+        d1_core::names::shown(&m.file),
+        d1_core::names::shown(&m.database),
+        d1_core::names::shown(&m.database_id),
+    )
+}
+
 /// The newest whole backup of `env` that passed verification.
 #[cfg(test)]
 pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
@@ -743,6 +851,30 @@ pub(crate) mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
     use d1_core::manifest::Verification;
+
+    /// MM: a backup recorded under prod's name is misfiled when its
+    /// manifest names staging's database (staging's, by name and id) or
+    /// one no environment has; prod's own, one of prod's database with
+    /// another id (told apart as another id), and one of prod's database
+    /// renamed in the configuration (the same id) are not.
+    #[test]
+    fn a_backup_under_prods_name_naming_another_database_is_misfiled() {
+        let envs = Environments::parse(include_str!("../../../wrangler.toml")).unwrap();
+        let prod = envs.resolve("prod").unwrap();
+        let staging = envs.resolve("staging").unwrap();
+        let of = |name: &str, id: &str| {
+            let mut m = entry("prod", "full", 0, Some("good")).manifest;
+            m.database.name = name.to_owned();
+            m.database.uuid = id.to_owned();
+            misfiled(&envs, &m).map(|f| f.database_of)
+        };
+        let stagings = of(&staging.database_name, &staging.database_id);
+        assert_eq!(stagings, Some(Some("staging".to_owned())));
+        assert_eq!(of("qbtime_db_gone", "7e1f0c3a"), Some(None));
+        assert_eq!(of(&prod.database_name, &prod.database_id), None);
+        assert_eq!(of(&prod.database_name, "7e1f0c3a"), None);
+        assert_eq!(of("qbtime_db_prod_old", &prod.database_id), None);
+    }
 
     /// rvU: a dangling link or a pipe named like a backup was suggested
     /// ("did you mean …?"), and so was the typed word itself, a dangling

@@ -72,6 +72,11 @@ pub struct EnvStatus {
     /// created again. Always given, empty when there are none; a warning
     /// on stderr too.
     pub other_ids_passed_over: Vec<OtherId>,
+    /// The backups recorded under the environment's name whose manifest
+    /// names a database it does not have (another environment's, or
+    /// none), which it passes over: misfiled, or relabelled by hand.
+    /// Always given, empty when there are none; a warning on stderr too.
+    pub other_databases_passed_over: Vec<crate::edge::inventory::Misfiled>,
     pub last_drill: Option<Drill>,
     pub last_time_travel_restore: Option<TimeTravelRestore>,
     /// The last restore of a backup into this database, from the restore
@@ -563,6 +568,7 @@ pub fn environment_status(
         dated_ahead,
         of_previous_database: None,
         other_ids_passed_over: Vec::new(),
+        other_databases_passed_over: Vec::new(),
         restore_warnings: Vec::new(),
         offsite_behind: None,
         retired_keys: None,
@@ -994,7 +1000,10 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         .filter(|env| only.as_ref().is_none_or(|names| names.contains(&env.name)))
         .map(|env| {
             let settings = settings.env(&env.env_name);
-            status_of(project, env, &settings, &entries, &logs, now)
+            EnvStatus {
+                other_databases_passed_over: inventory::say_misfiled(&envs, Some(env), &entries),
+                ..status_of(project, env, &settings, &entries, &logs, now)
+            }
         })
         .collect();
     let stale: Vec<&EnvStatus> = { all.iter() }

@@ -2610,7 +2610,7 @@ fn a_prod_backup_naming_stagings_database_is_marked_told_and_refused_with_the_wa
                 run.all()
             );
         }
-        assert!(run.stderr.contains("`--to staging`"), "{}", run.all());
+        assert!(run.stderr.contains(" --to staging`"), "{}", run.all());
     };
     // list marks both, the table and --json.
     let list = remote.xtask(home.path(), &["list"]);

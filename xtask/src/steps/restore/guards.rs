@@ -1240,7 +1240,7 @@ pub(super) fn guard_source_environment(
     };
     match source.environment.as_deref() {
         Some(env) if recorded_as_target(env) => match &source.manifest {
-            Some(m) => guard_same_database(m, target, args, envs, backup_dir),
+            Some(m) => guard_same_database((&source.file, m), target, args, envs, backup_dir),
             None => Ok(()),
         },
         Some(env) => crate::stop!(
@@ -1410,7 +1410,7 @@ fn another_binding(from: &Environment, target: &Environment, envs: &Environments
 /// account's, sharing the backup directory) when ours already was, so it is
 /// not the one replaced.
 pub(super) fn guard_same_database(
-    m: &Manifest,
+    (file, m): (&Path, &Manifest),
     target: &Environment,
     args: &RestoreArgs,
     envs: &Environments,
@@ -1428,16 +1428,41 @@ pub(super) fn guard_same_database(
         crate::exit::Exit::Refused,
         "refusing to restore into {} (production, database id {}): the backup's manifest says \
          environment {:?}, database {:?} with id {:?}, which is not production's database. Only \
-         a backup taken from {} may go there. If this is production's backup from before its \
-         binding was moved to {}, restore it into a database of its own with `--to new:NAME` \
-         and move the binding to that one (README, \"Into a brand-new database\"); otherwise \
-         restore it into the environment it came from. Nothing was done.",
+         a backup taken from {} may go there. {} Nothing was done.",
         target.database_name,
         target.database_id,
         m.environment,
         db.name,
         db.uuid,
         target.database_name,
+        way_of_another_database(file, m, target, envs)
+    )
+}
+
+/// Where a backup of another database than production's, refused there,
+/// goes: the environment whose database its manifest names (one recorded
+/// under production's name, misfiled or relabelled, is that one's
+/// backup), else a database of its own.
+fn way_of_another_database(
+    file: &Path,
+    m: &Manifest,
+    target: &Environment,
+    envs: &Environments,
+) -> String {
+    if let Some(owner) = envs.iter().find(|e| e.records(m) && !e.is_production()) {
+        return format!(
+            "Its database is {}'s in wrangler.toml: restore it there, `cargo xtask restore {} \
+             --to {}`.",
+            owner.name,
+            d1_core::wording::shell_word(&file.display().to_string()),
+            d1_core::wording::shell_word(&owner.name)
+        );
+    }
+    format!(
+        "If this is production's backup from before its binding was moved to {}, restore it \
+         into a database of its own with `--to new:NAME` and move the binding to that one \
+         (README, \"Into a brand-new database\"); otherwise restore it into the environment it \
+         came from.",
         target.database_name
     )
 }
