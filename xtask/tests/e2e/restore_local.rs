@@ -926,6 +926,48 @@ fn the_fast_path_refuses_while_another_process_holds_the_database() {
     assert_eq!(tables[0][0]["n"], 0, "nothing was loaded");
 }
 
+/// A local load through wrangler that fails (here: the local D1 held by
+/// another writer, `SQLITE_BUSY`) ran the file as one batch and changed
+/// nothing. Since MO's fail-closed rule it was told as a remote import of
+/// unknown outcome ("D1 may have been handed the import"), journaled as
+/// possibly changed and the lock left unsettled (rvBM 1): it says the
+/// target is as it was, is journaled `changed_nothing`, and status warns
+/// of no run left unsettled.
+#[test]
+fn a_failed_local_load_through_wrangler_is_told_as_changing_nothing() {
+    let sb = Sandbox::new();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let conn = rusqlite::Connection::open(sb.local_d1_file()).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let run = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+        "--via-wrangler",
+    ]);
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains("so the target is as it was")
+            && !run.stderr.contains("may have been handed the import"),
+        "{}",
+        run.all()
+    );
+    let journal = std::fs::read_to_string(sb.backups().join("restores.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["changed_nothing"], true, "{journal}");
+    let status = sb.xtask(&["status"]);
+    assert!(
+        !status.all().contains("outcome is unknown"),
+        "{}",
+        status.all()
+    );
+}
+
 #[test]
 fn latest_picks_the_newest_backup_of_the_named_environment() {
     let source = source_sandbox();
