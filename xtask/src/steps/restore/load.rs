@@ -214,7 +214,11 @@ impl Loading<'_> {
         };
         drop(loading);
         if let Err(e) = loaded {
-            if self.local_file.is_none() && import_may_have_started(&e) {
+            // The local D1 through wrangler runs the file as one batch: no
+            // import is handed to anyone (rvBM: a failed local load was told
+            // as a remote import of unknown outcome, the lock kept).
+            let remote = target.location == crate::config::environment::Location::Remote;
+            if remote && import_may_have_started(&e) {
                 return Err(self.after_failure(project, e, (lock, left.as_deref())));
             }
             if self.local_file.is_none() {
@@ -365,8 +369,9 @@ impl Loading<'_> {
             None => String::new(),
         };
         format!(
-            "the restore {how} once D1 may have been handed the import (wrangler says its \
-             upload completed even when the upload's connection failed), and its outcome is \
+            "the restore {how} once D1 may have been handed the import (nothing wrangler \
+             printed shows it was not, and it says its upload completed even when the upload's \
+             connection failed), and its outcome is \
              unknown ({why}): D1 applies an import whole or not at all, so {db} holds either \
              all of the backup or what it held before. {check}. The backup lock keeps this for \
              `cargo xtask status` and the next run{}{undo}",
