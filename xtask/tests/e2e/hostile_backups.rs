@@ -111,6 +111,26 @@ fn a_file_name_outside_the_backup_directory_is_refused_by_prune_verify_and_resto
         let copy_arg = copy_path.to_str().unwrap();
         let run = sb.xtask(&["verify", copy_arg]);
         assert_failed_with(&run, 2, &["cannot be trusted", "file.name"]);
+        // The fetch it advises is one clap takes as printed (it was a bare
+        // `cargo xtask offsite fetch`, refused for its missing arguments).
+        let advised: Vec<&str> = { run.stderr.split('`').skip(1).step_by(2) }
+            .filter_map(|c| c.strip_prefix("cargo xtask offsite "))
+            .collect();
+        assert!(
+            advised.iter().any(|c| c.starts_with("fetch ")),
+            "{}",
+            run.all()
+        );
+        for command in advised {
+            let mut words = vec!["offsite"];
+            words.extend(command.split_whitespace());
+            let advice = sb.xtask(&words);
+            assert!(
+                !advice.all().contains("Usage:"),
+                "`{command}` as printed is a usage error:\n{}",
+                advice.all()
+            );
+        }
 
         let run = sb.xtask(&["restore", copy_arg, "--to", "local", "--replace", "--yes"]);
         assert_failed_with(&run, 2, &["cannot be trusted", "file.name"]);
