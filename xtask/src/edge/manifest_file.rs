@@ -165,10 +165,51 @@ fn staged(manifest: &Manifest, path: &Path) -> Result<crate::edge::fsutil::TempF
     Ok(partial)
 }
 
+/// The refusal of a manifest that cannot be trusted, with the commands
+/// that get its backup again, its environment as its name says, and the
+/// backup's name when its file is beside it. It was `cargo xtask offsite
+/// fetch`, bare, which clap refuses without a backup and `--env` (MN's
+/// note).
 fn untrusted(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    let name = d1_core::names::file_name(path);
+    let stem = name.strip_suffix(d1_core::manifest::MANIFEST_SUFFIX);
+    let env = stem.and_then(|stem| {
+        let sql = format!("{stem}.sql");
+        Some(
+            d1_core::manifest::backup_name(&sql)?
+                .env
+                .split('.')
+                .next()?
+                .to_owned(),
+        )
+    });
+    let beside = stem.and_then(|stem| {
+        { d1_core::manifest::BACKUP_EXTENSIONS.iter() }
+            .map(|ext| format!("{stem}{ext}"))
+            .find(|file| path.with_file_name(file).is_file())
+    });
+    let fetch = match (env, beside) {
+        (Some(env), Some(file)) => {
+            let env = d1_core::wording::shell_word(&env);
+            format!(
+                "or fetch its backup again, its manifest with it: `cargo xtask offsite fetch {} \
+                 --env {env}` once both are moved aside (`cargo xtask offsite list --env {env}` \
+                 names the other copies)",
+                d1_core::wording::shell_word(&file)
+            )
+        }
+        (Some(env), None) => format!(
+            "or fetch its backup again, its manifest with it: `cargo xtask offsite list --env \
+             {}` names the copies to fetch",
+            d1_core::wording::shell_word(&env)
+        ),
+        (None, _) => "or fetch its backup again, as `cargo xtask offsite list --env` of its \
+                      environment names it"
+            .to_owned(),
+    };
     anyhow::anyhow!(
-        "the manifest {} cannot be trusted: {e:#}. Nothing was done; move it aside (or fetch the \
-         backup again with `cargo xtask offsite fetch`) and run the command again.",
+        "the manifest {} cannot be trusted: {e:#}. Nothing was done; move it aside ({fetch}) and \
+         run the command again.",
         path.display()
     )
 }

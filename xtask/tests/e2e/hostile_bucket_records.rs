@@ -583,7 +583,9 @@ fn a_bucket_manifest_that_cannot_be_trusted_is_named_in_the_bucket() {
             run.all()
         );
         assert!(
-            !run.all().contains(".partial") && !run.all().contains("fetch the backup again"),
+            !run.all().contains(".partial")
+                && !run.all().contains("fetch the backup again")
+                && !run.all().contains("fetch its backup again"),
             "the refusal names a temporary file, or a fetch again:\n{}",
             run.all()
         );
