@@ -467,27 +467,11 @@ fn guard_schema(
         .chain(&changes.missing)
         .cloned()
         .collect();
-    refuse_names_not_taken(
-        (
-            "--allow-schema-change",
-            "a table or index this backup does not change",
-            "the backup changes no table or index",
-        ),
-        &args.allow_schema_change,
-        |name| allows(&changed, name),
-        &format!(
-            "the tables and indexes it defines otherwise than its migrations make them, or \
-             lacks: {}",
-            match changed.is_empty() {
-                true => "none".to_owned(),
-                false => d1_core::wording::listed(&changed, "name"),
-            }
-        ),
+    let (allowed, refused) = schema_names_allowed(
+        args,
+        changed,
+        "the tables and indexes it defines otherwise than its migrations make them, or lacks",
     )?;
-    let (allowed, refused): (Vec<String>, Vec<String>) = { changes.changed.iter() }
-        .chain(&changes.missing)
-        .cloned()
-        .partition(|n| allows(&args.allow_schema_change, n));
     if !allowed.is_empty() {
         let shown: Vec<String> = { allowed.iter() }
             .map(|n| d1_core::names::shown(n).into_owned())
@@ -538,25 +522,11 @@ fn schema_unchecked(
     (ran, e): (&BTreeMap<String, d1_core::catalog::Defined>, &anyhow::Error),
 ) -> Result<Option<Refused>> {
     let uncompared = crate::steps::migrations::uncompared(&defined_by_dump(schema), ran);
-    refuse_names_not_taken(
-        (
-            "--allow-schema-change",
-            "a table or index this backup does not change",
-            "the backup changes no table or index",
-        ),
-        &args.allow_schema_change,
-        |name| allows(&uncompared, name),
-        &format!(
-            "the tables, views and indexes it defines that cannot be compared with its \
-             migrations': {}",
-            match uncompared.is_empty() {
-                true => "none".to_owned(),
-                false => d1_core::wording::listed(&uncompared, "name"),
-            }
-        ),
+    let (allowed, refused) = schema_names_allowed(
+        args,
+        uncompared,
+        "the tables, views and indexes it defines that cannot be compared with its migrations'",
     )?;
-    let (allowed, refused): (Vec<String>, Vec<String>) =
-        { uncompared.into_iter() }.partition(|n| allows(&args.allow_schema_change, n));
     if !allowed.is_empty() {
         crate::warn!(
             "{} defines tables, views or indexes restored as it has them as \
@@ -585,6 +555,35 @@ fn schema_unchecked(
         ),
         flags,
     )))
+}
+
+/// `names`, what the schema guard would refuse (`what`, for the refusal
+/// of a name no flag may take), split into those `--allow-schema-change`
+/// names and the rest, once each name it gives is one of them
+/// ([`refuse_names_not_taken`]): one step of [`guard_schema`] and of
+/// [`schema_unchecked`].
+fn schema_names_allowed(
+    args: &RestoreArgs,
+    names: Vec<String>,
+    what: &str,
+) -> Result<(Vec<String>, Vec<String>)> {
+    refuse_names_not_taken(
+        (
+            "--allow-schema-change",
+            "a table or index this backup does not change",
+            "the backup changes no table or index",
+        ),
+        &args.allow_schema_change,
+        |name| allows(&names, name),
+        &format!(
+            "{what}: {}",
+            match names.is_empty() {
+                true => "none".to_owned(),
+                false => d1_core::wording::listed(&names, "name"),
+            }
+        ),
+    )?;
+    Ok({ names.into_iter() }.partition(|n| allows(&args.allow_schema_change, n)))
 }
 
 /// The indexes the dump makes that no migration makes, on a table one
