@@ -1098,3 +1098,53 @@ fn with_backup_backs_up_every_database_of_the_environment_and_warns_of_those_lef
         .unwrap_or_else(|| panic!("no warning naming analytics_local:\n{}", run.all()));
     assert!(warning.contains("not backed up"), "{warning}");
 }
+
+/// After an environment's binding moved to another database (the
+/// runbook's restore into a brand-new one, then wrangler.toml edited),
+/// every backup it kept names a database that is no environment's.
+/// `status` and `list` said a paragraph for each of them, every run: one
+/// warning now tells them together, with how many, the newest and the
+/// oldest, and `list` still marks each.
+#[test]
+fn the_backups_of_a_database_no_environment_has_are_told_in_one_warning() {
+    let sb = Sandbox::new();
+    for _ in 0..3 {
+        sb.xtask(&["backup", "local"]).assert_ok();
+    }
+    let path = sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let moved = text
+        .replacen(
+            "database_name = \"qbtime_db_local\"",
+            "database_name = \"qbtime_db_local2\"",
+            1,
+        )
+        .replacen(
+            "database_id = \"00000000-0000-4000-8000-000000000000\"",
+            "database_id = \"00000000-0000-4000-8000-000000000002\"",
+            1,
+        );
+    assert_ne!(
+        moved, text,
+        "the sandbox's wrangler.toml has no local database"
+    );
+    std::fs::write(&path, moved).unwrap();
+    for command in [&["status", "--env", "local"][..], &["list"]] {
+        let run = sb.xtask(command);
+        let told: Vec<&str> = { run.stderr.lines() }
+            .filter(|l| l.contains("qbtime_db_local ") || l.contains("qbtime_db_local,"))
+            .filter(|l| l.starts_with("warning:"))
+            .collect();
+        assert_eq!(told.len(), 1, "{command:?}:\n{}", run.all());
+        assert!(
+            told[0].contains("3 backups are recorded as backups of local"),
+            "{command:?}:\n{}",
+            run.all()
+        );
+    }
+    let list = sb.xtask(&["list"]);
+    let marked = { list.stdout.lines() }
+        .filter(|l| l.contains("local (not local's)"))
+        .count();
+    assert_eq!(marked, 3, "{}", list.all());
+}
