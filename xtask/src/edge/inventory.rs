@@ -496,26 +496,49 @@ pub fn say_misfiled(
     let mut told = TOLD
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (e, m) in &found {
-        if told.insert(e.file.clone()) {
-            crate::warn!("{}", misfiled_words(&e.manifest, m));
+    // One warning for the backups of one database under one name, not
+    // one each: after prod's binding moved to a restored database, every
+    // backup it kept is "no environment's", and `status` said a paragraph
+    // for each of them, every run.
+    let mut groups: Vec<Vec<&(&Entry, Misfiled)>> = Vec::new();
+    for found in found.iter().filter(|(e, _)| told.insert(e.file.clone())) {
+        let key = |(e, m): &(&Entry, Misfiled)| {
+            let env = crate::config::environment::short_name(&e.manifest.environment);
+            (env.to_owned(), m.database.clone(), m.database_id.clone())
+        };
+        match groups.iter_mut().find(|g| key(g[0]) == key(found)) {
+            Some(group) => group.push(found),
+            None => groups.push(vec![found]),
         }
+    }
+    for group in groups {
+        let (newest, m) = group[0];
+        let oldest =
+            (group.len() > 1).then(|| (group.len(), group[group.len() - 1].1.file.as_str()));
+        crate::warn!("{}", misfiled_words(&newest.manifest, m, oldest));
     }
     found.into_iter().map(|(_, m)| m).collect()
 }
 
 /// Why the misfiled backup `m` (of manifest `manifest`) is not the
-/// backup of the environment it is recorded under, and what to do.
-fn misfiled_words(manifest: &Manifest, m: &Misfiled) -> String {
+/// backup of the environment it is recorded under, and what to do; with
+/// `more` (how many, the oldest's file), for that many backups of the
+/// same database under the same name, `m` the newest.
+fn misfiled_words(manifest: &Manifest, m: &Misfiled, more: Option<(usize, &str)>) -> String {
     let recorded = crate::config::environment::short_name(&manifest.environment);
     let file = d1_core::wording::shell_word(&m.file);
+    let (it, its, one) = match more {
+        None => ("it", "it and its manifest", "it"),
+        Some(_) => ("they", "them and their manifests", "one"),
+    };
     let (whose, way) = match &m.database_of {
         Some(owner) => (
             format!("which is {owner}'s in wrangler.toml, not {recorded}'s"),
             format!(
-                "If it is {owner}'s backup, restore it there by its file: `cargo xtask restore \
-                 {file} --to {}`; otherwise move it and its manifest out of the backup \
-                 directory, or delete them.",
+                "If {it} {} {owner}'s, restore {one} there by its file: `cargo xtask restore \
+                 {file} --to {}`; otherwise move {its} out of the backup directory, or delete \
+                 them.",
+                if more.is_some() { "are" } else { "is" },
                 d1_core::wording::shell_word(owner)
             ),
         ),
@@ -527,20 +550,32 @@ fn misfiled_words(manifest: &Manifest, m: &Misfiled) -> String {
                  its binding was moved, another project's, or a manifest misfiled)"
             ),
             format!(
-                "To use it, restore it into a database of its own: `cargo xtask restore {file} \
-                 --to new:NAME`; if it is not one to keep, move it and its manifest out of the \
-                 backup directory."
+                "To use {one}, restore it into a database of its own: `cargo xtask restore \
+                 {file} --to new:NAME`; if {it} {} not to keep, move {its} out of the backup \
+                 directory.",
+                if more.is_some() { "are" } else { "is" },
             ),
         ),
     };
-    format!(
-        "{} is recorded as a backup of {recorded}, but its manifest names database {} (id {}), \
-         {whose}: it is not {recorded}'s backup, and `latest:{recorded}` and `status` pass it \
-         over. {way}",
-        d1_core::names::shown(&m.file),
+    let database = format!(
+        "database {} (id {}), {whose}",
         d1_core::names::shown(&m.database),
         d1_core::names::shown(&m.database_id),
-    )
+    );
+    match more {
+        None => format!(
+            "{} is recorded as a backup of {recorded}, but its manifest names {database}: it is \
+             not {recorded}'s backup, and `latest:{recorded}` and `status` pass it over. {way}",
+            d1_core::names::shown(&m.file),
+        ),
+        Some((count, oldest)) => format!(
+            "{count} backups are recorded as backups of {recorded} (the newest {}, the oldest \
+             {}; `cargo xtask list` marks each), but their manifests name {database}: they are \
+             not {recorded}'s backups, and `latest:{recorded}` and `status` pass them over. {way}",
+            d1_core::names::shown(&m.file),
+            d1_core::names::shown(oldest),
+        ),
+    }
 }
 
 /// The newest whole backup of `env` that passed verification.
