@@ -3585,3 +3585,55 @@ fn a_restore_says_it_went_into_the_local_d1() {
         run.all()
     );
 }
+
+/// A manifest edited after its backup (a row count) makes restore refuse
+/// the backup, but `status` and `list` still called it the newest good
+/// one and `latest:local` kept choosing it; the refusal's advice,
+/// "`cargo xtask verify` the file", could not be pasted (rvBN 1). The
+/// refusal names `cargo xtask verify PATH`, which run as printed marks it
+/// BAD, after which `latest:local` passes it over for the backup before.
+#[test]
+fn a_backup_refused_for_its_edited_manifest_names_the_verify_that_sets_latest_past_it() {
+    let sb = source_sandbox();
+    let older = backup(&sb, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newest = { sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".sql") && sb.backups().join(f) != older)
+        .max()
+        .unwrap();
+    let manifest = sb.backups().join(newest.replace(".sql", ".manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let rows = m["rows"]["accounts"].as_u64().unwrap();
+    m["rows"]["accounts"] = (rows + 1).into();
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    let run = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ]);
+    run.assert_refused("its manifest does not describe it");
+    let verify = { run.stderr.split('`').skip(1).step_by(2) }
+        .find_map(|c| c.strip_prefix("cargo xtask verify "))
+        .unwrap_or_else(|| panic!("no verify command printed:\n{}", run.all()));
+    let mut words = vec!["verify"];
+    words.extend(verify.split_whitespace());
+    let checked = sb.xtask(&words);
+    assert_eq!(checked.code, Some(1), "{}", checked.all());
+    assert!(checked.stdout.contains("BAD"), "{}", checked.all());
+    let plan = sb.xtask(&[
+        "restore",
+        "latest:local",
+        "--to",
+        "local",
+        "--replace",
+        "--dry-run",
+    ]);
+    plan.assert_ok();
+    let older = older.file_name().unwrap().to_str().unwrap();
+    assert!(plan.stdout.contains(older), "{}", plan.all());
+}
