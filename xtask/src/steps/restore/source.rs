@@ -333,10 +333,12 @@ pub(super) fn check_surveyed(
                     crate::exit::Exit::Refused,
                     "refusing to restore {}: its manifest does not describe it ({}). The manifest \
                      was changed after the backup was taken (or, for the key, [app.encryption_key] \
-                     in backups.toml was since). Nothing was written. `cargo xtask verify` the \
-                     file, or restore it with --no-manifest to go by the dump alone.",
+                     in backups.toml was since). Nothing was written. `cargo xtask verify {}` \
+                     records it as BAD, and `latest` then passes it over; or restore it with \
+                     --no-manifest to go by the dump alone.",
                     source.file.display(),
-                    contradictions.join("; ")
+                    contradictions.join("; "),
+                    d1_core::wording::shell_word(&source.file.display().to_string())
                 );
             }
             if m.wide_integers.is_none() {
