@@ -2616,6 +2616,20 @@ fn a_comment_saying_unique_or_a_hand_made_foreign_key_is_refused_as_a_schema_cha
             assert!(run.stderr.contains(&flag), "{}", run.all());
             assert_eq!(db_state(&sb), before, "{named} {extra:?}:\n{}", run.all());
         }
+        // Allowed in a dry run, it is what would be restored, not what was
+        // (rvBN: "restored as it has them", then "nothing was changed").
+        let plan = restore_planted(
+            &sb,
+            &planted,
+            &["--dry-run", "--allow-schema-change", named],
+        );
+        plan.assert_ok();
+        assert!(
+            plan.stderr.contains("would be restored as it has them"),
+            "{}",
+            plan.all()
+        );
+        assert_eq!(db_state(&sb), before, "{named}:\n{}", plan.all());
     }
 }
 
