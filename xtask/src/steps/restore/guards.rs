@@ -328,9 +328,10 @@ fn foreign_triggers_judged(
         .partition(|t| allows(&args.allow_trigger, t));
     if !allowed.is_empty() {
         crate::warn!(
-            "{} creates triggers that no migration creates, installed as --allow-trigger \
-             names them: {}. They will run on later writes to {}.",
+            "{} creates triggers that no migration creates, {} as --allow-trigger names \
+             them: {}. They will run on later writes to {}.",
             source.file.display(),
+            as_done(args, "installed"),
             crate::steps::migrations::trigger_names(&allowed),
             target.database_name
         );
@@ -366,6 +367,16 @@ fn foreign_triggers_judged(
         ),
         flags,
     ))
+}
+
+/// What a flag's warning says is done with what it names: `done` in a
+/// restore, "would be" so in a dry run, which ends "nothing was changed"
+/// (rvBN: a dry run said the table was "restored as it has them").
+fn as_done(args: &RestoreArgs, done: &str) -> String {
+    match args.dry_run {
+        true => format!("would be {done}"),
+        false => done.to_owned(),
+    }
 }
 
 /// A part of a refusal a flag answers: what it says, and its flags.
@@ -477,10 +488,11 @@ fn guard_schema(
             .map(|n| d1_core::names::shown(n).into_owned())
             .collect();
         crate::warn!(
-            "{} defines tables or indexes otherwise than its migrations do, restored as it \
+            "{} defines tables or indexes otherwise than its migrations do, {} as it \
              has them as --allow-schema-change names them: {}. Their constraints act on later \
              writes to {}.",
             source.file.display(),
+            as_done(args, "restored"),
             shown.join(", "),
             target.database_name
         );
@@ -529,10 +541,11 @@ fn schema_unchecked(
     )?;
     if !allowed.is_empty() {
         crate::warn!(
-            "{} defines tables, views or indexes restored as it has them as \
+            "{} defines tables, views or indexes {} as it has them as \
              --allow-schema-change names them, not compared with its migrations ({e:#}): {}. \
              Their constraints act on later writes to {}.",
             source.file.display(),
+            as_done(args, "restored"),
             d1_core::wording::listed(&allowed, "name"),
             target.database_name
         );
@@ -807,9 +820,10 @@ fn triggers_unchecked(
     }
     if unnamed.is_empty() {
         crate::warn!(
-            "{} creates triggers installed as --allow-trigger names them, unchecked against its \
+            "{} creates triggers {} as --allow-trigger names them, unchecked against its \
              migrations ({e:#}): {}. They will run on later writes to {}.",
             source.file.display(),
+            as_done(args, "installed"),
             crate::steps::migrations::trigger_names(triggers.keys()),
             target.database_name
         );
