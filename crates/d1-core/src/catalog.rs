@@ -419,21 +419,18 @@ pub fn unmade_indexes(
     dump: &BTreeMap<String, String>,
     made: &BTreeMap<String, Defined>,
 ) -> (Vec<String>, Vec<String>) {
-    let made_table = |name: &str| {
-        { made.iter() }.any(|(m, d)| d.kind == "table" && m.eq_ignore_ascii_case(name))
-    };
     let on_made_table = |sql: &str| {
         let table = crate::statement::after_created_name(sql)
             .map(crate::statement::skip_trivia)
             .and_then(|rest| crate::statement::strip_keyword(rest, "ON"))
             .map(crate::statement::skip_trivia)
             .and_then(crate::statement::qualified_name);
-        table.is_none_or(|(_, table, _)| made_table(&table))
+        table.is_none_or(|(_, table, _)| makes_table(made, &table))
     };
     let (mut unique, mut plain) = (Vec::new(), Vec::new());
     for (name, sql) in dump {
         let is_index = matches!(crate::statement::created_object(sql), Some(("index", _)));
-        let made_so = made.keys().any(|m| m.eq_ignore_ascii_case(name));
+        let made_so = makes(made, name);
         if !is_index || made_so || !on_made_table(sql) {
             continue;
         }
@@ -449,6 +446,18 @@ pub fn unmade_indexes(
     (unique, plain)
 }
 
+/// Whether the migrations make an object named `name` (`made`), ASCII
+/// case ignored as SQLite finds names.
+fn makes(made: &BTreeMap<String, Defined>, name: &str) -> bool {
+    made.keys().any(|m| m.eq_ignore_ascii_case(name))
+}
+
+/// Whether the migrations make a table named `name` (`made`), ASCII case
+/// ignored.
+fn makes_table(made: &BTreeMap<String, Defined>, name: &str) -> bool {
+    { made.iter() }.any(|(m, d)| d.kind == "table" && m.eq_ignore_ascii_case(name))
+}
+
 /// The tables a dump creates that no migration makes (none of `made`
 /// under any case of its name) whose FOREIGN KEY refers to a table a
 /// migration makes: `CREATE TABLE account_holds (account_id REFERENCES
@@ -460,15 +469,12 @@ pub fn unmade_referencing_tables(
     dump: &BTreeMap<String, String>,
     made: &BTreeMap<String, Defined>,
 ) -> Vec<String> {
-    let made_table = |name: &str| {
-        { made.iter() }.any(|(m, d)| d.kind == "table" && m.eq_ignore_ascii_case(name))
-    };
     { dump.iter() }
         .filter(|(name, sql)| {
             matches!(crate::statement::created_object(sql), Some(("table", _)))
-                && !made.keys().any(|m| m.eq_ignore_ascii_case(name))
+                && !makes(made, name)
                 && crate::statement::referenced_tables(sql)
-                    .is_none_or(|tables| tables.iter().any(|t| made_table(t)))
+                    .is_none_or(|tables| tables.iter().any(|t| makes_table(made, t)))
         })
         .map(|(name, _)| name.clone())
         .collect()

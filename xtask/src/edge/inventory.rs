@@ -214,7 +214,7 @@ pub fn tell_loose_ends(dir: &Path, placing: Option<&str>) {
                 d1_core::names::shown_path(&path),
                 d1_core::names::file_name(&manifest::manifest_path(&path)),
                 d1_core::wording::shell_word(&name),
-                d1_core::wording::shell_word(backup.env.split('.').next().unwrap_or(backup.env)),
+                d1_core::wording::shell_word(crate::config::environment::short_name(backup.env)),
                 d1_core::wording::shell_word(&d1_core::names::shown_path(&path)),
             );
         }

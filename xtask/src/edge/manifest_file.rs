@@ -175,13 +175,8 @@ fn untrusted(path: &Path, e: anyhow::Error) -> anyhow::Error {
     let stem = name.strip_suffix(d1_core::manifest::MANIFEST_SUFFIX);
     let env = stem.and_then(|stem| {
         let sql = format!("{stem}.sql");
-        Some(
-            d1_core::manifest::backup_name(&sql)?
-                .env
-                .split('.')
-                .next()?
-                .to_owned(),
-        )
+        let env = d1_core::manifest::backup_name(&sql)?.env;
+        Some(crate::config::environment::short_name(env).to_owned())
     });
     let beside = stem.and_then(|stem| {
         { d1_core::manifest::BACKUP_EXTENSIONS.iter() }

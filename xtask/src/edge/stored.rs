@@ -1557,7 +1557,7 @@ fn offsite_copy(path: &Path) -> String {
     let Some(backup) = d1_core::manifest::backup_name(&name) else {
         return "an offsite copy, which `offsite list --env` of its environment names".to_owned();
     };
-    let env = d1_core::wording::shell_word(backup.env.split('.').next().unwrap_or(backup.env));
+    let env = d1_core::wording::shell_word(crate::config::environment::short_name(backup.env));
     format!(
         "its offsite copy: move it and its manifest aside, then `cargo xtask offsite fetch {} \
          --env {env}` (`cargo xtask offsite list --env {env}` names the other copies)",
