@@ -118,15 +118,12 @@ pub fn run(
     json: bool,
 ) -> Result<()> {
     let now = Utc::now();
-    let entries = scan(backup_dir)?;
-    let listed: Vec<Entry> = { entries.iter() }
-        .filter(|e| shown(e, envs))
-        .cloned()
-        .collect();
+    let mut entries = scan(backup_dir)?;
+    entries.retain(|e| shown(e, envs));
     let misfiled = all.map_or_else(Vec::new, |all| {
-        crate::edge::inventory::say_misfiled(all, None, &listed)
+        crate::edge::inventory::say_misfiled(all, None, &entries)
     });
-    let rows = rows(&listed, envs, &misfiled, now);
+    let rows = rows(&entries, envs, &misfiled, now);
     // Half a backup (a manifest whose dump is gone, a dump without its
     // manifest) is no row: it is named apart, with its fix.
     crate::steps::lock::tell_loose_ends(backup_dir);

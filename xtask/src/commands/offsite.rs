@@ -811,7 +811,7 @@ fn identity_arg(manifest: &Manifest) -> (String, &'static str) {
         std::env::var_os(crate::edge::stored::IDENTITY_VAR).is_some_and(|v| !v.is_empty());
     match manifest.is_age_sealed() && !in_force {
         true => (
-            format!(" (KEYFILE below: {})", crate::steps::migrations::KEYFILE_IS),
+            crate::steps::migrations::keyfile_note(),
             " --identity KEYFILE",
         ),
         false => (String::new(), ""),

@@ -1110,7 +1110,7 @@ fn next_migration_name(files: &[String], edited: &str, later: usize) -> String {
         .fold(0.0, f64::max);
     let digits = edited.bytes().take_while(u8::is_ascii_digit).count();
     let rest = edited.split_once('_').map_or(edited, |(_, rest)| rest);
-    let number = highest.max(0.0) as u64 + 1 + later as u64;
+    let number = highest as u64 + 1 + later as u64;
     format!("{number:0width$}_{rest}", width = digits.max(1))
 }
 
@@ -1880,12 +1880,12 @@ fn interrupted_said(now: &Result<Vec<String>>, plan: &MigrationPlan<'_>, advice:
         _ => "",
     };
     let listed = |names: &[String]| d1_core::wording::listed(names, "migration");
+    let way_back = advice.strip_prefix("to go back, ").unwrap_or(advice);
     match now {
         Err(_) => format!(
             "whether the migrations were applied to {db} is unknown (d1_migrations could not be \
              read after the interrupt): {check} before anything else; should you need the way \
-             back, {}",
-            advice.strip_prefix("to go back, ").unwrap_or(advice)
+             back, {way_back}"
         ),
         Ok(now) => {
             let (applied, not): (Vec<String>, Vec<String>) =
@@ -1901,8 +1901,7 @@ fn interrupted_said(now: &Result<Vec<String>>, plan: &MigrationPlan<'_>, advice:
             };
             format!(
                 "{state}{may_land} (D1 applies each migration file as one batch): {check}; \
-                 should you need the way back, {}",
-                advice.strip_prefix("to go back, ").unwrap_or(advice)
+                 should you need the way back, {way_back}"
             )
         }
     }
@@ -2875,14 +2874,19 @@ pub fn restore_advice_allowing(
 /// empty when it has none.
 pub fn keyfile_told(file: &Path, identity: Option<&Path>) -> String {
     match needs_keyfile(file, identity) {
-        true => format!(" (KEYFILE below: {KEYFILE_IS})"),
+        true => keyfile_note(),
         false => String::new(),
     }
 }
 
+/// What is told before a command that carries `--identity KEYFILE`.
+pub fn keyfile_note() -> String {
+    format!(" (KEYFILE below: {KEYFILE_IS})")
+}
+
 /// What KEYFILE, the placeholder of a way back to a sealed backup this run
 /// was given no identity for, stands for.
-pub const KEYFILE_IS: &str = "the age identity file of one of the recipients it is sealed to";
+const KEYFILE_IS: &str = "the age identity file of one of the recipients it is sealed to";
 
 /// Whether the way back to `file` names its identity by a placeholder,
 /// KEYFILE: an encrypted backup opens only with one, and this run was not

@@ -837,8 +837,6 @@ impl EnvStatus {
                 };
                 let (taken, known): (Vec<&String>, Vec<&String>) =
                     names.iter().partition(|name| taken(name));
-                let taken: Vec<String> = taken.into_iter().cloned().collect();
-                let known: Vec<String> = known.into_iter().cloned().collect();
                 let them = d1_core::wording::them;
                 let check = |n: usize| {
                     format!(
