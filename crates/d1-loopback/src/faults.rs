@@ -67,6 +67,12 @@ pub struct Faults {
     /// this HTTP status and a Cloudflare API error (code 7500): an `init`
     /// answer lost (a 5xx, a 524) after D1 began the import.
     pub init_status_after_start: Option<u16>,
+    /// Every `/import` `init` is answered with HTTP status `.0` and the
+    /// Cloudflare API error `.1` with message `.2`, and starts nothing and
+    /// hands out no upload URL: a token Cloudflare refuses for the import
+    /// (403, code 10000, "Authentication error") while the reads before it
+    /// went through.
+    pub import_init_refused_with: Option<(u16, u32, String)>,
     /// Every `/query` request whose SQL holds this text (what `wrangler d1
     /// migrations apply` and `d1 execute --command` send) fails as D1 fails
     /// a statement, answered 400 with code 7500, and changes nothing.

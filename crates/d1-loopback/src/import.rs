@@ -458,6 +458,9 @@ pub(crate) fn import(ctx: &Ctx<'_>) -> Reply {
     let mut imports = db.lock_imports();
     match action {
         Action::Init { etag } => {
+            if let Some((status, code, message)) = ctx.shared.faults().import_init_refused_with {
+                return Reply::cf_error(status, code, message);
+            }
             // A client that lost track of a running import of this file
             // gets that import's status rather than a second import.
             if let Some(job) = imports.active_job().filter(|j| j.md5_hex == etag) {

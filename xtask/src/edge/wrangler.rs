@@ -1043,6 +1043,14 @@ pub(crate) fn failed_having_printed(said: &[&str]) -> anyhow::Error {
     })
 }
 
+/// The error of a wrangler run whose output could not be read whole
+/// (`error`, a failed read of its pipes) after it printed `said`, for
+/// tests of what is read from it elsewhere.
+#[cfg(test)]
+pub(crate) fn failed_reading_output(_said: &[&str], error: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(error)
+}
+
 /// Whether `e` is the failure of a wrangler run that started (it exited
 /// non-zero, was stopped at its time limit, or by a signal while it ran an
 /// import), not one that came before wrangler ran.

@@ -2699,3 +2699,52 @@ fn a_prod_backup_naming_stagings_database_is_marked_told_and_refused_with_the_wa
         dry.all()
     );
 }
+
+/// MU: Cloudflare refusing the token for the import's `init` (403, code
+/// 10000, "Authentication error", before any upload) was told as an import
+/// of unknown outcome, and the lock kept it. An `init` refused for its
+/// token was never carried out: the restore fails (exit 1) naming the
+/// token and its fix, says prod is as it was, journals that it changed
+/// nothing, and leaves the lock settled; prod is unchanged.
+#[test]
+fn an_import_refused_for_its_token_changed_nothing_and_leaves_the_lock_settled() {
+    let (remote, home, file) = prod_and_its_backup();
+    prod_moves_on(&remote);
+    let before = dump_of(&remote.db);
+    let faults = d1_loopback::Faults {
+        import_init_refused_with: Some((403, 10000, "Authentication error".to_owned())),
+        ..Default::default()
+    };
+    let run = restore_into_prod_under(&remote, home.path(), &file, faults);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert_eq!(uploads(&remote), 0, "the premise: no upload");
+    let all = run.all();
+    assert!(
+        run.stderr
+            .contains("Cloudflare refused the API token: check CLOUDFLARE_API_TOKEN")
+            && run.stderr.contains("so the target is as it was")
+            && !all.contains("outcome is unknown")
+            && !all.contains("may have been handed the import"),
+        "{all}"
+    );
+    assert!(!all.contains(TOKEN), "the token was printed: {all}");
+    assert_eq!(dump_of(&remote.db), before);
+    let journal = std::fs::read_to_string(remote.sb.backups().join("restores.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["status"], &last["changed_nothing"]),
+        (&"failed".into(), &true.into()),
+        "{journal}"
+    );
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    status.assert_ok();
+    assert!(
+        !status.all().contains("outcome is unknown") && !status.all().contains("unsettled"),
+        "status tells an unsettled restore:\n{}",
+        status.all()
+    );
+    // The lock is free: a backup runs, and tells of no earlier run.
+    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    next.assert_ok();
+    assert!(!next.stderr.contains("loading "), "{}", next.all());
+}

@@ -930,6 +930,57 @@ mod tests {
         assert!(!import_may_have_started(&stopped));
     }
 
+    /// MU: a read of wrangler's pipes that failed midway was no failure
+    /// of a run, so the restore was journaled as having changed nothing:
+    /// what wrangler did after the lines read is not known, and it may
+    /// have handed D1 the import, whatever the lines read say (here an
+    /// upload begun, which alone would say it was not).
+    #[test]
+    fn a_wrangler_whose_output_could_not_be_read_may_have_started_the_import() {
+        let said = [
+            "🌀 Executing on remote database qbtime_db_prod (9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d):",
+            "├ Checking if file needs uploading",
+            "├ 🌀 Uploading 9c8b7a6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d.sql",
+        ];
+        for read in [&said[..], &said[..2], &[]] {
+            let error = std::io::Error::other("the pipe read failed");
+            let failed = crate::edge::wrangler::failed_reading_output(read, error);
+            assert!(import_may_have_started(&failed), "{read:?}");
+        }
+    }
+
+    /// MU: Cloudflare refusing the token for `init` (code 10000, before
+    /// any upload) was told as an import of unknown outcome; a refusal for
+    /// the token is answered before the request reaches D1, so nothing was
+    /// handed. A refusal once an upload completed (of `ingest`, or of a
+    /// poll), or after "File already uploaded.", or with another code too,
+    /// still may have been.
+    #[test]
+    fn an_init_refused_for_its_token_did_not_start_the_import() {
+        let error = [
+            "✘ [ERROR] A request to the Cloudflare API (/accounts/0123/d1/database/9c8b/import) failed.",
+            "  Authentication error [code: 10000]",
+        ];
+        let checking = "├ Checking if file needs uploading";
+        let refused: Vec<&str> = error.iter().copied().chain([checking]).collect();
+        let failed = crate::edge::wrangler::failed_having_printed(&refused);
+        assert!(!import_may_have_started(&failed));
+        let uploaded = ["├ 🌀 Uploading 9c8b.sql", "│ 🌀 Uploading complete."];
+        for then in [&uploaded[..], &["🌀 File already uploaded. Processing."]] {
+            let later: Vec<&str> = refused.iter().chain(then).copied().collect();
+            let failed = crate::edge::wrangler::failed_having_printed(&later);
+            assert!(import_may_have_started(&failed), "{then:?}");
+        }
+        let other = [
+            error[0],
+            "  Internal error [code: 7500]",
+            error[1],
+            checking,
+        ];
+        let failed = crate::edge::wrangler::failed_having_printed(&other);
+        assert!(import_may_have_started(&failed));
+    }
+
     #[test]
     fn replace_drops_triggers_and_views_then_referencing_tables_first() {
         let existing: Vec<(String, String)> = [
