@@ -2729,6 +2729,13 @@ fn an_import_refused_for_its_token_changed_nothing_and_leaves_the_lock_settled()
     );
     assert!(!all.contains(TOKEN), "the token was printed: {all}");
     assert_eq!(dump_of(&remote.db), before);
+    assert_settled_after_a_refused_import(&remote, home.path());
+}
+
+/// The last line of the restore journal says the restore `failed` and
+/// changed nothing; `status` tells no unsettled restore, and the lock is
+/// free: a backup of prod runs, and tells of no earlier run.
+fn assert_settled_after_a_refused_import(remote: &Remote, home: &std::path::Path) {
     let journal = std::fs::read_to_string(remote.sb.backups().join("restores.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
     assert_eq!(
@@ -2736,15 +2743,62 @@ fn an_import_refused_for_its_token_changed_nothing_and_leaves_the_lock_settled()
         (&"failed".into(), &true.into()),
         "{journal}"
     );
-    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    let status = remote.xtask(home, &["status", "--env", "prod"]);
     status.assert_ok();
     assert!(
         !status.all().contains("outcome is unknown") && !status.all().contains("unsettled"),
         "status tells an unsettled restore:\n{}",
         status.all()
     );
-    // The lock is free: a backup runs, and tells of no earlier run.
-    let next = remote.xtask(home.path(), &["backup", "prod"]);
+    let next = remote.xtask(home, &["backup", "prod"]);
     next.assert_ok();
     assert!(!next.stderr.contains("loading "), "{}", next.all());
+}
+
+/// MU: as above, into a database the restore creates (`--to new:NAME`):
+/// the import's `init` refused for the token leaves the new database
+/// empty, in place and said so, with the restore journaled as having
+/// changed nothing and the lock settled.
+#[test]
+fn an_import_into_a_new_database_refused_for_its_token_changed_nothing() {
+    let (remote, home, file) = prod_and_its_backup();
+    let before = dump_of(&remote.db);
+    remote.server.set_faults(d1_loopback::Faults {
+        import_init_refused_with: Some((403, 10000, "Authentication error".to_owned())),
+        ..Default::default()
+    });
+    let args = [
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "new:qbtime_db_fresh",
+        "--yes",
+    ];
+    let run = remote.xtask(home.path(), &args);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let all = run.all();
+    assert!(
+        run.stderr
+            .contains("Cloudflare refused the API token: check CLOUDFLARE_API_TOKEN")
+            && run.stderr.contains("so the target is as it was")
+            && run.stderr.contains("qbtime_db_fresh")
+            && run.stderr.contains("was left in place")
+            && !all.contains("outcome is unknown")
+            && !all.contains(TOKEN),
+        "{all}"
+    );
+    assert_eq!(uploads(&remote), 0, "the premise: no upload");
+    let fresh = remote.server.database_path("qbtime_db_fresh").unwrap();
+    let conn = rusqlite::Connection::open(fresh).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf%' ESCAPE '\\'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "{all}");
+    assert_eq!(dump_of(&remote.db), before);
+    assert_settled_after_a_refused_import(&remote, home.path());
 }
