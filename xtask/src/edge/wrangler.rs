@@ -740,19 +740,24 @@ impl Wrangler {
         });
         let redactor = self.redactor.clone();
         let err_thread = std::thread::spawn(move || keep_lines(stderr, &redactor, live));
-        let (captured, said_on_stdout) = match sink {
-            Sink::Live => (String::new(), keep_lines(stdout, &self.redactor, live)?),
+        let (captured, (said_on_stdout, stdout_read)) = match sink {
+            Sink::Live => (String::new(), keep_lines(stdout, &self.redactor, live)),
             Sink::Capture => {
                 let mut s = String::new();
-                BufReader::new(stdout).read_to_string(&mut s)?;
-                (s, Vec::new())
+                let read = BufReader::new(stdout).read_to_string(&mut s);
+                (s, (Vec::new(), read.map(drop)))
             }
         };
+        // Waited for even when its output could not be read: what it does
+        // meanwhile (an import) is not to be left running unseen.
         let status = wait(&child)?;
-        let mut said = err_thread.join().expect("stderr thread panicked")?;
+        let (mut said, stderr_read) = err_thread.join().expect("stderr thread panicked");
         said.extend(said_on_stdout);
         drop(activity);
         let fired = watchdog.fired();
+        if let Err(error) = stderr_read.and(stdout_read) {
+            return Err(output_unread(invocation, status, said, error));
+        }
         // A signal that came while wrangler ran stopped it, and the command
         // stops here; one that came as it finished its work leaves that
         // work done, and said so (a Time Travel restore D1 made is no
@@ -799,6 +804,7 @@ impl Wrangler {
             ),
             said,
             stdout: None,
+            unread: false,
         })
     }
 
@@ -849,6 +855,7 @@ impl Wrangler {
             message,
             said,
             stdout,
+            unread: false,
         })
     }
 }
@@ -929,8 +936,35 @@ fn stopped(invocation: &Invocation, signal: i32, said: Vec<String>) -> anyhow::E
         ),
         said,
         stdout: None,
+        unread: false,
     })
     .context(interrupted)
+}
+
+/// The error of a wrangler run (ended with `status`) whose output could
+/// not be read whole (`error`) after it printed `said`: what it did after
+/// is not known, so none of it is read as what it did not do
+/// ([`output_was_unread`]). A signal that stopped it is kept in the chain.
+fn output_unread(
+    invocation: &Invocation,
+    status: std::process::ExitStatus,
+    said: Vec<String>,
+    error: std::io::Error,
+) -> anyhow::Error {
+    let failed = anyhow::Error::new(Failed {
+        message: format!(
+            "this tool could not read what wrangler printed while it tried to {} ({error}), \
+             so what it did is not known; wrangler ended with {status}",
+            invocation.purpose
+        ),
+        said,
+        stdout: None,
+        unread: true,
+    });
+    match crate::edge::signals::received() {
+        Some(signal) => failed.context(crate::edge::signals::Interrupted(signal)),
+        None => failed,
+    }
 }
 
 /// What wrangler says, without a terminal, when it has no credentials.
@@ -954,6 +988,9 @@ struct Failed {
     /// What wrangler printed on standard output when it was captured
     /// (`--json` puts its error there), redacted.
     stdout: Option<String>,
+    /// Its output could not be read whole: `said` is what was read before
+    /// that, and tells nothing of what it did after.
+    unread: bool,
 }
 
 /// Whether the wrangler run that failed with `e` was refused by the
@@ -965,9 +1002,27 @@ struct Failed {
 /// HTML page), or none at all (a reset) is no refusal: the request may
 /// have been carried out.
 pub fn failed_refused_by_api(e: &anyhow::Error) -> bool {
-    let Some(f) = e.chain().find_map(|c| c.downcast_ref::<Failed>()) else {
-        return false;
-    };
+    let refusal = |c: &u32| ((7400..7500).contains(c) && *c != 7408) || *c == 10000;
+    api_error_codes(e).is_some_and(|codes| codes.iter().all(refusal))
+}
+
+/// Whether the wrangler run that failed with `e` was refused by the
+/// Cloudflare API for its credentials alone: its API error answer's codes
+/// are all 10000 ("Authentication error"), which Cloudflare answers
+/// before the request reaches D1, so nothing it asked was carried out.
+pub fn failed_for_its_credentials(e: &anyhow::Error) -> bool {
+    api_error_codes(e).is_some_and(|codes| codes.iter().all(|c| *c == 10000))
+}
+
+/// The Cloudflare API error codes the wrangler run that failed with `e`
+/// printed (`[code: N]`) with the API's error answer (`A request to the
+/// Cloudflare API (…) failed.`); none unless it printed both, and its
+/// output was read whole.
+fn api_error_codes(e: &anyhow::Error) -> Option<Vec<u32>> {
+    let f = e.chain().find_map(|c| c.downcast_ref::<Failed>())?;
+    if f.unread {
+        return None;
+    }
     let said: Vec<String> = { f.said.iter() }
         .map(|l| crate::out::strip_ansi(l).into_owned())
         .collect();
@@ -975,14 +1030,13 @@ pub fn failed_refused_by_api(e: &anyhow::Error) -> bool {
         .iter()
         .any(|l| l.contains("A request to the Cloudflare API ("))
     {
-        return false;
+        return None;
     }
     let codes: Vec<u32> = { said.iter() }
         .flat_map(|l| l.split("[code: ").skip(1))
         .filter_map(|rest| rest.split(']').next()?.trim().parse().ok())
         .collect();
-    let refusal = |c: &u32| ((7400..7500).contains(c) && *c != 7408) || *c == 10000;
-    !codes.is_empty() && codes.iter().all(refusal)
+    (!codes.is_empty()).then_some(codes)
 }
 
 /// Whether the remote import (`d1 execute --remote --file`) that failed
@@ -1040,6 +1094,7 @@ pub(crate) fn failed_having_printed(said: &[&str]) -> anyhow::Error {
         message: "wrangler failed".to_owned(),
         said: said.iter().map(|l| (*l).to_owned()).collect(),
         stdout: None,
+        unread: false,
     })
 }
 
@@ -1047,8 +1102,14 @@ pub(crate) fn failed_having_printed(said: &[&str]) -> anyhow::Error {
 /// (`error`, a failed read of its pipes) after it printed `said`, for
 /// tests of what is read from it elsewhere.
 #[cfg(test)]
-pub(crate) fn failed_reading_output(_said: &[&str], error: std::io::Error) -> anyhow::Error {
-    anyhow::Error::new(error)
+pub(crate) fn failed_reading_output(said: &[&str], error: std::io::Error) -> anyhow::Error {
+    let invocation = Invocation {
+        args: vec!["d1".into(), "execute".into()],
+        purpose: "load a file".into(),
+    };
+    let status = std::os::unix::process::ExitStatusExt::from_raw(256);
+    let said = said.iter().map(|l| (*l).to_owned()).collect();
+    output_unread(&invocation, status, said, error)
 }
 
 /// Whether `e` is the failure of a wrangler run that started (it exited
@@ -1056,6 +1117,14 @@ pub(crate) fn failed_reading_output(_said: &[&str], error: std::io::Error) -> an
 /// import), not one that came before wrangler ran.
 pub fn is_failure_of_a_run(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.is::<Failed>())
+}
+
+/// Whether the wrangler run that failed with `e` could not have its output
+/// read whole: what it printed tells nothing of what it did after.
+pub fn output_was_unread(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<Failed>())
+        .any(|f| f.unread)
 }
 
 /// The lines the wrangler run that failed with `e` printed, in order,
@@ -1663,14 +1732,23 @@ enum Sink {
 
 /// Reads wrangler's lines, redacted, and keeps them all (wrangler's chatter
 /// is a few dozen lines); with `live` (`-v`) also shows each on stderr.
-fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<String>> {
+/// A read that fails ends it: the lines read by then, and its error.
+fn keep_lines(
+    from: impl Read,
+    redactor: &Redactor,
+    live: bool,
+) -> (Vec<String>, std::io::Result<()>) {
     let mut reader = BufReader::new(from);
     let mut raw = Vec::new();
     let mut kept: Vec<String> = Vec::new();
     let mut erring = false;
     loop {
         raw.clear();
-        if reader.read_until(b'\n', &mut raw)? == 0 {
+        let read = match reader.read_until(b'\n', &mut raw) {
+            Ok(read) => read,
+            Err(e) => return (kept, Err(e)),
+        };
+        if read == 0 {
             if live && erring {
                 let from = kept.iter().position(|l| l.contains("[ERROR]")).unwrap_or(0);
                 let told = kept[from..].join("\n");
@@ -1680,7 +1758,7 @@ fn keep_lines(from: impl Read, redactor: &Redactor, live: bool) -> Result<Vec<St
                     }
                 }
             }
-            return Ok(kept);
+            return (kept, Ok(()));
         }
         // Colours out first: wrangler writes `[ERROR]` in several, and a
         // secret split by them would not be known.
@@ -2353,6 +2431,7 @@ mod tests {
             message: format!("wrangler failed: {}", stdout.unwrap_or_default()),
             said: said.iter().map(|l| (*l).to_owned()).collect(),
             stdout: stdout.map(str::to_owned),
+            unread: false,
         })
     }
 

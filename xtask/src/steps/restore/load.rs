@@ -507,15 +507,23 @@ impl Loading<'_> {
 /// messages, polled once the import is handed, are printed `🌀 <message>`,
 /// with neither the spinner's prefix nor the error's.
 ///
+/// Cloudflare refusing the token (code 10000 alone) before an upload
+/// began or wrangler said "File already uploaded." refused `init` itself,
+/// which never reached D1: nothing was handed.
+///
 /// Without that line it fails closed: wrangler may word it otherwise one
 /// day, or be stopped before its output was read, and a restore that
 /// changed the target must never be journaled as one that changed
-/// nothing. Only a failure this tool knows came before wrangler ran (the
-/// file for it not written, a signal before its start, no credentials for
-/// it) leaves the target as it was.
+/// nothing; so does a run whose output could not be read whole, whatever
+/// the lines read say. Only a failure this tool knows came before wrangler
+/// ran (the file for it not written, a signal before its start, no
+/// credentials for it) leaves the target as it was.
 fn import_may_have_started(e: &anyhow::Error) -> bool {
     if !crate::edge::wrangler::is_failure_of_a_run(e) {
         return false;
+    }
+    if crate::edge::wrangler::output_was_unread(e) {
+        return true;
     }
     let said = crate::edge::wrangler::said_by_failed(e);
     let Some(checking) = said
@@ -535,6 +543,9 @@ fn import_may_have_started(e: &anyhow::Error) -> bool {
             break;
         }
         upload_begun |= line.starts_with("├ 🌀 Uploading ");
+    }
+    if !upload_begun && crate::edge::wrangler::failed_for_its_credentials(e) {
+        return false;
     }
     // wrangler's error is on its standard error, read before its output.
     let not_uploaded = said.iter().any(|l| {
