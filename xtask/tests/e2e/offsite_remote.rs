@@ -2135,6 +2135,9 @@ fn a_fetch_of_another_databases_backup_names_a_next_step_that_runs() {
 
     let fetch = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
     fetch.assert_refused("qbtime_db_staging");
+    // MV 2: a guard's refusal, as `restore FILE --to prod` of staging's
+    // backup is (the README's exit codes); it was 1, a failure.
+    assert_eq!(fetch.code, Some(3), "{}", fetch.all());
     assert!(!remote.sb.backups().join(&name).exists(), "{}", fetch.all());
     let next = pasted_commands(&fetch.stderr);
     assert_eq!(next.len(), 1, "no next step named:\n{}", fetch.all());
@@ -2868,4 +2871,74 @@ fn a_fetch_stopped_by_timeout_removes_its_partial_downloads_and_says_so() {
     );
     let lock = std::fs::read(remote.sb.backups().join(".lock")).unwrap_or_default();
     assert!(lock.is_empty(), "the lock was not released: {files:?}");
+}
+
+/// MV 1: a fetch that finds the backup's manifest here without its file
+/// (a prune killed between the two) brings the file back, and offered
+/// only `verify`. It says the fetched file is the one that manifest
+/// records, and prints the verify and restore a fresh fetch prints, which
+/// run as printed.
+#[test]
+fn a_fetch_beside_a_manifest_here_prints_the_verify_and_restore_a_fresh_fetch_prints() {
+    let (remote, home) = remote();
+    let name = remote.backup_prod(home.path());
+    remote
+        .xtask(home.path(), &["upload", "latest:prod"])
+        .assert_ok();
+    std::fs::remove_file(remote.sb.backups().join(&name)).unwrap();
+    let fetched = remote.xtask(home.path(), &["offsite", "fetch", &name, "--env", "prod"]);
+    fetched.assert_ok();
+    let told = &fetched.stdout;
+    assert!(
+        told.contains("the same file its manifest here records"),
+        "{told}"
+    );
+    let commands = pasted_commands(told);
+    let firsts: Vec<&str> = commands.iter().map(|c| c[0].as_str()).collect();
+    assert_eq!(firsts, ["verify", "restore"], "{told}");
+    let (verify, restore) = (&commands[0], &commands[1]);
+    assert!(
+        restore.windows(2).any(|w| w[0] == "--to" && w[1] == "prod") && restore[1] == verify[1],
+        "{told}"
+    );
+    let run = |words: &[String]| {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        remote.xtask(home.path(), &words)
+    };
+    run(verify).assert_ok();
+    let plan = run(restore);
+    plan.assert_ok();
+    assert!(
+        plan.all().contains("Dry run: nothing was changed"),
+        "{}",
+        plan.all()
+    );
+}
+
+/// MV 3: `upload NAME --env prod` of a misfiled backup (recorded under
+/// prod's name, its manifest naming staging's database) uploaded
+/// staging's data under prod's offsite name. It is refused (exit 3),
+/// nothing put in the bucket, naming whose database it is and the upload
+/// that puts it under staging's name.
+#[test]
+fn an_upload_of_a_misfiled_backup_under_prods_name_is_refused() {
+    let (remote, home) = remote();
+    let ours = remote.backup_prod(home.path());
+    let at = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let misfiled = copy_taken_at(&remote.sb, &ours, "prod", at, |m| {
+        m["database"]["name"] = "qbtime_db_staging".into();
+        m["database"]["uuid"] = STAGING_UUID.into();
+    });
+    let keys = remote.server.r2_keys(BUCKET);
+    let upload = remote.xtask(home.path(), &["upload", &misfiled, "--env", "prod"]);
+    assert_eq!(upload.code, Some(3), "{}", upload.all());
+    assert!(
+        upload.stderr.contains("which is staging's")
+            && upload
+                .stderr
+                .contains(&format!("upload {misfiled} --env staging`")),
+        "{}",
+        upload.all()
+    );
+    assert_eq!(remote.server.r2_keys(BUCKET), keys, "{}", upload.all());
 }

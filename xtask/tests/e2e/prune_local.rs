@@ -1145,3 +1145,109 @@ fn a_manifest_whose_dump_was_deleted_and_a_dump_without_a_manifest_are_named_not
     assert!(sb.backups().join(&manifest).is_file(), "prune deleted it");
     assert!(sb.backups().join(stray).is_file(), "prune deleted a dump");
 }
+
+/// Local's backup copied into prod's (prod's database by name and id)
+/// and staging's: prod's of 3 days and 1 day ago, staging's of 2 days
+/// ago, and one recorded under prod's name whose manifest names staging's
+/// database (misfiled) of an hour ago, every one verified. Returns (the
+/// old prod, the new prod, staging's, the misfiled one).
+fn prod_and_staging_beside_a_misfiled_one(sb: &Sandbox) -> [String; 4] {
+    use common::remote::{PROD_UUID, STAGING_UUID};
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let original = only_backup(sb);
+    let now = chrono::Utc::now();
+    let copy = |env: &str, hours: i64, (name, id): (&'static str, &'static str)| {
+        copy_taken_at(
+            sb,
+            &original,
+            env,
+            now - chrono::Duration::hours(hours),
+            |m| {
+                m["environment"] = env.into();
+                m["database"]["name"] = name.into();
+                m["database"]["uuid"] = id.into();
+            },
+        )
+    };
+    let prod = ("qbtime_db_prod", PROD_UUID);
+    let staging = ("qbtime_db_staging", STAGING_UUID);
+    [
+        copy("prod", 72, prod),
+        copy("prod", 24, prod),
+        copy("staging", 48, staging),
+        copy("prod", 1, staging),
+    ]
+}
+
+/// MV 3: a backup recorded under prod's name whose manifest names
+/// staging's database is misfiled (`list` marks it `prod (not prod's)`).
+/// prune judged it, unnamed, as one of staging's (its rules prod's, by
+/// its name), so `--keep-daily 1` kept it as staging's newest and deleted
+/// staging's own backup. It is named as misfiled and left alone, counted
+/// toward no environment's backups, in a dry run and a real one: prod's
+/// and staging's own newest backups, the misfiled one and a decoy outside
+/// backups/ stay byte for byte.
+#[test]
+fn a_misfiled_backup_is_named_by_prune_and_counted_as_no_environments() {
+    let sb = Sandbox::new();
+    let decoys = common::decoys::Decoys::plant(sb.path());
+    let hashes = decoys.hashes();
+    let [old_prod, new_prod, stagings, misfiled] = prod_and_staging_beside_a_misfiled_one(&sb);
+    let prune = ["prune", "--keep-within", "0d", "--keep-daily", "1"];
+    for last in ["--dry-run", "--yes"] {
+        let before = sb.backups_held();
+        let run = sb.xtask(&[&prune[..], &[last]].concat());
+        run.assert_ok();
+        let said = run.all();
+        let named: Vec<&str> = { said.lines() }.filter(|l| l.contains(&misfiled)).collect();
+        assert!(
+            named.iter().any(|l| l.contains("misfiled")),
+            "{last}: {misfiled} is not named as misfiled:\n{said}"
+        );
+        assert!(
+            !named
+                .iter()
+                .any(|l| l.trim_start().starts_with("keep ")
+                    || l.trim_start().starts_with("delete ")),
+            "{last}: {misfiled} is judged as an environment's backup:\n{said}"
+        );
+        for kept in [&new_prod, &stagings] {
+            assert!(
+                { run.stdout.lines() }
+                    .any(|l| l.trim_start().starts_with("keep ") && l.contains(kept.as_str())),
+                "{last}: {kept} is not kept:\n{said}"
+            );
+        }
+        let mut expected = before.clone();
+        if last == "--yes" {
+            expected.remove(&old_prod);
+            expected.remove(&old_prod.replace(".sql", ".manifest.json"));
+        }
+        assert_eq!(sb.backups_held(), expected, "{last}:\n{said}");
+        assert_eq!(decoys.hashes(), hashes, "{last}:\n{said}");
+    }
+}
+
+/// MV 3: `verify FILE` of a misfiled backup (recorded under prod's name,
+/// its manifest naming staging's database) said nothing of it. It warns,
+/// in one line, whose database that is.
+#[test]
+fn verify_warns_of_a_misfiled_backup_naming_whose_database_it_is() {
+    let sb = Sandbox::new();
+    let [_, new_prod, _, misfiled] = prod_and_staging_beside_a_misfiled_one(&sb);
+    let run = sb.xtask(&["verify", &misfiled]);
+    run.assert_ok();
+    let warned: Vec<&str> = { run.stderr.lines() }
+        .filter(|l| l.starts_with("warning:") && l.contains(&misfiled))
+        .collect();
+    assert!(
+        warned.len() == 1 && warned[0].contains("which is staging's"),
+        "{}",
+        run.all()
+    );
+    let own = sb.xtask(&["verify", &new_prod]);
+    own.assert_ok();
+    assert!(!own.stderr.contains("which is staging's"), "{}", own.all());
+}
