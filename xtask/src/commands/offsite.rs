@@ -125,6 +125,7 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
             (upload_environment(&envs, &file)?, file)
         }
     };
+    refuse_misfiled(&envs, env, (&file, &args.backup))?;
     let target = target(sh, project, env)?;
     if args.dry_run {
         let manifest = checked_manifest(&target, &file)?;
@@ -138,6 +139,54 @@ pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()
     }
     let lock = crate::steps::lock::acquire_lock(project, &format!("upload {}", env.name))?;
     upload_with(&target, &file, &lock)
+}
+
+/// Refuses (exit 3) to upload as `env`'s a backup recorded under its name
+/// whose manifest names a database `env` does not have
+/// ([`inventory::misfiled`]): that database's data would be among `env`'s
+/// offsite copies, under its name. `given` is the backup as typed, for
+/// the command that uploads it as its database's. A manifest that cannot
+/// be read is left to [`checked_manifest`] to say why.
+fn refuse_misfiled(
+    envs: &crate::config::environment::Environments,
+    env: &crate::config::environment::Environment,
+    (file, given): (&Path, &str),
+) -> Result<()> {
+    let Ok(m) = Manifest::for_backup(file) else {
+        return Ok(());
+    };
+    let Some(misfiled) = inventory::misfiled(envs, &m).filter(|_| !env.records(&m)) else {
+        return Ok(());
+    };
+    let pasted = d1_core::wording::shell_word(given);
+    let (whose, way) = match &misfiled.database_of {
+        Some(owner) => (
+            format!("which is {owner}'s in wrangler.toml"),
+            format!(
+                "If it is {owner}'s, upload it as {owner}'s: `cargo xtask upload {pasted} --env {}`",
+                d1_core::wording::shell_word(owner)
+            ),
+        ),
+        None => (
+            "which is no environment's in wrangler.toml".to_owned(),
+            format!(
+                "No environment's offsite copies are its; to use it, restore it into a database \
+                 of its own: `cargo xtask restore {pasted} --to new:NAME`"
+            ),
+        ),
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} is recorded as a backup of {}, but its manifest names the database {} (id {}), \
+         {whose}: uploaded as {}'s, it would put that database's data among {}'s offsite \
+         copies, under its name. {way}. Nothing was uploaded.",
+        file.display(),
+        m.environment,
+        d1_core::names::shown(&misfiled.database),
+        d1_core::names::shown(&misfiled.database_id),
+        env.name,
+        env.name
+    )
 }
 
 /// The environment a backup named without `--env` is uploaded for: the one
@@ -420,12 +469,17 @@ fn fetch_beside(
         format!("cannot move the download to {}", dest.display())
     })?;
     fsutil::sync_dir(&project.backup_dir);
-    let (told, identity) = identity_arg(kept);
     crate::say!(
-        "Fetched {} ({bytes} bytes, sha256 {sha256}), the file its manifest here records; the \
-         manifest is kept as it was.\nCheck it{told} with `cargo xtask verify {}{identity}`.",
+        "Fetched {} ({bytes} bytes, sha256 {sha256}): the same file its manifest here records \
+         (its name, sha256 and size), which is kept as it was{}.\n{}",
         dest.display(),
-        d1_core::wording::shell_word(&dest.display().to_string())
+        if kept.is_verified_good() {
+            ", with this machine's verification of these bytes"
+        } else {
+            ": it is unverified here, and not `latest` until it passes verification on this \
+             machine"
+        },
+        next_steps((project, target), dest, kept)?
     );
     Ok(())
 }
@@ -674,7 +728,10 @@ fn fetched_manifest(
         || nothing_fetched(env),
     )?;
     if manifest.file.name != entry.file || !env.records(&manifest) {
-        bail!(
+        // A guard's refusal, as restoring another environment's backup
+        // into this one is.
+        crate::stop!(
+            crate::exit::Exit::Refused,
             "r2://{}/{} describes {} of {} (database {}), not {} of {} ({}); {}",
             target.bucket(),
             entry.manifest_key,
@@ -836,25 +893,38 @@ fn print_fetched(
     manifest: &Manifest,
     claimed: bool,
 ) -> Result<()> {
-    let pasted = d1_core::wording::shell_word(&dest.display().to_string());
-    let (told, identity) = identity_arg(manifest);
-    let env = d1_core::wording::shell_word(&restored_into(project, target, manifest)?);
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}, matches its manifest).\n\
          It is unverified here{}: it is not `latest` until it passes verification on this \
-         machine.\n\
-         Check it{told} with `cargo xtask verify {pasted}{identity}`; see what restoring it into \
-         {env} would do with `cargo xtask restore {pasted} --to {env} --replace \
-         --dry-run{identity}` (its plan, nothing changed), and run that without `--dry-run` to \
-         restore it.",
+         machine.\n{}",
         dest.display(),
         if claimed {
             " (the verification its manifest in the bucket records is not taken on trust)"
         } else {
             ""
         },
+        next_steps((project, target), dest, manifest)?
     );
     Ok(())
+}
+
+/// What to do with the backup fetched to `dest`, its manifest `manifest`:
+/// verify it, and see (then run) its restore, each command whole and run
+/// as printed. Every fetch that brings a file says it.
+fn next_steps(
+    (project, target): (&Project, &Target<'_>),
+    dest: &Path,
+    manifest: &Manifest,
+) -> Result<String> {
+    let pasted = d1_core::wording::shell_word(&dest.display().to_string());
+    let (told, identity) = identity_arg(manifest);
+    let env = d1_core::wording::shell_word(&restored_into(project, target, manifest)?);
+    Ok(format!(
+        "Check it{told} with `cargo xtask verify {pasted}{identity}`; see what restoring it into \
+         {env} would do with `cargo xtask restore {pasted} --to {env} --replace \
+         --dry-run{identity}` (its plan, nothing changed), and run that without `--dry-run` to \
+         restore it."
+    ))
 }
 
 /// Prints the wrangler steps; unless a dry run, asks for the confirmation

@@ -237,9 +237,9 @@ fn backups(
             named(&files)
         );
     }
-    let (ours, theirs): (Vec<Entry>, Vec<Entry>) = entries
-        .into_iter()
-        .partition(|e| envs.iter().any(|d| d.records(&e.manifest)));
+    let entries = without_misfiled(envs, (only, say_left_alone), entries);
+    let (ours, theirs): (Vec<Entry>, Vec<Entry>) =
+        { entries.into_iter() }.partition(|e| envs.iter().any(|d| d.records(&e.manifest)));
     if say_left_alone && only.is_none() && !theirs.is_empty() {
         let databases: BTreeSet<String> = theirs
             .iter()
@@ -279,6 +279,55 @@ fn backups(
             entry,
         })
         .collect())
+}
+
+/// `entries` but the misfiled ones ([`inventory::misfiled`]: recorded
+/// under an environment's name, their manifests naming a database that
+/// environment does not have), which are no environment's to keep or
+/// delete: judged in their database's group, one was kept as that
+/// database's newest, under the rules of the name it is recorded under,
+/// and let that database's own backups go. Said when `say`.
+fn without_misfiled(
+    envs: &Environments,
+    (only, say): (Option<&[&Environment]>, bool),
+    entries: Vec<Entry>,
+) -> Vec<Entry> {
+    let (entries, misfiled): (Vec<Entry>, Vec<Entry>) =
+        { entries.into_iter() }.partition(|e| inventory::misfiled(envs, &e.manifest).is_none());
+    if say {
+        say_misfiled(envs, only, &misfiled);
+    }
+    entries
+}
+
+/// Says which misfiled backups ([`inventory::misfiled`]) were left alone,
+/// those of the `only` databases (recorded under one's environment name,
+/// or naming one's database) when given, with what to do with each.
+fn say_misfiled(envs: &Environments, only: Option<&[&Environment]>, misfiled: &[Entry]) {
+    let relevant: Vec<Entry> = { misfiled.iter() }
+        .filter(|e| {
+            only.is_none_or(|dbs| {
+                let short = crate::config::environment::short_name(&e.manifest.environment);
+                dbs.iter()
+                    .any(|d| d.env_name == short || d.records(&e.manifest))
+            })
+        })
+        .cloned()
+        .collect();
+    if relevant.is_empty() {
+        return;
+    }
+    let files: Vec<&str> = { relevant.iter() }
+        .map(|e| e.manifest.file.name.as_str())
+        .collect();
+    crate::say!(
+        "left alone: {} misfiled ({}), recorded under an environment's name whose database their \
+         manifests do not name (`cargo xtask list` marks each): counted toward no environment's \
+         backups kept, and deleted by no rule",
+        count(relevant.len(), "backup"),
+        named(&files)
+    );
+    inventory::say_misfiled(envs, None, &relevant);
 }
 
 /// The configured database whose names `m` records

@@ -210,6 +210,7 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
             .and_then(|m| envs.resolve(&m.environment).ok())
             .map_or("migrations", |env| env.migrations_dir.as_str()),
     );
+    warn_if_misfiled(&envs, manifest.as_ref());
     let settings = project.settings()?;
     let applied = judging_records(project, &envs, manifest.as_ref(), (&file, &migrations_dir))?;
     let ctx = Workspace {
@@ -257,6 +258,15 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
         m.record_verification(&manifest_path, report.verification())?;
     }
     Ok(report)
+}
+
+/// A misfiled backup ([`inventory::misfiled`]) verifies as any other, but
+/// is not the backup of the environment its name says: said in one
+/// warning, as `list` and `latest` say it.
+fn warn_if_misfiled(envs: &crate::config::environment::Environments, manifest: Option<&Manifest>) {
+    if let Some((m, f)) = manifest.and_then(|m| Some((m, inventory::misfiled(envs, m)?))) {
+        crate::warn!("{}", inventory::misfiled_words(m, &f, None));
+    }
 }
 
 /// The integers of ±2^53 or beyond that verifying a backup read, per

@@ -524,7 +524,7 @@ pub fn say_misfiled(
 /// backup of the environment it is recorded under, and what to do; with
 /// `more` (how many, the oldest's file), for that many backups of the
 /// same database under the same name, `m` the newest.
-fn misfiled_words(manifest: &Manifest, m: &Misfiled, more: Option<(usize, &str)>) -> String {
+pub fn misfiled_words(manifest: &Manifest, m: &Misfiled, more: Option<(usize, &str)>) -> String {
     let recorded = crate::config::environment::short_name(&manifest.environment);
     let file = d1_core::wording::shell_word(&m.file);
     let (it, its, one) = match more {
