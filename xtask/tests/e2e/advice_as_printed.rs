@@ -1192,3 +1192,37 @@ fn a_restore_refused_for_a_key_change_and_triggers_prints_one_restore_that_runs(
         ran.all()
     );
 }
+
+/// MR 3: `status` with no Cloudflare credentials here, prod configured
+/// remotely with an offsite bucket and no backup of it: the credentials
+/// advice was said twice, in prod's `offsite lock` line and in its error.
+/// It is said once, in the error; the line points to it.
+#[test]
+fn status_without_credentials_says_the_credentials_advice_once() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = Run::from_output(
+        sb.xtask_command(&["status"])
+            .env("HOME", sb.path())
+            .env("XDG_CONFIG_HOME", sb.path().join(".config"))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        run.stderr.contains("no Cloudflare credentials were found"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("offsite lock"),
+        "no offsite lock line:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        run.all().matches("CLOUDFLARE_API_TOKEN").count(),
+        1,
+        "the credentials advice said other than once:\n{}",
+        run.all()
+    );
+}

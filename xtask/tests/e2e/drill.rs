@@ -1370,3 +1370,88 @@ fn a_drills_checklist_leaves_unchecked_none_of_the_checks_it_runs() {
         run.all()
     );
 }
+
+/// MR 4: a migration pending before the drill began (in the migrations
+/// directory, applied to neither prod nor the backup) was told as "1
+/// migration pending, which the backup predates", as if the drill had
+/// undone it. It is told as pending already, not applied by the drill,
+/// with what applies it.
+#[test]
+fn a_drill_tells_a_migration_pending_before_it_as_pending_already() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_later.sql"),
+        "CREATE TABLE later (id INTEGER PRIMARY KEY);",
+    )
+    .unwrap();
+    let run = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
+    run.assert_ok();
+    let all = run.all();
+    let told: Vec<&str> = { all.lines() }
+        .filter(|l| l.contains("0005_later.sql"))
+        .collect();
+    assert!(
+        !told.is_empty(),
+        "the pending migration is not told:\n{}",
+        run.all()
+    );
+    for line in told {
+        assert!(
+            !line.contains("which the backup predates") && !line.contains("now has"),
+            "told as if the drill left it pending:\n{}",
+            run.all()
+        );
+    }
+    assert!(
+        run.stderr.contains(
+            "warning: qbtime_db_local has 1 migration pending already before this restore: \
+             0005_later.sql; the backup does not record it applied either, and a restore applies \
+             no migration (`cargo xtask migrate local --yes` applies it)"
+        ),
+        "not told as pending already, with what applies it:\n{}",
+        run.all()
+    );
+}
+
+/// MR 1: prod holding a table no migration makes whose FOREIGN KEY refers
+/// to `accounts`: a drill refused for it said the schema's paragraph
+/// twice (verify's warning, the failure), and one given
+/// `--allow-schema-change` three times. Each says it once.
+#[test]
+fn a_drill_of_a_hand_made_table_referring_to_accounts_says_it_once() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    execute_file(
+        &remote.db,
+        "CREATE TABLE account_holds (account_id INTEGER REFERENCES accounts (id));",
+    );
+    remote.backup_prod(home.path());
+    let flag = "--allow-schema-change account_holds";
+    let refused = remote.xtask(home.path(), &["drill", "--to", "local", "--yes"]);
+    assert_ne!(refused.code, Some(0), "{}", refused.all());
+    let allowed = remote.xtask(
+        home.path(),
+        &[
+            "drill",
+            "--to",
+            "local",
+            "--yes",
+            "--allow-schema-change",
+            "account_holds",
+        ],
+    );
+    allowed.assert_ok();
+    assert!(refused.stderr.contains(flag), "{}", refused.all());
+    for run in [&refused, &allowed] {
+        assert_eq!(
+            run.all()
+                .matches("account_holds, which no migration makes")
+                .count(),
+            1,
+            "said other than once:\n{}",
+            run.all()
+        );
+    }
+}

@@ -2719,3 +2719,77 @@ fn a_migration_that_does_not_run_switches_no_schema_guard_off() {
         }
     }
 }
+
+/// A local D1 holding a table no migration makes whose FOREIGN KEY refers
+/// to `accounts` (MR 1, 2): every backup and verify printed a paragraph of
+/// ~560 characters, labelled `triggers:` though it is about a table, and
+/// verify's table of checks had no row for the check that warned (it said
+/// "1 warning", `--json` "warn"). The warning is said once per command,
+/// under `schema:`, short (the table, what it means, the flag), with its
+/// row in verify's table and the same facts in `--json`.
+#[test]
+fn a_hand_made_table_referring_to_a_migrations_table_is_warned_of_once_and_shortly() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE account_holds (account_id INTEGER NOT NULL REFERENCES accounts (id));",
+    );
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    let name = only_backup(&sb);
+    let verify = sb.xtask(&["verify", &name]);
+    verify.assert_ok();
+    let flag = "--allow-schema-change account_holds";
+    for (command, run) in [("backup", &backup), ("verify", &verify)] {
+        let warned: Vec<&str> = { run.stderr.lines() }
+            .filter(|l| l.contains("account_holds"))
+            .collect();
+        assert_eq!(
+            warned.len(),
+            1,
+            "{command} said it other than once:\n{}",
+            run.all()
+        );
+        let line = warned[0];
+        assert!(line.starts_with("warning: "), "{command}:\n{}", run.all());
+        assert!(
+            line.contains(": schema: ") && !line.contains("triggers:"),
+            "{command} labels it otherwise than its schema check:\n{}",
+            run.all()
+        );
+        assert!(line.contains(flag), "{command}:\n{}", run.all());
+        let said = line.split(": schema: ").nth(1).unwrap_or(line);
+        assert!(
+            said.len() < 300,
+            "{command} said it in {} characters:\n{line}",
+            said.len()
+        );
+    }
+    assert!(
+        verify
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("[warn] schema")),
+        "verify's table has no row for the check that warned:\n{}",
+        verify.all()
+    );
+    assert_eq!(
+        verify.all().matches(flag).count(),
+        1,
+        "verify said it other than once:\n{}",
+        verify.all()
+    );
+    let json = sb.xtask(&["verify", &name, "--json", "--no-record"]);
+    let report: Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("verify --json printed no JSON ({e}):\n{}", json.all()));
+    let schema = { report["checks"].as_array().unwrap().iter() }
+        .find(|c| c["name"] == "schema")
+        .unwrap_or_else(|| panic!("no schema check:\n{}", json.all()));
+    assert_eq!(schema["status"], "warn", "{}", json.all());
+    let detail = schema["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("account_holds") && detail.contains(flag),
+        "{}",
+        json.all()
+    );
+}
