@@ -564,7 +564,10 @@ impl Rehearsal {
             .push(("verify", t.elapsed().as_secs_f64()));
         let verified = match report {
             Ok(report) => {
-                report.print(false);
+                // The restore next says the schema's difference, as it
+                // refuses it or restores it as `--allow-schema-change`
+                // admits it.
+                report.print_but(false, &["schema"]);
                 drill
                     .manifest
                     .clone()

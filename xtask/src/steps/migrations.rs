@@ -545,6 +545,38 @@ pub fn schema_changes_said(
     changes: &d1_core::catalog::SchemaChanges,
     made: &BTreeMap<String, d1_core::catalog::Defined>,
 ) -> String {
+    format!(
+        "{}. A table's constraints and indexes act on every later write, after a restore's \
+         checks, so restore refuses this backup as it stands; if the change is meant, it \
+         belongs in a migration, or, having read the dump's definitions, restore it with{}",
+        schema_changes_what(changes, made).join(", and "),
+        schema_change_flags(changes)
+    )
+}
+
+/// The same changes as verify warns of them on every backup of a database
+/// that has them (MR: the paragraph above, ~560 characters, every night):
+/// what differs, and the flag restore takes; `-v` adds why
+/// ([`schema_changes_said`]).
+pub fn schema_changes_short(
+    changes: &d1_core::catalog::SchemaChanges,
+    made: &BTreeMap<String, d1_core::catalog::Defined>,
+) -> String {
+    if crate::out::verbose() {
+        return schema_changes_said(changes, made);
+    }
+    format!(
+        "{}; restore refuses it without{} (-v says why)",
+        schema_changes_what(changes, made).join(", and "),
+        schema_change_flags(changes)
+    )
+}
+
+/// What [`schema_changes_said`] names: each kind of change, a clause.
+fn schema_changes_what(
+    changes: &d1_core::catalog::SchemaChanges,
+    made: &BTreeMap<String, d1_core::catalog::Defined>,
+) -> Vec<String> {
     let named = |names: &[String]| -> String {
         let shown: Vec<String> = { names.iter() }
             .map(|n| {
@@ -583,13 +615,7 @@ pub fn schema_changes_said(
             named(&changes.missing)
         ));
     }
-    format!(
-        "{}. A table's constraints and indexes act on every later write, after a restore's \
-         checks, so restore refuses this backup as it stands; if the change is meant, it \
-         belongs in a migration, or, having read the dump's definitions, restore it with{}",
-        what.join(", and "),
-        schema_change_flags(changes)
-    )
+    what
 }
 
 /// What a dump defines (`defined`: by name, its `CREATE` text) that cannot

@@ -877,22 +877,45 @@ impl EnvStatus {
     }
 }
 
+/// Whether Cloudflare credentials are here, for the offsite lock line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credentials {
+    Here,
+    Missing,
+    /// Missing, and the environment's error says so, with how to set
+    /// them: the line points to it (MR: the advice was said twice).
+    MissingSaidBelow,
+}
+
+/// Whether Cloudflare credentials are here, for `env`'s offsite lock line;
+/// `stale`: `say_failures` fails it, and for a remote environment its
+/// error says how to set them ([`no_credentials`]).
+fn lock_credentials(env: &crate::config::environment::Environment, stale: bool) -> Credentials {
+    let remote = env.location == crate::config::environment::Location::Remote;
+    match crate::steps::doctor::has_credentials() {
+        true => Credentials::Here,
+        false if remote && stale => Credentials::MissingSaidBelow,
+        false => Credentials::Missing,
+    }
+}
+
 /// The offsite lock line: what `offsite lock` last set and read back.
 /// The `offsite lock --dry-run` it advises reads the bucket's rules, which
 /// needs Cloudflare credentials: without any here (`credentials`), the
-/// line names them first.
+/// line names them first, or points to the error that does.
 fn lock_line(
     bucket: &str,
     env: &str,
     lock: Option<&(String, i64, String)>,
-    credentials: bool,
+    credentials: Credentials,
 ) -> String {
     let first = match credentials {
-        true => "",
-        false => {
+        Credentials::Here => "",
+        Credentials::Missing => {
             "no Cloudflare credentials were found here: set CLOUDFLARE_API_TOKEN and \
              CLOUDFLARE_ACCOUNT_ID (or run `npx wrangler login`), then "
         }
+        Credentials::MissingSaidBelow => "with the Cloudflare credentials the error below names, ",
     };
     match lock {
         Some((rule, days, at)) => format!(
@@ -1127,6 +1150,7 @@ fn status_of(
         .and_then(|n| mine.iter().find(|e| e.manifest.file.name == n.file))
         .map(|e| e.manifest.database.uuid.clone())
         .filter(|id| !id.is_empty() && !id.eq_ignore_ascii_case(&env.database_id));
+    let credentials = lock_credentials(env, status.stale || of_previous_database.is_some());
     EnvStatus {
         of_previous_database,
         other_ids_passed_over,
@@ -1135,7 +1159,7 @@ fn status_of(
                 &o.bucket,
                 &env.name,
                 logs.locks.get(&(env.name.clone(), o.bucket.clone())),
-                crate::steps::doctor::has_credentials(),
+                credentials,
             )
         }),
         pending_migrations: applied.zip(files.as_deref()).map(|(a, f)| pending(f, a)),
@@ -1864,12 +1888,12 @@ not json
         );
         let mut s = prod_without_backups();
         assert!(!s.render().contains("offsite lock"), "no bucket, no line");
-        s.offsite_lock = Some(lock_line("b-1", "prod", Some(&lock), true));
+        s.offsite_lock = Some(lock_line("b-1", "prod", Some(&lock), Credentials::Here));
         assert!(
             s.render()
                 .contains("offsite lock              locked: 372 days after upload")
         );
-        s.offsite_lock = Some(lock_line("b-1", "prod", None, true));
+        s.offsite_lock = Some(lock_line("b-1", "prod", None, Credentials::Here));
         assert!(s.render().contains("offsite lock              not locked"));
     }
 
@@ -1879,9 +1903,10 @@ not json
     fn the_commands_the_offsite_lock_line_gives_parse() {
         let lock = ("rule".to_owned(), 30, "2026-11-30T00:00:00Z".to_owned());
         for line in [
-            lock_line("b-1", "prod", None, true),
-            lock_line("b-1", "prod", None, false),
-            lock_line("b-1", "prod", Some(&lock), true),
+            lock_line("b-1", "prod", None, Credentials::Here),
+            lock_line("b-1", "prod", None, Credentials::Missing),
+            lock_line("b-1", "prod", None, Credentials::MissingSaidBelow),
+            lock_line("b-1", "prod", Some(&lock), Credentials::Here),
         ] {
             let parsed = crate::pasted_commands_parse(&line).unwrap_or_else(|e| panic!("{e}"));
             assert!(parsed > 0, "{line}");

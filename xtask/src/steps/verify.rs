@@ -132,6 +132,14 @@ impl Report {
     /// and, apart, each warning on the channel `-q` does not silence: a
     /// warning is what a quiet nightly job must still show.
     pub fn print(&self, short: bool) {
+        self.print_but(short, &[]);
+    }
+
+    /// [`Report::print`], without the warnings of the checks `said_after`
+    /// names, which the caller's next step says in its own words: a
+    /// drill's restore refuses or warns of a schema verify warned of (MR:
+    /// a drill said it twice, or three times).
+    pub fn print_but(&self, short: bool, said_after: &[&str]) {
         crate::say!(
             "{}",
             if short {
@@ -140,13 +148,15 @@ impl Report {
                 self.render()
             }
         );
-        for c in self.checks.iter().filter(|c| c.status == Status::Warn) {
+        let warned = { self.checks.iter() }
+            .filter(|c| c.status == Status::Warn && !said_after.contains(&c.name));
+        for c in warned {
             crate::warn!("{}: {}: {}", self.file.display(), c.name, c.shown());
         }
     }
 
-    /// The report, without its warnings, which [`Report::print`] prints
-    /// apart.
+    /// The report; each warning's row points to its words, which
+    /// [`Report::print`] prints apart.
     pub fn render(&self) -> String {
         // "Verified" only of a backup that passed.
         let mut out = format!(
@@ -159,12 +169,15 @@ impl Report {
         let verbose = crate::out::verbose();
         let findings_shown = !self.findings.is_empty()
             && (verbose || !self.good || self.findings.iter().any(|f| !f.repaired));
-        for c in self.checks.iter().filter(|c| c.status != Status::Warn) {
-            let tag = match c.status {
-                Status::Pass => "pass",
-                Status::Fail => "FAIL",
-                Status::Skipped => "skip",
-                Status::Warn => unreachable!("warnings are printed apart"),
+        for c in &self.checks {
+            // A warning's row says where it is: its words are printed
+            // apart, on the channel `-q` keeps, and once (MR: the check
+            // that warned had no row at all).
+            let (tag, said) = match c.status {
+                Status::Pass => ("pass", c.shown()),
+                Status::Fail => ("FAIL", c.shown()),
+                Status::Skipped => ("skip", c.shown()),
+                Status::Warn => ("warn", "(the warning below)".into()),
             };
             let hint = match self.findings.len() {
                 _ if findings_shown || c.name != "d1-restorable" => "",
@@ -172,7 +185,7 @@ impl Report {
                 1 => " (-v lists it)",
                 _ => " (-v lists them)",
             };
-            let _ = writeln!(out, "  [{tag}] {:<16} {}{hint}", c.name, c.shown());
+            let _ = writeln!(out, "  [{tag}] {:<16} {said}{hint}", c.name);
         }
         if findings_shown {
             let _ = writeln!(out, "  D1 restorability findings:");
@@ -766,7 +779,7 @@ fn check_load(
         shape.data_only,
         ctx.app.encryption_key.as_ref(),
     )?;
-    let triggers = trigger_check(db.db.db(), (manifest, shape.data_only), ctx);
+    let (triggers, schema) = trigger_check(db.db.db(), (manifest, shape.data_only), ctx);
     // Its run of the migrations in memory stops at an interrupt, which is
     // then no migration that cannot run here (rvMD 3).
     d1_core::interrupt::check()?;
@@ -806,7 +819,9 @@ fn check_load(
         _ => None,
     };
     run.checks
-        .extend([integrity?, foreign_keys, rows, triggers, content, audit]);
+        .extend([integrity?, foreign_keys, rows, triggers]);
+    run.checks.extend(schema);
+    run.checks.extend([content, audit]);
     run.checks.extend(source);
     Ok((committed, digests))
 }
@@ -876,25 +891,24 @@ fn recorded_rows(
 /// A backup that lacks a trigger of those migrations on a table it holds
 /// is a warning too, naming the trigger and its migration. So is a table or
 /// index it defines otherwise than those migrations make it, or one of
-/// their indexes it lacks, in restore's words, which refuses it
-/// ([`crate::steps::migrations::schema_changes_said`]).
+/// their indexes it lacks, which restore refuses: that is the second
+/// check, `schema`, there only when the schema differs, in few words
+/// ([`crate::steps::migrations::schema_changes_short`]; MR: it was said
+/// under `triggers:`, a paragraph long, on every backup).
 fn trigger_check(
     db: &rusqlite::Connection,
     (manifest, data_only): (Option<&Manifest>, bool),
     ctx: &Workspace<'_>,
-) -> Check {
+) -> (Check, Option<Check>) {
     const NAME: &str = "triggers";
     if ctx.migrations_unchecked().is_some() {
-        return skipped(
-            NAME,
-            "not checked: without the migrations directory, the triggers and schema were not \
-             compared with the migrations"
-                .to_owned(),
-        );
+        let why = "not checked: without the migrations directory, the triggers and schema were \
+                   not compared with the migrations";
+        return (skipped(NAME, why.to_owned()), None);
     }
     let triggers = d1_core::catalog::created_in(db, "trigger");
     if let Some(check) = edited_migration_check(manifest, ctx) {
-        return check;
+        return (check, None);
     }
     let rows = recorded_rows(db, (manifest, data_only));
     let applied = crate::steps::migrations::applied_recorded(manifest, &rows);
@@ -920,7 +934,8 @@ fn trigger_check(
         // Not knowing what the migrations make is not a fault of the
         // backup's: said, and skipped (restore refuses its triggers then).
         (None, Some(e)) => {
-            return skipped(NAME, format!("the migrations' triggers are unknown: {e:#}"));
+            let why = format!("the migrations' triggers are unknown: {e:#}");
+            return (skipped(NAME, why), None);
         }
         (None, None) => {
             if !required.unrecorded.is_empty() {
@@ -932,18 +947,18 @@ fn trigger_check(
             }
         }
     }
-    if required.unrun.is_none() {
+    let schema = required.unrun.is_none().then(|| {
         let defined = { d1_core::catalog::defined_in(db).into_iter() }
             .map(|(name, d)| (name, d.sql))
             .collect();
-        let changes = d1_core::catalog::schema_changes_constraining(&defined, &required.schema);
-        if !changes.is_empty() {
-            let said_so = crate::steps::migrations::schema_changes_said(&changes, &required.schema);
-            said.push(format!("the backup {said_so}"));
-        }
-    }
+        d1_core::catalog::schema_changes_constraining(&defined, &required.schema)
+    });
+    let schema = { schema.filter(|changes| !changes.is_empty()) }.map(|changes| {
+        let said_so = crate::steps::migrations::schema_changes_short(&changes, &required.schema);
+        warn("schema", format!("the backup {said_so}"))
+    });
     said.extend(stuck_said(db, manifest));
-    match said.is_empty() {
+    let check = match said.is_empty() {
         true => pass(
             NAME,
             match triggers.len() {
@@ -955,7 +970,8 @@ fn trigger_check(
             },
         ),
         false => warn(NAME, said.join(". Also, ")),
-    }
+    };
+    (check, schema)
 }
 
 /// A trigger that names a table the backup does not hold (one of a backup

@@ -90,10 +90,13 @@ fn status_names_the_missing_credentials_before_advising_offsite_lock() {
     let advice = line
         .find("offsite lock --env prod --dry-run")
         .unwrap_or_else(|| panic!("{line}"));
+    // prod, with no backup, fails: its error says how to set them, and
+    // the line points to it (MR 3: it said so twice).
     let setting = line
-        .find("CLOUDFLARE_API_TOKEN")
+        .find("Cloudflare credentials the error below names")
         .unwrap_or_else(|| panic!("no setting named:\n{line}"));
     assert!(setting < advice, "{line}");
+    assert!(run.stderr.contains("CLOUDFLARE_API_TOKEN"), "{}", run.all());
     // As printed, without credentials, it fails for want of them.
     let runs = run_each(&sb, &advised(line, "offsite lock"));
     assert_eq!(runs.len(), 1, "{line}");

@@ -693,7 +693,11 @@ impl Underway<'_> {
 fn warn_after_restore(planned: &Planned, target: &Environment) {
     let source = &planned.source;
     if let Some(then) = pending_again(&planned.pending_after, target) {
-        crate::warn!("{} now has {then}", target.database_name);
+        let now = match planned.pending_after.all_already() {
+            true => "",
+            false => " now",
+        };
+        crate::warn!("{}{now} has {then}", target.database_name);
     }
     for stuck in &planned.stuck {
         crate::warn!(
@@ -854,8 +858,8 @@ fn plan(
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     let dump = (&triggers, &schema[..], key_check);
     let (key_check, without) = guard_definitions(&source, (target, &migrations_dir), args, dump)?;
-    let none_after = no_migrations_table_after(&existing, mode);
-    let pending_after = pending_after(&source, mode, &migrations_dir, none_after);
+    let target_now = (&existing[..], &access.reader(target));
+    let pending_after = pending_after(&source, mode, &migrations_dir, target_now);
     let inspected = Inspected {
         catalog,
         existing,

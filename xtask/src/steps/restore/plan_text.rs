@@ -655,6 +655,55 @@ pub(super) struct PendingAfter {
     /// (its reason, `pre-migration: …`): a restore of it is most likely
     /// undoing them, and `migrate` would apply them again as they are.
     undone: Vec<String>,
+    /// Of `names`, those the target had not applied before the restore
+    /// either (by its `d1_migrations`, [`PendingAfter::read_before`]):
+    /// pending already, not the restore's doing (MR: a drill told one as
+    /// "now" pending, "which the backup predates").
+    already: Vec<String>,
+}
+
+impl PendingAfter {
+    /// Reads which of `names` were pending on the target before the
+    /// restore: every one when it has no `d1_migrations` (`existing`, an
+    /// empty database's none), else those its rows leave out; none known
+    /// when they cannot be read.
+    pub(super) fn read_before(
+        mut self,
+        existing: &[(String, String)],
+        reader: &crate::edge::reader::DatabaseReader<'_>,
+    ) -> Self {
+        if self.names.is_empty() {
+            return self;
+        }
+        let table = d1_core::statement::MIGRATIONS_TABLE;
+        if !existing.iter().any(|(k, n)| k == "table" && n == table) {
+            self.already = self.names.clone();
+            return self;
+        }
+        let read = reader.rows(
+            "read the target's applied migrations (read-only)",
+            &format!("SELECT name FROM {table}"),
+            "no rows of d1_migrations",
+        );
+        match read {
+            Ok(rows) => {
+                let applied: Vec<&str> =
+                    { rows.iter() }.filter_map(|r| r["name"].as_str()).collect();
+                self.already = { self.names.iter() }
+                    .filter(|n| !applied.contains(&n.as_str()))
+                    .cloned()
+                    .collect();
+            }
+            Err(e) => crate::detail!("which migrations the target had applied is not known: {e:#}"),
+        }
+        self
+    }
+
+    /// Whether every migration pending afterwards was pending before the
+    /// restore too: then it is not "now" pending.
+    pub(super) fn all_already(&self) -> bool {
+        !self.names.is_empty() && self.already.len() == self.names.len()
+    }
 }
 
 /// The migrations pending once the backup is loaded: the target gets the
@@ -665,7 +714,23 @@ pub(super) struct PendingAfter {
 /// `d1_migrations` (the target keeps its own rows), unless the target has
 /// none afterwards (`no_migrations_table`: `--replace` drops it, or an
 /// empty database never had it): then all of them.
+/// The target as it is before the restore (`existing`, its objects, and
+/// `reader`) tells which of them were pending already.
 pub(super) fn pending_after(
+    source: &Source,
+    mode: Mode,
+    dir: &Path,
+    (existing, reader): (
+        &[(String, String)],
+        &crate::edge::reader::DatabaseReader<'_>,
+    ),
+) -> PendingAfter {
+    let none_after = super::no_migrations_table_after(existing, mode);
+    pending_recorded(source, mode, dir, none_after).read_before(existing, reader)
+}
+
+/// [`pending_after`], by the backup's records alone.
+fn pending_recorded(
     source: &Source,
     mode: Mode,
     dir: &Path,
@@ -700,6 +765,7 @@ pub(super) fn pending_after(
                 none_recorded,
                 record_dropped,
                 undone,
+                already: Vec::new(),
             }
         }
         Err(e) => {
@@ -767,8 +833,21 @@ pub(super) fn pending_again(pending: &PendingAfter, target: &Environment) -> Opt
             crate::edge::confirm::migrate_command(target, "")
         ),
     };
+    let already = &pending.already;
+    if pending.all_already() {
+        return Some(format!(
+            "{} pending already before this restore: {}; the backup does not record {them} \
+             applied either, and a restore applies no migration ({how})",
+            d1_core::wording::count(names.len(), "migration"),
+            names.join(", "),
+        ));
+    }
+    let also = match already.is_empty() {
+        true => String::new(),
+        false => format!("; {} pending before this restore too", already.join(", ")),
+    };
     Some(format!(
-        "{} pending, which the backup predates: {} ({how})",
+        "{} pending, which the backup predates: {}{also} ({how})",
         d1_core::wording::count(names.len(), "migration"),
         names.join(", "),
     ))
