@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use crate::hostile_backups::db_state;
 use common::*;
 
 /// The `cargo xtask …` commands between backticks in `text`, as their
@@ -872,13 +873,19 @@ fn trigger_names_of(sb: &Sandbox) -> Vec<String> {
 /// audit_log_no_delete` and `--allow-trigger hand_made`, two independent
 /// flags known from the same dump.
 fn cut_one_trigger_and_add_another(sb: &Sandbox, backup: &str) {
+    in_place_of_audit_log_no_delete(sb, backup, HAND_MADE);
+}
+
+/// `backup`'s dump with `instead` in place of the statement that creates
+/// the migrations' `audit_log_no_delete`, its manifest made to match.
+fn in_place_of_audit_log_no_delete(sb: &Sandbox, backup: &str, instead: &str) {
     let path = sb.backups().join(backup);
     let dump = std::fs::read_to_string(&path).unwrap();
     let start = dump
         .find("CREATE TRIGGER audit_log_no_delete ")
         .expect("the backup creates audit_log_no_delete");
     let end = start + dump[start..].find("END;").unwrap() + "END;".len();
-    let dump = format!("{}{HAND_MADE}{}", &dump[..start], &dump[end..]);
+    let dump = format!("{}{instead}{}", &dump[..start], &dump[end..]);
     std::fs::write(&path, &dump).unwrap();
     edit_manifest(sb, backup, |m| {
         m["file"]["bytes"] = dump.len().into();
@@ -1228,4 +1235,135 @@ fn status_without_credentials_says_the_credentials_advice_once() {
         "the credentials advice said other than once:\n{}",
         run.all()
     );
+}
+
+/// MT: `restore latest:local --to local` and `extra`, refused (exit 3) in
+/// one run for the key change ([`ANOTHER_KEY_IN_FORCE`]) and for each of
+/// `named` (in the error itself), with the local D1 and backups/ as they
+/// were; returns the one restore it prints.
+#[track_caller]
+fn refused_once_with_the_key(sb: &Sandbox, extra: &[&str], named: &[&str]) -> Vec<String> {
+    let before = (db_state(sb), sb.backup_files());
+    let run = sb.xtask(
+        &[
+            &["restore", "latest:local", "--to", "local", "--yes"][..],
+            extra,
+        ]
+        .concat(),
+    );
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let error = run.stderr.split_once("error:").map_or("", |(_, e)| e);
+    for name in [&["dek-other"][..], named].concat() {
+        assert!(
+            error.contains(name),
+            "the refusal does not name {name:?}: a second round would:\n{}",
+            run.all()
+        );
+    }
+    assert_eq!((db_state(sb), sb.backup_files()), before, "{}", run.all());
+    let advice = advised(&run.stderr, "restore");
+    assert_eq!(advice.len(), 1, "not one restore printed:\n{}", run.all());
+    assert!(
+        advice[0].iter().any(|w| w == "--accept-key-change"),
+        "{:?}\n{}",
+        advice[0],
+        run.all()
+    );
+    advice.into_iter().next().unwrap()
+}
+
+/// MT: a backup whose dump has another body under the name of a
+/// migration's trigger (no flag installs it), taken under another
+/// data-encryption key than the target has in force, was refused for the
+/// trigger alone; its dump fixed, it was refused again for the key. One
+/// run names both, offers no command to restore it as it is, and the
+/// restore it prints for once the dump is fixed carries
+/// `--accept-key-change`: run as printed after the fix, it restores.
+#[test]
+fn a_key_change_and_another_body_under_a_migrations_trigger_are_refused_in_one_run() {
+    let (sb, name) = sandbox_with_a_backup();
+    let stem = name.split(".sql").next().unwrap();
+    let files = [
+        sb.backups().join(&name),
+        sb.backups().join(format!("{stem}.manifest.json")),
+    ];
+    let as_taken = files.each_ref().map(|f| std::fs::read(f).unwrap());
+    in_place_of_audit_log_no_delete(
+        &sb,
+        &name,
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT 1; END;",
+    );
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let words = refused_once_with_the_key(
+        &sb,
+        &["--replace"],
+        &["audit_log_no_delete", "a migration gives another trigger"],
+    );
+    for (file, bytes) in files.iter().zip(as_taken) {
+        std::fs::write(file, bytes).unwrap();
+    }
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "the command as printed, {words:?}, did not restore the fixed dump:\n{}",
+        ran.all()
+    );
+}
+
+/// MT: `--allow-trigger` naming a trigger the backup does not create (a
+/// typo of `hand_made`) was refused alone (exit 2), before the key change
+/// and the triggers the backup does need flags for. One run names each,
+/// and prints one restore without the typo, with `--accept-key-change`
+/// and both trigger flags, which, run as printed, restores.
+#[test]
+fn a_key_change_and_an_allow_trigger_naming_nothing_are_refused_in_one_run() {
+    let (sb, name) = sandbox_with_a_backup();
+    cut_one_trigger_and_add_another(&sb, &name);
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let words = refused_once_with_the_key(
+        &sb,
+        &["--replace", "--allow-trigger", "hand_mad"],
+        &["hand_mad:", "hand_made", "audit_log_no_delete"],
+    );
+    assert!(!words.iter().any(|w| w == "hand_mad"), "{words:?}");
+    assert_names_both(&words.join(" "), "");
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(ran.code, Some(0), "{words:?}:\n{}", ran.all());
+    assert!(trigger_names_of(&sb).contains(&"hand_made".to_owned()));
+}
+
+/// MT: `--allow-schema-change` naming nothing the backup changes (a typo)
+/// was refused alone (exit 2), before the key change. One run names both;
+/// the restore it prints, without the typo, restores as printed.
+#[test]
+fn a_key_change_and_an_allow_schema_change_naming_nothing_are_refused_in_one_run() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let words = refused_once_with_the_key(
+        &sb,
+        &["--replace", "--allow-schema-change", "acounts"],
+        &["acounts"],
+    );
+    assert!(!words.iter().any(|w| w == "acounts"), "{words:?}");
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(ran.code, Some(0), "{words:?}:\n{}", ran.all());
+}
+
+/// MT: a target that is not empty, restored into without `--replace`,
+/// was refused for that alone; with `--replace`, again for the key
+/// change. One run names both, and prints one restore with `--replace`
+/// (not `--into-empty`, which it was given) and `--accept-key-change`,
+/// which, run as printed, restores.
+#[test]
+fn a_target_not_empty_and_a_key_change_are_refused_in_one_run() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let words = refused_once_with_the_key(&sb, &["--into-empty"], &["is not empty"]);
+    assert!(
+        words.iter().any(|w| w == "--replace") && !words.iter().any(|w| w == "--into-empty"),
+        "{words:?}"
+    );
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(ran.code, Some(0), "{words:?}:\n{}", ran.all());
 }

@@ -15,7 +15,7 @@ use common::*;
 use serde_json::Value;
 
 /// Every row of every table of the local D1, and its schema.
-fn db_state(sb: &Sandbox) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn db_state(sb: &Sandbox) -> BTreeMap<String, Vec<String>> {
     let objects = sb.query(
         "SELECT type, name, sql FROM sqlite_master \
          WHERE name NOT LIKE '\\_cf\\_%' ESCAPE '\\' ORDER BY type, name",
