@@ -396,9 +396,18 @@ impl<'a> Drill<'a> {
     /// without, [`restore::TriggersRefused`]),
     /// of this backup by its path, with the flags this drill was given:
     /// restore's advice (`restore with --allow-missing-trigger NAME`) is
-    /// no command a drill runs.
-    fn advice_with(&self, flags: &str) -> String {
-        let args = &self.restore_args;
+    /// no command a drill runs. A name given that names nothing in the
+    /// backup is left out, as restore leaves it out of its own; a dump to
+    /// fix first is said so (MT).
+    fn advice_with(&self, refused: &restore::TriggersRefused) -> String {
+        let mut args = self.restore_args.clone();
+        let untaken = &refused.unsettled.untaken;
+        let taken = |option: &'static str| {
+            move |n: &String| !untaken.iter().any(|(o, u)| *o == option && u == n)
+        };
+        args.allow_trigger.retain(taken("--allow-trigger"));
+        args.allow_schema_change
+            .retain(taken("--allow-schema-change"));
         let mut words = format!(
             "cargo xtask drill --to {} --from {} --backup {}",
             self.target.name,
@@ -412,7 +421,7 @@ impl<'a> Drill<'a> {
         );
         words +=
             &crate::steps::migrations::flags("--allow-schema-change", &args.allow_schema_change);
-        words += flags;
+        words += &refused.flags;
         if args.accept_key_change {
             words += " --accept-key-change";
         }
@@ -422,9 +431,16 @@ impl<'a> Drill<'a> {
                 d1_core::wording::shell_word(&id.display().to_string())
             );
         }
-        format!(
-            "If this backup is meant to be restored as it is, rehearse that restore: `{words} --yes`"
-        )
+        match refused.unsettled.dump_first {
+            true => format!(
+                "No flag restores this backup as it is (see above); once its dump is fixed, \
+                 rehearse its restore: `{words} --yes`"
+            ),
+            false => format!(
+                "If this backup is meant to be restored as it is, rehearse that restore: \
+                 `{words} --yes`"
+            ),
+        }
     }
 
     /// Asked before anything runs, so that a drill nobody confirmed is
@@ -670,14 +686,15 @@ impl Rehearsal {
     /// backup's triggers gets the drill that rehearses it on purpose.
     fn restore_failed(&mut self, drill: &Drill, e: &anyhow::Error) {
         let refused = crate::exit::find::<restore::TriggersRefused>(e);
-        if crate::exit::find::<restore::KeyRefusal>(e).is_some() || refused.is_some_and(|r| r.key) {
+        let key = refused.is_some_and(|r| r.unsettled.key);
+        if crate::exit::find::<restore::KeyRefusal>(e).is_some() || key {
             self.record.checks[3] = Outcome::Fail;
         }
         // Restore's refusal without the restore it prints: the drill
         // prints its own (`advice_with`), the same flags.
         match refused {
             Some(refused) => {
-                self.advice = Some(drill.advice_with(&refused.flags));
+                self.advice = Some(drill.advice_with(refused));
                 self.failures.push(format!("restore: {}", refused.said));
             }
             None => self.failures.push(format!("restore: {e:#}")),

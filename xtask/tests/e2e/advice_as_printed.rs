@@ -366,14 +366,16 @@ fn the_already_held_warnings_way_back_restores_a_hand_made_trigger_as_printed() 
 
 /// `--allow-trigger NAME` where the backup creates no trigger NAME (a
 /// typo) is refused (exit 2) before anything is done, a dry run too,
-/// naming the triggers it does create that no migration creates.
+/// naming the triggers it does create that no migration creates; in the
+/// same refusal (exit 3) as that of a trigger no migration creates, when
+/// the backup has one (MT).
 #[test]
 fn allow_trigger_naming_a_trigger_the_backup_lacks_is_refused() {
     let (sb, _) = sandbox_with_a_backup();
     let without = only_backup(&sb);
     sb.execute_sql(HAND_MADE);
     let with = new_backup(&sb);
-    for (backup, said) in [(&with, "hand_made"), (&without, "none")] {
+    for (backup, said, code) in [(&with, "hand_made", 3), (&without, "none", 2)] {
         for dry in [true, false] {
             let mut args = vec!["restore", backup, "--to", "local", "--replace", "--yes"];
             args.extend(["--allow-trigger", "hand_mad"]);
@@ -382,7 +384,7 @@ fn allow_trigger_naming_a_trigger_the_backup_lacks_is_refused() {
             }
             let before = (accounts_and_trigger(&sb), sb.backup_files());
             let run = sb.xtask(&args);
-            assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+            assert_eq!(run.code, Some(code), "{args:?}:\n{}", run.all());
             assert!(
                 run.stderr
                     .contains("the backup creates no trigger hand_mad")
@@ -1324,7 +1326,7 @@ fn a_key_change_and_an_allow_trigger_naming_nothing_are_refused_in_one_run() {
     let words = refused_once_with_the_key(
         &sb,
         &["--replace", "--allow-trigger", "hand_mad"],
-        &["hand_mad:", "hand_made", "audit_log_no_delete"],
+        &["no trigger hand_mad;", "hand_made", "audit_log_no_delete"],
     );
     assert!(!words.iter().any(|w| w == "hand_mad"), "{words:?}");
     assert_names_both(&words.join(" "), "");

@@ -274,24 +274,38 @@ pub(super) fn guard_clean_new_migrations_known(
 /// from the dump and is not concerned: its migrations make their triggers.
 /// Returns the migrations' triggers the backup lacks that
 /// `--allow-missing-trigger` named (restored without them), and the parts
-/// of the refusal with their flags ([`guard_definitions`] says them).
+/// of the refusal with their flags ([`guard_definitions`] says them); the
+/// parts no flag answers (an `--allow-trigger` naming nothing, another
+/// body under a migration's trigger name) go into `unflagged`, said in the
+/// same refusal (MT: they came alone, and the key's and the flags' in a
+/// second round).
 fn guard_triggers(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
     (required, triggers, schema): Judged<'_>,
-) -> Result<(Vec<String>, Vec<Refused>)> {
+    unflagged: &mut Vec<Unflagged>,
+) -> (Vec<String>, Vec<Refused>) {
     let tables = tables_in(schema);
     let made = &required.made;
     let foreign = { required.unrun.is_none() }.then(|| {
         d1_core::catalog::foreign_triggers(triggers, &crate::steps::migrations::texts(made))
     });
-    refuse_an_allowed_trigger_not_created(args, triggers, foreign.as_deref())?;
-    // No flag installs these: refused before the refusals a flag answers,
-    // whose flags would only lead a second round to this one.
-    if let Some(foreign) = &foreign {
-        refuse_another_body_under_a_migrations_name(source, dir, triggers, foreign)?;
-    }
+    unflagged.extend(an_allowed_trigger_not_created(
+        args,
+        triggers,
+        foreign.as_deref(),
+    ));
+    // No flag installs these: named as the dump's to fix, not among the
+    // foreign triggers `--allow-trigger` installs.
+    let foreign = foreign.map(|foreign| {
+        let (altered, refused) =
+            another_body_under_a_migrations_name(source, dir, triggers, &foreign);
+        unflagged.extend(refused);
+        { foreign.into_iter() }
+            .filter(|t| !altered.contains(t))
+            .collect::<Vec<_>>()
+    });
     let (missing, lacking) =
         missing_triggers_judged(source, (target, args, dir), required, (triggers, &tables));
     let unmade = match &required.unrun {
@@ -311,7 +325,7 @@ fn guard_triggers(
     // names both, with one restore carrying every flag, where the first
     // alone (`--allow-missing-trigger`) was refused again for the second.
     let refused: Vec<Refused> = [lacking, unmade].into_iter().flatten().collect();
-    Ok((missing, refused))
+    (missing, refused)
 }
 
 /// The triggers `foreign` the backup creates that no migration it records
@@ -402,13 +416,17 @@ type Judged<'a> = (
 /// [`super::KeyRefusal`]) is said in it too, and its flag carried, where
 /// it used to come alone, and the triggers' in a second round (MF); the
 /// key's result (`key_check`) is returned as it is when nothing else is
-/// refused. Returns the migrations' triggers the backup lacks that
-/// `--allow-missing-trigger` named: restored without them.
+/// refused. So are the parts no flag answers ([`Unflagged`]), and a
+/// target not empty without `--replace` (`not_empty`, its refusal, of a
+/// restore into an empty database), with `--replace` in the restore
+/// printed (MT: each came alone, the others in a later round); each alone
+/// is refused as it was. Returns the migrations' triggers the backup lacks
+/// that `--allow-missing-trigger` named: restored without them.
 pub(super) fn guard_definitions(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
-    (triggers, schema, key_check): (&BTreeMap<String, String>, &[String], Result<KeyCheck>),
+    (triggers, schema, key_check, not_empty): Dumped<'_>,
 ) -> Result<(KeyCheck, Vec<String>)> {
     // The key's refusal waits for the guards, to be said with theirs.
     let key_check = match key_check {
@@ -416,6 +434,7 @@ pub(super) fn guard_definitions(
         checked => checked,
     };
     if args.mode() == Mode::Clean {
+        not_empty?;
         return Ok((key_check?, Vec::new()));
     }
     // One run of the migrations in memory for both guards (rvMD 2: each
@@ -426,24 +445,118 @@ pub(super) fn guard_definitions(
     let required = crate::steps::migrations::triggers_required(applied, dir, &held);
     d1_core::interrupt::check()?;
     let judged = (&required, triggers, schema);
-    let (without, mut refused) = guard_triggers(source, (target, dir), args, judged)?;
-    refused.extend(guard_schema(source, (target, dir), args, judged)?);
-    let key = { key_check.as_ref().err() }.and_then(crate::exit::find::<KeyRefusal>);
-    if refused.is_empty() {
-        warn_of_plain_indexes_unmade(source, target, judged);
-        return Ok((key_check?, without));
-    }
-    if let Some(key) = key {
-        let said = key.to_string();
-        let said = said.trim_end_matches(" Nothing was done.").to_owned();
-        refused.insert(0, (said, " --accept-key-change".to_owned()));
-    }
-    Err(TriggersRefused::error(
+    let mut unflagged = Vec::new();
+    let (without, mut refused) =
+        guard_triggers(source, (target, dir), args, judged, &mut unflagged);
+    refused.extend(guard_schema(
         source,
+        (target, dir),
         args,
-        &refused,
-        key.is_some(),
-    ))
+        judged,
+        &mut unflagged,
+    )?);
+    let key = { key_check.as_ref().err() }.and_then(crate::exit::find::<KeyRefusal>);
+    if refused.is_empty() && unflagged.is_empty() {
+        warn_of_plain_indexes_unmade(source, target, judged);
+    }
+    let parts = refused.len() + unflagged.len() + usize::from(key.is_some());
+    let not_empty = match (not_empty, parts) {
+        (Err(alone), 0) => return Err(alone),
+        (not_empty, _) => not_empty.err(),
+    };
+    if parts + usize::from(not_empty.is_some()) <= 1 {
+        if let Some(alone) = unflagged.pop() {
+            return Err(alone.alone);
+        }
+        if refused.is_empty() {
+            return Ok((key_check?, without));
+        }
+    }
+    let key = key.map(ToString::to_string);
+    let parts = (key, not_empty, unflagged, refused);
+    Err(refused_together(source, args, parts))
+}
+
+/// The parts of a refusal [`guard_definitions`] found: the key's said,
+/// the target's not empty, those no flag answers, those a flag answers.
+type Parts = (
+    Option<String>,
+    Option<anyhow::Error>,
+    Vec<Unflagged>,
+    Vec<Refused>,
+);
+
+/// One refusal ([`TriggersRefused`]) of `source` for every part, with the
+/// restore `args` asked for, every flag added, the names that name
+/// nothing left out, and `--replace` for a target not empty.
+fn refused_together(
+    source: &Source,
+    args: &RestoreArgs,
+    (key, not_empty, unflagged, mut refused): Parts,
+) -> anyhow::Error {
+    let mut again = args.clone();
+    let mut said = Vec::new();
+    if let Some(key) = &key {
+        said.push(unsaid_nothing_done(key));
+        refused.insert(0, (String::new(), " --accept-key-change".to_owned()));
+    }
+    if let Some(not_empty) = not_empty {
+        said.push(unsaid_nothing_done(&format!("{not_empty:#}")));
+        (again.into_empty, again.replace) = (false, true);
+    }
+    let mut untaken = Vec::new();
+    for part in &unflagged {
+        said.push(unsaid_nothing_done(&format!("{:#}", part.alone)));
+        if let Some((option, names)) = &part.untaken {
+            let given = match *option {
+                "--allow-trigger" => &mut again.allow_trigger,
+                _ => &mut again.allow_schema_change,
+            };
+            given.retain(|n| !names.contains(n));
+            untaken.extend(names.iter().map(|n| (*option, n.clone())));
+        }
+    }
+    said.extend(
+        { refused.iter() }
+            .map(|(s, _)| s.clone())
+            .filter(|s| !s.is_empty()),
+    );
+    let flags: String = refused.iter().map(|(_, f)| f.as_str()).collect();
+    TriggersRefused::error(
+        source,
+        &again,
+        (&said, flags),
+        Unsettled {
+            key: key.is_some(),
+            untaken,
+            dump_first: unflagged.iter().any(|u| u.untaken.is_none()),
+        },
+    )
+}
+
+/// `said` without its ending "Nothing was done.": a part of a refusal
+/// that says so once, at its end.
+fn unsaid_nothing_done(said: &str) -> String {
+    said.trim_end_matches(" Nothing was done.").to_owned()
+}
+
+/// What [`guard_definitions`] judges: the dump's triggers and schema
+/// statements, the key's check, and the refusal of a target not empty
+/// without `--replace` (`Ok` when it is not refused).
+type Dumped<'a> = (
+    &'a BTreeMap<String, String>,
+    &'a [String],
+    Result<KeyCheck>,
+    Result<()>,
+);
+
+/// A part of a refusal no flag answers, as it was refused alone (`alone`),
+/// and what must change: the names an option gave that name nothing,
+/// left out of the restore printed (`untaken`), or, `None`, the dump (a
+/// trigger under a migration's name with another body).
+pub(super) struct Unflagged {
+    alone: anyhow::Error,
+    untaken: Option<(&'static str, Vec<String>)>,
 }
 
 /// Refuses (exit 3, before anything runs, a dry run's plan too) a backup
@@ -468,9 +581,11 @@ fn guard_schema(
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
     (required, _, schema): Judged<'_>,
+    unflagged: &mut Vec<Unflagged>,
 ) -> Result<Option<Refused>> {
     if let Some(e) = &required.unrun {
-        return schema_unchecked(source, (target, dir), args, schema, (&required.schema, e));
+        let ran = (&required.schema, e);
+        return schema_unchecked(source, (target, dir), args, (schema, ran), unflagged);
     }
     let defined = defined_by_dump(schema);
     let changes = d1_core::catalog::schema_changes_constraining(&defined, &required.schema);
@@ -482,7 +597,8 @@ fn guard_schema(
         args,
         changed,
         "the tables and indexes it defines otherwise than its migrations make them, or lacks",
-    )?;
+        unflagged,
+    );
     if !allowed.is_empty() {
         let shown: Vec<String> = { allowed.iter() }
             .map(|n| d1_core::names::shown(n).into_owned())
@@ -530,15 +646,16 @@ fn schema_unchecked(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
-    schema: &[String],
-    (ran, e): (&BTreeMap<String, d1_core::catalog::Defined>, &anyhow::Error),
+    (schema, (ran, e)): (&[String], Ran<'_>),
+    unflagged: &mut Vec<Unflagged>,
 ) -> Result<Option<Refused>> {
     let uncompared = crate::steps::migrations::uncompared(&defined_by_dump(schema), ran);
     let (allowed, refused) = schema_names_allowed(
         args,
         uncompared,
         "the tables, views and indexes it defines that cannot be compared with its migrations'",
-    )?;
+        unflagged,
+    );
     if !allowed.is_empty() {
         crate::warn!(
             "{} defines tables, views or indexes {} as it has them as \
@@ -570,17 +687,25 @@ fn schema_unchecked(
     )))
 }
 
+/// The migrations' schema as far as they ran here, and the error of the
+/// one that did not run ([`schema_unchecked`]).
+type Ran<'a> = (
+    &'a BTreeMap<String, d1_core::catalog::Defined>,
+    &'a anyhow::Error,
+);
+
 /// `names`, what the schema guard would refuse (`what`, for the refusal
 /// of a name no flag may take), split into those `--allow-schema-change`
-/// names and the rest, once each name it gives is one of them
-/// ([`refuse_names_not_taken`]): one step of [`guard_schema`] and of
+/// names and the rest; a name it gives that is none of them goes into
+/// `unflagged` ([`names_not_taken`]): one step of [`guard_schema`] and of
 /// [`schema_unchecked`].
 fn schema_names_allowed(
     args: &RestoreArgs,
     names: Vec<String>,
     what: &str,
-) -> Result<(Vec<String>, Vec<String>)> {
-    refuse_names_not_taken(
+    unflagged: &mut Vec<Unflagged>,
+) -> (Vec<String>, Vec<String>) {
+    unflagged.extend(names_not_taken(
         (
             "--allow-schema-change",
             "a table or index this backup does not change",
@@ -595,8 +720,8 @@ fn schema_names_allowed(
                 false => d1_core::wording::listed(&names, "name"),
             }
         ),
-    )?;
-    Ok({ names.into_iter() }.partition(|n| allows(&args.allow_schema_change, n)))
+    ));
+    { names.into_iter() }.partition(|n| allows(&args.allow_schema_change, n))
 }
 
 /// The indexes the dump makes that no migration makes, on a table one
@@ -643,29 +768,42 @@ pub struct TriggersRefused {
     /// Why, each part's flags named, ending "Nothing was done.".
     pub said: String,
     pub flags: String,
-    /// One of its parts is the key's ([`super::KeyRefusal`]): a drill's
-    /// key check failed.
-    pub key: bool,
+    /// What no flag answers, and which of its parts is the key's.
+    pub unsettled: Unsettled,
     /// The restore refused, again with every flag: the command to paste.
     command: String,
 }
 
+/// Of a [`TriggersRefused`]: its parts that no flag answers, and whether
+/// one is the key's.
+#[derive(Debug, Default)]
+pub struct Unsettled {
+    /// One of its parts is the key's ([`super::KeyRefusal`]): a drill's
+    /// key check failed.
+    pub key: bool,
+    /// The names an option gave that name nothing in the backup, each
+    /// with its option: left out of the command printed, which runs.
+    pub untaken: Vec<(&'static str, String)>,
+    /// One part is the dump's to fix (another body under a migration's
+    /// trigger name): the command printed runs only once it is fixed.
+    pub dump_first: bool,
+}
+
 impl TriggersRefused {
-    /// The refusal (exit 3) of `source` for each of `refused`: what it
-    /// says, and the flags that would pass it.
+    /// The refusal (exit 3) of `source` for each part `said`, with the
+    /// flags that would pass them; `args`, the restore printed with them,
+    /// is the one refused with what `unsettled` says changed.
     fn error(
         source: &Source,
         args: &RestoreArgs,
-        refused: &[(String, String)],
-        key: bool,
+        (said, flags): (&[String], String),
+        unsettled: Unsettled,
     ) -> anyhow::Error {
-        let said: Vec<&str> = refused.iter().map(|(s, _)| s.as_str()).collect();
-        let flags: String = refused.iter().map(|(_, f)| f.as_str()).collect();
         crate::exit::Exit::Refused.error(TriggersRefused {
             said: format!("{} Nothing was done.", said.join(" ")),
             command: restore_again(source, args, &flags),
             flags,
-            key,
+            unsettled,
         })
     }
 }
@@ -673,12 +811,38 @@ impl TriggersRefused {
 impl std::fmt::Display for TriggersRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let said = self.said.trim_end_matches(" Nothing was done.");
-        write!(
-            f,
-            "{said} To restore it as it is, every flag at once: `{}`. Nothing was done.",
-            self.command
-        )
+        let command = &self.command;
+        // Never a command said to restore what it would refuse again:
+        // what must change first is named.
+        let without = match self.unsettled.untaken.is_empty() {
+            true => String::new(),
+            false => format!("without {}, ", untaken_said(&self.unsettled.untaken)),
+        };
+        match self.unsettled.dump_first {
+            true => write!(
+                f,
+                "{said} No flag restores it as it is: once the dump creates each trigger of a \
+                 migration's name as that migration does, restore it {without}with every flag \
+                 at once: `{command}`. Nothing was done."
+            ),
+            false => write!(
+                f,
+                "{said} To restore it {}every flag at once: `{command}`. Nothing was done.",
+                match without.is_empty() {
+                    true => "as it is, ".to_owned(),
+                    false => format!("{without}with "),
+                }
+            ),
+        }
     }
+}
+
+/// The options and names `untaken` as given: `--allow-trigger a`.
+fn untaken_said(untaken: &[(&'static str, String)]) -> String {
+    let given: Vec<String> = { untaken.iter() }
+        .map(|(option, name)| format!("{option} {}", d1_core::names::shown(name)))
+        .collect();
+    given.join(", ")
 }
 
 /// The restore `args` asked for, of `source`'s file (what `latest` was),
@@ -726,17 +890,18 @@ fn restore_again(source: &Source, args: &RestoreArgs, flags: &str) -> String {
 
 impl std::error::Error for TriggersRefused {}
 
-/// Refuses (exit 2) `--allow-trigger NAME` where the backup creates no
-/// trigger NAME (`triggers`, its dump's): a typo would be silent, and the
-/// trigger meant refused after all, or worse, meant for another backup.
-/// Names the triggers it does create that no migration creates
-/// (`foreign`; `None` when they could not be judged), which are the names
-/// it takes. In the plan, before the safety backup, a dry run's too.
-fn refuse_an_allowed_trigger_not_created(
+/// The refusal (exit 2) of `--allow-trigger NAME` where the backup
+/// creates no trigger NAME (`triggers`, its dump's): a typo would be
+/// silent, and the trigger meant refused after all, or worse, meant for
+/// another backup. Names the triggers it does create that no migration
+/// creates (`foreign`; `None` when they could not be judged), which are
+/// the names it takes. In the plan, before the safety backup, a dry run's
+/// too.
+fn an_allowed_trigger_not_created(
     args: &RestoreArgs,
     triggers: &BTreeMap<String, String>,
     foreign: Option<&[String]>,
-) -> Result<()> {
+) -> Option<Unflagged> {
     let foreign = match foreign {
         Some([]) => "none".to_owned(),
         Some(names) => crate::steps::migrations::trigger_names(names),
@@ -745,7 +910,7 @@ fn refuse_an_allowed_trigger_not_created(
             crate::steps::migrations::trigger_names(triggers.keys())
         ),
     };
-    refuse_names_not_taken(
+    names_not_taken(
         (
             "--allow-trigger",
             "a trigger this backup does not create",
@@ -757,31 +922,37 @@ fn refuse_an_allowed_trigger_not_created(
     )
 }
 
-/// Refuses (exit 2) an `option NAME` (`named`) that names none of what
-/// the backup has for it to name (`taken`: false), naming each such NAME
-/// and what it does have (`takes`): a typo would be silent, and the thing
-/// meant refused after all. `--allow-trigger`'s and
+/// The refusal (exit 2) of an `option NAME` (`named`) that names none of
+/// what the backup has for it to name (`taken`: false), naming each such
+/// NAME and what it does have (`takes`): a typo would be silent, and the
+/// thing meant refused after all. `--allow-trigger`'s and
 /// `--allow-schema-change`'s (LX2: a typo of it was ignored). `lacks`
 /// leads the names (`the backup creates no trigger`).
-fn refuse_names_not_taken(
-    (option, what, lacks): (&str, &str, &str),
+fn names_not_taken(
+    (option, what, lacks): (&'static str, &str, &str),
     named: &[String],
     taken: impl Fn(&str) -> bool,
     takes: &str,
-) -> Result<()> {
+) -> Option<Unflagged> {
     let absent: Vec<String> = { named.iter() }
         .filter(|name| !taken(name))
-        .map(|name| d1_core::names::shown(name).into_owned())
+        .cloned()
         .collect();
     if absent.is_empty() {
-        return Ok(());
+        return None;
     }
-    crate::stop!(
-        crate::exit::Exit::CouldNotRun,
+    let shown: Vec<_> = { absent.iter() }
+        .map(|name| d1_core::names::shown(name))
+        .collect();
+    let alone = crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
         "{option} names {what}: {lacks} {}; {takes}. Name only those (a typo here would leave \
          the one meant refused). Nothing was done.",
-        absent.join(", ")
-    )
+        shown.join(", ")
+    ));
+    Some(Unflagged {
+        alone,
+        untaken: Some((option, absent)),
+    })
 }
 
 /// Whether a `--allow-trigger` (or `--allow-missing-trigger`) of `named`
@@ -932,29 +1103,29 @@ fn tables_in(schema: &[String]) -> Vec<String> {
 /// trigger no migration makes; the name of one a migration makes would
 /// vouch for what it is not, so no flag installs it. When every migration
 /// in `dir` cannot be run (one not applied fails), those the backup
-/// records as applied have judged the triggers already.
-fn refuse_another_body_under_a_migrations_name(
+/// records as applied have judged the triggers already. Returns those of
+/// `foreign` so refused, and the refusal.
+fn another_body_under_a_migrations_name(
     source: &Source,
     dir: &Path,
     triggers: &BTreeMap<String, String>,
     foreign: &[String],
-) -> Result<()> {
+) -> (Vec<String>, Option<Unflagged>) {
     if foreign.is_empty() {
-        return Ok(());
+        return (Vec::new(), None);
     }
     let changed = crate::steps::migrations::triggers_changed_from_migrations(dir, triggers);
-    let altered: Vec<String> = { changed.unwrap_or_default().into_iter() }
+    let (names, altered): (Vec<String>, Vec<String>) = { changed.unwrap_or_default().into_iter() }
         .filter(|(t, _)| foreign.contains(t))
         .map(|(t, theirs)| match t == theirs {
-            true => t,
-            false => format!("{t} (the migration's {theirs})"),
+            true => (t.clone(), t),
+            false => (t.clone(), format!("{t} (the migration's {theirs})")),
         })
-        .collect();
+        .unzip();
     if altered.is_empty() {
-        return Ok(());
+        return (names, None);
     }
-    crate::stop!(
-        crate::exit::Exit::Refused,
+    let alone = crate::exit::Exit::Refused.error(anyhow::anyhow!(
         "{} creates triggers under the name a migration gives another trigger, with another \
          body: {}. A trigger runs on every later write it matches, so this backup is refused, \
          and --allow-trigger does not install these: a trigger of a migration's name must be \
@@ -963,7 +1134,9 @@ fn refuse_another_body_under_a_migrations_name(
         source.file.display(),
         crate::steps::migrations::trigger_names(&altered),
         dir.display()
-    )
+    ));
+    let untaken = None;
+    (names, Some(Unflagged { alone, untaken }))
 }
 
 /// A schema-only backup holds no rows, and `--clean` loads only rows: even

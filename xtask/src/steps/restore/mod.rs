@@ -810,18 +810,20 @@ impl TargetAccess {
         }
     }
 
-    /// The target's catalog and the objects in it, as the plan finds them.
+    /// The target's catalog and the objects in it, as the plan finds them,
+    /// and the refusal of a restore into an empty database, for one that
+    /// is not ([`read_target`]).
     fn read(
         &self,
         args: &RestoreArgs,
         target: &Environment,
         new: Option<&NewDatabase>,
-    ) -> Result<(Catalog, Vec<(String, String)>)> {
+    ) -> Result<target::Read> {
         // A local D1 that has no file yet is empty: reading it through wrangler
         // would make it, which a plan (a dry run's) never does.
         let local_absent = target.location == Location::Local && !self.local_file.is_file();
         match local_absent && new.is_none() {
-            true => Ok((Catalog::default(), Vec::new())),
+            true => Ok((Catalog::default(), Vec::new(), Ok(()))),
             false => read_target(
                 args,
                 (target, &self.reader(target)),
@@ -846,7 +848,7 @@ fn plan(
     let into @ (mode, _) = (args.mode(), target);
     let (mut source, migrations_dir) = check_source(project, envs, target, args, new.is_some())?;
     let access = TargetAccess::new(sh, project, args, target, new)?;
-    let (catalog, existing) = access.read(args, target, new)?;
+    let (catalog, existing, not_empty) = access.read(args, target, new)?;
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
     warn_of_the_dump(&source, &survey);
@@ -856,7 +858,7 @@ fn plan(
     let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
-    let dump = (&triggers, &schema[..], key_check);
+    let dump = (&triggers, &schema[..], key_check, not_empty);
     let (key_check, without) = guard_definitions(&source, (target, &migrations_dir), args, dump)?;
     let target_now = (&existing[..], &access.reader(target));
     let pending_after = pending_after(&source, mode, &migrations_dir, target_now);

@@ -43,15 +43,21 @@ pub(super) struct Inspected {
     pub(super) key_check: KeyCheck,
 }
 
+/// The target's catalog, the objects in it, and the refusal of a restore
+/// into an empty database, for one that is not ([`read_target`]).
+pub(super) type Read = (Catalog, Vec<(String, String)>, Result<()>);
+
 /// Reads the target's schema, and refuses a target the mode cannot
-/// restore into.
+/// restore into; the refusal of a restore into an empty database is
+/// returned (`Err` in the `Ok`), to be said with the backup's
+/// ([`super::guards::guard_definitions`]).
 pub(super) fn read_target(
     args: &RestoreArgs,
     (target, target_reader): (&Environment, &TargetReader<'_>),
     wrangler: &Wrangler,
     new: Option<&NewDatabase>,
     local_file: &Path,
-) -> Result<(Catalog, Vec<(String, String)>)> {
+) -> Result<Read> {
     let catalog = match new {
         // Nothing to read before the database exists; a name in use is refused.
         Some(n) => {
@@ -86,10 +92,18 @@ pub(super) fn read_target(
             .ok()
             .and_then(|json| json.pointer("/0/results/0/n").and_then(|n| n.as_u64()))
             == Some(0);
-    if !only_unused_migrations_table {
-        guard_target_state(args.mode(), &existing, (target, local_file))?;
+    // A restore into an empty database is refused for a target that is
+    // not in one refusal with the backup's (MT: --replace alone led a
+    // second round to the key's).
+    let state = (!only_unused_migrations_table)
+        .then(|| guard_target_state(args.mode(), &existing, (target, local_file)));
+    match (args.mode(), state) {
+        (Mode::IntoEmpty, Some(not_empty)) => Ok((catalog, existing, not_empty)),
+        (_, state) => {
+            state.transpose()?;
+            Ok((catalog, existing, Ok(())))
+        }
     }
-    Ok((catalog, existing))
 }
 
 /// Reads the target's data-encryption key, and refuses one that differs
