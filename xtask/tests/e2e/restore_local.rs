@@ -3586,6 +3586,42 @@ fn a_restore_says_it_went_into_the_local_d1() {
     );
 }
 
+/// Two verified backups of local a second apart, the newest's manifest
+/// then edited (its `accounts` row count one more): their file names,
+/// the older first.
+fn two_backups_the_newest_manifest_edited(sb: &Sandbox) -> (String, String) {
+    let older = backup(sb, &[]);
+    let older = older.file_name().unwrap().to_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let newest = { sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".sql") && *f != older)
+        .max()
+        .unwrap();
+    let manifest = sb.backups().join(newest.replace(".sql", ".manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let rows = m["rows"]["accounts"].as_u64().unwrap();
+    m["rows"]["accounts"] = (rows + 1).into();
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    (older, newest)
+}
+
+/// Runs the `cargo xtask verify …` that `advice` names, as printed
+/// (`run`, what printed it, is shown if it names none): it exits 1,
+/// saying BAD.
+#[track_caller]
+fn verify_as_printed_finds_it_bad(sb: &Sandbox, advice: &str, run: &Run) {
+    let verify = { advice.split('`').skip(1).step_by(2) }
+        .find_map(|c| c.strip_prefix("cargo xtask verify "))
+        .unwrap_or_else(|| panic!("no verify command printed:\n{}", run.all()));
+    let mut words = vec!["verify"];
+    words.extend(verify.split_whitespace());
+    let checked = sb.xtask(&words);
+    assert_eq!(checked.code, Some(1), "{}", checked.all());
+    assert!(checked.stdout.contains("BAD"), "{}", checked.all());
+}
+
 /// A manifest edited after its backup (a row count) makes restore refuse
 /// the backup, but `status` and `list` still called it the newest good
 /// one and `latest:local` kept choosing it; the refusal's advice,
@@ -3595,19 +3631,7 @@ fn a_restore_says_it_went_into_the_local_d1() {
 #[test]
 fn a_backup_refused_for_its_edited_manifest_names_the_verify_that_sets_latest_past_it() {
     let sb = source_sandbox();
-    let older = backup(&sb, &[]);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    sb.xtask(&["backup", "local"]).assert_ok();
-    let newest = { sb.backup_files().into_iter() }
-        .filter(|f| f.ends_with(".sql") && sb.backups().join(f) != older)
-        .max()
-        .unwrap();
-    let manifest = sb.backups().join(newest.replace(".sql", ".manifest.json"));
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
-    let rows = m["rows"]["accounts"].as_u64().unwrap();
-    m["rows"]["accounts"] = (rows + 1).into();
-    std::fs::write(&manifest, m.to_string()).unwrap();
+    let (older, _) = two_backups_the_newest_manifest_edited(&sb);
     let run = sb.xtask(&[
         "restore",
         "latest:local",
@@ -3617,14 +3641,7 @@ fn a_backup_refused_for_its_edited_manifest_names_the_verify_that_sets_latest_pa
         "--yes",
     ]);
     run.assert_refused("its manifest does not describe it");
-    let verify = { run.stderr.split('`').skip(1).step_by(2) }
-        .find_map(|c| c.strip_prefix("cargo xtask verify "))
-        .unwrap_or_else(|| panic!("no verify command printed:\n{}", run.all()));
-    let mut words = vec!["verify"];
-    words.extend(verify.split_whitespace());
-    let checked = sb.xtask(&words);
-    assert_eq!(checked.code, Some(1), "{}", checked.all());
-    assert!(checked.stdout.contains("BAD"), "{}", checked.all());
+    verify_as_printed_finds_it_bad(&sb, &run.stderr, &run);
     let plan = sb.xtask(&[
         "restore",
         "latest:local",
@@ -3634,6 +3651,58 @@ fn a_backup_refused_for_its_edited_manifest_names_the_verify_that_sets_latest_pa
         "--dry-run",
     ]);
     plan.assert_ok();
-    let older = older.file_name().unwrap().to_str().unwrap();
-    assert!(plan.stdout.contains(older), "{}", plan.all());
+    assert!(plan.stdout.contains(&older), "{}", plan.all());
+}
+
+/// MS: a verified backup's manifest edited afterwards (a row count) is
+/// no longer called good before anyone verifies it again: `list` marks
+/// it, `status` warns naming the verify to run (which, run as printed,
+/// records it BAD), and `latest` chooses the older good backup, saying
+/// why. They read only manifests: the verification records the sha256 of
+/// the manifest it checked, and a manifest that no longer hashes to it
+/// is not verified good.
+#[test]
+fn a_manifest_edited_after_its_verification_is_not_called_good_before_verify_runs() {
+    let sb = source_sandbox();
+    let (older, newest) = two_backups_the_newest_manifest_edited(&sb);
+
+    let list = sb.xtask(&["list"]);
+    list.assert_ok();
+    assert!(
+        list.stdout_line_with(&newest).contains("manifest changed"),
+        "{}",
+        list.all()
+    );
+    assert!(
+        list.stdout_line_with(&older).contains(" good "),
+        "{}",
+        list.all()
+    );
+
+    let plan = sb.xtask(&["restore", "latest", "--to", "local", "--dry-run"]);
+    plan.assert_ok();
+    assert!(plan.stdout.contains(&older), "{}", plan.all());
+    let passed_over = { plan.stderr.lines() }
+        .find(|l| l.contains(&format!("the newer {newest}")))
+        .unwrap_or_else(|| panic!("not said to be passed over:\n{}", plan.all()));
+    assert!(
+        passed_over.contains("manifest was changed since") && passed_over.contains("passed over"),
+        "{}",
+        plan.all()
+    );
+
+    let status = sb.xtask(&["status", "--env", "local"]);
+    let warned: Vec<&str> = { status.stderr.lines() }
+        .filter(|l| l.contains(&newest) && l.contains("manifest"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", status.all());
+    let newest_verified = status.stdout_line_with("newest verified backup");
+    assert!(newest_verified.contains(&older), "{}", status.all());
+    verify_as_printed_finds_it_bad(&sb, warned[0], &status);
+    let list = sb.xtask(&["list"]);
+    assert!(
+        list.stdout_line_with(&newest).contains(" bad "),
+        "{}",
+        list.all()
+    );
 }
