@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use crate::catalog::{VirtualContent, VirtualTable};
 use crate::dump::{DumpSummary, KeyFingerprint};
@@ -217,6 +218,14 @@ pub struct Verification {
     /// with the directory there records a verification without it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub migrations_unchecked: bool,
+    /// The manifest this verification checked the file against, as
+    /// [`Manifest::described_sha256`]: a manifest edited since (a row
+    /// count, a table's digest) is no longer the one verified, and is
+    /// not called verified good ([`Manifest::changed_since_verified`])
+    /// until a verify checks it again. Absent from a verification an
+    /// earlier version recorded, which is taken as it stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
 }
 
 impl Verification {
@@ -885,11 +894,37 @@ impl Manifest {
         self.mode == "full" && self.tables.is_empty()
     }
 
-    /// Whether `latest` may choose this backup: verified good.
+    /// Whether `latest` may choose this backup: verified good, and the
+    /// manifest still the one that was verified.
     pub fn is_verified_good(&self) -> bool {
         self.verification
             .as_ref()
             .is_some_and(Verification::is_good)
+            && !self.changed_since_verified()
+    }
+
+    /// The sha256 of what the manifest says of its backup: all of it but
+    /// its `verification` and `offsite` records, which a verify and an
+    /// upload write after it, as this version reads it (serialised
+    /// compactly, fields in order). The bytes themselves are not hashed:
+    /// a manifest saved again with another layout (a byte order mark,
+    /// CRLF line endings) says the same. A field added to [`Manifest`]
+    /// must be left out of its JSON while unset, or every digest recorded
+    /// before it changes.
+    pub fn described_sha256(&self) -> String {
+        let mut described = self.clone();
+        described.verification = None;
+        described.offsite = None;
+        let json = serde_json::to_vec(&described).unwrap_or_default();
+        crate::names::hex(&sha2::Sha256::digest(&json))
+    }
+
+    /// Whether the manifest was changed since its last verification: that
+    /// verification recorded another [`Manifest::described_sha256`]. One
+    /// recorded without it (an earlier version's) is not.
+    pub fn changed_since_verified(&self) -> bool {
+        let recorded = { self.verification.as_ref() }.and_then(|v| v.manifest_sha256.as_deref());
+        recorded.is_some_and(|sha256| sha256 != self.described_sha256())
     }
 
     /// Whether its record of applied migrations (`migration_sha256`) may be
@@ -899,9 +934,8 @@ impl Manifest {
     /// (the bucket's newest, on a fresh machine), `migrate --check` would
     /// check names only.
     pub fn is_migration_record(&self) -> bool {
-        self.verification
-            .as_ref()
-            .is_some_and(|v| v.is_good() && !v.migrations_unchecked)
+        self.is_verified_good() && { self.verification.as_ref() }
+            .is_some_and(|v| !v.migrations_unchecked)
     }
 
     /// Whether the file is age ciphertext.

@@ -14,6 +14,10 @@ use crate::config::environment::{Environment, Environments};
 use crate::edge::manifest_file::ManifestFile;
 use d1_core::manifest::{self, Manifest};
 
+/// What [`Entry::verified`] calls a backup verified good whose manifest
+/// was changed since.
+pub const MANIFEST_CHANGED: &str = "manifest changed";
+
 /// One backup file and its manifest.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -40,11 +44,14 @@ impl Entry {
 
     /// `good`, `bad` or `unverified`, as the manifest records; `damaged`
     /// when the file is not the size its manifest records (truncated,
-    /// emptied, replaced) and no verification has found it bad already.
+    /// emptied, replaced) and no verification has found it bad already;
+    /// `manifest changed` when it was verified good, but its manifest is
+    /// no longer the one verified ([`Manifest::changed_since_verified`]).
     pub fn verified(&self) -> &str {
         match &self.manifest.verification {
             Some(v) if v.outcome == "bad" => "bad",
             _ if !self.is_intact() => "damaged",
+            Some(v) if v.is_good() && self.manifest.changed_since_verified() => MANIFEST_CHANGED,
             Some(v) if v.is_good() => "good",
             _ => "unverified",
         }
@@ -631,6 +638,10 @@ pub fn newest_verified<'a>(
             passed_over.push((e, why));
             continue;
         }
+        if e.verified() == MANIFEST_CHANGED {
+            passed_over.push((e, MANIFEST_CHANGED_SINCE.to_owned()));
+            continue;
+        }
         if !e.is_verified_good() {
             passed_over.push((e, e.verified().to_owned()));
             continue;
@@ -642,6 +653,10 @@ pub fn newest_verified<'a>(
     }
     (None, passed_over)
 }
+
+/// Why a backup whose manifest was changed since it was verified is
+/// passed over.
+const MANIFEST_CHANGED_SINCE: &str = "recorded as verified, but its manifest was changed since";
 
 /// [`d1_core::wording::dated_ahead`] of a backup.
 fn dated_ahead(e: &Entry, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
@@ -695,8 +710,17 @@ fn say_chosen(
 ) {
     let name = &chosen.manifest.file.name;
     for (newer, why) in passed_over {
+        // Run, the verify records what the file is now: BAD when the
+        // manifest no longer describes it.
+        let again = match newer.verified() == MANIFEST_CHANGED {
+            true => format!(
+                " (`cargo xtask verify {}` checks it again)",
+                d1_core::wording::shell_word(&newer.file.display().to_string())
+            ),
+            false => String::new(),
+        };
         crate::warn!(
-            "latest:{env} is {name}: the newer {} is {why} and is passed over",
+            "latest:{env} is {name}: the newer {} is {why} and is passed over{again}",
             newer.manifest.file.name,
         );
     }
@@ -964,6 +988,7 @@ pub(crate) mod tests {
             seconds: 0.0,
             tool_version: "0".to_owned(),
             migrations_unchecked: false,
+            manifest_sha256: None,
         });
         Entry {
             file: PathBuf::from(format!("b/backup-{env}-{minutes}.sql")),

@@ -33,7 +33,10 @@ pub trait ManifestFile: Sized {
     /// `offsite`) therefore never undo each other's write.
     fn update(path: &Path, change: impl FnOnce(&mut Manifest)) -> Result<Self>;
     /// Records a verification's outcome in the manifest at `path` (and in
-    /// this copy), leaving every other field as it is on disk.
+    /// this copy), leaving every other field as it is on disk. It records
+    /// the digest of this copy, the manifest the file was checked against
+    /// ([`Manifest::described_sha256`]): one on disk that says otherwise
+    /// (edited meanwhile, or since) is not the one verified.
     fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()>;
 }
 
@@ -136,6 +139,10 @@ impl ManifestFile for Manifest {
         // Ctrl-C at a terminal kills age too, and the read it cut short
         // reads as a damaged file.
         crate::edge::signals::check()?;
+        let outcome = Verification {
+            manifest_sha256: Some(self.described_sha256()),
+            ..outcome
+        };
         self.verification = Some(outcome.clone());
         Manifest::update(path, |m| m.verification = Some(outcome))?;
         Ok(())
@@ -247,7 +254,18 @@ mod tests {
             seconds: 1.0,
             tool_version: "0".into(),
             migrations_unchecked: false,
+            manifest_sha256: None,
         }
+    }
+
+    /// The verification `m` records, its digest of the manifest left out,
+    /// and whether `m` is still verified good with it.
+    fn recorded(m: &Manifest) -> (Option<Verification>, bool) {
+        let v = { m.verification.clone() }.map(|v| Verification {
+            manifest_sha256: None,
+            ..v
+        });
+        (v, m.is_verified_good())
     }
 
     fn offsite() -> OffsiteCopy {
@@ -276,7 +294,7 @@ mod tests {
             .unwrap();
         let on_disk = Manifest::read(&path).unwrap();
         assert_eq!(on_disk.offsite, Some(offsite()), "upload's record was lost");
-        assert_eq!(on_disk.verification, Some(verification()));
+        assert_eq!(recorded(&on_disk), (Some(verification()), true));
         // The other order: verify first, then upload.
         let path = dir.path().join("backup-prod-20261124-1200-2.manifest.json");
         sample("backup-prod-20261124-1200-2.sql")
@@ -288,8 +306,39 @@ mod tests {
             .unwrap();
         Manifest::update(&path, |m| m.offsite = Some(offsite())).unwrap();
         let on_disk = Manifest::read(&path).unwrap();
-        assert_eq!(on_disk.verification, Some(verification()));
+        assert_eq!(recorded(&on_disk), (Some(verification()), true));
         assert_eq!(on_disk.offsite, Some(offsite()));
+    }
+
+    /// MS: a verification records the manifest it checked: one whose row
+    /// count was edited since is no longer verified good, nor the record
+    /// of applied migrations; saved again with CRLF line endings and a
+    /// byte order mark, it still is, and a verification an earlier
+    /// version recorded (no digest) is taken as it stands.
+    #[test]
+    fn a_manifest_edited_since_its_verification_is_not_verified_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup-prod-20261124-1200.manifest.json");
+        sample("backup-prod-20261124-1200.sql")
+            .create_at(&path)
+            .unwrap();
+        let mut m = Manifest::read(&path).unwrap();
+        m.record_verification(&path, verification()).unwrap();
+        assert!(m.is_migration_record());
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("\u{feff}{}", text.replace('\n', "\r\n"))).unwrap();
+        assert!(Manifest::read(&path).unwrap().is_verified_good());
+        let edited = Manifest::update(&path, |m| {
+            m.rows.insert("accounts".into(), 4);
+        })
+        .unwrap();
+        assert!(edited.changed_since_verified());
+        assert!(!edited.is_verified_good() && !edited.is_migration_record());
+        let earlier = Manifest::update(&path, |m| {
+            m.verification.as_mut().unwrap().manifest_sha256 = None;
+        })
+        .unwrap();
+        assert!(earlier.is_verified_good());
     }
 
     #[test]

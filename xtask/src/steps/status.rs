@@ -54,6 +54,12 @@ pub struct EnvStatus {
     /// warning, not a failure; `latest` passes it over.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest_unverified: Option<String>,
+    /// The newest full backup, when it is newer than the newest verified
+    /// one and was verified good, but its manifest was changed since (a
+    /// row count, a digest edited): `latest` passes it over until a verify
+    /// checks it again. A warning, not a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_changed: Option<String>,
     /// Full backups dated after this machine's clock (one that ran fast
     /// took them, or this one is behind): `latest` passes them over. A
     /// warning, not a failure.
@@ -547,6 +553,9 @@ pub fn environment_status(
     let newest_unverified = newest_by_date
         .filter(|e| e.verified() == "unverified")
         .map(|e| e.manifest.file.name.clone());
+    let manifest_changed = { passed_over.iter() }
+        .find(|(e, _)| e.verified() == inventory::MANIFEST_CHANGED && e.manifest.created_at <= now)
+        .map(|(e, _)| e.manifest.file.name.clone());
     let dated_ahead = { whole.iter() }
         .filter(|e| e.manifest.created_at > now)
         .map(|e| e.manifest.file.name.clone())
@@ -565,6 +574,7 @@ pub fn environment_status(
         stale,
         newest_is_bad,
         newest_unverified,
+        manifest_changed,
         dated_ahead,
         of_previous_database: None,
         other_ids_passed_over: Vec::new(),
@@ -684,6 +694,7 @@ impl EnvStatus {
             && !self.stale
             && self.newest_is_bad.is_none()
             && self.newest_unverified.is_none()
+            && self.manifest_changed.is_none()
             && self.dated_ahead.is_empty()
             && self.of_previous_database.is_none()
             && self.last_drill.is_none()
@@ -703,6 +714,7 @@ impl EnvStatus {
         self.newest_verified.is_none()
             && self.newest_is_bad.is_none()
             && self.newest_unverified.is_none()
+            && self.manifest_changed.is_none()
             && self.dated_ahead.is_empty()
     }
 
@@ -758,12 +770,19 @@ impl EnvStatus {
             Some(lock) => format!("  offsite lock              {lock}\n"),
             None => String::new(),
         };
-        let bad = match (&self.newest_is_bad, &self.newest_unverified) {
-            (Some(file), _) => format!("  newest backup             {file}: BAD, passed over\n"),
-            (None, Some(file)) => {
+        let bad = match (
+            &self.newest_is_bad,
+            &self.newest_unverified,
+            &self.manifest_changed,
+        ) {
+            (Some(file), _, _) => format!("  newest backup             {file}: BAD, passed over\n"),
+            (None, Some(file), _) => {
                 format!("  newest backup             {file}: unverified, passed over\n")
             }
-            (None, None) => String::new(),
+            (None, None, Some(file)) => format!(
+                "  newest backup             {file}: manifest changed since verified, passed over\n"
+            ),
+            (None, None, None) => String::new(),
         };
         let migrations = self.migrations_line();
         let retired = match &self.retired_keys {
@@ -1299,7 +1318,8 @@ fn print_report(
 
 /// Warns, environment by environment, of what is not a failure but wants
 /// a look: a restore that would fail, offsite copies fallen behind,
-/// backups dated ahead of the clock, a newest backup never verified.
+/// backups dated ahead of the clock, a newest backup never verified or
+/// whose manifest was changed since it was.
 fn warn_each(all: &[EnvStatus]) {
     for s in all {
         for why in &s.restore_warnings {
@@ -1333,6 +1353,16 @@ fn warn_each(all: &[EnvStatus]) {
                 n.file,
                 s.database,
                 s.environment
+            );
+        }
+        if let Some(file) = &s.manifest_changed {
+            crate::warn!(
+                "{}'s newest backup, {file}, was verified good, but its manifest was changed \
+                 since (by hand, or by a copy), so `latest` passes it over until `cargo xtask \
+                 verify {}` checks the backup against it again: it records BAD if the manifest \
+                 no longer describes the backup",
+                s.environment,
+                d1_core::wording::shell_word(file)
             );
         }
         if let Some(file) = &s.newest_unverified {

@@ -95,6 +95,8 @@ impl Report {
             seconds: (self.seconds * 100.0).round() / 100.0,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             migrations_unchecked: self.migrations_unchecked.is_some(),
+            // The manifest's, set as it is recorded (`record_verification`).
+            manifest_sha256: None,
         }
     }
 

@@ -319,6 +319,15 @@ pub(super) fn plan_verification(out: &mut String, s: &Source, m: &Manifest) {
         return;
     };
     let at = v.verified_at.format("%Y-%m-%d %H:%M UTC");
+    if m.changed_since_verified() {
+        let _ = writeln!(
+            out,
+            "  verified     GOOD, {at}, but its manifest was changed since (`cargo xtask verify \
+             {}` checks it again)",
+            d1_core::wording::shell_word(&s.file.display().to_string())
+        );
+        return;
+    }
     let Some(failed) = failed_checks(m) else {
         let _ = writeln!(out, "  verified     GOOD, {at}");
         return;
