@@ -98,10 +98,9 @@ impl Redactor {
         let held = HELD.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let vars = { std::env::vars_os() }
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-        let known = KNOWN_NAMES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        // Read under the lock, not copied: a redactor is made for each
+        // line printed, and a configuration may name thousands.
+        let known = KNOWN_NAMES.lock().unwrap_or_else(|e| e.into_inner());
         Redactor {
             words: spellings(secret_named_values(vars, &known)),
             ..Redactor::from_variables(|name| std::env::var(name).ok(), held)
@@ -549,7 +548,7 @@ fn secret_name(name: &str) -> Option<bool> {
 /// `-` and `_` (`CACHE_KEY=production`) is a word, not a key.
 pub fn secret_named_values(
     vars: impl IntoIterator<Item = (String, String)>,
-    known: &[String],
+    known: &BTreeSet<String>,
 ) -> Vec<String> {
     let plain = |v: &str| {
         v.chars()
@@ -568,14 +567,15 @@ pub fn secret_named_values(
 }
 
 /// Names the configuration gives (environments, databases): no variable
-/// holding one makes it a secret ([`secret_named_values`]).
-static KNOWN_NAMES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// holding one makes it a secret ([`secret_named_values`]). A set, so that
+/// registering the names of thousands of environments is not quadratic.
+static KNOWN_NAMES: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Registers a name the configuration gives, so that it stays readable.
 pub fn known_name(name: &str) {
     let mut known = KNOWN_NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if !known.iter().any(|n| n == name) {
-        known.push(name.to_owned());
+    if !known.contains(name) {
+        known.insert(name.to_owned());
     }
 }
 
@@ -1239,7 +1239,7 @@ fn redact_bearer(text: &str) -> Option<String> {
 mod tests {
     /// [`super::secret_named_values`] of `vars`, `known` the configured names.
     fn named(vars: &[(&str, &str)], known: &[&str]) -> Vec<String> {
-        let known: Vec<String> = known.iter().map(|n| n.to_string()).collect();
+        let known = known.iter().map(|n| n.to_string()).collect();
         super::secret_named_values(
             vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
             &known,
@@ -1805,7 +1805,7 @@ mod tails {
         let known = Redactor::with_secrets(vec![token.into()]);
         let vars = [("MY_DB_PASSWORD".to_owned(), password.to_owned())];
         let named = Redactor {
-            words: super::spellings(super::secret_named_values(vars, &[])),
+            words: super::spellings(super::secret_named_values(vars, &Default::default())),
             ..Redactor::default()
         };
         for (r, secret) in [(&known, token), (&named, password)] {
@@ -1976,7 +1976,7 @@ mod tails {
         no_piece_left(&r, &[r#"{"echo":"H3ADh3ad0123\"456789T4ILt4il"}"#]);
         let vars = [("DEPLOY_TOKEN".to_owned(), "H3ADh3adT4ILt4il\r".to_owned())];
         let named = Redactor {
-            words: super::spellings(super::secret_named_values(vars, &[])),
+            words: super::spellings(super::secret_named_values(vars, &Default::default())),
             ..Redactor::default()
         };
         no_piece_left(&named, &["deploy H3ADh3adT4ILt4il;notify"]);

@@ -14,6 +14,7 @@
 //! refused as ambiguous elsewhere unless `--database BINDING|NAME` picks
 //! one. An environment with one database is named as before.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -84,12 +85,6 @@ impl Environment {
     /// wrangler alias.
     fn in_env(&self, word: &str) -> bool {
         self.env_name == word || self.wrangler_env.as_deref() == Some(word)
-    }
-
-    /// Whether `word` names this database alone: its qualified name, or its
-    /// environment's name when that has only this database.
-    fn answers_to(&self, word: &str) -> bool {
-        self.name == word || (self.databases_in_env == 1 && self.in_env(word))
     }
 
     /// Whether `--database WORD` picks this database.
@@ -1001,22 +996,47 @@ fn refuse_local_name(env_name: &str, short: &str) -> Result<()> {
     Ok(())
 }
 
-/// No two environments answer to the same name.
+/// No two environments answer to the same name. Each database's names are
+/// looked up in maps of those already seen, once, so a configuration of
+/// thousands of environments is read in linear time, not pair by pair.
+///
+/// Two databases clash when one's name is a name the other answers to (its
+/// own, or its environment's names when that has only it), or, in two different
+/// environments, when a name of one's environment (short name or wrangler
+/// alias) is one of the other's.
 fn refuse_name_clashes(list: &[Environment]) -> Result<()> {
-    for (i, a) in list.iter().enumerate() {
-        for b in &list[i + 1..] {
-            let same_env = a.env_name == b.env_name && a.wrangler_env == b.wrangler_env;
-            let clash = b.answers_to(&a.name)
-                || a.answers_to(&b.name)
-                || (!same_env
-                    && (b.in_env(&a.env_name)
-                        || a.wrangler_env.as_deref().is_some_and(|w| b.in_env(w))));
-            if clash {
-                bail!(
-                    "two environments answer to the name `{}`; give each a distinct vars.APP_ENV",
-                    a.name
-                );
-            }
+    let mut by_name: HashMap<&str, &Environment> = HashMap::new();
+    let mut by_answer: HashMap<&str, &Environment> = HashMap::new();
+    let mut by_env_word: HashMap<&str, &Environment> = HashMap::new();
+    for b in list {
+        let env_words = [Some(b.env_name.as_str()), b.wrangler_env.as_deref()];
+        let env_words = env_words.into_iter().flatten();
+        // The names that pick `b` alone.
+        let answers = std::iter::once(b.name.as_str())
+            .chain(env_words.clone().filter(|_| b.databases_in_env == 1));
+        let same_env =
+            |a: &Environment| a.env_name == b.env_name && a.wrangler_env == b.wrangler_env;
+        let earlier = by_answer
+            .get(b.name.as_str())
+            .or_else(|| answers.clone().find_map(|w| by_name.get(w)))
+            .or_else(|| {
+                env_words
+                    .clone()
+                    .filter_map(|w| by_env_word.get(w))
+                    .find(|a| !same_env(a))
+            });
+        if let Some(a) = earlier {
+            bail!(
+                "two environments answer to the name `{}`; give each a distinct vars.APP_ENV",
+                a.name
+            );
+        }
+        by_name.entry(&b.name).or_insert(b);
+        for word in answers {
+            by_answer.entry(word).or_insert(b);
+        }
+        for word in env_words {
+            by_env_word.entry(word).or_insert(b);
         }
     }
     Ok(())
@@ -1035,27 +1055,36 @@ fn refuse_name_clashes(list: &[Environment]) -> Result<()> {
 ///   it is always reached with `--local`, a separate store, and a local
 ///   backup still records the local environment, which the restore guards
 ///   compare.
+///
+/// Each key is normalised once and looked up among those already seen, so
+/// thousands of environments take linear time, not a comparison per pair.
 fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
     let label = |e: &Environment| match &e.wrangler_env {
         Some(w) => format!("`{}` ([env.{w}])", e.name),
         None => format!("`{}` (the top level)", e.name),
     };
-    for (i, a) in list.iter().enumerate() {
-        for b in &list[i + 1..] {
-            let id = a.database_id.trim();
-            if !id.is_empty() && id.eq_ignore_ascii_case(b.database_id.trim()) {
+    let mut ids: HashMap<String, &Environment> = HashMap::new();
+    let mut local_ids: HashMap<&str, &Environment> = HashMap::new();
+    let mut remote_names: HashMap<String, &Environment> = HashMap::new();
+    for b in list {
+        let id = b.database_id.trim();
+        if !id.is_empty() {
+            if let Some(a) = ids.get(&id.to_ascii_lowercase()) {
                 bail!(
-                    "environments {} and {} both use database_id {id}; each environment needs its \
+                    "environments {} and {} both use database_id {}; each environment needs its \
                      own database. Fix database_id in one of them (`npx wrangler d1 list` shows the \
                      ids). Nothing was run.",
                     label(a),
-                    label(b)
+                    label(b),
+                    a.database_id.trim()
                 );
             }
-            // A local D1 file is keyed by `preview_database_id`, else
-            // `database_id`: two local databases with one are one file.
-            let both_local = a.location == Location::Local && b.location == Location::Local;
-            if both_local && !a.local_id.is_empty() && a.local_id == b.local_id {
+            ids.insert(id.to_ascii_lowercase(), b);
+        }
+        // A local D1 file is keyed by `preview_database_id`, else
+        // `database_id`: two local databases with one are one file.
+        if b.location == Location::Local && !b.local_id.is_empty() {
+            if let Some(a) = local_ids.get(b.local_id.as_str()) {
                 bail!(
                     "D1 databases {} and {} of {} both have the local id {} (their \
                      preview_database_id, else their database_id), so their local D1 is one \
@@ -1067,12 +1096,11 @@ fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
                     a.local_id
                 );
             }
-            let both_remote = a.location == Location::Remote && b.location == Location::Remote;
-            if both_remote
-                && a.database_name
-                    .trim()
-                    .eq_ignore_ascii_case(b.database_name.trim())
-            {
+            local_ids.insert(&b.local_id, b);
+        }
+        if b.location == Location::Remote {
+            let name = b.database_name.trim().to_ascii_lowercase();
+            if let Some(a) = remote_names.get(&name) {
                 bail!(
                     "environments {} and {} both use database_name {}; each environment needs its \
                      own database. Fix database_name in one of them. Nothing was run.",
@@ -1081,6 +1109,7 @@ fn refuse_shared_databases(list: &[Environment]) -> Result<()> {
                     a.database_name
                 );
             }
+            remote_names.insert(name, b);
         }
     }
     Ok(())
@@ -1378,6 +1407,47 @@ mod tests {
         let local_id = CONFIG.replace("\"local-id\"", "\"staging-id\"");
         let err = format!("{:#}", Environments::parse(&local_id).unwrap_err());
         assert!(err.contains("(the top level)"), "{err}");
+    }
+
+    /// The refusals read each key once among those seen, not pair by pair
+    /// (a configuration of 20,000 environments took minutes): a database
+    /// shared by the first and the last of thousands is still refused, and
+    /// so is a name the last answers to.
+    #[test]
+    fn a_shared_database_or_name_is_refused_among_thousands_of_environments() {
+        let many = |last: &str| {
+            let mut text = CONFIG.to_owned();
+            for i in 0..3000 {
+                text += &format!(
+                    "[env.e{i}.vars]\nAPP_ENV = \"qa{i}\"\n[[env.e{i}.d1_databases]]\n\
+                     binding = \"DB\"\ndatabase_name = \"db_qa_{i}\"\ndatabase_id = \"id-{i}\"\n"
+                );
+            }
+            text + last
+        };
+        Environments::parse(&many("")).unwrap();
+        let shared_id = many(
+            "[env.last.vars]\nAPP_ENV = \"last\"\n[[env.last.d1_databases]]\nbinding = \"DB\"\n\
+             database_name = \"db_last\"\ndatabase_id = \" ID-0 \"\n",
+        );
+        let err = format!("{:#}", Environments::parse(&shared_id).unwrap_err());
+        assert!(err.contains("both use database_id id-0"), "{err}");
+        assert!(err.contains("`last` ([env.last])"), "{err}");
+        let shared_name = many(
+            "[env.last.vars]\nAPP_ENV = \"last\"\n[[env.last.d1_databases]]\nbinding = \"DB\"\n\
+             database_name = \"DB_QA_7\"\ndatabase_id = \"id-last\"\n",
+        );
+        let err = format!("{:#}", Environments::parse(&shared_name).unwrap_err());
+        assert!(err.contains("both use database_name db_qa_7"), "{err}");
+        let clash = many(
+            "[env.qa9.vars]\nAPP_ENV = \"other\"\n[[env.qa9.d1_databases]]\nbinding = \"DB\"\n\
+             database_name = \"db_other\"\ndatabase_id = \"id-other\"\n",
+        );
+        let err = format!("{:#}", Environments::parse(&clash).unwrap_err());
+        assert!(
+            err.contains("two environments answer to the name `qa9`"),
+            "{err}"
+        );
     }
 
     #[test]
