@@ -1450,6 +1450,23 @@ mod tests {
         );
     }
 
+    /// A `vars.APP_ENV` that is not a string named nothing: the section
+    /// went by its wrangler name, and `--env staging` was unknown.
+    #[test]
+    fn an_app_env_that_is_not_a_string_is_refused_naming_where_and_its_type() {
+        for (value, kind) in [("5", "an integer"), ("[\"staging\"]", "an array")] {
+            let text = CONFIG.replace("APP_ENV = \"staging\"", &format!("APP_ENV = {value}"));
+            let err = format!("{:#}", Environments::parse(&text).unwrap_err());
+            assert!(err.contains("vars.APP_ENV of [env.preview]"), "{err}");
+            assert!(err.contains(kind), "{err}");
+            assert!(err.contains("a string"), "{err}");
+        }
+        let top = CONFIG.replace("APP_ENV = \"local\"", "APP_ENV = true");
+        let err = format!("{:#}", Environments::parse(&top).unwrap_err());
+        assert!(err.contains("vars.APP_ENV of the top level"), "{err}");
+        assert!(err.contains("a boolean"), "{err}");
+    }
+
     #[test]
     fn production_is_decided_by_names_and_unknown_environments_count_as_production() {
         let envs = Environments::parse(
