@@ -341,7 +341,9 @@ impl Environments {
         for (env_name, section) in &raw.env {
             let databases = section_environments(&raw, env_name, section)?;
             if databases.is_empty() {
-                let name = section.app_env().unwrap_or(env_name);
+                let name = section
+                    .app_env(&format!("[env.{env_name}]"))?
+                    .unwrap_or(env_name);
                 without_databases.push((env_name.clone(), name.to_owned()));
             }
             list.extend(databases);
@@ -923,7 +925,11 @@ fn read_raw(text: &str, format: Format) -> Result<RawConfig> {
 /// The top level's databases: the local environment.
 fn top_level_environments(raw: &RawConfig) -> Result<Vec<Environment>> {
     let mut list = Vec::new();
-    let top_name = raw.top.app_env().unwrap_or("local").to_owned();
+    let top_name = raw
+        .top
+        .app_env("the top level")?
+        .unwrap_or("local")
+        .to_owned();
     check_name("vars.APP_ENV of the top level", &top_name)?;
     if let Some(account) = &raw.top.account_id {
         check_account("the top level's account_id", account)?;
@@ -948,7 +954,10 @@ fn section_environments(
 ) -> Result<Vec<Environment>> {
     let mut list = Vec::new();
     check_name("a wrangler environment's name", env_name)?;
-    let name = section.app_env().unwrap_or(env_name).to_owned();
+    let name = section
+        .app_env(&format!("[env.{env_name}]"))?
+        .unwrap_or(env_name)
+        .to_owned();
     check_name(&format!("vars.APP_ENV of [env.{env_name}]"), &name)?;
     refuse_local_name(env_name, &name)?;
     if let Some(account) = &section.account_id {
@@ -1201,8 +1210,24 @@ struct RawSection {
 }
 
 impl RawSection {
-    fn app_env(&self) -> Option<&str> {
-        self.vars.get("APP_ENV").and_then(|v| v.as_str())
+    /// The section's `vars.APP_ENV`, its short name. One that is not a
+    /// string is refused, never passed over: the section would go by its
+    /// wrangler name, and the name the operator gave it would be unknown.
+    fn app_env(&self, place: &str) -> Result<Option<&str>> {
+        let kind = match self.vars.get("APP_ENV") {
+            None => return Ok(None),
+            Some(serde_json::Value::String(name)) => return Ok(Some(name)),
+            Some(serde_json::Value::Number(n)) if n.is_f64() => "a float",
+            Some(serde_json::Value::Number(_)) => "an integer",
+            Some(serde_json::Value::Bool(_)) => "a boolean",
+            Some(serde_json::Value::Array(_)) => "an array",
+            Some(serde_json::Value::Object(_)) => "a table",
+            Some(serde_json::Value::Null) => "null",
+        };
+        bail!(
+            "vars.APP_ENV of {place} is {kind}; it names the environment, so it must be a \
+             string, such as APP_ENV = \"staging\". Fix it in the configuration. Nothing was run."
+        )
     }
 }
 
