@@ -43,6 +43,7 @@ fn copies_aged(sb: &Sandbox, days_ago: &[(i64, &str)]) -> Vec<String> {
         } else {
             (*reason).into()
         };
+        as_recorded_before_manifest_hashes(&mut m);
         std::fs::write(
             sb.backups().join(name.replace(".sql", ".manifest.json")),
             serde_json::to_string_pretty(&m).unwrap(),

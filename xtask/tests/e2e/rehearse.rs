@@ -1318,6 +1318,7 @@ fn a_rehearsals_backup_is_refused_without_its_manifest_and_passed_over_by_latest
         serde_json::from_str(&std::fs::read_to_string(kept.join(&manifest)).unwrap()).unwrap();
     assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
     m["file"]["name"] = copy.clone().into();
+    as_recorded_before_manifest_hashes(&mut m);
     std::fs::write(
         remote
             .sb

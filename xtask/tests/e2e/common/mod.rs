@@ -614,10 +614,24 @@ pub fn restored_over_a_row() -> (Sandbox, Sandbox, Vec<String>, String) {
     (source, target, restore, safety)
 }
 
-/// Edits the manifest beside `backup` in place.
+/// Makes the verification `m` records, if any, an earlier version's, one
+/// that records no `manifest_sha256`: a test that builds a state by
+/// editing a verified manifest (another database's id, a rehearsal's
+/// mark, a reason) builds the manifest of a backup taken so, not one
+/// changed since its verification, which `latest`, `list` and `status`
+/// pass over (MS; `restore_local::a_manifest_edited_after_its_verification_is_not_called_good_before_verify_runs`).
+pub fn as_recorded_before_manifest_hashes(m: &mut Value) {
+    if let Some(v) = m.get_mut("verification").and_then(Value::as_object_mut) {
+        v.remove("manifest_sha256");
+    }
+}
+
+/// Edits the manifest beside `backup` in place, as a backup taken so
+/// ([`as_recorded_before_manifest_hashes`]).
 pub fn edit_manifest(sb: &Sandbox, backup: &str, edit: impl FnOnce(&mut Value)) {
     let mut m = manifest_for(sb, backup);
     edit(&mut m);
+    as_recorded_before_manifest_hashes(&mut m);
     let stem = backup.split(".sql").next().unwrap();
     std::fs::write(
         sb.backups().join(format!("{stem}.manifest.json")),
@@ -626,13 +640,16 @@ pub fn edit_manifest(sb: &Sandbox, backup: &str, edit: impl FnOnce(&mut Value)) 
     .unwrap();
 }
 
-/// Writes the manifest `m` beside the backup it names, in the sandbox.
+/// Writes the manifest `m` beside the backup it names, in the sandbox, as
+/// a backup taken so ([`as_recorded_before_manifest_hashes`]).
 pub fn write_manifest(sb: &Sandbox, m: &Value) {
     let name = m["file"]["name"].as_str().unwrap();
     let stem = name.split(".sql").next().unwrap();
+    let mut m = m.clone();
+    as_recorded_before_manifest_hashes(&mut m);
     std::fs::write(
         sb.backups().join(format!("{stem}.manifest.json")),
-        serde_json::to_string_pretty(m).unwrap(),
+        serde_json::to_string_pretty(&m).unwrap(),
     )
     .unwrap();
 }
