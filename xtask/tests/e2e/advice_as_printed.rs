@@ -1356,7 +1356,11 @@ fn a_key_change_and_an_allow_schema_change_naming_nothing_are_refused_in_one_run
 /// was refused for that alone; with `--replace`, again for the key
 /// change. One run names both, and prints one restore with `--replace`
 /// (not `--into-empty`, which it was given) and `--accept-key-change`,
-/// which, run as printed, restores.
+/// which, run as printed, restores once confirmed. The `--yes` given for
+/// a restore into an empty database is not carried over (rvBQ 1: the
+/// printed `--replace --yes`, pasted, dropped every table without a
+/// question): run as printed with no terminal, it asks for a confirmation
+/// and changes nothing; with `--yes` added, it restores.
 #[test]
 fn a_target_not_empty_and_a_key_change_are_refused_in_one_run() {
     let (sb, _) = sandbox_with_a_backup();
@@ -1366,6 +1370,18 @@ fn a_target_not_empty_and_a_key_change_are_refused_in_one_run() {
         words.iter().any(|w| w == "--replace") && !words.iter().any(|w| w == "--into-empty"),
         "{words:?}"
     );
+    assert!(
+        !words
+            .iter()
+            .any(|w| w == "--yes" || w.starts_with("--confirm")),
+        "a confirmation given for a restore into an empty database is carried into a \
+         --replace: {words:?}"
+    );
+    let before = db_state(&sb);
     let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
-    assert_eq!(ran.code, Some(0), "{words:?}:\n{}", ran.all());
+    assert_ne!(ran.code, Some(0), "{words:?}:\n{}", ran.all());
+    assert_eq!(db_state(&sb), before, "{}", ran.all());
+    let confirmed = [&words[..], &["--yes".to_owned()]].concat();
+    let ran = run_each(&sb, std::slice::from_ref(&confirmed)).remove(0);
+    assert_eq!(ran.code, Some(0), "{confirmed:?}:\n{}", ran.all());
 }
