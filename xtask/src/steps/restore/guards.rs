@@ -502,7 +502,12 @@ fn refused_together(
     }
     if let Some(not_empty) = not_empty {
         said.push(unsaid_nothing_done(&format!("{not_empty:#}")));
+        // A confirmation was given for a restore into an empty database,
+        // not for dropping what the target holds: the `--replace` printed
+        // shows its plan and asks again (rvBQ 1: the printed `--replace
+        // --yes`, pasted, dropped every table without a question).
         (again.into_empty, again.replace) = (false, true);
+        again.confirm = crate::edge::confirm::ConfirmArgs::default();
     }
     let mut untaken = Vec::new();
     for part in &unflagged {
