@@ -3702,3 +3702,66 @@ fn a_manifest_edited_after_its_verification_is_not_called_good_before_verify_run
         list.all()
     );
 }
+
+/// `wrangler d1 export` of the local D1 by hand, with `extra` flags, into
+/// `name` in the sandbox: its path.
+fn hand_export(sb: &Sandbox, name: &str, extra: &[&str]) -> String {
+    let file = sb.path().join(name);
+    let args = ["d1", "export", "qbtime_db_local", "--local", "--output"];
+    let args = [&args[..], &[file.to_str().unwrap()], extra].concat();
+    sb.wrangler(&args).assert_ok();
+    file.to_str().unwrap().to_owned()
+}
+
+/// A hand `--no-data` export (no manifest, no INSERT, not even of
+/// `d1_migrations`) is the schema-only backup it is: `--replace` and into
+/// an empty D1 are refused without --partial as the tool's own
+/// `backup --schema-only` is, the local D1 unchanged (it used to replace
+/// every table's rows with none and leave every migration pending); with
+/// --partial the plan says no migration is recorded as applied. A hand
+/// `--table` export is partial too. An honestly empty full export (its
+/// `d1_migrations` rows held) is not refused.
+#[test]
+fn a_hand_made_schema_only_or_table_export_needs_partial_as_the_tools_own() {
+    let (sb, _) = sandbox_with_a_backup();
+    let counts = sb.live_row_counts();
+    let schema = hand_export(&sb, "nd.sql", &["--no-data"]);
+    let table = hand_export(&sb, "companies.sql", &["--table", "companies"]);
+    let restore = |file: &str, extra: &[&str]| {
+        let args = [
+            &["restore", file, "--to", "local", "--no-manifest"][..],
+            extra,
+        ]
+        .concat();
+        sb.xtask(&args)
+    };
+    let refused = restore(&schema, &["--replace", "--yes"]);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(
+        refused.stderr.contains("schema-only") && refused.stderr.contains("--partial"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sb.live_row_counts(), counts, "{}", refused.all());
+    let planned = restore(&schema, &["--replace", "--partial", "--dry-run"]);
+    planned.assert_ok();
+    assert!(
+        planned.all().contains("no migration recorded as applied"),
+        "{}",
+        planned.all()
+    );
+    sb.empty_local_d1();
+    for file in [&schema, &table] {
+        let refused = restore(file, &["--yes"]);
+        assert_eq!(refused.code, Some(3), "{file}: {}", refused.all());
+        assert!(refused.stderr.contains("--partial"), "{}", refused.stderr);
+        assert!(sb.local_d1_files().is_empty(), "{file}: {}", refused.all());
+    }
+    let fresh = Sandbox::new();
+    fresh.apply_migrations();
+    let empty = hand_export(&fresh, "empty.sql", &[]);
+    let args = ["restore", &empty, "--to", "local", "--no-manifest"];
+    fresh
+        .xtask(&[&args[..], &["--replace", "--dry-run"]].concat())
+        .assert_ok();
+}
