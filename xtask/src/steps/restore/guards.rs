@@ -1258,8 +1258,19 @@ pub(super) fn guard_backup_scope(
     } else {
         format!("a {} backup of only {}", m.mode, m.tables.join(", "))
     };
+    refuse_without_partial(source, &what, mode, m.mode == "schema-only")
+}
+
+/// A backup that is not the whole database, restored without `--partial`:
+/// refused, saying what the target would be left with.
+fn refuse_without_partial(
+    source: &Source,
+    what: &str,
+    mode: Mode,
+    schema_only: bool,
+) -> Result<()> {
     let leaves = match mode {
-        Mode::IntoEmpty if m.mode == "schema-only" => {
+        Mode::IntoEmpty if schema_only => {
             "restored, the database would have its tables and no rows".to_owned()
         }
         Mode::IntoEmpty => "restored, the database would hold only those tables".to_owned(),
@@ -1273,6 +1284,75 @@ pub(super) fn guard_backup_scope(
         "{} is {what}; {leaves}. Pass --partial if that is what you want. Nothing was done.",
         source.file.display(),
     )
+}
+
+/// [`guard_backup_scope`] for a dump without a manifest, judged by what it
+/// holds. One that makes the migrations' tables (or `d1_migrations`) and
+/// holds no INSERT at all, `d1_migrations`' included, is a schema-only
+/// backup (`wrangler d1 export --no-data`): it used to replace every
+/// table's rows with none and leave every migration pending. One that
+/// makes only some of the tables the migrations it records make (all of
+/// them, recording none: `wrangler d1 export --table`) is partial. An
+/// honestly empty full export still holds its `d1_migrations` rows. A
+/// dump that makes none of the migrations' tables is judged elsewhere.
+pub(super) fn guard_dump_scope(
+    source: &mut Source,
+    schema: &[String],
+    dir: &Path,
+    mode: Mode,
+    partial: bool,
+) -> Result<()> {
+    if source.manifest.is_some() || mode == Mode::Clean {
+        return Ok(());
+    }
+    let created: Vec<String> = { schema.iter() }
+        .filter_map(|sql| d1_core::statement::created_any(sql))
+        .filter(|(kind, _)| *kind == "table")
+        .map(|(_, name)| name)
+        .collect();
+    let creates = |name: &str| created.iter().any(|c| c.eq_ignore_ascii_case(name));
+    let files = crate::steps::migrations::migration_files(dir)?;
+    let applied: Vec<String> = match source.recorded.is_empty() {
+        true => files,
+        false => files
+            .into_iter()
+            .filter(|f| source.recorded.contains(f))
+            .collect(),
+    };
+    let made = crate::steps::migrations::read_migrations(dir, &applied)
+        .and_then(|read| crate::steps::migrations::schema_created_by(&read));
+    let Ok((mut tables, _)) = made else {
+        // Migrations that do not run here: what they make is not known.
+        return Ok(());
+    };
+    // SQLite's and D1's own tables are no table of the migrations'.
+    tables.retain(|t, _| !t.starts_with("sqlite_") && !t.starts_with("_cf_"));
+    tables.insert(
+        d1_core::statement::MIGRATIONS_TABLE.to_owned(),
+        String::new(),
+    );
+    if !tables.keys().any(|t| creates(t)) {
+        return Ok(());
+    }
+    let no_rows = source.rows.values().sum::<u64>() == 0 && source.recorded.is_empty();
+    source.schema_only = no_rows;
+    let missing: Vec<&String> = tables.keys().filter(|t| !creates(t)).collect();
+    if partial || (!no_rows && missing.is_empty()) {
+        return Ok(());
+    }
+    let what = match no_rows {
+        true => "a schema-only backup (without a manifest: it makes the migrations' tables and \
+                 holds no INSERT, not even d1_migrations' rows, as `wrangler d1 export \
+                 --no-data` writes)"
+            .to_owned(),
+        false => format!(
+            "a backup of only {} (without a manifest: it makes only some of the tables its \
+                 migrations make, not {}, as `wrangler d1 export --table` writes)",
+            d1_core::wording::listed(&created, "table"),
+            d1_core::wording::listed(&missing, "table")
+        ),
+    };
+    refuse_without_partial(source, &what, mode, no_rows)
 }
 
 /// `--clean` loads rows into the schema of today's migrations/; refuse when

@@ -216,6 +216,10 @@ struct Source {
     /// rows record as applied (in the survey's pass: none until then),
     /// which its triggers and schema are held to ([`Source::applied`]).
     recorded: Vec<String>,
+    /// Without a manifest: the dump makes the migrations' tables but holds
+    /// no INSERT, not even of `d1_migrations` (`wrangler d1 export
+    /// --no-data`), a schema-only backup ([`guards::guard_dump_scope`]).
+    schema_only: bool,
 }
 
 /// What a finished restore did, for the drill's log.
@@ -845,10 +849,11 @@ fn plan(
     target: &Environment,
     new: Option<&NewDatabase>,
 ) -> Result<Option<Planned>> {
-    let into @ (mode, _) = (args.mode(), target);
+    let mode = args.mode();
     let (mut source, migrations_dir) = check_source(project, envs, target, args, new.is_some())?;
     let access = TargetAccess::new(sh, project, args, target, new)?;
     let (catalog, existing, not_empty) = access.read(args, target, new)?;
+    let into = (args, target);
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
     warn_of_the_dump(&source, &survey);
@@ -870,9 +875,8 @@ fn plan(
     load::refuse_drops_local_wrangler_rewrites(local_wrangler, mode, &inspected)?;
     load::refuse_no_room_for_file(!access.fast_local, repaired, mode, &inspected)?;
     let safety_backup = takes_safety_backup(target, new, &inspected.existing);
-    if safety_backup && source.manifest.is_none() && mode != Mode::Clean {
-        trial_load(&source, &survey, &options, repaired)?;
-    }
+    let unchecked = safety_backup && source.manifest.is_none() && mode != Mode::Clean;
+    { unchecked.then(|| trial_load(&source, &survey, &options, repaired)) }.transpose()?;
     let no_fts5 = plain_shadow_tables(&source, &schema, mode);
     let view = PlanView {
         repository: project.plan_line(),

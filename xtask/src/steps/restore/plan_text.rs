@@ -745,6 +745,17 @@ fn pending_recorded(
     dir: &Path,
     no_migrations_table: bool,
 ) -> PendingAfter {
+    if source.schema_only && mode != Mode::Clean {
+        // A schema-only dump without a manifest: as a schema-only backup.
+        return match crate::steps::migrations::migration_files(dir) {
+            Ok(names) => PendingAfter {
+                names,
+                none_recorded: true,
+                ..PendingAfter::default()
+            },
+            Err(_) => PendingAfter::default(),
+        };
+    }
     let Some(m) = source.manifest.as_ref().filter(|_| mode != Mode::Clean) else {
         return PendingAfter::default();
     };

@@ -226,7 +226,7 @@ pub(super) fn survey_dump(
     project: &Project,
     source: &mut Source,
     migrations_dir: &Path,
-    (mode, target): (Mode, &Environment),
+    (args, target): (&RestoreArgs, &Environment),
     catalog: &Catalog,
 ) -> Result<(
     repair::Options,
@@ -234,6 +234,7 @@ pub(super) fn survey_dump(
     BTreeMap<String, String>,
     Vec<String>,
 )> {
+    let mode = args.mode();
     let options = repair_options(source, migrations_dir, (mode, target), catalog)?;
     let settings = project.settings()?;
     // The dump's triggers, by name, and every statement of its schema, read
@@ -295,6 +296,7 @@ pub(super) fn survey_dump(
         wide,
         settings.app.encryption_key.is_some(),
     )?;
+    super::guards::guard_dump_scope(source, &schema, migrations_dir, mode, args.partial)?;
     Ok((options, survey, triggers, schema))
 }
 
@@ -817,6 +819,7 @@ pub(super) fn resolve_source(
         manifest: Some(manifest),
         pinned: None,
         recorded: Vec::new(),
+        schema_only: false,
     })
 }
 
@@ -883,6 +886,7 @@ pub(super) fn source_without_manifest(
         pinned,
         wide_integers: BTreeMap::new(),
         recorded: Vec::new(),
+        schema_only: false,
     })
 }
 
