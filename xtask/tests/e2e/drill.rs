@@ -1456,3 +1456,35 @@ fn a_drill_of_a_hand_made_table_referring_to_accounts_says_it_once() {
         );
     }
 }
+
+/// rvBQ 3: a drill leaves the schema's difference to its restore, which
+/// says it as it refuses or restores it; a drill whose verify fails has no
+/// restore after it, so its verify says it: a backup lacking an index its
+/// migrations make, whose manifest was then edited (a row count), failed
+/// the drill with `[warn] schema (the warning below)` and no warning below.
+#[test]
+fn a_drill_whose_verify_fails_still_says_the_schemas_difference() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("DROP INDEX customers_by_company_name;");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    edit_manifest(&sb, &name, |m| m["rows"]["encryption_keys"] = 7.into());
+    let file = sb.backups().join(&name);
+    let run = sb.xtask(&[
+        "drill",
+        "--to",
+        "local",
+        "--from",
+        "local",
+        "--backup",
+        file.to_str().unwrap(),
+        "--yes",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stdout.contains("schema") && run.stderr.contains("customers_by_company_name"),
+        "the schema's difference was not said:\n{}",
+        run.all()
+    );
+}
