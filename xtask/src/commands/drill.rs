@@ -582,8 +582,13 @@ impl Rehearsal {
             Ok(report) => {
                 // The restore next says the schema's difference, as it
                 // refuses it or restores it as `--allow-schema-change`
-                // admits it.
-                report.print_but(false, &["schema"]);
+                // admits it; a verify that failed has no restore after
+                // it, so it says it itself (rvBQ 3: it was never said).
+                let restore_says = match report.good {
+                    true => &["schema"][..],
+                    false => &[],
+                };
+                report.print_but(false, restore_says);
                 drill
                     .manifest
                     .clone()
