@@ -1311,3 +1311,114 @@ fn a_raw_export_holding_an_integer_beyond_64_bits_is_said_to_have_rounded_it() {
         assert!(!run.all().contains("9223372036854776000"), "{}", run.all());
     }
 }
+
+/// A `wrangler d1 export --table TABLE` of a local D1 set up with `sql`,
+/// as a user makes one by hand; its path (in `sb`).
+fn hand_export(sb: &Sandbox, sql: &str, table: &str) -> String {
+    sb.execute_sql_with_wrangler(sql);
+    let file = sb.path().join("hand.sql");
+    let output = file.to_str().unwrap();
+    let args = [
+        "d1",
+        "export",
+        "qbtime_db_local",
+        "--local",
+        "--table",
+        table,
+    ];
+    sb.wrangler(&[&args[..], &["--output", output]].concat())
+        .assert_ok();
+    output.to_owned()
+}
+
+/// MX 1: wrangler's export writes 1700000000123456789 as
+/// 1700000000123456800, a valid integer; a dump with no manifest holding
+/// such integers is warned of, naming the table and column, never a value.
+#[test]
+fn a_hand_export_of_integers_beyond_2_53_says_they_may_have_been_rounded() {
+    let source = Sandbox::new();
+    let dump = hand_export(
+        &source,
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, ts_ns INTEGER);\n\
+         INSERT INTO orders VALUES(1,1700000000123456789);\n",
+        "orders",
+    );
+    assert!(
+        std::fs::read_to_string(&dump)
+            .unwrap()
+            .contains("1700000000123456800")
+    );
+    let sb = Sandbox::new();
+    for run in [
+        sb.xtask(&["verify", &dump, "--no-manifest"]),
+        sb.xtask(&[
+            "restore",
+            &dump,
+            "--to",
+            "local",
+            "--no-manifest",
+            "--dry-run",
+        ]),
+    ] {
+        let all = run.all();
+        let said: Vec<&str> = { all.lines() }
+            .filter(|l| l.contains("orders.ts_ns"))
+            .collect();
+        assert_eq!(said.len(), 1, "{all}");
+        assert!(said[0].contains("rounded"), "{}", said[0]);
+        assert!(said[0].contains("cargo xtask backup local"), "{}", said[0]);
+        assert!(!all.contains("17000000001234568"), "{all}");
+    }
+}
+
+/// MX 1: two ids that differ beyond 2^53 arrive equal; the UNIQUE failure
+/// of such a dump's load names the likely cause, not only the constraint.
+#[test]
+fn a_unique_failure_of_a_hand_export_of_rounded_integers_names_the_rounding() {
+    let source = Sandbox::new();
+    let dump = hand_export(
+        &source,
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, ts_ns INTEGER UNIQUE);\n\
+         INSERT INTO orders VALUES(1,1700000000123456789),(2,1700000000123456790);\n",
+        "orders",
+    );
+    let sb = Sandbox::new();
+    for run in [
+        sb.xtask(&["verify", &dump, "--no-manifest"]),
+        sb.xtask(&["restore", &dump, "--to", "local", "--no-manifest", "--yes"]),
+    ] {
+        assert!(!run.ok, "{}", run.all());
+        let failed: Vec<&str> = { run.stderr.lines() }
+            .filter(|l| l.starts_with("error:") && l.contains("UNIQUE constraint failed"))
+            .collect();
+        assert!(!failed.is_empty(), "{}", run.all());
+        assert!(
+            failed[0].contains("rounded") && failed[0].contains("cargo xtask backup local"),
+            "{}",
+            failed[0]
+        );
+    }
+    assert!(sb.query("SELECT name FROM sqlite_master WHERE name = 'orders'")[0].is_empty());
+}
+
+/// MX 3: text holding a NUL byte, as wrangler's export writes it, is
+/// refused naming the table and the backup that keeps it.
+#[test]
+fn a_hand_export_of_text_holding_a_nul_byte_names_the_table_and_the_fix() {
+    let source = Sandbox::new();
+    let dump = hand_export(
+        &source,
+        "CREATE TABLE msgs(id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO msgs VALUES(1,'a'||char(0)||'b');\n",
+        "msgs",
+    );
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["restore", &dump, "--to", "local", "--no-manifest", "--yes"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let said: Vec<&str> = { run.stderr.lines() }
+        .filter(|l| l.contains("NUL byte"))
+        .collect();
+    assert!(!said.is_empty(), "{}", run.all());
+    assert!(said[0].contains("msgs"), "{}", said[0]);
+    assert!(said[0].contains("cargo xtask backup local"), "{}", said[0]);
+}

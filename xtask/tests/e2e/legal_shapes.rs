@@ -1334,3 +1334,27 @@ fn an_fts5_table_declared_with_a_quoted_or_wrapped_module_name_backs_up_and_rest
         assert_eq!(rows[0].len(), 1, "{shape}: the row is found again");
     }
 }
+
+/// MX 2: a whole REAL beyond 2^63 (1e20, 9.3e18) is written in full, as
+/// wrangler would, and loads back as the same REAL: neither the backup,
+/// its verification nor its restore says it was rounded.
+#[test]
+fn whole_reals_beyond_2_63_in_a_native_backup_are_not_called_rounded() {
+    let sb = sandbox_with_migration("CREATE TABLE m (id INTEGER PRIMARY KEY, x, b BLOB);\n");
+    sb.execute_sql("INSERT INTO m VALUES (1, 1e20, 9.3e18), (2, -1e20, 9.3e18);");
+
+    let backup = sb.xtask(&["backup", "local"]);
+    backup.assert_ok();
+    let verify = sb.xtask(&["verify", "latest:local"]);
+    verify.assert_ok();
+    let restore = restore_replacing(&sb, "latest:local");
+    restore.assert_ok();
+    for run in [&backup, &verify, &restore] {
+        let all = run.all();
+        assert!(!all.contains("rounded"), "{all}");
+        assert!(!all.contains("outside the 64 bits"), "{all}");
+    }
+    let rows = sb.query("SELECT typeof(x) AS t, x = 1e20 AS same FROM m WHERE id = 1");
+    assert_eq!(rows[0][0]["t"], "real");
+    assert_eq!(rows[0][0]["same"], 1);
+}
