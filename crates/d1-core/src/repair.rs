@@ -379,10 +379,24 @@ pub struct Survey {
     pub oversized: Vec<(usize, String, usize)>,
     /// Rows per table, after repair (staging tables under their own names).
     pub rows: BTreeMap<String, u64>,
-    /// The tables a row of which holds an integer literal beyond SQLite's
-    /// 64 bits ([`d1_sql::literal::integer_beyond_64_bits`]): wrangler's
-    /// export rounded an integer there, and it loads as a REAL.
+    /// The tables a row of which holds an integer literal of ±2^63, beyond
+    /// SQLite's 64 bits ([`d1_sql::literal::integer_beyond_64_bits`]):
+    /// wrangler's export may have rounded an integer there, and it loads as
+    /// a REAL. (A larger literal is a whole REAL, which loads as itself.)
     pub rounded_integers: std::collections::BTreeSet<String>,
+    /// Per table, the columns (by name, or by place where the `INSERT`
+    /// names none) holding an integer at or beyond ±2^53 that JavaScript
+    /// could have printed for a rounded one
+    /// ([`d1_sql::literal::may_be_rounded_by_javascript`]): in a dump no
+    /// manifest vouches for, wrangler's export may have rounded it.
+    pub wide_integers: BTreeMap<String, std::collections::BTreeSet<ColumnAt>>,
+}
+
+/// A column of an `INSERT`: named by it, or only by its place.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ColumnAt {
+    Named(String),
+    Place(usize),
 }
 
 impl Survey {
@@ -443,13 +457,78 @@ impl Survey {
             _ => ("hold", "each"),
         };
         Some(format!(
-            "{} {holds} an integer outside the 64 bits SQLite keeps, which no database writes: \
-             wrangler's export writes every number through JavaScript, which rounded integers \
-             beyond 2^53 (±2^63 among them), and {it} loads back as a REAL, not the value the \
-             database held. A backup by this tool (`cargo xtask backup`) or, of a remote \
-             database, Time Travel keeps such values",
+            "{} {holds} ±2^63 written as an integer, one past the 64 bits SQLite keeps, which \
+             loads as a REAL: wrangler's export writes every number through JavaScript, which \
+             rounds integers beyond 2^53, and an integer within 512 of SQLite's largest (or \
+             smallest) arrives so, so {it} may not be the value the database held (a REAL of \
+             ±2^63 is written alike and loads back as itself). A backup by `cargo xtask backup \
+             local` or, of a remote database, Time Travel keeps such values exactly",
             crate::wording::listed(&tables, "tables")
         ))
+    }
+
+    /// What [`Survey::wide_integers`] means, once, naming each table and
+    /// column and never a value; `None` when no row holds such an integer.
+    pub fn wide_integers_said(&self) -> Option<String> {
+        if self.wide_integers.is_empty() {
+            return None;
+        }
+        let columns: Vec<String> = { self.wide_integers.iter() }
+            .flat_map(|(table, columns)| {
+                let names = self.column_names(table);
+                columns.iter().map(move |c| match c {
+                    ColumnAt::Named(name) => {
+                        crate::names::shown(&format!("{table}.{name}")).into_owned()
+                    }
+                    ColumnAt::Place(i) => match names.get(*i) {
+                        Some(name) => crate::names::shown(&format!("{table}.{name}")).into_owned(),
+                        None => format!("{} (column {})", crate::names::shown(table), i + 1),
+                    },
+                })
+            })
+            .collect();
+        Some(format!(
+            "integers beyond 2^53 in {}, with no manifest to say what wrote them: wrangler's \
+             export (`wrangler d1 export`) writes every number through JavaScript, which rounds \
+             such an integer, so each may differ from the value the database held, and two that \
+             differed may now be equal. A backup by `cargo xtask backup local` (or, of a remote \
+             database, Time Travel) keeps them exactly",
+            crate::wording::listed(&columns, "columns")
+        ))
+    }
+
+    /// Why a load of the dump may have failed `error`, a UNIQUE constraint
+    /// of a table holding integers wrangler's export may have rounded into
+    /// equal values ([`Survey::wide_integers`]); `None` otherwise.
+    pub fn unique_failure_cause(&self, error: &str) -> Option<String> {
+        let failed = error.split("UNIQUE constraint failed: ").nth(1)?;
+        let table = { self.wide_integers.keys() }.find(|t| {
+            failed.starts_with(&format!("{t}.")) || failed.contains(&format!(", {t}."))
+        })?;
+        Some(format!(
+            "{} holds integers beyond 2^53 that wrangler's export may have rounded into equal \
+             values: load a backup by `cargo xtask backup local`, which keeps them exactly",
+            crate::names::shown(table)
+        ))
+    }
+
+    /// The columns of `table` as its `CREATE TABLE` in the dump declares
+    /// them, in order (those an `INSERT` without names fills); empty when
+    /// SQLite cannot read it alone.
+    fn column_names(&self, table: &str) -> Vec<String> {
+        let Some((_, sql)) = self.tables.iter().find(|(t, _)| t == table) else {
+            return Vec::new();
+        };
+        let read = || -> rusqlite::Result<Vec<String>> {
+            let db = rusqlite::Connection::open_in_memory()?;
+            db.execute_batch(sql)?;
+            let mut stmt = db.prepare(&format!(
+                "PRAGMA table_info({})",
+                crate::statement::quote_ident(table)
+            ))?;
+            stmt.query_map([], |r| r.get::<_, String>(1))?.collect()
+        };
+        read().unwrap_or_default()
     }
 
     /// A dump that holds no row at all (a schema-only export) sets no
@@ -809,6 +888,38 @@ impl<'a> Surveyor<'a> {
         }
     }
 
+    /// Notes the columns of `table` whose values in `sql`, one of its
+    /// rows, are integers wrangler's export may have rounded
+    /// ([`Survey::wide_integers`]).
+    fn note_wide_integers(&mut self, table: &str, sql: &str) {
+        let Some(row) = d1_sql::literal::parse(sql) else {
+            return;
+        };
+        let named = { d1_sql::literal::dump_insert_table(sql) }
+            .and_then(|(_, rest)| statement::column_list(rest.split(" VALUES(").next()?))
+            .map(|(names, _)| names);
+        for (i, value) in row.values.iter().enumerate() {
+            let d1_sql::literal::Value::Integer(n) = value else {
+                continue;
+            };
+            if !d1_sql::literal::may_be_rounded_by_javascript(*n) {
+                continue;
+            }
+            let column = match named.as_ref().and_then(|names| names.get(i)) {
+                Some(name) => ColumnAt::Named(name.clone()),
+                None => ColumnAt::Place(i),
+            };
+            let held = self.survey.wide_integers.get(table);
+            if held.is_some_and(|columns| columns.contains(&column)) || !self.hold(table.len() + 64)
+            {
+                continue;
+            }
+            { self.survey.wide_integers.entry(table.to_owned()) }
+                .or_default()
+                .insert(column);
+        }
+    }
+
     /// Whether `bytes` more may be held ([`HELD_LIMIT`]).
     fn hold(&mut self, bytes: usize) -> bool {
         // What a vector's or a map's entry costs besides its text.
@@ -1006,6 +1117,9 @@ impl<'a> Surveyor<'a> {
                 && self.hold(table.len())
             {
                 self.survey.rounded_integers.insert(table.clone());
+            }
+            if d1_sql::literal::has_a_long_number(sql) {
+                self.note_wide_integers(&table, sql);
             }
             let target = self.staged.get(&table).cloned().unwrap_or(table);
             if sql.len() > STATEMENT_BUDGET {
@@ -3763,9 +3877,43 @@ mod lq_tests {
             data_into_existing_schema: true,
             ..Options::default()
         };
-        let data = "INSERT INTO \"b\" VALUES(18446744073709552000);\n";
+        let data = "INSERT INTO \"b\" VALUES(9223372036854776000);\n\
+                    INSERT INTO \"c\" VALUES(18446744073709552000,100000000000000000000);\n";
         let s = survey(data.as_bytes(), &options).unwrap();
         assert_eq!(s.rounded_integers.iter().collect::<Vec<_>>(), ["b"]);
+    }
+
+    /// MX 1: integers beyond 2^53 JavaScript could have printed are
+    /// named by table and column, from the `INSERT`'s names or, without
+    /// them, its `CREATE TABLE`; never by value. A UNIQUE failure in such a
+    /// table is given that cause.
+    #[test]
+    fn integers_wrangler_may_have_rounded_are_named_by_column() {
+        let dump = "CREATE TABLE o (id INTEGER PRIMARY KEY, ts INTEGER UNIQUE, n);\n\
+                    INSERT INTO \"o\" VALUES(1,1700000000123456800,1700000000123456789);\n\
+                    CREATE TABLE p (a, b);\n\
+                    INSERT INTO \"p\" (\"a\",\"b\") VALUES(1,-9007199254740992);\n\
+                    CREATE TABLE q (a);\n\
+                    INSERT INTO \"q\" VALUES(9007199254740991);\n";
+        let s = survey(dump.as_bytes(), &Options::default()).unwrap();
+        let said = s.wide_integers_said().unwrap();
+        assert!(said.contains("o.ts, p.b"), "{said}");
+        assert!(
+            !said.contains("o.n") && !said.contains("q") && !said.contains("17000"),
+            "{said}"
+        );
+        let cause = s
+            .unique_failure_cause("UNIQUE constraint failed: o.ts")
+            .unwrap();
+        assert!(cause.contains("cargo xtask backup local"), "{cause}");
+        assert_eq!(
+            s.unique_failure_cause("UNIQUE constraint failed: q.a"),
+            None
+        );
+        assert_eq!(
+            s.unique_failure_cause("NOT NULL constraint failed: o.ts"),
+            None
+        );
     }
 }
 

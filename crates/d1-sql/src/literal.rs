@@ -275,11 +275,18 @@ fn number(text: &str) -> Option<(Value<'_>, &str)> {
     Some((value, &text[i..]))
 }
 
+/// 2^63 as a double: what JavaScript prints (`9223372036854776000`) for
+/// an integer within 512 of SQLite's largest, and with its sign for the
+/// smallest.
+const ROUNDED_PAST_I64: f64 = 9_223_372_036_854_775_808.0;
+
 /// Whether a statement holds an integer literal (digits alone, `-` in
-/// front or not) outside SQLite's 64 bits, which SQLite reads as a REAL.
-/// No database writes one: in a dump it is wrangler's export writing an
-/// integer through JavaScript (±2^63 as `9223372036854776000`), so it is
-/// a rounding. Strings, quoted names, words, comments, fractions,
+/// front or not) outside SQLite's 64 bits whose value is ±2^63, which
+/// SQLite reads as a REAL: wrangler's export writing an integer near
+/// SQLite's bounds through JavaScript (`9223372036854776000`), so it may
+/// be a rounding. Any other literal outside 64 bits is a whole REAL
+/// printed in full (`1e20` as `100000000000000000000`), which loads back
+/// as the same REAL. Strings, quoted names, words, comments, fractions,
 /// exponents and hex are skipped, so that only a number SQLite would read
 /// as one counts.
 pub fn integer_beyond_64_bits(sql: &str) -> bool {
@@ -314,7 +321,7 @@ pub fn integer_beyond_64_bits(sql: &str) -> bool {
                     _ => "9223372036854775807",
                 };
                 let beyond = digits.len() > 19 || (digits.len() == 19 && digits > limit);
-                if whole && beyond {
+                if whole && beyond && digits.parse::<f64>() == Ok(ROUNDED_PAST_I64) {
                     return true;
                 }
                 end.max(i + 1)
@@ -324,6 +331,26 @@ pub fn integer_beyond_64_bits(sql: &str) -> bool {
         };
     }
     false
+}
+
+/// Whether `n` is at or beyond ±2^53 and is what JavaScript prints for
+/// some double: what wrangler's export writes for an integer it rounded
+/// (`1700000000123456789` as `1700000000123456800`). Such an integer may
+/// be a rounding; one with more digits than a double keeps
+/// (`1700000000123456789` itself) cannot be JavaScript's.
+pub fn may_be_rounded_by_javascript(n: i64) -> bool {
+    n.unsigned_abs() >= 1 << 53 && (n as f64).to_string() == n.to_string()
+}
+
+/// Whether `sql` holds a run of 16 digits or more: no integer under 2^53
+/// needs as many, so a statement without one holds none
+/// [`may_be_rounded_by_javascript`] would count.
+pub fn has_a_long_number(sql: &str) -> bool {
+    let mut run = 0;
+    sql.bytes().any(|b| {
+        run = if b.is_ascii_digit() { run + 1 } else { 0 };
+        run >= 16
+    })
 }
 
 /// The digits of a number's mantissa from its first non-zero digit to its
@@ -635,7 +662,6 @@ mod tests {
         for rounded in [
             "INSERT INTO \"t\" VALUES(1,9223372036854776000);",
             "INSERT INTO \"t\" VALUES(-9223372036854776000,'a');",
-            "INSERT INTO \"t\" (\"a\") VALUES(18446744073709552000);",
             "INSERT INTO t VALUES(9223372036854775808)",
             "INSERT INTO t VALUES(00000009223372036854775808)",
         ] {
@@ -653,8 +679,36 @@ mod tests {
             "INSERT INTO \"t\" VALUES(1); -- 9223372036854776000",
             "INSERT INTO \"t\" VALUES(/* 9223372036854776000 */ 1);",
             "INSERT INTO [t 9223372036854776000] VALUES(`9223372036854776000`);",
+            // Whole REALs printed in full load back as themselves.
+            "INSERT INTO \"t\" (\"a\") VALUES(18446744073709552000);",
+            "INSERT INTO \"t\" VALUES(100000000000000000000,9300000000000000000);",
         ] {
             assert!(!integer_beyond_64_bits(fits), "{fits}");
         }
+    }
+
+    /// An integer JavaScript could have printed for a rounded one, told
+    /// from one it could not have, and from those under 2^53.
+    #[test]
+    fn an_integer_javascript_may_have_rounded_is_told_by_its_digits() {
+        for rounded in [
+            1_700_000_000_123_456_800,
+            1 << 53,
+            -1_700_000_000_123_456_800,
+            1 << 54,
+        ] {
+            assert!(may_be_rounded_by_javascript(rounded), "{rounded}");
+        }
+        for exact in [
+            1_700_000_000_123_456_789,
+            (1 << 53) + 1,
+            (1 << 60),
+            0,
+            i64::MAX,
+        ] {
+            assert!(!may_be_rounded_by_javascript(exact), "{exact}");
+        }
+        assert!(has_a_long_number("VALUES(1,1700000000123456800)"));
+        assert!(!has_a_long_number("VALUES(123456789012345,'x')"));
     }
 }

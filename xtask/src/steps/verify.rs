@@ -467,7 +467,7 @@ fn verify_at(
     };
     run.phase("survey");
     run.findings.clone_from(&survey.findings);
-    run.checks.extend(rounded_check(&survey));
+    run.checks.extend(rounded_check(&survey, manifest));
     let restorable = restorable_check(&run.findings);
 
     let one_pass = on_arrival && keep.is_none() && shape.loads_in_one_pass();
@@ -499,7 +499,12 @@ fn verify_at(
         run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
         return Ok((run.finish(), None));
     }
-    let statements = statements_check(&loaded, &db, survey.statements, as_it_arrived);
+    let mut statements = statements_check(&loaded, &db, survey.statements, as_it_arrived);
+    if manifest.is_none()
+        && let Some(cause) = survey.unique_failure_cause(&statements.detail)
+    {
+        statements.detail = format!("{}; {cause}", statements.detail);
+    }
     let restorable =
         restorable_unless_over_the_limit(restorable, &statements, db.over_statement_limit > 0);
     run.checks.push(statements);
@@ -526,8 +531,25 @@ fn verify_at(
 /// wrangler's export rounding it writes
 /// ([`d1_core::repair::Survey::rounded_integers`]): any dump, with or
 /// without a manifest.
-fn rounded_check(survey: &d1_core::repair::Survey) -> Option<Check> {
-    { survey.rounded_integers_said() }.map(|said| warn("rounded integers", said))
+///
+/// A manifest that records its wide integers (`Manifest::wide_integers`)
+/// says what its export wrote: this tool's native export keeps them
+/// exactly, and D1's were counted, so neither is guessed at from the text.
+/// A dump with none is also told of integers beyond 2^53 wrangler's export
+/// may have rounded, by table and column.
+fn rounded_check(
+    survey: &d1_core::repair::Survey,
+    manifest: Option<&d1_core::manifest::Manifest>,
+) -> Option<Check> {
+    if manifest.is_some_and(|m| m.wide_integers.is_some()) {
+        return None;
+    }
+    let beyond_2_53 = manifest.is_none().then(|| survey.wide_integers_said());
+    let said: Vec<String> = [survey.rounded_integers_said(), beyond_2_53.flatten()]
+        .into_iter()
+        .flatten()
+        .collect();
+    (!said.is_empty()).then(|| warn("rounded integers", said.join("; ")))
 }
 
 /// The share of the memory available when a scratch database in memory

@@ -212,6 +212,15 @@ impl Loading<'_> {
                 &drops,
             ),
         };
+        // Two integers wrangler's export rounded alike fail a UNIQUE
+        // constraint: say so, where no manifest vouches for the dump.
+        let loaded = loaded.map_err(|e| {
+            let said = format!("{e:#}");
+            match survey.unique_failure_cause(&said) {
+                Some(cause) if source.manifest.is_none() => e.context(cause),
+                _ => e,
+            }
+        });
         drop(loading);
         if let Err(e) = loaded {
             // The local D1 through wrangler runs the file as one batch: no

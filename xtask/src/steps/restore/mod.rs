@@ -1020,8 +1020,17 @@ fn uncounted_sequences(source: &Source, schema: &[String]) -> bool {
 /// says `ROUNDED?` in the plan instead).
 fn warn_of_the_dump(source: &Source, survey: &d1_core::repair::Survey) {
     warn_counters_not_carried(source, survey);
+    // A manifest that records its wide integers says what its export
+    // wrote: exactly (this tool's native export), or counted (D1's).
+    let recorded = { source.manifest.as_ref() }.is_some_and(|m| m.wide_integers.is_some());
     if source.wide_integers.is_empty()
+        && !recorded
         && let Some(said) = survey.rounded_integers_said()
+    {
+        crate::warn!("{said}");
+    }
+    if source.manifest.is_none()
+        && let Some(said) = survey.wide_integers_said()
     {
         crate::warn!("{said}");
     }
