@@ -489,9 +489,9 @@ impl Survey {
             .collect();
         Some(format!(
             "integers beyond 2^53 in {}, with no manifest to say what wrote them: wrangler's \
-             export (`wrangler d1 export`) writes every number through JavaScript, which rounds \
-             such an integer, so each may differ from the value the database held, and two that \
-             differed may now be equal. A backup by `cargo xtask backup local` (or, of a remote \
+             export (`wrangler d1 export`) writes every number through JavaScript, so each may have \
+             been rounded to a value the database did not hold, and two that differed may now be \
+             the same. A backup by `cargo xtask backup local` (or, of a remote \
              database, Time Travel) keeps them exactly",
             crate::wording::listed(&columns, "columns")
         ))
@@ -638,6 +638,10 @@ pub(crate) fn classify(sql: &str) -> Kind {
             Kind::TransactionLine
         } else if is("ROLLBACK") {
             Kind::Rollback
+        } else if sql.as_bytes().contains(&0)
+            && let Some((table, _)) = split_insert(sql)
+        {
+            Kind::Rejected(nul_in_row(&table).into())
         } else {
             Kind::Rejected(why.into())
         };
@@ -648,6 +652,18 @@ pub(crate) fn classify(sql: &str) -> Kind {
     let word_len = statement::leading_word(s).len();
     let word = s[..word_len].to_ascii_uppercase();
     classify_word(s, &word, word_len)
+}
+
+/// Why a row of `table` holding a NUL byte is refused, and what keeps such
+/// text: wrangler's export writes it raw, which cuts the statement short,
+/// while this tool's export writes it as its bytes (`CAST(X'…' AS TEXT)`).
+fn nul_in_row(table: &str) -> String {
+    format!(
+        "a row of {} holds a NUL byte, which would cut its statement short (D1's export writes \
+         such text as it is): a backup by `cargo xtask backup local` writes it exactly (of a \
+         remote database, Time Travel keeps it)",
+        crate::names::shown(table)
+    )
 }
 
 /// Whether `sql` is a whole transaction line (`BEGIN TRANSACTION;`,
@@ -3153,6 +3169,26 @@ mod tests {
         let dump = dump.replace("PRIMARY KEY)", "PRIMARY KEY AUTOINCREMENT)");
         let (_, out, _) = repair(&dump, &Options::default());
         assert!(out.iter().any(|s| s.contains("sqlite_sequence")));
+    }
+
+    /// MX 3: a row holding a NUL byte is refused naming its table and the
+    /// backup that keeps such text, never the row's value.
+    #[test]
+    fn a_row_holding_a_nul_byte_is_refused_naming_its_table() {
+        for sql in [
+            "INSERT INTO \"msgs\" VALUES(1,'secret\0b');",
+            "insert into msgs values(1,'secret\0b');",
+        ] {
+            match classify(sql) {
+                Kind::Rejected(why) => assert!(
+                    why.contains("msgs")
+                        && why.contains("cargo xtask backup local")
+                        && !why.contains("secret"),
+                    "{why}"
+                ),
+                _ => panic!("{sql:?} was not refused"),
+            }
+        }
     }
 
     #[test]

@@ -499,12 +499,7 @@ fn verify_at(
         run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
         return Ok((run.finish(), None));
     }
-    let mut statements = statements_check(&loaded, &db, survey.statements, as_it_arrived);
-    if manifest.is_none()
-        && let Some(cause) = survey.unique_failure_cause(&statements.detail)
-    {
-        statements.detail = format!("{}; {cause}", statements.detail);
-    }
+    let statements = statements_check(&loaded, &db, (&survey, manifest), as_it_arrived);
     let restorable =
         restorable_unless_over_the_limit(restorable, &statements, db.over_statement_limit > 0);
     run.checks.push(statements);
@@ -525,6 +520,22 @@ fn verify_at(
         ..run.finish()
     };
     Ok((report, (keep.is_some() && committed).then_some(db.db)))
+}
+
+/// `statements`, whose UNIQUE failure in a dump with no manifest names
+/// integers wrangler's export may have rounded into equal values as its
+/// likely cause ([`d1_core::repair::Survey::unique_failure_cause`]).
+fn with_rounding_named(
+    mut statements: Check,
+    survey: &d1_core::repair::Survey,
+    manifest: Option<&Manifest>,
+) -> Check {
+    if manifest.is_none()
+        && let Some(cause) = survey.unique_failure_cause(&statements.detail)
+    {
+        statements.detail = format!("{}; {cause}", statements.detail);
+    }
+    statements
 }
 
 /// A warning when a row holds an integer beyond 64 bits, which only
@@ -1596,14 +1607,15 @@ fn restorable_unless_over_the_limit(
 fn statements_check(
     loaded: &Result<Vec<repair::Repair>>,
     db: &Scratch,
-    dumps: u64,
+    (survey, manifest): (&repair::Survey, Option<&Manifest>),
     as_it_arrived: bool,
 ) -> Check {
+    let dumps = survey.statements;
     let ran = match db.statements == dumps {
         true => String::new(),
         false => format!(" ({} as repaired)", db.statements),
     };
-    match (loaded, db.failures.first()) {
+    let checked = match (loaded, db.failures.first()) {
         (Err(e), _) => fail("statements", crate::redact::text(&format!("{e:#}"))),
         (Ok(_), Some(first)) => fail(
             "statements",
@@ -1628,7 +1640,8 @@ fn statements_check(
                 }
             ),
         ),
-    }
+    };
+    with_rounding_named(checked, survey, manifest)
 }
 
 /// The integrity check, the audit chain and the content digests: side by

@@ -165,7 +165,7 @@ impl Loading<'_> {
         inspected: &Inspected,
         underway: super::Underway<'_>,
     ) -> Result<()> {
-        let (target, source, mode) = (self.target, self.source, self.mode);
+        let (target, mode) = (self.target, self.mode);
         let drops = if mode == Mode::Replace {
             drop_statements(&inspected.existing, &inspected.catalog)
         } else {
@@ -197,30 +197,7 @@ impl Loading<'_> {
                 Some(survey.statements),
             )
         });
-        let loaded = match self.local_file {
-            Some(file) => {
-                let watch = self.watch.map(|w| (w, self.meanwhile()));
-                load_local(file, watch, source, (survey, options), &drops)
-            }
-            None => load_with_wrangler(
-                self.wrangler,
-                self.cmds,
-                target,
-                source,
-                survey,
-                options,
-                &drops,
-            ),
-        };
-        // Two integers wrangler's export rounded alike fail a UNIQUE
-        // constraint: say so, where no manifest vouches for the dump.
-        let loaded = loaded.map_err(|e| {
-            let said = format!("{e:#}");
-            match survey.unique_failure_cause(&said) {
-                Some(cause) if source.manifest.is_none() => e.context(cause),
-                _ => e,
-            }
-        });
+        let loaded = self.run_load(survey, options, &drops);
         drop(loading);
         if let Err(e) = loaded {
             // The local D1 through wrangler runs the file as one batch: no
@@ -246,6 +223,41 @@ impl Loading<'_> {
             ))));
         }
         Ok(())
+    }
+
+    /// Loads the dump into the target, from its SQLite file or through
+    /// wrangler, after `drops`.
+    fn run_load(
+        &self,
+        survey: &repair::Survey,
+        options: &repair::Options,
+        drops: &[String],
+    ) -> Result<()> {
+        let (target, source) = (self.target, self.source);
+        let loaded = match self.local_file {
+            Some(file) => {
+                let watch = self.watch.map(|w| (w, self.meanwhile()));
+                load_local(file, watch, source, (survey, options), drops)
+            }
+            None => load_with_wrangler(
+                self.wrangler,
+                self.cmds,
+                target,
+                source,
+                survey,
+                options,
+                drops,
+            ),
+        };
+        // Two integers wrangler's export rounded alike fail a UNIQUE
+        // constraint: say so, where no manifest vouches for the dump.
+        loaded.map_err(|e| {
+            let said = format!("{e:#}");
+            match survey.unique_failure_cause(&said) {
+                Some(cause) if source.manifest.is_none() => e.context(cause),
+                _ => e,
+            }
+        })
     }
 
     /// Stopped by a signal before wrangler handed D1 the import (its
