@@ -1692,3 +1692,31 @@ fn status_names_the_restore_that_made_the_database_prod_was_moved_to() {
     assert_eq!(prod["last_restore"]["backup"], name.as_str(), "{json:#}");
     assert_eq!(prod["last_restore"]["status"], "done", "{json:#}");
 }
+
+/// rvBQ 4: a migration the backup does not record, pending once the
+/// backup is restored into a database the restore creates, was said to be
+/// "pending already before this restore", of a database not there before
+/// it. It is said as the restore's: the backup predates it.
+#[test]
+fn a_migration_pending_in_a_new_database_is_not_said_pending_before_it() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = prod_backup(&remote, home.path());
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_extra.sql"),
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let run = restore_new(&remote, home.path(), &file, "qbtime_db_x", &["--dry-run"]);
+    run.assert_ok();
+    assert!(
+        run.all().contains("0005_extra.sql") && run.all().contains("which the backup predates"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("pending already"),
+        "a database the restore creates had nothing pending before it:\n{}",
+        run.all()
+    );
+}
