@@ -856,8 +856,8 @@ fn plan(
     let into = (args, target);
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
-    warn_of_the_dump(&source, &survey);
-    let key_check = check_keys(project, args, &source, &access.reader(target), &catalog);
+    let reader = access.reader(target);
+    let key_check = check_keys(project, args, &source, &reader, &catalog);
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
     let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
@@ -865,7 +865,7 @@ fn plan(
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     let dump = (&triggers, &schema[..], key_check, not_empty);
     let (key_check, without) = guard_definitions(&source, (target, &migrations_dir), args, dump)?;
-    let target_now = (&existing[..], &access.reader(target));
+    let target_now = (new.is_none().then_some(&existing[..]), &reader);
     let pending_after = pending_after(&source, mode, &migrations_dir, target_now);
     let inspected = Inspected {
         catalog,

@@ -675,15 +675,16 @@ impl PendingAfter {
     /// Reads which of `names` were pending on the target before the
     /// restore: every one when it has no `d1_migrations` (`existing`, an
     /// empty database's none), else those its rows leave out; none known
-    /// when they cannot be read.
+    /// when they cannot be read, and none of a database the restore
+    /// creates (`existing` is `None`: it was not there before; rvBQ 4).
     pub(super) fn read_before(
         mut self,
-        existing: &[(String, String)],
+        existing: Option<&[(String, String)]>,
         reader: &crate::edge::reader::DatabaseReader<'_>,
     ) -> Self {
-        if self.names.is_empty() {
+        let Some(existing) = existing.filter(|_| !self.names.is_empty()) else {
             return self;
-        }
+        };
         let table = d1_core::statement::MIGRATIONS_TABLE;
         if !existing.iter().any(|(k, n)| k == "table" && n == table) {
             self.already = self.names.clone();
@@ -723,18 +724,19 @@ impl PendingAfter {
 /// `d1_migrations` (the target keeps its own rows), unless the target has
 /// none afterwards (`no_migrations_table`: `--replace` drops it, or an
 /// empty database never had it): then all of them.
-/// The target as it is before the restore (`existing`, its objects, and
-/// `reader`) tells which of them were pending already.
+/// The target as it is before the restore (`existing`, its objects,
+/// `None` for a database the restore creates, and `reader`) tells which
+/// of them were pending already.
 pub(super) fn pending_after(
     source: &Source,
     mode: Mode,
     dir: &Path,
     (existing, reader): (
-        &[(String, String)],
+        Option<&[(String, String)]>,
         &crate::edge::reader::DatabaseReader<'_>,
     ),
 ) -> PendingAfter {
-    let none_after = super::no_migrations_table_after(existing, mode);
+    let none_after = super::no_migrations_table_after(existing.unwrap_or_default(), mode);
     pending_recorded(source, mode, dir, none_after).read_before(existing, reader)
 }
 

@@ -221,6 +221,7 @@ fn applied_records(
 
 /// The repair the dump needs, surveyed in one pass over the dump; without
 /// a manifest, the same pass counts the rows and reads the key in force.
+/// What it finds to warn of is said ([`super::warn_of_the_dump`]).
 #[allow(clippy::type_complexity)]
 pub(super) fn survey_dump(
     project: &Project,
@@ -297,6 +298,7 @@ pub(super) fn survey_dump(
         settings.app.encryption_key.is_some(),
     )?;
     super::guards::guard_dump_scope(source, &schema, migrations_dir, mode, args.partial)?;
+    super::warn_of_the_dump(source, &survey);
     Ok((options, survey, triggers, schema))
 }
 
