@@ -1492,6 +1492,46 @@ mod tests {
         assert!(err.contains("a boolean"), "{err}");
     }
 
+    /// A D1 field of the wrong type at the top level was told "at line 1,
+    /// column 1" with no key: the top level was read through a buffer that
+    /// loses where its values are. At the top level and in a section alike
+    /// the key is named, with the line its value is on.
+    #[test]
+    fn a_d1_field_of_the_wrong_type_is_named_with_its_line() {
+        let top_dir = CONFIG.replacen("migrations_dir = \"migrations\"", "migrations_dir = 7", 1);
+        let prod_binding = {
+            let at = CONFIG.find("[[env.production.d1_databases]]").unwrap();
+            let (head, tail) = CONFIG.split_at(at);
+            format!(
+                "{head}{}",
+                tail.replacen("binding = \"DB\"", "binding = [1]", 1)
+            )
+        };
+        for (text, wrong, key) in [
+            (
+                CONFIG.replacen("binding = \"DB\"", "binding = false", 1),
+                "binding = false",
+                "`d1_databases.binding`",
+            ),
+            (
+                top_dir,
+                "migrations_dir = 7",
+                "`d1_databases.migrations_dir`",
+            ),
+            (
+                prod_binding,
+                "binding = [1]",
+                "`env.production.d1_databases.binding`",
+            ),
+        ] {
+            let line = text.lines().position(|l| l.contains(wrong)).unwrap() + 1;
+            let err = format!("{:#}", Environments::parse(&text).unwrap_err());
+            assert!(err.contains(&format!("at line {line}, ")), "{err}");
+            assert!(err.contains(key), "{err}");
+            assert!(err.contains("expected a string"), "{err}");
+        }
+    }
+
     #[test]
     fn production_is_decided_by_names_and_unknown_environments_count_as_production() {
         let envs = Environments::parse(
