@@ -1192,12 +1192,41 @@ fn databases<'a>(dbs: &'a [RawDatabase], place: &str) -> Result<&'a [RawDatabase
 }
 
 #[derive(Deserialize)]
+#[serde(from = "RawFile")]
 struct RawConfig {
     pages_build_output_dir: Option<serde_json::Value>,
-    #[serde(flatten)]
     top: RawSection,
+    env: std::collections::BTreeMap<String, RawSection>,
+}
+
+/// The file as read: the top level's own fields, named one by one rather
+/// than `#[serde(flatten)]` into a section, which reads them through a
+/// buffer that loses where each value is, so a value of the wrong type was
+/// told at line 1, column 1.
+#[derive(Deserialize)]
+struct RawFile {
+    pages_build_output_dir: Option<serde_json::Value>,
+    account_id: Option<String>,
+    #[serde(default)]
+    vars: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    d1_databases: Vec<RawDatabase>,
     #[serde(default)]
     env: std::collections::BTreeMap<String, RawSection>,
+}
+
+impl From<RawFile> for RawConfig {
+    fn from(file: RawFile) -> RawConfig {
+        RawConfig {
+            pages_build_output_dir: file.pages_build_output_dir,
+            top: RawSection {
+                account_id: file.account_id,
+                vars: file.vars,
+                d1_databases: file.d1_databases,
+            },
+            env: file.env,
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -11,7 +11,8 @@ pub mod settings;
 /// of the wrong type (`invalid type: string "…"`), and the line or value
 /// may be a credential (a secret kept in `[vars]` with its quotes
 /// forgotten). The position and the kind of error stay, so the fix can be
-/// found; names in backticks stay.
+/// found; names in backticks stay, and so does the key of a value of the
+/// wrong type (`env.production.d1_databases.binding`), escaped.
 pub fn parse_error(what: &str, text: &str, e: &toml::de::Error) -> anyhow::Error {
     let at = e.span().map(|span| {
         let before = &text[..span.start.min(text.len())];
@@ -19,11 +20,25 @@ pub fn parse_error(what: &str, text: &str, e: &toml::de::Error) -> anyhow::Error
         let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
         format!(" at line {line}, column {column}")
     });
+    let key = key_of(e).map(|key| format!(", in `{}`", d1_core::names::shown(&key)));
     anyhow::anyhow!(
-        "{what}{}: {}",
+        "{what}{}{}: {}",
         at.unwrap_or_default(),
+        key.unwrap_or_default(),
         without_quoted_values(e.message().trim())
     )
+}
+
+/// The dotted key a TOML error is about, if it names one. The error keeps
+/// its keys private and prints them (`in `a.b``, after its message) only
+/// when it has no text to quote the line from, so the text is taken away.
+fn key_of(e: &toml::de::Error) -> Option<String> {
+    let mut bare = e.clone();
+    bare.set_input(None);
+    let shown = bare.to_string();
+    let rest = shown.strip_prefix(e.message())?.trim();
+    let key = rest.strip_prefix("in `")?.strip_suffix('`')?;
+    (!key.is_empty()).then(|| key.to_owned())
 }
 
 /// `text` with every part in double quotes written `"…"`, and its lines
