@@ -203,6 +203,23 @@ mod tests {
         assert!(err.contains("two tables for prod"), "{err}");
     }
 
+    /// A table's name is the file's text: shown escaped, as every name
+    /// read from a file is, so the output's cleaning cannot strip an
+    /// escape code out of it and print `[prod]`, a name it is not.
+    #[test]
+    fn a_table_naming_no_environment_is_named_escaped() {
+        let envs = Environments::parse(include_str!("../../../wrangler.toml")).unwrap();
+        for text in [
+            "[\"pr\\u001b[0mod\".offsite]\nbucket = \"qbtime-d1-backups\"\n",
+            "[prod]\ncompress = true\n[\"prod\\u001b[0m\"]\ncompress = true\n",
+        ] {
+            let settings = Settings::parse(text).unwrap();
+            let err = format!("{:#}", settings.resolved(&envs).unwrap_err());
+            assert!(err.contains("\\u{1b}[0m"), "{err}");
+            assert!(!err.contains('\u{1b}'), "{err}");
+        }
+    }
+
     #[test]
     fn typos_and_bad_values_are_refused_with_their_place() {
         let err = |text: &str| format!("{:#}", Settings::parse(text).unwrap_err());

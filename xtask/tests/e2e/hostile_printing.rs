@@ -510,3 +510,45 @@ fn a_restore_plan_cuts_a_long_table_name_it_loses() {
         line.len()
     );
 }
+
+/// MY: file-controlled text is shown escaped, never stripped: a
+/// `backups.toml` table named `pr`, an escape code and `od` was named
+/// `[prod]`, an unknown environment `prod`, once the output's cleaning
+/// dropped the escape code: a name that is not the table's.
+#[test]
+fn a_settings_table_named_with_an_escape_code_is_named_escaped_not_stripped() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("backups.toml"),
+        "[\"pr\\u001b[0mod\".offsite]\nbucket = \"qbtime-d1-backups\"\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["status", "--env", "prod"]);
+    let all = run.all();
+    assert!(all.contains("[pr\\u{1b}[0mod]"), "{all}");
+    assert!(all.contains("`pr\\u{1b}[0mod`"), "{all}");
+    assert!(!all.contains("[prod]") && !all.contains("`prod`"), "{all}");
+    assert_nothing_forged(&run);
+}
+
+/// MY: a manifest named with an escape code that does not parse was
+/// named escaped, then again with the escape code stripped (a name that is
+/// not the file's) by the reason it is ignored: one fault, one name.
+#[test]
+fn a_manifest_named_with_an_escape_code_is_named_escaped_once() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    std::fs::write(
+        sb.backups()
+            .join("backup-local-20261206-2115\u{1b}[31m.manifest.json"),
+        "",
+    )
+    .unwrap();
+    let run = sb.xtask(&["list"]);
+    let all = run.all();
+    assert!(all.contains("is ignored"), "{all}");
+    assert!(all.contains("2115\\u{1b}[31m.manifest.json"), "{all}");
+    assert!(!all.contains("2115.manifest.json"), "{all}");
+    assert_eq!(all.matches("2115").count(), 1, "{all}");
+    assert_nothing_forged(&run);
+}
