@@ -524,6 +524,8 @@ impl Environments {
     /// The error for a `word` that names no environment with a database
     /// (exit 2): a section the configuration has without `d1_databases` of
     /// its own is named as such, since wrangler does not inherit them.
+    /// `word` is shown escaped: typed, the output escapes it too, but read
+    /// from a file (a `backups.toml` table) it is the file's text.
     fn unknown(&self, word: &str) -> anyhow::Error {
         let defines = self.describe();
         let bare = self
@@ -538,7 +540,8 @@ impl Environments {
                  environments with a database: {defines}"
             ),
             None => anyhow::anyhow!(
-                "unknown environment `{word}`; the wrangler configuration defines: {defines}"
+                "unknown environment `{}`; the wrangler configuration defines: {defines}",
+                d1_core::names::shown(word)
             ),
         })
     }

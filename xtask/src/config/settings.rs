@@ -133,9 +133,12 @@ impl Settings {
     pub fn resolved(self, envs: &Environments) -> Result<Settings> {
         let mut resolved = BTreeMap::new();
         for (name, settings) in self.envs {
-            let env = envs
-                .env_name(&name)
-                .with_context(|| format!("{SETTINGS_FILE} has a table [{name}]"))?;
+            let env = envs.env_name(&name).with_context(|| {
+                format!(
+                    "{SETTINGS_FILE} has a table [{}]",
+                    d1_core::names::shown(&name)
+                )
+            })?;
             if resolved.insert(env.clone(), settings).is_some() {
                 bail!(
                     "{SETTINGS_FILE} has two tables for {env} ([{name}] is one of them); merge them"

@@ -898,7 +898,15 @@ pub fn edits(a: &str, b: &str) -> usize {
 /// Why a manifest is ignored, ending with the fix, said once: the reader's
 /// own error may already say to move the file aside.
 fn moved_aside(e: &anyhow::Error) -> String {
-    let why = format!("{e:#}");
+    // The warning names the file: the reason is what follows the
+    // context that names it again.
+    let why = match e.downcast_ref::<crate::edge::manifest_file::NotAManifest>() {
+        Some(_) => { e.chain().skip(1) }
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": "),
+        None => format!("{e:#}"),
+    };
     match why.to_ascii_lowercase().contains("move it aside") {
         true => why,
         false => format!("{why}; move it aside"),

@@ -40,6 +40,18 @@ pub trait ManifestFile: Sized {
     fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()>;
 }
 
+/// The context of a manifest whose JSON is not a manifest's: the path, as
+/// shown. Its own type, so that a message that names the path already
+/// (`list`'s warning that the file is ignored) gives only the reason.
+#[derive(Debug)]
+pub struct NotAManifest(String);
+
+impl std::fmt::Display for NotAManifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is not a valid backup manifest", self.0)
+    }
+}
+
 /// The most a manifest may hold: 2 MiB, refused above as no manifest this
 /// tool writes ([`ManifestFile::parse`], the one place manifests are
 /// read). The largest it writes are the per-migration and per-table
@@ -105,8 +117,7 @@ impl ManifestFile for Manifest {
         // Opened and saved again on Windows (PowerShell's `Set-Content
         // -Encoding UTF8`): a byte order mark, and nothing else, changed.
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        Manifest::from_json(text)
-            .with_context(|| format!("{} is not a valid backup manifest", path.display()))
+        Manifest::from_json(text).context(NotAManifest(d1_core::names::shown_path(path)))
     }
 
     fn create_at(&self, path: &Path) -> Result<()> {
