@@ -292,8 +292,13 @@ fn without_misfiled(
     (only, say): (Option<&[&Environment]>, bool),
     entries: Vec<Entry>,
 ) -> Vec<Entry> {
-    let (entries, misfiled): (Vec<Entry>, Vec<Entry>) =
-        { entries.into_iter() }.partition(|e| inventory::misfiled(envs, &e.manifest).is_none());
+    // One whose database no environment has is another database's, left
+    // alone and said as such by the caller (with the prune that deletes
+    // them), as before misfiled backups were told apart.
+    let (entries, misfiled): (Vec<Entry>, Vec<Entry>) = { entries.into_iter() }.partition(|e| {
+        inventory::misfiled(envs, &e.manifest).is_none()
+            || !envs.iter().any(|d| d.records(&e.manifest))
+    });
     if say {
         say_misfiled(envs, only, &misfiled);
     }
