@@ -714,6 +714,7 @@ fn prod_copy_aged(remote: &Remote, name: &str, days: i64) -> String {
     let mut m = manifest_for(sb, name);
     m["created_at"] = created.to_rfc3339().into();
     m["file"]["name"] = copy.clone().into();
+    as_recorded_before_manifest_hashes(&mut m);
     std::fs::write(
         sb.backups().join(copy.replace(".sql", ".manifest.json")),
         serde_json::to_string_pretty(&m).unwrap(),

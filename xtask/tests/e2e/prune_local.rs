@@ -201,6 +201,7 @@ fn copy_at(sb: &Sandbox, original: &str, created: chrono::DateTime<chrono::Utc>)
     let mut m = manifest_for(sb, original);
     m["created_at"] = created.to_rfc3339().into();
     m["file"]["name"] = name.clone().into();
+    as_recorded_before_manifest_hashes(&mut m);
     std::fs::write(
         sb.backups().join(name.replace(".sql", ".manifest.json")),
         serde_json::to_string_pretty(&m).unwrap(),
