@@ -1329,8 +1329,26 @@ pub(super) fn guard_dump_scope(
         // Migrations that do not run here: what they make is not known.
         return Ok(());
     };
-    // SQLite's and D1's own tables are no table of the migrations'.
-    tables.retain(|t, _| !t.starts_with("sqlite_") && !t.starts_with("_cf_"));
+    // SQLite's and D1's own tables are no table of the migrations', nor
+    // their virtual tables and those tables' own (FTS5's `NAME_data` …),
+    // which no export holds: the restore makes them from the migrations.
+    let is_virtual = |sql: &str| {
+        let words: Vec<String> = { sql.split_whitespace().take(2) }
+            .map(str::to_ascii_uppercase)
+            .collect();
+        words == ["CREATE", "VIRTUAL"]
+    };
+    let shadowed: Vec<String> = { tables.iter() }
+        .filter(|(_, sql)| is_virtual(sql))
+        .map(|(t, _)| format!("{}_", t.to_ascii_lowercase()))
+        .collect();
+    tables.retain(|t, sql| {
+        let own = |v: &String| t.to_ascii_lowercase().starts_with(v.as_str());
+        !t.starts_with("sqlite_")
+            && !t.starts_with("_cf_")
+            && !is_virtual(sql)
+            && !shadowed.iter().any(own)
+    });
     tables.insert(
         d1_core::statement::MIGRATIONS_TABLE.to_owned(),
         String::new(),
