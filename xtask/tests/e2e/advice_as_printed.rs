@@ -32,6 +32,24 @@ fn run_each(sb: &Sandbox, commands: &[Vec<String>]) -> Vec<Run> {
         .collect()
 }
 
+/// `status` in `sb` with no Cloudflare credentials (no token, a home with
+/// no `wrangler login`), which it says it found none of.
+#[track_caller]
+fn status_without_credentials(sb: &Sandbox) -> Run {
+    let run = Run::from_output(
+        sb.xtask_command(&["status"])
+            .env("HOME", sb.path())
+            .env("XDG_CONFIG_HOME", sb.path().join(".config"))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        run.stderr.contains("no Cloudflare credentials were found"),
+        "{}",
+        run.all()
+    );
+    run
+}
 /// A pending migration whose second statement names a table that is not
 /// there: the plan prepares it on the local D1's schema and knows it
 /// cannot apply. `migrate local --yes` refuses it before the
@@ -458,18 +476,7 @@ fn status_without_credentials_advises_the_local_environment_by_its_name() {
     local_named_dev(sb.path());
     sb.apply_migrations();
     sb.xtask(&["backup", "dev"]).assert_ok();
-    let run = Run::from_output(
-        sb.xtask_command(&["status"])
-            .env("HOME", sb.path())
-            .env("XDG_CONFIG_HOME", sb.path().join(".config"))
-            .output()
-            .unwrap(),
-    );
-    assert!(
-        run.stderr.contains("no Cloudflare credentials were found"),
-        "{}",
-        run.all()
-    );
+    let run = status_without_credentials(&sb);
     let advice = advised(&run.stderr, "status --env");
     assert!(!advice.is_empty(), "{}", run.all());
     for words in &advice {
@@ -1216,18 +1223,7 @@ fn status_without_credentials_says_the_credentials_advice_once() {
     let sb = Sandbox::new();
     sb.apply_migrations();
     sb.xtask(&["backup", "local"]).assert_ok();
-    let run = Run::from_output(
-        sb.xtask_command(&["status"])
-            .env("HOME", sb.path())
-            .env("XDG_CONFIG_HOME", sb.path().join(".config"))
-            .output()
-            .unwrap(),
-    );
-    assert!(
-        run.stderr.contains("no Cloudflare credentials were found"),
-        "{}",
-        run.all()
-    );
+    let run = status_without_credentials(&sb);
     assert!(
         run.stdout.contains("offsite lock"),
         "no offsite lock line:\n{}",

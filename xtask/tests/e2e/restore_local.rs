@@ -3639,14 +3639,7 @@ fn a_backup_refused_for_its_edited_manifest_names_the_verify_that_sets_latest_pa
     let run = sb.xtask(&["restore", &newest, "--to", "local", "--replace", "--yes"]);
     run.assert_refused("its manifest does not describe it");
     verify_as_printed_finds_it_bad(&sb, &run.stderr, &run);
-    let plan = sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--replace",
-        "--dry-run",
-    ]);
+    let plan = plan_of_latest(&sb);
     plan.assert_ok();
     assert!(plan.stdout.contains(&older), "{}", plan.all());
 }

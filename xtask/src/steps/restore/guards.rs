@@ -1332,12 +1332,7 @@ pub(super) fn guard_dump_scope(
     // SQLite's and D1's own tables are no table of the migrations', nor
     // their virtual tables and those tables' own (FTS5's `NAME_data` …),
     // which no export holds: the restore makes them from the migrations.
-    let is_virtual = |sql: &str| {
-        let words: Vec<String> = { sql.split_whitespace().take(2) }
-            .map(str::to_ascii_uppercase)
-            .collect();
-        words == ["CREATE", "VIRTUAL"]
-    };
+    let is_virtual = |sql: &str| d1_core::statement::created_virtual_table(sql).is_some();
     let shadowed: Vec<String> = { tables.iter() }
         .filter(|(_, sql)| is_virtual(sql))
         .map(|(t, _)| format!("{}_", t.to_ascii_lowercase()))
