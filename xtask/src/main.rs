@@ -650,19 +650,27 @@ fn database_picks_none_of_these_files(cli: &Cli) -> anyhow::Result<()> {
     );
 }
 
-/// The databases `list` shows the backups of: those the environment named
-/// on the command line stands for, or those `--database` picks in every
-/// environment (`None`: every database).
-fn resolve_env(
-    project: &Project,
-    word: Option<&str>,
-) -> anyhow::Result<Option<Vec<config::environment::Environment>>> {
+/// What `list` takes of the configuration: its environments, when it
+/// reads, and the databases whose backups it shows ([`resolve_env`]).
+type Listed = (
+    Option<config::environment::Environments>,
+    Option<Vec<config::environment::Environment>>,
+);
+
+/// The configuration's environments, when it reads (`list` tells by them
+/// a backup recorded under an environment that is not its database's),
+/// and the databases `list` shows the backups of: those the environment
+/// named on the command line stands for, or those `--database` picks in
+/// every environment (`None`: every database). The configuration is read
+/// once, for both.
+fn resolve_env(project: &Project, word: Option<&str>) -> anyhow::Result<Listed> {
+    let envs = project.environments();
     if word.is_none() && project.database.is_none() {
-        return Ok(None);
+        return Ok((envs.ok(), None));
     }
-    let envs = project.environments()?;
-    let chosen = envs.chosen(word)?;
-    Ok(chosen.map(|dbs| dbs.into_iter().cloned().collect()))
+    let envs = envs?;
+    let chosen = { envs.chosen(word)? }.map(|dbs| dbs.into_iter().cloned().collect());
+    Ok((Some(envs), chosen))
 }
 
 fn run(cli: Cli, typed: &[&str]) -> anyhow::Result<ExitCode> {
@@ -686,13 +694,16 @@ fn run(cli: Cli, typed: &[&str]) -> anyhow::Result<ExitCode> {
         Task::Prune(args) => prune::run(&project, args).map(|()| ExitCode::SUCCESS),
         Task::Verify(args) => Ok(verify::run(&project, args)),
         Task::Diff(args) => diff::run(&sh, &project, args),
-        Task::List(args) => list::run(
-            &project.backup_dir,
-            project.environments().ok().as_ref(),
-            resolve_env(&project, args.env.as_deref())?.as_deref(),
-            args.json,
-        )
-        .map(|()| ExitCode::SUCCESS),
+        Task::List(args) => {
+            let (all, shown) = resolve_env(&project, args.env.as_deref())?;
+            list::run(
+                &project.backup_dir,
+                all.as_ref(),
+                shown.as_deref(),
+                args.json,
+            )
+            .map(|()| ExitCode::SUCCESS)
+        }
         Task::Doctor(args) => doctor::run(&sh, &project, args).map(|ok| {
             if ok {
                 ExitCode::SUCCESS

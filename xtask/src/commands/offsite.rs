@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use xshell::Shell;
 
+use crate::config::environment::Environments;
 use crate::config::project::Project;
 use crate::config::settings::{SETTINGS_FILE, check_bucket_name};
 use crate::edge::confirm::{self, ConfirmArgs};
@@ -251,7 +252,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             let env = envs.resolve(env)?;
             let mut target = target_in(sh, project, env, bucket.as_deref())?;
             target.read_from_env(from_env.as_deref())?;
-            fetch(sh, project, &target, backup)
+            fetch(sh, (project, &envs), &target, backup)
         }
         OffsiteCommand::Lock {
             env,
@@ -341,7 +342,12 @@ fn here(dir: &Path, e: &IndexEntry) -> &'static str {
     }
 }
 
-fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Result<()> {
+fn fetch(
+    sh: &Shell,
+    (project, envs): (&Project, &Environments),
+    target: &Target<'_>,
+    which: &str,
+) -> Result<()> {
     let entry = indexed_entry(project, target, which)?;
     let dest = project.backup_dir.join(&entry.file);
     let dest_manifest = manifest::manifest_path(&dest);
@@ -356,7 +362,9 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
     let _lock =
         crate::steps::lock::acquire_lock(project, &format!("offsite fetch {}", target.env.name))?;
     let here = match already_here(&dest, &dest_manifest, &entry)? {
-        Here::Manifest(kept) => return fetch_beside(project, target, &entry, (&dest, &kept)),
+        Here::Manifest(kept) => {
+            return fetch_beside((project, envs), target, &entry, (&dest, &kept));
+        }
         Here::File => true,
         Here::Nothing => false,
     };
@@ -381,44 +389,48 @@ fn fetch(sh: &Shell, project: &Project, target: &Target<'_>, which: &str) -> Res
     // who can write there could have written it. The copy is unverified
     // here, and never `latest`, until it is verified on this machine.
     let claimed = manifest.verification.take();
-    let (sha256, bytes) = if here {
-        // The file without its manifest is no backup to list, prune or
-        // `latest`: the manifest is fetched beside it, and must describe
-        // the file that is here, as a download's must describe what was
-        // downloaded.
-        let (sha256, bytes) = fsutil::sha256_file(&dest)?;
-        if manifest.file.sha256 != sha256 || manifest.file.bytes != bytes {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "the offsite manifest r2://{}/{} does not describe {} (its sha256 or size \
-                 differs), so it was not written beside it: the bucket's copy of the manifest \
-                 is damaged or was replaced. Verify the file here with `cargo xtask verify {} \
-                 --no-manifest`. Nothing was written.",
-                target.bucket(),
-                entry.manifest_key,
-                dest.display(),
-                d1_core::wording::shell_word(&dest.display().to_string())
-            );
-        }
-        (sha256, bytes)
-    } else {
-        let (data, sha256, bytes) = download_checked(target, &entry, (&manifest, None))?;
-        fsutil::sync_file(data.path())?;
-        fsutil::rename_no_clobber(data.path(), &dest).on_path(&dest, || {
-            format!("cannot move the download to {}", dest.display())
-        })?;
-        (sha256, bytes)
+    let (sha256, bytes) = match here {
+        true => described_here(target, &entry, &manifest, &dest)?,
+        false => download_into(target, &entry, (&manifest, None), &dest)?,
     };
     manifest.create_at(&dest_manifest)?;
     fsutil::sync_dir(&project.backup_dir);
     say_manifest_fetched_beside(here, &dest, &dest_manifest);
     print_fetched(
-        (project, target),
+        (envs, target),
         &dest,
         (bytes, &sha256),
         &manifest,
         claimed.is_some(),
     )
+}
+
+/// The SHA-256 and size of `dest`, the file here without its manifest,
+/// which `manifest`, the offsite copy's, must describe: the file without
+/// its manifest is no backup to list, prune or `latest`, so the manifest
+/// is fetched beside it, and must describe the file that is here, as a
+/// download's must describe what was downloaded.
+fn described_here(
+    target: &Target<'_>,
+    entry: &IndexEntry,
+    manifest: &Manifest,
+    dest: &Path,
+) -> Result<(String, u64)> {
+    let (sha256, bytes) = fsutil::sha256_file(dest)?;
+    if manifest.file.sha256 != sha256 || manifest.file.bytes != bytes {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "the offsite manifest r2://{}/{} does not describe {} (its sha256 or size \
+             differs), so it was not written beside it: the bucket's copy of the manifest \
+             is damaged or was replaced. Verify the file here with `cargo xtask verify {} \
+             --no-manifest`. Nothing was written.",
+            target.bucket(),
+            entry.manifest_key,
+            dest.display(),
+            d1_core::wording::shell_word(&dest.display().to_string())
+        );
+    }
+    Ok((sha256, bytes))
 }
 
 /// Says, when the file was `here` already, that only its manifest was
@@ -438,7 +450,7 @@ fn say_manifest_fetched_beside(here: bool, dest: &Path, dest_manifest: &Path) {
 /// which is kept as it is: it is this machine's record of the backup, and
 /// it records the same file as the offsite copy.
 fn fetch_beside(
-    project: &Project,
+    (project, envs): (&Project, &Environments),
     target: &Target<'_>,
     entry: &IndexEntry,
     (dest, kept): (&Path, &Manifest),
@@ -463,11 +475,7 @@ fn fetch_beside(
         target.bucket(),
         entry.key
     );
-    let (data, sha256, bytes) = download_checked(target, entry, (kept, Some(&dest_manifest)))?;
-    fsutil::sync_file(data.path())?;
-    fsutil::rename_no_clobber(data.path(), dest).on_path(dest, || {
-        format!("cannot move the download to {}", dest.display())
-    })?;
+    let (sha256, bytes) = download_into(target, entry, (kept, Some(&dest_manifest)), dest)?;
     fsutil::sync_dir(&project.backup_dir);
     crate::say!(
         "Fetched {} ({bytes} bytes, sha256 {sha256}): the same file its manifest here records \
@@ -479,7 +487,7 @@ fn fetch_beside(
             ": it is unverified here, and not `latest` until it passes verification on this \
              machine"
         },
-        next_steps((project, target), dest, kept)?
+        next_steps((envs, target), dest, kept)
     );
     Ok(())
 }
@@ -803,13 +811,15 @@ fn refuse_no_download(
     }
 }
 
-/// The backup from the bucket, with its SHA-256 and size, which match its
-/// manifest: the one here at `manifest_here`, or else the bucket's.
-fn download_checked(
+/// The backup from the bucket, moved to `dest` (where nothing may be yet)
+/// once its SHA-256 and size match its manifest: the one here at
+/// `manifest_here`, or else the bucket's. Its SHA-256 and size.
+fn download_into(
     target: &Target<'_>,
     entry: &IndexEntry,
     (manifest, manifest_here): (&Manifest, Option<&Path>),
-) -> Result<(Download, String, u64)> {
+    dest: &Path,
+) -> Result<(String, u64)> {
     let manifest_at = manifest_here.map_or_else(
         || format!("r2://{}/{}", target.bucket(), entry.manifest_key),
         |here| here.display().to_string(),
@@ -852,7 +862,11 @@ fn download_checked(
             target.env.name
         );
     }
-    Ok((data, sha256, bytes))
+    fsutil::sync_file(data.path())?;
+    fsutil::rename_no_clobber(data.path(), dest).on_path(dest, || {
+        format!("cannot move the download to {}", dest.display())
+    })?;
+    Ok((sha256, bytes))
 }
 
 /// What a pasted `verify` or `restore` of the backup needs beside its
@@ -880,14 +894,13 @@ fn identity_arg(manifest: &Manifest) -> (String, &'static str) {
 /// the manifest records; else the one it was fetched for, whose database
 /// it is ([`fetched_manifest`] checks it), under a short name it did not
 /// have then (`--from-env`). It was `ENV`, which a paste took as a name.
-fn restored_into(project: &Project, target: &Target<'_>, manifest: &Manifest) -> Result<String> {
-    let envs = project.environments()?;
+fn restored_into(envs: &Environments, target: &Target<'_>, manifest: &Manifest) -> String {
     let named = { envs.iter() }.find(|e| e.name == manifest.environment && e.records(manifest));
-    Ok(named.map_or(&target.env.name, |e| &e.name).clone())
+    named.map_or(&target.env.name, |e| &e.name).clone()
 }
 
 fn print_fetched(
-    (project, target): (&Project, &Target<'_>),
+    (envs, target): (&Environments, &Target<'_>),
     dest: &Path,
     (bytes, sha256): (u64, &str),
     manifest: &Manifest,
@@ -903,7 +916,7 @@ fn print_fetched(
         } else {
             ""
         },
-        next_steps((project, target), dest, manifest)?
+        next_steps((envs, target), dest, manifest)
     );
     Ok(())
 }
@@ -912,19 +925,19 @@ fn print_fetched(
 /// verify it, and see (then run) its restore, each command whole and run
 /// as printed. Every fetch that brings a file says it.
 fn next_steps(
-    (project, target): (&Project, &Target<'_>),
+    (envs, target): (&Environments, &Target<'_>),
     dest: &Path,
     manifest: &Manifest,
-) -> Result<String> {
+) -> String {
     let pasted = d1_core::wording::shell_word(&dest.display().to_string());
     let (told, identity) = identity_arg(manifest);
-    let env = d1_core::wording::shell_word(&restored_into(project, target, manifest)?);
-    Ok(format!(
+    let env = d1_core::wording::shell_word(&restored_into(envs, target, manifest));
+    format!(
         "Check it{told} with `cargo xtask verify {pasted}{identity}`; see what restoring it into \
          {env} would do with `cargo xtask restore {pasted} --to {env} --replace \
          --dry-run{identity}` (its plan, nothing changed), and run that without `--dry-run` to \
          restore it."
-    ))
+    )
 }
 
 /// Prints the wrangler steps; unless a dry run, asks for the confirmation
