@@ -383,7 +383,7 @@ fn take(
         whole_reals: source.whole_reals(args, (&catalog, &scope))?,
         replaced_text: None,
     };
-    let (file, manifest_path) = write_verified(
+    let (file, manifest_path, written) = write_verified(
         sh,
         project,
         args,
@@ -392,7 +392,7 @@ fn take(
         (&source, &catalog),
     )?;
     if let Some(bucket) = &request.upload {
-        upload_kept((sh, project), env, (&file, bucket), holding)?;
+        upload_kept((sh, project), env, (&file, &written, bucket), holding)?;
     }
     drop(lock);
     if args.json {
@@ -401,17 +401,18 @@ fn take(
     Ok(Some(file))
 }
 
-/// `backup --upload`'s upload of `file`, written and verified, to
-/// `bucket`. From its start an interrupt leaves the backup kept, but not
-/// offsite: main says so, and how to copy it ([`kept_not_uploaded`]).
+/// `backup --upload`'s upload of `file`, written and verified (`written`:
+/// its manifest as the verification recorded it), to `bucket`. From its
+/// start an interrupt leaves the backup kept, but not offsite: main says
+/// so, and how to copy it ([`kept_not_uploaded`]).
 fn upload_kept(
     (sh, project): (&Shell, &Project),
     env: &Environment,
-    (file, bucket): (&Path, &str),
+    (file, written, bucket): (&Path, &Manifest, &str),
     holding: &BackupLock,
 ) -> Result<()> {
     let before = crate::edge::signals::what_changed();
-    crate::edge::signals::changed(kept_not_uploaded(env, file, bucket)?);
+    crate::edge::signals::changed(kept_not_uploaded(env, (file, written), bucket));
     crate::steps::offsite::upload(sh, project, env, file, holding)?;
     crate::edge::signals::changed_back_to(before);
     Ok(())
@@ -420,18 +421,24 @@ fn upload_kept(
 /// What stays after `backup --upload` is stopped once its backup is
 /// written and verified: the backup, kept here with no offsite copy
 /// recorded, and the upload that copies it, as it can be pasted.
-fn kept_not_uploaded(env: &Environment, file: &Path, bucket: &str) -> Result<String> {
-    let verdict = match Manifest::for_backup(file)?.is_verified_good() {
+/// `written` is its manifest as its verification recorded it: the upload
+/// reads the one on disk, once.
+fn kept_not_uploaded(
+    env: &Environment,
+    (file, written): (&Path, &Manifest),
+    bucket: &str,
+) -> String {
+    let verdict = match written.is_verified_good() {
         true => "verified GOOD",
         false => "not verified GOOD",
     };
-    Ok(format!(
+    format!(
         "{} was written and {verdict}, and is kept, but not uploaded to r2://{bucket}: copy it \
          with `cargo xtask upload {} --env {}`",
         file.display(),
         d1_core::wording::shell_word(&file_name(file)),
         env.name
-    ))
+    )
 }
 
 /// A backup is taken without its migrations directory (a broken checkout
@@ -967,8 +974,8 @@ fn warn_tables_taken_for_shadow_tables(catalog: &Catalog) {
     }
 }
 
-/// Writes the backup `taken` and verifies it as it was written: its file
-/// and its manifest's path.
+/// Writes the backup `taken` and verifies it as it was written: its file,
+/// its manifest's path, and that manifest as the verification recorded it.
 fn write_verified(
     sh: &Shell,
     project: &Project,
@@ -976,7 +983,7 @@ fn write_verified(
     taken: &mut Taken<'_>,
     (names, lock): (&BackupNames, &BackupLock),
     (source, catalog): (&Schema<'_>, &Catalog),
-) -> Result<(PathBuf, PathBuf)> {
+) -> Result<(PathBuf, PathBuf, Manifest)> {
     let age = project.age();
     let (file, manifest, manifest_path, mut stored) = write(
         sh,
@@ -988,7 +995,7 @@ fn write_verified(
         catalog,
         &age,
     )?;
-    verify_new_backup(
+    let verified = verify_new_backup(
         project,
         source.env,
         &file,
@@ -1002,7 +1009,7 @@ fn write_verified(
             d1_export: source.local_file.is_none(),
         },
     )?;
-    Ok((file, manifest_path))
+    Ok((file, manifest_path, verified))
 }
 
 /// Ends a dry run once its plan is printed: nothing was written. With
@@ -2616,7 +2623,7 @@ fn verify_new_backup(
         warns_rows_fell,
         d1_export,
     }: NewBackup,
-) -> Result<()> {
+) -> Result<Manifest> {
     crate::detail!("Verifying it: a simulated restore under D1's rules into a scratch database.");
     let migrations_dir = project.config_dir.join(&env.migrations_dir);
     let settings = project.settings()?;
@@ -2692,7 +2699,7 @@ fn verify_new_backup(
             env.database_name,
             report.failed().join("; ")
         );
-        return Ok(());
+        return Ok(manifest);
     }
     if !report.good {
         let failed = report.failed().join("; ");
@@ -2716,7 +2723,7 @@ fn verify_new_backup(
             file.display(),
         );
     }
-    Ok(())
+    Ok(manifest)
 }
 
 /// Whether any backup of this environment's database is in the backup
