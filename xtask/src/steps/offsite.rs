@@ -822,9 +822,17 @@ impl Index {
     /// `latest` is the first.
     pub fn verified_newest_first(&self) -> Vec<&IndexEntry> {
         let now = Utc::now();
+        let mut good = self.good_newest_first();
+        good.retain(|e| e.created_at <= now);
+        good
+    }
+
+    /// The whole copies verified good, newest first whatever order the
+    /// index (anyone's to write) lists them in, those dated after now too.
+    fn good_newest_first(&self) -> Vec<&IndexEntry> {
         { newest_first(&self.backups).into_iter() }
             .map(|i| &self.backups[i])
-            .filter(|e| e.whole && e.verified == "good" && e.created_at <= now)
+            .filter(|e| e.whole && e.verified == "good")
             .collect()
     }
 
@@ -835,10 +843,7 @@ impl Index {
             // lists them in; one dated after now is passed over, as
             // `latest` passes over a local one.
             let now = Utc::now();
-            let good: Vec<&IndexEntry> = { newest_first(&self.backups).into_iter() }
-                .map(|i| &self.backups[i])
-                .filter(|e| e.whole && e.verified == "good")
-                .collect();
+            let good = self.good_newest_first();
             for ahead in &good {
                 if let Some(why) = d1_core::wording::dated_ahead(ahead.created_at, now) {
                     crate::warn!("offsite latest passes over {}: it is {why}", ahead.file);
@@ -1259,13 +1264,31 @@ impl Target<'_> {
     /// there is no index at all, else what [`Index::find`] says. Each index
     /// is read once.
     pub fn find_entry(&self, which: &str) -> Result<Option<Result<IndexEntry>>> {
+        Ok(self.find_entry_reading(which)?.0)
+    }
+
+    /// [`Target::find_entry`], with the indexes it read, for a caller that
+    /// goes on to read them all ([`Target::read_indexes`]) without reading
+    /// any twice.
+    fn find_entry_reading(&self, which: &str) -> Result<(Option<Result<IndexEntry>>, Read)> {
         let own = self.read_index()?;
         if let Some(Ok(entry)) = own.as_ref().map(|i| i.find(which)) {
-            return Ok(Some(Ok(entry.clone())));
+            let entry = entry.clone();
+            return Ok((Some(Ok(entry)), Read::Own(own)));
         }
-        Ok(self
-            .with_other_names(own)?
-            .map(|index| index.find(which).cloned()))
+        let all = self.with_other_names(own)?;
+        let found = all.as_ref().map(|index| index.find(which).cloned());
+        Ok((found, Read::All(all)))
+    }
+
+    /// [`Target::read_indexes`], from what [`Target::find_entry_reading`]
+    /// read: only the indexes under the other names are read here, when
+    /// it read this environment's alone.
+    fn all_indexes(&self, read: Read) -> Result<Option<Index>> {
+        match read {
+            Read::Own(own) => self.with_other_names(own),
+            Read::All(all) => Ok(all),
+        }
     }
 
     /// Whether `key` is under this environment's own prefix, not under
@@ -1502,6 +1525,14 @@ fn warn_set_aside(index: &Index, env: &str) {
             index.set_aside.len() - 10
         );
     }
+}
+
+/// The indexes [`Target::find_entry_reading`] read: this environment's
+/// alone, when what it looked for is there; else with those under its
+/// database's other names ([`Target::read_indexes`]).
+enum Read {
+    Own(Option<Index>),
+    All(Option<Index>),
 }
 
 /// The other name `env`'s database had its copies listed under: the
@@ -2203,7 +2234,8 @@ pub fn newest_manifest(
         return Ok(None);
     }
     let target = target(sh, project, env)?;
-    let Some(entry) = target.find_entry("latest")?.and_then(Result::ok) else {
+    let (found, read) = target.find_entry_reading("latest")?;
+    let Some(entry) = found.and_then(Result::ok) else {
         return Ok(None);
     };
     let Some(manifest) = entry_manifest_of(&target, &entry)? else {
@@ -2213,7 +2245,7 @@ pub fn newest_manifest(
     if manifest.is_migration_record() {
         return Ok(Some((manifest, source(&entry))));
     }
-    let index = target.read_indexes()?;
+    let index = target.all_indexes(read)?;
     let older = { index.iter() }
         .flat_map(|i| i.verified_newest_first())
         .skip_while(|e| e.file != entry.file)
