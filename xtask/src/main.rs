@@ -121,9 +121,15 @@ const FLAG_VARIABLES: [&str; 3] = [
 
 fn main() -> ExitCode {
     prepare_process();
-    let matches = match command_line().try_get_matches_from(typed_words()) {
+    // Built once: parsing, its refusals and the command names all read it.
+    let mut definition = command_line();
+    let words = typed_words(&definition);
+    let matches = match definition.try_get_matches_from_mut(&words) {
         Ok(matches) => matches,
-        Err(e) => return refused_by_clap(&with_tips_that_run(usage_as_typed(e))),
+        Err(e) => {
+            let e = usage_as_typed(e, &definition, &words);
+            return refused_by_clap(&with_tips_that_run(e));
+        }
     };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -132,7 +138,7 @@ fn main() -> ExitCode {
     // clap checks `conflicts_with` between global flags only when both
     // are written on one level: `-q list -v` would run quiet.
     if cli.output.quiet && cli.output.verbose {
-        let e = command_line().error(
+        let e = definition.error(
             clap::error::ErrorKind::ArgumentConflict,
             "the argument '--quiet' cannot be used with '--verbose'",
         );
@@ -161,7 +167,7 @@ fn main() -> ExitCode {
         Task::Verify(_) | Task::Diff(_) => Exit::CouldNotRun,
         _ => Exit::Failure,
     };
-    let result = run(cli, &typed);
+    let result = run(cli, (&typed, command_names(&definition)));
     // Everything the command held has been dropped (and so cleaned up) here.
     if let Some(signal) = signals::received() {
         return interrupted(signal, &command);
@@ -224,8 +230,8 @@ fn command_line_named(name: &'static str) -> clap::Command {
 /// and `-v` are taken on either side of it. A command without `--json`
 /// then refuses it as it does after its name, its usage line naming it
 /// (`silent_flags::json_before_the_commands_name_is_taken_as_after_it`).
-fn typed_words() -> Vec<std::ffi::OsString> {
-    json_after_the_command(&command_line(), std::env::args_os().collect())
+fn typed_words(definition: &clap::Command) -> Vec<std::ffi::OsString> {
+    json_after_the_command(definition, std::env::args_os().collect())
 }
 
 /// `words` with each `--json` before the name of the command it runs (at
@@ -307,13 +313,18 @@ fn without_variables(command: clap::Command) -> clap::Command {
 /// they had to be typed: `QBTIME_BACKUP_DIR` set, `restore` without its
 /// arguments showed `--backup-dir <DIR>` in it. The usage line of the same
 /// words parsed as if no variable were set is shown instead; an option
-/// typed is still in it.
-fn usage_as_typed(mut e: clap::Error) -> clap::Error {
+/// typed is still in it. `definition` is the command line that refused
+/// `words`.
+fn usage_as_typed(
+    mut e: clap::Error,
+    definition: &clap::Command,
+    words: &[std::ffi::OsString],
+) -> clap::Error {
     use clap::error::ContextKind::Usage;
     if e.get(Usage).is_none() {
         return e;
     }
-    if let Err(bare) = without_variables(command_line()).try_get_matches_from(typed_words())
+    if let Err(bare) = without_variables(definition.clone()).try_get_matches_from(words)
         && bare.kind() == e.kind()
         && let Some(usage) = bare.get(Usage)
     {
@@ -506,8 +517,8 @@ fn typed_globals(matches: &clap::ArgMatches) -> Vec<&'static str> {
 }
 
 /// The tool's command names and their aliases (`backup`, `time-travel`).
-fn command_names() -> Vec<String> {
-    command_line()
+fn command_names(definition: &clap::Command) -> Vec<String> {
+    definition
         .get_subcommands()
         .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
         .map(str::to_owned)
@@ -673,13 +684,12 @@ fn resolve_env(project: &Project, word: Option<&str>) -> anyhow::Result<Listed> 
     Ok((Some(envs), chosen))
 }
 
-fn run(cli: Cli, typed: &[&str]) -> anyhow::Result<ExitCode> {
+/// Runs the command; `typed`: the global options typed on the command
+/// line, `names`: the tool's command names ([`command_names`]).
+fn run(cli: Cli, (typed, names): (&[&str], Vec<String>)) -> anyhow::Result<ExitCode> {
     let sh = xshell::Shell::new()?;
     let project = Project::resolve(&cli.project)?;
-    out::set_typed_globals(
-        project.globals_to_paste(&cli.project, typed),
-        command_names(),
-    );
+    out::set_typed_globals(project.globals_to_paste(&cli.project, typed), names);
     sh.change_dir(&project.config_dir);
     match &cli.task {
         Task::Backup(args) => backup::run_each(&sh, &project, args).map(|_| ExitCode::SUCCESS),
