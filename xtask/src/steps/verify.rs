@@ -1549,16 +1549,7 @@ fn load(
     db.db
         .allow_dropping_triggers(shape.options.known_triggers.keys());
     db.db.allow_emptying(shape.options.emptied_tables());
-    let mut loading = Loading {
-        runner: gate::Runner::new(&db.db),
-        statements: &mut db.statements,
-        failures: &mut db.failures,
-        unloaded: &mut db.unloaded,
-        searched: &mut db.searched,
-        unsearched: &mut db.unsearched,
-        over_statement_limit: &mut db.over_statement_limit,
-        line: None,
-    };
+    let mut loading = db.loading();
     match repair::write_piped(load_reader, survey, &shape.options, &mut loading) {
         Err(e) if stops_verification(&e) => Err(e),
         loaded => Ok(loaded),
@@ -1981,16 +1972,7 @@ impl Preloaded {
         mut pass: OnePass,
         arrivals: (Receiver<statement::Packed>, Arc<AtomicBool>),
     ) -> Preloaded {
-        let mut loading = Loading {
-            runner: gate::Runner::new(&db.db),
-            statements: &mut db.statements,
-            failures: &mut db.failures,
-            unloaded: &mut db.unloaded,
-            searched: &mut db.searched,
-            unsearched: &mut db.unsearched,
-            over_statement_limit: &mut db.over_statement_limit,
-            line: None,
-        };
+        let mut loading = db.loading();
         let (mut stopped, mut low_disk) = (None, false);
         while let Some(batch) = next_batch(&arrivals) {
             let loaded = batch.each(|_, sql, _| match pass.statement(sql, &mut loading)? {
@@ -2084,6 +2066,23 @@ struct Loading<'s> {
     over_statement_limit: &'s mut usize,
     /// [`repair::Sink::at_line`]'s last: where a failure is named.
     line: Option<usize>,
+}
+
+impl Scratch {
+    /// What a load writes the dump's statements to: this database, each
+    /// statement and failure counted in it.
+    fn loading(&mut self) -> Loading<'_> {
+        Loading {
+            runner: gate::Runner::new(&self.db),
+            statements: &mut self.statements,
+            failures: &mut self.failures,
+            unloaded: &mut self.unloaded,
+            searched: &mut self.searched,
+            unsearched: &mut self.unsearched,
+            over_statement_limit: &mut self.over_statement_limit,
+            line: None,
+        }
+    }
 }
 
 /// Whether SQLite failed `sql` with `e` for D1's statement limit: "too
