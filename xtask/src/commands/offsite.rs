@@ -259,10 +259,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             dry_run,
             confirm,
         } => {
-            let env = envs.resolve(env)?;
-            // Before the bucket's rules are read, a dry run included.
-            confirm::check_named(env, confirm)?;
-            let target = target(sh, project, env)?;
+            let target = rules_target(sh, project, envs.resolve(env)?, confirm)?;
             lock(&target, *dry_run, confirm)
         }
         OffsiteCommand::Lifecycle {
@@ -270,13 +267,23 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             dry_run,
             confirm,
         } => {
-            let env = envs.resolve(env)?;
-            // Before the bucket's rules are read, a dry run included.
-            confirm::check_named(env, confirm)?;
-            let target = target(sh, project, env)?;
+            let target = rules_target(sh, project, envs.resolve(env)?, confirm)?;
             lifecycle(&target, *dry_run, confirm)
         }
     }
+}
+
+/// The bucket `offsite lock` and `offsite lifecycle` set `env`'s rules
+/// in: a `--confirm` naming another database is refused first, before
+/// the bucket's rules are read, a dry run included.
+fn rules_target<'e>(
+    sh: &Shell,
+    project: &Project,
+    env: &'e crate::config::environment::Environment,
+    confirm_args: &ConfirmArgs,
+) -> Result<Target<'e>> {
+    confirm::check_named(env, confirm_args)?;
+    target(sh, project, env)
 }
 
 fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {
@@ -943,7 +950,7 @@ fn next_steps(
 /// Prints the wrangler steps; unless a dry run, asks for the confirmation
 /// and runs them. `Ok(false)` for a dry run. A `--confirm` naming another
 /// database was refused before the bucket's rules were read
-/// ([`confirm::check_named`], in [`run`]).
+/// ([`confirm::check_named`], in [`rules_target`]).
 fn confirm_and_run(
     target: &Target<'_>,
     steps: &[&Invocation],
