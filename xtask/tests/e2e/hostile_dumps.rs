@@ -1422,3 +1422,73 @@ fn a_hand_export_of_text_holding_a_nul_byte_names_the_table_and_the_fix() {
     assert!(said[0].contains("msgs"), "{}", said[0]);
     assert!(said[0].contains("cargo xtask backup local"), "{}", said[0]);
 }
+
+/// A parent and its child, each with a row, as an app makes them.
+const PARENT_AND_CHILD: &str = "CREATE TABLE parent(id INTEGER PRIMARY KEY, name TEXT);\n\
+     CREATE TABLE child(id INTEGER PRIMARY KEY, \
+     parent_id INTEGER NOT NULL REFERENCES parent(id));\n\
+     INSERT INTO parent VALUES(1,'p');\n\
+     INSERT INTO child VALUES(1,1);\n";
+
+/// rvBP 5: a hand `wrangler d1 export --table child` whose table references
+/// `parent`, which the export lacks, passed verify's d1-restorable check
+/// and failed restore's load with `no such table: main.parent`, no advice.
+/// Verify names the table, its parent and the fix, never "corrupt"; every
+/// restore of it (into an empty database, which lacks the parent, or
+/// `--replace`, which drops it) is refused in its plan, a dry run too,
+/// with nothing run: the local D1 is as it was. The export it advises,
+/// with the parent, restores.
+#[test]
+fn a_hand_export_of_a_table_without_its_parent_is_told_by_verify_and_refused_by_restore() {
+    let source = Sandbox::new();
+    let dump = hand_export(&source, PARENT_AND_CHILD, "child");
+    let sb = Sandbox::new();
+    let verified = sb.xtask(&["verify", &dump, "--no-manifest"]);
+    assert_eq!(verified.code, Some(1), "{}", verified.all());
+    let said = verified.all();
+    assert!(said.contains("child references parent"), "{said}");
+    assert!(
+        said.contains("only into a database that has parent"),
+        "{said}"
+    );
+    assert!(said.contains("--table parent --table child"), "{said}");
+    assert!(!said.contains("corrupt"), "{said}");
+    let restore = |sb: &Sandbox, extra: &[&str]| {
+        let args = ["restore", &dump, "--to", "local", "--no-manifest"];
+        sb.xtask(&[&args[..], extra].concat())
+    };
+    let refused_naming_the_fix = |run: &Run| {
+        assert_eq!(run.code, Some(3), "{}", run.all());
+        let error = run.stderr.lines().find(|l| l.starts_with("error:"));
+        let error = error.unwrap_or_else(|| panic!("{}", run.all()));
+        assert!(error.contains("child references parent"), "{error}");
+        assert!(error.contains("--table parent --table child"), "{error}");
+        assert!(error.contains("Nothing was done"), "{error}");
+    };
+    for extra in [&["--partial", "--dry-run"][..], &["--partial", "--yes"]] {
+        refused_naming_the_fix(&restore(&sb, extra));
+        assert!(sb.local_d1_files().is_empty());
+    }
+    let target = Sandbox::new();
+    target.execute_sql_with_wrangler(PARENT_AND_CHILD);
+    let before = export(&target);
+    refused_naming_the_fix(&restore(&target, &["--replace", "--partial", "--yes"]));
+    assert_eq!(export(&target), before);
+    // The fix, as the refusal words it, restores both tables.
+    let file = source.path().join("both.sql");
+    let args = ["d1", "export", "qbtime_db_local", "--local"];
+    let tables = ["--table", "parent", "--table", "child", "--output"];
+    let both = [&args[..], &tables, &[file.to_str().unwrap()]].concat();
+    source.wrangler(&both).assert_ok();
+    let file = file.to_str().unwrap();
+    let args = [
+        "restore",
+        file,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--partial",
+    ];
+    sb.xtask(&[&args[..], &["--yes"]].concat()).assert_ok();
+    assert_eq!(sb.query("SELECT count(*) AS n FROM child")[0][0]["n"], 1);
+}

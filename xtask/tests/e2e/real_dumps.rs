@@ -392,3 +392,32 @@ fn a_backup_of_a_table_over_d1s_100_columns_is_not_good() {
     assert!(!run.all().contains("GOOD"), "{}", run.all());
     assert!(run.all().contains("w101"), "{}", run.all());
 }
+
+/// rvBP 6: `verify` of a hand `wrangler d1 export --no-schema` holding
+/// rows of a table no migration makes said "BAD: corrupt". A data-only
+/// export is judged as data only: the table is named, with what to do
+/// (its one way back, `restore --clean`, refuses it), the verdict is BAD
+/// but never "corrupt", and no trigger, which no data-only export holds,
+/// is warned of.
+#[test]
+fn verify_of_a_no_schema_export_with_a_table_no_migration_makes_names_it_not_corruption() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source.execute_sql(
+        "CREATE TABLE extra(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO extra VALUES(1,'x');",
+    );
+    let data = source.export_data_only("data.sql");
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["verify", data.to_str().unwrap(), "--no-manifest"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let all = run.all();
+    assert!(!all.contains("corrupt"), "{all}");
+    let schema = run.stdout_line_with("[FAIL] schema");
+    assert!(schema.contains("extra, which no migration"), "{schema}");
+    assert!(schema.contains("restore --clean"), "{schema}");
+    assert!(schema.contains("without --no-schema"), "{schema}");
+    let result = run.stdout_line_with("Result:");
+    assert!(result.contains("the schema check"), "{result}");
+    assert!(!run.stderr.contains("trigger"), "{}", run.stderr);
+}

@@ -3760,3 +3760,32 @@ fn a_hand_made_schema_only_or_table_export_needs_partial_as_the_tools_own() {
         .xtask(&[&args[..], &["--replace", "--dry-run"]].concat())
         .assert_ok();
 }
+
+/// rvBP 5's other side: a hand export of chosen tables whose parent the
+/// restored database has is not refused for lacking it. Rows alone
+/// (`--no-schema --table accounts`, which references encryption_keys)
+/// restored `--clean --partial` go into the migrations' schema, which
+/// makes the parent: they restore, and verify calls them good.
+#[test]
+fn a_hand_export_of_rows_whose_parent_the_migrations_make_restores_clean_and_partial() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(
+        "INSERT INTO accounts (email, display_name, password_hash) VALUES \
+         ('a@example.com', 'A', 'h'), ('b@example.com', 'B', 'h');",
+    );
+    let rows = hand_export(
+        &source,
+        "accounts.sql",
+        &["--no-schema", "--table", "accounts"],
+    );
+    let target = Sandbox::new();
+    target
+        .xtask(&["verify", &rows, "--no-manifest"])
+        .assert_ok();
+    let args = ["restore", &rows, "--to", "local", "--no-manifest"];
+    let clean = ["--clean", "--partial", "--yes"];
+    target.xtask(&[&args[..], &clean].concat()).assert_ok();
+    let sql = "SELECT email FROM accounts ORDER BY 1";
+    assert_eq!(target.query(sql), source.query(sql));
+}
