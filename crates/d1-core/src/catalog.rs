@@ -572,6 +572,47 @@ pub fn missing_parents(db: &rusqlite::Connection) -> rusqlite::Result<Vec<(Strin
 
 /// [`missing_parents`] said: the tables and the fix, names only.
 pub fn missing_parents_said(missing: &[(String, String)]) -> String {
+    let (pairs, parents) = pairs_and_parents(missing);
+    format!(
+        "{pairs}, which the backup does not hold: D1 enforces foreign keys, so no restore can \
+         load those rows, nor the app write to those tables, without {}. Take {} with --table \
+         too",
+        crate::wording::them(parents.len()),
+        parents.join(", ")
+    )
+}
+
+/// [`missing_parents`] of a dump without a manifest (a hand `wrangler d1
+/// export --table child`), said: what its rows need, what a restore of it
+/// leaves, and the export that holds the parents too, names only (rvBP 5).
+pub fn export_without_parents_said(missing: &[(String, String)]) -> String {
+    let (pairs, parents) = pairs_and_parents(missing);
+    let mut tables: Vec<&str> = { missing.iter() }
+        .flat_map(|(t, p)| [p.as_str(), t.as_str()])
+        .collect();
+    // Parents first, each table once, as they were met.
+    tables.sort_by_key(|t| !missing.iter().any(|(_, p)| p == t));
+    let mut seen = std::collections::BTreeSet::new();
+    tables.retain(|t| seen.insert(t.to_ascii_lowercase()));
+    let flags: String = { tables.iter() }
+        .map(|t| format!(" --table {}", crate::wording::shell_word(t)))
+        .collect();
+    format!(
+        "{pairs}, which the dump does not hold (an export of chosen tables): D1 enforces \
+         foreign keys, so those rows load only into a database that has {}, not into an empty \
+         one, and a restore of this dump leaves none (an empty database lacks {}, and --replace \
+         drops every table the dump does not hold). Export {} with {} (`wrangler d1 export \
+         DATABASE{flags} --output FILE`) and restore that",
+        parents.join(", "),
+        crate::wording::them(parents.len()),
+        parents.join(", "),
+        crate::wording::them(tables.len() - parents.len()),
+    )
+}
+
+/// The pairs of [`missing_parents`] as a message lists them (`child
+/// references parent`), and the parents, each once, as shown.
+fn pairs_and_parents(missing: &[(String, String)]) -> (String, Vec<String>) {
     let pairs: Vec<String> = missing
         .iter()
         .map(|(table, parent)| {
@@ -585,17 +626,10 @@ pub fn missing_parents_said(missing: &[(String, String)]) -> String {
     let mut parents: Vec<&str> = missing.iter().map(|(_, p)| p.as_str()).collect();
     parents.sort_unstable();
     parents.dedup();
-    format!(
-        "{}, which the backup does not hold: D1 enforces foreign keys, so no restore can load \
-         those rows, nor the app write to those tables, without {}. Take {} with --table too",
-        pairs.join(", "),
-        if parents.len() == 1 { "it" } else { "them" },
-        parents
-            .iter()
-            .map(|p| crate::names::shown(p))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    let parents = { parents.iter() }
+        .map(|p| crate::names::shown(p).into_owned())
+        .collect();
+    (pairs.join(", "), parents)
 }
 
 /// Whether `text` holds `word` as a name of its own: not inside a longer

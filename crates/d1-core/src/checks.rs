@@ -427,15 +427,33 @@ pub fn foreign_key_check(db: &rusqlite::Connection, chosen_tables: bool) -> Resu
     // one it does not hold fails every restore. A whole backup holds what
     // the database held: a table whose parent was dropped while it was
     // empty is the database's own, and loads.
-    let missing = match chosen_tables {
-        true => crate::catalog::missing_parents(db)?,
-        false => Vec::new(),
-    };
-    if !missing.is_empty() {
-        return Ok(fail(
-            "foreign keys",
-            crate::catalog::missing_parents_said(&missing),
-        ));
+    let said = crate::catalog::missing_parents_said;
+    foreign_key_check_saying(db, chosen_tables.then_some(said))
+}
+
+/// [`foreign_key_check`] of a dump without a manifest that is an export
+/// of chosen tables (a hand `wrangler d1 export --table child`), its
+/// missing parents said as of such an export, with the export that holds
+/// them ([`crate::catalog::export_without_parents_said`]; rvBP 5).
+pub fn export_foreign_key_check(db: &rusqlite::Connection) -> Result<Check> {
+    foreign_key_check_saying(db, Some(crate::catalog::export_without_parents_said))
+}
+
+/// How the tables whose parent a database lacks are said, as (table,
+/// parent) pairs ([`crate::catalog::missing_parents`]).
+type MissingSaid = fn(&[(String, String)]) -> String;
+
+/// [`foreign_key_check`], the tables whose parent `db` lacks said by
+/// `missing_said`, or not looked for without it.
+fn foreign_key_check_saying(
+    db: &rusqlite::Connection,
+    missing_said: Option<MissingSaid>,
+) -> Result<Check> {
+    if let Some(said) = missing_said {
+        let missing = crate::catalog::missing_parents(db)?;
+        if !missing.is_empty() {
+            return Ok(fail("foreign keys", said(&missing)));
+        }
     }
     let mut stmt = db.prepare("PRAGMA foreign_key_check")?;
     let broken: Vec<(String, Option<i64>, String)> = stmt

@@ -438,6 +438,34 @@ impl Survey {
             .any(|(t, _)| t.eq_ignore_ascii_case(name))
     }
 
+    /// The tables the dump creates and fills whose foreign keys reference a
+    /// table it does not create, as (table, parent)
+    /// ([`crate::catalog::missing_parents`]): a hand `wrangler d1 export
+    /// --table child` without its `parent`. D1 enforces foreign keys, so
+    /// no row of such a table loads ("no such table: main.parent") into
+    /// a database that lacks the parent, and every restore of the dump as
+    /// it is (into an empty database, or `--replace`, which drops the
+    /// rest) leaves one without it. A table the dump leaves empty loads;
+    /// it may be a whole database's own, its parent dropped (rvBP 5).
+    pub fn unloadable_without_parents(&self) -> Vec<(String, String)> {
+        let filled =
+            |t: &str| { self.rows.iter() }.any(|(n, r)| *r > 0 && n.eq_ignore_ascii_case(t));
+        let Ok(gate) = crate::gate::Gate::memory() else {
+            return Vec::new();
+        };
+        for (_, sql) in &self.tables {
+            // One that does not run here has no keys to read.
+            let _ = gate.run(sql);
+        }
+        {
+            crate::catalog::missing_parents(gate.db())
+                .unwrap_or_default()
+                .into_iter()
+        }
+        .filter(|(table, _)| filled(table))
+        .collect()
+    }
+
     /// The AUTOINCREMENT tables the dump creates when it holds no
     /// `sqlite_sequence` statement at all: `wrangler d1 export --table T`
     /// writes those rows only when `sqlite_sequence` is named too, so each
@@ -3008,6 +3036,24 @@ mod tests {
         let survey = survey_of_one("UPDATE t SET v = 1;");
         let e = format!("{:#}", survey.ensure_repairable().unwrap_err());
         assert!(e.contains("an UPDATE statement"), "{e}");
+    }
+
+    /// rvBP 5: a dump's table whose foreign key names a table the dump
+    /// does not create, and which the dump fills, is named with its
+    /// parent (matched ignoring case); one it leaves empty is not.
+    #[test]
+    fn a_filled_table_whose_parent_the_dump_lacks_is_named() {
+        let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+            CREATE TABLE Parent(id INTEGER PRIMARY KEY);\n\
+            CREATE TABLE child(id INTEGER PRIMARY KEY, p INTEGER REFERENCES parent(id), \
+            o INTEGER REFERENCES other(id));\n\
+            INSERT INTO \"child\" VALUES(1,NULL,NULL);\n\
+            CREATE TABLE empty(id INTEGER PRIMARY KEY, o INTEGER REFERENCES other(id));\n";
+        let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+        assert_eq!(
+            survey.unloadable_without_parents(),
+            [("child".to_owned(), "other".to_owned())]
+        );
     }
 
     fn survey_of_one(statement: &str) -> Survey {

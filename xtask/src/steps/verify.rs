@@ -234,6 +234,16 @@ impl Report {
         if unrepairable && others_faithful {
             return d1_refuses_said(self);
         }
+        // A data-only export whose rows do not fit the migrations' schema
+        // is no damage to the file either (rvBP 6).
+        let unfitting = failing("schema") && { self.checks.iter() }
+            .filter(|c| c.status == Status::Fail && !told_by_schema(c))
+            .all(|c| matches!(c.name, "foreign keys" | "audit chain"));
+        if unfitting {
+            return "BAD: its rows do not fit the schema its migrations make, so restore \
+                    refuses it (the schema check)"
+                .to_owned();
+        }
         if !self.is_faithful() {
             // Checked without a manifest, it has none to fail to match.
             let had_manifest =
@@ -267,6 +277,19 @@ impl Report {
 /// on a statement that is not an INSERT.
 const ONLY_STATEMENT_LIMIT: &str =
     "each one a statement that is not an INSERT, over D1's statement limit (see d1-restorable)";
+
+/// Said of the statements check when each failure was a row of a table no
+/// migration makes, in a data-only export.
+const ONLY_UNMADE_TABLES: &str =
+    "each one a row of a table no migration makes, with none to go into (see schema)";
+
+/// A failing check the schema check tells: itself, when the rows of a
+/// data-only export do not fit the migrations' schema, or the statements
+/// check failing only for rows of a table no migration makes.
+fn told_by_schema(check: &Check) -> bool {
+    check.name == "schema"
+        || check.name == "statements" && check.detail.contains(ONLY_UNMADE_TABLES)
+}
 
 /// A failing check the d1-restorable check tells: itself, or the
 /// statements check failing only for statements over D1's statement limit,
@@ -736,7 +759,7 @@ fn survey_checked(
         run.checks.push(fail("format", NOT_A_DUMP.to_owned()));
         return Ok(None);
     }
-    let (shape, survey) = if manifest.is_none() && keep.is_none() && survey.is_data_only() {
+    let (mut shape, survey) = if manifest.is_none() && keep.is_none() && survey.is_data_only() {
         match readable(run, survey_as_data_only_export(source, ctx)?)? {
             Some(reshaped) => reshaped,
             None => return Ok(None),
@@ -744,6 +767,15 @@ fn survey_checked(
     } else {
         (shape, survey)
     };
+    // A hand export of chosen tables (`wrangler d1 export --table child`)
+    // without the table one references is loaded as the tool's own backup
+    // of chosen tables is, its foreign keys checked after the load: the
+    // foreign keys check names the table, its parent and the fix, where
+    // every row failed "no such table: main.parent" and the file was
+    // called corrupt (rvBP 5).
+    if manifest.is_none() && !shape.data_only && !survey.unloadable_without_parents().is_empty() {
+        shape.partial = true;
+    }
     Ok(Some((shape, survey, on_arrival)))
 }
 
@@ -775,6 +807,7 @@ fn survey_as_data_only_export(
     let mut shape = Shape::of_data_only_export(ctx)?;
     let surveyed = survey_data_only_export(source, ctx, &shape.options)?;
     Ok(surveyed.map(|(survey, migrations_differ)| {
+        shape.unmade = unmade_tables(&survey, &shape.options);
         if let Some(differs) = migrations_differ {
             shape.assumed_schema = Some(fail(
                 "schema",
@@ -785,9 +818,52 @@ fn survey_as_data_only_export(
                     ctx.migrations_dir.display()
                 ),
             ));
+        } else if !shape.unmade.is_empty() {
+            shape.assumed_schema = Some(unmade_check(&shape.unmade, ctx));
         }
         (shape, survey)
     }))
+}
+
+/// The tables a data-only export holds rows of that no migration makes
+/// (`options.known_tables`, the schema it is loaded on), as its INSERTs
+/// name them; `sqlite_sequence` and `d1_migrations`, which D1 and
+/// wrangler make, are none.
+fn unmade_tables(survey: &repair::Survey, options: &repair::Options) -> Vec<String> {
+    let made = |t: &str| {
+        t.eq_ignore_ascii_case("sqlite_sequence")
+            || t.eq_ignore_ascii_case(statement::MIGRATIONS_TABLE)
+            || { options.known_tables.keys() }.any(|k| k.eq_ignore_ascii_case(t))
+    };
+    { survey.rows.iter() }
+        .filter(|(t, n)| **n > 0 && !made(t))
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+/// The schema check of a data-only export holding rows of `unmade`,
+/// tables no migration makes: the rows have no table to go into in the
+/// schema its one way back, `restore --clean`, loads them on, and that
+/// restore refuses it. Said as such, with the ways out, not as a dump
+/// that does not load (rvBP 6: "BAD: corrupt").
+fn unmade_check(unmade: &[String], ctx: &Workspace<'_>) -> Check {
+    let shown: Vec<String> = { unmade.iter() }
+        .map(|t| d1_core::names::shown(t).into_owned())
+        .collect();
+    let (it, is) = d1_core::wording::they_are(unmade.len());
+    fail(
+        "schema",
+        format!(
+            "no manifest and no CREATE TABLE: a data-only export, whose one way back is \
+             `restore --clean`, onto the schema its migrations make; it holds rows of {}, which \
+             no migration in {} makes, so that restore refuses it ({it} {is} made outside the \
+             migrations, in the database it was exported from). Export that database whole \
+             (without --no-schema) and restore that with --replace, or make {} in a migration",
+            d1_core::wording::listed(&shown, "table"),
+            ctx.migrations_dir.display(),
+            d1_core::wording::them(unmade.len()),
+        ),
+    )
 }
 
 /// The checks of the loaded database `db` (its file `scratch`, if any),
@@ -806,7 +882,11 @@ fn check_load(
     // (into an empty database, or `--replace`, which drops the rest), with
     // D1's foreign keys enforced, so a reference to a table it does not
     // hold fails every restore.
-    let foreign_keys = foreign_key_check(db.db.db(), shape.partial)?;
+    let foreign_keys = match manifest {
+        // A hand export of chosen tables ([`survey_checked`]).
+        None if shape.partial => d1_core::checks::export_foreign_key_check(db.db.db())?,
+        _ => foreign_key_check(db.db.db(), shape.partial)?,
+    };
     run.phase("foreign keys");
     let rows = row_check(
         db.db.db(),
@@ -1313,6 +1393,10 @@ struct Shape {
     /// they are loaded on every migration in the directory, as a restore
     /// puts them into a target that is up to date, and the report says so.
     assumed_schema: Option<Check>,
+    /// The tables a data-only export without a manifest holds rows of that
+    /// no migration makes ([`unmade_tables`]): their INSERTs fail for
+    /// want of a table, which the schema check tells.
+    unmade: Vec<String>,
     options: repair::Options,
 }
 
@@ -1383,6 +1467,7 @@ impl Shape {
             partial,
             migrations,
             assumed_schema,
+            unmade: Vec::new(),
             options,
         })
     }
@@ -1549,7 +1634,7 @@ fn load(
     db.db
         .allow_dropping_triggers(shape.options.known_triggers.keys());
     db.db.allow_emptying(shape.options.emptied_tables());
-    let mut loading = db.loading();
+    let mut loading = db.loading(&shape.unmade);
     match repair::write_piped(load_reader, survey, &shape.options, &mut loading) {
         Err(e) if stops_verification(&e) => Err(e),
         loaded => Ok(loaded),
@@ -1614,9 +1699,10 @@ fn statements_check(
                 "{} of {} repaired statements failed under D1's rules{}; the first: {first}",
                 db.failures.len(),
                 db.statements,
-                match db.failures.len() == db.over_statement_limit {
-                    true => format!(", {ONLY_STATEMENT_LIMIT}"),
-                    false => String::new(),
+                match db.failures.len() {
+                    n if n == db.over_statement_limit => format!(", {ONLY_STATEMENT_LIMIT}"),
+                    n if n == db.unplaced => format!(", {ONLY_UNMADE_TABLES}"),
+                    _ => String::new(),
                 }
             ),
         ),
@@ -1743,6 +1829,9 @@ struct Scratch {
     /// How many failures were D1's statement limit on a statement that is
     /// not an INSERT, which the d1-restorable check tells.
     over_statement_limit: usize,
+    /// How many failures were rows of a table no migration makes, in a
+    /// data-only export ([`Shape::unmade`]), which the schema check tells.
+    unplaced: usize,
 }
 
 impl Scratch {
@@ -1804,6 +1893,7 @@ impl Scratch {
             searched: 0,
             unsearched: 0,
             over_statement_limit: 0,
+            unplaced: 0,
         })
     }
 }
@@ -1972,7 +2062,7 @@ impl Preloaded {
         mut pass: OnePass,
         arrivals: (Receiver<statement::Packed>, Arc<AtomicBool>),
     ) -> Preloaded {
-        let mut loading = db.loading();
+        let mut loading = db.loading(&[]);
         let (mut stopped, mut low_disk) = (None, false);
         while let Some(batch) = next_batch(&arrivals) {
             let loaded = batch.each(|_, sql, _| match pass.statement(sql, &mut loading)? {
@@ -2064,6 +2154,11 @@ struct Loading<'s> {
     searched: &'s mut usize,
     unsearched: &'s mut usize,
     over_statement_limit: &'s mut usize,
+    /// The tables no migration makes that a data-only export fills
+    /// ([`Shape::unmade`]), and how many of their rows failed for want of
+    /// them.
+    unmade: &'s [String],
+    unplaced: &'s mut usize,
     /// [`repair::Sink::at_line`]'s last: where a failure is named.
     line: Option<usize>,
 }
@@ -2071,7 +2166,7 @@ struct Loading<'s> {
 impl Scratch {
     /// What a load writes the dump's statements to: this database, each
     /// statement and failure counted in it.
-    fn loading(&mut self) -> Loading<'_> {
+    fn loading<'s>(&'s mut self, unmade: &'s [String]) -> Loading<'s> {
         Loading {
             runner: gate::Runner::new(&self.db),
             statements: &mut self.statements,
@@ -2080,6 +2175,8 @@ impl Scratch {
             searched: &mut self.searched,
             unsearched: &mut self.unsearched,
             over_statement_limit: &mut self.over_statement_limit,
+            unmade,
+            unplaced: &mut self.unplaced,
             line: None,
         }
     }
@@ -2109,6 +2206,23 @@ fn over_statement_limit(e: &rusqlite::Error, sql: &str) -> bool {
 /// nor clears it.
 const SEARCHED_FAILURES: usize = 100;
 
+impl Loading<'_> {
+    /// Counts a failure of `sql` with `e` that another check tells: D1's
+    /// statement limit on a statement that is not an INSERT
+    /// (d1-restorable), or a row of a table no migration makes (schema).
+    fn count_told_elsewhere(&mut self, e: &rusqlite::Error, sql: &str) {
+        if over_statement_limit(e, sql) {
+            *self.over_statement_limit += 1;
+        }
+        let unmade = |t: String| self.unmade.iter().any(|u| u.eq_ignore_ascii_case(&t));
+        if e.to_string().starts_with("no such table")
+            && statement::insert_target(sql).is_some_and(unmade)
+        {
+            *self.unplaced += 1;
+        }
+    }
+}
+
 impl repair::Sink for Loading<'_> {
     fn at_line(&mut self, line: Option<usize>) {
         self.line = line;
@@ -2123,10 +2237,8 @@ impl repair::Sink for Loading<'_> {
         *self.statements += 1;
         crate::out::count_one();
         let outcome = self.runner.run(sql);
-        if let Outcome::Failed(e) = &outcome
-            && over_statement_limit(e, sql)
-        {
-            *self.over_statement_limit += 1;
+        if let Outcome::Failed(e) = &outcome {
+            self.count_told_elsewhere(e, sql);
         }
         let failure = match outcome {
             Outcome::Ran => return Ok(()),
@@ -3064,7 +3176,7 @@ mod tests {
     /// `f` given a load into `db`.
     fn loading_into<T>(db: &Gate, f: impl FnOnce(&mut Loading<'_>) -> T) -> T {
         let (mut statements, mut failures, mut unloaded, mut over) = (0, vec![], vec![], 0);
-        let (mut searched, mut unsearched) = (0, 0);
+        let (mut searched, mut unsearched, mut unplaced) = (0, 0, 0);
         f(&mut Loading {
             runner: gate::Runner::new(db),
             statements: &mut statements,
@@ -3073,6 +3185,8 @@ mod tests {
             searched: &mut searched,
             unsearched: &mut unsearched,
             over_statement_limit: &mut over,
+            unmade: &[],
+            unplaced: &mut unplaced,
             line: None,
         })
     }

@@ -1286,6 +1286,36 @@ fn refuse_without_partial(
     )
 }
 
+/// A dump without a manifest whose table, filled, references a table it
+/// does not create (a hand `wrangler d1 export --table child` without its
+/// `parent`), restored otherwise than `--clean`: the database it leaves
+/// has the dump's tables alone (an empty database has no other, and
+/// `--replace` drops the rest), so D1, which enforces foreign keys,
+/// refuses every row ("no such table: main.parent"). Refused in the plan,
+/// a dry run's too, before anything runs against the target, naming the
+/// table, its parent and the export that holds both; it used to fail at
+/// the load with D1's words alone (rvBP 5). `--clean` loads rows into the
+/// migrations' schema, which may make the parent.
+pub(super) fn guard_missing_parents(
+    source: &Source,
+    survey: &d1_core::repair::Survey,
+    mode: Mode,
+) -> Result<()> {
+    if source.manifest.is_some() || mode == Mode::Clean {
+        return Ok(());
+    }
+    let missing = survey.unloadable_without_parents();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "{} cannot be restored: {}. Nothing was done.",
+        source.file.display(),
+        d1_core::catalog::export_without_parents_said(&missing)
+    )
+}
+
 /// [`guard_backup_scope`] for a dump without a manifest, judged by what it
 /// holds. One that makes the migrations' tables (or `d1_migrations`) and
 /// holds no INSERT at all, `d1_migrations`' included, is a schema-only

@@ -297,6 +297,7 @@ pub(super) fn survey_dump(
         wide,
         settings.app.encryption_key.is_some(),
     )?;
+    super::guards::guard_missing_parents(source, &survey, mode)?;
     super::guards::guard_dump_scope(source, &schema, migrations_dir, mode, args.partial)?;
     super::warn_of_the_dump(source, &survey);
     Ok((options, survey, triggers, schema))
