@@ -714,3 +714,146 @@ fn an_untrusted_bucket_manifest_read_for_the_migration_record_is_told_as_such() 
         assert_eq!(decoys.hashes(), before, "{args:?}");
     }
 }
+
+/// rvBO 2: an index that cannot be judged (not JSON, or over the 64 MiB an
+/// index may hold) failed every upload with "copy it once R2 answers:
+/// `cargo xtask upload …`", a retry that never helps, and the oversized
+/// one exited 1. Every command that reads it now refuses it alike (exit 2):
+/// the object, what is wrong (never its content), that the copies in the
+/// bucket are untouched, and the fix, `offsite reindex`; a backup taken by
+/// `backup --upload` is kept, and said to be.
+#[test]
+fn an_index_that_cannot_be_judged_is_refused_alike_with_its_fix_and_no_retry() {
+    let (remote, home) = remote();
+    let home = home.path();
+    remote.backup_and_upload_prod(home);
+    let object = format!("r2://{BUCKET}/index/prod.json");
+    for (what, bytes) in [
+        (
+            "not JSON",
+            b"{\"format_version\": 1, \"backups\": [".to_vec(),
+        ),
+        ("over 64 MiB", vec![b' '; (64 << 20) + 1]),
+    ] {
+        (remote.server)
+            .r2_put_object(BUCKET, "index/prod.json", &bytes)
+            .unwrap();
+        for args in [
+            &["offsite", "list", "--env", "prod"][..],
+            &["offsite", "fetch", "latest", "--env", "prod"][..],
+            &["upload", "latest:prod"][..],
+            &["backup", "prod", "--upload"][..],
+        ] {
+            let before = remote.sb.backup_files();
+            let run = remote.xtask(home, args);
+            assert_eq!(run.code, Some(2), "{what}: {args:?}\n{}", run.all());
+            for said in [
+                object.as_str(),
+                "the copies in the bucket are untouched",
+                "cargo xtask offsite reindex --env prod",
+            ] {
+                assert!(
+                    run.stderr.contains(said),
+                    "{what}: {args:?} does not say {said:?}:\n{}",
+                    run.all()
+                );
+            }
+            for never in ["once R2 answers", "\"backups\": ["] {
+                assert!(
+                    !run.all().contains(never),
+                    "{what}: {args:?}\n{}",
+                    run.all()
+                );
+            }
+            if args[0] == "backup" {
+                let after = remote.sb.backup_files();
+                assert!(
+                    after.len() > before.len() && run.stderr.contains("the local backup is kept"),
+                    "{what}: the backup is kept, and said to be:\n{}",
+                    run.all()
+                );
+            }
+            assert!(
+                remote.server.r2_object(BUCKET, "index/prod.json").unwrap() == bytes,
+                "{what}: {args:?} changed the index"
+            );
+        }
+    }
+}
+
+/// rvBO 2: an index that cannot be judged had no way out but deleting it
+/// by hand. `offsite reindex --env ENV` rebuilds it from the manifests in
+/// backups/ that record a copy in the bucket under `<env>/`: it refuses a
+/// readable index (nothing to replace); its dry run lists what the new
+/// index will hold and where the old one is kept, and changes nothing;
+/// without confirmation (`--yes` is not enough for prod) the bucket's
+/// index is byte-identical afterwards; confirmed, the old bytes are kept
+/// in backups/ (mode 600) where it says, and the new index is one
+/// `offsite list` reads and `offsite fetch latest` fetches from.
+#[test]
+fn reindex_replaces_an_unreadable_index_only_when_confirmed_keeping_the_old_bytes() {
+    use std::os::unix::fs::PermissionsExt;
+    let (remote, home) = remote();
+    let home = home.path();
+    let name = remote.backup_and_upload_prod(home);
+    let index = || remote.server.r2_object(BUCKET, "index/prod.json").unwrap();
+    let readable = index();
+    let reindex = |more: &[&str]| {
+        let mut args = vec!["offsite", "reindex", "--env", "prod"];
+        args.extend_from_slice(more);
+        remote.xtask(home, &args)
+    };
+    let run = reindex(&["--confirm", "qbtime_db_prod"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("nothing to replace"), "{}", run.all());
+    assert!(index() == readable, "a readable index was replaced");
+
+    let bad = b"{\"format_version\": 1, \"backups\": [".to_vec();
+    (remote.server)
+        .r2_put_object(BUCKET, "index/prod.json", &bad)
+        .unwrap();
+    let files = remote.sb.backup_files();
+    let dry = reindex(&["--dry-run"]);
+    dry.assert_ok();
+    assert!(
+        dry.stdout.contains(&name)
+            && dry.stdout.contains("kept aside")
+            && dry.stdout.contains("Dry run: nothing was changed."),
+        "{}",
+        dry.all()
+    );
+    assert!(index() == bad && remote.sb.backup_files() == files);
+    for unconfirmed in [&[][..], &["--yes"][..]] {
+        let run = reindex(unconfirmed);
+        assert_eq!(run.code, Some(3), "{unconfirmed:?}\n{}", run.all());
+        assert!(
+            index() == bad && remote.sb.backup_files() == files,
+            "{unconfirmed:?} changed something:\n{}",
+            run.all()
+        );
+    }
+
+    let run = reindex(&["--confirm", "qbtime_db_prod"]);
+    run.assert_ok();
+    let aside: Vec<String> = { remote.sb.backup_files().into_iter() }
+        .filter(|f| !files.contains(f))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}\n{}", run.all());
+    let kept = remote.sb.backups().join(&aside[0]);
+    assert!(run.stdout.contains(&aside[0]), "{}", run.all());
+    assert_eq!(std::fs::read(&kept).unwrap(), bad);
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{aside:?}");
+
+    let list = remote.xtask(home, &["offsite", "list", "--env", "prod"]);
+    list.assert_ok();
+    assert!(list.stdout.contains(&name), "{}", list.all());
+    let local = std::fs::read(remote.sb.backups().join(&name)).unwrap();
+    std::fs::remove_file(remote.sb.backups().join(&name)).unwrap();
+    let fetch = remote.xtask(home, &["offsite", "fetch", "latest", "--env", "prod"]);
+    fetch.assert_ok();
+    assert_eq!(
+        std::fs::read(remote.sb.backups().join(&name)).unwrap(),
+        local
+    );
+}
