@@ -28,10 +28,10 @@ use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
-    Download, Index, IndexEntry, LOCK_JOURNAL, LockRule, OBJECT_LIMIT, Retention, Target, TooLarge,
-    UntrustedManifest, check_expiry_against_locks, checked_manifest, expire_days, index_key,
-    is_our_lock, kept_but_expiring, lock_days, lock_rule_name, old_prefixes, print_upload_plan,
-    rule_name, rule_names, target, target_in, upload_with,
+    Download, Index, IndexEntry, Kept, LOCK_JOURNAL, LockRule, OBJECT_LIMIT, Retention, Target,
+    TooLarge, UnreadableIndex, UntrustedManifest, check_expiry_against_locks, checked_manifest,
+    expire_days, index_key, is_our_lock, kept_but_expiring, lock_days, lock_rule_name,
+    old_prefixes, print_upload_plan, rule_name, rule_names, target, target_in, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 use d1_core::names::file_name;
@@ -95,6 +95,17 @@ pub enum OffsiteCommand {
         /// Print the rule and the commands, and change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        confirm: ConfirmArgs,
+    },
+    /// Replace an offsite index this tool cannot read with one rebuilt from the manifests in backups/, keeping the old one's bytes aside.
+    Reindex {
+        /// Print what the new index would hold and where the old one goes, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The environment whose index to replace.
+        #[arg(long, value_name = "ENV")]
+        env: String,
         #[command(flatten)]
         confirm: ConfirmArgs,
     },
@@ -262,6 +273,18 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             let target = rules_target(sh, project, envs.resolve(env)?, confirm)?;
             lock(&target, *dry_run, confirm)
         }
+        OffsiteCommand::Reindex {
+            dry_run,
+            env,
+            confirm,
+        } => {
+            let env = envs.resolve(env)?;
+            // Before the bucket is read: a script without confirmation
+            // is refused with nothing read or written.
+            confirm::check_given(env, confirm, *dry_run, REINDEX)?;
+            let target = target(sh, project, env)?;
+            reindex(project, &target, *dry_run, confirm)
+        }
         OffsiteCommand::Lifecycle {
             env,
             dry_run,
@@ -284,6 +307,165 @@ fn rules_target<'e>(
 ) -> Result<Target<'e>> {
     confirm::check_named(env, confirm_args)?;
     target(sh, project, env)
+}
+
+/// What `offsite reindex` asks confirmation to do, of the database named.
+const REINDEX: &str = "replace the offsite index of";
+
+/// `offsite reindex`: replaces the environment's index, when this tool
+/// cannot judge it ([`UnreadableIndex`]) or it is missing, with one rebuilt
+/// from the manifests in backups/ that record a copy in the bucket under
+/// `<env>/`. Copies only the old index listed are forgotten by it, so the
+/// old bytes are kept first, in backups/ (mode 600), and the plan says
+/// so; a readable index, or one of a later format, is not replaced.
+fn reindex(
+    project: &Project,
+    target: &Target<'_>,
+    dry_run: bool,
+    confirm_args: &ConfirmArgs,
+) -> Result<()> {
+    let env = target.env;
+    let key = index_key(&env.name);
+    let object = format!("r2://{}/{key}", target.bucket());
+    // Uploads rewrite the index under the backup lock: none runs meanwhile.
+    let _lock = match dry_run {
+        true => None,
+        false => Some(crate::steps::lock::acquire_lock(
+            project,
+            &format!("offsite reindex {}", env.name),
+        )?),
+    };
+    let now = match target.read_index() {
+        Ok(Some(index)) => crate::stop!(
+            crate::exit::Exit::CouldNotRun,
+            "{object} reads as {}'s offsite index ({}): nothing to replace. `cargo xtask \
+             offsite list --env {}` shows it. Nothing was changed.",
+            env.name,
+            d1_core::wording::count(index.backups.len(), "copy"),
+            env.name
+        ),
+        Ok(None) => None,
+        Err(e) => match crate::exit::find::<UnreadableIndex>(&e) {
+            Some(bad) if !bad.later => Some(bad.why.clone()),
+            _ => return Err(e),
+        },
+    };
+    let prefix = format!("{}/", env.name);
+    let entries = { inventory::trusted_manifests(&target.backup_dir)?.into_iter() }
+        .filter(|m| env.records(m))
+        .filter_map(|m| {
+            let copy = m.offsite.clone()?;
+            (copy.bucket == target.bucket() && copy.key.starts_with(&prefix)).then(|| {
+                crate::steps::offsite::index_entry(
+                    &m,
+                    copy.key,
+                    copy.manifest_key,
+                    copy.uploaded_at,
+                )
+            })
+        })
+        .collect();
+    let older = target.other_names();
+    let index = Index::rebuilt(entries, &object, (&env.name, &env.database_name, &older))?;
+    let stamp = Utc::now().format("%Y%m%d-%H%M%S");
+    let aside = target
+        .backup_dir
+        .join(format!("offsite-index-{}-{stamp}.json", env.name));
+    print_reindex_plan(target, &index, now.as_deref(), &aside);
+    if dry_run {
+        crate::say!("Dry run: nothing was changed.");
+        return Ok(());
+    }
+    confirm::require(env, confirm_args, REINDEX)?;
+    if now.is_some() {
+        keep_aside(target, &key, &aside)?;
+    }
+    let staged = fsutil::TempFile::create({ target.backup_dir.as_path() }.join(format!(
+        ".offsite-index-{}.{}.partial",
+        env.name,
+        std::process::id()
+    )))?;
+    fsutil::rewrite_no_follow(staged.path(), serde_json::to_string(&index)?.as_bytes())?;
+    target.put_checked(staged.path(), &key, Kept::Never)?;
+    let kept = match now {
+        Some(_) => format!("; the old index's bytes are in {}", aside.display()),
+        None => String::new(),
+    };
+    crate::say!(
+        "{object} now lists {}{kept}. `cargo xtask offsite list --env {}` reads it.",
+        d1_core::wording::count(index.backups.len(), "copy"),
+        env.name
+    );
+    Ok(())
+}
+
+/// `offsite reindex`'s plan: what is wrong with the index `now` (`None`:
+/// there is none) and where its bytes are kept (`aside`), what the new
+/// `index` holds, and what it forgets.
+fn print_reindex_plan(target: &Target<'_>, index: &Index, now: Option<&str>, aside: &Path) {
+    let env = target.env;
+    let object = format!("r2://{}/{}", target.bucket(), index_key(&env.name));
+    let prefix = format!("{}/", env.name);
+    crate::say!("Reindex plan for {object}");
+    match now {
+        Some(why) => {
+            crate::say!("  now          {why}; the copies in the bucket are untouched");
+            crate::say!(
+                "  kept aside   its bytes, first, in {} (mode 600), as they are",
+                aside.display()
+            );
+        }
+        None => crate::say!("  now          there is no index: nothing to keep aside"),
+    }
+    crate::say!(
+        "  new index    {}, from the manifests in {} that record a copy in r2://{} under {prefix}:",
+        d1_core::wording::count(index.backups.len(), "copy"),
+        target.backup_dir.display(),
+        target.bucket()
+    );
+    for e in &index.backups {
+        crate::say!(
+            "    {}  uploaded {}  {}",
+            e.file,
+            e.uploaded_at.format("%Y-%m-%d %H:%M UTC"),
+            e.key
+        );
+    }
+    for a in &index.set_aside {
+        crate::say!(
+            "  left out     the copy recorded as entry {}: {}",
+            a.position,
+            a.reason
+        );
+    }
+    crate::say!(
+        "  forgotten    any copy the old index listed that no manifest here records: it stays \
+         in the bucket, but `offsite list` and `fetch` no longer show it (its key is in the \
+         bytes kept aside)"
+    );
+}
+
+/// Downloads the index `key` (up to the most one upload puts) and keeps
+/// its bytes at `aside`, mode 600, never over a file there.
+fn keep_aside(target: &Target<'_>, key: &str, aside: &Path) -> Result<()> {
+    let object = format!("r2://{}/{key}", target.bucket());
+    let refused = |why: String| -> anyhow::Error {
+        crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
+            "{why}: its bytes cannot be kept aside, so it is not replaced. Nothing was changed."
+        ))
+    };
+    let download = match target.download(key, "offsite-index", OBJECT_LIMIT) {
+        Ok(Some(download)) => download,
+        Ok(None) => return Err(refused(format!("{object} is gone since it was read"))),
+        Err(e) if e.is::<TooLarge>() => return Err(refused(format!("{e}"))),
+        Err(e) => return Err(e),
+    };
+    // The download is private (0600) already; a link, never over a file
+    // there, keeps it when its directory goes.
+    std::fs::hard_link(download.path(), aside)
+        .with_context(|| format!("cannot keep the old index at {}", aside.display()))?;
+    crate::say!("Kept the old index's bytes in {}.", aside.display());
+    Ok(())
 }
 
 fn print_list(target: &Target<'_>, index: &Index, now: DateTime<Utc>) {

@@ -177,6 +177,26 @@ pub fn scan_all(dir: &Path) -> Result<(Vec<Entry>, Vec<String>)> {
     Ok((found, refused))
 }
 
+/// Every manifest in `dir` that can be trusted, its backup file there or
+/// not (a manifest may be all that records an offsite copy: `offsite
+/// reindex` rebuilds an index from them); why each other was refused is
+/// warned of.
+pub fn trusted_manifests(dir: &Path) -> Result<Vec<Manifest>> {
+    let mut found = Vec::new();
+    let mut refused = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !name.ends_with(manifest::MANIFEST_SUFFIX) {
+            continue;
+        }
+        found.extend(trusted_manifest(dir, &entry.path(), &name, &mut refused)?);
+    }
+    for why in refused {
+        crate::warn!("{why}");
+    }
+    Ok(found)
+}
+
 /// Says (a warning each) what in `dir` is half a backup, which no command
 /// lists, restores or prunes: a manifest whose dump is gone (deleted or
 /// moved by hand: "dump missing") and a file named as a backup is with no

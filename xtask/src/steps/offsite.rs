@@ -733,6 +733,17 @@ impl Index {
         }
     }
 
+    /// The index of `env` rebuilt from `entries` (`offsite reindex`, each
+    /// from a manifest here that records a copy), newest first and read
+    /// back as [`Index::read`] reads the bucket's: an entry it would set
+    /// aside is left out of `backups`, in `set_aside`.
+    pub fn rebuilt(entries: Vec<IndexEntry>, object: &str, of: Of<'_>) -> Result<Index> {
+        let mut index = Index::new(of.0);
+        index.backups = entries;
+        sort_newest_first(&mut index.backups);
+        Index::read(&serde_json::to_string(&index)?, object, of)
+    }
+
     /// The index as an upload writes it: its entries, then each entry set
     /// aside as it was read, but for one naming `recorded`, the file whose
     /// entry the upload has just recorded (its own record replaces it).
@@ -1339,7 +1350,7 @@ impl Target<'_> {
     /// the manifests here of this database record in this bucket, other
     /// than its own (its short name changed since they were uploaded:
     /// `vars.APP_ENV` prod -> live leaves them under `prod/`).
-    fn other_names(&self) -> Vec<String> {
+    pub fn other_names(&self) -> Vec<String> {
         let mut names = other_names(self.env);
         names.extend(old_prefixes(self.env, self.bucket(), &self.backup_dir));
         names.extend(self.from_env.clone());
@@ -1457,33 +1468,144 @@ impl Target<'_> {
     }
 
     fn read_index_of(&self, name: &str) -> Result<Option<Index>> {
-        let Some((_dir, file)) = self.download_private(&index_key(name))? else {
+        let object = format!("r2://{}/{}", self.bucket(), index_key(name));
+        // An index this tool cannot judge is bad input, as a manifest is:
+        // nothing is done with it (exit 2), and no command that reads it
+        // gets past it until it is replaced ([`UnreadableIndex`]).
+        let unreadable = |why: String, later: bool| {
+            crate::exit::Exit::CouldNotRun.error(UnreadableIndex {
+                object: object.clone(),
+                why,
+                later,
+                own: (name == self.env.name).then(|| self.env.name.clone()),
+                env: self.env.name.clone(),
+            })
+        };
+        let downloaded = self.download_private(&index_key(name)).map_err(|e| {
+            match e.downcast_ref::<TooLarge>() {
+                Some(large) => unreadable(
+                    format!(
+                        "it holds more than the {} an index may hold (wrangler was stopped, and \
+                         nothing of it was kept)",
+                        d1_core::wording::size(large.most)
+                    ),
+                    false,
+                ),
+                None => e,
+            }
+        })?;
+        let Some((_dir, file)) = downloaded else {
             return Ok(None);
         };
-        // An index this tool cannot judge is bad input, as a manifest is:
-        // nothing is done with it (exit 2).
-        let bad = crate::exit::Exit::CouldNotRun;
-        let text =
-            crate::edge::fsutil::read_text(&file, "offsite index").map_err(|e| bad.error(e))?;
-        let object = format!("r2://{}/{}", self.bucket(), index_key(name));
+        let text = crate::edge::fsutil::read_text(&file, "offsite index")
+            .map_err(|_| unreadable("it is not text (UTF-8)".to_owned(), false))?;
         let older = self.other_names();
         let index =
-            Index::read(&text, &object, (name, &self.env.database_name, &older)).map_err(|e| {
-                // Read again only to say why: a later format is told as such.
-                let later = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v.get("format_version")?.as_u64())
-                    .is_some_and(|v| v > u64::from(INDEX_VERSION));
-                let why = match later {
-                    true => "cannot be read by this version",
-                    false => "is not an offsite index this tool wrote",
-                };
-                bad.error(e.context(format!("{object} {why}")))
+            Index::read(&text, &object, (name, &self.env.database_name, &older)).map_err(|_| {
+                let (why, later) = why_unreadable(&text, name);
+                unreadable(why, later)
             })?;
         warn_set_aside(&index, &self.env.name);
         Ok(Some(index))
     }
 }
+
+/// Why [`Index::read`] refused `text` as the index of `name`, said without
+/// quoting any of it (the bucket is anyone's to write who holds its
+/// token), and whether it is of a later format (which an update reads).
+fn why_unreadable(text: &str, name: &str) -> (String, bool) {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return ("it is not JSON".to_owned(), false);
+    };
+    let Ok(raw) = serde_json::from_value::<RawIndex>(value) else {
+        return (
+            "it is JSON, but not of the index's shape (`format_version`, `environment`, \
+             `backups`)"
+                .to_owned(),
+            false,
+        );
+    };
+    if raw.format_version > INDEX_VERSION {
+        let why = format!(
+            "it was written by a newer version of this tool (index format {}; this version \
+             reads format {INDEX_VERSION})",
+            raw.format_version
+        );
+        return (why, true);
+    }
+    if raw.format_version != INDEX_VERSION {
+        let why = format!(
+            "its index format {} is not one this tool ever wrote (it writes {INDEX_VERSION})",
+            raw.format_version
+        );
+        return (why, false);
+    }
+    if raw.environment != name {
+        return (
+            format!("it is another environment's index, not {name}'s"),
+            false,
+        );
+    }
+    ("it cannot be read as an index".to_owned(), false)
+}
+
+/// An offsite index this tool cannot judge as a whole: not JSON of the
+/// index's shape, over the size an index may hold, another environment's
+/// or of another format. Every command that reads it (`offsite list`,
+/// `offsite fetch`, `upload`, `backup --upload`) is refused by it alike
+/// (exit 2), with the way on: running again never helps, replacing the
+/// index does (`offsite reindex`), or, for a later format, an update.
+#[derive(Debug)]
+pub struct UnreadableIndex {
+    /// `r2://bucket/index/<name>.json`.
+    pub object: String,
+    /// What is wrong with it, never quoting it.
+    pub why: String,
+    /// It is of a later format: an update reads it, a reindex would lose it.
+    pub later: bool,
+    /// The environment whose own index it is; `None` for the index of
+    /// another name the environment had, which no command here rewrites.
+    pub own: Option<String>,
+    /// The environment the command was run for.
+    pub env: String,
+}
+
+impl std::fmt::Display for UnreadableIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.later {
+            true => "cannot be read by this version",
+            false => "is not an offsite index this tool wrote",
+        };
+        write!(
+            f,
+            "{} {what}: {}; the copies in the bucket are untouched, but no offsite list, fetch \
+             or upload of {} gets past this index, and running one again does not help. ",
+            self.object, self.why, self.env
+        )?;
+        match (&self.own, self.later) {
+            (_, true) => write!(
+                f,
+                "Update this checkout (`git pull`) and run the command again; do not replace the \
+                 index, which a newer version wrote"
+            ),
+            (Some(env), false) => write!(
+                f,
+                "Replace it with one rebuilt from the manifests in backups/ that record {env}'s \
+                 copies: `cargo xtask offsite reindex --env {env} --dry-run` shows what the new \
+                 index would hold and where the old one is kept aside; run it from the machine \
+                 that holds those backups"
+            ),
+            (None, false) => write!(
+                f,
+                "It is the index of a name {} had before; `cargo xtask offsite reindex` replaces \
+                 only {}'s own index, so whoever holds the bucket must restore or remove this one",
+                self.env, self.env
+            ),
+        }
+    }
+}
+
+impl std::error::Error for UnreadableIndex {}
 
 /// Warns once (per index a command reads) of each entry of `index` set
 /// aside (the first ten, then how many more), naming the index, the
@@ -1927,7 +2049,11 @@ fn upload_failed(e: anyhow::Error, file: &Path, name: &str, env: &str) -> anyhow
         "the offsite copy of {} failed; the local backup is kept and is not marked offsite",
         file.display()
     );
-    if e.chain().any(|c| c.is::<KeptByALock>()) {
+    // Neither a lock nor an index that cannot be judged gives way to
+    // the same upload run again: the error itself says what does.
+    if e.chain().any(|c| c.is::<KeptByALock>())
+        || crate::exit::find::<UnreadableIndex>(&e).is_some()
+    {
         return e.context(what);
     }
     e.context(format!(
@@ -2186,7 +2312,7 @@ fn starts(whole: &Path, part: &Path) -> Result<bool> {
 }
 
 /// The index's entry for an uploaded backup, from its manifest.
-fn index_entry(
+pub fn index_entry(
     manifest: &Manifest,
     key: String,
     manifest_key: String,
