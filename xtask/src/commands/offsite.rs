@@ -1,5 +1,6 @@
-//! Offsite copies in R2: `upload`, `offsite list`, `offsite fetch` and
-//! `offsite lifecycle`, all through `wrangler r2 ... --remote`.
+//! Offsite copies in R2: `upload`, `offsite list`, `offsite fetch`,
+//! `offsite lifecycle`, `offsite lock` and `offsite reindex`, all through
+//! `wrangler r2 ... --remote`.
 //!
 //! A backup goes to `<env>/<yyyy>/<mm>/<file>` with its manifest beside it,
 //! and is then downloaded again and compared, byte for byte by SHA-256: an
@@ -9,7 +10,9 @@
 //! wrangler cannot list a bucket, so each environment has an index object,
 //! `index/<env>.json`, that every upload rewrites. It lies outside the
 //! `<env>/` prefix that the lifecycle rule expires, so it is never deleted
-//! with the backups; entries older than the rule are dropped from it.
+//! with the backups; entries older than the rule are dropped from it. One
+//! this tool cannot read is replaced only by `offsite reindex`, from the
+//! manifests here, its old bytes kept first.
 
 use std::path::Path;
 
