@@ -1792,3 +1792,140 @@ fn a_migration_a_clean_restore_applied_is_recorded_as_applied_by_the_next_backup
     std::fs::write(&path, format!("{APPLIED_NOTES}-- edited\n")).unwrap();
     backup_recording(&sb, ("0005_notes.sql", APPLIED_NOTES), true);
 }
+
+/// The local D1's bytes and backups/'s files, to compare before and after
+/// a refusal: nothing of either may change.
+fn database_and_backups(sb: &Sandbox) -> (String, std::collections::BTreeMap<String, String>) {
+    let db = std::fs::read(sb.local_d1_file()).unwrap();
+    (sha256_hex(&db), sb.backups_held())
+}
+
+/// A dry run, a run with the pre-migration backup, and one without: a
+/// refusal before anything is the same in each.
+const EVERY_MIGRATE: [&[&str]; 3] = [
+    &["migrate", "local", "--dry-run"],
+    &["migrate", "local", "--yes"],
+    &["migrate", "local", "--yes", "--no-backup", "--reason", "s"],
+];
+
+/// rvBR 1: a pending migration that wrote d1_migrations (`INSERT INTO
+/// d1_migrations(name) VALUES('0006_y.sql')`) applied with exit 0, and
+/// wrangler then never applied the real 0006_y.sql: "6 of 6 up to date".
+/// One that writes, alters, drops or puts a trigger on the migrations
+/// table is refused (exit 3), the dry run too, before any backup or
+/// statement runs, naming the file and the statement's position, never
+/// its values.
+#[test]
+fn a_pending_migration_that_writes_the_migrations_table_is_refused_before_anything() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let migration = sb.path().join("migrations/0005_x.sql");
+    for (does, sql) in [
+        (
+            "writes",
+            "INSERT INTO d1_migrations(name) VALUES('0006_y.sql');",
+        ),
+        (
+            "writes",
+            "UPDATE D1_Migrations SET applied_at = '2001-01-01';",
+        ),
+        (
+            "writes",
+            "DELETE FROM \"d1_migrations\" WHERE name > '0006_y';",
+        ),
+        ("alters", "ALTER TABLE d1_migrations ADD COLUMN note TEXT;"),
+        ("drops", "DROP TABLE d1_migrations;"),
+        (
+            "puts a trigger on",
+            "CREATE TRIGGER back AFTER INSERT ON d1_migrations BEGIN \
+             UPDATE d1_migrations SET applied_at = '2001-01-01'; END;",
+        ),
+    ] {
+        std::fs::write(&migration, format!("CREATE TABLE t5(a INTEGER);\n{sql}\n")).unwrap();
+        let before = database_and_backups(&sb);
+        for args in EVERY_MIGRATE {
+            let run = sb.xtask(args);
+            assert_eq!(run.code, Some(3), "{args:?} {sql}:\n{}", run.all());
+            assert!(
+                run.stderr.contains("0005_x.sql: its statement 2")
+                    && run.stderr.contains(&format!("{does} d1_migrations"))
+                    && run.stderr.contains("no backup was taken"),
+                "{args:?} {sql}:\n{}",
+                run.all()
+            );
+            for value in ["0006_y", "2001-01-01"] {
+                assert!(!run.all().contains(value), "{value} quoted:\n{}", run.all());
+            }
+            assert_eq!(database_and_backups(&sb), before, "{args:?} {sql}");
+        }
+    }
+    std::fs::remove_file(&migration).unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+}
+
+/// rvBR 2: the plan's trial run of the pending migrations in memory had a
+/// bound on each statement (10 s) but none on the whole, so a migration of
+/// N statements that never end held the plan (and the backup lock) for
+/// 10 s × N before it printed a word. The trial has one budget in all:
+/// past it the plan stops, refused (exit 3) naming the migration and the
+/// statement it had reached, with nothing done.
+#[test]
+fn the_plans_trial_run_stops_at_its_budget_naming_the_migration() {
+    let sb = one_pending();
+    std::fs::remove_file(sb.path().join("migrations/0004_audit_log.sql")).unwrap();
+    let endless = |table: &str| {
+        format!(
+            "CREATE TABLE {table} AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 \
+             FROM c) SELECT x FROM c;\n"
+        )
+    };
+    std::fs::write(
+        sb.path().join("migrations/0004_slow.sql"),
+        format!(
+            "DELETE FROM companies WHERE 0;\n{}{}{}",
+            endless("big1"),
+            endless("big2"),
+            endless("big3")
+        ),
+    )
+    .unwrap();
+    let before = database_and_backups(&sb);
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("0004_slow.sql: its statement 3")
+            && run.stderr.contains("15 seconds")
+            && run.stderr.contains("bound it"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(database_and_backups(&sb), before);
+}
+
+/// rvBR 3: backups/migrations-applied.jsonl as a symbolic link was refused
+/// only after the pre-migration backup was taken, and the refusal opened
+/// with "free space there or fix its permissions". The journal is checked
+/// first: refused (exit 2) saying it is a link and to remove it, before
+/// the backup, the link's target untouched.
+#[test]
+fn a_migrations_journal_that_is_a_link_is_refused_before_the_backup() {
+    let sb = one_pending();
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    let elsewhere = sb.path().join("elsewhere.jsonl");
+    std::fs::write(&elsewhere, "").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, sb.backups().join("migrations-applied.jsonl")).unwrap();
+    let before = database_and_backups(&sb);
+    for args in EVERY_MIGRATE {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("is a symbolic link")
+                && run.stderr.contains("Remove the link")
+                && !run.stderr.contains("free space"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert_eq!(database_and_backups(&sb), before, "{args:?}");
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "");
+    }
+}
