@@ -16,8 +16,15 @@
 //! make to another table, outside any trigger, are its actions'
 //! ([`side_writes`]). Only statements that change the schema run there
 //! (rows do not change what a statement is coded to do), each for at most
-//! [`STATEMENT_SECONDS`]; one that does not prepare or run is told, without
-//! its text, and the rest go on.
+//! [`STATEMENT_SECONDS`], and all of them within [`TRIAL_SECONDS`]; one
+//! that does not prepare or run is told, without its text, and the rest go
+//! on.
+//!
+//! The same authorizer tells a statement that writes, alters, drops or puts
+//! a trigger on the migrations table ([`Found::migrations_table`]): wrangler
+//! records each migration there itself, so one that writes it makes a
+//! later migration never apply, or a restore's plan misread when one was
+//! applied.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,6 +79,13 @@ impl Write {
 /// tables without rows: it takes milliseconds unless it queries without
 /// end (`CREATE TABLE … AS` a recursive query).
 pub const STATEMENT_SECONDS: u64 = 10;
+
+/// How long the whole trial of the pending migrations may take: without a
+/// bound of its own, N statements that never end held the plan (and the
+/// backup lock a migrate holds while it plans) for N times
+/// [`STATEMENT_SECONDS`] before it printed a word (rvBR 2). On tables
+/// without rows a migration's statements take milliseconds.
+pub const TRIAL_SECONDS: u64 = 15;
 
 /// How much more memory than the process held a schema statement may take
 /// there.
@@ -134,6 +148,47 @@ pub struct Found {
     /// changes the schema, ran), on a copy that holds every object of the
     /// target's schema, and it names a table or column that is not there.
     pub fails: Option<String>,
+    /// The first statement that writes, alters, drops or puts a trigger on
+    /// the migrations table, said with its migration, its number and what
+    /// it does to the table ([`touches_migrations_table`]).
+    pub migrations_table: Option<String>,
+    /// The statement the trial had reached when its [`TRIAL_SECONDS`] ran
+    /// out, with its migration: what it and the rest do is not known.
+    pub out_of_time: Option<String>,
+}
+
+/// What the statement being prepared does to the migrations table
+/// ([`crate::statement::MIGRATIONS_TABLE`]), as the authorizer tells it:
+/// writes its rows (itself or through a trigger), alters it, drops it, or
+/// creates a trigger on it. Wrangler records each migration it applies
+/// there, so any of them makes a later migration never apply, or seem
+/// applied when it was not.
+fn touches_migrations_table(ctx: &AuthContext<'_>) -> Option<&'static str> {
+    let (does, table) = match ctx.action {
+        AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name } => ("writes", table_name),
+        AuthAction::AlterTable { table_name, .. } => ("alters", table_name),
+        AuthAction::DropTable { table_name } | AuthAction::DropTempTable { table_name } => {
+            ("drops", table_name)
+        }
+        AuthAction::CreateTrigger { table_name, .. }
+        | AuthAction::CreateTempTrigger { table_name, .. } => ("puts a trigger on", table_name),
+        _ => return None,
+    };
+    table
+        .eq_ignore_ascii_case(crate::statement::MIGRATIONS_TABLE)
+        .then_some(does)
+}
+
+/// Whether any of `pending` (name, text) names the migrations table, in
+/// any case or quoting: such a migration is tried however it starts, as
+/// [`may_act`] alone would not (an `ALTER`, a `CREATE TRIGGER`).
+pub fn names_migrations_table(pending: &[(String, String)]) -> bool {
+    pending.iter().any(|(_, sql)| {
+        sql.to_ascii_lowercase()
+            .contains(crate::statement::MIGRATIONS_TABLE)
+    })
 }
 
 /// Whether a statement that did not prepare for SQLite's reason `why`
@@ -175,22 +230,35 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let complete = holds_all(&db, schema)?;
-    let (writes, deadline) = watch(&mut db)?;
+    let (seen, deadline) = watch(&mut db)?;
     db.execute_batch("PRAGMA foreign_keys = ON")?;
     let mut found = Found::default();
+    let trial_ends = Instant::now() + Duration::from_secs(TRIAL_SECONDS);
     for (name, sql) in pending {
         db.execute_batch("BEGIN")?;
         for (n, statement) in d1_sql::statements::Statements::new(sql.as_bytes()).enumerate() {
-            let unknown = |why: String| format!("{name}: its statement {} {why}", n + 1);
+            let at = format!("{name}: its statement {}", n + 1);
+            let unknown = |why: String| format!("{at} {why}");
+            if Instant::now() >= trial_ends {
+                found.out_of_time = Some(at);
+                return Ok(found);
+            }
             let Ok(statement) = statement else {
                 found.unknown.push(unknown("cannot be read".to_owned()));
                 break;
             };
-            writes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
-            let mut stmt = match db.prepare(&statement.sql) {
+            *seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen::default();
+            let prepared = db.prepare(&statement.sql);
+            let Seen {
+                writes: coded,
+                migrations_table,
+            } = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
+            if let Some(does) = migrations_table {
+                found.migrations_table.get_or_insert_with(|| {
+                    format!("{at} {does} {}", crate::statement::MIGRATIONS_TABLE)
+                });
+            }
+            let mut stmt = match prepared {
                 Ok(stmt) => stmt,
                 Err(e) => {
                     let why = crate::gate::without_values(&e);
@@ -202,7 +270,6 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
                     continue;
                 }
             };
-            let coded = std::mem::take(&mut *writes.lock().unwrap_or_else(PoisonError::into_inner));
             found.side_writes.extend(
                 side_writes_of(name, &coded)
                     .into_iter()
@@ -213,9 +280,13 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
                 continue;
             }
             *deadline.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some(Instant::now() + Duration::from_secs(STATEMENT_SECONDS));
+                Some((Instant::now() + Duration::from_secs(STATEMENT_SECONDS)).min(trial_ends));
             let ran = stmt.raw_execute();
             *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            if ran.is_err() && Instant::now() >= trial_ends {
+                found.out_of_time = Some(at);
+                return Ok(found);
+            }
             if let Err(e) = ran {
                 let why = crate::gate::without_values(&e);
                 found
@@ -232,15 +303,24 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
     Ok(found)
 }
 
-/// The writes the statement being prepared codes, as the authorizer sees them.
-type Recorded = Arc<Mutex<Vec<Write>>>;
+/// What the authorizer saw of the statement being prepared: the writes it
+/// codes, and what it does to the migrations table.
+#[derive(Default)]
+struct Seen {
+    writes: Vec<Write>,
+    migrations_table: Option<&'static str>,
+}
+
+/// The [`Seen`] of the statement being prepared.
+type Recorded = Arc<Mutex<Seen>>;
 
 /// When the statement now running is stopped, if it is.
 type Deadline = Arc<Mutex<Option<Instant>>>;
 
 /// Watches the statements `db` prepares and runs: every write a statement
-/// codes is recorded (one that attaches a database is denied), and one
-/// runs until the deadline set, an interrupt, or its memory ceiling.
+/// codes is recorded, and what it does to the migrations table (one that
+/// attaches a database is denied), and one runs until the deadline set,
+/// an interrupt, or its memory ceiling.
 fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
     let writes: Recorded = Arc::default();
     let seen = Arc::clone(&writes);
@@ -251,8 +331,15 @@ fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
         ) {
             return Authorization::Deny;
         }
-        let mut writes = seen.lock().unwrap_or_else(PoisonError::into_inner);
-        writes.extend(Write::of(&ctx));
+        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.writes.extend(Write::of(&ctx));
+        // A DROP TABLE or an ALTER deletes or rewrites the rows first: it
+        // is told by what it does to the table.
+        if let Some(does) = touches_migrations_table(&ctx)
+            && seen.migrations_table.is_none_or(|was| was == "writes")
+        {
+            seen.migrations_table = Some(does);
+        }
         Authorization::Allow
     }))?;
     let deadline: Deadline = Arc::default();
@@ -492,6 +579,71 @@ mod tests {
             1,
             "a 3 MB value, over D1's 2 MB limit, was made in memory: {found:?}"
         );
+    }
+
+    /// rvBR 1: each way a statement can change what wrangler reads of the
+    /// applied migrations is told, with its migration and number, never
+    /// its values (a trigger on another table that writes it, where a
+    /// statement fires it); one that only reads the table, or names it in
+    /// a value, is not.
+    #[test]
+    fn a_statement_that_writes_the_migrations_table_is_told_by_what_it_does() {
+        let mut target = schema();
+        target.push(
+            "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+             name TEXT UNIQUE, applied_at TIMESTAMP)"
+                .to_owned(),
+        );
+        let said = |sql: &str| {
+            let sql = format!("SELECT count(*) FROM d1_migrations;\n{sql}");
+            side_writes(&target, &migration(&sql))
+                .unwrap()
+                .migrations_table
+        };
+        for (sql, at, does) in [
+            (
+                "INSERT INTO d1_migrations(name) VALUES ('0009_x.sql');",
+                2,
+                "writes",
+            ),
+            (
+                "UPDATE \"D1_MIGRATIONS\" SET applied_at = 'secret';",
+                2,
+                "writes",
+            ),
+            ("DELETE FROM [d1_migrations];", 2, "writes"),
+            (
+                "ALTER TABLE d1_migrations RENAME COLUMN name TO n;",
+                2,
+                "alters",
+            ),
+            ("DROP TABLE d1_migrations;", 2, "drops"),
+            (
+                "CREATE TRIGGER t AFTER INSERT ON d1_migrations BEGIN SELECT 1; END;",
+                2,
+                "puts a trigger on",
+            ),
+            (
+                "CREATE TRIGGER t AFTER INSERT ON \"Log\" BEGIN \
+                 DELETE FROM d1_migrations; END;\nINSERT INTO \"Log\"(what) VALUES ('x');",
+                3,
+                "writes",
+            ),
+        ] {
+            assert_eq!(
+                said(sql).as_deref(),
+                Some(format!("0002_change.sql: its statement {at} {does} d1_migrations").as_str()),
+                "{sql}"
+            );
+        }
+        assert_eq!(
+            said("INSERT INTO \"Log\"(what) VALUES ('d1_migrations');"),
+            None
+        );
+        assert!(names_migrations_table(&migration(
+            "alter table D1_Migrations add x;"
+        )));
+        assert!(!names_migrations_table(&migration("ALTER TABLE t ADD x;")));
     }
 
     #[test]

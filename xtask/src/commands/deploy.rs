@@ -640,9 +640,10 @@ pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     // terminal, a deploy that will not be confirmed is refused here, before
     // the doctor, the lock and the plan.
     confirm::check_given(env, &args.confirm, args.dry_run, "migrate and deploy")?;
-    // As early, whatever is pending: a TMPDIR the migrate step refuses is
-    // refused before the lock and the backup.
+    // As early, whatever is pending: a TMPDIR, or a migrations journal,
+    // the migrate step refuses is refused before the lock and the backup.
     crate::steps::migrations::check_stageable()?;
+    crate::steps::migrations::check_journal_writable(project)?;
     let checked_out = crate::edge::git::current_branch(sh, &project.config_dir);
     let branch = match &args.branch {
         Some(branch) => branch.clone(),

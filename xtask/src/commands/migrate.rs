@@ -84,11 +84,13 @@ fn asked_with_nothing_pending(
 /// a terminal, a run that will not be confirmed is refused here, before
 /// the lock and the plan, with or without a migration pending (as a
 /// deploy); so is a TMPDIR the staging of the migrations would refuse
-/// (exit 2), which was refused after the pre-migration backup.
-fn refuse_before_anything(env: &Environment, args: &MigrateArgs) -> Result<()> {
+/// (exit 2), which was refused after the pre-migration backup, and so is
+/// a migrations journal that cannot be written (a symbolic link).
+fn refuse_before_anything(project: &Project, env: &Environment, args: &MigrateArgs) -> Result<()> {
     confirm::check_given(env, &args.confirm, args.dry_run, "apply migrations to")
         .map_err(|e| asked_with_nothing_pending(e, env, &args.confirm))?;
-    crate::steps::migrations::check_stageable()
+    crate::steps::migrations::check_stageable()?;
+    crate::steps::migrations::check_journal_writable(project)
 }
 
 pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
@@ -101,7 +103,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
             .as_deref()
             .context("name the environment to migrate")?,
     )?;
-    refuse_before_anything(env, args)?;
+    refuse_before_anything(project, env, args)?;
     // Before the lock: wrangler would apply them wherever a link on the
     // way to the local D1 leads.
     crate::edge::local_d1::refuse_linked_env(&project.config_dir, env)?;

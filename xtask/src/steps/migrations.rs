@@ -1245,8 +1245,11 @@ pub fn edited_or_missing(
 /// through foreign key actions (see [`d1_core::fk_actions`]): prepared in
 /// memory on an empty copy of the target's schema, read from the local
 /// D1's file or with one read-only query, unless no pending statement may
-/// run an action ([`d1_core::fk_actions::may_act`]). A database with no
-/// tables yet has no rows for an action to change.
+/// run an action ([`d1_core::fk_actions::may_act`]) and none names the
+/// migrations table ([`d1_core::fk_actions::names_migrations_table`]). A
+/// local database with no file yet has no rows for an action to change:
+/// its migrations are tried on the migrations table alone, which wrangler
+/// makes before it applies one, as it is added to any schema read.
 fn side_writes(
     sh: &Shell,
     project: &Project,
@@ -1256,22 +1259,26 @@ fn side_writes(
 ) -> Result<d1_core::fk_actions::Found> {
     const PURPOSE: &str = "read the schema the migrations apply to (read-only)";
     let pending = read_migrations(dir, pending)?;
-    if !d1_core::fk_actions::may_act(&pending) {
+    if !d1_core::fk_actions::may_act(&pending)
+        && !d1_core::fk_actions::names_migrations_table(&pending)
+    {
         return Ok(Default::default());
     }
     let wrangler;
     let cmds = project.commands();
     let reader = match local_d1::existing_file(&project.config_dir, env) {
-        Some(file) => DatabaseReader::File(file, &env.name),
-        None if env.location == crate::config::environment::Location::Local => {
-            return Ok(Default::default());
-        }
+        Some(file) => Some(DatabaseReader::File(file, &env.name)),
+        None if env.location == crate::config::environment::Location::Local => None,
         None => {
             wrangler = project.wrangler(sh)?;
-            DatabaseReader::Wrangler(&wrangler, &cmds, env)
+            Some(DatabaseReader::Wrangler(&wrangler, &cmds, env))
         }
     };
-    let schema = reader.catalog(PURPOSE)?.schema_statements();
+    let mut schema = match reader {
+        Some(reader) => reader.catalog(PURPOSE)?.schema_statements(),
+        None => Vec::new(),
+    };
+    schema.push(WRANGLERS_MIGRATIONS_TABLE.to_owned());
     d1_core::fk_actions::side_writes(&schema, &pending)
 }
 
@@ -1288,6 +1295,23 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
     let Ok(found) = &plan.side_writes else {
         return Ok(());
     };
+    refuse_writing_migrations_table(plan, found)?;
+    if let Some(reached) = &found.out_of_time {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to migrate {}: the plan tries the pending migrations in memory, on empty \
+             tables, and that trial ran past its {} seconds at {reached}, so what it and the \
+             statements after it do is not known. A statement that runs that long on empty \
+             tables makes its rows from nothing (a recursive query), and D1 stops a query after \
+             30 seconds: bound it (`WHERE x < 1000`), or make its rows in smaller steps, in {}, \
+             then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; no \
+             backup was taken.",
+            plan.env.database_name,
+            d1_core::fk_actions::TRIAL_SECONDS,
+            plan.dir.display(),
+            plan.env.name
+        );
+    }
     if let Some(fails) = &found.fails {
         crate::stop!(
             crate::exit::Exit::Refused,
@@ -1308,6 +1332,37 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
         );
     }
     Ok(())
+}
+
+/// Refuses (exit 3), a dry run too and before the pre-migration backup, a
+/// pending migration with a statement that writes, alters, drops or puts a
+/// trigger on the migrations table, as the plan's trial found it
+/// ([`d1_core::fk_actions::Found::migrations_table`]). Wrangler records
+/// each migration it applies there, and takes what it lists as applied: a
+/// migration that inserted `0006_y.sql` applied with exit 0, and the real
+/// 0006_y.sql never ran, "up to date" (rvBR 1); one that rewrote
+/// `applied_at` misled a Time Travel restore's plan about which
+/// migrations it takes back.
+fn refuse_writing_migrations_table(
+    plan: &MigrationPlan<'_>,
+    found: &d1_core::fk_actions::Found,
+) -> Result<()> {
+    let Some(statement) = &found.migrations_table else {
+        return Ok(());
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to migrate {}: {statement}. Wrangler records each migration it applies in \
+         {table} and skips every migration listed there, so a migration that changes that \
+         table makes a later one never apply, or seem applied when it was not. It is not \
+         applied yet: take that statement out of {} (a migration's schema and data go in its \
+         own tables; wrangler writes {table} itself), then `cargo xtask migrate {} --dry-run` \
+         shows the plan again. Nothing was done; no backup was taken.",
+        plan.env.database_name,
+        plan.dir.display(),
+        plan.env.name,
+        table = d1_core::statement::MIGRATIONS_TABLE,
+    );
 }
 
 impl MigrationPlan<'_> {
@@ -1827,6 +1882,31 @@ pub fn check_stageable() -> Result<()> {
     named_in_a_configuration(&std::env::temp_dir())
         .map(drop)
         .map_err(|e| Exit::CouldNotRun.error(e.context("nothing was done")))
+}
+
+/// Refuses (exit 2) a migrations journal ([`MIGRATIONS_JOURNAL`]) that
+/// [`Staged::journal`] could not append to: a symbolic link, which it never
+/// follows, a directory, a file it may not write. Asked before anything,
+/// a dry run included, as [`check_stageable`]: the refusal came after the
+/// pre-migration backup was taken, and opened with "free space there or
+/// fix its permissions" for a link (rvBR 3). One not there yet is made
+/// when it is first written.
+pub fn check_journal_writable(project: &Project) -> Result<()> {
+    let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(());
+    }
+    let mut append = std::fs::OpenOptions::new();
+    append.append(true);
+    crate::edge::fsutil::open_no_follow_shared(&mut append, &path, "migrations journal")
+        .map(drop)
+        .map_err(|e| {
+            Exit::CouldNotRun.error(e.context(format!(
+                "migrations are recorded in {} as they are applied, and it cannot be written; \
+                 nothing was done, no backup was taken",
+                path.display()
+            )))
+        })
 }
 
 /// `dir` as wrangler's configuration can name it: UTF-8, and with no
