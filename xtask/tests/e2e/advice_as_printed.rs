@@ -1243,14 +1243,19 @@ fn status_without_credentials_says_the_credentials_advice_once() {
 /// were; returns the one restore it prints.
 #[track_caller]
 fn refused_once_with_the_key(sb: &Sandbox, extra: &[&str], named: &[&str]) -> Vec<String> {
+    refused_once_with_the_key_of(sb, "latest:local", extra, named)
+}
+
+/// [`refused_once_with_the_key`] of the backup `source` (a name or a path).
+#[track_caller]
+fn refused_once_with_the_key_of(
+    sb: &Sandbox,
+    source: &str,
+    extra: &[&str],
+    named: &[&str],
+) -> Vec<String> {
     let before = (db_state(sb), sb.backup_files());
-    let run = sb.xtask(
-        &[
-            &["restore", "latest:local", "--to", "local", "--yes"][..],
-            extra,
-        ]
-        .concat(),
-    );
+    let run = sb.xtask(&[&["restore", source, "--to", "local", "--yes"][..], extra].concat());
     assert_eq!(run.code, Some(3), "{}", run.all());
     let error = run.stderr.split_once("error:").map_or("", |(_, e)| e);
     for name in [&["dek-other"][..], named].concat() {
@@ -1382,4 +1387,78 @@ fn a_target_not_empty_and_a_key_change_are_refused_in_one_run() {
     let confirmed = [&words[..], &["--yes".to_owned()]].concat();
     let ran = run_each(&sb, std::slice::from_ref(&confirmed)).remove(0);
     assert_eq!(ran.code, Some(0), "{confirmed:?}:\n{}", ran.all());
+}
+
+/// `--replace` printed by a gathered refusal: a confirmation given for
+/// another restore is not carried into it, so run as printed with no
+/// terminal it asks, and changes nothing; with `--yes` added, it restores.
+#[track_caller]
+fn asks_as_printed_then_restores(sb: &Sandbox, words: &[String]) {
+    assert!(
+        !words
+            .iter()
+            .any(|w| w == "--yes" || w.starts_with("--confirm")),
+        "a confirmation given for another restore is carried into the one printed: {words:?}"
+    );
+    let before = (db_state(sb), sb.backup_files());
+    let ran = run_each(sb, &[words.to_vec()]).remove(0);
+    assert_ne!(ran.code, Some(0), "{words:?}:\n{}", ran.all());
+    assert_eq!((db_state(sb), sb.backup_files()), before, "{}", ran.all());
+    let confirmed = [words, &["--yes".to_owned()]].concat();
+    let ran = run_each(sb, std::slice::from_ref(&confirmed)).remove(0);
+    assert_eq!(ran.code, Some(0), "{confirmed:?}:\n{}", ran.all());
+}
+
+/// ND 1: a backup of chosen tables restored without `--partial` was
+/// refused for that alone, before the key change; with `--partial`, again
+/// for the key. One run names both; the restore it prints carries
+/// `--partial` and `--accept-key-change` and no `--yes` (the confirmation
+/// was not given for leaving the target without the rest of its data).
+#[test]
+fn a_partial_backup_without_partial_and_a_key_change_are_refused_in_one_run() {
+    let (sb, _) = sandbox_with_a_backup();
+    let whole = sb.backup_files();
+    sb.xtask(&["backup", "local", "--table", "companies"])
+        .assert_ok();
+    let partial = { sb.backup_files().into_iter() }
+        .find(|f| f.ends_with(".sql") && !whole.contains(f))
+        .expect("the backup of chosen tables");
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let words = refused_once_with_the_key_of(&sb, &partial, &["--replace"], &["Pass --partial"]);
+    assert!(words.iter().any(|w| w == "--partial"), "{words:?}");
+    asks_as_printed_then_restores(&sb, &words);
+}
+
+/// ND 1: `--partial` with a whole backup was refused for that alone
+/// (exit 2), before the key change. One run names both; the restore it
+/// prints drops `--partial` and carries `--accept-key-change`, and no
+/// `--yes`: it replaces every table, which was not what was confirmed.
+#[test]
+fn partial_with_a_whole_backup_and_a_key_change_are_refused_in_one_run() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let words = refused_once_with_the_key(&sb, &["--replace", "--partial"], &["not a partial one"]);
+    assert!(!words.iter().any(|w| w == "--partial"), "{words:?}");
+    asks_as_printed_then_restores(&sb, &words);
+}
+
+/// ND 1: `--previous-database-id` where it does nothing (a target that is
+/// not production) was refused alone (exit 2), before the key change. One
+/// run names both; the restore it prints, without the flag, restores as
+/// printed: it is the restore confirmed, less a flag that did nothing.
+#[test]
+fn a_previous_database_id_doing_nothing_and_a_key_change_are_refused_in_one_run() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let words = refused_once_with_the_key(
+        &sb,
+        &["--replace", "--previous-database-id", "abc123"],
+        &["--previous-database-id abc123 would do nothing"],
+    );
+    assert!(
+        !words.iter().any(|w| w == "--previous-database-id"),
+        "{words:?}"
+    );
+    let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
+    assert_eq!(ran.code, Some(0), "{words:?}:\n{}", ran.all());
 }

@@ -239,26 +239,11 @@ fn prod_moved_to_a_new_database_under_the_same_name_is_restorable_when_the_old_i
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     remote.backup_prod(home.path());
-    let new_id = replace_prod_database(&remote, home.path());
-    assert_ne!(new_id, PROD_UUID);
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        &format!("database_id = \"{PROD_UUID}\""),
-        &format!("database_id = \"{new_id}\""),
-    );
-    std::fs::write(&config, text).unwrap();
-    let new_db = remote.server.database_path("qbtime_db_prod").unwrap();
+    let new_db = prod_on_a_new_database(&remote, home.path());
 
     // latest:prod finds prod's backup (same environment, same name), and
     // the refusal names the way in, with the backup's id.
-    let base = [
-        "restore",
-        "latest:prod",
-        "--to",
-        "prod",
-        "--confirm",
-        "qbtime_db_prod",
-    ];
+    let base = INTO_PROD;
     let refused = remote.xtask(home.path(), &base);
     assert_eq!(refused.code, Some(3), "{}", refused.all());
     assert!(
@@ -314,6 +299,58 @@ fn prod_moved_to_a_new_database_under_the_same_name_is_restorable_when_the_old_i
         "the plan does not say the backup is of the replaced database:\n{}",
         run.stdout
     );
+}
+
+/// ND 1: prod's database replaced (its new id configured) and not empty:
+/// `restore latest:prod --to prod --confirm qbtime_db_prod` was refused
+/// for the missing `--previous-database-id` alone; with it, again for the
+/// target not empty. One run (exit 3) names both, and prints one restore
+/// with `--previous-database-id` and `--replace`, without the typed name
+/// given for another restore: run as printed with no terminal, it asks
+/// for it and changes nothing; with it, prod is back.
+#[test]
+fn a_replaced_prod_not_empty_and_no_previous_database_id_are_refused_in_one_run() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.backup_prod(home.path());
+    let new_db = prod_on_a_new_database(&remote, home.path());
+    execute_file(
+        &new_db,
+        "CREATE TABLE leftover(x); INSERT INTO leftover VALUES (1);",
+    );
+    let state = || (counts(&new_db), remote.sb.backup_files());
+    let before = state();
+    let base = INTO_PROD;
+    let refused = remote.xtask(home.path(), &base);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    let error = refused.stderr.split_once("error:").map_or("", |(_, e)| e);
+    for part in ["--previous-database-id", "is not empty"] {
+        assert!(error.contains(part), "no {part:?}:\n{}", refused.all());
+    }
+    assert_eq!(state(), before, "{}", refused.all());
+    let printed: Vec<&str> = { error.split('`').skip(1).step_by(2) }
+        .filter(|c| c.starts_with("cargo xtask restore "))
+        .collect();
+    assert_eq!(printed.len(), 1, "{}", refused.all());
+    let words: Vec<String> = { printed[0].split_whitespace().skip(2) }
+        .map(|w| w.trim_matches('\'').to_owned())
+        .collect();
+    assert!(
+        words.iter().any(|w| w == "--replace")
+            && words
+                .windows(2)
+                .any(|w| w == ["--previous-database-id", PROD_UUID])
+            && !words.iter().any(|w| w == "--yes" || w == "--confirm"),
+        "{words:?}"
+    );
+    let as_printed: Vec<&str> = words.iter().map(String::as_str).collect();
+    let ran = remote.xtask(home.path(), &as_printed);
+    assert_ne!(ran.code, Some(0), "{}", ran.all());
+    assert_eq!(state(), before, "{}", ran.all());
+    let confirmed = [&as_printed[..], &["--confirm", "qbtime_db_prod"]].concat();
+    let ran = remote.xtask(home.path(), &confirmed);
+    ran.assert_ok();
+    assert_eq!(counts(&new_db), counts(&remote.db), "{}", ran.all());
 }
 
 /// A backup directory shared with another checkout whose prod is another
@@ -579,13 +616,7 @@ fn status_does_not_call_prod_fresh_on_the_backups_of_the_database_it_replaced() 
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     remote.backup_prod(home.path());
-    let new_id = replace_prod_database(&remote, home.path());
-    let config = remote.sb.path().join("wrangler.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        &format!("database_id = \"{PROD_UUID}\""),
-        &format!("database_id = \"{new_id}\""),
-    );
-    std::fs::write(&config, text).unwrap();
+    prod_on_a_new_database(&remote, home.path());
 
     let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
     assert_eq!(
@@ -604,6 +635,31 @@ fn status_does_not_call_prod_fresh_on_the_backups_of_the_database_it_replaced() 
 /// Deletes prod's D1 database and creates it again under the same name,
 /// with the real wrangler against the loopback, as after an incident; the
 /// new database's id.
+/// `restore latest:prod --to prod` with prod's database name typed.
+const INTO_PROD: [&str; 6] = [
+    "restore",
+    "latest:prod",
+    "--to",
+    "prod",
+    "--confirm",
+    "qbtime_db_prod",
+];
+
+/// prod's database replaced ([`replace_prod_database`]) and its new id
+/// put in wrangler.toml, as Cloudflare's docs say; returns the new
+/// database's SQLite file.
+fn prod_on_a_new_database(remote: &Remote, home: &std::path::Path) -> std::path::PathBuf {
+    let new_id = replace_prod_database(remote, home);
+    assert_ne!(new_id, PROD_UUID);
+    let config = remote.sb.path().join("wrangler.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("database_id = \"{PROD_UUID}\""),
+        &format!("database_id = \"{new_id}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+    remote.server.database_path("qbtime_db_prod").unwrap()
+}
+
 fn replace_prod_database(remote: &Remote, home: &std::path::Path) -> String {
     let bare = tempfile::tempdir().unwrap();
     wrangler_in(

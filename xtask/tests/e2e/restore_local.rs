@@ -455,6 +455,37 @@ fn a_schema_only_restore_says_no_migration_is_recorded_as_applied() {
     );
 }
 
+/// ND 3: a schema-only backup (`--no-data`) restored `--partial --replace`
+/// over a target with rows makes every table again empty, and its plan's
+/// `LOSES` line said nothing of that (no table is missing from it): the
+/// plan, a dry run's too, says plainly on one line that every table loses
+/// its rows.
+#[test]
+fn a_schema_only_replace_plan_says_every_table_loses_its_rows() {
+    let source = source_sandbox();
+    let file = backup(&source, &["--schema-only"]);
+    let target = target_sandbox();
+    target.apply_migrations();
+    target.execute_sql("INSERT INTO companies (name) VALUES ('kept until now');");
+    let file = file.to_str().unwrap();
+    let args = ["restore", file, "--dry-run", "--partial", "--replace"];
+    let run = target.xtask(&[&args[..], &["--to", "local"]].concat());
+    run.assert_ok();
+    let loses: Vec<&str> = { run.stdout.lines() }
+        .filter(|l| l.starts_with("  LOSES "))
+        .collect();
+    assert_eq!(loses.len(), 1, "the plan:\n{}", run.stdout);
+    assert!(
+        loses[0].contains("every row of every table"),
+        "the plan:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        target.query("SELECT count(*) AS n FROM companies")[0][0]["n"],
+        1
+    );
+}
+
 /// A schema-only backup holds no rows: `--clean`, which loads only rows, was
 /// told it "would leave the target without the rest of its data" and sent to
 /// `--partial`, which would then load nothing; into an empty database it was
