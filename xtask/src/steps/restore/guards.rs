@@ -416,17 +416,17 @@ type Judged<'a> = (
 /// [`super::KeyRefusal`]) is said in it too, and its flag carried, where
 /// it used to come alone, and the triggers' in a second round (MF); the
 /// key's result (`key_check`) is returned as it is when nothing else is
-/// refused. So are the parts no flag answers ([`Unflagged`]), and a
-/// target not empty without `--replace` (`not_empty`, its refusal, of a
-/// restore into an empty database), with `--replace` in the restore
-/// printed (MT: each came alone, the others in a later round); each alone
-/// is refused as it was. Returns the migrations' triggers the backup lacks
+/// refused. So are the parts no flag answers ([`Unflagged`]), and the
+/// refusals `deferred` to it ([`Deferred`]: a target not empty without
+/// `--replace`, MT; the backup's scope and the origin only the operator
+/// may say, ND), each answered in the restore printed (each came alone,
+/// the others in a later round); each alone is refused as it was. Returns the migrations' triggers the backup lacks
 /// that `--allow-missing-trigger` named: restored without them.
 pub(super) fn guard_definitions(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
-    (triggers, schema, key_check, not_empty): Dumped<'_>,
+    (triggers, schema, key_check, mut deferred): Dumped<'_>,
 ) -> Result<(KeyCheck, Vec<String>)> {
     // The key's refusal waits for the guards, to be said with theirs.
     let key_check = match key_check {
@@ -434,7 +434,9 @@ pub(super) fn guard_definitions(
         checked => checked,
     };
     if args.mode() == Mode::Clean {
-        not_empty?;
+        if let Some(first) = deferred.into_iter().next() {
+            return Err(first.alone);
+        }
         return Ok((key_check?, Vec::new()));
     }
     // One run of the migrations in memory for both guards (rvMD 2: each
@@ -460,11 +462,10 @@ pub(super) fn guard_definitions(
         warn_of_plain_indexes_unmade(source, target, judged);
     }
     let parts = refused.len() + unflagged.len() + usize::from(key.is_some());
-    let not_empty = match (not_empty, parts) {
-        (Err(alone), 0) => return Err(alone),
-        (not_empty, _) => not_empty.err(),
-    };
-    if parts + usize::from(not_empty.is_some()) <= 1 {
+    if let (0, [_]) = (parts, &deferred[..]) {
+        return Err(deferred.remove(0).alone);
+    }
+    if parts + deferred.len() <= 1 {
         if let Some(alone) = unflagged.pop() {
             return Err(alone.alone);
         }
@@ -473,43 +474,104 @@ pub(super) fn guard_definitions(
         }
     }
     let key = key.map(ToString::to_string);
-    let parts = (key, not_empty, unflagged, refused);
+    let parts = (key, deferred, unflagged, refused);
     Err(refused_together(source, args, parts))
 }
 
+/// A refusal that waits for the trigger and schema guards, to be said in
+/// one refusal with theirs and the key's ([`guard_definitions`]) where it
+/// used to come alone, before them (ND: the operator fixed one and met
+/// the next): as it is refused alone, and how the restore printed
+/// answers it.
+pub(super) struct Deferred {
+    pub(super) alone: anyhow::Error,
+    pub(super) answer: Answer,
+}
+
+/// What the restore printed with a [`Deferred`] refusal changes.
+pub(super) enum Answer {
+    /// `--replace`, for a target that is not empty.
+    Replace,
+    /// `--partial` given (for a backup that is not whole) or left out
+    /// (for a whole one).
+    Partial(bool),
+    /// `--previous-database-id` naming the id the manifest records, for a
+    /// backup of production's replaced database; `None`: left out, where
+    /// it does nothing.
+    PreviousDatabaseId(Option<String>),
+    /// `--source-env` naming the target's environment, for a dump of
+    /// unknown origin into production.
+    SourceEnv(String),
+}
+
+impl Deferred {
+    pub(super) fn new(alone: anyhow::Error, answer: Answer) -> Deferred {
+        Deferred { alone, answer }
+    }
+
+    /// `again`, the restore to print, with this refusal answered; a name
+    /// left out is added to `untaken`. A confirmation given is not carried
+    /// into a restore that says or does more than the one confirmed
+    /// (rvBQ 1: the printed `--replace --yes`, pasted, dropped every table
+    /// without a question): `--replace`, a scope other than the one asked
+    /// for, and what only the operator may say of a backup's origin; it
+    /// shows its plan and asks again. A flag that did nothing, left out,
+    /// leaves the restore confirmed as it was.
+    fn answer(self, again: &mut RestoreArgs, untaken: &mut Vec<(&'static str, String)>) {
+        let asks_again = match self.answer {
+            Answer::Replace => {
+                (again.into_empty, again.replace) = (false, true);
+                true
+            }
+            Answer::Partial(partial) => {
+                again.partial = partial;
+                true
+            }
+            Answer::PreviousDatabaseId(Some(id)) => {
+                again.previous_database_id = Some(id);
+                true
+            }
+            Answer::PreviousDatabaseId(None) => {
+                let id = again.previous_database_id.take();
+                untaken.extend(id.map(|id| ("--previous-database-id", id)));
+                false
+            }
+            Answer::SourceEnv(env) => {
+                again.source_env = Some(env);
+                true
+            }
+        };
+        if asks_again {
+            again.confirm = crate::edge::confirm::ConfirmArgs::default();
+        }
+    }
+}
+
 /// The parts of a refusal [`guard_definitions`] found: the key's said,
-/// the target's not empty, those no flag answers, those a flag answers.
-type Parts = (
-    Option<String>,
-    Option<anyhow::Error>,
-    Vec<Unflagged>,
-    Vec<Refused>,
-);
+/// those deferred to it ([`Deferred`]), those no flag answers, those a
+/// flag answers.
+type Parts = (Option<String>, Vec<Deferred>, Vec<Unflagged>, Vec<Refused>);
 
 /// One refusal ([`TriggersRefused`]) of `source` for every part, with the
 /// restore `args` asked for, every flag added, the names that name
-/// nothing left out, and `--replace` for a target not empty.
+/// nothing left out, and each deferred refusal answered
+/// ([`Deferred::answer`]).
 fn refused_together(
     source: &Source,
     args: &RestoreArgs,
-    (key, not_empty, unflagged, mut refused): Parts,
+    (key, deferred, unflagged, mut refused): Parts,
 ) -> anyhow::Error {
     let mut again = args.clone();
     let mut said = Vec::new();
+    let mut untaken = Vec::new();
+    for part in deferred {
+        said.push(unsaid_nothing_done(&format!("{:#}", part.alone)));
+        part.answer(&mut again, &mut untaken);
+    }
     if let Some(key) = &key {
         said.push(unsaid_nothing_done(key));
         refused.insert(0, (String::new(), " --accept-key-change".to_owned()));
     }
-    if let Some(not_empty) = not_empty {
-        said.push(unsaid_nothing_done(&format!("{not_empty:#}")));
-        // A confirmation was given for a restore into an empty database,
-        // not for dropping what the target holds: the `--replace` printed
-        // shows its plan and asks again (rvBQ 1: the printed `--replace
-        // --yes`, pasted, dropped every table without a question).
-        (again.into_empty, again.replace) = (false, true);
-        again.confirm = crate::edge::confirm::ConfirmArgs::default();
-    }
-    let mut untaken = Vec::new();
     for part in &unflagged {
         said.push(unsaid_nothing_done(&format!("{:#}", part.alone)));
         if let Some((option, names)) = &part.untaken {
@@ -546,13 +608,13 @@ fn unsaid_nothing_done(said: &str) -> String {
 }
 
 /// What [`guard_definitions`] judges: the dump's triggers and schema
-/// statements, the key's check, and the refusal of a target not empty
-/// without `--replace` (`Ok` when it is not refused).
+/// statements, the key's check, and the refusals deferred to it (a target
+/// not empty without `--replace`, the backup's scope, its origin).
 type Dumped<'a> = (
     &'a BTreeMap<String, String>,
     &'a [String],
     Result<KeyCheck>,
-    Result<()>,
+    Vec<Deferred>,
 );
 
 /// A part of a refusal no flag answers, as it was refused alone (`alone`),
@@ -1211,15 +1273,17 @@ pub(super) fn refuse_a_data_only_backup_without_clean(
 /// Whole-database backups restore as they are. A backup of chosen tables, or
 /// of the schema only, would leave the target without the rest of its data,
 /// so it needs `--partial`; a data-only backup is what `--clean` expects.
+/// `--partial` missing, or given for a whole backup, is refused with the
+/// guards after it ([`Deferred`]), the rest here.
 pub(super) fn guard_backup_scope(
     source: &Source,
     target: &Environment,
     mode: Mode,
     partial: bool,
     new: bool,
-) -> Result<()> {
+) -> Result<Option<Deferred>> {
     let Some(m) = &source.manifest else {
-        return Ok(());
+        return Ok(None);
     };
     let whole = m.tables.is_empty();
     let fits = match m.mode.as_str() {
@@ -1233,8 +1297,7 @@ pub(super) fn guard_backup_scope(
         // them all whatever it said, a flag accepted and then ignored.
         // `latest` is the newest backup, whole or not: a whole one is
         // refused here too, never passed over for an older partial one.
-        crate::stop!(
-            crate::exit::Exit::CouldNotRun,
+        let alone = crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
             "{} is a whole {} backup (of every table), not a partial one: --partial is for a \
              backup of chosen tables or of the schema only, and this restore would replace \
              every table whatever it said. Drop --partial to restore it whole, or name a \
@@ -1242,7 +1305,8 @@ pub(super) fn guard_backup_scope(
              was done.",
             source.file.display(),
             m.mode,
-        )
+        ));
+        return Ok(Some(Deferred::new(alone, Answer::Partial(false))));
     }
     // A data-only backup creates no table, whole or of chosen tables:
     // `--partial` does not let it by (LK: `--replace --partial` took a
@@ -1251,24 +1315,25 @@ pub(super) fn guard_backup_scope(
         refuse_a_data_only_backup_without_clean(source, m, target, mode, new)?;
     }
     if fits || partial {
-        return Ok(());
+        return Ok(None);
     }
     let what = if whole {
         format!("a {} backup", m.mode)
     } else {
         format!("a {} backup of only {}", m.mode, m.tables.join(", "))
     };
-    refuse_without_partial(source, &what, mode, m.mode == "schema-only")
+    Ok(Some(refuse_without_partial(
+        source,
+        &what,
+        mode,
+        m.mode == "schema-only",
+    )))
 }
 
 /// A backup that is not the whole database, restored without `--partial`:
-/// refused, saying what the target would be left with.
-fn refuse_without_partial(
-    source: &Source,
-    what: &str,
-    mode: Mode,
-    schema_only: bool,
-) -> Result<()> {
+/// refused, saying what the target would be left with; deferred, to be
+/// said with the other refusals, `--partial` in the restore printed.
+fn refuse_without_partial(source: &Source, what: &str, mode: Mode, schema_only: bool) -> Deferred {
     let leaves = match mode {
         Mode::IntoEmpty if schema_only => {
             "restored, the database would have its tables and no rows".to_owned()
@@ -1279,11 +1344,11 @@ fn refuse_without_partial(
             mode.name()
         ),
     };
-    crate::stop!(
-        crate::exit::Exit::Refused,
+    let alone = crate::exit::Exit::Refused.error(anyhow::anyhow!(
         "{} is {what}; {leaves}. Pass --partial if that is what you want. Nothing was done.",
         source.file.display(),
-    )
+    ));
+    Deferred::new(alone, Answer::Partial(true))
 }
 
 /// A dump without a manifest whose table, filled, references a table it
@@ -1325,15 +1390,16 @@ pub(super) fn guard_missing_parents(
 /// them, recording none: `wrangler d1 export --table`) is partial. An
 /// honestly empty full export still holds its `d1_migrations` rows. A
 /// dump that makes none of the migrations' tables is judged elsewhere.
+/// Its refusal is said with the guards after it ([`Deferred`]).
 pub(super) fn guard_dump_scope(
     source: &mut Source,
     schema: &[String],
     dir: &Path,
     mode: Mode,
     partial: bool,
-) -> Result<()> {
+) -> Option<Deferred> {
     if source.manifest.is_some() || mode == Mode::Clean {
-        return Ok(());
+        return None;
     }
     let created: Vec<String> = { schema.iter() }
         .filter_map(|sql| d1_core::statement::created_any(sql))
@@ -1344,7 +1410,7 @@ pub(super) fn guard_dump_scope(
     // Migrations that cannot be listed: what they make is not known, and
     // the trigger and schema guards refuse what they cannot check.
     let Ok(files) = crate::steps::migrations::migration_files(dir) else {
-        return Ok(());
+        return None;
     };
     let applied: Vec<String> = match source.recorded.is_empty() {
         true => files,
@@ -1357,7 +1423,7 @@ pub(super) fn guard_dump_scope(
         .and_then(|read| crate::steps::migrations::schema_created_by(&read));
     let Ok((mut tables, _)) = made else {
         // Migrations that do not run here: what they make is not known.
-        return Ok(());
+        return None;
     };
     // SQLite's and D1's own tables are no table of the migrations', nor
     // their virtual tables and those tables' own (FTS5's `NAME_data` …),
@@ -1379,13 +1445,13 @@ pub(super) fn guard_dump_scope(
         String::new(),
     );
     if !tables.keys().any(|t| creates(t)) {
-        return Ok(());
+        return None;
     }
     let no_rows = source.rows.values().sum::<u64>() == 0 && source.recorded.is_empty();
     source.schema_only = no_rows;
     let missing: Vec<&String> = tables.keys().filter(|t| !creates(t)).collect();
     if partial || (!no_rows && missing.is_empty()) {
-        return Ok(());
+        return None;
     }
     let what = match no_rows {
         true => "a schema-only backup (without a manifest: it makes the migrations' tables and \
@@ -1399,7 +1465,7 @@ pub(super) fn guard_dump_scope(
             d1_core::wording::listed(&missing, "table")
         ),
     };
-    refuse_without_partial(source, &what, mode, no_rows)
+    Some(refuse_without_partial(source, &what, mode, no_rows))
 }
 
 /// `--clean` loads rows into the schema of today's migrations/; refuse when
@@ -1530,31 +1596,37 @@ pub(super) fn warn_if_latest_is_a_safety_backup(source: &str, manifest: &Manifes
     }
 }
 
-/// Only a backup taken from production may go into production.
+/// Only a backup taken from production may go into production. What the
+/// operator alone can say of a backup's origin (`--previous-database-id`
+/// missing, or given where it does nothing; `--source-env` for a dump of
+/// unknown origin) is refused with the guards after it ([`Deferred`]);
+/// a backup of another environment, whose way is another target that
+/// makes every other refusal here moot, alone.
 pub(super) fn guard_source_environment(
     source: &Source,
     target: &Environment,
     args: &RestoreArgs,
     envs: &Environments,
     backup_dir: &Path,
-) -> Result<()> {
+) -> Result<Option<Deferred>> {
+    let mut unused = None;
     if let Some(id) = &args.previous_database_id {
         let moved = target.is_production()
             && (source.manifest.as_ref())
                 .is_some_and(|m| !m.database.uuid.eq_ignore_ascii_case(&target.database_id));
         if !moved {
-            crate::stop!(
-                crate::exit::Exit::CouldNotRun,
+            let alone = crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
                 "--previous-database-id {} would do nothing here: it is for a backup of \
                  production's previous database (its manifest's id differs from the configured \
                  database_id of {}), restored into production. Nothing was done.",
                 d1_core::names::shown(id),
                 target.database_name
-            );
+            ));
+            unused = Some(Deferred::new(alone, Answer::PreviousDatabaseId(None)));
         }
     }
     if !target.is_production() {
-        return Ok(());
+        return Ok(unused);
     }
     // Recorded under the name the target had when it was taken (before a
     // second database was added, or after one was taken out); its
@@ -1566,8 +1638,9 @@ pub(super) fn guard_source_environment(
     };
     match source.environment.as_deref() {
         Some(env) if recorded_as_target(env) => match &source.manifest {
-            Some(m) => guard_same_database((&source.file, m), target, args, envs, backup_dir),
-            None => Ok(()),
+            Some(m) => guard_same_database((&source.file, m), target, args, envs, backup_dir)
+                .map(|replaced| replaced.or(unused)),
+            None => Ok(unused),
         },
         Some(env) => crate::stop!(
             crate::exit::Exit::Refused,
@@ -1576,14 +1649,18 @@ pub(super) fn guard_source_environment(
             target.database_name,
             ways_elsewhere(source, target, envs)
         ),
-        None if args.no_manifest => crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to restore a dump of unknown origin into {} (production): if it was taken from \
-             production, say so with --source-env {} (and --confirm {}). Nothing was done.",
-            target.database_name,
-            target.name,
-            target.database_name
-        ),
+        None if args.no_manifest => {
+            let alone = crate::exit::Exit::Refused.error(anyhow::anyhow!(
+                "refusing to restore a dump of unknown origin into {} (production): if it was \
+                 taken from production, say so with --source-env {} (and --confirm {}). Nothing \
+                 was done.",
+                target.database_name,
+                target.name,
+                target.database_name
+            ));
+            let answer = Answer::SourceEnv(target.name.clone());
+            Ok(Some(Deferred::new(alone, answer)))
+        }
         None => {
             crate::stop!(
                 crate::exit::Exit::Refused,
@@ -1741,11 +1818,11 @@ pub(super) fn guard_same_database(
     args: &RestoreArgs,
     envs: &Environments,
     backup_dir: &Path,
-) -> Result<()> {
+) -> Result<Option<Deferred>> {
     let db = &m.database;
     let ours = target.recorded_as(&m.environment, &db.name, &db.uuid);
     if ours && db.uuid.eq_ignore_ascii_case(&target.database_id) {
-        return Ok(());
+        return Ok(None);
     }
     if ours {
         return guard_replaced_database(m, target, args, envs, backup_dir);
@@ -1797,14 +1874,16 @@ fn way_of_another_database(
 /// id than the one configured now: it goes there only if it is of the
 /// database production replaced, as `--previous-database-id` says, and no
 /// other environment has its id, and no backup of the database configured
-/// now was taken before it.
+/// now was taken before it. The id not said is refused with the guards
+/// after it ([`Deferred`]); another id than the manifest's, alone: it
+/// says the operator meant another backup, whose refusals these are not.
 pub(super) fn guard_replaced_database(
     m: &Manifest,
     target: &Environment,
     args: &RestoreArgs,
     envs: &Environments,
     backup_dir: &Path,
-) -> Result<()> {
+) -> Result<Option<Deferred>> {
     let db = &m.database;
     let said = args.previous_database_id.as_deref();
     let elsewhere = envs
@@ -1824,28 +1903,31 @@ pub(super) fn guard_replaced_database(
             other.database_name
         );
     }
+    // What the backup is, as each refusal below begins.
+    let of_it = format!(
+        "refusing to restore into {} (production, database id {}): the backup is of {} ({}) \
+         with id {:?}, taken {}",
+        target.database_name,
+        target.database_id,
+        db.name,
+        m.environment,
+        db.uuid,
+        m.created_at.format("%Y-%m-%d %H:%M UTC"),
+    );
     if let Some(before) = backed_up_before(backup_dir, target, m)? {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "refusing to restore into {} (production, database id {}): the backup is of {} \
-             ({}) with id {:?}, taken {}, after {} was already backed up as production's \
-             database with the configured id ({}). So it is not the database production \
-             replaced: it is another (another checkout's or account's production sharing \
-             this backup directory, or a manifest edited by hand), and \
-             --previous-database-id does not take it. Restore it into a database of its \
-             own with `--to new:NAME`. Nothing was done.",
+            "{of_it}, after {} was already backed up as production's database with the \
+             configured id ({before}). So it is not the database production replaced: it is \
+             another (another checkout's or account's production sharing this backup \
+             directory, or a manifest edited by hand), and --previous-database-id does not \
+             take it. Restore it into a database of its own with `--to new:NAME`. Nothing was \
+             done.",
             target.database_name,
-            target.database_id,
-            db.name,
-            m.environment,
-            db.uuid,
-            m.created_at.format("%Y-%m-%d %H:%M UTC"),
-            target.database_name,
-            before
         );
     }
     match said {
-        Some(id) if id.eq_ignore_ascii_case(&db.uuid) => Ok(()),
+        Some(id) if id.eq_ignore_ascii_case(&db.uuid) => Ok(None),
         Some(id) => crate::stop!(
             crate::exit::Exit::Refused,
             "refusing to restore into {} (production, database id {}): \
@@ -1856,25 +1938,20 @@ pub(super) fn guard_replaced_database(
             d1_core::names::shown(id),
             db.uuid
         ),
-        None => crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to restore into {} (production, database id {}): the backup is of {} \
-             ({}) with id {:?}, taken {}, another D1 database than the one the \
-             configuration now gives it. Only if production's database was replaced after \
-             that (deleted, and created again under this name) and {:?} was its id, say \
-             that this backup is of the one replaced: add --previous-database-id {} (with \
-             --confirm {}). A backup of another checkout's or account's production is not \
-             one: restore it with `--to new:NAME`. Nothing was done.",
-            target.database_name,
-            target.database_id,
-            db.name,
-            m.environment,
-            db.uuid,
-            m.created_at.format("%Y-%m-%d %H:%M UTC"),
-            db.uuid,
-            d1_core::wording::shell_word(&db.uuid),
-            d1_core::wording::shell_word(&target.database_name)
-        ),
+        None => Ok(Some(Deferred::new(
+            crate::exit::Exit::Refused.error(anyhow::anyhow!(
+                "{of_it}, another D1 database than the one the configuration now gives it. \
+                 Only if production's database was replaced after that (deleted, and created \
+                 again under this name) and {:?} was its id, say that this backup is of the \
+                 one replaced: add --previous-database-id {} (with --confirm {}). A backup of \
+                 another checkout's or account's production is not one: restore it with `--to \
+                 new:NAME`. Nothing was done.",
+                db.uuid,
+                d1_core::wording::shell_word(&db.uuid),
+                d1_core::wording::shell_word(&target.database_name)
+            )),
+            Answer::PreviousDatabaseId(Some(db.uuid.clone())),
+        ))),
     }
 }
 

@@ -48,7 +48,7 @@ use d1_core::dump::KeyFingerprint;
 use d1_core::manifest::Manifest;
 use d1_core::names::file_name;
 use d1_core::repair;
-use guards::{guard_definitions, warn_if_already_held};
+use guards::{Answer, Deferred, guard_definitions, warn_if_already_held};
 use load::{Loading, ready_local_file, take_safety_backup};
 use plan_text::{
     PendingAfter, PlanView, pending_after, pending_again, plain_shadow_tables, plan_json,
@@ -816,26 +816,27 @@ impl TargetAccess {
 
     /// The target's catalog and the objects in it, as the plan finds them,
     /// and the refusal of a restore into an empty database, for one that
-    /// is not ([`read_target`]).
+    /// is not ([`read_target`]), added to `deferred`: said with the
+    /// guards' refusals.
     fn read(
         &self,
         args: &RestoreArgs,
         target: &Environment,
         new: Option<&NewDatabase>,
-    ) -> Result<target::Read> {
+        deferred: &mut Vec<Deferred>,
+    ) -> Result<(Catalog, Vec<(String, String)>)> {
         // A local D1 that has no file yet is empty: reading it through wrangler
         // would make it, which a plan (a dry run's) never does.
         let local_absent = target.location == Location::Local && !self.local_file.is_file();
-        match local_absent && new.is_none() {
-            true => Ok((Catalog::default(), Vec::new(), Ok(()))),
-            false => read_target(
-                args,
-                (target, &self.reader(target)),
-                &self.wrangler,
-                new,
-                &self.local_file,
-            ),
+        if local_absent && new.is_none() {
+            return Ok((Catalog::default(), Vec::new()));
         }
+        let reader = self.reader(target);
+        let local_file = &self.local_file;
+        let (catalog, existing, not_empty) =
+            read_target(args, (target, &reader), &self.wrangler, new, local_file)?;
+        deferred.extend({ not_empty.err() }.map(|e| Deferred::new(e, Answer::Replace)));
+        Ok((catalog, existing))
     }
 }
 
@@ -850,10 +851,11 @@ fn plan(
     new: Option<&NewDatabase>,
 ) -> Result<Option<Planned>> {
     let mode = args.mode();
-    let (mut source, migrations_dir) = check_source(project, envs, target, args, new.is_some())?;
+    let (mut source, migrations_dir, mut deferred) =
+        check_source(project, envs, target, args, new.is_some())?;
     let access = TargetAccess::new(sh, project, args, target, new)?;
-    let (catalog, existing, not_empty) = access.read(args, target, new)?;
-    let into = (args, target);
+    let (catalog, existing) = access.read(args, target, new, &mut deferred)?;
+    let into = (args, target, &mut deferred);
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
     let reader = access.reader(target);
@@ -863,7 +865,7 @@ fn plan(
     let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
-    let dump = (&triggers, &schema[..], key_check, not_empty);
+    let dump = (&triggers, &schema[..], key_check, deferred);
     let (key_check, without) = guard_definitions(&source, (target, &migrations_dir), args, dump)?;
     let target_now = (new.is_none().then_some(&existing[..]), &reader);
     let pending_after = pending_after(&source, mode, &migrations_dir, target_now);
@@ -877,7 +879,6 @@ fn plan(
     let safety_backup = takes_safety_backup(target, new, &inspected.existing);
     let unchecked = safety_backup && source.manifest.is_none() && mode != Mode::Clean;
     { unchecked.then(|| trial_load(&source, &survey, &options, repaired)) }.transpose()?;
-    let no_fts5 = plain_shadow_tables(&source, &schema, mode);
     let view = PlanView {
         repository: project.plan_line(),
         source: &source,
@@ -896,7 +897,7 @@ fn plan(
         uncounted: uncounted_sequences(&source, &schema),
         args,
         fts_rebuilt: &fts_rebuilt,
-        no_fts5: &no_fts5,
+        no_fts5: &plain_shadow_tables(&source, &schema, mode),
     };
     print_plan(&view);
     let renumbered = print_plan_notes(&view);

@@ -475,6 +475,7 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
             "  drops        {}",
             crate::out::listed(&names, "object")
         );
+        loses_every_row(out, p.source);
         // Tables the backup does not have are not replaced: their rows are
         // gone afterwards (a backup from before the migration that made them).
         let lost = lost_tables(p.existing, p.survey, p.source);
@@ -514,6 +515,22 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
         }
     }
     plan_migrations(out, p);
+}
+
+/// `--replace`'s `LOSES` line for a schema-only backup, which makes every
+/// table again empty: no table is missing from it, so no line of the
+/// tables it lacks said that every row goes (ND).
+fn loses_every_row(out: &mut String, source: &Source) {
+    let schema_only =
+        source.schema_only || { source.manifest.as_ref() }.is_some_and(|m| m.mode == "schema-only");
+    if schema_only {
+        let _ = writeln!(
+            out,
+            "  LOSES        every row of every table: the backup is schema-only (no rows, as \
+             `wrangler d1 export --no-data` writes), so each table it makes is made again \
+             empty; only the safety backup keeps the rows"
+        );
+    }
 }
 
 /// The plan's line on `--clean`'s `migrations apply`. A new database's

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use super::guards::{Deferred, guard_dump_scope};
 use super::guards::{
     guard_applied_migrations_unchanged, guard_backup_scope, guard_clean_new_migrations_known,
     guard_clean_new_scope, guard_dump_migrations, guard_same_binding, guard_same_migrations,
@@ -140,15 +141,16 @@ fn guard_said_is_the_manifests(
 
 /// The backup to restore, read and checked against the target before the
 /// target is read: its environment, its binding, its scope and, for
-/// `--clean`, its migrations. Returns it and the migrations directory the
-/// restored database is judged by ([`migrations_dir_for`]).
+/// `--clean`, its migrations. Returns it, the migrations directory the
+/// restored database is judged by ([`migrations_dir_for`]), and the
+/// refusals said with the guards after ([`Deferred`]).
 pub(super) fn check_source(
     project: &Project,
     envs: &Environments,
     target: &Environment,
     args: &RestoreArgs,
     new: bool,
-) -> Result<(Source, PathBuf)> {
+) -> Result<(Source, PathBuf, Vec<Deferred>)> {
     let mode = args.mode();
     if new && mode == Mode::Replace {
         crate::stop!(
@@ -180,9 +182,9 @@ pub(super) fn check_source(
         || source.data.head_up_to(stored::MARKED_HEAD).ok(),
         &target.database_name,
     )?;
-    guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
+    let origin = guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
     guard_same_binding(&source, target, envs)?;
-    guard_backup_scope(&source, target, mode, args.partial, new)?;
+    let scope = guard_backup_scope(&source, target, mode, args.partial, new)?;
     let dir = migrations_dir_for(project, envs, &source, target, new);
     // Every guard judges with the migrations: without their directory the
     // restore stops here, named with its fix, exit 2, not at the trigger
@@ -197,7 +199,7 @@ pub(super) fn check_source(
         (&dir, &records),
         mode,
     )?;
-    Ok((source, dir))
+    Ok((source, dir, origin.into_iter().chain(scope).collect()))
 }
 
 /// This machine's records of what was applied that the backup is held to
@@ -221,13 +223,14 @@ fn applied_records(
 
 /// The repair the dump needs, surveyed in one pass over the dump; without
 /// a manifest, the same pass counts the rows and reads the key in force.
-/// What it finds to warn of is said ([`super::warn_of_the_dump`]).
+/// What it finds to warn of is said ([`super::warn_of_the_dump`]); a
+/// scope it refuses is added to `deferred`.
 #[allow(clippy::type_complexity)]
 pub(super) fn survey_dump(
     project: &Project,
     source: &mut Source,
     migrations_dir: &Path,
-    (args, target): (&RestoreArgs, &Environment),
+    (args, target, deferred): (&RestoreArgs, &Environment, &mut Vec<Deferred>),
     catalog: &Catalog,
 ) -> Result<(
     repair::Options,
@@ -298,7 +301,8 @@ pub(super) fn survey_dump(
         settings.app.encryption_key.is_some(),
     )?;
     super::guards::guard_missing_parents(source, &survey, mode)?;
-    super::guards::guard_dump_scope(source, &schema, migrations_dir, mode, args.partial)?;
+    let scope = guard_dump_scope(source, &schema, migrations_dir, mode, args.partial);
+    deferred.extend(scope);
     super::warn_of_the_dump(source, &survey);
     Ok((options, survey, triggers, schema))
 }
