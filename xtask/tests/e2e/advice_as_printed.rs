@@ -1470,3 +1470,23 @@ fn a_previous_database_id_doing_nothing_and_a_key_change_are_refused_in_one_run(
     let ran = run_each(&sb, std::slice::from_ref(&words)).remove(0);
     assert_eq!(ran.code, Some(0), "{words:?}:\n{}", ran.all());
 }
+
+/// ND 2: a local target not empty, restored `--via-wrangler` into an empty
+/// database, one of its tables named with the text `BEGIN TRANSACTION`:
+/// the one refusal printed a `--replace --via-wrangler`, which, pasted,
+/// was refused in turn (wrangler's local execute would cut that text out
+/// of the drops). The restore printed leaves `--via-wrangler` out, and
+/// restores once confirmed.
+#[test]
+fn a_replace_printed_for_via_wrangler_is_not_refused_for_its_drops() {
+    let (sb, _) = sandbox_with_a_backup();
+    sb.execute_sql("CREATE TABLE \"x BEGIN TRANSACTION y\" (a);");
+    sb.execute_sql(ANOTHER_KEY_IN_FORCE);
+    let words =
+        refused_once_with_the_key(&sb, &["--into-empty", "--via-wrangler"], &["is not empty"]);
+    assert!(
+        words.iter().any(|w| w == "--replace") && !words.iter().any(|w| w == "--via-wrangler"),
+        "{words:?}"
+    );
+    asks_as_printed_then_restores(&sb, &words);
+}
