@@ -490,8 +490,10 @@ pub(super) struct Deferred {
 
 /// What the restore printed with a [`Deferred`] refusal changes.
 pub(super) enum Answer {
-    /// `--replace`, for a target that is not empty.
-    Replace,
+    /// `--replace`, for a target that is not empty; `fast`: without
+    /// `--via-wrangler`, which would refuse its drops (a name of the
+    /// target's holds the text wrangler's local execute cuts).
+    Replace { fast: bool },
     /// `--partial` given (for a backup that is not whole) or left out
     /// (for a whole one).
     Partial(bool),
@@ -519,8 +521,9 @@ impl Deferred {
     /// leaves the restore confirmed as it was.
     fn answer(self, again: &mut RestoreArgs, untaken: &mut Vec<(&'static str, String)>) {
         let asks_again = match self.answer {
-            Answer::Replace => {
+            Answer::Replace { fast } => {
                 (again.into_empty, again.replace) = (false, true);
+                again.via_wrangler &= !fast;
                 true
             }
             Answer::Partial(partial) => {

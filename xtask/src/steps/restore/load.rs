@@ -728,11 +728,19 @@ pub(super) fn refuse_drops_local_wrangler_rewrites(
     let Some(target) = local_wrangler.filter(|_| mode == Mode::Replace) else {
         return Ok(());
     };
-    let drops = drop_statements(&inspected.existing, &inspected.catalog);
-    match drops.iter().any(|sql| sql.contains(LOCAL_WRANGLER_TRIMS)) {
+    match drops_rewritten(&inspected.existing, &inspected.catalog) {
         true => refuse_local_wrangler_rewrite(target, "Nothing was done"),
         false => Ok(()),
     }
+}
+
+/// Whether `--replace`'s drops of `existing` hold [`LOCAL_WRANGLER_TRIMS`]
+/// (a name of the target's): `--via-wrangler` would be refused
+/// ([`refuse_drops_local_wrangler_rewrites`]), and a `--replace` printed
+/// to paste leaves it out.
+pub(super) fn drops_rewritten(existing: &[(String, String)], catalog: &Catalog) -> bool {
+    let drops = drop_statements(existing, catalog);
+    drops.iter().any(|sql| sql.contains(LOCAL_WRANGLER_TRIMS))
 }
 
 /// The file about to be run, read once more for [`LOCAL_WRANGLER_TRIMS`]

@@ -835,7 +835,12 @@ impl TargetAccess {
         let local_file = &self.local_file;
         let (catalog, existing, not_empty) =
             read_target(args, (target, &reader), &self.wrangler, new, local_file)?;
-        deferred.extend({ not_empty.err() }.map(|e| Deferred::new(e, Answer::Replace)));
+        // The `--replace` printed: without `--via-wrangler` when its drops
+        // would be refused through it.
+        let through_wrangler = self.local_wrangler(target).is_some();
+        let fast = through_wrangler && load::drops_rewritten(&existing, &catalog);
+        let answer = Answer::Replace { fast };
+        deferred.extend({ not_empty.err() }.map(|e| Deferred::new(e, answer)));
         Ok((catalog, existing))
     }
 }
