@@ -1154,6 +1154,12 @@ fn a_manifest_whose_dump_was_deleted_and_a_dump_without_a_manifest_are_named_not
 /// database (misfiled) of an hour ago, every one verified. Returns (the
 /// old prod, the new prod, staging's, the misfiled one).
 fn prod_and_staging_beside_a_misfiled_one(sb: &Sandbox) -> [String; 4] {
+    prod_and_staging_beside_a_misfiled_one_aged(sb, [72, 24, 48, 1])
+}
+
+/// [`prod_and_staging_beside_a_misfiled_one`], taken the given hours ago:
+/// (the old prod, the new prod, staging's, the misfiled one).
+fn prod_and_staging_beside_a_misfiled_one_aged(sb: &Sandbox, hours: [i64; 4]) -> [String; 4] {
     use common::remote::{PROD_UUID, STAGING_UUID};
     sb.apply_migrations();
     sb.execute_sql(SEED_SQL);
@@ -1176,23 +1182,39 @@ fn prod_and_staging_beside_a_misfiled_one(sb: &Sandbox) -> [String; 4] {
     let prod = ("qbtime_db_prod", PROD_UUID);
     let staging = ("qbtime_db_staging", STAGING_UUID);
     [
-        copy("prod", 72, prod),
-        copy("prod", 24, prod),
-        copy("staging", 48, staging),
-        copy("prod", 1, staging),
+        copy("prod", hours[0], prod),
+        copy("prod", hours[1], prod),
+        copy("staging", hours[2], staging),
+        copy("prod", hours[3], staging),
     ]
 }
 
-/// MV 3: a backup recorded under prod's name whose manifest names
-/// staging's database is misfiled (`list` marks it `prod (not prod's)`).
-/// prune judged it, unnamed, as one of staging's (its rules prod's, by
-/// its name), so `--keep-daily 1` kept it as staging's newest and deleted
-/// staging's own backup. It is named as misfiled and left alone, counted
-/// toward no environment's backups, in a dry run and a real one: prod's
-/// and staging's own newest backups, the misfiled one and a decoy outside
-/// backups/ stay byte for byte.
+/// The plan line prune printed for `file` (`keep` or `delete`), and the
+/// heading of the group it is in (`staging: keep_within …`).
+fn plan_line_of<'a>(stdout: &'a str, file: &str) -> Option<(&'a str, &'a str)> {
+    let mut heading = "";
+    for line in stdout.lines() {
+        if !line.starts_with(' ') {
+            heading = line;
+        } else if line.contains(file) {
+            return Some((heading, line.trim_start()));
+        }
+    }
+    None
+}
+
+/// MV 3, then NA: a backup recorded under prod's name whose manifest
+/// names staging's database is misfiled (`list` marks it `prod (not
+/// prod's)`), and `latest:staging` and `status` take it as staging's.
+/// prune left it alone, counted toward no environment, and so kept it
+/// for ever. It is judged as one of staging's, as `latest:staging` takes
+/// it, its plan line naming it misfiled: with `--keep-daily 1` it is kept
+/// as staging's newest and staging's own older backup goes, while prod
+/// keeps its own newest and deletes its own older one, in a dry run and a
+/// real one; the misfiled one, prod's newest and a decoy outside backups/
+/// stay byte for byte.
 #[test]
-fn a_misfiled_backup_is_named_by_prune_and_counted_as_no_environments() {
+fn a_misfiled_backup_is_judged_by_prune_as_the_backup_of_the_environment_whose_database_it_names() {
     let sb = Sandbox::new();
     let decoys = common::decoys::Decoys::plant(sb.path());
     let hashes = decoys.hashes();
@@ -1203,33 +1225,123 @@ fn a_misfiled_backup_is_named_by_prune_and_counted_as_no_environments() {
         let run = sb.xtask(&[&prune[..], &[last]].concat());
         run.assert_ok();
         let said = run.all();
-        let named: Vec<&str> = { said.lines() }.filter(|l| l.contains(&misfiled)).collect();
+        let (heading, line) = plan_line_of(&run.stdout, &misfiled)
+            .unwrap_or_else(|| panic!("{last}: {misfiled} has no plan line:\n{said}"));
         assert!(
-            named.iter().any(|l| l.contains("misfiled")),
+            heading.starts_with("staging:") && line.starts_with("keep "),
+            "{last}: {misfiled} is not kept as staging's:\n{said}"
+        );
+        assert!(
+            line.contains("misfiled") && line.contains("recorded under prod's name"),
             "{last}: {misfiled} is not named as misfiled:\n{said}"
         );
-        assert!(
-            !named
-                .iter()
-                .any(|l| l.trim_start().starts_with("keep ")
-                    || l.trim_start().starts_with("delete ")),
-            "{last}: {misfiled} is judged as an environment's backup:\n{said}"
-        );
-        for kept in [&new_prod, &stagings] {
+        for (file, env, verdict) in [
+            (&new_prod, "prod:", "keep "),
+            (&old_prod, "prod:", "delete "),
+            (&stagings, "staging:", "delete "),
+        ] {
+            let (heading, line) = plan_line_of(&run.stdout, file)
+                .unwrap_or_else(|| panic!("{last}: {file} has no plan line:\n{said}"));
             assert!(
-                { run.stdout.lines() }
-                    .any(|l| l.trim_start().starts_with("keep ") && l.contains(kept.as_str())),
-                "{last}: {kept} is not kept:\n{said}"
+                heading.starts_with(env) && line.starts_with(verdict) && !line.contains("misfiled"),
+                "{last}: {file} is not {verdict}in {env}:\n{said}"
             );
         }
+        assert!(
+            said.contains("prod: keep 1, delete 1; staging: keep 1, delete 1"),
+            "{last}:\n{said}"
+        );
         let mut expected = before.clone();
         if last == "--yes" {
-            expected.remove(&old_prod);
-            expected.remove(&old_prod.replace(".sql", ".manifest.json"));
+            for gone in [&old_prod, &stagings] {
+                expected.remove(gone);
+                expected.remove(&gone.replace(".sql", ".manifest.json"));
+            }
         }
         assert_eq!(sb.backups_held(), expected, "{last}:\n{said}");
         assert_eq!(decoys.hashes(), hashes, "{last}:\n{said}");
     }
+}
+
+/// NA: staging's rules in backups.toml (the newest of 1 day) delete a
+/// misfiled backup (recorded under prod's name, naming staging's
+/// database) older than staging's own, as staging's oldest; prod's rules
+/// (the newest of 2 days), which would keep it and, counting it as one of
+/// prod's two, delete prod's older backup, judge none of it. The dry run
+/// names it, misfiled, as the one deletion, and `--yes` deletes that and
+/// nothing else: prod's backups, staging's own and a decoy outside
+/// backups/ stay byte for byte.
+#[test]
+fn stagings_rules_delete_a_misfiled_backup_of_its_database_as_its_oldest_and_no_prod_backup() {
+    let sb = Sandbox::new();
+    let decoys = common::decoys::Decoys::plant(sb.path());
+    let hashes = decoys.hashes();
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    let edited = text
+        .replace(
+            "[prod.retention]\nkeep_within = \"30d\"\nkeep_daily = 30\nkeep_weekly = 12\n\
+             keep_monthly = 12",
+            "[prod.retention]\nkeep_within = \"0d\"\nkeep_daily = 2",
+        )
+        .replace(
+            "[staging.retention]\nkeep_within = \"14d\"\nkeep_daily = 7\nkeep_weekly = 4",
+            "[staging.retention]\nkeep_within = \"0d\"\nkeep_daily = 1",
+        );
+    assert_eq!(
+        edited.matches("keep_within = \"0d\"").count(),
+        2,
+        "{edited}"
+    );
+    std::fs::write(&settings, edited).unwrap();
+    // Prod's of 10 and 5 days ago, staging's of 1 day ago, the misfiled
+    // one of 3 days ago.
+    let [old_prod, new_prod, stagings, misfiled] =
+        prod_and_staging_beside_a_misfiled_one_aged(&sb, [240, 120, 24, 72]);
+    let deletions = |stdout: &str| -> Vec<String> {
+        { stdout.lines() }
+            .filter(|l| l.trim_start().starts_with("delete "))
+            .map(|l| l.trim_start().to_owned())
+            .collect()
+    };
+    let before = sb.backups_held();
+    let dry = sb.xtask(&["prune", "--env", "staging", "--dry-run"]);
+    dry.assert_ok();
+    let dry_said = dry.all();
+    let planned = deletions(&dry.stdout);
+    assert!(
+        planned.len() == 1
+            && planned[0].contains(&misfiled)
+            && planned[0].contains("misfiled")
+            && planned[0].contains("recorded under prod's name"),
+        "the dry run does not plan to delete {misfiled} alone, named misfiled:\n{dry_said}"
+    );
+    assert_eq!(
+        sb.backups_held(),
+        before,
+        "the dry run deleted:\n{dry_said}"
+    );
+    let all = sb.xtask(&["prune", "--dry-run"]);
+    all.assert_ok();
+    assert_eq!(deletions(&all.stdout), planned, "{}", all.all());
+    assert!(
+        all.all()
+            .contains("prod: keep 2, delete 0; staging: keep 1, delete 1"),
+        "{}",
+        all.all()
+    );
+    let run = sb.xtask(&["prune", "--yes"]);
+    run.assert_ok();
+    let said = run.all();
+    assert_eq!(deletions(&run.stdout), planned, "{said}");
+    let mut expected = before;
+    expected.remove(&misfiled);
+    expected.remove(&misfiled.replace(".sql", ".manifest.json"));
+    assert_eq!(sb.backups_held(), expected, "{said}");
+    for kept in [&old_prod, &new_prod, &stagings] {
+        assert!(sb.backups_held().contains_key(kept.as_str()), "{said}");
+    }
+    assert_eq!(decoys.hashes(), hashes, "{said}");
 }
 
 /// MV 3: `verify FILE` of a misfiled backup (recorded under prod's name,
