@@ -543,12 +543,11 @@ fn locate_backup(envs: &Environments, file: &Path) -> Result<Located> {
     };
     let migrations = manifest
         .as_ref()
-        .and_then(|m| envs.resolve(&m.environment).ok())
+        .and_then(|m| envs.migrations_for(m))
         .map_or("migrations".to_owned(), |e| e.migrations_dir.clone());
     // A backup of a remote database was written by D1's export.
     let remote = manifest.as_ref().is_some_and(|m| {
-        envs.iter()
-            .find(|e| e.records(m))
+        envs.whose(m)
             .is_some_and(|e| e.location == Location::Remote)
     });
     Ok(Located {

@@ -212,7 +212,7 @@ fn upload_environment<'e>(
     file: &Path,
 ) -> Result<&'e crate::config::environment::Environment> {
     let m = Manifest::for_backup(file).map_err(|e| crate::exit::Exit::CouldNotRun.error(e))?;
-    match envs.iter().find(|e| e.records(&m)) {
+    match envs.whose(&m) {
         Some(env) => Ok(env),
         None => crate::stop!(
             crate::exit::Exit::CouldNotRun,

@@ -84,7 +84,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
         { deletes.then(|| crate::steps::lock::acquire_lock(project, "prune")) }.transpose()?;
     let previous = args.previous_database_id.as_deref();
     let entries = backups(project, &envs, (only, previous), true)?;
-    let policies = policies(&envs, &rules, &entries, args);
+    let policies = policies(&rules, &entries, args);
     let Judged {
         doomed,
         decisions,
@@ -122,7 +122,7 @@ pub fn run(project: &Project, args: &PruneArgs) -> Result<()> {
     // recording its verdict, a file copied in or damaged by hand) may
     // have changed the plan while the question was open.
     let now = backups(project, &envs, (only, previous), false)?;
-    let again = judge(&self::policies(&envs, &rules, &now, args), &now);
+    let again = judge(&self::policies(&rules, &now, args), &now);
     if names(&again.doomed) != names(&doomed) {
         crate::stop!(
             crate::exit::Exit::Refused,
@@ -184,11 +184,18 @@ fn names(doomed: &[&Entry]) -> Vec<String> {
         .collect()
 }
 
-/// A backup, and the database it is judged under
-/// ([`Environments::database_of`]).
+/// A backup, the database it is judged under
+/// ([`Environments::database_of`]), and whose rules: of the environment
+/// whose backup it is ([`Environments::whose`]), as `latest:ENV` and
+/// `status` count it.
 struct Judgeable {
     entry: Entry,
     database: String,
+    /// The short name of the environment whose `backups.toml` rules judge it.
+    rules_of: String,
+    /// For a misfiled backup ([`inventory::misfiled`]), the environment
+    /// name it is recorded under, which its plan line names.
+    recorded_under: Option<String>,
 }
 
 /// The backups to judge: of the databases this configuration defines
@@ -237,9 +244,11 @@ fn backups(
             named(&files)
         );
     }
-    let entries = without_misfiled(envs, (only, say_left_alone), entries);
+    if say_left_alone {
+        say_misfiled(envs, only, &entries);
+    }
     let (ours, theirs): (Vec<Entry>, Vec<Entry>) =
-        { entries.into_iter() }.partition(|e| envs.iter().any(|d| d.records(&e.manifest)));
+        { entries.into_iter() }.partition(|e| envs.whose(&e.manifest).is_some());
     if say_left_alone && only.is_none() && !theirs.is_empty() {
         let databases: BTreeSet<String> = theirs
             .iter()
@@ -272,44 +281,35 @@ fn backups(
     if let Some(id) = previous {
         previous_does_something(envs, &ours, id)?;
     }
-    Ok(ours
-        .into_iter()
-        .map(|entry| Judgeable {
-            database: group_of(envs, &entry.manifest),
-            entry,
-        })
-        .collect())
+    Ok(ours.into_iter().map(|e| judgeable(envs, e)).collect())
 }
 
-/// `entries` but the misfiled ones ([`inventory::misfiled`]: recorded
-/// under an environment's name, their manifests naming a database that
-/// environment does not have), which are no environment's to keep or
-/// delete: judged in their database's group, one was kept as that
-/// database's newest, under the rules of the name it is recorded under,
-/// and let that database's own backups go. Said when `say`.
-fn without_misfiled(
-    envs: &Environments,
-    (only, say): (Option<&[&Environment]>, bool),
-    entries: Vec<Entry>,
-) -> Vec<Entry> {
-    // One whose database no environment has is another database's, left
-    // alone and said as such by the caller (with the prune that deletes
-    // them), as before misfiled backups were told apart.
-    let (entries, misfiled): (Vec<Entry>, Vec<Entry>) = { entries.into_iter() }.partition(|e| {
-        inventory::misfiled(envs, &e.manifest).is_none()
-            || !envs.iter().any(|d| d.records(&e.manifest))
-    });
-    if say {
-        say_misfiled(envs, only, &misfiled);
+/// `entry` as prune judges it: in its database's group ([`group_of`]),
+/// under the rules of the environment whose backup it is
+/// ([`Environments::whose`]), a misfiled one marked with the name it is
+/// recorded under.
+fn judgeable(envs: &Environments, entry: Entry) -> Judgeable {
+    let m = &entry.manifest;
+    Judgeable {
+        database: group_of(envs, m),
+        rules_of: { envs.whose(m) }.map_or_else(String::new, |e| e.env_name.clone()),
+        recorded_under: inventory::misfiled(envs, m)
+            .map(|_| crate::config::environment::short_name(&m.environment).to_owned()),
+        entry,
     }
-    entries
 }
 
-/// Says which misfiled backups ([`inventory::misfiled`]) were left alone,
-/// those of the `only` databases (recorded under one's environment name,
-/// or naming one's database) when given, with what to do with each.
-fn say_misfiled(envs: &Environments, only: Option<&[&Environment]>, misfiled: &[Entry]) {
-    let relevant: Vec<Entry> = { misfiled.iter() }
+/// Warns of the misfiled backups ([`inventory::misfiled`]) among
+/// `entries` whose database an environment has, those of the `only`
+/// databases (recorded under one's environment name, or naming one's
+/// database) when given, as `list` and `status` do. Each is judged as
+/// that environment's backup, under its rules, as `latest:ENV` takes it
+/// ([`Environments::whose`]); its plan line says it is misfiled. One whose
+/// database no environment has is another database's, left alone and
+/// said as such with the prune that deletes them.
+fn say_misfiled(envs: &Environments, only: Option<&[&Environment]>, entries: &[Entry]) {
+    let relevant: Vec<Entry> = { entries.iter() }
+        .filter(|e| envs.whose(&e.manifest).is_some())
         .filter(|e| {
             only.is_none_or(|dbs| {
                 let short = crate::config::environment::short_name(&e.manifest.environment);
@@ -319,19 +319,6 @@ fn say_misfiled(envs: &Environments, only: Option<&[&Environment]>, misfiled: &[
         })
         .cloned()
         .collect();
-    if relevant.is_empty() {
-        return;
-    }
-    let files: Vec<&str> = { relevant.iter() }
-        .map(|e| e.manifest.file.name.as_str())
-        .collect();
-    crate::say!(
-        "left alone: {} misfiled ({}), recorded under an environment's name whose database their \
-         manifests do not name (`cargo xtask list` marks each): counted toward no environment's \
-         backups kept, and deleted by no rule",
-        count(relevant.len(), "backup"),
-        named(&files)
-    );
     inventory::say_misfiled(envs, None, &relevant);
 }
 
@@ -346,7 +333,7 @@ fn of_another_id<'a>(
     m: &'a manifest::Manifest,
 ) -> Option<(&'a Environment, &'a str)> {
     let id = m.database.uuid.as_str();
-    let env = envs.iter().find(|d| d.records(m))?;
+    let env = envs.whose(m)?;
     env.another_id(id).then_some((env, id))
 }
 
@@ -445,7 +432,6 @@ fn previous_does_something(envs: &Environments, ours: &[Entry], id: &str) -> Res
 /// Each database's policy: its environment's rules in the file, which the
 /// command line overrides, rule by rule, for this run.
 fn policies(
-    envs: &Environments,
     rules: &BTreeMap<String, Policy>,
     entries: &[Judgeable],
     args: &PruneArgs,
@@ -453,13 +439,11 @@ fn policies(
     let mut policies: BTreeMap<String, Policy> = BTreeMap::new();
     for e in entries {
         // Every backup of a group is of one environment (`database_of`
-        // names the group after it), so the first one seen names its rules.
-        let policy = policies.entry(e.database.clone()).or_insert_with(|| {
-            envs.env_name(&e.entry.manifest.environment)
-                .ok()
-                .and_then(|env| rules.get(&env).cloned())
-                .unwrap_or_default()
-        });
+        // names the group after it), so the first one seen names its
+        // rules: that environment's, not those of the name a misfiled one
+        // is recorded under.
+        let policy = { policies.entry(e.database.clone()) }
+            .or_insert_with(|| rules.get(&e.rules_of).cloned().unwrap_or_default());
         if args.keep_within.is_some() {
             policy.keep_within = args.keep_within;
         }
@@ -562,6 +546,8 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
                 Some(reasons) if reasons.is_empty() => deleted += 1,
                 _ => kept += 1,
             }
+            let recorded_under = entry.recorded_under.as_deref();
+            let note = misfiled_note(recorded_under, env);
             let (candidate, entry) = (&backups[i].1, &entry.entry);
             let name = &entry.manifest.file.name;
             let mut why = Vec::new();
@@ -571,7 +557,10 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
                     let size = d1_core::wording::size(entry.bytes_on_disk);
                     said.push((
                         false,
-                        format!("  delete  {name:<width$}  ({size}; {})", why.join("; ")),
+                        format!(
+                            "  delete  {name:<width$}  ({note}{size}; {})",
+                            why.join("; ")
+                        ),
                     ));
                     doomed.push(entry);
                 }
@@ -579,10 +568,10 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
                     let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
                     said.push((
                         false,
-                        format!("  keep    {name:<width$}  ({})", why.join("; ")),
+                        format!("  keep    {name:<width$}  ({note}{})", why.join("; ")),
                     ));
                 }
-                None => said.push((false, format!("  keep    {name:<width$}  (no rule)"))),
+                None => said.push((false, format!("  keep    {name:<width$}  ({note}no rule)"))),
             }
             let reasons: Vec<String> = verdict.iter().flatten().map(|r| r.to_string()).collect();
             let keep = verdict.as_ref().is_none_or(|r| !r.is_empty());
@@ -592,6 +581,9 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
                 "action": if keep { "keep" } else { "delete" },
                 "reasons": if verdict.is_none() { vec!["no rule".to_owned()] } else { reasons },
             });
+            if let Some(under) = recorded_under {
+                decision["recorded_under"] = under.into();
+            }
             if !keep {
                 decision["bytes"] = entry.bytes_on_disk.into();
                 decision["why"] = why.into();
@@ -606,6 +598,14 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
         said,
         counts: counts.join("; "),
     }
+}
+
+/// What a misfiled backup's plan line says first (empty for any other):
+/// judged in `group`, it is recorded under another environment's name.
+fn misfiled_note(recorded_under: Option<&str>, group: &str) -> String {
+    recorded_under.map_or_else(String::new, |under| {
+        format!("misfiled: recorded under {under}'s name, {group}'s database; ")
+    })
 }
 
 /// A database's policy, as the plan heads its backups with it.

@@ -177,7 +177,7 @@ fn judging_records(
     let targets: Vec<&Environment> = { envs.iter() }
         .filter(|env| project.config_dir.join(&env.migrations_dir) == dir)
         .collect();
-    let own = manifest.and_then(|m| envs.iter().find(|env| env.records(m)));
+    let own = manifest.and_then(|m| envs.whose(m));
     let on = (scanned.as_slice(), targets.as_slice());
     let applied = machine_records(project, on, own, (file, dir));
     warn_of_other_targets(project, on, (manifest, own, &applied), (file, dir));
@@ -207,7 +207,7 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     let migrations_dir = project.config_dir.join(
         manifest
             .as_ref()
-            .and_then(|m| envs.resolve(&m.environment).ok())
+            .and_then(|m| envs.migrations_for(m))
             .map_or("migrations", |env| env.migrations_dir.as_str()),
     );
     warn_if_misfiled(&envs, manifest.as_ref());

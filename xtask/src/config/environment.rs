@@ -403,6 +403,24 @@ impl Environments {
     /// its environment qualified by its database, so that two databases'
     /// backups recorded under one short name (before and after a split)
     /// are never one group.
+    /// The configured database whose backup `m` is ([`Environment::records`]):
+    /// the one rule by which every command tells backups apart by
+    /// environment (`latest:ENV`, `status`, `list --env`, prune's groups
+    /// and the rules each is judged under, `upload --env`, verify's
+    /// warnings, the migration record). A misfiled backup (recorded under
+    /// prod's name, its manifest naming staging's database and id) is
+    /// staging's, never prod's.
+    pub fn whose(&self, m: &d1_core::manifest::Manifest) -> Option<&Environment> {
+        self.list.iter().find(|e| e.records(m))
+    }
+
+    /// [`Environments::whose`] backup `m` is, or, when no configured
+    /// database's, the one whose name it is recorded under: whose
+    /// migrations a backup is read against (`verify`, `diff`).
+    pub fn migrations_for(&self, m: &d1_core::manifest::Manifest) -> Option<&Environment> {
+        self.whose(m).or_else(|| self.resolve(&m.environment).ok())
+    }
+
     pub fn database_of(&self, name: &str, database: &str, id: &str) -> String {
         match self.list.iter().find(|e| e.recorded_as(name, database, id)) {
             Some(env) => env.name.clone(),

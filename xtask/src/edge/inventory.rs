@@ -498,7 +498,7 @@ pub fn misfiled(envs: &Environments, m: &Manifest) -> Option<Misfiled> {
         file: m.file.name.clone(),
         database: db.name.clone(),
         database_id: db.uuid.clone(),
-        database_of: envs.iter().find(|e| e.records(m)).map(|e| e.name.clone()),
+        database_of: envs.whose(m).map(|e| e.name.clone()),
     })
 }
 

@@ -1219,7 +1219,20 @@ fn a_misfiled_backup_is_judged_by_prune_as_the_backup_of_the_environment_whose_d
     let decoys = common::decoys::Decoys::plant(sb.path());
     let hashes = decoys.hashes();
     let [old_prod, new_prod, stagings, misfiled] = prod_and_staging_beside_a_misfiled_one(&sb);
-    let prune = ["prune", "--keep-within", "0d", "--keep-daily", "1"];
+    // The newest of one day alone: backups.toml's weekly and monthly
+    // rules would keep more or fewer by where the week's and month's
+    // boundaries fall.
+    let prune = [
+        "prune",
+        "--keep-within",
+        "0d",
+        "--keep-daily",
+        "1",
+        "--keep-weekly",
+        "0",
+        "--keep-monthly",
+        "0",
+    ];
     for last in ["--dry-run", "--yes"] {
         let before = sb.backups_held();
         let run = sb.xtask(&[&prune[..], &[last]].concat());

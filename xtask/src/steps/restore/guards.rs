@@ -1688,7 +1688,7 @@ fn ways_elsewhere(source: &Source, target: &Environment, envs: &Environments) ->
         (source.manifest.as_ref()).is_some_and(|m| e.records(m) && e.another_id(&m.database.uuid))
     };
     let own = match &source.manifest {
-        Some(m) => envs.iter().find(|e| e.records(m)),
+        Some(m) => envs.whose(m),
         None => (source.environment.as_deref()).and_then(|name| envs.resolve(name).ok()),
     };
     let names: BTreeSet<&str> = match own.filter(|e| !e.is_production() && !of_another_id(e)) {

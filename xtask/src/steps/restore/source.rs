@@ -55,8 +55,7 @@ pub(super) fn source_environment<'e>(
 ) -> Option<&'e Environment> {
     let said = |name: Option<&str>| name.and_then(|env| envs.resolve(env).ok());
     match &source.manifest {
-        Some(m) => (envs.iter().find(|e| e.records(m)))
-            .or_else(|| said(source.said_environment.as_deref())),
+        Some(m) => (envs.whose(m)).or_else(|| said(source.said_environment.as_deref())),
         None => said(source.environment.as_deref()),
     }
 }
@@ -74,7 +73,7 @@ fn said_beside_manifest(
     new: bool,
 ) -> Result<String> {
     let m = source.manifest.as_ref().expect("a manifest");
-    if let Some(env) = envs.iter().find(|e| e.records(m)) {
+    if let Some(env) = envs.whose(m) {
         crate::stop!(
             crate::exit::Exit::CouldNotRun,
             "{}'s manifest records that it was taken from {} ({}): drop --source-env {}, which is \
@@ -1004,7 +1003,7 @@ fn contradiction(said: &Environment, envs: &Environments, m: &Manifest) -> Optio
             )
         });
     }
-    let known = match envs.iter().find(|e| e.records(m)) {
+    let known = match envs.whose(m) {
         Some(e) if !e.another_id(id) => format!(", which is {}", e.name),
         _ => String::new(),
     };
