@@ -472,6 +472,9 @@ fn candidates(
         .iter()
         .map(|e| (e.database.clone(), Candidate::of(&e.entry.manifest)))
         .collect();
+    let misfiled: Vec<bool> = { entries.iter() }
+        .map(|e| e.recorded_under.is_some())
+        .collect();
     let entries: Vec<&Entry> = entries.iter().map(|e| &e.entry).collect();
     let order = inventory::newest_first(entries.iter().map(|e| &e.manifest));
     let mut settled: BTreeSet<String> = BTreeSet::new();
@@ -488,6 +491,9 @@ fn candidates(
             entries[i].still_as_verified()
         };
         match checked {
+            // A misfiled one settles nothing: its database's own are
+            // checked as if it were not there ([`passes`]).
+            Ok(()) if misfiled[i] => {}
             Ok(()) => {
                 settled.insert(env.clone());
             }
@@ -518,30 +524,91 @@ struct Judged<'a> {
     counts: String,
 }
 
+/// Backups judged together ([`decide_all`]), and their verdicts.
+struct Pass {
+    backups: Vec<(String, Candidate)>,
+    verdicts: Vec<Option<BTreeSet<retention::Reason>>>,
+}
+
+/// Every backup's judgement. The backups recorded under their own
+/// environment's name are judged together as if no misfiled one
+/// ([`inventory::misfiled`]) were there: one, mistaken or planted, never
+/// takes the place of one of theirs and has it deleted. Each misfiled one
+/// is judged alone among its database's own backups, under that
+/// environment's rules: deleted where they would delete it (as their
+/// oldest), kept where they would keep it (as their newest, as
+/// `latest:ENV` takes it).
+fn passes(
+    policies: &BTreeMap<String, Policy>,
+    entries: &[Judgeable],
+    backups: &[(String, Candidate)],
+    now: DateTime<Utc>,
+) -> Judgements {
+    let own: Vec<usize> = { 0..entries.len() }
+        .filter(|&i| entries[i].recorded_under.is_none())
+        .collect();
+    let mut groups = vec![own.clone()];
+    for (i, misfiled) in entries.iter().enumerate() {
+        if misfiled.recorded_under.is_some() {
+            let mut group: Vec<usize> = { own.iter().copied() }
+                .filter(|&j| entries[j].database == misfiled.database)
+                .collect();
+            group.push(i);
+            groups.push(group);
+        }
+    }
+    let mut place = vec![(0, 0); entries.len()];
+    let mut passes = Vec::new();
+    for (p, group) in groups.iter().enumerate() {
+        // A misfiled pass decides its last backup alone, the misfiled one.
+        let decides = if p == 0 { 0 } else { group.len() - 1 };
+        for (k, &i) in group.iter().enumerate().skip(decides) {
+            place[i] = (p, k);
+        }
+        let judged: Vec<(String, Candidate)> = group.iter().map(|&i| backups[i].clone()).collect();
+        let verdicts = decide_all(policies, &judged, now);
+        passes.push(Pass {
+            backups: judged,
+            verdicts,
+        });
+    }
+    Judgements { passes, place }
+}
+
+/// The passes ([`passes`]), and for each backup the one that decides it
+/// and its place there.
+struct Judgements {
+    passes: Vec<Pass>,
+    place: Vec<(usize, usize)>,
+}
+
+impl Judgements {
+    /// The pass that decides the `i`th backup, and its verdict there.
+    fn of(&self, i: usize) -> (&Pass, &Option<BTreeSet<retention::Reason>>) {
+        let (p, k) = self.place[i];
+        (&self.passes[p], &self.passes[p].verdicts[k])
+    }
+}
+
 /// Decides, and says per database its policy and each backup's verdict.
 fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> Judged<'a> {
     let mut said = Vec::new();
     let now = Utc::now();
     let backups = candidates(entries, now, &mut said);
-    let verdicts = decide_all(policies, &backups, now);
+    let judgements = passes(policies, entries, &backups, now);
     let mut doomed: Vec<&Entry> = Vec::new();
     let mut decisions = Vec::new();
     let mut counts = Vec::new();
     let envs_seen: BTreeSet<&String> = backups.iter().map(|(env, _)| env).collect();
     for env in envs_seen {
         said.push((false, policy_line(policies, env)));
-        // The reasons start in one column, however long the names.
-        let width = entries
-            .iter()
-            .filter(|e| e.database == *env)
-            .map(|e| e.entry.manifest.file.name.chars().count())
-            .max()
-            .unwrap_or(0);
+        let width = names_width(entries, env);
         let (mut kept, mut deleted) = (0, 0);
-        for (i, (entry, verdict)) in entries.iter().zip(&verdicts).enumerate() {
+        for (i, entry) in entries.iter().enumerate() {
             if entry.database != *env {
                 continue;
             }
+            let (pass, verdict) = judgements.of(i);
             match verdict {
                 Some(reasons) if reasons.is_empty() => deleted += 1,
                 _ => kept += 1,
@@ -553,7 +620,7 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
             let mut why = Vec::new();
             match verdict {
                 Some(reasons) if reasons.is_empty() => {
-                    why = why_deleted((policies, env), &backups, &verdicts, candidate, now);
+                    why = why_deleted((policies, env), pass, candidate, now);
                     let size = d1_core::wording::size(entry.bytes_on_disk);
                     said.push((
                         false,
@@ -600,6 +667,16 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
     }
 }
 
+/// The width of the longest name among `group`'s backups: their plan
+/// lines' reasons start in one column, however long the names.
+fn names_width(entries: &[Judgeable], group: &str) -> usize {
+    { entries.iter() }
+        .filter(|e| e.database == group)
+        .map(|e| e.entry.manifest.file.name.chars().count())
+        .max()
+        .unwrap_or(0)
+}
+
 /// What a misfiled backup's plan line says first (empty for any other):
 /// judged in `group`, it is recorded under another environment's name.
 fn misfiled_note(recorded_under: Option<&str>, group: &str) -> String {
@@ -620,16 +697,16 @@ fn policy_line(policies: &BTreeMap<String, Policy>, env: &str) -> String {
 }
 
 /// Why no rule keeps `deleted` ([`retention::why_deleted`]), judged among
-/// the backups of its database with their verdicts.
+/// the backups of its database in the `pass` that decided it, with their
+/// verdicts.
 fn why_deleted(
     (policies, env): (&BTreeMap<String, Policy>, &str),
-    backups: &[(String, Candidate)],
-    verdicts: &[Option<BTreeSet<retention::Reason>>],
+    pass: &Pass,
     deleted: &Candidate,
     now: DateTime<Utc>,
 ) -> Vec<String> {
     let policy = policies.get(env).cloned().unwrap_or_default();
-    let judged = { backups.iter().zip(verdicts) }
+    let judged = { pass.backups.iter().zip(&pass.verdicts) }
         .filter(|((e, _), _)| e.as_str() == env)
         .filter_map(|((_, c), v)| Some((c, v.as_ref()?)));
     retention::why_deleted(&policy, deleted, judged, now)
