@@ -12,19 +12,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-/// A sandbox with the seed rows and one encrypted local backup: the
-/// sandbox, the directory holding the identity, the identity file, the
-/// recipient and the backup's file name.
-fn sealed_backup() -> (Sandbox, tempfile::TempDir, PathBuf, String, String) {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql(SEED_SQL);
-    let keys = tempfile::tempdir().unwrap();
-    let key = keys.path().join("local.agekey");
-    let (recipient, name) = sealed_local_backup(&sb, &key);
-    (sb, keys, key, recipient, name)
-}
-
 /// The pinned Node, as the xtask finds it.
 fn node() -> PathBuf {
     let pinned = repo_root().join("node_modules/.bin/node");

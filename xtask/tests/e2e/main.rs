@@ -48,6 +48,7 @@ mod operator_week;
 mod orm_schemas;
 mod output;
 mod oversized_values;
+mod pasted_identities;
 mod prune_local;
 mod readme_claims;
 mod readme_contract;

@@ -798,6 +798,13 @@ pub fn encrypt_backups_of(sb: &Sandbox, env: &str, recipient: &str) {
     .unwrap();
 }
 
+/// The secret key line (`AGE-SECRET-KEY-1…`) of the identity file `key`.
+pub fn secret_key_line(key: &Path) -> String {
+    let text = std::fs::read_to_string(key).unwrap();
+    let line = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-1"));
+    line.unwrap().to_owned()
+}
+
 /// The standard output of `cmd`, given `input` on its standard input
 /// (written from a thread, so that a large output never blocks it); the
 /// command must succeed.
@@ -836,6 +843,19 @@ pub fn sealed_local_backup(sb: &Sandbox, key: &Path) -> (String, String) {
         .find(|n| n.ends_with(".sql.zst.age"))
         .expect("an encrypted backup");
     (recipient, name)
+}
+
+/// A sandbox with the seed rows and one encrypted local backup: the
+/// sandbox, the directory holding the identity, the identity file, the
+/// recipient and the backup's file name.
+pub fn sealed_backup() -> (Sandbox, tempfile::TempDir, PathBuf, String, String) {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("local.agekey");
+    let (recipient, name) = sealed_local_backup(&sb, &key);
+    (sb, keys, key, recipient, name)
 }
 
 /// The repository's wrangler.toml, as `wrangler.jsonc` with comments and
