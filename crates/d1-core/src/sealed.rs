@@ -61,11 +61,11 @@ impl Format {
 pub fn check_recipient(recipient: &str) -> Result<()> {
     if holds_a_secret_key(recipient) {
         bail!(
-            "a recipient is an age identity, the secret key (AGE-SECRET-KEY-1…), not its public \
-             key: take it out of the file now, before any commit (backups.toml is tracked; if it \
-             was committed or pushed, make a new key with `cargo xtask keygen` and seal to that), \
-             and name the public key (`# public key: age1…` in the key file) instead. Nothing \
-             was run."
+            "a recipient is an age identity, the secret key (AGE-SECRET-KEY-1…, or a part of \
+             it), not its public key: take it out of where it was written now, before any commit \
+             (backups.toml is tracked; if it was committed, pushed or shared, make a new key with \
+             `cargo xtask keygen` and seal to that), and name the public key (`# public key: \
+             age1…` in the key file) instead. Nothing was run."
         );
     }
     if recipient.trim() != recipient && bech32_parts(recipient.trim()).is_some() {
@@ -83,9 +83,11 @@ pub fn check_recipient(recipient: &str) -> Result<()> {
     };
     if !ok {
         bail!(
-            "{recipient:?} is not an age recipient: it must be a public key that starts with \
+            "a value is not an age recipient: a recipient is a public key that starts with \
              `age1`, copied whole (its last characters are a checksum), from `cargo xtask \
-             keygen` or `age-keygen`. Nothing was run."
+             keygen` or `age-keygen`. The value is not shown: if it was a secret key \
+             (AGE-SECRET-KEY-1…) or a part of one, keep it secret, and make a new key if it was \
+             committed or shared. Nothing was run."
         );
     }
     Ok(())
@@ -104,7 +106,67 @@ pub fn holds_a_secret_key(text: &str) -> bool {
             _ => None,
         })
         .collect();
-    squashed.contains("age-secret-key-")
+    squashed.contains("age-secret-key-") || !secret_key_material(text).is_empty()
+}
+
+/// The human-readable parts of an age secret key's Bech32: X25519's and
+/// the post-quantum one's (age 1.3).
+const SECRET_KEY_HRPS: [&str; 2] = ["age-secret-key-", "age-secret-key-pq-"];
+
+/// How many Bech32 characters follow a secret key's `1`: 32 bytes and
+/// the 6 characters of the checksum, for both kinds.
+const SECRET_KEY_CHARACTERS: usize = 58;
+
+/// Where `text` holds an age secret key's material, whatever part of its
+/// `AGE-SECRET-KEY-1` a paste left out (a double-click in a terminal
+/// selects only what follows the last `-`): each span runs from the first
+/// of 58 Bech32 characters, in any case, whose checksum holds with a
+/// secret key's prefix, to the end of the word. Such a run is looked for
+/// where a word starts and after a `1` (no Bech32 character), so the scan
+/// is linear; an ordinary word of 58 letters passes the checksum about
+/// once in a billion.
+pub fn secret_key_material(text: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at + SECRET_KEY_CHARACTERS <= bytes.len() {
+        let starts = at == 0 || !bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'1';
+        if starts && is_secret_key_material(&bytes[at..at + SECRET_KEY_CHARACTERS]) {
+            let end = { bytes[at..].iter() }
+                .position(|b| !b.is_ascii_alphanumeric())
+                .map_or(bytes.len(), |i| at + i);
+            found.push(at..end);
+            at = end;
+        } else {
+            at += 1;
+        }
+    }
+    found
+}
+
+/// Whether `data`, in any case, is the Bech32 data of a secret key.
+fn is_secret_key_material(data: &[u8]) -> bool {
+    let Some(values) = { data.iter() }
+        .map(|b| bech32_value(b.to_ascii_lowercase()))
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    SECRET_KEY_HRPS
+        .iter()
+        .any(|hrp| bech32_checksum(hrp, values.iter().copied()) == 1)
+}
+
+/// Whether `line` is one whole age secret key, as an identity file holds
+/// it: `AGE-SECRET-KEY-1` (or `AGE-SECRET-KEY-PQ-1`) and 58 Bech32
+/// characters whose checksum holds, all in one case. A key with a typo
+/// (two characters swapped, one missing or extra) is none.
+pub fn is_secret_key(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    let one_case = line == lower || line == line.to_ascii_uppercase();
+    one_case
+        && matches!(bech32_parts(&lower), Some((hrp, data))
+            if SECRET_KEY_HRPS.contains(&hrp) && data.len() == SECRET_KEY_CHARACTERS)
 }
 
 /// The 32 characters of Bech32's data part (BIP 173), the encoding of age
@@ -114,11 +176,26 @@ pub const BECH32_CHARSET: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 /// The human-readable part and the data of a lowercase Bech32 string whose
 /// checksum holds (BIP 173, the encoding of age keys).
 fn bech32_parts(text: &str) -> Option<(&str, &str)> {
-    const GENERATORS: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
     let (hrp, data) = text.rsplit_once('1')?;
     if hrp.is_empty() || data.len() < 6 || !hrp.bytes().all(|b| (33..=126).contains(&b)) {
         return None;
     }
+    let values = data
+        .bytes()
+        .map(bech32_value)
+        .collect::<Option<Vec<u8>>>()?;
+    (bech32_checksum(hrp, values) == 1).then_some((hrp, data))
+}
+
+/// The value of a lowercase Bech32 character.
+fn bech32_value(c: u8) -> Option<u8> {
+    BECH32_CHARSET.bytes().position(|x| x == c).map(|v| v as u8)
+}
+
+/// BIP 173's checksum (its polymod) of `hrp` and the data's `values`: 1
+/// when it holds.
+fn bech32_checksum(hrp: &str, values: impl IntoIterator<Item = u8>) -> u32 {
+    const GENERATORS: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
     let mut checksum: u32 = 1;
     let mut step = |value: u8| {
         let top = checksum >> 25;
@@ -132,11 +209,8 @@ fn bech32_parts(text: &str) -> Option<(&str, &str)> {
     hrp.bytes().for_each(|b| step(b >> 5));
     step(0);
     hrp.bytes().for_each(|b| step(b & 31));
-    for c in data.bytes() {
-        let value = BECH32_CHARSET.as_bytes().iter().position(|&x| x == c)?;
-        step(value as u8);
-    }
-    (checksum == 1).then_some((hrp, data))
+    values.into_iter().for_each(step);
+    checksum
 }
 
 #[cfg(test)]
@@ -175,5 +249,46 @@ mod tests {
             let err = check_recipient(bad).unwrap_err().to_string();
             assert!(err.contains("age1"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_secret_keys_material_is_found_whatever_part_of_its_prefix_a_paste_cut() {
+        // Written in two halves, as above, for the pre-commit hook.
+        let key = concat!(
+            "AGE-SECRET-",
+            "KEY-1RZZRMMAAQ0PHEUU8RWDUAPPLACZ2LY0H6TKJ3U6K4072DEX8VEKQ8MAS4D"
+        );
+        assert!(is_secret_key(key) && is_secret_key(&key.to_lowercase()));
+        let one = &key["AGE-SECRET-KEY-".len()..];
+        for text in [
+            one.to_owned(),
+            one[1..].to_owned(),
+            format!("reason: {}.", one.to_lowercase()),
+            format!("KEY-{one}"),
+            format!("secret-{}", &key["AGE-".len()..].to_lowercase()),
+        ] {
+            let found = secret_key_material(&text);
+            assert_eq!(found.len(), 1, "{text}");
+            assert!(!text[found[0].end..].contains('Q'), "{text}");
+            assert!(holds_a_secret_key(&text), "{text}");
+        }
+        // The last two characters swapped, one more, one fewer: no key.
+        let n = key.len();
+        let swapped = format!("{}{}{}", &key[..n - 2], &key[n - 1..], &key[n - 2..n - 1]);
+        for typo in [swapped, format!("{key}Q"), key[..n - 1].to_owned()] {
+            assert!(!is_secret_key(&typo), "{typo}");
+        }
+        assert!(secret_key_material(&"q".repeat(200)).is_empty());
+        assert!(
+            secret_key_material("an ordinary sentence, 1qpzry9x8gf2tvdw0s3jn54khce6mua7l")
+                .is_empty()
+        );
+        let err = check_recipient(one).unwrap_err().to_string();
+        assert!(
+            !err.contains(&one[2..10]) && err.contains("secret key"),
+            "{err}"
+        );
+        let err = check_recipient(&one[..40]).unwrap_err().to_string();
+        assert!(!err.contains(&one[2..10]) && err.contains("age1"), "{err}");
     }
 }

@@ -114,9 +114,10 @@ impl Settings {
         app.check()?;
         let envs: BTreeMap<String, EnvSettings> = table.try_into()?;
         for (name, env) in &envs {
-            for recipient in &env.encryption.recipients {
-                d1_core::sealed::check_recipient(recipient)
-                    .with_context(|| format!("[{name}.encryption] recipients"))?;
+            for (n, recipient) in env.encryption.recipients.iter().enumerate() {
+                d1_core::sealed::check_recipient(recipient).with_context(|| {
+                    format!("[{name}.encryption] recipients, its value number {}", n + 1)
+                })?;
             }
             if let Some(offsite) = &env.offsite {
                 check_bucket_name(&offsite.bucket)

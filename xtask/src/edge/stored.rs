@@ -1689,42 +1689,12 @@ pub fn identity_file_mode(path: &Path) -> Result<Option<u32>> {
         bail!("the {what} {} is {kind}, not a file", path.display());
     }
     let text = crate::edge::fsutil::read_text_up_to(path, what, IDENTITY_LIMIT)?;
-    let keys: Vec<&str> = {
-        text.lines()
-            .map(|l| l.trim().trim_start_matches('\u{feff}'))
-    }
-    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    .collect();
-    if !keys.is_empty() && keys.iter().all(|k| is_recipient(k)) {
-        bail!(
-            "the {what} {} holds a public key (age1…, a recipient: what backups are sealed to), \
-             not the identity that opens them. The identity is the AGE-SECRET-KEY-1… line of \
-             the key file `cargo xtask keygen --out FILE` wrote (its `# public key:` line is this public \
-             key); pass that file",
-            path.display()
-        );
-    }
-    if keys.is_empty() || keys.iter().any(|k| !k.starts_with("AGE-SECRET-KEY-")) {
-        bail!(
-            "the {what} {} is not an age identity: {}",
-            path.display(),
-            if keys.is_empty() {
-                "it holds no AGE-SECRET-KEY-… line"
-            } else {
-                "a line in it that is no comment is not an AGE-SECRET-KEY-… key"
-            }
-        );
-    }
-    if keys.len() > IDENTITY_KEYS {
-        bail!(
-            "the {what} {} holds {} keys, more than the {IDENTITY_KEYS} this tool reads: an age \
-             identity file holds one key, or a few kept since a key rotation. Pass a file \
-             holding only the keys that open your backups (their manifests name the recipients \
-             they were sealed to)",
-            path.display(),
-            keys.len()
-        );
-    }
+    let numbered: Vec<(usize, &str)> = { text.lines().enumerate() }
+        .map(|(i, l)| (i + 1, l.trim().trim_start_matches('\u{feff}')))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let keys: Vec<&str> = numbered.iter().map(|(_, k)| *k).collect();
+    refuse_what_is_no_identity(path, &numbered)?;
     // Held only now that every line is a key: a file that is no identity
     // (a README passed by mistake) is refused above with none of its lines
     // quoted, and holding each of thousands of its lines made every later
@@ -1738,6 +1708,64 @@ pub fn identity_file_mode(path: &Path) -> Result<Option<u32>> {
     #[cfg(not(unix))]
     let mode = None;
     Ok(mode)
+}
+
+/// Refuses an identity file's lines (`numbered`, comments and blank
+/// lines left out) unless each is a whole secret key: never quoting one,
+/// naming the line.
+fn refuse_what_is_no_identity(path: &Path, numbered: &[(usize, &str)]) -> Result<()> {
+    let what = "age identity file";
+    let keys: Vec<&str> = numbered.iter().map(|(_, k)| *k).collect();
+    if !keys.is_empty() && keys.iter().all(|k| is_recipient(k)) {
+        bail!(
+            "the {what} {} holds a public key (age1…, a recipient: what backups are sealed to), \
+             not the identity that opens them. The identity is the AGE-SECRET-KEY-1… line of \
+             the key file `cargo xtask keygen --out FILE` wrote (its `# public key:` line is this public \
+             key); pass that file",
+            path.display()
+        );
+    }
+    if keys.is_empty() {
+        bail!(
+            "the {what} {} is not an age identity: it holds no AGE-SECRET-KEY-… line",
+            path.display()
+        );
+    }
+    if let Some((line, _)) = numbered
+        .iter()
+        .find(|(_, k)| !k.starts_with("AGE-SECRET-KEY-"))
+    {
+        bail!(
+            "the {what} {} is not an age identity: its line {line} is no comment and not an \
+             AGE-SECRET-KEY-… key",
+            path.display()
+        );
+    }
+    if keys.len() > IDENTITY_KEYS {
+        bail!(
+            "the {what} {} holds {} keys, more than the {IDENTITY_KEYS} this tool reads: an age \
+             identity file holds one key, or a few kept since a key rotation. Pass a file \
+             holding only the keys that open your backups (their manifests name the recipients \
+             they were sealed to)",
+            path.display(),
+            keys.len()
+        );
+    }
+    // A key with a typo is told here, by its line, before age runs: age
+    // would refuse it only once it was given the backup, and its error
+    // read as a damaged backup (exit 3, "move it aside"). One bad line
+    // among good ones is refused too: whoever keeps it believes it a key.
+    if let Some((line, _)) = { numbered.iter() }.find(|(_, k)| !d1_core::sealed::is_secret_key(k)) {
+        bail!(
+            "the {what} {} holds on its line {line} an AGE-SECRET-KEY-1… key with a typo (not \
+             shown: it is most of a secret key): it is not 58 characters after the `1`, or its \
+             last characters, a checksum, do not match the rest. Copy the key again, whole, from \
+             where it is kept, or delete that line if it is an old copy; no backup was opened \
+             (none is judged by a key that is not whole)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Whether `text` is an age recipient (a public key), not an identity.
@@ -1768,15 +1796,29 @@ fn refuse_key_for_a_path(given: &str) -> Result<()> {
              at the key file `cargo xtask keygen --out FILE` wrote, which holds the AGE-SECRET-KEY-1… line"
         );
     }
-    if d1_core::sealed::holds_a_secret_key(given) {
+    if d1_core::sealed::holds_a_secret_key(given) || looks_like_key_material(given) {
         crate::redact::hold(given);
         bail!(
-            "the age identity given (--identity or {IDENTITY_VAR}) is a key itself, not the path \
-             of a file: write the key to a file of mode 600 (outside the repository) and pass \
-             that file's path"
+            "the age identity given (--identity or {IDENTITY_VAR}) is a key itself (or a part \
+             of one; not shown), not the path of a file: keep it secret, write the whole key \
+             (AGE-SECRET-KEY-1…) to a file of mode 600 (outside the repository) and pass that \
+             file's path"
         );
     }
     Ok(())
+}
+
+/// Whether `given`, a path that does not exist, is rather a secret key's
+/// material with a typo, with or without a part of its prefix: what
+/// follows its last `-` (and a `1`) is 50 or more Bech32 characters, which
+/// no file name of words is (they hold `b`, `i` or `o`).
+fn looks_like_key_material(given: &str) -> bool {
+    let word = given.rsplit('-').next().unwrap_or(given);
+    let word = word.strip_prefix('1').unwrap_or(word).to_ascii_lowercase();
+    word.len() >= 50
+        && word
+            .chars()
+            .all(|c| d1_core::sealed::BECH32_CHARSET.contains(c))
 }
 
 /// An `Arc<Vec<u8>>` read from a position, so a held copy can be read twice.
@@ -2090,7 +2132,12 @@ mod tests {
             "{e}"
         );
         let few = dir.path().join("rotated.txt");
-        std::fs::write(&few, format!("# created: 2026-01-01\n{}", keys(64))).unwrap();
+        // Whole keys (a typo is refused first): one, 64 times.
+        let key = concat!(
+            "AGE-SECRET-",
+            "KEY-1RZZRMMAAQ0PHEUU8RWDUAPPLACZ2LY0H6TKJ3U6K4072DEX8VEKQ8MAS4D\n"
+        );
+        std::fs::write(&few, format!("# created: 2026-01-01\n{}", key.repeat(64))).unwrap();
         identity_file_mode(&few).unwrap();
     }
 

@@ -1097,7 +1097,9 @@ impl<'e> Request<'e> {
         let settings = project.settings()?.env(&env.env_name);
         let mut recipients = settings.encryption.recipients.clone();
         for recipient in &args.encrypt_to {
-            stored::check_recipient(recipient).map_err(crate::exit::could_not_run)?;
+            stored::check_recipient(recipient)
+                .context("--encrypt-to")
+                .map_err(crate::exit::could_not_run)?;
             if !recipients.contains(recipient) {
                 recipients.push(recipient.clone());
             }
