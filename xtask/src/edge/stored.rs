@@ -2083,6 +2083,31 @@ mod tests {
         assert_eq!(held_in(&path), Some((d1_core::dump::Held::Dump, true)));
     }
 
+    /// A path that does not exist and is a piece of a secret key's
+    /// material (a paste cut short, 24 characters or more, with or without
+    /// a part of its prefix) is told a key and never quoted; a missing file
+    /// of words is told missing.
+    #[test]
+    fn a_missing_path_that_is_a_piece_of_a_key_is_told_a_key_not_quoted() {
+        for given in [
+            "NHVPTX3327L9ET9A6L4LTUCLVEFC64ELZQCZ2RH3",
+            "KEY-1nhvptx3327l9et9a6l4ltuclvefc",
+        ] {
+            let e = refuse_key_for_a_path(given).unwrap_err().to_string();
+            assert!(
+                e.contains("is a key itself") && !e.to_lowercase().contains("3327l9"),
+                "{e}"
+            );
+        }
+        for path in [
+            "qbtime-production-backups-identity-2026x",
+            "keys/prod.agekey",
+            "backup-key.txt",
+        ] {
+            refuse_key_for_a_path(path).unwrap();
+        }
+    }
+
     /// A file that is no identity (a README passed to `--identity` on a
     /// bad day) is refused at once, and its lines are not taken for
     /// secrets: holding each of a large file's lines made every later
