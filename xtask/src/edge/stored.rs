@@ -1808,14 +1808,15 @@ fn refuse_key_for_a_path(given: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether `given`, a path that does not exist, is rather a secret key's
-/// material with a typo, with or without a part of its prefix: what
-/// follows its last `-` (and a `1`) is 50 or more Bech32 characters, which
-/// no file name of words is (they hold `b`, `i` or `o`).
+/// Whether `given`, a path that does not exist, is rather a piece of a
+/// secret key's material (with a typo, or cut short by a paste), with or
+/// without a part of its prefix: what follows its last `-` (and a `1`) is
+/// 24 or more Bech32 characters, which no file name of words is (they hold
+/// `b`, `i`, `o`, `/` or `.`).
 fn looks_like_key_material(given: &str) -> bool {
     let word = given.rsplit('-').next().unwrap_or(given);
     let word = word.strip_prefix('1').unwrap_or(word).to_ascii_lowercase();
-    word.len() >= 50
+    word.len() >= 24
         && word
             .chars()
             .all(|c| d1_core::sealed::BECH32_CHARSET.contains(c))
