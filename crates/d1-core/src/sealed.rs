@@ -144,14 +144,17 @@ pub fn secret_key_material(text: &str) -> Vec<std::ops::Range<usize>> {
     found
 }
 
-/// Whether `data`, in any case, is the Bech32 data of a secret key.
+/// Whether `data`, in any case, is the Bech32 data of a secret key. Read
+/// into an array, not a `Vec`: it is asked at the start of every word of
+/// everything printed.
 fn is_secret_key_material(data: &[u8]) -> bool {
-    let Some(values) = { data.iter() }
-        .map(|b| bech32_value(b.to_ascii_lowercase()))
-        .collect::<Option<Vec<u8>>>()
-    else {
-        return false;
-    };
+    let mut values = [0u8; SECRET_KEY_CHARACTERS];
+    for (value, b) in values.iter_mut().zip(data) {
+        match bech32_value(b.to_ascii_lowercase()) {
+            Some(v) => *value = v,
+            None => return false,
+        }
+    }
     SECRET_KEY_HRPS
         .iter()
         .any(|hrp| bech32_checksum(hrp, values.iter().copied()) == 1)
