@@ -254,6 +254,21 @@ mod tests {
         );
     }
 
+    /// A name whose ends a reader cannot see (empty, or starting or ending
+    /// in a space) is quoted as SQL spells it, its quotes doubled; shown
+    /// again, it is as it was (a list shows the names its callers showed).
+    #[test]
+    fn a_name_empty_or_with_a_space_at_an_end_is_quoted_as_sql_spells_it() {
+        assert_eq!(shown(""), "\"\"");
+        assert_eq!(shown("trail "), "\"trail \"");
+        assert_eq!(shown(" lead"), "\" lead\"");
+        assert_eq!(shown("say \"hi\" "), "\"say \"\"hi\"\" \"");
+        assert_eq!(shown("x\n "), "\"x\\u{a} \"");
+        assert_eq!(shown("in between"), "in between");
+        assert_eq!(shown(&shown("trail ")), "\"trail \"");
+        assert_eq!(shown_cut("trail "), "\"trail \"");
+    }
+
     #[test]
     fn foreign_text_is_put_on_one_line() {
         assert_eq!(

@@ -1490,3 +1490,35 @@ fn a_replace_printed_for_via_wrangler_is_not_refused_for_its_drops() {
     );
     asks_as_printed_then_restores(&sb, &words);
 }
+
+/// rvBS 2: `diff` of a hand export (no manifest) that does not load as
+/// verify loads it (a NUL byte in a row, as `wrangler d1 export` writes
+/// it) ended "`cargo xtask verify` on it shows the whole report", and
+/// verify refused the file for want of `--no-manifest` (exit 2). The
+/// verify it prints names the file and carries the flag, and runs as
+/// printed: the whole report, BAD.
+#[test]
+fn a_diff_of_a_hand_export_that_does_not_load_advises_a_verify_that_runs_as_printed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let backup = sb.backups().join(new_backup(&sb));
+    let hand = sb.path().join("hand.sql");
+    std::fs::write(
+        &hand,
+        "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE notes (body TEXT);\n\
+         INSERT INTO \"notes\" (\"body\") VALUES('a\0b');\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["diff", backup.to_str().unwrap(), hand.to_str().unwrap()]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let advice = advised(&run.stderr, "verify");
+    assert_eq!(advice.len(), 1, "{}", run.all());
+    let verify = &run_each(&sb, &advice)[0];
+    assert!(
+        !verify.stderr.contains("has no manifest"),
+        "{}",
+        verify.all()
+    );
+    assert!(verify.stdout.contains("NUL byte"), "{}", verify.all());
+    assert!(verify.stdout.contains("Result: BAD"), "{}", verify.all());
+}

@@ -1488,3 +1488,32 @@ fn a_drill_whose_verify_fails_still_says_the_schemas_difference() {
         run.all()
     );
 }
+
+/// rvBS 1: after a restore, the newest backup of the target is the safety
+/// backup that restore took; a local drill of local's backups rehearsed
+/// it, putting back what the restore replaced, and said nothing (its
+/// plan's `reason` line only hinted, and `-q` hid it). It warns as
+/// `restore latest` does, with `-q` too and in its dry run, naming the
+/// backup to pass instead.
+#[test]
+fn a_drill_of_a_safety_backup_warns_as_restore_latest_does_even_with_q() {
+    let (_source, target, _restore, safety) = restored_over_a_row();
+    let drill = ["drill", "--to", "local", "--from", "local", "-q"];
+    let warned = format!("latest:local is {safety}, the safety backup taken at");
+    let back = "puts back what qbtime_db_local held before that restore";
+    let dry = target.xtask(&[&drill[..], &["--dry-run"]].concat());
+    dry.assert_ok();
+    assert!(
+        dry.stderr.contains(&warned) && dry.stderr.contains(back),
+        "{}",
+        dry.all()
+    );
+    let run = target.xtask(&[&drill[..], &["--yes"]].concat());
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(&warned) && run.stderr.contains(back),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("--backup"), "{}", run.all());
+}

@@ -552,3 +552,25 @@ fn a_manifest_named_with_an_escape_code_is_named_escaped_once() {
     assert_eq!(all.matches("2115").count(), 1, "{all}");
     assert_nothing_forged(&run);
 }
+
+/// rvBS 4: a table named `""` or `trail ` (SQLite takes both) printed in
+/// `restore --replace`'s drops line as `table ` and `table trail `: a name
+/// that is empty, or starts or ends in a space, reads as another. Every
+/// line of the plan names them quoted, as SQL spells them.
+#[test]
+fn a_plan_quotes_a_table_named_empty_or_ending_in_a_space() {
+    let (sb, backup) = sandbox_with_a_backup();
+    sb.execute_sql("CREATE TABLE \"\" (x);\nCREATE TABLE \"trail \" (x);");
+    // With -v, the drops line names every object, not the first ten.
+    let plan = format!("-v restore {backup} --to local --replace --dry-run");
+    let run = sb.xtask(&plan.split(' ').collect::<Vec<_>>());
+    run.assert_ok();
+    for needle in ["  drops ", "  LOSES "] {
+        let line = run.stdout_line_with(needle);
+        assert!(
+            line.contains("table \"\",") && line.contains("table \"trail \""),
+            "{line}"
+        );
+        assert!(!line.contains("table trail "), "{line}");
+    }
+}

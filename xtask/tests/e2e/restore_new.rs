@@ -1720,3 +1720,38 @@ fn a_migration_pending_in_a_new_database_is_not_said_pending_before_it() {
         run.all()
     );
 }
+
+/// rvBS 3: a backup of local restored into a new database printed "To
+/// move local onto it, put it in place of qbtime_db_local's entry at the
+/// top level": the top level is the local D1 on this machine, which no
+/// remote database replaces. It says so, and where a remote database goes.
+#[test]
+fn a_local_backup_in_a_new_database_is_not_advised_onto_the_local_entry() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(SEED_SQL);
+    remote.sb.xtask(&["backup", "local"]).assert_ok();
+    let file = remote.sb.backups().join(only_backup(&remote.sb));
+    let run = restore_new(
+        &remote,
+        home.path(),
+        file.to_str().unwrap(),
+        "qbtime_db_from_local",
+        &["--yes"],
+    );
+    run.assert_ok();
+    assert!(
+        !run.all().contains("To move local onto it"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.all().contains(
+            "local's entry at the top level is the local D1 on this machine, which no remote \
+             database replaces"
+        ),
+        "{}",
+        run.all()
+    );
+}
