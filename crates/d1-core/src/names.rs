@@ -114,15 +114,15 @@ pub fn is_printable_text(text: &str) -> bool {
 /// `text` with each [`unprintable`] character written as its escape
 /// (`\u{a}` for a line break): how a name read from a dump or a database
 /// (a table, a column, a trigger) is shown in a message, so that a table
-/// named `x<line break>Result: GOOD` cannot print a line of its own. An
-/// empty name is shown `""`, as SQL spells it.
+/// named `x<line break>Result: GOOD` cannot print a line of its own. A
+/// name whose ends cannot be seen, empty or starting or ending in a space,
+/// is quoted as SQL spells it (`""`, `"trail "`, its quotes doubled): SQLite
+/// takes them as names (`CREATE TABLE ""(x)`), and printed as they are,
+/// "table  has 3 rows" hid one and `drops table trail ` named another
+/// (rvBS). Shown again, a shown name is as it was.
 pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.is_empty() {
-        // SQLite takes `""` as a name (`CREATE TABLE ""(x)`); printed as
-        // nothing, "table  has 3 rows" would hide it.
-        return std::borrow::Cow::Borrowed("\"\"");
-    }
-    if is_printable(text) {
+    let ends_unseen = text.is_empty() || text.starts_with(' ') || text.ends_with(' ');
+    if is_printable(text) && !ends_unseen {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -133,7 +133,10 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
             out.push(c);
         }
     }
-    std::borrow::Cow::Owned(out)
+    match ends_unseen {
+        true => std::borrow::Cow::Owned(format!("\"{}\"", out.replace('"', "\"\""))),
+        false => std::borrow::Cow::Owned(out),
+    }
 }
 
 /// A character that does not print as itself: a control character (a line

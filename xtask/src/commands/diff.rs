@@ -495,7 +495,10 @@ fn load_side(
     );
     drop(activity);
     let (report, gate) = loaded?;
-    let gate = loaded_as_verify_loads(name, &label, &report, gate)?;
+    // A live side's export is not kept: no verify can be pointed at it.
+    let verify = matches!(side, Side::Backup(_))
+        .then(|| crate::edge::manifest_file::verify_command(&file, args.identity.path()));
+    let gate = loaded_as_verify_loads((name, &label), verify, &report, gate)?;
     let manifest_data_only = manifest.as_ref().is_some_and(|m| m.mode == "data-only");
     let written_alike = match exported_by_d1 {
         true => crate::steps::backup::written_alike_in(manifest.as_ref(), &report.wide_integers),
@@ -612,10 +615,11 @@ fn scratch_uri(source: &Source, private: &crate::edge::wrangler::PrivateDir, nam
 }
 
 /// The loading connection of a side that loads as verify loads it; a
-/// side that does not stops the comparison.
+/// side that does not stops the comparison, naming the `verify` that shows
+/// the whole report (a backup's, as it runs pasted).
 fn loaded_as_verify_loads(
-    name: &str,
-    label: &str,
+    (name, label): (&str, &str),
+    verify: Option<String>,
     report: &crate::steps::verify::Report,
     gate: Option<d1_core::gate::Gate>,
 ) -> Result<d1_core::gate::Gate> {
@@ -629,10 +633,11 @@ fn loaded_as_verify_loads(
                 .take(3)
                 .map(|f| format!("\n  {f}"))
                 .collect();
+            let whole = verify.map_or(String::new(), |v| format!("`{v}` shows the whole report. "));
             crate::stop!(
                 Exit::CouldNotRun,
                 "{name} ({label}) cannot be compared: it does not load as verify loads it ({}).{}\n\
-                 `cargo xtask verify` on it shows the whole report. Nothing was compared.",
+                 {whole}Nothing was compared.",
                 report.failed().join("; "),
                 refused.concat()
             )

@@ -306,6 +306,15 @@ impl<'a> Drill<'a> {
                 file.display()
             )
         })?;
+        // The newest backup is rehearsed as `restore latest` would restore
+        // it, a safety backup too (it is the environment's newest whole
+        // backup); the drill says so as restore does.
+        let word = { args.backup.clone() }.unwrap_or_else(|| format!("latest:{}", from.name));
+        restore::warn_if_latest_is_a_safety_backup(
+            &word,
+            &manifest,
+            "To rehearse another backup, pass --backup with its file.",
+        );
         if !from.records(&manifest) {
             crate::stop!(
                 crate::exit::Exit::Refused,

@@ -40,6 +40,23 @@ pub trait ManifestFile: Sized {
     fn record_verification(&mut self, path: &Path, outcome: Verification) -> Result<()>;
 }
 
+/// `cargo xtask verify FILE`, to paste: with `--no-manifest` when no
+/// manifest is beside the file (a hand export, which verify refuses
+/// without it: rvBS, `diff`'s hint did), and `--identity` with the
+/// identity file the command was given. Every printed verify of a file
+/// that may have no manifest is written here.
+pub fn verify_command(file: &Path, identity: Option<&Path>) -> String {
+    let word = |p: &Path| d1_core::wording::shell_word(&p.display().to_string());
+    let mut words = format!("cargo xtask verify {}", word(file));
+    if std::fs::symlink_metadata(manifest_path(file)).is_err() {
+        words += " --no-manifest";
+    }
+    if let Some(identity) = identity {
+        words += &format!(" --identity {}", word(identity));
+    }
+    words
+}
+
 /// The context of a manifest whose JSON is not a manifest's: the path, as
 /// shown. Its own type, so that a message that names the path already
 /// (`list`'s warning that the file is ignored) gives only the reason.

@@ -1267,6 +1267,15 @@ impl Source {
     /// at fault.
     /// The identity file given and the recipients it holds the keys of
     /// (public keys), for an error saying it opens none of a file's.
+    /// The identity file this source was given, for a command printed to
+    /// read it again.
+    pub fn identity(&self) -> Option<&Path> {
+        match self {
+            Source::File { identity, .. } => identity.as_deref(),
+            _ => None,
+        }
+    }
+
     fn identity_given(&self) -> String {
         let Source::File {
             identity: Some(identity),
@@ -1519,17 +1528,13 @@ impl<R: Read> Damaged<R> {
                 )),
             );
         }
-        let path = d1_core::wording::shell_word(&self.path.display().to_string());
-        let identity = { self.identity.as_ref() }
-            .map(|id| {
-                let id = d1_core::wording::shell_word(&id.display().to_string());
-                format!(" --identity {id}")
-            })
-            .unwrap_or_default();
         // Run by verify, the check it would advise is the one running.
         let check = match VERIFYING.load(std::sync::atomic::Ordering::Relaxed) {
             true => String::new(),
-            false => format!("Check it with `cargo xtask verify {path}{identity}`, and "),
+            false => format!(
+                "Check it with `{}`, and ",
+                crate::edge::manifest_file::verify_command(&self.path, self.identity.as_deref())
+            ),
         };
         let pick = match check.is_empty() {
             true => "Pick",

@@ -1199,11 +1199,12 @@ fn another_body_under_a_migrations_name(
         "{} creates triggers under the name a migration gives another trigger, with another \
          body: {}. A trigger runs on every later write it matches, so this backup is refused, \
          and --allow-trigger does not install these: a trigger of a migration's name must be \
-         that migration's. Compare it with the migrations in {} (`cargo xtask verify FILE` \
-         names the backup's triggers). Nothing was done.",
+         that migration's. Compare it with the migrations in {} (`{}` names the backup's \
+         triggers). Nothing was done.",
         source.file.display(),
         crate::steps::migrations::trigger_names(&altered),
-        dir.display()
+        dir.display(),
+        crate::edge::manifest_file::verify_command(&source.file, source.data.identity())
     ));
     let untaken = None;
     (names, Some(Unflagged { alone, untaken }))
@@ -1579,16 +1580,19 @@ pub(crate) fn guard_applied_migrations_unchanged(
     )
 }
 
-/// Finds the source file and its facts, and checks it against its manifest.
 /// `latest` after a restore is often the safety backup that restore took:
 /// restoring it again puts back the state from before. Said, so that an
-/// operator repeating a restore by `latest` sees which backup it is.
-pub(super) fn warn_if_latest_is_a_safety_backup(source: &str, manifest: &Manifest) {
+/// operator repeating a restore by `latest` sees which backup it is; and
+/// by a drill, which restores the newest backup too (rvBS: a local drill
+/// after a restore undid it, saying nothing). `another` says how to name
+/// another backup. A warning, which `-q` does not hide: it changes what
+/// the target will hold.
+pub(crate) fn warn_if_latest_is_a_safety_backup(source: &str, manifest: &Manifest, another: &str) {
     let reason = manifest.reason.as_deref().unwrap_or("");
     if source.starts_with("latest") && reason.starts_with("safety backup") {
         crate::warn!(
             "{source} is {}, the safety backup taken at {} ({}): restoring it puts back what \
-             {} held before that restore. To restore another backup, name its file.",
+             {} held before that restore. {another}",
             manifest.file.name,
             manifest.created_at.format("%Y-%m-%d %H:%M UTC"),
             reason.escape_debug(),

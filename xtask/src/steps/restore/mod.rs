@@ -60,7 +60,7 @@ use target::{Inspected, check_keys, guard_unchanged, read_target};
 pub use check::TableCount;
 pub(crate) use guards::SAFETY_REASON;
 pub use guards::TriggersRefused;
-pub(crate) use guards::guard_applied_migrations_unchanged;
+pub(crate) use guards::{guard_applied_migrations_unchanged, warn_if_latest_is_a_safety_backup};
 pub(crate) use plan_text::warn_if_failed_verification;
 pub use target::{KeyCheck, KeyRefusal};
 

@@ -469,7 +469,7 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
     }
     let _ = writeln!(out, "  mode         {}", p.mode.name());
     if p.mode == Mode::Replace && !p.existing.is_empty() {
-        let names: Vec<String> = p.existing.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let names: Vec<String> = p.existing.iter().map(object_said).collect();
         let _ = writeln!(
             out,
             "  drops        {}",
@@ -616,6 +616,12 @@ pub(super) fn plan_load(out: &mut String, p: &PlanView<'_>) {
     for stuck in p.stuck {
         let _ = writeln!(out, "  BREAKS       {}", stuck_trigger(stuck, p.source));
     }
+}
+
+/// An object of the target as a plan names it: its kind and its name,
+/// shown (`table "trail "`).
+fn object_said((kind, name): &(String, String)) -> String {
+    format!("{kind} {}", d1_core::names::shown(name))
 }
 
 /// The target's tables that `--replace` drops and the backup does not
@@ -1018,6 +1024,15 @@ pub(super) fn print_binding(
         from.map_or("migrations", |e| e.migrations_dir.as_str()),
     );
     let place = match from {
+        // The top level is the local D1 on this machine (rvBS: "put it in
+        // place of qbtime_db_local's entry at the top level" moved nothing).
+        Some(e) if e.location == crate::config::environment::Location::Local => format!(
+            " (under [env.NAME] for an environment). {}'s entry at the top level is the local D1 \
+             on this machine, which no remote database replaces: to serve this one, put it in \
+             place of a remote environment's entry, then deploy the app so that it reads the \
+             new binding",
+            e.name
+        ),
         Some(e) => format!(
             ". To move {} onto it, put it in place of {}'s entry{}, then deploy the app so \
              that it reads the new binding",

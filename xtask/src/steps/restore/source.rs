@@ -750,6 +750,10 @@ pub(super) fn schema_from_migrations(
     )
 }
 
+/// How `restore latest` that is a safety backup is told to name another.
+const ANOTHER_BACKUP: &str = "To restore another backup, name its file.";
+
+/// Finds the source file and its facts, and checks it against its manifest.
 pub(super) fn resolve_source(
     project: &Project,
     envs: &Environments,
@@ -812,7 +816,7 @@ pub(super) fn resolve_source(
     if let Some(sealed) = &manifest.sealed {
         check_sealed_plaintext(&file, &data, sealed)?;
     }
-    warn_if_latest_is_a_safety_backup(&args.source, &manifest);
+    warn_if_latest_is_a_safety_backup(&args.source, &manifest, ANOTHER_BACKUP);
     Ok(Source {
         file,
         data,
