@@ -113,16 +113,18 @@ pub fn is_printable_text(text: &str) -> bool {
 
 /// `text` with each [`unprintable`] character written as its escape
 /// (`\u{a}` for a line break): how a name read from a dump or a database
-/// (a table, a column, a trigger) is shown in a message, so that a table
-/// named `x<line break>Result: GOOD` cannot print a line of its own. A
-/// name whose ends cannot be seen, empty or starting or ending in a space,
-/// is quoted as SQL spells it (`""`, `"trail "`, its quotes doubled): SQLite
-/// takes them as names (`CREATE TABLE ""(x)`), and printed as they are,
-/// "table  has 3 rows" hid one and `drops table trail ` named another
-/// (rvBS). Shown again, a shown name is as it was.
+/// (a table, a column, a trigger), or a line or an error that holds one,
+/// is shown in a message, so that a table named `x<line break>Result: GOOD`
+/// cannot print a line of its own. An empty name is shown `""`, as SQL
+/// spells it. For one name alone, whose ends must be seen, see
+/// [`shown_name`].
 pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    let ends_unseen = text.is_empty() || text.starts_with(' ') || text.ends_with(' ');
-    if is_printable(text) && !ends_unseen {
+    if text.is_empty() {
+        // SQLite takes `""` as a name (`CREATE TABLE ""(x)`); printed as
+        // nothing, "table  has 3 rows" would hide it.
+        return std::borrow::Cow::Borrowed("\"\"");
+    }
+    if is_printable(text) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -133,9 +135,19 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
             out.push(c);
         }
     }
-    match ends_unseen {
-        true => std::borrow::Cow::Owned(format!("\"{}\"", out.replace('"', "\"\""))),
-        false => std::borrow::Cow::Owned(out),
+    std::borrow::Cow::Owned(out)
+}
+
+/// One name, [`shown`], and quoted as SQL spells it (`"trail "`, its
+/// quotes doubled) when its ends cannot be seen, starting or ending in a
+/// space: printed as they are, `drops table trail ` named another table
+/// (rvBS). Not for a line or a list that holds names, which [`shown`]
+/// writes as they are (a diff's row line starts with spaces). Shown
+/// again, a shown name is as it was.
+pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.starts_with(' ') || name.ends_with(' ') {
+        true => std::borrow::Cow::Owned(format!("\"{}\"", shown(name).replace('"', "\"\""))),
+        false => shown(name),
     }
 }
 
@@ -212,10 +224,10 @@ pub fn cut(text: &str, most: usize) -> std::borrow::Cow<'_, str> {
 /// a line's length.
 pub const NAME_CHARS: usize = 120;
 
-/// A name read from a file, [`shown`] and [`cut`] at [`NAME_CHARS`]: how
-/// a list of names, or a plan's line, names each.
+/// A name read from a file, [`shown_name`] and [`cut`] at [`NAME_CHARS`]:
+/// how a list of names, or a plan's line, names each.
 pub fn shown_cut(text: &str) -> String {
-    cut(&shown(text), NAME_CHARS).into_owned()
+    cut(&shown_name(text), NAME_CHARS).into_owned()
 }
 
 /// The last component of a path, as text.
@@ -262,14 +274,16 @@ mod tests {
     /// again, it is as it was (a list shows the names its callers showed).
     #[test]
     fn a_name_empty_or_with_a_space_at_an_end_is_quoted_as_sql_spells_it() {
-        assert_eq!(shown(""), "\"\"");
-        assert_eq!(shown("trail "), "\"trail \"");
-        assert_eq!(shown(" lead"), "\" lead\"");
-        assert_eq!(shown("say \"hi\" "), "\"say \"\"hi\"\" \"");
-        assert_eq!(shown("x\n "), "\"x\\u{a} \"");
-        assert_eq!(shown("in between"), "in between");
-        assert_eq!(shown(&shown("trail ")), "\"trail \"");
+        assert_eq!(shown_name(""), "\"\"");
+        assert_eq!(shown_name("trail "), "\"trail \"");
+        assert_eq!(shown_name(" lead"), "\" lead\"");
+        assert_eq!(shown_name("say \"hi\" "), "\"say \"\"hi\"\" \"");
+        assert_eq!(shown_name("x\n "), "\"x\\u{a} \"");
+        assert_eq!(shown_name("in between"), "in between");
+        assert_eq!(shown_name(&shown_name("trail ")), "\"trail \"");
         assert_eq!(shown_cut("trail "), "\"trail \"");
+        // A line holding names is shown as it is, its indent kept.
+        assert_eq!(shown("    removed  kind: 'b'"), "    removed  kind: 'b'");
     }
 
     #[test]

@@ -3100,7 +3100,7 @@ fn check_complete(
     let missing: Vec<String> = scope
         .expected_objects(catalog)
         .difference(&summary.created)
-        .map(|(kind, name)| format!("{kind} {}", d1_core::names::shown(name)))
+        .map(|(kind, name)| format!("{kind} {}", d1_core::names::shown_name(name)))
         .collect();
     if missing.is_empty() {
         return Ok(());

@@ -621,7 +621,7 @@ pub(super) fn plan_load(out: &mut String, p: &PlanView<'_>) {
 /// An object of the target as a plan names it: its kind and its name,
 /// shown (`table "trail "`).
 fn object_said((kind, name): &(String, String)) -> String {
-    format!("{kind} {}", d1_core::names::shown(name))
+    format!("{kind} {}", d1_core::names::shown_name(name))
 }
 
 /// The target's tables that `--replace` drops and the backup does not
