@@ -23,6 +23,16 @@ fn secret_key(sb: &Sandbox, dir: &Path) -> String {
     secret_key_line(&key)
 }
 
+/// A sandbox with its migrations applied, the directory of a key made
+/// there, and that key's secret line.
+fn migrated_with_a_key() -> (Sandbox, tempfile::TempDir, String) {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let keys = tempfile::tempdir().unwrap();
+    let secret = secret_key(&sb, keys.path());
+    (sb, keys, secret)
+}
+
 /// `cmd` run with `QBTIME_AGE_IDENTITY` set to `identity`.
 fn with_identity_variable(sb: &Sandbox, cmd: &[&str], identity: &str) -> Run {
     let mut cmd = sb.xtask_command(cmd);
@@ -59,6 +69,18 @@ fn assert_no_piece(secret: &str, text: &str, what: &str) {
     }
 }
 
+/// Fails unless `run` was refused (exit 2) naming `flag` and `fix`, and
+/// showing no piece of the key.
+fn assert_refused_unshown(secret: &str, run: &Run, flag: &str, fix: &str) {
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert_no_piece(secret, &run.all(), flag);
+    assert!(
+        run.stderr.contains(flag) && run.stderr.contains(fix),
+        "the refusal names neither {flag} nor its fix ({fix}):\n{}",
+        run.all()
+    );
+}
+
 /// rvBR: a key pasted as a recipient, on the command line or in
 /// backups.toml, was quoted back: `"1YNL0…" is not an age recipient`, by
 /// backup, status and doctor alike.
@@ -71,13 +93,7 @@ fn a_secret_key_pasted_without_its_prefix_as_a_recipient_is_never_printed() {
     let original = std::fs::read_to_string(&settings).unwrap();
     for pasted in pastes(&secret) {
         let run = sb.xtask(&["backup", "local", "--encrypt-to", &pasted]);
-        assert_eq!(run.code, Some(2), "{}", run.all());
-        assert_no_piece(&secret, &run.all(), "backup --encrypt-to");
-        assert!(
-            run.stderr.contains("--encrypt-to") && run.stderr.contains("age1"),
-            "the refusal names neither the flag nor what a recipient looks like:\n{}",
-            run.all()
-        );
+        assert_refused_unshown(&secret, &run, "--encrypt-to", "age1");
         encrypt_backups_of(&sb, "local", &pasted);
         for args in [
             &["-q", "backup", "local"][..],
@@ -116,10 +132,7 @@ fn a_secret_key_pasted_without_its_prefix_as_the_identity_is_never_printed() {
 /// shown by `list -v`.
 #[test]
 fn a_secret_key_pasted_without_its_prefix_as_a_reason_is_kept_nowhere() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    let keys = tempfile::tempdir().unwrap();
-    let secret = secret_key(&sb, keys.path());
+    let (sb, _keys, secret) = migrated_with_a_key();
     for pasted in pastes(&secret) {
         let run = sb.xtask(&["backup", "local", "--reason", &pasted]);
         assert_no_piece(&secret, &run.all(), "backup --reason");
@@ -130,6 +143,58 @@ fn a_secret_key_pasted_without_its_prefix_as_a_reason_is_kept_nowhere() {
         let text = std::fs::read_to_string(sb.backups().join(&name)).unwrap_or_default();
         assert_no_piece(&secret, &text, &name);
     }
+}
+
+/// rvBT: a piece of a key's material whose checksum cannot be checked
+/// (the first 57 or 52 characters after `AGE-SECRET-KEY-1`: 52 already
+/// carry all of its 32 bytes), or the whole of it with two characters
+/// swapped, was recorded as a backup's reason, shown by `list -v` and sent
+/// offsite with the manifest. It is refused (exit 2) before anything is
+/// written, naming the flag and never quoting the reason.
+#[test]
+fn a_piece_of_a_secret_key_as_a_reason_is_refused_before_anything_is_written() {
+    let (sb, _keys, secret) = migrated_with_a_key();
+    let material = &secret["AGE-SECRET-KEY-1".len()..];
+    let mut swapped: Vec<char> = material.chars().collect();
+    let at = (0..swapped.len() - 1).find(|&i| swapped[i] != swapped[i + 1]);
+    swapped.swap(at.unwrap(), at.unwrap() + 1);
+    let pieces = [
+        material[..57].to_owned(),
+        material[..52].to_owned(),
+        swapped.into_iter().collect(),
+        format!("before the move, KEY-1{}", material[..52].to_lowercase()),
+    ];
+    let held = sb.backups_held();
+    for piece in &pieces {
+        let run = sb.xtask(&["backup", "local", "--reason", piece]);
+        assert_refused_unshown(&secret, &run, "--reason", "in words");
+        assert_eq!(sb.backups_held(), held, "a file in backups/ was written");
+    }
+    let list = sb.xtask(&["list", "-v"]);
+    assert_no_piece(&secret, &list.all(), "list -v");
+}
+
+/// What a reason may carry all the same: a sha256 digest in hex (this
+/// one, of `34`, has 42 characters in a row of Bech32's alphabet, but only
+/// hex digits), a database id and a backup's file name are kept as typed.
+#[test]
+fn a_reason_with_a_digest_an_id_and_a_file_name_is_kept_as_typed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let reason = "restore test of backup-local-20261124-0900.sql, sha256 \
+                  86e50149658661312a9e0b35558d84f6c6d3da797f552a9657fe0558ca40cdef, \
+                  into a4f2c6d8-0e3b-4c7a-9f15-2d6e8b0c3a71";
+    sb.xtask(&["backup", "local", "--reason", reason])
+        .assert_ok();
+    let name = only_backup(&sb);
+    assert_eq!(manifest_for(&sb, &name)["reason"], reason);
+    let list = sb.xtask(&["list", "-v"]);
+    assert!(
+        list.stdout
+            .contains("86e50149658661312a9e0b35558d84f6c6d3da797f552a9657fe0558ca40cdef"),
+        "list -v does not show the reason's digest:\n{}",
+        list.all()
+    );
 }
 
 /// A secret key line with a typo: the last two characters swapped, one
