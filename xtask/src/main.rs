@@ -127,7 +127,7 @@ fn main() -> ExitCode {
     let matches = match definition.try_get_matches_from_mut(&words) {
         Ok(matches) => matches,
         Err(e) => {
-            let e = usage_as_typed(e, &definition, &words);
+            let e = usage_as_typed(with_key_pieces_unshown(e), &definition, &words);
             return refused_by_clap(&with_tips_that_run(e));
         }
     };
@@ -329,6 +329,23 @@ fn usage_as_typed(
         && let Some(usage) = bare.get(Usage)
     {
         e.insert(Usage, usage.clone());
+    }
+    e
+}
+
+/// clap's refusal of a value (`--reason`'s, refused by
+/// [`crate::steps::backup::parse_reason`]) that holds a piece of an age
+/// secret key: clap quotes the value (`invalid value '…' for '--reason
+/// <REASON>'`), and the redaction of printed text knows only a whole key.
+/// The value is not shown.
+fn with_key_pieces_unshown(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
+        && (d1_core::sealed::holds_a_piece_of_a_key(value)
+            || d1_core::sealed::holds_a_secret_key(value))
+    {
+        let unshown = ContextValue::String("(not shown)".to_owned());
+        e.insert(ContextKind::InvalidValue, unshown);
     }
     e
 }

@@ -172,6 +172,40 @@ pub fn is_secret_key(line: &str) -> bool {
             if SECRET_KEY_HRPS.contains(&hrp) && data.len() == SECRET_KEY_CHARACTERS)
 }
 
+/// How many characters of a key's material in a row are taken for a piece
+/// of a key: 24 carry 120 of its 256 bits, and a paste cut short still
+/// gives away that much.
+pub const KEY_PIECE_CHARACTERS: usize = 24;
+
+/// Whether `text` holds a piece of an age secret key's material long
+/// enough to give a part of the key away, whatever its checksum: 24
+/// ([`KEY_PIECE_CHARACTERS`]) or more characters in a row of Bech32's
+/// alphabet, in either case, not all hex digits. Any part of the
+/// `AGE-SECRET-KEY-1` prefix before it is no matter (`-` and `1` are not of
+/// the alphabet). The checksum ([`secret_key_material`]) tells a whole
+/// key; a piece of one (52 characters already carry all of its 32 bytes)
+/// or one with a typo has none to check. Words cannot be such a run: the
+/// alphabet has no `b`, `i`, `o` or `1`, and a space, `-`, `.` or `/`
+/// breaks it, so a sentence, a file name (`backup-local-….sql`) or a
+/// database id (a UUID, 12 at most between dashes) never is. A hex digest
+/// may be (a sha256 has 24 without `b` or `1` about once in five), so a run
+/// of hex digits alone is none; a key's 24 are all hex digits about once
+/// in 400 million. A public key (`age1…`, its checksum holding) is none.
+pub fn holds_a_piece_of_a_key(text: &str) -> bool {
+    let of_a_key = |c: char| c.is_ascii() && BECH32_CHARSET.contains(c.to_ascii_lowercase());
+    let words = text.split(|c: char| !c.is_ascii_alphanumeric());
+    { words.filter(|word| !is_a_recipient(word)) }
+        .flat_map(|word| word.split(|c| !of_a_key(c)))
+        .any(|run| run.len() >= KEY_PIECE_CHARACTERS && !run.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Whether `word` is an age public key whose checksum holds, in either
+/// case.
+fn is_a_recipient(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    matches!(bech32_parts(&lower), Some(("age" | "age1pq", _)))
+}
+
 /// The 32 characters of Bech32's data part (BIP 173), the encoding of age
 /// keys.
 pub const BECH32_CHARSET: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
@@ -251,6 +285,30 @@ mod tests {
         ] {
             let err = check_recipient(bad).unwrap_err().to_string();
             assert!(err.contains("age1"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_piece_of_a_keys_material_is_told_and_words_digests_and_ids_are_not() {
+        let material = "nhvptx3327l9et9a6l4ltuclvefc64elzqcz2rh3ujp5w2qfle2qs7dxyhc";
+        for piece in [
+            &material[..57],
+            &material[..24],
+            &material[30..],
+            &format!("before the move, AGE-SECRET-KEY-1{}", &material[..52]),
+            &format!("KEY-1{}", material.to_uppercase()),
+        ] {
+            assert!(holds_a_piece_of_a_key(piece), "{piece}");
+        }
+        for text in [
+            &material[..23],
+            "preventing a mistake: backup-local-20261124-0900.sql.zst.age",
+            "sha256 86e50149658661312a9e0b35558d84f6c6d3da797f552a9657fe0558ca40cdef",
+            "database a4f2c6d8-0e3b-4c7a-9f15-2d6e8b0c3a71",
+            "/home/someone/.config/qbtime/keys/production.agekey",
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+        ] {
+            assert!(!holds_a_piece_of_a_key(text), "{text}");
         }
     }
 

@@ -1801,7 +1801,8 @@ fn refuse_key_for_a_path(given: &str) -> Result<()> {
              at the key file `cargo xtask keygen --out FILE` wrote, which holds the AGE-SECRET-KEY-1… line"
         );
     }
-    if d1_core::sealed::holds_a_secret_key(given) || looks_like_key_material(given) {
+    if d1_core::sealed::holds_a_secret_key(given) || d1_core::sealed::holds_a_piece_of_a_key(given)
+    {
         crate::redact::hold(given);
         bail!(
             "the age identity given (--identity or {IDENTITY_VAR}) is a key itself (or a part \
@@ -1811,20 +1812,6 @@ fn refuse_key_for_a_path(given: &str) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Whether `given`, a path that does not exist, is rather a piece of a
-/// secret key's material (with a typo, or cut short by a paste), with or
-/// without a part of its prefix: what follows its last `-` (and a `1`) is
-/// 24 or more Bech32 characters, which no file name of words is (they hold
-/// `b`, `i`, `o`, `/` or `.`).
-fn looks_like_key_material(given: &str) -> bool {
-    let word = given.rsplit('-').next().unwrap_or(given);
-    let word = word.strip_prefix('1').unwrap_or(word).to_ascii_lowercase();
-    word.len() >= 24
-        && word
-            .chars()
-            .all(|c| d1_core::sealed::BECH32_CHARSET.contains(c))
 }
 
 /// An `Arc<Vec<u8>>` read from a position, so a held copy can be read twice.

@@ -178,8 +178,22 @@ pub enum UploadWhen {
 /// A `--reason`: some words, not only spaces (with `migrate --no-backup`
 /// the reason is all that stands for the backup not taken), and at most
 /// [`d1_core::manifest::MAX_REASON`] bytes as recorded
-/// ([`recorded_reason`]), so that it is printed whole.
+/// ([`recorded_reason`]), so that it is printed whole. One that holds a
+/// piece of an age secret key ([`d1_core::sealed::holds_a_piece_of_a_key`]:
+/// a paste in the wrong place) is refused before anything is written: the
+/// manifest, `list` and the copy offsite would keep it, and the redaction
+/// of printed text knows only a whole key by its checksum. clap does not
+/// quote it back (`main`'s `with_key_pieces_unshown`).
 pub fn parse_reason(text: &str) -> Result<String, String> {
+    if d1_core::sealed::holds_a_piece_of_a_key(text) || d1_core::sealed::holds_a_secret_key(text) {
+        return Err(format!(
+            "the reason holds {} or more letters and digits in a row of those an age secret \
+             key is written in, as a piece of a key does (not shown; nothing was written): if \
+             it is one, keep it secret (clear it from the shell's history, and make a new key \
+             with `cargo xtask keygen` if it was shared), and give --reason in words",
+            d1_core::sealed::KEY_PIECE_CHARACTERS
+        ));
+    }
     let most = d1_core::manifest::MAX_REASON;
     let recorded = recorded_reason(text).len();
     if recorded > most {
