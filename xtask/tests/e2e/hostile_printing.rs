@@ -164,8 +164,9 @@ fn list_v_never_prints_part_of_a_secret_cut_off_in_a_reason() {
     let sb = Sandbox::new();
     sb.apply_migrations();
     let token = "zqTOKEN0123456789abcdefghijklmnopqrstuvwxyz";
-    // Recorded as it is: this run holds no such secret.
-    let reason = format!("{}{token}", "x".repeat(100));
+    // Recorded as it is: this run holds no such secret. Words before it
+    // (100 `x` in a row would be refused as a piece of an age key).
+    let reason = format!("{}{token}", "x ".repeat(50));
     sb.xtask(&["backup", "local", "--reason", &reason])
         .assert_ok();
     let list = Run::from_output(
@@ -176,7 +177,7 @@ fn list_v_never_prints_part_of_a_secret_cut_off_in_a_reason() {
     );
     list.assert_ok();
     assert!(
-        list.stdout.contains("xxxxxxxxxx"),
+        list.stdout.contains("x x x x x "),
         "-v lists no reason:\n{}",
         list.stdout
     );
