@@ -1522,3 +1522,46 @@ fn a_diff_of_a_hand_export_that_does_not_load_advises_a_verify_that_runs_as_prin
     assert!(verify.stdout.contains("NUL byte"), "{}", verify.all());
     assert!(verify.stdout.contains("Result: BAD"), "{}", verify.all());
 }
+
+/// rvBT 1: a restore whose one refusal gathers parts that are each bad
+/// input alone (`--partial` with a whole backup, `--previous-database-id`
+/// where it does nothing) into an empty local D1 was exit 3, "refused by
+/// a guard", though each alone is exit 2. Every part bad input: exit 2;
+/// one part a guard's (the target not empty without `--replace`): exit 3.
+/// Neither changes the local D1 or `backups/`.
+#[test]
+fn a_refusal_of_bad_input_only_is_exit_2_and_of_a_guard_too_is_exit_3() {
+    let (sb, name) = sandbox_with_a_backup();
+    let kept = sb.path().join("kept-wrangler");
+    std::fs::rename(sb.path().join(".wrangler"), &kept).unwrap();
+    let backup = format!("backups/{name}");
+    let restore = |extra: &[&str]| {
+        let flags = ["--partial", "--previous-database-id", "1234", "--dry-run"];
+        let args = [&["restore", &backup, "--to", "local"][..], &flags, extra].concat();
+        let before = (db_state(&sb), backups_bytes(&sb));
+        let run = sb.xtask(&args);
+        assert_eq!((db_state(&sb), backups_bytes(&sb)), before, "{}", run.all());
+        for named in [
+            "not a partial one",
+            "--previous-database-id 1234 would do nothing",
+        ] {
+            assert!(run.stderr.contains(named), "{named:?}:\n{}", run.all());
+        }
+        run
+    };
+    let run = restore(&[]);
+    assert_eq!(run.code, Some(2), "every part is bad input:\n{}", run.all());
+    std::fs::remove_dir_all(sb.path().join(".wrangler")).unwrap();
+    std::fs::rename(&kept, sb.path().join(".wrangler")).unwrap();
+    let run = restore(&[]);
+    assert!(run.stderr.contains("is not empty"), "{}", run.all());
+    assert_eq!(run.code, Some(3), "one part is a guard's:\n{}", run.all());
+}
+
+/// Every file in `sb`'s `backups/`, by name, with its bytes.
+fn backups_bytes(sb: &Sandbox) -> Vec<(String, Vec<u8>)> {
+    { sb.backup_files().into_iter() }
+        .filter(|n| sb.backups().join(n).is_file())
+        .map(|n| (n.clone(), std::fs::read(sb.backups().join(&n)).unwrap()))
+        .collect()
+}

@@ -857,3 +857,74 @@ fn reindex_replaces_an_unreadable_index_only_when_confirmed_keeping_the_old_byte
         local
     );
 }
+
+/// rvBT 2: `offsite reindex` kept the old index's bytes at
+/// `backups/offsite-index-prod-<stamp>.json` whatever was there: its plan
+/// named a name a symlink held, and the run ended "cannot keep the old
+/// index at …: File exists", exit 1, without a word of what changed. The
+/// plan names a free name (a counter added), never following or
+/// replacing what is there: each link's target is byte-identical, and the
+/// bucket's index is replaced by the confirmed run only.
+#[test]
+fn reindex_keeps_the_old_index_under_a_free_name_beside_a_symlink_at_its_name() {
+    let (remote, home) = remote();
+    let home = home.path();
+    remote.backup_and_upload_prod(home);
+    let index = || remote.server.r2_object(BUCKET, "index/prod.json").unwrap();
+    let bad = b"{\"format_version\": 1, \"backups\": [".to_vec();
+    (remote.server)
+        .r2_put_object(BUCKET, "index/prod.json", &bad)
+        .unwrap();
+    // A link at every name the next minute's runs would take.
+    let target = remote.sb.path().join("precious.txt");
+    std::fs::write(&target, b"not the index").unwrap();
+    let now = chrono::Utc::now();
+    let links: Vec<_> = { (0..60).map(|s| now + chrono::Duration::seconds(s)) }
+        .map(|at| {
+            let stamp = at.format("%Y%m%d-%H%M%S");
+            remote
+                .sb
+                .backups()
+                .join(format!("offsite-index-prod-{stamp}.json"))
+        })
+        .collect();
+    for link in &links {
+        std::os::unix::fs::symlink(&target, link).unwrap();
+    }
+    let reindex = |more: &[&str]| {
+        let args = [&["offsite", "reindex", "--env", "prod"][..], more].concat();
+        remote.xtask(home, &args)
+    };
+    let files = remote.sb.backup_files();
+    let dry = reindex(&["--dry-run"]);
+    dry.assert_ok();
+    let planned = |run: &Run| {
+        { run.stdout.lines() }
+            .find_map(|l| l.split_once("kept aside   its bytes, first, in "))
+            .map(|(_, rest)| rest.split(' ').next().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no path kept aside:\n{}", run.all()))
+    };
+    let aside = std::path::PathBuf::from(planned(&dry));
+    assert!(
+        !links.contains(&aside) && std::fs::symlink_metadata(&aside).is_err(),
+        "the plan names a name taken:\n{}",
+        dry.all()
+    );
+    assert!(index() == bad && remote.sb.backup_files() == files);
+
+    let run = reindex(&["--confirm", "qbtime_db_prod"]);
+    run.assert_ok();
+    let aside = std::path::PathBuf::from(planned(&run));
+    assert!(!links.contains(&aside), "{}", run.all());
+    let kept = std::fs::symlink_metadata(&aside).unwrap();
+    assert!(kept.is_file(), "{}", run.all());
+    assert_eq!(std::fs::read(&aside).unwrap(), bad);
+    assert_eq!(std::fs::read(&target).unwrap(), b"not the index");
+    for link in &links {
+        assert!(std::fs::symlink_metadata(link).unwrap().is_symlink());
+    }
+    assert!(index() != bad, "the index was not replaced:\n{}", run.all());
+    remote
+        .xtask(home, &["offsite", "list", "--env", "prod"])
+        .assert_ok();
+}
