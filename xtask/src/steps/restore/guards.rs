@@ -558,12 +558,26 @@ type Parts = (Option<String>, Vec<Deferred>, Vec<Unflagged>, Vec<Refused>);
 /// One refusal ([`TriggersRefused`]) of `source` for every part, with the
 /// restore `args` asked for, every flag added, the names that name
 /// nothing left out, and each deferred refusal answered
-/// ([`Deferred::answer`]).
+/// ([`Deferred::answer`]). Its exit code is 3, refused by a guard, when
+/// any part is a guard's, and 2 when every part is bad input as it is
+/// alone (rvBT 1: `--partial` with a whole backup and a
+/// `--previous-database-id` doing nothing, each exit 2, were exit 3
+/// together).
 fn refused_together(
     source: &Source,
     args: &RestoreArgs,
     (key, deferred, unflagged, mut refused): Parts,
 ) -> anyhow::Error {
+    let bad_input =
+        |e: &anyhow::Error| crate::exit::Exit::of(e) == Some(crate::exit::Exit::CouldNotRun);
+    let exit = match refused.is_empty()
+        && key.is_none()
+        && deferred.iter().all(|d| bad_input(&d.alone))
+        && unflagged.iter().all(|u| bad_input(&u.alone))
+    {
+        true => crate::exit::Exit::CouldNotRun,
+        false => crate::exit::Exit::Refused,
+    };
     let mut again = args.clone();
     let mut said = Vec::new();
     let mut untaken = Vec::new();
@@ -593,7 +607,7 @@ fn refused_together(
     );
     let flags: String = refused.iter().map(|(_, f)| f.as_str()).collect();
     TriggersRefused::error(
-        source,
+        (source, exit),
         &again,
         (&said, flags),
         Unsettled {
@@ -860,16 +874,16 @@ pub struct Unsettled {
 }
 
 impl TriggersRefused {
-    /// The refusal (exit 3) of `source` for each part `said`, with the
+    /// The refusal (`exit`) of `source` for each part `said`, with the
     /// flags that would pass them; `args`, the restore printed with them,
     /// is the one refused with what `unsettled` says changed.
     fn error(
-        source: &Source,
+        (source, exit): (&Source, crate::exit::Exit),
         args: &RestoreArgs,
         (said, flags): (&[String], String),
         unsettled: Unsettled,
     ) -> anyhow::Error {
-        crate::exit::Exit::Refused.error(TriggersRefused {
+        exit.error(TriggersRefused {
             said: format!("{} Nothing was done.", said.join(" ")),
             command: restore_again(source, args, &flags),
             flags,
