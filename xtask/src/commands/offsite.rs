@@ -14,7 +14,7 @@
 //! this tool cannot read is replaced only by `offsite reindex`, from the
 //! manifests here, its old bytes kept first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
@@ -370,10 +370,7 @@ fn reindex(
         .collect();
     let older = target.other_names();
     let index = Index::rebuilt(entries, &object, (&env.name, &env.database_name, &older))?;
-    let stamp = Utc::now().format("%Y%m%d-%H%M%S");
-    let aside = target
-        .backup_dir
-        .join(format!("offsite-index-{}-{stamp}.json", env.name));
+    let aside = aside_name(&target.backup_dir, &env.name)?;
     print_reindex_plan(target, &index, now.as_deref(), &aside);
     if dry_run {
         crate::say!("Dry run: nothing was changed.");
@@ -448,8 +445,42 @@ fn print_reindex_plan(target: &Target<'_>, index: &Index, now: Option<&str>, asi
     );
 }
 
+/// The name `offsite reindex` plans to keep `env`'s old index's bytes
+/// at: the first of `<stem>.json`, `<stem>-2.json`, `<stem>-3.json`, … in
+/// `dir` (`<stem>`: `offsite-index-<env>-<now>`) that nothing holds, a
+/// symbolic link included (never followed) (rvBT 2: it planned a name a
+/// link held, and the run ended "File exists", exit 1, without a word of
+/// what changed).
+fn aside_name(dir: &Path, env: &str) -> Result<PathBuf> {
+    let stem = format!("offsite-index-{env}-{}", Utc::now().format("%Y%m%d-%H%M%S"));
+    for n in 1..=1000 {
+        let name = match n {
+            1 => format!("{stem}.json"),
+            n => format!("{stem}-{n}.json"),
+        };
+        let path = dir.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(path),
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
+                );
+            }
+            Ok(_) => {}
+        }
+    }
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "{} holds {stem}.json and a thousand more of its names: the old index's bytes cannot \
+         be kept aside, so it is not replaced. Move them out of it and run the reindex again. \
+         Nothing was changed.",
+        dir.display()
+    )
+}
+
 /// Downloads the index `key` (up to the most one upload puts) and keeps
-/// its bytes at `aside`, mode 600, never over a file there.
+/// its bytes at `aside`, mode 600, never over a file there: one made
+/// there since the plan named it is refused (exit 3), left as it is.
 fn keep_aside(target: &Target<'_>, key: &str, aside: &Path) -> Result<()> {
     let object = format!("r2://{}/{key}", target.bucket());
     let refused = |why: String| -> anyhow::Error {
@@ -465,8 +496,19 @@ fn keep_aside(target: &Target<'_>, key: &str, aside: &Path) -> Result<()> {
     };
     // The download is private (0600) already; a link, never over a file
     // there, keeps it when its directory goes.
-    std::fs::hard_link(download.path(), aside)
-        .with_context(|| format!("cannot keep the old index at {}", aside.display()))?;
+    match std::fs::hard_link(download.path(), aside) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => crate::stop!(
+            crate::exit::Exit::Refused,
+            "{} was taken since the plan named it, and is left as it is: the old index's bytes \
+             cannot be kept there, so {object} is not replaced. Nothing was changed. Run `cargo \
+             xtask offsite reindex --env {}` again: its plan names a free name.",
+            aside.display(),
+            target.env.name
+        ),
+        linked => {
+            linked.with_context(|| format!("cannot keep the old index at {}", aside.display()))?
+        }
+    }
     crate::say!("Kept the old index's bytes in {}.", aside.display());
     Ok(())
 }
