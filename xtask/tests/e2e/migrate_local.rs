@@ -1812,9 +1812,9 @@ const EVERY_MIGRATE: [&[&str]; 3] = [
 /// d1_migrations(name) VALUES('0006_y.sql')`) applied with exit 0, and
 /// wrangler then never applied the real 0006_y.sql: "6 of 6 up to date".
 /// One that writes, alters, drops or puts a trigger on the migrations
-/// table is refused (exit 3), the dry run too, before any backup or
-/// statement runs, naming the file and the statement's position, never
-/// its values.
+/// table, or creates a trigger whose body writes it (rvBT 3), is refused
+/// (exit 3), the dry run too, before any backup or statement runs, naming
+/// the file and the statement's position, never its values.
 #[test]
 fn a_pending_migration_that_writes_the_migrations_table_is_refused_before_anything() {
     let sb = Sandbox::new();
@@ -1839,6 +1839,23 @@ fn a_pending_migration_that_writes_the_migrations_table_is_refused_before_anythi
             "puts a trigger on",
             "CREATE TRIGGER back AFTER INSERT ON d1_migrations BEGIN \
              UPDATE d1_migrations SET applied_at = '2001-01-01'; END;",
+        ),
+        // rvBT 3: a trigger whose body writes it passed, and once applied
+        // one app insert into accounts made a migration pending again.
+        (
+            "creates a trigger that writes",
+            "CREATE TRIGGER t_acc AFTER INSERT ON accounts BEGIN \
+             DELETE FROM d1_migrations WHERE name = '0006_y.sql'; END;",
+        ),
+        (
+            "creates a trigger that writes",
+            "CREATE TRIGGER t_up AFTER UPDATE OF name ON companies BEGIN \
+             INSERT INTO main.\"D1_MIGRATIONS\"(name) VALUES ('0006_y.sql'); END;",
+        ),
+        (
+            "creates a trigger that writes",
+            "CREATE TRIGGER t_del BEFORE DELETE ON customers WHEN 0 BEGIN \
+             UPDATE [D1_Migrations] SET applied_at = '2001-01-01'; END;",
         ),
     ] {
         std::fs::write(&migration, format!("CREATE TABLE t5(a INTEGER);\n{sql}\n")).unwrap();
@@ -1893,7 +1910,7 @@ fn the_plans_trial_run_stops_at_its_budget_naming_the_migration() {
     let run = sb.xtask(&["migrate", "local", "--dry-run"]);
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
-        run.stderr.contains("0004_slow.sql: its statement 3")
+        run.stderr.contains("0004_slow.sql: its statement 2")
             && run.stderr.contains("15 seconds")
             && run.stderr.contains("bound it"),
         "{}",
@@ -1927,5 +1944,80 @@ fn a_migrations_journal_that_is_a_link_is_refused_before_the_backup() {
         );
         assert_eq!(database_and_backups(&sb), before, "{args:?}");
         assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "");
+    }
+}
+
+/// A migration whose second statement never ends on empty tables (rvBT).
+const ENDLESS: &str = "DELETE FROM companies WHERE 0;\n\
+    CREATE TABLE big1 AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+    SELECT count(*) AS n FROM c;\n";
+
+/// Whether `run` names the endless statement of [`ENDLESS`] in
+/// `0005_slow.sql` with what it means in D1.
+fn says_endless(run: &Run) -> bool {
+    run.all().contains("0005_slow.sql: its statement 2")
+        && run.all().contains("D1 stops a query after 30 seconds")
+        && run.all().contains("bound it")
+}
+
+/// rvBT 1: a pending migration with a statement that never ends made
+/// `backup`, `verify` and `migrate` hang without limit (the first two
+/// holding the backup lock): verify ran every migration in memory, the
+/// pending ones too, with no bound, to learn the triggers they make. Each
+/// run of the migrations in memory has the plan's trial's budget: past
+/// it, the backup is taken and kept and its triggers check says it cannot
+/// be made, naming the migration and the statement; verify says the same;
+/// migrate refuses in its plan, before any backup.
+#[test]
+fn a_pending_migration_with_an_endless_statement_holds_no_command_for_ever() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local", "-q"]).assert_ok();
+    let older = sb.backups().join(only_backup(&sb));
+    std::fs::write(sb.path().join("migrations/0005_slow.sql"), ENDLESS).unwrap();
+    let backup = sb.xtask(&["backup", "local"]);
+    assert_eq!(backup.code, Some(0), "{}", backup.all());
+    assert!(
+        says_endless(&backup) && backup.all().contains("triggers"),
+        "{}",
+        backup.all()
+    );
+    let taken: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    assert_eq!(taken.len(), 2, "the backup is kept: {taken:?}");
+    let verify = sb.xtask(&["verify", older.to_str().unwrap(), "--no-record"]);
+    assert_eq!(verify.code, Some(0), "{}", verify.all());
+    assert!(says_endless(&verify), "{}", verify.all());
+    let before = database_and_backups(&sb);
+    let migrate = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(migrate.code, Some(3), "{}", migrate.all());
+    assert!(
+        says_endless(&migrate) && migrate.stderr.contains("no backup was taken"),
+        "{}",
+        migrate.all()
+    );
+    assert_eq!(database_and_backups(&sb), before);
+}
+
+/// rvBT 2: one endless statement was told as one that "does not run here
+/// (interrupted)" and the dry run passed (exit 0; a real migrate went on
+/// to take its backup), where two were refused. A statement stopped by
+/// the time limit is refused, one or many, with the same words.
+#[test]
+fn one_endless_statement_is_refused_as_many_are() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::write(sb.path().join("migrations/0005_slow.sql"), ENDLESS).unwrap();
+    let before = database_and_backups(&sb);
+    for args in EVERY_MIGRATE {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
+        assert!(
+            says_endless(&run) && run.stderr.contains("no backup was taken"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert_eq!(database_and_backups(&sb), before, "{args:?}");
     }
 }
