@@ -15,10 +15,10 @@
 //! one statement at a time, and the writes each statement was coded to
 //! make to another table, outside any trigger, are its actions'
 //! ([`side_writes`]). Only statements that change the schema run there
-//! (rows do not change what a statement is coded to do), each for at most
-//! [`STATEMENT_SECONDS`], and all of them within [`TRIAL_SECONDS`]; one
-//! that does not prepare or run is told, without its text, and the rest go
-//! on.
+//! (rows do not change what a statement is coded to do), all of them
+//! within [`TRIAL_SECONDS`] ([`trial_ends`]), the one budget of every
+//! in-memory run of the migrations; one that does not prepare or run is
+//! told, without its text, and the rest go on.
 //!
 //! The same authorizer tells a statement that writes, alters, drops or puts
 //! a trigger on the migrations table ([`Found::migrations_table`]): wrangler
@@ -75,17 +75,47 @@ impl Write {
     }
 }
 
-/// How long one schema statement of a migration may run in memory, on
-/// tables without rows: it takes milliseconds unless it queries without
-/// end (`CREATE TABLE … AS` a recursive query).
-pub const STATEMENT_SECONDS: u64 = 10;
-
-/// How long the whole trial of the pending migrations may take: without a
-/// bound of its own, N statements that never end held the plan (and the
-/// backup lock a migrate holds while it plans) for N times
-/// [`STATEMENT_SECONDS`] before it printed a word (rvBR 2). On tables
-/// without rows a migration's statements take milliseconds.
+/// How long the whole trial of the pending migrations may take, and any
+/// other run of the migrations in memory (verify's, to learn the triggers
+/// they make): without a bound, N statements that never end held the plan
+/// (and the backup lock a migrate holds while it plans) for N times a
+/// statement's bound (rvBR 2), and a backup's verification for ever
+/// (rvBT 1). On tables without rows a migration's statements take
+/// milliseconds unless one queries without end (`CREATE TABLE … AS` a
+/// recursive query), which D1 stops after 30 seconds.
 pub const TRIAL_SECONDS: u64 = 15;
+
+/// When an in-memory run of the migrations that starts now stops: the one
+/// budget the plan's trial and every other run are held to.
+pub fn trial_ends() -> Instant {
+    Instant::now() + Duration::from_secs(TRIAL_SECONDS)
+}
+
+/// What running out of [`TRIAL_SECONDS`] at `at` (a migration's
+/// statement) means: D1 stops a query after 30 seconds. The plan's refusal
+/// and verify's skipped check say it so.
+pub fn out_of_time_said(at: &str) -> String {
+    format!(
+        "running the migrations in memory, on empty tables, ran past its {TRIAL_SECONDS} \
+         seconds at {at}, so what it and the statements after it do is not known. A statement \
+         that runs that long on empty tables makes its rows from nothing (a recursive query), \
+         and D1 stops a query after 30 seconds: bound it (`WHERE x < 1000`), or make its rows \
+         in smaller steps"
+    )
+}
+
+/// An in-memory run of the migrations stopped by [`trial_ends`], at a
+/// migration's statement ([`out_of_time_said`]).
+#[derive(Debug)]
+pub struct OutOfTime(pub String);
+
+impl std::fmt::Display for OutOfTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&out_of_time_said(&self.0))
+    }
+}
+
+impl std::error::Error for OutOfTime {}
 
 /// How much more memory than the process held a schema statement may take
 /// there.
@@ -231,9 +261,8 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
         .collect::<rusqlite::Result<_>>()?;
     let complete = holds_all(&db, schema)?;
     let (seen, deadline) = watch(&mut db)?;
-    db.execute_batch("PRAGMA foreign_keys = ON")?;
     let mut found = Found::default();
-    let trial_ends = Instant::now() + Duration::from_secs(TRIAL_SECONDS);
+    let trial_ends = trial_ends();
     for (name, sql) in pending {
         db.execute_batch("BEGIN")?;
         for (n, statement) in d1_sql::statements::Statements::new(sql.as_bytes()).enumerate() {
@@ -252,6 +281,7 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
             let Seen {
                 writes: coded,
                 migrations_table,
+                triggers_on,
             } = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
             if let Some(does) = migrations_table {
                 found.migrations_table.get_or_insert_with(|| {
@@ -279,8 +309,7 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
             if !coded.iter().any(|w| is_schema_table(&w.table)) {
                 continue;
             }
-            *deadline.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some((Instant::now() + Duration::from_secs(STATEMENT_SECONDS)).min(trial_ends));
+            *deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(trial_ends);
             let ran = stmt.raw_execute();
             *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
             if ran.is_err() && Instant::now() >= trial_ends {
@@ -292,6 +321,8 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
                 found
                     .unknown
                     .push(unknown(format!("does not run here ({why})")));
+            } else if found.migrations_table.is_none() {
+                found.migrations_table = trigger_writes(&db, &seen, &triggers_on, &at);
             }
         }
         if db.is_autocommit() {
@@ -309,6 +340,60 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
 struct Seen {
     writes: Vec<Write>,
     migrations_table: Option<&'static str>,
+    /// The tables the statement creates a trigger on.
+    triggers_on: Vec<String>,
+}
+
+/// The statement at `at`, when a trigger it created on one of `tables`
+/// writes the migrations table ([`fired_writes_migrations_table`]).
+fn trigger_writes(
+    db: &rusqlite::Connection,
+    seen: &Recorded,
+    tables: &[String],
+    at: &str,
+) -> Option<String> {
+    { tables.iter() }
+        .any(|table| fired_writes_migrations_table(db, seen, table))
+        .then(|| {
+            let table = crate::statement::MIGRATIONS_TABLE;
+            format!("{at} creates a trigger that writes {table}")
+        })
+}
+
+/// Whether a statement that fires the triggers on `table` (an INSERT, an
+/// UPDATE of every column, a DELETE), prepared and never run, is coded to
+/// write the migrations table: SQLite codes a trigger's body into each
+/// statement that fires it, and tells its writes to the authorizer then,
+/// never when the trigger is created (rvBT 3: `CREATE TRIGGER … BEGIN
+/// DELETE FROM d1_migrations …; END` passed, and an app's insert made an
+/// applied migration pending again). Prepared, not read from the body's
+/// text: the names the authorizer tells are SQLite's own, whatever their
+/// quoting, case or schema (`main."D1_MIGRATIONS"`).
+fn fired_writes_migrations_table(db: &rusqlite::Connection, seen: &Recorded, table: &str) -> bool {
+    let quoted = crate::statement::quote_ident(table);
+    let columns: Vec<String> = db
+        .prepare(&format!(
+            "SELECT name FROM pragma_table_info({})",
+            crate::statement::quote_literal(table)
+        ))
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default();
+    let sets: Vec<String> = { columns.iter() }
+        .map(|c| format!("{0} = {0}", crate::statement::quote_ident(c)))
+        .collect();
+    let mut firing = vec![
+        format!("INSERT INTO {quoted} DEFAULT VALUES"),
+        format!("DELETE FROM {quoted}"),
+    ];
+    if !sets.is_empty() {
+        firing.push(format!("UPDATE {quoted} SET {}", sets.join(", ")));
+    }
+    firing.iter().any(|sql| {
+        *seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen::default();
+        let _ = db.prepare(sql);
+        let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
+        seen.migrations_table == Some("writes")
+    })
 }
 
 /// The [`Seen`] of the statement being prepared.
@@ -320,7 +405,7 @@ type Deadline = Arc<Mutex<Option<Instant>>>;
 /// Watches the statements `db` prepares and runs: every write a statement
 /// codes is recorded, and what it does to the migrations table (one that
 /// attaches a database is denied), and one runs until the deadline set,
-/// an interrupt, or its memory ceiling.
+/// an interrupt, or its memory ceiling; foreign keys are on.
 fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
     let writes: Recorded = Arc::default();
     let seen = Arc::clone(&writes);
@@ -333,6 +418,11 @@ fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
         }
         let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.writes.extend(Write::of(&ctx));
+        if let AuthAction::CreateTrigger { table_name, .. }
+        | AuthAction::CreateTempTrigger { table_name, .. } = ctx.action
+        {
+            seen.triggers_on.push(table_name.to_owned());
+        }
         // A DROP TABLE or an ALTER deletes or rewrites the rows first: it
         // is told by what it does to the table.
         if let Some(does) = touches_migrations_table(&ctx)
@@ -356,6 +446,7 @@ fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
                 || ceiling.is_some_and(|c| c.passed())
         }),
     )?;
+    db.execute_batch("PRAGMA foreign_keys = ON")?;
     Ok((writes, deadline))
 }
 
@@ -626,8 +717,8 @@ mod tests {
             (
                 "CREATE TRIGGER t AFTER INSERT ON \"Log\" BEGIN \
                  DELETE FROM d1_migrations; END;\nINSERT INTO \"Log\"(what) VALUES ('x');",
-                3,
-                "writes",
+                2,
+                "creates a trigger that writes",
             ),
         ] {
             assert_eq!(
@@ -824,7 +915,7 @@ mod tests {
     fn a_schema_statement_that_runs_for_ever_is_stopped_and_told() {
         // rvAH: a statement of a migration ran here without bound. A query
         // is never run; a table made `AS` a query that never ends is
-        // stopped after STATEMENT_SECONDS.
+        // stopped at its memory ceiling.
         let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                    SELECT count(*) FROM c;\n\
                    CREATE TABLE numbers AS WITH RECURSIVE c(x) AS \

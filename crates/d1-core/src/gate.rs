@@ -260,6 +260,8 @@ struct State {
     budget_seconds: Option<u64>,
     /// An interrupt does not stop its statements ([`Gate::memory_to_finish`]).
     finishes: bool,
+    /// When every statement, this tool's own too, stops ([`Gate::until`]).
+    until: Option<std::time::Instant>,
     /// While an FTS5 command runs: the most memory the process may hold.
     memory_ceiling: Option<crate::room::MemoryCeiling>,
     /// The first action denied in the statement being prepared.
@@ -308,6 +310,7 @@ impl State {
             running,
             budget_seconds: self.budget_seconds,
             finishes: self.finishes,
+            until: self.until,
             memory_ceiling: self.memory_ceiling,
             droppable_triggers: std::mem::take(&mut self.droppable_triggers),
             emptiable: std::mem::take(&mut self.emptiable),
@@ -370,6 +373,10 @@ impl Gate {
                 }
                 if state.memory_ceiling.is_some_and(|ceiling| ceiling.passed()) {
                     state.interrupted = Some(command_memory_refusal());
+                    return true;
+                }
+                if state.until.is_some_and(|t| std::time::Instant::now() >= t) {
+                    state.interrupted = Some("it ran out of time".to_owned());
                     return true;
                 }
                 let budget = state.budget_seconds.unwrap_or(STATEMENT_SECONDS);
@@ -572,6 +579,17 @@ impl Gate {
             .unwrap_or_else(PoisonError::into_inner)
             .finishes = true;
         Ok(gate)
+    }
+
+    /// Stops every statement, this tool's own too, at `deadline`: an
+    /// in-memory run of the migrations is held to the run's budget
+    /// ([`crate::fk_actions::trial_ends`]), as a statement that never ends
+    /// (a recursive query) held a backup's verification without limit.
+    pub fn until(&self, deadline: std::time::Instant) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .until = Some(deadline);
     }
 
     /// The connection, for this tool's own statements (its pragmas, its

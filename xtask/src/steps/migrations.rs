@@ -247,10 +247,11 @@ fn run_watching(
     held: &BTreeSet<String>,
 ) -> (Vec<Made>, Option<anyhow::Error>, usize) {
     let mut steps = vec![Made::default()];
-    let gate = match on.gate() {
-        Ok(gate) => gate,
+    let timed = match on.gate() {
+        Ok(timed) => timed,
         Err(e) => return (steps, Some(or_interrupted(e.into())), 0),
     };
+    let gate = &timed.0;
     if let Err(e) = gate.db().execute_batch(WRANGLERS_MIGRATIONS_TABLE) {
         return (steps, Some(e.into()), 0);
     }
@@ -265,8 +266,7 @@ fn run_watching(
     for (at, name) in names.iter().enumerate() {
         let before = created(gate.db());
         let ran = read_migrations(dir, std::slice::from_ref(name)).and_then(|read| {
-            run_as_d1_does(gate.db(), &read[0].1)
-                .with_context(|| format!("the migration {name} does not run in SQLite here"))?;
+            run_in_time(&timed, name, &read[0].1)?;
             triggers_with_tables(gate.db())
         });
         let now = match ran {
@@ -316,13 +316,71 @@ pub enum OnInterrupt {
 }
 
 impl OnInterrupt {
-    /// The gated database in memory the migrations run in.
-    fn gate(self) -> rusqlite::Result<d1_core::gate::Gate> {
-        match self {
+    /// The gated database in memory the migrations run in, its
+    /// statements stopped at the end of the run's budget
+    /// ([`d1_core::fk_actions::trial_ends`], the plan's trial's).
+    fn gate(self) -> rusqlite::Result<(d1_core::gate::Gate, std::time::Instant)> {
+        let gate = match self {
             OnInterrupt::Stop => d1_core::gate::Gate::memory(),
             OnInterrupt::Finish => d1_core::gate::Gate::memory_to_finish(),
-        }
+        }?;
+        let ends = d1_core::fk_actions::trial_ends();
+        gate.until(ends);
+        Ok((gate, ends))
     }
+}
+
+/// One migration (`name`, `sql`) run in an in-memory `gate` as D1 runs it
+/// ([`run_as_d1_does`]), one statement at a time as the plan's trial reads
+/// them, so that one stopped by the run's budget (`ends`) is named:
+/// [`d1_core::fk_actions::OutOfTime`] (rvBT 1: a statement that never
+/// ended held `backup`, `verify` and `migrate` without limit). A migration
+/// whose statements cannot be read so runs whole.
+fn run_in_time(
+    (gate, ends): &(d1_core::gate::Gate, std::time::Instant),
+    name: &str,
+    sql: &str,
+) -> Result<()> {
+    let db = gate.db();
+    let statements: Option<Vec<String>> = d1_sql::statements::Statements::new(sql.as_bytes())
+        .map(|s| s.ok().map(|s| s.sql))
+        .collect();
+    let mut at = None;
+    let ran = match statements {
+        None => run_as_d1_does(db, sql),
+        Some(statements) => db.execute_batch("BEGIN").and_then(|()| {
+            for (n, statement) in statements.iter().enumerate() {
+                at = Some(n + 1);
+                db.execute_batch(statement)?;
+            }
+            at = None;
+            // The migration may have ended the transaction itself.
+            match db.is_autocommit() {
+                true => Ok(()),
+                false => db.execute_batch("COMMIT"),
+            }
+        }),
+    };
+    if ran.is_err() && !db.is_autocommit() {
+        let _ = db.execute_batch("ROLLBACK");
+    }
+    match ran {
+        Ok(()) => Ok(()),
+        Err(_) if std::time::Instant::now() >= *ends => {
+            let at = match at {
+                Some(n) => format!("{name}: its statement {n}"),
+                None => name.to_owned(),
+            };
+            Err(d1_core::fk_actions::OutOfTime(at).into())
+        }
+        Err(e) => Err(anyhow::Error::from(e)
+            .context(format!("the migration {name} does not run in SQLite here"))),
+    }
+}
+
+/// Whether `e` is a run of the migrations stopped by its budget.
+fn is_out_of_time(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<d1_core::fk_actions::OutOfTime>().is_some()
 }
 
 /// `e`, or, once a signal has come, the interrupt that stopped the run:
@@ -473,13 +531,20 @@ pub fn triggers_required_as(
                 .filter(|name| applied.contains(name) || unrecorded.contains(name))
                 .cloned()
                 .collect();
-            let ran = (present[..names.len()] == names[..]).then(|| {
-                let done = steps.len() - 1;
-                match names.len() <= done {
-                    true => (steps.swap_remove(names.len()), None),
-                    false => (steps.swap_remove(done), failed),
-                }
-            });
+            let done = steps.len() - 1;
+            let ran = match (present[..names.len()] == names[..], failed) {
+                // Out of time, even in a migration not applied: what it and
+                // those after it make is not known, nor whether the dump
+                // has had them, and a second run would only run out again
+                // (rvBT 1).
+                (prefix, Some(e)) if is_out_of_time(&e) => Some(match prefix {
+                    true => (steps.swap_remove(names.len().min(done)), Some(e)),
+                    false => (Made::default(), Some(e)),
+                }),
+                (true, _) if names.len() <= done => Some((steps.swap_remove(names.len()), None)),
+                (true, failed) => Some((steps.swap_remove(done), failed)),
+                (false, _) => None,
+            };
             (names, unrecorded, ran)
         }
     };
@@ -487,6 +552,14 @@ pub fn triggers_required_as(
         Some((made, unrun)) => (made.made, unrun, made.schema),
         None => run_for_triggers(dir, &names, on),
     };
+    // Said even with -q, where a skipped check is counted, not told: the
+    // user must bound that statement before D1 stops it.
+    if let Some(e) = unrun.as_ref().filter(|e| is_out_of_time(e)) {
+        warn_once(&format!(
+            "the triggers and schema the migrations make are not known, so the check that a \
+             backup holds them cannot be made: {e}"
+        ));
+    }
     Required {
         made,
         unrun,
@@ -782,11 +855,9 @@ pub fn schema_created_by(
 fn run_in_memory(migrations: &[(String, String)]) -> Result<d1_core::gate::Gate> {
     let gate = OnInterrupt::Stop.gate()?;
     for (name, sql) in migrations {
-        run_as_d1_does(gate.db(), sql)
-            .with_context(|| format!("the migration {name} does not run in SQLite here"))
-            .map_err(or_interrupted)?;
+        run_in_time(&gate, name, sql).map_err(or_interrupted)?;
     }
-    Ok(gate)
+    Ok(gate.0)
 }
 
 /// One migration's `sql` run in `db` in a transaction of its own, as D1
@@ -1299,15 +1370,11 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
     if let Some(reached) = &found.out_of_time {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "refusing to migrate {}: the plan tries the pending migrations in memory, on empty \
-             tables, and that trial ran past its {} seconds at {reached}, so what it and the \
-             statements after it do is not known. A statement that runs that long on empty \
-             tables makes its rows from nothing (a recursive query), and D1 stops a query after \
-             30 seconds: bound it (`WHERE x < 1000`), or make its rows in smaller steps, in {}, \
-             then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; no \
-             backup was taken.",
+            "refusing to migrate {}: the plan's trial of the pending migrations stopped: {}, in \
+             {}, then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; \
+             no backup was taken.",
             plan.env.database_name,
-            d1_core::fk_actions::TRIAL_SECONDS,
+            d1_core::fk_actions::out_of_time_said(reached),
             plan.dir.display(),
             plan.env.name
         );

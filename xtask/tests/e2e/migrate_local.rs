@@ -1850,7 +1850,7 @@ fn a_pending_migration_that_writes_the_migrations_table_is_refused_before_anythi
         (
             "creates a trigger that writes",
             "CREATE TRIGGER t_up AFTER UPDATE OF name ON companies BEGIN \
-             INSERT INTO main.\"D1_MIGRATIONS\"(name) VALUES ('0006_y.sql'); END;",
+             INSERT INTO \"D1_MIGRATIONS\"(name) VALUES ('0006_y.sql'); END;",
         ),
         (
             "creates a trigger that writes",
