@@ -305,7 +305,7 @@ mod tests {
             "preventing a mistake: backup-local-20261124-0900.sql.zst.age",
             "sha256 86e50149658661312a9e0b35558d84f6c6d3da797f552a9657fe0558ca40cdef",
             "database a4f2c6d8-0e3b-4c7a-9f15-2d6e8b0c3a71",
-            "/home/someone/.config/qbtime/keys/production.agekey",
+            "~/.config/qbtime/keys/production.agekey",
             "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
         ] {
             assert!(!holds_a_piece_of_a_key(text), "{text}");

@@ -182,6 +182,14 @@ pub(super) fn check_source(
         &target.database_name,
     )?;
     let origin = guard_source_environment(&source, target, args, envs, &project.backup_dir)?;
+    // A dump of unknown origin aimed at production is refused here, alone,
+    // before production is read: gathered with the later refusals, it
+    // came after the credentials' (found by the suite:
+    // `restore_local::guards_refuse_with_nothing_executed`).
+    let origin = match origin {
+        Some(d) if matches!(d.answer, super::guards::Answer::SourceEnv(_)) => return Err(d.alone),
+        origin => origin,
+    };
     guard_same_binding(&source, target, envs)?;
     let scope = guard_backup_scope(&source, target, mode, args.partial, new)?;
     let dir = migrations_dir_for(project, envs, &source, target, new);
