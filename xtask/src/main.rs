@@ -341,8 +341,7 @@ fn usage_as_typed(
 fn with_key_pieces_unshown(mut e: clap::Error) -> clap::Error {
     use clap::error::{ContextKind, ContextValue};
     if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
-        && (d1_core::sealed::holds_a_piece_of_a_key(value)
-            || d1_core::sealed::holds_a_secret_key(value))
+        && d1_core::sealed::holds_key_material(value)
     {
         let unshown = ContextValue::String("(not shown)".to_owned());
         e.insert(ContextKind::InvalidValue, unshown);

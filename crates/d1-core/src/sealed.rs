@@ -177,6 +177,13 @@ pub fn is_secret_key(line: &str) -> bool {
 /// gives away that much.
 pub const KEY_PIECE_CHARACTERS: usize = 24;
 
+/// Whether `text` holds an age secret key, whole ([`holds_a_secret_key`])
+/// or a piece of one ([`holds_a_piece_of_a_key`]): what an identity path,
+/// a `--reason` and clap's quoted value are refused or hidden for.
+pub fn holds_key_material(text: &str) -> bool {
+    holds_a_secret_key(text) || holds_a_piece_of_a_key(text)
+}
+
 /// Whether `text` holds a piece of an age secret key's material long
 /// enough to give a part of the key away, whatever its checksum: 24
 /// ([`KEY_PIECE_CHARACTERS`]) or more characters in a row of Bech32's

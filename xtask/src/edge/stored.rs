@@ -1801,8 +1801,7 @@ fn refuse_key_for_a_path(given: &str) -> Result<()> {
              at the key file `cargo xtask keygen --out FILE` wrote, which holds the AGE-SECRET-KEY-1… line"
         );
     }
-    if d1_core::sealed::holds_a_secret_key(given) || d1_core::sealed::holds_a_piece_of_a_key(given)
-    {
+    if d1_core::sealed::holds_key_material(given) {
         crate::redact::hold(given);
         bail!(
             "the age identity given (--identity or {IDENTITY_VAR}) is a key itself (or a part \

@@ -185,7 +185,7 @@ pub enum UploadWhen {
 /// of printed text knows only a whole key by its checksum. clap does not
 /// quote it back (`main`'s `with_key_pieces_unshown`).
 pub fn parse_reason(text: &str) -> Result<String, String> {
-    if d1_core::sealed::holds_a_piece_of_a_key(text) || d1_core::sealed::holds_a_secret_key(text) {
+    if d1_core::sealed::holds_key_material(text) {
         return Err(format!(
             "the reason holds {} or more letters and digits in a row of those an age secret \
              key is written in, as a piece of a key does (not shown; nothing was written): if \
