@@ -1148,3 +1148,103 @@ fn the_backups_of_a_database_no_environment_has_are_told_in_one_warning() {
         .count();
     assert_eq!(marked, 3, "{}", list.all());
 }
+
+/// A key of the wrong type in any configuration file the tool reads
+/// (`wrangler.jsonc`, `wrangler.json`, `wrangler.toml`, `backups.toml`) is
+/// refused naming the file, the key's whole path with its list positions
+/// (`env.production.d1_databases[0].database_name`), the type it must
+/// have and the fix, and never the value (it may be a secret kept in the
+/// wrong place): exit 2, and nothing run against a database.
+#[test]
+fn a_key_of_the_wrong_type_names_the_file_the_key_path_and_the_type_never_the_value() {
+    const SECRET: &str = "sk_live_51Hwrongtype";
+    const NUMBER: &str = "987654321987";
+    let prod_name = "\"database_name\": \"qbtime_db_prod\"";
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "wrangler.jsonc",
+            JSONC.replacen("\"d1_databases\": [", "\"d1_databases\": {}, \"x\": [", 1),
+            "`d1_databases`",
+            "must be a list",
+        ),
+        (
+            "wrangler.jsonc",
+            JSONC.replacen(prod_name, &format!("\"database_name\": {NUMBER}"), 1),
+            "`env.production.d1_databases[0].database_name`",
+            "must be a string",
+        ),
+        (
+            "wrangler.json",
+            JSONC
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//") && !l.contains("/*"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .replace(", // trailing commas, as wrangler allows", "")
+                .replace("},\n  ],", "}\n  ],")
+                .replacen(
+                    "\"migrations_dir\": \"migrations\"",
+                    &format!("\"migrations_dir\": [\"{SECRET}\"]"),
+                    1,
+                ),
+            "`d1_databases[0].migrations_dir`",
+            "must be a string",
+        ),
+        (
+            "wrangler.jsonc",
+            JSONC.replacen(
+                "\"vars\": { \"APP_ENV\": \"staging\" },",
+                &format!("\"vars\": {{ \"APP_ENV\": \"staging\" }}, \"d1_databases\": \"{SECRET}\", \"x\":"),
+                1,
+            ),
+            "`env.preview.d1_databases`",
+            "must be a list",
+        ),
+        (
+            "wrangler.toml",
+            include_str!("../../../wrangler.toml").replacen(
+                "database_name = \"qbtime_db_prod\"",
+                &format!("database_name = {NUMBER}"),
+                1,
+            ),
+            "`env.production.d1_databases[0].database_name`",
+            "must be a string",
+        ),
+        (
+            "backups.toml",
+            include_str!("../../../backups.toml")
+                .replacen("keep_daily = 30", &format!("keep_daily = \"{SECRET}\""), 1),
+            "`prod.retention.keep_daily`",
+            "must be a whole number",
+        ),
+        (
+            "backups.toml",
+            include_str!("../../../backups.toml")
+                .replacen("table = \"audit_log\"", &format!("table = {NUMBER}"), 1),
+            "`app.audit_chain.table`",
+            "must be a string",
+        ),
+    ];
+    for (file, text, key, expected) in cases {
+        let sb = Sandbox::new().into_checkout();
+        if file != "backups.toml" {
+            std::fs::remove_file(sb.path().join("wrangler.toml")).unwrap();
+        }
+        std::fs::write(sb.path().join(file), &text).unwrap();
+        let run = sb.xtask_in_checkout(&["backup", "local"]);
+        assert_eq!(run.code, Some(2), "{file} {key}:\n{}", run.all());
+        for needle in [file, key, expected, "Nothing was run"] {
+            assert!(
+                run.stderr.contains(needle),
+                "{file} {key}: {needle:?} not in:\n{}",
+                run.all()
+            );
+        }
+        assert!(
+            !run.all().contains(SECRET) && !run.all().contains(NUMBER),
+            "{file} {key}: the value is quoted:\n{}",
+            run.all()
+        );
+        assert!(sb.backup_files().is_empty(), "{file} {key}: a backup ran");
+    }
+}
