@@ -912,9 +912,14 @@ pub fn check_new_database_name(name: &str) -> Result<()> {
 /// The configuration's text as wrangler reads it, TOML or JSONC.
 fn read_raw(text: &str, format: Format) -> Result<RawConfig> {
     Ok(match format {
-        Format::Toml => toml::from_str(text).map_err(|e| {
-            super::parse_error("wrangler.toml is not valid TOML for wrangler", text, &e)
-        })?,
+        Format::Toml => {
+            let not_toml = "wrangler.toml is not valid TOML for wrangler";
+            let parsed = toml::Deserializer::parse(text)
+                .map_err(|e| super::parse_error(not_toml, text, &e))?;
+            super::read_typed(parsed, |e, path| {
+                super::key_error(not_toml, text, &e, path, "wrangler.toml")
+            })?
+        }
         Format::Jsonc => {
             // What wrangler's own JSONC parser accepts: comments and
             // trailing commas, nothing looser.
@@ -933,11 +938,22 @@ fn read_raw(text: &str, format: Format) -> Result<RawConfig> {
             // A byte order mark (a Windows editor's save) wrangler passes
             // over, as the TOML reader does.
             let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-            jsonc_parser::parse_to_serde_value(text, &options).map_err(|e| {
+            let not_jsonc = |message: String| {
                 anyhow::anyhow!(
                     "the configuration is not valid JSONC for wrangler: {}",
-                    super::without_quoted_values(&e.to_string())
+                    super::without_quoted_values(&message)
                 )
+            };
+            // Read as a value first, then as the configuration: the key of
+            // a value of the wrong type is known by its whole path.
+            let value: serde_json::Value = jsonc_parser::parse_to_serde_value(text, &options)
+                .map_err(|e| not_jsonc(e.to_string()))?;
+            super::read_typed(value, |e, path| {
+                let message = e.to_string();
+                match super::wrong_type(path, &message, "the wrangler configuration") {
+                    Some(told) => anyhow::anyhow!(told),
+                    None => not_jsonc(format!("{message}, in `{}`", d1_core::names::shown(path))),
+                }
             })?
         }
     })
@@ -1561,24 +1577,24 @@ mod tests {
             (
                 CONFIG.replacen("binding = \"DB\"", "binding = false", 1),
                 "binding = false",
-                "`d1_databases.binding`",
+                "`d1_databases[0].binding`",
             ),
             (
                 top_dir,
                 "migrations_dir = 7",
-                "`d1_databases.migrations_dir`",
+                "`d1_databases[0].migrations_dir`",
             ),
             (
                 prod_binding,
                 "binding = [1]",
-                "`env.production.d1_databases.binding`",
+                "`env.production.d1_databases[0].binding`",
             ),
         ] {
             let line = text.lines().position(|l| l.contains(wrong)).unwrap() + 1;
             let err = format!("{:#}", Environments::parse(&text).unwrap_err());
             assert!(err.contains(&format!("at line {line}, ")), "{err}");
             assert!(err.contains(key), "{err}");
-            assert!(err.contains("expected a string"), "{err}");
+            assert!(err.contains("must be a string"), "{err}");
         }
     }
 

@@ -14,19 +14,104 @@ pub mod settings;
 /// found; names in backticks stay, and so does the key of a value of the
 /// wrong type (`env.production.d1_databases.binding`), escaped.
 pub fn parse_error(what: &str, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    key_error(what, text, e, ".", what)
+}
+
+/// [`parse_error`], for an error about the key at `path` (its whole path,
+/// `.` for none) of `file`: a value of the wrong type is told by
+/// [`wrong_type`], after `file` and the value's line.
+pub fn key_error(
+    what: &str,
+    text: &str,
+    e: &toml::de::Error,
+    path: &str,
+    file: &str,
+) -> anyhow::Error {
     let at = e.span().map(|span| {
         let before = &text[..span.start.min(text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
         format!(" at line {line}, column {column}")
     });
-    let key = key_of(e).map(|key| format!(", in `{}`", d1_core::names::shown(&key)));
+    let at = at.unwrap_or_default();
+    let key = match path.trim_start_matches('.') {
+        "" => key_of(e),
+        path => Some(path.to_owned()),
+    };
+    if let Some(told) = { key.as_deref() }.and_then(|key| wrong_type(key, e.message().trim(), file))
+    {
+        return anyhow::anyhow!("{file}{at}: {told}");
+    }
+    let key = key.map(|key| format!(", in `{}`", d1_core::names::shown(&key)));
     anyhow::anyhow!(
-        "{what}{}{}: {}",
-        at.unwrap_or_default(),
+        "{what}{at}{}: {}",
         key.unwrap_or_default(),
         without_quoted_values(e.message().trim())
     )
+}
+
+/// A value of the wrong type in a configuration file, told as its key's
+/// whole path from the file's top (`env.production.d1_databases[0].
+/// database_name`, escaped), the type it must have and the one it has,
+/// never the value: a secret kept in the wrong key would be printed.
+/// `None` when `message`, a parser's, is about something else (a missing
+/// or unknown key, the tool's own message on a value).
+pub fn wrong_type(path: &str, message: &str, file: &str) -> Option<String> {
+    // serde reads a struct from a list too, by position: a list where a
+    // table belongs is told as of the wrong type, not of the wrong length.
+    let (invalid_type, rest) = match message.strip_prefix("invalid type: ") {
+        Some(rest) => (true, rest),
+        None if message.starts_with("invalid length ") => (true, "sequence, expected a map"),
+        None => (false, message.strip_prefix("invalid value: ")?),
+    };
+    let (found, expected) = rest.rsplit_once(", expected ")?;
+    let found = match found.split([' ', '`', '"']).next().unwrap_or_default() {
+        "string" | "character" => "a string",
+        "integer" => "an integer",
+        "floating" => "a float",
+        "boolean" => "a boolean",
+        "map" => "a table",
+        "sequence" => "a list",
+        "unit" | "null" => "null",
+        _ => "of another type",
+    };
+    let expected = match expected.trim() {
+        "a sequence" => "a list",
+        "a map" => "a table",
+        "a borrowed string" => "a string",
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        other if other.starts_with("struct ") => "a table",
+        other => other,
+    };
+    let has = match invalid_type {
+        true => format!("not {found}"),
+        false => format!("not {found} out of its range"),
+    };
+    let key = match path.trim_start_matches('.') {
+        "" => "its top level".to_owned(),
+        key => format!("`{}`", d1_core::names::shown(key)),
+    };
+    Some(format!(
+        "{key} must be {expected}, {has}; write it as {expected} in {file}. Nothing was run."
+    ))
+}
+
+/// Reads a `T` from a configuration file's parsed text `de`; an error is
+/// `told`'s, given the parser's error and the whole path of the key it is
+/// about (`env.production.d1_databases[0].database_name`; `.`: none).
+pub fn read_typed<'de, T, D>(
+    de: D,
+    told: impl FnOnce(D::Error, &str) -> anyhow::Error,
+) -> anyhow::Result<T>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        told(e.into_inner(), &path)
+    })
 }
 
 /// The dotted key a TOML error is about, if it names one. The error keeps
@@ -77,7 +162,7 @@ mod tests {
         let e = toml::from_str::<S>(text).unwrap_err();
         let shown = parse_error("backups.toml", text, &e).to_string();
         assert!(!shown.contains("sk_live"), "{shown}");
-        assert!(shown.contains("expected a boolean"), "{shown}");
+        assert!(shown.contains("`compress` must be a boolean"), "{shown}");
     }
 
     /// A seeded mutation fuzz of the configuration readers (see

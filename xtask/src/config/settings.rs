@@ -108,11 +108,11 @@ impl Settings {
         // quoted only by the tool's own message on it (a span written
         // `6mo`), and an unknown key by its name alone.
         let app: AppRules = match table.remove(APP_TABLE) {
-            Some(value) => value.try_into().context("[app]")?,
+            Some(value) => typed(value, APP_TABLE)?,
             None => AppRules::default(),
         };
         app.check()?;
-        let envs: BTreeMap<String, EnvSettings> = table.try_into()?;
+        let envs: BTreeMap<String, EnvSettings> = typed(table, "")?;
         for (name, env) in &envs {
             for (n, recipient) in env.encryption.recipients.iter().enumerate() {
                 d1_core::sealed::check_recipient(recipient).with_context(|| {
@@ -156,6 +156,28 @@ impl Settings {
     pub fn env(&self, name: &str) -> EnvSettings {
         self.envs.get(name).cloned().unwrap_or_default()
     }
+}
+
+/// `T` read from `de`, the part of the file under the table `under`
+/// (`""`: the top): a value of the wrong type named by its key's whole path,
+/// never quoted; any other error as the parser tells it.
+fn typed<'de, T, D>(de: D, under: &str) -> Result<T>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = toml::de::Error>,
+{
+    super::read_typed(de, |e, path| {
+        let path = match (under, path) {
+            ("", path) => path.to_owned(),
+            (under, ".") => under.to_owned(),
+            (under, path) => format!("{under}.{path}"),
+        };
+        match super::wrong_type(&path, e.message().trim(), SETTINGS_FILE) {
+            Some(told) => anyhow::anyhow!(told),
+            None if under.is_empty() => e.into(),
+            None => anyhow::Error::from(e).context(format!("[{under}]")),
+        }
+    })
 }
 
 /// R2's rule: 3 to 63 lowercase letters, digits and hyphens, starting and

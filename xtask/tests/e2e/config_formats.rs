@@ -1193,8 +1193,8 @@ fn a_key_of_the_wrong_type_names_the_file_the_key_path_and_the_type_never_the_va
         (
             "wrangler.jsonc",
             JSONC.replacen(
-                "\"vars\": { \"APP_ENV\": \"staging\" },",
-                &format!("\"vars\": {{ \"APP_ENV\": \"staging\" }}, \"d1_databases\": \"{SECRET}\", \"x\":"),
+                "\"APP_ENV\": \"staging\" },\n      \"d1_databases\": [",
+                &format!("\"APP_ENV\": \"staging\" }}, \"d1_databases\": \"{SECRET}\", \"x\": ["),
                 1,
             ),
             "`env.preview.d1_databases`",
@@ -1212,15 +1212,21 @@ fn a_key_of_the_wrong_type_names_the_file_the_key_path_and_the_type_never_the_va
         ),
         (
             "backups.toml",
-            include_str!("../../../backups.toml")
-                .replacen("keep_daily = 30", &format!("keep_daily = \"{SECRET}\""), 1),
+            include_str!("../../../backups.toml").replacen(
+                "keep_daily = 30",
+                &format!("keep_daily = \"{SECRET}\""),
+                1,
+            ),
             "`prod.retention.keep_daily`",
             "must be a whole number",
         ),
         (
             "backups.toml",
-            include_str!("../../../backups.toml")
-                .replacen("table = \"audit_log\"", &format!("table = {NUMBER}"), 1),
+            include_str!("../../../backups.toml").replacen(
+                "table = \"audit_log\"",
+                &format!("table = {NUMBER}"),
+                1,
+            ),
             "`app.audit_chain.table`",
             "must be a string",
         ),
