@@ -705,3 +705,116 @@ fn a_forged_or_broken_restore_journal_never_makes_status_give_the_backups_migrat
         assert!(!run.all().contains('\u{1b}'), "{what}: {}", run.all());
     }
 }
+
+/// rvBV 2: `doctor` said "everything a backup needs is in place" (exit 0)
+/// while a file in backups/ stopped every backup (the lock a symbolic link
+/// or a FIFO), every restore (its journal one), every migrate (its
+/// journal), or every prune (a directory at a manifest's name). It fails
+/// now (exit 1), each file named in the words the command it stops uses,
+/// with their fix; the file a link leads to is left as it was.
+#[test]
+fn doctor_fails_on_each_file_in_backups_that_a_command_refuses() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.backups()).unwrap();
+    std::fs::set_permissions(
+        sb.backups(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let baseline = sb.xtask(&["doctor"]);
+    assert_eq!(baseline.code, Some(0), "{}", baseline.all());
+    let outside = tempfile::tempdir().unwrap();
+    let decoy = outside.path().join("decoy");
+    std::fs::write(&decoy, "not the tool's\n").unwrap();
+    let link = |name: &str| std::os::unix::fs::symlink(&decoy, sb.backups().join(name)).unwrap();
+    let fifo = |name: &str| mkfifo(&sb.backups().join(name));
+    let manifest_dir = |name: &str| std::fs::create_dir(sb.backups().join(name)).unwrap();
+    type Plant<'a> = &'a dyn Fn(&str);
+    let cases: &[(&str, Plant, &str)] = &[
+        (
+            ".lock",
+            &link,
+            "is a symbolic link; this tool never follows one there. Remove the link",
+        ),
+        (
+            ".lock",
+            &fifo,
+            "is not a regular file (a pipe); this tool reads and writes only regular files there. Move it aside",
+        ),
+        (
+            "restores.jsonl",
+            &link,
+            "is a symbolic link; this tool never follows one there. Remove the link",
+        ),
+        ("restores.jsonl", &fifo, "is not a regular file (a pipe)"),
+        (
+            "migrations-applied.jsonl",
+            &link,
+            "is a symbolic link; this tool never follows one there. Remove the link",
+        ),
+        (
+            "migrations-applied.jsonl",
+            &fifo,
+            "is not a regular file (a pipe)",
+        ),
+        ("time-travel.jsonl", &fifo, "is not a regular file (a pipe)"),
+        ("offsite-locks.jsonl", &link, "is a symbolic link"),
+        (
+            "backup-local-20250101-0000.manifest.json",
+            &manifest_dir,
+            "cannot be read as a manifest and is ignored",
+        ),
+    ];
+    for (name, plant, words) in cases {
+        plant(name);
+        let run = run_or_kill(&sb, &["doctor"], Duration::from_secs(120)).expect("doctor blocked");
+        assert_eq!(run.code, Some(1), "{name}: {}", run.all());
+        let failed = run.stdout_line_with("[FAIL]");
+        assert!(
+            failed.contains(&format!("backups/{name}")) && failed.contains(words),
+            "{name}: {}",
+            run.all()
+        );
+        assert!(
+            !run.stdout.contains("everything a backup needs"),
+            "{}",
+            run.all()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&decoy).unwrap(),
+            "not the tool's\n",
+            "{name}"
+        );
+        let path = sb.backups().join(name);
+        match std::fs::symlink_metadata(&path).unwrap().is_dir() {
+            true => std::fs::remove_dir(&path).unwrap(),
+            false => std::fs::remove_file(&path).unwrap(),
+        }
+    }
+}
+
+/// rvBV 3: a FIFO at the migrations journal made `migrate local --dry-run`
+/// exit 2 with a bare "No such device or address (os error 6)"; it is
+/// refused (exit 2, nothing applied) in the words every other journal
+/// uses: what it is, and to move it aside.
+#[test]
+fn a_fifo_at_the_migrations_journal_is_named_a_pipe_by_a_dry_run_migrate() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.backups()).unwrap();
+    mkfifo(&sb.backups().join("migrations-applied.jsonl"));
+    let run = run_or_kill(
+        &sb,
+        &["migrate", "local", "--dry-run"],
+        Duration::from_secs(120),
+    )
+    .expect("migrate blocked");
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("migrations-applied.jsonl")
+            && run.stderr.contains("is not a regular file (a pipe)")
+            && run.stderr.contains("Move it aside")
+            && !run.stderr.contains("os error"),
+        "{}",
+        run.all()
+    );
+}

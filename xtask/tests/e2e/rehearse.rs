@@ -1353,3 +1353,45 @@ fn a_rehearsals_backup_is_refused_without_its_manifest_and_passed_over_by_latest
         run.all()
     );
 }
+
+/// rvBV 1: a `QBTIME_REHEARSAL` left in a shell after `rehearse --serve`'s
+/// exports (or set by hand) naming no rehearsal that runs, here, with its
+/// backups where this command would write, marked a real backup a
+/// rehearsal's: `backup local` said "Result: GOOD", `list` showed it
+/// `full, rehearsal`, `latest` passed over it and restore refused it for
+/// ever. Every command refuses before doing anything (exit 2), naming the
+/// variable and the fix; the backups are as they were. So is one naming a
+/// rehearsal directory that is there, kept, when this command's backups
+/// are the real ones.
+#[test]
+fn a_leftover_rehearsal_variable_naming_no_live_rehearsal_is_refused_by_every_command() {
+    let (sb, _) = sandbox_with_a_backup();
+    let kept = sb.backups().join(".rehearsal-20261205-233142-966");
+    std::fs::create_dir_all(kept.join("backups")).unwrap();
+    let held = sb.backups_held();
+    let commands: &[&[&str]] = &[
+        &["backup", "local"],
+        &["list"],
+        &["status", "--env", "local"],
+        &["prune", "--env", "local", "--dry-run"],
+        &["restore", "latest:local", "--to", "local", "--dry-run"],
+        &["verify", "latest:local"],
+    ];
+    for value in [".rehearsal-x", ".rehearsal-20261205-233142-966"] {
+        for args in commands {
+            let mut cmd = sb.xtask_command(args);
+            cmd.env("QBTIME_REHEARSAL", value);
+            let run = Run::from_output(cmd.output().unwrap());
+            assert_eq!(run.code, Some(2), "{value} {args:?}:\n{}", run.all());
+            assert!(
+                run.stderr.contains("QBTIME_REHEARSAL")
+                    && run.stderr.contains(value)
+                    && run.stderr.contains("`unset QBTIME_REHEARSAL`"),
+                "{value} {args:?}:\n{}",
+                run.all()
+            );
+            assert!(!run.stdout.contains("Result: GOOD"), "{}", run.all());
+            assert_eq!(sb.backups_held(), held, "{value} {args:?}:\n{}", run.all());
+        }
+    }
+}
