@@ -705,6 +705,7 @@ fn resolve_env(project: &Project, word: Option<&str>) -> anyhow::Result<Listed> 
 fn run(cli: Cli, (typed, names): (&[&str], Vec<String>)) -> anyhow::Result<ExitCode> {
     let sh = xshell::Shell::new()?;
     let project = Project::resolve(&cli.project)?;
+    crate::steps::rehearsals::refuse_unless_live(&project.backup_dir)?;
     out::set_typed_globals(project.globals_to_paste(&cli.project, typed), names);
     sh.change_dir(&project.config_dir);
     match &cli.task {

@@ -562,6 +562,17 @@ impl BackupLock {
         )
     }
 
+    /// Refuses the lock file in `dir` as [`BackupLock::acquire`] would (a
+    /// symbolic link, a FIFO, a directory, one this user may not write),
+    /// neither taking it nor making one: `doctor`'s check of it.
+    pub fn check_file(dir: &Path) -> Result<()> {
+        let path = dir.join(LOCK_FILE);
+        match std::fs::symlink_metadata(&path) {
+            Err(_) => Ok(()),
+            Ok(_) => Self::open(&path).map(drop),
+        }
+    }
+
     fn open(path: &Path) -> Result<File> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);

@@ -650,7 +650,64 @@ fn backup_dir_checks(sh: &Shell, project: &Project) -> Vec<Check> {
     if let Ok(meta) = std::fs::metadata(dir) {
         checks.push(permissions_check(dir, &meta));
     }
+    checks.extend(own_file_checks(dir));
     checks
+}
+
+/// The journals this tool appends to in the backup directory, each named
+/// as its writer names it.
+const JOURNALS: [(&str, &str); 4] = [
+    (
+        crate::steps::restores::RESTORE_JOURNAL,
+        "the restore journal",
+    ),
+    (
+        crate::edge::journals::MIGRATIONS_JOURNAL,
+        crate::steps::migrations::JOURNAL_WHAT,
+    ),
+    (
+        crate::edge::journals::TIME_TRAVEL_JOURNAL,
+        "the Time Travel journal",
+    ),
+    (
+        crate::steps::offsite::LOCK_JOURNAL,
+        "the offsite lock journal",
+    ),
+];
+
+/// A failure for each file this tool writes in `dir` that a command would
+/// refuse, by the check that command makes and in its words: the backup
+/// lock as every command that takes it ([`crate::edge::lock::BackupLock::
+/// check_file`]: a symbolic link, a FIFO), each journal as its writer
+/// before the operation it records ([`crate::edge::fsutil::check_room`]),
+/// and each manifest prune refuses the directory for (a directory or a
+/// FIFO at a manifest's name, [`crate::edge::inventory::scan_all`]). A
+/// link's target is never opened. Doctor said everything was in place
+/// while any of them stopped every backup, restore, migrate or prune.
+fn own_file_checks(dir: &Path) -> Vec<Check> {
+    let mut refused = Vec::new();
+    if let Err(e) = crate::edge::lock::BackupLock::check_file(dir) {
+        refused.push(format!("{e:#}"));
+    }
+    for (name, what) in JOURNALS {
+        let path = dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok()
+            && let Err(e) = crate::edge::fsutil::check_room(&path, what)
+        {
+            refused.push(format!("{e:#}"));
+        }
+    }
+    if let Ok((_, manifests)) = crate::edge::inventory::scan_all(dir) {
+        refused.extend(manifests.into_iter().map(|why| {
+            format!(
+                "prune refuses {} (exit 3), nothing deleted: {why}",
+                dir.display()
+            )
+        }));
+    }
+    { refused.into_iter() }
+        .map(|why| check("backup files", Status::Fail, why, None))
+        .collect()
 }
 
 /// Whether git ignores a backup written to `dir`.

@@ -1604,7 +1604,7 @@ pub fn journal_end(project: &Project, env: &Environment, run: &str, applied: &[S
         "ended_at": chrono::Utc::now().to_rfc3339(),
         "applied": applied,
     });
-    if let Err(e) = crate::edge::fsutil::append_json_line(&path, &entry, "migrations journal") {
+    if let Err(e) = crate::edge::fsutil::append_json_line(&path, &entry, JOURNAL_WHAT) {
         crate::warn!(
             "cannot record in {} which migrations were applied to {} ({e:#}); the next backup \
              takes every one this run staged as applied: check it with `cargo xtask migrate {} \
@@ -1884,16 +1884,14 @@ impl Staged {
             "staged_at": now,
             "migrations": staged,
         });
-        crate::edge::fsutil::append_json_line(&path, &entry, "migrations journal").map_err(
-            |e| {
-                Exit::CouldNotRun.error(e.context(format!(
-                    "cannot record in {} the migrations about to be applied to {}, so none was \
+        crate::edge::fsutil::append_json_line(&path, &entry, JOURNAL_WHAT).map_err(|e| {
+            Exit::CouldNotRun.error(e.context(format!(
+                "cannot record in {} the migrations about to be applied to {}, so none was \
                  applied: free space there or fix its permissions, and run this again",
-                    path.display(),
-                    env.database_name
-                )))
-            },
-        )?;
+                path.display(),
+                env.database_name
+            )))
+        })?;
         Ok(run)
     }
 
@@ -1951,29 +1949,32 @@ pub fn check_stageable() -> Result<()> {
         .map_err(|e| Exit::CouldNotRun.error(e.context("nothing was done")))
 }
 
+/// How the migrations journal ([`MIGRATIONS_JOURNAL`]) is named in what
+/// its writers and `doctor` say of it.
+pub const JOURNAL_WHAT: &str = "the migrations journal";
+
 /// Refuses (exit 2) a migrations journal ([`MIGRATIONS_JOURNAL`]) that
 /// [`Staged::journal`] could not append to: a symbolic link, which it never
 /// follows, a directory, a file it may not write. Asked before anything,
 /// a dry run included, as [`check_stageable`]: the refusal came after the
 /// pre-migration backup was taken, and opened with "free space there or
-/// fix its permissions" for a link (rvBR 3). One not there yet is made
-/// when it is first written.
+/// fix its permissions" for a link (rvBR 3). Checked as every journal is
+/// before the operation it records ([`crate::edge::fsutil::check_room`]):
+/// a FIFO there was refused with a bare "No such device or address"
+/// (rvBV 3), which the other journals name a pipe to move aside. One not
+/// there yet is made when it is first written.
 pub fn check_journal_writable(project: &Project) -> Result<()> {
     let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(());
     }
-    let mut append = std::fs::OpenOptions::new();
-    append.append(true);
-    crate::edge::fsutil::open_no_follow_shared(&mut append, &path, "migrations journal")
-        .map(drop)
-        .map_err(|e| {
-            Exit::CouldNotRun.error(e.context(format!(
-                "migrations are recorded in {} as they are applied, and it cannot be written; \
+    crate::edge::fsutil::check_room(&path, JOURNAL_WHAT).map_err(|e| {
+        Exit::CouldNotRun.error(e.context(format!(
+            "migrations are recorded in {} as they are applied, and it cannot be written; \
                  nothing was done, no backup was taken",
-                path.display()
-            )))
-        })
+            path.display()
+        )))
+    })
 }
 
 /// `dir` as wrangler's configuration can name it: UTF-8, and with no

@@ -26,6 +26,62 @@ pub fn current() -> Option<String> {
     { std::env::var(REHEARSAL_VAR).ok() }.filter(|name| is_rehearsal_name(name))
 }
 
+/// Refuses (exit 2), before a command does anything, a [`REHEARSAL_VAR`]
+/// that names no live rehearsal: one left in a shell after `rehearse
+/// --serve`'s exports (or set by hand) marked every backup taken there a
+/// rehearsal's, which `latest` passes over and restore refuses for ever.
+/// A rehearsal sets it with the backup directory at its own directory's
+/// `backups/` (`QBTIME_BACKUP_DIR`, among `--serve`'s exports too), and
+/// runs while its steps and `--serve`'s shell use it: live is a rehearsal
+/// directory of that name whose `backups/` is `backup_dir`, and whose
+/// rehearsal (the pid its name ends with) still runs on this machine, as
+/// the loopback it serves on 127.0.0.1 does. An empty value is unset.
+pub fn refuse_unless_live(backup_dir: &Path) -> anyhow::Result<()> {
+    let Some(value) = std::env::var_os(REHEARSAL_VAR).filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    let value = value.to_string_lossy().into_owned();
+    let why = if !is_rehearsal_name(&value) {
+        // Not shown: a value that is no rehearsal's name may be anything.
+        "is set to a value that is no rehearsal directory's name (`.rehearsal-<stamp>-<pid>`)"
+            .to_owned()
+    } else if !is_its_backups(backup_dir, &value) {
+        format!(
+            "names the rehearsal {value}, but this command's backup directory {} is not that \
+             rehearsal directory's backups/",
+            d1_core::names::shown_path(backup_dir)
+        )
+    } else if !{ value.rsplit('-').next() }
+        .and_then(|pid| pid.parse().ok())
+        .is_some_and(crate::edge::machine::pid_exists)
+    {
+        format!("names the rehearsal {value}, which no longer runs on this machine")
+    } else {
+        return Ok(());
+    };
+    crate::stop!(
+        crate::exit::Exit::CouldNotRun,
+        "{REHEARSAL_VAR} {why}: left in this shell from a rehearsal's exports (`cargo xtask \
+         rehearse --serve`) or set by hand, it would mark every backup taken here a rehearsal's, \
+         which `latest` passes over and restore refuses outside that rehearsal. Nothing was done. \
+         Run `unset {REHEARSAL_VAR}` (with the rest of that rehearsal's exports, if this shell \
+         still holds them), then run the command again."
+    )
+}
+
+/// Whether `backup_dir` is the `backups/` of the rehearsal directory
+/// `name` (a real directory, no link), as a rehearsal exports it.
+fn is_its_backups(backup_dir: &Path, name: &str) -> bool {
+    let Some(dir) = backup_dir.parent() else {
+        return false;
+    };
+    backup_dir.file_name().is_some_and(|n| n == "backups")
+        && dir.file_name().is_some_and(|n| n == name)
+        && [dir, backup_dir]
+            .iter()
+            .all(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+}
+
 /// The rehearsal a backup was taken in: the one its manifest records
 /// (a copy moved out of that rehearsal's directory keeps it), else the
 /// rehearsal directory on its path (a backup of a version that recorded

@@ -219,6 +219,7 @@ impl Sandbox {
             .env("WRANGLER_SEND_METRICS", "false")
             .env_remove("QBTIME_BACKUP_DIR")
             .env_remove("QBTIME_WRANGLER_CONFIG")
+            .env_remove("QBTIME_REHEARSAL")
             .env_remove("CLOUDFLARE_API_BASE_URL");
         without_credentials(&mut cmd);
         cmd
@@ -240,6 +241,9 @@ impl Sandbox {
             .env("WRANGLER_SEND_METRICS", "false")
             .env_remove("QBTIME_BACKUP_DIR")
             .env("QBTIME_WRANGLER_CONFIG", self.path().join("wrangler.toml"))
+            // A rehearsal's, left in the shell that runs the suite, would
+            // refuse every command (`steps::rehearsals::refuse_unless_live`).
+            .env_remove("QBTIME_REHEARSAL")
             .env_remove("CLOUDFLARE_API_BASE_URL");
         without_credentials(&mut cmd);
         cmd
