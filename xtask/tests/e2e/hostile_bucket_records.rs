@@ -928,3 +928,57 @@ fn reindex_keeps_the_old_index_under_a_free_name_beside_a_symlink_at_its_name() 
         .xtask(home, &["offsite", "list", "--env", "prod"])
         .assert_ok();
 }
+
+/// NO 2: `offsite reindex` rebuilt the index from the manifests here that
+/// record a copy in the bucket, never asking the bucket whether it still
+/// holds it: an object replaced since (another's, cut short, or any bytes
+/// but the backup's) was listed again as a copy, verified good. Each copy
+/// is read back first, and one whose object is not the recorded size and
+/// sha256 is left out, the plan saying which and why; the index written
+/// lists none of them.
+#[test]
+fn reindex_leaves_out_a_copy_the_bucket_no_longer_holds_as_recorded() {
+    let (remote, home) = remote();
+    let home = home.path();
+    let name = remote.backup_and_upload_prod(home);
+    let copy = { remote.server.r2_keys(BUCKET).into_iter() }
+        .find(|k| k.starts_with("prod/") && k.ends_with(&name))
+        .unwrap_or_else(|| panic!("no copy of {name}: {:?}", remote.server.r2_keys(BUCKET)));
+    let real = remote.server.r2_object(BUCKET, &copy).unwrap();
+    let bad = b"{\"format_version\": 1, \"backups\": [".to_vec();
+    (remote.server)
+        .r2_put_object(BUCKET, "index/prod.json", &bad)
+        .unwrap();
+    let reindex = |more: &[&str]| {
+        let args = [&["offsite", "reindex", "--env", "prod"][..], more].concat();
+        remote.xtask(home, &args)
+    };
+    // Cut short, then the same length with other bytes.
+    let mut other = real.clone();
+    other[0] ^= 0x20;
+    for (planted, why) in [
+        (real[..real.len() / 2].to_vec(), "bytes"),
+        (other, "sha256"),
+    ] {
+        (remote.server)
+            .r2_put_object(BUCKET, &copy, &planted)
+            .unwrap();
+        let dry = reindex(&["--dry-run"]);
+        dry.assert_ok();
+        let left_out = { dry.stdout.lines() }
+            .find(|l| l.contains("left out") && l.contains(&name))
+            .unwrap_or_else(|| panic!("the plan does not leave {name} out:\n{}", dry.all()));
+        assert!(left_out.contains(why), "{why}: {left_out}\n{}", dry.all());
+        assert!(
+            dry.stdout.contains("new index    0 "),
+            "{why}:\n{}",
+            dry.all()
+        );
+    }
+    let run = reindex(&["--confirm", "qbtime_db_prod"]);
+    run.assert_ok();
+    let index: Value =
+        serde_json::from_slice(&remote.server.r2_object(BUCKET, "index/prod.json").unwrap())
+            .unwrap();
+    assert_eq!(index["backups"], serde_json::json!([]), "{}", run.all());
+}
