@@ -353,25 +353,11 @@ fn reindex(
             _ => return Err(e),
         },
     };
-    let prefix = format!("{}/", env.name);
-    let entries = { inventory::trusted_manifests(&target.backup_dir)?.into_iter() }
-        .filter(|m| env.records(m))
-        .filter_map(|m| {
-            let copy = m.offsite.clone()?;
-            (copy.bucket == target.bucket() && copy.key.starts_with(&prefix)).then(|| {
-                crate::steps::offsite::index_entry(
-                    &m,
-                    copy.key,
-                    copy.manifest_key,
-                    copy.uploaded_at,
-                )
-            })
-        })
-        .collect();
+    let (held, missing) = recorded_copies_held(target)?;
     let older = target.other_names();
-    let index = Index::rebuilt(entries, &object, (&env.name, &env.database_name, &older))?;
+    let index = Index::rebuilt(held, &object, (&env.name, &env.database_name, &older))?;
     let aside = aside_name(&target.backup_dir, &env.name)?;
-    print_reindex_plan(target, &index, now.as_deref(), &aside);
+    print_reindex_plan(target, &index, &missing, now.as_deref(), &aside);
     if dry_run {
         crate::say!("Dry run: nothing was changed.");
         return Ok(());
@@ -399,10 +385,95 @@ fn reindex(
     Ok(())
 }
 
+/// A copy `offsite reindex` leaves out of the index, and why ([`not_held`]).
+type LeftOut = (IndexEntry, String);
+
+/// The index entries of the copies the manifests here record in `target`'s
+/// bucket under `<env>/`, split into those the bucket holds as recorded
+/// and those it does not, each with why ([`not_held`]). A manifest here
+/// says only what was uploaded once: a copy replaced or removed since, or
+/// a manifest planted, must not come back into the index.
+fn recorded_copies_held(target: &Target<'_>) -> Result<(Vec<IndexEntry>, Vec<LeftOut>)> {
+    let env = target.env;
+    let prefix = format!("{}/", env.name);
+    let entries = { inventory::trusted_manifests(&target.backup_dir)?.into_iter() }
+        .filter(|m| env.records(m))
+        .filter_map(|m| {
+            let copy = m.offsite.clone()?;
+            (copy.bucket == target.bucket() && copy.key.starts_with(&prefix)).then(|| {
+                crate::steps::offsite::index_entry(
+                    &m,
+                    copy.key,
+                    copy.manifest_key,
+                    copy.uploaded_at,
+                )
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut held = Vec::new();
+    let mut missing = Vec::new();
+    for entry in entries {
+        match not_held(target, &entry)? {
+            None => held.push(entry),
+            Some(why) => missing.push((entry, why)),
+        }
+    }
+    Ok((held, missing))
+}
+
+/// Why the bucket does not hold `entry`'s copy as the manifest here records
+/// it (no object at its key, one of more or fewer bytes, or other bytes by
+/// their sha256), or `None` when it does. wrangler has no `r2 object list`,
+/// so the object is downloaded (no further than its recorded size) into a
+/// private file that is removed after. A bucket that cannot be read is no
+/// answer: the reindex stops there, nothing changed.
+fn not_held(target: &Target<'_>, entry: &IndexEntry) -> Result<Option<String>> {
+    let object = format!("r2://{}/{}", target.bucket(), entry.key);
+    let got = match target.download(&entry.key, "reindex-check", entry.bytes) {
+        Ok(got) => got,
+        Err(e) if e.is::<TooLarge>() => {
+            return Ok(Some(format!(
+                "the bucket holds more bytes there than the {} its manifest records",
+                entry.bytes
+            )));
+        }
+        Err(e) => {
+            return Err(e.context(format!(
+                "cannot read {object} back to check that the bucket still holds the copy its \
+                 manifest records, so the index is not rebuilt. Nothing was changed: run the \
+                 reindex again once R2 answers"
+            )));
+        }
+    };
+    let Some(got) = got else {
+        return Ok(Some(
+            "no object there: the bucket no longer holds it".to_owned(),
+        ));
+    };
+    let (sha256, bytes) = fsutil::sha256_file(got.path())?;
+    Ok(if bytes != entry.bytes {
+        Some(format!(
+            "the bucket holds {bytes} bytes there, not the {} bytes its manifest records",
+            entry.bytes
+        ))
+    } else if !sha256.eq_ignore_ascii_case(&entry.sha256) {
+        Some("the bucket holds other bytes there: their sha256 is not its manifest's".to_owned())
+    } else {
+        None
+    })
+}
+
 /// `offsite reindex`'s plan: what is wrong with the index `now` (`None`:
 /// there is none) and where its bytes are kept (`aside`), what the new
-/// `index` holds, and what it forgets.
-fn print_reindex_plan(target: &Target<'_>, index: &Index, now: Option<&str>, aside: &Path) {
+/// `index` holds, the copies it leaves out as the bucket no longer holds
+/// them as recorded (`missing`, each with why), and what it forgets.
+fn print_reindex_plan(
+    target: &Target<'_>,
+    index: &Index,
+    missing: &[LeftOut],
+    now: Option<&str>,
+    aside: &Path,
+) {
     let env = target.env;
     let object = format!("r2://{}/{}", target.bucket(), index_key(&env.name));
     let prefix = format!("{}/", env.name);
@@ -437,6 +508,9 @@ fn print_reindex_plan(target: &Target<'_>, index: &Index, now: Option<&str>, asi
             a.position,
             a.reason
         );
+    }
+    for (e, why) in missing {
+        crate::say!("  left out     {} ({}): {why}", e.file, e.key);
     }
     crate::say!(
         "  forgotten    any copy the old index listed that no manifest here records: it stays \
