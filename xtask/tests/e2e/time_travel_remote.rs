@@ -1480,3 +1480,79 @@ fn status_tells_restores_killed_before_a_failed_one() {
         status.all()
     );
 }
+
+/// NO 1: the plan of a restore to a time named the migrations it takes
+/// back by `d1_migrations.applied_at` alone, which anyone who can write
+/// the database can set (an UPDATE by hand, a trigger): a migration this
+/// tool applied after the time, its `applied_at` set back before it, was
+/// "takes back no migration", and the restore ran. The migrations journal
+/// and the pre-migration backup's manifest record it applied after that
+/// time: the plan names it, says the records disagree, and the restore is
+/// refused (exit 3, nothing restored) until `--allow-migration-taken-back`.
+#[test]
+fn a_migration_whose_applied_at_was_set_back_is_told_taken_back_and_guarded() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    add_company(&remote.db, "First Co");
+    bookmark_now(&remote, home.path());
+    std::thread::sleep(Duration::from_millis(2100));
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(Duration::from_millis(2100));
+    let later = "0005_company_notes.sql";
+    std::fs::write(
+        remote.sb.path().join("migrations").join(later),
+        "ALTER TABLE companies ADD COLUMN notes TEXT;",
+    )
+    .unwrap();
+    let args = ["migrate", "prod", "--confirm", PROD];
+    remote.xtask(home.path(), &args).assert_ok();
+    {
+        let conn = rusqlite::Connection::open(&remote.db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let set_back =
+            "UPDATE d1_migrations SET applied_at = '2000-01-01 00:00:00' WHERE name = ?1";
+        assert_eq!(conn.execute(set_back, [later]).unwrap(), 1);
+    }
+    bookmark_now(&remote, home.path());
+
+    let plan = remote.xtask(
+        home.path(),
+        &["time-travel", "restore", "prod", "--at", &at, "--dry-run"],
+    );
+    plan.assert_ok();
+    let takes_back = { plan.stdout.lines() }
+        .find(|l| l.contains("takes back"))
+        .unwrap_or_else(|| panic!("no takes back line:\n{}", plan.all()));
+    assert!(
+        takes_back.contains(later),
+        "the plan trusts applied_at alone:\n{}",
+        plan.all()
+    );
+    assert!(plan.all().contains("applied_at"), "{}", plan.all());
+
+    let run = restore_prod_at(&remote, home.path(), &at);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("--allow-migration-taken-back"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        remote.server.time_travel_restores().is_empty(),
+        "{}",
+        run.all()
+    );
+
+    let args = [
+        "time-travel",
+        "restore",
+        "prod",
+        "--at",
+        &at,
+        "--confirm",
+        PROD,
+        "--allow-migration-taken-back",
+    ];
+    remote.xtask(home.path(), &args).assert_ok();
+    assert_eq!(remote.server.time_travel_restores().len(), 1);
+}
