@@ -19,7 +19,7 @@ use xshell::Shell;
 use crate::config::environment::{Environment, Environments, Location};
 use crate::config::project::Project;
 use crate::edge::confirm::{self, ConfirmArgs};
-use crate::edge::journals::TIME_TRAVEL_JOURNAL;
+use crate::edge::journals::{MIGRATIONS_JOURNAL, TIME_TRAVEL_JOURNAL};
 use crate::edge::wrangler::{Commands, Invocation, Wrangler};
 use crate::steps::backup;
 use crate::steps::migrations::{applied_migrations, migration_files, pending};
@@ -64,6 +64,11 @@ pub struct RestoreArgs {
     /// Print the plan and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Restore even when this tool's records (the migrations journal, a
+    /// backup's manifest) say the restore takes back a migration that
+    /// `d1_migrations.applied_at` puts before the time.
+    #[arg(long)]
+    pub allow_migration_taken_back: bool,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
 }
@@ -230,6 +235,9 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         plan.undone =
             Some(migrations_after(&wrangler, &cmds, env, *t).map_err(|e| format!("{e:#}")));
     }
+    if let Some(t) = at.or(recorded.as_ref().map(|(t, _)| *t)) {
+        plan.cross_check(project, t);
+    }
     plan.recorded = recorded;
     // Told before the plan is confirmed, and in a dry run.
     let told = earlier_restore(project, env, &plan.current);
@@ -249,6 +257,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         crate::say!("Dry run: nothing was changed.");
         return Ok(());
     }
+    plan.check_disputed(args.allow_migration_taken_back)?;
     confirm::require(env, &args.confirm, "Time Travel restore")?;
     let lock = lock.expect("a Time Travel restore that is not a dry run holds the backup lock");
     // The bookmark that undoes the restore is the database's now: the app
@@ -406,33 +415,106 @@ fn read_journal(path: &std::path::Path, env: &Environment) -> Result<Vec<String>
     }
 }
 
-/// The migrations applied to `env` after `at`, by `d1_migrations`'
-/// `applied_at` (UTC, to the second, as D1 writes it), in the order they
-/// were applied: one read-only query. None when the table does not exist.
+/// The migrations applied to `env`, in the order they were applied, each
+/// with whether `d1_migrations`' `applied_at` (UTC, to the second, as D1
+/// writes it) puts it at or after `at` (one with none is taken as after):
+/// one read-only query. None when the table does not exist.
 fn migrations_after(
     wrangler: &Wrangler,
     cmds: &Commands,
     env: &Environment,
     at: DateTime<Utc>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, bool)>> {
     const PURPOSE: &str = "read the migrations applied since then (read-only)";
     // The time is this tool's own, formatted: no text of anyone else's.
     // D1 writes `applied_at` to the second: one applied in the second `at`
     // names may come after it, and is told (at worst, one applied earlier
     // in that second is told too).
     let sql = format!(
-        "SELECT name FROM {} WHERE applied_at >= '{}' ORDER BY id",
-        d1_core::statement::MIGRATIONS_TABLE,
-        at.format("%Y-%m-%d %H:%M:%S")
+        "SELECT name, coalesce(applied_at >= '{}', 1) AS since FROM {} ORDER BY id",
+        at.format("%Y-%m-%d %H:%M:%S"),
+        d1_core::statement::MIGRATIONS_TABLE
     );
     let missing = format!("no such table: {}:", d1_core::statement::MIGRATIONS_TABLE);
     let Some(json) = wrangler.run_json_unless(&cmds.query_json(env, PURPOSE, &sql), &missing)?
     else {
         return Ok(Vec::new());
     };
-    Ok(crate::edge::reader::column_texts(&json, "name")
-        .iter()
-        .map(|n| d1_core::names::shown(n).into_owned())
+    let rows = crate::edge::reader::result_rows(&json, 0);
+    Ok({ rows.iter() }
+        .filter_map(|r| {
+            let name = r.get("name")?.as_str()?;
+            let since = r.get("since").and_then(|v| v.as_i64()) != Some(0);
+            Some((d1_core::names::shown(name).into_owned(), since))
+        })
+        .collect())
+}
+
+/// Of `names` (migrations `d1_migrations`' `applied_at` puts before `at`),
+/// those this tool's own records put at or after `at`, each with the
+/// record: the migrations journal (a run that ended at or after `at`
+/// applying it, or one staged then that wrote no end), or a whole backup's
+/// manifest dated at or after `at` that does not list it (applied after
+/// that backup). Both are files in the backup directory, read as
+/// untrusted: they only ever add a migration to what the restore takes
+/// back, never take one off. Err when the journal cannot be read (a
+/// symbolic link, too large), naming it.
+fn recorded_after(
+    project: &Project,
+    env: &Environment,
+    at: DateTime<Utc>,
+    names: &[String],
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
+    let lines = match std::fs::symlink_metadata(&path) {
+        Err(_) => Vec::new(),
+        Ok(_) => {
+            crate::edge::fsutil::read_own_lines(&path, "migrations journal")
+                .map_err(|e| format!("{e:#}"))?
+                .lines
+        }
+    };
+    let time = |v: &serde_json::Value| {
+        v.as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let entries: Vec<serde_json::Value> = { lines.iter() }
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["env"] == env.name.as_str() && e["database"] == env.database_name.as_str())
+        .collect();
+    let ended: Vec<&serde_json::Value> =
+        entries.iter().filter(|e| e["applied"].is_array()).collect();
+    let lists = |e: &serde_json::Value, name: &str| {
+        { e["applied"].as_array().into_iter().flatten() }.any(|n| n.as_str() == Some(name))
+    };
+    let journaled = |name: &str| {
+        let after_end = ended
+            .iter()
+            .any(|e| lists(e, name) && time(&e["ended_at"]).is_some_and(|t| t >= at));
+        let unended = entries.iter().any(|e| {
+            e["migrations"].get(name).is_some()
+                && time(&e["staged_at"]).is_some_and(|t| t >= at)
+                && !ended.iter().any(|end| end["run"] == e["run"])
+        });
+        (after_end || unended).then(|| "the migrations journal".to_owned())
+    };
+    let manifests = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
+    let backup = |name: &str| {
+        { manifests.iter() }
+            .map(|e| &e.manifest)
+            .filter(|m| env.records(m) && m.mode == "full" && m.tables.is_empty())
+            .filter(|m| m.created_at >= at && m.created_at <= Utc::now() + Duration::minutes(5))
+            .find(|m| !m.migrations.iter().any(|n| n == name))
+            .map(|m| {
+                format!(
+                    "backup {}'s manifest (taken after it, without it)",
+                    m.file.name
+                )
+            })
+    };
+    Ok({ names.iter() }
+        .filter_map(|n| Some((n.clone(), journaled(n).or_else(|| backup(n))?)))
         .collect())
 }
 
@@ -517,10 +599,17 @@ struct RestorePlan<'a> {
     target: String,
     current: String,
     restore: Invocation,
-    /// For `--at`: the migrations applied after that time, which the
-    /// restore takes back (their schema and their `d1_migrations` rows),
-    /// or why they could not be read.
-    undone: Option<std::result::Result<Vec<String>, String>>,
+    /// For `--at`: the migrations applied, each with whether `applied_at`
+    /// puts it after that time (the restore takes those back: their schema
+    /// and their `d1_migrations` rows), or why they could not be read.
+    undone: Option<std::result::Result<Vec<(String, bool)>, String>>,
+    /// The applied migrations `applied_at` puts before the time that this
+    /// tool's own records put after it, each with the record
+    /// ([`recorded_after`]): taken back too, the worse of the two, and the
+    /// restore refused without `--allow-migration-taken-back`.
+    disputed: Vec<(String, String)>,
+    /// Why this tool's records could not be read, when they could not.
+    unread: Option<String>,
     /// For `--bookmark`: when the bookmark was last recorded here, and
     /// where ([`bookmark_recorded`]).
     recorded: Option<(DateTime<Utc>, String)>,
@@ -566,6 +655,8 @@ impl<'a> RestorePlan<'a> {
             current,
             restore,
             undone,
+            disputed: Vec::new(),
+            unread: None,
             recorded: None,
             earlier: Vec::new(),
         })
@@ -600,7 +691,15 @@ impl<'a> RestorePlan<'a> {
             "  effect       every table is replaced by its state at that bookmark; writes since then \
              are gone and in-flight queries are cancelled"
         );
-        match undone {
+        let names = undone.as_ref().map(|u| {
+            u.as_ref().map(|all| {
+                { all.iter() }
+                    .filter(|(n, since)| *since || self.disputed.iter().any(|(d, _)| d == n))
+                    .map(|(n, _)| n.clone())
+                    .collect::<Vec<_>>()
+            })
+        });
+        match &names {
             Some(Ok(names)) if !names.is_empty() => crate::say!(
                 "  takes back   {} applied since then: {} (their schema and their \
                  d1_migrations rows go back; the app deployed for them meets the old schema, \
@@ -620,6 +719,7 @@ impl<'a> RestorePlan<'a> {
             Some(Err(why)) => crate::say!("  takes back   not known: {why}"),
             None => {}
         }
+        self.say_disputed();
         crate::say!("  runs         {restore}");
         crate::say!(
             "  records      the bookmarks before and after in {}",
@@ -628,6 +728,66 @@ impl<'a> RestorePlan<'a> {
         if target == current {
             crate::say!("  note         the database is already at this bookmark");
         }
+    }
+
+    /// Reads this tool's own records of when it applied migrations (the
+    /// migrations journal, the backups' manifests) against `applied_at`
+    /// for the restore's time `at` ([`recorded_after`]): a migration they
+    /// put after it is [`RestorePlan::disputed`], never taken off.
+    fn cross_check(&mut self, project: &Project, at: DateTime<Utc>) {
+        let Some(Ok(applied)) = &self.undone else {
+            return;
+        };
+        let before: Vec<String> = { applied.iter() }
+            .filter(|(_, since)| !since)
+            .map(|(n, _)| n.clone())
+            .collect();
+        match recorded_after(project, self.env, at, &before) {
+            Ok(disputed) => self.disputed = disputed,
+            Err(why) => self.unread = Some(why),
+        }
+    }
+
+    /// The plan's lines on where `applied_at` and this tool's records
+    /// disagree, and the flag that restores anyway; or that the records
+    /// could not be read.
+    fn say_disputed(&self) {
+        if let Some(why) = &self.unread {
+            crate::say!(
+                "  checked      applied_at alone: this tool's records could not be read ({why})"
+            );
+        }
+        for (name, record) in &self.disputed {
+            crate::say!(
+                "  disputed     {name}: its applied_at in d1_migrations puts it before then, but \
+                 {record} puts it after: taken back, the worse of the two (applied_at is \
+                 anyone's to set who can write the database)"
+            );
+        }
+        if !self.disputed.is_empty() {
+            crate::say!(
+                "  guard        the restore is refused without --allow-migration-taken-back"
+            );
+        }
+    }
+
+    /// Refuses (exit 3) a restore whose plan has a migration
+    /// [`RestorePlan::disputed`], unless `allowed`.
+    fn check_disputed(&self, allowed: bool) -> Result<()> {
+        if self.disputed.is_empty() || allowed {
+            return Ok(());
+        }
+        let names: Vec<String> = self.disputed.iter().map(|(n, _)| n.clone()).collect();
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "this restore may take back {} that d1_migrations' applied_at puts before its time \
+             but this tool's records put after it ({}): nothing was restored. Check which \
+             migrations were applied since then (`cargo xtask migrate {} --dry-run`, the plan \
+             above), and run it again with --allow-migration-taken-back to restore anyway",
+            count(names.len(), "migration"),
+            names.join(", "),
+            self.env.name
+        );
     }
 
     /// For `--bookmark`: the earliest date recorded here for it (as written,
