@@ -185,6 +185,12 @@ pub struct Found {
     /// The statement the trial had reached when its [`TRIAL_SECONDS`] ran
     /// out, with its migration: what it and the rest do is not known.
     pub out_of_time: Option<String>,
+    /// The first trigger a pending statement made whose firing statements
+    /// still do not prepare once every pending migration has run (its body
+    /// names what none makes), said with the statement that made it and
+    /// SQLite's reason: whether it writes the migrations table cannot be
+    /// known.
+    pub unjudged_trigger: Option<String>,
 }
 
 /// What the statement being prepared does to the migrations table
@@ -552,6 +558,17 @@ mod tests {
             .collect()
     }
 
+    /// [`schema`] and the migrations table, as wrangler makes it.
+    fn with_migrations_table() -> Vec<String> {
+        let mut target = schema();
+        target.push(
+            "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+             name TEXT UNIQUE, applied_at TIMESTAMP)"
+                .to_owned(),
+        );
+        target
+    }
+
     fn migration(sql: &str) -> Vec<(String, String)> {
         vec![("0002_change.sql".to_owned(), sql.to_owned())]
     }
@@ -679,12 +696,7 @@ mod tests {
     /// a value, is not.
     #[test]
     fn a_statement_that_writes_the_migrations_table_is_told_by_what_it_does() {
-        let mut target = schema();
-        target.push(
-            "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, \
-             name TEXT UNIQUE, applied_at TIMESTAMP)"
-                .to_owned(),
-        );
+        let target = with_migrations_table();
         let said = |sql: &str| {
             let sql = format!("SELECT count(*) FROM d1_migrations;\n{sql}");
             side_writes(&target, &migration(&sql))
@@ -735,6 +747,84 @@ mod tests {
             "alter table D1_Migrations add x;"
         )));
         assert!(!names_migrations_table(&migration("ALTER TABLE t ADD x;")));
+    }
+
+    /// rvBU: a trigger's firing statements were prepared right after its
+    /// `CREATE TRIGGER` only, so a body that first names a table or column
+    /// a later statement (or migration) makes did not prepare then, its
+    /// write to d1_migrations was never seen, and the plan passed. Each
+    /// trigger the migrations make is judged again after each migration;
+    /// one whose body still does not prepare at the end cannot be judged
+    /// and is told so. An honest trigger writing a later table passes.
+    #[test]
+    fn a_trigger_whose_body_names_what_a_later_statement_makes_is_judged_once_it_is_there() {
+        let target = with_migrations_table();
+        let files = |sql: &[&str]| -> Vec<(String, String)> {
+            { sql.iter().enumerate() }
+                .map(|(n, sql)| (format!("000{}_x.sql", n + 2), (*sql).to_owned()))
+                .collect()
+        };
+        let later_table = "CREATE TRIGGER t5 AFTER INSERT ON \"Log\" BEGIN \
+                           INSERT INTO later5(x) VALUES (1); DELETE FROM d1_migrations; END;";
+        let said = "0002_x.sql: its statement 1 creates trigger t5, whose body writes \
+                    d1_migrations once the statements after it have run";
+        for pending in [
+            files(&[&format!("{later_table}\nCREATE TABLE later5 (x INTEGER);")]),
+            files(&[later_table, "CREATE TABLE later5 (x INTEGER);"]),
+            files(&[
+                "CREATE TRIGGER t5 AFTER INSERT ON \"User\" BEGIN \
+                 UPDATE \"User\" SET later_col = 1 WHERE id = NEW.id; \
+                 UPDATE d1_migrations SET applied_at = 'x'; END;",
+                "ALTER TABLE \"User\" ADD COLUMN later_col INTEGER;",
+            ]),
+            files(&[
+                "CREATE TRIGGER t5 AFTER DELETE ON \"Log\" BEGIN \
+                 INSERT INTO later5(x) VALUES (1); \
+                 INSERT OR REPLACE INTO d1_migrations(name) VALUES ('0009_y.sql'); END;",
+                "SELECT 1;",
+                "CREATE TABLE later5 (x INTEGER);",
+            ]),
+        ] {
+            let found = side_writes(&target, &pending).unwrap();
+            assert_eq!(found.migrations_table.as_deref(), Some(said), "{pending:?}");
+        }
+        // A body that names what no migration makes cannot be judged,
+        // whatever it writes.
+        for body in [
+            "INSERT INTO never6(x) VALUES (1); DELETE FROM d1_migrations;",
+            "INSERT INTO never6(x) VALUES (1);",
+        ] {
+            let pending = files(&[
+                &format!("CREATE TRIGGER t6 AFTER INSERT ON \"Log\" BEGIN {body} END;"),
+                "CREATE TABLE later5 (x INTEGER);",
+            ]);
+            let found = side_writes(&target, &pending).unwrap();
+            assert_eq!(found.migrations_table, None, "{body}");
+            assert_eq!(
+                found.unjudged_trigger.as_deref(),
+                Some(
+                    "0002_x.sql: its statement 1 creates trigger t6 on Log, whose body does \
+                     not prepare here once every pending migration has run (no such table: \
+                     main.never6)"
+                ),
+                "{body}"
+            );
+        }
+        // One that writes a table a later migration makes, and one a later
+        // migration drops, are judged and pass.
+        let honest = files(&[
+            "CREATE TRIGGER t7 AFTER INSERT ON \"Log\" BEGIN \
+             INSERT INTO later7(x) VALUES (NEW.id); END;\n\
+             CREATE TRIGGER t8 AFTER UPDATE ON \"Log\" BEGIN \
+             INSERT INTO never8(x) VALUES (1); END;",
+            "CREATE TABLE later7 (x INTEGER);\nDROP TRIGGER t8;",
+        ]);
+        let found = side_writes(&target, &honest).unwrap();
+        assert_eq!(
+            (found.migrations_table, found.unjudged_trigger),
+            (None, None),
+            "{honest:?}"
+        );
     }
 
     #[test]

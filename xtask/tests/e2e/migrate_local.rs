@@ -1880,6 +1880,105 @@ fn a_pending_migration_that_writes_the_migrations_table_is_refused_before_anythi
     sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
 }
 
+/// rvBU: a trigger whose body first names a table or column a later
+/// statement or migration makes (`INSERT INTO later5 …; DELETE FROM
+/// d1_migrations`, then `CREATE TABLE later5`) passed the plan, and once
+/// applied one insert into accounts emptied d1_migrations. Each trigger a
+/// pending migration makes is judged once the migrations after it have run:
+/// one that writes d1_migrations is refused (exit 3), the dry run too,
+/// before any backup or statement runs, naming the file, its statement and
+/// the trigger; one whose body names what no migration makes cannot be
+/// judged and is refused with the fix.
+#[test]
+fn a_pending_trigger_whose_body_names_what_comes_later_is_refused_before_anything() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let later5 = "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
+                  INSERT INTO later5(x) VALUES (1); DELETE FROM d1_migrations; END;";
+    let writes = "0005_attack.sql: its statement 1 creates trigger t5, whose body writes \
+                  d1_migrations";
+    for (files, said) in [
+        (
+            vec![format!("{later5}\nCREATE TABLE later5 (x INTEGER);")],
+            writes,
+        ),
+        (
+            vec![
+                later5.to_owned(),
+                "CREATE TABLE later5 (x INTEGER);".to_owned(),
+            ],
+            writes,
+        ),
+        (
+            vec![
+                "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
+                 UPDATE accounts SET later_col = 1 WHERE id = NEW.id; \
+                 UPDATE d1_migrations SET applied_at = '2001-01-01'; END;\n\
+                 ALTER TABLE accounts ADD COLUMN later_col INTEGER;"
+                    .to_owned(),
+            ],
+            writes,
+        ),
+        (
+            vec![
+                "CREATE TRIGGER t5 AFTER DELETE ON customers BEGIN \
+                 INSERT INTO later5(x) VALUES (1); \
+                 INSERT OR REPLACE INTO d1_migrations(name) VALUES ('0006_y.sql'); END;"
+                    .to_owned(),
+                "CREATE TABLE later5 (x INTEGER);".to_owned(),
+            ],
+            writes,
+        ),
+        (
+            vec![
+                "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
+                 INSERT INTO never5(x) VALUES (1); DELETE FROM d1_migrations; END;"
+                    .to_owned(),
+            ],
+            "0005_attack.sql: its statement 1 creates trigger t5 on accounts, whose body does \
+             not prepare here once every pending migration has run (no such table: \
+             main.never5), so whether it writes d1_migrations cannot be known",
+        ),
+    ] {
+        let paths: Vec<_> = { files.iter().enumerate() }
+            .map(|(n, sql)| {
+                let name = ["0005_attack.sql", "0006_later.sql"][n];
+                let path = sb.path().join("migrations").join(name);
+                std::fs::write(&path, sql).unwrap();
+                path
+            })
+            .collect();
+        let before = database_and_backups(&sb);
+        for args in EVERY_MIGRATE {
+            let run = sb.xtask(args);
+            assert_eq!(run.code, Some(3), "{args:?} {files:?}:\n{}", run.all());
+            assert!(
+                run.stderr.contains(said) && run.stderr.contains("no backup was taken"),
+                "{args:?} {files:?}:\n{}",
+                run.all()
+            );
+            for value in ["0006_y", "2001-01-01"] {
+                assert!(!run.all().contains(value), "{value} quoted:\n{}", run.all());
+            }
+            assert_eq!(database_and_backups(&sb), before, "{args:?} {files:?}");
+        }
+        paths.iter().for_each(|p| std::fs::remove_file(p).unwrap());
+    }
+    // An honest trigger that writes a table a later statement makes passes.
+    std::fs::write(
+        sb.path().join("migrations/0005_honest.sql"),
+        "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
+         INSERT INTO later5(x) VALUES (NEW.id); END;\nCREATE TABLE later5 (x INTEGER);",
+    )
+    .unwrap();
+    sb.xtask(&["migrate", "local", "--yes", "--no-backup", "--reason", "s"])
+        .assert_ok();
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"],
+        5
+    );
+}
+
 /// rvBR 2: the plan's trial run of the pending migrations in memory had a
 /// bound on each statement (10 s) but none on the whole, so a migration of
 /// N statements that never end held the plan (and the backup lock) for
