@@ -268,7 +268,7 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
     let complete = holds_all(&db, schema)?;
     let (seen, deadline) = watch(&mut db)?;
     let mut found = Found::default();
-    let trial_ends = trial_ends();
+    let (trial_ends, mut made) = (trial_ends(), Made::default());
     for (name, sql) in pending {
         db.execute_batch("BEGIN")?;
         for (n, statement) in d1_sql::statements::Statements::new(sql.as_bytes()).enumerate() {
@@ -288,6 +288,7 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
                 writes: coded,
                 migrations_table,
                 triggers_on,
+                triggers,
             } = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
             if let Some(does) = migrations_table {
                 found.migrations_table.get_or_insert_with(|| {
@@ -330,14 +331,112 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
             } else if found.migrations_table.is_none() {
                 found.migrations_table = trigger_writes(&db, &seen, &triggers_on, &at);
             }
+            made.record(triggers, &at);
         }
-        if db.is_autocommit() {
-            // The migration ended the transaction itself.
-            continue;
+        if made.after_migration(&db, &seen, &mut found, trial_ends)? {
+            return Ok(found);
         }
-        db.execute_batch("COMMIT")?;
     }
     Ok(found)
+}
+
+/// The triggers pending statements made, each with the statement that
+/// made it, judged again after each migration (rvBU): a body that first
+/// names a table or column a later statement makes does not prepare when
+/// its trigger is made, so what it writes is known only once that is there.
+#[derive(Default)]
+struct Made {
+    /// Name and statement, in the order made (one whose statement did not
+    /// run is never there to judge).
+    triggers: Vec<(String, String)>,
+}
+
+impl Made {
+    /// Commits the migration just tried (unless it ended the transaction
+    /// itself) and [`Made::judge`]s the triggers: whether the trial's
+    /// budget ran out doing so.
+    fn after_migration(
+        &self,
+        db: &rusqlite::Connection,
+        seen: &Recorded,
+        found: &mut Found,
+        trial_ends: Instant,
+    ) -> Result<bool> {
+        if !db.is_autocommit() {
+            db.execute_batch("COMMIT")?;
+        }
+        found.out_of_time = self.judge(db, seen, found, trial_ends).err();
+        Ok(found.out_of_time.is_some())
+    }
+
+    fn record(&mut self, triggers: Vec<String>, at: &str) {
+        for trigger in triggers {
+            self.triggers
+                .retain(|(t, _)| !t.eq_ignore_ascii_case(&trigger));
+            self.triggers.push((trigger, at.to_owned()));
+        }
+    }
+
+    /// Prepares the statements that fire each table's triggers that
+    /// pending statements made and that exist now: one coded to write the
+    /// migrations table is told in `found`, with the trigger that writes it
+    /// (the innermost that a pending statement made), and the first whose
+    /// do not prepare ([`Found::unjudged_trigger`]). Past `trial_ends`, the
+    /// statement that made the trigger reached.
+    fn judge(
+        &self,
+        db: &rusqlite::Connection,
+        seen: &Recorded,
+        found: &mut Found,
+        trial_ends: Instant,
+    ) -> std::result::Result<(), String> {
+        found.unjudged_trigger = None;
+        if found.migrations_table.is_some() {
+            return Ok(());
+        }
+        let mut on = db
+            .prepare("SELECT tbl_name FROM main.sqlite_schema WHERE type = 'trigger' AND name = ?1")
+            .ok();
+        let mut judged: Vec<String> = Vec::new();
+        for (trigger, at) in &self.triggers {
+            let Some(table) = { on.as_mut() }
+                .and_then(|on| on.query_row([trigger], |r| r.get::<_, String>(0)).ok())
+            else {
+                continue;
+            };
+            if judged.iter().any(|t| t.eq_ignore_ascii_case(&table)) {
+                continue;
+            }
+            if Instant::now() >= trial_ends {
+                return Err(at.clone());
+            }
+            let fired = fire(db, seen, &table);
+            judged.push(table.clone());
+            if let Some(writer) = fired.writes_migrations_table {
+                let (trigger, at) = { self.triggers.iter() }
+                    .find(|(t, _)| writer.as_deref().is_some_and(|w| t.eq_ignore_ascii_case(w)))
+                    .map_or((trigger, at), |(t, a)| (t, a));
+                found.migrations_table = Some(format!(
+                    "{at} creates trigger {}, whose body writes {} once the statements after \
+                     it have run",
+                    crate::names::shown(trigger),
+                    crate::statement::MIGRATIONS_TABLE
+                ));
+                return Ok(());
+            }
+            if let Some(why) = fired.does_not_prepare {
+                found.unjudged_trigger.get_or_insert_with(|| {
+                    format!(
+                        "{at} creates trigger {} on {}, whose body does not prepare here once \
+                         every pending migration has run ({why})",
+                        crate::names::shown(trigger),
+                        crate::names::shown(&table)
+                    )
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the authorizer saw of the statement being prepared: the writes it
@@ -348,6 +447,8 @@ struct Seen {
     migrations_table: Option<&'static str>,
     /// The tables the statement creates a trigger on.
     triggers_on: Vec<String>,
+    /// The triggers it creates, by name.
+    triggers: Vec<String>,
 }
 
 /// The statement at `at`, when a trigger it created on one of `tables`
@@ -359,23 +460,35 @@ fn trigger_writes(
     at: &str,
 ) -> Option<String> {
     { tables.iter() }
-        .any(|table| fired_writes_migrations_table(db, seen, table))
+        .any(|table| fire(db, seen, table).writes_migrations_table.is_some())
         .then(|| {
             let table = crate::statement::MIGRATIONS_TABLE;
             format!("{at} creates a trigger that writes {table}")
         })
 }
 
+/// What the statements that fire the triggers on `table` are coded to do
+/// ([`fire`]).
+#[derive(Default)]
+struct Fired {
+    /// One is coded to write the migrations table, in this trigger (the
+    /// innermost, as the authorizer tells it).
+    writes_migrations_table: Option<Option<String>>,
+    /// SQLite's reason one does not prepare (a trigger's body names what
+    /// is not there), without values.
+    does_not_prepare: Option<String>,
+}
+
 /// Whether a statement that fires the triggers on `table` (an INSERT, an
 /// UPDATE of every column, a DELETE), prepared and never run, is coded to
-/// write the migrations table: SQLite codes a trigger's body into each
+/// write the migrations table, or does not prepare: SQLite codes a trigger's body into each
 /// statement that fires it, and tells its writes to the authorizer then,
 /// never when the trigger is created (rvBT 3: `CREATE TRIGGER … BEGIN
 /// DELETE FROM d1_migrations …; END` passed, and an app's insert made an
 /// applied migration pending again). Prepared, not read from the body's
 /// text: the names the authorizer tells are SQLite's own, whatever their
 /// quoting, case or schema (`main."D1_MIGRATIONS"`).
-fn fired_writes_migrations_table(db: &rusqlite::Connection, seen: &Recorded, table: &str) -> bool {
+fn fire(db: &rusqlite::Connection, seen: &Recorded, table: &str) -> Fired {
     let quoted = crate::statement::quote_ident(table);
     let columns: Vec<String> = db
         .prepare(&format!(
@@ -394,12 +507,32 @@ fn fired_writes_migrations_table(db: &rusqlite::Connection, seen: &Recorded, tab
     if !sets.is_empty() {
         firing.push(format!("UPDATE {quoted} SET {}", sets.join(", ")));
     }
-    firing.iter().any(|sql| {
+    let mut fired = Fired::default();
+    for sql in &firing {
         *seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen::default();
-        let _ = db.prepare(sql);
+        let prepared = db.prepare(sql).map(drop);
         let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
-        seen.migrations_table == Some("writes")
-    })
+        if seen.migrations_table == Some("writes") {
+            let written = { seen.writes.iter() }.find(|w| {
+                w.table
+                    .eq_ignore_ascii_case(crate::statement::MIGRATIONS_TABLE)
+            });
+            fired.writes_migrations_table = Some(written.and_then(|w| w.inner.clone()));
+            return fired;
+        }
+        match prepared {
+            // A view without an INSTEAD OF trigger for this event fires
+            // nothing.
+            Err(e) if e.to_string().ends_with("because it is a view") => {}
+            Err(e) => {
+                fired
+                    .does_not_prepare
+                    .get_or_insert_with(|| crate::gate::without_values(&e));
+            }
+            Ok(()) => {}
+        }
+    }
+    fired
 }
 
 /// The [`Seen`] of the statement being prepared.
@@ -424,10 +557,17 @@ fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
         }
         let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.writes.extend(Write::of(&ctx));
-        if let AuthAction::CreateTrigger { table_name, .. }
-        | AuthAction::CreateTempTrigger { table_name, .. } = ctx.action
+        if let AuthAction::CreateTrigger {
+            table_name,
+            trigger_name,
+        }
+        | AuthAction::CreateTempTrigger {
+            table_name,
+            trigger_name,
+        } = ctx.action
         {
             seen.triggers_on.push(table_name.to_owned());
+            seen.triggers.push(trigger_name.to_owned());
         }
         // A DROP TABLE or an ALTER deletes or rewrites the rows first: it
         // is told by what it does to the table.

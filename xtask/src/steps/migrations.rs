@@ -1409,11 +1409,27 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
 /// migration that inserted `0006_y.sql` applied with exit 0, and the real
 /// 0006_y.sql never ran, "up to date" (rvBR 1); one that rewrote
 /// `applied_at` misled a Time Travel restore's plan about which
-/// migrations it takes back.
+/// migrations it takes back. A trigger a pending migration makes whose
+/// body does not prepare once they all have run cannot be judged, and is
+/// refused too ([`d1_core::fk_actions::Found::unjudged_trigger`], rvBU).
 fn refuse_writing_migrations_table(
     plan: &MigrationPlan<'_>,
     found: &d1_core::fk_actions::Found,
 ) -> Result<()> {
+    if let (None, Some(trigger)) = (&found.migrations_table, &found.unjudged_trigger) {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to migrate {}: {trigger}, so whether it writes {table} cannot be known \
+             (wrangler records each migration it applies there and skips every one listed). \
+             It is not applied yet: make what its body names in that migration or one before \
+             it, or take the trigger out of {}, then `cargo xtask migrate {} --dry-run` shows \
+             the plan again. Nothing was done; no backup was taken.",
+            plan.env.database_name,
+            plan.dir.display(),
+            plan.env.name,
+            table = d1_core::statement::MIGRATIONS_TABLE,
+        );
+    }
     let Some(statement) = &found.migrations_table else {
         return Ok(());
     };
