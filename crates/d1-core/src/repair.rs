@@ -210,6 +210,14 @@ pub enum Repair {
     },
     /// A virtual table recreated and refilled or rebuilt.
     RecreatedVirtualTable { name: String, how: String },
+    /// FTS5 tables a `sqlite3 .dump` records by writing sqlite_schema
+    /// ([`dumped_virtual_table`]), made with their `CREATE VIRTUAL TABLE`;
+    /// `left_out`: its `PRAGMA writable_schema` lines and the statements of
+    /// the shadow tables FTS5 makes and fills itself.
+    DumpedVirtualTables {
+        tables: Vec<String>,
+        left_out: usize,
+    },
     /// `unistr('...')` of a sqlite3 3.50+ `.dump` rewritten with `char()`.
     UnistrRewritten { statements: usize },
     /// The runbook's clean restore: DDL and `d1_migrations` rows skipped,
@@ -279,6 +287,9 @@ impl Repair {
             ),
             Repair::RecreatedVirtualTable { name, how } => {
                 write!(f, "recreates virtual table {name}: {how}")
+            }
+            Repair::DumpedVirtualTables { tables, left_out } => {
+                f.write_str(&dumped_said(tables, *left_out))
             }
             Repair::UnistrRewritten { statements } => write!(
                 f,
@@ -636,6 +647,13 @@ pub(crate) enum Kind {
     /// `CREATE TABLE t AS SELECT ...`: it reads rows, so it stays in place.
     CreateTableAs(String),
     CreateVirtual(String),
+    /// A `sqlite3 .dump`'s record of an FTS5 table, its one write to
+    /// sqlite_schema ([`dumped_virtual_table`]): the table is made from
+    /// [`Options::virtual_tables`] instead.
+    DumpedVirtual(String),
+    /// `PRAGMA writable_schema=ON;` or `=OFF;`, as a `sqlite3 .dump` writes
+    /// them around those records: removed.
+    WritableSchemaLine,
     LateSchema,
     Insert(String),
     /// `DELETE FROM sqlite_sequence`, which a dump writes before its rows.
@@ -708,6 +726,118 @@ fn is_transaction_line(sql: &str) -> bool {
     })
 }
 
+/// Why a write to sqlite_schema other than [`dumped_virtual_table`]'s is
+/// refused, and what to write instead; never what it would write.
+const SCHEMA_INSERT: &str = "an INSERT into sqlite_schema other than a sqlite3 .dump's record of \
+     an FTS5 table: D1 refuses writes to the schema table; write the object's CREATE statement \
+     instead (CREATE TABLE, INDEX, TRIGGER or VIEW, or CREATE VIRTUAL TABLE ... USING fts5)";
+
+/// The FTS5 (or fts5vocab) table a `sqlite3 .dump` records with one write
+/// to sqlite_schema, exactly as the shell writes it (shell.c's
+/// `INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql)VALUES('table',
+/// '%q','%q',0,'%q');`, `sqlite_master` before 3.33): a table of that
+/// name, root page 0, and a text that is one `CREATE VIRTUAL TABLE` of it
+/// with nothing after ([`crate::manifest::check_virtual_table_ddl`], which
+/// a manifest's record passes too). `None` for anything else: another
+/// kind, module or name, a second row, a trailing statement.
+pub fn dumped_virtual_table(sql: &str) -> Option<VirtualTable> {
+    let rest = sql.strip_prefix("INSERT INTO ")?;
+    let rest =
+        { rest.strip_prefix("sqlite_schema") }.or_else(|| rest.strip_prefix("sqlite_master"))?;
+    let rest = rest.strip_prefix("(type,name,tbl_name,rootpage,sql)VALUES(")?;
+    let (kind, rest) = sql_text(rest)?;
+    let (name, rest) = sql_text(rest.strip_prefix(',')?)?;
+    let (table, rest) = sql_text(rest.strip_prefix(',')?)?;
+    let (create, rest) = sql_text(rest.strip_prefix(",0,")?)?;
+    let end = rest.strip_prefix(')')?.trim_end();
+    if kind != "table" || table != name || !matches!(end, ";" | "") {
+        return None;
+    }
+    let named = crate::manifest::check_virtual_table_ddl(&create, &[name.as_str()]).ok()?;
+    VirtualTable::from_sql(&named, &create)
+}
+
+/// A quoted SQL text at the start of `s` (`'` doubled inside), unquoted,
+/// and what follows it.
+fn sql_text(s: &str) -> Option<(String, &str)> {
+    let body = s.strip_prefix('\'')?;
+    let mut text = String::new();
+    let mut rest = body;
+    loop {
+        let at = rest.find('\'')?;
+        text.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        match rest.strip_prefix('\'') {
+            Some(after) => {
+                text.push('\'');
+                rest = after;
+            }
+            None => return Some((text, rest)),
+        }
+    }
+}
+
+/// The FTS5 tables a `sqlite3 .dump` records ([`dumped_virtual_table`]),
+/// each with the settings its `_config` rows hold (as a backup's manifest
+/// records them; one FTS5 would not take, and `version`, left out), for
+/// [`Options::virtual_tables`] of a dump with no manifest. Reads the dump
+/// once more; only statements that start so are looked at.
+pub fn dumped_virtual_tables(reader: impl BufRead) -> Result<Vec<VirtualTable>> {
+    let mut found: Vec<VirtualTable> = Vec::new();
+    for statement in Statements::new(reader) {
+        let sql = statement?.sql;
+        if sql.starts_with("INSERT INTO sqlite_") {
+            if let Some(vt) = dumped_virtual_table(&sql)
+                && !found.iter().any(|f| f.name.eq_ignore_ascii_case(&vt.name))
+            {
+                found.push(vt);
+            }
+            continue;
+        }
+        let Some((table, rest)) = sql
+            .strip_prefix("INSERT INTO ")
+            .and_then(|_| split_insert(&sql))
+        else {
+            continue;
+        };
+        let Some(vt) = { found.iter_mut() }
+            .find(|v| v.module == "fts5" && table == format!("{}_config", v.name))
+        else {
+            continue;
+        };
+        if let Some(setting) = dumped_setting(rest)
+            && !vt
+                .settings
+                .iter()
+                .any(|s| s.key.eq_ignore_ascii_case(&setting.key))
+        {
+            vt.settings.push(setting);
+        }
+    }
+    Ok(found)
+}
+
+/// The FTS5 setting a `_config` row of a `sqlite3 .dump` holds (`rest`:
+/// what follows the table's name, ` VALUES('rank','bm25(10.0, 5.0)');`),
+/// read by [`d1_sql::literal`] (literals only), or `None` for `version`
+/// and for any key or value FTS5 would not take.
+fn dumped_setting(rest: &str) -> Option<crate::catalog::FtsSetting> {
+    let shaped = format!("INSERT INTO \"t\"{rest}");
+    let row = d1_sql::literal::parse(&shaped)?;
+    let [d1_sql::literal::Value::Text(key), value] = row.values.as_slice() else {
+        return None;
+    };
+    let value = match value {
+        d1_sql::literal::Value::Integer(n) => serde_json::Value::from(*n),
+        d1_sql::literal::Value::Text(t) => serde_json::Value::from(t.as_ref()),
+        _ => return None,
+    };
+    if key.eq_ignore_ascii_case("version") {
+        return None;
+    }
+    crate::catalog::FtsSetting::from_row(key, &value).ok()
+}
+
 fn is_schema_table(table: &str) -> bool {
     table.eq_ignore_ascii_case("sqlite_schema") || table.eq_ignore_ascii_case("sqlite_master")
 }
@@ -716,9 +846,10 @@ fn is_schema_table(table: &str) -> bool {
 fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
     match word {
         "INSERT" | "REPLACE" => match split_insert(s) {
-            Some((table, _)) if is_schema_table(&table) => Kind::Rejected(
-                "an INSERT into sqlite_schema: D1 refuses writes to the schema table".into(),
-            ),
+            Some((table, _)) if is_schema_table(&table) => match dumped_virtual_table(s) {
+                Some(vt) => Kind::DumpedVirtual(vt.name),
+                None => Kind::Rejected(SCHEMA_INSERT.into()),
+            },
             Some((table, _)) => Kind::Insert(table),
             None => Kind::Rejected("an INSERT this tool cannot read the table of".into()),
         },
@@ -774,12 +905,18 @@ fn classify_pragma(s: &str, word_len: usize) -> Kind {
     } else if rest.starts_with("foreign_keys") {
         Kind::TransactionLine
     } else if rest.starts_with("writable_schema") {
-        Kind::Rejected(
-            "PRAGMA writable_schema (a sqlite3 .dump of a virtual table writes \
-             sqlite_schema directly): D1 refuses it; recreate the virtual table with \
-             CREATE VIRTUAL TABLE"
-                .into(),
-        )
+        match s.trim_end() {
+            "PRAGMA writable_schema=ON;" | "PRAGMA writable_schema=OFF;" => {
+                Kind::WritableSchemaLine
+            }
+            _ => Kind::Rejected(
+                "PRAGMA writable_schema set otherwise than the two lines a sqlite3 .dump writes \
+                 around its record of an FTS5 table (`PRAGMA writable_schema=ON;`, `PRAGMA \
+                 writable_schema=OFF;`): D1 refuses it; write each object's CREATE statement \
+                 instead"
+                    .into(),
+            ),
+        }
     } else {
         let name: String = rest
             .chars()
@@ -822,6 +959,39 @@ fn classify_create(s: &str, word_len: usize) -> Kind {
 /// SQLite's statistics.
 pub(crate) fn is_reserved(table: &str) -> bool {
     statement::is_never_restored(table)
+}
+
+/// [`Repair::DumpedVirtualTables`], as the plan says it.
+fn dumped_said(tables: &[String], left_out: usize) -> String {
+    format!(
+        "makes FTS5 table{} {} with CREATE VIRTUAL TABLE, which a sqlite3 .dump records by \
+         writing sqlite_schema (D1 refuses that), and leaves out {} (PRAGMA writable_schema and \
+         the shadow tables FTS5 makes and fills itself)",
+        if tables.len() == 1 { "" } else { "s" },
+        tables.join(", "),
+        crate::wording::count(left_out, "statement")
+    )
+}
+
+/// Whether the repair makes the FTS5 table `name` that a `sqlite3 .dump`
+/// records: one of `options`' virtual tables, outside a `--clean` restore.
+fn is_dumped(options: &Options, name: &str) -> bool {
+    !options.data_into_existing_schema && options.virtual_tables.iter().any(|vt| vt.name == name)
+}
+
+/// Whether `table` is a shadow table that FTS5 makes itself for a table
+/// the dump records (`dumped`, [`Kind::DumpedVirtual`]), other than a
+/// staged `_content`: neither created nor written, as D1 refuses both; its
+/// CREATE VIRTUAL TABLE makes it, and the rows or the rebuild fill it.
+fn made_by_fts5(
+    options: &Options,
+    dumped: &[String],
+    staged: &BTreeMap<String, String>,
+    table: &str,
+) -> bool {
+    !staged.contains_key(table)
+        && crate::catalog::fts5_shadow_table_of(table, &options.virtual_tables)
+            .is_some_and(|vt| dumped.contains(&vt.name))
 }
 
 /// Where a virtual table's rows wait between loading and refilling.
@@ -902,6 +1072,10 @@ struct Surveyor<'a> {
     triggers_before_rows: Vec<(String, usize)>,
     /// Triggers the file creates before rows it inserts after them.
     moved_triggers: Vec<String>,
+    /// The FTS5 tables the dump records ([`Kind::DumpedVirtual`]), as
+    /// named there, and the statements left out with those records.
+    dumped: Vec<String>,
+    left_out: usize,
     /// About how many bytes of the dump's text the survey holds (its
     /// schema, its table names, its findings); see [`HELD_LIMIT`].
     held: usize,
@@ -928,8 +1102,16 @@ impl<'a> Surveyor<'a> {
             quoted_crlf_rows: BTreeMap::new(),
             triggers_before_rows: Vec::new(),
             moved_triggers: Vec::new(),
+            dumped: Vec::new(),
+            left_out: 0,
             held: 0,
         }
+    }
+
+    /// Whether `table` is left out as a shadow table FTS5 makes itself
+    /// ([`made_by_fts5`]).
+    fn made_by_fts5(&self, table: &str) -> bool {
+        made_by_fts5(self.options, &self.dumped, &self.staged, table)
     }
 
     /// Notes the columns of `table` whose values in `sql`, one of its
@@ -1080,6 +1262,8 @@ impl<'a> Surveyor<'a> {
             Kind::Rejected(why) => {
                 self.finding(line, format!("{why} (statement {number}, refused)"), false)
             }
+            Kind::WritableSchemaLine => self.note_writable_schema_line(line),
+            Kind::DumpedVirtual(name) => self.note_dumped_virtual(name, line, number),
             Kind::Statistics => *self.reserved.entry("sqlite_stat1".to_owned()).or_default() += 1,
             Kind::SequenceReset => {
                 self.survey.deletes_sequence = true;
@@ -1100,6 +1284,7 @@ impl<'a> Surveyor<'a> {
             Kind::CreateTableAs(_) => {}
             // A staged shadow table is replaced by the staging table's own DDL.
             Kind::CreateTable(name) if self.staged.contains_key(&name) => {}
+            Kind::CreateTable(name) if self.made_by_fts5(&name) => self.left_out += 1,
             Kind::CreateTable(name) => {
                 if self.hold(2 * name.len() + sql.len()) {
                     self.survey.table_lines.insert(name.clone(), line);
@@ -1132,7 +1317,9 @@ impl<'a> Surveyor<'a> {
     /// An INSERT: dropped, skipped, or counted as rows of its table (or of
     /// its staging table), with what it needs repaired.
     fn note_insert(&mut self, table: String, line: usize, sql: &str) {
-        if is_reserved(&table) {
+        if self.made_by_fts5(&table) {
+            self.left_out += 1;
+        } else if is_reserved(&table) {
             self.count_reserved(table);
         } else if self.options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE {
             self.skipped += 1;
@@ -1190,6 +1377,45 @@ impl<'a> Surveyor<'a> {
             if self.survey.rows.contains_key(&target) || self.hold(target.len()) {
                 *self.survey.rows.entry(target).or_default() += 1;
             }
+        }
+    }
+
+    /// `PRAGMA writable_schema=ON;` or `=OFF;`: removed.
+    fn note_writable_schema_line(&mut self, line: usize) {
+        self.left_out += 1;
+        self.finding(
+            line,
+            "PRAGMA writable_schema, which a sqlite3 .dump writes around its record of an FTS5 \
+             table; removed"
+                .to_owned(),
+            true,
+        );
+    }
+
+    /// A `sqlite3 .dump`'s record of the FTS5 table `name`: made from
+    /// [`Options::virtual_tables`], which [`dumped_virtual_tables`] fills
+    /// for a dump with no manifest; refused where they do not hold it (a
+    /// `--clean` restore, which makes no table of the dump's).
+    fn note_dumped_virtual(&mut self, name: String, line: usize, number: u64) {
+        let said = format!(
+            "a sqlite3 .dump's record of FTS5 table {name} (an INSERT into sqlite_schema, which D1 \
+             refuses)"
+        );
+        if is_dumped(self.options, &name) {
+            if self.hold(name.len()) {
+                self.dumped.push(name);
+            }
+            self.finding(
+                line,
+                format!("{said}; made with its CREATE VIRTUAL TABLE"),
+                true,
+            );
+        } else {
+            let said = format!(
+                "{said}: restore it without --clean (into an empty database, or --replace), which \
+                 makes the table with its CREATE VIRTUAL TABLE (statement {number}, refused)"
+            );
+            self.finding(line, said, false);
         }
     }
 
@@ -1332,6 +1558,12 @@ impl<'a> Surveyor<'a> {
         if !self.moved_triggers.is_empty() {
             survey.repairs.push(Repair::TriggersAfterRows {
                 names: std::mem::take(&mut self.moved_triggers),
+            });
+        }
+        if !self.dumped.is_empty() {
+            survey.repairs.push(Repair::DumpedVirtualTables {
+                tables: std::mem::take(&mut self.dumped),
+                left_out: self.left_out,
             });
         }
         let recreated: Vec<Repair> = { options.virtual_tables.iter() }
@@ -1673,6 +1905,7 @@ pub fn write(
         // A data-only export carries sqlite_sequence rows without the DELETE
         // that a full one puts before them (trap 2); add it where it belongs.
         sequence_reset: survey.deletes_sequence,
+        dumped: Vec::new(),
     };
     for statement in Statements::new(reader) {
         let Statement { line, sql, .. } = statement?;
@@ -1785,6 +2018,9 @@ struct RowWriter<'a> {
     splits: Vec<Repair>,
     /// Whether `DELETE FROM sqlite_sequence` has been written.
     sequence_reset: bool,
+    /// The FTS5 tables the dump has recorded so far, as the survey reads
+    /// them ([`Kind::DumpedVirtual`]).
+    dumped: Vec<String>,
 }
 
 impl RowWriter<'_> {
@@ -1799,7 +2035,13 @@ impl RowWriter<'_> {
             | Kind::Statistics
             | Kind::CreateTable(_)
             | Kind::CreateVirtual(_)
+            | Kind::WritableSchemaLine
             | Kind::LateSchema => {}
+            Kind::DumpedVirtual(name) => {
+                if is_dumped(self.options, &name) {
+                    self.dumped.push(name);
+                }
+            }
             Kind::SequenceReset => {
                 if survey.keeps_sequence {
                     sink.statement(&normalise(sql, survey.endings()))?;
@@ -1825,7 +2067,8 @@ impl RowWriter<'_> {
         sink: &mut impl Sink,
     ) -> Result<()> {
         let survey = self.survey;
-        if is_reserved(&table)
+        if made_by_fts5(self.options, &self.dumped, &self.staged, &table)
+            || is_reserved(&table)
             || (self.options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE)
             || (table == "sqlite_sequence" && !survey.keeps_sequence)
         {
@@ -4420,6 +4663,42 @@ mod sqlite3_dumped_virtual_tables {
             one("SELECT count(*) FROM sqlite_schema WHERE name LIKE '_restore_%'"),
             0
         );
+    }
+
+    /// NM: with no manifest, the tables to make are read from the dump
+    /// itself: each recorded FTS5 table with the settings its `_config`
+    /// rows hold (`version` left out), as a backup's manifest records them.
+    #[test]
+    fn the_dumped_fts5_tables_are_read_with_their_settings() {
+        let dump = DUMP.replace(
+            "INSERT INTO notes_fts_config VALUES('version',4);",
+            "INSERT INTO notes_fts_config VALUES('rank','bm25(10.0, 5.0)');\n\
+             INSERT INTO notes_fts_config VALUES('secure-delete',1);\n\
+             INSERT INTO notes_fts_config VALUES('version',4);",
+        );
+        let found = dumped_virtual_tables(dump.as_bytes()).unwrap();
+        assert_eq!(found, recorded_with_settings());
+        let options = Options {
+            virtual_tables: found,
+            ..Options::default()
+        };
+        let s = survey(dump.as_bytes(), &options).unwrap();
+        s.ensure_repairable().unwrap();
+        let said: Vec<String> = s.repairs.iter().map(ToString::to_string).collect();
+        assert!(
+            said.iter()
+                .any(|r| r.starts_with("makes FTS5 tables notes_fts, docs_fts")),
+            "{said:#?}"
+        );
+    }
+
+    fn recorded_with_settings() -> Vec<VirtualTable> {
+        let mut tables = recorded().virtual_tables;
+        tables[0].settings = vec![
+            crate::catalog::FtsSetting::from_row("rank", &"bm25(10.0, 5.0)".into()).unwrap(),
+            crate::catalog::FtsSetting::from_row("secure-delete", &1.into()).unwrap(),
+        ];
+        tables
     }
 
     /// NM: every other write to sqlite_schema, and `writable_schema` set

@@ -747,6 +747,12 @@ fn survey_checked(
     if let (None, Some(kept)) = (manifest, keep) {
         shape.options.virtual_tables = kept.virtual_tables.to_vec();
     }
+    if manifest.is_none() && !shape.options.data_into_existing_schema {
+        // The FTS5 tables a sqlite3 .dump records by writing sqlite_schema,
+        // made as restore makes them.
+        let dumped = repair::dumped_virtual_tables(source.open()?)?;
+        shape.options.virtual_tables.extend(dumped);
+    }
     let file_checked = !run.checks.iter().any(|c| c.status == Status::Fail);
     let surveyed = surveyed
         .filter(|(options, _)| file_checked && manifest.is_some() && *options == shape.options);

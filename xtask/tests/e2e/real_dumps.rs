@@ -184,7 +184,7 @@ fn restore_foreign_dump(sb: &Sandbox, name: &str, dump: &str) -> Run {
 }
 
 /// `restore NAME --to local --no-manifest --yes` and `extra`, of a dump
-/// written in the sandbox as `name`.
+/// written in the sandbox as `name` (or at the absolute path `name`).
 fn restore_written_dump(sb: &Sandbox, name: &str, extra: &[&str]) -> Run {
     let file = sb.path().join(name);
     let args = ["restore", file.to_str().unwrap(), "--to", "local"];
@@ -481,29 +481,14 @@ fn a_sqlite3_dump_of_a_local_d1_with_fts5_tables_verifies_and_restores_searchabl
         )
     };
     let expected = searches(&source);
-    let run = target.xtask(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--to",
-        "local",
-        "--no-manifest",
-        "--yes",
-    ]);
+    let run = restore_written_dump(&target, dump.to_str().unwrap(), &[]);
     run.assert_ok();
     assert!(!run.all().contains("hello world"), "a value was quoted");
     assert_eq!(searches(&target), expected, "{}", run.all());
     let replaced = Sandbox::new();
     replaced.apply_migrations();
     replaced.execute_sql(SEED_SQL);
-    let run = replaced.xtask(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--to",
-        "local",
-        "--no-manifest",
-        "--replace",
-        "--yes",
-    ]);
+    let run = restore_written_dump(&replaced, dump.to_str().unwrap(), &["--replace"]);
     run.assert_ok();
     assert_eq!(searches(&replaced), expected, "{}", run.all());
     assert_eq!(decoys.hashes(), before, "a decoy changed");
@@ -524,14 +509,7 @@ fn a_sqlite3_dump_of_a_stale_external_content_index_is_told_and_rebuilt() {
     let target = Sandbox::new();
     let verify = target.xtask(&["verify", dump.to_str().unwrap(), "--no-manifest"]);
     assert!(verify.ok, "{}", verify.all());
-    let run = target.xtask(&[
-        "restore",
-        dump.to_str().unwrap(),
-        "--to",
-        "local",
-        "--no-manifest",
-        "--yes",
-    ]);
+    let run = restore_written_dump(&target, dump.to_str().unwrap(), &[]);
     run.assert_ok();
     let line = run.stdout_line_with("recreates virtual table docs_fts");
     assert!(line.contains("rebuilt from docs"), "{}", run.all());

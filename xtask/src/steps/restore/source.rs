@@ -892,6 +892,9 @@ pub(super) fn source_without_manifest(
     // The rows and the key are counted from the dump in the survey's
     // pass; what the load reads must be what was read now.
     let pinned = Some(data.plaintext_digest()?);
+    // The FTS5 tables a sqlite3 .dump records by writing sqlite_schema,
+    // made as a backup's manifest has them made.
+    let virtual_tables = repair::dumped_virtual_tables(data.open()?)?;
     Ok(Source {
         file,
         data,
@@ -900,7 +903,7 @@ pub(super) fn source_without_manifest(
         said_environment: None,
         rows: BTreeMap::new(),
         encryption_key: None,
-        virtual_tables: Vec::new(),
+        virtual_tables,
         pinned,
         wide_integers: BTreeMap::new(),
         recorded: Vec::new(),
