@@ -319,6 +319,40 @@ mod tests {
         }
     }
 
+    /// rvBU: names and ids in mixed case (a camelCase name, a Stripe id, a
+    /// Google Docs id) and a ULID, 26 characters, were refused as a piece
+    /// of a key. A real piece is all of one case (Bech32 is never mixed),
+    /// and 28 characters in a row are taken for one: from the start, the
+    /// middle or the end of a key's material, in lower or upper case.
+    #[test]
+    fn a_piece_of_a_key_is_of_one_case_and_names_and_ids_in_mixed_case_are_not() {
+        // Written in two halves, as below, for the pre-commit hook.
+        let material = concat!(
+            "RZZRMMAAQ0PHEUU8RWDUAPPLACZ2LY0H6TK",
+            "J3U6K4072DEX8VEKQ8MAS4D"
+        );
+        for piece in [
+            &material[..28],
+            &material[15..43],
+            &material[30..],
+            &material[..52],
+        ] {
+            for piece in [piece.to_owned(), piece.to_lowercase()] {
+                let reason = format!("before the move, {piece} (pasted)");
+                assert!(holds_a_piece_of_a_key(&reason), "{reason}");
+            }
+        }
+        for reason in [
+            "before running cleanupStaleAccessGrants",
+            "before INC 01JEK5Z8W2QG7NVXH3M9C4DRTY cleanup",
+            "refund pi_3QHn5kLz8GvW2cRtE4yXmD7u",
+            "per https://docs.google.com/document/d/1hK7xQzT9vRwNpLcYhEgF2sUaJtWq5XyZ8nGkRm4PeDs/edit",
+            &material[..27].to_lowercase(),
+        ] {
+            assert!(!holds_a_piece_of_a_key(reason), "{reason}");
+        }
+    }
+
     #[test]
     fn a_secret_keys_material_is_found_whatever_part_of_its_prefix_a_paste_cut() {
         // Written in two halves, as above, for the pre-commit hook.

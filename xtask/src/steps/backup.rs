@@ -3469,6 +3469,25 @@ mod tests {
         assert_eq!(recorded_reason("a\nb"), "a b");
     }
 
+    /// rvBU: a reason refused for a piece of a key said "give --reason in
+    /// words", not which part of it: the refusal says where the run is (in
+    /// characters, a `—` counting as one) and how long, never quoting it.
+    #[test]
+    fn a_reason_holding_a_piece_of_a_key_is_refused_saying_where_it_is() {
+        // Written in two halves for the pre-commit hook (see d1-core's sealed).
+        let material = concat!(
+            "RZZRMMAAQ0PHEUU8RWDUAPPLACZ2LY0H6TK",
+            "J3U6K4072DEX8VEKQ8MAS4D"
+        );
+        let reason = format!("before the move — {} (pasted)", &material[..52]);
+        let err = parse_reason(&reason).unwrap_err();
+        assert!(
+            err.contains("52 characters") && err.contains("characters 19 to 70"),
+            "{err}"
+        );
+        assert!(!err.contains(&material[..8]), "{err}");
+    }
+
     /// An empty export, or one without D1's header, is blamed on what wrote
     /// it: wrangler, or the native export, which never ran wrangler.
     #[test]

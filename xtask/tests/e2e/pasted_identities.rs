@@ -197,6 +197,74 @@ fn a_reason_with_a_digest_an_id_and_a_file_name_is_kept_as_typed() {
     );
 }
 
+/// rvBU: a reason holding a name or an id in mixed case (a camelCase
+/// function, a Stripe id, a Google Docs link) or a ULID was refused as a
+/// piece of a key, without saying which part. A piece of a key is all of
+/// one case (Bech32 is never mixed); these are kept as typed.
+#[test]
+fn a_reason_with_names_and_ids_in_mixed_case_is_kept_as_typed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    for reason in [
+        "before running cleanupStaleAccessGrants",
+        "before INC 01JEK5Z8W2QG7NVXH3M9C4DRTY cleanup",
+        "refund pi_3QHn5kLz8GvW2cRtE4yXmD7u",
+        "per https://docs.google.com/document/d/1hK7xQzT9vRwNpLcYhEgF2sUaJtWq5XyZ8nGkRm4PeDs/edit",
+    ] {
+        let held = sb.backups_held();
+        sb.xtask(&["backup", "local", "--reason", reason])
+            .assert_ok();
+        assert_eq!(
+            manifest_for(&sb, &taken_since(&sb, &held))["reason"],
+            reason
+        );
+    }
+}
+
+/// rvBU: a piece of a key in the command `with-backup` runs (`sh -c "…
+/// PIECE …"`) was kept in its backup's reason (`before: sh -c '…'`),
+/// printed in `Running: …`, and shown by `list -v`. It is replaced by
+/// `[not shown]` where the command is recorded and printed; the command
+/// itself runs with its argument as given.
+#[test]
+fn a_piece_of_a_key_in_with_backups_command_is_kept_nowhere_and_the_command_gets_it() {
+    let (sb, keys, secret) = migrated_with_a_key();
+    let material = &secret["AGE-SECRET-KEY-1".len()..];
+    let out = keys.path().join("argument");
+    for piece in [material[..52].to_owned(), material[6..].to_lowercase()] {
+        let script = format!("printf %s {piece} > '{}'", out.display());
+        let held = sb.backups_held();
+        let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", &script]);
+        run.assert_ok();
+        assert_no_piece(&secret, &run.all(), "with-backup");
+        assert!(
+            run.stdout
+                .contains("Running: sh -c 'printf %s [not shown] >"),
+            "the command is not shown with its piece of a key marked:\n{}",
+            run.all()
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), piece);
+        let reason = manifest_for(&sb, &taken_since(&sb, &held))["reason"].to_string();
+        assert!(
+            reason.starts_with("\"before: sh -c 'printf %s [not shown] >"),
+            "{reason}"
+        );
+        let list = sb.xtask(&["list", "-v"]);
+        assert_no_piece(&secret, &list.all(), "list -v");
+    }
+    for name in sb.backup_files() {
+        let text = std::fs::read_to_string(sb.backups().join(&name)).unwrap_or_default();
+        assert_no_piece(&secret, &text, &name);
+    }
+}
+
+/// The backup taken since `held` ([`Sandbox::backups_held`]) was read.
+fn taken_since(sb: &Sandbox, held: &std::collections::BTreeMap<String, String>) -> String {
+    { sb.backups_held().into_keys() }
+        .find(|name| !held.contains_key(name) && name.ends_with(".sql"))
+        .expect("no backup was taken")
+}
+
 /// A secret key line with a typo: the last two characters swapped, one
 /// character more, one fewer.
 fn typos(secret: &str) -> Vec<String> {
