@@ -1169,18 +1169,30 @@ fn redact_age_identities(text: &str) -> Option<String> {
 /// length is left alone.
 fn redact_key_material(text: &str) -> Option<String> {
     let found = d1_core::sealed::secret_key_material(text);
-    if found.is_empty() {
-        return None;
-    }
+    (!found.is_empty()).then(|| replaced(text, found, REDACTED))
+}
+
+/// `text` with each piece of an age secret key in it
+/// ([`d1_core::sealed::key_pieces`]) replaced by `[not shown]`: for the
+/// command `with-backup` runs, which is printed and recorded as its
+/// backup's reason, and is run as given (a command is not refused for
+/// what it holds).
+pub fn key_pieces_unshown(text: &str) -> String {
+    replaced(text, d1_core::sealed::key_pieces(text), "[not shown]")
+}
+
+/// `text` with each of the byte ranges `spans` (in order, not overlapping)
+/// replaced by `marker`.
+fn replaced(text: &str, spans: Vec<std::ops::Range<usize>>, marker: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    for span in found {
+    for span in spans {
         out.push_str(&text[at..span.start]);
-        out.push_str(REDACTED);
+        out.push_str(marker);
         at = span.end;
     }
     out.push_str(&text[at..]);
-    Some(out)
+    out
 }
 
 fn redact_signed_urls(text: &str) -> String {

@@ -173,9 +173,10 @@ pub fn is_secret_key(line: &str) -> bool {
 }
 
 /// How many characters of a key's material in a row are taken for a piece
-/// of a key: 24 carry 120 of its 256 bits, and a paste cut short still
-/// gives away that much.
-pub const KEY_PIECE_CHARACTERS: usize = 24;
+/// of a key: 28 carry 140 of its 256 bits. A piece that leaves 80 or more
+/// bits unknown is no key in practice, so a shorter run (a ULID's 26) is
+/// left alone, and any piece that gives most of a key away is not.
+pub const KEY_PIECE_CHARACTERS: usize = 28;
 
 /// Whether `text` holds an age secret key, whole ([`holds_a_secret_key`])
 /// or a piece of one ([`holds_a_piece_of_a_key`]): what an identity path,
@@ -185,25 +186,70 @@ pub fn holds_key_material(text: &str) -> bool {
 }
 
 /// Whether `text` holds a piece of an age secret key's material long
-/// enough to give a part of the key away, whatever its checksum: 24
-/// ([`KEY_PIECE_CHARACTERS`]) or more characters in a row of Bech32's
-/// alphabet, in either case, not all hex digits. Any part of the
-/// `AGE-SECRET-KEY-1` prefix before it is no matter (`-` and `1` are not of
-/// the alphabet). The checksum ([`secret_key_material`]) tells a whole
-/// key; a piece of one (52 characters already carry all of its 32 bytes)
-/// or one with a typo has none to check. Words cannot be such a run: the
-/// alphabet has no `b`, `i`, `o` or `1`, and a space, `-`, `.` or `/`
-/// breaks it, so a sentence, a file name (`backup-local-….sql`) or a
-/// database id (a UUID, 12 at most between dashes) never is. A hex digest
-/// may be (a sha256 has 24 without `b` or `1` about once in five), so a run
-/// of hex digits alone is none; a key's 24 are all hex digits about once
-/// in 400 million. A public key (`age1…`, its checksum holding) is none.
+/// enough to give most of the key away ([`key_pieces`]).
 pub fn holds_a_piece_of_a_key(text: &str) -> bool {
-    let of_a_key = |c: char| c.is_ascii() && BECH32_CHARSET.contains(c.to_ascii_lowercase());
-    let words = text.split(|c: char| !c.is_ascii_alphanumeric());
-    { words.filter(|word| !is_a_recipient(word)) }
-        .flat_map(|word| word.split(|c| !of_a_key(c)))
-        .any(|run| run.len() >= KEY_PIECE_CHARACTERS && !run.chars().all(|c| c.is_ascii_hexdigit()))
+    !key_pieces(text).is_empty()
+}
+
+/// Where `text` holds a piece of an age secret key's material, whatever
+/// its checksum: 28 ([`KEY_PIECE_CHARACTERS`]) or more characters in a row
+/// of Bech32's alphabet, all of one case (Bech32 is never mixed: a
+/// camelCase name, a Stripe or a Google Docs id is no piece), not all hex
+/// digits. Any part of the `AGE-SECRET-KEY-1` prefix before it is no
+/// matter (`-` and `1` are not of the alphabet). The checksum
+/// ([`secret_key_material`]) tells a whole key; a piece of one (52
+/// characters already carry all of its 32 bytes) or one with a typo has
+/// none to check. Words cannot be such a run: the alphabet has no `b`,
+/// `i`, `o` or `1`, and a space, `-`, `.` or `/` breaks it, so a sentence,
+/// a file name (`backup-local-….sql`) or a database id (a UUID, 12 at most
+/// between dashes; a ULID, 26) never is. A hex digest may be (a sha256 has
+/// 28 without `b` or `1` now and then), so a run of hex digits alone is
+/// none; a key's 28 are all hex digits about once in 10 billion. A public
+/// key (`age1…`, its checksum holding) is none. Byte ranges, in order, not
+/// overlapping.
+pub fn key_pieces(text: &str) -> Vec<std::ops::Range<usize>> {
+    let of_a_key =
+        |c: u8| c.is_ascii() && BECH32_CHARSET.as_bytes().contains(&c.to_ascii_lowercase());
+    let bytes = text.as_bytes();
+    let mut found: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        // A word starts at an ASCII letter or digit, never inside a UTF-8
+        // character.
+        if !bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+            continue;
+        }
+        let end = at + { bytes[at..].iter() }
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(bytes.len() - at);
+        if !is_a_recipient(&text[at..end]) {
+            // A run of one case: digits and the letters of that case.
+            for other_case in [u8::is_ascii_uppercase, u8::is_ascii_lowercase] {
+                let mut start = at;
+                for i in at..=end {
+                    if i < end && of_a_key(bytes[i]) && !other_case(&bytes[i]) {
+                        continue;
+                    }
+                    let run = &bytes[start..i];
+                    if run.len() >= KEY_PIECE_CHARACTERS && !run.iter().all(u8::is_ascii_hexdigit) {
+                        found.push(start..i);
+                    }
+                    start = i + 1;
+                }
+            }
+        }
+        at = end;
+    }
+    found.sort_by_key(|r| r.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+    for range in found {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
 }
 
 /// Whether `word` is an age public key whose checksum holds, in either
@@ -300,7 +346,7 @@ mod tests {
         let material = "nhvptx3327l9et9a6l4ltuclvefc64elzqcz2rh3ujp5w2qfle2qs7dxyhc";
         for piece in [
             &material[..57],
-            &material[..24],
+            &material[..28],
             &material[30..],
             &format!("before the move, AGE-SECRET-KEY-1{}", &material[..52]),
             &format!("KEY-1{}", material.to_uppercase()),
@@ -308,7 +354,7 @@ mod tests {
             assert!(holds_a_piece_of_a_key(piece), "{piece}");
         }
         for text in [
-            &material[..23],
+            &material[..27],
             "preventing a mistake: backup-local-20261124-0900.sql.zst.age",
             "sha256 86e50149658661312a9e0b35558d84f6c6d3da797f552a9657fe0558ca40cdef",
             "database a4f2c6d8-0e3b-4c7a-9f15-2d6e8b0c3a71",

@@ -35,7 +35,10 @@ pub fn with_backup(
     // Redacted whole, once: a quoted word may hold a line break (`--data
     // $'{"password":\n "…"}'`), which the output, redacted line by line,
     // would cut between a secret's name and its value.
-    let shown = crate::redact::text(&shell_words(&args.command));
+    // A piece of an age secret key in it is not shown either: the reason
+    // made of it is kept in the manifest, listed and sent offsite.
+    let shown =
+        crate::redact::key_pieces_unshown(&crate::redact::text(&shell_words(&args.command)));
     let (program, rest) = args.command.split_first().context("no command given")?;
     if let Some(code) = unstartable(program, &shown) {
         return Ok(code);

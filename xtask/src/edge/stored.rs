@@ -2076,7 +2076,7 @@ mod tests {
     }
 
     /// A path that does not exist and is a piece of a secret key's
-    /// material (a paste cut short, 24 characters or more, with or without
+    /// material (a paste cut short, 28 characters or more, of one case, with or without
     /// a part of its prefix) is told a key and never quoted; a missing file
     /// of words is told missing.
     #[test]

@@ -187,11 +187,10 @@ pub enum UploadWhen {
 pub fn parse_reason(text: &str) -> Result<String, String> {
     if d1_core::sealed::holds_key_material(text) {
         return Err(format!(
-            "the reason holds {} or more letters and digits in a row of those an age secret \
-             key is written in, as a piece of a key does (not shown; nothing was written): if \
-             it is one, keep it secret (clear it from the shell's history, and make a new key \
-             with `cargo xtask keygen` if it was shared), and give --reason in words",
-            d1_core::sealed::KEY_PIECE_CHARACTERS
+            "the reason holds {} (not shown; nothing was written): if it is one, keep it secret \
+             (clear it from the shell's history, and make a new key with `cargo xtask keygen` \
+             if it was shared), and give --reason in words",
+            where_key_material_is(text)
         ));
     }
     let most = d1_core::manifest::MAX_REASON;
@@ -206,6 +205,22 @@ pub fn parse_reason(text: &str) -> Result<String, String> {
         true => Err("a reason needs some words: say why".to_owned()),
         false => Ok(text.to_owned()),
     }
+}
+
+/// Where in `text` a piece of an age secret key is, as the refusal of a
+/// `--reason` says it, never quoting it: its length and its first and last
+/// characters, counted as a person counts them (a `—` is one).
+fn where_key_material_is(text: &str) -> String {
+    let Some(piece) = d1_core::sealed::key_pieces(text).into_iter().next() else {
+        return "an age secret key (AGE-SECRET-KEY-…)".to_owned();
+    };
+    let first = text[..piece.start].chars().count() + 1;
+    let length = piece.len();
+    format!(
+        "{length} characters in a row (characters {first} to {}) of those an age secret key is \
+         written in, all of one case, as a piece of a key does",
+        first + length - 1
+    )
 }
 
 /// A reason as the manifest records it and the plan prints it: on one line
