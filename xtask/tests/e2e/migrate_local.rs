@@ -2120,3 +2120,98 @@ fn one_endless_statement_is_refused_as_many_are() {
         assert_eq!(database_and_backups(&sb), before, "{args:?}");
     }
 }
+
+/// A migration whose second statement creates a trigger that writes
+/// d1_migrations, which fires on no row yet: applied outside the tool, its
+/// backup is verified and restored as any other.
+const WRITES_MIGRATIONS_TABLE: &str = "CREATE TABLE t5(a INTEGER);\n\
+    CREATE TRIGGER t5_log AFTER INSERT ON t5 BEGIN DELETE FROM d1_migrations WHERE 0; END;\n";
+
+/// NL 2: only migrate and deploy held a pending migration to the
+/// d1_migrations guard; `restore --clean` (which applies every migration
+/// to the emptied target) and a fresh clone's first backup (which gives
+/// an empty local D1 its schema from migrations/) applied one that writes
+/// the table. Each refuses it (exit 3) in migrate's words, a dry run too,
+/// before anything runs: no local D1 made, no backup file written.
+#[test]
+fn every_command_that_applies_migrations_refuses_one_that_writes_the_migrations_table() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("migrations/0005_x.sql"),
+        WRITES_MIGRATIONS_TABLE,
+    )
+    .unwrap();
+    // Applied by wrangler itself, as before this tool refused it.
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local", "--data-only", "-q"])
+        .assert_ok();
+    let backup = sb.backups().join(only_backup(&sb));
+    sb.empty_local_d1();
+    let held = sb.backups_held();
+    let file = backup.to_str().unwrap();
+    for args in [
+        &["restore", file, "--to", "local", "--clean", "--dry-run"][..],
+        &["restore", file, "--to", "local", "--clean", "--yes"],
+        &["backup", "local", "--dry-run"],
+        &["backup", "local"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("0005_x.sql: its statement 2")
+                && run.stderr.contains("writes d1_migrations")
+                && run.stderr.contains("Nothing was done"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert!(sb.local_d1_files().is_empty(), "{args:?}: D1 written");
+        assert_eq!(sb.backups_held(), held, "{args:?}");
+    }
+}
+
+/// A migration whose second statement makes rows without end, each of
+/// them large: it passes the trial's memory long before its time.
+const MEMORY_HUNGRY: &str = "DELETE FROM companies WHERE 0;\n\
+    CREATE TABLE big1 AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+    SELECT x, printf('%.*c', 100000, 'x') AS pad FROM c;\n";
+
+/// NL 3: a statement the plan's trial stopped at its memory bound was
+/// told "does not run here (interrupted)" and the plan went on (exit 0,
+/// a real migrate to its backup), where an endless one is refused. A
+/// statement that cannot complete in the trial, for time or memory, is
+/// refused alike, named by file and statement; backup and verify warn of
+/// it as of an endless one, and keep the backup.
+#[test]
+fn a_statement_past_the_trials_memory_is_refused_as_an_endless_one_is() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["backup", "local", "-q"]).assert_ok();
+    let older = sb.backups().join(only_backup(&sb));
+    std::fs::write(sb.path().join("migrations/0005_big.sql"), MEMORY_HUNGRY).unwrap();
+    let named = |run: &Run| {
+        run.all().contains("0005_big.sql: its statement 2")
+            && run.all().contains("256 MB")
+            && run.all().contains("bound it")
+    };
+    let before = database_and_backups(&sb);
+    for args in EVERY_MIGRATE {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
+        assert!(
+            named(&run) && run.stderr.contains("no backup was taken"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert_eq!(database_and_backups(&sb), before, "{args:?}");
+    }
+    let verify = sb.xtask(&["verify", older.to_str().unwrap(), "--no-record"]);
+    assert_eq!(verify.code, Some(0), "{}", verify.all());
+    assert!(named(&verify), "{}", verify.all());
+    let backup = sb.xtask(&["backup", "local"]);
+    assert_eq!(backup.code, Some(0), "{}", backup.all());
+    assert!(
+        named(&backup) && backup.all().contains("triggers"),
+        "{}",
+        backup.all()
+    );
+}

@@ -2802,3 +2802,48 @@ fn an_import_into_a_new_database_refused_for_its_token_changed_nothing() {
     assert_eq!(dump_of(&remote.db), before);
     assert_settled_after_a_refused_import(&remote, home.path());
 }
+
+/// NL 1: when the plan could not read the target's schema, its trial of
+/// the pending migrations was skipped, and with it the d1_migrations
+/// guard: `migrate --no-backup` applied a migration that writes the table.
+/// Without the target's schema the migrations are judged on the schema
+/// the applied ones make: refused (exit 3), a dry run too, nothing run.
+#[test]
+fn a_migration_that_writes_the_migrations_table_is_refused_when_the_schema_cannot_be_read() {
+    let remote = Remote::with_migrations("", 3);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_x.sql"),
+        "CREATE TABLE t5(a INTEGER);\nDELETE FROM d1_migrations WHERE name > '0001';\n",
+    )
+    .unwrap();
+    remote.server.set_faults(d1_loopback::Faults {
+        query_fail_with: Some("PRAGMA table_list".to_owned()),
+        ..Default::default()
+    });
+    let before = counts(&remote.db);
+    for args in [
+        &["migrate", "prod", "--dry-run"][..],
+        &[
+            "migrate",
+            "prod",
+            "--confirm",
+            "qbtime_db_prod",
+            "--no-backup",
+            "--reason",
+            "schema unread",
+        ],
+    ] {
+        let run = remote.xtask(home.path(), args);
+        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("0005_x.sql: its statement 2")
+                && run.stderr.contains("writes d1_migrations")
+                && run.stderr.contains("no backup was taken"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert_eq!(counts(&remote.db), before, "{args:?}");
+        assert!(remote.sb.backup_files().is_empty(), "{args:?}");
+    }
+}
