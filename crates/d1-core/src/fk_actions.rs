@@ -91,35 +91,77 @@ pub fn trial_ends() -> Instant {
     Instant::now() + Duration::from_secs(TRIAL_SECONDS)
 }
 
-/// What running out of [`TRIAL_SECONDS`] at `at` (a migration's
-/// statement) means: D1 stops a query after 30 seconds. The plan's refusal
-/// and verify's skipped check say it so.
-pub fn out_of_time_said(at: &str) -> String {
+/// What ran out in an in-memory run of the migrations before a statement
+/// ended ([`Unfinished`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// The run's [`TRIAL_SECONDS`] ([`trial_ends`]).
+    Time,
+    /// The [`TRIAL_MEMORY`] a statement may take ([`trial_memory`]).
+    Memory,
+}
+
+/// What a run of the migrations stopped by `by` at `at` (a migration's
+/// statement) means: a statement that cannot end on empty tables makes its
+/// rows from nothing, and D1 stops a query after 30 seconds. The plan's
+/// refusal and verify's skipped check say it so, for time and memory
+/// alike (NL: one stopped by its memory was "does not run here", and the
+/// plan went on).
+pub fn unfinished_said(at: &str, by: Bound) -> String {
+    let ran = match by {
+        Bound::Time => format!("ran past its {TRIAL_SECONDS} seconds"),
+        Bound::Memory => format!(
+            "took more memory than it may (at most {} MB)",
+            TRIAL_MEMORY >> 20
+        ),
+    };
     format!(
-        "running the migrations in memory, on empty tables, ran past its {TRIAL_SECONDS} \
-         seconds at {at}, so what it and the statements after it do is not known. A statement \
-         that runs that long on empty tables makes its rows from nothing (a recursive query), \
-         and D1 stops a query after 30 seconds: bound it (`WHERE x < 1000`), or make its rows \
-         in smaller steps"
+        "running the migrations in memory, on empty tables, {ran} at {at}, so what it and the \
+         statements after it do is not known. A statement that runs that long or takes that \
+         much on empty tables makes its rows from nothing (a recursive query), and D1 stops a \
+         query after 30 seconds: bound it (`WHERE x < 1000`), or make its rows in smaller steps"
     )
 }
 
-/// An in-memory run of the migrations stopped by [`trial_ends`], at a
-/// migration's statement ([`out_of_time_said`]).
-#[derive(Debug)]
-pub struct OutOfTime(pub String);
+/// An in-memory run of the migrations stopped by [`trial_ends`] or
+/// [`trial_memory`] at a migration's statement, `at`
+/// ([`unfinished_said`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub at: String,
+    pub by: Bound,
+}
 
-impl std::fmt::Display for OutOfTime {
+impl std::fmt::Display for Unfinished {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&out_of_time_said(&self.0))
+        f.write_str(&unfinished_said(&self.at, self.by))
     }
 }
 
-impl std::error::Error for OutOfTime {}
+impl std::error::Error for Unfinished {}
 
-/// How much more memory than the process held a schema statement may take
-/// there.
-const STATEMENT_MEMORY: u64 = 256 << 20;
+/// How much more memory than the process held a statement of an in-memory
+/// run of the migrations may take there: rows a schema statement makes
+/// (`CREATE TABLE … AS` a query) live in memory.
+pub const TRIAL_MEMORY: u64 = 256 << 20;
+
+/// The memory an in-memory run of the migrations that starts now may take
+/// the process to ([`TRIAL_MEMORY`] more); `None` when it cannot be told.
+pub fn trial_memory() -> Option<crate::room::MemoryCeiling> {
+    crate::room::MemoryCeiling::above_own_peak(TRIAL_MEMORY)
+}
+
+/// What stopped a statement of a run held to `ends` and `ceiling` that
+/// failed: either bound, or neither (it failed of its own).
+pub fn stopped_by(ends: Instant, ceiling: Option<crate::room::MemoryCeiling>) -> Option<Bound> {
+    if Instant::now() >= ends {
+        Some(Bound::Time)
+    } else if ceiling.is_some_and(|c| c.passed()) {
+        Some(Bound::Memory)
+    } else {
+        None
+    }
+}
 
 /// A statement of a migration whose foreign key actions change another
 /// table's rows.
@@ -183,8 +225,9 @@ pub struct Found {
     /// it does to the table ([`touches_migrations_table`]).
     pub migrations_table: Option<String>,
     /// The statement the trial had reached when its [`TRIAL_SECONDS`] ran
-    /// out, with its migration: what it and the rest do is not known.
-    pub out_of_time: Option<String>,
+    /// out, or that took more than its [`TRIAL_MEMORY`], with its
+    /// migration: what it and the rest do is not known.
+    pub unfinished: Option<Unfinished>,
     /// The first trigger a pending statement made whose firing statements
     /// still do not prepare once every pending migration has run (its body
     /// names what none makes), said with the statement that made it and
@@ -260,22 +303,38 @@ fn holds_all(copy: &rusqlite::Connection, schema: &[String]) -> Result<bool> {
 /// write of a statement on a table the schema does not hold (one a
 /// pending migration made, which has no rows yet) is not told.
 pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Found> {
+    side_writes_after(schema, &[], pending)
+}
+
+/// [`side_writes`] on the schema that `made_by` (name, text: the applied
+/// migrations, when the target's own schema cannot be read) make on
+/// `schema`, run first within the same budget; a statement of theirs that
+/// does not run here is passed over. Only the statements of `pending` are
+/// judged, and none is said to fail in D1 ([`Found::fails`]): the schema is
+/// the migrations' word, not the target's.
+pub fn side_writes_after(
+    schema: &[String],
+    made_by: &[(String, String)],
+    pending: &[(String, String)],
+) -> Result<Found> {
     let mut db = crate::catalog::schema_copy(schema)?;
-    let had: Vec<String> = db
-        .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type = 'table'")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let complete = holds_all(&db, schema)?;
-    let (seen, deadline) = watch(&mut db)?;
+    let (seen, deadline, ceiling) = watch(&mut db)?;
     let mut found = Found::default();
     let (trial_ends, mut made) = (trial_ends(), Made::default());
+    let bounds = (&deadline, trial_ends, ceiling);
+    if let Some(unfinished) = run_first(&db, made_by, bounds)? {
+        found.unfinished = Some(unfinished);
+        return Ok(found);
+    }
+    let had = tables_in(&db)?;
+    let complete = made_by.is_empty() && holds_all(&db, schema)?;
     for (name, sql) in pending {
         db.execute_batch("BEGIN")?;
         for (n, statement) in d1_sql::statements::Statements::new(sql.as_bytes()).enumerate() {
             let at = format!("{name}: its statement {}", n + 1);
             let unknown = |why: String| format!("{at} {why}");
-            if Instant::now() >= trial_ends {
-                found.out_of_time = Some(at);
+            if let Some(by) = stopped_by(trial_ends, ceiling) {
+                found.unfinished = Some(Unfinished { at, by });
                 return Ok(found);
             }
             let Ok(statement) = statement else {
@@ -284,12 +343,7 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
             };
             *seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen::default();
             let prepared = db.prepare(&statement.sql);
-            let Seen {
-                writes: coded,
-                migrations_table,
-                triggers_on,
-                triggers,
-            } = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
+            let (coded, migrations_table, triggers_on, triggers) = taken(&seen);
             if let Some(does) = migrations_table {
                 found.migrations_table.get_or_insert_with(|| {
                     format!("{at} {does} {}", crate::statement::MIGRATIONS_TABLE)
@@ -316,11 +370,9 @@ pub fn side_writes(schema: &[String], pending: &[(String, String)]) -> Result<Fo
             if !coded.iter().any(|w| is_schema_table(&w.table)) {
                 continue;
             }
-            *deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(trial_ends);
-            let ran = stmt.raw_execute();
-            *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
-            if ran.is_err() && Instant::now() >= trial_ends {
-                found.out_of_time = Some(at);
+            let (ran, stopped) = bounded(bounds, || stmt.raw_execute());
+            if let Some(by) = stopped {
+                found.unfinished = Some(Unfinished { at, by });
                 return Ok(found);
             }
             if let Err(e) = ran {
@@ -365,8 +417,9 @@ impl Made {
         if !db.is_autocommit() {
             db.execute_batch("COMMIT")?;
         }
-        found.out_of_time = self.judge(db, seen, found, trial_ends).err();
-        Ok(found.out_of_time.is_some())
+        found.unfinished = { self.judge(db, seen, found, trial_ends).err() }
+            .map(|at| Unfinished { at, by: Bound::Time });
+        Ok(found.unfinished.is_some())
     }
 
     fn record(&mut self, triggers: Vec<String>, at: &str) {
@@ -437,6 +490,53 @@ impl Made {
         }
         Ok(())
     }
+}
+
+/// The bounds of a trial's statements: the deadline the watch reads, the
+/// trial's end and its memory ceiling ([`watch`]).
+type Bounds<'a> = (&'a Deadline, Instant, Option<crate::room::MemoryCeiling>);
+
+/// `run` under the trial's `bounds`, and which stopped it, if one did.
+fn bounded<T>(
+    (deadline, ends, ceiling): Bounds<'_>,
+    run: impl FnOnce() -> rusqlite::Result<T>,
+) -> (rusqlite::Result<T>, Option<Bound>) {
+    *deadline.lock().unwrap_or_else(PoisonError::into_inner) = Some(ends);
+    let ran = run();
+    *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    let stopped = ran.is_err().then(|| stopped_by(ends, ceiling)).flatten();
+    (ran, stopped)
+}
+
+/// Runs `made_by` (name, text) on `db` within `bounds`, passing over a
+/// statement that does not run here: the statement a bound stopped, if one
+/// did ([`side_writes_after`]).
+fn run_first(
+    db: &rusqlite::Connection,
+    made_by: &[(String, String)],
+    bounds: Bounds<'_>,
+) -> Result<Option<Unfinished>> {
+    for (name, sql) in made_by {
+        for (n, statement) in d1_sql::statements::Statements::new(sql.as_bytes()).enumerate() {
+            let Ok(statement) = statement else { break };
+            if let (_, Some(by)) = bounded(bounds, || db.execute_batch(&statement.sql)) {
+                let at = format!("{name}: its statement {}", n + 1);
+                return Ok(Some(Unfinished { at, by }));
+            }
+        }
+        if !db.is_autocommit() {
+            db.execute_batch("COMMIT")?;
+        }
+    }
+    Ok(None)
+}
+
+/// The tables of `db`'s schema, in lower case.
+fn tables_in(db: &rusqlite::Connection) -> Result<Vec<String>> {
+    Ok(db
+        .prepare("SELECT lower(name) FROM main.sqlite_schema WHERE type = 'table'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// What the authorizer saw of the statement being prepared: the writes it
@@ -538,14 +638,23 @@ fn fire(db: &rusqlite::Connection, seen: &Recorded, table: &str) -> Fired {
 /// The [`Seen`] of the statement being prepared.
 type Recorded = Arc<Mutex<Seen>>;
 
+/// What `seen` recorded of the statement just prepared, taken from it.
+fn taken(seen: &Recorded) -> (Vec<Write>, Option<&'static str>, Vec<String>, Vec<String>) {
+    let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
+    (seen.writes, seen.migrations_table, seen.triggers_on, seen.triggers)
+}
+
 /// When the statement now running is stopped, if it is.
 type Deadline = Arc<Mutex<Option<Instant>>>;
 
 /// Watches the statements `db` prepares and runs: every write a statement
 /// codes is recorded, and what it does to the migrations table (one that
 /// attaches a database is denied), and one runs until the deadline set,
-/// an interrupt, or its memory ceiling; foreign keys are on.
-fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
+/// an interrupt, or the memory ceiling returned ([`trial_memory`]);
+/// foreign keys are on.
+fn watch(
+    db: &mut rusqlite::Connection,
+) -> Result<(Recorded, Deadline, Option<crate::room::MemoryCeiling>)> {
     let writes: Recorded = Arc::default();
     let seen = Arc::clone(&writes);
     db.authorizer(Some(move |ctx: AuthContext<'_>| {
@@ -580,9 +689,7 @@ fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
     }))?;
     let deadline: Deadline = Arc::default();
     let watched = Arc::clone(&deadline);
-    // Rows a schema statement makes (`CREATE TABLE … AS` a query) live in
-    // memory: at most STATEMENT_MEMORY more than the process held.
-    let ceiling = crate::room::MemoryCeiling::above_own_peak(STATEMENT_MEMORY);
+    let ceiling = trial_memory();
     db.progress_handler(
         1000,
         Some(move || {
@@ -593,7 +700,7 @@ fn watch(db: &mut rusqlite::Connection) -> Result<(Recorded, Deadline)> {
         }),
     )?;
     db.execute_batch("PRAGMA foreign_keys = ON")?;
-    Ok((writes, deadline))
+    Ok((writes, deadline, ceiling))
 }
 
 /// Whether any statement of `pending` (name, text) may run a foreign key's

@@ -262,6 +262,9 @@ struct State {
     finishes: bool,
     /// When every statement, this tool's own too, stops ([`Gate::until`]).
     until: Option<std::time::Instant>,
+    /// The most memory the process may hold while any statement runs
+    /// ([`Gate::until`]).
+    until_memory: Option<crate::room::MemoryCeiling>,
     /// While an FTS5 command runs: the most memory the process may hold.
     memory_ceiling: Option<crate::room::MemoryCeiling>,
     /// The first action denied in the statement being prepared.
@@ -302,6 +305,12 @@ struct State {
 }
 
 impl State {
+    /// Whether a statement has run past [`Gate::until`]'s time or memory.
+    fn past_until(&self) -> bool {
+        self.until.is_some_and(|t| std::time::Instant::now() >= t)
+            || self.until_memory.is_some_and(|ceiling| ceiling.passed())
+    }
+
     /// A state for the next statement: what lasts across statements moved
     /// over, the rest as new.
     fn next(&mut self, untrusted: bool, running: Option<std::time::Instant>) -> State {
@@ -311,6 +320,7 @@ impl State {
             budget_seconds: self.budget_seconds,
             finishes: self.finishes,
             until: self.until,
+            until_memory: self.until_memory,
             memory_ceiling: self.memory_ceiling,
             droppable_triggers: std::mem::take(&mut self.droppable_triggers),
             emptiable: std::mem::take(&mut self.emptiable),
@@ -375,8 +385,8 @@ impl Gate {
                     state.interrupted = Some(command_memory_refusal());
                     return true;
                 }
-                if state.until.is_some_and(|t| std::time::Instant::now() >= t) {
-                    state.interrupted = Some("it ran out of time".to_owned());
+                if state.past_until() {
+                    state.interrupted = Some("it ran out of time or memory".to_owned());
                     return true;
                 }
                 let budget = state.budget_seconds.unwrap_or(STATEMENT_SECONDS);
@@ -581,15 +591,16 @@ impl Gate {
         Ok(gate)
     }
 
-    /// Stops every statement, this tool's own too, at `deadline`: an
-    /// in-memory run of the migrations is held to the run's budget
-    /// ([`crate::fk_actions::trial_ends`]), as a statement that never ends
-    /// (a recursive query) held a backup's verification without limit.
-    pub fn until(&self, deadline: std::time::Instant) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .until = Some(deadline);
+    /// Stops every statement, this tool's own too, at `deadline` or once
+    /// the process holds more than `ceiling`: an in-memory run of the
+    /// migrations is held to the run's budget
+    /// ([`crate::fk_actions::trial_ends`], [`crate::fk_actions::trial_memory`]),
+    /// as a statement that never ends (a recursive query) held a backup's
+    /// verification without limit.
+    pub fn until(&self, deadline: std::time::Instant, ceiling: Option<crate::room::MemoryCeiling>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.until = Some(deadline);
+        state.until_memory = ceiling;
     }
 
     /// The connection, for this tool's own statements (its pragmas, its

@@ -1655,6 +1655,7 @@ impl Schema<'_> {
             (None, false) => schema_read.catalog("read the schema (read-only)")?,
         };
         let bootstrap = bootstraps(project, env, args, &catalog);
+        refuse_bootstrap_migrations(project, env, bootstrap)?;
         let scope =
             ExportScope::plan(&catalog, &args.tables).map_err(crate::exit::could_not_run)?;
         scope
@@ -1706,6 +1707,25 @@ impl Schema<'_> {
         }
         Ok((catalog, scope, plan, bootstrap))
     }
+}
+
+/// Refuses (exit 3), a dry run too and before the local D1 is written, a
+/// migration that migrate's guards refuse (one that writes d1_migrations),
+/// which a fresh clone's first backup would apply to give the local D1
+/// its schema ([`Schema::bootstrap`]): it applied every migration
+/// unguarded (NL).
+fn refuse_bootstrap_migrations(
+    project: &Project,
+    env: &Environment,
+    bootstrap: bool,
+) -> Result<()> {
+    if !bootstrap {
+        return Ok(());
+    }
+    let dir = project.config_dir.join(&env.migrations_dir);
+    let files = crate::steps::migrations::migration_files(&dir)?;
+    let digests = crate::steps::migrations::digests(&dir, &files);
+    crate::steps::migrations::refuse_what_cannot_apply_to_empty(env, &dir, (files, digests))
 }
 
 /// Whether `backup` first gives the local D1 its schema from migrations/:

@@ -317,30 +317,37 @@ pub enum OnInterrupt {
 
 impl OnInterrupt {
     /// The gated database in memory the migrations run in, its
-    /// statements stopped at the end of the run's budget
-    /// ([`d1_core::fk_actions::trial_ends`], the plan's trial's).
-    fn gate(self) -> rusqlite::Result<(d1_core::gate::Gate, std::time::Instant)> {
+    /// statements stopped at the end of the run's budget, its time or its
+    /// memory ([`d1_core::fk_actions::trial_ends`],
+    /// [`d1_core::fk_actions::trial_memory`], the plan's trial's).
+    fn gate(self) -> rusqlite::Result<Trial> {
         let gate = match self {
             OnInterrupt::Stop => d1_core::gate::Gate::memory(),
             OnInterrupt::Finish => d1_core::gate::Gate::memory_to_finish(),
         }?;
         let ends = d1_core::fk_actions::trial_ends();
-        gate.until(ends);
-        Ok((gate, ends))
+        let ceiling = d1_core::fk_actions::trial_memory();
+        gate.until(ends, ceiling);
+        Ok((gate, ends, ceiling))
     }
 }
 
+/// An in-memory run of the migrations: its gate, and when and past how
+/// much memory its statements stop ([`OnInterrupt::gate`]).
+type Trial = (
+    d1_core::gate::Gate,
+    std::time::Instant,
+    Option<d1_core::room::MemoryCeiling>,
+);
+
 /// One migration (`name`, `sql`) run in an in-memory `gate` as D1 runs it
 /// ([`run_as_d1_does`]), one statement at a time as the plan's trial reads
-/// them, so that one stopped by the run's budget (`ends`) is named:
-/// [`d1_core::fk_actions::OutOfTime`] (rvBT 1: a statement that never
-/// ended held `backup`, `verify` and `migrate` without limit). A migration
+/// them, so that one stopped by the run's budget (`ends`, `ceiling`) is
+/// named: [`d1_core::fk_actions::Unfinished`] (rvBT 1: a statement that
+/// never ended held `backup`, `verify` and `migrate` without limit; NL: one
+/// past the memory was a migration that does not run here). A migration
 /// whose statements cannot be read so runs whole.
-fn run_in_time(
-    (gate, ends): &(d1_core::gate::Gate, std::time::Instant),
-    name: &str,
-    sql: &str,
-) -> Result<()> {
+fn run_in_time((gate, ends, ceiling): &Trial, name: &str, sql: &str) -> Result<()> {
     let db = gate.db();
     let statements: Option<Vec<String>> = d1_sql::statements::Statements::new(sql.as_bytes())
         .map(|s| s.ok().map(|s| s.sql))
@@ -364,23 +371,35 @@ fn run_in_time(
     if ran.is_err() && !db.is_autocommit() {
         let _ = db.execute_batch("ROLLBACK");
     }
-    match ran {
-        Ok(()) => Ok(()),
-        Err(_) if std::time::Instant::now() >= *ends => {
+    // The gate's database in memory fails a statement that would grow it
+    // past its own bound ("full": it has no disk) before the process
+    // passes the ceiling.
+    let stopped = match &ran {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) => {
+            Some(d1_core::fk_actions::Bound::Memory)
+        }
+        Err(_) => d1_core::fk_actions::stopped_by(*ends, *ceiling),
+        Ok(()) => None,
+    };
+    match (ran, stopped) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(by)) => {
             let at = match at {
                 Some(n) => format!("{name}: its statement {n}"),
                 None => name.to_owned(),
             };
-            Err(d1_core::fk_actions::OutOfTime(at).into())
+            Err(d1_core::fk_actions::Unfinished { at, by }.into())
         }
-        Err(e) => Err(anyhow::Error::from(e)
+        (Err(e), None) => Err(anyhow::Error::from(e)
             .context(format!("the migration {name} does not run in SQLite here"))),
     }
 }
 
-/// Whether `e` is a run of the migrations stopped by its budget.
-fn is_out_of_time(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<d1_core::fk_actions::OutOfTime>().is_some()
+/// Whether `e` is a run of the migrations stopped by its budget, of time
+/// or memory.
+fn is_unfinished(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<d1_core::fk_actions::Unfinished>()
+        .is_some()
 }
 
 /// `e`, or, once a signal has come, the interrupt that stopped the run:
@@ -537,7 +556,7 @@ pub fn triggers_required_as(
                 // those after it make is not known, nor whether the dump
                 // has had them, and a second run would only run out again
                 // (rvBT 1).
-                (prefix, Some(e)) if is_out_of_time(&e) => Some(match prefix {
+                (prefix, Some(e)) if is_unfinished(&e) => Some(match prefix {
                     true => (steps.swap_remove(names.len().min(done)), Some(e)),
                     false => (Made::default(), Some(e)),
                 }),
@@ -554,7 +573,7 @@ pub fn triggers_required_as(
     };
     // Said even with -q, where a skipped check is counted, not told: the
     // user must bound that statement before D1 stops it.
-    if let Some(e) = unrun.as_ref().filter(|e| is_out_of_time(e)) {
+    if let Some(e) = unrun.as_ref().filter(|e| is_unfinished(e)) {
         warn_once(&format!(
             "the triggers and schema the migrations make are not known, so the check that a \
              backup holds them cannot be made: {e}"
@@ -1085,7 +1104,8 @@ pub fn plan<'e>(sh: &Shell, project: &Project, env: &'e Environment) -> Result<M
     let pending = pending(&files, &applied);
     let pending_digests = digests(&dir, &pending);
     refuse_pending_recorded_otherwise(env, (&dir, &files), &pending_digests, record.as_ref())?;
-    let side_writes = side_writes(sh, project, env, &dir, &pending).map_err(|e| format!("{e:#}"));
+    let side_writes =
+        side_writes(sh, project, env, &dir, (&applied, &pending)).map_err(|e| format!("{e:#}"));
     Ok(MigrationPlan {
         env,
         dir,
@@ -1320,13 +1340,16 @@ pub fn edited_or_missing(
 /// migrations table ([`d1_core::fk_actions::names_migrations_table`]). A
 /// local database with no file yet has no rows for an action to change:
 /// its migrations are tried on the migrations table alone, which wrangler
-/// makes before it applies one, as it is added to any schema read.
+/// makes before it applies one, as it is added to any schema read. A
+/// schema that cannot be read leaves the side writes unknown, but not the
+/// guards of [`refuse_what_cannot_apply`]: the pending migrations are
+/// tried on the schema the `applied` ones make ([`guarded_unread`]).
 fn side_writes(
     sh: &Shell,
     project: &Project,
     env: &Environment,
     dir: &Path,
-    pending: &[String],
+    (applied, pending): (&[String], &[String]),
 ) -> Result<d1_core::fk_actions::Found> {
     const PURPOSE: &str = "read the schema the migrations apply to (read-only)";
     let pending = read_migrations(dir, pending)?;
@@ -1345,12 +1368,62 @@ fn side_writes(
             Some(DatabaseReader::Wrangler(&wrangler, &cmds, env))
         }
     };
-    let mut schema = match reader {
-        Some(reader) => reader.catalog(PURPOSE)?.schema_statements(),
+    let mut schema = match reader.map(|r| r.catalog(PURPOSE)) {
+        Some(Ok(catalog)) => catalog.schema_statements(),
+        Some(Err(e)) => return guarded_unread(dir, applied, &pending, e),
         None => Vec::new(),
     };
     schema.push(WRANGLERS_MIGRATIONS_TABLE.to_owned());
     d1_core::fk_actions::side_writes(&schema, &pending)
+}
+
+/// The guards' findings on `pending` (name, text) when the target's schema
+/// could not be read (`unread`): tried on the schema the `applied`
+/// migrations in `dir` make, a statement that writes the migrations table
+/// or cannot complete in the trial is found as on the target's own schema
+/// (NL: the guard was skipped, and `migrate --no-backup` applied one that
+/// wrote d1_migrations); otherwise `unread`, as the side writes on the
+/// target's rows stay unknown.
+fn guarded_unread(
+    dir: &Path,
+    applied: &[String],
+    pending: &[(String, String)],
+    unread: anyhow::Error,
+) -> Result<d1_core::fk_actions::Found> {
+    let present: Vec<String> = { applied.iter() }
+        .filter(|n| dir.join(n).is_file())
+        .cloned()
+        .collect();
+    let made_by = read_migrations(dir, &present)?;
+    let schema = [WRANGLERS_MIGRATIONS_TABLE.to_owned()];
+    let found = d1_core::fk_actions::side_writes_after(&schema, &made_by, pending)?;
+    match (found.migrations_table, found.unfinished) {
+        (None, None) => Err(unread),
+        (migrations_table, unfinished) => Ok(d1_core::fk_actions::Found {
+            migrations_table,
+            unfinished,
+            ..Default::default()
+        }),
+    }
+}
+
+/// Refuses (exit 3), in `migrate`'s words and before anything runs, a
+/// migration of `dir` (`files` as read) that its guards refuse, applied
+/// to `env`'s database with none applied and no schema yet: `restore
+/// --clean`'s target, a fresh clone's first backup. Only migrate and
+/// deploy held their migrations to them, and these applied every
+/// migration that writes d1_migrations (NL).
+pub fn refuse_what_cannot_apply_to_empty(
+    env: &Environment,
+    dir: &Path,
+    files: FilesRead,
+) -> Result<()> {
+    let mut plan = plan_of_all(env, dir, files);
+    let pending = read_migrations(dir, &plan.pending)?;
+    let schema = [WRANGLERS_MIGRATIONS_TABLE.to_owned()];
+    plan.side_writes =
+        d1_core::fk_actions::side_writes(&schema, &pending).map_err(|e| format!("{e:#}"));
+    refuse_what_cannot_apply(&plan, false)
 }
 
 /// Refuses (exit 3), a dry run too and before the pre-migration backup
@@ -1367,14 +1440,14 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
         return Ok(());
     };
     refuse_writing_migrations_table(plan, found)?;
-    if let Some(reached) = &found.out_of_time {
+    if let Some(unfinished) = &found.unfinished {
         crate::stop!(
             crate::exit::Exit::Refused,
             "refusing to migrate {}: the plan's trial of the pending migrations stopped: {}, in \
              {}, then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; \
              no backup was taken.",
             plan.env.database_name,
-            d1_core::fk_actions::out_of_time_said(reached),
+            unfinished,
             plan.dir.display(),
             plan.env.name
         );

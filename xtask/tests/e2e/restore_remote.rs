@@ -2844,6 +2844,7 @@ fn a_migration_that_writes_the_migrations_table_is_refused_when_the_schema_canno
             run.all()
         );
         assert_eq!(counts(&remote.db), before, "{args:?}");
-        assert!(remote.sb.backup_files().is_empty(), "{args:?}");
+        let held = remote.sb.backups_held();
+        assert!(held.is_empty(), "{args:?}: {:?}", held.keys());
     }
 }

@@ -364,14 +364,23 @@ fn create_new(
 
 /// `--clean`'s migrations, their names and digests, read before the
 /// schema they make: a file changed since is refused
-/// ([`crate::steps::migrations::stage`]), never applied unseen.
-fn clean_migrations_read(mode: Mode, dir: &Path) -> Result<Option<FilesRead>> {
+/// ([`crate::steps::migrations::stage`]), never applied unseen; one that
+/// migrate's guards refuse (it writes d1_migrations) is refused as migrate
+/// refuses it, a dry run too, before anything runs
+/// ([`crate::steps::migrations::refuse_what_cannot_apply_to_empty`]).
+fn clean_migrations_read(
+    mode: Mode,
+    dir: &Path,
+    target: &Environment,
+) -> Result<Option<FilesRead>> {
     if mode != Mode::Clean {
         return Ok(None);
     }
     let files = crate::steps::migrations::migration_files(dir)?;
     let digests = crate::steps::migrations::digests(dir, &files);
-    Ok(Some((files, digests)))
+    let read = (files, digests);
+    crate::steps::migrations::refuse_what_cannot_apply_to_empty(target, dir, read.clone())?;
+    Ok(Some(read))
 }
 
 /// `--clean`'s migrations staged for wrangler, before anything is changed ([`crate::steps::migrations::stage`]):
@@ -867,7 +876,7 @@ fn plan(
     let key_check = check_keys(project, args, &source, &reader, &catalog);
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
-    let clean_migrations = clean_migrations_read(mode, &migrations_dir)?;
+    let clean_migrations = clean_migrations_read(mode, &migrations_dir, target)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     let dump = (&triggers, &schema[..], key_check, deferred);
