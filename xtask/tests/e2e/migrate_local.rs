@@ -2215,3 +2215,105 @@ fn a_statement_past_the_trials_memory_is_refused_as_an_endless_one_is() {
         backup.all()
     );
 }
+
+/// Writes `sql` as the pending migration 0005_idx.sql and runs each of
+/// [`EVERY_MIGRATE`]: each is refused (exit 3) naming the file and the
+/// statement numbered `at`, with no backup taken, never quoting
+/// `sk_live_Secret`, the local D1 and backups/ unchanged.
+fn refused_before_anything(sb: &Sandbox, sql: &str, at: usize) {
+    std::fs::write(
+        sb.path().join("migrations/0005_idx.sql"),
+        format!("{sql}\n"),
+    )
+    .unwrap();
+    let before = database_and_backups(sb);
+    for args in EVERY_MIGRATE {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(3), "{args:?} {sql}:\n{}", run.all());
+        let statement = format!("0005_idx.sql: its statement {at}");
+        assert!(
+            run.stderr.contains(&statement) && run.stderr.contains("no backup was taken"),
+            "{args:?} {sql}:\n{}",
+            run.all()
+        );
+        assert!(!run.all().contains("sk_live_Secret"), "{}", run.all());
+        assert_eq!(database_and_backups(sb), before, "{args:?} {sql}");
+    }
+}
+
+/// rvBW 1: the plan's trial ran only migrations with a statement that may
+/// run a foreign key action, so a migration of schema statements alone
+/// that names a column or table not there (a typo) passed the dry run
+/// (exit 0), and `migrate --yes` took a full backup, then failed in
+/// wrangler, every retry another backup. Every pending migration is tried:
+/// refused (exit 3), the dry run too, naming the file and the statement,
+/// with no backup taken and the database unchanged.
+#[test]
+fn a_schema_only_migration_naming_what_is_not_there_is_refused_before_the_backup() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    for sql in [
+        "CREATE INDEX accounts_email_x ON accounts(emial);",
+        "ALTER TABLE acounts ADD COLUMN phone TEXT;",
+    ] {
+        refused_before_anything(&sb, sql, 1);
+    }
+    let fixed = "CREATE INDEX accounts_email_x ON accounts(email);\n";
+    std::fs::write(sb.path().join("migrations/0005_idx.sql"), fixed).unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+}
+
+/// rvBW 2: a statement SQLite cannot parse (`CRATE INDEX`, a stray
+/// token) was taken as a guess about D1: the dry run passed and each
+/// `migrate --yes` took another full backup before wrangler failed. A
+/// parse error does not depend on the schema nor on the statements before
+/// it, and D1's SQLite parses no more than this one: refused (exit 3), the
+/// dry run too, naming the file and the statement, never its values, with
+/// no backup taken and the database unchanged, even after a statement
+/// that does not run here.
+#[test]
+fn a_migration_that_does_not_parse_is_refused_before_the_backup_never_quoting_it() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    for (sql, at) in [
+        ("CRATE INDEX accounts_email_x ON accounts(email);", 1),
+        (
+            "INSERT INTO companies (name) VALUES ('sk_live_Secret' 'Acme');",
+            1,
+        ),
+        (
+            "CREATE VIRTUAL TABLE v USING no_such_module(x);\n\
+             UPDATE companies SET name = 'sk_live_Secret' WHERE id = = 1;",
+            2,
+        ),
+    ] {
+        refused_before_anything(&sb, sql, at);
+    }
+}
+
+/// rvBW 2: a migration that fails whole (a UNIQUE index the rows break,
+/// which no trial on empty tables can see) left the database as it was,
+/// and the error said "nothing was applied by this run" yet advised
+/// restoring the pre-migration backup with `--replace`. It names the
+/// backup as kept, and advises no restore.
+#[test]
+fn a_migrate_that_applied_nothing_does_not_advise_restoring_its_backup() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme'), ('Acme');");
+    let unique = "CREATE UNIQUE INDEX companies_name_u ON companies(name);\n";
+    std::fs::write(sb.path().join("migrations/0005_unique.sql"), unique).unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let error = &run.stderr[run.stderr.find("error:").unwrap_or(0)..];
+    assert!(
+        error.contains("nothing was applied by this run") && error.contains(&only_backup(&sb)),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !error.contains("--replace") && !error.contains("way back"),
+        "a restore is advised of a run that applied nothing:\n{}",
+        run.all()
+    );
+}
