@@ -890,7 +890,10 @@ impl Deploy<'_> {
                     self.sh,
                     self.project,
                     (plan, staged),
-                    "see below for the way back",
+                    (
+                        "see below for the way back",
+                        "Its pre-migration backup is named below.",
+                    ),
                 )?;
                 // Applied: a kill during the Pages deploy leaves no record
                 // of migrations underway.

@@ -163,7 +163,7 @@ pub fn run(sh: &Shell, project: &Project, args: &MigrateArgs) -> Result<()> {
     let backup_file = pre_migration_backup(sh, project, args, env, &plan.pending, &lock)?;
     let applying = record_applying(project, &lock, &plan, backup_file.as_deref())?;
     let ran = (backup_file.as_deref(), applying.way_back.as_deref());
-    let applied = apply(sh, project, (&plan, &staged), &applying.advice)
+    let applied = apply(sh, project, (&plan, &staged), applying.told())
         .inspect_err(|e| failure_document(&plan, (args, &cmds), e, ran))?;
     drop(lock);
     if let Some(file) = &backup_file {

@@ -1335,14 +1335,16 @@ pub fn edited_or_missing(
 /// What the `pending` migrations change in tables they do not name,
 /// through foreign key actions (see [`d1_core::fk_actions`]): prepared in
 /// memory on an empty copy of the target's schema, read from the local
-/// D1's file or with one read-only query, unless no pending statement may
-/// run an action ([`d1_core::fk_actions::may_act`]) and none names the
-/// migrations table ([`d1_core::fk_actions::names_migrations_table`]). A
-/// local database with no file yet has no rows for an action to change:
-/// its migrations are tried on the migrations table alone, which wrangler
-/// makes before it applies one, as it is added to any schema read. A
-/// schema that cannot be read leaves the side writes unknown, but not the
-/// guards of [`refuse_what_cannot_apply`]: the pending migrations are
+/// D1's file or with one read-only query. Every pending migration is
+/// tried, whatever its statements: one of schema statements alone cannot
+/// run an action, but may name a column that is not there, or not parse,
+/// which D1 refuses too; it used to be left untried, passed the dry run,
+/// and failed after the pre-migration backup, each retry another backup
+/// (rvBW). A local database with no file yet has no rows for an action to
+/// change: its migrations are tried on the migrations table alone, which
+/// wrangler makes before it applies one, as it is added to any schema read.
+/// A schema that cannot be read leaves the side writes unknown, but not
+/// the guards of [`refuse_what_cannot_apply`]: the pending migrations are
 /// tried on the schema the `applied` ones make ([`guarded_unread`]).
 fn side_writes(
     sh: &Shell,
@@ -1352,12 +1354,10 @@ fn side_writes(
     (applied, pending): (&[String], &[String]),
 ) -> Result<d1_core::fk_actions::Found> {
     const PURPOSE: &str = "read the schema the migrations apply to (read-only)";
-    let pending = read_migrations(dir, pending)?;
-    if !d1_core::fk_actions::may_act(&pending)
-        && !d1_core::fk_actions::names_migrations_table(&pending)
-    {
+    if pending.is_empty() {
         return Ok(Default::default());
     }
+    let pending = read_migrations(dir, pending)?;
     let wrangler;
     let cmds = project.commands();
     let reader = match local_d1::existing_file(&project.config_dir, env) {
@@ -1374,7 +1374,31 @@ fn side_writes(
         None => Vec::new(),
     };
     schema.push(WRANGLERS_MIGRATIONS_TABLE.to_owned());
-    d1_core::fk_actions::side_writes(&schema, &pending)
+    let mut found = d1_core::fk_actions::side_writes(&schema, &pending)?;
+    for (name, _) in pending.iter().filter(|(_, sql)| may_limit_rows(sql)) {
+        let at = format!("{name}: its statement ");
+        for said in { found.unknown.iter_mut() }.filter(|s| s.starts_with(&at)) {
+            *said = said.replace("(syntax error)", MAY_LIMIT_ROWS);
+        }
+    }
+    Ok(found)
+}
+
+/// What a syntax error is said to be in a migration that may hold an
+/// UPDATE or DELETE with `ORDER BY` or `LIMIT` ([`may_limit_rows`]): no
+/// parse error known, but a guess about D1.
+const MAY_LIMIT_ROWS: &str = "(D1 may take it: an UPDATE or DELETE with ORDER BY or LIMIT, \
+                              which D1's SQLite parses and this one does not; else a syntax error)";
+
+/// Whether `sql` may hold an UPDATE or DELETE with `ORDER BY` or `LIMIT`,
+/// which D1's SQLite takes (the local D1 applies `DELETE FROM t WHERE 0
+/// LIMIT 1`) and the SQLite here does not parse (it is built without
+/// `SQLITE_ENABLE_UPDATE_DELETE_LIMIT`): a syntax error in such a
+/// migration is no parse error known to D1 ([`does_not_parse`]).
+fn may_limit_rows(sql: &str) -> bool {
+    let sql = sql.to_ascii_lowercase();
+    (sql.contains("update") || sql.contains("delete"))
+        && (sql.contains("limit") || sql.contains("order"))
 }
 
 /// The guards' findings on `pending` (name, text) when the target's schema
@@ -1431,10 +1455,11 @@ pub fn refuse_what_cannot_apply_to_empty(
 /// pending migrations the plan knows D1 refuses: a statement that names a
 /// table or column not there, every statement before it having prepared
 /// and run on a full copy of the target's schema
-/// ([`d1_core::fk_actions::Found::fails`]). Retried, each run would take
-/// the same backup again and fail the same way. A statement that only
-/// may fail (one before it did not run here) is no refusal: the plan
-/// says why its backup is taken all the same.
+/// ([`d1_core::fk_actions::Found::fails`]), or one SQLite cannot parse
+/// ([`does_not_parse`]). Retried, each run would take the same backup
+/// again and fail the same way. A statement that only may fail (one
+/// before it did not run here, a function or module SQLite here lacks)
+/// is no refusal: the plan says why its backup is taken all the same.
 pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Result<()> {
     let Ok(found) = &plan.side_writes else {
         return Ok(());
@@ -1452,13 +1477,19 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
             plan.env.name
         );
     }
-    if let Some(fails) = &found.fails {
+    // Why the plan knows, told after the statement.
+    let before_it = "on its schema with every statement before it applied";
+    let parsed = "whatever the schema and the statements before it: SQLite cannot parse it, \
+                  and D1's SQLite parses no more than this one";
+    let known = { found.fails.as_deref().map(|fails| (fails, before_it)) }
+        .or_else(|| does_not_parse(found).map(|statement| (statement, parsed)));
+    if let Some((fails, known)) = known {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "refusing to migrate {}: {fails}, on its schema with every statement before it \
-             applied, so D1 refuses it too (wrangler would fail after the pre-migration backup). \
-             It is not applied yet: fix that statement in {}, then `cargo xtask migrate {} \
-             --dry-run` shows the plan again. Nothing was done; no backup was taken.",
+            "refusing to migrate {}: {fails}, {known}, so D1 refuses it too (wrangler would fail \
+             after the pre-migration backup). It is not applied yet: fix that statement in {}, \
+             then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; no \
+             backup was taken.",
             plan.env.database_name,
             plan.dir.display(),
             plan.env.name
@@ -1472,6 +1503,27 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
         );
     }
     Ok(())
+}
+
+/// SQLite's words ([`d1_core::gate::without_values`]'s) for a statement it
+/// cannot parse: a misspelt keyword, a stray token, a statement cut short.
+/// Parsing depends on no schema nor on any statement before it, and the
+/// SQLite here is newer than D1's, whose grammar only grows: D1 refuses it
+/// too, but for the `ORDER BY` and `LIMIT` of an UPDATE or DELETE, which
+/// only D1's is built to parse ([`MAY_LIMIT_ROWS`]). Anything else a statement does not prepare for (`no such
+/// function`, `no such module`, what D1's SQLite may have and this one
+/// lacks) stays a guess about D1.
+const PARSE_ERRORS: [&str; 3] = ["syntax error", "unrecognized token", "incomplete input"];
+
+/// The first statement the plan's trial found SQLite cannot parse
+/// ([`PARSE_ERRORS`]), as it was said ([`d1_core::fk_actions::Found::unknown`]:
+/// its migration, its number and SQLite's reason, never its values).
+fn does_not_parse(found: &d1_core::fk_actions::Found) -> Option<&str> {
+    let parse_error = |said: &&String| {
+        said.split_once(" does not prepare here (")
+            .is_some_and(|(_, why)| PARSE_ERRORS.iter().any(|e| why.starts_with(e)))
+    };
+    found.unknown.iter().find(parse_error).map(String::as_str)
 }
 
 /// Refuses (exit 3), a dry run too and before the pre-migration backup, a
@@ -1620,13 +1672,15 @@ impl MigrationPlan<'_> {
 
 /// Applies the plan's pending migrations from their copy, `staged`, the
 /// pre-migration backup already taken and [`record_applying`] passed; a
-/// failure carries `advice`, the way back. Returns what d1_migrations
-/// gained, read again afterwards, as the migrations this run applied.
+/// failure carries `advice`, the way back, or, when it applied nothing,
+/// `kept`, what is said of the backup instead ([`failed_said`]). Returns
+/// what d1_migrations gained, read again afterwards, as the migrations
+/// this run applied.
 pub fn apply(
     sh: &Shell,
     project: &Project,
     (plan, staged): (&MigrationPlan<'_>, &Staged),
-    advice: &str,
+    (advice, kept): (&str, &str),
 ) -> Result<Vec<String>> {
     let env = plan.env;
     let wrangler = project.wrangler(sh)?;
@@ -1653,7 +1707,7 @@ pub fn apply(
             && !in_sql
             && !crate::edge::wrangler::failed_refused_by_api(&e);
         let now = applied_migrations(sh, project, env);
-        let said = failed_said(&now, (plan, failure), advice, may_land);
+        let said = failed_said(&now, (plan, failure), (advice, kept), may_land);
         let applied: Option<Vec<String>> = { now.ok() }.map(|now| {
             { plan.pending.iter() }
                 .filter(|p| now.contains(p))
@@ -2174,8 +2228,11 @@ fn interrupted_said(now: &Result<Vec<String>>, plan: &MigrationPlan<'_>, advice:
 /// migration file as one batch (wrangler sends it with its `d1_migrations`
 /// INSERT as one query, locally and remotely), so when `d1_migrations`
 /// (read again) still lists none of the pending ones, this run applied
-/// nothing: the backup is still named, but restoring it is not the first
-/// thing to do. Then, unless wrangler's error was an SQL error from D1
+/// nothing: the database is as it was, and the backup is named as `kept`,
+/// with no restore advised; it used to end "should you need the way back,
+/// restore the pre-migration backup" with its `--replace` command (rvBW
+/// 2). Only a remote request D1 may still carry out (`may_land`) keeps
+/// the way back. Then, unless wrangler's error was an SQL error from D1
 /// (`in_sql`), the migration is not what failed (a network failure, a
 /// token Cloudflare refused, D1 unavailable, wrangler itself): they are
 /// told to fix that, not the migration. `named` is the file wrangler said
@@ -2183,7 +2240,7 @@ fn interrupted_said(now: &Result<Vec<String>>, plan: &MigrationPlan<'_>, advice:
 fn failed_said(
     applied: &Result<Vec<String>>,
     (plan, (in_sql, named)): (&MigrationPlan<'_>, (bool, Option<&str>)),
-    advice: &str,
+    (advice, kept): (&str, &str),
     may_land: bool,
 ) -> String {
     let db = &plan.env.database_name;
@@ -2199,12 +2256,15 @@ fn failed_said(
         .as_ref()
         .is_ok_and(|a| !plan.pending.iter().any(|p| a.contains(p)));
     let way_back = advice.strip_prefix("to go back, ").unwrap_or(advice);
+    let after = match may_land {
+        true => format!("Should you need the way back, {way_back}"),
+        false => format!("{db} is as it was before this run: there is nothing to restore. {kept}"),
+    };
     match plan.pending.first() {
         Some(first) if none && in_sql => format!(
             "applying migrations to {db} failed, and nothing was applied by this run (D1 \
              applies each migration file as one batch): d1_migrations lists {} and every \
-             migration after it as pending still; fix it and migrate again. Should you need the \
-             way back, {way_back}",
+             migration after it as pending still; fix it and migrate again. {after}",
             d1_core::names::shown(first),
         ),
         Some(first) if none => format!(
@@ -2215,8 +2275,8 @@ fn failed_said(
              was applied by this run{}: fix what it names and migrate again. A timeout, a full \
              database or one out of memory may be the migration's, by its own size: D1 limits \
              one query to 30 s and a database to its plan's size, which a long or large \
-             migration meets, and then it must be split into smaller ones or make room. Should \
-             you need the way back, {way_back}",
+             migration meets, and then it must be split into smaller ones or make room. \
+             {after}",
             d1_core::names::shown(first),
             match may_land {
                 true => format!(
@@ -2884,11 +2944,16 @@ pub fn record_applying(
                     &triggers,
                 ),
                 way_back: Some(restore_command(file, env, None, &triggers)),
+                kept: format!(
+                    "Its pre-migration backup, {}, is kept.",
+                    d1_core::names::shown(&file.display().to_string())
+                ),
             }
         }
         None => Applying {
             advice: "no backup was taken (--no-backup)".to_owned(),
             way_back: None,
+            kept: "No backup was taken (--no-backup).".to_owned(),
         },
     };
     lock.record(crate::edge::lock::Doing::Migrating {
@@ -2901,10 +2966,21 @@ pub fn record_applying(
 
 /// The way back from a migration, once [`record_applying`] wrote it: the
 /// advice every failure and interruption ends with, and the command alone
-/// (`None` with `--no-backup`), which `migrate --json` gives a script.
+/// (`None` with `--no-backup`), which `migrate --json` gives a script;
+/// and what a failure that applied nothing says of the backup instead,
+/// with nothing to restore (`kept`).
 pub struct Applying {
     pub advice: String,
     pub way_back: Option<String>,
+    pub kept: String,
+}
+
+impl Applying {
+    /// What a failed [`apply`] tells: the way back, and what it says of
+    /// the backup instead when it applied nothing.
+    pub fn told(&self) -> (&str, &str) {
+        (&self.advice, &self.kept)
+    }
 }
 
 /// A failed [`apply`]'s error, as said ([`failed_said`]), with the

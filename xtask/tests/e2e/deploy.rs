@@ -304,9 +304,12 @@ fn a_failing_migration_stops_the_deploy_and_prints_the_way_back_without_restorin
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let key = encrypted_offsite(&remote, home.path());
+    // A NULL where the column takes none: D1 refuses it, and the plan's
+    // trial, which runs no rows, cannot know (a table not there is refused
+    // before the backup, rvBW).
     std::fs::write(
         remote.sb.path().join("migrations/0005_broken.sql"),
-        "ALTER TABLE no_such_table ADD COLUMN x TEXT;",
+        "INSERT INTO companies (name) VALUES (NULL);",
     )
     .unwrap();
     let before = dump_of(&remote.db);
