@@ -417,8 +417,10 @@ impl Made {
         if !db.is_autocommit() {
             db.execute_batch("COMMIT")?;
         }
-        found.unfinished = { self.judge(db, seen, found, trial_ends).err() }
-            .map(|at| Unfinished { at, by: Bound::Time });
+        found.unfinished = { self.judge(db, seen, found, trial_ends).err() }.map(|at| Unfinished {
+            at,
+            by: Bound::Time,
+        });
         Ok(found.unfinished.is_some())
     }
 
@@ -641,7 +643,12 @@ type Recorded = Arc<Mutex<Seen>>;
 /// What `seen` recorded of the statement just prepared, taken from it.
 fn taken(seen: &Recorded) -> (Vec<Write>, Option<&'static str>, Vec<String>, Vec<String>) {
     let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
-    (seen.writes, seen.migrations_table, seen.triggers_on, seen.triggers)
+    (
+        seen.writes,
+        seen.migrations_table,
+        seen.triggers_on,
+        seen.triggers,
+    )
 }
 
 /// When the statement now running is stopped, if it is.
@@ -1258,10 +1265,11 @@ mod tests {
                    CREATE TABLE numbers AS WITH RECURSIVE c(x) AS \
                    (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c;\n";
         let found = side_writes(&schema(), &migration(sql)).unwrap();
-        assert_eq!(found.unknown.len(), 1, "{found:?}");
-        assert!(
-            found.unknown[0].starts_with("0002_change.sql: its statement 2 does not run here"),
-            "{found:?}"
-        );
+        // Stopped by its memory ceiling, or by the trial's time on a loaded
+        // machine: either way the plan refuses it (NL), never "does not
+        // run here" and on.
+        let at = found.unfinished.as_ref().map(|u| u.at.as_str());
+        assert_eq!(at, Some("0002_change.sql: its statement 2"), "{found:?}");
+        assert!(found.unknown.is_empty(), "{found:?}");
     }
 }
