@@ -287,6 +287,34 @@ fn an_interrupted_with_backup_names_its_backup_not_a_clean_start() {
     assert!(!stderr.contains("starts clean"), "{stderr}");
 }
 
+/// NT 2: Ctrl-C at a terminal reaches with-backup and its command, which
+/// traps it and exits 130: with-backup said first that the command failed
+/// (with a diff and a restore), then that it was interrupted. It says one
+/// thing, the interruption, with the backup taken before the command.
+#[test]
+fn a_with_backup_whose_command_exits_130_on_ctrl_c_says_only_that_it_was_interrupted() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let script = "trap 'exit 130' INT; echo st''arted; sleep 20 & wait";
+    let cmd = sb.xtask_command(&["with-backup", "local", "--", "sh", "-c", script]);
+    let run = interrupt_job_once_printed(cmd, "started");
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let errors: Vec<&str> = { run.stderr.lines() }
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains("interrupted by SIGINT"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the backup taken before it is"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// Appends a line to an applied migration, as an edit would.
 fn edit_migration(sb: &Sandbox, name: &str) -> String {
     let path = sb.path().join("migrations").join(name);

@@ -1343,6 +1343,15 @@ fn an_interrupted_restore_rolls_back_and_leaves_the_target_as_it_was() {
     assert!(!run.stdout.contains("Restored"), "{}", run.stdout);
     // Nothing of the dump landed, and the drops of --replace were undone.
     assert_eq!(local_state(&target), before);
+    // NT 3: the safety backup is what the database still holds: status
+    // does not call it "a picture of what that restore undid" (it undid
+    // nothing), nor the migrations unknown for it.
+    let status = target.xtask(&["status", "--env", "local"]);
+    let said = status.all();
+    assert!(
+        !said.contains("what that restore undid") && !said.contains("migrations unknown"),
+        "{said}"
+    );
     // The safety backup stays, whole; nothing unfinished is left.
     assert_no_partials(&target);
     let safety = only_backup(&target);
@@ -3819,4 +3828,77 @@ fn a_hand_export_of_rows_whose_parent_the_migrations_make_restores_clean_and_par
     target.xtask(&[&args[..], &clean].concat()).assert_ok();
     let sql = "SELECT email FROM accounts ORDER BY 1";
     assert_eq!(target.query(sql), source.query(sql));
+}
+
+/// NT 1: `-q restore --replace --yes` over a table the backup does not
+/// have (made by a migration after it) exited 0 saying nothing of it: the
+/// plan's `LOSES` line, which -q hid, was the only word, and `--json`'s
+/// plan had only a count of objects. Under -q each `LOSES` line is a
+/// warning, and the plan's `loses` lists the table (its rows not counted).
+#[test]
+fn a_quiet_replace_warns_of_the_table_it_loses_and_its_json_plan_lists_it() {
+    let (sb, name) = sandbox_with_a_backup();
+    migrate_local_with(
+        &sb,
+        "0005_add_notes.sql",
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, t TEXT);",
+    );
+    sb.execute_sql("INSERT INTO notes (t) VALUES ('a'), ('b');");
+    let args = ["restore", name.as_str(), "--to", "local", "--replace"];
+    let plan = sb.xtask(&[&args[..], &["--dry-run", "--json"]].concat());
+    plan.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(
+        json["plan"]["loses"],
+        serde_json::json!([{ "kind": "table", "name": "notes", "rows": null }]),
+        "{}",
+        plan.all()
+    );
+    let run = sb.xtask(&[&["-q"][..], &args[..], &["--yes"]].concat());
+    run.assert_ok();
+    let warned = { run.stderr.lines() }
+        .find(|l| l.starts_with("warning:") && l.contains("LOSES"))
+        .unwrap_or_else(|| panic!("-q said nothing of the table lost:\n{}", run.all()));
+    assert!(warned.contains("table notes"), "{warned}");
+    assert!(run.stdout.is_empty(), "{}", run.all());
+    let left = sb.query("SELECT count(*) AS n FROM sqlite_master WHERE name = 'notes'");
+    assert_eq!(left[0][0]["n"], 0);
+}
+
+/// NT 1: a schema-only backup restored `-q --partial --replace --yes`
+/// makes every table again empty: the `LOSES` line is a warning under -q,
+/// and `--json`'s `loses` names each table whose rows go.
+#[test]
+fn a_quiet_schema_only_replace_warns_that_every_row_goes_and_its_json_plan_lists_them() {
+    let source = source_sandbox();
+    let file = backup(&source, &["--schema-only"]);
+    let target = target_sandbox();
+    target.apply_migrations();
+    target.execute_sql("INSERT INTO companies (name) VALUES ('gone after');");
+    let file = file.to_str().unwrap();
+    let args = ["restore", file, "--to", "local", "--partial", "--replace"];
+    let plan = target.xtask(&[&args[..], &["--dry-run", "--json"]].concat());
+    plan.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let loses = json["plan"]["loses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        loses.contains(&serde_json::json!({ "kind": "rows", "name": "companies", "rows": null })),
+        "{}",
+        plan.all()
+    );
+    let run = target.xtask(&[&["-q"][..], &args[..], &["--yes"]].concat());
+    run.assert_ok();
+    assert!(
+        { run.stderr.lines() }
+            .any(|l| l.starts_with("warning:") && l.contains("every row of every table")),
+        "-q said nothing of the rows lost:\n{}",
+        run.all()
+    );
+    assert_eq!(
+        target.query("SELECT count(*) AS n FROM companies")[0][0]["n"],
+        0
+    );
 }

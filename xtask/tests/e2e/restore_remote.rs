@@ -2122,6 +2122,41 @@ fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
     );
 }
 
+/// NT 4: after Ctrl-C while D1 may have been handed the import (its
+/// outcome unknown), `status --json` said `"ok": true`, exit 0, its
+/// `last_restore` only `interrupted`: a script watching either missed it.
+/// The outcome is named (`"outcome": "unknown"`), `ok` is false and the
+/// exit code 1, as for a stale backup; and a later run that takes the lock
+/// calls that run interrupted, as the journal does, never killed.
+#[test]
+fn status_json_after_an_interrupted_remote_import_says_its_outcome_is_unknown_and_fails() {
+    let (remote, home, file) = prod_and_its_backup();
+    prod_moves_on(&remote);
+    let faults = d1_loopback::Faults {
+        import_held: true,
+        ..Default::default()
+    };
+    let run = restore_into_prod_interrupted((&remote, home.path(), &file), faults, ("/import", 2));
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let status = remote.xtask(home.path(), &["status", "--env", "prod", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["ok"], false, "{}", status.all());
+    assert_eq!(
+        json["environments"][0]["last_restore"]["outcome"],
+        "unknown",
+        "{}",
+        status.all()
+    );
+    assert_eq!(status.code, Some(1), "{}", status.all());
+    let next = remote.xtask(home.path(), &["with-backup", "local", "--", "true"]);
+    assert!(
+        next.stderr.contains("interrupted") && !next.stderr.contains("killed"),
+        "{}",
+        next.all()
+    );
+    assert_eq!(remote.server.release_held_imports(), 1);
+}
+
 /// Ctrl-C while wrangler uploads the import (the loopback holds the
 /// upload: `Uploading <file>` printed, not `Uploading complete.`) stops it
 /// before D1 was handed anything. It was told as the load of a handed

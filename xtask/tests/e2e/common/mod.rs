@@ -920,6 +920,17 @@ pub fn hang_up_once_printed(mut cmd: Command, needle: &str) -> Run {
     })
 }
 
+/// As [`interrupt_once_printed`], for a terminal's Ctrl-C: the xtask runs
+/// as a shell's job, and SIGINT goes to the whole group, the command a
+/// `with-backup` runs included.
+pub fn interrupt_job_once_printed(mut cmd: Command, needle: &str) -> Run {
+    as_a_job_ignoring(&mut cmd, &[]);
+    signal_once_printed(cmd, needle, |pid| {
+        // SAFETY: kill(2) on the group our own child leads.
+        unsafe { libc::kill(-pid, libc::SIGINT) };
+    })
+}
+
 fn signal_once_printed(cmd: Command, needle: &str, send: impl FnOnce(libc::pid_t)) -> Run {
     signal_once_shown(cmd, (needle, false), send)
 }
