@@ -441,9 +441,15 @@ pub fn say_args(args: fmt::Arguments<'_>) {
 /// database name is never typed with what it destroys unseen. Without
 /// `-q`, or with `--dry-run`, the plan printed them already.
 pub fn before_asking(text: &str) {
-    if quiet() && !PLAN_ASKED.load(Ordering::Relaxed) {
+    if plan_hidden() {
         write_line(true, text);
     }
+}
+
+/// Whether `-q` hid the plan just printed (no `--dry-run` asked for it):
+/// what it loses is then said as warnings.
+pub fn plan_hidden() -> bool {
+    quiet() && !PLAN_ASKED.load(Ordering::Relaxed)
 }
 
 /// As `say!`, for a line whose commands are run otherwise than this one

@@ -26,7 +26,8 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-fn name(signal: i32) -> &'static str {
+/// The signal's name (`SIGINT`), as the interruption's message gives it.
+pub fn name(signal: i32) -> &'static str {
     match signal {
         libc::SIGINT => "SIGINT",
         libc::SIGTERM => "SIGTERM",

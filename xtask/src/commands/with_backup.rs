@@ -75,10 +75,11 @@ pub fn with_backup(
         return Err(crate::edge::signals::Interrupted(signal).into());
     }
     let databases: Vec<&str> = targets.iter().map(|e| e.database_name.as_str()).collect();
-    crate::edge::signals::changed(format!(
+    let may_have_changed = format!(
         "`{shown}` was started and may have changed {}; {before_it}",
         databases.join(", ")
-    ));
+    );
+    crate::edge::signals::changed(may_have_changed.clone());
     let nesting = lock.nesting();
     let vars = [(crate::edge::lock::NESTED_ENV, nesting.as_str())];
     let started = |pid: u32| record_running(&mut lock, &shown, pid);
@@ -94,13 +95,37 @@ pub fn with_backup(
         }
     };
     if !status.success() {
-        let back: String = { backups.iter() }
-            .map(|(f, env)| way_back(project, f, env))
-            .collect();
-        crate::out::error(&format!("`{shown}` failed ({status}); {before_it}{back}"));
-        return Ok(std::process::ExitCode::from(shell_code(status)));
+        let said = (
+            shown.as_str(),
+            before_it.as_str(),
+            may_have_changed.as_str(),
+        );
+        return Ok(say_failed(project, &backups, said, status));
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// A command that ended failed: its code, as a shell gives it, and its
+/// failure with the backups taken before it and the way back from each.
+/// Stopped by a signal this run was sent too (a terminal's Ctrl-C reaches
+/// the whole job), the interruption is the one thing said (`main`), with
+/// what the command may have changed and the way back, not a failure of
+/// the command as well (NT).
+fn say_failed(
+    project: &Project,
+    backups: &[(PathBuf, &Environment)],
+    (shown, before_it, may_have_changed): (&str, &str, &str),
+    status: std::process::ExitStatus,
+) -> std::process::ExitCode {
+    let back: String = { backups.iter() }
+        .map(|(f, env)| way_back(project, f, env))
+        .collect();
+    if crate::edge::signals::received().is_some() {
+        crate::edge::signals::changed(format!("{may_have_changed}{back}"));
+    } else {
+        crate::out::error(&format!("`{shown}` failed ({status}); {before_it}{back}"));
+    }
+    std::process::ExitCode::from(shell_code(status))
 }
 
 /// Records in the lock the command `shown`, started as process `pid`:

@@ -82,6 +82,12 @@ pub struct Holder {
     /// kept from a killed run, not as a lock just left.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub was_kept: bool,
+    /// The signal that stopped the run that left this record
+    /// ([`BackupLock::leave_unsettled`]), by name (`SIGINT`): it was
+    /// interrupted, as the restore journal says, not killed. Absent for a
+    /// run killed, and in records written before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
     /// The command a `with-backup` holder started, while it runs
     /// ([`BackupLock::running`]), or the wrangler another holder started
     /// for the step it recorded ([`wrangler_started`]): a holder killed
@@ -374,6 +380,12 @@ impl Holder {
         })
     }
 
+    /// The signal that stopped its run ([`Holder::stopped_by`]), when the
+    /// record names one this tool writes: a planted name is not repeated.
+    fn interrupted_by(&self) -> Option<&str> {
+        { self.stopped_by.as_deref() }.filter(|s| ["SIGINT", "SIGTERM", "SIGHUP"].contains(s))
+    }
+
     /// What a `with-backup` holding this lock passes the command it runs in
     /// [`NESTED_ENV`]: its pid and when it started, as the lock records
     /// them.
@@ -655,6 +667,7 @@ impl BackupLock {
             machine: Some(crate::edge::machine::Machine::here().record()),
             kept: Vec::new(),
             was_kept: false,
+            stopped_by: None,
             running: None,
             // Canonical, so that another run names the checkout alike
             // whichever path (a symlink) each was started through.
@@ -865,13 +878,23 @@ pub fn wrangler_started(pid: u32) {
 
 impl Drop for BackupLock {
     fn drop(&mut self) {
-        *recording() = None;
+        let recorded = recording().take().map(|(_, holder)| holder);
         // A run stopped by SIGHUP (its terminal gone) while it did what it
         // recorded told its operator nothing: what it printed went with the
         // terminal. It leaves the record, as a killed run does, for the
         // next run to say what the database may hold and the way back.
         let told = self.told.load(std::sync::atomic::Ordering::SeqCst);
         if told && self.unsettled.load(std::sync::atomic::Ordering::SeqCst) {
+            // The record says the run was interrupted, as its journal
+            // does: the next run does not call it killed.
+            if let (Some(signal), Some(holder)) = (crate::edge::signals::received(), recorded) {
+                let name = d1_core::interrupt::name(signal).to_owned();
+                let holder = Holder {
+                    stopped_by: Some(name),
+                    ..holder
+                };
+                let _ = self.write(&holder);
+            }
             let _ = self.file.sync_all();
             return;
         }
@@ -1045,15 +1068,27 @@ impl std::fmt::Display for StaleLock {
     /// `steps::lock`, which checks it against the configuration first.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.holder {
-            Some(h) if h.was_kept => {
-                write!(f, "a record kept from {}, which was killed", h.kept_run())
-            }
-            Some(h) => {
-                write!(
+            Some(h) if h.was_kept => match h.interrupted_by() {
+                Some(signal) => write!(
                     f,
-                    "{} held the backup lock and is gone without releasing it",
-                    h.who()
-                )?;
+                    "a record kept from {}, which was interrupted by {signal}",
+                    h.kept_run()
+                ),
+                None => write!(f, "a record kept from {}, which was killed", h.kept_run()),
+            },
+            Some(h) => {
+                match h.interrupted_by() {
+                    Some(signal) => write!(
+                        f,
+                        "{} was interrupted by {signal} and left its record in the backup lock",
+                        h.who()
+                    )?,
+                    None => write!(
+                        f,
+                        "{} held the backup lock and is gone without releasing it",
+                        h.who()
+                    )?,
+                }
                 match h.running.as_ref().filter(|_| is_with_backup(h)) {
                     // pid 1 (the system's init) or 0 is never a command
                     // with-backup started (`still_running`).
@@ -1102,6 +1137,7 @@ mod tests {
             repository: Some(repository.to_owned()),
             kept: Vec::new(),
             was_kept: false,
+            stopped_by: None,
             running: None,
         };
         let here = Path::new("/repo");
@@ -1190,6 +1226,7 @@ mod tests {
             repository: None,
             kept: Vec::new(),
             was_kept: false,
+            stopped_by: None,
             running: Some(Running {
                 pid: u32::MAX - 2,
                 start: None,
@@ -1217,6 +1254,7 @@ mod tests {
             repository: None,
             kept: Vec::new(),
             was_kept: false,
+            stopped_by: None,
             running: None,
         };
         std::fs::write(
@@ -1291,6 +1329,7 @@ mod tests {
             repository: None,
             kept: Vec::new(),
             was_kept: false,
+            stopped_by: None,
             running: None,
         };
         let records = vec![dead(7, "prod"), dead(8, "staging")];
@@ -1341,6 +1380,7 @@ mod tests {
             repository: Some("/srv/qbtime".into()),
             kept: Vec::new(),
             was_kept: false,
+            stopped_by: None,
             running: None,
         }
     }

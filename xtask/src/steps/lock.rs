@@ -854,6 +854,7 @@ mod tests {
                 repository: None,
                 kept: Vec::new(),
                 was_kept: false,
+                stopped_by: None,
                 running: None,
             };
             std::fs::write(
@@ -951,6 +952,7 @@ mod tests {
             repository: None,
             kept: Vec::new(),
             was_kept: false,
+            stopped_by: None,
             running: None,
         }
     }

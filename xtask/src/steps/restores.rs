@@ -117,6 +117,12 @@ pub struct Restore {
     /// none begun).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub changed_nothing: bool,
+    /// What the database holds after it, as its run knew: `restored`
+    /// (`done`), `running` (`started`), `unchanged` (one that changed
+    /// nothing), `failed`, or `unknown` (`interrupted` once it may have
+    /// changed the database: D1 may have begun an import it ends on its
+    /// own), which `status` fails on (NT). Set by [`Restore::judged`].
+    pub outcome: &'static str,
     /// Its line ended it `interrupted`: its run was stopped by a signal
     /// and said what it had changed, unlike a start with no end.
     #[serde(skip)]
@@ -257,6 +263,7 @@ fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
         backup: crate::redact::text(&backup),
         mode,
         signalled: status == "interrupted",
+        outcome: outcome_of(&status, changed_nothing),
         status,
         changed_nothing,
         location,
@@ -264,6 +271,17 @@ fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
         database_id,
     };
     Some(((env, database, id), restore))
+}
+
+/// [`Restore::outcome`] of a restore that ended `status`.
+fn outcome_of(status: &str, changed_nothing: bool) -> &'static str {
+    match status {
+        "done" => "restored",
+        "started" => "running",
+        "failed" | "interrupted" if changed_nothing => "unchanged",
+        "failed" => "failed",
+        _ => "unknown",
+    }
 }
 
 impl Restore {
@@ -282,7 +300,13 @@ impl Restore {
         if self.status == "started" && running != Some(env) {
             self.status = "interrupted".to_owned();
         }
+        self.outcome = outcome_of(&self.status, self.changed_nothing);
         self
+    }
+
+    /// Its outcome is unknown ([`Restore::outcome`]).
+    pub fn outcome_unknown(&self) -> bool {
+        self.outcome == "unknown"
     }
 
     /// Its line in the report: when, from which backup, how it ended.

@@ -1054,7 +1054,8 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     // plant a "verified" backup that keeps this check green: every backup
     // refuses it, and so does the check.
     let shared = crate::edge::fsutil::refuse_shared_dir(&project.backup_dir).err();
-    let ok = stale.is_empty() && bad.is_empty() && shared.is_none();
+    let unknown = outcome_unknown(&all);
+    let ok = stale.is_empty() && bad.is_empty() && unknown.is_empty() && shared.is_none();
     print_report(&all, ok, shared.as_ref(), args.json)?;
     // A backup of a remote database needs Cloudflare credentials, which
     // doctor looks for: without them, say so rather than only the command.
@@ -1071,6 +1072,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
             false => String::new(),
         };
     say_failures(&stale, &bad, &needs_credentials);
+    say_outcome_unknown(&unknown);
     if let Some(e) = &shared {
         crate::out::error(&format!("{e:#}"));
     }
@@ -1087,6 +1089,29 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         );
     }
     Ok(ok)
+}
+
+/// The environments whose last restore's outcome is unknown (interrupted
+/// once D1 may have begun its import): the database is unknown, a
+/// failure, exit 1, as a stale backup is (NT).
+fn outcome_unknown(all: &[EnvStatus]) -> Vec<&EnvStatus> {
+    { all.iter() }
+        .filter(|s| s.last_restore.as_ref().is_some_and(|r| r.outcome_unknown()))
+        .collect()
+}
+
+/// An error for each of [`outcome_unknown`], with how to tell.
+fn say_outcome_unknown(unknown: &[&EnvStatus]) {
+    for s in unknown {
+        let told = { s.last_restore.as_ref() }
+            .map(|r| r.told())
+            .unwrap_or_default();
+        crate::out::error(&format!(
+            "{}: the outcome of its last restore is unknown ({told}); `cargo xtask diff` \
+             against its backups tells what it holds",
+            s.environment
+        ));
+    }
 }
 
 /// `entries` but the backups taken inside a rehearsal (copied among the
@@ -1207,6 +1232,21 @@ fn with_last_restore(
     let judged = |r: crate::steps::restores::Restore| r.judged(&env.name, running);
     status.last_restore = last_restore_of(&journal.last, &env.name, database).map(judged);
     let changing = last_restore_of(&journal.last_changing, &env.name, database).map(judged);
+    // A safety backup whose restore changed nothing (stopped before its
+    // load was committed, or before D1 was handed it) is what the database
+    // still holds, not a picture of what that restore undid: its
+    // migrations are the database's (NT).
+    let last = status.last_restore.as_ref();
+    if let Some(newest) =
+        { status.newest_verified.as_ref() }.filter(|n| undid_nothing(n, last, changing.as_ref()))
+    {
+        let newest = Newest {
+            taken_before_restoring: None,
+            ..newest.clone()
+        };
+        let time_travel = status.last_time_travel_restore.as_ref();
+        status.migrations_unknown = migrations_unknown(Some(&newest), time_travel);
+    }
     if status.migrations_unknown.is_none() {
         status.migrations_unknown = restore_unknown(
             status.newest_verified.as_ref(),
@@ -1214,6 +1254,19 @@ fn with_last_restore(
             journal.unread.as_ref(),
         );
     }
+}
+
+/// Whether `newest` is the safety backup of the `last` restore, which
+/// changed nothing, and no restore that may have changed the database
+/// (`changing`) came after it.
+fn undid_nothing(
+    newest: &Newest,
+    last: Option<&crate::steps::restores::Restore>,
+    changing: Option<&crate::steps::restores::Restore>,
+) -> bool {
+    newest.taken_before_restoring.is_some()
+        && last.is_some_and(|r| !r.may_have_changed() && r.started >= newest.created_at)
+        && changing.is_none_or(|r| r.started < newest.created_at)
 }
 
 /// Names the newer backups under `env`'s names with another id that its
@@ -1308,7 +1361,11 @@ fn print_report(
     } else {
         let quiet = crate::out::level() == crate::out::Level::Quiet;
         for status in all.iter().filter(|s| {
-            !quiet || s.stale || s.of_previous_database.is_some() || s.newest_is_bad.is_some()
+            !quiet
+                || s.stale
+                || s.of_previous_database.is_some()
+                || s.newest_is_bad.is_some()
+                || s.last_restore.as_ref().is_some_and(|r| r.outcome_unknown())
         }) {
             crate::data!("{}", status.render());
         }
@@ -1884,6 +1941,7 @@ not json
             status: "done".to_owned(),
             changed_nothing: false,
             signalled: false,
+            outcome: "restored",
             location: "local".to_owned(),
             started: at(t),
             database_id: None,

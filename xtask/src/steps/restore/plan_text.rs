@@ -244,6 +244,7 @@ pub(super) fn plan_json(p: &PlanView<'_>) -> serde_json::Value {
         },
         "mode": p.mode.name(),
         "existing_objects": p.existing.len(),
+        "loses": losses(p),
         "safety_backup": p.safety_backup,
     });
     add_plan_notes(&mut json, p);
@@ -282,13 +283,27 @@ pub(super) fn print_plan(p: &PlanView<'_>) {
     plan_load(&mut out, p);
     plan_repairs(&mut out, p);
     crate::say!("{out}");
+    warn_what_is_lost(&out);
     show_what_is_destroyed(&out, p);
 }
 
-/// Under `-q`, which hides the plan, its `drops` and `LOSES` lines on
-/// stderr when the database's name is then asked at the terminal: the
-/// name is typed knowing what is lost. A confirmation given on the
-/// command line (`--yes`, `--confirm`) asks nothing and shows nothing.
+/// Under `-q`, which hides the plan, each of its `LOSES` lines as a
+/// warning, whatever confirms the restore: a table and its rows gone is
+/// never told by the plan alone (NT).
+fn warn_what_is_lost(plan: &str) {
+    if !crate::out::plan_hidden() {
+        return;
+    }
+    for lost in { plan.lines() }.filter_map(|l| l.strip_prefix("  LOSES ")) {
+        crate::warn!("this restore LOSES {}", lost.trim_start());
+    }
+}
+
+/// Under `-q`, which hides the plan, its `drops` lines on stderr when the
+/// database's name is then asked at the terminal, after the warnings of
+/// what it loses ([`warn_what_is_lost`]): the name is typed knowing what
+/// is lost. A confirmation given on the command line (`--yes`,
+/// `--confirm`) asks nothing and shows no more.
 fn show_what_is_destroyed(plan: &str, p: &PlanView<'_>) {
     use std::io::IsTerminal as _;
     let interactive = std::io::stdin().is_terminal();
@@ -297,7 +312,7 @@ fn show_what_is_destroyed(plan: &str, p: &PlanView<'_>) {
         return;
     }
     let destroyed: Vec<&str> = { plan.lines() }
-        .filter(|l| l.starts_with("  drops ") || l.starts_with("  LOSES "))
+        .filter(|l| l.starts_with("  drops "))
         .collect();
     if !destroyed.is_empty() {
         crate::out::before_asking(&format!(
@@ -517,13 +532,37 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
     plan_migrations(out, p);
 }
 
+/// What the plan's `LOSES` lines say, for `--json`: each table the backup
+/// does not have (`kind` `table`: it and its rows), and of a schema-only
+/// backup each table it makes again empty (`kind` `rows`). `rows` is
+/// null: the plan does not count the target's rows (the safety backup's
+/// manifest does).
+fn losses(p: &PlanView<'_>) -> Vec<serde_json::Value> {
+    if p.mode != Mode::Replace || p.existing.is_empty() {
+        return Vec::new();
+    }
+    let lost = lost_tables(p.existing, p.survey, p.source);
+    let emptied = { p.existing.iter() }
+        .filter(|(kind, name)| kind == "table" && !lost.contains(&name.as_str()))
+        .filter(|_| schema_only(p.source))
+        .map(|(_, name)| ("rows", name.as_str()));
+    { lost.iter().map(|name| ("table", *name)) }
+        .chain(emptied)
+        .map(|(kind, name)| serde_json::json!({ "kind": kind, "name": name, "rows": null }))
+        .collect()
+}
+
+/// Whether the backup holds no rows: `--schema-only`, or its manifest
+/// says so.
+fn schema_only(source: &Source) -> bool {
+    source.schema_only || { source.manifest.as_ref() }.is_some_and(|m| m.mode == "schema-only")
+}
+
 /// `--replace`'s `LOSES` line for a schema-only backup, which makes every
 /// table again empty: no table is missing from it, so no line of the
 /// tables it lacks said that every row goes (ND).
 fn loses_every_row(out: &mut String, source: &Source) {
-    let schema_only =
-        source.schema_only || { source.manifest.as_ref() }.is_some_and(|m| m.mode == "schema-only");
-    if schema_only {
+    if schema_only(source) {
         let _ = writeln!(
             out,
             "  LOSES        every row of every table: the backup is schema-only (no rows, as \
