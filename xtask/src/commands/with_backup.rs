@@ -58,14 +58,7 @@ pub fn with_backup(
         0 | 1 => format!("the backup taken before it is {taken}"),
         _ => format!("the backups taken before it are {taken}"),
     };
-    if !backups.is_empty() {
-        let label = if backups.len() > 1 {
-            "Backups"
-        } else {
-            "Backup"
-        };
-        crate::say!("{label} taken: {taken}. Running: {shown}");
-    }
+    say_taken(backups.len(), &taken, &shown);
     // A SIGINT or SIGTERM that came once the backup was past its own
     // checks (while it recorded its verification, or said it was taken):
     // the operator asked to stop, so a command that may change the
@@ -103,6 +96,17 @@ pub fn with_backup(
         return Ok(say_failed(project, &backups, said, status));
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `Backup taken: X. Running: COMMAND`, or `Backups taken: …` for more
+/// than one; nothing when none was taken.
+fn say_taken(backups: usize, taken: &str, shown: &str) {
+    let label = match backups {
+        0 => return,
+        1 => "Backup",
+        _ => "Backups",
+    };
+    crate::say!("{label} taken: {taken}. Running: {shown}");
 }
 
 /// A command that ended failed: its code, as a shell gives it, and its
