@@ -2916,6 +2916,18 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_out_of_range_is_told_the_range_allowed() {
+        for bad in ["0", "99999999999999999999", "604801"] {
+            let err = timeout_from(Some(bad)).unwrap_err().to_string();
+            assert!(err.contains("from 1 to 604800"), "{err}");
+        }
+        assert_eq!(
+            timeout_from(Some("604800")).unwrap(),
+            Duration::from_secs(604800)
+        );
+    }
+
+    #[test]
     fn remote_export_names_env_remote_and_skips_wranglers_prompt() {
         let envs = envs();
         let cmds = Commands::new(Path::new("/p/wrangler.toml"));

@@ -2035,13 +2035,6 @@ fn a_deploy_refuses_a_pipe_or_an_unreadable_file_in_the_build_before_anything_ru
     the_site_deploys(&remote, home);
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    packed.write_all(bytes).unwrap();
-    packed.finish().unwrap()
-}
-
 /// IA 1–3: a compressed file whose unpacking has no end worth reading (a
 /// bomb: a small gzip of gzip members that unpack to nothing), or a zstd
 /// frame that asks for a window larger than the decoder's limit (`zstd

@@ -1687,7 +1687,10 @@ fn pasted_words(command: &str, dir: &Path) -> Vec<String> {
 /// bigger disk): git, asked about it, answers "not a git repository" (exit
 /// 128), and the refusal said "git cannot be run … install git or put it on
 /// PATH", though git is installed and ran. The refusal stands (nothing is
-/// written), with git's own answer and the place the link leads to.
+/// written), with git's own answer and the place the link leads to. NU:
+/// it led with git's "not a git repository", the cause (the link leads
+/// out of the checkout) and its fix (`--backup-dir`) only in a
+/// parenthesis after; it leads with them now.
 #[test]
 fn a_backup_directory_linked_out_of_the_checkout_is_refused_without_blaming_a_missing_git() {
     let sb = Sandbox::new();
@@ -1706,6 +1709,15 @@ fn a_backup_directory_linked_out_of_the_checkout_is_refused_without_blaming_a_mi
         run.stderr.contains("not a git repository")
             && run.stderr.contains(&elsewhere.path().display().to_string()),
         "the refusal says neither git's answer nor where the link leads:\n{}",
+        run.all()
+    );
+    let said = run.stderr.trim_start().trim_start_matches("error: ");
+    assert!(
+        said.starts_with(&format!(
+            "{} leads out of the checkout",
+            sb.backups().display()
+        )) && said.contains("--backup-dir"),
+        "the refusal does not lead with the cause and its fix:\n{}",
         run.all()
     );
     assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);

@@ -68,3 +68,4 @@ mod tired_operator;
 mod trust_sweep;
 mod upgrades;
 mod verify_local;
+mod wrong_advice;

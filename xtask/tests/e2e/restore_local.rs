@@ -790,7 +790,12 @@ fn guards_refuse_with_nothing_executed() {
         "--yes",
         "--no-manifest",
     ]);
-    run.assert_refused("gzip-compressed, not a SQL dump; unpack it with `gunzip -k FILE`");
+    // The command as pasted: `gunzip -k` refuses a name not ending in .gz.
+    run.assert_refused(&format!(
+        "gzip-compressed, not a SQL dump; unpack it with `gunzip -c {} > {}`",
+        gz.display(),
+        target.path().join("backup.sql").display()
+    ));
     assert_eq!(run.code, Some(2), "{}", run.all());
     unchanged("gzip file");
 

@@ -764,6 +764,14 @@ pub fn migrate_local_with(sb: &Sandbox, name: &str, sql: &str) {
     sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
 }
 
+/// `bytes` gzip-compressed, as `gzip` writes them.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut packed = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    packed.write_all(bytes).unwrap();
+    packed.finish().unwrap()
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
