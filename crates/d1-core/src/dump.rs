@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
@@ -237,6 +238,42 @@ pub const D1_EXPORT_HEADER: &str = "PRAGMA defer_foreign_keys=TRUE;";
 
 /// Refuses input that is plainly not a SQL dump, before anything reads it as one.
 pub fn check_looks_like_sql(head: &[u8]) -> Result<()> {
+    looks_like_sql(head, None)
+}
+
+/// [`check_looks_like_sql`] of the file at `file`: the command that
+/// unpacks a compressed one names it and the .sql to write, so that it
+/// works when pasted.
+pub fn check_file_looks_like_sql(head: &[u8], file: &Path) -> Result<()> {
+    looks_like_sql(head, Some(file))
+}
+
+/// Where a compressed `file` is best unpacked to: its name without the
+/// compression's suffix and `.sql`, then `.sql` (`B.sql.gz` to `B.sql`,
+/// the backup a manifest beside it describes), unless that is the file
+/// itself or is there already (a gzip under a `.sql` name); then
+/// `-unpacked.sql` after the stem, never over a file that is there.
+fn unpacked_path(file: &Path) -> PathBuf {
+    let name = crate::names::file_name(file);
+    let stem = [".gz", ".bz2", ".xz", ".zip"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(&name);
+    let stem = stem.strip_suffix(".sql").unwrap_or(stem);
+    let first = file.with_file_name(format!("{stem}.sql"));
+    if first != file && std::fs::symlink_metadata(&first).is_err() {
+        return first;
+    }
+    (1..)
+        .map(|n| match n {
+            1 => file.with_file_name(format!("{stem}-unpacked.sql")),
+            n => file.with_file_name(format!("{stem}-unpacked-{n}.sql")),
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or_default()
+}
+
+fn looks_like_sql(head: &[u8], file: Option<&Path>) -> Result<()> {
     if head.starts_with(b"SQLite format 3\0") {
         bail!(
             "this is a SQLite database file, not a SQL dump; \
@@ -244,21 +281,30 @@ pub fn check_looks_like_sql(head: &[u8]) -> Result<()> {
         );
     }
     // A compressed or encrypted file under a name that says plain SQL: its
-    // bytes would be read as text and fail on the first one.
-    let unpack = |kind: &str, how: &str| {
-        anyhow::anyhow!("this file is {kind}, not a SQL dump; {how}, and give the .sql it writes")
+    // bytes would be read as text and fail on the first one. The command
+    // writes to a name of its own (`gunzip -k` refuses one not ending in
+    // .gz), and never over the file.
+    let unpack = |kind: &str, tool: &str| {
+        let (from, to) = match file {
+            Some(file) => {
+                let shown = |p: &Path| crate::wording::shell_word(&p.display().to_string());
+                (shown(file), shown(&unpacked_path(file)))
+            }
+            None => ("FILE".to_owned(), "NEW.sql".to_owned()),
+        };
+        anyhow::anyhow!(
+            "this file is {kind}, not a SQL dump; unpack it with `{tool} -c {from} > {to}`, \
+             and give {to}"
+        )
     };
     if head.starts_with(&[0x1f, 0x8b]) {
-        return Err(unpack("gzip-compressed", "unpack it with `gunzip -k FILE`"));
+        return Err(unpack("gzip-compressed", "gunzip"));
     }
     if head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit) {
-        return Err(unpack(
-            "bzip2-compressed",
-            "unpack it with `bunzip2 -k FILE`",
-        ));
+        return Err(unpack("bzip2-compressed", "bunzip2"));
     }
     if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(unpack("xz-compressed", "unpack it with `unxz -k FILE`"));
+        return Err(unpack("xz-compressed", "unxz"));
     }
     if head.starts_with(b"PK\x03\x04") {
         return Err(unpack("a zip archive", "unpack it with `unzip FILE`"));

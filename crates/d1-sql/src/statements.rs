@@ -13,8 +13,14 @@ use std::ops::ControlFlow;
 
 use anyhow::{Context, Result};
 
+/// The advice an unterminated last statement that lacks only its `;` ends
+/// with: a caller that knows the file is not whole (a manifest's size or
+/// sha256 differs) takes it off, since editing a damaged file is no fix.
+pub const IF_WHOLE: &str = "; if it is whole, add `;` at its end and run this again";
+
 /// One complete SQL statement and the line it starts on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
+
 pub struct Statement {
     pub line: usize,
     pub sql: String,
@@ -227,8 +233,7 @@ impl Statements<'_> {
         if is_complete_in(&mut self.c_text, sql.trim_end(), ";") {
             return anyhow::anyhow!(
                 "the dump ends inside an unterminated statement starting on line {start}: it \
-                 lacks the `;` that ends a statement, so the file may be truncated; if it is \
-                 whole, add `;` at its end and run this again"
+                 lacks the `;` that ends a statement, so the file may be truncated{IF_WHOLE}"
             );
         }
         anyhow::anyhow!(

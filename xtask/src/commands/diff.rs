@@ -470,7 +470,7 @@ fn load_side(
         Side::Live(env) => export_live(sh, project, private, name, env, args)?,
     };
     let source = Source::for_file(&file, args.identity.path(), &project.age())?;
-    d1_core::dump::check_looks_like_sql(&source.head()?)
+    d1_core::dump::check_file_looks_like_sql(&source.head()?, &file)
         .with_context(|| format!("{}", file.display()))?;
     let uri = scratch_uri(&source, private, name);
     let migrations_dir = project.config_dir.join(migrations);

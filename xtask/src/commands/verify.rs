@@ -184,8 +184,28 @@ fn judging_records(
     Ok(applied)
 }
 
+/// Refuses a file under a plain SQL name that its bytes show is no dump
+/// (`gzip -c B.sql > B.sql.gz`, a SQLite file), before its manifest, or
+/// the lack of one, is looked at, as restore does: what it is and how to
+/// unpack it is the advice that works, not that its manifest names
+/// another file or `--no-manifest` (bad input, exit 2).
+fn refuse_unless_sql(file: &Path) -> Result<()> {
+    use std::io::Read as _;
+    if d1_core::sealed::Format::of(file) != d1_core::sealed::Format::Sql {
+        return Ok(());
+    }
+    let mut head = Vec::new();
+    fsutil::open_regular(file, "backup")?
+        .take(64)
+        .read_to_end(&mut head)
+        .map_err(|e| anyhow::anyhow!(e).context(format!("cannot read {}", file.display())))?;
+    d1_core::dump::check_file_looks_like_sql(&head, file)
+        .map_err(|e| crate::exit::Exit::CouldNotRun.error(e.context(file.display().to_string())))
+}
+
 fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     let file = project.resolve_backup(&args.backup, None, inventory::Latest::Any)?;
+    refuse_unless_sql(&file)?;
     let manifest_path = manifest::manifest_path(&file);
     let manifest = if args.no_manifest {
         None

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Deserialize;
 
 /// Where an environment's database lives, and so which of wrangler's
@@ -317,9 +317,18 @@ pub struct Environments {
 impl Environments {
     pub fn load(config: &Path) -> Result<Environments> {
         let format = Format::of(config)?;
+        // A configuration that cannot be used is bad input: exit 2. One
+        // that is not there is told where to point instead; one that is
+        // there (a FIFO, over 64 MiB) is named with its own fix.
         let text = crate::edge::fsutil::read_text(config, "wrangler configuration")
-            .context("pass --config PATH to point at the wrangler configuration")?;
-        // A configuration that cannot be used is bad input: exit 2.
+            .map_err(|e| match config.try_exists() {
+                Ok(false) => e.context(
+                    "pass --config PATH (or set QBTIME_WRANGLER_CONFIG) naming the wrangler \
+                     configuration",
+                ),
+                _ => e,
+            })
+            .map_err(crate::exit::could_not_run)?;
         Environments::parse_as(&text, format).map_err(|e| {
             crate::exit::Exit::CouldNotRun.error(e.context(format!(
                 "in the wrangler configuration {}",
@@ -782,10 +791,15 @@ impl Environment {
     /// that a symbolic link leads out of the checkout (`root`): SQL in no
     /// commit of it, such as a shared directory in /tmp. A link to the
     /// checkout's own migrations (a monorepo's app directory) is fine.
+    ///
+    /// `given` is the setting that chose the backup directory
+    /// (`--backup-dir` or `QBTIME_BACKUP_DIR`), `None` for the default
+    /// `backups/`: a directory given that holds the migrations is that
+    /// setting's mistake, not migrations_dir's.
     pub fn check_migrations_outside(
         &self,
         (config_dir, root): (&Path, &Path),
-        backup_dir: &Path,
+        (backup_dir, given): (&Path, Option<&str>),
     ) -> Result<()> {
         let dir = config_dir.join(&self.migrations_dir);
         let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
@@ -808,9 +822,26 @@ impl Environment {
                 .filter(|c| !matches!(c, std::path::Component::CurDir))
                 .collect()
         };
-        if canonical(&dir).starts_with(canonical(backup_dir))
-            || lexical(&dir).starts_with(lexical(backup_dir))
-        {
+        let inside = canonical(&dir).starts_with(canonical(backup_dir))
+            || lexical(&dir).starts_with(lexical(backup_dir));
+        if let (true, Some(given)) = (inside, given) {
+            crate::stop!(
+                crate::exit::Exit::CouldNotRun,
+                "the migrations_dir of {} ({}) is inside the backup directory {}, which \
+                 {given} gave: wrangler would apply the dumps written there as migrations. Give \
+                 {given} a directory of its own, such as the checkout's backups/ (the default, \
+                 with {given} left out{}). Nothing was run.",
+                self.name,
+                self.migrations_dir,
+                backup_dir.display(),
+                if given == "QBTIME_BACKUP_DIR" {
+                    ": `unset QBTIME_BACKUP_DIR`"
+                } else {
+                    ""
+                }
+            );
+        }
+        if inside {
             crate::stop!(
                 crate::exit::Exit::CouldNotRun,
                 "the migrations_dir of {} ({}) is inside the backup directory {}: wrangler \

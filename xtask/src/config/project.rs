@@ -183,6 +183,23 @@ impl Project {
             || self.tool_root != self.root
     }
 
+    /// The setting that chose the backup directory, as the user named
+    /// it: `--backup-dir` typed, else `QBTIME_BACKUP_DIR`; `None` for the
+    /// default `backups/` beside the configuration.
+    fn backup_dir_given(&self) -> Option<&'static str> {
+        if self.backup_dir == self.config_dir.join("backups") {
+            return None;
+        }
+        let typed = std::env::args_os()
+            .any(|a| a.to_string_lossy().split('=').next() == Some("--backup-dir"));
+        let from_variable = std::env::var_os("QBTIME_BACKUP_DIR").is_some_and(|v| !v.is_empty());
+        Some(if from_variable && !typed {
+            "QBTIME_BACKUP_DIR"
+        } else {
+            "--backup-dir"
+        })
+    }
+
     /// The environments of the wrangler configuration, with `--database`.
     pub fn environments(&self) -> Result<Environments> {
         let envs = Environments::load(&self.config)?.picking(self.database.clone());
@@ -196,7 +213,10 @@ impl Project {
             .unwrap_or(&self.root)
             .to_path_buf();
         for env in envs.iter() {
-            env.check_migrations_outside((&self.config_dir, &boundary), &self.backup_dir)?;
+            env.check_migrations_outside(
+                (&self.config_dir, &boundary),
+                (&self.backup_dir, self.backup_dir_given()),
+            )?;
             // A name the configuration gives is never taken for a secret a
             // variable holds (`redact::secret_named_values`).
             crate::redact::known_name(&env.name);

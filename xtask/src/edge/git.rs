@@ -61,22 +61,27 @@ pub fn work_tree(sh: &Shell, dir: &Path) -> Result<Option<PathBuf>> {
         None => Ok(None),
         Some(top) => {
             // A directory (or a link on its way) that leads out of the
-            // checkout: git was asked where it leads.
-            let leads = match (existing.canonicalize(), top.canonicalize()) {
-                (Ok(real), Ok(top_real)) if !real.starts_with(&top_real) => format!(
-                    " ({} leads out of the checkout, to {}: to keep backups there, name it \
-                     with --backup-dir or QBTIME_BACKUP_DIR instead of the link)",
-                    d1_core::names::shown(&existing.display().to_string()),
-                    d1_core::names::shown(&real.display().to_string())
-                ),
-                _ => String::new(),
-            };
-            Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
-                "{} is a git checkout, but git does not say whether backups stay out of it: \
-                 {}{leads}. Nothing was written",
-                top.display(),
-                d1_core::names::shown(&why)
-            )))
+            // checkout: git was asked where it leads. That is the cause,
+            // and its fix, said first; git's answer follows.
+            let why = d1_core::names::shown(&why);
+            Err(crate::exit::Exit::CouldNotRun.error(
+                match (existing.canonicalize(), top.canonicalize()) {
+                    (Ok(real), Ok(top_real)) if !real.starts_with(&top_real) => anyhow::anyhow!(
+                        "{} leads out of the checkout {}, to {}: to keep backups there, name \
+                         it with --backup-dir or QBTIME_BACKUP_DIR instead of the link (git, \
+                         asked there whether backups stay out of the checkout, says: {why}). \
+                         Nothing was written",
+                        d1_core::names::shown(&existing.display().to_string()),
+                        top.display(),
+                        d1_core::names::shown(&real.display().to_string())
+                    ),
+                    _ => anyhow::anyhow!(
+                        "{} is a git checkout, but git does not say whether backups stay out \
+                         of it: {why}. Nothing was written",
+                        top.display()
+                    ),
+                },
+            ))
         }
     }
 }

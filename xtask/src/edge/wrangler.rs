@@ -528,6 +528,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
 /// The variable that changes it, in seconds.
 pub const TIMEOUT_VAR: &str = "QBTIME_WRANGLER_TIMEOUT";
 
+/// The longest limit `QBTIME_WRANGLER_TIMEOUT` may set, in seconds: a
+/// week, far past any export D1's 10 GB takes, and a deadline that a clock
+/// can still add without overflowing.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 60 * 60;
+
 /// The limit on one wrangler invocation, from `QBTIME_WRANGLER_TIMEOUT`.
 pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
     match value {
@@ -536,13 +541,15 @@ pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
             .trim()
             .parse::<u64>()
             .ok()
-            .filter(|s| *s > 0)
+            .filter(|s| (1..=MAX_TIMEOUT_SECS).contains(s))
             .map(Duration::from_secs)
             .ok_or_else(|| {
-                // Bad input (exit 2), as a malformed span or time is.
+                // Bad input (exit 2), as a malformed span or time is; `0`
+                // or twenty digits are numbers, so the range is said.
                 crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
-                    "{TIMEOUT_VAR}={text:?} is not a number of seconds; set it to, say, 7200, or \
-                     unset it for the default of two hours"
+                    "{TIMEOUT_VAR}={text:?} is not a number of seconds from 1 to \
+                     {MAX_TIMEOUT_SECS} (a week); set it to, say, 7200, or unset it for the \
+                     default of two hours"
                 ))
             }),
     }

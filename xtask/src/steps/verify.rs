@@ -724,7 +724,7 @@ fn check_file(
         }
     }
     let head = source.head()?;
-    if let Err(e) = dump::check_looks_like_sql(&head) {
+    if let Err(e) = dump::check_file_looks_like_sql(&head, file) {
         run.checks.push(fail("format", format!("{e:#}")));
         return Ok(false);
     }
@@ -793,10 +793,19 @@ fn readable<T>(run: &mut Progress, survey: Result<T>) -> Result<Option<T>> {
         // A Ctrl-C while the dump is read is no finding about it.
         Err(e) if stops_verification(&e) => Err(e),
         Err(e) => {
-            run.checks.push(fail(
-                "statements",
-                format!("the dump cannot be read: {e:#}"),
-            ));
+            let mut said = format!("the dump cannot be read: {e:#}");
+            // The file check failed: the file is not the one written, so
+            // the advice to edit it, were it whole, is none.
+            let file_failed =
+                { run.checks.iter() }.any(|c| c.name == "file" && c.status == Status::Fail);
+            if file_failed && said.ends_with(d1_sql::statements::IF_WHOLE) {
+                said.truncate(said.len() - d1_sql::statements::IF_WHOLE.len());
+                said.push_str(
+                    "; it is not whole, as the file check shows: restore or verify an intact \
+                     copy (the backup with its manifest) instead",
+                );
+            }
+            run.checks.push(fail("statements", said));
             Ok(None)
         }
     }

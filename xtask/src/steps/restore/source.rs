@@ -786,7 +786,7 @@ pub(super) fn resolve_source(
             Some(_) => crate::exit::Exit::Refused.error(e.context("refusing to restore it")),
             None => e,
         })?;
-    dump::check_looks_like_sql(&head)
+    dump::check_file_looks_like_sql(&head, &file)
         .with_context(|| format!("{}", file.display()))
         .map_err(crate::exit::could_not_run)?;
 
