@@ -257,13 +257,20 @@ fn new_backup(sb: &Sandbox) -> String {
         .unwrap()
 }
 
-/// Runs `migrate local --yes` (and `more`) of a migration that fails as it
-/// runs (a key taken twice), after its pre-migration backup.
+/// Runs `migrate local --yes` (and `more`) of two migrations, after their
+/// pre-migration backup: the first applies (it deletes an account), the
+/// second fails as it runs (a key taken twice). D1 applies each file as one
+/// batch, so a run whose only migration fails changed nothing and advises
+/// no way back (NS); this one changed the database and prints it.
 fn migrate_failing_partway(sb: &Sandbox, more: &[&str]) -> Run {
     std::fs::write(
+        sb.path().join("migrations/0006_partway.sql"),
+        "DELETE FROM accounts WHERE email = 'ops@example.com';\n",
+    )
+    .unwrap();
+    std::fs::write(
         sb.path().join("migrations/0006_twice.sql"),
-        "DELETE FROM accounts WHERE email = 'ops@example.com';\n\
-         INSERT INTO encryption_keys (key_id, fingerprint, activated_at) \
+        "INSERT INTO encryption_keys (key_id, fingerprint, activated_at) \
          VALUES ('dek-2026-01', 'sha256:x', '2026-01-01T00:00:00.000Z');\n",
     )
     .unwrap();
