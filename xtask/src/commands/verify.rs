@@ -186,7 +186,8 @@ fn judging_records(
 
 /// Refuses a file under a plain SQL name that its bytes show is no dump
 /// (`gzip -c B.sql > B.sql.gz`, a SQLite file), before its manifest, or
-/// the lack of one, is looked at, as restore does: what it is and how to
+/// the lack of one, is looked at, as restore does (with `--no-manifest`,
+/// no manifest is looked for, and the `format` check tells it): what it is and how to
 /// unpack it is the advice that works, not that its manifest names
 /// another file or `--no-manifest` (bad input, exit 2).
 fn refuse_unless_sql(file: &Path) -> Result<()> {
@@ -205,7 +206,10 @@ fn refuse_unless_sql(file: &Path) -> Result<()> {
 
 fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
     let file = project.resolve_backup(&args.backup, None, inventory::Latest::Any)?;
-    refuse_unless_sql(&file)?;
+    // With `--no-manifest` the `format` check says it (exit 1), as before.
+    if !args.no_manifest {
+        refuse_unless_sql(&file)?;
+    }
     let manifest_path = manifest::manifest_path(&file);
     let manifest = if args.no_manifest {
         None
