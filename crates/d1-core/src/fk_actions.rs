@@ -1081,6 +1081,67 @@ mod tests {
         );
     }
 
+    /// rvBX: a trigger the target already has whose body names a table
+    /// since dropped (restore warns it "cannot run") failed the firing
+    /// statements of its table, and a harmless trigger a pending migration
+    /// put on that table was refused as unjudged. Each pending trigger is
+    /// judged with only the pending triggers there; one whose own body
+    /// names what nothing makes, or that writes d1_migrations, still is.
+    #[test]
+    fn a_broken_trigger_the_target_already_has_leaves_a_pending_one_judged_on_its_own() {
+        let mut target = with_migrations_table();
+        target.push(
+            "CREATE TRIGGER old_ad AFTER DELETE ON \"Log\" BEGIN \
+             INSERT INTO old_log VALUES (OLD.id); END"
+                .to_owned(),
+        );
+        let trigger = |name: &str, on: &str, body: &str| {
+            format!("CREATE TRIGGER {name} AFTER INSERT ON \"{on}\" BEGIN {body} END;")
+        };
+        let audit = "CREATE TABLE log_audit (id INTEGER, at INTEGER);";
+        for harmless in [
+            trigger(
+                "log_ai",
+                "Log",
+                "INSERT INTO log_audit VALUES (NEW.id, unixepoch());",
+            ),
+            // Its body fires the broken one: that is the target's fault.
+            trigger("tag_ai", "Tag", "DELETE FROM \"Log\" WHERE id = NEW.id;"),
+        ] {
+            let pending = migration(&format!("{audit}\n{harmless}"));
+            let found = side_writes(&target, &pending).unwrap();
+            assert_eq!(
+                (found.migrations_table, found.unjudged_trigger),
+                (None, None),
+                "{harmless}"
+            );
+        }
+        let never = migration(&trigger(
+            "log_ai",
+            "Log",
+            "INSERT INTO never6(x) VALUES (1);",
+        ));
+        assert_eq!(
+            side_writes(&target, &never)
+                .unwrap()
+                .unjudged_trigger
+                .as_deref(),
+            Some(
+                "0002_change.sql: its statement 1 creates trigger log_ai on Log, whose body \
+                 does not prepare here once every pending migration has run (no such table: \
+                 main.never6)"
+            )
+        );
+        let writes = migration(&trigger("log_ai", "Log", "DELETE FROM d1_migrations;"));
+        assert_eq!(
+            side_writes(&target, &writes)
+                .unwrap()
+                .migrations_table
+                .as_deref(),
+            Some("0002_change.sql: its statement 1 creates a trigger that writes d1_migrations")
+        );
+    }
+
     #[test]
     fn a_prisma_redefinition_of_a_parent_table_sets_its_childrens_keys() {
         let found = side(PRISMA_REDEFINES_USER);

@@ -2007,6 +2007,42 @@ fn a_pending_trigger_whose_body_names_what_comes_later_is_refused_before_anythin
     );
 }
 
+/// rvBX: a trigger the database already had whose body names a table since
+/// dropped (restore warns it "cannot run") failed every firing statement
+/// of its table, so a harmless trigger a pending migration put on that
+/// table was refused as unjudged (exit 3, blaming the new trigger), though
+/// wrangler applies it. Each pending trigger is judged on its own: the
+/// dry run passes and `--yes` applies it.
+#[test]
+fn a_broken_trigger_already_there_does_not_refuse_a_harmless_pending_one() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE old_log(x); CREATE TABLE widgets(id INTEGER PRIMARY KEY, name TEXT);\n\
+         CREATE TRIGGER widgets_ad AFTER DELETE ON widgets BEGIN \
+         INSERT INTO old_log VALUES (OLD.id); END;\nDROP TABLE old_log;",
+    );
+    std::fs::write(
+        sb.path().join("migrations/0005_widget_trig.sql"),
+        "CREATE TABLE widget_audit(widget_id INTEGER, at INTEGER);\n\
+         CREATE TRIGGER widgets_ai AFTER INSERT ON widgets BEGIN \
+         INSERT INTO widget_audit VALUES (NEW.id, unixepoch()); END;",
+    )
+    .unwrap();
+    let dry = sb.xtask(&["migrate", "local", "--dry-run"]);
+    dry.assert_ok();
+    assert!(!dry.all().contains("does not prepare"), "{}", dry.all());
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM sqlite_schema WHERE name = 'widgets_ai'")[0][0]["n"],
+        1
+    );
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"],
+        5
+    );
+}
+
 /// rvBR 2: the plan's trial run of the pending migrations in memory had a
 /// bound on each statement (10 s) but none on the whole, so a migration of
 /// N statements that never end held the plan (and the backup lock) for
