@@ -417,7 +417,7 @@ impl Made {
         if !db.is_autocommit() {
             db.execute_batch("COMMIT")?;
         }
-        found.unfinished = { self.judge(db, seen, found, trial_ends).err() }.map(|at| Unfinished {
+        found.unfinished = { self.judge(db, seen, found, trial_ends)? }.map(|at| Unfinished {
             at,
             by: Bound::Time,
         });
@@ -436,18 +436,19 @@ impl Made {
     /// pending statements made and that exist now: one coded to write the
     /// migrations table is told in `found`, with the trigger that writes it
     /// (the innermost that a pending statement made), and the first whose
-    /// do not prepare ([`Found::unjudged_trigger`]). Past `trial_ends`, the
-    /// statement that made the trigger reached.
+    /// do not prepare ([`Found::unjudged_trigger`]), with only the triggers
+    /// pending statements made there ([`Made::fire_alone`]). Past
+    /// `trial_ends`, the statement that made the trigger reached.
     fn judge(
         &self,
         db: &rusqlite::Connection,
         seen: &Recorded,
         found: &mut Found,
         trial_ends: Instant,
-    ) -> std::result::Result<(), String> {
+    ) -> Result<Option<String>> {
         found.unjudged_trigger = None;
         if found.migrations_table.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let mut on = db
             .prepare("SELECT tbl_name FROM main.sqlite_schema WHERE type = 'trigger' AND name = ?1")
@@ -463,9 +464,15 @@ impl Made {
                 continue;
             }
             if Instant::now() >= trial_ends {
-                return Err(at.clone());
+                return Ok(Some(at.clone()));
             }
-            let fired = fire(db, seen, &table);
+            let mut fired = fire(db, seen, &table);
+            if fired.writes_migrations_table.is_none() && fired.does_not_prepare.is_some() {
+                if Instant::now() >= trial_ends {
+                    return Ok(Some(at.clone()));
+                }
+                fired = self.fire_alone(db, seen, &table)?;
+            }
             judged.push(table.clone());
             if let Some(writer) = fired.writes_migrations_table {
                 let (trigger, at) = { self.triggers.iter() }
@@ -477,7 +484,7 @@ impl Made {
                     crate::names::shown(trigger),
                     crate::statement::MIGRATIONS_TABLE
                 ));
-                return Ok(());
+                return Ok(None);
             }
             if let Some(why) = fired.does_not_prepare {
                 found.unjudged_trigger.get_or_insert_with(|| {
@@ -490,7 +497,39 @@ impl Made {
                 });
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// [`fire`] with every trigger no pending statement made dropped, in a
+    /// savepoint rolled back after: one the target already had whose body
+    /// does not prepare (it names a table since dropped, which restore
+    /// warns "cannot run") fails every statement that fires it, and a
+    /// harmless trigger a pending migration put on its table, or on a table
+    /// whose triggers reach it, was refused as unjudged (rvBX). What does
+    /// not prepare then is the pending triggers' own.
+    fn fire_alone(&self, db: &rusqlite::Connection, seen: &Recorded, table: &str) -> Result<Fired> {
+        let others: Vec<String> =
+            { db.prepare("SELECT name FROM main.sqlite_schema WHERE type = 'trigger'")? }
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?
+                .into_iter()
+                .filter(|t| {
+                    !self
+                        .triggers
+                        .iter()
+                        .any(|(made, _)| made.eq_ignore_ascii_case(t))
+                })
+                .collect();
+        db.execute_batch("SAVEPOINT judged")?;
+        let dropped = others.iter().try_for_each(|t| {
+            db.execute_batch(&format!(
+                "DROP TRIGGER main.{}",
+                crate::statement::quote_ident(t)
+            ))
+        });
+        let fired = dropped.map(|()| fire(db, seen, table));
+        db.execute_batch("ROLLBACK TO judged; RELEASE judged")?;
+        Ok(fired?)
     }
 }
 
