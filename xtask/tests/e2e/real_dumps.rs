@@ -426,8 +426,23 @@ fn verify_of_a_no_schema_export_with_a_table_no_migration_makes_names_it_not_cor
 /// it as `name`: the real shell's output, never text written here. `None`,
 /// with the reason printed, only where the machine has no `sqlite3`.
 fn sqlite3_dump(sb: &Sandbox, name: &str) -> Option<std::path::PathBuf> {
+    sqlite3_dump_after(sb, name, "")
+}
+
+/// [`sqlite3_dump`] of a copy of `sb`'s local D1 that `sql` changed first
+/// (as a hand edit of the file would).
+fn sqlite3_dump_after(sb: &Sandbox, name: &str, sql: &str) -> Option<std::path::PathBuf> {
     let copy = sb.path().join(format!("{name}.sqlite"));
     std::fs::copy(sb.local_d1_file(), &copy).unwrap();
+    // By the shell, which makes the FTS5 tables it is asked to.
+    if !sql.is_empty()
+        && let Ok(edited) = std::process::Command::new("sqlite3")
+            .arg(&copy)
+            .arg(sql)
+            .status()
+    {
+        assert!(edited.success(), "sqlite3 refused {sql}");
+    }
     let out = match std::process::Command::new("sqlite3")
         .arg(&copy)
         .arg(".dump")
@@ -484,6 +499,13 @@ fn a_sqlite3_dump_of_a_local_d1_with_fts5_tables_verifies_and_restores_searchabl
     let run = restore_written_dump(&target, dump.to_str().unwrap(), &[]);
     run.assert_ok();
     assert!(!run.all().contains("hello world"), "a value was quoted");
+    // rvBX 2: the statements the repair leaves out or turns into a CREATE
+    // were counted as rows the restore should hold.
+    assert!(
+        !run.all().contains("another number of rows"),
+        "{}",
+        run.all()
+    );
     assert_eq!(searches(&target), expected, "{}", run.all());
     let replaced = Sandbox::new();
     replaced.apply_migrations();
@@ -515,4 +537,113 @@ fn a_sqlite3_dump_of_a_stale_external_content_index_is_told_and_rebuilt() {
     assert!(line.contains("rebuilt from docs"), "{}", run.all());
     let hits = target.query("SELECT rowid FROM docs_fts WHERE docs_fts MATCH 'delta'");
     assert_eq!(hits[0].len(), 1, "{}", run.all());
+}
+
+/// A `sqlite3 .dump`'s record of FTS5 table `d1_migrations`, naming the
+/// four migrations in its `_content` rows (rvBX's dm.sql).
+const D1_MIGRATIONS_AS_FTS5: &str = "PRAGMA foreign_keys=OFF;
+BEGIN TRANSACTION;
+PRAGMA writable_schema=ON;
+INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql)VALUES('table','d1_migrations','d1_migrations',0,'CREATE VIRTUAL TABLE d1_migrations USING fts5(id, name, applied_at)');
+CREATE TABLE IF NOT EXISTS 'd1_migrations_content'(id INTEGER PRIMARY KEY, c0, c1, c2);
+INSERT INTO d1_migrations_content VALUES(1,1,'0001_accounts_companies_customers.sql','2026-01-01 00:00:00');
+INSERT INTO d1_migrations_content VALUES(2,2,'0002_encryption_keys_and_qbt_tokens.sql','2026-01-01 00:00:00');
+INSERT INTO d1_migrations_content VALUES(3,3,'0003_report_configs_and_notifications.sql','2026-01-01 00:00:00');
+INSERT INTO d1_migrations_content VALUES(4,4,'0004_audit_log.sql','2026-01-01 00:00:00');
+PRAGMA writable_schema=OFF;
+COMMIT;
+";
+
+/// The same `d1_migrations`, written as a plain CREATE TABLE.
+const D1_MIGRATIONS_PLAIN: &str = "CREATE TABLE d1_migrations(id, name, applied_at);
+INSERT INTO d1_migrations VALUES(1,'0001_accounts_companies_customers.sql','2026-01-01 00:00:00');
+INSERT INTO d1_migrations VALUES(2,'0002_encryption_keys_and_qbt_tokens.sql','2026-01-01 00:00:00');
+INSERT INTO d1_migrations VALUES(3,'0003_report_configs_and_notifications.sql','2026-01-01 00:00:00');
+INSERT INTO d1_migrations VALUES(4,'0004_audit_log.sql','2026-01-01 00:00:00');
+";
+
+/// What restore, its dry run and verify say of `dumped` (a dump that
+/// records a migration's table as an FTS5 table) must be what they say of
+/// `plain` (that table made by a plain CREATE TABLE): refused, exit 3, as
+/// defined otherwise than its migrations do, local D1 and backups/
+/// untouched.
+fn judged_as_its_plain_create(
+    sb: &Sandbox,
+    dumped: &std::path::Path,
+    plain: &std::path::Path,
+    table: &str,
+) {
+    let local_d1 = || -> Vec<Vec<u8>> {
+        { sb.local_d1_files().into_iter() }
+            .map(|f| std::fs::read(f).unwrap())
+            .collect()
+    };
+    let (before, held) = (local_d1(), sb.backups_held());
+    let restore = |file: &std::path::Path, extra: &[&str]| {
+        let args = ["restore", file.to_str().unwrap(), "--to", "local"];
+        sb.xtask(&[&args[..], &["--no-manifest", "--yes"], extra].concat())
+    };
+    for extra in [&["--dry-run"][..], &[], &["--partial"]] {
+        let run = restore(dumped, extra);
+        assert_eq!(run.code, Some(3), "{extra:?}: {}", run.all());
+        assert!(
+            run.all().contains("otherwise than its migrations do") && run.all().contains(table),
+            "{extra:?}: {}",
+            run.all()
+        );
+        assert!(!run.all().contains("Restored"), "{}", run.all());
+    }
+    assert_eq!(restore(plain, &[]).code, Some(3));
+    assert_eq!(local_d1(), before, "local D1 changed");
+    assert_eq!(sb.backups_held(), held, "backups/ changed");
+    let verify =
+        |file: &std::path::Path| sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+    let (dumped, plain) = (verify(dumped), verify(plain));
+    assert_eq!(dumped.code, plain.code, "{}\n{}", dumped.all(), plain.all());
+    assert!(
+        dumped.stdout.contains("otherwise than its migrations do") && dumped.stdout.contains(table),
+        "{}",
+        dumped.all()
+    );
+}
+
+/// rvBX 1: a `sqlite3 .dump`'s record of an FTS5 table named
+/// `d1_migrations`, its rows naming every migration, was restored (exit 0,
+/// "makes FTS5 table d1_migrations"): no app table existed after it, yet
+/// `migrate local --dry-run` said the database was up to date. The record
+/// is held to the guards a CREATE of that name is: `d1_migrations`
+/// otherwise than wrangler makes it, refused, exit 3, as its plain CREATE
+/// TABLE is, verify judging both alike.
+#[test]
+fn a_sqlite3_dumps_fts5_record_of_d1_migrations_is_refused_as_its_create_is() {
+    let sb = Sandbox::new();
+    let dumped = sb.path().join("dm.sql");
+    std::fs::write(&dumped, D1_MIGRATIONS_AS_FTS5).unwrap();
+    let plain = sb.path().join("dm2.sql");
+    std::fs::write(&plain, D1_MIGRATIONS_PLAIN).unwrap();
+    judged_as_its_plain_create(&sb, &dumped, &plain, "d1_migrations");
+    let pending = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert!(!pending.all().contains("up to date"), "{}", pending.all());
+}
+
+/// rvBX 1: a `sqlite3 .dump` recording a migration's table (`accounts`) as
+/// an FTS5 table was called partial, then with `--partial` restored as a
+/// virtual table: no CHECK, key or default of the migrations' held. It is
+/// refused, exit 3, as defined otherwise than its migrations do, as the
+/// same table written `CREATE TABLE accounts(id, email, role)` is.
+#[test]
+fn a_sqlite3_dumps_fts5_record_of_a_migrations_table_is_refused_as_its_create_is() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    let drop = "PRAGMA foreign_keys=OFF; DROP TABLE accounts;";
+    let as_fts5 = format!("{drop} CREATE VIRTUAL TABLE accounts USING fts5(id, email, role);");
+    let Some(dumped) = sqlite3_dump_after(&source, "acc.sql", &as_fts5) else {
+        return;
+    };
+    let plain = format!("{drop} CREATE TABLE accounts(id, email, role);");
+    let plain = sqlite3_dump_after(&source, "acc2.sql", &plain).unwrap();
+    let text = std::fs::read_to_string(&dumped).unwrap();
+    assert!(text.contains("INSERT INTO sqlite_schema("), "{text}");
+    let target = Sandbox::new();
+    judged_as_its_plain_create(&target, &dumped, &plain, "accounts");
 }
