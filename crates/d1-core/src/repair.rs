@@ -374,6 +374,9 @@ pub struct Survey {
     table_lines: BTreeMap<String, usize>,
     /// Indexes, triggers and views in dump order.
     late_schema: Vec<String>,
+    /// The FTS5 tables a `sqlite3 .dump` records ([`Kind::DumpedVirtual`])
+    /// that the repair makes, by name, with their `CREATE VIRTUAL TABLE`.
+    dumped: Vec<(String, String)>,
     crlf: bool,
     /// Some statement's last line ended in LF alone.
     lf: bool,
@@ -432,6 +435,7 @@ impl Survey {
         let tables = { self.tables.iter() }.map(|(name, _)| name.clone());
         let mut defined = of(&["index", "view"]);
         defined.extend(self.tables.iter().cloned());
+        defined.extend(self.dumped.iter().cloned());
         (of(&["trigger"]), tables.collect(), defined)
     }
 
@@ -447,6 +451,17 @@ impl Survey {
         self.tables
             .iter()
             .any(|(t, _)| t.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the repair loads the rows the dump's INSERTs into `table`
+    /// hold (under `options`, the survey's): not those of sqlite_schema,
+    /// whose one row a `sqlite3 .dump` writes is made a CREATE, nor those
+    /// of the shadow tables FTS5 makes and fills itself
+    /// ([`made_by_fts5`]). A restore without a manifest counts only these
+    /// (rvBX 2: every restore of such a dump warned of other counts).
+    pub fn loads_rows_of(&self, options: &Options, table: &str) -> bool {
+        let dumped: Vec<String> = self.dumped.iter().map(|(n, _)| n.clone()).collect();
+        !is_schema_table(table) && !made_by_fts5(options, &dumped, &staged_tables(options), table)
     }
 
     /// The tables the dump creates and fills whose foreign keys reference a
@@ -624,9 +639,10 @@ impl Survey {
     }
 
     /// Whether the dump is rows only: it creates no table and holds rows
-    /// (a `wrangler d1 export --no-schema`).
+    /// (a `wrangler d1 export --no-schema`). A `sqlite3 .dump`'s record of
+    /// an FTS5 table it makes is a table it creates.
     pub fn is_data_only(&self) -> bool {
-        self.tables.is_empty() && self.rows.values().any(|n| *n > 0)
+        self.tables.is_empty() && self.dumped.is_empty() && self.rows.values().any(|n| *n > 0)
     }
 
     /// Whether the repair keeps the dump's statements about `sqlite_sequence`.
@@ -755,6 +771,22 @@ pub fn dumped_virtual_table(sql: &str) -> Option<VirtualTable> {
     }
     let named = crate::manifest::check_virtual_table_ddl(&create, &[name.as_str()]).ok()?;
     VirtualTable::from_sql(&named, &create)
+}
+
+/// The `CREATE` statement the schema guards judge `sql` by: `sql` itself
+/// when it creates an object, or the `CREATE VIRTUAL TABLE` that a `sqlite3
+/// .dump`'s record of an FTS5 table ([`dumped_virtual_table`]) is made
+/// with. The record stands for that CREATE, so it is held to every guard
+/// a CREATE of its name is (rvBX: a record of `d1_migrations`, or of a
+/// migration's `accounts`, went in unjudged, as it is no CREATE).
+pub fn judged_create(sql: &str) -> Option<Cow<'_, str>> {
+    if statement::created_any(sql).is_some() {
+        return Some(Cow::Borrowed(sql));
+    }
+    if !sql.starts_with("INSERT INTO sqlite_") {
+        return None;
+    }
+    dumped_virtual_table(sql).map(|vt| Cow::Owned(vt.sql))
 }
 
 /// A quoted SQL text at the start of `s` (`'` doubled inside), unquoted,
@@ -1402,7 +1434,10 @@ impl<'a> Surveyor<'a> {
              refuses)"
         );
         if is_dumped(self.options, &name) {
-            if self.hold(name.len()) {
+            let create = { self.options.virtual_tables.iter() }.find(|vt| vt.name == name);
+            let create = create.map_or_else(String::new, |vt| vt.sql.clone());
+            if self.hold(2 * name.len() + create.len()) {
+                self.survey.dumped.push((name.clone(), create));
                 self.dumped.push(name);
             }
             self.finding(

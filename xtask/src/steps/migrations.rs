@@ -14,7 +14,7 @@ use crate::exit::Exit;
 use anyhow::{Context, Result};
 use d1_core::statement;
 use d1_core::wording::count;
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use xshell::Shell;
@@ -3161,6 +3161,10 @@ fn schema_in_dump(project: &Project, file: &Path, identity: Option<&Path>) -> Re
     let (mut triggers, mut tables, mut defined) = (BTreeMap::new(), Vec::new(), BTreeMap::new());
     for statement in d1_core::statement::Statements::new(source.open()?) {
         let sql = statement?.sql;
+        // A sqlite3 .dump's FTS5 record, as the CREATE restore judges it by.
+        let Some(sql) = d1_core::repair::judged_create(&sql).map(Cow::into_owned) else {
+            continue;
+        };
         match d1_core::statement::created_any(&sql) {
             Some(("trigger", name)) => {
                 triggers.insert(name, sql);

@@ -1104,9 +1104,9 @@ fn schema_after(
 ) -> Result<Vec<String>> {
     Ok(match mode {
         Mode::Clean => crate::steps::migrations::schema_sql_of(migrations_dir)?,
-        _ => source
-            .virtual_tables
-            .iter()
+        // A sqlite3 .dump's FTS5 tables are in `schema` already.
+        _ => { source.virtual_tables.iter() }
+            .filter(|vt| !schema.contains(&vt.sql))
             .map(|vt| vt.sql.clone())
             .chain(schema.iter().cloned())
             .collect(),

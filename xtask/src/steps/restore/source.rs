@@ -254,17 +254,8 @@ pub(super) fn survey_dump(
     let mut schema = Vec::new();
     let mut creates = 0usize;
     let mut named = NamedOnce::default();
-    let mut note_trigger = |sql: &str| {
-        let created = statement::created_object(sql);
-        creates += usize::from(creates_an_object(sql));
-        named.note(sql);
-        if statement::created_any(sql).is_some() {
-            schema.push(sql.to_owned());
-        }
-        if let Some(("trigger", name)) = created {
-            triggers.insert(name, sql.to_owned());
-        }
-    };
+    let mut note_trigger =
+        |sql: &str| note_schema(sql, (&mut triggers, &mut schema, &mut creates, &mut named));
     // The rows and the key are counted from the dump, in the survey's pass:
     // without a manifest they are the source's; with one, they must be
     // what the manifest says.
@@ -277,7 +268,7 @@ pub(super) fn survey_dump(
         .as_ref()
         .filter(|m| m.wide_integers.is_none());
     let mut wide = BTreeMap::<String, u64>::new();
-    let (survey, summary) = repair::survey_observing(source.data.open()?, &options, |sql| {
+    let (survey, mut summary) = repair::survey_observing(source.data.open()?, &options, |sql| {
         note_trigger(sql);
         if let Some(m) = unrecorded
             && let Some((table, n)) = d1_core::digest::wide_in_insert(sql)
@@ -298,6 +289,12 @@ pub(super) fn survey_dump(
     })
     .with_context(|| format!("reading {}", source.file.display()))?;
     named.refuse_twice(&source.file)?;
+    if source.manifest.is_none() {
+        // Rows are counted where the repair loads them.
+        summary
+            .rows
+            .retain(|t, _| survey.loads_rows_of(&options, t));
+    }
     check_surveyed(
         source,
         mode,
@@ -423,6 +420,31 @@ impl NamedOnce {
             said.join(", ")
         );
     }
+}
+
+/// Notes `sql` if it is a statement of the dump's schema: its text (a
+/// trigger's by name too), whether it creates an object, and its name, to
+/// find one given twice. A sqlite3 .dump's record of an FTS5 table is read
+/// as the CREATE it is made with (`repair::judged_create`): every guard
+/// judges it so.
+fn note_schema(
+    sql: &str,
+    (triggers, schema, creates, named): (
+        &mut BTreeMap<String, String>,
+        &mut Vec<String>,
+        &mut usize,
+        &mut NamedOnce,
+    ),
+) {
+    let Some(sql) = repair::judged_create(sql) else {
+        return;
+    };
+    *creates += usize::from(creates_an_object(&sql));
+    named.note(&sql);
+    if let Some(("trigger", name)) = statement::created_object(&sql) {
+        triggers.insert(name, sql.clone().into_owned());
+    }
+    schema.push(sql.into_owned());
 }
 
 fn creates_an_object(sql: &str) -> bool {
