@@ -706,6 +706,57 @@ fn a_forged_or_broken_restore_journal_never_makes_status_give_the_backups_migrat
     }
 }
 
+/// rvBX 1: a journal line dated in the future hid the last restore: after
+/// a real `done`, a forged `done` dated 2099 and then a real `interrupted`
+/// dated now (its outcome unknown), `status` took the 2099 line as the
+/// last restore, `"ok": true`, exit 0. The last restore is the journal's
+/// last line, not the latest date a line claims; a line dated after now
+/// is never taken as the last, and is said so; where the two disagree the
+/// worse outcome wins.
+#[test]
+fn a_restore_journal_line_dated_in_the_future_never_hides_the_last_restore() {
+    let (sb, backup) = sandbox_with_a_backup();
+    let journal = sb.backups().join("restores.jsonl");
+    let line = |at: &str, status: &str| {
+        serde_json::json!({
+            "at": at, "started_at": at, "environment": "local",
+            "database": "qbtime_db_local", "backup": backup, "mode": "replace",
+            "location": "local", "status": status,
+        })
+        .to_string()
+    };
+    let now = chrono::Utc::now().to_rfc3339();
+    let lines = [
+        line(&now, "started"),
+        line(&now, "done"),
+        line("2099-01-01T00:00:00Z", "done"),
+        line(&chrono::Utc::now().to_rfc3339(), "interrupted"),
+    ];
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    let json = sb.xtask(&["status", "--env", "local", "--json"]);
+    assert_eq!(json.code, Some(1), "{}", json.all());
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["ok"], false, "{doc:#}");
+    let last = &doc["environments"][0]["last_restore"];
+    assert_eq!(last["outcome"], "unknown", "{doc:#}");
+    assert!(!last["at"].as_str().unwrap().starts_with("2099"), "{doc:#}");
+    let text = sb.xtask(&["status", "--env", "local"]);
+    assert_eq!(text.code, Some(1), "{}", text.all());
+    let last = text.stdout_line_with("last restore ");
+    assert!(
+        !last.contains("2099") && last.contains("interrupted"),
+        "{}",
+        text.all()
+    );
+    for said in [
+        "line 3 of ",
+        "is dated 2099-01-01 00:00 UTC, after now",
+        "never taken as the last restore",
+    ] {
+        assert!(text.stderr.contains(said), "{said:?}: {}", text.all());
+    }
+}
+
 /// rvBV 2: `doctor` said "everything a backup needs is in place" (exit 0)
 /// while a file in backups/ stopped every backup (the lock a symbolic link
 /// or a FIFO), every restore (its journal one), every migrate (its

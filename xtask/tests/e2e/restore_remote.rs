@@ -1788,12 +1788,7 @@ fn an_import_lost_before_d1_ran_it_is_unknown_and_may_still_land() {
     );
 
     // D1 then runs the import: prod holds the backup after all.
-    assert_eq!(remote.server.release_held_imports(), 1);
-    let started = std::time::Instant::now();
-    while counts(&remote.db) != backed_up {
-        assert!(started.elapsed().as_secs() < 120, "the import never ran");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    held_import_run(&remote, &backed_up);
     let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
     assert!(
         status.all().contains("outcome is unknown") && status.all().contains(safety[0].as_str()),
@@ -2070,6 +2065,31 @@ fn interrupt_once_asked(
     })
 }
 
+/// [`restore_into_prod_interrupted`] by SIGINT once D1 was handed the
+/// import (wrangler polls it), which the loopback holds: its outcome is
+/// unknown.
+fn restore_into_prod_interrupted_in_its_import(
+    remote: &Remote,
+    home: &std::path::Path,
+    file: &std::path::Path,
+) -> Run {
+    let faults = d1_loopback::Faults {
+        import_held: true,
+        ..Default::default()
+    };
+    restore_into_prod_interrupted((remote, home, file), faults, ("/import", 2))
+}
+
+/// Lets D1 run the held import, and waits until prod holds `backed_up`.
+fn held_import_run(remote: &Remote, backed_up: &std::collections::BTreeMap<String, u64>) {
+    assert_eq!(remote.server.release_held_imports(), 1);
+    let started = std::time::Instant::now();
+    while counts(&remote.db) != *backed_up {
+        assert!(started.elapsed().as_secs() < 120, "the import never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Ctrl-C while wrangler follows an import D1 was handed stops wrangler,
 /// not D1: it is told as a failure after the hand-over is (D1 may have
 /// been handed the import, its outcome unknown, with the diff that checks
@@ -2079,12 +2099,7 @@ fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
     let (remote, home, file) = prod_and_its_backup();
     let backed_up = counts(&remote.db);
     prod_moves_on(&remote);
-    let faults = d1_loopback::Faults {
-        import_held: true,
-        ..Default::default()
-    };
-    // Once D1 was handed it: wrangler is polling it.
-    let run = restore_into_prod_interrupted((&remote, home.path(), &file), faults, ("/import", 2));
+    let run = restore_into_prod_interrupted_in_its_import(&remote, home.path(), &file);
     let all = run.all();
     assert_eq!(run.code, Some(130), "{all}");
     assert!(run.stderr.contains("interrupted by SIGINT"), "{all}");
@@ -2100,12 +2115,7 @@ fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
     );
     // D1 then runs the import: prod holds the backup, and `status` tells
     // the unsettled restore.
-    assert_eq!(remote.server.release_held_imports(), 1);
-    let started = std::time::Instant::now();
-    while counts(&remote.db) != backed_up {
-        assert!(started.elapsed().as_secs() < 120, "the import never ran");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    held_import_run(&remote, &backed_up);
     let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
     assert!(
         status.all().contains("outcome is unknown"),
@@ -2132,11 +2142,7 @@ fn an_interrupt_during_a_remote_import_says_d1_may_have_been_handed_it() {
 fn status_json_after_an_interrupted_remote_import_says_its_outcome_is_unknown_and_fails() {
     let (remote, home, file) = prod_and_its_backup();
     prod_moves_on(&remote);
-    let faults = d1_loopback::Faults {
-        import_held: true,
-        ..Default::default()
-    };
-    let run = restore_into_prod_interrupted((&remote, home.path(), &file), faults, ("/import", 2));
+    let run = restore_into_prod_interrupted_in_its_import(&remote, home.path(), &file);
     assert_eq!(run.code, Some(130), "{}", run.all());
     let status = remote.xtask(home.path(), &["status", "--env", "prod", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
@@ -2155,6 +2161,65 @@ fn status_json_after_an_interrupted_remote_import_says_its_outcome_is_unknown_an
         next.all()
     );
     assert_eq!(remote.server.release_held_imports(), 1);
+}
+
+/// rvBX 2: after one restore of unknown outcome `status` failed for ever:
+/// a fresh verified `backup prod` did not clear it, and nothing said what
+/// would. Before such a backup it fails naming the fix (take a backup,
+/// then diff it against the backup before the restore); a verified backup
+/// of prod taken after the restore settles it: `status` says the outcome
+/// was unknown and that backup records the database as it now is, and is
+/// ok (exit 0, `"ok": true`, `last_restore.settled_by` that backup).
+#[test]
+fn a_backup_taken_after_a_restore_of_unknown_outcome_settles_it_in_status() {
+    let (remote, home, file) = prod_and_its_backup();
+    let backed_up = counts(&remote.db);
+    prod_moves_on(&remote);
+    let run = restore_into_prod_interrupted_in_its_import(&remote, home.path(), &file);
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    held_import_run(&remote, &backed_up);
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    assert_eq!(status.code, Some(1), "{}", status.all());
+    assert!(
+        status
+            .stderr
+            .contains("take a backup: `cargo xtask backup prod`")
+            && status
+                .stderr
+                .contains("then diff it against the backup before the restore"),
+        "{}",
+        status.all()
+    );
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    let status = remote.xtask(home.path(), &["status", "--env", "prod", "--json"]);
+    assert_eq!(status.code, Some(0), "{}", status.all());
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let prod = &json["environments"][0];
+    assert_eq!(json["ok"], true, "{}", status.all());
+    assert_eq!(prod["last_restore"]["outcome"], "unknown", "{json:#}");
+    assert_eq!(
+        prod["last_restore"]["settled_by"], prod["newest_verified"]["file"],
+        "{json:#}"
+    );
+    let status = remote.xtask(home.path(), &["status", "--env", "prod"]);
+    status.assert_ok();
+    let newest = prod["newest_verified"]["file"].as_str().unwrap();
+    let last = status.stdout_line_with("last restore ");
+    assert!(
+        last.contains("its outcome was unknown")
+            && last.contains(&format!(
+                "{newest}, taken after it, records the database as it now is"
+            )),
+        "{}",
+        status.all()
+    );
+    assert!(
+        !status
+            .stderr
+            .contains("outcome of its last restore is unknown"),
+        "{}",
+        status.all()
+    );
 }
 
 /// Ctrl-C while wrangler uploads the import (the loopback holds the
