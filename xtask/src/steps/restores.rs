@@ -11,9 +11,11 @@
 //! Like every file in the backup directory it may be forged or broken, so
 //! its reader only ever errs toward "unknown": a line that does not read
 //! may be a restore of any environment, made when the journal was last
-//! written; and a restore counts by its own date, the latest of its
-//! environment's lines, never by its place in the file (a line dated long
-//! ago, appended after a real one, hides nothing).
+//! written; and the last restore is the one its last line records (the
+//! journal is appended to), or the latest by date where that one's
+//! outcome is worse: a line dated long ago, appended after a real one,
+//! hides nothing, and a line dated after now (a clock running ahead, or
+//! forged) is never the last, and is told (rvBX).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -127,6 +129,11 @@ pub struct Restore {
     /// and said what it had changed, unlike a start with no end.
     #[serde(skip)]
     pub signalled: bool,
+    /// For one whose outcome is unknown: the verified backup of its
+    /// database taken after it, which records the database as it now is
+    /// and so settles it (rvBX); set by `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_by: Option<String>,
     /// `local` or `remote`, as its line records it (empty in older lines).
     #[serde(skip)]
     pub location: String,
@@ -140,12 +147,14 @@ pub struct Restore {
 /// database, database id), the last one of each that may have changed
 /// its target ([`Restore::may_have_changed`]), and, when a line of it
 /// does not read (or the journal itself does not), when it was last
-/// written and which line.
+/// written and which line; and the lines dated after now (`line N`, and
+/// the date it claims), never taken as the last restore.
 #[derive(Debug, Clone, Default)]
 pub struct Journal {
     pub last: BTreeMap<(String, String, String), Restore>,
     pub last_changing: BTreeMap<(String, String, String), Restore>,
     pub unread: Option<(DateTime<Utc>, String)>,
+    pub dated_ahead: Vec<(String, DateTime<Utc>)>,
 }
 
 /// Reads the journal in `backup_dir` (none when it is absent).
@@ -167,6 +176,9 @@ pub fn read(backup_dir: &Path) -> Journal {
             if let Some(line) = first.or(journal.unread.take().map(|(_, line)| line)) {
                 journal.unread = Some((written, format!("{line} of {shown}")));
             }
+            for (line, _) in &mut journal.dated_ahead {
+                *line = format!("{line} of {shown}");
+            }
             journal
         }
         Err(e) => {
@@ -179,9 +191,13 @@ pub fn read(backup_dir: &Path) -> Journal {
     }
 }
 
-/// The journal's lines read: the last restore of each database by its own
-/// date, and the last that may have changed it, and the first line that
-/// does not read, as `line N` (dated by [`read`]).
+/// The journal's lines read: the last restore of each database (the one
+/// its last line records, or the latest by date where that one's outcome
+/// is worse: [`Restore::worse_than`]), and the last that may have changed
+/// it, and the first line that does not read, as `line N` (dated by
+/// [`read`]). A line dated after now is never the last restore; it still
+/// counts among those that may have changed the database, erring toward
+/// migrations unknown.
 ///
 /// The lines of one restore share its date: its end (a later line)
 /// stands before its start, except that an end saying it changed nothing
@@ -190,7 +206,11 @@ pub fn read(backup_dir: &Path) -> Journal {
 /// the journal errs toward a restore that counts.
 pub fn parse(lines: &[String]) -> Journal {
     let mut journal = Journal::default();
+    let now = Utc::now();
     let mut restores: BTreeMap<_, BTreeMap<DateTime<Utc>, Restore>> = BTreeMap::new();
+    // The date of each database's restore its last line (not dated ahead)
+    // records.
+    let mut appended_last = BTreeMap::new();
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -201,6 +221,13 @@ pub fn parse(lines: &[String]) -> Journal {
                 .get_or_insert((Utc::now(), format!("line {}", i + 1)));
             continue;
         };
+        if restore.started > now {
+            journal
+                .dated_ahead
+                .push((format!("line {}", i + 1), restore.started));
+        } else {
+            appended_last.insert(key.clone(), restore.started);
+        }
         let of_database = restores.entry(key).or_default();
         let kept = |old: &Restore| match old.status.as_str() {
             "started" => false,
@@ -218,8 +245,14 @@ pub fn parse(lines: &[String]) -> Journal {
         if let Some(changing) = changing {
             journal.last_changing.insert(key.clone(), changing.clone());
         }
-        if let Some((_, last)) = of_database.into_iter().next_back() {
-            journal.last.insert(key, last);
+        let by_order = { appended_last.get(&key) }.and_then(|at| of_database.get(at));
+        let by_date = { of_database.values().rev() }.find(|r| r.started <= now);
+        let last = match (by_order, by_date) {
+            (Some(o), Some(d)) if o.worse_than(d) => Some(o),
+            (_, d) => d,
+        };
+        if let Some(last) = last {
+            journal.last.insert(key, last.clone());
         }
     }
     journal
@@ -263,6 +296,7 @@ fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
         backup: crate::redact::text(&backup),
         mode,
         signalled: status == "interrupted",
+        settled_by: None,
         outcome: outcome_of(&status, changed_nothing),
         status,
         changed_nothing,
@@ -309,6 +343,26 @@ impl Restore {
         self.outcome == "unknown"
     }
 
+    /// Its outcome is unknown, and no verified backup of its database
+    /// taken after it settles what the database holds
+    /// ([`Restore::settled_by`]): `status` fails on it.
+    pub fn unsettled(&self) -> bool {
+        self.outcome_unknown() && self.settled_by.is_none()
+    }
+
+    /// Its outcome is worse than `other`'s, where the journal's last line
+    /// and the latest date disagree: unknown (or a start with no end,
+    /// which may be) before failed, before restored, before unchanged.
+    fn worse_than(&self, other: &Restore) -> bool {
+        let rank = |r: &Restore| match r.outcome {
+            "unknown" | "running" => 3,
+            "failed" => 2,
+            "restored" => 1,
+            _ => 0,
+        };
+        rank(self) > rank(other)
+    }
+
     /// Its line in the report: when, from which backup, how it ended.
     pub fn told(&self) -> String {
         let at = self.started.format("%Y-%m-%d %H:%M UTC");
@@ -329,7 +383,14 @@ impl Restore {
             "failed" if self.changed_nothing => "failed, and changed nothing",
             other => other,
         };
-        format!("{at}, {}{mode}: {status}", self.backup)
+        let settled = match &self.settled_by {
+            Some(file) if self.outcome_unknown() => format!(
+                "; its outcome was unknown, but {file}, taken after it, records the database \
+                 as it now is"
+            ),
+            _ => String::new(),
+        };
+        format!("{at}, {}{mode}: {status}{settled}", self.backup)
     }
 
     /// What a restore stopped by a signal may have changed, by where its

@@ -1077,6 +1077,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
         crate::out::error(&format!("{e:#}"));
     }
     warn_each(&all);
+    say_restores_dated_ahead(&logs.restores);
     // A load or migrations a run gone left unfinished: what the database
     // may hold and the way back, as the next run that takes the lock
     // tells it, for the operator who runs `status` first after a crash.
@@ -1092,25 +1093,50 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
 }
 
 /// The environments whose last restore's outcome is unknown (interrupted
-/// once D1 may have begun its import): the database is unknown, a
-/// failure, exit 1, as a stale backup is (NT).
+/// once D1 may have begun its import) and no verified backup taken since
+/// settles (rvBX): the database is unknown, a failure, exit 1, as a stale
+/// backup is (NT).
 fn outcome_unknown(all: &[EnvStatus]) -> Vec<&EnvStatus> {
     { all.iter() }
-        .filter(|s| s.last_restore.as_ref().is_some_and(|r| r.outcome_unknown()))
+        .filter(|s| s.last_restore.as_ref().is_some_and(|r| r.unsettled()))
         .collect()
 }
 
-/// An error for each of [`outcome_unknown`], with how to tell.
+/// An error for each of [`outcome_unknown`], with the fix: a backup taken
+/// now records what the database holds (and settles it here), and a diff
+/// against the newest backup before the restore tells what that changed.
 fn say_outcome_unknown(unknown: &[&EnvStatus]) {
     for s in unknown {
         let told = { s.last_restore.as_ref() }
             .map(|r| r.told())
             .unwrap_or_default();
+        let env = &s.environment;
+        let diff = match &s.newest_verified {
+            Some(n) => format!(
+                " (`cargo xtask diff {} latest:{env}`)",
+                d1_core::wording::shell_word(&n.file)
+            ),
+            None => String::new(),
+        };
         crate::out::error(&format!(
-            "{}: the outcome of its last restore is unknown ({told}); `cargo xtask diff` \
-             against its backups tells what it holds",
-            s.environment
+            "{env}: the outcome of its last restore is unknown ({told}); take a backup: \
+             `cargo xtask backup {env}`, then diff it against the backup before the \
+             restore{diff}. A verified backup taken after the restore settles it here"
         ));
+    }
+}
+
+/// Warns of each line of the restore journal dated after now: never taken
+/// as the last restore (a clock running ahead, or a forged line, would
+/// hide the real last one), as a drill dated after now proves none.
+fn say_restores_dated_ahead(journal: &crate::steps::restores::Journal) {
+    for (line, at) in &journal.dated_ahead {
+        crate::warn!(
+            "{line} is dated {}, after now (a clock running ahead, or a forged line): it is \
+             never taken as the last restore; fix or delete it (until then, status counts it \
+             as a restore that may have come after every backup)",
+            at.format("%Y-%m-%d %H:%M UTC")
+        );
     }
 }
 
@@ -1232,6 +1258,14 @@ fn with_last_restore(
     let judged = |r: crate::steps::restores::Restore| r.judged(&env.name, running);
     status.last_restore = last_restore_of(&journal.last, &env.name, database).map(judged);
     let changing = last_restore_of(&journal.last_changing, &env.name, database).map(judged);
+    // One of unknown outcome is settled by a verified backup of its
+    // database taken after it: that backup records what it holds now
+    // (rvBX). The restore held the backup lock, so no backup was taken
+    // while its run went on.
+    let newest = status.newest_verified.as_ref();
+    if let Some(r) = { status.last_restore.as_mut() }.filter(|r| r.outcome_unknown()) {
+        r.settled_by = { newest.filter(|n| n.created_at > r.started) }.map(|n| n.file.clone());
+    }
     // A safety backup whose restore changed nothing (stopped before its
     // load was committed, or before D1 was handed it) is what the database
     // still holds, not a picture of what that restore undid: its
@@ -1365,7 +1399,7 @@ fn print_report(
                 || s.stale
                 || s.of_previous_database.is_some()
                 || s.newest_is_bad.is_some()
-                || s.last_restore.as_ref().is_some_and(|r| r.outcome_unknown())
+                || s.last_restore.as_ref().is_some_and(|r| r.unsettled())
         }) {
             crate::data!("{}", status.render());
         }
@@ -1941,6 +1975,7 @@ not json
             status: "done".to_owned(),
             changed_nothing: false,
             signalled: false,
+            settled_by: None,
             outcome: "restored",
             location: "local".to_owned(),
             started: at(t),
