@@ -451,6 +451,24 @@ mod tests {
         assert!(journal.unread.is_none());
     }
 
+    /// rvBX: a line dated after now is never the last restore, and is
+    /// named; the journal's last line is, where its outcome is worse than
+    /// the latest by date's.
+    #[test]
+    fn the_last_line_with_the_worse_outcome_wins_and_a_line_dated_ahead_never_does() {
+        let journal = parse(&[
+            line("2026-12-01T10:00:00Z", "a.sql", "done"),
+            line("2099-01-01T00:00:00Z", "forged.sql", "done"),
+            line("2026-11-01T10:00:00Z", "b.sql", "interrupted"),
+        ]);
+        let last = journal.last.values().next().expect("a last restore");
+        assert_eq!((last.backup.as_str(), last.outcome), ("b.sql", "unknown"));
+        let ahead: Vec<&str> = { journal.dated_ahead.iter() }
+            .map(|(l, _)| l.as_str())
+            .collect();
+        assert_eq!(ahead, ["line 2"]);
+    }
+
     /// ME: a `failed` that wrote nothing is the last restore, told so,
     /// and not the last that may have changed the database: that is the
     /// one before it. A forged end saying "changed nothing" after a `done`
