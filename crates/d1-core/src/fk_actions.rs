@@ -260,16 +260,6 @@ fn touches_migrations_table(ctx: &AuthContext<'_>) -> Option<&'static str> {
         .then_some(does)
 }
 
-/// Whether any of `pending` (name, text) names the migrations table, in
-/// any case or quoting: such a migration is tried however it starts, as
-/// [`may_act`] alone would not (an `ALTER`, a `CREATE TRIGGER`).
-pub fn names_migrations_table(pending: &[(String, String)]) -> bool {
-    pending.iter().any(|(_, sql)| {
-        sql.to_ascii_lowercase()
-            .contains(crate::statement::MIGRATIONS_TABLE)
-    })
-}
-
 /// Whether a statement that did not prepare for SQLite's reason `why`
 /// fails in D1 as well, when all before it prepared and ran on a full copy
 /// of the schema: a name that is not there is not there in D1 either. Any
@@ -749,29 +739,6 @@ fn watch(
     Ok((writes, deadline, ceiling))
 }
 
-/// Whether any statement of `pending` (name, text) may run a foreign key's
-/// action: one that drops a table or writes rows (an INSERT too, which may
-/// replace a row or fire a trigger that deletes one, rvAJ), by its first
-/// word after any comment (a `WITH` may lead to any of them). A migration
-/// of schema statements alone (`CREATE`, `ALTER`, `DROP INDEX`) cannot, and
-/// the target's schema need not be read for it (a trigger's body is part
-/// of its `CREATE TRIGGER`, not a statement of its own).
-pub fn may_act(pending: &[(String, String)]) -> bool {
-    pending.iter().any(|(_, sql)| {
-        d1_sql::statements::Statements::new(sql.as_bytes()).any(|statement| {
-            let Ok(statement) = statement else {
-                return true;
-            };
-            let rest = crate::statement::skip_trivia(&statement.sql);
-            match crate::statement::first_keyword(rest).as_str() {
-                "DROP" => crate::statement::first_keyword(&rest["DROP".len()..]) == "TABLE",
-                "DELETE" | "UPDATE" | "REPLACE" | "INSERT" | "WITH" => true,
-                _ => false,
-            }
-        })
-    })
-}
-
 /// SQLite's schema table, under any of its names.
 fn is_schema_table(table: &str) -> bool {
     [
@@ -884,38 +851,12 @@ mod tests {
         PRAGMA defer_foreign_keys=OFF;
     "#;
 
+    /// rvAJ: a statement's text keeps a block comment written before it
+    /// (`/* … */`, as a header or a generated migration has it), so its
+    /// first word is `/*`: its cascade is still found, and the plan is not
+    /// silent on a DROP TABLE that deletes every comment.
     #[test]
-    fn only_a_statement_that_drops_a_table_or_writes_rows_may_act() {
-        let may = |sql: &str| may_act(&migration(sql));
-        assert!(!may("CREATE TABLE a (id INTEGER PRIMARY KEY);\n\
-             CREATE INDEX a_i ON a (id);\n\
-             CREATE TRIGGER a_no_update BEFORE UPDATE ON a BEGIN \
-             SELECT RAISE(ABORT, 'no'); DELETE FROM a; END;\n\
-             ALTER TABLE a ADD COLUMN b TEXT;\nDROP INDEX a_i;"));
-        for sql in [
-            PRISMA_REDEFINES_USER,
-            "DELETE FROM a;",
-            "update a set id = 2;",
-            "REPLACE INTO a VALUES (1);",
-            "INSERT OR REPLACE INTO a VALUES (1);",
-            "INSERT INTO a VALUES (1) ON CONFLICT (id) DO UPDATE SET id = 2;",
-            "WITH x AS (SELECT 1) DELETE FROM a;",
-            "INSERT INTO a VALUES (1);",
-            "/* a header */ -- and a line\nDELETE FROM a;",
-        ] {
-            assert!(may(sql), "{sql}");
-        }
-    }
-
-    /// rvAJ: `may_act` judges a statement by its first word, but a
-    /// statement's text keeps a block comment written before it (`/* … */`,
-    /// as a header or a generated migration has it), so the first word is
-    /// `/*`. `side_writes` finds the same statement's
-    /// cascade, yet `may_act` says it cannot act and `migrate` prints no
-    /// warning: the plan is silent on a DROP TABLE that deletes every
-    /// comment.
-    #[test]
-    fn a_statement_after_a_comment_may_act_as_side_writes_finds() {
+    fn a_statement_after_a_comment_has_its_actions_found() {
         for sql in [
             "/* Post is redefined */ DROP TABLE \"Post\";",
             "/* the old posts go */\nDELETE FROM \"Post\";",
@@ -924,21 +865,15 @@ mod tests {
                 !side(sql).is_empty(),
                 "side_writes finds no action of {sql:?}"
             );
-            assert!(
-                may_act(&migration(sql)),
-                "{sql:?} runs a foreign key action, but may_act says it cannot"
-            );
         }
     }
 
     /// rvAJ: a plain INSERT fires the target's triggers, and a trigger
     /// that deletes a parent row runs that key's ON DELETE CASCADE (a
-    /// "purge" queue table, a soft-delete log). `side_writes` finds the
-    /// cascade, but `may_act` says an INSERT without REPLACE or CONFLICT
-    /// cannot act, so `migrate` never reads the schema and its plan says
-    /// nothing of the child rows deleted.
+    /// "purge" queue table, a soft-delete log): the plan names the child
+    /// rows deleted.
     #[test]
-    fn an_insert_whose_trigger_deletes_a_parent_may_act_as_side_writes_finds() {
+    fn an_insert_whose_trigger_deletes_a_parent_has_its_cascade_found() {
         let schema: Vec<String> = d1_sql::statements::Statements::new(
             "CREATE TABLE p (id INTEGER PRIMARY KEY);
              CREATE TABLE c (id INTEGER PRIMARY KEY,
@@ -953,11 +888,6 @@ mod tests {
         let pending = migration("INSERT INTO purge VALUES (1);");
         let found = side_writes(&schema, &pending).unwrap();
         assert!(!found.side_writes.is_empty(), "{found:?}");
-        assert!(
-            may_act(&pending),
-            "the INSERT's trigger cascades into c ({:?}), but may_act says it cannot act",
-            found.side_writes
-        );
     }
 
     /// rvAJ: a `CREATE TABLE … AS SELECT` writes the schema, so
@@ -1036,10 +966,6 @@ mod tests {
             said("INSERT INTO \"Log\"(what) VALUES ('d1_migrations');"),
             None
         );
-        assert!(names_migrations_table(&migration(
-            "alter table D1_Migrations add x;"
-        )));
-        assert!(!names_migrations_table(&migration("ALTER TABLE t ADD x;")));
     }
 
     /// rvBU: a trigger's firing statements were prepared right after its

@@ -52,6 +52,19 @@ fn bookmark_now(remote: &Remote, home: &Path) -> String {
     json["bookmark"].as_str().unwrap().to_owned()
 }
 
+/// Adds "First Co" to prod, has the server notice it, and gives a time
+/// (RFC 3339) 2.1 s after that and 2.1 s before the function returns: a
+/// restore point between the first company and whatever a test does next,
+/// apart from both by more than a clock's second.
+fn a_time_after_the_first_company(remote: &Remote, home: &Path) -> String {
+    add_company(&remote.db, "First Co");
+    bookmark_now(remote, home);
+    std::thread::sleep(Duration::from_millis(2100));
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(Duration::from_millis(2100));
+    at
+}
+
 /// Writes the migration `name` (a new column of companies) into the
 /// sandbox's migrations and applies it to prod's database as wrangler
 /// does, with its `d1_migrations` row: returns that row's `applied_at`.
@@ -446,11 +459,7 @@ fn a_refused_restore_says_so_is_journaled_and_changes_nothing() {
 fn the_plan_names_the_migrations_a_restore_to_a_time_takes_back() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    add_company(&remote.db, "First Co");
-    bookmark_now(&remote, home.path());
-    std::thread::sleep(Duration::from_millis(2100));
-    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    std::thread::sleep(Duration::from_millis(2100));
+    let at = a_time_after_the_first_company(&remote, home.path());
     let later = "0005_company_notes.sql";
     apply_on_prod(&remote, later).unwrap();
 
@@ -1493,11 +1502,7 @@ fn status_tells_restores_killed_before_a_failed_one() {
 fn a_migration_whose_applied_at_was_set_back_is_told_taken_back_and_guarded() {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    add_company(&remote.db, "First Co");
-    bookmark_now(&remote, home.path());
-    std::thread::sleep(Duration::from_millis(2100));
-    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    std::thread::sleep(Duration::from_millis(2100));
+    let at = a_time_after_the_first_company(&remote, home.path());
     let later = "0005_company_notes.sql";
     std::fs::write(
         remote.sb.path().join("migrations").join(later),
