@@ -982,3 +982,145 @@ fn reindex_leaves_out_a_copy_the_bucket_no_longer_holds_as_recorded() {
             .unwrap();
     assert_eq!(index["backups"], serde_json::json!([]), "{}", run.all());
 }
+
+/// `offsite reindex --env prod --dry-run`'s line leaving `name` out.
+fn reindex_left_out(remote: &Remote, home: &std::path::Path, name: &str) -> (String, Run) {
+    let dry = remote.xtask(home, &["offsite", "reindex", "--env", "prod", "--dry-run"]);
+    dry.assert_ok();
+    let left_out = { dry.stdout.lines() }
+        .find(|l| l.contains("left out") && l.contains(name))
+        .unwrap_or_else(|| panic!("the plan does not leave {name} out:\n{}", dry.all()))
+        .to_owned();
+    assert!(dry.stdout.contains("new index    0 "), "{}", dry.all());
+    (left_out, dry)
+}
+
+/// The key of `name`'s object in the bucket, under prod's prefix.
+fn prod_key(remote: &Remote, name: &str) -> String {
+    { remote.server.r2_keys(BUCKET).into_iter() }
+        .find(|k| k.starts_with("prod/") && k.ends_with(&format!("/{name}")))
+        .unwrap_or_else(|| panic!("no {name}: {:?}", remote.server.r2_keys(BUCKET)))
+}
+
+/// A copy deleted from the bucket (by the real wrangler's `r2 object
+/// delete`) is left out of the rebuilt index, the plan naming its key, why,
+/// and the upload that puts it back while the backup is here.
+#[test]
+fn reindex_leaves_out_a_copy_deleted_from_the_bucket_naming_the_upload_that_puts_it_back() {
+    let (remote, home) = remote();
+    let home = home.path();
+    let name = remote.backup_and_upload_prod(home);
+    let copy = prod_key(&remote, &name);
+    remote.wrangler_delete(home, BUCKET, &copy).assert_ok();
+    assert_eq!(remote.server.r2_object(BUCKET, &copy), None);
+    (remote.server)
+        .r2_put_object(BUCKET, "index/prod.json", b"{\"backups\": [")
+        .unwrap();
+    let (left_out, dry) = reindex_left_out(&remote, home, &name);
+    for said in [
+        copy.as_str(),
+        "no object",
+        &format!("`cargo xtask upload {name} --env prod`"),
+    ] {
+        assert!(left_out.contains(said), "{said}: {left_out}\n{}", dry.all());
+    }
+}
+
+/// A copy whose manifest object in the bucket is gone (deleted by the real
+/// wrangler), or is not the copy's as `offsite fetch` takes it (another
+/// sha256 or size than the manifest here records, another environment's or
+/// database's, not JSON, over the 64 MiB a manifest may hold), is left out
+/// of the rebuilt index, the plan naming the manifest's key and why, never
+/// a value of the object: the index would list a copy `fetch` refuses.
+#[test]
+fn reindex_leaves_out_a_copy_whose_manifest_object_is_gone_or_not_its_own() {
+    let (remote, home) = remote();
+    let home = home.path();
+    let name = remote.backup_and_upload_prod(home);
+    let manifest_name = name
+        .strip_suffix(".sql")
+        .map(|stem| format!("{stem}.manifest.json"))
+        .unwrap_or_else(|| panic!("{name} is not a .sql backup"));
+    let manifest_key = prod_key(&remote, &manifest_name);
+    let real = remote.server.r2_object(BUCKET, &manifest_key).unwrap();
+    let real: Value = serde_json::from_slice(&real).unwrap();
+    (remote.server)
+        .r2_put_object(BUCKET, "index/prod.json", b"{\"backups\": [")
+        .unwrap();
+    let edited = |edit: &dyn Fn(&mut Value)| {
+        let mut m = real.clone();
+        edit(&mut m);
+        serde_json::to_vec(&m).unwrap()
+    };
+    let bytes = real["file"]["bytes"].as_u64().unwrap();
+    let planted_sha = "ab".repeat(32);
+    let cases: Vec<(&str, Option<Vec<u8>>, &str)> = vec![
+        ("gone", None, "no manifest object"),
+        (
+            "sha256",
+            Some(edited(&|m| {
+                m["file"]["sha256"] = Value::from(planted_sha.clone())
+            })),
+            "sha256",
+        ),
+        (
+            "size",
+            Some(edited(&|m| m["file"]["bytes"] = Value::from(bytes + 1))),
+            "size",
+        ),
+        (
+            "environment",
+            Some(edited(&|m| {
+                m["environment"] = Value::from("staging");
+                m["database"]["name"] = Value::from("qbtime_db_staging");
+                m["database"]["uuid"] = Value::from(STAGING_UUID);
+            })),
+            "another backup",
+        ),
+        (
+            "database",
+            Some(edited(&|m| {
+                m["database"]["name"] = Value::from("qbtime_db_planted")
+            })),
+            "another backup",
+        ),
+        (
+            "not JSON",
+            Some(b"{\"planted-marker\": [".to_vec()),
+            "cannot be trusted",
+        ),
+        ("oversized", Some(vec![b' '; (64 << 20) + 1]), "64 MiB"),
+    ];
+    for (case, planted, why) in cases {
+        match planted {
+            None => {
+                remote
+                    .wrangler_delete(home, BUCKET, &manifest_key)
+                    .assert_ok();
+            }
+            Some(planted) => (remote.server)
+                .r2_put_object(BUCKET, &manifest_key, &planted)
+                .unwrap(),
+        }
+        let (left_out, dry) = reindex_left_out(&remote, home, &name);
+        for said in [manifest_key.as_str(), why] {
+            assert!(
+                left_out.contains(said),
+                "{case}: {said}: {left_out}\n{}",
+                dry.all()
+            );
+        }
+        for planted in [
+            &planted_sha,
+            "staging",
+            "qbtime_db_planted",
+            "planted-marker",
+        ] {
+            assert!(
+                !dry.all().contains(planted),
+                "{case}: {planted}\n{}",
+                dry.all()
+            );
+        }
+    }
+}

@@ -389,19 +389,9 @@ fn the_workflow_runs_the_scheduled_job_daily_with_the_two_secrets() {
     );
 }
 
-/// The real wrangler's `r2 object delete`, against the loopback.
+/// The real wrangler's `r2 object delete` of `key` in the bucket.
 fn wrangler_delete(remote: &Remote, home: &std::path::Path, key: &str) -> Run {
-    let mut cmd = d1_loopback::pinned_wrangler_command(&repo_root());
-    cmd.args([
-        "r2",
-        "object",
-        "delete",
-        &format!("{BUCKET}/{key}"),
-        "--remote",
-    ])
-    .current_dir(remote.sb.path());
-    remote.with_api(&mut cmd, home);
-    Run::from_output(cmd.output().unwrap())
+    remote.wrangler_delete(home, BUCKET, key)
 }
 
 fn lock_rules_of(remote: &Remote) -> Vec<Value> {

@@ -265,6 +265,22 @@ impl Remote {
             .env("XDG_CONFIG_HOME", home.join(".config"))
     }
 
+    /// The real wrangler's `r2 object delete` of `key` in `bucket`,
+    /// against the loopback.
+    pub fn wrangler_delete(&self, home: &Path, bucket: &str, key: &str) -> Run {
+        let mut cmd = d1_loopback::pinned_wrangler_command(&repo_root());
+        cmd.args([
+            "r2",
+            "object",
+            "delete",
+            &format!("{bucket}/{key}"),
+            "--remote",
+        ])
+        .current_dir(self.sb.path());
+        self.with_api(&mut cmd, home);
+        Run::from_output(cmd.output().unwrap())
+    }
+
     pub fn wrangler_json(&self, home: &Path, args: &[&str]) -> serde_json::Value {
         let out = d1_loopback::pinned_wrangler_command(&repo_root())
             .args(args)
