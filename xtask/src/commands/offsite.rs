@@ -31,10 +31,10 @@ use crate::edge::manifest_file::ManifestFile;
 use crate::edge::stored::Format;
 use crate::edge::wrangler::Invocation;
 use crate::steps::offsite::{
-    Download, Index, IndexEntry, Kept, LOCK_JOURNAL, LockRule, OBJECT_LIMIT, Retention, Target,
-    TooLarge, UnreadableIndex, UntrustedManifest, check_expiry_against_locks, checked_manifest,
-    expire_days, index_key, is_our_lock, kept_but_expiring, lock_days, lock_rule_name,
-    old_prefixes, print_upload_plan, rule_name, rule_names, target, target_in, upload_with,
+    Index, IndexEntry, Kept, LOCK_JOURNAL, LockRule, OBJECT_LIMIT, Retention, Target, TooLarge,
+    UnreadableIndex, UntrustedManifest, check_expiry_against_locks, checked_manifest, expire_days,
+    index_key, is_our_lock, kept_but_expiring, lock_days, lock_rule_name, old_prefixes,
+    print_upload_plan, rule_name, rule_names, target, target_in, upload_with,
 };
 use d1_core::manifest::{self, Manifest};
 use d1_core::names::file_name;
@@ -422,18 +422,60 @@ fn recorded_copies_held(target: &Target<'_>) -> Result<(Vec<IndexEntry>, Vec<Lef
 }
 
 /// Why the bucket does not hold `entry`'s copy as the manifest here records
-/// it (no object at its key, one of more or fewer bytes, or other bytes by
-/// their sha256), or `None` when it does. wrangler has no `r2 object list`,
-/// so the object is downloaded (no further than its recorded size) into a
-/// private file that is removed after. A bucket that cannot be read is no
-/// answer: the reindex stops there, nothing changed.
+/// it, with the way to put it back, or `None` when it does. Its manifest
+/// object first, as `offsite fetch` takes it ([`copy_manifest`]), and
+/// recording the same sha256 and size: an index must list no copy a fetch
+/// refuses. Then the copy: no object at its key, one of more or fewer
+/// bytes, or other bytes by their sha256. wrangler has no `r2 object list`,
+/// so each object is downloaded (no further than the most it may hold)
+/// into a private file that is removed after. A bucket that cannot be read
+/// is no answer: the reindex stops there, nothing changed. What is said
+/// names the objects by their keys, never a value read from them.
 fn not_held(target: &Target<'_>, entry: &IndexEntry) -> Result<Option<String>> {
+    let env = &target.env.name;
+    let upload = format!(
+        "`cargo xtask upload {} --env {env}` puts it back while the backup is here",
+        d1_core::wording::shell_word(&entry.file)
+    );
+    let replaced = format!(
+        "an upload of this backup is refused while that key holds another manifest: take a \
+         new backup and upload it (`cargo xtask backup {env} --upload`)"
+    );
+    let manifest_object = format!("r2://{}/{}", target.bucket(), entry.manifest_key);
+    let manifest_why = match copy_manifest(target, entry)? {
+        Ok(m) if !m.file.sha256.eq_ignore_ascii_case(&entry.sha256) => Some(format!(
+            "its manifest object {manifest_object} records another sha256 than the manifest \
+             here; {replaced}"
+        )),
+        Ok(m) if m.file.bytes != entry.bytes => Some(format!(
+            "its manifest object {manifest_object} records another size than the manifest \
+             here; {replaced}"
+        )),
+        Ok(_) => None,
+        Err(NotTaken::Missing) => Some(format!(
+            "no manifest object at {manifest_object}: the bucket no longer holds it; {upload}"
+        )),
+        Err(NotTaken::TooLarge(_)) => Some(format!(
+            "{manifest_object} holds more than the 64 MiB a manifest may hold; {replaced}"
+        )),
+        Err(NotTaken::Untrusted(_)) => Some(format!(
+            "its manifest object {manifest_object} cannot be trusted (it is no backup manifest, \
+             or fails a manifest's checks); {replaced}"
+        )),
+        Err(NotTaken::Another(_)) => Some(format!(
+            "{manifest_object} is the manifest of another backup (another file, environment or \
+             database); {replaced}"
+        )),
+    };
+    if manifest_why.is_some() {
+        return Ok(manifest_why);
+    }
     let object = format!("r2://{}/{}", target.bucket(), entry.key);
     let got = match target.download(&entry.key, "reindex-check", entry.bytes) {
         Ok(got) => got,
         Err(e) if e.is::<TooLarge>() => {
             return Ok(Some(format!(
-                "the bucket holds more bytes there than the {} its manifest records",
+                "the bucket holds more bytes there than the {} its manifest records; {upload}",
                 entry.bytes
             )));
         }
@@ -446,18 +488,21 @@ fn not_held(target: &Target<'_>, entry: &IndexEntry) -> Result<Option<String>> {
         }
     };
     let Some(got) = got else {
-        return Ok(Some(
-            "no object there: the bucket no longer holds it".to_owned(),
-        ));
+        return Ok(Some(format!(
+            "no object there: the bucket no longer holds it; {upload}"
+        )));
     };
     let (sha256, bytes) = fsutil::sha256_file(got.path())?;
     Ok(if bytes != entry.bytes {
         Some(format!(
-            "the bucket holds {bytes} bytes there, not the {} bytes its manifest records",
+            "the bucket holds {bytes} bytes there, not the {} bytes its manifest records; \
+             {upload}",
             entry.bytes
         ))
     } else if !sha256.eq_ignore_ascii_case(&entry.sha256) {
-        Some("the bucket holds other bytes there: their sha256 is not its manifest's".to_owned())
+        Some(format!(
+            "the bucket holds other bytes there: their sha256 is not its manifest's; {upload}"
+        ))
     } else {
         None
     })
@@ -691,8 +736,7 @@ fn fetch(
             dest.display()
         );
     }
-    let manifest_file = download_manifest(target, &entry)?;
-    let mut manifest = fetched_manifest(target, &entry, manifest_file.path(), &dest_manifest)?;
+    let mut manifest = fetched_manifest(target, &entry)?;
     // A verification recorded in the bucket is the bucket's word: anyone
     // who can write there could have written it. The copy is unverified
     // here, and never `latest`, until it is verified on this machine.
@@ -1003,17 +1047,46 @@ fn already_here(dest: &Path, dest_manifest: &Path, entry: &IndexEntry) -> Result
     Ok(Here::Nothing)
 }
 
-/// The entry's manifest, downloaded from the bucket.
-fn download_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<Download> {
-    target
-        .download(&entry.manifest_key, "manifest", TEXT_LIMIT)?
-        .with_context(|| {
-            format!(
-                "the manifest r2://{}/{} is missing",
-                target.bucket(),
-                entry.manifest_key
-            )
-        })
+/// Why the manifest of a copy in the bucket is not one `offsite fetch`
+/// takes ([`copy_manifest`]).
+enum NotTaken {
+    /// No object at its key.
+    Missing,
+    /// An object of more than a manifest may hold ([`TooLarge`]).
+    TooLarge(anyhow::Error),
+    /// No manifest, or one that cannot be trusted ([`UntrustedManifest`]).
+    Untrusted(anyhow::Error),
+    /// A manifest of another file, or of another environment's database.
+    Another(Box<Manifest>),
+}
+
+/// The manifest of `entry`'s copy in the bucket as `offsite fetch` takes
+/// it, or why not: downloaded (no more than a text this tool reads), read
+/// and validated ([`Target::manifest_from`]), and describing the entry's
+/// file of this environment's database. `offsite reindex` judges each copy
+/// by it too, so that every copy an index it rebuilds lists can be
+/// fetched. `Err` only when the bucket cannot be read.
+fn copy_manifest(
+    target: &Target<'_>,
+    entry: &IndexEntry,
+) -> Result<std::result::Result<Manifest, NotTaken>> {
+    let download = match target.download(&entry.manifest_key, "manifest", TEXT_LIMIT) {
+        Ok(Some(download)) => download,
+        Ok(None) => return Ok(Err(NotTaken::Missing)),
+        Err(e) if e.is::<TooLarge>() => return Ok(Err(NotTaken::TooLarge(e))),
+        Err(e) => return Err(e),
+    };
+    let stored_as = file_name(&manifest::manifest_path(Path::new(&entry.file)));
+    let manifest = match target.manifest_from(&entry.manifest_key, download.path(), &stored_as) {
+        Ok(manifest) => manifest,
+        Err(e) => return Ok(Err(NotTaken::Untrusted(e))),
+    };
+    Ok(
+        match manifest.file.name == entry.file && target.env.records(&manifest) {
+            true => Ok(manifest),
+            false => Err(NotTaken::Another(Box::new(manifest))),
+        },
+    )
 }
 
 /// What a fetch that met a manifest it cannot trust says after it: not
@@ -1026,27 +1099,24 @@ fn nothing_fetched(env: &crate::config::environment::Environment) -> String {
     )
 }
 
-/// The downloaded manifest, validated ([`Target::manifest_from`]),
-/// describing the entry.
-fn fetched_manifest(
-    target: &Target<'_>,
-    entry: &IndexEntry,
-    manifest_file: &Path,
-    dest_manifest: &Path,
-) -> Result<Manifest> {
+/// The entry's manifest from the bucket, as a fetch takes it
+/// ([`copy_manifest`]); one it does not take is refused, saying why.
+fn fetched_manifest(target: &Target<'_>, entry: &IndexEntry) -> Result<Manifest> {
     let env = target.env;
-    let manifest = UntrustedManifest::then(
-        target.manifest_from(
-            &entry.manifest_key,
-            manifest_file,
-            &file_name(dest_manifest),
+    let manifest = match copy_manifest(target, entry)? {
+        Ok(manifest) => manifest,
+        Err(NotTaken::Missing) => bail!(
+            "the manifest r2://{}/{} is missing",
+            target.bucket(),
+            entry.manifest_key
         ),
-        || nothing_fetched(env),
-    )?;
-    if manifest.file.name != entry.file || !env.records(&manifest) {
+        Err(NotTaken::TooLarge(e)) => return Err(e),
+        Err(NotTaken::Untrusted(e)) => {
+            return UntrustedManifest::then(Err(e), || nothing_fetched(env));
+        }
         // A guard's refusal, as restoring another environment's backup
         // into this one is.
-        crate::stop!(
+        Err(NotTaken::Another(manifest)) => crate::stop!(
             crate::exit::Exit::Refused,
             "r2://{}/{} describes {} of {} (database {}), not {} of {} ({}); {}",
             target.bucket(),
@@ -1058,8 +1128,8 @@ fn fetched_manifest(
             env.name,
             env.database_name,
             nothing_fetched(env)
-        );
-    }
+        ),
+    };
     Ok(manifest)
 }
 

@@ -1075,7 +1075,8 @@ fn reindex_leaves_out_a_copy_whose_manifest_object_is_gone_or_not_its_own() {
                 m["database"]["name"] = Value::from("qbtime_db_staging");
                 m["database"]["uuid"] = Value::from(STAGING_UUID);
             })),
-            "another backup",
+            // Named for another environment than its file's name says.
+            "cannot be trusted",
         ),
         (
             "database",
