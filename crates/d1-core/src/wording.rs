@@ -222,6 +222,16 @@ pub fn table<const N: usize>(
 mod tests {
     use super::*;
 
+    /// NY noticed "0 copys" in reindex's plan: a noun ending in a consonant
+    /// and `y` takes `ies`, one ending in a vowel and `y` only `s`.
+    #[test]
+    fn a_count_spells_the_plural_of_its_noun() {
+        assert_eq!(count(0usize, "copy"), "0 copies");
+        assert_eq!(count(1usize, "copy"), "1 copy");
+        assert_eq!(count(3usize, "day"), "3 days");
+        assert_eq!(count(2usize, "table"), "2 tables");
+    }
+
     /// A word with a line break, an escape code, a quote or a backslash,
     /// printed for a command to paste, reads back in bash as the word
     /// itself, and prints on one line with no control character.
