@@ -686,7 +686,11 @@ fn status_tells_a_new_migration_from_one_migrate_applied_after_its_backup() {
 /// file applies as one batch, and the local one was stopped before it
 /// committed). After the interrupt d1_migrations is read again, as after
 /// a failure: the message says what is applied and what not, and points
-/// at `migrate local --check` before the restore.
+/// at `migrate local --check`. OA 2: having applied nothing, it still
+/// ended "should you need the way back, restore the pre-migration backup"
+/// with its `--replace` command, and `--json` gave that restore as
+/// `result.way_back`: it says there is nothing to restore, names the
+/// backup as kept, and `--json` gives no way back.
 #[test]
 fn an_interrupted_migrate_says_what_it_applied_not_that_it_may_be_partly_applied() {
     let (sb, _) = sandbox_with_a_backup();
@@ -701,14 +705,16 @@ fn an_interrupted_migrate_says_what_it_applied_not_that_it_may_be_partly_applied
     )
     .unwrap();
     let run = interrupt_once_on_stderr(
-        sb.xtask_command(&["migrate", "local", "--yes"]),
+        sb.xtask_command(&["migrate", "local", "--yes", "--json"]),
         "wrangler: apply migrations",
     );
     assert_eq!(run.code, Some(130), "{}", run.all());
     assert!(!run.stderr.contains("partly applied"), "{}", run.all());
     assert!(
         run.stderr
-            .contains("none of 0005_slow.sql was applied to qbtime_db_local"),
+            .contains("none of 0005_slow.sql was applied to qbtime_db_local")
+            && run.stderr.contains("there is nothing to restore")
+            && run.stderr.contains("pre-migration backup"),
         "{}",
         run.all()
     );
@@ -717,6 +723,7 @@ fn an_interrupted_migrate_says_what_it_applied_not_that_it_may_be_partly_applied
         "{}",
         run.all()
     );
+    no_way_back(&run);
     let plan = sb.xtask(&["migrate", "local", "--dry-run"]);
     assert!(plan.stdout.contains("0005_slow.sql"), "{}", plan.all());
 }
@@ -2331,6 +2338,76 @@ fn a_schema_only_migration_naming_what_is_not_there_is_refused_before_the_backup
     sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
 }
 
+/// OA 1: a statement that makes what the target already has (a table, an
+/// index, a column) or drops an index, trigger or view it lacks, every
+/// statement before it having run on the target's own full schema, was
+/// only a warning: `migrate --yes` took a full backup, then failed in
+/// wrangler, every retry another backup. Refused like a name not there
+/// (exit 3), the dry run too, naming the file and the statement, never its
+/// values, with no backup taken; `d1_migrations` is judged as wrangler
+/// makes it before it applies one. The `IF NOT EXISTS` and `IF EXISTS`
+/// forms, and a migration that drops what it then makes again, apply.
+#[test]
+fn a_migration_making_what_is_there_or_dropping_what_is_not_is_refused_before_the_backup() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    for (sql, at) in [
+        (
+            "CREATE TABLE companies (id INTEGER DEFAULT 'sk_live_Secret');",
+            1,
+        ),
+        (
+            "CREATE INDEX customers_by_company_name ON customers (name);",
+            1,
+        ),
+        (
+            "ALTER TABLE accounts ADD COLUMN created_at TEXT DEFAULT 'sk_live_Secret';",
+            1,
+        ),
+        ("DROP INDEX accounts_by_nothing;", 1),
+        ("DROP TRIGGER accounts_touch_nothing;", 1),
+        ("DROP VIEW accounts_view_nothing;", 1),
+        ("CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY);", 1),
+        (
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY);
+CREATE TABLE notes (id INTEGER);",
+            2,
+        ),
+        (
+            "ALTER TABLE companies ADD COLUMN note TEXT;
+ALTER TABLE companies ADD COLUMN note TEXT;",
+            2,
+        ),
+    ] {
+        refused_before_anything(&sb, sql, at);
+    }
+    let fine = "CREATE TABLE IF NOT EXISTS companies (id INTEGER PRIMARY KEY);
+\
+                CREATE INDEX IF NOT EXISTS customers_by_company_name ON customers (name);
+\
+                DROP INDEX IF EXISTS accounts_by_nothing;
+\
+                DROP TRIGGER IF EXISTS accounts_touch_nothing;
+\
+                DROP VIEW IF EXISTS accounts_view_nothing;
+\
+                DROP INDEX customers_by_company_name;
+\
+                CREATE INDEX customers_by_company_name ON customers (company_id, name);
+\
+                CREATE VIEW company_names AS SELECT name FROM companies;
+\
+                DROP VIEW company_names;
+\
+                CREATE VIEW company_names AS SELECT id, name FROM companies;
+";
+    std::fs::write(sb.path().join("migrations/0005_idx.sql"), fine).unwrap();
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(!run.all().contains("taken all the same"), "{}", run.all());
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+}
+
 /// rvBW 2: a statement SQLite cannot parse (`CRATE INDEX`, a stray
 /// token) was taken as a guess about D1: the dry run passed and each
 /// `migrate --yes` took another full backup before wrangler failed. A
@@ -2383,9 +2460,35 @@ fn a_migrate_that_applied_nothing_does_not_advise_restoring_its_backup() {
         "{}",
         run.all()
     );
+    no_restore_advised(&run);
+    // OA 2: `--json` gave the way back all the same.
+    let run = sb.xtask(&["migrate", "local", "--yes", "--json"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    no_way_back(&run);
+}
+
+/// Asserts that the error of a `migrate` that applied nothing advises no
+/// restore.
+fn no_restore_advised(run: &Run) {
+    let error = &run.stderr[run.stderr.find("error:").unwrap_or(0)..];
     assert!(
         !error.contains("--replace") && !error.contains("way back"),
         "a restore is advised of a run that applied nothing:\n{}",
         run.all()
+    );
+}
+
+/// Asserts that a `migrate --json` that applied nothing names no restore:
+/// not in its error, and not as `result.way_back`, its backup named all
+/// the same.
+fn no_way_back(run: &Run) {
+    no_restore_advised(run);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let result = &document["result"];
+    assert_eq!(result["applied"], serde_json::json!([]), "{document}");
+    assert!(result["pre_migration_backup"].is_string(), "{document}");
+    assert!(
+        result["way_back"].is_null() && result["way_back_placeholders"].is_null(),
+        "a restore is given of a run that applied nothing: {document}"
     );
 }
