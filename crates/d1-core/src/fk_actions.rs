@@ -218,7 +218,8 @@ pub struct Found {
     /// The first of `unknown`, when it is known to fail in D1 too
     /// ([`fails_in_d1`]): every statement before it prepared (and, if it
     /// changes the schema, ran), on a copy that holds every object of the
-    /// target's schema, and it names a table or column that is not there.
+    /// target's schema, and it names a table, column, index, trigger or
+    /// view that is not there, or makes one that is.
     pub fails: Option<String>,
     /// The first statement that writes, alters, drops or puts a trigger on
     /// the migrations table, said with its migration, its number and what
@@ -262,11 +263,34 @@ fn touches_migrations_table(ctx: &AuthContext<'_>) -> Option<&'static str> {
 
 /// Whether a statement that did not prepare for SQLite's reason `why`
 /// fails in D1 as well, when all before it prepared and ran on a full copy
-/// of the schema: a name that is not there is not there in D1 either. Any
-/// other reason (a function or module SQLite here lacks, a syntax another
-/// SQLite version takes) is only a guess about D1.
+/// of the schema: a name that is not there is not there in D1 either, and
+/// one that is there is there in D1 too (a table, view, index or trigger
+/// made again, a column added twice: OA 1, they were warned of, and the
+/// migrate took a full backup, then failed in D1). `d1_migrations` is in
+/// every copy, as wrangler makes it before it applies one, and
+/// `sqlite_sequence` with it; D1's `_cf_KV` is in none (its reads of the
+/// schema leave it out), so a statement that makes it again is no known
+/// failure here, where D1 refuses its reserved name. Any other reason (a
+/// function or module SQLite here lacks, a syntax another SQLite version
+/// takes) is only a guess about D1.
 fn fails_in_d1(why: &str) -> bool {
-    why.starts_with("no such table") || why.starts_with("no such column")
+    const NOT_THERE_OR_THERE: [&str; 7] = [
+        "no such table",
+        "no such column",
+        "no such index",
+        "no such trigger",
+        "no such view",
+        "duplicate column name",
+        "there is already ",
+    ];
+    let made_again = ["table ", "view ", "index ", "trigger "]
+        .iter()
+        .any(|kind| why.starts_with(kind))
+        && why.ends_with(" already exists");
+    made_again
+        || NOT_THERE_OR_THERE
+            .iter()
+            .any(|start| why.starts_with(start))
 }
 
 /// Whether the copy holds every table, index, view and trigger `schema`

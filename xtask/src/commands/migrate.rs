@@ -191,6 +191,8 @@ fn failure_document(
     let apply = &cmds.migrations_apply(plan.env);
     let failed = e.downcast_ref::<crate::steps::migrations::FailedApply>();
     let applied = failed.and_then(|f| f.applied.as_deref());
+    // A run that applied nothing has no way back to give, as its text says.
+    let way_back = way_back.filter(|_| !failed.is_some_and(|f| f.nothing_to_restore));
     crate::out::on_failure(plan.json(args, apply, Some((applied, backup, way_back))));
 }
 
@@ -508,7 +510,8 @@ impl MigrationPlan<'_> {
                 "pre_migration_backup": backup,
                 "way_back": way_back,
                 // What a script fills in before it runs `way_back` (LR).
-                "way_back_placeholders": backup
+                "way_back_placeholders": way_back
+                    .and(backup)
                     .map(|f| crate::steps::migrations::way_back_placeholders(f, None)),
             })),
         })

@@ -1453,8 +1453,10 @@ pub fn refuse_what_cannot_apply_to_empty(
 /// Refuses (exit 3), a dry run too and before the pre-migration backup
 /// (`migrate`'s and `deploy`'s alike),
 /// pending migrations the plan knows D1 refuses: a statement that names a
-/// table or column not there, every statement before it having prepared
-/// and run on a full copy of the target's schema
+/// table, column, index, trigger or view not there, or makes one that is
+/// (OA 1), every statement before it having prepared and run on a full
+/// copy of the target's own schema (never on one its migrations make when
+/// it cannot be read: that stays a warning)
 /// ([`d1_core::fk_actions::Found::fails`]), or one SQLite cannot parse
 /// ([`does_not_parse`]). Retried, each run would take the same backup
 /// again and fail the same way. A statement that only may fail (one
@@ -1695,8 +1697,16 @@ pub fn apply(
         {
             let now =
                 crate::edge::signals::despite_interrupt(|| applied_migrations(sh, project, env));
-            crate::edge::signals::changed(interrupted_said(&now, plan, advice));
-            return Err(e);
+            let said = interrupted_said(&now, plan, (advice, kept));
+            crate::edge::signals::changed(said.clone());
+            let applied = applied_of(plan, now);
+            let nothing_to_restore = applied.as_ref().is_some_and(Vec::is_empty)
+                && env.location == crate::config::environment::Location::Local;
+            return Err(e.context(FailedApply {
+                said,
+                applied,
+                nothing_to_restore,
+            }));
         }
         let in_sql = crate::edge::wrangler::failed_in_sql(&e);
         let named = crate::edge::wrangler::failed_migration(&e);
@@ -1708,16 +1718,16 @@ pub fn apply(
             && !crate::edge::wrangler::failed_refused_by_api(&e);
         let now = applied_migrations(sh, project, env);
         let said = failed_said(&now, (plan, failure), (advice, kept), may_land);
-        let applied: Option<Vec<String>> = { now.ok() }.map(|now| {
-            { plan.pending.iter() }
-                .filter(|p| now.contains(p))
-                .cloned()
-                .collect()
-        });
+        let applied = applied_of(plan, now);
         if let Some(applied) = &applied {
             journal_end(project, env, &run, applied);
         }
-        return Err(e.context(FailedApply { said, applied }));
+        let nothing_to_restore = applied.as_ref().is_some_and(Vec::is_empty) && !may_land;
+        return Err(e.context(FailedApply {
+            said,
+            applied,
+            nothing_to_restore,
+        }));
     }
     let gained = gained(sh, project, plan);
     journal_end(project, env, &run, &gained);
@@ -1727,6 +1737,18 @@ pub fn apply(
         env.database_name
     );
     Ok(gained)
+}
+
+/// Which of the plan's pending migrations `now` (d1_migrations read again
+/// after a failed or interrupted apply) lists: `None` when that read
+/// failed.
+fn applied_of(plan: &MigrationPlan<'_>, now: Result<Vec<String>>) -> Option<Vec<String>> {
+    { now.ok() }.map(|now| {
+        { plan.pending.iter() }
+            .filter(|p| now.contains(p))
+            .cloned()
+            .collect()
+    })
 }
 
 /// Appends to the migrations journal the end of the run `run`
@@ -2185,8 +2207,14 @@ fn staged_config(env: &Environment, dir: &Path) -> Result<String> {
 /// when that read failed (a second signal stopped it); `migrate --check`
 /// first, and the pre-migration backup's restore only as the way back.
 /// It said "migrations may be partly applied" and gave the restore alone,
-/// where one was applied whole, or none.
-fn interrupted_said(now: &Result<Vec<String>>, plan: &MigrationPlan<'_>, advice: &str) -> String {
+/// where one was applied whole, or none. Where none was applied to a
+/// local D1, which nothing may still write, there is nothing to restore:
+/// the backup is named as `kept` (it gave the restore all the same, OA 2).
+fn interrupted_said(
+    now: &Result<Vec<String>>,
+    plan: &MigrationPlan<'_>,
+    (advice, kept): (&str, &str),
+) -> String {
     let (db, env) = (&plan.env.database_name, &plan.env.env_name);
     let check = format!("`cargo xtask migrate {env} --check` reads it again");
     // A remote request wrangler had sent may be carried out all the same.
@@ -2208,6 +2236,14 @@ fn interrupted_said(now: &Result<Vec<String>>, plan: &MigrationPlan<'_>, advice:
             let (applied, not): (Vec<String>, Vec<String>) =
                 { plan.pending.iter().cloned() }.partition(|p| now.contains(p));
             let state = match (applied.is_empty(), not.is_empty()) {
+                (true, _) if may_land.is_empty() => {
+                    return format!(
+                        "none of {} was applied to {db} (D1 applies each migration file as one \
+                         batch): {check}; {db} is as it was before this run: there is nothing \
+                         to restore. {kept}",
+                        listed(&not)
+                    );
+                }
                 (true, _) => format!("none of {} was applied to {db}", listed(&not)),
                 (false, true) => format!("{} applied to {db}, whole", listed(&applied)),
                 (false, false) => format!(
@@ -2991,6 +3027,11 @@ impl Applying {
 pub struct FailedApply {
     pub said: String,
     pub applied: Option<Vec<String>>,
+    /// Whether it applied nothing, the database as it was before the run,
+    /// so that its way back is no restore (`--json`'s `result.way_back`
+    /// is null, as the text gives none: OA 2); a remote request D1 may
+    /// still carry out keeps it.
+    pub nothing_to_restore: bool,
 }
 
 impl std::fmt::Display for FailedApply {
