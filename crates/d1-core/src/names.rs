@@ -279,8 +279,18 @@ mod tests {
         assert_eq!(shown_name(" lead"), "\" lead\"");
         assert_eq!(shown_name("say \"hi\" "), "\"say \"\"hi\"\" \"");
         assert_eq!(shown_name("x\n "), "\"x\\u{a} \"");
-        assert_eq!(shown_name("in between"), "in between");
-        assert_eq!(shown_name(&shown_name("trail ")), "\"trail \"");
+        // OB: any name that is not a plain identifier is quoted, a space
+        // or a quote inside it too; a plain one is as it is.
+        assert_eq!(shown_name("in between"), "\"in between\"");
+        assert_eq!(shown_name("say\"hi"), "\"say\"\"hi\"");
+        assert_eq!(shown_name("my-table"), "\"my-table\"");
+        assert_eq!(shown_name("1st"), "\"1st\"");
+        for plain in ["accounts", "_cf_KV", "t1", "Kunden", "顧客", "a$b"] {
+            assert_eq!(shown_name(plain), plain);
+        }
+        // A list shows the names its callers showed as they are.
+        assert_eq!(shown_cut(&shown_name("in between")), "\"in between\"");
+        assert_eq!(shown_cut(&shown_name("trail ")), "\"trail \"");
         assert_eq!(shown_cut("trail "), "\"trail \"");
         // A line holding names is shown as it is, its indent kept.
         assert_eq!(shown("    removed  kind: 'b'"), "    removed  kind: 'b'");

@@ -757,6 +757,50 @@ fn a_restore_journal_line_dated_in_the_future_never_hides_the_last_restore() {
     }
 }
 
+/// OB 2: the restore journal records each restore under the name of the
+/// environment it went into; the configuration refuses two environments on
+/// one database, but a database's name changes (`APP_ENV` renamed, or the
+/// configuration moved onto a database another name restored into). A
+/// restore of local's database recorded as `dev` was told by `status
+/// --env local` as local's own, nothing saying so. It is still the
+/// database's last restore (its data changed, whatever the name), and says
+/// the name it was recorded as: `recorded as dev`, `last_restore.recorded_as`;
+/// one recorded under the environment's own name says nothing more.
+#[test]
+fn status_says_the_name_a_restore_of_its_database_was_recorded_as() {
+    let (sb, backup) = sandbox_with_a_backup();
+    let journal = sb.backups().join("restores.jsonl");
+    let line = |env: &str| {
+        let at = chrono::Utc::now().to_rfc3339();
+        serde_json::json!({
+            "at": at, "started_at": at, "environment": env,
+            "database": "qbtime_db_local",
+            "database_id": "00000000-0000-4000-8000-000000000000",
+            "backup": backup, "mode": "replace", "location": "local", "status": "done",
+        })
+        .to_string()
+    };
+    std::fs::write(&journal, line("dev") + "\n").unwrap();
+    let text = sb.xtask(&["status", "--env", "local"]);
+    text.assert_ok();
+    let last = text.stdout_line_with("last restore ");
+    assert!(last.contains(": done (recorded as dev)"), "{}", text.all());
+    let json = sb.xtask(&["status", "--env", "local", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        doc["environments"][0]["last_restore"]["recorded_as"], "dev",
+        "{doc:#}"
+    );
+    std::fs::write(&journal, line("local") + "\n").unwrap();
+    let own = sb.xtask(&["status", "--env", "local", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&own.stdout).unwrap();
+    let last = &doc["environments"][0]["last_restore"];
+    assert_eq!(last["outcome"], "restored", "{doc:#}");
+    assert!(last.get("recorded_as").is_none(), "{doc:#}");
+    let text = sb.xtask(&["status", "--env", "local"]);
+    assert!(!text.stdout.contains("recorded as"), "{}", text.all());
+}
+
 /// rvBV 2: `doctor` said "everything a backup needs is in place" (exit 0)
 /// while a file in backups/ stopped every backup (the lock a symbolic link
 /// or a FIFO), every restore (its journal one), every migrate (its

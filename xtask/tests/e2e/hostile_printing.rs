@@ -554,6 +554,49 @@ fn a_manifest_named_with_an_escape_code_is_named_escaped_once() {
     assert_nothing_forged(&run);
 }
 
+/// OB 1: a table named with a space in the middle (`my child`) or at its
+/// end (`parent `) was named unquoted in a finding: `my child references
+/// parent ` reads as a table `my` and hides the space. `verify` of a dump
+/// whose `my child` references `parent `, which the dump lacks, and the
+/// refusal of its restore, name both quoted as SQL spells them.
+#[test]
+fn a_finding_quotes_a_table_named_with_a_space_in_it_or_at_its_end() {
+    let sb = Sandbox::new();
+    let dump = sb.path().join("spaced.sql");
+    std::fs::write(
+        &dump,
+        "PRAGMA defer_foreign_keys=TRUE;\n\
+         CREATE TABLE \"my child\"(id INTEGER PRIMARY KEY, \
+         p INTEGER REFERENCES \"parent \"(id));\n\
+         INSERT INTO \"my child\" VALUES(1,1);\n",
+    )
+    .unwrap();
+    let dump = dump.to_str().unwrap();
+    let quoted = "\"my child\" references \"parent \"";
+    let verified = sb.xtask(&["verify", dump, "--no-manifest"]);
+    assert_eq!(verified.code, Some(1), "{}", verified.all());
+    assert!(verified.all().contains(quoted), "{}", verified.all());
+    assert!(
+        !verified.all().contains("my child references"),
+        "{}",
+        verified.all()
+    );
+    let args = [
+        "restore",
+        dump,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--partial",
+        "--dry-run",
+    ];
+    let refused = sb.xtask(&args);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    let error = { refused.stderr.lines() }.find(|l| l.starts_with("error:"));
+    let error = error.unwrap_or_else(|| panic!("{}", refused.all()));
+    assert!(error.contains(quoted), "{error}");
+}
+
 /// rvBS 4: a table named `""` or `trail ` (SQLite takes both) printed in
 /// `restore --replace`'s drops line as `table ` and `table trail `: a name
 /// that is empty, or starts or ends in a space, reads as another. Every
