@@ -525,16 +525,16 @@ impl std::fmt::Display for StuckTrigger {
         let shown: Vec<String> = self
             .triggers
             .iter()
-            .map(|t| crate::names::shown(t).into_owned())
+            .map(|t| crate::names::shown_name(t).into_owned())
             .collect();
         write!(
             f,
             "{} {} on {} cannot run: every {} {} will fail with `{}`",
             ["trigger", "triggers"][usize::from(shown.len() > 1)],
             shown.join(", "),
-            crate::names::shown(&self.table),
+            crate::names::shown_name(&self.table),
             self.statement,
-            crate::names::shown(&self.table),
+            crate::names::shown_name(&self.table),
             crate::names::shown(&self.error)
         )
     }
@@ -618,8 +618,8 @@ fn pairs_and_parents(missing: &[(String, String)]) -> (String, Vec<String>) {
         .map(|(table, parent)| {
             format!(
                 "{} references {}",
-                crate::names::shown(table),
-                crate::names::shown(parent)
+                crate::names::shown_name(table),
+                crate::names::shown_name(parent)
             )
         })
         .collect();
@@ -627,7 +627,7 @@ fn pairs_and_parents(missing: &[(String, String)]) -> (String, Vec<String>) {
     parents.sort_unstable();
     parents.dedup();
     let parents = { parents.iter() }
-        .map(|p| crate::names::shown(p).into_owned())
+        .map(|p| crate::names::shown_name(p).into_owned())
         .collect();
     (pairs.join(", "), parents)
 }
@@ -1162,7 +1162,7 @@ fn fts_kept_in(
             .iter()
             .filter(|(_, _, sql)| names_word(&sql.to_lowercase(), &name))
             .collect();
-        let shown = crate::names::shown(&vt.name);
+        let shown = crate::names::shown_name(&vt.name);
         match &vt.content {
             VirtualContent::Contentless => stuck.extend(contentless_stuck(&shown, &keeping)),
             VirtualContent::External { table } => {
@@ -1232,7 +1232,7 @@ fn external_kept_partial(
                 _ => false,
             }
         })
-        .map(|(trigger, _, _)| crate::names::shown(trigger).into_owned())
+        .map(|(trigger, _, _)| crate::names::shown_name(trigger).into_owned())
         .collect();
     if partial.is_empty() {
         return None;
@@ -1241,7 +1241,7 @@ fn external_kept_partial(
         "{shown} is rebuilt from every row of {}, but {} {} only the rows {} \
          WHEN clause admits (a row deleted softly): the restored index may \
          find rows the app's did not. Index it again as the app does",
-        crate::names::shown(table),
+        crate::names::shown_name(table),
         partial.join(", "),
         if partial.len() == 1 {
             "indexes"
@@ -2202,9 +2202,9 @@ fn refuse_no_rows_chosen(data_tables: &[String], chosen_virtual: &[VirtualTable]
         return Ok(());
     }
     let vt = &chosen_virtual[0];
-    let name = crate::names::shown(&vt.name);
+    let name = crate::names::shown_name(&vt.name);
     if let VirtualContent::External { table } = &vt.content {
-        let content = crate::names::shown(table);
+        let content = crate::names::shown_name(table);
         bail!(
             "--table {name}: {name} is an external-content FTS5 table: its rows live in its \
              content table {content}, which this list leaves out, so the list names nothing to \

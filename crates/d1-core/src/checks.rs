@@ -288,7 +288,7 @@ pub fn source_check(
         .filter_map(|(t, want)| match content.get(t) {
             None => Some(format!(
                 "{}: in the database, not in the backup",
-                crate::names::shown(t)
+                crate::names::shown_name(t)
             )),
             Some(got) if got != want && !unloaded.alone_in(t, want).is_empty() => {
                 not_loaded.extend(unloaded.alone_in(t, want));
@@ -297,7 +297,7 @@ pub fn source_check(
             Some(got) if got != want => Some(format!(
                 "{}: the backup's rows differ from the database's (row set {} where the \
                  database has {})",
-                crate::names::shown(t),
+                crate::names::shown_name(t),
                 short(got),
                 short(want)
             )),
@@ -310,7 +310,7 @@ pub fn source_check(
             .map(|t| {
                 format!(
                     "{}: in the backup, not in the database",
-                    crate::names::shown(t)
+                    crate::names::shown_name(t)
                 )
             }),
     );
@@ -779,7 +779,7 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
     while let Some(row) = rows.next().with_context(|| {
         format!(
             "reading {} from the scratch database",
-            crate::names::shown(table)
+            crate::names::shown_name(table)
         )
     })? {
         let fields = (1..=n)
@@ -839,7 +839,7 @@ fn unwalkable_chain(db: &rusqlite::Connection, rule: &AuditChain) -> Result<Opti
                 "{} is a {kind}, not a table of its own rows: the app declares it a hash-chained \
                  table ([app.audit_chain] in {SETTINGS_FILE}), and a view's rows are whatever its \
                  query makes",
-                crate::names::shown(table)
+                crate::names::shown_name(table)
             ),
         )));
     }

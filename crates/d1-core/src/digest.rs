@@ -195,9 +195,12 @@ fn summed(
             None => "",
         }
     );
-    let mut stmt = db
-        .prepare(&sql)
-        .with_context(|| format!("reading {} for its row set", crate::names::shown(table)))?;
+    let mut stmt = db.prepare(&sql).with_context(|| {
+        format!(
+            "reading {} for its row set",
+            crate::names::shown_name(table)
+        )
+    })?;
     let mut rows = match rowid {
         Some(rowid) => stmt.query([rowid])?,
         None => stmt.query([])?,
@@ -300,7 +303,7 @@ fn digest_and_wide(db: &Connection, kinds: &Kinds, table: &str) -> Result<Option
     let mut stmt = db.prepare(&sql).with_context(|| {
         format!(
             "reading {} for its content digest",
-            crate::names::shown(table)
+            crate::names::shown_name(table)
         )
     })?;
     let mut hasher = Sha256::new();

@@ -162,7 +162,7 @@ impl Bookkeeping {
                 gate.run_checked(create).with_context(|| {
                     format!(
                         "replaying the dump's CREATE TABLE {}",
-                        crate::names::shown(table)
+                        crate::names::shown_name(table)
                     )
                 })?;
                 known.insert(table);
@@ -178,7 +178,7 @@ impl Bookkeeping {
                 format!(
                     "replaying the dump's row {} of {} (its values are not shown)",
                     n + 1,
-                    crate::names::shown(&table)
+                    crate::names::shown_name(&table)
                 )
             })?;
         }

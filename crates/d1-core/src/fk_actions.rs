@@ -185,7 +185,7 @@ pub struct SideWrite {
 impl SideWrite {
     /// What the plan says of it, with names only (never a value).
     pub fn describe(&self) -> String {
-        let table = crate::names::shown(&self.table);
+        let table = crate::names::shown_name(&self.table);
         let mut does = Vec::new();
         if self.deletes {
             does.push(format!("deletes rows of {table}"));
@@ -194,7 +194,7 @@ impl SideWrite {
             let columns: Vec<String> = self
                 .sets
                 .iter()
-                .map(|c| format!("{table}.{}", crate::names::shown(c)))
+                .map(|c| format!("{table}.{}", crate::names::shown_name(c)))
                 .collect();
             does.push(format!("sets {}", columns.join(", ")));
         }
@@ -495,7 +495,7 @@ impl Made {
                 found.migrations_table = Some(format!(
                     "{at} creates trigger {}, whose body writes {} once the statements after \
                      it have run",
-                    crate::names::shown(trigger),
+                    crate::names::shown_name(trigger),
                     crate::statement::MIGRATIONS_TABLE
                 ));
                 return Ok(None);
@@ -505,8 +505,8 @@ impl Made {
                     format!(
                         "{at} creates trigger {} on {}, whose body does not prepare here once \
                          every pending migration has run ({why})",
-                        crate::names::shown(trigger),
-                        crate::names::shown(&table)
+                        crate::names::shown_name(trigger),
+                        crate::names::shown_name(&table)
                     )
                 });
             }

@@ -154,7 +154,7 @@ fn query_refusal(state: &State) -> Option<Refusal> {
     match (&state.reads_other, state.queries) {
         (Some(table), 1..) if !state.reads_own => why(format!(
             "it reads {} in a query",
-            crate::names::shown(table)
+            crate::names::shown_name(table)
         )),
         (_, 2..) if !state.reads_own => why("it holds queries within a query".to_owned()),
         _ => None,

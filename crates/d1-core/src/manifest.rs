@@ -442,7 +442,7 @@ impl Manifest {
                 "it records an AUTOINCREMENT counter for {}, which is not one of the tables it \
                  chose, or one below zero, or one that would leave that table fewer than 2^32 \
                  ids to give",
-                crate::names::shown(table)
+                crate::names::shown_name(table)
             );
         }
         // Only a native local export writes values exactly where D1 would
@@ -464,7 +464,7 @@ impl Manifest {
         {
             bail!(
                 "it records integers beyond 2^53 in {}, a table it does not record, or records none there",
-                crate::names::shown(table.0)
+                crate::names::shown_name(table.0)
             );
         }
         if let Some(table) = self
@@ -475,7 +475,7 @@ impl Manifest {
         {
             bail!(
                 "it records whole REALs in {}, a table it does not record, or records none there",
-                crate::names::shown(table.0)
+                crate::names::shown_name(table.0)
             );
         }
         if let Some((table, _)) = { self.replaced_text.iter().flatten() }.find(|(t, columns)| {
@@ -483,7 +483,7 @@ impl Manifest {
         }) {
             bail!(
                 "it records text that is not UTF-8 in {}, a table it does not record, or records none there",
-                crate::names::shown(table)
+                crate::names::shown_name(table)
             );
         }
         self.check_virtual_tables()
@@ -599,7 +599,7 @@ impl Manifest {
         let tables = self.virtual_table_ddl();
         let listed: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
         for (i, vt) in tables.iter().enumerate() {
-            let shown = crate::names::shown(&vt.name);
+            let shown = crate::names::shown_name(&vt.name);
             if listed[..i].contains(&vt.name.as_str()) {
                 bail!("it lists the virtual table {shown} twice");
             }
@@ -618,7 +618,7 @@ impl Manifest {
             if let VirtualContent::Internal { table } = &vt.content
                 && *table != own
             {
-                let own = crate::names::shown(&own);
+                let own = crate::names::shown_name(&own);
                 bail!(
                     "its virtual table {shown} keeps its rows in {table:?}, not in its own shadow \
                      table {own}"
@@ -1130,7 +1130,7 @@ impl Cursor<'_> {
 /// on a table that keeps none, a key twice, or one [`FtsSetting::check`]
 /// refuses. A restore runs each as a statement, so nothing else may pass.
 fn check_fts_settings(vt: &crate::catalog::VirtualTable) -> Result<()> {
-    let name = crate::names::shown(&vt.name);
+    let name = crate::names::shown_name(&vt.name);
     if !vt.settings.is_empty() && !vt.keeps_settings() {
         bail!("its virtual table {name} records settings, which only an FTS5 table keeps");
     }

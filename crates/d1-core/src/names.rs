@@ -138,16 +138,41 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// One name, [`shown`], and quoted as SQL spells it (`"trail "`, its
-/// quotes doubled) when its ends cannot be seen, starting or ending in a
-/// space: printed as they are, `drops table trail ` named another table
-/// (rvBS). Not for a line or a list that holds names, which [`shown`]
-/// writes as they are (a diff's row line starts with spaces). Shown
-/// again, a shown name is as it was.
+/// A schema object's name (a table, a column, an index, a trigger, a
+/// view) as every message prints it: [`shown`], and quoted as SQL spells
+/// it (`"my table"`, its quotes doubled) unless it is a plain identifier
+/// ([`is_plain_identifier`]), so a plain name prints as it is. Printed as
+/// they are, `my child references parent ` read as a table `my` and hid
+/// the space (OB), and `drops table trail ` named another table (rvBS).
+/// Not for a line or a list that holds names, which [`shown`] writes as
+/// they are (a diff's row line starts with spaces).
 pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
-    match name.starts_with(' ') || name.ends_with(' ') {
-        true => std::borrow::Cow::Owned(format!("\"{}\"", shown(name).replace('"', "\"\""))),
-        false => shown(name),
+    match is_plain_identifier(name) {
+        true => std::borrow::Cow::Borrowed(name),
+        false => std::borrow::Cow::Owned(quoted(name)),
+    }
+}
+
+/// Whether SQLite reads `name` as one identifier without quotes: a
+/// letter or `_` first, then letters, digits, `_` or `$`, where a letter
+/// is an ASCII one or any printable character past ASCII (SQLite's own
+/// tokenizer takes those as identifier characters: `顧客`).
+pub fn is_plain_identifier(name: &str) -> bool {
+    let word =
+        |c: char| c.is_ascii_alphanumeric() || c == '_' || (!c.is_ascii() && !unprintable(c));
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| word(first) && !first.is_ascii_digit())
+        && chars.all(|c| word(c) || c == '$')
+}
+
+/// `name`, [`shown`], in double quotes, its quotes doubled, as SQL
+/// spells a name (`""` when empty).
+fn quoted(name: &str) -> String {
+    match name.is_empty() {
+        true => "\"\"".to_owned(),
+        false => format!("\"{}\"", shown(name).replace('"', "\"\"")),
     }
 }
 
@@ -224,10 +249,17 @@ pub fn cut(text: &str, most: usize) -> std::borrow::Cow<'_, str> {
 /// a line's length.
 pub const NAME_CHARS: usize = 120;
 
-/// A name read from a file, [`shown_name`] and [`cut`] at [`NAME_CHARS`]:
-/// how a list of names, or a plan's line, names each.
+/// An item of a list ([`crate::wording::listed`]), [`shown`] and [`cut`]
+/// at [`NAME_CHARS`]: a name its caller showed ([`shown_name`]) is as it
+/// was, and so is any other item (a migration's file name, `table x`), but
+/// one whose ends cannot be seen (empty, or starting or ending in a space)
+/// is quoted, whoever called.
 pub fn shown_cut(text: &str) -> String {
-    cut(&shown_name(text), NAME_CHARS).into_owned()
+    let ends_unseen = text.is_empty() || text.starts_with(' ') || text.ends_with(' ');
+    match ends_unseen {
+        true => cut(&quoted(text), NAME_CHARS).into_owned(),
+        false => cut(&shown(text), NAME_CHARS).into_owned(),
+    }
 }
 
 /// The last component of a path, as text.

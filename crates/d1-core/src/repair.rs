@@ -51,12 +51,32 @@ pub fn over_which_limit(bytes: usize) -> String {
     }
 }
 
+/// What [`Repair::DdlBeforeData`] says: the first tables that reference
+/// one created after them, each named as a message names it.
+fn ddl_before_data_said(forward_references: &[(String, String)]) -> String {
+    let pairs: Vec<String> = { forward_references.iter() }
+        .map(|(t, r)| {
+            let (t, r) = (crate::names::shown_name(t), crate::names::shown_name(r));
+            format!("{t} references {r}, created after it")
+        })
+        .collect();
+    format!(
+        "puts every CREATE TABLE before the rows: {} (workers-sdk #5683: D1 would refuse the \
+         rows with `no such table`)",
+        crate::wording::first_of(&pairs, 5)
+    )
+}
+
 /// A `CREATE` under D1's statement limit whose storing is over it: SQLite
 /// writes it into sqlite_schema with a second statement, its text quoted,
 /// which D1 holds to the same limit (`string or blob too big`).
 fn stored_over_said(number: u64, sql: &str, as_sent: &str, stored: usize) -> String {
     let what = match statement::created_object(sql) {
-        Some((kind, name)) => format!("CREATE {} {name}", kind.to_ascii_uppercase()),
+        Some((kind, name)) => format!(
+            "CREATE {} {}",
+            kind.to_ascii_uppercase(),
+            crate::names::shown_name(&name)
+        ),
         None => statement::first_keyword(sql),
     };
     format!(
@@ -250,18 +270,9 @@ impl Repair {
     fn describe(&self, f: &mut String) -> fmt::Result {
         use fmt::Write as _;
         match self {
-            Repair::DdlBeforeData { forward_references } => write!(
-                f,
-                "puts every CREATE TABLE before the rows: {} (workers-sdk #5683: D1 would refuse \
-                 the rows with `no such table`)",
-                crate::wording::first_of(
-                    &forward_references
-                        .iter()
-                        .map(|(t, r)| format!("{t} references {r}, created after it"))
-                        .collect::<Vec<_>>(),
-                    5
-                )
-            ),
+            Repair::DdlBeforeData { forward_references } => {
+                f.write_str(&ddl_before_data_said(forward_references))
+            }
             Repair::StrippedTransactionLines { count } => write!(
                 f,
                 "removed {count} BEGIN/COMMIT/PRAGMA foreign_keys lines of a sqlite3 .dump, which D1 rejects"
@@ -271,8 +282,9 @@ impl Repair {
             }
             Repair::DroppedReserved { table, statements } => write!(
                 f,
-                "dropped {} about {table}, a table name D1 reserves",
-                crate::wording::count(*statements, "statement")
+                "dropped {} about {}, a table name D1 reserves",
+                crate::wording::count(*statements, "statement"),
+                crate::names::shown_name(table)
             ),
             Repair::SplitOversized {
                 table,
@@ -281,12 +293,17 @@ impl Repair {
                 pieces,
             } => write!(
                 f,
-                "split the {bytes}-byte INSERT into {table} on line {line} ({}) into {}",
+                "split the {bytes}-byte INSERT into {} on line {line} ({}) into {}",
+                crate::names::shown_name(table),
                 over_which_limit(*bytes),
                 crate::wording::count(*pieces, "statement")
             ),
             Repair::RecreatedVirtualTable { name, how } => {
-                write!(f, "recreates virtual table {name}: {how}")
+                write!(
+                    f,
+                    "recreates virtual table {}: {how}",
+                    crate::names::shown_name(name)
+                )
             }
             Repair::DumpedVirtualTables { tables, left_out } => {
                 f.write_str(&dumped_said(tables, *left_out))
@@ -313,10 +330,11 @@ impl Repair {
                 dropped,
             } => write!(
                 f,
-                "{} the `--` comment at the end of {kind} {name}{}, so that D1's export (a \
+                "{} the `--` comment at the end of {kind} {}{}, so that D1's export (a \
                  backup) of the restored database loads: that comment would hold the `;` the \
                  export writes after it",
                 if *dropped { "drops" } else { "writes" },
+                crate::names::shown_name(name),
                 if *dropped {
                     " (it holds `*/` or nothing, which a `/* */` comment cannot)"
                 } else {
@@ -503,7 +521,7 @@ impl Survey {
     /// and never a value; `None` when no row holds such an integer.
     pub fn rounded_integers_said(&self) -> Option<String> {
         let tables: Vec<String> = { self.rounded_integers.iter() }
-            .map(|t| crate::names::shown(t).into_owned())
+            .map(|t| crate::names::shown_name(t).into_owned())
             .collect();
         let (holds, it) = match tables.len() {
             0 => return None,
@@ -532,11 +550,19 @@ impl Survey {
                 let names = self.column_names(table);
                 columns.iter().map(move |c| match c {
                     ColumnAt::Named(name) => {
-                        crate::names::shown(&format!("{table}.{name}")).into_owned()
+                        format!(
+                            "{}.{}",
+                            crate::names::shown_name(table),
+                            crate::names::shown_name(name)
+                        )
                     }
                     ColumnAt::Place(i) => match names.get(*i) {
-                        Some(name) => crate::names::shown(&format!("{table}.{name}")).into_owned(),
-                        None => format!("{} (column {})", crate::names::shown(table), i + 1),
+                        Some(name) => format!(
+                            "{}.{}",
+                            crate::names::shown_name(table),
+                            crate::names::shown_name(name)
+                        ),
+                        None => format!("{} (column {})", crate::names::shown_name(table), i + 1),
                     },
                 })
             })
@@ -562,7 +588,7 @@ impl Survey {
         Some(format!(
             "{} holds integers beyond 2^53 that wrangler's export may have rounded into equal \
              values: load a backup by `cargo xtask backup local`, which keeps them exactly",
-            crate::names::shown(table)
+            crate::names::shown_name(table)
         ))
     }
 
@@ -724,7 +750,7 @@ fn nul_in_row(table: &str) -> String {
         "a row of {} holds a NUL byte, which would cut its statement short (D1's export writes \
          such text as it is): a backup by `cargo xtask backup local` writes it exactly (of a \
          remote database, Time Travel keeps it)",
-        crate::names::shown(table)
+        crate::names::shown_name(table)
     )
 }
 
@@ -1260,10 +1286,14 @@ impl<'a> Surveyor<'a> {
                 }
                 return;
             }
-            Kind::CreateTable(name) | Kind::CreateTableAs(name) => format!("table {name}"),
-            Kind::CreateVirtual(name) => format!("virtual table {name}"),
+            Kind::CreateTable(name) | Kind::CreateTableAs(name) => {
+                format!("table {}", crate::names::shown_name(name))
+            }
+            Kind::CreateVirtual(name) => {
+                format!("virtual table {}", crate::names::shown_name(name))
+            }
             _ => match statement::created_object(sql) {
-                Some((kind, name)) => format!("{kind} {name}"),
+                Some((kind, name)) => format!("{kind} {}", crate::names::shown_name(&name)),
                 None => statement::first_keyword(sql),
             },
         };
@@ -1308,7 +1338,10 @@ impl<'a> Surveyor<'a> {
             Kind::CreateTable(name) | Kind::CreateTableAs(name) if is_reserved(&name) => {
                 self.finding(
                     line,
-                    format!("creates {name}, a table name D1 reserves; dropped"),
+                    format!(
+                        "creates {}, a table name D1 reserves; dropped",
+                        crate::names::shown_name(&name)
+                    ),
                     true,
                 );
                 self.count_reserved(name);
@@ -1330,9 +1363,10 @@ impl<'a> Surveyor<'a> {
             Kind::CreateVirtual(name) => self.finding(
                 line,
                 format!(
-                    "creates virtual table {name}; D1 exports never do, so this file was edited \
+                    "creates virtual table {}; D1 exports never do, so this file was edited \
                      by hand. Remove the statement; a backup's manifest records virtual tables \
-                     for the restore to recreate"
+                     for the restore to recreate",
+                    crate::names::shown_name(&name)
                 ),
                 false,
             ),
@@ -1368,9 +1402,10 @@ impl<'a> Surveyor<'a> {
                     self.finding(
                         at,
                         format!(
-                            "trigger {name} is created before rows the file inserts after it \
+                            "trigger {} is created before rows the file inserts after it \
                              (line {line}); the restore creates every trigger after all rows, so \
-                             it does not fire on them and what it would write is not restored"
+                             it does not fire on them and what it would write is not restored",
+                            crate::names::shown_name(&name)
                         ),
                         true,
                     );
@@ -1434,8 +1469,9 @@ impl<'a> Surveyor<'a> {
     /// `--clean` restore, which makes no table of the dump's).
     fn note_dumped_virtual(&mut self, name: String, line: usize, number: u64) {
         let said = format!(
-            "a sqlite3 .dump's record of FTS5 table {name} (an INSERT into sqlite_schema, which D1 \
-             refuses)"
+            "a sqlite3 .dump's record of FTS5 table {} (an INSERT into sqlite_schema, which D1 \
+             refuses)",
+            crate::names::shown_name(&name)
         );
         if is_dumped(self.options, &name) {
             let create = { self.options.virtual_tables.iter() }.find(|vt| vt.name == name);
@@ -1542,8 +1578,10 @@ impl<'a> Surveyor<'a> {
             survey.findings.push(Finding {
                 line: survey.table_lines.get(table).copied().unwrap_or(0),
                 message: format!(
-                    "{table} references {referenced}, created after it: D1 refuses its rows with \
-                     `no such table` (workers-sdk #5683); every CREATE TABLE is moved before the rows"
+                    "{} references {}, created after it: D1 refuses its rows with \
+                     `no such table` (workers-sdk #5683); every CREATE TABLE is moved before the rows",
+                    crate::names::shown_name(table),
+                    crate::names::shown_name(referenced)
                 ),
                 repaired: true,
             });
@@ -1571,7 +1609,11 @@ impl<'a> Surveyor<'a> {
                 inside_quotes = std::mem::take(&mut self.quoted_crlf);
                 inside_quotes.extend(
                     { std::mem::take(&mut self.quoted_crlf_rows).into_iter() }.map(|(table, n)| {
-                        format!("{} of {table}", crate::wording::count(n, "row"))
+                        format!(
+                            "{} of {}",
+                            crate::wording::count(n, "row"),
+                            crate::names::shown_name(&table)
+                        )
                     }),
                 );
             }
@@ -1649,18 +1691,24 @@ fn schema_statement<'s>(sql: Cow<'s, str>, options: &Options) -> Cow<'s, str> {
 /// How a recorded virtual table is recreated, for the plan; `rebuilds`:
 /// [`Survey::rebuilds`].
 fn recreated_virtual_table(vt: &VirtualTable, rebuilds: bool) -> Repair {
+    let shown = match &vt.content {
+        VirtualContent::External { table } | VirtualContent::Internal { table } => {
+            crate::names::shown_name(table).into_owned()
+        }
+        _ => String::new(),
+    };
     let how = match &vt.content {
-        VirtualContent::External { table } if !rebuilds => format!(
-            "its content table {table} is not in the dump, so its index is not rebuilt: it \
-             stays empty, and reading its rows fails (no such table) until {table} exists and \
+        VirtualContent::External { .. } if !rebuilds => format!(
+            "its content table {shown} is not in the dump, so its index is not rebuilt: it \
+             stays empty, and reading its rows fails (no such table) until {shown} exists and \
              it is rebuilt"
         ),
-        VirtualContent::Internal { table } => format!(
-            "its rows (kept from {table}) are loaded into a staging table and inserted \
+        VirtualContent::Internal { .. } => format!(
+            "its rows (kept from {shown}) are loaded into a staging table and inserted \
              through it, since D1 refuses writes to shadow tables"
         ),
-        VirtualContent::External { table } => {
-            format!("its index is rebuilt from {table} with the 'rebuild' command")
+        VirtualContent::External { .. } => {
+            format!("its index is rebuilt from {shown} with the 'rebuild' command")
         }
         VirtualContent::Contentless => "contentless: recreated empty".to_owned(),
         VirtualContent::Derived => {
@@ -1878,7 +1926,7 @@ impl Preflight {
     /// schema comes with it, or the change made a migration.
     fn no_place_said(&self, sql: &str, e: &rusqlite::Error) -> String {
         let table = self.gate.row(sql).map(|r| r.table().into_owned());
-        let table = crate::names::shown(table.as_deref().unwrap_or_default()).into_owned();
+        let table = crate::names::shown_name(table.as_deref().unwrap_or_default()).into_owned();
         let message = e.to_string();
         let at = self
             .line
@@ -1888,7 +1936,7 @@ impl Preflight {
             Some((_, column)) => format!(
                 "inserts{at} into column {} of table {table}, which the migrations' {table} does \
                  not have",
-                crate::names::shown(column.trim())
+                crate::names::shown_name(column.trim())
             ),
             None => {
                 format!("inserts rows{at} into table {table}, which the migrations do not create")
@@ -2575,9 +2623,10 @@ impl Splitter {
     fn split(&mut self, sql: &str, line: usize) -> Result<Vec<String>> {
         let (table, listed, values_sql) = read_insert(sql, line)?;
         let known = self.columns(&table).with_context(|| {
+            let shown = crate::names::shown_name(&table);
             format!(
-                "line {line}: a {}-byte INSERT into {table}, {}, and the dump has no CREATE \
-                 TABLE {table} to learn its columns from",
+                "line {line}: a {}-byte INSERT into {shown}, {}, and the dump has no CREATE \
+                 TABLE {shown} to learn its columns from",
                 sql.len(),
                 over_which_limit(sql.len())
             )
@@ -2597,7 +2646,7 @@ impl Splitter {
         if values.len() != columns.len() {
             bail!(
                 "line {line}: the INSERT into {} has {} values for {} columns",
-                crate::names::shown(&table),
+                crate::names::shown_name(&table),
                 values.len(),
                 columns.len()
             );
@@ -2622,7 +2671,7 @@ impl Splitter {
                 }
                 _ => bail!(
                     "line {line}: a row of {} is over D1's limit in a non-text value",
-                    crate::names::shown(&table)
+                    crate::names::shown_name(&table)
                 ),
             }
         }
@@ -2682,7 +2731,7 @@ impl Splitter {
             .query_map([], |row| row.get(1))?
             .collect::<rusqlite::Result<_>>()?;
         if columns.is_empty() {
-            bail!("unknown table {}", crate::names::shown(table));
+            bail!("unknown table {}", crate::names::shown_name(table));
         }
         Ok(columns)
     }
@@ -2698,7 +2747,7 @@ fn read_insert(sql: &str, line: usize) -> Result<(String, Option<Vec<String>>, &
         let (columns, after) = crate::statement::column_list(rest).with_context(|| {
             format!(
                 "line {line}: the column list of the oversized INSERT into {} cannot be read",
-                crate::names::shown(&table)
+                crate::names::shown_name(&table)
             )
         })?;
         (Some(columns), after.trim_start())
@@ -2708,7 +2757,7 @@ fn read_insert(sql: &str, line: usize) -> Result<(String, Option<Vec<String>>, &
     if strip_keyword(values_sql, "VALUES").is_none() {
         bail!(
             "line {line}: the oversized INSERT into {} is not INSERT ... VALUES and cannot be split",
-            crate::names::shown(&table)
+            crate::names::shown_name(&table)
         );
     }
     Ok((table, listed, values_sql))
@@ -2790,7 +2839,7 @@ fn held_over_the_value_limit(line: usize, table: &str, what: &str) -> anyhow::Er
 fn held_over(line: usize, table: &str, what: &str, over: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "line {line}: the INSERT into {} holds {what}, {over}; then take the backup again",
-        crate::names::shown(table),
+        crate::names::shown_name(table),
     )
 }
 

@@ -330,11 +330,11 @@ pub fn rows_fell_said(
         .filter_map(|(t, n)| match now.get(t) {
             None => Some(format!(
                 "{} had {n} rows and is gone",
-                crate::names::shown(t)
+                crate::names::shown_name(t)
             )),
             Some(0) => Some(format!(
                 "{} had {n} rows and has none",
-                crate::names::shown(t)
+                crate::names::shown_name(t)
             )),
             Some(_) => None,
         })

@@ -642,7 +642,7 @@ pub fn ends_in_a_line_comment(kind: &str, name: &str) -> String {
          the next statement runs into it, and the file is whole: recreate it without the \
          comment at its end (in a migration), then back up again; `cargo xtask backup local` \
          writes it so that it loads",
-        crate::names::shown(name)
+        crate::names::shown_name(name)
     )
 }
 

@@ -64,7 +64,7 @@ impl UncomputedRow {
                 "the row of key ({}) this statement writes",
                 columns
                     .iter()
-                    .map(|c| crate::names::shown(c).into_owned())
+                    .map(|c| crate::names::shown_name(c).into_owned())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

@@ -24,12 +24,12 @@ pub struct Oversized {
 impl Oversized {
     /// `notes.body holds a value of 2.5 MB`, never the value.
     pub fn said(&self) -> String {
-        let table = crate::names::shown(&self.table);
+        let table = crate::names::shown_name(&self.table);
         let size = crate::wording::size(self.bytes);
         match &self.column {
             Some(column) => format!(
                 "{table}.{} holds a value of {size}",
-                crate::names::shown(column)
+                crate::names::shown_name(column)
             ),
             None => format!("a row of {table} is {size} as SQLite stores it"),
         }
@@ -136,8 +136,8 @@ impl Uncomputed {
     pub fn said(&self) -> String {
         format!(
             "{}.{} ({})",
-            crate::names::shown(&self.table),
-            crate::names::shown(&self.column),
+            crate::names::shown_name(&self.table),
+            crate::names::shown_name(&self.column),
             self.why
         )
     }
@@ -260,8 +260,8 @@ fn uncompiled(table: &str, column: &str, e: rusqlite::Error) -> rusqlite::Error 
          stops. An unknown function may be one D1 has that this SQLite lacks: change the \
          column's expression to one this SQLite compiles (ALTER TABLE ... DROP COLUMN, then \
          ADD COLUMN), or drop the column",
-        crate::names::shown(table),
-        crate::names::shown(column),
+        crate::names::shown_name(table),
+        crate::names::shown_name(column),
         rusqlite::version(),
         crate::gate::without_values(&e),
     );
@@ -652,7 +652,7 @@ mod tests {
         assert_eq!(
             said,
             [
-                "notes.the body holds a value of 2.0 MB",
+                "notes.\"the body\" holds a value of 2.0 MB",
                 "files.data holds a value of 2.0 MB",
                 "a row of pairs is 2.0 MB as SQLite stores it",
             ]

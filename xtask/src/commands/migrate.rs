@@ -252,7 +252,7 @@ fn say_rows_lost(sh: &Shell, project: &Project, env: &Environment, file: &Path, 
     match lost {
         Ok(lost) => {
             let said = |(table, before, now): &(String, u64, Option<u64>)| {
-                let table = d1_core::names::shown(table);
+                let table = d1_core::names::shown_name(table);
                 match now {
                     Some(now) => format!("{table} {before} -> {now} rows"),
                     None => format!(

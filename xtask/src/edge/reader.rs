@@ -59,7 +59,9 @@ impl DatabaseReader<'_> {
                     .first()
                     .and_then(|r| r.get("n"))
                     .and_then(serde_json::Value::as_u64)
-                    .with_context(|| format!("no row count for {}", d1_core::names::shown(table)))
+                    .with_context(|| {
+                        format!("no row count for {}", d1_core::names::shown_name(table))
+                    })
             })
             .collect()
     }

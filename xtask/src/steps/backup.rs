@@ -601,7 +601,7 @@ fn refuse_unprintable_chosen_tables(scope: &ExportScope) -> Result<()> {
          break, a tab) or an invisible one: a backup's manifest lists its tables and holds no \
          such character, so no backup of chosen tables can name it: nothing was written. \
          Take a full backup (without --table), which holds that table",
-        d1_core::names::shown(name),
+        d1_core::names::shown_name(name),
         i + 1,
         scope.chosen.len(),
     )))
@@ -624,9 +624,9 @@ fn refuse_unknown_virtual_tables(scope: &ExportScope) -> Result<()> {
          (only FTS5 tables; wrangler's `d1 export` refuses the whole database): nothing was \
          written. Back up the other tables by name with `--table=NAME`, once for each, and \
          keep {}'s rows some other way (README, FTS5)",
-        d1_core::names::shown(&vt.name),
+        d1_core::names::shown_name(&vt.name),
         d1_core::names::shown(&vt.module),
-        d1_core::names::shown(&vt.name),
+        d1_core::names::shown_name(&vt.name),
     )))
 }
 
@@ -659,7 +659,7 @@ fn refuse_commented_objects(
          next statement runs into it (or the file never ends) and no export of this database \
          can be loaded or verified, however whole the download: {}. Nothing was exported.",
         o.kind,
-        d1_core::names::shown(&o.name),
+        d1_core::names::shown_name(&o.name),
         commented_object_way_out(env, &o.kind)
     )
 }
@@ -890,7 +890,7 @@ pub(crate) fn fts_settings_read(
     let mut warnings = Vec::new();
     let settings = { names.iter().enumerate() }
         .map(|(n, name)| {
-            let name = d1_core::names::shown(name);
+            let name = d1_core::names::shown_name(name);
             let Some(rows) = json
                 .pointer(&format!("/{n}/results"))
                 .and_then(|r| r.as_array())
@@ -935,7 +935,10 @@ fn warn_left_out(catalog: &Catalog, scope: &ExportScope) {
 /// cannot rebuild its index. Said at every verbosity.
 fn warn_unrebuildable(catalog: &Catalog, scope: &ExportScope) {
     for (fts, content, exists) in scope.unrebuildable(catalog) {
-        let (fts, content) = (d1_core::names::shown(&fts), d1_core::names::shown(&content));
+        let (fts, content) = (
+            d1_core::names::shown_name(&fts),
+            d1_core::names::shown_name(&content),
+        );
         let (missing, fix) = match exists {
             false => (
                 "that the database does not have (renamed or dropped?)",
@@ -964,7 +967,7 @@ fn warn_lost_virtual_tables(scope: &ExportScope) {
         if let Some(why) = vt.lost_by_a_backup() {
             crate::warn!(
                 "{} is {why} (README, FTS5)",
-                d1_core::names::shown(&vt.name)
+                d1_core::names::shown_name(&vt.name)
             );
         }
     }
@@ -986,7 +989,7 @@ fn warn_tables_taken_for_shadow_tables(catalog: &Catalog) {
             true => format!(
                 "; it is {}'s content= table, which its 'rebuild' reads, so every backup is \
                  BAD until it is renamed",
-                d1_core::names::shown(&fts5),
+                d1_core::names::shown_name(&fts5),
             ),
             false => String::new(),
         };
@@ -995,10 +998,10 @@ fn warn_tables_taken_for_shadow_tables(catalog: &Catalog) {
              of the FTS5 table {} by its name, so no export carries it (and D1 allows no write \
              to it){bad}. Give it another name: drop {}, rename it (ALTER TABLE … RENAME TO …, \
              in a statement of its own), and create {} again (README, FTS5)",
-            d1_core::names::shown(&table),
-            d1_core::names::shown(&fts5),
-            d1_core::names::shown(&fts5),
-            d1_core::names::shown(&fts5),
+            d1_core::names::shown_name(&table),
+            d1_core::names::shown_name(&fts5),
+            d1_core::names::shown_name(&fts5),
+            d1_core::names::shown_name(&fts5),
         );
     }
 }
@@ -1449,7 +1452,7 @@ impl Schema<'_> {
             let tables: Vec<_> = made
                 .left_out
                 .iter()
-                .map(|t| d1_core::names::shown(t))
+                .map(|t| d1_core::names::shown_name(t))
                 .collect();
             crate::warn!(
                 "whole REALs not counted in {}: the query alone would pass D1's statement \
@@ -1537,7 +1540,7 @@ impl Schema<'_> {
         let made = d1_core::catalog::non_ascii_text_queries(&columns, limit);
         if !made.left_out.is_empty() {
             let tables: Vec<_> = { made.left_out.iter() }
-                .map(|t| d1_core::names::shown(t))
+                .map(|t| d1_core::names::shown_name(t))
                 .collect();
             crate::warn!(
                 "text that is not UTF-8 not looked for in {}: the query alone would pass D1's \
@@ -1575,7 +1578,7 @@ impl Schema<'_> {
         }
         if let Some((_, e)) = failed.last() {
             let tables: Vec<_> = { failed.iter() }
-                .map(|(t, _)| d1_core::names::shown(t))
+                .map(|(t, _)| d1_core::names::shown_name(t))
                 .collect();
             crate::warn!(
                 "text that is not UTF-8 not looked for in {}: {e:#}; the backup goes on, and \
@@ -1692,7 +1695,7 @@ impl Schema<'_> {
                     mode_name(args.mode()),
                     tables
                         .iter()
-                        .map(|t| d1_core::names::shown(t))
+                        .map(|t| d1_core::names::shown_name(t))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -2134,7 +2137,7 @@ fn say_where_text_not_utf8_is_looked_for(columns: &[(String, Vec<String>)]) {
         return;
     }
     let tables: Vec<_> = { columns.iter() }
-        .map(|(t, _)| d1_core::names::shown(t))
+        .map(|(t, _)| d1_core::names::shown_name(t))
         .collect();
     crate::detail!(
         "Text that is not UTF-8: looked for in {}, whose rows the export wrote with U+FFFD.",
@@ -2299,7 +2302,7 @@ fn new_manifest(
 pub fn wide_integers_said(wide: &BTreeMap<String, u64>) -> String {
     let tables: Vec<String> = wide
         .iter()
-        .map(|(t, n)| format!("{} ({n})", d1_core::names::shown(t)))
+        .map(|(t, n)| format!("{} ({n})", d1_core::names::shown_name(t)))
         .collect();
     format!(
         "integers at or beyond ±2^53 in this backup (or rounded past 2^63 into a REAL), in {}: \
@@ -2318,7 +2321,7 @@ pub fn wide_integers_said(wide: &BTreeMap<String, u64>) -> String {
 pub fn whole_reals_said(whole: &BTreeMap<String, u64>) -> String {
     let tables: Vec<String> = whole
         .iter()
-        .map(|(t, n)| format!("{} ({n})", d1_core::names::shown(t)))
+        .map(|(t, n)| format!("{} ({n})", d1_core::names::shown_name(t)))
         .collect();
     format!(
         "whole REALs (such as 3.0) in columns without a type, of type BLOB or a STRICT \
@@ -2340,8 +2343,8 @@ pub fn replaced_text_said(replaced: &BTreeMap<String, BTreeMap<String, u64>>) ->
             columns.iter().map(move |(c, n)| {
                 format!(
                     "{}.{} ({n} {})",
-                    d1_core::names::shown(t),
-                    d1_core::names::shown(c),
+                    d1_core::names::shown_name(t),
+                    d1_core::names::shown_name(c),
                     if *n == 1 { "row" } else { "rows" }
                 )
             })
@@ -2391,7 +2394,7 @@ pub fn written_alike_in(
 /// tables, never a value. `None` for no table.
 pub fn may_differ_said(tables: &std::collections::BTreeSet<String>) -> Option<String> {
     let shown: Vec<String> = { tables.iter() }
-        .map(|t| d1_core::names::shown(t).into_owned())
+        .map(|t| d1_core::names::shown_name(t).into_owned())
         .collect();
     (!shown.is_empty()).then(|| {
         format!(
@@ -2406,8 +2409,11 @@ pub fn may_differ_said(tables: &std::collections::BTreeSet<String>) -> Option<St
 /// What a restore of a backup does to a table whose rowids `triggers` keep
 /// ([`Schema::rowids_renumbered`]), and the fix.
 pub fn renumbered_said(table: &str, triggers: &[String]) -> String {
-    let table = d1_core::names::shown(table);
-    let triggers: Vec<_> = triggers.iter().map(|t| d1_core::names::shown(t)).collect();
+    let table = d1_core::names::shown_name(table);
+    let triggers: Vec<_> = triggers
+        .iter()
+        .map(|t| d1_core::names::shown_name(t))
+        .collect();
     format!(
         "{table} has no INTEGER PRIMARY KEY, so no export carries its rowids, and rows were \
          deleted from it: a restore gives its rows new rowids (1, 2, …), while its triggers \
@@ -2529,7 +2535,7 @@ fn say_rewritten(lossless: &d1_dump::Lossless) {
             format!(
                 "{} in {}",
                 d1_core::wording::count(*n as usize, "value"),
-                d1_core::names::shown(table)
+                d1_core::names::shown_name(table)
             )
         })
         .collect();
@@ -2552,7 +2558,10 @@ fn warn_unended(
     let unended: Vec<String> = { journaled.iter() }
         .filter_map(|(name, j)| {
             let at = j.unended.as_ref()?;
-            Some(format!("{} (staged {at})", d1_core::names::shown(name)))
+            Some(format!(
+                "{} (staged {at})",
+                d1_core::names::shown_name(name)
+            ))
         })
         .collect();
     if !unended.is_empty() {
@@ -3348,7 +3357,7 @@ impl Plan {
                     &args
                         .tables
                         .iter()
-                        .map(|t| d1_core::names::shown(t))
+                        .map(|t| d1_core::names::shown_name(t))
                         .collect::<Vec<_>>(),
                     "tables"
                 )

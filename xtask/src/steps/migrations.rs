@@ -673,7 +673,7 @@ fn schema_changes_what(
         let shown: Vec<String> = { names.iter() }
             .map(|n| {
                 let kind = same_name(made.keys(), n).map_or("table", |m| made[m].kind.as_str());
-                format!("{kind} {}", d1_core::names::shown(n))
+                format!("{kind} {}", d1_core::names::shown_name(n))
             })
             .collect();
         shown.join(", ")
@@ -693,7 +693,7 @@ fn schema_changes_what(
     }
     if !unmade.is_empty() {
         let shown: Vec<String> = { unmade.iter() }
-            .map(|n| d1_core::names::shown(n).into_owned())
+            .map(|n| d1_core::names::shown_name(n).into_owned())
             .collect();
         what.push(format!(
             "makes {}, which no migration makes, constraining writes to a table its migrations \
@@ -830,7 +830,7 @@ pub fn flags<'a>(flag: &str, names: impl IntoIterator<Item = &'a String>) -> Str
 /// more.
 pub fn trigger_names<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
     let names: Vec<String> = { names.into_iter() }
-        .map(|n| d1_core::names::shown(n).into_owned())
+        .map(|n| d1_core::names::shown_name(n).into_owned())
         .collect();
     d1_core::wording::listed(&names, "trigger")
 }

@@ -863,7 +863,7 @@ fn unmade_tables(survey: &repair::Survey, options: &repair::Options) -> Vec<Stri
 /// that does not load (rvBP 6: "BAD: corrupt").
 fn unmade_check(unmade: &[String], ctx: &Workspace<'_>) -> Check {
     let shown: Vec<String> = { unmade.iter() }
-        .map(|t| d1_core::names::shown(t).into_owned())
+        .map(|t| d1_core::names::shown_name(t).into_owned())
         .collect();
     let (it, is) = d1_core::wording::they_are(unmade.len());
     fail(
@@ -3131,7 +3131,7 @@ mod tests {
         let text = report.render();
         assert_eq!(status(&report, "statements"), Status::Fail);
         assert!(
-            text.contains("w\\u{a}k.g (malformed JSON)") && text.contains("key (k)"),
+            text.contains("\"w\\u{a}k\".g (malformed JSON)") && text.contains("key (k)"),
             "{text}"
         );
         for value in ["secret", "nope"] {

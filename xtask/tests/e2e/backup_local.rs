@@ -856,7 +856,8 @@ fn a_chosen_external_content_fts5_table_alone_is_refused_naming_its_content_tabl
 }
 
 /// KT: a table whose name holds a line break is shown as every message
-/// shows such a name (`d1_core::names::shown`: `t\u{a}nl`), in the line
+/// shows such a name (`d1_core::names::shown_name`: `"t\u{a}nl"`, quoted
+/// since OB, as it is no plain identifier), in the line
 /// that says where the backup wrote values exactly that wrangler would
 /// change, and in the warning that its rows fell. The first used Rust's
 /// own escaping (`t\nnl`), the only place a table's name was shown so.
@@ -870,7 +871,7 @@ fn a_table_name_with_a_line_break_is_shown_alike_in_every_backup_message() {
     let first = sb.xtask(&["backup", "local"]);
     first.assert_ok();
     assert!(
-        first.stdout.contains("1 value in t\\u{a}nl"),
+        first.stdout.contains("1 value in \"t\\u{a}nl\""),
         "{}",
         first.all()
     );
@@ -878,7 +879,9 @@ fn a_table_name_with_a_line_break_is_shown_alike_in_every_backup_message() {
     let second = sb.xtask(&["-q", "backup", "local"]);
     second.assert_ok();
     assert!(
-        second.stderr.contains("t\\u{a}nl had 2 rows and has none"),
+        second
+            .stderr
+            .contains("\"t\\u{a}nl\" had 2 rows and has none"),
         "{}",
         second.all()
     );

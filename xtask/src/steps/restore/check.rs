@@ -288,7 +288,7 @@ pub(super) fn check_fts_settings(
         if !keys.is_empty() {
             differ.push(format!(
                 "FTS5 table {}: setting {} {}",
-                d1_core::names::shown(&vt.name),
+                d1_core::names::shown_name(&vt.name),
                 keys.join(", "),
                 match keys.len() {
                     1 => "differs from the backup's",
@@ -383,7 +383,7 @@ pub(super) fn compare_counts(
         if got != **want {
             wrong.push(format!(
                 "{}: expected {want}, found {got}",
-                d1_core::names::shown(table)
+                d1_core::names::shown_name(table)
             ));
         }
         counts.push(((*table).clone(), **want, got));
@@ -424,20 +424,20 @@ pub(super) fn print_checklist(
                     "  [ ] encryption key: the restored {} table is empty, so this environment \
                      records no key yet; once the app records one, confirm it is the \
                      DATA_ENCRYPTION_KEY in force",
-                    d1_core::names::shown(&rule.table)
+                    d1_core::names::shown_name(&rule.table)
                 )
             }
             // A backup of chosen tables may not hold the key's table.
             Some(rule) if counts.iter().any(|(table, _, _)| *table == rule.table) => crate::say!(
                 "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in \
                  force when the backup was taken (its fingerprint is in the restored {} table)",
-                d1_core::names::shown(&rule.table)
+                d1_core::names::shown_name(&rule.table)
             ),
             Some(rule) => crate::say!(
                 "  [ ] encryption key: confirm DATA_ENCRYPTION_KEY in this environment is the one in \
                  force when the backup was taken (the backup does not hold {}, so nothing here \
                  records it)",
-                d1_core::names::shown(&rule.table)
+                d1_core::names::shown_name(&rule.table)
             ),
         },
     }

@@ -99,7 +99,7 @@ pub(super) fn warn_if_already_held(
 fn changed_no_row(source: &Source, may_differ: Option<&str>) -> String {
     let lost: Vec<String> = { source.virtual_tables.iter() }
         .filter(|vt| vt.lost_by_a_backup().is_some())
-        .map(|vt| d1_core::names::shown(&vt.name).into_owned())
+        .map(|vt| d1_core::names::shown_name(&vt.name).into_owned())
         .collect();
     let recreated = || {
         format!(
@@ -685,7 +685,7 @@ fn guard_schema(
     );
     if !allowed.is_empty() {
         let shown: Vec<String> = { allowed.iter() }
-            .map(|n| d1_core::names::shown(n).into_owned())
+            .map(|n| d1_core::names::shown_name(n).into_owned())
             .collect();
         crate::warn!(
             "{} defines tables or indexes otherwise than its migrations do, {} as it \
@@ -924,7 +924,7 @@ impl std::fmt::Display for TriggersRefused {
 /// The options and names `untaken` as given: `--allow-trigger a`.
 fn untaken_said(untaken: &[(&'static str, String)]) -> String {
     let given: Vec<String> = { untaken.iter() }
-        .map(|(option, name)| format!("{option} {}", d1_core::names::shown(name)))
+        .map(|(option, name)| format!("{option} {}", d1_core::names::shown_name(name)))
         .collect();
     given.join(", ")
 }
@@ -1026,7 +1026,7 @@ fn names_not_taken(
         return None;
     }
     let shown: Vec<_> = { absent.iter() }
-        .map(|name| d1_core::names::shown(name))
+        .map(|name| d1_core::names::shown_name(name))
         .collect();
     let alone = crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
         "{option} names {what}: {lacks} {}; {takes}. Name only those (a typo here would leave \

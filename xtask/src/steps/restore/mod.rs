@@ -728,15 +728,15 @@ fn warn_after_restore(planned: &Planned, target: &Environment) {
              does not have, so its index was not rebuilt; reading its rows fails (no such table) \
              until {content} exists and `INSERT INTO {fts}({fts}) VALUES('rebuild')` is run \
              (README, FTS5)",
-            fts = d1_core::names::shown(fts),
-            content = d1_core::names::shown(content),
+            fts = d1_core::names::shown_name(fts),
+            content = d1_core::names::shown_name(content),
         );
     }
     for vt in &source.virtual_tables {
         if let Some(why) = vt.lost_by_a_backup() {
             crate::warn!(
                 "{} was not restored whole: it is {why}",
-                d1_core::names::shown(&vt.name)
+                d1_core::names::shown_name(&vt.name)
             );
         }
     }
@@ -1063,7 +1063,7 @@ fn warn_counters_not_carried(source: &Source, survey: &d1_core::repair::Survey) 
         return;
     }
     let tables: Vec<String> = { survey.autoincrement_tables_without_counters().into_iter() }
-        .map(|t| d1_core::names::shown(t).into_owned())
+        .map(|t| d1_core::names::shown_name(t).into_owned())
         .collect();
     if tables.is_empty() {
         return;

@@ -415,7 +415,7 @@ pub(super) fn plan_source(out: &mut String, p: &PlanView<'_>) {
             if let Some(sequences) = m.sequences.as_ref().filter(|s| !s.is_empty()) {
                 let listed: Vec<String> = sequences
                     .iter()
-                    .map(|(table, seq)| format!("{} {seq}", d1_core::names::shown(table)))
+                    .map(|(table, seq)| format!("{} {seq}", d1_core::names::shown_name(table)))
                     .collect();
                 let _ = writeln!(
                     out,

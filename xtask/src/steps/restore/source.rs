@@ -408,7 +408,7 @@ impl NamedOnce {
             return Ok(());
         }
         let said: Vec<String> = { self.twice.iter() }
-            .map(|(kind, name)| format!("{kind} {}", d1_core::names::shown(name)))
+            .map(|(kind, name)| format!("{kind} {}", d1_core::names::shown_name(name)))
             .collect();
         crate::stop!(
             crate::exit::Exit::Refused,

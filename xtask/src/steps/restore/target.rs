@@ -289,7 +289,7 @@ pub fn compare_keys(
         (Some(b), Some(t)) => Err(crate::exit::Exit::Refused.error(KeyRefusal {
             backup: b.clone(),
             target: t.clone(),
-            table: d1_core::names::shown(table).to_string(),
+            table: d1_core::names::shown_name(table).to_string(),
         })),
     }
 }
