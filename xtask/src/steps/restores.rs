@@ -134,6 +134,10 @@ pub struct Restore {
     /// and so settles it (rvBX); set by `status`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settled_by: Option<String>,
+    /// The environment's name its line records, when another than the
+    /// one `status` tells it of: the name this database had then (OB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_as: Option<String>,
     /// `local` or `remote`, as its line records it (empty in older lines).
     #[serde(skip)]
     pub location: String,
@@ -297,6 +301,7 @@ fn line_read(line: &str) -> Option<((String, String, String), Restore)> {
         mode,
         signalled: status == "interrupted",
         settled_by: None,
+        recorded_as: None,
         outcome: outcome_of(&status, changed_nothing),
         status,
         changed_nothing,
@@ -390,7 +395,10 @@ impl Restore {
             ),
             _ => String::new(),
         };
-        format!("{at}, {}{mode}: {status}{settled}", self.backup)
+        let named = { self.recorded_as.as_deref() }
+            .map(|e| format!(" (recorded as {})", d1_core::names::shown(e)))
+            .unwrap_or_default();
+        format!("{at}, {}{mode}: {status}{named}{settled}", self.backup)
     }
 
     /// What a restore stopped by a signal may have changed, by where its

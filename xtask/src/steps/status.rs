@@ -654,8 +654,18 @@ impl OfDatabase for crate::steps::restores::Restore {
 fn last_restore_of<T: OfDatabase + Clone>(
     journal: &BTreeMap<(String, String, String), T>,
     env: &str,
-    (database, database_id): (&str, &str),
+    database: (&str, &str),
 ) -> Option<T> {
+    last_restore_named(journal, env, database).map(|(_, t)| t)
+}
+
+/// [`last_restore_of`], with the environment's name its line records:
+/// another than `env`'s when the database had another name then.
+fn last_restore_named<T: OfDatabase + Clone>(
+    journal: &BTreeMap<(String, String, String), T>,
+    env: &str,
+    (database, database_id): (&str, &str),
+) -> Option<(String, T)> {
     // Of this database, under whichever name its environment had then
     // (`prod`, or `prod.<db>` once it had several, or another short name
     // with the same `database_id`), as `Environment::recorded_as` reads a
@@ -680,9 +690,8 @@ fn last_restore_of<T: OfDatabase + Clone>(
                     }
             }
         })
-        .map(|(_, t)| t)
-        .max_by_key(|t| t.date())
-        .cloned()
+        .max_by_key(|(_, t)| t.date())
+        .map(|((e, _, _), t)| (e.clone(), t.clone()))
 }
 
 impl EnvStatus {
@@ -1256,7 +1265,17 @@ fn with_last_restore(
 ) {
     let database = (env.database_name.as_str(), env.database_id.as_str());
     let judged = |r: crate::steps::restores::Restore| r.judged(&env.name, running);
-    status.last_restore = last_restore_of(&journal.last, &env.name, database).map(judged);
+    // A line records the name its environment had then: the same
+    // database under another (`APP_ENV` renamed, or the configuration moved
+    // onto a database another name restored into) is still this one's, its
+    // data changed whatever the name, and is said so (OB).
+    status.last_restore =
+        { last_restore_named(&journal.last, &env.name, database) }.map(|(named, r)| {
+            crate::steps::restores::Restore {
+                recorded_as: Some(named).filter(|n| *n != env.name),
+                ..judged(r)
+            }
+        });
     let changing = last_restore_of(&journal.last_changing, &env.name, database).map(judged);
     // One of unknown outcome is settled by a verified backup of its
     // database taken after it: that backup records what it holds now
@@ -1976,6 +1995,7 @@ not json
             changed_nothing: false,
             signalled: false,
             settled_by: None,
+            recorded_as: None,
             outcome: "restored",
             location: "local".to_owned(),
             started: at(t),
