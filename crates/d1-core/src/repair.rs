@@ -3387,6 +3387,28 @@ mod tests {
         );
     }
 
+    /// NZ: a table whose parent is an FTS5 table a sqlite3 .dump records
+    /// is not one whose parent the dump lacks (its advice, to export the
+    /// parent too, was wrong): it is named with that parent as one no
+    /// foreign key can refer to, filled or not.
+    #[test]
+    fn a_table_whose_parent_is_a_dumped_fts5_table_is_named_as_such() {
+        let dump = "PRAGMA writable_schema=ON;\n\
+            INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql)VALUES('table','tags','tags',0,'CREATE VIRTUAL TABLE tags USING fts5(label)');\n\
+            CREATE TABLE IF NOT EXISTS 'tags_content'(id INTEGER PRIMARY KEY, c0);\n\
+            INSERT INTO tags_content VALUES(1,'x');\n\
+            PRAGMA writable_schema=OFF;\n\
+            CREATE TABLE tagged(id INTEGER PRIMARY KEY, tag_id INTEGER REFERENCES tags);\n\
+            INSERT INTO \"tagged\" VALUES(1,1);\n\
+            CREATE TABLE unfilled(id INTEGER PRIMARY KEY, tag_id INTEGER REFERENCES TAGS);\n";
+        let options = Options {
+            virtual_tables: dumped_virtual_tables(dump.as_bytes()).unwrap(),
+            ..Options::default()
+        };
+        let survey = survey(dump.as_bytes(), &options).unwrap();
+        assert_eq!(survey.unloadable_without_parents(), []);
+    }
+
     fn survey_of_one(statement: &str) -> Survey {
         let dump = format!("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n{statement}\n");
         survey(dump.as_bytes(), &Options::default()).unwrap()

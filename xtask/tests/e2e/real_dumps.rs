@@ -588,16 +588,7 @@ fn judged_as_its_plain_create(
         let args = ["restore", file.to_str().unwrap(), "--to", "local"];
         sb.xtask(&[&args[..], &["--no-manifest", "--yes"], extra].concat())
     };
-    for extra in [&["--dry-run"][..], &[], &["--partial"]] {
-        let run = restore(dumped, extra);
-        assert_eq!(run.code, Some(3), "{extra:?}: {}", run.all());
-        assert!(
-            run.all().contains("otherwise than its migrations do") && run.all().contains(table),
-            "{extra:?}: {}",
-            run.all()
-        );
-        assert!(!run.all().contains("Restored"), "{}", run.all());
-    }
+    refused_as_defined_otherwise(table, |extra| restore(dumped, extra));
     assert_eq!(restore(plain, &[]).code, Some(3));
     assert_eq!(local_d1(), before, "local D1 changed");
     assert_eq!(sb.backups_held(), held, "backups/ changed");
@@ -613,6 +604,23 @@ fn judged_as_its_plain_create(
         dumped.all(),
         plain.all()
     );
+}
+
+/// `restore` (given the flags added) refuses, exit 3, as a dry run and
+/// with `--partial` too, naming `table` as defined otherwise than its
+/// migrations do.
+#[track_caller]
+fn refused_as_defined_otherwise(table: &str, restore: impl Fn(&[&str]) -> Run) {
+    for extra in [&["--dry-run"][..], &[], &["--partial"]] {
+        let run = restore(extra);
+        assert_eq!(run.code, Some(3), "{extra:?}: {}", run.all());
+        assert!(
+            run.all().contains("otherwise than its migrations do") && run.all().contains(table),
+            "{extra:?}: {}",
+            run.all()
+        );
+        assert!(!run.all().contains("Restored"), "{}", run.all());
+    }
 }
 
 /// rvBX 1: a `sqlite3 .dump`'s record of an FTS5 table named
@@ -654,4 +662,187 @@ fn a_sqlite3_dumps_fts5_record_of_a_migrations_table_is_refused_as_its_create_is
     assert!(text.contains("INSERT INTO sqlite_schema("), "{text}");
     let target = Sandbox::new();
     judged_as_its_plain_create(&target, &dumped, &plain, "accounts");
+}
+
+/// A hostile pair made of a backup of [`fts_settings_sandbox`]: its dump
+/// no longer makes `table` (its CREATE and rows taken out), and its
+/// manifest, its file's size and digest made to match, records `table` as
+/// a contentless FTS5 table in place of the virtual table `replaced`, as
+/// a manifest records the FTS5 tables the export leaves out. Returns the
+/// sandbox and the backup's name.
+fn manifest_recording_as_fts5(table: &str, replaced: &str) -> (Sandbox, String) {
+    let sb = crate::restore_local::fts_settings_sandbox();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&sb);
+    let file = sb.backups().join(&name);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (mut kept, mut removed, mut in_create) = (String::new(), 0u64, false);
+    let creates = [
+        format!("CREATE TABLE IF NOT EXISTS \"{table}\"("),
+        format!("CREATE TABLE {table} ("),
+    ];
+    for line in text.lines() {
+        let starts = creates.iter().any(|c| line.starts_with(c.as_str()));
+        if starts || line.starts_with(&format!("INSERT INTO \"{table}\" ")) {
+            removed += 1;
+            in_create = starts && !line.ends_with(");");
+        } else if in_create {
+            in_create = !line.ends_with(");");
+        } else {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    assert!(removed > 1, "{table} in the dump:\n{text}");
+    std::fs::write(&file, &kept).unwrap();
+    edit_manifest(&sb, &name, |m| {
+        m["file"]["bytes"] = kept.len().into();
+        m["file"]["sha256"] = sha256_hex(kept.as_bytes()).into();
+        m["statements"] = (m["statements"].as_u64().unwrap() - removed).into();
+        for map in ["rows", "content"] {
+            m[map].as_object_mut().unwrap().remove(table);
+        }
+        // The migrations it records are the rows of the d1_migrations
+        // its dump holds: with none, it records none.
+        if table == "d1_migrations" {
+            m["migrations"] = serde_json::json!([]);
+            m["migration_sha256"] = serde_json::json!({});
+        }
+        let vt = &mut m["virtual_tables"];
+        vt["export_tables"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|t| t != table);
+        let tables = vt["tables"].as_array_mut().unwrap();
+        tables.retain(|t| t["name"] != replaced);
+        tables.push(serde_json::json!({
+            "name": table,
+            "module": "fts5",
+            "sql": format!("CREATE VIRTUAL TABLE {table} USING fts5(name, content='')"),
+            "content": {"kind": "contentless"},
+        }));
+    });
+    (sb, name)
+}
+
+/// What restore (its dry run, `--partial` too) and verify say of the
+/// backup `name` whose manifest records `table`, a table the migrations
+/// make, as an FTS5 table: refused, exit 3, as defined otherwise than its
+/// migrations do, the local D1 untouched, and verify saying so too.
+fn a_manifests_fts5_table_is_judged_as_its_create(sb: &Sandbox, name: &str, table: &str) {
+    let local_d1 = || -> Vec<Vec<u8>> {
+        { sb.local_d1_files().into_iter() }
+            .map(|f| std::fs::read(f).unwrap())
+            .collect()
+    };
+    let before = local_d1();
+    let file = sb.backups().join(name);
+    let file = file.to_str().unwrap();
+    refused_as_defined_otherwise(table, |extra| {
+        let args = ["restore", file, "--to", "local", "--replace", "--yes"];
+        sb.xtask(&[&args[..], extra].concat())
+    });
+    assert_eq!(local_d1(), before, "local D1 changed");
+    let verify = sb.xtask(&["verify", file]);
+    assert!(
+        verify.all().contains("otherwise than its migrations do"),
+        "{}",
+        verify.all()
+    );
+    assert!(!verify.stdout.contains("GOOD"), "{}", verify.all());
+}
+
+/// NZ 1: a backup's manifest records the FTS5 tables its export leaves
+/// out, and the restore makes them; one recording `d1_migrations` as an
+/// FTS5 table, its dump no longer making it, was not held to the schema
+/// guard a sqlite3 .dump's record of it is
+/// ([`a_sqlite3_dumps_fts5_record_of_d1_migrations_is_refused_as_its_create_is`]).
+/// It is refused as its CREATE is: exit 3, a dry run and `--partial` too.
+#[test]
+fn a_manifests_fts5_record_of_d1_migrations_is_refused_as_its_create_is() {
+    let (sb, name) = manifest_recording_as_fts5("d1_migrations", "notes_fts");
+    a_manifests_fts5_table_is_judged_as_its_create(&sb, &name, "d1_migrations");
+}
+
+/// NZ 1: the same of a table a migration makes (`docs`), recorded in the
+/// manifest as an FTS5 table in place of its index `docs_fts`.
+#[test]
+fn a_manifests_fts5_record_of_a_migrations_table_is_refused_as_its_create_is() {
+    let (sb, name) = manifest_recording_as_fts5("docs", "docs_fts");
+    a_manifests_fts5_table_is_judged_as_its_create(&sb, &name, "docs");
+}
+
+/// A `sqlite3 .dump` of a local D1 with the migrations applied and
+/// `tagged`, whose foreign key names `tags`, an FTS5 table (filled, or
+/// left empty: `rows`).
+fn dump_referencing_an_fts5_table(name: &str, rows: &str) -> Option<(Sandbox, std::path::PathBuf)> {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    let sql = format!(
+        "CREATE VIRTUAL TABLE tags USING fts5(label); \
+         CREATE TABLE tagged(id INTEGER PRIMARY KEY, tag_id INTEGER REFERENCES tags); \
+         INSERT INTO tags(rowid, label) VALUES (1, 'urgent'); {rows}"
+    );
+    let dump = sqlite3_dump_after(&source, name, &sql)?;
+    Some((source, dump))
+}
+
+/// The finding of a table whose foreign key names an FTS5 table: both
+/// named, and the fix.
+#[track_caller]
+fn names_the_fts5_parent(run: &Run) {
+    assert!(
+        run.all().contains("tagged references tags"),
+        "{}",
+        run.all()
+    );
+    assert!(run.all().contains("FOREIGN KEY"), "{}", run.all());
+    assert!(!run.all().contains("urgent"), "a value was quoted");
+}
+
+/// NZ 2: verify of a `sqlite3 .dump` whose table's foreign key names an
+/// FTS5 table (no foreign key can refer to a virtual table) ended
+/// "verification could not run: foreign key mismatch". It is a finding,
+/// BAD (exit 1), naming the table, its parent and the fix.
+#[test]
+fn verify_of_a_dump_whose_foreign_key_names_an_fts5_table_is_bad_naming_both() {
+    let filled = "INSERT INTO tagged VALUES (1, 1);";
+    let Some((sb, dump)) = dump_referencing_an_fts5_table("fk.sql", filled) else {
+        return;
+    };
+    let verify = sb.xtask(&["verify", dump.to_str().unwrap(), "--no-manifest"]);
+    assert_eq!(verify.code, Some(1), "{}", verify.all());
+    assert!(verify.stdout.contains("BAD"), "{}", verify.all());
+    assert!(!verify.all().contains("could not run"), "{}", verify.all());
+    names_the_fts5_parent(&verify);
+}
+
+/// NZ 3: the missing-parent guard took a dumped FTS5 table for a table
+/// the dump lacks, and told to export it too, which the dump does. A
+/// table whose foreign key names an FTS5 table loads into no database
+/// that enforces foreign keys ("foreign key mismatch"), filled or not
+/// (the app's next write to it fails): refused, exit 3, before anything
+/// runs (a dry run too), with verify's words.
+#[test]
+fn restore_of_a_dump_whose_foreign_key_names_an_fts5_table_is_refused_naming_both() {
+    for (name, rows) in [
+        ("fk.sql", "INSERT INTO tagged VALUES (1, 1);"),
+        ("fk0.sql", ""),
+    ] {
+        let Some((_source, dump)) = dump_referencing_an_fts5_table(name, rows) else {
+            return;
+        };
+        let target = Sandbox::new();
+        for extra in [&["--dry-run"][..], &[]] {
+            let args = ["restore", dump.to_str().unwrap(), "--to", "local"];
+            let run = target.xtask(&[&args[..], &["--no-manifest", "--yes"], extra].concat());
+            assert_eq!(run.code, Some(3), "{rows}: {}", run.all());
+            names_the_fts5_parent(&run);
+            assert!(!run.all().contains("does not hold"), "{}", run.all());
+        }
+        assert!(target.query("SELECT name FROM sqlite_schema WHERE name = 'tagged'")[0].is_empty());
+        let verify = target.xtask(&["verify", dump.to_str().unwrap(), "--no-manifest"]);
+        assert_eq!(verify.code, Some(1), "{rows}: {}", verify.all());
+        names_the_fts5_parent(&verify);
+    }
 }
