@@ -491,16 +491,15 @@ impl Survey {
     /// it is (into an empty database, or `--replace`, which drops the
     /// rest) leaves one without it. A table the dump leaves empty loads;
     /// it may be a whole database's own, its parent dropped (rvBP 5).
+    /// An FTS5 table a `sqlite3 .dump` records is a table it creates
+    /// (NZ: its children were said to lack it, and to export it too).
     pub fn unloadable_without_parents(&self) -> Vec<(String, String)> {
         let filled =
             |t: &str| { self.rows.iter() }.any(|(n, r)| *r > 0 && n.eq_ignore_ascii_case(t));
-        let Ok(gate) = crate::gate::Gate::memory() else {
+        let made = self.dumped.iter().map(|(_, sql)| sql.as_str());
+        let Some(gate) = self.tables_made(made) else {
             return Vec::new();
         };
-        for (_, sql) in &self.tables {
-            // One that does not run here has no keys to read.
-            let _ = gate.run(sql);
-        }
         {
             crate::catalog::missing_parents(gate.db())
                 .unwrap_or_default()
@@ -508,6 +507,36 @@ impl Survey {
         }
         .filter(|(table, _)| filled(table))
         .collect()
+    }
+
+    /// The tables the dump creates whose foreign keys reference a virtual
+    /// table the restore makes (one a `sqlite3 .dump` records, or a
+    /// manifest's, `recorded`), as (table, parent), filled or not
+    /// ([`crate::catalog::virtual_parents`]): no row loads into such a
+    /// table, nor does the app's next write, and verify's foreign key
+    /// check says so.
+    pub fn referencing_virtual_tables(&self, recorded: &[VirtualTable]) -> Vec<(String, String)> {
+        let made = { self.dumped.iter().map(|(_, sql)| sql.as_str()) }
+            .chain(recorded.iter().map(|vt| vt.sql.as_str()));
+        let Some(gate) = self.tables_made(made) else {
+            return Vec::new();
+        };
+        crate::catalog::virtual_parents(gate.db()).unwrap_or_default()
+    }
+
+    /// A database in memory holding the tables the dump creates, and the
+    /// virtual tables `virtual_tables` (their CREATEs) first, to read
+    /// their foreign keys from.
+    fn tables_made<'a>(
+        &'a self,
+        virtual_tables: impl Iterator<Item = &'a str>,
+    ) -> Option<crate::gate::Gate> {
+        let gate = crate::gate::Gate::memory().ok()?;
+        for sql in virtual_tables.chain(self.tables.iter().map(|(_, sql)| sql.as_str())) {
+            // One that does not run here has no keys to read.
+            let _ = gate.run(sql);
+        }
+        Some(gate)
     }
 
     /// The AUTOINCREMENT tables the dump creates when it holds no
@@ -3407,6 +3436,13 @@ mod tests {
         };
         let survey = survey(dump.as_bytes(), &options).unwrap();
         assert_eq!(survey.unloadable_without_parents(), []);
+        assert_eq!(
+            survey.referencing_virtual_tables(&options.virtual_tables),
+            [
+                ("tagged".to_owned(), "tags".to_owned()),
+                ("unfilled".to_owned(), "TAGS".to_owned())
+            ]
+        );
     }
 
     fn survey_of_one(statement: &str) -> Survey {

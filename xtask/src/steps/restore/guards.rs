@@ -426,7 +426,7 @@ pub(super) fn guard_definitions(
     source: &Source,
     (target, dir): (&Environment, &Path),
     args: &RestoreArgs,
-    (triggers, schema, key_check, mut deferred): Dumped<'_>,
+    (triggers, schema, key_check, mut deferred, surveyed): Dumped<'_>,
 ) -> Result<(KeyCheck, Vec<String>)> {
     // The key's refusal waits for the guards, to be said with theirs.
     let key_check = match key_check {
@@ -470,6 +470,7 @@ pub(super) fn guard_definitions(
             return Err(alone.alone);
         }
         if refused.is_empty() {
+            guard_virtual_parents(source, surveyed)?;
             return Ok((key_check?, without));
         }
     }
@@ -626,12 +627,14 @@ fn unsaid_nothing_done(said: &str) -> String {
 
 /// What [`guard_definitions`] judges: the dump's triggers and schema
 /// statements, the key's check, and the refusals deferred to it (a target
-/// not empty without `--replace`, the backup's scope, its origin).
+/// not empty without `--replace`, the backup's scope, its origin), and
+/// its survey, for [`guard_virtual_parents`] once they pass.
 type Dumped<'a> = (
     &'a BTreeMap<String, String>,
     &'a [String],
     Result<KeyCheck>,
     Vec<Deferred>,
+    &'a d1_core::repair::Survey,
 );
 
 /// A part of a refusal no flag answers, as it was refused alone (`alone`),
@@ -1391,11 +1394,40 @@ pub(super) fn guard_missing_parents(
     if missing.is_empty() {
         return Ok(());
     }
+    refuse_unloadable(
+        source,
+        &d1_core::catalog::export_without_parents_said(&missing),
+    )
+}
+
+/// A table the dump creates whose foreign key names a virtual table the
+/// restore makes (an FTS5 table a sqlite3 .dump records, or one a
+/// manifest does), restored otherwise than `--clean`: refused (exit 3,
+/// before anything runs, a dry run's plan too), with or without a
+/// manifest, filled or not, in the words verify's foreign key check calls
+/// it BAD with. No foreign key can refer to a virtual table, so no row of
+/// it loads into D1, nor does the app's next write (NZ: such a parent was
+/// said to be missing from the dump, and verify could not run). Judged
+/// once the guards of [`guard_definitions`] pass (a clean restore loads
+/// no DDL of the dump): a dump that makes a migration's table an FTS5
+/// table is told so first.
+fn guard_virtual_parents(source: &Source, survey: &d1_core::repair::Survey) -> Result<()> {
+    let referencing = survey.referencing_virtual_tables(&source.virtual_tables);
+    match referencing.is_empty() {
+        true => Ok(()),
+        false => refuse_unloadable(
+            source,
+            &d1_core::catalog::mismatched_parents_said(&referencing),
+        ),
+    }
+}
+
+/// Refuses (exit 3) `source`, whose rows cannot load, for the reason `said`.
+fn refuse_unloadable(source: &Source, said: &str) -> Result<()> {
     crate::stop!(
         crate::exit::Exit::Refused,
-        "{} cannot be restored: {}. Nothing was done.",
+        "{} cannot be restored: {said}. Nothing was done.",
         source.file.display(),
-        d1_core::catalog::export_without_parents_said(&missing)
     )
 }
 

@@ -879,7 +879,7 @@ fn plan(
     let clean_migrations = clean_migrations_read(mode, &migrations_dir, target)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
-    let dump = (&triggers, &schema[..], key_check, deferred);
+    let dump = (&triggers, &schema[..], key_check, deferred, &survey);
     let (key_check, without) = guard_definitions(&source, (target, &migrations_dir), args, dump)?;
     let target_now = (new.is_none().then_some(&existing[..]), &reader);
     let pending_after = pending_after(&source, mode, &migrations_dir, target_now);
