@@ -1125,3 +1125,147 @@ fn reindex_leaves_out_a_copy_whose_manifest_object_is_gone_or_not_its_own() {
         }
     }
 }
+
+/// Writes the sandbox's `file` as `edit` makes it.
+fn edit_file(sb: &Sandbox, file: &str, edit: impl FnOnce(String) -> String) {
+    let path = sb.path().join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = edit(text.clone());
+    assert_ne!(text, edited, "the edit changed nothing");
+    std::fs::write(&path, edited).unwrap();
+}
+
+/// The bucket's lock rules, lifecycle rules and objects.
+fn bucket_state(remote: &Remote) -> (Value, Value, Vec<String>) {
+    let server = &remote.server;
+    (
+        server.r2_lock(BUCKET),
+        server.r2_lifecycle(BUCKET),
+        server.r2_keys(BUCKET),
+    )
+}
+
+/// Staging's short name (`vars.APP_ENV`) set to `index`, with an offsite
+/// bucket: its prefix `index/` is where every environment's index is
+/// (`index/prod.json`), so `offsite lock --env index` locked prod's index
+/// (every later upload of prod failed) and `offsite lifecycle --env index`
+/// made R2 expire it. The configuration is refused (exit 2) before any
+/// command reaches the bucket, naming the key and the fix; the bucket and
+/// the files outside backups/ are as they were.
+#[test]
+fn an_environment_short_named_index_is_refused_before_it_reaches_the_indexes() {
+    let (remote, home) = remote();
+    let home = home.path();
+    let sb = &remote.sb;
+    remote.backup_and_upload_prod(home);
+    edit_file(sb, "wrangler.toml", |t| {
+        t.replace("APP_ENV = \"staging\"", "APP_ENV = \"index\"")
+    });
+    edit_file(sb, "backups.toml", |t| {
+        t.replace("[staging.retention]", "[index.retention]")
+            + &format!("\n[index.offsite]\nbucket = \"{BUCKET}\"\n")
+    });
+    let decoys = Decoys::plant(sb.path());
+    let before = (decoys.hashes(), sb.backup_files(), bucket_state(&remote));
+
+    for args in [
+        &[
+            "offsite",
+            "lock",
+            "--env",
+            "index",
+            "--confirm",
+            "qbtime_db_staging",
+        ][..],
+        &[
+            "offsite",
+            "lifecycle",
+            "--env",
+            "index",
+            "--confirm",
+            "qbtime_db_staging",
+        ],
+        &["offsite", "lifecycle", "--env", "index", "--dry-run"],
+        &["backup", "staging", "--upload"],
+    ] {
+        let run = remote.xtask(home, args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        assert!(
+            run.stderr.contains("vars.APP_ENV of [env.preview]")
+                && run.stderr.contains("index/")
+                && run.stderr.contains("Rename it"),
+            "{args:?}: the refusal names the key, why and the fix:\n{}",
+            run.all()
+        );
+    }
+    let after = (decoys.hashes(), sb.backup_files(), bucket_state(&remote));
+    assert_eq!(before, after);
+}
+
+/// A lock rule over `index/` (an administrator's on the whole bucket, or
+/// one an earlier version's `offsite lock --env index` set) keeps prod's
+/// index from being rewritten: R2 answers each upload's PUT of it 403,
+/// code 10069. The upload said "copy it once R2 answers", which no wait
+/// makes true: it now says a bucket lock holds the object until its age
+/// passes the rule's, and how to see the bucket's lock rules.
+#[test]
+fn an_upload_a_bucket_lock_refuses_says_so_not_to_wait_for_r2() {
+    let (remote, home) = remote();
+    let home = home.path();
+    remote.backup_and_upload_prod(home);
+    let mut lock = d1_loopback::pinned_wrangler_command(&repo_root());
+    lock.args(["r2", "bucket", "lock", "add", BUCKET, "hold-all", ""])
+        .args(["--retention-days", "30", "--force"])
+        .current_dir(remote.sb.path());
+    let out = remote.with_api(&mut lock, home).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let run = remote.xtask(home, &["backup", "prod", "--upload"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        !run.stderr.contains("once R2 answers")
+            && run.stderr.contains("bucket lock")
+            && run.stderr.contains("offsite lock --env prod --dry-run")
+            && run.stderr.contains("cargo xtask doctor"),
+        "the failure says a bucket lock holds the object and how to see it:\n{}",
+        run.all()
+    );
+}
+
+/// An index entry's `format`, `mode` and `verified` were checked for
+/// control characters alone: a forged index listed a plain `.sql` copy as
+/// `zstd+age`, or `verified` as `"good   "` (padding that shifts the
+/// list's columns), and `offsite list` showed it without a warning. Each
+/// is held to the words this tool writes (the format the file's extension
+/// says): an entry with another is set aside, named with its field and the
+/// fix, its value never printed.
+#[test]
+fn an_index_entry_with_a_format_mode_or_verified_this_tool_never_writes_is_set_aside() {
+    let (remote, home) = remote();
+    let home = home.path();
+    let name = remote.backup_and_upload_prod(home);
+    let key = "index/prod.json";
+    let real = remote.server.r2_object(BUCKET, key).unwrap();
+    for (field, forged) in [
+        ("format", "zstd+age"),
+        ("verified", "good   "),
+        ("mode", "everything"),
+    ] {
+        let mut index: Value = serde_json::from_slice(&real).unwrap();
+        index["backups"][0][field] = Value::from(forged);
+        let bytes = serde_json::to_vec(&index).unwrap();
+        remote.server.r2_put_object(BUCKET, key, &bytes).unwrap();
+
+        let list = remote.xtask(home, &["offsite", "list", "--env", "prod"]);
+        list.assert_ok();
+        assert!(
+            !list.stdout.contains(&name)
+                && list.stderr.contains("entry 1")
+                && list.stderr.contains("set aside")
+                && list.stderr.contains(&format!("`{field}`"))
+                && !list.all().contains(forged),
+            "{field}: the entry is set aside, naming the field, never its value:\n{}",
+            list.all()
+        );
+    }
+}

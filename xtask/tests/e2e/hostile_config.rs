@@ -1696,3 +1696,42 @@ fn a_migrations_dir_refusal_for_a_control_character_reads_as_a_sentence() {
         "{said}"
     );
 }
+
+/// A short name (`vars.APP_ENV`) that is `index` ignoring case (the R2
+/// prefix of every environment's index), `app` (the table of the app's
+/// own rules in backups.toml), or another environment's but for case
+/// (`PROD` beside `prod`: their backups' file names are one file on a
+/// case-insensitive file system, as macOS's) is refused where the
+/// configuration is read (exit 2), naming the key and the fix, before
+/// anything runs.
+#[test]
+fn a_short_name_that_is_reserved_or_another_but_for_case_is_refused_naming_its_key() {
+    let sb = Sandbox::new();
+    let decoys = Decoys::plant(sb.path());
+    let before = (decoys.hashes(), sb.backup_files());
+    let original = std::fs::read_to_string(config(&sb)).unwrap();
+    for (name, said) in [
+        ("index", "index/"),
+        ("Index", "index/"),
+        ("app", "[app]"),
+        ("PROD", "[env.production]"),
+    ] {
+        std::fs::write(
+            config(&sb),
+            original.replace("APP_ENV = \"staging\"", &format!("APP_ENV = \"{name}\"")),
+        )
+        .unwrap();
+        for args in [&["list"][..], &["backup", "staging", "--dry-run"]] {
+            let run = sb.xtask(args);
+            assert_eq!(run.code, Some(2), "{name} {args:?}: {}", run.all());
+            assert!(
+                run.stderr.contains("vars.APP_ENV of [env.preview]")
+                    && run.stderr.contains(said)
+                    && run.stderr.contains("Rename it"),
+                "{name} {args:?}: the refusal names the key, why and the fix:\n{}",
+                run.all()
+            );
+        }
+    }
+    assert_eq!(before, (decoys.hashes(), sb.backup_files()));
+}
