@@ -76,8 +76,12 @@ if ! { xtask ${level[@]+"${level[@]}"} backup "$env_name" --reason "scheduled ba
     # A bucket lock that keeps what the upload left under its key is told
     # first: its error says "is not marked offsite" too, but no re-run of
     # that upload can replace the object until the rule's retention ends.
+    # Nor can any upload replace an object a lock rule holds that every
+    # upload rewrites (the index): R2's code 10069, told as such.
     if grep -q "the bucket's lock rule" "$said"; then
         fail "the upload failed and a bucket lock rule keeps what it left in R2 (the error above says which); tonight's backup verified good and is kept here, not offsite, and no upload of it can replace that object until the rule's retention ends: take a new backup, which goes under a key of its own (\`cargo xtask backup ${env_name}\`, or run this job again), and upload that"
+    elif grep -q "a bucket lock rule holds it" "$said"; then
+        fail "the upload failed: R2 refused to replace an object a bucket lock rule holds (the error above says which); tonight's backup verified good and is kept here, not offsite, and no upload gets past that object until its age passes the rule's retention: \`cargo xtask offsite lock --env ${env_name} --dry-run\` and \`cargo xtask doctor\` show the bucket's lock rules"
     elif grep -q "is not marked offsite" "$said"; then
         fail "the upload failed; tonight's backup verified good and is kept here, not offsite (the error above says why): \`cargo xtask upload latest:${env_name}\` copies it once R2 answers"
     elif grep -q "failed verification\|verifying it could not run\|its verification did not finish" "$said"; then

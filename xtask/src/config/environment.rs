@@ -362,6 +362,7 @@ impl Environments {
         }
         refuse_shared_databases(&list)?;
         refuse_name_clashes(&list)?;
+        refuse_colliding_short_names(&list)?;
         Ok(Environments {
             list,
             without_databases,
@@ -1119,6 +1120,70 @@ fn refuse_name_clashes(list: &[Environment]) -> Result<()> {
     Ok(())
 }
 
+/// Short names that name something else where an environment's name is
+/// a key: `index` is the R2 prefix of every environment's index
+/// (`index/<env>.json`), so an environment named so would have its
+/// lifecycle rule expire, and its lock hold, every other's index; `app`
+/// is the table of the app's own rules in backups.toml.
+const RESERVED_NAMES: [(&str, &str); 2] = [
+    (
+        "index",
+        "its offsite prefix would be index/, where every environment's index is kept \
+         (index/<env>.json)",
+    ),
+    (
+        "app",
+        "[app] in backups.toml is the table of the app's own rules",
+    ),
+];
+
+/// Where an environment's short name is written: `vars.APP_ENV`, or
+/// without one the section's name.
+fn short_name_key(e: &Environment) -> String {
+    match &e.wrangler_env {
+        Some(w) => format!("vars.APP_ENV of [env.{w}] (or, without one, the section's name)"),
+        None => "vars.APP_ENV of the top level".to_owned(),
+    }
+}
+
+/// No environment's files or R2 prefix may hold another's: a short name
+/// that is reserved ([`RESERVED_NAMES`], in any case), or two short names
+/// equal but for case, whose backups' file names are one file on a
+/// case-insensitive file system (macOS's) and whose settings and
+/// `latest:` an operator cannot tell apart.
+fn refuse_colliding_short_names(list: &[Environment]) -> Result<()> {
+    let mut seen: HashMap<String, &Environment> = HashMap::new();
+    for b in list {
+        if let Some((_, why)) =
+            { RESERVED_NAMES.iter() }.find(|(n, _)| b.env_name.eq_ignore_ascii_case(n))
+        {
+            bail!(
+                "{} is `{}`, a name this tool keeps for itself: {why}. Rename it in the \
+                 configuration (and its tables in backups.toml with it). Nothing was run.",
+                short_name_key(b),
+                b.env_name,
+            );
+        }
+        let folded = b.env_name.to_ascii_lowercase();
+        match seen.get(&folded) {
+            Some(a) if a.env_name != b.env_name => bail!(
+                "{} is `{}`, and {} is `{}`: names equal but for case name one file for both \
+                 environments' backups on a case-insensitive file system (macOS's), and one \
+                 environment to an operator. Rename it in the configuration (and its tables in \
+                 backups.toml with it). Nothing was run.",
+                short_name_key(b),
+                b.env_name,
+                short_name_key(a),
+                a.env_name
+            ),
+            _ => {
+                seen.entry(folded).or_insert(b);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Two environments must never reach one database: a restore "into
 /// staging" would then empty production, and its safety backup would be
 /// labelled staging.
@@ -1666,6 +1731,43 @@ mod tests {
     /// short name (`vars.APP_ENV`) or wrangler environment name is `local`,
     /// in any case, is refused, naming the section and the fix. The top
     /// level may be named otherwise (`devtop`); `local` then names nothing.
+    /// `index` (every environment's index is under `index/` in R2), `app`
+    /// (backups.toml's table of the app's rules), and a name another
+    /// environment has but for case, are refused naming the key.
+    #[test]
+    fn reserved_short_names_and_names_alike_but_for_case_are_refused() {
+        for (edit, said) in [
+            (
+                CONFIG.replace("APP_ENV = \"staging\"", "APP_ENV = \"INDEX\""),
+                "index/",
+            ),
+            (
+                CONFIG.replace("APP_ENV = \"local\"", "APP_ENV = \"index\""),
+                "top level",
+            ),
+            (
+                CONFIG.replace("APP_ENV = \"staging\"", "APP_ENV = \"app\""),
+                "[app]",
+            ),
+            (
+                CONFIG.replace("APP_ENV = \"staging\"", "APP_ENV = \"Prod\""),
+                "[env.production]",
+            ),
+            (
+                CONFIG.replace("APP_ENV = \"local\"", "APP_ENV = \"STAGING\""),
+                "[env.preview]",
+            ),
+        ] {
+            let err = format!("{:#}", Environments::parse(&edit).unwrap_err());
+            assert!(
+                err.contains("vars.APP_ENV of") && err.contains(said) && err.contains("Rename"),
+                "{said}: {err}"
+            );
+        }
+        // A section named `index` whose short name is another is no prefix of it.
+        Environments::parse(&CONFIG.replace("env.preview", "env.index")).unwrap();
+    }
+
     #[test]
     fn the_name_local_is_refused_for_a_remote_environment() {
         let renamed = CONFIG.replace("APP_ENV = \"local\"", "APP_ENV = \"devtop\"");

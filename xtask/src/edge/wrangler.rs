@@ -1021,6 +1021,24 @@ pub fn failed_for_its_credentials(e: &anyhow::Error) -> bool {
     api_error_codes(e).is_some_and(|codes| codes.iter().all(|c| *c == 10000))
 }
 
+/// R2's error code for a PUT over, or a DELETE of, an object a bucket
+/// lock rule holds (S3's `ObjectLockedByBucketPolicy`, HTTP 403).
+pub const R2_OBJECT_LOCKED: u64 = 10069;
+
+/// Whether the wrangler run that failed with `e` was refused by R2
+/// because a bucket lock rule holds the object: `r2 object put` prints
+/// R2's answer (`{"success":false,"errors":[{"code":10069,…}]}`) on a line
+/// of its own under its error. No retry gets past it until the object's
+/// age passes the rule's retention.
+pub fn failed_on_a_bucket_lock(e: &anyhow::Error) -> bool {
+    said_by_failed(e).iter().any(|line| {
+        serde_json::from_str::<serde_json::Value>(line.trim()).is_ok_and(|answer| {
+            { answer["errors"].as_array().into_iter().flatten() }
+                .any(|error| error["code"].as_u64() == Some(R2_OBJECT_LOCKED))
+        })
+    })
+}
+
 /// The Cloudflare API error codes the wrangler run that failed with `e`
 /// printed (`[code: N]`) with the API's error answer (`A request to the
 /// Cloudflare API (…) failed.`); none unless it printed both, and its

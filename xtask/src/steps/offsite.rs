@@ -419,11 +419,12 @@ pub struct IndexEntry {
     pub uploaded_at: DateTime<Utc>,
     pub bytes: u64,
     pub sha256: String,
-    /// `sql`, `zstd` or `zstd+age`.
+    /// `sql`, `zstd` or `zstd+age`: the one its file's extension says.
     pub format: String,
+    /// `full`, `schema-only` or `data-only` ([`MODES`]).
     pub mode: String,
     pub whole: bool,
-    /// `good`, `bad` or `unverified`, when uploaded.
+    /// `good` or `unverified`, when uploaded ([`VERIFIED`]).
     pub verified: String,
     /// Its manifest's `taken_after`: the copies dated after it that it
     /// ranks above ([`d1_core::order`]). Absent when there are none, and
@@ -612,6 +613,7 @@ fn check_entry(e: &IndexEntry, (env, database, older): Of<'_>) -> Result<()> {
         );
     };
     manifest::check_named_minute("it", named.stamp, e.created_at)?;
+    check_words(e)?;
     // As a manifest's: names, each with a sha256.
     if !{ e.taken_after.iter() }.all(|t| {
         d1_core::names::is_plain_file_name(&t.file) && d1_core::names::is_sha256_hex(&t.sha256)
@@ -625,6 +627,44 @@ fn check_entry(e: &IndexEntry, (env, database, older): Of<'_>) -> Result<()> {
         bail!(
             "it names its objects elsewhere than {env}/YYYY/MM/ (its date's) under its own name \
              and its manifest's, where this tool puts {env}'s copies"
+        );
+    }
+    Ok(())
+}
+
+/// The words [`index_entry`] writes as an entry's `mode` and `verified`.
+const MODES: [&str; 3] = ["full", "schema-only", "data-only"];
+const VERIFIED: [&str; 2] = ["good", "unverified"];
+
+/// Refuses an entry whose `format`, `mode` or `verified` is not a word
+/// [`index_entry`] writes: its `format` the one its file's extension says,
+/// `whole` only of a `full` copy. `offsite list` prints them as columns:
+/// a `.sql` copy listed as `zstd+age`, or `good` padded with blanks, would
+/// mislead whoever reads it. The value is never quoted.
+fn check_words(e: &IndexEntry) -> Result<()> {
+    let format = d1_core::sealed::Format::of(Path::new(&e.file));
+    let fields = [
+        (
+            "format",
+            e.format == format.label(),
+            format!("`{}` for a .{} file", format.label(), format.extension()),
+        ),
+        ("mode", MODES.contains(&e.mode.as_str()), MODES.join(", ")),
+        (
+            "verified",
+            VERIFIED.contains(&e.verified.as_str()),
+            VERIFIED.join(", "),
+        ),
+        (
+            "whole",
+            !e.whole || e.mode == "full",
+            "false unless its mode is full".to_owned(),
+        ),
+    ];
+    if let Some((field, _, wanted)) = fields.iter().find(|(_, ok, _)| !ok) {
+        bail!(
+            "its `{field}` is not one this tool writes ({wanted}); uploading the backup again \
+             writes its entry as this tool does"
         );
     }
     Ok(())
@@ -2043,7 +2083,8 @@ impl Kept {
 
 /// An upload's failure, with what is left and the way on: run it again
 /// once R2 answers, or, for an object a bucket lock keeps, what that error
-/// says.
+/// says, or (R2 refused a PUT over an object a lock rule holds, the
+/// index) that no run gets past the lock until the object is old enough.
 fn upload_failed(e: anyhow::Error, file: &Path, name: &str, env: &str) -> anyhow::Error {
     let what = format!(
         "the offsite copy of {} failed; the local backup is kept and is not marked offsite",
@@ -2055,6 +2096,15 @@ fn upload_failed(e: anyhow::Error, file: &Path, name: &str, env: &str) -> anyhow
         || crate::exit::find::<UnreadableIndex>(&e).is_some()
     {
         return e.context(what);
+    }
+    if crate::edge::wrangler::failed_on_a_bucket_lock(&e) {
+        return e.context(format!(
+            "{what}: R2 refused to replace an object of this upload because a bucket lock rule \
+             holds it (code {}), and no upload replaces it until its age passes the rule's \
+             retention. `cargo xtask offsite lock --env {env} --dry-run` and `cargo xtask \
+             doctor` show the bucket's lock rules",
+            crate::edge::wrangler::R2_OBJECT_LOCKED
+        ));
     }
     e.context(format!(
         "{what} (copy it once R2 answers: `cargo xtask upload {} --env {env}`)",
@@ -2456,10 +2506,10 @@ mod tests {
             uploaded_at: at(day),
             bytes: 1,
             sha256: "a".repeat(64),
-            format: "zstd+age".into(),
+            format: d1_core::sealed::Format::of(Path::new(file)).label().into(),
             mode: "full".into(),
             whole,
-            verified: if good { "good" } else { "bad" }.into(),
+            verified: if good { "good" } else { "unverified" }.into(),
             taken_after: Vec::new(),
         }
     }
@@ -2593,6 +2643,47 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("control character"), "{err}");
+        }
+        // The words `offsite list` prints as columns, as this tool writes them.
+        for (field, forged) in [
+            (
+                "format",
+                IndexEntry {
+                    format: "zstd+age".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "verified",
+                IndexEntry {
+                    verified: "good   ".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "mode",
+                IndexEntry {
+                    mode: "everything".into(),
+                    ..good.clone()
+                },
+            ),
+            (
+                "whole",
+                IndexEntry {
+                    mode: "data-only".into(),
+                    whole: true,
+                    ..good.clone()
+                },
+            ),
+        ] {
+            let err = index(forged)
+                .check_with("prod", "qbtime_db_prod", &[])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("`{field}`")) && !err.contains("good   "),
+                "{err}"
+            );
         }
         // `taken_after` as a manifest's: a file name with a sha256.
         let record = |file: &str, sha256: String| IndexEntry {

@@ -1721,7 +1721,10 @@ fn a_short_name_that_is_reserved_or_another_but_for_case_is_refused_naming_its_k
             original.replace("APP_ENV = \"staging\"", &format!("APP_ENV = \"{name}\"")),
         )
         .unwrap();
-        for args in [&["list"][..], &["backup", "staging", "--dry-run"]] {
+        for args in [
+            &["backup", "prod", "--dry-run"][..],
+            &["backup", "local", "--dry-run"],
+        ] {
             let run = sb.xtask(args);
             assert_eq!(run.code, Some(2), "{name} {args:?}: {}", run.all());
             assert!(
