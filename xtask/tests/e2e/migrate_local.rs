@@ -2492,3 +2492,75 @@ fn no_way_back(run: &Run) {
         "a restore is given of a run that applied nothing: {document}"
     );
 }
+
+/// OC 1: a pending statement that breaks a trigger or view the database
+/// already has was not judged. `ALTER TABLE accounts DROP COLUMN
+/// disabled_at` while a trigger's body names that column fails in D1
+/// ("error in trigger … after drop column") after the pre-migration
+/// backup, each retry another backup; `DROP TABLE gone` while a trigger's
+/// body and a view name it applies, and every insert into the trigger's
+/// table fails from then on, as does any later ALTER TABLE that renames.
+/// Both are refused (exit 3), the dry run too, before any backup or
+/// statement runs, naming the migration, the statement, the trigger and
+/// the fix; dropped or re-created in the same migration, they apply, and
+/// a RENAME COLUMN (which SQLite carries into the trigger) applies as is.
+#[test]
+fn a_pending_statement_that_breaks_a_trigger_already_there_is_refused_before_anything() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE note_log(x);\n\
+         CREATE TRIGGER accounts_note AFTER UPDATE ON accounts BEGIN \
+         INSERT INTO note_log VALUES (NEW.disabled_at); END;\n\
+         CREATE TABLE gone(x); CREATE TABLE other(id INTEGER PRIMARY KEY);\n\
+         CREATE TRIGGER other_ai AFTER INSERT ON other BEGIN INSERT INTO gone VALUES (1); END;\n\
+         CREATE VIEW gone_v AS SELECT x FROM gone;",
+    );
+    let migration = sb.path().join("migrations/0005_x.sql");
+    for (sql, said) in [
+        (
+            "ALTER TABLE accounts DROP COLUMN disabled_at;",
+            ["0005_x.sql: its statement 1", "trigger accounts_note"],
+        ),
+        (
+            "CREATE TABLE kept(x);\nDROP TABLE gone;",
+            ["0005_x.sql: its statement 2", "trigger other_ai"],
+        ),
+    ] {
+        std::fs::write(&migration, sql).unwrap();
+        let before = database_and_backups(&sb);
+        for args in EVERY_MIGRATE {
+            let run = sb.xtask(args);
+            assert_eq!(run.code, Some(3), "{args:?} {sql}:\n{}", run.all());
+            for words in said
+                .iter()
+                .chain(&["same migration", "no backup was taken"])
+            {
+                assert!(
+                    run.stderr.contains(words),
+                    "{args:?} {sql}: {words}:\n{}",
+                    run.all()
+                );
+            }
+            assert_eq!(database_and_backups(&sb), before, "{args:?} {sql}");
+        }
+    }
+    for (n, sql) in [
+        "ALTER TABLE accounts RENAME COLUMN disabled_at TO off_at;",
+        "DROP TRIGGER accounts_note;\nALTER TABLE accounts DROP COLUMN off_at;",
+        "DROP TABLE gone;\nDROP TRIGGER other_ai;\nDROP VIEW gone_v;",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::remove_file(&migration).ok();
+        let name = format!("000{}_fixed.sql", n + 5);
+        std::fs::write(sb.path().join("migrations").join(&name), sql).unwrap();
+        sb.xtask(&["migrate", "local", "--yes", "--no-backup", "--reason", "s"])
+            .assert_ok();
+    }
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM d1_migrations")[0][0]["n"],
+        7
+    );
+}

@@ -455,13 +455,24 @@ fn a_refused_restore_says_so_is_journaled_and_changes_nothing() {
 /// the migration is named only after the restore, in a warning. With
 /// `--at`, `d1_migrations.applied_at` says which migrations come after the
 /// time; the plan (and `--dry-run`) should name what goes back with it.
-#[test]
-fn the_plan_names_the_migrations_a_restore_to_a_time_takes_back() {
+/// The migration a test applies after its time.
+const LATER: &str = "0005_company_notes.sql";
+
+/// A remote with the migration `name` applied on prod as wrangler applies
+/// it ([`apply_on_prod`]) after a time between writes
+/// ([`a_time_after_the_first_company`]): the remote, the home and that time.
+fn applied_after_a_time(name: &str) -> (Remote, tempfile::TempDir, String) {
     let remote = Remote::new("");
     let home = tempfile::tempdir().unwrap();
     let at = a_time_after_the_first_company(&remote, home.path());
-    let later = "0005_company_notes.sql";
-    apply_on_prod(&remote, later).unwrap();
+    apply_on_prod(&remote, name).unwrap();
+    (remote, home, at)
+}
+
+#[test]
+fn the_plan_names_the_migrations_a_restore_to_a_time_takes_back() {
+    let (remote, home, at) = applied_after_a_time(LATER);
+    let later = LATER;
 
     let run = remote.xtask(
         home.path(),
@@ -1560,4 +1571,56 @@ fn a_migration_whose_applied_at_was_set_back_is_told_taken_back_and_guarded() {
     ];
     remote.xtask(home.path(), &args).assert_ok();
     assert_eq!(remote.server.time_travel_restores().len(), 1);
+}
+
+/// OC 2: a migration that `applied_at` alone dates (applied with wrangler,
+/// not this tool: no journal line, and no backup's manifest either way)
+/// set back before a restore's time was "takes back no migration". Set
+/// back before a migration applied ahead of it (a lower id in
+/// d1_migrations), d1_migrations' own order gives it away: told disputed
+/// and the restore refused (exit 3, nothing restored) until
+/// `--allow-migration-taken-back`. In order, the plan says it is dated by
+/// applied_at alone, and restores.
+#[test]
+fn a_migration_dated_by_applied_at_alone_is_told_so_and_guarded_when_out_of_order() {
+    let (remote, home, at) = applied_after_a_time(LATER);
+    let later = LATER;
+    let set_back = |to: &str| {
+        let conn = rusqlite::Connection::open(&remote.db).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let sql = "UPDATE d1_migrations SET applied_at = ?1 WHERE name = ?2";
+        assert_eq!(conn.execute(sql, [to, later]).unwrap(), 1);
+    };
+    set_back("2000-01-01 00:00:00");
+    bookmark_now(&remote, home.path());
+    let dry = ["time-travel", "restore", "prod", "--at", &at, "--dry-run"];
+    let plan = remote.xtask(home.path(), &dry);
+    plan.assert_ok();
+    let takes_back = { plan.stdout.lines() }
+        .find(|l| l.contains("takes back"))
+        .unwrap_or_else(|| panic!("no takes back line:\n{}", plan.all()));
+    assert!(takes_back.contains(later), "{}", plan.all());
+    assert!(plan.stdout.contains("disputed"), "{}", plan.all());
+    let run = restore_prod_at(&remote, home.path(), &at);
+    let refused = (
+        run.code,
+        run.stderr.contains("--allow-migration-taken-back"),
+    );
+    assert_eq!(refused, (Some(3), true), "{}", run.all());
+    assert_eq!(remote.server.time_travel_restores().len(), 0);
+
+    // In order, a second before the time: nothing can dispute it.
+    let just_before =
+        chrono::DateTime::parse_from_rfc3339(&at).unwrap() - chrono::Duration::seconds(1);
+    set_back(&just_before.format("%Y-%m-%d %H:%M:%S").to_string());
+    let plan = remote.xtask(home.path(), &dry);
+    plan.assert_ok();
+    let dated = { plan.stdout.lines() }
+        .find(|l| l.contains(later))
+        .unwrap_or_else(|| panic!("the plan does not name {later}:\n{}", plan.all()));
+    assert!(dated.contains("applied_at alone"), "{}", plan.all());
+    for base in ["0001_", "0004_"] {
+        assert!(!dated.contains(base), "{base}: {}", plan.all());
+    }
+    restore_prod_at(&remote, home.path(), &at).assert_ok();
 }
