@@ -235,6 +235,13 @@ pub struct Found {
     /// SQLite's reason: whether it writes the migrations table cannot be
     /// known.
     pub unjudged_trigger: Option<String>,
+    /// The first trigger or view the target's schema had, whose statements
+    /// prepared before the pending migrations, that a pending migration
+    /// leaves unable to run ([`Standing`]): said with the statement that
+    /// broke it, what it is and SQLite's reason. D1 applies such a
+    /// migration (`DROP TABLE` of a table a trigger's body names), and
+    /// every statement that fires the trigger fails from then on.
+    pub breaks: Option<String>,
 }
 
 /// What the statement being prepared does to the migrations table
@@ -293,6 +300,58 @@ fn fails_in_d1(why: &str) -> bool {
             .any(|start| why.starts_with(start))
 }
 
+/// What a statement that did not run for SQLite's reason `why` failed:
+/// the kind and name of a trigger or view that SQLite's check of the
+/// whole schema after an `ALTER TABLE` found naming a table or column not
+/// there (`error in trigger t after drop column: no such column`), which
+/// D1's SQLite checks the same (reproduced with the pinned wrangler:
+/// DROP COLUMN and RENAME COLUMN fail so in the local D1). Any other
+/// reason inside (a function SQLite here lacks) stays a guess about D1.
+fn failed_schema_check(why: &str) -> Option<(&'static str, &str)> {
+    let (kind, rest) = ["trigger", "view"].into_iter().find_map(|kind| {
+        let rest = why.strip_prefix("error in ")?.strip_prefix(kind)?;
+        Some((kind, rest.strip_prefix(' ')?))
+    })?;
+    let (object, reason) = rest.split_once(": ")?;
+    let name = object.split(" after ").next().unwrap_or(object);
+    fails_in_d1(reason).then_some((kind, name))
+}
+
+/// What the plan says of a statement, `said` so far, that did not run for
+/// SQLite's reason `why`, when that is a failure of its check of every
+/// trigger and view ([`failed_schema_check`]).
+fn failed_schema_check_said(said: &str, why: &str) -> Option<String> {
+    let (kind, object) = failed_schema_check(why)?;
+    let object = crate::names::shown(object);
+    Some(format!(
+        "{said} (SQLite checks every trigger and view against the schema an ALTER TABLE \
+         leaves, and {kind} {object} names what is not there then: {})",
+        broken_fix(kind, &object)
+    ))
+}
+
+/// The fix for a statement that breaks trigger or view `name`.
+fn broken_fix(kind: &str, name: &str) -> String {
+    format!(
+        "drop {kind} {name} in the same migration, before that statement (and create it \
+         again after it, without what the statement takes away, if it is still wanted)"
+    )
+}
+
+impl Found {
+    /// Notes the statement `at` that did not run here for `e`: a failure
+    /// D1 shares ([`failed_schema_check_said`]) when nothing before it was
+    /// unknown, on the target's `complete` schema.
+    fn did_not_run(&mut self, at: &str, e: &rusqlite::Error, complete: bool) {
+        let why = crate::gate::without_values(e);
+        let said = format!("{at} does not run here ({why})");
+        if self.unknown.is_empty() && complete {
+            self.fails = failed_schema_check_said(&said, &why);
+        }
+        self.unknown.push(said);
+    }
+}
+
 /// Whether the copy holds every table, index, view and trigger `schema`
 /// creates: one SQLite would not make here (a virtual table of a module it
 /// lacks) leaves what names it unknown, not missing.
@@ -342,6 +401,7 @@ pub fn side_writes_after(
     }
     let had = tables_in(&db)?;
     let complete = made_by.is_empty() && holds_all(&db, schema)?;
+    made.standing = Standing::of(&db, &seen, trial_ends)?;
     for (name, sql) in pending {
         db.execute_batch("BEGIN")?;
         for (n, statement) in d1_sql::statements::Statements::new(sql.as_bytes()).enumerate() {
@@ -390,12 +450,12 @@ pub fn side_writes_after(
                 return Ok(found);
             }
             if let Err(e) = ran {
-                let why = crate::gate::without_values(&e);
-                found
-                    .unknown
-                    .push(unknown(format!("does not run here ({why})")));
-            } else if found.migrations_table.is_none() {
-                found.migrations_table = trigger_writes(&db, &seen, &triggers_on, &at);
+                found.did_not_run(&at, &e, complete);
+            } else {
+                if found.migrations_table.is_none() {
+                    found.migrations_table = trigger_writes(&db, &seen, &triggers_on, &at);
+                }
+                made.after_statement(&db, &seen, (&coded, &at), trial_ends)?;
             }
             made.record(triggers, &at);
         }
@@ -415,6 +475,13 @@ struct Made {
     /// Name and statement, in the order made (one whose statement did not
     /// run is never there to judge).
     triggers: Vec<(String, String)>,
+    /// The triggers and views the target had that worked before.
+    standing: Standing,
+    /// Of those, each the migration being tried has broken so far (its
+    /// kind and name, in lower case), with the statement that first left
+    /// it so: one a later statement of the same migration drops or makes
+    /// again is no breakage.
+    broken_at: BTreeMap<(String, String), String>,
 }
 
 impl Made {
@@ -422,7 +489,7 @@ impl Made {
     /// itself) and [`Made::judge`]s the triggers: whether the trial's
     /// budget ran out doing so.
     fn after_migration(
-        &self,
+        &mut self,
         db: &rusqlite::Connection,
         seen: &Recorded,
         found: &mut Found,
@@ -431,11 +498,52 @@ impl Made {
         if !db.is_autocommit() {
             db.execute_batch("COMMIT")?;
         }
+        if found.breaks.is_none() {
+            found.breaks = self.still_broken(db, seen, trial_ends)?;
+        }
+        self.broken_at.clear();
         found.unfinished = { self.judge(db, seen, found, trial_ends)? }.map(|at| Unfinished {
             at,
             by: Bound::Time,
         });
         Ok(found.unfinished.is_some())
+    }
+
+    /// Notes each standing trigger or view the statement at `at` (just
+    /// run, coded to make `writes`) has left unable to run, unless one
+    /// before it in the same migration did.
+    fn after_statement(
+        &mut self,
+        db: &rusqlite::Connection,
+        seen: &Recorded,
+        (writes, at): (&[Write], &str),
+        trial_ends: Instant,
+    ) -> Result<()> {
+        if !may_break(writes) {
+            return Ok(());
+        }
+        for broken in self.standing.broken(db, seen, &self.triggers, trial_ends)? {
+            self.broken_at
+                .entry(broken.key())
+                .or_insert_with(|| at.to_owned());
+        }
+        Ok(())
+    }
+
+    /// The first standing trigger or view the migration just tried leaves
+    /// unable to run once all its statements have run, said with the
+    /// statement that first broke it and the fix.
+    fn still_broken(
+        &self,
+        db: &rusqlite::Connection,
+        seen: &Recorded,
+        trial_ends: Instant,
+    ) -> Result<Option<String>> {
+        let broken = self.standing.broken(db, seen, &self.triggers, trial_ends)?;
+        Ok(broken.into_iter().find_map(|b| {
+            let at = self.broken_at.get(&b.key())?;
+            Some(b.said(at))
+        }))
     }
 
     fn record(&mut self, triggers: Vec<String>, at: &str) {
@@ -534,17 +642,200 @@ impl Made {
                         .any(|(made, _)| made.eq_ignore_ascii_case(t))
                 })
                 .collect();
-        db.execute_batch("SAVEPOINT judged")?;
-        let dropped = others.iter().try_for_each(|t| {
-            db.execute_batch(&format!(
-                "DROP TRIGGER main.{}",
-                crate::statement::quote_ident(t)
-            ))
-        });
-        let fired = dropped.map(|()| fire(db, seen, table));
-        db.execute_batch("ROLLBACK TO judged; RELEASE judged")?;
-        Ok(fired?)
+        fire_without(db, seen, table, &others)
     }
+}
+
+/// The triggers and views of the target's schema whose statements
+/// prepare before any pending statement runs: one a pending statement
+/// leaves unable to run is its doing (`DROP TABLE` of a table a trigger's
+/// body or a view names, which D1 applies). One broken already (its body
+/// names a table dropped long ago) is not judged (rvBX).
+#[derive(Default)]
+struct Standing {
+    /// Name and table of each trigger.
+    triggers: Vec<(String, String)>,
+    views: Vec<String>,
+}
+
+/// A standing trigger or view a pending statement left unable to run.
+struct Broken {
+    kind: &'static str,
+    name: String,
+    /// The table a trigger is on.
+    table: Option<String>,
+    /// SQLite's reason, without values.
+    why: String,
+}
+
+impl Broken {
+    fn key(&self) -> (String, String) {
+        (self.kind.to_owned(), self.name.to_lowercase())
+    }
+
+    /// What the plan's refusal says of it, after the statement `at`.
+    fn said(&self, at: &str) -> String {
+        let name = crate::names::shown(&self.name);
+        let (on, fails) = match &self.table {
+            Some(table) => (
+                format!(" on {}", crate::names::shown(table)),
+                "every statement that fires it",
+            ),
+            None => (String::new(), "every query of it"),
+        };
+        format!(
+            "{at} leaves {kind} {name}{on} unable to run ({why}): D1 applies it, and from then \
+             on {fails} fails, and so does every ALTER TABLE that renames or drops a column \
+             (SQLite checks every trigger and view then); {fix}",
+            kind = self.kind,
+            why = self.why,
+            fix = broken_fix(self.kind, &name)
+        )
+    }
+}
+
+impl Standing {
+    /// The triggers and views of `db` that work now, as far as the trial's
+    /// time allows (past `trial_ends`, those not yet tried are left out).
+    fn of(db: &rusqlite::Connection, seen: &Recorded, trial_ends: Instant) -> Result<Standing> {
+        let all = Standing {
+            triggers: {
+                db.prepare("SELECT name, tbl_name FROM main.sqlite_schema WHERE type = 'trigger'")?
+            }
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?,
+            views: { db.prepare("SELECT name FROM main.sqlite_schema WHERE type = 'view'")? }
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?,
+        };
+        let broken = all.broken(db, seen, &[], trial_ends)?;
+        let works = |kind: &str, name: &str| {
+            !broken
+                .iter()
+                .any(|b| b.kind == kind && b.name.eq_ignore_ascii_case(name))
+        };
+        Ok(Standing {
+            triggers: { all.triggers.into_iter() }
+                .filter(|(t, _)| works("trigger", t))
+                .collect(),
+            views: { all.views.into_iter() }
+                .filter(|v| works("view", v))
+                .collect(),
+        })
+    }
+
+    /// Those of them still in `db`'s schema that do not prepare now,
+    /// triggers first; a trigger a pending statement made (`made`) is
+    /// judged as such ([`Made::judge`]), never here. A table whose firing
+    /// statements prepare has every trigger working; on one whose do not,
+    /// each trigger is tried alone ([`fire_only`]). Past `trial_ends`, the
+    /// rest are not tried.
+    fn broken(
+        &self,
+        db: &rusqlite::Connection,
+        seen: &Recorded,
+        made: &[(String, String)],
+        trial_ends: Instant,
+    ) -> Result<Vec<Broken>> {
+        let mut now_on = db.prepare(
+            "SELECT tbl_name FROM main.sqlite_schema WHERE type = 'trigger' AND name = ?1",
+        )?;
+        let mut on: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for (trigger, _) in &self.triggers {
+            if made.iter().any(|(m, _)| m.eq_ignore_ascii_case(trigger)) {
+                continue;
+            }
+            if let Ok(table) = now_on.query_row([trigger], |r| r.get::<_, String>(0)) {
+                on.entry(table).or_default().push(trigger);
+            }
+        }
+        let mut broken = Vec::new();
+        for (table, triggers) in on {
+            if Instant::now() >= trial_ends {
+                return Ok(broken);
+            }
+            if fire(db, seen, &table).does_not_prepare.is_none() {
+                continue;
+            }
+            for trigger in triggers {
+                if let Some(why) = fire_only(db, seen, trigger, &table)?.does_not_prepare {
+                    let (name, table) = (trigger.to_owned(), Some(table.clone()));
+                    broken.push(Broken {
+                        kind: "trigger",
+                        name,
+                        table,
+                        why,
+                    });
+                }
+            }
+        }
+        let mut there =
+            db.prepare("SELECT 1 FROM main.sqlite_schema WHERE type = 'view' AND name = ?1")?;
+        for view in &self.views {
+            if Instant::now() >= trial_ends {
+                break;
+            }
+            if !there.exists([view])? {
+                continue;
+            }
+            let select = format!("SELECT * FROM main.{}", crate::statement::quote_ident(view));
+            if let Err(e) = db.prepare(&select) {
+                let why = crate::gate::without_values(&e);
+                broken.push(Broken {
+                    kind: "view",
+                    name: view.clone(),
+                    table: None,
+                    why,
+                });
+            }
+        }
+        Ok(broken)
+    }
+}
+
+/// [`fire`] with every trigger but `trigger` dropped, in a savepoint rolled
+/// back after: whether its own body prepares.
+fn fire_only(
+    db: &rusqlite::Connection,
+    seen: &Recorded,
+    trigger: &str,
+    table: &str,
+) -> Result<Fired> {
+    let others: Vec<String> = {
+        db.prepare("SELECT name FROM main.sqlite_schema WHERE type = 'trigger' AND name != ?1")?
+    }
+    .query_map([trigger], |r| r.get(0))?
+    .collect::<rusqlite::Result<_>>()?;
+    fire_without(db, seen, table, &others)
+}
+
+/// [`fire`] with the triggers `others` dropped, in a savepoint rolled back
+/// after.
+fn fire_without(
+    db: &rusqlite::Connection,
+    seen: &Recorded,
+    table: &str,
+    others: &[String],
+) -> Result<Fired> {
+    db.execute_batch("SAVEPOINT judged")?;
+    let dropped = others.iter().try_for_each(|t| {
+        db.execute_batch(&format!(
+            "DROP TRIGGER main.{}",
+            crate::statement::quote_ident(t)
+        ))
+    });
+    let fired = dropped.map(|()| fire(db, seen, table));
+    db.execute_batch("ROLLBACK TO judged; RELEASE judged")?;
+    Ok(fired?)
+}
+
+/// Whether a statement coded these `writes` may leave a trigger or view
+/// unable to run: it deletes or changes rows of the schema table, or drops
+/// a table (one that only creates cannot).
+fn may_break(writes: &[Write]) -> bool {
+    writes.iter().any(|w| {
+        w.kind == WriteKind::DropTable || (is_schema_table(&w.table) && w.kind != WriteKind::Insert)
+    })
 }
 
 /// The bounds of a trial's statements: the deadline the watch reads, the
@@ -1317,6 +1608,69 @@ mod tests {
                     CREATE TABLE \"Log\" (id INTEGER PRIMARY KEY, what TEXT);";
         let found = side_writes(&with_migrations_table(), &migration(fine)).unwrap();
         assert_eq!(found.unknown, Vec::<String>::new());
+    }
+
+    /// OC 1: a statement that breaks a trigger or view the target had is
+    /// judged: one that fails SQLite's check of the schema after an ALTER
+    /// TABLE fails in D1 too; one D1 applies that leaves it unable to run
+    /// is found with the statement that broke it, unless a later
+    /// statement of the same migration drops it; and one broken already
+    /// is none of the migration's doing.
+    #[test]
+    fn a_statement_that_breaks_a_trigger_or_view_already_there_is_found() {
+        let mut target = schema();
+        target.extend(
+            [
+                "CREATE TABLE log (x)",
+                "CREATE TABLE gone (x)",
+                "CREATE TABLE old (x)",
+                "CREATE TRIGGER user_log AFTER INSERT ON \"User\" BEGIN \
+                 INSERT INTO log VALUES (NEW.name); END",
+                "CREATE TRIGGER log_gone AFTER INSERT ON log BEGIN \
+                 INSERT INTO gone VALUES (1); END",
+                "CREATE VIEW gone_v AS SELECT x FROM gone",
+                "CREATE TRIGGER post_old AFTER INSERT ON \"Post\" BEGIN \
+                 INSERT INTO old VALUES (1); END",
+                "DROP TABLE old",
+            ]
+            .map(str::to_owned),
+        );
+        let found = |sql: &str| side_writes(&target, &migration(sql)).unwrap();
+        let drop_column = found("ALTER TABLE \"User\" DROP COLUMN name;");
+        assert_eq!(
+            drop_column
+                .fails
+                .as_deref()
+                .map(|f| f.split(" (SQLite").next().unwrap()),
+            Some(
+                "0002_change.sql: its statement 1 does not run here (error in trigger \
+                 user_log after drop column: no such column)"
+            ),
+            "{drop_column:?}"
+        );
+        assert!(
+            drop_column
+                .fails
+                .unwrap()
+                .contains("drop trigger user_log in the same migration")
+        );
+        let drop_table = found("CREATE TABLE kept (x);\nDROP TABLE gone;");
+        let breaks = drop_table.breaks.unwrap();
+        assert!(
+            breaks.starts_with(
+                "0002_change.sql: its statement 2 leaves trigger log_gone on log unable to run \
+                 (no such table: main.gone)"
+            ),
+            "{breaks}"
+        );
+        let fixed = found("DROP TABLE gone;\nDROP TRIGGER log_gone;\nDROP VIEW gone_v;");
+        assert_eq!((fixed.fails, fixed.breaks), (None, None));
+        let view = found("DROP TABLE gone;\nDROP TRIGGER log_gone;");
+        assert!(
+            view.breaks
+                .unwrap()
+                .starts_with("0002_change.sql: its statement 1 leaves view gone_v unable to run")
+        );
     }
 
     #[test]

@@ -424,16 +424,23 @@ fn migrations_after(
     cmds: &Commands,
     env: &Environment,
     at: DateTime<Utc>,
-) -> Result<Vec<(String, bool)>> {
+) -> Result<Vec<Applied>> {
     const PURPOSE: &str = "read the migrations applied since then (read-only)";
     // The time is this tool's own, formatted: no text of anyone else's.
     // D1 writes `applied_at` to the second: one applied in the second `at`
     // names may come after it, and is told (at worst, one applied earlier
     // in that second is told too).
+    //
+    // A row whose applied_at is earlier than that of a row listed before
+    // it (a lower id: wrangler inserts them in the order it applies them,
+    // each with the time then) was set back, by hand or by a trigger: its
+    // applied_at says nothing of when it was applied (`set_back`).
     let sql = format!(
-        "SELECT name, coalesce(applied_at >= '{}', 1) AS since FROM {} ORDER BY id",
+        "SELECT name, coalesce(applied_at >= '{}', 1) AS since, \
+         coalesce(applied_at < (SELECT max(e.applied_at) FROM {table} AS e \
+         WHERE e.id < {table}.id), 0) AS set_back FROM {table} ORDER BY id",
         at.format("%Y-%m-%d %H:%M:%S"),
-        d1_core::statement::MIGRATIONS_TABLE
+        table = d1_core::statement::MIGRATIONS_TABLE
     );
     let missing = format!("no such table: {}:", d1_core::statement::MIGRATIONS_TABLE);
     let Some(json) = wrangler.run_json_unless(&cmds.query_json(env, PURPOSE, &sql), &missing)?
@@ -444,10 +451,28 @@ fn migrations_after(
     Ok({ rows.iter() }
         .filter_map(|r| {
             let name = r.get("name")?.as_str()?;
-            let since = r.get("since").and_then(|v| v.as_i64()) != Some(0);
-            Some((d1_core::names::shown(name).into_owned(), since))
+            let flag = |column: &str, unread: bool| {
+                { r.get(column).and_then(|v| v.as_i64()) }.map_or(unread, |v| v != 0)
+            };
+            Some(Applied {
+                name: d1_core::names::shown(name).into_owned(),
+                since: flag("since", true),
+                set_back: flag("set_back", true),
+            })
         })
         .collect())
+}
+
+/// A migration `d1_migrations` lists, as a Time Travel restore's plan
+/// reads it ([`migrations_after`]).
+struct Applied {
+    name: String,
+    /// Its `applied_at` puts it at or after the restore's time (or cannot
+    /// be read): the restore takes it back.
+    since: bool,
+    /// Its `applied_at` is earlier than that of a migration listed before
+    /// it: set back, so it dates nothing.
+    set_back: bool,
 }
 
 /// Of `names` (migrations `d1_migrations`' `applied_at` puts before `at`),
@@ -457,14 +482,17 @@ fn migrations_after(
 /// manifest dated at or after `at` that does not list it (applied after
 /// that backup). Both are files in the backup directory, read as
 /// untrusted: they only ever add a migration to what the restore takes
-/// back, never take one off. Err when the journal cannot be read (a
+/// back, never take one off. Also those the records put before `at` (a
+/// run that ended before it applying it, a whole backup dated before it
+/// that lists it), which only spare a migration the plan's line that
+/// applied_at alone dates it. Err when the journal cannot be read (a
 /// symbolic link, too large), naming it.
 fn recorded_after(
     project: &Project,
     env: &Environment,
     at: DateTime<Utc>,
     names: &[String],
-) -> std::result::Result<Vec<(String, String)>, String> {
+) -> std::result::Result<Records, String> {
     let path = project.backup_dir.join(MIGRATIONS_JOURNAL);
     let lines = match std::fs::symlink_metadata(&path) {
         Err(_) => Vec::new(),
@@ -497,25 +525,48 @@ fn recorded_after(
                 && time(&e["staged_at"]).is_some_and(|t| t >= at)
                 && !ended.iter().any(|end| end["run"] == e["run"])
         });
-        (after_end || unended).then(|| "the migrations journal".to_owned())
+        (after_end || unended).then(|| "the migrations journal puts it after".to_owned())
+    };
+    let journaled_before = |name: &str| {
+        { ended.iter() }.any(|e| lists(e, name) && time(&e["ended_at"]).is_some_and(|t| t < at))
     };
     let manifests = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
+    let whole: Vec<_> = { manifests.iter() }
+        .map(|e| &e.manifest)
+        .filter(|m| env.records(m) && m.mode == "full" && m.tables.is_empty())
+        .collect();
     let backup = |name: &str| {
-        { manifests.iter() }
-            .map(|e| &e.manifest)
-            .filter(|m| env.records(m) && m.mode == "full" && m.tables.is_empty())
+        { whole.iter() }
             .filter(|m| m.created_at >= at && m.created_at <= Utc::now() + Duration::minutes(5))
             .find(|m| !m.migrations.iter().any(|n| n == name))
             .map(|m| {
                 format!(
-                    "backup {}'s manifest (taken after it, without it)",
+                    "backup {}'s manifest (taken after it, without it) puts it after",
                     m.file.name
                 )
             })
     };
-    Ok({ names.iter() }
-        .filter_map(|n| Some((n.clone(), journaled(n).or_else(|| backup(n))?)))
-        .collect())
+    let backed_up_before = |name: &str| {
+        { whole.iter() }.any(|m| m.created_at < at && m.migrations.iter().any(|n| n == name))
+    };
+    Ok(Records {
+        after: { names.iter() }
+            .filter_map(|n| Some((n.clone(), journaled(n).or_else(|| backup(n))?)))
+            .collect(),
+        before: { names.iter() }
+            .filter(|n| journaled_before(n) || backed_up_before(n))
+            .cloned()
+            .collect(),
+    })
+}
+
+/// What this tool's own records say of migrations `applied_at` puts
+/// before a restore's time ([`recorded_after`]).
+struct Records {
+    /// Each they put after it, with the record that does.
+    after: Vec<(String, String)>,
+    /// Each they put before it.
+    before: Vec<String>,
 }
 
 /// After a restore to a time before a migration, that migration is
@@ -602,12 +653,20 @@ struct RestorePlan<'a> {
     /// For `--at`: the migrations applied, each with whether `applied_at`
     /// puts it after that time (the restore takes those back: their schema
     /// and their `d1_migrations` rows), or why they could not be read.
-    undone: Option<std::result::Result<Vec<(String, bool)>, String>>,
+    undone: Option<std::result::Result<Vec<Applied>, String>>,
     /// The applied migrations `applied_at` puts before the time that this
     /// tool's own records put after it, each with the record
     /// ([`recorded_after`]): taken back too, the worse of the two, and the
     /// restore refused without `--allow-migration-taken-back`.
     disputed: Vec<(String, String)>,
+    /// The last migration `applied_at` puts before the time (the rest were
+    /// applied before it), when nothing else dates it: no record of this
+    /// tool's puts it before or after, and d1_migrations' own order does
+    /// not give it away (it was applied with wrangler, or its applied_at
+    /// set back to a time after the migration before it). Said in the
+    /// plan, not refused: a migration applied outside this tool is as
+    /// honest as any.
+    dated_alone: Option<String>,
     /// Why this tool's records could not be read, when they could not.
     unread: Option<String>,
     /// For `--bookmark`: when the bookmark was last recorded here, and
@@ -656,6 +715,7 @@ impl<'a> RestorePlan<'a> {
             restore,
             undone,
             disputed: Vec::new(),
+            dated_alone: None,
             unread: None,
             recorded: None,
             earlier: Vec::new(),
@@ -694,8 +754,8 @@ impl<'a> RestorePlan<'a> {
         let names = undone.as_ref().map(|u| {
             u.as_ref().map(|all| {
                 { all.iter() }
-                    .filter(|(n, since)| *since || self.disputed.iter().any(|(d, _)| d == n))
-                    .map(|(n, _)| n.clone())
+                    .filter(|a| a.since || self.disputed.iter().any(|(d, _)| *d == a.name))
+                    .map(|a| a.name.clone())
                     .collect::<Vec<_>>()
             })
         });
@@ -733,19 +793,42 @@ impl<'a> RestorePlan<'a> {
     /// Reads this tool's own records of when it applied migrations (the
     /// migrations journal, the backups' manifests) against `applied_at`
     /// for the restore's time `at` ([`recorded_after`]): a migration they
-    /// put after it is [`RestorePlan::disputed`], never taken off.
+    /// put after it is [`RestorePlan::disputed`], never taken off, and so
+    /// is one whose `applied_at` was set back before that of a migration
+    /// applied ahead of it ([`Applied::set_back`]). The last one left
+    /// before the time that nothing else dates is
+    /// [`RestorePlan::dated_alone`].
     fn cross_check(&mut self, project: &Project, at: DateTime<Utc>) {
         let Some(Ok(applied)) = &self.undone else {
             return;
         };
-        let before: Vec<String> = { applied.iter() }
-            .filter(|(_, since)| !since)
-            .map(|(n, _)| n.clone())
-            .collect();
-        match recorded_after(project, self.env, at, &before) {
-            Ok(disputed) => self.disputed = disputed,
-            Err(why) => self.unread = Some(why),
+        let before: Vec<&Applied> = applied.iter().filter(|a| !a.since).collect();
+        let names: Vec<String> = before.iter().map(|a| a.name.clone()).collect();
+        let records = match recorded_after(project, self.env, at, &names) {
+            Ok(records) => records,
+            Err(why) => {
+                self.unread = Some(why);
+                Records {
+                    after: Vec::new(),
+                    before: Vec::new(),
+                }
+            }
+        };
+        self.disputed = records.after;
+        for set_back in before.iter().filter(|a| a.set_back) {
+            if !self.disputed.iter().any(|(d, _)| *d == set_back.name) {
+                self.disputed.push((
+                    set_back.name.clone(),
+                    "that applied_at is earlier than that of a migration applied before it (a \
+                     lower id in d1_migrations), so it was set back and dates nothing"
+                        .to_owned(),
+                ));
+            }
         }
+        self.dated_alone = { before.last() }
+            .map(|a| a.name.clone())
+            .filter(|n| !self.disputed.iter().any(|(d, _)| d == n))
+            .filter(|n| !records.before.contains(n));
     }
 
     /// The plan's lines on where `applied_at` and this tool's records
@@ -760,8 +843,19 @@ impl<'a> RestorePlan<'a> {
         for (name, record) in &self.disputed {
             crate::say!(
                 "  disputed     {name}: its applied_at in d1_migrations puts it before then, but \
-                 {record} puts it after: taken back, the worse of the two (applied_at is \
-                 anyone's to set who can write the database)"
+                 {record}: taken back, the worse of the two (applied_at is anyone's to set who \
+                 can write the database)"
+            );
+        }
+        if let Some(name) = &self.dated_alone {
+            crate::say!(
+                "  dated        {name}, the last migration applied before then, is dated so by \
+                 its applied_at alone: neither the migrations journal nor a backup taken before \
+                 then records it (applied with wrangler, not this tool?). applied_at is \
+                 anyone's to set who can write the database: if it was applied after then, the \
+                 restore takes it back too, and `cargo xtask migrate {} --dry-run` lists it \
+                 pending again",
+                d1_core::wording::shell_word(&self.env.name)
             );
         }
         if !self.disputed.is_empty() {

@@ -1462,6 +1462,13 @@ pub fn refuse_what_cannot_apply_to_empty(
 /// again and fail the same way. A statement that only may fail (one
 /// before it did not run here, a function or module SQLite here lacks)
 /// is no refusal: the plan says why its backup is taken all the same.
+/// A statement that fails SQLite's check of every trigger and view after
+/// an ALTER TABLE (a DROP COLUMN of a column a trigger's body names) fails
+/// so in D1 too; one that D1 applies but that leaves a trigger or view the
+/// target had unable to run ([`d1_core::fk_actions::Found::breaks`]: a
+/// DROP TABLE of a table its body names) is refused as well: from then on
+/// every insert that fires the trigger fails. Both name the fix: drop the
+/// trigger or view in the same migration, or make it again there.
 pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Result<()> {
     let Ok(found) = &plan.side_writes else {
         return Ok(());
@@ -1490,6 +1497,17 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
             crate::exit::Exit::Refused,
             "refusing to migrate {}: {fails}, {known}, so D1 refuses it too (wrangler would fail \
              after the pre-migration backup). It is not applied yet: fix that statement in {}, \
+             then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; no \
+             backup was taken.",
+            plan.env.database_name,
+            plan.dir.display(),
+            plan.env.name
+        );
+    }
+    if let Some(breaks) = &found.breaks {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "refusing to migrate {}: {breaks}. It is not applied yet: fix that migration in {}, \
              then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; no \
              backup was taken.",
             plan.env.database_name,
