@@ -2520,6 +2520,79 @@ mod tests {
         assert_eq!(counts, want);
     }
 
+    /// rvBY 1: D1's export writes text with a line break as
+    /// `replace('…\n…','\n',char(10))`, which turns a `\n` the text held
+    /// into a line break too (and `\r` with char(13)). The look counts,
+    /// per column, the rows holding both, in the same query as the look
+    /// for text not UTF-8 where a table needs both, and only where asked.
+    #[test]
+    fn text_with_a_line_break_and_its_escape_is_counted_in_the_same_query() {
+        let schema = [
+            "CREATE TABLE jt (id INTEGER PRIMARY KEY, j TEXT, v, found BLOB)".to_owned(),
+            "CREATE TABLE both_ (i TEXT)".to_owned(),
+            "CREATE TABLE fffd (t TEXT)".to_owned(),
+        ];
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &schema {
+            db.execute(sql, []).unwrap();
+        }
+        db.execute_batch(
+            r#"INSERT INTO jt VALUES (1, '{"a":"x\ny"}' || char(10), 'a\rb' || char(13), NULL),
+               (2, 'C:\new' || char(10) || 'next', 'a\nb' || char(13), 'x\n' || char(10)),
+               (3, 'one' || char(10) || 'two', 'C:\new', x'5c6e0a'),
+               (4, 'a\rb' || char(10), 'a' || char(13) || char(10), 7);
+             INSERT INTO both_ VALUES (CAST(x'ff' AS TEXT)), ('\n' || char(10));
+             INSERT INTO fffd VALUES (CAST(x'fe' AS TEXT)), ('\n' || char(10));"#,
+        )
+        .unwrap();
+        let tables = ["jt", "both_", "fffd"].map(str::to_owned);
+        let all = columns_exported(&schema, &tables).unwrap();
+        let only = |names: &[&str]| -> Vec<(String, Vec<String>)> {
+            { all.iter() }
+                .filter(|(t, _)| names.contains(&t.as_str()))
+                .cloned()
+                .collect()
+        };
+        let (not_utf8, line_breaks) = (only(&["both_", "fffd"]), only(&["jt", "both_"]));
+        let made = exported_text_queries(&not_utf8, &line_breaks, 100_000);
+        assert_eq!(made.queries.len(), 1, "{made:?}");
+        assert_eq!(made.tables, [["both_", "fffd", "jt"].map(str::to_owned)]);
+        let rows = non_ascii_rows(&db, &made.queries);
+        let (counts, pieces): (Vec<_>, Vec<_>) = { rows.into_iter() }.partition(|r| r[5] != "Null");
+        let mut found = BTreeMap::new();
+        for r in &counts {
+            let n = r[5].trim_start_matches("Integer(").trim_end_matches(')');
+            let i: usize = r[1]
+                .trim_start_matches("Integer(")
+                .trim_end_matches(')')
+                .parse()
+                .unwrap();
+            line_breaks_row(&line_breaks, (&r[0], i, n.parse().unwrap()), &mut found);
+        }
+        let per_column = |pairs: &[(&str, u64)]| {
+            { pairs.iter() }
+                .map(|(c, n)| (c.to_string(), *n))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            found,
+            BTreeMap::from([
+                ("both_".to_owned(), per_column(&[("i", 1)])),
+                (
+                    "jt".to_owned(),
+                    per_column(&[("j", 2), ("v", 1), ("found", 1)])
+                ),
+            ])
+        );
+        assert_eq!(
+            counted(&not_utf8, &pieces),
+            BTreeMap::from([
+                ("both_".to_owned(), per_column(&[("i", 1)])),
+                ("fffd".to_owned(), per_column(&[("t", 1)])),
+            ])
+        );
+    }
+
     #[test]
     fn whole_reals_are_counted_in_columns_that_keep_them_and_exactly() {
         let schema = [

@@ -1087,6 +1087,193 @@ fn a_remote_backup_whose_read_of_one_tables_text_fails_still_counts_the_others()
     assert_eq!(m.get("replaced_text"), None, "{m:#}");
 }
 
+/// prod's `jt` holds text with a line break and the two characters `\n`
+/// (pretty JSON `{"a":"x\ny"}` and a newline; `C:\new`, a newline,
+/// `next`), and, not counted, text with a line break alone and `\n`
+/// alone. D1's export writes a value with a line break as
+/// `replace('…\n…','\n',char(10))`, which turns its `\n` into a line
+/// break too.
+const AMBIGUOUS_TEXT: &str = "CREATE TABLE jt (id INTEGER PRIMARY KEY, j TEXT);\n\
+     INSERT INTO jt VALUES (1, '{\"a\":\"x\\ny\"}' || char(10)), \
+     (2, 'C:\\new' || char(10) || 'next'), (3, 'one' || char(10) || 'two'), \
+     (4, 'C:\\new'), (5, 'a\\rb' || char(13));";
+
+/// rvBY 1: a remote backup of text holding a line break and `\n` (or a
+/// carriage return and `\r`) was GOOD and silent, though its export brings
+/// the `\n` back as a line break (JSON made invalid). The backup warns
+/// naming the column and the count of rows, never a value, records it in
+/// its manifest (`ambiguous_text`), and `verify` says so.
+#[test]
+fn a_remote_backup_of_text_with_a_line_break_and_a_backslash_n_says_its_export_changes_it() {
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(AMBIGUOUS_TEXT);
+    backup.assert_ok();
+    let all = backup.all();
+    assert!(
+        all.lines().any(|l| l.starts_with("warning:")
+            && l.contains("jt.j (3 rows)")
+            && l.contains("line break")),
+        "the backup did not say D1's export turns `\\n` into a line break:\n{all}"
+    );
+    assert!(!all.contains("C:\\new"), "{all}");
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(
+        m["ambiguous_text"],
+        serde_json::json!({"jt": {"j": 3}}),
+        "{m:#}"
+    );
+    let verify = remote.xtask(home.path(), &["verify", &name, "--no-record"]);
+    assert!(
+        verify
+            .all()
+            .lines()
+            .any(|l| l.contains("jt.j (3 rows)") && l.contains("line break")),
+        "verify does not say the backup holds text D1's export changed:\n{}",
+        verify.all()
+    );
+}
+
+/// rvBY 1: a restore of such a backup said every row equal, though the
+/// values it wrote differ. Its plan says `AMBIGUOUS` naming the column
+/// (`plan.ambiguous_text`, `plan.ambiguous_text_counted: true`), and the
+/// table is among those that may differ.
+#[test]
+fn a_remote_restore_of_text_with_a_line_break_and_a_backslash_n_says_the_table_may_differ() {
+    let (remote, home, backup) = crate::generated_shapes::remote_backup_of(AMBIGUOUS_TEXT);
+    backup.assert_ok();
+    let name = only_backup(&remote.sb);
+    let plan = whole_reals_plan(&remote, home.path(), &name);
+    assert_eq!(
+        plan["ambiguous_text"],
+        serde_json::json!({"jt": {"j": 3}}),
+        "{plan:#}"
+    );
+    assert_eq!(plan["ambiguous_text_counted"], true, "{plan:#}");
+    let path = remote.sb.backups().join(&name);
+    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
+    let dry = remote.xtask(
+        home.path(),
+        &[&args[..], &["--replace", "--dry-run"]].concat(),
+    );
+    dry.assert_ok();
+    assert!(
+        dry.stdout
+            .lines()
+            .any(|l| l.contains("AMBIGUOUS") && l.contains("jt.j (3 rows)")),
+        "{}",
+        dry.all()
+    );
+    let run = remote.xtask(
+        home.path(),
+        &[&args[..], &["--replace", "--yes", "--json"]].concat(),
+    );
+    run.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        doc["result"]["may_differ"],
+        serde_json::json!(["jt"]),
+        "{doc:#}"
+    );
+}
+
+/// rvBY 1: text without a line break, `\n` in it or not, is written
+/// without `replace(`: the backup runs no query for it (the loopback fails
+/// any that comes: "not looked for") and records `{}`.
+#[test]
+fn a_remote_backup_of_text_without_line_breaks_runs_no_search_for_them() {
+    let remote = Remote::new(
+        "CREATE TABLE jt (id INTEGER PRIMARY KEY, j TEXT);\n\
+         INSERT INTO jt VALUES (1, 'C:\\new'), (2, 'caf' || char(233));",
+    );
+    remote.server.set_faults(d1_loopback::Faults {
+        query_fail_with: Some("char(10)".to_owned()),
+        ..Default::default()
+    });
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["-v", "backup", "prod"]);
+    backup.assert_ok();
+    let all = backup.all();
+    assert!(!all.contains("not looked for"), "{all}");
+    assert!(!all.contains("wrangler: look for"), "{all}");
+    let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
+    assert_eq!(m["ambiguous_text"], serde_json::json!({}), "{m:#}");
+}
+
+/// rvBY 1: text not UTF-8 in one table and text with a line break and
+/// `\n` in another are looked for in one query (one wrangler start), and
+/// both are warned of and recorded.
+#[test]
+fn a_remote_backup_looks_for_text_not_utf8_and_line_breaks_in_one_query() {
+    let remote = Remote::new(&format!(
+        "{AMBIGUOUS_TEXT}\nCREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
+         INSERT INTO notes VALUES (1, CAST(x'ff' AS TEXT));"
+    ));
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["-v", "backup", "prod"]);
+    backup.assert_ok();
+    let all = backup.all();
+    assert_eq!(
+        all.lines()
+            .filter(|l| l.contains("wrangler: look for"))
+            .count(),
+        1,
+        "{all}"
+    );
+    let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
+    assert_eq!(
+        m["replaced_text"],
+        serde_json::json!({"notes": {"body": 1}}),
+        "{m:#}"
+    );
+    assert_eq!(
+        m["ambiguous_text"],
+        serde_json::json!({"jt": {"j": 3}}),
+        "{m:#}"
+    );
+}
+
+/// rvBY 1: a backup whose look for text with a line break and `\n` failed
+/// records no `ambiguous_text` (as a manifest from before it): warned
+/// "not looked for", and its restore plan says `AMBIGUOUS` "not counted",
+/// `plan.ambiguous_text_counted: false`.
+#[test]
+fn a_remote_backup_that_did_not_look_for_line_breaks_says_so_in_the_restore_plan() {
+    let remote = Remote::new(AMBIGUOUS_TEXT);
+    remote.server.set_faults(d1_loopback::Faults {
+        query_fail_with: Some("'jt' AS name".to_owned()),
+        ..Default::default()
+    });
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    backup.assert_ok();
+    remote.server.set_faults(d1_loopback::Faults::default());
+    let all = backup.all();
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("warning:") && l.contains("not looked for in jt")),
+        "{all}"
+    );
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m.get("ambiguous_text"), None, "{m:#}");
+    let plan = whole_reals_plan(&remote, home.path(), &name);
+    assert_eq!(plan["ambiguous_text_counted"], false, "{plan:#}");
+    let path = remote.sb.backups().join(&name);
+    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
+    let run = remote.xtask(
+        home.path(),
+        &[&args[..], &["--replace", "--dry-run"]].concat(),
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.contains("AMBIGUOUS") && l.contains("not counted")),
+        "{}",
+        run.all()
+    );
+}
+
 /// rvAR: a `CLOUDFLARE_API_TOKEN` holding a character no HTTP header may
 /// carry (a no-break space, U+00A0, from a paste) made wrangler fail with
 /// "fetch failed", whose advice is to check the internet or a VPN, while

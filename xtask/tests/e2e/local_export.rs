@@ -626,6 +626,32 @@ fn a_via_wrangler_backup_that_changes_values_is_bad_naming_the_table() {
     assert_eq!(native.code, Some(0), "{}", native.all());
 }
 
+/// rvBY 2: `backup local --via-wrangler` of text holding a line break and
+/// the two characters `\n` is rightly BAD (wrangler's export writes it as
+/// `replace('…\n…','\n',char(10))`, which turns the `\n` into a line
+/// break too), but its reasons never named that cause: they do.
+#[test]
+fn a_via_wrangler_backup_of_text_with_a_line_break_and_a_backslash_n_names_that_cause() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE jt (id INTEGER PRIMARY KEY, j TEXT);\n\
+         INSERT INTO jt VALUES (1, 'C:\\new' || char(10) || 'next');",
+    );
+    let run = sb.xtask(&["-v", "backup", "local", "--via-wrangler"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let source = { run.stdout.lines() }
+        .find(|l| l.contains("source"))
+        .unwrap_or_default();
+    assert!(
+        source.contains("jt: the backup's rows differ")
+            && source.contains("line break")
+            && source.contains("`\\n`"),
+        "{}",
+        run.all()
+    );
+}
+
 /// `backup local --via-wrangler --table m` of a table holding whole REALs
 /// in columns of BLOB affinity (3.0 untyped, 1e15 BLOB): wrangler's export
 /// writes them as integers, as a full `--via-wrangler` backup's does,
