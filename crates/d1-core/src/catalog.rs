@@ -849,33 +849,36 @@ pub fn whole_reals_queries(
         )
     });
     union_all(
-        columns.iter().map(|(table, _)| table).zip(selects),
+        { columns.iter() }
+            .map(|(table, _)| table)
+            .zip(selects.map(|s| vec![s])),
         most_bytes,
     )
 }
 
-/// `selects` (one per table) joined with `UNION ALL` into queries kept
-/// under `most_bytes` and [`WHOLE_REALS_MOST_SELECTS`] terms; a table
-/// whose own SELECT is over `most_bytes` is left out.
+/// `selects` (one or more per table) joined with `UNION ALL` into queries
+/// kept under `most_bytes` and [`WHOLE_REALS_MOST_SELECTS`] terms; a table
+/// whose own SELECTs are over `most_bytes` is left out.
 fn union_all<'a>(
-    selects: impl Iterator<Item = (&'a String, String)>,
+    selects: impl Iterator<Item = (&'a String, Vec<String>)>,
     most_bytes: usize,
 ) -> WholeRealsQueries {
     let mut made = WholeRealsQueries::default();
     let mut terms = 0;
-    for (table, select) in selects {
+    for (table, own) in selects {
+        let select = own.join(" UNION ALL ");
         if select.len() > most_bytes {
             made.left_out.push(table.clone());
             continue;
         }
         match made.queries.last_mut() {
             Some(q)
-                if terms < WHOLE_REALS_MOST_SELECTS
+                if terms + own.len() <= WHOLE_REALS_MOST_SELECTS
                     && q.len() + " UNION ALL ".len() + select.len() <= most_bytes =>
             {
                 q.push_str(" UNION ALL ");
                 q.push_str(&select);
-                terms += 1;
+                terms += own.len();
                 if let Some(tables) = made.tables.last_mut() {
                     tables.push(table.clone());
                 }
@@ -883,7 +886,7 @@ fn union_all<'a>(
             _ => {
                 made.queries.push(select);
                 made.tables.push(vec![table.clone()]);
-                terms = 1;
+                terms = own.len();
             }
         }
     }
@@ -901,7 +904,7 @@ fn union_all<'a>(
 /// of [`NON_ASCII_PIECE`] bytes, under D1's 2 MB string limit in hex (a
 /// value may hold 2 MB, twice that in hex): `name` (the table), `i` (the
 /// column's place in `columns`), `p` (the piece's place, from 0) and `h`,
-/// its bytes in hex; a value's pieces come one after another, in order,
+/// its bytes in hex (`n` NULL); a value's pieces come one after another, in order,
 /// as `CROSS JOIN` makes its left side the outer loop (a table has no key
 /// every table shares: a WITHOUT ROWID one has no rowid). The table is
 /// read as `src` and the places as `keys`, each column qualified: a
@@ -912,37 +915,123 @@ pub fn non_ascii_text_queries(
     columns: &[(String, Vec<String>)],
     most_bytes: usize,
 ) -> WholeRealsQueries {
-    use crate::statement::{quote_ident, quote_literal};
-    let selects = columns.iter().map(|(table, cols)| {
-        let value = format!(
-            "CASE keys.column1 {} END",
-            { cols.iter().enumerate() }
-                .map(|(i, c)| format!("WHEN {i} THEN src.{}", quote_ident(c)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-        let keys: Vec<String> = (0..cols.len()).map(|i| format!("({i})")).collect();
-        let pieces: Vec<String> = (0..NON_ASCII_PIECES).map(|p| format!("({p})")).collect();
-        let bytes = "length(CAST(found.v AS BLOB))";
-        format!(
-            "SELECT found.name AS name, found.i AS i, pieces.column1 AS p, \
-             {bytes} <= (pieces.column1 + 1) * {NON_ASCII_PIECE} AS last, \
-             hex(substr(CAST(found.v AS BLOB), pieces.column1 * {NON_ASCII_PIECE} + 1, \
-             {NON_ASCII_PIECE})) AS h FROM (SELECT name, i, v FROM (SELECT {} AS name, \
-             keys.column1 AS i, {value} AS v FROM {} AS src CROSS JOIN (VALUES {}) AS keys) \
-             WHERE {}) AS found CROSS JOIN (VALUES {}) AS pieces \
-             WHERE pieces.column1 = 0 OR {bytes} > pieces.column1 * {NON_ASCII_PIECE}",
-            quote_literal(table),
-            quote_ident(table),
-            keys.join(", "),
-            non_ascii_text("v"),
-            pieces.join(", "),
-        )
-    });
-    union_all(
-        columns.iter().map(|(table, _)| table).zip(selects),
-        most_bytes,
+    exported_text_queries(columns, &[], most_bytes)
+}
+
+/// [`non_ascii_text_queries`] of the tables of `not_utf8`, and of those
+/// of `line_breaks` a count per column (`i`, `n`; `p`, `last` and `h`
+/// NULL) of the text values holding a line break and the two characters
+/// `\n`, or a carriage return and `\r`: D1's export writes a value with a
+/// line break as `replace('…\n…','\n',char(10))` (and `\r` with
+/// char(13)), which turns such a `\n` into a line break too
+/// ([`line_breaks_row`]). A table of both is read by both in the same
+/// query, so one run of wrangler asks both. `i` is the column's place in
+/// the table's columns, the same in both (each from [`columns_exported`]).
+pub fn exported_text_queries(
+    not_utf8: &[(String, Vec<String>)],
+    line_breaks: &[(String, Vec<String>)],
+    most_bytes: usize,
+) -> WholeRealsQueries {
+    let mut tables: Vec<&String> = Vec::new();
+    for (table, _) in not_utf8.iter().chain(line_breaks) {
+        if !tables.contains(&table) {
+            tables.push(table);
+        }
+    }
+    let own = |table: &String| {
+        let of = |columns: &[(String, Vec<String>)]| {
+            { columns.iter() }
+                .find(|(t, _)| t == table)
+                .map(|(_, cols)| cols.clone())
+        };
+        let selects = [
+            of(not_utf8).map(|cols| non_ascii_select(table, &cols)),
+            of(line_breaks).map(|cols| line_breaks_select(table, &cols)),
+        ];
+        selects.into_iter().flatten().collect()
+    };
+    union_all(tables.into_iter().map(|t| (t, own(t))), most_bytes)
+}
+
+/// The value of the column at the place `keys.column1` of `cols`, in the
+/// table read as `src`.
+fn value_at_key(cols: &[String]) -> String {
+    use crate::statement::quote_ident;
+    format!(
+        "CASE keys.column1 {} END",
+        { cols.iter().enumerate() }
+            .map(|(i, c)| format!("WHEN {i} THEN src.{}", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(" ")
     )
+}
+
+/// The places of `cols`, as `VALUES` rows.
+fn keys_of(cols: &[String]) -> String {
+    let keys: Vec<String> = (0..cols.len()).map(|i| format!("({i})")).collect();
+    keys.join(", ")
+}
+
+/// [`non_ascii_text_queries`]' SELECT of one table.
+fn non_ascii_select(table: &str, cols: &[String]) -> String {
+    use crate::statement::{quote_ident, quote_literal};
+    let pieces: Vec<String> = (0..NON_ASCII_PIECES).map(|p| format!("({p})")).collect();
+    let bytes = "length(CAST(found.v AS BLOB))";
+    format!(
+        "SELECT found.name AS name, found.i AS i, pieces.column1 AS p, \
+         {bytes} <= (pieces.column1 + 1) * {NON_ASCII_PIECE} AS last, \
+         hex(substr(CAST(found.v AS BLOB), pieces.column1 * {NON_ASCII_PIECE} + 1, \
+         {NON_ASCII_PIECE})) AS h, NULL AS n FROM (SELECT name, i, v FROM (SELECT {} AS name, \
+         keys.column1 AS i, {} AS v FROM {} AS src CROSS JOIN (VALUES {}) AS keys) \
+         WHERE {}) AS found CROSS JOIN (VALUES {}) AS pieces \
+         WHERE pieces.column1 = 0 OR {bytes} > pieces.column1 * {NON_ASCII_PIECE}",
+        quote_literal(table),
+        value_at_key(cols),
+        quote_ident(table),
+        keys_of(cols),
+        non_ascii_text("v"),
+        pieces.join(", "),
+    )
+}
+
+/// [`exported_text_queries`]' SELECT of one table's text holding a line
+/// break and its escape, counted per column. In SQL `'\n'` is the two
+/// characters, a backslash and `n`.
+fn line_breaks_select(table: &str, cols: &[String]) -> String {
+    use crate::statement::{quote_ident, quote_literal};
+    format!(
+        "SELECT {} AS name, found.i AS i, NULL AS p, NULL AS last, NULL AS h, count(*) AS n \
+         FROM (SELECT keys.column1 AS i, {} AS v FROM {} AS src CROSS JOIN (VALUES {}) AS keys) \
+         AS found WHERE typeof(found.v) = 'text' AND ((instr(found.v, char(10)) > 0 AND \
+         instr(found.v, '\\n') > 0) OR (instr(found.v, char(13)) > 0 AND \
+         instr(found.v, '\\r') > 0)) GROUP BY found.i",
+        quote_literal(table),
+        value_at_key(cols),
+        quote_ident(table),
+        keys_of(cols),
+    )
+}
+
+/// Adds a count row of [`exported_text_queries`] (the table, the
+/// column's place in its `line_breaks`, the count) to `counts`, per table
+/// and column; a row naming no column asked is none.
+pub fn line_breaks_row(
+    line_breaks: &[(String, Vec<String>)],
+    (table, i, n): (&str, usize, u64),
+    counts: &mut BTreeMap<String, BTreeMap<String, u64>>,
+) {
+    let column = { line_breaks.iter() }
+        .find(|(t, _)| t == table)
+        .and_then(|(_, cols)| cols.get(i));
+    if let Some(column) = column
+        && n > 0
+    {
+        *counts
+            .entry(table.to_owned())
+            .or_default()
+            .entry(column.clone())
+            .or_default() += n;
+    }
 }
 
 /// The bytes of a piece of a value [`non_ascii_text_queries`] reads: in

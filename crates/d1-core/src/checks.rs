@@ -340,8 +340,10 @@ pub fn source_check(
                     "wrangler's export did not write the database's rows faithfully: {} (it \
                      writes every number as JavaScript does, so a whole REAL such as 3.0 or \
                      -0.0 comes back as the integer 3 or 0 and an integer beyond 2^53 rounded, \
-                     and text that is not valid UTF-8 as U+FFFD; or the database was written to \
-                     during the backup). Back up without \
+                     text that is not valid UTF-8 as U+FFFD, and text with a line break as \
+                     `replace('…\\n…','\\n',char(10))`, which turns a `\\n` it held into a line \
+                     break too (and `\\r` with char(13)); or the database was written to during \
+                     the backup). Back up without \
                      --via-wrangler: the native export, the default, keeps every value exactly",
                     differ.join("; ")
                 ),

@@ -35,6 +35,11 @@ pub struct DumpSummary {
     /// text its export replaced (a genuine U+FFFD, or one in the table's
     /// name, makes a table one too).
     pub holding_fffd: BTreeSet<String>,
+    /// The tables with an `INSERT` that holds `replace(` with `'\n',char(10))`
+    /// or `'\r',char(13))`: D1's export writes text with a line break so,
+    /// and so only these can hold text whose `\n` (or `\r`) it turns into a
+    /// line break too (text that holds those words makes a table one too).
+    pub holding_line_breaks: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -99,6 +104,13 @@ impl Summarizer {
         if let Some(table) = insert_target(sql) {
             if sql.contains('\u{fffd}') && !summary.holding_fffd.contains(&table) {
                 summary.holding_fffd.insert(table.clone());
+            }
+            // Read only until the table is known to hold one.
+            let line_break = |escape: &str| sql.contains(escape) && sql.contains("replace(");
+            if !summary.holding_line_breaks.contains(&table)
+                && (line_break(",'\\n',char(10))") || line_break(",'\\r',char(13))"))
+            {
+                summary.holding_line_breaks.insert(table.clone());
             }
             if is_never_restored(&table) {
                 return;

@@ -136,6 +136,14 @@ pub struct Manifest {
     /// and from a manifest an earlier version wrote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_text: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+    /// Per table, per column, how many text values a remote backup found
+    /// holding a line break and the two characters `\n` (or a carriage
+    /// return and `\r`): D1's export writes a value with a line break as
+    /// `replace('…\n…','\n',char(10))`, which turns that `\n` into a line
+    /// break too, so a restore brings back another value. Empty, or
+    /// absent, as [`Self::replaced_text`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambiguous_text: Option<BTreeMap<String, BTreeMap<String, u64>>>,
     /// A backup of chosen tables: their `sqlite_sequence` counters (the
     /// highest id an AUTOINCREMENT table has ever given), read just before
     /// the export, which leaves them out (D1's, as wrangler's `--table`).
@@ -478,13 +486,24 @@ impl Manifest {
                 crate::names::shown_name(table.0)
             );
         }
-        if let Some((table, _)) = { self.replaced_text.iter().flatten() }.find(|(t, columns)| {
-            !self.rows.contains_key(*t) || columns.is_empty() || columns.values().any(|n| *n == 0)
-        }) {
-            bail!(
-                "it records text that is not UTF-8 in {}, a table it does not record, or records none there",
-                crate::names::shown_name(table)
-            );
+        let per_column = [
+            (&self.replaced_text, "text that is not UTF-8"),
+            (
+                &self.ambiguous_text,
+                "text with a line break and its escape",
+            ),
+        ];
+        for (recorded, what) in per_column {
+            if let Some((table, _)) = { recorded.iter().flatten() }.find(|(t, columns)| {
+                !self.rows.contains_key(*t)
+                    || columns.is_empty()
+                    || columns.values().any(|n| *n == 0)
+            }) {
+                bail!(
+                    "it records {what} in {}, a table it does not record, or records none there",
+                    crate::names::shown_name(table)
+                );
+            }
         }
         self.check_virtual_tables()
     }

@@ -259,17 +259,8 @@ fn run_inner(project: &Project, args: &VerifyArgs) -> Result<Report> {
             crate::steps::backup::wide_integers_said(&unrecorded)
         );
     }
-    if let Some(replaced) = { manifest.as_ref() }
-        .and_then(|m| m.replaced_text.as_ref())
-        .filter(|r| !r.is_empty())
-    {
-        // The file is D1's export, checked whole; what it lost was lost
-        // before it was written, as its backup recorded.
-        crate::warn!(
-            "{}: {}",
-            d1_core::names::file_name(&file),
-            crate::steps::backup::replaced_text_said(replaced)
-        );
+    if let Some(m) = &manifest {
+        warn_text_written_otherwise(&file, m);
     }
     if let Some(mut m) = manifest
         && !args.no_record
@@ -310,4 +301,26 @@ fn unrecorded_wide_integers(
         .filter(|(table, _)| !exact.is_some_and(|e| e.contains_key(*table)))
         .map(|(table, n)| (table.clone(), *n))
         .collect()
+}
+
+/// Warns of the text `manifest`'s remote backup found its export wrote
+/// otherwise (`replaced_text`, `ambiguous_text`), as the backup did. The
+/// file is D1's export, checked whole; what it lost was lost before it
+/// was written.
+fn warn_text_written_otherwise(file: &std::path::Path, manifest: &Manifest) {
+    let per_column = [
+        (
+            &manifest.replaced_text,
+            crate::steps::backup::replaced_text_said as fn(&_) -> _,
+        ),
+        (
+            &manifest.ambiguous_text,
+            crate::steps::backup::ambiguous_text_said,
+        ),
+    ];
+    for (recorded, said) in per_column {
+        if let Some(found) = recorded.as_ref().filter(|r| !r.is_empty()) {
+            crate::warn!("{}: {}", d1_core::names::file_name(file), said(found));
+        }
+    }
 }

@@ -410,7 +410,7 @@ fn take(
         sequences: source.sequences(args, (&catalog, &scope))?,
         rowids_renumbered,
         whole_reals: source.whole_reals(args, (&catalog, &scope))?,
-        replaced_text: None,
+        text_written_otherwise: [None, None],
     };
     let (file, manifest_path, written) = write_verified(
         sh,
@@ -1477,83 +1477,89 @@ impl Schema<'_> {
         Ok((whole, complete))
     }
 
-    /// A remote backup's text values that are not UTF-8
-    /// (`Manifest::replaced_text`), per table and column: D1 hands text to
-    /// JavaScript, which decodes such bytes as U+FFFD, so its export
-    /// writes another value; said in a warning naming the columns and
-    /// counts, never a value. Looked for after the export, only in the
+    /// What a remote backup's export writes otherwise than the database
+    /// holds it, per table and column, said in a warning naming the
+    /// columns and counts, never a value, each `None` where not counted:
+    /// text that is not UTF-8 (`Manifest::replaced_text`; D1 hands text to
+    /// JavaScript, which decodes such bytes as U+FFFD), and text holding a
+    /// line break and the two characters `\n` (or `\r`;
+    /// `Manifest::ambiguous_text`: the export writes a value with a line
+    /// break as `replace('…\n…','\n',char(10))`, which turns that `\n`
+    /// into a line break too). Looked for after the export, only in the
     /// tables whose rows it wrote with U+FFFD (`holding_fffd`, from its
-    /// summary): any other holds none, and with none no query is run.
-    /// Read-only, one pass over each such table's non-ASCII text (more
-    /// queries past 400 tables or D1's statement limit). As
+    /// summary), or with `replace(` (`holding_line_breaks`): any other
+    /// holds none, and with none no query is run; a table of both is asked
+    /// both in the same query. Read-only, one pass over each such table
+    /// (more queries past 400 tables or D1's statement limit). As
     /// [`Self::whole_reals`]: never fails a backup, recorded only when
     /// complete, empty where there are none.
-    fn replaced_text(
+    fn text_written_otherwise(
         &self,
         args: &BackupArgs,
         (catalog, scope): (&Catalog, &ExportScope),
-        holding_fffd: &std::collections::BTreeSet<String>,
-    ) -> Result<Option<BTreeMap<String, BTreeMap<String, u64>>>> {
+        summary: &dump::DumpSummary,
+    ) -> Result<[Option<PerColumn>; 2]> {
         if args.schema_only || self.env.location != Location::Remote {
-            return Ok(None);
+            return Ok([None, None]);
         }
+        let holding = [&summary.holding_fffd, &summary.holding_line_breaks];
         Ok(
-            match unless_interrupted(self.count_replaced_text(catalog, scope, holding_fffd))? {
-                Ok((replaced, complete)) => {
-                    if !replaced.is_empty() {
-                        crate::warn!("{}", replaced_text_said(&replaced));
+            match unless_interrupted(self.count_text_written_otherwise(catalog, scope, holding))? {
+                Ok(looked) => looked.map(|(found, looks, complete)| {
+                    if !found.is_empty() {
+                        crate::warn!("{}", (looks.said)(&found));
                     }
-                    complete.then_some(replaced)
-                }
+                    complete.then_some(found)
+                }),
                 Err(e) => {
-                    crate::warn!(
-                        "text that is not UTF-8 not looked for: {e:#}; the backup goes on, and \
-                     cannot say whether its export replaced any with U+FFFD (README, Text that \
-                     is not UTF-8 in a remote backup)"
-                    );
-                    None
+                    let all: Vec<String> = holding.iter().flat_map(|h| h.iter().cloned()).collect();
+                    not_looked_for(&all, holding, &format!("{e:#}"));
+                    [None, None]
                 }
             },
         )
     }
 
-    /// [`Self::replaced_text`]'s queries, of the tables in
-    /// `holding_fffd` only, the values they found, and whether every table
-    /// was read. A query D1 fails is tried again table by table: a table
-    /// whose own read fails is left out, named in a warning, and the
-    /// others are counted.
-    #[allow(clippy::type_complexity)]
-    fn count_replaced_text(
+    /// [`Self::text_written_otherwise`]'s queries, of the tables in
+    /// `holding` only ([`TEXT_LOOKS`], in order), the values they found,
+    /// and whether every table was read. A query D1 fails is tried again
+    /// table by table: a table whose own read fails is left out, named in
+    /// a warning, and the others are counted.
+    fn count_text_written_otherwise(
         &self,
         catalog: &Catalog,
         scope: &ExportScope,
-        holding_fffd: &std::collections::BTreeSet<String>,
-    ) -> Result<(BTreeMap<String, BTreeMap<String, u64>>, bool)> {
-        let mut columns =
-            d1_core::catalog::columns_exported(&catalog.schema_statements(), &scope.data_tables)?;
-        columns.retain(|(t, _)| holding_fffd.iter().any(|h| h.eq_ignore_ascii_case(t)));
-        say_where_text_not_utf8_is_looked_for(&columns);
-        if columns.is_empty() {
-            return Ok((BTreeMap::new(), true));
+        holding: [&std::collections::BTreeSet<String>; 2],
+    ) -> Result<[(PerColumn, &'static TextLook, bool); 2]> {
+        let exported = match holding.iter().all(|h| h.is_empty()) {
+            true => Vec::new(),
+            false => d1_core::catalog::columns_exported(
+                &catalog.schema_statements(),
+                &scope.data_tables,
+            )?,
+        };
+        let columns = holding.map(|h| {
+            let mut columns = exported.clone();
+            columns.retain(|(t, _)| h.iter().any(|h| h.eq_ignore_ascii_case(t)));
+            columns
+        });
+        for (look, columns) in TEXT_LOOKS.iter().zip(&columns) {
+            say_where_text_is_looked_for(look, columns);
         }
         let limit = d1_core::gate::D1_STATEMENT_LIMIT as usize - 1_000;
-        let made = d1_core::catalog::non_ascii_text_queries(&columns, limit);
+        let [not_utf8, line_breaks] = &columns;
+        let made = d1_core::catalog::exported_text_queries(not_utf8, line_breaks, limit);
         if !made.left_out.is_empty() {
-            let tables: Vec<_> = { made.left_out.iter() }
-                .map(|t| d1_core::names::shown_name(t))
-                .collect();
-            crate::warn!(
-                "text that is not UTF-8 not looked for in {}: the query alone would pass D1's \
-                 statement limit (README, Text that is not UTF-8 in a remote backup)",
-                crate::out::listed(&tables, "table")
+            not_looked_for(
+                &made.left_out,
+                holding,
+                "the query alone would pass D1's statement limit",
             );
         }
-        let mut replaced = BTreeMap::new();
+        let mut found = [PerColumn::new(), PerColumn::new()];
         let mut failed = Vec::new();
         for (sql, tables) in made.queries.iter().zip(&made.tables) {
-            let Err(e) =
-                unless_interrupted(self.read_non_ascii_text(&columns, sql, &mut replaced))?
-            else {
+            let Err(e) = unless_interrupted(self.read_text(&columns, sql, &mut found))? else {
                 continue;
             };
             if let [table] = &tables[..] {
@@ -1563,59 +1569,83 @@ impl Schema<'_> {
             // One table's read failing (say D1's limits) fails the query
             // of all it joins: read each on its own.
             for table in tables {
-                let own = { columns.iter() }
-                    .filter(|(t, _)| t == table)
-                    .cloned()
-                    .collect::<Vec<_>>();
-                let one = d1_core::catalog::non_ascii_text_queries(&own, limit);
+                let [not_utf8, line_breaks] = columns.each_ref().map(|columns| {
+                    { columns.iter() }
+                        .filter(|(t, _)| t == table)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                });
+                let one = d1_core::catalog::exported_text_queries(&not_utf8, &line_breaks, limit);
                 let sql = one.queries.first().context("no query for a table")?;
-                if let Err(e) =
-                    unless_interrupted(self.read_non_ascii_text(&columns, sql, &mut replaced))?
-                {
+                if let Err(e) = unless_interrupted(self.read_text(&columns, sql, &mut found))? {
                     failed.push((table.clone(), e));
                 }
             }
         }
         if let Some((_, e)) = failed.last() {
-            let tables: Vec<_> = { failed.iter() }
-                .map(|(t, _)| d1_core::names::shown_name(t))
-                .collect();
-            crate::warn!(
-                "text that is not UTF-8 not looked for in {}: {e:#}; the backup goes on, and \
-                 cannot say whether its export replaced any there with U+FFFD (README, Text \
-                 that is not UTF-8 in a remote backup)",
-                crate::out::listed(&tables, "table")
-            );
+            let tables: Vec<String> = failed.iter().map(|(t, _)| t.clone()).collect();
+            not_looked_for(&tables, holding, &format!("{e:#}"));
         }
-        Ok((replaced, made.left_out.is_empty() && failed.is_empty()))
+        let unread: Vec<&String> = made
+            .left_out
+            .iter()
+            .chain(failed.iter().map(|(t, _)| t))
+            .collect();
+        let mut looks = TEXT_LOOKS.iter();
+        Ok([0, 1].map(|n| {
+            let complete = !unread
+                .iter()
+                .any(|t| columns[n].iter().any(|(c, _)| c == *t));
+            let look = looks.next().expect("a look of each");
+            (std::mem::take(&mut found[n]), look, complete)
+        }))
     }
 
-    /// Adds to `replaced` the values the read `sql` (of
-    /// [`d1_core::catalog::non_ascii_text_queries`]) finds not UTF-8.
-    fn read_non_ascii_text(
+    /// Adds to `found` what the read `sql` (of
+    /// [`d1_core::catalog::exported_text_queries`]) finds: text that is
+    /// not UTF-8, and text with a line break and its escape (`columns` as
+    /// given to it, in [`TEXT_LOOKS`]' order).
+    fn read_text(
         &self,
-        columns: &[(String, Vec<String>)],
+        [not_utf8, line_breaks]: &[Vec<(String, Vec<String>)>; 2],
         sql: &str,
-        replaced: &mut BTreeMap<String, BTreeMap<String, u64>>,
+        found: &mut [PerColumn; 2],
     ) -> Result<()> {
+        let purpose = match (not_utf8.is_empty(), line_breaks.is_empty()) {
+            (false, true) => {
+                "look for text that is not UTF-8, which the export replaces (read-only)"
+            }
+            (true, false) => {
+                "look for text with a line break and `\\n`, whose `\\n` the export turns into a \
+                 line break (read-only)"
+            }
+            _ => {
+                "look for text that is not UTF-8, or with a line break and `\\n`, which the \
+                 export writes otherwise (read-only)"
+            }
+        };
         let rows = self.reader().rows(
-            "look for text that is not UTF-8, which the export replaces (read-only)",
+            purpose,
             sql,
-            "looking for text that is not UTF-8 gave no rows",
+            "looking for text the export changes gave no rows",
         )?;
-        // One row a piece of a value, in order.
+        // One row a piece of a value, in order; or a column's count.
         let mut reading = d1_core::catalog::NotUtf8::default();
+        let [replaced, ambiguous] = found;
         for r in rows {
             let number = |key: &str| r.get(key).and_then(|n| n.as_u64());
-            if let (Some(name), Some(i), Some(p), Some(last), Some(hex)) = (
-                r.get("name").and_then(|n| n.as_str()),
+            let name = r.get("name").and_then(|n| n.as_str());
+            if let (Some(name), Some(i), Some(n)) = (name, number("i"), number("n")) {
+                d1_core::catalog::line_breaks_row(line_breaks, (name, i as usize, n), ambiguous);
+            } else if let (Some(name), Some(i), Some(p), Some(last), Some(hex)) = (
+                name,
                 number("i"),
                 number("p"),
                 number("last"),
                 r.get("h").and_then(|h| h.as_str()),
             ) {
                 let piece = (name, i as usize, p as usize, last == 1, hex);
-                reading.row(columns, piece, replaced);
+                reading.row(not_utf8, piece, replaced);
             }
         }
         Ok(())
@@ -2047,7 +2077,8 @@ fn write<'a>(
         (catalog, scope),
         key_rule.as_ref(),
     )?;
-    taken.replaced_text = source.replaced_text(args, (catalog, scope), &summary.holding_fffd)?;
+    taken.text_written_otherwise =
+        source.text_written_otherwise(args, (catalog, scope), &summary)?;
     let file = claim_name(partial, names, lock)?;
     let (manifest, manifest_path) =
         record(sh, project, args, taken, &file, facts, &stored, summary)?;
@@ -2119,30 +2150,94 @@ struct Taken<'a> {
     rowids_renumbered: Option<BTreeMap<String, Vec<String>>>,
     /// A remote backup: the whole REALs its export writes as integers.
     whole_reals: Option<BTreeMap<String, u64>>,
-    /// A remote backup: its text values that are not UTF-8, which its
-    /// export writes with U+FFFD, per table and column; looked for once
-    /// the export has shown where (`write`).
-    replaced_text: Option<BTreeMap<String, BTreeMap<String, u64>>>,
+    /// A remote backup: per table and column, its text values that are
+    /// not UTF-8, which its export writes with U+FFFD, and those holding a
+    /// line break and `\n` (or `\r`), whose `\n` its export turns into a
+    /// line break ([`TEXT_LOOKS`]' order); looked for once the export has
+    /// shown where (`write`).
+    text_written_otherwise: [Option<PerColumn>; 2],
 }
 
-/// Says, with `-v`, where text that is not UTF-8 is looked for: in the
-/// tables of `columns`, whose rows the export wrote with U+FFFD, or
-/// nowhere, none holding any.
-fn say_where_text_not_utf8_is_looked_for(columns: &[(String, Vec<String>)]) {
+/// Counts per table, per column.
+pub type PerColumn = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// One of the looks at text a remote backup's export writes otherwise
+/// ([`TEXT_LOOKS`]).
+struct TextLook {
+    /// What it looks for, as `-v` and its warnings name it.
+    what: &'static str,
+    /// Where the export shows it, said where it looks nowhere.
+    shown_by: &'static str,
+    /// Why a table's export shows it.
+    why: &'static str,
+    /// Its README section.
+    section: &'static str,
+    /// What it cannot say of a table it did not look in.
+    unsaid: &'static str,
+    /// Its warning of what it found.
+    said: fn(&PerColumn) -> String,
+}
+
+/// The looks after a remote backup's export: text that is not UTF-8
+/// (`Manifest::replaced_text`), and text with a line break and `\n`
+/// (`Manifest::ambiguous_text`).
+const TEXT_LOOKS: [TextLook; 2] = [
+    TextLook {
+        what: "text that is not UTF-8",
+        shown_by: "the export holds no U+FFFD, which D1's export writes for every such byte",
+        why: "whose rows the export wrote with U+FFFD",
+        section: "Text that is not UTF-8 in a remote backup",
+        unsaid: "whether its export replaced any there with U+FFFD",
+        said: replaced_text_said,
+    },
+    TextLook {
+        what: "text with a line break and `\\n`",
+        shown_by: "the export wrote no line break in text, which D1's export wraps in `replace(`",
+        why: "whose rows the export wrote with `replace(`",
+        section: "Text with a line break and `\\n` in a remote backup",
+        unsaid: "whether its export turned a `\\n` there into a line break",
+        said: ambiguous_text_said,
+    },
+];
+
+/// Says, with `-v`, where `look` looks: in the tables of `columns`, whose
+/// rows the export wrote so, or nowhere, none holding any.
+fn say_where_text_is_looked_for(look: &TextLook, columns: &[(String, Vec<String>)]) {
+    let mut what = look.what.to_owned();
+    what[..1].make_ascii_uppercase();
     if columns.is_empty() {
-        crate::detail!(
-            "Text that is not UTF-8: none to look for (the export holds no U+FFFD, which D1's \
-             export writes for every such byte)."
-        );
+        crate::detail!("{what}: none to look for ({}).", look.shown_by);
         return;
     }
     let tables: Vec<_> = { columns.iter() }
         .map(|(t, _)| d1_core::names::shown_name(t))
         .collect();
     crate::detail!(
-        "Text that is not UTF-8: looked for in {}, whose rows the export wrote with U+FFFD.",
-        crate::out::listed(&tables, "table")
+        "{what}: looked for in {}, {}.",
+        crate::out::listed(&tables, "table"),
+        look.why
     );
+}
+
+/// Warns that of `tables`, those `holding` (in [`TEXT_LOOKS`]' order) were
+/// not looked in, for `why`: the backup goes on.
+fn not_looked_for(tables: &[String], holding: [&std::collections::BTreeSet<String>; 2], why: &str) {
+    for (look, holding) in TEXT_LOOKS.iter().zip(holding) {
+        let shown: Vec<_> = { tables.iter() }
+            .filter(|t| holding.iter().any(|h| h.eq_ignore_ascii_case(t)))
+            .map(|t| d1_core::names::shown_name(t))
+            .collect();
+        if !shown.is_empty() {
+            crate::warn!(
+                "{} not looked for in {}: {why}; the backup goes on, and cannot say {} (README, \
+                 {})",
+                look.what,
+                crate::out::listed(&shown, "table"),
+                look.unsaid,
+                look.section
+            );
+        }
+    }
 }
 
 /// Writes the manifest of the backup now named `file` and says what was
@@ -2180,7 +2275,8 @@ fn record(
         sequences: taken.sequences.clone(),
         rowids_renumbered: taken.rowids_renumbered.clone(),
         whole_reals: taken.whole_reals.clone(),
-        replaced_text: taken.replaced_text.clone(),
+        replaced_text: taken.text_written_otherwise[0].clone(),
+        ambiguous_text: taken.text_written_otherwise[1].clone(),
         taken_after: taken_after_ahead(project, env)?,
         upload_asked: request.upload.is_some(),
         ..new_manifest(env, args, taken.scope, summary)
@@ -2292,6 +2388,7 @@ fn new_manifest(
         rowids_renumbered: None,
         whole_reals: None,
         replaced_text: None,
+        ambiguous_text: None,
         taken_after: Vec::new(),
         upload_asked: false,
     }
@@ -2337,8 +2434,38 @@ pub fn whole_reals_said(whole: &BTreeMap<String, u64>) -> String {
 /// What text that is not UTF-8 an export of D1's replaced, per table and
 /// column (`Manifest::replaced_text`), and what keeps it. Names columns
 /// and counts of rows, never a value.
-pub fn replaced_text_said(replaced: &BTreeMap<String, BTreeMap<String, u64>>) -> String {
-    let columns: Vec<String> = { replaced.iter() }
+pub fn replaced_text_said(replaced: &PerColumn) -> String {
+    format!(
+        "text that is not valid UTF-8 in {}: D1's export decodes it as JavaScript does, with \
+         U+FFFD in place of each bad byte, so this backup holds another value there and a \
+         restore of it brings that back. A local backup reads the SQLite file and keeps the \
+         bytes; of a remote database, Time Travel (`cargo xtask time-travel restore`) brings \
+         them back, or store such values as BLOBs (README, Text that is not UTF-8 in a remote \
+         backup)",
+        columns_counted(replaced)
+    )
+}
+
+/// What text holding a line break and `\n` (or `\r`) an export of D1's
+/// wrote so that a restore turns that `\n` into a line break, per table
+/// and column (`Manifest::ambiguous_text`), and what keeps it. Names
+/// columns and counts of rows, never a value.
+pub fn ambiguous_text_said(ambiguous: &PerColumn) -> String {
+    format!(
+        "text holding a line break and the two characters `\\n` (or a carriage return and \
+         `\\r`) in {}: D1's export writes such a value as `replace('…\\n…','\\n',char(10))`, \
+         which turns that `\\n` into a line break too, so a restore of this backup brings back \
+         another value there (JSON made invalid, a path changed). No check of the dump can \
+         tell; of a remote database, Time Travel (`cargo xtask time-travel restore`) brings \
+         the value back, or store such text as a BLOB, or without the `\\n` escape (README, \
+         Text with a line break and `\\n` in a remote backup)",
+        columns_counted(ambiguous)
+    )
+}
+
+/// `table.column (N rows)` of each column `counted`, listed.
+fn columns_counted(counted: &PerColumn) -> String {
+    let columns: Vec<String> = { counted.iter() }
         .flat_map(|(t, columns)| {
             columns.iter().map(move |(c, n)| {
                 format!(
@@ -2350,15 +2477,7 @@ pub fn replaced_text_said(replaced: &BTreeMap<String, BTreeMap<String, u64>>) ->
             })
         })
         .collect();
-    format!(
-        "text that is not valid UTF-8 in {}: D1's export decodes it as JavaScript does, with \
-         U+FFFD in place of each bad byte, so this backup holds another value there and a \
-         restore of it brings that back. A local backup reads the SQLite file and keeps the \
-         bytes; of a remote database, Time Travel (`cargo xtask time-travel restore`) brings \
-         them back, or store such values as BLOBs (README, Text that is not UTF-8 in a remote \
-         backup)",
-        crate::out::listed(&columns, "column")
-    )
+    crate::out::listed(&columns, "column")
 }
 
 /// What a claim of equality between two reads through D1's export (a
@@ -2367,8 +2486,9 @@ pub const AS_D1_EXPORT_SHOWS: &str = "as D1's export shows them";
 
 /// The tables a backup's `manifest` records values of that D1's export
 /// writes alike where the database holds others (`whole_reals`,
-/// `wide_integers`, and `replaced_text`: text that is not UTF-8, written
-/// with U+FFFD), with `counted` (integers beyond ±2^53 read now).
+/// `wide_integers`, `replaced_text`: text that is not UTF-8, written
+/// with U+FFFD, and `ambiguous_text`: text with a line break and `\n`),
+/// with `counted` (integers beyond ±2^53 read now).
 pub fn written_alike_in(
     manifest: Option<&Manifest>,
     counted: &BTreeMap<String, u64>,
@@ -2376,8 +2496,8 @@ pub fn written_alike_in(
     let recorded = manifest.map_or([None, None], |m| {
         [m.whole_reals.as_ref(), m.wide_integers.as_ref()]
     });
-    let replaced = { manifest.and_then(|m| m.replaced_text.as_ref()) }
-        .into_iter()
+    let per_column = manifest.map(|m| [&m.replaced_text, &m.ambiguous_text]);
+    let replaced = { per_column.into_iter().flatten().flatten() }
         .flatten()
         .filter(|(_, columns)| columns.values().any(|n| *n > 0))
         .map(|(table, _)| table.clone());
@@ -2398,8 +2518,8 @@ pub fn may_differ_said(tables: &std::collections::BTreeSet<String>) -> Option<St
         .collect();
     (!shown.is_empty()).then(|| {
         format!(
-            "whole REALs, integers beyond ±2^53 or text that is not UTF-8 in {} may differ in \
-             storage class or value all the same (D1's export writes them alike: README, Equal \
+            "whole REALs, integers beyond ±2^53, text that is not UTF-8 or text with a line \
+             break and `\\n` in {} may differ in storage class or value all the same (D1's export writes them alike: README, Equal \
              as D1's export shows them)",
             crate::out::listed(&shown, "table")
         )

@@ -1177,8 +1177,9 @@ fn a_remote_restore_of_text_with_a_line_break_and_a_backslash_n_says_the_table_m
 }
 
 /// rvBY 1: text without a line break, `\n` in it or not, is written
-/// without `replace(`: the backup runs no query for it (the loopback fails
-/// any that comes: "not looked for") and records `{}`.
+/// without `replace(`: the backup runs no query of its table (the loopback
+/// fails any that comes: "not looked for"; the seed's `accounts`, whose
+/// text holds a line break, is asked, and no other), and records `{}`.
 #[test]
 fn a_remote_backup_of_text_without_line_breaks_runs_no_search_for_them() {
     let remote = Remote::new(
@@ -1186,7 +1187,7 @@ fn a_remote_backup_of_text_without_line_breaks_runs_no_search_for_them() {
          INSERT INTO jt VALUES (1, 'C:\\new'), (2, 'caf' || char(233));",
     );
     remote.server.set_faults(d1_loopback::Faults {
-        query_fail_with: Some("char(10)".to_owned()),
+        query_fail_with: Some("'jt' AS name".to_owned()),
         ..Default::default()
     });
     let home = tempfile::tempdir().unwrap();
@@ -1194,7 +1195,12 @@ fn a_remote_backup_of_text_without_line_breaks_runs_no_search_for_them() {
     backup.assert_ok();
     let all = backup.all();
     assert!(!all.contains("not looked for"), "{all}");
-    assert!(!all.contains("wrangler: look for"), "{all}");
+    assert!(
+        all.lines().any(|l| l.contains("line break")
+            && l.contains("looked for in accounts,")
+            && l.contains("replace(")),
+        "{all}"
+    );
     let m = manifest_for(&remote.sb, &only_backup(&remote.sb));
     assert_eq!(m["ambiguous_text"], serde_json::json!({}), "{m:#}");
 }

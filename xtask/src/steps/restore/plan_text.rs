@@ -52,6 +52,9 @@ pub(super) fn print_plan_notes(p: &PlanView<'_>) -> Vec<String> {
     if let Some(said) = source.manifest.as_ref().and_then(replaced_text_note) {
         crate::say!("  REPLACED     {said}");
     }
+    if let Some(said) = source.manifest.as_ref().and_then(ambiguous_text_note) {
+        crate::say!("  AMBIGUOUS    {said}");
+    }
     renumbered
 }
 
@@ -82,16 +85,44 @@ fn whole_reals_note(manifest: &Manifest) -> Option<String> {
 /// manifest); none where it found none, or where nobody looks (a local or
 /// schema-only backup).
 fn replaced_text_note(manifest: &Manifest) -> Option<String> {
-    match &manifest.replaced_text {
-        Some(replaced) if replaced.is_empty() => None,
-        Some(replaced) => Some(crate::steps::backup::replaced_text_said(replaced)),
-        None if whole_reals_are_counted(manifest) => Some(
-            "text that is not UTF-8 not counted: this backup's manifest records no look for \
-             it (its read failed or left a table out, or an earlier version wrote the \
-             manifest), so its export may have replaced such text with U+FFFD (README, Text \
-             that is not UTF-8 in a remote backup)"
-                .to_owned(),
-        ),
+    per_column_note(
+        manifest,
+        &manifest.replaced_text,
+        crate::steps::backup::replaced_text_said,
+        "text that is not UTF-8 not counted: this backup's manifest records no look for \
+         it (its read failed or left a table out, or an earlier version wrote the \
+         manifest), so its export may have replaced such text with U+FFFD (README, Text \
+         that is not UTF-8 in a remote backup)",
+    )
+}
+
+/// The plan's note of a remote backup's text holding a line break and
+/// `\n` (`Manifest::ambiguous_text`), as [`replaced_text_note`].
+fn ambiguous_text_note(manifest: &Manifest) -> Option<String> {
+    per_column_note(
+        manifest,
+        &manifest.ambiguous_text,
+        crate::steps::backup::ambiguous_text_said,
+        "text with a line break and `\\n` not counted: this backup's manifest records no \
+         look for it (its read failed or left a table out, or an earlier version wrote the \
+         manifest), so its export may have turned a `\\n` in text with a line break into a \
+         line break too (README, Text with a line break and `\\n` in a remote backup)",
+    )
+}
+
+/// The plan's note of `recorded`, a count per column of `manifest`:
+/// `said` of what it found, `not_counted` where it did not look (and a
+/// backup like it looks), none where it found none or nobody looks.
+fn per_column_note(
+    manifest: &Manifest,
+    recorded: &Option<crate::steps::backup::PerColumn>,
+    said: fn(&crate::steps::backup::PerColumn) -> String,
+    not_counted: &str,
+) -> Option<String> {
+    match recorded {
+        Some(found) if found.is_empty() => None,
+        Some(found) => Some(said(found)),
+        None if whole_reals_are_counted(manifest) => Some(not_counted.to_owned()),
         None => None,
     }
 }
@@ -168,7 +199,8 @@ fn plain_shadow_tables_said(by_fts5: &PlainShadowTables) -> Option<String> {
 
 /// The same notes in `--json`'s plan: `breaks`, `rebuilt`, `no_fts5`,
 /// `wide_integers`, `whole_reals` and `whole_reals_counted`,
-/// `replaced_text` and `replaced_text_counted`, `renumbered`;
+/// `replaced_text` and `replaced_text_counted`, `ambiguous_text` and
+/// `ambiguous_text_counted`, `renumbered`;
 /// and the `repairs` ([`repairs_json`]).
 fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
     let source = p.source;
@@ -207,19 +239,30 @@ fn add_plan_notes(json: &mut serde_json::Value, p: &PlanView<'_>) {
         _ => serde_json::Value::Null,
     };
     // Per table and column, the text a remote backup's export replaced
-    // with U+FFFD (`{}` for none, or where it did not look), and whether
-    // it looked, as `whole_reals_counted`.
-    json["replaced_text"] = serde_json::json!(
-        { source.manifest.as_ref() }
-            .and_then(|m| m.replaced_text.clone())
-            .unwrap_or_default()
-    );
-    json["replaced_text_counted"] = match source.manifest.as_ref() {
-        Some(m) if m.replaced_text.is_some() => serde_json::json!(true),
-        Some(m) if whole_reals_are_counted(m) => serde_json::json!(false),
-        None if remote && source.rows.values().any(|rows| *rows > 0) => serde_json::json!(false),
-        _ => serde_json::Value::Null,
-    };
+    // with U+FFFD, and the text whose `\n` it turns into a line break
+    // (`{}` for none, or where it did not look), and whether it looked, as
+    // `whole_reals_counted`.
+    let per_column = [
+        (
+            "replaced_text",
+            source.manifest.as_ref().map(|m| &m.replaced_text),
+        ),
+        (
+            "ambiguous_text",
+            source.manifest.as_ref().map(|m| &m.ambiguous_text),
+        ),
+    ];
+    for (field, recorded) in per_column {
+        json[field] = serde_json::json!(recorded.cloned().flatten().unwrap_or_default());
+        json[format!("{field}_counted")] = match (source.manifest.as_ref(), recorded) {
+            (_, Some(Some(_))) => serde_json::json!(true),
+            (Some(m), _) if whole_reals_are_counted(m) => serde_json::json!(false),
+            (None, _) if remote && source.rows.values().any(|rows| *rows > 0) => {
+                serde_json::json!(false)
+            }
+            _ => serde_json::Value::Null,
+        };
+    }
     json["renumbered"] = serde_json::json!(
         source
             .manifest
