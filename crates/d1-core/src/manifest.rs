@@ -1283,6 +1283,27 @@ mod tests {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// A hostile manifest's `ambiguous_text` (text with a line break and
+    /// `\n`) is held to its rows as `replaced_text` is: a table it does not
+    /// record, or a count of none, is refused.
+    #[test]
+    fn a_manifest_recording_ambiguous_text_of_a_table_it_does_not_record_is_refused() {
+        let name = "backup-prod-20261124-1200.sql";
+        let stored_as = "backup-prod-20261124-1200.manifest.json";
+        let mut m = sample(name);
+        m.rows = BTreeMap::from([("jt".to_owned(), 2)]);
+        let counted = |t: &str, n: u64| {
+            BTreeMap::from([(t.to_owned(), BTreeMap::from([("j".to_owned(), n)]))])
+        };
+        m.ambiguous_text = Some(counted("jt", 1));
+        m.validate(stored_as).unwrap();
+        for bad in [counted("other", 1), counted("jt", 0)] {
+            m.ambiguous_text = Some(bad);
+            let err = m.validate(stored_as).unwrap_err().to_string();
+            assert!(err.contains("line break"), "{err}");
+        }
+    }
+
     #[test]
     fn the_sql_a_backup_holds_is_the_plaintext_of_a_sealed_file() {
         let mut m = sample("backup-prod-20261124-1200.sql");
