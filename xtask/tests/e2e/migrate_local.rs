@@ -2244,6 +2244,73 @@ fn every_command_that_applies_migrations_refuses_one_that_writes_the_migrations_
     }
 }
 
+/// A migration that drops an index made by hand: it applied to the
+/// database it was written for, and fails on an empty one (`no such
+/// index`), as every migration is applied to a fresh clone's local D1 or
+/// a `--clean` restore's target.
+const DROPS_A_HAND_MADE_INDEX: &str = "DROP INDEX hand_idx;\n";
+
+/// Whether `run`'s refusal of 0005_drop_hand.sql on an empty database
+/// names the file, its statement and the fix, and says `command`'s own
+/// words (`said`), not migrate's.
+fn refused_from_nothing(run: &Run, said: &[&str]) -> bool {
+    let stderr = &run.stderr;
+    stderr.contains("0005_drop_hand.sql: its statement 1")
+        && stderr.contains("cannot make it from nothing")
+        && stderr.contains("IF EXISTS")
+        && said.iter().all(|s| stderr.contains(s))
+        && !stderr.contains("refusing to migrate")
+        && !stderr.contains("cargo xtask migrate")
+}
+
+/// rvCA: a migration that assumes what a change made by hand left (it
+/// drops an index no migration makes) applied to the local D1 (exit 0);
+/// a fresh clone's first backup, which makes its empty local D1 from
+/// migrations/ first, was refused (rightly: wrangler fails there too)
+/// in migrate's words, "It is not applied yet ... `cargo xtask migrate
+/// local --dry-run`", to a user who ran a backup. A fresh clone's backup
+/// and `restore --clean` each refuse it (exit 3), a dry run too, in
+/// their own words: the database is new, the migrations cannot make it
+/// from nothing (file and statement), the fix, nothing backed up or
+/// restored; no backup file, no local D1 made.
+#[test]
+fn a_migration_that_cannot_apply_to_an_empty_database_is_refused_in_each_commands_words() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("CREATE INDEX hand_idx ON companies(timezone);");
+    std::fs::write(
+        sb.path().join("migrations/0005_drop_hand.sql"),
+        DROPS_A_HAND_MADE_INDEX,
+    )
+    .unwrap();
+    let no_backup = ["--no-backup", "--reason", "the index made by hand"];
+    sb.xtask(&[&["migrate", "local", "--yes", "-q"][..], &no_backup].concat())
+        .assert_ok();
+    // The runbook's hand export: a backup's verify applies 0005 to an
+    // empty database too, and cannot run.
+    let export = sb.export_data_only("data.sql");
+    sb.empty_local_d1();
+    let held = sb.backups_held();
+    let file = export.to_str().unwrap();
+    let backup_words = ["refusing to back up", "is new", "nothing was backed up"];
+    let restore_words = ["refusing to restore", "--clean", "nothing was restored"];
+    let restore = ["restore", file, "--to", "local", "--clean", "--no-manifest"];
+    let restore_dry_run = [&restore[..], &["--dry-run"]].concat();
+    let restore_yes = [&restore[..], &["--yes"]].concat();
+    for (args, said) in [
+        (&["backup", "local", "--dry-run"][..], &backup_words),
+        (&["backup", "local"], &backup_words),
+        (&restore_dry_run, &restore_words),
+        (&restore_yes, &restore_words),
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
+        assert!(refused_from_nothing(&run, said), "{args:?}:\n{}", run.all());
+        assert!(sb.local_d1_files().is_empty(), "{args:?}: D1 written");
+        assert_eq!(sb.backups_held(), held, "{args:?}");
+    }
+}
+
 /// A migration whose second statement makes rows without end, each of
 /// them large: it passes the trial's memory long before its time.
 const MEMORY_HUNGRY: &str = "DELETE FROM companies WHERE 0;\n\

@@ -36,6 +36,28 @@ fn restore_new(
     remote.xtask(home, &args)
 }
 
+/// The runbook's hand export of prod (`wrangler d1 export --remote
+/// --no-schema`), written to data.sql in the sandbox; returns its path.
+fn hand_export_of_prod(remote: &Remote, home: &std::path::Path) -> std::path::PathBuf {
+    let file = remote.sb.path().join("data.sql");
+    let mut export = d1_loopback::pinned_wrangler_command(&common::repo_root());
+    export.current_dir(remote.sb.path()).args([
+        "d1",
+        "export",
+        "qbtime_db_prod",
+        "--env",
+        "production",
+        "--remote",
+        "--no-schema",
+        "-y",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    let out = Run::from_output(remote.with_api(&mut export, home).output().unwrap());
+    out.assert_ok();
+    file
+}
+
 fn config_text(remote: &Remote) -> String {
     std::fs::read_to_string(remote.sb.path().join("wrangler.toml")).unwrap()
 }
@@ -1290,6 +1312,47 @@ fn source_env_beside_a_manifest_that_names_its_environment_is_refused() {
     assert_eq!(create_requests(&remote), 0);
 }
 
+/// rvCA: `--to new:NAME --clean` makes the new database's schema by
+/// applying the migrations to it, empty: one that drops an index made by
+/// hand (it applied to prod, and fails on an empty database) was refused
+/// in migrate's words, "`cargo xtask migrate ...`", which migrates no new
+/// database. It is refused (exit 3) before the create, the dry run too, in
+/// restore's words: the migrations cannot make it from nothing (file and
+/// statement), the fix, no database created.
+#[test]
+fn a_clean_restore_into_a_new_database_refuses_a_migration_that_cannot_apply_to_an_empty_one() {
+    let remote = Remote::new("INSERT INTO d1_migrations (name) VALUES ('0005_drop_hand.sql');");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_drop_hand.sql"),
+        "DROP INDEX hand_idx;\n",
+    )
+    .unwrap();
+    // The runbook's hand export: a backup's verify applies 0005 to an
+    // empty database too, and cannot run.
+    let file = hand_export_of_prod(&remote, home.path());
+    let file = file.to_str().unwrap();
+    let databases = remote.server.database_names();
+    for last in ["--dry-run", "--yes"] {
+        let hand = ["--clean", "--no-manifest", "--source-env", "prod", last];
+        let run = restore_new(&remote, home.path(), file, "qbtime_db_fresh", &hand);
+        assert_eq!(run.code, Some(3), "{last}:\n{}", run.all());
+        assert!(
+            run.stderr
+                .contains("refusing to restore into new:qbtime_db_fresh")
+                && run.stderr.contains("0005_drop_hand.sql: its statement 1")
+                && run.stderr.contains("cannot make it from nothing")
+                && run.stderr.contains("IF EXISTS")
+                && run.stderr.contains("no database was created")
+                && !run.stderr.contains("cargo xtask migrate"),
+            "{last}:\n{}",
+            run.all()
+        );
+        assert_eq!(create_requests(&remote), 0, "{last}: nothing was created");
+        assert_eq!(remote.server.database_names(), databases);
+    }
+}
+
 /// The runbook's hand export (`wrangler d1 export --remote --no-schema`)
 /// of a prod whose schema drifted from its migrations (a column added by
 /// hand, a table the app made itself): its rows name a column and a table
@@ -1307,22 +1370,7 @@ fn a_clean_restore_into_a_new_database_of_rows_the_migrations_have_no_place_for_
          INSERT INTO made_by_app VALUES (1, 'secret-note');\n",
     );
     let home = tempfile::tempdir().unwrap();
-    let file = remote.sb.path().join("data.sql");
-    let mut export = d1_loopback::pinned_wrangler_command(&common::repo_root());
-    export.current_dir(remote.sb.path()).args([
-        "d1",
-        "export",
-        "qbtime_db_prod",
-        "--env",
-        "production",
-        "--remote",
-        "--no-schema",
-        "-y",
-        "--output",
-        file.to_str().unwrap(),
-    ]);
-    let out = Run::from_output(remote.with_api(&mut export, home.path()).output().unwrap());
-    out.assert_ok();
+    let file = hand_export_of_prod(&remote, home.path());
     let file = file.to_str().unwrap();
     let databases = remote.server.database_names();
     let hand = ["--clean", "--no-manifest", "--source-env", "prod"];
