@@ -1758,7 +1758,8 @@ fn refuse_bootstrap_migrations(
     let dir = project.config_dir.join(&env.migrations_dir);
     let files = crate::steps::migrations::migration_files(&dir)?;
     let digests = crate::steps::migrations::digests(&dir, &files);
-    crate::steps::migrations::refuse_what_cannot_apply_to_empty(env, &dir, (files, digests))
+    let by = crate::steps::migrations::FromNothing::FirstBackup;
+    crate::steps::migrations::refuse_what_cannot_apply_to_empty(env, &dir, (files, digests), by)
 }
 
 /// Whether `backup` first gives the local D1 its schema from migrations/:

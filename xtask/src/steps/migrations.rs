@@ -1431,23 +1431,90 @@ fn guarded_unread(
     }
 }
 
-/// Refuses (exit 3), in `migrate`'s words and before anything runs, a
-/// migration of `dir` (`files` as read) that its guards refuse, applied
-/// to `env`'s database with none applied and no schema yet: `restore
-/// --clean`'s target, a fresh clone's first backup. Only migrate and
-/// deploy held their migrations to them, and these applied every
-/// migration that writes d1_migrations (NL).
+/// Which command applies every migration to a database with none applied
+/// and no schema yet, for its refusal's words
+/// ([`refuse_what_cannot_apply_to_empty`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FromNothing {
+    /// A fresh clone's first backup, which gives the new local D1 its
+    /// schema before it backs it up.
+    FirstBackup,
+    /// `restore --clean` into an environment's emptied database.
+    CleanRestore,
+    /// `restore --to new:NAME --clean`, into the database it creates.
+    NewDatabase,
+}
+
+/// Refuses (exit 3), before anything runs, a migration of `dir` (`files`
+/// as read) that its guards refuse, applied to `env`'s database with none
+/// applied and no schema yet: `restore --clean`'s target, a fresh clone's
+/// first backup (`by`). Only migrate and deploy held their migrations to
+/// them, and these applied every migration that writes d1_migrations
+/// (NL). One that D1 refuses on an empty database is told in `by`'s own
+/// words (rvCA): migrate applied it, as it assumes what a hand-made
+/// change or an older migration left, and the fix is in the migration,
+/// not in a migrate the user did not run.
 pub fn refuse_what_cannot_apply_to_empty(
     env: &Environment,
     dir: &Path,
     files: FilesRead,
+    by: FromNothing,
 ) -> Result<()> {
     let mut plan = plan_of_all(env, dir, files);
     let pending = read_migrations(dir, &plan.pending)?;
     let schema = [WRANGLERS_MIGRATIONS_TABLE.to_owned()];
     plan.side_writes =
         d1_core::fk_actions::side_writes(&schema, &pending).map_err(|e| format!("{e:#}"));
+    if let Ok(found) = &plan.side_writes {
+        // The first thing to take out, as migrate tells it.
+        refuse_writing_migrations_table(&plan, found)?;
+        if let Some((fails, known)) = known_to_fail(found, "on an empty database") {
+            let (refusing, made, nothing) = match by {
+                FromNothing::FirstBackup => (
+                    format!("back up {}: the local D1 is new", env.database_name),
+                    "a backup first makes its schema by applying",
+                    "nothing was backed up",
+                ),
+                FromNothing::CleanRestore => (
+                    format!("restore into {}: it is empty", env.database_name),
+                    "--clean makes its schema by applying",
+                    "nothing was restored",
+                ),
+                FromNothing::NewDatabase => (
+                    format!("restore into new:{}", env.database_name),
+                    "--clean makes the new database's schema by applying",
+                    "no database was created",
+                ),
+            };
+            let again = match by {
+                FromNothing::FirstBackup => format!("`cargo xtask backup {} --dry-run`", env.name),
+                _ => "the same restore with --dry-run".to_owned(),
+            };
+            crate::stop!(
+                crate::exit::Exit::Refused,
+                "refusing to {refusing}, and {made} the migrations in {}, which cannot make it \
+                 from nothing: {fails}, {known}, so D1 refuses it too. That migration assumes \
+                 what an older migration or a change made by hand left in the database it was \
+                 written for: make it apply to an empty database as well (`DROP INDEX IF \
+                 EXISTS`, `CREATE ... IF NOT EXISTS`, or what it needs made before it), then \
+                 {again} shows the plan again. Nothing was done; {nothing}.",
+                dir.display(),
+            );
+        }
+    }
     refuse_what_cannot_apply(&plan, false)
+}
+
+/// The statement the plan's trial knows D1 refuses, and why it knows:
+/// one that failed `on` its schema with every statement before it applied
+/// ([`d1_core::fk_actions::Found::fails`]), or one SQLite cannot parse
+/// ([`does_not_parse`]).
+fn known_to_fail<'f>(found: &'f d1_core::fk_actions::Found, on: &str) -> Option<(&'f str, String)> {
+    let before_it = format!("{on} with every statement before it applied");
+    let parsed = "whatever the schema and the statements before it: SQLite cannot parse it, \
+                  and D1's SQLite parses no more than this one";
+    { found.fails.as_deref().map(|fails| (fails, before_it)) }
+        .or_else(|| does_not_parse(found).map(|statement| (statement, parsed.to_owned())))
 }
 
 /// Refuses (exit 3), a dry run too and before the pre-migration backup
@@ -1487,12 +1554,7 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
         );
     }
     // Why the plan knows, told after the statement.
-    let before_it = "on its schema with every statement before it applied";
-    let parsed = "whatever the schema and the statements before it: SQLite cannot parse it, \
-                  and D1's SQLite parses no more than this one";
-    let known = { found.fails.as_deref().map(|fails| (fails, before_it)) }
-        .or_else(|| does_not_parse(found).map(|statement| (statement, parsed)));
-    if let Some((fails, known)) = known {
+    if let Some((fails, known)) = known_to_fail(found, "on its schema") {
         crate::stop!(
             crate::exit::Exit::Refused,
             "refusing to migrate {}: {fails}, {known}, so D1 refuses it too (wrangler would fail \

@@ -366,20 +366,27 @@ fn create_new(
 /// schema they make: a file changed since is refused
 /// ([`crate::steps::migrations::stage`]), never applied unseen; one that
 /// migrate's guards refuse (it writes d1_migrations) is refused as migrate
-/// refuses it, a dry run too, before anything runs
+/// refuses it, and one D1 refuses on an empty database in restore's words,
+/// a dry run too, before the dump is surveyed in the schema they make
 /// ([`crate::steps::migrations::refuse_what_cannot_apply_to_empty`]).
 fn clean_migrations_read(
     mode: Mode,
     dir: &Path,
     target: &Environment,
+    new: bool,
 ) -> Result<Option<FilesRead>> {
+    use crate::steps::migrations::FromNothing;
     if mode != Mode::Clean {
         return Ok(None);
     }
     let files = crate::steps::migrations::migration_files(dir)?;
     let digests = crate::steps::migrations::digests(dir, &files);
     let read = (files, digests);
-    crate::steps::migrations::refuse_what_cannot_apply_to_empty(target, dir, read.clone())?;
+    let by = match new {
+        true => FromNothing::NewDatabase,
+        false => FromNothing::CleanRestore,
+    };
+    crate::steps::migrations::refuse_what_cannot_apply_to_empty(target, dir, read.clone(), by)?;
     Ok(Some(read))
 }
 
@@ -869,6 +876,7 @@ fn plan(
         check_source(project, envs, target, args, new.is_some())?;
     let access = TargetAccess::new(sh, project, args, target, new)?;
     let (catalog, existing) = access.read(args, target, new, &mut deferred)?;
+    let clean_migrations = clean_migrations_read(mode, &migrations_dir, target, new.is_some())?;
     let into = (args, target, &mut deferred);
     let (options, survey, mut triggers, schema) =
         survey_dump(project, &mut source, &migrations_dir, into, &catalog)?;
@@ -876,7 +884,6 @@ fn plan(
     let key_check = check_keys(project, args, &source, &reader, &catalog);
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
-    let clean_migrations = clean_migrations_read(mode, &migrations_dir, target)?;
     let after = schema_after(&migrations_dir, mode, &source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     let dump = (&triggers, &schema[..], key_check, deferred, &survey);
