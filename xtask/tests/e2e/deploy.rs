@@ -2251,3 +2251,70 @@ fn a_migration_the_plan_knows_d1_refuses_is_refused_before_the_deploys_backup() 
         nothing_written(&remote, &before, &run);
     }
 }
+
+/// OF 2: a deploy of local interrupted while wrangler applied a migration
+/// it had not begun said "there is nothing to restore. Its pre-migration
+/// backup is named below.", then named none below, and gave a restore of
+/// that backup as the way back. As `migrate` says it: nothing applied,
+/// nothing to restore, the backup named as kept, and no restore to run.
+#[test]
+fn an_interrupted_local_deploy_that_applied_nothing_names_its_backup_and_no_restore() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.server.add_bucket(BUCKET);
+    let key = home.path().join("key.txt");
+    let recipient =
+        keygen_recipient(&remote.xtask(home.path(), &["keygen", "--out", key.to_str().unwrap()]));
+    encrypt_backups_of(&remote.sb, "local", &recipient);
+    let settings = remote.sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(
+        &settings,
+        format!("[local.offsite]\nbucket = \"{BUCKET}\"\n\n{text}"),
+    )
+    .unwrap();
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(SEED_SQL);
+    // Slow on the database's rows, quick on the plan's empty tables, as
+    // migrate_local's interrupted migrate.
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_slow.sql"),
+        "CREATE TABLE slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 \
+         FROM c WHERE x < 200000000 * (SELECT count(*) > 0 FROM accounts)) \
+         SELECT count(*) AS n FROM c;\n",
+    )
+    .unwrap();
+    remote
+        .sb
+        .git(&["checkout", "-q", "-b", "preview/x"])
+        .assert_ok();
+    let mut cmd = remote.xtask_command(
+        home.path(),
+        &["deploy", "local", "--branch", "preview/x", "--yes"],
+    );
+    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log");
+    let run = interrupt_once_on_stderr(cmd, "wrangler: apply migrations");
+    assert_eq!(run.code, Some(130), "{}", run.all());
+    let backup = { remote.sb.backup_files().into_iter() }
+        .find(|f| f.ends_with(".sql.zst.age"))
+        .unwrap_or_else(|| panic!("no backup taken:\n{}", run.all()));
+    assert!(
+        run.stderr
+            .contains("none of 0005_slow.sql was applied to qbtime_db_local")
+            && run.stderr.contains("there is nothing to restore"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stderr.contains("named below"), "{}", run.all());
+    assert!(
+        { run.stderr.lines() }.any(|l| l.contains(&backup) && l.contains("is kept")),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains("restore backup-") && !run.stderr.contains("To go back"),
+        "an interrupted deploy that applied nothing gives a restore:\n{}",
+        run.all()
+    );
+    assert!(!deployed(&remote));
+}
