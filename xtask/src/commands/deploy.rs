@@ -880,20 +880,20 @@ impl Deploy<'_> {
             }
             Step::Migrate => {
                 let staged = staged.expect("a deploy with a migration to apply staged it");
-                crate::steps::migrations::record_applying(
+                let applying = crate::steps::migrations::record_applying(
                     self.project,
                     held(),
                     plan,
                     backup_file.as_deref(),
                 )?;
+                // One that applied nothing names the backup as kept (there
+                // is nothing to restore), as migrate does: it said "named
+                // below" and named none.
                 *applied = crate::steps::migrations::apply(
                     self.sh,
                     self.project,
                     (plan, staged),
-                    (
-                        "see below for the way back",
-                        "Its pre-migration backup is named below.",
-                    ),
+                    ("see below for the way back", &applying.kept),
                 )?;
                 // Applied: a kill during the Pages deploy leaves no record
                 // of migrations underway.
@@ -962,7 +962,15 @@ fn pages_deploy(sh: &Shell, project: &Project, branch: &str) -> Result<()> {
 /// The error a failed step stops the deploy with: which step, why, and the
 /// way back from the backup this run took (never taken by itself).
 fn failed(env: &Environment, step: Step, e: anyhow::Error, advice: Option<&str>) -> anyhow::Error {
+    // A migrate step that applied nothing said so, and named its backup as
+    // kept: a restore of it would be no way back (OF 2).
+    let nothing_to_restore = { e.downcast_ref::<crate::steps::migrations::FailedApply>() }
+        .is_some_and(|f| f.nothing_to_restore);
     let way_back = match advice {
+        Some(_) if nothing_to_restore => format!(
+            "Nothing was restored, and nothing needs to be: {} is as it was before this deploy.",
+            env.database_name
+        ),
         Some(commands) => format!(
             "Nothing was restored. To go back to the backup this deploy took before migrating, \
              {commands}"

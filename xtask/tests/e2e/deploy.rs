@@ -301,7 +301,9 @@ fn nothing_to_migrate_takes_no_backup_and_goes_straight_to_the_deploy() {
 /// a machine without the backup, KEYFILE filled, run.
 #[test]
 fn a_failing_migration_stops_the_deploy_and_prints_the_way_back_without_restoring() {
-    let remote = Remote::new("");
+    // 0004 applies before 0005 fails: the database changed, so the way
+    // back is given (one that applied nothing has none to give, OF 2).
+    let remote = Remote::with_migrations("", 3);
     let home = tempfile::tempdir().unwrap();
     let key = encrypted_offsite(&remote, home.path());
     // A NULL where the column takes none: D1 refuses it, and the plan's
@@ -351,7 +353,8 @@ fn a_failing_migration_stops_the_deploy_and_prints_the_way_back_without_restorin
     );
     assert!(!deployed(&remote), "no deploy after a failed migration");
     assert_eq!(requests_to(&remote, "/import"), 0, "nothing was restored");
-    assert_eq!(dump_of(&remote.db), before);
+    assert_ne!(dump_of(&remote.db), before, "0004 was applied");
+    assert_eq!(counts(&remote.db)["d1_migrations"], 4, "and not undone");
     assert!(
         remote
             .server
