@@ -618,3 +618,47 @@ fn a_plan_quotes_a_table_named_empty_or_ending_in_a_space() {
         assert!(!line.contains("table trail "), "{line}");
     }
 }
+
+/// OF 1: past OB's finding, names were still printed raw: verify's
+/// foreign key row, `backup --table`'s refusal (a name to type again, so a
+/// shell word), diff's tables and a restore's refusal listing the
+/// target's tables. `my table` and `parent ` read as other tables there.
+#[test]
+fn verify_backup_diff_and_restore_quote_a_table_named_with_a_space() {
+    let sb = Sandbox::new();
+    let dump = sb.path().join("spaced.sql");
+    std::fs::write(
+        &dump,
+        "PRAGMA defer_foreign_keys=TRUE;\n\
+         CREATE TABLE \"parent \"(id INTEGER PRIMARY KEY);\n\
+         CREATE TABLE \"my child\"(id INTEGER PRIMARY KEY, \
+         p INTEGER REFERENCES \"parent \"(id));\n\
+         INSERT INTO \"parent \" VALUES(2);\n\
+         INSERT INTO \"my child\" VALUES(1,1);\n",
+    )
+    .unwrap();
+    let verified = sb.xtask(&["verify", dump.to_str().unwrap(), "--no-manifest"]);
+    assert_eq!(verified.code, Some(1), "{}", verified.all());
+    assert!(
+        verified
+            .all()
+            .contains("\"my child\" rowid 1 references a missing row of \"parent \""),
+        "{}",
+        verified.all()
+    );
+    sb.apply_migrations();
+    sb.execute_sql("CREATE TABLE \"my table\" (id INTEGER PRIMARY KEY, v);\n");
+    sb.execute_sql("INSERT INTO \"my table\" VALUES (1, 'a');\n");
+    let refused = sb.xtask(&["backup", "local", "--table", "my tabl"]);
+    assert_ne!(refused.code, Some(0), "{}", refused.all());
+    let all = refused.all();
+    assert!(all.contains("--table 'my tabl': no such table"), "{all}");
+    assert!(all.contains("'my table'"), "{all}");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&sb);
+    sb.execute_sql("INSERT INTO \"my table\" VALUES (2, 'b');\n");
+    let diff = sb.xtask(&["diff", &backup, "live:local"]);
+    let all = diff.all();
+    assert!(all.contains("\"my table\""), "{all}");
+    assert!(!all.contains(" my table"), "{all}");
+}
