@@ -2253,16 +2253,17 @@ impl ExportScope {
         let mut chosen_virtual = Vec::new();
         for name in requested {
             let Some(object) = catalog.find_table(name).filter(|o| o.kind == "table") else {
-                let known: Vec<&str> = catalog
+                let known: Vec<String> = catalog
                     .objects
                     .iter()
                     .filter(|o| {
                         exportable.table(o) || exportable.virtual_names.contains(o.name.as_str())
                     })
-                    .map(|o| o.name.as_str())
+                    .map(|o| crate::wording::shell_word(&o.name))
                     .collect();
                 bail!(
-                    "--table {name}: no such table in the database; its tables are: {}",
+                    "--table {}: no such table in the database; its tables are: {}",
+                    crate::wording::shell_word(name),
                     known.join(", ")
                 );
             };
@@ -2277,7 +2278,8 @@ impl ExportScope {
             }
             if !exportable.table(object) {
                 bail!(
-                    "--table {name}: this is an internal table and cannot be exported on its own"
+                    "--table {}: this is an internal table and cannot be exported on its own",
+                    crate::wording::shell_word(name)
                 );
             }
             push_unique(&mut tables, &object.name);
@@ -2369,21 +2371,26 @@ fn refuse_no_rows_chosen(data_tables: &[String], chosen_virtual: &[VirtualTable]
         return Ok(());
     }
     let vt = &chosen_virtual[0];
-    let name = crate::names::shown_name(&vt.name);
+    // Named as SQL spells it, and as a shell word where it is to be typed.
+    let (name, typed) = (
+        crate::names::shown_name(&vt.name),
+        crate::wording::shell_word(&vt.name),
+    );
     if let VirtualContent::External { table } = &vt.content {
         let content = crate::names::shown_name(table);
+        let content_typed = crate::wording::shell_word(table);
         bail!(
-            "--table {name}: {name} is an external-content FTS5 table: its rows live in its \
+            "--table {typed}: {name} is an external-content FTS5 table: its rows live in its \
              content table {content}, which this list leaves out, so the list names nothing to \
-             export: nothing was written. Back it up with its content table (`--table {content} \
-             --table {name}`, which a restore rebuilds the index from), or take a whole backup \
-             (no --table)"
+             export: nothing was written. Back it up with its content table (`--table \
+             {content_typed} --table {typed}`, which a restore rebuilds the index from), or take \
+             a whole backup (no --table)"
         );
     }
     bail!(
-        "--table {name}: {name} is a virtual table that holds no rows of its own (a contentless \
+        "--table {typed}: {name} is a virtual table that holds no rows of its own (a contentless \
          FTS5 table or an fts5vocab table), so the list names nothing to export: nothing was \
-         written. Name a table with rows beside it (`--table TABLE --table {name}`), or take a \
+         written. Name a table with rows beside it (`--table TABLE --table {typed}`), or take a \
          whole backup (no --table)"
     )
 }

@@ -224,7 +224,7 @@ pub fn content_check(
                 digests
                     .keys()
                     .filter(|t| !recorded.contains_key(*t))
-                    .map(|t| format!("{t}: the manifest records no content digest for it")),
+                    .map(|t| undigested(t)),
             );
             if differ.is_empty() {
                 pass(
@@ -476,14 +476,16 @@ fn foreign_key_check_saying(
         Some((table, rowid, parent)) => fail(
             "foreign keys",
             format!(
-                "{} that do{} not exist; the first: {table} rowid {} references \
-                 a missing row of {parent}",
+                "{} that do{} not exist; the first: {} rowid {} references \
+                 a missing row of {}",
                 match broken.len() {
                     1 => "1 row references a row".to_owned(),
                     n => format!("{n} rows reference rows"),
                 },
                 if broken.len() == 1 { "es" } else { "" },
-                rowid.map_or_else(|| "?".to_owned(), |r| r.to_string())
+                crate::names::shown_name(table),
+                rowid.map_or_else(|| "?".to_owned(), |r| r.to_string()),
+                crate::names::shown_name(parent)
             ),
         ),
     })
@@ -578,6 +580,7 @@ pub fn row_check(
         tables += 1;
         total += got.max(0);
         if got != *want as i64 {
+            let table = crate::names::shown_name(table);
             wrong.push(if got < 0 {
                 format!("{table}: expected {want}, but the table is missing")
             } else {
@@ -627,7 +630,8 @@ fn unrecorded_rows(
             && !seeded;
         if checked && !m.rows.contains_key(&table) {
             unrecorded.push(format!(
-                "{table}: {}, which the manifest does not record",
+                "{}: {}, which the manifest does not record",
+                crate::names::shown_name(&table),
                 crate::wording::count(got, "row")
             ));
         }
@@ -770,6 +774,13 @@ pub fn check_chain(rows: impl IntoIterator<Item = AuditRow>) -> std::result::Res
     Ok(walker.rows)
 }
 
+/// What the content check says of table `t`, whose digest the manifest
+/// lacks.
+fn undigested(t: &str) -> String {
+    let t = crate::names::shown_name(t);
+    format!("{t}: the manifest records no content digest for it")
+}
+
 pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -> Result<Check> {
     let Some(rule) = rule else {
         return Ok(skipped(
@@ -780,17 +791,15 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
     if let Some(refused) = unwalkable_chain(db, rule)? {
         return Ok(refused);
     }
-    let table = &rule.table;
+    let table = crate::names::shown_name(&rule.table);
     let mut stmt = db.prepare(&rule.select())?;
     let mut rows = stmt.query([])?;
     let mut walker = ChainWalker::default();
     let n = rule.fields.len();
-    while let Some(row) = rows.next().with_context(|| {
-        format!(
-            "reading {} from the scratch database",
-            crate::names::shown_name(table)
-        )
-    })? {
+    while let Some(row) = rows
+        .next()
+        .with_context(|| format!("reading {table} from the scratch database"))?
+    {
         let fields = (1..=n)
             .map(|i| row.get_ref(i))
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -800,7 +809,10 @@ pub fn audit_chain_check(db: &rusqlite::Connection, rule: Option<&AuditChain>) -
             Err(_) => {
                 return Ok(fail(
                     "audit chain",
-                    format!("{table}.{} holds a value that is not an integer", rule.id),
+                    format!(
+                        "{table}.{} holds a value that is not an integer",
+                        crate::names::shown_name(&rule.id)
+                    ),
                 ));
             }
         };
@@ -855,7 +867,10 @@ fn unwalkable_chain(db: &rusqlite::Connection, rule: &AuditChain) -> Result<Opti
     if actual.is_empty() {
         return Ok(Some(skipped(
             "audit chain",
-            format!("the backup has no {table} table"),
+            format!(
+                "the backup has no {} table",
+                crate::names::shown_name(table)
+            ),
         )));
     }
     let missing = app::missing_columns(&rule.columns(), &actual);
@@ -863,8 +878,9 @@ fn unwalkable_chain(db: &rusqlite::Connection, rule: &AuditChain) -> Result<Opti
         return Ok(Some(fail(
             "audit chain",
             format!(
-                "{table} does not have the shape [app.audit_chain] declares: it lacks {}; \
+                "{} does not have the shape [app.audit_chain] declares: it lacks {}; \
                  fix the declaration in {SETTINGS_FILE} or the table",
+                crate::names::shown_name(table),
                 missing.join(", ")
             ),
         )));

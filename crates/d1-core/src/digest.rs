@@ -238,10 +238,11 @@ pub fn differences(
     expected
         .iter()
         .filter_map(|(table, want)| match found.get(table) {
-            None => Some(format!("{table}: missing")),
+            None => Some(format!("{}: missing", crate::names::shown_name(table))),
             Some(got) if got != want => Some(format!(
-                "{table}: its rows differ from the backup's (content digest {} where the backup \
+                "{}: its rows differ from the backup's (content digest {} where the backup \
                  has {})",
+                crate::names::shown_name(table),
                 short(got),
                 short(want)
             )),

@@ -1358,7 +1358,10 @@ fn body_reaches_outside(sql: &str) -> Option<String> {
             .iter()
             .find(|needle| lower.contains(*needle))
             .map(|needle| {
-                format!("the view or trigger {name} names {needle}, which no dump may reach")
+                format!(
+                    "the view or trigger {} names {needle}, which no dump may reach",
+                    crate::names::shown_name(&name)
+                )
             })
         }
         _ => None,
@@ -1482,7 +1485,8 @@ fn judge_for_everyone(action: AuthAction<'_>) -> Option<Result<(), String>> {
 fn not_reserved(name: &str) -> Result<(), String> {
     if is_reserved(name) {
         Err(format!(
-            "it touches {name}, a name D1 and workerd reserve for themselves"
+            "it touches {}, a name D1 and workerd reserve for themselves",
+            crate::names::shown_name(name)
         ))
     } else {
         Ok(())

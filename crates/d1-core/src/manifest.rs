@@ -461,7 +461,8 @@ impl Manifest {
                 bail!("it records exact values, which only a backup of a local D1 holds");
             }
             if let Some(table) = exact.keys().find(|t| !self.rows.contains_key(*t)) {
-                bail!("it records exact values of {table:?}, a table it holds no rows of");
+                let table = crate::names::shown_name(table);
+                bail!("it records exact values of {table}, a table it holds no rows of");
             }
         }
         if let Some(table) = self
@@ -638,8 +639,9 @@ impl Manifest {
                 && *table != own
             {
                 let own = crate::names::shown_name(&own);
+                let table = crate::names::shown_name(table);
                 bail!(
-                    "its virtual table {shown} keeps its rows in {table:?}, not in its own shadow \
+                    "its virtual table {shown} keeps its rows in {table}, not in its own shadow \
                      table {own}"
                 );
             }
@@ -1545,11 +1547,14 @@ mod tests {
         m.database.location = "local".to_owned();
         m.validate("backup-prod-20261124-1200.manifest.json")
             .unwrap();
-        m.exact_values = Some(BTreeMap::from([("accounts".to_owned(), 1)]));
-        let err = m
-            .validate("backup-prod-20261124-1200.manifest.json")
-            .unwrap_err();
-        assert!(err.to_string().contains("\"accounts\""), "{err}");
+        // Named as SQL spells it (it was Rust's Debug form).
+        for (table, named) in [("accounts", "of accounts,"), ("my t", "of \"my t\",")] {
+            m.exact_values = Some(BTreeMap::from([(table.to_owned(), 1)]));
+            let err = m
+                .validate("backup-prod-20261124-1200.manifest.json")
+                .unwrap_err();
+            assert!(err.to_string().contains(named), "{err}");
+        }
     }
 
     /// Integers beyond 2^53 are recorded for tables the backup holds rows

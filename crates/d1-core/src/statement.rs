@@ -416,16 +416,15 @@ pub fn describe(sql: &str) -> String {
     if let Some(command) = d1_sql::statements::dot_command(skip_trivia(sql)) {
         return format!("a sqlite3 shell dot-command ({command})");
     }
-    let described = insert_target(sql)
-        .map(|t| format!("an INSERT into {t}"))
-        .unwrap_or_else(|| {
-            if !starts_a_statement(leading_word(sql)) {
-                return NOT_A_STATEMENT.to_owned();
-            }
-            keyword_words(sql)
-        });
+    // The table as SQL spells it (`"my table"`), escaped as it is shown.
+    if let Some(t) = insert_target(sql) {
+        return format!("an INSERT into {}", crate::names::shown_name(&t));
+    }
+    if !starts_a_statement(leading_word(sql)) {
+        return NOT_A_STATEMENT.to_owned();
+    }
     // It names the dump's tables, which may hold any character.
-    crate::names::shown(&described).into_owned()
+    crate::names::shown(&keyword_words(sql)).into_owned()
 }
 
 /// The words that say what kind of statement `sql` is (`DELETE FROM`,
@@ -1430,7 +1429,11 @@ mod tests {
         assert!(!fragment.contains("staple"), "{fragment}");
         assert_eq!(
             describe("INSERT INTO \"x\nResult: GOOD\" VALUES(1);"),
-            "an INSERT into x\\u{a}Result: GOOD"
+            "an INSERT into \"x\\u{a}Result: GOOD\""
+        );
+        assert_eq!(
+            describe("INSERT INTO \"my table\" VALUES(1);"),
+            "an INSERT into \"my table\""
         );
     }
 

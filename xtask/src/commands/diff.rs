@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use d1_core::names::shown;
+use d1_core::names::{shown, shown_name};
 use rusqlite::types::ValueRef;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -240,16 +240,18 @@ fn no_such_tables<'a>(
                 crate::edge::inventory::edits(&t, &n) <= 2
             })
         })
-        .map(|n| shown(n).into_owned())
+        .map(d1_core::wording::shell_word)
         .collect();
+    // Each as it is typed after `--table`.
     Exit::CouldNotRun.error(anyhow::anyhow!(
         "--table {}: neither side has such a table; the tables are: {}{}",
-        missing
-            .iter()
-            .map(|t| shown(t))
+        { missing.iter() }
+            .map(|t| d1_core::wording::shell_word(t))
             .collect::<Vec<_>>()
             .join(", "),
-        known.map(shown).collect::<Vec<_>>().join(", "),
+        { known.map(d1_core::wording::shell_word) }
+            .collect::<Vec<_>>()
+            .join(", "),
         crate::edge::inventory::did_you_mean(&near),
     ))
 }
@@ -859,7 +861,7 @@ impl Diff {
             render_table(&mut out, t);
         }
         if !same_rows.is_empty() {
-            let names: Vec<Cow<'_, str>> = same_rows.iter().map(|t| shown(&t.table)).collect();
+            let names: Vec<Cow<'_, str>> = same_rows.iter().map(|t| shown_name(&t.table)).collect();
             let _ = writeln!(
                 out,
                 "Same rows, schema changed (above): {}",
@@ -867,7 +869,7 @@ impl Diff {
             );
         }
         if !same.is_empty() {
-            let names: Vec<Cow<'_, str>> = same.iter().map(|t| shown(&t.table)).collect();
+            let names: Vec<Cow<'_, str>> = same.iter().map(|t| shown_name(&t.table)).collect();
             let _ = writeln!(
                 out,
                 "Unchanged: {} ({})",
@@ -932,13 +934,13 @@ impl Diff {
             let on = if c.kind == "table" || c.table == c.name {
                 String::new()
             } else {
-                format!(" on {}", shown(&c.table))
+                format!(" on {}", shown_name(&c.table))
             };
             let _ = writeln!(
                 out,
                 "  {mark} {} {}{on} {}",
                 c.kind,
-                shown(&c.name),
+                shown_name(&c.name),
                 c.change
             );
             if let Some(cols) = &c.columns {
@@ -969,7 +971,7 @@ fn render_table(out: &mut String, t: &TableDiff) {
     let _ = writeln!(
         out,
         "  {}: {} -> {} rows; {} added, {} removed, {} changed{by}",
-        shown(&t.table),
+        shown_name(&t.table),
         count(t.rows[0]),
         count(t.rows[1]),
         t.added.count,
@@ -1301,7 +1303,12 @@ fn table_diff(
             |r| r.get::<_, i64>(0),
         )
         .map(|n| n.max(0) as u64)
-        .with_context(|| format!("counting the rows of {} on side {schema}", shown(table)))
+        .with_context(|| {
+            format!(
+                "counting the rows of {} on side {schema}",
+                shown_name(table)
+            )
+        })
     };
     let mut t = TableDiff {
         table: table.to_owned(),
@@ -1353,7 +1360,7 @@ fn counter(conn: &rusqlite::Connection, schema: &str, table: &str) -> Result<Opt
     seq.with_context(|| {
         format!(
             "reading the AUTOINCREMENT counter of {} on side {schema}",
-            shown(table)
+            shown_name(table)
         )
     })
 }

@@ -935,6 +935,7 @@ fn warn_left_out(catalog: &Catalog, scope: &ExportScope) {
 /// cannot rebuild its index. Said at every verbosity.
 fn warn_unrebuildable(catalog: &Catalog, scope: &ExportScope) {
     for (fts, content, exists) in scope.unrebuildable(catalog) {
+        let content_name = &content;
         let (fts, content) = (
             d1_core::names::shown_name(&fts),
             d1_core::names::shown_name(&content),
@@ -949,7 +950,10 @@ fn warn_unrebuildable(catalog: &Catalog, scope: &ExportScope) {
             ),
             true => (
                 "that this backup leaves out",
-                format!("add `--table {content}` to back it up with its index"),
+                format!(
+                    "add `--table {}` to back it up with its index",
+                    d1_core::wording::shell_word(content_name)
+                ),
             ),
         };
         crate::warn!(

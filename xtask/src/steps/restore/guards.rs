@@ -1511,8 +1511,8 @@ pub(super) fn guard_dump_scope(
         false => format!(
             "a backup of only {} (without a manifest: it makes only some of the tables its \
                  migrations make, not {}, as `wrangler d1 export --table` writes)",
-            d1_core::wording::listed(&created, "table"),
-            d1_core::wording::listed(&missing, "table")
+            d1_core::wording::listed(&shown_names(&created), "table"),
+            d1_core::wording::listed(&shown_names(&missing), "table")
         ),
     };
     Some(refuse_without_partial(source, &what, mode, no_rows))
@@ -2029,6 +2029,13 @@ pub(super) fn backed_up_before(
         .filter(|o| target.records(o) && o.database.uuid.eq_ignore_ascii_case(&target.database_id))
         .last()
         .map(|o| o.file.name.clone()))
+}
+
+/// Each of `names` as [`d1_core::names::shown_name`] prints it, for a list.
+fn shown_names<S: AsRef<str>>(names: &[S]) -> Vec<String> {
+    { names.iter() }
+        .map(|n| d1_core::names::shown_name(n.as_ref()).into_owned())
+        .collect()
 }
 
 #[cfg(test)]

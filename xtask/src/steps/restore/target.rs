@@ -158,10 +158,10 @@ pub(super) fn guard_target_state(
     if mode == Mode::Replace || existing.is_empty() {
         return Ok(());
     }
-    let names: Vec<&str> = existing
+    let names: Vec<_> = existing
         .iter()
         .filter(|(k, _)| k == "table")
-        .map(|(_, n)| n.as_str())
+        .map(|(_, n)| d1_core::names::shown_name(n))
         .collect();
     let how = match mode {
         Mode::IntoEmpty => "a restore (--into-empty, the default when no mode is given)".to_owned(),
