@@ -621,10 +621,10 @@ fn a_plan_quotes_a_table_named_empty_or_ending_in_a_space() {
 
 /// OF 1: past OB's finding, names were still printed raw: verify's
 /// foreign key row, `backup --table`'s refusal (a name to type again, so a
-/// shell word), diff's tables and a restore's refusal listing the
-/// target's tables. `my table` and `parent ` read as other tables there.
+/// shell word) and diff's tables. `my table` and `parent ` read as other
+/// tables there.
 #[test]
-fn verify_backup_diff_and_restore_quote_a_table_named_with_a_space() {
+fn verify_backup_and_diff_quote_a_table_named_with_a_space() {
     let sb = Sandbox::new();
     let dump = sb.path().join("spaced.sql");
     std::fs::write(
