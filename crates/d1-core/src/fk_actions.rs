@@ -1673,6 +1673,129 @@ mod tests {
         );
     }
 
+    /// rvCA 1, 3: a break is judged once every pending migration has run,
+    /// as wrangler applies them all in one run: a view the first leaves
+    /// unable to run and the next repairs is no break, one still broken
+    /// names the statement that first broke it, and names are quoted as
+    /// SQL would take them.
+    #[test]
+    fn a_break_is_judged_once_every_pending_migration_has_run() {
+        let mut target = schema();
+        target.extend(
+            [
+                "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT)",
+                "CREATE VIEW tag_names AS SELECT name FROM tags",
+                "CREATE TABLE \"my tags\" (id INTEGER PRIMARY KEY, x TEXT)",
+                "CREATE TABLE \"tag log\" (x TEXT)",
+                "CREATE TRIGGER \"log tag\" AFTER INSERT ON \"tag log\" BEGIN \
+                 INSERT INTO \"my tags\"(x) VALUES (NEW.x); END",
+            ]
+            .map(str::to_owned),
+        );
+        let pending = |migrations: &[(&str, &str)]| {
+            let pending: Vec<(String, String)> = { migrations.iter() }
+                .map(|(name, sql)| (name.to_string(), sql.to_string()))
+                .collect();
+            side_writes(&target, &pending).unwrap()
+        };
+        let drop = ("0006_drop.sql", "DROP TABLE tags;");
+        let make = (
+            "0007_make.sql",
+            "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT, color TEXT);",
+        );
+        let repaired = pending(&[drop, make]);
+        assert_eq!((repaired.fails, repaired.breaks), (None, None));
+        let other = ("0007_other.sql", "CREATE TABLE other (x);");
+        let breaks = pending(&[drop, other]).breaks.unwrap();
+        assert!(
+            breaks.starts_with(
+                "0006_drop.sql: its statement 1 leaves view tag_names unable to run \
+                 (no such table: main.tags)"
+            ),
+            "{breaks}"
+        );
+        let breaks = pending(&[("0006_drop.sql", "DROP TABLE \"my tags\";")])
+            .breaks
+            .unwrap();
+        assert!(
+            breaks.contains("leaves trigger \"log tag\" on \"tag log\" unable to run")
+                && breaks.contains("drop trigger \"log tag\" in the same migration"),
+            "{breaks}"
+        );
+        let fails = pending(&[("0006_x.sql", "ALTER TABLE \"my tags\" DROP COLUMN x;")])
+            .fails
+            .unwrap();
+        assert!(
+            fails.contains("trigger \"log tag\" names what is not there"),
+            "{fails}"
+        );
+    }
+
+    /// rvCA 2: a foreign key a pending statement leaves without its parent
+    /// table, or with a parent key that is neither PRIMARY KEY nor UNIQUE,
+    /// is told as what it is, with the child, its key and the parent, the
+    /// same with a trigger on either table or none, and the trigger is not
+    /// blamed; one the target had already is none of the migration's doing.
+    #[test]
+    fn a_foreign_key_a_pending_statement_leaves_unable_to_run_is_told_as_such() {
+        for trigger in [
+            "",
+            "CREATE TRIGGER legacy_child_stamp AFTER INSERT ON legacy_child BEGIN \
+             UPDATE legacy_child SET note = 1 WHERE id = NEW.id; END",
+        ] {
+            let mut target = schema();
+            target.extend(
+                [
+                    "CREATE TABLE legacy_parent (id INTEGER PRIMARY KEY)",
+                    "CREATE TABLE legacy_child (id INTEGER PRIMARY KEY, \
+                     parent_id INTEGER REFERENCES legacy_parent(id), note TEXT)",
+                    "CREATE TABLE report_configs (id INTEGER PRIMARY KEY, name TEXT)",
+                    "CREATE TRIGGER report_configs_touch AFTER DELETE ON report_configs \
+                     BEGIN SELECT 1; END",
+                    "CREATE TABLE old_parent (id INTEGER PRIMARY KEY)",
+                    "CREATE TABLE old_child (p INTEGER REFERENCES old_parent(id))",
+                    "DROP TABLE old_parent",
+                    trigger,
+                ]
+                .map(str::to_owned),
+            );
+            target.retain(|s| !s.is_empty());
+            let found = |sql: &str| side_writes(&target, &migration(sql)).unwrap();
+            let dropped = found("CREATE TABLE kept (x);\nDROP TABLE legacy_parent;");
+            let breaks = dropped.breaks.unwrap();
+            assert!(
+                breaks.starts_with(
+                    "0002_change.sql: its statement 2 leaves the foreign key \
+                     legacy_child(parent_id) REFERENCES legacy_parent(id) without its parent \
+                     table legacy_parent"
+                ) && !breaks.contains("trigger")
+                    && !breaks.contains("ALTER TABLE that renames"),
+                "{trigger}: {breaks}"
+            );
+            let mismatch = found(
+                "CREATE TABLE report_refs (id INTEGER PRIMARY KEY, \
+                 report_name TEXT REFERENCES report_configs(name));",
+            );
+            let breaks = mismatch.breaks.unwrap();
+            assert!(
+                breaks.starts_with(
+                    "0002_change.sql: its statement 1 leaves the foreign key \
+                     report_refs(report_name) REFERENCES report_configs(name) with a parent key \
+                     that is neither its PRIMARY KEY nor UNIQUE (foreign key mismatch"
+                ) && breaks.contains("CREATE UNIQUE INDEX")
+                    && !breaks.contains("trigger"),
+                "{trigger}: {breaks}"
+            );
+            let repaired = found(
+                "CREATE TABLE report_refs (id INTEGER PRIMARY KEY, \
+                 report_name TEXT REFERENCES report_configs(name));\n\
+                 CREATE UNIQUE INDEX report_configs_name ON report_configs(name);\n\
+                 DROP TABLE legacy_parent;\nCREATE TABLE legacy_parent (id INTEGER PRIMARY KEY);",
+            );
+            assert_eq!((repaired.fails, repaired.breaks), (None, None), "{trigger}");
+        }
+    }
+
     #[test]
     fn rows_a_migration_inserts_are_never_run_so_their_keys_fail_nothing() {
         // rvAH: a seed that refers to a row the app made failed here at the

@@ -2631,3 +2631,143 @@ fn a_pending_statement_that_breaks_a_trigger_already_there_is_refused_before_any
         7
     );
 }
+
+/// The set-up of rvCA's findings: a view and a trigger on tables of
+/// quoted names, and a child table with a trigger of its own.
+const RVCA_SETUP: &str = "CREATE TABLE tags(id INTEGER PRIMARY KEY, name TEXT);\n\
+     CREATE VIEW tag_names AS SELECT name FROM tags;\n\
+     CREATE TABLE \"my tags\"(id INTEGER PRIMARY KEY, x TEXT);\n\
+     CREATE TABLE \"tag log\"(x TEXT);\n\
+     CREATE TRIGGER \"log tag\" AFTER INSERT ON \"tag log\" BEGIN \
+     INSERT INTO \"my tags\"(x) VALUES (NEW.x); END;\n\
+     CREATE TABLE legacy_parent(id INTEGER PRIMARY KEY);\n\
+     CREATE TABLE legacy_child(id INTEGER PRIMARY KEY, \
+     parent_id INTEGER REFERENCES legacy_parent(id), note TEXT);\n\
+     CREATE TRIGGER legacy_child_stamp AFTER INSERT ON legacy_child BEGIN \
+     UPDATE legacy_child SET note = 1 WHERE id = NEW.id; END;";
+
+/// Writes `migrations` (name, text) into the sandbox's migrations/, then
+/// asserts that every migrate refuses them (exit 3) before anything,
+/// saying each of `said` and none of `not_said`; they are taken out after.
+fn refused_as_broken(sb: &Sandbox, migrations: &[(&str, &str)], said: &[&str], not_said: &[&str]) {
+    for (name, sql) in migrations {
+        std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    }
+    let before = database_and_backups(sb);
+    for args in EVERY_MIGRATE {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(3), "{args:?} {migrations:?}:\n{}", run.all());
+        for words in said.iter().chain(&["no backup was taken"]) {
+            assert!(
+                run.stderr.contains(words),
+                "{args:?}: {words}:\n{}",
+                run.all()
+            );
+        }
+        for words in not_said {
+            assert!(
+                !run.stderr.contains(words),
+                "{args:?}: {words}:\n{}",
+                run.all()
+            );
+        }
+        assert_eq!(database_and_backups(sb), before, "{args:?} {migrations:?}");
+    }
+    for (name, _) in migrations {
+        std::fs::remove_file(sb.path().join("migrations").join(name)).unwrap();
+    }
+}
+
+/// rvCA 1, 3: a view one pending migration broke and the next repaired
+/// was refused ("leaves view tag_names unable to run"), though wrangler
+/// applies every pending migration in one run and the view works after
+/// (Drizzle writes a migration per generate). A break is judged once
+/// every pending migration has run, naming the statement that first broke
+/// it; and the names it gives are quoted as SQL takes them.
+#[test]
+fn a_break_the_next_pending_migration_repairs_applies_and_names_are_quoted() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(RVCA_SETUP);
+    let drop = ("0006_drop.sql", "DROP TABLE tags;");
+    refused_as_broken(
+        &sb,
+        &[drop, ("0007_other.sql", "CREATE TABLE other(x);")],
+        &[
+            "0006_drop.sql: its statement 1",
+            "view tag_names unable to run",
+        ],
+        &[],
+    );
+    std::fs::write(sb.path().join("migrations").join(drop.0), drop.1).unwrap();
+    std::fs::write(
+        sb.path().join("migrations/0007_make.sql"),
+        "CREATE TABLE tags(id INTEGER PRIMARY KEY, name TEXT, color TEXT);",
+    )
+    .unwrap();
+    sb.xtask(&["migrate", "local", "--dry-run"]).assert_ok();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    sb.execute_sql("INSERT INTO tags(name, color) VALUES ('a', 'red');");
+    assert_eq!(
+        sb.query_with_wrangler("SELECT name FROM tag_names")[0][0]["name"],
+        "a"
+    );
+    refused_as_broken(
+        &sb,
+        &[("0008_drop.sql", "DROP TABLE \"my tags\";")],
+        &["trigger \"log tag\" on \"tag log\" unable to run"],
+        &[],
+    );
+}
+
+/// rvCA 2: a foreign key a pending statement leaves unable to run was
+/// blamed on a trigger on its table ("drop trigger legacy_child_stamp"),
+/// whose fix then failed again, and passed silently with no trigger
+/// there, leaving the child table unwritable in D1 (no parent table) or
+/// the next backup BAD ("foreign key mismatch"). It is refused as what it
+/// is, naming the child, its key and the parent, with or without a
+/// trigger, before anything.
+#[test]
+fn a_foreign_key_left_without_its_parent_or_a_unique_parent_key_is_refused_as_such() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(RVCA_SETUP);
+    let no_parent = [
+        "its statement 1",
+        "foreign key legacy_child(parent_id) REFERENCES legacy_parent(id) without its parent \
+         table legacy_parent",
+    ];
+    let mismatch = [
+        "foreign key report_refs(report_name) REFERENCES report_configs(name) with a parent \
+         key that is neither its PRIMARY KEY nor UNIQUE",
+        "CREATE UNIQUE INDEX",
+    ];
+    for drop_trigger in [false, true] {
+        if drop_trigger {
+            sb.execute_sql("DROP TRIGGER legacy_child_stamp;");
+        }
+        refused_as_broken(
+            &sb,
+            &[("0006_x.sql", "DROP TABLE legacy_parent;")],
+            &no_parent,
+            &["legacy_child_stamp", "ALTER TABLE that renames"],
+        );
+    }
+    // One parent key with a trigger on its table, one without.
+    for (sql, said, not_said) in [
+        (
+            "CREATE TABLE report_refs(id INTEGER PRIMARY KEY, \
+             report_name TEXT REFERENCES report_configs(name));",
+            &mismatch[..],
+            "report_configs_touch",
+        ),
+        (
+            "CREATE TABLE key_refs(id INTEGER PRIMARY KEY, \
+             algorithm TEXT REFERENCES encryption_keys(algorithm));",
+            &["foreign key key_refs(algorithm) REFERENCES encryption_keys(algorithm)"],
+            "trigger",
+        ),
+    ] {
+        refused_as_broken(&sb, &[("0006_x.sql", sql)], said, &[not_said]);
+    }
+}
