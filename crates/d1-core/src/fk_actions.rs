@@ -240,7 +240,10 @@ pub struct Found {
     /// leaves unable to run ([`Standing`]): said with the statement that
     /// broke it, what it is and SQLite's reason. D1 applies such a
     /// migration (`DROP TABLE` of a table a trigger's body names), and
-    /// every statement that fires the trigger fails from then on.
+    /// every statement that fires the trigger fails from then on. Judged
+    /// once every pending migration has run, as wrangler applies them in
+    /// one run. Else the first foreign key they leave SQLite unable to
+    /// code ([`KeyFault`]), said with the statement that first left it so.
     pub breaks: Option<String>,
 }
 
@@ -322,7 +325,7 @@ fn failed_schema_check(why: &str) -> Option<(&'static str, &str)> {
 /// trigger and view ([`failed_schema_check`]).
 fn failed_schema_check_said(said: &str, why: &str) -> Option<String> {
     let (kind, object) = failed_schema_check(why)?;
-    let object = crate::names::shown(object);
+    let object = crate::names::shown_name(object);
     Some(format!(
         "{said} (SQLite checks every trigger and view against the schema an ALTER TABLE \
          leaves, and {kind} {object} names what is not there then: {})",
@@ -392,8 +395,7 @@ pub fn side_writes_after(
 ) -> Result<Found> {
     let mut db = crate::catalog::schema_copy(schema)?;
     let (seen, deadline, ceiling) = watch(&mut db)?;
-    let mut found = Found::default();
-    let (trial_ends, mut made) = (trial_ends(), Made::default());
+    let (mut found, trial_ends) = (Found::default(), trial_ends());
     let bounds = (&deadline, trial_ends, ceiling);
     if let Some(unfinished) = run_first(&db, made_by, bounds)? {
         found.unfinished = Some(unfinished);
@@ -401,7 +403,7 @@ pub fn side_writes_after(
     }
     let had = tables_in(&db)?;
     let complete = made_by.is_empty() && holds_all(&db, schema)?;
-    made.standing = Standing::of(&db, &seen, trial_ends)?;
+    let mut made = Made::before(&db, &seen, trial_ends)?;
     for (name, sql) in pending {
         db.execute_batch("BEGIN")?;
         for (n, statement) in d1_sql::statements::Statements::new(sql.as_bytes()).enumerate() {
@@ -463,6 +465,7 @@ pub fn side_writes_after(
             return Ok(found);
         }
     }
+    found.breaks = made.still_broken(&db, &seen, trial_ends)?;
     Ok(found)
 }
 
@@ -477,14 +480,36 @@ struct Made {
     triggers: Vec<(String, String)>,
     /// The triggers and views the target had that worked before.
     standing: Standing,
-    /// Of those, each the migration being tried has broken so far (its
-    /// kind and name, in lower case), with the statement that first left
-    /// it so: one a later statement of the same migration drops or makes
-    /// again is no breakage.
+    /// Of those, each the pending migrations have broken so far (its kind
+    /// and name, in lower case), with the statement that first left it
+    /// so: one a later statement drops or makes again, in the same
+    /// migration or a later pending one, is no breakage, as wrangler
+    /// applies every pending migration in one run (rvCA 1: Drizzle
+    /// writes a migration per generate, one dropping a table and the next
+    /// making it again).
     broken_at: BTreeMap<(String, String), String>,
+    /// The foreign keys of the target that D1 could not code before the
+    /// pending migrations ([`KeyFault::key`], in lower case): none of
+    /// theirs.
+    faulty_keys: Vec<String>,
+    /// Each foreign key the pending statements have left that D1 cannot
+    /// code, with the statement that first left it so.
+    keys_broken_at: BTreeMap<String, String>,
 }
 
 impl Made {
+    /// What `db` has before any pending statement runs: the triggers and
+    /// views that work, and the foreign keys that SQLite cannot code.
+    fn before(db: &rusqlite::Connection, seen: &Recorded, trial_ends: Instant) -> Result<Made> {
+        Ok(Made {
+            standing: Standing::of(db, seen, trial_ends)?,
+            faulty_keys: { key_faults(db).into_iter() }
+                .map(|k| k.key.to_lowercase())
+                .collect(),
+            ..Made::default()
+        })
+    }
+
     /// Commits the migration just tried (unless it ended the transaction
     /// itself) and [`Made::judge`]s the triggers: whether the trial's
     /// budget ran out doing so.
@@ -498,10 +523,6 @@ impl Made {
         if !db.is_autocommit() {
             db.execute_batch("COMMIT")?;
         }
-        if found.breaks.is_none() {
-            found.breaks = self.still_broken(db, seen, trial_ends)?;
-        }
-        self.broken_at.clear();
         found.unfinished = { self.judge(db, seen, found, trial_ends)? }.map(|at| Unfinished {
             at,
             by: Bound::Time,
@@ -510,8 +531,9 @@ impl Made {
     }
 
     /// Notes each standing trigger or view the statement at `at` (just
-    /// run, coded to make `writes`) has left unable to run, unless one
-    /// before it in the same migration did.
+    /// run, coded to make `writes`) has left unable to run, and each
+    /// foreign key it left D1 unable to code ([`key_faults`]), unless a
+    /// pending statement before it did.
     fn after_statement(
         &mut self,
         db: &rusqlite::Connection,
@@ -519,6 +541,14 @@ impl Made {
         (writes, at): (&[Write], &str),
         trial_ends: Instant,
     ) -> Result<()> {
+        for fault in key_faults(db) {
+            let key = fault.key.to_lowercase();
+            if !self.faulty_keys.contains(&key) {
+                self.keys_broken_at
+                    .entry(key)
+                    .or_insert_with(|| at.to_owned());
+            }
+        }
         if !may_break(writes) {
             return Ok(());
         }
@@ -530,9 +560,10 @@ impl Made {
         Ok(())
     }
 
-    /// The first standing trigger or view the migration just tried leaves
-    /// unable to run once all its statements have run, said with the
-    /// statement that first broke it and the fix.
+    /// The first standing trigger or view the pending migrations leave
+    /// unable to run once all of them have run, or else the first foreign
+    /// key they leave D1 unable to code, said with the statement that
+    /// first broke it and the fix.
     fn still_broken(
         &self,
         db: &rusqlite::Connection,
@@ -540,9 +571,15 @@ impl Made {
         trial_ends: Instant,
     ) -> Result<Option<String>> {
         let broken = self.standing.broken(db, seen, &self.triggers, trial_ends)?;
-        Ok(broken.into_iter().find_map(|b| {
+        let trigger_or_view = broken.into_iter().find_map(|b| {
             let at = self.broken_at.get(&b.key())?;
             Some(b.said(at))
+        });
+        Ok(trigger_or_view.or_else(|| {
+            key_faults(db).into_iter().find_map(|k| {
+                let at = self.keys_broken_at.get(&k.key.to_lowercase())?;
+                Some(k.said(at))
+            })
         }))
     }
 
@@ -594,6 +631,12 @@ impl Made {
                     return Ok(Some(at.clone()));
                 }
                 fired = self.fire_alone(db, seen, &table)?;
+                if fired.does_not_prepare.is_some()
+                    && fired.does_not_prepare == fire_bare(db, seen, &table)?.does_not_prepare
+                {
+                    // The table's own (a foreign key): told as such.
+                    fired.does_not_prepare = None;
+                }
             }
             judged.push(table.clone());
             if let Some(writer) = fired.writes_migrations_table {
@@ -675,10 +718,10 @@ impl Broken {
 
     /// What the plan's refusal says of it, after the statement `at`.
     fn said(&self, at: &str) -> String {
-        let name = crate::names::shown(&self.name);
+        let name = crate::names::shown_name(&self.name);
         let (on, fails) = match &self.table {
             Some(table) => (
-                format!(" on {}", crate::names::shown(table)),
+                format!(" on {}", crate::names::shown_name(table)),
                 "every statement that fires it",
             ),
             None => (String::new(), "every query of it"),
@@ -757,8 +800,10 @@ impl Standing {
             if fire(db, seen, &table).does_not_prepare.is_none() {
                 continue;
             }
+            let own = fire_bare(db, seen, &table)?.does_not_prepare;
             for trigger in triggers {
-                if let Some(why) = fire_only(db, seen, trigger, &table)?.does_not_prepare {
+                let why = fire_only(db, seen, trigger, &table)?.does_not_prepare;
+                if let Some(why) = why.filter(|why| own.as_ref() != Some(why)) {
                     let (name, table) = (trigger.to_owned(), Some(table.clone()));
                     broken.push(Broken {
                         kind: "trigger",
@@ -807,6 +852,198 @@ fn fire_only(
     .query_map([trigger], |r| r.get(0))?
     .collect::<rusqlite::Result<_>>()?;
     fire_without(db, seen, table, &others)
+}
+
+/// [`fire`] with every trigger dropped, in a savepoint rolled back after:
+/// what does not prepare then is the table's own (a foreign key whose
+/// parent is not there, or whose parent key is not UNIQUE), which a
+/// trigger on it or on its parent was blamed for (rvCA 2).
+fn fire_bare(db: &rusqlite::Connection, seen: &Recorded, table: &str) -> Result<Fired> {
+    let every: Vec<String> =
+        { db.prepare("SELECT name FROM main.sqlite_schema WHERE type = 'trigger'")? }
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+    fire_without(db, seen, table, &every)
+}
+
+/// A foreign key SQLite cannot code a write of its table with, nor D1,
+/// which enforces foreign keys in every statement: its parent table is
+/// not there (`no such table`: every insert into the child, and every
+/// delete from it, fails), or its parent key is neither the parent's
+/// PRIMARY KEY nor UNIQUE (`foreign key mismatch`: every insert into the
+/// child and every delete from the parent fails, and so does a backup's
+/// check of foreign keys). D1 applies the statement that leaves it so
+/// (rvCA 2: a `DROP TABLE` of the parent; a `CREATE TABLE` referencing a
+/// column that is not UNIQUE).
+struct KeyFault {
+    /// `child(column) REFERENCES parent(column)`, as SQL names them.
+    key: String,
+    child: String,
+    parent: String,
+    /// The parent key, as SQL names it (`parent(column)`).
+    parent_key: String,
+    /// The parent table is not there (else its key is not UNIQUE).
+    missing: bool,
+}
+
+impl KeyFault {
+    /// What the plan's refusal says of it, after the statement `at`.
+    fn said(&self, at: &str) -> String {
+        let (key, child) = (&self.key, crate::names::shown_name(&self.child));
+        let parent = crate::names::shown_name(&self.parent);
+        if self.missing {
+            format!(
+                "{at} leaves the foreign key {key} without its parent table {parent} (no such \
+                 table): D1 applies it, and from then on every insert into {child}, and every \
+                 delete from it, fails, and a backup's check of foreign keys finds every row \
+                 of {child} that names a parent; make {parent} again in that migration or a \
+                 later pending one, or drop {child} too, or make {child} again without that \
+                 key before that statement (a new table, its rows copied, {child} dropped, \
+                 the new one renamed: ALTER TABLE cannot drop a foreign key)"
+            )
+        } else {
+            format!(
+                "{at} leaves the foreign key {key} with a parent key that is neither its \
+                 PRIMARY KEY nor UNIQUE (foreign key mismatch): D1 applies it, and from then \
+                 on every insert into {child} and every delete from {parent} fails, and so does \
+                 a backup's check of foreign keys; make the key reference the primary key of \
+                 {parent}, or give {parent} a UNIQUE index on it (`CREATE UNIQUE INDEX … ON \
+                 {parent_key}`) in that migration or one before it",
+                parent_key = self.parent_key
+            )
+        }
+    }
+}
+
+/// The foreign keys of `db` that SQLite cannot code ([`KeyFault`]): a
+/// parent not there is looked up by name; a parent key that is not
+/// UNIQUE is SQLite's own word, from preparing its check of the child's
+/// keys (`PRAGMA foreign_key_check`), which names the parent. What cannot
+/// be read here is no fault.
+fn key_faults(db: &rusqlite::Connection) -> Vec<KeyFault> {
+    let there = |name: &str| {
+        db.prepare(
+            "SELECT 1 FROM main.sqlite_schema WHERE type IN ('table', 'view') \
+             AND lower(name) = lower(?1)",
+        )
+        .and_then(|mut s| s.exists([name]))
+        .unwrap_or(true)
+    };
+    let names = |names: &[String]| {
+        { names.iter() }
+            .map(|n| crate::names::shown_name(n).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // The parent each child's check names as mismatched, one check a child.
+    let mut mismatched: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut faults = Vec::new();
+    for ForeignKey {
+        child,
+        parent,
+        from,
+        to,
+    } in foreign_keys(db)
+    {
+        let missing = !there(&parent);
+        let mismatch = !missing
+            && mismatched
+                .entry(child.clone())
+                .or_insert_with(|| mismatched_parent(db, &child))
+                .as_ref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(&parent));
+        if !missing && !mismatch {
+            continue;
+        }
+        let shown_parent = crate::names::shown_name(&parent);
+        // A key without columns references the parent's primary key.
+        let parent_key = match to.into_iter().collect::<Option<Vec<String>>>() {
+            Some(to) => format!("{shown_parent}({})", names(&to)),
+            None => shown_parent.into_owned(),
+        };
+        faults.push(KeyFault {
+            key: format!(
+                "{}({}) REFERENCES {parent_key}",
+                crate::names::shown_name(&child),
+                names(&from)
+            ),
+            child,
+            parent,
+            parent_key,
+            missing,
+        });
+    }
+    faults
+}
+
+/// A foreign key of a table, as `PRAGMA foreign_key_list` gives it.
+struct ForeignKey {
+    child: String,
+    parent: String,
+    /// The child's columns, in order.
+    from: Vec<String>,
+    /// The parent's, `None` where the key names none (its primary key).
+    to: Vec<Option<String>>,
+}
+
+/// Every foreign key of `db`'s tables (none, where they cannot be read).
+fn foreign_keys(db: &rusqlite::Connection) -> Vec<ForeignKey> {
+    let columns = db
+        .prepare(
+            "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\" FROM main.sqlite_schema AS m \
+             JOIN pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' \
+             ORDER BY m.name, f.id, f.seq",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, i64>(1)?),
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default();
+    let mut keys: Vec<((String, i64), ForeignKey)> = Vec::new();
+    for (of, parent, from, to) in columns {
+        match keys.last_mut() {
+            Some((last, key)) if *last == of => {
+                key.from.push(from);
+                key.to.push(to);
+            }
+            _ => {
+                let child = of.0.clone();
+                let (from, to) = (vec![from], vec![to]);
+                keys.push((
+                    of,
+                    ForeignKey {
+                        child,
+                        parent,
+                        from,
+                        to,
+                    },
+                ));
+            }
+        }
+    }
+    keys.into_iter().map(|(_, key)| key).collect()
+}
+
+/// The parent SQLite names when it cannot prepare the check of `child`'s
+/// foreign keys for a parent key that is not UNIQUE (`foreign key
+/// mismatch - "child" referencing "parent"`).
+fn mismatched_parent(db: &rusqlite::Connection, child: &str) -> Option<String> {
+    let check = format!(
+        "PRAGMA main.foreign_key_check({})",
+        crate::statement::quote_ident(child)
+    );
+    let said = db.prepare(&check).err()?.to_string();
+    let (_, parent) = said
+        .contains("foreign key mismatch")
+        .then(|| said.rsplit_once(" referencing \""))??;
+    Some(parent.trim_end_matches('"').to_owned())
 }
 
 /// [`fire`] with the triggers `others` dropped, in a savepoint rolled back
@@ -1689,6 +1926,8 @@ mod tests {
                 "CREATE TABLE \"tag log\" (x TEXT)",
                 "CREATE TRIGGER \"log tag\" AFTER INSERT ON \"tag log\" BEGIN \
                  INSERT INTO \"my tags\"(x) VALUES (NEW.x); END",
+                "CREATE TRIGGER \"note it\" AFTER UPDATE ON \"my tags\" BEGIN \
+                 INSERT INTO \"tag log\" VALUES (NEW.x); END",
             ]
             .map(str::to_owned),
         );
@@ -1726,7 +1965,7 @@ mod tests {
             .fails
             .unwrap();
         assert!(
-            fails.contains("trigger \"log tag\" names what is not there"),
+            fails.contains("trigger \"note it\" names what is not there"),
             "{fails}"
         );
     }
