@@ -1295,9 +1295,9 @@ fn the_git_log_a_missing_migrations_refusal_prints_shows_a_migration_renumbered_
     );
 }
 
-/// A migration fails in D1 (it drops `notes`, which view `v` reads, then
-/// renames a table: `error in view v: no such table`), with another
-/// pending after it. D1 applies each migration file as one batch, so the
+/// A migration fails in D1 (it drops `notes`, then inserts a row twice:
+/// a UNIQUE constraint only rows break, so the plan's trial on the schema
+/// alone passes it), with another pending after it. D1 applies each migration file as one batch, so the
 /// failed one left nothing, and `d1_migrations` lists neither: nothing was
 /// applied by this run. migrate said only "to go back, restore the
 /// pre-migration backup", as if the database were half-migrated. It says
@@ -1308,9 +1308,8 @@ fn a_migration_that_fails_whole_says_nothing_was_applied_and_still_names_the_bac
     let sb = notes_then((
         "0006_drop_notes.sql",
         "CREATE TABLE extra (id INTEGER PRIMARY KEY);\nDROP TABLE notes;\n\
-         ALTER TABLE extra RENAME TO extra2;\n",
+         INSERT INTO extra (id) VALUES (1), (1);\n",
     ));
-    sb.execute_sql("CREATE VIEW v AS SELECT body FROM notes;");
     std::fs::write(
         sb.path().join("migrations/0007_after.sql"),
         "CREATE TABLE after_it (id INTEGER PRIMARY KEY);\n",
@@ -2085,7 +2084,9 @@ fn the_plans_trial_run_stops_at_its_budget_naming_the_migration() {
     assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
         run.stderr.contains("0004_slow.sql: its statement 2")
-            && run.stderr.contains("15 seconds")
+            // Its budget is time and memory: which runs out first depends
+            // on the machine's speed and load.
+            && (run.stderr.contains("15 seconds") || run.stderr.contains("more memory than it may"))
             && run.stderr.contains("bound it"),
         "{}",
         run.all()
