@@ -803,26 +803,12 @@ fn a_remote_restore_of_text_d1_export_replaced_says_the_table_may_differ() {
         serde_json::json!({"notes": {"body": 1}}),
         "{plan:#}"
     );
-    let path = remote.sb.backups().join(&name);
-    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
-    let dry = remote.xtask(
+    let doc = restored_to_staging_saying(
+        &remote,
         home.path(),
-        &[&args[..], &["--replace", "--dry-run"]].concat(),
+        &name,
+        ("REPLACED", "notes.body (1 row)"),
     );
-    dry.assert_ok();
-    assert!(
-        dry.stdout
-            .lines()
-            .any(|l| l.contains("REPLACED") && l.contains("notes.body (1 row)")),
-        "{}",
-        dry.all()
-    );
-    let run = remote.xtask(
-        home.path(),
-        &[&args[..], &["--replace", "--yes", "--json"]].concat(),
-    );
-    run.assert_ok();
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(
         doc["result"]["content_checked_through"], "d1_export",
         "{doc:#}"
@@ -832,6 +818,8 @@ fn a_remote_restore_of_text_d1_export_replaced_says_the_table_may_differ() {
         serde_json::json!(["notes"]),
         "{doc:#}"
     );
+    let path = remote.sb.backups().join(&name);
+    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
     let text = remote.xtask(home.path(), &[&args[..], &["--replace", "--yes"]].concat());
     text.assert_ok();
     assert!(
@@ -1137,6 +1125,35 @@ fn a_remote_backup_of_text_with_a_line_break_and_a_backslash_n_says_its_export_c
 /// values it wrote differ. Its plan says `AMBIGUOUS` naming the column
 /// (`plan.ambiguous_text`, `plan.ambiguous_text_counted: true`), and the
 /// table is among those that may differ.
+/// Restores backup `name` over staging: its dry run's plan has a line
+/// with both words of `said` (a loss's label and its `table.column (N
+/// rows)`), then the restore itself runs with `--json`, whose document is
+/// returned.
+fn restored_to_staging_saying(
+    remote: &Remote,
+    home: &Path,
+    name: &str,
+    (label, what): (&str, &str),
+) -> serde_json::Value {
+    let path = remote.sb.backups().join(name);
+    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
+    let dry = remote.xtask(home, &[&args[..], &["--replace", "--dry-run"]].concat());
+    dry.assert_ok();
+    assert!(
+        dry.stdout
+            .lines()
+            .any(|l| l.contains(label) && l.contains(what)),
+        "{}",
+        dry.all()
+    );
+    let run = remote.xtask(
+        home,
+        &[&args[..], &["--replace", "--yes", "--json"]].concat(),
+    );
+    run.assert_ok();
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
 #[test]
 fn a_remote_restore_of_text_with_a_line_break_and_a_backslash_n_says_the_table_may_differ() {
     let (remote, home, backup) = crate::generated_shapes::remote_backup_of(AMBIGUOUS_TEXT);
@@ -1149,26 +1166,8 @@ fn a_remote_restore_of_text_with_a_line_break_and_a_backslash_n_says_the_table_m
         "{plan:#}"
     );
     assert_eq!(plan["ambiguous_text_counted"], true, "{plan:#}");
-    let path = remote.sb.backups().join(&name);
-    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
-    let dry = remote.xtask(
-        home.path(),
-        &[&args[..], &["--replace", "--dry-run"]].concat(),
-    );
-    dry.assert_ok();
-    assert!(
-        dry.stdout
-            .lines()
-            .any(|l| l.contains("AMBIGUOUS") && l.contains("jt.j (3 rows)")),
-        "{}",
-        dry.all()
-    );
-    let run = remote.xtask(
-        home.path(),
-        &[&args[..], &["--replace", "--yes", "--json"]].concat(),
-    );
-    run.assert_ok();
-    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let doc =
+        restored_to_staging_saying(&remote, home.path(), &name, ("AMBIGUOUS", "jt.j (3 rows)"));
     assert_eq!(
         doc["result"]["may_differ"],
         serde_json::json!(["jt"]),
