@@ -1024,20 +1024,7 @@ fn a_remote_backup_that_did_not_look_for_text_not_utf8_says_so_in_the_restore_pl
         .unwrap_or_else(|| panic!("no second backup: {}", backup.all()));
     let plan = whole_reals_plan(&remote, home.path(), &name);
     assert_eq!(plan["replaced_text_counted"], false, "{plan:#}");
-    let path = remote.sb.backups().join(&name);
-    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
-    let run = remote.xtask(
-        home.path(),
-        &[&args[..], &["--replace", "--dry-run"]].concat(),
-    );
-    run.assert_ok();
-    assert!(
-        run.stdout
-            .lines()
-            .any(|l| l.contains("REPLACED") && l.contains("not counted")),
-        "{}",
-        run.all()
-    );
+    plan_says(&remote, home.path(), &name, ("REPLACED", "not counted"));
 }
 
 /// rvAC 1: D1 fails the read of one table's text (here the loopback fails
@@ -1125,16 +1112,10 @@ fn a_remote_backup_of_text_with_a_line_break_and_a_backslash_n_says_its_export_c
 /// values it wrote differ. Its plan says `AMBIGUOUS` naming the column
 /// (`plan.ambiguous_text`, `plan.ambiguous_text_counted: true`), and the
 /// table is among those that may differ.
-/// Restores backup `name` over staging: its dry run's plan has a line
-/// with both words of `said` (a loss's label and its `table.column (N
-/// rows)`), then the restore itself runs with `--json`, whose document is
-/// returned.
-fn restored_to_staging_saying(
-    remote: &Remote,
-    home: &Path,
-    name: &str,
-    (label, what): (&str, &str),
-) -> serde_json::Value {
+/// The dry run of a restore of backup `name` over staging has a plan line
+/// with both words of `said` (a loss's label and its count, or "not
+/// counted").
+fn plan_says(remote: &Remote, home: &Path, name: &str, (label, what): (&str, &str)) {
     let path = remote.sb.backups().join(name);
     let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
     let dry = remote.xtask(home, &[&args[..], &["--replace", "--dry-run"]].concat());
@@ -1146,6 +1127,21 @@ fn restored_to_staging_saying(
         "{}",
         dry.all()
     );
+}
+
+/// Restores backup `name` over staging: its dry run's plan has a line
+/// with both words of `said` (a loss's label and its `table.column (N
+/// rows)`), then the restore itself runs with `--json`, whose document is
+/// returned.
+fn restored_to_staging_saying(
+    remote: &Remote,
+    home: &Path,
+    name: &str,
+    said: (&str, &str),
+) -> serde_json::Value {
+    plan_says(remote, home, name, said);
+    let path = remote.sb.backups().join(name);
+    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
     let run = remote.xtask(
         home,
         &[&args[..], &["--replace", "--yes", "--json"]].concat(),
@@ -1263,20 +1259,7 @@ fn a_remote_backup_that_did_not_look_for_line_breaks_says_so_in_the_restore_plan
     assert_eq!(m.get("ambiguous_text"), None, "{m:#}");
     let plan = whole_reals_plan(&remote, home.path(), &name);
     assert_eq!(plan["ambiguous_text_counted"], false, "{plan:#}");
-    let path = remote.sb.backups().join(&name);
-    let args = ["restore", path.to_str().unwrap(), "--to", "staging"];
-    let run = remote.xtask(
-        home.path(),
-        &[&args[..], &["--replace", "--dry-run"]].concat(),
-    );
-    run.assert_ok();
-    assert!(
-        run.stdout
-            .lines()
-            .any(|l| l.contains("AMBIGUOUS") && l.contains("not counted")),
-        "{}",
-        run.all()
-    );
+    plan_says(&remote, home.path(), &name, ("AMBIGUOUS", "not counted"));
 }
 
 /// rvAR: a `CLOUDFLARE_API_TOKEN` holding a character no HTTP header may
