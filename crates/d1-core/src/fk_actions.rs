@@ -2035,6 +2035,41 @@ mod tests {
         }
     }
 
+    /// OJ 1: two foreign keys the pending statements leave unable to run,
+    /// in two tables, are both told, each with its statement, its key as
+    /// SQL names it and its fix, not the first alone.
+    #[test]
+    fn every_foreign_key_a_pending_statement_leaves_unable_to_run_is_told() {
+        let mut target = schema();
+        target.extend(
+            [
+                "CREATE TABLE legacy_parent (id INTEGER PRIMARY KEY)",
+                "CREATE TABLE legacy_child (id INTEGER PRIMARY KEY, \
+                 parent_id INTEGER REFERENCES legacy_parent(id))",
+                "CREATE TABLE \"report configs\" (id INTEGER PRIMARY KEY, name TEXT)",
+            ]
+            .map(str::to_owned),
+        );
+        let found = side_writes(
+            &target,
+            &migration(
+                "DROP TABLE legacy_parent;\nCREATE TABLE report_refs (id INTEGER PRIMARY KEY, \
+                 report_name TEXT REFERENCES \"report configs\"(name));",
+            ),
+        )
+        .unwrap();
+        let breaks = found.breaks.unwrap();
+        for said in [
+            "0002_change.sql: its statement 1 leaves the foreign key legacy_child(parent_id) \
+             REFERENCES legacy_parent(id) without its parent table legacy_parent",
+            "0002_change.sql: its statement 2 leaves the foreign key report_refs(report_name) \
+             REFERENCES \"report configs\"(name) with a parent key that is neither",
+            "give \"report configs\" a UNIQUE index on it",
+        ] {
+            assert!(breaks.contains(said), "{said}: {breaks}");
+        }
+    }
+
     #[test]
     fn rows_a_migration_inserts_are_never_run_so_their_keys_fail_nothing() {
         // rvAH: a seed that refers to a row the app made failed here at the

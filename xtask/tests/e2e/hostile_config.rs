@@ -1697,6 +1697,49 @@ fn a_migrations_dir_refusal_for_a_control_character_reads_as_a_sentence() {
     );
 }
 
+/// OJ 2: two local databases whose names are equal but for case
+/// (`qbtime_db_local` and `QBTIME_DB_LOCAL` in the top level's
+/// d1_databases) were accepted, though their environments' names
+/// (`local.qbtime_db_local`, `local.QBTIME_DB_LOCAL`) name their backups,
+/// which are then one file on a case-insensitive file system (macOS's),
+/// and a lookup by database name finds the first of them. Refused where
+/// the configuration is read (exit 2), naming both keys and the fix.
+#[test]
+fn two_local_databases_named_alike_but_for_case_are_refused_naming_both_keys() {
+    let sb = Sandbox::new();
+    let before = sb.backup_files();
+    edit_config(&sb, |t| {
+        t.replacen(
+            "migrations_dir = \"migrations\"\n\n[env.preview.vars]",
+            "migrations_dir = \"migrations\"\n\n[[d1_databases]]\nbinding = \"OTHER\"\n\
+             database_name = \"QBTIME_DB_LOCAL\"\n\
+             database_id = \"00000000-0000-4000-8000-0000000000aa\"\n\
+             migrations_dir = \"migrations\"\n\n[env.preview.vars]",
+            1,
+        )
+    });
+    for args in [
+        &["backup", "local.qbtime_db_local", "--dry-run"][..],
+        &["backup", "prod", "--dry-run"],
+    ] {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.all());
+        for words in [
+            "the database_name of D1 database 1 in the top level is `qbtime_db_local`",
+            "the database_name of D1 database 2 in the top level is `QBTIME_DB_LOCAL`",
+            "case-insensitive file system",
+            "Rename one of them",
+        ] {
+            assert!(
+                run.stderr.contains(words),
+                "{args:?}: {words}:\n{}",
+                run.all()
+            );
+        }
+    }
+    assert_eq!(before, sb.backup_files());
+}
+
 /// A short name (`vars.APP_ENV`) that is `index` ignoring case (the R2
 /// prefix of every environment's index), `app` (the table of the app's
 /// own rules in backups.toml), or another environment's but for case

@@ -2772,3 +2772,35 @@ fn a_foreign_key_left_without_its_parent_or_a_unique_parent_key_is_refused_as_su
         refused_as_broken(&sb, &[("0006_x.sql", sql)], said, &[not_said]);
     }
 }
+
+/// OJ 1: pending migrations that left two foreign keys D1 cannot code,
+/// in two tables (one without its parent table, one whose parent key is
+/// not UNIQUE), were refused telling the first only: the user fixed it,
+/// ran again and only then learnt of the second. One refusal tells each,
+/// naming its child, key and parent as SQL takes them, and its fix.
+#[test]
+fn every_foreign_key_the_pending_migrations_leave_unable_to_run_is_told_in_one_refusal() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(RVCA_SETUP);
+    refused_as_broken(
+        &sb,
+        &[
+            ("0006_x.sql", "DROP TABLE legacy_parent;"),
+            (
+                "0007_y.sql",
+                "CREATE TABLE \"tag refs\"(id INTEGER PRIMARY KEY, \
+                 t TEXT REFERENCES \"my tags\"(x));",
+            ),
+        ],
+        &[
+            "0006_x.sql: its statement 1 leaves the foreign key legacy_child(parent_id) \
+             REFERENCES legacy_parent(id) without its parent table legacy_parent",
+            "make legacy_parent again",
+            "0007_y.sql: its statement 1 leaves the foreign key \"tag refs\"(t) REFERENCES \
+             \"my tags\"(x) with a parent key that is neither its PRIMARY KEY nor UNIQUE",
+            "give \"my tags\" a UNIQUE index on it",
+        ],
+        &["legacy_child_stamp"],
+    );
+}

@@ -242,6 +242,18 @@ fn the_lifecycle_rule_follows_the_retention_policy_and_needs_confirmation() {
     );
     dry.assert_ok();
     assert!(dry.stdout.contains("372 days"), "{}", dry.stdout);
+    // OJ 3: what the rule leaves, in words an operator can check against
+    // the bucket: the index is named, what reads it, and why the rule
+    // cannot reach it ("the index is outside the prefix" told neither).
+    assert!(
+        dry.stdout.contains(
+            "  kept         index/prod.json, the index `offsite list` and `offsite fetch` \
+             read: the rule deletes only objects whose key starts with prod/, and every \
+             index lies under index/ (no environment may be named `index`)"
+        ) && !dry.stdout.contains("outside the prefix"),
+        "{}",
+        dry.stdout
+    );
     assert_eq!(remote.server.r2_lifecycle(BUCKET), serde_json::json!([]));
 
     remote
