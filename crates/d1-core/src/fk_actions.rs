@@ -235,15 +235,16 @@ pub struct Found {
     /// SQLite's reason: whether it writes the migrations table cannot be
     /// known.
     pub unjudged_trigger: Option<String>,
-    /// The first trigger or view the target's schema had, whose statements
+    /// Every trigger or view the target's schema had, whose statements
     /// prepared before the pending migrations, that a pending migration
-    /// leaves unable to run ([`Standing`]): said with the statement that
+    /// leaves unable to run ([`Standing`]): each said with the statement that
     /// broke it, what it is and SQLite's reason. D1 applies such a
     /// migration (`DROP TABLE` of a table a trigger's body names), and
     /// every statement that fires the trigger fails from then on. Judged
     /// once every pending migration has run, as wrangler applies them in
-    /// one run. Else the first foreign key they leave SQLite unable to
-    /// code ([`KeyFault`]), said with the statement that first left it so.
+    /// one run. Then every foreign key they leave SQLite unable to code
+    /// ([`KeyFault`]), said with the statement that first left it so: all
+    /// of them in one refusal.
     pub breaks: Option<String>,
 }
 
@@ -560,27 +561,32 @@ impl Made {
         Ok(())
     }
 
-    /// The first standing trigger or view the pending migrations leave
-    /// unable to run once all of them have run, or else the first foreign
-    /// key they leave D1 unable to code, said with the statement that
-    /// first broke it and the fix.
+    /// Every standing trigger or view the pending migrations leave unable
+    /// to run once all of them have run, then every foreign key they leave
+    /// D1 unable to code, each said with the statement that first broke it
+    /// and its fix: told one at a time, a user fixed one, ran again and
+    /// only then learnt of the next (OJ 1). A trigger or view that fails
+    /// only by such a key (its body writes the child or the parent) is the
+    /// key's fault, told once, as the key.
     fn still_broken(
         &self,
         db: &rusqlite::Connection,
         seen: &Recorded,
         trial_ends: Instant,
     ) -> Result<Option<String>> {
-        let broken = self.standing.broken(db, seen, &self.triggers, trial_ends)?;
-        let trigger_or_view = broken.into_iter().find_map(|b| {
-            let at = self.broken_at.get(&b.key())?;
-            Some(b.said(at))
-        });
-        Ok(trigger_or_view.or_else(|| {
-            key_faults(db).into_iter().find_map(|k| {
+        let keys: Vec<(KeyFault, &String)> = { key_faults(db).into_iter() }
+            .filter_map(|k| {
                 let at = self.keys_broken_at.get(&k.key.to_lowercase())?;
-                Some(k.said(at))
+                Some((k, at))
             })
-        }))
+            .collect();
+        let broken = self.standing.broken(db, seen, &self.triggers, trial_ends)?;
+        let mut told: Vec<String> = { broken.into_iter() }
+            .filter(|b| !keys.iter().any(|(k, _)| k.fails(&b.why)))
+            .filter_map(|b| Some(b.said(self.broken_at.get(&b.key())?)))
+            .collect();
+        told.extend(keys.iter().map(|(k, at)| k.said(at)));
+        Ok((!told.is_empty()).then(|| told.join("; and ")))
     }
 
     fn record(&mut self, triggers: Vec<String>, at: &str) {
@@ -887,6 +893,23 @@ struct KeyFault {
 }
 
 impl KeyFault {
+    /// Whether SQLite's reason `why` (a trigger's or a view's that does
+    /// not prepare) is this key's: its parent not there, or its parent key
+    /// not UNIQUE, as SQLite words each.
+    fn fails(&self, why: &str) -> bool {
+        let why = why.to_lowercase();
+        let said = if self.missing {
+            format!("no such table: main.{}", self.parent)
+        } else {
+            format!(
+                "foreign key mismatch - \"{}\" referencing \"{}\"",
+                self.child.replace('"', "\"\""),
+                self.parent.replace('"', "\"\"")
+            )
+        };
+        why.contains(&said.to_lowercase())
+    }
+
     /// What the plan's refusal says of it, after the statement `at`.
     fn said(&self, at: &str) -> String {
         let (key, child) = (&self.key, crate::names::shown_name(&self.child));

@@ -1418,8 +1418,14 @@ fn lifecycle(target: &Target<'_>, dry_run: bool, confirm_args: &ConfirmArgs) -> 
             )
         }
     );
+    // The rule matches keys by prefix, `<env>/`; the indexes are under
+    // `index/`, which no environment's prefix can be (a short name `index`
+    // is refused), so the rule never deletes one.
     crate::say!(
-        "  kept         {} (the index is outside the prefix); other rules are left alone",
+        "  kept         {}, the index `offsite list` and `offsite fetch` read: the rule deletes \
+         only objects whose key starts with {prefix}, and every index lies under index/ (no \
+         environment may be named `index`); each upload drops from it the entries older than \
+         the rule. Other rules in the bucket are left alone",
         index_key(&env.name)
     );
     say_old_prefixes(target, &listing);

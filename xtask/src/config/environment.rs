@@ -1181,6 +1181,49 @@ fn refuse_colliding_short_names(list: &[Environment]) -> Result<()> {
             }
         }
     }
+    refuse_database_names_alike(list)
+}
+
+/// Two databases of one place (the top level, or one `[env.NAME]`) whose
+/// names are equal but for case: their environments are named by them
+/// (`local.app`, `local.App`), and so are their backups, one file for
+/// both on a case-insensitive file system (macOS's); a lookup by database
+/// name finds the first. wrangler tells them apart, and so does the local
+/// D1 (its file is keyed by the id), so nothing else refuses them where
+/// the databases are local (OJ 2).
+fn refuse_database_names_alike(list: &[Environment]) -> Result<()> {
+    let key = |e: &Environment| {
+        let place = match &e.wrangler_env {
+            Some(w) => format!("[env.{w}]"),
+            None => "the top level".to_owned(),
+        };
+        let nth = 1 + { list.iter() }
+            .take_while(|o| !std::ptr::eq(*o, e))
+            .filter(|o| o.wrangler_env == e.wrangler_env)
+            .count();
+        format!("the database_name of D1 database {nth} in {place}")
+    };
+    let mut seen: HashMap<String, &Environment> = HashMap::new();
+    for b in list {
+        match seen.get(&b.name.to_ascii_lowercase()) {
+            Some(a) if a.name != b.name => bail!(
+                "{} is `{}`, and {} is `{}`: names equal but for case make the environments `{}` \
+                 and `{}`, whose backups' file names are one file on a case-insensitive file \
+                 system (macOS's), and one environment to an operator. Rename one of them in the \
+                 configuration (and its tables in backups.toml with it; a local database keeps \
+                 its data, as its local D1 file is keyed by its id). Nothing was run.",
+                key(a),
+                a.database_name,
+                key(b),
+                b.database_name,
+                a.name,
+                b.name
+            ),
+            _ => {
+                seen.entry(b.name.to_ascii_lowercase()).or_insert(b);
+            }
+        }
+    }
     Ok(())
 }
 

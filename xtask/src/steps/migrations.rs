@@ -1569,9 +1569,9 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
     if let Some(breaks) = &found.breaks {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "refusing to migrate {}: {breaks}. It is not applied yet: fix that migration in {}, \
-             then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; no \
-             backup was taken.",
+            "refusing to migrate {}: {breaks}. It is not applied yet: fix each migration named \
+             here, in {}, then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing \
+             was done; no backup was taken.",
             plan.env.database_name,
             plan.dir.display(),
             plan.env.name
