@@ -452,17 +452,21 @@ fn foreign_key_check_saying(
     missing_said: Option<MissingSaid>,
 ) -> Result<Check> {
     // A foreign key SQLite cannot check (one naming an FTS5 table) stops
-    // the PRAGMA below: said, as verify could not run (NZ).
+    // the PRAGMA below: said, as verify could not run (NZ). The tables
+    // whose parent is missing are said with it, not after its fix (OJ 1).
     let mismatched = crate::catalog::mismatched_parents(db)?;
+    let mut said = Vec::new();
     if !mismatched.is_empty() {
-        let said = crate::catalog::mismatched_parents_said(&mismatched);
-        return Ok(fail("foreign keys", said));
+        said.push(crate::catalog::mismatched_parents_said(&mismatched));
     }
-    if let Some(said) = missing_said {
+    if let Some(missing_said) = missing_said {
         let missing = crate::catalog::missing_parents(db)?;
         if !missing.is_empty() {
-            return Ok(fail("foreign keys", said(&missing)));
+            said.push(missing_said(&missing));
         }
+    }
+    if !said.is_empty() {
+        return Ok(fail("foreign keys", said.join("; and ")));
     }
     let mut stmt = db.prepare("PRAGMA foreign_key_check")?;
     let broken: Vec<(String, Option<i64>, String)> = stmt
