@@ -1269,3 +1269,68 @@ fn an_index_entry_with_a_format_mode_or_verified_this_tool_never_writes_is_set_a
         );
     }
 }
+
+/// `offsite reindex --json`, of a bucket whose copy's manifest object is
+/// gone (and whose index is not JSON): one document on stdout, as
+/// `offsite list --json` prints one, naming what the new index keeps,
+/// the copy left out with its keys, why and the fix, and where the old
+/// index's bytes go; the exit code is the text form's, and no token is
+/// in it. The real run's document says the index was replaced and where
+/// the old bytes are.
+#[test]
+fn reindex_json_names_the_copy_left_out_its_key_why_and_the_fix() {
+    let (remote, home) = remote();
+    let home = home.path();
+    let name = remote.backup_and_upload_prod(home);
+    let manifest_name = name.replace(".sql", ".manifest.json");
+    let manifest_key = prod_key(&remote, &manifest_name);
+    remote
+        .wrangler_delete(home, BUCKET, &manifest_key)
+        .assert_ok();
+    (remote.server)
+        .r2_put_object(BUCKET, "index/prod.json", b"{\"backups\": [")
+        .unwrap();
+    let text = remote.xtask(home, &["offsite", "reindex", "--env", "prod", "--dry-run"]);
+    let run = |more: &[&str]| {
+        let args = [&["offsite", "reindex", "--env", "prod", "--json"][..], more].concat();
+        let run = remote.xtask(home, &args);
+        assert!(!run.all().contains(TOKEN), "{}", run.all());
+        let doc: Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{}", run.all()));
+        (run, doc)
+    };
+    let (dry, doc) = run(&["--dry-run"]);
+    assert_eq!(dry.code, text.code, "{}\n{}", text.all(), dry.all());
+    assert_eq!(doc["command"], "offsite reindex", "{doc:#}");
+    assert_eq!(doc["dry_run"], true, "{doc:#}");
+    assert_eq!(
+        doc["index"],
+        format!("r2://{BUCKET}/index/prod.json"),
+        "{doc:#}"
+    );
+    assert_eq!(doc["backups"], Value::Array(vec![]), "{doc:#}");
+    let left_out = &doc["left_out"][0];
+    assert_eq!(left_out["file"], name.as_str(), "{doc:#}");
+    assert_eq!(left_out["manifest_key"], manifest_key.as_str(), "{doc:#}");
+    let reason = left_out["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no manifest object") && reason.contains(&manifest_key),
+        "{doc:#}"
+    );
+    let fix = left_out["fix"].as_str().unwrap_or_default();
+    assert!(
+        fix.contains(&format!("`cargo xtask upload {name} --env prod`")),
+        "{doc:#}"
+    );
+    assert!(!doc["old_index"]["why"].is_null(), "{doc:#}");
+    assert_eq!(doc["replaced"], false, "{doc:#}");
+    let (done, doc) = run(&["--confirm", "qbtime_db_prod"]);
+    assert_eq!(done.code, Some(0), "{}", done.all());
+    assert_eq!(doc["replaced"], true, "{doc:#}");
+    let aside = doc["old_index"]["kept_aside"].as_str().unwrap_or_default();
+    assert_eq!(
+        std::fs::read(aside).ok().as_deref(),
+        Some(&b"{\"backups\": ["[..]),
+        "{doc:#}"
+    );
+}

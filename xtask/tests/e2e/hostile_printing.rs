@@ -662,3 +662,70 @@ fn verify_backup_and_diff_quote_a_table_named_with_a_space() {
     assert!(all.contains("\"my table\""), "{all}");
     assert!(!all.contains(" my table"), "{all}");
 }
+
+/// OK 3: past OF, the restore refusal's table list, the row-count findings
+/// and the audit chain's were not shown to quote a name as SQL spells it.
+/// Tables `my table` and `odd "q"`: a restore into the local D1 that holds
+/// them is refused naming both quoted (with -v, every table: the refusal
+/// named the first ten, with -v too), a manifest recording other row
+/// counts for them is a finding naming both quoted, and an audit chain
+/// declared on `my table` with columns `prev hash` and `odd "q"` it lacks
+/// names the table and the columns quoted.
+#[test]
+fn a_restore_refusal_row_counts_and_the_audit_chain_quote_names_with_a_space_or_a_quote() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE \"my table\" (id INTEGER PRIMARY KEY, note TEXT);\n\
+         CREATE TABLE \"odd \"\"q\"\"\" (id INTEGER PRIMARY KEY);\n\
+         INSERT INTO \"my table\" VALUES (1, 'a');\n\
+         INSERT INTO \"odd \"\"q\"\"\" VALUES (1);\n",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = only_backup(&sb);
+    let (spaced, quoted) = ("\"my table\"", "\"odd \"\"q\"\"\"");
+    let raw = |all: &str| all.contains(" my table") || all.contains("odd \"q\"");
+    // With -v, the refusal names every table, as a plan does, not the
+    // first ten (the migrations' come first).
+    let refused = sb.xtask(&["-v", "restore", &backup, "--to", "local", "--dry-run"]);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    let error = { refused.stderr.lines() }.find(|l| l.starts_with("error:"));
+    let error = error.unwrap_or_else(|| panic!("{}", refused.all()));
+    assert!(
+        error.contains(spaced) && error.contains(quoted) && !raw(error),
+        "{error}"
+    );
+    let manifest = sb
+        .path()
+        .join("backups")
+        .join(backup.replace(".sql", ".manifest.json"));
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    m["rows"]["my table"] = 7.into();
+    m["rows"]["odd \"q\""] = 9.into();
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let settings = sb.path().join("backups.toml");
+    let toml = std::fs::read_to_string(&settings).unwrap();
+    let edited = toml
+        .replace("table = \"audit_log\"", "table = \"my table\"")
+        .replace("prev_hash = \"prev_hash\"", "prev_hash = \"prev hash\"")
+        .replace("\nhash = \"hash\"", "\nhash = 'odd \"q\"'");
+    assert_ne!(toml, edited);
+    std::fs::write(&settings, edited).unwrap();
+    let verified = sb.xtask(&["verify", &backup]);
+    assert_eq!(verified.code, Some(1), "{}", verified.all());
+    let rows = verified.stdout_line_with("rows");
+    for said in [
+        format!("{spaced}: expected 7, found 1"),
+        format!("{quoted}: expected 9, found 1"),
+    ] {
+        assert!(rows.contains(&said) && !raw(rows), "{said}: {rows}");
+    }
+    let audit = verified.stdout_line_with("audit chain");
+    assert!(
+        audit.contains(&format!("{spaced} does not have the shape"))
+            && audit.contains(&format!("\"prev hash\", {quoted}"))
+            && !raw(audit),
+        "{audit}"
+    );
+}

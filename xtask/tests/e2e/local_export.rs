@@ -755,3 +755,48 @@ fn advice_for_the_local_database_names_the_local_environment_in_use() {
     sb.xtask(&args).assert_ok();
     sb.xtask(&["backup", "dev"]).assert_ok();
 }
+
+/// OK 2: a BAD `--via-wrangler` backup listed every cause wrangler's export
+/// may have (whole REALs, integers beyond 2^53, text that is not UTF-8, a
+/// line break with `\n`, a write during the backup) where the tool can
+/// look in the SQLite file, as a remote backup looks in D1, and tell which
+/// one applies. Of text with a line break and `\n`, the source line names
+/// that cause with its column and count, and no other; of text that is not
+/// UTF-8, that one alone; never a value.
+#[test]
+fn a_bad_via_wrangler_backup_names_the_cause_it_finds_with_its_columns_only() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE TABLE jt (id INTEGER PRIMARY KEY, j TEXT, k TEXT);\n\
+         INSERT INTO jt VALUES (1, 'C:\\planted' || char(10) || 'next', 'plain'), \
+         (2, 'x\\ny' || char(10), NULL);",
+    );
+    // The source line of a BAD backup says each of `said` and none of `unsaid`.
+    let backed_up = |said: &[&str], unsaid: &[&str]| {
+        let run = sb.xtask(&["backup", "local", "--via-wrangler"]);
+        assert_eq!(run.code, Some(1), "{}", run.all());
+        let source = { run.stdout.lines() }.find(|l| l.contains("source"));
+        let source = source.unwrap_or_default();
+        for s in said {
+            assert!(source.contains(s), "{s}: {}", run.all());
+        }
+        for s in unsaid {
+            assert!(!source.contains(s), "{s}: {}", run.all());
+        }
+    };
+    let [whole_real, wide] = ["3.0", "2^53"];
+    backed_up(
+        &["jt.j (2 rows)", "`\\n`"],
+        &["U+FFFD", whole_real, wide, "planted", "jt.k"],
+    );
+    sb.execute_sql(
+        "DROP TABLE jt;\n\
+         CREATE TABLE bytes (id INTEGER PRIMARY KEY, t TEXT);\n\
+         INSERT INTO bytes VALUES (1, CAST(x'41ff42' AS TEXT));",
+    );
+    backed_up(
+        &["bytes.t (1 row)", "U+FFFD"],
+        &["line break", whole_real, wide],
+    );
+}
