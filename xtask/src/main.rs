@@ -567,6 +567,7 @@ impl Task {
             Task::Doctor(a) => a.json,
             Task::Status(a) => a.json,
             Task::Offsite(offsite::OffsiteCommand::List { json, .. }) => *json,
+            Task::Offsite(offsite::OffsiteCommand::Reindex { json, .. }) => *json,
             Task::TimeTravel(time_travel::TimeTravelCommand::Info { json, .. }) => *json,
             _ => false,
         }

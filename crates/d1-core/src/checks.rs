@@ -885,7 +885,10 @@ fn unwalkable_chain(db: &rusqlite::Connection, rule: &AuditChain) -> Result<Opti
                 "{} does not have the shape [app.audit_chain] declares: it lacks {}; \
                  fix the declaration in {SETTINGS_FILE} or the table",
                 crate::names::shown_name(table),
-                missing.join(", ")
+                { missing.iter() }
+                    .map(|c| crate::names::shown_name(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )));
     }

@@ -109,6 +109,9 @@ pub enum OffsiteCommand {
         /// The environment whose index to replace.
         #[arg(long, value_name = "ENV")]
         env: String,
+        /// Print one JSON document: what the new index keeps, the copies it leaves out (why, and the fix), and where the old index's bytes go.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         confirm: ConfirmArgs,
     },
@@ -279,6 +282,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
         OffsiteCommand::Reindex {
             dry_run,
             env,
+            json,
             confirm,
         } => {
             let env = envs.resolve(env)?;
@@ -286,7 +290,7 @@ pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()
             // is refused with nothing read or written.
             confirm::check_given(env, confirm, *dry_run, REINDEX)?;
             let target = target(sh, project, env)?;
-            reindex(project, &target, *dry_run, confirm)
+            reindex(project, &target, (*dry_run, *json), confirm)
         }
         OffsiteCommand::Lifecycle {
             env,
@@ -321,10 +325,12 @@ const REINDEX: &str = "replace the offsite index of";
 /// `<env>/`. Copies only the old index listed are forgotten by it, so the
 /// old bytes are kept first, in backups/ (mode 600), and the plan says
 /// so; a readable index, or one of a later format, is not replaced.
+/// With `json`, one document on stdout ([`reindex_json`]), the plan and
+/// what is said on stderr.
 fn reindex(
     project: &Project,
     target: &Target<'_>,
-    dry_run: bool,
+    (dry_run, json): (bool, bool),
     confirm_args: &ConfirmArgs,
 ) -> Result<()> {
     let env = target.env;
@@ -358,8 +364,15 @@ fn reindex(
     let index = Index::rebuilt(held, &object, (&env.name, &env.database_name, &older))?;
     let aside = aside_name(&target.backup_dir, &env.name)?;
     print_reindex_plan(target, &index, &missing, now.as_deref(), &aside);
+    let said = |replaced: bool| {
+        if json {
+            let old = now.as_deref().map(|why| (why, aside.as_path()));
+            crate::out::json(&reindex_json(target, (&index, &missing), old, replaced));
+        }
+    };
     if dry_run {
         crate::say!("Dry run: nothing was changed.");
+        said(false);
         return Ok(());
     }
     confirm::require(env, confirm_args, REINDEX)?;
@@ -382,11 +395,69 @@ fn reindex(
         d1_core::wording::count(index.backups.len(), "copy"),
         env.name
     );
+    said(true);
     Ok(())
 }
 
+/// `offsite reindex --json`'s document: the index object, what is wrong
+/// with the old index and where its bytes are kept (`old`, `None`: there
+/// is none), the entries the new index holds and those it sets aside, the
+/// copies it leaves out (`missing`: each by its file and keys, why, and
+/// the fix), and whether the index was `replaced` (`false` for a dry run).
+/// What it says is what the plan says: keys and reasons, never a value
+/// read from the bucket, nor a secret.
+fn reindex_json(
+    target: &Target<'_>,
+    (index, missing): (&Index, &[LeftOut]),
+    old: Option<(&str, &Path)>,
+    replaced: bool,
+) -> serde_json::Value {
+    let left_out: Vec<serde_json::Value> = { missing.iter() }
+        .map(|(e, not)| {
+            serde_json::json!({
+                "file": e.file,
+                "key": e.key,
+                "manifest_key": e.manifest_key,
+                "reason": not.why,
+                "fix": not.fix,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "command": "offsite reindex",
+        "dry_run": !replaced,
+        "environment": target.env.name,
+        "index": format!("r2://{}/{}", target.bucket(), index_key(&target.env.name)),
+        "old_index": old.map(|(why, aside)| serde_json::json!({
+            "why": why,
+            "kept_aside": aside.display().to_string(),
+        })),
+        "backups": index.backups,
+        "set_aside": index.set_aside,
+        "left_out": left_out,
+        "replaced": replaced,
+    })
+}
+
+/// Why the bucket does not hold a copy as its manifest here records it,
+/// and the way to put it back ([`not_held`]).
+struct NotHeld {
+    why: String,
+    fix: String,
+}
+
+impl NotHeld {
+    /// Not held, for `why`, put back by `fix`.
+    fn said(why: String, fix: &str) -> Option<Self> {
+        Some(Self {
+            why,
+            fix: fix.to_owned(),
+        })
+    }
+}
+
 /// A copy `offsite reindex` leaves out of the index, and why ([`not_held`]).
-type LeftOut = (IndexEntry, String);
+type LeftOut = (IndexEntry, NotHeld);
 
 /// The index entries of the copies the manifests here record in `target`'s
 /// bucket under `<env>/`, split into those the bucket holds as recorded
@@ -415,7 +486,7 @@ fn recorded_copies_held(target: &Target<'_>) -> Result<(Vec<IndexEntry>, Vec<Lef
     for entry in entries {
         match not_held(target, &entry)? {
             None => held.push(entry),
-            Some(why) => missing.push((entry, why)),
+            Some(not) => missing.push((entry, not)),
         }
     }
     Ok((held, missing))
@@ -431,7 +502,7 @@ fn recorded_copies_held(target: &Target<'_>) -> Result<(Vec<IndexEntry>, Vec<Lef
 /// into a private file that is removed after. A bucket that cannot be read
 /// is no answer: the reindex stops there, nothing changed. What is said
 /// names the objects by their keys, never a value read from them.
-fn not_held(target: &Target<'_>, entry: &IndexEntry) -> Result<Option<String>> {
+fn not_held(target: &Target<'_>, entry: &IndexEntry) -> Result<Option<NotHeld>> {
     let env = &target.env.name;
     let upload = format!(
         "`cargo xtask upload {} --env {env}` puts it back while the backup is here",
@@ -441,43 +512,20 @@ fn not_held(target: &Target<'_>, entry: &IndexEntry) -> Result<Option<String>> {
         "an upload of this backup is refused while that key holds another manifest: take a \
          new backup and upload it (`cargo xtask backup {env} --upload`)"
     );
-    let manifest_object = format!("r2://{}/{}", target.bucket(), entry.manifest_key);
-    let manifest_why = match copy_manifest(target, entry)? {
-        Ok(m) if !m.file.sha256.eq_ignore_ascii_case(&entry.sha256) => Some(format!(
-            "its manifest object {manifest_object} records another sha256 than the manifest \
-             here; {replaced}"
-        )),
-        Ok(m) if m.file.bytes != entry.bytes => Some(format!(
-            "its manifest object {manifest_object} records another size than the manifest \
-             here; {replaced}"
-        )),
-        Ok(_) => None,
-        Err(NotTaken::Missing) => Some(format!(
-            "no manifest object at {manifest_object}: the bucket no longer holds it; {upload}"
-        )),
-        Err(NotTaken::TooLarge(_)) => Some(format!(
-            "{manifest_object} holds more than the 64 MiB a manifest may hold; {replaced}"
-        )),
-        Err(NotTaken::Untrusted(_)) => Some(format!(
-            "its manifest object {manifest_object} cannot be trusted (it is no backup manifest, \
-             or fails a manifest's checks); {replaced}"
-        )),
-        Err(NotTaken::Another(_)) => Some(format!(
-            "{manifest_object} is the manifest of another backup (another file, environment or \
-             database); {replaced}"
-        )),
-    };
-    if manifest_why.is_some() {
-        return Ok(manifest_why);
+    if let Some(not) = manifest_not_held(target, entry, (&upload, &replaced))? {
+        return Ok(Some(not));
     }
     let object = format!("r2://{}/{}", target.bucket(), entry.key);
     let got = match target.download(&entry.key, "reindex-check", entry.bytes) {
         Ok(got) => got,
         Err(e) if e.is::<TooLarge>() => {
-            return Ok(Some(format!(
-                "the bucket holds more bytes there than the {} its manifest records; {upload}",
-                entry.bytes
-            )));
+            return Ok(NotHeld::said(
+                format!(
+                    "the bucket holds more bytes there than the {} its manifest records",
+                    entry.bytes
+                ),
+                &upload,
+            ));
         }
         Err(e) => {
             return Err(e.context(format!(
@@ -488,24 +536,79 @@ fn not_held(target: &Target<'_>, entry: &IndexEntry) -> Result<Option<String>> {
         }
     };
     let Some(got) = got else {
-        return Ok(Some(format!(
-            "no object there: the bucket no longer holds it; {upload}"
-        )));
+        return Ok(NotHeld::said(
+            "no object there: the bucket no longer holds it".to_owned(),
+            &upload,
+        ));
     };
     let (sha256, bytes) = fsutil::sha256_file(got.path())?;
     Ok(if bytes != entry.bytes {
-        Some(format!(
-            "the bucket holds {bytes} bytes there, not the {} bytes its manifest records; \
-             {upload}",
-            entry.bytes
-        ))
+        NotHeld::said(
+            format!(
+                "the bucket holds {bytes} bytes there, not the {} bytes its manifest records",
+                entry.bytes
+            ),
+            &upload,
+        )
     } else if !sha256.eq_ignore_ascii_case(&entry.sha256) {
-        Some(format!(
-            "the bucket holds other bytes there: their sha256 is not its manifest's; {upload}"
-        ))
+        NotHeld::said(
+            "the bucket holds other bytes there: their sha256 is not its manifest's".to_owned(),
+            &upload,
+        )
     } else {
         None
     })
+}
+
+/// [`not_held`]'s look at `entry`'s manifest object: why it is not the
+/// one the manifest here records, with the fix (`upload`: the upload that
+/// puts it back; `replaced`: a new backup, when the key holds another).
+fn manifest_not_held(
+    target: &Target<'_>,
+    entry: &IndexEntry,
+    (upload, replaced): (&String, &String),
+) -> Result<Option<NotHeld>> {
+    let manifest_object = format!("r2://{}/{}", target.bucket(), entry.manifest_key);
+    let manifest_why = match copy_manifest(target, entry)? {
+        Ok(m) if !m.file.sha256.eq_ignore_ascii_case(&entry.sha256) => NotHeld::said(
+            format!(
+                "its manifest object {manifest_object} records another sha256 than the \
+                 manifest here"
+            ),
+            replaced,
+        ),
+        Ok(m) if m.file.bytes != entry.bytes => NotHeld::said(
+            format!(
+                "its manifest object {manifest_object} records another size than the manifest \
+                 here"
+            ),
+            replaced,
+        ),
+        Ok(_) => None,
+        Err(NotTaken::Missing) => NotHeld::said(
+            format!("no manifest object at {manifest_object}: the bucket no longer holds it"),
+            upload,
+        ),
+        Err(NotTaken::TooLarge(_)) => NotHeld::said(
+            format!("{manifest_object} holds more than the 64 MiB a manifest may hold"),
+            replaced,
+        ),
+        Err(NotTaken::Untrusted(_)) => NotHeld::said(
+            format!(
+                "its manifest object {manifest_object} cannot be trusted (it is no backup \
+                 manifest, or fails a manifest's checks)"
+            ),
+            replaced,
+        ),
+        Err(NotTaken::Another(_)) => NotHeld::said(
+            format!(
+                "{manifest_object} is the manifest of another backup (another file, environment \
+                 or database)"
+            ),
+            replaced,
+        ),
+    };
+    Ok(manifest_why)
 }
 
 /// `offsite reindex`'s plan: what is wrong with the index `now` (`None`:
@@ -554,8 +657,14 @@ fn print_reindex_plan(
             a.reason
         );
     }
-    for (e, why) in missing {
-        crate::say!("  left out     {} ({}): {why}", e.file, e.key);
+    for (e, not) in missing {
+        crate::say!(
+            "  left out     {} ({}): {}; {}",
+            e.file,
+            e.key,
+            not.why,
+            not.fix
+        );
     }
     crate::say!(
         "  forgotten    any copy the old index listed that no manifest here records: it stays \

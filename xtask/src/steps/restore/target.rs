@@ -149,7 +149,9 @@ pub(super) fn existing_objects(catalog: &Catalog) -> Vec<(String, String)> {
 
 /// `local_file` is the local D1's SQLite file (of a local target): the
 /// refusal of `--clean` into a local D1 with tables names the commands
-/// that empty it, a backup first.
+/// that empty it, a backup first. Its tables are named as SQL spells
+/// them, the first ten and how many more, every one with `-v`, as a plan
+/// lists them.
 pub(super) fn guard_target_state(
     mode: Mode,
     existing: &[(String, String)],
@@ -199,10 +201,10 @@ pub(super) fn guard_target_state(
         .collect();
     let holds = match (names.is_empty(), others.is_empty()) {
         (true, _) => format!("it holds {} and no tables", others.join(", ")),
-        (false, true) => format!("tables: {}", d1_core::wording::listed(&names, "table")),
+        (false, true) => format!("tables: {}", crate::out::listed(&names, "table")),
         (false, false) => format!(
             "tables: {}; and {}",
-            d1_core::wording::listed(&names, "table"),
+            crate::out::listed(&names, "table"),
             others.join(", ")
         ),
     };
