@@ -269,6 +269,22 @@ impl Unloaded<'_> {
     }
 }
 
+/// The fix a failed source check of wrangler's export gives.
+const NATIVE_KEEPS: &str =
+    "Back up without --via-wrangler: the native export, the default, keeps every value exactly";
+
+/// Which export wrote a local backup, for what its source check says.
+#[derive(Debug, Clone, Copy)]
+pub enum Export<'a> {
+    /// This tool's own, read in the export's transaction.
+    Native,
+    /// wrangler's (`--via-wrangler`), with what a look in the database
+    /// found of the ways it writes a value otherwise, in the tables that
+    /// differ, said (columns and counts, never a value); `None` where
+    /// nothing was looked for, and every way is listed.
+    Wrangler(Option<&'a str>),
+}
+
 /// A local backup's row sets ([`crate::digest::row_sets`]), as its
 /// verification loaded them, against those of the local D1's own tables,
 /// read in the export's transaction (`source`): equal, the export wrote
@@ -279,7 +295,7 @@ impl Unloaded<'_> {
 pub fn source_check(
     content: &BTreeMap<String, String>,
     source: &BTreeMap<String, String>,
-    via_wrangler: bool,
+    export: Export<'_>,
     unloaded: &Unloaded<'_>,
 ) -> Check {
     let short = |d: &str| d.get(..16).unwrap_or(d).to_owned();
@@ -321,30 +337,34 @@ pub fn source_check(
             format!(
                 "{}, every row equal to the database's own, read {}{}",
                 crate::wording::count(source.len(), "table"),
-                match via_wrangler {
-                    true => "from its SQLite file after wrangler's export",
-                    false => "in the export's transaction",
+                match export {
+                    Export::Wrangler(_) => "from its SQLite file after wrangler's export",
+                    Export::Native => "in the export's transaction",
                 },
                 not_loaded_said(&not_loaded)
             ),
         ),
         false => fail(
             "source",
-            match via_wrangler {
-                false => format!(
+            match export {
+                Export::Native => format!(
                     "the export did not write the database's rows faithfully: {} (a fault of this \
                      tool's export: take the backup with --via-wrangler meanwhile)",
                     differ.join("; ")
                 ),
-                true => format!(
+                Export::Wrangler(Some(found)) => format!(
+                    "wrangler's export did not write the database's rows faithfully: {} \
+                     ({found}). {NATIVE_KEEPS}",
+                    differ.join("; ")
+                ),
+                Export::Wrangler(None) => format!(
                     "wrangler's export did not write the database's rows faithfully: {} (it \
                      writes every number as JavaScript does, so a whole REAL such as 3.0 or \
                      -0.0 comes back as the integer 3 or 0 and an integer beyond 2^53 rounded, \
                      text that is not valid UTF-8 as U+FFFD, and text with a line break as \
                      `replace('…\\n…','\\n',char(10))`, which turns a `\\n` it held into a line \
                      break too (and `\\r` with char(13)); or the database was written to during \
-                     the backup). Back up without \
-                     --via-wrangler: the native export, the default, keeps every value exactly",
+                     the backup). {NATIVE_KEEPS}",
                     differ.join("; ")
                 ),
             },
@@ -1007,7 +1027,7 @@ mod tests {
                 with_them: crate::digest::row_sets_with(gate.db(), ["t"], &added).unwrap(),
             };
             let content = crate::digest::row_sets(gate.db(), ["t"]).unwrap();
-            let check = source_check(&content, &source, false, &unloaded);
+            let check = source_check(&content, &source, Export::Native, &unloaded);
             let all = &check.detail;
             assert_eq!(check.status == Status::Pass, passes, "{check:?}");
             assert_eq!(all.contains("faithfully"), !passes, "{check:?}");
@@ -1029,7 +1049,7 @@ mod tests {
              CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
         );
         let source = crate::digest::row_sets(&live, ["t", "u"]).unwrap();
-        let check = source_check(&source, &source, false, &Unloaded::default());
+        let check = source_check(&source, &source, Export::Native, &Unloaded::default());
         assert_eq!(check.status, Status::Pass, "{check:?}");
         assert!(
             check.detail.starts_with("2 tables, every row equal"),
@@ -1041,7 +1061,7 @@ mod tests {
              CREATE TABLE u(id INTEGER PRIMARY KEY); INSERT INTO u VALUES(1);",
         );
         let content = crate::digest::row_sets(&loaded, ["t", "u"]).unwrap();
-        let check = source_check(&content, &source, false, &Unloaded::default());
+        let check = source_check(&content, &source, Export::Native, &Unloaded::default());
         assert_eq!(check.status, Status::Fail, "{check:?}");
         assert!(
             check
@@ -1052,14 +1072,14 @@ mod tests {
         assert!(!check.detail.contains("u:"), "{check:?}");
         // A table left out of the backup, and one the database lacks.
         let only_t = BTreeMap::from([("t".to_owned(), source["t"].clone())]);
-        let check = source_check(&only_t, &source, false, &Unloaded::default());
+        let check = source_check(&only_t, &source, Export::Native, &Unloaded::default());
         assert!(
             check
                 .detail
                 .contains("u: in the database, not in the backup"),
             "{check:?}"
         );
-        let check = source_check(&source, &only_t, false, &Unloaded::default());
+        let check = source_check(&source, &only_t, Export::Native, &Unloaded::default());
         assert!(
             check
                 .detail
@@ -1208,7 +1228,11 @@ mod tests {
             unsearched,
             ..Unloaded::default()
         };
-        source_check(&digest("b"), &digest("a"), via_wrangler, &unloaded)
+        let export = match via_wrangler {
+            true => Export::Wrangler(None),
+            false => Export::Native,
+        };
+        source_check(&digest("b"), &digest("a"), export, &unloaded)
     }
 
     /// Past the load's bound on searches, a failed INSERT is counted as

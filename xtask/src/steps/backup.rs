@@ -540,6 +540,7 @@ fn via_wrangler_source(
             crate::steps::verify::SourceRows::File(
                 crate::edge::local_d1::database_file(&project.config_dir, &env.local_id),
                 env.name.clone(),
+                export_causes,
             )
         },
     )
@@ -1466,18 +1467,7 @@ impl Schema<'_> {
             );
         }
         let complete = made.left_out.is_empty();
-        let mut whole = BTreeMap::new();
-        for sql in made.queries {
-            let rows = self.reader().rows(
-                "count whole REALs the export writes as integers (read-only)",
-                &sql,
-                "counting whole REALs gave no rows",
-            )?;
-            whole.extend(rows.iter().filter_map(|r| {
-                let n = r.get("n")?.as_u64().filter(|n| *n > 0)?;
-                Some((r.get("name")?.as_str()?.to_owned(), n))
-            }));
-        }
+        let whole = read_whole_reals(&self.reader(), &made.queries)?;
         Ok((whole, complete))
     }
 
@@ -1563,7 +1553,8 @@ impl Schema<'_> {
         let mut found = [PerColumn::new(), PerColumn::new()];
         let mut failed = Vec::new();
         for (sql, tables) in made.queries.iter().zip(&made.tables) {
-            let Err(e) = unless_interrupted(self.read_text(&columns, sql, &mut found))? else {
+            let Err(e) = unless_interrupted(read_text(&self.reader(), &columns, sql, &mut found))?
+            else {
                 continue;
             };
             if let [table] = &tables[..] {
@@ -1581,7 +1572,9 @@ impl Schema<'_> {
                 });
                 let one = d1_core::catalog::exported_text_queries(&not_utf8, &line_breaks, limit);
                 let sql = one.queries.first().context("no query for a table")?;
-                if let Err(e) = unless_interrupted(self.read_text(&columns, sql, &mut found))? {
+                if let Err(e) =
+                    unless_interrupted(read_text(&self.reader(), &columns, sql, &mut found))?
+                {
                     failed.push((table.clone(), e));
                 }
             }
@@ -1603,56 +1596,6 @@ impl Schema<'_> {
             let look = looks.next().expect("a look of each");
             (std::mem::take(&mut found[n]), look, complete)
         }))
-    }
-
-    /// Adds to `found` what the read `sql` (of
-    /// [`d1_core::catalog::exported_text_queries`]) finds: text that is
-    /// not UTF-8, and text with a line break and its escape (`columns` as
-    /// given to it, in [`TEXT_LOOKS`]' order).
-    fn read_text(
-        &self,
-        [not_utf8, line_breaks]: &[Vec<(String, Vec<String>)>; 2],
-        sql: &str,
-        found: &mut [PerColumn; 2],
-    ) -> Result<()> {
-        let purpose = match (not_utf8.is_empty(), line_breaks.is_empty()) {
-            (false, true) => {
-                "look for text that is not UTF-8, which the export replaces (read-only)"
-            }
-            (true, false) => {
-                "look for text with a line break and `\\n`, whose `\\n` the export turns into a \
-                 line break (read-only)"
-            }
-            _ => {
-                "look for text that is not UTF-8, or with a line break and `\\n`, which the \
-                 export writes otherwise (read-only)"
-            }
-        };
-        let rows = self.reader().rows(
-            purpose,
-            sql,
-            "looking for text the export changes gave no rows",
-        )?;
-        // One row a piece of a value, in order; or a column's count.
-        let mut reading = d1_core::catalog::NotUtf8::default();
-        let [replaced, ambiguous] = found;
-        for r in rows {
-            let number = |key: &str| r.get(key).and_then(|n| n.as_u64());
-            let name = r.get("name").and_then(|n| n.as_str());
-            if let (Some(name), Some(i), Some(n)) = (name, number("i"), number("n")) {
-                d1_core::catalog::line_breaks_row(line_breaks, (name, i as usize, n), ambiguous);
-            } else if let (Some(name), Some(i), Some(p), Some(last), Some(hex)) = (
-                name,
-                number("i"),
-                number("p"),
-                number("last"),
-                r.get("h").and_then(|h| h.as_str()),
-            ) {
-                let piece = (name, i as usize, p as usize, last == 1, hex);
-                reading.row(not_utf8, piece, replaced);
-            }
-        }
-        Ok(())
     }
 
     /// The schema is read from the local file when there is one; a fresh
@@ -2466,6 +2409,142 @@ pub fn ambiguous_text_said(ambiguous: &PerColumn) -> String {
          Text with a line break and `\\n` in a remote backup)",
         columns_counted(ambiguous)
     )
+}
+
+/// Adds to `found` what the read `sql` (of
+/// [`d1_core::catalog::exported_text_queries`]) finds: text that is
+/// not UTF-8, and text with a line break and its escape (`columns` as
+/// given to it, in [`TEXT_LOOKS`]' order).
+fn read_text(
+    reader: &DatabaseReader<'_>,
+    [not_utf8, line_breaks]: &[Vec<(String, Vec<String>)>; 2],
+    sql: &str,
+    found: &mut [PerColumn; 2],
+) -> Result<()> {
+    let purpose = match (not_utf8.is_empty(), line_breaks.is_empty()) {
+        (false, true) => "look for text that is not UTF-8, which the export replaces (read-only)",
+        (true, false) => {
+            "look for text with a line break and `\\n`, whose `\\n` the export turns into a \
+             line break (read-only)"
+        }
+        _ => {
+            "look for text that is not UTF-8, or with a line break and `\\n`, which the \
+             export writes otherwise (read-only)"
+        }
+    };
+    let rows = reader.rows(
+        purpose,
+        sql,
+        "looking for text the export changes gave no rows",
+    )?;
+    // One row a piece of a value, in order; or a column's count.
+    let mut reading = d1_core::catalog::NotUtf8::default();
+    let [replaced, ambiguous] = found;
+    for r in rows {
+        let number = |key: &str| r.get(key).and_then(|n| n.as_u64());
+        let name = r.get("name").and_then(|n| n.as_str());
+        if let (Some(name), Some(i), Some(n)) = (name, number("i"), number("n")) {
+            d1_core::catalog::line_breaks_row(line_breaks, (name, i as usize, n), ambiguous);
+        } else if let (Some(name), Some(i), Some(p), Some(last), Some(hex)) = (
+            name,
+            number("i"),
+            number("p"),
+            number("last"),
+            r.get("h").and_then(|h| h.as_str()),
+        ) {
+            let piece = (name, i as usize, p as usize, last == 1, hex);
+            reading.row(not_utf8, piece, replaced);
+        }
+    }
+    Ok(())
+}
+
+/// The whole REALs the `queries` (of [`d1_core::catalog::whole_reals_queries`])
+/// count, per table, those over zero.
+fn read_whole_reals(
+    reader: &DatabaseReader<'_>,
+    queries: &[String],
+) -> Result<BTreeMap<String, u64>> {
+    let mut whole = BTreeMap::new();
+    for sql in queries {
+        let rows = reader.rows(
+            "count whole REALs the export writes as integers (read-only)",
+            sql,
+            "counting whole REALs gave no rows",
+        )?;
+        whole.extend(rows.iter().filter_map(|r| {
+            let n = r.get("n")?.as_u64().filter(|n| *n > 0)?;
+            Some((r.get("name")?.as_str()?.to_owned(), n))
+        }));
+    }
+    Ok(whole)
+}
+
+/// What a `--via-wrangler` backup's source check says of the `tables`
+/// whose rows it holds otherwise than local D1's SQLite `file`: the looks
+/// a remote backup runs after its export (whole REALs, text that is not
+/// UTF-8, text with a line break and `\n`), read-only, run on the file
+/// for those tables, each way found named with its tables or columns and
+/// counts, never a value; a table where none is found is named with what
+/// is left (an integer beyond 2^53, which no look counts, or a write
+/// during the backup). It used to list every way, whichever applied.
+pub fn export_causes(file: &Path, env: &str, tables: &[String]) -> Result<String> {
+    let reader = DatabaseReader::File(file.to_path_buf(), env);
+    let schema = reader
+        .catalog("read the schema (read-only)")?
+        .schema_statements();
+    let limit = d1_core::gate::D1_STATEMENT_LIMIT as usize - 1_000;
+    let columns = d1_core::catalog::columns_exported(&schema, tables)?;
+    let made = d1_core::catalog::exported_text_queries(&columns, &columns, limit);
+    let columns = [columns.clone(), columns];
+    let mut found = [PerColumn::new(), PerColumn::new()];
+    for sql in &made.queries {
+        read_text(&reader, &columns, sql, &mut found)?;
+    }
+    let whole_columns = d1_core::catalog::columns_keeping_whole_reals(&schema, tables)?;
+    let whole_made = d1_core::catalog::whole_reals_queries(&whole_columns, limit);
+    let whole = read_whole_reals(&reader, &whole_made.queries)?;
+    let [replaced, ambiguous] = &found;
+    let mut said = Vec::new();
+    if !whole.is_empty() {
+        let counted: Vec<String> = { whole.iter() }
+            .map(|(t, n)| format!("{} ({n})", d1_core::names::shown_name(t)))
+            .collect();
+        said.push(format!(
+            "it wrote the whole REALs (such as 3.0) in {} as integers",
+            crate::out::listed(&counted, "table")
+        ));
+    }
+    if !replaced.is_empty() {
+        said.push(format!(
+            "it wrote the text that is not valid UTF-8 in {} with U+FFFD in place of each bad \
+             byte",
+            columns_counted(replaced)
+        ));
+    }
+    if !ambiguous.is_empty() {
+        said.push(format!(
+            "it wrote the text holding a line break and the two characters `\\n` (or a carriage \
+             return and `\\r`) in {} as `replace('…\\n…','\\n',char(10))`, which turns that \
+             `\\n` into a line break too",
+            columns_counted(ambiguous)
+        ));
+    }
+    let unexplained: Vec<_> = { tables.iter() }
+        .filter(|t| {
+            !whole.contains_key(*t) && !replaced.contains_key(*t) && !ambiguous.contains_key(*t)
+        })
+        .map(|t| d1_core::names::shown_name(t))
+        .collect();
+    if !unexplained.is_empty() {
+        said.push(format!(
+            "in {} it holds no whole REAL, no text that is not UTF-8 and none with a line break \
+             and `\\n`: an integer beyond 2^53, which it rounds, or a write to the database \
+             during the backup",
+            crate::out::listed(&unexplained, "table")
+        ));
+    }
+    Ok(said.join("; "))
 }
 
 /// `table.column (N rows)` of each column `counted`, listed.

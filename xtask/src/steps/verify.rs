@@ -400,9 +400,15 @@ pub enum SourceRows {
     /// `--via-wrangler`'s: the local SQLite file, whose row sets are read
     /// after the export, for the tables the load holds. wrangler's export
     /// writes numbers as JavaScript does, which changes whole REALs, and
-    /// text that is not UTF-8.
-    File(PathBuf, String),
+    /// text that is not UTF-8. With the look that says which of those
+    /// ways applies ([`crate::steps::backup::export_causes`], given by the
+    /// backup, which verify does not import).
+    File(PathBuf, String, ExportCauses),
 }
+
+/// The ways wrangler's export wrote otherwise that the local D1 `file`
+/// (of the environment named) holds in `tables`, said.
+pub type ExportCauses = fn(&Path, &str, &[String]) -> Result<String>;
 
 /// [`verify`], starting from what was made of the backup's bytes as they
 /// were written. The survey stands in for verify's own pass over the file,
@@ -930,20 +936,22 @@ fn check_load(
         Some(source) if content.status != Status::Fail => {
             let tables = || digests.tables.keys().map(String::as_str);
             let load = d1_core::digest::row_sets(db.db.db(), tables())?;
-            let (source, via_wrangler) = match source {
-                SourceRows::Read(rows) => (rows, false),
-                SourceRows::File(file, env) => (
-                    crate::edge::local_d1::row_sets((&file, &env), tables())?,
-                    true,
-                ),
+            let (source, found) = match source {
+                SourceRows::Read(rows) => (rows, None),
+                SourceRows::File(file, env, causes) => {
+                    let source = crate::edge::local_d1::row_sets((&file, &env), tables())?;
+                    let found = wrangler_wrote_otherwise((&file, &env, causes), &load, &source);
+                    (source, Some(found))
+                }
+            };
+            let export = match &found {
+                None => d1_core::checks::Export::Native,
+                Some(found) => d1_core::checks::Export::Wrangler(found.as_deref()),
             };
             let unloaded = unloaded(db, tables())?;
             run.phase("source");
             Some(d1_core::checks::source_check(
-                &load,
-                &source,
-                via_wrangler,
-                &unloaded,
+                &load, &source, export, &unloaded,
             ))
         }
         _ => None,
@@ -954,6 +962,34 @@ fn check_load(
     run.checks.extend([content, audit]);
     run.checks.extend(source);
     Ok((committed, digests))
+}
+
+/// Which of the ways wrangler's export writes a value otherwise the local
+/// D1's `file` holds in the tables whose rows the backup (`load`) holds
+/// otherwise than the file (`source`), said with their columns and
+/// counts (`causes`); `None` where none
+/// differs, or the look failed (the source check then lists every way).
+fn wrangler_wrote_otherwise(
+    (file, env, causes): (&Path, &str, ExportCauses),
+    load: &BTreeMap<String, String>,
+    source: &BTreeMap<String, String>,
+) -> Option<String> {
+    let differ: Vec<String> = { source.iter() }
+        .filter(|(t, want)| load.get(*t).is_some_and(|got| got != *want))
+        .map(|(t, _)| t.clone())
+        .collect();
+    if differ.is_empty() {
+        return None;
+    }
+    match causes(file, env, &differ) {
+        Ok(found) => Some(found),
+        Err(e) => {
+            crate::detail!(
+                "the ways wrangler's export writes a value otherwise not looked for: {e:#}"
+            );
+            None
+        }
+    }
 }
 
 /// The rows the load of `db` could not insert for a VIRTUAL generated
