@@ -2207,8 +2207,10 @@ const WRITES_MIGRATIONS_TABLE: &str = "CREATE TABLE t5(a INTEGER);\n\
 /// d1_migrations guard; `restore --clean` (which applies every migration
 /// to the emptied target) and a fresh clone's first backup (which gives
 /// an empty local D1 its schema from migrations/) applied one that writes
-/// the table. Each refuses it (exit 3) in migrate's words, a dry run too,
-/// before anything runs: no local D1 made, no backup file written.
+/// the table. Each refuses it (exit 3), a dry run too, before anything
+/// runs: no local D1 made, no backup file written. OI 1: in its own words
+/// (nothing backed up or restored), not migrate's "refusing to migrate …
+/// `cargo xtask migrate local --dry-run`", which the user did not run.
 #[test]
 fn every_command_that_applies_migrations_refuses_one_that_writes_the_migrations_table() {
     let sb = Sandbox::new();
@@ -2225,24 +2227,42 @@ fn every_command_that_applies_migrations_refuses_one_that_writes_the_migrations_
     sb.empty_local_d1();
     let held = sb.backups_held();
     let file = backup.to_str().unwrap();
-    for args in [
-        &["restore", file, "--to", "local", "--clean", "--dry-run"][..],
-        &["restore", file, "--to", "local", "--clean", "--yes"],
-        &["backup", "local", "--dry-run"],
-        &["backup", "local"],
+    let backup_words = ["refusing to back up", "is new", "nothing was backed up"];
+    let restore_words = ["refusing to restore", "--clean", "nothing was restored"];
+    for (args, said) in [
+        (
+            &["restore", file, "--to", "local", "--clean", "--dry-run"][..],
+            &restore_words,
+        ),
+        (
+            &["restore", file, "--to", "local", "--clean", "--yes"],
+            &restore_words,
+        ),
+        (&["backup", "local", "--dry-run"], &backup_words),
+        (&["backup", "local"], &backup_words),
     ] {
         let run = sb.xtask(args);
         assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
         assert!(
             run.stderr.contains("0005_x.sql: its statement 2")
                 && run.stderr.contains("writes d1_migrations")
-                && run.stderr.contains("Nothing was done"),
+                && run.stderr.contains("Nothing was done")
+                && in_own_words(&run, said),
             "{args:?}:\n{}",
             run.all()
         );
         assert!(sb.local_d1_files().is_empty(), "{args:?}: D1 written");
         assert_eq!(sb.backups_held(), held, "{args:?}");
     }
+}
+
+/// Whether `run`'s refusal says the command's own words (`said`), never
+/// migrate's, whose command the user did not run.
+fn in_own_words(run: &Run, said: &[&str]) -> bool {
+    said.iter().all(|s| run.stderr.contains(s))
+        && !run.stderr.contains("refusing to migrate")
+        && !run.stderr.contains("cargo xtask migrate")
+        && !run.stderr.contains("no backup was taken")
 }
 
 /// A migration that drops an index made by hand: it applied to the
@@ -2317,6 +2337,52 @@ fn a_migration_that_cannot_apply_to_an_empty_database_is_refused_in_each_command
 const MEMORY_HUNGRY: &str = "DELETE FROM companies WHERE 0;\n\
     CREATE TABLE big1 AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
     SELECT x, printf('%.*c', 100000, 'x') AS pad FROM c;\n";
+
+/// OI 1: a fresh clone's first backup, which applies every migration to
+/// its new local D1, refused the other migrations migrate's guards refuse
+/// in migrate's words ("refusing to migrate … `cargo xtask migrate local
+/// --dry-run` … no backup was taken"): one whose trial did not finish, one
+/// whose trigger cannot be judged, one that leaves a foreign key without
+/// its parent. Each is refused (exit 3), a dry run too, in backup's words:
+/// the local D1 is new, the file and statement, the fix, nothing backed
+/// up; no local D1 made, no backup file written.
+#[test]
+fn a_fresh_clones_first_backup_refuses_each_migration_migrate_refuses_in_its_own_words() {
+    let sb = Sandbox::new();
+    let backup_words = ["refusing to back up", "is new", "nothing was backed up"];
+    let held = sb.backups_held();
+    for (sql, said) in [
+        (
+            MEMORY_HUNGRY,
+            "0005_x.sql: its statement 2 took more memory",
+        ),
+        (
+            "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
+             INSERT INTO never5(x) VALUES (1); END;\n",
+            "0005_x.sql: its statement 1 creates trigger t5 on accounts, whose body does not \
+             prepare here once every pending migration has run (no such table: main.never5)",
+        ),
+        (
+            "CREATE TABLE child5(id INTEGER PRIMARY KEY, \
+             parent_id INTEGER REFERENCES nowhere5(id));\n",
+            "0005_x.sql: its statement 1 leaves the foreign key \
+             child5(parent_id) REFERENCES nowhere5(id) without its parent table nowhere5",
+        ),
+    ] {
+        std::fs::write(sb.path().join("migrations/0005_x.sql"), sql).unwrap();
+        for args in [&["backup", "local", "--dry-run"][..], &["backup", "local"]] {
+            let run = sb.xtask(args);
+            assert_eq!(run.code, Some(3), "{args:?} {sql}:\n{}", run.all());
+            assert!(
+                run.stderr.contains(said) && in_own_words(&run, &backup_words),
+                "{args:?} {sql}:\n{}",
+                run.all()
+            );
+            assert!(sb.local_d1_files().is_empty(), "{args:?}: D1 written");
+            assert_eq!(sb.backups_held(), held, "{args:?}");
+        }
+    }
+}
 
 /// NL 3: a statement the plan's trial stopped at its memory bound was
 /// told "does not run here (interrupted)" and the plan went on (exit 0,

@@ -1321,15 +1321,45 @@ fn source_env_beside_a_manifest_that_names_its_environment_is_refused() {
 /// statement), the fix, no database created.
 #[test]
 fn a_clean_restore_into_a_new_database_refuses_a_migration_that_cannot_apply_to_an_empty_one() {
-    let remote = Remote::new("INSERT INTO d1_migrations (name) VALUES ('0005_drop_hand.sql');");
+    let said = [
+        "0005_drop_hand.sql: its statement 1",
+        "cannot make it from nothing",
+        "IF EXISTS",
+    ];
+    refused_into_new_in_restores_words("0005_drop_hand.sql", "DROP INDEX hand_idx;\n", &said);
+}
+
+/// OI 1: the other migrations migrate's guards refuse (here a trigger
+/// whose body names a table no migration makes, so whether it writes
+/// d1_migrations cannot be known) were refused in migrate's words,
+/// "refusing to migrate … `cargo xtask migrate new:qbtime_db_fresh
+/// --dry-run` … no backup was taken", to a user restoring into a new
+/// database. It is refused (exit 3) before the create, the dry run too,
+/// in restore's words: the file and statement, the fix, no database
+/// created.
+#[test]
+fn a_clean_restore_into_a_new_database_refuses_an_unjudged_trigger_in_its_own_words() {
+    let sql = "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
+               INSERT INTO never5(x) VALUES (1); END;\n";
+    let said = [
+        "0005_t.sql: its statement 1 creates trigger t5",
+        "cannot be known",
+    ];
+    refused_into_new_in_restores_words("0005_t.sql", sql, &said);
+}
+
+/// Writes `sql` as the migration `name`, applied to prod (recorded in its
+/// d1_migrations) and the runbook's hand export of prod taken (a backup's
+/// verify applies every migration to an empty database too, and cannot
+/// run): `restore --to new:qbtime_db_fresh --clean` refuses it (exit 3),
+/// the dry run too, saying `said` in restore's words, never migrate's,
+/// before the create.
+fn refused_into_new_in_restores_words(name: &str, sql: &str, said: &[&str]) {
+    let remote = Remote::new(&format!(
+        "INSERT INTO d1_migrations (name) VALUES ('{name}');"
+    ));
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        remote.sb.path().join("migrations/0005_drop_hand.sql"),
-        "DROP INDEX hand_idx;\n",
-    )
-    .unwrap();
-    // The runbook's hand export: a backup's verify applies 0005 to an
-    // empty database too, and cannot run.
+    std::fs::write(remote.sb.path().join("migrations").join(name), sql).unwrap();
     let file = hand_export_of_prod(&remote, home.path());
     let file = file.to_str().unwrap();
     let databases = remote.server.database_names();
@@ -1340,11 +1370,10 @@ fn a_clean_restore_into_a_new_database_refuses_a_migration_that_cannot_apply_to_
         assert!(
             run.stderr
                 .contains("refusing to restore into new:qbtime_db_fresh")
-                && run.stderr.contains("0005_drop_hand.sql: its statement 1")
-                && run.stderr.contains("cannot make it from nothing")
-                && run.stderr.contains("IF EXISTS")
+                && said.iter().all(|s| run.stderr.contains(s))
                 && run.stderr.contains("no database was created")
-                && !run.stderr.contains("cargo xtask migrate"),
+                && !run.stderr.contains("cargo xtask migrate")
+                && !run.stderr.contains("no backup was taken"),
             "{last}:\n{}",
             run.all()
         );
