@@ -1450,10 +1450,12 @@ pub enum FromNothing {
 /// applied and no schema yet: `restore --clean`'s target, a fresh clone's
 /// first backup (`by`). Only migrate and deploy held their migrations to
 /// them, and these applied every migration that writes d1_migrations
-/// (NL). One that D1 refuses on an empty database is told in `by`'s own
-/// words (rvCA): migrate applied it, as it assumes what a hand-made
-/// change or an older migration left, and the fix is in the migration,
-/// not in a migrate the user did not run.
+/// (NL). Each refusal is told in `by`'s own words ([`Told`]): what that
+/// command did not do and how to see its plan again, never a migrate the
+/// user did not run (rvCA, OI 1). One that D1 refuses on an empty
+/// database is told why: migrate applied it, as it assumes what a
+/// hand-made change or an older migration left, and the fix is in the
+/// migration.
 pub fn refuse_what_cannot_apply_to_empty(
     env: &Environment,
     dir: &Path,
@@ -1465,44 +1467,87 @@ pub fn refuse_what_cannot_apply_to_empty(
     let schema = [WRANGLERS_MIGRATIONS_TABLE.to_owned()];
     plan.side_writes =
         d1_core::fk_actions::side_writes(&schema, &pending).map_err(|e| format!("{e:#}"));
-    if let Ok(found) = &plan.side_writes {
-        // The first thing to take out, as migrate tells it.
-        refuse_writing_migrations_table(&plan, found)?;
-        if let Some((fails, known)) = known_to_fail(found, "on an empty database") {
-            let (refusing, made, nothing) = match by {
-                FromNothing::FirstBackup => (
-                    format!("back up {}: the local D1 is new", env.database_name),
-                    "a backup first makes its schema by applying",
-                    "nothing was backed up",
-                ),
-                FromNothing::CleanRestore => (
-                    format!("restore into {}: it is empty", env.database_name),
-                    "--clean makes its schema by applying",
-                    "nothing was restored",
-                ),
-                FromNothing::NewDatabase => (
-                    format!("restore into new:{}", env.database_name),
-                    "--clean makes the new database's schema by applying",
-                    "no database was created",
-                ),
-            };
-            let again = match by {
-                FromNothing::FirstBackup => format!("`cargo xtask backup {} --dry-run`", env.name),
-                _ => "the same restore with --dry-run".to_owned(),
-            };
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "refusing to {refusing}, and {made} the migrations in {}, which cannot make it \
-                 from nothing: {fails}, {known}, so D1 refuses it too. That migration assumes \
-                 what an older migration or a change made by hand left in the database it was \
-                 written for: make it apply to an empty database as well (`DROP INDEX IF \
-                 EXISTS`, `CREATE ... IF NOT EXISTS`, or what it needs made before it), then \
-                 {again} shows the plan again. Nothing was done; {nothing}.",
-                dir.display(),
-            );
+    match &plan.side_writes {
+        Ok(found) => refuse_found(&plan, found, &Told::from_nothing(&plan, by)),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The words a refusal of pending migrations is told in: migrate's (and
+/// deploy's, which migrates), or those of a command that applies every
+/// migration to a database with none yet ([`FromNothing`]): a user who
+/// ran a backup or a restore reads what it did not do and that command's
+/// dry run, never `cargo xtask migrate`, which they did not run (OI 1).
+struct Told {
+    /// "refusing to migrate DB", or what the command refuses and why it
+    /// applies the migrations.
+    refusing: String,
+    /// Between `refusing` and what is refused.
+    but: &'static str,
+    /// What the trial that stopped was of.
+    trial: &'static str,
+    /// Before the fix: that nothing is applied yet.
+    yet: &'static str,
+    /// The command that shows the plan again.
+    again: String,
+    /// What was not done, after "Nothing was done; ".
+    nothing: &'static str,
+    /// Which command, when it applies every migration to nothing.
+    by: Option<FromNothing>,
+}
+
+impl Told {
+    /// Migrate's words, for `plan`'s database.
+    fn migrate(plan: &MigrationPlan<'_>) -> Told {
+        Told {
+            refusing: format!("refusing to migrate {}", plan.env.database_name),
+            but: ": ",
+            trial: "the plan's trial of the pending migrations",
+            yet: "It is not applied yet",
+            again: format!("`cargo xtask migrate {} --dry-run`", plan.env.name),
+            nothing: "no backup was taken",
+            by: None,
         }
     }
-    refuse_what_cannot_apply(&plan, false)
+
+    /// `by`'s words, which applies every migration in `plan`'s directory
+    /// to a database with none.
+    fn from_nothing(plan: &MigrationPlan<'_>, by: FromNothing) -> Told {
+        let env = plan.env;
+        let (refusing, made, nothing) = match by {
+            FromNothing::FirstBackup => (
+                format!("back up {}: the local D1 is new", env.database_name),
+                "a backup first makes its schema by applying",
+                "nothing was backed up",
+            ),
+            FromNothing::CleanRestore => (
+                format!("restore into {}: it is empty", env.database_name),
+                "--clean makes its schema by applying",
+                "nothing was restored",
+            ),
+            FromNothing::NewDatabase => (
+                format!("restore into new:{}", env.database_name),
+                "--clean makes the new database's schema by applying",
+                "no database was created",
+            ),
+        };
+        let again = match by {
+            FromNothing::FirstBackup => format!("`cargo xtask backup {} --dry-run`", env.name),
+            _ => "the same restore with --dry-run".to_owned(),
+        };
+        Told {
+            refusing: format!(
+                "refusing to {refusing}, and {made} the migrations in {}",
+                plan.dir.display()
+            ),
+            but: ", but ",
+            trial: "the trial of those migrations",
+            yet: "No migration is applied yet",
+            again,
+            nothing,
+            by: Some(by),
+        }
+    }
 }
 
 /// The statement the plan's trial knows D1 refuses, and why it knows:
@@ -1540,48 +1585,74 @@ pub fn refuse_what_cannot_apply(plan: &MigrationPlan<'_>, backs_up: bool) -> Res
     let Ok(found) = &plan.side_writes else {
         return Ok(());
     };
-    refuse_writing_migrations_table(plan, found)?;
-    if let Some(unfinished) = &found.unfinished {
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to migrate {}: the plan's trial of the pending migrations stopped: {}, in \
-             {}, then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; \
-             no backup was taken.",
-            plan.env.database_name,
-            unfinished,
-            plan.dir.display(),
-            plan.env.name
-        );
-    }
-    // Why the plan knows, told after the statement.
-    if let Some((fails, known)) = known_to_fail(found, "on its schema") {
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to migrate {}: {fails}, {known}, so D1 refuses it too (wrangler would fail \
-             after the pre-migration backup). It is not applied yet: fix that statement in {}, \
-             then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing was done; no \
-             backup was taken.",
-            plan.env.database_name,
-            plan.dir.display(),
-            plan.env.name
-        );
-    }
-    if let Some(breaks) = &found.breaks {
-        crate::stop!(
-            crate::exit::Exit::Refused,
-            "refusing to migrate {}: {breaks}. It is not applied yet: fix each migration named \
-             here, in {}, then `cargo xtask migrate {} --dry-run` shows the plan again. Nothing \
-             was done; no backup was taken.",
-            plan.env.database_name,
-            plan.dir.display(),
-            plan.env.name
-        );
-    }
+    refuse_found(plan, found, &Told::migrate(plan))?;
     if backs_up && !found.unknown.is_empty() {
         crate::say!(
             "  backup       taken all the same: what does not prepare or run here may run in D1 \
              (it follows a statement this copy could not run, or uses what SQLite here lacks), \
              so the plan cannot know it fails"
+        );
+    }
+    Ok(())
+}
+
+/// Refuses (exit 3) what the plan's trial `found` that its guards refuse
+/// ([`refuse_what_cannot_apply`]), in the words `told`: the first that
+/// writes the migrations table, a trial that did not finish, a statement
+/// known to fail, one that breaks a trigger, a view or a foreign key.
+fn refuse_found(
+    plan: &MigrationPlan<'_>,
+    found: &d1_core::fk_actions::Found,
+    told: &Told,
+) -> Result<()> {
+    let Told {
+        refusing,
+        but,
+        yet,
+        again,
+        nothing,
+        ..
+    } = told;
+    let dir = plan.dir.display();
+    // The first thing to take out, as migrate tells it.
+    refuse_writing_migrations_table(plan, found, told)?;
+    if let Some(unfinished) = &found.unfinished {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{refusing}{but}{} stopped: {unfinished}, in {dir}, then {again} shows the plan \
+             again. Nothing was done; {nothing}.",
+            told.trial,
+        );
+    }
+    let on = match told.by {
+        Some(_) => "on an empty database",
+        None => "on its schema",
+    };
+    // Why the plan knows, told after the statement.
+    let fails = known_to_fail(found, on);
+    if let (Some(_), Some((fails, known))) = (told.by, &fails) {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{refusing}, which cannot make it from nothing: {fails}, {known}, so D1 refuses it \
+             too. That migration assumes what an older migration or a change made by hand left \
+             in the database it was written for: make it apply to an empty database as well \
+             (`DROP INDEX IF EXISTS`, `CREATE ... IF NOT EXISTS`, or what it needs made before \
+             it), then {again} shows the plan again. Nothing was done; {nothing}.",
+        );
+    }
+    if let Some((fails, known)) = fails {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{refusing}{but}{fails}, {known}, so D1 refuses it too (wrangler would fail after \
+             the pre-migration backup). {yet}: fix that statement in {dir}, then {again} shows \
+             the plan again. Nothing was done; {nothing}.",
+        );
+    }
+    if let Some(breaks) = &found.breaks {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{refusing}{but}{breaks}. {yet}: fix each migration named here, in {dir}, then {again} shows \
+             the plan again. Nothing was done; {nothing}.",
         );
     }
     Ok(())
@@ -1622,19 +1693,25 @@ fn does_not_parse(found: &d1_core::fk_actions::Found) -> Option<&str> {
 fn refuse_writing_migrations_table(
     plan: &MigrationPlan<'_>,
     found: &d1_core::fk_actions::Found,
+    told: &Told,
 ) -> Result<()> {
+    let (dir, table) = (plan.dir.display(), d1_core::statement::MIGRATIONS_TABLE);
+    let (refusing, but) = (&told.refusing, told.but);
+    let fix_then = |fix: String| {
+        format!(
+            "{}: {fix}, then {} shows the plan again. Nothing was done; {}.",
+            told.yet, told.again, told.nothing
+        )
+    };
     if let (None, Some(trigger)) = (&found.migrations_table, &found.unjudged_trigger) {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "refusing to migrate {}: {trigger}, so whether it writes {table} cannot be known \
-             (wrangler records each migration it applies there and skips every one listed). \
-             It is not applied yet: make what its body names in that migration or one before \
-             it, or take the trigger out of {}, then `cargo xtask migrate {} --dry-run` shows \
-             the plan again. Nothing was done; no backup was taken.",
-            plan.env.database_name,
-            plan.dir.display(),
-            plan.env.name,
-            table = d1_core::statement::MIGRATIONS_TABLE,
+            "{refusing}{but}{trigger}, so whether it writes {table} cannot be known (wrangler \
+             records each migration it applies there and skips every one listed). {}",
+            fix_then(format!(
+                "make what its body names in that migration or one before it, or take the \
+                 trigger out of {dir}"
+            )),
         );
     }
     let Some(statement) = &found.migrations_table else {
@@ -1642,16 +1719,13 @@ fn refuse_writing_migrations_table(
     };
     crate::stop!(
         crate::exit::Exit::Refused,
-        "refusing to migrate {}: {statement}. Wrangler records each migration it applies in \
-         {table} and skips every migration listed there, so a migration that changes that \
-         table makes a later one never apply, or seem applied when it was not. It is not \
-         applied yet: take that statement out of {} (a migration's schema and data go in its \
-         own tables; wrangler writes {table} itself), then `cargo xtask migrate {} --dry-run` \
-         shows the plan again. Nothing was done; no backup was taken.",
-        plan.env.database_name,
-        plan.dir.display(),
-        plan.env.name,
-        table = d1_core::statement::MIGRATIONS_TABLE,
+        "{refusing}{but}{statement}. Wrangler records each migration it applies in {table} and \
+         skips every migration listed there, so a migration that changes that table makes a \
+         later one never apply, or seem applied when it was not. {}",
+        fix_then(format!(
+            "take that statement out of {dir} (a migration's schema and data go in its own \
+             tables; wrangler writes {table} itself)"
+        )),
     );
 }
 

@@ -2354,7 +2354,7 @@ fn a_fresh_clones_first_backup_refuses_each_migration_migrate_refuses_in_its_own
     for (sql, said) in [
         (
             MEMORY_HUNGRY,
-            "0005_x.sql: its statement 2 took more memory",
+            "took more memory than it may (at most 256 MB) at 0005_x.sql: its statement 2",
         ),
         (
             "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \

@@ -365,9 +365,9 @@ fn create_new(
 /// `--clean`'s migrations, their names and digests, read before the
 /// schema they make: a file changed since is refused
 /// ([`crate::steps::migrations::stage`]), never applied unseen; one that
-/// migrate's guards refuse (it writes d1_migrations) is refused as migrate
-/// refuses it, and one D1 refuses on an empty database in restore's words,
-/// a dry run too, before the dump is surveyed in the schema they make
+/// migrate's guards refuse (it writes d1_migrations), or that D1 refuses
+/// on an empty database, is refused in restore's words, a dry run too,
+/// before the dump is surveyed in the schema they make
 /// ([`crate::steps::migrations::refuse_what_cannot_apply_to_empty`]).
 fn clean_migrations_read(
     mode: Mode,
