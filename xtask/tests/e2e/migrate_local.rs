@@ -2271,6 +2271,21 @@ fn in_own_words(run: &Run, said: &[&str]) -> bool {
 /// a `--clean` restore's target.
 const DROPS_A_HAND_MADE_INDEX: &str = "DROP INDEX hand_idx;\n";
 
+/// Migrates `sb`'s local D1 past 0005_drop_hand.sql, which drops an index
+/// made by hand ([`DROPS_A_HAND_MADE_INDEX`]), without a backup.
+fn migrated_past_a_hand_made_index(sb: &Sandbox) {
+    sb.apply_migrations();
+    sb.execute_sql("CREATE INDEX hand_idx ON companies(timezone);");
+    std::fs::write(
+        sb.path().join("migrations/0005_drop_hand.sql"),
+        DROPS_A_HAND_MADE_INDEX,
+    )
+    .unwrap();
+    let no_backup = ["--no-backup", "--reason", "the index made by hand"];
+    sb.xtask(&[&["migrate", "local", "--yes", "-q"][..], &no_backup].concat())
+        .assert_ok();
+}
+
 /// Whether `run`'s refusal of 0005_drop_hand.sql on an empty database
 /// names the file, its statement and the fix, and says `command`'s own
 /// words (`said`), not migrate's.
@@ -2297,16 +2312,7 @@ fn refused_from_nothing(run: &Run, said: &[&str]) -> bool {
 #[test]
 fn a_migration_that_cannot_apply_to_an_empty_database_is_refused_in_each_commands_words() {
     let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql("CREATE INDEX hand_idx ON companies(timezone);");
-    std::fs::write(
-        sb.path().join("migrations/0005_drop_hand.sql"),
-        DROPS_A_HAND_MADE_INDEX,
-    )
-    .unwrap();
-    let no_backup = ["--no-backup", "--reason", "the index made by hand"];
-    sb.xtask(&[&["migrate", "local", "--yes", "-q"][..], &no_backup].concat())
-        .assert_ok();
+    migrated_past_a_hand_made_index(&sb);
     // The runbook's hand export: a backup's verify applies 0005 to an
     // empty database too, and cannot run.
     let export = sb.export_data_only("data.sql");
@@ -2869,4 +2875,33 @@ fn every_foreign_key_the_pending_migrations_leave_unable_to_run_is_told_in_one_r
         ],
         &["legacy_child_stamp"],
     );
+}
+
+/// OI 2: a data-only backup of a local D1 whose applied migration cannot
+/// apply to an empty database (it drops an index made by hand) ended
+/// "verifying it could not run … the migration 0005_drop_hand.sql does
+/// not run in SQLite here", and advised a verify that fails the same way.
+/// Its rows are checked in the schema the migrations make from nothing,
+/// as a `--clean` restore of it would make it, so it cannot be verified
+/// (exit 1): the backup is kept, unverified, and the error names the
+/// migration, its statement, that it cannot apply to an empty database,
+/// and the fix (`IF EXISTS`).
+#[test]
+fn a_data_only_backup_whose_migrations_cannot_make_its_schema_names_the_migration_and_fix() {
+    let sb = Sandbox::new();
+    migrated_past_a_hand_made_index(&sb);
+    let run = sb.xtask(&["backup", "local", "--data-only"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(
+        run.stderr.contains("0005_drop_hand.sql")
+            && run.stderr.contains("its statement 1")
+            && run.stderr.contains("on an empty database")
+            && run.stderr.contains("IF EXISTS")
+            && run.stderr.contains("unverified")
+            && !run.stderr.contains("does not run in SQLite here"),
+        "{}",
+        run.all()
+    );
+    let kept = sb.backups_held();
+    assert!(kept.keys().any(|k| k.ends_with(".sql")), "{kept:?}");
 }
