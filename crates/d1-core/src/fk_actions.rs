@@ -284,7 +284,7 @@ fn touches_migrations_table(ctx: &AuthContext<'_>) -> Option<&'static str> {
 /// failure here, where D1 refuses its reserved name. Any other reason (a
 /// function or module SQLite here lacks, a syntax another SQLite version
 /// takes) is only a guess about D1.
-fn fails_in_d1(why: &str) -> bool {
+pub fn fails_in_d1(why: &str) -> bool {
     const NOT_THERE_OR_THERE: [&str; 7] = [
         "no such table",
         "no such column",

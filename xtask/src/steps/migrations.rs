@@ -390,9 +390,29 @@ fn run_in_time((gate, ends, ceiling): &Trial, name: &str, sql: &str) -> Result<(
             };
             Err(d1_core::fk_actions::Unfinished { at, by }.into())
         }
-        (Err(e), None) => Err(anyhow::Error::from(e)
-            .context(format!("the migration {name} does not run in SQLite here"))),
+        (Err(e), None) => match at.filter(|_| d1_core::fk_actions::fails_in_d1(&e.to_string())) {
+            Some(n) => Err(anyhow::anyhow!(from_nothing_fails(name, n, &e))),
+            None => Err(anyhow::Error::from(e)
+                .context(format!("the migration {name} does not run in SQLite here"))),
+        },
     }
+}
+
+/// Why migration `name` stopped a run of the migrations, which starts
+/// from an empty database, at its statement `n` for SQLite's `why` (a
+/// name not there or already there, [`d1_core::fk_actions::fails_in_d1`]):
+/// D1 fails it so too, and the fix is in the migration. A data-only
+/// backup of a database it applied to by hand ended "does not run in
+/// SQLite here" and advised a verify that fails the same way (OI 2).
+fn from_nothing_fails(name: &str, n: usize, why: &rusqlite::Error) -> String {
+    format!(
+        "the migration {name} cannot apply to an empty database: its statement {n} fails on an \
+         empty database with every migration before it applied ({why}), and so it does in D1 \
+         (a `restore --clean` applies every migration so). Fix it to apply from nothing as \
+         well: a misspelt name, or, if it assumes what an older migration or a change made by \
+         hand left, `DROP INDEX IF EXISTS`, `CREATE ... IF NOT EXISTS`, or what it needs made \
+         before it"
+    )
 }
 
 /// Whether `e` is a run of the migrations stopped by its budget, of time
