@@ -1671,8 +1671,8 @@ fn refuse_found(
     if let Some(breaks) = &found.breaks {
         crate::stop!(
             crate::exit::Exit::Refused,
-            "{refusing}{but}{breaks}. {yet}: fix each migration named here, in {dir}, then {again} shows \
-             the plan again. Nothing was done; {nothing}.",
+            "{refusing}{but}{breaks}. {yet}: fix each migration named here, in {dir}, then \
+             {again} shows the plan again. Nothing was done; {nothing}.",
         );
     }
     Ok(())
