@@ -1306,6 +1306,23 @@ mod tests {
         }
     }
 
+    /// rvCB 1: an FTS5 table's text is recorded under its own name
+    /// (`docs`), though its rows are its `_content` shadow table's: taken
+    /// where that shadow table's rows are recorded, refused where not.
+    #[test]
+    fn a_manifest_recording_text_of_an_fts5_table_is_held_to_its_content_tables_rows() {
+        let stored_as = "backup-prod-20261124-1200.manifest.json";
+        let mut m = with_virtual("docs", "CREATE VIRTUAL TABLE docs USING fts5(title, body)");
+        let counted =
+            BTreeMap::from([("docs".to_owned(), BTreeMap::from([("body".to_owned(), 1)]))]);
+        m.replaced_text = Some(counted.clone());
+        m.ambiguous_text = Some(counted);
+        let err = m.validate(stored_as).unwrap_err().to_string();
+        assert!(err.contains("not UTF-8 in docs"), "{err}");
+        m.rows = BTreeMap::from([("docs_content".to_owned(), 1)]);
+        m.validate(stored_as).unwrap();
+    }
+
     #[test]
     fn the_sql_a_backup_holds_is_the_plaintext_of_a_sealed_file() {
         let mut m = sample("backup-prod-20261124-1200.sql");

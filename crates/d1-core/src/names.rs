@@ -328,6 +328,31 @@ mod tests {
         assert_eq!(shown("    removed  kind: 'b'"), "    removed  kind: 'b'");
     }
 
+    /// rvCB 2: a name that is an SQL keyword, in any case, is quoted: a
+    /// fix to copy, `CREATE UNIQUE INDEX … ON order(group)`, failed in
+    /// SQLite; quoted, it runs. A name merely holding one is as it is.
+    #[test]
+    fn a_name_that_is_an_sql_keyword_is_quoted() {
+        assert_eq!(shown_name("order"), "\"order\"");
+        assert_eq!(shown_name("Group"), "\"Group\"");
+        assert_eq!(shown_name("KEY"), "\"KEY\"");
+        for plain in ["orders", "group_id", "keys", "ordered"] {
+            assert_eq!(shown_name(plain), plain);
+        }
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let sql = |(table, column): (&str, &str)| {
+            format!(
+                "CREATE TABLE {}({}); CREATE UNIQUE INDEX i ON {}({});",
+                shown_name(table),
+                shown_name(column),
+                shown_name(table),
+                shown_name(column)
+            )
+        };
+        db.execute_batch(&sql(("order", "group"))).unwrap();
+        assert!(db.execute_batch("CREATE TABLE order(x)").is_err());
+    }
+
     #[test]
     fn foreign_text_is_put_on_one_line() {
         assert_eq!(

@@ -497,6 +497,30 @@ pub fn decide_all(
 mod tests {
     use super::*;
 
+    /// rvCB 4: 300 tables gone made one line naming every one ("t0 had 1
+    /// rows and is gone; t1 had 1 rows …"). The first ten are named,
+    /// the rest counted, and one row is "1 row".
+    #[test]
+    fn a_fall_in_rows_names_the_first_tables_and_counts_the_rest() {
+        let before: BTreeMap<String, u64> = (0..300).map(|i| (format!("t{i:03}"), 1)).collect();
+        let said = rows_fell_said(&before, &BTreeMap::new()).unwrap();
+        assert!(said.starts_with("t000 had 1 row and is gone; "), "{said}");
+        assert!(said.contains("t009 had 1 row and is gone; "), "{said}");
+        assert!(!said.contains("t010"), "{said}");
+        assert!(
+            said.ends_with(
+                "; and 290 more tables emptied or gone; 0 rows in all, down from 300 rows"
+            ),
+            "{said}"
+        );
+        let now = BTreeMap::from([("t000".to_owned(), 0), ("big".to_owned(), 1)]);
+        let before = BTreeMap::from([("t000".to_owned(), 2)]);
+        assert_eq!(
+            rows_fell_said(&before, &now).unwrap(),
+            "t000 had 2 rows and has none; 1 row in all, down from 2 rows"
+        );
+    }
+
     #[test]
     fn a_count_too_large_for_a_calendar_is_refused() {
         let read = |text: &str| toml::from_str::<Policy>(text).map_err(|e| e.to_string());

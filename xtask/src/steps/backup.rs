@@ -3702,6 +3702,21 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// rvCB 4: the warning of text written otherwise cut a 300-character
+    /// column's item whole, and its count went with the cut: each name is
+    /// cut, and `(1 row)` kept; the tables past ten are counted.
+    #[test]
+    fn a_long_columns_count_is_kept_in_the_warning_of_text_written_otherwise() {
+        let long = format!("col_{}", "x".repeat(300));
+        let counted: PerColumn = (0..12)
+            .map(|i| (format!("t{i:02}"), BTreeMap::from([(long.clone(), 1)])))
+            .collect();
+        let said = ambiguous_text_said(&counted);
+        assert_eq!(said.matches("… (1 row)").count(), 10, "{said}");
+        assert!(said.contains("t00.col_x"), "{said}");
+        assert!(said.contains("and 2 more columns"), "{said}");
+    }
+
     /// LG, rvBC 2: a reason the tool composes (`before: <the whole
     /// command>` of `with-backup`, `pre-migration: <every pending
     /// migration> (<given>)`) is recorded whole, on one line: `status`

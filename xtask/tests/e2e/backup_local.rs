@@ -464,6 +464,31 @@ fn the_fix_a_refused_table_list_advises_is_taken() {
     );
 }
 
+/// rvCB 3: a table to add whose name starts with `-` was advised bare
+/// ("Take \"-x\" with --table too"), and `--table -x` is refused by the
+/// parser as an option of its own. The advice gives it as `--table=-x`,
+/// which, followed, is taken.
+#[test]
+fn the_fix_a_refused_table_list_advises_is_taken_for_a_name_starting_with_a_dash() {
+    let sb = Sandbox::new();
+    sb.execute_sql(
+        "CREATE TABLE \"-x\" (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE customers (id INTEGER PRIMARY KEY,
+             company_id INTEGER REFERENCES \"-x\" (id));
+         INSERT INTO \"-x\" VALUES (1, 'Acme');
+         INSERT INTO customers VALUES (1, 1);",
+    );
+    let refused = sb.xtask(&["backup", "local", "--table", "customers"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
+    assert!(refused.stderr.contains("`--table=-x`"), "{}", refused.all());
+    let run = sb.xtask(&["backup", "local", "--table", "customers", "--table=-x"]);
+    assert!(
+        run.ok,
+        "the advised `--table=-x` was refused:\n{}",
+        run.all()
+    );
+}
+
 /// `backup local --via-wrangler --table NAME` for names wrangler's parser
 /// could read otherwise: within quotes, with `=`, starting with a dash. The
 /// backup holds each named table's rows.
@@ -908,7 +933,7 @@ fn a_table_gone_while_rows_went_up_is_warned_as_up_not_down() {
     let run = sb.xtask(&["-q", "backup", "local"]);
     run.assert_ok();
     let warning = { run.stderr.split("warning: ") }
-        .find(|w| w.contains("big had 1 rows and is gone"))
+        .find(|w| w.contains("big had 1 row and is gone"))
         .unwrap_or_else(|| panic!("no warning of the table gone:\n{}", run.stderr));
     assert!(warning.contains("up from"), "{warning}");
     assert!(

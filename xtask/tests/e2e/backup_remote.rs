@@ -1233,6 +1233,58 @@ fn a_remote_backup_looks_for_text_not_utf8_and_line_breaks_in_one_query() {
     );
 }
 
+/// rvCB 1: an FTS5 table's rows are exported as its shadow table
+/// `docs_content`'s, whose text D1's export writes as any other; the
+/// backup looked only in ordinary tables, said "none to look for" and
+/// recorded `{}`. It looks in the FTS5 table's own columns, warns of and
+/// records them under its name (`docs.body`, never `docs_content.c1`),
+/// and the restore plan says both.
+#[test]
+fn a_remote_backup_looks_for_text_not_utf8_and_line_breaks_in_an_fts5_tables_rows() {
+    let remote = Remote::new(
+        "CREATE VIRTUAL TABLE docs USING fts5(title, body);\n\
+         INSERT INTO docs VALUES ('{\"a\":\"x\\ny\"}' || char(10), CAST(x'61ff62' AS TEXT));",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["-v", "backup", "prod"]);
+    backup.assert_ok();
+    let all = backup.all();
+    for (column, what) in [
+        ("docs.title (1 row)", "line break"),
+        ("docs.body (1 row)", "UTF-8"),
+    ] {
+        assert!(
+            all.lines()
+                .any(|l| l.starts_with("warning:") && l.contains(column) && l.contains(what)),
+            "no warning of {column}:\n{all}"
+        );
+    }
+    let name = only_backup(&remote.sb);
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(
+        m["replaced_text"],
+        serde_json::json!({"docs": {"body": 1}}),
+        "{m:#}"
+    );
+    assert_eq!(
+        m["ambiguous_text"],
+        serde_json::json!({"docs": {"title": 1}}),
+        "{m:#}"
+    );
+    plan_says(
+        &remote,
+        home.path(),
+        &name,
+        ("AMBIGUOUS", "docs.title (1 row)"),
+    );
+    plan_says(
+        &remote,
+        home.path(),
+        &name,
+        ("REPLACED", "docs.body (1 row)"),
+    );
+}
+
 /// rvBY 1: a backup whose look for text with a line break and `\n` failed
 /// records no `ambiguous_text` (as a manifest from before it): warned
 /// "not looked for", and its restore plan says `AMBIGUOUS` "not counted",

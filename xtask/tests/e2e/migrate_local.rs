@@ -2751,6 +2751,29 @@ fn refused_as_broken(sb: &Sandbox, migrations: &[(&str, &str)], said: &[&str], n
     }
 }
 
+/// rvCB 2: the refusal of a foreign key to a parent key that is not
+/// UNIQUE advised `CREATE UNIQUE INDEX … ON order(group)`, which fails in
+/// SQLite (`near "order": syntax error`): a name that is an SQL keyword is
+/// quoted there and in the key it names.
+#[test]
+fn a_refusal_quotes_a_table_and_a_column_named_as_sql_keywords() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    refused_as_broken(
+        &sb,
+        &[(
+            "0006_x.sql",
+            "CREATE TABLE \"order\"(id INTEGER PRIMARY KEY, \"group\" TEXT);\n\
+             CREATE TABLE refs(id INTEGER PRIMARY KEY, g TEXT REFERENCES \"order\"(\"group\"));",
+        )],
+        &[
+            "refs(g) REFERENCES \"order\"(\"group\") with a parent key",
+            "`CREATE UNIQUE INDEX … ON \"order\"(\"group\")`",
+        ],
+        &[" order(group)"],
+    );
+}
+
 /// rvCA 1, 3: a view one pending migration broke and the next repaired
 /// was refused ("leaves view tag_names unable to run"), though wrangler
 /// applies every pending migration in one run and the view works after
