@@ -932,6 +932,16 @@ pub fn listed<S: AsRef<str>>(names: &[S], noun: &str) -> String {
     }
 }
 
+/// [`listed`] of items each already shown and cut by its caller
+/// ([`d1_core::wording::listed_as_shown`]): an item of more than one name
+/// keeps what follows them. `-v` lists them all.
+pub fn listed_as_shown(items: &[String], noun: &str) -> String {
+    match verbose() {
+        true => items.join(", "),
+        false => d1_core::wording::listed_as_shown(items, noun),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

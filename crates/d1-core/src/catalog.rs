@@ -573,10 +573,20 @@ pub fn missing_parents(db: &rusqlite::Connection) -> rusqlite::Result<Vec<(Strin
 /// [`missing_parents`] said: the tables and the fix, names only.
 pub fn missing_parents_said(missing: &[(String, String)]) -> String {
     let (pairs, parents) = pairs_and_parents(missing);
+    // A name starting with `-` is typed joined to its option (rvCB 3).
+    let mut dashed: Vec<String> = { missing.iter() }
+        .filter(|(_, p)| p.starts_with('-'))
+        .map(|(_, p)| crate::wording::table_option(p))
+        .collect();
+    dashed.dedup();
+    let typed = match dashed.is_empty() {
+        true => String::new(),
+        false => format!(" (`{}`)", dashed.join(" ")),
+    };
     format!(
         "{pairs}, which the backup does not hold: D1 enforces foreign keys, so no restore can \
          load those rows, nor the app write to those tables, without {}. Take {} with --table \
-         too",
+         too{typed}",
         crate::wording::them(parents.len()),
         parents.join(", ")
     )
@@ -673,7 +683,7 @@ pub fn export_without_parents_said(missing: &[(String, String)]) -> String {
     let mut seen = std::collections::BTreeSet::new();
     tables.retain(|t| seen.insert(t.to_ascii_lowercase()));
     let flags: String = { tables.iter() }
-        .map(|t| format!(" --table {}", crate::wording::shell_word(t)))
+        .map(|t| format!(" {}", crate::wording::table_option(t)))
         .collect();
     format!(
         "{pairs}, which the dump does not hold (an export of chosen tables): D1 enforces \
@@ -745,41 +755,45 @@ pub fn columns_keeping_whole_reals(
     schema: &[String],
     tables: &[String],
 ) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
-    columns_where(schema, tables, |strict, declared| {
+    columns_where(schema, tables, false, |strict, declared| {
         let declared = declared.to_ascii_uppercase();
         (strict && declared == "ANY") || blob_affinity(&declared)
     })
 }
 
 /// Every column of `tables` that an export writes (generated columns are
-/// left out), per table: any of them can hold text, whatever its type.
+/// left out), per table: any of them can hold text, whatever its type. A
+/// virtual table among them is read as its module shows its columns: an
+/// FTS5 table's are the columns of its `_content` shadow table, which the
+/// export writes, under the names its user knows ([`ExportScope::read_as`]).
 pub fn columns_exported(
     schema: &[String],
     tables: &[String],
 ) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
-    columns_where(schema, tables, |_, _| true)
+    columns_where(schema, tables, true, |_, _| true)
 }
 
-/// The columns of the ordinary tables among `tables` for which `keep`
-/// (whether the table is STRICT, the column's declared type) holds, per
-/// table in order, tables with none left out. Read on a copy of the
-/// schema in memory.
+/// The columns of the ordinary tables among `tables` (and, `virtual_too`,
+/// the virtual ones) for which `keep` (whether the table is STRICT, the
+/// column's declared type) holds, per table in order, tables with none
+/// left out. Read on a copy of the schema in memory.
 fn columns_where(
     schema: &[String],
     tables: &[String],
+    virtual_too: bool,
     keep: impl Fn(bool, &str) -> bool,
 ) -> rusqlite::Result<Vec<(String, Vec<String>)>> {
     use rusqlite::OptionalExtension as _;
     let copy = schema_copy(schema)?;
     let mut out = Vec::new();
     for table in tables {
-        // Only an ordinary table: a virtual table's values are its
-        // module's, and one the copy could not make is none.
+        // An ordinary table, unless asked: a virtual table's values are
+        // its module's, and one the copy could not make is none.
         let strict: Option<bool> = copy
             .query_row(
                 "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?1 \
-                 AND type = 'table'",
-                [table],
+                 AND (type = 'table' OR (?2 AND type = 'virtual'))",
+                rusqlite::params![table, virtual_too],
                 |r| r.get(0),
             )
             .optional()?;
@@ -2262,8 +2276,8 @@ impl ExportScope {
                     .map(|o| crate::wording::shell_word(&o.name))
                     .collect();
                 bail!(
-                    "--table {}: no such table in the database; its tables are: {}",
-                    crate::wording::shell_word(name),
+                    "{}: no such table in the database; its tables are: {}",
+                    crate::wording::table_option(name),
                     known.join(", ")
                 );
             };
@@ -2278,8 +2292,8 @@ impl ExportScope {
             }
             if !exportable.table(object) {
                 bail!(
-                    "--table {}: this is an internal table and cannot be exported on its own",
-                    crate::wording::shell_word(name)
+                    "{}: this is an internal table and cannot be exported on its own",
+                    crate::wording::table_option(name)
                 );
             }
             push_unique(&mut tables, &object.name);
@@ -2349,6 +2363,18 @@ impl ExportScope {
     pub fn works_around_virtual_tables(&self) -> bool {
         !self.virtual_tables.is_empty()
     }
+
+    /// The table a read of `table`'s values, as its export writes them,
+    /// reads and names: an FTS5 table's own shadow table (`docs_content`,
+    /// whose rows the export writes) is read as the FTS5 table (`docs`),
+    /// whose columns hold those values under the names its user declared
+    /// (`body`, not `c1`), and which an app queries on D1 as any table;
+    /// any other is itself.
+    pub fn read_as<'a>(&'a self, table: &'a str) -> &'a str {
+        { self.virtual_tables.iter() }
+            .find(|vt| matches!(&vt.content, VirtualContent::Internal { table: t } if t == table))
+            .map_or(table, |vt| vt.name.as_str())
+    }
 }
 
 /// Refuses a `--table` list of virtual tables alone that hold no rows of
@@ -2374,23 +2400,23 @@ fn refuse_no_rows_chosen(data_tables: &[String], chosen_virtual: &[VirtualTable]
     // Named as SQL spells it, and as a shell word where it is to be typed.
     let (name, typed) = (
         crate::names::shown_name(&vt.name),
-        crate::wording::shell_word(&vt.name),
+        crate::wording::table_option(&vt.name),
     );
     if let VirtualContent::External { table } = &vt.content {
         let content = crate::names::shown_name(table);
-        let content_typed = crate::wording::shell_word(table);
+        let content_typed = crate::wording::table_option(table);
         bail!(
-            "--table {typed}: {name} is an external-content FTS5 table: its rows live in its \
+            "{typed}: {name} is an external-content FTS5 table: its rows live in its \
              content table {content}, which this list leaves out, so the list names nothing to \
-             export: nothing was written. Back it up with its content table (`--table \
-             {content_typed} --table {typed}`, which a restore rebuilds the index from), or take \
+             export: nothing was written. Back it up with its content table (`{content_typed} \
+             {typed}`, which a restore rebuilds the index from), or take \
              a whole backup (no --table)"
         );
     }
     bail!(
-        "--table {typed}: {name} is a virtual table that holds no rows of its own (a contentless \
+        "{typed}: {name} is a virtual table that holds no rows of its own (a contentless \
          FTS5 table or an fts5vocab table), so the list names nothing to export: nothing was \
-         written. Name a table with rows beside it (`--table TABLE --table {typed}`), or take a \
+         written. Name a table with rows beside it (`--table TABLE {typed}`), or take a \
          whole backup (no --table)"
     )
 }

@@ -141,17 +141,175 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 /// A schema object's name (a table, a column, an index, a trigger, a
 /// view) as every message prints it: [`shown`], and quoted as SQL spells
 /// it (`"my table"`, its quotes doubled) unless it is a plain identifier
-/// ([`is_plain_identifier`]), so a plain name prints as it is. Printed as
-/// they are, `my child references parent ` read as a table `my` and hid
-/// the space (OB), and `drops table trail ` named another table (rvBS).
-/// Not for a line or a list that holds names, which [`shown`] writes as
-/// they are (a diff's row line starts with spaces).
+/// ([`is_plain_identifier`]) and no keyword of SQLite's ([`SQL_KEYWORDS`],
+/// in any case), so a plain name prints as it is. Printed as they are,
+/// `my child references parent ` read as a table `my` and hid the space
+/// (OB), `drops table trail ` named another table (rvBS), and a fix to
+/// copy, `CREATE UNIQUE INDEX … ON order(group)`, failed in SQLite (`near
+/// "order": syntax error`; rvCB). Not for a line or a list that holds
+/// names, which [`shown`] writes as they are (a diff's row line starts
+/// with spaces).
 pub fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
-    match is_plain_identifier(name) {
+    let keyword = SQL_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name));
+    match is_plain_identifier(name) && !keyword {
         true => std::borrow::Cow::Borrowed(name),
         false => std::borrow::Cow::Owned(quoted(name)),
     }
 }
+
+/// SQLite's keywords (its "SQL Keywords" page, the 147 of SQLite 3.50),
+/// in order: many also serve as a name where SQLite can tell (`CREATE
+/// TABLE key(…)`), others never do (`order`), so [`shown_name`] quotes
+/// them all. A test holds it to the bundled SQLite's own list.
+pub const SQL_KEYWORDS: [&str; 147] = [
+    "ABORT",
+    "ACTION",
+    "ADD",
+    "AFTER",
+    "ALL",
+    "ALTER",
+    "ALWAYS",
+    "ANALYZE",
+    "AND",
+    "AS",
+    "ASC",
+    "ATTACH",
+    "AUTOINCREMENT",
+    "BEFORE",
+    "BEGIN",
+    "BETWEEN",
+    "BY",
+    "CASCADE",
+    "CASE",
+    "CAST",
+    "CHECK",
+    "COLLATE",
+    "COLUMN",
+    "COMMIT",
+    "CONFLICT",
+    "CONSTRAINT",
+    "CREATE",
+    "CROSS",
+    "CURRENT",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "DATABASE",
+    "DEFAULT",
+    "DEFERRABLE",
+    "DEFERRED",
+    "DELETE",
+    "DESC",
+    "DETACH",
+    "DISTINCT",
+    "DO",
+    "DROP",
+    "EACH",
+    "ELSE",
+    "END",
+    "ESCAPE",
+    "EXCEPT",
+    "EXCLUDE",
+    "EXCLUSIVE",
+    "EXISTS",
+    "EXPLAIN",
+    "FAIL",
+    "FILTER",
+    "FIRST",
+    "FOLLOWING",
+    "FOR",
+    "FOREIGN",
+    "FROM",
+    "FULL",
+    "GENERATED",
+    "GLOB",
+    "GROUP",
+    "GROUPS",
+    "HAVING",
+    "IF",
+    "IGNORE",
+    "IMMEDIATE",
+    "IN",
+    "INDEX",
+    "INDEXED",
+    "INITIALLY",
+    "INNER",
+    "INSERT",
+    "INSTEAD",
+    "INTERSECT",
+    "INTO",
+    "IS",
+    "ISNULL",
+    "JOIN",
+    "KEY",
+    "LAST",
+    "LEFT",
+    "LIKE",
+    "LIMIT",
+    "MATCH",
+    "MATERIALIZED",
+    "NATURAL",
+    "NO",
+    "NOT",
+    "NOTHING",
+    "NOTNULL",
+    "NULL",
+    "NULLS",
+    "OF",
+    "OFFSET",
+    "ON",
+    "OR",
+    "ORDER",
+    "OTHERS",
+    "OUTER",
+    "OVER",
+    "PARTITION",
+    "PLAN",
+    "PRAGMA",
+    "PRECEDING",
+    "PRIMARY",
+    "QUERY",
+    "RAISE",
+    "RANGE",
+    "RECURSIVE",
+    "REFERENCES",
+    "REGEXP",
+    "REINDEX",
+    "RELEASE",
+    "RENAME",
+    "REPLACE",
+    "RESTRICT",
+    "RETURNING",
+    "RIGHT",
+    "ROLLBACK",
+    "ROW",
+    "ROWS",
+    "SAVEPOINT",
+    "SELECT",
+    "SET",
+    "TABLE",
+    "TEMP",
+    "TEMPORARY",
+    "THEN",
+    "TIES",
+    "TO",
+    "TRANSACTION",
+    "TRIGGER",
+    "UNBOUNDED",
+    "UNION",
+    "UNIQUE",
+    "UPDATE",
+    "USING",
+    "VACUUM",
+    "VALUES",
+    "VIEW",
+    "VIRTUAL",
+    "WHEN",
+    "WHERE",
+    "WINDOW",
+    "WITH",
+    "WITHOUT",
+];
 
 /// Whether SQLite reads `name` as one identifier without quotes: a
 /// letter or `_` first, then letters, digits, `_` or `$`, where a letter
@@ -351,6 +509,25 @@ mod tests {
         };
         db.execute_batch(&sql(("order", "group"))).unwrap();
         assert!(db.execute_batch("CREATE TABLE order(x)").is_err());
+    }
+
+    /// [`SQL_KEYWORDS`] is the bundled SQLite's own list of keywords.
+    #[test]
+    fn the_sql_keywords_are_sqlites() {
+        use rusqlite::ffi;
+        // SAFETY: SQLite hands out pointers to its static keyword table,
+        // each `len` bytes long, for every index below its count.
+        let sqlites: Vec<String> = (0..unsafe { ffi::sqlite3_keyword_count() })
+            .map(|i| unsafe {
+                let (mut name, mut len) = (std::ptr::null(), 0);
+                assert_eq!(ffi::sqlite3_keyword_name(i, &mut name, &mut len), 0);
+                let bytes = std::slice::from_raw_parts(name.cast::<u8>(), len as usize);
+                String::from_utf8(bytes.to_vec()).unwrap()
+            })
+            .collect();
+        let mut sqlites: Vec<&str> = sqlites.iter().map(String::as_str).collect();
+        sqlites.sort();
+        assert_eq!(sqlites, SQL_KEYWORDS);
     }
 
     #[test]

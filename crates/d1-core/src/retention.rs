@@ -313,7 +313,10 @@ pub fn rows_in_all(rows: &BTreeMap<String, u64>) -> u64 {
 /// has none (or is gone), or the rows in all are down by more than half;
 /// the rows in all said as they went, down or up (a table gone while
 /// others grew). Counted as the backup's summary counts: SQLite's own
-/// tables (`sqlite_sequence`) apart.
+/// tables (`sqlite_sequence`) apart. The first
+/// [`crate::wording::NAMES_SHOWN`] such tables are named, each name cut
+/// as a list cuts it, and the others counted: 300 tables dropped made one
+/// line of them all (rvCB).
 pub fn rows_fell_said(
     before: &BTreeMap<String, u64>,
     now: &BTreeMap<String, u64>,
@@ -325,18 +328,17 @@ pub fn rows_fell_said(
             .collect()
     };
     let (before, now) = (&counted(before), &counted(now));
+    use crate::wording::{NAMES_SHOWN, count};
     let emptied: Vec<String> = { before.iter() }
         .filter(|(_, n)| **n > 0)
-        .filter_map(|(t, n)| match now.get(t) {
-            None => Some(format!(
-                "{} had {n} rows and is gone",
-                crate::names::shown_name(t)
-            )),
-            Some(0) => Some(format!(
-                "{} had {n} rows and has none",
-                crate::names::shown_name(t)
-            )),
-            Some(_) => None,
+        .filter_map(|(t, n)| {
+            let now = match now.get(t) {
+                None => "is gone",
+                Some(0) => "has none",
+                Some(_) => return None,
+            };
+            let name = crate::names::shown_cut(&crate::names::shown_name(t));
+            Some(format!("{name} had {} and {now}", count(*n, "row")))
         })
         .collect();
     let (was, is) = (rows_in_all(before), rows_in_all(now));
@@ -344,14 +346,21 @@ pub fn rows_fell_said(
     if emptied.is_empty() && !halved {
         return None;
     }
-    let mut said = emptied;
+    let mut said: Vec<String> = emptied.iter().take(NAMES_SHOWN).cloned().collect();
+    if let Some(more) = emptied.len().checked_sub(NAMES_SHOWN).filter(|m| *m > 0) {
+        said.push(format!("and {} emptied or gone", count(more, "more table")));
+    }
     // A table gone while others grew: the total went up, and says so.
     let went = match is.cmp(&was) {
         std::cmp::Ordering::Less => "down from",
         std::cmp::Ordering::Greater => "up from",
         std::cmp::Ordering::Equal => "the same as",
     };
-    said.push(format!("{is} rows in all, {went} {was} rows"));
+    said.push(format!(
+        "{} in all, {went} {}",
+        count(is, "row"),
+        count(was, "row")
+    ));
     Some(said.join("; "))
 }
 

@@ -83,6 +83,17 @@ pub fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
         .join(" ")
 }
 
+/// `--table NAME` as it is typed: NAME a [`shell_word`], and joined by
+/// `=` where it starts with `-` (`--table=-x`), which clap, as wrangler's
+/// parser, would read apart as an option of its own (`--table -x` is
+/// refused).
+pub fn table_option(name: &str) -> String {
+    match name.starts_with('-') {
+        true => format!("--table={}", shell_word(name)),
+        false => format!("--table {}", shell_word(name)),
+    }
+}
+
 /// One word as a POSIX shell reads it back: as it is when it holds only
 /// plain characters, else in single quotes, or in bash's `$'…'` when it
 /// holds a character that does not print as itself ([`ansi_c_quoted`]). Every command printed to paste
@@ -223,6 +234,16 @@ pub fn table<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// rvCB 3: a table whose name starts with `-` is typed joined to
+    /// `--table` by `=`: apart, the parser reads it as an option.
+    #[test]
+    fn a_table_name_starting_with_a_dash_is_typed_joined_to_its_option() {
+        assert_eq!(table_option("notes"), "--table notes");
+        assert_eq!(table_option("my notes"), "--table 'my notes'");
+        assert_eq!(table_option("-x"), "--table=-x");
+        assert_eq!(table_option("- x"), "--table='- x'");
+    }
 
     /// NY noticed "0 copys" in reindex's plan: a noun ending in a consonant
     /// and `y` takes `ies`, one ending in a vowel and `y` only `s`.

@@ -952,8 +952,8 @@ fn warn_unrebuildable(catalog: &Catalog, scope: &ExportScope) {
             true => (
                 "that this backup leaves out",
                 format!(
-                    "add `--table {}` to back it up with its index",
-                    d1_core::wording::shell_word(content_name)
+                    "add `{}` to back it up with its index",
+                    d1_core::wording::table_option(content_name)
                 ),
             ),
         };
@@ -1496,7 +1496,11 @@ impl Schema<'_> {
         if args.schema_only || self.env.location != Location::Remote {
             return Ok([None, None]);
         }
-        let holding = [&summary.holding_fffd, &summary.holding_line_breaks];
+        // An FTS5 table's rows, written as its shadow table's, are looked
+        // for, warned of and recorded under its own name.
+        let holding = [&summary.holding_fffd, &summary.holding_line_breaks]
+            .map(|h| h.iter().map(|t| scope.read_as(t).to_owned()).collect());
+        let holding = [&holding[0], &holding[1]];
         Ok(
             match unless_interrupted(self.count_text_written_otherwise(catalog, scope, holding))? {
                 Ok(looked) => looked.map(|(found, looks, complete)| {
@@ -1529,7 +1533,9 @@ impl Schema<'_> {
             true => Vec::new(),
             false => d1_core::catalog::columns_exported(
                 &catalog.schema_statements(),
-                &scope.data_tables,
+                &{ scope.data_tables.iter() }
+                    .map(|t| scope.read_as(t).to_owned())
+                    .collect::<Vec<_>>(),
             )?,
         };
         let columns = holding.map(|h| {
@@ -2547,21 +2553,24 @@ pub fn export_causes(file: &Path, env: &str, tables: &[String]) -> Result<String
     Ok(said.join("; "))
 }
 
-/// `table.column (N rows)` of each column `counted`, listed.
+/// `table.column (N rows)` of each column `counted`, listed: each name
+/// cut as a list cuts a name, and the count kept (cut whole, a long
+/// column's item lost its count; rvCB).
 fn columns_counted(counted: &PerColumn) -> String {
+    let cut = |name: &str| d1_core::names::shown_cut(&d1_core::names::shown_name(name));
     let columns: Vec<String> = { counted.iter() }
         .flat_map(|(t, columns)| {
             columns.iter().map(move |(c, n)| {
                 format!(
-                    "{}.{} ({n} {})",
-                    d1_core::names::shown_name(t),
-                    d1_core::names::shown_name(c),
-                    if *n == 1 { "row" } else { "rows" }
+                    "{}.{} ({})",
+                    cut(t),
+                    cut(c),
+                    d1_core::wording::count(*n, "row")
                 )
             })
         })
         .collect();
-    crate::out::listed(&columns, "column")
+    crate::out::listed_as_shown(&columns, "column")
 }
 
 /// What a claim of equality between two reads through D1's export (a
