@@ -4,6 +4,7 @@
 use crate::common;
 
 use common::*;
+use std::path::Path;
 
 #[test]
 fn the_runbooks_clean_restore_of_a_hand_made_data_only_export_works() {
@@ -849,4 +850,155 @@ fn restore_of_a_dump_whose_foreign_key_names_an_fts5_table_is_refused_naming_bot
         assert_eq!(verify.code, Some(1), "{rows}: {}", verify.all());
         names_the_fts5_parent(&verify);
     }
+}
+
+/// A dump of wrangler before 4.94, whose INSERTs name no columns
+/// (workers-sdk #7507), restored with `--clean`, as `restore` and `verify`
+/// are given it: `xtask/tests/fixtures/NAME`, copied into the sandbox.
+fn restore_wrangler_4_86_dump(sb: &Sandbox, name: &str, extra: &[&str]) -> Run {
+    let file = sb.path().join(name);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::copy(fixture, &file).unwrap();
+    restore_clean_without_manifest(sb, &file, extra)
+}
+
+fn restore_clean_without_manifest(sb: &Sandbox, file: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "restore",
+        file.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--no-manifest",
+    ];
+    args.extend_from_slice(extra);
+    sb.xtask(&args)
+}
+
+/// rvCD: a wrangler 4.86 export whose `companies` has `timezone` before
+/// `qbt_company_id`, the migrations' the other way round. `--clean` skips
+/// the dump's CREATE TABLE and loaded its unnamed INSERTs by position into
+/// the migrations' table: the time zone in `qbt_company_id`, exit 0,
+/// "Restored". Each value must land in its own column, as SQLite loading
+/// the dump itself puts it.
+#[test]
+fn a_clean_restore_of_a_wrangler_4_86_export_puts_each_value_in_its_own_column() {
+    let name = "wrangler-4.86-export.sql";
+    let sb = Sandbox::new();
+    let plan = restore_wrangler_4_86_dump(&sb, name, &["--dry-run"]);
+    plan.assert_ok();
+    restore_wrangler_4_86_dump(&sb, name, &["--yes"]).assert_ok();
+
+    let columns = "name, timezone, qbt_company_id, created_at, updated_at";
+    let dump = std::fs::read_to_string(sb.path().join(name)).unwrap();
+    let sqlite = rusqlite::Connection::open_in_memory().unwrap();
+    sqlite.execute_batch(&dump).unwrap();
+    let expected: Vec<Vec<String>> = sqlite
+        .prepare(&format!("SELECT {columns} FROM companies ORDER BY id"))
+        .unwrap()
+        .query_map([], |r| {
+            (0..5)
+                .map(|i| r.get::<_, String>(i))
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let restored = sb.query(&format!("SELECT {columns} FROM companies ORDER BY id"));
+    let restored: Vec<Vec<String>> = restored[0]
+        .iter()
+        .map(|row| {
+            columns
+                .split(", ")
+                .map(|c| row[c].to_string().trim_matches('"').to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(restored, expected);
+    assert_eq!(expected[0][1], "America/New_York", "{expected:?}");
+    assert!(
+        plan.stdout.contains("name no columns") && plan.stdout.contains("companies"),
+        "the plan says the rows are bound by name\n{}",
+        plan.all()
+    );
+}
+
+/// The same rows exported without their schema (`--no-schema`): nothing
+/// tells the order of their columns, so `--clean`, which loads them into
+/// the migrations' tables, refuses before anything runs, naming the table
+/// and the fix, the dry run too; local D1 is left as it was.
+#[test]
+fn a_clean_restore_of_a_wrangler_4_86_export_without_its_schema_is_refused_untouched() {
+    let name = "wrangler-4.86-export-no-schema.sql";
+    let sb = Sandbox::new();
+    for extra in [&["--dry-run"][..], &["--yes"]] {
+        let run = restore_wrangler_4_86_dump(&sb, name, extra);
+        assert!(!run.ok, "{extra:?} went ahead\n{}", run.all());
+        let said = run.all();
+        assert!(
+            said.contains("companies") && said.contains("4.94") && said.contains("no columns"),
+            "{extra:?}: the refusal names the table and the fix\n{said}"
+        );
+        assert!(
+            !said.contains("America/New_York"),
+            "a value was quoted\n{said}"
+        );
+        assert!(
+            sb.local_d1_files().is_empty(),
+            "{extra:?}: local D1 was made\n{said}"
+        );
+    }
+}
+
+/// rvCD: a dump whose `companies` lacks the migrations' `timezone` failed
+/// with SQLite's bare "table companies has 6 columns but 5 values were
+/// supplied". Bound by name, its rows go in, `timezone` taking its
+/// default, and the restore says so; a dump column the migrations' table
+/// lacks is refused before anything runs, naming table and column.
+#[test]
+fn a_clean_restore_of_a_table_with_other_columns_than_the_migrations_says_which() {
+    let sb = Sandbox::new();
+    let fewer = "PRAGMA defer_foreign_keys=TRUE;\n\
+        CREATE TABLE companies (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, \
+        qbt_company_id TEXT UNIQUE, created_at TEXT, updated_at TEXT);\n\
+        INSERT INTO \"companies\" VALUES(1,'Acme','qbt-1','2026-01-01T00:00:00.000Z',\
+        '2026-01-01T00:00:00.000Z');\n";
+    let file = sb.path().join("fewer.sql");
+    std::fs::write(&file, fewer).unwrap();
+    let run = restore_clean_without_manifest(&sb, &file, &["--yes"]);
+    run.assert_ok();
+    assert!(
+        run.all().contains("timezone") && !run.all().contains("values were supplied"),
+        "the restore names the column that takes its default\n{}",
+        run.all()
+    );
+    let rows = sb.query("SELECT name, qbt_company_id, timezone FROM companies");
+    assert_eq!(rows[0][0]["qbt_company_id"], "qbt-1", "{rows:?}");
+    assert_eq!(rows[0][0]["timezone"], "UTC", "{rows:?}");
+
+    let other = Sandbox::new();
+    let more = fewer
+        .replace("updated_at TEXT)", "updated_at TEXT, plan TEXT)")
+        .replace("0.000Z');", "0.000Z','gold');");
+    let file = other.path().join("more.sql");
+    std::fs::write(&file, more).unwrap();
+    let run = restore_clean_without_manifest(&other, &file, &["--yes"]);
+    assert!(!run.ok, "{}", run.all());
+    assert!(
+        run.all().contains("companies") && run.all().contains("plan"),
+        "the refusal names table and column\n{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("gold"),
+        "a value was quoted\n{}",
+        run.all()
+    );
+    assert!(
+        other.local_d1_files().is_empty(),
+        "local D1 was made\n{}",
+        run.all()
+    );
 }
