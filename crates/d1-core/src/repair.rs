@@ -133,6 +133,12 @@ pub struct Options {
 }
 
 impl Options {
+    /// Whether `table` is one of [`Options::known_tables`], the schema the
+    /// dump is loaded into.
+    fn schema_has(&self, table: &str) -> bool {
+        { self.known_tables.keys() }.any(|t| t.eq_ignore_ascii_case(table))
+    }
+
     /// With `data_into_existing_schema`: the tables of that schema whose
     /// rows the dump holds all of, which are emptied before its rows go in,
     /// so that rows a migration seeded (a plans table's `free` and `team`)
@@ -243,6 +249,15 @@ pub enum Repair {
     /// The runbook's clean restore: DDL and `d1_migrations` rows skipped,
     /// `sqlite_sequence` reset before its rows (trap 2).
     DataIntoExistingSchema { skipped: usize },
+    /// With [`Options::data_into_existing_schema`]: the tables whose
+    /// INSERTs name no columns (wrangler before 4.94), given those of the
+    /// dump's own `CREATE TABLE`, so that each value goes into its column by
+    /// name, wherever the migrations' table has it.
+    ColumnsNamed { tables: Vec<String> },
+    /// With [`Options::data_into_existing_schema`]: columns the schema the
+    /// rows go into has and the dump's table does not, which take their
+    /// defaults.
+    ColumnsDefaulted { table: String, columns: Vec<String> },
     /// Triggers the file creates before rows it inserts after them (a seed
     /// written by hand), created after all rows like every trigger, so
     /// they do not fire on those rows.
@@ -318,6 +333,10 @@ impl Repair {
                 "loads rows only, into the schema `migrations apply` made: skipped {skipped} \
                  DDL and d1_migrations statements, and resets sqlite_sequence first"
             ),
+            Repair::ColumnsNamed { tables } => f.write_str(&columns_named_said(tables)),
+            Repair::ColumnsDefaulted { table, columns } => {
+                f.write_str(&columns_defaulted_said(table, columns))
+            }
             Repair::TriggersAfterRows { names } => write!(
                 f,
                 "creates every trigger after the rows, so these, which the file creates before \
@@ -388,6 +407,13 @@ pub struct Survey {
     pub findings: Vec<Finding>,
     /// `CREATE TABLE` statements in dump order.
     tables: Vec<(String, String)>,
+    /// With [`Options::data_into_existing_schema`], which skips them: the
+    /// dump's own `CREATE TABLE` statements, which say the order of the
+    /// columns its INSERTs without names fill.
+    own_tables: Vec<(String, String)>,
+    /// Those columns, by table (lower case), for the tables whose INSERTs
+    /// name none: [`Repair::ColumnsNamed`].
+    own_columns: BTreeMap<String, Vec<String>>,
     /// The line each table's `CREATE TABLE` starts on.
     table_lines: BTreeMap<String, usize>,
     /// Indexes, triggers and views in dump order.
@@ -1048,6 +1074,125 @@ fn classify_create(s: &str, word_len: usize) -> Kind {
 
 /// Tables that are never restored: those D1 reserves (`_cf_*`) and
 /// SQLite's statistics.
+/// A column as a `CREATE TABLE` declares it: its name, and whether a row
+/// must give it a value (NOT NULL, with no default, and not the rowid).
+#[derive(Debug, Clone)]
+struct Declared {
+    name: String,
+    required: bool,
+}
+
+/// The columns `sql`, the `CREATE TABLE` of `table`, declares, in order
+/// (those an `INSERT` without names fills, generated ones left out), as
+/// SQLite reads it alone; empty when it cannot.
+fn declared_columns(sql: &str, table: &str) -> Vec<Declared> {
+    let read = || -> Option<Vec<Declared>> {
+        let scratch = crate::gate::Gate::memory().ok()?;
+        let _ = scratch.run(sql);
+        let mut stmt = { scratch.db() }
+            .prepare(&format!("PRAGMA table_info({})", quote_ident(table)))
+            .ok()?;
+        let columns = stmt.query_map([], |r| {
+            let declared_type: String = r.get(2)?;
+            let not_null: bool = r.get(3)?;
+            let default: Option<String> = r.get(4)?;
+            let rowid = r.get::<_, i64>(5)? > 0 && declared_type.eq_ignore_ascii_case("INTEGER");
+            Ok(Declared {
+                name: r.get(1)?,
+                required: not_null && default.is_none() && !rowid,
+            })
+        });
+        columns.ok()?.collect::<rusqlite::Result<_>>().ok()
+    };
+    read().unwrap_or_default()
+}
+
+/// Whether the INSERT `sql` into `table`, loaded into a schema the dump
+/// does not make, binds its values by place there: not one into
+/// `sqlite_sequence`, whose columns are SQLite's own, nor one into a
+/// staging table, which the restore makes from the manifest's record.
+fn binds_by_place_into_the_schema(
+    staged: &BTreeMap<String, String>,
+    table: &str,
+    sql: &str,
+) -> bool {
+    table != "sqlite_sequence" && !staged.contains_key(table) && statement::binds_by_place(sql)
+}
+
+/// The refusal of INSERTs into `table` that name no columns, loaded into
+/// the migrations' schema with nothing to tell the order of theirs.
+fn by_place_without_columns_said(table: &str) -> String {
+    let table = crate::names::shown_name(table);
+    format!(
+        "the INSERTs into {table} name no columns (as wrangler before 4.94 writes rows: \
+         workers-sdk #7507), and the dump has no CREATE TABLE {table} to tell their order: a \
+         clean restore loads them into the migrations' {table}, whose columns may stand in \
+         another order, and its values would go into the wrong columns without an error. \
+         Export the database again with wrangler 4.94 or later, whose INSERTs name their \
+         columns, or with its schema (without --no-schema), and restore that"
+    )
+}
+
+/// [`Repair::ColumnsNamed`] as the plan says it.
+fn columns_named_said(tables: &[String]) -> String {
+    format!(
+        "gives the INSERTs into {}, which name no columns (as wrangler before 4.94 writes \
+         rows), the columns of the dump's own CREATE TABLE, so that each value goes into the \
+         column of that name in the migrations' table",
+        crate::wording::listed(tables, "tables")
+    )
+}
+
+/// [`Repair::ColumnsDefaulted`] as the plan says it.
+fn columns_defaulted_said(table: &str, columns: &[String]) -> String {
+    format!(
+        "loads the rows of {table}, whose table in the dump has no {}, into the migrations' \
+         {table}, where {} its default",
+        columns_said(columns),
+        if columns.len() == 1 {
+            "that column takes"
+        } else {
+            "each of those columns takes"
+        },
+        table = crate::names::shown_name(table),
+    )
+}
+
+/// `column a` or `columns a, b`.
+fn columns_said(columns: &[String]) -> String {
+    let noun = if columns.len() == 1 {
+        "column"
+    } else {
+        "columns"
+    };
+    format!("{noun} {}", crate::wording::listed(columns, "columns"))
+}
+
+/// The refusal of columns of the dump's `table` the migrations' lacks.
+fn extra_columns_said(table: &str, columns: &[String]) -> String {
+    let table = crate::names::shown_name(table);
+    format!(
+        "the dump's {table} has {}, which the migrations' {table} does not have: a clean \
+         restore loads rows into the tables the migrations make, and would lose those values. \
+         Restore the dump without --clean (--replace, or into an empty database), which makes \
+         its own tables, or make that change a migration (then apply it and restore again)",
+        columns_said(columns)
+    )
+}
+
+/// The refusal of columns the migrations' `table` requires and the dump's
+/// lacks.
+fn required_columns_said(table: &str, columns: &[String]) -> String {
+    let table = crate::names::shown_name(table);
+    format!(
+        "the dump's {table} has no {}, which the migrations' {table} requires (NOT NULL, \
+         with no default): its rows cannot go in. Restore the dump without --clean \
+         (--replace, or into an empty database), which makes its own tables, or give the \
+         column a default in a migration",
+        columns_said(columns)
+    )
+}
+
 pub(crate) fn is_reserved(table: &str) -> bool {
     statement::is_never_restored(table)
 }
@@ -1167,6 +1312,11 @@ struct Surveyor<'a> {
     /// named there, and the statements left out with those records.
     dumped: Vec<String>,
     left_out: usize,
+    /// With [`Options::data_into_existing_schema`]: the tables whose INSERTs
+    /// name no columns, with the line of the first.
+    by_place: BTreeMap<String, usize>,
+    /// What [`Surveyor::note_own_columns`] found to repair.
+    column_repairs: Vec<Repair>,
     /// About how many bytes of the dump's text the survey holds (its
     /// schema, its table names, its findings); see [`HELD_LIMIT`].
     held: usize,
@@ -1195,6 +1345,8 @@ impl<'a> Surveyor<'a> {
             moved_triggers: Vec::new(),
             dumped: Vec::new(),
             left_out: 0,
+            by_place: BTreeMap::new(),
+            column_repairs: Vec::new(),
             held: 0,
         }
     }
@@ -1271,6 +1423,9 @@ impl<'a> Surveyor<'a> {
         }
         if !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
             self.measure_as_sent(line, number, &sql);
+        }
+        if let Kind::CreateTable(name) = &kind {
+            self.note_own_table(name, line, &sql);
         }
         self.note(kind, line, number, sql);
     }
@@ -1413,6 +1568,17 @@ impl<'a> Surveyor<'a> {
         }
     }
 
+    /// With [`Options::data_into_existing_schema`], which skips it: a `CREATE
+    /// TABLE` of the dump, held for the order of its columns.
+    fn note_own_table(&mut self, name: &str, line: usize, sql: &str) {
+        if self.options.data_into_existing_schema && self.hold(2 * name.len() + sql.len()) {
+            self.survey.table_lines.insert(name.to_owned(), line);
+            self.survey
+                .own_tables
+                .push((name.to_owned(), sql.to_owned()));
+        }
+    }
+
     /// An INSERT: dropped, skipped, or counted as rows of its table (or of
     /// its staging table), with what it needs repaired.
     fn note_insert(&mut self, table: String, line: usize, sql: &str) {
@@ -1451,6 +1617,13 @@ impl<'a> Surveyor<'a> {
             }
             if d1_sql::literal::has_a_long_number(sql) {
                 self.note_wide_integers(&table, sql);
+            }
+            if self.options.data_into_existing_schema
+                && !self.by_place.contains_key(&table)
+                && binds_by_place_into_the_schema(&self.staged, &table, sql)
+                && self.hold(table.len())
+            {
+                self.by_place.insert(table.clone(), line);
             }
             let target = self.staged.get(&table).cloned().unwrap_or(table);
             if sql.len() > STATEMENT_BUDGET {
@@ -1564,6 +1737,7 @@ impl<'a> Surveyor<'a> {
             });
         }
         self.settle_sequence();
+        self.note_own_columns();
         let forward_references = self.note_forward_references();
         self.survey.findings.sort_by_key(|f| f.line);
         self.list_repairs(forward_references);
@@ -1597,6 +1771,88 @@ impl<'a> Surveyor<'a> {
                 .entry("sqlite_sequence".to_owned())
                 .or_default() += survey.sequence_statements;
         }
+    }
+
+    /// With [`Options::data_into_existing_schema`], which loads the rows into
+    /// the migrations' tables, not the dump's: each table whose INSERTs name
+    /// no columns gets those of the dump's own `CREATE TABLE`, or, when the
+    /// dump has none to tell their order, is refused (else its values go
+    /// into the migrations' columns by place, wrong where those stand in
+    /// another order, without an error: rvCD). And each table the dump
+    /// creates and fills is compared with the migrations': a column they
+    /// lack is refused, one they add takes its default, or is refused when
+    /// it has none and takes no NULL.
+    fn note_own_columns(&mut self) {
+        let options = self.options;
+        if !options.data_into_existing_schema {
+            return;
+        }
+        let own_tables = std::mem::take(&mut self.survey.own_tables);
+        let own = |table: &str| {
+            { own_tables.iter() }
+                .find(|(t, _)| t.eq_ignore_ascii_case(table))
+                .map(|(t, sql)| declared_columns(sql, t))
+                .unwrap_or_default()
+        };
+        let mut named = Vec::new();
+        for (table, line) in std::mem::take(&mut self.by_place) {
+            let columns: Vec<String> = own(&table).into_iter().map(|c| c.name).collect();
+            if columns.is_empty() {
+                // Into a table the migrations do not make, the row is
+                // refused as such ([`Preflight::has_no_place`]).
+                if options.schema_has(&table) {
+                    self.finding(line, by_place_without_columns_said(&table), false);
+                }
+            } else {
+                self.survey
+                    .own_columns
+                    .insert(table.to_ascii_lowercase(), columns);
+                named.push(table);
+            }
+        }
+        if !named.is_empty() {
+            self.column_repairs
+                .push(Repair::ColumnsNamed { tables: named });
+        }
+        for (table, sql) in &own_tables {
+            let filled =
+                { self.survey.rows.iter() }.any(|(t, n)| *n > 0 && t.eq_ignore_ascii_case(table));
+            let theirs = { options.known_tables.iter() }
+                .find(|(t, _)| t.eq_ignore_ascii_case(table))
+                .map(|(t, ddl)| declared_columns(ddl, t))
+                .unwrap_or_default();
+            let ours = declared_columns(sql, table);
+            if !filled || ours.is_empty() || theirs.is_empty() {
+                continue;
+            }
+            let line = self.survey.table_lines.get(table).copied().unwrap_or(0);
+            let lacking = |these: &[Declared], those: &[Declared]| -> Vec<Declared> {
+                { these.iter() }
+                    .filter(|c| !those.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)))
+                    .cloned()
+                    .collect()
+            };
+            let names = |columns: Vec<Declared>| -> Vec<String> {
+                columns.into_iter().map(|c| c.name).collect()
+            };
+            let extra = names(lacking(&ours, &theirs));
+            if !extra.is_empty() {
+                self.finding(line, extra_columns_said(table, &extra), false);
+            }
+            let (required, defaulted): (Vec<Declared>, Vec<Declared>) = lacking(&theirs, &ours)
+                .into_iter()
+                .partition(|c| c.required);
+            if !required.is_empty() {
+                self.finding(line, required_columns_said(table, &names(required)), false);
+            }
+            if !defaulted.is_empty() {
+                self.column_repairs.push(Repair::ColumnsDefaulted {
+                    table: table.clone(),
+                    columns: names(defaulted),
+                });
+            }
+        }
+        self.survey.own_tables = own_tables;
     }
 
     /// A finding for each table that references one created after it.
@@ -1664,6 +1920,7 @@ impl<'a> Surveyor<'a> {
             survey.repairs.push(Repair::DataIntoExistingSchema {
                 skipped: self.skipped,
             });
+            survey.repairs.append(&mut self.column_repairs);
         }
         if !self.moved_triggers.is_empty() {
             survey.repairs.push(Repair::TriggersAfterRows {
@@ -2198,6 +2455,20 @@ impl RowWriter<'_> {
             self.sequence_reset = true;
         }
         let sql = normalise(sql, survey.endings());
+        let sql = if self.options.data_into_existing_schema
+            && binds_by_place_into_the_schema(&self.staged, &table, &sql)
+        {
+            let columns = survey.own_columns.get(&table.to_ascii_lowercase());
+            match columns.and_then(|c| statement::with_columns_named(&sql, c)) {
+                Some(named) => Cow::Owned(named),
+                None if self.options.schema_has(&table) => {
+                    bail!("line {line}: {}", by_place_without_columns_said(&table))
+                }
+                None => sql,
+            }
+        } else {
+            sql
+        };
         let sql = match unistr_as_char(&sql) {
             Some(rewritten) => Cow::Owned(rewritten),
             None => sql,
@@ -3912,9 +4183,9 @@ mod tests {
         ];
         let trigger = "CREATE TRIGGER counted AFTER INSERT ON items \
                        BEGIN UPDATE tally SET n = n + 1; END";
-        let dump = "INSERT INTO \"tally\" VALUES(2);\n\
-                    INSERT INTO \"items\" VALUES(1);\n\
-                    INSERT INTO \"items\" VALUES(2);\n";
+        let dump = "INSERT INTO \"tally\" (\"n\") VALUES(2);\n\
+                    INSERT INTO \"items\" (\"id\") VALUES(1);\n\
+                    INSERT INTO \"items\" (\"id\") VALUES(2);\n";
         let options = Options {
             data_into_existing_schema: true,
             known_tables: tables
@@ -4039,7 +4310,7 @@ mod tests {
                       PRIMARY KEY (a, b)) WITHOUT ROWID;\n\
                       CREATE TRIGGER k_append_only BEFORE UPDATE ON k BEGIN SELECT RAISE(ABORT, 'no; never'); END;";
         let json = format!("{{\"big\":\"{}\"}}", "x".repeat(120_000));
-        let dump = format!("INSERT INTO \"k\" VALUES('key',2,'{json}');\n");
+        let dump = format!("INSERT INTO \"k\" (\"a\",\"b\",\"j\") VALUES('key',2,'{json}');\n");
         let options = Options {
             data_into_existing_schema: true,
             known_tables: BTreeMap::from([(
@@ -4919,5 +5190,102 @@ mod sqlite3_dumped_virtual_tables {
                 "{pragma}: {err}"
             );
         }
+    }
+}
+
+/// rvCD: a clean restore loads rows into the migrations' tables, not the
+/// dump's; INSERTs that name no columns (wrangler before 4.94) went into
+/// them by place.
+#[cfg(test)]
+mod rows_by_place {
+    use super::*;
+
+    const MIGRATIONS: &str = "CREATE TABLE companies (id INTEGER PRIMARY KEY, name TEXT NOT \
+                              NULL, qbt_company_id TEXT, timezone TEXT NOT NULL DEFAULT 'UTC')";
+    const OWN: &str = "CREATE TABLE companies (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+                       timezone TEXT NOT NULL, qbt_company_id TEXT);";
+    const ROW: &str = "INSERT INTO \"companies\" VALUES(1,'Acme','America/New_York','qbt-1');";
+
+    fn clean() -> Options {
+        Options {
+            data_into_existing_schema: true,
+            known_tables: [("companies".to_owned(), MIGRATIONS.to_owned())].into(),
+            ..Options::default()
+        }
+    }
+
+    fn loaded(dump: &str) -> Result<(Survey, Vec<String>)> {
+        let survey = survey(dump.as_bytes(), &clean())?;
+        survey.ensure_repairable()?;
+        let mut out = Vec::new();
+        write(dump.as_bytes(), &survey, &clean(), &mut out)?;
+        Ok((survey, out))
+    }
+
+    #[test]
+    fn rows_without_column_names_go_into_the_dumps_own_columns_by_name() {
+        let (survey, out) = loaded(&format!("{OWN}\n{ROW}\n")).unwrap();
+        assert!(
+            out.contains(
+                &"INSERT INTO \"companies\" (\"id\",\"name\",\"timezone\",\"qbt_company_id\") \
+                  VALUES(1,'Acme','America/New_York','qbt-1');"
+                    .to_owned()
+            ),
+            "{out:?}"
+        );
+        let said: Vec<String> = survey.repairs.iter().map(ToString::to_string).collect();
+        assert!(
+            said.iter()
+                .any(|r| r.contains("companies") && r.contains("name no columns")),
+            "{said:?}"
+        );
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(MIGRATIONS).unwrap();
+        db.execute_batch(&out.join("\n")).unwrap();
+        let timezone: String = db
+            .query_row("SELECT timezone FROM companies", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(timezone, "America/New_York");
+    }
+
+    #[test]
+    fn rows_without_column_names_and_without_their_table_are_refused_naming_it() {
+        let e = loaded(&format!("{ROW}\n")).unwrap_err().to_string();
+        assert!(
+            e.contains("companies") && e.contains("4.94") && e.contains("--no-schema"),
+            "{e}"
+        );
+        assert!(!e.contains("Acme"), "{e}");
+        // Named rows, and rows into SQLite's own sqlite_sequence, are bound
+        // by name already.
+        loaded(
+            "INSERT INTO \"companies\" (\"id\",\"name\") VALUES(1,'Acme');\n\
+             INSERT INTO \"sqlite_sequence\" VALUES('companies',1);\n",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn columns_the_dump_has_otherwise_than_the_migrations_are_said() {
+        let fewer = "CREATE TABLE companies (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+                     INSERT INTO \"companies\" VALUES(1,'Acme');\n";
+        let (survey, _) = loaded(fewer).unwrap();
+        let said: Vec<String> = survey.repairs.iter().map(ToString::to_string).collect();
+        assert!(
+            said.iter()
+                .any(|r| r.contains("no columns qbt_company_id, timezone")
+                    && r.contains("takes its default")),
+            "{said:?}"
+        );
+        let more = OWN.replace(");", ", plan TEXT);");
+        let e = loaded(&format!("{more}\n{}\n", ROW.replace(");", ",'gold');")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column plan") && e.contains("--clean"), "{e}");
+        assert!(!e.contains("gold"), "{e}");
+        let required = "CREATE TABLE companies (id INTEGER PRIMARY KEY, timezone TEXT);\n\
+                        INSERT INTO \"companies\" VALUES(1,'UTC');\n";
+        let e = loaded(required).unwrap_err().to_string();
+        assert!(e.contains("column name") && e.contains("NOT NULL"), "{e}");
     }
 }

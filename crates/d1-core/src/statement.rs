@@ -526,6 +526,41 @@ pub fn split_insert(sql: &str) -> Option<(String, &str)> {
     Some((table, after))
 }
 
+/// The text after the table's name of an `INSERT` that names no columns,
+/// whose values SQLite binds by place (`INSERT INTO "t" VALUES(…)`, as
+/// wrangler before 4.94 writes every row: workers-sdk #7507); `None` for
+/// one that names them, `DEFAULT VALUES` (which binds none), or any other
+/// statement.
+fn unnamed_insert_rest(sql: &str) -> Option<&str> {
+    let (_, rest) = split_insert(sql)?;
+    let source = skip_trivia(rest);
+    let named = source.starts_with('(') || strip_keyword(source, "DEFAULT").is_some();
+    (!named).then_some(rest)
+}
+
+/// Whether `sql` is an `INSERT` that names no columns, so that its values
+/// go into its table's columns by place, whatever their names.
+pub fn binds_by_place(sql: &str) -> bool {
+    unnamed_insert_rest(sql).is_some()
+}
+
+/// `sql`, an `INSERT` that names no columns, with `columns` named, as
+/// wrangler 4.94 and later write a row (`INSERT INTO "t" ("a","b")
+/// VALUES(…)`): its values then go into the columns so named wherever the
+/// table it loads into has them. `None` when it names them already, binds
+/// none, or its source is not `VALUES` or a query.
+pub fn with_columns_named(sql: &str, columns: &[String]) -> Option<String> {
+    let rest = unnamed_insert_rest(sql)?;
+    let source = skip_trivia(rest);
+    ["VALUES", "SELECT", "WITH"]
+        .iter()
+        .any(|k| strip_keyword(source, k).is_some())
+        .then_some(())?;
+    let head = &sql[..sql.len() - rest.len()];
+    let named: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    Some(format!("{head} ({}){rest}", named.join(",")))
+}
+
 /// Reads `[schema.]name`, each part unquoted, and what follows it.
 pub fn qualified_name(text: &str) -> Option<(Option<String>, String, &str)> {
     let (name, after) = read_identifier(text)?;
@@ -1088,6 +1123,38 @@ pub fn quote_literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_insert_that_names_no_columns_is_given_them_as_wrangler_4_94_writes_them() {
+        let columns = ["id".to_owned(), "time zone".to_owned()];
+        assert_eq!(
+            with_columns_named("INSERT INTO \"t\" VALUES(1,'UTC');", &columns).as_deref(),
+            Some("INSERT INTO \"t\" (\"id\",\"time zone\") VALUES(1,'UTC');")
+        );
+        assert_eq!(
+            with_columns_named(
+                "insert or replace into t values (1, 'a'), (2, 'b')",
+                &columns
+            )
+            .as_deref(),
+            Some("insert or replace into t (\"id\",\"time zone\") values (1, 'a'), (2, 'b')")
+        );
+        for named in [
+            "INSERT INTO \"t\" (\"id\",\"tz\") VALUES(1,'UTC');",
+            "INSERT INTO t(id) VALUES(1);",
+            "INSERT INTO t DEFAULT VALUES;",
+            "DELETE FROM t;",
+        ] {
+            assert!(!binds_by_place(named), "{named}");
+            assert_eq!(with_columns_named(named, &columns), None, "{named}");
+        }
+        // Bound by place, but not in a form the names can be put into.
+        assert!(binds_by_place("INSERT INTO t AS x VALUES(1);"));
+        assert_eq!(
+            with_columns_named("INSERT INTO t AS x VALUES(1);", &columns),
+            None
+        );
+    }
 
     /// `head` and `tail` around an `IN` list padded to `bytes` in all.
     fn padded(head: &str, tail: &str, bytes: usize) -> String {

@@ -950,6 +950,13 @@ fn a_clean_restore_of_a_wrangler_4_86_export_without_its_schema_is_refused_untou
             "{extra:?}: local D1 was made\n{said}"
         );
     }
+    let file = sb.path().join(name);
+    let verify = sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+    assert!(
+        !verify.ok && verify.all().contains("4.94") && verify.all().contains("companies"),
+        "verify tells it cannot be restored\n{}",
+        verify.all()
+    );
 }
 
 /// rvCD: a dump whose `companies` lacks the migrations' `timezone` failed
