@@ -4536,6 +4536,114 @@ mod tests {
             "{said:?}"
         );
     }
+
+    /// `dump` repaired, with nothing said unrepaired and `splits` INSERTs
+    /// split, and loaded as D1 loads it.
+    fn loaded_split(dump: &str, splits: usize) -> rusqlite::Connection {
+        let (survey, out, split) = repair(dump, &Options::default());
+        let unrepaired = survey.findings.iter().filter(|f| !f.repaired);
+        assert_eq!(unrepaired.count(), 0, "{:#?}", survey.findings);
+        assert_eq!(split.len(), splits, "{split:?}");
+        load_like_d1(&out)
+    }
+
+    /// rvCD 1: a multi-row INSERT over D1's limit is split into one INSERT
+    /// per row, each keeping the statement's own head (`OR REPLACE`, its
+    /// column list), and a row still over the limit is split as any
+    /// oversized row is: every row loads, and nothing is said unrepaired.
+    #[test]
+    fn an_oversized_multi_row_insert_is_split_into_one_insert_per_row() {
+        let x = |n: usize| "x".repeat(n);
+        let dump = format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+             INSERT INTO t VALUES(1,'{}'),(2,'{}');\n\
+             INSERT OR REPLACE INTO t(v, id) VALUES ('{}', 3) , /* c */ ('it''s, (a)', 4);\n\
+             INSERT INTO t VALUES(5,'{}'),(6,'{}'),(7,'small');\n",
+            x(60_000),
+            x(60_000),
+            x(60_000),
+            x(120_000),
+            x(95_000),
+        );
+        let db = loaded_split(&dump, 3);
+        let lengths: Vec<(i64, i64)> = { db.prepare("SELECT id, length(v) FROM t ORDER BY id") }
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            lengths,
+            [
+                (1, 60_000),
+                (2, 60_000),
+                (3, 60_000),
+                (4, 10),
+                (5, 120_000),
+                (6, 95_000),
+                (7, 5)
+            ]
+        );
+    }
+
+    /// rvCD 3: comments inside an oversized INSERT (after its table, in its
+    /// column list, between INSERT and INTO, after VALUES) are read past as
+    /// SQLite reads them, and the row is split.
+    #[test]
+    fn comments_inside_an_oversized_insert_do_not_block_its_split() {
+        let x = "x".repeat(120_000);
+        let dump = format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+             INSERT INTO t /* c */ VALUES(1,'{x}');\n\
+             INSERT INTO t(id /* key */, v) VALUES(2,'{x}');\n\
+             INSERT /* c */ INTO t VALUES(3,'{x}');\n\
+             INSERT -- c\nINTO t VALUES /* c */ (4,'{x}');\n\
+             INSERT INTO main . /* c */ t -- c\n (id, -- c\n v) VALUES(5,'{x}');\n"
+        );
+        let whole = "SELECT count(*) FROM t WHERE length(v) = 120000";
+        let n: i64 = { loaded_split(&dump, 5).query_row(whole, [], |r| r.get(0)) }.unwrap();
+        assert_eq!(n, 5);
+    }
+
+    /// rvCD 2: a comment between INSERT and INTO is what D1 and SQLite read
+    /// as a space: the INSERT is a row of its table, not refused.
+    #[test]
+    fn a_comment_between_insert_and_into_is_read_past() {
+        for sql in [
+            "INSERT /* c */ INTO t VALUES(1,'a');",
+            "INSERT -- c\nINTO t VALUES(1,'a');",
+            "INSERT OR /* c */ IGNORE /* c */ INTO /* c */ t VALUES(1,'a');",
+        ] {
+            let survey = survey_of_one(sql);
+            assert!(survey.findings.is_empty(), "{sql}: {:#?}", survey.findings);
+            assert_eq!(survey.rows.get("t"), Some(&1), "{sql}");
+        }
+    }
+
+    /// rvCD 4: SQLite reads a table's name without regard to ASCII case or
+    /// a `main.` before it: the rows of `users`, `"USERS"`, `main.Users`
+    /// are the rows of the one table, counted under the name its CREATE
+    /// gives it; a multi-row INSERT counts each of its rows.
+    #[test]
+    fn rows_are_counted_per_table_as_sqlite_names_it() {
+        let dump = [
+            "CREATE TABLE Users(id INTEGER PRIMARY KEY, name TEXT)",
+            "INSERT INTO users VALUES(1,'a')",
+            "INSERT INTO \"USERS\" VALUES(2,'b')",
+            "INSERT INTO main.Users VALUES(3,'c')",
+            "INSERT INTO \"main\".\"users\"(id,name) VALUES(4,'d'),(5,'e');\n",
+        ]
+        .join(";\n");
+        let dump = dump.as_str();
+        let (survey, out, _) = repair(dump, &Options::default());
+        assert_eq!(
+            survey.rows,
+            BTreeMap::from([("Users".to_owned(), 5)]),
+            "{out:#?}"
+        );
+        let summary = crate::dump::summarize(dump.as_bytes(), &BTreeMap::new(), None).unwrap();
+        assert_eq!(summary.rows, BTreeMap::from([("Users".to_owned(), 5)]));
+    }
 }
 
 #[cfg(test)]
