@@ -61,7 +61,7 @@ pub fn restorable_check(findings: &[Finding]) -> Check {
         fail(
             "d1-restorable",
             format!(
-                "{} D1 refuses that restore cannot repair (listed below)",
+                "{} D1 refuses, or this tool cannot read, that restore cannot repair (listed below)",
                 crate::wording::count(unrepaired, "statement")
             ),
         )

@@ -15,13 +15,15 @@ use anyhow::{Context, Result, bail};
 use crate::app::KeyRecord;
 use crate::statement::{
     MIGRATIONS_TABLE, Statements, column_list, created_object, insert_target, is_never_restored,
-    is_rows_as_values, leading_word, skip_trivia, split_insert, strip_keyword,
+    is_rows_as_values, leading_word, rows_inserted, skip_trivia, split_insert, strip_keyword,
 };
 use d1_sql::statements::Wide;
 /// What a dump contains, counted from the dump itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DumpSummary {
-    /// Rows per table: the `INSERT` statements in the dump, by target table.
+    /// Rows per table: the rows of the dump's `INSERT` statements, by
+    /// target table as SQLite resolves it (ASCII case aside, `main.` or
+    /// not), named as its `CREATE TABLE` (or else its first `INSERT`) is.
     pub rows: BTreeMap<String, u64>,
     /// Every schema object the dump creates, as (kind, name).
     pub created: BTreeSet<(String, String)>,
@@ -80,11 +82,21 @@ pub fn summarize(
     summary.finish(schema)
 }
 
+/// `name` as `spelled` first had it, ASCII case aside, which SQLite reads
+/// as the one table's; recorded so if it is the first.
+fn spelled_once(spelled: &mut BTreeMap<String, String>, name: String) -> String {
+    { spelled.entry(name.to_ascii_lowercase()) }
+        .or_insert(name)
+        .clone()
+}
+
 /// [`summarize`], a statement at a time, for a pass over the dump that
 /// does something else as well.
 pub struct Summarizer {
     summary: DumpSummary,
     bookkeeping: Bookkeeping,
+    /// Each table's name as counted, by its name in lower case.
+    spelled: BTreeMap<String, String>,
 }
 
 impl Summarizer {
@@ -95,6 +107,7 @@ impl Summarizer {
                 key: key.cloned(),
                 ..Bookkeeping::default()
             },
+            spelled: BTreeMap::new(),
         }
     }
 
@@ -102,6 +115,10 @@ impl Summarizer {
         let (summary, bookkeeping) = (&mut self.summary, &mut self.bookkeeping);
         summary.statements += 1;
         if let Some(table) = insert_target(sql) {
+            let table = match summary.rows.contains_key(&table) {
+                true => table,
+                false => spelled_once(&mut self.spelled, table),
+            };
             if sql.contains('\u{fffd}') && !summary.holding_fffd.contains(&table) {
                 summary.holding_fffd.insert(table.clone());
             }
@@ -118,13 +135,14 @@ impl Summarizer {
             if bookkeeping.wants(&table) {
                 bookkeeping.inserts.push(sql.to_owned());
             }
-            *summary.rows.entry(table).or_default() += 1;
+            *summary.rows.entry(table).or_default() += rows_inserted(sql);
         } else if let Some((kind, name)) = created_object(sql) {
             if kind == "table" && !is_never_restored(&name) {
                 if bookkeeping.wants(&name) {
                     bookkeeping.creates.insert(name.clone(), sql.to_owned());
                 }
-                summary.rows.entry(name.clone()).or_default();
+                let counted = spelled_once(&mut self.spelled, name.clone());
+                summary.rows.entry(counted).or_default();
             }
             summary.created.insert((kind.to_owned(), name));
         }

@@ -968,7 +968,12 @@ fn classify_word(s: &str, word: &str, word_len: usize) -> Kind {
                 None => Kind::Rejected(SCHEMA_INSERT.into()),
             },
             Some((table, _)) => Kind::Insert(table),
-            None => Kind::Rejected("an INSERT this tool cannot read the table of".into()),
+            // D1 may well run it: the refusal is this tool's, and says so.
+            None => Kind::Rejected(
+                "an INSERT whose table this tool cannot read (D1 may run it; write it as \
+                 INSERT INTO name ...)"
+                    .into(),
+            ),
         },
         "PRAGMA" => classify_pragma(s, word_len),
         "ANALYZE" => Kind::Statistics,
@@ -1317,6 +1322,10 @@ struct Surveyor<'a> {
     by_place: BTreeMap<String, usize>,
     /// What [`Surveyor::note_own_columns`] found to repair.
     column_repairs: Vec<Repair>,
+    /// The name each table's rows are counted under, by its name in lower
+    /// case: SQLite reads `users`, `"USERS"` and `main.Users` as the one
+    /// table (ASCII case aside), and its CREATE TABLE's spelling is kept.
+    spelled: BTreeMap<String, String>,
     /// About how many bytes of the dump's text the survey holds (its
     /// schema, its table names, its findings); see [`HELD_LIMIT`].
     held: usize,
@@ -1347,6 +1356,7 @@ impl<'a> Surveyor<'a> {
             left_out: 0,
             by_place: BTreeMap::new(),
             column_repairs: Vec::new(),
+            spelled: BTreeMap::new(),
             held: 0,
         }
     }
@@ -1538,12 +1548,7 @@ impl<'a> Surveyor<'a> {
             // A staged shadow table is replaced by the staging table's own DDL.
             Kind::CreateTable(name) if self.staged.contains_key(&name) => {}
             Kind::CreateTable(name) if self.made_by_fts5(&name) => self.left_out += 1,
-            Kind::CreateTable(name) => {
-                if self.hold(2 * name.len() + sql.len()) {
-                    self.survey.table_lines.insert(name.clone(), line);
-                    self.survey.tables.push((name, sql));
-                }
-            }
+            Kind::CreateTable(name) => self.note_table(name, line, sql),
             Kind::CreateVirtual(name) => self.finding(
                 line,
                 format!(
@@ -1647,8 +1652,35 @@ impl<'a> Surveyor<'a> {
                     );
                 }
             }
+            let target = self.counted_as(target);
             if self.survey.rows.contains_key(&target) || self.hold(target.len()) {
-                *self.survey.rows.entry(target).or_default() += 1;
+                *self.survey.rows.entry(target).or_default() += statement::rows_inserted(sql);
+            }
+        }
+    }
+
+    /// A `CREATE TABLE`, held to run before the rows.
+    fn note_table(&mut self, name: String, line: usize, sql: String) {
+        if self.hold(3 * name.len() + sql.len()) {
+            { self.spelled.entry(name.to_ascii_lowercase()) }.or_insert(name.clone());
+            self.survey.table_lines.insert(name.clone(), line);
+            self.survey.tables.push((name, sql));
+        }
+    }
+
+    /// The name the rows of `table` are counted under ([`Surveyor::spelled`]).
+    fn counted_as(&mut self, table: String) -> String {
+        if self.survey.rows.contains_key(&table) {
+            return table;
+        }
+        let folded = table.to_ascii_lowercase();
+        match self.spelled.get(&folded) {
+            Some(spelled) => spelled.clone(),
+            None => {
+                if self.hold(2 * table.len()) {
+                    self.spelled.insert(folded, table.clone());
+                }
+                table
             }
         }
     }
@@ -2921,6 +2953,9 @@ impl Splitter {
 
     /// The pieces for one oversized `INSERT`, each under the budget.
     fn split(&mut self, sql: &str, line: usize) -> Result<Vec<String>> {
+        if let Some(insert) = statement::insert_rows(sql).filter(|i| i.rows.len() > 1) {
+            return self.split_rows(insert, line);
+        }
         let (table, listed, values_sql) = read_insert(sql, line)?;
         let known = self.columns(&table).with_context(|| {
             let shown = crate::names::shown_name(&table);
@@ -2956,12 +2991,17 @@ impl Splitter {
         // the table's CHECK constraints, triggers and keys only ever see the
         // finished row.
         let mut literals: Vec<String> = values.iter().map(literal).collect();
+        // The row goes in as the dump's statement puts it: `OR REPLACE` kept.
+        let head = match statement::insert_or(sql) {
+            Some(or) => format!("INSERT OR {or} INTO {}", quote_ident(&table)),
+            None => format!("INSERT INTO {}", quote_ident(&table)),
+        };
         let mut order: Vec<usize> = (0..values.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(literals[i].len()));
         let mut deferred = Vec::new();
         let side = side_table();
         for &i in &order {
-            if insert_row(&table, &columns, &literals).len() <= STATEMENT_BUDGET {
+            if insert_row(&head, &columns, &literals).len() <= STATEMENT_BUDGET {
                 break;
             }
             match &values[i] {
@@ -2979,8 +3019,27 @@ impl Splitter {
         for i in deferred {
             pieces.extend(side_value(i, &values[i]));
         }
-        pieces.push(insert_row(&table, &columns, &literals));
+        pieces.push(insert_row(&head, &columns, &literals));
         pieces.push(format!("DROP TABLE {side};"));
+        Ok(pieces)
+    }
+
+    /// The pieces for an oversized `INSERT` of many rows: each row first an
+    /// INSERT of its own, with the statement's head (`OR REPLACE`, its
+    /// column list), and only a row still over the budget split further.
+    fn split_rows(
+        &mut self,
+        insert: statement::InsertRows<'_>,
+        line: usize,
+    ) -> Result<Vec<String>> {
+        let mut pieces = Vec::new();
+        for row in insert.rows {
+            let one = format!("{}{row}{}", insert.head, insert.tail);
+            match one.len() <= STATEMENT_BUDGET {
+                true => pieces.push(one),
+                false => pieces.extend(self.split(&one, line)?),
+            }
+        }
         Ok(pieces)
     }
 
@@ -3041,7 +3100,7 @@ impl Splitter {
 /// its `VALUES ...`.
 fn read_insert(sql: &str, line: usize) -> Result<(String, Option<Vec<String>>, &str)> {
     let (table, rest) = split_insert(sql).context("not an INSERT")?;
-    let rest = rest.trim_start();
+    let rest = statement::skip_trivia(rest);
     let (listed, values_sql) = if rest.starts_with('(') {
         // Names may hold any character, `)` and `,` included.
         let (columns, after) = crate::statement::column_list(rest).with_context(|| {
@@ -3063,11 +3122,11 @@ fn read_insert(sql: &str, line: usize) -> Result<(String, Option<Vec<String>>, &
     Ok((table, listed, values_sql))
 }
 
-/// The row's `INSERT`, with these literals for its values.
-fn insert_row(table: &str, columns: &[String], literals: &[String]) -> String {
+/// The row's `INSERT` (`head`: `INSERT [OR x] INTO table`), with these
+/// literals for its values.
+fn insert_row(head: &str, columns: &[String], literals: &[String]) -> String {
     format!(
-        "INSERT INTO {} ({}) VALUES({});",
-        quote_ident(table),
+        "{head} ({}) VALUES({});",
         columns
             .iter()
             .map(|c| quote_ident(c))
@@ -3107,6 +3166,8 @@ fn oversized_insert_said(sql: &str, target: &str) -> (String, bool) {
             crate::gate::OVER_D1_ROW_LIMIT
         );
         (said, false)
+    } else if let Some(why) = unsplittable(sql) {
+        (why, false)
     } else {
         let said = format!(
             "a {}-byte INSERT into {target}, {}; split into pieces under it",
@@ -3115,6 +3176,22 @@ fn oversized_insert_said(sql: &str, target: &str) -> (String, bool) {
         );
         (said, true)
     }
+}
+
+/// Why [`Splitter::split`] would refuse the oversized `sql` for its shape
+/// (read without SQLite: each of its rows as an INSERT, by
+/// [`read_insert`]), so that verify never says a split repairs it.
+fn unsplittable(sql: &str) -> Option<String> {
+    let rows = statement::insert_rows(sql);
+    let first =
+        { rows.as_ref() }.and_then(|i| Some(format!("{}{}{}", i.head, i.rows.first()?, i.tail)));
+    let refused = read_insert(first.as_deref().unwrap_or(sql), 0).err()?;
+    Some(
+        refused
+            .to_string()
+            .trim_start_matches("line 0: ")
+            .to_owned(),
+    )
 }
 
 /// `e`, or, when SQLite stopped it as "string or blob too big", that line
@@ -4548,24 +4625,30 @@ mod tests {
     }
 
     /// rvCD 1: a multi-row INSERT over D1's limit is split into one INSERT
-    /// per row, each keeping the statement's own head (`OR REPLACE`, its
-    /// column list), and a row still over the limit is split as any
-    /// oversized row is: every row loads, and nothing is said unrepaired.
+    /// per row, each keeping the statement's own head (`OR REPLACE`, which
+    /// replaces row 2 here, its column list), and a row still over the
+    /// limit is split as any oversized row is, its `OR REPLACE` kept (the
+    /// last statement replaces row 1): every row loads, and nothing is
+    /// said unrepaired.
     #[test]
     fn an_oversized_multi_row_insert_is_split_into_one_insert_per_row() {
         let x = |n: usize| "x".repeat(n);
         let dump = format!(
             "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
              INSERT INTO t VALUES(1,'{}'),(2,'{}');\n\
-             INSERT OR REPLACE INTO t(v, id) VALUES ('{}', 3) , /* c */ ('it''s, (a)', 4);\n\
-             INSERT INTO t VALUES(5,'{}'),(6,'{}'),(7,'small');\n",
+             INSERT OR REPLACE INTO t(v, id) VALUES ('{}', 3) , /* c */ ('it''s, (a)', 4),\
+             ('{}', 2);\n\
+             INSERT INTO t VALUES(5,'{}'),(6,'{}'),(7,'small');\n\
+             REPLACE INTO t VALUES(1,'{}');\n",
             x(60_000),
             x(60_000),
             x(60_000),
+            x(50_000),
             x(120_000),
             x(95_000),
+            x(110_000),
         );
-        let db = loaded_split(&dump, 3);
+        let db = loaded_split(&dump, 4);
         let lengths: Vec<(i64, i64)> = { db.prepare("SELECT id, length(v) FROM t ORDER BY id") }
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -4575,10 +4658,10 @@ mod tests {
         assert_eq!(
             lengths,
             [
-                (1, 60_000),
-                (2, 60_000),
+                (1, 110_000),
+                (2, 50_000),
                 (3, 60_000),
-                (4, 10),
+                (4, 9),
                 (5, 120_000),
                 (6, 95_000),
                 (7, 5)

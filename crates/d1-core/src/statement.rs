@@ -561,10 +561,12 @@ pub fn with_columns_named(sql: &str, columns: &[String]) -> Option<String> {
     Some(format!("{head} ({}){rest}", named.join(",")))
 }
 
-/// Reads `[schema.]name`, each part unquoted, and what follows it.
+/// Reads `[schema.]name`, each part unquoted, and what follows it. Here
+/// and in the other readers of a statement's words, a comment is read as
+/// SQLite reads it, as a space: `INSERT /* c */ INTO t`, which D1 runs.
 pub fn qualified_name(text: &str) -> Option<(Option<String>, String, &str)> {
     let (name, after) = read_identifier(text)?;
-    if let Some(after_dot) = after.trim_start().strip_prefix('.') {
+    if let Some(after_dot) = skip_trivia(after).strip_prefix('.') {
         let (table, after) = read_identifier(after_dot)?;
         return Some((Some(name), table, after));
     }
@@ -574,18 +576,101 @@ pub fn qualified_name(text: &str) -> Option<(Option<String>, String, &str)> {
 /// Reads a parenthesised list of column names, `("a", "b (c)", [d])`,
 /// unquoted, and what follows it; `None` if it is not one.
 pub fn column_list(text: &str) -> Option<(Vec<String>, &str)> {
-    let mut rest = text.trim_start().strip_prefix('(')?;
+    let mut rest = skip_trivia(text).strip_prefix('(')?;
     let mut names = Vec::new();
     loop {
         let (name, after) = read_identifier(rest)?;
         names.push(name);
-        let after = after.trim_start();
+        let after = skip_trivia(after);
         if let Some(after) = after.strip_prefix(',') {
             rest = after;
         } else {
             return Some((names, after.strip_prefix(')')?));
         }
     }
+}
+
+/// An `INSERT ... VALUES` read as its rows: the text before its first row
+/// (`INSERT OR REPLACE INTO t (a, b) VALUES`), each row's parenthesised
+/// values as written, and what follows the last (the `;`, an upsert).
+pub struct InsertRows<'a> {
+    pub head: &'a str,
+    pub rows: Vec<&'a str>,
+    pub tail: &'a str,
+}
+
+/// The conflict clause an `INSERT` names (`INSERT OR REPLACE`, or a bare
+/// `REPLACE`), upper-cased, or `None`: one of SQLite's five only.
+pub fn insert_or(sql: &str) -> Option<&'static str> {
+    let s = skip_trivia(sql);
+    let word = match strip_keyword(s, "INSERT") {
+        Some(rest) => read_identifier(strip_keyword(rest, "OR")?)?.0,
+        None => strip_keyword(s, "REPLACE").map(|_| "REPLACE".to_owned())?,
+    };
+    { ["ROLLBACK", "ABORT", "REPLACE", "FAIL", "IGNORE"].into_iter() }
+        .find(|k| k.eq_ignore_ascii_case(&word))
+}
+
+/// [`InsertRows`] of `sql`, or `None` for any other statement and for one
+/// whose rows cannot be read to their closing parentheses.
+pub fn insert_rows(sql: &str) -> Option<InsertRows<'_>> {
+    let (_, rest) = split_insert(sql)?;
+    let rest = column_list(rest).map_or(rest, |(_, after)| after);
+    let values = strip_keyword(rest, "VALUES")?;
+    let b = sql.as_bytes();
+    let at = |rest: &str| sql.len() - skip_trivia(rest).len();
+    let head = &sql[..sql.len() - values.len()];
+    let (mut rows, mut start) = (Vec::new(), at(values));
+    loop {
+        let end = past_group(b, start)?;
+        rows.push(&sql[start..end]);
+        let next = at(&sql[end..]);
+        if b.get(next) != Some(&b',') {
+            return Some(InsertRows {
+                head,
+                rows,
+                tail: &sql[end..],
+            });
+        }
+        start = at(&sql[next + 1..]);
+    }
+}
+
+/// The rows an `INSERT` writes when it runs without conflict: those of its
+/// `VALUES` list ([`insert_rows`]), or 1 for a statement of another shape.
+pub fn rows_inserted(sql: &str) -> u64 {
+    insert_rows(sql).map_or(1, |insert| insert.rows.len() as u64)
+}
+
+/// Past the parenthesised group that opens at `b[i]` (its strings, quoted
+/// names and comments read as SQLite's tokenizer reads them); `None` if
+/// no `(` is there or it is not closed.
+fn past_group(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'(') {
+        return None;
+    }
+    let (mut i, mut depth) = (i, 0usize);
+    while i < b.len() {
+        i = match (b[i], b.get(i + 1)) {
+            (b'(', _) => {
+                depth += 1;
+                i + 1
+            }
+            (b')', _) => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+                i + 1
+            }
+            (b'\'' | b'"' | b'`', _) => past_quoted(b, i),
+            (b'[', _) => past(b, i + 1, b"]"),
+            (b'-', Some(b'-')) => past(b, i + 2, b"\n"),
+            (b'/', Some(b'*')) => past(b, i + 2, b"*/"),
+            _ => i + 1,
+        };
+    }
+    None
 }
 
 /// What a `CREATE` statement creates: its kind (`table`, `index`, `trigger`
@@ -857,8 +942,10 @@ pub fn created_virtual_table(sql: &str) -> Option<String> {
     }
 }
 
+/// `text` after `keyword` (any case), which begins it past spaces and
+/// comments, and is not the start of a longer word; `None` if it is not.
 pub fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
-    let text = text.trim_start();
+    let text = skip_trivia(text);
     let head = text.get(..keyword.len())?;
     if !head.eq_ignore_ascii_case(keyword) {
         return None;
@@ -873,7 +960,7 @@ pub fn strip_keyword<'a>(text: &'a str, keyword: &str) -> Option<&'a str> {
 /// Reads one SQL identifier: `"quoted ""x"""`, `'quoted'`, `` `quoted` ``,
 /// `[quoted]` or bare. Returns it unquoted with the remaining text.
 fn read_identifier(text: &str) -> Option<(String, &str)> {
-    let text = text.trim_start();
+    let text = skip_trivia(text);
     let mut chars = text.char_indices();
     let (_, first) = chars.next()?;
     let close = match first {
@@ -1725,5 +1812,24 @@ mod tests {
             Some("f g".to_owned())
         );
         assert_eq!(created_virtual_table("CREATE TABLE f (x)"), None);
+    }
+
+    /// rvCD 1: a multi-row INSERT is read as its rows, a `)` or `,` in a
+    /// string, a quoted name or a comment read as SQLite reads it, and its
+    /// head and tail kept for each row's own INSERT.
+    #[test]
+    fn an_insert_is_read_as_its_rows_past_strings_names_and_comments() {
+        let sql = "INSERT OR REPLACE INTO \"t\" (\"a)\", b) VALUES (1, 'x), (y'), /* ), ( */\n\
+                   ([c],(2)) -- ),\n, (3, \")\") ON CONFLICT DO NOTHING;";
+        let rows = insert_rows(sql).unwrap();
+        assert_eq!(rows.head, "INSERT OR REPLACE INTO \"t\" (\"a)\", b) VALUES");
+        assert_eq!(rows.rows, ["(1, 'x), (y')", "([c],(2))", "(3, \")\")"]);
+        assert_eq!(rows.tail, " ON CONFLICT DO NOTHING;");
+        assert_eq!(rows_inserted(sql), 3);
+        assert_eq!(insert_or(sql), Some("REPLACE"));
+        assert_eq!(insert_or("replace into t VALUES(1);"), Some("REPLACE"));
+        assert_eq!(insert_or("INSERT OR \"x\" INTO t VALUES(1);"), None);
+        assert_eq!(rows_inserted("INSERT INTO t SELECT * FROM u;"), 1);
+        assert!(insert_rows("INSERT INTO t VALUES(1, 'a';").is_none());
     }
 }
