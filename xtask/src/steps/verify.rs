@@ -312,7 +312,7 @@ fn d1_refuses_said(report: &Report) -> String {
         false => format!("; its data fails the {} check", data.join(" and ")),
     };
     format!(
-        "BAD: {}it holds what D1 refuses and restore cannot repair (the d1-restorable check){data}",
+        "BAD: {}it holds what D1 refuses, or this tool cannot read, and restore cannot repair (the d1-restorable check){data}",
         if matched {
             "the file is whole, but "
         } else {
@@ -2524,7 +2524,7 @@ mod tests {
         let verdict = report.verdict();
         assert_eq!(
             verdict,
-            "BAD: it holds what D1 refuses and restore cannot repair (the d1-restorable check)"
+            "BAD: it holds what D1 refuses, or this tool cannot read, and restore cannot repair (the d1-restorable check)"
         );
     }
 
@@ -2548,7 +2548,7 @@ mod tests {
             assert_eq!(status(&report, "d1-restorable"), Status::Fail, "{text}");
             assert_eq!(
                 report.verdict(),
-                "BAD: it holds what D1 refuses and restore cannot repair (the d1-restorable check)",
+                "BAD: it holds what D1 refuses, or this tool cannot read, and restore cannot repair (the d1-restorable check)",
                 "{text}"
             );
         }
