@@ -2928,3 +2928,129 @@ fn a_data_only_backup_whose_migrations_cannot_make_its_schema_names_the_migratio
     let kept = sb.backups_held();
     assert!(kept.keys().any(|k| k.ends_with(".sql")), "{kept:?}");
 }
+
+/// rvCB's history: a migration that D1 applies although it leaves the
+/// foreign key c(b) REFERENCES p(code) with a parent key that is not
+/// UNIQUE, applied (as production did) before the plan judged keys.
+const MISMATCHED_PC: (&str, &str) = (
+    "0005_pc.sql",
+    "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
+     CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));\n",
+);
+
+/// A sandbox whose local D1 applied every migration, [`MISMATCHED_PC`]
+/// too, with plain wrangler.
+fn applied_mismatched_pc() -> Sandbox {
+    let sb = Sandbox::new();
+    let (name, sql) = MISMATCHED_PC;
+    std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    sb.apply_migrations();
+    sb
+}
+
+/// rvCB 1: a database that applied 0005_pc (its key c(b) → p(code) is
+/// faulty) was refused a pending key to p's INTEGER PRIMARY KEY, blamed
+/// on that sound key, and a pending rename of column b alone (the old
+/// fault read as a new key): every key from c to p was flagged once one
+/// was bad. A fault the database had before the pending migrations is
+/// not theirs (exit 0, renamed or not); one they make is still refused,
+/// naming only it.
+#[test]
+fn a_foreign_key_fault_the_database_already_had_is_not_the_pending_migrations() {
+    let sb = applied_mismatched_pc();
+    for sql in [
+        "ALTER TABLE c ADD COLUMN owner_id INTEGER REFERENCES p(id);",
+        "ALTER TABLE c RENAME COLUMN b TO product_code;",
+        "ALTER TABLE p RENAME TO products;\nALTER TABLE c RENAME TO c2;",
+    ] {
+        let pending = sb.path().join("migrations/0006_x.sql");
+        std::fs::write(&pending, sql).unwrap();
+        let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+        assert_eq!(run.code, Some(0), "{sql}:\n{}", run.all());
+        assert!(!run.stderr.contains("refusing"), "{sql}:\n{}", run.all());
+        std::fs::remove_file(pending).unwrap();
+    }
+    refused_as_broken(
+        &sb,
+        &[(
+            "0006_x.sql",
+            "ALTER TABLE c RENAME COLUMN b TO product_code;\n\
+             ALTER TABLE c ADD COLUMN owner_id INTEGER REFERENCES p(id);\n\
+             ALTER TABLE c ADD COLUMN sku TEXT REFERENCES p(code);",
+        )],
+        &[
+            "0006_x.sql: its statement 3",
+            "foreign key c(sku) REFERENCES p(code)",
+        ],
+        &["product_code", "owner_id"],
+    );
+}
+
+/// rvCB 3: a new table with two keys to one parent, one of them to a
+/// column that is not UNIQUE, was refused naming the sound one, c(a) →
+/// p(id). The refusal names exactly the faulty key.
+#[test]
+fn of_two_foreign_keys_to_one_parent_only_the_faulty_one_is_named() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    refused_as_broken(
+        &sb,
+        &[(
+            "0005_pc.sql",
+            "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
+             CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code), \
+             a INTEGER REFERENCES p(id));",
+        )],
+        &[
+            "0005_pc.sql: its statement 2",
+            "foreign key c(b) REFERENCES p(code)",
+        ],
+        &["c(a)"],
+    );
+}
+
+/// rvCB 2: with 0005_pc in migrations/ (production applied it, and the
+/// tool forbids editing an applied migration), a fresh clone's first
+/// backup and a `--clean` restore's dry runs, into local and into
+/// `new:NAME`, were refused "fix that migration", naming `cargo xtask
+/// migrate new:scratch1 --dry-run`, which cannot run. On an empty
+/// database only what D1 refuses is refused: a fault D1 applies is a
+/// warning naming the migration, and the backup is taken (its check of
+/// foreign keys passes c, which holds no rows). `restore_new` shows
+/// `--to new:NAME`.
+#[test]
+fn a_migration_d1_applies_with_a_faulty_foreign_key_does_not_block_a_first_backup_or_a_clean_restore()
+ {
+    let sb = applied_mismatched_pc();
+    // The runbook's hand export: a data-only backup of this history
+    // fails its own check (its repair deletes from p, which SQLite cannot
+    // code while c's key to it is faulty).
+    let export = sb.export_data_only("data.sql");
+    let file = export.to_str().unwrap();
+    let hand = ["--clean", "--no-manifest", "--source-env", "local"];
+    let hand = [&hand[..], &["--dry-run"]].concat();
+    sb.empty_local_d1();
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    let dumps: Vec<String> = { sb.backups_held().into_keys() }
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    assert_eq!(dumps.len(), 1, "{}", run.all());
+    for args in [
+        &["backup", "local", "--dry-run"][..],
+        &[&["restore", file, "--to", "local"][..], &hand].concat(),
+    ] {
+        sb.empty_local_d1();
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(0), "{args:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("warning")
+                && run.stderr.contains("0005_pc.sql: its statement 2")
+                && run.stderr.contains("c(b) REFERENCES p(code)")
+                && !run.stderr.contains("refusing")
+                && !run.all().contains("cargo xtask migrate"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+    }
+}

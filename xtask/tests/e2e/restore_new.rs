@@ -1832,3 +1832,46 @@ fn a_local_backup_in_a_new_database_is_not_advised_onto_the_local_entry() {
         run.all()
     );
 }
+
+/// rvCB 2: with a migration D1 applies although it leaves a foreign key
+/// whose parent key is not UNIQUE (prod applied it; the tool forbids
+/// editing it), a clean restore into a new database was refused "fix that
+/// migration", naming `cargo xtask migrate new:NAME --dry-run`, which
+/// cannot run. Its dry run plans the restore (exit 0), warning of the
+/// key and naming the migration, and no advice names migrate.
+#[test]
+fn a_clean_restore_into_a_new_database_warns_of_a_faulty_foreign_key_d1_applies() {
+    let remote = Remote::new(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
+         CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));\n\
+         INSERT INTO d1_migrations (name) VALUES ('0005_pc.sql');",
+    );
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        remote.sb.path().join("migrations/0005_pc.sql"),
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
+         CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));\n",
+    )
+    .unwrap();
+    let file = hand_export_of_prod(&remote, home.path());
+    let file = file.to_str().unwrap();
+    let hand = [
+        "--clean",
+        "--no-manifest",
+        "--source-env",
+        "prod",
+        "--dry-run",
+    ];
+    let run = restore_new(&remote, home.path(), file, "scratch1", &hand);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.contains("warning")
+            && run.stderr.contains("0005_pc.sql: its statement 2")
+            && run.stderr.contains("c(b) REFERENCES p(code)")
+            && !run.stderr.contains("refusing")
+            && !run.all().contains("cargo xtask migrate"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(create_requests(&remote), 0, "a dry run creates nothing");
+}
