@@ -670,6 +670,21 @@ pub fn mismatched_parents_said(referencing: &[(String, String)]) -> String {
     )
 }
 
+/// [`mismatched_parents`] of tables without rows, said for verify's pass:
+/// a load of the dump fails on none of them.
+pub fn mismatched_parents_unwritten(referencing: &[(String, String)]) -> String {
+    let (pairs, _) = pairs_and_parents(referencing);
+    format!(
+        "{pairs} by a FOREIGN KEY SQLite cannot check (\"foreign key mismatch\": D1 refuses \
+         every write to the table that has it), and {} no rows to check",
+        if referencing.len() == 1 {
+            "holds"
+        } else {
+            "they hold"
+        }
+    )
+}
+
 /// [`missing_parents`] of a dump without a manifest (a hand `wrangler d1
 /// export --table child`), said: what its rows need, what a restore of it
 /// leaves, and the export that holds the parents too, names only (rvBP 5).

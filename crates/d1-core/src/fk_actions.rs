@@ -246,6 +246,11 @@ pub struct Found {
     /// ([`KeyFault`]), said with the statement that first left it so: all
     /// of them in one refusal.
     pub breaks: Option<String>,
+    /// The start of `breaks`: the statement and what it leaves unable to
+    /// run, without the fix, which is for a migration not yet applied
+    /// anywhere (rvCB 2: a fresh clone applies every migration, those
+    /// production applied and the tool forbids editing too).
+    pub broken: Option<String>,
 }
 
 /// What the statement being prepared does to the migrations table
@@ -466,7 +471,7 @@ pub fn side_writes_after(
             return Ok(found);
         }
     }
-    found.breaks = made.still_broken(&db, &seen, trial_ends)?;
+    (found.broken, found.breaks) = Breakage::split(made.still_broken(&db, &seen, trial_ends)?);
     Ok(found)
 }
 
@@ -490,12 +495,12 @@ struct Made {
     /// making it again).
     broken_at: BTreeMap<(String, String), String>,
     /// The foreign keys of the target that D1 could not code before the
-    /// pending migrations ([`KeyFault::key`], in lower case): none of
-    /// theirs.
-    faulty_keys: Vec<String>,
+    /// pending migrations, as the statements so far left them (renamed,
+    /// [`KeyId::is`]): none of theirs (rvCB 1).
+    faulty_keys: Vec<KeyId>,
     /// Each foreign key the pending statements have left that D1 cannot
-    /// code, with the statement that first left it so.
-    keys_broken_at: BTreeMap<String, String>,
+    /// code, as they left it, with the statement that first left it so.
+    keys_broken_at: Vec<(KeyId, String)>,
 }
 
 impl Made {
@@ -504,9 +509,7 @@ impl Made {
     fn before(db: &rusqlite::Connection, seen: &Recorded, trial_ends: Instant) -> Result<Made> {
         Ok(Made {
             standing: Standing::of(db, seen, trial_ends)?,
-            faulty_keys: { key_faults(db).into_iter() }
-                .map(|k| k.key.to_lowercase())
-                .collect(),
+            faulty_keys: key_faults(db).into_iter().map(|k| k.id).collect(),
             ..Made::default()
         })
     }
@@ -542,12 +545,15 @@ impl Made {
         (writes, at): (&[Write], &str),
         trial_ends: Instant,
     ) -> Result<()> {
-        for fault in key_faults(db) {
-            let key = fault.key.to_lowercase();
-            if !self.faulty_keys.contains(&key) {
-                self.keys_broken_at
-                    .entry(key)
-                    .or_insert_with(|| at.to_owned());
+        for KeyFault { id, .. } in key_faults(db) {
+            if let Some(had) = self.faulty_keys.iter_mut().find(|k| k.is(&id)) {
+                *had = id;
+            } else if let Some((made, _)) =
+                { self.keys_broken_at.iter_mut() }.find(|(k, _)| k.is(&id))
+            {
+                *made = id;
+            } else {
+                self.keys_broken_at.push((id, at.to_owned()));
             }
         }
         if !may_break(writes) {
@@ -573,20 +579,21 @@ impl Made {
         db: &rusqlite::Connection,
         seen: &Recorded,
         trial_ends: Instant,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<Breakage>> {
         let keys: Vec<(KeyFault, &String)> = { key_faults(db).into_iter() }
+            .filter(|k| !self.faulty_keys.iter().any(|had| had.is(&k.id)))
             .filter_map(|k| {
-                let at = self.keys_broken_at.get(&k.key.to_lowercase())?;
+                let (_, at) = { self.keys_broken_at.iter() }.find(|(made, _)| made.is(&k.id))?;
                 Some((k, at))
             })
             .collect();
         let broken = self.standing.broken(db, seen, &self.triggers, trial_ends)?;
-        let mut told: Vec<String> = { broken.into_iter() }
+        let mut told: Vec<Breakage> = { broken.into_iter() }
             .filter(|b| !keys.iter().any(|(k, _)| k.fails(&b.why)))
             .filter_map(|b| Some(b.said(self.broken_at.get(&b.key())?)))
             .collect();
         told.extend(keys.iter().map(|(k, at)| k.said(at)));
-        Ok((!told.is_empty()).then(|| told.join("; and ")))
+        Ok(Breakage::all(told))
     }
 
     fn record(&mut self, triggers: Vec<String>, at: &str) {
@@ -722,8 +729,9 @@ impl Broken {
         (self.kind.to_owned(), self.name.to_lowercase())
     }
 
-    /// What the plan's refusal says of it, after the statement `at`.
-    fn said(&self, at: &str) -> String {
+    /// What the plan's refusal says of it, after the statement `at`: what
+    /// it leaves, then why that matters and the fix ([`Breakage`]).
+    fn said(&self, at: &str) -> Breakage {
         let name = crate::names::shown_name(&self.name);
         let (on, fails) = match &self.table {
             Some(table) => (
@@ -732,14 +740,18 @@ impl Broken {
             ),
             None => (String::new(), "every query of it"),
         };
-        format!(
-            "{at} leaves {kind} {name}{on} unable to run ({why}): D1 applies it, and from then \
-             on {fails} fails, and so does every ALTER TABLE that renames or drops a column \
-             (SQLite checks every trigger and view then); {fix}",
+        let what = format!(
+            "{at} leaves {kind} {name}{on} unable to run ({why})",
             kind = self.kind,
-            why = self.why,
+            why = self.why
+        );
+        let said = format!(
+            "{what}: D1 applies it, and from then on {fails} fails, and so does every ALTER \
+             TABLE that renames or drops a column (SQLite checks every trigger and view then); \
+             {fix}",
             fix = broken_fix(self.kind, &name)
-        )
+        );
+        Breakage { what, said }
     }
 }
 
@@ -890,6 +902,7 @@ struct KeyFault {
     parent_key: String,
     /// The parent table is not there (else its key is not UNIQUE).
     missing: bool,
+    id: KeyId,
 }
 
 impl KeyFault {
@@ -910,14 +923,24 @@ impl KeyFault {
         why.contains(&said.to_lowercase())
     }
 
-    /// What the plan's refusal says of it, after the statement `at`.
-    fn said(&self, at: &str) -> String {
+    /// What the plan's refusal says of it, after the statement `at`: what
+    /// it leaves, then why that matters and the fix ([`Breakage`]).
+    fn said(&self, at: &str) -> Breakage {
         let (key, child) = (&self.key, crate::names::shown_name(&self.child));
         let parent = crate::names::shown_name(&self.parent);
-        if self.missing {
-            format!(
+        let what = match self.missing {
+            true => format!(
                 "{at} leaves the foreign key {key} without its parent table {parent} (no such \
-                 table): D1 applies it, and from then on every insert into {child}, and every \
+                 table)"
+            ),
+            false => format!(
+                "{at} leaves the foreign key {key} with a parent key that is neither its \
+                 PRIMARY KEY nor UNIQUE (foreign key mismatch)"
+            ),
+        };
+        let said = if self.missing {
+            format!(
+                "{what}: D1 applies it, and from then on every insert into {child}, and every \
                  delete from it, fails, and a backup's check of foreign keys finds every row \
                  of {child} that names a parent; make {parent} again in that migration or a \
                  later pending one, or drop {child} too, or make {child} again without that \
@@ -926,23 +949,56 @@ impl KeyFault {
             )
         } else {
             format!(
-                "{at} leaves the foreign key {key} with a parent key that is neither its \
-                 PRIMARY KEY nor UNIQUE (foreign key mismatch): D1 applies it, and from then \
+                "{what}: D1 applies it, and from then \
                  on every insert into {child} and every delete from {parent} fails, and so does \
                  a backup's check of foreign keys; make the key reference the primary key of \
                  {parent}, or give {parent} a UNIQUE index on it (`CREATE UNIQUE INDEX … ON \
                  {parent_key}`) in that migration or one before it",
                 parent_key = self.parent_key
             )
-        }
+        };
+        Breakage { what, said }
+    }
+}
+
+/// What a pending statement leaves unable to run, as the plan says it.
+struct Breakage {
+    /// The statement and what it leaves so, SQLite's reason with it.
+    what: String,
+    /// `what`, then what fails from then on and the fix in the migrations.
+    said: String,
+}
+
+impl Breakage {
+    /// Each of `told` in one, `None` for none: every one is told in one
+    /// refusal (OJ 1).
+    fn all(told: Vec<Breakage>) -> Option<Breakage> {
+        let joined = |part: fn(&Breakage) -> &String| {
+            told.iter()
+                .map(part)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; and ")
+        };
+        (!told.is_empty()).then(|| Breakage {
+            what: joined(|b| &b.what),
+            said: joined(|b| &b.said),
+        })
+    }
+
+    /// [`Found::broken`] and [`Found::breaks`] of `breakage`.
+    fn split(breakage: Option<Breakage>) -> (Option<String>, Option<String>) {
+        breakage.map_or((None, None), |b| (Some(b.what), Some(b.said)))
     }
 }
 
 /// The foreign keys of `db` that SQLite cannot code ([`KeyFault`]): a
 /// parent not there is looked up by name; a parent key that is not
-/// UNIQUE is SQLite's own word, from preparing its check of the child's
-/// keys (`PRAGMA foreign_key_check`), which names the parent. What cannot
-/// be read here is no fault.
+/// UNIQUE is SQLite's own word, each key of a child whose check of its
+/// keys (`PRAGMA foreign_key_check`) does not prepare judged alone
+/// ([`codes_alone`]): that check names one parent, and every key from
+/// the child to it was blamed, the sound ones too (rvCB 1, 3). What
+/// cannot be read here is no fault.
 fn key_faults(db: &rusqlite::Connection) -> Vec<KeyFault> {
     let there = |name: &str| {
         db.prepare(
@@ -958,26 +1014,26 @@ fn key_faults(db: &rusqlite::Connection) -> Vec<KeyFault> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    // The parent each child's check names as mismatched, one check a child.
-    let mut mismatched: BTreeMap<String, Option<String>> = BTreeMap::new();
+    // Whether each child's check does not prepare, one check a child.
+    let mut mismatched: BTreeMap<String, bool> = BTreeMap::new();
     let mut faults = Vec::new();
-    for ForeignKey {
-        child,
-        parent,
-        from,
-        to,
-    } in foreign_keys(db)
-    {
-        let missing = !there(&parent);
+    for key in foreign_keys(db) {
+        let missing = !there(&key.parent);
         let mismatch = !missing
-            && mismatched
-                .entry(child.clone())
-                .or_insert_with(|| mismatched_parent(db, &child))
-                .as_ref()
-                .is_some_and(|p| p.eq_ignore_ascii_case(&parent));
+            && *mismatched
+                .entry(key.child.clone())
+                .or_insert_with(|| check_mismatches(db, &key.child))
+            && !codes_alone(db, &key);
         if !missing && !mismatch {
             continue;
         }
+        let id = KeyId::of(db, &key, missing);
+        let ForeignKey {
+            child,
+            parent,
+            from,
+            to,
+        } = key;
         let shown_parent = crate::names::shown_name(&parent);
         // A key without columns references the parent's primary key.
         let parent_key = match to.into_iter().collect::<Option<Vec<String>>>() {
@@ -994,9 +1050,100 @@ fn key_faults(db: &rusqlite::Connection) -> Vec<KeyFault> {
             parent,
             parent_key,
             missing,
+            id,
         });
     }
     faults
+}
+
+/// What a foreign key fault is, whatever the statements since renamed:
+/// its child, columns and parent key by name (in lower case), and where
+/// they stand, which a rename keeps (the root page of each table, the
+/// position of each column). A fault the target had before the pending
+/// migrations, its column or table renamed since, is still none of
+/// theirs (rvCB 1: a pending `RENAME COLUMN` of a faulty key read as a
+/// new fault).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct KeyId {
+    /// `child(columns) REFERENCES parent(columns)`, in lower case.
+    key: String,
+    child: String,
+    from: Vec<String>,
+    missing: bool,
+    /// The child's root page and its columns' positions.
+    child_at: (i64, Vec<Option<i64>>),
+    /// The parent's, or its name where it is not there.
+    parent_at: Result<(i64, Vec<Option<i64>>), String>,
+}
+
+impl KeyId {
+    fn of(db: &rusqlite::Connection, key: &ForeignKey, missing: bool) -> KeyId {
+        let lower = |names: &[Option<String>]| {
+            { names.iter() }
+                .map(|n| n.as_deref().unwrap_or("").to_lowercase())
+                .collect::<Vec<_>>()
+        };
+        let from: Vec<Option<String>> = key.from.iter().cloned().map(Some).collect();
+        let parent = key.parent.to_lowercase();
+        let parent_at = match missing {
+            true => Err(parent.clone()),
+            false => Ok(columns_at(db, &key.parent, &key.to)),
+        };
+        KeyId {
+            key: format!(
+                "{}({}) references {parent}({})",
+                key.child.to_lowercase(),
+                lower(&from).join(","),
+                lower(&key.to).join(",")
+            ),
+            child: key.child.to_lowercase(),
+            from: lower(&from),
+            missing,
+            child_at: columns_at(db, &key.child, &from),
+            parent_at,
+        }
+    }
+
+    /// Whether `other` is the same fault: of the same kind, and named the
+    /// same, or standing where it stood with its table or its columns
+    /// named the same (a root page a dropped table freed may be a new
+    /// table's).
+    fn is(&self, other: &KeyId) -> bool {
+        self.missing == other.missing
+            && (self.key == other.key
+                || (self.child_at == other.child_at
+                    && self.parent_at == other.parent_at
+                    && (self.child == other.child || self.from == other.from)))
+    }
+}
+
+/// The root page of `table` in `db` and the position of each of its
+/// `columns` (`None` for a column not named, or not there).
+fn columns_at(
+    db: &rusqlite::Connection,
+    table: &str,
+    columns: &[Option<String>],
+) -> (i64, Vec<Option<i64>>) {
+    let root = db
+        .query_row(
+            "SELECT rootpage FROM main.sqlite_schema WHERE type = 'table' \
+             AND lower(name) = lower(?1)",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap_or(0);
+    let at = |column: &str| {
+        db.query_row(
+            "SELECT cid FROM pragma_table_info(?1) WHERE lower(name) = lower(?2)",
+            [table, column],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    let positions = { columns.iter() }
+        .map(|c| c.as_deref().and_then(at))
+        .collect();
+    (root, positions)
 }
 
 /// A foreign key of a table, as `PRAGMA foreign_key_list` gives it.
@@ -1054,19 +1201,55 @@ fn foreign_keys(db: &rusqlite::Connection) -> Vec<ForeignKey> {
     keys.into_iter().map(|(_, key)| key).collect()
 }
 
-/// The parent SQLite names when it cannot prepare the check of `child`'s
-/// foreign keys for a parent key that is not UNIQUE (`foreign key
-/// mismatch - "child" referencing "parent"`).
-fn mismatched_parent(db: &rusqlite::Connection, child: &str) -> Option<String> {
+/// Whether SQLite cannot prepare the check of `child`'s foreign keys
+/// for a parent key that is not UNIQUE (`foreign key mismatch - "child"
+/// referencing "parent"`, naming the first such parent only).
+fn check_mismatches(db: &rusqlite::Connection, child: &str) -> bool {
     let check = format!(
         "PRAGMA main.foreign_key_check({})",
         crate::statement::quote_ident(child)
     );
-    let said = db.prepare(&check).err()?.to_string();
-    let (_, parent) = said
-        .contains("foreign key mismatch")
-        .then(|| said.rsplit_once(" referencing \""))??;
-    Some(parent.trim_end_matches('"').to_owned())
+    { db.prepare(&check).err() }.is_some_and(|e| e.to_string().contains("foreign key mismatch"))
+}
+
+/// The table [`codes_alone`] makes, a name no schema is expected to hold
+/// (one that does leaves every key sound).
+const PROBE: &str = "d1 backup key probe";
+
+/// Whether SQLite codes `key` alone: the check of a table made with that
+/// key only (its columns as many, its parent and parent key the same)
+/// prepares, in a savepoint rolled back after. SQLite's rule for a parent
+/// key (the parent's PRIMARY KEY, or a UNIQUE index of those columns with
+/// their collations, not partial) is its own, never copied here.
+fn codes_alone(db: &rusqlite::Connection, key: &ForeignKey) -> bool {
+    let quote = |n: &str| crate::statement::quote_ident(n);
+    let columns: Vec<String> = (0..key.from.len())
+        .map(|i| quote(&format!("c{i}")))
+        .collect();
+    let columns = columns.join(", ");
+    let parent_key = match key.to.iter().cloned().collect::<Option<Vec<String>>>() {
+        Some(to) => format!(
+            "({})",
+            to.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
+        ),
+        None => String::new(),
+    };
+    let probe = quote(PROBE);
+    let made = format!(
+        "CREATE TABLE main.{probe} ({columns}, FOREIGN KEY ({columns}) REFERENCES {}{parent_key})",
+        quote(&key.parent)
+    );
+    if db.execute_batch("SAVEPOINT probed").is_err() {
+        return true;
+    }
+    let codes = db.execute_batch(&made).is_err()
+        || !{
+            db.prepare(&format!("PRAGMA main.foreign_key_check({probe})"))
+                .err()
+        }
+        .is_some_and(|e| e.to_string().contains("foreign key mismatch"));
+    let _ = db.execute_batch("ROLLBACK TO probed; RELEASE probed");
+    codes
 }
 
 /// [`fire`] with the triggers `others` dropped, in a savepoint rolled back

@@ -1487,6 +1487,9 @@ pub fn refuse_what_cannot_apply_to_empty(
     let schema = [WRANGLERS_MIGRATIONS_TABLE.to_owned()];
     plan.side_writes =
         d1_core::fk_actions::side_writes(&schema, &pending).map_err(|e| format!("{e:#}"));
+    if let Ok(found) = &mut plan.side_writes {
+        warn_of_what_d1_applies_broken(found, dir);
+    }
     match &plan.side_writes {
         Ok(found) => refuse_found(&plan, found, &Told::from_nothing(&plan, by)),
         Err(_) => Ok(()),
@@ -1568,6 +1571,26 @@ impl Told {
             by: Some(by),
         }
     }
+}
+
+/// Warns of the trigger, view or foreign key that the migrations applied
+/// to an empty database leave unable to run, and takes it out of `found`
+/// so that it refuses nothing: D1 applies such a migration, and every
+/// migration is applied here, those production applied too, which the
+/// tool forbids editing (rvCB 2: a fresh clone's first backup and a clean
+/// restore were refused "fix that migration"). Only what D1 refuses
+/// stops them.
+fn warn_of_what_d1_applies_broken(found: &mut d1_core::fk_actions::Found, dir: &Path) {
+    found.breaks = None;
+    let Some(broken) = found.broken.take() else {
+        return;
+    };
+    crate::warn!(
+        "{broken}, in {}: D1 applies it, so it is applied here too, as wherever these \
+         migrations ran; from then on what uses it fails. Where that migration is applied \
+         already, repair what it left in a new migration rather than editing it.",
+        dir.display()
+    );
 }
 
 /// The statement the plan's trial knows D1 refuses, and why it knows:
