@@ -4669,6 +4669,73 @@ mod tests {
         );
     }
 
+    /// rvCC 1: an oversized row of an INSERT with an upsert clause (`ON
+    /// CONFLICT`), alone or among others, is said unrepaired, of its line
+    /// and table, with the fix (a plain INSERT, or under 100 KB), where
+    /// verify had said the split repairs it and the split then failed
+    /// ("SQLite cannot read the oversized row's values"). Small rows of
+    /// such an INSERT are still split, each keeping the clause.
+    #[test]
+    fn an_oversized_row_of_an_upsert_is_refused_naming_line_table_and_fix() {
+        let x = "x".repeat(120_000);
+        for ending in [
+            "(1,'{x}') ON CONFLICT(id) DO UPDATE SET v=excluded.v",
+            "(1,'{x}'),(2,'two') ON CONFLICT DO NOTHING",
+            "(2,'two'),(1,'{x}') ON CONFLICT DO NOTHING",
+        ] {
+            let dump = format!(
+                "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+                 INSERT INTO t VALUES(1,'small');\n\
+                 INSERT INTO t VALUES{};\n",
+                ending.replace("{x}", &x)
+            );
+            let survey = survey(dump.as_bytes(), &Options::default()).unwrap();
+            let e = survey.ensure_repairable().unwrap_err().to_string();
+            assert!(e.starts_with("line 3: ") && e.contains(" t "), "{e}");
+            assert!(
+                e.contains("ON CONFLICT") && e.contains("plain INSERT"),
+                "{e}"
+            );
+            assert!(e.contains("100 KB") && !e.contains("xxx"), "{e}");
+        }
+        let dump = format!(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+             INSERT INTO t VALUES(1,'small');\n\
+             INSERT INTO t VALUES(1,'{0}'),(2,'{0}') ON CONFLICT DO NOTHING;\n",
+            "y".repeat(60_000)
+        );
+        let db = loaded_split(&dump, 1);
+        let rows: (i64, i64) = db
+            .query_row("SELECT count(*), sum(length(v)) FROM t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(rows, (2, 60_005));
+    }
+
+    /// rvCC 2: an upsert the gate refuses is named by its line in the dump,
+    /// as an INSERT with an upsert clause, with why and the fix; never as
+    /// "the repaired dump's an INSERT" the repair wrote.
+    #[test]
+    fn a_refused_upsert_is_named_by_its_line_with_the_fix() {
+        let mut p = Preflight::new(&Options::default()).unwrap();
+        p.at_line(Some(1));
+        p.statement("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);")
+            .unwrap();
+        p.at_line(Some(2));
+        let e = p
+            .statement("INSERT INTO t VALUES(1,'a'),(2,'b') ON CONFLICT(id) DO UPDATE SET v='upd';")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("upsert clause"), "{e}");
+        assert!(e.contains("changes rows already in t"), "{e}");
+        assert!(
+            e.contains("plain INSERT") && !e.contains("repaired dump's"),
+            "{e}"
+        );
+        assert!(!e.contains("'a'") && !e.contains("upd"), "{e}");
+    }
+
     /// rvCD 3: comments inside an oversized INSERT (after its table, in its
     /// column list, between INSERT and INTO, after VALUES) are read past as
     /// SQLite reads them, and the row is split.

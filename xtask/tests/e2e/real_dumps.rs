@@ -1089,6 +1089,55 @@ fn an_oversized_multi_row_insert_verifies_and_restores_row_by_row() {
     assert_eq!(rows[0][0]["s"], 9_000 * 9_001 / 2);
 }
 
+/// rvCC 1 and 2: an INSERT with an upsert clause (`ON CONFLICT`). What
+/// happened: of an oversized row of one, verify said FAIL "SQLite cannot
+/// read the oversized row's values" and, in the same report, "split into
+/// pieces under it (restore repairs this)"; restore failed with the first.
+/// Of a small `DO UPDATE` one, restore said "the repaired dump's an INSERT
+/// into t (the repair wrote it, or moved it ahead of the rows)": nothing
+/// was repaired. Both are refused, naming the line, the table and the fix;
+/// nothing is loaded.
+#[test]
+fn an_upsert_in_a_dump_is_refused_naming_its_line_and_the_fix() {
+    let x = "x".repeat(120_000);
+    let oversized = format!(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+         INSERT INTO t VALUES(1,'small');\n\
+         INSERT INTO t VALUES(1,'{x}') ON CONFLICT(id) DO UPDATE SET v=excluded.v;\n"
+    );
+    let small = "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+        INSERT INTO t VALUES(1,'a'),(2,'b') ON CONFLICT(id) DO UPDATE SET v='upd';\n";
+    for (name, dump, line, said) in [
+        (
+            "oversized.sql",
+            oversized.as_str(),
+            "line 3",
+            "plain INSERT",
+        ),
+        ("small.sql", small, "line 2", "upsert clause"),
+    ] {
+        let sb = Sandbox::new();
+        let file = sb.path().join(name);
+        std::fs::write(&file, dump).unwrap();
+        let verify = sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+        assert!(!verify.ok, "{name}: {}", verify.all());
+        assert!(
+            !verify.all().contains("restore repairs this") && !verify.all().contains("cannot read"),
+            "{name}: verify contradicts itself\n{}",
+            verify.all()
+        );
+        let restore = restore_written_dump(&sb, name, &[]);
+        assert!(!restore.ok, "{name}: {}", restore.all());
+        for words in [line, said, "plain INSERT"] {
+            assert!(restore.all().contains(words), "{name}: {}", restore.all());
+        }
+        for words in ["repaired dump's", "cannot read", "xxx", "'a'"] {
+            assert!(!restore.all().contains(words), "{name}: {}", restore.all());
+        }
+        assert!(sb.local_d1_files().is_empty(), "{name}: {}", restore.all());
+    }
+}
+
 /// rvCD 2 and 3: comments where SQLite reads a space, between INSERT and
 /// INTO, after the table, inside the column list, which D1 loads
 /// (`wrangler d1 execute --file`). What happened: verify called the
