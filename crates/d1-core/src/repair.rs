@@ -2119,17 +2119,30 @@ pub trait Sink {
     fn at_line(&mut self, _line: Option<usize>) {}
 }
 
+/// What the gate's refusal of `sql` ends with: for an upsert (which
+/// changes rows a dump only inserts), the way out; else nothing.
+pub fn refused_upsert_fix(sql: &str) -> &'static str {
+    match crate::statement::is_upsert(sql) {
+        true => {
+            "; write its rows as the table should hold them, in a plain INSERT (INSERT OR \
+             REPLACE replaces a row of the same key)"
+        }
+        false => "",
+    }
+}
+
 /// How a failure names a repaired statement `sql`: by the line of the
 /// dump it starts on (`line`, from [`Sink::at_line`]), else as one the
 /// repair wrote or moved; with what it is ([`crate::statement::describe`]),
 /// never its values, which are customer data.
 pub fn named_statement(line: Option<usize>, sql: &str) -> String {
-    let what = crate::statement::describe(sql);
+    let mut what = crate::statement::describe(sql);
+    if crate::statement::is_upsert(sql) {
+        what.push_str(" with an upsert clause, ON CONFLICT");
+    }
     match line {
         Some(line) => format!("the statement at line {line} of the dump ({what})"),
-        None => format!(
-            "the repaired dump's {what} (the repair wrote it, or moved it ahead of the rows)"
-        ),
+        None => format!("a statement the repair wrote or moved ahead of the rows ({what})"),
     }
 }
 
@@ -2225,7 +2238,11 @@ impl Sink for Preflight {
         };
         match outcome {
             crate::gate::Outcome::Refused(why) => {
-                anyhow::bail!("{} is refused: {why}", named_statement(self.line, sql))
+                anyhow::bail!(
+                    "{} is refused: {why}{}",
+                    named_statement(self.line, sql),
+                    refused_upsert_fix(sql)
+                )
             }
             crate::gate::Outcome::Failed(e) if self.has_no_place(sql, &e) => {
                 anyhow::bail!("{}", self.no_place_said(sql, &e))
@@ -3119,6 +3136,17 @@ fn read_insert(sql: &str, line: usize) -> Result<(String, Option<Vec<String>>, &
             crate::names::shown_name(&table)
         );
     }
+    // A split inserts the row once, whole, but an upsert's clause is not
+    // carried through it: refused, never split without it. (A row under
+    // the budget, of a multi-row INSERT, keeps it in an INSERT of its own.)
+    if sql.len() > STATEMENT_BUDGET && statement::has_clause_after_rows(sql) {
+        bail!(
+            "line {line}: the oversized INSERT into {} has an ON CONFLICT (upsert) or other \
+             clause after its values, which this tool does not split: give each row over D1's \
+             100 KB statement limit a plain INSERT of its own, or keep the INSERT under 100 KB",
+            crate::names::shown_name(&table)
+        );
+    }
     Ok((table, listed, values_sql))
 }
 
@@ -3183,9 +3211,21 @@ fn oversized_insert_said(sql: &str, target: &str) -> (String, bool) {
 /// [`read_insert`]), so that verify never says a split repairs it.
 fn unsplittable(sql: &str) -> Option<String> {
     let rows = statement::insert_rows(sql);
-    let first =
-        { rows.as_ref() }.and_then(|i| Some(format!("{}{}{}", i.head, i.rows.first()?, i.tail)));
-    let refused = read_insert(first.as_deref().unwrap_or(sql), 0).err()?;
+    // The first row, and every row [`Splitter::split_rows`] splits further.
+    let each: Vec<String> = { rows.iter() }
+        .flat_map(|i| {
+            i.rows
+                .iter()
+                .map(|row| format!("{}{row}{}", i.head, i.tail))
+        })
+        .enumerate()
+        .filter(|(n, one)| *n == 0 || one.len() > STATEMENT_BUDGET)
+        .map(|(_, one)| one)
+        .collect();
+    let refused = match each.is_empty() {
+        true => read_insert(sql, 0).err()?,
+        false => each.iter().find_map(|one| read_insert(one, 0).err())?,
+    };
     Some(
         refused
             .to_string()

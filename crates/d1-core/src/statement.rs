@@ -636,6 +636,20 @@ pub fn insert_rows(sql: &str) -> Option<InsertRows<'_>> {
     }
 }
 
+/// Whether the `INSERT ... VALUES` `sql` has a clause after its rows (an
+/// upsert's `ON CONFLICT`, a `RETURNING`), which [`insert_rows`] reads as
+/// its tail.
+pub fn has_clause_after_rows(sql: &str) -> bool {
+    insert_rows(sql)
+        .is_some_and(|i| !skip_trivia(skip_trivia(i.tail).trim_start_matches(';')).is_empty())
+}
+
+/// Whether `sql` is an `INSERT ... VALUES` with an upsert clause (`ON
+/// CONFLICT ...` after its rows).
+pub fn is_upsert(sql: &str) -> bool {
+    insert_rows(sql).is_some_and(|i| strip_keyword(i.tail, "ON").is_some())
+}
+
 /// The rows an `INSERT` writes when it runs without conflict: those of its
 /// `VALUES` list ([`insert_rows`]), or 1 for a statement of another shape.
 pub fn rows_inserted(sql: &str) -> u64 {

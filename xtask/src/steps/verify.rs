@@ -2293,7 +2293,10 @@ impl repair::Sink for Loading<'_> {
         }
         let failure = match outcome {
             Outcome::Ran => return Ok(()),
-            Outcome::Refused(why) => format!("refused by the SQL gate: {why}"),
+            Outcome::Refused(why) => format!(
+                "refused by the SQL gate: {why}{}",
+                repair::refused_upsert_fix(sql)
+            ),
             Outcome::Failed(e) if environmental(&e) => {
                 return Err(could_not_run(
                     e,

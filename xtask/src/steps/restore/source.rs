@@ -648,6 +648,10 @@ struct Watching {
 }
 
 impl repair::Sink for Watching {
+    fn at_line(&mut self, line: Option<usize>) {
+        self.sink.at_line(line);
+    }
+
     fn statement(&mut self, sql: &str) -> Result<()> {
         self.trimmed |= sql.contains(super::load::LOCAL_WRANGLER_TRIMS);
         self.bytes += sql.len() as u64 + 1;
