@@ -3048,3 +3048,62 @@ fn a_migration_d1_applies_with_a_faulty_foreign_key_does_not_block_a_first_backu
         );
     }
 }
+
+/// rvCC 1: after a first backup of [`MISMATCHED_PC`]'s history (GOOD: c
+/// and p empty), one row put into p made every later backup BAD in
+/// words that blamed this tool's export and advised --via-wrangler,
+/// while the check of foreign keys passed c as holding no rows: a dump
+/// defers foreign keys, under which every insert into p fails too. The
+/// check of foreign keys fails naming the key, and nothing blames the
+/// export. The first backup's warning says p's rows cannot load either.
+#[test]
+fn a_row_in_the_parent_of_a_faulty_foreign_key_fails_its_check_not_the_export() {
+    let sb = applied_mismatched_pc();
+    sb.empty_local_d1();
+    let first = sb.xtask(&["backup", "local"]);
+    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert!(
+        first.stderr.contains("warning") && first.stderr.contains("none of p's rows"),
+        "{}",
+        first.all()
+    );
+    sb.execute_sql_with_wrangler("INSERT INTO p VALUES (1, 'a');");
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let all = run.all();
+    let foreign_keys = { all.lines() }
+        .find(|l| l.contains("foreign keys"))
+        .unwrap_or_default();
+    assert!(
+        foreign_keys.contains("FAIL") && foreign_keys.contains("c references p"),
+        "{all}"
+    );
+    for blame in ["a fault of this tool", "--via-wrangler", "holds no rows"] {
+        assert!(!all.contains(blame), "{blame:?}:\n{all}");
+    }
+}
+
+/// rvCC 2: on a fresh local D1, `migrate --no-backup` of the history of
+/// [`MISMATCHED_PC`] was refused "fix each migration named here", while
+/// a first backup applies it with a warning. On a database with no
+/// tables yet, migrate warns in the same words and applies every
+/// migration (production may have applied that one).
+#[test]
+fn migrate_onto_a_database_without_tables_warns_of_a_faulty_foreign_key_d1_applies() {
+    let sb = Sandbox::new();
+    let (name, sql) = MISMATCHED_PC;
+    std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    sb.empty_local_d1();
+    let run = sb.xtask(&["migrate", "local", "--no-backup", "--reason", "t", "--yes"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stderr.contains("warning")
+            && run.stderr.contains("0005_pc.sql: its statement 2")
+            && run.stderr.contains("c(b) REFERENCES p(code)")
+            && !run.stderr.contains("refusing"),
+        "{}",
+        run.all()
+    );
+    let tables = sb.query("SELECT name FROM sqlite_master WHERE name IN ('p', 'c') ORDER BY 1");
+    assert_eq!(tables[0].len(), 2, "{}", run.all());
+}
