@@ -664,7 +664,8 @@ pub fn mismatched_parents_said(referencing: &[(String, String)]) -> String {
          no foreign key can refer to, or columns that are neither the PRIMARY KEY of the table \
          it names nor under a UNIQUE index of it. SQLite refuses every write to the table that \
          has it (\"foreign key mismatch\"), so D1, which enforces foreign keys, loads none of \
-         its rows and the app can write none. In the database it came from, make that FOREIGN \
+         its rows and the app can write none; nor does a load of a dump, which defers foreign \
+         keys, insert any row of the table it names. In the database it came from, make that FOREIGN \
          KEY refer to a plain table's PRIMARY KEY or UNIQUE columns (or take it out of its \
          CREATE TABLE), and export again"
     )
@@ -2983,11 +2984,11 @@ mod tests {
                 && said.ends_with("Take accounts with --table too"),
             "{said}"
         );
-        let check = crate::checks::foreign_key_check(&db, true).unwrap();
+        let check = crate::checks::foreign_key_check(&db, true, &[]).unwrap();
         assert_eq!(check.status, crate::checks::Status::Fail);
         // A whole backup's table whose parent is gone, and which is empty,
         // is the database's own.
-        let whole = crate::checks::foreign_key_check(&db, false).unwrap();
+        let whole = crate::checks::foreign_key_check(&db, false, &[]).unwrap();
         assert_eq!(whole.status, crate::checks::Status::Pass);
     }
 

@@ -254,6 +254,10 @@ pub struct Unloaded<'a> {
     /// by their rows, so no difference is then the export's fault.
     pub unsearched: usize,
     pub with_them: BTreeMap<String, String>,
+    /// The tables an INSERT into failed with "foreign key mismatch": a
+    /// key SQLite cannot check refused their rows, which the check of
+    /// foreign keys tells; a difference of them is no fault of the export.
+    pub refused: &'a [String],
 }
 
 impl Unloaded<'_> {
@@ -266,6 +270,20 @@ impl Unloaded<'_> {
                 .collect(),
             false => Vec::new(),
         }
+    }
+
+    /// The [`Unloaded::refused`] tables whose rows differ between the
+    /// load (`content`) and the database (`source`).
+    fn refused_differing<'t>(
+        &self,
+        content: &BTreeMap<String, String>,
+        source: &'t BTreeMap<String, String>,
+    ) -> Vec<&'t String> {
+        { source.iter() }
+            .filter(|(t, want)| content.get(*t).is_some_and(|got| got != *want))
+            .map(|(t, _)| t)
+            .filter(|t| self.refused.iter().any(|r| r.eq_ignore_ascii_case(t)))
+            .collect()
     }
 }
 
@@ -323,14 +341,11 @@ pub fn source_check(
     differ.extend(
         { content.keys() }
             .filter(|t| !source.contains_key(*t))
-            .map(|t| {
-                format!(
-                    "{}: in the backup, not in the database",
-                    crate::names::shown_name(t)
-                )
-            }),
+            .map(|t| only_in_backup(t)),
     );
+    let refused = unloaded.refused_differing(content, source);
     match differ.is_empty() {
+        false if !refused.is_empty() => refused_by_a_key(&differ, &refused),
         false if unloaded.unsearched > 0 => not_told(&differ, &not_loaded, unloaded.unsearched),
         true => pass(
             "source",
@@ -370,6 +385,33 @@ pub fn source_check(
             },
         ),
     }
+}
+
+/// A table of the backup that the database does not hold, said.
+fn only_in_backup(table: &str) -> String {
+    let table = crate::names::shown_name(table);
+    format!("{table}: in the backup, not in the database")
+}
+
+/// The source check failed for `differ` when the load could not insert
+/// rows of the `refused` tables for a foreign key SQLite cannot check
+/// (rvCC 1): no export loads them, so no fault of the export is told,
+/// and the fix is that key's (the check of foreign keys names it).
+fn refused_by_a_key(differ: &[String], refused: &[&String]) -> Check {
+    let shown: Vec<String> = { refused.iter() }
+        .map(|t| crate::names::shown_name(t).into_owned())
+        .collect();
+    fail(
+        "source",
+        format!(
+            "{}; the load could not insert the rows of {} (\"foreign key mismatch\": a FOREIGN \
+             KEY SQLite cannot check, which D1 refuses them for too), so whether the export \
+             wrote them faithfully is not told (see foreign keys: fix that key, and back up \
+             again)",
+            differ.join("; "),
+            crate::wording::listed(&shown, "table"),
+        ),
+    )
 }
 
 /// The source check failed for `differ` when `unsearched` INSERTs that
@@ -444,21 +486,32 @@ pub fn integrity_check(db: &rusqlite::Connection) -> Result<Check> {
     })
 }
 
-pub fn foreign_key_check(db: &rusqlite::Connection, chosen_tables: bool) -> Result<Check> {
+///
+/// `refused` names the tables an INSERT into failed with "foreign key
+/// mismatch" in the load: their rows are in the dump, not in `db`.
+pub fn foreign_key_check(
+    db: &rusqlite::Connection,
+    chosen_tables: bool,
+    refused: &[String],
+) -> Result<Check> {
     // A backup of chosen tables restores only its tables, so a reference to
     // one it does not hold fails every restore. A whole backup holds what
     // the database held: a table whose parent was dropped while it was
     // empty is the database's own, and loads.
     let said = crate::catalog::missing_parents_said;
-    foreign_key_check_saying(db, chosen_tables.then_some(said))
+    foreign_key_check_saying(db, chosen_tables.then_some(said), refused)
 }
 
 /// [`foreign_key_check`] of a dump without a manifest that is an export
 /// of chosen tables (a hand `wrangler d1 export --table child`), its
 /// missing parents said as of such an export, with the export that holds
 /// them ([`crate::catalog::export_without_parents_said`]; rvBP 5).
-pub fn export_foreign_key_check(db: &rusqlite::Connection) -> Result<Check> {
-    foreign_key_check_saying(db, Some(crate::catalog::export_without_parents_said))
+pub fn export_foreign_key_check(db: &rusqlite::Connection, refused: &[String]) -> Result<Check> {
+    foreign_key_check_saying(
+        db,
+        Some(crate::catalog::export_without_parents_said),
+        refused,
+    )
 }
 
 /// How the tables whose parent a database lacks are said, as (table,
@@ -470,19 +523,27 @@ type MissingSaid = fn(&[(String, String)]) -> String;
 fn foreign_key_check_saying(
     db: &rusqlite::Connection,
     missing_said: Option<MissingSaid>,
+    refused: &[String],
 ) -> Result<Check> {
     // A foreign key SQLite cannot check (one naming an FTS5 table) stops
     // the PRAGMA below: said, as verify could not run (NZ). The tables
     // whose parent is missing are said with it, not after its fix (OJ 1).
-    // One on a table without rows fails no load (D1 makes the table, and it has nothing
-    // to insert): a migration D1 applied made it so, and every first
-    // backup of its history was BAD (rvCB 2); the other tables are checked.
-    // One naming a virtual table stays BAD, filled or not (NZ 3).
+    // One whose table and parent are both without rows fails no load (D1
+    // makes the tables, and they have nothing to insert): a migration D1
+    // applied made it so, and every first backup of its history was BAD
+    // (rvCB 2); the other tables are checked. A row of the parent fails
+    // the load as one of the table does, a dump deferring foreign keys
+    // (rvCC 1), and a row the load could not insert (`refused`) is not in
+    // `db` to be seen. One naming a virtual table stays BAD, filled or
+    // not (NZ 3).
     let virtual_parents = crate::catalog::virtual_parents(db)?;
+    let written = |table: &String| {
+        holds_rows(db, table) || refused.iter().any(|r| r.eq_ignore_ascii_case(table))
+    };
     let (mismatched, unwritten): (Vec<_>, Vec<_>) = { crate::catalog::mismatched_parents(db)? }
         .into_iter()
-        .partition(|(table, _)| {
-            holds_rows(db, table) || virtual_parents.iter().any(|(t, _)| t == table)
+        .partition(|(table, parent)| {
+            written(table) || written(parent) || virtual_parents.iter().any(|(t, _)| t == table)
         });
     let mut said = Vec::new();
     if !mismatched.is_empty() {
@@ -1077,6 +1138,7 @@ mod tests {
                 rows: &rows,
                 unsearched: 0,
                 with_them: crate::digest::row_sets_with(gate.db(), ["t"], &added).unwrap(),
+                refused: &[],
             };
             let content = crate::digest::row_sets(gate.db(), ["t"]).unwrap();
             let check = source_check(&content, &source, Export::Native, &unloaded);
@@ -1305,6 +1367,43 @@ mod tests {
         }
     }
 
+    /// rvCC 1: a table whose rows a foreign key SQLite cannot check
+    /// refused in the load differs from the database by them: the source
+    /// check fails naming the key's check, never blaming the export.
+    #[test]
+    fn a_table_a_faulty_foreign_key_refused_is_not_blamed_on_the_export() {
+        let refused = ["p".to_owned()];
+        let digest = |d: &str| BTreeMap::from([("p".to_owned(), d.repeat(64))]);
+        let unloaded = Unloaded {
+            refused: &refused,
+            ..Unloaded::default()
+        };
+        let check = source_check(&digest("b"), &digest("a"), Export::Native, &unloaded);
+        assert_eq!(check.status, Status::Fail, "{check:?}");
+        assert!(check.detail.contains("see foreign keys"), "{check:?}");
+        for blame in ["a fault of this tool", "--via-wrangler"] {
+            assert!(!check.detail.contains(blame), "{blame:?}: {check:?}");
+        }
+    }
+
+    /// rvCC 1: a key SQLite cannot check passes only while neither its
+    /// table nor its parent holds a row, nor did the load fail to insert
+    /// one into either.
+    #[test]
+    fn a_faulty_foreign_key_passes_only_while_neither_its_table_nor_its_parent_holds_rows() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
+             CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));",
+        )
+        .unwrap();
+        let status = |refused: &[String]| foreign_key_check(&db, false, refused).unwrap().status;
+        assert_eq!(status(&[]), Status::Pass);
+        assert_eq!(status(&["P".to_owned()]), Status::Fail);
+        db.execute_batch("INSERT INTO p VALUES (1, 'a');").unwrap();
+        assert_eq!(status(&[]), Status::Fail);
+    }
+
     /// KU: the INSERTs past the load's bound on searches are said not
     /// searched, which is all that is known of them: an INSERT fails with
     /// SQLite's plain error for many reasons (no such table, a column
@@ -1338,9 +1437,9 @@ mod tests {
         )
         .unwrap();
         for (check, chosen) in [
-            (foreign_key_check(&db, false), false),
-            (foreign_key_check(&db, true), true),
-            (export_foreign_key_check(&db), true),
+            (foreign_key_check(&db, false, &[]), false),
+            (foreign_key_check(&db, true, &[]), true),
+            (export_foreign_key_check(&db, &[]), true),
         ] {
             let check = check.unwrap();
             assert_eq!(check.status, Status::Fail, "{check:?}");

@@ -935,7 +935,9 @@ impl KeyFault {
             ),
             false => format!(
                 "{at} leaves the foreign key {key} with a parent key that is neither its \
-                 PRIMARY KEY nor UNIQUE (foreign key mismatch)"
+                 PRIMARY KEY nor UNIQUE (foreign key mismatch: no row can be inserted into \
+                 {child}, and once {parent} holds a row a restore of a backup loads none of \
+                 {parent}'s rows either, as a dump defers foreign keys)"
             ),
         };
         let said = if self.missing {

@@ -1393,8 +1393,15 @@ fn side_writes(
         Some(Err(e)) => return guarded_unread(dir, applied, &pending, e),
         None => Vec::new(),
     };
+    // No migration applied and no table but wrangler's record of them:
+    // every migration is applied to nothing, as a first backup applies
+    // them, those production may have applied too (rvCC 2).
+    let from_nothing = applied.is_empty() && schema.iter().all(|sql| makes_migrations_table(sql));
     schema.push(WRANGLERS_MIGRATIONS_TABLE.to_owned());
     let mut found = d1_core::fk_actions::side_writes(&schema, &pending)?;
+    if from_nothing {
+        warn_of_what_d1_applies_broken(&mut found, dir);
+    }
     for (name, _) in pending.iter().filter(|(_, sql)| may_limit_rows(sql)) {
         let at = format!("{name}: its statement ");
         for said in { found.unknown.iter_mut() }.filter(|s| s.starts_with(&at)) {
@@ -1402,6 +1409,14 @@ fn side_writes(
         }
     }
     Ok(found)
+}
+
+/// Whether `sql` is the CREATE TABLE of wrangler's `d1_migrations`.
+fn makes_migrations_table(sql: &str) -> bool {
+    let sql = sql.to_ascii_lowercase().replace(['"', '`', '[', ']'], "");
+    let named = sql.trim_start_matches("create table ");
+    let named = named.trim_start_matches("if not exists ").trim_start();
+    named.starts_with("d1_migrations(") || named.starts_with("d1_migrations ")
 }
 
 /// What a syntax error is said to be in a migration that may hold an

@@ -905,8 +905,10 @@ fn check_load(
     // hold fails every restore.
     let foreign_keys = match manifest {
         // A hand export of chosen tables ([`survey_checked`]).
-        None if shape.partial => d1_core::checks::export_foreign_key_check(db.db.db())?,
-        _ => foreign_key_check(db.db.db(), shape.partial)?,
+        None if shape.partial => {
+            d1_core::checks::export_foreign_key_check(db.db.db(), &db.refused)?
+        }
+        _ => foreign_key_check(db.db.db(), shape.partial, &db.refused)?,
     };
     run.phase("foreign keys");
     let rows = row_check(
@@ -1009,6 +1011,7 @@ fn unloaded<'a>(
     Ok(d1_core::checks::Unloaded {
         rows: &db.unloaded,
         unsearched: db.unsearched,
+        refused: &db.refused,
         with_them: match added.is_empty() {
             true => BTreeMap::new(),
             false => d1_core::digest::row_sets_with(db.db.db(), tables, &added)?,
@@ -1883,6 +1886,9 @@ struct Scratch {
     /// How many failures were rows of a table no migration makes, in a
     /// data-only export ([`Shape::unmade`]), which the schema check tells.
     unplaced: usize,
+    /// The tables an INSERT into failed with "foreign key mismatch" (a
+    /// key SQLite cannot check), which the check of foreign keys tells.
+    refused: Vec<String>,
 }
 
 impl Scratch {
@@ -1945,6 +1951,7 @@ impl Scratch {
             unsearched: 0,
             over_statement_limit: 0,
             unplaced: 0,
+            refused: Vec::new(),
         })
     }
 }
@@ -2210,6 +2217,7 @@ struct Loading<'s> {
     /// them.
     unmade: &'s [String],
     unplaced: &'s mut usize,
+    refused: &'s mut Vec<String>,
     /// [`repair::Sink::at_line`]'s last: where a failure is named.
     line: Option<usize>,
 }
@@ -2228,6 +2236,7 @@ impl Scratch {
             over_statement_limit: &mut self.over_statement_limit,
             unmade,
             unplaced: &mut self.unplaced,
+            refused: &mut self.refused,
             line: None,
         }
     }
@@ -2260,7 +2269,8 @@ const SEARCHED_FAILURES: usize = 100;
 impl Loading<'_> {
     /// Counts a failure of `sql` with `e` that another check tells: D1's
     /// statement limit on a statement that is not an INSERT
-    /// (d1-restorable), or a row of a table no migration makes (schema).
+    /// (d1-restorable), a row of a table no migration makes (schema), or
+    /// a row a foreign key SQLite cannot check refused (foreign keys).
     fn count_told_elsewhere(&mut self, e: &rusqlite::Error, sql: &str) {
         if over_statement_limit(e, sql) {
             *self.over_statement_limit += 1;
@@ -2270,6 +2280,12 @@ impl Loading<'_> {
             && statement::insert_target(sql).is_some_and(unmade)
         {
             *self.unplaced += 1;
+        }
+        if e.to_string().contains("foreign key mismatch") {
+            let table = statement::insert_target(sql);
+            if let Some(t) = table.filter(|t| !self.refused.contains(t)) {
+                self.refused.push(t);
+            }
         }
     }
 }
@@ -2303,6 +2319,11 @@ impl repair::Sink for Loading<'_> {
                     &format!("loading statement {}", self.statements),
                 ));
             }
+            // The key, not the export, is at fault: said where it is named.
+            Outcome::Failed(e) if e.to_string().contains("foreign key mismatch") => format!(
+                "{} (see foreign keys: a FOREIGN KEY SQLite cannot check)",
+                gate::without_values(&e)
+            ),
             Outcome::Failed(e)
                 if !d1_core::uncomputed::searchable(self.runner.gate_for_a_try().db(), sql, &e) =>
             {
@@ -3231,6 +3252,7 @@ mod tests {
     fn loading_into<T>(db: &Gate, f: impl FnOnce(&mut Loading<'_>) -> T) -> T {
         let (mut statements, mut failures, mut unloaded, mut over) = (0, vec![], vec![], 0);
         let (mut searched, mut unsearched, mut unplaced) = (0, 0, 0);
+        let mut refused = vec![];
         f(&mut Loading {
             runner: gate::Runner::new(db),
             statements: &mut statements,
@@ -3241,6 +3263,7 @@ mod tests {
             over_statement_limit: &mut over,
             unmade: &[],
             unplaced: &mut unplaced,
+            refused: &mut refused,
             line: None,
         })
     }

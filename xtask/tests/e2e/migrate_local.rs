@@ -3072,7 +3072,7 @@ fn a_row_in_the_parent_of_a_faulty_foreign_key_fails_its_check_not_the_export() 
     assert_eq!(run.code, Some(1), "{}", run.all());
     let all = run.all();
     let foreign_keys = { all.lines() }
-        .find(|l| l.contains("foreign keys"))
+        .find(|l| l.contains("] foreign keys"))
         .unwrap_or_default();
     assert!(
         foreign_keys.contains("FAIL") && foreign_keys.contains("c references p"),
