@@ -2267,6 +2267,38 @@ fn over_statement_limit(e: &rusqlite::Error, sql: &str) -> bool {
 const SEARCHED_FAILURES: usize = 100;
 
 impl Loading<'_> {
+    /// A VIRTUAL generated column the failed statement `sql` could not
+    /// compute, named with the row, for the first searches, and its row
+    /// counted for the source check; else SQLite's failure `e`, without
+    /// values.
+    fn uncomputed_named(&mut self, sql: &str, e: &rusqlite::Error) -> Result<String> {
+        *self.searched += 1;
+        Ok(
+            match d1_core::uncomputed::in_row(self.runner.gate_for_a_try(), sql, e) {
+                Ok(Some(found)) => {
+                    let said = found.said();
+                    self.unloaded.push(found);
+                    said
+                }
+                Ok(None) => gate::without_values(e),
+                // SQLite rolled the load's transaction back in a try:
+                // nothing loaded is left, and a row loaded now would be
+                // outside any transaction, so the load stops.
+                Err(ended) => {
+                    crate::edge::signals::check()?;
+                    return Err(could_not_run(
+                        ended,
+                        &format!(
+                            "loading statement {} again to name the VIRTUAL generated column \
+                             it could not compute (SQLite rolled the load's transaction back)",
+                            self.statements
+                        ),
+                    ));
+                }
+            },
+        )
+    }
+
     /// Counts a failure of `sql` with `e` that another check tells: D1's
     /// statement limit on a statement that is not an INSERT
     /// (d1-restorable), a row of a table no migration makes (schema), or
@@ -2333,35 +2365,7 @@ impl repair::Sink for Loading<'_> {
                 *self.unsearched += 1;
                 gate::without_values(&e)
             }
-            // A VIRTUAL generated column it could not compute is named,
-            // with the row, for the first searches, and its row counted
-            // for the source check.
-            Outcome::Failed(e) => {
-                *self.searched += 1;
-                match d1_core::uncomputed::in_row(self.runner.gate_for_a_try(), sql, &e) {
-                    Ok(Some(found)) => {
-                        let said = found.said();
-                        self.unloaded.push(found);
-                        said
-                    }
-                    Ok(None) => gate::without_values(&e),
-                    // SQLite rolled the load's transaction back in a try:
-                    // nothing loaded is left, and a row loaded now would
-                    // be outside any transaction, so the load stops.
-                    Err(ended) => {
-                        crate::edge::signals::check()?;
-                        return Err(could_not_run(
-                            ended,
-                            &format!(
-                                "loading statement {} again to name the VIRTUAL generated \
-                                 column it could not compute (SQLite rolled the load's \
-                                 transaction back)",
-                                self.statements
-                            ),
-                        ));
-                    }
-                }
-            }
+            Outcome::Failed(e) => self.uncomputed_named(sql, &e)?,
         };
         if self.failures.len() < 5 {
             // A table, index or view the next statement ran into: say why.
