@@ -122,10 +122,12 @@ impl Summarizer {
             if sql.contains('\u{fffd}') && !summary.holding_fffd.contains(&table) {
                 summary.holding_fffd.insert(table.clone());
             }
-            // Read only until the table is known to hold one.
-            let line_break = |escape: &str| sql.contains(escape) && sql.contains("replace(");
+            // Read only until the table is known to hold one, and for the
+            // escapes only when the statement has a `replace(` at all (a
+            // dump's rows mostly have none: one search of each, not two).
             if !summary.holding_line_breaks.contains(&table)
-                && (line_break(",'\\n',char(10))") || line_break(",'\\r',char(13))"))
+                && sql.contains("replace(")
+                && (sql.contains(",'\\n',char(10))") || sql.contains(",'\\r',char(13))"))
             {
                 summary.holding_line_breaks.insert(table.clone());
             }

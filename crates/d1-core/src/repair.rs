@@ -1285,9 +1285,9 @@ pub fn survey_observing(
     mut observe: impl FnMut(&str),
 ) -> Result<Survey> {
     let mut surveyor = Surveyor::new(options);
-    statement::each_piped(reader, |statement| {
-        observe(&statement.sql);
-        surveyor.read(statement);
+    statement::each_piped(reader, |line, sql, crlf| {
+        observe(sql);
+        surveyor.read(line, sql, crlf);
         Ok(())
     })?;
     Ok(surveyor.finish())
@@ -1418,8 +1418,7 @@ impl<'a> Surveyor<'a> {
     }
 
     /// One statement: counted, classified, and noted by its kind.
-    fn read(&mut self, statement: Statement) {
-        let Statement { line, sql, crlf } = statement;
+    fn read(&mut self, line: usize, sql: &str, crlf: bool) {
         if crlf && self.first_crlf.is_none() {
             self.first_crlf = Some(line);
         }
@@ -1427,15 +1426,15 @@ impl<'a> Surveyor<'a> {
         self.survey.lf |= !crlf;
         self.survey.statements += 1;
         let number = self.survey.statements;
-        let kind = classify(&sql);
+        let kind = classify(sql);
         if crlf && sql.contains('\r') {
-            self.note_quoted_crlf(&kind, &sql);
+            self.note_quoted_crlf(&kind, sql);
         }
         if !matches!(kind, Kind::Insert(_) | Kind::Rejected(_)) {
-            self.measure_as_sent(line, number, &sql);
+            self.measure_as_sent(line, number, sql);
         }
         if let Kind::CreateTable(name) = &kind {
-            self.note_own_table(name, line, &sql);
+            self.note_own_table(name, line, sql);
         }
         self.note(kind, line, number, sql);
     }
@@ -1497,7 +1496,7 @@ impl<'a> Surveyor<'a> {
     }
 
     /// What a statement of this kind means for the repair.
-    fn note(&mut self, kind: Kind, line: usize, number: u64, sql: String) {
+    fn note(&mut self, kind: Kind, line: usize, number: u64, sql: &str) {
         let options = self.options;
         match kind {
             Kind::DeferPragma => {}
@@ -1507,7 +1506,7 @@ impl<'a> Surveyor<'a> {
                     line,
                     format!(
                         "{} is a transaction line of a sqlite3 .dump, which D1 rejects; removed",
-                        statement::first_keyword(&sql)
+                        statement::first_keyword(sql)
                     ),
                     true,
                 );
@@ -1548,7 +1547,7 @@ impl<'a> Surveyor<'a> {
             // A staged shadow table is replaced by the staging table's own DDL.
             Kind::CreateTable(name) if self.staged.contains_key(&name) => {}
             Kind::CreateTable(name) if self.made_by_fts5(&name) => self.left_out += 1,
-            Kind::CreateTable(name) => self.note_table(name, line, sql),
+            Kind::CreateTable(name) => self.note_table(name, line, sql.to_owned()),
             Kind::CreateVirtual(name) => self.finding(
                 line,
                 format!(
@@ -1563,13 +1562,13 @@ impl<'a> Surveyor<'a> {
                 if options.data_into_existing_schema {
                     self.skipped += 1;
                 } else if self.hold(sql.len()) {
-                    if let Some(("trigger", name)) = statement::created_object(&sql) {
+                    if let Some(("trigger", name)) = statement::created_object(sql) {
                         self.triggers_before_rows.push((name, line));
                     }
-                    self.survey.late_schema.push(sql);
+                    self.survey.late_schema.push(sql.to_owned());
                 }
             }
-            Kind::Insert(table) => self.note_insert(table, line, &sql),
+            Kind::Insert(table) => self.note_insert(table, line, sql),
         }
     }
 
@@ -1597,7 +1596,8 @@ impl<'a> Surveyor<'a> {
             if table == "sqlite_sequence" {
                 self.survey.sequence_statements += 1;
             }
-            if !table.to_ascii_lowercase().starts_with("sqlite_") {
+            // Without lower-casing a copy of the name: this runs once a row.
+            if !{ table.get(..7) }.is_some_and(|head| head.eq_ignore_ascii_case("sqlite_")) {
                 for (name, at) in std::mem::take(&mut self.triggers_before_rows) {
                     self.finding(
                         at,
