@@ -489,6 +489,21 @@ fn the_fix_a_refused_table_list_advises_is_taken_for_a_name_starting_with_a_dash
     );
 }
 
+/// OT 1: a `--table` no table of the database answers to was refused
+/// listing its tables bare ("its tables are: -x"), and `--table -x`,
+/// typed from it, is refused by the parser. Each table is listed as it is
+/// typed, `--table=-x`, as the advice gives it.
+#[test]
+fn the_tables_an_unknown_table_is_refused_with_are_typed_joined_for_a_name_starting_with_a_dash() {
+    let sb = Sandbox::new();
+    sb.execute_sql("CREATE TABLE \"-x\" (id INTEGER PRIMARY KEY, name TEXT);");
+    let refused = sb.xtask(&["backup", "local", "--table=-y"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
+    for said in ["--table=-y: no such table", "its tables are: --table=-x"] {
+        assert!(refused.stderr.contains(said), "{said}:\n{}", refused.all());
+    }
+}
+
 /// `backup local --via-wrangler --table NAME` for names wrangler's parser
 /// could read otherwise: within quotes, with `=`, starting with a dash. The
 /// backup holds each named table's rows.

@@ -197,6 +197,27 @@ fn usage_errors_exit_2_and_name_the_fix() {
     );
 }
 
+/// OT 1: `diff --table` of a table neither side has echoed it, listed
+/// the tables and said the one near it bare (`--table -y`, "did you mean
+/// -x?"), and `--table -x`, typed from it, is refused by the parser: each
+/// is given as it is typed, `--table=-x`.
+#[test]
+fn an_unknown_diff_table_is_said_as_typed_for_a_name_starting_with_a_dash() {
+    let sb = Sandbox::new();
+    let dump = sb.path().join("hand.sql");
+    std::fs::write(&dump, "CREATE TABLE \"-x\"(id INTEGER PRIMARY KEY);\n").unwrap();
+    let path = dump.to_str().unwrap();
+    let run = sb.xtask(&["diff", path, path, "--table=-y"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    for said in [
+        "--table=-y: neither side has such a table",
+        "the tables are: --table=-x",
+        "did you mean --table=-x?",
+    ] {
+        assert!(run.stderr.contains(said), "{said}:\n{}", run.all());
+    }
+}
+
 #[test]
 fn a_hostile_dump_on_either_side_is_refused_and_reaches_nothing_outside() {
     let sb = Sandbox::new();
@@ -994,7 +1015,7 @@ fn a_diff_table_is_matched_case_insensitively_and_a_near_miss_is_named() {
     let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "customer"]);
     assert_eq!(run.code, Some(2), "{}", run.all());
     assert!(
-        run.stderr.contains("did you mean customers?"),
+        run.stderr.contains("did you mean --table customers?"),
         "{}",
         run.all()
     );

@@ -2926,7 +2926,7 @@ fn a_data_only_backup_whose_migrations_cannot_make_its_schema_names_the_migratio
 /// rvCB's history: a migration that D1 applies although it leaves the
 /// foreign key c(b) REFERENCES p(code) with a parent key that is not
 /// UNIQUE, applied (as production did) before the plan judged keys.
-const MISMATCHED_PC: (&str, &str) = (
+pub(crate) const MISMATCHED_PC: (&str, &str) = (
     "0005_pc.sql",
     "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
      CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));\n",
@@ -3052,7 +3052,8 @@ fn a_migration_d1_applies_with_a_faulty_foreign_key_does_not_block_a_first_backu
 /// while the check of foreign keys passed c as holding no rows: a dump
 /// defers foreign keys, under which every insert into p fails too. The
 /// check of foreign keys fails naming the key, and nothing blames the
-/// export. The first backup's warning says p's rows cannot load either.
+/// export. The first backup's warning says p's rows cannot load either,
+/// and the rows check says why p's row is missing (OT 3).
 #[test]
 fn a_row_in_the_parent_of_a_faulty_foreign_key_fails_its_check_not_the_export() {
     let sb = applied_mismatched_pc();
@@ -3068,9 +3069,13 @@ fn a_row_in_the_parent_of_a_faulty_foreign_key_fails_its_check_not_the_export() 
     let run = sb.xtask(&["backup", "local"]);
     assert_eq!(run.code, Some(1), "{}", run.all());
     let all = run.all();
-    let foreign_keys = { all.lines() }
-        .find(|l| l.contains("] foreign keys"))
-        .unwrap_or_default();
+    let check = |name: &str| {
+        let name = format!("] {name} ");
+        { all.lines() }
+            .find(|l| l.contains(&name))
+            .unwrap_or_default()
+    };
+    let foreign_keys = check("foreign keys");
     assert!(
         foreign_keys.contains("FAIL") && foreign_keys.contains("c references p"),
         "{all}"
@@ -3078,6 +3083,14 @@ fn a_row_in_the_parent_of_a_faulty_foreign_key_fails_its_check_not_the_export() 
     for blame in ["a fault of this tool", "--via-wrangler", "holds no rows"] {
         assert!(!all.contains(blame), "{blame:?}:\n{all}");
     }
+    // OT 3: the rows check said only "p: expected 1, found 0", as if the
+    // export had lost the row: it names the key, as SQL does, not the row.
+    let rows = check("rows");
+    assert!(
+        rows.contains("p: expected 1, found 0") && rows.contains("c(b) REFERENCES p(code)"),
+        "{all}"
+    );
+    assert!(!all.contains("'a'"), "{all}");
 }
 
 /// rvCC 2: on a fresh local D1, `migrate --no-backup` of the history of

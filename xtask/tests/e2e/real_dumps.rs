@@ -949,7 +949,7 @@ fn a_clean_restore_of_a_wrangler_4_86_export_without_its_schema_is_refused_untou
     let sb = Sandbox::new();
     for extra in [&["--dry-run"][..], &["--yes"]] {
         let run = restore_wrangler_4_86_dump(&sb, name, extra);
-        assert!(!run.ok, "{extra:?} went ahead\n{}", run.all());
+        assert_eq!(run.code, Some(3), "{extra:?}\n{}", run.all());
         let said = run.all();
         assert!(
             said.contains("companies") && said.contains("4.94") && said.contains("no columns"),
@@ -971,6 +971,36 @@ fn a_clean_restore_of_a_wrangler_4_86_export_without_its_schema_is_refused_untou
         "verify tells it cannot be restored\n{}",
         verify.all()
     );
+}
+
+/// OT 2: `--clean` of a dump whose rows go into a table the migrations do
+/// not create was refused calling every such dump "this data-only dump",
+/// a whole one (its CREATE TABLE skipped) too, and exit 1, where every
+/// other refusal of a dump's schema before anything runs is a guard's,
+/// exit 3. Each is said for what it is, with its own way out, exit 3, and
+/// local D1 is not made.
+#[test]
+fn a_clean_restore_of_rows_into_a_table_the_migrations_lack_is_refused_for_what_the_dump_is() {
+    let rows = "INSERT INTO \"firms\" (\"id\",\"name\") VALUES(1,'Acme');\n";
+    let whole = format!("CREATE TABLE firms (id INTEGER PRIMARY KEY, name TEXT);\n{rows}");
+    for (dump, data_only) in [(whole.as_str(), false), (rows, true)] {
+        let sb = Sandbox::new();
+        let file = sb.path().join("firms.sql");
+        std::fs::write(&file, dump).unwrap();
+        let run = restore_clean_without_manifest(&sb, &file, &["--yes"]);
+        assert_eq!(run.code, Some(3), "{data_only}: {}", run.all());
+        let all = run.all();
+        assert!(
+            all.contains("firms") && all.contains("the migrations do not create"),
+            "{data_only}: {all}"
+        );
+        assert_eq!(all.contains("data-only"), data_only, "{all}");
+        if !data_only {
+            assert!(all.contains("without --clean"), "{all}");
+        }
+        assert!(!all.contains("Acme"), "{all}");
+        assert!(sb.local_d1_files().is_empty(), "local D1 was made\n{all}");
+    }
 }
 
 /// rvCD: a dump whose `companies` lacks the migrations' `timezone` failed
@@ -1006,7 +1036,7 @@ fn a_clean_restore_of_a_table_with_other_columns_than_the_migrations_says_which(
     let file = other.path().join("more.sql");
     std::fs::write(&file, more).unwrap();
     let run = restore_clean_without_manifest(&other, &file, &["--yes"]);
-    assert!(!run.ok, "{}", run.all());
+    assert_eq!(run.code, Some(3), "{}", run.all());
     assert!(
         run.all().contains("companies") && run.all().contains("plan"),
         "the refusal names table and column\n{}",
