@@ -2321,3 +2321,24 @@ fn an_interrupted_local_deploy_that_applied_nothing_names_its_backup_and_no_rest
     );
     assert!(!deployed(&remote));
 }
+
+/// rvCC 2, for the deploy: onto prod with no migration applied and no
+/// table but `d1_migrations`, a pending migration D1 applies whose
+/// foreign key SQLite cannot check ([`crate::migrate_local::MISMATCHED_PC`])
+/// is warned of in migrate's words, and the deploy goes on to the end.
+#[test]
+fn a_deploy_onto_a_database_without_tables_warns_of_a_faulty_foreign_key_d1_applies() {
+    let remote = Remote::with_migrations("", 0);
+    let home = tempfile::tempdir().unwrap();
+    encrypted_offsite(&remote, home.path());
+    let (name, sql) = crate::migrate_local::MISMATCHED_PC;
+    std::fs::write(remote.sb.path().join("migrations").join(name), sql).unwrap();
+    let run = deploy(&remote, home.path(), PROD_FROM_MAIN);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        crate::migrate_local::warned_of_pcs_faulty_key(&run),
+        "{}",
+        run.all()
+    );
+    assert!(deployed(&remote), "{}", run.all());
+}
