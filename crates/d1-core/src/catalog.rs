@@ -2289,7 +2289,8 @@ impl ExportScope {
                     .filter(|o| {
                         exportable.table(o) || exportable.virtual_names.contains(o.name.as_str())
                     })
-                    .map(|o| crate::wording::shell_word(&o.name))
+                    // Each as it is typed (`--table=-x`: rvCB 3).
+                    .map(|o| crate::wording::table_option(&o.name))
                     .collect();
                 bail!(
                     "{}: no such table in the database; its tables are: {}",
@@ -3486,7 +3487,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--table nope: no such table"), "{err}");
-        assert!(err.contains("notes, notes_fts"), "{err}");
+        assert!(err.contains("--table notes, --table notes_fts"), "{err}");
         let err = ExportScope::plan(&catalog(), &["notes_body".into()])
             .unwrap_err()
             .to_string();

@@ -681,10 +681,12 @@ fn as_loaded(
 /// rows name and the data-encryption key in force (`key`, the app's rule),
 /// read from the loaded database ([`Manifest::contradictions`], which a
 /// restore applies before it writes).
+/// A table whose rows the load could not insert (`refused`) and that are
+/// short is said with the foreign key that stopped them, where one did.
 pub fn row_check(
     db: &rusqlite::Connection,
     manifest: Option<&Manifest>,
-    data_only: bool,
+    (data_only, refused): (bool, &[String]),
     key: Option<&app::KeyRecord>,
 ) -> Result<Check> {
     let Some(m) = manifest else {
@@ -717,11 +719,12 @@ pub fn row_check(
         tables += 1;
         total += got.max(0);
         if got != *want as i64 {
+            let why = stopped_by(db, table, refused);
             let table = crate::names::shown_name(table);
             wrong.push(if got < 0 {
                 format!("{table}: expected {want}, but the table is missing")
             } else {
-                format!("{table}: expected {want}, found {got}")
+                format!("{table}: expected {want}, found {got}{why}")
             });
         }
     }
@@ -748,6 +751,33 @@ pub fn row_check(
     } else {
         fail("rows", wrong.join("; "))
     })
+}
+
+/// Why the rows of `table` are short, where the load could not insert
+/// them (`refused`) and a foreign
+/// key SQLite cannot check, of the table or naming it, stopped them (a
+/// dump defers foreign keys, so every insert into either fails: rvCC 1):
+/// the key, as SQL names it, never a row's values. Else nothing.
+fn stopped_by(db: &rusqlite::Connection, table: &str, refused: &[String]) -> String {
+    let is_it = |t: &String| t.eq_ignore_ascii_case(table);
+    if !refused.iter().any(is_it) {
+        return String::new();
+    }
+    let keys: Vec<String> = { crate::fk_actions::faulty_keys(db).into_iter() }
+        .filter(|(child, parent, _, _)| is_it(child) || is_it(parent))
+        .map(|(_, _, key, missing)| match missing {
+            true => format!("{key}, whose table is not there"),
+            false => format!("{key}, which SQLite cannot check"),
+        })
+        .collect();
+    match keys.is_empty() {
+        true => String::new(),
+        false => format!(
+            " (the load could not insert its rows: the FOREIGN KEY {} stops them; see foreign \
+             keys)",
+            keys.join(", and ")
+        ),
+    }
 }
 
 /// Rows the manifest does not account for: a manifest that records
@@ -1074,7 +1104,7 @@ mod tests {
         ))
         .unwrap();
         let counted = manifest(r#"{"a":1,"endless":3}"#, r#"{"a":"x","endless":"y"}"#);
-        let rows = row_check(&db, Some(&counted), false, None).unwrap();
+        let rows = row_check(&db, Some(&counted), (false, &[]), None).unwrap();
         assert_eq!(rows.status, Status::Fail, "{rows:?}");
         assert!(
             rows.detail
@@ -1224,7 +1254,9 @@ mod tests {
         .unwrap();
         let all = manifest(r#"{"a":1,"b":1}"#, "null");
         assert_eq!(
-            row_check(&db, Some(&all), false, None).unwrap().status,
+            row_check(&db, Some(&all), (false, &[]), None)
+                .unwrap()
+                .status,
             Status::Pass
         );
         let (_, read) = content_check(&db, Some(&all), false).unwrap();
@@ -1235,7 +1267,7 @@ mod tests {
         assert_eq!(check.status, Status::Pass, "{check:?}");
 
         for (rows, content) in [(r#"{}"#, "null"), (r#"{"a":1}"#, "null")] {
-            let check = row_check(&db, Some(&manifest(rows, content)), false, None).unwrap();
+            let check = row_check(&db, Some(&manifest(rows, content)), (false, &[]), None).unwrap();
             assert_eq!(check.status, Status::Fail, "{rows}: {check:?}");
             assert!(
                 check

@@ -994,6 +994,16 @@ impl Breakage {
     }
 }
 
+/// The foreign keys of `db` that SQLite cannot check, each as its table,
+/// the table it names, the key as SQL names it (`c(b) REFERENCES
+/// p(code)`), and whether that table is not there (else its key is not
+/// UNIQUE): what stops a load inserting the rows of either table.
+pub fn faulty_keys(db: &rusqlite::Connection) -> Vec<(String, String, String, bool)> {
+    { key_faults(db).into_iter() }
+        .map(|f| (f.child, f.parent, f.key, f.missing))
+        .collect()
+}
+
 /// The foreign keys of `db` that SQLite cannot code ([`KeyFault`]): a
 /// parent not there is looked up by name; a parent key that is not
 /// UNIQUE is SQLite's own word, each key of a child whose check of its

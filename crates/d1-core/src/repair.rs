@@ -372,7 +372,29 @@ pub struct Finding {
     pub message: String,
     /// Whether `cargo xtask restore` repairs it.
     pub repaired: bool,
+    /// Whether it is a [`Misfit`]: the dump's rows have no place in the
+    /// schema a `--clean` restore loads them into.
+    #[serde(skip)]
+    pub misfit: bool,
 }
+
+/// The refusal of a dump whose rows have no place in the schema a
+/// `--clean` restore loads them into, the migrations': a table or column
+/// it lacks, one it requires that the dump's table lacks, or INSERTs that
+/// name no columns with nothing to tell their order. Made before anything
+/// runs, of the dump's schema, it is a guard's refusal (exit 3), as the
+/// refusal of a table the dump defines otherwise than its migrations is,
+/// not a fault of the dump: restored without `--clean` it may load.
+#[derive(Debug)]
+pub struct Misfit(pub String);
+
+impl fmt::Display for Misfit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Misfit {}
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1407,14 +1429,28 @@ impl<'a> Surveyor<'a> {
     }
 
     fn finding(&mut self, line: usize, message: String, repaired: bool) {
-        if !self.hold(message.len()) {
-            return;
-        }
-        self.survey.findings.push(Finding {
+        self.note_finding(Finding {
             line,
             message,
             repaired,
+            misfit: false,
         })
+    }
+
+    /// A [`Misfit`] at `line`, which the restore cannot repair.
+    fn misfit(&mut self, line: usize, message: String) {
+        self.note_finding(Finding {
+            line,
+            message,
+            repaired: false,
+            misfit: true,
+        })
+    }
+
+    fn note_finding(&mut self, finding: Finding) {
+        if self.hold(finding.message.len()) {
+            self.survey.findings.push(finding);
+        }
     }
 
     /// One statement: counted, classified, and noted by its kind.
@@ -1766,6 +1802,7 @@ impl<'a> Surveyor<'a> {
                     HELD_LIMIT >> 20
                 ),
                 repaired: false,
+                misfit: false,
             });
         }
         self.settle_sequence();
@@ -1797,6 +1834,7 @@ impl<'a> Surveyor<'a> {
                     crate::wording::count(survey.sequence_statements, "statement")
                 ),
                 repaired: true,
+                misfit: false,
             });
             *self
                 .reserved
@@ -1833,7 +1871,7 @@ impl<'a> Surveyor<'a> {
                 // Into a table the migrations do not make, the row is
                 // refused as such ([`Preflight::has_no_place`]).
                 if options.schema_has(&table) {
-                    self.finding(line, by_place_without_columns_said(&table), false);
+                    self.misfit(line, by_place_without_columns_said(&table));
                 }
             } else {
                 self.survey
@@ -1869,13 +1907,13 @@ impl<'a> Surveyor<'a> {
             };
             let extra = names(lacking(&ours, &theirs));
             if !extra.is_empty() {
-                self.finding(line, extra_columns_said(table, &extra), false);
+                self.misfit(line, extra_columns_said(table, &extra));
             }
             let (required, defaulted): (Vec<Declared>, Vec<Declared>) = lacking(&theirs, &ours)
                 .into_iter()
                 .partition(|c| c.required);
             if !required.is_empty() {
-                self.finding(line, required_columns_said(table, &names(required)), false);
+                self.misfit(line, required_columns_said(table, &names(required)));
             }
             if !defaulted.is_empty() {
                 self.column_repairs.push(Repair::ColumnsDefaulted {
@@ -1901,6 +1939,7 @@ impl<'a> Surveyor<'a> {
                     crate::names::shown_name(referenced)
                 ),
                 repaired: true,
+                misfit: false,
             });
         }
         forward_references
@@ -2052,20 +2091,24 @@ impl Survey {
     /// What the restore cannot repair, as an error naming the first such line.
     pub fn ensure_repairable(&self) -> Result<()> {
         let unrepaired: Vec<&Finding> = self.findings.iter().filter(|f| !f.repaired).collect();
-        match unrepaired.first() {
-            None => Ok(()),
-            Some(first) => bail!(
-                "line {}: {}{}",
-                first.line,
-                first.message,
-                match unrepaired.len() {
-                    1 => String::new(),
-                    n => format!(
-                        " (and {} more such lines; `cargo xtask verify` lists them)",
-                        n - 1
-                    ),
-                }
-            ),
+        let Some(first) = unrepaired.first() else {
+            return Ok(());
+        };
+        let said = format!(
+            "line {}: {}{}",
+            first.line,
+            first.message,
+            match unrepaired.len() {
+                1 => String::new(),
+                n => format!(
+                    " (and {} more such lines; `cargo xtask verify` lists them)",
+                    n - 1
+                ),
+            }
+        );
+        match first.misfit {
+            true => Err(Misfit(said).into()),
+            false => Err(anyhow::anyhow!(said)),
         }
     }
 }
@@ -2169,6 +2212,9 @@ pub struct Preflight {
     /// go into, which is then the target's whole schema (`--clean` needs a
     /// target with no tables, and `migrations apply` makes these).
     whole_schema: Option<Vec<String>>,
+    /// The tables the dump creates ([`Preflight::of_dump`]), whose `CREATE
+    /// TABLE` a `--clean` load skips; none for a data-only dump.
+    dump_tables: Vec<String>,
     /// [`Sink::at_line`]'s last.
     line: Option<usize>,
 }
@@ -2198,8 +2244,18 @@ impl Preflight {
             judged_row: None,
             whole_schema: { options.data_into_existing_schema }
                 .then(|| options.known_tables.keys().cloned().collect()),
+            dump_tables: Vec::new(),
             line: None,
         })
+    }
+
+    /// Told the tables `survey`'s dump creates, so that its refusal of a
+    /// row says what the dump is: a whole one, or a data-only one.
+    pub fn of_dump(mut self, survey: &Survey) -> Self {
+        self.dump_tables = { survey.own_tables.iter() }
+            .map(|(t, _)| t.clone())
+            .collect();
+        self
     }
 }
 
@@ -2245,7 +2301,7 @@ impl Sink for Preflight {
                 )
             }
             crate::gate::Outcome::Failed(e) if self.has_no_place(sql, &e) => {
-                anyhow::bail!("{}", self.no_place_said(sql, &e))
+                Err(Misfit(self.no_place_said(sql, &e)).into())
             }
             // A statement SQLite cannot prepare here (its table exists only
             // in the target) is judged again when it runs.
@@ -2257,11 +2313,13 @@ impl Sink for Preflight {
 impl Preflight {
     /// A row [`Preflight::has_no_place`] found, said of the dump as it is
     /// (the row is the dump's own: the repair writes none into a table the
-    /// dump does not name), with the ways out: the whole backup, whose
-    /// schema comes with it, or the change made a migration.
+    /// dump does not name), with the ways out: for a dump that creates the
+    /// table, its restore without `--clean`; else the whole backup, whose
+    /// schema comes with it; or the change made a migration.
     fn no_place_said(&self, sql: &str, e: &rusqlite::Error) -> String {
-        let table = self.gate.row(sql).map(|r| r.table().into_owned());
-        let table = crate::names::shown_name(table.as_deref().unwrap_or_default()).into_owned();
+        let row_table = self.gate.row(sql).map(|r| r.table().into_owned());
+        let row_table = row_table.unwrap_or_default();
+        let table = crate::names::shown_name(&row_table).into_owned();
         let message = e.to_string();
         let at = self
             .line
@@ -2277,12 +2335,24 @@ impl Preflight {
                 format!("inserts rows{at} into table {table}, which the migrations do not create")
             }
         };
+        if { self.dump_tables.iter() }.any(|t| t.eq_ignore_ascii_case(&row_table)) {
+            return format!(
+                "this dump {what}: a clean restore loads rows into the schema the migrations \
+                 make, not the dump's own (its CREATE TABLE {table} is skipped). Restore the dump \
+                 without --clean (--replace, or into an empty database), which makes its own \
+                 tables, or make that change a migration (then apply it and restore again)"
+            );
+        }
+        let dump = match self.dump_tables.is_empty() {
+            true => "this data-only dump",
+            false => "this dump",
+        };
         format!(
-            "this data-only dump {what}: its rows were taken from a database whose schema is not \
-             its migrations' (a table or column made or renamed outside them), and a clean \
-             restore loads rows into the schema the migrations make. Restore a whole backup of \
-             that database (schema and rows) with --replace instead, or make that change a \
-             migration (then apply it and restore again)"
+            "{dump} {what}: its rows were taken from a database whose schema is not its \
+             migrations' (a table or column made or renamed outside them), and a clean restore \
+             loads rows into the schema the migrations make. Restore a whole backup of that \
+             database (schema and rows) with --replace instead, or make that change a migration \
+             (then apply it and restore again)"
         )
     }
 
@@ -2511,7 +2581,8 @@ impl RowWriter<'_> {
             match columns.and_then(|c| statement::with_columns_named(&sql, c)) {
                 Some(named) => Cow::Owned(named),
                 None if self.options.schema_has(&table) => {
-                    bail!("line {line}: {}", by_place_without_columns_said(&table))
+                    let said = by_place_without_columns_said(&table);
+                    return Err(Misfit(format!("line {line}: {said}")).into());
                 }
                 None => sql,
             }

@@ -240,16 +240,16 @@ fn no_such_tables<'a>(
                 crate::edge::inventory::edits(&t, &n) <= 2
             })
         })
-        .map(d1_core::wording::shell_word)
+        .map(d1_core::wording::table_option)
         .collect();
-    // Each as it is typed after `--table`.
+    // Each as it is typed, with its `--table` (`--table=-x`: rvCB 3).
     Exit::CouldNotRun.error(anyhow::anyhow!(
-        "--table {}: neither side has such a table; the tables are: {}{}",
+        "{}: neither side has such a table; the tables are: {}{}",
         { missing.iter() }
-            .map(|t| d1_core::wording::shell_word(t))
+            .map(|t| d1_core::wording::table_option(t))
             .collect::<Vec<_>>()
             .join(", "),
-        { known.map(d1_core::wording::shell_word) }
+        { known.map(d1_core::wording::table_option) }
             .collect::<Vec<_>>()
             .join(", "),
         crate::edge::inventory::did_you_mean(&near),

@@ -914,7 +914,7 @@ fn check_load(
     let rows = row_check(
         db.db.db(),
         manifest,
-        shape.data_only,
+        (shape.data_only, &db.refused),
         ctx.app.encryption_key.as_ref(),
     )?;
     let (triggers, schema) = trigger_check(db.db.db(), (manifest, shape.data_only), ctx);

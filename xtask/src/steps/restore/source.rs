@@ -564,33 +564,47 @@ pub(super) fn preflight(
     local_wrangler: Option<&Environment>,
     triggers: &mut BTreeMap<String, String>,
 ) -> Result<u64> {
-    survey.ensure_repairable().with_context(|| {
-        format!(
-            "{} cannot be restored to D1; nothing was done",
-            source.file.display()
-        )
-    })?;
+    survey
+        .ensure_repairable()
+        .map_err(misfit_refused)
+        .with_context(|| {
+            format!(
+                "{} cannot be restored to D1; nothing was done",
+                source.file.display()
+            )
+        })?;
     refuse_rows_into_fts5_shadow_tables(source, survey, options)?;
     let mut preflight = Watching {
-        sink: repair::Preflight::new(options)?,
+        sink: repair::Preflight::new(options)?.of_dump(survey),
         trimmed: false,
         bytes: 0,
     };
     // Read as the load will read it: a file changed since it was checked
     // is refused here, before the safety backup or anything else runs.
-    repair::write_piped(source.open_for_load()?, survey, options, &mut preflight).with_context(
-        || {
+    repair::write_piped(source.open_for_load()?, survey, options, &mut preflight)
+        .map_err(misfit_refused)
+        .with_context(|| {
             format!(
                 "{} cannot be loaded; nothing was done",
                 source.file.display()
             )
-        },
-    )?;
+        })?;
     if let Some(target) = local_wrangler.filter(|_| preflight.trimmed) {
         super::load::refuse_local_wrangler_rewrite(target, "Nothing was done")?;
     }
     triggers.extend(preflight.sink.triggers());
     Ok(preflight.bytes)
+}
+
+/// `e`, marked a guard's refusal (exit 3) when it is a [`repair::Misfit`]:
+/// rows with no place in the migrations' schema a `--clean` restore loads
+/// them into, refused before anything runs, as a table the dump defines
+/// otherwise than its migrations is.
+fn misfit_refused(e: anyhow::Error) -> anyhow::Error {
+    match crate::exit::find::<repair::Misfit>(&e) {
+        Some(_) => crate::exit::Exit::Refused.error(e),
+        None => e,
+    }
 }
 
 /// Refuses (exit 2) a dump whose rows go into a shadow table of an FTS5
