@@ -1938,8 +1938,9 @@ not json
         assert!(
             shown.contains(
                 "\n  migrations                unknown: a Time Travel restore came after that \
-                 backup (2026-11-01 09:05 UTC) (`cargo xtask migrate prod --check` reads the \
-                 database)\n"
+                 backup (2026-11-01 09:05 UTC) (`cargo xtask migrate prod --check` reads them \
+                 from the database; this line gives them again after a new `cargo xtask backup \
+                 prod`)\n"
             ),
             "{shown}"
         );
@@ -1953,8 +1954,11 @@ not json
     }
 
     /// LP: a restore's safety backup, the newest verified backup of local
-    /// (a local restore takes one as a remote one does), is a picture of
-    /// what that restore undid: its migrations are not the database's.
+    /// (a local restore takes one as a remote one does), is the database
+    /// before that restore: its migrations are not the database's. rvCG:
+    /// it said "a picture of what that restore undid" of a restore that
+    /// changed no row, and pointed at `migrate --check` alone, which
+    /// leaves the line as it is; a new backup is what gives them again.
     #[test]
     fn after_a_restore_its_safety_backups_migrations_are_not_todays() {
         let taken = DateTime::parse_from_rfc3339("2026-11-01T09:00:00Z").unwrap();
@@ -1971,9 +1975,10 @@ not json
         assert!(
             shown.contains(
                 "\n  migrations                unknown: a restore came after that backup (it is \
-                 the safety backup taken before restoring backup-local-20261101-0800.sql, and a \
-                 picture of what that restore undid) (`cargo xtask migrate local --check` reads \
-                 the database)\n"
+                 the safety backup taken before restoring backup-local-20261101-0800.sql: the \
+                 database as it was before that restore, not as it is now) (`cargo xtask \
+                 migrate local --check` reads them from the database; this line gives them \
+                 again after a new `cargo xtask backup local`)\n"
             ),
             "{shown}"
         );

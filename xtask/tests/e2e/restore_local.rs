@@ -2455,6 +2455,99 @@ fn a_restore_run_again_with_nothing_interrupted_does_not_say_one_was() {
     );
 }
 
+/// The printed commands of a run that restore a backup (a way back's).
+fn restore_commands(out: &str) -> Vec<&str> {
+    { out.lines().map(str::trim_start) }
+        .filter(|l| l.starts_with("cargo xtask restore "))
+        .collect()
+}
+
+/// rvCG: a restore run again after its load landed printed two ways back
+/// that contradict each other: on stdout this run's safety backup ("to go
+/// back, restore it: … -3.sql"), which holds the very rows restored, and
+/// in a warning the safety backup the first restore took, the one that
+/// brings back the older rows; and the warning said the first restore may
+/// have been "interrupted and finished by D1", of a local D1. One way back
+/// is printed, the older one, on stdout, which `-q` keeps; a drill's
+/// restore the same.
+#[test]
+fn a_restore_run_again_prints_one_way_back_the_one_from_before_the_first() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Later', 'qbt-9', 'UTC');",
+    );
+    let before = sql_backups(&sb);
+    restore_replacing(&sb, &name).assert_ok();
+    let first = { sql_backups(&sb).into_iter() }
+        .find(|f| !before.contains(f))
+        .unwrap();
+    let again = [
+        "restore",
+        name.as_str(),
+        "--to",
+        "local",
+        "--replace",
+        "--yes",
+    ];
+    let quiet = [&["-q"][..], &again].concat();
+    let drill = ["-q", "drill", "--to", "local", "--from", "local", "--yes"];
+    for args in [&again[..], &quiet, &drill] {
+        let run = sb.xtask(args);
+        run.assert_ok();
+        let all = run.all();
+        let ways = restore_commands(&all);
+        assert!(
+            ways.len() == 1 && ways[0].contains(&first),
+            "{args:?}: not one way back, to {first}:\n{all}"
+        );
+        assert_eq!(
+            restore_commands(&run.stdout),
+            ways,
+            "{args:?}: the way back is not on stdout:\n{all}"
+        );
+        assert!(!all.contains("finished by D1"), "{args:?}:\n{all}");
+    }
+}
+
+/// status's migrations line for local.
+fn migrations_line(sb: &Sandbox) -> String {
+    let run = sb.xtask(&["status", "--env", "local"]);
+    run.assert_ok();
+    run.stdout_line_with("  migrations ").to_owned()
+}
+
+/// rvCG: after `backup local` then a restore of that backup, which said
+/// "this restore changed no row", status called the restore's safety
+/// backup "a picture of what that restore undid", and pointed at `migrate
+/// local --check`, which reads the database but leaves the line as it was:
+/// only a new backup clears it. The line says what the safety backup is
+/// (the database before that restore) and that a new `backup local` gives
+/// the migrations again, which it does.
+#[test]
+fn status_after_a_restore_names_what_gives_the_migrations_again() {
+    let (sb, _) = sandbox_with_a_backup();
+    let run = restore_replacing(&sb, "latest:local");
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("this restore changed no row"),
+        "{}",
+        run.all()
+    );
+    sb.xtask(&["migrate", "local", "--check"]).assert_ok();
+    let line = migrations_line(&sb);
+    assert!(
+        line.contains("unknown") && !line.contains("undid"),
+        "{line}"
+    );
+    assert!(
+        line.contains("a new `cargo xtask backup local`"),
+        "it does not name what gives the migrations again: {line}"
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let line = migrations_line(&sb);
+    assert!(!line.contains("unknown"), "{line}");
+}
+
 /// FTS5 tables whose settings a migration and the app changed: a rank
 /// function, secure-delete and automerge, kept in their `_config` shadow
 /// tables, which no export carries.
@@ -2646,6 +2739,26 @@ fn the_checklist_says_the_backups_statistics_are_dropped() {
     assert!(!line.contains("no export carries"), "{line}");
     assert!(line.contains("dropped"), "{line}");
     assert!(line.contains("PRAGMA optimize"), "{line}");
+}
+
+/// rvCG: the checklist ended "[ ] query plans: no restore loads
+/// sqlite_stat1 … run `… PRAGMA optimize`" after every restore, of a backup
+/// that held no statistics too (its manifest's internal rows only
+/// sqlite_sequence's): the restored database lacks none the backup had.
+/// The item is there only for a backup that held them (above).
+#[test]
+fn the_checklist_has_no_query_plans_item_for_a_backup_without_statistics() {
+    let (sb, name) = sandbox_with_a_backup();
+    let internal = manifest_for(&sb, &name)["rows"].clone();
+    assert!(internal.get("sqlite_stat1").is_none(), "{internal}");
+    let run = restore_replacing(&sb, &name);
+    run.assert_ok();
+    assert!(run.stdout.contains("[x] content"), "{}", run.all());
+    assert!(
+        !run.all().contains("query plans") && !run.all().contains("PRAGMA optimize"),
+        "{}",
+        run.all()
+    );
 }
 
 /// HZ: a dump converted to CRLF whole. A CR LF inside a string of the
