@@ -301,7 +301,7 @@ fn migrations_unknown(
         _ => match &newest.taken_before_restoring {
             Some(loaded) => Some(format!(
                 "a restore came after that backup (it is the safety backup taken before \
-                 restoring {}, and a picture of what that restore undid)",
+                 restoring {}: the database as it was before that restore, not as it is now)",
                 d1_core::names::shown(loaded)
             )),
             None => newest.migrations_unchecked.then(|| {
@@ -848,10 +848,13 @@ impl EnvStatus {
     fn pending_line(&self) -> String {
         match self.pending_migrations.as_deref() {
             None => match &self.migrations_unknown {
+                // `migrate --check` answers, but this line reads the
+                // backups: a new one is what gives it again (rvCG).
                 Some(why) => format!(
-                    "  migrations                unknown: {why} (`cargo xtask migrate {} --check` \
-                     reads the database)\n",
-                    self.environment
+                    "  migrations                unknown: {why} (`cargo xtask migrate {env} --check` \
+                     reads them from the database; this line gives them again after a new \
+                     `cargo xtask backup {env}`)\n",
+                    env = self.environment
                 ),
                 None => String::new(),
             },

@@ -2285,13 +2285,19 @@ fn pasted_wrangler_words(command: &str) -> Vec<String> {
     words.split_off(2)
 }
 
-/// hlpDN: no export carries `sqlite_stat1` (D1 reserves `sqlite_` names),
-/// so a restored database has no planner statistics. The restore says to
-/// run `PRAGMA optimize` with a command that can be pasted as printed,
-/// runs nothing itself, and `-q` prints no such advice.
+/// hlpDN: no restore loads `sqlite_stat1` (D1 reserves `sqlite_` names),
+/// so a restored database has no planner statistics, though the backup
+/// held them (taken after an ANALYZE). The restore says to run `PRAGMA
+/// optimize` with a command that can be pasted as printed, runs nothing
+/// itself, and `-q` prints no such advice.
 #[test]
 fn a_restore_advises_pragma_optimize_with_a_command_that_fills_sqlite_stat1() {
-    let (source, name) = sandbox_with_a_backup();
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    source.execute_sql("ANALYZE;");
+    source.xtask(&["backup", "local"]).assert_ok();
+    let name = only_backup(&source);
     let file = source.backups().join(&name);
     let file = file.to_str().unwrap();
 

@@ -21,73 +21,117 @@ use d1_core::names::file_name;
 /// backup's file name.
 pub(crate) const SAFETY_REASON: &str = "safety backup before restoring ";
 
+/// What a restore's safety backup holding the very rows of the backup
+/// restored says: the target already held them.
+pub(super) enum AlreadyHeld {
+    /// Its own rows (most often a backup just taken of it): the line that
+    /// says no row changed, said after the way back.
+    Own(String),
+    /// Rows an earlier restore put there: this run's safety backup brings
+    /// back nothing older. The warning that says so, and the one way back
+    /// printed (rvCG), to the backup from before those rows.
+    Older { warning: String, way_back: String },
+}
+
 /// A safety backup with the very rows of the backup restored: the target
 /// already held them. Most often it is a backup just taken of it, and one
 /// line says no row changed. When an earlier restore of these rows landed
-/// (run to its end, or interrupted and its load finished by D1: the
-/// backups here do not tell which, so the warning claims neither), this run's
-/// "to go back" brings back nothing of before, so a warning names the
-/// safety backup taken before that earlier restore; or, that one gone
+/// (remote: run to its end, or interrupted and its load finished by D1:
+/// the backups here do not tell which, so the warning claims neither),
+/// this run's safety backup brings back nothing of before: the way back is
+/// the safety backup taken before that earlier restore; or, that one gone
 /// (pruned), the newest backup of the target here from before those rows.
-pub(super) fn warn_if_already_held(
+/// `None` when the target held other rows.
+pub(super) fn already_held(
     project: &Project,
     source: &Source,
     target: &Environment,
     safety: &Path,
     identity: Option<&Path>,
-) {
-    let Some(wanted) = source.manifest.as_ref().and_then(|m| m.content.as_ref()) else {
-        return;
-    };
-    let Ok(held) = Manifest::for_backup(safety) else {
-        return;
-    };
+) -> Option<AlreadyHeld> {
+    let wanted = source.manifest.as_ref().and_then(|m| m.content.as_ref())?;
+    let held = Manifest::for_backup(safety).ok()?;
     if held.content.as_ref() != Some(wanted) {
-        return;
+        return None;
     }
-    let (database, backup) = (&target.database_name, file_name(&source.file));
-    let landed = "an earlier restore of them landed (run to its end, or interrupted and finished \
-                  by D1)";
-    let nothing_older = "so this run's safety backup brings back nothing older";
+    let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
+    let taken = source.manifest.as_ref().map(|m| m.created_at);
     let advice = |file: &Path| {
         crate::steps::migrations::restore_advice(project, file, target, "it", identity)
     };
-    let entries = crate::edge::inventory::scan(&project.backup_dir).unwrap_or_default();
-    let taken = source.manifest.as_ref().map(|m| m.created_at);
-    // A remote target's safety backup is D1's export, as the backup's
-    // digests are unless it is a local one: what they tell apart.
+    let (database, backup) = (&target.database_name, file_name(&source.file));
+    // A local restore that did not run to its end changed nothing (its
+    // load is one transaction); a remote one's load D1 may have finished.
+    let landed = match target.location {
+        Location::Remote => {
+            "an earlier restore of them landed (run to its end, or interrupted and finished by \
+             D1)"
+        }
+        Location::Local => "an earlier restore of them put them there",
+    };
+    let nothing_older = format!(
+        "so this run's safety backup, {}, brings back nothing older",
+        file_name(safety)
+    );
+    Some(
+        match held_before(&entries, (&source.file, taken), target, safety, wanted) {
+            HeldBefore::Own => AlreadyHeld::Own(held_own(source, target, &held)),
+            HeldBefore::Restored(earlier) => AlreadyHeld::Older {
+                warning: format!(
+                    "{database} already held every row of {backup} before this run: {landed}, \
+                     {nothing_older}. The safety backup taken before that restore is {}; it \
+                     is the way back.",
+                    file_name(&earlier)
+                ),
+                way_back: format!(
+                    "The way back is the safety backup taken before the earlier restore of \
+                     these rows, {}; {}",
+                    earlier.display(),
+                    advice(&earlier)
+                ),
+            },
+            HeldBefore::SafetyGone(newest) => AlreadyHeld::Older {
+                warning: format!(
+                    "{database} already held every row of {backup} before this run, and other \
+                     rows after {backup} was taken: {landed}, and the safety backup it took is \
+                     no longer in {} (pruned?), {nothing_older}. The newest backup of {} here \
+                     from before those rows is {}; it is the way back.",
+                    project.backup_dir.display(),
+                    target.name,
+                    file_name(&newest)
+                ),
+                way_back: format!(
+                    "The way back is the newest backup of {} here from before the rows \
+                     restored, {}; {}",
+                    target.name,
+                    newest.display(),
+                    advice(&newest)
+                ),
+            },
+        },
+    )
+}
+
+/// The line that says the target held the backup's rows, its own: that
+/// the restore changed none. A remote target's safety backup is D1's
+/// export, as the backup's digests are unless it is a local one: what they
+/// tell apart is said.
+fn held_own(source: &Source, target: &Environment, held: &Manifest) -> String {
+    let (database, backup) = (&target.database_name, file_name(&source.file));
     let through_export = target.location == Location::Remote;
     let may_differ = through_export.then(|| {
         let mut tables = written_alike_in(source.manifest.as_ref(), &source.wide_integers);
-        tables.extend(written_alike_in(Some(&held), &BTreeMap::new()));
+        tables.extend(written_alike_in(Some(held), &BTreeMap::new()));
         may_differ_said(&tables)
     });
     let seen = match through_export {
         true => format!(" {AS_D1_EXPORT_SHOWS}"),
         false => String::new(),
     };
-    match held_before(&entries, (&source.file, taken), target, safety, wanted) {
-        HeldBefore::Own => crate::say!(
-            "{database} already held every row of {backup}{seen}: {}",
-            changed_no_row(source, may_differ.flatten().as_deref())
-        ),
-        HeldBefore::Restored(earlier) => crate::warn!(
-            "{database} already held every row of {backup} before this run: {landed}, \
-             {nothing_older}. The safety backup taken before that restore is {}; {}",
-            earlier.display(),
-            advice(&earlier)
-        ),
-        HeldBefore::SafetyGone(newest) => crate::warn!(
-            "{database} already held every row of {backup} before this run, and other rows \
-             after {backup} was taken: {landed}, and the safety backup it took is no longer in \
-             {} (pruned?), {nothing_older}. The newest backup of {} here from before those \
-             rows is {}; {}",
-            project.backup_dir.display(),
-            target.name,
-            newest.display(),
-            advice(&newest)
-        ),
-    }
+    format!(
+        "{database} already held every row of {backup}{seen}: {}",
+        changed_no_row(source, may_differ.flatten().as_deref())
+    )
 }
 
 /// That a restore of rows the target already held changed none, but for

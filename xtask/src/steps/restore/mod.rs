@@ -48,7 +48,7 @@ use d1_core::dump::KeyFingerprint;
 use d1_core::manifest::Manifest;
 use d1_core::names::file_name;
 use d1_core::repair;
-use guards::{Answer, Deferred, guard_definitions, warn_if_already_held};
+use guards::{AlreadyHeld, Answer, Deferred, already_held, guard_definitions};
 use load::{Loading, ready_local_file, take_safety_backup};
 use plan_text::{
     PendingAfter, PlanView, pending_after, pending_again, plain_shadow_tables, plan_json,
@@ -330,9 +330,9 @@ fn restore(
         key_check: inspected.key_check.clone(),
         without_triggers: planned.without_triggers.clone(),
     };
-    let optimize = optimize_command(project, target, new.as_deref());
+    let optimize = optimize_command(project, target, new.as_deref(), &planned.survey);
     let new = new.is_some();
-    let done = (&restored, &content, optimize.as_str());
+    let done = (&restored, &content, optimize.as_deref());
     report(project, envs, args, source, target, new, done)?;
     warn_after_restore(&planned, target);
     if args.json {
@@ -461,12 +461,25 @@ fn lock_before_the_plan(
 }
 
 /// The `PRAGMA optimize` the after-restore checklist gives to paste: for a
-/// new database, by its name in its account.
-fn optimize_command(project: &Project, target: &Environment, new: Option<&NewDatabase>) -> String {
-    match new {
+/// new database, by its name in its account. None for a backup that held
+/// no planner statistics (no `sqlite_stat1` rows, nor the `ANALYZE` before
+/// them): the restored database lacks none it had, and the item is not
+/// there (rvCG).
+fn optimize_command(
+    project: &Project,
+    target: &Environment,
+    new: Option<&NewDatabase>,
+    survey: &repair::Survey,
+) -> Option<String> {
+    let statistics = |table: &str| {
+        { table.get(..11) }.is_some_and(|start| start.eq_ignore_ascii_case("sqlite_stat"))
+    };
+    let held = { survey.repairs.iter() }
+        .any(|r| matches!(r, repair::Repair::DroppedReserved { table, .. } if statistics(table)));
+    held.then(|| match new {
         Some(n) => n.optimize_command(),
         None => project.commands().optimize(target).to_string(),
-    }
+    })
 }
 
 /// A local target's D1 file, made private before a row goes in, however
@@ -1230,18 +1243,30 @@ fn say_way_back(
         ("it", identity),
         &restored.safety_triggers,
     );
+    // Rows the target held already, that an earlier restore put there:
+    // this run's safety backup holds them too, and the one way back
+    // printed is to the rows from before (rvCG), after the warning.
+    let held = already_held(project, source, target, file, identity);
+    let way_back = match &held {
+        Some(AlreadyHeld::Older { warning, way_back }) => {
+            crate::warn!("{warning}");
+            way_back.clone()
+        }
+        _ => format!(
+            "The safety backup taken before the restore is {}{sealed}; {advice}",
+            file.display(),
+        ),
+    };
     // The only way back: the command's result, printed under -q too
     // (as `time-travel restore`'s undo is), so a scripted restore's log
     // keeps it; with --json, whose document names the file, on stderr.
-    let way_back = format!(
-        "The safety backup taken before the restore is {}{sealed}; {advice}",
-        file.display(),
-    );
     match args.json {
         true => crate::say!("{way_back}"),
         false => crate::data!("{way_back}"),
     }
-    warn_if_already_held(project, source, target, file, identity);
+    if let Some(AlreadyHeld::Own(said)) = held {
+        crate::say!("{said}");
+    }
 }
 
 /// What the restore did, and the checklist of what was checked.
@@ -1253,7 +1278,7 @@ fn report(
     source: &Source,
     target: &Environment,
     new: bool,
-    (restored, content, optimize): (&Restored, &Option<Result<usize, Vec<String>>>, &str),
+    (restored, content, optimize): (&Restored, &check::Content, Option<&str>),
 ) -> Result<()> {
     // Where it went, as the plan's target line says it: `local` is only
     // ever the local D1, yet `(local)` alone read as a name.
@@ -1286,11 +1311,14 @@ fn report(
             "  [ ] content: the backup records no content digests; only row counts were compared"
         ),
     }
-    crate::say!(
-        "  [ ] query plans: no restore loads sqlite_stat1 (the planner's statistics, a name D1 \
-         reserves; a backup's rows of it, there after an ANALYZE, are dropped), so the restored \
-         database has none: run `{optimize}` (PRAGMA optimize runs ANALYZE where it helps)"
-    );
+    if let Some(optimize) = optimize {
+        crate::say!(
+            "  [ ] query plans: no restore loads sqlite_stat1 (the planner's statistics, a name \
+             D1 reserves; the backup's rows of it, there after an ANALYZE, were dropped), so the \
+             restored database has none: run `{optimize}` (PRAGMA optimize runs ANALYZE where it \
+             helps)"
+        );
+    }
     if new {
         print_binding(project, envs, source, target, args.json)?;
     }
