@@ -1703,7 +1703,11 @@ fn a_migrations_dir_refusal_for_a_control_character_reads_as_a_sentence() {
 /// (`local.qbtime_db_local`, `local.QBTIME_DB_LOCAL`) name their backups,
 /// which are then one file on a case-insensitive file system (macOS's),
 /// and a lookup by database name finds the first of them. Refused where
-/// the configuration is read (exit 2), naming both keys and the fix.
+/// the configuration is read (exit 2), naming both keys and the fix. OU 3:
+/// its words said "names equal but for case make the environments …,
+/// whose backups' file names are one file", and "Rename one of them in
+/// the configuration", not which key: they say that the names differ
+/// only in case, why that matters, and to rename one database_name.
 #[test]
 fn two_local_databases_named_alike_but_for_case_are_refused_naming_both_keys() {
     let sb = Sandbox::new();
@@ -1727,8 +1731,11 @@ fn two_local_databases_named_alike_but_for_case_are_refused_naming_both_keys() {
         for words in [
             "the database_name of D1 database 1 in the top level is `qbtime_db_local`",
             "the database_name of D1 database 2 in the top level is `QBTIME_DB_LOCAL`",
-            "case-insensitive file system",
-            "Rename one of them",
+            "the names differ only in case",
+            "environments `local.qbtime_db_local` and `local.QBTIME_DB_LOCAL`",
+            "on a case-insensitive file system, as macOS's is by default, file names that \
+             differ only in case name one file",
+            "Rename the database_name of one of them so that the names differ in more than case",
         ] {
             assert!(
                 run.stderr.contains(words),

@@ -2935,10 +2935,15 @@ pub(crate) const MISMATCHED_PC: (&str, &str) = (
 /// A sandbox whose local D1 applied every migration, [`MISMATCHED_PC`]
 /// too, with plain wrangler.
 fn applied_mismatched_pc() -> Sandbox {
-    let sb = Sandbox::new();
-    let (name, sql) = MISMATCHED_PC;
-    std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    let sb = with_migration(MISMATCHED_PC);
     sb.apply_migrations();
+    sb
+}
+
+/// A sandbox with the migration (name, SQL) in its migrations/ too.
+fn with_migration((name, sql): (&str, &str)) -> Sandbox {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
     sb
 }
 
@@ -3019,31 +3024,45 @@ fn a_migration_d1_applies_with_a_faulty_foreign_key_does_not_block_a_first_backu
     // The runbook's hand export: a data-only backup of this history
     // fails its own check (its repair deletes from p, which SQLite cannot
     // code while c's key to it is faulty).
+    each_from_nothing_goes_ahead(&sb, &[], warned_of_pcs_faulty_key);
+}
+
+/// A fresh clone's first backup of `sb`'s migrations (every one applied
+/// to its local D1, whose runbook hand export is taken), then its dry
+/// run, the dry run of a `--clean` restore of that export into local and
+/// `more`, each on the local D1 emptied: each goes ahead (exit 0),
+/// `warned`, the backups and the restore never naming migrate, and the
+/// backup is taken.
+fn each_from_nothing_goes_ahead(sb: &Sandbox, more: &[&[&str]], warned: fn(&Run) -> bool) {
     let export = sb.export_data_only("data.sql");
     let file = export.to_str().unwrap();
     let hand = ["--clean", "--no-manifest", "--source-env", "local"];
     let hand = [&hand[..], &["--dry-run"]].concat();
-    sb.empty_local_d1();
-    let run = sb.xtask(&["backup", "local"]);
-    assert_eq!(run.code, Some(0), "{}", run.all());
-    let dumps: Vec<String> = { sb.backups_held().into_keys() }
-        .filter(|n| n.ends_with(".sql"))
-        .collect();
-    assert_eq!(dumps.len(), 1, "{}", run.all());
-    for args in [
-        &["backup", "local", "--dry-run"][..],
-        &[&["restore", file, "--to", "local"][..], &hand].concat(),
-    ] {
+    let restore = [&["restore", file, "--to", "local"][..], &hand].concat();
+    let backup = ["backup", "local"];
+    let dry_run = ["backup", "local", "--dry-run"];
+    let mut held = 0;
+    for args in [&backup[..], &dry_run, &restore]
+        .into_iter()
+        .chain(more.iter().copied())
+    {
         sb.empty_local_d1();
         let run = sb.xtask(args);
         assert_eq!(run.code, Some(0), "{args:?}:\n{}", run.all());
-        assert!(warned_of_pcs_faulty_key(&run), "{args:?}:\n{}", run.all());
+        assert!(warned(&run), "{args:?}:\n{}", run.all());
+        let names_migrate = run.all().contains("cargo xtask migrate");
         assert!(
-            !run.all().contains("cargo xtask migrate"),
+            args[0] == "migrate" || !names_migrate,
             "{args:?}:\n{}",
             run.all()
         );
+        if args == backup {
+            held = { sb.backups_held().into_keys() }
+                .filter(|n| n.ends_with(".sql"))
+                .count();
+        }
     }
+    assert_eq!(held, 1, "the first backup is taken");
 }
 
 /// rvCC 1: after a first backup of [`MISMATCHED_PC`]'s history (GOOD: c
@@ -3100,15 +3119,55 @@ fn a_row_in_the_parent_of_a_faulty_foreign_key_fails_its_check_not_the_export() 
 /// migration (production may have applied that one).
 #[test]
 fn migrate_onto_a_database_without_tables_warns_of_a_faulty_foreign_key_d1_applies() {
-    let sb = Sandbox::new();
-    let (name, sql) = MISMATCHED_PC;
-    std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    let sb = with_migration(MISMATCHED_PC);
     sb.empty_local_d1();
     let run = sb.xtask(&["migrate", "local", "--no-backup", "--reason", "t", "--yes"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(warned_of_pcs_faulty_key(&run), "{}", run.all());
     let tables = sb.query("SELECT name FROM sqlite_master WHERE name IN ('p', 'c') ORDER BY 1");
     assert_eq!(tables[0].len(), 2, "{}", run.all());
+}
+
+/// rvBU's trigger, whose body names a table no migration makes: D1
+/// applies its migration (SQLite checks a trigger's body only when a
+/// statement that fires it is prepared), so production may have applied
+/// it, and the tool forbids editing an applied migration.
+pub(crate) const UNJUDGED_T5: (&str, &str) = (
+    "0005_t.sql",
+    "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
+     INSERT INTO never5(x) VALUES (1); END;\n",
+);
+
+/// OU 1: with [`UNJUDGED_T5`] in migrations/, a fresh clone's first
+/// backup, the dry run of a `--clean` restore into local and `migrate`
+/// onto a database without tables were refused "make what its body names
+/// in that migration or one before it, or take the trigger out": an edit
+/// of a migration production may have applied. None of the migrations
+/// they apply can fire it (its body does not prepare once they all have
+/// run), so it cannot write d1_migrations there: each goes ahead, warning
+/// of it in the words a faulty foreign key D1 applies is warned of. The
+/// first backup is taken. `restore_new` shows `--to new:NAME`.
+#[test]
+fn a_migration_d1_applies_with_an_unjudged_trigger_does_not_block_what_applies_every_migration() {
+    let sb = with_migration(UNJUDGED_T5);
+    sb.apply_migrations();
+    let migrate = ["migrate", "local", "--no-backup", "--reason", "t", "--yes"];
+    each_from_nothing_goes_ahead(&sb, &[&migrate], warned_of_unjudged_t5);
+    let made = sb.query("SELECT name FROM sqlite_master WHERE name = 't5'");
+    assert_eq!(made[0].len(), 1, "migrate applied 0005_t.sql");
+}
+
+/// Whether `run` went ahead warning of [`UNJUDGED_T5`]'s trigger, which
+/// D1 applies, naming the migration's statement and the fix in a new
+/// migration, and refused nothing.
+pub(crate) fn warned_of_unjudged_t5(run: &Run) -> bool {
+    let warning = { run.stderr.lines() }
+        .find(|l| l.contains("warning") && l.contains("0005_t.sql: its statement 1"));
+    warning.is_some_and(|w| {
+        w.contains("creates trigger t5 on accounts")
+            && w.contains("no such table: main.never5")
+            && w.contains("new migration")
+    }) && !run.stderr.contains("refusing")
 }
 
 /// Whether `run` went ahead warning of the key [`MISMATCHED_PC`] leaves

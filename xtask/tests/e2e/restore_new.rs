@@ -1332,23 +1332,53 @@ fn a_clean_restore_into_a_new_database_refuses_a_migration_that_cannot_apply_to_
     refused_into_new_in_restores_words("0005_drop_hand.sql", "DROP INDEX hand_idx;\n", &said);
 }
 
-/// OI 1: the other migrations migrate's guards refuse (here a trigger
-/// whose body names a table no migration makes, so whether it writes
-/// d1_migrations cannot be known) were refused in migrate's words,
-/// "refusing to migrate … `cargo xtask migrate new:qbtime_db_fresh
-/// --dry-run` … no backup was taken", to a user restoring into a new
-/// database. It is refused (exit 3) before the create, the dry run too,
-/// in restore's words: the file and statement, the fix, no database
-/// created.
+/// OI 1: a trigger whose body names a table no migration makes (so
+/// whether it writes d1_migrations cannot be known) was refused in
+/// migrate's words to a user restoring into a new database; then (OU 1)
+/// in restore's own, "make what its body names in that migration or one
+/// before it, or take the trigger out": an edit of a migration prod
+/// applied. None of the migrations the restore applies can fire it, so
+/// its dry run plans the restore (exit 0), warning of the trigger and
+/// naming the migration, as of a faulty foreign key D1 applies, and no
+/// advice names migrate.
 #[test]
-fn a_clean_restore_into_a_new_database_refuses_an_unjudged_trigger_in_its_own_words() {
-    let sql = "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
-               INSERT INTO never5(x) VALUES (1); END;\n";
-    let said = [
-        "0005_t.sql: its statement 1 creates trigger t5",
-        "cannot be known",
-    ];
-    refused_into_new_in_restores_words("0005_t.sql", sql, &said);
+fn a_clean_restore_into_a_new_database_warns_of_an_unjudged_trigger_d1_applies() {
+    let migration = crate::migrate_local::UNJUDGED_T5;
+    let warned = crate::migrate_local::warned_of_unjudged_t5;
+    dry_run_into_new_goes_ahead(migration, warned);
+}
+
+/// The dry run of a clean restore into `new:scratch1` of the runbook's
+/// hand export of a prod that applied `migration` (name, SQL), also in
+/// migrations/: it plans the restore (exit 0), `warned`, no advice naming
+/// migrate, nothing created.
+fn dry_run_into_new_goes_ahead((name, sql): (&str, &str), warned: fn(&Run) -> bool) {
+    let (remote, home, file) = prod_that_applied((name, sql), sql);
+    let file = file.to_str().unwrap();
+    let hand = ["--clean", "--no-manifest", "--source-env", "prod"];
+    let hand = [&hand[..], &["--dry-run"]].concat();
+    let run = restore_new(&remote, home.path(), file, "scratch1", &hand);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(warned(&run), "{}", run.all());
+    assert!(!run.all().contains("cargo xtask migrate"), "{}", run.all());
+    assert_eq!(create_requests(&remote), 0, "a dry run creates nothing");
+}
+
+/// A prod whose d1_migrations records the migration (name, SQL), also
+/// written into migrations/, having run `ran` (the migration's SQL, or
+/// none), the home its commands run with, and the runbook's hand export
+/// of it.
+fn prod_that_applied(
+    (name, sql): (&str, &str),
+    ran: &str,
+) -> (Remote, tempfile::TempDir, std::path::PathBuf) {
+    let remote = Remote::new(&format!(
+        "{ran}INSERT INTO d1_migrations (name) VALUES ('{name}');"
+    ));
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(remote.sb.path().join("migrations").join(name), sql).unwrap();
+    let file = hand_export_of_prod(&remote, home.path());
+    (remote, home, file)
 }
 
 /// Writes `sql` as the migration `name`, applied to prod (recorded in its
@@ -1358,12 +1388,7 @@ fn a_clean_restore_into_a_new_database_refuses_an_unjudged_trigger_in_its_own_wo
 /// the dry run too, saying `said` in restore's words, never migrate's,
 /// before the create.
 fn refused_into_new_in_restores_words(name: &str, sql: &str, said: &[&str]) {
-    let remote = Remote::new(&format!(
-        "INSERT INTO d1_migrations (name) VALUES ('{name}');"
-    ));
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(remote.sb.path().join("migrations").join(name), sql).unwrap();
-    let file = hand_export_of_prod(&remote, home.path());
+    let (remote, home, file) = prod_that_applied((name, sql), "");
     let file = file.to_str().unwrap();
     let databases = remote.server.database_names();
     for last in ["--dry-run", "--yes"] {
@@ -1844,34 +1869,7 @@ fn a_local_backup_in_a_new_database_is_not_advised_onto_the_local_entry() {
 /// key and naming the migration, and no advice names migrate.
 #[test]
 fn a_clean_restore_into_a_new_database_warns_of_a_faulty_foreign_key_d1_applies() {
-    let remote = Remote::new(
-        "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
-         CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));\n\
-         INSERT INTO d1_migrations (name) VALUES ('0005_pc.sql');",
-    );
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        remote.sb.path().join("migrations/0005_pc.sql"),
-        "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
-         CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));\n",
-    )
-    .unwrap();
-    let file = hand_export_of_prod(&remote, home.path());
-    let file = file.to_str().unwrap();
-    let hand = [
-        "--clean",
-        "--no-manifest",
-        "--source-env",
-        "prod",
-        "--dry-run",
-    ];
-    let run = restore_new(&remote, home.path(), file, "scratch1", &hand);
-    assert_eq!(run.code, Some(0), "{}", run.all());
-    assert!(
-        crate::migrate_local::warned_of_pcs_faulty_key(&run),
-        "{}",
-        run.all()
-    );
-    assert!(!run.all().contains("cargo xtask migrate"), "{}", run.all());
-    assert_eq!(create_requests(&remote), 0, "a dry run creates nothing");
+    let migration = crate::migrate_local::MISMATCHED_PC;
+    let warned = crate::migrate_local::warned_of_pcs_faulty_key;
+    dry_run_into_new_goes_ahead(migration, warned);
 }
