@@ -1316,19 +1316,57 @@ fn a_raw_export_holding_an_integer_beyond_64_bits_is_said_to_have_rounded_it() {
 /// as a user makes one by hand; its path (in `sb`).
 fn hand_export(sb: &Sandbox, sql: &str, table: &str) -> String {
     sb.execute_sql_with_wrangler(sql);
-    let file = sb.path().join("hand.sql");
+    export_tables(sb, &[table], "hand.sql")
+}
+
+/// A `wrangler d1 export` of `tables` of `sb`'s local D1 into `name` (in
+/// `sb`), one `--table` for each; its path.
+fn export_tables(sb: &Sandbox, tables: &[&str], name: &str) -> String {
+    let file = sb.path().join(name);
     let output = file.to_str().unwrap();
-    let args = [
-        "d1",
-        "export",
-        "qbtime_db_local",
-        "--local",
-        "--table",
-        table,
-    ];
+    let mut args = vec!["d1", "export", "qbtime_db_local", "--local"];
+    args.extend(tables.iter().flat_map(|t| ["--table", t]));
     sb.wrangler(&[&args[..], &["--output", output]].concat())
         .assert_ok();
     output.to_owned()
+}
+
+/// Two children and their two parents, each with a row.
+const TWO_PARENTS_TWO_CHILDREN: &str = "CREATE TABLE p1(id INTEGER PRIMARY KEY);\n\
+     CREATE TABLE p2(id INTEGER PRIMARY KEY);\n\
+     CREATE TABLE c1(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p1(id));\n\
+     CREATE TABLE c2(id INTEGER PRIMARY KEY, p INTEGER REFERENCES p2(id));\n\
+     INSERT INTO p1 VALUES(1);\nINSERT INTO p2 VALUES(1);\n\
+     INSERT INTO c1 VALUES(1,1);\nINSERT INTO c2 VALUES(1,1);\n";
+
+/// OU 2: a hand export of two tables (`--table c1 --table c2`) without
+/// either's parent: verify names every pair, and so does restore's one
+/// refusal, a dry run's too, with the export that holds them all, so a
+/// second run does not learn of the second pair.
+#[test]
+fn a_hand_export_of_two_tables_without_their_parents_is_refused_naming_every_pair_at_once() {
+    let source = Sandbox::new();
+    source.execute_sql_with_wrangler(TWO_PARENTS_TWO_CHILDREN);
+    let dump = export_tables(&source, &["c1", "c2"], "hand.sql");
+    let dump = dump.as_str();
+    let sb = Sandbox::new();
+    let every_pair = |said: &str| {
+        said.contains("c1 references p1")
+            && said.contains("c2 references p2")
+            && said.contains("--table p1 --table p2 --table c1 --table c2")
+    };
+    let verified = sb.xtask(&["verify", dump, "--no-manifest"]);
+    assert_eq!(verified.code, Some(1), "{}", verified.all());
+    assert!(every_pair(&verified.all()), "{}", verified.all());
+    let restore = ["restore", dump, "--to", "local"];
+    for last in ["--dry-run", "--yes"] {
+        let run = sb.xtask(&[&restore[..], &["--no-manifest", "--partial", last]].concat());
+        assert_eq!(run.code, Some(3), "{last}:\n{}", run.all());
+        let error = run.stderr.lines().find(|l| l.starts_with("error:"));
+        let error = error.unwrap_or_else(|| panic!("{last}:\n{}", run.all()));
+        assert!(every_pair(error), "{last}: {error}");
+        assert!(sb.local_d1_files().is_empty(), "{last}: D1 written");
+    }
 }
 
 /// MX 1: wrangler's export writes 1700000000123456789 as
@@ -1475,12 +1513,8 @@ fn a_hand_export_of_a_table_without_its_parent_is_told_by_verify_and_refused_by_
     refused_naming_the_fix(&restore(&target, &["--replace", "--partial", "--yes"]));
     assert_eq!(export(&target), before);
     // The fix, as the refusal words it, restores both tables.
-    let file = source.path().join("both.sql");
-    let args = ["d1", "export", "qbtime_db_local", "--local"];
-    let tables = ["--table", "parent", "--table", "child", "--output"];
-    let both = [&args[..], &tables, &[file.to_str().unwrap()]].concat();
-    source.wrangler(&both).assert_ok();
-    let file = file.to_str().unwrap();
+    let file = export_tables(&source, &["parent", "child"], "both.sql");
+    let file = file.as_str();
     let args = [
         "restore",
         file,
