@@ -1207,11 +1207,15 @@ fn refuse_database_names_alike(list: &[Environment]) -> Result<()> {
     for b in list {
         match seen.get(&b.name.to_ascii_lowercase()) {
             Some(a) if a.name != b.name => bail!(
-                "{} is `{}`, and {} is `{}`: names equal but for case make the environments `{}` \
-                 and `{}`, whose backups' file names are one file on a case-insensitive file \
-                 system (macOS's), and one environment to an operator. Rename one of them in the \
-                 configuration (and its tables in backups.toml with it; a local database keeps \
-                 its data, as its local D1 file is keyed by its id). Nothing was run.",
+                "{} is `{}`, and {} is `{}`: the names differ only in case. They make the \
+                 environments `{}` and `{}`, which name their backups' files, and on a \
+                 case-insensitive file system, as macOS's is by default, file names that differ \
+                 only in case name one file, so the two databases' backups would be mixed up; \
+                 an operator cannot tell them apart either, and a lookup by database name finds \
+                 only the first. Rename the database_name of one of them so that the names \
+                 differ in more than case (and its tables in backups.toml with it; a local \
+                 database keeps its data, as its local D1 file is keyed by its id). Nothing was \
+                 run.",
                 key(a),
                 a.database_name,
                 key(b),

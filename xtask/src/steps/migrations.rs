@@ -1594,17 +1594,33 @@ impl Told {
 /// migration is applied here, those production applied too, which the
 /// tool forbids editing (rvCB 2: a fresh clone's first backup and a clean
 /// restore were refused "fix that migration"). Only what D1 refuses
-/// stops them.
+/// stops them. A trigger a migration makes whose body names what none
+/// makes ([`d1_core::fk_actions::Found::unjudged_trigger`]), refused on a
+/// database with tables as whether it writes d1_migrations cannot be
+/// known, is warned of and taken out too (OU 1): D1 applies it, and none
+/// of the migrations applied here can fire it (every statement that does
+/// fails), while a trigger that writes d1_migrations as they run is
+/// refused all the same.
 fn warn_of_what_d1_applies_broken(found: &mut d1_core::fk_actions::Found, dir: &Path) {
     found.breaks = None;
+    let dir = dir.display();
+    if let Some(trigger) = found.unjudged_trigger.take() {
+        crate::warn!(
+            "{trigger}, in {dir}: D1 applies it, so it is applied here too, as wherever these \
+             migrations ran; from then on every statement that fires it fails, and whether it \
+             writes {} cannot be known until what its body names is made. Where that migration \
+             is applied already, repair it in a new migration (make what its body names, or \
+             drop the trigger) rather than editing it.",
+            d1_core::statement::MIGRATIONS_TABLE
+        );
+    }
     let Some(broken) = found.broken.take() else {
         return;
     };
     crate::warn!(
-        "{broken}, in {}: D1 applies it, so it is applied here too, as wherever these \
+        "{broken}, in {dir}: D1 applies it, so it is applied here too, as wherever these \
          migrations ran; from then on what uses it fails. Where that migration is applied \
-         already, repair what it left in a new migration rather than editing it.",
-        dir.display()
+         already, repair what it left in a new migration rather than editing it."
     );
 }
 
@@ -1747,7 +1763,9 @@ fn does_not_parse(found: &d1_core::fk_actions::Found) -> Option<&str> {
 /// `applied_at` misled a Time Travel restore's plan about which
 /// migrations it takes back. A trigger a pending migration makes whose
 /// body does not prepare once they all have run cannot be judged, and is
-/// refused too ([`d1_core::fk_actions::Found::unjudged_trigger`], rvBU).
+/// refused too ([`d1_core::fk_actions::Found::unjudged_trigger`], rvBU),
+/// but where every migration is applied to nothing, which warns of it
+/// ([`warn_of_what_d1_applies_broken`]).
 fn refuse_writing_migrations_table(
     plan: &MigrationPlan<'_>,
     found: &d1_core::fk_actions::Found,
