@@ -1745,6 +1745,44 @@ mod tests {
     /// trigger the migrations make is judged again after each migration;
     /// one whose body still does not prepare at the end cannot be judged
     /// and is told so. An honest trigger writing a later table passes.
+    /// OU: a trigger the target already has whose body names what it
+    /// lacks (applied by a first backup, which warns of it, or by hand)
+    /// passed the plan once a pending migration made that, though its
+    /// body then writes d1_migrations on every insert. It is judged after
+    /// each pending migration, and named with the migration that made
+    /// its body run; one whose body writes elsewhere passes, and so does
+    /// one still unable to run.
+    #[test]
+    fn a_trigger_the_target_has_is_judged_once_a_pending_migration_makes_what_its_body_names() {
+        let mut target = with_migrations_table();
+        target.push(
+            "CREATE TRIGGER t5 AFTER INSERT ON \"Log\" BEGIN \
+             INSERT INTO never5(x) VALUES (1); DELETE FROM d1_migrations; END"
+                .to_owned(),
+        );
+        let pending = |sql: &str| vec![("0003_make.sql".to_owned(), sql.to_owned())];
+        let found = side_writes(&target, &pending("CREATE TABLE never5 (x INTEGER);")).unwrap();
+        assert_eq!(
+            found.migrations_table.as_deref(),
+            Some(
+                "0003_make.sql makes what the body of trigger t5 on Log, which the database \
+                 has, names: from then on that body writes d1_migrations"
+            )
+        );
+        for sql in ["CREATE TABLE other5 (x INTEGER);", "SELECT 1;"] {
+            let found = side_writes(&target, &pending(sql)).unwrap();
+            assert_eq!(found.migrations_table, None, "{sql}");
+        }
+        let honest = target[..target.len() - 1].iter().cloned().chain([
+            "CREATE TRIGGER t6 AFTER INSERT ON \"Log\" BEGIN \
+             INSERT INTO never6(x) VALUES (1); END"
+                .to_owned(),
+        ]);
+        let honest: Vec<String> = honest.collect();
+        let found = side_writes(&honest, &pending("CREATE TABLE never6 (x INTEGER);")).unwrap();
+        assert_eq!(found.migrations_table, None);
+    }
+
     #[test]
     fn a_trigger_whose_body_names_what_a_later_statement_makes_is_judged_once_it_is_there() {
         let target = with_migrations_table();

@@ -3169,3 +3169,28 @@ pub(crate) fn warned_of_pcs_faulty_key(run: &Run) -> bool {
         && run.stderr.contains("c(b) REFERENCES p(code)")
         && !run.stderr.contains("refusing")
 }
+
+/// OU: a trigger whose body names a table no migration makes and writes
+/// d1_migrations, applied (a first backup warns of it and applies it, as
+/// wrangler does), passed `migrate` once a pending migration made that
+/// table, though from then on every insert into accounts deletes
+/// wrangler's record of the migrations. The plan refuses it (exit 3),
+/// naming the migration and the trigger, before any backup.
+#[test]
+fn a_pending_migration_that_makes_what_an_applied_triggers_body_names_is_judged() {
+    let sb = with_migration((
+        "0005_t.sql",
+        "CREATE TRIGGER t5 AFTER INSERT ON accounts BEGIN \
+         INSERT INTO never5(x) VALUES (1); DELETE FROM d1_migrations; END;\n",
+    ));
+    sb.apply_migrations();
+    let pending = sb.path().join("migrations/0006_make.sql");
+    std::fs::write(pending, "CREATE TABLE never5(x INTEGER);\n").unwrap();
+    let before = database_and_backups(&sb);
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let said = "0006_make.sql makes what the body of trigger t5 on accounts, which the database \
+                has, names: from then on that body writes d1_migrations";
+    assert!(run.stderr.contains(said), "{}", run.all());
+    assert_eq!(database_and_backups(&sb), before);
+}
