@@ -467,7 +467,7 @@ pub fn side_writes_after(
             }
             made.record(triggers, &at);
         }
-        if made.after_migration(&db, &seen, &mut found, trial_ends)? {
+        if made.after_migration(&db, &seen, (&mut found, name), trial_ends)? {
             return Ok(found);
         }
     }
@@ -486,6 +486,11 @@ struct Made {
     triggers: Vec<(String, String)>,
     /// The triggers and views the target had that worked before.
     standing: Standing,
+    /// Name and table of each trigger the target had whose firing
+    /// statements did not prepare before (its body names what the target
+    /// lacks): judged after each pending migration, as one that makes
+    /// what it names may turn it into a writer of the migrations table.
+    dormant: Vec<(String, String)>,
     /// Of those, each the pending migrations have broken so far (its kind
     /// and name, in lower case), with the statement that first left it
     /// so: one a later statement drops or makes again, in the same
@@ -507,8 +512,22 @@ impl Made {
     /// What `db` has before any pending statement runs: the triggers and
     /// views that work, and the foreign keys that SQLite cannot code.
     fn before(db: &rusqlite::Connection, seen: &Recorded, trial_ends: Instant) -> Result<Made> {
+        let standing = Standing::of(db, seen, trial_ends)?;
+        let dormant =
+            { db.prepare("SELECT name, tbl_name FROM main.sqlite_schema WHERE type = 'trigger'")? }
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .filter(|(t, _)| {
+                    !standing
+                        .triggers
+                        .iter()
+                        .any(|(s, _)| s.eq_ignore_ascii_case(t))
+                })
+                .collect();
         Ok(Made {
-            standing: Standing::of(db, seen, trial_ends)?,
+            standing,
+            dormant,
             faulty_keys: key_faults(db).into_iter().map(|k| k.id).collect(),
             ..Made::default()
         })
@@ -521,7 +540,7 @@ impl Made {
         &mut self,
         db: &rusqlite::Connection,
         seen: &Recorded,
-        found: &mut Found,
+        (found, migration): (&mut Found, &str),
         trial_ends: Instant,
     ) -> Result<bool> {
         if !db.is_autocommit() {
@@ -531,7 +550,37 @@ impl Made {
             at,
             by: Bound::Time,
         });
+        if found.migrations_table.is_none() && found.unfinished.is_none() {
+            found.migrations_table = self.woken(db, seen, migration);
+        }
         Ok(found.unfinished.is_some())
+    }
+
+    /// The first trigger the target had whose body did not prepare before
+    /// the pending migrations ([`Made::dormant`]) and, once `migration`
+    /// has run, prepares to write the migrations table: said with that
+    /// migration. It made what the body names (`CREATE TABLE never5` for a
+    /// body `INSERT INTO never5 …; DELETE FROM d1_migrations`), and from
+    /// then on every statement that fires the trigger deletes wrangler's
+    /// record; it used to pass, as only the triggers pending statements
+    /// make were judged (OU).
+    fn woken(&self, db: &rusqlite::Connection, seen: &Recorded, migration: &str) -> Option<String> {
+        self.dormant.iter().find_map(|(trigger, table)| {
+            let writer = fire(db, seen, table).writes_migrations_table?;
+            let is_it = writer
+                .as_deref()
+                .is_some_and(|w| w.eq_ignore_ascii_case(trigger));
+            is_it.then(|| {
+                format!(
+                    "{} makes what the body of trigger {} on {}, which the database has, \
+                     names: from then on that body writes {}",
+                    crate::names::shown(migration),
+                    crate::names::shown_name(trigger),
+                    crate::names::shown_name(table),
+                    crate::statement::MIGRATIONS_TABLE
+                )
+            })
+        })
     }
 
     /// Notes each standing trigger or view the statement at `at` (just

@@ -1608,10 +1608,10 @@ fn warn_of_what_d1_applies_broken(found: &mut d1_core::fk_actions::Found, dir: &
         crate::warn!(
             "{trigger}, in {dir}: D1 applies it, so it is applied here too, as wherever these \
              migrations ran; from then on every statement that fires it fails, and whether it \
-             writes {} cannot be known until what its body names is made (read its body before \
-             a migration makes that: the plan judges only the triggers a pending migration \
-             makes). Where that migration is applied already, repair it in a new migration \
-             (make what its body names, or drop the trigger) rather than editing it.",
+             writes {} cannot be known until what its body names is made (a migration that \
+             makes it is judged then). Where that migration is applied already, repair it in a \
+             new migration (make what its body names, or drop the trigger) rather than editing \
+             it.",
             d1_core::statement::MIGRATIONS_TABLE
         );
     }
