@@ -592,70 +592,10 @@ pub fn missing_parents_said(missing: &[(String, String)]) -> String {
     )
 }
 
-/// The tables of `db` whose foreign keys reference a virtual table (an
-/// FTS5 table), as (table, parent as written), once each. No foreign key
-/// can refer to one, as it has no key: SQLite refuses every write to such
-/// a table, and stops `PRAGMA foreign_key_check` itself, with "foreign key
-/// mismatch", so D1, which enforces foreign keys, loads none of its rows
-/// and the app writes none (NZ: verify ended "could not run").
-pub fn virtual_parents(db: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, String)>> {
-    db.prepare(
-        "SELECT DISTINCT m.name, f.\"table\" FROM main.sqlite_schema AS m, \
-         pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' AND EXISTS \
-         (SELECT 1 FROM main.sqlite_schema AS p WHERE p.type = 'table' \
-         AND p.name = f.\"table\" COLLATE NOCASE AND p.sql LIKE 'CREATE VIRTUAL TABLE%') \
-         ORDER BY 1, 2",
-    )?
-    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-    .collect()
-}
-
-/// The tables of `db` with a foreign key SQLite cannot check, as (table,
-/// parent as written), the first of each table: one naming a virtual
-/// table ([`virtual_parents`]), or columns of its parent that are neither
-/// its PRIMARY KEY nor under a UNIQUE index. SQLite stops every write to
-/// such a table, and `PRAGMA foreign_key_check` of the whole database,
-/// with "foreign key mismatch"; a table whose parent is missing is
-/// [`missing_parents`]'s.
-pub fn mismatched_parents(db: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, String)>> {
-    let tables: Vec<String> = db
-        .prepare(
-            "SELECT name FROM main.sqlite_schema WHERE type = 'table' \
-             AND sql NOT LIKE 'CREATE VIRTUAL TABLE%' ORDER BY 1",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut found = Vec::new();
-    for table in tables {
-        let parents: Vec<String> = db
-            .prepare("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1) ORDER BY 1")?
-            .query_map([&table], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let Some(first) = parents.first() else {
-            continue;
-        };
-        let quoted = table.replace('"', "\"\"");
-        let checked = db
-            .prepare(&format!("PRAGMA main.foreign_key_check(\"{quoted}\")"))
-            .and_then(|mut stmt| stmt.query([])?.next().map(|_| ()));
-        let Err(e) = checked else {
-            continue;
-        };
-        let said = e.to_string();
-        if !said.contains("foreign key mismatch") {
-            return Err(e);
-        }
-        // SQLite names the parent: `... referencing "parent"`.
-        let named =
-            |p: &&String| said.ends_with(&format!("referencing \"{}\"", p.replace('"', "\"\"")));
-        let parent = parents.iter().find(named).unwrap_or(first);
-        found.push((table, parent.clone()));
-    }
-    Ok(found)
-}
-
-/// [`mismatched_parents`] (or [`virtual_parents`]) said: the tables, what
-/// follows, and the fix, names only; verify's finding and restore's
+/// The tables with a foreign key SQLite cannot check
+/// ([`crate::foreign_keys::Judgement::mismatched`], or
+/// [`crate::foreign_keys::Judgement::virtual_parents`]) said: the tables,
+/// what follows, and the fix, names only; verify's finding and restore's
 /// refusal alike.
 pub fn mismatched_parents_said(referencing: &[(String, String)]) -> String {
     let (pairs, _) = pairs_and_parents(referencing);
@@ -671,7 +611,8 @@ pub fn mismatched_parents_said(referencing: &[(String, String)]) -> String {
     )
 }
 
-/// [`mismatched_parents`] of tables without rows, said for verify's pass:
+/// [`crate::foreign_keys::Judgement::mismatched`] of tables without rows,
+/// said for verify's pass:
 /// a load of the dump fails on none of them.
 pub fn mismatched_parents_unwritten(referencing: &[(String, String)]) -> String {
     let (pairs, _) = pairs_and_parents(referencing);

@@ -536,15 +536,16 @@ fn foreign_key_check_saying(
     // (rvCC 1), and a row the load could not insert (`refused`) is not in
     // `db` to be seen. One naming a virtual table stays BAD, filled or
     // not (NZ 3).
-    let virtual_parents = crate::catalog::virtual_parents(db)?;
+    let judged = crate::foreign_keys::judged(db)?;
+    let virtual_parents = judged.virtual_parents();
     let written = |table: &String| {
         holds_rows(db, table) || refused.iter().any(|r| r.eq_ignore_ascii_case(table))
     };
-    let (mismatched, unwritten): (Vec<_>, Vec<_>) = { crate::catalog::mismatched_parents(db)? }
-        .into_iter()
-        .partition(|(table, parent)| {
-            written(table) || written(parent) || virtual_parents.iter().any(|(t, _)| t == table)
-        });
+    let unloadable = |(table, parent): &(String, String)| {
+        written(table) || written(parent) || virtual_parents.iter().any(|(t, _)| t == table)
+    };
+    let (mismatched, unwritten): (Vec<_>, Vec<_>) =
+        { judged.mismatched()? }.into_iter().partition(unloadable);
     let mut said = Vec::new();
     if !mismatched.is_empty() {
         said.push(crate::catalog::mismatched_parents_said(&mismatched));

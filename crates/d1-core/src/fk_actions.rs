@@ -945,38 +945,28 @@ fn fire_bare(db: &rusqlite::Connection, seen: &Recorded, table: &str) -> Result<
 struct KeyFault {
     /// `child(column) REFERENCES parent(column)`, as SQL names them.
     key: String,
-    child: String,
-    parent: String,
     /// The parent key, as SQL names it (`parent(column)`).
     parent_key: String,
     /// The parent table is not there (else its key is not UNIQUE).
     missing: bool,
     id: KeyId,
+    /// The key, as SQLite judged it.
+    judged: crate::foreign_keys::ForeignKey,
 }
 
 impl KeyFault {
     /// Whether SQLite's reason `why` (a trigger's or a view's that does
-    /// not prepare) is this key's: its parent not there, or its parent key
-    /// not UNIQUE, as SQLite words each.
+    /// not prepare) is this key's, as SQLite words it
+    /// ([`crate::foreign_keys::ForeignKey::fails`]).
     fn fails(&self, why: &str) -> bool {
-        let why = why.to_lowercase();
-        let said = if self.missing {
-            format!("no such table: main.{}", self.parent)
-        } else {
-            format!(
-                "foreign key mismatch - \"{}\" referencing \"{}\"",
-                self.child.replace('"', "\"\""),
-                self.parent.replace('"', "\"\"")
-            )
-        };
-        why.contains(&said.to_lowercase())
+        self.judged.fails(why)
     }
 
     /// What the plan's refusal says of it, after the statement `at`: what
     /// it leaves, then why that matters and the fix ([`Breakage`]).
     fn said(&self, at: &str) -> Breakage {
-        let (key, child) = (&self.key, crate::names::shown_name(&self.child));
-        let parent = crate::names::shown_name(&self.parent);
+        let (key, child) = (&self.key, crate::names::shown_name(&self.judged.child));
+        let parent = crate::names::shown_name(&self.judged.parent);
         let what = match self.missing {
             true => format!(
                 "{at} leaves the foreign key {key} without its parent table {parent} (no such \
@@ -1049,69 +1039,44 @@ impl Breakage {
 /// UNIQUE): what stops a load inserting the rows of either table.
 pub fn faulty_keys(db: &rusqlite::Connection) -> Vec<(String, String, String, bool)> {
     { key_faults(db).into_iter() }
-        .map(|f| (f.child, f.parent, f.key, f.missing))
+        .map(|f| (f.judged.child, f.judged.parent, f.key, f.missing))
         .collect()
 }
 
-/// The foreign keys of `db` that SQLite cannot code ([`KeyFault`]): a
-/// parent not there is looked up by name; a parent key that is not
-/// UNIQUE is SQLite's own word, each key of a child whose check of its
-/// keys (`PRAGMA foreign_key_check`) does not prepare judged alone
-/// ([`codes_alone`]): that check names one parent, and every key from
-/// the child to it was blamed, the sound ones too (rvCB 1, 3). What
-/// cannot be read here is no fault.
+/// The foreign keys of `db` that SQLite cannot code ([`KeyFault`]), as
+/// SQLite judges them ([`crate::foreign_keys::judged`]): its parent not
+/// there, or its parent key not UNIQUE (or a virtual table's). What cannot
+/// be read here is no fault.
 fn key_faults(db: &rusqlite::Connection) -> Vec<KeyFault> {
-    let there = |name: &str| {
-        db.prepare(
-            "SELECT 1 FROM main.sqlite_schema WHERE type IN ('table', 'view') \
-             AND lower(name) = lower(?1)",
-        )
-        .and_then(|mut s| s.exists([name]))
-        .unwrap_or(true)
-    };
     let names = |names: &[String]| {
         { names.iter() }
             .map(|n| crate::names::shown_name(n).into_owned())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    // Whether each child's check does not prepare, one check a child.
-    let mut mismatched: BTreeMap<String, bool> = BTreeMap::new();
+    let Ok(judged) = crate::foreign_keys::judged(db) else {
+        return Vec::new();
+    };
     let mut faults = Vec::new();
-    for key in foreign_keys(db) {
-        let missing = !there(&key.parent);
-        let mismatch = !missing
-            && *mismatched
-                .entry(key.child.clone())
-                .or_insert_with(|| check_mismatches(db, &key.child))
-            && !codes_alone(db, &key);
-        if !missing && !mismatch {
-            continue;
-        }
+    for key in judged.faulty() {
+        let missing = key.verdict == crate::foreign_keys::Verdict::ParentMissing;
         let id = KeyId::of(db, &key, missing);
-        let ForeignKey {
-            child,
-            parent,
-            from,
-            to,
-        } = key;
-        let shown_parent = crate::names::shown_name(&parent);
+        let shown_parent = crate::names::shown_name(&key.parent);
         // A key without columns references the parent's primary key.
-        let parent_key = match to.into_iter().collect::<Option<Vec<String>>>() {
+        let parent_key = match key.to.iter().cloned().collect::<Option<Vec<String>>>() {
             Some(to) => format!("{shown_parent}({})", names(&to)),
             None => shown_parent.into_owned(),
         };
         faults.push(KeyFault {
             key: format!(
                 "{}({}) REFERENCES {parent_key}",
-                crate::names::shown_name(&child),
-                names(&from)
+                crate::names::shown_name(&key.child),
+                names(&key.from)
             ),
-            child,
-            parent,
             parent_key,
             missing,
             id,
+            judged: key,
         });
     }
     faults
@@ -1138,7 +1103,11 @@ struct KeyId {
 }
 
 impl KeyId {
-    fn of(db: &rusqlite::Connection, key: &ForeignKey, missing: bool) -> KeyId {
+    fn of(
+        db: &rusqlite::Connection,
+        key: &crate::foreign_keys::ForeignKey,
+        missing: bool,
+    ) -> KeyId {
         let lower = |names: &[Option<String>]| {
             { names.iter() }
                 .map(|n| n.as_deref().unwrap_or("").to_lowercase())
@@ -1205,112 +1174,6 @@ fn columns_at(
         .map(|c| c.as_deref().and_then(at))
         .collect();
     (root, positions)
-}
-
-/// A foreign key of a table, as `PRAGMA foreign_key_list` gives it.
-struct ForeignKey {
-    child: String,
-    parent: String,
-    /// The child's columns, in order.
-    from: Vec<String>,
-    /// The parent's, `None` where the key names none (its primary key).
-    to: Vec<Option<String>>,
-}
-
-/// Every foreign key of `db`'s tables (none, where they cannot be read).
-fn foreign_keys(db: &rusqlite::Connection) -> Vec<ForeignKey> {
-    let columns = db
-        .prepare(
-            "SELECT m.name, f.id, f.\"table\", f.\"from\", f.\"to\" FROM main.sqlite_schema AS m \
-             JOIN pragma_foreign_key_list(m.name) AS f WHERE m.type = 'table' \
-             ORDER BY m.name, f.id, f.seq",
-        )
-        .and_then(|mut s| {
-            s.query_map([], |r| {
-                Ok((
-                    (r.get::<_, String>(0)?, r.get::<_, i64>(1)?),
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .unwrap_or_default();
-    let mut keys: Vec<((String, i64), ForeignKey)> = Vec::new();
-    for (of, parent, from, to) in columns {
-        match keys.last_mut() {
-            Some((last, key)) if *last == of => {
-                key.from.push(from);
-                key.to.push(to);
-            }
-            _ => {
-                let child = of.0.clone();
-                let (from, to) = (vec![from], vec![to]);
-                keys.push((
-                    of,
-                    ForeignKey {
-                        child,
-                        parent,
-                        from,
-                        to,
-                    },
-                ));
-            }
-        }
-    }
-    keys.into_iter().map(|(_, key)| key).collect()
-}
-
-/// Whether SQLite cannot prepare the check of `child`'s foreign keys
-/// for a parent key that is not UNIQUE (`foreign key mismatch - "child"
-/// referencing "parent"`, naming the first such parent only).
-fn check_mismatches(db: &rusqlite::Connection, child: &str) -> bool {
-    let check = format!(
-        "PRAGMA main.foreign_key_check({})",
-        crate::statement::quote_ident(child)
-    );
-    { db.prepare(&check).err() }.is_some_and(|e| e.to_string().contains("foreign key mismatch"))
-}
-
-/// The table [`codes_alone`] makes, a name no schema is expected to hold
-/// (one that does leaves every key sound).
-const PROBE: &str = "d1 backup key probe";
-
-/// Whether SQLite codes `key` alone: the check of a table made with that
-/// key only (its columns as many, its parent and parent key the same)
-/// prepares, in a savepoint rolled back after. SQLite's rule for a parent
-/// key (the parent's PRIMARY KEY, or a UNIQUE index of those columns with
-/// their collations, not partial) is its own, never copied here.
-fn codes_alone(db: &rusqlite::Connection, key: &ForeignKey) -> bool {
-    let quote = |n: &str| crate::statement::quote_ident(n);
-    let columns: Vec<String> = (0..key.from.len())
-        .map(|i| quote(&format!("c{i}")))
-        .collect();
-    let columns = columns.join(", ");
-    let parent_key = match key.to.iter().cloned().collect::<Option<Vec<String>>>() {
-        Some(to) => format!(
-            "({})",
-            to.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
-        ),
-        None => String::new(),
-    };
-    let probe = quote(PROBE);
-    let made = format!(
-        "CREATE TABLE main.{probe} ({columns}, FOREIGN KEY ({columns}) REFERENCES {}{parent_key})",
-        quote(&key.parent)
-    );
-    if db.execute_batch("SAVEPOINT probed").is_err() {
-        return true;
-    }
-    let codes = db.execute_batch(&made).is_err()
-        || !{
-            db.prepare(&format!("PRAGMA main.foreign_key_check({probe})"))
-                .err()
-        }
-        .is_some_and(|e| e.to_string().contains("foreign key mismatch"));
-    let _ = db.execute_batch("ROLLBACK TO probed; RELEASE probed");
-    codes
 }
 
 /// [`fire`] with the triggers `others` dropped, in a savepoint rolled back

@@ -6,6 +6,7 @@
 //! | step | module |
 //! |---|---|
 //! | a database's schema, what an export covers | [`catalog`] |
+//! | each foreign key, and whether SQLite can code it | [`foreign_keys`] |
 //! | reading and splitting a dump; what it may hold | [`dump`] |
 //! | the trust boundary: the authorizer every statement passes | [`gate`] |
 //! | values over D1's 2 MB that local D1 holds | [`value_limit`] |
@@ -32,6 +33,7 @@ pub mod checks;
 pub mod digest;
 pub mod dump;
 pub mod fk_actions;
+pub mod foreign_keys;
 pub mod gate;
 pub mod interrupt;
 pub mod manifest;

@@ -560,7 +560,7 @@ impl Survey {
     /// The tables the dump creates whose foreign keys reference a virtual
     /// table the restore makes (one a `sqlite3 .dump` records, or a
     /// manifest's, `recorded`), as (table, parent), filled or not
-    /// ([`crate::catalog::virtual_parents`]): no row loads into such a
+    /// ([`crate::foreign_keys::Judgement::virtual_parents`]): no row loads into such a
     /// table, nor does the app's next write, and verify's foreign key
     /// check says so.
     pub fn referencing_virtual_tables(&self, recorded: &[VirtualTable]) -> Vec<(String, String)> {
@@ -569,7 +569,8 @@ impl Survey {
         let Some(gate) = self.tables_made(made) else {
             return Vec::new();
         };
-        crate::catalog::virtual_parents(gate.db()).unwrap_or_default()
+        { crate::foreign_keys::judged(gate.db()) }
+            .map_or_else(|_| Vec::new(), |j| j.virtual_parents())
     }
 
     /// A database in memory holding the tables the dump creates, and the
