@@ -3194,3 +3194,109 @@ fn a_pending_migration_that_makes_what_an_applied_triggers_body_names_is_judged(
     assert!(run.stderr.contains(said), "{}", run.all());
     assert_eq!(database_and_backups(&sb), before);
 }
+
+/// [`MISMATCHED_PC`]'s history, its first backup GOOD (p and c empty),
+/// then a row put into p, as the app would: every backup of it is BAD
+/// from then on, the parent's rows unable to load while the key is faulty.
+fn mismatched_pc_with_a_parent_row() -> Sandbox {
+    let sb = applied_mismatched_pc();
+    sb.empty_local_d1();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.execute_sql_with_wrangler("INSERT INTO p VALUES (1, 'a');");
+    sb
+}
+
+/// The migration that repairs [`MISMATCHED_PC`]'s key, as its warning
+/// asks: c made again with a key to p's INTEGER PRIMARY KEY.
+fn add_the_repair(sb: &Sandbox) {
+    std::fs::write(
+        sb.path().join("migrations/0006_fix_c.sql"),
+        "CREATE TABLE c_new (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id));\n\
+         DROP TABLE c;\nALTER TABLE c_new RENAME TO c;\n",
+    )
+    .unwrap();
+}
+
+/// Whether `run` was refused by a backup BAD for the faulty key of the
+/// database itself, saying so in the words that apply (a plain parent,
+/// rows that could not load) and naming `migrate --no-backup` as the
+/// way that works.
+#[track_caller]
+fn refused_for_the_databases_own_key(run: &Run, mended: bool) {
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let all = run.all();
+    for said in [
+        "a foreign key of qbtime_db_local itself",
+        "cargo xtask migrate local --no-backup --reason \"",
+        "--confirm qbtime_db_local",
+        "columns of p that are neither its PRIMARY KEY nor UNIQUE",
+        "p: the load could not insert",
+    ] {
+        assert!(run.stderr.contains(said), "{said:?}:\n{all}");
+    }
+    let pending = "the pending migrations (0006_fix_c.sql) make it sound";
+    assert_eq!(run.stderr.contains(pending), mended, "{all}");
+    assert_eq!(
+        run.stderr.contains("no pending migration makes it sound"),
+        !mended,
+        "{all}"
+    );
+    for wrong in ["virtual table (FTS5)", "rows differ from the database's"] {
+        assert!(!all.contains(wrong), "{wrong:?}:\n{all}");
+    }
+}
+
+/// rvCE: the migration that repairs a faulty foreign key (the one a
+/// first backup's warning asked for) was refused by its pre-migration
+/// backup, BAD for that very key once its parent held a row, and no way
+/// out was named: the only advice ("make that FOREIGN KEY refer to …
+/// and export again") needed the migration refused, and the check's
+/// words spoke of a virtual table and of rows that differ. The refusal
+/// says the key is the database's own, whether a pending migration makes
+/// it sound, and the way that works (`migrate --no-backup --reason`,
+/// with the database's confirmation), which applies it, after which a
+/// backup is GOOD. `with-backup` is refused alike, running nothing.
+#[test]
+fn a_migrate_refused_by_its_pre_migration_backup_over_a_faulty_foreign_key_gives_a_way_that_works()
+{
+    let sb = mismatched_pc_with_a_parent_row();
+    let marker = sb.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let run = sb.xtask(&["with-backup", "local", "--", "sh", "-c", &touch]);
+    refused_for_the_databases_own_key(&run, false);
+    assert!(!marker.exists(), "the command ran: {}", run.all());
+    add_the_repair(&sb);
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    refused_for_the_databases_own_key(&run, true);
+    let applied = |sb: &Sandbox| sb.query("SELECT name FROM d1_migrations")[0].len();
+    assert_eq!(applied(&sb), 5, "{}", run.all());
+    let way = ["--no-backup", "--reason", "repair c's key"];
+    let confirm = ["--confirm", "qbtime_db_local"];
+    sb.xtask(&[&["migrate", "local"][..], &way, &confirm].concat())
+        .assert_ok();
+    assert_eq!(applied(&sb), 6);
+    sb.xtask(&["backup", "local"]).assert_ok();
+}
+
+/// rvCE: a restore of the GOOD backup taken before p held a row was
+/// refused by its safety backup, BAD for the database's own faulty key,
+/// and restore has no way to skip it. The refusal names the way that
+/// works and keeps a way back: apply the pending repair without a backup,
+/// then restore again, whose safety backup is then GOOD.
+#[test]
+fn a_restore_refused_by_its_safety_backup_over_a_faulty_foreign_key_gives_a_way_that_works() {
+    let sb = mismatched_pc_with_a_parent_row();
+    add_the_repair(&sb);
+    let restore = ["restore", "latest", "--to", "local", "--replace", "--yes"];
+    let run = sb.xtask(&restore);
+    refused_for_the_databases_own_key(&run, true);
+    assert!(run.stderr.contains("then restore again"), "{}", run.all());
+    assert_eq!(sb.query("SELECT count(*) FROM p")[0][0], 1);
+    let way = ["--no-backup", "--reason", "repair c's key"];
+    let confirm = ["--confirm", "qbtime_db_local"];
+    sb.xtask(&[&["migrate", "local"][..], &way, &confirm].concat())
+        .assert_ok();
+    let run = sb.xtask(&restore);
+    run.assert_ok();
+    assert_eq!(sb.query("SELECT count(*) FROM p")[0][0], 0, "{}", run.all());
+}
