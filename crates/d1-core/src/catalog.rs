@@ -592,24 +592,45 @@ pub fn missing_parents_said(missing: &[(String, String)]) -> String {
     )
 }
 
-/// The tables with a foreign key SQLite cannot check
-/// ([`crate::foreign_keys::Judgement::mismatched`], or
-/// [`crate::foreign_keys::Judgement::virtual_parents`]) said: the tables,
+/// The tables with a foreign key naming a virtual table
+/// ([`crate::foreign_keys::Judgement::virtual_parents`]) said: the tables,
 /// what follows, and the fix, names only; verify's finding and restore's
 /// refusal alike.
 pub fn mismatched_parents_said(referencing: &[(String, String)]) -> String {
     let (pairs, _) = pairs_and_parents(referencing);
     format!(
         "{pairs} by a FOREIGN KEY SQLite cannot check: it names a virtual table (FTS5), which \
-         no foreign key can refer to, or columns that are neither the PRIMARY KEY of the table \
-         it names nor under a UNIQUE index of it. SQLite refuses every write to the table that \
-         has it (\"foreign key mismatch\"), so D1, which enforces foreign keys, loads none of \
-         its rows and the app can write none; nor does a load of a dump, which defers foreign \
-         keys, insert any row of the table it names. In the database it came from, make that FOREIGN \
-         KEY refer to a plain table's PRIMARY KEY or UNIQUE columns (or take it out of its \
-         CREATE TABLE), and export again"
+         no foreign key can refer to. {CANNOT_CHECK_FOLLOWS} In the database it came from, make \
+         that FOREIGN KEY refer to a plain table's PRIMARY KEY or UNIQUE columns (or take it out \
+         of its CREATE TABLE), and export again"
     )
 }
+
+/// [`crate::foreign_keys::Judgement::mismatched`] whose parents are plain
+/// tables said: the key
+/// names columns that are neither the parent's PRIMARY KEY nor UNIQUE
+/// (verify knows which, and no longer says "a virtual table (FTS5)" of
+/// one: rvCE), what follows, and the fix, which is the database's: a
+/// migration, as ALTER TABLE cannot change a key.
+pub fn plain_parents_mismatched_said(referencing: &[(String, String)]) -> String {
+    let (pairs, parents) = pairs_and_parents(referencing);
+    let named = match parents.as_slice() {
+        [parent] => format!("columns of {parent} that are neither its PRIMARY KEY nor UNIQUE"),
+        _ => "columns of the table it names that are neither its PRIMARY KEY nor UNIQUE".into(),
+    };
+    format!(
+        "{pairs} by a FOREIGN KEY SQLite cannot check: it names {named}. {CANNOT_CHECK_FOLLOWS} \
+         In the database it came from, make that FOREIGN KEY refer to the PRIMARY KEY or UNIQUE \
+         columns of the table it names, or give those columns a UNIQUE index, in a migration \
+         (ALTER TABLE cannot change a key: the table is made again), and back up again"
+    )
+}
+
+/// What a foreign key SQLite cannot check does, whatever it names.
+const CANNOT_CHECK_FOLLOWS: &str = "SQLite refuses every write to the table that has it \
+     (\"foreign key mismatch\"), so D1, which enforces foreign keys, loads none of its rows and \
+     the app can write none; nor does a load of a dump, which defers foreign keys, insert any row \
+     of the table it names.";
 
 /// [`crate::foreign_keys::Judgement::mismatched`] of tables without rows,
 /// said for verify's pass:

@@ -309,7 +309,9 @@ pub enum Export<'a> {
 /// every row of them faithfully; otherwise it did not, however well the
 /// dump loads. A table that differs only by the rows the load could not
 /// insert (`unloaded`) was written faithfully: those rows are the load's
-/// failure (the statements check), and no export would mend them.
+/// failure (the statements check), and no export would mend them. Rows a
+/// key SQLite cannot check refused are said to be the load's (rvCE: "the
+/// backup's rows differ" blamed the backup).
 pub fn source_check(
     content: &BTreeMap<String, String>,
     source: &BTreeMap<String, String>,
@@ -329,9 +331,12 @@ pub fn source_check(
                 None
             }
             Some(got) if got != want => Some(format!(
-                "{}: the backup's rows differ from the database's (row set {} where the \
-                 database has {})",
+                "{}: {} (row set {} where the database has {})",
                 crate::names::shown_name(t),
+                match unloaded.refused.iter().any(|r| r.eq_ignore_ascii_case(t)) {
+                    true => "the load could not insert its rows",
+                    false => "the backup's rows differ from the database's",
+                },
                 short(got),
                 short(want)
             )),
@@ -398,18 +403,17 @@ fn only_in_backup(table: &str) -> String {
 /// (rvCC 1): no export loads them, so no fault of the export is told,
 /// and the fix is that key's (the check of foreign keys names it).
 fn refused_by_a_key(differ: &[String], refused: &[&String]) -> Check {
-    let shown: Vec<String> = { refused.iter() }
-        .map(|t| crate::names::shown_name(t).into_owned())
-        .collect();
     fail(
         "source",
         format!(
-            "{}; the load could not insert the rows of {} (\"foreign key mismatch\": a FOREIGN \
-             KEY SQLite cannot check, which D1 refuses them for too), so whether the export \
-             wrote them faithfully is not told (see foreign keys: fix that key, and back up \
-             again)",
+            "{}: \"foreign key mismatch\", a FOREIGN KEY SQLite cannot check, which D1 refuses \
+             {} rows for too, so whether the export wrote them faithfully is not told (see \
+             foreign keys: fix that key, and back up again)",
             differ.join("; "),
-            crate::wording::listed(&shown, "table"),
+            match refused.len() {
+                1 => "its",
+                _ => "their",
+            }
         ),
     )
 }
@@ -547,8 +551,13 @@ fn foreign_key_check_saying(
     let (mismatched, unwritten): (Vec<_>, Vec<_>) =
         { judged.mismatched()? }.into_iter().partition(unloadable);
     let mut said = Vec::new();
-    if !mismatched.is_empty() {
-        said.push(crate::catalog::mismatched_parents_said(&mismatched));
+    let (named_virtual, plain): (Vec<_>, Vec<_>) = { mismatched.into_iter() }
+        .partition(|(table, _)| virtual_parents.iter().any(|(t, _)| t == table));
+    if !named_virtual.is_empty() {
+        said.push(crate::catalog::mismatched_parents_said(&named_virtual));
+    }
+    if !plain.is_empty() {
+        said.push(crate::catalog::plain_parents_mismatched_said(&plain));
     }
     if let Some(missing_said) = missing_said {
         let missing = crate::catalog::missing_parents(db)?;
@@ -1414,7 +1423,13 @@ mod tests {
         let check = source_check(&digest("b"), &digest("a"), Export::Native, &unloaded);
         assert_eq!(check.status, Status::Fail, "{check:?}");
         assert!(check.detail.contains("see foreign keys"), "{check:?}");
-        for blame in ["a fault of this tool", "--via-wrangler"] {
+        assert!(
+            check
+                .detail
+                .starts_with("p: the load could not insert its rows"),
+            "{check:?}"
+        );
+        for blame in ["a fault of this tool", "--via-wrangler", "rows differ"] {
             assert!(!check.detail.contains(blame), "{blame:?}: {check:?}");
         }
     }
@@ -1435,6 +1450,13 @@ mod tests {
         assert_eq!(status(&["P".to_owned()]), Status::Fail);
         db.execute_batch("INSERT INTO p VALUES (1, 'a');").unwrap();
         assert_eq!(status(&[]), Status::Fail);
+        // rvCE: its parent is a plain table, and it says so.
+        let said = foreign_key_check(&db, false, &[]).unwrap().detail;
+        assert!(
+            said.contains("columns of p that are neither its PRIMARY KEY nor UNIQUE"),
+            "{said}"
+        );
+        assert!(!said.contains("virtual table"), "{said}");
     }
 
     /// KU: the INSERTs past the load's bound on searches are said not

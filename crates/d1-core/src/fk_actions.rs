@@ -251,6 +251,11 @@ pub struct Found {
     /// anywhere (rvCB 2: a fresh clone applies every migration, those
     /// production applied and the tool forbids editing too).
     pub broken: Option<String>,
+    /// Each foreign key the target's schema had that SQLite cannot code,
+    /// and that is gone, or sound, once every pending migration has run
+    /// (`child(columns) REFERENCES parent(columns)`): a backup BAD for it
+    /// now is mended by applying them (rvCE).
+    pub mended_keys: Vec<String>,
 }
 
 /// What the statement being prepared does to the migrations table
@@ -471,7 +476,7 @@ pub fn side_writes_after(
             return Ok(found);
         }
     }
-    (found.broken, found.breaks) = Breakage::split(made.still_broken(&db, &seen, trial_ends)?);
+    made.finish(&db, &seen, trial_ends, &mut found)?;
     Ok(found)
 }
 
@@ -503,6 +508,8 @@ struct Made {
     /// pending migrations, as the statements so far left them (renamed,
     /// [`KeyId::is`]): none of theirs (rvCB 1).
     faulty_keys: Vec<KeyId>,
+    /// `faulty_keys` as SQL named them before the pending migrations.
+    faulty_said: Vec<String>,
     /// Each foreign key the pending statements have left that D1 cannot
     /// code, as they left it, with the statement that first left it so.
     keys_broken_at: Vec<(KeyId, String)>,
@@ -525,12 +532,40 @@ impl Made {
                         .any(|(s, _)| s.eq_ignore_ascii_case(t))
                 })
                 .collect();
+        let (faulty_keys, faulty_said) = { key_faults(db).into_iter() }
+            .map(|k| (k.id, k.key))
+            .unzip();
         Ok(Made {
             standing,
             dormant,
-            faulty_keys: key_faults(db).into_iter().map(|k| k.id).collect(),
+            faulty_keys,
+            faulty_said,
             ..Made::default()
         })
+    }
+
+    /// What every pending migration, all run, leaves in `found`: what
+    /// they broke ([`Made::still_broken`]) and the keys they mended.
+    fn finish(
+        &self,
+        db: &rusqlite::Connection,
+        seen: &Recorded,
+        trial_ends: Instant,
+        found: &mut Found,
+    ) -> Result<()> {
+        (found.broken, found.breaks) = Breakage::split(self.still_broken(db, seen, trial_ends)?);
+        found.mended_keys = self.mended(db);
+        Ok(())
+    }
+
+    /// The foreign keys SQLite could not code before the pending
+    /// statements and can now, or that are gone ([`Found::mended_keys`]).
+    fn mended(&self, db: &rusqlite::Connection) -> Vec<String> {
+        let now = key_faults(db);
+        { self.faulty_keys.iter().zip(&self.faulty_said) }
+            .filter(|(had, _)| !now.iter().any(|k| had.is(&k.id)))
+            .map(|(_, said)| said.clone())
+            .collect()
     }
 
     /// Commits the migration just tried (unless it ended the transaction
@@ -2143,6 +2178,34 @@ mod tests {
     /// is told as what it is, with the child, its key and the parent, the
     /// same with a trigger on either table or none, and the trigger is not
     /// blamed; one the target had already is none of the migration's doing.
+    /// rvCE: a foreign key the target had that SQLite cannot code is
+    /// mended once the pending migrations make its table again with a sound
+    /// key, or give its parent key a UNIQUE index; not by a migration that
+    /// leaves it. A backup BAD for it names the migrations that mend it.
+    #[test]
+    fn a_faulty_key_the_target_had_is_mended_by_the_migrations_that_repair_it() {
+        let mut target = schema();
+        target.extend(
+            [
+                "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT)",
+                "CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code))",
+            ]
+            .map(str::to_owned),
+        );
+        let mended = |sql: &str| side_writes(&target, &migration(sql)).unwrap().mended_keys;
+        let key = ["c(b) REFERENCES p(code)"];
+        assert_eq!(
+            mended(
+                "CREATE TABLE c_new (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id));\n\
+                 DROP TABLE c;\nALTER TABLE c_new RENAME TO c;"
+            ),
+            key
+        );
+        assert_eq!(mended("CREATE UNIQUE INDEX p_code ON p (code);"), key);
+        assert!(mended("CREATE TABLE kept (x);").is_empty());
+        assert!(mended("ALTER TABLE c RENAME COLUMN b TO code;").is_empty());
+    }
+
     #[test]
     fn a_foreign_key_a_pending_statement_leaves_unable_to_run_is_told_as_such() {
         for trigger in [

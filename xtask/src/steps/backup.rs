@@ -337,7 +337,78 @@ pub fn run_under(
     args: &BackupArgs,
     held: Held<'_>,
 ) -> Result<Option<PathBuf>> {
-    take(sh, project, args, Some(held))
+    let env = held.of;
+    take(sh, project, args, Some(held)).map_err(|e| match e.downcast_ref::<BadForItsOwnKey>() {
+        Some(_) => anyhow::anyhow!(
+            "{e:#} {}",
+            own_key_way_out(sh, project, env, args.taken_for)
+        ),
+        None => e,
+    })
+}
+
+/// A backup just taken that its verification found BAD for a foreign key
+/// SQLite cannot check alone ([`crate::steps::verify::Report::failed_for_a_faulty_key`]):
+/// the key is its database's own, and no backup of it is good until a
+/// migration repairs it. Shown as the message it holds.
+#[derive(Debug)]
+struct BadForItsOwnKey(String);
+
+impl fmt::Display for BadForItsOwnKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadForItsOwnKey {}
+
+/// The way out of a task's backup of `env` that is BAD for a foreign key
+/// of the database itself (rvCE): the migration that repairs it is
+/// refused by its own pre-migration backup, so it is applied with
+/// `--no-backup`, its reason and the database's typed confirmation, a
+/// remote database's way back noted first (Time Travel's bookmark), as for
+/// an object ending in a `--` comment ([`commented_object_way_out`]).
+/// Whether the pending migrations repair it is the plan's word: the key is
+/// gone, or sound, once they have run in memory.
+fn own_key_way_out(sh: &Shell, project: &Project, env: &Environment, by: TakenFor) -> String {
+    let (name, db) = (&env.name, &env.database_name);
+    let plan = crate::steps::migrations::plan(sh, project, env).ok();
+    let mended = { plan.as_ref() }
+        .and_then(|p| Some((&p.pending, p.side_writes.as_ref().ok()?)))
+        .filter(|(_, found)| !found.mended_keys.is_empty());
+    let apply = match mended {
+        Some((pending, found)) => format!(
+            "The pending migrations ({}) make it sound ({} is gone once they have run): apply \
+             them without that backup",
+            pending.join(", "),
+            found.mended_keys.join(", ")
+        ),
+        None => "No pending migration makes it sound: add one that makes the key refer to its \
+                 parent's PRIMARY KEY or UNIQUE columns, or gives those columns a UNIQUE index \
+                 (ALTER TABLE cannot change a key: the table is made again), then apply it \
+                 without that backup"
+            .to_owned(),
+    };
+    let noted = match env.location {
+        Location::Local => String::new(),
+        Location::Remote => format!(
+            " (first note the bookmark `cargo xtask time-travel info {name}` prints, the way \
+             back: `cargo xtask time-travel restore {name} --bookmark BOOKMARK`)"
+        ),
+    };
+    let then = match by {
+        TakenFor::RestoreSafety => "restore again: its safety backup is then good".to_owned(),
+        TakenFor::Command => "run with-backup again".to_owned(),
+        TakenFor::Migration | TakenFor::Itself => {
+            format!("back up again (`cargo xtask backup {name}`)")
+        }
+    };
+    format!(
+        "It is BAD for a foreign key of {db} itself (see foreign keys), not for a fault of the \
+         backup: while {db} holds that key and its parent holds rows, no backup of it can be \
+         good, a dump deferring foreign keys. {apply}{noted}: `cargo xtask migrate {name} \
+         --no-backup --reason \"repair a faulty foreign key\" --confirm {db}`, then {then}."
+    )
 }
 
 /// Refuses, as the backup itself would and before anything runs, a backup
@@ -2990,11 +3061,15 @@ fn verify_new_backup(
             }
             false => "",
         };
-        bail!(
+        let said = format!(
             "{} failed verification ({failed}). It is kept, marked bad in its manifest, and will \
              never be chosen as `latest`.{why}",
             file.display(),
         );
+        return Err(match report.failed_for_a_faulty_key() {
+            true => BadForItsOwnKey(said).into(),
+            false => anyhow::anyhow!(said),
+        });
     }
     Ok(manifest)
 }

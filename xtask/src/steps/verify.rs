@@ -87,6 +87,21 @@ impl Report {
             .all(|c| matches!(c.name, "foreign keys" | "audit chain"))
     }
 
+    /// Whether every check it failed fails for a foreign key SQLite cannot
+    /// check (`foreign key mismatch`) alone: the key's own check, and the
+    /// rows the load could not insert for it (statements, rows, source).
+    /// No backup of a database that holds such a key, its parent holding
+    /// rows, is good, a dump deferring foreign keys (rvCE).
+    pub fn failed_for_a_faulty_key(&self) -> bool {
+        let failed: Vec<&Check> = { self.checks.iter() }
+            .filter(|c| c.status == Status::Fail)
+            .collect();
+        failed.iter().any(|c| {
+            c.name == "foreign keys" && c.detail.contains("by a FOREIGN KEY SQLite cannot check")
+        }) && { failed.iter() }
+            .all(|c| matches!(c.name, "foreign keys" | "statements" | "rows" | "source"))
+    }
+
     pub fn verification(&self) -> Verification {
         Verification {
             verified_at: Utc::now(),

@@ -3209,13 +3209,12 @@ fn mismatched_pc_with_a_parent_row() -> Sandbox {
 /// The migration that repairs [`MISMATCHED_PC`]'s key, as its warning
 /// asks: c made again with a key to p's INTEGER PRIMARY KEY.
 fn add_the_repair(sb: &Sandbox) {
-    std::fs::write(
-        sb.path().join("migrations/0006_fix_c.sql"),
-        "CREATE TABLE c_new (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id));\n\
-         DROP TABLE c;\nALTER TABLE c_new RENAME TO c;\n",
-    )
-    .unwrap();
+    std::fs::write(sb.path().join("migrations/0006_fix_c.sql"), REPAIR_OF_C).unwrap();
 }
+
+/// c made again with a key to p's INTEGER PRIMARY KEY.
+const REPAIR_OF_C: &str = "CREATE TABLE c_new (id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id));\n\
+     DROP TABLE c;\nALTER TABLE c_new RENAME TO c;\n";
 
 /// Whether `run` was refused by a backup BAD for the faulty key of the
 /// database itself, saying so in the words that apply (a plain parent,
@@ -3234,10 +3233,10 @@ fn refused_for_the_databases_own_key(run: &Run, mended: bool) {
     ] {
         assert!(run.stderr.contains(said), "{said:?}:\n{all}");
     }
-    let pending = "the pending migrations (0006_fix_c.sql) make it sound";
+    let pending = "The pending migrations (0006_fix_c.sql) make it sound";
     assert_eq!(run.stderr.contains(pending), mended, "{all}");
     assert_eq!(
-        run.stderr.contains("no pending migration makes it sound"),
+        run.stderr.contains("No pending migration makes it sound"),
         !mended,
         "{all}"
     );
@@ -3291,12 +3290,63 @@ fn a_restore_refused_by_its_safety_backup_over_a_faulty_foreign_key_gives_a_way_
     let run = sb.xtask(&restore);
     refused_for_the_databases_own_key(&run, true);
     assert!(run.stderr.contains("then restore again"), "{}", run.all());
-    assert_eq!(sb.query("SELECT count(*) FROM p")[0][0], 1);
+    assert_eq!(sb.query("SELECT count(*) AS n FROM p")[0][0]["n"], 1);
     let way = ["--no-backup", "--reason", "repair c's key"];
     let confirm = ["--confirm", "qbtime_db_local"];
     sb.xtask(&[&["migrate", "local"][..], &way, &confirm].concat())
         .assert_ok();
     let run = sb.xtask(&restore);
     run.assert_ok();
-    assert_eq!(sb.query("SELECT count(*) FROM p")[0][0], 0, "{}", run.all());
+    assert_eq!(
+        sb.query("SELECT count(*) AS n FROM p")[0][0]["n"],
+        0,
+        "{}",
+        run.all()
+    );
+}
+
+/// rvCE, of prod: the way out of a migrate refused by its pre-migration
+/// backup, BAD for prod's own faulty key, notes Time Travel's bookmark
+/// first (the way back, as no backup can be taken), then names
+/// `migrate --no-backup` with prod's confirmation; that way applies the
+/// repair, after which `backup prod` is GOOD.
+#[test]
+fn a_remote_migrate_refused_over_the_databases_own_faulty_key_notes_the_bookmark_first() {
+    // p's row is put in before c is made: local D1 refuses it after.
+    let remote = common::remote::Remote::new(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
+         INSERT INTO p VALUES (1, 'a');\n\
+         CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));",
+    );
+    let home = tempfile::tempdir().unwrap();
+    let repair = remote.sb.path().join("migrations/0005_fix_c.sql");
+    std::fs::write(repair, REPAIR_OF_C).unwrap();
+    let confirm = ["--confirm", "qbtime_db_prod"];
+    let run = remote.xtask(home.path(), &[&["migrate", "prod"][..], &confirm].concat());
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let unsaid: Vec<&str> = [
+        "a foreign key of qbtime_db_prod itself",
+        "The pending migrations (0005_fix_c.sql) make it sound",
+        "note the bookmark `cargo xtask time-travel info prod` prints",
+        "cargo xtask migrate prod --no-backup --reason \"",
+        "--confirm qbtime_db_prod",
+    ]
+    .into_iter()
+    .filter(|said| !run.stderr.contains(said))
+    .collect();
+    assert!(unsaid.is_empty(), "{unsaid:?}:\n{}", run.all());
+    remote
+        .xtask(home.path(), &["time-travel", "info", "prod"])
+        .assert_ok();
+    let way = [
+        "migrate",
+        "prod",
+        "--no-backup",
+        "--reason",
+        "repair c's key",
+    ];
+    remote
+        .xtask(home.path(), &[&way[..], &confirm].concat())
+        .assert_ok();
+    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
 }
