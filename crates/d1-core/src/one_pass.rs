@@ -417,6 +417,42 @@ mod tests {
         assert!(one_and_two_passes(EXPORT, &staged, &schema_of(EXPORT)).is_err());
     }
 
+    /// A table whose name was quoted (`d1_migrations` as wrangler makes
+    /// it) is written by D1's export `CREATE TABLE IF NOT EXISTS`, where
+    /// SQLite keeps `CREATE TABLE` and the schema read says so: the same
+    /// table, loaded in one pass (rvCG 1). So is one whose text only holds
+    /// a quoted `CREATE TABLE` (the export's test is not anchored).
+    #[test]
+    fn a_table_the_export_writes_if_not_exists_is_the_schema_read_before_it() {
+        let dump = EXPORT.replace(
+            "CREATE TABLE companies",
+            &format!(
+                "{WRANGLERS_MIGRATIONS}\n\
+                 INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") \
+                 VALUES(1,'0001_a.sql','2026-01-01 00:00:00');\n\
+                 CREATE TABLE IF NOT EXISTS 'quoted' (x DEFAULT 'CREATE TABLE \"y\"');\n\
+                 CREATE TABLE IF NOT EXISTS t (x DEFAULT 'CREATE TABLE \"y\"');\n\
+                 CREATE TABLE companies"
+            ),
+        );
+        let schema = schema_of(&dump);
+        assert!(
+            schema[0].1.starts_with("CREATE TABLE \"d1_migrations\"("),
+            "{schema:?}"
+        );
+        assert_eq!(
+            one_and_two_passes(&dump, &Options::default(), &schema),
+            Ok(())
+        );
+    }
+
+    /// `d1_migrations` as the pinned wrangler creates it (`CREATE TABLE IF
+    /// NOT EXISTS`, its name quoted, tab-indented), as D1's export writes it.
+    const WRANGLERS_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS \"d1_migrations\"(\n\
+        \t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\
+        \t\tname       TEXT UNIQUE,\n\
+        \t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);";
+
     /// The schema read before the export and the dump's tables must agree:
     /// a table created, dropped or altered in between stops the one pass.
     #[test]
@@ -433,12 +469,30 @@ mod tests {
         );
         let dropped = &dropped[..dropped.find("CREATE TRIGGER").unwrap()];
         let altered = EXPORT.replace("log (at TEXT, what TEXT)", "log (at TEXT, what BLOB)");
+        // Written by the export `IF NOT EXISTS`, the same name, another table.
+        let migrated = EXPORT.replace(
+            "CREATE TABLE companies",
+            &format!("{WRANGLERS_MIGRATIONS}\nCREATE TABLE companies"),
+        );
+        let migrated_schema = schema_of(&migrated);
+        let unique_dropped = migrated.replace("name       TEXT UNIQUE", "name       TEXT");
+        let created_as_temporary = migrated.replace(
+            "CREATE TABLE IF NOT EXISTS \"d1_migrations\"",
+            "CREATE TEMP TABLE IF NOT EXISTS \"d1_migrations\"",
+        );
+        let unquoted_said_otherwise = EXPORT.replace(
+            "CREATE TABLE log (at TEXT, what TEXT)",
+            "CREATE TABLE IF NOT EXISTS log (at TEXT, what BLOB)",
+        );
         let mut reordered = schema.clone();
         reordered.swap(0, 1);
         for (what, dump, tables) in [
             ("a table added", added.as_str(), &schema),
             ("a table dropped", dropped, &schema),
             ("a table altered", altered.as_str(), &schema),
+            ("a constraint dropped", &unique_dropped, &migrated_schema),
+            ("a temporary table", &created_as_temporary, &migrated_schema),
+            ("altered, IF NOT EXISTS", &unquoted_said_otherwise, &schema),
             ("tables in another order", EXPORT, &reordered),
             ("no schema", EXPORT, &Vec::new()),
         ] {

@@ -243,6 +243,39 @@ fn a_remote_backup_is_verified_from_the_load_made_as_it_arrived_when_its_order_a
     assert_eq!(m["rows"]["attachments"], 1);
 }
 
+/// A database wrangler migrated holds `d1_migrations` as wrangler makes it,
+/// its name quoted, and D1's export writes that table `CREATE TABLE IF NOT
+/// EXISTS "d1_migrations"`, where the schema read before the export says
+/// `CREATE TABLE "d1_migrations"`: the same table, so the load made as the
+/// export arrived is used (rvCG 1).
+#[test]
+fn a_remote_backup_of_a_database_wrangler_migrated_uses_the_load_made_as_it_arrived() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote
+        .xtask(home.path(), &["migrate", "staging", "--yes"])
+        .assert_ok();
+    let run = remote.xtask(home.path(), &["-v", "backup", "staging"]);
+    run.assert_ok();
+    // migrate took a backup of its own first: this run's is the one named.
+    let name = (remote.sb.backup_files().into_iter())
+        .find(|f| f.ends_with(".sql") && run.all().contains(f.as_str()))
+        .unwrap_or_else(|| panic!("no backup named:\n{}", run.all()));
+    let dump = std::fs::read_to_string(remote.sb.backups().join(&name)).unwrap();
+    assert!(
+        dump.contains("CREATE TABLE IF NOT EXISTS \"d1_migrations\""),
+        "{dump}"
+    );
+    assert!(
+        run.all()
+            .contains("The load made as the export arrived is used."),
+        "{}",
+        run.all()
+    );
+    let m = manifest_for(&remote.sb, &name);
+    assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
+}
+
 /// Runs `backup prod` under `faults` and checks that it failed with `message`
 /// and left nothing that looks like a backup: no file, no manifest, the
 /// lock released.

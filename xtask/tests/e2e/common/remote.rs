@@ -305,18 +305,22 @@ impl Remote {
     }
 }
 
+/// `d1_migrations` as the pinned wrangler's `migrations apply` creates it
+/// (`getCreateMigrationsTableQuery`): its name quoted, which SQLite keeps
+/// and D1's export then writes `CREATE TABLE IF NOT EXISTS`.
+pub const WRANGLERS_D1_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS \"d1_migrations\"(\n\
+     \t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\
+     \t\tname       TEXT UNIQUE,\n\
+     \t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);";
+
 /// A SQLite file prepared like a production database: the first `applied`
 /// migrations applied and recorded, then (with all of them) the seed rows,
 /// then `extra_sql`.
 fn make_prod(db: &Path, extra_sql: &str, applied: usize) {
     let conn = rusqlite::Connection::open(db).unwrap();
-    conn.execute_batch(
-        "PRAGMA foreign_keys=ON;\n\
-         CREATE TABLE d1_migrations(\n\
-         \t\tid         INTEGER PRIMARY KEY AUTOINCREMENT,\n\
-         \t\tname       TEXT UNIQUE,\n\
-         \t\tapplied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL\n);",
-    )
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys=ON;\n{WRANGLERS_D1_MIGRATIONS}"
+    ))
     .unwrap();
     let mut migrations: Vec<PathBuf> = std::fs::read_dir(repo_root().join("migrations"))
         .unwrap()
