@@ -12,8 +12,9 @@
 //! known, [`OnePass::finish`] says whether what it passed on is exactly what
 //! [`repair::write`] writes of that dump:
 //!
-//! - the same `CREATE TABLE` statements, the same text, in the same order,
-//!   before any row: those the dump holds, and no other;
+//! - the same `CREATE TABLE` statements, the same text (but for the `IF
+//!   NOT EXISTS` D1's export adds to a quoted name, which SQLite drops), in
+//!   the same order, before any row: those the dump holds, and no other;
 //! - then every other statement, the same text, in the dump's order, which
 //!   holds when the survey found nothing to repair but that order (no split,
 //!   no CRLF, no `unistr`, no other finding), no statement reads rows while
@@ -139,7 +140,7 @@ impl OnePass {
                 Some((next, ddl))
                     if next == name
                         && repair::normalise(ddl, repair::Endings::Lf)
-                            == repair::normalise(sql, repair::Endings::Lf) =>
+                            == as_stored(&repair::normalise(sql, repair::Endings::Lf)) =>
                 {
                     None
                 }
@@ -192,6 +193,19 @@ impl OnePass {
             return Err("sqlite_sequence statements the repair drops");
         }
         Ok(())
+    }
+}
+
+/// A dump's `CREATE TABLE` as SQLite stores it, which the schema read
+/// before the export says: without the `IF NOT EXISTS` that D1's export
+/// writes after `CREATE TABLE` of a table whose name is quoted
+/// (`d1_migrations` as wrangler makes it), a clause SQLite drops and that
+/// creates the same table in a database without it (rvCG 1). Nothing else
+/// is taken as the same: another word, space or column is another table.
+fn as_stored(sql: &str) -> std::borrow::Cow<'_, str> {
+    match sql.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
+        Some(rest) => format!("CREATE TABLE {rest}").into(),
+        None => sql.into(),
     }
 }
 
