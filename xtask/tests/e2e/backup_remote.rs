@@ -276,6 +276,42 @@ fn a_remote_backup_of_a_database_wrangler_migrated_uses_the_load_made_as_it_arri
     assert_eq!(m["verification"]["outcome"], "good", "{m:#}");
 }
 
+/// In a log (no terminal), a wrangler call that measures nothing is said
+/// to be still running only once it has run 15 s: every call's own start
+/// takes one to five seconds, and a line at 5 s came for nearly every one,
+/// a read's before the backup's header (for a step the output never names
+/// otherwise), a migration's then said again by its finish line (rvCG 2).
+/// The schema read here takes over 5 s (the loopback holds its answer).
+#[test]
+fn in_a_log_a_wrangler_call_is_said_to_be_still_running_only_past_15_seconds() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.server.set_faults(d1_loopback::Faults {
+        response_delay_ms: Some(6_000),
+        response_delay_from: Some("/query".into()),
+        ..d1_loopback::Faults::default()
+    });
+    let run = remote.xtask(home.path(), &["backup", "prod"]);
+    remote.server.set_faults(d1_loopback::Faults::default());
+    run.assert_ok();
+    let seconds = |line: &str| -> u64 {
+        let (_, after) = line.rsplit_once(" (").unwrap();
+        let time = after.trim_end_matches(')');
+        match time.split_once('m') {
+            Some((m, s)) => {
+                m.parse::<u64>().unwrap() * 60 + s.trim_end_matches('s').parse::<u64>().unwrap()
+            }
+            None => time.trim_end_matches(" s").parse().unwrap(),
+        }
+    };
+    // The export measures its bytes: its lines come every 5 s, as before.
+    let early: Vec<&str> = (run.stderr.lines())
+        .filter(|l| l.starts_with("  … wrangler: ") && !l.contains(": export "))
+        .filter(|l| seconds(l) < 15)
+        .collect();
+    assert!(early.is_empty(), "{early:#?}\n{}", run.all());
+}
+
 /// Runs `backup prod` under `faults` and checks that it failed with `message`
 /// and left nothing that looks like a backup: no file, no manifest, the
 /// lock released.
