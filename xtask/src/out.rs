@@ -25,7 +25,9 @@
 //! A step that may take more than a moment holds an [`Activity`]: at a
 //! terminal it draws a spinner (or a progress line, when it knows how much is
 //! done) with the elapsed time on stderr; without one it prints a plain line
-//! every [`PLAIN_EVERY`], and nothing at all for a step that ends sooner.
+//! every [`PLAIN_EVERY`] (a wrangler call measuring nothing: from
+//! [`PLAIN_WRANGLER_AFTER`] on), and nothing at all for a step that ends
+//! sooner.
 
 use d1_core::wording::size;
 use std::borrow::Cow;
@@ -690,6 +692,13 @@ macro_rules! detail {
 
 /// How often a step without a terminal reports that it is still running.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
+/// When a step without a terminal that runs wrangler and measures nothing
+/// (a read, a migration) first says it is still running: every call's own
+/// start (Node, wrangler) takes one to five seconds, so a line at
+/// [`PLAIN_EVERY`] came for nearly every call, a read's before the
+/// command's header, a migration's then said again by its finish line
+/// (rvCG 2). A line past this says something: the call is slow, or stuck.
+pub const PLAIN_WRANGLER_AFTER: Duration = Duration::from_secs(15);
 /// How often a spinner is redrawn at a terminal, and when it first appears.
 const SPIN_EVERY: Duration = Duration::from_millis(100);
 const SPIN_AFTER: Duration = Duration::from_millis(300);
@@ -707,9 +716,9 @@ impl Throttle {
         Throttle { next: first, every }
     }
 
-    /// A plain line every [`PLAIN_EVERY`], none before the first has passed.
-    pub fn plain() -> Throttle {
-        Throttle::new(PLAIN_EVERY, PLAIN_EVERY)
+    /// A plain line every [`PLAIN_EVERY`], none before `first` has passed.
+    pub fn plain_after(first: Duration) -> Throttle {
+        Throttle::new(first, PLAIN_EVERY)
     }
 
     /// Whether a tick at `elapsed` since the step began prints.
@@ -830,7 +839,17 @@ pub struct Activity {
 impl Activity {
     /// A step with no measure of progress: a spinner and the elapsed time.
     pub fn start(label: impl Into<String>) -> Activity {
-        Activity::spawn(label.into(), None, Unit::Statements, None)
+        Activity::spawn(label.into(), (None, Unit::Statements, None), PLAIN_EVERY)
+    }
+
+    /// [`Activity::start`] of a wrangler call: without a terminal, its first
+    /// line comes at [`PLAIN_WRANGLER_AFTER`].
+    pub fn wrangler(label: impl Into<String>) -> Activity {
+        Activity::spawn(
+            label.into(),
+            (None, Unit::Statements, None),
+            PLAIN_WRANGLER_AFTER,
+        )
     }
 
     /// A step that counts statements with [`count_one`], out of `total`
@@ -838,16 +857,25 @@ impl Activity {
     pub fn counting(label: impl Into<String>, total: Option<u64>) -> Activity {
         COUNTED.store(0, Ordering::Relaxed);
         let meter: Meter = Box::new(|| Some(COUNTED.load(Ordering::Relaxed)));
-        Activity::spawn(label.into(), total, Unit::Statements, Some(meter))
+        Activity::spawn(
+            label.into(),
+            (total, Unit::Statements, Some(meter)),
+            PLAIN_EVERY,
+        )
     }
 
     /// A step whose progress is the size of a file being written.
     pub fn watching_file(label: impl Into<String>, path: std::path::PathBuf) -> Activity {
         let meter: Meter = Box::new(move || std::fs::metadata(&path).ok().map(|m| m.len()));
-        Activity::spawn(label.into(), None, Unit::Bytes, Some(meter))
+        Activity::spawn(label.into(), (None, Unit::Bytes, Some(meter)), PLAIN_EVERY)
     }
 
-    fn spawn(label: String, total: Option<u64>, unit: Unit, meter: Option<Meter>) -> Activity {
+    /// `plain_after`: when its first line comes without a terminal.
+    fn spawn(
+        label: String,
+        (total, unit, meter): (Option<u64>, Unit, Option<Meter>),
+        plain_after: Duration,
+    ) -> Activity {
         let started = Instant::now();
         *STAGE.lock().unwrap_or_else(|e| e.into_inner()) = None;
         // -q shows no progress.
@@ -863,7 +891,7 @@ impl Activity {
             let mut throttle = if terminal {
                 Throttle::new(SPIN_AFTER, SPIN_EVERY)
             } else {
-                Throttle::plain()
+                Throttle::plain_after(plain_after)
             };
             let tick = if terminal {
                 SPIN_EVERY
@@ -1046,16 +1074,26 @@ mod tests {
 
     #[test]
     fn plain_progress_prints_every_five_seconds_and_never_for_a_short_step() {
-        let mut short = Throttle::plain();
+        let mut short = Throttle::plain_after(PLAIN_EVERY);
         assert!(
             [0.25, 1.0, 2.5, 4.99].iter().all(|t| !short.due(s(*t))),
             "a step under 5 s prints nothing"
         );
-        let mut long = Throttle::plain();
+        let mut long = Throttle::plain_after(PLAIN_EVERY);
         let ticks = [0.25, 4.9, 5.0, 5.25, 9.9, 10.2, 10.4, 23.0, 24.0, 25.0];
         let printed: Vec<f64> = ticks.into_iter().filter(|t| long.due(s(*t))).collect();
         // A tick that comes late (23 s) prints once, not once per missed 5 s.
         assert_eq!(printed, [5.0, 10.2, 23.0, 25.0]);
+    }
+
+    /// rvCG 2: a wrangler call's start alone takes up to 5 s; in a log,
+    /// one measuring nothing is said to be still running from 15 s on.
+    #[test]
+    fn a_wrangler_calls_plain_progress_starts_at_15_seconds() {
+        let mut call = Throttle::plain_after(PLAIN_WRANGLER_AFTER);
+        let ticks = [5.0, 10.0, 14.9, 15.0, 19.9, 20.0];
+        let printed: Vec<f64> = ticks.into_iter().filter(|t| call.due(s(*t))).collect();
+        assert_eq!(printed, [15.0, 20.0]);
     }
 
     #[test]

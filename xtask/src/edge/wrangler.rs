@@ -742,7 +742,7 @@ impl Wrangler {
             let label = format!("wrangler: {}", invocation.purpose);
             match output {
                 Some(path) => crate::out::Activity::watching_file(label, path.to_path_buf()),
-                None => crate::out::Activity::start(label),
+                None => crate::out::Activity::wrangler(label),
             }
         });
         let redactor = self.redactor.clone();
@@ -1448,7 +1448,7 @@ impl<T: Send + 'static> Beside<T> {
     pub fn finish(mut self) -> Result<T> {
         let (thread, purpose) = self.0.take().expect("a read beside is finished once");
         let _activity = (!thread.is_finished())
-            .then(|| crate::out::Activity::start(format!("wrangler: {purpose}")));
+            .then(|| crate::out::Activity::wrangler(format!("wrangler: {purpose}")));
         thread
             .join()
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the thread that was to {purpose} panicked")))

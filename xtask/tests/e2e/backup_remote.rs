@@ -622,9 +622,9 @@ fn a_remote_backup_holding_i64_min_still_counts_its_whole_reals() {
 /// then stopped. The count's failure was the interrupt: it is said once,
 /// as the interrupt, with nothing of whole REALs and never that the
 /// backup goes on; no backup is left. The loopback's answers are held
-/// back 10 s from the Time Travel bookmark's on, so that the count is
+/// back 20 s from the Time Travel bookmark's on, so that the count is
 /// still waiting when its progress line ("… wrangler: count whole REALs
-/// …", 5 s in) is printed.
+/// …", 15 s in) is printed.
 #[test]
 fn a_remote_backup_interrupted_while_counting_whole_reals_says_only_that_it_was_interrupted() {
     let remote = Remote::new(
@@ -633,7 +633,7 @@ fn a_remote_backup_interrupted_while_counting_whole_reals_says_only_that_it_was_
     );
     let home = tempfile::tempdir().unwrap();
     remote.server.set_faults(d1_loopback::Faults {
-        response_delay_ms: Some(10_000),
+        response_delay_ms: Some(20_000),
         response_delay_from: Some("/time_travel/bookmark".into()),
         ..d1_loopback::Faults::default()
     });
