@@ -1020,3 +1020,78 @@ fn a_diff_table_is_matched_case_insensitively_and_a_near_miss_is_named() {
         run.all()
     );
 }
+
+/// A migration that rebuilds `customers` (create new, copy, drop, rename)
+/// with its name `COLLATE NOCASE` and a CHECK on the table: the
+/// diff of the backups around it says what changed, on the column where
+/// it is the column's, on the table where it is the table's, and in
+/// `--json` too; names and kinds only, never a row's value.
+#[test]
+fn a_table_rebuilt_with_a_collation_says_what_changed_not_only_that_it_did() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = newest_backup(&sb, &[]);
+    migrate_local_with(
+        &sb,
+        "0005_customers_name_nocase.sql",
+        "CREATE TABLE customers_new (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    company_id      INTEGER NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    qbt_customer_id TEXT    NOT NULL,
+    name            TEXT    NOT NULL COLLATE NOCASE,
+    email           TEXT,
+    active          INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    synced_at       TEXT,
+    UNIQUE (company_id, qbt_customer_id),
+    CHECK (length(name) > 0)
+);
+INSERT INTO customers_new SELECT * FROM customers;
+DROP TABLE customers;
+ALTER TABLE customers_new RENAME TO customers;
+CREATE INDEX customers_by_company_name ON customers (company_id, name);
+",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let after = newest_backup(&sb, &[&before]);
+
+    let run = sb.xtask(&["-v", "diff", &before, &after]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    for needle in [
+        "~ table customers changed",
+        "columns changed: name (collation)",
+        "table changed: CHECK",
+    ] {
+        assert!(
+            run.stdout.contains(needle),
+            "{needle:?} missing:\n{}",
+            run.all()
+        );
+    }
+    assert!(!run.stdout.contains("length(name)"), "{}", run.all());
+
+    let json = sb.xtask(&["diff", &before, &after, "--json"]);
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    let customers = doc["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "table" && c["name"] == "customers")
+        .expect("customers in the schema's changes");
+    assert_eq!(
+        customers["columns"]["changed"],
+        serde_json::json!(["name"]),
+        "{customers}"
+    );
+    assert_eq!(
+        customers["columns"]["how"]["name"],
+        serde_json::json!(["collation"]),
+        "{customers}"
+    );
+    assert_eq!(
+        customers["table_changed"],
+        serde_json::json!(["CHECK"]),
+        "{customers}"
+    );
+}
