@@ -1125,7 +1125,7 @@ impl Row {
 
 /// Where the token quoted by `b[i]` ends (past its closing quote; a quote
 /// doubled inside is one of its characters), or the end of `b`.
-fn past_quoted(b: &[u8], i: usize) -> usize {
+pub fn past_quoted(b: &[u8], i: usize) -> usize {
     let quote = b[i];
     let mut at = i + 1;
     loop {

@@ -38,6 +38,8 @@ use crate::exit::Exit;
 use d1_core::manifest::{self, Manifest};
 use d1_core::statement::quote_ident;
 
+mod shape;
+
 /// Keys shown per table and per kind of change.
 pub const SAMPLE: usize = 10;
 
@@ -705,14 +707,22 @@ pub struct SchemaChange {
     /// For a changed table: its columns added, removed or changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub columns: Option<ColumnChanges>,
+    /// For a changed table: what changed in the table itself, by kind
+    /// (`CHECK`, `UNIQUE`, `PRIMARY KEY`, `FOREIGN KEY`, `STRICT`, `WITHOUT
+    /// ROWID`, `column order`), never the clause's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_changed: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ColumnChanges {
     pub added: Vec<String>,
     pub removed: Vec<String>,
-    /// Type, NOT NULL, default or primary-key position changed.
+    /// Type, NOT NULL, default, primary key, collation, CHECK, UNIQUE,
+    /// FOREIGN KEY or generated changed.
     pub changed: Vec<String>,
+    /// What changed in each column `changed` names, by kind.
+    pub how: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -950,11 +960,34 @@ impl Diff {
                     ("changed", &cols.changed),
                 ] {
                     if !list.is_empty() {
-                        let _ = writeln!(out, "      columns {what}: {}", shown(&list.join(", ")));
+                        let _ = writeln!(
+                            out,
+                            "      columns {what}: {}",
+                            shown(&cols.said(what, list))
+                        );
                     }
                 }
             }
+            if let Some(itself) = c.table_changed.as_ref().filter(|t| !t.is_empty()) {
+                let _ = writeln!(out, "      table changed: {}", itself.join(", "));
+            }
         }
+    }
+}
+
+impl ColumnChanges {
+    /// The columns of `list`, each changed one with what changed in it:
+    /// `name (collation), email (NOT NULL, type)`.
+    fn said(&self, what: &str, list: &[String]) -> String {
+        let said: Vec<String> = { list.iter() }
+            .map(
+                |name| match self.how.get(name).filter(|_| what == "changed") {
+                    Some(kinds) => format!("{name} ({})", kinds.join(", ")),
+                    None => name.clone(),
+                },
+            )
+            .collect();
+        said.join(", ")
     }
 }
 
@@ -1118,8 +1151,33 @@ fn columns(conn: &rusqlite::Connection, schema: &str, table: &str) -> Result<Vec
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn column_changes(a: &[Column], b: &[Column]) -> ColumnChanges {
+/// The columns added, removed and changed from `a` to `b`, each changed
+/// one with what changed in it: as `PRAGMA table_info` shows it, and as
+/// the two tables' texts (`shapes`) show what it does not.
+fn column_changes(a: &[Column], b: &[Column], shapes: Option<&[shape::Shape; 2]>) -> ColumnChanges {
     let find = |list: &[Column], name: &str| list.iter().find(|c| c.0 == name).cloned();
+    let mut how = BTreeMap::new();
+    for c in a {
+        let Some(other) = find(b, &c.0) else { continue };
+        let mut kinds: Vec<String> = [
+            (c.1 != other.1, "type"),
+            (c.2 != other.2, "NOT NULL"),
+            (c.3 != other.3, "default"),
+            (c.4 != other.4, "primary key"),
+        ]
+        .into_iter()
+        .filter(|&(differs, _)| differs)
+        .map(|(_, kind)| kind.to_owned())
+        .collect();
+        if let Some([sa, sb]) = shapes {
+            kinds.extend(sa.column_changes(sb, &c.0).into_iter().map(str::to_owned));
+        }
+        kinds.sort();
+        kinds.dedup();
+        if !kinds.is_empty() {
+            how.insert(c.0.clone(), kinds);
+        }
+    }
     ColumnChanges {
         added: b
             .iter()
@@ -1133,9 +1191,10 @@ fn column_changes(a: &[Column], b: &[Column]) -> ColumnChanges {
             .collect(),
         changed: a
             .iter()
-            .filter(|c| find(b, &c.0).is_some_and(|other| other != **c))
+            .filter(|c| how.contains_key(&c.0))
             .map(|c| c.0.clone())
             .collect(),
+        how,
     }
 }
 
@@ -1265,23 +1324,53 @@ fn schema_changes(
             (Some(x), Some(y)) if !same_text(&x.1, &y.1, &is_table) => "changed",
             _ => continue,
         };
-        let columns = (kind == "table" && change == "changed")
-            .then(|| -> Result<ColumnChanges> {
-                Ok(column_changes(
-                    &columns(conn, "a", name)?,
-                    &columns(conn, "b", name)?,
-                ))
-            })
-            .transpose()?;
+        let (columns, table_changed) = match (kind == "table" && change == "changed", sa.zip(sb)) {
+            (true, Some((x, y))) => {
+                let (columns, itself) = table_changes(conn, name, [&x.1, &y.1])?;
+                (Some(columns), Some(itself))
+            }
+            _ => (None, None),
+        };
         schema.push(SchemaChange {
             kind: kind.clone(),
             name: name.clone(),
             table,
             change,
             columns,
+            table_changed,
         });
     }
     Ok(schema)
+}
+
+/// What changed in `table`, whose text differs from `a` to `b`: its
+/// columns, and the table itself. Never nothing: a text that differs in
+/// nothing else read here differs in its layout or its words' case.
+fn table_changes(
+    conn: &rusqlite::Connection,
+    table: &str,
+    sql: [&Option<String>; 2],
+) -> Result<(ColumnChanges, Vec<String>)> {
+    let shapes = sql.map(|s| s.as_deref().and_then(shape::Shape::of));
+    let shapes = match shapes {
+        [Some(a), Some(b)] => Some([a, b]),
+        _ => None,
+    };
+    let columns = column_changes(
+        &columns(conn, "a", table)?,
+        &columns(conn, "b", table)?,
+        shapes.as_ref(),
+    );
+    let mut itself = shapes
+        .as_ref()
+        .map_or_else(Vec::new, |[a, b]| a.table_changes(b));
+    let none = [&columns.added, &columns.removed, &columns.changed]
+        .iter()
+        .all(|l| l.is_empty());
+    if none && itself.is_empty() {
+        itself.push("only its text (layout, comments, the case of its words)".to_owned());
+    }
+    Ok((columns, itself))
 }
 
 /// How `table` differs from `a` to `b`, on the sides it is in
