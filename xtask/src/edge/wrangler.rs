@@ -2439,6 +2439,16 @@ mod tests {
             bucket.contains("npx wrangler r2 bucket create qbtime-d1-backups"),
             "{bucket}"
         );
+        // doctor reads the bucket's lock rules: the bucket is named there too.
+        let locks = known_failure(
+            "The specified bucket does not exist.",
+            "read the lock rules of R2 bucket qbtime-d1-backups (read-only)",
+        )
+        .unwrap();
+        assert!(
+            locks.contains("npx wrangler r2 bucket create qbtime-d1-backups`"),
+            "{locks}"
+        );
         let busy = known_failure(
             "D1 Export error: Currently processing a long-running export",
             "export qbtime_db_prod",

@@ -1862,3 +1862,30 @@ fn a_hooked_sandbox_and_a_key() -> (Sandbox, tempfile::TempDir, std::path::PathB
         .assert_ok();
     (sb, safe, key)
 }
+
+/// An option `with-backup` does not take, close to one it does
+/// (`--json`, `--reason`): clap's usage line put the suggested option in
+/// as if it had to be typed (`with-backup --reason <REASON> <ENV> --
+/// <COMMAND>...`); it shows the command's own usage, `--reason` optional.
+#[test]
+fn an_unknown_option_near_reason_does_not_make_reason_look_required() {
+    let sb = Sandbox::new();
+    let run = sb.xtask(&["with-backup", "local", "--json", "--", "true"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("unexpected argument '--json'"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stderr
+            .contains("Usage: cargo xtask with-backup [OPTIONS] <ENV> -- <COMMAND>..."),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.stderr.contains("--reason <REASON> <ENV>"),
+        "{}",
+        run.all()
+    );
+}
