@@ -128,6 +128,7 @@ fn main() -> ExitCode {
         Ok(matches) => matches,
         Err(e) => {
             let e = usage_as_typed(with_key_pieces_unshown(e), &definition, &words);
+            let e = usage_without_suggestion(e, &definition, &words);
             return refused_by_clap(&with_tips_that_run(e));
         }
     };
@@ -329,6 +330,31 @@ fn usage_as_typed(
         && let Some(usage) = bare.get(Usage)
     {
         e.insert(Usage, usage.clone());
+    }
+    e
+}
+
+/// clap's refusal of an option the command does not take, near one it
+/// does (`with-backup local --json`, near `--reason`): clap's usage line
+/// holds the option it suggests as if it had to be typed (`with-backup
+/// --reason <REASON> <ENV> -- <COMMAND>...`), so the command's own usage
+/// line is shown instead
+/// (`refusals::an_unknown_option_near_reason_does_not_make_reason_look_required`).
+fn usage_without_suggestion(
+    mut e: clap::Error,
+    definition: &clap::Command,
+    words: &[std::ffi::OsString],
+) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    if e.get(ContextKind::SuggestedArg).is_none() || e.get(ContextKind::Usage).is_none() {
+        return e;
+    }
+    let mut built = definition.clone();
+    built.build();
+    let typed = { words.iter().skip(1) }.find_map(|w| built.find_subcommand(w.to_str()?));
+    if let Some(command) = typed {
+        let usage = command.clone().render_usage();
+        e.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
     }
     e
 }

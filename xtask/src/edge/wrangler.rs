@@ -1616,9 +1616,12 @@ fn known_failure(said: &str, purpose: &str) -> Option<String> {
         ));
     }
     if said.contains("The specified bucket does not exist") {
-        let bucket = purpose
-            .split_once("r2://")
-            .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+        // An object's call names `r2://BUCKET/KEY`, a bucket's settings'
+        // (doctor's read of its lock rules) `R2 bucket BUCKET`.
+        let bucket = ["r2://", "R2 bucket "]
+            .into_iter()
+            .find_map(|mark| purpose.split_once(mark))
+            .map(|(_, rest)| rest.split(['/', ' ']).next().unwrap_or_default())
             .filter(|b| d1_core::names::is_printable(b) && !b.is_empty());
         return Some(match bucket {
             Some(b) => format!(
