@@ -59,14 +59,13 @@ fn check(
     }
 }
 
+/// `doctor`'s own last line when no check failed, and credentials were
+/// found (without them, [`run_saying`] says what can run instead).
+const ALL_IN_PLACE: &str = "doctor: everything a backup needs is in place";
+
 /// Runs the checks and prints the report; returns whether every check passed.
 pub fn run(sh: &Shell, project: &Project, args: &DoctorArgs) -> Result<bool> {
-    run_saying(
-        sh,
-        project,
-        args,
-        "doctor: everything a backup needs is in place",
-    )
+    run_saying(sh, project, args, ALL_IN_PLACE)
 }
 
 /// [`run`], ending a report with no failure in `all_good`: `deploy`'s
@@ -103,10 +102,17 @@ pub fn run_saying(
                 crate::data!("       {:<12} fix: {fix}", "");
             }
         }
+        // Without credentials only local backups can run: the last line
+        // says so, as `status` does, not that everything is in place.
+        let no_credentials =
+            { report.checks.iter() }.any(|c| c.name == "auth" && c.status != Status::Ok);
         if !(quiet && report.ok) {
             crate::data!(
                 "{}",
-                if report.ok {
+                if report.ok && no_credentials {
+                    "doctor: local backups have what they need; remote ones need Cloudflare \
+                     credentials (see warn above)"
+                } else if report.ok {
                     all_good
                 } else {
                     "doctor: something a backup needs is wrong (see FAIL above)"
