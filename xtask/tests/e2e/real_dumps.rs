@@ -49,6 +49,38 @@ fn the_runbooks_clean_restore_of_a_hand_made_data_only_export_works() {
     assert_eq!(emails(&target), emails(&source));
 }
 
+/// SQLite reads a table's name without regard to ASCII case, so a
+/// data-only dump whose rows go into `"D1_Migrations"` holds rows of
+/// `d1_migrations`: `--clean` skips them as it skips `d1_migrations`'s;
+/// it used to refuse the dump as rows into a table the migrations do not
+/// create (rvCE 1).
+#[test]
+fn a_clean_restore_reads_the_migrations_table_in_another_case_as_d1_migrations() {
+    let source = Sandbox::new();
+    source.apply_migrations();
+    source.execute_sql(SEED_SQL);
+    let data = source.export_data_only("data.sql");
+    let text = std::fs::read_to_string(&data).unwrap();
+    let spelled = text.replace(
+        "INSERT INTO \"d1_migrations\"",
+        "INSERT INTO \"D1_Migrations\"",
+    );
+    assert_ne!(spelled, text, "no d1_migrations rows:\n{text}");
+    std::fs::write(&data, spelled).unwrap();
+    let target = Sandbox::new();
+    let run = target.xtask(&[
+        "restore",
+        data.to_str().unwrap(),
+        "--to",
+        "local",
+        "--clean",
+        "--no-manifest",
+        "--yes",
+    ]);
+    run.assert_ok();
+    assert_eq!(target.live_row_counts(), source.live_row_counts());
+}
+
 #[test]
 fn a_new_sqlite3_dump_with_unistr_restores_with_the_same_strings() {
     // sqlite3 3.50 and later write strings with control characters so.
