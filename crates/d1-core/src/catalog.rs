@@ -105,7 +105,7 @@ impl Catalog {
             o.kind == "table"
                 && !o.name.starts_with("sqlite_")
                 && !o.name.starts_with("_cf_")
-                && o.name != crate::statement::MIGRATIONS_TABLE
+                && !crate::statement::is_migrations_table(&o.name)
         })
     }
 

@@ -182,7 +182,7 @@ pub fn content_check(
     let tables = tables
         .iter()
         .filter(|t| {
-            statement::rows_are_checked(t) && !(data_only && *t == statement::MIGRATIONS_TABLE)
+            statement::rows_are_checked(t) && !(data_only && statement::is_migrations_table(t))
         })
         .map(String::as_str);
     let read = crate::digest::read(db, tables)?;
@@ -214,7 +214,7 @@ pub fn content_check(
         Some(recorded) => {
             let recorded: BTreeMap<String, String> = recorded
                 .iter()
-                .filter(|(t, _)| !(data_only && *t == statement::MIGRATIONS_TABLE))
+                .filter(|(t, _)| !(data_only && statement::is_migrations_table(t)))
                 .map(|(t, d)| (t.clone(), d.clone()))
                 .collect();
             let mut differ = crate::digest::differences(&recorded, digests);
@@ -709,7 +709,7 @@ pub fn row_check(
     let (mut tables, mut total) = (0, 0);
     let kinds = crate::catalog::Kinds::read(db)?;
     for (table, want) in &m.rows {
-        if (data_only && table == statement::MIGRATIONS_TABLE)
+        if (data_only && statement::is_migrations_table(table))
             || !statement::rows_are_checked(table)
         {
             continue;
@@ -803,7 +803,7 @@ fn unrecorded_rows(
         // seeds in the other tables stay, as in a restore (atkAN).
         let seeded = data_only && !m.tables.is_empty() && !m.tables.contains(&table);
         let checked = statement::rows_are_checked(&table)
-            && !(data_only && table == statement::MIGRATIONS_TABLE)
+            && !(data_only && statement::is_migrations_table(&table))
             && !seeded;
         if checked && !m.rows.contains_key(&table) {
             unrecorded.push(format!(

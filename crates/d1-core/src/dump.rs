@@ -14,8 +14,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::app::KeyRecord;
 use crate::statement::{
-    MIGRATIONS_TABLE, Statements, column_list, created_object, insert_target, is_never_restored,
-    is_rows_as_values, leading_word, rows_inserted, skip_trivia, split_insert, strip_keyword,
+    MIGRATIONS_TABLE, Statements, column_list, created_object, insert_target, is_migrations_table,
+    is_never_restored, is_rows_as_values, leading_word, rows_inserted, skip_trivia, split_insert,
+    strip_keyword,
 };
 use d1_sql::statements::Wide;
 /// What a dump contains, counted from the dump itself.
@@ -141,7 +142,7 @@ impl Summarizer {
         } else if let Some((kind, name)) = created_object(sql) {
             if kind == "table" && !is_never_restored(&name) {
                 if bookkeeping.wants(&name) {
-                    bookkeeping.creates.insert(name.clone(), sql.to_owned());
+                    bookkeeping.creates.insert(canonical(&name), sql.to_owned());
                 }
                 let counted = spelled_once(&mut self.spelled, name.clone());
                 summary.rows.entry(counted).or_default();
@@ -167,9 +168,20 @@ struct Bookkeeping {
     key: Option<KeyRecord>,
 }
 
+/// `table` as the bookkeeping keys it: wrangler's own table by its one
+/// name, however the dump spells it (SQLite reads `"D1_Migrations"` as
+/// `d1_migrations`).
+fn canonical(table: &str) -> String {
+    if is_migrations_table(table) {
+        MIGRATIONS_TABLE.to_owned()
+    } else {
+        table.to_owned()
+    }
+}
+
 impl Bookkeeping {
     fn wants(&self, table: &str) -> bool {
-        table == MIGRATIONS_TABLE || self.key.as_ref().is_some_and(|k| k.table == table)
+        is_migrations_table(table) || self.key.as_ref().is_some_and(|k| k.table == table)
     }
 
     fn read_into(self, summary: &mut DumpSummary, schema: &BTreeMap<String, String>) -> Result<()> {
@@ -202,7 +214,7 @@ impl Bookkeeping {
         }
         for (n, insert) in self.inserts.iter().enumerate() {
             let table = insert_target(insert).unwrap_or_default();
-            if !known.contains(table.as_str()) {
+            if !known.contains(canonical(&table).as_str()) {
                 // Rows of a table whose shape nothing tells: not reported.
                 continue;
             }

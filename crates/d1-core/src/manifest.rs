@@ -816,7 +816,7 @@ impl Manifest {
                 || self
                     .tables
                     .iter()
-                    .any(|t| t == crate::statement::MIGRATIONS_TABLE));
+                    .any(|t| crate::statement::is_migrations_table(t)));
         has_rows.then_some(self.migrations.as_slice())
     }
 

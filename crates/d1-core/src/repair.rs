@@ -175,7 +175,7 @@ impl Options {
             .iter()
             .filter(|(name, ddl)| {
                 !is_virtual_or_shadow(name)
-                    && !name.eq_ignore_ascii_case(statement::MIGRATIONS_TABLE)
+                    && !statement::is_migrations_table(name)
                     && !name.to_ascii_lowercase().starts_with("sqlite_")
                     && !statement::is_never_restored(name)
                     && statement::created_object(ddl).is_some_and(|(kind, _)| kind == "table")
@@ -1627,7 +1627,7 @@ impl<'a> Surveyor<'a> {
             self.left_out += 1;
         } else if is_reserved(&table) {
             self.count_reserved(table);
-        } else if self.options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE {
+        } else if self.options.data_into_existing_schema && statement::is_migrations_table(&table) {
             self.skipped += 1;
         } else {
             if table == "sqlite_sequence" {
@@ -2562,7 +2562,7 @@ impl RowWriter<'_> {
         let survey = self.survey;
         if made_by_fts5(self.options, &self.dumped, &self.staged, &table)
             || is_reserved(&table)
-            || (self.options.data_into_existing_schema && table == statement::MIGRATIONS_TABLE)
+            || (self.options.data_into_existing_schema && statement::is_migrations_table(&table))
             || (table == "sqlite_sequence" && !survey.keeps_sequence)
         {
             return Ok(());

@@ -1017,6 +1017,13 @@ fn read_identifier(text: &str) -> Option<(String, &str)> {
 /// wrangler's migration bookkeeping table.
 pub const MIGRATIONS_TABLE: &str = "d1_migrations";
 
+/// Whether `table`, a name as a dump or a database spells it, is
+/// [`MIGRATIONS_TABLE`]: SQLite reads table names without regard to ASCII
+/// case, so rows into `"D1_Migrations"` are rows of `d1_migrations`.
+pub fn is_migrations_table(table: &str) -> bool {
+    table.eq_ignore_ascii_case(MIGRATIONS_TABLE)
+}
+
 /// The bytes of the largest BLOB literal (`X'…'`) in `sql`, read as
 /// SQLite's tokenizer reads it: not inside a string, a quoted name or a
 /// comment, and not the end of a longer word.

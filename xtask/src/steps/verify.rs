@@ -867,9 +867,10 @@ fn survey_as_data_only_export(
 /// wrangler make, are none.
 fn unmade_tables(survey: &repair::Survey, options: &repair::Options) -> Vec<String> {
     let made = |t: &str| {
-        t.eq_ignore_ascii_case("sqlite_sequence")
-            || t.eq_ignore_ascii_case(statement::MIGRATIONS_TABLE)
-            || { options.known_tables.keys() }.any(|k| k.eq_ignore_ascii_case(t))
+        t.eq_ignore_ascii_case("sqlite_sequence") || statement::is_migrations_table(t) || {
+            options.known_tables.keys()
+        }
+        .any(|k| k.eq_ignore_ascii_case(t))
     };
     { survey.rows.iter() }
         .filter(|(t, n)| **n > 0 && !made(t))

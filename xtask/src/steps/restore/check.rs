@@ -242,7 +242,7 @@ pub(super) fn content_checked(source: &Source, mode: Mode) -> Option<BTreeMap<St
         recorded
             .iter()
             .filter(|(t, _)| statement::rows_are_checked(t))
-            .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+            .filter(|(t, _)| !(mode == Mode::Clean && statement::is_migrations_table(t)))
             .map(|(t, d)| (t.clone(), d.clone()))
             .collect(),
     )
@@ -331,7 +331,7 @@ pub(super) fn counted(source: &Source, mode: Mode) -> Vec<(&String, &u64)> {
     source
         .rows
         .iter()
-        .filter(|(t, _)| !(mode == Mode::Clean && t.as_str() == statement::MIGRATIONS_TABLE))
+        .filter(|(t, _)| !(mode == Mode::Clean && statement::is_migrations_table(t)))
         .filter(|(t, _)| statement::rows_are_checked(t))
         .collect()
 }

@@ -1108,7 +1108,7 @@ fn warn_counters_not_carried(source: &Source, survey: &d1_core::repair::Survey) 
 fn no_migrations_table_after(existing: &[(String, String)], mode: Mode) -> bool {
     let has_migrations_table = existing
         .iter()
-        .any(|(kind, name)| kind == "table" && name == d1_core::statement::MIGRATIONS_TABLE);
+        .any(|(kind, name)| kind == "table" && d1_core::statement::is_migrations_table(name));
     let drops_migrations_table = mode == Mode::Replace && has_migrations_table;
     drops_migrations_table || !has_migrations_table
 }

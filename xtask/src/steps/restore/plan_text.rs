@@ -870,7 +870,7 @@ fn pending_recorded(
         && (m.tables.is_empty()
             || m.tables
                 .iter()
-                .any(|t| t == d1_core::statement::MIGRATIONS_TABLE));
+                .any(|t| d1_core::statement::is_migrations_table(t)));
     let record_dropped = !none_recorded
         && m.applied_migrations().is_none()
         && !m.tables.is_empty()
