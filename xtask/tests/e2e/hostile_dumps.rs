@@ -849,6 +849,51 @@ fn a_row_count_warning_names_what_the_dump_did_not_a_multi_row_insert_it_does_no
     );
 }
 
+/// rvCE 2: without a manifest the restore expects the rows the dump's
+/// INSERTs write (each row of a multi-row INSERT counted), so a multi-row
+/// INSERT no longer makes the counts differ: the warning names what is
+/// counted and only the causes that remain (OR IGNORE, OR REPLACE, and an
+/// upsert clause, named when the table's INSERTs have one); it used to
+/// say "than the dump has INSERT statements" and blame "an INSERT of
+/// several rows".
+#[test]
+fn a_row_count_warning_says_rows_are_counted_and_names_an_upsert() {
+    let sb = Sandbox::new();
+    let ignored = dump_file(
+        &sb,
+        "ignore.sql",
+        "CREATE TABLE roles (id INTEGER PRIMARY KEY, name TEXT UNIQUE);\n\
+         INSERT OR IGNORE INTO roles (id,name) VALUES (1,'admin'),(2,'member');\n\
+         INSERT OR IGNORE INTO roles (id,name) VALUES (2,'member'),(3,'viewer');\n",
+    );
+    let run = sb.xtask(&["restore", &ignored, "--to", "local", "--no-manifest", "--yes"]);
+    run.assert_ok();
+    let said = run.all();
+    assert!(
+        said.contains("expected 4, found 3")
+            && said.contains("rows the dump's INSERT statements write")
+            && said.contains("OR IGNORE")
+            && !said.contains("INSERT statements, and")
+            && !said.contains("several rows"),
+        "{said}"
+    );
+    let other = Sandbox::new();
+    let upserted = dump_file(
+        &other,
+        "upsert.sql",
+        "CREATE TABLE roles (id INTEGER PRIMARY KEY, name TEXT);\n\
+         INSERT INTO roles (id,name) VALUES (1,'admin'),(2,'member');\n\
+         INSERT INTO roles (id,name) VALUES (2,'editor') ON CONFLICT(id) DO NOTHING;\n",
+    );
+    let run = other.xtask(&["restore", &upserted, "--to", "local", "--no-manifest", "--yes"]);
+    run.assert_ok();
+    let said = run.all();
+    assert!(
+        said.contains("roles: expected 3, found 2") && said.contains("upsert (ON CONFLICT"),
+        "the warning does not name the upsert:\n{said}"
+    );
+}
+
 /// `VALUES(0),(1),…,(n-1)` as a FROM-clause subquery: rows made of
 /// literals, with no table read.
 fn values_rows(n: usize) -> String {
