@@ -866,12 +866,19 @@ fn a_row_count_warning_says_rows_are_counted_and_names_an_upsert() {
          INSERT OR IGNORE INTO roles (id,name) VALUES (1,'admin'),(2,'member');\n\
          INSERT OR IGNORE INTO roles (id,name) VALUES (2,'member'),(3,'viewer');\n",
     );
-    let run = sb.xtask(&["restore", &ignored, "--to", "local", "--no-manifest", "--yes"]);
+    let run = sb.xtask(&[
+        "restore",
+        &ignored,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--yes",
+    ]);
     run.assert_ok();
     let said = run.all();
     assert!(
         said.contains("expected 4, found 3")
-            && said.contains("rows the dump's INSERT statements write")
+            && said.contains("than the dump's INSERT statements write")
             && said.contains("OR IGNORE")
             && !said.contains("INSERT statements, and")
             && !said.contains("several rows"),
@@ -885,11 +892,19 @@ fn a_row_count_warning_says_rows_are_counted_and_names_an_upsert() {
          INSERT INTO roles (id,name) VALUES (1,'admin'),(2,'member');\n\
          INSERT INTO roles (id,name) VALUES (2,'editor') ON CONFLICT(id) DO NOTHING;\n",
     );
-    let run = other.xtask(&["restore", &upserted, "--to", "local", "--no-manifest", "--yes"]);
+    let run = other.xtask(&[
+        "restore",
+        &upserted,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--yes",
+    ]);
     run.assert_ok();
     let said = run.all();
     assert!(
-        said.contains("roles: expected 3, found 2") && said.contains("upsert (ON CONFLICT"),
+        said.contains("roles: expected 3, found 2")
+            && said.contains("roles has INSERTs with an upsert clause (ON CONFLICT)"),
         "the warning does not name the upsert:\n{said}"
     );
 }

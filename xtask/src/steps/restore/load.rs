@@ -477,13 +477,34 @@ impl Loading<'_> {
                     self.named_safety()
                 );
             }
-            // Without a manifest the expectation is one row per INSERT, which
-            // a hand-made dump need not meet: it is said, not guessed at.
+            // Without a manifest the expectation is every row the dump's
+            // INSERTs write, which a hand-made dump need not meet: it is
+            // said, not guessed at, naming an upsert where a table has one.
+            let upserting: Vec<String> = { counts.iter() }
+                .filter(|(table, want, got)| {
+                    want != got
+                        && source
+                            .upserted
+                            .iter()
+                            .any(|u| u.eq_ignore_ascii_case(table))
+                })
+                .map(|(table, _, _)| table.clone())
+                .collect();
+            let upserts = match upserting.is_empty() {
+                true => String::new(),
+                false => format!(
+                    " ({} {} INSERTs with an upsert clause (ON CONFLICT), which adds no row \
+                     where one is already in)",
+                    d1_core::wording::listed(&upserting, "table"),
+                    if upserting.len() == 1 { "has" } else { "have" }
+                ),
+            };
             crate::warn!(
-                "the restored tables hold another number of rows than the dump has INSERT \
-                 statements, and no manifest records the counts: {}. An INSERT of several \
-                 rows, or a REPLACE or INSERT OR IGNORE over a row already in, does that; \
-                 compare with the dump if you did not expect it",
+                "the restored tables hold another number of rows than the dump's INSERT \
+                 statements write (every row of each, as if none met a row already in), and no \
+                 manifest records the counts: {}. An INSERT OR IGNORE, INSERT OR REPLACE (or \
+                 REPLACE) or upsert clause over a row already in does that{upserts}; compare \
+                 with the dump if you did not expect it",
                 wrong.join("; ")
             );
         }

@@ -26,7 +26,7 @@ mod plan_text;
 mod source;
 mod target;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -216,6 +216,10 @@ struct Source {
     /// rows record as applied (in the survey's pass: none until then),
     /// which its triggers and schema are held to ([`Source::applied`]).
     recorded: Vec<String>,
+    /// Without a manifest: the tables the dump INSERTs into with an upsert
+    /// clause (`ON CONFLICT`), as its INSERTs spell them (in the survey's
+    /// pass: none until then), which the row-count warning names.
+    upserted: BTreeSet<String>,
     /// Without a manifest: the dump makes the migrations' tables but holds
     /// no INSERT, not even of `d1_migrations` (`wrangler d1 export
     /// --no-data`), a schema-only backup ([`guards::guard_dump_scope`]).

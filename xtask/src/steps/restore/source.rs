@@ -3,7 +3,7 @@
 //! target before the target is read; the survey of the repair it needs,
 //! the preflight and the trial load.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -279,6 +279,7 @@ pub(super) fn survey_dump(
         {
             *wide.entry(table).or_default() += n;
         }
+        source.upserted.extend(upserted_table(sql));
         summary.statement(sql)
     })
     .and_then(|survey| {
@@ -310,6 +311,14 @@ pub(super) fn survey_dump(
     deferred.extend(scope);
     super::warn_of_the_dump(source, &survey);
     Ok((options, survey, triggers, schema))
+}
+
+/// The table `sql` INSERTs into with an upsert clause (`ON CONFLICT`), if
+/// it is such an INSERT: the row-count warning names it.
+fn upserted_table(sql: &str) -> Option<String> {
+    d1_core::statement::is_upsert(sql)
+        .then(|| d1_core::statement::insert_target(sql))
+        .flatten()
 }
 
 /// The CREATEs of the FTS5 tables a backup's manifest records, which its
@@ -888,6 +897,7 @@ pub(super) fn resolve_source(
         manifest: Some(manifest),
         pinned: None,
         recorded: Vec::new(),
+        upserted: BTreeSet::new(),
         schema_only: false,
     })
 }
@@ -958,6 +968,7 @@ pub(super) fn source_without_manifest(
         pinned,
         wide_integers: BTreeMap::new(),
         recorded: Vec::new(),
+        upserted: BTreeSet::new(),
         schema_only: false,
     })
 }
