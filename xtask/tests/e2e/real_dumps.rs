@@ -1201,6 +1201,41 @@ fn an_upsert_in_a_dump_is_refused_naming_its_line_and_the_fix() {
     }
 }
 
+/// rvCE 3: an INSERT over 100 KB of small rows with an upsert clause that
+/// updates (`ON CONFLICT(id) DO UPDATE`): a split keeps the clause, which
+/// this tool's SQL gate refuses in each piece. verify said FAIL "5 of 6
+/// repaired statements failed under D1's rules" beside "[pass]
+/// d1-restorable … restore repairs the 1 thing D1 refuses", and restore
+/// refused it. verify now says it is not repairable, as restore does,
+/// naming the statement's line, the upsert and the fix.
+#[test]
+fn an_oversized_upsert_that_updates_is_not_repairable_to_verify_as_to_restore() {
+    let rows: Vec<String> = (1..=5)
+        .map(|i| format!("({i},'{}')", "x".repeat(30_000)))
+        .collect();
+    let dump = format!(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n\
+         INSERT INTO t VALUES{} ON CONFLICT(id) DO UPDATE SET v=excluded.v;\n",
+        rows.join(",")
+    );
+    let sb = Sandbox::new();
+    let file = sb.path().join("upsert.sql");
+    std::fs::write(&file, dump).unwrap();
+    let verify = sb.xtask(&["verify", file.to_str().unwrap(), "--no-manifest"]);
+    assert!(!verify.ok, "{}", verify.all());
+    let said = verify.all();
+    for words in ["restore repairs", "D1's rules", "5 of 6", "xxx"] {
+        assert!(!said.contains(words), "verify says {words:?}:\n{said}");
+    }
+    assert!(
+        said.contains("line 2") && said.contains("ON CONFLICT") && said.contains("plain INSERT"),
+        "{said}"
+    );
+    let restore = restore_written_dump(&sb, "upsert.sql", &[]);
+    assert!(!restore.ok, "{}", restore.all());
+    assert!(sb.local_d1_files().is_empty(), "{}", restore.all());
+}
+
 /// rvCD 2 and 3: comments where SQLite reads a space, between INSERT and
 /// INTO, after the table, inside the column list, which D1 loads
 /// (`wrangler d1 execute --file`). What happened: verify called the
