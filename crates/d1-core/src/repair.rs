@@ -3042,6 +3042,11 @@ impl Splitter {
 
     /// The pieces for one oversized `INSERT`, each under the budget.
     fn split(&mut self, sql: &str, line: usize) -> Result<Vec<String>> {
+        if updates_on_conflict(sql) {
+            let table = split_insert(sql).map(|(t, _)| t).unwrap_or_default();
+            let said = oversized_upsert_said(sql, &crate::names::shown_name(&table));
+            bail!("line {line}: {said}");
+        }
         if let Some(insert) = statement::insert_rows(sql).filter(|i| i.rows.len() > 1) {
             return self.split_rows(insert, line);
         }
@@ -3268,6 +3273,8 @@ fn oversized_insert_said(sql: &str, target: &str) -> (String, bool) {
         (said, false)
     } else if let Some(why) = unsplittable(sql) {
         (why, false)
+    } else if updates_on_conflict(sql) {
+        (oversized_upsert_said(sql, target), false)
     } else {
         let said = format!(
             "a {}-byte INSERT into {target}, {}; split into pieces under it",
@@ -3276,6 +3283,32 @@ fn oversized_insert_said(sql: &str, target: &str) -> (String, bool) {
         );
         (said, true)
     }
+}
+
+/// The oversized `sql` into `target` whose upsert clause updates: each
+/// piece of a split keeps the clause, which the SQL gate refuses as it
+/// refuses the INSERT unsplit. One refusal, of the dump's one statement,
+/// never a repair.
+fn oversized_upsert_said(sql: &str, target: &str) -> String {
+    format!(
+        "the {}-byte INSERT into {target} has an upsert clause, ON CONFLICT … DO UPDATE, which \
+         changes rows already in {target}: this tool's SQL gate refuses it, split or not{}",
+        sql.len(),
+        refused_upsert_fix(sql)
+    )
+}
+
+/// Whether the `INSERT ... VALUES` `sql` has an upsert clause that updates
+/// (`DO UPDATE`), read in the words after its rows, ASCII case and blanks
+/// aside: the SQL gate refuses it, as it changes rows already in.
+fn updates_on_conflict(sql: &str) -> bool {
+    statement::is_upsert(sql)
+        && statement::insert_rows(sql).is_some_and(|i| {
+            let words: Vec<String> = { i.tail.split_ascii_whitespace() }
+                .map(str::to_ascii_uppercase)
+                .collect();
+            words.windows(2).any(|w| w[0] == "DO" && w[1] == "UPDATE")
+        })
 }
 
 /// Why [`Splitter::split`] would refuse the oversized `sql` for its shape
