@@ -2163,7 +2163,41 @@ mod tests {
         let changes: Vec<(&str, &str)> = { edits.schema.iter() }
             .map(|c| (c.name.as_str(), c.change))
             .collect();
-        assert_eq!(changes, [("k_v", "changed"), ("k", "changed")]);
+        // k's comment alone changed: compared as SQL, no change (rvCF 3).
+        assert_eq!(changes, [("k_v", "changed")]);
+    }
+
+    /// rvCF 3: wrangler 4.86 migrated a table with its `--` comments
+    /// stripped, the current wrangler keeps them: the same migrations, yet
+    /// diff said "~ table accounts changed", "Same rows, schema changed",
+    /// where restore and verify take the two as the same. Compared as SQL,
+    /// comments and blanks outside strings and quoted names are no change;
+    /// a real change beside a comment still is.
+    #[test]
+    fn a_schema_written_without_its_comments_is_no_change_but_a_change_beside_one_is() {
+        let kept = "CREATE TABLE accounts (
+                id INTEGER PRIMARY KEY,
+                password_hash TEXT NOT NULL,   -- argon2id PHC string, never a password
+                role TEXT NOT NULL DEFAULT 'member -- not a comment' /* a note */
+            );
+            CREATE INDEX accounts_role ON accounts(role); -- by role";
+        let stripped = "CREATE TABLE accounts (
+                id INTEGER PRIMARY KEY,
+                password_hash TEXT NOT NULL,
+                role TEXT NOT NULL DEFAULT 'member -- not a comment'
+            );
+            CREATE INDEX accounts_role ON accounts(role);";
+        let diff = diff_of(kept, stripped, None, false);
+        assert!(diff.identical(), "{}", diff.render());
+
+        let beside = kept.replace("'member -- not a comment'", "'member -- not a  comment'");
+        let diff = diff_of(kept, &beside, None, false);
+        let changes: Vec<(&str, &str)> = { diff.schema.iter() }
+            .map(|c| (c.name.as_str(), c.change))
+            .collect();
+        assert_eq!(changes, [("accounts", "changed")], "{}", diff.render());
+        let beside = kept.replace("NOT NULL,   -- argon2id", "NOT NULL UNIQUE, -- argon2id");
+        assert!(!diff_of(kept, &beside, None, false).identical());
     }
 
     #[test]

@@ -4025,3 +4025,30 @@ fn a_quiet_schema_only_replace_warns_that_every_row_goes_and_its_json_plan_lists
         0
     );
 }
+
+/// rvCF 2: `restore <a backup of chosen tables> --to local --clean
+/// --dry-run` was refused saying "the backup was taken with migrations [],
+/// but migrations/ now holds [0001…]" and advising to check out the commit
+/// the manifest names: a backup of chosen tables without `d1_migrations`
+/// never records migrations, at any commit. The refusal says so, and what
+/// restores it: --partial, without --clean.
+#[test]
+fn a_clean_restore_of_chosen_tables_says_they_record_no_migrations_and_what_restores_them() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let chosen = ["customers", "companies"].map(|t| ["--table", t]).concat();
+    sb.xtask(&[&["backup", "local"][..], &chosen].concat())
+        .assert_ok();
+    let file = only_backup(&sb);
+    let run = sb.xtask(&["restore", &file, "--to", "local", "--clean", "--dry-run"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let said = run.all();
+    assert!(
+        !said.contains("migrations []") && !said.to_lowercase().contains("check out"),
+        "{said}"
+    );
+    assert!(
+        said.contains("records no migrations") && said.contains("--partial"),
+        "{said}"
+    );
+}

@@ -864,3 +864,99 @@ fn dict(tables: &[&str], rows: &[u64]) -> serde_json::Map<String, serde_json::Va
         .map(|(t, n)| (t.to_string(), (*n).into()))
         .collect()
 }
+
+/// `backup local --data-only`, as e0f800bd wrote it (wrangler 4.86, whose
+/// INSERTs name no columns), taken with the migrations of this checkout
+/// (0001-0004, unchanged since) and verified good by that version.
+const OLD_DATA_ONLY: &str = "backup-local-20261207-1515-2";
+
+fn with_old_data_only_backup(sb: &Sandbox) -> String {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    std::fs::create_dir_all(sb.backups()).unwrap();
+    for ext in ["sql", "manifest.json"] {
+        std::fs::copy(
+            fixtures.join(format!("e0f800bd-data-only.{ext}")),
+            sb.backups().join(format!("{OLD_DATA_ONLY}.{ext}")),
+        )
+        .unwrap();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(sb.backups(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    format!("{OLD_DATA_ONLY}.sql")
+}
+
+/// rvCF 1: an old data-only backup (unnamed INSERTs, no CREATE TABLE) was
+/// called BAD by verify ("name no columns … Export the database again",
+/// every table "found 0", a warning of missing triggers), listed bad, and
+/// refused by `restore --clean` and `diff`, though its manifest records
+/// the migrations it was taken under and they are here unchanged: their
+/// schema tells the order of its columns. Verified GOOD, restored with each
+/// value in its own column, and diffed the same as the database it made.
+#[test]
+fn an_old_data_only_backup_of_these_migrations_verifies_and_restores_each_value_in_its_column() {
+    let sb = Sandbox::new();
+    let file = with_old_data_only_backup(&sb);
+    let verify = sb.xtask(&["verify", &file]);
+    assert!(verify.ok, "{}", verify.all());
+    assert!(verify.stdout.contains("GOOD"), "{}", verify.all());
+    assert!(
+        !verify.all().contains("name no columns") && !verify.all().contains("lacks triggers"),
+        "{}",
+        verify.all()
+    );
+    let list = sb.xtask(&["list"]);
+    assert!(!list.all().contains("BAD"), "{}", list.all());
+
+    let restore = sb.xtask(&["restore", &file, "--to", "local", "--clean", "--yes"]);
+    restore.assert_ok();
+    let rows = sb.query("SELECT email, role FROM accounts WHERE id = 2");
+    assert_eq!(rows[0][0]["email"], "ops@example.com", "{rows:?}");
+    assert_eq!(rows[0][0]["role"], "devops", "{rows:?}");
+    let rows = sb.query("SELECT qbt_company_id, timezone FROM companies WHERE id = 1");
+    assert_eq!(rows[0][0]["qbt_company_id"], "qbt-1001", "{rows:?}");
+    assert_eq!(rows[0][0]["timezone"], "America/Denver", "{rows:?}");
+
+    let diff = sb.xtask(&["diff", &file, "live:local"]);
+    assert_eq!(diff.code, Some(0), "{}", diff.all());
+}
+
+/// rvCF 1: where nothing tells the order of an old data-only backup's
+/// columns (its manifest gone, or a migration it records edited since),
+/// it is still refused, but the fix names what works for a backup of a
+/// past point in time: its manifest and the migrations it was taken
+/// under (the commit its manifest names), not only "export again".
+#[test]
+fn an_old_data_only_backup_whose_migrations_changed_is_refused_naming_the_commit_to_restore_it_with()
+ {
+    let sb = Sandbox::new();
+    let file = with_old_data_only_backup(&sb);
+    edit_manifest(&sb, &file, |m| {
+        m["migration_sha256"] = serde_json::json!({
+            "0001_accounts_companies_customers.sql": "0".repeat(64),
+        });
+    });
+    let verify = sb.xtask(&["verify", &file]);
+    assert!(!verify.ok, "{}", verify.all());
+    assert!(
+        verify.all().contains("name no columns")
+            && verify
+                .all()
+                .contains("e0f800bd5aea12f3844c0baa2e81e042fc984444"),
+        "the refusal names the commit the manifest names\n{}",
+        verify.all()
+    );
+    let bare = sb.path().join("old-data-only.sql");
+    std::fs::copy(sb.backups().join(&file), &bare).unwrap();
+    let verify = sb.xtask(&["verify", bare.to_str().unwrap(), "--no-manifest"]);
+    let said = verify.all();
+    assert!(!verify.ok, "{said}");
+    let fixes = ["its manifest", "4.94"].map(|fix| said.contains(fix));
+    assert_eq!(
+        (said.contains("name no columns"), fixes),
+        (true, [true; 2]),
+        "the refusal names the manifest, and a new export for a live database\n{said}"
+    );
+}
