@@ -130,6 +130,17 @@ pub struct Options {
     /// such a comment, so that no backup of a remote database holding one
     /// can be taken. A local one is backed up natively, which copes.
     pub close_line_comments: bool,
+    /// With `data_into_existing_schema`: [`Options::known_tables`] is the
+    /// schema the dump's rows were taken from, since its manifest records
+    /// the migrations it was taken under and they are here unchanged. Its
+    /// columns then tell the order of INSERTs that name none where the
+    /// dump has no `CREATE TABLE` of its own (a data-only backup taken with
+    /// wrangler before 4.94), as the dump's own would (rvCF).
+    pub schema_is_the_dumps: bool,
+    /// The commit the dump's manifest names, said in the refusal of INSERTs
+    /// nothing here tells the columns of: a checkout of it has the
+    /// migrations the dump was taken under.
+    pub taken_at_commit: Option<String>,
 }
 
 impl Options {
@@ -254,6 +265,10 @@ pub enum Repair {
     /// dump's own `CREATE TABLE`, so that each value goes into its column by
     /// name, wherever the migrations' table has it.
     ColumnsNamed { tables: Vec<String> },
+    /// [`Repair::ColumnsNamed`] for tables the dump does not create, given
+    /// the columns of the migrations' tables, in their order, where
+    /// [`Options::schema_is_the_dumps`].
+    ColumnsNamedAsMigrated { tables: Vec<String> },
     /// With [`Options::data_into_existing_schema`]: columns the schema the
     /// rows go into has and the dump's table does not, which take their
     /// defaults.
@@ -314,11 +329,8 @@ impl Repair {
                 crate::wording::count(*pieces, "statement")
             ),
             Repair::RecreatedVirtualTable { name, how } => {
-                write!(
-                    f,
-                    "recreates virtual table {}: {how}",
-                    crate::names::shown_name(name)
-                )
+                let name = crate::names::shown_name(name);
+                write!(f, "recreates virtual table {name}: {how}")
             }
             Repair::DumpedVirtualTables { tables, left_out } => {
                 f.write_str(&dumped_said(tables, *left_out))
@@ -334,6 +346,7 @@ impl Repair {
                  DDL and d1_migrations statements, and resets sqlite_sequence first"
             ),
             Repair::ColumnsNamed { tables } => f.write_str(&columns_named_said(tables)),
+            Repair::ColumnsNamedAsMigrated { tables } => f.write_str(&as_migrated_said(tables)),
             Repair::ColumnsDefaulted { table, columns } => {
                 f.write_str(&columns_defaulted_said(table, columns))
             }
@@ -1148,16 +1161,37 @@ fn binds_by_place_into_the_schema(
 }
 
 /// The refusal of INSERTs into `table` that name no columns, loaded into
-/// the migrations' schema with nothing to tell the order of theirs.
-fn by_place_without_columns_said(table: &str) -> String {
+/// the migrations' schema with nothing to tell the order of theirs: no
+/// `CREATE TABLE` in the dump, and no manifest recording the migrations it
+/// was taken under as they are here. The fix names what brings back a
+/// backup of a past point in time (its manifest and those migrations), not
+/// only a new export, which cannot (rvCF).
+fn by_place_without_columns_said(table: &str, commit: Option<&str>) -> String {
     let table = crate::names::shown_name(table);
+    let commit = match commit {
+        Some(commit) => format!("the commit its manifest names, {commit}"),
+        None => "the commit its manifest names".to_owned(),
+    };
     format!(
         "the INSERTs into {table} name no columns (as wrangler before 4.94 writes rows: \
-         workers-sdk #7507), and the dump has no CREATE TABLE {table} to tell their order: a \
-         clean restore loads them into the migrations' {table}, whose columns may stand in \
-         another order, and its values would go into the wrong columns without an error. \
-         Export the database again with wrangler 4.94 or later, whose INSERTs name their \
-         columns, or with its schema (without --no-schema), and restore that"
+         workers-sdk #7507), and nothing tells their order: the dump has no CREATE TABLE \
+         {table}, and no manifest records the migrations it was taken under as they are here \
+         (the same files, unedited). A clean restore loads them into the migrations' {table}, \
+         whose columns may stand in another order, and its values would go into the wrong \
+         columns without an error. Restore the backup with its manifest, from a checkout whose \
+         migrations are those it was taken under ({commit}); a database \
+         still there can instead be exported again with wrangler 4.94 or later, whose INSERTs \
+         name their columns, or with its schema (without --no-schema)"
+    )
+}
+
+/// [`Repair::ColumnsNamedAsMigrated`] as the plan says it.
+fn as_migrated_said(tables: &[String]) -> String {
+    format!(
+        "gives the INSERTs into {}, which name no columns (as wrangler before 4.94 writes \
+         rows), the columns of the migrations' tables in their order: the manifest records \
+         that the rows were taken under those migrations, unchanged here",
+        crate::wording::listed(tables, "tables")
     )
 }
 
@@ -1844,10 +1878,67 @@ impl<'a> Surveyor<'a> {
         }
     }
 
+    /// [`Surveyor::note_own_columns`]'s first step: each table whose INSERTs
+    /// name no columns gets those of the dump's own `CREATE TABLE`, else,
+    /// where [`Options::schema_is_the_dumps`], those of the migrations'
+    /// table in their order (rvCF), else is refused.
+    fn note_unnamed_columns(&mut self, own_tables: &[(String, String)]) {
+        let options = self.options;
+        let declared = |tables: &[(String, String)], table: &str| {
+            { tables.iter() }
+                .find(|(t, _)| t.eq_ignore_ascii_case(table))
+                .map(|(t, sql)| {
+                    declared_columns(sql, t)
+                        .into_iter()
+                        .map(|c| c.name)
+                        .collect()
+                })
+                .unwrap_or_else(Vec::new)
+        };
+        let migrated: Vec<(String, String)> = match options.schema_is_the_dumps {
+            true => options.known_tables.clone().into_iter().collect(),
+            false => Vec::new(),
+        };
+        let (mut named, mut as_migrated) = (Vec::new(), Vec::new());
+        for (table, line) in std::mem::take(&mut self.by_place) {
+            let mut columns: Vec<String> = declared(own_tables, &table);
+            if columns.is_empty() {
+                columns = declared(&migrated, &table);
+                if !columns.is_empty() {
+                    as_migrated.push(table.clone());
+                }
+            }
+            if columns.is_empty() {
+                // Into a table the migrations do not make, the row is
+                // refused as such ([`Preflight::has_no_place`]).
+                if options.schema_has(&table) {
+                    let commit = options.taken_at_commit.as_deref();
+                    let said = by_place_without_columns_said(&table, commit);
+                    self.misfit(line, said);
+                }
+                continue;
+            }
+            let key = table.to_ascii_lowercase();
+            self.survey.own_columns.insert(key, columns);
+            if !as_migrated.contains(&table) {
+                named.push(table);
+            }
+        }
+        if !named.is_empty() {
+            self.column_repairs
+                .push(Repair::ColumnsNamed { tables: named });
+        }
+        if !as_migrated.is_empty() {
+            self.column_repairs.push(Repair::ColumnsNamedAsMigrated {
+                tables: as_migrated,
+            });
+        }
+    }
+
     /// With [`Options::data_into_existing_schema`], which loads the rows into
     /// the migrations' tables, not the dump's: each table whose INSERTs name
-    /// no columns gets those of the dump's own `CREATE TABLE`, or, when the
-    /// dump has none to tell their order, is refused (else its values go
+    /// no columns gets those of the dump's own `CREATE TABLE`, or, when
+    /// nothing tells their order, is refused ([`Surveyor::note_unnamed_columns`]) (else its values go
     /// into the migrations' columns by place, wrong where those stand in
     /// another order, without an error: rvCD). And each table the dump
     /// creates and fills is compared with the migrations': a column they
@@ -1859,32 +1950,7 @@ impl<'a> Surveyor<'a> {
             return;
         }
         let own_tables = std::mem::take(&mut self.survey.own_tables);
-        let own = |table: &str| {
-            { own_tables.iter() }
-                .find(|(t, _)| t.eq_ignore_ascii_case(table))
-                .map(|(t, sql)| declared_columns(sql, t))
-                .unwrap_or_default()
-        };
-        let mut named = Vec::new();
-        for (table, line) in std::mem::take(&mut self.by_place) {
-            let columns: Vec<String> = own(&table).into_iter().map(|c| c.name).collect();
-            if columns.is_empty() {
-                // Into a table the migrations do not make, the row is
-                // refused as such ([`Preflight::has_no_place`]).
-                if options.schema_has(&table) {
-                    self.misfit(line, by_place_without_columns_said(&table));
-                }
-            } else {
-                self.survey
-                    .own_columns
-                    .insert(table.to_ascii_lowercase(), columns);
-                named.push(table);
-            }
-        }
-        if !named.is_empty() {
-            self.column_repairs
-                .push(Repair::ColumnsNamed { tables: named });
-        }
+        self.note_unnamed_columns(&own_tables);
         for (table, sql) in &own_tables {
             let filled =
                 { self.survey.rows.iter() }.any(|(t, n)| *n > 0 && t.eq_ignore_ascii_case(table));
@@ -2582,7 +2648,8 @@ impl RowWriter<'_> {
             match columns.and_then(|c| statement::with_columns_named(&sql, c)) {
                 Some(named) => Cow::Owned(named),
                 None if self.options.schema_has(&table) => {
-                    let said = by_place_without_columns_said(&table);
+                    let commit = self.options.taken_at_commit.as_deref();
+                    let said = by_place_without_columns_said(&table, commit);
                     return Err(Misfit(format!("line {line}: {said}")).into());
                 }
                 None => sql,

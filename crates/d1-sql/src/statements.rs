@@ -645,6 +645,46 @@ pub fn close_line_comment(sql: &str) -> Option<ClosedComment> {
     (is_complete_in(&mut buf, text, ";") && !ends_in_a_line_comment(text)).then_some(closed)
 }
 
+/// The tokens of `sql` as SQLite's tokenizer reads them, comments and
+/// blanks left out: a word, a string or quoted name (quotes and all, as
+/// written), or any other byte. Two texts with the same tokens are the same
+/// SQL however their comments and blanks stand: D1 keeps an object's text
+/// as written, and wrangler before 4.94 migrated it with its `--` comments
+/// stripped (rvCF 3).
+pub fn tokens(sql: &str) -> Vec<&str> {
+    let bytes = sql.as_bytes();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let b = bytes[i];
+        i += 1;
+        let end = match b {
+            b' ' | b'\r' | b'\t' | b'\n' | 0x0c => continue,
+            b'-' if bytes.get(i) == Some(&b'-') => {
+                i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
+                continue;
+            }
+            b'/' if bytes.get(i) == Some(&b'*') => {
+                i = sql[i + 1..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 1 + n + 2);
+                continue;
+            }
+            b'[' | b'`' | b'"' | b'\'' => {
+                let close = if b == b'[' { ']' } else { b as char };
+                sql[i..].find(close).map_or(bytes.len(), |n| i + n + 1)
+            }
+            b if is_id_byte(b) => i + bytes[i..].iter().take_while(|&&c| is_id_byte(c)).count(),
+            // One character, whole: bytes over 0x7f are a word's.
+            _ => i,
+        };
+        tokens.push(&sql[start..end]);
+        i = end;
+    }
+    tokens
+}
+
 /// `sql` without the blanks SQLite's tokenizer skips (space, tab, line
 /// feed, form feed, carriage return) at its end. Not Rust's `trim_end`,
 /// which takes Unicode spaces too: SQLite reads every byte over 0x7f as
@@ -876,6 +916,20 @@ mod tests {
         Statements::new(text.as_bytes())
             .map(|s| s.unwrap().crlf)
             .collect()
+    }
+
+    #[test]
+    fn tokens_leave_out_comments_and_blanks_but_keep_strings_and_names_whole() {
+        let kept = "CREATE TABLE t (a TEXT DEFAULT 'x -- y', -- note\n \"b /* c */\" INT /* d */)";
+        let stripped = "CREATE TABLE t(a TEXT DEFAULT 'x -- y',\n\"b /* c */\" INT)";
+        assert_eq!(tokens(kept), tokens(stripped));
+        assert_eq!(
+            tokens("a 'x -- y' [b c]"),
+            ["a", "'x -- y'", "[b c]"],
+            "a string and a quoted name are one token each"
+        );
+        assert_ne!(tokens("a 'x  y'"), tokens("a 'x y'"));
+        assert_ne!(tokens("ab"), tokens("a b"));
     }
 
     #[test]

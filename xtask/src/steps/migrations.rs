@@ -2799,6 +2799,15 @@ pub fn edited_since(m: &d1_core::manifest::Manifest, dir: &Path) -> Vec<EditedMi
     edited_migrations(record, &m.migrations, &digests(dir, &m.migrations))
 }
 
+/// Whether the migrations in `dir` are those the backup of manifest `m`
+/// records it was taken under, each unedited where it records its sha256:
+/// the schema they make is then the one its rows were taken from.
+pub fn made_the_schema_of(m: &d1_core::manifest::Manifest, dir: &Path) -> bool {
+    !m.migrations.is_empty()
+        && migration_files(dir).is_ok_and(|files| files == m.migrations)
+        && edited_since(m, dir).is_empty()
+}
+
 /// The applied migrations whose file in `dir` is not what was applied, as
 /// a backup is judged before its triggers are (restore in every mode, its
 /// dry run, drill, verify), each list with the record it was found by: the

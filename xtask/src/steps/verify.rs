@@ -1475,6 +1475,7 @@ impl Shape {
         let data_only = manifest.is_some_and(|m| m.mode == "data-only");
         let partial = manifest.is_some_and(|m| !m.tables.is_empty());
         let mut assumed_schema = None;
+        let mut schema_is_the_dumps = false;
         let migrations = match manifest.filter(|_| data_only) {
             Some(m) if m.rows_go_on_todays_migrations() => {
                 let (sql, said) = todays_migrations(
@@ -1485,14 +1486,23 @@ impl Shape {
                 assumed_schema = Some(said);
                 Some(sql)
             }
-            Some(m) => Some(migration_sql(
-                ctx.migrations_dir,
-                &m.migrations,
-                m.git_commit.as_deref(),
-            )?),
+            Some(m) => {
+                let sql =
+                    migration_sql(ctx.migrations_dir, &m.migrations, m.git_commit.as_deref())?;
+                // The migrations it records, each here (or `migration_sql`
+                // stops) and unedited: its rows were taken from the schema
+                // they make, which tells the order of unnamed INSERTs'
+                // columns as a restore --clean takes it (rvCF).
+                schema_is_the_dumps =
+                    crate::steps::migrations::edited_since(m, ctx.migrations_dir).is_empty();
+                Some(sql)
+            }
             None => None,
         };
-        Self::with_migrations(manifest, data_only, partial, migrations, assumed_schema)
+        let mut shape =
+            Self::with_migrations(manifest, data_only, partial, migrations, assumed_schema)?;
+        shape.options.schema_is_the_dumps = schema_is_the_dumps;
+        Ok(shape)
     }
 
     /// A dump without a manifest that creates no table and holds rows: a
@@ -1531,6 +1541,8 @@ impl Shape {
                 .and_then(|m| m.sequences.clone())
                 .unwrap_or_default(),
             close_line_comments: false,
+            schema_is_the_dumps: false,
+            taken_at_commit: manifest.and_then(|m| m.git_commit.clone()),
         };
         Ok(Shape {
             data_only,

@@ -1574,6 +1574,34 @@ pub(super) fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
     let Ok(files) = crate::steps::migrations::migration_files(dir) else {
         return Ok(());
     };
+    if m.migrations.is_empty() && !files.is_empty() && !m.rows_go_on_todays_migrations() {
+        crate::stop!(
+            crate::exit::Exit::Refused,
+            "{}; --clean applies the migrations in {} and loads the rows into the schema they \
+             make, and nothing tells that the backup's rows fit it (no checkout of any commit \
+             would). {} Nothing was done.",
+            match m.tables.is_empty() {
+                true => "the backup records no migrations: the database it was taken of had no \
+                         d1_migrations rows"
+                    .to_owned(),
+                false => format!(
+                    "the backup holds chosen tables ({}) without d1_migrations, so it records no \
+                     migrations",
+                    d1_core::wording::listed(&shown_names(&m.tables), "table")
+                ),
+            },
+            dir.display(),
+            match m.tables.is_empty() {
+                true =>
+                    "Restore it without --clean (--replace, or into an empty database), \
+                         which makes the backup's own tables.",
+                false =>
+                    "Restore it without --clean, with --partial (--replace --partial, or \
+                          --partial into an empty database), which makes the backup's own \
+                          tables from its CREATE TABLE statements.",
+            }
+        );
+    }
     if m.migrations != files && !m.rows_go_on_todays_migrations() {
         crate::stop!(
             crate::exit::Exit::Refused,

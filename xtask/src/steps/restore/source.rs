@@ -553,6 +553,11 @@ pub(super) fn repair_options(
             .and_then(|m| m.sequences.clone())
             .unwrap_or_default(),
         close_line_comments: target.location == Location::Remote,
+        // The migrations `--clean` applies are those the backup was taken
+        // under: their schema tells the order of unnamed INSERTs' columns.
+        schema_is_the_dumps: mode == Mode::Clean && { source.manifest.as_ref() }
+            .is_some_and(|m| crate::steps::migrations::made_the_schema_of(m, migrations_dir)),
+        taken_at_commit: { source.manifest.as_ref() }.and_then(|m| m.git_commit.clone()),
     })
 }
 
