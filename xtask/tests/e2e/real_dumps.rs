@@ -1283,3 +1283,46 @@ fn rows_of_a_table_named_in_other_cases_are_counted_as_its_own() {
     let rows = sb.query("SELECT count(*) AS n FROM Users");
     assert_eq!(rows[0][0]["n"], 5);
 }
+
+/// rvCH: a `--clean` restore of a dump whose `companies` has a column the
+/// migrations' lacks advised "Restore the dump without --clean (--replace,
+/// or into an empty database)", and that restore was refused again, for
+/// the flags only its own refusal named (`--partial`, the dump holding one
+/// table, and `--allow-schema-change companies`). The first refusal names
+/// them, and the restore it advises, run as it says, loads the rows.
+#[test]
+fn a_clean_restore_refused_for_an_extra_column_names_the_flags_its_way_out_needs() {
+    let sb = Sandbox::new();
+    let dump = "PRAGMA defer_foreign_keys=TRUE;\n\
+        CREATE TABLE companies (\n\
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,\n\
+            name           TEXT    NOT NULL,\n\
+            qbt_company_id TEXT    UNIQUE,\n\
+            timezone       TEXT    NOT NULL DEFAULT 'UTC',\n\
+            created_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n\
+            updated_at     TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n\
+            notes          TEXT\n\
+        );\n\
+        INSERT INTO \"companies\" (\"id\",\"name\",\"notes\") VALUES(1,'Acme','call first');\n";
+    let file = sb.path().join("extra.sql");
+    std::fs::write(&file, dump).unwrap();
+    let run = restore_clean_without_manifest(&sb, &file, &["--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let all = run.all();
+    assert!(
+        all.contains("without --clean")
+            && all.contains("--partial --allow-schema-change companies"),
+        "the refusal names every flag its way out needs\n{all}"
+    );
+    assert!(sb.local_d1_files().is_empty(), "local D1 was made\n{all}");
+    let file = file.to_str().unwrap();
+    let args = ["restore", file, "--to", "local", "--no-manifest", "--yes"];
+    let way_out = [
+        &args[..],
+        &["--partial", "--allow-schema-change", "companies"],
+    ]
+    .concat();
+    sb.xtask(&way_out).assert_ok();
+    let rows = sb.query("SELECT name, notes FROM companies");
+    assert_eq!(rows[0][0]["notes"], "call first", "{rows:?}");
+}
