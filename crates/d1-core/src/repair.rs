@@ -1230,27 +1230,58 @@ fn columns_said(columns: &[String]) -> String {
     format!("{noun} {}", crate::wording::listed(columns, "columns"))
 }
 
-/// The refusal of columns of the dump's `table` the migrations' lacks.
-fn extra_columns_said(table: &str, columns: &[String]) -> String {
+/// The refusal of columns of the dump's `table` the migrations' lacks;
+/// `without_clean`, the restore that makes the dump's own tables
+/// ([`without_clean_said`]).
+fn extra_columns_said(table: &str, columns: &[String], without_clean: &str) -> String {
     let table = crate::names::shown_name(table);
     format!(
         "the dump's {table} has {}, which the migrations' {table} does not have: a clean \
          restore loads rows into the tables the migrations make, and would lose those values. \
-         Restore the dump without --clean (--replace, or into an empty database), which makes \
-         its own tables, or make that change a migration (then apply it and restore again)",
+         {without_clean}, or make that change a migration (then apply it and restore again)",
         columns_said(columns)
     )
 }
 
+/// The restore a `--clean` one refused for the dump's `table` advises:
+/// without `--clean`, which makes the dump's own tables, and with the
+/// flags that restore needs, named here. It used to name none, and was
+/// refused again for `--allow-schema-change` (the dump's `table` is not
+/// the migrations') and `--partial` (a dump lacking one of the tables the
+/// migrations make, or `d1_migrations`) (rvCH).
+fn without_clean_said(options: &Options, own_tables: &[(String, String)], table: &str) -> String {
+    let holds = |name: &str| own_tables.iter().any(|(t, _)| t.eq_ignore_ascii_case(name));
+    let is_virtual = |sql: &str| statement::created_virtual_table(sql).is_some();
+    let shadowed: Vec<String> = { options.known_tables.iter() }
+        .filter(|(_, sql)| is_virtual(sql))
+        .map(|(t, _)| format!("{}_", t.to_ascii_lowercase()))
+        .collect();
+    let made = |(t, sql): &(&String, &String)| {
+        let lower = t.to_ascii_lowercase();
+        !lower.starts_with("sqlite_")
+            && !lower.starts_with("_cf_")
+            && !is_virtual(sql)
+            && !shadowed.iter().any(|s| lower.starts_with(s.as_str()))
+    };
+    let partial = !holds(statement::MIGRATIONS_TABLE) || { options.known_tables.iter() }
+        .filter(made)
+        .any(|(t, _)| !holds(t));
+    format!(
+        "Restore the dump without --clean, with{} --allow-schema-change {} (and --replace, or \
+         into an empty database), which makes its own tables",
+        if partial { " --partial" } else { "" },
+        crate::names::shown_name(table)
+    )
+}
+
 /// The refusal of columns the migrations' `table` requires and the dump's
-/// lacks.
-fn required_columns_said(table: &str, columns: &[String]) -> String {
+/// lacks; `without_clean` as [`extra_columns_said`]'s.
+fn required_columns_said(table: &str, columns: &[String], without_clean: &str) -> String {
     let table = crate::names::shown_name(table);
     format!(
         "the dump's {table} has no {}, which the migrations' {table} requires (NOT NULL, \
-         with no default): its rows cannot go in. Restore the dump without --clean \
-         (--replace, or into an empty database), which makes its own tables, or give the \
-         column a default in a migration",
+         with no default): its rows cannot go in. {without_clean}, or give the column a \
+         default in a migration",
         columns_said(columns)
     )
 }
@@ -1974,13 +2005,15 @@ impl<'a> Surveyor<'a> {
             };
             let extra = names(lacking(&ours, &theirs));
             if !extra.is_empty() {
-                self.misfit(line, extra_columns_said(table, &extra));
+                let way = without_clean_said(options, &own_tables, table);
+                self.misfit(line, extra_columns_said(table, &extra, &way));
             }
             let (required, defaulted): (Vec<Declared>, Vec<Declared>) = lacking(&theirs, &ours)
                 .into_iter()
                 .partition(|c| c.required);
             if !required.is_empty() {
-                self.misfit(line, required_columns_said(table, &names(required)));
+                let way = without_clean_said(options, &own_tables, table);
+                self.misfit(line, required_columns_said(table, &names(required), &way));
             }
             if !defaulted.is_empty() {
                 self.column_repairs.push(Repair::ColumnsDefaulted {
