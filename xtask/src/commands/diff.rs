@@ -231,10 +231,13 @@ fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> 
 
 /// The refusal of `--table`s that neither side has, naming the tables,
 /// those near a name typed first (within two edits of it, ASCII case aside).
+/// SQLite's and D1's own tables are left out: a manifest's rows name
+/// `sqlite_sequence`, which no `--table` takes (rvCH).
 fn no_such_tables<'a>(
     missing: &[&str],
     known: impl Iterator<Item = &'a str> + Clone,
 ) -> anyhow::Error {
+    let known = known.filter(|t| !is_internal(t));
     let near: Vec<String> = { known.clone() }
         .filter(|n| {
             missing.iter().any(|t| {
