@@ -1166,3 +1166,24 @@ fn a_fresh_clone_without_its_migrations_is_told_there_is_nothing_to_back_up() {
         sb.backup_files()
     );
 }
+
+/// rvCH: `backup --table` of a mistyped name listed SQLite's own tables
+/// among those to choose, and `--table sqlite_stat1` wrote a GOOD backup
+/// of no table and no row. Those are left out of the list, and an
+/// internal table named is refused (exit 2) saying a full backup carries
+/// it where it can; no backup is written.
+#[test]
+fn a_backup_of_an_internal_table_is_refused_and_never_listed() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql("ANALYZE;");
+    let run = sb.xtask(&["backup", "local", "--table", "compnies"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("--table companies"), "{}", run.all());
+    assert!(!run.stderr.contains("sqlite_"), "{}", run.all());
+    let run = sb.xtask(&["backup", "local", "--table", "sqlite_stat1"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(run.stderr.contains("full backup"), "{}", run.all());
+    assert!(!run.all().contains("GOOD"), "{}", run.all());
+}
