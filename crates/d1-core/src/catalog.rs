@@ -2243,11 +2243,25 @@ impl ExportScope {
         let mut tables = Vec::new();
         let mut data_tables = Vec::new();
         let mut chosen_virtual = Vec::new();
+        // SQLite's and D1's own tables are no table to choose: a backup of
+        // `sqlite_stat1` alone was GOOD with no table and no row (rvCH).
+        let internal = |name: &str| {
+            let lower = name.to_ascii_lowercase();
+            lower.starts_with("sqlite_") || lower.starts_with("_cf_")
+        };
         for name in requested {
+            if internal(name) {
+                bail!(
+                    "{}: this is SQLite's or D1's own table, which no --table takes; a full \
+                     backup (without --table) carries it where it can",
+                    crate::wording::table_option(name)
+                );
+            }
             let Some(object) = catalog.find_table(name).filter(|o| o.kind == "table") else {
                 let known: Vec<String> = catalog
                     .objects
                     .iter()
+                    .filter(|o| !internal(&o.name))
                     .filter(|o| {
                         exportable.table(o) || exportable.virtual_names.contains(o.name.as_str())
                     })
