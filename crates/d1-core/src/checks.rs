@@ -1439,12 +1439,7 @@ mod tests {
     /// one into either.
     #[test]
     fn a_faulty_foreign_key_passes_only_while_neither_its_table_nor_its_parent_holds_rows() {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
-        db.execute_batch(
-            "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
-             CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));",
-        )
-        .unwrap();
+        let db = with_a_faulty_key();
         let status = |refused: &[String]| foreign_key_check(&db, false, refused).unwrap().status;
         assert_eq!(status(&[]), Status::Pass);
         assert_eq!(status(&["P".to_owned()]), Status::Fail);
@@ -1457,6 +1452,31 @@ mod tests {
             "{said}"
         );
         assert!(!said.contains("virtual table"), "{said}");
+    }
+
+    /// A table `c` whose foreign key names `p(code)`, neither `p`'s
+    /// PRIMARY KEY nor UNIQUE: a key SQLite cannot check.
+    fn with_a_faulty_key() -> rusqlite::Connection {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
+             CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code));",
+        )
+        .unwrap();
+        db
+    }
+
+    /// rvCH 4: the rows line names the key that stopped a table's rows
+    /// with its clause set off by commas on both sides ("…, which SQLite
+    /// cannot check stops them" lacked the second).
+    #[test]
+    fn the_key_that_stopped_rows_is_said_with_its_clause_set_off() {
+        let db = with_a_faulty_key();
+        let said = stopped_by(&db, "p", &["p".to_owned()]);
+        assert!(
+            said.contains("c(b) REFERENCES p(code), which SQLite cannot check, stops them"),
+            "{said}"
+        );
     }
 
     /// KU: the INSERTs past the load's bound on searches are said not

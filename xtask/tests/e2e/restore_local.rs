@@ -2515,6 +2515,87 @@ fn a_restore_run_again_prints_one_way_back_the_one_from_before_the_first() {
     }
 }
 
+/// The sandbox of the test above: a backup, a row added after it, and a
+/// restore of the backup; the backup's name and the safety backup that
+/// first restore took.
+fn restored_once() -> (Sandbox, String, String) {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql(
+        "INSERT INTO companies (name, qbt_company_id, timezone) VALUES ('Later', 'qbt-9', 'UTC');",
+    );
+    let before = sql_backups(&sb);
+    restore_replacing(&sb, &name).assert_ok();
+    let first = backup_since(&sb, &before);
+    (sb, name, first)
+}
+
+/// The one plain backup in `sb` that is not among `before`.
+fn backup_since(sb: &Sandbox, before: &[String]) -> String {
+    { sql_backups(sb).into_iter() }
+        .find(|f| !before.contains(f))
+        .expect("a new backup")
+}
+
+/// `-q restore NAME --to local --replace --yes`, and `more`.
+fn restore_quietly(sb: &Sandbox, name: &str, more: &[&str]) -> Run {
+    let mut args = vec!["-q", "restore", name, "--to", "local", "--replace", "--yes"];
+    args.extend(more);
+    sb.xtask(&args)
+}
+
+/// rvCH 1: a restore run again onto a target holding the rows the first
+/// restore put there, and an index made since, printed the first restore's
+/// safety backup as the one way back and called this run's "brings back
+/// nothing older"; yet this run's is the only backup with the index. Rows
+/// alike are not enough: this run's own way back is printed unless the
+/// schema too is what the first restore left.
+#[test]
+fn a_restore_run_again_after_the_schema_changed_prints_its_own_way_back() {
+    let (sb, name, first) = restored_once();
+    sb.execute_sql("CREATE INDEX companies_by_tz ON companies(timezone);");
+    let before = sql_backups(&sb);
+    let run = restore_quietly(&sb, &name, &[]);
+    run.assert_ok();
+    let second = backup_since(&sb, &before);
+    let held = std::fs::read_to_string(sb.backups().join(&second)).unwrap();
+    assert!(held.contains("companies_by_tz"), "{held}");
+    let all = run.all();
+    let ways = restore_commands(&run.stdout);
+    assert!(
+        ways.len() == 1 && ways[0].contains(&second) && !ways[0].contains(&first),
+        "not this run's way back, {second}:\n{all}"
+    );
+    assert!(!all.contains("brings back nothing older"), "{all}");
+}
+
+/// rvCH 2: with `-q --json`, a restore run again printed no command at
+/// all, its warning named the older safety backup by its bare file name,
+/// and the document named only this run's safety backup, the one the
+/// warning called useless. The document gives the way back, its backup
+/// by path and its command, and the warning names that path.
+#[test]
+fn a_restore_run_again_with_json_gives_its_one_way_back_in_the_document() {
+    let (sb, name, first) = restored_once();
+    let run = restore_quietly(&sb, &name, &["--json"]);
+    run.assert_ok();
+    let all = run.all();
+    let doc: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {all}"));
+    let backup = doc["result"]["way_back_backup"]
+        .as_str()
+        .unwrap_or_default();
+    let command = doc["result"]["way_back"].as_str().unwrap_or_default();
+    assert!(
+        backup.ends_with(&first) && backup != first,
+        "not the earlier safety backup by its path: {doc}"
+    );
+    assert!(
+        command.starts_with("cargo xtask restore ") && command.contains(backup),
+        "{doc}"
+    );
+    assert!(run.stderr.contains(backup), "{all}");
+}
+
 /// status's migrations line for local.
 fn migrations_line(sb: &Sandbox) -> String {
     let run = sb.xtask(&["status", "--env", "local"]);
@@ -2765,6 +2846,29 @@ fn the_checklist_has_no_query_plans_item_for_a_backup_without_statistics() {
         "{}",
         run.all()
     );
+}
+
+/// rvCH 3: a target with planner statistics (after an `ANALYZE`) loses
+/// them in a restore of a backup taken before them, and the checklist said
+/// nothing: the item is there when the backup held statistics or the
+/// target had them before the restore.
+#[test]
+fn the_checklist_has_a_query_plans_item_when_the_target_had_statistics() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql("ANALYZE;");
+    let count = |sql: &str| sb.query(sql)[0][0]["n"].as_u64();
+    let stats = "SELECT count(*) AS n FROM sqlite_master WHERE name = 'sqlite_stat1'";
+    assert_eq!(count(stats), Some(1), "ANALYZE made no statistics");
+    let run = restore_replacing(&sb, &name);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("[ ] query plans") && run.stdout.contains("PRAGMA optimize"),
+        "{}",
+        run.all()
+    );
+    let kept =
+        count(stats) == Some(1) && count("SELECT count(*) AS n FROM sqlite_stat1") != Some(0);
+    assert!(!kept, "the statistics are there still: {}", run.all());
 }
 
 /// HZ: a dump converted to CRLF whole. A CR LF inside a string of the
