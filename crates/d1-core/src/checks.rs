@@ -783,7 +783,7 @@ fn stopped_by(db: &rusqlite::Connection, table: &str, refused: &[String]) -> Str
     match keys.is_empty() {
         true => String::new(),
         false => format!(
-            " (the load could not insert its rows: the FOREIGN KEY {} stops them; see foreign \
+            " (the load could not insert its rows: the FOREIGN KEY {}, stops them; see foreign \
              keys)",
             keys.join(", and ")
         ),

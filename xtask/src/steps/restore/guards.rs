@@ -30,7 +30,19 @@ pub(super) enum AlreadyHeld {
     /// Rows an earlier restore put there: this run's safety backup brings
     /// back nothing older. The warning that says so, and the one way back
     /// printed (rvCG), to the backup from before those rows.
-    Older { warning: String, way_back: String },
+    Older {
+        warning: String,
+        way_back: String,
+        file: std::path::PathBuf,
+    },
+}
+
+/// Whether the safety backup holds the very rows of the backup restored,
+/// as their content digests tell.
+pub(super) fn holds_its_rows(source: &Source, safety: Option<&Path>) -> bool {
+    let wanted = source.manifest.as_ref().and_then(|m| m.content.as_ref());
+    let held = safety.and_then(|s| Manifest::for_backup(s).ok());
+    wanted.is_some() && held.is_some_and(|h| h.content.as_ref() == wanted)
 }
 
 /// A safety backup with the very rows of the backup restored: the target
@@ -81,7 +93,7 @@ pub(super) fn already_held(
                     "{database} already held every row of {backup} before this run: {landed}, \
                      {nothing_older}. The safety backup taken before that restore is {}; it \
                      is the way back.",
-                    file_name(&earlier)
+                    earlier.display()
                 ),
                 way_back: format!(
                     "The way back is the safety backup taken before the earlier restore of \
@@ -89,6 +101,7 @@ pub(super) fn already_held(
                     earlier.display(),
                     advice(&earlier)
                 ),
+                file: earlier,
             },
             HeldBefore::SafetyGone(newest) => AlreadyHeld::Older {
                 warning: format!(
@@ -98,7 +111,7 @@ pub(super) fn already_held(
                      from before those rows is {}; it is the way back.",
                     project.backup_dir.display(),
                     target.name,
-                    file_name(&newest)
+                    newest.display()
                 ),
                 way_back: format!(
                     "The way back is the newest backup of {} here from before the rows \
@@ -107,6 +120,7 @@ pub(super) fn already_held(
                     newest.display(),
                     advice(&newest)
                 ),
+                file: newest,
             },
         },
     )

@@ -55,7 +55,7 @@ use plan_text::{
     print_binding, print_plan, print_plan_notes, stuck_trigger,
 };
 use source::{check_source, preflight, survey_dump, trial_load};
-use target::{Inspected, check_keys, guard_unchanged, read_target};
+use target::{Inspected, check_keys, guard_unchanged, read_catalog, read_target};
 
 pub use check::TableCount;
 pub(crate) use guards::SAFETY_REASON;
@@ -231,6 +231,10 @@ struct Source {
 pub struct Restored {
     /// The backup taken of the target first, if one was.
     pub safety_backup: Option<PathBuf>,
+    /// The target's schema before the restore was what it left (every
+    /// table, index, view and trigger as SQL): with its rows the same, the
+    /// safety backup brings back nothing an earlier restore did not.
+    pub schema_as_left: bool,
     /// The triggers the target held that no migration creates, which the
     /// safety backup holds too, and its migrations' it had lost: its way
     /// back names them.
@@ -309,6 +313,7 @@ fn restore(
         true => ready_local_file((access.local_file.clone(), &target.name), args.mode())?,
         false => (None, None),
     };
+    let before = now.as_ref().map(Catalog::schema_statements);
     let (safety, safety_triggers) = safety_backup(sh, project, &planned, (&lock, now, target))?;
     let loading = Loading {
         wrangler: &access.wrangler,
@@ -328,22 +333,20 @@ fn restore(
     crate::edge::signals::changed(loading.restored("it was checked"));
 
     let restored = Restored {
+        schema_as_left: schema_as_left(&reader, source, safety.as_deref(), before),
         safety_backup: safety,
         safety_triggers,
         counts,
         key_check: inspected.key_check.clone(),
         without_triggers: planned.without_triggers.clone(),
     };
-    let optimize = optimize_command(project, target, new.as_deref(), &planned.survey);
-    let new = new.is_some();
-    let done = (&restored, &content, optimize.as_deref());
-    report(project, envs, args, source, target, new, done)?;
+    let optimize = optimize_command(project, target, new.as_deref(), (&planned, inspected));
+    let (new, done) = (new.is_some(), (&restored, &content, optimize.as_deref()));
+    let way_back = report(project, envs, args, source, target, new, done)?;
     warn_after_restore(&planned, target);
+    let result = (&restored, &content, way_back);
     if args.json {
-        let database_id = new.then_some(target.database_id.as_str());
-        let mut result = result_json(&restored, &content, database_id);
-        add_checked_through(&mut result, source, checked_through_export(args, target));
-        print_json(false, planned.json, result);
+        print_result((args, source, target), new, result, planned.json);
     }
     Ok(Some(restored))
 }
@@ -467,20 +470,23 @@ fn lock_before_the_plan(
 /// The `PRAGMA optimize` the after-restore checklist gives to paste: for a
 /// new database, by its name in its account. None for a backup that held
 /// no planner statistics (no `sqlite_stat1` rows, nor the `ANALYZE` before
-/// them): the restored database lacks none it had, and the item is not
-/// there (rvCG).
+/// them) restored into a target that had none (`had`): the restored
+/// database lacks none either had, and the item is not there (rvCG, rvCH).
 fn optimize_command(
     project: &Project,
     target: &Environment,
     new: Option<&NewDatabase>,
-    survey: &repair::Survey,
+    (planned, inspected): (&Planned, &Inspected),
 ) -> Option<String> {
+    let survey = &planned.survey;
+    let had = { inspected.catalog.objects.iter() }
+        .any(|o| o.kind == "table" && o.name.eq_ignore_ascii_case("sqlite_stat1"));
     let statistics = |table: &str| {
         { table.get(..11) }.is_some_and(|start| start.eq_ignore_ascii_case("sqlite_stat"))
     };
     let held = { survey.repairs.iter() }
         .any(|r| matches!(r, repair::Repair::DroppedReserved { table, .. } if statistics(table)));
-    held.then(|| match new {
+    (held || had).then(|| match new {
         Some(n) => n.optimize_command(),
         None => project.commands().optimize(target).to_string(),
     })
@@ -1137,6 +1143,52 @@ fn schema_after(
     })
 }
 
+/// Rows the target held already: whether its schema (`before`) too was
+/// what a restore of this backup leaves, read again only then (rvCH).
+fn schema_as_left(
+    reader: &TargetReader<'_>,
+    source: &Source,
+    safety: Option<&Path>,
+    before: Option<Vec<String>>,
+) -> bool {
+    let before = before.filter(|_| guards::holds_its_rows(source, safety));
+    before.is_some_and(|mut before| {
+        let Ok(after) = read_catalog(reader) else {
+            return false;
+        };
+        let mut after = after.schema_statements();
+        before.sort();
+        after.sort();
+        before == after
+    })
+}
+
+/// `--json`'s document after a restore: the plan, and the result.
+fn print_result(
+    (args, source, target): (&RestoreArgs, &Source, &Environment),
+    new: bool,
+    (restored, content, way_back): (&Restored, &check::Content, Option<WayBackChosen>),
+    plan: serde_json::Value,
+) {
+    let database_id = new.then_some(target.database_id.as_str());
+    let mut result = result_json(restored, content, database_id);
+    add_checked_through(&mut result, source, checked_through_export(args, target));
+    add_way_back(&mut result, way_back);
+    print_json(false, plan, result);
+}
+
+/// The way back printed, by its backup's path and its command, as
+/// `migrate --json` gives its own (rvCH).
+fn add_way_back(result: &mut serde_json::Value, way_back: Option<WayBackChosen>) {
+    let (backup, command, placeholders) = match way_back {
+        Some(w) => (Some(w.backup), Some(w.command), Some(w.placeholders)),
+        None => (None, None, None),
+    };
+    result["way_back_backup"] = serde_json::json!(backup);
+    result["way_back"] = serde_json::json!(command);
+    result["way_back_placeholders"] = serde_json::json!(placeholders);
+}
+
 /// `--json`'s one document: the plan, and what the restore did.
 fn print_json(dry_run: bool, plan: serde_json::Value, result: serde_json::Value) {
     crate::out::json(&serde_json::json!({
@@ -1219,7 +1271,7 @@ fn say_way_back(
     (source, target): (&Source, &Environment),
     restored: &Restored,
     file: &Path,
-) {
+) -> WayBackChosen {
     // The safety backup is sealed to the target's recipients today,
     // which the identity that opened the source (a retired key's
     // backup) may not be the key of: then the way back names the
@@ -1250,15 +1302,29 @@ fn say_way_back(
     // Rows the target held already, that an earlier restore put there:
     // this run's safety backup holds them too, and the one way back
     // printed is to the rows from before (rvCG), after the warning.
-    let held = already_held(project, source, target, file, identity);
-    let way_back = match &held {
-        Some(AlreadyHeld::Older { warning, way_back }) => {
+    let held = already_held(project, source, target, file, identity)
+        .filter(|h| restored.schema_as_left || matches!(h, AlreadyHeld::Own(_)));
+    let (way_back, back_to) = match &held {
+        Some(AlreadyHeld::Older {
+            warning,
+            way_back,
+            file,
+        }) => {
             crate::warn!("{warning}");
-            way_back.clone()
+            let triggers = crate::steps::migrations::way_back_triggers(
+                project,
+                file,
+                target,
+                (None, identity),
+            );
+            (way_back.clone(), (file.clone(), triggers))
         }
-        _ => format!(
-            "The safety backup taken before the restore is {}{sealed}; {advice}",
-            file.display(),
+        _ => (
+            format!(
+                "The safety backup taken before the restore is {}{sealed}; {advice}",
+                file.display(),
+            ),
+            (file.to_path_buf(), restored.safety_triggers.clone()),
         ),
     };
     // The only way back: the command's result, printed under -q too
@@ -1271,6 +1337,20 @@ fn say_way_back(
     if let Some(AlreadyHeld::Own(said)) = held {
         crate::say!("{said}");
     }
+    let (back_to, triggers) = back_to;
+    let command = crate::steps::migrations::restore_command(&back_to, target, identity, &triggers);
+    WayBackChosen {
+        placeholders: crate::steps::migrations::way_back_placeholders(&back_to, identity),
+        backup: back_to,
+        command,
+    }
+}
+
+/// The one way back a restore printed: `--json` gives it (rvCH).
+struct WayBackChosen {
+    backup: PathBuf,
+    command: String,
+    placeholders: serde_json::Value,
 }
 
 /// What the restore did, and the checklist of what was checked.
@@ -1283,7 +1363,7 @@ fn report(
     target: &Environment,
     new: bool,
     (restored, content, optimize): (&Restored, &check::Content, Option<&str>),
-) -> Result<()> {
+) -> Result<Option<WayBackChosen>> {
     // Where it went, as the plan's target line says it: `local` is only
     // ever the local D1, yet `(local)` alone read as a name.
     crate::say!(
@@ -1293,9 +1373,8 @@ fn report(
         target.name,
         target.location
     );
-    if let Some(file) = &restored.safety_backup {
-        say_way_back(project, args, (source, target), restored, file);
-    }
+    let way_back = { restored.safety_backup.as_deref() }
+        .map(|file| say_way_back(project, args, (source, target), restored, file));
     print_checklist(
         &project.settings()?.app,
         &restored.key_check,
@@ -1318,13 +1397,13 @@ fn report(
     if let Some(optimize) = optimize {
         crate::say!(
             "  [ ] query plans: no restore loads sqlite_stat1 (the planner's statistics, a name \
-             D1 reserves; the backup's rows of it, there after an ANALYZE, were dropped), so the \
-             restored database has none: run `{optimize}` (PRAGMA optimize runs ANALYZE where it \
+             D1 reserves; the backup's rows of it or the target's, there after an ANALYZE, are \
+             gone), so the restored database has none: run `{optimize}` (PRAGMA optimize runs ANALYZE where it \
              helps)"
         );
     }
     if new {
         print_binding(project, envs, source, target, args.json)?;
     }
-    Ok(())
+    Ok(way_back)
 }
