@@ -1398,7 +1398,7 @@ fn report(
         crate::say!(
             "  [ ] query plans: no restore loads sqlite_stat1 (the planner's statistics, a name \
              D1 reserves; the backup's rows of it or the target's, there after an ANALYZE, are \
-             gone), so the restored database has none: run `{optimize}` (PRAGMA optimize runs ANALYZE where it \
+             dropped), so the restored database has none: run `{optimize}` (PRAGMA optimize runs ANALYZE where it \
              helps)"
         );
     }
