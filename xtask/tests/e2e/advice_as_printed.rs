@@ -1571,3 +1571,66 @@ fn backups_bytes(sb: &Sandbox) -> Vec<(String, Vec<u8>)> {
         .map(|n| (n.clone(), std::fs::read(sb.backups().join(&n)).unwrap()))
         .collect()
 }
+
+/// PD 3: the rows-fell warning of a backup of chosen tables (`backup local
+/// --table companies`) advised `restore … --to local --replace --partial`,
+/// whose plan drops every other table of the database and its rows
+/// ("LOSES table accounts, …"). It advises a new database beside it,
+/// which keeps them, and says what a `--replace --partial` would drop.
+#[test]
+fn the_rows_fell_warning_of_a_backup_of_chosen_tables_advises_no_restore_that_drops_the_others() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme'), ('Bob''s'), ('Cyd');");
+    let backup = ["-q", "backup", "local", "--table", "companies"];
+    sb.xtask(&backup).assert_ok();
+    sb.execute_sql("DELETE FROM companies;");
+    let run = sb.xtask(&backup);
+    run.assert_ok();
+    let warning = { run.stderr.split("warning: ") }
+        .find(|w| w.contains("companies had 3 rows and has none"))
+        .unwrap_or_else(|| panic!("no rows-fell warning:\n{}", run.all()))
+        .to_owned();
+    let restores = advised(&warning, "restore");
+    assert!(!restores.is_empty(), "no restore advised:\n{warning}");
+    for words in restores {
+        if words.iter().any(|w| w.starts_with("new:")) {
+            assert!(words.iter().any(|w| w == "--partial"), "{words:?}");
+            continue;
+        }
+        let mut dry = words.clone();
+        dry.push("--dry-run".to_owned());
+        let plan = run_each(&sb, &[dry]).remove(0);
+        assert!(
+            !plan.stdout.contains("LOSES"),
+            "{words:?}, advised in\n{warning}\ndrops the other tables:\n{}",
+            plan.all()
+        );
+    }
+    assert!(
+        warning.contains("new:") && warning.contains("would drop"),
+        "{warning}"
+    );
+}
+
+/// PD 3: a `--clean` restore of a backup of chosen tables, refused for
+/// recording no migrations, advised "--replace --partial" of a target
+/// with tables without saying that it drops the others. It names the new
+/// database that keeps them, and says what `--replace --partial` drops.
+#[test]
+fn a_clean_restore_of_chosen_tables_refused_says_what_replace_partial_drops() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.xtask(&["-q", "backup", "local", "--table", "companies"])
+        .assert_ok();
+    let file = only_backup(&sb);
+    let run = sb.xtask(&["restore", &file, "--to", "local", "--clean", "--dry-run"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let said = run.all();
+    assert!(said.contains("records no migrations"), "{said}");
+    assert!(
+        said.contains("--to new:NAME --partial")
+            && said.contains("--replace --partial would drop every other table"),
+        "{said}"
+    );
+}

@@ -1117,3 +1117,37 @@ fn a_diff_of_a_mistyped_table_lists_no_internal_table() {
     assert!(run.stderr.contains("--table companies"), "{}", run.all());
     assert!(!run.stderr.contains("sqlite_"), "{}", run.all());
 }
+
+/// PD 2: `diff --table` of SQLite's or D1's own table (`sqlite_stat1`,
+/// `sqlite_sequence`, `_cf_KV`) was told "neither side has such a table"
+/// of a backup that holds it, or, with a live side, exported the database
+/// first and then gave backup's refusal ("a full backup (without --table)
+/// carries it"). It is told internal, as `backup --table` tells it, exit
+/// 2, before anything is exported, whatever the sides.
+#[test]
+fn a_diff_of_an_internal_table_is_refused_as_internal_before_anything_runs() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("ANALYZE;");
+    sb.xtask(&["-q", "backup", "local"]).assert_ok();
+    let file = newest_backup(&sb, &[]);
+    for table in ["sqlite_stat1", "sqlite_sequence", "_cf_KV", "SQLITE_MASTER"] {
+        for b in [file.as_str(), "live:local"] {
+            let run = sb.xtask(&["diff", &file, b, "--table", table]);
+            assert_eq!(run.code, Some(2), "{table} against {b}:\n{}", run.all());
+            let said = run.all();
+            assert!(
+                said.contains(&format!(
+                    "--table {table}: this is SQLite's or D1's own table"
+                )),
+                "{table} against {b}:\n{said}"
+            );
+            for wrong in ["neither side has", "full backup", "Exporting"] {
+                assert!(
+                    !said.contains(wrong),
+                    "{table} against {b} says {wrong:?}:\n{said}"
+                );
+            }
+        }
+    }
+}

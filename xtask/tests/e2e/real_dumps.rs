@@ -1326,3 +1326,61 @@ fn a_clean_restore_refused_for_an_extra_column_names_the_flags_its_way_out_needs
     let rows = sb.query("SELECT name, notes FROM companies");
     assert_eq!(rows[0][0]["notes"], "call first", "{rows:?}");
 }
+
+/// PD 1: a `--clean` restore of an export of chosen tables (`wrangler d1
+/// export --table companies --table extras`) whose `extras` the
+/// migrations do not create advised "Restore the dump without --clean
+/// (--replace, or into an empty database)", and that restore was refused
+/// again for `--partial`, which only its own refusal named. The first
+/// refusal names it, and the restore it advises, run as it says, plans
+/// the dump's own tables and loads the rows.
+#[test]
+fn a_clean_restore_refused_for_a_table_the_migrations_lack_names_the_flags_its_way_out_needs() {
+    let sb = Sandbox::new();
+    let companies = std::fs::read_to_string(
+        sb.path()
+            .join("migrations/0001_accounts_companies_customers.sql"),
+    )
+    .unwrap();
+    let create = companies
+        .split(';')
+        .find(|s| s.contains("CREATE TABLE companies"))
+        .unwrap()
+        .trim();
+    let dump = format!(
+        "PRAGMA defer_foreign_keys=TRUE;\n{create};\n\
+         INSERT INTO \"companies\" (\"id\",\"name\") VALUES(1,'Acme');\n\
+         CREATE TABLE extras (id INTEGER PRIMARY KEY, note TEXT);\n\
+         INSERT INTO \"extras\" (\"id\",\"note\") VALUES(1,'kept');\n"
+    );
+    let file = sb.path().join("mixed.sql");
+    std::fs::write(&file, dump).unwrap();
+    let run = restore_clean_without_manifest(&sb, &file, &["--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let all = run.all();
+    assert!(
+        all.contains("table extras, which the migrations do not create")
+            && all.contains("without --clean, with --partial"),
+        "the refusal names every flag its way out needs\n{all}"
+    );
+    assert!(sb.local_d1_files().is_empty(), "local D1 was made\n{all}");
+    let file = file.to_str().unwrap();
+    let args = [
+        "restore",
+        file,
+        "--to",
+        "local",
+        "--no-manifest",
+        "--partial",
+    ];
+    let plan = sb.xtask(&[&args[..], &["--dry-run"]].concat());
+    plan.assert_ok();
+    assert!(
+        plan.stdout.contains("into-empty") && plan.stdout.contains("Dry run"),
+        "{}",
+        plan.all()
+    );
+    sb.xtask(&[&args[..], &["--yes"]].concat()).assert_ok();
+    let rows = sb.query("SELECT note FROM extras");
+    assert_eq!(rows[0][0]["note"], "kept", "{rows:?}");
+}
