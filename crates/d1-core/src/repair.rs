@@ -1251,8 +1251,20 @@ fn extra_columns_said(table: &str, columns: &[String], without_clean: &str) -> S
 /// migrations make, or `d1_migrations`) (rvCH).
 fn without_clean_said(options: &Options, own_tables: &[(String, String)], table: &str) -> String {
     let holds = |name: &str| own_tables.iter().any(|(t, _)| t.eq_ignore_ascii_case(name));
+    let partial = partial_without_clean(&options.known_tables, holds);
+    without_clean_flags_said(partial, Some(table))
+}
+
+/// Whether a restore without `--clean` of a dump that `holds` some of the
+/// tables of `known_tables` (the migrations') needs `--partial`: it lacks
+/// `d1_migrations` or one of the tables the migrations make (not SQLite's
+/// or D1's own, nor virtual tables and their own, which no export holds).
+fn partial_without_clean(
+    known_tables: &BTreeMap<String, String>,
+    holds: impl Fn(&str) -> bool,
+) -> bool {
     let is_virtual = |sql: &str| statement::created_virtual_table(sql).is_some();
-    let shadowed: Vec<String> = { options.known_tables.iter() }
+    let shadowed: Vec<String> = { known_tables.iter() }
         .filter(|(_, sql)| is_virtual(sql))
         .map(|(t, _)| format!("{}_", t.to_ascii_lowercase()))
         .collect();
@@ -1263,15 +1275,31 @@ fn without_clean_said(options: &Options, own_tables: &[(String, String)], table:
             && !is_virtual(sql)
             && !shadowed.iter().any(|s| lower.starts_with(s.as_str()))
     };
-    let partial = !holds(statement::MIGRATIONS_TABLE) || { options.known_tables.iter() }
+    !holds(statement::MIGRATIONS_TABLE) || { known_tables.iter() }
         .filter(made)
-        .any(|(t, _)| !holds(t));
-    format!(
-        "Restore the dump without --clean, with{} --allow-schema-change {} (and --replace, or \
-         into an empty database), which makes its own tables",
-        if partial { " --partial" } else { "" },
-        crate::names::shown_name(table)
-    )
+        .any(|(t, _)| !holds(t))
+}
+
+/// The restore without `--clean` a refused one advises, with `--partial`
+/// when `partial` and `--allow-schema-change` for the dump's `changed`
+/// table, the flags it is refused without.
+fn without_clean_flags_said(partial: bool, changed: Option<&str>) -> String {
+    let mut flags = String::new();
+    if partial {
+        flags += " --partial";
+    }
+    if let Some(table) = changed {
+        flags += &format!(" --allow-schema-change {}", crate::names::shown_name(table));
+    }
+    match flags.is_empty() {
+        true => "Restore the dump without --clean (with --replace, or into an empty database), \
+                 which makes its own tables"
+            .to_owned(),
+        false => format!(
+            "Restore the dump without --clean, with{flags} (and --replace, or into an empty \
+             database), which makes its own tables"
+        ),
+    }
 }
 
 /// The refusal of columns the migrations' `table` requires and the dump's
@@ -2315,6 +2343,9 @@ pub struct Preflight {
     /// The tables the dump creates ([`Preflight::of_dump`]), whose `CREATE
     /// TABLE` a `--clean` load skips; none for a data-only dump.
     dump_tables: Vec<String>,
+    /// The tables of the migrations' schema (`options.known_tables`), for
+    /// the flags a restore without `--clean` needs ([`partial_without_clean`]).
+    known_tables: BTreeMap<String, String>,
     /// [`Sink::at_line`]'s last.
     line: Option<usize>,
 }
@@ -2345,6 +2376,7 @@ impl Preflight {
             whole_schema: { options.data_into_existing_schema }
                 .then(|| options.known_tables.keys().cloned().collect()),
             dump_tables: Vec::new(),
+            known_tables: options.known_tables.clone(),
             line: None,
         })
     }
@@ -2425,7 +2457,8 @@ impl Preflight {
             .line
             .map(|l| format!(" (line {l})"))
             .unwrap_or_default();
-        let what = match message.split_once("has no column named ") {
+        let column = message.split_once("has no column named ");
+        let what = match column {
             Some((_, column)) => format!(
                 "inserts{at} into column {} of table {table}, which the migrations' {table} does \
                  not have",
@@ -2436,11 +2469,22 @@ impl Preflight {
             }
         };
         if { self.dump_tables.iter() }.any(|t| t.eq_ignore_ascii_case(&row_table)) {
+            // Named with the flags that restore is refused without (PD 1):
+            // `--partial` for a dump of some of the migrations' tables, and
+            // `--allow-schema-change` for a table of theirs it defines
+            // otherwise.
+            let holds = |name: &str| {
+                self.dump_tables
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(name))
+            };
+            let partial = partial_without_clean(&self.known_tables, holds);
+            let changed = column.map(|_| row_table.as_str());
+            let way = without_clean_flags_said(partial, changed);
             return format!(
                 "this dump {what}: a clean restore loads rows into the schema the migrations \
-                 make, not the dump's own (its CREATE TABLE {table} is skipped). Restore the dump \
-                 without --clean (--replace, or into an empty database), which makes its own \
-                 tables, or make that change a migration (then apply it and restore again)"
+                 make, not the dump's own (its CREATE TABLE {table} is skipped). {way}, or make \
+                 that change a migration (then apply it and restore again)"
             );
         }
         let dump = match self.dump_tables.is_empty() {

@@ -141,13 +141,26 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
     })
 }
 
-/// Each `--table` is a table name.
+/// Each `--table` is a table name, and none SQLite's or D1's own
+/// (`sqlite_stat1`, `sqlite_sequence`, `_cf_KV`), which diff never
+/// compares: refused as such before anything is read or exported, as
+/// `backup --table` refuses one (PD 2: it was "neither side has such a
+/// table" of a backup holding it, or, with a live side, backup's refusal
+/// after the export had started).
 fn check_tables(tables: &[String]) -> Result<()> {
     for table in tables {
         if table.trim().is_empty() || table.contains('\0') {
             crate::stop!(
                 Exit::CouldNotRun,
                 "--table needs a table name; got {table:?}"
+            );
+        }
+        if is_internal(table) {
+            crate::stop!(
+                Exit::CouldNotRun,
+                "{}: this is SQLite's or D1's own table, which no --table takes: diff compares \
+                 the app's own tables and never this one (without --table it compares them all)",
+                d1_core::wording::table_option(table)
             );
         }
     }

@@ -3168,8 +3168,7 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
 
 /// The restore that brings a backup's rows back into `env`, as the tool
 /// accepts it, between backticks: its database has tables, so a full
-/// backup replaces them (`--replace`; one of chosen tables also
-/// `--partial`), confirmed by the database's name, which every
+/// backup replaces them (`--replace`), confirmed by the database's name, which every
 /// environment takes, production too, at a terminal or not. A data-only
 /// backup creates no table, and restores (`--clean`) only into a database
 /// with none: a local D1 emptied first, for a whole one, by the commands
@@ -3178,7 +3177,9 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
 /// tables would lose the others, and a remote one has no command that
 /// empties it. `--clean` alone used to be advised, which restore refuses
 /// for a database with tables (exit 3), and for chosen tables without
-/// `--partial`.
+/// `--partial`. A full backup of chosen tables too goes into a new
+/// database (`--to new:NAME --partial`), said as such: `--replace
+/// --partial` would leave `env`'s database only those tables (PD 3).
 ///
 /// [`local_d1::emptying_commands`]: crate::edge::local_d1::emptying_commands
 fn restore_advised(project: &Project, env: &Environment, backup: &Manifest) -> String {
@@ -3205,18 +3206,25 @@ fn restore_advised(project: &Project, env: &Environment, backup: &Manifest) -> S
             env.database_name
         );
     }
-    let mode = if whole {
-        "--replace"
-    } else {
-        "--replace --partial"
-    };
     // The backup's triggers that no migration creates are installed by
     // the names they take.
     let path = project.backup_dir.join(&backup.file.name);
     let held = (None, None);
     let allow = crate::steps::migrations::way_back_triggers(project, &path, env, held).flags();
+    if !whole {
+        // `--replace --partial` would leave the database only the chosen
+        // tables (PD 3): a new database beside it keeps the others.
+        return format!(
+            "it holds {} only, so restoring it into {db} (--replace --partial) would drop every \
+             other table of {db} and its rows: restore it into a new database beside it instead, \
+             `cargo xtask restore {file} --to new:NAME --partial{allow} --yes`, NAME a name of \
+             your choosing, and copy the rows back from there",
+            d1_core::wording::listed(&backup.tables, "table"),
+            db = env.database_name
+        );
+    }
     format!(
-        "`cargo xtask restore {file} --to {} {mode}{allow} --confirm {}`",
+        "`cargo xtask restore {file} --to {} --replace{allow} --confirm {}`",
         env.name,
         d1_core::wording::shell_word(&env.database_name)
     )

@@ -692,11 +692,18 @@ fn the_rows_fell_warnings_restore_carries_both_trigger_names_and_restores_as_pri
 /// deleted between them: the second's rows-fell warning, and the
 /// companies as they were.
 fn data_only_rows_fell(flags: &[&str]) -> (Sandbox, String, Vec<Vec<serde_json::Value>>) {
+    rows_fell(&[&["--data-only"][..], flags].concat())
+}
+
+/// Backs up the local D1 with `flags` with three companies, then again
+/// after they are deleted; returns the sandbox, the rows-fell warning of
+/// the second backup, and the companies' rows as they were.
+fn rows_fell(flags: &[&str]) -> (Sandbox, String, Vec<Vec<serde_json::Value>>) {
     let sb = Sandbox::new();
     sb.apply_migrations();
     sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme'), ('Bob''s'), ('Cyd');");
     let companies = sb.query("SELECT * FROM companies ORDER BY id");
-    let backup = [&["-q", "backup", "local", "--data-only"][..], flags].concat();
+    let backup = [&["-q", "backup", "local"][..], flags].concat();
     sb.xtask(&backup).assert_ok();
     sb.execute_sql("DELETE FROM companies;");
     let run = sb.xtask(&backup);
@@ -1579,18 +1586,7 @@ fn backups_bytes(sb: &Sandbox) -> Vec<(String, Vec<u8>)> {
 /// which keeps them, and says what a `--replace --partial` would drop.
 #[test]
 fn the_rows_fell_warning_of_a_backup_of_chosen_tables_advises_no_restore_that_drops_the_others() {
-    let sb = Sandbox::new();
-    sb.apply_migrations();
-    sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme'), ('Bob''s'), ('Cyd');");
-    let backup = ["-q", "backup", "local", "--table", "companies"];
-    sb.xtask(&backup).assert_ok();
-    sb.execute_sql("DELETE FROM companies;");
-    let run = sb.xtask(&backup);
-    run.assert_ok();
-    let warning = { run.stderr.split("warning: ") }
-        .find(|w| w.contains("companies had 3 rows and has none"))
-        .unwrap_or_else(|| panic!("no rows-fell warning:\n{}", run.all()))
-        .to_owned();
+    let (sb, warning, _) = rows_fell(&["--table", "companies"]);
     let restores = advised(&warning, "restore");
     assert!(!restores.is_empty(), "no restore advised:\n{warning}");
     for words in restores {

@@ -1610,9 +1610,11 @@ pub(super) fn guard_same_migrations(source: &Source, dir: &Path) -> Result<()> {
                     "Restore it without --clean (--replace, or into an empty database), \
                          which makes the backup's own tables.",
                 false =>
-                    "Restore it without --clean, with --partial (--replace --partial, or \
-                          --partial into an empty database), which makes the backup's own \
-                          tables from its CREATE TABLE statements.",
+                    "Restore it without --clean, with --partial, into a new database \
+                          (`--to new:NAME --partial`) or an empty one, which makes the \
+                          backup's own tables from its CREATE TABLE statements; --replace \
+                          --partial would drop every other table of the target and its rows, \
+                          leaving it only the backup's.",
             }
         );
     }
