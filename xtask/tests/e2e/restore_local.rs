@@ -4156,3 +4156,31 @@ fn a_clean_restore_of_chosen_tables_says_they_record_no_migrations_and_what_rest
         "{said}"
     );
 }
+
+/// PD 5: a local D1 whose one table is an empty `"D1_Migrations"` (the
+/// name in another case, which SQLite, and wrangler's `CREATE TABLE IF
+/// NOT EXISTS d1_migrations`, read as d1_migrations) was refused by a
+/// `--clean` restore as not empty, where an empty `d1_migrations` counts
+/// as empty. It counts as empty in any case: the migrations are applied,
+/// recorded in it, and the rows load.
+#[test]
+fn a_clean_restore_takes_an_empty_migrations_table_in_another_case_as_an_empty_database() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO companies (name) VALUES ('Acme');");
+    sb.xtask(&["-q", "backup", "local", "--data-only"])
+        .assert_ok();
+    let file = sb.backups().join(only_backup(&sb));
+    std::fs::remove_dir_all(sb.path().join(".wrangler")).unwrap();
+    sb.execute_sql_with_wrangler(
+        "CREATE TABLE \"D1_Migrations\"(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, \
+         applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);",
+    );
+    let file = file.to_str().unwrap();
+    let run = sb.xtask(&["restore", file, "--to", "local", "--clean", "--yes"]);
+    run.assert_ok();
+    let rows = sb.query("SELECT name FROM companies");
+    assert_eq!(rows[0][0]["name"], "Acme", "{rows:?}\n{}", run.all());
+    let recorded = sb.query("SELECT count(*) AS n FROM d1_migrations");
+    assert_eq!(recorded[0][0]["n"], 4, "{recorded:?}");
+}
