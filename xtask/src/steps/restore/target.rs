@@ -81,9 +81,12 @@ pub(super) fn read_target(
     let existing = existing_objects(&catalog);
     // `wrangler d1 migrations list` leaves a new database with an empty
     // d1_migrations: for `--clean`, which applies the migrations first, that
-    // database is as empty as a new one.
+    // database is as empty as a new one. In any case (`D1_Migrations`), as
+    // SQLite and wrangler's `CREATE TABLE IF NOT EXISTS d1_migrations`
+    // read the name (PD 5).
     let only_unused_migrations_table = args.mode() == Mode::Clean
-        && existing == [("table".to_owned(), statement::MIGRATIONS_TABLE.to_owned())]
+        && matches!(existing.as_slice(), [(kind, name)]
+            if kind == "table" && statement::is_migrations_table(name))
         && target_reader
             .query(
                 "count the target's recorded migrations (read-only)",
