@@ -114,6 +114,26 @@ impl Sandbox {
         self.dir.path()
     }
 
+    /// A copy of this sandbox as `cp -al` makes one: every file in it a
+    /// second name of this sandbox's (a hard link), its directories its own.
+    pub fn copied_with_hard_links(&self) -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("qbtime-test-")
+            .tempdir()
+            .unwrap();
+        let copied = Command::new("cp")
+            .arg("-al")
+            .arg(self.path().join("."))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(copied.success(), "cp -al failed");
+        Sandbox {
+            dir,
+            lineage: Default::default(),
+        }
+    }
+
     /// prod's short name changed, the same database: `vars.APP_ENV` "prod"
     /// -> "live" in wrangler.toml, and backups.toml's `[prod]` tables
     /// renamed with it, as a team renaming its environment does.
@@ -1048,7 +1068,12 @@ pub fn ended_within(
 /// `restore BACKUP --to local --replace --yes` in `sb`: a backup's name,
 /// path or `latest:ENV`.
 pub fn restore_replacing(sb: &Sandbox, backup: &str) -> Run {
-    sb.xtask(&["restore", backup, "--to", "local", "--replace", "--yes"])
+    sb.xtask(&replacing_local(backup))
+}
+
+/// The arguments of a confirmed `--replace` restore of `backup` into local.
+pub fn replacing_local(backup: &str) -> [&str; 6] {
+    ["restore", backup, "--to", "local", "--replace", "--yes"]
 }
 
 /// A D1 bookmark of the shape Time Travel gives, ending in `last`.
