@@ -172,6 +172,10 @@ pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     // to, before anything is logged: a machine's problem, not a failed
     // rehearsal of the backup.
     crate::edge::fsutil::refuse_shared_dir(&project.backup_dir)?;
+    // So is a link in the local D1 state of a local target, symbolic or
+    // hard (exit 3): the restore would refuse it, and the log blame the
+    // backup for the checkout's state.
+    crate::edge::local_d1::refuse_linked_env(&project.config_dir, drill.target)?;
     // A drill its log has no room to record is not run (a dry run says so),
     // nor one whose log would go out of the checkout.
     let log = project.config_dir.join(DRILL_LOG);

@@ -345,14 +345,33 @@ fn only_name(file: &File, path: &Path, what: &str) -> Result<()> {
     } else {
         format!("{what} ")
     };
-    let names = link_count(file, path)?;
+    refuse_other_names(path, link_count(file, path)?, &what, || {
+        format!(
+            "Remove this name (`rm {}`) and run the command again; the file was left untouched.",
+            d1_core::wording::shell_word(&path.display().to_string())
+        )
+    })
+}
+
+/// Refuses `path` when its file has `names` names (its link count) and so
+/// a name elsewhere too, a hard link: a write through `path` is a write
+/// there. `what` (ending in a space, or empty) says what the file is, and
+/// `fix` how to give the name a file of its own. The one check of a hard
+/// link the tool writes through: the backup directory's files
+/// ([`open_no_follow`]) and the local D1 state's
+/// ([`crate::edge::local_d1::refuse_linked_state`]).
+pub fn refuse_other_names(
+    path: &Path,
+    names: u64,
+    what: &str,
+    fix: impl FnOnce() -> String,
+) -> Result<()> {
     if names > 1 {
         bail!(
             "{what}{} is a hard link ({names} names for one file): this tool never writes to a \
-             file that also has a name elsewhere. Remove this name (`rm {}`) and run the command \
-             again; the file was left untouched.",
+             file that also has a name elsewhere. {}",
             path.display(),
-            d1_core::wording::shell_word(&path.display().to_string())
+            fix()
         );
     }
     Ok(())

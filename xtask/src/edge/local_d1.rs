@@ -181,6 +181,9 @@ pub type LocalFile<'a> = (&'a Path, &'a str);
 /// Opens the local database file read-only, refusing a file that is not a
 /// SQLite database before anything reads it.
 fn open_read_only((file, env): LocalFile<'_>) -> Result<rusqlite::Connection> {
+    // SQLite writes the `-shm` index even to read: never through a name
+    // that is another file's too, whatever the command checked before.
+    refuse_hard_linked(file)?;
     let mut header = Vec::with_capacity(16);
     crate::edge::fsutil::open_regular(file, "the local D1 database")
         .and_then(|f| {
@@ -523,7 +526,8 @@ pub struct Loader {
 /// itself): the rows of a restore, or the migrations wrangler
 /// applies, would land in the local D1 wherever it points (another
 /// checkout's). `.wrangler/` in .gitignore matches a directory, not a link,
-/// so a pull request can commit `.wrangler` as one.
+/// so a pull request can commit `.wrangler` as one. Then a hard link at
+/// the file or beside it ([`refuse_hard_linked`]).
 pub fn refuse_linked_state(file: &Path) -> Result<()> {
     for dir in file.ancestors() {
         refuse_link(dir)?;
@@ -533,11 +537,72 @@ pub fn refuse_linked_state(file: &Path) -> Result<()> {
     }
     // SQLite reads and rewrites these beside the file, by its name.
     for end in ["-wal", "-shm", "-journal"] {
-        let mut beside = file.as_os_str().to_owned();
-        beside.push(end);
-        refuse_link(Path::new(&beside))?;
+        refuse_link(&beside(file, end))?;
+    }
+    refuse_hard_linked(file)
+}
+
+/// `file`'s name with `end` added: its `-wal`, `-shm` or `-journal`.
+fn beside(file: &Path, end: &str) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(end);
+    PathBuf::from(name)
+}
+
+/// Refuses (exit 3) a local D1 file, or its `-wal`, `-shm` or `-journal`,
+/// that has another name too, a hard link ([`fsutil::refuse_other_names`],
+/// the check the backup directory's files get): SQLite writes the
+/// database, its log and its index through the name, even to read it (the
+/// `-shm` index), and a restore's chmod reaches the file wherever its
+/// other name is. A checkout copied with `cp -al` shares every file of its
+/// `.wrangler/state` with the original's so.
+///
+/// [`fsutil::refuse_other_names`]: crate::edge::fsutil::refuse_other_names
+fn refuse_hard_linked(file: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    for end in ["", "-wal", "-shm", "-journal"] {
+        let path = beside(file, end);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_file() {
+            crate::edge::fsutil::refuse_other_names(
+                &path,
+                meta.nlink(),
+                "the local D1 state ",
+                || own_file_fix(file, &path),
+            )
+            .map_err(|e| crate::exit::Exit::Refused.error(e))?;
+        }
     }
     Ok(())
+}
+
+/// The way out of [`refuse_hard_linked`] for `path`, of the local D1
+/// `file`: a copy that gives the name a file of its own, the other name
+/// keeping what it holds; for a checkout copied with `cp -al`, the same
+/// for the whole of `.wrangler/state`. Each word quoted for the shell.
+fn own_file_fix(file: &Path, path: &Path) -> String {
+    let word = |p: &Path| d1_core::wording::shell_word(&p.display().to_string());
+    let copied = |p: &Path| (word(p), word(&beside(p, ".own")));
+    let (name, own) = copied(path);
+    let mut fix = format!(
+        "Nothing was done. With `wrangler dev` stopped, give it a file of its own: `cp {name} \
+         {own} && mv {own} {name}` (the other name keeps what it holds)"
+    );
+    let state = file.ancestors().find(|dir| {
+        dir.file_name() == Some(std::ffi::OsStr::new("state"))
+            && dir.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new(".wrangler"))
+    });
+    if let Some(state) = state {
+        let (state, own) = copied(state);
+        fix.push_str(&format!(
+            "; in a checkout copied with `cp -al`, whose every file under .wrangler/state is \
+             the original's too, `cp -a {state} {own} && rm -r {state} && mv {own} {state}` \
+             gives each its own"
+        ));
+    }
+    fix + ". Then run this again."
 }
 
 /// [`refuse_linked_state`] for `env`'s local D1, whether the tool reads its
@@ -577,8 +642,9 @@ fn refuse_link(path: &Path) -> Result<()> {
 /// directory holding it this user's alone, as a backup is: wrangler and
 /// workerd create them under the umask, readable by every local user, and
 /// a restore puts staging's or production's rows there. A link in their
-/// place, or on the way to them ([`refuse_linked_state`]), is refused,
-/// never followed: the rows would land wherever it points.
+/// place, symbolic or hard, or on the way to them
+/// ([`refuse_linked_state`]), is refused, never followed: the rows would
+/// land wherever it points, and the chmod with them.
 pub fn make_private(file: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     refuse_linked_state(file)?;
@@ -858,5 +924,49 @@ mod tests {
         let pid = format!("pid {} ", child.id());
         assert!(held.iter().any(|h| h.starts_with(&pid)), "{held:?}");
         assert!(ensure_unheld(dir.path().join("absent.sqlite").as_path()).is_ok());
+    }
+
+    /// A read of a local D1 whose `-shm` is another file's second name is
+    /// refused (exit 3) before SQLite opens anything, and the copies the
+    /// refusal gives are quoted for the shell: a checkout's path may hold
+    /// a space.
+    #[test]
+    fn a_hard_linked_shm_is_refused_before_a_read_with_its_fix_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = database_file(&dir.path().join("my app"), "x");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        rusqlite::Connection::open(&file)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x);")
+            .unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "mine\n").unwrap();
+        let shm = beside(&file, "-shm");
+        std::fs::hard_link(&outside, &shm).unwrap();
+        let refused = query_json((&file, "local"), "SELECT 1").unwrap_err();
+        assert_eq!(
+            crate::exit::Exit::of(&refused),
+            Some(crate::exit::Exit::Refused)
+        );
+        let said = format!("{refused:#}");
+        let quoted = |p: &Path| format!("'{}'", p.display());
+        let state = dir.path().join("my app/.wrangler/state");
+        for fix in [
+            format!(
+                "`cp {0} {1} && mv {1} {0}`",
+                quoted(&shm),
+                quoted(&beside(&shm, ".own"))
+            ),
+            format!(
+                "`cp -a {0} {1} && rm -r {0} && mv {1} {0}`",
+                quoted(&state),
+                quoted(&beside(&state, ".own"))
+            ),
+        ] {
+            assert!(said.contains(&fix), "{fix} in {said}");
+        }
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "mine\n");
+        std::fs::remove_file(&shm).unwrap();
+        assert!(query_json((&file, "local"), "SELECT 1").is_ok());
     }
 }

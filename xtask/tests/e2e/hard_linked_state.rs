@@ -82,15 +82,23 @@ fn backed_up() -> Sandbox {
 /// and mode, and backups/ is as it was.
 #[track_caller]
 fn refused_untouched(sb: &Sandbox, args: &[&str], linked: &Path, decoy: &Decoy) {
+    let run = untouched(sb, args, linked, decoy);
+    assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
+}
+
+/// `args` run in `sb`, naming `linked` as a hard link and the copy that
+/// gives it a file of its own; `decoy` keeps its bytes and mode, and
+/// backups/ is as it was.
+#[track_caller]
+fn untouched(sb: &Sandbox, args: &[&str], linked: &Path, decoy: &Decoy) -> Run {
     let before = (decoy.sealed(), sb.backup_files());
     let run = sb.xtask(args);
-    assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
     let shown = linked.display().to_string();
     let own = format!("{shown}.own");
     assert!(
-        run.stderr.contains(&format!("{shown} is a hard link"))
+        run.all().contains(&format!("{shown} is a hard link"))
             && run
-                .stderr
+                .all()
                 .contains(&format!("`cp {shown} {own} && mv {own} {shown}`")),
         "{args:?}:\n{}",
         run.all()
@@ -101,6 +109,7 @@ fn refused_untouched(sb: &Sandbox, args: &[&str], linked: &Path, decoy: &Decoy) 
         "{args:?} wrote the file outside, or to backups/:\n{}",
         run.all()
     );
+    run
 }
 
 /// Repro A: the write-ahead index linked to a file outside. `backup local`
@@ -119,10 +128,16 @@ fn a_write_ahead_index_hard_linked_outside_is_refused_and_what_it_names_left_as_
         &["diff", "latest:local", "live:local"],
         &replacing_local("latest:local"),
         &["migrate", "local", "--yes"],
-        &["migrate", "--check", "local"],
+        &["drill", "--to", "local", "--from", "local", "--yes"],
     ] {
         refused_untouched(&sb, args, &shm, &decoy);
     }
+    // The drill, refused for the machine's state, blamed no backup.
+    assert!(!sb.path().join("docs/restore-drills.md").exists());
+    // `migrate --check` says the database did not answer and why, as it
+    // says of a symbolic link there, and goes on with the backup's record.
+    let check = untouched(&sb, &["migrate", "--check", "local"], &shm, &decoy);
+    assert!(check.all().contains("did not answer"), "{}", check.all());
     std::fs::remove_file(&shm).unwrap();
     let journal = decoy.linked_as(&sb, "-journal");
     refused_untouched(&sb, &["backup", "local"], &journal, &decoy);
