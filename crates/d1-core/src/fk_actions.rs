@@ -2173,6 +2173,107 @@ mod tests {
         );
     }
 
+    /// The app's notes and their external-content FTS5 index.
+    fn with_notes_fts() -> Vec<String> {
+        let mut target = schema();
+        target.extend(
+            [
+                "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, title TEXT)",
+                "CREATE VIRTUAL TABLE notes_fts USING fts5(body, title UNINDEXED, \
+                 content='notes', content_rowid='id')",
+            ]
+            .map(str::to_owned),
+        );
+        target
+    }
+
+    /// rvCJ 1: a statement that leaves an external-content FTS5 table
+    /// without what it reads of its content table (the table, a column it
+    /// indexes, its content_rowid) passed the plan, and from then on D1
+    /// failed every search of it and every backup's rebuild of its index.
+    /// It is found with the FTS5 table, what it reads and the fix; made
+    /// again in the same migration reading the new names, it is no break.
+    #[test]
+    fn a_statement_that_leaves_an_fts5_table_without_what_it_reads_is_found() {
+        let target = with_notes_fts();
+        let breaks = |sql: &str| side_writes(&target, &migration(sql)).unwrap().breaks;
+        for (sql, reads, why) in [
+            (
+                "ALTER TABLE notes RENAME COLUMN body TO text;",
+                "column body of notes",
+                "no such column: T.body",
+            ),
+            (
+                "ALTER TABLE notes DROP COLUMN title;",
+                "column title of notes",
+                "no such column: T.title",
+            ),
+            (
+                "ALTER TABLE notes RENAME COLUMN id TO note_id;",
+                "column id of notes",
+                "no such column: T.id",
+            ),
+            (
+                "ALTER TABLE notes RENAME TO my_notes;",
+                "notes, which is not there",
+                "no such table: main.notes",
+            ),
+            (
+                "DROP TABLE notes;",
+                "notes, which is not there",
+                "no such table: main.notes",
+            ),
+        ] {
+            let said = breaks(sql).unwrap_or_else(|| panic!("{sql}: nothing found"));
+            assert!(
+                said.starts_with(&format!(
+                    "0002_change.sql: its statement 1 leaves FTS5 table notes_fts unable to \
+                     read its content ({why})"
+                )),
+                "{sql}: {said}"
+            );
+            assert!(said.contains(reads), "{sql}: {said}");
+            assert!(
+                said.contains("INSERT INTO notes_fts(notes_fts) VALUES('rebuild')"),
+                "{sql}: {said}"
+            );
+        }
+        let fixed = "ALTER TABLE notes RENAME COLUMN body TO text;\nDROP TABLE notes_fts;\n\
+                     CREATE VIRTUAL TABLE notes_fts USING fts5(text, title UNINDEXED, \
+                     content='notes', content_rowid='id');\n\
+                     INSERT INTO notes_fts(notes_fts) VALUES('rebuild');";
+        assert_eq!(breaks(fixed), None);
+        assert_eq!(breaks("ALTER TABLE notes ADD COLUMN tags TEXT;"), None);
+        assert_eq!(breaks("DROP TABLE notes_fts;\nDROP TABLE notes;"), None);
+        let made_broken = "CREATE TABLE docs (id INTEGER PRIMARY KEY, text TEXT);\n\
+                           CREATE VIRTUAL TABLE docs_fts USING fts5(body, content='docs');";
+        let said = breaks(made_broken).unwrap();
+        assert!(
+            said.starts_with(
+                "0002_change.sql: its statement 2 leaves FTS5 table docs_fts unable to read \
+                 its content (no such column: T.body)"
+            ),
+            "{said}"
+        );
+    }
+
+    /// rvCJ 1: an FTS5 table the target had that already reads what its
+    /// content table lacks is none of the pending migrations' doing.
+    #[test]
+    fn an_fts5_table_broken_already_is_not_the_pending_migrations() {
+        let mut target = schema();
+        target.extend(
+            [
+                "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",
+                "CREATE VIRTUAL TABLE notes_fts USING fts5(body, content='notes', \
+                 content_rowid='id')",
+            ]
+            .map(str::to_owned),
+        );
+        let found = side_writes(&target, &migration("CREATE TABLE kept (x);")).unwrap();
+        assert_eq!(found.breaks, None);
+    }
+
     /// rvCA 2: a foreign key a pending statement leaves without its parent
     /// table, or with a parent key that is neither PRIMARY KEY nor UNIQUE,
     /// is told as what it is, with the child, its key and the parent, the

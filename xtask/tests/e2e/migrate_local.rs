@@ -3351,3 +3351,118 @@ fn a_remote_migrate_refused_over_the_databases_own_faulty_key_notes_the_bookmark
         .assert_ok();
     remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
 }
+
+/// The app's notes and their external-content FTS5 index, as an app that
+/// searches its notes makes them.
+const NOTES_AND_THEIR_INDEX: &str = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n\
+     CREATE VIRTUAL TABLE notes_fts USING fts5(body, content='notes', content_rowid='id');\n";
+
+/// A rename of the column notes_fts reads, and nothing else.
+const RENAME_BODY: &str = "ALTER TABLE notes RENAME COLUMN body TO text;\n";
+
+/// notes_fts made again reading notes' column `text`, its index rebuilt.
+const NOTES_FTS_AGAIN: &str = "DROP TABLE notes_fts;\n\
+     CREATE VIRTUAL TABLE notes_fts USING fts5(text, content='notes', content_rowid='id');\n\
+     INSERT INTO notes_fts(notes_fts) VALUES('rebuild');\n";
+
+/// [`NOTES_AND_THEIR_INDEX`] applied, a note put in and indexed, as the app
+/// does.
+fn notes_indexed_with_a_row() -> Sandbox {
+    let sb = with_migration(("0005_notes.sql", NOTES_AND_THEIR_INDEX));
+    sb.apply_migrations();
+    sb.execute_sql_with_wrangler(
+        "INSERT INTO notes VALUES (1, 'hello');\n\
+         INSERT INTO notes_fts(notes_fts) VALUES('rebuild');",
+    );
+    sb
+}
+
+/// How many notes D1's search of notes_fts for 'hello' finds.
+fn found_by_search(sb: &Sandbox) -> usize {
+    sb.query_with_wrangler("SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'hello'")[0].len()
+}
+
+/// rvCJ 1: a migration that renamed the column an external-content FTS5
+/// table reads passed the dry run and applied, and from then on D1 failed
+/// every search of it (`no such column: T.body`) and every backup was BAD.
+/// The plan refuses it (exit 3), a dry run and a real run alike, before
+/// any backup, naming the FTS5 table, what it reads and the fix. The fix
+/// (the FTS5 table made again in the same migration, reading the new
+/// name, its index rebuilt) applies: the search finds the note, and a
+/// backup is GOOD.
+#[test]
+fn a_migration_that_leaves_an_fts5_table_without_what_it_reads_is_refused_and_its_fix_applies() {
+    let sb = notes_indexed_with_a_row();
+    let pending = sb.path().join("migrations/0006_rename.sql");
+    std::fs::write(&pending, RENAME_BODY).unwrap();
+    let before = database_and_backups(&sb);
+    for args in EVERY_MIGRATE {
+        let run = sb.xtask(args);
+        assert_eq!(run.code, Some(3), "{args:?}: {}", run.all());
+        for said in [
+            "0006_rename.sql: its statement 1 leaves FTS5 table notes_fts unable to read its \
+             content (no such column: T.body)",
+            "column body of notes",
+            "INSERT INTO notes_fts(notes_fts) VALUES('rebuild')",
+        ] {
+            assert!(
+                run.stderr.contains(said),
+                "{args:?}: {said:?}:\n{}",
+                run.all()
+            );
+        }
+        assert_eq!(database_and_backups(&sb), before, "{args:?}");
+    }
+    std::fs::write(&pending, format!("{RENAME_BODY}{NOTES_FTS_AGAIN}")).unwrap();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    assert_eq!(found_by_search(&sb), 1);
+    sb.xtask(&["backup", "local"]).assert_ok();
+}
+
+/// rvCJ 1: a database whose FTS5 table reads a column its content table
+/// lacks (a rename wrangler applied) had every backup BAD "corrupt or does
+/// not match its manifest", blamed on the repair's statement, and the
+/// migration that repairs it was refused by its pre-migration backup with
+/// no way out named. The backup says the FTS5 table of the database itself
+/// is at fault; the refused migrate says the pending migration repairs it
+/// and names `migrate --no-backup`, which applies it, after which the
+/// search finds the note and a backup is GOOD.
+#[test]
+fn a_backup_bad_for_the_databases_own_fts5_table_says_so_and_migrate_gives_a_way_that_works() {
+    let sb = notes_indexed_with_a_row();
+    std::fs::write(sb.path().join("migrations/0006_rename.sql"), RENAME_BODY).unwrap();
+    sb.apply_migrations();
+    let run = sb.xtask(&["backup", "local"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    let verdict = "Result: BAD: an FTS5 table of the database itself reads what its content \
+                   table lacks (see statements), not a fault of the file";
+    assert!(run.stdout.contains(verdict), "{}", run.all());
+    assert!(
+        run.all()
+            .contains("notes_fts reads column body of notes, which notes lacks"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("corrupt or does not match"),
+        "{}",
+        run.all()
+    );
+    std::fs::write(sb.path().join("migrations/0007_fix.sql"), NOTES_FTS_AGAIN).unwrap();
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    for said in [
+        "It is BAD for an FTS5 table of qbtime_db_local itself",
+        "The pending migrations (0007_fix.sql) repair it",
+        "cargo xtask migrate local --no-backup --reason \"",
+        "--confirm qbtime_db_local",
+    ] {
+        assert!(run.stderr.contains(said), "{said:?}:\n{}", run.all());
+    }
+    let way = ["--no-backup", "--reason", "repair notes_fts"];
+    let confirm = ["--confirm", "qbtime_db_local"];
+    sb.xtask(&[&["migrate", "local"][..], &way, &confirm].concat())
+        .assert_ok();
+    assert_eq!(found_by_search(&sb), 1);
+    sb.xtask(&["backup", "local"]).assert_ok();
+}
