@@ -2082,7 +2082,7 @@ fn parse_using(sql: &str) -> Option<(String, Vec<String>)> {
 }
 
 /// The value of an FTS option such as `content='docs'`, unquoted.
-fn fts_option(args: &[String], option: &str) -> Option<String> {
+pub(crate) fn fts_option(args: &[String], option: &str) -> Option<String> {
     args.iter().find_map(|arg| {
         let (key, value) = arg.split_once('=')?;
         if !key.trim().eq_ignore_ascii_case(option) {

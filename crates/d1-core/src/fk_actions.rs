@@ -256,6 +256,11 @@ pub struct Found {
     /// (`child(columns) REFERENCES parent(columns)`): a backup BAD for it
     /// now is mended by applying them (rvCE).
     pub mended_keys: Vec<String>,
+    /// Each external-content FTS5 table the target's schema had that could
+    /// not read its content table ([`crate::fts_content::unreadable`]), and
+    /// that is gone, or reads it, once every pending migration has run: a
+    /// backup BAD for it now is mended by applying them (rvCJ 1).
+    pub mended_fts: Vec<String>,
 }
 
 /// What the statement being prepared does to the migrations table
@@ -513,6 +518,13 @@ struct Made {
     /// Each foreign key the pending statements have left that D1 cannot
     /// code, as they left it, with the statement that first left it so.
     keys_broken_at: Vec<(KeyId, String)>,
+    /// The external-content FTS5 tables of the target that could not read
+    /// their content table before the pending migrations: none of theirs.
+    fts_unreadable: Vec<String>,
+    /// Each FTS5 table the pending statements have left unable to read its
+    /// content table (in lower case), with the statement that first left
+    /// it so (rvCJ 1).
+    fts_broken_at: BTreeMap<String, String>,
 }
 
 impl Made {
@@ -535,11 +547,15 @@ impl Made {
         let (faulty_keys, faulty_said) = { key_faults(db).into_iter() }
             .map(|k| (k.id, k.key))
             .unzip();
+        let fts_unreadable = { crate::fts_content::unreadable(db).into_iter() }
+            .map(|u| u.table)
+            .collect();
         Ok(Made {
             standing,
             dormant,
             faulty_keys,
             faulty_said,
+            fts_unreadable,
             ..Made::default()
         })
     }
@@ -555,7 +571,22 @@ impl Made {
     ) -> Result<()> {
         (found.broken, found.breaks) = Breakage::split(self.still_broken(db, seen, trial_ends)?);
         found.mended_keys = self.mended(db);
+        let now = crate::fts_content::unreadable(db);
+        found.mended_fts = { self.fts_unreadable.iter() }
+            .filter(|had| !now.iter().any(|u| u.table.eq_ignore_ascii_case(had)))
+            .cloned()
+            .collect();
         Ok(())
+    }
+
+    /// The FTS5 tables of `db` that cannot read their content table and
+    /// could before the pending statements (or that one of them made).
+    fn fts_theirs(&self, db: &rusqlite::Connection) -> Vec<crate::fts_content::Unreadable> {
+        { crate::fts_content::unreadable(db).into_iter() }
+            .filter(|u| {
+                !{ self.fts_unreadable.iter() }.any(|had| had.eq_ignore_ascii_case(&u.table))
+            })
+            .collect()
     }
 
     /// The foreign keys SQLite could not code before the pending
@@ -640,6 +671,11 @@ impl Made {
                 self.keys_broken_at.push((id, at.to_owned()));
             }
         }
+        for unreadable in self.fts_theirs(db) {
+            self.fts_broken_at
+                .entry(unreadable.table.to_lowercase())
+                .or_insert_with(|| at.to_owned());
+        }
         if !may_break(writes) {
             return Ok(());
         }
@@ -677,6 +713,10 @@ impl Made {
             .filter_map(|b| Some(b.said(self.broken_at.get(&b.key())?)))
             .collect();
         told.extend(keys.iter().map(|(k, at)| k.said(at)));
+        told.extend({ self.fts_theirs(db).into_iter() }.filter_map(|u| {
+            let at = self.fts_broken_at.get(&u.table.to_lowercase())?;
+            Some(fts_breakage(&u, at))
+        }));
         Ok(Breakage::all(told))
     }
 
@@ -1035,6 +1075,33 @@ impl KeyFault {
         };
         Breakage { what, said }
     }
+}
+
+/// What the plan's refusal says of `unreadable`, an FTS5 table the
+/// statement `at` left unable to read its content table: D1 applies it,
+/// and from then on every search of it fails, and every backup is BAD, its
+/// index rebuilt from what is not there, or (its content table gone) comes
+/// back with its index empty (rvCJ 1).
+fn fts_breakage(unreadable: &crate::fts_content::Unreadable, at: &str) -> Breakage {
+    let table = crate::names::shown_name(&unreadable.table);
+    let what = format!(
+        "{at} leaves FTS5 table {table} unable to read its content ({}): it reads {}",
+        unreadable.why,
+        unreadable.reads()
+    );
+    // A content table not there is in no backup: a restore recreates the
+    // FTS5 table with its index empty; a column not there fails the
+    // rebuild of every backup.
+    let backups = match unreadable.missing.is_empty() {
+        true => "a restore of any backup brings it back with its index empty",
+        false => "so does the rebuild of its index in every backup (each one BAD)",
+    };
+    let said = format!(
+        "{what}; D1 applies it, and from then on every search of {table} fails, and \
+         {backups}; in the same migration, after that statement, {}",
+        unreadable.fix()
+    );
+    Breakage { what, said }
 }
 
 /// What a pending statement leaves unable to run, as the plan says it.
@@ -2258,7 +2325,9 @@ mod tests {
     }
 
     /// rvCJ 1: an FTS5 table the target had that already reads what its
-    /// content table lacks is none of the pending migrations' doing.
+    /// content table lacks is none of the pending migrations' doing; made
+    /// again reading what is there, it is mended (a backup BAD for it
+    /// names the migrations that mend it).
     #[test]
     fn an_fts5_table_broken_already_is_not_the_pending_migrations() {
         let mut target = schema();
@@ -2271,7 +2340,14 @@ mod tests {
             .map(str::to_owned),
         );
         let found = side_writes(&target, &migration("CREATE TABLE kept (x);")).unwrap();
-        assert_eq!(found.breaks, None);
+        assert_eq!((found.breaks, found.mended_fts), (None, vec![]));
+        let again = "DROP TABLE notes_fts;\nCREATE VIRTUAL TABLE notes_fts USING fts5(text, \
+                     content='notes', content_rowid='id');";
+        let found = side_writes(&target, &migration(again)).unwrap();
+        assert_eq!(
+            (found.breaks, found.mended_fts),
+            (None, vec!["notes_fts".to_owned()])
+        );
     }
 
     /// rvCA 2: a foreign key a pending statement leaves without its parent

@@ -34,6 +34,7 @@ pub mod digest;
 pub mod dump;
 pub mod fk_actions;
 pub mod foreign_keys;
+pub mod fts_content;
 pub mod gate;
 pub mod interrupt;
 pub mod manifest;

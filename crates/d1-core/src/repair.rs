@@ -3120,7 +3120,7 @@ fn content_columns(vt: &VirtualTable) -> Vec<String> {
 /// `[a]`), or `None` for an option (`content=''`, `tokenize = 'porter'`).
 /// A quoted name is read to its closing quote, a doubled quote standing
 /// for one, as SQLite reads it.
-fn fts5_column_name(arg: &str) -> Option<String> {
+pub(crate) fn fts5_column_name(arg: &str) -> Option<String> {
     let arg = arg.trim();
     let mut chars = arg.chars();
     let close = match chars.next()? {

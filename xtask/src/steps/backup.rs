@@ -338,29 +338,43 @@ pub fn run_under(
     held: Held<'_>,
 ) -> Result<Option<PathBuf>> {
     let env = held.of;
-    take(sh, project, args, Some(held)).map_err(|e| match e.downcast_ref::<BadForItsOwnKey>() {
-        Some(_) => anyhow::anyhow!(
+    take(sh, project, args, Some(held)).map_err(|e| match e.downcast_ref::<BadForItsOwn>() {
+        Some(BadForItsOwn(_, OwnFault::ForeignKey)) => anyhow::anyhow!(
             "{e:#} {}",
             own_key_way_out(sh, project, env, args.taken_for)
+        ),
+        Some(BadForItsOwn(_, OwnFault::Fts5Table)) => anyhow::anyhow!(
+            "{e:#} {}",
+            own_fts5_way_out(sh, project, env, args.taken_for)
         ),
         None => e,
     })
 }
 
-/// A backup just taken that its verification found BAD for a foreign key
-/// SQLite cannot check alone ([`crate::steps::verify::Report::failed_for_a_faulty_key`]):
-/// the key is its database's own, and no backup of it is good until a
-/// migration repairs it. Shown as the message it holds.
+/// A backup just taken that its verification found BAD for a fault of its
+/// database's own schema alone, which no backup of it is good without a
+/// migration that repairs it. Shown as the message it holds.
 #[derive(Debug)]
-struct BadForItsOwnKey(String);
+struct BadForItsOwn(String, OwnFault);
 
-impl fmt::Display for BadForItsOwnKey {
+/// The fault of a database's own schema that leaves no backup of it good.
+#[derive(Debug, Clone, Copy)]
+enum OwnFault {
+    /// A foreign key SQLite cannot check, its parent holding rows
+    /// ([`crate::steps::verify::Report::failed_for_a_faulty_key`]).
+    ForeignKey,
+    /// An FTS5 table that reads what its content table lacks
+    /// ([`crate::steps::verify::Report::failed_for_its_own_fts5_table`]).
+    Fts5Table,
+}
+
+impl fmt::Display for BadForItsOwn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for BadForItsOwnKey {}
+impl std::error::Error for BadForItsOwn {}
 
 /// The way out of a task's backup of `env` that is BAD for a foreign key
 /// of the database itself (rvCE): the migration that repairs it is
@@ -372,16 +386,12 @@ impl std::error::Error for BadForItsOwnKey {}
 /// gone, or sound, once they have run in memory.
 fn own_key_way_out(sh: &Shell, project: &Project, env: &Environment, by: TakenFor) -> String {
     let (name, db) = (&env.name, &env.database_name);
-    let plan = crate::steps::migrations::plan(sh, project, env).ok();
-    let mended = { plan.as_ref() }
-        .and_then(|p| Some((&p.pending, p.side_writes.as_ref().ok()?)))
-        .filter(|(_, found)| !found.mended_keys.is_empty());
-    let apply = match mended {
-        Some((pending, found)) => format!(
+    let apply = match mended_by_pending(sh, project, env, |f| f.mended_keys.clone()) {
+        Some((pending, mended)) => format!(
             "The pending migrations ({}) make it sound ({} is gone once they have run): apply \
              them without that backup",
             pending.join(", "),
-            found.mended_keys.join(", ")
+            mended.join(", ")
         ),
         None => "No pending migration makes it sound: add one that makes the key refer to its \
                  parent's PRIMARY KEY or UNIQUE columns, or gives those columns a UNIQUE index \
@@ -389,6 +399,71 @@ fn own_key_way_out(sh: &Shell, project: &Project, env: &Environment, by: TakenFo
                  without that backup"
             .to_owned(),
     };
+    let (noted, then) = way_out_around(env, by);
+    format!(
+        "It is BAD for a foreign key of {db} itself (see foreign keys), not for a fault of the \
+         backup: while {db} holds that key and its parent holds rows, no backup of it can be \
+         good, a dump deferring foreign keys. {apply}{noted}: `cargo xtask migrate {name} \
+         --no-backup --reason \"repair a faulty foreign key\" --confirm {db}`, then {then}."
+    )
+}
+
+/// The way out of a task's backup of `env` that is BAD for an FTS5 table
+/// of the database itself that reads what its content table lacks (rvCJ
+/// 1), as for a faulty foreign key ([`own_key_way_out`]): the migration
+/// that makes it again is refused by its own pre-migration backup, so it
+/// is applied with `--no-backup`. Whether the pending migrations repair
+/// it is the plan's word: the FTS5 table is gone, or reads what is there,
+/// once they have run in memory.
+fn own_fts5_way_out(sh: &Shell, project: &Project, env: &Environment, by: TakenFor) -> String {
+    let (name, db) = (&env.name, &env.database_name);
+    let mended = mended_by_pending(sh, project, env, |f| {
+        { f.mended_fts.iter() }
+            .map(|t| d1_core::names::shown_name(t).into_owned())
+            .collect()
+    });
+    let apply = match mended {
+        Some((pending, mended)) => format!(
+            "The pending migrations ({}) repair it ({} reads what is there once they have \
+             run): apply them without that backup",
+            pending.join(", "),
+            mended.join(", ")
+        ),
+        None => "No pending migration repairs it: add one that drops the FTS5 table and \
+                 creates it again, reading what its content table has (`content=`, \
+                 `content_rowid=` and its columns as that table names them), then rebuilds its \
+                 index (`INSERT INTO t(t) VALUES('rebuild')`), then apply it without that backup"
+            .to_owned(),
+    };
+    let (noted, then) = way_out_around(env, by);
+    format!(
+        "It is BAD for an FTS5 table of {db} itself (see statements), not for a fault of the \
+         backup: while it reads what its content table lacks, D1 fails every search of it and \
+         no backup of {db} can be good, its index rebuilt from what is not there. \
+         {apply}{noted}: `cargo xtask migrate {name} --no-backup --reason \"repair an FTS5 \
+         table\" --confirm {db}`, then {then}."
+    )
+}
+
+/// The pending migrations of `env` and what of its own faults they mend,
+/// as `mended` reads the plan's trial: `None` when they mend none (or
+/// there is no plan).
+fn mended_by_pending(
+    sh: &Shell,
+    project: &Project,
+    env: &Environment,
+    mended: fn(&d1_core::fk_actions::Found) -> Vec<String>,
+) -> Option<(Vec<String>, Vec<String>)> {
+    let plan = crate::steps::migrations::plan(sh, project, env).ok()?;
+    let found = mended(plan.side_writes.as_ref().ok()?);
+    (!found.is_empty()).then(|| (plan.pending.clone(), found))
+}
+
+/// What a way out of a task's backup BAD for its database's own fault
+/// notes first (a remote database's way back, Time Travel's bookmark, as
+/// no backup can be taken), and what it does after: the task again.
+fn way_out_around(env: &Environment, by: TakenFor) -> (String, String) {
+    let name = &env.name;
     let noted = match env.location {
         Location::Local => String::new(),
         Location::Remote => format!(
@@ -403,12 +478,7 @@ fn own_key_way_out(sh: &Shell, project: &Project, env: &Environment, by: TakenFo
             format!("back up again (`cargo xtask backup {name}`)")
         }
     };
-    format!(
-        "It is BAD for a foreign key of {db} itself (see foreign keys), not for a fault of the \
-         backup: while {db} holds that key and its parent holds rows, no backup of it can be \
-         good, a dump deferring foreign keys. {apply}{noted}: `cargo xtask migrate {name} \
-         --no-backup --reason \"repair a faulty foreign key\" --confirm {db}`, then {then}."
-    )
+    (noted, then)
 }
 
 /// Refuses, as the backup itself would and before anything runs, a backup
@@ -3066,10 +3136,16 @@ fn verify_new_backup(
              never be chosen as `latest`.{why}",
             file.display(),
         );
-        return Err(match report.failed_for_a_faulty_key() {
-            true => BadForItsOwnKey(said).into(),
-            false => anyhow::anyhow!(said),
-        });
+        return Err(
+            match (
+                report.failed_for_a_faulty_key(),
+                report.failed_for_its_own_fts5_table(),
+            ) {
+                (true, _) => BadForItsOwn(said, OwnFault::ForeignKey).into(),
+                (_, true) => BadForItsOwn(said, OwnFault::Fts5Table).into(),
+                _ => anyhow::anyhow!(said),
+            },
+        );
     }
     Ok(manifest)
 }

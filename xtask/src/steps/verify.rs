@@ -102,6 +102,18 @@ impl Report {
             .all(|c| matches!(c.name, "foreign keys" | "statements" | "rows" | "source"))
     }
 
+    /// Whether every check it failed fails for an FTS5 table of the
+    /// database itself that reads what its content table lacks: the
+    /// statements check, each failure its rebuild (rvCJ 1). No backup of
+    /// such a database loads until a migration makes the FTS5 table again.
+    pub fn failed_for_its_own_fts5_table(&self) -> bool {
+        let failed: Vec<&Check> = { self.checks.iter() }
+            .filter(|c| c.status == Status::Fail)
+            .collect();
+        !failed.is_empty() && { failed.iter() }
+            .all(|c| c.name == "statements" && c.detail.contains(ONLY_UNREADABLE_FTS5))
+    }
+
     pub fn verification(&self) -> Verification {
         Verification {
             verified_at: Utc::now(),
@@ -259,6 +271,11 @@ impl Report {
                     refuses it (the schema check)"
                 .to_owned();
         }
+        if self.failed_for_its_own_fts5_table() {
+            return "BAD: an FTS5 table of the database itself reads what its content table \
+                    lacks (see statements), not a fault of the file"
+                .to_owned();
+        }
         if !self.is_faithful() {
             // Checked without a manifest, it has none to fail to match.
             let had_manifest =
@@ -297,6 +314,17 @@ const ONLY_STATEMENT_LIMIT: &str =
 /// migration makes, in a data-only export.
 const ONLY_UNMADE_TABLES: &str =
     "each one a row of a table no migration makes, with none to go into (see schema)";
+
+/// Said of the statements check when each failure was the rebuild of an
+/// FTS5 table that reads what its content table lacks.
+const ONLY_UNREADABLE_FTS5: &str = "each one the rebuild of an FTS5 table of the database \
+                                    itself that reads what its content table lacks";
+
+/// Said of a failure of an FTS5 table's rebuild, after what it reads that
+/// is not there.
+const OWN_FTS5_TABLE: &str = "the database's own FTS5 table, not the export, is at fault: no \
+                              backup of it loads until a migration makes it again reading \
+                              what is there";
 
 /// A failing check the schema check tells: itself, when the rows of a
 /// data-only export do not fit the migrations' schema, or the statements
@@ -1784,6 +1812,7 @@ fn statements_check(
                 match db.failures.len() {
                     n if n == db.over_statement_limit => format!(", {ONLY_STATEMENT_LIMIT}"),
                     n if n == db.unplaced => format!(", {ONLY_UNMADE_TABLES}"),
+                    n if n == db.fts_unreadable => format!(", {ONLY_UNREADABLE_FTS5}"),
                     _ => String::new(),
                 }
             ),
@@ -1917,6 +1946,10 @@ struct Scratch {
     /// The tables an INSERT into failed with "foreign key mismatch" (a
     /// key SQLite cannot check), which the check of foreign keys tells.
     refused: Vec<String>,
+    /// How many failures were the rebuild of an FTS5 table that reads what
+    /// its content table lacks ([`d1_core::fts_content`]): the database's
+    /// own fault, not the file's.
+    fts_unreadable: usize,
 }
 
 impl Scratch {
@@ -1980,6 +2013,7 @@ impl Scratch {
             over_statement_limit: 0,
             unplaced: 0,
             refused: Vec::new(),
+            fts_unreadable: 0,
         })
     }
 }
@@ -2246,6 +2280,7 @@ struct Loading<'s> {
     unmade: &'s [String],
     unplaced: &'s mut usize,
     refused: &'s mut Vec<String>,
+    fts_unreadable: &'s mut usize,
     /// [`repair::Sink::at_line`]'s last: where a failure is named.
     line: Option<usize>,
 }
@@ -2265,6 +2300,7 @@ impl Scratch {
             unmade,
             unplaced: &mut self.unplaced,
             refused: &mut self.refused,
+            fts_unreadable: &mut self.fts_unreadable,
             line: None,
         }
     }
@@ -2327,6 +2363,17 @@ impl Loading<'_> {
         )
     }
 
+    /// The FTS5 table `sql` writes (its `'rebuild'`), counted, when it
+    /// reads what its content table in the scratch database lacks: a
+    /// database whose FTS5 table does so has no backup that loads (rvCJ 1).
+    fn unreadable_fts(&mut self, sql: &str) -> Option<d1_core::fts_content::Unreadable> {
+        let table = statement::insert_target(sql)?;
+        let db = self.runner.gate_for_a_try().db();
+        let unreadable = d1_core::fts_content::unreadable_table(db, &table)?;
+        *self.fts_unreadable += 1;
+        Some(unreadable)
+    }
+
     /// Counts a failure of `sql` with `e` that another check tells: D1's
     /// statement limit on a statement that is not an INSERT
     /// (d1-restorable), a row of a table no migration makes (schema), or
@@ -2364,11 +2411,17 @@ impl repair::Sink for Loading<'_> {
         *self.statements += 1;
         crate::out::count_one();
         let outcome = self.runner.run(sql);
+        let mut unreadable = None;
         if let Outcome::Failed(e) = &outcome {
             self.count_told_elsewhere(e, sql);
+            unreadable = self.unreadable_fts(sql);
         }
         let failure = match outcome {
             Outcome::Ran => return Ok(()),
+            // The database's FTS5 table, not the export, is at fault.
+            Outcome::Failed(_) if unreadable.is_some() => { unreadable.iter() }
+                .map(|u| format!("{} ({}: {OWN_FTS5_TABLE})", u.why, u.said()))
+                .collect(),
             Outcome::Refused(why) => format!(
                 "refused by the SQL gate: {why}{}",
                 repair::refused_upsert_fix(sql)
@@ -2400,10 +2453,16 @@ impl repair::Sink for Loading<'_> {
             let cause = statement::ran_into_a_commented_object(sql)
                 .map(|told| format!("{told}: "))
                 .unwrap_or_default();
-            self.failures.push(format!(
-                "{}: {cause}{failure}",
-                repair::named_statement(self.line, sql),
-            ));
+            // An FTS5 table's rebuild is named as such, not as a statement
+            // the repair wrote (rvCJ 1: the repair was blamed).
+            let named = match &unreadable {
+                Some(u) => format!(
+                    "the rebuild of the index of {} from its content table",
+                    d1_core::names::shown_name(&u.table)
+                ),
+                None => repair::named_statement(self.line, sql),
+            };
+            self.failures.push(format!("{named}: {cause}{failure}"));
         } else {
             self.failures.push(String::new());
         }
@@ -3283,7 +3342,7 @@ mod tests {
     /// `f` given a load into `db`.
     fn loading_into<T>(db: &Gate, f: impl FnOnce(&mut Loading<'_>) -> T) -> T {
         let (mut statements, mut failures, mut unloaded, mut over) = (0, vec![], vec![], 0);
-        let (mut searched, mut unsearched, mut unplaced) = (0, 0, 0);
+        let (mut searched, mut unsearched, mut unplaced, mut fts) = (0, 0, 0, 0);
         let mut refused = vec![];
         f(&mut Loading {
             runner: gate::Runner::new(db),
@@ -3296,6 +3355,7 @@ mod tests {
             unmade: &[],
             unplaced: &mut unplaced,
             refused: &mut refused,
+            fts_unreadable: &mut fts,
             line: None,
         })
     }
