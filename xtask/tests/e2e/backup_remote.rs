@@ -1478,3 +1478,20 @@ fn a_backup_of_a_remote_database_with_no_tables_says_it_holds_none() {
         plan.all()
     );
 }
+
+/// PE 3: the first `migrate` of a remote database with no tables yet (a
+/// new environment's first deploy) warned that it "has no tables" and to
+/// check its database_id, as though something were wrong. It is the
+/// normal first migrate: no warning; its pre-migration backup's line says
+/// the database is new, and the migrations run.
+#[test]
+fn the_first_migrate_of_a_new_remote_database_does_not_warn_that_it_has_no_tables() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let run = remote.xtask(home.path(), &["migrate", "staging", "--yes"]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("warning:"), "{}", run.all());
+    let line = run.stdout_line_with("Pre-migration backup ");
+    assert!(line.contains("no tables yet"), "{}", run.all());
+    assert!(run.stdout.contains("Applied "), "{}", run.all());
+}

@@ -1379,3 +1379,38 @@ fn verify_warns_of_a_misfiled_backup_naming_whose_database_it_is() {
     own.assert_ok();
     assert!(!own.stderr.contains("which is staging's"), "{}", own.all());
 }
+
+/// PE 2: a dry run's plan said "an undo point (taken before a migration, a
+/// restore or a task) younger than 7d" on the line of every undo point.
+/// Each such line says `undo point`, what differs; what an undo point is,
+/// and how long it is kept, is said once, under the environment's lines.
+#[test]
+fn a_dry_run_says_what_an_undo_point_is_once_not_on_every_line() {
+    let sb = Sandbox::new();
+    backups_aged(
+        &sb,
+        &[
+            (4, "pre-migration: 0005_x.sql"),
+            (3, "safety backup before restoring backup-local-x.sql"),
+            (2, "before: npm run import"),
+        ],
+    );
+    let run = sb.xtask(&["prune", "--dry-run"]);
+    run.assert_ok();
+    let undo: Vec<&str> = { run.stdout.lines() }
+        .filter(|l| l.starts_with("  keep") && l.contains("undo point"))
+        .collect();
+    assert_eq!(undo.len(), 3, "{}", run.all());
+    let explained = "taken before a migration, a restore or a task";
+    assert_eq!(
+        run.stdout.matches(explained).count(),
+        1,
+        "said more than once, or not at all:\n{}",
+        run.all()
+    );
+    for line in &undo {
+        assert!(!line.contains(explained), "{line}\n{}", run.all());
+    }
+    let said = run.stdout_line_with(explained);
+    assert!(said.contains("7d"), "{}", run.all());
+}
