@@ -6,7 +6,7 @@
 //!
 //! | call | where | shown |
 //! |---|---|---|
-//! | [`say!`](crate::say) | stdout; stderr when the command prints `--json` | unless `-q` (a `--dry-run`'s plan: always) |
+//! | [`say!`](crate::say) | stdout; stderr when the command prints `--json` | unless `-q` (a `--dry-run`'s plan: always), or [`tuck`]ed without `-v` |
 //! | [`note!`](crate::note) | stderr, prefixed `note: ` | unless `-q` |
 //! | [`warn!`](crate::warn) | stderr, prefixed `warning: ` | always |
 //! | [`detail!`](crate::detail) | stderr | only with `-v` |
@@ -431,8 +431,40 @@ fn write_redacted(to_stderr: bool, text: &str, redact: fn(&str) -> String, asked
     }
 }
 
+/// Whether the lines a step says are tucked under `-v` ([`tuck`]).
+static TUCKED: AtomicBool = AtomicBool::new(false);
+
+/// While held, [`say!`](crate::say) prints only with `-v`: a backup another
+/// task takes first (a restore's safety backup, a migration's) is told by
+/// that task in a line of its own, its block (the export, the file, the
+/// verification) left to `-v`. Warnings, notes and errors print as ever.
+pub struct Tucked(bool);
+
+/// Tucks what [`say!`](crate::say) prints under `-v` until the guard is
+/// dropped ([`Tucked`]).
+pub fn tuck() -> Tucked {
+    Tucked(TUCKED.swap(true, Ordering::Relaxed))
+}
+
+/// Runs `print` with nothing tucked: a verification that failed is shown
+/// whole, whoever took the backup.
+pub fn untucked(print: impl FnOnce()) {
+    let was = TUCKED.swap(false, Ordering::Relaxed);
+    print();
+    TUCKED.store(was, Ordering::Relaxed);
+}
+
+impl Drop for Tucked {
+    fn drop(&mut self) {
+        TUCKED.store(self.0, Ordering::Relaxed);
+    }
+}
+
 #[doc(hidden)]
 pub fn say_args(args: fmt::Arguments<'_>) {
+    if TUCKED.load(Ordering::Relaxed) && !verbose() {
+        return;
+    }
     if !quiet() || PLAN_ASKED.load(Ordering::Relaxed) {
         write_line(json_mode(), &args.to_string());
     }

@@ -222,6 +222,42 @@ impl fmt::Display for Reason {
     }
 }
 
+impl Reason {
+    /// The reason as a plan's line says it, beside the backup's name: what
+    /// differs from line to line. What a kind of reason means, the same on
+    /// every line that has it, is its [`Reason::footnote`], said once.
+    pub fn label(&self) -> String {
+        match self {
+            Reason::Protected(_) => "an undo point".to_owned(),
+            Reason::NothingVerified => "no verified backup".to_owned(),
+            Reason::Ahead => "dated ahead".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// What the [`Reason::label`] stands for, for the plan to say once
+    /// under the lines that carry it (`None`: the label says it all). The
+    /// label starts it, so the two read together.
+    pub fn footnote(&self) -> Option<String> {
+        match self {
+            Reason::Protected(span) => Some(format!(
+                "an undo point: a backup taken before a migration, a restore or a task, kept \
+                 while younger than {span}"
+            )),
+            Reason::NothingVerified => Some(
+                "no verified backup: the environment has none, so nothing of it is deleted"
+                    .to_owned(),
+            ),
+            Reason::Ahead => Some(
+                "dated ahead: dated after this machine's clock (the clock that took it ran \
+                 fast, or this one is behind): kept, and the others judged without it"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// A calendar rule: how many buckets, a backup's bucket, and the reason.
 type CalendarRule = (
     Option<u32>,
@@ -505,6 +541,21 @@ pub fn decide_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A plan line gives an undo point its label; what an undo point is,
+    /// and how long it is kept, is the footnote said once (PE 2).
+    #[test]
+    fn an_undo_points_line_says_its_label_and_the_footnote_what_it_is() {
+        let protected = Reason::Protected("7d".to_owned());
+        assert_eq!(protected.label(), "an undo point");
+        let footnote = protected.footnote().unwrap();
+        assert!(footnote.starts_with("an undo point: ") && footnote.ends_with("7d"));
+        assert_eq!(Reason::Within("7d".into()).label(), "within 7d");
+        assert_eq!(Reason::Within("7d".into()).footnote(), None);
+        for reason in [Reason::NothingVerified, Reason::Ahead] {
+            assert!(reason.footnote().unwrap().starts_with(&reason.label()));
+        }
+    }
 
     /// rvCB 4: 300 tables gone made one line naming every one ("t0 had 1
     /// rows and is gone; t1 had 1 rows …"). The first ten are named,

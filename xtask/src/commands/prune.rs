@@ -604,6 +604,8 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
         said.push((false, policy_line(policies, env)));
         let width = names_width(entries, env);
         let (mut kept, mut deleted) = (0, 0);
+        // What a reason's label means, said once under the lines.
+        let mut footnotes = BTreeSet::new();
         for (i, entry) in entries.iter().enumerate() {
             if entry.database != *env {
                 continue;
@@ -632,7 +634,8 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
                     doomed.push(entry);
                 }
                 Some(reasons) => {
-                    let why: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+                    let why: Vec<String> = reasons.iter().map(|r| r.label()).collect();
+                    footnotes.extend(reasons.iter().filter_map(|r| r.footnote()));
                     said.push((
                         false,
                         format!("  keep    {name:<width$}  ({note}{})", why.join("; ")),
@@ -657,6 +660,7 @@ fn judge<'a>(policies: &BTreeMap<String, Policy>, entries: &'a [Judgeable]) -> J
             }
             decisions.push(decision);
         }
+        said.extend(footnotes.into_iter().map(|f| (false, format!("  * {f}"))));
         counts.push(format!("{env}: keep {kept}, delete {deleted}"));
     }
     Judged {

@@ -127,6 +127,16 @@ impl TakenFor {
         self != TakenFor::Itself
     }
 
+    /// Whether the task tells this backup in a line of its own
+    /// ([`say_taken_for`]): a restore's safety backup and a migration's
+    /// (`restore`, `drill`, `migrate`, `deploy`), whose block (plan line,
+    /// export, file, verification) `say!` prints only with -v while it is
+    /// taken ([`crate::out::tuck`]). with-backup says its backup with the
+    /// command it runs.
+    fn told_in_a_line(self) -> bool {
+        matches!(self, TakenFor::RestoreSafety | TakenFor::Migration)
+    }
+
     /// Whether a backup that is a faithful copy, but of data whose foreign
     /// keys or audit chain are already broken, still counts as taken.
     fn accepts_broken_data(self) -> bool {
@@ -496,6 +506,7 @@ fn take(
     args: &BackupArgs,
     held: Option<Held<'_>>,
 ) -> Result<Option<PathBuf>> {
+    let tucked = args.taken_for.told_in_a_line().then(crate::out::tuck);
     let envs = project.environments()?;
     let request = Request::check(project, args, &envs)?;
     let env = request.env;
@@ -527,17 +538,14 @@ fn take(
         return dry_run_done((sh, project), &request, args, (&names, &plan));
     }
 
-    let task = format!("backup {}", env.name);
-    let lock = (held.is_none())
-        .then(|| crate::steps::lock::acquire_lock(project, &task))
-        .transpose()?;
+    let lock = lock_unless_held(project, env, held)?;
     let holding = held.or(lock.as_ref()).expect("the backup lock is held");
     let (catalog, mut scope) = match bootstrap {
         true => source.bootstrap(project, args)?,
         false => (catalog, scope),
     };
     refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
-    warn_no_tables_or_left_out(env, args, (&catalog, &scope));
+    let new_database = warn_no_tables_or_left_out(project, env, args, (&catalog, &scope));
     let bookmark = early.finish_or(&source)?;
     source.read_fts_settings(&mut scope)?;
     let rowids_renumbered = source.rowids_renumbered(args, (&catalog, &scope))?;
@@ -561,6 +569,7 @@ fn take(
         (&names, holding),
         (&source, &catalog),
     )?;
+    say_taken_for((tucked, args.taken_for), (&file, &written), new_database);
     if let Some(bucket) = &request.upload {
         upload_kept((sh, project), env, (&file, &written, bucket), holding)?;
     }
@@ -569,6 +578,67 @@ fn take(
         print_json_written(env, args, (&names, &plan), (&file, &manifest_path))?;
     }
     Ok(Some(file))
+}
+
+/// The backup lock a backup of `env` takes of its own, unless its task
+/// already `held` it.
+fn lock_unless_held(
+    project: &Project,
+    env: &Environment,
+    held: Option<&BackupLock>,
+) -> Result<Option<BackupLock>> {
+    let task = format!("backup {}", env.name);
+    { held.is_none() }
+        .then(|| crate::steps::lock::acquire_lock(project, &task))
+        .transpose()
+}
+
+/// The one line that tells a backup another task took first (`by`), its
+/// block `tucked` under -v: its file, its verdict and what it holds. Said
+/// once written and verified, before its upload (a deploy's), whose lines
+/// are a step of the task. Nothing for a backup of its own (no `tucked`).
+fn say_taken_for(
+    (tucked, by): (Option<crate::out::Tucked>, TakenFor),
+    (file, manifest): (&Path, &Manifest),
+    new_database: bool,
+) {
+    let Some(tucked) = tucked else { return };
+    drop(tucked);
+    let label = match by {
+        TakenFor::RestoreSafety => "Safety backup",
+        TakenFor::Migration => "Pre-migration backup",
+        TakenFor::Command | TakenFor::Itself => "Backup",
+    };
+    let verdict = match manifest.is_verified_good() {
+        true => "verified GOOD",
+        false => "verified BAD (see the warning above)",
+    };
+    // A new database (its first migrate, a first deploy) is not warned of
+    // ([`warn_no_tables_or_left_out`]): said as what it is.
+    let holds = match new_database {
+        true => "no tables yet (a new database, whose tables the migrations create)".to_owned(),
+        false => holds_said(manifest),
+    };
+    crate::say!(
+        "{label} {}: {verdict}, {holds} ({})",
+        file.display(),
+        d1_core::wording::size(manifest.file.bytes)
+    );
+}
+
+/// What a backup holds, as its summary says it: `10 tables, 17 rows`, or
+/// of a schema-only backup, which counts no rows, `the schema only, no
+/// rows` ("0 tables, 0 rows" would read as an empty database).
+fn holds_said(manifest: &Manifest) -> String {
+    if manifest.mode == "schema-only" {
+        return "the schema only, no rows".to_owned();
+    }
+    let (tables, total_rows) = manifest.checked_rows();
+    format!(
+        "{}, {}",
+        d1_core::wording::count(tables, "table"),
+        d1_core::wording::count(total_rows, "row")
+    )
 }
 
 /// `backup --upload`'s upload of `file`, written and verified (`written`:
@@ -1322,15 +1392,24 @@ impl<'e> Request<'e> {
 /// is backed up ("0 tables, 0 rows", GOOD), and warned of, under -q too: for a remote database, a wrong `database_id`
 /// or an emptied database is what a careful operator needs to hear. A
 /// local D1 with none was given its schema first ([`Schema::bootstrap`]),
-/// which said so. A restore's safety backup of an empty target is routine.
+/// which said so. A restore's safety backup of an empty target is routine,
+/// and so is a migration's of a new database (no tables, never backed up
+/// here: its first migrate, a first deploy): its plan lists every
+/// migration as pending (no `d1_migrations` either), and its backup's line
+/// says the database is new ([`say_taken_for`]); whether it is one is
+/// returned. One backed up before is one emptied since: warned.
 fn warn_no_tables_or_left_out(
+    project: &Project,
     env: &Environment,
     args: &BackupArgs,
     (catalog, scope): (&Catalog, &ExportScope),
-) {
+) -> bool {
     warn_left_out(catalog, scope);
-    if catalog.user_tables().next().is_some() || args.taken_for == TakenFor::RestoreSafety {
-        return;
+    let no_tables = catalog.user_tables().next().is_none();
+    let new_database =
+        no_tables && args.taken_for == TakenFor::Migration && !backed_up_before(project, env);
+    if !no_tables || args.taken_for == TakenFor::RestoreSafety || new_database {
+        return new_database;
     }
     let check = match env.location {
         Location::Remote => format!(
@@ -1349,6 +1428,7 @@ fn warn_no_tables_or_left_out(
         env.database_name,
         env.name,
     );
+    false
 }
 
 /// `--dry-run` before `npm ci` has run: the plan, without the table list
@@ -2780,18 +2860,7 @@ pub fn renumbered_said(table: &str, triggers: &[String]) -> String {
 
 /// The lines that say a backup was written, and what it holds.
 fn say_written(file: &Path, manifest: &Manifest, manifest_path: &Path) {
-    let (tables, total_rows) = manifest.checked_rows();
-    // A schema-only backup counts no rows: "0 tables, 0 rows" would read
-    // as an empty database.
-    let holds = if manifest.mode == "schema-only" {
-        "the schema only, no rows".to_owned()
-    } else {
-        format!(
-            "{}, {}",
-            d1_core::wording::count(tables, "table"),
-            d1_core::wording::count(total_rows, "row")
-        )
-    };
+    let holds = holds_said(manifest);
     crate::say!(
         "Backup written: {}\n  {}, sha256 {}, {holds}",
         file.display(),
@@ -3080,7 +3149,11 @@ fn verify_new_backup(
             d1_core::wording::shell_word(&file.display().to_string())
         ))
     })?;
-    report.print(true);
+    match report.good {
+        true => report.print(true),
+        // A failed verification is shown whole, whoever took the backup.
+        false => crate::out::untucked(|| report.print(true)),
+    }
     if let Some(schema) = &report.schema {
         crate::steps::migrations::remember_schema(file, schema);
     }

@@ -34,6 +34,27 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// An environment's offsite lock as `status --json` gives it: values a
+/// script compares, the text line's advice apart (`said`, for the text
+/// output alone). It was the line itself (PE 4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OffsiteLock {
+    /// `locked` or `not_locked` (no lock recorded here for the bucket).
+    pub state: &'static str,
+    pub bucket: String,
+    /// How many days after upload a copy stays locked; `null` when not
+    /// locked.
+    pub days: Option<i64>,
+    /// The bucket's lock rule, as `offsite lock` set it; `null` when not
+    /// locked.
+    pub rule: Option<String>,
+    /// When `offsite lock` set it and read it back; `null` when not locked.
+    pub set_at: Option<String>,
+    /// The text output's line ([`lock_line`]).
+    #[serde(skip)]
+    pub said: String,
+}
+
 /// One environment's state.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EnvStatus {
@@ -90,9 +111,9 @@ pub struct EnvStatus {
     /// its mode and how it ended; `null` when none is recorded.
     pub last_restore: Option<crate::steps::restores::Restore>,
     /// For an environment with an offsite bucket: the lock `offsite lock`
-    /// last set and read back, or `"not locked"` when none is recorded.
+    /// last set and read back, or that none is recorded ([`OffsiteLock`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub offsite_lock: Option<String>,
+    pub offsite_lock: Option<OffsiteLock>,
     /// The migrations in the environment's `migrations_dir` that its newest
     /// verified backup's database had not applied: pending then, and still
     /// pending unless they were applied since (after a Time Travel restore
@@ -776,7 +797,7 @@ impl EnvStatus {
         };
         let time_travel = self.time_travel_shown();
         let lock = match &self.offsite_lock {
-            Some(lock) => format!("  offsite lock              {lock}\n"),
+            Some(lock) => format!("  offsite lock              {}\n", lock.said),
             None => String::new(),
         };
         let bad = match (
@@ -930,6 +951,27 @@ fn lock_credentials(env: &crate::config::environment::Environment, stale: bool) 
     }
 }
 
+/// The offsite lock of `bucket`, as `--json` gives it, with its line
+/// ([`lock_line`]).
+fn offsite_lock(
+    bucket: &str,
+    env: &str,
+    lock: Option<&(String, i64, String)>,
+    credentials: Credentials,
+) -> OffsiteLock {
+    OffsiteLock {
+        state: match lock {
+            Some(_) => "locked",
+            None => "not_locked",
+        },
+        bucket: bucket.to_owned(),
+        days: lock.map(|(_, days, _)| *days),
+        rule: lock.map(|(rule, _, _)| rule.clone()),
+        set_at: lock.map(|(_, _, at)| at.clone()),
+        said: lock_line(bucket, env, lock, credentials),
+    }
+}
+
 /// The offsite lock line: what `offsite lock` last set and read back.
 /// The `offsite lock --dry-run` it advises reads the bucket's rules, which
 /// needs Cloudflare credentials: without any here (`credentials`), the
@@ -1078,8 +1120,12 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<bool> {
     let local = { envs.iter() }
         .find(|env| env.location == crate::config::environment::Location::Local)
         .map(|env| env.name.as_str());
+    // Said whole in the first error that needs them, and pointed to by
+    // the others: it was the same ~390 characters in each (PE 4).
+    let said = std::cell::Cell::new(false);
     let needs_credentials =
         |name: &str| match remote.contains(&name) && !crate::steps::doctor::has_credentials() {
+            true if said.replace(true) => NO_CREDENTIALS_AGAIN.to_owned(),
             true => no_credentials(local),
             false => String::new(),
         };
@@ -1237,7 +1283,7 @@ fn status_of(
         of_previous_database,
         other_ids_passed_over,
         offsite_lock: settings.offsite.as_ref().map(|o| {
-            lock_line(
+            offsite_lock(
                 &o.bucket,
                 &env.name,
                 logs.locks.get(&(env.name.clone(), o.bucket.clone())),
@@ -1686,6 +1732,10 @@ fn retired_only(
         .collect()
 }
 
+/// What an environment's error adds when an earlier one said, whole, that
+/// no Cloudflare credentials were found ([`no_credentials`]).
+const NO_CREDENTIALS_AGAIN: &str = " (it too needs the Cloudflare credentials named above)";
+
 /// Why `status` fails, per environment: stale, or its newest backup bad.
 /// What a remote environment's advice to back it up adds when wrangler has
 /// no credentials here (`doctor`'s rule).
@@ -2039,12 +2089,12 @@ not json
         );
         let mut s = prod_without_backups();
         assert!(!s.render().contains("offsite lock"), "no bucket, no line");
-        s.offsite_lock = Some(lock_line("b-1", "prod", Some(&lock), Credentials::Here));
+        s.offsite_lock = Some(offsite_lock("b-1", "prod", Some(&lock), Credentials::Here));
         assert!(
             s.render()
                 .contains("offsite lock              locked: 372 days after upload")
         );
-        s.offsite_lock = Some(lock_line("b-1", "prod", None, Credentials::Here));
+        s.offsite_lock = Some(offsite_lock("b-1", "prod", None, Credentials::Here));
         assert!(s.render().contains("offsite lock              not locked"));
     }
 

@@ -284,7 +284,7 @@ fn a_restore_while_migrate_applies_is_refused_with_the_lock_held() {
         "{}",
         restore.all()
     );
-    for done in ["Taking a safety backup", "Backup written", "Restored"] {
+    for done in ["Taking a safety backup", "Safety backup ", "Restored"] {
         assert!(
             !restore.all().contains(done),
             "{done:?}:\n{}",

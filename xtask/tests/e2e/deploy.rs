@@ -183,7 +183,7 @@ fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_dep
         &run.stdout,
         &[
             "doctor: no problem found",
-            "Backup written:",
+            "Pre-migration backup ",
             "reads back as",
             "Applied 1 migration to qbtime_db_prod.",
             "Pages deploy: echo deployed",
@@ -226,7 +226,11 @@ fn a_pending_migration_is_backed_up_encrypted_and_offsite_then_migrated_then_dep
 /// the files `before` (the backup lock's file aside), and nothing deployed.
 #[track_caller]
 fn nothing_written(remote: &Remote, before: &[String], run: &Run) {
-    assert!(!run.stdout.contains("Backup written"), "{}", run.all());
+    assert!(
+        !run.stdout.contains("Pre-migration backup"),
+        "{}",
+        run.all()
+    );
     let now: Vec<String> = { remote.sb.backup_files().into_iter() }
         .filter(|f| f != ".lock")
         .collect();
@@ -997,7 +1001,7 @@ fn a_deploy_never_publishes_the_backup_it_takes_nor_what_wrangler_does_not_leave
         assert_eq!(run.code, Some(2), "{how}:\n{}", run.all());
         assert!(!deployed(&remote), "{how}: deployed:\n{}", run.all());
         assert!(
-            !run.stdout.contains("Backup written"),
+            !run.stdout.contains("Pre-migration backup"),
             "{how}: backed up:\n{}",
             run.all()
         );
@@ -1261,7 +1265,7 @@ fn refused_in_the_build(
             "{file} {dry:?}:\n{}",
             run.all()
         );
-        let ran = run.stdout.contains("doctor") || run.stdout.contains("Backup written");
+        let ran = run.stdout.contains("doctor") || run.stdout.contains("Pre-migration backup");
         assert!(!ran && !deployed(remote), "{file}: ran:\n{}", run.all());
         assert_eq!(counts(&remote.db), before, "{file}: migrated");
         for secret in never_printed {
@@ -2017,7 +2021,7 @@ fn a_deploy_refuses_a_pipe_or_an_unreadable_file_in_the_build_before_anything_ru
                 "{file} {dry:?}:\n{}",
                 run.all()
             );
-            let ran = run.stdout.contains("doctor") || run.stdout.contains("Backup written");
+            let ran = run.stdout.contains("doctor") || run.stdout.contains("Pre-migration backup");
             assert!(!ran && !deployed(&remote), "{file}: ran:\n{}", run.all());
             assert_eq!(counts(&remote.db), before, "{file}: migrated");
         }

@@ -338,12 +338,19 @@ fn ctrl_c_during_a_local_restore_says_nothing_was_restored() {
     let name = only_backup(&sb);
     sb.execute_sql("DELETE FROM notes WHERE id <= 10;");
     let before = sb.live_row_counts();
-    for (at, what) in [
-        // The safety backup's verdict is the last line before the load.
-        ("Result: GOOD", "its load"),
-        ("Backup written: ", "its safety backup's verification"),
+    let restore = ["restore", &name, "--to", "local", "--replace", "--yes"];
+    let verbose = [&["-v"][..], &restore].concat();
+    for (at, what, args) in [
+        // The safety backup's line is the last before the load.
+        ("Safety backup ", "its load", &restore[..]),
+        // Its block, file then verification, is printed with -v.
+        (
+            "Backup written: ",
+            "its safety backup's verification",
+            &verbose,
+        ),
     ] {
-        let restore = sb.xtask_command(&["restore", &name, "--to", "local", "--replace", "--yes"]);
+        let restore = sb.xtask_command(args);
         let (code, all) = merged(restore, Some(at));
         assert_eq!(code, Some(130), "interrupted during {what}:\n{all}");
         assert!(
