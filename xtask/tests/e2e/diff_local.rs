@@ -1151,3 +1151,71 @@ fn a_diff_of_an_internal_table_is_refused_as_internal_before_anything_runs() {
         }
     }
 }
+
+/// rvCJ 1: a backup keeps each FTS5 table's settings (a rank function,
+/// secure-delete, automerge), which its `_config` shadow table holds; the
+/// live side of a diff was exported without them, so a fresh backup and
+/// the unchanged database it was taken of differed (`removed k='rank'`),
+/// and `diff <backup> live:local` said a killed restore had not committed
+/// when it had. The live side reads them as a backup does: the same, exit
+/// 0; a setting changed since is still a difference.
+#[test]
+fn a_fresh_backup_of_a_database_with_fts5_settings_and_the_database_are_the_same() {
+    let sb = crate::restore_local::fts_settings_sandbox();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&["diff", "latest:local", "live:local"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains("the same"), "{}", run.all());
+
+    sb.execute_sql("INSERT INTO notes_fts(notes_fts, rank) VALUES('rank', 'bm25(1.0, 1.0)');\n");
+    let run = sb.xtask(&["diff", "latest:local", "live:local"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("notes_fts_config"), "{}", run.all());
+}
+
+/// rvCJ 2: `diff --table` naming an FTS5 table said "the same" (exit 0,
+/// `--json` `identical: true, tables: []`) when its rows had changed,
+/// while `--table notes_fts_content` showed the row; between two backups
+/// the name was refused as a table neither side has. An FTS5 table's rows,
+/// index and settings live in its shadow tables: `--table notes_fts`
+/// compares those, said so, against the live database and between two
+/// backups alike.
+#[test]
+fn a_diff_of_an_fts5_table_compares_its_rows_in_its_shadow_tables() {
+    let sb = crate::restore_local::fts_settings_sandbox();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let before = newest_backup(&sb, &[]);
+    let run = sb.xtask(&["diff", &before, "live:local", "--table", "notes_fts"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+
+    sb.execute_sql("INSERT INTO notes_fts(note, tag) VALUES ('added', 't2');\n");
+    let run = sb.xtask(&["diff", &before, "live:local", "--table", "notes_fts"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("notes_fts_content"), "{}", run.all());
+    assert!(
+        run.all().contains("notes_fts is an FTS5 table"),
+        "{}",
+        run.all()
+    );
+    let json = sb.xtask(&[
+        "diff",
+        &before,
+        "live:local",
+        "--table",
+        "notes_fts",
+        "--json",
+    ]);
+    assert_eq!(json.code, Some(1), "{}", json.all());
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["identical"], false, "{doc}");
+    let content = { doc["tables"].as_array().unwrap().iter() }
+        .find(|t| t["table"] == "notes_fts_content")
+        .unwrap_or_else(|| panic!("notes_fts_content not compared: {doc}"));
+    assert_eq!(content["added"]["count"], 1, "{doc}");
+
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let after = newest_backup(&sb, &[&before]);
+    let run = sb.xtask(&["diff", &before, &after, "--table", "notes_fts"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("notes_fts_content"), "{}", run.all());
+}

@@ -1337,6 +1337,22 @@ fn a_wrangler_export_whose_object_ends_in_a_line_comment_is_refused_naming_it() 
     }
 }
 
+/// `verify DUMP --no-manifest` and `restore DUMP --to local --no-manifest
+/// --dry-run` in `sb`: what a dump with no manifest is told of twice.
+fn verify_and_plan(sb: &Sandbox, dump: &str) -> [Run; 2] {
+    [
+        sb.xtask(&["verify", dump, "--no-manifest"]),
+        sb.xtask(&[
+            "restore",
+            dump,
+            "--to",
+            "local",
+            "--no-manifest",
+            "--dry-run",
+        ]),
+    ]
+}
+
 /// A raw `wrangler d1 export` writes ±2^63 (and every integer beyond 2^53)
 /// through JavaScript: `9223372036854776000`, outside SQLite's 64 bits, so
 /// it loads back as a REAL. `verify` and `restore` of such a dump, without
@@ -1352,17 +1368,7 @@ fn a_raw_export_holding_an_integer_beyond_64_bits_is_said_to_have_rounded_it() {
          INSERT INTO \"ledger\" VALUES(1,9223372036854776000);\n\
          INSERT INTO \"ledger\" VALUES(2,-9223372036854776000);\n",
     );
-    for run in [
-        sb.xtask(&["verify", &dump, "--no-manifest"]),
-        sb.xtask(&[
-            "restore",
-            &dump,
-            "--to",
-            "local",
-            "--no-manifest",
-            "--dry-run",
-        ]),
-    ] {
+    for run in verify_and_plan(&sb, &dump) {
         let said: Vec<&str> = { run.stderr.lines() }
             .filter(|l| l.contains("beyond 2^53"))
             .collect();
@@ -1447,17 +1453,7 @@ fn a_hand_export_of_integers_beyond_2_53_says_they_may_have_been_rounded() {
             .contains("1700000000123456800")
     );
     let sb = Sandbox::new();
-    for run in [
-        sb.xtask(&["verify", &dump, "--no-manifest"]),
-        sb.xtask(&[
-            "restore",
-            &dump,
-            "--to",
-            "local",
-            "--no-manifest",
-            "--dry-run",
-        ]),
-    ] {
+    for run in verify_and_plan(&sb, &dump) {
         let all = run.all();
         let said: Vec<&str> = { all.lines() }
             .filter(|l| l.contains("orders.ts_ns"))
@@ -1497,6 +1493,93 @@ fn a_unique_failure_of_a_hand_export_of_rounded_integers_names_the_rounding() {
         );
     }
     assert!(sb.query("SELECT name FROM sqlite_master WHERE name = 'orders'")[0].is_empty());
+}
+
+/// rvCJ 3: wrangler's export writes a whole REAL (1.0, -0.0, 1e15) as an
+/// integer (`1`, `0`, `1000000000000000`), which a column without a type
+/// or a STRICT table's `ANY` keeps as an INTEGER: a hand export restored
+/// with `--no-manifest` changed their type unsaid. verify and restore's
+/// plan now say so once, naming the columns that keep what they are given
+/// and hold an integer in the dump (not a BLOB column holding only BLOBs,
+/// nor a REAL column, which makes it a REAL again), never a value.
+#[test]
+fn a_hand_export_of_whole_reals_says_they_may_come_back_as_integers() {
+    let source = Sandbox::new();
+    source.execute_sql_with_wrangler(
+        "CREATE TABLE readings(id INTEGER PRIMARY KEY, v, b BLOB, r REAL);\n\
+         CREATE TABLE tagged(id INTEGER PRIMARY KEY, a ANY) STRICT;\n\
+         INSERT INTO readings VALUES(1, 1.0, X'00', 2.0), (2, -0.0, X'01', 3.0);\n\
+         INSERT INTO tagged VALUES(1, 1e15);\n",
+    );
+    let dump = export_tables(&source, &["readings", "tagged"], "hand.sql");
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(
+        !text.contains("1.0") && text.contains("1000000000000000"),
+        "{text}"
+    );
+    let sb = Sandbox::new();
+    for run in verify_and_plan(&sb, &dump) {
+        let all = run.all();
+        let said: Vec<&str> = { all.lines() }
+            .filter(|l| l.contains("whole REAL"))
+            .collect();
+        assert_eq!(said.len(), 1, "{all}");
+        assert!(
+            said[0].contains("readings.v") && said[0].contains("tagged.a"),
+            "{}",
+            said[0]
+        );
+        assert!(
+            !said[0].contains("readings.b") && !said[0].contains("readings.r"),
+            "{}",
+            said[0]
+        );
+        assert!(said[0].contains("INTEGER"), "{}", said[0]);
+        assert!(!said[0].contains("1000000000000000"), "{}", said[0]);
+    }
+}
+
+/// rvCJ 3: wrangler's export writes 2^63-1 as `9223372036854776000`, past
+/// SQLite's 64 bits, which a STRICT table's INTEGER column refuses ("cannot
+/// store REAL value in INTEGER column"), while the warning before said it
+/// loads as a REAL. The warning says a STRICT table's INTEGER column takes
+/// no such value, and the failure of verify and of the restore names
+/// wrangler's rounding as its cause and the backup that keeps the value.
+#[test]
+fn a_strict_integer_column_holding_2_63_minus_1_fails_naming_the_rounding() {
+    let source = Sandbox::new();
+    let dump = hand_export(
+        &source,
+        "CREATE TABLE balances(id INTEGER PRIMARY KEY, n INTEGER) STRICT;\n\
+         INSERT INTO balances VALUES(1, 9223372036854775807);\n",
+        "balances",
+    );
+    assert!(
+        std::fs::read_to_string(&dump)
+            .unwrap()
+            .contains("9223372036854776000")
+    );
+    let sb = Sandbox::new();
+    for run in [
+        sb.xtask(&["verify", &dump, "--no-manifest"]),
+        sb.xtask(&["restore", &dump, "--to", "local", "--no-manifest", "--yes"]),
+    ] {
+        assert!(!run.ok, "{}", run.all());
+        let all = run.all();
+        let warned = { all.lines() }
+            .find(|l| l.contains("±2^63"))
+            .unwrap_or_else(|| panic!("no warning of ±2^63:\n{all}"));
+        assert!(warned.contains("STRICT"), "{warned}");
+        let failed = { all.lines() }
+            .find(|l| l.contains("cannot store REAL value in INTEGER column"))
+            .unwrap_or_else(|| panic!("no failure:\n{all}"));
+        assert!(
+            failed.contains("2^53") && failed.contains("cargo xtask backup local"),
+            "{failed}"
+        );
+        assert!(!all.contains("922337203685477"), "{all}");
+    }
+    assert!(sb.query("SELECT name FROM sqlite_master WHERE name = 'balances'")[0].is_empty());
 }
 
 /// MX 3: text holding a NUL byte, as wrangler's export writes it, is
