@@ -483,6 +483,12 @@ pub struct Survey {
     /// ([`d1_sql::literal::may_be_rounded_by_javascript`]): in a dump no
     /// manifest vouches for, wrangler's export may have rounded it.
     pub wide_integers: BTreeMap<String, std::collections::BTreeSet<ColumnAt>>,
+    /// Per table, the columns that keep what they are given (no type,
+    /// BLOB, a STRICT table's `ANY`: [`crate::catalog::columns_keeping_whole_reals`])
+    /// and hold an integer in a row of a wrangler-style `INSERT`: wrangler's
+    /// export writes a whole REAL (1.0, -0.0, 1e15) as an integer, which
+    /// such a column keeps as an INTEGER (rvCJ 3).
+    pub whole_real_columns: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// A column of an `INSERT`: named by it, or only by its place.
@@ -621,12 +627,82 @@ impl Survey {
         };
         Some(format!(
             "{} {holds} ±2^63 written as an integer, one past the 64 bits SQLite keeps, which \
-             loads as a REAL: wrangler's export writes every number through JavaScript, which \
+             loads as a REAL (a STRICT table's INTEGER column refuses it, and the load fails): \
+             wrangler's export writes every number through JavaScript, which \
              rounds integers beyond 2^53, and an integer within 512 of SQLite's largest (or \
              smallest) arrives so, so {it} may not be the value the database held (a REAL of \
              ±2^63 is written alike and loads back as itself). A backup by `cargo xtask backup \
              local` or, of a remote database, Time Travel keeps such values exactly",
             crate::wording::listed(&tables, "tables")
+        ))
+    }
+
+    /// The columns of `table`, by place and name, that keep a whole REAL
+    /// written as an integer as an INTEGER, read from its `CREATE TABLE` in
+    /// the dump; none when SQLite cannot read it alone.
+    fn columns_keeping_whole_reals(&self, table: &str) -> Vec<(usize, String)> {
+        let Some((_, sql)) = self.tables.iter().find(|(t, _)| t == table) else {
+            return Vec::new();
+        };
+        let kept = crate::catalog::columns_keeping_whole_reals(
+            std::slice::from_ref(sql),
+            &[table.to_owned()],
+        );
+        let kept: Vec<String> = { kept.unwrap_or_default().into_iter() }
+            .flat_map(|(_, columns)| columns)
+            .collect();
+        { self.column_names(table).into_iter().enumerate() }
+            .filter(|(_, name)| kept.contains(name))
+            .collect()
+    }
+
+    /// What [`Survey::whole_real_columns`] means, once, naming each table
+    /// and column and never a value; `None` when no such column holds an
+    /// integer. Said of a dump no manifest vouches for: this tool's own
+    /// backups write a whole REAL as one (`1.0`), or record it.
+    pub fn whole_reals_said(&self) -> Option<String> {
+        let columns: Vec<String> = { self.whole_real_columns.iter() }
+            .flat_map(|(table, columns)| {
+                columns.iter().map(move |c| {
+                    format!(
+                        "{}.{}",
+                        crate::names::shown_name(table),
+                        crate::names::shown_name(c)
+                    )
+                })
+            })
+            .collect();
+        if columns.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "whole REALs may come back as INTEGERs in {}, with no manifest to say what wrote \
+             them: wrangler's export (`wrangler d1 export`) writes a whole REAL (such as 1.0, \
+             -0.0 or 1e15) as an integer, and a column without a type, of type \
+             BLOB or a STRICT table's ANY keeps it as one, so the integers there may have been \
+             REALs in the database (and -0.0 loses its sign). A backup by `cargo xtask backup \
+             local` keeps them as they are",
+            crate::wording::listed(&columns, "columns")
+        ))
+    }
+
+    /// Why a load of the dump may have failed `error`, a STRICT table's
+    /// INTEGER column refusing a REAL, where the table holds an integer
+    /// past 64 bits ([`Survey::rounded_integers`]): wrangler's export
+    /// rounded an integer beyond 2^53 to it. `None` otherwise.
+    pub fn strict_failure_cause(&self, error: &str) -> Option<String> {
+        let failed = error
+            .split("cannot store REAL value in INTEGER column ")
+            .nth(1)?;
+        let table =
+            { self.rounded_integers.iter() }.find(|t| failed.starts_with(&format!("{t}.")))?;
+        Some(format!(
+            "{} holds an integer written past SQLite's 64 bits: wrangler's export writes every \
+             number through JavaScript, which rounds integers beyond 2^53 (2^63-1 arrives as \
+             2^63), and a STRICT table's INTEGER column takes no REAL: load a backup by `cargo \
+             xtask backup local` (or, of a remote database, Time Travel), which keeps such \
+             values exactly",
+            crate::names::shown_name(table)
         ))
     }
 
@@ -1445,6 +1521,10 @@ struct Surveyor<'a> {
     /// About how many bytes of the dump's text the survey holds (its
     /// schema, its table names, its findings); see [`HELD_LIMIT`].
     held: usize,
+    /// Per table, its columns that keep a whole REAL as an INTEGER, by
+    /// place and name, not yet seen holding an integer
+    /// ([`Survey::whole_real_columns`]); read from its `CREATE TABLE` once.
+    keeping: BTreeMap<String, Vec<(usize, String)>>,
 }
 
 /// The most the survey holds of a dump's text: thousands of times the
@@ -1474,6 +1554,7 @@ impl<'a> Surveyor<'a> {
             column_repairs: Vec::new(),
             spelled: BTreeMap::new(),
             held: 0,
+            keeping: BTreeMap::new(),
         }
     }
 
@@ -1512,6 +1593,50 @@ impl<'a> Surveyor<'a> {
             { self.survey.wide_integers.entry(table.to_owned()) }
                 .or_default()
                 .insert(column);
+        }
+    }
+
+    /// Notes the columns of `table` that keep a whole REAL as an INTEGER
+    /// and hold an integer in `sql`, one of its rows
+    /// ([`Survey::whole_real_columns`]). A table's columns are read from
+    /// its `CREATE TABLE` at its first row; a column already noted is not
+    /// looked for again, and a table with none left is not parsed.
+    fn note_whole_real_columns(&mut self, table: &str, sql: &str) {
+        if !self.keeping.contains_key(table) {
+            let columns = self.survey.columns_keeping_whole_reals(table);
+            if !self.hold(table.len() + columns.iter().map(|(_, c)| c.len() + 64).sum::<usize>()) {
+                return;
+            }
+            self.keeping.insert(table.to_owned(), columns);
+        }
+        if self.keeping.get(table).is_none_or(Vec::is_empty) {
+            return;
+        }
+        let Some(row) = d1_sql::literal::parse(sql) else {
+            return;
+        };
+        let named = { d1_sql::literal::dump_insert_table(sql) }
+            .and_then(|(_, rest)| statement::column_list(rest.split(" VALUES(").next()?))
+            .map(|(names, _)| names);
+        let integer = |at: usize, name: &str| {
+            let i = match &named {
+                Some(names) => names.iter().position(|n| n.eq_ignore_ascii_case(name)),
+                None => Some(at),
+            };
+            i.and_then(|i| row.values.get(i))
+                .is_some_and(|v| matches!(v, d1_sql::literal::Value::Integer(_)))
+        };
+        let Some(columns) = self.keeping.get_mut(table) else {
+            return;
+        };
+        let (found, left): (Vec<_>, Vec<_>) = std::mem::take(columns)
+            .into_iter()
+            .partition(|(at, name)| integer(*at, name));
+        *columns = left;
+        for (_, name) in found {
+            { self.survey.whole_real_columns.entry(table.to_owned()) }
+                .or_default()
+                .insert(name);
         }
     }
 
@@ -1753,6 +1878,7 @@ impl<'a> Surveyor<'a> {
             if d1_sql::literal::has_a_long_number(sql) {
                 self.note_wide_integers(&table, sql);
             }
+            self.note_whole_real_columns(&table, sql);
             if self.options.data_into_existing_schema
                 && !self.by_place.contains_key(&table)
                 && binds_by_place_into_the_schema(&self.staged, &table, sql)
@@ -5206,6 +5332,53 @@ mod lq_tests {
             s.unique_failure_cause("NOT NULL constraint failed: o.ts"),
             None
         );
+    }
+
+    /// rvCJ 3: the columns that keep a whole REAL written as an integer as
+    /// an INTEGER (no type, BLOB, a STRICT table's ANY) and hold an integer
+    /// are named, by the `INSERT`'s names or its place; not a REAL or
+    /// INTEGER column, not one holding no integer, never a value.
+    #[test]
+    fn whole_reals_wrangler_wrote_as_integers_are_named_by_column() {
+        let dump = "CREATE TABLE r (id INTEGER PRIMARY KEY, v, b BLOB, x REAL, t);\n\
+                    INSERT INTO \"r\" VALUES(1,1,X'00',2,'a');\n\
+                    INSERT INTO \"r\" VALUES(2,'b',4,3,'c');\n\
+                    CREATE TABLE s (id INTEGER PRIMARY KEY, a ANY, n INTEGER) STRICT;\n\
+                    INSERT INTO \"s\" (\"n\",\"id\",\"a\") VALUES(5,1,1000000000000000);\n\
+                    CREATE TABLE u (k ANY);\n\
+                    INSERT INTO \"u\" VALUES(7);\n";
+        let s = survey(dump.as_bytes(), &Options::default()).unwrap();
+        let said = s.whole_reals_said().unwrap();
+        assert!(said.contains("r.b, r.v, s.a"), "{said}");
+        for not in ["r.x", "r.t", "s.n", "u.k", "1000000000000000"] {
+            assert!(!said.contains(not), "{not}: {said}");
+        }
+        let plain = "CREATE TABLE p (id INTEGER PRIMARY KEY, x REAL);\n\
+                     INSERT INTO \"p\" VALUES(1,1);\n";
+        let s = survey(plain.as_bytes(), &Options::default()).unwrap();
+        assert_eq!(s.whole_reals_said(), None);
+    }
+
+    /// rvCJ 3: a STRICT INTEGER column's refusal of the REAL that ±2^63
+    /// written as an integer loads as is given wrangler's rounding as its
+    /// cause, in a table that holds one; the warning says a STRICT table's
+    /// INTEGER column refuses it.
+    #[test]
+    fn a_strict_integer_columns_refusal_of_a_rounded_integer_names_the_rounding() {
+        let dump = "CREATE TABLE b (id INTEGER PRIMARY KEY, n INTEGER) STRICT;\n\
+                    INSERT INTO \"b\" VALUES(1,9223372036854776000);\n\
+                    CREATE TABLE c (id INTEGER PRIMARY KEY, n INTEGER) STRICT;\n";
+        let s = survey(dump.as_bytes(), &Options::default()).unwrap();
+        let cause =
+            { s.strict_failure_cause("cannot store REAL value in INTEGER column b.n") }.unwrap();
+        assert!(
+            cause.contains("2^53") && cause.contains("cargo xtask backup local"),
+            "{cause}"
+        );
+        assert!(!cause.contains("922337"), "{cause}");
+        let other = "cannot store REAL value in INTEGER column c.n";
+        assert_eq!(s.strict_failure_cause(other), None);
+        assert!(s.rounded_integers_said().unwrap().contains("STRICT"));
     }
 }
 

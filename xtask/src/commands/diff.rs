@@ -210,7 +210,18 @@ fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> 
             if m.mode == "data-only" {
                 return None;
             }
-            Some(m.rows.into_keys().chain(m.tables).collect())
+            // Its virtual tables too: `--table notes_fts` compares the
+            // tables that hold an FTS5 table's rows (rvCJ 2).
+            let virtual_tables = { m.virtual_tables.into_iter() }
+                .flat_map(|w| w.tables)
+                .map(|vt| vt.name);
+            Some(
+                m.rows
+                    .into_keys()
+                    .chain(m.tables)
+                    .chain(virtual_tables)
+                    .collect(),
+            )
         }
         // A live database can hold tables no migration makes (made by
         // hand, or by the app): the migrations are not all it can have. A
@@ -1239,7 +1250,7 @@ pub fn compare(
 ) -> Result<Diff> {
     let oa = objects(conn, "a")?;
     let ob = respelt_as(&oa, objects(conn, "b")?);
-    let spelt = spelt_as_found(only, &oa, &ob)?;
+    let spelt = spelt_as_found(only, &oa, &ob)?.map(|only| with_fts5_tables(only, [&oa, &ob]));
     let only = spelt.as_deref();
     let wanted = |table: &str| only.is_none_or(|o| o.iter().any(|t| t.eq_ignore_ascii_case(table)));
     let mut diff = Diff {
@@ -1275,6 +1286,76 @@ pub fn compare(
         )?);
     }
     Ok(diff)
+}
+
+/// `only`, with the tables that hold the rows, index and settings of each
+/// FTS5 table it names (`notes_fts`: `notes_fts_content`, `_data`, `_idx`,
+/// `_docsize`, `_config`, those either side has, and the `content=` table
+/// of one that reads another's rows), said in a note: a virtual table has
+/// no rows of its own to compare, and `--table notes_fts` said "the same"
+/// of rows changed (rvCJ 2). A virtual table of another module, whose rows
+/// no table holds, is said to be compared by its schema only.
+fn with_fts5_tables(only: Vec<String>, sides: [&Objects; 2]) -> Vec<String> {
+    let objects = || sides.into_iter().flat_map(|o| o.iter());
+    let tables: BTreeSet<&str> = { objects() }
+        .filter(|((kind, _), _)| kind == "table")
+        .map(|((_, name), _)| name.as_str())
+        .collect();
+    let virtual_tables: Vec<d1_core::catalog::VirtualTable> = { objects() }
+        .filter(|((kind, name), _)| kind == "table" && only.contains(name))
+        .filter_map(|((_, name), (_, sql))| {
+            d1_core::catalog::VirtualTable::from_sql(name, sql.as_deref()?)
+        })
+        .collect();
+    let mut out = only.clone();
+    let mut said = BTreeSet::new();
+    for vt in &virtual_tables {
+        if !said.insert(vt.name.clone()) {
+            continue;
+        }
+        let mut held: Vec<String> = { tables.iter() }
+            .filter(|t| {
+                d1_core::catalog::fts5_shadow_table_of(t, std::slice::from_ref(vt)).is_some()
+            })
+            .map(|t| (*t).to_owned())
+            .collect();
+        let content = match &vt.content {
+            d1_core::catalog::VirtualContent::External { table } if vt.keeps_settings() => {
+                d1_core::names::as_sqlite_finds(tables.iter().copied(), table)
+            }
+            _ => None,
+        };
+        let name = shown_name(&vt.name);
+        if held.is_empty() {
+            crate::note!(
+                "{name} is a virtual table ({}) that keeps no rows of its own: only its schema \
+                 is compared",
+                vt.module
+            );
+            continue;
+        }
+        let rows = match content {
+            Some(content) => {
+                held.push(content.to_owned());
+                format!(", and {}, whose rows it indexes", shown_name(content))
+            }
+            None => String::new(),
+        };
+        crate::note!(
+            "{name} is an FTS5 table: its rows, index and settings are compared in {}{rows}",
+            { held.iter() }
+                .filter(|t| content != Some(t.as_str()))
+                .map(|t| shown_name(t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for t in held {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(&t)) {
+                out.push(t);
+            }
+        }
+    }
+    out
 }
 
 /// The tables `only` names, each as SQLite finds it on either side

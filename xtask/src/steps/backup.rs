@@ -257,7 +257,10 @@ pub fn mode_name(mode: ExportMode) -> &'static str {
 /// SQLite file `local_file` names is read from that file, as `backup
 /// local` reads it (its values exactly, where wrangler's export would
 /// change them). Through D1's export, an object it would write so that
-/// the file cannot be read is refused first, as a backup refuses it.
+/// the file cannot be read is refused first, as a backup refuses it. Each
+/// FTS5 table's settings are read into the scope as a backup reads them
+/// (no export carries them): a backup just taken and the database it was
+/// taken of compare the same (rvCJ 1).
 pub fn export_now(
     wrangler: &Wrangler,
     cmds: &crate::edge::wrangler::Commands,
@@ -265,14 +268,16 @@ pub fn export_now(
     tables: &[String],
     (output, local_file): (&Path, Option<&Path>),
 ) -> Result<ExportScope> {
-    use crate::edge::reader::DatabaseReader;
     let local_file = local_file.filter(|f| f.is_file());
-    let reader = match local_file {
-        Some(file) => DatabaseReader::File(file.to_path_buf(), &env.name),
-        None => DatabaseReader::Wrangler(wrangler, cmds, env),
+    let source = Schema {
+        wrangler,
+        cmds,
+        env,
+        local_file,
     };
-    let catalog = reader.catalog("read the schema (read-only)")?;
-    let scope = ExportScope::plan(&catalog, tables).map_err(crate::exit::could_not_run)?;
+    let catalog = source.reader().catalog("read the schema (read-only)")?;
+    let tables = with_content_tables(&catalog, tables);
+    let mut scope = ExportScope::plan(&catalog, &tables).map_err(crate::exit::could_not_run)?;
     // As a backup would be, before D1's export runs: the file it would
     // write cannot be read.
     refuse_commented_objects(
@@ -282,6 +287,8 @@ pub fn export_now(
         local_file.is_some(),
     )
     .map_err(crate::exit::could_not_run)?;
+    // Before the export, as a backup reads them.
+    source.read_fts_settings(&mut scope)?;
     match local_file {
         Some(file) => {
             let out = fsutil::create_private_file(output)?;
@@ -299,6 +306,27 @@ pub fn export_now(
         )?,
     }
     Ok(scope)
+}
+
+/// `tables`, with the `content=` table of each external-content FTS5
+/// table among them that the database has: its rows are that table's, and
+/// `diff --table docs_fts` compares them (rvCJ 2).
+fn with_content_tables(catalog: &Catalog, tables: &[String]) -> Vec<String> {
+    let mut out = tables.to_vec();
+    for vt in catalog.virtual_tables() {
+        let d1_core::catalog::VirtualContent::External { table } = &vt.content else {
+            continue;
+        };
+        let named = |t: &String| t.eq_ignore_ascii_case(&vt.name);
+        if tables.iter().any(named)
+            && { catalog.objects.iter() }
+                .any(|o| o.kind == "table" && o.name.eq_ignore_ascii_case(table))
+            && !out.iter().any(|t| t.eq_ignore_ascii_case(table))
+        {
+            out.push(table.clone());
+        }
+    }
+    out
 }
 
 /// Takes a backup under the backup directory's lock; returns the file

@@ -596,15 +596,18 @@ fn verify_at(
 
 /// `statements`, whose UNIQUE failure in a dump with no manifest names
 /// integers wrangler's export may have rounded into equal values as its
-/// likely cause ([`d1_core::repair::Survey::unique_failure_cause`]).
+/// likely cause ([`d1_core::repair::Survey::unique_failure_cause`]), and
+/// whose STRICT table's refusal of a REAL names wrangler's rounding of an
+/// integer past 64 bits ([`d1_core::repair::Survey::strict_failure_cause`]).
 fn with_rounding_named(
     mut statements: Check,
     survey: &d1_core::repair::Survey,
     manifest: Option<&Manifest>,
 ) -> Check {
-    if manifest.is_none()
-        && let Some(cause) = survey.unique_failure_cause(&statements.detail)
-    {
+    let unique = { manifest.is_none() }
+        .then(|| survey.unique_failure_cause(&statements.detail))
+        .flatten();
+    if let Some(cause) = unique.or_else(|| survey.strict_failure_cause(&statements.detail)) {
         statements.detail = format!("{}; {cause}", statements.detail);
     }
     statements
@@ -627,11 +630,17 @@ fn rounded_check(
     if manifest.is_some_and(|m| m.wide_integers.is_some()) {
         return None;
     }
-    let beyond_2_53 = manifest.is_none().then(|| survey.wide_integers_said());
-    let said: Vec<String> = [survey.rounded_integers_said(), beyond_2_53.flatten()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let unvouched = |said: fn(&d1_core::repair::Survey) -> Option<String>| {
+        manifest.is_none().then(|| said(survey)).flatten()
+    };
+    let said: Vec<String> = [
+        survey.rounded_integers_said(),
+        unvouched(d1_core::repair::Survey::wide_integers_said),
+        unvouched(d1_core::repair::Survey::whole_reals_said),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     (!said.is_empty()).then(|| warn("rounded integers", said.join("; ")))
 }
 

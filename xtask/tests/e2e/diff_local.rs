@@ -1219,3 +1219,27 @@ fn a_diff_of_an_fts5_table_compares_its_rows_in_its_shadow_tables() {
     assert_eq!(run.code, Some(1), "{}", run.all());
     assert!(run.stdout.contains("notes_fts_content"), "{}", run.all());
 }
+
+/// rvCJ 2: an external-content FTS5 table's rows are its `content=`
+/// table's: `diff --table docs_fts` against the live database exports and
+/// compares that table with its index (it was refused in the words of a
+/// backup of chosen tables, exit 2), and says so.
+#[test]
+fn a_diff_of_an_external_content_fts5_table_compares_its_content_table_too() {
+    let sb = crate::restore_local::fts_settings_sandbox();
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "docs_fts"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    sb.execute_sql(
+        "INSERT INTO docs(id, body) VALUES (3, 'delta');\n\
+         INSERT INTO docs_fts(rowid, body) VALUES (3, 'delta');\n",
+    );
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "docs_fts"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    assert!(run.stdout.contains("  docs: 2 -> 3 rows"), "{}", run.all());
+    assert!(
+        run.stderr.contains("and docs, whose rows it indexes"),
+        "{}",
+        run.all()
+    );
+}

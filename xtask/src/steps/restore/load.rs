@@ -250,12 +250,16 @@ impl Loading<'_> {
             ),
         };
         // Two integers wrangler's export rounded alike fail a UNIQUE
-        // constraint: say so, where no manifest vouches for the dump.
+        // constraint: say so, where no manifest vouches for the dump; and
+        // one it rounded past 64 bits fails a STRICT INTEGER column.
         loaded.map_err(|e| {
             let said = format!("{e:#}");
-            match survey.unique_failure_cause(&said) {
-                Some(cause) if source.manifest.is_none() => e.context(cause),
-                _ => e,
+            let unique = { source.manifest.is_none() }
+                .then(|| survey.unique_failure_cause(&said))
+                .flatten();
+            match unique.or_else(|| survey.strict_failure_cause(&said)) {
+                Some(cause) => e.context(cause),
+                None => e,
             }
         })
     }

@@ -1074,10 +1074,13 @@ fn warn_of_the_dump(source: &Source, survey: &d1_core::repair::Survey) {
     {
         crate::warn!("{said}");
     }
-    if source.manifest.is_none()
-        && let Some(said) = survey.wide_integers_said()
-    {
-        crate::warn!("{said}");
+    if source.manifest.is_none() {
+        for said in [survey.wide_integers_said(), survey.whole_reals_said()]
+            .into_iter()
+            .flatten()
+        {
+            crate::warn!("{said}");
+        }
     }
 }
 
