@@ -1873,3 +1873,26 @@ fn a_clean_restore_into_a_new_database_warns_of_a_faulty_foreign_key_d1_applies(
     let warned = crate::migrate_local::warned_of_pcs_faulty_key;
     dry_run_into_new_goes_ahead(migration, warned);
 }
+
+/// PJ: a data-only backup of prod holding an empty table no migration
+/// makes, restored `--clean` into a new database: the plan says t is not
+/// made, and the restore ends verified with prod's other rows.
+#[test]
+fn a_clean_restore_into_a_new_database_leaves_out_an_empty_table_no_migration_makes() {
+    let remote = Remote::new("CREATE TABLE t(a);");
+    let home = tempfile::tempdir().unwrap();
+    let file = data_only_prod_backup(&remote, home.path());
+    let run = restore_new(
+        &remote,
+        home.path(),
+        &file,
+        "qbtime_db_fresh",
+        &["--clean", "--yes"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout_line_with("LOSES").contains("table t"),
+        "{}",
+        run.all()
+    );
+}

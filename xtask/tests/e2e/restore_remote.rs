@@ -2957,3 +2957,34 @@ fn a_migration_that_writes_the_migrations_table_is_refused_when_the_schema_canno
         assert!(held.is_empty(), "{args:?}: {:?}", held.keys());
     }
 }
+
+/// PJ: a remote `--clean` restore of a backup holding an empty table no
+/// migration makes (`CREATE TABLE t(a)` by hand) loaded the rows, then
+/// failed its check on the missing table (exit 1). The plan says t is not
+/// made (`LOSES`); it held no row, and the restore ends verified, the
+/// other rows prod's.
+#[test]
+fn a_clean_restore_to_staging_leaves_out_an_empty_table_no_migration_makes_and_says_so() {
+    let remote = Remote::new("CREATE TABLE t(a);");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let f = file.to_str().unwrap();
+    let run = remote.xtask(
+        home.path(),
+        &["restore", f, "--to", "staging", "--clean", "--yes"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout_line_with("LOSES").contains("table t"),
+        "{}",
+        run.all()
+    );
+    let mut want = counts(&remote.db);
+    let mut got = counts(&remote.staging);
+    assert_eq!(want.remove("t"), Some(0));
+    for snap in [&mut want, &mut got] {
+        snap.remove("sqlite_sequence");
+        snap.remove("d1_migrations");
+    }
+    assert_eq!(got, want);
+}
