@@ -1281,6 +1281,85 @@ pub fn fts_kept_otherwise(
     fts_kept_in(&schema_copy(schema)?, virtual_tables)
 }
 
+/// What a restore that loads a backup's rows into a schema of its own,
+/// `made` (the migrations', which `--clean` makes), leaves out of the
+/// backup: each of its `tables` (those it records rows of) and of the
+/// tables its schema statements `dump` create that `made` does not make,
+/// then the indexes and triggers `dump` makes on those, then each view of
+/// `dump` that `made` lacks; as (kind, name), ASCII case ignored as SQLite
+/// finds names. `d1_migrations` (the migrations make their own) and the
+/// tables never restored as rows (`sqlite_sequence`, D1's `_cf_`) are not
+/// among them.
+pub fn left_out_of(
+    made: &[String],
+    tables: &[&str],
+    dump: &[String],
+) -> Vec<(&'static str, String)> {
+    let names: Vec<String> = { made.iter() }
+        .filter_map(|sql| crate::statement::created_any(sql))
+        .map(|(_, name)| name)
+        .collect();
+    // An FTS5 table the migrations make makes its shadow tables, which
+    // their schema's text leaves out.
+    let fts5: Vec<VirtualTable> = { made.iter() }
+        .filter_map(|sql| {
+            let (_, name) = crate::statement::created_any(sql)?;
+            VirtualTable::from_sql(&name, sql)
+        })
+        .collect();
+    let is_made = |name: &str| {
+        names.iter().any(|m| m.eq_ignore_ascii_case(name))
+            || fts5_shadow_table_of(name, &fts5).is_some()
+    };
+    let created = |kind: &str| -> Vec<String> {
+        { dump.iter() }
+            .filter_map(|sql| crate::statement::created_object(sql))
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, name)| name)
+            .collect()
+    };
+    let mut left: Vec<(&'static str, String)> = Vec::new();
+    let own = created("table");
+    for table in tables.iter().copied().chain(own.iter().map(String::as_str)) {
+        let known = |(_, t): &(&str, String)| t.eq_ignore_ascii_case(table);
+        if crate::statement::rows_are_checked(table)
+            && !crate::statement::is_migrations_table(table)
+            && !is_made(table)
+            && !left.iter().any(known)
+        {
+            left.push(("table", table.to_owned()));
+        }
+    }
+    let on_left: Vec<(&'static str, String)> = schema_copy(dump)
+        .and_then(|copy| objects_on(&copy, &left))
+        .unwrap_or_default();
+    let views = { created("view").into_iter() }
+        .filter(|v| !is_made(v))
+        .map(|v| ("view", v));
+    left.extend({ on_left.into_iter() }.filter(|(_, n)| !is_made(n)));
+    left.extend(views);
+    left
+}
+
+/// The indexes and triggers in `copy` (a schema's copy) on one of the
+/// `tables`, as (kind, name).
+fn objects_on(
+    copy: &rusqlite::Connection,
+    tables: &[(&'static str, String)],
+) -> rusqlite::Result<Vec<(&'static str, String)>> {
+    let mut objects = copy.prepare(
+        "SELECT type, name, tbl_name FROM main.sqlite_schema \
+         WHERE type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type, rowid",
+    )?;
+    let rows: Vec<(String, String, String)> = objects
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok({ rows.into_iter() }
+        .filter(|(_, _, on)| tables.iter().any(|(_, t)| t.eq_ignore_ascii_case(on)))
+        .map(|(kind, name, _)| (if kind == "index" { "index" } else { "trigger" }, name))
+        .collect())
+}
+
 /// What a restore into the schema `schema` makes gives back otherwise
 /// than the app keeps it: its [`stuck_triggers`], then what
 /// [`fts_kept_otherwise`] finds (stuck triggers, and sentences), from one
@@ -2489,6 +2568,48 @@ mod tests {
     }
 
     use super::*;
+
+    /// `--clean` leaves out of a backup the tables the migrations do not
+    /// make (recorded by its rows or made by its dump, in any case), the
+    /// indexes and triggers on them, and the views they lack; never
+    /// d1_migrations, sqlite_sequence or D1's own.
+    #[test]
+    fn a_clean_restore_leaves_out_the_tables_and_views_the_migrations_lack() {
+        let made = vec![
+            "CREATE VIRTUAL TABLE notes_fts USING fts5(note)".to_owned(),
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY)".to_owned(),
+            "CREATE VIEW va AS SELECT id FROM accounts".to_owned(),
+            "CREATE INDEX accounts_id ON accounts(id)".to_owned(),
+        ];
+        let dump = vec![
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY)".to_owned(),
+            "CREATE TABLE t(a)".to_owned(),
+            "CREATE INDEX t_a ON t(a)".to_owned(),
+            "CREATE TRIGGER t_t AFTER INSERT ON \"T\" BEGIN SELECT 1; END".to_owned(),
+            "CREATE VIEW tv AS SELECT a FROM t".to_owned(),
+            "CREATE VIEW VA AS SELECT id FROM accounts".to_owned(),
+            "CREATE INDEX accounts_id ON accounts(id)".to_owned(),
+        ];
+        let tables = [
+            "accounts",
+            "T",
+            "d1_migrations",
+            "sqlite_sequence",
+            "_cf_KV",
+            "hand",
+            "notes_fts_content",
+        ];
+        let left = left_out_of(&made, &tables, &dump);
+        let want: Vec<(&str, String)> = vec![
+            ("table", "T".to_owned()),
+            ("table", "hand".to_owned()),
+            ("index", "t_a".to_owned()),
+            ("trigger", "t_t".to_owned()),
+            ("view", "tv".to_owned()),
+        ];
+        assert_eq!(left, want);
+        assert!(left_out_of(&made, &["accounts"], &made).is_empty());
+    }
 
     /// Every row of the values' pieces, read as D1 would hand it over:
     /// the table, then its text and numbers as text.

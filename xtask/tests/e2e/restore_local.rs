@@ -4286,24 +4286,17 @@ fn a_clean_restore_of_a_row_of_a_table_no_migration_makes_is_still_refused_untou
 }
 
 /// A data-only backup of a database holding an empty table no migration
-/// makes was marked BAD by its own verification ("t: expected 0, but the
-/// table is missing": it is loaded into the migrations' schema), so
-/// `latest` never chose it. It verifies GOOD, and restores `--clean`
-/// saying that t is not made.
+/// makes failed its own verification ("t: expected 0, but the
+/// table is missing": it is loaded into the migrations' schema), and was
+/// marked BAD. It verifies GOOD, and restores `--clean` saying that t is
+/// not made.
 #[test]
 fn a_data_only_backup_with_an_empty_table_no_migration_makes_verifies_and_restores_clean() {
     let (sb, file) = backup_with_an_empty_hand_made_table(&["--data-only"]);
     let f = file.to_str().unwrap();
     sb.xtask(&["verify", f]).assert_ok();
     sb.empty_local_d1();
-    let run = sb.xtask(&[
-        "restore",
-        "latest:local",
-        "--to",
-        "local",
-        "--clean",
-        "--yes",
-    ]);
+    let run = sb.xtask(&["restore", f, "--to", "local", "--clean", "--yes"]);
     run.assert_ok();
     assert!(
         run.stdout_line_with("LOSES").contains("table t"),

@@ -235,7 +235,8 @@ pub(super) fn uncomparable_through_d1s_export(
 }
 
 /// The content digests a restore is checked against: the manifest's, for
-/// the tables whose rows are checked; `None` when it records none.
+/// the tables whose rows are checked (not those `--clean` leaves out);
+/// `None` when it records none.
 pub(super) fn content_checked(source: &Source, mode: Mode) -> Option<BTreeMap<String, String>> {
     let recorded = source.manifest.as_ref()?.content.as_ref()?;
     Some(
@@ -243,6 +244,7 @@ pub(super) fn content_checked(source: &Source, mode: Mode) -> Option<BTreeMap<St
             .iter()
             .filter(|(t, _)| statement::rows_are_checked(t))
             .filter(|(t, _)| !(mode == Mode::Clean && statement::is_migrations_table(t)))
+            .filter(|(t, _)| !source.leaves_out(t))
             .map(|(t, d)| (t.clone(), d.clone()))
             .collect(),
     )
@@ -326,13 +328,14 @@ fn settings_differing(recorded: &[FtsSetting], found: &[FtsSetting]) -> Vec<Stri
         .collect()
 }
 
-/// The tables whose rows a restore counts, and how many each should hold.
+/// The tables whose rows a restore counts, and how many each should hold:
+/// not those `--clean` leaves out, which it does not make.
 pub(super) fn counted(source: &Source, mode: Mode) -> Vec<(&String, &u64)> {
     source
         .rows
         .iter()
         .filter(|(t, _)| !(mode == Mode::Clean && statement::is_migrations_table(t)))
-        .filter(|(t, _)| statement::rows_are_checked(t))
+        .filter(|(t, _)| statement::rows_are_checked(t) && !source.leaves_out(t))
         .collect()
 }
 

@@ -224,6 +224,12 @@ struct Source {
     /// no INSERT, not even of `d1_migrations` (`wrangler d1 export
     /// --no-data`), a schema-only backup ([`guards::guard_dump_scope`]).
     schema_only: bool,
+    /// With `--clean`: what it leaves out of the backup, the tables the
+    /// migrations do not make (each holding no row: rows with no table to
+    /// go into are refused), with their indexes and triggers, and the
+    /// views they lack, as (kind, name) ([`d1_core::catalog::left_out_of`]):
+    /// the plan says so, and the checks do not look for them.
+    left_out: Vec<(&'static str, String)>,
 }
 
 /// What a finished restore did, for the drill's log.
@@ -907,7 +913,7 @@ fn plan(
     let key_check = check_keys(project, args, &source, &reader, &catalog);
     let local_wrangler = access.local_wrangler(target);
     let repaired = preflight(&source, &survey, &options, local_wrangler, &mut triggers)?;
-    let after = schema_after(&migrations_dir, mode, &source, &schema)?;
+    let after = schema_after_noting_left_out(&migrations_dir, mode, &mut source, &schema)?;
     let (stuck, fts_rebuilt) = restored_otherwise(&after, &source.virtual_tables)?;
     let dump = (&triggers, &schema[..], key_check, deferred, &survey);
     let (key_check, without) = guard_definitions(&source, (target, &migrations_dir), args, dump)?;
@@ -1144,6 +1150,37 @@ fn schema_after(
             .chain(schema.iter().cloned())
             .collect(),
     })
+}
+
+/// [`schema_after`], and with `--clean` what it leaves out of the backup,
+/// noted in `source` ([`left_out_by_clean`]).
+fn schema_after_noting_left_out(
+    migrations_dir: &Path,
+    mode: Mode,
+    source: &mut Source,
+    schema: &[String],
+) -> Result<Vec<String>> {
+    let after = schema_after(migrations_dir, mode, source, schema)?;
+    source.left_out = left_out_by_clean(mode, &after, source, schema);
+    Ok(after)
+}
+
+/// With `--clean`, what it leaves out of the backup: what the backup
+/// records rows of (`source.rows`) and what its dump makes (`schema`)
+/// that the migrations' schema (`after`) lacks
+/// ([`d1_core::catalog::left_out_of`]). Nothing otherwise: the backup's
+/// own schema is made.
+fn left_out_by_clean(
+    mode: Mode,
+    after: &[String],
+    source: &Source,
+    schema: &[String],
+) -> Vec<(&'static str, String)> {
+    if mode != Mode::Clean {
+        return Vec::new();
+    }
+    let tables: Vec<&str> = source.rows.keys().map(String::as_str).collect();
+    d1_core::catalog::left_out_of(after, &tables, schema)
 }
 
 /// Rows the target held already: whether its schema (`before`) too was

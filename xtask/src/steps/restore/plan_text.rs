@@ -579,8 +579,18 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
 /// does not have (`kind` `table`: it and its rows), and of a schema-only
 /// backup each table it makes again empty (`kind` `rows`). `rows` is
 /// null: the plan does not count the target's rows (the safety backup's
-/// manifest does).
+/// manifest does). With `--clean`, each object of the backup it leaves
+/// out (`kind` `table`, `index`, `trigger` or `view`), a table with
+/// `rows` 0, the backup's count.
 fn losses(p: &PlanView<'_>) -> Vec<serde_json::Value> {
+    if p.mode == Mode::Clean {
+        return { p.source.left_out.iter() }
+            .map(|(kind, name)| {
+                let rows = (*kind == "table").then_some(0);
+                serde_json::json!({ "kind": kind, "name": name, "rows": rows })
+            })
+            .collect();
+    }
     if p.mode != Mode::Replace || p.existing.is_empty() {
         return Vec::new();
     }
@@ -633,6 +643,33 @@ pub(super) fn plan_migrations(out: &mut String, p: &PlanView<'_>) {
         ),
         None => writeln!(out, "  first        {apply}"),
     };
+    plan_left_out(out, p.source);
+}
+
+/// `--clean`'s `LOSES` line: what it leaves out of the backup
+/// ([`Source::left_out`]), which no migration makes. Its tables hold no
+/// row (rows with no table to go into are refused before the plan), but
+/// a table made by hand is gone afterwards, said as `--replace` says a
+/// table it drops.
+fn plan_left_out(out: &mut String, source: &Source) {
+    if source.left_out.is_empty() {
+        return;
+    }
+    let said = |kind: &str| -> Vec<String> {
+        { source.left_out.iter() }
+            .filter(|(k, _)| kind.is_empty() || *k == kind)
+            .map(|(k, name)| format!("{k} {}", d1_core::names::shown_cut(name)))
+            .collect()
+    };
+    let (objects, tables) = (said(""), said("table"));
+    let _ = writeln!(
+        out,
+        "  LOSES        {}: no migration makes {}, and --clean makes the migrations' schema and \
+         loads the backup's rows into it; the backup holds no row of {}, so no row is lost",
+        crate::out::listed_as_shown(&objects, "object"),
+        d1_core::wording::them(objects.len()),
+        crate::out::listed_as_shown(&tables, "table"),
+    );
 }
 
 /// The plan's lines on the safety backup, the key and the load.

@@ -781,6 +781,12 @@ fn refuse_no_room_for_trial(repaired: u64) -> Result<()> {
 }
 
 impl Source {
+    /// Whether `--clean` leaves out `table` ([`Source::left_out`]): it
+    /// held no row, and is not made.
+    pub(super) fn leaves_out(&self, table: &str) -> bool {
+        { self.left_out.iter() }.any(|(kind, name)| *kind == "table" && name == table)
+    }
+
     /// The migrations the backup records as applied, which its triggers
     /// and schema are held to ([`crate::steps::migrations::applied_recorded`],
     /// as verify holds them). Without a manifest it used to be every one,
@@ -904,6 +910,7 @@ pub(super) fn resolve_source(
         recorded: Vec::new(),
         upserted: BTreeSet::new(),
         schema_only: false,
+        left_out: Vec::new(),
     })
 }
 
@@ -975,6 +982,7 @@ pub(super) fn source_without_manifest(
         recorded: Vec::new(),
         upserted: BTreeSet::new(),
         schema_only: false,
+        left_out: Vec::new(),
     })
 }
 
