@@ -1669,3 +1669,143 @@ fn a_hand_export_of_a_table_without_its_parent_is_told_by_verify_and_refused_by_
     sb.xtask(&[&args[..], &["--yes"]].concat()).assert_ok();
     assert_eq!(sb.query("SELECT count(*) AS n FROM child")[0][0]["n"], 1);
 }
+
+/// A D1 export of the seed rows with one companies row's name written as
+/// `call` (a SQL expression), beside the backup, outside backups/; the
+/// backup it came from is in backups/.
+fn export_with_a_name_of(sb: &Sandbox, call: &str, name: &str) -> String {
+    sb.xtask(&["backup", "local"]).assert_ok();
+    let backup = sb.backups().join(only_backup(sb));
+    let text = std::fs::read_to_string(backup).unwrap();
+    let row = "VALUES(2,'Bob''s Builders'";
+    assert!(text.contains(row), "the seed's row is not in the export");
+    dump_file(sb, name, &text.replace(row, &format!("VALUES(2,{call}")))
+}
+
+/// `restore --no-manifest --source-env local FILE --to local --replace
+/// --yes`, and `more`.
+fn replace_local_with(sb: &Sandbox, file: &str, more: &[&str]) -> Run {
+    let args = ["restore", "--no-manifest", "--source-env", "local", file];
+    let target = ["--to", "local", "--replace", "--yes"];
+    sb.xtask(&[&args[..], &target, more].concat())
+}
+
+/// rvCI 2: the gate allowed any function outside a short denylist, and
+/// D1 allows a list (workerd's `ALLOWED_SQLITE_FUNCTIONS`): `verify` said
+/// GOOD ("restorable") of a D1 export whose row calls `if()`, and a
+/// restore took a safety backup, then failed at wrangler with `not
+/// authorized to use function: if` (a remote one takes D1 offline for the
+/// import first). Both now refuse it, naming the function and that D1
+/// does not allow it, before anything runs.
+#[test]
+fn a_row_calling_a_function_d1_refuses_is_bad_and_never_restored() {
+    let sb = seeded();
+    let file = export_with_a_name_of(&sb, "if(1,'x','b')", "if.sql");
+    let run = sb.xtask(&["verify", "--no-manifest", &file]);
+    assert_eq!(run.code, Some(1), "verify must say BAD\n{}", run.all());
+    assert!(
+        run.all().contains("if()") && run.all().contains("D1 does not allow"),
+        "{}",
+        run.all()
+    );
+    let held = sb.backups_held();
+    let target = export(&sb);
+    let run = replace_local_with(&sb, &file, &["--via-wrangler"]);
+    assert!(!run.ok, "restore ran\n{}", run.all());
+    assert!(
+        run.stderr.contains("if()") && run.stderr.contains("D1 does not allow"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        !run.all().contains("not authorized"),
+        "wrangler was reached\n{}",
+        run.all()
+    );
+    assert_eq!(sb.backups_held(), held, "a safety backup was taken");
+    assert_eq!(export(&sb), target, "the target changed");
+}
+
+/// The gate and the pinned wrangler's local D1 agree on which functions a
+/// statement may call: each refused one is refused by both (D1 says `not
+/// authorized to use function: NAME`), and the allowed ones run in both.
+#[test]
+fn the_gate_refuses_the_functions_local_d1_refuses_and_no_others() {
+    let sb = Sandbox::new();
+    let verify = |call: &str| {
+        let text = format!("{GOOD_PREFIX}INSERT INTO \"notes\" VALUES(2, {call});\n");
+        let file = dump_file(&sb, "call.sql", &text);
+        sb.xtask(&["verify", &file, "--no-manifest"])
+    };
+    let execute = ["d1", "execute", "qbtime_db_local", "--local", "--command"];
+    let d1 = |sql: &str| sb.wrangler(&[&execute[..], &[sql]].concat());
+    for (call, name) in [
+        ("if(1,'x','b')", "if"),
+        ("json_pretty('{}')", "json_pretty"),
+        ("subtype(1)", "subtype"),
+        ("fts5_source_id()", "fts5_source_id"),
+    ] {
+        let run = d1(&format!("SELECT {call};"));
+        assert!(
+            run.all()
+                .contains(&format!("not authorized to use function: {name}")),
+            "local D1 ran {call}\n{}",
+            run.all()
+        );
+        let run = verify(call);
+        assert_eq!(
+            run.code,
+            Some(1),
+            "{call}: verify must say BAD\n{}",
+            run.all()
+        );
+        assert!(
+            run.all().contains(&format!("{name}()")) && run.all().contains("D1 does not allow"),
+            "{call}\n{}",
+            run.all()
+        );
+    }
+    let allowed = [
+        "iif(1,'x','b')",
+        "concat('a','b')",
+        "json_set('{}','$.a',1)",
+        "'{\"a\":1}' ->> '$.a'",
+        "unixepoch('2026-01-01')",
+        "pow(2,3)",
+        "octet_length('a')",
+        "format('%d',1)",
+    ];
+    let selects: Vec<String> = allowed.iter().map(|c| format!("SELECT {c};")).collect();
+    d1(&selects.join(" ")).assert_ok();
+    for call in allowed {
+        let run = verify(call);
+        assert_eq!(
+            run.code,
+            Some(0),
+            "{call}: verify must say GOOD\n{}",
+            run.all()
+        );
+    }
+}
+
+/// rvCI 3: SQLite's `no such function: NAME` quoted a word of a row: a
+/// dump's `VALUES(2,SECRETVAL9('a'),…)` made verify and restore print
+/// `no such function: SECRETVAL9`. They name the statement's line and
+/// table, not the word.
+#[test]
+fn a_row_calling_an_unknown_function_is_never_quoted() {
+    let sb = seeded();
+    let file = export_with_a_name_of(&sb, "SECRETVAL9('a')", "secret.sql");
+    let run = sb.xtask(&["verify", "--no-manifest", &file]);
+    assert_eq!(run.code, Some(1), "verify must say BAD\n{}", run.all());
+    let quoted = |run: &Run| run.all().to_ascii_lowercase().contains("secretval9");
+    assert!(!quoted(&run), "a row's word was quoted\n{}", run.all());
+    assert!(
+        run.all().contains("no such function") && run.all().contains("companies"),
+        "{}",
+        run.all()
+    );
+    let run = replace_local_with(&sb, &file, &[]);
+    assert!(!run.ok, "restore ran\n{}", run.all());
+    assert!(!quoted(&run), "a row's word was quoted\n{}", run.all());
+}

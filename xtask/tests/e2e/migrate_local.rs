@@ -3466,3 +3466,30 @@ fn a_backup_bad_for_the_databases_own_fts5_table_says_so_and_migrate_gives_a_way
     assert_eq!(found_by_search(&sb), 1);
     sb.xtask(&["backup", "local"]).assert_ok();
 }
+
+/// rvCI 2: a migration calling a function D1 refuses (`if()`) passed
+/// `migrate local --dry-run` silently, and wrangler then failed it with
+/// `not authorized to use function: if`. The plan's run of the migrations
+/// now refuses it, naming the migration, the function, and that D1 does
+/// not allow it.
+#[test]
+fn a_migration_calling_a_function_d1_refuses_is_refused_by_its_plan() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::write(
+        sb.path().join("migrations/0005_if.sql"),
+        "UPDATE companies SET timezone = if(timezone = '', 'UTC', timezone);\n",
+    )
+    .unwrap();
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    assert!(!run.ok, "the plan passed\n{}", run.all());
+    for needle in ["0005_if.sql", "if()", "D1 does not allow"] {
+        assert!(run.stderr.contains(needle), "{needle:?}\n{}", run.all());
+    }
+    let run = sb.wrangler(&["d1", "migrations", "apply", "qbtime_db_local", "--local"]);
+    assert!(
+        run.all().contains("not authorized to use function: if"),
+        "local D1 applied it\n{}",
+        run.all()
+    );
+}

@@ -4305,3 +4305,35 @@ fn a_data_only_backup_with_an_empty_table_no_migration_makes_verifies_and_restor
     );
     assert_eq!(sb.query("SELECT count(*) AS n FROM accounts")[0][0]["n"], 3);
 }
+
+/// rvCJ 5: the plan of a restore of `backup local --table accounts
+/// --table companies --table encryption_keys` said "manifest     full
+/// backup of qbtime_db_local … 3 tables": only its LOSES line said the
+/// backup holds chosen tables. The manifest line says so, naming them.
+#[test]
+fn the_plans_manifest_line_says_a_backup_holds_chosen_tables() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let tables = ["accounts", "companies", "encryption_keys"];
+    let chosen: Vec<&str> = tables.iter().flat_map(|t| ["--table", t]).collect();
+    let file = backup(&sb, &chosen);
+    let args = ["restore", file.to_str().unwrap(), "--to", "local"];
+    let plan = sb.xtask(&[&args[..], &["--replace", "--partial", "--dry-run"]].concat());
+    let line = plan.stdout_line_with("  manifest ");
+    assert!(
+        line.contains("chosen tables only (accounts, companies, encryption_keys)"),
+        "{}",
+        plan.all()
+    );
+    // A whole backup's line says nothing of chosen tables.
+    let whole = backup_named(&sb, &[]);
+    let args = ["restore", whole.to_str().unwrap(), "--to", "local"];
+    let plan = sb.xtask(&[&args[..], &["--replace", "--dry-run"]].concat());
+    let line = plan.stdout_line_with("  manifest ");
+    assert!(
+        line.contains("full backup of qbtime_db_local") && !line.contains("chosen"),
+        "{}",
+        plan.all()
+    );
+}
