@@ -221,6 +221,11 @@ pub struct Found {
     /// target's schema, and it names a table, column, index, trigger or
     /// view that is not there, or makes one that is.
     pub fails: Option<String>,
+    /// The first statement that calls a function D1 does not allow
+    /// ([`crate::gate::D1_FUNCTIONS`]), with its migration and number and
+    /// the function: D1 refuses it whatever the schema (rvCI 2: `if()`
+    /// passed the plan, and wrangler failed it after the backup).
+    pub d1_refuses: Option<String>,
     /// The first statement that writes, alters, drops or puts a trigger on
     /// the migrations table, said with its migration, its number and what
     /// it does to the table ([`touches_migrations_table`]).
@@ -358,6 +363,31 @@ fn broken_fix(kind: &str, name: &str) -> String {
 }
 
 impl Found {
+    /// Notes the statement `at` that did not prepare here for `e`: a call
+    /// of a function D1 does not allow (`refuses`), which D1 refuses
+    /// whatever the schema, or else a failure D1 shares ([`fails_in_d1`])
+    /// when nothing before it was unknown, on the target's `complete`
+    /// schema.
+    fn did_not_prepare(
+        &mut self,
+        at: &str,
+        e: &rusqlite::Error,
+        complete: bool,
+        refuses: Option<String>,
+    ) {
+        if let Some(name) = refuses {
+            let calls = crate::gate::d1_refused_function(&name);
+            self.d1_refuses.get_or_insert(format!("{at} calls {calls}"));
+            return;
+        }
+        let why = crate::gate::without_values(e);
+        let said = format!("{at} does not prepare here ({why})");
+        if self.unknown.is_empty() && complete && fails_in_d1(&why) {
+            self.fails = Some(said.clone());
+        }
+        self.unknown.push(said);
+    }
+
     /// Notes the statement `at` that did not run here for `e`: a failure
     /// D1 shares ([`failed_schema_check_said`]) when nothing before it was
     /// unknown, on the target's `complete` schema.
@@ -435,7 +465,7 @@ pub fn side_writes_after(
             };
             *seen.lock().unwrap_or_else(PoisonError::into_inner) = Seen::default();
             let prepared = db.prepare(&statement.sql);
-            let (coded, migrations_table, triggers_on, triggers) = taken(&seen);
+            let (coded, migrations_table, triggers_on, triggers, refuses) = taken(&seen);
             if let Some(does) = migrations_table {
                 found.migrations_table.get_or_insert_with(|| {
                     format!("{at} {does} {}", crate::statement::MIGRATIONS_TABLE)
@@ -444,12 +474,7 @@ pub fn side_writes_after(
             let mut stmt = match prepared {
                 Ok(stmt) => stmt,
                 Err(e) => {
-                    let why = crate::gate::without_values(&e);
-                    let said = unknown(format!("does not prepare here ({why})"));
-                    if found.unknown.is_empty() && complete && fails_in_d1(&why) {
-                        found.fails = Some(said.clone());
-                    }
-                    found.unknown.push(said);
+                    found.did_not_prepare(&at, &e, complete, refuses);
                     continue;
                 }
             };
@@ -1359,6 +1384,8 @@ fn tables_in(db: &rusqlite::Connection) -> Result<Vec<String>> {
 #[derive(Default)]
 struct Seen {
     writes: Vec<Write>,
+    /// A function D1 does not allow that the statement calls (denied).
+    d1_refuses: Option<String>,
     migrations_table: Option<&'static str>,
     /// The tables the statement creates a trigger on.
     triggers_on: Vec<String>,
@@ -1454,22 +1481,32 @@ fn fire(db: &rusqlite::Connection, seen: &Recorded, table: &str) -> Fired {
 type Recorded = Arc<Mutex<Seen>>;
 
 /// What `seen` recorded of the statement just prepared, taken from it.
-fn taken(seen: &Recorded) -> (Vec<Write>, Option<&'static str>, Vec<String>, Vec<String>) {
+fn taken(seen: &Recorded) -> Taken {
     let seen = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
     (
         seen.writes,
         seen.migrations_table,
         seen.triggers_on,
         seen.triggers,
+        seen.d1_refuses,
     )
 }
+
+/// What [`taken`] gives: [`Seen`]'s fields, in its order.
+type Taken = (
+    Vec<Write>,
+    Option<&'static str>,
+    Vec<String>,
+    Vec<String>,
+    Option<String>,
+);
 
 /// When the statement now running is stopped, if it is.
 type Deadline = Arc<Mutex<Option<Instant>>>;
 
 /// Watches the statements `db` prepares and runs: every write a statement
 /// codes is recorded, and what it does to the migrations table (one that
-/// attaches a database is denied), and one runs until the deadline set,
+/// attaches a database, or calls a function D1 does not allow, is denied), and one runs until the deadline set,
 /// an interrupt, or the memory ceiling returned ([`trial_memory`]);
 /// foreign keys are on.
 fn watch(
@@ -1485,6 +1522,14 @@ fn watch(
             return Authorization::Deny;
         }
         let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        // D1 refuses to prepare a statement that calls one.
+        if let AuthAction::Function { function_name } = ctx.action
+            && !crate::gate::d1_allows_function(function_name)
+        {
+            seen.d1_refuses
+                .get_or_insert_with(|| function_name.to_ascii_lowercase());
+            return Authorization::Deny;
+        }
         seen.writes.extend(Write::of(&ctx));
         if let AuthAction::CreateTrigger {
             table_name,

@@ -18,7 +18,9 @@
 //! - `UPDATE`, `DELETE`, `DROP` and `ALTER`, except on the tables the repair
 //!   itself creates and on `sqlite_sequence`;
 //! - temporary objects, and virtual tables other than FTS5;
-//! - functions that reach outside SQL values ([`DENIED_FUNCTIONS`]).
+//! - functions that reach outside SQL values ([`DENIED_FUNCTIONS`]), and
+//!   any function D1 does not allow ([`D1_FUNCTIONS`]), for the tool's own
+//!   statements too (a migration's replay).
 //!
 //! The survey in [`crate::repair`] explains a refusal before anything runs;
 //! this gate is what enforces it, whatever the survey missed.
@@ -125,6 +127,185 @@ pub const DENIED_FUNCTIONS: &[&str] = &[
     "edit",
     "fsdir",
 ];
+
+/// The functions D1 lets a statement call, as workerd's authorizer lists
+/// them (`ALLOWED_SQLITE_FUNCTIONS` in workerd's
+/// `src/workerd/util/sqlite.c++`, read at its tag v1.20260822.1), by the
+/// SQLite page that documents them. D1 refuses every other, with `not
+/// authorized to use function: NAME`: SQLite's `if()` (write `iif()`),
+/// `subtype()`, `unistr()`, `json_pretty()`, `json_error_position()`,
+/// `fts5_source_id()`, `sqlite_version()`. The pinned wrangler's local D1
+/// (workerd 1.20261117.1) refuses and runs what the gate does
+/// (`hostile_dumps::the_gate_refuses_the_functions_local_d1_refuses_and_no_others`).
+/// Two that workerd lists do not run in D1 all the same: `load_extension`
+/// (extension loading is off; D1 answers "not authorized" too, and the
+/// gate denies it to everyone, [`DENIED_FUNCTIONS`]) and `soundex` (not
+/// compiled in: "no such function", here too). ALTER TABLE's own
+/// functions are D1's for its ALTER only: a dump may call none.
+pub const D1_FUNCTIONS: &[(&str, &[&str])] = &[
+    (
+        "core (lang_corefunc.html)",
+        &[
+            "abs",
+            "changes",
+            "char",
+            "coalesce",
+            "concat",
+            "concat_ws",
+            "format",
+            "glob",
+            "hex",
+            "ifnull",
+            "iif",
+            "instr",
+            "last_insert_rowid",
+            "length",
+            "like",
+            "likelihood",
+            "likely",
+            "load_extension",
+            "lower",
+            "ltrim",
+            "max_scalar",
+            "min_scalar",
+            "nullif",
+            "octet_length",
+            "printf",
+            "quote",
+            "random",
+            "randomblob",
+            "replace",
+            "round",
+            "rtrim",
+            "sign",
+            "soundex",
+            "substr",
+            "substring",
+            "total_changes",
+            "trim",
+            "typeof",
+            "unhex",
+            "unicode",
+            "unlikely",
+            "upper",
+            "zeroblob",
+        ],
+    ),
+    (
+        "date and time (lang_datefunc.html)",
+        &[
+            "date",
+            "time",
+            "datetime",
+            "julianday",
+            "unixepoch",
+            "strftime",
+            "timediff",
+            "current_date",
+            "current_time",
+            "current_timestamp",
+        ],
+    ),
+    (
+        "aggregate (lang_aggfunc.html)",
+        &[
+            "avg",
+            "count",
+            "group_concat",
+            "max",
+            "min",
+            "string_agg",
+            "sum",
+            "total",
+        ],
+    ),
+    (
+        "window (windowfunctions.html)",
+        &[
+            "row_number",
+            "rank",
+            "dense_rank",
+            "percent_rank",
+            "cume_dist",
+            "ntile",
+            "lag",
+            "lead",
+            "first_value",
+            "last_value",
+            "nth_value",
+        ],
+    ),
+    (
+        "math (lang_mathfunc.html)",
+        &[
+            "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "ceil", "cos", "cosh",
+            "degrees", "exp", "floor", "ln", "log", "log2", "mod", "pi", "pow", "radians", "sin",
+            "sinh", "sqrt", "tan", "tanh", "trunc",
+        ],
+    ),
+    (
+        "JSON (json1.html)",
+        &[
+            "json",
+            "jsonb",
+            "json_array",
+            "jsonb_array",
+            "json_array_length",
+            "json_extract",
+            "jsonb_extract",
+            "->",
+            "->>",
+            "json_insert",
+            "jsonb_insert",
+            "json_object",
+            "jsonb_object",
+            "json_patch",
+            "jsonb_patch",
+            "json_remove",
+            "jsonb_remove",
+            "json_replace",
+            "jsonb_replace",
+            "json_set",
+            "jsonb_set",
+            "json_type",
+            "json_valid",
+            "json_quote",
+            "json_group_array",
+            "jsonb_group_array",
+            "json_group_object",
+            "jsonb_group_object",
+            "json_each",
+            "json_tree",
+        ],
+    ),
+    (
+        "FTS5 (fts5.html)",
+        &["match", "highlight", "bm25", "snippet"],
+    ),
+    ("R*Tree (rtree.html)", &["rtreecheck"]),
+    ("ALTER TABLE's own (lang_altertable.html)", ALTER_FUNCTIONS),
+];
+
+/// Whether D1 lets a statement call the function `name` ([`D1_FUNCTIONS`]).
+pub fn d1_allows_function(name: &str) -> bool {
+    { D1_FUNCTIONS.iter() }.any(|(_, names)| names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+}
+
+/// `NAME(), a function D1 does not allow (…)` of a function SQLite knows
+/// (`name`, in lower case) that D1 does not allow ([`D1_FUNCTIONS`]), with
+/// what to write instead where there is one: what a refusal of a call says
+/// after "calls".
+pub fn d1_refused_function(name: &str) -> String {
+    let instead = match name {
+        "if" => "; write iif(), which D1 allows",
+        "unistr" => "; restore rewrites a sqlite3 .dump's unistr('…') in rows with char()",
+        _ => "",
+    };
+    format!(
+        "{name}(), a function D1 does not allow (D1 answers `not authorized to use function: \
+         {name}`; it allows a list of SQLite's functions, d1_core::gate::D1_FUNCTIONS{instead})"
+    )
+}
 
 const SCHEMA_WRITE: &str = "it writes sqlite_schema directly, which can corrupt the database";
 
@@ -926,6 +1107,14 @@ impl Gate {
             .rows_as_values = on;
     }
 
+    /// Why the gate last denied one of the tool's own statements (a
+    /// migration's replay, which fails with SQLite's bare `not
+    /// authorized`), taken; `None` when it denied none since.
+    pub fn take_denied(&self) -> Option<Refusal> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.denied.take().map(Refusal)
+    }
+
     fn take_verdict(&self) -> Option<Refusal> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(why) = state.denied.take() {
@@ -1093,7 +1282,8 @@ fn verdict(
 /// SQLite's message for a failed statement, without anything it may quote
 /// of the statement (customer data): the SQL text of a syntax error, any
 /// quoted operand (`bad JSON path: '…'`), and the word after `no such
-/// column:` (a string in double quotes reads as one). The names left (a
+/// column:` (a string in double quotes reads as one) or `no such
+/// function:`. The names left (a
 /// table, a constraint) are shown escaped ([`crate::names::shown`]).
 pub fn without_values(e: &rusqlite::Error) -> String {
     if let rusqlite::Error::SqliteFailure(f, _) = e
@@ -1120,6 +1310,11 @@ pub fn without_values(e: &rusqlite::Error) -> String {
         }
     } else if let Some(at) = text.find("no such column:") {
         format!("{}no such column", &text[..at])
+    } else if let Some(at) = text.find("no such function:") {
+        // The word is any a row's text holds (`VALUES(1,SECRET('a'))`):
+        // SQLite's own functions are named by the gate, which denies any
+        // D1 does not allow.
+        format!("{}no such function", &text[..at])
     } else if let Some(at) = text.find("hex literal too big") {
         // It quotes the literal.
         format!("{}hex literal too big", &text[..at])
@@ -1461,7 +1656,9 @@ const ALTER_FUNCTIONS: &[&str] = &[
 ];
 
 /// The rule for actions denied to everyone, the tool included, and for
-/// functions: `None` when it leaves the action to [`judge_dump`].
+/// functions (those D1 does not allow, [`D1_FUNCTIONS`], are denied to a
+/// migration's replay as to a dump): `None` when it leaves the action to
+/// [`judge_dump`].
 fn judge_for_everyone(action: AuthAction<'_>) -> Option<Result<(), String>> {
     // Denied to everyone, the tool included: nothing here needs them.
     match action {
@@ -1473,6 +1670,9 @@ fn judge_for_everyone(action: AuthAction<'_>) -> Option<Result<(), String>> {
                 return Some(Err(format!(
                     "the function {lower}() reaches outside SQL values, and D1 refuses it"
                 )));
+            }
+            if !d1_allows_function(&lower) {
+                return Some(Err(format!("it calls {}", d1_refused_function(&lower))));
             }
             Some(Ok(()))
         }

@@ -349,6 +349,7 @@ type Trial = (
 /// whose statements cannot be read so runs whole.
 fn run_in_time((gate, ends, ceiling): &Trial, name: &str, sql: &str) -> Result<()> {
     let db = gate.db();
+    let _ = gate.take_denied();
     let statements: Option<Vec<String>> = d1_sql::statements::Statements::new(sql.as_bytes())
         .map(|s| s.ok().map(|s| s.sql))
         .collect();
@@ -381,6 +382,9 @@ fn run_in_time((gate, ends, ceiling): &Trial, name: &str, sql: &str) -> Result<(
         Err(_) => d1_core::fk_actions::stopped_by(*ends, *ceiling),
         Ok(()) => None,
     };
+    if let (Err(_), Some(why)) = (&ran, gate.take_denied()) {
+        return Err(not_in_d1(name, at, &why));
+    }
     match (ran, stopped) {
         (Ok(()), _) => Ok(()),
         (Err(_), Some(by)) => {
@@ -396,6 +400,20 @@ fn run_in_time((gate, ends, ceiling): &Trial, name: &str, sql: &str) -> Result<(
                 .context(format!("the migration {name} does not run in SQLite here"))),
         },
     }
+}
+
+/// Why migration `name` does not run in D1: its statement `at` (or, its
+/// statements unread, the migration) does what the gate denies a
+/// migration as D1 does (`why`: a function D1 does not allow).
+fn not_in_d1(name: &str, at: Option<usize>, why: &d1_core::gate::Refusal) -> anyhow::Error {
+    let what = match at {
+        Some(n) => format!("its statement {n}"),
+        None => "it".to_owned(),
+    };
+    anyhow::anyhow!(
+        "the migration {name} does not run in D1, which refuses {what}: {why}. Fix the \
+         migration"
+    )
 }
 
 /// Why migration `name` stopped a run of the migrations, which starts
@@ -1626,14 +1644,19 @@ fn warn_of_what_d1_applies_broken(found: &mut d1_core::fk_actions::Found, dir: &
 }
 
 /// The statement the plan's trial knows D1 refuses, and why it knows:
-/// one that failed `on` its schema with every statement before it applied
+/// one that calls a function D1 does not allow
+/// ([`d1_core::fk_actions::Found::d1_refuses`]), one that failed `on` its schema with every statement before it applied
 /// ([`d1_core::fk_actions::Found::fails`]), or one SQLite cannot parse
 /// ([`does_not_parse`]).
 fn known_to_fail<'f>(found: &'f d1_core::fk_actions::Found, on: &str) -> Option<(&'f str, String)> {
     let before_it = format!("{on} with every statement before it applied");
     let parsed = "whatever the schema and the statements before it: SQLite cannot parse it, \
                   and D1's SQLite parses no more than this one";
-    { found.fails.as_deref().map(|fails| (fails, before_it)) }
+    let function = "whatever the schema and the statements before it: D1 lets a statement call \
+                    only the functions it allows";
+    { found.d1_refuses.as_deref() }
+        .map(|calls| (calls, function.to_owned()))
+        .or_else(|| found.fails.as_deref().map(|fails| (fails, before_it)))
         .or_else(|| does_not_parse(found).map(|statement| (statement, parsed.to_owned())))
 }
 

@@ -419,6 +419,25 @@ pub(crate) fn warn_if_failed_verification(file: &Path, m: &Manifest) {
     }
 }
 
+/// `chosen tables only (a, b) of ` for a backup of chosen tables (`backup
+/// --table`), as the plan's `LOSES` line says it; empty for a whole one.
+/// The manifest line said "full backup of qbtime_db_local … 3 tables" of
+/// one (rvCJ 5).
+fn chosen_tables(m: &Manifest) -> String {
+    if m.tables.is_empty() {
+        return String::new();
+    }
+    format!("chosen tables only ({}) of ", chosen_names(m))
+}
+
+/// The tables a backup of chosen tables holds, shown and joined.
+fn chosen_names(m: &Manifest) -> String {
+    { m.tables.iter() }
+        .map(|t| d1_core::names::shown_cut(t))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The plan's lines on the backup and its manifest.
 pub(super) fn plan_source(out: &mut String, p: &PlanView<'_>) {
     let s = p.source;
@@ -429,8 +448,9 @@ pub(super) fn plan_source(out: &mut String, p: &PlanView<'_>) {
             let (tables, rows) = m.checked_rows();
             let _ = writeln!(
                 out,
-                "  manifest     {} backup of {} ({}), taken {}, {}, {}; sha256 and size match",
+                "  manifest     {} backup of {}{} ({}), taken {}, {}, {}; sha256 and size match",
                 m.mode,
+                chosen_tables(m),
                 m.database.name,
                 m.environment,
                 m.created_at.format("%Y-%m-%d %H:%M UTC"),
@@ -547,13 +567,7 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
                      left with none"
                         .to_owned()
                 }
-                Some(m) => format!(
-                    "it holds chosen tables only ({})",
-                    { m.tables.iter() }
-                        .map(|t| d1_core::names::shown_cut(t))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                Some(m) => format!("it holds chosen tables only ({})", chosen_names(m)),
                 None => format!("taken before the migration that made {it}?"),
             };
             let _ = writeln!(
