@@ -4337,3 +4337,79 @@ fn the_plans_manifest_line_says_a_backup_holds_chosen_tables() {
         plan.all()
     );
 }
+
+/// PK 1: a `--clean` restore of a backup holding an FTS5 table no
+/// migration makes said "no row is lost" of its shadow table fx_content
+/// (holding 2 rows) while it planned to recreate fx, then applied the
+/// migrations and failed "no such table: fx" (exit 1). Its rows have no
+/// table to go into: refused before anything runs (exit 3), naming fx,
+/// as a plain table's rows are.
+#[test]
+fn a_clean_restore_of_rows_of_an_fts5_table_no_migration_makes_is_refused_untouched() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(
+        "CREATE VIRTUAL TABLE fx USING fts5(body);\n\
+         INSERT INTO fx(body) VALUES ('hello world'), ('second doc');\n",
+    );
+    let file = backup_named(&sb, &[]);
+    sb.empty_local_d1();
+    let f = file.to_str().unwrap();
+    for extra in [&["--dry-run"][..], &["--yes"][..]] {
+        let args = [&["restore", f, "--to", "local", "--clean"][..], extra].concat();
+        let run = sb.xtask(&args);
+        assert_eq!(run.code, Some(3), "{}", run.all());
+        assert!(
+            run.all()
+                .contains("2 rows of virtual table fx, which the migrations do not create"),
+            "{}",
+            run.all()
+        );
+        assert!(sb.local_d1_files().is_empty(), "{}", run.all());
+    }
+}
+
+/// PK 1: an empty FTS5 table no migration makes failed the real run the
+/// same way ("no such table: fe"). It is left out by its own name, its
+/// shadow tables not listed, in the plan and the real run alike, and the
+/// restore ends verified.
+#[test]
+fn a_clean_restore_leaves_out_an_empty_fts5_table_no_migration_makes_by_its_name() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql("CREATE VIRTUAL TABLE fe USING fts5(body);\n");
+    let file = backup_named(&sb, &[]);
+    sb.empty_local_d1();
+    let f = file.to_str().unwrap();
+    let losses = |run: &Run| {
+        let line = run.stdout_line_with("LOSES");
+        assert!(line.contains("table fe:"), "{}", run.all());
+        assert!(!line.contains("fe_"), "{line}");
+    };
+    let dry = sb.xtask(&["restore", f, "--to", "local", "--clean", "--dry-run"]);
+    dry.assert_ok();
+    losses(&dry);
+    let json = sb.xtask(&[
+        "restore",
+        f,
+        "--to",
+        "local",
+        "--clean",
+        "--dry-run",
+        "--json",
+    ]);
+    json.assert_ok();
+    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["loses"],
+        serde_json::json!([{"kind": "table", "name": "fe", "rows": 0}]),
+        "{}",
+        json.stdout
+    );
+    let run = sb.xtask(&["restore", f, "--to", "local", "--clean", "--yes"]);
+    run.assert_ok();
+    losses(&run);
+    assert!(run.stdout.contains("[x] row counts"), "{}", run.all());
+    assert_eq!(sb.query("SELECT count(*) AS n FROM accounts")[0][0]["n"], 3);
+}
