@@ -1289,11 +1289,14 @@ pub fn fts_kept_otherwise(
 /// `dump` that `made` lacks; as (kind, name), ASCII case ignored as SQLite
 /// finds names. `d1_migrations` (the migrations make their own) and the
 /// tables never restored as rows (`sqlite_sequence`, D1's `_cf_`) are not
-/// among them.
+/// among them. A virtual table of the backup's that is left out
+/// (`virtual_left`) is said by its own name, after the tables, and its
+/// shadow tables are not.
 pub fn left_out_of(
     made: &[String],
     tables: &[&str],
     dump: &[String],
+    virtual_left: &[VirtualTable],
 ) -> Vec<(&'static str, String)> {
     let names: Vec<String> = { made.iter() }
         .filter_map(|sql| crate::statement::created_any(sql))
@@ -1325,11 +1328,13 @@ pub fn left_out_of(
         if crate::statement::rows_are_checked(table)
             && !crate::statement::is_migrations_table(table)
             && !is_made(table)
+            && fts5_shadow_table_of(table, virtual_left).is_none()
             && !left.iter().any(known)
         {
             left.push(("table", table.to_owned()));
         }
     }
+    left.extend({ virtual_left.iter() }.map(|v| ("table", v.name.clone())));
     let on_left: Vec<(&'static str, String)> = schema_copy(dump)
         .and_then(|copy| objects_on(&copy, &left))
         .unwrap_or_default();
@@ -1339,6 +1344,20 @@ pub fn left_out_of(
     left.extend({ on_left.into_iter() }.filter(|(_, n)| !is_made(n)));
     left.extend(views);
     left
+}
+
+/// The rows a backup holds of the virtual table `vt`, as `rows` (its
+/// manifest's counts, by table) records them: those of its content
+/// shadow table (`<name>_content`); none of the others, whose rows are
+/// a plain table's (external content) or not kept at all.
+pub fn rows_of_virtual_table(vt: &VirtualTable, rows: &BTreeMap<String, u64>) -> u64 {
+    let VirtualContent::Internal { table } = &vt.content else {
+        return 0;
+    };
+    { rows.iter() }
+        .filter(|(t, _)| t.eq_ignore_ascii_case(table))
+        .map(|(_, n)| *n)
+        .sum()
 }
 
 /// The indexes and triggers in `copy` (a schema's copy) on one of the
@@ -2599,7 +2618,7 @@ mod tests {
             "hand",
             "notes_fts_content",
         ];
-        let left = left_out_of(&made, &tables, &dump);
+        let left = left_out_of(&made, &tables, &dump, &[]);
         let want: Vec<(&str, String)> = vec![
             ("table", "T".to_owned()),
             ("table", "hand".to_owned()),
@@ -2608,7 +2627,25 @@ mod tests {
             ("view", "tv".to_owned()),
         ];
         assert_eq!(left, want);
-        assert!(left_out_of(&made, &["accounts"], &made).is_empty());
+        assert!(left_out_of(&made, &["accounts"], &made, &[]).is_empty());
+    }
+
+    /// A virtual table `--clean` leaves out is said by its own name, its
+    /// shadow tables not; its rows are its content table's count.
+    #[test]
+    fn a_virtual_table_left_out_is_said_by_its_name_and_counted_by_its_content() {
+        let fe = VirtualTable::from_sql("fe", "CREATE VIRTUAL TABLE fe USING fts5(body)").unwrap();
+        let dump =
+            vec!["CREATE TABLE IF NOT EXISTS 'fe_content'(id INTEGER PRIMARY KEY, c0)".to_owned()];
+        let left = left_out_of(
+            &[],
+            &["fe_content", "FE_docsize"],
+            &dump,
+            std::slice::from_ref(&fe),
+        );
+        assert_eq!(left, vec![("table", "fe".to_owned())]);
+        let rows = BTreeMap::from([("FE_CONTENT".to_owned(), 2), ("fe_data".to_owned(), 9)]);
+        assert_eq!(rows_of_virtual_table(&fe, &rows), 2);
     }
 
     /// Every row of the values' pieces, read as D1 would hand it over:

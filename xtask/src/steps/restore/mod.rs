@@ -230,6 +230,12 @@ struct Source {
     /// views they lack, as (kind, name) ([`d1_core::catalog::left_out_of`]):
     /// the plan says so, and the checks do not look for them.
     left_out: Vec<(&'static str, String)>,
+    /// With `--clean`: the backup's virtual tables no migration makes,
+    /// each holding no row (rows of one are refused before anything
+    /// runs), taken out of `virtual_tables`: not made, and left out by
+    /// their own names, their shadow tables with them
+    /// ([`source::leave_out_virtual_tables`]).
+    left_out_virtual: Vec<VirtualTable>,
 }
 
 /// What a finished restore did, for the drill's log.
@@ -1180,7 +1186,7 @@ fn left_out_by_clean(
         return Vec::new();
     }
     let tables: Vec<&str> = source.rows.keys().map(String::as_str).collect();
-    d1_core::catalog::left_out_of(after, &tables, schema)
+    d1_core::catalog::left_out_of(after, &tables, schema, &source.left_out_virtual)
 }
 
 /// Rows the target held already: whether its schema (`before`) too was

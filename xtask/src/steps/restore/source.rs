@@ -246,7 +246,7 @@ pub(super) fn survey_dump(
     Vec<String>,
 )> {
     let mode = args.mode();
-    let options = repair_options(source, migrations_dir, (mode, target), catalog)?;
+    let options = clean_options(source, migrations_dir, (mode, target), catalog)?;
     let settings = project.settings()?;
     // The dump's triggers, by name, and every statement of its schema, read
     // in the survey's pass.
@@ -499,6 +499,63 @@ fn refuse_a_data_only_dump_without_clean(
             mode.name()
         )
     }
+    Ok(())
+}
+
+/// [`repair_options`], and with `--clean` without the virtual tables of
+/// the backup's that it leaves out ([`leave_out_virtual_tables`]).
+fn clean_options(
+    source: &mut Source,
+    migrations_dir: &Path,
+    (mode, target): (Mode, &Environment),
+    catalog: &Catalog,
+) -> Result<repair::Options> {
+    let mut options = repair_options(source, migrations_dir, (mode, target), catalog)?;
+    if mode == Mode::Clean {
+        leave_out_virtual_tables(source, &options.known_tables)?;
+        let left = &source.left_out_virtual;
+        (options.virtual_tables).retain(|v| !left.iter().any(|l| l.name == v.name));
+    }
+    Ok(options)
+}
+
+/// With `--clean`, takes out of `source.virtual_tables` those the
+/// migrations' schema (`made`, by name) does not make, into
+/// `source.left_out_virtual`: they are not made, and the plan says so.
+/// Refuses (exit 3), before anything runs, one the backup holds rows of
+/// (as the manifest counts them, in its content table): they would have
+/// no table to go into, as rows of a plain table the migrations lack.
+pub(super) fn leave_out_virtual_tables(
+    source: &mut Source,
+    made: &BTreeMap<String, String>,
+) -> Result<()> {
+    let is_made = |name: &str| made.keys().any(|m| m.eq_ignore_ascii_case(name));
+    let (kept, left): (Vec<VirtualTable>, Vec<VirtualTable>) =
+        { std::mem::take(&mut source.virtual_tables).into_iter() }.partition(|v| is_made(&v.name));
+    source.virtual_tables = kept;
+    let held: Vec<String> = { left.iter() }
+        .filter_map(|v| {
+            let rows = d1_core::catalog::rows_of_virtual_table(v, &source.rows);
+            (rows > 0).then(|| {
+                format!(
+                    "{} of virtual table {}",
+                    d1_core::wording::count(rows, "row"),
+                    d1_core::names::shown_name(&v.name)
+                )
+            })
+        })
+        .collect();
+    if !held.is_empty() {
+        return Err(crate::exit::Exit::Refused.error(anyhow::anyhow!(
+            "{} holds {}, which the migrations do not create: a clean restore loads rows into \
+             the schema the migrations make, not the backup's own. Restore it with --replace \
+             instead, or make that table a migration (then apply it and restore again). \
+             Nothing was done",
+            source.file.display(),
+            held.join(", ")
+        )));
+    }
+    source.left_out_virtual = left;
     Ok(())
 }
 
@@ -785,6 +842,7 @@ impl Source {
     /// held no row, and is not made.
     pub(super) fn leaves_out(&self, table: &str) -> bool {
         { self.left_out.iter() }.any(|(kind, name)| *kind == "table" && name == table)
+            || d1_core::catalog::fts5_shadow_table_of(table, &self.left_out_virtual).is_some()
     }
 
     /// The migrations the backup records as applied, which its triggers
@@ -860,7 +918,6 @@ pub(super) fn resolve_source(
     dump::check_file_looks_like_sql(&head, &file)
         .with_context(|| format!("{}", file.display()))
         .map_err(crate::exit::could_not_run)?;
-
     if args.no_manifest {
         return source_without_manifest(file, data, envs, args);
     }
@@ -911,6 +968,7 @@ pub(super) fn resolve_source(
         upserted: BTreeSet::new(),
         schema_only: false,
         left_out: Vec::new(),
+        left_out_virtual: Vec::new(),
     })
 }
 
@@ -983,6 +1041,7 @@ pub(super) fn source_without_manifest(
         upserted: BTreeSet::new(),
         schema_only: false,
         left_out: Vec::new(),
+        left_out_virtual: Vec::new(),
     })
 }
 
