@@ -2185,6 +2185,25 @@ mod tests {
         compare(&conn, only, [&none, &none], show_values, true, [false; 2]).unwrap()
     }
 
+    /// PK 2 (rvCK 2): a contentless FTS5 table's index is in no backup
+    /// (both sides rebuilt empty): `--table cl` and a whole diff said
+    /// "the same" of it. It is said not compared, in text and `--json`.
+    #[test]
+    fn a_contentless_fts5_table_is_said_not_compared() {
+        let a = "CREATE VIRTUAL TABLE cl USING fts5(x, content='');";
+        let b = "CREATE VIRTUAL TABLE cl USING fts5(x, content='');\n\
+                 INSERT INTO cl(rowid, x) VALUES (1, 'hello');";
+        for only in [Some(&["cl".to_owned()][..]), None] {
+            let diff = diff_of(a, b, only, false);
+            let text = diff.render();
+            assert!(
+                text.contains("cl not compared") && !text.ends_with("Result: the same"),
+                "{text}"
+            );
+            assert_eq!(diff.to_json()["not_compared"], serde_json::json!(["cl"]));
+        }
+    }
+
     fn table<'d>(diff: &'d Diff, name: &str) -> &'d TableDiff {
         diff.tables.iter().find(|t| t.table == name).unwrap()
     }
