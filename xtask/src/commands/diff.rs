@@ -720,6 +720,10 @@ pub struct Diff {
     /// JavaScript does: the tables compared whose values it may have
     /// written alike where the databases differ (none: `Some` empty).
     pub through_d1_export: Option<BTreeSet<String>>,
+    /// The contentless FTS5 tables (`content=''`) compared: their index
+    /// is in no backup (a restore makes them empty), so nothing of them
+    /// is compared, and the result says so rather than "the same" of them.
+    pub not_compared: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -826,6 +830,22 @@ impl TableDiff {
 }
 
 impl Diff {
+    /// After the result: the contentless FTS5 tables not compared
+    /// ([`Diff::not_compared`]), which it does not call the same.
+    fn render_not_compared(&self, out: &mut String) {
+        if self.not_compared.is_empty() {
+            return;
+        }
+        let names: Vec<Cow<'_, str>> = self.not_compared.iter().map(|t| shown_name(t)).collect();
+        let _ = write!(
+            out,
+            "{} {} not compared: a contentless FTS5 table's index is in no backup (a restore \
+             makes it empty), so it cannot be compared",
+            if self.identical() { ", but" } else { ";" },
+            d1_core::wording::listed(&names, "table")
+        );
+    }
+
     pub fn identical(&self) -> bool {
         self.schema.is_empty() && !self.tables.iter().any(TableDiff::differs)
     }
@@ -860,6 +880,7 @@ impl Diff {
             "a": self.a,
             "b": self.b,
             "identical": self.identical(),
+            "not_compared": self.not_compared,
             "through_d1_export": self.through_d1_export.is_some(),
             "may_differ": self.through_d1_export.clone().unwrap_or_default(),
             "values_shown": self.values_shown,
@@ -919,6 +940,7 @@ impl Diff {
         } else {
             "Result: DIFFERENT"
         });
+        self.render_not_compared(&mut out);
         if let (true, Some(alike)) = (self.identical(), &self.through_d1_export) {
             let _ = write!(out, " {}", crate::steps::backup::AS_D1_EXPORT_SHOWS);
             if let Some(differ) = crate::steps::backup::may_differ_said(alike) {
@@ -1256,6 +1278,7 @@ pub fn compare(
     let mut diff = Diff {
         values_shown: show_values,
         schema: schema_changes(conn, &oa, &ob, wanted)?,
+        not_compared: contentless_fts5(&oa, &ob, wanted),
         ..Diff::default()
     };
     let tables: BTreeSet<&String> = oa
@@ -1288,6 +1311,27 @@ pub fn compare(
     Ok(diff)
 }
 
+/// The contentless FTS5 tables (`content=''`) of either side that
+/// `wanted` takes: nothing of theirs is in a backup to compare.
+fn contentless_fts5(oa: &Objects, ob: &Objects, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out: Vec<String> = { oa.iter().chain(ob.iter()) }
+        .filter(|((kind, name), _)| kind == "table" && wanted(name))
+        .filter_map(|((_, name), (_, sql))| {
+            d1_core::catalog::VirtualTable::from_sql(name, sql.as_deref()?)
+        })
+        .filter(|vt| vt.module.eq_ignore_ascii_case("fts5") && is_contentless(vt))
+        .map(|vt| vt.name)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether `vt` is a contentless FTS5 table (`content=''`).
+fn is_contentless(vt: &d1_core::catalog::VirtualTable) -> bool {
+    matches!(vt.content, d1_core::catalog::VirtualContent::Contentless)
+}
+
 /// `only`, with the tables that hold the rows, index and settings of each
 /// FTS5 table it names (`notes_fts`: `notes_fts_content`, `_data`, `_idx`,
 /// `_docsize`, `_config`, those either side has, and the `content=` table
@@ -1310,7 +1354,8 @@ fn with_fts5_tables(only: Vec<String>, sides: [&Objects; 2]) -> Vec<String> {
     let mut out = only.clone();
     let mut said = BTreeSet::new();
     for vt in &virtual_tables {
-        if !said.insert(vt.name.clone()) {
+        // A contentless one is said not compared ([`Diff::not_compared`]).
+        if !said.insert(vt.name.clone()) || is_contentless(vt) {
             continue;
         }
         let mut held: Vec<String> = { tables.iter() }
