@@ -4221,30 +4221,13 @@ fn a_clean_restore_says_it_leaves_out_an_empty_table_no_migration_makes_and_chec
         );
         assert!(line.contains("no migration makes"), "{line}");
     };
-    let dry = sb.xtask(&["restore", f, "--to", "local", "--clean", "--dry-run"]);
-    dry.assert_ok();
-    losses(&dry);
-    let json = sb.xtask(&[
-        "restore",
-        f,
-        "--to",
-        "local",
-        "--clean",
-        "--dry-run",
-        "--json",
-    ]);
-    json.assert_ok();
-    let doc: Value = serde_json::from_str(&json.stdout).unwrap();
+    let (doc, json) = clean_restore_planned_then_run(&sb, f, losses);
     assert_eq!(
         doc["plan"]["loses"][0],
         serde_json::json!({"kind": "table", "name": "t", "rows": 0}),
         "{}",
-        json.stdout
+        json
     );
-    let run = sb.xtask(&["restore", f, "--to", "local", "--clean", "--yes"]);
-    run.assert_ok();
-    losses(&run);
-    assert!(run.stdout.contains("[x] row counts"), "{}", run.all());
     let mut got = snapshot(&sb);
     let objects = got.remove("sqlite_master").unwrap();
     assert!(
@@ -4387,6 +4370,20 @@ fn a_clean_restore_leaves_out_an_empty_fts5_table_no_migration_makes_by_its_name
         assert!(line.contains("table fe:"), "{}", run.all());
         assert!(!line.contains("fe_"), "{line}");
     };
+    let (doc, json) = clean_restore_planned_then_run(&sb, f, losses);
+    assert_eq!(
+        doc["plan"]["loses"],
+        serde_json::json!([{"kind": "table", "name": "fe", "rows": 0}]),
+        "{}",
+        json
+    );
+    assert_eq!(sb.query("SELECT count(*) AS n FROM accounts")[0][0]["n"], 3);
+}
+
+/// A `--clean` restore of `f` to the local D1: its dry run, then its real
+/// run, each told by `losses`, and a `--json` dry run between them; returns
+/// that plan's document and text. The real run ends verified.
+fn clean_restore_planned_then_run(sb: &Sandbox, f: &str, losses: impl Fn(&Run)) -> (Value, String) {
     let dry = sb.xtask(&["restore", f, "--to", "local", "--clean", "--dry-run"]);
     dry.assert_ok();
     losses(&dry);
@@ -4401,15 +4398,9 @@ fn a_clean_restore_leaves_out_an_empty_fts5_table_no_migration_makes_by_its_name
     ]);
     json.assert_ok();
     let doc: Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(
-        doc["plan"]["loses"],
-        serde_json::json!([{"kind": "table", "name": "fe", "rows": 0}]),
-        "{}",
-        json.stdout
-    );
     let run = sb.xtask(&["restore", f, "--to", "local", "--clean", "--yes"]);
     run.assert_ok();
     losses(&run);
     assert!(run.stdout.contains("[x] row counts"), "{}", run.all());
-    assert_eq!(sb.query("SELECT count(*) AS n FROM accounts")[0][0]["n"], 3);
+    (doc, json.stdout)
 }
