@@ -3493,3 +3493,130 @@ fn a_migration_calling_a_function_d1_refuses_is_refused_by_its_plan() {
         run.all()
     );
 }
+
+/// Drizzle's rebuild of c, adding a column: foreign keys "off", a new
+/// table whose b references `parent`, c's rows copied into it, c dropped
+/// and the new one renamed c (`drizzle-kit generate` for SQLite).
+fn drizzle_rebuild_of_c(parent: &str) -> String {
+    format!(
+        "PRAGMA foreign_keys=OFF;--> statement-breakpoint\n\
+         CREATE TABLE `__new_c` (`id` integer PRIMARY KEY, `b` REFERENCES {parent}, \
+         `note` text);--> statement-breakpoint\n\
+         INSERT INTO `__new_c`(\"id\", \"b\") SELECT \"id\", \"b\" FROM `c`;--> \
+         statement-breakpoint\n\
+         DROP TABLE `c`;--> statement-breakpoint\n\
+         ALTER TABLE `__new_c` RENAME TO `c`;--> statement-breakpoint\n\
+         PRAGMA foreign_keys=ON;\n"
+    )
+}
+
+/// Prisma's redefinition of c, as `prisma migrate diff` writes it for
+/// SQLite: foreign keys deferred and "off", `new_c`, rows copied, c
+/// dropped, `new_c` renamed.
+fn prisma_rebuild_of_c(parent: &str) -> String {
+    format!(
+        "-- RedefineTables\nPRAGMA defer_foreign_keys=ON;\nPRAGMA foreign_keys=OFF;\n\
+         CREATE TABLE \"new_c\" (\"id\" INTEGER NOT NULL PRIMARY KEY, \"b\", \
+         \"extra\" TEXT, CONSTRAINT \"c_b_fkey\" FOREIGN KEY (\"b\") REFERENCES {parent});\n\
+         INSERT INTO \"new_c\" (\"b\", \"id\") SELECT \"b\", \"id\" FROM \"c\";\n\
+         DROP TABLE \"c\";\nALTER TABLE \"new_c\" RENAME TO \"c\";\n\
+         PRAGMA foreign_keys=ON;\nPRAGMA defer_foreign_keys=OFF;\n"
+    )
+}
+
+/// rvCE 4: a Drizzle rebuild of c, in a database whose key c(b) →
+/// p(code) is faulty ([`MISMATCHED_PC`]), kept that key: the dry run
+/// said it would apply (exit 0), and `migrate --yes` took a full backup,
+/// then wrangler failed (`foreign key mismatch - "__new_c" referencing
+/// "p"`): D1 enforces foreign keys whatever the migration's `PRAGMA
+/// foreign_keys=OFF` says, and SQLite cannot code an insert into a table
+/// whose key is faulty, whatever its rows. Drizzle's and Prisma's rebuilds
+/// are refused by the plan (exit 3), the dry run too, before any backup,
+/// naming the migration, the statement, the table, the key and the fix.
+/// The same rebuild with the key to p's primary key applies, as does a
+/// column added with a sound key, the dry run saying so first.
+#[test]
+fn a_rebuild_that_keeps_a_faulty_foreign_key_is_refused_by_the_plan_and_its_fix_applies() {
+    let sb = applied_mismatched_pc();
+    let fix = "CREATE UNIQUE INDEX … ON p(code)";
+    for (sql, said) in [
+        (
+            drizzle_rebuild_of_c("p(code)"),
+            [
+                "0006_rebuild.sql: its statement 3",
+                "foreign key __new_c(b) REFERENCES p(code)",
+            ],
+        ),
+        (
+            prisma_rebuild_of_c("\"p\" (\"code\")"),
+            [
+                "0006_rebuild.sql: its statement 4",
+                "foreign key new_c(b) REFERENCES p(code)",
+            ],
+        ),
+    ] {
+        let said = [&said[..], &[fix, "PRAGMA foreign_keys=OFF"]].concat();
+        refused_as_broken(&sb, &[("0006_rebuild.sql", &sql)], &said, &[]);
+    }
+    pending(
+        &sb,
+        [
+            ("0006_rebuild.sql", drizzle_rebuild_of_c("p(id)")),
+            (
+                "0007_owner.sql",
+                "ALTER TABLE c ADD COLUMN owner_id INTEGER REFERENCES p(id);\n".to_owned(),
+            ),
+        ],
+    );
+    sb.xtask(&["migrate", "local", "--dry-run"]).assert_ok();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    let keys = &sb.query("SELECT \"to\" FROM pragma_foreign_key_list('c')")[0];
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k["to"] == "id"), "{keys:?}");
+}
+
+/// Writes each (name, text) into the sandbox's migrations/.
+fn pending<const N: usize>(sb: &Sandbox, migrations: [(&str, String); N]) {
+    for (name, sql) in migrations {
+        std::fs::write(sb.path().join("migrations").join(name), sql).unwrap();
+    }
+}
+
+/// A database whose key c(b) → p(id) is sound, with a row in each.
+const SOUND_PC: (&str, &str) = (
+    "0005_pc.sql",
+    "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT);\n\
+     CREATE TABLE c (id INTEGER PRIMARY KEY, b INTEGER REFERENCES p(id));\n",
+);
+
+/// rvCE 4's other side: Drizzle's rebuild of a table, then Prisma's, in
+/// a database whose keys are sound, are planned (exit 0, nothing refused)
+/// and applied, c's row kept and the new columns there.
+#[test]
+fn a_drizzle_and_a_prisma_rebuild_over_sound_foreign_keys_apply() {
+    let sb = with_migration(SOUND_PC);
+    sb.apply_migrations();
+    sb.execute_sql("INSERT INTO p VALUES (1, 'a');\nINSERT INTO c VALUES (1, 1);");
+    let prisma = prisma_rebuild_of_c("\"p\" (\"id\")");
+    pending(
+        &sb,
+        [
+            ("0006_drizzle.sql", drizzle_rebuild_of_c("p(id)")),
+            (
+                "0007_prisma.sql",
+                prisma.replace("\"extra\" TEXT", "\"extra\" TEXT, \"note\" TEXT"),
+            ),
+        ],
+    );
+    let run = sb.xtask(&["migrate", "local", "--dry-run"]);
+    run.assert_ok();
+    assert!(!run.all().contains("refusing"), "{}", run.all());
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    let rows = &sb.query("SELECT id, b, note, extra FROM c")[0];
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (&rows[0]["id"], &rows[0]["b"]),
+        (&1.into(), &1.into()),
+        "{rows:?}"
+    );
+}
