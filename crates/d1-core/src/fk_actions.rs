@@ -324,6 +324,44 @@ pub fn fails_in_d1(why: &str) -> bool {
             .any(|start| why.starts_with(start))
 }
 
+/// The foreign keys of `db` that SQLite's reason `why` blames, when a
+/// statement did not prepare for a key it cannot code (`foreign key
+/// mismatch - "child" referencing "parent"`: an insert into the child, a
+/// delete from the parent), each with why D1 refuses it too and the fix;
+/// `None` for another reason. SQLite codes each key when it prepares the
+/// statement, whatever its rows, and D1 enforces foreign keys whatever a
+/// migration's own `PRAGMA foreign_keys=OFF` says (rvCE 4: Drizzle's
+/// rebuild of a table, its new table keeping a faulty key, passed the
+/// plan, and wrangler failed it after the pre-migration backup).
+fn mismatch_said(db: &rusqlite::Connection, why: &str) -> Option<String> {
+    if !why.starts_with("foreign key mismatch - ") {
+        return None;
+    }
+    let keys: Vec<String> = { key_faults(db).into_iter() }
+        .filter(|k| !k.missing && k.fails(why))
+        .map(|k| {
+            let parent = crate::names::shown_name(&k.judged.parent);
+            format!(
+                "the foreign key {} has a parent key that is neither {parent}'s PRIMARY KEY \
+                 nor UNIQUE, and D1 enforces foreign keys whatever the migration's own PRAGMA \
+                 foreign_keys=OFF says, so it refuses every insert into {} and every delete \
+                 from {parent}, with or without rows; make that key reference the primary key \
+                 of {parent}, or give {parent} a UNIQUE index on it (`CREATE UNIQUE INDEX … ON \
+                 {}`) in that migration, before that statement, or in one before it",
+                k.key,
+                crate::names::shown_name(&k.judged.child),
+                k.parent_key
+            )
+        })
+        .collect();
+    Some(match keys.is_empty() {
+        true => "D1 enforces foreign keys whatever the migration's own PRAGMA foreign_keys=OFF \
+                 says, and refuses it so too"
+            .to_owned(),
+        false => keys.join("; and "),
+    })
+}
+
 /// What a statement that did not run for SQLite's reason `why` failed:
 /// the kind and name of a trigger or view that SQLite's check of the
 /// whole schema after an `ALTER TABLE` found naming a table or column not
@@ -365,11 +403,13 @@ fn broken_fix(kind: &str, name: &str) -> String {
 impl Found {
     /// Notes the statement `at` that did not prepare here for `e`: a call
     /// of a function D1 does not allow (`refuses`), which D1 refuses
-    /// whatever the schema, or else a failure D1 shares ([`fails_in_d1`])
-    /// when nothing before it was unknown, on the target's `complete`
-    /// schema.
+    /// whatever the schema, or else a failure D1 shares ([`fails_in_d1`],
+    /// [`mismatch_said`]) when nothing before it was unknown, on the
+    /// target's `complete` schema (`db`, as the statements before it left
+    /// it).
     fn did_not_prepare(
         &mut self,
+        db: &rusqlite::Connection,
         at: &str,
         e: &rusqlite::Error,
         complete: bool,
@@ -382,8 +422,12 @@ impl Found {
         }
         let why = crate::gate::without_values(e);
         let said = format!("{at} does not prepare here ({why})");
-        if self.unknown.is_empty() && complete && fails_in_d1(&why) {
-            self.fails = Some(said.clone());
+        if self.unknown.is_empty() && complete {
+            if fails_in_d1(&why) {
+                self.fails = Some(said.clone());
+            } else if let Some(keys) = mismatch_said(db, &why) {
+                self.fails = Some(format!("{at} does not prepare here ({why}: {keys})"));
+            }
         }
         self.unknown.push(said);
     }
@@ -474,7 +518,7 @@ pub fn side_writes_after(
             let mut stmt = match prepared {
                 Ok(stmt) => stmt,
                 Err(e) => {
-                    found.did_not_prepare(&at, &e, complete, refuses);
+                    found.did_not_prepare(&db, &at, &e, complete, refuses);
                     continue;
                 }
             };
@@ -2406,14 +2450,7 @@ mod tests {
     /// leaves it. A backup BAD for it names the migrations that mend it.
     #[test]
     fn a_faulty_key_the_target_had_is_mended_by_the_migrations_that_repair_it() {
-        let mut target = schema();
-        target.extend(
-            [
-                "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT)",
-                "CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code))",
-            ]
-            .map(str::to_owned),
-        );
+        let target = with_faulty_pc();
         let mended = |sql: &str| side_writes(&target, &migration(sql)).unwrap().mended_keys;
         let key = ["c(b) REFERENCES p(code)"];
         assert_eq!(
@@ -2571,5 +2608,55 @@ mod tests {
         let at = found.unfinished.as_ref().map(|u| u.at.as_str());
         assert_eq!(at, Some("0002_change.sql: its statement 2"), "{found:?}");
         assert!(found.unknown.is_empty(), "{found:?}");
+    }
+
+    /// [`schema`] with the key c(b) → p(code), whose parent key is not
+    /// UNIQUE.
+    fn with_faulty_pc() -> Vec<String> {
+        let mut target = schema();
+        target.extend(
+            [
+                "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT)",
+                "CREATE TABLE c (id INTEGER PRIMARY KEY, b TEXT REFERENCES p(code))",
+            ]
+            .map(str::to_owned),
+        );
+        target
+    }
+
+    /// rvCE 4: a statement that does not prepare for a foreign key the
+    /// target already had faulty (Drizzle's rebuild copying rows into a
+    /// new table that keeps it, a delete from its parent) fails in D1
+    /// too, which enforces keys whatever `PRAGMA foreign_keys=OFF` says:
+    /// told with the key and its fix. The rebuild with a sound key is not.
+    #[test]
+    fn a_statement_a_faulty_key_stops_preparing_is_known_to_fail_with_the_key() {
+        let target = with_faulty_pc();
+        let rebuild = |parent: &str| {
+            format!(
+                "PRAGMA foreign_keys=OFF;\nCREATE TABLE __new_c (id INTEGER PRIMARY KEY, \
+                 b REFERENCES {parent});\nINSERT INTO __new_c SELECT id, b FROM c;\n\
+                 DROP TABLE c;\nALTER TABLE __new_c RENAME TO c;\nPRAGMA foreign_keys=ON;"
+            )
+        };
+        let found = |sql: &str| side_writes(&target, &migration(sql)).unwrap();
+        let kept = found(&rebuild("p(code)")).fails.unwrap_or_default();
+        for said in [
+            "0002_change.sql: its statement 3 does not prepare here (foreign key mismatch",
+            "the foreign key __new_c(b) REFERENCES p(code) has a parent key",
+            "PRAGMA foreign_keys=OFF",
+            "`CREATE UNIQUE INDEX … ON p(code)`",
+        ] {
+            assert!(kept.contains(said), "{said}: {kept}");
+        }
+        let deleted = found("DELETE FROM p WHERE id = 1;")
+            .fails
+            .unwrap_or_default();
+        assert!(
+            deleted.contains("the foreign key c(b) REFERENCES p(code)"),
+            "{deleted}"
+        );
+        let mended = found(&rebuild("p(id)"));
+        assert_eq!((mended.fails, mended.unknown), (None, Vec::<String>::new()));
     }
 }

@@ -3620,3 +3620,31 @@ fn a_drizzle_and_a_prisma_rebuild_over_sound_foreign_keys_apply() {
         "{rows:?}"
     );
 }
+/// rvCE 4, rows rather than the schema: c's row names p's row 7, which is
+/// not there (written while foreign keys were off, as an old import
+/// might), and D1 refuses a rebuild that copies it (`FOREIGN KEY
+/// constraint failed`). The plan reads the migrations and the schema,
+/// never rows, so it cannot know; the pre-migration backup's check of
+/// foreign keys finds that row before any migration runs: the migrate is
+/// refused (exit 1), naming c and p, nothing applied, c's row still there.
+#[test]
+fn a_rebuild_over_rows_naming_no_parent_is_refused_by_its_backup_before_anything_applies() {
+    let sb = with_migration(SOUND_PC);
+    sb.apply_migrations();
+    let db = rusqlite::Connection::open(sb.local_d1_file()).unwrap();
+    db.execute_batch("PRAGMA foreign_keys=OFF; INSERT INTO c VALUES (1, 7);")
+        .unwrap();
+    drop(db);
+    pending(&sb, [("0006_rebuild.sql", drizzle_rebuild_of_c("p(id)"))]);
+    let run = sb.xtask(&["migrate", "local", "--yes"]);
+    assert_eq!(run.code, Some(1), "{}", run.all());
+    for said in [
+        "c rowid 1 references a missing row of p",
+        "so no migration was applied",
+    ] {
+        assert!(run.stderr.contains(said), "{said:?}:\n{}", run.all());
+    }
+    let applied = sb.query("SELECT count(*) AS n FROM d1_migrations; SELECT b FROM c");
+    assert_eq!(applied[0][0]["n"], 5, "{}", run.all());
+    assert_eq!(applied[1][0]["b"], 7, "{}", run.all());
+}
