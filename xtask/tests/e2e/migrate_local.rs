@@ -3627,6 +3627,8 @@ fn a_drizzle_and_a_prisma_rebuild_over_sound_foreign_keys_apply() {
 /// never rows, so it cannot know; the pre-migration backup's check of
 /// foreign keys finds that row before any migration runs: the migrate is
 /// refused (exit 1), naming c and p, nothing applied, c's row still there.
+/// The refusal used to end there: it says the rows are the database's
+/// own, that D1 refuses a rebuild that copies them, and the fix.
 #[test]
 fn a_rebuild_over_rows_naming_no_parent_is_refused_by_its_backup_before_anything_applies() {
     let sb = with_migration(SOUND_PC);
@@ -3641,6 +3643,9 @@ fn a_rebuild_over_rows_naming_no_parent_is_refused_by_its_backup_before_anything
     for said in [
         "c rowid 1 references a missing row of p",
         "so no migration was applied",
+        "Those rows are qbtime_db_local's own",
+        "D1 refuses a migration that copies them",
+        "`PRAGMA foreign_key_check` lists each",
     ] {
         assert!(run.stderr.contains(said), "{said:?}:\n{}", run.all());
     }
