@@ -3120,6 +3120,20 @@ struct NewBackup {
     d1_export: bool,
 }
 
+/// What a backup BAD for rows of database `db` that name a parent row not
+/// there (its check of foreign keys alone) says after its finding: they
+/// are the database's own, no backup of it is good while they are there,
+/// and D1 refuses a migration that copies them, a table's rebuild (rvCE 4:
+/// the plan reads no rows, so the pre-migration backup is what refuses it).
+fn orphans_said(db: &str) -> String {
+    format!(
+        " Those rows are {db}'s own: no backup of it is good while they name a parent row that \
+         is not there, and D1 refuses a migration that copies them into a new table (Drizzle's \
+         or Prisma's rebuild of a table: FOREIGN KEY constraint failed). Delete them, or insert \
+         the parent rows they name (`PRAGMA foreign_key_check` lists each), then try again."
+    )
+}
+
 /// Verifies a backup just written and records the outcome in its manifest.
 /// A backup that fails stays on disk, marked bad, and the command fails.
 fn verify_new_backup(
@@ -3231,6 +3245,10 @@ fn verify_new_backup(
                  exactly (README, Integers beyond 2^53)."
             }
             false => "",
+        };
+        let why = match report.failed_for_rows_naming_no_parent() {
+            true => orphans_said(&env.database_name),
+            false => why.to_owned(),
         };
         let said = format!(
             "{} failed verification ({failed}). It is kept, marked bad in its manifest, and will \

@@ -102,6 +102,16 @@ impl Report {
             .all(|c| matches!(c.name, "foreign keys" | "statements" | "rows" | "source"))
     }
 
+    /// Whether the only check it failed is that of foreign keys, for rows
+    /// that name a parent row not there (`PRAGMA foreign_key_check`): rows
+    /// the database holds itself when the source check passed (rvCE 4).
+    pub fn failed_for_rows_naming_no_parent(&self) -> bool {
+        let mut failed = { self.checks.iter() }.filter(|c| c.status == Status::Fail);
+        failed.next().is_some_and(|c| {
+            c.name == "foreign keys" && c.detail.contains("references a missing row of")
+        }) && failed.next().is_none()
+    }
+
     /// Whether every check it failed fails for an FTS5 table of the
     /// database itself that reads what its content table lacks: the
     /// statements check, each failure its rebuild (rvCJ 1). No backup of
