@@ -613,6 +613,53 @@ fn a_replace_plan_of_a_backup_dated_after_now_does_not_say_it_was_taken_just_now
     );
 }
 
+/// prod's newest backup offsite ([`Remote::backup_and_upload_prod`]), the
+/// index's uploads then set back 400 days (the gap between a clock a year
+/// ahead and the scheduled job's), then a `backup prod --upload` on this
+/// machine: the upload by the clock a year ahead. Returns the first
+/// backup's name and that upload's run. Two tests start so: the first
+/// test process's real run is kept and copied into the other's remote
+/// ([`Remote::made_once`]: its backups/ and the bucket's objects), with
+/// the run's output.
+fn uploaded_by_a_clock_a_year_ahead(
+    remote: &common::remote::Remote,
+    home: &std::path::Path,
+) -> (String, Run) {
+    const BUCKET: &str = "qbtime-d1-backups";
+    remote.server.add_bucket(BUCKET);
+    let step = [
+        "backup prod then upload NAME --env prod",
+        "index uploads set back 400 days",
+        "backup prod --upload",
+    ];
+    let kept = remote.made_once(&step, |dir| {
+        let first = remote.backup_and_upload_prod(home);
+        let key = "index/prod.json";
+        let mut index: Value =
+            serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
+        let year_back = chrono::Utc::now() - chrono::Duration::days(400);
+        for entry in index["backups"].as_array_mut().unwrap() {
+            entry["uploaded_at"] = year_back.to_rfc3339().into();
+        }
+        remote
+            .server
+            .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
+            .unwrap();
+        let run = remote.xtask(home, &["backup", "prod", "--upload"]);
+        let said = (&first, run.ok, run.code, &run.stdout, &run.stderr);
+        std::fs::write(dir.join("run.json"), serde_json::to_vec(&said).unwrap()).unwrap();
+    });
+    let said = std::fs::read(kept.path().join("run.json")).unwrap();
+    let (first, ok, code, stdout, stderr) = serde_json::from_slice(&said).unwrap();
+    let run = Run {
+        ok,
+        code,
+        stdout,
+        stderr,
+    };
+    (first, run)
+}
+
 /// atkDV: every upload rewrites the offsite index and drops the entries
 /// whose `uploaded_at` is more than the lifecycle rule's days (372 for
 /// prod) before this machine's clock. A laptop whose clock runs a year
@@ -626,25 +673,9 @@ fn a_replace_plan_of_a_backup_dated_after_now_does_not_say_it_was_taken_just_now
 /// machine's clock forward: the same gap between the two clocks.
 #[test]
 fn an_upload_by_a_clock_a_year_ahead_never_drops_the_indexs_copies() {
-    use common::remote::*;
-    const BUCKET: &str = "qbtime-d1-backups";
-    let remote = Remote::new("");
-    remote.server.add_bucket(BUCKET);
+    let remote = common::remote::Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let first = remote.backup_and_upload_prod(home.path());
-    let key = "index/prod.json";
-    let mut index: Value =
-        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
-    let year_back = chrono::Utc::now() - chrono::Duration::days(400);
-    for entry in index["backups"].as_array_mut().unwrap() {
-        entry["uploaded_at"] = year_back.to_rfc3339().into();
-    }
-    remote
-        .server
-        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
-        .unwrap();
-
-    let run = remote.xtask(home.path(), &["backup", "prod", "--upload"]);
+    let (first, run) = uploaded_by_a_clock_a_year_ahead(&remote, home.path());
     run.assert_ok();
     let listed = remote.xtask(home.path(), &["offsite", "list", "--env", "prod"]);
     listed.assert_ok();
@@ -671,25 +702,9 @@ fn an_upload_by_a_clock_a_year_ahead_never_drops_the_indexs_copies() {
 /// the gap says so, naming the clock.
 #[test]
 fn a_second_upload_by_a_clock_a_year_ahead_never_drops_the_indexs_copies() {
-    use common::remote::*;
-    const BUCKET: &str = "qbtime-d1-backups";
-    let remote = Remote::new("");
-    remote.server.add_bucket(BUCKET);
+    let remote = common::remote::Remote::new("");
     let home = tempfile::tempdir().unwrap();
-    let first = remote.backup_and_upload_prod(home.path());
-    let key = "index/prod.json";
-    let mut index: Value =
-        serde_json::from_slice(&remote.server.r2_object(BUCKET, key).unwrap()).unwrap();
-    let year_back = chrono::Utc::now() - chrono::Duration::days(400);
-    for entry in index["backups"].as_array_mut().unwrap() {
-        entry["uploaded_at"] = year_back.to_rfc3339().into();
-    }
-    remote
-        .server
-        .r2_put_object(BUCKET, key, &serde_json::to_vec(&index).unwrap())
-        .unwrap();
-
-    let once = remote.xtask(home.path(), &["backup", "prod", "--upload"]);
+    let (first, once) = uploaded_by_a_clock_a_year_ahead(&remote, home.path());
     once.assert_ok();
     assert!(
         once.stderr.contains("Check this machine's clock"),
