@@ -2135,6 +2135,27 @@ fn says_endless(run: &Run) -> bool {
         && run.all().contains("bound it")
 }
 
+/// The budget the tests of an endless statement give the runs of the
+/// migrations in memory (`QBTIME_TRIAL_SECONDS`), in seconds: each run
+/// burns a core until it ends, and the default's 15 s are tested by
+/// [`the_plans_trial_run_stops_at_its_budget_naming_the_migration`].
+const SHORT_TRIAL: &str = "2";
+
+/// `args` run in `sb` with the runs of the migrations in memory held to
+/// [`SHORT_TRIAL`] seconds.
+fn with_short_trial(sb: &Sandbox, args: &[&str]) -> Run {
+    let mut cmd = sb.xtask_command(args);
+    cmd.env("QBTIME_TRIAL_SECONDS", SHORT_TRIAL);
+    Run::from_output(cmd.output().unwrap())
+}
+
+/// Whether `run` says its run of the migrations in memory stopped at the
+/// [`SHORT_TRIAL`] seconds `QBTIME_TRIAL_SECONDS` gave it.
+fn past_the_short_trial(run: &Run) -> bool {
+    run.all()
+        .contains(&format!("ran past its {SHORT_TRIAL} seconds"))
+}
+
 /// rvBT 1: a pending migration with a statement that never ends made
 /// `backup`, `verify` and `migrate` hang without limit (the first two
 /// holding the backup lock): verify ran every migration in memory, the
@@ -2150,28 +2171,31 @@ fn a_pending_migration_with_an_endless_statement_holds_no_command_for_ever() {
     sb.xtask(&["backup", "local", "-q"]).assert_ok();
     let older = sb.backups().join(only_backup(&sb));
     std::fs::write(sb.path().join("migrations/0005_slow.sql"), ENDLESS).unwrap();
-    let backup = sb.xtask(&["backup", "local"]);
+    let backup = with_short_trial(&sb, &["backup", "local"]);
     assert_eq!(backup.code, Some(0), "{}", backup.all());
     assert!(
         says_endless(&backup) && backup.all().contains("triggers"),
         "{}",
         backup.all()
     );
+    assert!(past_the_short_trial(&backup), "{}", backup.all());
     let taken: Vec<String> = { sb.backup_files().into_iter() }
         .filter(|n| n.ends_with(".sql"))
         .collect();
     assert_eq!(taken.len(), 2, "the backup is kept: {taken:?}");
-    let verify = sb.xtask(&["verify", older.to_str().unwrap(), "--no-record"]);
+    let verify = with_short_trial(&sb, &["verify", older.to_str().unwrap(), "--no-record"]);
     assert_eq!(verify.code, Some(0), "{}", verify.all());
     assert!(says_endless(&verify), "{}", verify.all());
+    assert!(past_the_short_trial(&verify), "{}", verify.all());
     let before = database_and_backups(&sb);
-    let migrate = sb.xtask(&["migrate", "local", "--yes"]);
+    let migrate = with_short_trial(&sb, &["migrate", "local", "--yes"]);
     assert_eq!(migrate.code, Some(3), "{}", migrate.all());
     assert!(
         says_endless(&migrate) && migrate.stderr.contains("no backup was taken"),
         "{}",
         migrate.all()
     );
+    assert!(past_the_short_trial(&migrate), "{}", migrate.all());
     assert_eq!(database_and_backups(&sb), before);
 }
 
@@ -2186,14 +2210,37 @@ fn one_endless_statement_is_refused_as_many_are() {
     std::fs::write(sb.path().join("migrations/0005_slow.sql"), ENDLESS).unwrap();
     let before = database_and_backups(&sb);
     for args in EVERY_MIGRATE {
-        let run = sb.xtask(args);
+        let run = with_short_trial(&sb, args);
         assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
         assert!(
             says_endless(&run) && run.stderr.contains("no backup was taken"),
             "{args:?}:\n{}",
             run.all()
         );
+        assert!(past_the_short_trial(&run), "{args:?}:\n{}", run.all());
         assert_eq!(database_and_backups(&sb), before, "{args:?}");
+    }
+}
+
+/// `QBTIME_TRIAL_SECONDS` that is not a whole number of seconds from 1 to
+/// 3600 (an hour) is bad input, exit 2, before anything runs: the refusal
+/// names the variable and says the range and the default.
+#[test]
+fn a_malformed_trial_budget_is_bad_input_exit_2() {
+    let sb = Sandbox::new();
+    for value in ["2h", "abc", "", "0", "3601", "99999999999999999999"] {
+        let mut cmd = sb.xtask_command(&["migrate", "local", "--dry-run"]);
+        cmd.env("QBTIME_TRIAL_SECONDS", value);
+        let run = Run::from_output(cmd.output().unwrap());
+        assert_eq!(run.code, Some(2), "{value:?}:\n{}", run.all());
+        assert!(
+            run.stderr.contains("QBTIME_TRIAL_SECONDS")
+                && run.stderr.contains("from 1 to 3600")
+                && run.stderr.contains("default of 15 seconds"),
+            "{value:?}:\n{}",
+            run.all()
+        );
+        assert!(sb.local_d1_files().is_empty(), "{value:?}: D1 written");
     }
 }
 
