@@ -150,7 +150,9 @@ fn main() -> ExitCode {
     let typed = typed_globals(&matches);
     // A dry run is asked for its plan: with -q too, the plan is printed.
     out::set_plan_asked(asks_for_a_dry_run(&matches));
-    if let Err(err) = refuse_flags_that_do_nothing(&cli, &matches) {
+    let settings = refuse_flags_that_do_nothing(&cli, &matches)
+        .and_then(|()| steps::migrations::set_trial_seconds_from_env());
+    if let Err(err) = settings {
         let code = Exit::of(&err).unwrap_or(Exit::CouldNotRun).code();
         out::failure(&command, &redact::text(&format!("{err:#}")), code);
         return ExitCode::from(code);

@@ -27,6 +27,7 @@
 //! applied.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -85,10 +86,26 @@ impl Write {
 /// recursive query), which D1 stops after 30 seconds.
 pub const TRIAL_SECONDS: u64 = 15;
 
+/// The budget of this process's runs of the migrations in memory, in
+/// seconds: [`TRIAL_SECONDS`] unless [`set_trial_seconds`] gave another.
+static TRIAL_BUDGET: AtomicU64 = AtomicU64::new(TRIAL_SECONDS);
+
+/// Gives every later run of the migrations in memory in this process
+/// `seconds` instead of [`TRIAL_SECONDS`] (the caller's setting, read at
+/// its edge).
+pub fn set_trial_seconds(seconds: u64) {
+    TRIAL_BUDGET.store(seconds, Ordering::Relaxed);
+}
+
+/// The budget of a run of the migrations in memory, in seconds.
+pub fn trial_seconds() -> u64 {
+    TRIAL_BUDGET.load(Ordering::Relaxed)
+}
+
 /// When an in-memory run of the migrations that starts now stops: the one
 /// budget the plan's trial and every other run are held to.
 pub fn trial_ends() -> Instant {
-    Instant::now() + Duration::from_secs(TRIAL_SECONDS)
+    Instant::now() + Duration::from_secs(trial_seconds())
 }
 
 /// What ran out in an in-memory run of the migrations before a statement
@@ -109,7 +126,7 @@ pub enum Bound {
 /// plan went on).
 pub fn unfinished_said(at: &str, by: Bound) -> String {
     let ran = match by {
-        Bound::Time => format!("ran past its {TRIAL_SECONDS} seconds"),
+        Bound::Time => format!("ran past its {} seconds", trial_seconds()),
         Bound::Memory => format!(
             "took more memory than it may (at most {} MB)",
             TRIAL_MEMORY >> 20

@@ -533,15 +533,20 @@ pub const TIMEOUT_VAR: &str = "QBTIME_WRANGLER_TIMEOUT";
 /// can still add without overflowing.
 pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 60 * 60;
 
+/// The whole number of seconds from 1 to `max` that a setting's `text`
+/// says (spaces around it allowed), if it says one.
+pub fn whole_seconds_within(text: &str, max: u64) -> Option<u64> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|s| (1..=max).contains(s))
+}
+
 /// The limit on one wrangler invocation, from `QBTIME_WRANGLER_TIMEOUT`.
 pub fn timeout_from(value: Option<&str>) -> Result<Duration> {
     match value {
         None => Ok(DEFAULT_TIMEOUT),
-        Some(text) => text
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|s| (1..=MAX_TIMEOUT_SECS).contains(s))
+        Some(text) => whole_seconds_within(text, MAX_TIMEOUT_SECS)
             .map(Duration::from_secs)
             .ok_or_else(|| {
                 // Bad input (exit 2), as a malformed span or time is; `0`

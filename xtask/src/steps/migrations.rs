@@ -300,6 +300,41 @@ fn run_watching(
     (steps, None, through)
 }
 
+/// The variable that changes the budget of the runs of the migrations in
+/// memory ([`d1_core::fk_actions::TRIAL_SECONDS`]), in seconds: a slow
+/// machine's may need longer, a test's endless statement less.
+pub const TRIAL_VAR: &str = "QBTIME_TRIAL_SECONDS";
+
+/// The longest budget `QBTIME_TRIAL_SECONDS` may set: an hour, past any
+/// plan a migrate should hold the backup lock for.
+pub const MAX_TRIAL_SECONDS: u64 = 60 * 60;
+
+/// The budget `QBTIME_TRIAL_SECONDS` (`value`) gives, in seconds: unset, the
+/// default; anything but a whole number from 1 to [`MAX_TRIAL_SECONDS`] is
+/// bad input (exit 2), the range said.
+pub fn trial_seconds_from(value: Option<&str>) -> Result<u64> {
+    let default = d1_core::fk_actions::TRIAL_SECONDS;
+    match value {
+        None => Ok(default),
+        Some(text) => crate::edge::wrangler::whole_seconds_within(text, MAX_TRIAL_SECONDS)
+            .ok_or_else(|| {
+                Exit::CouldNotRun.error(anyhow::anyhow!(
+                    "{TRIAL_VAR}={text:?} is not a number of seconds from 1 to \
+                     {MAX_TRIAL_SECONDS} (an hour); set it to, say, 60, or unset it for the \
+                     default of {default} seconds"
+                ))
+            }),
+    }
+}
+
+/// Sets this process's budget of the runs of the migrations in memory from
+/// `QBTIME_TRIAL_SECONDS` ([`trial_seconds_from`]).
+pub fn set_trial_seconds_from_env() -> Result<()> {
+    let seconds = trial_seconds_from(std::env::var(TRIAL_VAR).ok().as_deref())?;
+    d1_core::fk_actions::set_trial_seconds(seconds);
+    Ok(())
+}
+
 /// How an in-memory run of the migrations meets an interrupt (Ctrl-C,
 /// SIGTERM, SIGHUP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
