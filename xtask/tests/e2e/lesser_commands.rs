@@ -480,7 +480,7 @@ fn a_deploy_never_publishes_the_backup_directory_or_a_directory_outside_the_chec
     let sb = &remote.sb;
     let decoys = Decoys::plant(sb.path());
     let before = decoys.hashes();
-    remote.xtask(home.path(), &["backup", "prod"]).assert_ok();
+    remote.backup_prod(home.path());
     let deployed = sb.path().join("deployed.log");
     let refused_saying = |how: &str, args: &[&str], says: &str| {
         let run = deploy(&remote, home.path(), args);
