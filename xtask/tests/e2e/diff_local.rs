@@ -1243,3 +1243,65 @@ fn a_diff_of_an_external_content_fts5_table_compares_its_content_table_too() {
         run.all()
     );
 }
+
+/// A local D1, migrated, with a contentless FTS5 table `cl`, backed up,
+/// then rows put into `cl` only.
+fn contentless_changed_since_its_backup() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    sb.execute_sql("CREATE VIRTUAL TABLE cl USING fts5(x, content='');\n");
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.execute_sql(
+        "INSERT INTO cl(rowid, x) VALUES (1, 'hello');\n\
+         INSERT INTO cl(rowid, x) VALUES (2, 'world');\n",
+    );
+    sb
+}
+
+/// PL 2: a contentless FTS5 table (`content=''`) keeps its index in no
+/// backup. With rows put into it only since the backup, `diff --table cl`
+/// against the live database was refused with a backup's advice to name
+/// another table beside it; it now says that cl was not compared and that
+/// nothing was, never "the same" (exit 2, `--json` `identical: null`,
+/// `not_compared: ["cl"]`). A whole diff says the rest is the same but cl
+/// is not compared, and does not count cl's index tables as unchanged.
+#[test]
+fn a_contentless_fts5_table_changed_since_its_backup_is_said_not_compared() {
+    let sb = contentless_changed_since_its_backup();
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "cl"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("Result: nothing compared: cl not compared, and no other table was"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("Result: the same"), "{}", run.all());
+    let json = sb.xtask(&[
+        "diff",
+        "latest:local",
+        "live:local",
+        "--table",
+        "cl",
+        "--json",
+    ]);
+    assert_eq!(json.code, Some(2), "{}", json.all());
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["not_compared"], serde_json::json!(["cl"]), "{doc}");
+    assert_eq!(doc["identical"], Value::Null, "{doc}");
+
+    let run = sb.xtask(&["diff", "latest:local", "live:local"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(
+        run.stdout.contains("Result: the same, but cl not compared"),
+        "{}",
+        run.all()
+    );
+    for index in ["cl_data", "cl_idx", "cl_docsize"] {
+        assert!(!run.stdout.contains(index), "{index}: {}", run.all());
+    }
+    let json = sb.xtask(&["diff", "latest:local", "live:local", "--json"]);
+    assert_eq!(json.code, Some(0), "{}", json.all());
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["not_compared"], serde_json::json!(["cl"]), "{doc}");
+}
