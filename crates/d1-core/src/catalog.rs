@@ -109,6 +109,17 @@ impl Catalog {
         })
     }
 
+    /// The tables the view `name` reads ([`tables_a_view_reads`]), or
+    /// `None` when the schema has no view so named.
+    pub fn view_reads(&self, name: &str) -> Option<Vec<String>> {
+        let view = { self.objects.iter() }
+            .find(|o| o.kind == "view" && o.name.eq_ignore_ascii_case(name))?;
+        let schema: Vec<String> = { self.objects.iter() }
+            .filter_map(|o| o.sql.clone())
+            .collect();
+        Some(tables_a_view_reads(&schema, &view.name))
+    }
+
     pub fn virtual_tables(&self) -> Vec<VirtualTable> {
         self.objects
             .iter()
@@ -1647,6 +1658,55 @@ pub fn schema_copy(schema: &[String]) -> rusqlite::Result<rusqlite::Connection> 
     Ok(copy)
 }
 
+/// The ordinary tables the view `view` reads, as SQLite reads them when
+/// it runs the view (a view it reads in turn included), in the schema its
+/// `CREATE` statements `schema` make; empty when there is no such view or
+/// it cannot be run here. An FTS5 table whose `content=` is a view is
+/// rebuilt from these tables' rows: a backup or comparison of it needs
+/// them, and no `--table` takes the view itself.
+pub fn tables_a_view_reads(schema: &[String], view: &str) -> Vec<String> {
+    use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+    use std::sync::{Arc, Mutex, PoisonError};
+    let Ok(mut copy) = schema_copy(schema) else {
+        return Vec::new();
+    };
+    let is_view = copy
+        .query_row(
+            "SELECT count(*) FROM main.sqlite_schema WHERE type = 'view' AND name = ?1",
+            [view],
+            |r| r.get::<_, i64>(0),
+        )
+        .is_ok_and(|n| n > 0);
+    if !is_view {
+        return Vec::new();
+    }
+    let read: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let seen = Arc::clone(&read);
+    let watched = copy.authorizer(Some(move |ctx: AuthContext<'_>| {
+        if let AuthAction::Read { table_name, .. } = ctx.action {
+            { seen.lock().unwrap_or_else(PoisonError::into_inner) }.insert(table_name.to_owned());
+        }
+        Authorization::Allow
+    }));
+    let run = format!("SELECT * FROM main.{}", crate::statement::quote_ident(view));
+    let prepared = watched.is_ok() && copy.prepare(&run).is_ok();
+    let unwatched = copy.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
+    if !prepared || unwatched.is_err() {
+        return Vec::new();
+    }
+    let read = std::mem::take(&mut *read.lock().unwrap_or_else(PoisonError::into_inner));
+    let ordinary = |t: &String| {
+        copy.query_row(
+            "SELECT count(*) FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
+             AND name = ?1 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            [t],
+            |r| r.get::<_, i64>(0),
+        )
+        .is_ok_and(|n| n > 0)
+    };
+    read.into_iter().filter(ordinary).collect()
+}
+
 /// [`stuck_triggers`] of the schema in `copy`.
 fn stuck_in(copy: &rusqlite::Connection) -> rusqlite::Result<Vec<StuckTrigger>> {
     let mut objects = copy.prepare(&format!(
@@ -2390,7 +2450,8 @@ impl ExportScope {
             push_unique(&mut tables, &object.name);
             push_unique(&mut data_tables, &object.name);
         }
-        refuse_no_rows_chosen(&data_tables, &chosen_virtual)?;
+        refuse_no_rows_chosen(catalog, &data_tables, &chosen_virtual)?;
+        with_content_views(catalog, &chosen_virtual, &data_tables, &mut tables);
         // wrangler keeps an index or trigger only when its own name is listed:
         // list those of the chosen tables so the backup of a table is whole.
         let holding: BTreeSet<String> = data_tables.iter().cloned().collect();
@@ -2424,8 +2485,12 @@ impl ExportScope {
                     return None;
                 };
                 let found = catalog.find_table(table);
-                let held = found
-                    .is_some_and(|o| self.chosen.is_empty() || self.data_tables.contains(&o.name));
+                // A view is held when it is exported (with what it reads).
+                let held = found.is_some_and(|o| {
+                    self.chosen.is_empty()
+                        || self.data_tables.contains(&o.name)
+                        || (o.kind == "view" && self.tables.contains(&o.name))
+                });
                 (!held).then(|| (vt.name.clone(), table.clone(), found.is_some()))
             })
             .collect()
@@ -2477,7 +2542,11 @@ impl ExportScope {
 /// backup would fail after it began, or hold what was not asked for. A
 /// module this tool does not know is refused apart, by the backup
 /// (`refuse_unknown_virtual_tables`).
-fn refuse_no_rows_chosen(data_tables: &[String], chosen_virtual: &[VirtualTable]) -> Result<()> {
+fn refuse_no_rows_chosen(
+    catalog: &Catalog,
+    data_tables: &[String],
+    chosen_virtual: &[VirtualTable],
+) -> Result<()> {
     if !data_tables.is_empty() || chosen_virtual.is_empty() {
         return Ok(());
     }
@@ -2495,6 +2564,28 @@ fn refuse_no_rows_chosen(data_tables: &[String], chosen_virtual: &[VirtualTable]
     );
     if let VirtualContent::External { table } = &vt.content {
         let content = crate::names::shown_name(table);
+        // A view is no table to name: the tables it reads are (PL 1).
+        if let Some(reads) = catalog.view_reads(table) {
+            let with = match reads.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "Back it up with the tables {content} reads (`{} {typed}`, which a restore \
+                     rebuilds the index from through {content}), or take ",
+                    { reads.iter() }
+                        .map(|t| crate::wording::table_option(t))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            };
+            bail!(
+                "{typed}: {name} is an external-content FTS5 table: its rows live in the \
+                 tables its content view {content} reads, which this list leaves out, so the \
+                 list names nothing to export: nothing was written. {}{}a whole backup (no \
+                 --table)",
+                with,
+                if with.is_empty() { "Take " } else { "" }
+            );
+        }
         let content_typed = crate::wording::table_option(table);
         bail!(
             "{typed}: {name} is an external-content FTS5 table: its rows live in its \
@@ -2512,6 +2603,29 @@ fn refuse_no_rows_chosen(data_tables: &[String], chosen_virtual: &[VirtualTable]
     )
 }
 
+/// `tables`, with each view an FTS5 table of `chosen_virtual` reads its
+/// rows from (`content=` a view) when `data_tables` holds every table the
+/// view reads: exported with them, a restore rebuilds the index (PL 1).
+fn with_content_views(
+    catalog: &Catalog,
+    chosen_virtual: &[VirtualTable],
+    data_tables: &[String],
+    tables: &mut Vec<String>,
+) {
+    for vt in chosen_virtual {
+        let VirtualContent::External { table } = &vt.content else {
+            continue;
+        };
+        let Some(reads) = catalog.view_reads(table) else {
+            continue;
+        };
+        if !reads.is_empty() && reads.iter().all(|t| data_tables.contains(t)) {
+            let view = catalog.find_table(table).map_or(table, |o| &o.name);
+            push_unique(tables, view);
+        }
+    }
+}
+
 fn push_unique(list: &mut Vec<String>, name: &str) {
     if !list.iter().any(|n| n == name) {
         list.push(name.to_owned());
@@ -2520,6 +2634,24 @@ fn push_unique(list: &mut Vec<String>, name: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    /// PL 1: an FTS5 table's `content=` view reads its rows from tables:
+    /// those, through a view it reads in turn, are what a `--table` names.
+    #[test]
+    fn the_tables_a_view_reads_are_found_through_views() {
+        let schema: Vec<String> = [
+            "CREATE TABLE docs(id INTEGER PRIMARY KEY, body TEXT)",
+            "CREATE TABLE tags(id INTEGER PRIMARY KEY, tag TEXT)",
+            "CREATE TABLE other(x)",
+            "CREATE VIEW inner_v AS SELECT d.id, body, tag FROM docs d JOIN tags USING (id)",
+            "CREATE VIEW docs_v AS SELECT * FROM inner_v",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(tables_a_view_reads(&schema, "docs_v"), ["docs", "tags"]);
+        assert!(tables_a_view_reads(&schema, "docs").is_empty());
+        assert!(tables_a_view_reads(&schema, "nothing").is_empty());
+    }
 
     /// IG: a plain table shaped as FTS5 makes each shadow table, as
     /// `wrangler d1 export --table` writes it, names its FTS5 table; an

@@ -134,7 +134,10 @@ pub fn run(sh: &xshell::Shell, project: &Project, args: &DiffArgs) -> Result<Exi
         // The report is what a diff is asked for: printed with -q too.
         crate::data!("{}", diff.render());
     }
-    Ok(if diff.identical() {
+    Ok(if diff.compared_nothing() {
+        // No table in scope could be compared: not "the same" (PL 2).
+        ExitCode::from(Exit::CouldNotRun.code())
+    } else if diff.identical() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(Exit::Failure.code())
@@ -180,12 +183,13 @@ fn check_tables_known(project: &Project, sides: &[Side<'_>; 2], tables: &[String
     if tables.is_empty() || !sides.iter().any(|s| matches!(s, Side::Backup(_))) {
         return Ok(());
     }
-    let mut known = BTreeSet::new();
+    let (mut known, mut fts5) = (BTreeSet::new(), Vec::new());
     for side in sides {
-        let Some(of_side) = tables_known(project, side) else {
+        let Some((of_side, virtual_tables)) = tables_known(project, side) else {
             return Ok(());
         };
         known.extend(of_side);
+        fts5.extend(virtual_tables);
     }
     let missing: Vec<&str> = { tables.iter() }
         .filter(|t| d1_core::names::as_sqlite_finds(known.iter().map(String::as_str), t).is_none())
@@ -194,12 +198,17 @@ fn check_tables_known(project: &Project, sides: &[Side<'_>; 2], tables: &[String
     if missing.is_empty() {
         return Ok(());
     }
-    Err(no_such_tables(&missing, known.iter().map(String::as_str)))
+    let listed = { known.iter() }.filter(|t| !is_index_table(t, &fts5));
+    Err(no_such_tables(&missing, listed.map(String::as_str)))
 }
 
 /// The tables a side can have, known without reading a database (see
-/// [`check_tables_known`]); `None` when they cannot be.
-fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> {
+/// [`check_tables_known`]), with its virtual tables; `None` when they
+/// cannot be.
+fn tables_known(
+    project: &Project,
+    side: &Side<'_>,
+) -> Option<(BTreeSet<String>, Vec<d1_core::catalog::VirtualTable>)> {
     match side {
         Side::Backup(file) => {
             if !manifest::manifest_path(file).is_file() {
@@ -212,16 +221,15 @@ fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> 
             }
             // Its virtual tables too: `--table notes_fts` compares the
             // tables that hold an FTS5 table's rows (rvCJ 2).
-            let virtual_tables = { m.virtual_tables.into_iter() }
-                .flat_map(|w| w.tables)
-                .map(|vt| vt.name);
-            Some(
-                m.rows
-                    .into_keys()
-                    .chain(m.tables)
-                    .chain(virtual_tables)
-                    .collect(),
-            )
+            let virtual_tables: Vec<d1_core::catalog::VirtualTable> =
+                { m.virtual_tables.into_iter() }
+                    .flat_map(|w| w.tables)
+                    .collect();
+            let names = virtual_tables.iter().map(|vt| vt.name.clone());
+            Some((
+                m.rows.into_keys().chain(m.tables).chain(names).collect(),
+                virtual_tables,
+            ))
         }
         // A live database can hold tables no migration makes (made by
         // hand, or by the app): the migrations are not all it can have. A
@@ -240,17 +248,35 @@ fn tables_known(project: &Project, side: &Side<'_>) -> Option<BTreeSet<String>> 
             if let Some(file) = file {
                 let answer = crate::edge::local_d1::query_json(
                     (&file, &env.name),
-                    "SELECT name FROM sqlite_master WHERE type = 'table'",
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'table'",
                 )
                 .ok()?;
                 let rows = answer.get(0)?.get("results")?.as_array()?;
+                let mut fts5 = Vec::new();
                 for row in rows {
-                    known.insert(row.get("name")?.as_str()?.to_owned());
+                    let name = row.get("name")?.as_str()?.to_owned();
+                    let sql = row.get("sql").and_then(|s| s.as_str()).unwrap_or_default();
+                    fts5.extend(d1_core::catalog::VirtualTable::from_sql(&name, sql));
+                    known.insert(name);
                 }
+                let known = known.into_iter().filter(|t| !is_internal(t)).collect();
+                return Some((known, fts5));
             }
-            Some(known.into_iter().filter(|t| !is_internal(t)).collect())
+            Some((
+                known.into_iter().filter(|t| !is_internal(t)).collect(),
+                Vec::new(),
+            ))
         }
     }
+}
+
+/// Whether `table` is a shadow table of one of the FTS5 tables `fts5`
+/// that holds its index or settings (`_data`, `_idx`, `_docsize`,
+/// `_config`): a live side's export refuses it by name ("an internal
+/// table"), so no refusal lists it as a `--table` to give (PL).
+fn is_index_table(table: &str, fts5: &[d1_core::catalog::VirtualTable]) -> bool {
+    d1_core::catalog::fts5_shadow_table_of(table, fts5).is_some()
+        && !table.to_ascii_lowercase().ends_with("_content")
 }
 
 /// The refusal of `--table`s that neither side has, naming the tables,
@@ -837,13 +863,24 @@ impl Diff {
             return;
         }
         let names: Vec<Cow<'_, str>> = self.not_compared.iter().map(|t| shown_name(t)).collect();
-        let _ = write!(
-            out,
-            "{} {} not compared: a contentless FTS5 table's index is in no backup (a restore \
-             makes it empty), so it cannot be compared",
-            if self.identical() { ", but" } else { ";" },
-            d1_core::wording::listed(&names, "table")
-        );
+        let why = "a contentless FTS5 table's index is in no backup (a restore makes it \
+                   empty), so it cannot be compared";
+        let listed = d1_core::wording::listed(&names, "table");
+        let _ = match (self.compared_nothing(), self.identical()) {
+            (true, _) => write!(
+                out,
+                ": {listed} not compared, and no other table was: {why}"
+            ),
+            (false, true) => write!(out, ", but {listed} not compared: {why}"),
+            (false, false) => write!(out, "; {listed} not compared: {why}"),
+        };
+    }
+
+    /// Whether the tables in scope were all not compared
+    /// ([`Diff::not_compared`]), their schema alike: `--table cl` of a
+    /// contentless FTS5 table alone, which is never called the same.
+    pub fn compared_nothing(&self) -> bool {
+        !self.not_compared.is_empty() && self.tables.is_empty() && self.schema.is_empty()
     }
 
     pub fn identical(&self) -> bool {
@@ -879,7 +916,8 @@ impl Diff {
             "command": "diff",
             "a": self.a,
             "b": self.b,
-            "identical": self.identical(),
+            // Nothing compared is neither the same nor different (PL 2).
+            "identical": (!self.compared_nothing()).then(|| self.identical()),
             "not_compared": self.not_compared,
             "through_d1_export": self.through_d1_export.is_some(),
             "may_differ": self.through_d1_export.clone().unwrap_or_default(),
@@ -935,7 +973,9 @@ impl Diff {
                 d1_core::wording::listed(&names, "table")
             );
         }
-        out.push_str(if self.identical() {
+        out.push_str(if self.compared_nothing() {
+            "Result: nothing compared"
+        } else if self.identical() {
             "Result: the same"
         } else {
             "Result: DIFFERENT"
@@ -1281,12 +1321,18 @@ pub fn compare(
         not_compared: contentless_fts5(&oa, &ob, wanted),
         ..Diff::default()
     };
+    // Those a `--table` names are compared as asked.
+    let rowless = match only {
+        None => rowless_index_tables(&oa, &ob),
+        Some(_) => BTreeSet::new(),
+    };
     let tables: BTreeSet<&String> = oa
         .iter()
         .chain(ob.iter())
         .filter(|((kind, name), (_, sql))| {
             kind == "table"
                 && wanted(name)
+                && !rowless.contains(name)
                 && !sql.as_deref().is_some_and(|s| {
                     d1_core::statement::strip_keyword(s, "CREATE")
                         .is_some_and(|r| d1_core::statement::strip_keyword(r, "VIRTUAL").is_some())
@@ -1325,6 +1371,29 @@ fn contentless_fts5(oa: &Objects, ob: &Objects, wanted: impl Fn(&str) -> bool) -
     out.sort();
     out.dedup();
     out
+}
+
+/// The shadow tables of either side's contentless FTS5 tables that hold
+/// their index (`_data`, `_idx`, `_docsize`): no backup holds it, both
+/// sides are made empty, so comparing them would call the index the same
+/// whatever went into it (PL 2). Its `_config`, whose settings a backup
+/// keeps, is compared.
+fn rowless_index_tables(oa: &Objects, ob: &Objects) -> BTreeSet<String> {
+    let contentless: Vec<d1_core::catalog::VirtualTable> = { oa.iter().chain(ob.iter()) }
+        .filter(|((kind, _), _)| kind == "table")
+        .filter_map(|((_, name), (_, sql))| {
+            d1_core::catalog::VirtualTable::from_sql(name, sql.as_deref()?)
+        })
+        .filter(|vt| vt.module.eq_ignore_ascii_case("fts5") && is_contentless(vt))
+        .collect();
+    { oa.keys().chain(ob.keys()) }
+        .filter(|(kind, name)| {
+            kind == "table"
+                && !name.to_ascii_lowercase().ends_with("_config")
+                && d1_core::catalog::fts5_shadow_table_of(name, &contentless).is_some()
+        })
+        .map(|(_, name)| name.clone())
+        .collect()
 }
 
 /// Whether `vt` is a contentless FTS5 table (`content=''`).
@@ -1371,6 +1440,9 @@ fn with_fts5_tables(only: Vec<String>, sides: [&Objects; 2]) -> Vec<String> {
             _ => None,
         };
         let name = shown_name(&vt.name);
+        // A `content=` view: the tables it reads hold its rows (PL 1).
+        let through_view = content_view_reads(vt, sides);
+        held.extend(through_view.iter().cloned());
         if held.is_empty() {
             crate::note!(
                 "{name} is a virtual table ({}) that keeps no rows of its own: only its schema \
@@ -1379,23 +1451,71 @@ fn with_fts5_tables(only: Vec<String>, sides: [&Objects; 2]) -> Vec<String> {
             );
             continue;
         }
-        let rows = match content {
-            Some(content) => {
-                held.push(content.to_owned());
-                format!(", and {}, whose rows it indexes", shown_name(content))
-            }
-            None => String::new(),
-        };
+        if let Some(content) = content {
+            held.push(content.to_owned());
+        }
+        let rows = rows_said(vt, content, &through_view);
         crate::note!(
             "{name} is an FTS5 table: its rows, index and settings are compared in {}{rows}",
             { held.iter() }
-                .filter(|t| content != Some(t.as_str()))
+                .filter(|t| content != Some(t.as_str()) && !through_view.contains(t))
                 .map(|t| shown_name(t))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
         for t in held {
             if !out.iter().any(|o| o.eq_ignore_ascii_case(&t)) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// How the note on the FTS5 table `vt` names the tables that hold its rows
+/// when they are not its own: its `content=` table, or the tables its
+/// `content=` view reads.
+fn rows_said(
+    vt: &d1_core::catalog::VirtualTable,
+    content: Option<&str>,
+    through_view: &[String],
+) -> String {
+    match (content, &vt.content) {
+        (Some(content), _) => format!(", and {}, whose rows it indexes", shown_name(content)),
+        (None, d1_core::catalog::VirtualContent::External { table })
+            if !through_view.is_empty() =>
+        {
+            format!(
+                ", and {}, whose rows it indexes through its content view {} (a view is no \
+                 table: the tables it reads are compared)",
+                { through_view.iter() }
+                    .map(|t| shown_name(t))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                shown_name(table)
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+/// The tables that `vt`'s `content=` view reads on either side
+/// ([`d1_core::catalog::tables_a_view_reads`]); none when its content is
+/// no view.
+fn content_view_reads(vt: &d1_core::catalog::VirtualTable, sides: [&Objects; 2]) -> Vec<String> {
+    let d1_core::catalog::VirtualContent::External { table } = &vt.content else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for side in sides {
+        let Some((_, view)) =
+            { side.keys() }.find(|(kind, name)| kind == "view" && name.eq_ignore_ascii_case(table))
+        else {
+            continue;
+        };
+        let schema: Vec<String> = side.values().filter_map(|(_, sql)| sql.clone()).collect();
+        for t in d1_core::catalog::tables_a_view_reads(&schema, view) {
+            if !out.contains(&t) {
                 out.push(t);
             }
         }
@@ -1434,10 +1554,16 @@ fn spelt_as_found(
             })
             .collect();
         if !missing.is_empty() {
+            let fts5: Vec<d1_core::catalog::VirtualTable> = { oa.iter().chain(ob.iter()) }
+                .filter(|((kind, _), _)| kind == "table")
+                .filter_map(|((_, name), (_, sql))| {
+                    d1_core::catalog::VirtualTable::from_sql(name, sql.as_deref()?)
+                })
+                .collect();
             let known: BTreeSet<&str> = oa
                 .keys()
                 .chain(ob.keys())
-                .filter(|(k, _)| k == "table")
+                .filter(|(k, n)| k == "table" && !is_index_table(n, &fts5))
                 .map(|(_, n)| n.as_str())
                 .collect();
             let missing: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();

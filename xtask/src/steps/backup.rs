@@ -277,7 +277,10 @@ pub fn export_now(
     };
     let catalog = source.reader().catalog("read the schema (read-only)")?;
     let tables = with_content_tables(&catalog, tables);
-    let mut scope = ExportScope::plan(&catalog, &tables).map_err(crate::exit::could_not_run)?;
+    let mut scope = match rowless_only(&catalog, &tables) {
+        Some(scope) => scope,
+        None => ExportScope::plan(&catalog, &tables).map_err(crate::exit::could_not_run)?,
+    };
     // As a backup would be, before D1's export runs: the file it would
     // write cannot be read.
     refuse_commented_objects(
@@ -289,6 +292,12 @@ pub fn export_now(
     .map_err(crate::exit::could_not_run)?;
     // Before the export, as a backup reads them.
     source.read_fts_settings(&mut scope)?;
+    if scope.data_tables.is_empty() && !scope.chosen.is_empty() {
+        // Nothing to export: the virtual tables are made from the scope.
+        use std::io::Write as _;
+        fsutil::create_private_file(output)?.write_all(b"PRAGMA defer_foreign_keys=TRUE;\n")?;
+        return Ok(scope);
+    }
     match local_file {
         Some(file) => {
             let out = fsutil::create_private_file(output)?;
@@ -308,9 +317,32 @@ pub fn export_now(
     Ok(scope)
 }
 
+/// The scope of `tables` when each is a virtual table that holds no rows
+/// of its own (a contentless FTS5 table, an fts5vocab table): nothing is
+/// exported, and `diff --table cl` says it is not compared rather than
+/// being refused with a backup's advice to name another table (PL 2).
+fn rowless_only(catalog: &Catalog, tables: &[String]) -> Option<ExportScope> {
+    use d1_core::catalog::VirtualContent::{Contentless, Derived};
+    let virtual_tables = catalog.virtual_tables();
+    let chosen: Vec<&d1_core::catalog::VirtualTable> = { tables.iter() }
+        .map(|t| {
+            { virtual_tables.iter() }
+                .find(|v| v.name.eq_ignore_ascii_case(t))
+                .filter(|v| matches!(v.content, Contentless | Derived))
+        })
+        .collect::<Option<_>>()?;
+    (!chosen.is_empty()).then(|| ExportScope {
+        chosen: chosen.iter().map(|v| v.name.clone()).collect(),
+        tables: Vec::new(),
+        data_tables: Vec::new(),
+        virtual_tables: chosen.into_iter().cloned().collect(),
+    })
+}
+
 /// `tables`, with the `content=` table of each external-content FTS5
 /// table among them that the database has: its rows are that table's, and
-/// `diff --table docs_fts` compares them (rvCJ 2).
+/// `diff --table docs_fts` compares them (rvCJ 2); for a `content=` view,
+/// the tables it reads, which bring the view with them (PL 1).
 fn with_content_tables(catalog: &Catalog, tables: &[String]) -> Vec<String> {
     let mut out = tables.to_vec();
     for vt in catalog.virtual_tables() {
@@ -318,12 +350,20 @@ fn with_content_tables(catalog: &Catalog, tables: &[String]) -> Vec<String> {
             continue;
         };
         let named = |t: &String| t.eq_ignore_ascii_case(&vt.name);
-        if tables.iter().any(named)
-            && { catalog.objects.iter() }
-                .any(|o| o.kind == "table" && o.name.eq_ignore_ascii_case(table))
-            && !out.iter().any(|t| t.eq_ignore_ascii_case(table))
-        {
-            out.push(table.clone());
+        if !tables.iter().any(named) {
+            continue;
+        }
+        // A view's rows are those of the tables it reads (PL 1).
+        let holding = catalog.view_reads(table).unwrap_or_else(|| {
+            { catalog.objects.iter() }
+                .filter(|o| o.kind == "table" && o.name.eq_ignore_ascii_case(table))
+                .map(|o| o.name.clone())
+                .collect()
+        });
+        for t in holding {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(&t)) {
+                out.push(t);
+            }
         }
     }
     out
@@ -1192,7 +1232,7 @@ fn warn_unrebuildable(catalog: &Catalog, scope: &ExportScope) {
                 "that this backup leaves out",
                 format!(
                     "add `{}` to back it up with its index",
-                    d1_core::wording::table_option(content_name)
+                    content_options(catalog, content_name)
                 ),
             ),
         };
@@ -1202,6 +1242,19 @@ fn warn_unrebuildable(catalog: &Catalog, scope: &ExportScope) {
              table) until {content} exists and it is rebuilt; {fix} (README, FTS5)"
         );
     }
+}
+
+/// The `--table`s that bring `content`, an FTS5 table's `content=`: the
+/// table itself, or the tables a view reads (no `--table` takes a view,
+/// and a backup holding them exports the view too: PL 1).
+fn content_options(catalog: &Catalog, content: &str) -> String {
+    let tables = catalog
+        .view_reads(content)
+        .unwrap_or_else(|| vec![content.to_owned()]);
+    { tables.iter() }
+        .map(|t| d1_core::wording::table_option(t))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Warns of each virtual table in `scope` a restore of this backup will
