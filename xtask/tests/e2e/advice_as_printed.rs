@@ -1665,8 +1665,12 @@ fn an_fts5_table_whose_content_is_a_view_is_diffed_and_backed_up_as_advised() {
         "INSERT INTO docs VALUES (1, 'alpha');\n\
          INSERT INTO v_fts(rowid, body) VALUES (1, 'alpha');\n",
     );
+    // `migrate local --yes` took a backup first.
+    let mut taken_before = backups_but(&sb, &[]);
     sb.xtask(&["backup", "local"]).assert_ok();
-    let whole = backups_but(&sb, &[]);
+    let whole = backups_but(&sb, &taken_before);
+    assert_eq!(whole.len(), 1, "{whole:?}");
+    taken_before.extend(whole.iter().cloned());
     let diff = |a: &str, b: &str| sb.xtask(&["diff", a, b, "--table", "v_fts"]);
     let run = diff("latest:local", "live:local");
     assert_eq!(run.code, Some(0), "{}", run.all());
@@ -1702,7 +1706,7 @@ fn an_fts5_table_whose_content_is_a_view_is_diffed_and_backed_up_as_advised() {
     let taken = &sb.xtask(&words);
     taken.assert_ok();
     assert!(!taken.all().contains("--table docs_v"), "{}", taken.all());
-    let chosen = backups_but(&sb, &whole);
+    let chosen = backups_but(&sb, &taken_before);
     assert_eq!(chosen.len(), 1, "{chosen:?}");
     // It holds the view, so its index is rebuilt: alike the live database.
     let run = diff(&chosen[0], "live:local");
@@ -1744,4 +1748,33 @@ fn each_table_a_diff_refusal_lists_is_taken_as_printed() {
         assert!(!ran.stderr.contains("error:"), "{table}: {}", ran.all());
         assert!(ran.stdout.contains("Result: "), "{table}: {}", ran.all());
     }
+}
+
+/// PL: an external-content FTS5 table whose content table the database
+/// does not have (`content='no_such_table'`, or renamed away): `diff
+/// --table ghost_fts` against the live database was refused with a
+/// backup's advice to add `--table no_such_table`, which then is refused
+/// as no such table. The diff compares its shadow tables; `backup --table
+/// ghost_fts` is refused naming no table to add.
+#[test]
+fn an_fts5_table_whose_content_table_is_gone_is_diffed_and_advised_no_table() {
+    let sb = with_a_view_indexed(
+        "CREATE VIRTUAL TABLE ghost_fts USING fts5(body, content='no_such_table');\n",
+    );
+    sb.xtask(&["-q", "backup", "local"]).assert_ok();
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "ghost_fts"]);
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert!(run.stdout.contains("Result: the same"), "{}", run.all());
+    let refused = sb.xtask(&["backup", "local", "--table", "ghost_fts"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.all());
+    assert!(
+        refused.stderr.contains("does not have"),
+        "{}",
+        refused.all()
+    );
+    assert!(
+        !refused.all().contains("--table no_such_table"),
+        "{}",
+        refused.all()
+    );
 }
