@@ -2564,6 +2564,15 @@ fn refuse_no_rows_chosen(
     );
     if let VirtualContent::External { table } = &vt.content {
         let content = crate::names::shown_name(table);
+        // One the database lacks is no table to name either (PL).
+        if catalog.find_table(table).is_none() {
+            bail!(
+                "{typed}: {name} is an external-content FTS5 table whose content table \
+                 {content} the database does not have (renamed or dropped?), so the list names \
+                 nothing to export: nothing was written. Create {content} again (or recreate \
+                 {name} naming its content table), or take a whole backup (no --table)"
+            );
+        }
         // A view is no table to name: the tables it reads are (PL 1).
         if let Some(reads) = catalog.view_reads(table) {
             let with = match reads.is_empty() {
@@ -2634,6 +2643,26 @@ fn push_unique(list: &mut Vec<String>, name: &str) {
 
 #[cfg(test)]
 mod tests {
+
+    /// PL: `--table` of an external-content FTS5 table alone is refused
+    /// naming its content table to add; one the database does not have
+    /// (renamed away) was advised too, which `--table` then refused.
+    #[test]
+    fn a_chosen_fts5_table_whose_content_table_is_gone_advises_no_table() {
+        let c = listed(&[
+            (
+                "gone_fts",
+                "virtual",
+                "CREATE VIRTUAL TABLE gone_fts USING fts5(body, content='gone')",
+            ),
+            ("other", "table", "CREATE TABLE other(x)"),
+        ]);
+        let err = ExportScope::plan(&c, &["gone_fts".into()]).unwrap_err();
+        let said = format!("{err:#}");
+        assert!(said.contains("does not have"), "{said}");
+        // Only the table typed is named as a `--table`.
+        assert_eq!(said.matches("--table ").count(), 1, "{said}");
+    }
 
     /// PL 1: an FTS5 table's `content=` view reads its rows from tables:
     /// those, through a view it reads in turn, are what a `--table` names.

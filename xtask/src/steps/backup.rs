@@ -318,17 +318,26 @@ pub fn export_now(
 }
 
 /// The scope of `tables` when each is a virtual table that holds no rows
-/// of its own (a contentless FTS5 table, an fts5vocab table): nothing is
+/// of its own (a contentless FTS5 table, an fts5vocab table, an
+/// external-content one whose content table is gone): nothing is
 /// exported, and `diff --table cl` says it is not compared rather than
 /// being refused with a backup's advice to name another table (PL 2).
 fn rowless_only(catalog: &Catalog, tables: &[String]) -> Option<ExportScope> {
-    use d1_core::catalog::VirtualContent::{Contentless, Derived};
+    use d1_core::catalog::VirtualContent::{Contentless, Derived, External};
     let virtual_tables = catalog.virtual_tables();
     let chosen: Vec<&d1_core::catalog::VirtualTable> = { tables.iter() }
         .map(|t| {
             { virtual_tables.iter() }
                 .find(|v| v.name.eq_ignore_ascii_case(t))
-                .filter(|v| matches!(v.content, Contentless | Derived))
+                .filter(|v| match &v.content {
+                    Contentless | Derived => true,
+                    // A content table the database lacks (renamed away).
+                    External { table } => !{ catalog.objects.iter() }.any(|o| {
+                        matches!(o.kind.as_str(), "table" | "view")
+                            && o.name.eq_ignore_ascii_case(table)
+                    }),
+                    _ => false,
+                })
         })
         .collect::<Option<_>>()?;
     (!chosen.is_empty()).then(|| ExportScope {
