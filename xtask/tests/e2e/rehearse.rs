@@ -554,7 +554,7 @@ fn an_interrupted_rehearsal_says_interrupted_in_its_json() {
 /// `rehearse --from empty --json`, sent one SIGINT once a line of its
 /// stderr contains `needle`: its exit code, stdout and stderr.
 fn json_rehearsal_interrupted_at(sb: &Sandbox, needle: &str) -> (Option<i32>, String, String) {
-    use std::io::{BufRead, Read};
+    use std::io::Read;
     let mut child = sb
         .xtask_command(&["rehearse", "--from", "empty", "--json"])
         .stdout(std::process::Stdio::piped())
@@ -568,18 +568,7 @@ fn json_rehearsal_interrupted_at(sb: &Sandbox, needle: &str) -> (Option<i32>, St
         text
     });
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "ended early:\n{seen}"
-        );
-        seen.push_str(&line);
-        if line.contains(needle) {
-            break;
-        }
-    }
+    let mut seen = read_until(&mut stderr, needle, |_| {});
     // SAFETY: kill(2) on our own child, which has not been waited for.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let _ = stderr.read_to_string(&mut seen);
@@ -1001,7 +990,7 @@ fn a_killed_rehearsals_copy_of_prod_is_removed_by_backup_status_and_doctor() {
 /// whatever the umask), inside the rehearsal's own directory.
 #[test]
 fn a_served_rehearsals_snapshots_of_prod_are_private_and_inside_its_directory() {
-    use std::io::{BufRead, Read, Write};
+    use std::io::{Read, Write};
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     let (sb, name) = sandbox_with_a_backup();
@@ -1010,10 +999,7 @@ fn a_served_rehearsals_snapshots_of_prod_are_private_and_inside_its_directory() 
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700)).unwrap();
     let source = sb.backups().join(&name);
     let mut cmd = sb.xtask_command(&["rehearse", "--serve", "--from", source.to_str().unwrap()]);
-    cmd.env("TMPDIR", &tmp)
-        .process_group(0)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
+    cmd.env("TMPDIR", &tmp);
     // SAFETY: umask(2) only, between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -1021,25 +1007,8 @@ fn a_served_rehearsals_snapshots_of_prod_are_private_and_inside_its_directory() 
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let (mut seen, mut vars) = (String::new(), std::collections::BTreeMap::new());
-    loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "it ended:\n{seen}"
-        );
-        seen.push_str(&line);
-        if let Some((k, v)) =
-            { line.trim().strip_prefix("export ") }.and_then(|l| l.split_once('='))
-        {
-            vars.insert(k.to_owned(), v.trim_matches('\'').to_owned());
-        }
-        if line.contains("Press Ctrl-C to stop") {
-            break;
-        }
-    }
+    let served = Served::start(cmd);
+    let vars = &served.vars;
     // Rows added to prod, two states later: two more snapshots.
     let base = &vars["CLOUDFLARE_API_BASE_URL"];
     let (host, path) = base
@@ -1066,9 +1035,8 @@ fn a_served_rehearsals_snapshots_of_prod_are_private_and_inside_its_directory() 
         let _ = stream.read_to_string(&mut answer);
         assert!(answer.contains("\"success\":true"), "{answer}");
     }
-    // SAFETY: kill(2) on the group our own child leads: nothing cleans up.
-    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-    child.wait().unwrap();
+    // Killed: nothing cleans up.
+    drop(served);
 
     let outside: Vec<_> = std::fs::read_dir(&tmp)
         .unwrap()
@@ -1400,4 +1368,256 @@ fn a_leftover_rehearsal_variable_naming_no_live_rehearsal_is_refused_by_every_co
             assert_eq!(sb.backups_held(), held, "{value} {args:?}:\n{}", run.all());
         }
     }
+}
+
+/// The lines `reader` gives, each passed to `each`, up to and with the
+/// first that holds `needle`; panics if it ends before one does.
+fn read_until(
+    reader: &mut impl std::io::BufRead,
+    needle: &str,
+    mut each: impl FnMut(&str),
+) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "ended early:\n{seen}"
+        );
+        seen.push_str(&line);
+        each(&line);
+        if line.contains(needle) {
+            return seen;
+        }
+    }
+}
+
+/// A `rehearse --serve` running in its own process group, with the
+/// exports it printed (their values unquoted), read once it says "Press
+/// Ctrl-C to stop"; killed (the group) when dropped.
+struct Served {
+    child: std::process::Child,
+    vars: std::collections::BTreeMap<String, String>,
+}
+
+impl Served {
+    /// Starts `cmd`, a `rehearse --serve`, and reads its exports.
+    fn start(mut cmd: std::process::Command) -> Served {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        // Killed on a panic too, once made.
+        let mut served = Served {
+            child,
+            vars: std::collections::BTreeMap::new(),
+        };
+        read_until(&mut stdout, "Press Ctrl-C to stop", |line| {
+            if let Some((k, v)) =
+                { line.trim().strip_prefix("export ") }.and_then(|l| l.split_once('='))
+            {
+                served
+                    .vars
+                    .insert(k.to_owned(), v.trim_matches('\'').to_owned());
+            }
+        });
+        served
+    }
+
+    /// `args` run in `sb` with the exports pasted, but those `left_out`.
+    fn run_in(&self, sb: &Sandbox, args: &[&str], left_out: &[&str]) -> Run {
+        let mut cmd = sb.xtask_command(args);
+        cmd.envs({ self.vars.iter() }.filter(|(k, _)| !left_out.contains(&k.as_str())));
+        Run::from_output(cmd.output().unwrap())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the group our own child leads.
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Every file under `dir`, by its path from `dir`, with its sha256: a
+/// backup taken anywhere under backups/, a rehearsal's directory included,
+/// shows.
+fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let mut found = std::collections::BTreeMap::new();
+    let mut walk = vec![dir.to_path_buf()];
+    while let Some(p) = walk.pop() {
+        match std::fs::read_dir(&p) {
+            Ok(entries) => walk.extend(entries.map(|e| e.unwrap().path())),
+            Err(_) => {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                let bytes = std::fs::read(&p).unwrap_or_default();
+                found.insert(rel, sha256_hex(&bytes));
+            }
+        }
+    }
+    found
+}
+
+/// A row in local that no backup holds: a restore over local removes it.
+const LOCAL_ONLY: &str = "INSERT INTO encryption_keys (key_id, fingerprint, activated_at, \
+                          retired_at) VALUES ('dek-local-only', 'sha256:l', \
+                          '2026-01-01T00:00:00.000Z', '2026-02-01T00:00:00.000Z')";
+
+/// Whether local still holds the [`LOCAL_ONLY`] row.
+fn holds_local_only(sb: &Sandbox) -> bool {
+    let rows =
+        sb.query("SELECT count(*) AS n FROM encryption_keys WHERE key_id = 'dek-local-only'");
+    rows[0][0]["n"].as_u64() == Some(1)
+}
+
+/// rvCM 1: in a shell holding `rehearse --serve`'s exports ("run any
+/// command of this tool"), the README's `restore latest:staging --to local
+/// --replace --yes` replaced the real local D1 (no loopback serves it), and
+/// put its only undo copy in the rehearsal's `backups/`, marked a
+/// rehearsal's: unlisted, its printed way back refused in a plain shell,
+/// and deleted by the `rm -rf` that `status` advises. Every command that
+/// would act on local (or take its backup) there is refused before it does
+/// anything, naming the exports to unset; so is one on a remote
+/// environment when the exports left out `CLOUDFLARE_API_BASE_URL` (the real
+/// Cloudflare API). Nothing is taken into the rehearsal's `backups/`.
+#[test]
+fn a_served_rehearsals_exports_refuse_commands_on_the_real_local_d1() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql(LOCAL_ONLY);
+    let from = sb.backups().join(&name);
+    let served =
+        Served::start(sb.xtask_command(&["rehearse", "--serve", "--from", from.to_str().unwrap()]));
+    served.run_in(&sb, &["backup", "prod"], &[]).assert_ok();
+    let held = files_under(&sb.backups());
+    let refused: &[(&[&str], &[&str])] = &[
+        (
+            &[
+                "restore",
+                "latest:prod",
+                "--to",
+                "local",
+                "--replace",
+                "--yes",
+            ],
+            &[],
+        ),
+        (
+            &[
+                "restore",
+                "latest:staging",
+                "--to",
+                "local",
+                "--replace",
+                "--yes",
+            ],
+            &[],
+        ),
+        (&["backup", "local"], &[]),
+        (&["migrate", "local", "--yes"], &[]),
+        (&["with-backup", "local", "--", "true"], &[]),
+        (&["drill", "--to", "local", "--from", "prod", "--yes"], &[]),
+        (&["backup", "prod"], &["CLOUDFLARE_API_BASE_URL"]),
+    ];
+    for (args, left_out) in refused {
+        let run = served.run_in(&sb, args, left_out);
+        assert_eq!(
+            run.code,
+            Some(3),
+            "{args:?} without {left_out:?}:\n{}",
+            run.all()
+        );
+        let named = match left_out.is_empty() {
+            true => "is this checkout's real local D1",
+            false => "CLOUDFLARE_API_BASE_URL",
+        };
+        assert!(
+            run.stderr.contains(named)
+                && run
+                    .stderr
+                    .contains("unset QBTIME_REHEARSAL QBTIME_BACKUP_DIR")
+                && run.stderr.contains("Nothing was done"),
+            "{args:?} without {left_out:?}:\n{}",
+            run.all()
+        );
+        assert!(
+            holds_local_only(&sb),
+            "{args:?} replaced local:\n{}",
+            run.all()
+        );
+        assert_eq!(files_under(&sb.backups()), held, "{args:?}:\n{}", run.all());
+    }
+}
+
+/// rvCM 1: the way out the refusal prints, pasted into the shell that
+/// holds a served rehearsal's exports, lets the README's restore run on
+/// the real local D1 with its undo copy a real backup: listed, its printed
+/// way back runs as printed, and the `rm -rf` that `status` advises for
+/// the rehearsal's directory leaves it.
+#[test]
+fn the_refusals_way_out_keeps_the_real_local_d1s_undo_copy_real() {
+    let (sb, name) = sandbox_with_a_backup();
+    sb.execute_sql(LOCAL_ONLY);
+    let served = Served::start(sb.xtask_command(&["rehearse", "--serve", "--from", "empty"]));
+    let mut restore = replacing_local(&name).to_vec();
+    restore.push("--json");
+    let refused = served.run_in(&sb, &restore, &[]);
+    let unset = { refused.stderr.split('`') }
+        .find(|s| s.starts_with("unset "))
+        .unwrap_or_else(|| panic!("no way out:\n{}", refused.all()));
+    let exports: String = { served.vars.iter() }
+        .map(|(k, v)| format!("export {k}={}\n", shell_quoted(v)))
+        .collect();
+    let run = pasted(
+        &sb,
+        &format!("{exports}{unset}\ncargo xtask {}", restore.join(" ")),
+    );
+    run.assert_ok();
+    assert!(!holds_local_only(&sb), "{}", run.all());
+    let doc: serde_json::Value =
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", run.all()));
+    let undo = doc["result"]["way_back_backup"]
+        .as_str()
+        .unwrap_or_default();
+    let way_back = doc["result"]["way_back"].as_str().unwrap_or_default();
+    let real = sb.backups().display().to_string();
+    assert!(
+        undo.starts_with(&real) && !undo.contains(".rehearsal-"),
+        "{doc}"
+    );
+    drop(served);
+    let status = sb.xtask(&["status"]).all();
+    let rm = { status.split('`') }
+        .find(|s| s.starts_with("rm -rf -- "))
+        .unwrap_or_else(|| panic!("no rm advised:\n{status}"));
+    pasted(&sb, rm).assert_ok();
+    assert!(std::path::Path::new(undo).is_file(), "{rm} removed {undo}");
+    let undo_name = std::path::Path::new(undo)
+        .file_name()
+        .unwrap()
+        .to_string_lossy();
+    let list = sb.xtask(&["list"]);
+    assert!(list.stdout.contains(undo_name.as_ref()), "{}", list.all());
+    let back = pasted(&sb, way_back);
+    assert_eq!(back.code, Some(0), "{way_back}:\n{}", back.all());
+    assert!(holds_local_only(&sb), "{way_back} did not put local back");
+}
+
+/// `value` single-quoted for a POSIX shell.
+fn shell_quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// `script` run by a POSIX shell in the sandbox, as an operator pastes
+/// it, with `cargo xtask` this build's xtask.
+fn pasted(sb: &Sandbox, script: &str) -> Run {
+    let script = format!("cargo() {{ shift; \"$XTASK\" \"$@\"; }}\n{script}");
+    Run::from_output(
+        sb.sandboxed(std::process::Command::new("sh"), &["-c", &script])
+            .env("XTASK", env!("CARGO_BIN_EXE_xtask"))
+            .output()
+            .unwrap(),
+    )
 }

@@ -4404,3 +4404,37 @@ fn clean_restore_planned_then_run(sb: &Sandbox, f: &str, losses: impl Fn(&Run)) 
     assert!(run.stdout.contains("[x] row counts"), "{}", run.all());
     (doc, json.stdout)
 }
+
+/// rvCM 2: "no full backup of local; take one with …" never named the
+/// directory it looked in, though a shell left with a rehearsal's exports
+/// (`QBTIME_BACKUP_DIR`) looks elsewhere than `backups/`. It names it, and
+/// why it is that one (`QBTIME_BACKUP_DIR`, `--backup-dir`), as `list`
+/// does; the default directory is named too.
+#[test]
+fn no_backup_for_latest_names_the_backup_directory_looked_in_and_why() {
+    let sb = Sandbox::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dir = elsewhere.path().display().to_string();
+    let mut cmd = sb.xtask_command(&["restore", "latest:local", "--to", "local", "--replace"]);
+    cmd.env("QBTIME_BACKUP_DIR", elsewhere.path());
+    let by_variable = Run::from_output(cmd.output().unwrap());
+    let typed = sb.xtask(&["--backup-dir", &dir, "verify", "latest:local"]);
+    let default = sb.xtask(&["restore", "latest:local", "--to", "local", "--replace"]);
+    let backups = sb.backups().display().to_string();
+    for (run, looked_in, why) in [
+        (&by_variable, dir.as_str(), Some("QBTIME_BACKUP_DIR")),
+        (&typed, dir.as_str(), Some("--backup-dir")),
+        (&default, backups.as_str(), None),
+    ] {
+        assert_eq!(run.code, Some(2), "{}", run.all());
+        let said = { run.stderr.lines() }
+            .find(|l| l.contains("no full backup of local"))
+            .unwrap_or_else(|| panic!("{}", run.all()));
+        assert!(
+            said.contains(&format!("no full backup of local in {looked_in}"))
+                && why.is_none_or(|why| said.contains(why))
+                && said.contains("`cargo xtask backup local`"),
+            "{said}"
+        );
+    }
+}
