@@ -636,6 +636,7 @@ struct Deploy<'a> {
 pub fn run(sh: &Shell, project: &Project, args: &DeployArgs) -> Result<()> {
     let envs = project.environments()?;
     let env = envs.resolve(&args.env)?;
+    crate::steps::rehearsals::refuse_real_database(&project.backup_dir, env, "deploy")?;
     // Before anything else, a dry run included (as migrate). Without a
     // terminal, a deploy that will not be confirmed is refused here, before
     // the doctor, the lock and the plan.

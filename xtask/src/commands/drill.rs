@@ -165,9 +165,33 @@ pub fn append_log(path: &Path, record: &Record) -> Result<()> {
     crate::edge::fsutil::append_record(path, LOG_HEADER, &text, "the drill log")
 }
 
+/// Refuses (exit 3) a drill in a shell pointed at a rehearsal
+/// (`steps::rehearsals::holding`): into the real local D1, or a remote
+/// database the exports left reaching Cloudflare, as restore refuses it;
+/// and any other but a dry run, which would record a drill of the
+/// rehearsal's loopback in the real drill log, which `status` reads.
+fn refuse_in_a_rehearsal(project: &Project, drill: &Drill, dry_run: bool) -> Result<()> {
+    let backups = &project.backup_dir;
+    crate::steps::rehearsals::refuse_real_database(backups, drill.target, "drill into")?;
+    let Some(rehearsal) = crate::steps::rehearsals::holding(backups).filter(|_| !dry_run) else {
+        return Ok(());
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to run a drill in the rehearsal {rehearsal} (this shell's backup directory {} \
+         is its): it would record a drill of the rehearsal's loopback in {DRILL_LOG}, the real \
+         drill log, which `cargo xtask status` reads as this project's last drill. Nothing was \
+         done. `--dry-run` shows its plan here; run the drill in a shell without the \
+         rehearsal's exports (`{}`).",
+        d1_core::names::shown_path(backups),
+        crate::steps::rehearsals::UNSET_EXPORTS
+    )
+}
+
 pub fn run(sh: &Shell, project: &Project, args: &DrillArgs) -> Result<()> {
     let envs = project.environments()?;
     let mut drill = Drill::prepare(project, &envs, args)?;
+    refuse_in_a_rehearsal(project, &drill, args.dry_run)?;
     // The guards of the backup directory the restore's safety backup goes
     // to, before anything is logged: a machine's problem, not a failed
     // rehearsal of the backup.

@@ -85,8 +85,11 @@ fn asked_with_nothing_pending(
 /// the lock and the plan, with or without a migration pending (as a
 /// deploy); so is a TMPDIR the staging of the migrations would refuse
 /// (exit 2), which was refused after the pre-migration backup, and so is
-/// a migrations journal that cannot be written (a symbolic link).
+/// a migrations journal that cannot be written (a symbolic link). First, a
+/// real database from a shell pointed at a rehearsal, `--no-backup` too
+/// (`steps::rehearsals::refuse_real_database`).
 fn refuse_before_anything(project: &Project, env: &Environment, args: &MigrateArgs) -> Result<()> {
+    crate::steps::rehearsals::refuse_real_database(&project.backup_dir, env, "migrate")?;
     confirm::check_given(env, &args.confirm, args.dry_run, "apply migrations to")
         .map_err(|e| asked_with_nothing_pending(e, env, &args.confirm))?;
     crate::steps::migrations::check_stageable()?;

@@ -130,6 +130,7 @@ pub enum OffsiteCommand {
 
 /// `cargo xtask upload`.
 pub fn run_upload(sh: &Shell, project: &Project, args: &UploadArgs) -> Result<()> {
+    crate::steps::rehearsals::refuse_real_r2(&project.backup_dir, "upload a backup")?;
     let envs = project.environments()?;
     let (env, file) = match (args.env.as_deref(), args.backup.strip_prefix("latest:")) {
         (Some(named), _) | (None, Some(named)) => {
@@ -230,6 +231,10 @@ fn upload_environment<'e>(
 
 /// `cargo xtask offsite ...`.
 pub fn run(sh: &Shell, project: &Project, command: &OffsiteCommand) -> Result<()> {
+    // Reading the bucket's list changes nothing, here or there.
+    if !matches!(command, OffsiteCommand::List { .. }) {
+        crate::steps::rehearsals::refuse_real_r2(&project.backup_dir, "act on an R2 bucket")?;
+    }
     let envs = project.environments()?;
     match command {
         OffsiteCommand::List {

@@ -370,7 +370,18 @@ fn announce(server: &Server, remotes: &Remotes, from: &From, buckets: &[String],
 
 /// `--serve`: prints what to export and serves until SIGINT or SIGTERM.
 fn serve(vars: &Vars, remotes: &Remotes, dir: &Path) {
-    crate::say!("\nIn another shell, export these and run any command of this tool:");
+    // Local is no loopback's: commands on it are refused in that shell
+    // (`steps::rehearsals::refuse_real_database`).
+    crate::say!(
+        "\nIn another shell, export these and run this tool's commands on {} (local D1 is the \
+         real one, which no rehearsal serves: commands on it are refused there):",
+        remotes
+            .all
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
     for (name, value) in vars {
         // What --serve is asked for, pasted as it is: the loopback's own
         // token, not a Cloudflare one (never redacted by its name).

@@ -96,6 +96,24 @@ fn remote<'a>(word: &str, envs: &'a Environments) -> Result<&'a Environment> {
     Ok(env)
 }
 
+/// The database a Time Travel restore acts on ([`remote`]): never a real
+/// one from a shell pointed at a rehearsal, where its journal, the way
+/// back, would go to the rehearsal's directory
+/// (`steps::rehearsals::refuse_real_database`).
+fn restore_target<'a>(
+    project: &Project,
+    word: &str,
+    envs: &'a Environments,
+) -> Result<&'a Environment> {
+    let env = remote(word, envs)?;
+    crate::steps::rehearsals::refuse_real_database(
+        &project.backup_dir,
+        env,
+        "Time Travel restore",
+    )?;
+    Ok(env)
+}
+
 /// Reads `--at`: RFC 3339, or Unix seconds (milliseconds if 13 digits). It
 /// must be in the past and within D1's 30 days. Returns the time as wrangler
 /// is given it.
@@ -207,7 +225,7 @@ fn info(sh: &Shell, project: &Project, env: &str, at: Option<&str>, json: bool) 
 
 fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
     let envs = project.environments()?;
-    let env = remote(&args.env, &envs)?;
+    let env = restore_target(project, &args.env, &envs)?;
     let at = args
         .at
         .as_deref()

@@ -200,6 +200,22 @@ impl Project {
         })
     }
 
+    /// The backup directory, as a message that looked in it names it: its
+    /// path, and the setting that chose it when one did
+    /// ([`Project::backup_dir_given`]), a rehearsal's exports named as such.
+    pub fn backup_dir_said(&self) -> String {
+        let dir = d1_core::names::shown_path(&self.backup_dir);
+        let rehearsal = crate::steps::rehearsals::holding(&self.backup_dir);
+        match (self.backup_dir_given(), rehearsal) {
+            (None, _) => dir,
+            (Some(given), Some(rehearsal)) => format!(
+                "{dir} (the backup directory {given} names: the rehearsal {rehearsal}'s, as \
+                 `cargo xtask rehearse --serve` exports it)"
+            ),
+            (Some(given), None) => format!("{dir} (the backup directory {given} names)"),
+        }
+    }
+
     /// The environments of the wrangler configuration, with `--database`.
     pub fn environments(&self) -> Result<Environments> {
         let envs = Environments::load(&self.config)?.picking(self.database.clone());
@@ -364,9 +380,11 @@ impl Project {
             .map(|e| (crate::steps::rehearsals::of_entry(&e), e))
             .partition(|(taken_in, _)| taken_in.is_none());
         let entries: Vec<_> = entries.into_iter().map(|(_, e)| e).collect();
+        let looked_in = (env, self.backup_dir_said());
+        let looked_in = (looked_in.0, looked_in.1.as_str());
         let found = match latest {
-            inventory::Latest::Good => inventory::latest_good_of(&entries, env, &is_of),
-            inventory::Latest::Any => inventory::latest_any_of(&entries, env, &is_of),
+            inventory::Latest::Good => inventory::latest_good_of(&entries, looked_in, &is_of),
+            inventory::Latest::Any => inventory::latest_any_of(&entries, looked_in, &is_of),
         };
         // None found: the rehearsals' backups passed over are named, as
         // they are beside a real one (below), never left unsaid.

@@ -608,14 +608,15 @@ pub fn misfiled_words(manifest: &Manifest, m: &Misfiled, more: Option<(usize, &s
 /// The newest whole backup of `env` that passed verification.
 #[cfg(test)]
 pub fn latest_good(entries: &[Entry], env: &str) -> Result<PathBuf> {
-    latest_good_of(entries, env, |m| m.environment == env)
+    latest_good_of(entries, (env, "backups"), |m| m.environment == env)
 }
 
 /// `latest_good` of the backups whose manifest `is_of` the database
-/// `env` names (`Environment::recorded_as`).
+/// `env` names (`Environment::recorded_as`), read from the backup
+/// directory `looked_in` says ([`none_of`]).
 pub fn latest_good_of(
     entries: &[Entry],
-    env: &str,
+    (env, looked_in): (&str, &str),
     is_of: impl Fn(&Manifest) -> bool,
 ) -> Result<PathBuf> {
     let whole: Vec<&Entry> = entries
@@ -634,7 +635,7 @@ pub fn latest_good_of(
         return Err(all_ahead(env, newest, why));
     }
     match passed_over.first() {
-        None => bail!("no full backup of {env}; take one with `cargo xtask backup {env}`"),
+        None => Err(none_of(env, looked_in)),
         Some((newest, why)) => bail!(
             "no full backup of {env} has passed verification (the newest, {}, is {why}); check \
              it with `cargo xtask verify {}` or take a new one with `cargo xtask backup {env}`",
@@ -642,6 +643,15 @@ pub fn latest_good_of(
             d1_core::wording::shell_word(&newest.file.display().to_string())
         ),
     }
+}
+
+/// No whole backup of `env` in the backup directory `looked_in` says (its
+/// path, and what chose it: a `QBTIME_BACKUP_DIR` left in a shell looks
+/// elsewhere than `backups/`), as `list` names the one it read.
+fn none_of(env: &str, looked_in: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no full backup of {env} in {looked_in}; take one with `cargo xtask backup {env}`"
+    )
 }
 
 /// Of `whole` (one database's whole backups, newest first), the newest
@@ -686,14 +696,15 @@ fn dated_ahead(e: &Entry, now: chrono::DateTime<chrono::Utc>) -> Option<String> 
 /// The newest whole backup of `env`, verified or not (what `verify latest:ENV` checks).
 #[cfg(test)]
 pub fn latest_any(entries: &[Entry], env: &str) -> Result<PathBuf> {
-    latest_any_of(entries, env, |m| m.environment == env)
+    latest_any_of(entries, (env, "backups"), |m| m.environment == env)
 }
 
 /// `latest_any` of the backups whose manifest `is_of` the database `env`
-/// names (`Environment::recorded_as`).
+/// names (`Environment::recorded_as`), read from the backup directory
+/// `looked_in` says ([`none_of`]).
 pub fn latest_any_of(
     entries: &[Entry],
-    env: &str,
+    (env, looked_in): (&str, &str),
     is_of: impl Fn(&Manifest) -> bool,
 ) -> Result<PathBuf> {
     let now = chrono::Utc::now();
@@ -712,7 +723,7 @@ pub fn latest_any_of(
         }
         None => match ahead.first() {
             Some((newest, why)) => Err(all_ahead(env, newest, why)),
-            None => bail!("no full backup of {env}; take one with `cargo xtask backup {env}`"),
+            None => Err(none_of(env, looked_in)),
         },
     }
 }

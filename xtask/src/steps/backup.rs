@@ -1423,6 +1423,9 @@ impl<'e> Request<'e> {
 
     fn check(project: &Project, args: &BackupArgs, envs: &'e Environments) -> Result<Request<'e>> {
         let env = envs.resolve(&args.env)?;
+        // Every backup (a restore's, a migration's, with-backup's, deploy's
+        // included): never a real database's into a rehearsal's backups/.
+        crate::steps::rehearsals::refuse_real_database(&project.backup_dir, env, "back up")?;
         crate::edge::local_d1::refuse_linked_env(&project.config_dir, env)?;
         for table in &args.tables {
             if table.trim().is_empty() || table.contains('\0') {

@@ -69,6 +69,115 @@ pub fn refuse_unless_live(backup_dir: &Path) -> anyhow::Result<()> {
     )
 }
 
+/// [`UNSET_EXPORTS`], as a literal that [`WAY_OUT`] is made of.
+macro_rules! unset_exports {
+    () => {
+        "unset QBTIME_REHEARSAL QBTIME_BACKUP_DIR CLOUDFLARE_API_BASE_URL CLOUDFLARE_API_TOKEN \
+         CLOUDFLARE_ACCOUNT_ID"
+    };
+}
+
+/// What `rehearse --serve` exports, unset: a shell that pasted its
+/// exports acts on the real databases again, and keeps its backups among
+/// the real ones (`commands::rehearse`'s `loopback_vars` names the same).
+/// `QBTIME_WRANGLER_CONFIG` stays: it names the project's own
+/// configuration, the one the rehearsal served.
+pub const UNSET_EXPORTS: &str = unset_exports!();
+
+/// The rehearsal whose directory this command's backup directory is in:
+/// the one it runs in ([`current`], whose `backups/` it is once
+/// [`refuse_unless_live`] passed), or one on its path (`QBTIME_BACKUP_DIR`
+/// pasted from `--serve`'s exports without `QBTIME_REHEARSAL`). Every
+/// backup taken there is a rehearsal's ([`of_backup`]).
+pub fn holding(backup_dir: &Path) -> Option<String> {
+    current().or_else(|| of_backup(backup_dir, None))
+}
+
+/// Whether `CLOUDFLARE_API_BASE_URL` names a server on 127.0.0.1, where a
+/// rehearsal's loopback API serves, and no other: unset, wrangler talks to
+/// Cloudflare's.
+fn api_on_loopback() -> bool {
+    is_loopback_url(&std::env::var("CLOUDFLARE_API_BASE_URL").unwrap_or_default())
+}
+
+/// Whether `url` is one on 127.0.0.1 itself, as the loopback's are
+/// (`http://127.0.0.1:PORT/client/v4`), not a host whose name starts so.
+fn is_loopback_url(url: &str) -> bool {
+    { url.strip_prefix("http://127.0.0.1") }.is_some_and(|rest| rest.starts_with([':', '/']))
+}
+
+/// Refuses (exit 3), before it does anything, a command that would act on
+/// `env`'s real database (`doing` it), or take a backup of it, in a shell
+/// whose backup directory is a rehearsal's ([`holding`]): the local D1,
+/// which no rehearsal serves (its loopback serves the remote environments
+/// alone), or a remote database when `CLOUDFLARE_API_BASE_URL` is not the
+/// loopback's (left out of the exports pasted). Its backup, a restore's
+/// safety backup included, would land in the rehearsal's `backups/`, a
+/// rehearsal's: `list` does not show it, restore refuses it outside that
+/// rehearsal (its printed way back too), and the `rm -rf` that `status`
+/// advises for the rehearsal's directory deletes it.
+pub fn refuse_real_database(
+    backup_dir: &Path,
+    env: &crate::config::environment::Environment,
+    doing: &str,
+) -> anyhow::Result<()> {
+    use crate::config::environment::Location;
+    let Some(rehearsal) = holding(backup_dir) else {
+        return Ok(());
+    };
+    let why = match env.location {
+        Location::Remote if api_on_loopback() => return Ok(()),
+        Location::Remote => format!(
+            "CLOUDFLARE_API_BASE_URL is not the rehearsal's loopback on 127.0.0.1, so {} is the \
+             real {}",
+            env.name, env.database_name
+        ),
+        Location::Local => format!(
+            "{} is this checkout's real local D1 ({}, under .wrangler/state), which no \
+             rehearsal serves: its loopback serves the remote environments alone",
+            env.name, env.database_name
+        ),
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to {doing} {}: {why}. Yet this shell's backup directory {} is the rehearsal \
+         {rehearsal}'s, and a backup of {} taken there (a restore's safety backup included) \
+         would be a rehearsal's: `list` does not show it, restore refuses it outside that \
+         rehearsal, and removing the rehearsal's directory deletes it. Nothing was done. {}",
+        env.name,
+        d1_core::names::shown_path(backup_dir),
+        env.name,
+        WAY_OUT
+    )
+}
+
+/// How a refusal of [`refuse_real_database`] and [`refuse_real_r2`] ends.
+const WAY_OUT: &str = concat!(
+    "Run it in a shell without the rehearsal's exports (`",
+    unset_exports!(),
+    "`); with them, act on the rehearsal's remote environments only."
+);
+
+/// Refuses (exit 3), before it does anything, an offsite command (`doing`)
+/// that would reach the real R2 in a shell whose backup directory is a
+/// rehearsal's ([`holding`]) while `CLOUDFLARE_API_BASE_URL` is not its
+/// loopback's: an upload would put the rehearsal's copies in the real
+/// bucket, a fetch a real backup among the rehearsal's, where it is taken
+/// for one of them ([`refuse_real_database`]).
+pub fn refuse_real_r2(backup_dir: &Path, doing: &str) -> anyhow::Result<()> {
+    let Some(rehearsal) = holding(backup_dir).filter(|_| !api_on_loopback()) else {
+        return Ok(());
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to {doing}: CLOUDFLARE_API_BASE_URL is not the rehearsal's loopback on \
+         127.0.0.1, so R2 is the real one, yet this shell's backup directory {} is the \
+         rehearsal {rehearsal}'s, whose backups are copies of its loopback's databases, and \
+         where a real backup fetched would be taken for one. Nothing was done. {WAY_OUT}",
+        d1_core::names::shown_path(backup_dir)
+    )
+}
+
 /// Whether `backup_dir` is the `backups/` of the rehearsal directory
 /// `name` (a real directory, no link), as a rehearsal exports it.
 fn is_its_backups(backup_dir: &Path, name: &str) -> bool {
@@ -331,6 +440,23 @@ pub fn tell_left(backup_dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only a URL on 127.0.0.1 is a rehearsal's loopback: Cloudflare's,
+    /// none, or a host whose name merely starts with those digits reach
+    /// something real.
+    #[test]
+    fn only_a_url_on_127_0_0_1_is_the_loopbacks() {
+        assert!(is_loopback_url("http://127.0.0.1:41234/client/v4"));
+        assert!(is_loopback_url("http://127.0.0.1/client/v4"));
+        for real in [
+            "",
+            "https://api.cloudflare.com/client/v4",
+            "http://127.0.0.1.example.com/client/v4",
+            "https://127.0.0.1:41234/client/v4",
+        ] {
+            assert!(!is_loopback_url(real), "{real}");
+        }
+    }
 
     /// A backup is a rehearsal's by its manifest's mark, wherever the file
     /// now is, or else by a rehearsal directory on its path; a mark that

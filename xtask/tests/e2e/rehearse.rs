@@ -1492,62 +1492,50 @@ fn a_served_rehearsals_exports_refuse_commands_on_the_real_local_d1() {
         Served::start(sb.xtask_command(&["rehearse", "--serve", "--from", from.to_str().unwrap()]));
     served.run_in(&sb, &["backup", "prod"], &[]).assert_ok();
     let held = files_under(&sb.backups());
-    let refused: &[(&[&str], &[&str])] = &[
+    let drills = std::fs::read(sb.path().join("docs/restore-drills.md")).ok();
+    let (local, base_url) = (
+        "is this checkout's real local D1",
+        "CLOUDFLARE_API_BASE_URL",
+    );
+    let refused: &[(&[&str], &[&str], &str)] = &[
+        (&replacing_local("latest:prod"), &[], local),
+        (&replacing_local("latest:staging"), &[], local),
+        (&["backup", "local"], &[], local),
+        (&["migrate", "local", "--yes"], &[], local),
+        (&["with-backup", "local", "--", "true"], &[], local),
         (
-            &[
-                "restore",
-                "latest:prod",
-                "--to",
-                "local",
-                "--replace",
-                "--yes",
-            ],
+            &["drill", "--to", "local", "--from", "prod", "--yes"],
             &[],
+            local,
         ),
         (
-            &[
-                "restore",
-                "latest:staging",
-                "--to",
-                "local",
-                "--replace",
-                "--yes",
-            ],
+            &["drill", "--from", "prod", "--yes"],
             &[],
+            "the real drill log",
         ),
-        (&["backup", "local"], &[]),
-        (&["migrate", "local", "--yes"], &[]),
-        (&["with-backup", "local", "--", "true"], &[]),
-        (&["drill", "--to", "local", "--from", "prod", "--yes"], &[]),
-        (&["backup", "prod"], &["CLOUDFLARE_API_BASE_URL"]),
+        (&["backup", "prod"], &[base_url], base_url),
+        (
+            &["upload", "latest:prod"],
+            &[base_url],
+            "R2 is the real one",
+        ),
     ];
-    for (args, left_out) in refused {
+    for (args, left_out, named) in refused {
         let run = served.run_in(&sb, args, left_out);
-        assert_eq!(
-            run.code,
-            Some(3),
-            "{args:?} without {left_out:?}:\n{}",
-            run.all()
-        );
-        let named = match left_out.is_empty() {
-            true => "is this checkout's real local D1",
-            false => "CLOUDFLARE_API_BASE_URL",
-        };
+        let said = format!("{args:?} without {left_out:?}:\n{}", run.all());
+        assert_eq!(run.code, Some(3), "{said}");
         assert!(
             run.stderr.contains(named)
                 && run
                     .stderr
                     .contains("unset QBTIME_REHEARSAL QBTIME_BACKUP_DIR")
                 && run.stderr.contains("Nothing was done"),
-            "{args:?} without {left_out:?}:\n{}",
-            run.all()
+            "{said}"
         );
-        assert!(
-            holds_local_only(&sb),
-            "{args:?} replaced local:\n{}",
-            run.all()
-        );
-        assert_eq!(files_under(&sb.backups()), held, "{args:?}:\n{}", run.all());
+        assert!(holds_local_only(&sb), "replaced local: {said}");
+        assert_eq!(files_under(&sb.backups()), held, "{said}");
+        let log = std::fs::read(sb.path().join("docs/restore-drills.md")).ok();
+        assert_eq!(log, drills, "{said}");
     }
 }
 

@@ -4433,7 +4433,7 @@ fn no_backup_for_latest_names_the_backup_directory_looked_in_and_why() {
         assert!(
             said.contains(&format!("no full backup of local in {looked_in}"))
                 && why.is_none_or(|why| said.contains(why))
-                && said.contains("`cargo xtask backup local`"),
+                && said.contains("backup local`"),
             "{said}"
         );
     }

@@ -297,6 +297,9 @@ fn restore(
         Some(n) => &n.target.clone(),
         None => envs.resolve(&args.to)?,
     };
+    // A dry run too: its plan would promise a safety backup taken among a
+    // rehearsal's.
+    crate::steps::rehearsals::refuse_real_database(&project.backup_dir, target, "restore into")?;
     check_confirmation_given(target, args, new.is_some())?;
     let lock = lock_before_the_plan(project, target, args)?;
     let Some(planned) = plan(sh, project, envs, args, target, new.as_deref())? else {
