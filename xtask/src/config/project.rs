@@ -354,6 +354,11 @@ impl Project {
                     let db = &entry.manifest.database;
                     env.renamed_from(&db.name, &db.uuid)
                 });
+                // In a shell pointed at a rehearsal, a real database's
+                // backups are elsewhere, and its "take one" refused.
+                let note = note.or_else(|| {
+                    crate::steps::rehearsals::real_database_note(&self.backup_dir, &env)
+                });
                 match note {
                     Some(note) => Exit::CouldNotRun.error(anyhow::anyhow!("{e}; {note}")),
                     None => e,

@@ -121,22 +121,8 @@ pub fn refuse_real_database(
     env: &crate::config::environment::Environment,
     doing: &str,
 ) -> anyhow::Result<()> {
-    use crate::config::environment::Location;
-    let Some(rehearsal) = holding(backup_dir) else {
+    let Some((rehearsal, why)) = real_in_a_rehearsal(backup_dir, env) else {
         return Ok(());
-    };
-    let why = match env.location {
-        Location::Remote if api_on_loopback() => return Ok(()),
-        Location::Remote => format!(
-            "CLOUDFLARE_API_BASE_URL is not the rehearsal's loopback on 127.0.0.1, so {} is the \
-             real {}",
-            env.name, env.database_name
-        ),
-        Location::Local => format!(
-            "{} is this checkout's real local D1 ({}, under .wrangler/state), which no \
-             rehearsal serves: its loopback serves the remote environments alone",
-            env.name, env.database_name
-        ),
     };
     crate::stop!(
         crate::exit::Exit::Refused,
@@ -149,6 +135,45 @@ pub fn refuse_real_database(
         env.name,
         WAY_OUT
     )
+}
+
+/// The rehearsal `backup_dir` is in ([`holding`]), and why `env` is a real
+/// database there, when it is one ([`refuse_real_database`]).
+fn real_in_a_rehearsal(
+    backup_dir: &Path,
+    env: &crate::config::environment::Environment,
+) -> Option<(String, String)> {
+    use crate::config::environment::Location;
+    let rehearsal = holding(backup_dir)?;
+    let why = match env.location {
+        Location::Remote if api_on_loopback() => return None,
+        Location::Remote => format!(
+            "CLOUDFLARE_API_BASE_URL is not the rehearsal's loopback on 127.0.0.1, so {} is the \
+             real {}",
+            env.name, env.database_name
+        ),
+        Location::Local => format!(
+            "{} is this checkout's real local D1 ({}, under .wrangler/state), which no \
+             rehearsal serves: its loopback serves the remote environments alone",
+            env.name, env.database_name
+        ),
+    };
+    Some((rehearsal, why))
+}
+
+/// What `latest:ENV` finding no backup of `env` in a rehearsal's backup
+/// directory adds when `env` is a real database there
+/// ([`real_in_a_rehearsal`]): its `take one with cargo xtask backup ENV`
+/// is refused in this shell, and its real backups are elsewhere.
+pub fn real_database_note(
+    backup_dir: &Path,
+    env: &crate::config::environment::Environment,
+) -> Option<String> {
+    let (_, why) = real_in_a_rehearsal(backup_dir, env)?;
+    Some(format!(
+        "in this shell that is refused, since {why}. Its backups are among the real ones: \
+         read them, or take one, in a shell without the rehearsal's exports (`{UNSET_EXPORTS}`)"
+    ))
 }
 
 /// How a refusal of [`refuse_real_database`] and [`refuse_real_r2`] ends.

@@ -1537,6 +1537,25 @@ fn a_served_rehearsals_exports_refuse_commands_on_the_real_local_d1() {
         let log = std::fs::read(sb.path().join("docs/restore-drills.md")).ok();
         assert_eq!(log, drills, "{said}");
     }
+    // latest:local looks in the rehearsal's backups/, and says where, and
+    // that local's real backups are read without the exports.
+    let run = served.run_in(&sb, &["verify", "latest:local"], &[]);
+    let dir = &served.vars["QBTIME_BACKUP_DIR"];
+    assert!(
+        run.code == Some(2)
+            && run
+                .stderr
+                .contains(&format!("no full backup of local in {dir}"))
+            && run
+                .stderr
+                .contains("QBTIME_BACKUP_DIR names: the rehearsal")
+            && run.stderr.contains("real local D1")
+            && run
+                .stderr
+                .contains("unset QBTIME_REHEARSAL QBTIME_BACKUP_DIR"),
+        "{}",
+        run.all()
+    );
 }
 
 /// rvCM 1: the way out the refusal prints, pasted into the shell that
