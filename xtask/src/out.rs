@@ -406,14 +406,11 @@ fn write_line(to_stderr: bool, text: &str) {
 /// crosses a line (a JSON document is many). The output a command was
 /// asked for (`asked`) that could not be written is kept for `main`.
 fn write_redacted(to_stderr: bool, text: &str, redact: fn(&str) -> String, asked: bool) {
-    let text = text
-        .strip_suffix('\n')
-        .unwrap_or(text)
-        .split('\n')
-        .map(redact)
-        .collect::<Vec<_>>()
-        .join("\n");
-    let text = clean(&text, to_stderr);
+    let terminal = match to_stderr {
+        true => std::io::stderr().is_terminal(),
+        false => std::io::stdout().is_terminal(),
+    };
+    let text = as_written(text, redact, colour_on(terminal));
     let _guard = DRAWING.lock().unwrap_or_else(|e| e.into_inner());
     if to_stderr {
         clear_spinner_line();
@@ -429,6 +426,16 @@ fn write_redacted(to_stderr: bool, text: &str, redact: fn(&str) -> String, asked
             note_stdout_write(written);
         }
     }
+}
+
+/// `text` as [`write_redacted`] writes it, colour kept when `keep_colour`
+/// (one trailing newline dropped).
+fn as_written(text: &str, redact: fn(&str) -> String, keep_colour: bool) -> String {
+    let text = { text.strip_suffix('\n').unwrap_or(text).split('\n') }
+        .map(redact)
+        .collect::<Vec<_>>()
+        .join("\n");
+    strip_escapes(&text, keep_colour).into_owned()
 }
 
 /// Whether the lines a step says are tucked under `-v` ([`tuck`]).
@@ -1005,6 +1012,54 @@ pub fn listed_as_shown(items: &[String], noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What cuts a secret in two in text from outside (an API's error, an
+    /// app's answer) and the printer removes or shows as U+FFFD, or that
+    /// shows as nothing: an escape code, colour, a window title, a
+    /// carriage return, a zero-width space, NUL, a soft hyphen, DEL, a
+    /// backspace, a word joiner, an interlinear annotation mark (Unicode
+    /// format characters), a line separator.
+    const CUTS: [&str; 12] = [
+        "\u{1b}[0m",
+        "\u{1b}[31m",
+        "\u{1b}]0;title\u{7}",
+        "\r",
+        "\u{200b}",
+        "\u{0}",
+        "\u{ad}",
+        "\u{7f}",
+        "\u{8}",
+        "\u{2060}",
+        "\u{fff9}",
+        "\u{2028}",
+    ];
+
+    /// Each secret the tool knows (the API token, a held one such as the
+    /// DevOps token, an age identity, a signed URL's signature) is never
+    /// written in two halves, whatever cuts it, to a log or a colour
+    /// terminal (rvCL 1).
+    #[test]
+    fn a_secret_cut_by_a_control_or_invisible_character_is_redacted_whole() {
+        let token = "zzTOKENzz-held-0123456789";
+        crate::redact::hold(token);
+        let identity = "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSHQ0MSR";
+        let url = "https://bucket.r2.example/key?X-Amz-Signature=0123456789abcdef0123456789";
+        for secret in [token, identity, url] {
+            let (head, tail) = secret.split_at(secret.len() - 12);
+            for cut in CUTS {
+                for keep_colour in [false, true] {
+                    let line = format!("error: bad {head}{cut}{tail} [code: 7400]");
+                    let written = as_written(&line, crate::redact::text, keep_colour);
+                    let seen: String = written.chars().filter(char::is_ascii_graphic).collect();
+                    assert!(
+                        !written.contains(tail) && !seen.contains(tail),
+                        "{cut:?} (colour {keep_colour}): {written:?}"
+                    );
+                    assert!(written.contains(crate::redact::REDACTED), "{written:?}");
+                }
+            }
+        }
+    }
 
     fn typed(text: &str, globals: &[(&'static str, &str)]) -> String {
         let globals: Vec<(&'static str, String)> =

@@ -133,6 +133,11 @@ pub struct Faults {
     /// at once. A test that stops a client at a known request is then
     /// slow only from there, not through every request before it.
     pub response_delay_from: Option<String>,
+    /// Every request, whatever it asks, is answered with HTTP status `.0`
+    /// and a Cloudflare API error ([`code_for`]) whose message is `.1`:
+    /// an API whose error text is not the tool's to trust (one that echoes
+    /// the request's token, holds a line break or an escape code).
+    pub every_request_error: Option<(u16, String)>,
     /// Every signed-URL download is sent at this many bytes a second, as
     /// over a network rather than over 127.0.0.1 (the benchmark's remote
     /// row at a download rate).

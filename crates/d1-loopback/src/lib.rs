@@ -484,8 +484,13 @@ fn serve(shared: &Shared, http: &tiny_http::Server) {
         shared.log().requests.push(line.clone());
 
         let read = read_request(shared, &mut incoming, &method, &url);
-        let reply = answer(shared, read, line);
         let faults = shared.faults();
+        let reply = match &faults.every_request_error {
+            Some((status, message)) => {
+                Reply::cf_error(*status, faults::code_for(*status), message.clone())
+            }
+            None => answer(shared, read, line),
+        };
         if let Some(ms) = faults.response_delay_ms
             && (faults.response_delay_from.is_none() || shared.delay_started.load(Ordering::SeqCst))
         {

@@ -75,6 +75,35 @@ fn hooks_install_never_changes_a_file_outside_the_checkout_through_a_linked_hook
     assert_eq!(hooks_path(&sb), "", "changed though refused");
 }
 
+/// A tracked hook that is a hard link to a file outside the checkout
+/// (mode 640): `hooks install` made that file 750 through it, exit 0
+/// (rvCL 3). Refused as a link (exit 3), as every file the tool writes or
+/// chmods: the file outside keeps its mode and contents, core.hooksPath
+/// is not set.
+#[test]
+fn hooks_install_never_chmods_a_file_outside_through_a_hard_linked_hook() {
+    let sb = Sandbox::new();
+    let decoys = Decoys::plant(sb.path());
+    let outside = decoys.outside("o");
+    std::fs::write(&outside, "x").unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let hook = sb.path().join("scripts/git-hooks/pre-commit");
+    std::fs::remove_file(&hook).unwrap();
+    std::fs::hard_link(&outside, &hook).unwrap();
+    let before = decoys.hashes();
+
+    let run = sb.xtask(&["hooks", "install"]);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("pre-commit") && run.stderr.contains("hard link"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(mode(&outside), 0o640, "the file outside was chmodded");
+    assert_eq!(decoys.hashes(), before);
+    assert_eq!(hooks_path(&sb), "", "changed though refused");
+}
+
 /// A tracked hook checked out without its executable bit (a `chmod` lost
 /// in a zip download) is made executable only for those who can read it:
 /// a private one stays private.

@@ -26,6 +26,7 @@ mod exit_codes;
 mod fault_matrix;
 mod generated_shapes;
 mod hard_linked_state;
+mod hostile_api_answers;
 mod hostile_backup_dir_reads;
 mod hostile_backups;
 mod hostile_bucket_records;
