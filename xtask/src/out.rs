@@ -429,13 +429,18 @@ fn write_redacted(to_stderr: bool, text: &str, redact: fn(&str) -> String, asked
 }
 
 /// `text` as [`write_redacted`] writes it, colour kept when `keep_colour`
-/// (one trailing newline dropped).
+/// (one trailing newline dropped): cleaned first ([`strip_escapes`]), then
+/// redacted line by line. Cleaning after redacting joined a secret an
+/// escape code had cut in two, and showed the halves of one cut by a
+/// control or invisible character around a U+FFFD: redacted after, a
+/// secret is read whole past what the cleaning left ([`crate::redact::unseen_len`])
+/// (rvCL 1).
 fn as_written(text: &str, redact: fn(&str) -> String, keep_colour: bool) -> String {
-    let text = { text.strip_suffix('\n').unwrap_or(text).split('\n') }
+    let text = strip_escapes(text.strip_suffix('\n').unwrap_or(text), keep_colour);
+    { text.split('\n') }
         .map(redact)
         .collect::<Vec<_>>()
-        .join("\n");
-    strip_escapes(&text, keep_colour).into_owned()
+        .join("\n")
 }
 
 /// Whether the lines a step says are tucked under `-v` ([`tuck`]).
@@ -1042,7 +1047,10 @@ mod tests {
     fn a_secret_cut_by_a_control_or_invisible_character_is_redacted_whole() {
         let token = "zzTOKENzz-held-0123456789";
         crate::redact::hold(token);
-        let identity = "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSHQ0MSR";
+        let identity = concat!(
+            "AGE-SECRET-KEY-1",
+            "QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSHQ0MSR"
+        );
         let url = "https://bucket.r2.example/key?X-Amz-Signature=0123456789abcdef0123456789";
         for secret in [token, identity, url] {
             let (head, tail) = secret.split_at(secret.len() - 12);

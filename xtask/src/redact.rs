@@ -358,14 +358,24 @@ fn redact_pieces(text: &str, secret: &str) -> Option<String> {
 }
 
 /// Each byte of `text` as a loose match reads it: its ASCII letters in
-/// lower case, a `%XX` escape as the byte it stands for, and blanks and
-/// line breaks skipped; with the span of `text` it was read from.
+/// lower case, a `%XX` escape as the byte it stands for, and blanks, line
+/// breaks and what prints as nothing ([`unseen_len`]) skipped; with the
+/// span of `text` it was read from.
 fn read_loosely(text: &str) -> Vec<(u8, usize, usize)> {
     let bytes = text.as_bytes();
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut read = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        let unseen = match bytes[i] {
+            b' '..=b'~' => 0,
+            _ if text.is_char_boundary(i) => unseen_len(&text[i..]),
+            _ => 0,
+        };
+        if unseen > 0 {
+            i += unseen;
+            continue;
+        }
         let escaped = { bytes.get(i + 1..i + 3) }
             .filter(|_| bytes[i] == b'%')
             .and_then(|h| Some(hex(h[0])? << 4 | hex(h[1])?));
@@ -378,14 +388,76 @@ fn read_loosely(text: &str) -> Vec<(u8, usize, usize)> {
     read
 }
 
+/// How many bytes at the start of `text` print as nothing, or as the
+/// printer's U+FFFD ([`crate::out::clean`]): an escape sequence (CSI, as
+/// colour, or OSC, as a window title), a control character, one that
+/// reorders or hides text ([`d1_core::names::unprintable`]), any other
+/// Unicode format character (Cf), or U+FFFD itself. 0 for none, and for
+/// a blank or a line break, which each caller reads as its own. A secret
+/// echoed back cut by one (an API's error, an app's answer) reads whole
+/// past it, and is redacted whole, before and after the printer cleans it
+/// (rvCL 1).
+pub fn unseen_len(text: &str) -> usize {
+    let Some(c) = text.chars().next() else {
+        return 0;
+    };
+    // A CSI runs to its final byte, an OSC to BEL or `ESC \`.
+    let csi = |s: &str| {
+        { s.char_indices() }
+            .find(|(_, c)| ('\u{40}'..='\u{7e}').contains(c))
+            .map_or(s.len(), |(i, c)| i + c.len_utf8())
+    };
+    let osc = |s: &str| {
+        { s.char_indices() }
+            .find_map(|(i, c)| match c {
+                '\u{7}' => Some(i + 1),
+                '\u{1b}' if s[i + 1..].starts_with('\\') => Some(i + 2),
+                _ => None,
+            })
+            .unwrap_or(s.len())
+    };
+    match c {
+        '\u{1b}' => match text[1..].chars().next() {
+            Some('[') => 2 + csi(&text[2..]),
+            Some(']') => 2 + osc(&text[2..]),
+            Some(next) => 1 + next.len_utf8(),
+            None => 1,
+        },
+        '\u{9b}' => 2 + csi(&text[2..]),
+        c if c.is_ascii_whitespace() => 0,
+        c if c == '\u{fffd}' || d1_core::names::unprintable(c) || is_format(c) => c.len_utf8(),
+        _ => 0,
+    }
+}
+
+/// Whether `c` is a Unicode format character (Cf) that
+/// [`d1_core::names::unprintable`] does not already name: each shows as
+/// nothing, or joins the characters around it.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{600}'..='\u{605}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}'
+    )
+}
+
 /// `text` with every occurrence of `secret` that only a loose reading
 /// ([`read_loosely`]) finds redacted: an app that echoes the token it was
 /// sent percent-encoded (`%2F` for `/`), in another case, or broken by a
 /// line break. `None` if there is none.
 fn redact_loosely(text: &str, secret: &str) -> Option<String> {
-    let want: Vec<u8> = { secret.bytes() }
-        .filter(|b| !b.is_ascii_whitespace())
-        .map(|b| b.to_ascii_lowercase())
+    let want: Vec<u8> = { secret.chars() }
+        .filter(|c| !c.is_ascii_whitespace() && unseen_len(c.encode_utf8(&mut [0; 4])) == 0)
+        .flat_map(|c| c.to_ascii_lowercase().to_string().into_bytes())
         .collect();
     if want.is_empty() {
         return None;
@@ -1146,9 +1218,16 @@ fn redact_age_identities(text: &str) -> Option<String> {
     while let Some(found) = lower[at..].find(PREFIX) {
         let start = at + found;
         // `-` too: age's post-quantum identities are `AGE-SECRET-KEY-PQ-1…`.
-        let end = text[start + PREFIX.len()..]
-            .find(|c: char| !c.is_ascii_alphanumeric() && c != '-')
-            .map_or(text.len(), |i| start + PREFIX.len() + i);
+        // Its material runs on past what prints as nothing: a key cut by
+        // an escape code or a zero-width space is redacted whole.
+        let mut end = start + PREFIX.len();
+        while let Some(c) = text[end..].chars().next() {
+            end += match unseen_len(&text[end..]) {
+                0 if c.is_ascii_alphanumeric() || c == '-' => 1,
+                0 => break,
+                unseen => unseen,
+            };
+        }
         out.push_str(&text[at..start]);
         // "1" and "PQ-1" begin every key; anything more is its material.
         let word = &lower[start + PREFIX.len()..end];
@@ -1201,9 +1280,7 @@ fn redact_signed_urls(text: &str) -> String {
     while let Some(start) = find_url_start(rest) {
         out.push_str(&rest[..start]);
         let url_and_after = &rest[start..];
-        let end = url_and_after
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | '\x1b'))
-            .unwrap_or(url_and_after.len());
+        let end = url_end(url_and_after);
         let url = &url_and_after[..end];
         if url.contains('?') {
             let scheme_end = url.find("://").map_or(0, |i| i + 3);
@@ -1220,6 +1297,25 @@ fn redact_signed_urls(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Where the URL `text` starts with ends: at a blank, a quote or an
+/// angle bracket, past what prints as nothing inside it ([`unseen_len`]: a
+/// signature cut by a colour code or a zero-width space runs on), but not
+/// past such a thing at its end (a colour reset after it).
+fn url_end(text: &str) -> usize {
+    let (mut at, mut seen) = (0, 0);
+    while let Some(c) = text[at..].chars().next() {
+        match unseen_len(&text[at..]) {
+            0 if c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>') => break,
+            0 => {
+                at += c.len_utf8();
+                seen = at;
+            }
+            unseen => at += unseen,
+        }
+    }
+    seen
 }
 
 /// Where the first `http://` or `https://` (any case) of `text` starts.

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::config::project::Project;
-use crate::edge::git;
 use crate::edge::git::{HOOKS_DIR, HooksProblem};
+use crate::edge::{fsutil, git};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum HooksCommand {
@@ -107,7 +107,10 @@ fn install(sh: &Shell, project: &Project, replace: bool) -> Result<()> {
 /// someone else writes).
 fn tracked_hooks(top: &Path) -> Result<Vec<PathBuf>> {
     match git::tracked_hooks(top)? {
-        Ok(files) => Ok(files),
+        Ok(files) => {
+            files.iter().try_for_each(|hook| only_name(hook))?;
+            Ok(files)
+        }
         Err(problem) => {
             let (exit, also) = match problem {
                 HooksProblem::Missing(_) => (crate::exit::Exit::CouldNotRun, ""),
@@ -126,15 +129,38 @@ fn tracked_hooks(top: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
+/// Refuses (exit 3) a tracked hook that is a hard link, a file with a
+/// name elsewhere too, perhaps outside the checkout: the `chmod` would
+/// reach it there, as it would through a symbolic link (rvCL 3). Checked
+/// as every file the tool writes or chmods is
+/// ([`fsutil::refuse_other_names`]).
+fn only_name(hook: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let names = std::fs::metadata(hook)?.nlink();
+    fsutil::refuse_other_names(hook, names, "the tracked hook ", || {
+        format!(
+            "Give it a file of its own (`rm {0}`, then `git checkout -- {0}`) and run this \
+             again. Nothing was changed.",
+            d1_core::wording::shell_word(&hook.display().to_string())
+        )
+    })
+    .map_err(|e| crate::exit::Exit::Refused.error(e))
+}
+
 /// Makes a hook executable by those who can read it, and no one else: a
-/// hook checked out private stays private.
+/// hook checked out private stays private. Through the file opened (never
+/// a symbolic link, a hard link refused again: [`fsutil::open_no_follow`]),
+/// so that nothing put in its name since it was checked is changed.
 fn make_executable(hook: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mut perms = std::fs::metadata(hook)?.permissions();
+    let what = "the tracked hook";
+    let file = fsutil::open_no_follow(std::fs::OpenOptions::new().read(true), hook, what)
+        .map_err(|e| crate::exit::Exit::Refused.error(e))?;
+    let mut perms = file.metadata()?.permissions();
     let mode = perms.mode();
     if mode & 0o111 == 0 {
         perms.set_mode(mode | 0o100 | ((mode & 0o444) >> 2));
-        std::fs::set_permissions(hook, perms)?;
+        file.set_permissions(perms)?;
     }
     Ok(())
 }

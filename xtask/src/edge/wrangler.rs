@@ -894,7 +894,15 @@ fn no_credentials(invocation: &Invocation) -> anyhow::Error {
     ))
 }
 
-/// What wrangler `said` before it failed, for its error: its last lines.
+/// What marks each line wrangler printed that this tool passes on (in an
+/// error's `wrangler said:`, and live with `-v`), as a rehearsal's lines
+/// are marked: an API's error message is printed by wrangler over as many
+/// lines as it holds line breaks, and unmarked, `boom<LF>warning: prod
+/// backup deleted` printed a line that read as the tool's own (rvCL 2).
+pub const RELAYED: &str = "  wrangler | ";
+
+/// What wrangler `said` before it failed, for its error: its last lines,
+/// each marked [`RELAYED`].
 /// Its "Logs were written to" names a directory that is deleted when the
 /// call returns. A trigger's message is left out, over as many lines as it
 /// takes.
@@ -910,7 +918,8 @@ fn said_for_error(said: &[String]) -> String {
     if !shown.is_empty() {
         message.push_str("; wrangler said:");
         for line in &shown[skip..] {
-            message.push_str("\n  ");
+            message.push('\n');
+            message.push_str(RELAYED);
             message.push_str(line.trim_end());
         }
     }
@@ -1663,11 +1672,7 @@ fn printed_on_failure(printed: &str) -> Option<String> {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(d1_core::gate::without_raise_messages)
-            .map(|t| {
-                d1_core::gate::without_statement_texts(&t)
-                    .into_owned()
-                    .into()
-            })
+            .map(|t| relayed_on_one_line(&d1_core::gate::without_statement_texts(&t)).into())
             .collect();
         return Some(match texts.is_empty() {
             true => format!(
@@ -1685,6 +1690,25 @@ fn printed_on_failure(printed: &str) -> Option<String> {
         shown = format!("({skip} earlier lines not shown)\n{shown}");
     }
     Some(shown)
+}
+
+/// An API's error text as a failure relays it: redacted, then each
+/// character that would break the line or hide text (a line break, a
+/// carriage return, an escape code) written as its escape (`\u{a}`), so
+/// that `boom<CR>Result: GOOD<LF>warning: prod backup deleted` is read as
+/// what the API said, never as lines of the tool's own (rvCL 2).
+/// Redacted first: a secret cut by one of those is read whole
+/// ([`crate::redact::unseen_len`]), which its escape would not be.
+fn relayed_on_one_line(text: &str) -> String {
+    let redacted = crate::redact::text(text);
+    let mut out = String::with_capacity(redacted.len());
+    for c in redacted.chars() {
+        match d1_core::names::breaks_text(c) {
+            true => out.push_str(&c.escape_unicode().to_string()),
+            false => out.push(c),
+        }
+    }
+    out
 }
 
 /// wrangler's "🪵  Logs were written to \"…\"": the directory is private
@@ -1787,7 +1811,7 @@ fn keep_lines(
                 let told = kept[from..].join("\n");
                 for line in d1_core::gate::without_raise_messages(&told).lines() {
                     if !is_log_path_line(line) {
-                        crate::out::detail_args(format_args!("{line}"));
+                        crate::out::detail_args(format_args!("{RELAYED}{line}"));
                     }
                 }
             }
@@ -1805,7 +1829,7 @@ fn keep_lines(
         // over several lines, is known only once its code is read.
         erring |= line.contains("[ERROR]");
         if live && !erring && !is_log_path_line(&line) {
-            crate::out::detail_args(format_args!("{line}"));
+            crate::out::detail_args(format_args!("{RELAYED}{line}"));
         }
         // A runaway wrangler must not fill memory: the newest lines matter.
         if kept.len() == 10_000 {
