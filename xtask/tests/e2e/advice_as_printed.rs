@@ -1777,4 +1777,91 @@ fn an_fts5_table_whose_content_table_is_gone_is_diffed_and_advised_no_table() {
         "{}",
         refused.all()
     );
+
+/// `deploy ENV` in `remote`, the Pages deploy replaced by a line appended
+/// to `deployed.log` (a real one needs Cloudflare).
+fn deploy_on(remote: &common::remote::Remote, home: &std::path::Path, args: &[&str]) -> Run {
+    let all = [&["deploy"][..], args].concat();
+    let mut cmd = remote.xtask_command(home, &all);
+    cmd.env("QBTIME_PAGES_DEPLOY", "echo deployed >> deployed.log");
+    Run::from_output(cmd.output().unwrap())
+}
+
+/// The settings a refusal asks for in backups.toml, as printed: each
+/// backticked `[table]` and the backticked `key = value` after it, with
+/// the placeholders (`age1...`, `"..."`) given by `fill`.
+fn settings_advised(text: &str, fill: impl Fn(&str) -> String) -> String {
+    let quoted: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
+    let mut toml = String::new();
+    for pair in quoted.windows(2) {
+        if pair[0].starts_with('[') && pair[0].ends_with(']') && pair[1].contains(" = ") {
+            toml.push_str(&format!("{}\n{}\n\n", pair[0], fill(pair[1])));
+        }
+    }
+    toml
+}
+
+/// rvCM 1: `deploy staging --dry-run` (a preview branch, a migration
+/// pending, staging with neither recipients nor a bucket) advised "give
+/// --encrypt-to age1…" of `--require-encryption`, neither of them a flag
+/// of deploy (exit 2, "unexpected argument"); given recipients, it failed
+/// again for the bucket, exit 2 then. One dry run names both settings, as
+/// backups.toml takes them and with no flag deploy lacks, exit 3; set as
+/// printed (a key from the `keygen` it names), the dry run passes and the
+/// deploy runs.
+#[test]
+fn a_deploy_dry_run_names_every_setting_its_backup_lacks_as_backups_toml_takes_it() {
+    use common::remote::Remote;
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    remote.server.add_bucket("qbtime-staging-backups");
+    let sb = &remote.sb;
+    sb.git(&["checkout", "-q", "-b", "preview/x"]).assert_ok();
+    let dry = ["staging", "--branch", "preview/x", "--dry-run"];
+    let run = deploy_on(&remote, home.path(), &dry);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    let said = run.stderr.clone();
+    for flag in ["--encrypt-to", "--require-encryption", "--upload"] {
+        assert!(!said.contains(flag), "{flag} is no flag of deploy:\n{said}");
+    }
+    for setting in ["[staging.encryption]", "[staging.offsite]", "backups.toml"] {
+        assert!(said.contains(setting), "{setting}:\n{said}");
+    }
+    // The key it names how to make, made as printed.
+    let keygen = advised(&said, "keygen");
+    assert_eq!(keygen.len(), 1, "{said}");
+    let key = home.path().join("staging-key.txt");
+    let words: Vec<String> = { keygen[0].iter() }
+        .map(|w| match w.as_str() {
+            "FILE" => key.display().to_string(),
+            _ => w.clone(),
+        })
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let recipient = keygen_recipient(&remote.xtask(home.path(), &words));
+    let toml = settings_advised(&said, |line| {
+        line.replace("age1...", &recipient)
+            .replace("\"...\"", "\"qbtime-staging-backups\"")
+    });
+    assert!(
+        toml.contains("recipients") && toml.contains("bucket"),
+        "{said}"
+    );
+    let settings = sb.path().join("backups.toml");
+    let text = std::fs::read_to_string(&settings).unwrap();
+    std::fs::write(&settings, format!("{toml}{text}")).unwrap();
+    let run = deploy_on(&remote, home.path(), &dry);
+    run.assert_ok();
+    assert!(!sb.path().join("deployed.log").exists());
+    let run = deploy_on(
+        &remote,
+        home.path(),
+        &["staging", "--branch", "preview/x", "--yes"],
+    );
+    run.assert_ok();
+    assert!(sb.path().join("deployed.log").exists(), "{}", run.all());
+    let taken: Vec<String> = { sb.backup_files().into_iter() }
+        .filter(|f| f.ends_with(".sql.zst.age"))
+        .collect();
+    assert_eq!(taken.len(), 1, "{:?}", sb.backup_files());
 }
