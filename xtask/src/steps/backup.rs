@@ -1401,6 +1401,63 @@ impl StoredAs<'_> {
     }
 }
 
+/// Refuses, before anything runs, a backup whose settings are missing:
+/// recipients it must be encrypted to (`unencrypted`), a bucket it must
+/// go to (`no_bucket`); each named in one refusal, so that a dry run tells
+/// every one at once. A backup of its own names its flags (`--encrypt-to`,
+/// `--require-encryption`) and the setting; a deploy's, which always
+/// encrypts and uploads and has no such flags, names only the settings of
+/// backups.toml, and the `keygen` that makes a key, exit 3 whichever is
+/// missing.
+fn refuse_missing_settings(
+    env: &Environment,
+    args: &BackupArgs,
+    (unencrypted, no_bucket): (bool, bool),
+) -> Result<()> {
+    use crate::exit::Exit;
+    let section = &env.env_name;
+    let task = args.taken_for.is_a_task();
+    let mut missing = Vec::new();
+    if unencrypted && task {
+        missing.push(format!(
+            "deploy backs up {} encrypted, always (its backup goes offsite, and a runner's \
+             disk holds it), and backups.toml names no recipients for it: add \
+             `[{section}.encryption]` with `recipients = [\"age1...\"]` to backups.toml, the \
+             public key `cargo xtask keygen --out FILE` prints (keep FILE, the identity, off \
+             the runner)",
+            env.name
+        ));
+    } else if unencrypted {
+        missing.push(format!(
+            "refusing to back up {} unencrypted (--require-encryption): give --encrypt-to \
+             age1..., or set `recipients` under [{section}.encryption] in backups.toml",
+            env.name
+        ));
+    }
+    if no_bucket && task {
+        missing.push(format!(
+            "deploy copies its backup of {} offsite, always, and backups.toml names no bucket \
+             for it: add `[{section}.offsite]` with `bucket = \"...\"` (an R2 bucket of the \
+             account) to backups.toml",
+            env.name
+        ));
+    } else if no_bucket {
+        missing.push(format!(
+            "--upload needs a bucket: add `[{section}.offsite]` with `bucket = \"...\"` to \
+             backups.toml"
+        ));
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let exit = if unencrypted || task {
+        Exit::Refused
+    } else {
+        Exit::CouldNotRun
+    };
+    crate::stop!(exit, "{}. Nothing was run.", missing.join("; and "))
+}
+
 /// What a backup was asked for, checked before anything is read or
 /// written: the environment, the encryption recipients and the stored
 /// format they lead to, and whether the backup goes offsite.
@@ -1446,31 +1503,16 @@ impl<'e> Request<'e> {
             }
         }
         let format = Format::choose(args.compress || settings.compress, &recipients);
-        if args.require_encryption && format != Format::ZstdAge {
-            crate::stop!(
-                crate::exit::Exit::Refused,
-                "refusing to back up {} unencrypted (--require-encryption): give --encrypt-to \
-                 age1..., or set `recipients` under [{}.encryption] in backups.toml. Nothing was \
-                 run.",
-                env.name,
-                env.name
-            );
-        }
         let upload = match args.upload {
             None => false,
             Some(UploadWhen::Auto) => settings.offsite.is_some(),
             Some(UploadWhen::Always) => true,
         };
-        let upload = match (upload, &settings.offsite) {
-            (false, _) => None,
-            (true, Some(offsite)) => Some(offsite.bucket.clone()),
-            (true, None) => crate::stop!(
-                crate::exit::Exit::CouldNotRun,
-                "--upload needs a bucket: add `[{}.offsite]` with `bucket = \"...\"` to \
-                 backups.toml. Nothing was run.",
-                env.name
-            ),
-        };
+        let unencrypted = args.require_encryption && format != Format::ZstdAge;
+        let no_bucket = upload && settings.offsite.is_none();
+        refuse_missing_settings(env, args, (unencrypted, no_bucket))?;
+        let upload = { upload.then_some(settings.offsite.as_ref()).flatten() }
+            .map(|offsite| offsite.bucket.clone());
         warn_migrations_unchecked(project, env, args)?;
         Ok(Request {
             env,
