@@ -1230,6 +1230,17 @@ mod tests {
             ),
             "verifying (20 s): 1500028 of 1500030 statements, 75001/s, almost done"
         );
+        // rvCM 3: 235724 of 400038 at that rate is under a second from
+        // the end by the estimate, but not "almost done" at 59%.
+        let early = progress_text(
+            "load",
+            s(1.0),
+            Some(235_724),
+            Some(400_038),
+            Unit::Statements,
+        );
+        assert!(!early.contains("almost done"), "{early}");
+        assert!(!early.contains("about 0 s"), "{early}");
     }
 
     #[test]

@@ -2988,3 +2988,39 @@ fn a_clean_restore_to_staging_leaves_out_an_empty_table_no_migration_makes_and_s
     }
     assert_eq!(got, want);
 }
+
+/// rvCM 3: a remote `--no-manifest` restore counts the restored rows
+/// ("count the restored rows", under -v) and compares them with the
+/// dump's INSERTs, yet its checklist showed `[ ] row counts`: it ticks
+/// what ran, and says what the counts were compared with.
+#[test]
+fn a_no_manifest_restore_ticks_the_row_counts_it_compared() {
+    let remote = Remote::new("");
+    let home = tempfile::tempdir().unwrap();
+    let file = remote.sb.backups().join(remote.backup_prod(home.path()));
+    let hand = home.path().join("by-hand.sql");
+    std::fs::copy(&file, &hand).unwrap();
+    let args = [
+        "-v",
+        "restore",
+        hand.to_str().unwrap(),
+        "--no-manifest",
+        "--to",
+        "staging",
+        "--replace",
+        "--yes",
+    ];
+    let run = remote.xtask(home.path(), &args);
+    run.assert_ok();
+    assert!(
+        run.all().contains("count the restored rows"),
+        "{}",
+        run.all()
+    );
+    let line = run.stdout_line_with("row counts:");
+    assert!(
+        line.contains("[x]") && line.contains("the dump's INSERTs"),
+        "{}",
+        run.all()
+    );
+}

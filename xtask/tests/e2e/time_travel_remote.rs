@@ -1569,8 +1569,17 @@ fn a_migration_whose_applied_at_was_set_back_is_told_taken_back_and_guarded() {
         PROD,
         "--allow-migration-taken-back",
     ];
-    remote.xtask(home.path(), &args).assert_ok();
+    let run = remote.xtask(home.path(), &args);
+    run.assert_ok();
     assert_eq!(remote.server.time_travel_restores().len(), 1);
+    // rvCM 3: its guard line says the flag was given, not that the
+    // restore is refused without it.
+    let guard = run.stdout_line_with("guard ");
+    assert!(
+        guard.contains("--allow-migration-taken-back was given") && !guard.contains("refused"),
+        "{}",
+        run.all()
+    );
 }
 
 /// OC 2: a migration that `applied_at` alone dates (applied with wrangler,
