@@ -815,11 +815,15 @@ pub fn progress_text(
             Unit::Statements => format!(", {rate:.0}/s"),
         });
         if let Some(total) = total.filter(|t| *t > done) {
-            // Under a second left is said as "almost done", never "0 s".
+            // Under a second left is said as "almost done" near the end
+            // (95% done), never "0 s"; before it, "under 1 s left" (a
+            // fast rate's estimate at 59% is not the end).
             let eta = Duration::from_secs_f64((total - done) as f64 / rate);
-            text.push_str(&match eta < Duration::from_secs(1) {
-                true => ", almost done".to_owned(),
-                false => format!(", about {} left", seconds(eta)),
+            let near_end = done.saturating_mul(20) >= total.saturating_mul(19);
+            text.push_str(&match (eta < Duration::from_secs(1), near_end) {
+                (true, true) => ", almost done".to_owned(),
+                (true, false) => ", under 1 s left".to_owned(),
+                (false, _) => format!(", about {} left", seconds(eta)),
             });
         }
     }

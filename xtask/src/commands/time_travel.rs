@@ -264,7 +264,7 @@ fn restore(sh: &Shell, project: &Project, args: &RestoreArgs) -> Result<()> {
         Err(why) => crate::warn!("{why}"),
     }
     plan.earlier = told.unwrap_or_default();
-    plan.print(project);
+    plan.print(project, args.allow_migration_taken_back);
     // A restore its journal has no room to record is not run: the journal
     // holds its way back. A dry run says so too.
     crate::edge::fsutil::check_room(
@@ -740,7 +740,8 @@ impl<'a> RestorePlan<'a> {
         })
     }
 
-    fn print(&self, project: &Project) {
+    /// The plan; `allowed`: `--allow-migration-taken-back` was given.
+    fn print(&self, project: &Project, allowed: bool) {
         let RestorePlan {
             env,
             at,
@@ -797,7 +798,7 @@ impl<'a> RestorePlan<'a> {
             Some(Err(why)) => crate::say!("  takes back   not known: {why}"),
             None => {}
         }
-        self.say_disputed();
+        self.say_disputed(allowed);
         crate::say!("  runs         {restore}");
         crate::say!(
             "  records      the bookmarks before and after in {}",
@@ -851,8 +852,9 @@ impl<'a> RestorePlan<'a> {
 
     /// The plan's lines on where `applied_at` and this tool's records
     /// disagree, and the flag that restores anyway; or that the records
-    /// could not be read.
-    fn say_disputed(&self) {
+    /// could not be read. `allowed`: the flag was given, and the guard
+    /// line says so.
+    fn say_disputed(&self, allowed: bool) {
         if let Some(why) = &self.unread {
             crate::say!(
                 "  checked      applied_at alone: this tool's records could not be read ({why})"
@@ -876,10 +878,21 @@ impl<'a> RestorePlan<'a> {
                 d1_core::wording::shell_word(&self.env.name)
             );
         }
-        if !self.disputed.is_empty() {
-            crate::say!(
+        match (self.disputed.is_empty(), allowed) {
+            (true, _) => {}
+            (false, true) => crate::say!(
+                "  guard        --allow-migration-taken-back was given: the restore takes {} \
+                 back all the same",
+                d1_core::wording::listed(
+                    &{ self.disputed.iter() }
+                        .map(|(d, _)| d.clone())
+                        .collect::<Vec<_>>(),
+                    "migration"
+                )
+            ),
+            (false, false) => crate::say!(
                 "  guard        the restore is refused without --allow-migration-taken-back"
-            );
+            ),
         }
     }
 

@@ -453,7 +453,8 @@ pub(super) fn print_checklist(
         );
     } else {
         crate::say!(
-            "  [ ] row counts: {}, {}; no manifest, so compared with the dump's INSERTs only",
+            "  [x] row counts: {}, {}, equal to the dump's INSERTs (no manifest to compare \
+             with)",
             d1_core::wording::count(counts.len(), "table"),
             d1_core::wording::count(total, "row")
         );
