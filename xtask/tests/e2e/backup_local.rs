@@ -1187,3 +1187,64 @@ fn a_backup_of_an_internal_table_is_refused_and_never_listed() {
     assert!(run.stderr.contains("full backup"), "{}", run.all());
     assert!(!run.all().contains("GOOD"), "{}", run.all());
 }
+
+/// rvCM 2: after a restore this tool made of a backup with more rows in
+/// all but none in one table, the next backup warned that the table's
+/// rows were lost, advising a restore of the restore's own safety backup
+/// (which prune "keeps as the last before the rows fell"): the restore
+/// journal records the change as deliberate. Compared with what the
+/// restore loaded (a backup here), it warns of nothing; of a file with no
+/// manifest here, the fall is told as that restore's, with no restore to
+/// undo it.
+#[test]
+fn a_backup_after_a_restore_made_here_does_not_warn_of_the_rows_it_replaced() {
+    let sb = seeded();
+    sb.xtask(&["-q", "backup", "local"]).assert_ok();
+    let before = only_backup(&sb);
+    let mut many = String::from("DELETE FROM notifications;\n");
+    for i in 0..20 {
+        many.push_str(&format!(
+            "INSERT INTO companies (name, timezone) VALUES ('Bulk {i}', 'UTC');\n"
+        ));
+    }
+    sb.execute_sql(&many);
+    sb.xtask(&["-q", "backup", "local", "--reason", "huge"])
+        .assert_ok();
+    let huge = { sb.backup_files().into_iter() }
+        .find(|f| f.ends_with(".sql") && *f != before)
+        .unwrap();
+    let outside = sb.path().join("huge.sql");
+    std::fs::copy(sb.backups().join(&huge), &outside).unwrap();
+    let restore = |file: &str, flags: &[&str]| {
+        let args = [
+            &["-q", "restore", file, "--to", "local", "--replace", "--yes"],
+            flags,
+        ]
+        .concat();
+        sb.xtask(&args).assert_ok();
+    };
+    for (file, flags) in [
+        (huge.as_str(), &[][..]),
+        (outside.to_str().unwrap(), &["--no-manifest"][..]),
+    ] {
+        restore(&before, &[]);
+        restore(file, flags);
+        let run = sb.xtask(&["backup", "local"]);
+        run.assert_ok();
+        assert!(
+            !run.stderr.contains("notifications") && !run.stderr.contains("prune keeps"),
+            "{file}: the rows its restore replaced are warned of as lost:\n{}",
+            run.all()
+        );
+        if flags.is_empty() {
+            assert!(!run.stdout.contains("fewer rows"), "{}", run.all());
+        } else {
+            let line = run.stdout_line_with("fewer rows");
+            assert!(
+                line.contains("the restore of huge.sql") && line.contains("notifications"),
+                "{}",
+                run.all()
+            );
+        }
+    }
+}
