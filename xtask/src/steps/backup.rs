@@ -3445,6 +3445,50 @@ fn warn_rows_fell(project: &Project, env: &Environment, new: &Manifest) {
                 && m.tables == new.tables
         });
     let Some(previous) = previous else { return };
+    // A restore this tool made since (its journal's line, done) loaded
+    // the rows now held on purpose: the backup is compared with what it
+    // loaded, when that backup is here, or the fall is told as the
+    // restore's, with nothing to undo (rvCM 2).
+    let restored = { crate::steps::restores::last_changing_into(&project.backup_dir, env) }
+        .filter(|r| r.status == "done" && r.started > previous.created_at);
+    if let Some(restored) = restored {
+        let loaded = { entries.iter().map(|e| &e.manifest) }
+            .find(|m| m.file.name == restored.backup && m.mode == new.mode);
+        match loaded {
+            Some(loaded) if loaded.tables == new.tables => {
+                warn_fell_since(project, env, new, loaded)
+            }
+            _ => say_fell_by_restore(new, previous, &restored),
+        }
+        return;
+    }
+    warn_fell_since(project, env, new, previous);
+}
+
+/// The fall of rows from `previous`, before it, to `new`, when a restore
+/// this tool made since `previous` was taken ([`warn_rows_fell`]) loaded
+/// a backup that is not here to compare with: said, once, as the
+/// restore's, never with a restore that would undo it.
+fn say_fell_by_restore(
+    new: &Manifest,
+    previous: &Manifest,
+    restored: &crate::steps::restores::Restore,
+) {
+    if let Some(fell) = d1_core::retention::rows_fell_said(&previous.rows, &new.rows) {
+        crate::say!(
+            "{} holds fewer rows than {}, the good backup before it ({fell}): that follows the \
+             restore of {} at {} (the restore journal), which replaced them; nothing was lost \
+             since",
+            new.file.name,
+            previous.file.name,
+            restored.backup,
+            restored.started.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+}
+
+/// [`warn_rows_fell`]'s warning, of `new` against `previous`.
+fn warn_fell_since(project: &Project, env: &Environment, new: &Manifest, previous: &Manifest) {
     if let Some(fell) = d1_core::retention::rows_fell_said(&previous.rows, &new.rows) {
         // "Far fewer" only of a total that fell by half; a table emptied or
         // gone while the total held or grew lost rows all the same.

@@ -161,6 +161,18 @@ pub struct Journal {
     pub dated_ahead: Vec<(String, DateTime<Utc>)>,
 }
 
+/// The last restore the journal in `backup_dir` records into `env`'s
+/// database (its name and id, as the line records them) that may have
+/// changed it; a line with no database or another id is not taken.
+pub fn last_changing_into(backup_dir: &Path, env: &Environment) -> Option<Restore> {
+    { read(backup_dir).last_changing.into_iter() }
+        .filter(|((_, db, id), _)| {
+            *db == env.database_name && id.eq_ignore_ascii_case(&env.database_id)
+        })
+        .map(|(_, r)| r)
+        .max_by_key(|r| r.started)
+}
+
 /// Reads the journal in `backup_dir` (none when it is absent).
 pub fn read(backup_dir: &Path) -> Journal {
     let path = backup_dir.join(RESTORE_JOURNAL);
