@@ -1301,6 +1301,37 @@ fn a_backup_of_a_database_with_an_rtree_table_is_refused_naming_it_and_the_way_r
     sb.xtask(&["backup", "local", "--table=plain"]).assert_ok();
 }
 
+/// rvCM 1's class: with-backup's and migrate's backup of a database with
+/// an R*Tree table was refused "Back up the other tables by name with
+/// `--table=NAME`", a flag neither command has. A task's refusal names the
+/// command that takes it, `cargo xtask backup local --table=NAME`, which
+/// runs as printed (NAME a table's), and what lets the task run.
+#[test]
+fn a_tasks_backup_refused_for_an_rtree_table_names_no_flag_the_task_lacks() {
+    let sb = sandbox_with_migration(
+        "CREATE VIRTUAL TABLE boxes USING rtree(id, min_x, max_x);\n\
+         CREATE TABLE plain (id INTEGER PRIMARY KEY);\n",
+    );
+    sb.execute_sql("INSERT INTO boxes VALUES (1, 0.5, 2.5);\nINSERT INTO plain VALUES (1);");
+    let run = sb.xtask(&["with-backup", "local", "--", "true"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let all = run.all();
+    assert!(all.contains("boxes"), "{all}");
+    let quoted: Vec<&str> = all.split('`').skip(1).step_by(2).collect();
+    assert!(
+        !quoted.iter().any(|q| q.starts_with("--table")),
+        "a bare --table, which with-backup lacks:\n{all}"
+    );
+    let advised = { quoted.iter() }
+        .find(|q| q.starts_with("cargo xtask backup local --table=NAME"))
+        .unwrap_or_else(|| panic!("{all}"));
+    let words: Vec<String> = { advised.split_whitespace().skip(2) }
+        .map(|w| w.replace("NAME", "plain"))
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    sb.xtask(&words).assert_ok();
+}
+
 /// SQLite takes a module's name as any name: quoted (`USING "fts5"`), in
 /// any case, after a line break (a migration formatted by a tool). Such an
 /// FTS5 table is FTS5: its backup is not refused as "another module", and
