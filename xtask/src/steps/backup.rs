@@ -609,7 +609,7 @@ fn take(
     };
     let early = EarlyBookmark::start(&source, schema.is_none() && !args.dry_run);
     let (catalog, scope, plan, bootstrap) = source.plan(project, args, &names, schema)?;
-    refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
+    refuse_unexportable(env, (&catalog, &scope), args, local_file.is_some())?;
     refuse_values_over_the_limit(project, env, args, (&scope, local_file.is_some()))?;
     if args.dry_run {
         return dry_run_done((sh, project), &request, args, (&names, &plan));
@@ -621,7 +621,7 @@ fn take(
         true => source.bootstrap(project, args)?,
         false => (catalog, scope),
     };
-    refuse_unexportable(env, (&catalog, &scope), args.mode(), local_file.is_some())?;
+    refuse_unexportable(env, (&catalog, &scope), args, local_file.is_some())?;
     let new_database = warn_no_tables_or_left_out(project, env, args, (&catalog, &scope));
     let bookmark = early.finish_or(&source)?;
     source.read_fts_settings(&mut scope)?;
@@ -865,12 +865,12 @@ fn guard_backup_dir(sh: &Shell, project: &Project, names: &BackupNames) -> Resul
 fn refuse_unexportable(
     env: &Environment,
     (catalog, scope): (&Catalog, &ExportScope),
-    mode: ExportMode,
+    args: &BackupArgs,
     native: bool,
 ) -> Result<()> {
-    refuse_unknown_virtual_tables(scope)?;
+    refuse_unknown_virtual_tables(env, scope, args)?;
     refuse_unprintable_chosen_tables(scope)?;
-    refuse_commented_objects(env, (catalog, scope), mode, native)
+    refuse_commented_objects(env, (catalog, scope), args.mode(), native)
 }
 
 /// Refuses, before anything is exported, a backup of chosen tables one of
@@ -899,8 +899,15 @@ fn refuse_unprintable_chosen_tables(scope: &ExportScope) -> Result<()> {
 /// Refuses, before anything is written, a backup whose `scope` holds a
 /// virtual table of a module other than FTS5 (local D1 creates R*Tree
 /// tables): no restore can recreate it, and a backup of it would fail its
-/// own check. The other tables can be backed up by name.
-fn refuse_unknown_virtual_tables(scope: &ExportScope) -> Result<()> {
+/// own check. The other tables can be backed up by name: by `backup`'s
+/// `--table`, which a task's backup (with-backup's, a migration's, a
+/// restore's safety backup) does not take, so its refusal names the whole
+/// command ([`virtual_table_way_out`]).
+fn refuse_unknown_virtual_tables(
+    env: &Environment,
+    scope: &ExportScope,
+    args: &BackupArgs,
+) -> Result<()> {
     let Some(vt) = scope
         .virtual_tables
         .iter()
@@ -911,12 +918,29 @@ fn refuse_unknown_virtual_tables(scope: &ExportScope) -> Result<()> {
     Err(crate::exit::Exit::CouldNotRun.error(anyhow::anyhow!(
         "{} is a virtual table of the module {}, which this tool cannot back up or restore \
          (only FTS5 tables; wrangler's `d1 export` refuses the whole database): nothing was \
-         written. Back up the other tables by name with `--table=NAME`, once for each, and \
-         keep {}'s rows some other way (README, FTS5)",
+         written. {}",
         d1_core::names::shown_name(&vt.name),
         d1_core::names::shown(&vt.module),
-        d1_core::names::shown_name(&vt.name),
+        virtual_table_way_out(env, args, &d1_core::names::shown_name(&vt.name)),
     )))
+}
+
+/// The way round [`refuse_unknown_virtual_tables`] for the task that takes
+/// the backup: `backup`'s own `--table`, or, for a task that takes no such
+/// flag, the `backup` command that does, and the way the task runs again.
+fn virtual_table_way_out(env: &Environment, args: &BackupArgs, name: &str) -> String {
+    let keep = format!("keep {name}'s rows some other way (README, FTS5)");
+    if !args.taken_for.is_a_task() {
+        return format!(
+            "Back up the other tables by name with `--table=NAME`, once for each, and {keep}"
+        );
+    }
+    format!(
+        "This task backs up the whole database, which no backup can hold while {name} is in it: \
+         back up the other tables by name (`cargo xtask backup {} --table=NAME`, once for each), \
+         {keep}, and drop {name} (in a migration) before running it again",
+        d1_core::wording::shell_word(&env.name)
+    )
 }
 
 /// Refuses, before anything is exported, a backup through D1's export
