@@ -1777,6 +1777,7 @@ fn an_fts5_table_whose_content_table_is_gone_is_diffed_and_advised_no_table() {
         "{}",
         refused.all()
     );
+}
 
 /// `deploy ENV` in `remote`, the Pages deploy replaced by a line appended
 /// to `deployed.log` (a real one needs Cloudflare).
