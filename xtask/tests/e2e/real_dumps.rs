@@ -1384,3 +1384,89 @@ fn a_clean_restore_refused_for_a_table_the_migrations_lack_names_the_flags_its_w
     let rows = sb.query("SELECT note FROM extras");
     assert_eq!(rows[0][0]["note"], "kept", "{rows:?}");
 }
+
+/// A local D1 made by hand: tables `"order"` and `log`, views stacked
+/// four deep on `"order"`, and a trigger on `"order"`.
+const HAND_MADE_WITH_VIEWS: &str = "\
+CREATE TABLE \"order\" (id INTEGER PRIMARY KEY AUTOINCREMENT, item TEXT);\n\
+CREATE TABLE log (id INTEGER PRIMARY KEY AUTOINCREMENT, msg TEXT);\n\
+INSERT INTO \"order\" (item) VALUES ('a'), ('b');\n\
+INSERT INTO log (msg) VALUES ('x'), ('y'), ('z'), ('w');\n\
+CREATE VIEW v1 AS SELECT id, item FROM \"order\";\n\
+CREATE VIEW v2 AS SELECT id FROM v1;\n\
+CREATE VIEW v3 AS SELECT id FROM v2;\n\
+CREATE VIEW v4 AS SELECT id FROM v3;\n\
+CREATE TRIGGER trg_order_ins AFTER INSERT ON \"order\" BEGIN \
+INSERT INTO log (msg) VALUES ('ordered'); END;\n";
+
+/// rvCM 1: a `--replace` restore of `wrangler d1 export --table order
+/// --table log` (which holds no view or trigger) dropped the target's
+/// views and its trigger on `"order"`, a table the dump makes again, and
+/// never made them again, while its `LOSES` line (the one `-q` keeps)
+/// named tables only and the plan's `drops` line ended "and 4 more
+/// objects". Each view and trigger it drops and does not make again is
+/// named, in the plan, under `-q`, in `--json`'s `loses`, dry run and real
+/// run, `--partial` too.
+#[test]
+fn a_replace_restore_of_a_table_export_names_the_views_and_triggers_it_drops() {
+    let sb = Sandbox::new();
+    sb.execute_sql(HAND_MADE_WITH_VIEWS);
+    let file = sb.path().join("tables.sql");
+    let out = file.to_str().unwrap();
+    let export = ["d1", "export", "qbtime_db_local", "--local"];
+    let chosen = ["--table", "order", "--table", "log", "--output", out];
+    sb.wrangler(&[&export[..], &chosen[..]].concat())
+        .assert_ok();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !text.contains("CREATE VIEW") && !text.contains("CREATE TRIGGER"),
+        "{text}"
+    );
+    let lost = [
+        "view v1",
+        "view v2",
+        "view v3",
+        "view v4",
+        "trigger trg_order_ins",
+    ];
+    let names_them = |said: &str, all: &str| {
+        for object in lost {
+            assert!(said.contains(object), "{object} not named:\n{all}");
+        }
+    };
+    let args = [
+        "restore",
+        out,
+        "--to",
+        "local",
+        "--replace",
+        "--no-manifest",
+    ];
+    for partial in [&[][..], &["--partial"][..]] {
+        let dry = sb.xtask(&[&args[..], partial, &["--dry-run"]].concat());
+        dry.assert_ok();
+        let said: Vec<&str> = dry.stdout.lines().filter(|l| l.contains("LOSES")).collect();
+        names_them(&said.join("\n"), &dry.all());
+        let json = sb.xtask(&[&args[..], partial, &["--dry-run", "--json"]].concat());
+        json.assert_ok();
+        let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        let loses: Vec<String> = { doc["plan"]["loses"].as_array().unwrap().iter() }
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    l["kind"].as_str().unwrap(),
+                    l["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        names_them(&loses.join("\n"), &json.stdout);
+    }
+    let run = sb.xtask(&[&["-q"][..], &args[..], &["--yes"]].concat());
+    run.assert_ok();
+    let warned: Vec<&str> = { run.stderr.lines() }
+        .filter(|l| l.contains("this restore LOSES"))
+        .collect();
+    names_them(&warned.join("\n"), &run.all());
+    let left = sb.query("SELECT name FROM sqlite_schema ORDER BY name");
+    assert_eq!(left[0].len(), 3, "{left:?}");
+}

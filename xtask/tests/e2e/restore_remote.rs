@@ -3024,3 +3024,59 @@ fn a_no_manifest_restore_ticks_the_row_counts_it_compared() {
         run.all()
     );
 }
+
+/// rvCM 1, remotely: a `--replace` of prod with a dump that lacks a view
+/// and a trigger prod has (made by hand, no migration makes them) names
+/// both on its `LOSES` line and in `--json`'s `loses`.
+#[test]
+fn a_remote_replace_names_the_view_and_trigger_it_drops_and_does_not_make_again() {
+    let remote = Remote::new(
+        "CREATE VIEW hand_view AS SELECT id FROM accounts;\n\
+         CREATE TRIGGER hand_trigger AFTER INSERT ON companies BEGIN SELECT 1; END;\n",
+    );
+    let home = tempfile::tempdir().unwrap();
+    remote.sb.apply_migrations();
+    remote.sb.execute_sql(SEED_SQL);
+    let file = remote.sb.path().join("local.sql");
+    let out = file.to_str().unwrap();
+    let export = [
+        "d1",
+        "export",
+        "qbtime_db_local",
+        "--local",
+        "--output",
+        out,
+    ];
+    remote.sb.wrangler(&export).assert_ok();
+    let args = ["restore", out, "--to", "prod", "--replace", "--no-manifest"];
+    let confirm = [
+        "--dry-run",
+        "--source-env",
+        "prod",
+        "--confirm",
+        "qbtime_db_prod",
+    ];
+    let plan = remote.xtask(home.path(), &[&args[..], &confirm[..]].concat());
+    plan.assert_ok();
+    let loses = plan.stdout_line_with("  LOSES ");
+    assert!(
+        loses.contains("view hand_view") && loses.contains("trigger hand_trigger"),
+        "{}",
+        plan.all()
+    );
+    let json = remote.xtask(
+        home.path(),
+        &[&args[..], &confirm[..], &["--json"]].concat(),
+    );
+    json.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        doc["plan"]["loses"],
+        serde_json::json!([
+            {"kind": "view", "name": "hand_view", "rows": null},
+            {"kind": "trigger", "name": "hand_trigger", "rows": null},
+        ]),
+        "{}",
+        json.stdout
+    );
+}
