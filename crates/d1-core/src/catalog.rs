@@ -1309,22 +1309,7 @@ pub fn left_out_of(
     dump: &[String],
     virtual_left: &[VirtualTable],
 ) -> Vec<(&'static str, String)> {
-    let names: Vec<String> = { made.iter() }
-        .filter_map(|sql| crate::statement::created_any(sql))
-        .map(|(_, name)| name)
-        .collect();
-    // An FTS5 table the migrations make makes its shadow tables, which
-    // their schema's text leaves out.
-    let fts5: Vec<VirtualTable> = { made.iter() }
-        .filter_map(|sql| {
-            let (_, name) = crate::statement::created_any(sql)?;
-            VirtualTable::from_sql(&name, sql)
-        })
-        .collect();
-    let is_made = |name: &str| {
-        names.iter().any(|m| m.eq_ignore_ascii_case(name))
-            || fts5_shadow_table_of(name, &fts5).is_some()
-    };
+    let is_made = made_by(made);
     let created = |kind: &str| -> Vec<String> {
         { dump.iter() }
             .filter_map(|sql| crate::statement::created_object(sql))
@@ -1355,6 +1340,43 @@ pub fn left_out_of(
     left.extend({ on_left.into_iter() }.filter(|(_, n)| !is_made(n)));
     left.extend(views);
     left
+}
+
+/// Whether the schema statements `made` make an object named `name`
+/// (ASCII case ignored, as SQLite finds names), an FTS5 table's shadow
+/// tables among them, which the schema's text leaves out.
+fn made_by(made: &[String]) -> impl Fn(&str) -> bool {
+    let names: Vec<String> = { made.iter() }
+        .filter_map(|sql| crate::statement::created_any(sql))
+        .map(|(_, name)| name)
+        .collect();
+    let fts5: Vec<VirtualTable> = { made.iter() }
+        .filter_map(|sql| {
+            let (_, name) = crate::statement::created_any(sql)?;
+            VirtualTable::from_sql(&name, sql)
+        })
+        .collect();
+    move |name: &str| {
+        names.iter().any(|m| m.eq_ignore_ascii_case(name))
+            || fts5_shadow_table_of(name, &fts5).is_some()
+    }
+}
+
+/// What a restore that drops every object of the target, `existing` (as
+/// (kind, name) read from it), and makes the schema `made` (the backup's
+/// own) loses besides the tables: each index, trigger and view of the
+/// target that `made` does not make again, as [`left_out_of`] says them.
+/// SQLite's own objects (`sqlite_autoindex_…`) are not among them.
+pub fn dropped_not_made(
+    made: &[String],
+    existing: &[(String, String)],
+) -> Vec<(&'static str, String)> {
+    let is_made = made_by(made);
+    let kinds = ["index", "trigger", "view"];
+    { existing.iter() }
+        .filter(|(_, name)| !name.starts_with("sqlite_") && !is_made(name))
+        .filter_map(|(kind, name)| Some((*kinds.iter().find(|k| *k == kind)?, name.clone())))
+        .collect()
 }
 
 /// The rows a backup holds of the virtual table `vt`, as `rows` (its
@@ -2789,6 +2811,35 @@ mod tests {
         ];
         assert_eq!(left, want);
         assert!(left_out_of(&made, &["accounts"], &made, &[]).is_empty());
+    }
+
+    /// `--replace` drops the target's views, triggers and indexes: those
+    /// the backup's schema does not make again are lost, any case.
+    #[test]
+    fn what_replace_drops_and_the_backup_does_not_make_is_named() {
+        let made = vec![
+            "CREATE TABLE \"order\" (id INTEGER PRIMARY KEY)".to_owned(),
+            "CREATE INDEX Order_Id ON \"order\"(id)".to_owned(),
+        ];
+        let existing: Vec<(String, String)> = [
+            ("table", "order"),
+            ("table", "gone"),
+            ("index", "order_id"),
+            ("index", "sqlite_autoindex_gone_1"),
+            ("index", "gone_x"),
+            ("trigger", "trg_order_ins"),
+            ("view", "v1"),
+        ]
+        .iter()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect();
+        let want: Vec<(&str, String)> = vec![
+            ("index", "gone_x".to_owned()),
+            ("trigger", "trg_order_ins".to_owned()),
+            ("view", "v1".to_owned()),
+        ];
+        assert_eq!(dropped_not_made(&made, &existing), want);
+        assert!(dropped_not_made(&made, &existing[..1]).is_empty());
     }
 
     /// A virtual table `--clean` leaves out is said by its own name, its

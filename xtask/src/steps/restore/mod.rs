@@ -936,8 +936,7 @@ fn plan(
     load::refuse_drops_local_wrangler_rewrites(local_wrangler, mode, &inspected)?;
     load::refuse_no_room_for_file(!access.fast_local, repaired, mode, &inspected)?;
     let safety_backup = takes_safety_backup(target, new, &inspected.existing);
-    let unchecked = safety_backup && source.manifest.is_none() && mode != Mode::Clean;
-    { unchecked.then(|| trial_load(&source, &survey, &options, repaired)) }.transpose()?;
+    trial_load(&source, &survey, &options, repaired, (safety_backup, mode))?;
     let view = PlanView {
         repository: project.plan_line(),
         source: &source,
@@ -957,6 +956,7 @@ fn plan(
         args,
         fts_rebuilt: &fts_rebuilt,
         no_fts5: &plain_shadow_tables(&source, &schema, mode),
+        dropped: &dropped_not_made(mode, &after, &inspected.catalog),
     };
     print_plan(&view);
     let renumbered = print_plan_notes(&view);
@@ -1190,6 +1190,21 @@ fn left_out_by_clean(
     }
     let tables: Vec<&str> = source.rows.keys().map(String::as_str).collect();
     d1_core::catalog::left_out_of(after, &tables, schema, &source.left_out_virtual)
+}
+
+/// With `--replace`, the target's indexes, triggers and views it drops
+/// that the schema it makes (`after`, the backup's) does not make again
+/// ([`d1_core::catalog::dropped_not_made`]): the plan's `LOSES` line
+/// names them. Nothing otherwise: nothing is dropped.
+fn dropped_not_made(
+    mode: Mode,
+    after: &[String],
+    catalog: &Catalog,
+) -> Vec<(&'static str, String)> {
+    if mode != Mode::Replace {
+        return Vec::new();
+    }
+    d1_core::catalog::dropped_not_made(after, &target::dependent_objects(catalog))
 }
 
 /// Rows the target held already: whether its schema (`before`) too was

@@ -316,6 +316,8 @@ pub(super) struct PlanView<'a> {
     /// The plan's `REBUILT` lines.
     pub(super) fts_rebuilt: &'a [String],
     pub(super) no_fts5: &'a PlainShadowTables,
+    /// See [`super::dropped_not_made`].
+    pub(super) dropped: &'a [(&'static str, String)],
 }
 
 pub(super) fn print_plan(p: &PlanView<'_>) {
@@ -585,8 +587,30 @@ pub(super) fn plan_target(out: &mut String, p: &PlanView<'_>) {
                 p.target.name,
             );
         }
+        plan_dropped(out, p);
     }
     plan_migrations(out, p);
+}
+
+/// `--replace`'s `LOSES` line for the target's indexes, triggers and
+/// views it drops and the backup does not make again (a backup of chosen
+/// tables, `wrangler d1 export --table`, holds none of them): gone
+/// afterwards, as a table it lacks is, and said even when `-q` hides the
+/// plan (PQ 1).
+fn plan_dropped(out: &mut String, p: &PlanView<'_>) {
+    if p.dropped.is_empty() {
+        return;
+    }
+    let objects: Vec<String> = { p.dropped.iter() }
+        .map(|(kind, name)| format!("{kind} {}", d1_core::names::shown_cut(name)))
+        .collect();
+    let it = d1_core::wording::them(objects.len());
+    let _ = writeln!(
+        out,
+        "  LOSES        {}: the restore drops {it} and the backup does not make {it} again; \
+         only the safety backup keeps {it}",
+        crate::out::listed_as_shown(&objects, "object"),
+    );
 }
 
 /// What the plan's `LOSES` lines say, for `--json`: each table the backup
@@ -613,8 +637,10 @@ fn losses(p: &PlanView<'_>) -> Vec<serde_json::Value> {
         .filter(|(kind, name)| kind == "table" && !lost.contains(&name.as_str()))
         .filter(|_| schema_only(p.source))
         .map(|(_, name)| ("rows", name.as_str()));
+    let dropped = { p.dropped.iter() }.map(|(kind, name)| (*kind, name.as_str()));
     { lost.iter().map(|name| ("table", *name)) }
         .chain(emptied)
+        .chain(dropped)
         .map(|(kind, name)| serde_json::json!({ "kind": kind, "name": name, "rows": null }))
         .collect()
 }

@@ -756,13 +756,18 @@ impl repair::Sink for Watching {
 ///
 /// `repaired` (the bytes of the SQL it runs) stands for the scratch
 /// database's size: one the temporary directory has no room for is
-/// refused first ([`refuse_no_room_for_trial`]).
+/// refused first ([`refuse_no_room_for_trial`]). `safety_backup` and
+/// `mode` are the plan's: nothing is tried unless they call for it.
 pub(super) fn trial_load(
     source: &Source,
     survey: &repair::Survey,
     options: &repair::Options,
     repaired: u64,
+    (safety_backup, mode): (bool, Mode),
 ) -> Result<()> {
+    if !safety_backup || source.manifest.is_some() || mode == Mode::Clean {
+        return Ok(());
+    }
     refuse_no_room_for_trial(repaired)?;
     let scratch = crate::edge::wrangler::PrivateDir::create("restore-trial")?;
     let db = scratch.path().join("trial.sqlite");

@@ -150,6 +150,16 @@ pub(super) fn existing_objects(catalog: &Catalog) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The target's indexes, triggers and views, as (kind, name): what
+/// `--replace` drops besides its tables, SQLite's own and D1's left out.
+pub(super) fn dependent_objects(catalog: &Catalog) -> Vec<(String, String)> {
+    { catalog.objects.iter() }
+        .filter(|o| matches!(o.kind.as_str(), "index" | "view" | "trigger"))
+        .filter(|o| o.sql.is_some() && !o.name.starts_with("_cf_"))
+        .map(|o| (o.kind.clone(), o.name.clone()))
+        .collect()
+}
+
 /// `local_file` is the local D1's SQLite file (of a local target): the
 /// refusal of `--clean` into a local D1 with tables names the commands
 /// that empty it, a backup first. Its tables are named as SQL spells
