@@ -1470,3 +1470,33 @@ fn a_replace_restore_of_a_table_export_names_the_views_and_triggers_it_drops() {
     let left = sb.query("SELECT name FROM sqlite_schema ORDER BY name");
     assert_eq!(left[0].len(), 3, "{left:?}");
 }
+
+/// rvCM 3: `cat nodata.sql noschema.sql > combined.sql` (wrangler's
+/// `--no-data` and `--no-schema` exports of one database) restored
+/// `--replace` left `sqlite_sequence` with two rows for `log`, and verify
+/// said GOOD. Each AUTOINCREMENT table keeps one counter, as the database
+/// had it.
+#[test]
+fn a_schema_export_then_a_data_export_restores_one_counter_per_table() {
+    let sb = Sandbox::new();
+    sb.execute_sql(HAND_MADE_WITH_VIEWS);
+    let export = ["d1", "export", "qbtime_db_local", "--local"];
+    let mut combined = String::new();
+    for (name, flag) in [("nodata.sql", "--no-data"), ("noschema.sql", "--no-schema")] {
+        let file = sb.path().join(name);
+        let out = ["--output", file.to_str().unwrap(), flag];
+        sb.wrangler(&[&export[..], &out[..]].concat()).assert_ok();
+        combined.push_str(&std::fs::read_to_string(&file).unwrap());
+    }
+    let before = sb.query("SELECT name, seq FROM sqlite_sequence ORDER BY name");
+    std::fs::write(sb.path().join("combined.sql"), combined).unwrap();
+    let allow = ["--replace", "--allow-trigger", "trg_order_ins"];
+    let run = restore_written_dump(&sb, "combined.sql", &allow);
+    if run.ok {
+        let after = sb.query("SELECT name, seq FROM sqlite_sequence ORDER BY name");
+        assert_eq!(after, before, "{}", run.all());
+    } else {
+        assert_eq!(run.code, Some(3), "{}", run.all());
+        assert!(run.stderr.contains("sqlite_sequence"), "{}", run.all());
+    }
+}
