@@ -100,7 +100,13 @@ impl OnePass {
                     _ => sink.statement(&repair::normalise(sql, repair::Endings::Lf))?,
                 }
             }
-            _ => sink.statement(&repair::normalise(sql, repair::Endings::Lf))?,
+            _ => {
+                // A row after the DELETE sets a counter again (rvCM 3).
+                if matches!(&kind, Kind::Insert(t) if t != "sqlite_sequence") {
+                    self.sequence_reset = false;
+                }
+                sink.statement(&repair::normalise(sql, repair::Endings::Lf))?
+            }
         }
         Ok(true)
     }

@@ -2666,7 +2666,7 @@ pub fn write(
         splits: Vec::new(),
         // A data-only export carries sqlite_sequence rows without the DELETE
         // that a full one puts before them (trap 2); add it where it belongs.
-        sequence_reset: survey.deletes_sequence,
+        sequence_reset: false,
         dumped: Vec::new(),
     };
     for statement in Statements::new(reader) {
@@ -2778,7 +2778,11 @@ struct RowWriter<'a> {
     splitter: Splitter,
     /// The splits made, for the plan.
     splits: Vec<Repair>,
-    /// Whether `DELETE FROM sqlite_sequence` has been written.
+    /// Whether `DELETE FROM sqlite_sequence` has been written, and no row
+    /// of another table since: a row into an AUTOINCREMENT table sets its
+    /// counter, so a dump's DELETE before its rows (a `--no-data` export
+    /// followed by a `--no-schema` one) leaves the counters they make
+    /// beside the dump's own rows of sqlite_sequence (rvCM 3).
     sequence_reset: bool,
     /// The FTS5 tables the dump has recorded so far, as the survey reads
     /// them ([`Kind::DumpedVirtual`]).
@@ -2807,6 +2811,7 @@ impl RowWriter<'_> {
             Kind::SequenceReset => {
                 if survey.keeps_sequence {
                     sink.statement(&normalise(sql, survey.endings()))?;
+                    self.sequence_reset = true;
                 }
             }
             Kind::CreateTableAs(name) => {
@@ -2842,6 +2847,9 @@ impl RowWriter<'_> {
             sink.statement("DELETE FROM sqlite_sequence;")?;
             sink.at_line(Some(line));
             self.sequence_reset = true;
+        }
+        if table != "sqlite_sequence" {
+            self.sequence_reset = false;
         }
         let sql = normalise(sql, survey.endings());
         let sql = if self.options.data_into_existing_schema
@@ -4404,6 +4412,30 @@ mod tests {
                 _ => panic!("{sql} was not refused"),
             }
         }
+    }
+
+    /// rvCM 3: a `--no-data` export (its DELETE of sqlite_sequence before
+    /// any row) followed by a `--no-schema` one (rows, then sqlite_sequence
+    /// rows without a DELETE) keeps one counter per table.
+    #[test]
+    fn a_sequence_reset_before_the_rows_is_made_again_before_the_counters() {
+        let dump = "CREATE TABLE a(id INTEGER PRIMARY KEY AUTOINCREMENT, b);\n\
+            DELETE FROM sqlite_sequence;\n\
+            INSERT INTO a VALUES(1,'x');\n\
+            INSERT INTO sqlite_sequence VALUES('a',5);\n";
+        let (_, out, _) = repair(dump, &Options::default());
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for s in &out {
+            db.execute_batch(s).unwrap_or_else(|e| panic!("{e}: {s}"));
+        }
+        let counters: (i64, String, i64) = db
+            .query_row(
+                "SELECT count(*), group_concat(name), max(seq) FROM sqlite_sequence",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(counters, (1, "a".to_owned(), 5));
     }
 
     #[test]
