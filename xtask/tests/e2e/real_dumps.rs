@@ -1500,3 +1500,41 @@ fn a_schema_export_then_a_data_export_restores_one_counter_per_table() {
         assert!(run.stderr.contains("sqlite_sequence"), "{}", run.all());
     }
 }
+
+/// rvCM 2: a wrangler export cut at a line boundary (`head -n 8`) makes
+/// only some of the migrations' tables. `restore` refuses it without
+/// `--partial`; `verify` said GOOD, exit 0. It says what restore will do:
+/// a warning naming the file as partial and `--partial`.
+#[test]
+fn verify_of_an_export_cut_at_a_line_says_restore_needs_partial() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    let full = sb.path().join("full.sql");
+    let export = ["d1", "export", "qbtime_db_local", "--local", "--output"];
+    sb.wrangler(&[&export[..], &[full.to_str().unwrap()]].concat())
+        .assert_ok();
+    let text = std::fs::read_to_string(&full).unwrap();
+    let cut: Vec<&str> = text.lines().take(8).collect();
+    let file = sb.path().join("cut.sql");
+    std::fs::write(&file, cut.join("\n") + "\n").unwrap();
+    let f = file.to_str().unwrap();
+    let refused = sb.xtask(&[
+        "restore",
+        f,
+        "--to",
+        "local",
+        "--replace",
+        "--no-manifest",
+        "--dry-run",
+    ]);
+    assert_eq!(refused.code, Some(3), "{}", refused.all());
+    assert!(refused.all().contains("--partial"), "{}", refused.all());
+    let verify = sb.xtask(&["verify", f, "--no-manifest"]);
+    let said = verify.all();
+    assert!(
+        said.contains("--partial") && said.contains("only some of the tables"),
+        "verify does not say what restore will do:\n{said}\nrestore:\n{}",
+        refused.all()
+    );
+}
