@@ -3619,6 +3619,63 @@ pub fn restore_command(
     ))
 }
 
+/// Of a dump without a manifest whose schema statements are `schema`:
+/// the tables it makes, and those of the migrations in `dir` (the ones
+/// its `recorded` rows of `d1_migrations` name, else all) it does not
+/// make, `d1_migrations` counted as theirs; `None` when it makes none of
+/// them, or what they make is not known. A hand export of chosen tables
+/// (`wrangler d1 export --table`, or one cut short) lacks some.
+pub fn migration_tables_made(
+    schema: &[String],
+    dir: &Path,
+    recorded: &[String],
+) -> Option<(Vec<String>, Vec<String>)> {
+    let created: Vec<String> = { schema.iter() }
+        .filter_map(|sql| d1_core::statement::created_any(sql))
+        .filter(|(kind, _)| *kind == "table")
+        .map(|(_, name)| name)
+        .collect();
+    let creates = |name: &str| created.iter().any(|c| c.eq_ignore_ascii_case(name));
+    // Migrations that cannot be listed: what they make is not known, and
+    // the trigger and schema guards refuse what they cannot check.
+    let Ok(files) = migration_files(dir) else {
+        return None;
+    };
+    let applied: Vec<String> = match recorded.is_empty() {
+        true => files,
+        false => files.into_iter().filter(|f| recorded.contains(f)).collect(),
+    };
+    let made = read_migrations(dir, &applied).and_then(|read| schema_created_by(&read));
+    let Ok((mut tables, _)) = made else {
+        // Migrations that do not run here: what they make is not known.
+        return None;
+    };
+    // SQLite's and D1's own tables are no table of the migrations', nor
+    // their virtual tables and those tables' own (FTS5's `NAME_data` …),
+    // which no export holds: the restore makes them from the migrations.
+    let is_virtual = |sql: &str| d1_core::statement::created_virtual_table(sql).is_some();
+    let shadowed: Vec<String> = { tables.iter() }
+        .filter(|(_, sql)| is_virtual(sql))
+        .map(|(t, _)| format!("{}_", t.to_ascii_lowercase()))
+        .collect();
+    tables.retain(|t, sql| {
+        let own = |v: &String| t.to_ascii_lowercase().starts_with(v.as_str());
+        !t.starts_with("sqlite_")
+            && !t.starts_with("_cf_")
+            && !is_virtual(sql)
+            && !shadowed.iter().any(own)
+    });
+    tables.insert(
+        d1_core::statement::MIGRATIONS_TABLE.to_owned(),
+        String::new(),
+    );
+    if !tables.keys().any(|t| creates(t)) {
+        return None;
+    }
+    let missing = tables.into_keys().filter(|t| !creates(t)).collect();
+    Some((created, missing))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -981,6 +981,7 @@ fn check_load(
         ctx.app.encryption_key.as_ref(),
     )?;
     let (triggers, schema) = trigger_check(db.db.db(), (manifest, shape.data_only), ctx);
+    let scope = scope_check(db.db.db(), (manifest, shape.data_only), ctx);
     // Its run of the migrations in memory stops at an interrupt, which is
     // then no migration that cannot run here (rvMD 3).
     d1_core::interrupt::check()?;
@@ -1024,9 +1025,59 @@ fn check_load(
     run.checks
         .extend([integrity?, foreign_keys, rows, triggers]);
     run.checks.extend(schema);
+    run.checks.extend(scope);
     run.checks.extend([content, audit]);
     run.checks.extend(source);
     Ok((committed, digests))
+}
+
+/// Of a dump without a manifest that makes only some of the tables its
+/// migrations make (`wrangler d1 export --table`, or an export cut at a
+/// line), a warning that restore refuses it without `--partial`, as
+/// restore judges it ([`crate::steps::migrations::migration_tables_made`]):
+/// verify said GOOD of a file restore refused (rvCM 2).
+fn scope_check(
+    db: &rusqlite::Connection,
+    (manifest, data_only): (Option<&Manifest>, bool),
+    ctx: &Workspace<'_>,
+) -> Option<Check> {
+    if manifest.is_some() || data_only {
+        return None;
+    }
+    let column = |sql: &str| -> Vec<String> {
+        { db.prepare(sql).ok() }
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get(0))
+                    .ok()?
+                    .collect::<rusqlite::Result<_>>()
+                    .ok()
+            })
+            .unwrap_or_default()
+    };
+    let schema = column("SELECT sql FROM sqlite_schema WHERE type = 'table' AND sql IS NOT NULL");
+    let recorded = column("SELECT name FROM d1_migrations ORDER BY id");
+    let dir = ctx.migrations_dir;
+    let (created, missing) =
+        crate::steps::migrations::migration_tables_made(&schema, dir, &recorded)?;
+    let shown = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .map(|n| d1_core::names::shown_cut(n).to_string())
+            .collect()
+    };
+    (!missing.is_empty()).then(|| {
+        warn(
+            "scope",
+            format!(
+                "a backup of only {} (without a manifest: it makes only some of the tables its \
+                 migrations make, not {}, as `wrangler d1 export --table` or a cut file \
+                 writes): restore refuses it without --partial, which restores these tables \
+                 alone",
+                d1_core::wording::listed(&shown(&created), "table"),
+                d1_core::wording::listed(&shown(&missing), "table"),
+            ),
+        )
+    })
 }
 
 /// Which of the ways wrangler's export writes a value otherwise the local

@@ -1509,55 +1509,10 @@ pub(super) fn guard_dump_scope(
     if source.manifest.is_some() || mode == Mode::Clean {
         return None;
     }
-    let created: Vec<String> = { schema.iter() }
-        .filter_map(|sql| d1_core::statement::created_any(sql))
-        .filter(|(kind, _)| *kind == "table")
-        .map(|(_, name)| name)
-        .collect();
-    let creates = |name: &str| created.iter().any(|c| c.eq_ignore_ascii_case(name));
-    // Migrations that cannot be listed: what they make is not known, and
-    // the trigger and schema guards refuse what they cannot check.
-    let Ok(files) = crate::steps::migrations::migration_files(dir) else {
-        return None;
-    };
-    let applied: Vec<String> = match source.recorded.is_empty() {
-        true => files,
-        false => files
-            .into_iter()
-            .filter(|f| source.recorded.contains(f))
-            .collect(),
-    };
-    let made = crate::steps::migrations::read_migrations(dir, &applied)
-        .and_then(|read| crate::steps::migrations::schema_created_by(&read));
-    let Ok((mut tables, _)) = made else {
-        // Migrations that do not run here: what they make is not known.
-        return None;
-    };
-    // SQLite's and D1's own tables are no table of the migrations', nor
-    // their virtual tables and those tables' own (FTS5's `NAME_data` …),
-    // which no export holds: the restore makes them from the migrations.
-    let is_virtual = |sql: &str| d1_core::statement::created_virtual_table(sql).is_some();
-    let shadowed: Vec<String> = { tables.iter() }
-        .filter(|(_, sql)| is_virtual(sql))
-        .map(|(t, _)| format!("{}_", t.to_ascii_lowercase()))
-        .collect();
-    tables.retain(|t, sql| {
-        let own = |v: &String| t.to_ascii_lowercase().starts_with(v.as_str());
-        !t.starts_with("sqlite_")
-            && !t.starts_with("_cf_")
-            && !is_virtual(sql)
-            && !shadowed.iter().any(own)
-    });
-    tables.insert(
-        d1_core::statement::MIGRATIONS_TABLE.to_owned(),
-        String::new(),
-    );
-    if !tables.keys().any(|t| creates(t)) {
-        return None;
-    }
+    let (created, missing) =
+        crate::steps::migrations::migration_tables_made(schema, dir, &source.recorded)?;
     let no_rows = source.rows.values().sum::<u64>() == 0 && source.recorded.is_empty();
     source.schema_only = no_rows;
-    let missing: Vec<&String> = tables.keys().filter(|t| !creates(t)).collect();
     if partial || (!no_rows && missing.is_empty()) {
         return None;
     }
