@@ -1538,3 +1538,29 @@ fn verify_of_an_export_cut_at_a_line_says_restore_needs_partial() {
         refused.all()
     );
 }
+
+/// rvCM 2: `verify --no-manifest` of a `--no-schema` export holding a
+/// 95 KB row of a table no migration makes failed its statements check
+/// ("unknown table big") yet passed d1-restorable, its findings saying
+/// restore repairs the row, and warned that the data-only file lacks the
+/// triggers its migrations create, with `--allow-missing-trigger` advice,
+/// though its one restore (`--clean`) makes them from the migrations.
+/// One verdict: BAD, naming the table, and no trigger advice.
+#[test]
+fn verify_of_a_no_schema_export_with_a_big_row_of_an_unknown_table_says_one_verdict() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    sb.execute_sql(
+        "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT);\n\
+         INSERT INTO big VALUES (1, printf('%.*c', 95000, 'x'));\n",
+    );
+    let data = sb.export_data_only("noschema.sql");
+    let run = sb.xtask(&["verify", data.to_str().unwrap(), "--no-manifest"]);
+    let said = run.all();
+    assert!(!run.ok, "{said}");
+    assert!(said.contains("big"), "{said}");
+    assert!(!said.contains("[pass] d1-restorable"), "{said}");
+    assert!(!said.contains("restore repairs this"), "{said}");
+    assert!(!said.contains("--allow-missing-trigger"), "{said}");
+}
