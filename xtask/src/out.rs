@@ -1027,8 +1027,12 @@ mod tests {
     /// shows as nothing: an escape code, colour, a window title, a
     /// carriage return, a zero-width space, NUL, a soft hyphen, DEL, a
     /// backspace, a word joiner, an interlinear annotation mark (Unicode
-    /// format characters), a line separator.
-    const CUTS: [&str; 12] = [
+    /// format characters), a line separator; a charset designation, the
+    /// escape strings (DCS, APC, PM, SOS, OSC ended by ST), each in its
+    /// 8-bit C1 form too, a paragraph separator, a braille blank, a
+    /// combining accent and enclosing mark, a variation selector, the
+    /// Hangul fillers (rvCN).
+    const CUTS: [&str; 31] = [
         "\u{1b}[0m",
         "\u{1b}[31m",
         "\u{1b}]0;title\u{7}",
@@ -1041,12 +1045,31 @@ mod tests {
         "\u{2060}",
         "\u{fff9}",
         "\u{2028}",
+        "\u{1b}(B",
+        "\u{1b}P1$r0m\u{1b}\\",
+        "\u{1b}_apc body\u{1b}\\",
+        "\u{1b}^pm body\u{1b}\\",
+        "\u{1b}Xsos body\u{7}",
+        "\u{1b}]0;title\u{1b}\\",
+        "\u{90}dcs body\u{9c}",
+        "\u{9b}31m",
+        "\u{9d}0;title\u{7}",
+        "\u{9e}pm body\u{9c}",
+        "\u{9f}apc body\u{9c}",
+        "\u{2029}",
+        "\u{2800}",
+        "\u{301}",
+        "\u{20dd}",
+        "\u{fe0f}",
+        "\u{3164}",
+        "\u{115f}",
+        "\u{ffa0}",
     ];
 
     /// Each secret the tool knows (the API token, a held one such as the
     /// DevOps token, an age identity, a signed URL's signature) is never
     /// written in two halves, whatever cuts it, to a log or a colour
-    /// terminal (rvCL 1).
+    /// terminal, nor redacted before the cut is cleaned (rvCL 1, rvCN).
     #[test]
     fn a_secret_cut_by_a_control_or_invisible_character_is_redacted_whole() {
         let token = "zzTOKENzz-held-0123456789";
@@ -1068,7 +1091,13 @@ mod tests {
                         "{cut:?} (colour {keep_colour}): {written:?}"
                     );
                     assert!(written.contains(crate::redact::REDACTED), "{written:?}");
+                    // An escape string is taken out whole, never its body.
+                    assert!(!written.contains("body"), "{cut:?}: {written:?}");
                 }
+                // Redacted before it is cleaned, as an error is that is
+                // then printed with its escapes spelled out.
+                let raw = crate::redact::text(&format!("error: bad {head}{cut}{tail}"));
+                assert!(!raw.contains(tail), "{cut:?}: {raw:?}");
             }
         }
     }

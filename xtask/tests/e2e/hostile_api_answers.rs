@@ -12,11 +12,19 @@ use common::*;
 /// replaces, or that shows as nothing: an escape code, a window-title
 /// sequence, a carriage return, a zero-width space, NUL, a soft hyphen,
 /// DEL, a backspace, a word joiner and an interlinear annotation mark
-/// (Unicode format characters).
+/// (Unicode format characters); a charset designation, the escape
+/// strings (DCS, APC, PM, SOS, OSC ended by ST), in their 8-bit C1 forms
+/// too, a braille blank, a combining accent, a paragraph separator and a
+/// Hangul filler (rvCN).
 fn split_tokens(token: &str) -> String {
     let (head, tail) = token.split_at(token.len() / 2);
-    let cuts =
-        "\u{1b}[0m|\u{1b}]0;title\u{7}|\r|\u{200b}|\u{0}|\u{ad}|\u{7f}|\u{8}|\u{2060}|\u{fff9}";
+    let cuts = concat!(
+        "\u{1b}[0m|\u{1b}]0;title\u{7}|\r|\u{200b}|\u{0}|\u{ad}|\u{7f}|\u{8}|\u{2060}|\u{fff9}",
+        "|\u{1b}(B|\u{1b}P1$r0m\u{1b}\\|\u{1b}_apc body\u{1b}\\|\u{1b}^pm body\u{1b}\\",
+        "|\u{1b}Xsos body\u{7}|\u{1b}]0;title\u{1b}\\|\u{90}dcs body\u{9c}|\u{9b}31m",
+        "|\u{9d}0;title\u{7}|\u{9e}pm body\u{9c}|\u{9f}apc body\u{9c}",
+        "|\u{2800}|\u{301}|\u{2029}|\u{3164}"
+    );
     { cuts.split('|') }
         .map(|cut| format!("{head}{cut}{tail}"))
         .collect::<Vec<_>>()
@@ -40,8 +48,9 @@ fn assert_token_unshown(run: &Run, token: &str) {
 }
 
 /// An API that answers every request with an error echoing the token
-/// split: `backup`, `time-travel info` and `doctor`, at `-v` too, never
-/// print it, whole or in halves (rvCL 1).
+/// split: `backup`, `time-travel info` and `doctor`, at `-v` and with
+/// `--json` too, never print it, whole or in halves, nor the body of an
+/// escape string that cuts it (rvCL 1, rvCN).
 #[test]
 fn an_api_error_echoing_the_token_split_never_shows_it() {
     let remote = Remote::new("");
@@ -53,12 +62,16 @@ fn an_api_error_echoing_the_token_split_never_shows_it() {
     for args in [
         &["backup", "staging"][..],
         &["-v", "time-travel", "info", "staging"],
+        &["time-travel", "info", "staging", "--json"],
+        &["backup", "staging", "--json"],
         &["doctor"],
     ] {
         let run = remote.xtask(home.path(), args);
         // Relayed, so that the test sees what a user sees of it.
         assert!(run.all().contains("bad token"), "{args:?}:\n{}", run.all());
         assert_token_unshown(&run, TOKEN);
+        // An escape string is taken out whole, never spliced in.
+        assert!(!run.all().contains("body"), "{args:?}:\n{}", run.all());
     }
 }
 
@@ -89,7 +102,8 @@ fn an_app_answer_echoing_the_devops_token_split_never_shows_it() {
     assert!(run.stdout.contains("[FAIL]"), "{}", run.all());
     assert_token_unshown(&run, DEVOPS_TOKEN);
     let log = std::fs::read_to_string(remote.sb.path().join("docs/restore-drills.md")).unwrap();
-    assert!(!log.contains(&DEVOPS_TOKEN[..14]), "{log}");
+    let (head, tail) = DEVOPS_TOKEN.split_at(DEVOPS_TOKEN.len() / 2);
+    assert!(!log.contains(head) && !log.contains(tail), "{log}");
 }
 
 /// An API error message holding line breaks: `backup` and `time-travel

@@ -2228,7 +2228,7 @@ fn one_endless_statement_is_refused_as_many_are() {
 #[test]
 fn a_malformed_trial_budget_is_bad_input_exit_2() {
     let sb = Sandbox::new();
-    for value in ["2h", "abc", "", "0", "3601", "99999999999999999999"] {
+    for value in ["2h", "abc", " ", "0", "3601", "99999999999999999999"] {
         let mut cmd = sb.xtask_command(&["migrate", "local", "--dry-run"]);
         cmd.env("QBTIME_TRIAL_SECONDS", value);
         let run = Run::from_output(cmd.output().unwrap());
@@ -2242,6 +2242,44 @@ fn a_malformed_trial_budget_is_bad_input_exit_2() {
         );
         assert!(sb.local_d1_files().is_empty(), "{value:?}: D1 written");
     }
+}
+
+/// `QBTIME_TRIAL_SECONDS` set but empty counts as unset, as every other
+/// variable of the tool does: a migrate runs with the default budget.
+/// Only a command that runs the migrations in memory reads it, so `list`
+/// and `status` run whatever it holds; a value that is not UTF-8 is bad
+/// input (exit 2), named, not passed over (rvCN).
+#[test]
+fn an_empty_trial_budget_is_unset_and_only_a_trial_reads_it() {
+    use std::os::unix::ffi::OsStringExt;
+    let sb = Sandbox::new();
+    let run_with = |args: &[&str], value: std::ffi::OsString| {
+        let mut cmd = sb.xtask_command(args);
+        cmd.env("QBTIME_TRIAL_SECONDS", value);
+        Run::from_output(cmd.output().unwrap())
+    };
+    let run = run_with(&["migrate", "local", "--dry-run"], "".into());
+    assert!(run.ok, "{}", run.all());
+    for args in [&["list"][..], &["status"]] {
+        for value in ["", "abc"] {
+            let run = run_with(args, value.into());
+            assert_ne!(run.code, Some(2), "{args:?} {value:?}:\n{}", run.all());
+            assert!(
+                !run.stderr.contains("QBTIME_TRIAL_SECONDS"),
+                "{}",
+                run.all()
+            );
+        }
+    }
+    let not_utf8 = std::ffi::OsString::from_vec(b"6\xff0".to_vec());
+    let run = run_with(&["migrate", "local", "--dry-run"], not_utf8);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("QBTIME_TRIAL_SECONDS") && run.stderr.contains("not UTF-8"),
+        "{}",
+        run.all()
+    );
+    assert!(sb.local_d1_files().is_empty(), "D1 written");
 }
 
 /// A migration whose second statement creates a trigger that writes
