@@ -150,8 +150,12 @@ fn main() -> ExitCode {
     let typed = typed_globals(&matches);
     // A dry run is asked for its plan: with -q too, the plan is printed.
     out::set_plan_asked(asks_for_a_dry_run(&matches));
-    let settings = refuse_flags_that_do_nothing(&cli, &matches)
-        .and_then(|()| steps::migrations::set_trial_seconds_from_env());
+    let settings = refuse_flags_that_do_nothing(&cli, &matches).and_then(|()| {
+        match cli.task.runs_migrations_in_memory() {
+            true => steps::migrations::set_trial_seconds_from_env(),
+            false => Ok(()),
+        }
+    });
     if let Err(err) = settings {
         let code = Exit::of(&err).unwrap_or(Exit::CouldNotRun).code();
         out::failure(&command, &redact::text(&format!("{err:#}")), code);
@@ -582,6 +586,24 @@ fn command_words(matches: &clap::ArgMatches) -> String {
 impl Task {
     /// Whether the command prints one JSON document on stdout (`--json`),
     /// so that everything for people goes to stderr.
+    /// Whether the command may run the migrations in memory, and so reads
+    /// their budget (`QBTIME_TRIAL_SECONDS`): a listing, a status, a check
+    /// of the set-up, a prune, the offsite copies, a key and the hooks
+    /// never do, and run whatever it holds (rvCN).
+    fn runs_migrations_in_memory(&self) -> bool {
+        !matches!(
+            self,
+            Task::List(_)
+                | Task::Status(_)
+                | Task::Doctor(_)
+                | Task::Prune(_)
+                | Task::Offsite(_)
+                | Task::Keygen(_)
+                | Task::Hooks(_)
+                | Task::Completions { .. }
+        )
+    }
+
     fn prints_json(&self) -> bool {
         match self {
             Task::Backup(a) => a.json,

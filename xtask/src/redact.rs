@@ -389,65 +389,24 @@ fn read_loosely(text: &str) -> Vec<(u8, usize, usize)> {
 }
 
 /// How many bytes at the start of `text` print as nothing, or as the
-/// printer's U+FFFD ([`crate::out::clean`]): an escape sequence (CSI, as
-/// colour, or OSC, as a window title), a control character, one that
-/// reorders or hides text ([`d1_core::names::unprintable`]), any other
-/// Unicode format character (Cf), or U+FFFD itself. 0 for none, and for
-/// a blank or a line break, which each caller reads as its own. A secret
-/// echoed back cut by one (an API's error, an app's answer) reads whole
-/// past it, and is redacted whole, before and after the printer cleans it
-/// (rvCL 1).
+/// printer's U+FFFD ([`crate::out::clean`]): an escape sequence, whole
+/// ([`d1_core::unseen::escape_len`]: colour, a window title, a charset,
+/// a DCS or APC string with its body), a character that prints as
+/// nothing or only changes its neighbour ([`d1_core::unseen::shows_nothing`]:
+/// a control, format or combining character, a braille blank), or U+FFFD
+/// itself. 0 for none, and for a blank or a line break, which each caller
+/// reads as its own. A secret echoed back cut by one (an API's error, an
+/// app's answer) reads whole past it, and is redacted whole, before and
+/// after the printer cleans it (rvCL 1, rvCN).
 pub fn unseen_len(text: &str) -> usize {
     let Some(c) = text.chars().next() else {
         return 0;
     };
-    // A CSI runs to its final byte, an OSC to BEL or `ESC \`.
-    let csi = |s: &str| {
-        { s.char_indices() }
-            .find(|(_, c)| ('\u{40}'..='\u{7e}').contains(c))
-            .map_or(s.len(), |(i, c)| i + c.len_utf8())
-    };
-    let osc = |s: &str| {
-        { s.char_indices() }
-            .find_map(|(i, c)| match c {
-                '\u{7}' => Some(i + 1),
-                '\u{1b}' if s[i + 1..].starts_with('\\') => Some(i + 2),
-                _ => None,
-            })
-            .unwrap_or(s.len())
-    };
-    match c {
-        '\u{1b}' => match text[1..].chars().next() {
-            Some('[') => 2 + csi(&text[2..]),
-            Some(']') => 2 + osc(&text[2..]),
-            Some(next) => 1 + next.len_utf8(),
-            None => 1,
-        },
-        '\u{9b}' => 2 + csi(&text[2..]),
-        c if c.is_ascii_whitespace() => 0,
-        c if c == '\u{fffd}' || d1_core::names::unprintable(c) || is_format(c) => c.len_utf8(),
-        _ => 0,
+    match d1_core::unseen::escape_len(text) {
+        0 if c.is_ascii_whitespace() => 0,
+        0 if c == '\u{fffd}' || d1_core::unseen::shows_nothing(c) => c.len_utf8(),
+        escape => escape,
     }
-}
-
-/// Whether `c` is a Unicode format character (Cf) that
-/// [`d1_core::names::unprintable`] does not already name: each shows as
-/// nothing, or joins the characters around it.
-fn is_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{600}'..='\u{605}'
-            | '\u{6dd}'
-            | '\u{70f}'
-            | '\u{890}'..='\u{891}'
-            | '\u{8e2}'
-            | '\u{fff9}'..='\u{fffb}'
-            | '\u{110bd}'
-            | '\u{110cd}'
-            | '\u{13430}'..='\u{1343f}'
-            | '\u{e0001}'
-            | '\u{e0020}'..='\u{e007f}'
-    )
 }
 
 /// `text` with every occurrence of `secret` that only a loose reading

@@ -48,5 +48,6 @@ pub mod sealed;
 pub mod span;
 pub mod statement;
 pub mod uncomputed;
+pub mod unseen;
 pub mod value_limit;
 pub mod wording;

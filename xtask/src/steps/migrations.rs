@@ -309,12 +309,13 @@ pub const TRIAL_VAR: &str = "QBTIME_TRIAL_SECONDS";
 /// plan a migrate should hold the backup lock for.
 pub const MAX_TRIAL_SECONDS: u64 = 60 * 60;
 
-/// The budget `QBTIME_TRIAL_SECONDS` (`value`) gives, in seconds: unset, the
-/// default; anything but a whole number from 1 to [`MAX_TRIAL_SECONDS`] is
-/// bad input (exit 2), the range said.
+/// The budget `QBTIME_TRIAL_SECONDS` (`value`) gives, in seconds: unset
+/// or empty (as every variable of the tool is taken: a CI variable from a
+/// secret that is not set), the default; anything but a whole number from
+/// 1 to [`MAX_TRIAL_SECONDS`] is bad input (exit 2), the range said.
 pub fn trial_seconds_from(value: Option<&str>) -> Result<u64> {
     let default = d1_core::fk_actions::TRIAL_SECONDS;
-    match value {
+    match value.filter(|text| !text.is_empty()) {
         None => Ok(default),
         Some(text) => crate::edge::wrangler::whole_seconds_within(text, MAX_TRIAL_SECONDS)
             .ok_or_else(|| {
@@ -328,9 +329,23 @@ pub fn trial_seconds_from(value: Option<&str>) -> Result<u64> {
 }
 
 /// Sets this process's budget of the runs of the migrations in memory from
-/// `QBTIME_TRIAL_SECONDS` ([`trial_seconds_from`]).
+/// `QBTIME_TRIAL_SECONDS` ([`trial_seconds_from`]); a value that is not
+/// UTF-8 is bad input (exit 2), not passed over for the default (rvCN).
+/// Only a command that runs them reads it (`Task::runs_migrations_in_memory`).
 pub fn set_trial_seconds_from_env() -> Result<()> {
-    let seconds = trial_seconds_from(std::env::var(TRIAL_VAR).ok().as_deref())?;
+    let value = match std::env::var(TRIAL_VAR) {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(value)) => {
+            return Err(Exit::CouldNotRun.error(anyhow::anyhow!(
+                "{TRIAL_VAR}={:?} is not UTF-8; set it to a number of seconds from 1 to \
+                 {MAX_TRIAL_SECONDS} (an hour), or unset it for the default of {} seconds",
+                value.to_string_lossy(),
+                d1_core::fk_actions::TRIAL_SECONDS
+            )));
+        }
+    };
+    let seconds = trial_seconds_from(value.as_deref())?;
     d1_core::fk_actions::set_trial_seconds(seconds);
     Ok(())
 }

@@ -2258,6 +2258,15 @@ fn an_empty_trial_budget_is_unset_and_only_a_trial_reads_it() {
         cmd.env("QBTIME_TRIAL_SECONDS", value);
         Run::from_output(cmd.output().unwrap())
     };
+    let not_utf8 = std::ffi::OsString::from_vec(b"6\xff0".to_vec());
+    let run = run_with(&["migrate", "local", "--dry-run"], not_utf8);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stderr.contains("QBTIME_TRIAL_SECONDS") && run.stderr.contains("not UTF-8"),
+        "{}",
+        run.all()
+    );
+    assert!(sb.local_d1_files().is_empty(), "D1 written");
     let run = run_with(&["migrate", "local", "--dry-run"], "".into());
     assert!(run.ok, "{}", run.all());
     for args in [&["list"][..], &["status"]] {
@@ -2271,15 +2280,6 @@ fn an_empty_trial_budget_is_unset_and_only_a_trial_reads_it() {
             );
         }
     }
-    let not_utf8 = std::ffi::OsString::from_vec(b"6\xff0".to_vec());
-    let run = run_with(&["migrate", "local", "--dry-run"], not_utf8);
-    assert_eq!(run.code, Some(2), "{}", run.all());
-    assert!(
-        run.stderr.contains("QBTIME_TRIAL_SECONDS") && run.stderr.contains("not UTF-8"),
-        "{}",
-        run.all()
-    );
-    assert!(sb.local_d1_files().is_empty(), "D1 written");
 }
 
 /// A migration whose second statement creates a trigger that writes
