@@ -1754,8 +1754,9 @@ fn each_table_a_diff_refusal_lists_is_taken_as_printed() {
 /// does not have (`content='no_such_table'`, or renamed away): `diff
 /// --table ghost_fts` against the live database was refused with a
 /// backup's advice to add `--table no_such_table`, which then is refused
-/// as no such table. The diff compares its shadow tables; `backup --table
-/// ghost_fts` is refused naming no table to add.
+/// as no such table. The diff says it is not compared (no backup holds
+/// its index, PV 1); `backup --table ghost_fts` is refused naming no table
+/// to add.
 #[test]
 fn an_fts5_table_whose_content_table_is_gone_is_diffed_and_advised_no_table() {
     let sb = with_a_view_indexed(
@@ -1763,8 +1764,13 @@ fn an_fts5_table_whose_content_table_is_gone_is_diffed_and_advised_no_table() {
     );
     sb.xtask(&["-q", "backup", "local"]).assert_ok();
     let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "ghost_fts"]);
-    assert_eq!(run.code, Some(0), "{}", run.all());
-    assert!(run.stdout.contains("Result: the same"), "{}", run.all());
+    // No backup holds its index: not compared, never the same (PV 1).
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stdout.contains("ghost_fts not compared"),
+        "{}",
+        run.all()
+    );
     let refused = sb.xtask(&["backup", "local", "--table", "ghost_fts"]);
     assert_eq!(refused.code, Some(2), "{}", refused.all());
     assert!(

@@ -1258,6 +1258,56 @@ fn contentless_changed_since_its_backup() -> Sandbox {
     sb
 }
 
+/// PV 1 (rvCN 1): an external-content FTS5 table whose content table is
+/// gone keeps its index in no backup either (nor does a live export hold
+/// it). With a row put into it only since the backup, `diff --table fg`
+/// and a whole diff said "the same" (exit 0, `--json` `identical: true`):
+/// it is said not compared, as a contentless one is, never the same.
+#[test]
+fn an_fts5_table_whose_content_table_is_gone_changed_since_its_backup_is_said_not_compared() {
+    let sb = Sandbox::new();
+    sb.xtask(&["migrate", "local", "--yes"]).assert_ok();
+    sb.execute_sql(
+        "CREATE TABLE gone_src(t);
+         CREATE VIRTUAL TABLE fg USING fts5(t, content='gone_src');
+         DROP TABLE gone_src;
+",
+    );
+    sb.xtask(&["backup", "local"]).assert_ok();
+    sb.execute_sql("INSERT INTO fg(rowid, t) VALUES (7, 'x');\n");
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "fg"]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("Result: nothing compared: fg not compared, and no other table was"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("Result: the same"), "{}", run.all());
+    let json = sb.xtask(&[
+        "diff",
+        "latest:local",
+        "live:local",
+        "--table",
+        "fg",
+        "--json",
+    ]);
+    assert_eq!(json.code, Some(2), "{}", json.all());
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["not_compared"], serde_json::json!(["fg"]), "{doc}");
+    assert_eq!(doc["identical"], Value::Null, "{doc}");
+
+    let run = sb.xtask(&["diff", "latest:local", "live:local"]);
+    assert!(
+        run.stdout.contains("Result: the same, but fg not compared"),
+        "{}",
+        run.all()
+    );
+    for index in ["fg_data", "fg_idx", "fg_docsize"] {
+        assert!(!run.stdout.contains(index), "{index}: {}", run.all());
+    }
+}
+
 /// PL 2: a contentless FTS5 table (`content=''`) keeps its index in no
 /// backup. With rows put into it only since the backup, `diff --table cl`
 /// against the live database was refused with a backup's advice to name

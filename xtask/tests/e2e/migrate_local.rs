@@ -2222,6 +2222,50 @@ fn one_endless_statement_is_refused_as_many_are() {
     }
 }
 
+/// PV 2 (rvCN 2): the plan's trial ran only the statements that change the
+/// schema, so an endless `INSERT … SELECT` of a recursive query passed the
+/// dry run (exit 0), and `migrate --yes` took its backup, applied the
+/// migrations before it and hung on it. Every statement that writes rows
+/// or reads them runs in the trial too (its rows then undone): an endless
+/// one is refused as `CREATE TABLE … AS` is, exit 3, before any backup or
+/// migration.
+#[test]
+fn an_endless_statement_that_writes_rows_is_refused_before_anything() {
+    let recursive = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r)";
+    let insert = format!(
+        "CREATE TABLE nums(n INTEGER);\n\
+         INSERT INTO nums {recursive} SELECT n FROM r WHERE n < 0;\n"
+    );
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    std::fs::write(sb.path().join("migrations/0005_slow.sql"), &insert).unwrap();
+    let before = database_and_backups(&sb);
+    for args in EVERY_MIGRATE {
+        let run = with_short_trial(&sb, args);
+        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
+        assert!(
+            says_endless(&run) && run.stderr.contains("no backup was taken"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert!(past_the_short_trial(&run), "{args:?}:\n{}", run.all());
+        assert_eq!(database_and_backups(&sb), before, "{args:?}");
+    }
+    let count = format!("(SELECT count(*) FROM ({recursive} SELECT n FROM r)) < 0");
+    for second in [
+        format!("UPDATE companies SET name = name WHERE {count};\n"),
+        format!("{recursive} DELETE FROM companies WHERE (SELECT count(*) FROM r) < 0;\n"),
+        format!("SELECT count(*) FROM ({recursive} SELECT n FROM r);\n"),
+    ] {
+        let sql = format!("DELETE FROM companies WHERE 0;\n{second}");
+        std::fs::write(sb.path().join("migrations/0005_slow.sql"), &sql).unwrap();
+        let run = with_short_trial(&sb, &["migrate", "local", "--dry-run"]);
+        assert_eq!(run.code, Some(3), "{second}:\n{}", run.all());
+        assert!(says_endless(&run), "{second}:\n{}", run.all());
+        assert_eq!(database_and_backups(&sb), before, "{second}");
+    }
+}
+
 /// `QBTIME_TRIAL_SECONDS` that is not a whole number of seconds from 1 to
 /// 3600 (an hour) is bad input, exit 2, before anything runs: the refusal
 /// names the variable and says the range and the default.
