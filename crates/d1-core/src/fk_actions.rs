@@ -544,8 +544,12 @@ pub fn side_writes_after(
                     .into_iter()
                     .filter(|s| had.contains(&s.target.to_lowercase())),
             );
-            // Only what changes the schema runs: rows change nothing here.
+            // Only what changes the schema keeps what it did (PV 2: rows undone).
             if !coded.iter().any(|w| is_schema_table(&w.table)) {
+                if let Some(by) = rows_run(&db, &mut stmt, !coded.is_empty(), bounds)? {
+                    found.unfinished = Some(Unfinished { at, by });
+                    return Ok(found);
+                }
                 continue;
             }
             let (ran, stopped) = bounded(bounds, || stmt.raw_execute());
@@ -1407,6 +1411,44 @@ fn bounded<T>(
     *deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
     let stopped = ran.is_err().then(|| stopped_by(ends, ceiling)).flatten();
     (ran, stopped)
+}
+
+/// Runs `stmt`, a statement that changes no schema, on `db` within the
+/// trial's `bounds` when it writes rows (`writes`, as the authorizer told)
+/// or reads them (a `SELECT`), and undoes what it did: the bound that
+/// stopped it, if one did. An `INSERT … SELECT` of a recursive query, an
+/// `UPDATE` or `DELETE` whose subquery is one, never ends on empty tables
+/// as a `CREATE TABLE … AS` one does, and passed the trial unrun, so
+/// `migrate` took its backup, applied the migrations before it and hung
+/// on it (PV 2, rvCN 2). Rows it writes are undone, as before: what it
+/// fails of its own is not said (the rows D1 holds are not here).
+fn rows_run(
+    db: &rusqlite::Connection,
+    stmt: &mut rusqlite::Statement<'_>,
+    writes: bool,
+    bounds: Bounds<'_>,
+) -> Result<Option<Bound>> {
+    let reads = stmt.readonly() && stmt.column_count() > 0;
+    if !(writes || reads) {
+        return Ok(None);
+    }
+    db.execute_batch("SAVEPOINT trial_rows")?;
+    let (_, stopped) = bounded(bounds, || {
+        let mut rows = stmt.raw_query();
+        while rows.next()?.is_some() {}
+        Ok(())
+    });
+    if stopped.is_some() {
+        // An interrupted write may have rolled the transaction back: the
+        // run ends here, its database dropped.
+        return Ok(stopped);
+    }
+    // One that failed with `ON CONFLICT ROLLBACK` (or a trigger's
+    // `RAISE(ROLLBACK)`) ended the transaction, the savepoint with it.
+    if !db.is_autocommit() {
+        db.execute_batch("ROLLBACK TO trial_rows; RELEASE trial_rows")?;
+    }
+    Ok(None)
 }
 
 /// Runs `made_by` (name, text) on `db` within `bounds`, passing over a
@@ -2611,9 +2653,10 @@ mod tests {
 
     #[test]
     fn a_schema_statement_that_runs_for_ever_is_stopped_and_told() {
-        // rvAH: a statement of a migration ran here without bound. A query
-        // is never run; a table made `AS` a query that never ends is
-        // stopped at its memory ceiling.
+        // rvAH: a statement of a migration ran here without bound. A table
+        // made `AS` a query that never ends is stopped at its memory
+        // ceiling; a query that never ends, once never run (and in D1
+        // stopped after 30 seconds), is stopped first (PV 2).
         let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
                    SELECT count(*) FROM c;\n\
                    CREATE TABLE numbers AS WITH RECURSIVE c(x) AS \
@@ -2623,7 +2666,26 @@ mod tests {
         // machine: either way the plan refuses it (NL), never "does not
         // run here" and on.
         let at = found.unfinished.as_ref().map(|u| u.at.as_str());
-        assert_eq!(at, Some("0002_change.sql: its statement 2"), "{found:?}");
+        assert_eq!(at, Some("0002_change.sql: its statement 1"), "{found:?}");
+        assert!(found.unknown.is_empty(), "{found:?}");
+        let table_only = sql.split_inclusive(";\n").nth(1).unwrap();
+        let found = side_writes(&schema(), &migration(table_only)).unwrap();
+        let at = found.unfinished.as_ref().map(|u| u.at.as_str());
+        assert_eq!(at, Some("0002_change.sql: its statement 1"), "{found:?}");
+    }
+
+    /// PV 2 (rvCN 2): a statement that writes rows from a query that never
+    /// ends (`INSERT … SELECT` of a recursive one) was never run here, as
+    /// it changes no schema: it is run, its rows undone, and stopped.
+    #[test]
+    fn a_row_statement_that_runs_for_ever_is_stopped_and_told() {
+        let sql = "CREATE TABLE nums(n INTEGER);\n\
+                   INSERT INTO nums VALUES (1);\n\
+                   INSERT INTO nums WITH RECURSIVE r(n) AS \
+                   (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT n FROM r;\n";
+        let found = side_writes(&schema(), &migration(sql)).unwrap();
+        let at = found.unfinished.as_ref().map(|u| u.at.as_str());
+        assert_eq!(at, Some("0002_change.sql: its statement 3"), "{found:?}");
         assert!(found.unknown.is_empty(), "{found:?}");
     }
 

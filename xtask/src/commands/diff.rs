@@ -746,9 +746,9 @@ pub struct Diff {
     /// JavaScript does: the tables compared whose values it may have
     /// written alike where the databases differ (none: `Some` empty).
     pub through_d1_export: Option<BTreeSet<String>>,
-    /// The contentless FTS5 tables (`content=''`) compared: their index
-    /// is in no backup (a restore makes them empty), so nothing of them
-    /// is compared, and the result says so rather than "the same" of them.
+    /// The FTS5 tables compared whose index no backup holds ([`unheld`]:
+    /// contentless, or their content table gone), so nothing of them is
+    /// compared, and the result says so rather than "the same" of them.
     pub not_compared: Vec<String>,
 }
 
@@ -856,15 +856,15 @@ impl TableDiff {
 }
 
 impl Diff {
-    /// After the result: the contentless FTS5 tables not compared
+    /// After the result: the FTS5 tables not compared
     /// ([`Diff::not_compared`]), which it does not call the same.
     fn render_not_compared(&self, out: &mut String) {
         if self.not_compared.is_empty() {
             return;
         }
         let names: Vec<Cow<'_, str>> = self.not_compared.iter().map(|t| shown_name(t)).collect();
-        let why = "a contentless FTS5 table's index is in no backup (a restore makes it \
-                   empty), so it cannot be compared";
+        let why = "the index of an FTS5 table that is contentless or whose content table is \
+                   gone is in no backup (a restore makes it empty), so it cannot be compared";
         let listed = d1_core::wording::listed(&names, "table");
         let _ = match (self.compared_nothing(), self.identical()) {
             (true, _) => write!(
@@ -1318,7 +1318,7 @@ pub fn compare(
     let mut diff = Diff {
         values_shown: show_values,
         schema: schema_changes(conn, &oa, &ob, wanted)?,
-        not_compared: contentless_fts5(&oa, &ob, wanted),
+        not_compared: unheld_fts5(&oa, &ob, wanted),
         ..Diff::default()
     };
     // Those a `--table` names are compared as asked.
@@ -1357,15 +1357,16 @@ pub fn compare(
     Ok(diff)
 }
 
-/// The contentless FTS5 tables (`content=''`) of either side that
-/// `wanted` takes: nothing of theirs is in a backup to compare.
-fn contentless_fts5(oa: &Objects, ob: &Objects, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+/// The FTS5 tables of either side whose index no backup holds
+/// ([`unheld`]) that `wanted` takes: nothing of theirs is in a backup to
+/// compare.
+fn unheld_fts5(oa: &Objects, ob: &Objects, wanted: impl Fn(&str) -> bool) -> Vec<String> {
     let mut out: Vec<String> = { oa.iter().chain(ob.iter()) }
         .filter(|((kind, name), _)| kind == "table" && wanted(name))
         .filter_map(|((_, name), (_, sql))| {
             d1_core::catalog::VirtualTable::from_sql(name, sql.as_deref()?)
         })
-        .filter(|vt| vt.module.eq_ignore_ascii_case("fts5") && is_contentless(vt))
+        .filter(|vt| unheld(vt, [oa, ob]))
         .map(|vt| vt.name)
         .collect();
     out.sort();
@@ -1373,18 +1374,18 @@ fn contentless_fts5(oa: &Objects, ob: &Objects, wanted: impl Fn(&str) -> bool) -
     out
 }
 
-/// The shadow tables of either side's contentless FTS5 tables that hold
-/// their index (`_data`, `_idx`, `_docsize`): no backup holds it, both
+/// The shadow tables of either side's FTS5 tables whose index no backup
+/// holds ([`unheld`]) that hold it (`_data`, `_idx`, `_docsize`): both
 /// sides are made empty, so comparing them would call the index the same
-/// whatever went into it (PL 2). Its `_config`, whose settings a backup
-/// keeps, is compared.
+/// whatever went into it (PL 2, PV 1). Its `_config`, whose settings a
+/// backup keeps, is compared.
 fn rowless_index_tables(oa: &Objects, ob: &Objects) -> BTreeSet<String> {
     let contentless: Vec<d1_core::catalog::VirtualTable> = { oa.iter().chain(ob.iter()) }
         .filter(|((kind, _), _)| kind == "table")
         .filter_map(|((_, name), (_, sql))| {
             d1_core::catalog::VirtualTable::from_sql(name, sql.as_deref()?)
         })
-        .filter(|vt| vt.module.eq_ignore_ascii_case("fts5") && is_contentless(vt))
+        .filter(|vt| unheld(vt, [oa, ob]))
         .collect();
     { oa.keys().chain(ob.keys()) }
         .filter(|(kind, name)| {
@@ -1396,9 +1397,28 @@ fn rowless_index_tables(oa: &Objects, ob: &Objects) -> BTreeSet<String> {
         .collect()
 }
 
-/// Whether `vt` is a contentless FTS5 table (`content=''`).
-fn is_contentless(vt: &d1_core::catalog::VirtualTable) -> bool {
-    matches!(vt.content, d1_core::catalog::VirtualContent::Contentless)
+/// Whether `vt` is an FTS5 table whose index no backup holds, nor a live
+/// side's export: a contentless one (`content=''`), or an external-content
+/// one whose content table (or view) a side that has it lacks (dropped or
+/// renamed away), whose index a restore cannot make again (PV 1: one said
+/// "the same" of an index changed since the backup).
+fn unheld(vt: &d1_core::catalog::VirtualTable, sides: [&Objects; 2]) -> bool {
+    use d1_core::catalog::VirtualContent::{Contentless, External};
+    if !vt.module.eq_ignore_ascii_case("fts5") {
+        return false;
+    }
+    match &vt.content {
+        Contentless => true,
+        External { table } => sides.iter().any(|side| {
+            let has = |kinds: &[&str], wanted: &str| {
+                { side.keys() }.any(|(kind, name)| {
+                    kinds.contains(&kind.as_str()) && name.eq_ignore_ascii_case(wanted)
+                })
+            };
+            has(&["table"], &vt.name) && !has(&["table", "view"], table)
+        }),
+        _ => false,
+    }
 }
 
 /// `only`, with the tables that hold the rows, index and settings of each
@@ -1423,8 +1443,9 @@ fn with_fts5_tables(only: Vec<String>, sides: [&Objects; 2]) -> Vec<String> {
     let mut out = only.clone();
     let mut said = BTreeSet::new();
     for vt in &virtual_tables {
-        // A contentless one is said not compared ([`Diff::not_compared`]).
-        if !said.insert(vt.name.clone()) || is_contentless(vt) {
+        // One whose index no backup holds is said not compared
+        // ([`Diff::not_compared`]).
+        if !said.insert(vt.name.clone()) || unheld(vt, sides) {
             continue;
         }
         let mut held: Vec<String> = { tables.iter() }
@@ -2356,6 +2377,22 @@ mod tests {
         compare(&conn, only, [&none, &none], show_values, true, [false; 2]).unwrap()
     }
 
+    /// `--table name` and a whole diff of `a` and `b` say `name` not
+    /// compared, in text and `--json`, and never name `index`.
+    fn said_not_compared(name: &str, index: &str, a: &str, b: &str) {
+        for only in [Some(&[name.to_owned()][..]), None] {
+            let diff = diff_of(a, b, only, false);
+            let text = diff.render();
+            assert!(
+                text.contains(&format!("{name} not compared"))
+                    && !text.ends_with("Result: the same")
+                    && !text.contains(index),
+                "{text}"
+            );
+            assert_eq!(diff.to_json()["not_compared"], serde_json::json!([name]));
+        }
+    }
+
     /// PK 2 (rvCK 2): a contentless FTS5 table's index is in no backup
     /// (both sides rebuilt empty): `--table cl` and a whole diff said
     /// "the same" of it. It is said not compared, in text and `--json`.
@@ -2364,15 +2401,19 @@ mod tests {
         let a = "CREATE VIRTUAL TABLE cl USING fts5(x, content='');";
         let b = "CREATE VIRTUAL TABLE cl USING fts5(x, content='');\n\
                  INSERT INTO cl(rowid, x) VALUES (1, 'hello');";
-        for only in [Some(&["cl".to_owned()][..]), None] {
-            let diff = diff_of(a, b, only, false);
-            let text = diff.render();
-            assert!(
-                text.contains("cl not compared") && !text.ends_with("Result: the same"),
-                "{text}"
-            );
-            assert_eq!(diff.to_json()["not_compared"], serde_json::json!(["cl"]));
-        }
+        said_not_compared("cl", "cl_docsize", a, b);
+    }
+
+    /// PV 1 (rvCN 1): an FTS5 table whose content table is gone keeps its
+    /// index in no backup either: said not compared, never the same, and
+    /// its index tables are not counted unchanged.
+    #[test]
+    fn an_fts5_table_whose_content_table_is_gone_is_said_not_compared() {
+        let a = "CREATE TABLE src(t);\n\
+                 CREATE VIRTUAL TABLE fg USING fts5(t, content='src');\n\
+                 DROP TABLE src;";
+        let b = format!("{a}\nINSERT INTO fg(rowid, t) VALUES (7, 'x');");
+        said_not_compared("fg", "fg_docsize", a, &b);
     }
 
     fn table<'d>(diff: &'d Diff, name: &str) -> &'d TableDiff {
