@@ -6041,3 +6041,92 @@ mod rows_by_place {
         assert!(e.contains("column name") && e.contains("NOT NULL"), "{e}");
     }
 }
+
+/// rvCN: a foreign key whose parent key is UNIQUE by a separate `CREATE
+/// UNIQUE INDEX` (Drizzle's `.unique()`): wrangler's export creates the
+/// index after the rows, and SQLite (D1 too) refuses a child's row while
+/// its parent key has no UNIQUE index ("foreign key mismatch"). The repair
+/// creates such an index before the rows, and only such a one.
+#[cfg(test)]
+mod parent_key_indexes {
+    use super::*;
+
+    const TAGS: &str = "PRAGMA defer_foreign_keys=TRUE;\n\
+        CREATE TABLE tag(id INTEGER PRIMARY KEY, slug TEXT NOT NULL);\n\
+        INSERT INTO \"tag\" VALUES(1,'rust');\n\
+        CREATE TABLE post_tag(post INTEGER, tag_slug TEXT REFERENCES tag(slug));\n\
+        INSERT INTO \"post_tag\" VALUES(7,'rust');\n\
+        CREATE INDEX post_tag_post ON post_tag(post);\n\
+        CREATE UNIQUE INDEX tag_id_slug ON tag(id, slug);\n\
+        CREATE UNIQUE INDEX tag_slug_unique ON tag(slug);\n";
+
+    /// The repaired statements of `dump`, and what loading them into
+    /// SQLite with foreign keys enforced, as D1 does, says.
+    fn loaded(dump: &str) -> (Vec<String>, rusqlite::Result<()>) {
+        let options = Options::default();
+        let survey = survey(dump.as_bytes(), &options).unwrap();
+        let mut out: Vec<String> = Vec::new();
+        write(dump.as_bytes(), &survey, &options, &mut out).unwrap();
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("PRAGMA foreign_keys=ON;").unwrap();
+        let result = out.iter().try_for_each(|sql| db.execute_batch(sql));
+        (out, result)
+    }
+
+    /// Where the statement holding `needle` stands among `out`.
+    fn at(out: &[String], needle: &str) -> usize {
+        out.iter().position(|s| s.contains(needle)).unwrap()
+    }
+
+    #[test]
+    fn a_unique_index_a_foreign_key_needs_is_created_before_the_rows() {
+        let (out, result) = loaded(TAGS);
+        result.unwrap();
+        let first_row = at(&out, "INSERT INTO");
+        assert!(at(&out, "tag_slug_unique") < first_row, "{out:#?}");
+        // Other indexes, UNIQUE ones too, still come after the rows.
+        assert!(at(&out, "post_tag_post") > first_row, "{out:#?}");
+        assert!(at(&out, "tag_id_slug") > first_row, "{out:#?}");
+    }
+
+    #[test]
+    fn a_nocase_or_composite_unique_parent_key_is_created_before_the_rows() {
+        let nocase = "CREATE TABLE tag(id INTEGER PRIMARY KEY, slug TEXT COLLATE NOCASE);\n\
+            INSERT INTO \"tag\" VALUES(1,'Rust');\n\
+            CREATE TABLE post_tag(post INTEGER, tag_slug TEXT REFERENCES tag(slug));\n\
+            INSERT INTO \"post_tag\" VALUES(7,'rust');\n\
+            CREATE UNIQUE INDEX tag_slug_unique ON tag(slug COLLATE NOCASE);\n";
+        let composite = "CREATE TABLE pair(a INTEGER, b TEXT);\n\
+            INSERT INTO \"pair\" VALUES(1,'x');\n\
+            CREATE TABLE child(x INTEGER, y TEXT, FOREIGN KEY(x, y) REFERENCES pair(a, b));\n\
+            INSERT INTO \"child\" VALUES(1,'x');\n\
+            CREATE UNIQUE INDEX pair_b ON pair(b);\n\
+            CREATE UNIQUE INDEX pair_a_b ON pair(a, b);\n";
+        for (dump, index, late) in [
+            (nocase, "tag_slug_unique", None),
+            (composite, "pair_a_b", Some("pair_b")),
+        ] {
+            let (out, result) = loaded(dump);
+            result.unwrap();
+            let first_row = at(&out, "INSERT INTO");
+            assert!(at(&out, index) < first_row, "{out:#?}");
+            if let Some(late) = late {
+                assert!(at(&out, late) > first_row, "{out:#?}");
+            }
+        }
+    }
+
+    /// SQLite takes no partial index as a parent key: that key is faulty,
+    /// and stays refused, its index where the dump put it.
+    #[test]
+    fn a_partial_unique_index_is_no_parent_key_and_stays_after_the_rows() {
+        let partial = TAGS.replace("ON tag(slug);", "ON tag(slug) WHERE slug IS NOT NULL;");
+        let (out, result) = loaded(&partial);
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains("foreign key mismatch"), "{e}");
+        assert!(
+            at(&out, "tag_slug_unique") > at(&out, "INSERT INTO"),
+            "{out:#?}"
+        );
+    }
+}

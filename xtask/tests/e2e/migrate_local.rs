@@ -3014,6 +3014,92 @@ fn every_foreign_key_the_pending_migrations_leave_unable_to_run_is_told_in_one_r
     );
 }
 
+/// rvCN: a migration as Drizzle writes `.unique()`: the parent key made
+/// UNIQUE by a `CREATE UNIQUE INDEX` of its own, which wrangler's export
+/// writes after the rows.
+pub const TAGS_MIGRATION: &str = "CREATE TABLE tag(id INTEGER PRIMARY KEY, slug TEXT NOT NULL);\n\
+    CREATE UNIQUE INDEX tag_slug_unique ON tag(slug);\n\
+    CREATE TABLE post_tag(post INTEGER, tag_slug TEXT REFERENCES tag(slug));\n";
+pub const TAGS_ROWS: &str =
+    "INSERT INTO tag VALUES (1, 'rust');\nINSERT INTO post_tag VALUES (7, 'rust');\n";
+
+/// The rows of tag and post_tag in `sb`'s local D1.
+fn tag_rows(sb: &Sandbox) -> Vec<Vec<serde_json::Value>> {
+    sb.query("SELECT t.id, t.slug, p.post FROM tag t JOIN post_tag p ON p.tag_slug = t.slug")
+}
+
+/// rvCN (High): a sound foreign key to a column made UNIQUE by a separate
+/// `CREATE UNIQUE INDEX` made every backup BAD ("foreign key mismatch …
+/// fix that key"), and so blocked every later migrate, because the load
+/// created the index after the rows. The backup is GOOD, verifies GOOD,
+/// a later migrate runs, and it restores exactly with `--replace` and
+/// `--clean`, as does a raw `wrangler d1 export` with `--no-manifest`.
+#[test]
+fn a_foreign_key_to_a_column_made_unique_by_its_own_index_backs_up_good_and_restores() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    sb.execute_sql(SEED_SQL);
+    migrate_local_with(&sb, "0005_tags.sql", TAGS_MIGRATION);
+    sb.execute_sql(TAGS_ROWS);
+    let expected = tag_rows(&sb);
+    assert_eq!(expected[0].len(), 1, "{expected:?}");
+    let backup = sb.xtask(&["backup", "local"]);
+    assert_eq!(backup.code, Some(0), "{}", backup.all());
+    assert!(backup.stdout.contains("GOOD"), "{}", backup.all());
+    let latest = sb.backups().join(
+        sb.backup_files()
+            .into_iter()
+            .filter(|n| n.ends_with(".sql"))
+            .max()
+            .unwrap(),
+    );
+    let latest = latest.to_str().unwrap();
+    let verify = sb.xtask(&["verify", latest]);
+    assert_eq!(verify.code, Some(0), "{}", verify.all());
+    migrate_local_with(
+        &sb,
+        "0006_more.sql",
+        "CREATE TABLE more(id INTEGER PRIMARY KEY);",
+    );
+    for mode in ["--replace", "--clean"] {
+        sb.execute_sql("DELETE FROM post_tag; DELETE FROM tag;");
+        let run = sb.xtask(&["restore", latest, "--to", "local", mode, "--yes"]);
+        assert_eq!(run.code, Some(0), "{mode}: {}", run.all());
+        assert_eq!(tag_rows(&sb), expected, "{mode}");
+    }
+    let raw = sb.path().join("raw.sql");
+    let args = ["d1", "export", "qbtime_db_local", "--local", "--output"];
+    sb.wrangler(&[&args[..], &[raw.to_str().unwrap()]].concat())
+        .assert_ok();
+    let raw = raw.to_str().unwrap();
+    let verify = sb.xtask(&["verify", raw, "--no-manifest"]);
+    assert_eq!(verify.code, Some(0), "{}", verify.all());
+    sb.execute_sql("DELETE FROM post_tag; DELETE FROM tag;");
+    let flags = ["--no-manifest", "--replace", "--yes"];
+    let run = sb.xtask(&[&["restore", raw, "--to", "local"][..], &flags].concat());
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(tag_rows(&sb), expected);
+}
+
+/// The same key with its UNIQUE index partial: SQLite takes no partial
+/// index as a parent key, so the key is faulty, and the migration that
+/// makes it stays refused as such, before anything.
+#[test]
+fn a_foreign_key_to_a_column_under_a_partial_unique_index_stays_refused() {
+    let sb = Sandbox::new();
+    sb.apply_migrations();
+    let partial = TAGS_MIGRATION.replace("ON tag(slug);", "ON tag(slug) WHERE id > 0;");
+    refused_as_broken(
+        &sb,
+        &[("0005_tags.sql", &partial)],
+        &[
+            "foreign key post_tag(tag_slug) REFERENCES tag(slug) with a parent key that is \
+           neither its PRIMARY KEY nor UNIQUE",
+        ],
+        &[],
+    );
+}
+
 /// OI 2: a data-only backup of a local D1 whose applied migration cannot
 /// apply to an empty database (it drops an index made by hand) ended
 /// "verifying it could not run … the migration 0005_drop_hand.sql does

@@ -3080,3 +3080,46 @@ fn a_remote_replace_names_the_view_and_trigger_it_drops_and_does_not_make_again(
         json.stdout
     );
 }
+
+/// rvCN: prod with a foreign key to a column made UNIQUE by a `CREATE
+/// UNIQUE INDEX` of its own (Drizzle's `.unique()`), which the export
+/// writes after the rows: its backup is GOOD and restores exactly into
+/// prod (`--replace`) and into a new database (`--to new:`), through D1's
+/// import API.
+#[test]
+fn a_foreign_key_to_a_column_made_unique_by_its_own_index_restores_into_prod_exactly() {
+    let migration = "CREATE TABLE tag(id INTEGER PRIMARY KEY, slug TEXT NOT NULL);\n\
+        CREATE UNIQUE INDEX tag_slug_unique ON tag(slug);\n\
+        CREATE TABLE post_tag(post INTEGER, tag_slug TEXT REFERENCES tag(slug));\n";
+    let rows = "INSERT INTO tag VALUES (1, 'rust');\nINSERT INTO post_tag VALUES (7, 'rust');\n\
+        INSERT INTO d1_migrations (name) VALUES ('0005_tags.sql');\n";
+    let remote = Remote::new(&format!("{migration}{rows}"));
+    std::fs::write(remote.sb.path().join("migrations/0005_tags.sql"), migration).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let backup = remote.xtask(home.path(), &["backup", "prod"]);
+    assert_eq!(backup.code, Some(0), "{}", backup.all());
+    assert!(backup.stdout.contains("GOOD"), "{}", backup.all());
+    let name = { remote.sb.backup_files().into_iter() }
+        .filter(|n| n.ends_with(".sql"))
+        .max()
+        .unwrap();
+    let file = remote.sb.backups().join(name);
+    let path = file.to_str().unwrap();
+    let before = dump_of(&remote.db);
+    rusqlite::Connection::open(&remote.db)
+        .unwrap()
+        .execute_batch("DELETE FROM post_tag; DELETE FROM tag;")
+        .unwrap();
+    let args = ["restore", path, "--to", "prod", "--replace"];
+    let run = remote.xtask(
+        home.path(),
+        &[&args[..], &["--confirm", "qbtime_db_prod"]].concat(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+    assert_eq!(dump_of(&remote.db), before);
+    let run = remote.xtask(
+        home.path(),
+        &["restore", path, "--to", "new:tags_copy", "--yes"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.all());
+}
