@@ -159,6 +159,63 @@ impl Judgement {
     }
 }
 
+/// Of `indexes`, the `CREATE INDEX` statements a dump writes after its
+/// rows, those a foreign key of `tables` (their `CREATE TABLE`s) needs as
+/// its parent key, by place: each UNIQUE index without which SQLite codes
+/// fewer keys (rvCN: Drizzle's `.unique()` is such an index, and SQLite,
+/// D1 too, refuses a child's row while its parent key has none). SQLite
+/// judges, in an empty database in memory; a statement it refuses is no
+/// parent key, and a partial index is none, as SQLite takes none.
+pub fn parent_key_indexes<'a>(
+    tables: impl IntoIterator<Item = &'a str>,
+    indexes: &[&str],
+) -> Vec<usize> {
+    let unique = |sql: &str| sql.to_ascii_uppercase().contains("UNIQUE");
+    if !indexes.iter().any(|sql| unique(sql)) {
+        return Vec::new();
+    }
+    let Ok(db) = rusqlite::Connection::open_in_memory() else {
+        return Vec::new();
+    };
+    for sql in tables {
+        // A table SQLite refuses here is judged by the load itself.
+        let _ = db.execute_batch(sql);
+    }
+    let uncoded = |db: &rusqlite::Connection| {
+        judged(db).map_or(0, |j| {
+            { j.keys.iter() }
+                .filter(|k| k.verdict == Verdict::ParentKeyNotUnique)
+                .count()
+        })
+    };
+    let mut left = uncoded(&db);
+    let mut needed = Vec::new();
+    for (i, sql) in indexes.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        if !unique(sql) || db.execute_batch("SAVEPOINT parent_key;").is_err() {
+            continue;
+        }
+        let now = match db.execute_batch(sql) {
+            Ok(()) => uncoded(&db),
+            Err(_) => left,
+        };
+        let end = match now < left {
+            true => "RELEASE parent_key;",
+            false => "ROLLBACK TO parent_key; RELEASE parent_key;",
+        };
+        if db.execute_batch(end).is_err() {
+            break;
+        }
+        if now < left {
+            needed.push(i);
+            left = now;
+        }
+    }
+    needed
+}
+
 /// Whether SQLite's error `e` is a key it cannot code.
 fn mismatch(e: &rusqlite::Error) -> bool {
     e.to_string().contains("foreign key mismatch")

@@ -9,7 +9,9 @@
 //!
 //! 1. `PRAGMA defer_foreign_keys=TRUE;`
 //! 2. every `CREATE TABLE`, in the dump's order, before any row
-//!    (so a table created before the table its foreign key references loads);
+//!    (so a table created before the table its foreign key references loads),
+//!    then each UNIQUE index a foreign key needs as its parent key (so a
+//!    child's row loads: rvCN);
 //! 3. each recorded virtual table's `CREATE VIRTUAL TABLE`, and a staging
 //!    table for its rows, because D1 refuses writes to FTS5 shadow tables;
 //! 4. the rows and every other statement, in the dump's order, with any
@@ -64,6 +66,16 @@ fn ddl_before_data_said(forward_references: &[(String, String)]) -> String {
         "puts every CREATE TABLE before the rows: {} (workers-sdk #5683: D1 would refuse the \
          rows with `no such table`)",
         crate::wording::first_of(&pairs, 5)
+    )
+}
+
+/// What [`Repair::ParentKeyIndexesBeforeRows`] says.
+fn key_indexes_said(names: &[String]) -> String {
+    format!(
+        "creates before the rows each UNIQUE index a foreign key needs as its parent key, \
+         which the dump creates after them (SQLite, D1 too, refuses a row whose parent key has \
+         no UNIQUE index: `foreign key mismatch`): {}",
+        crate::wording::first_of(names, 5)
     )
 }
 
@@ -277,6 +289,9 @@ pub enum Repair {
     /// written by hand), created after all rows like every trigger, so
     /// they do not fire on those rows.
     TriggersAfterRows { names: Vec<String> },
+    /// UNIQUE indexes a foreign key needs as its parent key, which the
+    /// dump creates after the rows, created before them (rvCN).
+    ParentKeyIndexesBeforeRows { names: Vec<String> },
     /// A schema object whose text ends in a `--` comment, written with it
     /// as a `/* */` one, or without it (`dropped`: it held `*/`):
     /// [`Options::close_line_comments`].
@@ -356,6 +371,7 @@ impl Repair {
                  rows it inserts, do not fire on them (what they would write is not restored): {}",
                 crate::wording::first_of(names, 5)
             ),
+            Repair::ParentKeyIndexesBeforeRows { names } => f.write_str(&key_indexes_said(names)),
             Repair::ClosedLineComment {
                 kind,
                 name,
@@ -453,6 +469,10 @@ pub struct Survey {
     table_lines: BTreeMap<String, usize>,
     /// Indexes, triggers and views in dump order.
     late_schema: Vec<String>,
+    /// The places in `late_schema` of the UNIQUE indexes a foreign key
+    /// needs as its parent key, which are created before the rows
+    /// ([`crate::foreign_keys::parent_key_indexes`]).
+    parent_key_indexes: BTreeSet<usize>,
     /// The FTS5 tables a `sqlite3 .dump` records ([`Kind::DumpedVirtual`])
     /// that the repair makes, by name, with their `CREATE VIRTUAL TABLE`.
     dumped: Vec<(String, String)>,
@@ -2028,6 +2048,7 @@ impl<'a> Surveyor<'a> {
         self.settle_sequence();
         self.note_own_columns();
         let forward_references = self.note_forward_references();
+        self.note_parent_key_indexes();
         self.survey.findings.sort_by_key(|f| f.line);
         self.list_repairs(forward_references);
         self.survey
@@ -2197,6 +2218,24 @@ impl<'a> Surveyor<'a> {
             });
         }
         forward_references
+    }
+
+    /// The UNIQUE indexes a foreign key needs as its parent key, to be
+    /// created before the rows, with their repair.
+    fn note_parent_key_indexes(&mut self) {
+        let survey = &mut self.survey;
+        let tables = survey.tables.iter().map(|(_, sql)| sql.as_str());
+        let late: Vec<&str> = survey.late_schema.iter().map(String::as_str).collect();
+        let places = crate::foreign_keys::parent_key_indexes(tables, &late);
+        let names: Vec<String> = { places.iter() }
+            .filter_map(|&i| statement::created_object(late[i]).map(|(_, name)| name))
+            .collect();
+        survey.parent_key_indexes = places.into_iter().collect();
+        if !names.is_empty() {
+            survey
+                .repairs
+                .push(Repair::ParentKeyIndexesBeforeRows { names });
+        }
     }
 
     /// The repairs, in the order the plan lists them.
@@ -2735,7 +2774,8 @@ impl Sink for PipeSink<'_, '_> {
     }
 }
 
-/// Steps 1 to 3 of the order: the pragma, every `CREATE TABLE`, and each
+/// Steps 1 to 3 of the order: the pragma, every `CREATE TABLE` and the
+/// parent keys' UNIQUE indexes, and each
 /// recorded virtual table with its staging table.
 fn write_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Result<()> {
     sink.statement("PRAGMA defer_foreign_keys=TRUE;")?;
@@ -2749,6 +2789,10 @@ fn write_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -> Res
         }
     }
     for (_, sql) in &survey.tables {
+        sink.statement(&schema_statement(normalise(sql, survey.endings()), options))?;
+    }
+    for &i in &survey.parent_key_indexes {
+        let sql = &survey.late_schema[i];
         sink.statement(&schema_statement(normalise(sql, survey.endings()), options))?;
     }
     for vt in &options.virtual_tables {
@@ -2902,8 +2946,11 @@ fn write_late_schema(survey: &Survey, options: &Options, sink: &mut impl Sink) -
     // be created before its view. A view or an index needs no trigger, and
     // a view may be created before the tables it reads.
     let is_trigger = |sql: &&String| matches!(statement::created_object(sql), Some(("trigger", _)));
-    let (triggers, others): (Vec<&String>, Vec<&String>) =
-        survey.late_schema.iter().partition(is_trigger);
+    let (triggers, others): (Vec<&String>, Vec<&String>) = { survey.late_schema.iter() }
+        .enumerate()
+        .filter(|(i, _)| !survey.parent_key_indexes.contains(i))
+        .map(|(_, sql)| sql)
+        .partition(is_trigger);
     // The counters a backup of chosen tables records, never below what its
     // rows make them: SQLite keeps a table's counter in sqlite_sequence as
     // its rows go in, so a table that got rows has one to raise, and one
