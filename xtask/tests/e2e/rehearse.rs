@@ -1328,6 +1328,125 @@ fn a_rehearsals_backup_is_refused_without_its_manifest_and_passed_over_by_latest
     );
 }
 
+/// rvCN 1: a shell that unset a served rehearsal's `QBTIME_REHEARSAL` and
+/// `QBTIME_BACKUP_DIR` but kept `CLOUDFLARE_API_BASE_URL` on its loopback
+/// took `backup prod` of the loopback's copy into the real `backups/` as
+/// a plain prod backup, `latest:prod` from then on. Every command that
+/// writes to `backups/` or `docs/` is refused there (exit 3), naming the
+/// mix and both ways out; nothing is written. A full rehearsal shell
+/// still backs up prod, a plain shell too.
+#[test]
+fn a_half_cleared_rehearsal_shell_writes_nothing_into_the_real_backups() {
+    let (sb, name) = sandbox_with_a_backup();
+    let from = sb.backups().join(&name);
+    let served =
+        Served::start(sb.xtask_command(&["rehearse", "--serve", "--from", from.to_str().unwrap()]));
+    let held = files_under(&sb.backups());
+    let drills = std::fs::read(sb.path().join("docs/restore-drills.md")).ok();
+    let half: &[&str] = &["QBTIME_REHEARSAL", "QBTIME_BACKUP_DIR"];
+    let refused: &[&[&str]] = &[
+        &["backup", "prod"],
+        &[
+            "restore",
+            "latest:prod",
+            "--to",
+            "staging",
+            "--replace",
+            "--yes",
+        ],
+        &["migrate", "prod", "--yes"],
+        &["with-backup", "prod", "--", "true"],
+        &["upload", "latest:prod"],
+        &["offsite", "fetch", "latest", "--env", "prod"],
+        &["drill", "--from", "prod", "--yes"],
+        &["prune", "--env", "prod"],
+        &["time-travel", "info", "prod"],
+    ];
+    for args in refused {
+        let run = served.run_in(&sb, args, half);
+        let said = format!("{args:?}:\n{}", run.all());
+        assert_eq!(run.code, Some(3), "{said}");
+        assert!(
+            run.stderr.contains("CLOUDFLARE_API_BASE_URL")
+                && run.stderr.contains("is not that rehearsal's")
+                && run
+                    .stderr
+                    .contains("unset CLOUDFLARE_API_BASE_URL CLOUDFLARE_API_TOKEN")
+                && run.stderr.contains("paste all of its exports again")
+                && run.stderr.contains("Nothing was done"),
+            "{said}"
+        );
+        assert!(!run.stdout.contains("Result: GOOD"), "{said}");
+        assert_eq!(files_under(&sb.backups()), held, "{said}");
+        let log = std::fs::read(sb.path().join("docs/restore-drills.md")).ok();
+        assert_eq!(log, drills, "{said}");
+    }
+    served.run_in(&sb, &["backup", "prod"], &[]).assert_ok();
+    sb.xtask(&["backup", "local"]).assert_ok();
+}
+
+/// rvCN 2: a directory named like a rehearsal's that no rehearsal made
+/// (a `--backup-dir` typed by hand, a checkout under `.rehearsal-2025/`)
+/// is no rehearsal's: local's backup is taken there. A real one's typed
+/// as `--backup-dir` is refused with the advice that helps: leave out
+/// `--backup-dir`.
+#[test]
+fn only_a_directory_a_rehearsal_made_is_taken_for_a_rehearsals() {
+    let (sb, name) = sandbox_with_a_backup();
+    for dir in [
+        ".rehearsal-mine/backups",
+        ".rehearsal-2025/checkout/backups",
+    ] {
+        let dir = sb.path().join("elsewhere").join(dir);
+        let typed = ["--backup-dir", dir.to_str().unwrap(), "backup", "local"];
+        let run = sb.xtask(&typed);
+        assert_eq!(run.code, Some(0), "{dir:?}:\n{}", run.all());
+        assert!(run.stdout.contains("Result: GOOD"), "{}", run.all());
+    }
+    let from = sb.backups().join(&name);
+    let served =
+        Served::start(sb.xtask_command(&["rehearse", "--serve", "--from", from.to_str().unwrap()]));
+    let its = served.vars["QBTIME_BACKUP_DIR"].clone();
+    let held = files_under(&sb.backups());
+    let every = [
+        "QBTIME_REHEARSAL",
+        "QBTIME_BACKUP_DIR",
+        "CLOUDFLARE_API_BASE_URL",
+    ];
+    let run = served.run_in(&sb, &["--backup-dir", &its, "backup", "local"], &every);
+    assert_eq!(run.code, Some(3), "{}", run.all());
+    assert!(
+        run.stderr.contains("leave out `--backup-dir`") && !run.stderr.contains("Run `unset"),
+        "{}",
+        run.all()
+    );
+    assert_eq!(files_under(&sb.backups()), held, "{}", run.all());
+}
+
+/// rvCN 2: `localhost`, any of 127.0.0.0/8 and `[::1]` are loopback
+/// addresses, as 127.0.0.1 is: in a rehearsal's shell, a remote command
+/// with one of them is not refused as one on "the real" database.
+#[test]
+fn every_loopback_address_counts_as_the_loopback() {
+    let (sb, name) = sandbox_with_a_backup();
+    let from = sb.backups().join(&name);
+    let served =
+        Served::start(sb.xtask_command(&["rehearse", "--serve", "--from", from.to_str().unwrap()]));
+    let url = &served.vars["CLOUDFLARE_API_BASE_URL"];
+    for host in ["localhost", "127.0.0.2", "[::1]"] {
+        let other = url.replace("127.0.0.1", host);
+        let mut cmd = sb.xtask_command(&["backup", "prod"]);
+        cmd.envs(served.vars.iter())
+            .env("CLOUDFLARE_API_BASE_URL", &other);
+        let run = Run::from_output(cmd.output().unwrap());
+        assert!(
+            run.code != Some(3) && !run.stderr.contains("is the real"),
+            "{other}:\n{}",
+            run.all()
+        );
+    }
+}
+
 /// rvBV 1: a `QBTIME_REHEARSAL` left in a shell after `rehearse --serve`'s
 /// exports (or set by hand) naming no rehearsal that runs, here, with its
 /// backups where this command would write, marked a real backup a
