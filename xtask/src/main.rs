@@ -757,6 +757,20 @@ fn run(cli: Cli, (typed, names): (&[&str], Vec<String>)) -> anyhow::Result<ExitC
     let sh = xshell::Shell::new()?;
     let project = Project::resolve(&cli.project)?;
     crate::steps::rehearsals::refuse_unless_live(&project.backup_dir)?;
+    // Those that reach the API, or write to backups/ or docs/: a loopback
+    // left from part of a rehearsal's exports (`refuse_loopback_outside`).
+    if !matches!(
+        cli.task,
+        Task::List(_)
+            | Task::Verify(_)
+            | Task::Status(_)
+            | Task::Doctor(_)
+            | Task::Keygen(_)
+            | Task::Hooks(_)
+            | Task::Rehearse(_)
+    ) {
+        crate::steps::rehearsals::refuse_loopback_outside(&project.backup_dir)?;
+    }
     out::set_typed_globals(project.globals_to_paste(&cli.project, typed), names);
     sh.change_dir(&project.config_dir);
     match &cli.task {

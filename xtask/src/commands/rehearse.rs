@@ -123,6 +123,10 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     let settings = project.settings()?;
     let buckets = add_buckets(&server, &settings, &remotes);
     let vars = loopback_vars(project, &server, dir, &token);
+    // Marks the directory a rehearsal's, and its loopback this one's
+    // (`steps::rehearsals::refuse_loopback_outside`).
+    let mark = dir.join(crate::steps::rehearsals::LOOPBACK_MARK);
+    std::fs::write(mark, format!("{}\n", server.api_base_url()))?;
     announce(&server, &remotes, &from, &buckets, dir);
     if args.serve {
         serve(&vars, &remotes, dir);

@@ -51,10 +51,7 @@ pub fn refuse_unless_live(backup_dir: &Path) -> anyhow::Result<()> {
              rehearsal directory's backups/",
             d1_core::names::shown_path(backup_dir)
         )
-    } else if !{ value.rsplit('-').next() }
-        .and_then(|pid| pid.parse().ok())
-        .is_some_and(crate::edge::machine::pid_exists)
-    {
+    } else if !runs(&value) {
         format!("names the rehearsal {value}, which no longer runs on this machine")
     } else {
         return Ok(());
@@ -90,20 +87,101 @@ pub const UNSET_EXPORTS: &str = unset_exports!();
 /// pasted from `--serve`'s exports without `QBTIME_REHEARSAL`). Every
 /// backup taken there is a rehearsal's ([`of_backup`]).
 pub fn holding(backup_dir: &Path) -> Option<String> {
-    current().or_else(|| of_backup(backup_dir, None))
+    current().or_else(|| made_by_a_rehearsal(backup_dir))
 }
 
-/// Whether `CLOUDFLARE_API_BASE_URL` names a server on 127.0.0.1, where a
-/// rehearsal's loopback API serves, and no other: unset, wrangler talks to
-/// Cloudflare's.
+/// Written by a rehearsal in its directory once its loopback serves: the
+/// loopback's API base URL, as its exports give it. With [`UNKEPT`], what
+/// tells a rehearsal's directory from one merely named like it.
+pub const LOOPBACK_MARK: &str = ".loopback-api";
+
+/// The rehearsal whose directory's `backups/` `backup_dir` is, by what a
+/// rehearsal writes there ([`LOOPBACK_MARK`] or [`UNKEPT`]): a directory
+/// typed by hand, or a checkout under one, named `.rehearsal-…` is none.
+fn made_by_a_rehearsal(backup_dir: &Path) -> Option<String> {
+    let absolute = std::path::absolute(backup_dir).ok()?;
+    let dir = absolute.parent()?;
+    let name = dir.file_name()?.to_str()?;
+    let marked = [LOOPBACK_MARK, UNKEPT]
+        .iter()
+        .any(|m| dir.join(m).is_file());
+    (absolute.file_name()? == "backups" && is_rehearsal_name(name) && marked)
+        .then(|| name.to_owned())
+}
+
+/// Refuses (exit 3), before it does anything, a command run with
+/// `CLOUDFLARE_API_BASE_URL` at the loopback of a rehearsal that still
+/// runs (its [`LOOPBACK_MARK`], in a rehearsal directory under the backup
+/// directory) while the backup directory is not that rehearsal's: a shell
+/// that unset only part of `rehearse --serve`'s exports. A backup taken
+/// there, a copy of the rehearsal's database, would pass for a real one
+/// (`list` shows it plain, `latest` picks it). A loopback no rehearsal
+/// serves (the tests' own, with a backup directory of theirs) is not one.
+pub fn refuse_loopback_outside(backup_dir: &Path) -> anyhow::Result<()> {
+    let url = std::env::var("CLOUDFLARE_API_BASE_URL").unwrap_or_default();
+    if !is_loopback_url(&url) || holding(backup_dir).is_some() {
+        return Ok(());
+    }
+    let Some(rehearsal) = serving(backup_dir, &url) else {
+        return Ok(());
+    };
+    crate::stop!(
+        crate::exit::Exit::Refused,
+        "refusing to run this command: CLOUDFLARE_API_BASE_URL is the loopback of the rehearsal \
+         {rehearsal}, which still runs, yet this shell's backup directory {} is not that \
+         rehearsal's: a backup taken here would be a copy of the rehearsal's database, shown by \
+         `list` as a real one and picked by `latest`. Nothing was done. This shell holds part \
+         of the rehearsal's exports: to act on the real databases, `unset \
+         CLOUDFLARE_API_BASE_URL CLOUDFLARE_API_TOKEN CLOUDFLARE_ACCOUNT_ID`; to act on the \
+         rehearsal's, paste all of its exports again.",
+        d1_core::names::shown_path(backup_dir)
+    )
+}
+
+/// The running rehearsal, among the directories under `backup_dir`,
+/// whose loopback is `url` ([`LOOPBACK_MARK`]).
+fn serving(backup_dir: &Path, url: &str) -> Option<String> {
+    let same = |mark: &str| mark.trim().trim_end_matches('/') == url.trim().trim_end_matches('/');
+    { std::fs::read_dir(backup_dir).ok()? }
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|name| is_rehearsal_name(name) && runs(name))
+        .find(|name| {
+            { std::fs::read_to_string(backup_dir.join(name).join(LOOPBACK_MARK)) }
+                .is_ok_and(|mark| same(&mark))
+        })
+}
+
+/// Whether the rehearsal `name` (the pid its name ends with) still runs
+/// on this machine.
+fn runs(name: &str) -> bool {
+    { name.rsplit('-').next() }
+        .and_then(|pid| pid.parse().ok())
+        .is_some_and(crate::edge::machine::pid_exists)
+}
+
+/// Whether `CLOUDFLARE_API_BASE_URL` names a server on a loopback address
+/// ([`is_loopback_url`]), where a rehearsal's API serves: unset, wrangler
+/// talks to Cloudflare's.
 fn api_on_loopback() -> bool {
     is_loopback_url(&std::env::var("CLOUDFLARE_API_BASE_URL").unwrap_or_default())
 }
 
-/// Whether `url` is one on 127.0.0.1 itself, as the loopback's are
-/// (`http://127.0.0.1:PORT/client/v4`), not a host whose name starts so.
+/// Whether `url` is one on a loopback address, as the rehearsal's are
+/// (`http://127.0.0.1:PORT/client/v4`): `localhost`, 127.0.0.0/8 or
+/// `[::1]`, not a host whose name starts so.
 fn is_loopback_url(url: &str) -> bool {
-    { url.strip_prefix("http://127.0.0.1") }.is_some_and(|rest| rest.starts_with([':', '/']))
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = match rest.strip_prefix("[::1]") {
+        Some(after) => return after.is_empty() || after.starts_with([':', '/']),
+        None => rest.split([':', '/']).next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Refuses (exit 3), before it does anything, a command that would act on
@@ -133,7 +211,7 @@ pub fn refuse_real_database(
         env.name,
         d1_core::names::shown_path(backup_dir),
         env.name,
-        WAY_OUT
+        way_out()
     )
 }
 
@@ -148,8 +226,8 @@ fn real_in_a_rehearsal(
     let why = match env.location {
         Location::Remote if api_on_loopback() => return None,
         Location::Remote => format!(
-            "CLOUDFLARE_API_BASE_URL is not the rehearsal's loopback on 127.0.0.1, so {} is the \
-             real {}",
+            "CLOUDFLARE_API_BASE_URL is not on a loopback address, as the rehearsal's is, so {} \
+             is the real {}",
             env.name, env.database_name
         ),
         Location::Local => format!(
@@ -183,6 +261,21 @@ const WAY_OUT: &str = concat!(
     "`); with them, act on the rehearsal's remote environments only."
 );
 
+/// How a refusal of [`refuse_real_database`] and [`refuse_real_r2`] ends:
+/// [`WAY_OUT`], or, when `--backup-dir` typed on the command line named
+/// the rehearsal's `backups/` (no rehearsal's exports in this shell),
+/// leaving it out, the one thing that changes the outcome.
+fn way_out() -> String {
+    let typed =
+        std::env::args_os().any(|a| a.to_string_lossy().split('=').next() == Some("--backup-dir"));
+    match typed && current().is_none() {
+        true => "Run it again and leave out `--backup-dir`, which names the rehearsal's \
+                 backups/; with it, act on the rehearsal's remote environments only."
+            .to_owned(),
+        false => WAY_OUT.to_owned(),
+    }
+}
+
 /// Refuses (exit 3), before it does anything, an offsite command (`doing`)
 /// that would reach the real R2 in a shell whose backup directory is a
 /// rehearsal's ([`holding`]) while `CLOUDFLARE_API_BASE_URL` is not its
@@ -195,11 +288,12 @@ pub fn refuse_real_r2(backup_dir: &Path, doing: &str) -> anyhow::Result<()> {
     };
     crate::stop!(
         crate::exit::Exit::Refused,
-        "refusing to {doing}: CLOUDFLARE_API_BASE_URL is not the rehearsal's loopback on \
-         127.0.0.1, so R2 is the real one, yet this shell's backup directory {} is the \
+        "refusing to {doing}: CLOUDFLARE_API_BASE_URL is not on a loopback address, as the \
+         rehearsal's is, so R2 is the real one, yet this shell's backup directory {} is the \
          rehearsal {rehearsal}'s, whose backups are copies of its loopback's databases, and \
-         where a real backup fetched would be taken for one. Nothing was done. {WAY_OUT}",
-        d1_core::names::shown_path(backup_dir)
+         where a real backup fetched would be taken for one. Nothing was done. {}",
+        d1_core::names::shown_path(backup_dir),
+        way_out()
     )
 }
 
@@ -466,17 +560,28 @@ pub fn tell_left(backup_dir: &Path) {
 mod tests {
     use super::*;
 
-    /// Only a URL on 127.0.0.1 is a rehearsal's loopback: Cloudflare's,
-    /// none, or a host whose name merely starts with those digits reach
-    /// something real.
+    /// Only a URL on a loopback address (localhost, 127.0.0.0/8, [::1])
+    /// is a rehearsal's loopback: Cloudflare's, none, or a host whose name
+    /// merely starts with those digits reach something real.
     #[test]
-    fn only_a_url_on_127_0_0_1_is_the_loopbacks() {
-        assert!(is_loopback_url("http://127.0.0.1:41234/client/v4"));
-        assert!(is_loopback_url("http://127.0.0.1/client/v4"));
+    fn only_a_url_on_a_loopback_address_is_the_loopbacks() {
+        for loopback in [
+            "http://127.0.0.1:41234/client/v4",
+            "http://127.0.0.1/client/v4",
+            "http://127.3.2.1:41234/client/v4",
+            "http://localhost:41234/client/v4",
+            "http://LOCALHOST/client/v4",
+            "http://[::1]:41234/client/v4",
+        ] {
+            assert!(is_loopback_url(loopback), "{loopback}");
+        }
         for real in [
             "",
             "https://api.cloudflare.com/client/v4",
             "http://127.0.0.1.example.com/client/v4",
+            "http://localhost.example.com/client/v4",
+            "http://[::1].example.com/client/v4",
+            "http://128.0.0.1:41234/client/v4",
             "https://127.0.0.1:41234/client/v4",
         ] {
             assert!(!is_loopback_url(real), "{real}");

@@ -1393,11 +1393,13 @@ fn a_half_cleared_rehearsal_shell_writes_nothing_into_the_real_backups() {
 #[test]
 fn only_a_directory_a_rehearsal_made_is_taken_for_a_rehearsals() {
     let (sb, name) = sandbox_with_a_backup();
+    // Outside the checkout, where git need not ignore them.
+    let elsewhere = tempfile::tempdir().unwrap();
     for dir in [
         ".rehearsal-mine/backups",
         ".rehearsal-2025/checkout/backups",
     ] {
-        let dir = sb.path().join("elsewhere").join(dir);
+        let dir = elsewhere.path().join(dir);
         let typed = ["--backup-dir", dir.to_str().unwrap(), "backup", "local"];
         let run = sb.xtask(&typed);
         assert_eq!(run.code, Some(0), "{dir:?}:\n{}", run.all());
