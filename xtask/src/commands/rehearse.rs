@@ -126,7 +126,8 @@ pub fn run(project: &Project, args: &RehearseArgs) -> Result<bool> {
     // Marks the directory a rehearsal's, and its loopback this one's
     // (`steps::rehearsals::refuse_loopback_outside`).
     let mark = dir.join(crate::steps::rehearsals::LOOPBACK_MARK);
-    std::fs::write(mark, format!("{}\n", server.api_base_url()))?;
+    let mut mark = fsutil::create_private_file(&mark)?;
+    std::io::Write::write_all(&mut mark, format!("{}\n", server.api_base_url()).as_bytes())?;
     announce(&server, &remotes, &from, &buckets, dir);
     if args.serve {
         serve(&vars, &remotes, dir);
