@@ -1244,6 +1244,30 @@ fn a_diff_of_an_external_content_fts5_table_compares_its_content_table_too() {
     );
 }
 
+/// `diff latest:local live:local --table NAME` of a table no backup can
+/// hold: exit 2, "nothing compared: NAME not compared", never "the same";
+/// with `--json`, exit 2, `not_compared: [NAME]`, `identical: null`.
+fn alone_said_not_compared(sb: &Sandbox, name: &str) {
+    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", name]);
+    assert_eq!(run.code, Some(2), "{}", run.all());
+    let said = format!("Result: nothing compared: {name} not compared, and no other table was");
+    assert!(run.stdout.contains(&said), "{}", run.all());
+    assert!(!run.stdout.contains("Result: the same"), "{}", run.all());
+    let args = [
+        "diff",
+        "latest:local",
+        "live:local",
+        "--table",
+        name,
+        "--json",
+    ];
+    let json = sb.xtask(&args);
+    assert_eq!(json.code, Some(2), "{}", json.all());
+    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc["not_compared"], serde_json::json!([name]), "{doc}");
+    assert_eq!(doc["identical"], Value::Null, "{doc}");
+}
+
 /// A local D1, migrated, with a contentless FTS5 table `cl`, backed up,
 /// then rows put into `cl` only.
 fn contentless_changed_since_its_backup() -> Sandbox {
@@ -1275,28 +1299,7 @@ fn an_fts5_table_whose_content_table_is_gone_changed_since_its_backup_is_said_no
     );
     sb.xtask(&["backup", "local"]).assert_ok();
     sb.execute_sql("INSERT INTO fg(rowid, t) VALUES (7, 'x');\n");
-    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "fg"]);
-    assert_eq!(run.code, Some(2), "{}", run.all());
-    assert!(
-        run.stdout
-            .contains("Result: nothing compared: fg not compared, and no other table was"),
-        "{}",
-        run.all()
-    );
-    assert!(!run.stdout.contains("Result: the same"), "{}", run.all());
-    let json = sb.xtask(&[
-        "diff",
-        "latest:local",
-        "live:local",
-        "--table",
-        "fg",
-        "--json",
-    ]);
-    assert_eq!(json.code, Some(2), "{}", json.all());
-    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
-    assert_eq!(doc["not_compared"], serde_json::json!(["fg"]), "{doc}");
-    assert_eq!(doc["identical"], Value::Null, "{doc}");
-
+    alone_said_not_compared(&sb, "fg");
     let run = sb.xtask(&["diff", "latest:local", "live:local"]);
     assert!(
         run.stdout.contains("Result: the same, but fg not compared"),
@@ -1318,28 +1321,7 @@ fn an_fts5_table_whose_content_table_is_gone_changed_since_its_backup_is_said_no
 #[test]
 fn a_contentless_fts5_table_changed_since_its_backup_is_said_not_compared() {
     let sb = contentless_changed_since_its_backup();
-    let run = sb.xtask(&["diff", "latest:local", "live:local", "--table", "cl"]);
-    assert_eq!(run.code, Some(2), "{}", run.all());
-    assert!(
-        run.stdout
-            .contains("Result: nothing compared: cl not compared, and no other table was"),
-        "{}",
-        run.all()
-    );
-    assert!(!run.stdout.contains("Result: the same"), "{}", run.all());
-    let json = sb.xtask(&[
-        "diff",
-        "latest:local",
-        "live:local",
-        "--table",
-        "cl",
-        "--json",
-    ]);
-    assert_eq!(json.code, Some(2), "{}", json.all());
-    let doc: Value = serde_json::from_str(&json.stdout).expect("one JSON document");
-    assert_eq!(doc["not_compared"], serde_json::json!(["cl"]), "{doc}");
-    assert_eq!(doc["identical"], Value::Null, "{doc}");
-
+    alone_said_not_compared(&sb, "cl");
     let run = sb.xtask(&["diff", "latest:local", "live:local"]);
     assert_eq!(run.code, Some(0), "{}", run.all());
     assert!(
