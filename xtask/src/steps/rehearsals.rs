@@ -155,9 +155,16 @@ fn serving(backup_dir: &Path, url: &str) -> Option<String> {
 /// Whether the rehearsal `name` (the pid its name ends with) still runs
 /// on this machine.
 fn runs(name: &str) -> bool {
-    { name.rsplit('-').next() }
-        .and_then(|pid| pid.parse().ok())
-        .is_some_and(crate::edge::machine::pid_exists)
+    pid_of(name).is_some_and(crate::edge::machine::pid_exists)
+}
+
+/// The pid a rehearsal's directory name (`.rehearsal-…-PID`) ends with.
+fn pid_of(name: &str) -> Option<u32> {
+    name.strip_prefix(".rehearsal-")?
+        .rsplit('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Whether `CLOUDFLARE_API_BASE_URL` names a server on a loopback address
@@ -457,10 +464,7 @@ pub fn refuse_outside_its_rehearsal(
 pub fn remove_killed(backup_dir: &Path) {
     crate::edge::wrangler::remove_dirs_of_killed_runs(
         backup_dir,
-        |name| {
-            let rest = name.strip_prefix(".rehearsal-")?;
-            rest.rsplit('-').next()?.parse().ok()
-        },
+        pid_of,
         |path, _, pid| ended(path, pid),
         "rehearsal",
     );
