@@ -2199,6 +2199,25 @@ fn a_pending_migration_with_an_endless_statement_holds_no_command_for_ever() {
     assert_eq!(database_and_backups(&sb), before);
 }
 
+/// `migration` written as `0005_slow.sql`: every migrate form, with the
+/// short trial, refuses it as endless, exit 3, past that trial, before any
+/// backup, the database and `backups/` unchanged.
+fn refused_as_endless_by_every_migrate(sb: &Sandbox, migration: &str) {
+    std::fs::write(sb.path().join("migrations/0005_slow.sql"), migration).unwrap();
+    let before = database_and_backups(sb);
+    for args in EVERY_MIGRATE {
+        let run = with_short_trial(sb, args);
+        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
+        assert!(
+            says_endless(&run) && run.stderr.contains("no backup was taken"),
+            "{args:?}:\n{}",
+            run.all()
+        );
+        assert!(past_the_short_trial(&run), "{args:?}:\n{}", run.all());
+        assert_eq!(database_and_backups(sb), before, "{args:?}");
+    }
+}
+
 /// rvBT 2: one endless statement was told as one that "does not run here
 /// (interrupted)" and the dry run passed (exit 0; a real migrate went on
 /// to take its backup), where two were refused. A statement stopped by
@@ -2207,19 +2226,7 @@ fn a_pending_migration_with_an_endless_statement_holds_no_command_for_ever() {
 fn one_endless_statement_is_refused_as_many_are() {
     let sb = Sandbox::new();
     sb.apply_migrations();
-    std::fs::write(sb.path().join("migrations/0005_slow.sql"), ENDLESS).unwrap();
-    let before = database_and_backups(&sb);
-    for args in EVERY_MIGRATE {
-        let run = with_short_trial(&sb, args);
-        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
-        assert!(
-            says_endless(&run) && run.stderr.contains("no backup was taken"),
-            "{args:?}:\n{}",
-            run.all()
-        );
-        assert!(past_the_short_trial(&run), "{args:?}:\n{}", run.all());
-        assert_eq!(database_and_backups(&sb), before, "{args:?}");
-    }
+    refused_as_endless_by_every_migrate(&sb, ENDLESS);
 }
 
 /// PV 2 (rvCN 2): the plan's trial ran only the statements that change the
@@ -2238,19 +2245,8 @@ fn an_endless_statement_that_writes_rows_is_refused_before_anything() {
     );
     let sb = Sandbox::new();
     sb.apply_migrations();
-    std::fs::write(sb.path().join("migrations/0005_slow.sql"), &insert).unwrap();
     let before = database_and_backups(&sb);
-    for args in EVERY_MIGRATE {
-        let run = with_short_trial(&sb, args);
-        assert_eq!(run.code, Some(3), "{args:?}:\n{}", run.all());
-        assert!(
-            says_endless(&run) && run.stderr.contains("no backup was taken"),
-            "{args:?}:\n{}",
-            run.all()
-        );
-        assert!(past_the_short_trial(&run), "{args:?}:\n{}", run.all());
-        assert_eq!(database_and_backups(&sb), before, "{args:?}");
-    }
+    refused_as_endless_by_every_migrate(&sb, &insert);
     // Each runs its recursive query before any row of companies (none).
     let none = "SELECT n FROM r WHERE n < 0";
     for second in [
